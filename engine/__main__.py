@@ -1,0 +1,6 @@
+"""`python -m engine <subcommand>`."""
+
+from engine.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""Command-line interface: `python -m engine <subcommand> ...`.
+
+Each module in `COMMAND_MODULES` defines `register(subparsers)`, which adds its
+subcommands and binds each to a function `run(args) -> int` via `set_defaults(run=...)`.
+The functions called here are the same ones the app and the tests call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from engine.errors import GANliftError
+
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="python -m engine",
+        description="GANlift engine: StyleGAN2, inversion, 3D recovery, synthetic data.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; user errors become one line on stderr and exit code 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except GANliftError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

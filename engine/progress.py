@@ -1,0 +1,42 @@
+"""Progress reporting as a plain callback, so tqdm (CLI) and gr.Progress (app) plug into
+the same loops.
+
+A `ProgressFn` is called as `progress(done, total, message)`; `should_stop()` lets a
+caller cancel a long loop between steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from tqdm import tqdm
+
+ProgressFn = Callable[[int, int, str], None]
+StopFn = Callable[[], bool]
+
+
+def no_progress(done: int, total: int, message: str) -> None:
+    """A progress callback that reports nothing."""
+
+
+@contextmanager
+def tqdm_progress(desc: str = "", unit: str = "step") -> Iterator[ProgressFn]:
+    """A `ProgressFn` that drives one tqdm bar (with ETA) for the duration of a `with`."""
+    bar: tqdm | None = None
+
+    def report(done: int, total: int, message: str) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True)
+        bar.total = total
+        bar.n = done
+        if message:
+            bar.set_postfix_str(message, refresh=False)
+        bar.refresh()
+
+    try:
+        yield report
+    finally:
+        if bar is not None:
+            bar.close()

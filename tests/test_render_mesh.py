@@ -1,0 +1,114 @@
+"""Mesh rendering: depth, normals, colours, textures and mask gradients."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from engine.render import (
+    clip_from_camera,
+    depth_to_points,
+    grid_faces,
+    orbit_camera,
+    perspective,
+    render_depth_in_view,
+    render_mesh,
+    vertex_normals,
+)
+
+QUAD_FACES = torch.tensor([[0, 1, 2], [0, 2, 3]], dtype=torch.int32)
+
+
+def test_a_screen_filling_quad_reproduces_its_texture():
+    # Identity projection, quad = the whole NDC square: each pixel centre lands on a texel centre.
+    vertices = torch.tensor([[[-1.0, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]]])
+    uv = torch.tensor([[[0.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 0.0]]])  # v = 0 at the top row
+    texture = torch.rand(1, 3, 12, 12)
+    out = render_mesh(
+        vertices, QUAD_FACES, (12, 12), projection=torch.eye(4), uv=uv, texture=texture
+    )
+    torch.testing.assert_close(out.image, texture, atol=1e-5, rtol=0)
+    assert bool((out.mask == 1).all())
+
+
+def test_vertex_colours_depth_and_normals_of_a_facing_plane():
+    distance = 3.0
+    vertices = torch.tensor(
+        [[[-1.0, -1, -distance], [1, -1, -distance], [1, 1, -distance], [-1, 1, -distance]]]
+    )
+    colors = torch.tensor([[0.2, 0.4, 0.6]]).expand(4, 3)[None]
+    out = render_mesh(
+        vertices,
+        QUAD_FACES,
+        (16, 16),
+        projection=perspective(45.0),
+        vertex_colors=colors,
+        background=-1.0,
+    )
+    inside = out.mask[0, 0] == 1
+    assert inside.sum() > 50 and not bool(inside.all())
+    torch.testing.assert_close(out.depth[0][inside], torch.full((int(inside.sum()),), distance))
+    torch.testing.assert_close(
+        out.image[0][:, inside].T, colors[0, :1].expand(int(inside.sum()), 3)
+    )
+    assert bool((out.image[0][:, out.mask[0, 0] == 0] == -1).all())
+    facing = out.normal[0][:, inside].T  # counter-clockwise seen from the camera -> +z
+    torch.testing.assert_close(facing, torch.tensor([[0.0, 0, 1]]).expand_as(facing))
+
+
+def test_world_space_vertices_with_an_orbit_camera():
+    vertices = torch.tensor([[[-1.0, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]]])
+    camera = orbit_camera(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([4.0]))
+    out = render_mesh(
+        vertices, QUAD_FACES, (16, 16), projection=perspective(45.0), camera_from_world=camera
+    )
+    covered = out.mask[0, 0] == 1
+    torch.testing.assert_close(out.depth[0][covered], torch.full((int(covered.sum()),), 4.0))
+
+
+def test_depth_map_mesh_matches_the_depth_map_renderer():
+    # The GAN2Shape projection puts mesh vertices of a depth map exactly on their pixels.
+    depth = 0.95 + 0.1 * torch.rand(1, 20, 20)
+    points = depth_to_points(depth).view(1, -1, 3)
+    out = render_mesh(
+        points, grid_faces(20, 20), (20, 20), projection=clip_from_camera(20, 20), antialias=False
+    )
+    rendered, _ = render_depth_in_view(depth, torch.zeros(1, 6))
+    torch.testing.assert_close(out.depth, rendered, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.depth, depth, atol=1e-5, rtol=0)
+
+
+def test_vertex_normals_of_a_sphere_point_outward():
+    theta = torch.linspace(0.3, math.pi - 0.3, 8)
+    phi = torch.linspace(0, 2 * math.pi, 17)[:-1]
+    t, p = torch.meshgrid(theta, phi, indexing="ij")
+    points = torch.stack([t.sin() * p.cos(), t.cos(), t.sin() * p.sin()], -1).view(1, -1, 3)
+    index = torch.arange(8 * 16).view(8, 16)
+    a, b = index[:-1], index[1:]
+    a1, b1 = a.roll(-1, 1), b.roll(-1, 1)
+    # Counter-clockwise seen from outside: (a, a1, b) and (a1, b1, b).
+    faces = torch.cat([torch.stack([a, a1, b], -1), torch.stack([a1, b1, b], -1)], -1).view(-1, 3)
+    normals = vertex_normals(points, faces.int())
+    interior = index[1:-1].flatten()  # rows with triangles on both sides
+    cosine = (normals[0, interior] * points[0, interior]).sum(-1)
+    assert cosine.min() > 0.97
+
+
+def test_mask_loss_moves_vertices_towards_the_target():
+    # A square slightly too small: an IoU-style loss against a bigger target grows it.
+    vertices = torch.tensor(
+        [[[-0.4, -0.4, -2.0], [0.4, -0.4, -2], [0.4, 0.4, -2], [-0.4, 0.4, -2]]]
+    )
+    vertices.requires_grad_(True)
+    target = render_mesh(
+        (vertices * torch.tensor([1.3, 1.3, 1.0])).detach(),
+        QUAD_FACES,
+        (32, 32),
+        projection=perspective(45.0),
+    ).mask
+    mask = render_mesh(vertices, QUAD_FACES, (32, 32), projection=perspective(45.0)).mask
+    loss = 1 - (mask * target).sum() / (mask + target - mask * target).sum()
+    loss.backward()
+    outward = (vertices.grad[0, :, :2] * vertices[0, :, :2].detach().sign()).sum(-1)
+    assert bool((outward < 0).all())  # descending the loss moves every corner outward

@@ -1,0 +1,252 @@
+"""Rasterizer contract (nvdiffrast's), gradients, antialiasing and backend selection."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import open3d as o3d
+import pytest
+import torch
+
+from engine.errors import GANliftError
+from engine.render import (
+    antialias,
+    apply_transform,
+    interpolate,
+    nvdiffrast_backend,
+    orbit_camera,
+    perspective,
+    rasterize,
+    resolve_backend,
+)
+
+SQUARE_FACES = torch.tensor([[0, 1, 2], [0, 2, 3]], dtype=torch.int32)
+
+
+def square(x0: float, x1: float, y0: float, y1: float, *, z: float = 0.0, dtype=torch.float32):
+    """An axis-aligned NDC rectangle at w = 1 as two triangles: pos [1, 4, 4]."""
+    corners = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+    return torch.tensor([[[x, y, z, 1.0] for x, y in corners]], dtype=dtype)
+
+
+def pixel_centres_ndc(height: int, width: int) -> torch.Tensor:
+    """NDC (x, y) of every rast pixel [H, W, 2], row 0 at the bottom."""
+    ys = (2 * torch.arange(height) + 1) / height - 1
+    xs = (2 * torch.arange(width) + 1) / width - 1
+    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)
+
+
+def test_row_zero_is_the_bottom_and_empty_pixels_are_zero():
+    pos = square(-1, 1, -1, 0)  # lower half of the screen
+    rast = rasterize(pos, SQUARE_FACES, (8, 6))
+    assert rast.shape == (1, 8, 6, 4)
+    assert (rast[0, :4, :, 3] > 0).all()
+    assert (rast[0, 4:] == 0).all()
+
+
+def test_triangle_ids_z_over_w_and_barycentrics():
+    pos = square(-1, 1, -1, 1, z=0.25)
+    rast = rasterize(pos, SQUARE_FACES, (16, 16))[0]
+    ids = rast[..., 3]
+    assert set(ids.unique().tolist()) == {1.0, 2.0}
+    centres = pixel_centres_ndc(16, 16)
+    # Triangle 0 = (v0, v1, v2) lies below the diagonal; centres on it go to the lower id.
+    below_diagonal = centres[..., 1] <= centres[..., 0]
+    assert torch.equal(ids == 1, below_diagonal)
+    torch.testing.assert_close(rast[..., 2], torch.full((16, 16), 0.25))
+    # For triangle 0 at w = 1, u weights corner (-1,-1), v weights (1,-1), 1-u-v weights (1,1).
+    u, v = rast[..., 0], rast[..., 1]
+    rebuilt_x = -u + v + (1 - u - v)
+    rebuilt_y = -u - v + (1 - u - v)
+    torch.testing.assert_close(rebuilt_x[below_diagonal], centres[..., 0][below_diagonal])
+    torch.testing.assert_close(rebuilt_y[below_diagonal], centres[..., 1][below_diagonal])
+
+
+def test_nearer_triangle_wins_whatever_the_order():
+    near = square(-1, 0.5, -1, 0.5, z=-0.5)
+    far = square(-0.5, 1, -0.5, 1, z=0.5)
+    faces = torch.cat([SQUARE_FACES, SQUARE_FACES + 4])
+    for pos, near_ids in ((torch.cat([near, far], 1), {1, 2}), (torch.cat([far, near], 1), {3, 4})):
+        ids = rasterize(pos, faces, (16, 16))[0, ..., 3]
+        overlap = ids[6:10, 6:10]  # inside both squares
+        assert set(overlap.unique().int().tolist()) <= near_ids
+
+
+def test_interpolation_is_perspective_correct():
+    # A plane tilted in depth: camera-space depth interpolated over the screen must equal
+    # the ray-plane intersection at every pixel centre.
+    projection = perspective(60.0, near=0.5, far=10.0)
+    world = torch.tensor([[[-2.0, -2, -2], [2, -2, -5], [2, 2, -5], [-2, 2, -2]]])
+    clip = apply_transform(world, projection)
+    rast = rasterize(clip, SQUARE_FACES, (24, 24))
+    depth = interpolate(-world[..., 2:], rast, SQUARE_FACES)[0, ..., 0]
+    covered = rast[0, ..., 3] > 0
+    centres = pixel_centres_ndc(24, 24)
+    focal = 1 / math.tan(math.radians(30))
+    rays = torch.cat([centres / focal, -torch.ones(24, 24, 1)], -1)  # camera-space, z = -1
+    # Plane through the quad: z = -2 - 0.75 (x + 2)  ->  t (depth) solves -t = -2 - 0.75 (t rx + 2)
+    expected = 3.5 / (1 - 0.75 * rays[..., 0])
+    assert covered.sum() > 100
+    torch.testing.assert_close(depth[covered], expected[covered], rtol=1e-5, atol=1e-5)
+
+
+def _random_blob(
+    generator: torch.Generator, centre: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A bumpy closed UV sphere (self-occluding) around ``centre``: vertices, int32 faces."""
+    rings, segments = 12, 16
+    theta = torch.linspace(0, math.pi, rings + 1)[1:-1]
+    phi = torch.arange(segments) * 2 * math.pi / segments
+    t, p = torch.meshgrid(theta, phi, indexing="ij")
+    direction = torch.stack([t.sin() * p.cos(), t.cos(), t.sin() * p.sin()], -1).view(-1, 3)
+    radius = 1 + 0.35 * torch.rand(direction.shape[0], 1, generator=generator)
+    vertices = torch.cat([direction * radius, torch.tensor([[0.0, 1, 0], [0, -1, 0]])]) + centre
+    index = torch.arange((rings - 1) * segments).view(rings - 1, segments)
+    a, b = index[:-1], index[1:]
+    a1, b1 = a.roll(-1, 1), b.roll(-1, 1)
+    quads = torch.cat([torch.stack([a, b, a1], -1), torch.stack([a1, b, b1], -1)], -1).view(-1, 3)
+    top, bottom = (rings - 1) * segments, (rings - 1) * segments + 1
+    caps_top = torch.stack([torch.full((segments,), top), index[0].roll(-1), index[0]], -1)
+    caps_bottom = torch.stack([torch.full((segments,), bottom), index[-1], index[-1].roll(-1)], -1)
+    faces = torch.cat([quads, caps_top, caps_bottom]).int()
+    return vertices, faces
+
+
+def test_depth_and_ids_agree_with_open3d_raycasting():
+    generator = torch.Generator().manual_seed(0)
+    height = width = 48
+    projection = perspective(40.0, near=0.5, far=50.0)
+    focal = projection[0, 0].item()
+    centres = pixel_centres_ndc(height, width)
+    rays = torch.cat([centres / focal, -torch.ones(height, width, 1)], -1)  # t_hit = depth
+    for trial in range(3):
+        first, faces = _random_blob(generator, torch.zeros(3))
+        second, _ = _random_blob(generator, torch.rand(3, generator=generator) - 0.5)
+        world = torch.cat([first, second])[None]
+        faces = torch.cat([faces, faces + first.shape[0]])
+        angles = torch.rand(2, generator=generator) * 2 - 1
+        camera = orbit_camera(angles[:1] * math.pi, angles[1:] * 0.8, torch.tensor([6.0 + trial]))
+        points = apply_transform(world, camera)[..., :3]  # camera space
+        rast = rasterize(apply_transform(points, projection), faces, (height, width))
+        depth = interpolate(-points[..., 2:], rast, faces)[0, ..., 0]
+        ids = rast[0, ..., 3].long() - 1
+
+        mesh = o3d.t.geometry.TriangleMesh()
+        mesh.vertex.positions = o3d.core.Tensor(points[0].numpy())
+        mesh.triangle.indices = o3d.core.Tensor(faces.numpy())
+        scene = o3d.t.geometry.RaycastingScene()
+        scene.add_triangles(mesh)
+        cast = scene.cast_rays(
+            o3d.core.Tensor(
+                torch.cat([torch.zeros_like(rays), rays], -1).numpy().astype(np.float32)
+            )
+        )
+        hit = torch.from_numpy(np.isfinite(cast["t_hit"].numpy()))
+        reference_ids = torch.where(
+            hit, torch.from_numpy(cast["primitive_ids"].numpy().astype(np.int64)), -1
+        )
+        same = ids == reference_ids
+        assert same.float().mean() > 0.985, f"trial {trial}: ids agree on {same.float().mean():.3f}"
+        reference_depth = torch.from_numpy(cast["t_hit"].numpy())
+        both = same & hit
+        assert both.sum() > 300
+        torch.testing.assert_close(depth[both], reference_depth[both], rtol=1e-4, atol=1e-4)
+
+
+def test_interpolate_gradcheck():
+    pos = square(-0.9, 0.8, -0.7, 0.9, dtype=torch.float64)
+    rast = rasterize(pos, SQUARE_FACES, (6, 5)).detach()
+    uv = rast[..., :2].clone().requires_grad_(True)
+    attr = torch.randn(1, 4, 2, dtype=torch.float64, requires_grad=True)
+
+    def interpolate_uv(a: torch.Tensor, barycentrics: torch.Tensor) -> torch.Tensor:
+        return interpolate(a, torch.cat([barycentrics, rast[..., 2:]], -1), SQUARE_FACES)
+
+    assert torch.autograd.gradcheck(interpolate_uv, (attr, uv))
+
+
+def test_barycentrics_gradcheck_against_positions():
+    generator = torch.Generator().manual_seed(3)
+    pos = square(-0.83, 0.77, -0.71, 0.87, dtype=torch.float64)
+    pos[..., 3] = 1 + 0.3 * torch.rand(4, generator=generator, dtype=torch.float64)
+    pos.requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda p: rasterize(p, SQUARE_FACES, (7, 6))[..., :2], (pos,), atol=1e-6
+    )
+
+
+def test_antialiased_mask_has_the_exact_area_and_edge_gradients():
+    height = width = 32
+    x0, x1, y0, y1 = -0.53, 0.31, -0.43, 0.57
+    pos = square(x0, x1, y0, y1, dtype=torch.float64).requires_grad_(True)
+    rast = rasterize(pos, SQUARE_FACES, (height, width))
+    mask = antialias((rast[..., 3:] > 0).double(), rast, pos, SQUARE_FACES)
+    exact_area = (x1 - x0) * (y1 - y0) * width * height / 4  # in pixels
+    assert mask.sum().item() == pytest.approx(exact_area, abs=1.0)
+    mask.sum().backward()
+    grad_x, grad_y = pos.grad[0, :, 0], pos.grad[0, :, 1]
+    # d(area)/d(edge x) = edge length in pixels · W/2, outward positive.
+    vertical_edge = (y1 - y0) * height / 2 * width / 2
+    horizontal_edge = (x1 - x0) * width / 2 * height / 2
+    assert (grad_x[[1, 2]].sum() / vertical_edge).item() == pytest.approx(1.0, abs=0.1)
+    assert (grad_x[[0, 3]].sum() / -vertical_edge).item() == pytest.approx(1.0, abs=0.1)
+    assert (grad_y[[2, 3]].sum() / horizontal_edge).item() == pytest.approx(1.0, abs=0.15)
+    assert (grad_y[[0, 1]].sum() / -horizontal_edge).item() == pytest.approx(1.0, abs=0.15)
+
+
+def test_antialias_ignores_edges_inside_a_surface():
+    # The shared diagonal of the square is no silhouette: a constant colour stays constant.
+    pos = square(-1.2, 1.2, -1.2, 1.2)
+    rast = rasterize(pos, SQUARE_FACES, (16, 16))
+    color = torch.ones(1, 16, 16, 3)
+    torch.testing.assert_close(antialias(color, rast, pos, SQUARE_FACES), color)
+
+
+def test_backend_selection(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.delenv("GANLIFT_RASTERIZER", raising=False)
+    assert resolve_backend(None, cpu) == "torch"
+    monkeypatch.setenv("GANLIFT_RASTERIZER", "opengl")
+    with pytest.raises(GANliftError, match="GANLIFT_RASTERIZER"):
+        resolve_backend(None, cpu)
+    monkeypatch.setenv("GANLIFT_RASTERIZER", "torch")
+    assert resolve_backend(None, cpu) == "torch"
+    if not nvdiffrast_backend.is_available():
+        with pytest.raises(GANliftError, match="nvdiffrast"):
+            resolve_backend("nvdiffrast", cpu)
+
+
+def test_shape_errors_name_the_expected_shape():
+    with pytest.raises(ValueError, match=r"\[B, V, 4\]"):
+        rasterize(torch.zeros(4, 4), SQUARE_FACES, (4, 4))
+    with pytest.raises(ValueError, match="int32"):
+        rasterize(torch.zeros(1, 4, 4), SQUARE_FACES.long(), (4, 4))
+
+
+needs_nvdiffrast = pytest.mark.skipif(
+    not nvdiffrast_backend.is_available(), reason="needs CUDA and the nvdiffrast package"
+)
+
+
+@needs_nvdiffrast
+def test_nvdiffrast_parity():
+    generator = torch.Generator().manual_seed(1)
+    vertices, faces = _random_blob(generator, torch.zeros(3))
+    camera = orbit_camera(torch.tensor([0.4]), torch.tensor([0.3]), torch.tensor([5.0]))
+    points = apply_transform(vertices[None], camera)[..., :3]
+    clip = apply_transform(points, perspective(40.0)).cuda().requires_grad_(True)
+    faces = faces.cuda()
+    outputs = {}
+    for backend in ("torch", "nvdiffrast"):
+        rast = rasterize(clip, faces, (64, 64), backend=backend)
+        color = interpolate(points.cuda(), rast, faces, backend=backend)
+        image = antialias(color, rast, clip, faces, backend=backend)
+        (grad,) = torch.autograd.grad(image.square().sum(), clip)
+        outputs[backend] = (rast, image, grad)
+    (rast_t, image_t, grad_t), (rast_n, image_n, grad_n) = outputs["torch"], outputs["nvdiffrast"]
+    same = rast_t[..., 3] == rast_n[..., 3]
+    assert same.float().mean() > 0.99
+    torch.testing.assert_close(rast_t[same], rast_n[same], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(image_t, image_n, rtol=0.05, atol=0.05)
+    assert torch.nn.functional.cosine_similarity(grad_t.flatten(), grad_n.flatten(), dim=0) > 0.9

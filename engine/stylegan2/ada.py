@@ -1,0 +1,230 @@
+"""Map NVIDIA StyleGAN2-ADA networks (unpickled as records) onto our common-layout modules.
+
+ADA names its layers `mapping.fcN`, `synthesis.bR.{const,conv0,conv1,torgb}` (each with an
+`affine`), and `bR.{fromrgb,conv0,conv1,skip}`, `b4.{mbstd,conv,fc,out}` in the discriminator.
+The arithmetic is the same as the compact port's except where the weight scaling lives: ADA's
+synthesis convs keep their weights unscaled (demodulation removes the scale), so they are
+multiplied by sqrt(fan_in) here to cancel our equalized-learning-rate constant exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from engine.errors import GANliftError
+from engine.stylegan2.config import DiscriminatorConfig, GeneratorConfig
+from engine.stylegan2.layers import BLUR_TAPS
+from engine.stylegan2.ops import make_blur_kernel
+from engine.stylegan2.safe_pickle import PersistentRecord
+
+
+@dataclass
+class AdaNetworks:
+    """A StyleGAN2-ADA snapshot converted to the common layout (kernels are not included)."""
+
+    generator_config: GeneratorConfig
+    generator_state: dict[str, torch.Tensor]
+    latent_avg: torch.Tensor | None
+    discriminator_config: DiscriminatorConfig | None
+    discriminator_state: dict[str, torch.Tensor] | None
+
+
+def convert_ada_snapshot(snapshot: Any, source: str) -> AdaNetworks:
+    """Convert the unpickled `{'G_ema': ..., 'D': ...}` dict of an ADA snapshot."""
+    if not isinstance(snapshot, dict) or not isinstance(snapshot.get("G_ema"), PersistentRecord):
+        raise GANliftError(f"{source} is not a StyleGAN2-ADA snapshot (it has no G_ema network).")
+    g_config, g_state, latent_avg = _convert_generator(_Module(snapshot["G_ema"], "G_ema", source))
+    discriminator = snapshot.get("D")
+    d_config = d_state = None
+    if isinstance(discriminator, PersistentRecord):
+        d_config, d_state = _convert_discriminator(_Module(discriminator, "D", source))
+    return AdaNetworks(g_config, g_state, latent_avg, d_config, d_state)
+
+
+class _Module:
+    """Read access to one unpickled ADA module: its tensors, children and attributes."""
+
+    def __init__(self, record: Any, path: str, source: str) -> None:
+        if not isinstance(record, PersistentRecord):
+            raise GANliftError(f"{source}: {path} is not a network module.")
+        self.record = record
+        self.path = path
+        self.source = source
+
+    def child(self, name: str) -> _Module:
+        modules = self.record.state.get("_modules") or {}
+        if name not in modules:
+            raise self.error(f"has no submodule '{name}'")
+        return _Module(modules[name], f"{self.path}.{name}", self.source)
+
+    def has_child(self, name: str) -> bool:
+        return name in (self.record.state.get("_modules") or {})
+
+    def tensor(self, name: str) -> torch.Tensor:
+        for table in ("_parameters", "_buffers"):
+            value = (self.record.state.get(table) or {}).get(name)
+            if isinstance(value, torch.Tensor):
+                return value.detach().float().contiguous()
+        raise self.error(f"has no tensor '{name}'")
+
+    def has_tensor(self, name: str) -> bool:
+        tables = (self.record.state.get(table) or {} for table in ("_parameters", "_buffers"))
+        return any(isinstance(table.get(name), torch.Tensor) for table in tables)
+
+    def attr(self, name: str) -> Any:
+        if name not in self.record.state:
+            raise self.error(f"has no attribute '{name}'")
+        return self.record.state[name]
+
+    def expect_class(self, class_name: str) -> None:
+        if self.record.class_name != class_name:
+            raise self.error(f"is a {self.record.class_name}, expected a {class_name}")
+
+    def error(self, problem: str) -> GANliftError:
+        return GANliftError(
+            f"{self.source} is not a supported StyleGAN2-ADA network: {self.path} {problem}."
+        )
+
+
+def _check_filter(module: _Module) -> None:
+    """ADA blocks carry their resampling filter; ours is fixed to the standard [1, 3, 3, 1]."""
+    if module.has_tensor("resample_filter"):
+        expected = make_blur_kernel(BLUR_TAPS)
+        if not torch.allclose(module.tensor("resample_filter"), expected):
+            raise module.error("uses a resampling filter other than [1, 3, 3, 1]")
+
+
+def _convert_generator(
+    g: _Module,
+) -> tuple[GeneratorConfig, dict[str, torch.Tensor], torch.Tensor | None]:
+    g.expect_class("Generator")
+    if g.attr("c_dim") != 0:
+        raise g.error("is class-conditional, which GANlift does not support")
+    mapping, synthesis = g.child("mapping"), g.child("synthesis")
+    mapping.expect_class("MappingNetwork")
+    synthesis.expect_class("SynthesisNetwork")
+    size = int(synthesis.attr("img_resolution"))
+    resolutions = [2**power for power in range(2, size.bit_length())]
+    blocks = {res: synthesis.child(f"b{res}") for res in resolutions}
+    n_mlp = int(mapping.attr("num_layers"))
+    style_dim = int(g.attr("w_dim"))
+    if int(g.attr("z_dim")) != style_dim:
+        raise g.error("has z_dim different from w_dim, which the common layout cannot express")
+    for block in blocks.values():
+        if block.attr("architecture") != "skip":
+            raise block.error("uses a synthesis architecture other than 'skip'")
+        _check_filter(block)
+
+    state: dict[str, torch.Tensor] = {}
+    for index in range(n_mlp):
+        layer = mapping.child(f"fc{index}")
+        state[f"style.{index + 1}.weight"] = layer.tensor("weight")
+        state[f"style.{index + 1}.bias"] = layer.tensor("bias")
+    state["input.input"] = blocks[4].tensor("const")[None]
+    noises = [_styled_layer(state, "conv1", blocks[4].child("conv1"))]
+    _to_rgb(state, "to_rgb1", blocks[4].child("torgb"))
+    for index, res in enumerate(resolutions[1:]):
+        noises.append(_styled_layer(state, f"convs.{2 * index}", blocks[res].child("conv0")))
+        noises.append(_styled_layer(state, f"convs.{2 * index + 1}", blocks[res].child("conv1")))
+        _to_rgb(state, f"to_rgbs.{index}", blocks[res].child("torgb"))
+    for index, noise in enumerate(noises):
+        state[f"noises.noise_{index}"] = noise[None, None]
+
+    channels = {4: int(blocks[4].tensor("const").shape[0])}
+    for res in resolutions[1:]:
+        channels[res] = int(blocks[res].child("conv1").tensor("weight").shape[0])
+    config = GeneratorConfig(
+        size=size,
+        channels=channels,
+        style_dim=style_dim,
+        n_mlp=n_mlp,
+        lr_mlp=float(mapping.child("fc0").attr("bias_gain")),
+        conv_clamp=_optional_float(blocks[4].child("conv1").attr("conv_clamp")),
+    )
+    latent_avg = mapping.tensor("w_avg") if mapping.has_tensor("w_avg") else None
+    return config, state, latent_avg
+
+
+def _styled_layer(state: dict[str, torch.Tensor], prefix: str, layer: _Module) -> torch.Tensor:
+    """Fill one StyledConv from an ADA SynthesisLayer; returns its constant noise [res, res]."""
+    weight = layer.tensor("weight")  # [O, I, k, k]
+    fan_in = weight[0].numel()
+    state[f"{prefix}.conv.weight"] = (weight * math.sqrt(fan_in))[None]
+    state[f"{prefix}.conv.modulation.weight"] = layer.child("affine").tensor("weight")
+    state[f"{prefix}.conv.modulation.bias"] = layer.child("affine").tensor("bias")
+    state[f"{prefix}.activate.bias"] = layer.tensor("bias")
+    resolution = int(layer.attr("resolution"))
+    if layer.attr("use_noise"):
+        state[f"{prefix}.noise.weight"] = layer.tensor("noise_strength").reshape(1)
+        return layer.tensor("noise_const")
+    state[f"{prefix}.noise.weight"] = torch.zeros(1)
+    return torch.zeros(resolution, resolution)
+
+
+def _to_rgb(state: dict[str, torch.Tensor], prefix: str, layer: _Module) -> None:
+    """Fill one ToRGB from an ADA ToRGBLayer (same weight scaling as ours)."""
+    state[f"{prefix}.conv.weight"] = layer.tensor("weight")[None]
+    state[f"{prefix}.conv.modulation.weight"] = layer.child("affine").tensor("weight")
+    state[f"{prefix}.conv.modulation.bias"] = layer.child("affine").tensor("bias")
+    state[f"{prefix}.bias"] = layer.tensor("bias").reshape(1, -1, 1, 1)
+
+
+def _convert_discriminator(d: _Module) -> tuple[DiscriminatorConfig, dict[str, torch.Tensor]]:
+    d.expect_class("Discriminator")
+    if d.attr("c_dim") != 0:
+        raise d.error("is class-conditional, which GANlift does not support")
+    size = int(d.attr("img_resolution"))
+    block_resolutions = [2**power for power in range(size.bit_length() - 1, 2, -1)]
+    state: dict[str, torch.Tensor] = {}
+    channels: dict[int, int] = {}
+    conv_clamp = None
+    for index, res in enumerate(block_resolutions):
+        block = d.child(f"b{res}")
+        if block.attr("architecture") != "resnet":
+            raise block.error("uses a discriminator architecture other than 'resnet'")
+        _check_filter(block)
+        if index == 0:
+            _conv(state, "convs.0.0", "convs.0.1", block.child("fromrgb"))
+            conv_clamp = block.child("conv0").attr("conv_clamp")
+        prefix = f"convs.{index + 1}"
+        _conv(state, f"{prefix}.conv1.0", f"{prefix}.conv1.1", block.child("conv0"))
+        _conv(state, f"{prefix}.conv2.1", f"{prefix}.conv2.2", block.child("conv1"))
+        _conv(state, f"{prefix}.skip.1", None, block.child("skip"))
+        channels[res] = int(block.child("conv0").tensor("weight").shape[0])
+    epilogue = d.child("b4")
+    epilogue.expect_class("DiscriminatorEpilogue")
+    if epilogue.attr("architecture") != "resnet" or not epilogue.has_child("mbstd"):
+        raise epilogue.error("is not a 'resnet' epilogue with a minibatch-stddev layer")
+    _conv(state, "final_conv.0", "final_conv.1", epilogue.child("conv"))
+    for index, name in enumerate(("fc", "out")):
+        state[f"final_linear.{index}.weight"] = epilogue.child(name).tensor("weight")
+        state[f"final_linear.{index}.bias"] = epilogue.child(name).tensor("bias")
+    channels[4] = int(epilogue.child("conv").tensor("weight").shape[0])
+    mbstd = epilogue.child("mbstd")
+    group_size = mbstd.attr("group_size")
+    config = DiscriminatorConfig(
+        size=size,
+        channels=channels,
+        mbstd_group_size=None if group_size is None else int(group_size),
+        mbstd_channels=int(mbstd.attr("num_channels")),
+        conv_clamp=_optional_float(conv_clamp),
+    )
+    return config, state
+
+
+def _conv(
+    state: dict[str, torch.Tensor], weight_key: str, bias_key: str | None, layer: _Module
+) -> None:
+    """Fill an equalized conv (and the bias of its activation) from an ADA Conv2dLayer."""
+    state[f"{weight_key}.weight"] = layer.tensor("weight")
+    if bias_key is not None:
+        state[f"{bias_key}.bias"] = layer.tensor("bias")
+
+
+def _optional_float(value: Any) -> float | None:
+    """A clamp attribute as float, keeping None (no clamping)."""
+    return None if value is None else float(value)

@@ -1,0 +1,385 @@
+"""Load StyleGAN2 checkpoints of every common format into our modules, and write our own.
+
+Formats read (the architecture is always inferred from the tensors, never asked for):
+- the common PyTorch layout, as written by its training script (`g`, `d`, `g_ema`, `args`,
+  optimizers) or by its weight converter (`g_ema`, `latent_avg`, optional `d`), or a bare
+  generator state dict;
+- our own: `<name>.safetensors` with `<name>.json` (a `ModelConfig`) beside it; a bare name such
+  as "default-face" means `assets/models/default-face.safetensors`;
+- NVIDIA StyleGAN2-ADA `.pkl` snapshots (`G_ema`, and `D` when present).
+Formats written: ours (`save_checkpoint`) and the common `.pt` layout (`save_pt_checkpoint`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+from safetensors import SafetensorError
+
+from engine.errors import GANliftError
+from engine.stylegan2.ada import convert_ada_snapshot
+from engine.stylegan2.config import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    ModelConfig,
+    multiplier_channels,
+)
+from engine.stylegan2.discriminator import Discriminator
+from engine.stylegan2.generator import Generator
+from engine.stylegan2.safe_pickle import error_summary, load_ada_pickle, load_torch_file
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
+"""Where bare model names ("default-face") are looked up."""
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_TORCH_LEGACY_MAGIC = b"\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+"""LONG1 opcode + the magic number that legacy (non-zip) torch.save files pickle first."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded StyleGAN2: the EMA generator, the discriminator if stored, and the mean w."""
+
+    generator: Generator
+    discriminator: Discriminator | None
+    latent_avg: torch.Tensor | None
+    """Mean w [style_dim] for truncation, when the file stores it."""
+    source: Path
+    format: str
+    """Human-readable name of the file format that was read."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Metadata carried by the file (training args, step, ...)."""
+
+    def describe(self) -> str:
+        """A short multi-line summary (for `python -m engine info`)."""
+        g_config = self.generator.config
+        lines = [
+            f"{self.source} ({self.format})",
+            f"  generator: {g_config.size}x{g_config.size}, z/w {g_config.style_dim}, "
+            f"{g_config.n_mlp} mapping layers, W+ {g_config.num_ws} x {g_config.style_dim}, "
+            f"{_count_parameters(self.generator) / 1e6:.2f}M parameters",
+            f"  generator channels: {_format_channels(g_config.channels)}",
+        ]
+        if self.discriminator is None:
+            lines.append("  discriminator: not stored")
+        else:
+            lines.append(
+                f"  discriminator: {_count_parameters(self.discriminator) / 1e6:.2f}M parameters, "
+                f"channels {_format_channels(self.discriminator.config.channels)}"
+            )
+        lines.append(f"  latent_avg: {'stored' if self.latent_avg is not None else 'not stored'}")
+        if g_config.conv_clamp is not None:
+            lines.append(f"  conv_clamp: {g_config.conv_clamp:g}")
+        return "\n".join(lines)
+
+
+def resolve_checkpoint_path(
+    path_or_name: str | os.PathLike[str], models_dir: Path = MODELS_DIR
+) -> Path:
+    """An existing file as is; a bare name ("default-face") as `<models_dir>/<name>.safetensors`."""
+    path = Path(path_or_name)
+    if path.is_file():
+        return path
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(path_or_name)) and not path.suffix:
+        candidate = models_dir / f"{path_or_name}.safetensors"
+        if candidate.is_file():
+            return candidate
+        names = sorted(item.stem for item in models_dir.glob("*.safetensors"))
+        available = ", ".join(names) if names else "none installed"
+        raise GANliftError(
+            f"No model named '{path_or_name}': expected {candidate} with its .json beside it "
+            f"(available: {available}); pass a checkpoint file path instead."
+        )
+    raise GANliftError(f"Checkpoint file {path} does not exist; check the path.")
+
+
+def load_checkpoint(
+    path_or_name: str | os.PathLike[str],
+    device: str | torch.device = "cpu",
+    *,
+    models_dir: Path = MODELS_DIR,
+) -> Checkpoint:
+    """Load any supported StyleGAN2 checkpoint (format detected from the bytes) onto `device`."""
+    path = resolve_checkpoint_path(path_or_name, models_dir)
+    checkpoint = _READERS[_detect_format(path)](path)
+    checkpoint.generator.to(device).eval()
+    if checkpoint.discriminator is not None:
+        checkpoint.discriminator.to(device).eval()
+    if checkpoint.latent_avg is not None:
+        checkpoint.latent_avg = checkpoint.latent_avg.to(device)
+        checkpoint.generator.latent_avg = checkpoint.latent_avg.reshape(1, -1)
+    return checkpoint
+
+
+def _detect_format(path: Path) -> str:
+    """'torch', 'safetensors' or 'ada', from the first bytes of the file."""
+    with path.open("rb") as file:
+        head = file.read(32)
+    if head.startswith(_ZIP_MAGIC) or head[2:14] == _TORCH_LEGACY_MAGIC:
+        return "torch"
+    if len(head) > 8 and head[8:9] == b"{":
+        return "safetensors"
+    if head[:1] == b"\x80":
+        return "ada"
+    raise GANliftError(
+        f"{path} is not a StyleGAN2 checkpoint; expected a PyTorch .pt, a StyleGAN2-ADA .pkl "
+        "or a GANlift .safetensors file."
+    )
+
+
+def _read_torch(path: Path) -> Checkpoint:
+    """The common layout: training-script, converter or bare generator state dict."""
+    data = load_torch_file(path)
+    if not isinstance(data, Mapping):
+        raise GANliftError(
+            f"{path} holds a {type(data).__name__}, not a StyleGAN2 checkpoint dict."
+        )
+    if "g_ema" in data:
+        g_state, d_state = data["g_ema"], data.get("d")
+        kind = (
+            "StyleGAN2 PyTorch training checkpoint"
+            if "g" in data
+            else "StyleGAN2 PyTorch checkpoint"
+        )
+    elif "style.1.weight" in data:
+        g_state, d_state, kind = data, None, "StyleGAN2 PyTorch generator state dict"
+    else:
+        raise GANliftError(
+            f"{path} is a PyTorch file without 'g_ema' or generator weights; "
+            "it is not a StyleGAN2 checkpoint."
+        )
+    args = data.get("args")
+    extra = dict(vars(args)) if isinstance(args, argparse.Namespace) else {}
+    clamp = {"conv_clamp": extra["conv_clamp"]} if extra.get("conv_clamp") is not None else {}
+    g_config = dataclasses.replace(infer_generator_config(g_state, str(path)), **clamp)
+    generator = _build(Generator, g_config, g_state, str(path))
+    discriminator = None
+    if d_state is not None:
+        d_config = dataclasses.replace(infer_discriminator_config(d_state, str(path)), **clamp)
+        discriminator = _build(Discriminator, d_config, d_state, str(path))
+    latent_avg = data.get("latent_avg")
+    return Checkpoint(generator, discriminator, latent_avg, path, kind, extra)
+
+
+def _read_safetensors(path: Path) -> Checkpoint:
+    """Our format: tensors in `path`, configs in the JSON file beside it."""
+    config_path = path.with_suffix(".json")
+    if not config_path.is_file():
+        raise GANliftError(f"{path} has no config beside it; expected {config_path}.")
+    config = ModelConfig.from_json_file(config_path)
+    try:
+        tensors = safetensors.torch.load_file(path)
+    except (SafetensorError, OSError) as error:
+        raise GANliftError(
+            f"Cannot read {path}: the file is truncated or corrupt ({error_summary(error)})."
+        ) from error
+    g_state = _with_prefix(tensors, "generator.")
+    d_state = _with_prefix(tensors, "discriminator.")
+    generator = _build(Generator, config.generator, g_state, str(path))
+    discriminator = None
+    if config.discriminator is not None:
+        discriminator = _build(Discriminator, config.discriminator, d_state, str(path))
+    return Checkpoint(
+        generator,
+        discriminator,
+        tensors.get("latent_avg"),
+        path,
+        "GANlift safetensors",
+        config.extra,
+    )
+
+
+def _read_ada(path: Path) -> Checkpoint:
+    """NVIDIA StyleGAN2-ADA snapshot, unpickled without running any of its code."""
+    networks = convert_ada_snapshot(load_ada_pickle(path), str(path))
+    generator = Generator(networks.generator_config)
+    _load_state(generator, _with_own_kernels(generator, networks.generator_state), str(path))
+    discriminator = None
+    if networks.discriminator_config is not None and networks.discriminator_state is not None:
+        discriminator = Discriminator(networks.discriminator_config)
+        state = _with_own_kernels(discriminator, networks.discriminator_state)
+        _load_state(discriminator, state, str(path))
+    return Checkpoint(generator, discriminator, networks.latent_avg, path, "StyleGAN2-ADA snapshot")
+
+
+_READERS: dict[str, Callable[[Path], Checkpoint]] = {
+    "torch": _read_torch,
+    "safetensors": _read_safetensors,
+    "ada": _read_ada,
+}
+
+
+def infer_generator_config(state: Mapping[str, Any], source: str = "checkpoint") -> GeneratorConfig:
+    """Size, channels, mapping depth and style width of a common-layout generator state dict."""
+    try:
+        style_dim = int(state["style.1.weight"].shape[1])
+        n_mlp = sum(1 for key in state if re.fullmatch(r"style\.\d+\.weight", key))
+        n_blocks = sum(1 for key in state if re.fullmatch(r"to_rgbs\.\d+\.conv\.weight", key))
+        channels = {4: int(state["input.input"].shape[1])}
+        for block in range(n_blocks):
+            channels[8 * 2**block] = int(state[f"convs.{2 * block}.conv.weight"].shape[1])
+    except (KeyError, AttributeError, IndexError) as error:
+        raise GANliftError(
+            f"{source} is not a StyleGAN2 generator in the common layout (missing {error})."
+        ) from error
+    return GeneratorConfig(
+        size=4 * 2**n_blocks, channels=channels, style_dim=style_dim, n_mlp=n_mlp
+    )
+
+
+def infer_discriminator_config(
+    state: Mapping[str, Any], source: str = "checkpoint"
+) -> DiscriminatorConfig:
+    """Size, channels and minibatch-stddev width of a common-layout discriminator state dict."""
+    try:
+        n_blocks = sum(1 for key in state if re.fullmatch(r"convs\.\d+\.skip\.1\.weight", key))
+        size = 4 * 2**n_blocks
+        channels = {size: int(state["convs.0.0.weight"].shape[0])}
+        for block in range(1, n_blocks + 1):
+            channels[size >> block] = int(state[f"convs.{block}.conv2.1.weight"].shape[0])
+        mbstd_channels = int(state["final_conv.0.weight"].shape[1]) - channels[4]
+    except (KeyError, AttributeError, IndexError) as error:
+        raise GANliftError(
+            f"{source} is not a StyleGAN2 discriminator in the common layout (missing {error})."
+        ) from error
+    return DiscriminatorConfig(size=size, channels=channels, mbstd_channels=mbstd_channels)
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    generator: Generator,
+    *,
+    discriminator: Discriminator | None = None,
+    latent_avg: torch.Tensor | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write our format: `<path>.safetensors` plus `<path>.json`, each replaced atomically."""
+    path = Path(path).with_suffix(".safetensors")
+    tensors = {f"generator.{key}": value for key, value in generator.state_dict().items()}
+    if discriminator is not None:
+        tensors |= {
+            f"discriminator.{key}": value for key, value in discriminator.state_dict().items()
+        }
+    if latent_avg is not None:
+        tensors["latent_avg"] = latent_avg.reshape(-1)
+    tensors = {key: value.detach().cpu().contiguous() for key, value in tensors.items()}
+    config = ModelConfig(
+        generator=generator.config,
+        discriminator=None if discriminator is None else discriminator.config,
+        extra=dict(extra or {}),
+    )
+    _write_atomically(path, lambda temp: safetensors.torch.save_file(tensors, temp))
+    _write_atomically(
+        path.with_suffix(".json"), lambda temp: Path(temp).write_text(config.to_json())
+    )
+    return path
+
+
+def save_pt_checkpoint(
+    path: str | os.PathLike[str],
+    generator_ema: Generator,
+    *,
+    discriminator: Discriminator | None = None,
+    generator: Generator | None = None,
+    latent_avg: torch.Tensor | None = None,
+    optimizers: Mapping[str, Mapping[str, Any]] | None = None,
+    extra_args: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the common `.pt` layout (`g_ema`, `d`, `g`, `latent_avg`, `*_optim`, `args`).
+
+    Other StyleGAN2 tools (and GAN2Shape) read these; `args` records size, latent width,
+    mapping depth, the channel multiplier when the channel table is a standard one, and
+    `conv_clamp` when set (the layout has no other place for it; other tools ignore it).
+    """
+    config = generator_ema.config
+    args = {"size": config.size, "latent": config.style_dim, "n_mlp": config.n_mlp}
+    for multiplier in (1, 2, 4):
+        if multiplier_channels(config.size, multiplier) == config.channels:
+            args["channel_multiplier"] = multiplier
+    if config.conv_clamp is not None:
+        args["conv_clamp"] = config.conv_clamp
+    args |= dict(extra_args or {})
+    data: dict[str, Any] = {"g_ema": _cpu_state(generator_ema), "args": argparse.Namespace(**args)}
+    if discriminator is not None:
+        data["d"] = _cpu_state(discriminator)
+    if generator is not None:
+        data["g"] = _cpu_state(generator)
+    if latent_avg is not None:
+        data["latent_avg"] = latent_avg.detach().cpu().reshape(-1)
+    data |= dict(optimizers or {})
+    path = Path(path)
+    _write_atomically(path, lambda temp: torch.save(data, temp))
+    return path
+
+
+def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of a module's state dict."""
+    return {key: value.detach().cpu().clone() for key, value in module.state_dict().items()}
+
+
+def _write_atomically(path: Path, write: Callable[[str], None]) -> None:
+    """Write through a temp file in the same folder, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(temp)
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
+
+
+def _with_prefix(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries under `prefix`, with the prefix removed."""
+    return {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
+
+
+def _with_own_kernels(
+    module: torch.nn.Module, state: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """`state` completed with the module's fixed blur kernels (formats that do not store them)."""
+    kernels = {key: value for key, value in module.state_dict().items() if key.endswith("kernel")}
+    return kernels | dict(state)
+
+
+def _build(
+    cls: type[Generator] | type[Discriminator],
+    config: Any,
+    state: Mapping[str, Any],
+    source: str,
+) -> Any:
+    """Construct `cls(config)` and load `state` into it strictly."""
+    module = cls(config)
+    _load_state(module, state, source)
+    return module
+
+
+def _load_state(module: torch.nn.Module, state: Mapping[str, Any], source: str) -> None:
+    """`load_state_dict(strict=True)`, with mismatches reported as one GANliftError."""
+    try:
+        module.load_state_dict(dict(state), strict=True)
+    except RuntimeError as error:
+        detail = " ".join(str(error).split())
+        raise GANliftError(
+            f"{source} does not match the {type(module).__name__} architecture inferred from it: "
+            f"{detail[:300]}"
+        ) from error
+
+
+def _count_parameters(module: torch.nn.Module) -> int:
+    return sum(parameter.numel() for parameter in module.parameters())
+
+
+def _format_channels(channels: Mapping[int, int]) -> str:
+    return " ".join(f"{res}:{count}" for res, count in sorted(channels.items()))

@@ -1,0 +1,206 @@
+"""Typed architecture configs for the StyleGAN2 generator and discriminator, stored as JSON.
+
+A config names every architectural choice that the weights alone cannot be used without: image
+size, latent width, mapping depth and the number of channels at each resolution (the common
+layout derives them from a channel multiplier; our own small models use a custom table).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from engine.errors import GANliftError
+
+BASE_CHANNELS = 512
+"""Channel count of the low resolutions (4..32) in the common layout."""
+
+
+def multiplier_channels(size: int, channel_multiplier: int = 2) -> dict[int, int]:
+    """The channel table of the common layout: 512 up to 32x32, then (16384 / res) * multiplier."""
+    check_size(size)
+    resolutions = [2**power for power in range(2, size.bit_length())]
+    return {
+        res: BASE_CHANNELS if res <= 32 else (16384 // res) * channel_multiplier
+        for res in resolutions
+    }
+
+
+def check_size(size: int) -> None:
+    """Refuse image sizes that are not a power of two of at least 8."""
+    if size < 8 or size & (size - 1):
+        raise GANliftError(f"Image size {size} is not supported; use a power of two of 8 or more.")
+
+
+def _check_channels(size: int, channels: dict[int, int], what: str) -> dict[int, int]:
+    """Normalise JSON string keys to ints and demand one positive count per resolution 4..size."""
+    try:
+        table = {int(resolution): int(count) for resolution, count in channels.items()}
+    except (TypeError, ValueError) as error:
+        raise GANliftError(f"The {what} channel table must map resolutions to ints.") from error
+    expected = [2**power for power in range(2, size.bit_length())]
+    if sorted(table) != expected or min(table.values()) < 1:
+        raise GANliftError(
+            f"The {what} channel table has resolutions {sorted(table)}; "
+            f"expected a positive count for each of {expected}."
+        )
+    return table
+
+
+@dataclass
+class GeneratorConfig:
+    """Architecture of a StyleGAN2 generator (compact PyTorch-port layout)."""
+
+    size: int
+    """Output image size in pixels (square, a power of two)."""
+    channels: dict[int, int]
+    """Feature channels per resolution, from 4 up to `size`."""
+    style_dim: int = 512
+    """Width of the z and w latents."""
+    n_mlp: int = 8
+    """Number of fully connected layers in the mapping network."""
+    lr_mlp: float = 0.01
+    """Learning-rate multiplier of the mapping network (part of its weight scaling)."""
+    conv_clamp: float | None = None
+    """Clamp of conv activations to +-value (StyleGAN2-ADA mixed precision models), or None."""
+
+    def __post_init__(self) -> None:
+        check_size(self.size)
+        self.channels = _check_channels(self.size, self.channels, "generator")
+        if self.style_dim < 1 or self.n_mlp < 1:
+            raise GANliftError("Generator style_dim and n_mlp must be positive.")
+
+    @classmethod
+    def from_multiplier(
+        cls, size: int, channel_multiplier: int = 2, **kwargs: Any
+    ) -> GeneratorConfig:
+        """The common layout's generator for `size` and `channel_multiplier`."""
+        return cls(size=size, channels=multiplier_channels(size, channel_multiplier), **kwargs)
+
+    @property
+    def log_size(self) -> int:
+        """log2 of the image size."""
+        return self.size.bit_length() - 1
+
+    @property
+    def num_ws(self) -> int:
+        """Number of per-layer w vectors that the synthesis network consumes (W+ length)."""
+        return self.log_size * 2 - 2
+
+    @property
+    def num_noises(self) -> int:
+        """Number of noise inputs: one per styled conv."""
+        return (self.log_size - 2) * 2 + 1
+
+
+@dataclass
+class DiscriminatorConfig:
+    """Architecture of a StyleGAN2 residual discriminator (compact PyTorch-port layout)."""
+
+    size: int
+    """Input image size in pixels."""
+    channels: dict[int, int]
+    """Feature channels per resolution, from 4 up to `size`."""
+    mbstd_group_size: int | None = 4
+    """Group size of the minibatch standard-deviation layer (None: the whole batch)."""
+    mbstd_channels: int = 1
+    """Number of minibatch standard-deviation features appended at 4x4."""
+    conv_clamp: float | None = None
+    """Clamp of conv activations to +-value (StyleGAN2-ADA), or None."""
+
+    def __post_init__(self) -> None:
+        check_size(self.size)
+        self.channels = _check_channels(self.size, self.channels, "discriminator")
+        if (
+            self.mbstd_group_size is not None and self.mbstd_group_size < 1
+        ) or self.mbstd_channels < 1:
+            raise GANliftError(
+                "Discriminator mbstd_group_size and mbstd_channels must be positive."
+            )
+
+    @classmethod
+    def from_multiplier(
+        cls, size: int, channel_multiplier: int = 2, **kwargs: Any
+    ) -> DiscriminatorConfig:
+        """The common layout's discriminator for `size` and `channel_multiplier`."""
+        return cls(size=size, channels=multiplier_channels(size, channel_multiplier), **kwargs)
+
+
+ConfigT = TypeVar("ConfigT", GeneratorConfig, DiscriminatorConfig)
+
+
+def config_to_dict(config: GeneratorConfig | DiscriminatorConfig) -> dict[str, Any]:
+    """A JSON-ready dict of a config (channel keys become strings, as JSON requires)."""
+    data = dataclasses.asdict(config)
+    data["channels"] = {str(resolution): count for resolution, count in config.channels.items()}
+    return data
+
+
+def config_from_dict(cls: type[ConfigT], data: dict[str, Any], source: str = "config") -> ConfigT:
+    """Build `cls` from a dict, rejecting unknown or missing keys with a message naming `source`."""
+    if not isinstance(data, dict):
+        raise GANliftError(f"{source} must be a JSON object, got {type(data).__name__}.")
+    known = {item.name for item in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise GANliftError(
+            f"{source} has unknown keys {unknown}; allowed keys are {sorted(known)}."
+        )
+    try:
+        return cls(**data)
+    except TypeError as error:
+        raise GANliftError(f"{source} is incomplete for {cls.__name__}: {error}.") from error
+
+
+@dataclass
+class ModelConfig:
+    """What our JSON file beside a safetensors checkpoint holds."""
+
+    generator: GeneratorConfig
+    discriminator: DiscriminatorConfig | None = None
+    format_version: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form metadata (training step, dataset name, ...), kept as is."""
+
+    def to_json(self) -> str:
+        """The JSON text of this config."""
+        data = {
+            "format_version": self.format_version,
+            "generator": config_to_dict(self.generator),
+            "discriminator": None
+            if self.discriminator is None
+            else config_to_dict(self.discriminator),
+            "extra": self.extra,
+        }
+        return json.dumps(data, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json_file(cls, path: Path) -> ModelConfig:
+        """Read and validate a model config JSON file."""
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise GANliftError(f"Cannot read model config {path}: {error}.") from error
+        if not isinstance(data, dict):
+            raise GANliftError(f"Model config {path} must hold a JSON object.")
+        unknown = sorted(set(data) - {"format_version", "generator", "discriminator", "extra"})
+        if unknown:
+            raise GANliftError(f"Model config {path} has unknown keys {unknown}.")
+        if data.get("format_version") != 1:
+            raise GANliftError(
+                f"Model config {path} has format_version {data.get('format_version')!r}; "
+                "this GANlift reads version 1."
+            )
+        if "generator" not in data:
+            raise GANliftError(f"Model config {path} has no 'generator' section.")
+        discriminator = data.get("discriminator")
+        return cls(
+            generator=config_from_dict(GeneratorConfig, data["generator"], f"{path} generator"),
+            discriminator=None
+            if discriminator is None
+            else config_from_dict(DiscriminatorConfig, discriminator, f"{path} discriminator"),
+            extra=dict(data.get("extra") or {}),
+        )

@@ -1,0 +1,218 @@
+"""StyleGAN2 generator: mapping network z -> w and synthesis network w / W+ -> image.
+
+State-dict keys and shapes are those of the compact PyTorch port (`style.N`, `input.input`,
+`conv1`, `to_rgb1`, `convs.N`, `to_rgbs.N`, `noises.noise_N`), so its checkpoints load with
+`strict=True`. Images are [N, 3, size, size] in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import nn
+
+from engine.errors import GANliftError
+from engine.stylegan2.config import GeneratorConfig
+from engine.stylegan2.layers import (
+    ConstantInput,
+    EqualLinear,
+    ModulatedConv2d,
+    PixelNorm,
+    StyledConv,
+    ToRGB,
+)
+from engine.stylegan2.ops import OpsImpl
+
+NoiseSpec = Literal["const", "random"] | Sequence[torch.Tensor]
+""""const": the stored noise buffers (reproducible); "random": fresh noise; or one tensor
+[N or 1, 1, res, res] per noise input (see `Generator.noise_shapes`)."""
+
+
+class Generator(nn.Module):
+    """StyleGAN2 generator with the common state-dict layout and a fast CPU path."""
+
+    latent_avg: torch.Tensor | None
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__()
+        self.config = config
+        channels = config.channels
+        self.style = nn.Sequential(
+            PixelNorm(),
+            *(
+                EqualLinear(config.style_dim, config.style_dim, lr_mul=config.lr_mlp, activate=True)
+                for _ in range(config.n_mlp)
+            ),
+        )
+        self.input = ConstantInput(channels[4])
+        self.conv1 = StyledConv(channels[4], channels[4], config.style_dim, clamp=config.conv_clamp)
+        self.to_rgb1 = ToRGB(channels[4], config.style_dim, upsample=False, clamp=config.conv_clamp)
+        self.convs = nn.ModuleList()
+        self.to_rgbs = nn.ModuleList()
+        in_channels = channels[4]
+        for log_res in range(3, config.log_size + 1):
+            out_channels = channels[2**log_res]
+            self.convs.append(
+                StyledConv(
+                    in_channels,
+                    out_channels,
+                    config.style_dim,
+                    upsample=True,
+                    clamp=config.conv_clamp,
+                )
+            )
+            self.convs.append(
+                StyledConv(out_channels, out_channels, config.style_dim, clamp=config.conv_clamp)
+            )
+            self.to_rgbs.append(ToRGB(out_channels, config.style_dim, clamp=config.conv_clamp))
+            in_channels = out_channels
+        self.noises = nn.Module()
+        for index, shape in enumerate(self.noise_shapes()):
+            self.noises.register_buffer(f"noise_{index}", torch.randn(shape))
+        self.register_buffer("latent_avg", None, persistent=False)
+        self.impl: OpsImpl = "fast"
+
+    @property
+    def num_ws(self) -> int:
+        """Number of w vectors in a W+ latent."""
+        return self.config.num_ws
+
+    @property
+    def style_dim(self) -> int:
+        """Width of z and w."""
+        return self.config.style_dim
+
+    def noise_shapes(self) -> list[tuple[int, int, int, int]]:
+        """Shapes [1, 1, res, res] of the noise inputs, in layer order."""
+        shapes = [(1, 1, 4, 4)]
+        for log_res in range(3, self.config.log_size + 1):
+            shapes += [(1, 1, 2**log_res, 2**log_res)] * 2
+        return shapes
+
+    def set_impl(self, impl: OpsImpl) -> Generator:
+        """Choose the fast (default) or the reference implementation of the ops; returns self."""
+        self.impl = impl
+        for module in self.modules():
+            if isinstance(module, ModulatedConv2d):
+                module.impl = impl
+        return self
+
+    def mapping(self, z: torch.Tensor) -> torch.Tensor:
+        """z [N, style_dim] -> w [N, style_dim]."""
+        if z.ndim != 2 or z.shape[1] != self.style_dim:
+            raise GANliftError(
+                f"The generator's z must be [N, {self.style_dim}], got {list(z.shape)}."
+            )
+        return self.style(z)
+
+    @torch.no_grad()
+    def mean_latent(
+        self, n: int = 4096, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """The mean w [1, style_dim] of `n` random z (the usual truncation centre)."""
+        device = self.input.input.device
+        z = torch.randn(n, self.style_dim, generator=generator, device=device)
+        return self.mapping(z.to(self.input.input.dtype)).mean(dim=0, keepdim=True)
+
+    def make_noise(
+        self, batch: int = 1, *, generator: torch.Generator | None = None
+    ) -> list[torch.Tensor]:
+        """Fresh noise inputs [batch, 1, res, res], one per layer (e.g. to optimise them)."""
+        device = self.input.input.device
+        return [
+            torch.randn(batch, *shape[1:], generator=generator, device=device)
+            for shape in self.noise_shapes()
+        ]
+
+    def synthesis(self, ws: torch.Tensor, noise: NoiseSpec = "const") -> torch.Tensor:
+        """ws [N, style_dim] or W+ [N, num_ws, style_dim] -> image [N, 3, size, size]."""
+        ws = self._broadcast_ws(ws)
+        batch = ws.shape[0]
+        noises = self._noise_inputs(noise, batch, ws)
+        x = self.input(batch).to(ws.dtype)  # [N, C4, 4, 4]
+        if self.impl == "fast":
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.conv1(x, ws[:, 0], noises[0])
+        image = self.to_rgb1(x, ws[:, 1])  # [N, 3, 4, 4]
+        for block, to_rgb in enumerate(self.to_rgbs):
+            layer = 2 * block
+            x = self.convs[layer](x, ws[:, layer + 1], noises[layer + 1])  # [N, C, 2H, 2W]
+            x = self.convs[layer + 1](x, ws[:, layer + 2], noises[layer + 2])
+            image = to_rgb(x, ws[:, layer + 3], image)  # [N, 3, 2H, 2W]
+        return image.contiguous()
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        *,
+        truncation: float = 1.0,
+        truncation_latent: torch.Tensor | None = None,
+        noise: NoiseSpec = "const",
+        mix_z: torch.Tensor | None = None,
+        mix_index: int | None = None,
+    ) -> torch.Tensor:
+        """z [N, style_dim] -> image [N, 3, size, size].
+
+        truncation < 1 pulls every w towards `truncation_latent` (default: the checkpoint's
+        `latent_avg`). With `mix_z`, layers from `mix_index` on (random in [1, num_ws - 1]
+        when None) take their w from `mix_z` instead (style mixing).
+        """
+        ws = [self.mapping(z)]
+        if mix_z is not None:
+            ws.append(self.mapping(mix_z))
+        if truncation != 1.0:
+            centre = self._truncation_centre(truncation_latent)
+            ws = [torch.lerp(centre.to(w.dtype), w, truncation) for w in ws]
+        if mix_z is None:
+            return self.synthesis(ws[0], noise)
+        if mix_index is None:
+            mix_index = int(torch.randint(1, self.num_ws, ()).item())
+        if not 0 <= mix_index <= self.num_ws:
+            raise GANliftError(f"mix_index {mix_index} is outside 0..{self.num_ws}.")
+        wplus = torch.cat(
+            [
+                ws[0][:, None].expand(-1, mix_index, -1),
+                ws[1][:, None].expand(-1, self.num_ws - mix_index, -1),
+            ],
+            dim=1,
+        )  # [N, num_ws, style_dim]
+        return self.synthesis(wplus, noise)
+
+    def _truncation_centre(self, truncation_latent: torch.Tensor | None) -> torch.Tensor:
+        """The w [1, style_dim] that truncation pulls towards."""
+        centre = truncation_latent if truncation_latent is not None else self.latent_avg
+        if centre is None:
+            raise GANliftError(
+                "Truncation needs a centre: pass truncation_latent=G.mean_latent() or load a "
+                "checkpoint that stores latent_avg."
+            )
+        return centre.reshape(1, self.style_dim)
+
+    def _broadcast_ws(self, ws: torch.Tensor) -> torch.Tensor:
+        """Accept w [N, D] or W+ [N, num_ws, D]; return W+."""
+        if ws.ndim == 2 and ws.shape[1] == self.style_dim:
+            return ws[:, None].expand(-1, self.num_ws, -1)
+        if ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.style_dim):
+            return ws
+        raise GANliftError(
+            f"The generator's latent must be [N, {self.style_dim}] or "
+            f"[N, {self.num_ws}, {self.style_dim}], got {list(ws.shape)}."
+        )
+
+    def _noise_inputs(self, noise: NoiseSpec, batch: int, like: torch.Tensor) -> list[torch.Tensor]:
+        """One noise tensor per layer, in the dtype and on the device of `like`."""
+        if noise == "const":
+            buffers = [getattr(self.noises, f"noise_{i}") for i in range(self.config.num_noises)]
+            return [buffer.to(like.dtype) for buffer in buffers]
+        if noise == "random":
+            return [
+                torch.randn(batch, *shape[1:], device=like.device, dtype=like.dtype)
+                for shape in self.noise_shapes()
+            ]
+        if isinstance(noise, str) or len(noise) != self.config.num_noises:
+            raise GANliftError(
+                f"Noise must be 'const', 'random' or a list of {self.config.num_noises} tensors."
+            )
+        return list(noise)

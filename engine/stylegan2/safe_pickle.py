@@ -1,0 +1,169 @@
+"""Reading pickled checkpoints without ever executing code from the file.
+
+- `.pt` files (torch.save): torch's weights-only unpickler, which admits tensors and plain
+  containers; we add `argparse.Namespace` (the `args` of the common training script).
+- StyleGAN2-ADA `.pkl` snapshots: our own `pickle.Unpickler` whose `find_class` maps the few
+  globals such a snapshot names onto local functions that build plain records. In particular,
+  NVIDIA's persistence reconstructor (which would `exec` the module source stored in the pickle)
+  becomes `PersistentRecord(class_name, state)`, and the stored source is ignored.
+
+Any other global is refused with a `GANliftError` naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import io
+import pickle
+import re
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.errors import GANliftError
+
+
+def error_summary(error: BaseException) -> str:
+    """The first sentence of an exception's message, for a one-line user-facing error."""
+    return str(error).strip().split(". ")[0].rstrip(".")
+
+
+def load_torch_file(path: Path) -> Any:
+    """torch.load `path` on the CPU with the weights-only unpickler (plus argparse.Namespace)."""
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r"GLOBAL ([\w.]+)", str(error))
+        name = found.group(1) if found else "an object type outside tensors and containers"
+        raise GANliftError(
+            f"Refusing to load {path}: it contains {name}, which a checkpoint never needs "
+            "(loading it could run code); re-save the weights as plain tensors."
+        ) from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
+        raise GANliftError(
+            f"Cannot read {path}: the file is truncated or not a PyTorch checkpoint "
+            f"({error_summary(error)})."
+        ) from error
+
+
+@dataclass
+class PersistentRecord:
+    """What a StyleGAN2-ADA persistent object (a network module) unpickles to here."""
+
+    class_name: str
+    state: dict[str, Any]
+    """The module's __dict__: `_parameters`, `_buffers`, `_modules` and plain attributes."""
+
+
+class EasyDictRecord(dict):
+    """Stand-in for `dnnlib.util.EasyDict`: a plain dict."""
+
+
+def _persistent_record(meta: dict[str, Any]) -> PersistentRecord:
+    """Replacement for `torch_utils.persistence._reconstruct_persistent_obj` (never runs source)."""
+    if not isinstance(meta, dict) or meta.get("type") != "class" or "state" not in meta:
+        raise GANliftError("The snapshot holds a persistent object in an unknown format.")
+    state = meta["state"]
+    if not isinstance(state, dict):
+        raise GANliftError("The snapshot holds a persistent object without a state dict.")
+    return PersistentRecord(class_name=str(meta.get("class_name")), state=state)
+
+
+def _storage_from_bytes(data: bytes) -> Any:
+    """Replacement for `torch.storage._load_from_bytes`: a storage, via the weights-only loader."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+def _rebuild_tensor(
+    storage: Any,
+    storage_offset: int,
+    size: tuple[int, ...],
+    stride: tuple[int, ...],
+    *_requires_grad_hooks_metadata: Any,
+) -> torch.Tensor:
+    """Replacement for `torch._utils._rebuild_tensor_v2`: a view of an unpickled storage."""
+    if not isinstance(storage, torch.storage.TypedStorage):
+        raise GANliftError("The snapshot holds a tensor without a valid storage.")
+    tensor = torch.empty((0,), dtype=storage.dtype)
+    return tensor.set_(storage._untyped_storage, storage_offset, size, stride)
+
+
+def _rebuild_parameter(data: torch.Tensor, *_requires_grad_hooks_state: Any) -> torch.Tensor:
+    """Replacement for `torch._utils._rebuild_parameter`: the plain tensor."""
+    return data
+
+
+class _DTypeRecord:
+    """Stand-in for `numpy.dtype` while unpickling: remembers the type name and byte order."""
+
+    def __init__(self, name: str, *_flags: Any) -> None:
+        self.name = name
+        self.byte_order = "="
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.byte_order = state[1] if len(state) > 1 and state[1] in "<>|=" else "="
+
+    def to_numpy(self) -> np.dtype:
+        return np.dtype(self.name).newbyteorder(self.byte_order)
+
+
+def _numpy_scalar(dtype: _DTypeRecord, data: bytes) -> Any:
+    """Replacement for `numpy.core.multiarray.scalar`: a Python number."""
+    return np.frombuffer(data, dtype=dtype.to_numpy(), count=1)[0].item()
+
+
+_ADA_GLOBALS: dict[tuple[str, str], Any] = {
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent_record,
+    ("dnnlib.util", "EasyDict"): EasyDictRecord,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+    ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("builtins", "set"): set,
+    ("torch", "Size"): tuple,
+    ("numpy", "dtype"): _DTypeRecord,
+    ("numpy.core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy._core.multiarray", "scalar"): _numpy_scalar,
+}
+
+
+class _AdaUnpickler(pickle.Unpickler):
+    """Unpickler that resolves globals only through `_ADA_GLOBALS`."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ADA_GLOBALS[(module, name)]
+        except KeyError:
+            raise GANliftError(
+                f"Refusing to load this snapshot: it refers to {module}.{name}, which a "
+                "StyleGAN2-ADA snapshot never needs (loading it could run code)."
+            ) from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise GANliftError(
+            "The snapshot uses persistent ids, which StyleGAN2-ADA pickles never do."
+        )
+
+
+def load_ada_pickle(path: Path) -> Any:
+    """Unpickle a StyleGAN2-ADA snapshot into dicts, tensors and `PersistentRecord`s."""
+    try:
+        with path.open("rb") as file:
+            return _AdaUnpickler(file).load()
+    except GANliftError as error:
+        raise GANliftError(f"{path}: {error}") from error
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
+        raise GANliftError(
+            f"Cannot read {path}: the file is truncated or not a StyleGAN2-ADA snapshot "
+            f"({error_summary(error)})."
+        ) from error

@@ -1,0 +1,138 @@
+"""Checkpoint loading: format detection, model names, the common .pt layouts, and refusals
+(code-carrying pickles, truncated files, wrong architectures) as one-sentence GANliftErrors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.errors import GANliftError
+from engine.stylegan2 import (
+    Discriminator,
+    DiscriminatorConfig,
+    Generator,
+    GeneratorConfig,
+    load_checkpoint,
+    save_checkpoint,
+    save_pt_checkpoint,
+)
+
+CHANNELS = {4: 16, 8: 16, 16: 8}
+
+
+class RunsCommand:
+    """Pickles as a call to os.system: what a malicious checkpoint would carry."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+@pytest.fixture(scope="module")
+def networks() -> tuple[Generator, Discriminator]:
+    torch.manual_seed(0)
+    G = Generator(GeneratorConfig(16, CHANNELS, style_dim=16, n_mlp=2)).eval()
+    D = Discriminator(DiscriminatorConfig(16, CHANNELS)).eval()
+    return G, D
+
+
+def test_bare_name_resolves_in_the_models_folder(networks, tmp_path: Path) -> None:
+    G, D = networks
+    save_checkpoint(tmp_path / "mini-face", G, discriminator=D, extra={"step": 3})
+    checkpoint = load_checkpoint("mini-face", models_dir=tmp_path)
+    assert checkpoint.format == "GANlift safetensors"
+    assert checkpoint.extra == {"step": 3}
+    assert checkpoint.latent_avg is None
+    with pytest.raises(GANliftError) as error:
+        load_checkpoint("default-face", models_dir=tmp_path)
+    message = str(error.value)
+    assert "No model named 'default-face'" in message
+    assert str(tmp_path / "default-face.safetensors") in message
+    assert "available: mini-face" in message
+
+
+def test_missing_file_and_missing_config(networks, tmp_path: Path) -> None:
+    with pytest.raises(GANliftError, match="does not exist"):
+        load_checkpoint(tmp_path / "nowhere" / "model.pt")
+    path = save_checkpoint(tmp_path / "lonely", networks[0])
+    path.with_suffix(".json").unlink()
+    with pytest.raises(GANliftError, match="has no config beside it"):
+        load_checkpoint(path)
+
+
+def test_training_layout_with_optimizers_and_bare_state_dict(networks, tmp_path: Path) -> None:
+    G, D = networks
+    optimizer = torch.optim.Adam(G.parameters())
+    path = save_pt_checkpoint(
+        tmp_path / "train.pt",
+        G,
+        discriminator=D,
+        generator=G,
+        optimizers={"g_optim": optimizer.state_dict(), "d_optim": optimizer.state_dict()},
+    )
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.format == "StyleGAN2 PyTorch training checkpoint"
+    assert checkpoint.extra == {"size": 16, "latent": 16, "n_mlp": 2}
+    assert "discriminator: 0." in checkpoint.describe()
+
+    torch.save(G.state_dict(), tmp_path / "bare.pt")
+    bare = load_checkpoint(tmp_path / "bare.pt")
+    assert bare.discriminator is None
+    assert bare.generator.config == G.config
+
+
+def test_pickle_carrying_a_command_is_refused(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    for name, writer in (
+        ("evil.pt", lambda path, obj: torch.save(obj, path)),
+        (
+            "evil_legacy.pt",
+            lambda path, obj: torch.save(obj, path, _use_new_zipfile_serialization=False),
+        ),
+    ):
+        path = tmp_path / name
+        writer(path, {"g_ema": RunsCommand(f"touch {marker}")})
+        with pytest.raises(GANliftError, match=r"Refusing to load .*system"):
+            load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_wrong_architecture_and_foreign_files(networks, tmp_path: Path) -> None:
+    G, _ = networks
+    state = dict(G.state_dict())
+    state["convs.1.conv.weight"] = torch.zeros(1, 16, 15, 3, 3)
+    torch.save({"g_ema": state}, tmp_path / "mismatch.pt")
+    with pytest.raises(GANliftError, match="does not match the Generator architecture"):
+        load_checkpoint(tmp_path / "mismatch.pt")
+
+    torch.save({"model": state}, tmp_path / "other.pt")
+    with pytest.raises(GANliftError, match="without 'g_ema' or generator weights"):
+        load_checkpoint(tmp_path / "other.pt")
+
+    torch.save({"g_ema": {"input.input": torch.zeros(1, 4, 4, 4)}}, tmp_path / "partial.pt")
+    with pytest.raises(GANliftError, match="not a StyleGAN2 generator in the common layout"):
+        load_checkpoint(tmp_path / "partial.pt")
+
+    (tmp_path / "notes.pt").write_text("not a checkpoint at all")
+    with pytest.raises(GANliftError, match="is not a StyleGAN2 checkpoint"):
+        load_checkpoint(tmp_path / "notes.pt")
+
+
+def test_truncated_files_are_reported(networks, tmp_path: Path) -> None:
+    G, D = networks
+    for path in (
+        save_pt_checkpoint(tmp_path / "full.pt", G, discriminator=D),
+        save_checkpoint(tmp_path / "full", G, discriminator=D),
+    ):
+        data = path.read_bytes()
+        cut = tmp_path / f"cut{path.suffix}"
+        cut.write_bytes(data[: len(data) // 2])
+        if path.suffix == ".safetensors":
+            cut.with_suffix(".json").write_text(path.with_suffix(".json").read_text())
+        with pytest.raises(GANliftError, match="truncated"):
+            load_checkpoint(cut)

@@ -1,0 +1,252 @@
+"""Recovered depth → textured triangle mesh, and mesh files (OBJ + MTL + PNG, PLY, GLB) written
+with Open3D.
+
+Meshes leave the engine in a viewer-friendly frame: y up, the object's front facing +z (towards
+a default OpenGL / glTF camera), centred on the origin and scaled to fit a box of side ``size``.
+GAN2Shape's camera has y down and looks along +z, so a back-projected point (x, y, z) becomes
+(x, -y, -z): a half turn about x, which keeps triangles counter-clockwise seen from the front.
+
+UVs follow glTF (and `engine.render.sample_texture`): u runs along the texture's width, v down
+its height with v = 0 at the top row.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import open3d as o3d
+import torch
+
+from engine.errors import GANliftError
+from engine.images import to_uint8
+from engine.render import depth_to_points, grid_faces, transform_points
+
+MESH_FORMATS = (".obj", ".ply", ".glb")
+"""File suffixes `save_mesh` writes: OBJ (+ MTL + PNG texture), PLY (vertex colours), GLB."""
+
+_GANLIFT_FROM_CAMERA = (1.0, -1.0, -1.0)  # GAN2Shape camera (y down, z away) → y up, front +z
+
+
+@dataclass
+class TexturedMesh:
+    """A triangle mesh with optional per-vertex colours and an optional UV-mapped texture.
+
+    Any array-like (NumPy arrays, CPU tensors) is accepted and stored as a contiguous NumPy
+    array of the dtype below; shapes are checked on construction.
+    """
+
+    vertices: np.ndarray
+    """``float32 [V, 3]`` positions."""
+    faces: np.ndarray
+    """``int32 [F, 3]`` vertex indices, counter-clockwise seen from the front."""
+    vertex_colors: np.ndarray | None = None
+    """``float32 [V, 3]`` RGB in [0, 1]."""
+    uv: np.ndarray | None = None
+    """``float32 [T, 2]`` texture coordinates (glTF convention, v = 0 at the top row)."""
+    uv_faces: np.ndarray | None = None
+    """``int32 [F, 3]`` indices into ``uv`` per face corner (UV seams); None means ``faces``."""
+    texture: np.ndarray | None = None
+    """``uint8 [Ht, Wt, 3]`` RGB texture map, given together with ``uv``."""
+
+    def __post_init__(self) -> None:
+        self.vertices = _array(self.vertices, np.float32, (None, 3), "vertices")
+        self.faces = _array(self.faces, np.int32, (None, 3), "faces")
+        num_vertices, num_faces = len(self.vertices), len(self.faces)
+        if self.faces.size and (self.faces.min() < 0 or self.faces.max() >= num_vertices):
+            raise ValueError(f"faces must index the {num_vertices} vertices")
+        if self.vertex_colors is not None:
+            self.vertex_colors = _array(
+                self.vertex_colors, np.float32, (num_vertices, 3), "vertex_colors"
+            )
+        if (self.uv is None) != (self.texture is None):
+            raise ValueError("uv and texture must be given together")
+        if self.uv is not None:
+            self.uv = _array(self.uv, np.float32, (None, 2), "uv")
+            if np.asarray(self.texture).dtype != np.uint8:
+                raise ValueError(f"texture must be uint8, got {np.asarray(self.texture).dtype}")
+            self.texture = _array(self.texture, np.uint8, (None, None, 3), "texture")
+        if self.uv_faces is not None:
+            if self.uv is None:
+                raise ValueError("uv_faces needs uv and texture")
+            self.uv_faces = _array(self.uv_faces, np.int32, (num_faces, 3), "uv_faces")
+            if self.uv_faces.size and (
+                self.uv_faces.min() < 0 or self.uv_faces.max() >= len(self.uv)
+            ):
+                raise ValueError(f"uv_faces must index the {len(self.uv)} uv coordinates")
+        elif self.uv is not None and len(self.uv) != num_vertices:
+            raise ValueError(
+                f"uv without uv_faces must have one row per vertex, got {len(self.uv)} for "
+                f"{num_vertices} vertices"
+            )
+
+
+def depth_to_mesh(
+    depth: torch.Tensor,
+    texture: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    view: torch.Tensor | None = None,
+    max_edge_tilt_degrees: float = 85.0,
+    size: float = 1.0,
+) -> TexturedMesh:
+    """Mesh the pixel grid of a depth map seen by GAN2Shape's camera, textured by its image.
+
+    ``depth [H, W]`` or ``[1, H, W]``, ``texture [3, H, W]`` or ``[1, 3, H, W]`` in [-1, 1],
+    ``mask [H, W]`` (> 0.5 keeps a pixel) or None for all pixels. ``view [6]`` or ``[1, 6]``
+    poses the surface as `engine.render.transform_points` does (None: canonical).
+
+    Triangles are dropped where a corner is masked out or has no finite positive depth, and at
+    depth discontinuities: where an edge rises out of the image plane by more than
+    ``max_edge_tilt_degrees`` (a jump between neighbouring pixels, not a surface). Vertices no
+    triangle uses are removed; the rest are put y up, front +z, centred and scaled so the
+    bounding box's longest side is ``size``. Each vertex keeps its pixel's colour and a UV at
+    the pixel's centre in the texture, which is the image itself.
+    """
+    depth = _single(depth, 2, "depth")  # [H, W]
+    texture = _single(texture, 3, "texture")  # [3, H, W]
+    height, width = depth.shape
+    if texture.shape != (3, height, width):
+        raise ValueError(f"texture must be [3, {height}, {width}], got {list(texture.shape)}")
+    depth = depth.detach().float().cpu()
+    valid = torch.isfinite(depth) & (depth > 0)  # [H, W]
+    if mask is not None:
+        if mask.shape != (height, width):
+            raise ValueError(f"mask must be [{height}, {width}], got {list(mask.shape)}")
+        valid &= mask.detach().cpu() > 0.5
+    depth = torch.where(valid, depth, torch.ones_like(depth))
+
+    faces = grid_faces(height, width).long()  # [F, 3]
+    keep = valid.flatten()[faces].all(1) & ~_spans_discontinuity(
+        depth, faces, max_edge_tilt_degrees
+    )
+    faces = faces[keep]
+    if len(faces) == 0:
+        raise GANliftError(
+            "The depth map leaves no surface to mesh after masking and trimming "
+            "discontinuities; check that the mask covers the object."
+        )
+
+    points = depth_to_points(depth[None])[0].reshape(-1, 3)  # [H*W, 3]
+    if view is not None:
+        points = transform_points(points[None], view.detach().cpu().float().reshape(1, 6))[0]
+    used = torch.zeros(height * width, dtype=torch.bool)
+    used[faces.flatten()] = True
+    new_index = torch.cumsum(used.long(), 0) - 1  # [H*W] old vertex → compacted vertex
+
+    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    uv = torch.stack([(cols + 0.5) / width, (rows + 0.5) / height], -1).reshape(-1, 2)  # [H*W, 2]
+    colors = ((texture.detach().float().cpu() + 1) / 2).clamp(0, 1)  # [3, H, W]
+    return TexturedMesh(
+        vertices=_fit_in_box(points[used] * points.new_tensor(_GANLIFT_FROM_CAMERA), size),
+        faces=new_index[faces],
+        vertex_colors=colors.reshape(3, -1).T[used],
+        uv=uv[used],
+        texture=to_uint8(texture),
+    )
+
+
+def save_mesh(mesh: TexturedMesh, path: str | os.PathLike) -> Path:
+    """Write ``mesh`` in the format its suffix names (see `MESH_FORMATS`), all or nothing.
+
+    ``.obj``: geometry, UVs and vertex colours, plus ``<stem>.mtl`` and the texture as
+    ``<stem>_albedo.png`` beside it. ``.ply``: geometry and vertex colours. ``.glb``: the
+    texture when the mesh has one, else vertex colours (glTF multiplies the two, so never
+    both). Files are written to a temporary folder beside ``path`` and renamed into place, the
+    mesh file last, so a reader never finds a half-written mesh or one missing its texture.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in MESH_FORMATS:
+        raise GANliftError(
+            f"Cannot save a mesh as '{path.name}'; use one of {', '.join(MESH_FORMATS)}."
+        )
+    with_texture = mesh.texture is not None and suffix != ".ply"
+    with_colors = mesh.vertex_colors is not None and not (suffix == ".glb" and with_texture)
+    open3d_mesh = _to_open3d(mesh, with_texture=with_texture, with_colors=with_colors)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    except OSError as error:
+        raise GANliftError(
+            f"Cannot write the mesh to '{path}' ({error.strerror}); choose a folder you can "
+            "write to."
+        ) from error
+    try:
+        with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
+            written = o3d.t.io.write_triangle_mesh(str(staging / path.name), open3d_mesh)
+        if not written:
+            raise GANliftError(
+                f"Open3D could not write the mesh to '{path}'; check the disk has free space."
+            )
+        for file in sorted(staging.iterdir(), key=lambda file: file.name == path.name):
+            os.replace(file, path.parent / file.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def _spans_discontinuity(
+    depth: torch.Tensor, faces: torch.Tensor, max_tilt_degrees: float
+) -> torch.Tensor:
+    """``[F]`` True for grid triangles with an edge steeper than ``max_tilt_degrees`` out of
+    the image plane: depth jump over the edge's sideways length at its mean depth."""
+    rays = depth_to_points(torch.ones_like(depth)[None])[0, ..., :2].reshape(-1, 2)  # [H*W, 2]
+    corner_depth = depth.flatten()[faces]  # [F, 3]
+    corner_rays = rays[faces]  # [F, 3, 2]
+    following = [1, 2, 0]
+    jump = (corner_depth - corner_depth[:, following]).abs()  # [F, 3]
+    mean_depth = (corner_depth + corner_depth[:, following]) / 2
+    sideways = (corner_rays - corner_rays[:, following]).norm(dim=-1) * mean_depth  # [F, 3]
+    return (jump > sideways * math.tan(math.radians(max_tilt_degrees))).any(1)
+
+
+def _fit_in_box(points: torch.Tensor, size: float) -> torch.Tensor:
+    """Centre ``points [V, 3]`` on their bounding box and scale its longest side to ``size``."""
+    low, high = points.min(0).values, points.max(0).values
+    return (points - (low + high) / 2) * (size / (high - low).max())
+
+
+def _to_open3d(
+    mesh: TexturedMesh, *, with_texture: bool, with_colors: bool
+) -> o3d.t.geometry.TriangleMesh:
+    """The Open3D tensor mesh for ``mesh``; Open3D's UVs count v from the texture's bottom."""
+    result = o3d.t.geometry.TriangleMesh()
+    result.vertex.positions = o3d.core.Tensor(mesh.vertices)
+    result.triangle.indices = o3d.core.Tensor(mesh.faces)
+    if with_colors:
+        result.vertex.colors = o3d.core.Tensor(mesh.vertex_colors)
+    if with_texture:
+        corner_uv = mesh.uv[mesh.faces if mesh.uv_faces is None else mesh.uv_faces]  # [F, 3, 2]
+        corner_uv[..., 1] = 1 - corner_uv[..., 1]
+        result.triangle.texture_uvs = o3d.core.Tensor(corner_uv)
+        result.material.set_default_properties()
+        result.material.texture_maps["albedo"] = o3d.t.geometry.Image(o3d.core.Tensor(mesh.texture))
+    return result
+
+
+def _single(tensor: torch.Tensor, dims: int, name: str) -> torch.Tensor:
+    """Drop a leading batch of one so ``tensor`` has ``dims`` dimensions."""
+    if tensor.dim() == dims + 1 and tensor.shape[0] == 1:
+        tensor = tensor[0]
+    if tensor.dim() != dims:
+        raise ValueError(
+            f"{name} must have {dims} dimensions (or a batch of 1), got {list(tensor.shape)}"
+        )
+    return tensor
+
+
+def _array(values: object, dtype: type, shape: tuple[int | None, ...], name: str) -> np.ndarray:
+    """``values`` as a contiguous array of ``dtype``, checked against ``shape`` (None = any)."""
+    array = np.ascontiguousarray(values, dtype=dtype)
+    if array.ndim != len(shape) or any(
+        want is not None and got != want for got, want in zip(array.shape, shape, strict=True)
+    ):
+        expected = ", ".join("N" if want is None else str(want) for want in shape)
+        raise ValueError(f"{name} must be [{expected}], got {list(array.shape)}")
+    return array

@@ -1,0 +1,165 @@
+"""save_mesh round trips: OBJ / PLY / GLB read back by Open3D and by trimesh, UV seams, errors
+and all-or-nothing writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import open3d as o3d
+import pytest
+import torch
+import trimesh
+
+from engine.errors import GANliftError
+from engine.mesh import MESH_FORMATS, TexturedMesh, depth_to_mesh, save_mesh
+
+COLOR_TOLERANCE = 1.01 / 255  # colours travel as 8-bit values
+
+
+@pytest.fixture(scope="module")
+def bump() -> TexturedMesh:
+    """A 20×20 Gaussian bump with a different colour at every pixel."""
+    ramp = torch.linspace(-1, 1, 20)
+    rows, cols = torch.meshgrid(ramp, ramp, indexing="ij")
+    depth = 1.0 - 0.05 * torch.exp(-(rows**2 + cols**2) * 2)  # [20, 20]
+    texture = torch.stack([rows, cols, -rows * cols])  # [3, 20, 20]
+    return depth_to_mesh(depth, texture)
+
+
+def _sample(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Nearest texel ``[N, 3]`` in [0, 1] at ``uv [N, 2]`` with v counted from row 0."""
+    height, width = texture.shape[:2]
+    cols = np.clip(np.floor(uv[:, 0] * width).astype(int), 0, width - 1)
+    rows = np.clip(np.floor(uv[:, 1] * height).astype(int), 0, height - 1)
+    return texture[rows, cols, :3] / 255.0
+
+
+def _read_open3d(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices and their colours as Open3D's legacy reader sees them: vertex colours for PLY,
+    the texture sampled at each corner's UV otherwise (its images count v from row 0)."""
+    mesh = o3d.io.read_triangle_mesh(str(path))
+    vertices = np.asarray(mesh.vertices)
+    if path.suffix == ".ply":
+        return vertices, np.asarray(mesh.vertex_colors)
+    triangles = np.asarray(mesh.triangles)  # [F, 3]
+    material = np.asarray(mesh.triangle_material_ids)  # [F]
+    assert np.all(material == material[0])
+    texture = np.asarray(mesh.textures[material[0]])
+    corner_colors = _sample(texture, np.asarray(mesh.triangle_uvs))  # [3F, 3]
+    colors = np.zeros_like(vertices)
+    colors[triangles.reshape(-1)] = corner_colors
+    return vertices, colors
+
+
+def _read_trimesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices and their colours as trimesh sees them (it samples textures itself)."""
+    mesh = trimesh.load(path, force="mesh", process=False)
+    visual = mesh.visual.to_color() if mesh.visual.kind == "texture" else mesh.visual
+    return np.asarray(mesh.vertices), visual.vertex_colors[:, :3] / 255.0
+
+
+def _match(vertices: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """For each of ``vertices``, the index of the reference vertex at the same place."""
+    distance = np.linalg.norm(vertices[:, None] - reference[None], axis=-1)  # [N, V]
+    nearest = distance.argmin(1)
+    assert distance[np.arange(len(vertices)), nearest].max() < 1e-5
+    return nearest
+
+
+@pytest.mark.parametrize("reader", [_read_open3d, _read_trimesh], ids=["open3d", "trimesh"])
+@pytest.mark.parametrize("suffix", MESH_FORMATS)
+def test_round_trip_keeps_vertices_bounds_and_colours(
+    bump: TexturedMesh, tmp_path: Path, suffix: str, reader
+) -> None:
+    path = save_mesh(bump, tmp_path / f"bump{suffix}")
+    vertices, colors = reader(path)
+
+    assert len(vertices) == len(bump.vertices)
+    np.testing.assert_allclose(vertices.min(0), bump.vertices.min(0), atol=1e-6)
+    np.testing.assert_allclose(vertices.max(0), bump.vertices.max(0), atol=1e-6)
+    same_place = _match(vertices, bump.vertices)
+    np.testing.assert_allclose(colors, bump.vertex_colors[same_place], atol=COLOR_TOLERANCE)
+
+
+def test_obj_comes_with_its_material_and_texture_only(bump: TexturedMesh, tmp_path: Path) -> None:
+    save_mesh(bump, tmp_path / "face.obj")
+
+    assert sorted(file.name for file in tmp_path.iterdir()) == [
+        "face.mtl",
+        "face.obj",
+        "face_albedo.png",
+    ]
+    assert "map_Kd face_albedo.png" in (tmp_path / "face.mtl").read_text()
+
+
+def test_glb_with_texture_carries_no_vertex_colours(bump: TexturedMesh, tmp_path: Path) -> None:
+    scene = trimesh.load(save_mesh(bump, tmp_path / "bump.glb"), process=False)
+    (mesh,) = scene.geometry.values()
+
+    assert mesh.visual.kind == "texture"
+    assert "color" not in mesh.visual.vertex_attributes
+
+
+def test_vertex_coloured_glb(tmp_path: Path) -> None:
+    colors = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    triangle = TexturedMesh(np.eye(3), np.array([[0, 1, 2]]), vertex_colors=colors)
+    mesh = o3d.io.read_triangle_mesh(str(save_mesh(triangle, tmp_path / "triangle.glb")))
+
+    same_place = _match(np.asarray(mesh.vertices), triangle.vertices)
+    np.testing.assert_allclose(np.asarray(mesh.vertex_colors), colors[same_place], atol=1e-6)
+
+
+def test_uv_seams_keep_each_face_on_its_own_texel(tmp_path: Path) -> None:
+    """A tetrahedron whose four faces each sample one texel of a 2×2 texture: corners shared
+    between faces carry different UVs, so readers must split them."""
+    vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+    texel_centres = np.array([[0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.75, 0.75]])
+    texture = np.array([[[255, 0, 0], [0, 255, 0]], [[0, 0, 255], [255, 255, 0]]], np.uint8)
+    tetrahedron = TexturedMesh(
+        vertices,
+        faces,
+        uv=texel_centres,
+        uv_faces=np.repeat(np.arange(4)[:, None], 3, 1),
+        texture=texture,
+    )
+    for suffix in (".obj", ".glb"):
+        mesh = trimesh.load(save_mesh(tetrahedron, tmp_path / f"tet{suffix}"), force="mesh")
+        corner_colors = mesh.visual.to_color().vertex_colors[mesh.faces][..., :3]  # [F, 3, 3]
+        texel_colors = texture.reshape(4, 1, 3)  # face i samples texel i (row-major)
+        np.testing.assert_array_equal(corner_colors, np.broadcast_to(texel_colors, (4, 3, 3)))
+
+
+def test_saving_over_an_existing_mesh_replaces_it(bump: TexturedMesh, tmp_path: Path) -> None:
+    path = tmp_path / "mesh.ply"
+    save_mesh(TexturedMesh(np.eye(3), np.array([[0, 1, 2]])), path)
+    save_mesh(bump, path)
+
+    assert len(o3d.io.read_triangle_mesh(str(path)).vertices) == len(bump.vertices)
+    assert [file.name for file in tmp_path.iterdir()] == ["mesh.ply"]
+
+
+def test_unknown_suffix_is_a_user_error(bump: TexturedMesh, tmp_path: Path) -> None:
+    with pytest.raises(GANliftError, match=r"'bump\.stl'; use one of \.obj, \.ply, \.glb"):
+        save_mesh(bump, tmp_path / "bump.stl")
+
+
+def test_unwritable_folder_is_a_user_error(bump: TexturedMesh, tmp_path: Path) -> None:
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    with pytest.raises(GANliftError, match="choose a folder you can write to"):
+        save_mesh(bump, blocker / "bump.obj")
+
+
+def test_failed_write_leaves_nothing_behind(
+    bump: TexturedMesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def write_part_then_fail(name: str, mesh: o3d.t.geometry.TriangleMesh) -> bool:
+        Path(name).with_suffix(".mtl").write_text("newmtl half_written\n")
+        return False
+
+    monkeypatch.setattr(o3d.t.io, "write_triangle_mesh", write_part_then_fail)
+    with pytest.raises(GANliftError, match="could not write"):
+        save_mesh(bump, tmp_path / "bump.obj")
+    assert list(tmp_path.iterdir()) == []

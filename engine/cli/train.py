@@ -1,0 +1,143 @@
+"""`python -m engine train-gan`: train a StyleGAN2 on a folder of images (resumable; torchrun
+for several GPUs or CPU processes).
+
+Every option left out takes the `TrainConfig` default; `--resume` continues the run stored in
+`--out` (the snapshot is replaced in place, so the same command line can be rerun after a
+crash). The first Ctrl-C or SIGTERM finishes the current step, writes a snapshot and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from engine.progress import StopFn, tqdm_progress
+from engine.stylegan2.training import (
+    TrainConfig,
+    current_process_group,
+    default_channels,
+    parse_channels,
+    process_group_from_environment,
+    train_gan,
+)
+
+# (flag, TrainConfig field, type, help) of the options that map one-to-one onto the config.
+_CONFIG_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
+    ("--size", "size", int, "image size in pixels, a power of two"),
+    ("--batch", "batch", int, "images per step, summed over all processes"),
+    ("--kimg", "kimg", float, "length of the run in thousands of real images"),
+    ("--style-dim", "style_dim", int, "width of the z and w latents"),
+    ("--n-mlp", "n_mlp", int, "depth of the mapping network"),
+    ("--r1-gamma", "r1_gamma", float, "weight of the R1 penalty"),
+    ("--pl-weight", "pl_weight", float, "path-length regularisation weight (0: off)"),
+    ("--mixing-prob", "mixing_prob", float, "style-mixing probability"),
+    ("--ema-kimg", "ema_kimg", float, "half-life of G_ema in thousands of images"),
+    ("--seed", "seed", int, "seed of the weights and of every random draw"),
+    ("--precision", "precision", str, "auto (bf16 where native), fp32 or bf16"),
+    ("--snapshot-kimg", "snapshot_kimg", float, "checkpoint and sample-grid interval"),
+    ("--log-every", "log_every", int, "steps between log.jsonl lines"),
+)
+_DEFAULTS = {item.name: item.default for item in dataclasses.fields(TrainConfig)}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `train-gan` subcommand."""
+    parser = subparsers.add_parser(
+        "train-gan",
+        help="train a StyleGAN2 on a folder of images",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", required=True, help="folder of PNG/JPEG images (recursive)")
+    parser.add_argument("--out", default="runs/stylegan2", help="output folder (%(default)s)")
+    parser.add_argument(
+        "--channels",
+        help="max channel count (e.g. 256) or one width per resolution from 4 px up "
+        "(e.g. 256,256,256,128,64); default: a ≈4.8M-parameter model at 64 px",
+    )
+    for flag, name, kind, text in _CONFIG_OPTIONS:
+        parser.add_argument(flag, dest=name, type=kind, help=f"{text} ({_DEFAULTS[name]})")
+    parser.add_argument(
+        "--lr", type=float, help=f"Adam learning rate of G and D ({_DEFAULTS['g_lr']})"
+    )
+    parser.add_argument(
+        "--no-xflip", dest="xflip", action="store_const", const=False, help="no mirror augmentation"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run stored in --out (start one if there is none)",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (%(default)s)")
+    parser.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig of the given options (defaults for the rest)."""
+    values: dict[str, Any] = {
+        name: getattr(args, name)
+        for _, name, _, _ in _CONFIG_OPTIONS
+        if getattr(args, name) is not None
+    }
+    size = values.get("size", _DEFAULTS["size"])
+    values["channels"] = (
+        parse_channels(args.channels, size) if args.channels else default_channels(size)
+    )
+    if args.lr is not None:
+        values["g_lr"] = values["d_lr"] = args.lr
+    if args.xflip is not None:
+        values["xflip"] = args.xflip
+    return TrainConfig(**values)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[StopFn]:
+    """A `should_stop` that turns true at the first SIGINT/SIGTERM; a second one acts as usual."""
+    stop = threading.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stop.set()
+        signal.signal(signum, previous[signum])
+
+    for sig in signals:
+        signal.signal(sig, request_stop)
+    try:
+        yield stop.is_set
+    finally:
+        for sig in signals:
+            signal.signal(sig, previous[sig])
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, then print where the model and the resumable state are."""
+    config = config_from_args(args)
+    with (
+        process_group_from_environment(args.device) as device,
+        stop_on_signals() as should_stop,
+        tqdm_progress("train-gan") as progress,
+    ):
+        result = train_gan(
+            args.data,
+            args.out,
+            config=config,
+            device=device,
+            resume=args.resume,
+            progress=progress,
+            should_stop=should_stop,
+        )
+        if not current_process_group().is_main:
+            return 0
+    status = "stopped" if result.stopped_early else "finished"
+    print(
+        f"{status} at {result.kimg:.1f} kimg (step {result.step}, {result.precision}); "
+        f"model {result.model_path}, common layout {result.pt_path}, resume state "
+        f"{result.state_path}"
+    )
+    return 0

@@ -1,0 +1,110 @@
+"""Training images: every PNG/JPEG under a folder, centre-cropped and resized to the model size.
+
+Decoded images are kept in memory as one uint8 tensor when they fit the cache budget (the
+synthetic sets and most small sets do); otherwise each batch is decoded on the fly by a thread
+pool. Batches come out as float `[B, 3, S, S]` in `[-1, 1]`, the engine's image convention.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from engine.errors import GANliftError
+from engine.progress import ProgressFn, no_progress
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def find_images(folder: str | Path) -> list[Path]:
+    """All PNG/JPEG files under `folder` (recursively), sorted so that indices are stable."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise GANliftError(
+            f"Training data folder '{root}' does not exist; pass --data a folder of PNG/JPEG "
+            "images (for example one written by `python -m engine synth`)."
+        )
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not paths:
+        raise GANliftError(
+            f"Training data folder '{root}' holds no PNG/JPEG images; pass --data a folder of "
+            "images (for example one written by `python -m engine synth`)."
+        )
+    return paths
+
+
+def load_image(path: Path, size: int) -> np.ndarray:
+    """One image as uint8 `[size, size, 3]`: converted to RGB, centre-cropped square, resized."""
+    try:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+    except (UnidentifiedImageError, OSError) as error:
+        raise GANliftError(
+            f"'{path}' is not a readable image; remove it from the training folder or replace it."
+        ) from error
+    side = min(rgb.size)
+    left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
+    square = rgb.crop((left, top, left + side, top + side))
+    if side != size:
+        square = square.resize((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(square, dtype=np.uint8)
+
+
+class ImageFolder:
+    """The images of a folder at one resolution, served as uint8 batches by index."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        size: int,
+        cache_limit_mb: float = 4096.0,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.paths = find_images(folder)
+        self.size = size
+        fits = len(self.paths) * 3 * size * size / 2**20 <= cache_limit_mb
+        self._cache = self._decode_all(progress or no_progress) if fits else None  # [N,3,S,S]
+        if not fits:
+            load_image(self.paths[0], size)  # fail now, not hours in, if the folder is not images
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def cached(self) -> bool:
+        """Whether every image is held decoded in memory."""
+        return self._cache is not None
+
+    def _decode(self, paths: list[Path]) -> torch.Tensor:
+        """Decode `paths` in parallel into uint8 `[len(paths), 3, S, S]`."""
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            images = list(pool.map(lambda path: load_image(path, self.size), paths))
+        return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+
+    def _decode_all(self, progress: ProgressFn) -> torch.Tensor:
+        """Decode the whole folder into memory, in chunks so progress can be reported."""
+        chunk = 256
+        total = len(self.paths)
+        parts = []
+        for start in range(0, total, chunk):
+            parts.append(self._decode(self.paths[start : start + chunk]))
+            progress(min(start + chunk, total), total, "decoding training images")
+        return torch.cat(parts)
+
+    def batch(self, indices: torch.Tensor) -> torch.Tensor:
+        """The images at `indices` (int64 `[B]`) as uint8 `[B, 3, S, S]`."""
+        if self._cache is not None:
+            return self._cache[indices]
+        return self._decode([self.paths[i] for i in indices.tolist()])
+
+
+def to_model_images(images: torch.Tensor, flip: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 `[B, 3, S, S]` to float `[-1, 1]` on `device`, mirrored left-right where `flip`."""
+    x = images.to(device).float() / 127.5 - 1.0  # [B, 3, S, S]
+    return torch.where(flip.to(device).view(-1, 1, 1, 1), x.flip(3), x)

@@ -1,0 +1,99 @@
+"""Data-parallel training across processes (torchrun: NCCL on CUDA, gloo on CPU).
+
+Gradients are averaged with one all-reduce per optimiser step rather than by wrapping the
+networks in DistributedDataParallel: DDP does not support `torch.autograd.grad`, which the R1
+and path-length penalties need, and it would sync at every backward of StyleGAN2's
+alternating G/D phases. The arithmetic is the same: every process applies the mean gradient.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from engine.device import resolve_device
+
+CPU = torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class ProcessGroup:
+    """This process's place among the training processes (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = CPU
+    """Where this process's collective tensors live (its GPU under NCCL)."""
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes files and reports progress."""
+        return self.rank == 0
+
+    def shard(self, tensor: torch.Tensor) -> torch.Tensor:
+        """This process's share of a global batch: rows rank, rank + world, rank + 2·world, …
+
+        Interleaving (rather than contiguous chunks) keeps each minibatch-stddev group of the
+        discriminator the same as in a single-process run of the same global batch.
+        """
+        return tensor[self.rank :: self.world_size]
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        """The mean of a (small) tensor over all processes."""
+        if self.world_size == 1:
+            return value
+        total = value.detach().clone()
+        dist.all_reduce(total)
+        return total / self.world_size
+
+    def any(self, flag: bool) -> bool:
+        """Whether `flag` is true in any process (so that all processes stop at the same step)."""
+        if self.world_size == 1:
+            return flag
+        vote = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(vote, op=dist.ReduceOp.MAX)
+        return bool(vote.item())
+
+    def average_gradients(self, module: nn.Module) -> None:
+        """Replace the gradients of `module` by their mean over all processes (one all-reduce)."""
+        if self.world_size == 1:
+            return
+        grads = [param.grad for param in module.parameters() if param.grad is not None]
+        flat = torch.cat([grad.flatten() for grad in grads])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        for grad, reduced in zip(grads, flat.split([grad.numel() for grad in grads]), strict=True):
+            grad.copy_(reduced.view_as(grad))
+
+
+def current_process_group(device: torch.device = CPU) -> ProcessGroup:
+    """The initialised torch.distributed group (this process on `device`), or a single process."""
+    if dist.is_available() and dist.is_initialized():
+        return ProcessGroup(dist.get_rank(), dist.get_world_size(), device)
+    return ProcessGroup(device=device)
+
+
+@contextmanager
+def process_group_from_environment(device_name: str = "auto") -> Iterator[torch.device]:
+    """Join the process group that torchrun describes (WORLD_SIZE, RANK, LOCAL_RANK), if any,
+    for the duration of a `with`; yields this process's device (its own GPU under torchrun on
+    CUDA, else `resolve_device(device_name)`).
+    """
+    device = resolve_device(device_name)
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1 or dist.is_initialized():
+        yield device
+        return
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield device
+    finally:
+        dist.destroy_process_group()

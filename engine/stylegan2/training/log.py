@@ -1,0 +1,54 @@
+"""The JSON-lines training log: one object per line, appended and flushed as it happens, so a
+run under nohup can be followed with `tail -f` and plotted while it trains."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class JsonlLog:
+    """Appends records `{"time": unix seconds, **fields}` to a file (or nowhere when disabled)."""
+
+    def __init__(self, path: Path, *, enabled: bool = True) -> None:
+        self.path = path
+        self.enabled = enabled
+
+    def write(self, **fields: Any) -> None:
+        """Append one record."""
+        if not self.enabled:
+            return
+        with self.path.open("a") as file:
+            file.write(json.dumps({"time": round(time.time(), 3), **fields}) + "\n")
+
+
+class RunningMeans:
+    """Sums of named scalars since the last `pop`, for averaged log lines.
+
+    Values may be 0-d tensors; they are summed on their device and read only in `pop`, so a
+    CUDA step is not synchronised just to log.
+    """
+
+    def __init__(self) -> None:
+        self._sums: dict[str, float | torch.Tensor] = defaultdict(float)
+        self._counts: dict[str, int] = defaultdict(int)
+
+    def add(self, **values: float | torch.Tensor) -> None:
+        """Accumulate one value per name."""
+        for name, value in values.items():
+            self._sums[name] = self._sums[name] + (
+                value.detach().float() if isinstance(value, torch.Tensor) else value
+            )
+            self._counts[name] += 1
+
+    def pop(self) -> dict[str, float]:
+        """The mean of each name since the last call, and start over."""
+        means = {name: float(self._sums[name]) / self._counts[name] for name in self._sums}
+        self._sums.clear()
+        self._counts.clear()
+        return means

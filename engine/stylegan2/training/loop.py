@@ -1,0 +1,357 @@
+"""The StyleGAN2 training loop: `train_gan(data_dir, out_dir, config=..., device=...)`.
+
+One step shows `config.batch` real images to D: a D update (logistic loss), every
+`d_reg_every` steps an R1 update, a G update (non-saturating loss, style mixing, random
+noise), every `g_reg_every` steps a path-length update when enabled, then the G_ema update.
+Snapshots replace `training-state.pt` (resume), `model.safetensors/.json` (ours) and
+`model.pt` (the common layout) in `out_dir`, and add a sample grid under `samples/`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from engine.errors import GANliftError
+from engine.progress import ProgressFn, StopFn, no_progress
+from engine.stylegan2 import save_checkpoint, save_pt_checkpoint
+from engine.stylegan2.training.config import TrainConfig
+from engine.stylegan2.training.data import ImageFolder, to_model_images
+from engine.stylegan2.training.distributed import ProcessGroup, current_process_group
+from engine.stylegan2.training.ema import ema_beta, update_ema
+from engine.stylegan2.training.latents import LatentDraw, generate
+from engine.stylegan2.training.log import JsonlLog, RunningMeans
+from engine.stylegan2.training.losses import (
+    d_logistic_loss,
+    g_nonsaturating_loss,
+    path_lengths,
+    r1_penalty,
+)
+from engine.stylegan2.training.precision import ResolvedPrecision, autocast, resolve_precision
+from engine.stylegan2.training.samples import fixed_latents, write_sample_grid
+from engine.stylegan2.training.state import TrainingState, read_state_file
+
+STATE_FILE = "training-state.pt"
+MODEL_NAME = "model"
+CONFIG_FILE = "config.json"
+LOG_FILE = "log.jsonl"
+SAMPLES_DIR = "samples"
+LATENT_AVG_SAMPLES = 4096
+
+
+@dataclass
+class TrainResult:
+    """Where a run stopped and what it wrote."""
+
+    out_dir: Path
+    step: int
+    kimg: float
+    precision: ResolvedPrecision
+    state_path: Path
+    """The resumable training state."""
+    model_path: Path
+    """G_ema + D + latent_avg in our safetensors format (its .json beside it)."""
+    pt_path: Path
+    """The same networks in the common StyleGAN2 `.pt` layout."""
+    stopped_early: bool
+    """True when `should_stop` ended the run before `config.kimg`."""
+
+
+def train_gan(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    config: TrainConfig,
+    device: torch.device,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> TrainResult:
+    """Train (or with `resume`, continue) a StyleGAN2 on the images under `data_dir`.
+
+    Under torch.distributed every process calls this with the same arguments; `config.batch`
+    is the global batch, and only rank 0 writes files and reports progress.
+    """
+    group = current_process_group(device)
+    _check_batch(config, group)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = TrainingState.create(config, device)
+    state_path = out / STATE_FILE
+    if state_path.exists():
+        _resume_into(state, state_path, config, resume)
+    report = (progress or no_progress) if group.is_main else no_progress
+    dataset = ImageFolder(
+        data_dir, size=config.size, cache_limit_mb=config.cache_limit_mb, progress=report
+    )
+    precision = resolve_precision(config.precision, device)
+    trainer = _Trainer(config, state, dataset, group, device, precision, out)
+    if group.is_main:
+        config.save_json(out / CONFIG_FILE)
+    trainer.log.write(
+        event="start",
+        step=state.step,
+        data=str(data_dir),
+        images=len(dataset),
+        cached=dataset.cached,
+        device=str(device),
+        precision=precision,
+        world_size=group.world_size,
+        g_params=_count(state.generator),
+        d_params=_count(state.discriminator),
+    )
+    stopped = trainer.run(report, should_stop or (lambda: False))
+    return TrainResult(
+        out_dir=out,
+        step=state.step,
+        kimg=config.kimg_at(state.step),
+        precision=precision,
+        state_path=state_path,
+        model_path=out / f"{MODEL_NAME}.safetensors",
+        pt_path=out / f"{MODEL_NAME}.pt",
+        stopped_early=stopped,
+    )
+
+
+def _check_batch(config: TrainConfig, group: ProcessGroup) -> None:
+    """The global batch must split evenly over processes and minibatch-stddev groups."""
+    local = config.batch // group.world_size
+    if config.batch % group.world_size or local % min(4, local):
+        raise GANliftError(
+            f"Batch {config.batch} does not split into {group.world_size} process(es) with a "
+            "multiple of 4 images each (or fewer than 4); choose --batch accordingly."
+        )
+
+
+def _resume_into(state: TrainingState, path: Path, config: TrainConfig, resume: bool) -> None:
+    """Load a previous run's state, after checking that it may be continued with `config`."""
+    if not resume:
+        raise GANliftError(
+            f"{path.parent} already holds a training run; pass --resume to continue it or "
+            "choose another --out folder."
+        )
+    saved_config, data = read_state_file(path)
+    changed = config.fixed_differences(saved_config)
+    if changed:
+        details = ", ".join(
+            f"{name} {getattr(saved_config, name)!r} -> {getattr(config, name)!r}"
+            for name in changed
+        )
+        raise GANliftError(
+            f"Cannot resume {path}: it was trained with other settings ({details}); pass the "
+            "same settings or choose another --out folder."
+        )
+    state.load(data)
+
+
+def _count(module: nn.Module) -> int:
+    """Number of parameters of `module`."""
+    return sum(param.numel() for param in module.parameters())
+
+
+class _Trainer:
+    """The step and snapshot logic of one `train_gan` call."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        state: TrainingState,
+        dataset: ImageFolder,
+        group: ProcessGroup,
+        device: torch.device,
+        precision: ResolvedPrecision,
+        out: Path,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.dataset = dataset
+        self.group = group
+        self.device = device
+        self.precision = precision
+        self.out = out
+        self.log = JsonlLog(out / LOG_FILE, enabled=group.is_main)
+        self.means = RunningMeans()
+        self.total_steps = math.ceil(config.kimg * 1000 / config.batch)
+        self.snapshot_steps = max(1, round(config.snapshot_kimg * 1000 / config.batch))
+        pl_batch = max(1, config.batch // config.pl_batch_shrink // group.world_size)
+        self.pl_batch = pl_batch * group.world_size
+        self.sample_z = fixed_latents(config.sample_count, config.style_dim)  # [S, D]
+
+    def run(self, progress: ProgressFn, should_stop: StopFn) -> bool:
+        """Step until `config.kimg` or until `should_stop()`; True when stopped early."""
+        state, config = self.state, self.config
+        losses = ""
+        while state.step < self.total_steps:
+            start = time.perf_counter()
+            self._step()
+            self.means.add(sec_per_step=time.perf_counter() - start)  # snapshots not included
+            state.step += 1
+            stop = self.group.any(should_stop())
+            done = state.step >= self.total_steps
+            if state.step % config.log_every == 0 or done or stop:
+                losses = self._log_window()
+            if state.step % self.snapshot_steps == 0 or done or stop:
+                self._snapshot()
+            kimg = config.kimg_at(state.step)
+            progress(state.step, self.total_steps, f"kimg {kimg:.2f} {losses}".rstrip())
+            if stop and not done:
+                return True
+        return False
+
+    def _step(self) -> None:
+        """One D update, lazy R1, one G update, lazy path length, EMA."""
+        state, config = self.state, self.config
+        real = self._real_batch()  # [b, 3, S, S]
+        self._discriminator_phase(real)
+        if state.step % config.d_reg_every == 0:
+            self._r1_phase(real)
+        self._generator_phase()
+        if config.pl_weight > 0 and state.step % config.g_reg_every == 0:
+            self._path_length_phase()
+        beta = ema_beta(
+            batch=config.batch,
+            images_seen=(state.step + 1) * config.batch,
+            half_life_kimg=config.ema_kimg,
+            rampup=config.ema_rampup,
+        )
+        update_ema(state.generator_ema, state.generator, beta)
+
+    def _real_batch(self) -> torch.Tensor:
+        """This process's shard of a random global batch of (optionally mirrored) real images."""
+        rng, batch = self.state.rng, self.config.batch
+        indices = torch.randint(len(self.dataset), (batch,), generator=rng)
+        flip = torch.rand(batch, generator=rng) < (0.5 if self.config.xflip else 0.0)
+        images = self.dataset.batch(self.group.shard(indices))  # [b, 3, S, S] uint8
+        return to_model_images(images, self.group.shard(flip), self.device)
+
+    def _draw(self, batch: int) -> LatentDraw:
+        """This process's shard of the generator inputs of a global batch."""
+        draw = LatentDraw.draw(
+            self.state.rng,
+            batch=batch,
+            generator=self.state.generator,
+            mixing_prob=self.config.mixing_prob,
+        )
+        return draw.shard(self.group, self.device)
+
+    def _train_only(self, module: nn.Module) -> None:
+        """Let gradients flow into the parameters of `module` and not into the other network."""
+        for network in (self.state.generator, self.state.discriminator):
+            network.requires_grad_(network is module)
+
+    def _update(
+        self, module: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor
+    ) -> None:
+        """Back-propagate `loss` into `module`, average the gradients over processes, step."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.group.average_gradients(module)
+        optimizer.step()
+
+    def _discriminator_phase(self, real: torch.Tensor) -> None:
+        """D learns to score real images high and generated ones low."""
+        state = self.state
+        self._train_only(state.discriminator)
+        draw = self._draw(self.config.batch)
+        with torch.no_grad(), autocast(self.precision, self.device):
+            fake, _ = generate(state.generator, draw)  # [b, 3, S, S]
+        with autocast(self.precision, self.device):
+            real_logits = state.discriminator(real)  # [b, 1]
+            fake_logits = state.discriminator(fake)  # [b, 1]
+        loss = d_logistic_loss(real_logits.float(), fake_logits.float())
+        self._update(state.discriminator, state.d_optim, loss)
+        self.means.add(
+            loss_d=loss,
+            real_logit=real_logits.detach().mean(),
+            fake_logit=fake_logits.detach().mean(),
+        )
+
+    def _r1_phase(self, real: torch.Tensor) -> None:
+        """Lazy R1: γ/2·|∇D(real)|², scaled by the interval so that its average weight is γ/2."""
+        config, state = self.config, self.state
+        self._train_only(state.discriminator)
+        real = real.detach().requires_grad_(True)
+        with autocast(self.precision, self.device):
+            logits = state.discriminator(real)  # [b, 1]
+        penalty = r1_penalty(real, logits)
+        self._update(
+            state.discriminator, state.d_optim, penalty * (config.r1_gamma / 2 * config.d_reg_every)
+        )
+        self.means.add(r1=penalty)
+
+    def _generator_phase(self) -> None:
+        """G learns to make D score its images high (non-saturating loss); D is frozen."""
+        state = self.state
+        self._train_only(state.generator)
+        draw = self._draw(self.config.batch)
+        with autocast(self.precision, self.device):
+            fake, _ = generate(state.generator, draw)  # [b, 3, S, S]
+            logits = state.discriminator(fake)  # [b, 1]
+        loss = g_nonsaturating_loss(logits.float())
+        self._update(state.generator, state.g_optim, loss)
+        self.means.add(loss_g=loss)
+
+    def _path_length_phase(self) -> None:
+        """Lazy path-length regularisation on a smaller batch, around a running mean length."""
+        config, state = self.config, self.state
+        self._train_only(state.generator)
+        draw = self._draw(self.pl_batch)
+        size = config.size
+        direction = torch.randn(self.pl_batch, 3, size, size, generator=state.rng)
+        with autocast(self.precision, self.device):
+            fake, ws = generate(state.generator, draw)  # [p, 3, S, S], [p, L, D]
+        lengths = path_lengths(fake, ws, self.group.shard(direction).to(self.device))  # [p]
+        batch_mean = self.group.mean(lengths.detach().mean())
+        state.pl_mean = state.pl_mean.lerp(batch_mean, config.pl_decay)
+        penalty = (lengths - state.pl_mean).square().mean()
+        self._update(
+            state.generator, state.g_optim, penalty * (config.pl_weight * config.g_reg_every)
+        )
+        self.means.add(pl=penalty)
+
+    def _log_window(self) -> str:
+        """Write the averaged losses and timings of the last steps; return the losses in short."""
+        means = self.means.pop()
+        self.log.write(
+            step=self.state.step,
+            kimg=round(self.config.kimg_at(self.state.step), 3),
+            images_per_sec=round(self.config.batch / means["sec_per_step"], 2),
+            **{name: round(value, 5) for name, value in means.items()},
+        )
+        return f"D {means['loss_d']:.3f} G {means['loss_g']:.3f}"
+
+    def _snapshot(self) -> None:
+        """Replace the resumable state and the exported models; add a sample grid."""
+        if not self.group.is_main:
+            return
+        state = self.state
+        g_ema = state.generator_ema
+        rng = torch.Generator(device=self.device).manual_seed(self.config.seed)
+        latent_avg = g_ema.mean_latent(LATENT_AVG_SAMPLES, generator=rng)[0]  # [D]
+        state.save(self.out / STATE_FILE, self.config, latent_avg)
+        kimg = self.config.kimg_at(state.step)
+        extra = {"step": state.step, "kimg": kimg, "trained_by": "python -m engine train-gan"}
+        save_checkpoint(
+            self.out / MODEL_NAME,
+            g_ema,
+            discriminator=state.discriminator,
+            latent_avg=latent_avg,
+            extra=extra,
+        )
+        save_pt_checkpoint(
+            self.out / f"{MODEL_NAME}.pt",
+            g_ema,
+            discriminator=state.discriminator,
+            generator=state.generator,
+            latent_avg=latent_avg,
+        )
+        grid_path = self.out / SAMPLES_DIR / f"step_{state.step:07d}.png"
+        write_sample_grid(g_ema, self.sample_z, grid_path)
+        self.log.write(
+            event="snapshot", step=state.step, kimg=round(kimg, 3), samples=grid_path.name
+        )

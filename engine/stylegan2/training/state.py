@@ -1,0 +1,131 @@
+"""Everything a training run needs to continue exactly where it stopped, and its one file.
+
+The file `training-state.pt` holds {format, version, step, kimg, config, G, D, G_ema,
+optimisers, RNG states, latent_avg, pl_mean}; it is written to a temporary file and renamed
+over the previous one, so a crash never leaves a half-written checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import GANliftError
+from engine.stylegan2 import Discriminator, Generator
+from engine.stylegan2.safe_pickle import load_torch_file
+from engine.stylegan2.training.config import TrainConfig
+
+STATE_FORMAT = "ganlift-stylegan2-training"
+STATE_VERSION = 1
+
+
+def lazy_regularisation_ratio(reg_every: int | None) -> float:
+    """reg_every / (reg_every + 1): how lr and betas shrink when a penalty runs every N steps."""
+    return 1.0 if reg_every is None else reg_every / (reg_every + 1)
+
+
+def _adam(
+    module: torch.nn.Module, lr: float, betas: tuple[float, float], ratio: float
+) -> torch.optim.Adam:
+    """Adam with StyleGAN2's lazy-regularisation correction of lr and betas."""
+    return torch.optim.Adam(
+        module.parameters(), lr=lr * ratio, betas=(betas[0] ** ratio, betas[1] ** ratio), eps=1e-8
+    )
+
+
+@dataclass
+class TrainingState:
+    """Networks, optimisers, random stream and counters of one run."""
+
+    generator: Generator
+    discriminator: Discriminator
+    generator_ema: Generator
+    g_optim: torch.optim.Adam
+    d_optim: torch.optim.Adam
+    rng: torch.Generator
+    """CPU generator of every random draw of the run (data, latents, mixing, noise)."""
+    pl_mean: torch.Tensor
+    """Running mean path length (a 0-d tensor)."""
+    step: int = 0
+
+    @classmethod
+    def create(cls, config: TrainConfig, device: torch.device) -> TrainingState:
+        """Fresh networks initialised from `config.seed` (identical in every process)."""
+        torch.manual_seed(config.seed)
+        generator = Generator(config.generator_config()).to(device)
+        discriminator = Discriminator(config.discriminator_config()).to(device)
+        generator_ema = copy.deepcopy(generator).eval().requires_grad_(False)
+        g_ratio = lazy_regularisation_ratio(config.g_reg_every if config.pl_weight > 0 else None)
+        d_ratio = lazy_regularisation_ratio(config.d_reg_every)
+        return cls(
+            generator=generator,
+            discriminator=discriminator,
+            generator_ema=generator_ema,
+            g_optim=_adam(generator, config.g_lr, config.adam_betas, g_ratio),
+            d_optim=_adam(discriminator, config.d_lr, config.adam_betas, d_ratio),
+            rng=torch.Generator().manual_seed(config.seed),
+            pl_mean=torch.zeros((), device=device),
+        )
+
+    def save(self, path: Path, config: TrainConfig, latent_avg: torch.Tensor) -> None:
+        """Write the state atomically to `path` (temp file in the same folder, then rename)."""
+        data = {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "step": self.step,
+            "kimg": config.kimg_at(self.step),
+            "config": config.to_dict(),
+            "G": self.generator.state_dict(),
+            "D": self.discriminator.state_dict(),
+            "G_ema": self.generator_ema.state_dict(),
+            "G_optim": self.g_optim.state_dict(),
+            "D_optim": self.d_optim.state_dict(),
+            "rng": {
+                "train": self.rng.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
+            "latent_avg": latent_avg.detach().cpu(),
+            "pl_mean": self.pl_mean.detach().cpu(),
+        }
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
+        try:
+            torch.save(data, temp)
+            os.replace(temp, path)
+        finally:
+            if os.path.exists(temp):
+                os.remove(temp)
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Restore networks, optimisers, RNG states and counters from `read_state_file` output."""
+        self.generator.load_state_dict(data["G"], strict=True)
+        self.discriminator.load_state_dict(data["D"], strict=True)
+        self.generator_ema.load_state_dict(data["G_ema"], strict=True)
+        self.g_optim.load_state_dict(data["G_optim"])
+        self.d_optim.load_state_dict(data["D_optim"])
+        self.rng.set_state(data["rng"]["train"])
+        torch.set_rng_state(data["rng"]["torch"])
+        if data["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(data["rng"]["cuda"])
+        self.pl_mean = data["pl_mean"].to(self.pl_mean.device)
+        self.step = int(data["step"])
+
+
+def read_state_file(path: Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """The config and raw state of a `training-state.pt`, checked to be one this version wrote."""
+    data = load_torch_file(path)
+    if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
+        raise GANliftError(f"{path} is not a GANlift training state; choose another --out folder.")
+    if data.get("version") != STATE_VERSION:
+        raise GANliftError(
+            f"{path} is a version {data.get('version')} training state; this GANlift resumes "
+            f"version {STATE_VERSION}; start a new run in another --out folder."
+        )
+    return TrainConfig.from_dict(data["config"], source=f"{path} config"), data

@@ -1,0 +1,71 @@
+"""The training config: channel specs, JSON round trip, unknown keys, resume rules, CLI mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.cli import build_parser
+from engine.cli.train import config_from_args
+from engine.errors import GANliftError
+from engine.stylegan2 import Discriminator, Generator
+from engine.stylegan2.training import TrainConfig, default_channels, parse_channels
+
+
+def test_parse_channels_caps_the_common_layout_or_takes_a_list() -> None:
+    assert parse_channels("256", 64) == [256] * 5
+    assert parse_channels("1000", 128) == [512, 512, 512, 512, 512, 256]
+    assert parse_channels("64,64,32,16", 32) == [64, 64, 32, 16]
+    with pytest.raises(GANliftError, match="one per resolution"):
+        parse_channels("64,32", 32)
+    with pytest.raises(GANliftError, match="not a number"):
+        parse_channels("wide", 32)
+
+
+def test_default_model_has_about_five_million_parameters_per_network() -> None:
+    config = TrainConfig()
+    g_params = sum(p.numel() for p in Generator(config.generator_config()).parameters())
+    d_params = sum(p.numel() for p in Discriminator(config.discriminator_config()).parameters())
+    assert 4e6 < g_params < 5e6 and 4e6 < d_params < 5e6
+    assert default_channels(32) == config.channels[:4]
+    assert len(default_channels(256)) == 7
+
+
+def test_config_json_round_trip_and_unknown_keys(tmp_path: Path) -> None:
+    config = TrainConfig(size=32, batch=8, adam_betas=(0.1, 0.9), ema_rampup=None)
+    config.save_json(tmp_path / "config.json")
+    assert TrainConfig.load_json(tmp_path / "config.json") == config
+    data = config.to_dict() | {"learning_rate": 0.1}
+    with pytest.raises(GANliftError, match=r"unknown keys \['learning_rate'\]"):
+        TrainConfig.from_dict(data)
+
+
+def test_invalid_settings_are_refused() -> None:
+    with pytest.raises(GANliftError, match="batch must be positive"):
+        TrainConfig(batch=0)
+    with pytest.raises(GANliftError, match="channels"):
+        TrainConfig(size=32, channels=[8, 8])
+    with pytest.raises(GANliftError, match="mixing_prob"):
+        TrainConfig(mixing_prob=1.5)
+    with pytest.raises(GANliftError, match="Unknown precision 'fp16'"):
+        TrainConfig(precision="fp16")
+    with pytest.raises(GANliftError, match="power of two"):
+        TrainConfig(size=48)
+
+
+def test_only_schedule_fields_may_change_on_resume() -> None:
+    base = TrainConfig()
+    assert base.fixed_differences(TrainConfig(kimg=999, precision="fp32", log_every=5)) == []
+    assert base.fixed_differences(TrainConfig(batch=32, seed=3)) == ["batch", "seed"]
+
+
+def test_cli_options_map_onto_the_config() -> None:
+    command = "train-gan --data d --size 32 --channels 128 --lr 0.001 --no-xflip --kimg 10"
+    args = build_parser().parse_args([*command.split(), "--batch", "8"])
+    config = config_from_args(args)
+    assert config == TrainConfig(
+        size=32, channels=[128] * 4, g_lr=0.001, d_lr=0.001, xflip=False, kimg=10.0, batch=8
+    )
+    defaults = config_from_args(build_parser().parse_args(["train-gan", "--data", "d"]))
+    assert defaults == TrainConfig()

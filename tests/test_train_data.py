@@ -1,0 +1,93 @@
+"""The training-image loader: discovery, decoding, resizing, caching, flips and bad folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.cli import main
+from engine.errors import GANliftError
+from engine.stylegan2.training.data import ImageFolder, find_images, load_image, to_model_images
+
+
+def write_image(path: Path, pixels: np.ndarray) -> Path:
+    """Save uint8 HWC (or HW) pixels as an image file, creating folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def random_pixels(seed: int, height: int = 12, width: int = 12) -> np.ndarray:
+    """Seeded uint8 [height, width, 3] pixels."""
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def test_find_images_is_recursive_sorted_and_skips_other_files(tmp_path: Path) -> None:
+    write_image(tmp_path / "b.png", random_pixels(0))
+    write_image(tmp_path / "sub" / "a.JPG", random_pixels(1))
+    write_image(tmp_path / "sub" / "deeper" / "c.jpeg", random_pixels(2))
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "shard.npz").write_bytes(b"PK")
+    found = [path.relative_to(tmp_path).as_posix() for path in find_images(tmp_path)]
+    assert found == ["b.png", "sub/a.JPG", "sub/deeper/c.jpeg"]
+
+
+def test_load_image_centre_crops_resizes_and_converts_to_rgb(tmp_path: Path) -> None:
+    wide = np.zeros((10, 30, 3), dtype=np.uint8)
+    wide[:, 10:20] = 200  # the centre square is uniformly 200, the sides are black
+    assert (load_image(write_image(tmp_path / "wide.png", wide), 4) == 200).all()
+    gray = write_image(tmp_path / "gray.png", np.full((6, 6), 77, dtype=np.uint8))
+    loaded = load_image(gray, 6)
+    assert loaded.shape == (6, 6, 3) and (loaded == 77).all()
+
+
+def test_cached_and_streamed_folders_serve_the_same_batches(tmp_path: Path) -> None:
+    for seed in range(5):
+        write_image(tmp_path / f"{seed}.png", random_pixels(seed, 16, 20))
+    cached = ImageFolder(tmp_path, size=8)
+    streamed = ImageFolder(tmp_path, size=8, cache_limit_mb=0)
+    assert cached.cached and not streamed.cached and len(cached) == 5
+    indices = torch.tensor([4, 0, 4, 2])
+    batch = cached.batch(indices)
+    assert batch.shape == (4, 3, 8, 8) and batch.dtype == torch.uint8
+    assert torch.equal(batch, streamed.batch(indices))
+    expected = torch.tensor(load_image(tmp_path / "2.png", 8)).permute(2, 0, 1)
+    assert torch.equal(batch[3], expected)
+
+
+def test_to_model_images_maps_to_unit_range_and_mirrors() -> None:
+    images = torch.tensor([[[[0, 255]]] * 3, [[[0, 255]]] * 3], dtype=torch.uint8)  # [2,3,1,2]
+    out = to_model_images(images, torch.tensor([False, True]), torch.device("cpu"))
+    assert out[0, :, 0].tolist() == [[-1.0, 1.0]] * 3
+    assert out[1, :, 0].tolist() == [[1.0, -1.0]] * 3
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("missing", "does not exist"),
+        ("empty", "holds no PNG/JPEG images"),
+        ("not_images", "is not a readable image"),
+    ],
+)
+def test_bad_data_folders_are_one_clear_error(
+    tmp_path: Path, setup: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "data"
+    if setup != "missing":
+        folder.mkdir()
+    if setup == "not_images":
+        (folder / "fake.png").write_text("this is text, not a PNG")
+    with pytest.raises(GANliftError, match=message):
+        ImageFolder(folder, size=8)
+    with pytest.raises(GANliftError, match=message):
+        ImageFolder(folder, size=8, cache_limit_mb=0)
+    code = main(["train-gan", "--data", str(folder), "--out", str(tmp_path / "run"), "--size", "8"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err

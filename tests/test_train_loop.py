@@ -1,0 +1,155 @@
+"""The training loop on a tiny model: outputs that load, exact resume, stopping, errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.errors import GANliftError
+from engine.stylegan2 import load_checkpoint
+from engine.stylegan2.safe_pickle import load_torch_file
+from engine.stylegan2.training import TrainConfig, train_gan
+
+CPU = torch.device("cpu")
+TINY = TrainConfig(
+    size=16,
+    channels=[8, 8, 8],
+    style_dim=16,
+    n_mlp=2,
+    batch=4,
+    kimg=0.016,  # 4 steps
+    d_reg_every=2,
+    pl_weight=2.0,
+    g_reg_every=2,
+    precision="fp32",
+    snapshot_kimg=0.008,
+    log_every=1,
+    sample_count=4,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny models train fastest on one thread, and the machine's cores are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight seeded random non-square RGB images."""
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for index in range(8):
+        pixels = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{index}.png")
+    return folder
+
+
+def with_changes(config: TrainConfig, **changes: object) -> TrainConfig:
+    """A copy of `config` with some fields replaced."""
+    return TrainConfig.from_dict(config.to_dict() | changes)
+
+
+def assert_same_state(left: dict, right: dict, path: str = "") -> None:
+    """Nested dicts/lists of tensors and plain values are exactly equal."""
+    if isinstance(left, dict):
+        assert left.keys() == right.keys(), path
+        for key in left:
+            assert_same_state(left[key], right[key], f"{path}.{key}")
+    elif isinstance(left, list | tuple):
+        assert len(left) == len(right), path
+        for index, (a, b) in enumerate(zip(left, right, strict=True)):
+            assert_same_state(a, b, f"{path}[{index}]")
+    elif isinstance(left, torch.Tensor):
+        assert torch.equal(left, right), path
+    else:
+        assert left == right, path
+
+
+def test_a_short_run_writes_loadable_models_a_log_and_samples(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    result = train_gan(image_folder, tmp_path, config=TINY, device=CPU)
+    assert (result.step, result.kimg, result.stopped_early) == (4, 0.016, False)
+    state = load_torch_file(result.state_path)
+    assert state["step"] == 4 and state["config"] == TINY.to_dict()
+
+    ours = load_checkpoint(result.model_path)
+    common = load_checkpoint(result.pt_path)
+    for checkpoint in (ours, common):
+        assert_same_state(checkpoint.generator.state_dict(), state["G_ema"])
+        assert_same_state(checkpoint.discriminator.state_dict(), state["D"])
+        assert torch.equal(checkpoint.latent_avg.reshape(-1), state["latent_avg"])
+    raw = load_torch_file(result.pt_path)
+    assert {"g_ema", "g", "d", "latent_avg", "args"} <= raw.keys()
+    assert vars(raw["args"]) == {"size": 16, "latent": 16, "n_mlp": 2}
+
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    steps = [record for record in records if "loss_d" in record]
+    assert [record["step"] for record in steps] == [1, 2, 3, 4]
+    for record in steps:
+        values = [record[key] for key in ("loss_d", "loss_g", "sec_per_step")]
+        assert all(np.isfinite(values))
+    assert "r1" in steps[0] and "pl" in steps[0] and "r1" not in steps[1]
+    assert TrainConfig.load_json(tmp_path / "config.json") == TINY
+    grids = sorted(path.name for path in (tmp_path / "samples").iterdir())
+    assert grids == ["step_0000002.png", "step_0000004.png"]
+    assert Image.open(tmp_path / "samples" / grids[0]).size == (4 * 16, 16)
+
+
+def test_two_steps_then_resume_equals_four_steps(image_folder: Path, tmp_path: Path) -> None:
+    straight = train_gan(image_folder, tmp_path / "straight", config=TINY, device=CPU)
+    half = with_changes(TINY, kimg=0.008)
+    train_gan(image_folder, tmp_path / "resumed", config=half, device=CPU)
+    resumed = train_gan(image_folder, tmp_path / "resumed", config=TINY, device=CPU, resume=True)
+    assert resumed.step == 4
+    expected = load_torch_file(straight.state_path)
+    actual = load_torch_file(resumed.state_path)
+    assert_same_state(actual, expected)
+
+
+def test_should_stop_snapshots_and_resume_finishes(image_folder: Path, tmp_path: Path) -> None:
+    calls = []
+
+    def stop_after_first_step() -> bool:
+        calls.append(1)
+        return True
+
+    stopped = train_gan(
+        image_folder, tmp_path, config=TINY, device=CPU, should_stop=stop_after_first_step
+    )
+    assert (stopped.step, stopped.stopped_early, len(calls)) == (1, True, 1)
+    assert load_torch_file(stopped.state_path)["step"] == 1
+    finished = train_gan(image_folder, tmp_path, config=TINY, device=CPU, resume=True)
+    assert (finished.step, finished.stopped_early) == (4, False)
+
+
+def test_existing_runs_are_not_overwritten_or_resumed_with_other_settings(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    train_gan(image_folder, tmp_path, config=with_changes(TINY, kimg=0.004), device=CPU)
+    with pytest.raises(GANliftError, match="pass --resume"):
+        train_gan(image_folder, tmp_path, config=TINY, device=CPU)
+    with pytest.raises(GANliftError, match=r"other settings \(batch 4 -> 8\)"):
+        train_gan(
+            image_folder, tmp_path, config=with_changes(TINY, batch=8), device=CPU, resume=True
+        )
+
+
+def test_bf16_training_steps_stay_finite(image_folder: Path, tmp_path: Path) -> None:
+    config = with_changes(TINY, precision="bf16", kimg=0.008)
+    result = train_gan(image_folder, tmp_path, config=config, device=CPU)
+    assert result.precision == "bf16"
+    state = load_torch_file(result.state_path)
+    assert all(torch.isfinite(tensor).all() for tensor in state["G"].values())
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(record["loss_d"]) for record in records if "loss_d" in record)

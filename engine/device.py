@@ -16,5 +16,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     except RuntimeError as error:
         raise GANliftError(f"Unknown device '{name}'; use auto, cpu or cuda.") from error
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise GANliftError(f"Device '{name}' was asked for but CUDA is not available; use --device cpu.")
+        raise GANliftError(
+            f"Device '{name}' was asked for but CUDA is not available; use --device cpu."
+        )
     return device

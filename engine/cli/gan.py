@@ -1,0 +1,123 @@
+"""`python -m engine info | sample | invert`: look into a StyleGAN2 checkpoint, draw samples
+from it, and project an image into its latent space.
+
+CKPT is a checkpoint file (.pt, .pkl, .safetensors) or a bundled model name (default-face).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import torch
+
+from engine.device import resolve_device
+from engine.errors import GANliftError
+from engine.images import load_image, make_grid, save_image
+from engine.inversion import project, save_latent
+from engine.perceptual import perceptual_loss
+from engine.progress import tqdm_progress
+from engine.stylegan2 import load_checkpoint
+
+_SAMPLE_BATCH = 8
+"""Images generated per forward pass by `sample` (bounds memory for large grids)."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `info`, `sample` and `invert` subcommands."""
+    info = subparsers.add_parser("info", help="print a checkpoint's architecture summary")
+    info.add_argument("checkpoint", metavar="CKPT", help="checkpoint file or model name")
+    info.set_defaults(run=run_info)
+
+    sample = subparsers.add_parser("sample", help="save a grid of random samples")
+    sample.add_argument("checkpoint", metavar="CKPT", help="checkpoint file or model name")
+    sample.add_argument("--n", type=int, default=16, help="number of samples (%(default)s)")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the z draws (%(default)s)")
+    sample.add_argument(
+        "--truncation", type=float, default=0.7, help="truncation psi, 1 = none (%(default)s)"
+    )
+    sample.add_argument("--out", default="grid.png", help="output image (%(default)s)")
+    _add_device_option(sample)
+    sample.set_defaults(run=run_sample)
+
+    invert = subparsers.add_parser("invert", help="find the latent that reproduces an image")
+    invert.add_argument("checkpoint", metavar="CKPT", help="checkpoint file or model name")
+    invert.add_argument("image", metavar="IMAGE", help="image file (any size; centre-cropped)")
+    invert.add_argument("--out", default="latent.pt", help="latent file (%(default)s)")
+    invert.add_argument("--steps", type=int, default=1000, help="optimisation steps (%(default)s)")
+    invert.add_argument(
+        "--wplus", action="store_true", help="optimise one w per layer (W+) instead of one w"
+    )
+    invert.add_argument("--recon", help="also save the reconstruction to this image file")
+    invert.add_argument(
+        "--perceptual",
+        choices=("auto", "lpips", "discriminator", "none"),
+        default="auto",
+        help="perceptual loss: LPIPS if its weights are available, else the checkpoint's "
+        "discriminator features (%(default)s)",
+    )
+    invert.add_argument("--seed", type=int, default=0, help="seed of the optimisation noise")
+    _add_device_option(invert)
+    invert.set_defaults(run=run_invert)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    """Print the architecture summary of a checkpoint."""
+    print(load_checkpoint(args.checkpoint).describe())
+    return 0
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    """Draw `--n` samples with truncation and save them as one grid image."""
+    if args.n < 1:
+        raise GANliftError(f"--n must be at least 1, got {args.n}.")
+    device = resolve_device(args.device)
+    checkpoint = load_checkpoint(args.checkpoint, device=device)
+    G = checkpoint.generator
+    rng = torch.Generator().manual_seed(args.seed)
+    z = torch.randn(args.n, G.style_dim, generator=rng).to(device)  # [n, D]
+    centre = checkpoint.latent_avg
+    if centre is None and args.truncation != 1.0:
+        centre = G.mean_latent(4096, generator=torch.Generator(device).manual_seed(args.seed))
+    with torch.no_grad():
+        images = torch.cat(
+            [
+                G(batch, truncation=args.truncation, truncation_latent=centre)
+                for batch in z.split(_SAMPLE_BATCH)
+            ]
+        )  # [n, 3, size, size]
+    path = save_image(make_grid(images, nrow=math.ceil(math.sqrt(args.n))), args.out)
+    print(f"saved {args.n} samples to {path}")
+    return 0
+
+
+def run_invert(args: argparse.Namespace) -> int:
+    """Project an image into the checkpoint's latent space; save the latent (and recon)."""
+    device = resolve_device(args.device)
+    target = load_image(args.image)
+    checkpoint = load_checkpoint(args.checkpoint, device=device)
+    perceptual = None
+    if args.perceptual != "none":
+        perceptual = perceptual_loss(
+            args.perceptual, discriminator=checkpoint.discriminator, device=device
+        )
+    with tqdm_progress(desc="invert") as progress:
+        result = project(
+            checkpoint.generator,
+            target,
+            num_steps=args.steps,
+            w_plus=args.wplus,
+            perceptual=perceptual,
+            seed=args.seed,
+            device=device,
+            progress=progress,
+        )
+    latent_path = save_latent(args.out, result.latent, result.noises)
+    print(f"PSNR {result.psnr:.2f} dB; latent {list(result.latent.shape)} saved to {latent_path}")
+    if args.recon:
+        print(f"reconstruction saved to {save_image(result.image, args.recon)}")
+    return 0
+
+
+def _add_device_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (%(default)s)")

@@ -1,0 +1,217 @@
+"""The image I/O boundary: files, bytes and arrays in; `[N,3,H,W]` tensors in `[-1,1]` out.
+
+Everything a user can hand us (any common format, EXIF-rotated phone photos, grayscale,
+transparent PNGs, 16-bit scans, animated GIFs, broken uploads, decompression bombs) is
+turned into an upright RGB tensor or a `GANliftError` that names the input and the fix.
+uint8 HWC arrays exist only in this module.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+from engine.errors import GANliftError
+
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+"""Largest encoded file accepted, in bytes."""
+
+MAX_IMAGE_PIXELS = 40_000_000
+"""Largest decoded image accepted, in pixels (width x height); checked before decoding."""
+
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
+"""File suffixes `save_image` writes, and the Pillow format used for each."""
+
+ImageSource = str | os.PathLike | bytes | np.ndarray | Image.Image
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+
+
+def load_image(
+    source: ImageSource,
+    *,
+    max_bytes: int = MAX_IMAGE_BYTES,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+) -> torch.Tensor:
+    """Decode a path, encoded bytes, a uint8/uint16 HWC array or a PIL image.
+
+    Returns an upright RGB float tensor `[1, 3, H, W]` in `[-1, 1]`: EXIF orientation is
+    applied, transparency is composited on white, 16-bit data is scaled to the full range
+    and animated files give their first frame.
+    """
+    if isinstance(source, np.ndarray):
+        return _array_to_tensor(_checked_array(source, max_pixels))
+    if isinstance(source, Image.Image):
+        return _array_to_tensor(_pil_to_rgb_array(source, "the given image", max_pixels))
+    data, name = _read_encoded(source, max_bytes)
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns about odd metadata and large images; we decode or refuse instead.
+            warnings.filterwarnings("ignore", module=r"PIL\.")
+            rgb = _pil_to_rgb_array(Image.open(io.BytesIO(data)), name, max_pixels)
+    except Image.DecompressionBombError as error:
+        raise _too_many_pixels(name, max_pixels) from error
+    except GANliftError:
+        raise
+    except Exception as error:  # decoders raise many types on malformed input; all mean "bad file"
+        raise GANliftError(
+            f"{name} is not a readable image (truncated, corrupt or an unknown format); "
+            "re-export it as PNG or JPEG."
+        ) from error
+    return _array_to_tensor(rgb)
+
+
+def fit_to_frame(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Centre-crop `image [N,3,H,W]` to the frame's aspect ratio, then resize it to `size`.
+
+    `size` is `(height, width)` or one int for a square frame. Downsampling is antialiased,
+    so fine detail does not alias into the GAN's frame.
+    """
+    target_h, target_w = (size, size) if isinstance(size, int) else size
+    height, width = image.shape[-2:]
+    crop_h = min(height, round(width * target_h / target_w))
+    crop_w = min(width, round(height * target_w / target_h))
+    top, left = (height - crop_h) // 2, (width - crop_w) // 2
+    cropped = image[..., top : top + crop_h, left : left + crop_w]  # [N, 3, crop_h, crop_w]
+    if (crop_h, crop_w) == (target_h, target_w):
+        return cropped
+    return F.interpolate(
+        cropped, size=(target_h, target_w), mode="bilinear", antialias=True, align_corners=False
+    )  # [N, 3, target_h, target_w]
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """One image `[1,3,H,W]` or `[3,H,W]` in `[-1,1]` as a uint8 HWC array."""
+    if image.dim() == 4:
+        if image.shape[0] != 1:
+            raise ValueError(f"to_uint8 takes one image, got a batch of {image.shape[0]}")
+        image = image[0]
+    scaled = (image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5  # [3, H, W]
+    return scaled.round().to(torch.uint8).permute(1, 2, 0).numpy()  # [H, W, 3]
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
+    """Write one image `[1,3,H,W]` or `[3,H,W]` in `[-1,1]` as an 8-bit file, atomically.
+
+    The format follows the suffix (see `SAVE_FORMATS`); the file appears complete or not
+    at all, because it is written to a temporary file beside it and then renamed.
+    """
+    path = Path(path)
+    file_format = SAVE_FORMATS.get(path.suffix.lower())
+    if file_format is None:
+        raise GANliftError(
+            f"Cannot save an image as '{path.name}'; use one of {', '.join(SAVE_FORMATS)}."
+        )
+    pil_image = Image.fromarray(to_uint8(image))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as temp_file:
+            pil_image.save(temp_file, format=file_format)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def make_grid(images: torch.Tensor, nrow: int, *, padding: int = 2) -> torch.Tensor:
+    """Tile `images [N,3,H,W]` into one image `[1,3,H',W']`, `nrow` images per row.
+
+    Cells are separated and framed by `padding` black pixels; empty cells stay black.
+    """
+    count, channels, height, width = images.shape
+    ncol = max(1, min(nrow, count))
+    rows = math.ceil(count / ncol)
+    cell_h, cell_w = height + padding, width + padding
+    grid = images.new_full((1, channels, rows * cell_h + padding, ncol * cell_w + padding), -1.0)
+    for index in range(count):
+        top = (index // ncol) * cell_h + padding
+        left = (index % ncol) * cell_w + padding
+        grid[0, :, top : top + height, left : left + width] = images[index]
+    return grid  # [1, 3, H', W']
+
+
+def _read_encoded(source: str | os.PathLike | bytes, max_bytes: int) -> tuple[bytes, str]:
+    """The encoded bytes of `source` and a name for it in messages; enforces the byte cap."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data, name = bytes(source), "The uploaded image"
+    else:
+        path = Path(source)
+        name = f"Image '{path}'"
+        if not path.is_file():
+            raise GANliftError(f"{name} does not exist or is not a file; check the path.")
+        if path.stat().st_size > max_bytes:
+            raise _too_many_bytes(name, max_bytes)
+        data = path.read_bytes()
+    if not data:
+        raise GANliftError(f"{name} is empty (0 bytes); choose the image file again.")
+    if len(data) > max_bytes:
+        raise _too_many_bytes(name, max_bytes)
+    return data, name
+
+
+def _pil_to_rgb_array(image: Image.Image, name: str, max_pixels: int) -> np.ndarray:
+    """Frame 0 of `image`, upright, as float32 RGB `[H, W, 3]` in `[0, 1]`."""
+    if image.width * image.height > max_pixels:
+        raise _too_many_pixels(name, max_pixels)
+    image.seek(0)
+    image = ImageOps.exif_transpose(image)
+    if image.mode in _SIXTEEN_BIT_MODES:
+        gray = np.asarray(image, dtype=np.float32) / 65535.0  # [H, W]
+        return np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=2)
+    if image.mode == "F":
+        gray = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)  # [H, W]
+        return np.repeat(gray[..., None], 3, axis=2)
+    if image.mode in _ALPHA_MODES or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _checked_array(array: np.ndarray, max_pixels: int) -> np.ndarray:
+    """A uint8/uint16 HWC (or HW) array as float32 RGB `[H, W, 3]` in `[0, 1]`."""
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise GANliftError(
+            f"The image array has shape {tuple(array.shape)}; pass height x width x 1, 3 or 4."
+        )
+    if array.dtype not in (np.uint8, np.uint16):
+        raise GANliftError(
+            f"The image array has dtype {array.dtype}; convert it to uint8 (or uint16) first."
+        )
+    if array.shape[0] * array.shape[1] > max_pixels:
+        raise _too_many_pixels("The image array", max_pixels)
+    scaled = array.astype(np.float32) / float(np.iinfo(array.dtype).max)  # [H, W, C]
+    if scaled.shape[2] == 4:
+        alpha = scaled[..., 3:]
+        scaled = scaled[..., :3] * alpha + (1.0 - alpha)
+    return np.repeat(scaled, 3, axis=2) if scaled.shape[2] == 1 else scaled
+
+
+def _array_to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """Float RGB `[H, W, 3]` in `[0, 1]` as a tensor `[1, 3, H, W]` in `[-1, 1]`."""
+    tensor = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32))  # [H, W, 3]
+    return (tensor.permute(2, 0, 1).unsqueeze(0) * 2.0 - 1.0).contiguous()  # [1, 3, H, W]
+
+
+def _too_many_pixels(name: str, max_pixels: int) -> GANliftError:
+    return GANliftError(f"{name} has more than {max_pixels:,} pixels; downscale it before loading.")
+
+
+def _too_many_bytes(name: str, max_bytes: int) -> GANliftError:
+    return GANliftError(
+        f"{name} is larger than {max_bytes // (1024 * 1024)} MiB; downscale or recompress it."
+    )

@@ -1,0 +1,143 @@
+"""`python -m engine info | sample | invert`, run in-process on a tiny checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.cli import main
+from engine.images import load_image, save_image
+from engine.stylegan2 import (
+    Discriminator,
+    DiscriminatorConfig,
+    Generator,
+    GeneratorConfig,
+    save_checkpoint,
+)
+
+CHANNELS = {4: 16, 8: 16, 16: 16}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 16x16 checkpoint with a discriminator, in GANlift's safetensors format."""
+    torch.manual_seed(0)
+    generator = Generator(GeneratorConfig(size=16, channels=CHANNELS, style_dim=16, n_mlp=2))
+    discriminator = Discriminator(DiscriminatorConfig(size=16, channels=CHANNELS))
+    folder = tmp_path_factory.mktemp("model")
+    return save_checkpoint(folder / "tiny", generator, discriminator=discriminator)
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A non-square PNG for the inverter to fit into the 16x16 frame."""
+    image = torch.linspace(-1, 1, 24 * 40).view(1, 1, 24, 40).expand(1, 3, 24, 40)
+    return save_image(image, tmp_path_factory.mktemp("photos") / "photo.png")
+
+
+def assert_one_line_error(capsys: pytest.CaptureFixture[str], code: int, *fragments: str) -> None:
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2
+    assert error.startswith("error: ")
+    assert all(fragment in error for fragment in fragments), error
+
+
+def test_info_prints_the_architecture(checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(checkpoint)]) == 0
+    output = capsys.readouterr().out
+    assert "generator: 16x16" in output and "discriminator:" in output
+
+
+def test_sample_writes_a_grid_reproducibly(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = [str(checkpoint), "--n", "5", "--truncation", "0.5", "--device", "cpu"]
+    assert main(["sample", *common, "--seed", "1", "--out", str(tmp_path / "a.png")]) == 0
+    assert main(["sample", *common, "--seed", "1", "--out", str(tmp_path / "b.png")]) == 0
+    assert main(["sample", *common, "--seed", "2", "--out", str(tmp_path / "c.png")]) == 0
+    first, again, other = (load_image(tmp_path / name) for name in ("a.png", "b.png", "c.png"))
+    assert first.shape == (1, 3, 2 * 18 + 2, 3 * 18 + 2)  # 5 samples: 3 per row, 2 rows
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+    assert "saved 5 samples" in capsys.readouterr().out
+
+
+def test_invert_saves_a_loadable_latent_and_reconstruction(
+    checkpoint: Path, photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    latent_path, recon_path = tmp_path / "latent.pt", tmp_path / "recon.png"
+    code = main(
+        [
+            "invert",
+            str(checkpoint),
+            str(photo),
+            "--out",
+            str(latent_path),
+            "--steps",
+            "3",
+            "--recon",
+            str(recon_path),
+            "--perceptual",
+            "discriminator",
+        ]
+    )
+    assert code == 0
+    data = torch.load(latent_path, weights_only=True)
+    assert data["latent"].shape == (1, 16) and torch.isfinite(data["latent"]).all()
+    assert load_image(recon_path).shape == (1, 3, 16, 16)
+    captured = capsys.readouterr()
+    assert "PSNR" in captured.out and "invert" in captured.err  # the tqdm bar
+
+
+def test_invert_in_w_plus(
+    checkpoint: Path, photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "wplus.pt"
+    args = [str(checkpoint), str(photo), "--out", str(out), "--steps", "2", "--wplus"]
+    assert main(["invert", *args, "--perceptual", "none"]) == 0
+    assert torch.load(out, weights_only=True)["latent"].shape == (1, 6, 16)
+
+
+def test_bad_image_is_one_error_line(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_an_image = tmp_path / "notes.jpg"
+    not_an_image.write_text("shopping list")
+    code = main(["invert", str(checkpoint), str(not_an_image), "--out", str(tmp_path / "l.pt")])
+    assert_one_line_error(capsys, code, "notes.jpg", "not a readable image")
+    assert not (tmp_path / "l.pt").exists()
+
+
+def test_missing_checkpoint_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["info", str(tmp_path / "missing.pt")])
+    assert_one_line_error(capsys, code, "missing.pt", "does not exist")
+
+
+def test_unknown_model_name_is_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["sample", "no-such-model", "--out", "unused.png"])
+    assert_one_line_error(capsys, code, "No model named 'no-such-model'")
+
+
+def test_zero_steps_and_zero_samples_are_refused(
+    checkpoint: Path, photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["invert", str(checkpoint), str(photo), "--steps", "0", "--perceptual", "none"])
+    assert_one_line_error(capsys, code, "at least 1")
+    code = main(["sample", str(checkpoint), "--n", "0", "--out", str(tmp_path / "g.png")])
+    assert_one_line_error(capsys, code, "--n must be at least 1")
+
+
+def test_lpips_offline_without_weights_is_one_error_line(
+    checkpoint: Path,
+    photo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    code = main(["invert", str(checkpoint), str(photo), "--perceptual", "lpips"])
+    assert_one_line_error(capsys, code, "GANLIFT_OFFLINE=1")

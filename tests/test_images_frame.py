@@ -1,0 +1,68 @@
+"""fit_to_frame, save_image and make_grid: crops, antialiasing, atomic writes, tiling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.errors import GANliftError
+from engine.images import fit_to_frame, load_image, make_grid, save_image
+
+
+def test_fit_to_frame_crops_the_centre_of_a_wide_image() -> None:
+    image = torch.ones(1, 3, 16, 64)  # [1, 3, H, W]
+    image[..., :24] = -1.0  # left and right bands fall outside the centred square
+    image[..., 40:] = -1.0
+    fitted = fit_to_frame(image, 8)
+    assert fitted.shape == (1, 3, 8, 8)
+    assert torch.allclose(fitted, torch.ones_like(fitted))
+
+
+def test_fit_to_frame_crops_the_centre_of_a_tall_image_for_a_wide_frame() -> None:
+    image = torch.zeros(1, 3, 40, 10)
+    image[..., 15:25, :] = 1.0
+    fitted = fit_to_frame(image, (5, 10))
+    assert fitted.shape == (1, 3, 5, 10) and torch.allclose(fitted, torch.ones_like(fitted))
+
+
+def test_fit_to_frame_downsampling_is_antialiased() -> None:
+    checker = (torch.arange(64)[:, None] + torch.arange(64)[None, :]) % 2 * 2.0 - 1.0
+    image = checker.expand(1, 3, 64, 64)
+    fitted = fit_to_frame(image, 8)
+    assert fitted.abs().max() < 0.05  # the 1-px checkerboard averages out to grey
+
+
+def test_fit_to_frame_upsamples_small_images() -> None:
+    assert fit_to_frame(torch.zeros(2, 3, 4, 6), 12).shape == (2, 3, 12, 12)
+
+
+def test_save_then_load_round_trips_within_one_level(tmp_path: Path) -> None:
+    image = torch.rand(1, 3, 8, 12) * 2 - 1
+    path = save_image(image, tmp_path / "sub" / "image.png")
+    assert (load_image(path) - image).abs().max() <= 1 / 255 + 1e-6
+    assert [p.name for p in path.parent.iterdir()] == ["image.png"]  # no temp file left
+
+
+def test_save_jpeg_is_readable(tmp_path: Path) -> None:
+    image = torch.zeros(3, 16, 16)
+    loaded = load_image(save_image(image, tmp_path / "grey.JPG"))
+    assert loaded.shape == (1, 3, 16, 16) and loaded.abs().max() < 0.02
+
+
+def test_save_refuses_unknown_suffix_and_writes_nothing(tmp_path: Path) -> None:
+    with pytest.raises(GANliftError, match=r"'image\.xyz'; use one of \.png"):
+        save_image(torch.zeros(1, 3, 4, 4), tmp_path / "image.xyz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_make_grid_places_images_in_rows_with_padding() -> None:
+    images = torch.stack([torch.full((3, 4, 4), value) for value in (0.1, 0.2, 0.3)])
+    grid = make_grid(images, nrow=2, padding=1)
+    assert grid.shape == (1, 3, 1 + 2 * 5, 1 + 2 * 5)
+    assert torch.all(grid[0, :, 1:5, 1:5] == 0.1)
+    assert torch.all(grid[0, :, 1:5, 6:10] == 0.2)
+    assert torch.all(grid[0, :, 6:10, 1:5] == 0.3)
+    assert torch.all(grid[0, :, 6:10, 6:10] == -1.0)  # empty cell stays black
+    assert torch.all(grid[0, :, 0, :] == -1.0)

@@ -1,0 +1,176 @@
+"""load_image: every common kind of input becomes an upright RGB tensor, or a clear error."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.errors import GANliftError
+from engine.images import load_image
+
+RED, BLUE = (255, 0, 0), (0, 0, 255)
+
+
+def encode(image: Image.Image, file_format: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=file_format, **options)
+    return buffer.getvalue()
+
+
+def halves(width: int, height: int) -> Image.Image:
+    """Left half red, right half blue."""
+    image = Image.new("RGB", (width, height), BLUE)
+    image.paste(Image.new("RGB", (width // 2, height), RED), (0, 0))
+    return image
+
+
+def png_with_header_size(width: int, height: int) -> bytes:
+    """A valid small PNG whose IHDR claims `width x height` (a decompression bomb header)."""
+    data = bytearray(encode(Image.new("RGB", (8, 8)), "PNG"))
+    ihdr_start = 8 + 8  # signature, then chunk length + type
+    data[ihdr_start : ihdr_start + 8] = struct.pack(">II", width, height)
+    ihdr = bytes(data[ihdr_start - 4 : ihdr_start + 13])
+    data[ihdr_start + 13 : ihdr_start + 17] = struct.pack(">I", zlib.crc32(ihdr))
+    return bytes(data)
+
+
+def test_png_file_gives_rgb_tensor_in_range(tmp_path: Path) -> None:
+    path = tmp_path / "halves.png"
+    path.write_bytes(encode(halves(8, 4), "PNG"))
+    image = load_image(path)
+    assert image.shape == (1, 3, 4, 8) and image.dtype == torch.float32
+    assert torch.equal(image[0, :, 0, 0], torch.tensor([1.0, -1.0, -1.0]))
+    assert torch.equal(image[0, :, 0, 7], torch.tensor([-1.0, -1.0, 1.0]))
+
+
+def test_exif_orientation_is_applied() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: rotate 90 degrees clockwise to display
+    image = load_image(encode(halves(8, 4), "PNG", exif=exif))
+    assert image.shape == (1, 3, 8, 4)
+    assert torch.equal(image[0, :, 0, 0], torch.tensor([1.0, -1.0, -1.0]))  # red on top
+    assert torch.equal(image[0, :, 7, 0], torch.tensor([-1.0, -1.0, 1.0]))  # blue below
+
+
+def test_grayscale_becomes_three_equal_channels() -> None:
+    gray = Image.fromarray(np.array([[0, 255], [51, 102]], dtype=np.uint8), mode="L")
+    image = load_image(encode(gray, "PNG"))
+    assert torch.equal(image[0, 0], image[0, 1]) and torch.equal(image[0, 1], image[0, 2])
+    assert image[0, 0, 1, 0].item() == pytest.approx(51 / 127.5 - 1)
+
+
+def test_transparency_is_composited_on_white() -> None:
+    rgba = np.zeros((2, 2, 4), dtype=np.uint8)
+    rgba[0, 0] = (0, 0, 0, 0)  # fully transparent black -> white
+    rgba[0, 1] = (0, 0, 0, 255)  # opaque black stays black
+    rgba[1, :] = (0, 0, 0, 51)  # 20 % black over white -> 0.8
+    image = load_image(encode(Image.fromarray(rgba, mode="RGBA"), "PNG"))
+    assert image[0, :, 0, 0].tolist() == [1.0, 1.0, 1.0]
+    assert image[0, :, 0, 1].tolist() == [-1.0, -1.0, -1.0]
+    assert image[0, 0, 1, 0].item() == pytest.approx(0.6, abs=1e-2)
+
+
+def test_palette_transparency_is_composited_on_white() -> None:
+    palette_image = Image.new("P", (2, 1), 0)
+    palette_image.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    palette_image.putpixel((1, 0), 1)
+    image = load_image(encode(palette_image, "PNG", transparency=1))
+    assert image[0, :, 0, 0].tolist() == [1.0, -1.0, -1.0]
+    assert image[0, :, 0, 1].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_sixteen_bit_grayscale_is_scaled_to_full_range() -> None:
+    values = np.array([[0, 65535, 32768]], dtype=np.uint16)
+    image = load_image(encode(Image.fromarray(values), "PNG"))
+    assert image[0, 0, 0].tolist() == pytest.approx([-1.0, 1.0, 32768 / 32767.5 - 1], abs=1e-5)
+
+
+def test_cmyk_jpeg_is_converted_to_rgb() -> None:
+    image = load_image(encode(Image.new("RGB", (8, 8), RED).convert("CMYK"), "JPEG"))
+    assert image.shape == (1, 3, 8, 8)
+    assert image[0, :, 4, 4].tolist() == pytest.approx([1.0, -1.0, -1.0], abs=0.05)
+
+
+def test_animated_gif_gives_first_frame() -> None:
+    frames = [Image.new("RGB", (4, 4), RED), Image.new("RGB", (4, 4), BLUE)]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    assert Image.open(io.BytesIO(data)).n_frames == 2
+    assert load_image(data)[0, :, 0, 0].tolist() == pytest.approx([1.0, -1.0, -1.0], abs=0.02)
+
+
+def test_uint8_and_uint16_arrays_are_accepted() -> None:
+    rgb = np.full((3, 5, 3), 255, dtype=np.uint8)
+    assert torch.equal(load_image(rgb), torch.ones(1, 3, 3, 5))
+    assert torch.equal(load_image(np.zeros((3, 5), dtype=np.uint16)), -torch.ones(1, 3, 3, 5))
+
+
+def test_float_array_is_refused_with_the_fix() -> None:
+    with pytest.raises(GANliftError, match="convert it to uint8"):
+        load_image(np.zeros((4, 4, 3), dtype=np.float32))
+
+
+def test_decompression_bomb_header_is_refused_before_decoding() -> None:
+    bomb = png_with_header_size(30000, 30000)
+    started = time.perf_counter()
+    with pytest.raises(GANliftError, match=r"more than .* pixels; downscale"):
+        load_image(bomb)
+    assert time.perf_counter() - started < 5.0  # decoding 900 Mpx would take far longer
+
+
+def test_pixel_cap_is_configurable() -> None:
+    with pytest.raises(GANliftError, match="more than 100 pixels"):
+        load_image(encode(Image.new("RGB", (20, 20)), "PNG"), max_pixels=100)
+
+
+def test_byte_cap_is_checked_for_files(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    path.write_bytes(encode(Image.new("RGB", (20, 20)), "PNG"))
+    with pytest.raises(GANliftError, match=r"big\.png' is larger than"):
+        load_image(path, max_bytes=10)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"hello, this is not an image", "not a readable image"),
+        (encode(Image.new("RGB", (64, 64), RED), "PNG")[:60], "not a readable image"),
+    ],
+    ids=["zero-bytes", "text", "truncated"],
+)
+def test_bad_files_raise_one_sentence_naming_the_file(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "photo.png"
+    path.write_bytes(content)
+    with pytest.raises(GANliftError, match=message) as caught:
+        load_image(path)
+    assert "photo.png" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_missing_file_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(GANliftError, match=r"nowhere\.png' does not exist"):
+        load_image(tmp_path / "nowhere.png")
+
+
+@pytest.mark.parametrize("file_format", ["PNG", "JPEG", "GIF", "TIFF"])
+def test_corrupted_bytes_give_an_image_or_a_clear_error(file_format: str) -> None:
+    original = encode(halves(32, 16), file_format)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        damaged = np.frombuffer(original, dtype=np.uint8).copy()
+        damaged[rng.integers(0, damaged.size, size=4)] = rng.integers(0, 256, size=4)
+        try:
+            image = load_image(damaged.tobytes())
+        except GANliftError as error:
+            assert "The uploaded image" in str(error)
+        else:
+            assert image.dim() == 4 and image.shape[:2] == (1, 3)

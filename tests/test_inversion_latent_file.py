@@ -1,0 +1,77 @@
+"""Latent files: plain dicts of tensors, written atomically, validated when read back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.errors import GANliftError
+from engine.inversion import load_latent, save_latent
+
+
+def test_round_trip_keeps_latent_and_noises(tmp_path: Path) -> None:
+    latent = torch.randn(1, 6, 16)
+    noises = [torch.randn(1, 1, 4, 4), torch.randn(1, 1, 8, 8)]
+    path = save_latent(tmp_path / "out" / "latent.pt", latent, noises)
+    saved = load_latent(path, style_dim=16, num_ws=6)
+    assert torch.equal(saved.latent, latent)
+    assert all(torch.equal(a, b) for a, b in zip(saved.noises, noises, strict=True))
+    assert [p.name for p in path.parent.iterdir()] == ["latent.pt"]  # no temp file left
+
+
+def test_file_is_a_plain_dict_readable_with_weights_only(tmp_path: Path) -> None:
+    latent = torch.randn(1, 16, requires_grad=True)
+    path = save_latent(tmp_path / "latent.pt", latent)
+    data = torch.load(path, weights_only=True)
+    assert list(data) == ["latent"] and torch.equal(data["latent"], latent.detach())
+
+
+def test_noise_order_follows_the_layer_index_past_nine(tmp_path: Path) -> None:
+    noises = [torch.full((1, 1, 2, 2), float(i)) for i in range(12)]
+    saved = load_latent(save_latent(tmp_path / "latent.pt", torch.zeros(1, 4), noises))
+    assert [int(noise[0, 0, 0, 0]) for noise in saved.noises] == list(range(12))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ({"latent": torch.tensor([[0.0, float("nan")]])}, "NaN, infinite"),
+        ({"latent": torch.zeros(1, 2), "noise_0": torch.full((1, 1, 2, 2), float("inf"))}, "NaN"),
+        ({"latent": torch.zeros(2, 16)}, r"shape \[2, 16\]; expected \[1, 16\]"),
+        ({"latent": torch.zeros(1, 16), "noise_0": torch.zeros(4, 4)}, r"not shaped \[1, 1"),
+        ({"w": torch.zeros(1, 16)}, "holds no 'latent' tensor"),
+        ([torch.zeros(1, 16)], "holds no 'latent' tensor"),
+    ],
+    ids=["nan", "inf-noise", "batch", "noise-shape", "no-key", "not-a-dict"],
+)
+def test_invalid_content_is_refused(tmp_path: Path, content: object, message: str) -> None:
+    path = tmp_path / "bad.pt"
+    torch.save(content, path)
+    with pytest.raises(GANliftError, match=message):
+        load_latent(path)
+
+
+def test_latent_must_fit_the_generator(tmp_path: Path) -> None:
+    path = save_latent(tmp_path / "latent.pt", torch.zeros(1, 8, 16))
+    with pytest.raises(GANliftError, match=r"expected \[1, 16\] or \[1, 6, 16\]"):
+        load_latent(path, style_dim=16, num_ws=6)
+    with pytest.raises(GANliftError, match=r"expected \[1, 32\] or \[1, 8, 32\]"):
+        load_latent(path, style_dim=32)
+
+
+def test_pickled_code_is_not_executed(tmp_path: Path) -> None:
+    path = tmp_path / "evil.pt"
+    torch.save({"latent": torch.zeros(1, 4), "payload": Path("x")}, path)
+    with pytest.raises(GANliftError, match="damaged or not a latent file"):
+        load_latent(path)
+
+
+def test_missing_and_damaged_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(GANliftError, match=r"nothing\.pt does not exist"):
+        load_latent(tmp_path / "nothing.pt")
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(b"\x00garbage")
+    with pytest.raises(GANliftError, match="damaged or not a latent file"):
+        load_latent(damaged)

@@ -1,0 +1,201 @@
+"""project(): a tiny generator's own images are recovered, in W and W+, with callbacks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.errors import GANliftError
+from engine.inversion import InversionResult, noise_autocorrelation, project
+from engine.perceptual import DiscriminatorFeatureLoss
+from engine.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+
+FAST = {"w_avg_samples": 500}
+
+
+@pytest.fixture(scope="module")
+def generator() -> Generator:
+    """A 16x16 generator whose output stays inside [-1, 1] (ToRGB weights scaled down)."""
+    torch.manual_seed(0)
+    G = Generator(GeneratorConfig(size=16, channels={4: 16, 8: 16, 16: 16}, style_dim=16, n_mlp=2))
+    with torch.no_grad():
+        for key, tensor in G.state_dict().items():
+            if key.startswith("to_rgb") and key.endswith("conv.weight"):
+                tensor.mul_(0.4)
+    return G.eval()
+
+
+@pytest.fixture(scope="module")
+def true_latent(generator: Generator) -> torch.Tensor:
+    with torch.no_grad():
+        w_avg = generator.mean_latent(500)
+        return torch.lerp(w_avg, generator.mapping(torch.randn(1, 16)), 0.7)  # [1, 16]
+
+
+@pytest.fixture(scope="module")
+def target(generator: Generator, true_latent: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return generator.synthesis(true_latent).clamp(-1, 1)  # [1, 3, 16, 16]
+
+
+@pytest.fixture(scope="module")
+def short_and_long(
+    generator: Generator, target: torch.Tensor
+) -> tuple[InversionResult, InversionResult]:
+    return (
+        project(generator, target, num_steps=20, **FAST),
+        project(generator, target, num_steps=60, **FAST),
+    )
+
+
+def test_own_image_is_recovered_and_psnr_rises_with_steps(
+    short_and_long: tuple[InversionResult, InversionResult],
+) -> None:
+    short, long = short_and_long
+    assert long.psnr > 30.0
+    assert long.psnr > short.psnr + 5.0
+    assert long.psnr == pytest.approx(
+        float(10 * torch.log10(4 / (long.image - long.target).square().mean()))
+    )
+
+
+def test_result_shapes_in_w(
+    generator: Generator, short_and_long: tuple[InversionResult, InversionResult]
+) -> None:
+    result = short_and_long[0]
+    assert result.latent.shape == (1, 16)
+    assert result.image.shape == result.target.shape == (1, 3, 16, 16)
+    assert [tuple(noise.shape) for noise in result.noises] == generator.noise_shapes()
+    assert len(result.losses) == 20
+    assert not result.latent.requires_grad
+
+
+def test_result_image_is_the_generators_rendering_of_the_result(
+    generator: Generator, short_and_long: tuple[InversionResult, InversionResult]
+) -> None:
+    result = short_and_long[1]
+    with torch.no_grad():
+        rendered = generator.synthesis(result.latent, noise=result.noise_spec()).clamp(-1, 1)
+    assert torch.allclose(rendered, result.image, atol=1e-5)
+
+
+def test_noise_maps_stay_normalised(
+    short_and_long: tuple[InversionResult, InversionResult],
+) -> None:
+    for noise in short_and_long[1].noises:
+        assert noise.mean().item() == pytest.approx(0.0, abs=1e-5)
+        assert noise.square().mean().item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_w_plus_gives_one_w_per_layer(generator: Generator, target: torch.Tensor) -> None:
+    result = project(generator, target, num_steps=5, w_plus=True, **FAST)
+    assert result.latent.shape == (1, generator.num_ws, 16)
+    assert not torch.allclose(result.latent[0, 0], result.latent[0, -1])
+
+
+def test_encoder_initialisation_starts_near_the_answer(
+    generator: Generator, target: torch.Tensor, true_latent: torch.Tensor
+) -> None:
+    guess = true_latent + 0.05 * torch.randn(1, 16, generator=torch.Generator().manual_seed(3))
+    guess_copy = guess.clone()
+    from_guess = project(generator, target, num_steps=5, initial_latent=guess, **FAST)
+    from_mean = project(generator, target, num_steps=5, **FAST)
+    assert from_guess.psnr > from_mean.psnr + 5.0
+    assert torch.equal(guess, guess_copy)
+
+
+def test_w_initial_latent_is_broadcast_for_w_plus(
+    generator: Generator, true_latent: torch.Tensor, target: torch.Tensor
+) -> None:
+    result = project(
+        generator, target, num_steps=1, w_plus=True, initial_latent=true_latent, lr=0.0, **FAST
+    )
+    assert torch.allclose(result.latent, true_latent[:, None].expand(1, generator.num_ws, 16))
+
+
+def test_same_seed_gives_the_same_result(generator: Generator, target: torch.Tensor) -> None:
+    first = project(generator, target, num_steps=3, seed=7, **FAST)
+    second = project(generator, target, num_steps=3, seed=7, **FAST)
+    assert torch.equal(first.latent, second.latent)
+    assert first.losses == second.losses
+
+
+def test_any_size_and_aspect_is_fitted_to_the_frame(generator: Generator) -> None:
+    wide = torch.rand(1, 3, 30, 50) * 2 - 1
+    result = project(generator, wide, num_steps=2, pixel_loss="l1", **FAST)
+    assert result.target.shape == (1, 3, 16, 16)
+
+
+def test_progress_is_reported_every_step(generator: Generator, target: torch.Tensor) -> None:
+    calls: list[tuple[int, int, str]] = []
+    project(generator, target, num_steps=4, progress=lambda *call: calls.append(call), **FAST)
+    assert [(done, total) for done, total, _ in calls] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert all(message.startswith("loss ") for _, _, message in calls)
+
+
+def test_should_stop_ends_the_optimisation_early(
+    generator: Generator, target: torch.Tensor
+) -> None:
+    steps_done: list[int] = []
+    result = project(
+        generator,
+        target,
+        num_steps=50,
+        progress=lambda done, total, message: steps_done.append(done),
+        should_stop=lambda: len(steps_done) >= 3,
+        **FAST,
+    )
+    assert len(result.losses) == 3 and steps_done == [1, 2, 3]
+    assert result.image.shape == (1, 3, 16, 16)
+
+
+def test_perceptual_loss_alone_drives_the_latent(
+    generator: Generator, target: torch.Tensor
+) -> None:
+    torch.manual_seed(1)
+    discriminator = Discriminator(DiscriminatorConfig(size=16, channels={4: 16, 8: 16, 16: 16}))
+    perceptual = DiscriminatorFeatureLoss(discriminator, num_blocks=3)
+    result = project(
+        generator, target, num_steps=10, pixel_weight=0.0, perceptual=perceptual, **FAST
+    )
+    assert result.losses[-1] < result.losses[0]
+
+
+def test_callers_generator_is_not_changed(generator: Generator, target: torch.Tensor) -> None:
+    before = {key: value.clone() for key, value in generator.state_dict().items()}
+    project(generator, target, num_steps=2, **FAST)
+    assert all(parameter.grad is None for parameter in generator.parameters())
+    assert all(torch.equal(before[key], value) for key, value in generator.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"num_steps": 0}, "at least 1"),
+        ({"initial_latent": torch.zeros(1, 7)}, r"initial latent has shape \[1, 7\]"),
+        ({"initial_latent": torch.zeros(1, 6, 16)}, "is W\\+ but the inversion is in W"),
+        ({"pixel_loss": "l3"}, "Unknown pixel loss 'l3'"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(
+    generator: Generator, target: torch.Tensor, options: dict, message: str
+) -> None:
+    with pytest.raises(GANliftError, match=message):
+        project(generator, target, **({"num_steps": 1, **FAST} | options))
+
+
+def test_bad_target_shape_is_refused(generator: Generator) -> None:
+    with pytest.raises(GANliftError, match=r"one RGB image \[1, 3, H, W\]"):
+        project(generator, torch.zeros(3, 16, 16), num_steps=1, **FAST)
+
+
+def test_noise_autocorrelation_analytic_cases() -> None:
+    ones = torch.ones(1, 1, 16, 16)
+    checker = ((torch.arange(16)[:, None] + torch.arange(16)) % 2 * 2.0 - 1.0).view(1, 1, 16, 16)
+    # constant: correlation 1 along x and y at the 16 and 8 levels; checkerboard: -1 at 16,
+    # then its 2x2 average is 0 at 8.
+    assert noise_autocorrelation([ones]).item() == pytest.approx(4.0)
+    assert noise_autocorrelation([checker]).item() == pytest.approx(2.0)
+    assert noise_autocorrelation([ones, checker]).item() == pytest.approx(6.0)
+    white = torch.randn(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    assert noise_autocorrelation([white]).item() < 0.01

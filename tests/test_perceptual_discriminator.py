@@ -1,0 +1,108 @@
+"""Discriminator-feature distance and the perceptual_loss factory's offline fallback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.errors import GANliftError
+from engine.perceptual import DiscriminatorFeatureLoss, perceptual_loss
+from engine.stylegan2 import Discriminator, DiscriminatorConfig
+
+
+@pytest.fixture(scope="module")
+def discriminator() -> Discriminator:
+    torch.manual_seed(0)
+    return Discriminator(DiscriminatorConfig(size=32, channels={4: 16, 8: 16, 16: 16, 32: 8}))
+
+
+@pytest.fixture(scope="module")
+def images() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    return (
+        torch.rand(2, 3, 32, 32, generator=generator) * 2 - 1,
+        torch.rand(2, 3, 32, 32, generator=generator) * 2 - 1,
+    )
+
+
+@pytest.fixture
+def offline_empty_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+
+
+def test_distance_is_the_summed_mean_l1_of_the_first_four_blocks(
+    discriminator: Discriminator, images: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    loss = DiscriminatorFeatureLoss(discriminator)
+    first, second = images
+    with torch.no_grad():
+        expected = sum(
+            (a - b).abs().mean(dim=(1, 2, 3))
+            for a, b in zip(
+                discriminator.features(first, 4), discriminator.features(second, 4), strict=True
+            )
+        )
+        distance = loss(first, second)
+    assert distance.shape == (2,)
+    assert torch.allclose(distance, expected, rtol=1e-5)
+
+
+def test_distance_is_zero_for_identity_symmetric_and_positive(
+    discriminator: Discriminator, images: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    loss = DiscriminatorFeatureLoss(discriminator, num_blocks=2)
+    first, second = images
+    with torch.no_grad():
+        assert torch.equal(loss(first, first), torch.zeros(2))
+        assert torch.allclose(loss(first, second), loss(second, first))
+        assert torch.all(loss(first, second) > 0)
+
+
+def test_callers_discriminator_is_left_untouched(
+    discriminator: Discriminator, images: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    discriminator.train()
+    loss = DiscriminatorFeatureLoss(discriminator)
+    first = images[0].clone().requires_grad_(True)
+    loss(first, images[1]).sum().backward()
+    assert first.grad is not None and first.grad.abs().sum() > 0
+    assert discriminator.training
+    assert all(p.requires_grad and p.grad is None for p in discriminator.parameters())
+
+
+def test_block_count_is_capped_at_the_discriminators(
+    discriminator: Discriminator, images: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    capped = DiscriminatorFeatureLoss(discriminator, num_blocks=9)
+    assert capped.num_blocks == 4
+    with torch.no_grad():
+        assert torch.equal(capped(*images), DiscriminatorFeatureLoss(discriminator)(*images))
+
+
+def test_zero_blocks_is_refused(discriminator: Discriminator) -> None:
+    with pytest.raises(GANliftError, match="num_blocks >= 1, got 0"):
+        DiscriminatorFeatureLoss(discriminator, num_blocks=0)
+
+
+def test_factory_builds_the_discriminator_loss_on_request(discriminator: Discriminator) -> None:
+    loss = perceptual_loss("discriminator", discriminator=discriminator, num_blocks=3)
+    assert isinstance(loss, DiscriminatorFeatureLoss) and loss.num_blocks == 3
+
+
+def test_factory_refuses_the_discriminator_loss_without_one() -> None:
+    with pytest.raises(GANliftError, match="needs a checkpoint with a discriminator"):
+        perceptual_loss("discriminator")
+
+
+def test_auto_falls_back_to_the_discriminator_offline(
+    discriminator: Discriminator, offline_empty_hub: None
+) -> None:
+    assert isinstance(
+        perceptual_loss("auto", discriminator=discriminator), DiscriminatorFeatureLoss
+    )

@@ -1,0 +1,185 @@
+"""Synthetic datasets on disk: PNGs for GAN training, npz shards with the ground truth.
+
+Layout of a dataset directory::
+
+    DIR/synth.json                 what was generated (see `DatasetInfo`)
+    DIR/images/<seed>.png          RGB image of each sample, 10-digit zero-padded seed
+    DIR/shards/shard_<k>.npz       ground truth of up to `shard_size` consecutive samples
+
+Each shard holds, for its n samples of size H×W (the same order in every array):
+
+- ``seeds``            int64   [n]          per-sample seeds (see `engine.synth.seeds`)
+- ``image``            uint8   [n, H, W, 3] the PNG pixels
+- ``mask``             uint8   [n, H, W]    1 where the object is seen
+- ``depth``            float32 [n, H, W]    depth (camera z) in the image view, 0 off the object
+- ``canonical_depth``  float32 [n, H, W]    depth in the canonical (frontal) pose, 0 off it
+- ``canonical_mask``   uint8   [n, H, W]    1 where the object is seen in the canonical pose
+- ``normal``           float16 [n, 3, H, W] unit normals, GAN2Shape's convention, 0 off it
+- ``albedo``           uint8   [n, H, W, 3] albedo, 0 off the object
+- ``view``             float32 [n, 6]       pitch, yaw, roll (radians), tx, ty, tz
+- ``light``            float32 [n, 4]       ambient, diffuse, dx, dy
+
+Camera and light follow GAN2Shape's conventions (`engine.render.camera`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.errors import GANliftError
+from engine.images import make_grid, save_image
+from engine.progress import ProgressFn, StopFn
+from engine.synth.generate import SynthBatch, render_samples
+from engine.synth.seeds import SplitName, seed_run, split_of
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """The contents of ``synth.json``."""
+
+    category: str
+    size: int
+    first_seed: int
+    count: int
+    split: SplitName
+    shard_size: int
+    format_version: int = FORMAT_VERSION
+
+
+def write_dataset(
+    out_dir: str | Path,
+    category: str,
+    *,
+    n: int,
+    size: int = 64,
+    seed: int = 0,
+    shard_size: int = 1000,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> DatasetInfo:
+    """Render samples `seed … seed + n - 1` of `category` into `out_dir` (PNGs + npz shards).
+
+    Stopping early (``should_stop``) leaves the finished shards and a ``synth.json`` that
+    counts only them.
+    """
+    seeds = seed_run(seed, n)
+    if shard_size < 1 or batch_size < 1:
+        raise GANliftError("Shard and batch sizes must be at least 1.")
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "shards").mkdir(parents=True, exist_ok=True)
+    written = 0
+    if progress is not None:
+        progress(0, n, "")
+    for shard_index, shard_start in enumerate(range(0, n, shard_size)):
+        shard_seeds = seeds[shard_start : shard_start + shard_size]
+        parts = []
+        for start in range(0, len(shard_seeds), batch_size):
+            if should_stop is not None and should_stop():
+                return _write_info(out, category, size, seed, written, shard_size)
+            batch = render_samples(
+                category, shard_seeds[start : start + batch_size], size=size, device=device
+            )
+            for seed_value, image in zip(batch.seeds.tolist(), batch.image, strict=True):
+                save_image(image, out / "images" / f"{seed_value:010d}.png")
+            parts.append(_to_arrays(batch))
+            if progress is not None:
+                progress(shard_start + start + len(batch), n, f"shard {shard_index}")
+        shard = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+        np.savez_compressed(out / "shards" / f"shard_{shard_index:05d}.npz", **shard)
+        written += len(shard_seeds)
+    return _write_info(out, category, size, seed, written, shard_size)
+
+
+def _write_info(
+    out: Path, category: str, size: int, seed: int, count: int, shard_size: int
+) -> DatasetInfo:
+    info = DatasetInfo(category, size, seed, count, split_of(seed, max(count, 1)), shard_size)
+    (out / "synth.json").write_text(json.dumps(asdict(info), indent=2) + "\n")
+    return info
+
+
+def _to_arrays(batch: SynthBatch) -> dict[str, np.ndarray]:
+    """One batch in the shard layout of the module docstring."""
+
+    def as_uint8(image: torch.Tensor) -> np.ndarray:  # [N, 3, H, W] in [-1, 1]
+        scaled = ((image.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        return scaled.permute(0, 2, 3, 1).cpu().numpy()
+
+    return {
+        "seeds": batch.seeds.numpy(),
+        "image": as_uint8(batch.image),
+        "mask": batch.mask.to(torch.uint8).cpu().numpy(),
+        "depth": batch.depth.float().cpu().numpy(),
+        "canonical_depth": batch.canonical_depth.float().cpu().numpy(),
+        "canonical_mask": batch.canonical_mask.to(torch.uint8).cpu().numpy(),
+        "normal": batch.normal.to(torch.float16).cpu().numpy(),
+        "albedo": np.where(batch.mask.cpu().numpy()[..., None] > 0, as_uint8(batch.albedo), 0),
+        "view": batch.view.float().cpu().numpy(),
+        "light": batch.light.float().cpu().numpy(),
+    }
+
+
+def read_info(data_dir: str | Path) -> DatasetInfo:
+    """The `DatasetInfo` of a dataset directory."""
+    path = Path(data_dir) / "synth.json"
+    if not path.is_file():
+        raise GANliftError(
+            f"'{data_dir}' has no synth.json; "
+            "point at a directory written by `python -m engine synth`."
+        )
+    fields = json.loads(path.read_text())
+    if fields.get("format_version") != FORMAT_VERSION:
+        raise GANliftError(
+            f"'{path}' has format version {fields.get('format_version')}, "
+            f"expected {FORMAT_VERSION}; regenerate the dataset."
+        )
+    return DatasetInfo(**fields)
+
+
+def read_dataset(data_dir: str | Path) -> SynthBatch:
+    """Load every shard of a dataset directory back into one `SynthBatch`."""
+    info = read_info(data_dir)
+    shard_paths = sorted((Path(data_dir) / "shards").glob("shard_*.npz"))
+    if not shard_paths:
+        raise GANliftError(
+            f"'{data_dir}' has no shards; generate it again with `python -m engine synth`."
+        )
+    arrays: dict[str, list[np.ndarray]] = {}
+    for shard_path in shard_paths:
+        with np.load(shard_path, allow_pickle=False) as shard:
+            for key in shard.files:
+                arrays.setdefault(key, []).append(shard[key])
+    data = {key: torch.from_numpy(np.concatenate(parts)) for key, parts in arrays.items()}
+
+    def from_uint8(image: torch.Tensor) -> torch.Tensor:  # [N, H, W, 3] → [N, 3, H, W] in [-1, 1]
+        return image.permute(0, 3, 1, 2).float() / 127.5 - 1
+
+    mask = data["mask"].float()
+    return SynthBatch(
+        category=info.category,
+        seeds=data["seeds"],
+        image=from_uint8(data["image"]),
+        mask=mask,
+        depth=data["depth"],
+        canonical_depth=data["canonical_depth"],
+        canonical_mask=data["canonical_mask"].float(),
+        normal=data["normal"].float(),
+        albedo=from_uint8(data["albedo"]) * mask[:, None],
+        view=data["view"],
+        light=data["light"],
+    )
+
+
+def save_preview(batch: SynthBatch, path: str | Path, *, columns: int = 8) -> Path:
+    """Write the images of `batch` as one grid PNG."""
+    return save_image(make_grid(batch.image, columns), path)

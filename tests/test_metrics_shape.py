@@ -1,0 +1,90 @@
+"""SIDE, MAD, MAE and PSNR on analytic cases (the Unsup3d / GAN2Shape protocol)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from engine.errors import GANliftError
+from engine.metrics import erode_mask, mad, mae, psnr, side
+
+
+def _square_mask(n: int = 2, size: int = 12, margin: int = 2) -> torch.Tensor:
+    mask = torch.zeros(n, size, size)
+    mask[:, margin:-margin, margin:-margin] = 1
+    return mask
+
+
+def test_erosion_removes_a_one_pixel_rim_and_the_image_border() -> None:
+    mask = _square_mask(n=1, size=10, margin=2)  # 6×6 block
+    eroded = erode_mask(mask)
+    assert eroded.sum().item() == 16  # 4×4 block
+    assert eroded[0, 3:7, 3:7].all()
+    full = torch.ones(1, 5, 5)
+    assert erode_mask(full).sum().item() == 9  # border pixels touch the zero padding
+
+
+def test_scaled_depth_has_zero_side() -> None:
+    gt = 0.9 + 0.2 * torch.rand(2, 12, 12)
+    mask = _square_mask()
+    assert torch.allclose(side(gt * 1.37, gt, mask), torch.zeros(2), atol=1e-6)
+
+
+def test_side_is_the_masked_standard_deviation_of_log_ratio() -> None:
+    gt = torch.ones(1, 12, 12)
+    pred = torch.ones(1, 12, 12)
+    # Eroded mask = rows/cols 3..8 (6×6 = 36 px); give half of it ratio e^a, half e^-a.
+    a = 0.05
+    pred[0, 3:6, 3:9] = math.exp(a)
+    pred[0, 6:9, 3:9] = math.exp(-a)
+    pred[0, 0, 0] = 100.0  # outside the mask: ignored
+    result = side(pred, gt, _square_mask(n=1))
+    assert result.item() == pytest.approx(a, rel=1e-5)
+
+
+def test_side_ignores_zero_depth_outside_the_mask() -> None:
+    gt = torch.zeros(1, 12, 12)
+    gt[0, 2:-2, 2:-2] = 1.0
+    pred = torch.full((1, 12, 12), 2.0)
+    assert side(pred, gt, _square_mask(n=1)).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_identical_normals_have_zero_mad_and_a_known_angle_is_recovered() -> None:
+    normal = torch.nn.functional.normalize(torch.randn(2, 3, 12, 12), dim=1)
+    mask = _square_mask()
+    assert torch.allclose(mad(normal, normal, mask), torch.zeros(2), atol=1e-2)
+
+    angle = math.radians(30.0)
+    front = torch.tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1).expand(2, 3, 12, 12)
+    tilted = torch.tensor([math.sin(angle), 0.0, math.cos(angle)]).view(1, 3, 1, 1)
+    tilted = tilted.expand(2, 3, 12, 12)
+    assert torch.allclose(mad(tilted, front, mask), torch.full((2,), 30.0), atol=1e-3)
+
+
+def test_mad_averages_over_the_eroded_mask_only() -> None:
+    front = torch.zeros(1, 3, 12, 12)
+    front[:, 2] = 1.0
+    pred = front.clone()
+    pred[0, :, 3:9, 3:6] = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1)  # 90° on half of it
+    pred[0, :, 2, 2] = torch.tensor([0.0, 1.0, 0.0])  # on the eroded rim: ignored
+    assert mad(pred, front, _square_mask(n=1)).item() == pytest.approx(45.0, abs=1e-4)
+
+
+def test_mae_and_psnr_match_hand_computed_values() -> None:
+    gt = torch.ones(1, 12, 12)
+    assert mae(gt + 0.25, gt, _square_mask(n=1)).item() == pytest.approx(0.25)
+    image = torch.zeros(1, 3, 4, 4)
+    noisy = image + 0.2  # mse 0.04 with a peak-to-peak range of 2
+    assert psnr(noisy, image).item() == pytest.approx(10 * math.log10(4 / 0.04), rel=1e-5)
+
+
+def test_metrics_name_bad_inputs() -> None:
+    depth = torch.ones(1, 12, 12)
+    with pytest.raises(GANliftError, match="empty after erosion"):
+        side(depth, depth, torch.zeros(1, 12, 12))
+    with pytest.raises(GANliftError, match="same size"):
+        side(depth, torch.ones(1, 10, 10), _square_mask(n=1))
+    with pytest.raises(GANliftError, match=r"\[N, 3, H, W\]"):
+        mad(torch.ones(1, 2, 12, 12), torch.ones(1, 2, 12, 12), _square_mask(n=1))

@@ -1,0 +1,80 @@
+"""The shape benchmark at tiny n: its baselines, the predictor registry, JSON and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from engine.benchmarks import DEPTH_PREDICTORS, register_depth_predictor, run_shape_benchmark
+from engine.benchmarks.shape import ShapeInputs
+from engine.cli import main
+from engine.errors import GANliftError
+from engine.metrics import erode_mask
+from engine.synth import SEED_RANGES, render_samples
+
+TEST_SEED = SEED_RANGES["test"].start
+
+
+@pytest.fixture(scope="module")
+def result():
+    return run_shape_benchmark("face", n=4, size=32, train_samples=6, batch_size=3)
+
+
+def test_baseline_rows_in_table_order(result) -> None:
+    names = [row.method for row in result.rows]
+    assert names[:3] == ["const. null depth", "average g.t. depth", "ellipsoid prior"]
+    for row in result.rows:
+        assert len(row.side) == len(row.mad) == 4
+        assert row.side_mean > 0 and 0 < row.mad_mean < 90
+
+
+def test_null_depth_side_is_the_spread_of_log_ground_truth(result) -> None:
+    batch = render_samples("face", list(range(TEST_SEED, TEST_SEED + 4)), size=32)
+    valid = erode_mask(batch.mask)
+    expected = [batch.depth[i][valid[i]].log().std(unbiased=False).item() for i in range(4)]
+    assert result.rows[0].side == pytest.approx(expected, rel=1e-4)
+
+
+def test_a_perfect_predictor_scores_zero_and_joins_the_table() -> None:
+    truth = {}
+
+    @register_depth_predictor("oracle (test)")
+    def oracle(settings):
+        def predict(inputs: ShapeInputs) -> torch.Tensor:
+            return truth["depth"] * 1.5  # right up to scale
+
+        return predict
+
+    try:
+        batch = render_samples("car", list(range(TEST_SEED, TEST_SEED + 3)), size=32)
+        truth["depth"] = torch.where(batch.mask > 0, batch.depth, 1.0)
+        scores = run_shape_benchmark(
+            "car", n=3, size=32, methods=["oracle (test)"], batch_size=3
+        ).rows[0]
+        assert max(scores.side) < 1e-5 and max(scores.mad) < 0.1
+        with pytest.raises(ValueError, match="already registered"):
+            register_depth_predictor("oracle (test)")(oracle)
+    finally:
+        DEPTH_PREDICTORS.pop("oracle (test)")
+
+
+def test_benchmark_refuses_training_seeds_and_unknown_methods() -> None:
+    with pytest.raises(GANliftError, match="test seeds are needed"):
+        run_shape_benchmark("face", n=2, seed=0, size=32)
+    with pytest.raises(GANliftError, match="Unknown method"):
+        run_shape_benchmark("face", n=2, size=32, methods=["nope"])
+
+
+def test_bench_command_prints_the_table_and_writes_json(tmp_path, capsys) -> None:
+    out = tmp_path / "scores.json"
+    code = main(
+        ["bench", "shape", "--category", "car", "--n", "2", "--train-samples", "2",
+         "--json", str(out), "--device", "cpu"]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "SIDE (x1e-2)" in printed and "average g.t. depth" in printed
+    saved = json.loads(out.read_text())
+    assert saved["count"] == 2 and saved["rows"][0]["method"] == "const. null depth"

@@ -23,6 +23,12 @@ def _offline() -> None:
     os.environ["GANLIFT_OFFLINE"] = "1"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread_per_worker() -> None:
+    """Tests use tiny tensors, where one thread beats two; pytest-xdist runs one worker per core."""
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def parity_reference() -> dict[str, Any]:
     """The StyleGAN2 parity reference: inputs and the reference implementation's outputs."""

@@ -1,0 +1,42 @@
+# GANlift: `make run` sets up and starts the app on the embedded default model;
+# `make test` sets up and runs lint and the whole test suite.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APP_ARGS ?=
+
+.PHONY: run test setup setup-test lint format clean
+
+run: setup
+	$(PY) launch.py $(APP_ARGS)
+
+test: setup-test
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest -q -n 2
+
+setup: $(VENV)/.stamp-run
+setup-test: $(VENV)/.stamp-test
+
+$(VENV)/.stamp-run: requirements.txt scripts/system_deps.sh
+	@bash scripts/system_deps.sh run
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.stamp-test: $(VENV)/.stamp-run requirements-dev.txt
+	@bash scripts/system_deps.sh test
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+lint:
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format:
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

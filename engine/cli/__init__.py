@@ -14,7 +14,12 @@ from collections.abc import Sequence
 
 from engine.errors import GANliftError
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "engine.cli.gan",
+    "engine.cli.styleganr",
+    "engine.cli.synth",
+    "engine.cli.train",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,306 @@
+"""`python -m engine styleganr <action>`: StyleGAN-R from the command line — find the view
+layers, make and label view codes, train the labeller, the inverse graphics network and the
+mapping network on a user's checkpoint, then move cameras, swap parts and export meshes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from engine.device import resolve_device
+from engine.errors import GANliftError
+from engine.images import fit_to_frame, load_image, save_image
+from engine.mesh import save_mesh
+from engine.progress import tqdm_progress
+from engine.stylegan2 import load_checkpoint
+from engine.styleganr import (
+    PARTS,
+    HandLabels,
+    InverseGraphicsConfig,
+    InverseGraphicsTrainConfig,
+    LabellerConfig,
+    MappingTrainConfig,
+    analyse_view_layers,
+    auto_label,
+    car_to_mesh,
+    gan_view_pairs,
+    labelling_sheet,
+    load_hand_labels,
+    load_inverse_graphics,
+    load_styleganr,
+    load_view_codes,
+    load_view_labeller,
+    predict_views,
+    sample,
+    sample_view_codes,
+    save_hand_labels,
+    save_view_codes,
+    set_camera,
+    swap,
+    synthetic_view_pairs,
+    train_inverse_graphics,
+    train_mapping,
+    train_view_labeller,
+)
+from engine.styleganr.config_io import save_config
+from engine.synth import SEED_RANGES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `styleganr` and its actions."""
+    parser = subparsers.add_parser("styleganr", help="StyleGAN-R: 3D-controllable GAN cars.")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    actions = parser.add_subparsers(dest="action", metavar="<action>", required=True)
+
+    layers = actions.add_parser("view-layers", help="Measure which W+ layers hold the view.")
+    layers.add_argument("--checkpoint", required=True)
+    layers.add_argument("--out", required=True, help="figure (PNG): a, b, then each prefix mix")
+    layers.add_argument("--pairs", type=int, default=16)
+    layers.add_argument("--seed", type=int, default=0)
+    layers.set_defaults(run=_view_layers)
+
+    codes = actions.add_parser("view-codes", help="Sample view codes and a labelling sheet.")
+    codes.add_argument("--checkpoint", required=True)
+    codes.add_argument("--out", required=True, help="view codes (.safetensors)")
+    codes.add_argument("--sheet", required=True, help="labelling sheet (PNG), one row per code")
+    codes.add_argument("--count", type=int, default=12)
+    codes.add_argument("--layers", type=int, default=4, help="view layers (see view-layers)")
+    codes.add_argument("--seed", type=int, default=0)
+    codes.set_defaults(run=_view_codes)
+
+    hand = actions.add_parser("hand-label", help="Assign azimuth bins to view codes by hand.")
+    hand.add_argument("--views", required=True, help="view codes from view-codes")
+    hand.add_argument("--labels", required=True, help="JSON file of labels (created if missing)")
+    hand.add_argument("--set", nargs="*", default=[], metavar="INDEX=BIN")
+    hand.add_argument("--bins", type=int, default=None, help="azimuth bins (default 8)")
+    hand.add_argument("--elevation", type=float, default=None)
+    hand.add_argument("--out", required=True, help="labelled view codes (.safetensors)")
+    hand.set_defaults(run=_hand_label)
+
+    labeller = actions.add_parser("train-labeller", help="Train the view labeller on synth cars.")
+    labeller.add_argument("--out", required=True, help="state file (resumed if present)")
+    labeller.add_argument("--steps", type=int, default=LabellerConfig.steps)
+    labeller.add_argument("--size", type=int, default=64, help="synthetic image size")
+    labeller.set_defaults(run=_train_labeller)
+
+    auto = actions.add_parser("auto-label", help="Label view codes with the view labeller.")
+    auto.add_argument("--checkpoint", required=True)
+    auto.add_argument("--views", required=True)
+    auto.add_argument("--labeller", required=True)
+    auto.add_argument("--out", required=True)
+    auto.set_defaults(run=_auto_label)
+
+    inverse = actions.add_parser("train-inverse", help="Train the inverse graphics network.")
+    inverse.add_argument("--out", required=True, help="state file (resumed if present)")
+    source = inverse.add_mutually_exclusive_group(required=True)
+    source.add_argument("--synthetic", action="store_true", help="train on synthetic cars")
+    source.add_argument("--checkpoint", help="train on this GAN (needs --views, --labeller)")
+    inverse.add_argument("--views", help="labelled view codes")
+    inverse.add_argument("--labeller", help="view labeller state (its silhouettes)")
+    inverse.add_argument("--steps", type=int, default=InverseGraphicsTrainConfig.steps)
+    inverse.add_argument("--batch-size", type=int, default=InverseGraphicsTrainConfig.batch_size)
+    inverse.add_argument("--size", type=int, default=64, help="synthetic image size")
+    inverse.set_defaults(run=_train_inverse)
+
+    mapping = actions.add_parser("train-mapping", help="Train the mapping network (the model).")
+    mapping.add_argument("--checkpoint", required=True)
+    mapping.add_argument("--views", required=True, help="labelled view codes")
+    mapping.add_argument("--inverse", required=True, help="inverse graphics state file")
+    mapping.add_argument("--out", required=True, help="model / state file (resumed if present)")
+    mapping.add_argument("--steps", type=int, default=MappingTrainConfig.steps)
+    mapping.add_argument("--warmup", type=int, default=MappingTrainConfig.warmup_steps)
+    mapping.set_defaults(run=_train_mapping)
+
+    camera = actions.add_parser("set-camera", help="Render samples from a chosen camera.")
+    _model_arguments(camera)
+    camera.add_argument("--azimuth", type=float, required=True, help="degrees, 0 = front")
+    camera.add_argument("--elevation", type=float, default=10.0, help="degrees")
+    camera.add_argument("--scale", type=float, default=1.0)
+    camera.set_defaults(run=_set_camera)
+
+    swapper = actions.add_parser("swap", help="Give a sample another sample's part.")
+    _model_arguments(swapper)
+    swapper.add_argument("--source-seed", type=int, required=True)
+    swapper.add_argument("--part", choices=PARTS, required=True)
+    swapper.set_defaults(run=_swap)
+
+    mesh = actions.add_parser("mesh", help="Lift a car image to a textured mesh.")
+    mesh.add_argument("--model", required=True)
+    mesh.add_argument("--checkpoint", default=None, help="GAN (default: the recorded path)")
+    mesh.add_argument("--image", required=True)
+    mesh.add_argument("--out", required=True, help=".obj, .ply or .glb")
+    mesh.set_defaults(run=_mesh)
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model file from train-mapping")
+    parser.add_argument("--checkpoint", default=None, help="GAN (default: the recorded path)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--out", required=True, help="image (PNG): before | after, one row each")
+
+
+def _generator(args: argparse.Namespace):
+    return load_checkpoint(args.checkpoint, resolve_device(args.device)).generator
+
+
+def _model(args: argparse.Namespace):
+    device = resolve_device(args.device)
+    generator = (
+        None if args.checkpoint is None else load_checkpoint(args.checkpoint, device).generator
+    )
+    return load_styleganr(args.model, generator=generator, device=device)
+
+
+def _view_layers(args: argparse.Namespace) -> int:
+    analysis = analyse_view_layers(_generator(args), num_pairs=args.pairs, seed=args.seed)
+    save_image(analysis.figure, args.out)
+    print("layers  view-transfer  appearance-kept")
+    for length, moved, kept in zip(
+        analysis.prefix_lengths, analysis.view_transfer, analysis.appearance_kept, strict=True
+    ):
+        print(f"{length:6d}  {moved:13.3f}  {kept:15.3f}")
+    print(f"view layers: {analysis.num_view_layers} (figure: {args.out})")
+    return 0
+
+
+def _view_codes(args: argparse.Namespace) -> int:
+    generator = _generator(args)
+    views = sample_view_codes(generator, args.count, num_view_layers=args.layers, seed=args.seed)
+    save_view_codes(views, args.out)
+    save_image(labelling_sheet(generator, views, seed=args.seed), args.sheet)
+    print(f"{args.count} view codes -> {args.out}; sheet (row i = code i) -> {args.sheet}")
+    return 0
+
+
+def _hand_label(args: argparse.Namespace) -> int:
+    path = Path(args.labels)
+    labels = load_hand_labels(path) if path.exists() else HandLabels()
+    bins = dict(labels.bins)
+    for item in args.set:
+        index, separator, value = item.partition("=")
+        if not separator or not index.strip().isdigit() or not value.strip().isdigit():
+            raise GANliftError(f"Label '{item}' is not INDEX=BIN (e.g. 3=2); fix --set.")
+        bins[int(index)] = int(value)
+    labels = HandLabels(
+        num_bins=labels.num_bins if args.bins is None else args.bins,
+        bins=bins,
+        elevation=labels.elevation if args.elevation is None else args.elevation,
+        scale=labels.scale,
+    )
+    labelled = labels.cameras(load_view_codes(args.views))
+    save_hand_labels(labels, path)
+    save_view_codes(labelled, args.out)
+    print(f"{len(labels.bins)} labelled view codes -> {args.out} (labels: {path})")
+    return 0
+
+
+def _train_labeller(args: argparse.Namespace) -> int:
+    config = LabellerConfig(steps=args.steps)
+    save_config(config, Path(args.out).with_suffix(".json"))
+    with tqdm_progress("labeller") as progress:
+        train_view_labeller(
+            config,
+            state_path=args.out,
+            image_size=args.size,
+            device=resolve_device(args.device),
+            progress=progress,
+        )
+    return 0
+
+
+def _auto_label(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    views = auto_label(
+        _generator(args), load_view_codes(args.views), load_view_labeller(args.labeller, device)
+    )
+    save_view_codes(views, args.out)
+    for index, camera in enumerate(views.labelled().tolist()):
+        print(
+            f"view {index}: azimuth {camera[0]:.0f}°, elevation {camera[1]:.0f}°, "
+            f"scale {camera[2]:.2f}"
+        )
+    return 0
+
+
+def _train_inverse(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    if args.synthetic:
+        size, first_seed = args.size, SEED_RANGES["train"].start
+
+        def source(count: int, rng: torch.Generator):
+            start = int(torch.randint(first_seed, 10**8, (), generator=rng))
+            return synthetic_view_pairs(list(range(start, start + count)), size=size, generator=rng)
+
+    else:
+        if args.views is None or args.labeller is None:
+            raise GANliftError("Training on a GAN needs --views (labelled) and --labeller.")
+        labeller = load_view_labeller(args.labeller, device)
+        source = gan_view_pairs(
+            _generator(args),
+            load_view_codes(args.views),
+            lambda images: predict_views(labeller, images)[1],
+        )
+    config = InverseGraphicsTrainConfig(
+        network=InverseGraphicsConfig(), steps=args.steps, batch_size=args.batch_size
+    )
+    save_config(config, Path(args.out).with_suffix(".json"))
+    with tqdm_progress("inverse graphics") as progress:
+        train_inverse_graphics(
+            source, config, state_path=args.out, device=device, progress=progress
+        )
+    return 0
+
+
+def _train_mapping(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    config = MappingTrainConfig(steps=args.steps, warmup_steps=args.warmup)
+    save_config(config, Path(args.out).with_suffix(".json"))
+    with tqdm_progress("mapping") as progress:
+        train_mapping(
+            _generator(args),
+            load_inverse_graphics(args.inverse, device),
+            load_view_codes(args.views),
+            config,
+            state_path=args.out,
+            generator_path=str(Path(args.checkpoint).resolve()),
+            device=device,
+            progress=progress,
+        )
+    return 0
+
+
+def _set_camera(args: argparse.Namespace) -> int:
+    model = _model(args)
+    before = sample(model, args.count, seed=args.seed)
+    after = set_camera(
+        model, before, azimuth=args.azimuth, elevation=args.elevation, scale=args.scale
+    )
+    _save_rows(args.out, before.image, after.image)
+    return 0
+
+
+def _swap(args: argparse.Namespace) -> int:
+    model = _model(args)
+    target = sample(model, args.count, seed=args.seed)
+    donor = sample(model, 1, seed=args.source_seed)
+    _save_rows(args.out, target.image, swap(model, target, donor, part=args.part).image)
+    return 0
+
+
+def _mesh(args: argparse.Namespace) -> int:
+    model = _model(args)
+    image = fit_to_frame(load_image(args.image), model.generator.config.size)
+    path = save_mesh(car_to_mesh(model, image), args.out)
+    print(json.dumps({"mesh": str(path)}))
+    return 0
+
+
+def _save_rows(path: str, before: torch.Tensor, after: torch.Tensor) -> None:
+    """Each sample as a row: before | after."""
+    rows = torch.cat([before, after], -1)  # [N, 3, H, 2W]
+    save_image(torch.cat(list(rows), -2)[None], path)
+    print(f"-> {path}")

@@ -1,0 +1,100 @@
+"""The StyleGAN-R operations a user sees: draw samples as interpretable codes, move the camera,
+swap shape / texture / background between samples, and lift a car image to a textured mesh.
+
+Every image is made by the GAN from W+ that the mapping network computes from the codes, with
+the generator's stored noise, so the same codes always give the same image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from engine.errors import GANliftError
+from engine.images import to_uint8
+from engine.mesh import TexturedMesh
+from engine.styleganr.encoding import encode_image
+from engine.styleganr.mapping import PARTS, StyleCodes
+from engine.styleganr.model import StyleGANR
+from engine.styleganr.view_codes import compose, sample_w
+
+_EXPORT_AXES = (1.0, -1.0, -1.0)
+"""Object coordinates (y down, front -z) → engine.mesh's frame (y up, front +z)."""
+
+
+@dataclass
+class Sample:
+    """Interpretable codes and the image the GAN makes from them."""
+
+    codes: StyleCodes
+    image: torch.Tensor
+    """``[N, 3, H, W]`` in [-1, 1]."""
+
+
+@torch.no_grad()
+def render_codes(model: StyleGANR, codes: StyleCodes) -> Sample:
+    """The GAN's image of ``codes`` (through the mapping network)."""
+    return Sample(codes=codes, image=model.generator.synthesis(model.mapping(codes)))
+
+
+@torch.no_grad()
+def sample(model: StyleGANR, count: int = 1, *, seed: int = 0, truncation: float = 0.7) -> Sample:
+    """``count`` samples: GAN images under random labelled view codes, read back as codes by
+    the inverse graphics network, then re-rendered through the mapping network."""
+    if count < 1:
+        raise GANliftError(f"The number of samples must be at least 1, got {count}.")
+    content = sample_w(model.generator, count, seed=seed, truncation=truncation)
+    rng = torch.Generator().manual_seed(seed)
+    chosen = torch.randint(0, len(model.views.codes), (count,), generator=rng)
+    wplus = compose(model.views.codes[chosen].to(model.device), content, model.generator.num_ws)
+    images = model.generator.synthesis(wplus)
+    cameras = model.views.labelled()[chosen].to(model.device)
+    return render_codes(model, encode_image(model.inverse_graphics, images, cameras))
+
+
+def set_camera(
+    model: StyleGANR, target: Sample, *, azimuth: float, elevation: float, scale: float = 1.0
+) -> Sample:
+    """``target`` seen from a new camera: azimuth° (0 = front, 90 = right side), elevation°,
+    scale (1 = the usual framing); shape, texture and background codes are kept."""
+    if scale <= 0:
+        raise GANliftError(f"The camera scale must be positive, got {scale}.")
+    count = len(target.codes.camera)
+    camera = torch.tensor([[azimuth, elevation, scale]], device=model.device).expand(count, 3)
+    return render_codes(model, replace(target.codes, camera=camera))
+
+
+def swap(model: StyleGANR, target: Sample, source: Sample, *, part: str) -> Sample:
+    """``target`` with the ``part`` ("shape", "texture" or "background") of ``source``; the
+    other parts and the camera stay the target's."""
+    if part not in PARTS:
+        raise GANliftError(f"Unknown part '{part}'; use one of {', '.join(PARTS)}.")
+    donor = source.codes.part(part)
+    if len(donor) not in (1, len(target.codes.camera)):
+        raise GANliftError(
+            f"The source has {len(donor)} samples; give one or as many as the target "
+            f"({len(target.codes.camera)})."
+        )
+    donor = donor.expand_as(target.codes.part(part))
+    return render_codes(model, replace(target.codes, **{part: donor}))
+
+
+@torch.no_grad()
+def car_to_mesh(model: StyleGANR, image: torch.Tensor) -> TexturedMesh:
+    """A textured mesh of the car in ``image [1, 3, H, W]`` (any size; it is resized), in
+    engine.mesh's frame (y up, front +z), for `engine.mesh.save_mesh`."""
+    if image.dim() != 4 or image.shape[:2] != (1, 3):
+        raise GANliftError(
+            f"car_to_mesh takes one RGB image [1, 3, H, W], got {list(image.shape)}."
+        )
+    network = model.inverse_graphics
+    prediction = network(image.to(model.device))
+    axes = prediction.vertices.new_tensor(_EXPORT_AXES)
+    return TexturedMesh(
+        vertices=(prediction.vertices[0] * axes).cpu(),
+        faces=network.template.faces.cpu(),
+        uv=network.template.uv.cpu(),
+        uv_faces=network.template.uv_faces.cpu(),
+        texture=to_uint8(prediction.texture[0]),
+    )

@@ -1,0 +1,300 @@
+"""Labelling view codes with cameras, two ways.
+
+Automatic: a small view labeller — a CNN that predicts a camera and a silhouette — is trained
+on synthetic car renders, whose cameras and masks are known exactly, then applied to GAN
+samples under each view code (the paper labels its views by hand; the synthetic world lets us
+do it without a person). Its silhouettes also stand in for the paper's off-the-shelf
+segmentation network.
+
+By hand: a person looks at a sheet of samples (one row per view code) and assigns each a
+coarse azimuth bin; `HandLabels` stores that as JSON and turns it into cameras.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.errors import GANliftError
+from engine.images import make_grid
+from engine.progress import ProgressFn, StopFn
+from engine.stylegan2 import Generator
+from engine.styleganr.camera import camera_from_view
+from engine.styleganr.config_io import config_from_dict, config_to_dict, read_state, write_state
+from engine.styleganr.view_codes import ViewCodes, compose, sample_w
+from engine.synth import render_samples, seed_run
+
+STATE_FORMAT = "ganlift-styleganr-view-labeller"
+ELEVATION_RANGE = 30.0
+"""Elevations are predicted in [0, ELEVATION_RANGE] degrees (the synthetic world's range)."""
+
+
+@dataclass
+class LabellerConfig:
+    """The view labeller's architecture and training."""
+
+    image_size: int = 64
+    """Images are resized to this size (a power of two, at least 16)."""
+    width: int = 16
+    """Channels of the first block, doubled at each of four downsamplings."""
+    steps: int = 3_000
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    seed: int = 0
+    """Seed of the initialisation and the first training seed of the synthetic world."""
+    checkpoint_every: int = 500
+
+
+class ViewLabeller(nn.Module):
+    """Image ``[N, 3, H, W]`` → camera ``[N, 3]`` and silhouette logits ``[N, 1, s, s]``."""
+
+    def __init__(self, config: LabellerConfig) -> None:
+        super().__init__()
+        self.config = config
+        channels = [config.width * 2**k for k in range(5)]
+        self.down = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(0.2))
+            for c_in, c_out in zip([3, *channels[:3]], channels[:4], strict=True)
+        )
+        self.camera_head = nn.Sequential(
+            nn.Flatten(), nn.Linear(channels[3] * (config.image_size // 16) ** 2, 4)
+        )
+        self.up = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.LeakyReLU(0.2))
+            for c_in, c_out in zip(
+                [channels[3], 2 * channels[2], 2 * channels[1], 2 * channels[0]],
+                [channels[2], channels[1], channels[0], channels[0]],
+                strict=True,
+            )
+        )
+        self.mask_head = nn.Conv2d(channels[0], 1, 3, padding=1)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw camera outputs ``[N, 4]`` (sin az, cos az, elevation, log scale) and silhouette
+        logits ``[N, 1, s, s]`` at the labeller's size."""
+        size = self.config.image_size
+        x = F.interpolate(image, size=(size, size), mode="bilinear", antialias=True)
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+        camera = self.camera_head(x)
+        for index, block in enumerate(self.up):
+            x = block(x)
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            if index < 3:
+                x = torch.cat([x, skips[2 - index]], 1)
+        return camera, self.mask_head(x)
+
+
+def decode_camera(raw: torch.Tensor) -> torch.Tensor:
+    """Cameras ``[N, 3]`` (azimuth° in [0, 360), elevation°, scale) from raw outputs ``[N, 4]``."""
+    azimuth = torch.rad2deg(torch.atan2(raw[:, 0], raw[:, 1])) % 360
+    elevation = ELEVATION_RANGE * torch.sigmoid(raw[:, 2])
+    return torch.stack([azimuth, elevation, torch.exp(raw[:, 3])], 1)
+
+
+@torch.no_grad()
+def predict_views(
+    labeller: ViewLabeller, images: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cameras ``[N, 3]`` and silhouettes ``[N, 1, H, W]`` in [0, 1] of ``images [N,3,H,W]``."""
+    raw, logits = labeller(images)
+    masks = F.interpolate(torch.sigmoid(logits), size=images.shape[-2:], mode="bilinear")
+    return decode_camera(raw), masks
+
+
+def labeller_losses(
+    labeller: ViewLabeller, images: torch.Tensor, cameras: torch.Tensor, masks: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Camera and silhouette losses against known cameras ``[N, 3]`` and masks ``[N, H, W]``."""
+    raw, logits = labeller(images)
+    azimuth = torch.deg2rad(cameras[:, 0])
+    direction = F.normalize(raw[:, :2], dim=1)
+    target_mask = F.interpolate(masks[:, None], size=logits.shape[-2:], mode="area")
+    terms = {
+        "azimuth": (direction - torch.stack([azimuth.sin(), azimuth.cos()], 1))
+        .square()
+        .sum(1)
+        .mean(),
+        "elevation": (ELEVATION_RANGE * torch.sigmoid(raw[:, 2]) - cameras[:, 1]).abs().mean() / 10,
+        "scale": (raw[:, 3] - cameras[:, 2].log()).abs().mean() * 10,
+        "mask": F.binary_cross_entropy_with_logits(logits, target_mask),
+    }
+    terms["total"] = torch.stack(list(terms.values())).sum()
+    return terms
+
+
+def train_view_labeller(
+    config: LabellerConfig,
+    *,
+    state_path: str | os.PathLike,
+    image_size: int = 64,
+    device: torch.device | str = "cpu",
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> ViewLabeller:
+    """Train the labeller on fresh synthetic cars (training seeds) rendered at ``image_size``;
+    resumes from and atomically replaces ``state_path``."""
+    device = torch.device(device)
+    torch.manual_seed(config.seed)
+    labeller = ViewLabeller(config).to(device)
+    optimiser = torch.optim.Adam(labeller.parameters(), lr=config.learning_rate)
+    step = 0
+    if Path(state_path).exists():
+        state = read_state(state_path, STATE_FORMAT)
+        labeller.load_state_dict(state["labeller"], strict=True)
+        optimiser.load_state_dict(state["optimiser"])
+        step = int(state["step"])
+
+    def save() -> None:
+        write_state(
+            state_path,
+            {
+                "format": STATE_FORMAT,
+                "version": 1,
+                "step": step,
+                "config": config_to_dict(config),
+                "labeller": {k: v.cpu() for k, v in labeller.state_dict().items()},
+                "optimiser": optimiser.state_dict(),
+            },
+        )
+
+    while step < config.steps and not (should_stop is not None and should_stop()):
+        seeds = seed_run(config.seed + step * config.batch_size, config.batch_size, split="train")
+        batch = render_samples("car", seeds, size=image_size, device=device)
+        terms = labeller_losses(labeller, batch.image, camera_from_view(batch.view), batch.mask)
+        optimiser.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        optimiser.step()
+        step += 1
+        if step % config.checkpoint_every == 0:
+            save()
+        if progress is not None:
+            progress(step, config.steps, f"loss {float(terms['total'].detach()):.3f}")
+    save()
+    return labeller.eval()
+
+
+def load_view_labeller(path: str | os.PathLike, device: torch.device | str = "cpu") -> ViewLabeller:
+    """The labeller stored in a state file, in eval mode."""
+    state = read_state(path, STATE_FORMAT)
+    labeller = ViewLabeller(config_from_dict(LabellerConfig, state["config"], str(path)))
+    labeller.load_state_dict(state["labeller"], strict=True)
+    return labeller.to(device).eval()
+
+
+@torch.no_grad()
+def auto_label(
+    generator: Generator,
+    views: ViewCodes,
+    labeller: ViewLabeller,
+    *,
+    samples_per_view: int = 8,
+    seed: int = 0,
+    truncation: float = 0.7,
+) -> ViewCodes:
+    """Cameras for every view code: the labeller's prediction on ``samples_per_view`` content
+    codes under that view, averaged (azimuth as a circular mean)."""
+    content = sample_w(generator, samples_per_view, seed=seed, truncation=truncation)  # [S, D]
+    cameras = []
+    for code in views.codes:
+        wplus = compose(code[None].expand(samples_per_view, -1, -1), content, generator.num_ws)
+        predicted, _ = predict_views(labeller, generator.synthesis(wplus))  # [S, 3]
+        azimuth = torch.deg2rad(predicted[:, 0])
+        mean_azimuth = torch.rad2deg(torch.atan2(azimuth.sin().mean(), azimuth.cos().mean())) % 360
+        cameras.append(torch.stack([mean_azimuth, predicted[:, 1].mean(), predicted[:, 2].mean()]))
+    return ViewCodes(codes=views.codes, cameras=torch.stack(cameras).cpu())
+
+
+@dataclass
+class HandLabels:
+    """A person's azimuth bins for view codes, as stored in JSON.
+
+    Bin k of ``num_bins`` covers azimuths centred on k·360/num_bins degrees (0 = front towards
+    the camera, 90 = right side); the elevation and scale are one guess for every view.
+    """
+
+    num_bins: int = 8
+    bins: dict[int, int] = field(default_factory=dict)
+    """View-code index → azimuth bin."""
+    elevation: float = 10.0
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        try:
+            self.bins = {int(index): int(value) for index, value in self.bins.items()}
+        except (TypeError, ValueError, AttributeError) as error:
+            raise GANliftError("Hand labels must map view indices to azimuth bins.") from error
+        if self.num_bins < 1:
+            raise GANliftError(f"num_bins must be at least 1, got {self.num_bins}.")
+        outside = {i: b for i, b in self.bins.items() if not 0 <= b < self.num_bins}
+        if outside:
+            raise GANliftError(
+                f"Azimuth bins {outside} are outside 0..{self.num_bins - 1}; use bins of "
+                f"{360 / self.num_bins:g}° counted from the front."
+            )
+
+    def cameras(self, views: ViewCodes) -> ViewCodes:
+        """The labelled view codes only, with their cameras."""
+        bad = sorted(i for i in self.bins if not 0 <= i < len(views.codes))
+        if bad:
+            raise GANliftError(
+                f"Hand labels name view codes {bad}, but there are only {len(views.codes)}."
+            )
+        if not self.bins:
+            raise GANliftError("No view code has a hand label yet; assign at least one bin.")
+        indices = sorted(self.bins)
+        cameras = torch.tensor(
+            [[self.bins[i] * 360 / self.num_bins, self.elevation, self.scale] for i in indices]
+        )
+        return ViewCodes(codes=views.codes[indices], cameras=cameras)
+
+
+def save_hand_labels(labels: HandLabels, path: str | os.PathLike) -> Path:
+    """Write hand labels as JSON."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config_to_dict(labels), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def load_hand_labels(path: str | os.PathLike) -> HandLabels:
+    """Read hand labels written by `save_hand_labels` (or by hand)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise GANliftError(f"Cannot read hand labels {path} ({error}); fix the JSON.") from error
+    return config_from_dict(HandLabels, data, str(path))
+
+
+@torch.no_grad()
+def labelling_sheet(
+    generator: Generator,
+    views: ViewCodes,
+    *,
+    samples_per_view: int = 4,
+    seed: int = 0,
+    truncation: float = 0.7,
+) -> torch.Tensor:
+    """One image ``[1, 3, H', W']``: row i shows view code i with ``samples_per_view`` contents,
+    for a person to assign azimuth bins (see `HandLabels`)."""
+    content = sample_w(generator, samples_per_view, seed=seed, truncation=truncation)
+    rows = [
+        generator.synthesis(
+            compose(code[None].expand(samples_per_view, -1, -1), content, generator.num_ws)
+        )
+        for code in views.codes
+    ]
+    return make_grid(torch.cat(rows), samples_per_view)
+
+
+def azimuth_bin(azimuth: float, num_bins: int) -> int:
+    """The bin (see `HandLabels`) whose centre is nearest to ``azimuth`` degrees."""
+    return round((azimuth % 360) / (360 / num_bins)) % num_bins

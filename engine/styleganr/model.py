@@ -1,0 +1,109 @@
+"""A trained StyleGAN-R: the GAN, its inverse graphics network, its mapping network and its
+labelled view codes, in one file.
+
+The file is a training-state dict (see `engine.styleganr.config_io`) that stores the two
+networks' configs and weights, the view codes, and the path of the StyleGAN2 checkpoint it
+was trained on (the GAN itself is not copied); the mapping trainer resumes from it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import GANliftError
+from engine.stylegan2 import Generator, load_checkpoint
+from engine.styleganr.config_io import config_from_dict, config_to_dict, read_state, write_state
+from engine.styleganr.inverse_graphics import InverseGraphicsConfig, InverseGraphicsNet
+from engine.styleganr.mapping import MappingConfig, MappingNetwork
+from engine.styleganr.view_codes import ViewCodes
+
+MODEL_FORMAT = "ganlift-styleganr"
+MODEL_VERSION = 1
+
+
+@dataclass
+class StyleGANR:
+    """Everything the StyleGAN-R operations need."""
+
+    generator: Generator
+    inverse_graphics: InverseGraphicsNet
+    mapping: MappingNetwork
+    views: ViewCodes
+    """Labelled view codes (the cameras the inverse graphics network was trained with)."""
+    generator_path: str = ""
+    """Where the StyleGAN2 checkpoint was loaded from (recorded in the model file)."""
+
+    @property
+    def device(self) -> torch.device:
+        """The device the networks live on."""
+        return self.mapping.mean_w.device
+
+
+def save_styleganr(
+    model: StyleGANR, path: str | os.PathLike, *, training: dict[str, Any] | None = None
+) -> Path:
+    """Write the model file atomically; ``training`` carries a trainer's resume state."""
+
+    def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+        return {key: value.detach().cpu() for key, value in module.state_dict().items()}
+
+    return write_state(
+        path,
+        {
+            "format": MODEL_FORMAT,
+            "version": MODEL_VERSION,
+            "generator_path": model.generator_path,
+            "inverse_graphics": {
+                "config": config_to_dict(model.inverse_graphics.config),
+                "state": cpu_state(model.inverse_graphics),
+            },
+            "mapping": {
+                "config": config_to_dict(model.mapping.config),
+                "state": cpu_state(model.mapping),
+            },
+            "views": {"codes": model.views.codes.cpu(), "cameras": model.views.labelled().cpu()},
+            "training": training,
+        },
+    )
+
+
+def load_styleganr(
+    path: str | os.PathLike,
+    *,
+    generator: Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> StyleGANR:
+    """Read a model file; the GAN is ``generator`` or else loaded from the recorded path."""
+    state = read_state(path, MODEL_FORMAT)
+    if generator is None:
+        if not state["generator_path"]:
+            raise GANliftError(
+                f"{path} does not record its StyleGAN2 checkpoint; pass --checkpoint."
+            )
+        generator = load_checkpoint(state["generator_path"], device).generator
+    inverse_graphics = InverseGraphicsNet(
+        config_from_dict(InverseGraphicsConfig, state["inverse_graphics"]["config"], str(path))
+    )
+    inverse_graphics.load_state_dict(state["inverse_graphics"]["state"], strict=True)
+    mapping = MappingNetwork(config_from_dict(MappingConfig, state["mapping"]["config"], str(path)))
+    mapping.load_state_dict(state["mapping"]["state"], strict=True)
+    if (mapping.config.num_ws, mapping.config.style_dim) != (generator.num_ws, generator.style_dim):
+        raise GANliftError(
+            f"{path} was trained for a GAN with W+ {mapping.config.num_ws} x "
+            f"{mapping.config.style_dim}, but the given one has {generator.num_ws} x "
+            f"{generator.style_dim}; pass the checkpoint it was trained on."
+        )
+    inverse_graphics = inverse_graphics.to(device).eval()
+    inverse_graphics.template = inverse_graphics.template.to(device)
+    return StyleGANR(
+        generator=generator.to(device).eval(),
+        inverse_graphics=inverse_graphics,
+        mapping=mapping.to(device).eval(),
+        views=ViewCodes(codes=state["views"]["codes"], cameras=state["views"]["cameras"]),
+        generator_path=state["generator_path"],
+    )

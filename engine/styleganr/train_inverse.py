@@ -1,0 +1,247 @@
+"""Training the inverse graphics network on multi-view pairs through the differentiable
+rasterizer (the paper's DIB-R losses): silhouette IoU, colour L1, perceptual distance after a
+warm-up, Laplacian / flatten / move regularisers, and multi-view consistency — the shape and
+texture predicted from one view must also explain the other view.
+
+`train_inverse_graphics` is resumable: it replaces one state file atomically every
+`checkpoint_every` steps and continues from it when called again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from engine.errors import GANliftError
+from engine.progress import ProgressFn, StopFn
+from engine.styleganr.config_io import config_from_dict, config_to_dict, read_state, write_state
+from engine.styleganr.inverse_graphics import (
+    InverseGraphicsConfig,
+    InverseGraphicsNet,
+    MeshPrediction,
+    refine_camera,
+    render_prediction,
+)
+from engine.styleganr.losses import (
+    colour_loss,
+    flatten_loss,
+    iou_loss,
+    laplacian_loss,
+    move_loss,
+)
+from engine.styleganr.multiview import ViewPairs
+
+STATE_FORMAT = "ganlift-styleganr-inverse-graphics"
+STATE_VERSION = 1
+
+PerceptualFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""A distance ``[N]`` between image batches ``[N, 3, H, W]`` (see `engine.perceptual`)."""
+PairSource = Callable[[int, torch.Generator], ViewPairs]
+"""``source(batch_size, generator)`` → a fresh batch of `ViewPairs`."""
+
+
+@dataclass
+class LossWeights:
+    """Weights of the inverse graphics losses (the paper's values)."""
+
+    iou: float = 3.0
+    colour: float = 20.0
+    laplacian: float = 5.0
+    flatten: float = 5.0
+    move: float = 2.5
+    perceptual: float = 0.5
+    """Applied only after `InverseGraphicsTrainConfig.perceptual_after` steps."""
+
+
+@dataclass
+class InverseGraphicsTrainConfig:
+    """Everything that defines an inverse graphics training run."""
+
+    network: InverseGraphicsConfig = field(default_factory=InverseGraphicsConfig)
+    weights: LossWeights = field(default_factory=LossWeights)
+    steps: int = 20_000
+    """Total optimisation steps."""
+    batch_size: int = 8
+    """Objects per step (each seen in two views)."""
+    learning_rate: float = 1e-4
+    """Adam learning rate."""
+    perceptual_after: int = 2_000
+    """Warm-up steps before the perceptual loss is switched on."""
+    multiview: bool = True
+    """Also render each prediction in the other view of its pair (multi-view consistency)."""
+    checkpoint_every: int = 500
+    """Steps between state-file writes (and one at the end)."""
+    seed: int = 0
+    """Seed of the network initialisation and of the data stream."""
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
+            raise ValueError("steps, batch_size and checkpoint_every must be positive")
+
+
+@dataclass
+class InverseGraphicsResult:
+    """A finished (or stopped) training run."""
+
+    network: InverseGraphicsNet
+    step: int
+    """Steps done in total, including earlier runs resumed from the state file."""
+    history: list[dict[str, float]]
+    """Loss terms of each step of this call."""
+
+
+def inverse_graphics_losses(
+    network: InverseGraphicsNet,
+    pairs: ViewPairs,
+    weights: LossWeights,
+    *,
+    multiview: bool = True,
+    perceptual: PerceptualFn | None = None,
+) -> dict[str, torch.Tensor]:
+    """The weighted loss terms and their sum (key "total") for one batch of view pairs."""
+    count, size = pairs.images.shape[0], pairs.images.shape[-1]
+    images = pairs.images.flatten(0, 1)  # [2B, 3, H, W]
+    masks = pairs.masks.flatten(0, 1)  # [2B, 1, H, W]
+    prediction = network(images)
+    cameras = refine_camera(pairs.cameras.flatten(0, 1), prediction.camera_correction)
+    # Each prediction is rendered in its own view, and with multiview also in its partner's:
+    # the partner of image 2k is 2k+1 and vice versa.
+    own = torch.arange(2 * count, device=images.device)
+    targets = torch.cat([own, own ^ 1]) if multiview else own  # [R]
+    sources = torch.cat([own, own]) if multiview else own  # [R]
+    rendered = render_prediction(
+        prediction.vertices[sources],
+        prediction.texture[sources],
+        network.template,
+        cameras[targets],
+        size=size,
+        shift=prediction.shift[targets],
+        background=images[targets],
+    )
+    terms = {
+        "iou": weights.iou * iou_loss(rendered.mask, masks[targets]).mean(),
+        "colour": weights.colour * colour_loss(rendered.image, images[targets]).mean(),
+        **_mesh_regularisers(network, prediction, weights),
+    }
+    if perceptual is not None and weights.perceptual > 0:
+        terms["perceptual"] = (
+            weights.perceptual * perceptual(rendered.image, images[targets]).mean()
+        )
+    terms["total"] = torch.stack(list(terms.values())).sum()
+    return terms
+
+
+def _mesh_regularisers(
+    network: InverseGraphicsNet, prediction: MeshPrediction, weights: LossWeights
+) -> dict[str, torch.Tensor]:
+    topology = network.template.topology
+    return {
+        "laplacian": weights.laplacian * laplacian_loss(prediction.deformation, topology).mean(),
+        "flatten": weights.flatten * flatten_loss(prediction.vertices, topology).mean(),
+        "move": weights.move * move_loss(prediction.deformation).mean(),
+    }
+
+
+def train_inverse_graphics(
+    source: PairSource,
+    config: InverseGraphicsTrainConfig,
+    *,
+    state_path: str | Path,
+    device: torch.device | str = "cpu",
+    perceptual: PerceptualFn | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> InverseGraphicsResult:
+    """Train (or continue training) an inverse graphics network on pairs from ``source``.
+
+    When ``state_path`` exists the run resumes from it (its config must equal ``config``);
+    it is replaced atomically every ``config.checkpoint_every`` steps and when the run ends
+    or ``should_stop()`` turns true.
+    """
+    device = torch.device(device)
+    torch.manual_seed(config.seed)
+    network = InverseGraphicsNet(config.network).to(device)
+    network.template = network.template.to(device)
+    optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+    data_rng = torch.Generator().manual_seed(config.seed)
+    step = _resume(Path(state_path), config, network, optimiser, data_rng)
+    history: list[dict[str, float]] = []
+    while step < config.steps and not (should_stop is not None and should_stop()):
+        pairs = source(config.batch_size, data_rng).to(device)
+        use_perceptual = perceptual if step >= config.perceptual_after else None
+        terms = inverse_graphics_losses(
+            network, pairs, config.weights, multiview=config.multiview, perceptual=use_perceptual
+        )
+        optimiser.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        optimiser.step()
+        step += 1
+        history.append({name: float(value.detach()) for name, value in terms.items()})
+        if step % config.checkpoint_every == 0:
+            _save(Path(state_path), config, network, optimiser, data_rng, step)
+        if progress is not None:
+            progress(step, config.steps, f"loss {history[-1]['total']:.3f}")
+    _save(Path(state_path), config, network, optimiser, data_rng, step)
+    return InverseGraphicsResult(network=network.eval(), step=step, history=history)
+
+
+def load_inverse_graphics(
+    path: str | Path, device: torch.device | str = "cpu"
+) -> InverseGraphicsNet:
+    """The network stored in an inverse graphics state file, in eval mode."""
+    state = read_state(path, STATE_FORMAT)
+    config = config_from_dict(InverseGraphicsTrainConfig, state["config"], str(path))
+    network = InverseGraphicsNet(config.network)
+    network.load_state_dict(state["network"], strict=True)
+    network = network.to(device).eval()
+    network.template = network.template.to(device)
+    return network
+
+
+def _resume(
+    path: Path,
+    config: InverseGraphicsTrainConfig,
+    network: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    data_rng: torch.Generator,
+) -> int:
+    """Load the state file into the run if it exists; the step to continue from."""
+    if not path.exists():
+        return 0
+    state = read_state(path, STATE_FORMAT)
+    stored = config_from_dict(InverseGraphicsTrainConfig, state["config"], str(path))
+    if {**config_to_dict(stored), "steps": 0} != {**config_to_dict(config), "steps": 0}:
+        raise GANliftError(
+            f"{path} was written by a run with a different config; pass the same config "
+            "(only steps may change) or choose a new state file."
+        )
+    network.load_state_dict(state["network"], strict=True)
+    optimiser.load_state_dict(state["optimiser"])
+    data_rng.set_state(state["rng"])
+    return int(state["step"])
+
+
+def _save(
+    path: Path,
+    config: InverseGraphicsTrainConfig,
+    network: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    data_rng: torch.Generator,
+    step: int,
+) -> None:
+    write_state(
+        path,
+        {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "step": step,
+            "config": config_to_dict(config),
+            "network": {k: v.detach().cpu() for k, v in network.state_dict().items()},
+            "optimiser": optimiser.state_dict(),
+            "rng": data_rng.get_state(),
+        },
+    )

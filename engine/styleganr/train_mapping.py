@@ -1,0 +1,180 @@
+"""Training the mapping network, as in the paper: a warm-up that matches the GAN's real W+
+(codes read off GAN samples by the inverse graphics network) while an entropy term hardens the
+soft masks, then cycle-consistency fine-tuning — an image generated from codes must give the
+same codes back when the inverse graphics network reads it.
+
+The run's state file also is the finished StyleGAN-R model file (see `engine.styleganr.model`):
+mapping network, inverse graphics network, view codes and the generator checkpoint's path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from engine.errors import GANliftError
+from engine.progress import ProgressFn, StopFn
+from engine.stylegan2 import Generator
+from engine.styleganr.config_io import config_to_dict, read_state
+from engine.styleganr.encoding import encode_image
+from engine.styleganr.inverse_graphics import InverseGraphicsNet
+from engine.styleganr.mapping import (
+    MappingConfig,
+    MappingNetwork,
+    StyleCodes,
+    camera_features,
+    mask_entropy,
+)
+from engine.styleganr.model import MODEL_FORMAT, StyleGANR, load_styleganr, save_styleganr
+from engine.styleganr.view_codes import ViewCodes, compose, sample_w
+
+
+@dataclass
+class MappingTrainConfig:
+    """Everything that defines a mapping-network training run."""
+
+    hidden: int = 256
+    """Width of each part's hidden layer."""
+    warmup_steps: int = 2_000
+    """Steps matching real W+ before the cycle loss is switched on."""
+    steps: int = 6_000
+    """Total steps (warm-up included)."""
+    batch_size: int = 8
+    learning_rate: float = 1e-4
+    entropy_weight: float = 0.01
+    """Weight of the soft masks' entropy."""
+    cycle_weight: float = 1.0
+    """Weight of the cycle-consistency terms after warm-up."""
+    truncation: float = 0.7
+    """Truncation of the GAN samples the codes are read from."""
+    checkpoint_every: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
+            raise ValueError("steps, batch_size and checkpoint_every must be positive")
+
+
+def mapping_losses(
+    model: StyleGANR,
+    wplus: torch.Tensor,
+    codes: StyleCodes,
+    config: MappingTrainConfig,
+    *,
+    cycle: bool,
+) -> dict[str, torch.Tensor]:
+    """Loss terms for real W+ ``[N, num_ws, D]`` and the codes read off its images."""
+    predicted = model.mapping(codes)
+    terms = {
+        "latent": (predicted - wplus).square().mean(),
+        "entropy": config.entropy_weight * mask_entropy(model.mapping.masks()),
+    }
+    if cycle:
+        regenerated = model.generator.synthesis(predicted)
+        again = encode_image(model.inverse_graphics, regenerated, codes.camera)
+        terms["cycle"] = config.cycle_weight * (
+            (again.shape - codes.shape).square().mean()
+            + (again.texture - codes.texture).square().mean()
+            + (again.background - codes.background).square().mean()
+            + (camera_features(again.camera) - camera_features(codes.camera)).square().mean()
+        )
+    terms["total"] = torch.stack(list(terms.values())).sum()
+    return terms
+
+
+def train_mapping(
+    generator: Generator,
+    inverse_graphics: InverseGraphicsNet,
+    views: ViewCodes,
+    config: MappingTrainConfig,
+    *,
+    state_path: str | os.PathLike,
+    generator_path: str = "",
+    device: torch.device | str = "cpu",
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> StyleGANR:
+    """Train (or resume) the mapping network; the state file at ``state_path`` is the model.
+
+    ``generator_path`` is recorded in the model file so `load_styleganr` can find the GAN.
+    """
+    device = torch.device(device)
+    cameras = views.labelled().to(device)
+    generator = generator.to(device).eval().requires_grad_(False)
+    inverse_graphics = inverse_graphics.to(device).eval().requires_grad_(False)
+    inverse_graphics.template = inverse_graphics.template.to(device)
+    torch.manual_seed(config.seed)
+    mapping = MappingNetwork(
+        MappingConfig(
+            num_ws=generator.num_ws,
+            style_dim=generator.style_dim,
+            num_view_layers=views.num_view_layers,
+            shape_dim=inverse_graphics.config.shape_dim,
+            texture_dim=inverse_graphics.config.texture_dim,
+            hidden=config.hidden,
+        ),
+        mean_w=sample_w(generator, 1024, seed=config.seed, truncation=1.0).mean(0),
+    ).to(device)
+    model = StyleGANR(generator, inverse_graphics, mapping, views, generator_path)
+    optimiser = torch.optim.Adam(mapping.parameters(), lr=config.learning_rate)
+    step = _resume(Path(state_path), config, model, optimiser)
+    rng = torch.Generator().manual_seed(config.seed + step)
+    while step < config.steps and not (should_stop is not None and should_stop()):
+        seed = int(torch.randint(0, 2**31 - 1, (), generator=rng))
+        content = sample_w(generator, config.batch_size, seed=seed, truncation=config.truncation)
+        chosen = torch.randint(0, len(views.codes), (config.batch_size,), generator=rng)
+        wplus = compose(views.codes[chosen].to(device), content, generator.num_ws)
+        with torch.no_grad():
+            codes = encode_image(inverse_graphics, generator.synthesis(wplus), cameras[chosen])
+        terms = mapping_losses(model, wplus, codes, config, cycle=step >= config.warmup_steps)
+        optimiser.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        optimiser.step()
+        step += 1
+        if step % config.checkpoint_every == 0:
+            _save(Path(state_path), model, config, optimiser, step)
+        if progress is not None:
+            progress(step, config.steps, f"loss {float(terms['total'].detach()):.4f}")
+    _save(Path(state_path), model, config, optimiser, step)
+    return model
+
+
+def _save(
+    path: Path,
+    model: StyleGANR,
+    config: MappingTrainConfig,
+    optimiser: torch.optim.Optimizer,
+    step: int,
+) -> None:
+    save_styleganr(
+        model,
+        path,
+        training={
+            "step": step,
+            "train_config": config_to_dict(config),
+            "optimiser": optimiser.state_dict(),
+        },
+    )
+
+
+def _resume(
+    path: Path, config: MappingTrainConfig, model: StyleGANR, optimiser: torch.optim.Optimizer
+) -> int:
+    """Continue from the state file if there is one; the step to continue from."""
+    if not path.exists():
+        return 0
+    state = read_state(path, MODEL_FORMAT)
+    training = state.get("training") or {}
+    stored = dict(training.get("train_config", {}), steps=0)
+    if stored != dict(config_to_dict(config), steps=0):
+        raise GANliftError(
+            f"{path} was written by a run with a different config; pass the same config "
+            "(only steps may change) or choose a new state file."
+        )
+    stored_model = load_styleganr(path, generator=model.generator)
+    model.mapping.load_state_dict(stored_model.mapping.state_dict(), strict=True)
+    optimiser.load_state_dict(training["optimiser"])
+    return int(training["step"])

@@ -1,0 +1,400 @@
+"""StyleGAN-R on a tiny random StyleGAN2: view layers, view codes and their labels, the
+mapping network's disentanglement by construction, the editing operations and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from engine.cli import main
+from engine.errors import GANliftError
+from engine.mesh import save_mesh
+from engine.stylegan2 import Generator, GeneratorConfig, save_checkpoint
+from engine.styleganr import (
+    PARTS,
+    HandLabels,
+    InverseGraphicsConfig,
+    InverseGraphicsNet,
+    LabellerConfig,
+    MappingConfig,
+    MappingNetwork,
+    MappingTrainConfig,
+    StyleCodes,
+    StyleGANR,
+    analyse_view_layers,
+    auto_label,
+    car_to_mesh,
+    compose,
+    gan_view_pairs,
+    labelling_sheet,
+    load_hand_labels,
+    load_styleganr,
+    load_view_codes,
+    mask_entropy,
+    render_multiview,
+    sample,
+    sample_view_codes,
+    save_hand_labels,
+    save_styleganr,
+    save_view_codes,
+    set_camera,
+    swap,
+    train_mapping,
+    train_view_labeller,
+)
+
+STYLE_DIM = 16
+VIEW_LAYERS = 2
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny convolutions run far faster on one thread on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def generator() -> Generator:
+    torch.manual_seed(0)
+    config = GeneratorConfig(16, {4: 16, 8: 16, 16: 8}, style_dim=STYLE_DIM, n_mlp=2)
+    return Generator(config).eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def model(generator: Generator) -> StyleGANR:
+    torch.manual_seed(1)
+    network = InverseGraphicsNet(
+        InverseGraphicsConfig(image_size=16, width=4, shape_dim=8, texture_dim=8, texture_size=8)
+    ).eval()
+    mapping = MappingNetwork(
+        MappingConfig(
+            num_ws=generator.num_ws,
+            style_dim=STYLE_DIM,
+            num_view_layers=VIEW_LAYERS,
+            shape_dim=8,
+            texture_dim=8,
+            hidden=32,
+        )
+    ).eval()
+    with torch.no_grad():  # decided masks: each dimension belongs to one part
+        mapping.mask_logits.copy_(8 * torch.randn_like(mapping.mask_logits))
+    views = sample_view_codes(generator, 4, num_view_layers=VIEW_LAYERS, seed=3)
+    views.cameras = torch.tensor([[0.0, 10, 1], [90, 10, 1], [180, 10, 1], [270, 10, 1]])
+    return StyleGANR(generator, network, mapping, views)
+
+
+def _codes(count: int, seed: int) -> StyleCodes:
+    rng = torch.Generator().manual_seed(seed)
+    return StyleCodes(
+        camera=torch.tensor([[40.0, 15.0, 1.0]]).repeat(count, 1),
+        shape=torch.randn(count, 8, generator=rng),
+        texture=torch.randn(count, 8, generator=rng),
+        background=torch.rand(count, 48, generator=rng) * 2 - 1,
+    )
+
+
+def test_view_layer_analysis_scores_every_prefix(generator: Generator) -> None:
+    analysis = analyse_view_layers(generator, num_pairs=3, figure_rows=2)
+    assert analysis.prefix_lengths == list(range(1, generator.num_ws))
+    assert all(0 <= v <= 1 for v in analysis.view_transfer + analysis.appearance_kept)
+    # Swapping every layer but the last hands over (almost) all structure.
+    assert analysis.view_transfer[-1] > analysis.view_transfer[0]
+    assert analysis.num_view_layers in analysis.prefix_lengths
+    columns = generator.num_ws + 1  # a, b and num_ws - 1 mixes
+    assert analysis.figure.shape == (1, 3, 2 * 18 + 2, columns * 18 + 2)
+
+
+def test_view_codes_fix_the_first_layers_and_round_trip(generator, tmp_path) -> None:
+    views = sample_view_codes(generator, 3, num_view_layers=VIEW_LAYERS, seed=1)
+    content = torch.randn(2, STYLE_DIM)
+    wplus = compose(views.codes[:2], content, generator.num_ws)
+    assert torch.equal(wplus[:, :VIEW_LAYERS], views.codes[:2])
+    assert torch.equal(wplus[:, VIEW_LAYERS:], content[:, None].expand(-1, 4, -1))
+    images = render_multiview(generator, views, content, batch_size=4)
+    assert images.shape == (2, 3, 3, 16, 16)
+    loaded = load_view_codes(save_view_codes(views, tmp_path / "views.safetensors"))
+    assert torch.equal(loaded.codes, views.codes) and loaded.cameras is None
+    with pytest.raises(GANliftError, match="no cameras"):
+        loaded.labelled()
+    with pytest.raises(GANliftError, match="num_view_layers"):
+        sample_view_codes(generator, 1, num_view_layers=generator.num_ws)
+
+
+def test_hand_labels_round_trip_through_json(generator, tmp_path) -> None:
+    views = sample_view_codes(generator, 12, num_view_layers=VIEW_LAYERS)
+    labels = HandLabels(num_bins=8, bins={0: 0, 3: 2, 11: 7}, elevation=12.5)
+    path = save_hand_labels(labels, tmp_path / "labels.json")
+    assert json.loads(path.read_text())["bins"] == {"0": 0, "3": 2, "11": 7}
+    loaded = load_hand_labels(path)
+    assert loaded == labels
+    labelled = loaded.cameras(views)
+    assert torch.equal(labelled.codes, views.codes[[0, 3, 11]])
+    assert labelled.labelled().tolist() == [[0, 12.5, 1], [90, 12.5, 1], [315, 12.5, 1]]
+    with pytest.raises(GANliftError, match=r"outside 0\.\.7"):
+        HandLabels(num_bins=8, bins={1: 8})
+    with pytest.raises(GANliftError, match="only 12"):
+        HandLabels(bins={12: 1}).cameras(views)
+    (tmp_path / "bad.json").write_text('{"bins": {}, "colour": 1}')
+    with pytest.raises(GANliftError, match="unknown keys"):
+        load_hand_labels(tmp_path / "bad.json")
+    sheet = labelling_sheet(generator, views, samples_per_view=2)
+    assert sheet.shape == (1, 3, 12 * 18 + 2, 2 * 18 + 2)
+
+
+def test_labeller_trains_resumes_and_labels_view_codes(generator, tmp_path) -> None:
+    config = LabellerConfig(image_size=16, width=4, steps=2, batch_size=2, checkpoint_every=1)
+    state = tmp_path / "labeller.pt"
+    train_view_labeller(config, state_path=state, image_size=16)
+    labeller = train_view_labeller(
+        LabellerConfig(image_size=16, width=4, steps=3, batch_size=2, checkpoint_every=1),
+        state_path=state,
+        image_size=16,
+    )
+    views = auto_label(
+        generator, sample_view_codes(generator, 3, num_view_layers=2), labeller, samples_per_view=2
+    )
+    cameras = views.labelled()
+    assert cameras.shape == (3, 3)
+    assert bool(((cameras[:, 0] >= 0) & (cameras[:, 0] < 360)).all())
+    assert bool(((cameras[:, 1] >= 0) & (cameras[:, 1] <= 30) & (cameras[:, 2] > 0)).all())
+
+
+def test_camera_changes_only_view_layers_and_codes_only_content_layers(model) -> None:
+    codes = _codes(2, seed=0)
+    with torch.no_grad():
+        base = model.mapping(codes)
+        moved = model.mapping(replace(codes, camera=torch.tensor([[200.0, 5, 1.2]] * 2)))
+        assert not torch.allclose(moved[:, :VIEW_LAYERS], base[:, :VIEW_LAYERS])
+        assert torch.equal(moved[:, VIEW_LAYERS:], base[:, VIEW_LAYERS:])
+        other = _codes(2, seed=1)
+        recoded = model.mapping(replace(other, camera=codes.camera))
+        assert torch.equal(recoded[:, :VIEW_LAYERS], base[:, :VIEW_LAYERS])
+        assert not torch.allclose(recoded[:, VIEW_LAYERS:], base[:, VIEW_LAYERS:])
+
+
+def test_soft_masks_bound_what_each_part_can_move(model) -> None:
+    masks = model.mapping.masks()
+    assert torch.allclose(masks.sum(0), torch.ones_like(masks[0]))
+    codes, other = _codes(2, seed=0), _codes(2, seed=1)
+    with torch.no_grad():
+        base = model.mapping(codes)[:, VIEW_LAYERS:]
+        for index, part in enumerate(PARTS):
+            changed = replace(codes, **{part: other.part(part)})
+            delta = model.mapping(changed)[:, VIEW_LAYERS:] - base  # [2, Lc, D]
+            net = model.mapping.part_nets[part]
+            change = (net(other.part(part)) - net(codes.part(part))).reshape(delta.shape)
+            assert torch.allclose(delta, masks[index] * change, atol=1e-6)
+            unassigned = masks[index] < 1e-3  # [Lc, D]
+            assert bool(unassigned.any())
+            assert float(delta[:, unassigned].abs().max()) < 1e-3 * float(change.abs().max())
+    uniform = torch.full((3, 2, 4), 1 / 3)
+    assert float(mask_entropy(uniform)) == pytest.approx(math.log(3))
+    assert float(mask_entropy(torch.eye(3)[:, :, None].expand(3, 3, 4))) == pytest.approx(0)
+
+
+def test_set_camera_is_deterministic_and_swap_keeps_the_other_parts(model) -> None:
+    first = sample(model, 2, seed=0)
+    donor = sample(model, 1, seed=5)
+    one = set_camera(model, first, azimuth=120, elevation=20, scale=1.1)
+    two = set_camera(model, first, azimuth=120, elevation=20, scale=1.1)
+    assert torch.equal(one.image, two.image)
+    assert torch.equal(one.codes.shape, first.codes.shape)
+    assert one.codes.camera.tolist() == [[120, 20, 1.1000000238418579]] * 2
+    for part in PARTS:
+        swapped = swap(model, first, donor, part=part)
+        for name in ("camera", *PARTS):
+            expected = (
+                donor.codes.part(part).expand(2, -1) if name == part else first.codes.part(name)
+            )
+            assert torch.equal(swapped.codes.part(name), expected)
+    back = swap(model, swap(model, first, donor, part="shape"), first, part="shape")
+    assert torch.equal(back.image, first.image)
+    with pytest.raises(GANliftError, match="Unknown part"):
+        swap(model, first, donor, part="wheels")
+    with pytest.raises(GANliftError, match="positive"):
+        set_camera(model, first, azimuth=0, elevation=0, scale=0)
+
+
+def test_car_to_mesh_exports_a_textured_icosphere(model, tmp_path) -> None:
+    mesh = car_to_mesh(model, torch.rand(1, 3, 24, 24) * 2 - 1)
+    assert mesh.vertices.shape == (642, 3) and mesh.faces.shape == (1280, 3)
+    assert mesh.texture.shape == (8, 16, 3)
+    assert save_mesh(mesh, tmp_path / "car.obj").is_file()
+    with pytest.raises(GANliftError, match="one RGB image"):
+        car_to_mesh(model, torch.rand(2, 3, 16, 16))
+
+
+def test_mapping_training_warms_up_cycles_and_resumes(model, tmp_path) -> None:
+    config = MappingTrainConfig(hidden=32, warmup_steps=1, steps=2, batch_size=2)
+    state = tmp_path / "model.pt"
+    trained = train_mapping(
+        model.generator, model.inverse_graphics, model.views, config, state_path=state
+    )
+    reloaded = load_styleganr(state, generator=model.generator)
+    assert torch.equal(reloaded.mapping.mask_logits, trained.mapping.mask_logits)
+    resumed = train_mapping(
+        model.generator,
+        model.inverse_graphics,
+        model.views,
+        MappingTrainConfig(hidden=32, warmup_steps=1, steps=3, batch_size=2),
+        state_path=state,
+    )
+    assert not torch.equal(resumed.mapping.mask_logits, trained.mapping.mask_logits)
+    with pytest.raises(GANliftError, match="different config"):
+        train_mapping(
+            model.generator,
+            model.inverse_graphics,
+            model.views,
+            MappingTrainConfig(hidden=32, warmup_steps=1, steps=3, batch_size=4),
+            state_path=state,
+        )
+
+
+def test_gan_view_pairs_share_content_across_two_views(model) -> None:
+    source = gan_view_pairs(
+        model.generator, model.views, lambda images: torch.ones_like(images[:, :1])
+    )
+    pairs = source(3, torch.Generator().manual_seed(0))
+    assert pairs.images.shape == (3, 2, 3, 16, 16) and pairs.masks.shape == (3, 2, 1, 16, 16)
+    assert bool((pairs.cameras[:, 0] != pairs.cameras[:, 1]).any(1).all())
+
+
+def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) -> None:
+    checkpoint = save_checkpoint(tmp_path / "gan", model.generator)
+    model.generator_path = str(checkpoint)
+    model_file = save_styleganr(model, tmp_path / "model.pt")
+    assert (
+        main(
+            [
+                "styleganr",
+                "--device",
+                "cpu",
+                "view-layers",
+                "--checkpoint",
+                str(checkpoint),
+                "--out",
+                str(tmp_path / "layers.png"),
+                "--pairs",
+                "2",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "layers.png").is_file()
+    assert (
+        main(
+            [
+                "styleganr",
+                "view-codes",
+                "--checkpoint",
+                str(checkpoint),
+                "--count",
+                "3",
+                "--layers",
+                "2",
+                "--out",
+                str(tmp_path / "views.safetensors"),
+                "--sheet",
+                str(tmp_path / "sheet.png"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "styleganr",
+                "hand-label",
+                "--views",
+                str(tmp_path / "views.safetensors"),
+                "--labels",
+                str(tmp_path / "labels.json"),
+                "--set",
+                "0=1",
+                "2=6",
+                "--out",
+                str(tmp_path / "labelled.safetensors"),
+            ]
+        )
+        == 0
+    )
+    assert load_view_codes(tmp_path / "labelled.safetensors").labelled()[:, 0].tolist() == [45, 270]
+    assert (
+        main(
+            [
+                "styleganr",
+                "set-camera",
+                "--model",
+                str(model_file),
+                "--azimuth",
+                "90",
+                "--count",
+                "2",
+                "--out",
+                str(tmp_path / "camera.png"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "styleganr",
+                "swap",
+                "--model",
+                str(model_file),
+                "--source-seed",
+                "3",
+                "--part",
+                "texture",
+                "--out",
+                str(tmp_path / "swap.png"),
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "camera.png").is_file() and (tmp_path / "swap.png").is_file()
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "styleganr",
+                "hand-label",
+                "--views",
+                str(tmp_path / "views.safetensors"),
+                "--labels",
+                str(tmp_path / "labels.json"),
+                "--set",
+                "zero=1",
+                "--out",
+                str(tmp_path / "x.safetensors"),
+            ]
+        )
+        == 2
+    )
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and error.count("\n") == 1 and "INDEX=BIN" in error
+    assert (
+        main(
+            [
+                "styleganr",
+                "mesh",
+                "--model",
+                str(tmp_path / "missing.pt"),
+                "--image",
+                "x.png",
+                "--out",
+                str(tmp_path / "m.glb"),
+            ]
+        )
+        == 2
+    )
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "missing.pt" in error

@@ -1,0 +1,170 @@
+"""StyleGAN-R geometry: the icosphere template, the camera, the losses and the inverse
+graphics network overfitting one synthetic car."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.render import render_mesh
+from engine.styleganr import (
+    InverseGraphicsConfig,
+    InverseGraphicsTrainConfig,
+    ViewPairs,
+    camera_from_view,
+    flatten_loss,
+    icosphere,
+    iou_loss,
+    laplacian_loss,
+    load_inverse_graphics,
+    mesh_topology,
+    move_loss,
+    object_to_camera,
+    render_prediction,
+    synthetic_view_pairs,
+    train_inverse_graphics,
+)
+from engine.styleganr.camera import OBJECT_RADIUS, projection
+from engine.synth.generate import render_scene, sample_scene
+
+TINY_NETWORK = InverseGraphicsConfig(
+    image_size=32, width=8, shape_dim=16, texture_dim=16, texture_size=16
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny convolutions run far faster on one thread on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_icosphere_has_642_vertices_and_is_closed() -> None:
+    sphere = icosphere(3)
+    assert sphere.vertices.shape == (642, 3)
+    assert sphere.faces.shape == (1280, 3)
+    assert torch.allclose(sphere.vertices.norm(dim=1), torch.ones(642))
+    topology = sphere.topology
+    assert topology.boundary_edges == 0
+    assert len(topology.edge_faces) == len(topology.edges) == 1920
+    # Euler characteristic of a sphere; every directed edge once = consistent winding.
+    assert 642 - 1920 + 1280 == 2
+    directed = sphere.faces.long()[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
+    assert len(torch.unique(directed, dim=0)) == len(directed)
+    corners = sphere.vertices[sphere.faces.long()]
+    normal = torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    assert bool(((normal * corners.mean(1)).sum(1) > 0).all())
+
+
+def test_icosphere_uvs_do_not_smear_across_the_seam() -> None:
+    sphere = icosphere(3)
+    corner_u = sphere.uv[sphere.uv_faces.long()][..., 0]  # [F, 3]
+    assert float((corner_u.amax(1) - corner_u.amin(1)).max()) < 0.25
+    assert float(sphere.uv.min()) >= 0 and float(sphere.uv[:, 1].max()) <= 1
+
+
+def test_regularisers_are_zero_on_rest_shapes_and_positive_when_perturbed() -> None:
+    sphere = icosphere(2)
+    topology = sphere.topology
+    rest = torch.zeros(1, len(sphere.vertices), 3)
+    assert float(laplacian_loss(rest, topology)) == 0
+    assert float(laplacian_loss(rest + 0.3, topology)) == pytest.approx(0, abs=1e-12)
+    assert float(move_loss(rest)) == 0
+    bump = rest.clone()
+    bump[0, 5] = torch.tensor([0.0, 0.2, 0.0])
+    assert float(laplacian_loss(bump, topology)) > 0
+    assert float(move_loss(bump)) == pytest.approx(0.04 / len(sphere.vertices))
+
+    rows, cols = torch.meshgrid(torch.arange(5.0), torch.arange(5.0), indexing="ij")
+    plane = torch.stack([cols, rows, torch.zeros_like(rows)], -1).reshape(1, 25, 3)
+    quads = torch.tensor(
+        [[r * 5 + c, r * 5 + c + 1, (r + 1) * 5 + c] for r in range(4) for c in range(4)]
+        + [
+            [r * 5 + c + 1, (r + 1) * 5 + c + 1, (r + 1) * 5 + c]
+            for r in range(4)
+            for c in range(4)
+        ]
+    )
+    grid = mesh_topology(quads)
+    assert grid.boundary_edges == 16
+    assert float(flatten_loss(plane, grid)) == pytest.approx(0, abs=1e-10)
+    lifted = plane.clone()
+    lifted[0, 12, 2] = 0.5
+    assert float(flatten_loss(lifted, grid)) > 1e-3
+
+
+def test_camera_reproduces_the_synthetic_worlds_views() -> None:
+    scene = sample_scene("car", [3, 4, 5, 6], size=48)
+    batch = render_scene(scene)
+    camera = camera_from_view(batch.view)
+    assert bool(((camera[:, 1] >= 0) & (camera[:, 1] <= 30)).all())
+    objects = (scene.mesh.vertices - torch.tensor([0.0, 0.0, 1.0])) / OBJECT_RADIUS
+    points = object_to_camera(objects, camera)
+    points = points + torch.nn.functional.pad(batch.view[:, None, 3:5], (0, 1))
+    mask = render_mesh(points, scene.mesh.faces, (48, 48), projection=projection(48)).mask
+    assert float((1 - iou_loss(mask[:, 0], batch.mask)).min()) > 0.97
+
+
+def test_iou_gradients_reach_vertices_through_antialias() -> None:
+    sphere = icosphere(2)
+    camera = torch.tensor([[30.0, 10.0, 1.0]])
+    target = render_prediction(
+        sphere.vertices[None] * torch.tensor([1.0, 0.5, 0.7]),
+        torch.zeros(1, 3, 8, 16),
+        sphere,
+        camera,
+        size=32,
+    ).mask.detach()
+    vertices = (sphere.vertices[None] * 0.8).requires_grad_(True)
+    optimiser = torch.optim.Adam([vertices], lr=0.02)
+    losses = []
+    for _ in range(15):
+        mask = render_prediction(vertices, torch.zeros(1, 3, 8, 16), sphere, camera, size=32).mask
+        loss = iou_loss(mask, target).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        assert vertices.grad is not None and float(vertices.grad.abs().sum()) > 0
+        optimiser.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.6 * losses[0]
+
+
+def test_inverse_graphics_overfits_one_synthetic_car(tmp_path) -> None:
+    pairs = synthetic_view_pairs([11], size=32, generator=torch.Generator().manual_seed(0))
+    config = InverseGraphicsTrainConfig(
+        network=TINY_NETWORK,
+        steps=40,
+        batch_size=1,
+        learning_rate=1e-3,
+        multiview=False,
+        checkpoint_every=1000,
+    )
+    state = tmp_path / "inverse.pt"
+    result = train_inverse_graphics(lambda count, rng: pairs, config, state_path=state)
+    ious = [1 - h["iou"] / config.weights.iou for h in result.history]
+    assert ious[-1] > ious[0] + 0.2
+    assert result.history[-1]["colour"] < 0.5 * result.history[0]["colour"]
+    reloaded = load_inverse_graphics(state)
+    image = pairs.images[:, 0]
+    with torch.no_grad():
+        assert torch.allclose(reloaded(image).vertices, result.network(image).vertices)
+
+
+def test_training_resumes_from_its_state_file(tmp_path) -> None:
+    def source(count: int, rng: torch.Generator) -> ViewPairs:
+        return synthetic_view_pairs([1, 2], size=32, generator=rng)
+
+    config = InverseGraphicsTrainConfig(
+        network=TINY_NETWORK, steps=2, batch_size=2, checkpoint_every=1
+    )
+    state = tmp_path / "inverse.pt"
+    first = train_inverse_graphics(source, config, state_path=state)
+    assert first.step == 2 and len(first.history) == 2
+    longer = InverseGraphicsTrainConfig(
+        network=TINY_NETWORK, steps=3, batch_size=2, checkpoint_every=1
+    )
+    resumed = train_inverse_graphics(source, longer, state_path=state)
+    assert resumed.step == 3 and len(resumed.history) == 1
+    assert {"iou", "colour", "laplacian", "flatten", "move", "total"} <= set(resumed.history[0])

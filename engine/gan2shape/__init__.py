@@ -1,9 +1,38 @@
 """GAN2Shape (Pan et al., ICLR 2021): 3D shape from a 2D StyleGAN2 generator.
 
 The method starts from a weak shape prior (`ellipsoid_prior`, in `engine.gan2shape.prior`)
-and refines it in stages; the networks, steps and presets live in the sibling modules.
+and refines it in stages of three steps. `recover(G, D, image, preset="face")` lifts one
+image to canonical depth, albedo, view and light; `render_view` / `project_view` show the
+result from new views; `save_state` / `load_state` / `continue_recovery` stop and resume a
+run. Networks, parametrisations, steps and presets live in the sibling modules.
 """
 
+from engine.gan2shape.networks import Gan2ShapeNetworks, NetworkConfig
+from engine.gan2shape.parametrisation import CameraRanges
+from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
 from engine.gan2shape.prior import PRIOR_BOX_PRESETS, ellipsoid_prior
+from engine.gan2shape.recover import Recovery, continue_recovery, recover
+from engine.gan2shape.sampling import fit_gaussian
+from engine.gan2shape.state import RecoveryState, load_state, save_state
+from engine.gan2shape.views import project_view, render_view
 
-__all__ = ["PRIOR_BOX_PRESETS", "ellipsoid_prior"]
+__all__ = [
+    "PRESETS",
+    "PRIOR_BOX_PRESETS",
+    "CameraRanges",
+    "Gan2ShapeNetworks",
+    "Gan2ShapePreset",
+    "NetworkConfig",
+    "Recovery",
+    "RecoveryState",
+    "StepLengths",
+    "continue_recovery",
+    "ellipsoid_prior",
+    "fit_gaussian",
+    "get_preset",
+    "load_state",
+    "project_view",
+    "recover",
+    "render_view",
+    "save_state",
+]

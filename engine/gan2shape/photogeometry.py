@@ -1,0 +1,123 @@
+"""GAN2Shape's photo-geometric autoencoder: image → depth, albedo, view, light → normals,
+shading → canonical image → the image re-rendered in its view (unsup3d's forward pass)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from engine.gan2shape.networks import Gan2ShapeNetworks
+from engine.gan2shape.parametrisation import (
+    compose_image,
+    depth_from_raw,
+    light_from_raw,
+    view_from_raw,
+)
+from engine.gan2shape.presets import Gan2ShapePreset
+from engine.render import (
+    depth_to_points,
+    normals_from_depth,
+    project_to_pixels,
+    render_depth_in_view,
+    shade,
+    transform_points,
+    warp_grid,
+)
+
+
+@dataclass
+class Decomposition:
+    """One image's (or its flipped twin's) factors, batch B = 1, or 2 with symmetry."""
+
+    depth: torch.Tensor  # [B, H, W] canonical depth
+    albedo: torch.Tensor  # [B, 3, H, W] in (-1, 1)
+    view: torch.Tensor  # [B, 6] (pitch, yaw, roll, tx, ty, tz)
+    light: torch.Tensor  # [B, 4] (ambient, diffuse, dx, dy)
+    normal: torch.Tensor  # [B, 3, H, W]
+    diffuse: torch.Tensor  # [B, 1, H, W] max(0, n·l)
+    shading: torch.Tensor  # [B, 1, H, W] ambient + diffuse · max(0, n·l)
+    image: torch.Tensor  # [B, 3, H, W] canonical lit image
+
+
+def predict_view(
+    networks: Gan2ShapeNetworks, images: torch.Tensor, preset: Gan2ShapePreset
+) -> torch.Tensor:
+    """Views `[B, 6]` of `images [B, 3, S, S]` (the preset's mean view added to the raw output)."""
+    raw = networks.view_net(images) + images.new_tensor(preset.view_mean)  # [B, 6]
+    return view_from_raw(raw, preset.camera)
+
+
+def predict_light(
+    networks: Gan2ShapeNetworks, images: torch.Tensor, preset: Gan2ShapePreset
+) -> torch.Tensor:
+    """Lights `[B, 4]` of `images [B, 3, S, S]` (the preset's mean light added to the raw one)."""
+    raw = networks.light_net(images) + images.new_tensor(preset.light_mean)  # [B, 4]
+    return light_from_raw(raw)
+
+
+def decompose(
+    networks: Gan2ShapeNetworks,
+    image: torch.Tensor,
+    preset: Gan2ShapePreset,
+    *,
+    flip: bool = False,
+) -> Decomposition:
+    """Factor `image [1, 3, S, S]`; with `flip` a horizontally mirrored shape and albedo
+    (same view and light) is appended, which is how GAN2Shape imposes symmetry."""
+    depth = depth_from_raw(networks.depth_net(image), preset.camera)  # [1, S, S]
+    albedo = networks.albedo_net(image)  # [1, 3, S, S]
+    view = predict_view(networks, image, preset)
+    light = predict_light(networks, image, preset)
+    if flip:
+        depth = torch.cat([depth, depth.flip(2)])  # [2, S, S]
+        albedo = torch.cat([albedo, albedo.flip(3)])
+        view, light = view.repeat(2, 1), light.repeat(2, 1)
+    normal = normals_from_depth(depth)  # [B, 3, S, S]
+    diffuse = _diffuse_term(normal, light)
+    shading = shade(normal, light)  # [B, 1, S, S]
+    return Decomposition(
+        depth=depth,
+        albedo=albedo,
+        view=view,
+        light=light,
+        normal=normal,
+        diffuse=diffuse,
+        shading=shading,
+        image=compose_image(albedo, shading),
+    )
+
+
+def _diffuse_term(normal: torch.Tensor, light: torch.Tensor) -> torch.Tensor:
+    """max(0, n·l) `[B, 1, H, W]` for normals `[B or 1, 3, H, W]` and lights `[B, 4]`."""
+    unit = torch.cat([torch.zeros_like(light[:, :1]), torch.ones_like(light[:, :1])], 1)
+    return shade(normal, torch.cat([unit, light[:, 2:]], 1))  # ambient 0, diffuse 1
+
+
+def render_in_views(
+    canonical: torch.Tensor, depth: torch.Tensor, view: torch.Tensor, *, nearest: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Canonical images `[B or 1, C, H, W]` on canonical depth `[B or 1, H, W]` seen from views
+    `[B, 6]`: (images `[B, C, H, W]`, coverage `[B, 1, H, W]`).
+
+    Bilinear sampling by default (`nearest` for masks); results are clamped to [-1, 1] as the
+    release clamps its reconstructions.
+    """
+    view_depth, covered = render_depth_in_view(depth, view)  # [B, H, W], [B, 1, H, W]
+    grid = warp_grid(view_depth, view)  # [B, H, W, 2]
+    canonical = canonical.expand(view.shape[0], -1, -1, -1)
+    mode = "nearest" if nearest else "bilinear"
+    images = F.grid_sample(canonical, grid, mode=mode, padding_mode="zeros", align_corners=True)
+    return images.clamp(-1, 1), covered
+
+
+def canonical_to_view_grid(depth: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
+    """Sampling grid `[B, H, W, 2]` (align_corners=True) that pulls, for every canonical pixel of
+    `depth [B, H, W]`, the pixel it lands on in views `[B, 6]` (e.g. to carry a mask of the
+    input image into the canonical frame)."""
+    batch, height, width = depth.shape
+    points = transform_points(depth_to_points(depth).reshape(batch, -1, 3), view)  # [B, HW, 3]
+    pixels = project_to_pixels(points, height, width)  # [B, HW, 2]
+    scale = pixels.new_tensor([width - 1, height - 1])
+    return (pixels / scale * 2 - 1).view(batch, height, width, 2)

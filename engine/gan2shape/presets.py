@@ -1,0 +1,264 @@
+"""Per-category GAN2Shape settings as typed, JSON-serialisable presets.
+
+`face`, `cat`, `car` and `church` follow the release's configs (image sizes, crops, stage
+lengths, symmetry flags, mask use, relative offsets) so that they work with its StyleGAN2
+checkpoints (CelebA 128 px, cat 256, church 256, car 512). The release samples pseudo views
+from Gaussians fitted offline to its view net's predictions; those statistics are not
+published, so the presets carry our estimates (a caller can fit their own with
+`engine.gan2shape.sampling.fit_gaussian`). `default-face` and `default-car` fit GANlift's own
+64×64 models on a CPU: narrower networks and shorter schedules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import GANliftError
+from engine.gan2shape.networks import NetworkConfig
+from engine.gan2shape.parametrisation import CameraRanges
+from engine.gan2shape.prior import PRIOR_BOX_PRESETS, PriorBoxPreset
+
+
+@dataclass(frozen=True)
+class StepLengths:
+    """Iterations of the three steps within one stage."""
+
+    step1: int
+    """Reconstruct the input image (train the albedo net)."""
+    step2: int
+    """Project pseudo samples onto the GAN manifold (train the latent-offset encoder)."""
+    step3: int
+    """Train depth / albedo / view / light on the input and the projected samples."""
+
+    def __post_init__(self) -> None:
+        if min(self.step1, self.step2, self.step3) < 0:
+            raise GANliftError("Step lengths must be zero or more; fix the preset's schedule.")
+
+    def of(self, step: int) -> int:
+        """Iterations of step 1, 2 or 3."""
+        return (self.step1, self.step2, self.step3)[step - 1]
+
+
+@dataclass(frozen=True)
+class PseudoLightRanges:
+    """How step 2 relights the current shape: direction (dx, dy, 1) with dx, dy uniform; the
+    diffuse term raised by r ~ U(diffuse), the ambient term changed by ambient_per_diffuse · r."""
+
+    dx: tuple[float, float] = (-1.0, 1.0)
+    dy: tuple[float, float] = (-0.2, 0.8)
+    diffuse: tuple[float, float] = (-0.1, 0.6)
+    ambient_per_diffuse: float = -0.6
+
+
+@dataclass(frozen=True)
+class Gan2ShapePreset:
+    """Everything `recover` needs to know about a category and its generator."""
+
+    name: str
+    gan_size: int
+    """Image size of the generator this preset is meant for."""
+    networks: NetworkConfig = field(default_factory=NetworkConfig)
+    camera: CameraRanges = field(default_factory=CameraRanges)
+    crop: float | None = None
+    """Fraction of the GAN frame's side kept by a centre crop before resizing to the networks'
+    size (the release crops cat images to 170 of 256 px), or None."""
+    num_stages: int = 4
+    first_stage: StepLengths = StepLengths(600, 600, 400)
+    later_stages: StepLengths = StepLengths(200, 500, 300)
+    flip_step1: tuple[bool, ...] = (False, False, False, False)
+    """Per stage: train step 1 with the horizontally flipped shape as well (symmetry)."""
+    flip_step3: tuple[bool, ...] = (True, False, False, False)
+    """Per stage: train step 3 with the horizontally flipped shape as well (symmetry)."""
+    prior_steps: int = 1000
+    """Iterations fitting the depth net to the ellipsoid prior before the first stage."""
+    prior_box: PriorBoxPreset = "none"
+    """Bounding-box adjustment of the prior (see `engine.gan2shape.prior`)."""
+    prior_near: float = 0.91
+    prior_far: float = 1.02
+    batch_size: int = 16
+    """Pseudo / projected samples per iteration in steps 2 and 3."""
+    collect_batches: int = 100
+    """Batches of projected samples cached at the end of step 2 for step 3."""
+    lr: float = 1e-4
+    weight_decay: float = 5e-4
+    perceptual_weight: float = 0.5
+    smooth_weight: float = 0.01
+    offset_weight: float = 0.01
+    """Weight of the mean squared latent offset in step 2."""
+    discriminator_blocks: int = 4
+    """Discriminator blocks whose features step 2 compares."""
+    use_mask: bool = False
+    """Restrict the losses on pseudo / projected samples to the object mask."""
+    relative_offset: bool = True
+    """Offsets are encoder(image) − encoder(GAN reconstruction of the input)."""
+    offset_layers: int = 3
+    """Trailing modules of the generator's mapping net (`G.style`) the offset passes through
+    (the release's F1_d = 2 runs the last three linear layers)."""
+    view_mean: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    """Mean raw view: added to the view net's output and centre of the pseudo views."""
+    view_cov: tuple[tuple[float, ...], ...] = (
+        (0.01, 0.0, 0.0, 0.0, 0.0, 0.0),
+        (0.0, 0.0625, 0.0, 0.0, 0.0, 0.0),
+        (0.0, 0.0, 0.0025, 0.0, 0.0, 0.0),
+        (0.0, 0.0, 0.0, 0.01, 0.0, 0.0),
+        (0.0, 0.0, 0.0, 0.0, 0.01, 0.0),
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    )
+    """Covariance of the raw pseudo views (our estimate: σ = 6°, 15°, 3°, 0.01, 0.01, 0)."""
+    view_yaw_scale: float = 1.2
+    """Pseudo-view yaw multiplier (the release enlarges face and cat yaws by 1.2)."""
+    light_mean: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
+    """Mean raw light, added to the light net's output."""
+    pseudo_light: PseudoLightRanges = PseudoLightRanges()
+    inversion_steps: int = 500
+    """Steps of `engine.inversion.project` when `recover` is given no latent."""
+
+    def __post_init__(self) -> None:
+        if self.num_stages < 1:
+            raise GANliftError(f"Preset '{self.name}' needs at least one stage.")
+        for flags, label in ((self.flip_step1, "flip_step1"), (self.flip_step3, "flip_step3")):
+            if len(flags) != self.num_stages:
+                raise GANliftError(
+                    f"Preset '{self.name}' has {len(flags)} {label} flags for "
+                    f"{self.num_stages} stages; give one flag per stage."
+                )
+        if self.prior_box not in PRIOR_BOX_PRESETS:
+            raise GANliftError(
+                f"Preset '{self.name}' has prior_box '{self.prior_box}'; "
+                f"use one of {', '.join(PRIOR_BOX_PRESETS)}."
+            )
+        if self.crop is not None and not 0 < self.crop <= 1:
+            raise GANliftError(f"Preset '{self.name}' crop must be in (0, 1], got {self.crop}.")
+        if self.batch_size < 1 or self.collect_batches < 1:
+            raise GANliftError(f"Preset '{self.name}' batch sizes must be at least 1.")
+        if len(self.view_mean) != 6 or len(self.view_cov) != 6 or len(self.light_mean) != 4:
+            raise GANliftError(
+                f"Preset '{self.name}' needs a 6-value view_mean, a 6×6 view_cov and a "
+                "4-value light_mean."
+            )
+
+    def stage_lengths(self, stage: int) -> StepLengths:
+        """Step lengths of stage `stage` (0-based)."""
+        return self.first_stage if stage == 0 else self.later_stages
+
+    def to_json(self) -> str:
+        """JSON text of the preset (nested dataclasses become objects)."""
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "preset") -> Gan2ShapePreset:
+        """Parse JSON written by `to_json`; unknown or missing keys raise a GANliftError."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise GANliftError(
+                f"The {source} is not valid JSON ({error}); fix the file."
+            ) from error
+        return _dataclass_from_dict(cls, data, source)
+
+    def replace(self, **changes: Any) -> Gan2ShapePreset:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _dataclass_from_dict(cls: type, data: Any, source: str) -> Any:
+    """Build dataclass `cls` from a JSON object, recursing into dataclass-typed fields and
+    turning JSON lists into the tuples the annotations ask for."""
+    if not isinstance(data, dict):
+        raise GANliftError(f"The {source} must be a JSON object, got {type(data).__name__}.")
+    fields = {item.name: item for item in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise GANliftError(
+            f"The {source} has unknown keys {unknown}; allowed keys are {sorted(fields)}."
+        )
+    hints = typing.get_type_hints(cls)
+    values = {
+        name: _convert(hints[name], value, f"{source}.{name}") for name, value in data.items()
+    }
+    try:
+        return cls(**values)
+    except TypeError as error:
+        raise GANliftError(f"The {source} is incomplete: {error}.") from error
+
+
+def _convert(annotation: Any, value: Any, source: str) -> Any:
+    """`value` from JSON, shaped as `annotation` wants (dataclass, tuple or as is)."""
+    if dataclasses.is_dataclass(annotation):
+        return _dataclass_from_dict(annotation, value, source)
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) and value is not None:
+        options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return _convert(options[0], value, source) if len(options) == 1 else value
+    if origin is tuple and isinstance(value, list):
+        args = typing.get_args(annotation)
+        item = args[0] if len(args) == 2 and args[1] is Ellipsis else Any
+        return tuple(_convert(item, element, source) for element in value)
+    return value
+
+
+_FACE = Gan2ShapePreset(
+    name="face", gan_size=128, prior_box="face", networks=NetworkConfig(128, 32, 8)
+)
+_CAR = Gan2ShapePreset(
+    name="car",
+    gan_size=512,
+    networks=NetworkConfig(128, 32, 8),
+    first_stage=StepLengths(700, 700, 600),
+    later_stages=StepLengths(200, 500, 400),
+    flip_step3=(False, False, False, False),
+    prior_box="car",
+    batch_size=8,
+    use_mask=True,
+    relative_offset=False,
+    view_yaw_scale=1.0,
+)
+_DEFAULT_NETWORKS = NetworkConfig(64, 16, 4, bottleneck=128, offset_width=16)
+
+PRESETS: dict[str, Gan2ShapePreset] = {
+    "face": _FACE,
+    "cat": _FACE.replace(name="cat", gan_size=256, crop=170 / 256, prior_box="none"),
+    "car": _CAR,
+    "church": _CAR.replace(name="church", gan_size=256, prior_box="church", prior_far=1.0),
+    "default-face": _FACE.replace(
+        name="default-face",
+        gan_size=64,
+        networks=_DEFAULT_NETWORKS,
+        num_stages=2,
+        first_stage=StepLengths(150, 150, 100),
+        later_stages=StepLengths(50, 120, 80),
+        flip_step1=(False, False),
+        flip_step3=(True, False),
+        prior_steps=200,
+        batch_size=8,
+        collect_batches=16,
+        inversion_steps=200,
+    ),
+    "default-car": _CAR.replace(
+        name="default-car",
+        gan_size=64,
+        networks=_DEFAULT_NETWORKS,
+        num_stages=2,
+        first_stage=StepLengths(150, 150, 120),
+        later_stages=StepLengths(50, 120, 100),
+        flip_step1=(False, False),
+        flip_step3=(False, False),
+        prior_steps=200,
+        batch_size=8,
+        collect_batches=16,
+        inversion_steps=200,
+    ),
+}
+"""The release's categories and GANlift's default models."""
+
+
+def get_preset(name: str) -> Gan2ShapePreset:
+    """The preset called `name`."""
+    if name not in PRESETS:
+        raise GANliftError(f"Unknown GAN2Shape preset '{name}'; use one of {', '.join(PRESETS)}.")
+    return PRESETS[name]

@@ -1,0 +1,392 @@
+"""GAN2Shape on one image: `recover` sets up a run (framing, GAN inversion, networks, prior) and
+`continue_recovery` runs (or resumes) its schedule of prior fit and stages × three steps."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+
+from engine.errors import GANliftError
+from engine.gan2shape.frames import to_network_frame
+from engine.gan2shape.latent_offset import LatentProjector
+from engine.gan2shape.networks import Gan2ShapeNetworks
+from engine.gan2shape.photogeometry import decompose
+from engine.gan2shape.presets import Gan2ShapePreset, get_preset
+from engine.gan2shape.prior import ellipsoid_prior
+from engine.gan2shape.state import Phase, RecoveryState, save_state
+from engine.gan2shape.steps import (
+    StepContext,
+    Target,
+    canonical_mask,
+    collect_projected,
+    prior_loss,
+    projection_loss,
+    reconstruction_loss,
+    shape_loss,
+    take_snapshot,
+)
+from engine.images import fit_to_frame
+from engine.inversion import InversionResult, project
+from engine.metrics import psnr
+from engine.perceptual import PerceptualLoss, perceptual_loss
+from engine.progress import ProgressFn, StopFn
+from engine.stylegan2 import Discriminator, Generator
+
+
+@dataclass
+class Recovery:
+    """What GAN2Shape recovered for one image (networks' frame, batch 1, detached)."""
+
+    depth: torch.Tensor  # [1, S, S] canonical depth in [0.9, 1.1]
+    albedo: torch.Tensor  # [1, 3, S, S] in [-1, 1]
+    view: torch.Tensor  # [1, 6] (pitch, yaw, roll in radians, tx, ty, tz)
+    light: torch.Tensor  # [1, 4] (ambient, diffuse, dx, dy)
+    normal: torch.Tensor  # [1, 3, S, S] canonical normals
+    shading: torch.Tensor  # [1, 1, S, S]
+    canonical_image: torch.Tensor  # [1, 3, S, S] albedo lit by the recovered light
+    image: torch.Tensor  # [1, 3, S, S] the input in the networks' frame
+    mask: torch.Tensor  # [1, 1, S, S] the object mask carried into the canonical frame
+    latent: torch.Tensor  # [1, D] or [1, num_ws, D] the input's GAN inversion
+    psnr: float
+    """PSNR of the GAN inversion, dB."""
+    state: RecoveryState
+    """The run's networks, counters and cache: pass to `continue_recovery` to refine or resume."""
+
+    @property
+    def finished(self) -> bool:
+        """False when the run was stopped before its last phase."""
+        return self.state.finished
+
+
+def recover(
+    G: Generator,
+    D: Discriminator,
+    image: torch.Tensor,
+    *,
+    preset: Gan2ShapePreset | str,
+    mask: torch.Tensor | None = None,
+    latent: torch.Tensor | InversionResult | None = None,
+    device: torch.device | str = "cpu",
+    perceptual: PerceptualLoss | None = None,
+    init: Mapping[str, torch.Tensor] | None = None,
+    seed: int = 0,
+    bf16: bool = False,
+    checkpoint: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> Recovery:
+    """Recover depth, albedo, view and light of `image [1, 3, H, W]` (in [-1, 1], any size;
+    centre-cropped to the GAN's frame) with generator `G` and discriminator `D`.
+
+    `mask` (`[1, 1, H, W]` in [0, 1], same frame as `image`) outlines the object for the
+    prior and, with the preset's `use_mask`, the losses; without it the whole frame counts.
+    `latent` is the image's inversion (else `engine.inversion.project` runs for the preset's
+    `inversion_steps`). `init` is a `Gan2ShapeNetworks` state dict (e.g. pretrained weights):
+    then the prior fit is skipped. `perceptual` defaults to LPIPS when its weights are on disk,
+    else discriminator features. `bf16` runs the generator, discriminator and perceptual
+    passes under bfloat16 autocast where the hardware has it (faster on AMX CPUs; float32
+    otherwise). `checkpoint` is a file the state is saved to after every
+    phase and on stop. `progress(done, total, message)` names stage and step; `should_stop()`
+    is polled before every iteration.
+    """
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    device = torch.device(device)
+    _check_generator(G, preset)
+    G, D = _frozen(G, device), _frozen(D, device)
+    perceptual = perceptual or perceptual_loss("auto", discriminator=D, device=device)
+    target = _prepare_target(
+        G, image, mask, latent, preset, perceptual, device, progress, should_stop
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        networks = Gan2ShapeNetworks(preset.networks, style_dim=G.style_dim)
+    if init is not None:
+        _load_init(networks, init)
+    state = RecoveryState(
+        preset=preset,
+        networks=networks.to(device),
+        target=target,
+        fit_prior=init is None,
+        rng=torch.Generator().manual_seed(seed).get_state(),
+    )
+    return _run(G, D, state, perceptual, bf16, checkpoint, progress, should_stop)
+
+
+def continue_recovery(
+    G: Generator,
+    D: Discriminator,
+    state: RecoveryState,
+    *,
+    device: torch.device | str = "cpu",
+    perceptual: PerceptualLoss | None = None,
+    bf16: bool = False,
+    checkpoint: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> Recovery:
+    """Run the rest of `state`'s schedule (e.g. a stopped run's `Recovery.state`, or a state
+    loaded with `load_state(path, device=device)`) with the generator it was started with;
+    arguments as in `recover`. The state is updated in place."""
+    device = torch.device(device)
+    _check_generator(G, state.preset)
+    G, D = _frozen(G, device), _frozen(D, device)
+    perceptual = perceptual or perceptual_loss("auto", discriminator=D, device=device)
+    return _run(G, D, state, perceptual, bf16, checkpoint, progress, should_stop)
+
+
+def _run(
+    G: Generator,
+    D: Discriminator,
+    state: RecoveryState,
+    perceptual: PerceptualLoss,
+    bf16: bool,
+    checkpoint: str | os.PathLike | None,
+    progress: ProgressFn | None,
+    should_stop: StopFn | None,
+) -> Recovery:
+    """Run `state`'s remaining phases with frozen `G` and `D` on the state's device."""
+    preset, target = state.preset, state.target
+    rng = torch.Generator()
+    rng.set_state(state.rng)
+    context = StepContext(
+        preset=preset,
+        networks=state.networks,
+        target=target,
+        discriminator=D,
+        perceptual=perceptual,
+        projector=latent_projector(G, state),
+        rng=rng,
+        bf16=bf16,
+    )
+    phases = state.phases
+    total = sum(phase.length for phase in phases)
+    while not state.finished:
+        start = sum(phase.length for phase in phases[: state.phase])
+        stopped = _run_phase(
+            state, context, phases[state.phase], start, total, progress, should_stop
+        )
+        state.rng = rng.get_state()
+        if stopped:
+            break
+        state.phase, state.iteration = state.phase + 1, 0
+        if checkpoint is not None:
+            save_state(state, checkpoint)
+    if checkpoint is not None:
+        save_state(state, checkpoint)
+    return _summarise(state)
+
+
+def latent_projector(G: Generator, state: RecoveryState) -> LatentProjector:
+    """The projector onto `G`'s manifold around the state's target latent."""
+    preset, target = state.preset, state.target
+    return LatentProjector(
+        G,
+        target.latent,
+        noise=target.noises or "const",
+        offset_layers=preset.offset_layers,
+        crop=preset.crop,
+        image_size=preset.networks.image_size,
+        reference=target.gan_image if preset.relative_offset else None,
+    )
+
+
+def _run_phase(
+    state: RecoveryState,
+    context: StepContext,
+    phase: Phase,
+    start: int,
+    total: int,
+    progress: ProgressFn | None,
+    should_stop: StopFn | None,
+) -> bool:
+    """Run `phase` from `state.iteration` on (then collect the cache after step 2), reporting
+    progress as `start` + iterations of `total`; returns True when `should_stop` interrupted
+    it (the optimiser state is then kept in `state`; an interrupted collection is redone)."""
+    preset, networks = state.preset, state.networks
+    trained = {
+        0: [networks.depth_net],
+        1: [networks.albedo_net],
+        2: [networks.offset_net],
+        3: networks.shape_networks(),
+    }[phase.step]
+    networks.requires_grad_(False)
+    for network in trained:
+        network.requires_grad_(True)
+    optimizer = torch.optim.Adam(
+        [parameter for network in trained for parameter in network.parameters()],
+        lr=preset.lr,
+        betas=(0.9, 0.999),
+        weight_decay=preset.weight_decay,
+    )
+    if state.optimizer is not None:
+        optimizer.load_state_dict(state.optimizer)
+    name = phase.describe(preset.num_stages)
+    loss_of = _phase_loss(state, context, phase)
+    for iteration in range(state.iteration, phase.length):
+        if should_stop is not None and should_stop():
+            state.optimizer = optimizer.state_dict()
+            return True
+        loss = loss_of()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        state.iteration = iteration + 1
+        if progress is not None:
+            progress(start + state.iteration, total, f"{name}: loss {float(loss.detach()):.4f}")
+    networks.requires_grad_(False)
+    state.optimizer = None
+    if phase.step != 2:
+        return False
+    if progress is not None:
+        progress(start + phase.length, total, f"{name}: caching projected samples")
+    rng_before = context.rng.get_state()
+    state.cache = collect_projected(context, take_snapshot(context), should_stop=should_stop)
+    if state.cache is None:  # stopped: a resumed run collects again from the same samples
+        context.rng.set_state(rng_before)
+        return True
+    return False
+
+
+def _phase_loss(
+    state: RecoveryState, context: StepContext, phase: Phase
+) -> Callable[[], torch.Tensor]:
+    """A function computing one iteration's loss for `phase`."""
+    preset = state.preset
+    if phase.step == 0:
+        prior = ellipsoid_prior(
+            context.target.mask[:, 0],
+            preset=preset.prior_box,
+            near=preset.prior_near,
+            far=preset.prior_far,
+        )  # [1, S, S]
+        return lambda: prior_loss(context, prior)
+    if phase.step == 1:
+        flip = preset.flip_step1[phase.stage]
+        return lambda: reconstruction_loss(context, flip=flip)[0]
+    if phase.step == 2:
+        snapshot = take_snapshot(context)
+        return lambda: projection_loss(context, snapshot)
+    if state.cache is None:
+        raise GANliftError("Step 3 needs the projected samples of step 2; start the run again.")
+    cache, flip = state.cache, preset.flip_step3[phase.stage]
+    return lambda: shape_loss(context, cache, flip=flip)
+
+
+def _summarise(state: RecoveryState) -> Recovery:
+    """The recovered factors of the input under the state's current networks."""
+    target = state.target
+    with torch.no_grad():
+        parts = decompose(state.networks, target.image, state.preset)
+        mask = canonical_mask(parts, target.mask)
+    return Recovery(
+        depth=parts.depth,
+        albedo=parts.albedo,
+        view=parts.view,
+        light=parts.light,
+        normal=parts.normal,
+        shading=parts.shading,
+        canonical_image=parts.image,
+        image=target.image,
+        mask=mask,
+        latent=target.latent,
+        psnr=target.psnr,
+        state=state,
+    )
+
+
+def _prepare_target(
+    G: Generator,
+    image: torch.Tensor,
+    mask: torch.Tensor | None,
+    latent: torch.Tensor | InversionResult | None,
+    preset: Gan2ShapePreset,
+    perceptual: PerceptualLoss,
+    device: torch.device,
+    progress: ProgressFn | None,
+    should_stop: StopFn | None,
+) -> Target:
+    """Frame the image (and mask) and invert it into the GAN unless a latent is given."""
+    if image.dim() != 4 or image.shape[:2] != (1, 3):
+        raise GANliftError(
+            f"GAN2Shape needs one RGB image [1, 3, H, W], got {list(image.shape)}; "
+            "load it with engine.images.load_image."
+        )
+    size, frame = preset.networks.image_size, G.config.size
+    gan_frame = fit_to_frame(image.to(device, torch.float32), frame)  # [1, 3, G, G]
+    object_mask = (
+        torch.ones_like(gan_frame[:, :1])
+        if mask is None
+        else _framed_mask(mask, image, frame, device)
+    )
+    if latent is None:
+        latent = project(
+            G,
+            gan_frame,
+            num_steps=preset.inversion_steps,
+            perceptual=perceptual,
+            device=device,
+            progress=None if progress is None else _prefixed(progress, "GAN inversion"),
+            should_stop=should_stop,
+        )
+    if isinstance(latent, InversionResult):
+        codes, noises = latent.latent.to(device), [noise.to(device) for noise in latent.noises]
+    else:
+        codes, noises = latent.to(device, torch.float32), []
+    with torch.no_grad():
+        generated = G.synthesis(codes, noise=noises or "const").clamp(-1, 1)  # [1, 3, G, G]
+    return Target(
+        image=to_network_frame(gan_frame, crop=preset.crop, size=size),
+        mask=to_network_frame(object_mask, crop=preset.crop, size=size),
+        latent=codes,
+        noises=noises,
+        gan_image=to_network_frame(generated, crop=preset.crop, size=size),
+        psnr=float(psnr(generated, gan_frame)[0]),
+    )
+
+
+def _prefixed(progress: ProgressFn, prefix: str) -> ProgressFn:
+    """`progress` with `prefix: ` put before every message."""
+    return lambda done, total, message: progress(done, total, f"{prefix}: {message}")
+
+
+def _framed_mask(
+    mask: torch.Tensor, image: torch.Tensor, frame: int, device: torch.device
+) -> torch.Tensor:
+    """`mask` as `[1, 1, frame, frame]`, cropped and resized like the image."""
+    if mask.dim() == 3:
+        mask = mask[None]
+    if mask.dim() != 4 or mask.shape[:2] != (1, 1) or mask.shape[-2:] != image.shape[-2:]:
+        raise GANliftError(
+            f"The object mask must be [1, 1, H, W] matching the image {list(image.shape[-2:])}, "
+            f"got {list(mask.shape)}; pass a mask of the same size as the image."
+        )
+    return fit_to_frame(mask.to(device, torch.float32), frame).clamp(0, 1)
+
+
+def _load_init(networks: Gan2ShapeNetworks, init: Mapping[str, torch.Tensor]) -> None:
+    """Load initial weights strictly, naming the mismatch in a GANliftError."""
+    try:
+        networks.load_state_dict(dict(init), strict=True)
+    except RuntimeError as error:
+        raise GANliftError(
+            "The initial GAN2Shape weights do not match the preset's networks; use weights "
+            "saved from a run with the same preset."
+        ) from error
+
+
+def _check_generator(G: Generator, preset: Gan2ShapePreset) -> None:
+    """Refuse a generator whose image size is not the preset's."""
+    if G.config.size != preset.gan_size:
+        raise GANliftError(
+            f"Preset '{preset.name}' is for {preset.gan_size}-px generators but this one makes "
+            f"{G.config.size}-px images; choose the preset that matches the checkpoint."
+        )
+
+
+def _frozen(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """A frozen, evaluation-mode copy of `module` on `device` (the caller's stays untouched)."""
+    return copy.deepcopy(module).eval().requires_grad_(False).to(device)

@@ -1,0 +1,186 @@
+"""The resumable per-image state of a GAN2Shape run, its schedule and its file format.
+
+A run is a flat schedule of phases: the prior fit (step 0, when the depth net starts untrained),
+then steps 1, 2, 3 of every stage. The state holds where the run is (phase, iteration), the
+networks, the running phase's optimiser, the projected-sample cache, the random generator and
+the target, so a run saved at any iteration continues exactly where it stopped. Files are one
+`torch.save` dict of tensors and plain values (read back with `weights_only=True`), written
+atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import GANliftError
+from engine.gan2shape.networks import Gan2ShapeNetworks
+from engine.gan2shape.presets import Gan2ShapePreset
+from engine.gan2shape.steps import ProjectedCache, Target
+
+FORMAT_VERSION = 1
+STEP_NAMES = {
+    1: "reconstruct the input",
+    2: "project pseudo samples",
+    3: "learn the shape",
+}
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One entry of the schedule: `step` 0 (prior fit) or 1..3 of `stage` (0-based)."""
+
+    stage: int
+    step: int
+    length: int
+
+    def describe(self, num_stages: int) -> str:
+        """A name for progress messages, e.g. 'stage 2/4, step 3/3 (learn the shape)'."""
+        if self.step == 0:
+            return "prior fit (depth net -> ellipsoid)"
+        return f"stage {self.stage + 1}/{num_stages}, step {self.step}/3 ({STEP_NAMES[self.step]})"
+
+
+def schedule(preset: Gan2ShapePreset, *, fit_prior: bool) -> list[Phase]:
+    """The phases of a run: the prior fit (if any), then steps 1-3 of every stage."""
+    phases = [Phase(0, 0, preset.prior_steps)] if fit_prior else []
+    for stage in range(preset.num_stages):
+        lengths = preset.stage_lengths(stage)
+        phases += [Phase(stage, step, lengths.of(step)) for step in (1, 2, 3)]
+    return phases
+
+
+@dataclass
+class RecoveryState:
+    """Everything needed to continue a run on one image."""
+
+    preset: Gan2ShapePreset
+    networks: Gan2ShapeNetworks
+    target: Target
+    fit_prior: bool
+    """Whether the schedule starts with the prior fit."""
+    rng: torch.Tensor
+    """State of the run's CPU random generator (pseudo samples, cache order)."""
+    phase: int = 0
+    """Index in `schedule(...)` of the running (or next) phase."""
+    iteration: int = 0
+    """Iterations of the running phase already done."""
+    optimizer: dict[str, Any] | None = None
+    """Optimiser state of a phase interrupted mid-way."""
+    cache: ProjectedCache | None = None
+
+    @property
+    def phases(self) -> list[Phase]:
+        """This run's schedule."""
+        return schedule(self.preset, fit_prior=self.fit_prior)
+
+    @property
+    def finished(self) -> bool:
+        """Whether every phase has run."""
+        return self.phase >= len(self.phases)
+
+
+def save_state(state: RecoveryState, path: str | os.PathLike) -> Path:
+    """Write `state` to `path` atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    target = state.target
+    data = {
+        "format_version": FORMAT_VERSION,
+        "preset": state.preset.to_json(),
+        "style_dim": target.latent.shape[-1],
+        "networks": _cpu(state.networks.state_dict()),
+        "target": {
+            "image": target.image,
+            "mask": target.mask,
+            "latent": target.latent,
+            "noises": list(target.noises),
+            "gan_image": target.gan_image,
+            "psnr": target.psnr,
+        },
+        "fit_prior": state.fit_prior,
+        "rng": state.rng,
+        "phase": state.phase,
+        "iteration": state.iteration,
+        "optimizer": state.optimizer,
+        "cache": None
+        if state.cache is None
+        else {
+            "images": state.cache.images,
+            "masks": state.cache.masks,
+            "cursor": state.cache.cursor,
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(_cpu(data), temp_name)
+        os.replace(temp_name, path)
+    finally:
+        Path(temp_name).unlink(missing_ok=True)
+    return path
+
+
+def load_state(path: str | os.PathLike, *, device: torch.device | str = "cpu") -> RecoveryState:
+    """Read a state written by `save_state`, with its networks and tensors on `device`."""
+    path = Path(path)
+    if not path.is_file():
+        raise GANliftError(f"GAN2Shape state file {path} does not exist; check the path.")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        raise GANliftError(
+            f"GAN2Shape state file {path} is damaged or not a state file; start the run again."
+        ) from error
+    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+        raise GANliftError(
+            f"GAN2Shape state file {path} is not in format version {FORMAT_VERSION}; "
+            "start the run again."
+        )
+    device = torch.device(device)
+    preset = Gan2ShapePreset.from_json(data["preset"], source=f"preset in {path}")
+    networks = Gan2ShapeNetworks(preset.networks, style_dim=data["style_dim"])
+    try:
+        networks.load_state_dict(data["networks"], strict=True)
+    except RuntimeError as error:
+        raise GANliftError(
+            f"The networks in {path} do not match its preset; start the run again."
+        ) from error
+    saved = data["target"]
+    target = Target(
+        image=saved["image"].to(device),
+        mask=saved["mask"].to(device),
+        latent=saved["latent"].to(device),
+        noises=[noise.to(device) for noise in saved["noises"]],
+        gan_image=saved["gan_image"].to(device),
+        psnr=float(saved["psnr"]),
+    )
+    cache = data["cache"]
+    return RecoveryState(
+        preset=preset,
+        networks=networks.to(device),
+        target=target,
+        fit_prior=bool(data["fit_prior"]),
+        rng=data["rng"],
+        phase=int(data["phase"]),
+        iteration=int(data["iteration"]),
+        optimizer=data["optimizer"],
+        cache=None if cache is None else ProjectedCache(**cache),
+    )
+
+
+def _cpu(value: Any) -> Any:
+    """`value` with every tensor (in dicts, lists, tuples) detached and moved to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _cpu(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_cpu(item) for item in value)
+    return value

@@ -1,0 +1,229 @@
+"""The losses of GAN2Shape's prior fit and three steps, and the projected-sample cache.
+
+- prior fit: the depth net learns to output the ellipsoid prior (MSE);
+- step 1: reconstruct the input image through depth, albedo, view and light;
+- step 2: render the current shape under random views and lights (pseudo samples) and project
+  them onto the GAN manifold with the latent-offset encoder (L1 + discriminator-feature L1 +
+  offset² penalty); when the step ends, a cache of projected samples is collected;
+- step 3: the step-1 loss plus reconstructing projected samples with the input's canonical
+  depth and albedo under their own predicted views and lights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from engine.gan2shape.latent_offset import LatentProjector
+from engine.gan2shape.losses import (
+    masked_feature_l1,
+    masked_l1,
+    perceptual_distance,
+    smoothness,
+)
+from engine.gan2shape.networks import Gan2ShapeNetworks
+from engine.gan2shape.parametrisation import compose_image, depth_from_raw, view_from_raw
+from engine.gan2shape.photogeometry import (
+    Decomposition,
+    canonical_to_view_grid,
+    decompose,
+    predict_light,
+    predict_view,
+    render_in_views,
+)
+from engine.gan2shape.presets import Gan2ShapePreset
+from engine.gan2shape.sampling import sample_pseudo_lights, sample_pseudo_views
+from engine.perceptual import PerceptualLoss
+from engine.progress import StopFn
+from engine.render import shade
+from engine.stylegan2 import Discriminator, bf16_autocast
+
+
+@dataclass
+class Target:
+    """The image being lifted, in the networks' frame, and its GAN inversion."""
+
+    image: torch.Tensor  # [1, 3, S, S] in [-1, 1]
+    mask: torch.Tensor  # [1, 1, S, S] object mask in [0, 1]
+    latent: torch.Tensor  # [1, D] w or [1, num_ws, D] W+
+    noises: list[torch.Tensor]  # noise maps [1, 1, r, r]; empty: the generator's stored ones
+    gan_image: torch.Tensor  # [1, 3, S, S] the generator's image of `latent`
+    psnr: float
+    """PSNR of the inversion in the GAN's frame, dB."""
+
+
+@dataclass
+class StepContext:
+    """What every step needs; fixed for one image."""
+
+    preset: Gan2ShapePreset
+    networks: Gan2ShapeNetworks
+    target: Target
+    discriminator: Discriminator
+    perceptual: PerceptualLoss
+    projector: LatentProjector
+    rng: torch.Generator
+    bf16: bool = False
+    """Run the generator, discriminator and perceptual passes under bfloat16 autocast (where
+    the hardware supports it); the photo-geometric model and renderer stay in float32."""
+
+
+@dataclass
+class ShapeSnapshot:
+    """The current canonical shape of the input that step 2 re-renders."""
+
+    depth: torch.Tensor  # [1, S, S]
+    albedo: torch.Tensor  # [1, 3, S, S]
+    light: torch.Tensor  # [1, 4]
+    normal: torch.Tensor  # [1, 3, S, S]
+    mask: torch.Tensor  # [1, 1, S, S] object mask in the canonical frame (ones without masks)
+
+
+@dataclass
+class ProjectedCache:
+    """Projected samples collected after step 2 and consumed in batches by step 3."""
+
+    images: torch.Tensor  # [N, 3, S, S] on the CPU
+    masks: torch.Tensor  # [N, 1, S, S] on the CPU
+    cursor: int = 0
+
+    def next_batch(
+        self, size: int, *, rng: torch.Generator, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next `size` samples (images, masks); reshuffled when the end is near."""
+        self.cursor += size
+        if self.cursor + size >= self.images.shape[0]:
+            self.cursor = 0
+            order = torch.randperm(self.images.shape[0], generator=rng)
+            self.images, self.masks = self.images[order], self.masks[order]
+        window = slice(self.cursor, self.cursor + size)
+        return self.images[window].to(device), self.masks[window].to(device)
+
+
+def prior_loss(context: StepContext, prior: torch.Tensor) -> torch.Tensor:
+    """MSE between the depth net's (unpinned) depth and the prior `[1, S, S]`."""
+    raw = context.networks.depth_net(context.target.image)  # [1, 1, S, S]
+    depth = depth_from_raw(raw, context.preset.camera, pin_border=False)
+    return F.mse_loss(depth, prior)
+
+
+def reconstruction_loss(context: StepContext, *, flip: bool) -> tuple[torch.Tensor, Decomposition]:
+    """Step 1: L1 + perceptual between the input and its reconstruction (and, with `flip`, the
+    reconstruction from the mirrored shape), plus smoothness of depth and diffuse shading."""
+    preset, image = context.preset, context.target.image
+    parts = decompose(context.networks, image, preset, flip=flip)
+    recon, covered = render_in_views(parts.image, parts.depth, parts.view)  # [B, 3, S, S]
+    mask = covered.prod(dim=0, keepdim=True)  # [1, 1, S, S] seen by every copy
+    loss = preset.smooth_weight * (smoothness(parts.depth) + smoothness(parts.diffuse))
+    for copy in recon.split(1):
+        loss = loss + _photometric(context, copy, image, mask)
+    return loss, parts
+
+
+def take_snapshot(context: StepContext) -> ShapeSnapshot:
+    """The input's current shape, albedo and light (no gradients)."""
+    with torch.no_grad():
+        parts = decompose(context.networks, context.target.image, context.preset)
+        mask = torch.ones_like(parts.depth[:, None])  # [1, 1, S, S]
+        if context.preset.use_mask:
+            mask = canonical_mask(parts, context.target.mask)
+    return ShapeSnapshot(parts.depth, parts.albedo, parts.light, parts.normal, mask)
+
+
+def canonical_mask(parts: Decomposition, mask: torch.Tensor) -> torch.Tensor:
+    """The input's object mask `[1, 1, S, S]` pulled into the canonical frame of `parts`."""
+    grid = canonical_to_view_grid(parts.depth[:1], parts.view[:1])  # [1, S, S, 2]
+    return F.grid_sample(mask, grid, mode="bilinear", align_corners=True).clamp(0, 1)
+
+
+def pseudo_samples(
+    context: StepContext, snapshot: ShapeSnapshot, count: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`count` renderings of the snapshot under random views and lights:
+    (images `[count, 3, S, S]`, masks `[count, 1, S, S]`)."""
+    preset, device = context.preset, snapshot.depth.device
+    with torch.no_grad():
+        lights = sample_pseudo_lights(preset, snapshot.light, count, generator=context.rng)
+        shading = shade(snapshot.normal, lights)  # [count, 1, S, S]
+        canonical = compose_image(snapshot.albedo, shading)  # [count, 3, S, S]
+        raw_views = sample_pseudo_views(preset, count, generator=context.rng, device=device)
+        views = view_from_raw(raw_views, preset.camera)  # [count, 6]
+        images, _ = render_in_views(canonical, snapshot.depth, views)
+        masks, _ = render_in_views(snapshot.mask, snapshot.depth, views, nearest=True)
+    return images, masks
+
+
+def projection_loss(context: StepContext, snapshot: ShapeSnapshot) -> torch.Tensor:
+    """Step 2: project a batch of pseudo samples; L1 + D-feature L1 + offset_weight · mean h²."""
+    preset = context.preset
+    pseudo, mask = pseudo_samples(context, snapshot, preset.batch_size)
+    with _gan_precision(context):
+        projected, offset = context.projector.project(context.networks.offset_net, pseudo)
+        feature_loss = masked_feature_l1(
+            context.discriminator, projected, pseudo, mask, blocks=preset.discriminator_blocks
+        )
+    projected, offset = projected.float(), offset.float()
+    return (
+        masked_l1(projected, pseudo, mask)
+        + feature_loss
+        + preset.offset_weight * offset.square().mean()
+    )
+
+
+def collect_projected(
+    context: StepContext, snapshot: ShapeSnapshot, *, should_stop: StopFn | None = None
+) -> ProjectedCache | None:
+    """Project `collect_batches` batches of fresh pseudo samples into a cache for step 3;
+    None when `should_stop()` (polled before every batch) interrupts the collection."""
+    images, masks = [], []
+    with torch.no_grad():
+        for _ in range(context.preset.collect_batches):
+            if should_stop is not None and should_stop():
+                return None
+            pseudo, mask = pseudo_samples(context, snapshot, context.preset.batch_size)
+            with _gan_precision(context):
+                projected, _ = context.projector.project(context.networks.offset_net, pseudo)
+            images.append(projected.float().cpu())
+            masks.append(mask.cpu())
+    return ProjectedCache(images=torch.cat(images), masks=torch.cat(masks))
+
+
+def shape_loss(context: StepContext, cache: ProjectedCache, *, flip: bool) -> torch.Tensor:
+    """Step 3: the step-1 loss plus L1 + perceptual between a batch of projected samples and
+    the input's canonical shape and albedo rendered under the samples' predicted views and
+    lights (each copy of the shape when `flip`)."""
+    loss, parts = reconstruction_loss(context, flip=flip)
+    device = context.target.image.device
+    projected, sample_mask = cache.next_batch(
+        context.preset.batch_size, rng=context.rng, device=device
+    )
+    views = predict_view(context.networks, projected, context.preset)  # [B, 6]
+    lights = predict_light(context.networks, projected, context.preset)  # [B, 4]
+    renders, coverage = [], []
+    for copy in range(parts.depth.shape[0]):
+        shading = shade(parts.normal[copy : copy + 1], lights)  # [B, 1, S, S]
+        canonical = compose_image(parts.albedo[copy : copy + 1], shading)  # [B, 3, S, S]
+        render, covered = render_in_views(canonical, parts.depth[copy : copy + 1], views)
+        renders.append(render)
+        coverage.append(covered)
+    mask = torch.stack(coverage).prod(dim=0) * sample_mask  # [B, 1, S, S]
+    for render in renders:
+        loss = loss + _photometric(context, render, projected, mask)
+    return loss
+
+
+def _photometric(
+    context: StepContext, render: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Masked L1 + perceptual_weight · perceptual distance of the masked images."""
+    with _gan_precision(context):
+        perceptual = perceptual_distance(context.perceptual, render * mask, target * mask)
+    return masked_l1(render, target, mask) + context.preset.perceptual_weight * perceptual.float()
+
+
+def _gan_precision(context: StepContext) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast for the GAN / perceptual passes when the context asks for it."""
+    return bf16_autocast(context.target.image.device, enabled=context.bf16)

@@ -1,0 +1,59 @@
+"""New views of a recovered object: `render_view` (pure rendering, for every slider move) and
+`project_view` (the rendering projected back onto the GAN manifold by the offset encoder).
+
+Angles are in degrees about the canonical frame (azimuth = yaw about the vertical axis,
+elevation = pitch), rotating about the point (0, 0, 1) as GAN2Shape does; (0, 0) is the
+canonical view, so it reproduces the canonical image.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from engine.gan2shape.parametrisation import compose_image
+from engine.gan2shape.photogeometry import render_in_views
+from engine.gan2shape.recover import Recovery, latent_projector
+from engine.render import shade
+from engine.stylegan2 import Generator
+
+
+def render_view(
+    recovery: Recovery,
+    *,
+    azimuth: float,
+    elevation: float,
+    light: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The recovered object `[1, 3, S, S]` in [-1, 1] seen from (`azimuth`, `elevation`)
+    degrees; with `light` (ambient, diffuse, dx, dy) `[4]` or `[1, 4]` it is relit, else it
+    keeps the recovered shading. Uncovered pixels are 0."""
+    canonical = recovery.canonical_image  # [1, 3, S, S]
+    if light is not None:
+        light = light.reshape(1, 4).to(recovery.normal)
+        canonical = compose_image(recovery.albedo, shade(recovery.normal, light))
+    view = recovery.depth.new_tensor(
+        [[math.radians(elevation), math.radians(azimuth), 0.0, 0.0, 0.0, 0.0]]
+    )  # [1, 6]
+    with torch.no_grad():
+        image, _ = render_in_views(canonical, recovery.depth, view)
+    return image
+
+
+def project_view(
+    recovery: Recovery,
+    G: Generator,
+    *,
+    azimuth: float,
+    elevation: float,
+    light: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """`render_view`'s image projected onto `G`'s manifold by the recovery's trained offset
+    encoder: the generator's image `[1, 3, size, size]` in [-1, 1] (`G` on the recovery's
+    device)."""
+    rendered = render_view(recovery, azimuth=azimuth, elevation=elevation, light=light)
+    projector = latent_projector(G, recovery.state)
+    with torch.no_grad():
+        offset = projector.offsets(recovery.state.networks.offset_net, rendered)
+        return projector.generate(projector.latents(offset))

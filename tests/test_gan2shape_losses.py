@@ -1,0 +1,40 @@
+"""GAN2Shape's losses on hand-computed cases."""
+
+from __future__ import annotations
+
+import torch
+
+from engine.gan2shape.losses import masked_feature_l1, masked_l1, smoothness
+from engine.stylegan2 import Discriminator, DiscriminatorConfig
+
+
+def test_masked_l1_averages_over_the_mask_only() -> None:
+    first = torch.zeros(1, 3, 4, 4)
+    second = torch.zeros(1, 3, 4, 4)
+    second[..., :2] = 2.0  # differs by 2 in the left half
+    second[..., 2:] = 5.0  # and by 5 in the right half
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2] = 1
+    assert float(masked_l1(first, second, mask)) == 2.0
+    assert float(masked_l1(first, second, torch.ones(1, 1, 4, 4))) == 3.5
+
+
+def test_smoothness_is_zero_on_planes_and_constant_on_parabolas() -> None:
+    rows = torch.arange(8.0)[:, None].expand(8, 8)
+    cols = torch.arange(8.0)[None, :].expand(8, 8)
+    assert float(smoothness((2 * rows + 3 * cols)[None])) == 0.0
+    # d²/dx² of x² is 2 per pixel; the other three second differences vanish
+    assert float(smoothness((cols**2)[None, None])) == 2.0
+
+
+def test_feature_loss_compares_residual_blocks_and_trains_only_the_fake() -> None:
+    torch.manual_seed(0)
+    D = Discriminator(DiscriminatorConfig(32, {4: 8, 8: 8, 16: 8, 32: 8})).requires_grad_(False)
+    real = torch.rand(2, 3, 16, 16) * 2 - 1  # smaller than D's size: the blocks are convolutional
+    mask = torch.ones(2, 1, 16, 16)
+    assert float(masked_feature_l1(D, real, real, mask, blocks=4)) == 0.0
+    fake = (real + 0.3 * torch.randn_like(real)).requires_grad_(True)
+    real.requires_grad_(True)
+    loss = masked_feature_l1(D, fake, real, mask, blocks=2)
+    loss.backward()
+    assert loss > 0 and fake.grad is not None and real.grad is None

@@ -1,0 +1,63 @@
+"""GAN2Shape presets: the release's settings, JSON round trips and rejected keys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.errors import GANliftError
+from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_round_trip_through_json(name: str) -> None:
+    preset = PRESETS[name]
+    again = Gan2ShapePreset.from_json(preset.to_json())
+    assert again == preset
+    assert isinstance(again.first_stage, StepLengths)
+    assert isinstance(again.view_cov[0], tuple)
+
+
+def test_release_settings() -> None:
+    face, cat, car, church = (get_preset(name) for name in ("face", "cat", "car", "church"))
+    assert (face.first_stage, face.later_stages) == (
+        StepLengths(600, 600, 400),
+        StepLengths(200, 500, 300),
+    )
+    assert (car.first_stage, car.later_stages) == (
+        StepLengths(700, 700, 600),
+        StepLengths(200, 500, 400),
+    )
+    assert church.later_stages == car.later_stages and church.prior_far == 1.0
+    assert [p.gan_size for p in (face, cat, car, church)] == [128, 256, 512, 256]
+    assert all(p.networks.image_size == 128 and p.num_stages == 4 for p in (face, cat, car))
+    assert cat.crop == pytest.approx(170 / 256) and face.crop is None
+    assert face.flip_step3 == (True, False, False, False) and not any(car.flip_step3)
+    assert face.view_yaw_scale == 1.2 and car.view_yaw_scale == 1.0
+    assert face.relative_offset and not car.relative_offset and car.use_mask
+    assert face.lr == 1e-4 and face.perceptual_weight == 0.5 and face.smooth_weight == 0.01
+    assert face.prior_steps == 1000 and face.prior_box == "face" and car.prior_box == "car"
+    assert get_preset("default-face").networks.image_size == 64
+
+
+def test_unknown_keys_are_rejected_at_every_level() -> None:
+    data = json.loads(PRESETS["face"].to_json())
+    data["learning_rate"] = 1.0
+    with pytest.raises(GANliftError, match="unknown keys \\['learning_rate'\\]"):
+        Gan2ShapePreset.from_json(json.dumps(data))
+    data = json.loads(PRESETS["face"].to_json())
+    data["first_stage"]["step4"] = 10
+    with pytest.raises(GANliftError, match=r"preset\.first_stage has unknown keys"):
+        Gan2ShapePreset.from_json(json.dumps(data))
+
+
+def test_invalid_presets_raise_user_errors() -> None:
+    with pytest.raises(GANliftError, match="not valid JSON"):
+        Gan2ShapePreset.from_json("{")
+    with pytest.raises(GANliftError, match="one flag per stage"):
+        PRESETS["face"].replace(num_stages=2)
+    with pytest.raises(GANliftError, match="incomplete"):
+        Gan2ShapePreset.from_json('{"name": "x"}')
+    with pytest.raises(GANliftError, match="Unknown GAN2Shape preset 'horse'"):
+        get_preset("horse")

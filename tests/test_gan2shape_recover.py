@@ -1,0 +1,206 @@
+"""`recover` end to end on a tiny generator: progress names stage and step, should_stop stops,
+a stopped run saved and resumed ends exactly where an uninterrupted one does, and views
+render without networks."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.errors import GANliftError
+from engine.gan2shape import (
+    NetworkConfig,
+    Recovery,
+    StepLengths,
+    continue_recovery,
+    get_preset,
+    load_state,
+    project_view,
+    recover,
+    render_view,
+    save_state,
+)
+from engine.perceptual import DiscriminatorFeatureLoss
+from engine.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+
+SIZE = 32
+PRESET = get_preset("default-face").replace(
+    gan_size=SIZE,
+    networks=NetworkConfig(SIZE, 8, 2, bottleneck=16, offset_width=8),
+    num_stages=2,
+    first_stage=StepLengths(2, 2, 2),
+    later_stages=StepLengths(1, 1, 2),
+    flip_step1=(False, True),
+    flip_step3=(True, False),
+    prior_steps=2,
+    batch_size=2,
+    collect_batches=2,
+    inversion_steps=2,
+)
+TOTAL = 2 + 6 + 4
+
+
+@pytest.fixture(scope="module")
+def gan() -> tuple[Generator, Discriminator, torch.Tensor, torch.Tensor]:
+    """A tiny G and D, a latent and its image."""
+    torch.manual_seed(0)
+    channels = {4: 16, 8: 16, 16: 16, 32: 16}
+    G = Generator(GeneratorConfig(SIZE, channels, style_dim=32, n_mlp=4))
+    D = Discriminator(DiscriminatorConfig(SIZE, channels))
+    latent = G.mean_latent(64)
+    with torch.no_grad():
+        image = G.synthesis(latent).clamp(-1, 1)
+    return G, D, latent, image
+
+
+def run(gan, **kwargs) -> Recovery:
+    """`recover` on the tiny case with the discriminator as perceptual loss."""
+    G, D, latent, image = gan
+    perceptual = DiscriminatorFeatureLoss(D)
+    return recover(G, D, image, preset=PRESET, latent=latent, perceptual=perceptual, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def full(gan) -> tuple[Recovery, list[tuple[int, int, str]]]:
+    """An uninterrupted run and its progress reports."""
+    reports: list[tuple[int, int, str]] = []
+    recovery = run(
+        gan, progress=lambda done, total, message: reports.append((done, total, message))
+    )
+    return recovery, reports
+
+
+def test_progress_names_stage_and_step(full) -> None:
+    recovery, reports = full
+    assert recovery.finished
+    assert all(total == TOTAL for _, total, _ in reports)
+    done = [entry[0] for entry in reports]
+    assert done == sorted(done) and done[-1] == TOTAL
+    messages = [message for _, _, message in reports]
+    assert messages[0].startswith("prior fit")
+    for stage, step in itertools.product((1, 2), (1, 2, 3)):
+        assert any(f"stage {stage}/2, step {step}/3" in message for message in messages)
+    assert any("caching projected samples" in message for message in messages)
+
+
+def test_recovery_ranges(full) -> None:
+    recovery, _ = full
+    assert recovery.depth.shape == (1, SIZE, SIZE)
+    assert recovery.depth.min() >= 0.9 and recovery.depth.max() <= 1.1
+    assert recovery.albedo.shape == (1, 3, SIZE, SIZE) and recovery.view.shape == (1, 6)
+    assert recovery.light.shape == (1, 4) and recovery.normal.shape == (1, 3, SIZE, SIZE)
+    assert recovery.state.cache is not None and recovery.state.cache.images.shape[0] == 4
+    assert recovery.mask.shape == (1, 1, SIZE, SIZE) and recovery.mask.max() <= 1
+
+
+def test_stopped_run_saved_and_resumed_matches_the_full_run(gan, full, tmp_path: Path) -> None:
+    recovery, _ = full
+    calls = itertools.count()
+    stopped = run(gan, should_stop=lambda: next(calls) >= 9)  # mid step 3 of stage 1
+    assert not stopped.finished
+    assert (stopped.state.phase, stopped.state.iteration) == (3, 1)
+    assert stopped.state.optimizer is not None and stopped.state.cache is not None
+
+    path = save_state(stopped.state, tmp_path / "run.pt")
+    loaded = load_state(path)
+    assert_same_state(loaded, stopped.state)
+
+    G, D, _, _ = gan
+    resumed = continue_recovery(G, D, loaded, perceptual=DiscriminatorFeatureLoss(D))
+    assert resumed.finished
+    for key, value in recovery.state.networks.state_dict().items():
+        assert torch.allclose(resumed.state.networks.state_dict()[key], value, atol=1e-5), key
+    assert torch.allclose(resumed.depth, recovery.depth, atol=1e-5)
+
+
+def test_stop_during_the_collection_resumes_exactly(gan, full, tmp_path: Path) -> None:
+    recovery, _ = full
+    calls = itertools.count()
+    checkpoint = tmp_path / "checkpoint.pt"
+    # 2 prior + 2 step-1 + 2 step-2 polls, then stop before the collection's second batch
+    stopped = run(gan, checkpoint=checkpoint, should_stop=lambda: next(calls) >= 7)
+    assert (stopped.state.phase, stopped.state.iteration) == (2, 2)
+    assert stopped.state.cache is None
+    saved = load_state(checkpoint)
+    assert (saved.phase, saved.iteration) == (2, 2) and torch.equal(saved.rng, stopped.state.rng)
+    G, D, _, _ = gan
+    resumed = continue_recovery(G, D, saved, perceptual=DiscriminatorFeatureLoss(D))
+    assert resumed.finished
+    assert torch.allclose(resumed.depth, recovery.depth, atol=1e-5)
+
+
+def assert_same_state(first, second) -> None:
+    """Two states hold the same counters, tensors, cache and optimiser."""
+    assert (first.phase, first.iteration, first.fit_prior) == (
+        second.phase,
+        second.iteration,
+        second.fit_prior,
+    )
+    assert first.preset == second.preset and torch.equal(first.rng, second.rng)
+    for key, value in second.networks.state_dict().items():
+        assert torch.equal(first.networks.state_dict()[key], value), key
+    assert torch.equal(first.cache.images, second.cache.images)
+    assert first.cache.cursor == second.cache.cursor
+    assert torch.equal(first.target.latent, second.target.latent)
+    steps = [entry["step"] for entry in first.optimizer["state"].values()]
+    assert steps == [entry["step"] for entry in second.optimizer["state"].values()]
+
+
+def test_should_stop_stops_before_any_work(gan) -> None:
+    G, D, _, image = gan
+    calls = []
+    recovery = recover(
+        G,
+        D,
+        image,
+        preset=PRESET,
+        perceptual=DiscriminatorFeatureLoss(D),
+        should_stop=lambda: calls.append(1) or True,
+    )
+    assert not recovery.finished
+    assert (recovery.state.phase, recovery.state.iteration) == (0, 0)
+    assert len(calls) == 2  # polled once by the inversion, once by the prior fit
+
+
+def test_init_weights_are_loaded_and_skip_the_prior_fit(gan, full) -> None:
+    weights = full[0].state.networks.state_dict()
+    started = run(gan, init=weights, should_stop=lambda: True)
+    assert not started.state.fit_prior and started.state.phases[0].step == 1
+    assert torch.equal(started.depth, full[0].depth)
+    with pytest.raises(GANliftError, match="do not match the preset's networks"):
+        run(gan, init={"depth_net.network.0.weight": torch.zeros(1)})
+
+
+def test_render_view_at_zero_reproduces_the_canonical_image(full) -> None:
+    recovery, _ = full
+    front = render_view(recovery, azimuth=0, elevation=0)
+    assert torch.allclose(front, recovery.canonical_image.clamp(-1, 1), atol=1e-4)
+    relit = render_view(recovery, azimuth=0, elevation=0, light=recovery.light[0])
+    assert torch.allclose(relit, front, atol=1e-4)
+    turned = render_view(recovery, azimuth=20, elevation=5)
+    assert (turned - front).abs().mean() > 1e-3
+
+
+def test_project_view_gives_a_generator_image(gan, full) -> None:
+    recovery, _ = full
+    G = gan[0]
+    image = project_view(recovery, G, azimuth=10, elevation=0)
+    assert image.shape == (1, 3, SIZE, SIZE) and image.abs().max() <= 1
+
+
+def test_user_errors(gan, tmp_path: Path) -> None:
+    G, D, latent, image = gan
+    with pytest.raises(GANliftError, match="Preset 'face' is for 128-px generators"):
+        recover(G, D, image, preset="face", latent=latent)
+    with pytest.raises(GANliftError, match="one RGB image"):
+        recover(G, D, image[0], preset=PRESET, latent=latent)
+    with pytest.raises(GANliftError, match="object mask must be"):
+        recover(G, D, image, preset=PRESET, latent=latent, mask=torch.ones(1, 1, 8, 8))
+    with pytest.raises(GANliftError, match="does not exist"):
+        load_state(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a state")
+    with pytest.raises(GANliftError, match="damaged"):
+        load_state(tmp_path / "junk.pt")

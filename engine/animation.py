@@ -12,9 +12,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.atomic import atomic_path
 from engine.errors import GANliftError
 from engine.images import to_uint8
 from engine.progress import ProgressFn, StopFn
@@ -113,7 +112,7 @@ def save_animation(frames: torch.Tensor, path: str | os.PathLike, *, fps: float 
         raise ValueError(f"frames must be [N, 3, H, W] with N >= 1, got {list(frames.shape)}")
     if fps <= 0:
         raise GANliftError(f"The animation frame rate must be positive, got {fps} fps.")
-    with _replace_when_done(path) as temporary:
+    with atomic_path(path) as temporary:
         if suffix == ".gif":
             iio.imwrite(temporary, _to_uint8(frames), extension=".gif", duration=1000 / fps, loop=0)
         else:
@@ -179,26 +178,3 @@ def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
         pixelformat="yuv420p",
         macro_block_size=1,
     )
-
-
-@contextmanager
-def _replace_when_done(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix) and rename it onto ``path`` once
-    the ``with`` body succeeds; remove it otherwise."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix
-        )
-    except OSError as error:
-        raise GANliftError(
-            f"Cannot write the animation to '{path}' ({error.strerror}); choose a folder you "
-            "can write to."
-        ) from error
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)

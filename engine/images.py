@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
+from engine.atomic import atomic_path
 from engine.errors import GANliftError
 
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
@@ -113,15 +113,8 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
             f"Cannot save an image as '{path.name}'; use one of {', '.join(SAVE_FORMATS)}."
         )
     pil_image = Image.fromarray(to_uint8(image))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as temp_file:
-            pil_image.save(temp_file, format=file_format)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        pil_image.save(temporary, format=file_format)
     return path
 
 

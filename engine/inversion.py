@@ -16,7 +16,6 @@ import math
 import os
 import pickle
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from engine.atomic import save_torch
 from engine.errors import GANliftError
 from engine.images import fit_to_frame
 from engine.metrics import psnr
@@ -193,15 +193,7 @@ def save_latent(
     path = Path(path)
     data = {"latent": latent.detach().cpu().contiguous()}
     data |= {f"noise_{i}": noise.detach().cpu().contiguous() for i, noise in enumerate(noises)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save(data, temp_name)
-        os.replace(temp_name, path)
-    finally:
-        Path(temp_name).unlink(missing_ok=True)
-    return path
+    return save_torch(data, path)
 
 
 def load_latent(

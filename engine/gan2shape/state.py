@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from engine.atomic import save_torch
 from engine.errors import GANliftError
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
@@ -116,15 +116,7 @@ def save_state(state: RecoveryState, path: str | os.PathLike) -> Path:
             "cursor": state.cache.cursor,
         },
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save(_cpu(data), temp_name)
-        os.replace(temp_name, path)
-    finally:
-        Path(temp_name).unlink(missing_ok=True)
-    return path
+    return save_torch(_cpu(data), path)
 
 
 def load_state(path: str | os.PathLike, *, device: torch.device | str = "cpu") -> RecoveryState:

@@ -16,7 +16,6 @@ import argparse
 import dataclasses
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
+from engine.atomic import atomic_path, save_torch
 from engine.errors import GANliftError
 from engine.stylegan2.ada import convert_ada_snapshot
 from engine.stylegan2.config import (
@@ -278,10 +278,10 @@ def save_checkpoint(
         discriminator=None if discriminator is None else discriminator.config,
         extra=dict(extra or {}),
     )
-    _write_atomically(path, lambda temp: safetensors.torch.save_file(tensors, temp))
-    _write_atomically(
-        path.with_suffix(".json"), lambda temp: Path(temp).write_text(config.to_json())
-    )
+    with atomic_path(path) as temporary:
+        safetensors.torch.save_file(tensors, temporary)
+    with atomic_path(path.with_suffix(".json")) as temporary:
+        temporary.write_text(config.to_json())
     return path
 
 
@@ -318,26 +318,13 @@ def save_pt_checkpoint(
         data["latent_avg"] = latent_avg.detach().cpu().reshape(-1)
     data |= dict(optimizers or {})
     path = Path(path)
-    _write_atomically(path, lambda temp: torch.save(data, temp))
+    save_torch(data, path)
     return path
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A detached CPU copy of a module's state dict."""
     return {key: value.detach().cpu().clone() for key, value in module.state_dict().items()}
-
-
-def _write_atomically(path: Path, write: Callable[[str], None]) -> None:
-    """Write through a temp file in the same folder, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temp)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
 
 
 def _with_prefix(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -12,13 +12,13 @@ import dataclasses
 import json
 import os
 import pickle
-import tempfile
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 
+from engine.atomic import save_torch
 from engine.errors import GANliftError
 
 ConfigT = TypeVar("ConfigT")
@@ -73,17 +73,7 @@ def load_config(cls: type[ConfigT], path: str | os.PathLike) -> ConfigT:
 
 def write_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Save a training state dict to ``path``: a temporary file beside it, then one rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save(state, temp_name)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return path
+    return save_torch(state, path)
 
 
 def read_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:

@@ -8,14 +8,13 @@ over the previous one, so a crash never leaves a half-written checkpoint behind.
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from engine.atomic import save_torch
 from engine.errors import GANliftError
 from engine.stylegan2 import Discriminator, Generator
 from engine.stylegan2.safe_pickle import load_torch_file
@@ -94,14 +93,7 @@ class TrainingState:
             "latent_avg": latent_avg.detach().cpu(),
             "pl_mean": self.pl_mean.detach().cpu(),
         }
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
-        try:
-            torch.save(data, temp)
-            os.replace(temp, path)
-        finally:
-            if os.path.exists(temp):
-                os.remove(temp)
+        save_torch(data, path)
 
     def load(self, data: dict[str, Any]) -> None:
         """Restore networks, optimisers, RNG states and counters from `read_state_file` output."""

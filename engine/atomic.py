@@ -1,0 +1,48 @@
+"""Atomic file writes: every file GANlift writes appears complete or not at all.
+
+Write to a temporary file in the destination's folder, then rename it over the destination
+(`os.replace` is atomic within one file system), so a crash or a kill never leaves a torn file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import GANliftError
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path` (same suffix, so format-by-suffix writers work);
+    rename it onto `path` when the `with` body succeeds, remove it otherwise."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix or ".tmp"
+        )
+    except OSError as error:
+        raise GANliftError(
+            f"Cannot write '{path}' ({error.strerror}); choose a folder you can write to."
+        ) from error
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def save_torch(data: Any, path: str | os.PathLike) -> Path:
+    """`torch.save(data, path)` atomically; returns the path."""
+    with atomic_path(path) as temporary:
+        torch.save(data, temporary)
+    return Path(path)

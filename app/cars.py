@@ -1,0 +1,81 @@
+"""Handlers of the Cars tab (StyleGAN-R): three samples A, B, C drawn by seed, a camera for each,
+shape / texture / background swapped between them, and a car lifted to a mesh.
+
+Every handler returns the three slots' pictures (None for an empty slot), so one set of
+outputs serves them all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.display import picture
+from app.session import Session
+from engine.errors import GANliftError
+from engine.mesh import save_mesh
+from engine.styleganr import Sample, car_to_mesh, sample, set_camera, swap
+
+SLOTS = ("A", "B", "C")
+
+SlotPictures = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]
+
+
+def draw_car(session: Session, seed: float, slot: str) -> SlotPictures:
+    """Put the StyleGAN-R sample of `seed` in `slot`."""
+    with session.action("draw car"):
+        if seed < 0 or seed != int(seed):
+            raise GANliftError(f"The seed must be a whole number of 0 or more, got {seed}.")
+        session.cars[_checked(slot)] = sample(session.cars_model(), 1, seed=int(seed))
+        return slot_pictures(session)
+
+
+def car_camera(
+    session: Session, slot: str, azimuth: float, elevation: float, scale: float
+) -> SlotPictures:
+    """Show `slot`'s car from (`azimuth`°, `elevation`°) at `scale`, keeping its content."""
+    with session.action("car camera"):
+        target = _car(session, slot)
+        session.cars[slot] = set_camera(
+            session.cars_model(), target, azimuth=azimuth, elevation=elevation, scale=scale
+        )
+        return slot_pictures(session)
+
+
+def swap_cars(session: Session, target: str, source: str, part: str) -> SlotPictures:
+    """Give `target`'s car the `part` (shape, texture or background) of `source`'s."""
+    with session.action("swap"):
+        if target == source:
+            raise GANliftError(f"Swap needs two different samples; both are {target}.")
+        session.cars[target] = swap(
+            session.cars_model(), _car(session, target), _car(session, source), part=part
+        )
+        return slot_pictures(session)
+
+
+def car_mesh(session: Session, slot: str) -> str:
+    """`slot`'s car as a textured GLB mesh (inverse graphics network); returns its path."""
+    with session.action("car to mesh"):
+        mesh = car_to_mesh(session.cars_model(), _car(session, slot).image)
+        return str(save_mesh(mesh, session.work_dir / "cars" / f"car-{slot}.glb"))
+
+
+def slot_pictures(session: Session) -> SlotPictures:
+    """The pictures of slots A, B, C (None where empty)."""
+    a, b, c = (
+        picture(session.cars[slot].image) if slot in session.cars else None for slot in SLOTS
+    )
+    return a, b, c
+
+
+def _checked(slot: str) -> str:
+    """`slot` if it names one of `SLOTS`."""
+    if slot not in SLOTS:
+        raise GANliftError(f"Unknown sample slot '{slot}'; use one of {', '.join(SLOTS)}.")
+    return slot
+
+
+def _car(session: Session, slot: str) -> Sample:
+    """The sample in `slot`, or a GANliftError asking to draw one."""
+    if _checked(slot) not in session.cars:
+        raise GANliftError(f"Sample {slot} is empty; draw a car for it first.")
+    return session.cars[slot]

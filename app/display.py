@@ -1,0 +1,42 @@
+"""Engine tensors as pictures for Gradio (uint8 HWC): images, depth maps and normal maps.
+
+Browsers do not enlarge small images to fill their frame, so pictures smaller than
+`DISPLAY_SIDE` are enlarged by a whole factor (nearest neighbour: every pixel stays visible).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.images import to_uint8
+
+DISPLAY_SIDE = 256
+"""Pictures are enlarged until their longer side reaches at least this many pixels."""
+
+
+def picture(image: torch.Tensor) -> np.ndarray:
+    """An engine image `[1, 3, H, W]` in [-1, 1] as uint8 `[H·k, W·k, 3]`, enlarged `k` times."""
+    image = image.detach().float().cpu()
+    factor = math.ceil(DISPLAY_SIDE / max(image.shape[-2:]))
+    if factor > 1:
+        image = F.interpolate(image, scale_factor=factor, mode="nearest")  # [1, 3, H·k, W·k]
+    return to_uint8(image)
+
+
+def depth_picture(depth: torch.Tensor) -> np.ndarray:
+    """Depth `[1, H, W]` as grey levels, near = white, stretched to its own range."""
+    depth = depth.detach().float().cpu()[0]  # [H, W]
+    near, far = depth.min(), depth.max()
+    closeness = (far - depth) / (far - near).clamp_min(1e-8)  # [H, W] in [0, 1]
+    return picture((closeness * 2 - 1).expand(1, 3, -1, -1))
+
+
+def normal_picture(normal: torch.Tensor) -> np.ndarray:
+    """GAN2Shape normals `[1, 3, H, W]` (x right, y down, z towards the viewer) in the usual
+    normal-map colours: red = right, green = up, blue = towards the viewer."""
+    flip = normal.new_tensor([1.0, -1.0, 1.0]).reshape(1, 3, 1, 1)
+    return picture(normal * flip)

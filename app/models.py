@@ -1,0 +1,188 @@
+"""Which StyleGAN2 checkpoint and GAN2Shape preset a session uses, and a process-wide cache of
+loaded models.
+
+`resolve_model` is the one place that turns "default-face", "default-car" or a path into a file
+and a preset; the embedded defaults are looked up in `assets/models` every time, so the app
+works as soon as their files land, and says clearly that they are missing until then.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from engine.errors import GANliftError
+from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, get_preset
+from engine.stylegan2 import Checkpoint, Discriminator, Generator, load_checkpoint
+from engine.stylegan2.checkpoint import MODELS_DIR
+from engine.styleganr import StyleGANR, load_styleganr
+
+DEFAULT_MODELS = ("default-face", "default-car")
+"""Models trained by this project and shipped in `assets/models` (same-named presets)."""
+
+DEFAULT_CARS_MODEL = "default-car-styleganr"
+"""The shipped StyleGAN-R model file (`assets/models/<name>.pt`) of the Cars tab."""
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A checkpoint file and how to lift 3D out of it, before anything is loaded."""
+
+    name: str
+    """What the user asked for: a default model's name or a path."""
+    path: Path
+    category: str | Gan2ShapePreset | None
+    """Preset name, preset JSON file, preset object, or None to infer it from the image size."""
+
+    @property
+    def installed(self) -> bool:
+        """Whether the checkpoint file is there."""
+        return self.path.is_file()
+
+    @property
+    def missing_message(self) -> str:
+        """The sentence shown while the checkpoint file is missing."""
+        if self.name in DEFAULT_MODELS:
+            return (
+                f"The default model '{self.name}' is not installed yet (expected {self.path}); "
+                "start with --model PATH or load a checkpoint in the Models tab."
+            )
+        return f"Checkpoint {self.path} does not exist; check the path."
+
+
+def resolve_model(
+    spec: str, category: str | Gan2ShapePreset | None = None, *, models_dir: Path = MODELS_DIR
+) -> ModelChoice:
+    """`spec` = a default model's name (its preset unless `category` says otherwise) or a
+    checkpoint path (.pt, .pkl or .safetensors); nothing is read yet."""
+    spec = spec.strip()
+    if not spec:
+        raise GANliftError("No model given; pass a default model name or a checkpoint path.")
+    if spec in DEFAULT_MODELS:
+        return ModelChoice(spec, models_dir / f"{spec}.safetensors", category or spec)
+    return ModelChoice(spec, Path(spec).expanduser(), category)
+
+
+def resolve_preset(category: str | Gan2ShapePreset | None, gan_size: int) -> Gan2ShapePreset:
+    """A preset object from a name, a JSON file or None (the first preset made for `gan_size`)."""
+    if isinstance(category, Gan2ShapePreset):
+        return category
+    if category is None:
+        for preset in PRESETS.values():
+            if preset.gan_size == gan_size:
+                return preset
+        raise GANliftError(
+            f"No GAN2Shape preset is made for {gan_size}-px generators; pass a category preset "
+            "JSON file written for this checkpoint."
+        )
+    if category.endswith(".json"):
+        path = Path(category).expanduser()
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise GANliftError(
+                f"Cannot read the preset file {path} ({error.strerror}); check the path."
+            ) from error
+        return Gan2ShapePreset.from_json(text, source=f"preset file {path}")
+    return get_preset(category)
+
+
+def resolve_cars_model(spec: str, *, models_dir: Path = MODELS_DIR) -> Path:
+    """The StyleGAN-R model file: the shipped default's path, or `spec` as a path."""
+    if spec == DEFAULT_CARS_MODEL:
+        return models_dir / f"{DEFAULT_CARS_MODEL}.pt"
+    return Path(spec).expanduser()
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A loaded checkpoint with the preset that lifts 3D out of it (shared, read-only)."""
+
+    choice: ModelChoice
+    checkpoint: Checkpoint
+    preset: Gan2ShapePreset
+
+    @property
+    def generator(self) -> Generator:
+        """The EMA generator, on the app's device."""
+        return self.checkpoint.generator
+
+    @property
+    def discriminator(self) -> Discriminator:
+        """The discriminator GAN2Shape needs (projection features, perceptual loss)."""
+        if self.checkpoint.discriminator is None:
+            raise GANliftError(
+                f"{self.choice.path} has no discriminator, which GAN2Shape needs; use a "
+                "checkpoint that stores one (a training checkpoint or a full .pkl)."
+            )
+        return self.checkpoint.discriminator
+
+    def describe(self) -> str:
+        """The checkpoint's architecture summary and the preset in use."""
+        networks = self.preset.networks
+        return (
+            f"{self.checkpoint.describe()}\n"
+            f"  GAN2Shape preset: {self.preset.name} ({self.preset.num_stages} stages, "
+            f"networks at {networks.image_size}x{networks.image_size})"
+        )
+
+
+class ModelStore:
+    """Loaded models (StyleGAN2 + preset, and StyleGAN-R) shared by every session, keyed by
+    file, modification time and preset.
+
+    Models are only read (GAN2Shape works on its own copies), so sessions may share them;
+    the store keeps the `capacity` most recently used ones. Gradio deep-copies each session's
+    initial state, so a copy of the store is the store itself.
+    """
+
+    def __init__(self, device: torch.device, *, capacity: int = 2) -> None:
+        self.device = device
+        self.capacity = capacity
+        self._models: OrderedDict[tuple, LoadedModel | StyleGANR] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __deepcopy__(self, memo: dict) -> ModelStore:
+        return self
+
+    def load(self, choice: ModelChoice) -> LoadedModel:
+        """The model for `choice`, loaded on first use."""
+        if not choice.installed:
+            raise GANliftError(choice.missing_message)
+        path = choice.path.resolve()
+        key = (str(path), path.stat().st_mtime_ns, repr(choice.category))
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            checkpoint = load_checkpoint(path, self.device)
+            preset = resolve_preset(choice.category, checkpoint.generator.config.size)
+            model = LoadedModel(choice, checkpoint, preset)
+            self._remember(key, model)
+            return model
+
+    def load_cars(self, path: Path) -> StyleGANR:
+        """The StyleGAN-R model in `path` with the GAN its file records, loaded on first use."""
+        if not path.is_file():
+            raise GANliftError(
+                f"The StyleGAN-R model {path} is not installed yet; start with --cars-model PATH "
+                "(a file written by `python -m engine styleganr`)."
+            )
+        key = ("styleganr", str(path.resolve()), path.stat().st_mtime_ns)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            model = load_styleganr(path, device=self.device)
+            self._remember(key, model)
+            return model
+
+    def _remember(self, key: tuple, model: LoadedModel | StyleGANR) -> None:
+        """Keep `model` as the most recent entry, forgetting the oldest beyond capacity."""
+        self._models[key] = model
+        while len(self._models) > self.capacity:
+            self._models.popitem(last=False)

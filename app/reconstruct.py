@@ -1,0 +1,271 @@
+"""Handlers of the Reconstruct tab: choose an input, run GAN2Shape, re-render it from the live
+sliders, export the mesh and a turntable video.
+
+Each handler takes the `Session` first and returns what its Gradio outputs show; the UI wires
+them and tests call them directly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import gradio as gr
+import numpy as np
+import torch
+
+from app.display import depth_picture, normal_picture, picture
+from app.session import Session
+from engine.animation import rotation_frames, save_animation, swing_angles
+from engine.errors import GANliftError
+from engine.gan2shape.presets import Gan2ShapePreset, StepLengths
+from engine.gan2shape.recover import recover
+from engine.gan2shape.views import project_view, render_view
+from engine.images import load_image
+from engine.mesh import MESH_FORMATS, save_mesh
+from engine.progress import ProgressFn
+
+Quality = Literal["fast", "full"]
+QUALITIES: tuple[Quality, ...] = ("fast", "full")
+"""'full' runs the model's preset as is; 'fast' one stage at a tenth of the steps."""
+
+SAMPLE_TRUNCATION = 0.7
+"""Truncation of drawn samples when the checkpoint stores its mean w."""
+
+SLIDER_DECIMALS = 2
+"""The light sliders' precision (recovered lights are rounded to it)."""
+
+VIDEO_FRAMES = 36
+VIDEO_SWING_DEGREES = 35.0
+VIDEO_FPS = 12.0
+
+GradioProgress = Callable[..., Any]
+"""`gr.Progress` or anything called as `progress((done, total), desc=message)`."""
+
+PROGRESS_BAR = gr.Progress()
+"""Default of handlers' `progress`: Gradio swaps it for the event's own progress bar (it finds
+handlers that report progress by this default); called outside an event it does nothing."""
+
+
+class LightSliders(NamedTuple):
+    """The live panel's light: GAN2Shape's (ambient, diffuse, dx, dy)."""
+
+    light_x: float
+    light_y: float
+    ambient: float
+    diffuse: float
+
+    def tensor(self) -> torch.Tensor:
+        """The light `[1, 4]` = (ambient, diffuse, dx, dy)."""
+        return torch.tensor([[self.ambient, self.diffuse, self.light_x, self.light_y]])
+
+
+class ReconstructOutputs(NamedTuple):
+    """What `reconstruct` shows, in the order of the UI's outputs."""
+
+    input: np.ndarray
+    inversion: np.ndarray
+    depth: np.ndarray
+    normal: np.ndarray
+    albedo: np.ndarray
+    view: np.ndarray
+    azimuth: float
+    elevation: float
+    light_x: float
+    light_y: float
+    ambient: float
+    diffuse: float
+    status: str
+
+
+def sample(session: Session, seed: float) -> tuple[np.ndarray, str]:
+    """Draw the GAN's sample for `seed` and make it the input (its latent is kept, so no
+    inversion is needed); returns the picture and the status line."""
+    with session.action("sample"):
+        G = session.model().generator
+        if seed < 0 or seed != int(seed):
+            raise GANliftError(f"The seed must be a whole number of 0 or more, got {seed}.")
+        generator = torch.Generator().manual_seed(int(seed))
+        z = torch.randn(1, G.style_dim, generator=generator).to(G.input.input.device)  # [1, D]
+        with torch.no_grad():
+            w = G.mapping(z)  # [1, D]
+            if G.latent_avg is not None:
+                w = torch.lerp(G.latent_avg.reshape(1, -1), w, SAMPLE_TRUNCATION)
+            image = G.synthesis(w).clamp(-1, 1)  # [1, 3, size, size]
+        session.set_input(image.cpu(), f"GAN sample, seed {int(seed)}", latent=w)
+    return picture(image), session.status()
+
+
+def load_input(session: Session, file: str | os.PathLike | None) -> tuple[np.ndarray | None, str]:
+    """Make an uploaded (or example) image file the input; returns its picture and the status
+    line. An unreadable file raises a one-sentence `gr.Error`."""
+    with session.action("load image"):
+        if file is None:
+            return None, session.status()
+        image = load_image(file)  # [1, 3, H, W]
+        session.set_input(image, Path(file).name)
+    return picture(image), session.status()
+
+
+def reconstruct(
+    session: Session, quality: Quality, progress: GradioProgress = PROGRESS_BAR
+) -> ReconstructOutputs:
+    """Run GAN2Shape on the session's input with the model's preset (`quality` 'fast' or
+    'full'), reporting each stage to `progress`; the Stop button ends it early."""
+    with session.action("reconstruct", cancellable=True):
+        if quality not in QUALITIES:
+            raise GANliftError(f"Unknown quality '{quality}'; use one of {', '.join(QUALITIES)}.")
+        model = session.model()
+        source = session.require_input()
+        preset = model.preset if quality == "full" else quick_preset(model.preset)
+        recovery = recover(
+            model.generator,
+            model.discriminator,
+            source.image,
+            preset=preset,
+            latent=source.latent,
+            device=session.context.models.device,
+            progress=_engine_progress(progress),
+            should_stop=session.should_stop,
+        )
+        session.set_recovery(recovery)
+        ambient, diffuse, light_x, light_y = (
+            round(float(value), SLIDER_DECIMALS) for value in recovery.light[0]
+        )
+        light = LightSliders(light_x, light_y, ambient, diffuse)
+        view = _view(session, 0.0, 0.0, light, gan_view=False)
+    return ReconstructOutputs(
+        input=picture(recovery.image),
+        inversion=picture(recovery.state.target.gan_image),
+        depth=depth_picture(recovery.depth),
+        normal=normal_picture(recovery.normal),
+        albedo=picture(recovery.albedo),
+        view=picture(view),
+        azimuth=0.0,
+        elevation=0.0,
+        light_x=light_x,
+        light_y=light_y,
+        ambient=ambient,
+        diffuse=diffuse,
+        status=session.status(),
+    )
+
+
+def render(
+    session: Session,
+    azimuth: float,
+    elevation: float,
+    light_x: float,
+    light_y: float,
+    ambient: float,
+    diffuse: float,
+    gan_view: bool,
+) -> np.ndarray:
+    """The current recovery from (`azimuth`, `elevation`) degrees under the slider light; with
+    `gan_view` the rendering is projected onto the GAN's image manifold."""
+    with session.action("render"):
+        return picture(
+            _view(
+                session,
+                azimuth,
+                elevation,
+                LightSliders(light_x, light_y, ambient, diffuse),
+                gan_view,
+            )
+        )
+
+
+def export_mesh(session: Session, suffix: str) -> list[str]:
+    """Write the recovered mesh as `suffix` (.obj with its .mtl and texture, .ply or .glb) in
+    the session's folder; returns the written files, the mesh file first."""
+    with session.action(f"export {suffix.lstrip('.')}"):
+        if suffix not in MESH_FORMATS:
+            raise GANliftError(
+                f"Cannot export a mesh as '{suffix}'; use one of {', '.join(MESH_FORMATS)}."
+            )
+        folder = session.work_dir / suffix.lstrip(".")
+        mesh_path = save_mesh(session.mesh(), folder / f"ganlift-mesh{suffix}")
+        companions = sorted(path for path in folder.iterdir() if path != mesh_path)
+    return [str(mesh_path), *(str(path) for path in companions)]
+
+
+def rotation_video(
+    session: Session,
+    elevation: float,
+    light_x: float,
+    light_y: float,
+    ambient: float,
+    diffuse: float,
+    gan_view: bool,
+    progress: GradioProgress = PROGRESS_BAR,
+) -> str:
+    """An MP4 swinging the recovery left and right at `elevation` under the slider light;
+    returns its path. The Stop button ends it early with the frames made so far."""
+    with session.action("rotation video", cancellable=True):
+        light = LightSliders(light_x, light_y, ambient, diffuse)
+        frames = rotation_frames(
+            lambda azimuth, tilt: _view(
+                session, math.degrees(azimuth), math.degrees(tilt), light, gan_view
+            ),
+            azimuths=swing_angles(math.radians(VIDEO_SWING_DEGREES), VIDEO_FRAMES),
+            elevation=math.radians(elevation),
+            progress=_engine_progress(progress),
+            should_stop=session.should_stop,
+        )  # [N, 3, S, S]
+        if len(frames) == 0:
+            raise GANliftError("The video was stopped before its first frame; start it again.")
+        path = save_animation(frames, session.work_dir / "rotation.mp4", fps=VIDEO_FPS)
+    return str(path)
+
+
+def stop(session: Session) -> None:
+    """Ask the session's running reconstruction or video to stop at its next step."""
+    session.request_stop()
+
+
+def quick_preset(preset: Gan2ShapePreset) -> Gan2ShapePreset:
+    """`preset` cut to its first stage at a tenth of the steps (at least one per phase)."""
+
+    def tenth(steps: int) -> int:
+        return max(1, steps // 10) if steps else 0
+
+    first = preset.first_stage
+    return preset.replace(
+        name=f"{preset.name}-fast",
+        num_stages=1,
+        first_stage=StepLengths(tenth(first.step1), tenth(first.step2), tenth(first.step3)),
+        flip_step1=preset.flip_step1[:1],
+        flip_step3=preset.flip_step3[:1],
+        prior_steps=tenth(preset.prior_steps),
+        inversion_steps=tenth(preset.inversion_steps),
+        collect_batches=tenth(preset.collect_batches),
+    )
+
+
+def _view(
+    session: Session, azimuth: float, elevation: float, light: LightSliders, gan_view: bool
+) -> torch.Tensor:
+    """One new view `[1, 3, S, S]` of the current recovery."""
+    recovery = session.require_recovery()
+    light_tensor = light.tensor().to(recovery.depth.device)  # [1, 4]
+    if gan_view:
+        return project_view(
+            recovery,
+            session.model().generator,
+            azimuth=azimuth,
+            elevation=elevation,
+            light=light_tensor,
+        )
+    return render_view(recovery, azimuth=azimuth, elevation=elevation, light=light_tensor)
+
+
+def _engine_progress(progress: GradioProgress) -> ProgressFn:
+    """An engine `ProgressFn` that drives a `gr.Progress` bar."""
+
+    def report(done: int, total: int, message: str) -> None:
+        progress((done, total), desc=message)
+
+    return report

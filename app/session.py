@@ -1,0 +1,200 @@
+"""One browser session's state: its model, its input, its recovered scene, its files.
+
+Gradio keeps one `Session` per visitor in a `gr.State`; every handler takes it first. The
+session caches what is expensive (loaded models through the shared `ModelStore`, latents of
+drawn samples, the current recovery and its mesh), times each action, and turns engine errors
+into one-sentence `gr.Error`s so a visitor never sees a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import torch
+
+from app.display import picture
+from app.models import LoadedModel, ModelChoice, ModelStore, resolve_cars_model, resolve_model
+from app.settings import AppSettings
+from app.viewer import MeshViewer
+from engine.errors import GANliftError
+from engine.gan2shape.recover import Recovery
+from engine.images import to_uint8
+from engine.mesh import TexturedMesh, depth_to_mesh
+from engine.styleganr import Sample, StyleGANR
+
+logger = logging.getLogger("ganlift.app")
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """Process-wide resources every session shares: settings, model store and mesh viewer.
+
+    Gradio deep-copies each session's initial state; a copy of the context is the context.
+    """
+
+    settings: AppSettings
+    models: ModelStore
+    viewer: MeshViewer
+
+    def __deepcopy__(self, memo: dict) -> AppContext:
+        return self
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """The image to reconstruct, with its GAN latent when it is a drawn sample."""
+
+    image: torch.Tensor  # [1, 3, H, W] in [-1, 1]
+    latent: torch.Tensor | None  # [1, D] w of a drawn sample, else None (invert it)
+    label: str
+
+
+class Session:
+    """State of one visitor: model choice, input, recovery, exported files and timings."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+        settings = context.settings
+        self.model_choice: ModelChoice = resolve_model(
+            settings.model, settings.category, models_dir=settings.models_dir
+        )
+        self.input: InputImage | None = None
+        self.recovery: Recovery | None = None
+        self.timings: dict[str, float] = {}
+        """Seconds the last run of each action took."""
+        self.cars: dict[str, Sample] = {}
+        """The Cars tab's samples by slot name."""
+        self._sample_latents: dict[str, torch.Tensor] = {}
+        self._mesh: TexturedMesh | None = None
+        self._stop_requested = False
+        self._work_dir: Path | None = None
+
+    def model(self) -> LoadedModel:
+        """The session's model, loaded on first use (a GANliftError says when it is missing)."""
+        return self.context.models.load(self.model_choice)
+
+    def cars_model(self) -> StyleGANR:
+        """The Cars tab's StyleGAN-R model, loaded on first use."""
+        settings = self.context.settings
+        path = resolve_cars_model(settings.cars_model, models_dir=settings.models_dir)
+        return self.context.models.load_cars(path)
+
+    def use_model(self, choice: ModelChoice) -> LoadedModel:
+        """Switch to `choice` (loading it now); the input and recovery of the old one go."""
+        model = self.context.models.load(choice)
+        self.model_choice = choice
+        self.input, self.recovery, self._mesh = None, None, None
+        self._sample_latents.clear()
+        return model
+
+    def set_input(
+        self, image: torch.Tensor, label: str, latent: torch.Tensor | None = None
+    ) -> None:
+        """Make `image [1, 3, H, W]` the input; a sample's `latent` is remembered by content, so
+        the same pixels coming back (as they are or as displayed, e.g. through an API client)
+        skip the inversion."""
+        if latent is not None:
+            for pixels in (to_uint8(image), picture(image)):
+                self._sample_latents[_pixel_digest(pixels)] = latent.detach()
+        known = self._sample_latents.get(_pixel_digest(to_uint8(image)))
+        self.input = InputImage(image, known, label)
+
+    def require_input(self) -> InputImage:
+        """The current input, or a GANliftError asking for one."""
+        if self.input is None:
+            raise GANliftError(
+                "There is no input image yet; upload one, pick an example or draw a sample."
+            )
+        return self.input
+
+    def set_recovery(self, recovery: Recovery) -> None:
+        """Keep `recovery` as the current scene (its mesh is rebuilt on demand)."""
+        self.recovery, self._mesh = recovery, None
+
+    def require_recovery(self) -> Recovery:
+        """The current recovery, or a GANliftError asking to reconstruct first."""
+        if self.recovery is None:
+            raise GANliftError("Nothing is reconstructed yet; run Reconstruct on an image first.")
+        return self.recovery
+
+    def mesh(self) -> TexturedMesh:
+        """The current recovery as a textured mesh (albedo texture), built once per recovery."""
+        if self._mesh is None:
+            recovery = self.require_recovery()
+            mask = recovery.state.target.mask[0, 0] if recovery.state.preset.use_mask else None
+            self._mesh = depth_to_mesh(recovery.depth, recovery.albedo, mask)
+        return self._mesh
+
+    @property
+    def work_dir(self) -> Path:
+        """A private temporary folder for this session's exported files."""
+        if self._work_dir is None:
+            self._work_dir = Path(tempfile.mkdtemp(prefix="ganlift-session-"))
+        return self._work_dir
+
+    def close(self) -> None:
+        """Delete the session's files (Gradio calls this when the session expires)."""
+        if self._work_dir is not None:
+            shutil.rmtree(self._work_dir, ignore_errors=True)
+            self._work_dir = None
+
+    def request_stop(self) -> None:
+        """Ask the running long action to stop at its next step."""
+        self._stop_requested = True
+
+    def should_stop(self) -> bool:
+        """Polled by long engine loops between steps."""
+        return self._stop_requested
+
+    @contextmanager
+    def action(self, name: str, *, cancellable: bool = False) -> Iterator[None]:
+        """Run one user action: time it and turn failures into a one-sentence `gr.Error`
+        (unexpected ones are logged with their traceback). A `cancellable` action first
+        forgets any earlier stop request."""
+        if cancellable:
+            self._stop_requested = False
+        start = time.perf_counter()
+        try:
+            yield
+        except GANliftError as error:
+            raise gr.Error(str(error), print_exception=False) from error
+        except gr.Error:
+            raise
+        except Exception as error:
+            logger.exception("%s failed", name)
+            raise gr.Error(
+                f"{name.capitalize()} failed unexpectedly ({type(error).__name__}); the server "
+                "log has the details.",
+                print_exception=False,
+            ) from error
+        finally:
+            self.timings[name] = time.perf_counter() - start
+            logger.info("%s took %.3f s", name, self.timings[name])
+
+    def status(self) -> str:
+        """A Markdown line: model, input and the last action times."""
+        parts = [f"**Model:** {self.model_choice.name}"]
+        if self.input is not None:
+            parts.append(f"**Input:** {self.input.label}")
+        if self.recovery is not None:
+            done = "finished" if self.recovery.finished else "stopped early"
+            parts.append(f"**Recovery:** {done}, inversion PSNR {self.recovery.psnr:.1f} dB")
+        if self.timings:
+            times = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.timings.items())
+            parts.append(f"**Timings:** {times}")
+        return " · ".join(parts)
+
+
+def _pixel_digest(pixels: np.ndarray) -> str:
+    """A hash of 8-bit pixels `[H, W, 3]` (what survives a PNG round trip)."""
+    return hashlib.sha1(pixels.tobytes() + str(pixels.shape).encode()).hexdigest()

@@ -1,0 +1,282 @@
+"""The Gradio Blocks layout and its wiring: tabs, per-session state, queue limits, named API
+endpoints. Everything it calls is a handler in `app.reconstruct`, `app.cars`,
+`app.viewer_tab` or `app.model_tab`."""
+
+from __future__ import annotations
+
+import functools
+
+import gradio as gr
+
+from app import cars, model_tab, reconstruct, viewer_tab
+from app.models import resolve_cars_model
+from app.session import AppContext, Session
+from engine.gan2shape.presets import PRESETS
+from engine.images import SAVE_FORMATS
+from engine.styleganr import PARTS
+
+COMPUTE_QUEUE = "compute"
+"""Concurrency group of the long, CPU-heavy jobs (one at a time across sessions)."""
+PICTURE_HEIGHT, RESULT_HEIGHT, LIVE_HEIGHT = 240, 200, 400
+"""Display heights of the input, result and live / orbit pictures, in CSS pixels."""
+RENDER_CONCURRENCY = 4
+"""Slider re-renders that may run at once (each is a few milliseconds)."""
+
+INTRO = (
+    "# GANlift\n"
+    "Lift 3D out of a 2D StyleGAN2: upload an image (or draw a GAN sample), reconstruct its "
+    "depth, albedo and lighting with GAN2Shape, turn it with the sliders, export the mesh."
+)
+
+
+def build_app(context: AppContext) -> gr.Blocks:
+    """The app's Blocks for one process; each visitor gets their own `Session`."""
+    with gr.Blocks(title="GANlift") as demo:
+        session = gr.State(lambda: Session(context), delete_callback=Session.close)
+        gr.Markdown(INTRO)
+        choice = Session(context).model_choice
+        banner = gr.Markdown(
+            f"**{choice.missing_message}**", visible=not choice.installed, elem_id="model-banner"
+        )
+        status = gr.Markdown(elem_id="status")
+        with gr.Tab("Reconstruct"):
+            _reconstruct_tab(context, session, status)
+        with gr.Tab("Cars"):
+            _cars_tab(context, session)
+        with gr.Tab("3D viewer"):
+            _viewer_tab(session)
+        with gr.Tab("Models"):
+            summary = _models_tab(context, session, status, banner)
+        demo.load(model_tab.describe_model, [session], [summary, status], api_name="describe_model")
+    return demo
+
+
+def _reconstruct_tab(context: AppContext, session: gr.State, status: gr.Markdown) -> None:
+    """Input, GAN2Shape run, results, live panel, exports."""
+    with gr.Row():
+        with gr.Column(scale=1):
+            upload = gr.File(
+                label="Upload an image", file_types=["image"], type="filepath", elem_id="upload"
+            )
+            examples = sorted(
+                str(path)
+                for path in context.settings.examples_dir.glob("*")
+                if path.suffix.lower() in SAVE_FORMATS
+            )
+            if examples:
+                gr.Examples([[path] for path in examples], inputs=[upload], label="Examples")
+            with gr.Row():
+                seed = gr.Number(label="Seed", value=0, precision=0, minimum=0)
+                draw = gr.Button("Draw a GAN sample", elem_id="draw")
+        with gr.Column(scale=1):
+            preview = gr.Image(
+                label="Input", interactive=False, height=PICTURE_HEIGHT, elem_id="preview"
+            )
+            quality = gr.Radio(
+                list(reconstruct.QUALITIES),
+                value="fast",
+                label="Quality",
+                info="fast: one stage at a tenth of the steps; full: the model's whole preset",
+            )
+            with gr.Row():
+                run = gr.Button("Reconstruct", variant="primary", elem_id="run")
+                stop = gr.Button("Stop", variant="stop", elem_id="stop")
+    with gr.Row():
+        results = [
+            gr.Image(
+                label=label,
+                interactive=False,
+                height=RESULT_HEIGHT,
+                elem_id=f"result-{label.split()[0].lower()}",
+            )
+            for label in ("Input (network frame)", "Inversion", "Depth", "Normal", "Albedo")
+        ]
+    with gr.Row():
+        with gr.Column(scale=1):
+            view = gr.Image(
+                label="Live view", interactive=False, height=LIVE_HEIGHT, elem_id="live-view"
+            )
+            gan_view = gr.Checkbox(label="GAN view (projected onto the GAN manifold)")
+        with gr.Column(scale=1):
+            azimuth = gr.Slider(-60, 60, value=0, step=1, label="Azimuth (°)", elem_id="azimuth")
+            elevation = gr.Slider(-30, 30, value=0, step=1, label="Elevation (°)")
+            light_x = gr.Slider(-1, 1, value=0, step=0.01, label="Light x")
+            light_y = gr.Slider(-1, 1, value=0, step=0.01, label="Light y")
+            ambient = gr.Slider(0, 1, value=0.5, step=0.01, label="Ambient")
+            diffuse = gr.Slider(0, 1, value=0.5, step=0.01, label="Diffuse")
+    with gr.Row():
+        export_buttons = {
+            suffix: gr.Button(f"{suffix[1:].upper()}", elem_id=f"export-{suffix[1:]}")
+            for suffix in (".obj", ".ply", ".glb")
+        }
+        video_button = gr.Button("Rotation video", elem_id="video")
+    with gr.Row():
+        files = gr.File(label="Mesh files", file_count="multiple", elem_id="mesh-files")
+        video = gr.Video(label="Rotation video", elem_id="rotation-video")
+
+    sliders = [azimuth, elevation, light_x, light_y, ambient, diffuse]
+    draw.click(reconstruct.sample, [session, seed], [preview, status], api_name="sample")
+    upload.change(
+        reconstruct.load_input, [session, upload], [preview, status], api_name="load_image"
+    )
+    run_event = run.click(
+        reconstruct.reconstruct,
+        [session, quality],
+        [*results, view, *sliders, status],
+        api_name="reconstruct",
+        concurrency_id=COMPUTE_QUEUE,
+        concurrency_limit=1,
+    )
+    gr.on(
+        [slider.input for slider in sliders] + [gan_view.input],
+        reconstruct.render,
+        [session, *sliders, gan_view],
+        view,
+        api_name="render_view",
+        trigger_mode="always_last",
+        show_progress="hidden",
+        concurrency_limit=RENDER_CONCURRENCY,
+    )
+    for suffix, button in export_buttons.items():
+        button.click(
+            functools.partial(reconstruct.export_mesh, suffix=suffix),
+            [session],
+            files,
+            api_name=f"export_{suffix[1:]}",
+        )
+    video_event = video_button.click(
+        reconstruct.rotation_video,
+        [session, *sliders[1:], gan_view],
+        video,
+        api_name="rotation_video",
+        concurrency_id=COMPUTE_QUEUE,
+        concurrency_limit=1,
+    )
+    stop.click(
+        reconstruct.stop,
+        [session],
+        None,
+        cancels=[run_event, video_event],
+        queue=False,
+        api_name="stop",
+    )
+
+
+def _cars_tab(context: AppContext, session: gr.State) -> None:
+    """StyleGAN-R: three samples, their cameras, part swaps, car to mesh."""
+    path = resolve_cars_model(context.settings.cars_model, models_dir=context.settings.models_dir)
+    if not path.is_file():
+        gr.Markdown(
+            f"**The StyleGAN-R model {path} is not installed yet; start with --cars-model PATH.**"
+        )
+    pictures, draw_buttons = [], []
+    with gr.Row():
+        for slot in cars.SLOTS:
+            with gr.Column():
+                pictures.append(
+                    gr.Image(
+                        label=f"Sample {slot}",
+                        interactive=False,
+                        height=RESULT_HEIGHT,
+                        elem_id=f"car-{slot.lower()}",
+                    )
+                )
+                seed = gr.Number(label=f"Seed {slot}", value=len(draw_buttons), precision=0)
+                button = gr.Button(f"Draw {slot}", elem_id=f"draw-car-{slot.lower()}")
+                draw_buttons.append((slot, seed, button))
+    with gr.Row():
+        with gr.Column():
+            camera_slot = gr.Radio(list(cars.SLOTS), value="A", label="Camera of sample")
+            azimuth = gr.Slider(-180, 180, value=0, step=1, label="Car azimuth (°)")
+            elevation = gr.Slider(0, 40, value=10, step=1, label="Car elevation (°)")
+            scale = gr.Slider(0.6, 1.6, value=1.0, step=0.01, label="Car scale")
+        with gr.Column():
+            target = gr.Radio(list(cars.SLOTS), value="A", label="Change sample")
+            source = gr.Radio(list(cars.SLOTS), value="B", label="Take from sample")
+            part = gr.Radio(list(PARTS), value="texture", label="Part", elem_id="swap-part")
+            swap_button = gr.Button("Swap", variant="primary", elem_id="swap")
+        with gr.Column():
+            mesh_slot = gr.Radio(list(cars.SLOTS), value="A", label="Mesh of sample")
+            mesh_button = gr.Button("Car → mesh", elem_id="car-mesh")
+            car_model3d = gr.Model3D(label="Car mesh (GLB)", height=RESULT_HEIGHT)
+
+    for slot, seed, button in draw_buttons:
+        button.click(
+            functools.partial(cars.draw_car, slot=slot),
+            [session, seed],
+            pictures,
+            api_name=f"draw_car_{slot.lower()}",
+        )
+    gr.on(
+        [slider.input for slider in (azimuth, elevation, scale)],
+        cars.car_camera,
+        [session, camera_slot, azimuth, elevation, scale],
+        pictures,
+        api_name="car_camera",
+        trigger_mode="always_last",
+        show_progress="hidden",
+        concurrency_limit=RENDER_CONCURRENCY,
+    )
+    swap_button.click(cars.swap_cars, [session, target, source, part], pictures, api_name="swap")
+    mesh_button.click(
+        cars.car_mesh,
+        [session, mesh_slot],
+        car_model3d,
+        api_name="car_mesh",
+        concurrency_id=COMPUTE_QUEUE,
+        concurrency_limit=1,
+    )
+
+
+def _viewer_tab(session: gr.State) -> None:
+    """The GLB in an interactive viewer, and the app's own render with orbit sliders."""
+    show = gr.Button("Show the recovered mesh", variant="primary", elem_id="show-mesh")
+    with gr.Row():
+        model3d = gr.Model3D(label="GLB", height=LIVE_HEIGHT, elem_id="model3d")
+        with gr.Column():
+            picture = gr.Image(
+                label="Orbit view", interactive=False, height=LIVE_HEIGHT, elem_id="orbit-view"
+            )
+            azimuth = gr.Slider(-180, 180, value=30, step=1, label="Orbit azimuth (°)")
+            elevation = gr.Slider(-80, 80, value=15, step=1, label="Orbit elevation (°)")
+            distance = gr.Slider(1.2, 5, value=2.2, step=0.1, label="Distance")
+    orbit = [azimuth, elevation, distance]
+    show.click(viewer_tab.show_mesh, [session, *orbit], [model3d, picture], api_name="show_mesh")
+    gr.on(
+        [slider.input for slider in orbit],
+        viewer_tab.orbit,
+        [session, *orbit],
+        picture,
+        api_name="orbit_view",
+        trigger_mode="always_last",
+        show_progress="hidden",
+    )
+
+
+def _models_tab(
+    context: AppContext, session: gr.State, status: gr.Markdown, banner: gr.Markdown
+) -> gr.Textbox:
+    """Load a checkpoint by path with a category preset; returns the architecture box."""
+    allowed = context.settings.allow_model_paths
+    if not allowed:
+        gr.Markdown(f"**{model_tab.PATHS_OFF_MESSAGE}**")
+    with gr.Row():
+        path = gr.Textbox(
+            label="Checkpoint path (.pt, .pkl or .safetensors)",
+            interactive=allowed,
+            elem_id="model-path",
+        )
+        category = gr.Dropdown(
+            ["auto", *PRESETS], value="auto", label="Category preset", interactive=allowed
+        )
+    load = gr.Button("Load", variant="primary", interactive=allowed, elem_id="load-model")
+    summary = gr.Textbox(label="Architecture", lines=8, interactive=False, elem_id="summary")
+    load.click(
+        model_tab.load_model,
+        [session, path, category],
+        [summary, status],
+        api_name="load_model",
+        concurrency_id=COMPUTE_QUEUE,
+        concurrency_limit=1,
+    ).success(lambda: gr.update(visible=False), None, banner, api_visibility="private")
+    return summary

@@ -1,0 +1,101 @@
+"""Start the GANlift app: `python launch.py [--model default-face|default-car|PATH] [--desktop]`.
+
+With no arguments it serves the embedded default face model on http://127.0.0.1:7860 (and says
+in the page when that model is not installed yet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import gradio as gr
+
+from app.models import DEFAULT_CARS_MODEL, DEFAULT_MODELS, ModelStore, resolve_model
+from app.session import AppContext
+from app.settings import AppSettings
+from app.ui import build_app
+from app.viewer import create_viewer
+from engine.device import resolve_device
+from engine.errors import GANliftError
+
+QUEUE_SIZE = 64
+"""Events that may wait in the queue before new ones are refused."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `launch.py`."""
+    parser = argparse.ArgumentParser(prog="launch.py", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODELS[0],
+        help=f"{' or '.join(DEFAULT_MODELS)}, or a StyleGAN2 checkpoint (.pt, .pkl, .safetensors)",
+    )
+    parser.add_argument(
+        "--category",
+        default=None,
+        help="GAN2Shape preset (face, cat, car, church, default-face, default-car) or a preset "
+        "JSON file; default: the model's own, else inferred from its image size",
+    )
+    parser.add_argument(
+        "--cars-model",
+        default=DEFAULT_CARS_MODEL,
+        help="StyleGAN-R model file of the Cars tab (written by `python -m engine styleganr`)",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=7860, help="port to listen on")
+    parser.add_argument("--share", action="store_true", help="also serve a public Gradio link")
+    parser.add_argument(
+        "--allow-model-paths",
+        action="store_true",
+        help="let visitors load checkpoints by server path even with --share",
+    )
+    parser.add_argument(
+        "--desktop", action="store_true", help="also show meshes in Open3D's native window"
+    )
+    parser.add_argument(
+        "--viewer",
+        choices=("auto", "open3d", "torch"),
+        default="auto",
+        help="mesh renderer of the 3D viewer tab (auto: Open3D offscreen when it works)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the arguments, build the app and serve it until interrupted."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        device = resolve_device(args.device)
+        settings = AppSettings(
+            model=args.model,
+            category=args.category,
+            cars_model=args.cars_model,
+            allow_model_paths=args.allow_model_paths or not args.share,
+            desktop=args.desktop,
+        )
+        choice = resolve_model(settings.model, settings.category, models_dir=settings.models_dir)
+        if not choice.installed and choice.name not in DEFAULT_MODELS:
+            raise GANliftError(choice.missing_message)
+    except GANliftError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    context = AppContext(settings, ModelStore(device), create_viewer(args.viewer))
+    demo = build_app(context)
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        allowed_paths=[str(settings.examples_dir)],
+        theme=gr.themes.Soft(),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

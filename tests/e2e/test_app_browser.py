@@ -1,0 +1,106 @@
+"""The app in Debian's Chromium: upload an example, run the fast reconstruction, drag a slider
+and see the live view change, export a GLB and check the downloaded file, and a bad upload's
+one-sentence error. Writes the README screenshots to docs/screenshots/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import open3d as o3d
+import pytest
+from gradio_client import Client
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.e2e
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+TIMEOUT_MS = 120_000
+
+
+def test_reconstruct_drag_export(
+    page: Page, app_url: str, app_files: dict[str, Path], tmp_path: Path
+) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(app_url)
+    page.locator("#upload input[type=file]").set_input_files(app_files["example"])
+    expect(page.locator("#preview img")).to_be_visible(timeout=TIMEOUT_MS)
+
+    page.click("#run")
+    expect(page.locator("#status")).to_contain_text("Recovery: finished", timeout=TIMEOUT_MS)
+    for name in ("input", "inversion", "depth", "normal", "albedo"):
+        expect(page.locator(f"#result-{name} img")).to_be_visible()
+
+    view = page.locator("#live-view img")
+    before = view.get_attribute("src")
+    _drag(page, "#azimuth input[type=range]", 0.85)
+    expect(view).not_to_have_attribute("src", before or "", timeout=TIMEOUT_MS)
+    assert float(page.locator("#azimuth input[type=number]").input_value()) > 20
+
+    page.click("#export-glb")
+    link = page.locator("#mesh-files a[download]").first
+    expect(link).to_be_visible(timeout=TIMEOUT_MS)
+    with page.expect_download() as download_info:
+        link.click()
+    glb = tmp_path / download_info.value.suggested_filename
+    download_info.value.save_as(glb)
+    assert glb.suffix == ".glb" and glb.read_bytes()[:4] == b"glTF"
+    mesh = o3d.io.read_triangle_mesh(str(glb))
+    assert len(mesh.vertices) > 100 and len(mesh.triangles) > 100
+    page.screenshot(path=SCREENSHOTS / "reconstruct.png", full_page=True)
+
+    page.get_by_role("tab", name="3D viewer").click()
+    page.click("#show-mesh")
+    expect(page.locator("#orbit-view img")).to_be_visible(timeout=TIMEOUT_MS)
+    page.screenshot(path=SCREENSHOTS / "viewer.png", full_page=True)
+
+    page.get_by_role("tab", name="Models").click()
+    expect(page.locator("#summary textarea")).to_have_value(
+        re.compile("generator: 32x32"), timeout=TIMEOUT_MS
+    )
+    page.screenshot(path=SCREENSHOTS / "models.png", full_page=True)
+
+
+def test_cars_texture_swap(page: Page, app_url: str) -> None:
+    page.goto(app_url)
+    page.get_by_role("tab", name="Cars").click()
+    for slot in ("a", "b"):
+        page.click(f"#draw-car-{slot}")
+        expect(page.locator(f"#car-{slot} img")).to_be_visible(timeout=TIMEOUT_MS)
+    car_a = page.locator("#car-a img")
+    before = car_a.get_attribute("src")
+    page.click("#swap")  # defaults: sample A takes the texture of sample B
+    expect(car_a).not_to_have_attribute("src", before or "", timeout=TIMEOUT_MS)
+    page.screenshot(path=SCREENSHOTS / "cars.png", full_page=True)
+
+
+def test_api_endpoints_work_from_gradio_client(app_url: str, tmp_path: Path) -> None:
+    client = Client(app_url, verbose=False, download_files=str(tmp_path))
+    client.predict(3, api_name="/sample")
+    outputs = client.predict("fast", api_name="/reconstruct")
+    assert "Recovery:** finished" in outputs[-1]
+    turned = client.predict(30, 0, 0, 0, 0.5, 0.5, False, api_name="/render_view")
+    assert Path(turned).is_file()
+    files = client.predict(api_name="/export_ply")
+    ply = Path(files[0] if isinstance(files[0], str) else files[0]["path"])
+    assert o3d.io.read_triangle_mesh(str(ply)).has_vertices()
+
+
+def test_bad_upload_shows_one_sentence(page: Page, app_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a picture at all")
+    page.goto(app_url)
+    page.locator("#upload input[type=file]").set_input_files(bad)
+    expect(page.get_by_text("is not a readable image").first).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.get_by_text("Traceback")).to_have_count(0)
+
+
+def _drag(page: Page, selector: str, fraction: float) -> None:
+    """Drag a range input's thumb from its centre to `fraction` of its width, in steps."""
+    box = page.locator(selector).bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * fraction, y, steps=8)
+    page.mouse.up()

@@ -1,0 +1,97 @@
+"""The Cars tab's handlers on a tiny StyleGAN-R: samples by seed, cameras, part swaps, car to
+mesh, and the message while no StyleGAN-R model is installed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import open3d as o3d
+import pytest
+import torch
+
+from app import cars
+from app.models import ModelStore
+from app.session import AppContext, Session
+from app.settings import AppSettings
+from app.viewer import TorchViewer
+from tests.e2e.tiny_model import write_tiny_cars_model, write_tiny_model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny models run fastest on one thread, above all on a CPU shared with other jobs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory: pytest.TempPathFactory) -> AppContext:
+    checkpoint, preset = write_tiny_model(tmp_path_factory.mktemp("tiny-cars"))
+    settings = AppSettings(
+        model=str(checkpoint),
+        category=str(preset),
+        cars_model=str(write_tiny_cars_model(checkpoint)),
+    )
+    return AppContext(settings, ModelStore(torch.device("cpu")), TorchViewer())
+
+
+def test_draws_are_deterministic_per_seed_and_fill_their_slot(context: AppContext) -> None:
+    session = Session(context)
+    a, b, c = cars.draw_car(session, 4, "B")
+    assert a is None and c is None and b is not None and b.dtype == np.uint8
+    again = cars.draw_car(Session(context), 4, "A")[0]
+    other = cars.draw_car(session, 5, "A")[0]
+    assert np.array_equal(again, b) and not np.array_equal(other, b)
+
+
+def test_camera_moves_only_the_chosen_sample(context: AppContext) -> None:
+    session = Session(context)
+    cars.draw_car(session, 0, "A")
+    before = cars.draw_car(session, 1, "B")
+    after = cars.car_camera(session, "A", 120, 20, 1.2)
+    assert not np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+    assert session.cars["A"].codes.camera.tolist() == [[120, 20, pytest.approx(1.2)]]
+
+
+def test_texture_swap_takes_the_source_code_and_keeps_the_rest(context: AppContext) -> None:
+    session = Session(context)
+    cars.draw_car(session, 0, "A")
+    cars.draw_car(session, 1, "B")
+    original = session.cars["A"]
+    pictures = cars.swap_cars(session, "A", "B", "texture")
+    swapped = session.cars["A"]
+    assert torch.equal(swapped.codes.texture, session.cars["B"].codes.texture)
+    assert torch.equal(swapped.codes.shape, original.codes.shape)
+    assert torch.equal(swapped.codes.camera, original.codes.camera)
+    assert not np.array_equal(pictures[0], cars.slot_pictures(Session(context))[0])
+
+
+def test_car_to_mesh_writes_a_textured_glb(context: AppContext) -> None:
+    session = Session(context)
+    cars.draw_car(session, 2, "C")
+    path = cars.car_mesh(session, "C")
+    assert Path(path).read_bytes()[:4] == b"glTF"
+    mesh = o3d.io.read_triangle_mesh(path)
+    assert len(mesh.vertices) > 0 and len(mesh.triangles) == 1280
+
+
+def test_errors_name_the_fix(context: AppContext, tmp_path: Path) -> None:
+    session = Session(context)
+    cars.draw_car(session, 0, "A")
+    with pytest.raises(gr.Error, match="Sample B is empty; draw a car for it first"):
+        cars.swap_cars(session, "A", "B", "shape")
+    cars.draw_car(session, 0, "B")
+    with pytest.raises(gr.Error, match="Unknown part 'wheels'"):
+        cars.swap_cars(session, "A", "B", "wheels")
+    with pytest.raises(gr.Error, match="two different samples"):
+        cars.swap_cars(session, "A", "A", "shape")
+    missing = AppContext(
+        AppSettings(models_dir=tmp_path), ModelStore(torch.device("cpu")), TorchViewer()
+    )
+    with pytest.raises(gr.Error, match=r"default-car-styleganr\.pt is not installed yet"):
+        cars.draw_car(Session(missing), 0, "A")

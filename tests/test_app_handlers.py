@@ -1,0 +1,341 @@
+"""The app's handlers without a browser, on a tiny 32-px StyleGAN2 and a tiny GAN2Shape preset:
+model resolution, per-session state, sampling, reconstruction, slider renders, exports, the
+rotation video, the viewer, and one-sentence errors."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+import imageio.v3 as iio
+import numpy as np
+import open3d as o3d
+import pytest
+import torch
+from PIL import Image
+
+from app import model_tab, reconstruct, viewer_tab
+from app.display import DISPLAY_SIDE
+from app.models import ModelStore, resolve_model, resolve_preset
+from app.session import AppContext, Session
+from app.settings import AppSettings
+from app.ui import build_app
+from app.viewer import Open3DViewer, TorchViewer, open3d_offscreen_works
+from engine.errors import GANliftError
+from engine.stylegan2 import (
+    Discriminator,
+    DiscriminatorConfig,
+    Generator,
+    GeneratorConfig,
+    save_checkpoint,
+)
+from tests.e2e.tiny_model import SIZE, TINY_PRESET, write_tiny_model
+
+
+class ProgressRecorder:
+    """Stands in for `gr.Progress`: records `((done, total), desc)` calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[int, int], str]] = []
+
+    def __call__(self, progress: tuple[int, int], desc: str | None = None) -> None:
+        self.calls.append((progress, desc or ""))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny models run fastest on one thread, above all on a CPU shared with other jobs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+def make_context(
+    tiny_files: tuple[Path, Path], empty_dir: Path | None = None, **settings: object
+) -> AppContext:
+    checkpoint, preset = tiny_files
+    options = {"model": str(checkpoint), "category": str(preset)} | settings
+    if empty_dir is not None:
+        options |= {"models_dir": empty_dir, "examples_dir": empty_dir}
+    return AppContext(AppSettings(**options), ModelStore(torch.device("cpu")), TorchViewer())
+
+
+@pytest.fixture(scope="module")
+def context(tiny_files: tuple[Path, Path]) -> AppContext:
+    return make_context(tiny_files)
+
+
+@pytest.fixture(scope="module")
+def reconstructed(context: AppContext) -> tuple[Session, reconstruct.ReconstructOutputs]:
+    """A session that drew sample 3 and reconstructed it (shared: the tests only read it)."""
+    session = Session(context)
+    reconstruct.sample(session, 3)
+    return session, reconstruct.reconstruct(session, "full")
+
+
+def test_default_model_is_reported_missing_until_its_files_exist(
+    tiny_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    context = make_context(tiny_files, tmp_path, model="default-face", category=None)
+    session = Session(context)
+    assert not session.model_choice.installed
+    summary, _ = model_tab.describe_model(session)
+    assert "default model 'default-face' is not installed yet" in summary
+    with pytest.raises(gr.Error, match=r"not installed yet.*--model PATH"):
+        reconstruct.sample(session, 0)
+    build_app(context)  # the UI builds (and shows the message) without the model
+
+    torch.manual_seed(0)
+    channels = {4: 8, 8: 8, 16: 8, 32: 8, 64: 8}
+    save_checkpoint(
+        tmp_path / "default-face",
+        Generator(GeneratorConfig(64, channels, style_dim=16, n_mlp=2)),
+        discriminator=Discriminator(DiscriminatorConfig(64, channels)),
+    )
+    session = Session(context)
+    assert session.model().preset.name == "default-face"
+    picture, _ = reconstruct.sample(session, 0)
+    assert picture.shape == (DISPLAY_SIDE, DISPLAY_SIDE, 3)
+
+
+def test_preset_resolution(tiny_files: tuple[Path, Path], tmp_path: Path) -> None:
+    assert resolve_preset(None, 64).name == "default-face"
+    assert resolve_preset(None, 128).name == "face"
+    assert resolve_preset("car", 32).name == "car"
+    assert resolve_preset(str(tiny_files[1]), 32) == TINY_PRESET
+    with pytest.raises(GANliftError, match="No GAN2Shape preset is made for 32-px"):
+        resolve_preset(None, 32)
+    with pytest.raises(GANliftError, match="Unknown GAN2Shape preset 'horse'"):
+        resolve_preset("horse", 32)
+    with pytest.raises(GANliftError, match="Cannot read the preset file"):
+        resolve_preset(str(tmp_path / "missing.json"), 32)
+    choice = resolve_model("default-car", models_dir=tmp_path)
+    assert choice.path == tmp_path / "default-car.safetensors"
+    assert choice.category == "default-car"
+
+
+def test_sessions_are_isolated_but_share_loaded_models(context: AppContext) -> None:
+    first, second = (copy.deepcopy(Session(context)) for _ in range(2))
+    assert first.context is second.context  # Gradio deep-copies each session's initial state
+    reconstruct.sample(first, 1)
+    assert first.input is not None and second.input is None
+    assert first.model() is second.model()
+
+
+def test_samples_are_deterministic_and_keep_their_latent(
+    context: AppContext, tmp_path: Path
+) -> None:
+    session = Session(context)
+    first, _ = reconstruct.sample(session, 5)
+    again, status = reconstruct.sample(Session(context), 5)
+    other, _ = reconstruct.sample(session, 6)
+    assert first.shape == (DISPLAY_SIDE, DISPLAY_SIDE, 3) and first.dtype == np.uint8
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert "seed 5" in status
+
+    Image.fromarray(first).save(tmp_path / "sample.png")  # the sample comes back as a file
+    reconstruct.load_input(session, tmp_path / "sample.png")
+    assert session.input is not None and session.input.latent is not None
+    Image.fromarray(255 - first).save(tmp_path / "other.png")
+    reconstruct.load_input(session, tmp_path / "other.png")
+    assert session.input is not None and session.input.latent is None
+
+
+def test_reconstruct_shows_every_factor_and_reports_stages(context: AppContext) -> None:
+    session = Session(context)
+    reconstruct.sample(session, 2)
+    progress = ProgressRecorder()
+    outputs = reconstruct.reconstruct(session, "fast", progress)
+    for picture in outputs[:6]:
+        assert picture.shape == (DISPLAY_SIDE, DISPLAY_SIDE, 3) and picture.dtype == np.uint8
+    recovery = session.require_recovery()
+    assert recovery.finished
+    ambient, diffuse, light_x, light_y = recovery.light[0].tolist()
+    assert (outputs.ambient, outputs.diffuse, outputs.light_x, outputs.light_y) == pytest.approx(
+        (ambient, diffuse, light_x, light_y), abs=0.005
+    )
+    assert "prior fit" in progress.calls[0][1]  # the sample's latent skipped the inversion
+    assert any("stage 1/1, step 3/3" in desc for _, desc in progress.calls)
+    assert progress.calls[-1][0][0] == progress.calls[-1][0][1]
+    assert "reconstruct" in session.timings and "finished" in outputs.status
+
+
+def test_reconstruct_inverts_uploads(context: AppContext, tmp_path: Path) -> None:
+    Image.fromarray(np.full((40, 48, 3), 120, np.uint8)).save(tmp_path / "grey.png")
+    session = Session(context)
+    reconstruct.load_input(session, tmp_path / "grey.png")
+    progress = ProgressRecorder()
+    reconstruct.reconstruct(session, "fast", progress)
+    assert "inversion" in progress.calls[0][1]  # the inversion ran first
+    assert session.require_recovery().finished
+
+
+def test_stop_ends_a_reconstruction_early(context: AppContext) -> None:
+    session = Session(context)
+    reconstruct.sample(session, 4)
+    session.request_stop()  # a stale request from before the run is forgotten ...
+
+    def stop_on_first_report(progress: tuple[int, int], desc: str | None = None) -> None:
+        reconstruct.stop(session)
+
+    outputs = reconstruct.reconstruct(session, "full", stop_on_first_report)
+    assert not session.require_recovery().finished  # ... one during the run stops it
+    assert "stopped early" in outputs.status
+
+
+def test_slider_renders_follow_view_and_light(
+    reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
+) -> None:
+    session, outputs = reconstructed
+    light = (outputs.light_x, outputs.light_y, outputs.ambient, outputs.diffuse)
+    front = reconstruct.render(session, 0, 0, *light, False)
+    assert np.abs(front.astype(int) - outputs.view.astype(int)).max() <= 1
+    turned = reconstruct.render(session, 30, 0, *light, False)
+    relit = reconstruct.render(session, 0, 0, -light[0], light[1], 0.1, 0.9, False)
+    assert np.abs(turned.astype(int) - front.astype(int)).mean() > 1
+    assert np.abs(relit.astype(int) - front.astype(int)).mean() > 1
+    gan = reconstruct.render(session, 30, 0, *light, True)
+    assert gan.shape == (DISPLAY_SIDE, DISPLAY_SIDE, 3) and not np.array_equal(gan, turned)
+
+
+def test_exports_are_loadable_meshes(
+    reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
+) -> None:
+    session, _ = reconstructed
+    vertices = len(session.mesh().vertices)
+    obj, *companions = reconstruct.export_mesh(session, ".obj")
+    assert sorted(Path(path).suffix for path in companions) == [".mtl", ".png"]
+    (ply,) = reconstruct.export_mesh(session, ".ply")
+    (glb,) = reconstruct.export_mesh(session, ".glb")
+    assert Path(glb).read_bytes()[:4] == b"glTF"
+    for path in (obj, ply, glb):
+        mesh = o3d.io.read_triangle_mesh(path)
+        assert len(mesh.vertices) == vertices and len(mesh.triangles) > 0
+    with pytest.raises(gr.Error, match=r"Cannot export a mesh as '\.stl'"):
+        reconstruct.export_mesh(session, ".stl")
+
+
+def test_rotation_video_swings_the_view(
+    reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
+) -> None:
+    session, outputs = reconstructed
+    progress = ProgressRecorder()
+    path = reconstruct.rotation_video(
+        session,
+        0,
+        outputs.light_x,
+        outputs.light_y,
+        outputs.ambient,
+        outputs.diffuse,
+        False,
+        progress,
+    )
+    frames = iio.imread(path)  # [N, H, W, 3]
+    assert frames.shape[0] == reconstruct.VIDEO_FRAMES
+    assert np.abs(frames[0].astype(int) - frames[reconstruct.VIDEO_FRAMES // 4]).mean() > 1
+    assert progress.calls[-1][0] == (reconstruct.VIDEO_FRAMES, reconstruct.VIDEO_FRAMES)
+
+
+def test_viewer_renders_the_mesh_from_orbit_sliders(
+    reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
+) -> None:
+    session, _ = reconstructed
+    glb, front = viewer_tab.show_mesh(session, 0, 0, 2.2)
+    side = viewer_tab.orbit(session, 60, 10, 2.2)
+    far = viewer_tab.orbit(session, 0, 0, 4.5)
+    assert Path(glb).read_bytes()[:4] == b"glTF"
+    size = viewer_tab.VIEW_SIZE
+    assert front.shape == (size, size, 3) and front.dtype == np.uint8
+    covered = [(picture < 250).any(-1).mean() for picture in (front, side, far)]
+    assert covered[0] > 0.05 and covered[2] < covered[0] * 0.5  # farther looks smaller
+    assert not np.array_equal(front, side)
+
+
+def test_user_errors_are_one_sentence_gr_errors(context: AppContext, tmp_path: Path) -> None:
+    session = Session(context)
+    bad = tmp_path / "holiday.png"
+    bad.write_bytes(b"this is not an image")
+    with pytest.raises(gr.Error) as caught:
+        reconstruct.load_input(session, bad)
+    message = caught.value.message
+    assert "holiday.png' is not a readable image" in message and "re-export it" in message
+    assert message.count(". ") == 0 and message.endswith(".")
+    with pytest.raises(gr.Error, match="no input image yet"):
+        reconstruct.reconstruct(session, "fast")
+    with pytest.raises(gr.Error, match="Nothing is reconstructed yet"):
+        reconstruct.render(session, 0, 0, 0, 0, 0.5, 0.5, False)
+    with pytest.raises(gr.Error, match="seed must be a whole number"):
+        reconstruct.sample(session, -1)
+
+
+def test_unexpected_failures_hide_the_traceback(context: AppContext) -> None:
+    session = Session(context)
+    expected = r"Export failed unexpectedly \(KeyError\); the server log"
+    with pytest.raises(gr.Error, match=expected), session.action("export"):
+        raise KeyError("internal")
+    assert "export" in session.timings
+
+
+def test_models_tab_loads_a_checkpoint_by_path(
+    tiny_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    checkpoint, preset = tiny_files
+    session = Session(make_context(tiny_files, tmp_path, model="default-face", category=None))
+    summary, status = model_tab.load_model(session, str(checkpoint), str(preset))
+    assert f"generator: {SIZE}x{SIZE}" in summary and "GAN2Shape preset: tiny-face" in summary
+    assert str(checkpoint) in status
+    with pytest.raises(gr.Error, match="does not exist; check the path"):
+        model_tab.load_model(session, str(tmp_path / "nope.pt"), "auto")
+    shared = Session(make_context(tiny_files, tmp_path, allow_model_paths=False))
+    with pytest.raises(gr.Error, match="off on a publicly shared app"):
+        model_tab.load_model(shared, str(checkpoint), "auto")
+
+
+def test_every_action_is_a_named_api_endpoint(context: AppContext) -> None:
+    demo = build_app(context)
+    names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert {
+        "sample",
+        "load_image",
+        "reconstruct",
+        "render_view",
+        "stop",
+        "export_obj",
+        "export_ply",
+        "export_glb",
+        "rotation_video",
+        "show_mesh",
+        "orbit_view",
+        "load_model",
+        "describe_model",
+        "draw_car_a",
+        "draw_car_b",
+        "draw_car_c",
+        "car_camera",
+        "swap",
+        "car_mesh",
+    } <= names
+
+
+@pytest.mark.slow
+def test_open3d_and_engine_viewers_agree_on_the_silhouette(
+    reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
+) -> None:
+    if not open3d_offscreen_works():
+        pytest.skip("Open3D offscreen rendering is unavailable here (no Vulkan / EGL driver)")
+    mesh = reconstructed[0].mesh()
+    masks = []
+    for viewer in (Open3DViewer(), TorchViewer()):
+        picture = viewer.render(mesh, azimuth=30, elevation=15, distance=2.2, size=96)
+        background = picture[0, 0].astype(int)  # a corner pixel
+        masks.append(np.abs(picture.astype(int) - background).max(-1) > 12)
+    overlap = (masks[0] & masks[1]).sum() / (masks[0] | masks[1]).sum()
+    assert overlap > 0.8

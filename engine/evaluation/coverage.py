@@ -1,0 +1,161 @@
+"""Coverage: does the GAN spread its viewpoints and lights as widely as its training data?
+
+A `LabelRegressor` learns viewpoint and light labels from training renders; it then reads
+the same labels off GAN samples and off held-out renders (test seeds). Both go through the
+same regressor, so its own shrinkage towards the mean affects both alike, and the ratio of
+the two standard deviations per label measures how much of the data's variety the GAN
+reproduces (1 = all of it; a collapsed GAN scores near 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from engine.evaluation.labels import label_set
+from engine.evaluation.regressor import fit_label_regressor, predict_labels, r_squared
+from engine.evaluation.samples import generate_samples
+from engine.progress import ProgressFn, StopFn
+from engine.stylegan2 import Generator
+from engine.synth import SEED_RANGES, SynthBatch, render_samples
+
+COVERAGE_GOAL = 0.8
+"""The GAN's spread of each gated label must reach this fraction of the data's."""
+
+RENDER_SIZE = 64
+"""Renders are made at this size; the regressor downsizes everything to 32 anyway."""
+
+
+@dataclass
+class LabelSpread:
+    """One label's statistics on GAN samples and on held-out renders, as the regressor reads
+    them, and its regressor accuracy on the held-out renders."""
+
+    name: str
+    data_mean: float
+    data_std: float
+    gan_mean: float
+    gan_std: float
+    heldout_r2: float
+    """R² of the regressor against the true labels of the held-out renders."""
+    gated: bool
+    """Whether the coverage goal is judged on this label."""
+
+    @property
+    def ratio(self) -> float:
+        """GAN std / data std."""
+        return self.gan_std / max(self.data_std, 1e-12)
+
+    @property
+    def passed(self) -> bool:
+        """True when the label is not gated or its ratio reaches `COVERAGE_GOAL`."""
+        return not self.gated or self.ratio >= COVERAGE_GOAL
+
+
+@dataclass
+class CoverageResult:
+    """Per-label spreads and the settings they were measured with."""
+
+    labels: list[LabelSpread]
+    n_gan: int
+    n_data: int
+    n_train: int
+
+    @property
+    def passed(self) -> bool:
+        """True when every gated label reaches the goal."""
+        return all(label.passed for label in self.labels)
+
+
+def label_spreads(
+    names: tuple[str, ...],
+    gated: tuple[str, ...],
+    gan_predictions: torch.Tensor,
+    data_predictions: torch.Tensor,
+    data_labels: torch.Tensor,
+) -> list[LabelSpread]:
+    """Spreads of predictions ``[N_gan, K]`` and ``[N_data, K]`` (true data labels
+    ``[N_data, K]`` give the regressor's R²), one `LabelSpread` per name."""
+    r2 = r_squared(data_predictions, data_labels)  # [K]
+    return [
+        LabelSpread(
+            name=name,
+            data_mean=float(data_predictions[:, k].mean()),
+            data_std=float(data_predictions[:, k].std()),
+            gan_mean=float(gan_predictions[:, k].mean()),
+            gan_std=float(gan_predictions[:, k].std()),
+            heldout_r2=float(r2[k]),
+            gated=name in gated,
+        )
+        for k, name in enumerate(names)
+    ]
+
+
+def render_labelled(
+    category: str,
+    first_seed: int,
+    count: int,
+    *,
+    batch_size: int = 128,
+    device: torch.device | str = "cpu",
+    progress: ProgressFn | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Renders of seeds `first_seed …` ``[count, 3, 64, 64]`` and their labels ``[count, K]``
+    (both on the CPU)."""
+    extract = label_set(category).extract
+    images, labels = [], []
+    for start in range(first_seed, first_seed + count, batch_size):
+        seeds = list(range(start, min(start + batch_size, first_seed + count)))
+        batch: SynthBatch = render_samples(category, seeds, size=RENDER_SIZE, device=device)
+        images.append(batch.image.cpu())
+        labels.append(extract(batch).cpu())
+        if progress is not None:
+            progress(start + len(seeds) - first_seed, count, "rendering")
+    return torch.cat(images), torch.cat(labels)
+
+
+def evaluate_coverage(
+    generator: Generator,
+    category: str,
+    *,
+    n_samples: int = 1000,
+    n_train: int = 4000,
+    regressor_steps: int = 1500,
+    train_seed: int = SEED_RANGES["train"].start,
+    heldout_seed: int = SEED_RANGES["test"].start + 100_000,
+    sample_seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> CoverageResult:
+    """Train the label regressor on `n_train` training renders, then compare its readings on
+    `n_samples` untruncated GAN samples and `n_samples` held-out renders."""
+    labels = label_set(category)
+
+    def report(phase: str) -> ProgressFn | None:
+        if progress is None:
+            return None
+        return lambda done, total, message: progress(done, total, f"coverage {phase}: {message}")
+
+    train_images, train_labels = render_labelled(
+        category, train_seed, n_train, device=device, progress=report("train renders")
+    )
+    fit = fit_label_regressor(
+        train_images, train_labels, steps=regressor_steps, device=device,
+        progress=report("regressor"), should_stop=should_stop,
+    )  # fmt: skip
+    heldout_images, heldout_labels = render_labelled(
+        category, heldout_seed, n_samples, device=device, progress=report("held-out renders")
+    )
+    gan_images = generate_samples(
+        generator, n_samples, seed=sample_seed, progress=report("GAN samples")
+    )
+    spreads = label_spreads(
+        labels.names,
+        labels.gated,
+        predict_labels(fit.model, gan_images),
+        predict_labels(fit.model, heldout_images),
+        heldout_labels,
+    )
+    return CoverageResult(labels=spreads, n_gan=n_samples, n_data=n_samples, n_train=n_train)

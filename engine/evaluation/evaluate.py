@@ -1,0 +1,207 @@
+"""Evaluate a StyleGAN2 against issue 5's quality goals for the embedded default models.
+
+`evaluate_gan` runs every measurement on one checkpoint — a sample grid, inversion PSNR on
+held-out renders, the view-swap analysis and the coverage of viewpoint and light — and
+returns a `GanEvaluation`, whose `summary()` is the JSON of figures the model card and
+`engine.evaluation.report` are written from.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import GANliftError
+from engine.evaluation.coverage import COVERAGE_GOAL, CoverageResult, evaluate_coverage
+from engine.evaluation.inversion_psnr import PSNR_GOAL_DB, InversionEvaluation, evaluate_inversion
+from engine.evaluation.labels import label_set
+from engine.evaluation.samples import generate_samples
+from engine.evaluation.training_run import TrainingRun, read_training_run
+from engine.evaluation.view_swap import ViewSwapEvaluation, evaluate_view_swap
+from engine.images import make_grid
+from engine.progress import ProgressFn, StopFn
+from engine.stylegan2 import load_checkpoint
+
+PROTOCOL_SAMPLES = 1000
+"""GAN samples and held-out renders the issue's coverage protocol asks for."""
+PROTOCOL_INVERSIONS = 50
+"""Held-out renders the issue's inversion protocol asks for."""
+
+_MINIMUMS = {
+    "n_samples": 2, "n_invert": 1, "inversion_steps": 1, "n_train_renders": 2,
+    "regressor_steps": 1, "grid_samples": 1, "view_pairs": 2,
+}  # fmt: skip
+"""Smallest value of each count in `EvaluationConfig` (spreads need two samples)."""
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Settings of one evaluation; the defaults are the issue's protocol."""
+
+    category: str
+    """'face' or 'car': which synthetic world the GAN was trained on."""
+    n_samples: int = PROTOCOL_SAMPLES
+    """GAN samples and held-out renders the coverage regressor reads."""
+    n_invert: int = PROTOCOL_INVERSIONS
+    """Held-out renders projected for the inversion PSNR."""
+    inversion_steps: int = 300
+    """Optimisation steps per projection (in W, stored noise)."""
+    n_train_renders: int = 4000
+    """Training renders the coverage regressor learns from."""
+    regressor_steps: int = 1500
+    """Optimisation steps of the coverage regressor."""
+    grid_samples: int = 64
+    """Samples in the sample grid (8 per row)."""
+    grid_truncation: float = 1.0
+    """Truncation of the sample grid (1 = the GAN's full variety)."""
+    view_pairs: int = 16
+    """Sample pairs the view-layer analysis averages over."""
+    seed: int = 0
+    """Seed of the GAN samples (z): grid, coverage and view-swap pairs."""
+
+    def __post_init__(self) -> None:
+        label_set(self.category)
+        for name, minimum in _MINIMUMS.items():
+            value = getattr(self, name)
+            if value < minimum:
+                raise GANliftError(
+                    f"The evaluation setting {name} must be at least {minimum}, got {value}."
+                )
+
+    @property
+    def follows_protocol(self) -> bool:
+        """True when sample and inversion counts are at least the issue's."""
+        return self.n_samples >= PROTOCOL_SAMPLES and self.n_invert >= PROTOCOL_INVERSIONS
+
+
+@dataclass
+class GanEvaluation:
+    """Everything measured on one checkpoint."""
+
+    checkpoint: Path
+    config: EvaluationConfig
+    generator_size: int
+    num_ws: int
+    training: TrainingRun
+    sample_grid: torch.Tensor
+    """``[1, 3, H', W']`` grid of `config.grid_samples` samples."""
+    inversion: InversionEvaluation
+    view_swap: ViewSwapEvaluation
+    coverage: CoverageResult
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time of each measurement."""
+
+    def summary(self) -> dict[str, Any]:
+        """The figures as plain JSON-able values (what ``evaluation.json`` holds)."""
+        training = asdict(self.training)
+        training["run_dir"] = str(self.training.run_dir) if self.training.run_dir else None
+        training["still_training"] = self.training.still_training
+        view_transfer, appearance_kept = self.view_swap.chosen_scores
+        return {
+            "checkpoint": str(self.checkpoint),
+            "category": self.config.category,
+            "generator": {"size": self.generator_size, "num_ws": self.num_ws},
+            "settings": asdict(self.config),
+            "follows_protocol": self.config.follows_protocol,
+            "training": training,
+            "inversion": {
+                "space": "W+" if self.inversion.w_plus else "W",
+                "optimize_noise": self.inversion.optimize_noise,
+                "num_steps": self.inversion.num_steps,
+                "n_images": len(self.inversion.psnr),
+                "seeds": [self.inversion.seeds[0], self.inversion.seeds[-1]],
+                "mean_psnr_db": self.inversion.mean_psnr,
+                "std_psnr_db": self.inversion.std_psnr,
+                "goal_db": PSNR_GOAL_DB,
+                "passed": self.inversion.passed,
+                "psnr_db": self.inversion.psnr,
+            },
+            "view_swap": {
+                "num_view_layers": self.view_swap.num_view_layers,
+                "num_ws": self.view_swap.num_ws,
+                "view_transfer": view_transfer,
+                "appearance_kept": appearance_kept,
+                "passed": self.view_swap.passed,
+                "per_prefix": {
+                    "prefix_lengths": self.view_swap.prefix_lengths,
+                    "view_transfer": self.view_swap.view_transfer,
+                    "appearance_kept": self.view_swap.appearance_kept,
+                },
+            },
+            "coverage": {
+                "goal_ratio": COVERAGE_GOAL,
+                "passed": self.coverage.passed,
+                "n_gan": self.coverage.n_gan,
+                "n_data": self.coverage.n_data,
+                "n_train": self.coverage.n_train,
+                "labels": [
+                    {**asdict(label), "ratio": label.ratio, "passed": label.passed}
+                    for label in self.coverage.labels
+                ],
+            },
+            "seconds": self.seconds,
+        }
+
+
+def evaluate_gan(
+    checkpoint: str | Path,
+    config: EvaluationConfig,
+    *,
+    run_dir: str | Path | None = None,
+    device: torch.device | str = "cpu",
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> GanEvaluation:
+    """Load `checkpoint` (a file or an installed model name) and measure it.
+
+    `run_dir` is the training run folder the card's training facts come from; by default
+    the checkpoint's own folder (where `train-gan` writes its snapshots).
+    """
+    loaded = load_checkpoint(checkpoint, device)
+    generator = loaded.generator
+    training = read_training_run(loaded.extra, run_dir or loaded.source.parent)
+    seconds: dict[str, float] = {}
+    with _stopwatch(seconds, "samples"):
+        grid = generate_samples(
+            generator, config.grid_samples, seed=config.seed, truncation=config.grid_truncation
+        )
+    with _stopwatch(seconds, "view_swap"):
+        view_swap = evaluate_view_swap(generator, num_pairs=config.view_pairs, seed=config.seed)
+    with _stopwatch(seconds, "inversion"):
+        inversion = evaluate_inversion(
+            generator, config.category, n_images=config.n_invert,
+            num_steps=config.inversion_steps, device=device, progress=progress,
+            should_stop=should_stop,
+        )  # fmt: skip
+    with _stopwatch(seconds, "coverage"):
+        coverage = evaluate_coverage(
+            generator, config.category, n_samples=config.n_samples,
+            n_train=config.n_train_renders, regressor_steps=config.regressor_steps,
+            sample_seed=config.seed, device=device, progress=progress, should_stop=should_stop,
+        )  # fmt: skip
+    return GanEvaluation(
+        checkpoint=loaded.source,
+        config=config,
+        generator_size=generator.config.size,
+        num_ws=generator.num_ws,
+        training=training,
+        sample_grid=make_grid(grid, 8),
+        inversion=inversion,
+        view_swap=view_swap,
+        coverage=coverage,
+        seconds=seconds,
+    )
+
+
+@contextmanager
+def _stopwatch(seconds: dict[str, float], name: str) -> Iterator[None]:
+    """Record the wall time of the `with` body in `seconds[name]`."""
+    start = time.perf_counter()
+    yield
+    seconds[name] = round(time.perf_counter() - start, 1)

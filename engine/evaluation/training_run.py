@@ -1,0 +1,149 @@
+"""What a model card says about training, read from the run folder of `train-gan`.
+
+A run folder holds ``config.json`` (the `TrainConfig`), ``log.jsonl`` (one JSON object per
+line: ``start`` and ``snapshot`` events and periodic loss records, each with a ``time``) and
+the snapshot ``model.safetensors`` + ``model.json``, whose ``extra`` gives its step and kimg.
+The data set a run trained on is found from the ``start`` event's ``data`` folder, whose
+parent holds the ``synth.json`` of `engine.synth.dataset`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import GANliftError
+from engine.synth import DatasetInfo, read_info
+
+
+@dataclass
+class TrainingRun:
+    """Training facts of one snapshot; fields are None where the run folder lacks them."""
+
+    run_dir: Path | None
+    snapshot_step: int | None
+    snapshot_kimg: float | None
+    target_kimg: float | None
+    """The run's planned length (``config.json``)."""
+    latest_kimg: float | None
+    """The furthest kimg in ``log.jsonl`` (beyond the snapshot while the run goes on)."""
+    wall_time_s: float | None
+    """Seconds of training up to the snapshot, summed over the run's sessions (resumes)."""
+    sessions: int
+    data_dir: str | None
+    data_images: int | None
+    dataset: DatasetInfo | None
+    device: str | None
+    precision: str | None
+    train_command: str | None
+
+    @property
+    def still_training(self) -> bool:
+        """True when the snapshot is short of the planned length or the log is past it."""
+        if self.snapshot_kimg is None:
+            return False
+        short = self.target_kimg is not None and self.snapshot_kimg < self.target_kimg
+        overtaken = self.latest_kimg is not None and self.latest_kimg > self.snapshot_kimg
+        return short or overtaken
+
+
+def read_training_run(extra: dict[str, Any], run_dir: str | Path | None) -> TrainingRun:
+    """Training facts of a snapshot with metadata `extra` (the checkpoint's ``extra``), from
+    `run_dir` (None or a folder without a log: only what `extra` holds)."""
+    step = extra.get("step")
+    kimg = extra.get("kimg")
+    folder = Path(run_dir) if run_dir is not None else None
+    records = _read_log(folder / "log.jsonl") if folder is not None else []
+    config = _read_json(folder / "config.json") if folder is not None else {}
+    starts = [record for record in records if record.get("event") == "start"]
+    data_dir = starts[-1].get("data") if starts else None
+    kimgs = [float(record["kimg"]) for record in records if "kimg" in record]
+    return TrainingRun(
+        run_dir=folder if records or config else None,
+        snapshot_step=int(step) if step is not None else None,
+        snapshot_kimg=float(kimg) if kimg is not None else None,
+        target_kimg=float(config["kimg"]) if "kimg" in config else None,
+        latest_kimg=max(kimgs) if kimgs else None,
+        wall_time_s=_wall_time(records, step) if records and step is not None else None,
+        sessions=len(starts),
+        data_dir=data_dir,
+        data_images=starts[-1].get("images") if starts else None,
+        dataset=_dataset_info(data_dir),
+        device=starts[-1].get("device") if starts else None,
+        precision=starts[-1].get("precision") if starts else None,
+        train_command=_train_command(config, data_dir, folder),
+    )
+
+
+def _read_log(path: Path) -> list[dict[str, Any]]:
+    """The records of a ``log.jsonl`` (empty when missing); a torn last line is skipped."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "time" in record:
+            records.append(record)
+    return records
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise GANliftError(f"{path} is not valid JSON; restore it from the run.") from error
+    return data if isinstance(data, dict) else {}
+
+
+def _wall_time(records: list[dict[str, Any]], snapshot_step: int) -> float:
+    """Training seconds up to `snapshot_step`: per session, from its start to its last
+    record at or before that step, summed."""
+    total, session_start, session_end = 0.0, None, None
+    for record in records:
+        if record.get("event") == "start":
+            if session_start is not None and session_end is not None:
+                total += session_end - session_start
+            session_start, session_end = record["time"], None
+        elif session_start is not None and record.get("step", 0) <= snapshot_step:
+            session_end = record["time"]
+    if session_start is not None and session_end is not None:
+        total += session_end - session_start
+    return total
+
+
+def _dataset_info(data_dir: str | None) -> DatasetInfo | None:
+    """The `DatasetInfo` beside a run's image folder, when it is a synth data set."""
+    if data_dir is None:
+        return None
+    for folder in (Path(data_dir).parent, Path(data_dir)):
+        if (folder / "synth.json").is_file():
+            return read_info(folder)
+    return None
+
+
+def _train_command(
+    config: dict[str, Any], data_dir: str | None, run_dir: Path | None
+) -> str | None:
+    """The `train-gan` command line that reproduces (or resumes) the run."""
+    if not config or data_dir is None or run_dir is None:
+        return None
+    channels = ",".join(str(width) for width in config.get("channels", []))
+    parts = [
+        "python -m engine train-gan",
+        f"--data {data_dir}",
+        f"--out {run_dir}",
+        f"--size {config['size']}",
+        f"--batch {config['batch']}",
+        f"--kimg {config['kimg']:g}",
+        f"--channels {channels}" if channels else "",
+        f"--style-dim {config['style_dim']}" if "style_dim" in config else "",
+        "--resume",
+    ]
+    return " ".join(part for part in parts if part)

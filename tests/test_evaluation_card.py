@@ -1,0 +1,118 @@
+"""Training facts from a run folder, and `evaluate-gan` writing figures, JSON and model card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from engine.cli import main
+from engine.evaluation import read_training_run
+from engine.stylegan2 import Generator, GeneratorConfig, save_checkpoint
+from engine.synth import SEED_RANGES, write_dataset
+
+TINY_EVALUATION = [
+    "--n-samples", "8", "--n-invert", "2", "--steps", "3",
+    "--train-renders", "16", "--regressor-steps", "3",
+]  # fmt: skip
+
+
+def _write_run(run_dir: Path, data_dir: str) -> None:
+    """A run folder of two sessions: 50 s to step 40, then a resume, 40 s to the step-60
+    snapshot, and a record past it (the run goes on); the log's last line is torn."""
+    run_dir.mkdir(parents=True)
+    config = {"size": 16, "batch": 16, "kimg": 150.0, "channels": [16, 16, 16], "style_dim": 16}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    records = [
+        {"time": 100.0, "event": "start", "step": 0, "data": data_dir, "images": 2,
+         "device": "cpu", "precision": "fp32"},
+        {"time": 110.0, "step": 20, "kimg": 0.32},
+        {"time": 150.0, "step": 40, "kimg": 0.64},
+        {"time": 1000.0, "event": "start", "step": 40, "data": data_dir, "images": 2,
+         "device": "cpu", "precision": "bf16"},
+        {"time": 1030.0, "step": 60, "kimg": 0.96},
+        {"time": 1040.0, "event": "snapshot", "step": 60, "kimg": 0.96},
+        {"time": 1100.0, "step": 80, "kimg": 1.28},
+    ]  # fmt: skip
+    lines = [json.dumps(record) for record in records] + ['{"time": 1200.0, "st']
+    (run_dir / "log.jsonl").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny 16x16 checkpoint at step 60 in a run folder whose data set is a synth one."""
+    root = tmp_path_factory.mktemp("evaluation")
+    write_dataset(root / "data", "face", n=2, size=16)
+    run = root / "run"
+    _write_run(run, str(root / "data" / "images"))
+    torch.manual_seed(0)
+    config = GeneratorConfig(size=16, channels={4: 16, 8: 16, 16: 16}, style_dim=16, n_mlp=2)
+    save_checkpoint(run / "model", Generator(config), extra={"step": 60, "kimg": 0.96})
+    return run
+
+
+def test_training_run_sums_sessions_up_to_the_snapshot(run_dir: Path) -> None:
+    training = read_training_run({"step": 60, "kimg": 0.96}, run_dir)
+    assert training.wall_time_s == pytest.approx((150 - 100) + (1040 - 1000))
+    assert training.sessions == 2
+    assert training.latest_kimg == pytest.approx(1.28)
+    assert training.still_training
+    assert training.dataset is not None and training.dataset.count == 2
+    assert training.precision == "bf16"
+    assert training.train_command is not None
+    assert "--kimg 150 --channels 16,16,16 --style-dim 16 --resume" in training.train_command
+
+
+def test_training_run_without_a_folder_keeps_the_snapshot_facts(tmp_path: Path) -> None:
+    training = read_training_run({"step": 9375, "kimg": 150.0}, tmp_path)
+    assert training.run_dir is None and training.wall_time_s is None
+    assert training.snapshot_kimg == 150.0
+    assert not training.still_training
+
+
+def test_evaluate_gan_writes_figures_json_and_a_card_with_the_figures(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "eval"
+    code = main(["evaluate-gan", str(run_dir / "model.safetensors"), "--category", "face",
+                 "--out", str(out), *TINY_EVALUATION])  # fmt: skip
+    assert code == 0
+    summary = json.loads((out / "evaluation.json").read_text())
+    card = (out / "MODEL_CARD.md").read_text()
+    for name in summary["figures"].values():
+        assert (out / name).is_file() and f"]({name})" in card
+    assert summary["training"]["still_training"] and "**Work in progress.**" in card
+    assert "**Short settings.**" in card and not summary["follows_protocol"]
+    inversion = summary["inversion"]
+    assert inversion["space"] == "W" and inversion["n_images"] == 2
+    assert f"{inversion['mean_psnr_db']:.2f} ± {inversion['std_psnr_db']:.2f} dB" in card
+    for label in summary["coverage"]["labels"]:
+        assert f"| {label['name']}" in card and f"{label['ratio']:.2f}" in card
+    view_layers = summary["view_swap"]["num_view_layers"]
+    assert f"first {view_layers} of {summary['generator']['num_ws']} layers" in card
+    assert "wall time to this snapshot: 0.03 h" in card  # 90 s
+    assert "--n 2 --seed 0 --size 16" in card  # the data recipe
+    assert summary["training"]["train_command"] in card
+
+
+def test_evaluate_gan_reports_bad_settings_without_a_traceback(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["evaluate-gan", str(run_dir / "model.safetensors"), "--category", "face",
+                 "--out", str(tmp_path), "--n-samples", "1"])  # fmt: skip
+    assert code == 2
+    assert "n_samples must be at least 2, got 1" in capsys.readouterr().err
+
+
+def test_examples_are_small_pngs_of_test_seeds(tmp_path: Path) -> None:
+    seed = SEED_RANGES["test"].start + 5
+    code = main(["examples", "--category", "car", "--out", str(tmp_path), "--n", "2",
+                 "--seed", str(seed), "--size", "32"])  # fmt: skip
+    assert code == 0
+    paths = sorted(tmp_path.glob("*.png"))
+    assert [path.name for path in paths] == [f"car-{seed}.png", f"car-{seed + 1}.png"]
+    assert Image.open(paths[0]).size == (32, 32)
+    assert main(["examples", "--category", "car", "--out", str(tmp_path), "--seed", "0"]) == 2

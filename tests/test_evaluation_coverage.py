@@ -1,0 +1,92 @@
+"""Coverage tooling: labels, the label regressor and the GAN/data spread comparison."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from engine.errors import GANliftError
+from engine.evaluation import (
+    COVERAGE_GOAL,
+    car_orbit,
+    evaluate_coverage,
+    fit_label_regressor,
+    label_set,
+    predict_labels,
+    r_squared,
+)
+from engine.evaluation.coverage import label_spreads, render_labelled
+from engine.stylegan2 import Generator, GeneratorConfig
+from engine.synth import SEED_RANGES, render_samples
+from engine.synth.scene import car_view
+
+TEST_SEED = SEED_RANGES["test"].start
+
+
+def test_car_orbit_inverts_the_car_view() -> None:
+    azimuth = torch.linspace(-math.pi + 0.1, math.pi - 0.1, 13)
+    elevation = torch.linspace(0.0, math.radians(30), 13)
+    view = car_view(azimuth, elevation, torch.zeros(13, 3))
+    found_azimuth, found_elevation = car_orbit(view)
+    torch.testing.assert_close(found_azimuth, azimuth, atol=1e-5, rtol=0)
+    torch.testing.assert_close(found_elevation, elevation, atol=1e-5, rtol=0)
+
+
+def test_face_labels_are_view_and_light_in_degrees() -> None:
+    batch = render_samples("face", [TEST_SEED, TEST_SEED + 1], size=16)
+    labels = label_set("face").extract(batch)  # [2, 4]
+    torch.testing.assert_close(labels[:, 0], torch.rad2deg(batch.view[:, 1]))
+    torch.testing.assert_close(labels[:, 1], torch.rad2deg(batch.view[:, 0]))
+    torch.testing.assert_close(labels[:, 2:], batch.light[:, 2:])
+
+
+def test_unknown_category_names_the_choices() -> None:
+    with pytest.raises(GANliftError, match="face, car"):
+        label_set("boat")
+
+
+def test_regressor_learns_a_known_linear_label_of_renders() -> None:
+    images = render_samples("face", list(range(TEST_SEED, TEST_SEED + 384)), size=32).image
+    weights = torch.linspace(-1, 1, 32)  # a left-to-right ramp
+    red_minus_blue = (images[:, 0] - images[:, 2]).mean((1, 2))  # [N]
+    brightness_ramp = (images.mean(1) * weights).mean((1, 2))  # [N]
+    labels = torch.stack([red_minus_blue, brightness_ramp], 1)  # [N, 2], linear in the pixels
+    fit = fit_label_regressor(images[:320], labels[:320], steps=250, noise_std=0.0)
+    assert fit.losses[-1] < 0.25 * fit.losses[0]
+    r2 = r_squared(predict_labels(fit.model, images[320:]), labels[320:])
+    assert (r2 > 0.8).all(), r2
+
+
+def test_data_against_itself_covers_fully_and_a_collapsed_set_fails() -> None:
+    labels = label_set("face")
+    _, first = render_labelled("face", TEST_SEED, 400)  # [400, 4]
+    _, second = render_labelled("face", TEST_SEED + 400, 400)
+    spreads = label_spreads(labels.names, labels.gated, second, first, first)
+    for spread in spreads:
+        assert 0.85 < spread.ratio < 1.15, spread
+        assert spread.heldout_r2 == pytest.approx(1.0)
+    assert all(spread.passed for spread in spreads)
+
+    frontal = second[second[:, 0].abs() < 10]  # yaw within ±10° of the data's ±40°
+    collapsed = {
+        s.name: s for s in label_spreads(labels.names, labels.gated, frontal, first, first)
+    }
+    assert collapsed["yaw"].ratio < 0.5 < COVERAGE_GOAL
+    assert not collapsed["yaw"].passed
+    assert collapsed["light_x"].passed
+
+
+def test_evaluate_coverage_runs_on_a_tiny_gan() -> None:
+    torch.manual_seed(0)
+    generator = Generator(
+        GeneratorConfig(size=16, channels={4: 16, 8: 16, 16: 16}, style_dim=16, n_mlp=2)
+    ).eval()
+    result = evaluate_coverage(generator, "car", n_samples=24, n_train=48, regressor_steps=10)
+    assert [label.name for label in result.labels] == list(label_set("car").names)
+    assert (result.n_gan, result.n_data, result.n_train) == (24, 24, 48)
+    for label in result.labels:
+        assert math.isfinite(label.ratio) and label.data_std > 0
+        assert label.gated == (label.name in label_set("car").gated)
+    assert result.passed == all(label.passed for label in result.labels)

@@ -1,0 +1,78 @@
+"""Inversion-PSNR evaluation and the view-swap figure on a tiny generator."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.errors import GANliftError
+from engine.evaluation import PSNR_GOAL_DB, evaluate_inversion, evaluate_view_swap
+from engine.metrics import psnr
+from engine.stylegan2 import Generator, GeneratorConfig
+from engine.styleganr.view_codes import sample_w
+from engine.synth import SEED_RANGES, render_samples
+
+TEST_SEED = SEED_RANGES["test"].start
+
+
+@pytest.fixture(scope="module")
+def generator() -> Generator:
+    torch.manual_seed(0)
+    config = GeneratorConfig(size=16, channels={4: 16, 8: 16, 16: 16}, style_dim=16, n_mlp=2)
+    return Generator(config).eval()
+
+
+def test_inversion_scores_each_held_out_render(generator: Generator) -> None:
+    evaluation = evaluate_inversion(generator, "face", n_images=3, num_steps=4)
+    assert evaluation.seeds == [TEST_SEED, TEST_SEED + 1, TEST_SEED + 2]
+    assert len(evaluation.psnr) == 3
+    assert evaluation.mean_psnr == pytest.approx(sum(evaluation.psnr) / 3)
+    assert evaluation.std_psnr == pytest.approx(float(torch.tensor(evaluation.psnr).std()))
+    assert evaluation.passed == (evaluation.mean_psnr >= PSNR_GOAL_DB)
+    assert not evaluation.w_plus and not evaluation.optimize_noise
+    cell = 16 + 2  # image + padding
+    assert evaluation.figure.shape == (1, 3, 2 * cell + 2, 3 * cell + 2)
+
+
+def test_inversion_psnr_is_the_psnr_of_the_figure_pair(generator: Generator) -> None:
+    evaluation = evaluate_inversion(generator, "car", n_images=1, num_steps=3)
+    target = evaluation.figure[..., 2:18, 2:18]  # [1, 3, 16, 16] top row
+    reconstruction = evaluation.figure[..., 20:36, 2:18]  # bottom row
+    expected = render_samples("car", [TEST_SEED], size=16).image
+    torch.testing.assert_close(target, expected)
+    assert evaluation.psnr[0] == pytest.approx(float(psnr(reconstruction, target)[0]), abs=1e-4)
+
+
+def test_inversion_stops_when_asked(generator: Generator) -> None:
+    evaluation = evaluate_inversion(
+        generator, "face", n_images=4, num_steps=2, should_stop=lambda: True
+    )
+    assert len(evaluation.psnr) == 1 and evaluation.seeds == [TEST_SEED]
+
+
+def test_inversion_refuses_training_seeds(generator: Generator) -> None:
+    with pytest.raises(GANliftError, match="test seeds are needed"):
+        evaluate_inversion(generator, "face", n_images=2, num_steps=1, first_seed=0)
+
+
+def test_view_swap_cells_are_contents_with_the_donors_view_layers(generator: Generator) -> None:
+    evaluation = evaluate_view_swap(generator, num_pairs=4, grid_size=3, seed=5)
+    assert evaluation.prefix_lengths == list(range(1, generator.num_ws))
+    assert evaluation.num_view_layers in evaluation.prefix_lengths
+    assert len(evaluation.view_transfer) == len(evaluation.appearance_kept) == generator.num_ws - 1
+    cell = 16 + 2
+    assert evaluation.matrix.shape == (1, 3, 4 * cell + 2, 4 * cell + 2)
+    corner = evaluation.matrix[..., 2:18, 2:18]
+    assert (corner == 1).all()  # the blank top-left cell
+
+    w = sample_w(generator, 6, seed=6, truncation=0.7)  # [6, D]: contents 0-2, donors 3-5
+    layers = evaluation.num_view_layers
+    wplus = w[1, None, None].repeat(1, generator.num_ws, 1)  # content 1 [1, num_ws, D]
+    wplus[:, :layers] = w[5]  # donor 2's view layers
+    expected = generator.synthesis(wplus).clamp(-1, 1)  # [1, 3, 16, 16]
+    row, column = 2, 3  # content 1 is matrix row 2, donor 2 is matrix column 3
+    cell_image = evaluation.matrix[..., 2 + row * cell :, 2 + column * cell :][..., :16, :16]
+    torch.testing.assert_close(cell_image, expected, atol=1e-5, rtol=0)
+    transfer, kept = evaluation.chosen_scores
+    early = evaluation.num_view_layers <= generator.num_ws // 2
+    assert evaluation.passed == (early and transfer >= 0.5 and kept >= 0.5)

@@ -17,6 +17,7 @@ from engine.errors import GANliftError
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.evaluate",
     "engine.cli.gan",
+    "engine.cli.reconstruct",
     "engine.cli.styleganr",
     "engine.cli.synth",
     "engine.cli.train",

@@ -5,11 +5,26 @@ and refines it in stages of three steps. `recover(G, D, image, preset="face")` l
 image to canonical depth, albedo, view and light; `render_view` / `project_view` show the
 result from new views; `save_state` / `load_state` / `continue_recovery` stop and resume a
 run. Networks, parametrisations, steps and presets live in the sibling modules.
+
+End to end: `prepare_input` (face crop, GrabCut mask) → `reconstruct` (resumable run in a
+folder, quality fast or full) → `write_outputs` (maps, views, animations, meshes);
+`pretrain` trains the networks jointly on many GAN samples for the fast mode.
 """
 
+from engine.gan2shape.inputs import PreparedInput, grabcut_mask, load_mask, prepare_input
 from engine.gan2shape.networks import Gan2ShapeNetworks, NetworkConfig
+from engine.gan2shape.outputs import OutputSettings, ViewSpec, read_depth_png, write_outputs
 from engine.gan2shape.parametrisation import CameraRanges
+from engine.gan2shape.pipeline import (
+    Gan2ShapeModel,
+    Reconstruction,
+    fast_preset,
+    load_model,
+    reconstruct,
+    sample_input,
+)
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
+from engine.gan2shape.pretrain import PretrainConfig, PretrainResult, load_pretrained, pretrain
 from engine.gan2shape.prior import PRIOR_BOX_PRESETS, ellipsoid_prior
 from engine.gan2shape.recover import Recovery, continue_recovery, recover
 from engine.gan2shape.sampling import fit_gaussian
@@ -20,19 +35,37 @@ __all__ = [
     "PRESETS",
     "PRIOR_BOX_PRESETS",
     "CameraRanges",
+    "Gan2ShapeModel",
     "Gan2ShapeNetworks",
     "Gan2ShapePreset",
     "NetworkConfig",
+    "OutputSettings",
+    "PreparedInput",
+    "PretrainConfig",
+    "PretrainResult",
+    "Reconstruction",
     "Recovery",
     "RecoveryState",
     "StepLengths",
+    "ViewSpec",
     "continue_recovery",
     "ellipsoid_prior",
+    "fast_preset",
     "fit_gaussian",
     "get_preset",
+    "grabcut_mask",
+    "load_mask",
+    "load_model",
+    "load_pretrained",
     "load_state",
+    "prepare_input",
+    "pretrain",
     "project_view",
+    "read_depth_png",
+    "reconstruct",
     "recover",
     "render_view",
+    "sample_input",
     "save_state",
+    "write_outputs",
 ]

@@ -1,0 +1,127 @@
+"""Seconds for GAN2Shape's fast mode on one 64×64 image, and where they go.
+
+Times the fast mode (`recover` with the fast preset, started from the jointly pretrained
+networks) end to end on one synthetic test face: GAN inversion, then the short refinement,
+split by phase from the progress messages. The reference measured in the same run is one
+generator forward + backward pass at the preset's batch size, the unit most phases are made
+of; `ratio` = phase seconds / reference. When the pretrained networks are missing, freshly
+initialised ones stand in (the timing is the same; the shape is not). Goal: ≤ 30 s per image
+on a 2-core CPU. `--shape-rows N` also scores the benchmark rows on N test faces.
+
+    python -m bench.gan2shape [--model default-face | --ckpt FILE --category default-face]
+                              [--threads 2] [--fp32] [--shape-rows N]
+
+(from the repository root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+
+import torch
+
+from engine.benchmarks import run_shape_benchmark
+from engine.benchmarks.gan2shape_rows import gan2shape_rows
+from engine.errors import GANliftError
+from engine.gan2shape import (
+    Gan2ShapeModel,
+    Gan2ShapeNetworks,
+    fast_preset,
+    load_model,
+    load_pretrained,
+    recover,
+)
+from engine.perceptual import lpips_weights_on_disk, perceptual_loss
+from engine.stylegan2 import bf16_autocast, bf16_supported
+from engine.synth import SEED_RANGES, render_samples
+
+
+def reference_seconds(model: Gan2ShapeModel, bf16: bool, repeats: int = 3) -> float:
+    """Best time of one generator forward + backward pass at the preset's batch size."""
+    G = model.generator
+    latents = G.mean_latent(64).repeat(model.preset.batch_size, 1).requires_grad_(True)
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first run warms up
+        start = time.perf_counter()
+        with bf16_autocast(latents.device, enabled=bf16):
+            image = G.synthesis(latents)
+        image.float().square().mean().backward()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def time_fast_mode(model: Gan2ShapeModel, bf16: bool) -> tuple[float, dict[str, float], bool]:
+    """(total seconds, seconds per phase, whether pretrained networks were used) of the fast
+    mode on the first synthetic test face."""
+    image = render_samples("face", [SEED_RANGES["test"].start], size=model.generator.config.size)
+    try:
+        init, pretrained = load_pretrained(model.pretrained, model.preset), True
+    except GANliftError:
+        networks = Gan2ShapeNetworks(model.preset.networks, style_dim=model.generator.style_dim)
+        init, pretrained = networks.state_dict(), False
+    phases: dict[str, float] = defaultdict(float)
+    last = time.perf_counter()
+
+    def record(done: int, total: int, message: str) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        phases[message.split(":")[0]] += now - last
+        last = now
+
+    kind = "lpips" if lpips_weights_on_disk() else "discriminator"  # never download here
+    perceptual = perceptual_loss(kind, discriminator=model.discriminator)
+    start = time.perf_counter()
+    recover(
+        model.generator, model.discriminator, image.image, preset=fast_preset(model.preset),
+        init=init, perceptual=perceptual, bf16=bf16, progress=record,
+    )  # fmt: skip
+    return time.perf_counter() - start, dict(phases), pretrained
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default-face")
+    parser.add_argument("--ckpt", help="checkpoint file instead of a bundled model")
+    parser.add_argument("--category", default="default-face", help="preset for --ckpt")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--fp32", action="store_true", help="no bfloat16 autocast")
+    parser.add_argument("--shape-rows", type=int, default=0, help="test faces to score")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    try:
+        model = load_model(args.ckpt or args.model, preset=args.category if args.ckpt else None)
+    except GANliftError as error:
+        print(f"skipped: {error}")
+        return
+    bf16 = not args.fp32 and bf16_supported("cpu")
+    reference = reference_seconds(model, bf16)
+    total, phases, pretrained = time_fast_mode(model, bf16)
+    print(
+        f"GAN2Shape fast mode, {model.preset.name}, {model.generator.config.size}px, "
+        f"{'bf16' if bf16 else 'fp32'}, {args.threads} threads"
+        + ("" if pretrained else " (no pretrained networks: fresh ones stand in)")
+    )
+    print(f"reference: G forward+backward at batch {model.preset.batch_size}: {reference:.3f} s")
+    print(f"{'phase':<58}{'seconds':>9}{'ratio':>9}")
+    for name, seconds in phases.items():
+        print(f"{name:<58}{seconds:>9.2f}{seconds / reference:>9.1f}")
+    print(f"{'total (goal <= 30 s)':<58}{total:>9.2f}{total / reference:>9.1f}")
+    if args.shape_rows:
+        qualities = ("fast", "full") if pretrained else ("full",)
+        with gan2shape_rows(model, qualities=qualities, bf16=bf16) as rows:
+            result = run_shape_benchmark(
+                "face",
+                n=args.shape_rows,
+                methods=rows.names,
+                size=model.generator.config.size,
+                batch_size=4,
+            )
+        print(result.table())
+        for name in rows.names:
+            print(f"{name}: {rows.seconds_per_image(name):.1f} s per image")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""GAN2Shape's rows of the shape benchmark: fast and full quality, with and without symmetry,
+for a given GAN, with the seconds each image took.
+
+Each test image is inverted into the GAN and recovered; the recovered depth lives in the
+canonical frame, so it is rendered in the recovered view (`depth_in_image_view`) to be
+compared with the ground truth, which is in the image's view. Rows are registered for the
+duration of a `with gan2shape_rows(model):` block, because they need a loaded model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from engine.benchmarks.shape import (
+    DEPTH_PREDICTORS,
+    DepthPredictor,
+    ShapeBenchmarkSettings,
+    ShapeInputs,
+    register_depth_predictor,
+)
+from engine.errors import GANliftError
+from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, fast_preset
+from engine.gan2shape.presets import Gan2ShapePreset
+from engine.gan2shape.pretrain import load_pretrained
+from engine.gan2shape.recover import recover
+from engine.perceptual import PerceptualLoss
+from engine.render import render_depth_in_view
+
+
+@dataclass
+class Gan2ShapeRows:
+    """The registered row names and the seconds each image took, per row."""
+
+    names: list[str]
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+
+    def seconds_per_image(self, name: str) -> float:
+        """Mean seconds per image of row `name` (NaN before it ran)."""
+        times = self.seconds.get(name, [])
+        return sum(times) / len(times) if times else float("nan")
+
+
+@contextmanager
+def gan2shape_rows(
+    model: Gan2ShapeModel,
+    *,
+    qualities: tuple[Quality, ...] = ("fast", "full"),
+    perceptual: PerceptualLoss | None = None,
+    bf16: bool = False,
+) -> Iterator[Gan2ShapeRows]:
+    """Register 'GAN2Shape <quality>' and 'GAN2Shape <quality> (no symmetry)' for `model`
+    while the block runs. Fast rows need the model's pretrained networks when they run."""
+    rows = Gan2ShapeRows(names=[])
+    try:
+        for quality in qualities:
+            for symmetric in (True, False):
+                name = f"GAN2Shape {quality}" + ("" if symmetric else " (no symmetry)")
+                factory = _factory(model, rows, name, quality, symmetric, perceptual, bf16)
+                register_depth_predictor(name)(factory)
+                rows.names.append(name)
+        yield rows
+    finally:
+        for name in rows.names:
+            DEPTH_PREDICTORS.pop(name, None)
+
+
+def depth_in_image_view(
+    depth: torch.Tensor, view: torch.Tensor, size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Canonical depth `[N, S, S]` seen from views `[N, 6]`, resized to the benchmark's frame:
+    (depth `[N, size, size]`, coverage by the canonical surface `[N, size, size]`)."""
+    view_depth, covered = render_depth_in_view(depth, view)  # [N, S, S], [N, 1, S, S]
+    resized = F.interpolate(view_depth[:, None], size=(size, size), mode="bilinear")
+    coverage = F.interpolate(covered, size=(size, size), mode="nearest")
+    return resized[:, 0], coverage[:, 0]
+
+
+def without_symmetry(preset: Gan2ShapePreset) -> Gan2ShapePreset:
+    """`preset` with every flip (symmetry) flag off."""
+    off = (False,) * preset.num_stages
+    return preset.replace(name=f"{preset.name} (no symmetry)", flip_step1=off, flip_step3=off)
+
+
+def _factory(
+    model: Gan2ShapeModel,
+    rows: Gan2ShapeRows,
+    name: str,
+    quality: Quality,
+    symmetric: bool,
+    perceptual: PerceptualLoss | None,
+    bf16: bool,
+):
+    """The predictor factory of one row."""
+
+    def factory(settings: ShapeBenchmarkSettings) -> DepthPredictor:
+        if model.preset.crop is not None:
+            raise GANliftError(
+                f"Preset '{model.preset.name}' crops the GAN frame, which the shape benchmark "
+                "cannot compare; use a preset without a crop."
+            )
+        preset = model.preset if symmetric else without_symmetry(model.preset)
+        init = None
+        if quality == "fast":
+            preset, init = fast_preset(preset), load_pretrained(model.pretrained, model.preset)
+        times = rows.seconds.setdefault(name, [])
+
+        def predict(inputs: ShapeInputs) -> torch.Tensor:
+            depths = []
+            for image, mask in zip(inputs.image, inputs.mask, strict=True):
+                start = time.perf_counter()
+                recovery = recover(
+                    model.generator, model.discriminator, image[None], preset=preset,
+                    mask=mask[None, None], init=init, perceptual=perceptual,
+                    device=settings.device, bf16=bf16,
+                )  # fmt: skip
+                times.append(time.perf_counter() - start)
+                depth, _ = depth_in_image_view(
+                    recovery.depth, recovery.view, inputs.mask.shape[-1]
+                )  # [1, H, W]
+                depths.append(depth)
+            return torch.cat(depths)  # [N, H, W]
+
+        return predict
+
+    return factory

@@ -1,0 +1,195 @@
+"""`python -m engine reconstruct` (GAN2Shape on one image or GAN sample, resumable, writing
+maps, views, animations and meshes) and `python -m engine gan2shape-pretrain` (the jointly
+pretrained networks that the fast quality mode starts from).
+
+The model is a bundled name (`--model default-face`, whose preset has the same name) or a
+checkpoint file with its category (`--ckpt stylegan2-car.pt --category car`); `--preset FILE`
+replaces the preset with one saved as JSON (`Gan2ShapePreset.to_json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from engine.device import resolve_device
+from engine.errors import GANliftError
+from engine.gan2shape import PRESETS, Gan2ShapePreset
+from engine.gan2shape.inputs import load_mask, prepare_input
+from engine.gan2shape.outputs import DEFAULT_VIEWS, OutputSettings, ViewSpec, write_outputs
+from engine.gan2shape.pipeline import (
+    QUALITIES,
+    Gan2ShapeModel,
+    load_model,
+    reconstruct,
+    sample_input,
+)
+from engine.gan2shape.pretrain import PretrainConfig, pretrain
+from engine.images import load_image
+from engine.limits import check_image_size
+from engine.progress import StopFn, tqdm_progress
+from engine.stylegan2 import bf16_supported
+
+INTERRUPTED = 130
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `reconstruct` and `gan2shape-pretrain` subcommands."""
+    parser = subparsers.add_parser(
+        "reconstruct",
+        help="GAN2Shape: depth, albedo, light, views, animations and meshes of one image",
+        description="Lift one image (or a GAN sample) to 3D with GAN2Shape. The run is saved in "
+        "--out after every phase and on Ctrl-C; run the same command again to continue it.",
+    )
+    parser.add_argument("image", metavar="IMAGE", nargs="?", help="image file (any size)")
+    parser.add_argument(
+        "--seed-sample", type=int, metavar="N", help="lift the GAN's sample of seed N instead"
+    )
+    parser.add_argument("--mask", help="object mask image (white object on black), same size")
+    parser.add_argument(
+        "--quality",
+        choices=QUALITIES,
+        default="full",
+        help="full: the preset's schedule from the shape prior; fast: refine the jointly "
+        "pretrained networks (%(default)s)",
+    )
+    parser.add_argument("--out", required=True, help="output folder (holds the resumable run)")
+    parser.add_argument(
+        "--views", nargs="+", metavar="AZ,EL[,DX,DY]",
+        default=[view.text for view in DEFAULT_VIEWS],
+        help="views to render and project, degrees and an optional light direction (%(default)s)",
+    )  # fmt: skip
+    parser.add_argument("--frames", type=int, default=24, help="frames per animation")
+    add_model_options(parser)
+    parser.set_defaults(run=run_reconstruct)
+
+    pretrain_parser = subparsers.add_parser(
+        "gan2shape-pretrain",
+        help="train GAN2Shape's networks jointly on many GAN samples (for --quality fast)",
+        description="Joint pretraining on GAN samples; writes FILE.safetensors + FILE.json "
+        "(and FILE.resume.pt to continue with --resume).",
+    )
+    pretrain_parser.add_argument("--out", required=True, help="weights file (.safetensors)")
+    pretrain_parser.add_argument(
+        "--images", type=int, default=PretrainConfig.images, help="GAN samples (%(default)s)"
+    )
+    pretrain_parser.add_argument(
+        "--steps",
+        type=int,
+        default=PretrainConfig.steps,
+        help="joint iterations after the prior fit (%(default)s)",
+    )
+    pretrain_parser.add_argument("--seed", type=int, default=PretrainConfig.seed)
+    pretrain_parser.add_argument("--save-every", type=int, default=PretrainConfig.save_every)
+    pretrain_parser.add_argument("--resume", action="store_true", help="continue a saved run")
+    add_model_options(pretrain_parser)
+    pretrain_parser.set_defaults(run=run_pretrain)
+
+
+def run_reconstruct(args: argparse.Namespace) -> int:
+    """Prepare the input, run (or resume) the recovery, write every output."""
+    if (args.image is None) == (args.seed_sample is None):
+        raise GANliftError("Give either an IMAGE file or --seed-sample N (not both, not none).")
+    if args.frames < 1:
+        raise GANliftError(f"--frames must be at least 1, got {args.frames}.")
+    settings = OutputSettings(views=tuple(map(ViewSpec.parse, args.views)), frames=args.frames)
+    device = resolve_device(args.device)
+    model = load_model_from_args(args, device)
+    G = model.generator
+    latent = None
+    if args.seed_sample is not None:
+        if args.mask:
+            raise GANliftError("--mask applies to an IMAGE; a --seed-sample needs none.")
+        prepared, latent = sample_input(G, args.seed_sample)
+    else:
+        image = load_image(args.image)  # [1, 3, H, W]
+        check_image_size(image, f"Image '{args.image}'")
+        prepared = prepare_input(
+            image,
+            size=G.config.size,
+            find_face=model.preset.prior_box == "face",
+            needs_mask=model.preset.use_mask,
+            mask=load_mask(args.mask) if args.mask else None,
+        )
+    print(f"input: {prepared.framing}")
+    with tqdm_progress(desc="gan2shape") as progress, _stop_on_interrupt() as should_stop:
+        run = reconstruct(
+            model, prepared, out_dir=args.out, quality=args.quality, latent=latent,
+            device=device, bf16=not args.fp32 and bf16_supported(device),
+            progress=progress, should_stop=should_stop,
+        )  # fmt: skip
+    if run.resumed:
+        print(f"continued the run saved in {run.out_dir}")
+    if not run.recovery.finished:
+        print(f"stopped; the run is saved in {run.out_dir}: run the same command to continue")
+        return INTERRUPTED
+    with tqdm_progress(desc="outputs") as progress:
+        files = write_outputs(run.recovery, G, run.out_dir, settings=settings, progress=progress)
+    print(f"inversion PSNR {run.recovery.psnr:.2f} dB; {len(files)} files in {run.out_dir}")
+    return 0
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    """Pretrain the networks jointly (resumable) and report where they are."""
+    device = resolve_device(args.device)
+    model = load_model_from_args(args, device)
+    config = PretrainConfig(
+        images=args.images, steps=args.steps, seed=args.seed, save_every=args.save_every
+    )
+    with tqdm_progress(desc="gan2shape-pretrain") as progress, _stop_on_interrupt() as stop:
+        result = pretrain(
+            model.generator, model.discriminator, preset=model.preset, out=args.out,
+            config=config, resume=args.resume, device=device,
+            bf16=not args.fp32 and bf16_supported(device), progress=progress, should_stop=stop,
+        )  # fmt: skip
+    if not result.finished:
+        print(f"stopped at {result.iteration}/{result.total}; continue with --resume")
+        return INTERRUPTED
+    print(f"pretrained networks saved to {result.path}")
+    return 0
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """--model / --ckpt + --category / --preset, --device and --fp32."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--model", help="bundled model name (default: default-face)")
+    source.add_argument("--ckpt", help="StyleGAN2 checkpoint file (.pt, .pkl, .safetensors)")
+    parser.add_argument("--category", choices=sorted(PRESETS), help="GAN2Shape preset for --ckpt")
+    parser.add_argument("--preset", help="GAN2Shape preset JSON file (overrides the category)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--fp32", action="store_true", help="never use bfloat16 autocast")
+
+
+def load_model_from_args(args: argparse.Namespace, device) -> Gan2ShapeModel:
+    """The model and preset named by the model options."""
+    if args.ckpt and not (args.category or args.preset):
+        raise GANliftError("--ckpt needs --category (face, cat, car, church) or --preset FILE.")
+    preset = args.category
+    if args.preset:
+        path = Path(args.preset)
+        if not path.is_file():
+            raise GANliftError(f"Preset file {path} does not exist; check the path.")
+        preset = Gan2ShapePreset.from_json(path.read_text(), source=f"preset file {path}")
+    return load_model(args.ckpt or args.model or "default-face", preset=preset, device=device)
+
+
+@contextmanager
+def _stop_on_interrupt() -> Iterator[StopFn]:
+    """A `should_stop` that turns the first Ctrl-C into a clean stop (the run is saved); a
+    second Ctrl-C interrupts at once."""
+    interrupted = False
+
+    def handle(signum, frame) -> None:
+        nonlocal interrupted
+        if interrupted:
+            raise KeyboardInterrupt
+        interrupted = True
+
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield lambda: interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)

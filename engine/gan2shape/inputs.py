@@ -1,0 +1,179 @@
+"""From a user's photo to GAN2Shape's input: a square crop in the GAN's frame and an object mask.
+
+Faces are found with OpenCV's bundled frontal-face Haar cascade and cropped with the box
+enlarged around the detection, so the crop frames the head as GAN2Shape's CelebA crops do
+(forehead to chin plus a margin of hair and background). Other categories are centre-cropped.
+Objects that need a mask get one by GrabCut from a centred rectangle, unless the user supplies
+a mask image.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from engine.errors import GANliftError
+from engine.images import fit_to_frame, load_image, to_uint8
+
+FACE_CROP_SCALE = 1.7
+"""Side of the face crop as a multiple of the detected box's longer side."""
+FACE_CROP_SHIFT = 0.05
+"""Downward shift of the crop centre as a fraction of the detected box's height (detections
+sit high on the face: brows to mouth)."""
+FACE_CASCADE = "haarcascade_frontalface_default.xml"
+"""The cascade file in `cv2.data.haarcascades`."""
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box in pixels of the original image (may extend past its borders)."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+
+
+@dataclass
+class PreparedInput:
+    """An image ready for `recover`: square, in the GAN's frame, with its object mask."""
+
+    image: torch.Tensor  # [1, 3, S, S] in [-1, 1]
+    mask: torch.Tensor | None  # [1, 1, S, S] in {0, 1}, or None where the category needs none
+    box: Box
+    """The square crop in the original image."""
+    framing: str
+    """How the crop was chosen, for the user (e.g. 'face detected at ...')."""
+
+
+def prepare_input(
+    image: torch.Tensor,
+    *,
+    size: int,
+    find_face: bool,
+    needs_mask: bool,
+    mask: torch.Tensor | None = None,
+) -> PreparedInput:
+    """Crop `image [1, 3, H, W]` to a square of side `size`: around the largest detected face
+    when `find_face` (the centre when none is found), else the centre. `mask [1, 1, H, W]`
+    (the user's) is cropped with it; without one, GrabCut makes one when `needs_mask`."""
+    height, width = image.shape[-2:]
+    if mask is not None and mask.shape[-2:] != (height, width):
+        raise GANliftError(
+            f"The mask is {mask.shape[-1]}x{mask.shape[-2]} px but the image is "
+            f"{width}x{height} px; supply a mask of the same size as the image."
+        )
+    face = detect_face(image) if find_face and face_detector_available() else None
+    if face is not None:
+        box = face_crop_box(face)
+        framing = f"face detected at x={face.left}, y={face.top}, {face.width}x{face.height} px"
+    else:
+        side = min(height, width)
+        box = Box((width - side) // 2, (height - side) // 2, side, side)
+        framing = "centre crop"
+        if find_face:
+            framing += (
+                " (no face found; crop the photo to the face for best results)"
+                if face_detector_available()
+                else " (this OpenCV build has no Haar cascades; crop the photo to the face)"
+            )
+    cropped = fit_to_frame(crop_box(image, box), size)  # [1, 3, S, S]
+    if mask is not None:
+        mask = (fit_to_frame(crop_box(mask.float(), box), size) > 0.5).float()  # [1, 1, S, S]
+    elif needs_mask:
+        mask = grabcut_mask(cropped)
+    return PreparedInput(image=cropped, mask=mask, box=box, framing=framing)
+
+
+@functools.cache
+def _face_cascade() -> cv2.CascadeClassifier | None:
+    """OpenCV's frontal-face cascade, or None where this OpenCV build ships none (OpenCV 5
+    moved the cascades out of the main package)."""
+    if not hasattr(cv2, "CascadeClassifier"):
+        return None
+    path = Path(cv2.data.haarcascades) / FACE_CASCADE
+    if not path.is_file():
+        return None
+    cascade = cv2.CascadeClassifier(str(path))
+    return None if cascade.empty() else cascade
+
+
+def face_detector_available() -> bool:
+    """Whether the installed OpenCV has the frontal-face Haar cascade."""
+    return _face_cascade() is not None
+
+
+def detect_face(image: torch.Tensor) -> Box | None:
+    """The largest frontal face in `image [1, 3, H, W]`, or None (also where no cascade is
+    available; see `face_detector_available`)."""
+    cascade = _face_cascade()
+    if cascade is None:
+        return None
+    gray = cv2.cvtColor(to_uint8(image), cv2.COLOR_RGB2GRAY)  # [H, W]
+    smallest = max(16, min(gray.shape) // 10)
+    faces = cascade.detectMultiScale(
+        gray, scaleFactor=1.1, minNeighbors=3, minSize=(smallest, smallest)
+    )
+    if len(faces) == 0:
+        return None
+    left, top, width, height = max(faces, key=lambda face: face[2] * face[3])
+    return Box(int(left), int(top), int(width), int(height))
+
+
+def face_crop_box(face: Box) -> Box:
+    """The square crop around a detected face (see `FACE_CROP_SCALE`, `FACE_CROP_SHIFT`)."""
+    side = round(FACE_CROP_SCALE * max(face.width, face.height))
+    centre_x = face.left + face.width / 2
+    centre_y = face.top + face.height * (0.5 + FACE_CROP_SHIFT)
+    return Box(round(centre_x - side / 2), round(centre_y - side / 2), side, side)
+
+
+def crop_box(image: torch.Tensor, box: Box) -> torch.Tensor:
+    """`image [N, C, H, W]` cut to `box`; parts of the box outside the image repeat the
+    nearest border pixel (as crops near the edge of a photo need)."""
+    height, width = image.shape[-2:]
+    rows = torch.arange(box.top, box.top + box.height).clamp(0, height - 1)
+    cols = torch.arange(box.left, box.left + box.width).clamp(0, width - 1)
+    return image[..., rows[:, None], cols[None, :]]  # [N, C, box.height, box.width]
+
+
+def grabcut_mask(image: torch.Tensor, *, margin: float = 0.1, iterations: int = 5) -> torch.Tensor:
+    """Object mask `[1, 1, H, W]` in {0, 1} of `image [1, 3, H, W]` by GrabCut, started from a
+    centred rectangle `margin` of the side away from each border."""
+    rgb = to_uint8(image)  # [H, W, 3]
+    height, width = rgb.shape[:2]
+    inset_x, inset_y = max(1, round(margin * width)), max(1, round(margin * height))
+    rectangle = (inset_x, inset_y, width - 2 * inset_x, height - 2 * inset_y)
+    labels = np.zeros((height, width), np.uint8)
+    background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.grabCut(
+        cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+        labels,
+        rectangle,
+        background,
+        foreground,
+        iterations,
+        cv2.GC_INIT_WITH_RECT,
+    )
+    kept = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)  # [H, W]
+    return torch.from_numpy(kept).float()[None, None].to(image.device)
+
+
+def load_mask(source: str | os.PathLike) -> torch.Tensor:
+    """A mask image file as `[1, 1, H, W]` in {0, 1} (pixels brighter than mid-grey are in)."""
+    try:
+        image = load_image(source)  # [1, 3, H, W]
+    except GANliftError as error:
+        raise GANliftError(f"The mask could not be read: {error}") from error
+    mask = (image.mean(1, keepdim=True) > 0).float()  # [1, 1, H, W]
+    if mask.sum() == 0:
+        raise GANliftError(
+            f"The mask {source} is all black; paint the object white on black and try again."
+        )
+    return mask

@@ -1,0 +1,287 @@
+"""Everything a GAN2Shape run leaves in its output folder, each file written atomically.
+
+- maps: `depth.npy` (float32 canonical depth), `depth.png` (16-bit, linear over the preset's
+  depth range), `normal.png`, `albedo.png`, `shading.png` (diffuse max(0, n·l)),
+  `canonical.png`, `input.png` (the input in the networks' frame), `inversion.png` (the GAN's
+  reconstruction of it);
+- `summary.json`: view, light, inversion PSNR, depth range, preset and the files written;
+- `views/render_<view>.png` and `views/projected_<view>.png` for each requested view;
+- `rotation.gif|mp4`, `relight.gif|mp4`;
+- the mesh trimmed to the object: `mesh.obj` (+ `mesh.mtl`, `mesh_albedo.png`), `mesh.ply`,
+  `mesh.glb`, textured with the canonical image.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from engine.animation import (
+    circling_lights,
+    relight_frames,
+    rotation_frames,
+    save_animation,
+    swing_angles,
+)
+from engine.errors import GANliftError
+from engine.gan2shape.recover import Recovery
+from engine.gan2shape.views import project_view, render_view
+from engine.images import save_image
+from engine.mesh import depth_to_mesh, save_mesh
+from engine.progress import ProgressFn
+from engine.render import shade
+from engine.stylegan2 import Generator
+
+DEPTH_PNG_MAX = 65535
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """A view to render: degrees about the canonical frame, and optionally a new light
+    direction (dx, dy) with the recovered ambient and diffuse strengths."""
+
+    azimuth: float
+    elevation: float
+    light_direction: tuple[float, float] | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ViewSpec:
+        """Parse 'AZIMUTH,ELEVATION' or 'AZIMUTH,ELEVATION,DX,DY'."""
+        try:
+            values = [float(part) for part in text.split(",")]
+        except ValueError:
+            values = []
+        if len(values) not in (2, 4) or not all(math.isfinite(value) for value in values):
+            raise GANliftError(
+                f"View '{text}' is not AZIMUTH,ELEVATION or AZIMUTH,ELEVATION,DX,DY (degrees "
+                "and a light direction), e.g. 30,0 or 0,10,0.5,-0.2."
+            )
+        light = (values[2], values[3]) if len(values) == 4 else None
+        return cls(values[0], values[1], light)
+
+    @property
+    def text(self) -> str:
+        """The spec as `parse` reads it, e.g. '30,0' or '0,0,0.5,-0.2'."""
+        values = (self.azimuth, self.elevation, *(self.light_direction or ()))
+        return ",".join(f"{value:g}" for value in values)
+
+    @property
+    def name(self) -> str:
+        """A file-name-safe label, e.g. 'az+30_el+0' or 'az+0_el+0_light+0.5-0.2'."""
+        label = f"az{self.azimuth:+g}_el{self.elevation:+g}"
+        if self.light_direction is not None:
+            label += "_light{:+g}{:+g}".format(*self.light_direction)
+        return label
+
+
+DEFAULT_VIEWS = (
+    ViewSpec(-30.0, 0.0),
+    ViewSpec(30.0, 0.0),
+    ViewSpec(0.0, 15.0),
+    ViewSpec(0.0, 0.0, (0.8, -0.3)),
+)
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """What `write_outputs` renders."""
+
+    views: tuple[ViewSpec, ...] = DEFAULT_VIEWS
+    frames: int = 24
+    """Frames of each animation."""
+    swing_degrees: float = 30.0
+    """Largest azimuth of the rotation animation."""
+    fps: float = 12.0
+    mesh_size: float = 1.0
+    """Longest side of the mesh's bounding box."""
+
+
+def write_outputs(
+    recovery: Recovery,
+    G: Generator,
+    out_dir: str | os.PathLike,
+    *,
+    settings: OutputSettings = OutputSettings(),
+    progress: ProgressFn | None = None,
+) -> dict[str, Path]:
+    """Write every output of `recovery` into `out_dir` (see the module docstring); `G` (on the
+    recovery's device) projects the views. Returns the files by label."""
+    out_dir = Path(out_dir)
+    writers = [
+        lambda: _write_maps(recovery, out_dir),
+        lambda: _write_views(recovery, G, out_dir, settings.views),
+        lambda: _write_animations(recovery, out_dir, settings),
+        lambda: _write_meshes(recovery, out_dir, settings.mesh_size),
+    ]
+    files: dict[str, Path] = {}
+    for done, write in enumerate(writers):
+        if progress is not None:
+            progress(done, len(writers) + 1, "writing outputs")
+        files |= write()
+    files["summary"] = write_json(out_dir / "summary.json", _summary(recovery, files, out_dir))
+    if progress is not None:
+        progress(len(writers) + 1, len(writers) + 1, "outputs written")
+    return files
+
+
+def _write_maps(recovery: Recovery, out_dir: Path) -> dict[str, Path]:
+    """Depth (npy, 16-bit PNG), normal, albedo, diffuse shading, canonical, input, inversion."""
+    camera = recovery.state.preset.camera
+    depth = recovery.depth[0].detach().cpu().numpy().astype(np.float32)  # [S, S]
+    light = recovery.light
+    unit = torch.stack([torch.zeros_like(light[:, 0]), torch.ones_like(light[:, 0])], 1)
+    direction_only = torch.cat([unit, light[:, 2:]], 1)  # [1, 4] ambient 0, diffuse 1
+    diffuse = shade(recovery.normal, direction_only)  # [1, 1, S, S] in [0, 1]
+    images = {
+        "normal": recovery.normal,
+        "albedo": recovery.albedo,
+        "shading": (diffuse * 2 - 1).expand(-1, 3, -1, -1),
+        "canonical": recovery.canonical_image,
+        "input": recovery.image,
+        "inversion": recovery.state.target.gan_image,
+    }
+    files = {
+        "depth_npy": write_npy(out_dir / "depth.npy", depth),
+        "depth_png": write_depth_png(
+            out_dir / "depth.png", depth, (camera.min_depth, camera.max_depth)
+        ),
+    }
+    for label, image in images.items():
+        files[label] = save_image(image.clamp(-1, 1), out_dir / f"{label}.png")
+    return files
+
+
+def _write_views(
+    recovery: Recovery, G: Generator, out_dir: Path, views: tuple[ViewSpec, ...]
+) -> dict[str, Path]:
+    """Each view rendered, and the rendering projected onto the GAN's manifold."""
+    files = {}
+    for view in views:
+        light = None
+        if view.light_direction is not None:
+            direction = recovery.light.new_tensor(view.light_direction)  # [2]
+            light = torch.cat([recovery.light[0, :2], direction])  # [4]
+        angles = {"azimuth": view.azimuth, "elevation": view.elevation, "light": light}
+        rendered = render_view(recovery, **angles)
+        projected = project_view(recovery, G, **angles)
+        files[f"render_{view.name}"] = save_image(
+            rendered, out_dir / "views" / f"render_{view.name}.png"
+        )
+        files[f"projected_{view.name}"] = save_image(
+            projected, out_dir / "views" / f"projected_{view.name}.png"
+        )
+    return files
+
+
+def _write_animations(
+    recovery: Recovery, out_dir: Path, settings: OutputSettings
+) -> dict[str, Path]:
+    """A swing about the vertical axis and a light circling the view axis, as GIF and MP4."""
+    rotation = rotation_frames(
+        lambda azimuth, elevation: render_view(
+            recovery, azimuth=math.degrees(azimuth), elevation=math.degrees(elevation)
+        ),
+        azimuths=swing_angles(math.radians(settings.swing_degrees), settings.frames),
+    )  # [N, 3, S, S]
+    ambient, diffuse = recovery.light[0, :2].tolist()
+    relight = relight_frames(
+        lambda light: render_view(recovery, azimuth=0.0, elevation=0.0, light=light),
+        circling_lights(settings.frames, ambient=ambient, diffuse=diffuse),
+    )  # [N, 3, S, S]
+    files = {}
+    for name, frames in (("rotation", rotation), ("relight", relight)):
+        for suffix in (".gif", ".mp4"):
+            path = out_dir / f"{name}{suffix}"
+            files[f"{name}_{suffix[1:]}"] = save_animation(frames, path, fps=settings.fps)
+    return files
+
+
+def _write_meshes(recovery: Recovery, out_dir: Path, size: float) -> dict[str, Path]:
+    """The canonical surface trimmed to the object mask, textured by the canonical image."""
+    mesh = depth_to_mesh(
+        recovery.depth[0], recovery.canonical_image.clamp(-1, 1), recovery.mask[0, 0], size=size
+    )
+    return {
+        f"mesh_{suffix}": save_mesh(mesh, out_dir / f"mesh.{suffix}")
+        for suffix in ("obj", "ply", "glb")
+    }
+
+
+def _summary(recovery: Recovery, files: dict[str, Path], out_dir: Path) -> dict[str, Any]:
+    """The JSON summary: view (degrees and translation), light, PSNR, depth range, files."""
+    pitch, yaw, roll, tx, ty, tz = recovery.view[0].tolist()
+    ambient, diffuse, dx, dy = recovery.light[0].tolist()
+    camera = recovery.state.preset.camera
+    return {
+        "preset": recovery.state.preset.name,
+        "finished": recovery.finished,
+        "view": {
+            "pitch_degrees": math.degrees(pitch),
+            "yaw_degrees": math.degrees(yaw),
+            "roll_degrees": math.degrees(roll),
+            "translation": [tx, ty, tz],
+        },
+        "light": {"ambient": ambient, "diffuse": diffuse, "direction": [dx, dy, 1.0]},
+        "inversion_psnr_db": recovery.psnr if math.isfinite(recovery.psnr) else None,
+        "depth_png_range": [camera.min_depth, camera.max_depth],
+        "files": {label: str(path.relative_to(out_dir)) for label, path in sorted(files.items())},
+    }
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write `data` as indented JSON, atomically."""
+    return _write_atomically(Path(path), (json.dumps(data, indent=2) + "\n").encode())
+
+
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Write `array` as a .npy file, atomically."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return _write_atomically(Path(path), buffer.getvalue())
+
+
+def write_depth_png(
+    path: str | os.PathLike, depth: np.ndarray, depth_range: tuple[float, float]
+) -> Path:
+    """Write `depth [H, W]` as a 16-bit grey PNG, 0 … 65535 spanning `depth_range` linearly
+    (values outside are clipped), atomically."""
+    low, high = depth_range
+    scaled = np.clip((depth - low) / (high - low), 0.0, 1.0) * DEPTH_PNG_MAX
+    encoded, data = cv2.imencode(".png", np.round(scaled).astype(np.uint16))
+    if not encoded:
+        raise GANliftError(f"OpenCV could not encode the depth map for {path}.")
+    return _write_atomically(Path(path), data.tobytes())
+
+
+def read_depth_png(path: str | os.PathLike, depth_range: tuple[float, float]) -> np.ndarray:
+    """Depth `[H, W]` float32 from a PNG written by `write_depth_png` with the same range."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    values = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if values is None or values.dtype != np.uint16 or values.ndim != 2:
+        raise GANliftError(f"{path} is not a 16-bit grey depth PNG; use the depth.png of a run.")
+    low, high = depth_range
+    return (low + values.astype(np.float32) / DEPTH_PNG_MAX * (high - low)).astype(np.float32)
+
+
+def _write_atomically(path: Path, data: bytes) -> Path:
+    """Write `data` to a temporary file beside `path`, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path

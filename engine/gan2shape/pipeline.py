@@ -1,0 +1,189 @@
+"""GAN2Shape end to end on one input: load a model with its preset, choose the quality mode,
+and run (or resume) the recovery in an output folder.
+
+Quality `full` runs the preset's whole schedule from the ellipsoid prior; `fast` starts from
+the jointly pretrained networks (`engine.gan2shape.pretrain`) and refines them for a short
+schedule (`fast_preset`). A run keeps its state in `<out>/state.pt` and what it is a run of in
+`<out>/run.json`, so running the same input again continues it instead of starting over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from engine.errors import GANliftError
+from engine.gan2shape.inputs import Box, PreparedInput
+from engine.gan2shape.outputs import write_json
+from engine.gan2shape.presets import Gan2ShapePreset, StepLengths, get_preset
+from engine.gan2shape.pretrain import load_pretrained, sample_latents
+from engine.gan2shape.recover import Recovery, continue_recovery, recover
+from engine.gan2shape.state import load_state
+from engine.images import to_uint8
+from engine.perceptual import PerceptualLoss
+from engine.progress import ProgressFn, StopFn
+from engine.stylegan2 import Discriminator, Generator, load_checkpoint, resolve_checkpoint_path
+from engine.stylegan2.checkpoint import MODELS_DIR
+
+Quality = Literal["fast", "full"]
+QUALITIES: tuple[Quality, ...] = ("fast", "full")
+FAST_FRACTION = 0.25
+"""Fast mode runs one stage with this fraction of the preset's first-stage step lengths."""
+STATE_FILE = "state.pt"
+RUN_FILE = "run.json"
+
+
+@dataclass
+class Gan2ShapeModel:
+    """A StyleGAN2 loaded for GAN2Shape: its generator and discriminator and the preset."""
+
+    generator: Generator
+    discriminator: Discriminator
+    preset: Gan2ShapePreset
+    pretrained: Path
+    """Where fast mode looks for the jointly pretrained networks."""
+
+
+def load_model(
+    model: str | os.PathLike,
+    *,
+    preset: Gan2ShapePreset | str | None = None,
+    device: torch.device | str = "cpu",
+) -> Gan2ShapeModel:
+    """Load a bundled model by name ("default-face": preset of the same name, pretrained
+    networks `assets/models/default-face-gan2shape.safetensors`) or a checkpoint file (give
+    `preset`; pretrained networks `<stem>-gan2shape.safetensors` beside it)."""
+    path = resolve_checkpoint_path(model)
+    bundled = path.parent == MODELS_DIR and path.stem == str(model)
+    if preset is None:
+        if not bundled:
+            raise GANliftError(
+                f"Checkpoint {path} needs a category; pass --category (face, cat, car, church)."
+            )
+        preset = str(model)
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    checkpoint = load_checkpoint(path, device=device)
+    if checkpoint.discriminator is None:
+        raise GANliftError(
+            f"Checkpoint {path} has no discriminator, which GAN2Shape needs for projection; "
+            "use a checkpoint saved with its discriminator."
+        )
+    return Gan2ShapeModel(
+        generator=checkpoint.generator,
+        discriminator=checkpoint.discriminator,
+        preset=preset,
+        pretrained=path.with_name(f"{path.stem}-gan2shape.safetensors"),
+    )
+
+
+def fast_preset(preset: Gan2ShapePreset) -> Gan2ShapePreset:
+    """`preset` shortened for refining pretrained networks: one stage of `FAST_FRACTION` of the
+    first stage's steps (symmetry flags of the first stage), and that fraction of the cached
+    batches and of the inversion steps."""
+    first = preset.first_stage
+    lengths = (first.step1, first.step2, first.step3)
+    return preset.replace(
+        name=f"{preset.name} (fast)",
+        num_stages=1,
+        first_stage=StepLengths(*(math.ceil(FAST_FRACTION * length) for length in lengths)),
+        flip_step1=preset.flip_step1[:1],
+        flip_step3=preset.flip_step3[:1],
+        collect_batches=max(1, math.ceil(FAST_FRACTION * preset.collect_batches)),
+        inversion_steps=math.ceil(FAST_FRACTION * preset.inversion_steps),
+    )
+
+
+def sample_input(
+    G: Generator, seed: int, *, truncation: float = 0.7
+) -> tuple[PreparedInput, torch.Tensor]:
+    """A GAN sample to lift instead of a photo: (its image, its w `[1, D]`); z is drawn from
+    `seed` and pulled towards the mean w by `truncation`, so no inversion is needed."""
+    latent = sample_latents(G, 1, seed=seed, truncation=truncation)  # [1, D]
+    with torch.no_grad():
+        image = G.synthesis(latent).clamp(-1, 1)  # [1, 3, S, S]
+    size = image.shape[-1]
+    return PreparedInput(image, None, Box(0, 0, size, size), f"GAN sample of seed {seed}"), latent
+
+
+@dataclass
+class Reconstruction:
+    """A finished (or stopped) run in an output folder."""
+
+    recovery: Recovery
+    resumed: bool
+    """True when the run continued a state found in the folder."""
+    out_dir: Path
+
+
+def reconstruct(
+    model: Gan2ShapeModel,
+    prepared: PreparedInput,
+    *,
+    out_dir: str | os.PathLike,
+    quality: Quality = "full",
+    latent: torch.Tensor | None = None,
+    perceptual: PerceptualLoss | None = None,
+    device: torch.device | str = "cpu",
+    bf16: bool = False,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> Reconstruction:
+    """Run GAN2Shape on `prepared` (with its known `latent`, else by inversion) in `out_dir`,
+    or continue the run already there for the same input, model and quality. A folder that
+    holds a run of something else is refused rather than overwritten."""
+    out_dir = Path(out_dir)
+    state_path, run_path = out_dir / STATE_FILE, out_dir / RUN_FILE
+    description = _describe_run(model, prepared, quality)
+    G, D = model.generator, model.discriminator
+    common = {
+        "device": device,
+        "perceptual": perceptual,
+        "bf16": bf16,
+        "checkpoint": state_path,
+        "progress": progress,
+        "should_stop": should_stop,
+    }
+    if state_path.is_file():
+        _check_same_run(run_path, description, out_dir)
+        state = load_state(state_path, device=device)
+        return Reconstruction(continue_recovery(G, D, state, **common), True, out_dir)
+    if quality == "fast":
+        preset, init = fast_preset(model.preset), load_pretrained(model.pretrained, model.preset)
+    else:
+        preset, init = model.preset, None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_path, description)
+    recovery = recover(
+        G, D, prepared.image, preset=preset, mask=prepared.mask, latent=latent, init=init, **common
+    )
+    return Reconstruction(recovery, False, out_dir)
+
+
+def _describe_run(model: Gan2ShapeModel, prepared: PreparedInput, quality: Quality) -> dict:
+    """What identifies a run: the input's pixels (and mask), the preset and the quality."""
+    if quality not in QUALITIES:
+        raise GANliftError(f"Unknown quality '{quality}'; use fast or full.")
+    digest = hashlib.sha256(to_uint8(prepared.image).tobytes())
+    if prepared.mask is not None:
+        digest.update(to_uint8(prepared.mask.expand(-1, 3, -1, -1) * 2 - 1).tobytes())
+    return {"input_sha256": digest.hexdigest(), "preset": model.preset.name, "quality": quality}
+
+
+def _check_same_run(run_path: Path, description: dict, out_dir: Path) -> None:
+    """Refuse to continue a state that belongs to another input, preset or quality."""
+    try:
+        saved = json.loads(run_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        saved = None
+    if saved != description:
+        raise GANliftError(
+            f"{out_dir} holds a run of another input, model or quality; choose a new --out "
+            "folder or delete that one to start again."
+        )

@@ -1,0 +1,346 @@
+"""Joint pretraining (the paper's extension): one set of GAN2Shape networks trained on many GAN
+samples at once, so that a new image needs only a short refinement (`quality="fast"`).
+
+The samples are the generator's own images from seeded latents, so no inversion is needed.
+Training fits the depth net to the ellipsoid prior for the preset's `prior_steps`, then runs
+joint iterations on one random sample each: step 2's projection loss (trains the latent-offset
+encoder) plus step 3's shape loss on projected samples collected fresh from that encoder
+(trains depth, albedo, view and light), with the first stage's symmetry flag. Both losses
+come from `engine.gan2shape.steps`, so per-image and joint training cannot drift apart.
+
+Files: the weights as `<out>.safetensors` with `<out>.json` beside it, and the training state
+(optimiser, random generator, iteration) as `<out>.resume.pt` so `resume=True` continues.
+All are written atomically.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from safetensors import SafetensorError
+
+from engine.errors import GANliftError
+from engine.gan2shape.frames import to_network_frame
+from engine.gan2shape.latent_offset import LatentProjector
+from engine.gan2shape.networks import Gan2ShapeNetworks
+from engine.gan2shape.presets import Gan2ShapePreset
+from engine.gan2shape.prior import ellipsoid_prior
+from engine.gan2shape.steps import (
+    StepContext,
+    Target,
+    collect_projected,
+    prior_loss,
+    projection_loss,
+    shape_loss,
+    take_snapshot,
+)
+from engine.perceptual import PerceptualLoss, perceptual_loss
+from engine.progress import ProgressFn, StopFn
+from engine.stylegan2 import Discriminator, Generator
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """How many samples and iterations joint pretraining uses."""
+
+    images: int = 256
+    """GAN samples trained on (seeds `seed` .. `seed + images - 1`)."""
+    steps: int = 1000
+    """Joint iterations after the prior fit."""
+    truncation: float = 0.7
+    """Pull of the samples' w towards the mean w (1 = none)."""
+    seed: int = 0
+    save_every: int = 50
+    """Iterations between saves of weights and training state."""
+
+    def __post_init__(self) -> None:
+        if self.images < 1 or self.steps < 0 or self.save_every < 1:
+            raise GANliftError(
+                "Pretraining needs at least 1 image, 0 or more steps and save_every >= 1."
+            )
+
+
+@dataclass
+class PretrainResult:
+    """Where joint pretraining stands."""
+
+    weights: dict[str, torch.Tensor]
+    """The networks' state dict (CPU), ready for `recover(init=...)`."""
+    iteration: int
+    """Iterations done, the prior fit included."""
+    total: int
+    path: Path
+
+    @property
+    def finished(self) -> bool:
+        """False when stopped before the last iteration."""
+        return self.iteration >= self.total
+
+
+def pretrain(
+    G: Generator,
+    D: Discriminator,
+    *,
+    preset: Gan2ShapePreset,
+    out: str | os.PathLike,
+    config: PretrainConfig = PretrainConfig(),
+    resume: bool = False,
+    perceptual: PerceptualLoss | None = None,
+    device: torch.device | str = "cpu",
+    bf16: bool = False,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> PretrainResult:
+    """Train `preset`'s networks jointly on GAN samples of `G`, saving to `out` (`.safetensors`
+    + `.json` + `.resume.pt`). With `resume` the saved training state is continued (and must
+    exist); without it an existing `out` is refused rather than overwritten."""
+    device = torch.device(device)
+    path = Path(out).with_suffix(".safetensors")
+    G = copy.deepcopy(G).eval().requires_grad_(False).to(device)
+    D = copy.deepcopy(D).eval().requires_grad_(False).to(device)
+    perceptual = perceptual or perceptual_loss("auto", discriminator=D, device=device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        networks = Gan2ShapeNetworks(preset.networks, style_dim=G.style_dim).to(device)
+    optimizer = torch.optim.Adam(
+        networks.parameters(), lr=preset.lr, betas=(0.9, 0.999), weight_decay=preset.weight_decay
+    )
+    rng = torch.Generator().manual_seed(config.seed)
+    iteration = _restore(path, networks, optimizer, rng, preset, config) if resume else 0
+    if not resume and path.exists():
+        raise GANliftError(
+            f"{path} already exists; pass --resume to continue it or choose another --out."
+        )
+    latents, images = _samples(G, config, preset)
+    step_preset = preset.replace(collect_batches=1)  # step 3 takes a fresh batch every time
+    prior = ellipsoid_prior(
+        torch.ones(1, preset.networks.image_size, preset.networks.image_size, device=device),
+        preset=preset.prior_box,
+        near=preset.prior_near,
+        far=preset.prior_far,
+    )  # [1, S, S]
+    total = preset.prior_steps + config.steps
+    networks.train()
+    while iteration < total:
+        if should_stop is not None and should_stop():
+            break
+        index = int(torch.randint(len(latents), (1,), generator=rng))
+        sample = slice(index, index + 1)
+        context = _context(
+            G, D, networks, step_preset, perceptual, rng, bf16, latents[sample], images[sample]
+        )
+        if iteration < preset.prior_steps:
+            loss, message = prior_loss(context, prior), "prior fit"
+        else:
+            snapshot = take_snapshot(context)
+            cache = collect_projected(context, snapshot)
+            flip = preset.flip_step3[0]
+            loss = projection_loss(context, snapshot) + shape_loss(context, cache, flip=flip)
+            message = "joint steps 2+3"
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        iteration += 1
+        if progress is not None:
+            progress(iteration, total, f"{message}: loss {float(loss.detach()):.4f}")
+        if iteration % config.save_every == 0:
+            _save(path, networks, optimizer, rng, preset, config, iteration)
+    _save(path, networks, optimizer, rng, preset, config, iteration)
+    return PretrainResult(_cpu_weights(networks), iteration, total, path)
+
+
+def load_pretrained(path: str | os.PathLike, preset: Gan2ShapePreset) -> dict[str, torch.Tensor]:
+    """The pretrained networks' state dict from `path` (`.safetensors` + `.json`), checked
+    against `preset`'s network configuration."""
+    path = Path(path).with_suffix(".safetensors")
+    if not path.is_file():
+        raise GANliftError(
+            f"Fast mode needs jointly pretrained GAN2Shape networks at {path}, which do not "
+            f"exist; create them with `python -m engine gan2shape-pretrain --model <model> "
+            f"--out {path}` or use --quality full."
+        )
+    try:
+        info = json.loads(path.with_suffix(".json").read_text())
+        weights = safetensors.torch.load_file(str(path))
+    except (OSError, json.JSONDecodeError, SafetensorError) as error:
+        raise GANliftError(
+            f"The pretrained networks {path} (or the .json beside it) cannot be read; "
+            "pretrain them again."
+        ) from error
+    if info.get("networks") != dataclasses.asdict(preset.networks):
+        raise GANliftError(
+            f"The pretrained networks {path} were trained for other network sizes than preset "
+            f"'{preset.name}'; pretrain them again with this preset."
+        )
+    return weights
+
+
+def sample_latents(G: Generator, count: int, *, seed: int, truncation: float) -> torch.Tensor:
+    """`count` latents w `[count, D]` of `G` drawn from `seed`, pulled towards the mean w
+    (the checkpoint's, else a fixed-seed estimate) by `truncation` (1 = none)."""
+    device = next(G.parameters()).device
+    z = torch.randn(count, G.style_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        centre = G.latent_avg
+        if centre is None:
+            centre = G.mean_latent(4096, generator=torch.Generator(device).manual_seed(0))
+        return torch.lerp(centre.reshape(1, -1), G.mapping(z.to(device)), truncation)
+
+
+def _samples(
+    G: Generator, config: PretrainConfig, preset: Gan2ShapePreset
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training samples: w `[N, D]` and their images in the networks' frame
+    `[N, 3, S, S]`, all from `config.seed` (the same on every resume)."""
+    latents = sample_latents(G, config.images, seed=config.seed, truncation=config.truncation)
+    with torch.no_grad():
+        images = torch.cat(
+            [
+                to_network_frame(
+                    G.synthesis(batch).clamp(-1, 1),
+                    crop=preset.crop,
+                    size=preset.networks.image_size,
+                )
+                for batch in latents.split(16)
+            ]
+        )  # [N, 3, S, S]
+    return latents, images
+
+
+def _context(
+    G: Generator,
+    D: Discriminator,
+    networks: Gan2ShapeNetworks,
+    preset: Gan2ShapePreset,
+    perceptual: PerceptualLoss,
+    rng: torch.Generator,
+    bf16: bool,
+    latent: torch.Tensor,
+    image: torch.Tensor,
+) -> StepContext:
+    """The step context of one sample (`latent [1, D]`, `image [1, 3, S, S]`): its own GAN
+    image is its target, so the relative offset of its reconstruction is exactly zero."""
+    target = Target(
+        image=image,
+        mask=torch.ones_like(image[:, :1]),
+        latent=latent,
+        noises=[],
+        gan_image=image,
+        psnr=float("inf"),
+    )
+    projector = LatentProjector(
+        G,
+        latent,
+        noise="const",
+        offset_layers=preset.offset_layers,
+        crop=preset.crop,
+        image_size=preset.networks.image_size,
+        reference=image if preset.relative_offset else None,
+    )
+    return StepContext(preset, networks, target, D, perceptual, projector, rng, bf16)
+
+
+def _save(
+    path: Path,
+    networks: Gan2ShapeNetworks,
+    optimizer: torch.optim.Optimizer,
+    rng: torch.Generator,
+    preset: Gan2ShapePreset,
+    config: PretrainConfig,
+    iteration: int,
+) -> None:
+    """Write the weights, their JSON description and the training state, each atomically."""
+    info = {
+        "format_version": FORMAT_VERSION,
+        "preset": preset.name,
+        "networks": dataclasses.asdict(preset.networks),
+        "config": dataclasses.asdict(config),
+        "iteration": iteration,
+        "total": preset.prior_steps + config.steps,
+    }
+    weights = _cpu_weights(networks)
+    state = {
+        "format_version": FORMAT_VERSION,
+        "preset": preset.to_json(),
+        "config": dataclasses.asdict(config),
+        "iteration": iteration,
+        "networks": weights,
+        "optimizer": optimizer.state_dict(),
+        "rng": rng.get_state(),
+    }
+    _atomically(path, lambda temporary: safetensors.torch.save_file(weights, temporary))
+    _atomically(
+        path.with_suffix(".json"),
+        lambda temporary: Path(temporary).write_text(json.dumps(info, indent=2) + "\n"),
+    )
+    _atomically(_resume_path(path), lambda temporary: torch.save(state, temporary))
+
+
+def _restore(
+    path: Path,
+    networks: Gan2ShapeNetworks,
+    optimizer: torch.optim.Optimizer,
+    rng: torch.Generator,
+    preset: Gan2ShapePreset,
+    config: PretrainConfig,
+) -> int:
+    """Load the training state saved beside `path`; returns the iterations done."""
+    resume_path = _resume_path(path)
+    if not resume_path.is_file():
+        raise GANliftError(
+            f"There is no pretraining state {resume_path} to resume; run without --resume."
+        )
+    try:
+        state = torch.load(resume_path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        raise GANliftError(
+            f"The pretraining state {resume_path} is damaged; delete it and start again."
+        ) from error
+    if state.get("format_version") != FORMAT_VERSION or state["preset"] != preset.to_json():
+        raise GANliftError(
+            f"{resume_path} was trained with another preset; resume with the same --model."
+        )
+    if state["config"]["images"] != config.images or state["config"]["seed"] != config.seed:
+        raise GANliftError(
+            f"{resume_path} was trained on {state['config']['images']} images from seed "
+            f"{state['config']['seed']}; resume with the same --images and --seed."
+        )
+    networks.load_state_dict(state["networks"], strict=True)
+    optimizer.load_state_dict(state["optimizer"])
+    rng.set_state(state["rng"])
+    return int(state["iteration"])
+
+
+def _resume_path(path: Path) -> Path:
+    return path.with_suffix(".resume.pt")
+
+
+def _cpu_weights(networks: Gan2ShapeNetworks) -> dict[str, torch.Tensor]:
+    """A detached, contiguous CPU copy of the networks' state dict."""
+    return {
+        key: value.detach().cpu().contiguous().clone()
+        for key, value in networks.state_dict().items()
+    }
+
+
+def _atomically(path: Path, write) -> None:
+    """Call `write(temporary_name)` on a file beside `path`, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)

@@ -1,0 +1,164 @@
+"""Joint pretraining on a tiny GAN: files and schedule, exact resume, refusals, the fast
+quality mode starting from the pretrained networks, and the `gan2shape-pretrain` command."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.cli import main
+from engine.errors import GANliftError
+from engine.gan2shape import (
+    Gan2ShapeModel,
+    Gan2ShapeNetworks,
+    NetworkConfig,
+    PretrainConfig,
+    StepLengths,
+    fast_preset,
+    get_preset,
+    load_pretrained,
+    pretrain,
+    reconstruct,
+    sample_input,
+)
+from engine.perceptual import DiscriminatorFeatureLoss
+from engine.stylegan2 import (
+    Discriminator,
+    DiscriminatorConfig,
+    Generator,
+    GeneratorConfig,
+    save_checkpoint,
+)
+
+SIZE = 32
+PRESET = get_preset("default-face").replace(
+    gan_size=SIZE,
+    networks=NetworkConfig(SIZE, 8, 2, bottleneck=16, offset_width=8),
+    first_stage=StepLengths(4, 4, 4),
+    prior_steps=2,
+    batch_size=2,
+    collect_batches=4,
+)
+CONFIG = PretrainConfig(images=3, steps=3, save_every=2)
+TOTAL = 2 + 3
+
+
+@pytest.fixture(scope="module")
+def gan() -> tuple[Generator, Discriminator]:
+    """A tiny generator and discriminator."""
+    torch.manual_seed(0)
+    channels = {4: 16, 8: 16, 16: 16, 32: 16}
+    G = Generator(GeneratorConfig(SIZE, channels, style_dim=32, n_mlp=4))
+    return G, Discriminator(DiscriminatorConfig(SIZE, channels))
+
+
+def train(gan, out: Path, **kwargs):
+    """`pretrain` on the tiny GAN with discriminator features as the perceptual loss."""
+    G, D = gan
+    return pretrain(
+        G, D, preset=PRESET, out=out, config=CONFIG,
+        perceptual=DiscriminatorFeatureLoss(D), **kwargs,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(gan, tmp_path_factory: pytest.TempPathFactory):
+    """An uninterrupted pretraining run and its progress messages."""
+    messages: list[tuple[int, str]] = []
+    out = tmp_path_factory.mktemp("pretrain") / "tiny-gan2shape.safetensors"
+    result = train(gan, out, progress=lambda done, total, text: messages.append((done, text)))
+    return result, messages
+
+
+def test_pretraining_writes_weights_description_and_state(trained) -> None:
+    result, messages = trained
+    assert result.finished and result.iteration == result.total == TOTAL
+    assert [done for done, _ in messages] == list(range(1, TOTAL + 1))
+    assert all(text.startswith("prior fit") for _, text in messages[:2])
+    assert all(text.startswith("joint steps 2+3") for _, text in messages[2:])
+    info = json.loads(result.path.with_suffix(".json").read_text())
+    assert info["iteration"] == TOTAL and info["preset"] == PRESET.name
+    assert info["config"]["images"] == CONFIG.images
+    assert result.path.with_suffix(".resume.pt").is_file()
+    weights = load_pretrained(result.path, PRESET)
+    assert weights.keys() == result.weights.keys()
+    for key, value in result.weights.items():
+        assert torch.equal(weights[key], value), key
+
+
+def test_pretraining_changes_every_network(trained, gan) -> None:
+    torch.manual_seed(CONFIG.seed)  # the initial weights pretraining starts from
+    untrained = Gan2ShapeNetworks(PRESET.networks, style_dim=gan[0].style_dim)
+    weights = trained[0].weights
+    for name in ("depth_net", "albedo_net", "view_net", "light_net", "offset_net"):
+        moved = [
+            not torch.equal(weights[key], value)
+            for key, value in untrained.state_dict().items()
+            if key.startswith(name) and value.is_floating_point()
+        ]
+        assert any(moved), name
+
+
+def test_a_stopped_pretraining_resumes_exactly(gan, trained, tmp_path: Path) -> None:
+    out = tmp_path / "weights.safetensors"
+    calls = itertools.count()
+    stopped = train(gan, out, should_stop=lambda: next(calls) >= 3)
+    assert not stopped.finished and stopped.iteration == 3
+    reports: list[int] = []
+    resumed = train(gan, out, resume=True, progress=lambda done, total, text: reports.append(done))
+    assert resumed.finished and reports == [4, 5]
+    for key, value in trained[0].weights.items():
+        assert torch.allclose(resumed.weights[key], value, atol=1e-5), key
+
+
+def test_pretraining_refusals(gan, trained, tmp_path: Path) -> None:
+    with pytest.raises(GANliftError, match="already exists; pass --resume"):
+        train(gan, trained[0].path)
+    with pytest.raises(GANliftError, match="no pretraining state"):
+        train(gan, tmp_path / "new.safetensors", resume=True)
+    other = PRESET.replace(networks=NetworkConfig(SIZE, 16, 2, bottleneck=16, offset_width=8))
+    with pytest.raises(GANliftError, match="other network sizes"):
+        load_pretrained(trained[0].path, other)
+
+
+def test_fast_preset_is_one_short_stage() -> None:
+    fast = fast_preset(get_preset("default-face"))
+    assert fast.num_stages == 1 and fast.first_stage == StepLengths(38, 38, 25)
+    assert fast.flip_step3 == (True,) and fast.collect_batches == 4
+    assert fast.inversion_steps == 50
+
+
+def test_fast_mode_refines_the_pretrained_networks(gan, trained, tmp_path: Path) -> None:
+    G, D = gan
+    model = Gan2ShapeModel(G, D, PRESET, trained[0].path)
+    prepared, latent = sample_input(G, 5)
+    run = reconstruct(
+        model, prepared, out_dir=tmp_path, quality="fast", latent=latent,
+        perceptual=DiscriminatorFeatureLoss(D),
+    )  # fmt: skip
+    state = run.recovery.state
+    assert run.recovery.finished and not state.fit_prior
+    assert [phase.length for phase in state.phases] == [1, 1, 1]  # ceil(4 / 4) each
+    assert json.loads((tmp_path / "run.json").read_text())["quality"] == "fast"
+
+
+def test_pretrain_command_trains_and_resumes(gan, tmp_path: Path, capsys) -> None:
+    G, D = gan
+    checkpoint = save_checkpoint(tmp_path / "tiny", G, discriminator=D)
+    preset = tmp_path / "preset.json"
+    preset.write_text(PRESET.to_json())
+    out = tmp_path / "tiny-gan2shape.safetensors"
+    arguments = [
+        "gan2shape-pretrain", "--ckpt", str(checkpoint), "--preset", str(preset), "--out",
+        str(out), "--images", "2", "--steps", "1", "--device", "cpu", "--fp32",
+    ]  # fmt: skip
+    assert main(arguments) == 0
+    assert f"pretrained networks saved to {out}" in capsys.readouterr().out
+    assert main(arguments) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main([*arguments, "--resume"]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["iteration"] == 3

@@ -1,0 +1,109 @@
+"""GAN2Shape's shape-benchmark rows: the canonical → image-view path puts ground truth where
+the benchmark expects it, and the four rows run (tiny model, tiny n) and time themselves."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from engine.benchmarks import DEPTH_PREDICTORS, run_shape_benchmark
+from engine.benchmarks.gan2shape_rows import depth_in_image_view, gan2shape_rows, without_symmetry
+from engine.errors import GANliftError
+from engine.gan2shape import (
+    Gan2ShapeModel,
+    NetworkConfig,
+    PretrainConfig,
+    StepLengths,
+    get_preset,
+    pretrain,
+)
+from engine.metrics import mad, side
+from engine.perceptual import DiscriminatorFeatureLoss
+from engine.render import normals_from_depth
+from engine.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+from engine.synth import SEED_RANGES, render_samples
+
+SIZE = 32
+PRESET = get_preset("default-face").replace(
+    gan_size=SIZE,
+    networks=NetworkConfig(SIZE, 8, 2, bottleneck=16, offset_width=8),
+    num_stages=1,
+    first_stage=StepLengths(1, 1, 1),
+    flip_step1=(False,),
+    flip_step3=(True,),
+    prior_steps=1,
+    batch_size=2,
+    collect_batches=1,
+    inversion_steps=2,
+)
+
+
+def scores(depth: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> tuple[float, float]:
+    """Mean SIDE (×10⁻²) and MAD (°) of `depth` against `truth` under `mask`."""
+    normal_error = mad(normals_from_depth(depth), normals_from_depth(truth), mask)
+    return 100 * side(depth, truth, mask).mean().item(), normal_error.mean().item()
+
+
+def test_ground_truth_through_the_view_path_matches_the_image_view() -> None:
+    batch = render_samples("face", list(range(SEED_RANGES["test"].start, 1_000_000_004)), size=64)
+    canonical = torch.where(batch.canonical_mask > 0, batch.canonical_depth, 1.1)  # [N, 64, 64]
+    depth, covered = depth_in_image_view(canonical, batch.view, 64)
+    assert depth.shape == covered.shape == (4, 64, 64)
+    seen = batch.mask * covered  # a 2.5D map cannot hold what the canonical view hides
+    assert (seen.sum() / batch.mask.sum()) > 0.95
+    side_right, mad_right = scores(depth, batch.depth, seen)
+    mirrored = batch.view * batch.view.new_tensor([-1, -1, 1, 1, 1, 1])  # pitch and yaw flipped
+    wrong, _ = depth_in_image_view(canonical, mirrored, 64)
+    side_wrong, mad_wrong = scores(wrong, batch.depth, seen)
+    null_side, _ = scores(torch.ones_like(batch.depth), batch.depth, seen)
+    assert side_right < 0.15 and mad_right < 4
+    assert side_wrong > 10 * side_right and mad_wrong > 5 * mad_right
+    assert null_side > 10 * side_right
+
+
+def test_without_symmetry_turns_every_flip_off() -> None:
+    preset = without_symmetry(get_preset("face"))
+    assert preset.flip_step1 == preset.flip_step3 == (False,) * 4
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Gan2ShapeModel:
+    """A tiny GAN with jointly pretrained networks for the fast rows."""
+    torch.manual_seed(0)
+    channels = {4: 16, 8: 16, 16: 16, 32: 16}
+    G = Generator(GeneratorConfig(SIZE, channels, style_dim=32, n_mlp=4))
+    D = Discriminator(DiscriminatorConfig(SIZE, channels))
+    out = tmp_path_factory.mktemp("rows") / "tiny-gan2shape.safetensors"
+    pretrain(
+        G, D, preset=PRESET, out=out, config=PretrainConfig(images=2, steps=1),
+        perceptual=DiscriminatorFeatureLoss(D),
+    )  # fmt: skip
+    return Gan2ShapeModel(G, D, PRESET, out)
+
+
+def test_the_four_rows_run_and_time_every_image(model) -> None:
+    perceptual = DiscriminatorFeatureLoss(model.discriminator)
+    with gan2shape_rows(model, perceptual=perceptual) as rows:
+        assert rows.names == [
+            "GAN2Shape fast", "GAN2Shape fast (no symmetry)",
+            "GAN2Shape full", "GAN2Shape full (no symmetry)",
+        ]  # fmt: skip
+        result = run_shape_benchmark("face", n=2, size=SIZE, methods=rows.names, batch_size=2)
+    assert [row.method for row in result.rows] == rows.names
+    for row in result.rows:
+        assert len(row.side) == 2 and all(math.isfinite(value) for value in row.side + row.mad)
+        assert len(rows.seconds[row.method]) == 2 and rows.seconds_per_image(row.method) > 0
+    assert not set(rows.names) & set(DEPTH_PREDICTORS)
+
+
+def test_fast_rows_without_pretrained_networks_say_how_to_make_them(model, tmp_path) -> None:
+    missing = Gan2ShapeModel(
+        model.generator, model.discriminator, PRESET, tmp_path / "none.safetensors"
+    )
+    with (
+        gan2shape_rows(missing, qualities=("fast",)) as rows,
+        pytest.raises(GANliftError, match="gan2shape-pretrain"),
+    ):
+        run_shape_benchmark("face", n=1, size=SIZE, methods=rows.names)

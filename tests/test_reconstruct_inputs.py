@@ -1,0 +1,114 @@
+"""Input preparation for GAN2Shape: a face pasted into a larger photo is found and cropped,
+GrabCut outlines an object, crops past the border repeat the edge, masks follow the crop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.errors import GANliftError
+from engine.gan2shape import inputs
+from engine.gan2shape.inputs import (
+    Box,
+    crop_box,
+    detect_face,
+    face_crop_box,
+    face_detector_available,
+    grabcut_mask,
+    load_mask,
+    prepare_input,
+)
+from engine.images import save_image
+from engine.synth import SEED_RANGES
+from engine.synth.generate import render_scene, sample_scene
+
+TOP, LEFT, FACE = 50, 140, 128
+
+
+@pytest.fixture(scope="module")
+def photo() -> torch.Tensor:
+    """A frontal synthetic face (128 px) pasted into a 300×400 grey photo."""
+    scene = sample_scene("face", [SEED_RANGES["test"].start], size=FACE)
+    scene.view = torch.zeros_like(scene.view)  # look straight at the camera
+    canvas = torch.full((1, 3, 300, 400), 0.6)
+    canvas[..., TOP : TOP + FACE, LEFT : LEFT + FACE] = render_scene(scene).image
+    return canvas
+
+
+@pytest.mark.skipif(
+    not face_detector_available(), reason="this OpenCV build ships no Haar cascades"
+)
+def test_a_pasted_face_is_found_and_cropped_around(photo) -> None:
+    face = detect_face(photo)
+    assert face is not None
+    centre_x, centre_y = face.left + face.width / 2, face.top + face.height / 2
+    assert LEFT < centre_x < LEFT + FACE and TOP < centre_y < TOP + FACE
+    prepared = prepare_input(photo, size=64, find_face=True, needs_mask=False)
+    assert prepared.framing.startswith("face detected")
+    assert prepared.image.shape == (1, 3, 64, 64) and prepared.mask is None
+    assert prepared.box == face_crop_box(face)
+
+
+def test_without_a_cascade_faces_fall_back_to_a_centre_crop(photo, monkeypatch) -> None:
+    monkeypatch.setattr(inputs, "face_detector_available", lambda: False)
+    prepared = prepare_input(photo, size=32, find_face=True, needs_mask=False)
+    assert prepared.box == Box(50, 0, 300, 300)
+    assert "no Haar cascades" in prepared.framing and prepared.image.shape == (1, 3, 32, 32)
+
+
+def test_face_crop_box_is_an_enlarged_square_around_the_face() -> None:
+    box = face_crop_box(Box(100, 40, 50, 60))
+    assert box.width == box.height == round(inputs.FACE_CROP_SCALE * 60)
+    assert box.left + box.width / 2 == pytest.approx(125, abs=0.5)
+    assert box.top + box.height / 2 == pytest.approx(
+        40 + 60 * (0.5 + inputs.FACE_CROP_SHIFT), abs=0.5
+    )
+
+
+def test_crop_box_past_the_border_repeats_the_edge() -> None:
+    image = torch.arange(12.0).view(1, 1, 3, 4)
+    cropped = crop_box(image, Box(-1, 1, 3, 3))  # [1, 1, 3, 3]
+    expected = torch.tensor([[4.0, 4, 5], [8, 8, 9], [8, 8, 9]])
+    assert torch.equal(cropped[0, 0], expected)
+
+
+def test_grabcut_outlines_a_disc_on_a_textured_background() -> None:
+    generator = torch.Generator().manual_seed(0)
+    rows, cols = torch.meshgrid(torch.arange(48.0), torch.arange(64.0), indexing="ij")
+    disc = ((rows - 24) ** 2 + (cols - 32) ** 2 < 15**2).float()  # [48, 64]
+    background = torch.rand(1, 3, 48, 64, generator=generator) * 0.4 - 1  # dark noise
+    colour = torch.tensor([0.9, 0.5, -0.2]).view(1, 3, 1, 1)
+    image = background * (1 - disc) + colour * disc
+    mask = grabcut_mask(image)
+    assert mask.shape == (1, 1, 48, 64) and set(mask.unique().tolist()) <= {0.0, 1.0}
+    intersection = (mask[0, 0] * disc).sum()
+    union = ((mask[0, 0] + disc) > 0).float().sum()
+    assert intersection / union > 0.9
+
+
+def test_a_user_mask_is_cropped_with_the_image(tmp_path: Path) -> None:
+    image = torch.zeros(1, 3, 40, 60)
+    mask = torch.zeros(1, 1, 40, 60)
+    mask[..., 10:30, 20:40] = 1  # the centre square of the 40×40 crop, half of each side
+    save_image(mask.expand(-1, 3, -1, -1) * 2 - 1, tmp_path / "mask.png")
+    prepared = prepare_input(
+        image, size=20, find_face=False, needs_mask=True, mask=load_mask(tmp_path / "mask.png")
+    )
+    assert prepared.box == Box(10, 0, 40, 40) and prepared.framing == "centre crop"
+    assert prepared.mask.shape == (1, 1, 20, 20)
+    assert prepared.mask.sum() == 100 and prepared.mask[0, 0, 5:15, 5:15].all()
+
+
+def test_masks_a_user_can_get_wrong(tmp_path: Path) -> None:
+    with pytest.raises(GANliftError, match="same size as the image"):
+        prepare_input(
+            torch.zeros(1, 3, 40, 60), size=20, find_face=False, needs_mask=True,
+            mask=torch.ones(1, 1, 10, 10),
+        )  # fmt: skip
+    save_image(-torch.ones(1, 3, 8, 8), tmp_path / "black.png")
+    with pytest.raises(GANliftError, match="all black"):
+        load_mask(tmp_path / "black.png")
+    with pytest.raises(GANliftError, match="could not be read"):
+        load_mask(tmp_path / "missing.png")

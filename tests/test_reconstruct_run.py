@@ -1,0 +1,261 @@
+"""GAN2Shape end to end on a tiny model: every output file exists and reads back, a stopped
+run continues where it stopped, a folder of another run is refused, fast mode needs pretrained
+networks, and the `reconstruct` command writes its outputs and reports errors on one line."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import open3d as o3d
+import pytest
+import torch
+
+from engine.cli import main
+from engine.errors import GANliftError
+from engine.gan2shape import (
+    Gan2ShapeModel,
+    NetworkConfig,
+    OutputSettings,
+    StepLengths,
+    ViewSpec,
+    get_preset,
+    read_depth_png,
+    reconstruct,
+    sample_input,
+    write_outputs,
+)
+from engine.images import save_image
+from engine.perceptual import DiscriminatorFeatureLoss
+from engine.stylegan2 import (
+    Discriminator,
+    DiscriminatorConfig,
+    Generator,
+    GeneratorConfig,
+    save_checkpoint,
+)
+
+SIZE = 32
+PRESET = get_preset("default-face").replace(
+    gan_size=SIZE,
+    networks=NetworkConfig(SIZE, 8, 2, bottleneck=16, offset_width=8),
+    num_stages=1,
+    first_stage=StepLengths(2, 2, 2),
+    flip_step1=(False,),
+    flip_step3=(True,),
+    prior_steps=2,
+    batch_size=2,
+    collect_batches=2,
+    inversion_steps=2,
+)
+ITERATIONS = 2 + 6
+FRAMES = 4
+VIEWS = (ViewSpec(20.0, 0.0), ViewSpec(0.0, 0.0, (0.5, -0.2)))
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Gan2ShapeModel:
+    """A tiny G and D with the tiny preset; fast mode's weights would sit in tmp."""
+    torch.manual_seed(0)
+    channels = {4: 16, 8: 16, 16: 16, 32: 16}
+    G = Generator(GeneratorConfig(SIZE, channels, style_dim=32, n_mlp=4))
+    D = Discriminator(DiscriminatorConfig(SIZE, channels))
+    pretrained = tmp_path_factory.mktemp("weights") / "tiny-gan2shape.safetensors"
+    return Gan2ShapeModel(G, D, PRESET, pretrained)
+
+
+def run(model: Gan2ShapeModel, out: Path, seed: int = 1, **kwargs):
+    """`reconstruct` on the GAN sample of `seed`, with discriminator features as perceptual."""
+    prepared, latent = sample_input(model.generator, seed)
+    perceptual = DiscriminatorFeatureLoss(model.discriminator)
+    return reconstruct(model, prepared, out_dir=out, latent=latent, perceptual=perceptual, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def finished(model, tmp_path_factory: pytest.TempPathFactory):
+    """A full run with all its outputs written: (reconstruction, files)."""
+    out = tmp_path_factory.mktemp("run")
+    result = run(model, out)
+    settings = OutputSettings(views=VIEWS, frames=FRAMES)
+    files = write_outputs(result.recovery, model.generator, out, settings=settings)
+    return result, files
+
+
+def test_every_output_file_is_written(finished) -> None:
+    result, files = finished
+    names = {path.relative_to(result.out_dir).as_posix() for path in files.values()}
+    expected = {
+        "depth.npy", "depth.png", "normal.png", "albedo.png", "shading.png", "canonical.png",
+        "input.png", "inversion.png", "summary.json", "rotation.gif", "rotation.mp4",
+        "relight.gif", "relight.mp4", "mesh.obj", "mesh.ply", "mesh.glb",
+        "views/render_az+20_el+0.png", "views/projected_az+20_el+0.png",
+        "views/render_az+0_el+0_light+0.5-0.2.png", "views/projected_az+0_el+0_light+0.5-0.2.png",
+    }  # fmt: skip
+    assert names == expected
+    assert all(path.is_file() and path.stat().st_size > 0 for path in files.values())
+    assert (result.out_dir / "mesh.mtl").is_file() and (
+        result.out_dir / "mesh_albedo.png"
+    ).is_file()
+    assert not list(result.out_dir.rglob("*.tmp"))
+
+
+def test_depth_reads_back_from_npy_and_16_bit_png(finished) -> None:
+    result, files = finished
+    depth = result.recovery.depth[0].numpy()  # [S, S]
+    np.testing.assert_array_equal(np.load(files["depth_npy"]), depth)
+    low, high = PRESET.camera.min_depth, PRESET.camera.max_depth
+    decoded = read_depth_png(files["depth_png"], (low, high))
+    assert decoded.shape == (SIZE, SIZE)
+    assert np.abs(decoded - depth).max() <= 1e-4 * (high - low)
+    assert iio.imread(files["depth_png"]).dtype == np.uint16
+
+
+def test_images_read_back_at_the_networks_size(finished) -> None:
+    _, files = finished
+    for label in ("normal", "albedo", "shading", "canonical", "input", "inversion"):
+        assert iio.imread(files[label]).shape == (SIZE, SIZE, 3), label
+    shading = iio.imread(files["shading"])
+    assert (shading[..., 0] == shading[..., 1]).all()  # grey
+    assert iio.imread(files["projected_az+20_el+0"]).shape == (SIZE, SIZE, 3)
+
+
+def test_summary_holds_view_light_psnr_and_files(finished) -> None:
+    result, files = finished
+    summary = json.loads(files["summary"].read_text())
+    recovery = result.recovery
+    assert summary["finished"] is True and summary["preset"] == PRESET.name
+    assert summary["view"]["yaw_degrees"] == pytest.approx(
+        float(torch.rad2deg(recovery.view[0, 1])), abs=1e-4
+    )
+    assert summary["light"]["ambient"] == pytest.approx(float(recovery.light[0, 0]), abs=1e-6)
+    assert summary["light"]["direction"][2] == 1.0
+    assert summary["inversion_psnr_db"] is None  # a GAN sample: its latent is exact
+    assert summary["depth_png_range"] == [PRESET.camera.min_depth, PRESET.camera.max_depth]
+    assert summary["files"]["mesh_glb"] == "mesh.glb"
+
+
+def test_animations_have_every_frame(finished) -> None:
+    _, files = finished
+    for label in ("rotation_gif", "relight_gif", "rotation_mp4", "relight_mp4"):
+        frames = iio.imread(files[label], index=None)
+        assert frames.shape[0] == FRAMES and frames.shape[-1] == 3, label
+
+
+def test_meshes_load_in_open3d(finished) -> None:
+    _, files = finished
+    counts = set()
+    for label in ("mesh_obj", "mesh_ply", "mesh_glb"):
+        mesh = o3d.io.read_triangle_mesh(str(files[label]))
+        assert len(mesh.triangles) > 0, label
+        counts.add(len(mesh.triangles))
+        extent = mesh.get_axis_aligned_bounding_box().get_extent()
+        assert max(extent) == pytest.approx(1.0, abs=1e-4)
+    assert len(counts) == 1
+    assert o3d.io.read_triangle_mesh(str(files["mesh_obj"])).has_triangle_uvs()
+
+
+def test_a_stopped_run_continues_where_it_stopped(model, finished, tmp_path: Path) -> None:
+    calls = itertools.count()
+    stopped = run(model, tmp_path, should_stop=lambda: next(calls) >= 5)
+    assert not stopped.recovery.finished and not stopped.resumed
+    assert (tmp_path / "state.pt").is_file()
+
+    reports: list[int] = []
+    resumed = run(model, tmp_path, progress=lambda done, total, message: reports.append(done))
+    assert resumed.resumed and resumed.recovery.finished
+    assert reports[0] == 6 and reports[-1] == ITERATIONS  # 5 done before, none redone
+    assert torch.allclose(resumed.recovery.depth, finished[0].recovery.depth, atol=1e-5)
+
+    more: list[int] = []
+    again = run(model, tmp_path, progress=lambda done, total, message: more.append(done))
+    assert again.resumed and again.recovery.finished and more == []  # nothing redone
+
+
+def test_a_folder_with_another_run_is_refused(model, finished) -> None:
+    with pytest.raises(GANliftError, match="holds a run of another input"):
+        run(model, finished[0].out_dir, seed=2)
+    with pytest.raises(GANliftError, match="holds a run of another input, model or quality"):
+        run(model, finished[0].out_dir, quality="fast")
+
+
+def test_fast_mode_without_pretrained_networks_says_how_to_make_them(model, tmp_path) -> None:
+    with pytest.raises(GANliftError, match="gan2shape-pretrain --model"):
+        run(model, tmp_path, quality="fast")
+    assert not (tmp_path / "state.pt").exists()
+
+
+@pytest.fixture(scope="module")
+def checkpoint_files(model, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny model as a checkpoint file, its preset as JSON, and a photo-sized image."""
+    folder = tmp_path_factory.mktemp("cli")
+    checkpoint = save_checkpoint(
+        folder / "tiny", model.generator, discriminator=model.discriminator
+    )
+    preset = folder / "preset.json"
+    preset.write_text(PRESET.to_json())
+    image = save_image(torch.rand(1, 3, 40, 52) * 2 - 1, folder / "photo.png")
+    return {"checkpoint": checkpoint, "preset": preset, "image": image}
+
+
+def cli(files: dict[str, Path], out: Path, *extra: str) -> int:
+    """`python -m engine reconstruct` on the tiny checkpoint."""
+    return main(
+        ["reconstruct", "--views", "10,5", "--ckpt", str(files["checkpoint"]), "--preset",
+         str(files["preset"]), "--out", str(out), "--frames", "3", "--device", "cpu", "--fp32",
+         *extra]
+    )  # fmt: skip
+
+
+def test_command_lifts_a_photo_and_writes_the_outputs(checkpoint_files, tmp_path, capsys) -> None:
+    assert cli(checkpoint_files, tmp_path, str(checkpoint_files["image"])) == 0
+    printed = capsys.readouterr().out
+    assert "input: centre crop" in printed  # noise has no face
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["finished"] and summary["inversion_psnr_db"] > 0
+    assert (tmp_path / "views" / "projected_az+10_el+5.png").is_file()
+    assert iio.imread(tmp_path / "rotation.gif", index=None).shape[0] == 3
+
+
+def test_command_continues_a_finished_run_without_redoing_it(checkpoint_files, tmp_path, capsys):
+    assert cli(checkpoint_files, tmp_path, "--seed-sample", "4") == 0
+    assert cli(checkpoint_files, tmp_path, "--seed-sample", "4") == 0
+    assert "continued the run saved in" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["missing.png"], "does not exist"),
+        (["--seed-sample", "1", "--mask", "mask.png"], "--mask applies to an IMAGE"),
+        ([], "Give either an IMAGE"),
+        (["IMAGE", "--mask", "black.png"], "is all black"),
+        (["IMAGE", "--mask", "small.png"], "supply a mask of the same size"),
+        (["IMAGE", "--mask", "junk.png"], "The mask could not be read"),
+        (["IMAGE", "--views", "30"], "is not AZIMUTH,ELEVATION"),
+    ],
+)
+def test_command_errors_are_one_line(
+    checkpoint_files, tmp_path, capsys, monkeypatch, arguments, message
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    save_image(-torch.ones(1, 3, 40, 52), tmp_path / "black.png")
+    save_image(torch.ones(1, 3, 8, 8), tmp_path / "small.png")
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    arguments = [str(checkpoint_files["image"]) if item == "IMAGE" else item for item in arguments]
+    assert cli(checkpoint_files, tmp_path / "out", *arguments) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and message in error and error.count("\n") == 1
+
+
+def test_unknown_model_and_missing_category_are_one_line(tmp_path, capsys) -> None:
+    assert (
+        main(["reconstruct", "--seed-sample", "1", "--model", "nope", "--out", str(tmp_path)]) == 2
+    )
+    assert "No model named 'nope'" in capsys.readouterr().err
+    code = main(["reconstruct", "--seed-sample", "1", "--ckpt", "x.pt", "--out", str(tmp_path)])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "--ckpt needs --category" in error and error.count("\n") == 1

@@ -20,6 +20,7 @@ from app.ui import build_app
 from app.viewer import create_viewer
 from engine.device import resolve_device
 from engine.errors import GANliftError
+from engine.limits import add_limit_arguments, cap_allocator_arenas, limits_from_arguments
 
 QUEUE_SIZE = 64
 """Events that may wait in the queue before new ones are refused."""
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="mesh renderer of the 3D viewer tab (auto: Open3D offscreen when it works)",
     )
+    add_limit_arguments(parser)
     return parser
 
 
@@ -77,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cars_model=args.cars_model,
             allow_model_paths=args.allow_model_paths or not args.share,
             desktop=args.desktop,
+            limits=limits_from_arguments(args),
         )
         choice = resolve_model(settings.model, settings.category, models_dir=settings.models_dir)
         if not choice.installed and choice.name not in DEFAULT_MODELS:
@@ -84,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GANliftError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    cap_allocator_arenas()
     context = AppContext(settings, ModelStore(device), create_viewer(args.viewer))
     demo = build_app(context)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
@@ -92,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         server_port=args.port,
         share=args.share,
         allowed_paths=[str(settings.examples_dir)],
+        max_file_size=settings.limits.upload_bytes,
+        state_session_capacity=settings.limits.sessions,
         theme=gr.themes.Soft(),
     )
     return 0

@@ -25,6 +25,7 @@ from engine.gan2shape.presets import Gan2ShapePreset, StepLengths
 from engine.gan2shape.recover import recover
 from engine.gan2shape.views import project_view, render_view
 from engine.images import load_image
+from engine.limits import JobGuard, check_image_size
 from engine.mesh import MESH_FORMATS, save_mesh
 from engine.progress import ProgressFn
 
@@ -105,7 +106,10 @@ def load_input(session: Session, file: str | os.PathLike | None) -> tuple[np.nda
     with session.action("load image"):
         if file is None:
             return None, session.status()
-        image = load_image(file)  # [1, 3, H, W]
+        limits = session.context.settings.limits
+        name = f"Image '{Path(file).name}'"
+        image = load_image(file, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels)
+        check_image_size(image, name, limits)  # image: [1, 3, H, W]
         session.set_input(image, Path(file).name)
     return picture(image), session.status()
 
@@ -121,6 +125,7 @@ def reconstruct(
         model = session.model()
         source = session.require_input()
         preset = model.preset if quality == "full" else quick_preset(model.preset)
+        guard = JobGuard(session.context.settings.limits, should_stop=session.should_stop)
         recovery = recover(
             model.generator,
             model.discriminator,
@@ -129,8 +134,9 @@ def reconstruct(
             latent=source.latent,
             device=session.context.models.device,
             progress=_engine_progress(progress),
-            should_stop=session.should_stop,
+            should_stop=guard.should_stop,
         )
+        _warn_if_capped(guard)
         session.set_recovery(recovery)
         ambient, diffuse, light_x, light_y = (
             round(float(value), SLIDER_DECIMALS) for value in recovery.light[0]
@@ -206,6 +212,7 @@ def rotation_video(
     returns its path. The Stop button ends it early with the frames made so far."""
     with session.action("rotation video", cancellable=True):
         light = LightSliders(light_x, light_y, ambient, diffuse)
+        guard = JobGuard(session.context.settings.limits, should_stop=session.should_stop)
         frames = rotation_frames(
             lambda azimuth, tilt: _view(
                 session, math.degrees(azimuth), math.degrees(tilt), light, gan_view
@@ -213,8 +220,9 @@ def rotation_video(
             azimuths=swing_angles(math.radians(VIDEO_SWING_DEGREES), VIDEO_FRAMES),
             elevation=math.radians(elevation),
             progress=_engine_progress(progress),
-            should_stop=session.should_stop,
+            should_stop=guard.should_stop,
         )  # [N, 3, S, S]
+        _warn_if_capped(guard)
         if len(frames) == 0:
             raise GANliftError("The video was stopped before its first frame; start it again.")
         path = save_animation(frames, session.work_dir / "rotation.mp4", fps=VIDEO_FPS)
@@ -260,6 +268,12 @@ def _view(
             light=light_tensor,
         )
     return render_view(recovery, azimuth=azimuth, elevation=elevation, light=light_tensor)
+
+
+def _warn_if_capped(guard: JobGuard) -> None:
+    """Tell the visitor (a toast) when a job was cut short by the host's time or memory cap."""
+    if guard.reason is not None:
+        gr.Warning(guard.reason)
 
 
 def _engine_progress(progress: GradioProgress) -> ProgressFn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.limits import DEFAULT_LIMITS, Limits
 from engine.stylegan2.checkpoint import MODELS_DIR
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
@@ -29,3 +30,5 @@ class AppSettings:
     """Folder of example images offered in the Reconstruct tab."""
     models_dir: Path = MODELS_DIR
     """Where the default models' files are looked up."""
+    limits: Limits = DEFAULT_LIMITS
+    """Caps on uploads and long jobs (`launch.py` flags and GANLIFT_* variables)."""

@@ -32,7 +32,11 @@ INTRO = (
 def build_app(context: AppContext) -> gr.Blocks:
     """The app's Blocks for one process; each visitor gets their own `Session`."""
     with gr.Blocks(title="GANlift") as demo:
-        session = gr.State(lambda: Session(context), delete_callback=Session.close)
+        session = gr.State(
+            lambda: Session(context),
+            delete_callback=Session.close,
+            time_to_live=context.settings.limits.session_seconds or None,
+        )
         gr.Markdown(INTRO)
         choice = Session(context).model_choice
         banner = gr.Markdown(

@@ -21,11 +21,12 @@ from PIL import Image, ImageOps
 
 from engine.atomic import atomic_path
 from engine.errors import GANliftError
+from engine.limits import DEFAULT_LIMITS
 
-MAX_IMAGE_BYTES = 64 * 1024 * 1024
-"""Largest encoded file accepted, in bytes."""
+MAX_IMAGE_BYTES = DEFAULT_LIMITS.upload_bytes
+"""Largest encoded file accepted, in bytes (`engine.limits` holds every cap)."""
 
-MAX_IMAGE_PIXELS = 40_000_000
+MAX_IMAGE_PIXELS = DEFAULT_LIMITS.image_pixels
 """Largest decoded image accepted, in pixels (width x height); checked before decoding."""
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from engine.atomic import atomic_path
 from engine.errors import GANliftError
 from engine.gan2shape.prior import PriorBoxPreset, ellipsoid_prior
 from engine.metrics import mad, side
@@ -149,8 +150,8 @@ class ShapeBenchmarkResult:
     def save_json(self, path: str | Path) -> Path:
         """Write the result, per-image scores included, as JSON."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        with atomic_path(path) as temporary:
+            temporary.write_text(json.dumps(asdict(self), indent=2) + "\n")
         return path
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from engine.errors import GANliftError
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "engine.cli.batch",
     "engine.cli.evaluate",
     "engine.cli.gan",
     "engine.cli.reconstruct",

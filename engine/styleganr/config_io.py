@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from engine.atomic import save_torch
+from engine.atomic import atomic_path, save_torch
 from engine.errors import GANliftError
 
 ConfigT = TypeVar("ConfigT")
@@ -56,8 +56,8 @@ def config_from_dict(cls: type[ConfigT], data: Any, source: str = "config") -> C
 def save_config(config: Any, path: str | os.PathLike) -> Path:
     """Write a dataclass config as indented JSON."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n")
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n")
     return path
 
 

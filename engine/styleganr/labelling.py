@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.atomic import atomic_path
 from engine.errors import GANliftError
 from engine.images import make_grid
 from engine.progress import ProgressFn, StopFn
@@ -260,8 +261,8 @@ class HandLabels:
 def save_hand_labels(labels: HandLabels, path: str | os.PathLike) -> Path:
     """Write hand labels as JSON."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(config_to_dict(labels), indent=2, sort_keys=True) + "\n")
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(config_to_dict(labels), indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -15,6 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from engine.atomic import atomic_path
 from engine.errors import GANliftError
 from engine.progress import ProgressFn
 from engine.stylegan2 import Generator
@@ -157,8 +158,9 @@ def save_view_codes(views: ViewCodes, path: str | os.PathLike) -> Path:
     tensors = {"codes": views.codes.detach().cpu().contiguous()}
     if views.cameras is not None:
         tensors["cameras"] = views.cameras.detach().cpu().float().contiguous()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={"format": "ganlift-view-codes", "version": "1"})
+    with atomic_path(path) as temporary:
+        metadata = {"format": "ganlift-view-codes", "version": "1"}
+        save_file(tensors, str(temporary), metadata=metadata)
     return path
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.atomic import atomic_path
 from engine.errors import GANliftError
 from engine.images import make_grid, save_image
 from engine.progress import ProgressFn, StopFn
@@ -95,7 +96,8 @@ def write_dataset(
             if progress is not None:
                 progress(shard_start + start + len(batch), n, f"shard {shard_index}")
         shard = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
-        np.savez_compressed(out / "shards" / f"shard_{shard_index:05d}.npz", **shard)
+        with atomic_path(out / "shards" / f"shard_{shard_index:05d}.npz") as temporary:
+            np.savez_compressed(temporary, **shard)
         written += len(shard_seeds)
     return _write_info(out, category, size, seed, written, shard_size)
 
@@ -104,7 +106,8 @@ def _write_info(
     out: Path, category: str, size: int, seed: int, count: int, shard_size: int
 ) -> DatasetInfo:
     info = DatasetInfo(category, size, seed, count, split_of(seed, max(count, 1)), shard_size)
-    (out / "synth.json").write_text(json.dumps(asdict(info), indent=2) + "\n")
+    with atomic_path(out / "synth.json") as temporary:
+        temporary.write_text(json.dumps(asdict(info), indent=2) + "\n")
     return info
 
 

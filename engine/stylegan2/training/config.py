@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, get_args
 
+from engine.atomic import atomic_path
 from engine.errors import GANliftError
 from engine.stylegan2 import DiscriminatorConfig, GeneratorConfig, multiplier_channels
 from engine.stylegan2.config import check_size
@@ -195,7 +196,8 @@ class TrainConfig:
 
     def save_json(self, path: Path) -> None:
         """Write this config as indented JSON."""
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        with atomic_path(path) as temporary:
+            temporary.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load_json(cls, path: Path) -> TrainConfig:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from engine.atomic import atomic_path
 from engine.stylegan2 import Generator
 
 
@@ -41,5 +42,5 @@ def write_sample_grid(
     device = next(generator.parameters()).device
     images = torch.cat([generator(chunk.to(device)) for chunk in z.split(batch)])  # [N,3,H,W]
     columns = min(len(z), 8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image_grid(images, columns)).save(path)
+    with atomic_path(path) as temporary:
+        Image.fromarray(image_grid(images, columns)).save(temporary)

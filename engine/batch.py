@@ -1,0 +1,202 @@
+"""GAN2Shape on every image of a folder: one output folder per image, resumable, one failure
+never stops the rest, and a summary report; under torchrun the images are sharded by rank.
+
+Image `DIR/face.jpg` goes to `OUT/face.jpg/` (the folder `python -m engine reconstruct` would
+write). An image whose `summary.json` exists is finished and skipped; one with a saved state
+continues where it stopped. The report (`OUT/batch-report.json`) lists every image's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.distributed as dist
+
+from engine.atomic import atomic_path
+from engine.errors import GANliftError
+from engine.gan2shape.inputs import prepare_input
+from engine.gan2shape.outputs import OutputSettings, write_outputs
+from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, reconstruct
+from engine.images import SAVE_FORMATS, load_image
+from engine.limits import DEFAULT_LIMITS, Limits, check_image_size
+from engine.perceptual import PerceptualLoss
+from engine.progress import ProgressFn, StopFn
+from engine.stylegan2.training.distributed import current_process_group
+
+IMAGE_SUFFIXES = (*SAVE_FORMATS, ".gif", ".tif", ".tiff")
+"""File suffixes taken as images (case-insensitive)."""
+REPORT_FILE = "batch-report.json"
+FINISHED_MARKER = "summary.json"
+"""The last file a finished reconstruction writes."""
+
+logger = logging.getLogger("ganlift.batch")
+
+Status = Literal["done", "skipped", "failed", "stopped"]
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    """What happened to one image."""
+
+    image: str
+    """The image's file name in the input folder (also its output folder's name)."""
+    status: Status
+    seconds: float
+    message: str = ""
+    """The error for 'failed'; empty otherwise."""
+    psnr: float | None = None
+    """Inversion PSNR (dB) of a reconstruction done in this run."""
+    rank: int = 0
+
+
+@dataclass
+class BatchReport:
+    """Every image's outcome (all ranks), and where the report was written."""
+
+    outcomes: list[ImageOutcome]
+    path: Path | None
+
+    def count(self, status: Status) -> int:
+        """How many images ended with `status`."""
+        return sum(outcome.status == status for outcome in self.outcomes)
+
+    def table(self) -> str:
+        """A printable table, one row per image, then the totals."""
+        width = max([len("image"), *(len(outcome.image) for outcome in self.outcomes)])
+        lines = [f"{'image':<{width}}  {'status':<7}  {'seconds':>7}  note"]
+        for outcome in self.outcomes:
+            note = outcome.message or (f"PSNR {outcome.psnr:.2f} dB" if outcome.psnr else "")
+            lines.append(
+                f"{outcome.image:<{width}}  {outcome.status:<7}  {outcome.seconds:>7.1f}  {note}"
+            )
+        totals = ", ".join(
+            f"{self.count(status)} {status}" for status in ("done", "skipped", "failed", "stopped")
+        )
+        return "\n".join([*lines, f"{len(self.outcomes)} images: {totals}"])
+
+
+def find_images(folder: str | os.PathLike) -> list[Path]:
+    """The image files directly in `folder`, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GANliftError(f"Image folder {folder} does not exist; check the path.")
+    images = sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not images:
+        raise GANliftError(
+            f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}); choose another folder."
+        )
+    return images
+
+
+def reconstruct_batch(
+    model: Gan2ShapeModel,
+    images: Sequence[Path],
+    out_dir: str | os.PathLike,
+    *,
+    quality: Quality = "full",
+    settings: OutputSettings | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    perceptual: PerceptualLoss | None = None,
+    device: torch.device | str = "cpu",
+    bf16: bool = False,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> BatchReport:
+    """Reconstruct this process's share of `images` (all of them unless torch.distributed is
+    initialised: then every `world_size`-th from `rank`) into `out_dir/<image name>/`.
+
+    Failures caused by an image are recorded and the batch goes on; `should_stop` ends it
+    after saving the current image's state. Rank 0 writes the merged report.
+    """
+    out_dir = Path(out_dir)
+    group = current_process_group()
+    mine = list(images)[group.rank :: group.world_size]
+    outcomes: list[ImageOutcome] = []
+    for index, path in enumerate(mine):
+        if progress is not None:
+            progress(index, len(mine), path.name)
+        outcome = _reconstruct_one(
+            model, path, out_dir / path.name, quality=quality,
+            settings=settings or OutputSettings(), limits=limits, perceptual=perceptual,
+            device=device, bf16=bf16, should_stop=should_stop,
+        )  # fmt: skip
+        outcomes.append(ImageOutcome(**(asdict(outcome) | {"rank": group.rank})))
+        if outcome.status == "stopped":
+            break
+    if progress is not None:
+        progress(len(mine), len(mine), "batch finished")
+    merged = _gather(outcomes, group.world_size)
+    report_path = _write_report(merged, out_dir / REPORT_FILE) if group.is_main else None
+    return BatchReport(merged, report_path)
+
+
+def _reconstruct_one(
+    model: Gan2ShapeModel,
+    path: Path,
+    target: Path,
+    *,
+    quality: Quality,
+    settings: OutputSettings,
+    limits: Limits,
+    perceptual: PerceptualLoss | None,
+    device: torch.device | str,
+    bf16: bool,
+    should_stop: StopFn | None,
+) -> ImageOutcome:
+    """One image, from file to written outputs; its own errors become a 'failed' outcome."""
+    start = time.perf_counter()
+    if (target / FINISHED_MARKER).is_file():
+        return ImageOutcome(path.name, "skipped", 0.0)
+    try:
+        image = load_image(path, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels)
+        check_image_size(image, f"Image '{path}'", limits)  # image: [1, 3, H, W]
+        prepared = prepare_input(
+            image,
+            size=model.generator.config.size,
+            find_face=model.preset.prior_box == "face",
+            needs_mask=model.preset.use_mask,
+        )
+        run = reconstruct(
+            model, prepared, out_dir=target, quality=quality, perceptual=perceptual,
+            device=device, bf16=bf16, should_stop=should_stop,
+        )  # fmt: skip
+        if not run.recovery.finished:
+            return ImageOutcome(path.name, "stopped", time.perf_counter() - start)
+        write_outputs(run.recovery, model.generator, target, settings=settings)
+    except GANliftError as error:
+        return ImageOutcome(path.name, "failed", time.perf_counter() - start, str(error))
+    except Exception as error:  # a batch outlives one image's bug; the log has the traceback
+        logger.exception("reconstructing %s failed", path)
+        message = f"unexpected {type(error).__name__}: {error}".splitlines()[0]
+        return ImageOutcome(path.name, "failed", time.perf_counter() - start, message)
+    seconds = time.perf_counter() - start
+    return ImageOutcome(path.name, "done", seconds, psnr=round(run.recovery.psnr, 3))
+
+
+def _gather(outcomes: list[ImageOutcome], world_size: int) -> list[ImageOutcome]:
+    """Every rank's outcomes, sorted by image name (just these when not distributed)."""
+    if world_size > 1:
+        gathered: list[list[ImageOutcome] | None] = [None] * world_size
+        dist.all_gather_object(gathered, outcomes)
+        outcomes = [outcome for part in gathered for outcome in part or []]
+    return sorted(outcomes, key=lambda outcome: outcome.image)
+
+
+def _write_report(outcomes: list[ImageOutcome], path: Path) -> Path:
+    """The report as JSON, atomically."""
+    data = {"images": [asdict(outcome) for outcome in outcomes]}
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(data, indent=2) + "\n")
+    return path

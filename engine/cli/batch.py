@@ -1,0 +1,71 @@
+"""`python -m engine reconstruct-batch DIR --out OUT`: GAN2Shape on every image of a folder,
+resumable, failure-tolerant, with a summary report; `torchrun --nproc_per_node N -m engine
+reconstruct-batch ...` shards the images over N processes (NCCL on GPUs, gloo on CPU)."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.batch import find_images, reconstruct_batch
+from engine.cli.reconstruct import add_model_options, load_model_from_args
+from engine.cli.train import stop_on_signals
+from engine.errors import GANliftError
+from engine.gan2shape.outputs import DEFAULT_VIEWS, OutputSettings, ViewSpec
+from engine.gan2shape.pipeline import QUALITIES
+from engine.limits import add_limit_arguments, limits_from_arguments
+from engine.progress import tqdm_progress
+from engine.stylegan2 import bf16_supported
+from engine.stylegan2.training.distributed import process_group_from_environment
+
+INTERRUPTED = 130
+SOME_FAILED = 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `reconstruct-batch` subcommand."""
+    parser = subparsers.add_parser(
+        "reconstruct-batch",
+        help="GAN2Shape on every image of a folder (resumable; one failure stops nothing)",
+        description="Lift every image in DIR to OUT/<image name>/. Finished images are skipped "
+        "when the command runs again; OUT/batch-report.json lists every outcome. Exits 1 when "
+        "some image failed.",
+    )
+    parser.add_argument("images", metavar="DIR", help="folder of images")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--quality", choices=QUALITIES, default="full")
+    parser.add_argument(
+        "--views", nargs="+", metavar="AZ,EL[,DX,DY]",
+        default=[view.text for view in DEFAULT_VIEWS], help="views to render per image",
+    )  # fmt: skip
+    parser.add_argument("--frames", type=int, default=24, help="frames per animation")
+    add_model_options(parser)
+    add_limit_arguments(parser)
+    parser.set_defaults(run=run_batch)
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """Reconstruct this process's share of the folder; rank 0 prints the merged report."""
+    if args.frames < 1:
+        raise GANliftError(f"--frames must be at least 1, got {args.frames}.")
+    settings = OutputSettings(views=tuple(map(ViewSpec.parse, args.views)), frames=args.frames)
+    limits = limits_from_arguments(args)
+    images = find_images(args.images)
+    with (
+        process_group_from_environment(args.device) as device,
+        stop_on_signals() as should_stop,
+        tqdm_progress("reconstruct-batch", unit="image") as progress,
+    ):
+        model = load_model_from_args(args, device)
+        report = reconstruct_batch(
+            model, images, args.out, quality=args.quality, settings=settings, limits=limits,
+            device=device, bf16=not args.fp32 and bf16_supported(device), progress=progress,
+            should_stop=should_stop,
+        )  # fmt: skip
+    if report.path is None:
+        return 0
+    print(report.table())
+    print(f"report: {report.path}")
+    if report.count("stopped"):
+        print("stopped; run the same command again to continue")
+        return INTERRUPTED
+    return SOME_FAILED if report.count("failed") else 0

@@ -1,0 +1,222 @@
+"""Caps on what one request, job or visitor may use (upload bytes, image pixels and size, job
+time, process memory, sessions kept), read in one place.
+
+Defaults live in `Limits`; a `GANLIFT_*` environment variable per field overrides its default,
+and the command-line flags added by `add_limit_arguments` override both. Whatever enforces a cap
+(the image loader, the app's uploads and session store, long jobs through `JobGuard`) is handed
+a `Limits`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import dataclasses
+import os
+import resource
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+
+from engine.errors import GANliftError
+from engine.progress import StopFn
+
+MIB = 1024 * 1024
+MALLOC_ARENAS = 2
+"""glibc malloc arenas the app process may use (see `cap_allocator_arenas`)."""
+_M_ARENA_MAX = -8
+"""`mallopt` parameter number of M_ARENA_MAX in glibc's malloc.h."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one upload or job may use; 0 disables the time and memory caps."""
+
+    upload_bytes: int = 64 * MIB
+    """Largest uploaded or read image file, in bytes."""
+    image_pixels: int = 40_000_000
+    """Largest decoded image (width x height), checked from the header before decoding."""
+    min_image_side: int = 16
+    """Smallest width or height of a photo to reconstruct, in pixels."""
+    job_seconds: float = 900.0
+    """Wall time after which a long job (reconstruction, video) stops at its next step."""
+    memory_bytes: int = 0
+    """Resident memory of the process above which long jobs stop at their next step."""
+    sessions: int = 64
+    """App sessions kept in memory; the least recently used beyond this are dropped."""
+    session_seconds: float = 3600.0
+    """An app session's state is dropped this long after its last change (0: never)."""
+
+
+DEFAULT_LIMITS = Limits()
+"""The built-in caps (what the CLI uses unless told otherwise)."""
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a `Limits` field can be set, and how its unit converts."""
+
+    flag: str
+    variable: str
+    convert: Callable[[float], float | int]
+    help: str
+
+
+_SOURCES: dict[str, _Source] = {
+    "upload_bytes": _Source(
+        "--max-upload-mb",
+        "GANLIFT_MAX_UPLOAD_MB",
+        lambda mib: int(mib * MIB),
+        "largest image file, MiB",
+    ),
+    "image_pixels": _Source(
+        "--max-pixels", "GANLIFT_MAX_PIXELS", int, "largest decoded image, pixels"
+    ),
+    "min_image_side": _Source(
+        "--min-image-side", "GANLIFT_MIN_IMAGE_SIDE", int, "smallest photo side, pixels"
+    ),
+    "job_seconds": _Source(
+        "--job-seconds",
+        "GANLIFT_JOB_SECONDS",
+        float,
+        "long jobs stop after this many seconds; 0: never",
+    ),
+    "memory_bytes": _Source(
+        "--memory-mb",
+        "GANLIFT_MEMORY_MB",
+        lambda mib: int(mib * MIB),
+        "long jobs stop above this RSS in MiB; 0: never",
+    ),
+    "sessions": _Source("--max-sessions", "GANLIFT_MAX_SESSIONS", int, "app sessions in memory"),
+    "session_seconds": _Source(
+        "--session-seconds",
+        "GANLIFT_SESSION_SECONDS",
+        float,
+        "drop an app session this long after its last change; 0: never",
+    ),
+}
+"""Every `Limits` field's flag, environment variable and unit."""
+
+
+def limits_from_environment(environ: Mapping[str, str] = os.environ) -> Limits:
+    """`DEFAULT_LIMITS` with every `GANLIFT_*` limit variable that is set applied."""
+    changes = {
+        field: source.convert(_non_negative(environ[source.variable], source.variable))
+        for field, source in _SOURCES.items()
+        if environ.get(source.variable, "").strip()
+    }
+    return dataclasses.replace(DEFAULT_LIMITS, **changes)
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per `Limits` field (unset by default: the environment or the built-in
+    value applies)."""
+    group = parser.add_argument_group("limits (default: the GANLIFT_* variable, else built in)")
+    for source in _SOURCES.values():
+        group.add_argument(
+            source.flag,
+            metavar="N",
+            help=f"{source.help} (environment: {source.variable})",
+        )
+
+
+def limits_from_arguments(
+    args: argparse.Namespace, environ: Mapping[str, str] = os.environ
+) -> Limits:
+    """The limits in force: the flags of `add_limit_arguments` over the environment's."""
+    changes = {}
+    for field, source in _SOURCES.items():
+        value = getattr(args, source.flag.lstrip("-").replace("-", "_"))
+        if value is not None:
+            changes[field] = source.convert(_non_negative(value, source.flag))
+    return dataclasses.replace(limits_from_environment(environ), **changes)
+
+
+def check_image_size(image: torch.Tensor, name: str, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Refuse a photo `[N, 3, H, W]` whose width or height is below `limits.min_image_side`."""
+    height, width = image.shape[-2:]
+    if min(height, width) < limits.min_image_side:
+        raise GANliftError(
+            f"{name} is only {width}x{height} pixels; use an image at least "
+            f"{limits.min_image_side} pixels on each side."
+        )
+
+
+def cap_allocator_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Bound glibc's per-thread malloc arenas; returns False where the C library is not glibc.
+
+    A server answers from many threads, and glibc gives each its own arena, which keeps freed
+    memory: resident memory then creeps up with every new visitor although nothing leaks.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
+
+
+def resident_memory_bytes() -> int:
+    """This process's resident set size now (Linux), else its peak so far."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class JobGuard:
+    """A `should_stop` for long loops that also trips when the job runs past
+    `limits.job_seconds` or the process's memory passes `limits.memory_bytes`; `reason` then
+    says which, in a sentence for the user."""
+
+    def __init__(
+        self,
+        limits: Limits,
+        *,
+        should_stop: StopFn | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        memory: Callable[[], int] = resident_memory_bytes,
+    ) -> None:
+        self.limits = limits
+        self.reason: str | None = None
+        self._user_stop = should_stop
+        self._clock = clock
+        self._memory = memory
+        self._start = clock()
+
+    def should_stop(self) -> bool:
+        """True once the user asked to stop or a cap was passed (then `reason` is set)."""
+        if self._user_stop is not None and self._user_stop():
+            return True
+        if self.reason is None:
+            self.reason = self._cap_passed()
+        return self.reason is not None
+
+    def _cap_passed(self) -> str | None:
+        seconds = self.limits.job_seconds
+        if seconds and self._clock() - self._start > seconds:
+            return (
+                f"The job was stopped at the time limit of {seconds:g} s; use the fast quality "
+                "or ask the host to raise --job-seconds."
+            )
+        cap = self.limits.memory_bytes
+        if cap and self._memory() > cap:
+            return (
+                f"The job was stopped because the server passed its memory limit of "
+                f"{cap // MIB} MiB; try again later or use a smaller image."
+            )
+        return None
+
+
+def _non_negative(text: str, source: str) -> float:
+    """`text` as a number >= 0, or a GANliftError naming `source`."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise GANliftError(f"{source} must be a number of 0 or more, got '{text}'.")
+    return value

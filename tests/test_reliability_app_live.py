@@ -1,0 +1,103 @@
+"""The live app under strangers' files and many visitors: `launch.py` on 127.0.0.1 with a tiny
+model, driven by `gradio_client`. Bad uploads and checkpoints come back as one-sentence errors
+and the next good request still succeeds; the file route serves nothing outside the app's own
+folders; oversized uploads are refused; eight simultaneous sessions each see only their own
+image and the server's memory stays flat."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.load import AppServer, run_load, running_app, write_session_image
+from tests.data.bad.cases import BAD_INPUTS, write_bad_input
+from tests.e2e.tiny_model import write_tiny_model
+
+gradio_client = pytest.importorskip("gradio_client")
+
+UPLOAD_CAP_MB = 1
+SESSIONS = 8
+"""Simultaneous visitors, and the sessions the server keeps (older ones are dropped)."""
+ROUND_GROWTH_LIMIT = 32 * 2**20
+"""Allowed RSS growth between two identical rounds of sessions (allocator noise)."""
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model and every bad input, in one folder."""
+    folder = tmp_path_factory.mktemp("live")
+    write_tiny_model(folder)
+    for case in BAD_INPUTS:
+        write_bad_input(case, folder / "bad")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(files: Path) -> Iterator[AppServer]:
+    with running_app(
+        files / "tiny.pt",
+        str(files / "tiny-preset.json"),
+        log=files / "app.log",
+        extra_args=["--max-upload-mb", str(UPLOAD_CAP_MB), "--max-sessions", str(SESSIONS)],
+    ) as app:
+        yield app
+
+
+def client(server: AppServer, folder: Path):
+    return gradio_client.Client(server.url, verbose=False, download_files=str(folder))
+
+
+@pytest.mark.slow
+def test_bad_files_are_refused_and_the_app_keeps_serving(server: AppServer, files, tmp_path):
+    visitor = client(server, tmp_path)
+    refused = [case for case in BAD_INPUTS if case.refusal and case.kind != "latent"]
+    for case in refused:
+        endpoint = "/load_image" if case.kind == "image" else "/load_model"
+        path = str(files / "bad" / case.name)
+        arguments = (gradio_client.handle_file(path),) if case.kind == "image" else (path, "auto")
+        with pytest.raises(gradio_client.exceptions.AppError) as caught:
+            visitor.predict(*arguments, api_name=endpoint)
+        message = str(caught.value)
+        assert case.refusal in message and "\n" not in message, (case.name, message)
+    assert not Path("/tmp/ganlift-pwned").exists()
+    good = write_session_image(0, tmp_path)
+    visitor.predict(gradio_client.handle_file(str(good)), api_name="/load_image")
+    *_, status = visitor.predict("fast", api_name="/reconstruct")
+    assert "session-0.png" in status and "Recovery" in status
+
+
+@pytest.mark.slow
+def test_file_route_serves_only_the_apps_own_files(server: AppServer, files: Path) -> None:
+    for path in ("/etc/passwd", Path("launch.py").resolve(), files / "tiny.pt"):
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            _DIRECT.open(f"{server.url}gradio_api/file={path}", timeout=10)
+        assert caught.value.code == 403, path
+
+
+@pytest.mark.slow
+def test_uploads_over_the_cap_are_refused(server: AppServer, tmp_path: Path) -> None:
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + bytes(UPLOAD_CAP_MB * 2**20 + 1))
+    with pytest.raises(Exception, match=r"(?i)size|large|413"):
+        client(server, tmp_path).predict(
+            gradio_client.handle_file(str(big)), api_name="/load_image"
+        )
+
+
+@pytest.mark.slow
+def test_eight_sessions_at_once_stay_isolated_and_memory_flat(server, tmp_path) -> None:
+    rounds = []
+    for _ in range(3):  # the first round fills the session store up to its cap
+        folder = tmp_path / f"round-{len(rounds)}"
+        folder.mkdir()
+        rounds.append(run_load(server, folder, sessions=SESSIONS, seconds=0, renders=2))
+    for report in rounds:
+        assert report.errors == [] and report.leaks == 0
+        assert len(report.latencies["/reconstruct"]) == SESSIONS
+        assert len(report.latencies["/render_view"]) == 2 * SESSIONS
+    assert rounds[2].rss_end - rounds[1].rss_end < ROUND_GROWTH_LIMIT

@@ -1,0 +1,132 @@
+"""`reconstruct-batch` on a tiny model: bad images fail alone, the report lists every outcome,
+a second run skips finished images, and two gloo processes (images sharded by rank) produce
+exactly the single-process results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from PIL import Image
+
+from engine.batch import REPORT_FILE, find_images, reconstruct_batch
+from engine.cli import main
+from engine.errors import GANliftError
+from engine.gan2shape import Gan2ShapeModel, Gan2ShapePreset, OutputSettings, ViewSpec
+from engine.perceptual import DiscriminatorFeatureLoss
+from engine.stylegan2 import load_checkpoint
+from tests.e2e.tiny_model import write_tiny_model
+
+GOOD = ("a.png", "b.jpg", "c.png")
+BAD = {"broken.png": "not a readable image", "dot.png": "is only 1x1 pixels"}
+SETTINGS = OutputSettings(views=(ViewSpec(10.0, 5.0),), frames=2)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with three photos, a broken file and a 1x1 image, plus the tiny model."""
+    folder = tmp_path_factory.mktemp("batch")
+    write_tiny_model(folder)
+    images = folder / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for name in GOOD:
+        Image.fromarray(rng.integers(0, 256, (40, 44, 3), np.uint8)).save(images / name)
+    (images / "broken.png").write_bytes(b"\x89PNG not really")
+    Image.new("RGB", (1, 1)).save(images / "dot.png")
+    (images / "notes.txt").write_text("not an image suffix: ignored")
+    return folder
+
+
+def cli(inputs: Path, out: Path) -> int:
+    return main(
+        ["reconstruct-batch", str(inputs / "images"), "--out", str(out), "--ckpt",
+         str(inputs / "tiny.pt"), "--preset", str(inputs / "tiny-preset.json"), "--device",
+         "cpu", "--fp32", "--frames", "2", "--views", "10,5"]
+    )  # fmt: skip
+
+
+def test_failures_are_reported_and_finished_images_skipped(inputs, tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    assert cli(inputs, out) == 1
+    printed = capsys.readouterr().out
+    assert "3 done, 0 skipped, 2 failed" in printed
+    report = {row["image"]: row for row in json.loads((out / REPORT_FILE).read_text())["images"]}
+    assert sorted(report) == sorted([*GOOD, *BAD])
+    for name, message in BAD.items():
+        assert report[name]["status"] == "failed" and message in report[name]["message"]
+    for name in GOOD:
+        assert report[name]["status"] == "done" and (out / name / "depth.npy").is_file()
+    finished = {name: (out / name / "summary.json").stat().st_mtime_ns for name in GOOD}
+
+    assert cli(inputs, out) == 1
+    assert "0 done, 3 skipped, 2 failed" in capsys.readouterr().out
+    assert finished == {name: (out / name / "summary.json").stat().st_mtime_ns for name in GOOD}
+
+
+def test_an_empty_or_missing_folder_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(GANliftError, match="holds no images"):
+        find_images(tmp_path)
+    with pytest.raises(GANliftError, match="does not exist"):
+        find_images(tmp_path / "nowhere")
+
+
+def load_tiny(inputs: Path) -> Gan2ShapeModel:
+    checkpoint = load_checkpoint(inputs / "tiny.pt")
+    preset = Gan2ShapePreset.from_json((inputs / "tiny-preset.json").read_text())
+    return Gan2ShapeModel(
+        checkpoint.generator, checkpoint.discriminator, preset, inputs / "none.safetensors"
+    )
+
+
+def run_batch(inputs: Path, out: Path) -> None:
+    """The batch through the API, one torch thread, discriminator features as perceptual."""
+    torch.set_num_threads(1)
+    model = load_tiny(inputs)
+    reconstruct_batch(
+        model,
+        [inputs / "images" / name for name in GOOD],
+        out,
+        settings=SETTINGS,
+        perceptual=DiscriminatorFeatureLoss(model.discriminator),
+    )
+
+
+def _batch_in_process(rank: int, world_size: int, rendezvous: str, inputs: str, out: str) -> None:
+    """One of the spawned batch processes."""
+    dist.init_process_group(
+        "gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world_size
+    )
+    try:
+        run_batch(Path(inputs), Path(out))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_process(inputs: Path, tmp_path: Path) -> None:
+    two, one = tmp_path / "two", tmp_path / "one"
+    mp.spawn(
+        _batch_in_process,
+        args=(2, str(tmp_path / "rendezvous"), str(inputs), str(two)),
+        nprocs=2,
+        join=True,
+    )
+    threads = torch.get_num_threads()
+    try:
+        run_batch(inputs, one)
+    finally:
+        torch.set_num_threads(threads)
+    ranks = {
+        row["image"]: row["rank"] for row in json.loads((two / REPORT_FILE).read_text())["images"]
+    }
+    assert ranks == {"a.png": 0, "b.jpg": 1, "c.png": 0}
+    for name in GOOD:
+        expected, actual = np.load(one / name / "depth.npy"), np.load(two / name / "depth.npy")
+        np.testing.assert_allclose(actual, expected, atol=1e-6)
+        assert (one / name / "albedo.png").read_bytes() == (two / name / "albedo.png").read_bytes()

@@ -1,0 +1,130 @@
+"""Caps read in one place: built-in defaults, GANLIFT_* variables over them, launch.py flags
+over both, one-line errors for nonsense values; the job guard stops long loops at the time and
+memory caps; the app applies the upload, pixel and job caps it is given."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from app import reconstruct
+from app.models import ModelStore
+from app.session import AppContext, Session
+from app.settings import AppSettings
+from app.viewer import TorchViewer
+from engine.errors import GANliftError
+from engine.limits import (
+    DEFAULT_LIMITS,
+    MIB,
+    JobGuard,
+    Limits,
+    add_limit_arguments,
+    cap_allocator_arenas,
+    check_image_size,
+    limits_from_arguments,
+    limits_from_environment,
+    resident_memory_bytes,
+)
+from launch import build_parser
+from tests.e2e.tiny_model import write_tiny_model
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_limit_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_environment_overrides_defaults_and_flags_override_the_environment() -> None:
+    assert limits_from_environment({}) == DEFAULT_LIMITS == Limits()
+    environ = {"GANLIFT_MAX_UPLOAD_MB": "2", "GANLIFT_JOB_SECONDS": "30", "GANLIFT_MEMORY_MB": ""}
+    from_env = limits_from_environment(environ)
+    assert from_env.upload_bytes == 2 * MIB and from_env.job_seconds == 30.0
+    assert from_env.memory_bytes == DEFAULT_LIMITS.memory_bytes
+    flagged = limits_from_arguments(parse("--job-seconds", "5", "--max-pixels", "1000"), environ)
+    assert (flagged.job_seconds, flagged.image_pixels, flagged.upload_bytes) == (5.0, 1000, 2 * MIB)
+
+
+def test_launch_takes_every_limit_flag() -> None:
+    args = build_parser().parse_args(["--max-upload-mb", "3", "--max-sessions", "4"])
+    limits = limits_from_arguments(args, {})
+    assert limits.upload_bytes == 3 * MIB and limits.sessions == 4
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan"])
+def test_nonsense_values_are_one_line_errors(value: str) -> None:
+    with pytest.raises(GANliftError, match=f"GANLIFT_MAX_PIXELS must be a number.*'{value}'"):
+        limits_from_environment({"GANLIFT_MAX_PIXELS": value})
+    with pytest.raises(GANliftError, match="--job-seconds must be a number"):
+        limits_from_arguments(parse("--job-seconds", value), {})
+
+
+def test_small_images_are_refused_with_their_size() -> None:
+    check_image_size(torch.zeros(1, 3, 16, 20), "Image 'ok.png'")
+    with pytest.raises(GANliftError, match=r"'dot.png' is only 20x3 pixels.*at least 16"):
+        check_image_size(torch.zeros(1, 3, 3, 20), "Image 'dot.png'")
+
+
+def test_job_guard_stops_at_the_time_cap_and_says_why() -> None:
+    now = [0.0]
+    guard = JobGuard(Limits(job_seconds=10), clock=lambda: now[0], memory=lambda: 0)
+    assert not guard.should_stop() and guard.reason is None
+    now[0] = 10.5
+    assert guard.should_stop() and "time limit of 10 s" in guard.reason
+
+
+def test_job_guard_stops_at_the_memory_cap_and_follows_the_user() -> None:
+    memory = [100 * MIB]
+    limits = Limits(job_seconds=0, memory_bytes=200 * MIB)
+    guard = JobGuard(limits, memory=lambda: memory[0])
+    assert not guard.should_stop()
+    memory[0] = 300 * MIB
+    assert guard.should_stop() and "memory limit of 200 MiB" in guard.reason
+    asked = JobGuard(Limits(job_seconds=0), should_stop=lambda: True)
+    assert asked.should_stop() and asked.reason is None
+
+
+def test_memory_probes_work_here() -> None:
+    assert resident_memory_bytes() > 10 * MIB
+    assert cap_allocator_arenas() in (True, False)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_tiny_model(tmp_path_factory.mktemp("limits"))
+
+
+def session_with(tiny: tuple[Path, Path], **limits: float) -> Session:
+    settings = AppSettings(
+        model=str(tiny[0]),
+        category=str(tiny[1]),
+        limits=dataclasses.replace(DEFAULT_LIMITS, **limits),
+    )
+    return Session(AppContext(settings, ModelStore(torch.device("cpu")), TorchViewer()))
+
+
+def test_app_applies_its_upload_and_pixel_caps(tiny, tmp_path: Path) -> None:
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (40, 30)).save(path)
+    reconstruct.load_input(session_with(tiny), path)
+    with pytest.raises(gr.Error, match="more than 1,000 pixels"):
+        reconstruct.load_input(session_with(tiny, image_pixels=1000), path)
+    noise = tmp_path / "noise.png"  # incompressible: about 1.5 MiB
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (700, 700, 3), np.uint8)).save(noise)
+    with pytest.raises(gr.Error, match="larger than 1 MiB"):
+        reconstruct.load_input(session_with(tiny, upload_bytes=MIB), noise)
+
+
+def test_app_jobs_stop_at_the_time_cap(tiny) -> None:
+    session = session_with(tiny, job_seconds=1e-9)
+    reconstruct.sample(session, 1)
+    with pytest.warns(UserWarning, match="time limit"):
+        outputs = reconstruct.reconstruct(session, "fast")
+    assert "stopped early" in outputs.status

@@ -7,6 +7,8 @@ caller cancel a long loop between steps.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -40,3 +42,23 @@ def tqdm_progress(desc: str = "", unit: str = "step") -> Iterator[ProgressFn]:
     finally:
         if bar is not None:
             bar.close()
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[StopFn]:
+    """A `should_stop` that turns true at the first SIGINT/SIGTERM; a second one acts as usual."""
+    stop = threading.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stop.set()
+        signal.signal(signum, previous[signum])
+
+    for sig in signals:
+        signal.signal(sig, request_stop)
+    try:
+        yield stop.is_set
+    finally:
+        for sig in signals:
+            signal.signal(sig, previous[sig])

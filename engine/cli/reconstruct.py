@@ -10,9 +10,6 @@ replaces the preset with one saved as JSON (`Gan2ShapePreset.to_json`).
 from __future__ import annotations
 
 import argparse
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from engine.device import resolve_device
@@ -30,7 +27,7 @@ from engine.gan2shape.pipeline import (
 from engine.gan2shape.pretrain import PretrainConfig, pretrain
 from engine.images import load_image
 from engine.limits import check_image_size
-from engine.progress import StopFn, tqdm_progress
+from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import bf16_supported
 
 INTERRUPTED = 130
@@ -115,7 +112,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
             mask=load_mask(args.mask) if args.mask else None,
         )
     print(f"input: {prepared.framing}")
-    with tqdm_progress(desc="gan2shape") as progress, _stop_on_interrupt() as should_stop:
+    with tqdm_progress(desc="gan2shape") as progress, stop_on_signals() as should_stop:
         run = reconstruct(
             model, prepared, out_dir=args.out, quality=args.quality, latent=latent,
             device=device, bf16=not args.fp32 and bf16_supported(device),
@@ -139,7 +136,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     config = PretrainConfig(
         images=args.images, steps=args.steps, seed=args.seed, save_every=args.save_every
     )
-    with tqdm_progress(desc="gan2shape-pretrain") as progress, _stop_on_interrupt() as stop:
+    with tqdm_progress(desc="gan2shape-pretrain") as progress, stop_on_signals() as stop:
         result = pretrain(
             model.generator, model.discriminator, preset=model.preset, out=args.out,
             config=config, resume=args.resume, device=device,
@@ -174,22 +171,3 @@ def load_model_from_args(args: argparse.Namespace, device) -> Gan2ShapeModel:
             raise GANliftError(f"Preset file {path} does not exist; check the path.")
         preset = Gan2ShapePreset.from_json(path.read_text(), source=f"preset file {path}")
     return load_model(args.ckpt or args.model or "default-face", preset=preset, device=device)
-
-
-@contextmanager
-def _stop_on_interrupt() -> Iterator[StopFn]:
-    """A `should_stop` that turns the first Ctrl-C into a clean stop (the run is saved); a
-    second Ctrl-C interrupts at once."""
-    interrupted = False
-
-    def handle(signum, frame) -> None:
-        nonlocal interrupted
-        if interrupted:
-            raise KeyboardInterrupt
-        interrupted = True
-
-    previous = signal.signal(signal.SIGINT, handle)
-    try:
-        yield lambda: interrupted
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from engine.progress import StopFn, tqdm_progress
+from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2.training import (
     TrainConfig,
     current_process_group,
@@ -93,26 +89,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.xflip is not None:
         values["xflip"] = args.xflip
     return TrainConfig(**values)
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[StopFn]:
-    """A `should_stop` that turns true at the first SIGINT/SIGTERM; a second one acts as usual."""
-    stop = threading.Event()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.getsignal(sig) for sig in signals}
-
-    def request_stop(signum: int, _frame: object) -> None:
-        stop.set()
-        signal.signal(signum, previous[signum])
-
-    for sig in signals:
-        signal.signal(sig, request_stop)
-    try:
-        yield stop.is_set
-    finally:
-        for sig in signals:
-            signal.signal(sig, previous[sig])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from engine.animation import (
     save_animation,
     swing_angles,
 )
+from engine.atomic import atomic_path
 from engine.errors import GANliftError
 from engine.gan2shape.recover import Recovery
 from engine.gan2shape.views import project_view, render_view
@@ -274,14 +274,7 @@ def read_depth_png(path: str | os.PathLike, depth_range: tuple[float, float]) ->
 
 
 def _write_atomically(path: Path, data: bytes) -> Path:
-    """Write `data` to a temporary file beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write `data` to `path` all at once (engine.atomic)."""
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
     return path

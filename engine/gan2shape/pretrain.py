@@ -20,7 +20,6 @@ import dataclasses
 import json
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
+from engine.atomic import atomic_path, save_torch
 from engine.errors import GANliftError
 from engine.gan2shape.frames import to_network_frame
 from engine.gan2shape.latent_offset import LatentProjector
@@ -279,12 +279,11 @@ def _save(
         "optimizer": optimizer.state_dict(),
         "rng": rng.get_state(),
     }
-    _atomically(path, lambda temporary: safetensors.torch.save_file(weights, temporary))
-    _atomically(
-        path.with_suffix(".json"),
-        lambda temporary: Path(temporary).write_text(json.dumps(info, indent=2) + "\n"),
-    )
-    _atomically(_resume_path(path), lambda temporary: torch.save(state, temporary))
+    with atomic_path(path) as temporary:
+        safetensors.torch.save_file(weights, temporary)
+    with atomic_path(path.with_suffix(".json")) as temporary:
+        temporary.write_text(json.dumps(info, indent=2) + "\n")
+    save_torch(state, _resume_path(path))
 
 
 def _restore(
@@ -332,15 +331,3 @@ def _cpu_weights(networks: Gan2ShapeNetworks) -> dict[str, torch.Tensor]:
         key: value.detach().cpu().contiguous().clone()
         for key, value in networks.state_dict().items()
     }
-
-
-def _atomically(path: Path, write) -> None:
-    """Call `write(temporary_name)` on a file beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)

@@ -10,6 +10,7 @@ import torch
 
 from engine.benchmarks import DEPTH_PREDICTORS, run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import depth_in_image_view, gan2shape_rows, without_symmetry
+from engine.cli import main
 from engine.errors import GANliftError
 from engine.gan2shape import (
     Gan2ShapeModel,
@@ -22,7 +23,13 @@ from engine.gan2shape import (
 from engine.metrics import mad, side
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.render import normals_from_depth
-from engine.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+from engine.stylegan2 import (
+    Discriminator,
+    DiscriminatorConfig,
+    Generator,
+    GeneratorConfig,
+    save_checkpoint,
+)
 from engine.synth import SEED_RANGES, render_samples
 
 SIZE = 32
@@ -107,3 +114,25 @@ def test_fast_rows_without_pretrained_networks_say_how_to_make_them(model, tmp_p
         pytest.raises(GANliftError, match="gan2shape-pretrain"),
     ):
         run_shape_benchmark("face", n=1, size=SIZE, methods=rows.names)
+
+
+def test_bench_shape_command_scores_gan2shape_rows(tmp_path, capsys) -> None:
+    """`bench shape --gan2shape CKPT --preset FILE` adds the full-quality rows to the table."""
+    torch.manual_seed(0)
+    channels = {4: 16, 8: 16, 16: 8, 32: 8}
+    generator = Generator(GeneratorConfig(size=SIZE, channels=channels, style_dim=32, n_mlp=2))
+    discriminator = Discriminator(DiscriminatorConfig(size=SIZE, channels=channels))
+    checkpoint = save_checkpoint(
+        tmp_path / "tiny.safetensors", generator, discriminator=discriminator
+    )
+    preset_file = tmp_path / "tiny-preset.json"
+    preset_file.write_text(PRESET.to_json())
+    code = main(
+        ["bench", "shape", "--n", "2", "--train-samples", "2", "--gan2shape", str(checkpoint),
+         "--preset", str(preset_file), "--device", "cpu"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    for row in ("const. null depth", "GAN2Shape full", "GAN2Shape full (no symmetry)"):
+        assert row in out
+    assert "GAN2Shape full: " in out and "s per image" in out

@@ -4,9 +4,15 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import ExitStack
+from pathlib import Path
 
 from engine.benchmarks import run_shape_benchmark
+from engine.benchmarks.gan2shape_rows import gan2shape_rows
 from engine.device import resolve_device
+from engine.errors import GANliftError
+from engine.gan2shape.pipeline import load_model
+from engine.gan2shape.presets import Gan2ShapePreset
 from engine.progress import tqdm_progress
 from engine.synth import CATEGORIES, SEED_RANGES, SIZES, render_samples, save_preview, write_dataset
 
@@ -54,6 +60,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="training renders the average-depth baseline averages",
     )  # fmt: skip
     shape.add_argument("--json", help="also write the scores to this JSON file")
+    shape.add_argument(
+        "--gan2shape",
+        metavar="MODEL",
+        help="also score GAN2Shape (with and without symmetry) on this model: a bundled name "
+        "(default-face) or a checkpoint with --preset",
+    )
+    shape.add_argument(
+        "--preset", help="GAN2Shape preset (a name or a JSON file) of a --gan2shape checkpoint"
+    )
+    shape.add_argument(
+        "--quality",
+        choices=("fast", "full", "both"),
+        default="full",
+        help="GAN2Shape rows to score (fast needs the model's pretrained networks)",
+    )
     shape.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     shape.set_defaults(run=run_shape_bench)
 
@@ -78,14 +99,34 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_shape_bench(args: argparse.Namespace) -> int:
-    """Run the shape benchmark and print its table."""
-    with tqdm_progress(desc=f"bench shape {args.category}", unit="img") as progress:
+    """Run the shape benchmark (baselines, and GAN2Shape rows when asked) and print its table."""
+    device = resolve_device(args.device)
+    with ExitStack() as stack:
+        rows = None
+        if args.gan2shape:
+            model = load_model(args.gan2shape, preset=_preset(args.preset), device=device)
+            qualities = ("fast", "full") if args.quality == "both" else (args.quality,)
+            rows = stack.enter_context(gan2shape_rows(model, qualities=qualities))
+        progress = stack.enter_context(
+            tqdm_progress(desc=f"bench shape {args.category}", unit="img")
+        )
         result = run_shape_benchmark(
             args.category, n=args.n, seed=args.seed, size=args.size,
-            train_samples=args.train_samples, device=resolve_device(args.device),
-            progress=progress,
+            train_samples=args.train_samples, device=device, progress=progress,
         )  # fmt: skip
     print(result.table())
+    for name in rows.names if rows else []:
+        print(f"{name}: {rows.seconds_per_image(name):.1f} s per image")
     if args.json:
         print(f"scores: {result.save_json(args.json)}")
     return 0
+
+
+def _preset(name_or_file: str | None) -> Gan2ShapePreset | str | None:
+    """A preset given by name (resolved by the loader) or as a JSON file."""
+    if name_or_file is None or not name_or_file.endswith(".json"):
+        return name_or_file
+    path = Path(name_or_file)
+    if not path.is_file():
+        raise GANliftError(f"Preset file {path} does not exist; check the path.")
+    return Gan2ShapePreset.from_json(path.read_text(), source=f"preset file {path}")

@@ -11,10 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
+from engine.cli import main
 from engine.errors import GANliftError
 from engine.stylegan2 import load_checkpoint
 from engine.stylegan2.safe_pickle import load_torch_file
 from engine.stylegan2.training import TrainConfig, train_gan
+from engine.stylegan2.training.loop import STATE_FILE
 
 CPU = torch.device("cpu")
 TINY = TrainConfig(
@@ -115,6 +117,39 @@ def test_two_steps_then_resume_equals_four_steps(image_folder: Path, tmp_path: P
     expected = load_torch_file(straight.state_path)
     actual = load_torch_file(resumed.state_path)
     assert_same_state(actual, expected)
+
+
+def test_a_compact_state_resumes_the_run(image_folder: Path, tmp_path: Path, capsys) -> None:
+    """compact-state keeps step, RNG and float16 networks; resuming from it reaches the end and
+    stays close to the exact resume (only Adam's moments start afresh)."""
+    half = with_changes(TINY, kimg=0.008)
+    first = train_gan(image_folder, tmp_path / "run", config=half, device=CPU)
+    compact_run = tmp_path / "compact"
+    assert main(["compact-state", str(first.state_path), str(compact_run / STATE_FILE)]) == 0
+    assert "MiB" in capsys.readouterr().out
+    full, compact = load_torch_file(first.state_path), load_torch_file(compact_run / STATE_FILE)
+    assert "G_optim" not in compact and compact["step"] == full["step"] == 2
+    for name, value in full["G_ema"].items():
+        assert compact["G_ema"][name].dtype == (
+            torch.float16 if value.is_floating_point() else value.dtype
+        )
+        torch.testing.assert_close(
+            compact["G_ema"][name].to(value.dtype), value, rtol=1e-3, atol=1e-4
+        )
+    assert_same_state(compact["rng"], full["rng"])
+
+    resumed = train_gan(image_folder, compact_run, config=TINY, device=CPU, resume=True)
+    exact = train_gan(image_folder, tmp_path / "run", config=TINY, device=CPU, resume=True)
+    assert (resumed.step, resumed.stopped_early) == (4, False)
+    approx, reference = load_torch_file(resumed.state_path), load_torch_file(exact.state_path)
+    for name, value in reference["G_ema"].items():
+        if value.is_floating_point():
+            torch.testing.assert_close(approx["G_ema"][name], value, rtol=0.05, atol=0.05)
+
+
+def test_compact_state_of_a_missing_file_is_one_line(tmp_path: Path, capsys) -> None:
+    assert main(["compact-state", str(tmp_path / "none.pt"), str(tmp_path / "out.pt")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_should_stop_snapshots_and_resume_finishes(image_folder: Path, tmp_path: Path) -> None:

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 from typing import Any
 
+from engine.distributed import current_process_group, process_group_from_environment
+from engine.errors import GANliftError
 from engine.progress import stop_on_signals, tqdm_progress
-from engine.stylegan2.training import (
-    TrainConfig,
-    current_process_group,
-    default_channels,
-    parse_channels,
-    process_group_from_environment,
-    train_gan,
-)
+from engine.stylegan2.training import TrainConfig, default_channels, parse_channels, train_gan
+from engine.stylegan2.training.state import write_compact_state
 
 # (flag, TrainConfig field, type, help) of the options that map one-to-one onto the config.
 _CONFIG_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
@@ -72,6 +69,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (%(default)s)")
     parser.set_defaults(run=run)
 
+    compact = subparsers.add_parser(
+        "compact-state",
+        help="shrink a training state for committing (float16 networks, no optimiser moments)",
+        description=write_compact_state.__doc__,
+    )
+    compact.add_argument("state", type=Path, help="a run's training-state.pt")
+    compact.add_argument(
+        "out", type=Path, help="the compact copy; put it in a run folder as training-state.pt "
+        "and pass --resume to continue",
+    )  # fmt: skip
+    compact.set_defaults(run=run_compact_state)
+
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig of the given options (defaults for the rest)."""
@@ -116,4 +125,14 @@ def run(args: argparse.Namespace) -> int:
         f"model {result.model_path}, common layout {result.pt_path}, resume state "
         f"{result.state_path}"
     )
+    return 0
+
+
+def run_compact_state(args: argparse.Namespace) -> int:
+    """Write the compact copy and say how much smaller it is."""
+    if not args.state.is_file():
+        raise GANliftError(f"There is no training state at {args.state}; check the path.")
+    out = write_compact_state(args.state, args.out)
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, from "
+          f"{args.state.stat().st_size / 2**20:.1f} MiB)")  # fmt: skip
     return 0

@@ -22,6 +22,8 @@ from engine.stylegan2.training.config import TrainConfig
 
 STATE_FORMAT = "ganlift-stylegan2-training"
 STATE_VERSION = 1
+COMPACT_DTYPE = torch.float16
+"""Network precision of a compact state: 11-bit mantissas, half the bytes."""
 
 
 def lazy_regularisation_ratio(reg_every: int | None) -> float:
@@ -100,8 +102,9 @@ class TrainingState:
         self.generator.load_state_dict(data["G"], strict=True)
         self.discriminator.load_state_dict(data["D"], strict=True)
         self.generator_ema.load_state_dict(data["G_ema"], strict=True)
-        self.g_optim.load_state_dict(data["G_optim"])
-        self.d_optim.load_state_dict(data["D_optim"])
+        if not data.get("compact"):
+            self.g_optim.load_state_dict(data["G_optim"])
+            self.d_optim.load_state_dict(data["D_optim"])
         self.rng.set_state(data["rng"]["train"])
         torch.set_rng_state(data["rng"]["torch"])
         if data["rng"]["cuda"] and torch.cuda.is_available():
@@ -121,3 +124,20 @@ def read_state_file(path: Path) -> tuple[TrainConfig, dict[str, Any]]:
             f"version {STATE_VERSION}; start a new run in another --out folder."
         )
     return TrainConfig.from_dict(data["config"], source=f"{path} config"), data
+
+
+def write_compact_state(source: Path, target: Path) -> Path:
+    """A small copy of a training state, for committing a run that must continue in a later
+    sitting: networks in float16 and no optimiser moments. Resuming from it restarts Adam's
+    moment estimates (with beta1 = 0 and beta2 = 0.99 they settle again within a few hundred
+    steps); step, RNG streams, path-length mean and config continue exactly."""
+    _, data = read_state_file(source)
+    for key in ("G", "D", "G_ema"):
+        data[key] = {
+            name: value.to(COMPACT_DTYPE) if value.is_floating_point() else value
+            for name, value in data[key].items()
+        }
+    data.pop("G_optim", None)
+    data.pop("D_optim", None)
+    data["compact"] = True
+    return save_torch(data, target)

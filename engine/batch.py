@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 
 from engine.atomic import atomic_path
+from engine.distributed import current_process_group
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import prepare_input
 from engine.gan2shape.outputs import OutputSettings, write_outputs
@@ -29,7 +30,6 @@ from engine.images import SAVE_FORMATS, load_image
 from engine.limits import DEFAULT_LIMITS, Limits, check_image_size
 from engine.perceptual import PerceptualLoss
 from engine.progress import ProgressFn, StopFn
-from engine.stylegan2.training.distributed import current_process_group
 
 IMAGE_SUFFIXES = (*SAVE_FORMATS, ".gif", ".tif", ".tiff")
 """File suffixes taken as images (case-insensitive)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,21 +27,17 @@ from engine.gan2shape import (
     sample_input,
 )
 from engine.perceptual import DiscriminatorFeatureLoss
-from engine.stylegan2 import (
-    Discriminator,
-    DiscriminatorConfig,
-    Generator,
-    GeneratorConfig,
-    save_checkpoint,
-)
+from engine.stylegan2 import Discriminator, Generator, save_checkpoint
+from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
 SIZE = 32
-PRESET = get_preset("default-face").replace(
-    gan_size=SIZE,
-    networks=NetworkConfig(SIZE, 8, 2, bottleneck=16, offset_width=8),
-    first_stage=StepLengths(4, 4, 4),
+PRESET = tiny_gan2shape_preset(
+    SIZE,
+    steps=StepLengths(4, 4, 4),
+    num_stages=2,
+    flip_step1=(False, False),
+    flip_step3=(True, False),
     prior_steps=2,
-    batch_size=2,
     collect_batches=4,
 )
 CONFIG = PretrainConfig(images=3, steps=3, save_every=2)
@@ -50,17 +47,14 @@ TOTAL = 2 + 3
 @pytest.fixture(scope="module")
 def gan() -> tuple[Generator, Discriminator]:
     """A tiny generator and discriminator."""
-    torch.manual_seed(0)
-    channels = {4: 16, 8: 16, 16: 16, 32: 16}
-    G = Generator(GeneratorConfig(SIZE, channels, style_dim=32, n_mlp=4))
-    return G, Discriminator(DiscriminatorConfig(SIZE, channels))
+    return tiny_gan(SIZE)
 
 
-def train(gan, out: Path, **kwargs):
+def train(gan, out: Path, config: PretrainConfig = CONFIG, **kwargs):
     """`pretrain` on the tiny GAN with discriminator features as the perceptual loss."""
     G, D = gan
     return pretrain(
-        G, D, preset=PRESET, out=out, config=CONFIG,
+        G, D, preset=PRESET, out=out, config=config,
         perceptual=DiscriminatorFeatureLoss(D), **kwargs,
     )  # fmt: skip
 
@@ -120,6 +114,8 @@ def test_pretraining_refusals(gan, trained, tmp_path: Path) -> None:
         train(gan, trained[0].path)
     with pytest.raises(GANliftError, match="no pretraining state"):
         train(gan, tmp_path / "new.safetensors", resume=True)
+    with pytest.raises(GANliftError, match="in batches of 1; resume with the same"):
+        train(gan, trained[0].path, config=replace(CONFIG, batch=2), resume=True)
     other = PRESET.replace(networks=NetworkConfig(SIZE, 16, 2, bottleneck=16, offset_width=8))
     with pytest.raises(GANliftError, match="other network sizes"):
         load_pretrained(trained[0].path, other)

@@ -8,13 +8,13 @@ import argparse
 
 from engine.batch import find_images, reconstruct_batch
 from engine.cli.reconstruct import add_model_options, load_model_from_args
+from engine.distributed import process_group_from_environment
 from engine.errors import GANliftError
 from engine.gan2shape.outputs import DEFAULT_VIEWS, OutputSettings, ViewSpec
 from engine.gan2shape.pipeline import QUALITIES
 from engine.limits import add_limit_arguments, limits_from_arguments
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import bf16_supported
-from engine.stylegan2.training.distributed import process_group_from_environment
 
 INTERRUPTED = 130
 SOME_FAILED = 1

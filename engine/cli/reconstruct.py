@@ -1,6 +1,7 @@
 """`python -m engine reconstruct` (GAN2Shape on one image or GAN sample, resumable, writing
 maps, views, animations and meshes) and `python -m engine gan2shape-pretrain` (the jointly
-pretrained networks that the fast quality mode starts from).
+pretrained networks that the fast quality mode starts from; `torchrun --nproc_per_node N -m
+engine gan2shape-pretrain ...` splits each iteration's batch over N processes).
 
 The model is a bundled name (`--model default-face`, whose preset has the same name) or a
 checkpoint file with its category (`--ckpt stylegan2-car.pt --category car`); `--preset FILE`
@@ -13,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from engine.device import resolve_device
+from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError
 from engine.gan2shape import PRESETS, Gan2ShapePreset
 from engine.gan2shape.inputs import load_mask, prepare_input
@@ -79,6 +81,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=PretrainConfig.steps,
         help="joint iterations after the prior fit (%(default)s)",
     )
+    pretrain_parser.add_argument(
+        "--batch",
+        type=int,
+        default=PretrainConfig.batch,
+        help="samples per iteration, summed over all processes (%(default)s)",
+    )
     pretrain_parser.add_argument("--seed", type=int, default=PretrainConfig.seed)
     pretrain_parser.add_argument("--save-every", type=int, default=PretrainConfig.save_every)
     pretrain_parser.add_argument("--resume", action="store_true", help="continue a saved run")
@@ -130,18 +138,28 @@ def run_reconstruct(args: argparse.Namespace) -> int:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    """Pretrain the networks jointly (resumable) and report where they are."""
-    device = resolve_device(args.device)
-    model = load_model_from_args(args, device)
+    """Pretrain the networks jointly (resumable, data-parallel under torchrun) and report,
+    from rank 0, where they are."""
     config = PretrainConfig(
-        images=args.images, steps=args.steps, seed=args.seed, save_every=args.save_every
+        images=args.images,
+        steps=args.steps,
+        batch=args.batch,
+        seed=args.seed,
+        save_every=args.save_every,
     )
-    with tqdm_progress(desc="gan2shape-pretrain") as progress, stop_on_signals() as stop:
+    with (
+        process_group_from_environment(args.device) as device,
+        stop_on_signals() as stop,
+        tqdm_progress(desc="gan2shape-pretrain") as progress,
+    ):
+        model = load_model_from_args(args, device)
         result = pretrain(
             model.generator, model.discriminator, preset=model.preset, out=args.out,
             config=config, resume=args.resume, device=device,
             bf16=not args.fp32 and bf16_supported(device), progress=progress, should_stop=stop,
         )  # fmt: skip
+        if not current_process_group().is_main:
+            return 0
     if not result.finished:
         print(f"stopped at {result.iteration}/{result.total}; continue with --resume")
         return INTERRUPTED

@@ -3,10 +3,14 @@ samples at once, so that a new image needs only a short refinement (`quality="fa
 
 The samples are the generator's own images from seeded latents, so no inversion is needed.
 Training fits the depth net to the ellipsoid prior for the preset's `prior_steps`, then runs
-joint iterations on one random sample each: step 2's projection loss (trains the latent-offset
-encoder) plus step 3's shape loss on projected samples collected fresh from that encoder
-(trains depth, albedo, view and light), with the first stage's symmetry flag. Both losses
-come from `engine.gan2shape.steps`, so per-image and joint training cannot drift apart.
+joint iterations on a random batch of samples each: step 2's projection loss (trains the
+latent-offset encoder) plus step 3's shape loss on projected samples collected fresh from that
+encoder (trains depth, albedo, view and light), with the first stage's symmetry flag. Both
+losses come from `engine.gan2shape.steps`, so per-image and joint training cannot drift apart.
+
+Under torchrun every process draws the same global batch (sample indices and one random seed
+per sample) and keeps its rows; the mean gradient is all-reduced and only rank 0 writes files,
+so the weights do not depend on the number of processes.
 
 Files: the weights as `<out>.safetensors` with `<out>.json` beside it, and the training state
 (optimiser, random generator, iteration) as `<out>.resume.pt` so `resume=True` continues.
@@ -28,6 +32,7 @@ import torch
 from safetensors import SafetensorError
 
 from engine.atomic import atomic_path, save_torch
+from engine.distributed import current_process_group
 from engine.errors import GANliftError
 from engine.gan2shape.frames import to_network_frame
 from engine.gan2shape.latent_offset import LatentProjector
@@ -47,7 +52,7 @@ from engine.perceptual import PerceptualLoss, perceptual_loss
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Discriminator, Generator
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ class PretrainConfig:
     """GAN samples trained on (seeds `seed` .. `seed + images - 1`)."""
     steps: int = 1000
     """Joint iterations after the prior fit."""
+    batch: int = 1
+    """Samples per iteration (the global batch, split over torchrun processes)."""
     truncation: float = 0.7
     """Pull of the samples' w towards the mean w (1 = none)."""
     seed: int = 0
@@ -65,9 +72,10 @@ class PretrainConfig:
     """Iterations between saves of weights and training state."""
 
     def __post_init__(self) -> None:
-        if self.images < 1 or self.steps < 0 or self.save_every < 1:
+        if self.images < 1 or self.steps < 0 or self.batch < 1 or self.save_every < 1:
             raise GANliftError(
-                "Pretraining needs at least 1 image, 0 or more steps and save_every >= 1."
+                "Pretraining needs at least 1 image, 0 or more steps, a batch of at least 1 "
+                "and save_every >= 1."
             )
 
 
@@ -104,8 +112,17 @@ def pretrain(
 ) -> PretrainResult:
     """Train `preset`'s networks jointly on GAN samples of `G`, saving to `out` (`.safetensors`
     + `.json` + `.resume.pt`). With `resume` the saved training state is continued (and must
-    exist); without it an existing `out` is refused rather than overwritten."""
+    exist); without it an existing `out` is refused rather than overwritten.
+
+    Under torch.distributed every process calls this with the same arguments; `config.batch`
+    is the global batch, and only rank 0 reports progress and writes files."""
     device = torch.device(device)
+    group = current_process_group(device)
+    if config.batch % group.world_size:
+        raise GANliftError(
+            f"Pretraining batch {config.batch} does not split into {group.world_size} "
+            f"processes; pass --batch a multiple of {group.world_size}."
+        )
     path = Path(out).with_suffix(".safetensors")
     G = copy.deepcopy(G).eval().requires_grad_(False).to(device)
     D = copy.deepcopy(D).eval().requires_grad_(False).to(device)
@@ -133,30 +150,29 @@ def pretrain(
     total = preset.prior_steps + config.steps
     networks.train()
     while iteration < total:
-        if should_stop is not None and should_stop():
+        if group.any(should_stop is not None and should_stop()):
             break
-        index = int(torch.randint(len(latents), (1,), generator=rng))
-        sample = slice(index, index + 1)
-        context = _context(
-            G, D, networks, step_preset, perceptual, rng, bf16, latents[sample], images[sample]
-        )
-        if iteration < preset.prior_steps:
-            loss, message = prior_loss(context, prior), "prior fit"
-        else:
-            snapshot = take_snapshot(context)
-            cache = collect_projected(context, snapshot)
-            flip = preset.flip_step3[0]
-            loss = projection_loss(context, snapshot) + shape_loss(context, cache, flip=flip)
-            message = "joint steps 2+3"
+        fitting_prior = iteration < preset.prior_steps
+        indices = torch.randint(len(latents), (config.batch,), generator=rng)  # [B]
+        seeds = torch.randint(2**62, (config.batch,), generator=rng)  # [B]
+        mine = zip(group.shard(indices).tolist(), group.shard(seeds).tolist(), strict=True)
+        contexts = [
+            _context(G, D, networks, step_preset, perceptual, bf16, latents, images, index, seed)
+            for index, seed in mine
+        ]
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        local_loss = _backward_mean_loss(contexts, prior, fitting_prior)
+        group.average_gradients(networks)
         optimizer.step()
         iteration += 1
-        if progress is not None:
-            progress(iteration, total, f"{message}: loss {float(loss.detach()):.4f}")
-        if iteration % config.save_every == 0:
+        loss = float(group.mean(local_loss))
+        if progress is not None and group.is_main:
+            message = "prior fit" if fitting_prior else "joint steps 2+3"
+            progress(iteration, total, f"{message}: loss {loss:.4f}")
+        if group.is_main and iteration % config.save_every == 0:
             _save(path, networks, optimizer, rng, preset, config, iteration)
-    _save(path, networks, optimizer, rng, preset, config, iteration)
+    if group.is_main:
+        _save(path, networks, optimizer, rng, preset, config, iteration)
     return PretrainResult(_cpu_weights(networks), iteration, total, path)
 
 
@@ -224,13 +240,17 @@ def _context(
     networks: Gan2ShapeNetworks,
     preset: Gan2ShapePreset,
     perceptual: PerceptualLoss,
-    rng: torch.Generator,
     bf16: bool,
-    latent: torch.Tensor,
-    image: torch.Tensor,
+    latents: torch.Tensor,
+    images: torch.Tensor,
+    index: int,
+    seed: int,
 ) -> StepContext:
-    """The step context of one sample (`latent [1, D]`, `image [1, 3, S, S]`): its own GAN
-    image is its target, so the relative offset of its reconstruction is exactly zero."""
+    """The step context of sample `index` of `latents [N, D]` and `images [N, 3, S, S]`: its
+    own GAN image is its target, so the relative offset of its reconstruction is exactly zero.
+    Its random stream starts from `seed`, so it draws the same numbers in whichever process
+    handles it."""
+    latent, image = latents[index : index + 1], images[index : index + 1]  # [1, D], [1, 3, S, S]
     target = Target(
         image=image,
         mask=torch.ones_like(image[:, :1]),
@@ -248,7 +268,32 @@ def _context(
         image_size=preset.networks.image_size,
         reference=image if preset.relative_offset else None,
     )
+    rng = torch.Generator().manual_seed(seed)
     return StepContext(preset, networks, target, D, perceptual, projector, rng, bf16)
+
+
+def _backward_mean_loss(
+    contexts: list[StepContext], prior: torch.Tensor, fitting_prior: bool
+) -> torch.Tensor:
+    """Accumulate the gradients of the samples' mean loss, one sample's graph at a time (so
+    memory does not grow with the batch); returns that mean, detached."""
+    total = torch.zeros((), device=prior.device)
+    for context in contexts:
+        loss = _sample_loss(context, prior, fitting_prior) / len(contexts)
+        loss.backward()
+        total += loss.detach()
+    return total
+
+
+def _sample_loss(context: StepContext, prior: torch.Tensor, fitting_prior: bool) -> torch.Tensor:
+    """One sample's loss: the prior fit, or step 2's projection loss plus step 3's shape loss
+    on projected samples collected fresh (with the first stage's symmetry flag)."""
+    if fitting_prior:
+        return prior_loss(context, prior)
+    snapshot = take_snapshot(context)
+    cache = collect_projected(context, snapshot)
+    flip = context.preset.flip_step3[0]
+    return projection_loss(context, snapshot) + shape_loss(context, cache, flip=flip)
 
 
 def _save(
@@ -306,14 +351,19 @@ def _restore(
         raise GANliftError(
             f"The pretraining state {resume_path} is damaged; delete it and start again."
         ) from error
-    if state.get("format_version") != FORMAT_VERSION or state["preset"] != preset.to_json():
+    if state.get("format_version") != FORMAT_VERSION:
+        raise GANliftError(
+            f"{resume_path} was written by another version of GANlift; delete it and start again."
+        )
+    if state["preset"] != preset.to_json():
         raise GANliftError(
             f"{resume_path} was trained with another preset; resume with the same --model."
         )
-    if state["config"]["images"] != config.images or state["config"]["seed"] != config.seed:
+    saved = state["config"]
+    if any(saved[key] != getattr(config, key) for key in ("images", "seed", "batch")):
         raise GANliftError(
-            f"{resume_path} was trained on {state['config']['images']} images from seed "
-            f"{state['config']['seed']}; resume with the same --images and --seed."
+            f"{resume_path} was trained on {saved['images']} images from seed {saved['seed']} "
+            f"in batches of {saved['batch']}; resume with the same --images, --seed and --batch."
         )
     networks.load_state_dict(state["networks"], strict=True)
     optimizer.load_state_dict(state["optimizer"])

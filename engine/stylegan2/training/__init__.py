@@ -5,18 +5,12 @@ an EMA generator; resumable, data-parallel across processes, bf16 where it is fa
 """
 
 from engine.stylegan2.training.config import TrainConfig, default_channels, parse_channels
-from engine.stylegan2.training.distributed import (
-    current_process_group,
-    process_group_from_environment,
-)
 from engine.stylegan2.training.loop import TrainResult, train_gan
 
 __all__ = [
     "TrainConfig",
     "TrainResult",
-    "current_process_group",
     "default_channels",
     "parse_channels",
-    "process_group_from_environment",
     "train_gan",
 ]

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.distributed import ProcessGroup
 from engine.stylegan2 import Generator
-from engine.stylegan2.training.distributed import ProcessGroup
 
 
 @dataclass

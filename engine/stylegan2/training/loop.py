@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from engine.distributed import ProcessGroup, current_process_group
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn, no_progress
 from engine.stylegan2 import save_checkpoint, save_pt_checkpoint
 from engine.stylegan2.training.config import TrainConfig
 from engine.stylegan2.training.data import ImageFolder, to_model_images
-from engine.stylegan2.training.distributed import ProcessGroup, current_process_group
 from engine.stylegan2.training.ema import ema_beta, update_ema
 from engine.stylegan2.training.latents import LatentDraw, generate
 from engine.stylegan2.training.log import JsonlLog, RunningMeans

@@ -1,9 +1,12 @@
-"""Data-parallel training across processes (torchrun: NCCL on CUDA, gloo on CPU).
+"""Data parallelism across processes (torchrun: NCCL on CUDA, gloo on CPU), shared by GAN
+training, GAN2Shape joint pretraining and batch reconstruction.
 
-Gradients are averaged with one all-reduce per optimiser step rather than by wrapping the
-networks in DistributedDataParallel: DDP does not support `torch.autograd.grad`, which the R1
-and path-length penalties need, and it would sync at every backward of StyleGAN2's
-alternating G/D phases. The arithmetic is the same: every process applies the mean gradient.
+Every process draws the same seeded global batch and keeps its rows; gradients are averaged
+with one all-reduce per optimiser step rather than by wrapping the networks in
+DistributedDataParallel: DDP does not support `torch.autograd.grad`, which the GAN trainer's R1
+and path-length penalties need, and it would sync at every backward (StyleGAN2's alternating
+G/D phases, pretraining's per-sample backward passes). The arithmetic is the same: every
+process applies the mean gradient.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ class ProcessGroup:
         """This process's share of a global batch: rows rank, rank + world, rank + 2·world, …
 
         Interleaving (rather than contiguous chunks) keeps each minibatch-stddev group of the
-        discriminator the same as in a single-process run of the same global batch.
+        GAN discriminator the same as in a single-process run of the same global batch.
         """
         return tensor[self.rank :: self.world_size]
 

@@ -3,7 +3,6 @@ mesh, and the message while no StyleGAN-R model is installed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -18,15 +17,6 @@ from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.viewer import TorchViewer
 from tests.e2e.tiny_model import write_tiny_cars_model, write_tiny_model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread, above all on a CPU shared with other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ rotation video, the viewer, and one-sentence errors."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -24,14 +23,8 @@ from app.settings import AppSettings
 from app.ui import build_app
 from app.viewer import Open3DViewer, TorchViewer, open3d_offscreen_works
 from engine.errors import GANliftError
-from engine.stylegan2 import (
-    Discriminator,
-    DiscriminatorConfig,
-    Generator,
-    GeneratorConfig,
-    save_checkpoint,
-)
 from tests.e2e.tiny_model import SIZE, TINY_PRESET, write_tiny_model
+from tests.tiny import tiny_channels, tiny_checkpoint
 
 
 class ProgressRecorder:
@@ -42,15 +35,6 @@ class ProgressRecorder:
 
     def __call__(self, progress: tuple[int, int], desc: str | None = None) -> None:
         self.calls.append((progress, desc or ""))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread, above all on a CPU shared with other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +77,8 @@ def test_default_model_is_reported_missing_until_its_files_exist(
         reconstruct.sample(session, 0)
     build_app(context)  # the UI builds (and shows the message) without the model
 
-    torch.manual_seed(0)
-    channels = {4: 8, 8: 8, 16: 8, 32: 8, 64: 8}
-    save_checkpoint(
-        tmp_path / "default-face",
-        Generator(GeneratorConfig(64, channels, style_dim=16, n_mlp=2)),
-        discriminator=Discriminator(DiscriminatorConfig(64, channels)),
+    tiny_checkpoint(
+        tmp_path / "default-face", 64, channels=tiny_channels(64, width=8), style_dim=16, n_mlp=2
     )
     session = Session(context)
     assert session.model().preset.name == "default-face"

@@ -9,25 +9,14 @@ import torch
 
 from engine.cli import main
 from engine.images import load_image, save_image
-from engine.stylegan2 import (
-    Discriminator,
-    DiscriminatorConfig,
-    Generator,
-    GeneratorConfig,
-    save_checkpoint,
-)
-
-CHANNELS = {4: 16, 8: 16, 16: 16}
+from tests.tiny import tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 16x16 checkpoint with a discriminator, in GANlift's safetensors format."""
-    torch.manual_seed(0)
-    generator = Generator(GeneratorConfig(size=16, channels=CHANNELS, style_dim=16, n_mlp=2))
-    discriminator = Discriminator(DiscriminatorConfig(size=16, channels=CHANNELS))
     folder = tmp_path_factory.mktemp("model")
-    return save_checkpoint(folder / "tiny", generator, discriminator=discriminator)
+    return tiny_checkpoint(folder / "tiny", 16, style_dim=16, n_mlp=2)
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 from engine.cli import main
 from engine.evaluation import read_training_run
-from engine.stylegan2 import Generator, GeneratorConfig, save_checkpoint
+from engine.stylegan2 import save_checkpoint
 from engine.synth import SEED_RANGES, write_dataset
+from tests.tiny import tiny_generator
 
 TINY_EVALUATION = [
     "--n-samples", "8", "--n-invert", "2", "--steps", "3",
@@ -48,9 +48,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_dataset(root / "data", "face", n=2, size=16)
     run = root / "run"
     _write_run(run, str(root / "data" / "images"))
-    torch.manual_seed(0)
-    config = GeneratorConfig(size=16, channels={4: 16, 8: 16, 16: 16}, style_dim=16, n_mlp=2)
-    save_checkpoint(run / "model", Generator(config), extra={"step": 60, "kimg": 0.96})
+    generator = tiny_generator(16, style_dim=16, n_mlp=2)
+    save_checkpoint(run / "model", generator, extra={"step": 60, "kimg": 0.96})
     return run
 
 

@@ -18,9 +18,9 @@ from engine.evaluation import (
     r_squared,
 )
 from engine.evaluation.coverage import label_spreads, render_labelled
-from engine.stylegan2 import Generator, GeneratorConfig
 from engine.synth import SEED_RANGES, render_samples
 from engine.synth.scene import car_view
+from tests.tiny import tiny_generator
 
 TEST_SEED = SEED_RANGES["test"].start
 
@@ -79,10 +79,7 @@ def test_data_against_itself_covers_fully_and_a_collapsed_set_fails() -> None:
 
 
 def test_evaluate_coverage_runs_on_a_tiny_gan() -> None:
-    torch.manual_seed(0)
-    generator = Generator(
-        GeneratorConfig(size=16, channels={4: 16, 8: 16, 16: 16}, style_dim=16, n_mlp=2)
-    ).eval()
+    generator = tiny_generator(16, style_dim=16, n_mlp=2).eval()
     result = evaluate_coverage(generator, "car", n_samples=24, n_train=48, regressor_steps=10)
     assert [label.name for label in result.labels] == list(label_set("car").names)
     assert (result.n_gan, result.n_data, result.n_train) == (24, 24, 48)

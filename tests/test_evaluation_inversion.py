@@ -8,18 +8,17 @@ import torch
 from engine.errors import GANliftError
 from engine.evaluation import PSNR_GOAL_DB, evaluate_inversion, evaluate_view_swap
 from engine.metrics import psnr
-from engine.stylegan2 import Generator, GeneratorConfig
+from engine.stylegan2 import Generator
 from engine.styleganr.view_codes import sample_w
 from engine.synth import SEED_RANGES, render_samples
+from tests.tiny import tiny_generator
 
 TEST_SEED = SEED_RANGES["test"].start
 
 
 @pytest.fixture(scope="module")
 def generator() -> Generator:
-    torch.manual_seed(0)
-    config = GeneratorConfig(size=16, channels={4: 16, 8: 16, 16: 16}, style_dim=16, n_mlp=2)
-    return Generator(config).eval()
+    return tiny_generator(16, style_dim=16, n_mlp=2).eval()
 
 
 def test_inversion_scores_each_held_out_render(generator: Generator) -> None:

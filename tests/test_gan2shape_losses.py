@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from engine.gan2shape.losses import masked_feature_l1, masked_l1, smoothness
-from engine.stylegan2 import Discriminator, DiscriminatorConfig
+from tests.tiny import tiny_channels, tiny_discriminator
 
 
 def test_masked_l1_averages_over_the_mask_only() -> None:
@@ -28,8 +28,7 @@ def test_smoothness_is_zero_on_planes_and_constant_on_parabolas() -> None:
 
 
 def test_feature_loss_compares_residual_blocks_and_trains_only_the_fake() -> None:
-    torch.manual_seed(0)
-    D = Discriminator(DiscriminatorConfig(32, {4: 8, 8: 8, 16: 8, 32: 8})).requires_grad_(False)
+    D = tiny_discriminator(32, channels=tiny_channels(32, width=8)).requires_grad_(False)
     real = torch.rand(2, 3, 16, 16) * 2 - 1  # smaller than D's size: the blocks are convolutional
     mask = torch.ones(2, 1, 16, 16)
     assert float(masked_feature_l1(D, real, real, mask, blocks=4)) == 0.0

@@ -12,11 +12,9 @@ import torch
 
 from engine.errors import GANliftError
 from engine.gan2shape import (
-    NetworkConfig,
     Recovery,
     StepLengths,
     continue_recovery,
-    get_preset,
     load_state,
     project_view,
     recover,
@@ -24,19 +22,17 @@ from engine.gan2shape import (
     save_state,
 )
 from engine.perceptual import DiscriminatorFeatureLoss
-from engine.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+from engine.stylegan2 import Discriminator, Generator
+from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
 SIZE = 32
-PRESET = get_preset("default-face").replace(
-    gan_size=SIZE,
-    networks=NetworkConfig(SIZE, 8, 2, bottleneck=16, offset_width=8),
+PRESET = tiny_gan2shape_preset(
+    SIZE,
     num_stages=2,
-    first_stage=StepLengths(2, 2, 2),
     later_stages=StepLengths(1, 1, 2),
     flip_step1=(False, True),
     flip_step3=(True, False),
     prior_steps=2,
-    batch_size=2,
     collect_batches=2,
     inversion_steps=2,
 )
@@ -46,10 +42,7 @@ TOTAL = 2 + 6 + 4
 @pytest.fixture(scope="module")
 def gan() -> tuple[Generator, Discriminator, torch.Tensor, torch.Tensor]:
     """A tiny G and D, a latent and its image."""
-    torch.manual_seed(0)
-    channels = {4: 16, 8: 16, 16: 16, 32: 16}
-    G = Generator(GeneratorConfig(SIZE, channels, style_dim=32, n_mlp=4))
-    D = Discriminator(DiscriminatorConfig(SIZE, channels))
+    G, D = tiny_gan(SIZE)
     latent = G.mean_latent(64)
     with torch.no_grad():
         image = G.synthesis(latent).clamp(-1, 1)

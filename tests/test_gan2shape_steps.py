@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from engine.gan2shape.latent_offset import LatentProjector
-from engine.gan2shape.networks import Gan2ShapeNetworks, NetworkConfig
+from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.photogeometry import decompose, render_in_views
-from engine.gan2shape.presets import Gan2ShapePreset, StepLengths, get_preset
+from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.prior import ellipsoid_prior
 from engine.gan2shape.steps import (
     StepContext,
@@ -27,27 +27,15 @@ from engine.gan2shape.steps import (
     take_snapshot,
 )
 from engine.perceptual import DiscriminatorFeatureLoss
-from engine.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
 SIZE = 32
-PRESET = get_preset("default-face").replace(
-    gan_size=SIZE,
-    networks=NetworkConfig(SIZE, 8, 2, bottleneck=16, offset_width=8),
-    num_stages=1,
-    first_stage=StepLengths(2, 2, 2),
-    flip_step1=(False,),
-    flip_step3=(True,),
-    batch_size=2,
-    collect_batches=1,
-)
+PRESET = tiny_gan2shape_preset(SIZE, collect_batches=1)
 
 
 def make_context(preset: Gan2ShapePreset = PRESET, mask: torch.Tensor | None = None) -> StepContext:
     """A tiny generator / discriminator pair, one of its images as the target, fresh networks."""
-    torch.manual_seed(0)
-    channels = {4: 16, 8: 16, 16: 16, 32: 16}
-    G = Generator(GeneratorConfig(SIZE, channels, style_dim=32, n_mlp=4)).requires_grad_(False)
-    D = Discriminator(DiscriminatorConfig(SIZE, channels)).requires_grad_(False)
+    G, D = (network.requires_grad_(False) for network in tiny_gan(SIZE))
     latent = G.mean_latent(64)  # [1, 32]
     with torch.no_grad():
         image = G.synthesis(latent).clamp(-1, 1)  # [1, 3, 32, 32]

@@ -8,7 +8,8 @@ import torch
 from engine.errors import GANliftError
 from engine.inversion import InversionResult, noise_autocorrelation, project
 from engine.perceptual import DiscriminatorFeatureLoss
-from engine.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+from engine.stylegan2 import Generator
+from tests.tiny import tiny_discriminator, tiny_generator
 
 FAST = {"w_avg_samples": 500}
 
@@ -16,8 +17,7 @@ FAST = {"w_avg_samples": 500}
 @pytest.fixture(scope="module")
 def generator() -> Generator:
     """A 16x16 generator whose output stays inside [-1, 1] (ToRGB weights scaled down)."""
-    torch.manual_seed(0)
-    G = Generator(GeneratorConfig(size=16, channels={4: 16, 8: 16, 16: 16}, style_dim=16, n_mlp=2))
+    G = tiny_generator(16, style_dim=16, n_mlp=2)
     with torch.no_grad():
         for key, tensor in G.state_dict().items():
             if key.startswith("to_rgb") and key.endswith("conv.weight"):
@@ -152,8 +152,7 @@ def test_should_stop_ends_the_optimisation_early(
 def test_perceptual_loss_alone_drives_the_latent(
     generator: Generator, target: torch.Tensor
 ) -> None:
-    torch.manual_seed(1)
-    discriminator = Discriminator(DiscriminatorConfig(size=16, channels={4: 16, 8: 16, 16: 16}))
+    discriminator = tiny_discriminator(16, seed=1)
     perceptual = DiscriminatorFeatureLoss(discriminator, num_blocks=3)
     result = project(
         generator, target, num_steps=10, pixel_weight=0.0, perceptual=perceptual, **FAST

@@ -9,22 +9,18 @@ import torch
 
 from engine.errors import GANliftError
 from engine.perceptual import DiscriminatorFeatureLoss, perceptual_loss
-from engine.stylegan2 import Discriminator, DiscriminatorConfig
+from engine.stylegan2 import Discriminator
+from tests.tiny import random_image_pair, tiny_discriminator
 
 
 @pytest.fixture(scope="module")
 def discriminator() -> Discriminator:
-    torch.manual_seed(0)
-    return Discriminator(DiscriminatorConfig(size=32, channels={4: 16, 8: 16, 16: 16, 32: 8}))
+    return tiny_discriminator(32, channels={4: 16, 8: 16, 16: 16, 32: 8})
 
 
 @pytest.fixture(scope="module")
 def images() -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(1)
-    return (
-        torch.rand(2, 3, 32, 32, generator=generator) * 2 - 1,
-        torch.rand(2, 3, 32, 32, generator=generator) * 2 - 1,
-    )
+    return random_image_pair(seed=1)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from engine.perceptual import (
     load_lpips,
     perceptual_loss,
 )
+from tests.tiny import random_image_pair
 
 VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
 VGG16_CONV_CHANNELS = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
@@ -88,11 +89,7 @@ def no_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def images() -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(2)
-    return (
-        torch.rand(2, 3, 32, 32, generator=generator) * 2 - 1,
-        torch.rand(2, 3, 32, 32, generator=generator) * 2 - 1,
-    )
+    return random_image_pair(seed=2)
 
 
 def test_state_dict_keys_match_the_official_layouts() -> None:

@@ -12,38 +12,16 @@ from engine.benchmarks import DEPTH_PREDICTORS, run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import depth_in_image_view, gan2shape_rows, without_symmetry
 from engine.cli import main
 from engine.errors import GANliftError
-from engine.gan2shape import (
-    Gan2ShapeModel,
-    NetworkConfig,
-    PretrainConfig,
-    StepLengths,
-    get_preset,
-    pretrain,
-)
+from engine.gan2shape import Gan2ShapeModel, PretrainConfig, StepLengths, get_preset, pretrain
 from engine.metrics import mad, side
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.render import normals_from_depth
-from engine.stylegan2 import (
-    Discriminator,
-    DiscriminatorConfig,
-    Generator,
-    GeneratorConfig,
-    save_checkpoint,
-)
 from engine.synth import SEED_RANGES, render_samples
+from tests.tiny import tiny_checkpoint, tiny_gan, tiny_gan2shape_preset
 
 SIZE = 32
-PRESET = get_preset("default-face").replace(
-    gan_size=SIZE,
-    networks=NetworkConfig(SIZE, 8, 2, bottleneck=16, offset_width=8),
-    num_stages=1,
-    first_stage=StepLengths(1, 1, 1),
-    flip_step1=(False,),
-    flip_step3=(True,),
-    prior_steps=1,
-    batch_size=2,
-    collect_batches=1,
-    inversion_steps=2,
+PRESET = tiny_gan2shape_preset(
+    SIZE, steps=StepLengths(1, 1, 1), prior_steps=1, collect_batches=1, inversion_steps=2
 )
 
 
@@ -78,10 +56,7 @@ def test_without_symmetry_turns_every_flip_off() -> None:
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Gan2ShapeModel:
     """A tiny GAN with jointly pretrained networks for the fast rows."""
-    torch.manual_seed(0)
-    channels = {4: 16, 8: 16, 16: 16, 32: 16}
-    G = Generator(GeneratorConfig(SIZE, channels, style_dim=32, n_mlp=4))
-    D = Discriminator(DiscriminatorConfig(SIZE, channels))
+    G, D = tiny_gan(SIZE)
     out = tmp_path_factory.mktemp("rows") / "tiny-gan2shape.safetensors"
     pretrain(
         G, D, preset=PRESET, out=out, config=PretrainConfig(images=2, steps=1),
@@ -118,12 +93,8 @@ def test_fast_rows_without_pretrained_networks_say_how_to_make_them(model, tmp_p
 
 def test_bench_shape_command_scores_gan2shape_rows(tmp_path, capsys) -> None:
     """`bench shape --gan2shape CKPT --preset FILE` adds the full-quality rows to the table."""
-    torch.manual_seed(0)
-    channels = {4: 16, 8: 16, 16: 8, 32: 8}
-    generator = Generator(GeneratorConfig(size=SIZE, channels=channels, style_dim=32, n_mlp=2))
-    discriminator = Discriminator(DiscriminatorConfig(size=SIZE, channels=channels))
-    checkpoint = save_checkpoint(
-        tmp_path / "tiny.safetensors", generator, discriminator=discriminator
+    checkpoint = tiny_checkpoint(
+        tmp_path / "tiny.safetensors", SIZE, channels={4: 16, 8: 16, 16: 8, 32: 8}, n_mlp=2
     )
     preset_file = tmp_path / "tiny-preset.json"
     preset_file.write_text(PRESET.to_json())

@@ -18,11 +18,8 @@ from engine.cli import main
 from engine.errors import GANliftError
 from engine.gan2shape import (
     Gan2ShapeModel,
-    NetworkConfig,
     OutputSettings,
-    StepLengths,
     ViewSpec,
-    get_preset,
     read_depth_png,
     reconstruct,
     sample_input,
@@ -30,27 +27,11 @@ from engine.gan2shape import (
 )
 from engine.images import save_image
 from engine.perceptual import DiscriminatorFeatureLoss
-from engine.stylegan2 import (
-    Discriminator,
-    DiscriminatorConfig,
-    Generator,
-    GeneratorConfig,
-    save_checkpoint,
-)
+from engine.stylegan2 import save_checkpoint
+from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
 SIZE = 32
-PRESET = get_preset("default-face").replace(
-    gan_size=SIZE,
-    networks=NetworkConfig(SIZE, 8, 2, bottleneck=16, offset_width=8),
-    num_stages=1,
-    first_stage=StepLengths(2, 2, 2),
-    flip_step1=(False,),
-    flip_step3=(True,),
-    prior_steps=2,
-    batch_size=2,
-    collect_batches=2,
-    inversion_steps=2,
-)
+PRESET = tiny_gan2shape_preset(SIZE, prior_steps=2, collect_batches=2, inversion_steps=2)
 ITERATIONS = 2 + 6
 FRAMES = 4
 VIEWS = (ViewSpec(20.0, 0.0), ViewSpec(0.0, 0.0, (0.5, -0.2)))
@@ -59,10 +40,7 @@ VIEWS = (ViewSpec(20.0, 0.0), ViewSpec(0.0, 0.0, (0.5, -0.2)))
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Gan2ShapeModel:
     """A tiny G and D with the tiny preset; fast mode's weights would sit in tmp."""
-    torch.manual_seed(0)
-    channels = {4: 16, 8: 16, 16: 16, 32: 16}
-    G = Generator(GeneratorConfig(SIZE, channels, style_dim=32, n_mlp=4))
-    D = Discriminator(DiscriminatorConfig(SIZE, channels))
+    G, D = tiny_gan(SIZE)
     pretrained = tmp_path_factory.mktemp("weights") / "tiny-gan2shape.safetensors"
     return Gan2ShapeModel(G, D, PRESET, pretrained)
 

@@ -21,6 +21,7 @@ from engine.gan2shape import Gan2ShapeModel, Gan2ShapePreset, OutputSettings, Vi
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import load_checkpoint
 from tests.e2e.tiny_model import write_tiny_model
+from tests.tiny import write_random_images
 
 GOOD = ("a.png", "b.jpg", "c.png")
 BAD = {"broken.png": "not a readable image", "dot.png": "is only 1x1 pixels"}
@@ -32,11 +33,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with three photos, a broken file and a 1x1 image, plus the tiny model."""
     folder = tmp_path_factory.mktemp("batch")
     write_tiny_model(folder)
-    images = folder / "images"
-    images.mkdir()
-    rng = np.random.default_rng(0)
-    for name in GOOD:
-        Image.fromarray(rng.integers(0, 256, (40, 44, 3), np.uint8)).save(images / name)
+    images = write_random_images(folder / "images", GOOD, height=40, width=44)
     (images / "broken.png").write_bytes(b"\x89PNG not really")
     Image.new("RGB", (1, 1)).save(images / "dot.png")
     (images / "notes.txt").write_text("not an image suffix: ignored")

@@ -12,14 +12,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from engine.gan2shape import StepLengths
 from engine.gan2shape.state import load_state, schedule
 from engine.stylegan2.safe_pickle import load_torch_file
 from tests.e2e.tiny_model import TINY_PRESET, write_tiny_model
+from tests.tiny import write_random_images
 
 REPO = Path(__file__).resolve().parents[1]
 WAIT_SECONDS = 180.0
@@ -66,11 +65,7 @@ def run_to_end(command: list[str]) -> str:
 
 @pytest.mark.slow
 def test_killed_training_resumes_from_its_last_snapshot(tmp_path: Path) -> None:
-    data, out = tmp_path / "images", tmp_path / "run"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    for index in range(8):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), np.uint8)).save(data / f"{index}.png")
+    data, out = write_random_images(tmp_path / "images"), tmp_path / "run"
     command = engine_command(
         "train-gan", "--data", str(data), "--out", str(out), "--size", "16", "--channels",
         "8,8,8", "--style-dim", "16", "--n-mlp", "2", "--batch", "4", "--kimg", "0.4",

@@ -12,15 +12,12 @@ import torch
 from engine.errors import GANliftError
 from engine.stylegan2 import (
     Discriminator,
-    DiscriminatorConfig,
     Generator,
-    GeneratorConfig,
     load_checkpoint,
     save_checkpoint,
     save_pt_checkpoint,
 )
-
-CHANNELS = {4: 16, 8: 16, 16: 8}
+from tests.tiny import tiny_gan
 
 
 class RunsCommand:
@@ -35,10 +32,8 @@ class RunsCommand:
 
 @pytest.fixture(scope="module")
 def networks() -> tuple[Generator, Discriminator]:
-    torch.manual_seed(0)
-    G = Generator(GeneratorConfig(16, CHANNELS, style_dim=16, n_mlp=2)).eval()
-    D = Discriminator(DiscriminatorConfig(16, CHANNELS)).eval()
-    return G, D
+    G, D = tiny_gan(16, channels={4: 16, 8: 16, 16: 8}, style_dim=16, n_mlp=2)
+    return G.eval(), D.eval()
 
 
 def test_bare_name_resolves_in_the_models_folder(networks, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import torch
 from engine.cli import main
 from engine.errors import GANliftError
 from engine.mesh import save_mesh
-from engine.stylegan2 import Generator, GeneratorConfig, save_checkpoint
+from engine.stylegan2 import Generator, save_checkpoint
 from engine.styleganr import (
     PARTS,
     HandLabels,
@@ -46,25 +46,16 @@ from engine.styleganr import (
     train_mapping,
     train_view_labeller,
 )
+from tests.tiny import tiny_generator
 
 STYLE_DIM = 16
 VIEW_LAYERS = 2
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convolutions run far faster on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def generator() -> Generator:
-    torch.manual_seed(0)
-    config = GeneratorConfig(16, {4: 16, 8: 16, 16: 8}, style_dim=STYLE_DIM, n_mlp=2)
-    return Generator(config).eval().requires_grad_(False)
+    generator = tiny_generator(16, channels={4: 16, 8: 16, 16: 8}, style_dim=STYLE_DIM, n_mlp=2)
+    return generator.eval().requires_grad_(False)
 
 
 @pytest.fixture(scope="module")

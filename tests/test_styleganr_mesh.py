@@ -32,15 +32,6 @@ TINY_NETWORK = InverseGraphicsConfig(
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convolutions run far faster on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_icosphere_has_642_vertices_and_is_closed() -> None:
     sphere = icosphere(3)
     assert sphere.vertices.shape == (642, 3)

@@ -4,31 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from PIL import Image
 
 from engine.stylegan2.safe_pickle import load_torch_file
-from engine.stylegan2.training import TrainConfig, train_gan
+from engine.stylegan2.training import train_gan
+from tests.tiny import tiny_train_config, write_random_images
 
-CONFIG = TrainConfig(
-    size=16,
-    channels=[8, 8, 8],
-    style_dim=16,
-    n_mlp=2,
-    batch=8,
-    kimg=0.024,  # 3 steps: R1 and path length at steps 0 and 2
-    d_reg_every=2,
-    pl_weight=2.0,
-    g_reg_every=2,
-    precision="fp32",
-    snapshot_kimg=1.0,
-    log_every=1,
-    sample_count=2,
-)
+CONFIG = tiny_train_config(batch=8, kimg=0.024, snapshot_kimg=1.0, sample_count=2)
+"""3 steps: R1 and path length at steps 0 and 2."""
 
 
 def _train_in_process(rank: int, world_size: int, rendezvous: str, data: str, out: str) -> None:
@@ -45,13 +31,7 @@ def _train_in_process(rank: int, world_size: int, rendezvous: str, data: str, ou
 
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
-    data = tmp_path / "images"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    for index in range(8):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
-            data / f"{index}.png"
-        )
+    data = write_random_images(tmp_path / "images")
     mp.spawn(
         _train_in_process,
         args=(2, str(tmp_path / "rendezvous"), str(data), str(tmp_path / "two")),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,43 +16,16 @@ from engine.stylegan2 import load_checkpoint
 from engine.stylegan2.safe_pickle import load_torch_file
 from engine.stylegan2.training import TrainConfig, train_gan
 from engine.stylegan2.training.loop import STATE_FILE
+from tests.tiny import tiny_train_config, write_random_images
 
 CPU = torch.device("cpu")
-TINY = TrainConfig(
-    size=16,
-    channels=[8, 8, 8],
-    style_dim=16,
-    n_mlp=2,
-    batch=4,
-    kimg=0.016,  # 4 steps
-    d_reg_every=2,
-    pl_weight=2.0,
-    g_reg_every=2,
-    precision="fp32",
-    snapshot_kimg=0.008,
-    log_every=1,
-    sample_count=4,
-)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models train fastest on one thread, and the machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+TINY = tiny_train_config(batch=4, kimg=0.016, snapshot_kimg=0.008, sample_count=4)  # 4 steps
 
 
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Eight seeded random non-square RGB images."""
-    folder = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    for index in range(8):
-        pixels = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(folder / f"{index}.png")
-    return folder
+    return write_random_images(tmp_path_factory.mktemp("images"), height=20, width=24)
 
 
 def with_changes(config: TrainConfig, **changes: object) -> TrainConfig:

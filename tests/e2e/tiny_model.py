@@ -8,16 +8,8 @@ from pathlib import Path
 
 import torch
 
-from engine.gan2shape.networks import NetworkConfig
-from engine.gan2shape.presets import Gan2ShapePreset, StepLengths, get_preset
-from engine.stylegan2 import (
-    Discriminator,
-    DiscriminatorConfig,
-    Generator,
-    GeneratorConfig,
-    load_checkpoint,
-    save_pt_checkpoint,
-)
+from engine.gan2shape.presets import Gan2ShapePreset
+from engine.stylegan2 import load_checkpoint, save_pt_checkpoint
 from engine.styleganr import (
     InverseGraphicsConfig,
     InverseGraphicsNet,
@@ -27,31 +19,19 @@ from engine.styleganr import (
     sample_view_codes,
     save_styleganr,
 )
+from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
 SIZE = 32
-CHANNELS = {4: 16, 8: 16, 16: 16, 32: 16}
 
-TINY_PRESET: Gan2ShapePreset = get_preset("default-face").replace(
-    name="tiny-face",
-    gan_size=SIZE,
-    networks=NetworkConfig(SIZE, 8, 2, bottleneck=16, offset_width=8),
-    num_stages=1,
-    first_stage=StepLengths(2, 2, 2),
-    flip_step1=(False,),
-    flip_step3=(True,),
-    prior_steps=3,
-    batch_size=2,
-    collect_batches=1,
-    inversion_steps=3,
+TINY_PRESET: Gan2ShapePreset = tiny_gan2shape_preset(
+    SIZE, name="tiny-face", prior_steps=3, collect_batches=1, inversion_steps=3
 )
 
 
 def write_tiny_model(folder: Path) -> tuple[Path, Path]:
     """Write `tiny.pt` (generator, discriminator, mean w) and `tiny-preset.json` in `folder`;
     returns their paths."""
-    torch.manual_seed(0)
-    generator = Generator(GeneratorConfig(SIZE, CHANNELS, style_dim=32, n_mlp=4))
-    discriminator = Discriminator(DiscriminatorConfig(SIZE, CHANNELS))
+    generator, discriminator = tiny_gan(SIZE)
     checkpoint = save_pt_checkpoint(
         folder / "tiny.pt",
         generator,

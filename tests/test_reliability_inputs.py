@@ -50,12 +50,15 @@ def session(folder: Path) -> Session:
 
 
 def cli_arguments(case: BadInput, folder: Path) -> list[str]:
-    """The command that reads `case`'s file: `info` for checkpoints, `reconstruct` for images."""
+    """The command that reads `case`'s file: `info` for checkpoints, `reconstruct` for images,
+    `reconstruct --latent` (with a good image) for latent files."""
     path = str(folder / "bad" / case.name)
     if case.kind == "checkpoint":
         return ["info", path]
+    image = str(folder / "bad" / ACCEPTED[0].name) if case.kind == "latent" else path
+    latent = ["--latent", path] if case.kind == "latent" else []
     return [
-        "reconstruct", path, "--ckpt", str(folder / "tiny.pt"), "--preset",
+        "reconstruct", image, *latent, "--ckpt", str(folder / "tiny.pt"), "--preset",
         str(folder / "tiny-preset.json"), "--out", str(folder / "out" / case.name),
         "--device", "cpu", "--fp32",
     ]  # fmt: skip
@@ -66,11 +69,7 @@ def assert_one_line(error: str, case: BadInput) -> None:
     assert case.refusal in error, (case.name, error)
 
 
-@pytest.mark.parametrize(
-    "case",
-    [case for case in REFUSED if case.kind != "latent"],
-    ids=lambda case: case.name,
-)
+@pytest.mark.parametrize("case", REFUSED, ids=lambda case: case.name)
 def test_cli_refuses_with_one_line(case: BadInput, folder: Path, capsys) -> None:
     assert main(cli_arguments(case, folder)) == 2
     assert_one_line(capsys.readouterr().err, case)

@@ -28,6 +28,7 @@ from engine.gan2shape.pipeline import (
 )
 from engine.gan2shape.pretrain import PretrainConfig, pretrain
 from engine.images import load_image
+from engine.inversion import load_latent
 from engine.limits import check_image_size
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import bf16_supported
@@ -48,6 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seed-sample", type=int, metavar="N", help="lift the GAN's sample of seed N instead"
     )
     parser.add_argument("--mask", help="object mask image (white object on black), same size")
+    parser.add_argument(
+        "--latent",
+        help="IMAGE's inversion from `python -m engine invert` (skips the inversion step)",
+    )
     parser.add_argument(
         "--quality",
         choices=QUALITIES,
@@ -108,8 +113,12 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     if args.seed_sample is not None:
         if args.mask:
             raise GANliftError("--mask applies to an IMAGE; a --seed-sample needs none.")
+        if args.latent:
+            raise GANliftError("--latent applies to an IMAGE; a --seed-sample knows its latent.")
         prepared, latent = sample_input(G, args.seed_sample)
     else:
+        if args.latent:
+            latent = load_latent(args.latent, style_dim=G.style_dim, num_ws=G.num_ws).latent
         image = load_image(args.image)  # [1, 3, H, W]
         check_image_size(image, f"Image '{args.image}'")
         prepared = prepare_input(

@@ -12,6 +12,7 @@
 #   N=10000        synthetic images, train seeds SEED..SEED+N-1 (test seeds are never used)
 #   SEED=0         first seed; must stay in the train range of engine/synth/seeds.py
 #   KIMG=150       training length in thousands of images (≈3 h at ≈1.3 s per step on 2 CPU cores)
+#   CHANNELS=192,192,192,128,64   widths from 4 px up: G + D ≈ 6.1M parameters, a ≤ 25 MB model
 #   DATA_ROOT=data RUN_ROOT=runs   where the data set and the run go
 #   DEVICE=auto    passed to both commands
 #   THREADS=       CPU threads (OMP_NUM_THREADS); 1 is faster when other jobs share the cores
@@ -29,6 +30,7 @@ PYTHON="${PYTHON:-.venv/bin/python}"
 N="${N:-10000}"
 SEED="${SEED:-0}"
 KIMG="${KIMG:-150}"
+CHANNELS="${CHANNELS:-192,192,192,128,64}"
 DEVICE="${DEVICE:-auto}"
 if [[ -n "${THREADS:-}" ]]; then
     export OMP_NUM_THREADS="$THREADS"
@@ -48,8 +50,15 @@ if [[ "$rendered" -ne "$N" ]]; then
         --out "$data" --device "$DEVICE"
 fi
 
+# A run committed part-way (compact state, see `python -m engine compact-state`) continues here.
+committed="assets/training/default-$category.state.pt"
+if [[ ! -f "$run/training-state.pt" && -f "$committed" ]]; then
+    cp "$committed" "$run/training-state.pt"
+    echo "continuing from $committed"
+fi
+
 "$PYTHON" -m engine train-gan --data "$data/images" --out "$run" --size 64 --batch 16 \
-    --kimg "$KIMG" --device "$DEVICE" --resume
+    --channels "$CHANNELS" --kimg "$KIMG" --device "$DEVICE" --resume
 
 if [[ "${INSTALL:-0}" == "1" ]]; then
     "$PYTHON" - "$run" "$KIMG" <<'EOF'

@@ -1,5 +1,6 @@
-"""Handlers of the Cars tab (StyleGAN-R): three samples A, B, C drawn by seed, a camera for each,
-shape / texture / background swapped between them, and a car lifted to a mesh.
+"""Handlers of the Cars tab (StyleGAN-R): three samples A, B, C drawn by seed or read off an
+uploaded car photo, a camera for each, shape / texture / background swapped between them, and
+a car lifted to a mesh.
 
 Every handler returns the three slots' pictures (None for an empty slot), so one set of
 outputs serves them all.
@@ -7,13 +8,18 @@ outputs serves them all.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from app.display import picture
 from app.session import Session
 from engine.errors import GANliftError
+from engine.images import load_image
+from engine.limits import check_image_size
 from engine.mesh import save_mesh
-from engine.styleganr import Sample, car_to_mesh, sample, set_camera, swap
+from engine.styleganr import Sample, car_to_mesh, encode_photo, sample, set_camera, swap
 
 SLOTS = ("A", "B", "C")
 
@@ -26,6 +32,20 @@ def draw_car(session: Session, seed: float, slot: str) -> SlotPictures:
         if seed < 0 or seed != int(seed):
             raise GANliftError(f"The seed must be a whole number of 0 or more, got {seed}.")
         session.cars[_checked(slot)] = sample(session.cars_model(), 1, seed=int(seed))
+        return slot_pictures(session)
+
+
+def upload_car(session: Session, file: str | os.PathLike | None, slot: str) -> SlotPictures:
+    """Put the StyleGAN-R sample read off the uploaded car photo `file` in `slot` (camera
+    estimated by the inverse graphics network); an unreadable file raises a `gr.Error`."""
+    with session.action("upload car"):
+        _checked(slot)
+        if file is None:
+            return slot_pictures(session)
+        limits = session.context.settings.limits
+        image = load_image(file, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels)
+        check_image_size(image, f"Image '{Path(file).name}'", limits)  # image: [1, 3, H, W]
+        session.cars[slot] = encode_photo(session.cars_model(), image)
         return slot_pictures(session)
 
 

@@ -167,13 +167,13 @@ def _reconstruct_tab(context: AppContext, session: gr.State, status: gr.Markdown
 
 
 def _cars_tab(context: AppContext, session: gr.State) -> None:
-    """StyleGAN-R: three samples, their cameras, part swaps, car to mesh."""
+    """StyleGAN-R: three samples (by seed or upload), their cameras, part swaps, car to mesh."""
     path = resolve_cars_model(context.settings.cars_model, models_dir=context.settings.models_dir)
     if not path.is_file():
         gr.Markdown(
             f"**The StyleGAN-R model {path} is not installed yet; start with --cars-model PATH.**"
         )
-    pictures, draw_buttons = [], []
+    pictures, draw_buttons, uploads = [], [], []
     with gr.Row():
         for slot in cars.SLOTS:
             with gr.Column():
@@ -188,6 +188,13 @@ def _cars_tab(context: AppContext, session: gr.State) -> None:
                 seed = gr.Number(label=f"Seed {slot}", value=len(draw_buttons), precision=0)
                 button = gr.Button(f"Draw {slot}", elem_id=f"draw-car-{slot.lower()}")
                 draw_buttons.append((slot, seed, button))
+                upload = gr.File(
+                    label=f"Upload a car photo for {slot}",
+                    file_types=["image"],
+                    type="filepath",
+                    elem_id=f"upload-car-{slot.lower()}",
+                )
+                uploads.append((slot, upload))
     with gr.Row():
         with gr.Column():
             camera_slot = gr.Radio(list(cars.SLOTS), value="A", label="Camera of sample")
@@ -210,6 +217,13 @@ def _cars_tab(context: AppContext, session: gr.State) -> None:
             [session, seed],
             pictures,
             api_name=f"draw_car_{slot.lower()}",
+        )
+    for slot, upload in uploads:
+        upload.change(
+            functools.partial(cars.upload_car, slot=slot),
+            [session, upload],
+            pictures,
+            api_name=f"upload_car_{slot.lower()}",
         )
     gr.on(
         [slider.input for slider in (azimuth, elevation, scale)],

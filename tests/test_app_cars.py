@@ -1,5 +1,5 @@
-"""The Cars tab's handlers on a tiny StyleGAN-R: samples by seed, cameras, part swaps, car to
-mesh, and the message while no StyleGAN-R model is installed."""
+"""The Cars tab's handlers on a tiny StyleGAN-R: samples by seed or upload, cameras, part
+swaps, car to mesh, and the message while no StyleGAN-R model is installed."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import open3d as o3d
 import pytest
 import torch
+from PIL import Image
 
 from app import cars
 from app.models import ModelStore
@@ -37,6 +38,30 @@ def test_draws_are_deterministic_per_seed_and_fill_their_slot(context: AppContex
     again = cars.draw_car(Session(context), 4, "A")[0]
     other = cars.draw_car(session, 5, "A")[0]
     assert np.array_equal(again, b) and not np.array_equal(other, b)
+
+
+def test_upload_reads_a_car_photo_into_its_slot(context: AppContext, tmp_path: Path) -> None:
+    session = Session(context)
+    drawn = cars.draw_car(session, 3, "A")[0]
+    photo = tmp_path / "car.png"
+    Image.fromarray(np.pad(drawn, ((4, 4), (10, 10), (0, 0)), mode="edge")).save(photo)
+    a, b, c = cars.upload_car(session, str(photo), "B")
+    assert b is not None and b.shape == drawn.shape and np.array_equal(a, drawn) and c is None
+    camera = session.cars["B"].codes.camera  # [1, 3]
+    assert camera.shape == (1, 3) and torch.isfinite(camera).all() and camera[0, 2] > 0
+    assert np.array_equal(cars.upload_car(session, None, "B")[1], b)
+
+
+def test_bad_upload_is_refused_in_one_sentence(context: AppContext, tmp_path: Path) -> None:
+    session = Session(context)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image at all")
+    unreadable = r"broken\.png' is not a readable image .*; re-export it as PNG or JPEG\."
+    with pytest.raises(gr.Error, match=unreadable):
+        cars.upload_car(session, str(broken), "A")
+    assert "A" not in session.cars
+    with pytest.raises(gr.Error, match="Unknown sample slot 'D'"):
+        cars.upload_car(session, str(broken), "D")
 
 
 def test_camera_moves_only_the_chosen_sample(context: AppContext) -> None:

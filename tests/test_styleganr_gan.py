@@ -29,6 +29,8 @@ from engine.styleganr import (
     auto_label,
     car_to_mesh,
     compose,
+    encode_photo,
+    estimate_camera,
     gan_view_pairs,
     labelling_sheet,
     load_hand_labels,
@@ -211,6 +213,34 @@ def test_set_camera_is_deterministic_and_swap_keeps_the_other_parts(model) -> No
         swap(model, first, donor, part="wheels")
     with pytest.raises(GANliftError, match="positive"):
         set_camera(model, first, azimuth=0, elevation=0, scale=0)
+
+
+def test_encode_photo_reads_a_gan_image_back_as_a_sample(model) -> None:
+    own = sample(model, 1, seed=2)
+    photo = torch.nn.functional.interpolate(own.image, size=(24, 40), mode="bilinear")
+    uploaded = encode_photo(model, photo)
+    assert uploaded.image.shape == (1, 3, 16, 16)
+    camera = uploaded.codes.camera  # [1, 3]
+    assert camera.shape == (1, 3) and torch.isfinite(camera).all()
+    limits = model.inverse_graphics.config.max_camera_correction  # (azimuth°, elevation°, log)
+    labelled = model.views.labelled()
+    nearest = labelled[(labelled[:, 0] - camera[0, 0]).abs().argmin()]
+    assert abs(camera[0, 0] - nearest[0]) <= limits[0]
+    assert abs(camera[0, 1] - nearest[1]) <= limits[1]
+    assert abs(math.log(camera[0, 2] / nearest[2])) <= limits[2] + 1e-6
+    assert torch.isfinite(uploaded.codes.background).all()
+    assert torch.equal(encode_photo(model, photo).image, uploaded.image)
+    with pytest.raises(GANliftError, match="one RGB image"):
+        encode_photo(model, torch.rand(1, 1, 16, 16))
+
+
+def test_estimate_camera_picks_one_of_the_candidates(model) -> None:
+    image = sample(model, 1, seed=3).image
+    candidates = model.views.labelled()
+    chosen = estimate_camera(model.inverse_graphics, image, candidates)
+    assert chosen.shape == (1, 3) and (candidates == chosen).all(1).any()
+    only = candidates[2:3]
+    assert torch.equal(estimate_camera(model.inverse_graphics, image, only), only)
 
 
 def test_car_to_mesh_exports_a_textured_icosphere(model, tmp_path) -> None:

@@ -9,14 +9,22 @@ Pipeline (each step an importable function, each training resumable from one sta
    `HandLabels` (a person's azimuth bins) give the view codes cameras.
 3. `train_inverse_graphics` on `gan_view_pairs` (or `synthetic_view_pairs`).
 4. `train_mapping`: warm-up on real W+, then cycle consistency; its file is the model.
-5. `sample`, `set_camera`, `swap`, `car_to_mesh` on a loaded `StyleGANR`.
+5. `sample`, `encode_photo`, `set_camera`, `swap`, `car_to_mesh` on a loaded `StyleGANR`.
 
 Cameras are ``[N, 3]`` = (azimuth°, elevation°, scale); see `engine.styleganr.camera`.
 """
 
 from engine.styleganr.camera import OBJECT_RADIUS, camera_from_view, object_to_camera
-from engine.styleganr.edit import Sample, car_to_mesh, render_codes, sample, set_camera, swap
-from engine.styleganr.encoding import encode_image
+from engine.styleganr.edit import (
+    Sample,
+    car_to_mesh,
+    encode_photo,
+    render_codes,
+    sample,
+    set_camera,
+    swap,
+)
+from engine.styleganr.encoding import encode_image, estimate_camera
 from engine.styleganr.icosphere import Icosphere, MeshTopology, icosphere, mesh_topology
 from engine.styleganr.inverse_graphics import (
     InverseGraphicsConfig,
@@ -103,6 +111,8 @@ __all__ = [
     "colour_loss",
     "compose",
     "encode_image",
+    "encode_photo",
+    "estimate_camera",
     "flatten_loss",
     "gan_view_pairs",
     "icosphere",

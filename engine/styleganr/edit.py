@@ -1,5 +1,6 @@
 """The StyleGAN-R operations a user sees: draw samples as interpretable codes, move the camera,
-swap shape / texture / background between samples, and lift a car image to a textured mesh.
+swap shape / texture / background between samples, read a car photo as a sample, and lift a
+car image to a textured mesh.
 
 Every image is made by the GAN from W+ that the mapping network computes from the codes, with
 the generator's stored noise, so the same codes always give the same image.
@@ -12,9 +13,9 @@ from dataclasses import dataclass, replace
 import torch
 
 from engine.errors import GANliftError
-from engine.images import to_uint8
+from engine.images import fit_to_frame, to_uint8
 from engine.mesh import TexturedMesh
-from engine.styleganr.encoding import encode_image
+from engine.styleganr.encoding import encode_image, estimate_camera
 from engine.styleganr.mapping import PARTS, StyleCodes
 from engine.styleganr.model import StyleGANR
 from engine.styleganr.view_codes import compose, sample_w
@@ -51,6 +52,21 @@ def sample(model: StyleGANR, count: int = 1, *, seed: int = 0, truncation: float
     images = model.generator.synthesis(wplus)
     cameras = model.views.labelled()[chosen].to(model.device)
     return render_codes(model, encode_image(model.inverse_graphics, images, cameras))
+
+
+@torch.no_grad()
+def encode_photo(model: StyleGANR, image: torch.Tensor) -> Sample:
+    """A photo ``[1, 3, H, W]`` in [-1, 1] (any size; centre-cropped and resized to the GAN's
+    frame) as a sample: its camera estimated among the labelled view cameras and refined by
+    the inverse graphics network, its codes read off as `encode_image` does, re-rendered."""
+    if image.dim() != 4 or image.shape[:2] != (1, 3):
+        raise GANliftError(
+            f"encode_photo takes one RGB image [1, 3, H, W], got {list(image.shape)}."
+        )
+    framed = fit_to_frame(image.to(model.device), model.generator.config.size)  # [1, 3, S, S]
+    candidates = model.views.labelled().to(model.device)  # [V, 3]
+    camera = estimate_camera(model.inverse_graphics, framed, candidates)  # [1, 3]
+    return render_codes(model, encode_image(model.inverse_graphics, framed, camera))
 
 
 def set_camera(

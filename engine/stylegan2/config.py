@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from engine.config import config_from_dict
 from engine.errors import GANliftError
 
 BASE_CHANNELS = 512
@@ -137,22 +138,6 @@ def config_to_dict(config: GeneratorConfig | DiscriminatorConfig) -> dict[str, A
     data = dataclasses.asdict(config)
     data["channels"] = {str(resolution): count for resolution, count in config.channels.items()}
     return data
-
-
-def config_from_dict(cls: type[ConfigT], data: dict[str, Any], source: str = "config") -> ConfigT:
-    """Build `cls` from a dict, rejecting unknown or missing keys with a message naming `source`."""
-    if not isinstance(data, dict):
-        raise GANliftError(f"{source} must be a JSON object, got {type(data).__name__}.")
-    known = {item.name for item in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise GANliftError(
-            f"{source} has unknown keys {unknown}; allowed keys are {sorted(known)}."
-        )
-    try:
-        return cls(**data)
-    except TypeError as error:
-        raise GANliftError(f"{source} is incomplete for {cls.__name__}: {error}.") from error
 
 
 @dataclass

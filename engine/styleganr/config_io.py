@@ -1,4 +1,4 @@
-"""Typed dataclass configs ↔ JSON for StyleGAN-R, with unknown keys rejected, and the one
+"""Typed dataclass configs as JSON files for StyleGAN-R (engine.config), and the one
 training-state file each trainer writes atomically and resumes from.
 
 A state file is ``torch.save`` of a plain dict {format, version, step, config (JSON text),
@@ -8,49 +8,19 @@ loading never runs code from the file.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pickle
-import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 
 from engine.atomic import atomic_path, save_torch
+from engine.config import config_from_dict, config_to_dict
 from engine.errors import GANliftError
 
 ConfigT = TypeVar("ConfigT")
-
-
-def config_to_dict(config: Any) -> dict[str, Any]:
-    """A JSON-ready dict of a (possibly nested) dataclass config."""
-    return json.loads(json.dumps(dataclasses.asdict(config)))
-
-
-def config_from_dict(cls: type[ConfigT], data: Any, source: str = "config") -> ConfigT:
-    """Build dataclass ``cls`` from a dict (nested dataclasses too); unknown keys, missing keys
-    and invalid values raise a GANliftError naming ``source``."""
-    if not isinstance(data, dict):
-        raise GANliftError(f"{source} must be a JSON object, got {type(data).__name__}.")
-    hints = typing.get_type_hints(cls)
-    known = {field.name for field in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise GANliftError(
-            f"{source} has unknown keys {unknown}; allowed keys are {sorted(known)}."
-        )
-    values = {
-        name: config_from_dict(hints[name], value, f"{source}.{name}")
-        if dataclasses.is_dataclass(hints[name])
-        else value
-        for name, value in data.items()
-    }
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as error:
-        raise GANliftError(f"{source} is not a valid {cls.__name__}: {error}.") from error
 
 
 def save_config(config: Any, path: str | os.PathLike) -> Path:

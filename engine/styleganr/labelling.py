@@ -22,12 +22,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.atomic import atomic_path
+from engine.config import config_from_dict, config_to_dict
 from engine.errors import GANliftError
 from engine.images import make_grid
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Generator
 from engine.styleganr.camera import camera_from_view
-from engine.styleganr.config_io import config_from_dict, config_to_dict, read_state, write_state
+from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.view_codes import ViewCodes, compose, sample_w
 from engine.synth import render_samples, seed_run
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import torch
 
+from engine.config import config_from_dict, config_to_dict
 from engine.errors import GANliftError
 from engine.stylegan2 import Generator, load_checkpoint
-from engine.styleganr.config_io import config_from_dict, config_to_dict, read_state, write_state
+from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.inverse_graphics import InverseGraphicsConfig, InverseGraphicsNet
 from engine.styleganr.mapping import MappingConfig, MappingNetwork
 from engine.styleganr.view_codes import ViewCodes

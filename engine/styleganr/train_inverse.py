@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from engine.config import config_from_dict, config_to_dict
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
-from engine.styleganr.config_io import config_from_dict, config_to_dict, read_state, write_state
+from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.inverse_graphics import (
     InverseGraphicsConfig,
     InverseGraphicsNet,

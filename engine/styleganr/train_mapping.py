@@ -15,10 +15,11 @@ from pathlib import Path
 
 import torch
 
+from engine.config import config_to_dict
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Generator
-from engine.styleganr.config_io import config_to_dict, read_state
+from engine.styleganr.config_io import read_state
 from engine.styleganr.encoding import encode_image
 from engine.styleganr.inverse_graphics import InverseGraphicsNet
 from engine.styleganr.mapping import (

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar, get_args
 
 from engine.atomic import atomic_path
+from engine.config import config_from_dict
 from engine.errors import GANliftError
 from engine.stylegan2 import DiscriminatorConfig, GeneratorConfig, multiplier_channels
 from engine.stylegan2.config import check_size
@@ -184,15 +185,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "training config") -> TrainConfig:
         """Build a config from a dict, rejecting unknown keys with a message naming `source`."""
-        if not isinstance(data, dict):
-            raise GANliftError(f"{source} must be a JSON object, got {type(data).__name__}.")
-        known = {item.name for item in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise GANliftError(
-                f"{source} has unknown keys {unknown}; allowed keys are {sorted(known)}."
-            )
-        return cls(**data)
+        return config_from_dict(cls, data, source)
 
     def save_json(self, path: Path) -> None:
         """Write this config as indented JSON."""

@@ -17,11 +17,7 @@ from engine.stylegan2 import Generator, save_checkpoint
 from engine.styleganr import (
     PARTS,
     HandLabels,
-    InverseGraphicsConfig,
-    InverseGraphicsNet,
     LabellerConfig,
-    MappingConfig,
-    MappingNetwork,
     MappingTrainConfig,
     StyleCodes,
     StyleGANR,
@@ -48,39 +44,20 @@ from engine.styleganr import (
     train_mapping,
     train_view_labeller,
 )
-from tests.tiny import tiny_generator
+from tests.tiny import STYLEGANR_STYLE_DIM, STYLEGANR_VIEW_LAYERS, tiny_styleganr
 
-STYLE_DIM = 16
-VIEW_LAYERS = 2
-
-
-@pytest.fixture(scope="module")
-def generator() -> Generator:
-    generator = tiny_generator(16, channels={4: 16, 8: 16, 16: 8}, style_dim=STYLE_DIM, n_mlp=2)
-    return generator.eval().requires_grad_(False)
+STYLE_DIM = STYLEGANR_STYLE_DIM
+VIEW_LAYERS = STYLEGANR_VIEW_LAYERS
 
 
 @pytest.fixture(scope="module")
-def model(generator: Generator) -> StyleGANR:
-    torch.manual_seed(1)
-    network = InverseGraphicsNet(
-        InverseGraphicsConfig(image_size=16, width=4, shape_dim=8, texture_dim=8, texture_size=8)
-    ).eval()
-    mapping = MappingNetwork(
-        MappingConfig(
-            num_ws=generator.num_ws,
-            style_dim=STYLE_DIM,
-            num_view_layers=VIEW_LAYERS,
-            shape_dim=8,
-            texture_dim=8,
-            hidden=32,
-        )
-    ).eval()
-    with torch.no_grad():  # decided masks: each dimension belongs to one part
-        mapping.mask_logits.copy_(8 * torch.randn_like(mapping.mask_logits))
-    views = sample_view_codes(generator, 4, num_view_layers=VIEW_LAYERS, seed=3)
-    views.cameras = torch.tensor([[0.0, 10, 1], [90, 10, 1], [180, 10, 1], [270, 10, 1]])
-    return StyleGANR(generator, network, mapping, views)
+def model() -> StyleGANR:
+    return tiny_styleganr()
+
+
+@pytest.fixture(scope="module")
+def generator(model: StyleGANR) -> Generator:
+    return model.generator
 
 
 def _codes(count: int, seed: int) -> StyleCodes:

@@ -22,9 +22,21 @@ from engine.stylegan2 import (
     save_checkpoint,
 )
 from engine.stylegan2.training import TrainConfig
+from engine.styleganr import (
+    InverseGraphicsConfig,
+    InverseGraphicsNet,
+    MappingConfig,
+    MappingNetwork,
+    StyleGANR,
+    sample_view_codes,
+)
 
 TINY_STEPS = StepLengths(2, 2, 2)
 """The default lengths of `tiny_gan2shape_preset`'s one stage."""
+STYLEGANR_STYLE_DIM = 16
+"""w width of `tiny_styleganr`'s generator."""
+STYLEGANR_VIEW_LAYERS = 2
+"""W+ rows `tiny_styleganr`'s camera drives."""
 NUMBERED_PNGS = tuple(f"{index}.png" for index in range(8))
 """The default file names of `write_random_images`: 0.png to 7.png."""
 
@@ -137,3 +149,31 @@ def random_image_pair(seed: int, size: int = 32) -> tuple[torch.Tensor, torch.Te
         torch.rand(2, 3, size, size, generator=generator) * 2 - 1,  # [2, 3, size, size]
         torch.rand(2, 3, size, size, generator=generator) * 2 - 1,  # [2, 3, size, size]
     )
+
+
+def tiny_styleganr() -> StyleGANR:
+    """A 16-px StyleGAN-R with random networks: its soft masks decided (each W+ dimension
+    belongs to one part) and four view codes labelled at azimuths 0, 90, 180 and 270."""
+    generator = tiny_generator(
+        16, channels={4: 16, 8: 16, 16: 8}, style_dim=STYLEGANR_STYLE_DIM, n_mlp=2
+    )
+    generator = generator.eval().requires_grad_(False)
+    torch.manual_seed(1)
+    network = InverseGraphicsNet(
+        InverseGraphicsConfig(image_size=16, width=4, shape_dim=8, texture_dim=8, texture_size=8)
+    ).eval()
+    mapping = MappingNetwork(
+        MappingConfig(
+            num_ws=generator.num_ws,
+            style_dim=STYLEGANR_STYLE_DIM,
+            num_view_layers=STYLEGANR_VIEW_LAYERS,
+            shape_dim=8,
+            texture_dim=8,
+            hidden=32,
+        )
+    ).eval()
+    with torch.no_grad():
+        mapping.mask_logits.copy_(8 * torch.randn_like(mapping.mask_logits))
+    views = sample_view_codes(generator, 4, num_view_layers=STYLEGANR_VIEW_LAYERS, seed=3)
+    views.cameras = torch.tensor([[0.0, 10, 1], [90, 10, 1], [180, 10, 1], [270, 10, 1]])
+    return StyleGANR(generator, network, mapping, views)

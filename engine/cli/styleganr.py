@@ -266,11 +266,18 @@ def _train_mapping(args: argparse.Namespace) -> int:
             load_view_codes(args.views),
             config,
             state_path=args.out,
-            generator_path=str(Path(args.checkpoint).resolve()),
+            generator_path=_recorded_checkpoint(args.checkpoint),
             device=device,
             progress=progress,
         )
     return 0
+
+
+def _recorded_checkpoint(checkpoint: str) -> str:
+    """What the model file records: a bundled model's name as is (so the file works in any
+    clone), a checkpoint file as its absolute path."""
+    path = Path(checkpoint)
+    return str(path.resolve()) if path.is_file() else checkpoint
 
 
 def _set_camera(args: argparse.Namespace) -> int:

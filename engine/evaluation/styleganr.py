@@ -1,0 +1,139 @@
+"""The measurements behind StyleGAN-R's goals (bench/styleganr.py prints them).
+
+- Camera control: samples are moved to requested azimuths with `set_camera`, and the inverse
+  graphics network reads the azimuth back off each generated image (the best of a dense ring
+  of candidate cameras, refined by the network's own correction).
+- Reprojection: the network's mesh, rendered in its refined camera, against the silhouette
+  of the GAN image (from a segmenter: the view labeller stands in for the paper's Mask R-CNN).
+- Swaps: a texture swap keeps the target's silhouette and moves its colour towards the
+  source; a shape swap moves the silhouette towards the source's (seen from the target's
+  camera) and keeps the target's colour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+
+from engine.styleganr.camera import azimuth_difference
+from engine.styleganr.edit import Sample, render_codes, set_camera, swap
+from engine.styleganr.encoding import estimate_camera
+from engine.styleganr.inverse_graphics import InverseGraphicsNet, refine_camera, render_prediction
+from engine.styleganr.model import StyleGANR
+from engine.styleganr.view_codes import MaskFn
+
+AzimuthReader = Callable[[InverseGraphicsNet, torch.Tensor, torch.Tensor], torch.Tensor]
+"""``azimuths [N] = read(network, images [N, 3, H, W], candidate cameras [K, 3])``."""
+
+
+def mask_iou(first: torch.Tensor, second: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """IoU ``[N]`` of masks ``[N, 1, H, W]`` in [0, 1], each thresholded; 1 when both are empty."""
+    a, b = (first > threshold).flatten(1), (second > threshold).flatten(1)
+    intersection = (a & b).sum(1).float()
+    union = (a | b).sum(1).float()
+    return torch.where(union > 0, intersection / union.clamp_min(1), torch.ones_like(union))
+
+
+def mean_colour(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Mean RGB ``[N, 3]`` of images ``[N, 3, H, W]`` inside soft masks ``[N, 1, H, W]``."""
+    weight = masks.sum((2, 3)).clamp_min(1e-6)  # [N, 1]
+    return (images * masks).sum((2, 3)) / weight
+
+
+def azimuth_ring(step: float, elevation: float, scale: float = 1.0) -> torch.Tensor:
+    """Candidate cameras ``[K, 3]`` every ``step`` degrees of azimuth at one elevation."""
+    azimuths = torch.arange(0.0, 360.0, step)
+    return torch.stack(
+        [azimuths, torch.full_like(azimuths, elevation), torch.full_like(azimuths, scale)], 1
+    )
+
+
+@torch.no_grad()
+def read_azimuths(
+    network: InverseGraphicsNet, images: torch.Tensor, candidates: torch.Tensor
+) -> torch.Tensor:
+    """The azimuth° ``[N]`` the network reads off each image ``[N, 3, H, W]``: the candidate
+    camera ``[K, 3]`` whose render best redraws the image, refined by the network."""
+    candidates = candidates.to(images.device)
+    readings = []
+    for image in images:
+        camera = estimate_camera(network, image[None], candidates)  # [1, 3]
+        correction = network(image[None]).camera_correction
+        readings.append(refine_camera(camera, correction)[0, 0] % 360)
+    return torch.stack(readings)
+
+
+@torch.no_grad()
+def camera_control_errors(
+    model: StyleGANR,
+    samples: Sample,
+    azimuths: list[float],
+    *,
+    read: AzimuthReader = read_azimuths,
+    ring_step: float = 5.0,
+) -> torch.Tensor:
+    """Absolute azimuth errors° ``[len(azimuths), N]``: each of the N samples moved to each
+    requested azimuth (at the labelled views' mean elevation and scale) and read back."""
+    cameras = model.views.labelled()
+    elevation, scale = float(cameras[:, 1].mean()), float(cameras[:, 2].mean())
+    candidates = azimuth_ring(ring_step, elevation, scale)
+    errors = []
+    for azimuth in azimuths:
+        moved = set_camera(model, samples, azimuth=azimuth, elevation=elevation, scale=scale)
+        read_back = read(model.inverse_graphics, moved.image, candidates)
+        errors.append(azimuth_difference(read_back, torch.full_like(read_back, azimuth)))
+    return torch.stack(errors)
+
+
+@torch.no_grad()
+def reprojected_silhouettes(
+    network: InverseGraphicsNet, images: torch.Tensor, cameras: torch.Tensor
+) -> torch.Tensor:
+    """Silhouettes ``[N, 1, H, W]`` of the network's meshes for ``images``, rendered in the
+    labelled ``cameras [N, 3]`` refined by the network (what the mask IoU loss trains)."""
+    prediction = network(images)
+    return render_prediction(
+        prediction.vertices,
+        prediction.texture,
+        network.template,
+        refine_camera(cameras.to(images.device), prediction.camera_correction),
+        size=images.shape[-1],
+        shift=prediction.shift,
+    ).mask
+
+
+@dataclass
+class SwapScores:
+    """Per-pair figures of one kind of swap; each tensor is ``[N]``."""
+
+    silhouette_kept: torch.Tensor
+    """IoU of the result's silhouette with the target's."""
+    silhouette_moved: torch.Tensor
+    """IoU with the source's silhouette seen from the target's camera, minus the target's
+    own IoU with it (> 0: the silhouette moved towards the source)."""
+    colour_moved: torch.Tensor
+    """Fraction of the target→source mean-colour distance the swap covered (1: the source's
+    colour, 0: the target's)."""
+
+
+@torch.no_grad()
+def swap_scores(
+    model: StyleGANR, targets: Sample, sources: Sample, part: str, segment: MaskFn
+) -> SwapScores:
+    """How a ``part`` swap of each target with the source beside it moves silhouette and colour."""
+    result = swap(model, targets, sources, part=part)
+    source_seen = render_codes(model, replace(sources.codes, camera=targets.codes.camera))
+    target_mask, result_mask = segment(targets.image), segment(result.image)
+    source_mask = segment(source_seen.image)
+    target_colour = mean_colour(targets.image, target_mask)
+    source_colour = mean_colour(sources.image, segment(sources.image))
+    result_colour = mean_colour(result.image, result_mask)
+    gap = source_colour - target_colour  # [N, 3]
+    covered = ((result_colour - target_colour) * gap).sum(1) / gap.square().sum(1).clamp_min(1e-6)
+    return SwapScores(
+        silhouette_kept=mask_iou(result_mask, target_mask),
+        silhouette_moved=mask_iou(result_mask, source_mask) - mask_iou(target_mask, source_mask),
+        colour_moved=covered,
+    )

@@ -1,0 +1,92 @@
+"""The StyleGAN-R measurements of bench/styleganr.py: analytic masks and colours, azimuth
+errors across the 0°/360° seam, readings confined to the candidate ring, and swaps of a
+sample with itself, which must change nothing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from engine.evaluation.styleganr import (
+    azimuth_ring,
+    camera_control_errors,
+    mask_iou,
+    mean_colour,
+    read_azimuths,
+    swap_scores,
+)
+from engine.styleganr import PARTS, InverseGraphicsNet, StyleGANR, sample
+from tests.tiny import tiny_styleganr
+
+
+@pytest.fixture(scope="module")
+def model() -> StyleGANR:
+    return tiny_styleganr()
+
+
+def test_mask_iou_of_overlapping_halves_and_of_empty_masks() -> None:
+    left = torch.zeros(1, 1, 4, 4)
+    left[..., :2] = 1
+    middle = torch.zeros(1, 1, 4, 4)
+    middle[..., 1:3] = 0.9
+    empty = torch.zeros(1, 1, 4, 4)
+    assert mask_iou(left, middle).item() == pytest.approx(4 / 12)
+    assert mask_iou(left, left).item() == 1
+    assert mask_iou(empty, empty).item() == 1
+    assert mask_iou(left, empty).item() == 0
+
+
+def test_mean_colour_counts_only_the_masked_pixels() -> None:
+    images = torch.zeros(1, 3, 2, 2)
+    images[0, :, 0, 0] = torch.tensor([1.0, -1.0, 0.5])
+    mask = torch.zeros(1, 1, 2, 2)
+    mask[0, 0, 0, 0] = 1
+    assert mean_colour(images, mask)[0].tolist() == [1.0, -1.0, 0.5]
+
+
+def test_azimuth_errors_wrap_around_the_seam(model: StyleGANR) -> None:
+    def always_ten(_network, images: torch.Tensor, _candidates) -> torch.Tensor:
+        return torch.full((len(images),), 10.0)
+
+    errors = camera_control_errors(
+        model, sample(model, 2, seed=0), [0.0, 180.0, 350.0], read=always_ten
+    )
+    assert errors.shape == (3, 2)
+    assert errors[:, 0].tolist() == [10.0, 170.0, 20.0]
+
+
+def test_readings_are_candidates_when_the_network_corrects_nothing(model: StyleGANR) -> None:
+    config = replace(model.inverse_graphics.config, max_camera_correction=(0.0, 0.0, 0.0))
+    network = InverseGraphicsNet(config).eval()
+    network.load_state_dict(model.inverse_graphics.state_dict())
+    ring = azimuth_ring(45.0, elevation=10.0)
+    assert ring[:, 0].tolist() == [0, 45, 90, 135, 180, 225, 270, 315]
+    readings = read_azimuths(network, sample(model, 3, seed=1).image, ring)
+    assert all(any(abs(r - c) < 1e-4 for c in ring[:, 0].tolist()) for r in readings.tolist())
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_swapping_a_sample_with_itself_keeps_everything(model: StyleGANR, part: str) -> None:
+    targets = sample(model, 2, seed=2)
+
+    def segment(images: torch.Tensor) -> torch.Tensor:
+        return (images.mean(1, keepdim=True) > 0).float()
+
+    scores = swap_scores(model, targets, targets, part, segment)
+    assert scores.silhouette_kept.tolist() == [1.0, 1.0]
+    assert scores.silhouette_moved.abs().max() < 1e-6
+    assert scores.colour_moved.abs().max() < 1e-4
+
+
+def test_a_different_source_gives_finite_scores(model: StyleGANR) -> None:
+    targets, sources = sample(model, 2, seed=3), sample(model, 2, seed=4)
+
+    def segment(images: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(4 * images.mean(1, keepdim=True))
+
+    scores = swap_scores(model, targets, sources, "texture", segment)
+    for values in (scores.silhouette_kept, scores.silhouette_moved, scores.colour_moved):
+        assert values.shape == (2,) and torch.isfinite(values).all()
+    assert ((scores.silhouette_kept >= 0) & (scores.silhouette_kept <= 1)).all()

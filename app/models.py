@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from engine.errors import GANliftError
+from engine.gan2shape.pipeline import pretrained_path
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, get_preset
 from engine.stylegan2 import Checkpoint, Discriminator, Generator, load_checkpoint
 from engine.stylegan2.checkpoint import MODELS_DIR
@@ -120,6 +121,11 @@ class LoadedModel:
                 "checkpoint that stores one (a training checkpoint or a full .pkl)."
             )
         return self.checkpoint.discriminator
+
+    @property
+    def pretrained(self) -> Path:
+        """Where the fast quality looks for jointly pretrained GAN2Shape networks."""
+        return pretrained_path(self.choice.path)
 
     def describe(self) -> str:
         """The checkpoint's architecture summary and the preset in use."""

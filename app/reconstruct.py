@@ -11,7 +11,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import gradio as gr
 import numpy as np
@@ -21,17 +21,13 @@ from app.display import depth_picture, normal_picture, picture
 from app.session import Session
 from engine.animation import rotation_frames, save_animation, swing_angles
 from engine.errors import GANliftError
-from engine.gan2shape.presets import Gan2ShapePreset, StepLengths
+from engine.gan2shape.pipeline import QUALITIES, Quality, quality_schedule
 from engine.gan2shape.recover import recover
 from engine.gan2shape.views import project_view, render_view
 from engine.images import load_image
 from engine.limits import JobGuard, check_image_size
 from engine.mesh import MESH_FORMATS, save_mesh
 from engine.progress import ProgressFn
-
-Quality = Literal["fast", "full"]
-QUALITIES: tuple[Quality, ...] = ("fast", "full")
-"""'full' runs the model's preset as is; 'fast' one stage at a tenth of the steps."""
 
 SAMPLE_TRUNCATION = 0.7
 """Truncation of drawn samples when the checkpoint stores its mean w."""
@@ -124,7 +120,7 @@ def reconstruct(
             raise GANliftError(f"Unknown quality '{quality}'; use one of {', '.join(QUALITIES)}.")
         model = session.model()
         source = session.require_input()
-        preset = model.preset if quality == "full" else quick_preset(model.preset)
+        preset, init = quality_schedule(model.preset, quality, model.pretrained)
         guard = JobGuard(session.context.settings.limits, should_stop=session.should_stop)
         recovery = recover(
             model.generator,
@@ -132,6 +128,7 @@ def reconstruct(
             source.image,
             preset=preset,
             latent=source.latent,
+            init=init,
             device=session.context.models.device,
             progress=_engine_progress(progress),
             should_stop=guard.should_stop,
@@ -232,25 +229,6 @@ def rotation_video(
 def stop(session: Session) -> None:
     """Ask the session's running reconstruction or video to stop at its next step."""
     session.request_stop()
-
-
-def quick_preset(preset: Gan2ShapePreset) -> Gan2ShapePreset:
-    """`preset` cut to its first stage at a tenth of the steps (at least one per phase)."""
-
-    def tenth(steps: int) -> int:
-        return max(1, steps // 10) if steps else 0
-
-    first = preset.first_stage
-    return preset.replace(
-        name=f"{preset.name}-fast",
-        num_stages=1,
-        first_stage=StepLengths(tenth(first.step1), tenth(first.step2), tenth(first.step3)),
-        flip_step1=preset.flip_step1[:1],
-        flip_step3=preset.flip_step3[:1],
-        prior_steps=tenth(preset.prior_steps),
-        inversion_steps=tenth(preset.inversion_steps),
-        collect_batches=tenth(preset.collect_batches),
-    )
 
 
 def _view(

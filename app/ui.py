@@ -80,7 +80,7 @@ def _reconstruct_tab(context: AppContext, session: gr.State, status: gr.Markdown
                 list(reconstruct.QUALITIES),
                 value="fast",
                 label="Quality",
-                info="fast: one stage at a tenth of the steps; full: the model's whole preset",
+                info="fast: refine the pretrained networks briefly; full: the model's whole preset",
             )
             with gr.Row():
                 run = gr.Button("Reconstruct", variant="primary", elem_id="run")

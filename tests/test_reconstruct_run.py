@@ -1,11 +1,13 @@
 """GAN2Shape end to end on a tiny model: every output file exists and reads back, a stopped
-run continues where it stopped, a folder of another run is refused, fast mode needs pretrained
-networks, and the `reconstruct` command writes its outputs and reports errors on one line."""
+run continues where it stopped, a folder of another run is refused, fast mode starts from
+pretrained networks or else a short prior fit, and the `reconstruct` command writes its
+outputs and reports errors on one line."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -17,9 +19,11 @@ import torch
 from engine.cli import main
 from engine.errors import GANliftError
 from engine.gan2shape import (
+    FAST_FRACTION,
     Gan2ShapeModel,
     OutputSettings,
     ViewSpec,
+    quality_schedule,
     read_depth_png,
     reconstruct,
     sample_input,
@@ -159,10 +163,19 @@ def test_a_folder_with_another_run_is_refused(model, finished) -> None:
         run(model, finished[0].out_dir, quality="fast")
 
 
-def test_fast_mode_without_pretrained_networks_says_how_to_make_them(model, tmp_path) -> None:
-    with pytest.raises(GANliftError, match="gan2shape-pretrain --model"):
-        run(model, tmp_path, quality="fast")
-    assert not (tmp_path / "state.pt").exists()
+def test_fast_mode_without_pretrained_networks_starts_from_a_short_prior_fit(
+    model, tmp_path
+) -> None:
+    preset, init = quality_schedule(model.preset, "fast", model.pretrained)
+    assert init is None and preset.num_stages == 1
+    assert preset.prior_steps == math.ceil(FAST_FRACTION * PRESET.prior_steps)
+    assert run(model, tmp_path, quality="fast").recovery.finished
+
+
+def test_full_mode_is_the_preset_itself_and_unknown_qualities_are_refused(model) -> None:
+    assert quality_schedule(model.preset, "full", model.pretrained) == (model.preset, None)
+    with pytest.raises(GANliftError, match="Unknown quality 'best'"):
+        quality_schedule(model.preset, "best", model.pretrained)
 
 
 @pytest.fixture(scope="module")

@@ -129,6 +129,11 @@ def run_reconstruct(args: argparse.Namespace) -> int:
             mask=load_mask(args.mask) if args.mask else None,
         )
     print(f"input: {prepared.framing}")
+    if args.quality == "fast" and not model.pretrained.is_file():
+        print(
+            f"note: no pretrained networks at {model.pretrained}, so fast mode starts from the "
+            "shape prior (make them with `python -m engine gan2shape-pretrain`)"
+        )
     with tqdm_progress(desc="gan2shape") as progress, stop_on_signals() as should_stop:
         run = reconstruct(
             model, prepared, out_dir=args.out, quality=args.quality, latent=latent,

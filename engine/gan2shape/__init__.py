@@ -16,10 +16,15 @@ from engine.gan2shape.networks import Gan2ShapeNetworks, NetworkConfig
 from engine.gan2shape.outputs import OutputSettings, ViewSpec, read_depth_png, write_outputs
 from engine.gan2shape.parametrisation import CameraRanges
 from engine.gan2shape.pipeline import (
+    FAST_FRACTION,
+    QUALITIES,
     Gan2ShapeModel,
+    Quality,
     Reconstruction,
     fast_preset,
     load_model,
+    pretrained_path,
+    quality_schedule,
     reconstruct,
     sample_input,
 )
@@ -32,8 +37,10 @@ from engine.gan2shape.state import RecoveryState, load_state, save_state
 from engine.gan2shape.views import project_view, render_view
 
 __all__ = [
+    "FAST_FRACTION",
     "PRESETS",
     "PRIOR_BOX_PRESETS",
+    "QUALITIES",
     "CameraRanges",
     "Gan2ShapeModel",
     "Gan2ShapeNetworks",
@@ -43,6 +50,7 @@ __all__ = [
     "PreparedInput",
     "PretrainConfig",
     "PretrainResult",
+    "Quality",
     "Reconstruction",
     "Recovery",
     "RecoveryState",
@@ -60,7 +68,9 @@ __all__ = [
     "load_state",
     "prepare_input",
     "pretrain",
+    "pretrained_path",
     "project_view",
+    "quality_schedule",
     "read_depth_png",
     "reconstruct",
     "recover",

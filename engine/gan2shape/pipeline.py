@@ -79,8 +79,30 @@ def load_model(
         generator=checkpoint.generator,
         discriminator=checkpoint.discriminator,
         preset=preset,
-        pretrained=path.with_name(f"{path.stem}-gan2shape.safetensors"),
+        pretrained=pretrained_path(path),
     )
+
+
+def pretrained_path(checkpoint: Path) -> Path:
+    """Where fast mode looks for a checkpoint's jointly pretrained networks: beside it, as
+    `<stem>-gan2shape.safetensors`."""
+    return checkpoint.with_name(f"{checkpoint.stem}-gan2shape.safetensors")
+
+
+def quality_schedule(
+    preset: Gan2ShapePreset, quality: Quality, pretrained: Path
+) -> tuple[Gan2ShapePreset, dict[str, torch.Tensor] | None]:
+    """The schedule and starting networks of a quality mode: `full` is `preset` from the
+    ellipsoid prior; `fast` is `fast_preset` refining the networks at `pretrained`, or, for a
+    checkpoint nobody pretrained, `fast_preset` from a shortened prior fit (init None)."""
+    if quality not in QUALITIES:
+        raise GANliftError(f"Unknown quality '{quality}'; use fast or full.")
+    if quality == "full":
+        return preset, None
+    if not pretrained.with_suffix(".safetensors").is_file():
+        short = fast_preset(preset)
+        return short.replace(prior_steps=math.ceil(FAST_FRACTION * preset.prior_steps)), None
+    return fast_preset(preset), load_pretrained(pretrained, preset)
 
 
 def fast_preset(preset: Gan2ShapePreset) -> Gan2ShapePreset:
@@ -154,10 +176,7 @@ def reconstruct(
         _check_same_run(run_path, description, out_dir)
         state = load_state(state_path, device=device)
         return Reconstruction(continue_recovery(G, D, state, **common), True, out_dir)
-    if quality == "fast":
-        preset, init = fast_preset(model.preset), load_pretrained(model.pretrained, model.preset)
-    else:
-        preset, init = model.preset, None
+    preset, init = quality_schedule(model.preset, quality, model.pretrained)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_path, description)
     recovery = recover(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
 from typing import Any, TypeVar
 
@@ -22,24 +23,50 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 
 def config_from_dict(cls: type[ConfigT], data: Any, source: str = "config") -> ConfigT:
-    """Build dataclass ``cls`` from a dict (nested dataclasses too); unknown keys, missing keys
-    and invalid values raise a GANliftError naming ``source``."""
+    """Build dataclass ``cls`` from a dict: nested dataclasses (optional ones too) are built
+    in turn and JSON lists become the tuples the annotations ask for; unknown keys, missing
+    keys and invalid values raise a GANliftError naming ``source``."""
     if not isinstance(data, dict):
         raise GANliftError(f"{source} must be a JSON object, got {type(data).__name__}.")
-    hints = typing.get_type_hints(cls)
-    known = {field.name for field in dataclasses.fields(cls)}
+    fields = dataclasses.fields(cls)
+    known = {field.name for field in fields}
     unknown = sorted(set(data) - known)
     if unknown:
         raise GANliftError(
             f"{source} has unknown keys {unknown}; allowed keys are {sorted(known)}."
         )
+    missing = [
+        field.name
+        for field in fields
+        if field.name not in data
+        and field.default is dataclasses.MISSING
+        and field.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise GANliftError(f"{source} is missing keys {missing}; add them.")
+    hints = typing.get_type_hints(cls)
     values = {
-        name: config_from_dict(hints[name], value, f"{source}.{name}")
-        if dataclasses.is_dataclass(hints[name])
-        else value
-        for name, value in data.items()
+        name: _convert(hints[name], value, f"{source}.{name}") for name, value in data.items()
     }
     try:
         return cls(**values)
     except (TypeError, ValueError) as error:
         raise GANliftError(f"{source} is not a valid {cls.__name__}: {error}.") from error
+
+
+def _convert(annotation: Any, value: Any, source: str) -> Any:
+    """A JSON ``value`` shaped as ``annotation`` wants: a dataclass, a tuple, or as is."""
+    if dataclasses.is_dataclass(annotation):
+        return config_from_dict(annotation, value, source)
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) and value is not None:
+        options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return _convert(options[0], value, source) if len(options) == 1 else value
+    if origin is tuple and isinstance(value, list):
+        args = typing.get_args(annotation)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], item, source) for item in value)
+        if len(args) == len(value):
+            return tuple(_convert(arg, item, source) for arg, item in zip(args, value, strict=True))
+        return tuple(value)
+    return value

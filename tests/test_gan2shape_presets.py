@@ -57,7 +57,7 @@ def test_invalid_presets_raise_user_errors() -> None:
         Gan2ShapePreset.from_json("{")
     with pytest.raises(GANliftError, match="one flag per stage"):
         PRESETS["face"].replace(num_stages=2)
-    with pytest.raises(GANliftError, match="incomplete"):
+    with pytest.raises(GANliftError, match=r"preset is missing keys \['gan_size'"):
         Gan2ShapePreset.from_json('{"name": "x"}')
     with pytest.raises(GANliftError, match="Unknown GAN2Shape preset 'horse'"):
         get_preset("horse")

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.config import config_from_dict
 from engine.errors import GANliftError
 from engine.gan2shape.networks import NetworkConfig
 from engine.gan2shape.parametrisation import CameraRanges
@@ -159,47 +158,11 @@ class Gan2ShapePreset:
             raise GANliftError(
                 f"The {source} is not valid JSON ({error}); fix the file."
             ) from error
-        return _dataclass_from_dict(cls, data, source)
+        return config_from_dict(cls, data, source)
 
     def replace(self, **changes: Any) -> Gan2ShapePreset:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
-
-
-def _dataclass_from_dict(cls: type, data: Any, source: str) -> Any:
-    """Build dataclass `cls` from a JSON object, recursing into dataclass-typed fields and
-    turning JSON lists into the tuples the annotations ask for."""
-    if not isinstance(data, dict):
-        raise GANliftError(f"The {source} must be a JSON object, got {type(data).__name__}.")
-    fields = {item.name: item for item in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise GANliftError(
-            f"The {source} has unknown keys {unknown}; allowed keys are {sorted(fields)}."
-        )
-    hints = typing.get_type_hints(cls)
-    values = {
-        name: _convert(hints[name], value, f"{source}.{name}") for name, value in data.items()
-    }
-    try:
-        return cls(**values)
-    except TypeError as error:
-        raise GANliftError(f"The {source} is incomplete: {error}.") from error
-
-
-def _convert(annotation: Any, value: Any, source: str) -> Any:
-    """`value` from JSON, shaped as `annotation` wants (dataclass, tuple or as is)."""
-    if dataclasses.is_dataclass(annotation):
-        return _dataclass_from_dict(annotation, value, source)
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType) and value is not None:
-        options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        return _convert(options[0], value, source) if len(options) == 1 else value
-    if origin is tuple and isinstance(value, list):
-        args = typing.get_args(annotation)
-        item = args[0] if len(args) == 2 and args[1] is Ellipsis else Any
-        return tuple(_convert(item, element, source) for element in value)
-    return value
 
 
 _FACE = Gan2ShapePreset(

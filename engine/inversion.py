@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import pickle
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from engine.metrics import psnr
 from engine.perceptual import PerceptualLoss
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Generator
+from engine.torch_files import read_torch_file
 
 PixelLoss = Literal["mse", "l1"]
 
@@ -204,14 +204,11 @@ def load_latent(
     With `style_dim` / `num_ws` (a generator's), the latent must also fit that generator.
     """
     path = Path(path)
-    if not path.is_file():
-        raise GANliftError(f"Latent file {path} does not exist; check the path.")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
-        raise GANliftError(
-            f"Latent file {path} is damaged or not a latent file; write it again with invert."
-        ) from error
+    data = read_torch_file(
+        path,
+        missing=f"Latent file {path} does not exist; check the path.",
+        damaged=f"Latent file {path} is damaged or not a latent file; write it again with invert.",
+    )
     latent = data.get("latent") if isinstance(data, dict) else None
     if not isinstance(latent, torch.Tensor):
         raise GANliftError(f"Latent file {path} holds no 'latent' tensor; write it with invert.")

@@ -23,7 +23,6 @@ import copy
 import dataclasses
 import json
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +50,7 @@ from engine.gan2shape.steps import (
 from engine.perceptual import PerceptualLoss, perceptual_loss
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Discriminator, Generator
+from engine.torch_files import read_torch_file
 
 FORMAT_VERSION = 2
 
@@ -341,16 +341,11 @@ def _restore(
 ) -> int:
     """Load the training state saved beside `path`; returns the iterations done."""
     resume_path = _resume_path(path)
-    if not resume_path.is_file():
-        raise GANliftError(
-            f"There is no pretraining state {resume_path} to resume; run without --resume."
-        )
-    try:
-        state = torch.load(resume_path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
-        raise GANliftError(
-            f"The pretraining state {resume_path} is damaged; delete it and start again."
-        ) from error
+    state = read_torch_file(
+        resume_path,
+        missing=f"There is no pretraining state {resume_path} to resume; run without --resume.",
+        damaged=f"The pretraining state {resume_path} is damaged; delete it and start again.",
+    )
     if state.get("format_version") != FORMAT_VERSION:
         raise GANliftError(
             f"{resume_path} was written by another version of GANlift; delete it and start again."

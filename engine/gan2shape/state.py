@@ -11,7 +11,6 @@ atomically.
 from __future__ import annotations
 
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from engine.errors import GANliftError
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.steps import ProjectedCache, Target
+from engine.torch_files import read_torch_file
 
 FORMAT_VERSION = 1
 STEP_NAMES = {
@@ -122,14 +122,11 @@ def save_state(state: RecoveryState, path: str | os.PathLike) -> Path:
 def load_state(path: str | os.PathLike, *, device: torch.device | str = "cpu") -> RecoveryState:
     """Read a state written by `save_state`, with its networks and tensors on `device`."""
     path = Path(path)
-    if not path.is_file():
-        raise GANliftError(f"GAN2Shape state file {path} does not exist; check the path.")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
-        raise GANliftError(
-            f"GAN2Shape state file {path} is damaged or not a state file; start the run again."
-        ) from error
+    data = read_torch_file(
+        path,
+        missing=f"GAN2Shape state file {path} does not exist; check the path.",
+        damaged=f"GAN2Shape state file {path} is damaged or not a state file; start the run again.",
+    )
     if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
         raise GANliftError(
             f"GAN2Shape state file {path} is not in format version {FORMAT_VERSION}; "

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from pathlib import Path
 from typing import Any, TypeVar
-
-import torch
 
 from engine.atomic import atomic_path, save_torch
 from engine.config import config_from_dict, config_to_dict
 from engine.errors import GANliftError
+from engine.torch_files import read_torch_file
 
 ConfigT = TypeVar("ConfigT")
 
@@ -49,14 +47,11 @@ def write_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 def read_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:
     """Load a state written by `write_state`; the file's ``format`` must be ``expected_format``."""
     path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as error:
-        raise GANliftError(
-            f"{path} does not exist; check the path or train a model first."
-        ) from error
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
-        raise GANliftError(f"{path} is not a readable GANlift state file; re-create it.") from error
+    state = read_torch_file(
+        path,
+        missing=f"{path} does not exist; check the path or train a model first.",
+        damaged=f"{path} is not a readable GANlift state file; re-create it.",
+    )
     if not isinstance(state, dict) or state.get("format") != expected_format:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise GANliftError(

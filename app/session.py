@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
@@ -23,6 +21,7 @@ import numpy as np
 import torch
 
 from app.display import picture
+from app.folders import SessionFolders
 from app.models import LoadedModel, ModelChoice, ModelStore, resolve_cars_model, resolve_model
 from app.settings import AppSettings
 from app.viewer import MeshViewer
@@ -45,6 +44,7 @@ class AppContext:
     settings: AppSettings
     models: ModelStore
     viewer: MeshViewer
+    folders: SessionFolders = field(default_factory=SessionFolders)
 
     def __deepcopy__(self, memo: dict) -> AppContext:
         return self
@@ -137,16 +137,17 @@ class Session:
 
     @property
     def work_dir(self) -> Path:
-        """A private temporary folder for this session's exported files."""
-        if self._work_dir is None:
-            self._work_dir = Path(tempfile.mkdtemp(prefix="ganlift-session-"))
+        """A private temporary folder for this session's exported files (made again if the
+        registry deleted it while the session was one of the least recently used)."""
+        if self._work_dir is None or not self._work_dir.is_dir():
+            capacity = self.context.settings.limits.sessions
+            self._work_dir = self.context.folders.create(self, capacity)
         return self._work_dir
 
     def close(self) -> None:
         """Delete the session's files (Gradio calls this when the session expires)."""
-        if self._work_dir is not None:
-            shutil.rmtree(self._work_dir, ignore_errors=True)
-            self._work_dir = None
+        self.context.folders.remove(self)
+        self._work_dir = None
 
     def request_stop(self) -> None:
         """Ask the running long action to stop at its next step."""
@@ -163,6 +164,7 @@ class Session:
         forgets any earlier stop request."""
         if cancellable:
             self._stop_requested = False
+        self.context.folders.touch(self)
         start = time.perf_counter()
         try:
             yield

@@ -1,0 +1,63 @@
+"""The sessions' private export folders, kept for at most as many sessions as Gradio keeps.
+
+Gradio drops the least recently used session state beyond its capacity without calling the
+state's delete callback, so folders of dropped sessions would stay in /tmp until the process
+exits. This registry mirrors that LRU: a folder is touched on each action of its session, and
+creating one beyond the capacity deletes the least recently used. Whatever is left goes when
+the process exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+
+class SessionFolders:
+    """Temporary folders by owner (a session object), least recently used first."""
+
+    def __init__(self) -> None:
+        self._folders: OrderedDict[int, Path] = OrderedDict()
+        self._lock = threading.Lock()
+        atexit.register(self.remove_all)
+
+    def create(self, owner: object, capacity: int) -> Path:
+        """A new empty folder for ``owner`` (replacing any it had); the least recently used
+        folders beyond ``capacity`` are deleted."""
+        folder = Path(tempfile.mkdtemp(prefix="ganlift-session-"))
+        with self._lock:
+            stale = [self._folders.pop(id(owner), None)]
+            self._folders[id(owner)] = folder
+            while len(self._folders) > max(capacity, 1):
+                stale.append(self._folders.popitem(last=False)[1])
+        for path in stale:
+            if path is not None:
+                shutil.rmtree(path, ignore_errors=True)
+        return folder
+
+    def touch(self, owner: object) -> None:
+        """Mark ``owner``'s folder as just used."""
+        with self._lock:
+            if id(owner) in self._folders:
+                self._folders.move_to_end(id(owner))
+
+    def remove(self, owner: object) -> None:
+        """Delete ``owner``'s folder, if it has one."""
+        with self._lock:
+            folder = self._folders.pop(id(owner), None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def remove_all(self) -> None:
+        """Delete every folder (at exit)."""
+        with self._lock:
+            folders, self._folders = list(self._folders.values()), OrderedDict()
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def __len__(self) -> int:
+        return len(self._folders)

@@ -1,0 +1,54 @@
+"""Session export folders: no more are kept than Gradio keeps sessions, the least recently
+used go first, and a session whose folder went gets a fresh one when it needs it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from app.folders import SessionFolders
+from app.models import ModelStore
+from app.session import AppContext, Session
+from app.settings import AppSettings
+from app.viewer import TorchViewer
+from engine.limits import DEFAULT_LIMITS
+
+
+class Owner:
+    """Anything with an identity owns a folder."""
+
+
+def test_the_least_recently_used_folder_goes_beyond_the_capacity() -> None:
+    folders = SessionFolders()
+    first, second, third = Owner(), Owner(), Owner()
+    a = folders.create(first, capacity=2)
+    b = folders.create(second, capacity=2)
+    folders.touch(first)
+    c = folders.create(third, capacity=2)
+    assert a.is_dir() and c.is_dir() and not b.exists()
+    assert len(folders) == 2
+    folders.remove_all()
+    assert not a.exists() and not c.exists() and len(folders) == 0
+
+
+def test_a_new_folder_for_the_same_owner_replaces_the_old_one_and_remove_deletes() -> None:
+    folders, owner = SessionFolders(), Owner()
+    old = folders.create(owner, capacity=4)
+    new = folders.create(owner, capacity=4)
+    assert not old.exists() and new.is_dir() and len(folders) == 1
+    folders.remove(owner)
+    assert not new.exists() and len(folders) == 0
+    folders.remove(owner)  # nothing left: no error
+
+
+def test_sessions_over_the_cap_lose_their_files_and_get_fresh_folders() -> None:
+    settings = AppSettings(limits=replace(DEFAULT_LIMITS, sessions=1))
+    context = AppContext(settings, ModelStore(torch.device("cpu")), TorchViewer())
+    first, second = Session(context), Session(context)
+    (first.work_dir / "mesh.glb").write_bytes(b"glb")
+    kept = second.work_dir
+    assert not (first._work_dir / "mesh.glb").exists() and kept.is_dir()
+    assert first.work_dir.is_dir() and not kept.exists()  # first is back, second went
+    first.close()
+    assert len(context.folders) == 0

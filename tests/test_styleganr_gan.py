@@ -134,6 +134,11 @@ def test_labeller_trains_resumes_and_labels_view_codes(generator, tmp_path) -> N
     assert cameras.shape == (3, 3)
     assert bool(((cameras[:, 0] >= 0) & (cameras[:, 0] < 360)).all())
     assert bool(((cameras[:, 1] >= 0) & (cameras[:, 1] <= 30) & (cameras[:, 2] > 0)).all())
+    checkpoint = save_checkpoint(tmp_path / "gan", generator)
+    figure = tmp_path / "layers.png"
+    arguments = ["--checkpoint", str(checkpoint), "--out", str(figure), "--pairs", "2"]
+    assert main(["styleganr", "view-layers", *arguments, "--labeller", str(state)]) == 0
+    assert figure.is_file()
 
 
 def test_camera_changes_only_view_layers_and_codes_only_content_layers(model) -> None:

@@ -14,6 +14,7 @@ from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import fit_to_frame, load_image, save_image
 from engine.mesh import save_mesh
+from engine.perceptual import DiscriminatorFeatureLoss
 from engine.progress import tqdm_progress
 from engine.stylegan2 import load_checkpoint
 from engine.styleganr import (
@@ -60,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     layers.add_argument("--out", required=True, help="figure (PNG): a, b, then each prefix mix")
     layers.add_argument("--pairs", type=int, default=16)
     layers.add_argument("--seed", type=int, default=0)
+    layers.add_argument(
+        "--labeller", help="view labeller state: compare silhouettes instead of edge maps"
+    )
     layers.set_defaults(run=_view_layers)
 
     codes = actions.add_parser("view-codes", help="Sample view codes and a labelling sheet.")
@@ -156,7 +160,16 @@ def _model(args: argparse.Namespace):
 
 
 def _view_layers(args: argparse.Namespace) -> int:
-    analysis = analyse_view_layers(_generator(args), num_pairs=args.pairs, seed=args.seed)
+    mask_fn = None
+    if args.labeller:
+        labeller = load_view_labeller(args.labeller, resolve_device(args.device))
+
+        def mask_fn(images: torch.Tensor) -> torch.Tensor:
+            return predict_views(labeller, images)[1]
+
+    analysis = analyse_view_layers(
+        _generator(args), num_pairs=args.pairs, seed=args.seed, mask_fn=mask_fn
+    )
     save_image(analysis.figure, args.out)
     print("layers  view-transfer  appearance-kept")
     for length, moved, kept in zip(
@@ -228,6 +241,7 @@ def _auto_label(args: argparse.Namespace) -> int:
 
 def _train_inverse(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
+    perceptual = None
     if args.synthetic:
         size, first_seed = args.size, SEED_RANGES["train"].start
 
@@ -239,8 +253,11 @@ def _train_inverse(args: argparse.Namespace) -> int:
         if args.views is None or args.labeller is None:
             raise GANliftError("Training on a GAN needs --views (labelled) and --labeller.")
         labeller = load_view_labeller(args.labeller, device)
+        checkpoint = load_checkpoint(args.checkpoint, device)
+        if checkpoint.discriminator is not None:  # the paper's perceptual term, on D features
+            perceptual = DiscriminatorFeatureLoss(checkpoint.discriminator)
         source = gan_view_pairs(
-            _generator(args),
+            checkpoint.generator,
             load_view_codes(args.views),
             lambda images: predict_views(labeller, images)[1],
         )
@@ -250,7 +267,12 @@ def _train_inverse(args: argparse.Namespace) -> int:
     save_config(config, Path(args.out).with_suffix(".json"))
     with tqdm_progress("inverse graphics") as progress:
         train_inverse_graphics(
-            source, config, state_path=args.out, device=device, progress=progress
+            source,
+            config,
+            state_path=args.out,
+            device=device,
+            perceptual=perceptual,
+            progress=progress,
         )
     return 0
 

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Reproduce the embedded StyleGAN-R model of default-car (assets/models/default-car-styleganr.pt
+# and the view labeller beside it). Every step resumes from its state file, so the script can
+# be stopped and run again; finished steps are skipped.
+#
+#   usage: scripts/train_styleganr_car.sh            (after the default-car GAN is installed)
+#   long runs: nohup scripts/train_styleganr_car.sh >/dev/null 2>&1 &
+#              tail -f runs/styleganr-car/train.out
+#
+# Settings (environment variables):
+#   CHECKPOINT=default-car   the StyleGAN2 the model drives (a bundled name or a file)
+#   LABELLER_STEPS=8000      view labeller on synthetic cars (cameras + silhouettes)
+#   SYNTH_STEPS=2000         inverse graphics on synthetic car pairs (known cameras)
+#   GAN_STEPS=1500           then on GAN pairs: same content under two labelled view codes
+#   VIEWS=24 LAYERS=4        view codes and the W+ rows they replace (see the view-layers figure)
+#   MAPPING_STEPS=1500 WARMUP=600   mapping network: warm-up, then cycle consistency
+#   RUN=runs/styleganr-car   where the states go
+#   THREADS=                 CPU threads (OMP_NUM_THREADS)
+#   INSTALL=1                copy the model and the labeller into assets/models/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-.venv/bin/python}"
+CHECKPOINT="${CHECKPOINT:-default-car}"
+LABELLER_STEPS="${LABELLER_STEPS:-8000}"
+SYNTH_STEPS="${SYNTH_STEPS:-2000}"
+GAN_STEPS="${GAN_STEPS:-1500}"
+VIEWS="${VIEWS:-24}"
+LAYERS="${LAYERS:-4}"
+MAPPING_STEPS="${MAPPING_STEPS:-1500}"
+WARMUP="${WARMUP:-600}"
+RUN="${RUN:-runs/styleganr-car}"
+if [[ -n "${THREADS:-}" ]]; then
+    export OMP_NUM_THREADS="$THREADS"
+fi
+mkdir -p "$RUN"
+exec >>"$RUN/train.out" 2>&1
+echo "== $(date -Is) train_styleganr_car.sh (CHECKPOINT=$CHECKPOINT)"
+styleganr() { "$PYTHON" -m engine styleganr --device cpu "$@"; }
+
+styleganr train-labeller --out "$RUN/labeller.pt" --steps "$LABELLER_STEPS"
+styleganr train-inverse --synthetic --out "$RUN/inverse.pt" --steps "$SYNTH_STEPS"
+styleganr view-layers --checkpoint "$CHECKPOINT" --labeller "$RUN/labeller.pt" \
+    --out "$RUN/view_layers.png" | tee "$RUN/view_layers.txt"
+if [[ ! -f "$RUN/views.safetensors" ]]; then
+    styleganr view-codes --checkpoint "$CHECKPOINT" --layers "$LAYERS" --count "$VIEWS" \
+        --out "$RUN/views.safetensors" --sheet "$RUN/views_sheet.png"
+fi
+styleganr auto-label --checkpoint "$CHECKPOINT" --views "$RUN/views.safetensors" \
+    --labeller "$RUN/labeller.pt" --out "$RUN/labelled.safetensors"
+styleganr train-inverse --checkpoint "$CHECKPOINT" --views "$RUN/labelled.safetensors" \
+    --labeller "$RUN/labeller.pt" --out "$RUN/inverse.pt" --steps $((SYNTH_STEPS + GAN_STEPS))
+styleganr train-mapping --checkpoint "$CHECKPOINT" --views "$RUN/labelled.safetensors" \
+    --inverse "$RUN/inverse.pt" --out "$RUN/model.pt" --steps "$MAPPING_STEPS" --warmup "$WARMUP"
+
+if [[ "${INSTALL:-0}" == "1" ]]; then
+    cp "$RUN/model.pt" assets/models/default-car-styleganr.pt
+    cp "$RUN/labeller.pt" assets/models/default-car-labeller.pt
+    echo "installed assets/models/default-car-styleganr.pt and default-car-labeller.pt"
+fi

@@ -87,3 +87,5 @@ def test_evaluate_coverage_runs_on_a_tiny_gan() -> None:
         assert math.isfinite(label.ratio) and label.data_std > 0
         assert label.gated == (label.name in label_set("car").gated)
     assert result.passed == all(label.passed for label in result.labels)
+    views = result.view_reader(torch.zeros(5, 3, 16, 16))
+    assert views.shape == (5, len(label_set("car").view)) and torch.isfinite(views).all()

@@ -81,6 +81,18 @@ def test_view_layer_analysis_scores_every_prefix(generator: Generator) -> None:
     assert analysis.figure.shape == (1, 3, 2 * 18 + 2, columns * 18 + 2)
 
 
+def test_a_view_reader_that_sees_only_colour_scores_transfer_as_lost_appearance(
+    generator: Generator,
+) -> None:
+    def colour_statistics(images: torch.Tensor) -> torch.Tensor:
+        flat = images.flatten(2)
+        return torch.cat([flat.mean(2), flat.std(2)], 1)
+
+    analysis = analyse_view_layers(generator, num_pairs=3, view_fn=colour_statistics)
+    for moved, kept in zip(analysis.view_transfer, analysis.appearance_kept, strict=True):
+        assert moved + kept == pytest.approx(1.0, abs=1e-5)
+
+
 def test_view_codes_fix_the_first_layers_and_round_trip(generator, tmp_path) -> None:
     views = sample_view_codes(generator, 3, num_view_layers=VIEW_LAYERS, seed=1)
     content = torch.randn(2, STYLE_DIM)

@@ -221,8 +221,9 @@ def _limitations(evaluation: GanEvaluation) -> str:
         "any render its readings are less certain than its held-out R² suggests, and an "
         "unconverged GAN's noise can read as a wide spread (a ratio above 1 with a shifted "
         "mean): judge the ratios together with the sample grid.",
-        "- The view-swap criterion is a heuristic (silhouette or edge similarity versus colour "
-        "statistics), not a measured camera.",
+        "- The view-swap criterion reads viewpoints with the coverage regressor (so it inherits "
+        "its R² above) and appearance as colour statistics; it is a relative test (is the mix's "
+        "view nearer the donor's or the content's?), not a camera measured in degrees.",
     ]
     if evaluation.config.category == "car":
         lines.append(

@@ -9,6 +9,7 @@ reproduces (1 = all of it; a collapsed GAN scores near 0).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +23,9 @@ from engine.synth import SEED_RANGES, SynthBatch, render_samples
 
 COVERAGE_GOAL = 0.8
 """The GAN's spread of each gated label must reach this fraction of the data's."""
+
+ViewReader = Callable[[torch.Tensor], torch.Tensor]
+"""``views [N, K] = read(images [N, 3, H, W])``: viewpoint labels, comparable across labels."""
 
 RENDER_SIZE = 64
 """Renders are made at this size; the regressor downsizes everything to 32 anyway."""
@@ -61,6 +65,8 @@ class CoverageResult:
     n_gan: int
     n_data: int
     n_train: int
+    view_reader: ViewReader | None = None
+    """The fitted regressor's viewpoint labels, in held-out data standard deviations."""
 
     @property
     def passed(self) -> bool:
@@ -158,4 +164,16 @@ def evaluate_coverage(
         predict_labels(fit.model, heldout_images),
         heldout_labels,
     )
-    return CoverageResult(labels=spreads, n_gan=n_samples, n_data=n_samples, n_train=n_train)
+    view_columns = [labels.names.index(name) for name in labels.view]
+    view_scale = torch.tensor([max(spreads[k].data_std, 1e-6) for k in view_columns])
+
+    def read_views(images: torch.Tensor) -> torch.Tensor:
+        return predict_labels(fit.model, images)[:, view_columns] / view_scale
+
+    return CoverageResult(
+        labels=spreads,
+        n_gan=n_samples,
+        n_data=n_samples,
+        n_train=n_train,
+        view_reader=read_views,
+    )

@@ -171,8 +171,6 @@ def evaluate_gan(
         grid = generate_samples(
             generator, config.grid_samples, seed=config.seed, truncation=config.grid_truncation
         )
-    with _stopwatch(seconds, "view_swap"):
-        view_swap = evaluate_view_swap(generator, num_pairs=config.view_pairs, seed=config.seed)
     with _stopwatch(seconds, "inversion"):
         inversion = evaluate_inversion(
             generator, config.category, n_images=config.n_invert,
@@ -185,6 +183,10 @@ def evaluate_gan(
             n_train=config.n_train_renders, regressor_steps=config.regressor_steps,
             sample_seed=config.seed, device=device, progress=progress, should_stop=should_stop,
         )  # fmt: skip
+    with _stopwatch(seconds, "view_swap"):
+        view_swap = evaluate_view_swap(
+            generator, num_pairs=config.view_pairs, seed=config.seed, view_fn=coverage.view_reader
+        )
     return GanEvaluation(
         checkpoint=loaded.source,
         config=config,

@@ -27,6 +27,8 @@ class LabelSet:
     names: tuple[str, ...]
     gated: tuple[str, ...]
     """Labels whose GAN spread must reach the goal fraction of the data's."""
+    view: tuple[str, ...]
+    """Labels that describe the viewpoint (what the view-layer analysis compares)."""
     extract: LabelFn
     """``labels = extract(batch)``: ``[N, len(names)]`` float32, columns in `names` order."""
 
@@ -69,11 +71,13 @@ LABEL_SETS: dict[str, LabelSet] = {
     "face": LabelSet(
         names=("yaw", "pitch", "light_x", "light_y"),
         gated=("yaw", "light_x"),
+        view=("yaw", "pitch"),
         extract=_face_labels,
     ),
     "car": LabelSet(
         names=("azimuth_cos", "azimuth_sin", "elevation", "light_x", "light_y"),
         gated=("azimuth_cos", "azimuth_sin", "light_x"),
+        view=("azimuth_cos", "azimuth_sin", "elevation"),
         extract=_car_labels,
     ),
 }

@@ -15,7 +15,7 @@ import torch
 from engine.images import make_grid
 from engine.stylegan2 import Generator
 from engine.styleganr.view_codes import compose, sample_w
-from engine.styleganr.view_layers import analyse_view_layers
+from engine.styleganr.view_layers import ViewFn, analyse_view_layers
 
 SCORE_GOAL = 0.5
 """At the chosen L, both view transfer and appearance kept must reach this (chance = 0.5
@@ -58,9 +58,13 @@ def evaluate_view_swap(
     grid_size: int = 5,
     seed: int = 0,
     truncation: float = 0.7,
+    view_fn: ViewFn | None = None,
 ) -> ViewSwapEvaluation:
-    """Score every prefix length on `num_pairs` pairs and draw a `grid_size`² swap matrix."""
-    analysis = analyse_view_layers(generator, num_pairs=num_pairs, seed=seed, truncation=truncation)
+    """Score every prefix length on `num_pairs` pairs (viewpoints compared through `view_fn`
+    when given, else edge maps) and draw a `grid_size`² swap matrix."""
+    analysis = analyse_view_layers(
+        generator, num_pairs=num_pairs, seed=seed, truncation=truncation, view_fn=view_fn
+    )
     layers = analysis.num_view_layers
     w = sample_w(generator, 2 * grid_size, seed=seed + 1, truncation=truncation)  # [2G, D]
     contents, donors = w[:grid_size], w[grid_size:]  # [G, D] each

@@ -3,8 +3,8 @@
 For pairs of samples (content a, view donor b), the first k rows of W+ are taken from b and
 the rest from a, for every k. Two scores per k, averaged over pairs, each in [0, 1]:
 
-- view transfer: how much the mix's structure (silhouette from a mask function, or else the
-  edge map) looks like b's rather than a's;
+- view transfer: how much the mix's viewpoint (as a view regressor reads it, or else its
+  silhouette from a mask function, or else its edge map) looks like b's rather than a's;
 - appearance kept: how much its colours (per-channel mean and spread) stay a's rather than b's.
 
 The view layers are the k that maximises their sum: enough layers to move the viewpoint,
@@ -14,6 +14,7 @@ figure shows a, b and every mix, one pair per row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +23,9 @@ import torch.nn.functional as F
 from engine.images import make_grid
 from engine.stylegan2 import Generator
 from engine.styleganr.view_codes import MaskFn, sample_w
+
+ViewFn = Callable[[torch.Tensor], torch.Tensor]
+"""``views [N, K] = fn(images [N, 3, H, W])``: viewpoint descriptors (e.g. yaw and pitch)."""
 
 
 @dataclass
@@ -36,8 +40,13 @@ class ViewLayerAnalysis:
     """``[1, 3, H', W']`` rows: content a, view donor b, then the mix for every k."""
 
 
-def _structure(images: torch.Tensor, mask_fn: MaskFn | None) -> torch.Tensor:
-    """Silhouettes, or edge magnitudes of the blurred grey image: ``[N, 1, 32, 32]``-ish."""
+def _structure(
+    images: torch.Tensor, mask_fn: MaskFn | None, view_fn: ViewFn | None
+) -> torch.Tensor:
+    """Viewpoint labels ``[N, K]`` from ``view_fn``, else silhouettes, else edge magnitudes of
+    the blurred grey image (``[N, 1, 32, 32]``)."""
+    if view_fn is not None:
+        return view_fn(images)
     if mask_fn is not None:
         maps = mask_fn(images)
     else:
@@ -73,16 +82,20 @@ def analyse_view_layers(
     seed: int = 0,
     truncation: float = 0.7,
     mask_fn: MaskFn | None = None,
+    view_fn: ViewFn | None = None,
     figure_rows: int = 4,
 ) -> ViewLayerAnalysis:
     """Measure, for every prefix length, how far swapping those W+ rows moves the view
-    versus the appearance (see the module docstring)."""
+    versus the appearance (see the module docstring); the view is compared through
+    ``view_fn`` (e.g. a regressor's viewpoint labels) when given, else through silhouettes
+    from ``mask_fn``, else through edge maps."""
     w = sample_w(generator, 2 * num_pairs, seed=seed, truncation=truncation)
     content, donor = w[:num_pairs], w[num_pairs:]  # [P, D] each
     num_ws = generator.num_ws
     image_a = generator.synthesis(content)
     image_b = generator.synthesis(donor)
-    structure_a, structure_b = _structure(image_a, mask_fn), _structure(image_b, mask_fn)
+    structure_a = _structure(image_a, mask_fn, view_fn)
+    structure_b = _structure(image_b, mask_fn, view_fn)
     colours_a, colours_b = _appearance(image_a), _appearance(image_b)
     lengths = list(range(1, num_ws))
     transfer, kept, mixes = [], [], []
@@ -91,7 +104,7 @@ def analyse_view_layers(
         wplus[:, :length] = donor[:, None]
         mixed = generator.synthesis(wplus)
         mixes.append(mixed[:figure_rows])
-        structure = _structure(mixed, mask_fn)
+        structure = _structure(mixed, mask_fn, view_fn)
         transfer.append(float(_closer_to_second(structure, structure_a, structure_b).mean()))
         kept.append(float(1 - _closer_to_second(_appearance(mixed), colours_a, colours_b).mean()))
     best = max(range(len(lengths)), key=lambda i: transfer[i] + kept[i])

@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APP_ARGS ?=
 
-.PHONY: run test setup setup-test lint format clean
+.PHONY: run test screenshots setup setup-test lint format clean
 
 run: setup
 	$(PY) launch.py $(APP_ARGS)
@@ -15,6 +15,10 @@ test: setup-test
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q -n 2
+
+# The README's screenshots: the browser tests on the embedded default models.
+screenshots: setup-test
+	GANLIFT_SCREENSHOTS=1 $(PY) -m pytest -q tests/e2e
 
 setup: $(VENV)/.stamp-run
 setup-test: $(VENV)/.stamp-test

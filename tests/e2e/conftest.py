@@ -1,5 +1,8 @@
 """Browser end-to-end fixtures: the app started by `launch.py` on a free localhost port with a
-tiny model, and a page of Debian's Chromium driven by Playwright (never downloaded)."""
+tiny model, and a page of Debian's Chromium driven by Playwright (never downloaded).
+
+With GANLIFT_SCREENSHOTS=1 (`make screenshots`) the app runs on the embedded default models
+instead and the tests write the README's screenshots to docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -31,14 +34,33 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = os.environ.get("GANLIFT_SCREENSHOTS") == "1"
+"""Run on the default models and keep the screenshots for the README."""
 STARTUP_SECONDS = 120.0
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 """Talks to localhost without any proxy from the environment."""
 
 
 @pytest.fixture(scope="session")
-def app_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The tiny checkpoint, its preset, a StyleGAN-R model on it and an example image."""
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """docs/screenshots/ in screenshot mode, else a temporary folder."""
+    if SCREENSHOTS:
+        folder = REPO / "docs" / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="session")
+def app_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The tiny checkpoint, its preset, a StyleGAN-R model on it, an example image and the
+    generator's size; in screenshot mode the default models and a held-out face render."""
+    if SCREENSHOTS:
+        return {
+            "launch": [],
+            "example": REPO / "assets" / "examples" / "face-1900000000.png",
+            "size": load_checkpoint("default-face").generator.config.size,
+        }
     folder = tmp_path_factory.mktemp("e2e-model")
     checkpoint, preset = write_tiny_model(folder)
     generator = load_checkpoint(checkpoint).generator
@@ -46,16 +68,25 @@ def app_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     with torch.no_grad():
         example = generator(z)  # [1, 3, 32, 32]
     return {
-        "checkpoint": checkpoint,
-        "preset": preset,
-        "cars": write_tiny_cars_model(checkpoint),
+        "launch": [
+            "--model",
+            str(checkpoint),
+            "--category",
+            str(preset),
+            "--cars-model",
+            str(write_tiny_cars_model(checkpoint)),
+        ],
         "example": save_image(example.clamp(-1, 1), folder / "example.png"),
+        "size": generator.config.size,
     }
 
 
 @pytest.fixture(scope="session")
-def app_url(app_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python launch.py` with the tiny model on 127.0.0.1:<free port>; stopped afterwards."""
+def app_url(
+    app_files: dict[str, object], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """`python launch.py` with the tiny (or default) models on 127.0.0.1:<free port>; stopped
+    afterwards."""
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is missing (install it with scripts/system_deps.sh test)")
     port = _free_port()
@@ -68,12 +99,7 @@ def app_url(app_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
     command = [
         sys.executable,
         "launch.py",
-        "--model",
-        str(app_files["checkpoint"]),
-        "--category",
-        str(app_files["preset"]),
-        "--cars-model",
-        str(app_files["cars"]),
+        *app_files["launch"],
         "--port",
         str(port),
         "--viewer",

@@ -14,6 +14,11 @@ shape swap moves the silhouette towards the source and keeps the target's colour
     python -m bench.styleganr [--model assets/models/default-car-styleganr.pt]
                               [--labeller assets/models/default-car-labeller.pt]
                               [--samples 24] [--azimuth-step 30] [--threads 2]
+                              [--figures docs/styleganr]
+
+`--figures DIR` also draws the README's figures from the same samples: `cameras.png` (each
+row one sample, each column one requested azimuth) and `swaps.png` (target, source, then the
+target with the source's shape, texture and background).
 
 (from the repository root).
 """
@@ -36,14 +41,17 @@ from engine.evaluation.styleganr import (
     reprojected_silhouettes,
     swap_scores,
 )
+from engine.images import make_grid, save_image
 from engine.styleganr import (
     PARTS,
+    Sample,
     compose,
     load_styleganr,
     load_view_labeller,
     predict_views,
     sample,
     set_camera,
+    swap,
 )
 from engine.styleganr.camera import azimuth_difference
 from engine.styleganr.view_codes import sample_w
@@ -79,6 +87,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=24)
     parser.add_argument("--azimuth-step", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--figures", help="folder for cameras.png and swaps.png")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     try:
@@ -149,6 +158,30 @@ def main() -> None:
         "goals: texture keeps the silhouette (>= 0.9) and moves colour (> 0); "
         "shape moves the silhouette (> 0) and keeps colour (near 0)"
     )
+    if args.figures:
+        draw_figures(model, samples, sources, azimuths, Path(args.figures))
+
+
+FIGURE_ROWS = 6
+
+
+def draw_figures(
+    model, samples: Sample, sources: Sample, azimuths: list[float], folder: Path
+) -> None:
+    """cameras.png (rows: samples, columns: azimuths) and swaps.png (target, source, then
+    the target with each of the source's parts), for the first `FIGURE_ROWS` samples."""
+    rows = min(FIGURE_ROWS, len(samples.image))
+    targets = Sample(codes=samples.codes.first(rows), image=samples.image[:rows])
+    donors = Sample(codes=sources.codes.first(rows), image=sources.image[:rows])
+    elevation = float(model.views.labelled()[:, 1].mean())
+    views = [set_camera(model, targets, azimuth=a, elevation=elevation).image for a in azimuths]
+    cameras = torch.stack(views, 1).flatten(0, 1)  # [rows * A, 3, H, W], row-major
+    swapped = [swap(model, targets, donors, part=part).image for part in PARTS]
+    swaps = torch.stack([targets.image, donors.image, *swapped], 1).flatten(0, 1)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_image(make_grid(cameras.clamp(-1, 1), len(azimuths)), folder / "cameras.png")
+    save_image(make_grid(swaps.clamp(-1, 1), 2 + len(PARTS)), folder / "swaps.png")
+    print(f"figures: {folder / 'cameras.png'}, {folder / 'swaps.png'}")
 
 
 if __name__ == "__main__":

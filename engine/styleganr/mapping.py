@@ -41,6 +41,10 @@ class StyleCodes:
         """The code of one part ("camera" or one of `PARTS`)."""
         return getattr(self, name)
 
+    def first(self, count: int) -> StyleCodes:
+        """The codes of the first ``count`` samples."""
+        return StyleCodes(*(value[:count] for value in self.__dict__.values()))
+
     def detach(self) -> StyleCodes:
         """The same codes without gradient history."""
         return StyleCodes(*(value.detach() for value in self.__dict__.values()))

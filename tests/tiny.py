@@ -151,21 +151,25 @@ def random_image_pair(seed: int, size: int = 32) -> tuple[torch.Tensor, torch.Te
     )
 
 
-def tiny_styleganr() -> StyleGANR:
-    """A 16-px StyleGAN-R with random networks: its soft masks decided (each W+ dimension
-    belongs to one part) and four view codes labelled at azimuths 0, 90, 180 and 270."""
-    generator = tiny_generator(
-        16, channels={4: 16, 8: 16, 16: 8}, style_dim=STYLEGANR_STYLE_DIM, n_mlp=2
-    )
+def tiny_styleganr(generator: Generator | None = None, generator_path: str = "") -> StyleGANR:
+    """A StyleGAN-R with random networks on ``generator`` (default: a 16-px one): its soft
+    masks decided (each W+ dimension belongs to one part), its codes spread out, and four
+    view codes labelled at azimuths 0, 90, 180 and 270."""
+    if generator is None:
+        generator = tiny_generator(
+            16, channels={4: 16, 8: 16, 16: 8}, style_dim=STYLEGANR_STYLE_DIM, n_mlp=2
+        )
     generator = generator.eval().requires_grad_(False)
     torch.manual_seed(1)
     network = InverseGraphicsNet(
-        InverseGraphicsConfig(image_size=16, width=4, shape_dim=8, texture_dim=8, texture_size=8)
+        InverseGraphicsConfig(
+            image_size=generator.config.size, width=4, shape_dim=8, texture_dim=8, texture_size=8
+        )
     ).eval()
     mapping = MappingNetwork(
         MappingConfig(
             num_ws=generator.num_ws,
-            style_dim=STYLEGANR_STYLE_DIM,
+            style_dim=generator.style_dim,
             num_view_layers=STYLEGANR_VIEW_LAYERS,
             shape_dim=8,
             texture_dim=8,
@@ -174,6 +178,12 @@ def tiny_styleganr() -> StyleGANR:
     ).eval()
     with torch.no_grad():
         mapping.mask_logits.copy_(8 * torch.randn_like(mapping.mask_logits))
+        # A random encoder maps every image close to its bias, and a fresh mapping network
+        # stays near the mean w (made so for training); scale both up so that different
+        # samples get clearly different codes and a swapped part visibly changes the image.
+        network.to_codes.weight.mul_(20)
+        for part in mapping.part_nets.values():
+            part[-1].weight.mul_(30)
     views = sample_view_codes(generator, 4, num_view_layers=STYLEGANR_VIEW_LAYERS, seed=3)
     views.cameras = torch.tensor([[0.0, 10, 1], [90, 10, 1], [180, 10, 1], [270, 10, 1]])
-    return StyleGANR(generator, network, mapping, views)
+    return StyleGANR(generator, network, mapping, views, generator_path=generator_path)

@@ -6,20 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.stylegan2 import load_checkpoint, save_pt_checkpoint
-from engine.styleganr import (
-    InverseGraphicsConfig,
-    InverseGraphicsNet,
-    MappingConfig,
-    MappingNetwork,
-    StyleGANR,
-    sample_view_codes,
-    save_styleganr,
-)
-from tests.tiny import tiny_gan, tiny_gan2shape_preset
+from engine.styleganr import save_styleganr
+from tests.tiny import tiny_gan, tiny_gan2shape_preset, tiny_styleganr
 
 SIZE = 32
 
@@ -44,26 +34,7 @@ def write_tiny_model(folder: Path) -> tuple[Path, Path]:
 
 
 def write_tiny_cars_model(checkpoint: Path) -> Path:
-    """Write `tiny-cars.pt` beside `checkpoint`: an untrained StyleGAN-R on that GAN with four
-    labelled views and decided part masks (each W+ dimension belongs to one part)."""
-    generator = load_checkpoint(checkpoint).generator
-    torch.manual_seed(1)
-    mapping = MappingNetwork(
-        MappingConfig(
-            num_ws=generator.num_ws,
-            style_dim=generator.style_dim,
-            num_view_layers=2,
-            shape_dim=8,
-            texture_dim=8,
-            hidden=32,
-        )
-    )
-    with torch.no_grad():
-        mapping.mask_logits.copy_(8 * torch.randn_like(mapping.mask_logits))
-    views = sample_view_codes(generator, 4, num_view_layers=2, seed=3)
-    views.cameras = torch.tensor([[0.0, 10, 1], [90, 10, 1], [180, 10, 1], [270, 10, 1]])
-    network = InverseGraphicsNet(
-        InverseGraphicsConfig(image_size=SIZE, width=4, shape_dim=8, texture_dim=8, texture_size=8)
-    )
-    model = StyleGANR(generator, network, mapping, views, generator_path=str(checkpoint))
+    """Write `tiny-cars.pt` beside `checkpoint`: an untrained StyleGAN-R on that GAN
+    (`tests.tiny.tiny_styleganr`)."""
+    model = tiny_styleganr(load_checkpoint(checkpoint).generator, generator_path=str(checkpoint))
     return save_styleganr(model, checkpoint.with_name("tiny-cars.pt"))

@@ -10,7 +10,7 @@
 # Settings (environment variables):
 #   CHECKPOINT=default-car   the StyleGAN2 the model drives (a bundled name or a file)
 #   LABELLER_STEPS=8000      view labeller on synthetic cars (cameras + silhouettes)
-#   SYNTH_STEPS=2000         inverse graphics on synthetic car pairs (known cameras)
+#   SYNTH_STEPS=5000         inverse graphics on synthetic car pairs (known cameras)
 #   GAN_STEPS=1500           then on GAN pairs: same content under two labelled view codes
 #   VIEWS=24 LAYERS=4        view codes and the W+ rows they replace (see the view-layers figure)
 #   MAPPING_STEPS=1500 WARMUP=600   mapping network: warm-up, then cycle consistency
@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 CHECKPOINT="${CHECKPOINT:-default-car}"
 LABELLER_STEPS="${LABELLER_STEPS:-8000}"
-SYNTH_STEPS="${SYNTH_STEPS:-2000}"
+SYNTH_STEPS="${SYNTH_STEPS:-5000}"
 GAN_STEPS="${GAN_STEPS:-1500}"
 VIEWS="${VIEWS:-24}"
 LAYERS="${LAYERS:-4}"

@@ -413,3 +413,15 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
     )
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "missing.pt" in error
+
+
+def test_a_half_precision_export_reads_back_and_draws_nearly_the_same(model, tmp_path) -> None:
+    full = save_styleganr(model, tmp_path / "full.pt")
+    half = save_styleganr(model, tmp_path / "half.pt", half=True)
+    assert half.stat().st_size < 0.7 * full.stat().st_size
+    shipped = load_styleganr(half, generator=model.generator)
+    assert shipped.mapping.mask_logits.dtype == torch.float32
+    codes = _codes(2, seed=5)
+    with torch.no_grad():
+        difference = (shipped.mapping(codes) - model.mapping(codes)).abs().max()
+    assert difference < 1e-2

@@ -38,6 +38,7 @@ from engine.styleganr import (
     sample,
     sample_view_codes,
     save_hand_labels,
+    save_styleganr,
     save_view_codes,
     set_camera,
     swap,
@@ -117,6 +118,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mapping.add_argument("--steps", type=int, default=MappingTrainConfig.steps)
     mapping.add_argument("--warmup", type=int, default=MappingTrainConfig.warmup_steps)
     mapping.set_defaults(run=_train_mapping)
+
+    export = actions.add_parser("export", help="Write a trained model for shipping.")
+    export.add_argument("--model", required=True, help="model file from train-mapping")
+    export.add_argument("--checkpoint", default=None, help="GAN (default: the recorded path)")
+    export.add_argument("--out", required=True, help="networks in float16, no training state")
+    export.set_defaults(run=_export)
 
     camera = actions.add_parser("set-camera", help="Render samples from a chosen camera.")
     _model_arguments(camera)
@@ -300,6 +307,12 @@ def _recorded_checkpoint(checkpoint: str) -> str:
     clone), a checkpoint file as its absolute path."""
     path = Path(checkpoint)
     return str(path.resolve()) if path.is_file() else checkpoint
+
+
+def _export(args: argparse.Namespace) -> int:
+    path = save_styleganr(_model(args), args.out, half=True)
+    print(f"-> {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    return 0
 
 
 def _set_camera(args: argparse.Namespace) -> int:

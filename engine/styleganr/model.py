@@ -46,12 +46,21 @@ class StyleGANR:
 
 
 def save_styleganr(
-    model: StyleGANR, path: str | os.PathLike, *, training: dict[str, Any] | None = None
+    model: StyleGANR,
+    path: str | os.PathLike,
+    *,
+    training: dict[str, Any] | None = None,
+    half: bool = False,
 ) -> Path:
-    """Write the model file atomically; ``training`` carries a trainer's resume state."""
+    """Write the model file atomically; ``training`` carries a trainer's resume state, and
+    ``half`` stores the networks' floating-point weights in float16 (half the size, for
+    shipping; they are read back into float32)."""
 
     def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-        return {key: value.detach().cpu() for key, value in module.state_dict().items()}
+        state = {key: value.detach().cpu() for key, value in module.state_dict().items()}
+        if half:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        return state
 
     return write_state(
         path,

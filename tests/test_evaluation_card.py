@@ -65,11 +65,19 @@ def test_training_run_sums_sessions_up_to_the_snapshot(run_dir: Path) -> None:
     assert "--kimg 150 --channels 16,16,16 --style-dim 16 --resume" in training.train_command
 
 
+def test_a_run_stopped_at_its_last_snapshot_short_of_plan_is_stopped_early(
+    run_dir: Path,
+) -> None:
+    training = read_training_run({"step": 80, "kimg": 1.28}, run_dir)
+    assert training.stopped_early and not training.still_training
+    assert not read_training_run({"step": 60, "kimg": 0.96}, run_dir).stopped_early
+
+
 def test_training_run_without_a_folder_keeps_the_snapshot_facts(tmp_path: Path) -> None:
     training = read_training_run({"step": 9375, "kimg": 150.0}, tmp_path)
     assert training.run_dir is None and training.wall_time_s is None
     assert training.snapshot_kimg == 150.0
-    assert not training.still_training
+    assert not training.still_training and not training.stopped_early
 
 
 def test_evaluate_gan_writes_figures_json_and_a_card_with_the_figures(

@@ -102,6 +102,7 @@ class GanEvaluation:
         training = asdict(self.training)
         training["run_dir"] = str(self.training.run_dir) if self.training.run_dir else None
         training["still_training"] = self.training.still_training
+        training["stopped_early"] = self.training.stopped_early
         view_transfer, appearance_kept = self.view_swap.chosen_scores
         return {
             "checkpoint": str(self.checkpoint),

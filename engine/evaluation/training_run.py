@@ -41,12 +41,17 @@ class TrainingRun:
 
     @property
     def still_training(self) -> bool:
-        """True when the snapshot is short of the planned length or the log is past it."""
+        """True when the run's log has gone past the snapshot (a newer model is coming)."""
         if self.snapshot_kimg is None:
             return False
-        short = self.target_kimg is not None and self.snapshot_kimg < self.target_kimg
-        overtaken = self.latest_kimg is not None and self.latest_kimg > self.snapshot_kimg
-        return short or overtaken
+        return self.latest_kimg is not None and self.latest_kimg > self.snapshot_kimg
+
+    @property
+    def stopped_early(self) -> bool:
+        """True when the run stopped at this snapshot, short of its planned length."""
+        if self.snapshot_kimg is None or self.still_training:
+            return False
+        return self.target_kimg is not None and self.snapshot_kimg < self.target_kimg
 
 
 def read_training_run(extra: dict[str, Any], run_dir: str | Path | None) -> TrainingRun:

@@ -123,9 +123,9 @@ def test_pretraining_refusals(gan, trained, tmp_path: Path) -> None:
 
 def test_fast_preset_is_one_short_stage() -> None:
     fast = fast_preset(get_preset("default-face"))
-    assert fast.num_stages == 1 and fast.first_stage == StepLengths(38, 38, 25)
-    assert fast.flip_step3 == (True,) and fast.collect_batches == 4
-    assert fast.inversion_steps == 50
+    assert fast.num_stages == 1 and fast.first_stage == StepLengths(23, 23, 15)
+    assert fast.flip_step3 == (True,) and fast.collect_batches == 3
+    assert fast.inversion_steps == 30
 
 
 def test_fast_mode_refines_the_pretrained_networks(gan, trained, tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ from engine.stylegan2.checkpoint import MODELS_DIR
 
 Quality = Literal["fast", "full"]
 QUALITIES: tuple[Quality, ...] = ("fast", "full")
-FAST_FRACTION = 0.25
+FAST_FRACTION = 0.15
 """Fast mode runs one stage with this fraction of the preset's first-stage step lengths."""
 STATE_FILE = "state.pt"
 RUN_FILE = "run.json"

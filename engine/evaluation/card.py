@@ -3,10 +3,8 @@ and every evaluation figure with pass / fail against issue 5's goals."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from engine.evaluation.coverage import COVERAGE_GOAL
-from engine.evaluation.evaluate import GanEvaluation
+from engine.evaluation.evaluate import GanEvaluation, shown_path
 from engine.evaluation.inversion_psnr import PSNR_GOAL_DB
 from engine.evaluation.view_swap import SCORE_GOAL
 from engine.synth import SEED_RANGES
@@ -46,7 +44,7 @@ def _title(evaluation: GanEvaluation) -> str:
     lines = [
         f"# Model card: {name} ({evaluation.config.category}, StyleGAN2 {size}×{size})",
         "",
-        f"Checkpoint `{_shown_path(evaluation.checkpoint)}`, {evaluation.num_ws} W+ layers.",
+        f"Checkpoint `{shown_path(evaluation.checkpoint)}`, {evaluation.num_ws} W+ layers.",
     ]
     if training.stopped_early:
         lines += [
@@ -64,15 +62,6 @@ def _title(evaluation: GanEvaluation) -> str:
             "training; they will change when the final model is evaluated.",
         ]
     return "\n".join(lines)
-
-
-def _shown_path(path: Path) -> str:
-    """``path`` relative to the working directory when it lies below it (so a card written
-    in a clone names the file as any clone would), else as is."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _data(evaluation: GanEvaluation) -> str:
@@ -210,7 +199,7 @@ def _settings(evaluation: GanEvaluation) -> str:
     lines = [
         "## Evaluation settings",
         "",
-        f"`python -m engine evaluate-gan {_shown_path(evaluation.checkpoint)} "
+        f"`python -m engine evaluate-gan {shown_path(evaluation.checkpoint)} "
         f"--category {config.category} "
         f"--n-samples {config.n_samples} --n-invert {config.n_invert} "
         f"--steps {config.inversion_steps} --train-renders {config.n_train_renders} "

@@ -40,6 +40,15 @@ _MINIMUMS = {
 """Smallest value of each count in `EvaluationConfig` (spreads need two samples)."""
 
 
+def shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (so a card written
+    in a clone names the file as any clone would), else as is."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 @dataclass(frozen=True)
 class EvaluationConfig:
     """Settings of one evaluation; the defaults are the issue's protocol."""
@@ -105,7 +114,7 @@ class GanEvaluation:
         training["stopped_early"] = self.training.stopped_early
         view_transfer, appearance_kept = self.view_swap.chosen_scores
         return {
-            "checkpoint": str(self.checkpoint),
+            "checkpoint": shown_path(self.checkpoint),
             "category": self.config.category,
             "generator": {"size": self.generator_size, "num_ws": self.num_ws},
             "settings": asdict(self.config),

@@ -11,9 +11,9 @@
 #   CHECKPOINT=default-car   the StyleGAN2 the model drives (a bundled name or a file)
 #   LABELLER_STEPS=8000      view labeller on synthetic cars (cameras + silhouettes)
 #   SYNTH_STEPS=5000         inverse graphics on synthetic car pairs (known cameras)
-#   GAN_STEPS=1500           then on GAN pairs: same content under two labelled view codes
+#   GAN_STEPS=400            then on GAN pairs: same content under two labelled view codes
 #   VIEWS=24 LAYERS=4        view codes and the W+ rows they replace (see the view-layers figure)
-#   MAPPING_STEPS=1500 WARMUP=600   mapping network: warm-up, then cycle consistency
+#   MAPPING_STEPS=600 WARMUP=200   mapping network: warm-up, then cycle consistency
 #   RUN=runs/styleganr-car   where the states go
 #   THREADS=                 CPU threads (OMP_NUM_THREADS)
 #   INSTALL=1                copy the model and the labeller into assets/models/
@@ -23,11 +23,11 @@ PYTHON="${PYTHON:-.venv/bin/python}"
 CHECKPOINT="${CHECKPOINT:-default-car}"
 LABELLER_STEPS="${LABELLER_STEPS:-8000}"
 SYNTH_STEPS="${SYNTH_STEPS:-5000}"
-GAN_STEPS="${GAN_STEPS:-1500}"
+GAN_STEPS="${GAN_STEPS:-400}"
 VIEWS="${VIEWS:-24}"
 LAYERS="${LAYERS:-4}"
-MAPPING_STEPS="${MAPPING_STEPS:-1500}"
-WARMUP="${WARMUP:-600}"
+MAPPING_STEPS="${MAPPING_STEPS:-600}"
+WARMUP="${WARMUP:-200}"
 RUN="${RUN:-runs/styleganr-car}"
 if [[ -n "${THREADS:-}" ]]; then
     export OMP_NUM_THREADS="$THREADS"

@@ -70,10 +70,12 @@ def test_two_gloo_processes_match_one_process(model_arguments, tmp_path: Path) -
     for name, tensor in expected["networks"].items():
         # Equal up to the order of floating-point sums (two per-process sums of two samples,
         # then their all-reduced mean, against one sum of four): Adam divides by |gradient|,
-        # which magnifies rounding where a gradient is nearly zero, so allow 5% of one lr step
-        # (measured: under 1e-6, against 5e-6; without the all-reduce: 5e-4).
+        # which magnifies rounding where a gradient is nearly zero, and the L1 smoothness
+        # term's sign flips at zero magnify it further, so allow 20% of one lr step
+        # (measured: 1e-5 with the default presets' smoothness 0.5, against 2e-5; without
+        # the all-reduce: 5e-4).
         difference = (weights[name] - tensor).abs().max().item()
-        assert difference < 0.05 * PRESET.lr, (name, difference)
+        assert difference < 0.2 * PRESET.lr, (name, difference)
 
 
 def test_a_batch_that_does_not_split_is_refused(

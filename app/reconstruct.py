@@ -21,7 +21,7 @@ from app.display import depth_picture, normal_picture, picture
 from app.session import Session
 from engine.animation import rotation_frames, save_animation, swing_angles
 from engine.errors import GANliftError
-from engine.gan2shape.pipeline import QUALITIES, Quality, quality_schedule
+from engine.gan2shape import Quality, check_quality, quality_schedule
 from engine.gan2shape.recover import recover
 from engine.gan2shape.views import project_view, render_view
 from engine.images import load_image
@@ -116,8 +116,7 @@ def reconstruct(
     """Run GAN2Shape on the session's input with the model's preset (`quality` 'fast' or
     'full'), reporting each stage to `progress`; the Stop button ends it early."""
     with session.action("reconstruct", cancellable=True):
-        if quality not in QUALITIES:
-            raise GANliftError(f"Unknown quality '{quality}'; use one of {', '.join(QUALITIES)}.")
+        check_quality(quality)
         model = session.model()
         source = session.require_input()
         preset, init = quality_schedule(model.preset, quality, model.pretrained)

@@ -11,6 +11,7 @@ import gradio as gr
 from app import cars, model_tab, reconstruct, viewer_tab
 from app.models import resolve_cars_model
 from app.session import AppContext, Session
+from engine.gan2shape import QUALITIES
 from engine.gan2shape.presets import PRESETS
 from engine.images import SAVE_FORMATS
 from engine.styleganr import PARTS
@@ -77,7 +78,7 @@ def _reconstruct_tab(context: AppContext, session: gr.State, status: gr.Markdown
                 label="Input", interactive=False, height=PICTURE_HEIGHT, elem_id="preview"
             )
             quality = gr.Radio(
-                list(reconstruct.QUALITIES),
+                list(QUALITIES),
                 value="fast",
                 label="Quality",
                 info="fast: refine the pretrained networks briefly; full: the model's whole preset",

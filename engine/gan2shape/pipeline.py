@@ -89,14 +89,19 @@ def pretrained_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(f"{checkpoint.stem}-gan2shape.safetensors")
 
 
+def check_quality(quality: str) -> None:
+    """A GANliftError naming the choices unless ``quality`` is one of `QUALITIES`."""
+    if quality not in QUALITIES:
+        raise GANliftError(f"Unknown quality '{quality}'; use fast or full.")
+
+
 def quality_schedule(
     preset: Gan2ShapePreset, quality: Quality, pretrained: Path
 ) -> tuple[Gan2ShapePreset, dict[str, torch.Tensor] | None]:
     """The schedule and starting networks of a quality mode: `full` is `preset` from the
     ellipsoid prior; `fast` is `fast_preset` refining the networks at `pretrained`, or, for a
     checkpoint nobody pretrained, `fast_preset` from a shortened prior fit (init None)."""
-    if quality not in QUALITIES:
-        raise GANliftError(f"Unknown quality '{quality}'; use fast or full.")
+    check_quality(quality)
     if quality == "full":
         return preset, None
     if not pretrained.with_suffix(".safetensors").is_file():
@@ -187,8 +192,7 @@ def reconstruct(
 
 def _describe_run(model: Gan2ShapeModel, prepared: PreparedInput, quality: Quality) -> dict:
     """What identifies a run: the input's pixels (and mask), the preset and the quality."""
-    if quality not in QUALITIES:
-        raise GANliftError(f"Unknown quality '{quality}'; use fast or full.")
+    check_quality(quality)
     digest = hashlib.sha256(to_uint8(prepared.image).tobytes())
     if prepared.mask is not None:
         digest.update(to_uint8(prepared.mask.expand(-1, 3, -1, -1) * 2 - 1).tobytes())

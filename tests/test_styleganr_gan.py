@@ -44,6 +44,7 @@ from engine.styleganr import (
     train_mapping,
     train_view_labeller,
 )
+from engine.styleganr.inverse_graphics import refine_camera
 from tests.tiny import STYLEGANR_STYLE_DIM, STYLEGANR_VIEW_LAYERS, tiny_styleganr
 
 STYLE_DIM = STYLEGANR_STYLE_DIM
@@ -235,6 +236,9 @@ def test_estimate_camera_picks_one_of_the_candidates(model) -> None:
     assert chosen.shape == (1, 3) and (candidates == chosen).all(1).any()
     only = candidates[2:3]
     assert torch.equal(estimate_camera(model.inverse_graphics, image, only), only)
+    correction = model.inverse_graphics(image).camera_correction
+    refined = estimate_camera(model.inverse_graphics, image, candidates, refine=True)
+    assert torch.allclose(refined, refine_camera(chosen, correction))
 
 
 def test_car_to_mesh_exports_a_textured_icosphere(model, tmp_path) -> None:

@@ -59,9 +59,8 @@ def read_azimuths(
     candidates = candidates.to(images.device)
     readings = []
     for image in images:
-        camera = estimate_camera(network, image[None], candidates)  # [1, 3]
-        correction = network(image[None]).camera_correction
-        readings.append(refine_camera(camera, correction)[0, 0] % 360)
+        camera = estimate_camera(network, image[None], candidates, refine=True)  # [1, 3]
+        readings.append(camera[0, 0] % 360)
     return torch.stack(readings)
 
 

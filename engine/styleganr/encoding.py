@@ -39,14 +39,19 @@ def encode_image(
 
 @torch.no_grad()
 def estimate_camera(
-    network: InverseGraphicsNet, image: torch.Tensor, candidates: torch.Tensor
+    network: InverseGraphicsNet,
+    image: torch.Tensor,
+    candidates: torch.Tensor,
+    *,
+    refine: bool = False,
 ) -> torch.Tensor:
     """The camera ``[1, 3]`` among ``candidates [K, 3]`` (e.g. the labelled view cameras) in
     which the network's prediction for ``image [1, 3, H, W]`` best redraws the image.
 
     The network only corrects a given camera by a few degrees, so an unlabelled image is
     rendered in every candidate (each refined by the network) over itself, and the candidate
-    with the smallest colour error wins; pass it to `encode_image` to refine it.
+    with the smallest colour error wins; pass it to `encode_image` to refine it, or ask for
+    it `refine`d here (the network's camera reading of the image, from its one prediction).
     """
     count, size = len(candidates), image.shape[-1]
     prediction = network(image)
@@ -60,4 +65,5 @@ def estimate_camera(
         background=image.expand(count, -1, -1, -1),
     ).image  # [K, 3, H, W]
     error = colour_loss(rendered, image.expand(count, -1, -1, -1))  # [K]
-    return candidates[error.argmin()][None]
+    chosen = candidates[error.argmin()][None]  # [1, 3]
+    return refine_camera(chosen, prediction.camera_correction) if refine else chosen

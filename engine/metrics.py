@@ -1,4 +1,4 @@
-"""Per-image shape and image metrics: SIDE, MAD, MAE and PSNR.
+"""Per-image shape and image metrics: SIDE, MAD, MAE, relief ratio and PSNR.
 
 SIDE and MAD follow the protocol of Unsup3d and GAN2Shape (their BFM tables):
 
@@ -9,6 +9,9 @@ SIDE and MAD follow the protocol of Unsup3d and GAN2Shape (their BFM tables):
   `log(pred) − log(gt)`, so a depth map that is right up to a global scale scores 0;
 - MAD (mean angle deviation) is the masked mean of the angle, in degrees, between
   predicted and ground-truth normals.
+
+The relief ratio separates one cause of a high SIDE from the others: how much depth relief a
+prediction has (masked std of log depth) against the ground truth's.
 
 Every function takes a batch and returns one value per image, shape `[N]`.
 """
@@ -78,6 +81,17 @@ def mae(
     return _masked_mean((pred - target).abs(), valid)
 
 
+def relief_ratio(
+    pred_depth: torch.Tensor, gt_depth: torch.Tensor, mask: torch.Tensor, *, erode: bool = True
+) -> torch.Tensor:
+    """Masked std of log predicted depth over that of log ground-truth depth, per image: 1 for
+    the right amount of relief, above 1 for a surface too deep, 0 for a flat one. Depths
+    `[N, H, W]` as in `side`; returns `[N]`."""
+    _check_same_shape(pred_depth, gt_depth, "pred_depth", "gt_depth", "[N, H, W]")
+    valid = _evaluation_mask(mask, pred_depth.shape, erode)  # [N, H, W]
+    return _log_std(pred_depth, valid) / _log_std(gt_depth, valid)
+
+
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Peak signal-to-noise ratio per image, in dB, for images `[N, C, H, W]` in [-1, 1].
 
@@ -105,6 +119,13 @@ def _evaluation_mask(
             "pass masks that cover the object with more than a one-pixel rim."
         )
     return valid
+
+
+def _log_std(depth: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Std of log `depth [N, H, W]` over `valid [N, H, W]`, per image."""
+    log_depth = depth.clamp_min(1e-8).log()
+    mean = _masked_mean(log_depth, valid)  # [N]
+    return _masked_mean((log_depth - mean.view(-1, 1, 1)).square(), valid).sqrt()
 
 
 def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""SIDE, MAD, MAE and PSNR on analytic cases (the Unsup3d / GAN2Shape protocol)."""
+"""SIDE, MAD, MAE, relief ratio and PSNR on analytic cases (the Unsup3d / GAN2Shape protocol)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.errors import GANliftError
-from engine.metrics import erode_mask, mad, mae, psnr, side
+from engine.metrics import erode_mask, mad, mae, psnr, relief_ratio, side
 
 
 def _square_mask(n: int = 2, size: int = 12, margin: int = 2) -> torch.Tensor:
@@ -49,6 +49,17 @@ def test_side_ignores_zero_depth_outside_the_mask() -> None:
     gt[0, 2:-2, 2:-2] = 1.0
     pred = torch.full((1, 12, 12), 2.0)
     assert side(pred, gt, _square_mask(n=1)).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_relief_ratio_measures_how_deep_a_surface_is_against_the_truth() -> None:
+    gt = 0.9 + 0.2 * torch.rand(2, 12, 12)
+    mask = _square_mask()
+    log_gt = gt.log()
+    mean = log_gt[:, 3:9, 3:9].mean(dim=(1, 2)).view(2, 1, 1)  # over the eroded mask
+    three_times_deeper = (mean + 3 * (log_gt - mean)).exp()
+    assert torch.allclose(relief_ratio(three_times_deeper, gt, mask), torch.full((2,), 3.0))
+    assert torch.allclose(relief_ratio(gt * 1.37, gt, mask), torch.ones(2), atol=1e-5)
+    assert torch.equal(relief_ratio(torch.ones_like(gt), gt, mask), torch.zeros(2))
 
 
 def test_identical_normals_have_zero_mad_and_a_known_angle_is_recovered() -> None:

@@ -1,7 +1,8 @@
 """`python -m engine reconstruct` (GAN2Shape on one image or GAN sample, resumable, writing
-maps, views, animations and meshes) and `python -m engine gan2shape-pretrain` (the jointly
+maps, views, animations and meshes), `python -m engine gan2shape-pretrain` (the jointly
 pretrained networks that the fast quality mode starts from; `torchrun --nproc_per_node N -m
-engine gan2shape-pretrain ...` splits each iteration's batch over N processes).
+engine gan2shape-pretrain ...` splits each iteration's batch over N processes) and
+`python -m engine gan2shape-check` (how those networks read held-out synthetic renders).
 
 The model is a bundled name (`--model default-face`, whose preset has the same name) or a
 checkpoint file with its category (`--ckpt stylegan2-car.pt --category car`); `--preset FILE`
@@ -13,10 +14,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.atomic import atomic_path
 from engine.device import resolve_device
 from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError
-from engine.gan2shape import PRESETS, Gan2ShapePreset
+from engine.evaluation.gan2shape_check import check_networks
+from engine.gan2shape import PRESETS, Gan2ShapeNetworks, Gan2ShapePreset
 from engine.gan2shape.inputs import load_mask, prepare_input
 from engine.gan2shape.outputs import DEFAULT_VIEWS, OutputSettings, ViewSpec, write_outputs
 from engine.gan2shape.pipeline import (
@@ -26,7 +29,7 @@ from engine.gan2shape.pipeline import (
     reconstruct,
     sample_input,
 )
-from engine.gan2shape.pretrain import PretrainConfig, pretrain
+from engine.gan2shape.pretrain import PretrainConfig, load_pretrained, pretrain
 from engine.images import load_image
 from engine.inversion import load_latent
 from engine.limits import check_image_size
@@ -97,6 +100,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pretrain_parser.add_argument("--resume", action="store_true", help="continue a saved run")
     add_model_options(pretrain_parser)
     pretrain_parser.set_defaults(run=run_pretrain)
+
+    check_parser = subparsers.add_parser(
+        "gan2shape-check",
+        help="read held-out synthetic renders with pretrained GAN2Shape networks",
+        description="View, light, redraw and depth relief of pretrained GAN2Shape networks "
+        "against the known truth of held-out synthetic renders (no refinement).",
+    )
+    check_parser.add_argument(
+        "--weights", help="pretrained networks (default: the ones fast mode uses for the model)"
+    )
+    check_parser.add_argument("--n", type=int, default=64, help="held-out renders (%(default)s)")
+    check_parser.add_argument("--json", help="also write the figures to this JSON file")
+    add_model_options(check_parser)
+    check_parser.set_defaults(run=run_check)
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
@@ -179,6 +196,36 @@ def run_pretrain(args: argparse.Namespace) -> int:
         return INTERRUPTED
     print(f"pretrained networks saved to {result.path}")
     return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Print (and optionally save) `check_networks` for the model's pretrained networks."""
+    device = resolve_device(args.device)
+    model = load_model_from_args(args, device)
+    weights = Path(args.weights) if args.weights else model.pretrained
+    if not weights.with_suffix(".safetensors").is_file():
+        raise GANliftError(
+            f"No pretrained networks at {weights}; make them with `python -m engine "
+            "gan2shape-pretrain` or pass --weights FILE."
+        )
+    category = _SYNTH_CATEGORY.get(model.preset.name)
+    if category is None:
+        raise GANliftError(
+            f"Preset '{model.preset.name}' has no synthetic renders to check against; use a "
+            f"{' or '.join(sorted(_SYNTH_CATEGORY))} preset."
+        )
+    networks = Gan2ShapeNetworks(model.preset.networks, style_dim=model.generator.style_dim)
+    networks.load_state_dict(load_pretrained(weights, model.preset))
+    check = check_networks(networks, model.preset, category, n=args.n, device=device)
+    print(check.table())
+    if args.json:
+        with atomic_path(args.json) as temporary:
+            temporary.write_text(check.to_json())
+    return 0
+
+
+_SYNTH_CATEGORY = {"face": "face", "default-face": "face", "car": "car", "default-car": "car"}
+"""The synthetic category whose renders check each preset's networks."""
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,79 @@
+"""The check of pretrained GAN2Shape networks on held-out renders: its figures on tiny
+networks, its refusals, and the `gan2shape-check` command."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import astuple
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.cli import main
+from engine.errors import GANliftError
+from engine.evaluation.gan2shape_check import NetworkCheck, _correlation, check_networks
+from engine.gan2shape import Gan2ShapeNetworks, StepLengths
+from engine.stylegan2 import save_checkpoint
+from tests.tiny import tiny_gan, tiny_gan2shape_preset
+
+SIZE = 32
+PRESET = tiny_gan2shape_preset(SIZE, steps=StepLengths(1, 1, 1), prior_steps=1, collect_batches=1)
+
+
+@pytest.fixture(scope="module")
+def networks() -> Gan2ShapeNetworks:
+    """Freshly initialised tiny networks."""
+    torch.manual_seed(0)
+    return Gan2ShapeNetworks(PRESET.networks, style_dim=32)
+
+
+def test_correlation_of_analytic_series() -> None:
+    series = torch.linspace(-1, 1, 9)
+    assert _correlation(series, 2 * series + 1) == pytest.approx(1.0)
+    assert _correlation(series, -series) == pytest.approx(-1.0)
+    assert _correlation(series, torch.ones(9)) == 0.0
+
+
+def test_check_reads_every_render_against_its_truth(networks) -> None:
+    check = check_networks(networks, PRESET, "face", n=5, batch_size=2)
+    assert check.count == 5 and check.category == "face"
+    figures = [
+        check.yaw_correlation, check.pitch_correlation, check.light_x_correlation,
+        check.yaw_spread, check.reconstruction_psnr, check.relief_ratio,
+    ]  # fmt: skip
+    assert all(torch.isfinite(torch.tensor(figures)))
+    assert all(-1 <= value <= 1 for value in figures[:3])
+    assert check.yaw_spread >= 0 and check.relief_ratio >= 0
+    one_batch = check_networks(networks, PRESET, "face", n=5, batch_size=5)
+    assert astuple(one_batch)[3:] == pytest.approx(astuple(check)[3:], abs=1e-5)
+    assert NetworkCheck(**json.loads(check.to_json())) == check
+    assert "relief ratio" in check.table() and "5 held-out face renders" in check.table()
+
+
+def test_check_refuses_what_it_cannot_compare(networks) -> None:
+    with pytest.raises(GANliftError, match="at least 2 renders"):
+        check_networks(networks, PRESET, "face", n=1)
+    with pytest.raises(GANliftError, match="Unknown category 'cat'"):
+        check_networks(networks, PRESET, "cat", n=4)
+    with pytest.raises(GANliftError, match="crops the GAN frame"):
+        check_networks(networks, PRESET.replace(crop=0.5), "face", n=4)
+
+
+def test_check_command_reads_the_networks_fast_mode_uses(tmp_path: Path, capsys) -> None:
+    G, D = tiny_gan(SIZE)
+    checkpoint = save_checkpoint(tmp_path / "tiny", G, discriminator=D)
+    preset = tmp_path / "preset.json"
+    preset.write_text(PRESET.to_json())
+    model = ["--ckpt", str(checkpoint), "--preset", str(preset), "--device", "cpu"]
+    check = ["gan2shape-check", *model, "--n", "3", "--json", str(tmp_path / "check.json")]
+    assert main(check) == 2
+    assert "No pretrained networks" in capsys.readouterr().err
+    pretrain = [
+        "gan2shape-pretrain", *model, "--out", str(tmp_path / "tiny-gan2shape.safetensors"),
+        "--images", "2", "--steps", "1", "--fp32",
+    ]  # fmt: skip
+    assert main(pretrain) == 0
+    assert main(check) == 0
+    assert "yaw: correlation with the truth" in capsys.readouterr().out
+    assert json.loads((tmp_path / "check.json").read_text())["count"] == 3

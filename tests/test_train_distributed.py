@@ -50,8 +50,12 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     assert torch.equal(actual["rng"]["train"], expected["rng"]["train"])
     for network in ("G", "D", "G_ema"):
         for name, tensor in expected[network].items():
-            # Equal up to the order of floating-point sums: Adam divides by |gradient|, which
-            # magnifies rounding where a gradient is nearly zero, so allow 5% of one lr step.
-            difference = (actual[network][name] - tensor).abs().max().item()
-            assert difference < 0.05 * CONFIG.g_lr, (network, name, difference)
+            # Equal up to the order of floating-point sums. Adam divides by |gradient|, so where
+            # a gradient is nearly zero rounding can flip a step's sign and move that one weight
+            # by up to 2 lr per step; the tensor's RMS difference must still stay under 5% of
+            # one lr step (training each half without the all-reduce differs by about one step).
+            difference = actual[network][name] - tensor
+            rms = difference.square().mean().sqrt().item()
+            assert rms < 0.05 * CONFIG.g_lr, (network, name, rms)
+            assert difference.abs().max().item() <= 2 * CONFIG.g_lr * 3, (network, name)
     assert torch.allclose(actual["pl_mean"], expected["pl_mean"], rtol=1e-5)

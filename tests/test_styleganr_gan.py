@@ -3,6 +3,7 @@ mapping network's disentanglement by construction, the editing operations and th
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import replace
@@ -429,3 +430,13 @@ def test_a_half_precision_export_reads_back_and_draws_nearly_the_same(model, tmp
     with torch.no_grad():
         difference = (shipped.mapping(codes) - model.mapping(codes)).abs().max()
     assert difference < 1e-2
+
+
+def test_a_model_refuses_another_gan_of_the_same_shapes(model, tmp_path) -> None:
+    model_file = save_styleganr(model, tmp_path / "model.pt")
+    assert load_styleganr(model_file, generator=model.generator).views.codes.shape[0] == 4
+    other = copy.deepcopy(model.generator)
+    with torch.no_grad():
+        next(other.parameters()).add_(1e-3)
+    with pytest.raises(GANliftError, match="another StyleGAN2"):
+        load_styleganr(model_file, generator=other)

@@ -8,6 +8,7 @@ image = ckpt.generator(z, truncation=0.7)            # [N, 3, H, W] in [-1, 1]
 from engine.stylegan2.autocast import bf16_autocast, bf16_supported
 from engine.stylegan2.checkpoint import (
     Checkpoint,
+    generator_fingerprint,
     load_checkpoint,
     resolve_checkpoint_path,
     save_checkpoint,
@@ -34,6 +35,7 @@ __all__ = [
     "OpsImpl",
     "bf16_autocast",
     "bf16_supported",
+    "generator_fingerprint",
     "load_checkpoint",
     "multiplier_channels",
     "resolve_checkpoint_path",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -320,6 +321,16 @@ def save_pt_checkpoint(
     path = Path(path)
     save_torch(data, path)
     return path
+
+
+def generator_fingerprint(generator: Generator) -> str:
+    """A short SHA-256 of the generator's weights in float32: models built on one GAN (such as
+    a StyleGAN-R mapping network) record it to refuse another GAN that shares its shapes."""
+    digest = hashlib.sha256()
+    for key, value in sorted(generator.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -2,8 +2,10 @@
 labelled view codes, in one file.
 
 The file is a training-state dict (see `engine.styleganr.config_io`) that stores the two
-networks' configs and weights, the view codes, and the path of the StyleGAN2 checkpoint it
-was trained on (the GAN itself is not copied); the mapping trainer resumes from it.
+networks' configs and weights, the view codes, and the path and weight fingerprint of the
+StyleGAN2 checkpoint it was trained on (the GAN itself is not copied); the mapping trainer
+resumes from it. The fingerprint makes loading refuse another GAN of the same shapes, whose
+W+ codes the networks would misread without any error.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 
 from engine.config import config_from_dict, config_to_dict
 from engine.errors import GANliftError
-from engine.stylegan2 import Generator, load_checkpoint
+from engine.stylegan2 import Generator, generator_fingerprint, load_checkpoint
 from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.inverse_graphics import InverseGraphicsConfig, InverseGraphicsNet
 from engine.styleganr.mapping import MappingConfig, MappingNetwork
@@ -68,6 +70,7 @@ def save_styleganr(
             "format": MODEL_FORMAT,
             "version": MODEL_VERSION,
             "generator_path": model.generator_path,
+            "generator_fingerprint": generator_fingerprint(model.generator),
             "inverse_graphics": {
                 "config": config_to_dict(model.inverse_graphics.config),
                 "state": cpu_state(model.inverse_graphics),
@@ -88,7 +91,8 @@ def load_styleganr(
     generator: Generator | None = None,
     device: torch.device | str = "cpu",
 ) -> StyleGANR:
-    """Read a model file; the GAN is ``generator`` or else loaded from the recorded path."""
+    """Read a model file; the GAN is ``generator`` or else loaded from the recorded path, and
+    must be the one the model was trained on (files without a fingerprint are not checked)."""
     state = read_state(path, MODEL_FORMAT)
     if generator is None:
         if not state["generator_path"]:
@@ -107,6 +111,12 @@ def load_styleganr(
             f"{path} was trained for a GAN with W+ {mapping.config.num_ws} x "
             f"{mapping.config.style_dim}, but the given one has {generator.num_ws} x "
             f"{generator.style_dim}; pass the checkpoint it was trained on."
+        )
+    recorded = state.get("generator_fingerprint")
+    if recorded is not None and recorded != generator_fingerprint(generator):
+        raise GANliftError(
+            f"{path} was trained on another StyleGAN2 than the given one (weight fingerprint "
+            f"{recorded}); pass the checkpoint it was trained on, or retrain it on this one."
         )
     inverse_graphics = inverse_graphics.to(device).eval()
     inverse_graphics.template = inverse_graphics.template.to(device)

@@ -105,6 +105,20 @@ def test_step2_lowers_the_projection_loss_on_fixed_pseudo_samples() -> None:
     assert losses[-1] < 0.9 * losses[0]
 
 
+def test_refined_projections_redraw_the_pseudo_samples_more_closely() -> None:
+    refined = PRESET.replace(projection_steps=8, projection_lr=0.1)
+    errors = []
+    for preset, refine in ((refined, False), (refined, True)):
+        context = make_context(preset)
+        snapshot = take_snapshot(context)
+        context.rng.manual_seed(7)
+        pseudo, mask = pseudo_samples(context, snapshot, preset.batch_size)
+        context.rng.manual_seed(7)  # the cache projects these very pseudo samples
+        cache = collect_projected(context, snapshot, refine=refine)
+        errors.append(float(((cache.images - pseudo).abs() * mask).mean()))
+    assert errors[1] < 0.9 * errors[0]
+
+
 def test_bf16_gan_passes_stay_close_to_float32() -> None:
     context = make_context()
     snapshot = take_snapshot(context)

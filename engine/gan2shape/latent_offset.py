@@ -69,10 +69,13 @@ class LatentProjector:
         """The generator's images `[B, 3, size, size]` in [-1, 1] for latents."""
         return self.G.synthesis(latents, noise=self.noise).clamp(-1, 1)
 
+    def frame(self, generated: torch.Tensor) -> torch.Tensor:
+        """Generated images `[B, 3, G, G]` in the networks' frame `[B, 3, S, S]`."""
+        return to_network_frame(generated, crop=self.crop, size=self.image_size)
+
     def project(
         self, encoder: nn.Module, images: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(projected images `[B, 3, S, S]` in the networks' frame, offsets `[B, D]`)."""
         offset = self.offsets(encoder, images)
-        generated = self.generate(self.latents(offset))
-        return to_network_frame(generated, crop=self.crop, size=self.image_size), offset
+        return self.frame(self.generate(self.latents(offset))), offset

@@ -89,6 +89,11 @@ class Gan2ShapePreset:
     smooth_weight: float = 0.01
     offset_weight: float = 0.01
     """Weight of the mean squared latent offset in step 2."""
+    projection_steps: int = 0
+    """Adam steps refining the latent offsets of every cached batch of projected samples
+    (0: the encoder's projections, as the release)."""
+    projection_lr: float = 0.05
+    """Learning rate of that refinement."""
     discriminator_blocks: int = 4
     """Discriminator blocks whose features step 2 compares."""
     use_mask: bool = False
@@ -133,6 +138,10 @@ class Gan2ShapePreset:
             )
         if self.crop is not None and not 0 < self.crop <= 1:
             raise GANliftError(f"Preset '{self.name}' crop must be in (0, 1], got {self.crop}.")
+        if self.projection_steps < 0 or self.projection_lr <= 0:
+            raise GANliftError(
+                f"Preset '{self.name}' needs projection_steps >= 0 and projection_lr > 0."
+            )
         if self.batch_size < 1 or self.collect_batches < 1:
             raise GANliftError(f"Preset '{self.name}' batch sizes must be at least 1.")
         if len(self.view_mean) != 6 or len(self.view_cov) != 6 or len(self.light_mean) != 4:

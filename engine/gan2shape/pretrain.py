@@ -287,11 +287,12 @@ def _backward_mean_loss(
 
 def _sample_loss(context: StepContext, prior: torch.Tensor, fitting_prior: bool) -> torch.Tensor:
     """One sample's loss: the prior fit, or step 2's projection loss plus step 3's shape loss
-    on projected samples collected fresh (with the first stage's symmetry flag)."""
+    on projected samples collected fresh (with the first stage's symmetry flag); the cache is
+    the encoder's, unrefined, since refining it on every joint step would multiply the cost."""
     if fitting_prior:
         return prior_loss(context, prior)
     snapshot = take_snapshot(context)
-    cache = collect_projected(context, snapshot)
+    cache = collect_projected(context, snapshot, refine=False)
     flip = context.preset.flip_step3[0]
     return projection_loss(context, snapshot) + shape_loss(context, cache, flip=flip)
 

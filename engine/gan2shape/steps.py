@@ -174,21 +174,53 @@ def projection_loss(context: StepContext, snapshot: ShapeSnapshot) -> torch.Tens
 
 
 def collect_projected(
-    context: StepContext, snapshot: ShapeSnapshot, *, should_stop: StopFn | None = None
+    context: StepContext,
+    snapshot: ShapeSnapshot,
+    *,
+    refine: bool = True,
+    should_stop: StopFn | None = None,
 ) -> ProjectedCache | None:
-    """Project `collect_batches` batches of fresh pseudo samples into a cache for step 3;
+    """Project `collect_batches` batches of fresh pseudo samples into a cache for step 3 (with
+    `refine`, each batch's latents are then optimised for the preset's `projection_steps`);
     None when `should_stop()` (polled before every batch) interrupts the collection."""
+    preset, projector = context.preset, context.projector
     images, masks = [], []
-    with torch.no_grad():
-        for _ in range(context.preset.collect_batches):
-            if should_stop is not None and should_stop():
-                return None
-            pseudo, mask = pseudo_samples(context, snapshot, context.preset.batch_size)
-            with _gan_precision(context):
-                projected, _ = context.projector.project(context.networks.offset_net, pseudo)
-            images.append(projected.float().cpu())
-            masks.append(mask.cpu())
+    for _ in range(preset.collect_batches):
+        if should_stop is not None and should_stop():
+            return None
+        pseudo, mask = pseudo_samples(context, snapshot, preset.batch_size)
+        with torch.no_grad(), _gan_precision(context):
+            offset = projector.offsets(context.networks.offset_net, pseudo)
+        if refine and preset.projection_steps > 0:
+            offset = refine_offsets(context, offset.float(), pseudo, mask)
+        with torch.no_grad(), _gan_precision(context):
+            projected = projector.frame(projector.generate(projector.latents(offset)))
+        images.append(projected.float().cpu())
+        masks.append(mask.cpu())
     return ProjectedCache(images=torch.cat(images), masks=torch.cat(masks))
+
+
+def refine_offsets(
+    context: StepContext, offset: torch.Tensor, pseudo: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Offsets `[B, D]` optimised by Adam for `projection_steps` so that the GAN redraws the
+    pseudo samples more closely (step 2's L1 + D-feature L1). The encoder is a small network
+    trained for a short schedule and does not reach turned views that the GAN can draw near
+    the input's latent (measured: scripts/probe_projection.py); per-sample optimisation does."""
+    preset, projector = context.preset, context.projector
+    offset = offset.detach().clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([offset], lr=preset.projection_lr)
+    for _ in range(preset.projection_steps):
+        with torch.enable_grad(), _gan_precision(context):
+            projected = projector.frame(projector.generate(projector.latents(offset)))
+            feature_loss = masked_feature_l1(
+                context.discriminator, projected, pseudo, mask, blocks=preset.discriminator_blocks
+            )
+            loss = masked_l1(projected.float(), pseudo, mask) + feature_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return offset.detach()
 
 
 def shape_loss(context: StepContext, cache: ProjectedCache, *, flip: bool) -> torch.Tensor:

@@ -160,17 +160,25 @@ def projection_loss(context: StepContext, snapshot: ShapeSnapshot) -> torch.Tens
     """Step 2: project a batch of pseudo samples; L1 + D-feature L1 + offset_weight · mean h²."""
     preset = context.preset
     pseudo, mask = pseudo_samples(context, snapshot, preset.batch_size)
-    with _gan_precision(context):
-        projected, offset = context.projector.project(context.networks.offset_net, pseudo)
-        feature_loss = masked_feature_l1(
-            context.discriminator, projected, pseudo, mask, blocks=preset.discriminator_blocks
-        )
-    projected, offset = projected.float(), offset.float()
+    offset = context.projector.offsets(context.networks.offset_net, pseudo)
     return (
-        masked_l1(projected, pseudo, mask)
-        + feature_loss
-        + preset.offset_weight * offset.square().mean()
+        _redraw_loss(context, offset, pseudo, mask) + preset.offset_weight * offset.square().mean()
     )
+
+
+def _redraw_loss(
+    context: StepContext, offset: torch.Tensor, pseudo: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """How far the GAN's images of latent offsets `[B, D]` are from the pseudo samples they
+    project: masked L1 + discriminator-feature L1."""
+    projector = context.projector
+    with _gan_precision(context):
+        projected = projector.frame(projector.generate(projector.latents(offset)))
+        feature_loss = masked_feature_l1(
+            context.discriminator, projected, pseudo, mask,
+            blocks=context.preset.discriminator_blocks,
+        )  # fmt: skip
+    return masked_l1(projected.float(), pseudo, mask) + feature_loss.float()
 
 
 def collect_projected(
@@ -181,7 +189,8 @@ def collect_projected(
     should_stop: StopFn | None = None,
 ) -> ProjectedCache | None:
     """Project `collect_batches` batches of fresh pseudo samples into a cache for step 3 (with
-    `refine`, each batch's latents are then optimised for the preset's `projection_steps`);
+    `refine`, each batch's latent offsets are then optimised for the preset's
+    `projection_steps`);
     None when `should_stop()` (polled before every batch) interrupts the collection."""
     preset, projector = context.preset, context.projector
     images, masks = [], []
@@ -207,16 +216,11 @@ def refine_offsets(
     pseudo samples more closely (step 2's L1 + D-feature L1). The encoder is a small network
     trained for a short schedule and does not reach turned views that the GAN can draw near
     the input's latent (measured: scripts/probe_projection.py); per-sample optimisation does."""
-    preset, projector = context.preset, context.projector
     offset = offset.detach().clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([offset], lr=preset.projection_lr)
-    for _ in range(preset.projection_steps):
-        with torch.enable_grad(), _gan_precision(context):
-            projected = projector.frame(projector.generate(projector.latents(offset)))
-            feature_loss = masked_feature_l1(
-                context.discriminator, projected, pseudo, mask, blocks=preset.discriminator_blocks
-            )
-            loss = masked_l1(projected.float(), pseudo, mask) + feature_loss
+    optimizer = torch.optim.Adam([offset], lr=context.preset.projection_lr)
+    for _ in range(context.preset.projection_steps):
+        with torch.enable_grad():
+            loss = _redraw_loss(context, offset, pseudo, mask)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -106,9 +106,9 @@ def test_step2_lowers_the_projection_loss_on_fixed_pseudo_samples() -> None:
 
 
 def test_refined_projections_redraw_the_pseudo_samples_more_closely() -> None:
-    refined = PRESET.replace(projection_steps=8, projection_lr=0.1)
+    preset = PRESET.replace(projection_steps=8, projection_lr=0.1)
     errors = []
-    for preset, refine in ((refined, False), (refined, True)):
+    for refine in (False, True):
         context = make_context(preset)
         snapshot = take_snapshot(context)
         context.rng.manual_seed(7)

@@ -13,6 +13,8 @@
 #   SYNTH_STEPS=5000         inverse graphics on synthetic car pairs (known cameras)
 #   GAN_STEPS=400            then on GAN pairs: same content under two labelled view codes
 #   VIEWS=24 LAYERS=4        view codes and the W+ rows they replace (see the view-layers figure)
+#   CANDIDATES=480           view codes sampled and labelled, of which VIEWS spread evenly over
+#                            the azimuth circle are kept (the GAN draws some views far more often)
 #   MAPPING_STEPS=600 WARMUP=200   mapping network: warm-up, then cycle consistency
 #   RUN=runs/styleganr-car   where the states go
 #   THREADS=                 CPU threads (OMP_NUM_THREADS)
@@ -25,6 +27,7 @@ LABELLER_STEPS="${LABELLER_STEPS:-8000}"
 SYNTH_STEPS="${SYNTH_STEPS:-5000}"
 GAN_STEPS="${GAN_STEPS:-400}"
 VIEWS="${VIEWS:-24}"
+CANDIDATES="${CANDIDATES:-480}"
 LAYERS="${LAYERS:-4}"
 MAPPING_STEPS="${MAPPING_STEPS:-600}"
 WARMUP="${WARMUP:-200}"
@@ -41,12 +44,12 @@ styleganr train-labeller --out "$RUN/labeller.pt" --steps "$LABELLER_STEPS"
 styleganr train-inverse --synthetic --out "$RUN/inverse.pt" --steps "$SYNTH_STEPS"
 styleganr view-layers --checkpoint "$CHECKPOINT" --labeller "$RUN/labeller.pt" \
     --out "$RUN/view_layers.png" | tee "$RUN/view_layers.txt"
-if [[ ! -f "$RUN/views.safetensors" ]]; then
-    styleganr view-codes --checkpoint "$CHECKPOINT" --layers "$LAYERS" --count "$VIEWS" \
-        --out "$RUN/views.safetensors" --sheet "$RUN/views_sheet.png"
+if [[ ! -f "$RUN/candidates.safetensors" ]]; then
+    styleganr view-codes --checkpoint "$CHECKPOINT" --layers "$LAYERS" --count "$CANDIDATES" \
+        --out "$RUN/candidates.safetensors"
 fi
-styleganr auto-label --checkpoint "$CHECKPOINT" --views "$RUN/views.safetensors" \
-    --labeller "$RUN/labeller.pt" --out "$RUN/labelled.safetensors"
+styleganr auto-label --checkpoint "$CHECKPOINT" --views "$RUN/candidates.safetensors" \
+    --labeller "$RUN/labeller.pt" --keep "$VIEWS" --out "$RUN/labelled.safetensors"
 styleganr train-inverse --checkpoint "$CHECKPOINT" --views "$RUN/labelled.safetensors" \
     --labeller "$RUN/labeller.pt" --out "$RUN/inverse.pt" --steps $((SYNTH_STEPS + GAN_STEPS))
 styleganr train-mapping --checkpoint "$CHECKPOINT" --views "$RUN/labelled.safetensors" \

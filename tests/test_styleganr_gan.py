@@ -24,6 +24,7 @@ from engine.styleganr import (
     StyleGANR,
     analyse_view_layers,
     auto_label,
+    balanced_selection,
     car_to_mesh,
     compose,
     encode_photo,
@@ -148,11 +149,41 @@ def test_labeller_trains_resumes_and_labels_view_codes(generator, tmp_path) -> N
     assert cameras.shape == (3, 3)
     assert bool(((cameras[:, 0] >= 0) & (cameras[:, 0] < 360)).all())
     assert bool(((cameras[:, 1] >= 0) & (cameras[:, 1] <= 30) & (cameras[:, 2] > 0)).all())
+    kept = auto_label(
+        generator,
+        sample_view_codes(generator, 3, num_view_layers=2),
+        labeller,
+        samples_per_view=2,
+        keep=2,
+    )
+    assert len(kept.codes) == 2
+    assert all(any(torch.equal(code, other) for other in views.codes) for code in kept.codes)
+    assert all(any(torch.equal(camera, other) for other in cameras) for camera in kept.labelled())
     checkpoint = save_checkpoint(tmp_path / "gan", generator)
+    save_view_codes(views, tmp_path / "candidates.safetensors")
+    labelled = tmp_path / "labelled.safetensors"
+    arguments = ["--checkpoint", str(checkpoint), "--labeller", str(state), "--out", str(labelled)]
+    views_argument = ["--views", str(tmp_path / "candidates.safetensors")]
+    assert main(["styleganr", "auto-label", *arguments, *views_argument, "--keep", "2"]) == 0
+    assert load_view_codes(labelled).labelled().shape == (2, 3)
+    assert main(["styleganr", "auto-label", *arguments, *views_argument, "--keep", "4"]) == 2
     figure = tmp_path / "layers.png"
     arguments = ["--checkpoint", str(checkpoint), "--out", str(figure), "--pairs", "2"]
     assert main(["styleganr", "view-layers", *arguments, "--labeller", str(state)]) == 0
     assert figure.is_file()
+
+
+def test_balanced_selection_keeps_the_most_agreed_code_of_each_arc() -> None:
+    azimuth = torch.tensor([10.0, 20.0, 30.0, 100.0, 200.0, 350.0, 355.0])
+    agreement = torch.tensor([0.5, 0.9, 0.8, 0.3, 0.6, 0.7, 0.95])
+    # Four 90° arcs: [0, 90) holds codes 0-2, [90, 180) code 3, [180, 270) code 4,
+    # [270, 360) codes 5-6.
+    assert balanced_selection(azimuth, agreement, 4).tolist() == [1, 3, 4, 6]
+    # Six 60° arcs, two of them empty: the two most agreed codes left make up the number.
+    assert balanced_selection(azimuth, agreement, 6).tolist() == [1, 2, 3, 4, 5, 6]
+    assert balanced_selection(azimuth, agreement, 7).tolist() == list(range(7))
+    with pytest.raises(GANliftError, match="Cannot keep 8 of 7 view codes"):
+        balanced_selection(azimuth, agreement, 8)
 
 
 def test_camera_changes_only_view_layers_and_codes_only_content_layers(model) -> None:

@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     codes = actions.add_parser("view-codes", help="Sample view codes and a labelling sheet.")
     codes.add_argument("--checkpoint", required=True)
     codes.add_argument("--out", required=True, help="view codes (.safetensors)")
-    codes.add_argument("--sheet", required=True, help="labelling sheet (PNG), one row per code")
+    codes.add_argument("--sheet", help="labelling sheet (PNG), one row per code")
     codes.add_argument("--count", type=int, default=12)
     codes.add_argument("--layers", type=int, default=4, help="view layers (see view-layers)")
     codes.add_argument("--seed", type=int, default=0)
@@ -96,6 +96,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     auto.add_argument("--views", required=True)
     auto.add_argument("--labeller", required=True)
     auto.add_argument("--out", required=True)
+    auto.add_argument(
+        "--keep", type=int, help="keep this many codes, spread evenly over the azimuth circle"
+    )
     auto.set_defaults(run=_auto_label)
 
     inverse = actions.add_parser("train-inverse", help="Train the inverse graphics network.")
@@ -191,8 +194,10 @@ def _view_codes(args: argparse.Namespace) -> int:
     generator = _generator(args)
     views = sample_view_codes(generator, args.count, num_view_layers=args.layers, seed=args.seed)
     save_view_codes(views, args.out)
-    save_image(labelling_sheet(generator, views, seed=args.seed), args.sheet)
-    print(f"{args.count} view codes -> {args.out}; sheet (row i = code i) -> {args.sheet}")
+    print(f"{args.count} view codes -> {args.out}")
+    if args.sheet:
+        save_image(labelling_sheet(generator, views, seed=args.seed), args.sheet)
+        print(f"labelling sheet (row i = code i) -> {args.sheet}")
     return 0
 
 
@@ -234,9 +239,14 @@ def _train_labeller(args: argparse.Namespace) -> int:
 
 def _auto_label(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
-    views = auto_label(
-        _generator(args), load_view_codes(args.views), load_view_labeller(args.labeller, device)
-    )
+    with tqdm_progress("auto-label") as progress:
+        views = auto_label(
+            _generator(args),
+            load_view_codes(args.views),
+            load_view_labeller(args.labeller, device),
+            keep=args.keep,
+            progress=progress,
+        )
     save_view_codes(views, args.out)
     for index, camera in enumerate(views.labelled().tolist()):
         print(

@@ -5,7 +5,8 @@ and a mapping network that drives the GAN with a camera and shape / texture / ba
 Pipeline (each step an importable function, each training resumable from one state file):
 
 1. `analyse_view_layers`: which W+ rows carry the viewpoint (the paper: first 4 of 16).
-2. `sample_view_codes`, then `auto_label` (a `ViewLabeller` trained on synthetic cars) or
+2. `sample_view_codes`, then `auto_label` (a `ViewLabeller` trained on synthetic cars; it can
+   keep a set spread evenly over the azimuth circle) or
    `HandLabels` (a person's azimuth bins) give the view codes cameras.
 3. `train_inverse_graphics` on `gan_view_pairs` (or `synthetic_view_pairs`).
 4. `train_mapping`: warm-up on real W+, then cycle consistency; its file is the model.
@@ -38,6 +39,7 @@ from engine.styleganr.labelling import (
     LabellerConfig,
     ViewLabeller,
     auto_label,
+    balanced_selection,
     labelling_sheet,
     load_hand_labels,
     load_view_labeller,
@@ -106,6 +108,7 @@ __all__ = [
     "analyse_view_layers",
     "auto_label",
     "background_code",
+    "balanced_selection",
     "camera_from_view",
     "car_to_mesh",
     "colour_loss",

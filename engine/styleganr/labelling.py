@@ -201,18 +201,57 @@ def auto_label(
     samples_per_view: int = 8,
     seed: int = 0,
     truncation: float = 0.7,
+    keep: int | None = None,
+    progress: ProgressFn | None = None,
 ) -> ViewCodes:
     """Cameras for every view code: the labeller's prediction on ``samples_per_view`` content
-    codes under that view, averaged (azimuth as a circular mean)."""
+    codes under that view, averaged (azimuth as a circular mean).
+
+    With ``keep``, only that many codes are returned, spread evenly over the azimuth circle
+    (see `balanced_selection`): a GAN draws some views far more often than others, and codes
+    sampled at random leave the rare views without a label.
+    """
     content = sample_w(generator, samples_per_view, seed=seed, truncation=truncation)  # [S, D]
-    cameras = []
-    for code in views.codes:
+    cameras, agreement = [], []
+    for index, code in enumerate(views.codes):
         wplus = compose(code[None].expand(samples_per_view, -1, -1), content, generator.num_ws)
-        predicted, _ = predict_views(labeller, generator.synthesis(wplus))  # [S, 3]
+        with torch.no_grad():
+            predicted, _ = predict_views(labeller, generator.synthesis(wplus))  # [S, 3]
         azimuth = torch.deg2rad(predicted[:, 0])
-        mean_azimuth = torch.rad2deg(torch.atan2(azimuth.sin().mean(), azimuth.cos().mean())) % 360
+        direction = torch.stack([azimuth.sin().mean(), azimuth.cos().mean()])  # [2]
+        mean_azimuth = torch.rad2deg(torch.atan2(direction[0], direction[1])) % 360
         cameras.append(torch.stack([mean_azimuth, predicted[:, 1].mean(), predicted[:, 2].mean()]))
-    return ViewCodes(codes=views.codes, cameras=torch.stack(cameras).cpu())
+        agreement.append(direction.norm())
+        if progress is not None:
+            progress(index + 1, len(views.codes), "labelling view codes")
+    labelled = ViewCodes(codes=views.codes, cameras=torch.stack(cameras).cpu())
+    if keep is None:
+        return labelled
+    chosen = balanced_selection(labelled.labelled()[:, 0], torch.stack(agreement).cpu(), keep)
+    return ViewCodes(codes=labelled.codes[chosen], cameras=labelled.labelled()[chosen])
+
+
+def balanced_selection(azimuth: torch.Tensor, agreement: torch.Tensor, keep: int) -> torch.Tensor:
+    """Indices of ``keep`` codes spread over the azimuth circle: it is cut into ``keep`` equal
+    arcs and each arc keeps its code with the highest ``agreement`` (how well the labeller's
+    readings of that code's samples agree, 0…1); arcs without a code are made up by the most
+    agreed codes left. ``azimuth`` and ``agreement`` are ``[V]``; the result is sorted."""
+    if not 1 <= keep <= len(azimuth):
+        raise GANliftError(
+            f"Cannot keep {keep} of {len(azimuth)} view codes; sample at least {keep} codes "
+            "with view-codes --count."
+        )
+    arc = ((azimuth % 360) / (360 / keep)).long().clamp(max=keep - 1)  # [V]
+    order = torch.argsort(agreement, descending=True, stable=True)
+    chosen: list[int] = []
+    filled: set[int] = set()
+    for index in order.tolist():
+        if int(arc[index]) not in filled:
+            filled.add(int(arc[index]))
+            chosen.append(index)
+    spare = [index for index in order.tolist() if index not in chosen]
+    chosen += spare[: keep - len(chosen)]
+    return torch.tensor(sorted(chosen))
 
 
 @dataclass

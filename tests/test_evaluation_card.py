@@ -105,6 +105,36 @@ def test_evaluate_gan_writes_figures_json_and_a_card_with_the_figures(
     assert summary["training"]["train_command"] in card
 
 
+def test_a_card_measured_again_keeps_the_recorded_training_facts(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = tmp_path / "first"
+    arguments = ["--category", "face", *TINY_EVALUATION]
+    assert main(["evaluate-gan", str(run_dir / "model.safetensors"), "--out", str(first),
+                 *arguments]) == 0  # fmt: skip
+    moved = save_checkpoint(
+        tmp_path / "cleaned" / "model", tiny_generator(16, style_dim=16, n_mlp=2),
+        extra={"step": 60, "kimg": 0.96},
+    )  # fmt: skip
+    record = str(first / "evaluation.json")
+    again = tmp_path / "again"
+    assert main(["evaluate-gan", str(moved), "--out", str(again), "--training-from", record,
+                 *arguments]) == 0  # fmt: skip
+    before = json.loads((first / "evaluation.json").read_text())["training"]
+    assert json.loads((again / "evaluation.json").read_text())["training"] == before
+    assert "wall time to this snapshot: 0.03 h" in (again / "MODEL_CARD.md").read_text()
+
+    other = save_checkpoint(
+        tmp_path / "other" / "model", tiny_generator(16, style_dim=16, n_mlp=2),
+        extra={"step": 80, "kimg": 1.28},
+    )  # fmt: skip
+    assert main(["evaluate-gan", str(other), "--out", str(tmp_path / "x"), "--training-from",
+                 record, *arguments]) == 2  # fmt: skip
+    assert "describes the snapshot at step 60, not this checkpoint's step 80" in (
+        capsys.readouterr().err
+    )
+
+
 def test_evaluate_gan_reports_bad_settings_without_a_traceback(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

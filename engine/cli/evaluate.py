@@ -57,6 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--run-dir", help="training run folder (config.json, log.jsonl); default: the "
         "checkpoint's folder",
     )  # fmt: skip
+    evaluate.add_argument(
+        "--training-from", metavar="EVALUATION_JSON",
+        help="take the training facts from an earlier evaluation.json of this snapshot "
+        "(when its run folder is gone)",
+    )  # fmt: skip
     evaluate.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="sampling seed")
     evaluate.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
@@ -88,7 +93,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     with tqdm_progress(desc="evaluate-gan") as progress:
         evaluation = evaluate_gan(
             args.checkpoint, config, run_dir=args.run_dir,
-            device=resolve_device(args.device), progress=progress,
+            training_record=args.training_from, device=resolve_device(args.device),
+            progress=progress,
         )  # fmt: skip
     paths = write_evaluation(evaluation, args.out)
     summary = evaluation.summary()

@@ -22,7 +22,11 @@ from engine.evaluation.coverage import COVERAGE_GOAL, CoverageResult, evaluate_c
 from engine.evaluation.inversion_psnr import PSNR_GOAL_DB, InversionEvaluation, evaluate_inversion
 from engine.evaluation.labels import label_set
 from engine.evaluation.samples import generate_samples
-from engine.evaluation.training_run import TrainingRun, read_training_run
+from engine.evaluation.training_run import (
+    TrainingRun,
+    read_training_run,
+    recorded_training_run,
+)
 from engine.evaluation.view_swap import ViewSwapEvaluation, evaluate_view_swap
 from engine.images import make_grid
 from engine.progress import ProgressFn, StopFn
@@ -59,8 +63,8 @@ class EvaluationConfig:
     """GAN samples and held-out renders the coverage regressor reads."""
     n_invert: int = PROTOCOL_INVERSIONS
     """Held-out renders projected for the inversion PSNR."""
-    inversion_steps: int = 300
-    """Optimisation steps per projection (in W, stored noise)."""
+    inversion_steps: int = 1000
+    """Optimisation steps per projection (in W, stored noise): the StyleGAN2 projector's 1000."""
     n_train_renders: int = 4000
     """Training renders the coverage regressor learns from."""
     regressor_steps: int = 1500
@@ -164,6 +168,7 @@ def evaluate_gan(
     config: EvaluationConfig,
     *,
     run_dir: str | Path | None = None,
+    training_record: str | Path | None = None,
     device: torch.device | str = "cpu",
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
@@ -171,11 +176,15 @@ def evaluate_gan(
     """Load `checkpoint` (a file or an installed model name) and measure it.
 
     `run_dir` is the training run folder the card's training facts come from; by default
-    the checkpoint's own folder (where `train-gan` writes its snapshots).
+    the checkpoint's own folder (where `train-gan` writes its snapshots). `training_record`,
+    an earlier ``evaluation.json`` of the same snapshot, replaces a run folder since removed.
     """
     loaded = load_checkpoint(checkpoint, device)
     generator = loaded.generator
-    training = read_training_run(loaded.extra, run_dir or loaded.source.parent)
+    if training_record is not None:
+        training = recorded_training_run(training_record, loaded.extra)
+    else:
+        training = read_training_run(loaded.extra, run_dir or loaded.source.parent)
     seconds: dict[str, float] = {}
     with _stopwatch(seconds, "samples"):
         grid = generate_samples(

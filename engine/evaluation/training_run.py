@@ -4,13 +4,15 @@ A run folder holds ``config.json`` (the `TrainConfig`), ``log.jsonl`` (one JSON 
 line: ``start`` and ``snapshot`` events and periodic loss records, each with a ``time``) and
 the snapshot ``model.safetensors`` + ``model.json``, whose ``extra`` gives its step and kimg.
 The data set a run trained on is found from the ``start`` event's ``data`` folder, whose
-parent holds the ``synth.json`` of `engine.synth.dataset`.
+parent holds the ``synth.json`` of `engine.synth.dataset`. Once a run folder is cleaned up,
+the facts an earlier ``evaluation.json`` recorded for the same snapshot stand in for it
+(`recorded_training_run`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,30 @@ def read_training_run(extra: dict[str, Any], run_dir: str | Path | None) -> Trai
         precision=starts[-1].get("precision") if starts else None,
         train_command=_train_command(config, data_dir, folder),
     )
+
+
+def recorded_training_run(evaluation_json: str | Path, extra: dict[str, Any]) -> TrainingRun:
+    """The training facts an earlier ``evaluation.json`` recorded for the snapshot with
+    metadata `extra`, so a model card can be measured again after its run folder is gone."""
+    path = Path(evaluation_json)
+    recorded = _read_json(path).get("training")
+    if not isinstance(recorded, dict):
+        raise GANliftError(
+            f"{path} holds no training facts; pass an evaluation.json written by evaluate-gan."
+        )
+    if (recorded.get("snapshot_step"), recorded.get("snapshot_kimg")) != (
+        extra.get("step"),
+        extra.get("kimg"),
+    ):
+        raise GANliftError(
+            f"{path} describes the snapshot at step {recorded.get('snapshot_step')}, not this "
+            f"checkpoint's step {extra.get('step')}; pass the evaluation of this snapshot."
+        )
+    values = {field.name: recorded.get(field.name) for field in fields(TrainingRun)}
+    values["run_dir"] = Path(values["run_dir"]) if values["run_dir"] else None
+    values["sessions"] = int(values["sessions"] or 0)
+    values["dataset"] = DatasetInfo(**values["dataset"]) if values["dataset"] else None
+    return TrainingRun(**values)
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:

@@ -36,7 +36,9 @@ def test_correlation_of_analytic_series() -> None:
 
 
 def test_check_reads_every_render_against_its_truth(networks) -> None:
+    networks.train()
     check = check_networks(networks, PRESET, "face", n=5, batch_size=2)
+    assert networks.training  # read in eval mode, then handed back as it came
     assert check.count == 5 and check.category == "face"
     figures = [
         check.yaw_correlation, check.pitch_correlation, check.light_x_correlation,

@@ -78,7 +78,10 @@ def check_networks(
     device: torch.device | str = "cpu",
 ) -> NetworkCheck:
     """Read `n` test renders of `category` (from test seed `seed`, default the first) with
-    `networks` under `preset` and compare view, light, redraw and depth with the truth."""
+    `networks` under `preset` and compare view, light, redraw and depth with the truth.
+
+    The networks are moved to `device` and read in eval mode; their training mode is restored.
+    """
     if category not in CATEGORIES:
         raise GANliftError(f"Unknown category '{category}'; use one of {', '.join(CATEGORIES)}.")
     if n < 2:
@@ -91,15 +94,19 @@ def check_networks(
     first_seed = SEED_RANGES["test"].start if seed is None else seed
     seeds = seed_run(first_seed, n, split="test")
     size = preset.networks.image_size
-    networks = networks.to(device).eval()
+    was_training = networks.training
+    networks.to(device).eval()
     readings: dict[str, list[torch.Tensor]] = {
         key: [] for key in ("view", "true_view", "light", "true_light", "psnr", "relief")
     }
-    for start in range(0, n, batch_size):
-        chunk = seeds[start : start + batch_size]
-        batch = render_samples(category, chunk, size=size, device=device)
-        for key, value in _read_batch(networks, preset, batch).items():
-            readings[key].append(value)
+    try:
+        for start in range(0, n, batch_size):
+            chunk = seeds[start : start + batch_size]
+            batch = render_samples(category, chunk, size=size, device=device)
+            for key, value in _read_batch(networks, preset, batch).items():
+                readings[key].append(value)
+    finally:
+        networks.train(was_training)
     values = {key: torch.cat(parts) for key, parts in readings.items()}
     view, true_view = values["view"], values["true_view"]
     light, true_light = values["light"], values["true_light"]

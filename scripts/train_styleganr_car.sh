@@ -11,11 +11,11 @@
 #   CHECKPOINT=default-car   the StyleGAN2 the model drives (a bundled name or a file)
 #   LABELLER_STEPS=8000      view labeller on synthetic cars (cameras + silhouettes)
 #   SYNTH_STEPS=5000         inverse graphics on synthetic car pairs (known cameras)
-#   GAN_STEPS=400            then on GAN pairs: same content under two labelled view codes
+#   GAN_STEPS=800            then on GAN pairs: same content under two labelled view codes
 #   VIEWS=24 LAYERS=4        view codes and the W+ rows they replace (see the view-layers figure)
 #   CANDIDATES=480           view codes sampled and labelled, of which VIEWS spread evenly over
 #                            the azimuth circle are kept (the GAN draws some views far more often)
-#   MAPPING_STEPS=600 WARMUP=200   mapping network: warm-up, then cycle consistency
+#   MAPPING_STEPS=900 WARMUP=300   mapping network: warm-up, then cycle consistency
 #   RUN=runs/styleganr-car   where the states go
 #   THREADS=                 CPU threads (OMP_NUM_THREADS)
 #   INSTALL=1                copy the model and the labeller into assets/models/
@@ -25,12 +25,12 @@ PYTHON="${PYTHON:-.venv/bin/python}"
 CHECKPOINT="${CHECKPOINT:-default-car}"
 LABELLER_STEPS="${LABELLER_STEPS:-8000}"
 SYNTH_STEPS="${SYNTH_STEPS:-5000}"
-GAN_STEPS="${GAN_STEPS:-400}"
+GAN_STEPS="${GAN_STEPS:-800}"
 VIEWS="${VIEWS:-24}"
 CANDIDATES="${CANDIDATES:-480}"
 LAYERS="${LAYERS:-4}"
-MAPPING_STEPS="${MAPPING_STEPS:-600}"
-WARMUP="${WARMUP:-200}"
+MAPPING_STEPS="${MAPPING_STEPS:-900}"
+WARMUP="${WARMUP:-300}"
 RUN="${RUN:-runs/styleganr-car}"
 if [[ -n "${THREADS:-}" ]]; then
     export OMP_NUM_THREADS="$THREADS"

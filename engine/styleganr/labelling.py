@@ -224,11 +224,11 @@ def auto_label(
         agreement.append(direction.norm())
         if progress is not None:
             progress(index + 1, len(views.codes), "labelling view codes")
-    labelled = ViewCodes(codes=views.codes, cameras=torch.stack(cameras).cpu())
+    labels = torch.stack(cameras).cpu()  # [V, 3]
     if keep is None:
-        return labelled
-    chosen = balanced_selection(labelled.labelled()[:, 0], torch.stack(agreement).cpu(), keep)
-    return ViewCodes(codes=labelled.codes[chosen], cameras=labelled.labelled()[chosen])
+        return ViewCodes(codes=views.codes, cameras=labels)
+    chosen = balanced_selection(labels[:, 0], torch.stack(agreement).cpu(), keep)
+    return ViewCodes(codes=views.codes[chosen], cameras=labels[chosen])
 
 
 def balanced_selection(azimuth: torch.Tensor, agreement: torch.Tensor, keep: int) -> torch.Tensor:

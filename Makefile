@@ -14,7 +14,7 @@ run: setup
 test: setup-test
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --durations=15
 
 # The README's screenshots: the browser tests on the embedded default models.
 screenshots: setup-test

@@ -31,6 +31,9 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 120.0
 IMAGE_SIDE = 32
+REQUEST_SECONDS = 300.0
+"""One request may take this long before the visitor counts it as an error (a wedged server
+fails the run instead of hanging it)."""
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 """Talks to localhost without any proxy from the environment."""
 
@@ -113,15 +116,22 @@ class SessionLog:
     """Reconstructions that showed another session's image."""
 
     def timed(self, client, endpoint: str, *args):
-        """`client.predict(*args, api_name=endpoint)`, timed; errors are recorded, not raised."""
+        """`client.predict(*args, api_name=endpoint)`, timed and bounded by `REQUEST_SECONDS`;
+        errors (a timeout among them) are recorded, not raised."""
         start = time.perf_counter()
         try:
-            return client.predict(*args, api_name=endpoint)
+            return bounded_predict(client, *args, api_name=endpoint)
         except Exception as error:  # the load test counts every failure the client reports
             self.errors.append(f"{endpoint}: {type(error).__name__}: {error}")
             return None
         finally:
             self.latencies.setdefault(endpoint, []).append(time.perf_counter() - start)
+
+
+def bounded_predict(client, *arguments, api_name: str):
+    """``client.predict``, but a request that takes over `REQUEST_SECONDS` raises TimeoutError
+    instead of waiting on a wedged server for ever."""
+    return client.submit(*arguments, api_name=api_name).result(timeout=REQUEST_SECONDS)
 
 
 def run_session(

@@ -17,6 +17,7 @@ import torch
 from engine.cli import main
 from engine.distributed import ProcessGroup
 from engine.stylegan2.safe_pickle import load_torch_file
+from tests.gloo import LOOPBACK
 from tests.tiny import tiny_checkpoint, tiny_gan2shape_preset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def torchrun(arguments: list[str]) -> subprocess.CompletedProcess[str]:
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "engine", *arguments,
     ]  # fmt: skip
-    environment = os.environ | {"OMP_NUM_THREADS": "1"}
+    environment = os.environ | LOOPBACK | {"OMP_NUM_THREADS": "1"}
     return subprocess.run(
         command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300
     )

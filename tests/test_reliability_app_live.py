@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.load import AppServer, run_load, running_app, write_session_image
+from bench.load import (
+    AppServer,
+    bounded_predict,
+    run_load,
+    running_app,
+    write_session_image,
+)
 from tests.data.bad.cases import BAD_INPUTS, write_bad_input
 from tests.e2e.tiny_model import write_tiny_model
 
@@ -61,13 +67,13 @@ def test_bad_files_are_refused_and_the_app_keeps_serving(server: AppServer, file
         path = str(files / "bad" / case.name)
         arguments = (gradio_client.handle_file(path),) if case.kind == "image" else (path, "auto")
         with pytest.raises(gradio_client.exceptions.AppError) as caught:
-            visitor.predict(*arguments, api_name=endpoint)
+            bounded_predict(visitor, *arguments, api_name=endpoint)
         message = str(caught.value)
         assert case.refusal in message and "\n" not in message, (case.name, message)
     assert not Path("/tmp/ganlift-pwned").exists()
     good = write_session_image(0, tmp_path)
-    visitor.predict(gradio_client.handle_file(str(good)), api_name="/load_image")
-    *_, status = visitor.predict("fast", api_name="/reconstruct")
+    bounded_predict(visitor, gradio_client.handle_file(str(good)), api_name="/load_image")
+    *_, status = bounded_predict(visitor, "fast", api_name="/reconstruct")
     assert "session-0.png" in status and "Recovery" in status
 
 
@@ -84,8 +90,8 @@ def test_uploads_over_the_cap_are_refused(server: AppServer, tmp_path: Path) -> 
     big = tmp_path / "big.png"
     big.write_bytes(b"\x89PNG" + bytes(UPLOAD_CAP_MB * 2**20 + 1))
     with pytest.raises(Exception, match=r"(?i)size|large|413"):
-        client(server, tmp_path).predict(
-            gradio_client.handle_file(str(big)), api_name="/load_image"
+        bounded_predict(
+            client(server, tmp_path), gradio_client.handle_file(str(big)), api_name="/load_image"
         )
 
 

@@ -21,6 +21,7 @@ from engine.gan2shape import Gan2ShapeModel, Gan2ShapePreset, OutputSettings, Vi
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import load_checkpoint
 from tests.e2e.tiny_model import write_tiny_model
+from tests.gloo import join_gloo_group
 from tests.tiny import write_random_images
 
 GOOD = ("a.png", "b.jpg", "c.png")
@@ -96,9 +97,7 @@ def run_batch(inputs: Path, out: Path) -> None:
 
 def _batch_in_process(rank: int, world_size: int, rendezvous: str, inputs: str, out: str) -> None:
     """One of the spawned batch processes."""
-    dist.init_process_group(
-        "gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world_size
-    )
+    join_gloo_group(rank, world_size, rendezvous)
     try:
         run_batch(Path(inputs), Path(out))
     finally:

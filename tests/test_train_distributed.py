@@ -11,6 +11,7 @@ import torch.multiprocessing as mp
 
 from engine.stylegan2.safe_pickle import load_torch_file
 from engine.stylegan2.training import train_gan
+from tests.gloo import join_gloo_group
 from tests.tiny import tiny_train_config, write_random_images
 
 CONFIG = tiny_train_config(batch=8, kimg=0.024, snapshot_kimg=1.0, sample_count=2)
@@ -20,9 +21,7 @@ CONFIG = tiny_train_config(batch=8, kimg=0.024, snapshot_kimg=1.0, sample_count=
 def _train_in_process(rank: int, world_size: int, rendezvous: str, data: str, out: str) -> None:
     """One of the spawned training processes."""
     torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world_size
-    )
+    join_gloo_group(rank, world_size, rendezvous)
     try:
         train_gan(data, out, config=CONFIG, device=torch.device("cpu"))
     finally:

@@ -13,6 +13,8 @@ import pytest
 from gradio_client import Client
 from playwright.sync_api import Page, expect
 
+from bench.load import bounded_predict
+
 pytestmark = pytest.mark.e2e
 
 TIMEOUT_MS = 120_000
@@ -75,12 +77,12 @@ def test_cars_texture_swap(page: Page, app_url: str, screenshot_dir: Path) -> No
 
 def test_api_endpoints_work_from_gradio_client(app_url: str, tmp_path: Path) -> None:
     client = Client(app_url, verbose=False, download_files=str(tmp_path))
-    client.predict(3, api_name="/sample")
-    outputs = client.predict("fast", api_name="/reconstruct")
+    bounded_predict(client, 3, api_name="/sample")
+    outputs = bounded_predict(client, "fast", api_name="/reconstruct")
     assert "Recovery:** finished" in outputs[-1]
-    turned = client.predict(30, 0, 0, 0, 0.5, 0.5, False, api_name="/render_view")
+    turned = bounded_predict(client, 30, 0, 0, 0, 0.5, 0.5, False, api_name="/render_view")
     assert Path(turned).is_file()
-    files = client.predict(api_name="/export_ply")
+    files = bounded_predict(client, api_name="/export_ply")
     ply = Path(files[0] if isinstance(files[0], str) else files[0]["path"])
     assert o3d.io.read_triangle_mesh(str(ply)).has_vertices()
 

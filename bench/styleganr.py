@@ -1,7 +1,8 @@
 """StyleGAN-R on a trained model: camera control, reprojected silhouettes and part swaps.
 
 Held-out samples (content seeds the trainers never draw from) are moved, swapped and read
-back (see engine/evaluation/styleganr.py for each measurement). Silhouettes of GAN images
+back; both azimuth readers are also scored on held-out synthetic renders whose cameras are
+known (see engine/evaluation/styleganr.py for each measurement). Silhouettes of GAN images
 come from the view labeller (the segmenter standing in for the paper's Mask R-CNN); its own
 azimuth reading is printed beside the inverse graphics network's as an independent check.
 The reference measured in the same run is one generator forward pass on the same batch;
@@ -36,6 +37,8 @@ from engine.evaluation.styleganr import (
     SwapScores,
     azimuth_ring,
     camera_control_errors,
+    known_camera_errors,
+    known_camera_renders,
     mask_iou,
     read_azimuths,
     reprojected_silhouettes,
@@ -100,6 +103,9 @@ def main() -> None:
     def segment(images: torch.Tensor) -> torch.Tensor:
         return predict_views(labeller, images)[1]
 
+    def read_by_labeller(_network, images: torch.Tensor, _candidates) -> torch.Tensor:
+        return predict_views(labeller, images)[0][:, 0]
+
     count, generator = args.samples, model.generator
     print(
         f"StyleGAN-R {args.model}: GAN {model.generator_path} ({generator.config.size}px), "
@@ -116,18 +122,20 @@ def main() -> None:
 
     azimuths = [float(a) for a in torch.arange(0.0, 360.0, args.azimuth_step)]
     errors = camera_control_errors(model, samples, azimuths)  # [A, N]
-    labeller_errors = camera_control_errors(
-        model,
-        samples,
-        azimuths,
-        read=lambda _, images, __: predict_views(labeller, images)[0][:, 0],
-    )
+    labeller_errors = camera_control_errors(model, samples, azimuths, read=read_by_labeller)
     print("\ncamera control: |requested - read| azimuth, degrees (goal: median <= 10)")
     print(f"{'requested':>10}{'inverse graphics':>18}{'labeller':>10}")
     for azimuth, ours, theirs in zip(azimuths, errors, labeller_errors, strict=True):
         print(f"{azimuth:10.0f}{float(ours.median()):18.1f}{float(theirs.median()):10.1f}")
     print(f"{'all':>10}  inverse graphics: {summary(errors)}")
     print(f"{'':>10}  labeller:         {summary(labeller_errors)}")
+
+    renders, truth = known_camera_renders(count, size=generator.config.size)
+    network = model.inverse_graphics
+    print(f"\nthe readers on {count} held-out synthetic renders with known cameras, degrees")
+    print(f"  inverse graphics: {summary(known_camera_errors(network, renders, truth))}")
+    labelled = known_camera_errors(network, renders, truth, read=read_by_labeller)
+    print(f"  labeller:         {summary(labelled)}")
 
     content = sample_w(generator, count, seed=HELD_OUT_SEED + 1)
     chosen = torch.arange(count) % len(model.views.codes)

@@ -1,6 +1,6 @@
 """The StyleGAN-R measurements of bench/styleganr.py: analytic masks and colours, azimuth
-errors across the 0°/360° seam, readings confined to the candidate ring, and swaps of a
-sample with itself, which must change nothing."""
+errors across the 0°/360° seam, readers scored against known cameras, readings confined to
+the candidate ring, and swaps of a sample with itself, which must change nothing."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import torch
 from engine.evaluation.styleganr import (
     azimuth_ring,
     camera_control_errors,
+    known_camera_errors,
+    known_camera_renders,
     mask_iou,
     mean_colour,
     read_azimuths,
@@ -55,6 +57,25 @@ def test_azimuth_errors_wrap_around_the_seam(model: StyleGANR) -> None:
     )
     assert errors.shape == (3, 2)
     assert errors[:, 0].tolist() == [10.0, 170.0, 20.0]
+
+
+def test_known_camera_errors_score_a_reader_against_the_true_azimuths(model: StyleGANR) -> None:
+    images, cameras = known_camera_renders(4, size=32)
+    assert images.shape == (4, 3, 32, 32) and cameras.shape == (4, 3)
+    assert images.min() >= -1 and images.max() <= 1
+    assert ((cameras[:, 0] >= 0) & (cameras[:, 0] < 360)).all()
+
+    def exact(_network, _images, candidates: torch.Tensor) -> torch.Tensor:
+        assert torch.allclose(candidates[:, 1], cameras[:, 1].mean())
+        return cameras[:, 0].clone()
+
+    def twenty_less(_network, _images, _candidates) -> torch.Tensor:
+        return (cameras[:, 0] - 20) % 360
+
+    network = model.inverse_graphics
+    assert known_camera_errors(network, images, cameras, read=exact).abs().max() < 1e-4
+    errors = known_camera_errors(network, images, cameras, read=twenty_less)
+    assert torch.allclose(errors, torch.full((4,), 20.0), atol=1e-3)
 
 
 def test_readings_are_candidates_when_the_network_corrects_nothing(model: StyleGANR) -> None:

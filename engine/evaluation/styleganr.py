@@ -3,6 +3,9 @@
 - Camera control: samples are moved to requested azimuths with `set_camera`, and the inverse
   graphics network reads the azimuth back off each generated image (the best of a dense ring
   of candidate cameras, refined by the network's own correction).
+- Reading known cameras: both azimuth readers (the network and the view labeller) on held-out
+  synthetic car renders, whose true cameras are known; a reader that fails here makes the
+  camera-control figure meaningless, since that figure is read by the same network.
 - Reprojection: the network's mesh, rendered in its refined camera, against the silhouette
   of the GAN image (from a segmenter: the view labeller stands in for the paper's Mask R-CNN).
 - Swaps: a texture swap keeps the target's silhouette and moves its colour towards the
@@ -17,12 +20,13 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from engine.styleganr.camera import azimuth_difference
+from engine.styleganr.camera import azimuth_difference, camera_from_view
 from engine.styleganr.edit import Sample, render_codes, set_camera, swap
 from engine.styleganr.encoding import estimate_camera
 from engine.styleganr.inverse_graphics import InverseGraphicsNet, refine_camera, render_prediction
 from engine.styleganr.model import StyleGANR
 from engine.styleganr.view_codes import MaskFn
+from engine.synth import SEED_RANGES, render_samples
 
 AzimuthReader = Callable[[InverseGraphicsNet, torch.Tensor, torch.Tensor], torch.Tensor]
 """``azimuths [N] = read(network, images [N, 3, H, W], candidate cameras [K, 3])``."""
@@ -84,6 +88,32 @@ def camera_control_errors(
         read_back = read(model.inverse_graphics, moved.image, candidates)
         errors.append(azimuth_difference(read_back, torch.full_like(read_back, azimuth)))
     return torch.stack(errors)
+
+
+def known_camera_renders(
+    count: int, *, size: int, offset: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` synthetic car renders ``[N, 3, size, size]`` from the held-out seeds (from
+    ``offset`` on) and their true cameras ``[N, 3]`` (azimuth°, elevation°, scale)."""
+    start = SEED_RANGES["test"].start + offset
+    batch = render_samples("car", list(range(start, start + count)), size=size)
+    return batch.image, camera_from_view(batch.view)
+
+
+@torch.no_grad()
+def known_camera_errors(
+    network: InverseGraphicsNet,
+    images: torch.Tensor,
+    cameras: torch.Tensor,
+    *,
+    read: AzimuthReader = read_azimuths,
+    ring_step: float = 5.0,
+) -> torch.Tensor:
+    """Absolute azimuth errors° ``[N]`` of ``read`` on images whose true cameras ``[N, 3]``
+    are known (candidates on a ring at their mean elevation and scale)."""
+    elevation, scale = float(cameras[:, 1].mean()), float(cameras[:, 2].mean())
+    read_off = read(network, images, azimuth_ring(ring_step, elevation, scale))
+    return azimuth_difference(read_off, cameras[:, 0].to(read_off.device))
 
 
 @torch.no_grad()

@@ -106,6 +106,9 @@ def main() -> None:
     def read_by_labeller(_network, images: torch.Tensor, _candidates) -> torch.Tensor:
         return predict_views(labeller, images)[0][:, 0]
 
+    def read_by_network(network, images: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        return read_azimuths(network, images, candidates, segment(images))
+
     count, generator = args.samples, model.generator
     print(
         f"StyleGAN-R {args.model}: GAN {model.generator_path} ({generator.config.size}px), "
@@ -121,7 +124,7 @@ def main() -> None:
     print(f"set_camera at batch {count}: {frame:.3f} s (ratio {frame / reference:.2f})")
 
     azimuths = [float(a) for a in torch.arange(0.0, 360.0, args.azimuth_step)]
-    errors = camera_control_errors(model, samples, azimuths)  # [A, N]
+    errors = camera_control_errors(model, samples, azimuths, read=read_by_network)  # [A, N]
     labeller_errors = camera_control_errors(model, samples, azimuths, read=read_by_labeller)
     print("\ncamera control: |requested - read| azimuth, degrees (goal: median <= 10)")
     print(f"{'requested':>10}{'inverse graphics':>18}{'labeller':>10}")
@@ -133,7 +136,8 @@ def main() -> None:
     renders, truth = known_camera_renders(count, size=generator.config.size)
     network = model.inverse_graphics
     print(f"\nthe readers on {count} held-out synthetic renders with known cameras, degrees")
-    print(f"  inverse graphics: {summary(known_camera_errors(network, renders, truth))}")
+    read_known = known_camera_errors(network, renders, truth, read=read_by_network)
+    print(f"  inverse graphics: {summary(read_known)}")
     labelled = known_camera_errors(network, renders, truth, read=read_by_labeller)
     print(f"  labeller:         {summary(labelled)}")
 
@@ -147,7 +151,7 @@ def main() -> None:
     print("\nreprojected mask IoU on held-out GAN samples (goal: mean >= 0.95)")
     print(f"  {summary(iou)}")
     ring = azimuth_ring(5.0, float(cameras[:, 1].mean()), float(cameras[:, 2].mean()))
-    read_back = read_azimuths(model.inverse_graphics, images, ring)
+    read_back = read_by_network(model.inverse_graphics, images, ring)
     print(
         "  azimuth read off these samples vs their view label: "
         f"{summary(azimuth_difference(read_back, cameras[:, 0]))}"

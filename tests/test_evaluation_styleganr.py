@@ -84,8 +84,13 @@ def test_readings_are_candidates_when_the_network_corrects_nothing(model: StyleG
     network.load_state_dict(model.inverse_graphics.state_dict())
     ring = azimuth_ring(45.0, elevation=10.0)
     assert ring[:, 0].tolist() == [0, 45, 90, 135, 180, 225, 270, 315]
-    readings = read_azimuths(network, sample(model, 3, seed=1).image, ring)
-    assert all(any(abs(r - c) < 1e-4 for c in ring[:, 0].tolist()) for r in readings.tolist())
+    images = sample(model, 3, seed=1).image
+    masks = torch.ones(3, 1, *images.shape[-2:])
+    for readings in (
+        read_azimuths(network, images, ring),
+        read_azimuths(network, images, ring, masks),
+    ):
+        assert all(any(abs(r - c) < 1e-4 for c in ring[:, 0].tolist()) for r in readings.tolist())
 
 
 @pytest.mark.parametrize("part", PARTS)

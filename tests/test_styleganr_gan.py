@@ -46,7 +46,8 @@ from engine.styleganr import (
     train_mapping,
     train_view_labeller,
 )
-from engine.styleganr.inverse_graphics import refine_camera
+from engine.styleganr.encoding import redraw_errors
+from engine.styleganr.inverse_graphics import MeshImage, refine_camera
 from tests.tiny import STYLEGANR_STYLE_DIM, STYLEGANR_VIEW_LAYERS, tiny_styleganr
 
 STYLE_DIM = STYLEGANR_STYLE_DIM
@@ -271,6 +272,27 @@ def test_estimate_camera_picks_one_of_the_candidates(model) -> None:
     correction = model.inverse_graphics(image).camera_correction
     refined = estimate_camera(model.inverse_graphics, image, candidates, refine=True)
     assert torch.allclose(refined, refine_camera(chosen, correction))
+
+
+def test_the_silhouette_term_stops_a_sliver_render_from_winning() -> None:
+    # A 4x8 image: a car (value 1) fills the middle 4x4 on a background of 0. Candidate 0 has
+    # the car's footprint, 0.1 off in colour; candidate 1 covers a 1-pixel-wide sliver of the
+    # car in the right colour (a car seen end-on), over the image itself like every render.
+    image = torch.zeros(1, 3, 4, 8)
+    car = torch.zeros(1, 1, 4, 8)
+    car[..., 2:6] = 1
+    image[:, :, :, 2:6] = 1
+    sliver = torch.zeros(1, 1, 4, 8)
+    sliver[..., 3] = 1
+    masks = torch.cat([car, sliver])
+    exact = image.clone()
+    slightly_off = image + 0.1 * car  # the exact footprint, 0.1 off in colour
+    rendered = MeshImage(image=torch.cat([slightly_off, exact]), mask=masks)
+    colour_only = redraw_errors(rendered, image)
+    assert colour_only.argmin() == 1  # the sliver: no colour error anywhere
+    with_silhouette = redraw_errors(rendered, image, car)
+    assert with_silhouette.argmin() == 0
+    assert with_silhouette[1] == pytest.approx(colour_only[1] + 0.75)  # IoU 1/4
 
 
 def test_car_to_mesh_exports_a_textured_icosphere(model, tmp_path) -> None:

@@ -2,7 +2,7 @@
 
 - Camera control: samples are moved to requested azimuths with `set_camera`, and the inverse
   graphics network reads the azimuth back off each generated image (the best of a dense ring
-  of candidate cameras, refined by the network's own correction).
+  of candidate cameras by colour and silhouette, refined by the network's own correction).
 - Reading known cameras: both azimuth readers (the network and the view labeller) on held-out
   synthetic car renders, whose true cameras are known; a reader that fails here makes the
   camera-control figure meaningless, since that figure is read by the same network.
@@ -56,14 +56,19 @@ def azimuth_ring(step: float, elevation: float, scale: float = 1.0) -> torch.Ten
 
 @torch.no_grad()
 def read_azimuths(
-    network: InverseGraphicsNet, images: torch.Tensor, candidates: torch.Tensor
+    network: InverseGraphicsNet,
+    images: torch.Tensor,
+    candidates: torch.Tensor,
+    masks: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The azimuth° ``[N]`` the network reads off each image ``[N, 3, H, W]``: the candidate
-    camera ``[K, 3]`` whose render best redraws the image, refined by the network."""
+    camera ``[K, 3]`` whose render best redraws the image (and its silhouette ``masks
+    [N, 1, H, W]``, if given), refined by the network."""
     candidates = candidates.to(images.device)
     readings = []
-    for image in images:
-        camera = estimate_camera(network, image[None], candidates, refine=True)  # [1, 3]
+    for index, image in enumerate(images):
+        mask = None if masks is None else masks[index : index + 1]
+        camera = estimate_camera(network, image[None], candidates, mask=mask, refine=True)
         readings.append(camera[0, 0] % 360)
     return torch.stack(readings)
 

@@ -1,14 +1,19 @@
 """Reading interpretable codes off an image with the inverse graphics network: its shape and
 texture codes, the camera it was labelled with (refined by the network), and the background
 around the object's predicted silhouette; and, for an image with no label, its camera
-estimated by analysis by synthesis."""
+estimated by analysis by synthesis (colour, and the silhouette when a segmenter gives one)."""
 
 from __future__ import annotations
 
 import torch
 
-from engine.styleganr.inverse_graphics import InverseGraphicsNet, refine_camera, render_prediction
-from engine.styleganr.losses import colour_loss
+from engine.styleganr.inverse_graphics import (
+    InverseGraphicsNet,
+    MeshImage,
+    refine_camera,
+    render_prediction,
+)
+from engine.styleganr.losses import colour_loss, iou_loss
 from engine.styleganr.mapping import StyleCodes, background_code
 
 
@@ -43,15 +48,18 @@ def estimate_camera(
     image: torch.Tensor,
     candidates: torch.Tensor,
     *,
+    mask: torch.Tensor | None = None,
     refine: bool = False,
 ) -> torch.Tensor:
     """The camera ``[1, 3]`` among ``candidates [K, 3]`` (e.g. the labelled view cameras) in
     which the network's prediction for ``image [1, 3, H, W]`` best redraws the image.
 
     The network only corrects a given camera by a few degrees, so an unlabelled image is
-    rendered in every candidate (each refined by the network) over itself, and the candidate
-    with the smallest colour error wins; pass it to `encode_image` to refine it, or ask for
-    it `refine`d here (the network's camera reading of the image, from its one prediction).
+    rendered in every candidate (each refined by the network) over itself and scored by
+    `redraw_errors`; give the object's silhouette ``mask [1, 1, H, W]`` (a segmenter's)
+    wherever there is one, since colour alone favours the smallest footprint. Pass the
+    result to `encode_image` to refine it, or ask for it `refine`d here (the network's camera
+    reading of the image, from its one prediction).
     """
     count, size = len(candidates), image.shape[-1]
     prediction = network(image)
@@ -63,7 +71,23 @@ def estimate_camera(
         size=size,
         shift=prediction.shift.expand(count, -1),
         background=image.expand(count, -1, -1, -1),
-    ).image  # [K, 3, H, W]
-    error = colour_loss(rendered, image.expand(count, -1, -1, -1))  # [K]
-    chosen = candidates[error.argmin()][None]  # [1, 3]
+    )
+    chosen = candidates[redraw_errors(rendered, image, mask).argmin()][None]  # [1, 3]
     return refine_camera(chosen, prediction.camera_correction) if refine else chosen
+
+
+def redraw_errors(
+    rendered: MeshImage, image: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """How badly each of K renders ``[K, 3, H, W]`` over ``image [1, 3, H, W]`` redraws it:
+    the colour error ``[K]``, plus 1 − silhouette IoU with ``mask [1, 1, H, W]`` if given.
+
+    Colour is compared over the image itself outside each render, so a render that covers
+    only a sliver of the object (a car seen end-on) is barely penalised; the silhouette term
+    charges it for the object it leaves uncovered.
+    """
+    count = len(rendered.image)
+    errors = colour_loss(rendered.image, image.expand(count, -1, -1, -1))
+    if mask is not None:
+        errors = errors + iou_loss(rendered.mask, mask.expand(count, -1, -1, -1))
+    return errors

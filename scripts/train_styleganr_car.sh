@@ -56,7 +56,8 @@ styleganr train-mapping --checkpoint "$CHECKPOINT" --views "$RUN/labelled.safete
     --inverse "$RUN/inverse.pt" --out "$RUN/model.pt" --steps "$MAPPING_STEPS" --warmup "$WARMUP"
 
 if [[ "${INSTALL:-0}" == "1" ]]; then
-    styleganr export --model "$RUN/model.pt" --out assets/models/default-car-styleganr.pt
+    styleganr export --model "$RUN/model.pt" --segmenter "$RUN/labeller.pt" \
+        --out assets/models/default-car-styleganr.pt
     cp "$RUN/labeller.pt" assets/models/default-car-labeller.pt
     echo "installed assets/models/default-car-styleganr.pt and default-car-labeller.pt"
 fi

@@ -13,6 +13,7 @@ import torch
 
 from engine.cli import main
 from engine.errors import GANliftError
+from engine.images import fit_to_frame
 from engine.mesh import save_mesh
 from engine.stylegan2 import Generator, save_checkpoint
 from engine.styleganr import (
@@ -27,6 +28,7 @@ from engine.styleganr import (
     balanced_selection,
     car_to_mesh,
     compose,
+    encode_image,
     encode_photo,
     estimate_camera,
     gan_view_pairs,
@@ -35,6 +37,7 @@ from engine.styleganr import (
     load_styleganr,
     load_view_codes,
     mask_entropy,
+    predict_views,
     render_multiview,
     sample,
     sample_view_codes,
@@ -483,6 +486,26 @@ def test_a_half_precision_export_reads_back_and_draws_nearly_the_same(model, tmp
     with torch.no_grad():
         difference = (shipped.mapping(codes) - model.mapping(codes)).abs().max()
     assert difference < 1e-2
+
+
+def test_export_bundles_the_segmenter_and_photos_are_then_read_by_outline(model, tmp_path) -> None:
+    labeller_file = tmp_path / "labeller.pt"
+    config = LabellerConfig(image_size=16, width=4, steps=1, batch_size=2, checkpoint_every=1)
+    segmenter = train_view_labeller(config, state_path=labeller_file, image_size=16)
+    checkpoint = save_checkpoint(tmp_path / "gan", model.generator)
+    save_styleganr(replace(model, generator_path=str(checkpoint)), tmp_path / "model.pt")
+    arguments = ["--model", str(tmp_path / "model.pt"), "--segmenter", str(labeller_file)]
+    shipped_file = tmp_path / "shipped.pt"
+    assert main(["styleganr", "export", *arguments, "--out", str(shipped_file)]) == 0
+    assert load_styleganr(tmp_path / "model.pt").segmenter is None
+    shipped = load_styleganr(shipped_file)
+    photo = fit_to_frame(sample(model, 1, seed=2).image, model.generator.config.size)
+    mask = predict_views(shipped.segmenter, photo)[1]
+    assert (mask - predict_views(segmenter, photo)[1]).abs().max() < 1e-2  # float16 weights
+    network = shipped.inverse_graphics
+    camera = estimate_camera(network, photo, shipped.views.labelled(), mask=mask)
+    expected = encode_image(network, photo, camera).camera
+    assert torch.equal(encode_photo(shipped, photo).codes.camera, expected)
 
 
 def test_a_model_refuses_another_gan_of_the_same_shapes(model, tmp_path) -> None:

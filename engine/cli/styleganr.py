@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -126,6 +127,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--model", required=True, help="model file from train-mapping")
     export.add_argument("--checkpoint", default=None, help="GAN (default: the recorded path)")
     export.add_argument("--out", required=True, help="networks in float16, no training state")
+    export.add_argument(
+        "--segmenter", help="view labeller to include (photos are then read by outline too)"
+    )
     export.set_defaults(run=_export)
 
     camera = actions.add_parser("set-camera", help="Render samples from a chosen camera.")
@@ -320,7 +324,10 @@ def _recorded_checkpoint(checkpoint: str) -> str:
 
 
 def _export(args: argparse.Namespace) -> int:
-    path = save_styleganr(_model(args), args.out, half=True)
+    model = _model(args)
+    if args.segmenter:
+        model = replace(model, segmenter=load_view_labeller(args.segmenter, model.device))
+    path = save_styleganr(model, args.out, half=True)
     print(f"-> {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0
 

@@ -16,6 +16,7 @@ from engine.errors import GANliftError
 from engine.images import fit_to_frame, to_uint8
 from engine.mesh import TexturedMesh
 from engine.styleganr.encoding import encode_image, estimate_camera
+from engine.styleganr.labelling import predict_views
 from engine.styleganr.mapping import PARTS, StyleCodes
 from engine.styleganr.model import StyleGANR
 from engine.styleganr.view_codes import compose, sample_w
@@ -58,14 +59,16 @@ def sample(model: StyleGANR, count: int = 1, *, seed: int = 0, truncation: float
 def encode_photo(model: StyleGANR, image: torch.Tensor) -> Sample:
     """A photo ``[1, 3, H, W]`` in [-1, 1] (any size; centre-cropped and resized to the GAN's
     frame) as a sample: its camera estimated among the labelled view cameras and refined by
-    the inverse graphics network, its codes read off as `encode_image` does, re-rendered."""
+    the inverse graphics network (by colour, and by outline when the model has a segmenter),
+    its codes read off as `encode_image` does, re-rendered."""
     if image.dim() != 4 or image.shape[:2] != (1, 3):
         raise GANliftError(
             f"encode_photo takes one RGB image [1, 3, H, W], got {list(image.shape)}."
         )
     framed = fit_to_frame(image.to(model.device), model.generator.config.size)  # [1, 3, S, S]
     candidates = model.views.labelled().to(model.device)  # [V, 3]
-    camera = estimate_camera(model.inverse_graphics, framed, candidates)  # [1, 3]
+    mask = None if model.segmenter is None else predict_views(model.segmenter, framed)[1]
+    camera = estimate_camera(model.inverse_graphics, framed, candidates, mask=mask)  # [1, 3]
     return render_codes(model, encode_image(model.inverse_graphics, framed, camera))
 
 

@@ -1,7 +1,7 @@
-"""A trained StyleGAN-R: the GAN, its inverse graphics network, its mapping network and its
-labelled view codes, in one file.
+"""A trained StyleGAN-R: the GAN, its inverse graphics network, its mapping network, its
+labelled view codes and (in shipped files) its segmenter, in one file.
 
-The file is a training-state dict (see `engine.styleganr.config_io`) that stores the two
+The file is a training-state dict (see `engine.styleganr.config_io`) that stores the
 networks' configs and weights, the view codes, and the path and weight fingerprint of the
 StyleGAN2 checkpoint it was trained on (the GAN itself is not copied); the mapping trainer
 resumes from it. The fingerprint makes loading refuse another GAN of the same shapes, whose
@@ -22,6 +22,7 @@ from engine.errors import GANliftError
 from engine.stylegan2 import Generator, generator_fingerprint, load_checkpoint
 from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.inverse_graphics import InverseGraphicsConfig, InverseGraphicsNet
+from engine.styleganr.labelling import LabellerConfig, ViewLabeller
 from engine.styleganr.mapping import MappingConfig, MappingNetwork
 from engine.styleganr.view_codes import ViewCodes
 
@@ -40,6 +41,9 @@ class StyleGANR:
     """Labelled view codes (the cameras the inverse graphics network was trained with)."""
     generator_path: str = ""
     """Where the StyleGAN2 checkpoint was loaded from (recorded in the model file)."""
+    segmenter: ViewLabeller | None = None
+    """The view labeller, whose silhouettes let a photo's camera be estimated by its outline
+    as well as its colours (`encode_photo`); None in files written before export."""
 
     @property
     def device(self) -> torch.device:
@@ -80,6 +84,12 @@ def save_styleganr(
                 "state": cpu_state(model.mapping),
             },
             "views": {"codes": model.views.codes.cpu(), "cameras": model.views.labelled().cpu()},
+            "segmenter": None
+            if model.segmenter is None
+            else {
+                "config": config_to_dict(model.segmenter.config),
+                "state": cpu_state(model.segmenter),
+            },
             "training": training,
         },
     )
@@ -120,10 +130,18 @@ def load_styleganr(
         )
     inverse_graphics = inverse_graphics.to(device).eval()
     inverse_graphics.template = inverse_graphics.template.to(device)
+    segmenter = None
+    if state.get("segmenter") is not None:
+        segmenter = ViewLabeller(
+            config_from_dict(LabellerConfig, state["segmenter"]["config"], str(path))
+        )
+        segmenter.load_state_dict(state["segmenter"]["state"], strict=True)
+        segmenter = segmenter.to(device).eval()
     return StyleGANR(
         generator=generator.to(device).eval(),
         inverse_graphics=inverse_graphics,
         mapping=mapping.to(device).eval(),
         views=ViewCodes(codes=state["views"]["codes"], cameras=state["views"]["cameras"]),
         generator_path=state["generator_path"],
+        segmenter=segmenter,
     )

@@ -146,6 +146,9 @@ def test_labeller_trains_resumes_and_labels_view_codes(generator, tmp_path) -> N
         state_path=state,
         image_size=16,
     )
+    saved = state.read_bytes()
+    train_view_labeller(config, state_path=state, image_size=16)  # 2 asked, 3 done: no write
+    assert state.read_bytes() == saved
     views = auto_label(
         generator, sample_view_codes(generator, 3, num_view_layers=2), labeller, samples_per_view=2
     )
@@ -323,6 +326,12 @@ def test_mapping_training_warms_up_cycles_and_resumes(model, tmp_path) -> None:
         state_path=state,
     )
     assert not torch.equal(resumed.mapping.mask_logits, trained.mapping.mask_logits)
+    saved = state.read_bytes()
+    again = train_mapping(  # asks for 2 steps of a state that holds 3: nothing to do
+        model.generator, model.inverse_graphics, model.views, config, state_path=state
+    )
+    assert torch.equal(again.mapping.mask_logits, resumed.mapping.mask_logits)
+    assert state.read_bytes() == saved
     with pytest.raises(GANliftError, match="different config"):
         train_mapping(
             model.generator,

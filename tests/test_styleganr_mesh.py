@@ -158,4 +158,8 @@ def test_training_resumes_from_its_state_file(tmp_path) -> None:
     )
     resumed = train_inverse_graphics(source, longer, state_path=state)
     assert resumed.step == 3 and len(resumed.history) == 1
+    saved = state.read_bytes()
+    finished = train_inverse_graphics(source, config, state_path=state)  # asks for 2 of 3 done
+    assert finished.step == 3 and finished.history == []
+    assert state.read_bytes() == saved
     assert {"iou", "colour", "laplacian", "flatten", "move", "total"} <= set(resumed.history[0])

@@ -154,6 +154,7 @@ def train_view_labeller(
         labeller.load_state_dict(state["labeller"], strict=True)
         optimiser.load_state_dict(state["optimiser"])
         step = int(state["step"])
+    resumed_at = step
 
     def save() -> None:
         write_state(
@@ -180,7 +181,8 @@ def train_view_labeller(
             save()
         if progress is not None:
             progress(step, config.steps, f"loss {float(terms['total'].detach()):.3f}")
-    save()
+    if step > resumed_at:  # a state already at or past config.steps is left as it is
+        save()
     return labeller.eval()
 
 

@@ -161,7 +161,7 @@ def train_inverse_graphics(
 
     When ``state_path`` exists the run resumes from it (its config must equal ``config``);
     it is replaced atomically every ``config.checkpoint_every`` steps and when the run ends
-    or ``should_stop()`` turns true.
+    or ``should_stop()`` turns true, and left untouched when it already holds ``config.steps``.
     """
     device = torch.device(device)
     torch.manual_seed(config.seed)
@@ -186,7 +186,8 @@ def train_inverse_graphics(
             _save(Path(state_path), config, network, optimiser, data_rng, step)
         if progress is not None:
             progress(step, config.steps, f"loss {history[-1]['total']:.3f}")
-    _save(Path(state_path), config, network, optimiser, data_rng, step)
+    if history:  # a state already at or past config.steps is left as it is
+        _save(Path(state_path), config, network, optimiser, data_rng, step)
     return InverseGraphicsResult(network=network.eval(), step=step, history=history)
 
 

@@ -121,7 +121,7 @@ def train_mapping(
     ).to(device)
     model = StyleGANR(generator, inverse_graphics, mapping, views, generator_path)
     optimiser = torch.optim.Adam(mapping.parameters(), lr=config.learning_rate)
-    step = _resume(Path(state_path), config, model, optimiser)
+    step = resumed_at = _resume(Path(state_path), config, model, optimiser)
     rng = torch.Generator().manual_seed(config.seed + step)
     while step < config.steps and not (should_stop is not None and should_stop()):
         seed = int(torch.randint(0, 2**31 - 1, (), generator=rng))
@@ -139,7 +139,8 @@ def train_mapping(
             _save(Path(state_path), model, config, optimiser, step)
         if progress is not None:
             progress(step, config.steps, f"loss {float(terms['total'].detach()):.4f}")
-    _save(Path(state_path), model, config, optimiser, step)
+    if step > resumed_at:  # a state already at or past config.steps is left as it is
+        _save(Path(state_path), model, config, optimiser, step)
     return model
 
 

@@ -189,8 +189,15 @@ def train_view_labeller(
 def load_view_labeller(path: str | os.PathLike, device: torch.device | str = "cpu") -> ViewLabeller:
     """The labeller stored in a state file, in eval mode."""
     state = read_state(path, STATE_FORMAT)
-    labeller = ViewLabeller(config_from_dict(LabellerConfig, state["config"], str(path)))
-    labeller.load_state_dict(state["labeller"], strict=True)
+    return labeller_from_state(state["config"], state["labeller"], str(path), device)
+
+
+def labeller_from_state(
+    config: dict, weights: dict[str, torch.Tensor], source: str, device: torch.device | str
+) -> ViewLabeller:
+    """A labeller built from a stored config dict and weights (from ``source``), in eval mode."""
+    labeller = ViewLabeller(config_from_dict(LabellerConfig, config, source))
+    labeller.load_state_dict(weights, strict=True)
     return labeller.to(device).eval()
 
 

@@ -22,7 +22,7 @@ from engine.errors import GANliftError
 from engine.stylegan2 import Generator, generator_fingerprint, load_checkpoint
 from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.inverse_graphics import InverseGraphicsConfig, InverseGraphicsNet
-from engine.styleganr.labelling import LabellerConfig, ViewLabeller
+from engine.styleganr.labelling import ViewLabeller, labeller_from_state
 from engine.styleganr.mapping import MappingConfig, MappingNetwork
 from engine.styleganr.view_codes import ViewCodes
 
@@ -43,7 +43,7 @@ class StyleGANR:
     """Where the StyleGAN2 checkpoint was loaded from (recorded in the model file)."""
     segmenter: ViewLabeller | None = None
     """The view labeller, whose silhouettes let a photo's camera be estimated by its outline
-    as well as its colours (`encode_photo`); None in files written before export."""
+    as well as its colours (`encode_photo`); None unless exported with one."""
 
     @property
     def device(self) -> torch.device:
@@ -130,13 +130,12 @@ def load_styleganr(
         )
     inverse_graphics = inverse_graphics.to(device).eval()
     inverse_graphics.template = inverse_graphics.template.to(device)
-    segmenter = None
-    if state.get("segmenter") is not None:
-        segmenter = ViewLabeller(
-            config_from_dict(LabellerConfig, state["segmenter"]["config"], str(path))
-        )
-        segmenter.load_state_dict(state["segmenter"]["state"], strict=True)
-        segmenter = segmenter.to(device).eval()
+    stored = state.get("segmenter")
+    segmenter = (
+        None
+        if stored is None
+        else labeller_from_state(stored["config"], stored["state"], str(path), device)
+    )
     return StyleGANR(
         generator=generator.to(device).eval(),
         inverse_graphics=inverse_graphics,

@@ -51,6 +51,10 @@ class LabellerConfig:
     seed: int = 0
     """Seed of the initialisation and the first training seed of the synthetic world."""
     checkpoint_every: int = 500
+    augment: bool = True
+    """Train on mirrored, recoloured, blurred and noisy renders (`augment_views`): GAN samples
+    are blurrier and differently coloured than the renders, and a labeller trained on clean
+    renders alone reads them almost at random."""
 
 
 class ViewLabeller(nn.Module):
@@ -133,6 +137,48 @@ def labeller_losses(
     return terms
 
 
+def augment_views(
+    images: torch.Tensor, cameras: torch.Tensor, masks: torch.Tensor, rng: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Renders ``[N, 3, H, W]`` in [-1, 1] with their cameras ``[N, 3]`` and masks ``[N, H, W]``,
+    changed the ways GAN samples differ from renders: half are mirrored (a car mirrored left to
+    right is the same car at azimuth −a), channels are shuffled and rescaled, and each image is
+    blurred and given noise of a random strength."""
+    count = len(images)
+    mirrored = torch.rand(count, generator=rng) < 0.5
+    images = torch.where(mirrored[:, None, None, None], images.flip(-1), images)
+    masks = torch.where(mirrored[:, None, None], masks.flip(-1), masks)
+    azimuth = torch.where(mirrored, (360 - cameras[:, 0]) % 360, cameras[:, 0])
+    cameras = torch.cat([azimuth[:, None], cameras[:, 1:]], 1)
+    order = torch.argsort(torch.rand(count, 3, generator=rng), 1)  # [N, 3] channel shuffles
+    images = torch.gather(images, 1, order[:, :, None, None].expand_as(images))
+    gain = 0.6 + 0.8 * torch.rand(count, 3, 1, 1, generator=rng)
+    shift = 0.3 * (torch.rand(count, 1, 1, 1, generator=rng) - 0.5)
+    images = (images + 1) * gain - 1 + shift
+    images = gaussian_blur(images, 0.3 + 1.2 * torch.rand(count, generator=rng))
+    noise = 0.05 * torch.rand(count, 1, 1, 1, generator=rng)
+    images = images + noise * torch.randn(images.shape, generator=rng)
+    return images.clamp(-1, 1), cameras, masks
+
+
+def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Each image ``[N, C, H, W]`` blurred by a Gaussian of its own ``sigma [N]`` pixels
+    (a 7-tap separable kernel, edges replicated)."""
+    taps = torch.arange(-3.0, 4.0)
+    kernel = torch.exp(-(taps**2) / (2 * sigma[:, None] ** 2))  # [N, 7]
+    kernel = kernel / kernel.sum(1, keepdim=True)
+    count, channels, height, width = images.shape
+    x = images.reshape(1, count * channels, height, width)
+    weights = kernel.repeat_interleave(channels, 0)  # [N*C, 7]
+    x = F.conv2d(
+        F.pad(x, (3, 3, 0, 0), mode="replicate"), weights[:, None, None, :], groups=count * channels
+    )
+    x = F.conv2d(
+        F.pad(x, (0, 0, 3, 3), mode="replicate"), weights[:, None, :, None], groups=count * channels
+    )
+    return x.reshape(count, channels, height, width)
+
+
 def train_view_labeller(
     config: LabellerConfig,
     *,
@@ -142,8 +188,8 @@ def train_view_labeller(
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
 ) -> ViewLabeller:
-    """Train the labeller on fresh synthetic cars (training seeds) rendered at ``image_size``;
-    resumes from and atomically replaces ``state_path``."""
+    """Train the labeller on fresh synthetic cars (training seeds) rendered at ``image_size``,
+    augmented if the config says so; resumes from and atomically replaces ``state_path``."""
     device = torch.device(device)
     torch.manual_seed(config.seed)
     labeller = ViewLabeller(config).to(device)
@@ -172,7 +218,11 @@ def train_view_labeller(
     while step < config.steps and not (should_stop is not None and should_stop()):
         seeds = seed_run(config.seed + step * config.batch_size, config.batch_size, split="train")
         batch = render_samples("car", seeds, size=image_size, device=device)
-        terms = labeller_losses(labeller, batch.image, camera_from_view(batch.view), batch.mask)
+        images, cameras, masks = batch.image, camera_from_view(batch.view), batch.mask
+        if config.augment:
+            rng = torch.Generator().manual_seed(config.seed + step)
+            images, cameras, masks = augment_views(images.cpu(), cameras.cpu(), masks.cpu(), rng)
+        terms = labeller_losses(labeller, images.to(device), cameras.to(device), masks.to(device))
         optimiser.zero_grad(set_to_none=True)
         terms["total"].backward()
         optimiser.step()

@@ -2,7 +2,9 @@
 
 Held-out samples (content seeds the trainers never draw from) are moved, swapped and read
 back; both azimuth readers are also scored on held-out synthetic renders whose cameras are
-known (see engine/evaluation/styleganr.py for each measurement). Silhouettes of GAN images
+known, and on GAN samples under view codes whose axes a person read off a labelling sheet
+(bench/data/default-car-view-axes.json; see engine/evaluation/styleganr.py for each
+measurement). Silhouettes of GAN images
 come from the view labeller (the segmenter standing in for the paper's Mask R-CNN); its own
 azimuth reading is printed beside the inverse graphics network's as an independent check.
 The reference measured in the same run is one generator forward pass on the same batch;
@@ -14,6 +16,7 @@ shape swap moves the silhouette towards the source and keeps the target's colour
 
     python -m bench.styleganr [--model assets/models/default-car-styleganr.pt]
                               [--labeller assets/models/default-car-labeller.pt]
+                              [--view-axes bench/data/default-car-view-axes.json]
                               [--samples 24] [--azimuth-step 30] [--threads 2]
                               [--figures docs/styleganr]
 
@@ -39,10 +42,12 @@ from engine.evaluation.styleganr import (
     camera_control_errors,
     known_camera_errors,
     known_camera_renders,
+    load_view_axes,
     mask_iou,
     read_azimuths,
     reprojected_silhouettes,
     swap_scores,
+    view_axis_errors,
 )
 from engine.images import make_grid, save_image
 from engine.styleganr import (
@@ -59,7 +64,9 @@ from engine.styleganr import (
 from engine.styleganr.camera import azimuth_difference
 from engine.styleganr.view_codes import sample_w
 
-MODELS = Path(__file__).resolve().parents[1] / "assets" / "models"
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "assets" / "models"
+VIEW_AXES = ROOT / "bench" / "data" / "default-car-view-axes.json"
 HELD_OUT_SEED = 2_000_000_007
 """Content seed of the held-out samples (the trainers draw seeds below 2**31 - 1 at random,
 so a clash is possible in principle but has probability ~1e-9 per draw)."""
@@ -87,6 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(MODELS / "default-car-styleganr.pt"))
     parser.add_argument("--labeller", default=str(MODELS / "default-car-labeller.pt"))
+    parser.add_argument("--view-axes", default=str(VIEW_AXES))
     parser.add_argument("--samples", type=int, default=24)
     parser.add_argument("--azimuth-step", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=2)
@@ -141,6 +149,12 @@ def main() -> None:
     labelled = known_camera_errors(network, renders, truth, read=read_by_labeller)
     print(f"  labeller:         {summary(labelled)}")
 
+    readers = {
+        "inverse graphics": lambda images, ring: read_by_network(network, images, ring),
+        "labeller": lambda images, ring: read_by_labeller(network, images, ring),
+    }
+    report_view_axes(model, args.view_axes, readers)
+
     content = sample_w(generator, count, seed=HELD_OUT_SEED + 1)
     chosen = torch.arange(count) % len(model.views.codes)
     images = generator.synthesis(compose(model.views.codes[chosen], content, generator.num_ws))
@@ -172,6 +186,27 @@ def main() -> None:
     )
     if args.figures:
         draw_figures(model, samples, sources, azimuths, Path(args.figures))
+
+
+def report_view_axes(model, path: str, readers: dict) -> None:
+    """Print each reader's axis errors on GAN samples under the hand-read view codes in
+    ``path``; ``readers`` maps a name to ``read(images, candidate cameras) -> azimuths``."""
+    try:
+        axes = load_view_axes(path)
+    except GANliftError as error:
+        print(f"\nview axes skipped: {error}")
+        return
+    if axes.checkpoint != model.generator_path:
+        print(f"\nview axes skipped: {path} reads {axes.checkpoint}'s view codes")
+        return
+    codes, truth = axes.view_codes(model.generator)
+    labels = model.views.labelled()
+    ring = azimuth_ring(5.0, float(labels[:, 1].mean()), float(labels[:, 2].mean()))
+    print(f"\nthe readers on GAN samples under {len(codes)} view codes with hand-read axes")
+    print("(azimuth mod 180, degrees; the hand readings are good to about 15-20 degrees)")
+    for name, read in readers.items():
+        errors = view_axis_errors(model.generator, codes, truth, lambda x, r=read: r(x, ring))
+        print(f"  {name + ':':<18}{summary(errors)}")
 
 
 FIGURE_ROWS = 6

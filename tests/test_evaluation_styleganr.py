@@ -1,25 +1,32 @@
 """The StyleGAN-R measurements of bench/styleganr.py: analytic masks and colours, azimuth
-errors across the 0°/360° seam, readers scored against known cameras, readings confined to
-the candidate ring, and swaps of a sample with itself, which must change nothing."""
+and axis errors across the seams, readers scored against known cameras and hand-read axes,
+readings confined to the candidate ring, and swaps of a sample with itself, which must
+change nothing."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
 import torch
 
+from engine.errors import GANliftError
 from engine.evaluation.styleganr import (
+    ViewAxes,
     azimuth_ring,
     camera_control_errors,
     known_camera_errors,
     known_camera_renders,
+    load_view_axes,
     mask_iou,
     mean_colour,
     read_azimuths,
     swap_scores,
+    view_axis_errors,
 )
-from engine.styleganr import PARTS, InverseGraphicsNet, StyleGANR, sample
+from engine.styleganr import PARTS, InverseGraphicsNet, StyleGANR, sample, sample_view_codes
+from engine.styleganr.camera import axis_difference
 from tests.tiny import tiny_styleganr
 
 
@@ -116,3 +123,42 @@ def test_a_different_source_gives_finite_scores(model: StyleGANR) -> None:
     for values in (scores.silhouette_kept, scores.silhouette_moved, scores.colour_moved):
         assert values.shape == (2,) and torch.isfinite(values).all()
     assert ((scores.silhouette_kept >= 0) & (scores.silhouette_kept <= 1)).all()
+
+
+def test_axis_difference_ignores_which_end_faces_the_camera() -> None:
+    first = torch.tensor([10.0, 0.0, 170.0, 350.0, 45.0])
+    second = torch.tensor([190.0, 90.0, 10.0, 100.0, 315.0])
+    assert axis_difference(first, second).tolist() == [0.0, 90.0, 20.0, 70.0, 90.0]
+
+
+def test_view_axes_pick_their_codes_and_score_a_reader(model: StyleGANR, tmp_path) -> None:
+    generator = model.generator
+    path = tmp_path / "axes.json"
+    path.write_text(
+        json.dumps({"checkpoint": "tiny", "view_layers": 1, "seed": 3, "axes": {"4": 90, "1": 0}})
+    )
+    axes = load_view_axes(path)
+    codes, truth = axes.view_codes(generator)
+    every = sample_view_codes(generator, 5, num_view_layers=1, seed=3).codes
+    assert torch.equal(codes, every[[1, 4]])
+    assert truth.tolist() == [0.0, 90.0]
+
+    def reads_210(images: torch.Tensor) -> torch.Tensor:
+        return torch.full((len(images),), 210.0)
+
+    errors = view_axis_errors(generator, codes, truth, reads_210, samples_per_view=3)
+    assert errors.tolist() == [[30.0] * 3, [60.0] * 3]
+
+
+@pytest.mark.parametrize(
+    ("axes", "message"),
+    [({}, "at least one"), ({"0": 180}, "bad entries: \\[0\\]"), ({"x": 1}, "indices")],
+)
+def test_bad_view_axes_are_refused(axes: dict, message: str) -> None:
+    with pytest.raises(GANliftError, match=message):
+        ViewAxes(checkpoint="tiny", view_layers=1, seed=0, axes=axes)
+
+
+def test_a_missing_view_axes_file_is_named(tmp_path) -> None:
+    with pytest.raises(GANliftError, match=r"missing\.json"):
+        load_view_axes(tmp_path / "missing.json")

@@ -8,6 +8,11 @@
   camera-control figure meaningless, since that figure is read by the same network.
 - Reprojection: the network's mesh, rendered in its refined camera, against the silhouette
   of the GAN image (from a segmenter: the view labeller stands in for the paper's Mask R-CNN).
+- Hand-read view axes: both readers on GAN samples under view codes whose axis (azimuth
+  modulo 180: end-on, three-quarter or side-on) a person read off a labelling sheet. The
+  synthetic check above cannot see a reader fail on the GAN's own images; this one can. The
+  axis is scored, not the azimuth, because at 64 pixels the front of a blurry GAN car often
+  cannot be told from its back.
 - Swaps: a texture swap keeps the target's silhouette and moves its colour towards the
   source; a shape swap moves the silhouette towards the source's (seen from the target's
   camera) and keeps the target's colour.
@@ -15,21 +20,29 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 
-from engine.styleganr.camera import azimuth_difference, camera_from_view
+from engine.config import config_from_dict
+from engine.errors import GANliftError
+from engine.stylegan2 import Generator
+from engine.styleganr.camera import axis_difference, azimuth_difference, camera_from_view
 from engine.styleganr.edit import Sample, render_codes, set_camera, swap
 from engine.styleganr.encoding import estimate_camera
 from engine.styleganr.inverse_graphics import InverseGraphicsNet, refine_camera, render_prediction
 from engine.styleganr.model import StyleGANR
-from engine.styleganr.view_codes import MaskFn
+from engine.styleganr.view_codes import MaskFn, compose, sample_view_codes, sample_w
 from engine.synth import SEED_RANGES, render_samples
 
 AzimuthReader = Callable[[InverseGraphicsNet, torch.Tensor, torch.Tensor], torch.Tensor]
 """``azimuths [N] = read(network, images [N, 3, H, W], candidate cameras [K, 3])``."""
+ImageReader = Callable[[torch.Tensor], torch.Tensor]
+"""``azimuths [N] = read(images [N, 3, H, W])``."""
 
 
 def mask_iou(first: torch.Tensor, second: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
@@ -119,6 +132,71 @@ def known_camera_errors(
     elevation, scale = float(cameras[:, 1].mean()), float(cameras[:, 2].mean())
     read_off = read(network, images, azimuth_ring(ring_step, elevation, scale))
     return azimuth_difference(read_off, cameras[:, 0].to(read_off.device))
+
+
+@dataclass
+class ViewAxes:
+    """Axes a person read off the view codes that ``styleganr view-codes --seed {seed}``
+    samples from ``checkpoint`` with ``view_layers`` view layers (stored as JSON)."""
+
+    checkpoint: str
+    view_layers: int
+    seed: int
+    axes: dict[int, float] = field(default_factory=dict)
+    """View-code index → the car's axis in degrees, azimuth modulo 180 (0 end-on, 90 side-on;
+    45 shows the front of its left side or the back of its right side, 135 the others)."""
+    about: str = ""
+    """How the axes were read, for whoever reads the file."""
+
+    def __post_init__(self) -> None:
+        try:
+            self.axes = {int(index): float(axis) for index, axis in self.axes.items()}
+        except (TypeError, ValueError, AttributeError) as error:
+            raise GANliftError("View axes must map view-code indices to degrees.") from error
+        bad = sorted(i for i, axis in self.axes.items() if i < 0 or not 0 <= axis < 180)
+        if not self.axes or bad:
+            raise GANliftError(
+                f"View axes need indices >= 0 and axes in [0, 180) degrees (bad entries: {bad}) "
+                "and at least one entry; fix the file."
+            )
+
+    def view_codes(self, generator: Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The labelled view codes ``[V, L, D]`` of ``generator`` and their axes ``[V]``."""
+        indices = sorted(self.axes)
+        views = sample_view_codes(
+            generator, indices[-1] + 1, num_view_layers=self.view_layers, seed=self.seed
+        )
+        return views.codes[indices], torch.tensor([self.axes[i] for i in indices])
+
+
+def load_view_axes(path: str | os.PathLike) -> ViewAxes:
+    """Read `ViewAxes` from JSON."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise GANliftError(f"Cannot read view axes {path} ({error}); fix the path.") from error
+    return config_from_dict(ViewAxes, data, str(path))
+
+
+@torch.no_grad()
+def view_axis_errors(
+    generator: Generator,
+    codes: torch.Tensor,
+    axes: torch.Tensor,
+    read: ImageReader,
+    *,
+    samples_per_view: int = 8,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Axis errors° ``[V, S]`` of ``read`` on ``samples_per_view`` contents (from ``seed``)
+    under each view code ``[V, L, D]`` whose hand-read axis is ``axes [V]``."""
+    content = sample_w(generator, samples_per_view, seed=seed)
+    errors = []
+    for code, axis in zip(codes, axes, strict=True):
+        wplus = compose(code[None].expand(samples_per_view, -1, -1), content, generator.num_ws)
+        azimuths = read(generator.synthesis(wplus))
+        errors.append(axis_difference(azimuths, axis.to(azimuths.device)))
+    return torch.stack(errors)
 
 
 @torch.no_grad()

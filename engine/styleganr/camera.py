@@ -66,6 +66,12 @@ def azimuth_difference(first: torch.Tensor, second: torch.Tensor) -> torch.Tenso
     return ((first - second + 180) % 360 - 180).abs()
 
 
+def axis_difference(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Absolute difference in degrees, in [0, 90], of the axes of azimuths ``[...]``: azimuths
+    taken modulo 180, so a car seen from the front and from the back share an axis."""
+    return 90 - (azimuth_difference(first, second) - 90).abs()
+
+
 def _check_camera(camera: torch.Tensor) -> None:
     if camera.dim() != 2 or camera.shape[1] != 3:
         raise ValueError(

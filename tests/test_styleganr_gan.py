@@ -51,6 +51,7 @@ from engine.styleganr import (
 )
 from engine.styleganr.encoding import redraw_errors
 from engine.styleganr.inverse_graphics import MeshImage, refine_camera
+from engine.styleganr.train_mapping import fit_view_layers
 from tests.tiny import STYLEGANR_STYLE_DIM, STYLEGANR_VIEW_LAYERS, tiny_styleganr
 
 STYLE_DIM = STYLEGANR_STYLE_DIM
@@ -340,6 +341,21 @@ def test_mapping_training_warms_up_cycles_and_resumes(model, tmp_path) -> None:
             MappingTrainConfig(hidden=32, warmup_steps=1, steps=3, batch_size=4),
             state_path=state,
         )
+
+
+def test_view_layer_fit_moves_only_the_camera_branch_onto_the_labelled_codes(model) -> None:
+    mapping = copy.deepcopy(model.mapping)
+    cameras, codes = model.views.labelled(), model.views.codes
+    spread = (codes - mapping.mean_w).square().mean()
+    untouched = {k: v.clone() for k, v in mapping.state_dict().items() if "camera_net" not in k}
+    error = fit_view_layers(mapping, cameras, codes, steps=300, learning_rate=1e-2)
+    assert error < 0.01 * float(spread)
+    with torch.no_grad():
+        fitted = (mapping.view_layers(cameras) - codes).square().mean()
+    assert error == pytest.approx(float(fitted))
+    for name, value in mapping.state_dict().items():
+        if name in untouched:
+            assert torch.equal(value, untouched[name]), name
 
 
 def test_gan_view_pairs_share_content_across_two_views(model) -> None:

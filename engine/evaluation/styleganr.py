@@ -20,18 +20,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import torch
 
-from engine.config import config_from_dict
 from engine.errors import GANliftError
 from engine.stylegan2 import Generator
 from engine.styleganr.camera import axis_difference, azimuth_difference, camera_from_view
+from engine.styleganr.config_io import load_config
 from engine.styleganr.edit import Sample, render_codes, set_camera, swap
 from engine.styleganr.encoding import estimate_camera
 from engine.styleganr.inverse_graphics import InverseGraphicsNet, refine_camera, render_prediction
@@ -171,11 +169,7 @@ class ViewAxes:
 
 def load_view_axes(path: str | os.PathLike) -> ViewAxes:
     """Read `ViewAxes` from JSON."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise GANliftError(f"Cannot read view axes {path} ({error}); fix the path.") from error
-    return config_from_dict(ViewAxes, data, str(path))
+    return load_config(ViewAxes, path)
 
 
 @torch.no_grad()

@@ -12,7 +12,6 @@ coarse azimuth bin; `HandLabels` stores that as JSON and turns it into cameras.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,14 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.atomic import atomic_path
 from engine.config import config_from_dict, config_to_dict
 from engine.errors import GANliftError
 from engine.images import make_grid
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Generator
 from engine.styleganr.camera import camera_from_view
-from engine.styleganr.config_io import read_state, write_state
+from engine.styleganr.config_io import load_config, read_state, save_config, write_state
 from engine.styleganr.view_codes import ViewCodes, compose, sample_w
 from engine.synth import render_samples, seed_run
 
@@ -359,19 +357,12 @@ class HandLabels:
 
 def save_hand_labels(labels: HandLabels, path: str | os.PathLike) -> Path:
     """Write hand labels as JSON."""
-    path = Path(path)
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(config_to_dict(labels), indent=2, sort_keys=True) + "\n")
-    return path
+    return save_config(labels, path)
 
 
 def load_hand_labels(path: str | os.PathLike) -> HandLabels:
     """Read hand labels written by `save_hand_labels` (or by hand)."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise GANliftError(f"Cannot read hand labels {path} ({error}); fix the JSON.") from error
-    return config_from_dict(HandLabels, data, str(path))
+    return load_config(HandLabels, path)
 
 
 @torch.no_grad()

@@ -9,7 +9,9 @@
 #
 # Settings (environment variables):
 #   CHECKPOINT=default-car   the StyleGAN2 the model drives (a bundled name or a file)
-#   LABELLER_STEPS=8000      view labeller on synthetic cars (cameras + silhouettes)
+#   LABELLER_STEPS=8000      view labeller on synthetic cars (cameras + silhouettes), then
+#   TUNE_STEPS=1500          more at a lower rate on augmented renders (mirrored, recoloured,
+#                            blurred, noisy), so that it reads GAN samples too
 #   SYNTH_STEPS=5000         inverse graphics on synthetic car pairs (known cameras)
 #   GAN_STEPS=800            then on GAN pairs: same content under two labelled view codes
 #   VIEWS=24 LAYERS=4        view codes and the W+ rows they replace (see the view-layers figure)
@@ -24,6 +26,7 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 CHECKPOINT="${CHECKPOINT:-default-car}"
 LABELLER_STEPS="${LABELLER_STEPS:-8000}"
+TUNE_STEPS="${TUNE_STEPS:-1500}"
 SYNTH_STEPS="${SYNTH_STEPS:-5000}"
 GAN_STEPS="${GAN_STEPS:-800}"
 VIEWS="${VIEWS:-24}"
@@ -40,7 +43,9 @@ exec >>"$RUN/train.out" 2>&1
 echo "== $(date -Is) train_styleganr_car.sh (CHECKPOINT=$CHECKPOINT)"
 styleganr() { "$PYTHON" -m engine styleganr --device cpu "$@"; }
 
-styleganr train-labeller --out "$RUN/labeller.pt" --steps "$LABELLER_STEPS"
+styleganr train-labeller --out "$RUN/labeller.pt" --steps "$LABELLER_STEPS" --no-augment
+styleganr train-labeller --out "$RUN/labeller.pt" --steps $((LABELLER_STEPS + TUNE_STEPS)) \
+    --augment --learning-rate 3e-4
 styleganr train-inverse --synthetic --out "$RUN/inverse.pt" --steps "$SYNTH_STEPS"
 styleganr view-layers --checkpoint "$CHECKPOINT" --labeller "$RUN/labeller.pt" \
     --out "$RUN/view_layers.png" | tee "$RUN/view_layers.txt"

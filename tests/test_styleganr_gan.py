@@ -49,6 +49,7 @@ from engine.styleganr import (
     train_mapping,
     train_view_labeller,
 )
+from engine.styleganr.config_io import read_state
 from engine.styleganr.encoding import redraw_errors
 from engine.styleganr.inverse_graphics import MeshImage, refine_camera
 from engine.styleganr.train_mapping import fit_view_layers
@@ -341,6 +342,19 @@ def test_mapping_training_warms_up_cycles_and_resumes(model, tmp_path) -> None:
             MappingTrainConfig(hidden=32, warmup_steps=1, steps=3, batch_size=4),
             state_path=state,
         )
+
+
+def test_labeller_cli_fine_tunes_a_resumed_state_augmented_at_its_own_rate(tmp_path) -> None:
+    out = tmp_path / "labeller.pt"
+    command = ["styleganr", "train-labeller", "--out", str(out), "--size", "16"]
+    assert main([*command, "--steps", "1", "--no-augment"]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["augment"] is False
+    assert main([*command, "--steps", "2", "--learning-rate", "1e-4"]) == 0
+    config = json.loads(out.with_suffix(".json").read_text())
+    assert config["augment"] is True and config["learning_rate"] == 1e-4
+    state = read_state(out, "ganlift-styleganr-view-labeller")
+    assert state["step"] == 2
+    assert state["optimiser"]["param_groups"][0]["lr"] == 1e-4
 
 
 def test_view_layer_fit_moves_only_the_camera_branch_onto_the_labelled_codes(model) -> None:

@@ -90,6 +90,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     labeller.add_argument("--out", required=True, help="state file (resumed if present)")
     labeller.add_argument("--steps", type=int, default=LabellerConfig.steps)
     labeller.add_argument("--size", type=int, default=64, help="synthetic image size")
+    labeller.add_argument(
+        "--learning-rate",
+        type=float,
+        default=LabellerConfig.learning_rate,
+        help="for the steps this call runs (a lower one fine-tunes a resumed state)",
+    )
+    labeller.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=LabellerConfig.augment,
+        help="mirrored, recoloured, blurred, noisy renders (default: on)",
+    )
     labeller.set_defaults(run=_train_labeller)
 
     auto = actions.add_parser("auto-label", help="Label view codes with the view labeller.")
@@ -228,7 +240,9 @@ def _hand_label(args: argparse.Namespace) -> int:
 
 
 def _train_labeller(args: argparse.Namespace) -> int:
-    config = LabellerConfig(steps=args.steps)
+    config = LabellerConfig(
+        steps=args.steps, learning_rate=args.learning_rate, augment=args.augment
+    )
     save_config(config, Path(args.out).with_suffix(".json"))
     with tqdm_progress("labeller") as progress:
         train_view_labeller(

@@ -187,7 +187,8 @@ def train_view_labeller(
     should_stop: StopFn | None = None,
 ) -> ViewLabeller:
     """Train the labeller on fresh synthetic cars (training seeds) rendered at ``image_size``,
-    augmented if the config says so; resumes from and atomically replaces ``state_path``."""
+    augmented if the config says so; resumes from and atomically replaces ``state_path``, at
+    the config's learning rate (so a resumed state can be fine-tuned at a lower one)."""
     device = torch.device(device)
     torch.manual_seed(config.seed)
     labeller = ViewLabeller(config).to(device)
@@ -197,6 +198,8 @@ def train_view_labeller(
         state = read_state(state_path, STATE_FORMAT)
         labeller.load_state_dict(state["labeller"], strict=True)
         optimiser.load_state_dict(state["optimiser"])
+        for group in optimiser.param_groups:  # the config's rate, e.g. a lower one to fine-tune
+            group["lr"] = config.learning_rate
         step = int(state["step"])
     resumed_at = step
 

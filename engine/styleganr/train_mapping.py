@@ -79,8 +79,7 @@ def fit_view_layers(
 ) -> float:
     """Fit ``mapping``'s camera branch so that each labelled camera ``[V, 3]`` gives its view
     code ``[V, L, D]`` (full batch, Adam); the final mean squared error."""
-    parameters = list(mapping.camera_net.parameters())
-    optimiser = torch.optim.Adam(parameters, lr=learning_rate)
+    optimiser = torch.optim.Adam(mapping.camera_net.parameters(), lr=learning_rate)
     for step in range(steps):
         error = (mapping.view_layers(cameras) - codes).square().mean()
         optimiser.zero_grad(set_to_none=True)

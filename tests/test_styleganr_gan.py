@@ -355,6 +355,8 @@ def test_labeller_cli_fine_tunes_a_resumed_state_augmented_at_its_own_rate(tmp_p
     state = read_state(out, "ganlift-styleganr-view-labeller")
     assert state["step"] == 2
     assert state["optimiser"]["param_groups"][0]["lr"] == 1e-4
+    assert main([*command, "--steps", "3", "--learning-rate", "-1"]) == 2
+    assert read_state(out, "ganlift-styleganr-view-labeller")["step"] == 2
 
 
 def test_view_layer_fit_moves_only_the_camera_branch_onto_the_labelled_codes(model) -> None:

@@ -54,6 +54,13 @@ class LabellerConfig:
     are blurrier and differently coloured than the renders, and a labeller trained on clean
     renders alone reads them almost at random."""
 
+    def __post_init__(self) -> None:
+        if not self.learning_rate > 0 or self.steps < 0:
+            raise GANliftError(
+                f"The labeller needs a positive learning rate and steps >= 0, got "
+                f"{self.learning_rate} and {self.steps}; fix --learning-rate / --steps."
+            )
+
 
 class ViewLabeller(nn.Module):
     """Image ``[N, 3, H, W]`` → camera ``[N, 3]`` and silhouette logits ``[N, 1, s, s]``."""

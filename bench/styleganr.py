@@ -4,7 +4,8 @@ Held-out samples (content seeds the trainers never draw from) are moved, swapped
 back; both azimuth readers are also scored on held-out synthetic renders whose cameras are
 known, and on GAN samples under view codes whose axes a person read off a labelling sheet
 (bench/data/default-car-view-axes.json; see engine/evaluation/styleganr.py for each
-measurement). Silhouettes of GAN images
+measurement), and the multi-view data itself is checked: how much the content codes change
+the samples of each labelled view code. Silhouettes of GAN images
 come from the view labeller (the segmenter standing in for the paper's Mask R-CNN); its own
 azimuth reading is printed beside the inverse graphics network's as an independent check.
 The reference measured in the same run is one generator forward pass on the same batch;
@@ -40,6 +41,7 @@ from engine.evaluation.styleganr import (
     SwapScores,
     azimuth_ring,
     camera_control_errors,
+    content_spread,
     known_camera_errors,
     known_camera_renders,
     load_view_axes,
@@ -57,6 +59,7 @@ from engine.styleganr import (
     load_styleganr,
     load_view_labeller,
     predict_views,
+    render_multiview,
     sample,
     set_camera,
     swap,
@@ -155,6 +158,8 @@ def main() -> None:
     }
     report_view_axes(model, args.view_axes, readers)
 
+    report_content_spread(model, segment)
+
     content = sample_w(generator, count, seed=HELD_OUT_SEED + 1)
     chosen = torch.arange(count) % len(model.views.codes)
     images = generator.synthesis(compose(model.views.codes[chosen], content, generator.num_ws))
@@ -186,6 +191,19 @@ def main() -> None:
     )
     if args.figures:
         draw_figures(model, samples, sources, azimuths, Path(args.figures))
+
+
+def report_content_spread(model, segment, contents: int = 8) -> None:
+    """Print how much held-out contents change the samples of each labelled view code."""
+    content = sample_w(model.generator, contents, seed=HELD_OUT_SEED + 3)
+    images = render_multiview(model.generator, model.views, content)  # [C, V, 3, H, W]
+    masks = segment(images.flatten(0, 1)).unflatten(0, images.shape[:2])
+    iou, colour = content_spread(images, masks)
+    print(f"\nthe multi-view data: {len(iou)} labelled view codes, each under {contents} contents")
+    print(f"  silhouette IoU between contents (1: the view code fixes the outline): {summary(iou)}")
+    print(
+        f"  colour spread across contents (0: the view code fixes the paint):     {summary(colour)}"
+    )
 
 
 def report_view_axes(model, path: str, readers: dict) -> None:

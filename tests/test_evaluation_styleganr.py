@@ -16,6 +16,7 @@ from engine.evaluation.styleganr import (
     ViewAxes,
     azimuth_ring,
     camera_control_errors,
+    content_spread,
     known_camera_errors,
     known_camera_renders,
     load_view_axes,
@@ -162,3 +163,21 @@ def test_bad_view_axes_are_refused(axes: dict, message: str) -> None:
 def test_a_missing_view_axes_file_is_named(tmp_path) -> None:
     with pytest.raises(GANliftError, match=r"missing\.json"):
         load_view_axes(tmp_path / "missing.json")
+
+
+def test_content_spread_is_zero_when_the_view_code_fixes_the_car_and_measures_a_known_change() -> (
+    None
+):
+    masks = torch.zeros(2, 2, 1, 8, 8)
+    masks[:, 0, :, :, :4] = 1  # view 0: the same left half under both contents
+    masks[0, 1, :, :, :4] = 1  # view 1: the left half, then the left quarter
+    masks[1, 1, :, :, :2] = 1
+    images = torch.full((2, 2, 3, 8, 8), -1.0)
+    images[:, :, 0] = 1.0  # red under every content ...
+    images[1, 1] = torch.tensor([-1.0, -1.0, 1.0])[:, None, None]  # ... but blue at view 1
+    iou, colour = content_spread(images, masks)
+    assert torch.allclose(iou, torch.tensor([1.0, 0.5]))
+    # red (1, -1, -1) vs blue (-1, -1, 1): std sqrt(2) in two channels, 0 in one
+    assert torch.allclose(colour, torch.tensor([0.0, 2 * 2**0.5 / 3]))
+    with pytest.raises(GANliftError, match="at least 2 contents"):
+        content_spread(images[:1], masks[:1])

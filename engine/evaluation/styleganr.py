@@ -13,6 +13,9 @@
   synthetic check above cannot see a reader fail on the GAN's own images; this one can. The
   axis is scored, not the azimuth, because at 64 pixels the front of a blurry GAN car often
   cannot be told from its back.
+- Content spread: the multi-view data (every labelled view code × several contents) is only
+  multi-view if the content codes change the car while the view code holds the view; the
+  spread of its silhouettes and paint across contents, per view code, shows how far they do.
 - Swaps: a texture swap keeps the target's silhouette and moves its colour towards the
   source; a shape swap moves the silhouette towards the source's (seen from the target's
   camera) and keeps the target's colour.
@@ -191,6 +194,22 @@ def view_axis_errors(
         azimuths = read(generator.synthesis(wplus))
         errors.append(axis_difference(azimuths, axis.to(azimuths.device)))
     return torch.stack(errors)
+
+
+def content_spread(images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For images ``[C, V, 3, H, W]`` of C contents under V view codes and their silhouettes
+    ``[C, V, 1, H, W]``: per view code, the mean silhouette IoU between contents ``[V]`` (1:
+    the content never changes the outline) and the standard deviation across contents of the
+    object's mean colour, averaged over channels ``[V]`` (0: the view code fixes the paint)."""
+    count = len(images)
+    if count < 2:
+        raise GANliftError(f"The content spread needs at least 2 contents, got {count}.")
+    first, second = torch.triu_indices(count, count, 1)
+    ious = torch.stack(
+        [mask_iou(masks[i], masks[j]) for i, j in zip(first, second, strict=True)]
+    )  # [pairs, V]
+    colours = mean_colour(images.flatten(0, 1), masks.flatten(0, 1)).unflatten(0, (count, -1))
+    return ious.mean(0), colours.std(0).mean(1)
 
 
 @torch.no_grad()

@@ -29,7 +29,7 @@ from engine.errors import GANliftError
 from engine.gan2shape.recover import Recovery
 from engine.images import to_uint8
 from engine.mesh import TexturedMesh, depth_to_mesh
-from engine.styleganr import Sample, StyleGANR
+from engine.styleganr import Sample, StyleGANR, ViewCodes
 
 logger = logging.getLogger("ganlift.app")
 
@@ -74,6 +74,8 @@ class Session:
         """Seconds the last run of each action took."""
         self.cars: dict[str, Sample] = {}
         """The Cars tab's samples by slot name."""
+        self.view_codes: ViewCodes | None = None
+        """View codes of the session's GAN drawn for labelling by hand (`app.view_labels`)."""
         self._sample_latents: dict[str, torch.Tensor] = {}
         self._mesh: TexturedMesh | None = None
         self._stop_requested = False
@@ -93,7 +95,7 @@ class Session:
         """Switch to `choice` (loading it now); the input and recovery of the old one go."""
         model = self.context.models.load(choice)
         self.model_choice = choice
-        self.input, self.recovery, self._mesh = None, None, None
+        self.input, self.recovery, self._mesh, self.view_codes = None, None, None, None
         self._sample_latents.clear()
         return model
 

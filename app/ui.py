@@ -1,6 +1,6 @@
 """The Gradio Blocks layout and its wiring: tabs, per-session state, queue limits, named API
 endpoints. Everything it calls is a handler in `app.reconstruct`, `app.cars`,
-`app.viewer_tab` or `app.model_tab`."""
+`app.viewer_tab`, `app.model_tab` or `app.view_labels`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import functools
 
 import gradio as gr
 
-from app import cars, model_tab, reconstruct, viewer_tab
+from app import cars, model_tab, reconstruct, view_labels, viewer_tab
 from app.models import resolve_cars_model
 from app.session import AppContext, Session
 from engine.gan2shape import QUALITIES
@@ -298,4 +298,58 @@ def _models_tab(
         concurrency_id=COMPUTE_QUEUE,
         concurrency_limit=1,
     ).success(lambda: gr.update(visible=False), None, banner, api_visibility="private")
+    _view_labels_panel(session)
     return summary
+
+
+def _view_labels_panel(session: gr.State) -> None:
+    """StyleGAN-R's view labelling by hand, for the checkpoint loaded above."""
+    with gr.Accordion("Label view codes by hand (StyleGAN-R training)", open=False):
+        gr.Markdown(
+            "Draw view codes of the checkpoint above: each strip shows one view code under "
+            "the same few contents. Give each strip the azimuth bin of its car (bin k is "
+            "k·360/bins degrees from the front: with 8 bins 0 is the front, 2 the right "
+            "side, 4 the back, 6 the left side); leave unsure ones blank."
+        )
+        with gr.Row():
+            count = gr.Number(label="View codes", value=12, precision=0, minimum=1)
+            layers = gr.Number(label="View layers (W+ rows)", value=4, precision=0, minimum=1)
+            seed = gr.Number(label="Seed", value=0, precision=0, minimum=0)
+            draw = gr.Button("Draw view codes", elem_id="draw-view-codes")
+        with gr.Row():
+            strips = gr.Gallery(
+                label="View codes", columns=2, height=LIVE_HEIGHT, elem_id="view-strips"
+            )
+            with gr.Column():
+                table = gr.Dataframe(
+                    headers=view_labels.TABLE_HEADERS,
+                    datatype=["number", "str"],
+                    type="array",
+                    static_columns=[0],
+                    label="Azimuth bins",
+                    elem_id="view-bins",
+                )
+                with gr.Row():
+                    bins = gr.Number(label="Azimuth bins", value=8, precision=0, minimum=1)
+                    elevation = gr.Number(label="Elevation (°) of every view", value=10)
+                save = gr.Button("Save labels", variant="primary", elem_id="save-view-labels")
+        files = gr.File(
+            label="View codes, labels, labelled views",
+            file_count="multiple",
+            elem_id="view-label-files",
+        )
+        note = gr.Markdown()
+    draw.click(
+        view_labels.draw_view_codes,
+        [session, count, layers, seed],
+        [strips, table],
+        api_name="draw_view_codes",
+        concurrency_id=COMPUTE_QUEUE,
+        concurrency_limit=1,
+    )
+    save.click(
+        view_labels.save_view_labels,
+        [session, table, bins, elevation],
+        [files, note],
+        api_name="save_view_labels",
+    )

@@ -305,6 +305,8 @@ def test_every_action_is_a_named_api_endpoint(context: AppContext) -> None:
         "car_camera",
         "swap",
         "car_mesh",
+        "draw_view_codes",
+        "save_view_labels",
     } <= names
 
 

@@ -376,7 +376,7 @@ def load_hand_labels(path: str | os.PathLike) -> HandLabels:
 
 
 @torch.no_grad()
-def labelling_sheet(
+def labelling_rows(
     generator: Generator,
     views: ViewCodes,
     *,
@@ -384,16 +384,25 @@ def labelling_sheet(
     seed: int = 0,
     truncation: float = 0.7,
 ) -> torch.Tensor:
-    """One image ``[1, 3, H', W']``: row i shows view code i with ``samples_per_view`` contents,
-    for a person to assign azimuth bins (see `HandLabels`)."""
+    """Images ``[V, S, 3, H, W]``: each view code under the same ``samples_per_view`` contents
+    (from ``seed``), for a person to assign azimuth bins (see `HandLabels`)."""
     content = sample_w(generator, samples_per_view, seed=seed, truncation=truncation)
-    rows = [
-        generator.synthesis(
-            compose(code[None].expand(samples_per_view, -1, -1), content, generator.num_ws)
-        )
-        for code in views.codes
-    ]
-    return make_grid(torch.cat(rows), samples_per_view)
+    return torch.stack(
+        [
+            generator.synthesis(
+                compose(code[None].expand(samples_per_view, -1, -1), content, generator.num_ws)
+            )
+            for code in views.codes
+        ]
+    )
+
+
+def labelling_sheet(
+    generator: Generator, views: ViewCodes, *, samples_per_view: int = 4, seed: int = 0
+) -> torch.Tensor:
+    """`labelling_rows` as one image ``[1, 3, H', W']``, row i for view code i."""
+    rows = labelling_rows(generator, views, samples_per_view=samples_per_view, seed=seed)
+    return make_grid(rows.flatten(0, 1), samples_per_view)
 
 
 def azimuth_bin(azimuth: float, num_bins: int) -> int:

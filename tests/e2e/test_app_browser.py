@@ -105,3 +105,19 @@ def _drag(page: Page, selector: str, fraction: float) -> None:
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * fraction, y, steps=8)
     page.mouse.up()
+
+
+def test_view_labels_by_hand(page: Page, app_url: str, screenshot_dir: Path) -> None:
+    page.goto(app_url)
+    page.get_by_role("tab", name="Models").click()
+    page.get_by_text("Label view codes by hand").click()
+    page.click("#draw-view-codes")
+    expect(page.locator("#view-strips img")).to_have_count(12, timeout=TIMEOUT_MS)
+    cell = page.locator('#view-bins [data-testid="cell-0-1"]')  # view 0's bin
+    cell.dblclick()
+    page.keyboard.type("2")
+    page.keyboard.press("Enter")
+    page.click("#save-view-labels")
+    expect(page.get_by_text("Labelled 1 of 12 view codes")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.locator("#view-label-files a[download]")).to_have_count(3)
+    page.screenshot(path=screenshot_dir / "view-labels.png", full_page=True)

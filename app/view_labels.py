@@ -1,0 +1,116 @@
+"""Handlers of the view-labelling panel (Models tab): StyleGAN-R's labelling by hand in the
+browser. View codes of the session's GAN are drawn, each shown as a strip of the same few
+contents, and a person gives each strip an azimuth bin; the codes, the labels and the labelled
+codes are saved for `python -m engine styleganr train-inverse` (the paper labelled a dozen
+views in about a minute). The same files come from `styleganr view-codes` + `hand-label`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.display import picture
+from app.session import Session
+from engine.errors import GANliftError
+from engine.images import make_grid
+from engine.styleganr import (
+    HandLabels,
+    labelling_rows,
+    sample_view_codes,
+    save_hand_labels,
+    save_view_codes,
+)
+
+MAX_VIEW_CODES = 48
+"""Most view codes drawn at once (each is a strip of SAMPLES_PER_VIEW GAN images)."""
+SAMPLES_PER_VIEW = 4
+"""Contents shown under each view code: enough to see its view, few enough to be quick."""
+TABLE_HEADERS = ["view", "azimuth bin"]
+"""Columns of the labels table: the view code's index and its bin (blank: not labelled)."""
+
+StripGallery = list[tuple[np.ndarray, str]]
+
+
+def draw_view_codes(
+    session: Session, count: float, layers: float, seed: float
+) -> tuple[StripGallery, list[list]]:
+    """Draw ``count`` view codes (``layers`` W+ rows) of the session's GAN from ``seed``: one
+    captioned strip per code and an empty labels table with a row per code."""
+    with session.action("draw view codes"):
+        count = _whole_number(count, "The number of view codes")
+        if not 1 <= count <= MAX_VIEW_CODES:
+            raise GANliftError(
+                f"The number of view codes must be between 1 and {MAX_VIEW_CODES}, got {count}."
+            )
+        generator = session.model().generator
+        views = sample_view_codes(
+            generator,
+            count,
+            num_view_layers=_whole_number(layers, "The number of view layers"),
+            seed=_whole_number(seed, "The seed"),
+        )
+        rows = labelling_rows(generator, views, samples_per_view=SAMPLES_PER_VIEW)
+        session.view_codes = views
+        strips = [
+            (picture(make_grid(row, SAMPLES_PER_VIEW)), f"view {index}")
+            for index, row in enumerate(rows)
+        ]
+        return strips, [[index, ""] for index in range(count)]
+
+
+def save_view_labels(
+    session: Session, table: list[list], num_bins: float, elevation: float
+) -> tuple[list[str], str]:
+    """Save the drawn view codes, the table's azimuth bins (of ``num_bins`` around the
+    circle, 0 = front) with one ``elevation`` guess, and the labelled codes; returns the three
+    files and a Markdown note on what to run next."""
+    with session.action("save view labels"):
+        views = session.view_codes
+        if views is None:
+            raise GANliftError("There are no view codes to label yet; draw them first.")
+        labels = HandLabels(
+            num_bins=_whole_number(num_bins, "The number of azimuth bins"),
+            bins=_table_bins(table, len(views.codes)),
+            elevation=float(elevation),
+        )
+        labelled = labels.cameras(views)
+        folder = session.work_dir / "view-labels"
+        files = [
+            save_view_codes(views, folder / "view-codes.safetensors"),
+            save_hand_labels(labels, folder / "labels.json"),
+            save_view_codes(labelled, folder / "labelled-views.safetensors"),
+        ]
+        note = (
+            f"Labelled {len(labels.bins)} of {len(views.codes)} view codes. Train StyleGAN-R "
+            "on them: `python -m engine styleganr train-inverse --checkpoint YOUR_GAN --views "
+            "labelled-views.safetensors --labeller LABELLER --out inverse.pt`, then "
+            "`train-mapping` (see the README)."
+        )
+        return [str(path) for path in files], note
+
+
+def _table_bins(table: list[list], count: int) -> dict[int, int]:
+    """View index → azimuth bin from the table's rows (row i is view code i; blank bins are
+    skipped)."""
+    if len(table) != count:
+        raise GANliftError(
+            f"The labels table has {len(table)} rows for {count} view codes; draw the view "
+            "codes again."
+        )
+    bins = {}
+    for index, row in enumerate(table):
+        value = "" if len(row) < 2 or row[1] is None else str(row[1]).strip()
+        if value:
+            bins[index] = _whole_number(value, f"The azimuth bin of view {index}")
+    return bins
+
+
+def _whole_number(value: float | str, what: str) -> int:
+    """``value`` as an int, or a GANliftError naming ``what``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number.is_integer():
+        raise GANliftError(f"{what} must be a whole number, got '{value}'.")
+    return int(number)

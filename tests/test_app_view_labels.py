@@ -1,0 +1,91 @@
+"""The view-labelling panel's handlers on a tiny GAN: strips per view code, the labels table,
+the saved files (readable by the CLI's loaders), and one sentence for each bad input."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+from app import view_labels
+from app.models import ModelStore
+from app.session import AppContext, Session
+from app.settings import AppSettings
+from app.viewer import TorchViewer
+from engine.styleganr import load_hand_labels, load_view_codes, sample_view_codes
+from tests.e2e.tiny_model import write_tiny_model
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory: pytest.TempPathFactory) -> AppContext:
+    checkpoint, preset = write_tiny_model(tmp_path_factory.mktemp("tiny-views"))
+    settings = AppSettings(model=str(checkpoint), category=str(preset))
+    return AppContext(settings, ModelStore(torch.device("cpu")), TorchViewer())
+
+
+def test_draw_shows_one_captioned_strip_per_view_code_and_an_empty_table(
+    context: AppContext,
+) -> None:
+    session = Session(context)
+    strips, table = view_labels.draw_view_codes(session, 3, 2, 5)
+    assert [caption for _, caption in strips] == ["view 0", "view 1", "view 2"]
+    height, width, channels = strips[0][0].shape
+    assert channels == 3 and width > (view_labels.SAMPLES_PER_VIEW - 1) * height  # a strip
+    assert not np.array_equal(strips[0][0], strips[1][0])
+    assert table == [[0, ""], [1, ""], [2, ""]]
+    expected = sample_view_codes(session.model().generator, 3, num_view_layers=2, seed=5)
+    assert torch.equal(session.view_codes.codes, expected.codes)
+    again, _ = view_labels.draw_view_codes(Session(context), 3, 2, 5)
+    assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(strips, again, strict=True))
+
+
+def test_saved_labels_give_the_labelled_codes_their_bin_cameras(context: AppContext) -> None:
+    session = Session(context)
+    view_labels.draw_view_codes(session, 3, 2, 0)
+    files, note = view_labels.save_view_labels(session, [[0, "2"], [1, ""], [2, 4.0]], 8, 15)
+    codes, labels, labelled = files
+    assert "Labelled 2 of 3 view codes" in note
+    assert torch.equal(load_view_codes(codes).codes, session.view_codes.codes)
+    assert load_hand_labels(labels).bins == {0: 2, 2: 4}
+    views = load_view_codes(labelled)
+    assert torch.equal(views.codes, session.view_codes.codes[[0, 2]])
+    assert views.cameras.tolist() == [[90.0, 15.0, 1.0], [180.0, 15.0, 1.0]]
+
+
+@pytest.mark.parametrize(
+    ("table", "bins", "message"),
+    [
+        (
+            [[0, "front"], [1, ""]],
+            8,
+            "The azimuth bin of view 0 must be a whole number, got 'front'",
+        ),
+        ([[0, "1.5"], [1, ""]], 8, "azimuth bin of view 0 must be a whole number"),
+        ([[0, "9"], [1, ""]], 8, r"Azimuth bins \{0: 9\} are outside 0\.\.7"),
+        ([[0, ""], [1, ""]], 8, "No view code has a hand label yet"),
+        ([[0, "1"]], 8, "The labels table has 1 rows for 2 view codes; draw the view codes again"),
+        ([[0, "1"], [1, ""]], 0, "num_bins must be at least 1"),
+    ],
+)
+def test_bad_labels_are_refused_in_one_sentence_and_write_nothing(
+    context: AppContext, table: list, bins: int, message: str
+) -> None:
+    session = Session(context)
+    view_labels.draw_view_codes(session, 2, 2, 0)
+    with pytest.raises(gr.Error, match=message):
+        view_labels.save_view_labels(session, table, bins, 10)
+    assert not (session.work_dir / "view-labels").exists()
+
+
+def test_bad_draws_and_saving_before_drawing_are_refused(context: AppContext) -> None:
+    session = Session(context)
+    with pytest.raises(gr.Error, match="no view codes to label yet; draw them first"):
+        view_labels.save_view_labels(session, [], 8, 10)
+    with pytest.raises(gr.Error, match="number of view codes must be between 1 and 48, got 0"):
+        view_labels.draw_view_codes(session, 0, 2, 0)
+    with pytest.raises(gr.Error, match="num_view_layers must be in 1"):
+        view_labels.draw_view_codes(session, 2, 99, 0)
+    with pytest.raises(gr.Error, match="The seed must be a whole number, got 'nan'"):
+        view_labels.draw_view_codes(session, 2, 2, float("nan"))
+    assert session.view_codes is None

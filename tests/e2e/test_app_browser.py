@@ -85,6 +85,11 @@ def test_api_endpoints_work_from_gradio_client(app_url: str, tmp_path: Path) -> 
     files = bounded_predict(client, api_name="/export_ply")
     ply = Path(files[0] if isinstance(files[0], str) else files[0]["path"])
     assert o3d.io.read_triangle_mesh(str(ply)).has_vertices()
+    strips, table = bounded_predict(client, 2, 2, 0, api_name="/draw_view_codes")
+    assert len(strips) == 2 and table["data"] == [[0, ""], [1, ""]]
+    table["data"][1][1] = "4"
+    files, note = bounded_predict(client, table, 8, 10, api_name="/save_view_labels")
+    assert len(files) == 3 and "Labelled 1 of 2 view codes" in note
 
 
 def test_bad_upload_shows_one_sentence(page: Page, app_url: str, tmp_path: Path) -> None:

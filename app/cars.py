@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from app.display import picture
+from app.inputs import whole_number
 from app.session import Session
 from engine.errors import GANliftError
 from engine.images import load_image
@@ -29,9 +30,8 @@ SlotPictures = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]
 def draw_car(session: Session, seed: float, slot: str) -> SlotPictures:
     """Put the StyleGAN-R sample of `seed` in `slot`."""
     with session.action("draw car"):
-        if seed < 0 or seed != int(seed):
-            raise GANliftError(f"The seed must be a whole number of 0 or more, got {seed}.")
-        session.cars[_checked(slot)] = sample(session.cars_model(), 1, seed=int(seed))
+        seed = whole_number(seed, "The seed", minimum=0)
+        session.cars[_checked(slot)] = sample(session.cars_model(), 1, seed=seed)
         return slot_pictures(session)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from app.display import depth_picture, normal_picture, picture
+from app.inputs import whole_number
 from app.session import Session
 from engine.animation import rotation_frames, save_animation, swing_angles
 from engine.errors import GANliftError
@@ -83,16 +84,15 @@ def sample(session: Session, seed: float) -> tuple[np.ndarray, str]:
     inversion is needed); returns the picture and the status line."""
     with session.action("sample"):
         G = session.model().generator
-        if seed < 0 or seed != int(seed):
-            raise GANliftError(f"The seed must be a whole number of 0 or more, got {seed}.")
-        generator = torch.Generator().manual_seed(int(seed))
+        seed = whole_number(seed, "The seed", minimum=0)
+        generator = torch.Generator().manual_seed(seed)
         z = torch.randn(1, G.style_dim, generator=generator).to(G.input.input.device)  # [1, D]
         with torch.no_grad():
             w = G.mapping(z)  # [1, D]
             if G.latent_avg is not None:
                 w = torch.lerp(G.latent_avg.reshape(1, -1), w, SAMPLE_TRUNCATION)
             image = G.synthesis(w).clamp(-1, 1)  # [1, 3, size, size]
-        session.set_input(image.cpu(), f"GAN sample, seed {int(seed)}", latent=w)
+        session.set_input(image.cpu(), f"GAN sample, seed {seed}", latent=w)
     return picture(image), session.status()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.display import picture
+from app.inputs import whole_number
 from app.session import Session
 from engine.errors import GANliftError
 from engine.images import make_grid
@@ -37,7 +38,7 @@ def draw_view_codes(
     """Draw ``count`` view codes (``layers`` W+ rows) of the session's GAN from ``seed``: one
     captioned strip per code and an empty labels table with a row per code."""
     with session.action("draw view codes"):
-        count = _whole_number(count, "The number of view codes")
+        count = whole_number(count, "The number of view codes")
         if not 1 <= count <= MAX_VIEW_CODES:
             raise GANliftError(
                 f"The number of view codes must be between 1 and {MAX_VIEW_CODES}, got {count}."
@@ -46,8 +47,8 @@ def draw_view_codes(
         views = sample_view_codes(
             generator,
             count,
-            num_view_layers=_whole_number(layers, "The number of view layers"),
-            seed=_whole_number(seed, "The seed"),
+            num_view_layers=whole_number(layers, "The number of view layers"),
+            seed=whole_number(seed, "The seed", minimum=0),
         )
         rows = labelling_rows(generator, views, samples_per_view=SAMPLES_PER_VIEW)
         session.view_codes = views
@@ -69,7 +70,7 @@ def save_view_labels(
         if views is None:
             raise GANliftError("There are no view codes to label yet; draw them first.")
         labels = HandLabels(
-            num_bins=_whole_number(num_bins, "The number of azimuth bins"),
+            num_bins=whole_number(num_bins, "The number of azimuth bins"),
             bins=_table_bins(table, len(views.codes)),
             elevation=float(elevation),
         )
@@ -101,16 +102,5 @@ def _table_bins(table: list[list], count: int) -> dict[int, int]:
     for index, row in enumerate(table):
         value = "" if len(row) < 2 or row[1] is None else str(row[1]).strip()
         if value:
-            bins[index] = _whole_number(value, f"The azimuth bin of view {index}")
+            bins[index] = whole_number(value, f"The azimuth bin of view {index}")
     return bins
-
-
-def _whole_number(value: float | str, what: str) -> int:
-    """``value`` as an int, or a GANliftError naming ``what``."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not number.is_integer():
-        raise GANliftError(f"{what} must be a whole number, got '{value}'.")
-    return int(number)

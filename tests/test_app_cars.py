@@ -38,6 +38,8 @@ def test_draws_are_deterministic_per_seed_and_fill_their_slot(context: AppContex
     again = cars.draw_car(Session(context), 4, "A")[0]
     other = cars.draw_car(session, 5, "A")[0]
     assert np.array_equal(again, b) and not np.array_equal(other, b)
+    with pytest.raises(gr.Error, match="seed must be a whole number of 0 or more, got nan"):
+        cars.draw_car(session, float("nan"), "A")
 
 
 def test_upload_reads_a_car_photo_into_its_slot(context: AppContext, tmp_path: Path) -> None:

@@ -252,8 +252,9 @@ def test_user_errors_are_one_sentence_gr_errors(context: AppContext, tmp_path: P
         reconstruct.reconstruct(session, "fast")
     with pytest.raises(gr.Error, match="Nothing is reconstructed yet"):
         reconstruct.render(session, 0, 0, 0, 0, 0.5, 0.5, False)
-    with pytest.raises(gr.Error, match="seed must be a whole number"):
-        reconstruct.sample(session, -1)
+    for seed in (-1, 2.5, float("nan")):  # NaN used to fail unexpectedly (int(nan))
+        with pytest.raises(gr.Error, match=f"seed must be a whole number of 0 or more, got {seed}"):
+            reconstruct.sample(session, seed)
 
 
 def test_unexpected_failures_hide_the_traceback(context: AppContext) -> None:

@@ -59,7 +59,7 @@ def test_saved_labels_give_the_labelled_codes_their_bin_cameras(context: AppCont
         (
             [[0, "front"], [1, ""]],
             8,
-            "The azimuth bin of view 0 must be a whole number, got 'front'",
+            "The azimuth bin of view 0 must be a whole number, got front",
         ),
         ([[0, "1.5"], [1, ""]], 8, "azimuth bin of view 0 must be a whole number"),
         ([[0, "9"], [1, ""]], 8, r"Azimuth bins \{0: 9\} are outside 0\.\.7"),
@@ -86,6 +86,6 @@ def test_bad_draws_and_saving_before_drawing_are_refused(context: AppContext) ->
         view_labels.draw_view_codes(session, 0, 2, 0)
     with pytest.raises(gr.Error, match="num_view_layers must be in 1"):
         view_labels.draw_view_codes(session, 2, 99, 0)
-    with pytest.raises(gr.Error, match="The seed must be a whole number, got 'nan'"):
+    with pytest.raises(gr.Error, match="The seed must be a whole number of 0 or more, got nan"):
         view_labels.draw_view_codes(session, 2, 2, float("nan"))
     assert session.view_codes is None

@@ -165,9 +165,7 @@ def test_a_missing_view_axes_file_is_named(tmp_path) -> None:
         load_view_axes(tmp_path / "missing.json")
 
 
-def test_content_spread_is_zero_when_the_view_code_fixes_the_car_and_measures_a_known_change() -> (
-    None
-):
+def test_content_spread_of_a_fixed_and_of_a_changing_view_code() -> None:
     masks = torch.zeros(2, 2, 1, 8, 8)
     masks[:, 0, :, :, :4] = 1  # view 0: the same left half under both contents
     masks[0, 1, :, :, :4] = 1  # view 1: the left half, then the left quarter

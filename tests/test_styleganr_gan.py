@@ -8,6 +8,7 @@ import json
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -310,6 +311,14 @@ def test_car_to_mesh_exports_a_textured_icosphere(model, tmp_path) -> None:
     assert save_mesh(mesh, tmp_path / "car.obj").is_file()
     with pytest.raises(GANliftError, match="one RGB image"):
         car_to_mesh(model, torch.rand(2, 3, 16, 16))
+
+
+def test_car_to_mesh_reads_a_wide_photo_by_its_centre(model) -> None:
+    size = model.generator.config.size
+    car = torch.rand(1, 3, size, size) * 2 - 1
+    side = torch.rand(1, 3, size, size // 2)
+    wide = torch.cat([side, car, side], -1)  # [1, 3, S, 2S]: the car in the middle
+    assert np.array_equal(car_to_mesh(model, wide).vertices, car_to_mesh(model, car).vertices)
 
 
 def test_mapping_training_warms_up_cycles_and_resumes(model, tmp_path) -> None:

@@ -13,7 +13,7 @@ import torch
 
 from engine.device import resolve_device
 from engine.errors import GANliftError
-from engine.images import fit_to_frame, load_image, save_image
+from engine.images import load_image, save_image
 from engine.mesh import save_mesh
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.progress import tqdm_progress
@@ -366,8 +366,7 @@ def _swap(args: argparse.Namespace) -> int:
 
 def _mesh(args: argparse.Namespace) -> int:
     model = _model(args)
-    image = fit_to_frame(load_image(args.image), model.generator.config.size)
-    path = save_mesh(car_to_mesh(model, image), args.out)
+    path = save_mesh(car_to_mesh(model, load_image(args.image)), args.out)
     print(json.dumps({"mesh": str(path)}))
     return 0
 

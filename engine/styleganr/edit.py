@@ -101,14 +101,15 @@ def swap(model: StyleGANR, target: Sample, source: Sample, *, part: str) -> Samp
 
 @torch.no_grad()
 def car_to_mesh(model: StyleGANR, image: torch.Tensor) -> TexturedMesh:
-    """A textured mesh of the car in ``image [1, 3, H, W]`` (any size; it is resized), in
-    engine.mesh's frame (y up, front +z), for `engine.mesh.save_mesh`."""
+    """A textured mesh of the car in ``image [1, 3, H, W]`` (any size; centre-cropped and
+    resized to the GAN's frame, as `encode_photo` reads photos), in engine.mesh's frame (y up,
+    front +z), for `engine.mesh.save_mesh`."""
     if image.dim() != 4 or image.shape[:2] != (1, 3):
         raise GANliftError(
             f"car_to_mesh takes one RGB image [1, 3, H, W], got {list(image.shape)}."
         )
     network = model.inverse_graphics
-    prediction = network(image.to(model.device))
+    prediction = network(fit_to_frame(image.to(model.device), model.generator.config.size))
     axes = prediction.vertices.new_tensor(_EXPORT_AXES)
     return TexturedMesh(
         vertices=(prediction.vertices[0] * axes).cpu(),

@@ -72,7 +72,7 @@ def save_view_labels(
         labels = HandLabels(
             num_bins=whole_number(num_bins, "The number of azimuth bins"),
             bins=_table_bins(table, len(views.codes)),
-            elevation=float(elevation),
+            elevation=elevation,
         )
         labelled = labels.cameras(views)
         folder = session.work_dir / "view-labels"

@@ -78,6 +78,16 @@ def test_bad_labels_are_refused_in_one_sentence_and_write_nothing(
     assert not (session.work_dir / "view-labels").exists()
 
 
+def test_a_blank_or_impossible_elevation_is_refused_in_one_sentence(context: AppContext) -> None:
+    session = Session(context)
+    view_labels.draw_view_codes(session, 2, 2, 0)
+    with pytest.raises(gr.Error, match="elevation and scale of hand labels must be numbers"):
+        view_labels.save_view_labels(session, [[0, "1"], [1, ""]], 8, None)
+    with pytest.raises(gr.Error, match=r"elevation in \[-90, 90\] degrees"):
+        view_labels.save_view_labels(session, [[0, "1"], [1, ""]], 8, float("nan"))
+    assert not (session.work_dir / "view-labels").exists()
+
+
 def test_bad_draws_and_saving_before_drawing_are_refused(context: AppContext) -> None:
     session = Session(context)
     with pytest.raises(gr.Error, match="no view codes to label yet; draw them first"):

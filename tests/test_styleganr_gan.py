@@ -133,6 +133,11 @@ def test_hand_labels_round_trip_through_json(generator, tmp_path) -> None:
         HandLabels(num_bins=8, bins={1: 8})
     with pytest.raises(GANliftError, match="only 12"):
         HandLabels(bins={12: 1}).cameras(views)
+    for elevation, scale in ((float("nan"), 1.0), (95.0, 1.0), (10.0, 0.0)):
+        with pytest.raises(GANliftError, match=r"elevation in \[-90, 90\] degrees and a positive"):
+            HandLabels(bins={0: 1}, elevation=elevation, scale=scale)
+    with pytest.raises(GANliftError, match="elevation and scale of hand labels must be numbers"):
+        HandLabels(bins={0: 1}, elevation=None)
     (tmp_path / "bad.json").write_text('{"bins": {}, "colour": 1}')
     with pytest.raises(GANliftError, match="unknown keys"):
         load_hand_labels(tmp_path / "bad.json")

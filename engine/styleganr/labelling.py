@@ -12,6 +12,7 @@ coarse azimuth bin; `HandLabels` stores that as JSON and turns it into cameras.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -342,6 +343,15 @@ class HandLabels:
             raise GANliftError("Hand labels must map view indices to azimuth bins.") from error
         if self.num_bins < 1:
             raise GANliftError(f"num_bins must be at least 1, got {self.num_bins}.")
+        try:
+            self.elevation, self.scale = float(self.elevation), float(self.scale)
+        except (TypeError, ValueError) as error:
+            raise GANliftError("The elevation and scale of hand labels must be numbers.") from error
+        if not (-90 <= self.elevation <= 90 and 0 < self.scale < math.inf):
+            raise GANliftError(
+                f"Hand labels need an elevation in [-90, 90] degrees and a positive scale, got "
+                f"{self.elevation} and {self.scale}."
+            )
         outside = {i: b for i, b in self.bins.items() if not 0 <= b < self.num_bins}
         if outside:
             raise GANliftError(

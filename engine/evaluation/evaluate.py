@@ -18,7 +18,13 @@ from typing import Any
 import torch
 
 from engine.errors import GANliftError
-from engine.evaluation.coverage import COVERAGE_GOAL, CoverageResult, evaluate_coverage
+from engine.evaluation.coverage import (
+    COVERAGE_GOAL,
+    REGRESSOR_STEPS,
+    TRAIN_RENDERS,
+    CoverageResult,
+    evaluate_coverage,
+)
 from engine.evaluation.inversion_psnr import PSNR_GOAL_DB, InversionEvaluation, evaluate_inversion
 from engine.evaluation.labels import label_set
 from engine.evaluation.samples import generate_samples
@@ -65,9 +71,9 @@ class EvaluationConfig:
     """Held-out renders projected for the inversion PSNR."""
     inversion_steps: int = 1000
     """Optimisation steps per projection (in W, stored noise): the StyleGAN2 projector's 1000."""
-    n_train_renders: int = 4000
+    n_train_renders: int = TRAIN_RENDERS
     """Training renders the coverage regressor learns from."""
-    regressor_steps: int = 1500
+    regressor_steps: int = REGRESSOR_STEPS
     """Optimisation steps of the coverage regressor."""
     grid_samples: int = 64
     """Samples in the sample grid (8 per row)."""

@@ -15,6 +15,9 @@
 #   CHANNELS=192,192,192,128,64   widths from 4 px up: G + D ≈ 6.1M parameters, a ≤ 25 MB model
 #   DATA_ROOT=data RUN_ROOT=runs   where the data set and the run go
 #   DEVICE=auto    passed to both commands
+#   INIT_FROM=     start a new run from this trained model and its D (e.g. default-face), see
+#                  train-gan --init-from; ignored once the run folder holds a training state
+#   RUN_SEED=0     seed of the run's random streams (give a continuation its own)
 #   THREADS=       CPU threads (OMP_NUM_THREADS); 1 is faster when other jobs share the cores
 #   INSTALL=1      when training has reached KIMG, copy the model to assets/models/default-CATEGORY.*
 set -euo pipefail
@@ -57,8 +60,13 @@ if [[ ! -f "$run/training-state.pt" && -f "$committed" ]]; then
     echo "continuing from $committed"
 fi
 
+init=()
+if [[ -n "${INIT_FROM:-}" ]]; then
+    init=(--init-from "$INIT_FROM")
+fi
 "$PYTHON" -m engine train-gan --data "$data/images" --out "$run" --size 64 --batch 16 \
-    --channels "$CHANNELS" --kimg "$KIMG" --device "$DEVICE" --resume
+    --channels "$CHANNELS" --kimg "$KIMG" --seed "${RUN_SEED:-0}" --device "$DEVICE" --resume \
+    "${init[@]}"
 
 if [[ "${INSTALL:-0}" == "1" ]]; then
     "$PYTHON" - "$run" "$KIMG" <<'EOF'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from engine.stylegan2 import load_checkpoint
 from engine.stylegan2.safe_pickle import load_torch_file
 from engine.stylegan2.training import TrainConfig, train_gan
 from engine.stylegan2.training.loop import STATE_FILE
+from engine.stylegan2.training.state import TrainingState
 from tests.tiny import tiny_train_config, write_random_images
 
 CPU = torch.device("cpu")
@@ -122,6 +124,47 @@ def test_a_compact_state_resumes_the_run(image_folder: Path, tmp_path: Path, cap
 def test_compact_state_of_a_missing_file_is_one_line(tmp_path: Path, capsys) -> None:
     assert main(["compact-state", str(tmp_path / "none.pt"), str(tmp_path / "out.pt")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_new_run_starts_from_a_trained_model(image_folder: Path, tmp_path: Path, capsys) -> None:
+    """--init-from: G and G_ema from the model's G_ema, D from its D, the step from its kimg;
+    the new run then trains the remaining steps up to --kimg."""
+    first = train_gan(image_folder, tmp_path / "first", config=with_changes(TINY, kimg=0.008),
+                      device=CPU)  # fmt: skip
+    model = load_checkpoint(first.model_path)
+    state = TrainingState.create(TINY, CPU)
+    state.start_from(model, TINY)
+    assert state.step == 2
+    for network in (state.generator, state.generator_ema):
+        assert_same_state(network.state_dict(), model.generator.state_dict())
+    assert_same_state(state.discriminator.state_dict(), model.discriminator.state_dict())
+
+    args = ["train-gan", "--data", str(image_folder), "--out", str(tmp_path / "second"),
+            "--size", "16", "--channels", "8,8,8", "--style-dim", "16", "--n-mlp", "2",
+            "--batch", "4", "--kimg", "0.016", "--precision", "fp32", "--log-every", "1",
+            "--init-from", str(first.model_path)]  # fmt: skip
+    assert main(args) == 0
+    assert "finished at 0.0 kimg (step 4" in capsys.readouterr().out
+    records = (tmp_path / "second" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in records if "loss_d" in line] == [3, 4]
+
+
+def test_starting_from_an_unsuitable_model_is_one_sentence(
+    image_folder: Path, tmp_path: Path, capsys
+) -> None:
+    first = train_gan(image_folder, tmp_path / "first", config=with_changes(TINY, kimg=0.004),
+                      device=CPU)  # fmt: skip
+    model = load_checkpoint(first.model_path)
+    state = TrainingState.create(TINY, CPU)
+    with pytest.raises(GANliftError, match="holds no discriminator"):
+        state.start_from(dataclasses.replace(model, discriminator=None), TINY)
+    args = ["train-gan", "--data", str(image_folder), "--out", str(tmp_path / "second"),
+            "--size", "16", "--channels", "8,8,8", "--style-dim", "8", "--n-mlp", "2",
+            "--init-from", str(first.model_path)]  # fmt: skip
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "style_dim 16 -> 8" in error
+    assert not (tmp_path / "second" / STATE_FILE).exists()
 
 
 def test_should_stop_snapshots_and_resume_finishes(image_folder: Path, tmp_path: Path) -> None:

@@ -3,7 +3,8 @@ for several GPUs or CPU processes).
 
 Every option left out takes the `TrainConfig` default; `--resume` continues the run stored in
 `--out` (the snapshot is replaced in place, so the same command line can be rerun after a
-crash). The first Ctrl-C or SIGTERM finishes the current step, writes a snapshot and exits.
+crash); `--init-from` starts a new run from a trained model instead of fresh weights. The
+first Ctrl-C or SIGTERM finishes the current step, writes a snapshot and exits.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError
 from engine.progress import stop_on_signals, tqdm_progress
+from engine.stylegan2 import load_checkpoint
 from engine.stylegan2.training import TrainConfig, default_channels, parse_channels, train_gan
 from engine.stylegan2.training.state import write_compact_state
 
@@ -66,6 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="continue the run stored in --out (start one if there is none)",
     )
+    parser.add_argument(
+        "--init-from",
+        metavar="CHECKPOINT",
+        help="start a new run from a trained model and its discriminator (a file or an "
+        "installed name such as default-face); its recorded kimg counts towards --kimg",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (%(default)s)")
     parser.set_defaults(run=run)
 
@@ -103,6 +111,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def run(args: argparse.Namespace) -> int:
     """Train, then print where the model and the resumable state are."""
     config = config_from_args(args)
+    init_from = load_checkpoint(args.init_from) if args.init_from else None
     with (
         process_group_from_environment(args.device) as device,
         stop_on_signals() as should_stop,
@@ -114,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
             config=config,
             device=device,
             resume=args.resume,
+            init_from=init_from,
             progress=progress,
             should_stop=should_stop,
         )

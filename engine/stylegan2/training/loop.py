@@ -20,7 +20,7 @@ from torch import nn
 from engine.distributed import ProcessGroup, current_process_group
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn, no_progress
-from engine.stylegan2 import save_checkpoint, save_pt_checkpoint
+from engine.stylegan2 import Checkpoint, save_checkpoint, save_pt_checkpoint
 from engine.stylegan2.training.config import TrainConfig
 from engine.stylegan2.training.data import ImageFolder, to_model_images
 from engine.stylegan2.training.ema import ema_beta, update_ema
@@ -69,11 +69,14 @@ def train_gan(
     config: TrainConfig,
     device: torch.device,
     resume: bool = False,
+    init_from: Checkpoint | None = None,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
 ) -> TrainResult:
     """Train (or with `resume`, continue) a StyleGAN2 on the images under `data_dir`.
 
+    A new run may start from `init_from`, a trained model with its discriminator (see
+    `TrainingState.start_from`); a run already stored in `out_dir` ignores it and resumes.
     Under torch.distributed every process calls this with the same arguments; `config.batch`
     is the global batch, and only rank 0 writes files and reports progress.
     """
@@ -85,6 +88,8 @@ def train_gan(
     state_path = out / STATE_FILE
     if state_path.exists():
         _resume_into(state, state_path, config, resume)
+    elif init_from is not None:
+        state.start_from(init_from, config)
     report = (progress or no_progress) if group.is_main else no_progress
     dataset = ImageFolder(
         data_dir, size=config.size, cache_limit_mb=config.cache_limit_mb, progress=report

@@ -8,6 +8,7 @@ over the previous one, so a crash never leaves a half-written checkpoint behind.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import torch
 
 from engine.atomic import save_torch
 from engine.errors import GANliftError
-from engine.stylegan2 import Discriminator, Generator
+from engine.stylegan2 import Checkpoint, Discriminator, Generator
 from engine.stylegan2.safe_pickle import load_torch_file
 from engine.stylegan2.training.config import TrainConfig
 
@@ -111,6 +112,44 @@ class TrainingState:
             torch.cuda.set_rng_state_all(data["rng"]["cuda"])
         self.pl_mean = data["pl_mean"].to(self.pl_mean.device)
         self.step = int(data["step"])
+
+    def start_from(self, checkpoint: Checkpoint, config: TrainConfig) -> None:
+        """Continue a trained model in a new run: G and G_ema from its EMA generator, D from its
+        discriminator, fresh Adam moments. The step resumes at the kimg a GANlift model records
+        (so `kimg` stays the run's total length and the EMA ramp-up goes on), else at 0."""
+        source = checkpoint.source
+        if checkpoint.discriminator is None:
+            raise GANliftError(
+                f"{source} holds no discriminator, so training cannot continue from it; pass a "
+                "checkpoint saved with its discriminator (GANlift, .pt or NVIDIA .pkl snapshots)."
+            )
+        changed = _differences(checkpoint.generator.config, config.generator_config())
+        changed += _differences(checkpoint.discriminator.config, config.discriminator_config())
+        if changed:
+            raise GANliftError(
+                f"{source} has other networks than this run's settings "
+                f"({', '.join(dict.fromkeys(changed))}); "
+                "pass its --size, --channels and --style-dim."
+            )
+        weights = checkpoint.generator.state_dict()
+        self.generator.load_state_dict(weights, strict=True)
+        self.generator_ema.load_state_dict(weights, strict=True)
+        self.discriminator.load_state_dict(checkpoint.discriminator.state_dict(), strict=True)
+        kimg = float(checkpoint.extra.get("kimg", 0.0))
+        self.step = round(kimg * 1000 / config.batch)
+
+
+def _differences(found: Any, wanted: Any) -> list[str]:
+    """'field found -> wanted' for each field where two network configs differ."""
+
+    def shown(value: Any) -> str:
+        return repr(dict(sorted(value.items())) if isinstance(value, dict) else value)
+
+    return [
+        f"{item.name} {shown(getattr(found, item.name))} -> {shown(getattr(wanted, item.name))}"
+        for item in dataclasses.fields(found)
+        if getattr(found, item.name) != getattr(wanted, item.name)
+    ]
 
 
 def read_state_file(path: Path) -> tuple[TrainConfig, dict[str, Any]]:

@@ -26,15 +26,19 @@ def no_progress(done: int, total: int, message: str) -> None:
 def tqdm_progress(desc: str = "", unit: str = "step") -> Iterator[ProgressFn]:
     """A `ProgressFn` that drives one tqdm bar (with ETA) for the duration of a `with`.
 
-    The rate counts from the first report, so work resumed part-way (a training run at step
-    5,000 of 9,000) gets its ETA from this sitting's speed, not from steps it never did."""
+    A new total starts a new phase on the same line. The rate counts from a phase's first
+    report, so work resumed part-way (a training run at step 5,000 of 9,000) gets its ETA from
+    this sitting's speed, not from steps it never did."""
     bar: tqdm | None = None
 
     def report(done: int, total: int, message: str) -> None:
         nonlocal bar
         if bar is None:
             bar = tqdm(total=total, initial=done, desc=desc, unit=unit, dynamic_ncols=True)
-        bar.total = total
+        elif total != bar.total:
+            bar.initial = 0
+            bar.reset(total=total)
+            bar.initial = done
         bar.n = done
         if message:
             bar.set_postfix_str(message, refresh=False)

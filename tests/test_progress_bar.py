@@ -11,7 +11,7 @@ import engine.progress
 from engine.progress import tqdm_progress
 
 
-def test_a_bar_resumed_part_way_counts_its_rate_from_the_first_report(
+def test_a_phase_resumed_part_way_counts_its_rate_from_its_first_report(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     bars: list[tqdm] = []
@@ -22,6 +22,7 @@ def test_a_bar_resumed_part_way_counts_its_rate_from_the_first_report(
 
     monkeypatch.setattr(engine.progress, "tqdm", recording_tqdm)
     with tqdm_progress("train-gan") as report:
+        report(64, 100, "caching images")
         report(5000, 9000, "kimg 80.00")
         report(5010, 9000, "kimg 80.16")
         (bar,) = bars

@@ -1,12 +1,15 @@
 """How the coverage figures depend on the accuracy of the label regressor that reads them.
 
-    python -m bench.coverage [--model default-face] [--category face]
-                             [--settings 4000:1500 64000:24000] [--threads 2]
+    python -m bench.coverage [--model default-face [run/model.safetensors ...]]
+                             [--category face] [--settings 4000:1500 64000:24000]
+                             [--seeds 0 [1 ...]] [--threads 2]
 
 For each setting (training renders : regressor steps) the regressor is trained afresh and
-read off the same 1,000 GAN samples and 1,000 held-out renders as `evaluate-gan` reads them;
-the table prints each label's GAN / data spread ratio and the regressor's R² on the
-held-out renders' true labels, so a ratio is only believed where its R² is high.
+read off the same 1,000 held-out renders and, for each model and sample seed, 1,000 GAN
+samples, as `evaluate-gan` reads them (seed 0); the table prints each label's GAN / data
+spread ratio and the regressor's R² on the held-out renders' true labels, so a ratio is only
+believed where its R² is high. Several models (the snapshots of one run) are read by one
+regressor; several seeds show how much a ratio moves with the draw of samples alone.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import argparse
 
 import torch
 
-from engine.evaluation import evaluate_coverage
+from engine.evaluation import CoverageReader
 from engine.stylegan2 import load_checkpoint
 from engine.synth import CATEGORIES
 
@@ -33,25 +36,31 @@ def parse_setting(text: str) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="default-face", help="checkpoint or installed name")
+    parser.add_argument(
+        "--model", nargs="+", default=["default-face"], help="checkpoints or installed names"
+    )
     parser.add_argument("--category", choices=CATEGORIES, default="face")
     parser.add_argument(
         "--settings", nargs="+", type=parse_setting, default=[(4000, 1500), (64000, 24000)]
     )
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="z seeds of the samples")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    generator = load_checkpoint(args.model).generator
-    print(f"{args.model} ({args.category}): GAN / data std, regressor R² on held-out renders")
-    print(f"{'renders:steps':>14} | label        | ratio | R²    | gated")
+    generators = {name: load_checkpoint(name).generator for name in args.model}
+    print(f"{args.category}: GAN / data std, regressor R² on held-out renders")
+    print(f"{'renders:steps':>14} | {'model':<32} | seed | label        | ratio | R²    | gated")
     for renders, steps in args.settings:
-        result = evaluate_coverage(generator, args.category, n_train=renders, regressor_steps=steps)
-        for label in result.labels:
-            gated = "yes" if label.gated else ""
-            print(
-                f"{renders:>7}:{steps:<6} | {label.name:<12} | {label.ratio:5.2f} "
-                f"| {label.heldout_r2:5.3f} | {gated}"
-            )
+        reader = CoverageReader.fit(args.category, n_train=renders, regressor_steps=steps)
+        for name, generator in generators.items():
+            for seed in args.seeds:
+                for label in reader.read(generator, seed=seed).labels:
+                    gated = "yes" if label.gated else ""
+                    print(
+                        f"{renders:>7}:{steps:<6} | {name[-32:]:<32} | {seed:>4} "
+                        f"| {label.name:<12} | {label.ratio:5.2f} | {label.heldout_r2:5.3f} "
+                        f"| {gated}"
+                    )
 
 
 if __name__ == "__main__":

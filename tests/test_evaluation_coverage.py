@@ -10,6 +10,7 @@ import torch
 from engine.errors import GANliftError
 from engine.evaluation import (
     COVERAGE_GOAL,
+    CoverageReader,
     car_orbit,
     evaluate_coverage,
     fit_label_regressor,
@@ -89,3 +90,21 @@ def test_evaluate_coverage_runs_on_a_tiny_gan() -> None:
     assert result.passed == all(label.passed for label in result.labels)
     views = result.view_reader(torch.zeros(5, 3, 16, 16))
     assert views.shape == (5, len(label_set("car").view)) and torch.isfinite(views).all()
+
+
+def test_one_reader_reads_several_gans_as_evaluate_coverage_reads_one() -> None:
+    """Fitting once and reading many snapshots gives each exactly its evaluate_coverage
+    figures; other generators and other sample seeds read differently off the same renders."""
+    settings = {"n_train": 48, "regressor_steps": 10}
+    first, second = (tiny_generator(16, style_dim=16, n_mlp=2, seed=s).eval() for s in (0, 1))
+    reader = CoverageReader.fit("car", n_heldout=24, **settings)
+    direct = evaluate_coverage(first, "car", n_samples=24, **settings)
+    readings = [reader.read(first), reader.read(second), reader.read(first, seed=1)]
+    assert [label.ratio for label in readings[0].labels] == [label.ratio for label in direct.labels]
+    for other in readings[1:]:
+        assert [label.data_std for label in other.labels] == [
+            label.data_std for label in direct.labels
+        ]
+        assert [label.gan_std for label in other.labels] != [
+            label.gan_std for label in direct.labels
+        ]

@@ -5,7 +5,13 @@ view-swap analysis, coverage of viewpoint and light); `write_evaluation` writes 
 ``evaluation.json`` and ``MODEL_CARD.md``; `write_examples` saves held-out renders for the app.
 """
 
-from engine.evaluation.coverage import COVERAGE_GOAL, CoverageResult, LabelSpread, evaluate_coverage
+from engine.evaluation.coverage import (
+    COVERAGE_GOAL,
+    CoverageReader,
+    CoverageResult,
+    LabelSpread,
+    evaluate_coverage,
+)
 from engine.evaluation.evaluate import EvaluationConfig, GanEvaluation, evaluate_gan
 from engine.evaluation.examples import EXAMPLE_SEED, write_examples
 from engine.evaluation.inversion_psnr import PSNR_GOAL_DB, InversionEvaluation, evaluate_inversion
@@ -26,6 +32,7 @@ __all__ = [
     "EXAMPLE_SEED",
     "LABEL_SETS",
     "PSNR_GOAL_DB",
+    "CoverageReader",
     "CoverageResult",
     "EvaluationConfig",
     "GanEvaluation",

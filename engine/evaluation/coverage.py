@@ -15,7 +15,12 @@ from dataclasses import dataclass
 import torch
 
 from engine.evaluation.labels import label_set
-from engine.evaluation.regressor import fit_label_regressor, predict_labels, r_squared
+from engine.evaluation.regressor import (
+    LabelRegressor,
+    fit_label_regressor,
+    predict_labels,
+    r_squared,
+)
 from engine.evaluation.samples import generate_samples
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Generator
@@ -129,6 +134,93 @@ def render_labelled(
     return torch.cat(images), torch.cat(labels)
 
 
+def _phase(progress: ProgressFn | None, phase: str) -> ProgressFn | None:
+    """`progress` with its messages prefixed by the coverage phase (None stays None)."""
+    if progress is None:
+        return None
+    return lambda done, total, text: progress(done, total, f"coverage {phase}: {text}")
+
+
+@dataclass
+class CoverageReader:
+    """A label regressor fitted on training renders, with its readings of the held-out renders:
+    it reads any number of GANs of its category alike (the snapshots of one run, say)."""
+
+    category: str
+    model: LabelRegressor
+    heldout_predictions: torch.Tensor
+    """The regressor's labels of the held-out renders ``[N_data, K]``."""
+    heldout_labels: torch.Tensor
+    """Their true labels ``[N_data, K]``."""
+    n_train: int
+
+    @classmethod
+    def fit(
+        cls,
+        category: str,
+        *,
+        n_heldout: int = 1000,
+        n_train: int = TRAIN_RENDERS,
+        regressor_steps: int = REGRESSOR_STEPS,
+        train_seed: int = SEED_RANGES["train"].start,
+        heldout_seed: int = SEED_RANGES["test"].start + 100_000,
+        device: torch.device | str = "cpu",
+        progress: ProgressFn | None = None,
+        should_stop: StopFn | None = None,
+    ) -> CoverageReader:
+        """Train the regressor on `n_train` training renders and read `n_heldout` held-out ones."""
+        train_images, train_labels = render_labelled(
+            category, train_seed, n_train, device=device, progress=_phase(progress, "train renders")
+        )
+        fit = fit_label_regressor(
+            train_images, train_labels, steps=regressor_steps, device=device,
+            progress=_phase(progress, "regressor"), should_stop=should_stop,
+        )  # fmt: skip
+        heldout_images, heldout_labels = render_labelled(
+            category,
+            heldout_seed,
+            n_heldout,
+            device=device,
+            progress=_phase(progress, "held-out renders"),
+        )
+        return cls(
+            category=category,
+            model=fit.model,
+            heldout_predictions=predict_labels(fit.model, heldout_images),
+            heldout_labels=heldout_labels,
+            n_train=n_train,
+        )
+
+    def read(
+        self, generator: Generator, *, seed: int = 0, progress: ProgressFn | None = None
+    ) -> CoverageResult:
+        """Compare the regressor's readings of as many untruncated GAN samples (z from `seed`)
+        as there are held-out renders with its readings of those renders."""
+        labels = label_set(self.category)
+        count = len(self.heldout_labels)
+        gan_images = generate_samples(
+            generator, count, seed=seed, progress=_phase(progress, "GAN samples")
+        )
+        spreads = label_spreads(
+            labels.names,
+            labels.gated,
+            predict_labels(self.model, gan_images),
+            self.heldout_predictions,
+            self.heldout_labels,
+        )
+        view_columns = [labels.names.index(name) for name in labels.view]
+        view_scale = torch.tensor([max(spreads[k].data_std, 1e-6) for k in view_columns])
+        model = self.model
+
+        def read_views(images: torch.Tensor) -> torch.Tensor:
+            return predict_labels(model, images)[:, view_columns] / view_scale
+
+        return CoverageResult(
+            labels=spreads, n_gan=count, n_data=count, n_train=self.n_train,
+            view_reader=read_views,
+        )  # fmt: skip
+
+
 def evaluate_coverage(
     generator: Generator,
     category: str,
@@ -145,43 +237,9 @@ def evaluate_coverage(
 ) -> CoverageResult:
     """Train the label regressor on `n_train` training renders, then compare its readings on
     `n_samples` untruncated GAN samples and `n_samples` held-out renders."""
-    labels = label_set(category)
-
-    def report(phase: str) -> ProgressFn | None:
-        if progress is None:
-            return None
-        return lambda done, total, message: progress(done, total, f"coverage {phase}: {message}")
-
-    train_images, train_labels = render_labelled(
-        category, train_seed, n_train, device=device, progress=report("train renders")
-    )
-    fit = fit_label_regressor(
-        train_images, train_labels, steps=regressor_steps, device=device,
-        progress=report("regressor"), should_stop=should_stop,
+    reader = CoverageReader.fit(
+        category, n_heldout=n_samples, n_train=n_train, regressor_steps=regressor_steps,
+        train_seed=train_seed, heldout_seed=heldout_seed, device=device, progress=progress,
+        should_stop=should_stop,
     )  # fmt: skip
-    heldout_images, heldout_labels = render_labelled(
-        category, heldout_seed, n_samples, device=device, progress=report("held-out renders")
-    )
-    gan_images = generate_samples(
-        generator, n_samples, seed=sample_seed, progress=report("GAN samples")
-    )
-    spreads = label_spreads(
-        labels.names,
-        labels.gated,
-        predict_labels(fit.model, gan_images),
-        predict_labels(fit.model, heldout_images),
-        heldout_labels,
-    )
-    view_columns = [labels.names.index(name) for name in labels.view]
-    view_scale = torch.tensor([max(spreads[k].data_std, 1e-6) for k in view_columns])
-
-    def read_views(images: torch.Tensor) -> torch.Tensor:
-        return predict_labels(fit.model, images)[:, view_columns] / view_scale
-
-    return CoverageResult(
-        labels=spreads,
-        n_gan=n_samples,
-        n_data=n_samples,
-        n_train=n_train,
-        view_reader=read_views,
-    )
+    return reader.read(generator, seed=sample_seed, progress=progress)

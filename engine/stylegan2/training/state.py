@@ -121,7 +121,7 @@ class TrainingState:
         if checkpoint.discriminator is None:
             raise GANliftError(
                 f"{source} holds no discriminator, so training cannot continue from it; pass a "
-                "checkpoint saved with its discriminator (GANlift, .pt or NVIDIA .pkl snapshots)."
+                "checkpoint saved with its discriminator (GANlift's model.safetensors or model.pt)."
             )
         changed = _differences(checkpoint.generator.config, config.generator_config())
         changed += _differences(checkpoint.discriminator.config, config.discriminator_config())
@@ -129,7 +129,7 @@ class TrainingState:
             raise GANliftError(
                 f"{source} has other networks than this run's settings "
                 f"({', '.join(dict.fromkeys(changed))}); "
-                "pass its --size, --channels and --style-dim."
+                "pass the settings it was trained with (--size, --channels, --style-dim, --n-mlp)."
             )
         weights = checkpoint.generator.state_dict()
         self.generator.load_state_dict(weights, strict=True)

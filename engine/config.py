@@ -10,6 +10,7 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from engine.errors import GANliftError
@@ -20,6 +21,21 @@ ConfigT = TypeVar("ConfigT")
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A JSON-ready dict of a (possibly nested) dataclass config."""
     return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def config_changes(old: Any, new: Any, names: Iterable[str] | None = None) -> list[str]:
+    """'name old -> new' for each field (of `names`, else all) where two configs of one
+    dataclass differ; dict values are shown sorted by key."""
+
+    def shown(value: Any) -> str:
+        return repr(dict(sorted(value.items())) if isinstance(value, dict) else value)
+
+    names = [field.name for field in dataclasses.fields(old)] if names is None else names
+    return [
+        f"{name} {shown(getattr(old, name))} -> {shown(getattr(new, name))}"
+        for name in names
+        if getattr(old, name) != getattr(new, name)
+    ]
 
 
 def config_from_dict(cls: type[ConfigT], data: Any, source: str = "config") -> ConfigT:

@@ -36,7 +36,7 @@ def tqdm_progress(desc: str = "", unit: str = "step") -> Iterator[ProgressFn]:
         if bar is None:
             bar = tqdm(total=total, initial=done, desc=desc, unit=unit, dynamic_ncols=True)
         elif total != bar.total:
-            bar.initial = 0
+            bar.initial = 0  # reset() draws the bar at n = 0: no negative rate on that line
             bar.reset(total=total)
             bar.initial = done
         bar.n = done

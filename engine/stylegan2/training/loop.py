@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from engine.config import config_changes
 from engine.distributed import ProcessGroup, current_process_group
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn, no_progress
@@ -141,12 +142,9 @@ def _resume_into(state: TrainingState, path: Path, config: TrainConfig, resume: 
             "choose another --out folder."
         )
     saved_config, data = read_state_file(path)
-    changed = config.fixed_differences(saved_config)
+    changed = config_changes(saved_config, config, config.fixed_differences(saved_config))
     if changed:
-        details = ", ".join(
-            f"{name} {getattr(saved_config, name)!r} -> {getattr(config, name)!r}"
-            for name in changed
-        )
+        details = ", ".join(changed)
         raise GANliftError(
             f"Cannot resume {path}: it was trained with other settings ({details}); pass the "
             "same settings or choose another --out folder."

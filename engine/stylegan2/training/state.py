@@ -8,7 +8,6 @@ over the previous one, so a crash never leaves a half-written checkpoint behind.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 
 from engine.atomic import save_torch
+from engine.config import config_changes
 from engine.errors import GANliftError
 from engine.stylegan2 import Checkpoint, Discriminator, Generator
 from engine.stylegan2.safe_pickle import load_torch_file
@@ -123,8 +123,8 @@ class TrainingState:
                 f"{source} holds no discriminator, so training cannot continue from it; pass a "
                 "checkpoint saved with its discriminator (GANlift's model.safetensors or model.pt)."
             )
-        changed = _differences(checkpoint.generator.config, config.generator_config())
-        changed += _differences(checkpoint.discriminator.config, config.discriminator_config())
+        changed = config_changes(checkpoint.generator.config, config.generator_config())
+        changed += config_changes(checkpoint.discriminator.config, config.discriminator_config())
         if changed:
             raise GANliftError(
                 f"{source} has other networks than this run's settings "
@@ -137,19 +137,6 @@ class TrainingState:
         self.discriminator.load_state_dict(checkpoint.discriminator.state_dict(), strict=True)
         kimg = float(checkpoint.extra.get("kimg", 0.0))
         self.step = round(kimg * 1000 / config.batch)
-
-
-def _differences(found: Any, wanted: Any) -> list[str]:
-    """'field found -> wanted' for each field where two network configs differ."""
-
-    def shown(value: Any) -> str:
-        return repr(dict(sorted(value.items())) if isinstance(value, dict) else value)
-
-    return [
-        f"{item.name} {shown(getattr(found, item.name))} -> {shown(getattr(wanted, item.name))}"
-        for item in dataclasses.fields(found)
-        if getattr(found, item.name) != getattr(wanted, item.name)
-    ]
 
 
 def read_state_file(path: Path) -> tuple[TrainConfig, dict[str, Any]]:

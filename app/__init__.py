@@ -4,3 +4,11 @@
 `app.reconstruct`, `app.viewer` and `app.model_tab` that take a `Session` first, so tests call
 them without a browser. The app calls the engine only.
 """
+
+import os
+
+# GANlift runs offline and phones no one, unless the user sets these otherwise: Gradio's
+# analytics and version check (threads that reach api.gradio.app and huggingface.co) stay off,
+# and so does the Hugging Face Hub, which gradio_client asks for a registry on every connect.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # gradio_client asks the Hub on every connect
+
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 120.0
 IMAGE_SIDE = 32

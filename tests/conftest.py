@@ -1,10 +1,14 @@
-"""Shared pytest fixtures. Tests never download: GANLIFT_OFFLINE is set for the whole session."""
+"""Shared pytest fixtures and guards. Tests never download: GANLIFT_OFFLINE is set for the whole
+session, and any attempt to reach a host other than this one fails at once."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,66 @@ PARITY_FIXTURE_DIR = (
     Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "stylegan2_parity"
 )
 PARITY_REFERENCE = PARITY_FIXTURE_DIR / "public_s64_cm2.ref.pt"
+
+
+SLOW_TEST_SECONDS = 60.0
+"""A test phase longer than this is reported as it finishes, with the session's elapsed time, so
+a CI log cut off at its time limit still says where the time went."""
+_LOOPBACK_NAMES = {"localhost", "", "0.0.0.0", "::"}
+
+
+def _is_loopback(host: object) -> bool:
+    """Whether `host` (a name or an address) stays on this machine."""
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    if name in _LOOPBACK_NAMES or host is None:
+        return True
+    try:
+        return ipaddress.ip_address(name.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse_the_network(event: str, args: tuple[Any, ...]) -> None:
+    """Audit hook: a lookup of, or connection to, another host fails at once. On a closed network
+    such calls can otherwise wait for DNS or TCP timeouts, which is how a suite that takes minutes
+    here can take an hour elsewhere."""
+    if event == "socket.getaddrinfo":
+        host = args[0]
+    elif event == "socket.connect" and args[0].family in (socket.AF_INET, socket.AF_INET6):
+        host = args[1][0]
+    else:
+        return
+    if not _is_loopback(host):
+        raise OSError(f"tests never reach the network (asked for {host!r})")
+
+
+sys.addaudithook(_refuse_the_network)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before gradio_client imports huggingface_hub
+
+
+class _SlowPhaseLines:
+    """Prints a line for each slow test phase as soon as it ends: in the controller with
+    pytest-xdist, as each worker's report arrives."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.start = time.monotonic()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if report.duration < SLOW_TEST_SECONDS or reporter is None:
+            return
+        elapsed = (time.monotonic() - self.start) / 60
+        reporter.write_line(
+            f"slow: {report.nodeid} ({report.when}) took {report.duration:.0f} s, "
+            f"{elapsed:.1f} min into the session"
+        )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Report slow phases live, from the controller only (workers have no terminal)."""
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_SlowPhaseLines(config), "ganlift-slow-phases")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -282,6 +282,7 @@ def test_models_tab_loads_a_checkpoint_by_path(
 
 def test_every_action_is_a_named_api_endpoint(context: AppContext) -> None:
     demo = build_app(context)
+    assert demo.analytics_enabled is False  # the app phones no one
     names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
     assert {
         "sample",

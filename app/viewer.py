@@ -2,30 +2,29 @@
 
 Two interchangeable viewers render a `TexturedMesh` (y up, front +z, inside a unit box, as
 `engine.mesh` makes it) from a camera orbiting its centre: `Open3DViewer` with Open3D's
-offscreen renderer (Filament; on CPU through Mesa's software Vulkan / EGL), and `TorchViewer`
-with `engine.render.render_mesh`, the fallback wherever offscreen rendering is unavailable.
+offscreen renderer (Filament; on CPU through Mesa's software Vulkan / EGL) in a child process,
+and `TorchViewer` with `engine.render.render_mesh`, the fallback wherever offscreen rendering
+is unavailable or fails.
 """
 
 from __future__ import annotations
 
 import atexit
-import functools
-import gc
+import contextlib
 import logging
 import math
 import multiprocessing
-import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any, Literal, Protocol
+from multiprocessing.connection import Connection
+from typing import Literal, Protocol
 
 import numpy as np
 import open3d as o3d
 import torch
 
+from app import offscreen
 from engine.mesh import TexturedMesh
 from engine.render import orbit_camera, perspective, render_mesh
 
@@ -35,6 +34,11 @@ ViewerKind = Literal["auto", "open3d", "torch"]
 
 FOV_DEGREES = 30.0
 """Vertical field of view of the orbiting camera."""
+FRAME_SECONDS = 120.0
+"""Longest wait for one Open3D frame, the child's start (imports, graphics driver) included."""
+_STOP_SECONDS = 5.0
+_SPAWN = multiprocessing.get_context("spawn")
+"""Children start from a fresh interpreter: never a fork of a process running torch threads."""
 
 _PROBE_SECONDS = 120.0
 _PROBE_SCRIPT = (
@@ -89,88 +93,86 @@ class TorchViewer:
 
 
 class Open3DViewer:
-    """Open3D's offscreen renderer, driven from one private thread (Filament is not
-    thread-safe, and Gradio calls handlers from a pool)."""
+    """Open3D's offscreen renderer (Filament), run by `app.offscreen` in a child process so that
+    its frames never hold the app's GIL. A child that dies, errs or takes longer than
+    `frame_seconds` is stopped, the frame is drawn by `TorchViewer` instead, and the next frame
+    starts a fresh child."""
 
     name = "Open3D offscreen"
 
-    def __init__(self) -> None:
-        self._jobs: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
-        self._renderer: o3d.visualization.rendering.OffscreenRenderer | None = None
-        self._renderer_size = 0
+    def __init__(self, frame_seconds: float = FRAME_SECONDS) -> None:
+        self.frame_seconds = frame_seconds
+        self._lock = threading.Lock()
+        self._child: multiprocessing.process.BaseProcess | None = None
+        self._pipe: Connection | None = None
         self._shown: TexturedMesh | None = None
-        threading.Thread(target=self._serve, name="open3d", daemon=True).start()
+        self._fallback = TorchViewer()
         atexit.register(self.close)
 
     def render(
         self, mesh: TexturedMesh, *, azimuth: float, elevation: float, distance: float, size: int
     ) -> np.ndarray:
         """See `MeshViewer.render`."""
-        return self._call(functools.partial(self._render, mesh, azimuth, elevation, distance, size))
+        with self._lock:
+            try:
+                return self._render_in_child(mesh, (azimuth, elevation, distance, size))
+            except (OSError, EOFError, TimeoutError, RuntimeError) as error:
+                logger.warning(
+                    "Open3D's offscreen renderer failed (%s); this view is drawn with "
+                    "engine.render, the next one by a fresh Open3D process.",
+                    error,
+                )
+                self._stop_child()
+        return self._fallback.render(
+            mesh, azimuth=azimuth, elevation=elevation, distance=distance, size=size
+        )
+
+    @property
+    def child_pid(self) -> int | None:
+        """The renderer process's id while one runs (for tests and diagnostics)."""
+        return self._child.pid if self._child is not None else None
 
     def close(self) -> None:
-        """Release the renderer on its own thread (Filament refuses to shut down elsewhere)."""
-        self._call(self._release)
+        """Stop the child process, if any."""
+        with self._lock:
+            self._stop_child()
 
-    def _call(self, job: Callable[[], Any]) -> Any:
-        """Run `job` on the renderer's thread and return its result."""
-        future: Future = Future()
-        self._jobs.put((job, future))
-        return future.result()
-
-    def _serve(self) -> None:
-        """The renderer's thread: run jobs in order, forever."""
-        while True:
-            job, future = self._jobs.get()
-            try:
-                future.set_result(job())
-            except Exception as error:
-                future.set_exception(error)
-
-    def _release(self) -> None:
-        self._renderer, self._shown = None, None
-        gc.collect()
-
-    def _render(
-        self, mesh: TexturedMesh, azimuth: float, elevation: float, distance: float, size: int
+    def _render_in_child(
+        self, mesh: TexturedMesh, view: tuple[float, float, float, int]
     ) -> np.ndarray:
-        renderer = self._renderer_of_size(size)
+        if self._child is None or not self._child.is_alive():
+            self._start_child()
+        assert self._pipe is not None
         if self._shown is not mesh:
-            material = o3d.visualization.rendering.MaterialRecord()
-            material.shader = "defaultLit"
-            renderer.scene.clear_geometry()
-            renderer.scene.add_geometry("mesh", to_open3d(mesh), material)
+            self._pipe.send(("mesh", mesh.vertices, mesh.faces, mesh.vertex_colors))
             self._shown = mesh
-        azimuth, elevation = math.radians(azimuth), math.radians(elevation)
-        eye = distance * np.array(
-            [
-                math.cos(elevation) * math.sin(azimuth),
-                math.sin(elevation),
-                math.cos(elevation) * math.cos(azimuth),
-            ]
+        self._pipe.send(("frame", *view, FOV_DEGREES))
+        if not self._pipe.poll(self.frame_seconds):
+            raise TimeoutError(f"no frame within {self.frame_seconds:g} s")
+        kind, payload = self._pipe.recv()
+        if kind == "error":
+            raise RuntimeError(payload)
+        return payload
+
+    def _start_child(self) -> None:
+        self._stop_child()
+        self._pipe, child_end = _SPAWN.Pipe()
+        self._child = _SPAWN.Process(
+            target=offscreen.serve_frames, args=(child_end,), name="open3d-offscreen", daemon=True
         )
-        renderer.setup_camera(FOV_DEGREES, np.zeros(3), eye, np.array([0.0, 1.0, 0.0]))
-        return np.asarray(renderer.render_to_image())
+        self._child.start()
+        child_end.close()
 
-    def _renderer_of_size(self, size: int) -> o3d.visualization.rendering.OffscreenRenderer:
-        """The renderer, made again when the picture size changes."""
-        if self._renderer is None or self._renderer_size != size:
-            self._renderer = o3d.visualization.rendering.OffscreenRenderer(size, size)
-            self._renderer.scene.set_background(np.array([1.0, 1.0, 1.0, 1.0]))
-            self._renderer_size, self._shown = size, None
-        return self._renderer
-
-
-def to_open3d(mesh: TexturedMesh) -> o3d.geometry.TriangleMesh:
-    """The mesh as a legacy Open3D triangle mesh with vertex colours and normals."""
-    result = o3d.geometry.TriangleMesh(
-        o3d.utility.Vector3dVector(mesh.vertices.astype(np.float64)),
-        o3d.utility.Vector3iVector(mesh.faces),
-    )
-    if mesh.vertex_colors is not None:
-        result.vertex_colors = o3d.utility.Vector3dVector(mesh.vertex_colors.astype(np.float64))
-    result.compute_vertex_normals()
-    return result
+    def _stop_child(self) -> None:
+        if self._child is not None:
+            with contextlib.suppress(OSError):
+                self._pipe.send(None)
+            self._child.join(timeout=_STOP_SECONDS)
+            if self._child.is_alive():
+                self._child.kill()
+                self._child.join()
+            self._pipe.close()
+        self._child, self._pipe, self._shown = None, None, None
 
 
 def open3d_offscreen_works() -> bool:
@@ -205,9 +207,7 @@ def create_viewer(kind: ViewerKind = "auto") -> MeshViewer:
 def open_desktop_window(mesh_path: str) -> multiprocessing.Process:
     """Show a mesh file in Open3D's native window, in its own process (GUI toolkits want the
     main thread of their process)."""
-    process = multiprocessing.get_context("spawn").Process(
-        target=_show_mesh_file, args=(mesh_path,), daemon=True
-    )
+    process = _SPAWN.Process(target=_show_mesh_file, args=(mesh_path,), daemon=True)
     process.start()
     return process
 

@@ -320,9 +320,12 @@ def test_open3d_and_engine_viewers_agree_on_the_silhouette(
         pytest.skip("Open3D offscreen rendering is unavailable here (no Vulkan / EGL driver)")
     mesh = reconstructed[0].mesh()
     masks = []
-    for viewer in (Open3DViewer(), TorchViewer()):
+    open3d = Open3DViewer()
+    for viewer in (open3d, TorchViewer()):
         picture = viewer.render(mesh, azimuth=30, elevation=15, distance=2.2, size=96)
         background = picture[0, 0].astype(int)  # a corner pixel
         masks.append(np.abs(picture.astype(int) - background).max(-1) > 12)
+    assert open3d.child_pid is not None  # Open3D drew its frame, not the fallback
+    open3d.close()
     overlap = (masks[0] & masks[1]).sum() / (masks[0] | masks[1]).sum()
     assert overlap > 0.8

@@ -1,0 +1,76 @@
+"""The Open3D viewer's child process: frames come from it without holding the app's GIL, a
+child that dies is replaced, and a wedged one is stopped while `engine.render` draws the frame."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from app.viewer import Open3DViewer, TorchViewer, open3d_offscreen_works
+from engine.mesh import TexturedMesh
+
+VIEW = {"azimuth": 30.0, "elevation": 15.0, "distance": 2.5, "size": 48}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _offscreen_rendering() -> None:
+    if not open3d_offscreen_works():
+        pytest.skip("Open3D offscreen rendering is unavailable here (no Vulkan / EGL driver)")
+
+
+@pytest.fixture()
+def viewer() -> Open3DViewer:
+    viewer = Open3DViewer()
+    yield viewer
+    viewer.close()
+
+
+def tetrahedron() -> TexturedMesh:
+    vertices = np.array([[0, 0.5, 0], [-0.5, -0.4, 0.4], [0.5, -0.4, 0.4], [0, -0.4, -0.5]])
+    faces = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 1], [1, 3, 2]])
+    return TexturedMesh(vertices, faces, vertex_colors=np.full((4, 3), 0.3))
+
+
+def covered(picture: np.ndarray) -> np.ndarray:
+    """Pixels that differ from the background (Filament's tone mapping greys its white)."""
+    return np.abs(picture.astype(int) - picture[0, 0].astype(int)).max(-1) > 12
+
+
+def test_frames_come_from_a_child_process_that_is_replaced_when_it_dies(
+    viewer: Open3DViewer,
+) -> None:
+    mesh = tetrahedron()
+    first = viewer.render(mesh, **VIEW)
+    pid = viewer.child_pid
+    assert pid is not None and pid != os.getpid()
+    assert first.shape == (48, 48, 3) and first.dtype == np.uint8
+    assert 0.05 < covered(first).mean() < 0.9
+    os.kill(pid, signal.SIGKILL)
+    assert covered(viewer.render(mesh, **VIEW)).any()  # by engine.render or a fresh child
+    again = viewer.render(mesh, **VIEW)
+    assert viewer.child_pid not in (None, pid)
+    assert np.abs(again.astype(int) - first.astype(int)).mean() < 1.0
+
+
+def test_a_wedged_child_is_stopped_and_engine_render_draws_the_frame(
+    viewer: Open3DViewer, caplog: pytest.LogCaptureFixture
+) -> None:
+    mesh = tetrahedron()
+    viewer.render(mesh, **VIEW)
+    pid = viewer.child_pid
+    os.kill(pid, signal.SIGSTOP)  # the child still lives but never answers
+    viewer.frame_seconds = 0.5
+    with caplog.at_level(logging.WARNING, logger="ganlift.app"):
+        picture = viewer.render(mesh, **VIEW)
+    assert np.array_equal(picture, TorchViewer().render(mesh, **VIEW))
+    assert "no frame within 0.5 s" in caplog.text and "drawn with engine.render" in caplog.text
+    assert viewer.child_pid is None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, 0)  # stopped, killed and reaped
+    viewer.frame_seconds = 120.0
+    viewer.render(mesh, **VIEW)
+    assert viewer.child_pid not in (None, pid)

@@ -171,6 +171,7 @@ class Session:
         try:
             yield
         except GANliftError as error:
+            logger.info("%s refused: %s", name, error)
             raise gr.Error(str(error), print_exception=False) from error
         except gr.Error:
             raise

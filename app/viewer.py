@@ -122,7 +122,7 @@ class Open3DViewer:
                     "engine.render, the next one by a fresh Open3D process.",
                     error,
                 )
-                self._stop_child()
+                self._stop_child(grace_seconds=0.0)  # it failed once: no wait for a clean exit
         return self._fallback.render(
             mesh, azimuth=azimuth, elevation=elevation, distance=distance, size=size
         )
@@ -163,11 +163,12 @@ class Open3DViewer:
         self._child.start()
         child_end.close()
 
-    def _stop_child(self) -> None:
+    def _stop_child(self, grace_seconds: float = _STOP_SECONDS) -> None:
+        """Ask the child to exit, and kill it if it has not within `grace_seconds`."""
         if self._child is not None:
             with contextlib.suppress(OSError):
                 self._pipe.send(None)
-            self._child.join(timeout=_STOP_SECONDS)
+            self._child.join(timeout=grace_seconds)
             if self._child.is_alive():
                 self._child.kill()
                 self._child.join()

@@ -98,5 +98,6 @@ def process_group_from_environment(device_name: str = "auto") -> Iterator[torch.
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     try:
         yield device
+        dist.barrier()  # no rank tears the group down while a peer still closes the last collective
     finally:
         dist.destroy_process_group()

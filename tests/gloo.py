@@ -5,6 +5,8 @@ short timeout, so a stuck peer fails the test in minutes instead of gloo's defau
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import torch.distributed as dist
@@ -14,8 +16,11 @@ LOOPBACK = {"GLOO_SOCKET_IFNAME": "lo"}
 TIMEOUT = timedelta(seconds=120)
 
 
-def join_gloo_group(rank: int, world_size: int, rendezvous: str) -> None:
-    """Join the CPU process group whose rendezvous file is ``rendezvous``."""
+@contextmanager
+def gloo_group(rank: int, world_size: int, rendezvous: str) -> Iterator[None]:
+    """Be one process of the CPU group whose rendezvous file is ``rendezvous`` for a `with`. On a
+    clean exit the ranks meet at a barrier before tearing the group down: a rank that left while
+    its peer was still closing the last collective's connections once aborted it (SIGABRT)."""
     os.environ.update(LOOPBACK)
     dist.init_process_group(
         "gloo",
@@ -24,3 +29,8 @@ def join_gloo_group(rank: int, world_size: int, rendezvous: str) -> None:
         world_size=world_size,
         timeout=TIMEOUT,
     )
+    try:
+        yield
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()

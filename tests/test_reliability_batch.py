@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 from PIL import Image
 
@@ -21,7 +20,7 @@ from engine.gan2shape import Gan2ShapeModel, Gan2ShapePreset, OutputSettings, Vi
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import load_checkpoint
 from tests.e2e.tiny_model import write_tiny_model
-from tests.gloo import join_gloo_group
+from tests.gloo import gloo_group
 from tests.tiny import write_random_images
 
 GOOD = ("a.png", "b.jpg", "c.png")
@@ -97,11 +96,8 @@ def run_batch(inputs: Path, out: Path) -> None:
 
 def _batch_in_process(rank: int, world_size: int, rendezvous: str, inputs: str, out: str) -> None:
     """One of the spawned batch processes."""
-    join_gloo_group(rank, world_size, rendezvous)
-    try:
+    with gloo_group(rank, world_size, rendezvous):
         run_batch(Path(inputs), Path(out))
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.mark.slow

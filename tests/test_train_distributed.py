@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from engine.stylegan2.safe_pickle import load_torch_file
 from engine.stylegan2.training import train_gan
-from tests.gloo import join_gloo_group
+from tests.gloo import gloo_group
 from tests.tiny import tiny_train_config, write_random_images
 
 CONFIG = tiny_train_config(batch=8, kimg=0.024, snapshot_kimg=1.0, sample_count=2)
@@ -21,11 +20,8 @@ CONFIG = tiny_train_config(batch=8, kimg=0.024, snapshot_kimg=1.0, sample_count=
 def _train_in_process(rank: int, world_size: int, rendezvous: str, data: str, out: str) -> None:
     """One of the spawned training processes."""
     torch.set_num_threads(1)
-    join_gloo_group(rank, world_size, rendezvous)
-    try:
+    with gloo_group(rank, world_size, rendezvous):
         train_gan(data, out, config=CONFIG, device=torch.device("cpu"))
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from engine.stylegan2 import Generator, save_checkpoint
 from engine.styleganr import (
     PARTS,
     HandLabels,
+    InverseGraphicsTrainConfig,
     LabellerConfig,
     MappingTrainConfig,
     StyleCodes,
@@ -33,6 +34,7 @@ from engine.styleganr import (
     encode_photo,
     estimate_camera,
     gan_view_pairs,
+    inverse_graphics_weights,
     labelling_sheet,
     load_hand_labels,
     load_styleganr,
@@ -47,6 +49,7 @@ from engine.styleganr import (
     save_view_codes,
     set_camera,
     swap,
+    train_inverse_graphics,
     train_mapping,
     train_view_labeller,
 )
@@ -529,6 +532,37 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
     )
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "missing.pt" in error
+
+
+def test_a_shipped_models_views_and_inverse_network_start_a_retraining(model, tmp_path) -> None:
+    checkpoint = save_checkpoint(tmp_path / "gan", model.generator)
+    shipped = save_styleganr(replace(model, generator_path=str(checkpoint)), tmp_path / "m.pt")
+    views = tmp_path / "views.safetensors"
+    assert main(["styleganr", "export-views", "--model", str(shipped), "--out", str(views)]) == 0
+    assert torch.equal(load_view_codes(views).codes, model.views.codes)
+    assert torch.equal(load_view_codes(views).labelled(), model.views.labelled())
+
+    network = model.inverse_graphics
+    weights = inverse_graphics_weights(shipped, network.config)
+    pairs = gan_view_pairs(model.generator, model.views, lambda images: images[:, :1] > 0)
+    config = InverseGraphicsTrainConfig(
+        network=network.config, steps=1, batch_size=2, learning_rate=1e-9, checkpoint_every=1
+    )
+    started = train_inverse_graphics(
+        pairs, config, state_path=tmp_path / "inverse.pt", initial_weights=weights
+    ).network
+    for name, value in network.state_dict().items():
+        assert torch.allclose(started.state_dict()[name], value, atol=1e-6), name
+    fresh = train_inverse_graphics(pairs, config, state_path=tmp_path / "fresh.pt").network
+    assert not torch.allclose(fresh.to_codes.weight, network.to_codes.weight)
+
+    other = replace(network.config, shape_dim=16)
+    with pytest.raises(GANliftError, match="another architecture"):
+        inverse_graphics_weights(shipped, other)
+    # The CLI trains the full-size network, which this tiny model's cannot start.
+    command = ["styleganr", "train-inverse", "--synthetic", "--init-from", str(shipped)]
+    assert main([*command, "--steps", "1", "--out", str(tmp_path / "cli.pt")]) == 2
+    assert not (tmp_path / "cli.pt").exists()
 
 
 def test_a_half_precision_export_reads_back_and_draws_nearly_the_same(model, tmp_path) -> None:

@@ -29,6 +29,7 @@ from engine.styleganr import (
     auto_label,
     car_to_mesh,
     gan_view_pairs,
+    inverse_graphics_weights,
     labelling_sheet,
     load_hand_labels,
     load_inverse_graphics,
@@ -124,6 +125,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inverse.add_argument("--steps", type=int, default=InverseGraphicsTrainConfig.steps)
     inverse.add_argument("--batch-size", type=int, default=InverseGraphicsTrainConfig.batch_size)
     inverse.add_argument("--size", type=int, default=64, help="synthetic image size")
+    inverse.add_argument(
+        "--init-from",
+        help="start a new run from this StyleGAN-R model's inverse graphics network "
+        "(no perceptual warm-up then); ignored when --out already holds a state",
+    )
     inverse.set_defaults(run=_train_inverse)
 
     mapping = actions.add_parser("train-mapping", help="Train the mapping network (the model).")
@@ -143,6 +149,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--segmenter", help="view labeller to include (photos are then read by outline too)"
     )
     export.set_defaults(run=_export)
+
+    views = actions.add_parser(
+        "export-views", help="Write a model's labelled view codes (to retrain from them)."
+    )
+    views.add_argument("--model", required=True)
+    views.add_argument("--checkpoint", default=None, help="GAN (default: the recorded path)")
+    views.add_argument("--out", required=True, help="labelled view codes (.safetensors)")
+    views.set_defaults(run=_export_views)
 
     camera = actions.add_parser("set-camera", help="Render samples from a chosen camera.")
     _model_arguments(camera)
@@ -297,8 +311,14 @@ def _train_inverse(args: argparse.Namespace) -> int:
             lambda images: predict_views(labeller, images)[1],
         )
     config = InverseGraphicsTrainConfig(
-        network=InverseGraphicsConfig(), steps=args.steps, batch_size=args.batch_size
+        network=InverseGraphicsConfig(),
+        steps=args.steps,
+        batch_size=args.batch_size,
+        perceptual_after=0 if args.init_from else InverseGraphicsTrainConfig.perceptual_after,
     )
+    initial = None
+    if args.init_from and not Path(args.out).exists():
+        initial = inverse_graphics_weights(args.init_from, config.network)
     save_config(config, Path(args.out).with_suffix(".json"))
     with tqdm_progress("inverse graphics") as progress:
         train_inverse_graphics(
@@ -308,6 +328,7 @@ def _train_inverse(args: argparse.Namespace) -> int:
             device=device,
             perceptual=perceptual,
             progress=progress,
+            initial_weights=initial,
         )
     return 0
 
@@ -343,6 +364,13 @@ def _export(args: argparse.Namespace) -> int:
         model = replace(model, segmenter=load_view_labeller(args.segmenter, model.device))
     path = save_styleganr(model, args.out, half=True)
     print(f"-> {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
+def _export_views(args: argparse.Namespace) -> int:
+    model = _model(args)
+    path = save_view_codes(model.views, args.out)
+    print(f"-> {path} ({len(model.views.codes)} labelled view codes)")
     return 0
 
 

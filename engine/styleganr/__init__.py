@@ -63,7 +63,12 @@ from engine.styleganr.mapping import (
     background_code,
     mask_entropy,
 )
-from engine.styleganr.model import StyleGANR, load_styleganr, save_styleganr
+from engine.styleganr.model import (
+    StyleGANR,
+    inverse_graphics_weights,
+    load_styleganr,
+    save_styleganr,
+)
 from engine.styleganr.multiview import ViewPairs, synthetic_view_pairs
 from engine.styleganr.train_inverse import (
     InverseGraphicsTrainConfig,
@@ -121,6 +126,7 @@ __all__ = [
     "gan_view_pairs",
     "icosphere",
     "inverse_graphics_losses",
+    "inverse_graphics_weights",
     "iou_loss",
     "labelling_rows",
     "labelling_sheet",

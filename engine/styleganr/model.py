@@ -95,6 +95,20 @@ def save_styleganr(
     )
 
 
+def inverse_graphics_weights(
+    path: str | os.PathLike, config: InverseGraphicsConfig
+) -> dict[str, torch.Tensor]:
+    """The inverse graphics network's weights in a model file, to start a new training run
+    from (e.g. the shipped model's, for another car GAN); its architecture must be ``config``."""
+    stored = read_state(path, MODEL_FORMAT)["inverse_graphics"]
+    if config_from_dict(InverseGraphicsConfig, stored["config"], str(path)) != config:
+        raise GANliftError(
+            f"{path} holds an inverse graphics network of another architecture than this "
+            "run's; start this run from scratch or from a model of the same architecture."
+        )
+    return stored["state"]
+
+
 def load_styleganr(
     path: str | os.PathLike,
     *,

@@ -156,16 +156,21 @@ def train_inverse_graphics(
     perceptual: PerceptualFn | None = None,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
+    initial_weights: dict[str, torch.Tensor] | None = None,
 ) -> InverseGraphicsResult:
     """Train (or continue training) an inverse graphics network on pairs from ``source``.
 
     When ``state_path`` exists the run resumes from it (its config must equal ``config``);
     it is replaced atomically every ``config.checkpoint_every`` steps and when the run ends
     or ``should_stop()`` turns true, and left untouched when it already holds ``config.steps``.
+    A new run starts from ``initial_weights`` (a trained network's state dict) if given.
     """
     device = torch.device(device)
     torch.manual_seed(config.seed)
-    network = InverseGraphicsNet(config.network).to(device)
+    network = InverseGraphicsNet(config.network)
+    if initial_weights is not None:
+        network.load_state_dict({k: v.float() for k, v in initial_weights.items()}, strict=True)
+    network = network.to(device)
     network.template = network.template.to(device)
     optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     data_rng = torch.Generator().manual_seed(config.seed)

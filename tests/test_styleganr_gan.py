@@ -351,7 +351,7 @@ def test_mapping_training_warms_up_cycles_and_resumes(model, tmp_path) -> None:
     )
     assert torch.equal(again.mapping.mask_logits, resumed.mapping.mask_logits)
     assert state.read_bytes() == saved
-    with pytest.raises(GANliftError, match="different config"):
+    with pytest.raises(GANliftError, match=r"different config \(batch_size 2 -> 4\)"):
         train_mapping(
             model.generator,
             model.inverse_graphics,
@@ -553,6 +553,10 @@ def test_a_shipped_models_views_and_inverse_network_start_a_retraining(model, tm
     ).network
     for name, value in network.state_dict().items():
         assert torch.allclose(started.state_dict()[name], value, atol=1e-6), name
+    with pytest.raises(GANliftError, match=r"different config \(perceptual_after 2000 -> 0\)"):
+        train_inverse_graphics(
+            pairs, replace(config, perceptual_after=0), state_path=tmp_path / "inverse.pt"
+        )
     fresh = train_inverse_graphics(pairs, config, state_path=tmp_path / "fresh.pt").network
     assert not torch.allclose(fresh.to_codes.weight, network.to_codes.weight)
 

@@ -8,13 +8,14 @@ loading never runs code from the file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import Any, TypeVar
 
 from engine.atomic import atomic_path, save_torch
-from engine.config import config_from_dict, config_to_dict
+from engine.config import config_changes, config_from_dict, config_to_dict
 from engine.errors import GANliftError
 from engine.torch_files import read_torch_file
 
@@ -58,3 +59,15 @@ def read_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:
             f"{path} holds '{found}', not a '{expected_format}' file; pass the right file."
         )
     return state
+
+
+def check_resumable(path: str | os.PathLike, stored: Any, config: Any) -> None:
+    """Refuse to resume the state file at ``path``, written with config ``stored``, under a
+    different ``config`` (only ``steps`` may change), naming each field that differs."""
+    names = [field.name for field in dataclasses.fields(config) if field.name != "steps"]
+    changed = config_changes(stored, config, names)
+    if changed:
+        raise GANliftError(
+            f"{path} was written by a run with a different config ({'; '.join(changed)}); "
+            "pass the same config (only steps may change) or choose a new state file."
+        )

@@ -17,9 +17,8 @@ import torch
 from torch import nn
 
 from engine.config import config_from_dict, config_to_dict
-from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
-from engine.styleganr.config_io import read_state, write_state
+from engine.styleganr.config_io import check_resumable, read_state, write_state
 from engine.styleganr.inverse_graphics import (
     InverseGraphicsConfig,
     InverseGraphicsNet,
@@ -220,12 +219,9 @@ def _resume(
     if not path.exists():
         return 0
     state = read_state(path, STATE_FORMAT)
-    stored = config_from_dict(InverseGraphicsTrainConfig, state["config"], str(path))
-    if {**config_to_dict(stored), "steps": 0} != {**config_to_dict(config), "steps": 0}:
-        raise GANliftError(
-            f"{path} was written by a run with a different config; pass the same config "
-            "(only steps may change) or choose a new state file."
-        )
+    check_resumable(
+        path, config_from_dict(InverseGraphicsTrainConfig, state["config"], str(path)), config
+    )
     network.load_state_dict(state["network"], strict=True)
     optimiser.load_state_dict(state["optimiser"])
     data_rng.set_state(state["rng"])

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from engine.config import config_to_dict
+from engine.config import config_from_dict, config_to_dict
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Generator
-from engine.styleganr.config_io import read_state
+from engine.styleganr.config_io import check_resumable, read_state
 from engine.styleganr.encoding import encode_image
 from engine.styleganr.inverse_graphics import InverseGraphicsNet
 from engine.styleganr.mapping import (
@@ -211,12 +211,12 @@ def _resume(
         return 0
     state = read_state(path, MODEL_FORMAT)
     training = state.get("training") or {}
-    stored = dict(training.get("train_config", {}), steps=0)
-    if stored != dict(config_to_dict(config), steps=0):
+    if "train_config" not in training:
         raise GANliftError(
-            f"{path} was written by a run with a different config; pass the same config "
-            "(only steps may change) or choose a new state file."
+            f"{path} holds no training state (an exported model?); choose a new state file."
         )
+    stored = config_from_dict(MappingTrainConfig, training["train_config"], str(path))
+    check_resumable(path, stored, config)
     stored_model = load_styleganr(path, generator=model.generator)
     model.mapping.load_state_dict(stored_model.mapping.state_dict(), strict=True)
     optimiser.load_state_dict(training["optimiser"])

@@ -536,7 +536,9 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
 
 def test_a_shipped_models_views_and_inverse_network_start_a_retraining(model, tmp_path) -> None:
     checkpoint = save_checkpoint(tmp_path / "gan", model.generator)
-    shipped = save_styleganr(replace(model, generator_path=str(checkpoint)), tmp_path / "m.pt")
+    shipped = save_styleganr(
+        replace(model, generator_path=str(checkpoint)), tmp_path / "m.pt", half=True
+    )
     views = tmp_path / "views.safetensors"
     assert main(["styleganr", "export-views", "--model", str(shipped), "--out", str(views)]) == 0
     assert torch.equal(load_view_codes(views).codes, model.views.codes)
@@ -551,8 +553,10 @@ def test_a_shipped_models_views_and_inverse_network_start_a_retraining(model, tm
     started = train_inverse_graphics(
         pairs, config, state_path=tmp_path / "inverse.pt", initial_weights=weights
     ).network
-    for name, value in network.state_dict().items():
-        assert torch.allclose(started.state_dict()[name], value, atol=1e-6), name
+    assert weights["to_codes.weight"].dtype == torch.float16
+    for name, value in started.state_dict().items():
+        assert value.dtype == torch.float32
+        assert torch.allclose(value, weights[name].float(), atol=1e-6), name
     with pytest.raises(GANliftError, match=r"different config \(perceptual_after 2000 -> 0\)"):
         train_inverse_graphics(
             pairs, replace(config, perceptual_after=0), state_path=tmp_path / "inverse.pt"

@@ -33,6 +33,7 @@ from engine.styleganr import (
     labelling_sheet,
     load_hand_labels,
     load_inverse_graphics,
+    load_model_views,
     load_styleganr,
     load_view_codes,
     load_view_labeller,
@@ -154,7 +155,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export-views", help="Write a model's labelled view codes (to retrain from them)."
     )
     views.add_argument("--model", required=True)
-    views.add_argument("--checkpoint", default=None, help="GAN (default: the recorded path)")
     views.add_argument("--out", required=True, help="labelled view codes (.safetensors)")
     views.set_defaults(run=_export_views)
 
@@ -368,9 +368,9 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _export_views(args: argparse.Namespace) -> int:
-    model = _model(args)
-    path = save_view_codes(model.views, args.out)
-    print(f"-> {path} ({len(model.views.codes)} labelled view codes)")
+    views = load_model_views(args.model)
+    path = save_view_codes(views, args.out)
+    print(f"-> {path} ({len(views.codes)} labelled view codes)")
     return 0
 
 

@@ -66,6 +66,7 @@ from engine.styleganr.mapping import (
 from engine.styleganr.model import (
     StyleGANR,
     inverse_graphics_weights,
+    load_model_views,
     load_styleganr,
     save_styleganr,
 )
@@ -133,6 +134,7 @@ __all__ = [
     "laplacian_loss",
     "load_hand_labels",
     "load_inverse_graphics",
+    "load_model_views",
     "load_styleganr",
     "load_view_codes",
     "load_view_labeller",

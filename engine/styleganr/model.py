@@ -109,6 +109,15 @@ def inverse_graphics_weights(
     return stored["state"]
 
 
+def load_model_views(path: str | os.PathLike) -> ViewCodes:
+    """The labelled view codes in a model file, read without loading its GAN."""
+    return _views(read_state(path, MODEL_FORMAT))
+
+
+def _views(state: dict[str, Any]) -> ViewCodes:
+    return ViewCodes(codes=state["views"]["codes"], cameras=state["views"]["cameras"])
+
+
 def load_styleganr(
     path: str | os.PathLike,
     *,
@@ -154,7 +163,7 @@ def load_styleganr(
         generator=generator.to(device).eval(),
         inverse_graphics=inverse_graphics,
         mapping=mapping.to(device).eval(),
-        views=ViewCodes(codes=state["views"]["codes"], cameras=state["views"]["cameras"]),
+        views=_views(state),
         generator_path=state["generator_path"],
         segmenter=segmenter,
     )

@@ -167,8 +167,8 @@ def train_inverse_graphics(
     device = torch.device(device)
     torch.manual_seed(config.seed)
     network = InverseGraphicsNet(config.network)
-    if initial_weights is not None:
-        network.load_state_dict({k: v.float() for k, v in initial_weights.items()}, strict=True)
+    if initial_weights is not None:  # float16 weights of an exported model are copied as float32
+        network.load_state_dict(initial_weights, strict=True)
     network = network.to(device)
     network.template = network.template.to(device)
     optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)

@@ -5,6 +5,7 @@ change nothing."""
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 
@@ -17,13 +18,16 @@ from engine.evaluation.styleganr import (
     azimuth_ring,
     camera_control_errors,
     content_spread,
+    cross_view_silhouettes,
     known_camera_errors,
     known_camera_renders,
     load_view_axes,
     mask_iou,
     mean_colour,
     read_azimuths,
+    reprojected_silhouettes,
     swap_scores,
+    turned_views,
     view_axis_errors,
 )
 from engine.styleganr import PARTS, InverseGraphicsNet, StyleGANR, sample, sample_view_codes
@@ -179,3 +183,22 @@ def test_content_spread_of_a_fixed_and_of_a_changing_view_code() -> None:
     assert torch.allclose(colour, torch.tensor([0.0, 2 * 2**0.5 / 3]))
     with pytest.raises(GANliftError, match="at least 2 contents"):
         content_spread(images[:1], masks[:1])
+
+
+def test_turned_views_pick_the_nearest_other_view_a_quarter_turn_on() -> None:
+    azimuths = torch.tensor([0.0, 90.0, 180.0, 270.0, 100.0])
+    assert turned_views(azimuths).tolist() == [1, 2, 3, 0, 2]
+    assert turned_views(torch.tensor([0.0, 10.0])).tolist() == [1, 0]  # never the view itself
+
+
+def test_cross_view_silhouettes_take_the_mesh_from_the_shown_image(model: StyleGANR) -> None:
+    network = copy.deepcopy(model.inverse_graphics)
+    with torch.no_grad():  # no camera correction or shift: only the given cameras place the mesh
+        network.to_codes.weight[-5:] = 0
+        network.to_codes.bias[-5:] = 0
+        network.shape_decoder[-1].weight[:3] *= 30  # the mesh's extent follows its image
+    shown, seen = sample(model, 2, seed=3).image, sample(model, 2, seed=4).image
+    cameras = model.views.labelled()[:2]
+    crossed = cross_view_silhouettes(network, shown, seen, cameras)
+    assert torch.equal(crossed, reprojected_silhouettes(network, shown, cameras))
+    assert not torch.equal(crossed, reprojected_silhouettes(network, seen, cameras))

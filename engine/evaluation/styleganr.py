@@ -218,15 +218,34 @@ def reprojected_silhouettes(
 ) -> torch.Tensor:
     """Silhouettes ``[N, 1, H, W]`` of the network's meshes for ``images``, rendered in the
     labelled ``cameras [N, 3]`` refined by the network (what the mask IoU loss trains)."""
-    prediction = network(images)
+    return cross_view_silhouettes(network, images, images, cameras)
+
+
+@torch.no_grad()
+def cross_view_silhouettes(
+    network: InverseGraphicsNet, shown: torch.Tensor, seen: torch.Tensor, cameras: torch.Tensor
+) -> torch.Tensor:
+    """Silhouettes ``[N, 1, H, W]`` of the meshes read off ``shown [N, 3, H, W]``, rendered
+    where ``seen`` (the same contents in other views) was taken: its labelled ``cameras
+    [N, 3]`` refined by the network's reading of ``seen``. Matching ``seen``'s outline needs a
+    mesh that is right in 3D, not only in the view it was read from."""
+    shape, placement = network(shown), network(seen)
     return render_prediction(
-        prediction.vertices,
-        prediction.texture,
+        shape.vertices,
+        shape.texture,
         network.template,
-        refine_camera(cameras.to(images.device), prediction.camera_correction),
-        size=images.shape[-1],
-        shift=prediction.shift,
+        refine_camera(cameras.to(seen.device), placement.camera_correction),
+        size=seen.shape[-1],
+        shift=placement.shift,
     ).mask
+
+
+def turned_views(azimuths: torch.Tensor, turn: float = 90.0) -> torch.Tensor:
+    """For each view of azimuths° ``[V]``, the index ``[V]`` of the other view nearest to it
+    turned by ``turn`` degrees."""
+    wanted = (azimuths + turn) % 360
+    gaps = azimuth_difference(azimuths[None, :], wanted[:, None])  # [V, V]
+    return gaps.fill_diagonal_(float("inf")).argmin(1)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 
 from engine.cli import main
@@ -53,7 +54,7 @@ from engine.styleganr import (
     train_mapping,
     train_view_labeller,
 )
-from engine.styleganr.config_io import read_state
+from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.encoding import redraw_errors
 from engine.styleganr.inverse_graphics import MeshImage, refine_camera
 from engine.styleganr.train_mapping import fit_view_layers
@@ -374,6 +375,16 @@ def test_labeller_cli_fine_tunes_a_resumed_state_augmented_at_its_own_rate(tmp_p
     assert state["optimiser"]["param_groups"][0]["lr"] == 1e-4
     assert main([*command, "--steps", "3", "--learning-rate", "-1"]) == 2
     assert read_state(out, "ganlift-styleganr-view-labeller")["step"] == 2
+
+
+def test_a_state_file_of_another_kind_is_named_by_what_it_holds(tmp_path) -> None:
+    other = write_state(tmp_path / "other.pt", {"format": "ganlift-styleganr-mapping"})
+    with pytest.raises(GANliftError, match="holds a 'ganlift-styleganr-mapping' file"):
+        read_state(other, "ganlift-styleganr-view-labeller")
+    weights = tmp_path / "weights.safetensors"
+    safetensors.torch.save_file({"x": torch.zeros(1)}, str(weights))
+    with pytest.raises(GANliftError, match=r"holds no GANlift format tag \(plain weights\?\)"):
+        read_state(weights, "ganlift-styleganr-view-labeller")
 
 
 def test_view_layer_fit_moves_only_the_camera_branch_onto_the_labelled_codes(model) -> None:

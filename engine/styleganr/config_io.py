@@ -54,9 +54,10 @@ def read_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:
         damaged=f"{path} is not a readable GANlift state file; re-create it.",
     )
     if not isinstance(state, dict) or state.get("format") != expected_format:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        found = state.get("format") if isinstance(state, dict) else None
+        holds = f"a '{found}' file" if found else "no GANlift format tag (plain weights?)"
         raise GANliftError(
-            f"{path} holds '{found}', not a '{expected_format}' file; pass the right file."
+            f"{path} is not a '{expected_format}' file (it holds {holds}); pass the right file."
         )
     return state
 

@@ -287,12 +287,12 @@ def _backward_mean_loss(
 
 def _sample_loss(context: StepContext, prior: torch.Tensor, fitting_prior: bool) -> torch.Tensor:
     """One sample's loss: the prior fit, or step 2's projection loss plus step 3's shape loss
-    on projected samples collected fresh (with the first stage's symmetry flag); the cache is
-    the encoder's, unrefined, since refining it on every joint step would multiply the cost."""
+    on projected samples collected fresh (with the first stage's symmetry flag), refined for
+    the preset's `projection_steps` (each step costs a GAN pass over the batch)."""
     if fitting_prior:
         return prior_loss(context, prior)
     snapshot = take_snapshot(context)
-    cache = collect_projected(context, snapshot, refine=False)
+    cache = collect_projected(context, snapshot)
     flip = context.preset.flip_step3[0]
     return projection_loss(context, snapshot) + shape_loss(context, cache, flip=flip)
 

@@ -116,6 +116,8 @@ def test_pretraining_refusals(gan, trained, tmp_path: Path) -> None:
         train(gan, tmp_path / "new.safetensors", resume=True)
     with pytest.raises(GANliftError, match="in batches of 1; resume with the same"):
         train(gan, trained[0].path, config=replace(CONFIG, batch=2), resume=True)
+    with pytest.raises(GANliftError, match=r"\(truncation 0.7\).*same --images, --truncation"):
+        train(gan, trained[0].path, config=replace(CONFIG, truncation=1.0), resume=True)
     other = PRESET.replace(networks=NetworkConfig(SIZE, 16, 2, bottleneck=16, offset_width=8))
     with pytest.raises(GANliftError, match="other network sizes"):
         load_pretrained(trained[0].path, other)
@@ -150,11 +152,13 @@ def test_pretrain_command_trains_and_resumes(gan, tmp_path: Path, capsys) -> Non
     out = tmp_path / "tiny-gan2shape.safetensors"
     arguments = [
         "gan2shape-pretrain", "--ckpt", str(checkpoint), "--preset", str(preset), "--out",
-        str(out), "--images", "2", "--steps", "1", "--device", "cpu", "--fp32",
+        str(out), "--images", "2", "--steps", "1", "--truncation", "1", "--device", "cpu",
+        "--fp32",
     ]  # fmt: skip
     assert main(arguments) == 0
     assert f"pretrained networks saved to {out}" in capsys.readouterr().out
     assert main(arguments) == 2
     assert "already exists" in capsys.readouterr().err
     assert main([*arguments, "--resume"]) == 0
-    assert json.loads(out.with_suffix(".json").read_text())["iteration"] == 3
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["iteration"] == 3 and info["config"]["truncation"] == 1

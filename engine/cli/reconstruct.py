@@ -95,6 +95,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=PretrainConfig.batch,
         help="samples per iteration, summed over all processes (%(default)s)",
     )
+    pretrain_parser.add_argument(
+        "--truncation",
+        type=float,
+        default=PretrainConfig.truncation,
+        help="pull of the samples' w towards the mean w, 1 = none (%(default)s)",
+    )
     pretrain_parser.add_argument("--seed", type=int, default=PretrainConfig.seed)
     pretrain_parser.add_argument("--save-every", type=int, default=PretrainConfig.save_every)
     pretrain_parser.add_argument("--resume", action="store_true", help="continue a saved run")
@@ -175,6 +181,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         images=args.images,
         steps=args.steps,
         batch=args.batch,
+        truncation=args.truncation,
         seed=args.seed,
         save_every=args.save_every,
     )

@@ -356,10 +356,11 @@ def _restore(
             f"{resume_path} was trained with another preset; resume with the same --model."
         )
     saved = state["config"]
-    if any(saved[key] != getattr(config, key) for key in ("images", "seed", "batch")):
+    if any(saved[key] != getattr(config, key) for key in ("images", "truncation", "seed", "batch")):
         raise GANliftError(
-            f"{resume_path} was trained on {saved['images']} images from seed {saved['seed']} "
-            f"in batches of {saved['batch']}; resume with the same --images, --seed and --batch."
+            f"{resume_path} was trained on {saved['images']} images (truncation "
+            f"{saved['truncation']}) from seed {saved['seed']} in batches of {saved['batch']}; "
+            "resume with the same --images, --truncation, --seed and --batch."
         )
     networks.load_state_dict(state["networks"], strict=True)
     optimizer.load_state_dict(state["optimizer"])

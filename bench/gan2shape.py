@@ -114,7 +114,7 @@ def main() -> None:
             result = run_shape_benchmark(
                 "face",
                 n=args.shape_rows,
-                methods=rows.names,
+                methods=["const. null depth", "ellipsoid prior", rows.prior, *rows.names],
                 size=model.generator.config.size,
                 batch_size=4,
             )

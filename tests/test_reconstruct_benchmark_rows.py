@@ -1,18 +1,22 @@
 """GAN2Shape's shape-benchmark rows: the canonical → image-view path puts ground truth where
-the benchmark expects it, and the four rows run (tiny model, tiny n) and time themselves."""
+the benchmark expects it, the four rows run (tiny model, tiny n) and time themselves, and the
+preset's own prior stands beside them."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
 from engine.benchmarks import DEPTH_PREDICTORS, run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import depth_in_image_view, gan2shape_rows, without_symmetry
+from engine.benchmarks.shape import ShapeBenchmarkSettings, ShapeInputs
 from engine.cli import main
 from engine.errors import GANliftError
 from engine.gan2shape import Gan2ShapeModel, PretrainConfig, StepLengths, get_preset, pretrain
+from engine.gan2shape.prior import ellipsoid_prior
 from engine.metrics import mad, side
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.render import normals_from_depth
@@ -23,6 +27,7 @@ SIZE = 32
 PRESET = tiny_gan2shape_preset(
     SIZE, steps=StepLengths(1, 1, 1), prior_steps=1, collect_batches=1, inversion_steps=2
 )
+SETTINGS = ShapeBenchmarkSettings("face", SIZE, torch.device("cpu"), 1, 2)
 
 
 def scores(depth: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> tuple[float, float]:
@@ -73,11 +78,27 @@ def test_the_four_rows_run_and_time_every_image(model) -> None:
             "GAN2Shape full", "GAN2Shape full (no symmetry)",
         ]  # fmt: skip
         result = run_shape_benchmark("face", n=2, size=SIZE, methods=rows.names, batch_size=2)
+        assert rows.prior in DEPTH_PREDICTORS
     assert [row.method for row in result.rows] == rows.names
     for row in result.rows:
         assert len(row.side) == 2 and all(math.isfinite(value) for value in row.side + row.mad)
         assert len(rows.seconds[row.method]) == 2 and rows.seconds_per_image(row.method) > 0
-    assert not set(rows.names) & set(DEPTH_PREDICTORS)
+    assert not {rows.prior, *rows.names} & set(DEPTH_PREDICTORS)
+
+
+def test_the_prior_row_is_the_presets_prior(model) -> None:
+    """The row beside GAN2Shape's is the ellipsoid its preset starts from, which for a preset
+    with its own near depth differs from the release's prior row."""
+    shallow = replace(model, preset=model.preset.replace(prior_near=0.97, prior_far=1.01))
+    with gan2shape_rows(shallow, qualities=()) as rows:
+        assert rows.prior == f"prior of preset {PRESET.name}"
+        batch = render_samples("face", [SEED_RANGES["test"].start, 1_000_000_001], size=SIZE)
+        inputs = ShapeInputs(batch.image, batch.mask)
+        depth = DEPTH_PREDICTORS[rows.prior](SETTINGS)(inputs)
+        release = DEPTH_PREDICTORS["ellipsoid prior"](SETTINGS)(inputs)
+    expected = ellipsoid_prior(batch.mask, preset=PRESET.prior_box, near=0.97, far=1.01)
+    assert torch.equal(depth, expected)
+    assert not torch.equal(depth, release)
 
 
 def test_fast_rows_without_pretrained_networks_say_how_to_make_them(model, tmp_path) -> None:

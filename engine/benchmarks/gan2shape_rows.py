@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,7 @@ from engine.errors import GANliftError
 from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, fast_preset
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.pretrain import load_pretrained
+from engine.gan2shape.prior import ellipsoid_prior
 from engine.gan2shape.recover import recover
 from engine.perceptual import PerceptualLoss
 from engine.render import render_depth_in_view
@@ -38,6 +40,9 @@ class Gan2ShapeRows:
     """The registered row names and the seconds each image took, per row."""
 
     names: list[str]
+    """The timed GAN2Shape rows."""
+    prior: str
+    """The row of the shape those rows start from: the preset's prior (not timed)."""
     seconds: dict[str, list[float]] = field(default_factory=dict)
 
     def seconds_per_image(self, name: str) -> float:
@@ -54,10 +59,13 @@ def gan2shape_rows(
     perceptual: PerceptualLoss | None = None,
     bf16: bool = False,
 ) -> Iterator[Gan2ShapeRows]:
-    """Register 'GAN2Shape <quality>' and 'GAN2Shape <quality> (no symmetry)' for `model`
-    while the block runs. Fast rows need the model's pretrained networks when they run."""
-    rows = Gan2ShapeRows(names=[])
+    """Register 'GAN2Shape <quality>' and 'GAN2Shape <quality> (no symmetry)' for `model`, and
+    the ellipsoid prior of its preset (which may differ from the release's prior row), while
+    the block runs. Fast rows need the model's pretrained networks when they run."""
+    preset = model.preset
+    rows = Gan2ShapeRows(names=[], prior=f"prior of preset {preset.name}")
     try:
+        register_depth_predictor(rows.prior)(lambda settings: partial(_preset_prior, preset))
         for quality in qualities:
             for symmetric in (True, False):
                 name = f"GAN2Shape {quality}" + ("" if symmetric else " (no symmetry)")
@@ -66,8 +74,15 @@ def gan2shape_rows(
                 rows.names.append(name)
         yield rows
     finally:
-        for name in rows.names:
+        for name in [rows.prior, *rows.names]:
             DEPTH_PREDICTORS.pop(name, None)
+
+
+def _preset_prior(preset: Gan2ShapePreset, inputs: ShapeInputs) -> torch.Tensor:
+    """The ellipsoid prior that `preset` fits to each input's mask `[N, H, W]`."""
+    return ellipsoid_prior(
+        inputs.mask, preset=preset.prior_box, near=preset.prior_near, far=preset.prior_far
+    )
 
 
 def depth_in_image_view(

@@ -29,7 +29,7 @@ from engine.render import (
 
 @dataclass
 class Decomposition:
-    """One image's (or its flipped twin's) factors, batch B = 1, or 2 with symmetry."""
+    """Factors of a batch of images (and, with symmetry, of their flipped twins after them)."""
 
     depth: torch.Tensor  # [B, H, W] canonical depth
     albedo: torch.Tensor  # [B, 3, H, W] in (-1, 1)
@@ -64,14 +64,15 @@ def decompose(
     *,
     flip: bool = False,
 ) -> Decomposition:
-    """Factor `image [1, 3, S, S]`; with `flip` a horizontally mirrored shape and albedo
-    (same view and light) is appended, which is how GAN2Shape imposes symmetry."""
-    depth = depth_from_raw(networks.depth_net(image), preset.camera)  # [1, S, S]
-    albedo = networks.albedo_net(image)  # [1, 3, S, S]
+    """Factor `image [B, 3, S, S]`; with `flip` the horizontally mirrored shapes and albedos
+    (same views and lights) are appended after the B originals, which is how GAN2Shape
+    imposes symmetry."""
+    depth = depth_from_raw(networks.depth_net(image), preset.camera)  # [B, S, S]
+    albedo = networks.albedo_net(image)  # [B, 3, S, S]
     view = predict_view(networks, image, preset)
     light = predict_light(networks, image, preset)
     if flip:
-        depth = torch.cat([depth, depth.flip(2)])  # [2, S, S]
+        depth = torch.cat([depth, depth.flip(2)])  # [2B, S, S]
         albedo = torch.cat([albedo, albedo.flip(3)])
         view, light = view.repeat(2, 1), light.repeat(2, 1)
     normal = normals_from_depth(depth)  # [B, 3, S, S]

@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +28,6 @@ from engine.errors import GANliftError
 from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, fast_preset
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.pretrain import load_pretrained
-from engine.gan2shape.prior import ellipsoid_prior
 from engine.gan2shape.recover import recover
 from engine.perceptual import PerceptualLoss
 from engine.render import render_depth_in_view
@@ -65,7 +63,9 @@ def gan2shape_rows(
     preset = model.preset
     rows = Gan2ShapeRows(names=[], prior=f"prior of preset {preset.name}")
     try:
-        register_depth_predictor(rows.prior)(lambda settings: partial(_preset_prior, preset))
+        register_depth_predictor(rows.prior)(
+            lambda settings: lambda inputs: preset.prior(inputs.mask)
+        )
         for quality in qualities:
             for symmetric in (True, False):
                 name = f"GAN2Shape {quality}" + ("" if symmetric else " (no symmetry)")
@@ -76,13 +76,6 @@ def gan2shape_rows(
     finally:
         for name in [rows.prior, *rows.names]:
             DEPTH_PREDICTORS.pop(name, None)
-
-
-def _preset_prior(preset: Gan2ShapePreset, inputs: ShapeInputs) -> torch.Tensor:
-    """The ellipsoid prior that `preset` fits to each input's mask `[N, H, W]`."""
-    return ellipsoid_prior(
-        inputs.mask, preset=preset.prior_box, near=preset.prior_near, far=preset.prior_far
-    )
 
 
 def depth_in_image_view(

@@ -75,7 +75,7 @@ def decompose(
         depth = torch.cat([depth, depth.flip(2)])  # [2B, S, S]
         albedo = torch.cat([albedo, albedo.flip(3)])
         view, light = view.repeat(2, 1), light.repeat(2, 1)
-    normal = normals_from_depth(depth)  # [B, 3, S, S]
+    normal = normals_from_depth(depth)  # [B or 2B, 3, S, S]
     diffuse = _diffuse_term(normal, light)
     shading = shade(normal, light)  # [B, 1, S, S]
     return Decomposition(

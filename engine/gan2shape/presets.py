@@ -17,11 +17,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from engine.config import config_from_dict
 from engine.errors import GANliftError
 from engine.gan2shape.networks import NetworkConfig
 from engine.gan2shape.parametrisation import CameraRanges
-from engine.gan2shape.prior import PRIOR_BOX_PRESETS, PriorBoxPreset
+from engine.gan2shape.prior import PRIOR_BOX_PRESETS, PriorBoxPreset, ellipsoid_prior
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,12 @@ class Gan2ShapePreset:
                 f"Preset '{self.name}' needs a 6-value view_mean, a 6×6 view_cov and a "
                 "4-value light_mean."
             )
+
+    def prior(self, mask: torch.Tensor) -> torch.Tensor:
+        """The ellipsoid prior `[N, H, W]` this preset starts from, for object masks `[N, H, W]`."""
+        return ellipsoid_prior(
+            mask, preset=self.prior_box, near=self.prior_near, far=self.prior_far
+        )
 
     def stage_lengths(self, stage: int) -> StepLengths:
         """Step lengths of stage `stage` (0-based)."""

@@ -37,7 +37,6 @@ from engine.gan2shape.frames import to_network_frame
 from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
-from engine.gan2shape.prior import ellipsoid_prior
 from engine.gan2shape.steps import (
     StepContext,
     Target,
@@ -141,12 +140,8 @@ def pretrain(
         )
     latents, images = _samples(G, config, preset)
     step_preset = preset.replace(collect_batches=1)  # step 3 takes a fresh batch every time
-    prior = ellipsoid_prior(
-        torch.ones(1, preset.networks.image_size, preset.networks.image_size, device=device),
-        preset=preset.prior_box,
-        near=preset.prior_near,
-        far=preset.prior_far,
-    )  # [1, S, S]
+    size = preset.networks.image_size
+    prior = preset.prior(torch.ones(1, size, size, device=device))  # [1, S, S]
     total = preset.prior_steps + config.steps
     networks.train()
     while iteration < total:

@@ -16,7 +16,6 @@ from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.photogeometry import decompose
 from engine.gan2shape.presets import Gan2ShapePreset, get_preset
-from engine.gan2shape.prior import ellipsoid_prior
 from engine.gan2shape.state import Phase, RecoveryState, save_state
 from engine.gan2shape.steps import (
     StepContext,
@@ -257,12 +256,7 @@ def _phase_loss(
     """A function computing one iteration's loss for `phase`."""
     preset = state.preset
     if phase.step == 0:
-        prior = ellipsoid_prior(
-            context.target.mask[:, 0],
-            preset=preset.prior_box,
-            near=preset.prior_near,
-            far=preset.prior_far,
-        )  # [1, S, S]
+        prior = preset.prior(context.target.mask[:, 0])  # [1, S, S]
         return lambda: prior_loss(context, prior)
     if phase.step == 1:
         flip = preset.flip_step1[phase.stage]

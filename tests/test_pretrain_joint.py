@@ -118,6 +118,8 @@ def test_pretraining_refusals(gan, trained, tmp_path: Path) -> None:
         train(gan, trained[0].path, config=replace(CONFIG, batch=2), resume=True)
     with pytest.raises(GANliftError, match=r"\(truncation 0.7\).*same --images, --truncation"):
         train(gan, trained[0].path, config=replace(CONFIG, truncation=1.0), resume=True)
+    with pytest.raises(GANliftError, match=r"truncation 1.5 is outside \[0, 1\]; pass --trunc"):
+        PretrainConfig(truncation=1.5)
     other = PRESET.replace(networks=NetworkConfig(SIZE, 16, 2, bottleneck=16, offset_width=8))
     with pytest.raises(GANliftError, match="other network sizes"):
         load_pretrained(trained[0].path, other)

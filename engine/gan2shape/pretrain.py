@@ -76,6 +76,11 @@ class PretrainConfig:
                 "Pretraining needs at least 1 image, 0 or more steps, a batch of at least 1 "
                 "and save_every >= 1."
             )
+        if not 0 <= self.truncation <= 1:
+            raise GANliftError(
+                f"Pretraining truncation {self.truncation} is outside [0, 1]; pass --truncation "
+                "between 0 (every sample at the mean w) and 1 (no truncation)."
+            )
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,13 @@ from PIL import Image
 
 from engine.cli import main
 from engine.errors import GANliftError
-from engine.stylegan2.training.data import ImageFolder, find_images, load_image, to_model_images
+from engine.stylegan2.training.data import (
+    ImageFolder,
+    find_images,
+    load_image,
+    read_sample_weights,
+    to_model_images,
+)
 
 
 def write_image(path: Path, pixels: np.ndarray) -> Path:
@@ -91,3 +98,42 @@ def test_bad_data_folders_are_one_clear_error(
     assert code == 2
     assert err.startswith("error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def write_weights(path: Path, table: object) -> Path:
+    """Write `table` as the JSON sample-weights file at `path`."""
+    path.write_text(json.dumps(table))
+    return path
+
+
+def test_sample_weights_follow_the_folder_order_of_the_images(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    for name in ("b.png", "sub/a.png"):
+        write_image(images / name, random_pixels(0))
+    weights_file = write_weights(tmp_path / "w.json", {"sub/a.png": 3, "b.png": 0.5})
+    weights = read_sample_weights(weights_file, images, find_images(images))
+    assert weights.tolist() == [0.5, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"b.png": 1}, "1 images without a weight"),
+        ({"b.png": 1, "c.png": 1, "gone.png": 1}, "1 names that are not images there"),
+        ({"b.png": 1, "c.png": -1}, "finite numbers >= 0"),
+        ({"b.png": 0, "c.png": 0}, "all zero"),
+        ([1, 2], "must be a JSON object"),
+    ],
+)
+def test_bad_sample_weights_are_refused_in_one_sentence(
+    tmp_path: Path, table: object, message: str
+) -> None:
+    images = tmp_path / "images"
+    for name in ("b.png", "c.png"):
+        write_image(images / name, random_pixels(0))
+    weights_file = write_weights(tmp_path / "w.json", table)
+    with pytest.raises(GANliftError, match=message):
+        read_sample_weights(weights_file, images, find_images(images))
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(GANliftError, match="Cannot read sample weights"):
+        read_sample_weights(tmp_path / "broken.json", images, find_images(images))

@@ -16,9 +16,10 @@ from engine.errors import GANliftError
 from engine.stylegan2 import load_checkpoint
 from engine.stylegan2.safe_pickle import load_torch_file
 from engine.stylegan2.training import TrainConfig, train_gan
+from engine.stylegan2.training.data import ImageFolder, to_model_images
 from engine.stylegan2.training.loop import STATE_FILE
 from engine.stylegan2.training.state import TrainingState
-from tests.tiny import tiny_train_config, write_random_images
+from tests.tiny import NUMBERED_PNGS, tiny_train_config, write_random_images
 
 CPU = torch.device("cpu")
 TINY = tiny_train_config(batch=4, kimg=0.016, snapshot_kimg=0.008, sample_count=4)  # 4 steps
@@ -203,3 +204,22 @@ def test_bf16_training_steps_stay_finite(image_folder: Path, tmp_path: Path) -> 
     assert all(torch.isfinite(tensor).all() for tensor in state["G"].values())
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert all(np.isfinite(record["loss_d"]) for record in records if "loss_d" in record)
+
+
+def test_sample_weights_decide_which_images_the_discriminator_sees(
+    image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = {name: 0 for name in NUMBERED_PNGS} | {"5.png": 2.5}
+    weights_file = tmp_path / "weights.json"
+    weights_file.write_text(json.dumps(weights))
+    shown: list[torch.Tensor] = []
+
+    def recording(images: torch.Tensor, flip: torch.Tensor, device: torch.device) -> torch.Tensor:
+        shown.append(images)
+        return to_model_images(images, flip, device)
+
+    monkeypatch.setattr("engine.stylegan2.training.loop.to_model_images", recording)
+    config = with_changes(TINY, kimg=0.008, sample_weights=str(weights_file))
+    train_gan(image_folder, tmp_path / "run", config=config, device=CPU)
+    only = ImageFolder(image_folder, size=TINY.size).batch(torch.tensor([5]))[0]
+    assert len(shown) == 2 and all(torch.equal(image, only) for batch in shown for image in batch)

@@ -1,4 +1,5 @@
-"""`python -m engine evaluate-gan` (measure a StyleGAN2 and write its model card) and
+"""`python -m engine evaluate-gan` (measure a StyleGAN2 and write its model card),
+`python -m engine coverage-weights` (sampling weights that counter its narrow coverage) and
 `python -m engine examples` (save held-out renders as the app's example inputs)."""
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ import torch
 from engine.device import resolve_device
 from engine.evaluation import (
     EXAMPLE_SEED,
+    CoverageReader,
     EvaluationConfig,
+    coverage_weights,
     evaluate_gan,
     write_evaluation,
     write_examples,
 )
 from engine.progress import tqdm_progress
+from engine.stylegan2 import load_checkpoint
 from engine.synth import CATEGORIES
 
 _DEFAULTS = EvaluationConfig(category="face")
@@ -67,6 +71,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     evaluate.set_defaults(run=run_evaluate)
 
+    weights = subparsers.add_parser(
+        "coverage-weights",
+        help="per-image sampling weights that show a GAN more of the views and lights it "
+        "rarely draws (for train-gan --sample-weights)",
+        description="Fits the coverage regressor, reads the gated labels off the training "
+        "images and off GAN samples, and weights each image by how much more often the data "
+        "shows its kind than the GAN draws it (see engine.evaluation.balance).",
+    )
+    weights.add_argument("checkpoint", help="checkpoint file or installed model name")
+    weights.add_argument("--category", choices=CATEGORIES, required=True)
+    weights.add_argument("--data", required=True, help="the GAN's training image folder")
+    weights.add_argument("--out", required=True, help="JSON file to write")
+    weights.add_argument("--samples", type=int, default=4000, help="GAN samples read (%(default)s)")
+    weights.add_argument("--bins", type=int, default=8, help="bins per label (%(default)s)")
+    weights.add_argument(
+        "--max-weight", type=float, default=8.0, help="clip weights to [1/this, this] "
+        "(%(default)s)",
+    )  # fmt: skip
+    weights.add_argument(
+        "--train-renders", type=int, default=_DEFAULTS.n_train_renders,
+        help="training renders of the coverage regressor (%(default)s)",
+    )  # fmt: skip
+    weights.add_argument(
+        "--regressor-steps", type=int, default=_DEFAULTS.regressor_steps,
+        help="training steps of the coverage regressor (%(default)s)",
+    )  # fmt: skip
+    weights.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    weights.set_defaults(run=run_coverage_weights)
+
     examples = subparsers.add_parser(
         "examples",
         help="save held-out synthetic renders as example inputs (e.g. assets/examples)",
@@ -103,6 +136,31 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(f"coverage {label['name']}: GAN/data std {label['ratio']:.2f}")
     print(f"view layers: {summary['view_swap']['num_view_layers']} of {evaluation.num_ws}")
     print(f"model card: {paths['card']}")
+    return 0
+
+
+def run_coverage_weights(args: argparse.Namespace) -> int:
+    """Write the weights and print each gated label's bins and spread before and after."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    generator = load_checkpoint(args.checkpoint).generator.eval()
+    with tqdm_progress(desc="coverage-weights") as progress:
+        reader = CoverageReader.fit(
+            args.category, n_train=args.train_renders, regressor_steps=args.regressor_steps,
+            progress=progress,
+        )  # fmt: skip
+        result = coverage_weights(
+            reader, generator, args.data, samples=args.samples, bins=args.bins,
+            max_weight=args.max_weight, progress=progress,
+        )  # fmt: skip
+    for index, label in enumerate(result.bins):
+        shares = " ".join(f"{float(share):.2f}" for share in label.gan_share)
+        print(f"{label.name}: GAN share of the {len(label.gan_share)} equal-data bins {shares}; "
+              f"data std {float(result.data_std[index]):.3f} -> "
+              f"{float(result.weighted_std[index]):.3f} weighted")  # fmt: skip
+    weights = result.weights
+    print(f"weights {float(weights.min()):.2f}..{float(weights.max()):.2f}, "
+          f"{len(weights)} images; wrote {result.save(args.out)}")  # fmt: skip
     return 0
 
 

@@ -61,6 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--lr", type=float, help=f"Adam learning rate of G and D ({_DEFAULTS['g_lr']})"
     )
     parser.add_argument(
+        "--sample-weights",
+        metavar="JSON",
+        help="draw training images by these per-image weights (from `coverage-weights`) "
+        "instead of uniformly",
+    )
+    parser.add_argument(
         "--no-xflip", dest="xflip", action="store_const", const=False, help="no mirror augmentation"
     )
     parser.add_argument(
@@ -105,6 +111,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         values["g_lr"] = values["d_lr"] = args.lr
     if args.xflip is not None:
         values["xflip"] = args.xflip
+    if args.sample_weights is not None:
+        values["sample_weights"] = args.sample_weights
     return TrainConfig(**values)
 
 

@@ -5,6 +5,7 @@ view-swap analysis, coverage of viewpoint and light); `write_evaluation` writes 
 ``evaluation.json`` and ``MODEL_CARD.md``; `write_examples` saves held-out renders for the app.
 """
 
+from engine.evaluation.balance import SampleWeights, coverage_weights
 from engine.evaluation.coverage import (
     COVERAGE_GOAL,
     CoverageReader,
@@ -41,9 +42,11 @@ __all__ = [
     "LabelSet",
     "LabelSpread",
     "RegressorFit",
+    "SampleWeights",
     "TrainingRun",
     "ViewSwapEvaluation",
     "car_orbit",
+    "coverage_weights",
     "evaluate_coverage",
     "evaluate_gan",
     "evaluate_inversion",

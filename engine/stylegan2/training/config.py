@@ -115,6 +115,8 @@ class TrainConfig:
     """Images in each sample grid, from fixed latents so that grids are comparable."""
     cache_limit_mb: float = 4096.0
     """Keep decoded training images in memory when they take at most this much."""
+    sample_weights: str | None = None
+    """JSON file of per-image sampling weights (see `read_sample_weights`); None: uniform."""
 
     RESUMABLE_CHANGES: ClassVar[tuple[str, ...]] = (
         "kimg",

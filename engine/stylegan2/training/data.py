@@ -3,10 +3,14 @@
 Decoded images are kept in memory as one uint8 tensor when they fit the cache budget (the
 synthetic sets and most small sets do); otherwise each batch is decoded on the fly by a thread
 pool. Batches come out as float `[B, 3, S, S]` in `[-1, 1]`, the engine's image convention.
+Images are drawn uniformly, or by per-image sampling weights read from a JSON file
+(`read_sample_weights`), which lets a run show under-drawn views more often.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -102,6 +106,40 @@ class ImageFolder:
         if self._cache is not None:
             return self._cache[indices]
         return self._decode([self.paths[i] for i in indices.tolist()])
+
+
+def read_sample_weights(path: str | Path, folder: str | Path, images: list[Path]) -> torch.Tensor:
+    """Sampling weights ``[N]`` of `images` (found under `folder`) from the JSON object at
+    `path`, which maps every image's path relative to `folder` (with "/") to a weight >= 0."""
+    try:
+        table = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise GANliftError(
+            f"Cannot read sample weights {path} ({error}); pass a JSON file written by "
+            "`python -m engine coverage-weights`."
+        ) from error
+    if not isinstance(table, dict):
+        raise GANliftError(
+            f"Sample weights {path} must be a JSON object of image path -> weight; "
+            "write it with `python -m engine coverage-weights`."
+        )
+    names = [image.relative_to(folder).as_posix() for image in images]
+    missing = [name for name in names if name not in table]
+    extra = sorted(set(table) - set(names))
+    if missing or extra:
+        first = (missing or extra)[0]
+        raise GANliftError(
+            f"Sample weights {path} do not match the images of {folder} ({len(missing)} "
+            f"images without a weight, {len(extra)} names that are not images there, e.g. "
+            f"'{first}'); write them for this folder."
+        )
+    values = [table[name] for name in names]
+    if not all(isinstance(v, int | float) and math.isfinite(v) and v >= 0 for v in values):
+        raise GANliftError(f"Sample weights {path} must all be finite numbers >= 0.")
+    weights = torch.tensor(values, dtype=torch.float64)
+    if weights.sum() <= 0:
+        raise GANliftError(f"Sample weights {path} are all zero; give some image a weight.")
+    return weights
 
 
 def to_model_images(images: torch.Tensor, flip: torch.Tensor, device: torch.device) -> torch.Tensor:

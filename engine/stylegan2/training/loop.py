@@ -23,7 +23,7 @@ from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn, no_progress
 from engine.stylegan2 import Checkpoint, save_checkpoint, save_pt_checkpoint
 from engine.stylegan2.training.config import TrainConfig
-from engine.stylegan2.training.data import ImageFolder, to_model_images
+from engine.stylegan2.training.data import ImageFolder, read_sample_weights, to_model_images
 from engine.stylegan2.training.ema import ema_beta, update_ema
 from engine.stylegan2.training.latents import LatentDraw, generate
 from engine.stylegan2.training.log import JsonlLog, RunningMeans
@@ -95,8 +95,11 @@ def train_gan(
     dataset = ImageFolder(
         data_dir, size=config.size, cache_limit_mb=config.cache_limit_mb, progress=report
     )
+    weights = None
+    if config.sample_weights is not None:
+        weights = read_sample_weights(config.sample_weights, data_dir, dataset.paths)  # [N]
     precision = resolve_precision(config.precision, device)
-    trainer = _Trainer(config, state, dataset, group, device, precision, out)
+    trainer = _Trainer(config, state, dataset, weights, group, device, precision, out)
     if group.is_main:
         config.save_json(out / CONFIG_FILE)
     trainer.log.write(
@@ -165,6 +168,7 @@ class _Trainer:
         config: TrainConfig,
         state: TrainingState,
         dataset: ImageFolder,
+        weights: torch.Tensor | None,
         group: ProcessGroup,
         device: torch.device,
         precision: ResolvedPrecision,
@@ -173,6 +177,7 @@ class _Trainer:
         self.config = config
         self.state = state
         self.dataset = dataset
+        self.weights = weights  # [N] sampling weights of the images, None: uniform
         self.group = group
         self.device = device
         self.precision = precision
@@ -227,7 +232,10 @@ class _Trainer:
     def _real_batch(self) -> torch.Tensor:
         """This process's shard of a random global batch of (optionally mirrored) real images."""
         rng, batch = self.state.rng, self.config.batch
-        indices = torch.randint(len(self.dataset), (batch,), generator=rng)
+        if self.weights is None:
+            indices = torch.randint(len(self.dataset), (batch,), generator=rng)
+        else:
+            indices = torch.multinomial(self.weights, batch, replacement=True, generator=rng)
         flip = torch.rand(batch, generator=rng) < (0.5 if self.config.xflip else 0.0)
         images = self.dataset.batch(self.group.shard(indices))  # [b, 3, S, S] uint8
         return to_model_images(images, self.group.shard(flip), self.device)

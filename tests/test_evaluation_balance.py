@@ -1,0 +1,69 @@
+"""Coverage weights: the analytic bin ratios, clipping, and the command on a tiny GAN."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.cli import main
+from engine.errors import GANliftError
+from engine.evaluation.balance import bin_weights
+from engine.stylegan2.training.data import find_images, read_sample_weights
+from tests.tiny import tiny_checkpoint, write_random_images
+
+
+def spread_evenly(shares: list[float], count: int) -> torch.Tensor:
+    """`count` readings ``[count, 1]`` in [0, 1) with the given share in each quarter."""
+    parts = [
+        torch.linspace(0.25 * k + 0.01, 0.25 * k + 0.24, round(share * count))
+        for k, share in enumerate(shares)
+    ]
+    return torch.cat(parts).unsqueeze(1)
+
+
+def test_a_bin_the_gan_draws_at_a_quarter_of_its_data_share_weighs_four_times_more() -> None:
+    data = spread_evenly([0.25] * 4, 4000)
+    gan = spread_evenly([0.4, 0.4, 0.1, 0.1], 100_000)
+    weights, [(edges, data_share, gan_share)] = bin_weights(data, gan, bins=4, max_weight=8)
+    assert torch.allclose(edges, torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64), atol=0.01)
+    assert torch.allclose(data_share, torch.full((4,), 0.25, dtype=torch.float64))
+    assert torch.allclose(gan_share, torch.tensor([0.4, 0.4, 0.1, 0.1], dtype=torch.float64),
+                          atol=1e-4)  # fmt: skip
+    assert weights.mean().item() == pytest.approx(1.0)
+    low, high = weights[data[:, 0] < 0.5], weights[data[:, 0] > 0.5]
+    assert torch.allclose(low, torch.full_like(low, 0.4), atol=1e-3)
+    assert torch.allclose(high, torch.full_like(high, 1.6), atol=1e-3)
+    same, _ = bin_weights(data, data, bins=4, max_weight=8)
+    assert torch.allclose(same, torch.ones_like(same), atol=1e-3)
+
+
+def test_weights_multiply_over_labels_and_are_clipped() -> None:
+    data = torch.cat([spread_evenly([0.25] * 4, 4000)] * 2, 1)  # two labels, equal readings
+    gan = torch.cat([spread_evenly([0.4, 0.4, 0.1, 0.1], 100_000)] * 2, 1)
+    weights, _ = bin_weights(data, gan, bins=4, max_weight=8)
+    high, low = weights[data[:, 0] > 0.5], weights[data[:, 0] < 0.5]
+    assert torch.allclose(high / low, torch.full_like(high, 16.0), rtol=1e-3)  # 4 × 4
+    clipped, _ = bin_weights(data, gan, bins=4, max_weight=2)
+    assert clipped.max() / clipped.min() == pytest.approx(4.0)
+    with pytest.raises(GANliftError, match="at least 2 bins"):
+        bin_weights(data, gan, bins=1, max_weight=8)
+
+
+def test_the_command_writes_weights_train_gan_reads(tmp_path: Path, capsys) -> None:
+    checkpoint = tiny_checkpoint(tmp_path / "tiny.safetensors", 16, style_dim=16, n_mlp=2)
+    images = write_random_images(tmp_path / "images")
+    out = tmp_path / "weights.json"
+    code = main([
+        "coverage-weights", str(checkpoint), "--category", "car", "--data", str(images),
+        "--out", str(out), "--samples", "32", "--bins", "2", "--train-renders", "48",
+        "--regressor-steps", "5",
+    ])  # fmt: skip
+    assert code == 0
+    weights = read_sample_weights(out, images, find_images(images))
+    assert len(weights) == 8 and weights.mean().item() == pytest.approx(1.0, abs=1e-5)
+    assert sorted(json.loads(out.read_text())) == [f"{k}.png" for k in range(8)]
+    printed = capsys.readouterr().out
+    assert "azimuth_cos" in printed and "light_x" in printed and f"wrote {out}" in printed

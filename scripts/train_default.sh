@@ -18,6 +18,8 @@
 #   INIT_FROM=     start a new run from this trained model and its D (e.g. default-face), see
 #                  train-gan --init-from; ignored once the run folder holds a training state
 #   RUN_SEED=0     seed of the run's random streams (give a continuation its own)
+#   SAMPLE_WEIGHTS=  draw the training images by these weights (written by
+#                  `python -m engine coverage-weights`), see train-gan --sample-weights
 #   THREADS=       CPU threads (OMP_NUM_THREADS); 1 is faster when other jobs share the cores
 #   INSTALL=1      when training has reached KIMG, copy the model to assets/models/default-CATEGORY.*
 set -euo pipefail
@@ -60,13 +62,16 @@ if [[ ! -f "$run/training-state.pt" && -f "$committed" ]]; then
     echo "continuing from $committed"
 fi
 
-init=()
+options=()
 if [[ -n "${INIT_FROM:-}" ]]; then
-    init=(--init-from "$INIT_FROM")
+    options=(--init-from "$INIT_FROM")
+fi
+if [[ -n "${SAMPLE_WEIGHTS:-}" ]]; then
+    options+=(--sample-weights "$SAMPLE_WEIGHTS")
 fi
 "$PYTHON" -m engine train-gan --data "$data/images" --out "$run" --size 64 --batch 16 \
     --channels "$CHANNELS" --kimg "$KIMG" --seed "${RUN_SEED:-0}" --device "$DEVICE" --resume \
-    "${init[@]}"
+    "${options[@]}"
 
 if [[ "${INSTALL:-0}" == "1" ]]; then
     "$PYTHON" - "$run" "$KIMG" <<'EOF'

@@ -67,3 +67,18 @@ def test_the_command_writes_weights_train_gan_reads(tmp_path: Path, capsys) -> N
     assert sorted(json.loads(out.read_text())) == [f"{k}.png" for k in range(8)]
     printed = capsys.readouterr().out
     assert "azimuth_cos" in printed and "light_x" in printed and f"wrote {out}" in printed
+    light_only = tmp_path / "light.json"
+    main([
+        "coverage-weights", str(checkpoint), "--category", "car", "--data", str(images),
+        "--out", str(light_only), "--labels", "light_x", "--samples", "32", "--bins", "2",
+        "--train-renders", "48", "--regressor-steps", "5",
+    ])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "light_x" in printed and "azimuth" not in printed
+    code = main([
+        "coverage-weights", str(checkpoint), "--category", "car", "--data", str(images),
+        "--out", str(tmp_path / "typo.json"), "--labels", "yaw",
+    ])  # fmt: skip
+    assert (
+        code == 2 and "Unknown label 'yaw' for car; use some of azimuth" in capsys.readouterr().err
+    )

@@ -18,6 +18,7 @@ from engine.evaluation import (
     write_evaluation,
     write_examples,
 )
+from engine.evaluation.balance import balanced_labels
 from engine.progress import tqdm_progress
 from engine.stylegan2 import load_checkpoint
 from engine.synth import CATEGORIES
@@ -49,14 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--steps", type=int, default=_DEFAULTS.inversion_steps,
         help="inversion steps per image (%(default)s)",
     )  # fmt: skip
-    evaluate.add_argument(
-        "--train-renders", type=int, default=_DEFAULTS.n_train_renders,
-        help="training renders of the coverage regressor (%(default)s)",
-    )  # fmt: skip
-    evaluate.add_argument(
-        "--regressor-steps", type=int, default=_DEFAULTS.regressor_steps,
-        help="training steps of the coverage regressor (%(default)s)",
-    )  # fmt: skip
+    add_regressor_options(evaluate)
     evaluate.add_argument(
         "--run-dir", help="training run folder (config.json, log.jsonl); default: the "
         "checkpoint's folder",
@@ -84,19 +78,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     weights.add_argument("--data", required=True, help="the GAN's training image folder")
     weights.add_argument("--out", required=True, help="JSON file to write")
     weights.add_argument("--samples", type=int, default=4000, help="GAN samples read (%(default)s)")
+    weights.add_argument(
+        "--labels", nargs="+", help="labels to balance (default: the category's gated ones)"
+    )
     weights.add_argument("--bins", type=int, default=8, help="bins per label (%(default)s)")
     weights.add_argument(
         "--max-weight", type=float, default=8.0, help="clip weights to [1/this, this] "
         "(%(default)s)",
     )  # fmt: skip
-    weights.add_argument(
-        "--train-renders", type=int, default=_DEFAULTS.n_train_renders,
-        help="training renders of the coverage regressor (%(default)s)",
-    )  # fmt: skip
-    weights.add_argument(
-        "--regressor-steps", type=int, default=_DEFAULTS.regressor_steps,
-        help="training steps of the coverage regressor (%(default)s)",
-    )  # fmt: skip
+    add_regressor_options(weights)
     weights.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     weights.set_defaults(run=run_coverage_weights)
 
@@ -112,6 +102,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     examples.add_argument("--size", type=int, default=128, help="image size (%(default)s)")
     examples.set_defaults(run=run_examples)
+
+
+def add_regressor_options(parser: argparse.ArgumentParser) -> None:
+    """--train-renders and --regressor-steps: how the coverage regressor is fitted."""
+    parser.add_argument(
+        "--train-renders", type=int, default=_DEFAULTS.n_train_renders,
+        help="training renders of the coverage regressor (%(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--regressor-steps", type=int, default=_DEFAULTS.regressor_steps,
+        help="training steps of the coverage regressor (%(default)s)",
+    )  # fmt: skip
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -143,6 +145,7 @@ def run_coverage_weights(args: argparse.Namespace) -> int:
     """Write the weights and print each gated label's bins and spread before and after."""
     if args.threads:
         torch.set_num_threads(args.threads)
+    balanced_labels(args.category, args.labels)  # a typo fails now, not after the regressor
     generator = load_checkpoint(args.checkpoint).generator.eval()
     with tqdm_progress(desc="coverage-weights") as progress:
         reader = CoverageReader.fit(
@@ -151,7 +154,7 @@ def run_coverage_weights(args: argparse.Namespace) -> int:
         )  # fmt: skip
         result = coverage_weights(
             reader, generator, args.data, samples=args.samples, bins=args.bins,
-            max_weight=args.max_weight, progress=progress,
+            max_weight=args.max_weight, labels=args.labels, progress=progress,
         )  # fmt: skip
     for index, label in enumerate(result.bins):
         shares = " ".join(f"{float(share):.2f}" for share in label.gan_share)

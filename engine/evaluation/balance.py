@@ -2,9 +2,10 @@
 
 A GAN that spreads its views or lights more narrowly than its data (see
 `engine.evaluation.coverage`) can be trained on with its images drawn unevenly: the coverage
-regressor reads each gated label off the training images and off GAN samples, the label's
-range is cut into bins holding equal shares of the training images, and an image's weight is
-the product over gated labels of (data share / GAN share) of its bins, clipped to
+regressor reads each chosen label (by default the gated ones) off the training images and off
+GAN samples, the label's range is cut into bins holding equal shares of the training images,
+and an image's weight is
+the product over those labels of (data share / GAN share) of its bins, clipped to
 ``[1 / max_weight, max_weight]`` and scaled to mean 1. Kinds of image the GAN draws half as
 often as the data shows them are then shown to its discriminator about twice as often.
 """
@@ -12,6 +13,7 @@ often as the data shows them are then shown to its discriminator about twice as 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +34,7 @@ CPU = torch.device("cpu")
 
 @dataclass
 class LabelBins:
-    """One gated label cut into bins of equal data share, and the GAN's share of each bin."""
+    """One label cut into bins of equal data share, and the GAN's share of each bin."""
 
     name: str
     edges: torch.Tensor
@@ -53,7 +55,7 @@ class SampleWeights:
     """``[N]``, mean 1."""
     bins: list[LabelBins]
     data_std: torch.Tensor
-    """Each gated label's spread over the training images ``[L]``, drawn uniformly..."""
+    """Each label's spread over the training images ``[L]``, drawn uniformly..."""
     weighted_std: torch.Tensor
     """...and drawn by `weights` ``[L]``."""
 
@@ -88,6 +90,16 @@ def bin_weights(
     return weights / weights.mean(), per_label
 
 
+def balanced_labels(category: str, labels: Sequence[str] | None) -> tuple[str, ...]:
+    """`labels` checked against `category`'s label set (None: its gated labels)."""
+    known = label_set(category).names
+    unknown = [name for name in labels or () if name not in known]
+    if unknown:
+        raise GANliftError(f"Unknown label '{unknown[0]}' for {category}; use some of "
+                           f"{', '.join(known)}.")  # fmt: skip
+    return tuple(labels or label_set(category).gated)
+
+
 def _weighted_std(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Standard deviation ``[L]`` of values ``[N, L]`` under weights ``[N]``."""
     p = (weights / weights.sum()).unsqueeze(1).to(values.dtype)  # [N, 1]
@@ -104,13 +116,15 @@ def coverage_weights(
     samples: int = 4000,
     bins: int = 8,
     max_weight: float = 8.0,
+    labels: Sequence[str] | None = None,
     seed: int = 1,
     progress: ProgressFn | None = None,
 ) -> SampleWeights:
     """Weights for the images under `data_dir` that counter `generator`'s narrow coverage of
-    `reader`'s gated labels, judged on `samples` untruncated GAN samples from z seed `seed`."""
-    labels = label_set(reader.category)
-    gated = [labels.names.index(name) for name in labels.gated]
+    `labels` (default: `reader`'s gated ones), judged on `samples` untruncated GAN samples
+    from z seed `seed`."""
+    labels = balanced_labels(reader.category, labels)
+    columns = [label_set(reader.category).names.index(name) for name in labels]
     folder = ImageFolder(data_dir, size=generator.config.size, progress=progress)
     readings = []
     for start in range(0, len(folder), 512):
@@ -119,16 +133,16 @@ def coverage_weights(
         readings.append(predict_labels(reader.model, images))
         if progress is not None:
             progress(min(start + 512, len(folder)), len(folder), "reading training images")
-    data_readings = torch.cat(readings)[:, gated]  # [N, L]
+    data_readings = torch.cat(readings)[:, columns]  # [N, L]
     gan_images = generate_samples(generator, samples, seed=seed, progress=progress)
-    gan_readings = predict_labels(reader.model, gan_images)[:, gated]  # [M, L]
+    gan_readings = predict_labels(reader.model, gan_images)[:, columns]  # [M, L]
     weights, per_label = bin_weights(data_readings, gan_readings, bins=bins, max_weight=max_weight)
     return SampleWeights(
         names=[path.relative_to(data_dir).as_posix() for path in folder.paths],
         weights=weights,
         bins=[
             LabelBins(name, edges, data_share, gan_share)
-            for name, (edges, data_share, gan_share) in zip(labels.gated, per_label, strict=True)
+            for name, (edges, data_share, gan_share) in zip(labels, per_label, strict=True)
         ],
         data_std=data_readings.double().std(0, correction=0),
         weighted_std=_weighted_std(data_readings.double(), weights),

@@ -9,7 +9,9 @@ read off the same 1,000 held-out renders and, for each model and sample seed, 1,
 samples, as `evaluate-gan` reads them (seed 0); the table prints each label's GAN / data
 spread ratio and the regressor's R² on the held-out renders' true labels, so a ratio is only
 believed where its R² is high. Several models (the snapshots of one run) are read by one
-regressor; several seeds show how much a ratio moves with the draw of samples alone.
+regressor; several seeds show how much a ratio moves with the draw of samples alone. For
+cars the azimuth is also read as an angle (`engine.evaluation.coverage.AngleReading`): the
+spread of the read angles apart from the regressor's certainty, which its cos / sin std mixes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import torch
 
 from engine.evaluation import CoverageReader
+from engine.evaluation.coverage import angle_reading
 from engine.stylegan2 import load_checkpoint
 from engine.synth import CATEGORIES
 
@@ -50,17 +53,32 @@ def main() -> None:
     generators = {name: load_checkpoint(name).generator for name in args.model}
     print(f"{args.category}: GAN / data std, regressor R² on held-out renders")
     print(f"{'renders:steps':>14} | {'model':<32} | seed | label        | ratio | R²    | gated")
+    angles: list[str] = []
     for renders, steps in args.settings:
         reader = CoverageReader.fit(args.category, n_train=renders, regressor_steps=steps)
         for name, generator in generators.items():
             for seed in args.seeds:
-                for label in reader.read(generator, seed=seed).labels:
+                result = reader.read(generator, seed=seed)
+                for label in result.labels:
                     gated = "yes" if label.gated else ""
                     print(
                         f"{renders:>7}:{steps:<6} | {name[-32:]:<32} | {seed:>4} "
                         f"| {label.name:<12} | {label.ratio:5.2f} | {label.heldout_r2:5.3f} "
                         f"| {gated}"
                     )
+                if args.category == "car":
+                    angle = angle_reading(result, "azimuth", "azimuth_cos", "azimuth_sin")
+                    angles.append(
+                        f"{renders:>7}:{steps:<6} | {name[-32:]:<32} | {seed:>4} "
+                        f"| {angle.angle_ratio:11.2f} | {angle.gan_length:10.2f} "
+                        f"| {angle.data_length:11.2f}"
+                    )
+    if angles:
+        print("\ncar azimuth read as an angle: GAN / data std of the unit vector of the reading,")
+        print("and the median length of the readings (the regressor's certainty; 1 on renders)")
+        print(f"{'renders:steps':>14} | {'model':<32} | seed | angle ratio | GAN length "
+              "| data length")  # fmt: skip
+        print("\n".join(angles))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,12 @@ from engine.evaluation import (
     predict_labels,
     r_squared,
 )
-from engine.evaluation.coverage import label_spreads, render_labelled
+from engine.evaluation.coverage import (
+    CoverageResult,
+    angle_reading,
+    label_spreads,
+    render_labelled,
+)
 from engine.synth import SEED_RANGES, render_samples
 from engine.synth.scene import car_view
 from tests.tiny import tiny_generator
@@ -108,3 +113,28 @@ def test_one_reader_reads_several_gans_as_evaluate_coverage_reads_one() -> None:
         assert [label.gan_std for label in other.labels] != [
             label.gan_std for label in direct.labels
         ]
+
+
+def test_an_angle_read_with_less_certainty_keeps_its_spread_and_shows_a_shorter_length() -> None:
+    """Readings on the whole circle at half length (the GAN) against unit readings (the data):
+    the cos / sin stds halve, the angle's spread does not, and the lengths tell why."""
+    angles = torch.linspace(0, 2 * math.pi, 401)[:-1]
+    circle = torch.stack([angles.cos(), angles.sin()], 1)  # [400, 2]
+    other = torch.zeros(400, 3)
+    data = torch.cat([circle, other], 1)
+    gan = torch.cat([0.5 * circle.roll(7, 0), other], 1)
+    names, gated = label_set("car").names, label_set("car").gated
+    result = CoverageResult(
+        labels=label_spreads(names, gated, gan, data, data), n_gan=400, n_data=400, n_train=1,
+        gan_readings=gan, data_readings=data,
+    )  # fmt: skip
+    assert result.labels[0].ratio == pytest.approx(0.5, abs=1e-3)
+    reading = angle_reading(result, "azimuth", "azimuth_cos", "azimuth_sin")
+    assert reading.angle_ratio == pytest.approx(1.0, abs=1e-3)
+    assert (reading.gan_length, reading.data_length) == pytest.approx((0.5, 1.0), abs=1e-4)
+    frontal = angles / 12  # [0°, 30°): a GAN that draws one narrow arc of views, read surely
+    result.gan_readings = torch.cat([torch.stack([frontal.cos(), frontal.sin()], 1), other], 1)
+    narrow = angle_reading(result, "azimuth", "azimuth_cos", "azimuth_sin")
+    assert narrow.angle_ratio < 0.2 and narrow.gan_length == pytest.approx(1.0)
+    with pytest.raises(GANliftError, match="keeps no readings"):
+        angle_reading(CoverageResult([], 0, 0, 0), "azimuth", "azimuth_cos", "azimuth_sin")

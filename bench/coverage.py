@@ -21,7 +21,7 @@ import argparse
 import torch
 
 from engine.evaluation import CoverageReader
-from engine.evaluation.coverage import angle_reading
+from engine.evaluation.coverage import azimuth_reading
 from engine.stylegan2 import load_checkpoint
 from engine.synth import CATEGORIES
 
@@ -66,8 +66,8 @@ def main() -> None:
                         f"| {label.name:<12} | {label.ratio:5.2f} | {label.heldout_r2:5.3f} "
                         f"| {gated}"
                     )
-                if args.category == "car":
-                    angle = angle_reading(result, "azimuth", "azimuth_cos", "azimuth_sin")
+                angle = azimuth_reading(result)
+                if angle is not None:
                     angles.append(
                         f"{renders:>7}:{steps:<6} | {name[-32:]:<32} | {seed:>4} "
                         f"| {angle.angle_ratio:11.2f} | {angle.gan_length:10.2f} "

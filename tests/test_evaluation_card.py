@@ -103,6 +103,19 @@ def test_evaluate_gan_writes_figures_json_and_a_card_with_the_figures(
     assert "wall time to this snapshot: 0.03 h" in card  # 90 s
     assert "--n 2 --seed 0 --size 16" in card  # the data recipe
     assert summary["training"]["train_command"] in card
+    assert summary["coverage"]["azimuth_angle"] is None and "Read as an angle" not in card
+
+
+def test_a_car_card_reads_the_azimuth_as_an_angle_too(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "car"
+    code = main(["evaluate-gan", str(run_dir / "model.safetensors"), "--category", "car",
+                 "--out", str(out), *TINY_EVALUATION])  # fmt: skip
+    assert code == 0
+    angle = json.loads((out / "evaluation.json").read_text())["coverage"]["azimuth_angle"]
+    assert angle["name"] == "azimuth" and angle["data_length"] > 0
+    card = (out / "MODEL_CARD.md").read_text()
+    assert f"spread {angle['angle_ratio']:.2f} as widely as the renders'" in card
+    assert f"median {angle['gan_length']:.2f} on GAN samples" in card
 
 
 def test_a_card_measured_again_keeps_the_recorded_training_facts(

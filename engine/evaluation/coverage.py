@@ -125,6 +125,14 @@ def angle_reading(result: CoverageResult, name: str, cos: str, sin: str) -> Angl
     return AngleReading(name, float(angle_ratio), float(gan_length), float(data_length))
 
 
+def azimuth_reading(result: CoverageResult) -> AngleReading | None:
+    """The `AngleReading` of a car's azimuth; None for labels without one or no readings."""
+    names = {label.name for label in result.labels}
+    if not {"azimuth_cos", "azimuth_sin"} <= names or result.gan_readings is None:
+        return None
+    return angle_reading(result, "azimuth", "azimuth_cos", "azimuth_sin")
+
+
 def label_spreads(
     names: tuple[str, ...],
     gated: tuple[str, ...],

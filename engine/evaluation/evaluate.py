@@ -23,6 +23,7 @@ from engine.evaluation.coverage import (
     REGRESSOR_STEPS,
     TRAIN_RENDERS,
     CoverageResult,
+    azimuth_reading,
     evaluate_coverage,
 )
 from engine.evaluation.inversion_psnr import PSNR_GOAL_DB, InversionEvaluation, evaluate_inversion
@@ -123,6 +124,7 @@ class GanEvaluation:
         training["still_training"] = self.training.still_training
         training["stopped_early"] = self.training.stopped_early
         view_transfer, appearance_kept = self.view_swap.chosen_scores
+        angle = azimuth_reading(self.coverage)
         return {
             "checkpoint": shown_path(self.checkpoint),
             "category": self.config.category,
@@ -164,6 +166,7 @@ class GanEvaluation:
                     {**asdict(label), "ratio": label.ratio, "passed": label.passed}
                     for label in self.coverage.labels
                 ],
+                "azimuth_angle": asdict(angle) if angle is not None else None,
             },
             "seconds": self.seconds,
         }

@@ -69,9 +69,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "coverage-weights",
         help="per-image sampling weights that show a GAN more of the views and lights it "
         "rarely draws (for train-gan --sample-weights)",
-        description="Fits the coverage regressor, reads the gated labels off the training "
-        "images and off GAN samples, and weights each image by how much more often the data "
-        "shows its kind than the GAN draws it (see engine.evaluation.balance).",
+        description="Fits the coverage regressor, reads the chosen labels (default: the "
+        "gated ones) off the training images and off GAN samples, and weights each image by "
+        "how much more often the data shows its kind than the GAN draws it (see "
+        "engine.evaluation.balance).",
     )
     weights.add_argument("checkpoint", help="checkpoint file or installed model name")
     weights.add_argument("--category", choices=CATEGORIES, required=True)
@@ -142,7 +143,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_coverage_weights(args: argparse.Namespace) -> int:
-    """Write the weights and print each gated label's bins and spread before and after."""
+    """Write the weights and print each balanced label's bins and spread before and after."""
     if args.threads:
         torch.set_num_threads(args.threads)
     balanced_labels(args.category, args.labels)  # a typo fails now, not after the regressor

@@ -4,10 +4,10 @@ A GAN that spreads its views or lights more narrowly than its data (see
 `engine.evaluation.coverage`) can be trained on with its images drawn unevenly: the coverage
 regressor reads each chosen label (by default the gated ones) off the training images and off
 GAN samples, the label's range is cut into bins holding equal shares of the training images,
-and an image's weight is
-the product over those labels of (data share / GAN share) of its bins, clipped to
-``[1 / max_weight, max_weight]`` and scaled to mean 1. Kinds of image the GAN draws half as
-often as the data shows them are then shown to its discriminator about twice as often.
+and an image's weight is the product over those labels of (data share / GAN share) of its
+bins, clipped to ``[1 / max_weight, max_weight]`` and scaled to mean 1. Kinds of image the GAN
+draws half as often as the data shows them are then shown to its discriminator about twice as
+often.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from engine.evaluation.regressor import predict_labels
 from engine.evaluation.samples import generate_samples
 from engine.progress import ProgressFn
 from engine.stylegan2 import Generator
-from engine.stylegan2.training.data import ImageFolder, to_model_images
+from engine.stylegan2.training.data import ImageFolder, image_names, to_model_images
 
 CPU = torch.device("cpu")
 
@@ -79,7 +79,8 @@ def bin_weights(
     log_weights = torch.zeros(len(data_readings), dtype=torch.float64)
     per_label = []
     for column in range(data_readings.shape[1]):
-        data, gan = data_readings[:, column].double(), gan_readings[:, column].double()
+        data = data_readings[:, column].double().contiguous()  # [N]
+        gan = gan_readings[:, column].double().contiguous()  # [M]
         edges = torch.quantile(data, quantiles)  # [bins - 1]
         data_bin, gan_bin = torch.bucketize(data, edges), torch.bucketize(gan, edges)
         data_share = torch.bincount(data_bin, minlength=bins).double() / len(data)  # [bins]
@@ -133,17 +134,17 @@ def coverage_weights(
         readings.append(predict_labels(reader.model, images))
         if progress is not None:
             progress(min(start + 512, len(folder)), len(folder), "reading training images")
-    data_readings = torch.cat(readings)[:, columns]  # [N, L]
+    data_readings = torch.cat(readings)[:, columns].double()  # [N, L]
     gan_images = generate_samples(generator, samples, seed=seed, progress=progress)
     gan_readings = predict_labels(reader.model, gan_images)[:, columns]  # [M, L]
     weights, per_label = bin_weights(data_readings, gan_readings, bins=bins, max_weight=max_weight)
     return SampleWeights(
-        names=[path.relative_to(data_dir).as_posix() for path in folder.paths],
+        names=image_names(data_dir, folder.paths),
         weights=weights,
         bins=[
             LabelBins(name, edges, data_share, gan_share)
             for name, (edges, data_share, gan_share) in zip(labels, per_label, strict=True)
         ],
-        data_std=data_readings.double().std(0, correction=0),
-        weighted_std=_weighted_std(data_readings.double(), weights),
+        data_std=data_readings.std(0, correction=0),
+        weighted_std=_weighted_std(data_readings, weights),
     )

@@ -108,6 +108,11 @@ class ImageFolder:
         return self._decode([self.paths[i] for i in indices.tolist()])
 
 
+def image_names(folder: str | Path, images: list[Path]) -> list[str]:
+    """The names sample-weight files use for `images` under `folder`: relative, with "/"."""
+    return [image.relative_to(folder).as_posix() for image in images]
+
+
 def read_sample_weights(path: str | Path, folder: str | Path, images: list[Path]) -> torch.Tensor:
     """Sampling weights ``[N]`` of `images` (found under `folder`) from the JSON object at
     `path`, which maps every image's path relative to `folder` (with "/") to a weight >= 0."""
@@ -123,7 +128,7 @@ def read_sample_weights(path: str | Path, folder: str | Path, images: list[Path]
             f"Sample weights {path} must be a JSON object of image path -> weight; "
             "write it with `python -m engine coverage-weights`."
         )
-    names = [image.relative_to(folder).as_posix() for image in images]
+    names = image_names(folder, images)
     missing = [name for name in names if name not in table]
     extra = sorted(set(table) - set(names))
     if missing or extra:

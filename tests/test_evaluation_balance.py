@@ -82,3 +82,9 @@ def test_the_command_writes_weights_train_gan_reads(tmp_path: Path, capsys) -> N
     assert (
         code == 2 and "Unknown label 'yaw' for car; use some of azimuth" in capsys.readouterr().err
     )
+    code = main([
+        "coverage-weights", str(checkpoint), "--category", "car", "--data",
+        str(tmp_path / "missing"), "--out", str(tmp_path / "none.json"),
+    ])  # fmt: skip
+    assert code == 2 and "does not exist; pass --data" in capsys.readouterr().err
+    assert not (tmp_path / "none.json").exists()

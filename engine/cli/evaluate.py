@@ -21,6 +21,7 @@ from engine.evaluation import (
 from engine.evaluation.balance import balanced_labels
 from engine.progress import tqdm_progress
 from engine.stylegan2 import load_checkpoint
+from engine.stylegan2.training.data import find_images
 from engine.synth import CATEGORIES
 
 _DEFAULTS = EvaluationConfig(category="face")
@@ -146,7 +147,8 @@ def run_coverage_weights(args: argparse.Namespace) -> int:
     """Write the weights and print each balanced label's bins and spread before and after."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    balanced_labels(args.category, args.labels)  # a typo fails now, not after the regressor
+    balanced_labels(args.category, args.labels)  # a typo or a wrong folder fails now,
+    find_images(args.data)  # not after the regressor's minutes of fitting
     generator = load_checkpoint(args.checkpoint).generator.eval()
     with tqdm_progress(desc="coverage-weights") as progress:
         reader = CoverageReader.fit(

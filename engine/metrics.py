@@ -92,13 +92,21 @@ def relief_ratio(
     return _log_std(pred_depth, valid) / _log_std(gt_depth, valid)
 
 
-def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Peak signal-to-noise ratio per image, in dB, for images `[N, C, H, W]` in [-1, 1].
+def psnr(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Peak signal-to-noise ratio per image, in dB, for images `[N, C, H, W]` in [-1, 1],
+    over the whole frame or over `mask [N, 1, H, W]` (e.g. the object alone).
 
     The peak-to-peak range is 2; identical images give +inf. Returns `[N]`.
     """
     _check_same_shape(pred, target, "pred", "target", "[N, C, H, W]")
-    mse = (pred - target).square().flatten(1).mean(1)  # [N]
+    squared = (pred - target).square()  # [N, C, H, W]
+    if mask is None:
+        mse = squared.flatten(1).mean(1)  # [N]
+    else:
+        weights = mask.expand_as(squared).flatten(1)
+        mse = (squared.flatten(1) * weights).sum(1) / weights.sum(1).clamp(min=1)
     return 10.0 * torch.log10(4.0 / mse)
 
 

@@ -42,7 +42,7 @@ def test_check_reads_every_render_against_its_truth(networks) -> None:
     assert check.count == 5 and check.category == "face"
     figures = [
         check.yaw_correlation, check.pitch_correlation, check.light_x_correlation,
-        check.yaw_spread, check.reconstruction_psnr, check.relief_ratio,
+        check.yaw_spread, check.reconstruction_psnr, check.object_psnr, check.relief_ratio,
     ]  # fmt: skip
     assert all(torch.isfinite(torch.tensor(figures)))
     assert all(-1 <= value <= 1 for value in figures[:3])

@@ -1,5 +1,6 @@
 """GAN2Shape's prior fit and three steps on a tiny case: each lowers its loss; symmetry
-(horizontal flip) is equivariant; masks reach the canonical frame."""
+(horizontal flip) is equivariant; masks reach the canonical frame and, where the preset says
+so, restrict the input's reconstruction loss."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from engine.gan2shape.prior import ellipsoid_prior
 from engine.gan2shape.steps import (
     StepContext,
     Target,
+    autoencoder_loss,
     collect_projected,
     prior_loss,
     projection_loss,
@@ -177,3 +179,37 @@ def test_canonical_mask_follows_the_input_mask() -> None:
     _, masks = pseudo_samples(context, snapshot, 2)  # [2, 1, 32, 32]
     assert masks.min() >= 0 and masks.max() <= 1
     assert 0.5 * mask.sum() < masks[0].sum() < 1.5 * mask.sum()
+
+
+def test_an_input_mask_restricts_the_reconstruction_loss_where_the_preset_says() -> None:
+    context = make_context()
+    networks, image = context.networks, context.target.image
+    perceptual = context.perceptual
+    masked = PRESET.replace(mask_input=True, smooth_weight=0.0)
+    full = torch.ones(1, 1, SIZE, SIZE)
+    with torch.no_grad():
+        unmasked_loss, _ = autoencoder_loss(
+            networks, masked.replace(mask_input=False), perceptual, image, full * 0, flip=True
+        )
+        whole_frame, _ = autoencoder_loss(networks, masked, perceptual, image, full, flip=True)
+        nothing, _ = autoencoder_loss(networks, masked, perceptual, image, full * 0, flip=True)
+    assert torch.allclose(whole_frame, unmasked_loss) and whole_frame > 0
+    assert nothing == 0  # no pixel counts, and both terms see only masked images
+
+
+def test_each_sample_of_a_batch_is_masked_by_its_own_mask() -> None:
+    """A warm-up batch: the second sample's mask is empty, so what it shows cannot count."""
+    context = make_context()
+    preset = PRESET.replace(mask_input=True, smooth_weight=0.0)
+    image = context.target.image
+    masks = torch.stack([torch.ones(1, SIZE, SIZE), torch.zeros(1, SIZE, SIZE)])  # [2, 1, S, S]
+    losses = []
+    for second in (image, torch.rand_like(image) * 2 - 1):
+        with torch.no_grad():
+            loss, parts = autoencoder_loss(
+                context.networks, preset, context.perceptual, torch.cat([image, second]), masks,
+                flip=True,
+            )  # fmt: skip
+        losses.append(loss)
+    assert parts.depth.shape[0] == 4  # two samples, each with its mirrored copy
+    assert losses[0] > 0 and torch.allclose(losses[0], losses[1])

@@ -89,6 +89,11 @@ def test_mae_and_psnr_match_hand_computed_values() -> None:
     image = torch.zeros(1, 3, 4, 4)
     noisy = image + 0.2  # mse 0.04 with a peak-to-peak range of 2
     assert psnr(noisy, image).item() == pytest.approx(10 * math.log10(4 / 0.04), rel=1e-5)
+    noisy[..., 2:] = image[..., 2:] + 0.4  # the right half is off by 0.4 instead
+    left = torch.zeros(1, 1, 4, 4)
+    left[..., :2] = 1
+    assert psnr(noisy, image, left).item() == pytest.approx(10 * math.log10(4 / 0.04), rel=1e-5)
+    assert psnr(noisy, image).item() == pytest.approx(10 * math.log10(4 / 0.1), rel=1e-5)
 
 
 def test_metrics_name_bad_inputs() -> None:

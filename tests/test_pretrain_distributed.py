@@ -88,7 +88,12 @@ def test_a_batch_that_does_not_split_is_refused(
         lambda device: ProcessGroup(rank=0, world_size=2, device=device),
     )
     out = tmp_path / "weights.safetensors"
-    arguments = ["gan2shape-pretrain", "--out", str(out), *model_arguments, "--batch", "3"]
-    assert main(arguments) == 2
-    assert "Pretraining batch 3 does not split into 2 processes" in capsys.readouterr().err
-    assert not out.exists()
+    for option in ("--batch", "--warmup-batch"):
+        arguments = [
+            "gan2shape-pretrain", "--out", str(out), *model_arguments, "--warmup-steps", "1",
+            option, "3",
+        ]  # fmt: skip
+        assert main(arguments) == 2
+        error = capsys.readouterr().err
+        assert f"Pretraining {option} 3 does not split into 2 processes" in error
+        assert not out.exists()

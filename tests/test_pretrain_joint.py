@@ -40,8 +40,8 @@ PRESET = tiny_gan2shape_preset(
     prior_steps=2,
     collect_batches=4,
 )
-CONFIG = PretrainConfig(images=3, steps=3, save_every=2)
-TOTAL = 2 + 3
+CONFIG = PretrainConfig(images=3, steps=3, save_every=2, warmup_steps=2, warmup_batch=2)
+TOTAL = 2 + 2 + 3
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,8 @@ def test_pretraining_writes_weights_description_and_state(trained) -> None:
     assert result.finished and result.iteration == result.total == TOTAL
     assert [done for done, _ in messages] == list(range(1, TOTAL + 1))
     assert all(text.startswith("prior fit") for _, text in messages[:2])
-    assert all(text.startswith("joint steps 2+3") for _, text in messages[2:])
+    assert all(text.startswith("warm-up") for _, text in messages[2:4])
+    assert all(text.startswith("joint steps 2+3") for _, text in messages[4:])
     info = json.loads(result.path.with_suffix(".json").read_text())
     assert info["iteration"] == TOTAL and info["preset"] == PRESET.name
     assert info["config"]["images"] == CONFIG.images
@@ -104,7 +105,7 @@ def test_a_stopped_pretraining_resumes_exactly(gan, trained, tmp_path: Path) -> 
     assert not stopped.finished and stopped.iteration == 3
     reports: list[int] = []
     resumed = train(gan, out, resume=True, progress=lambda done, total, text: reports.append(done))
-    assert resumed.finished and reports == [4, 5]
+    assert resumed.finished and reports == [4, 5, 6, 7]  # from inside the warm-up
     for key, value in trained[0].weights.items():
         assert torch.allclose(resumed.weights[key], value, atol=1e-5), key
 
@@ -120,6 +121,8 @@ def test_pretraining_refusals(gan, trained, tmp_path: Path) -> None:
         train(gan, trained[0].path, config=replace(CONFIG, truncation=1.0), resume=True)
     with pytest.raises(GANliftError, match=r"truncation 1.5 is outside \[0, 1\]; pass --trunc"):
         PretrainConfig(truncation=1.5)
+    with pytest.raises(GANliftError, match="0 or more steps and warm-up steps"):
+        PretrainConfig(warmup_steps=-1)
     other = PRESET.replace(networks=NetworkConfig(SIZE, 16, 2, bottleneck=16, offset_width=8))
     with pytest.raises(GANliftError, match="other network sizes"):
         load_pretrained(trained[0].path, other)
@@ -154,8 +157,8 @@ def test_pretrain_command_trains_and_resumes(gan, tmp_path: Path, capsys) -> Non
     out = tmp_path / "tiny-gan2shape.safetensors"
     arguments = [
         "gan2shape-pretrain", "--ckpt", str(checkpoint), "--preset", str(preset), "--out",
-        str(out), "--images", "2", "--steps", "1", "--truncation", "1", "--device", "cpu",
-        "--fp32",
+        str(out), "--images", "2", "--steps", "1", "--warmup-steps", "1", "--warmup-batch", "2",
+        "--truncation", "1", "--device", "cpu", "--fp32",
     ]  # fmt: skip
     assert main(arguments) == 0
     assert f"pretrained networks saved to {out}" in capsys.readouterr().out
@@ -163,4 +166,5 @@ def test_pretrain_command_trains_and_resumes(gan, tmp_path: Path, capsys) -> Non
     assert "already exists" in capsys.readouterr().err
     assert main([*arguments, "--resume"]) == 0
     info = json.loads(out.with_suffix(".json").read_text())
-    assert info["iteration"] == 3 and info["config"]["truncation"] == 1
+    assert info["iteration"] == 4 and info["config"]["truncation"] == 1
+    assert info["config"]["warmup_steps"] == 1

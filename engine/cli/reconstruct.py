@@ -87,7 +87,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--steps",
         type=int,
         default=PretrainConfig.steps,
-        help="joint iterations after the prior fit (%(default)s)",
+        help="joint iterations after the prior fit and the warm-up (%(default)s)",
+    )
+    pretrain_parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=PretrainConfig.warmup_steps,
+        help="photo-geometric warm-up iterations before the joint ones, so that the view net "
+        "learns to read views (%(default)s)",
+    )
+    pretrain_parser.add_argument(
+        "--warmup-batch",
+        type=int,
+        default=PretrainConfig.warmup_batch,
+        help="samples per warm-up iteration, summed over all processes (%(default)s)",
     )
     pretrain_parser.add_argument(
         "--batch",
@@ -184,6 +197,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
         truncation=args.truncation,
         seed=args.seed,
         save_every=args.save_every,
+        warmup_steps=args.warmup_steps,
+        warmup_batch=args.warmup_batch,
     )
     with (
         process_group_from_environment(args.device) as device,

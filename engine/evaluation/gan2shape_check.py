@@ -40,6 +40,9 @@ class NetworkCheck:
     """Correlation of the light direction's x (towards the image's right) with the truth."""
     reconstruction_psnr: float
     """Mean PSNR (dB) of the networks' own redraw of each render (depth, albedo, view, light)."""
+    object_psnr: float
+    """The same over the object alone (the renders' mask): what presets that mask the input's
+    loss (`mask_input`) train on."""
     relief_ratio: float
     """Mean relief ratio of the predicted depth, seen in the predicted view (1: as deep as the
     truth; `engine.metrics.relief_ratio`)."""
@@ -52,6 +55,7 @@ class NetworkCheck:
             ("pitch: correlation with the truth", f"{self.pitch_correlation:.2f}"),
             ("light x: correlation with the truth", f"{self.light_x_correlation:.2f}"),
             ("reconstruction PSNR (dB)", f"{self.reconstruction_psnr:.2f}"),
+            ("reconstruction PSNR on the object (dB)", f"{self.object_psnr:.2f}"),
             ("relief ratio (1 = as deep as the truth)", f"{self.relief_ratio:.2f}"),
         ]
         width = max(len(name) for name, _ in rows) + 2
@@ -97,7 +101,8 @@ def check_networks(
     was_training = networks.training
     networks.to(device).eval()
     readings: dict[str, list[torch.Tensor]] = {
-        key: [] for key in ("view", "true_view", "light", "true_light", "psnr", "relief")
+        key: []
+        for key in ("view", "true_view", "light", "true_light", "psnr", "object_psnr", "relief")
     }
     try:
         for start in range(0, n, batch_size):
@@ -119,6 +124,7 @@ def check_networks(
         pitch_correlation=_correlation(view[:, 0], true_view[:, 0]),
         light_x_correlation=_correlation(light[:, 2], true_light[:, 2]),
         reconstruction_psnr=float(values["psnr"].mean()),
+        object_psnr=float(values["object_psnr"].mean()),
         relief_ratio=float(values["relief"].mean()),
     )
 
@@ -136,6 +142,7 @@ def _read_batch(
         "light": parts.light,
         "true_light": batch.light,
         "psnr": psnr(redrawn, batch.image),
+        "object_psnr": psnr(redrawn, batch.image, batch.mask[:, None]),
         "relief": relief_ratio(depth, batch.depth, batch.mask),
     }
 

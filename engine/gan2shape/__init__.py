@@ -11,7 +11,13 @@ folder, quality fast or full) → `write_outputs` (maps, views, animations, mesh
 `pretrain` trains the networks jointly on many GAN samples for the fast mode.
 """
 
-from engine.gan2shape.inputs import PreparedInput, grabcut_mask, load_mask, prepare_input
+from engine.gan2shape.inputs import (
+    PreparedInput,
+    grabcut_mask,
+    load_mask,
+    object_mask,
+    prepare_input,
+)
 from engine.gan2shape.networks import Gan2ShapeNetworks, NetworkConfig
 from engine.gan2shape.outputs import OutputSettings, ViewSpec, read_depth_png, write_outputs
 from engine.gan2shape.parametrisation import CameraRanges
@@ -68,6 +74,7 @@ __all__ = [
     "load_model",
     "load_pretrained",
     "load_state",
+    "object_mask",
     "prepare_input",
     "pretrain",
     "pretrained_path",

@@ -87,7 +87,7 @@ def prepare_input(
     if mask is not None:
         mask = (fit_to_frame(crop_box(mask.float(), box), size) > 0.5).float()  # [1, 1, S, S]
     elif needs_mask:
-        mask = grabcut_mask(cropped)
+        mask = object_mask(cropped)
     return PreparedInput(image=cropped, mask=mask, box=box, framing=framing)
 
 
@@ -145,13 +145,15 @@ def crop_box(image: torch.Tensor, box: Box) -> torch.Tensor:
 
 def grabcut_mask(image: torch.Tensor, *, margin: float = 0.1, iterations: int = 5) -> torch.Tensor:
     """Object mask `[1, 1, H, W]` in {0, 1} of `image [1, 3, H, W]` by GrabCut, started from a
-    centred rectangle `margin` of the side away from each border."""
+    centred rectangle `margin` of the side away from each border; the same image always gets
+    the same mask."""
     rgb = to_uint8(image)  # [H, W, 3]
     height, width = rgb.shape[:2]
     inset_x, inset_y = max(1, round(margin * width)), max(1, round(margin * height))
     rectangle = (inset_x, inset_y, width - 2 * inset_x, height - 2 * inset_y)
     labels = np.zeros((height, width), np.uint8)
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut's k-means draws from OpenCV's global generator
     cv2.grabCut(
         cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
         labels,
@@ -163,6 +165,19 @@ def grabcut_mask(image: torch.Tensor, *, margin: float = 0.1, iterations: int = 
     )
     kept = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)  # [H, W]
     return torch.from_numpy(kept).float()[None, None].to(image.device)
+
+
+MASK_AREA_RANGE = (0.1, 0.9)
+"""Fractions of the frame a believable object mask covers; GrabCut finding less or more than
+that has failed (on a backdrop the object's colour), and the whole frame is used instead."""
+
+
+def object_mask(image: torch.Tensor) -> torch.Tensor:
+    """Object mask `[1, 1, H, W]` of `image [1, 3, H, W]` by GrabCut from a near-full-frame
+    rectangle, or the whole frame where GrabCut's area is not believable (`MASK_AREA_RANGE`)."""
+    mask = grabcut_mask(image, margin=0.02)
+    low, high = MASK_AREA_RANGE
+    return mask if low <= float(mask.mean()) <= high else torch.ones_like(mask)
 
 
 def load_mask(source: str | os.PathLike) -> torch.Tensor:

@@ -101,6 +101,10 @@ class Gan2ShapePreset:
     """Discriminator blocks whose features step 2 compares."""
     use_mask: bool = False
     """Restrict the losses on pseudo / projected samples to the object mask."""
+    mask_input: bool = False
+    """Restrict the input's reconstruction loss (step 1, and its term in step 3) to the object
+    mask too. Not in the release: for objects that turn in front of a backdrop that stays put
+    (GANlift's synthetic worlds), whose backdrop GAN2Shape's rigid frame would turn with them."""
     relative_offset: bool = True
     """Offsets are encoder(image) − encoder(GAN reconstruction of the input)."""
     offset_layers: int = 3

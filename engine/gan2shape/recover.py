@@ -12,6 +12,7 @@ import torch
 
 from engine.errors import GANliftError
 from engine.gan2shape.frames import to_network_frame
+from engine.gan2shape.inputs import object_mask
 from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.photogeometry import decompose
@@ -82,7 +83,8 @@ def recover(
     centre-cropped to the GAN's frame) with generator `G` and discriminator `D`.
 
     `mask` (`[1, 1, H, W]` in [0, 1], same frame as `image`) outlines the object for the
-    prior and, with the preset's `use_mask`, the losses; without it the whole frame counts.
+    prior and, with the preset's `use_mask`, the losses; without it such presets take
+    GrabCut's (`object_mask`), the others the whole frame.
     `latent` is the image's inversion (else `engine.inversion.project` runs for the preset's
     `inversion_steps`). `init` is a `Gan2ShapeNetworks` state dict (e.g. pretrained weights):
     then the prior fit is skipped. `perceptual` defaults to LPIPS when its weights are on disk,
@@ -311,11 +313,12 @@ def _prepare_target(
         )
     size, frame = preset.networks.image_size, G.config.size
     gan_frame = fit_to_frame(image.to(device, torch.float32), frame)  # [1, 3, G, G]
-    object_mask = (
-        torch.ones_like(gan_frame[:, :1])
-        if mask is None
-        else _framed_mask(mask, image, frame, device)
-    )
+    if mask is not None:
+        mask = _framed_mask(mask, image, frame, device)
+    elif preset.use_mask:
+        mask = object_mask(gan_frame)
+    else:
+        mask = torch.ones_like(gan_frame[:, :1])
     if latent is None:
         latent = project(
             G,
@@ -334,7 +337,7 @@ def _prepare_target(
         generated = G.synthesis(codes, noise=noises or "const").clamp(-1, 1)  # [1, 3, G, G]
     return Target(
         image=to_network_frame(gan_frame, crop=preset.crop, size=size),
-        mask=to_network_frame(object_mask, crop=preset.crop, size=size),
+        mask=to_network_frame(mask, crop=preset.crop, size=size),
         latent=codes,
         noises=noises,
         gan_image=to_network_frame(generated, crop=preset.crop, size=size),

@@ -113,13 +113,35 @@ def prior_loss(context: StepContext, prior: torch.Tensor) -> torch.Tensor:
 def reconstruction_loss(context: StepContext, *, flip: bool) -> tuple[torch.Tensor, Decomposition]:
     """Step 1: L1 + perceptual between the input and its reconstruction (and, with `flip`, the
     reconstruction from the mirrored shape), plus smoothness of depth and diffuse shading."""
-    preset, image = context.preset, context.target.image
-    parts = decompose(context.networks, image, preset, flip=flip)
-    recon, covered = render_in_views(parts.image, parts.depth, parts.view)  # [B, 3, S, S]
-    mask = covered.prod(dim=0, keepdim=True)  # [1, 1, S, S] seen by every copy
+    target = context.target
+    return autoencoder_loss(
+        context.networks, context.preset, context.perceptual, target.image, target.mask,
+        flip=flip, bf16=context.bf16,
+    )  # fmt: skip
+
+
+def autoencoder_loss(
+    networks: Gan2ShapeNetworks,
+    preset: Gan2ShapePreset,
+    perceptual: PerceptualLoss,
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    flip: bool,
+    bf16: bool = False,
+) -> tuple[torch.Tensor, Decomposition]:
+    """Step 1's loss for a batch of images `[B, 3, S, S]` with object masks `[B, 1, S, S]`
+    (joint pretraining's warm-up trains on such batches); with the preset's `mask_input` the
+    photometric terms count only the object mask."""
+    parts = decompose(networks, image, preset, flip=flip)
+    recon, covered = render_in_views(parts.image, parts.depth, parts.view)  # [cB, 3, S, S]
+    copies = 2 if flip else 1
+    seen = covered.unflatten(0, (copies, -1)).prod(dim=0)  # [B, 1, S, S] seen by every copy
+    if preset.mask_input:
+        seen = seen * mask
     loss = preset.smooth_weight * (smoothness(parts.depth) + smoothness(parts.diffuse))
-    for copy in recon.split(1):
-        loss = loss + _photometric(context, copy, image, mask)
+    for copy in recon.chunk(copies):
+        loss = loss + _photometric(preset, perceptual, copy, image, seen, bf16=bf16)
     return loss, parts
 
 
@@ -247,17 +269,29 @@ def shape_loss(context: StepContext, cache: ProjectedCache, *, flip: bool) -> to
         coverage.append(covered)
     mask = torch.stack(coverage).prod(dim=0) * sample_mask  # [B, 1, S, S]
     for render in renders:
-        loss = loss + _photometric(context, render, projected, mask)
+        loss = loss + _photometric(
+            context.preset, context.perceptual, render, projected, mask, bf16=context.bf16
+        )
     return loss
 
 
 def _photometric(
-    context: StepContext, render: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+    preset: Gan2ShapePreset,
+    perceptual: PerceptualLoss,
+    render: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    bf16: bool,
 ) -> torch.Tensor:
-    """Masked L1 + perceptual_weight · perceptual distance of the masked images."""
-    with _gan_precision(context):
-        perceptual = perceptual_distance(context.perceptual, render * mask, target * mask)
-    return masked_l1(render, target, mask) + context.preset.perceptual_weight * perceptual.float()
+    """Masked L1 + perceptual_weight · perceptual distance of the masked images (a zero
+    weight skips the perceptual pass)."""
+    l1 = masked_l1(render, target, mask)
+    if preset.perceptual_weight == 0:
+        return l1
+    with bf16_autocast(render.device, enabled=bf16):
+        distance = perceptual_distance(perceptual, render * mask, target * mask)
+    return l1 + preset.perceptual_weight * distance.float()
 
 
 def _gan_precision(context: StepContext) -> contextlib.AbstractContextManager:

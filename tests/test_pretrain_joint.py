@@ -76,7 +76,7 @@ def test_pretraining_writes_weights_description_and_state(trained) -> None:
     assert all(text.startswith("warm-up") for _, text in messages[2:4])
     assert all(text.startswith("joint steps 2+3") for _, text in messages[4:])
     info = json.loads(result.path.with_suffix(".json").read_text())
-    assert info["iteration"] == TOTAL and info["preset"] == PRESET.name
+    assert info["iteration"] == info["total"] == TOTAL and info["preset"] == PRESET.name
     assert info["config"]["images"] == CONFIG.images
     assert result.path.with_suffix(".resume.pt").is_file()
     weights = load_pretrained(result.path, PRESET)

@@ -390,7 +390,7 @@ def _save(
         "networks": dataclasses.asdict(preset.networks),
         "config": dataclasses.asdict(config),
         "iteration": iteration,
-        "total": preset.prior_steps + config.steps,
+        "total": preset.prior_steps + config.warmup_steps + config.steps,
     }
     weights = _cpu_weights(networks)
     state = {

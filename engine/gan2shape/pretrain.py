@@ -170,7 +170,7 @@ def pretrain(
             f"{path} already exists; pass --resume to continue it or choose another --out."
         )
     latents, images = _samples(G, config, preset)
-    masks = _object_masks(images, preset)
+    samples = _Samples(latents, images, _object_masks(images, preset))
     step_preset = preset.replace(collect_batches=1)  # step 3 takes a fresh batch every time
     warmup_preset = preset.replace(perceptual_weight=0.0)  # see WARMUP_VIEW_LR_SCALE
     size = preset.networks.image_size
@@ -185,17 +185,18 @@ def pretrain(
         optimizer.param_groups[0]["lr"] = preset.lr * scale  # the view and light nets
         optimizer.zero_grad(set_to_none=True)
         if phase == _WARMUP:
-            indices = group.shard(torch.randint(len(images), (config.warmup_batch,), generator=rng))
+            drawn = torch.randint(len(images), (config.warmup_batch,), generator=rng)  # [B]
+            indices = group.shard(drawn)
             local_loss, _ = autoencoder_loss(
-                networks, warmup_preset, perceptual, images[indices], masks[indices], flip=True
-            )
+                networks, warmup_preset, perceptual, samples.images[indices],
+                samples.masks[indices], flip=True,
+            )  # fmt: skip
             local_loss.backward()
             local_loss = local_loss.detach()
         else:
             indices = torch.randint(len(latents), (config.batch,), generator=rng)  # [B]
             seeds = torch.randint(2**62, (config.batch,), generator=rng)  # [B]
             mine = zip(group.shard(indices).tolist(), group.shard(seeds).tolist(), strict=True)
-            samples = _Samples(latents, images, masks)
             contexts = [
                 _context(G, D, networks, step_preset, perceptual, bf16, samples, index, seed)
                 for index, seed in mine

@@ -94,8 +94,8 @@ def test_the_prior_row_is_the_presets_prior(model) -> None:
         assert rows.prior == f"prior of preset {PRESET.name}"
         batch = render_samples("face", [SEED_RANGES["test"].start, 1_000_000_001], size=SIZE)
         inputs = ShapeInputs(batch.image, batch.mask)
-        depth = DEPTH_PREDICTORS[rows.prior](SETTINGS)(inputs)
-        release = DEPTH_PREDICTORS["ellipsoid prior"](SETTINGS)(inputs)
+        depth = DEPTH_PREDICTORS[rows.prior](SETTINGS)(inputs).depth
+        release = DEPTH_PREDICTORS["ellipsoid prior"](SETTINGS)(inputs).depth
     expected = ellipsoid_prior(batch.mask, preset=PRESET.prior_box, near=0.97, far=1.01)
     assert torch.equal(depth, expected)
     assert not torch.equal(depth, release)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.benchmarks import DEPTH_PREDICTORS, register_depth_predictor, run_shape_benchmark
-from engine.benchmarks.shape import ShapeInputs
+from engine.benchmarks.shape import DepthPrediction, ShapeInputs
 from engine.cli import main
 from engine.errors import GANliftError
 from engine.metrics import erode_mask
@@ -42,8 +42,8 @@ def test_a_perfect_predictor_scores_zero_and_joins_the_table() -> None:
 
     @register_depth_predictor("oracle (test)")
     def oracle(settings):
-        def predict(inputs: ShapeInputs) -> torch.Tensor:
-            return truth["depth"] * 1.5  # right up to scale
+        def predict(inputs: ShapeInputs) -> DepthPrediction:
+            return DepthPrediction(truth["depth"] * 1.5)  # right up to scale
 
         return predict
 
@@ -58,6 +58,34 @@ def test_a_perfect_predictor_scores_zero_and_joins_the_table() -> None:
             register_depth_predictor("oracle (test)")(oracle)
     finally:
         DEPTH_PREDICTORS.pop("oracle (test)")
+
+
+def test_pixels_the_predicted_surface_does_not_cover_are_not_scored() -> None:
+    """Unsup3d scores over mask_gt * mask_pred: a prediction that is exact where it covers the
+    image and wild (e.g. the renderer's far fill) where it does not scores zero."""
+    batch = render_samples("face", list(range(TEST_SEED, TEST_SEED + 2)), size=32)
+    covered = torch.ones_like(batch.mask)
+    covered[:, :, 16:] = 0  # the right half uncovered
+    wild = torch.where(covered > 0, torch.where(batch.mask > 0, batch.depth, 1.0), 1.2)
+
+    @register_depth_predictor("half covered (test)")
+    def half(settings):
+        return lambda inputs: DepthPrediction(wild, covered)
+
+    @register_depth_predictor("half covered, unmarked (test)")
+    def unmarked(settings):
+        return lambda inputs: DepthPrediction(wild)
+
+    try:
+        rows = run_shape_benchmark(
+            "face", n=2, size=32, batch_size=2,
+            methods=["half covered (test)", "half covered, unmarked (test)"],
+        ).rows  # fmt: skip
+    finally:
+        DEPTH_PREDICTORS.pop("half covered (test)")
+        DEPTH_PREDICTORS.pop("half covered, unmarked (test)")
+    assert max(rows[0].side) < 1e-5 and max(rows[0].mad) < 0.1
+    assert min(rows[1].side) > 1e-2 and min(rows[1].mad) > 5
 
 
 def test_benchmark_refuses_training_seeds_and_unknown_methods() -> None:

@@ -6,6 +6,7 @@ registering a factory with `register_depth_predictor`.
 
 from engine.benchmarks.shape import (
     DEPTH_PREDICTORS,
+    DepthPrediction,
     DepthPredictor,
     ShapeBenchmarkResult,
     ShapeBenchmarkSettings,
@@ -17,6 +18,7 @@ from engine.benchmarks.shape import (
 
 __all__ = [
     "DEPTH_PREDICTORS",
+    "DepthPrediction",
     "DepthPredictor",
     "ShapeBenchmarkResult",
     "ShapeBenchmarkSettings",

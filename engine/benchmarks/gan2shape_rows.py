@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from engine.benchmarks.shape import (
     DEPTH_PREDICTORS,
+    DepthPrediction,
     DepthPredictor,
     ShapeBenchmarkSettings,
     ShapeInputs,
@@ -64,7 +65,7 @@ def gan2shape_rows(
     rows = Gan2ShapeRows(names=[], prior=f"prior of preset {preset.name}")
     try:
         register_depth_predictor(rows.prior)(
-            lambda settings: lambda inputs: preset.prior(inputs.mask)
+            lambda settings: lambda inputs: DepthPrediction(preset.prior(inputs.mask))
         )
         for quality in qualities:
             for symmetric in (True, False):
@@ -118,8 +119,8 @@ def _factory(
             preset, init = fast_preset(preset), load_pretrained(model.pretrained, model.preset)
         times = rows.seconds.setdefault(name, [])
 
-        def predict(inputs: ShapeInputs) -> torch.Tensor:
-            depths = []
+        def predict(inputs: ShapeInputs) -> DepthPrediction:
+            depths, coverages = [], []
             for image, mask in zip(inputs.image, inputs.mask, strict=True):
                 start = time.perf_counter()
                 recovery = recover(
@@ -128,11 +129,12 @@ def _factory(
                     device=settings.device, bf16=bf16,
                 )  # fmt: skip
                 times.append(time.perf_counter() - start)
-                depth, _ = depth_in_image_view(
+                depth, covered = depth_in_image_view(
                     recovery.depth, recovery.view, inputs.mask.shape[-1]
-                )  # [1, H, W]
+                )  # [1, H, W] each
                 depths.append(depth)
-            return torch.cat(depths)  # [N, H, W]
+                coverages.append(covered)
+            return DepthPrediction(torch.cat(depths), torch.cat(coverages))  # [N, H, W] each
 
         return predict
 

@@ -4,9 +4,12 @@ of Unsup3d and GAN2Shape (SIDE ×10⁻² and MAD in degrees, mean ± std over im
 Test images come from test seeds (`engine.synth.seeds`), disjoint from anything a method or
 baseline may learn from. Each method is a *depth predictor* registered under a name: a
 factory that, given the benchmark's settings, returns a function from a batch of inputs
-(images and object masks) to depth maps in the image view. Normals of both the prediction
-and the ground truth come from their depth maps (`engine.render.normals_from_depth`), and
-both metrics use the ground-truth object mask eroded by one pixel, as in the papers.
+(images and object masks) to depth maps in the image view, with where the predicted surface
+covers the image. Normals of both the prediction and the ground truth come from their depth
+maps (`engine.render.normals_from_depth`), and both metrics average over the pixels that the
+ground-truth object and the predicted surface both cover, each mask eroded by one pixel, as in
+Unsup3d's evaluation (its `mask_gt * mask_pred`): a depth map drawn in a turned view leaves
+uncovered what its canonical view hid, and those pixels hold no prediction.
 """
 
 from __future__ import annotations
@@ -49,8 +52,18 @@ class ShapeInputs:
     """``[N, H, W]`` object masks (the stand-in for GAN2Shape's parsing-network masks)."""
 
 
-DepthPredictor = Callable[[ShapeInputs], torch.Tensor]
-"""Maps a batch of inputs to positive depth maps ``[N, H, W]`` in the image view."""
+@dataclass(frozen=True)
+class DepthPrediction:
+    """What a depth predictor returns for a batch of inputs."""
+
+    depth: torch.Tensor
+    """``[N, H, W]`` positive depth in the image view."""
+    covered: torch.Tensor | None = None
+    """``[N, H, W]`` float {0, 1}: where the predicted surface covers the image; None: all of it."""
+
+
+DepthPredictor = Callable[[ShapeInputs], DepthPrediction]
+"""Maps a batch of inputs to its depth prediction."""
 
 PredictorFactory = Callable[[ShapeBenchmarkSettings], DepthPredictor]
 
@@ -73,7 +86,7 @@ def register_depth_predictor(name: str) -> Callable[[PredictorFactory], Predicto
 @register_depth_predictor("const. null depth")
 def constant_depth(settings: ShapeBenchmarkSettings) -> DepthPredictor:
     """A flat surface: every pixel at depth 1."""
-    return lambda inputs: torch.ones_like(inputs.mask)
+    return lambda inputs: DepthPrediction(torch.ones_like(inputs.mask))
 
 
 @register_depth_predictor("average g.t. depth")
@@ -92,7 +105,7 @@ def average_depth(settings: ShapeBenchmarkSettings) -> DepthPredictor:
         coverage += batch.mask.sum(0)
     fallback = total.sum() / coverage.sum()
     mean_depth = torch.where(coverage > 0, total / coverage.clamp(min=1), fallback)  # [H, W]
-    return lambda inputs: mean_depth.expand_as(inputs.mask).clone()
+    return lambda inputs: DepthPrediction(mean_depth.expand_as(inputs.mask).clone())
 
 
 _PRIOR_PRESET_BY_CATEGORY: dict[str, PriorBoxPreset] = {"face": "face", "car": "car"}
@@ -102,7 +115,7 @@ _PRIOR_PRESET_BY_CATEGORY: dict[str, PriorBoxPreset] = {"face": "face", "car": "
 def ellipsoid_baseline(settings: ShapeBenchmarkSettings) -> DepthPredictor:
     """GAN2Shape's initial shape: the spherical cap fitted to the mask's bounding box."""
     preset = _PRIOR_PRESET_BY_CATEGORY[settings.category]
-    return lambda inputs: ellipsoid_prior(inputs.mask, preset=preset)
+    return lambda inputs: DepthPrediction(ellipsoid_prior(inputs.mask, preset=preset))
 
 
 @dataclass
@@ -193,9 +206,11 @@ def run_shape_benchmark(
         inputs = ShapeInputs(image=batch.image, mask=batch.mask)
         gt_normal = normals_from_depth(batch.depth)  # [N, 3, H, W]
         for name, predict in predictors.items():
-            depth = predict(inputs)  # [N, H, W]
-            scores[name][0].extend(side(depth, batch.depth, batch.mask).tolist())
-            scores[name][1].extend(mad(normals_from_depth(depth), gt_normal, batch.mask).tolist())
+            prediction = predict(inputs)
+            depth = prediction.depth  # [N, H, W]
+            seen = batch.mask if prediction.covered is None else batch.mask * prediction.covered
+            scores[name][0].extend(side(depth, batch.depth, seen).tolist())
+            scores[name][1].extend(mad(normals_from_depth(depth), gt_normal, seen).tolist())
         if progress is not None:
             progress(min(start + batch_size, n), n, category)
     rows = [ShapeScores(name, *scores[name]) for name in names]

@@ -135,7 +135,7 @@ def _read_batch(
     """The networks' readings of one batch of renders, with the truth beside them."""
     parts = decompose(networks, batch.image, preset)
     redrawn, _ = render_in_views(parts.image, parts.depth, parts.view)  # [B, 3, S, S]
-    depth, _ = depth_in_image_view(parts.depth, parts.view, batch.depth.shape[-1])  # [B, S, S]
+    depth, covered = depth_in_image_view(parts.depth, parts.view, batch.depth.shape[-1])
     return {
         "view": parts.view,
         "true_view": batch.view,
@@ -143,7 +143,7 @@ def _read_batch(
         "true_light": batch.light,
         "psnr": psnr(redrawn, batch.image),
         "object_psnr": psnr(redrawn, batch.image, batch.mask[:, None]),
-        "relief": relief_ratio(depth, batch.depth, batch.mask),
+        "relief": relief_ratio(depth, batch.depth, batch.mask * covered),
     }
 
 

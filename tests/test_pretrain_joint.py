@@ -98,6 +98,19 @@ def test_pretraining_changes_every_network(trained, gan) -> None:
         assert any(moved), name
 
 
+def test_masked_pretraining_reports_its_grabcut_masks_before_the_steps(gan, tmp_path) -> None:
+    """GrabCut over thousands of samples takes a minute, so it has its own progress phase."""
+    G, D = gan
+    reports: list[tuple[int, int, str]] = []
+    pretrain(
+        G, D, preset=PRESET.replace(use_mask=True), out=tmp_path / "masked.safetensors",
+        config=PretrainConfig(images=3, steps=1), perceptual=DiscriminatorFeatureLoss(D),
+        progress=lambda done, total, text: reports.append((done, total, text)),
+    )  # fmt: skip
+    assert reports[:3] == [(k, 3, "object masks (GrabCut)") for k in (1, 2, 3)]
+    assert [(done, total) for done, total, _ in reports[3:]] == [(1, 3), (2, 3), (3, 3)]
+
+
 def test_a_stopped_pretraining_resumes_exactly(gan, trained, tmp_path: Path) -> None:
     out = tmp_path / "weights.safetensors"
     calls = itertools.count()

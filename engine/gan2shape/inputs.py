@@ -180,6 +180,12 @@ def object_mask(image: torch.Tensor) -> torch.Tensor:
     return mask if low <= float(mask.mean()) <= high else torch.ones_like(mask)
 
 
+def default_mask(image: torch.Tensor, use_mask: bool) -> torch.Tensor:
+    """The mask `[1, 1, H, W]` of `image [1, 3, H, W]` when none is given: GrabCut's
+    (`object_mask`) for presets that use masks, else the whole frame."""
+    return object_mask(image) if use_mask else torch.ones_like(image[:, :1])
+
+
 def load_mask(source: str | os.PathLike) -> torch.Tensor:
     """A mask image file as `[1, 1, H, W]` in {0, 1} (pixels brighter than mid-grey are in)."""
     try:

@@ -12,7 +12,7 @@ import torch
 
 from engine.errors import GANliftError
 from engine.gan2shape.frames import to_network_frame
-from engine.gan2shape.inputs import object_mask
+from engine.gan2shape.inputs import default_mask
 from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.photogeometry import decompose
@@ -315,10 +315,8 @@ def _prepare_target(
     gan_frame = fit_to_frame(image.to(device, torch.float32), frame)  # [1, 3, G, G]
     if mask is not None:
         mask = _framed_mask(mask, image, frame, device)
-    elif preset.use_mask:
-        mask = object_mask(gan_frame)
     else:
-        mask = torch.ones_like(gan_frame[:, :1])
+        mask = default_mask(gan_frame, preset.use_mask)
     if latent is None:
         latent = project(
             G,

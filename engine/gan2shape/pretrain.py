@@ -176,7 +176,7 @@ def pretrain(
     warmup_preset = preset.replace(perceptual_weight=0.0)  # see WARMUP_VIEW_LR_SCALE
     size = preset.networks.image_size
     prior = preset.prior(torch.ones(1, size, size, device=device))  # [1, S, S]
-    total = preset.prior_steps + config.warmup_steps + config.steps
+    total = _total_iterations(preset, config)
     networks.train()
     while iteration < total:
         if group.any(should_stop is not None and should_stop()):
@@ -217,6 +217,11 @@ def pretrain(
 
 
 _PRIOR, _WARMUP, _JOINT = "prior fit", "warm-up", "joint steps 2+3"
+
+
+def _total_iterations(preset: Gan2ShapePreset, config: PretrainConfig) -> int:
+    """Iterations of a whole run: prior fit, warm-up and joint steps."""
+    return preset.prior_steps + config.warmup_steps + config.steps
 
 
 def _phase(iteration: int, preset: Gan2ShapePreset, config: PretrainConfig) -> str:
@@ -397,7 +402,7 @@ def _save(
         "networks": dataclasses.asdict(preset.networks),
         "config": dataclasses.asdict(config),
         "iteration": iteration,
-        "total": preset.prior_steps + config.warmup_steps + config.steps,
+        "total": _total_iterations(preset, config),
     }
     weights = _cpu_weights(networks)
     state = {

@@ -1,6 +1,6 @@
 """GAN2Shape's shape-benchmark rows: the canonical → image-view path puts ground truth where
 the benchmark expects it, the four rows run (tiny model, tiny n) and time themselves, and the
-preset's own prior stands beside them."""
+preset's own prior, on the masks the method gives itself, stands beside them."""
 
 from __future__ import annotations
 
@@ -11,11 +11,17 @@ import pytest
 import torch
 
 from engine.benchmarks import DEPTH_PREDICTORS, run_shape_benchmark
-from engine.benchmarks.gan2shape_rows import depth_in_image_view, gan2shape_rows, without_symmetry
+from engine.benchmarks.gan2shape_rows import (
+    depth_in_image_view,
+    gan2shape_rows,
+    own_masks,
+    without_symmetry,
+)
 from engine.benchmarks.shape import ShapeBenchmarkSettings, ShapeInputs
 from engine.cli import main
 from engine.errors import GANliftError
 from engine.gan2shape import Gan2ShapeModel, PretrainConfig, StepLengths, get_preset, pretrain
+from engine.gan2shape.inputs import object_mask
 from engine.gan2shape.prior import ellipsoid_prior
 from engine.metrics import mad, side
 from engine.perceptual import DiscriminatorFeatureLoss
@@ -86,9 +92,11 @@ def test_the_four_rows_run_and_time_every_image(model) -> None:
     assert not {rows.prior, *rows.names} & set(DEPTH_PREDICTORS)
 
 
-def test_the_prior_row_is_the_presets_prior(model) -> None:
+def test_the_prior_row_is_the_presets_prior_on_the_methods_own_masks(model) -> None:
     """The row beside GAN2Shape's is the ellipsoid its preset starts from, which for a preset
-    with its own near depth differs from the release's prior row."""
+    with its own near depth differs from the release's prior row; it is drawn on the mask the
+    method gives itself (the whole frame for a preset without masks), not on the true mask."""
+    assert not PRESET.use_mask
     shallow = replace(model, preset=model.preset.replace(prior_near=0.97, prior_far=1.01))
     with gan2shape_rows(shallow, qualities=()) as rows:
         assert rows.prior == f"prior of preset {PRESET.name}"
@@ -96,9 +104,22 @@ def test_the_prior_row_is_the_presets_prior(model) -> None:
         inputs = ShapeInputs(batch.image, batch.mask)
         depth = DEPTH_PREDICTORS[rows.prior](SETTINGS)(inputs).depth
         release = DEPTH_PREDICTORS["ellipsoid prior"](SETTINGS)(inputs).depth
-    expected = ellipsoid_prior(batch.mask, preset=PRESET.prior_box, near=0.97, far=1.01)
+    whole_frame = torch.ones_like(batch.mask)
+    expected = ellipsoid_prior(whole_frame, preset=PRESET.prior_box, near=0.97, far=1.01)
     assert torch.equal(depth, expected)
     assert not torch.equal(depth, release)
+    on_true_mask = ellipsoid_prior(batch.mask, preset=PRESET.prior_box, near=0.97, far=1.01)
+    assert not torch.equal(depth, on_true_mask)
+
+
+def test_own_masks_are_grabcuts_for_presets_that_use_masks() -> None:
+    batch = render_samples("car", [SEED_RANGES["test"].start, 1_000_000_001], size=SIZE)
+    masks = own_masks(batch.image, PRESET.replace(use_mask=True))
+    assert masks.shape == batch.mask.shape
+    assert torch.equal(masks[1], object_mask(batch.image[1:2])[0, 0])
+    overlap = (masks * batch.mask).sum() / ((masks + batch.mask) > 0).sum()
+    assert overlap > 0.8
+    assert torch.equal(own_masks(batch.image, PRESET), torch.ones_like(batch.mask))
 
 
 def test_fast_rows_without_pretrained_networks_say_how_to_make_them(model, tmp_path) -> None:

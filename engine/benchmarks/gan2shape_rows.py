@@ -1,9 +1,10 @@
 """GAN2Shape's rows of the shape benchmark: fast and full quality, with and without symmetry,
 for a given GAN, with the seconds each image took.
 
-Each test image is inverted into the GAN and recovered; the recovered depth lives in the
-canonical frame, so it is rendered in the recovered view (`depth_in_image_view`) to be
-compared with the ground truth, which is in the image's view. Rows are registered for the
+Each test image is inverted into the GAN and recovered from the image alone, with the mask an
+upload would get (`own_masks`); the recovered depth lives in the canonical frame, so it is
+rendered in the recovered view (`depth_in_image_view`) to be compared with the ground truth,
+which is in the image's view. Rows are registered for the
 duration of a `with gan2shape_rows(model):` block, because they need a loaded model.
 """
 
@@ -26,6 +27,7 @@ from engine.benchmarks.shape import (
     register_depth_predictor,
 )
 from engine.errors import GANliftError
+from engine.gan2shape.inputs import default_mask
 from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, fast_preset
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.pretrain import load_pretrained
@@ -59,13 +61,16 @@ def gan2shape_rows(
     bf16: bool = False,
 ) -> Iterator[Gan2ShapeRows]:
     """Register 'GAN2Shape <quality>' and 'GAN2Shape <quality> (no symmetry)' for `model`, and
-    the ellipsoid prior of its preset (which may differ from the release's prior row), while
-    the block runs. Fast rows need the model's pretrained networks when they run."""
+    the ellipsoid prior of its preset on the same masks (which may differ from the release's
+    prior row, drawn on the true masks), while the block runs. Fast rows need the model's
+    pretrained networks when they run."""
     preset = model.preset
     rows = Gan2ShapeRows(names=[], prior=f"prior of preset {preset.name}")
     try:
         register_depth_predictor(rows.prior)(
-            lambda settings: lambda inputs: DepthPrediction(preset.prior(inputs.mask))
+            lambda settings: (
+                lambda inputs: DepthPrediction(preset.prior(own_masks(inputs.image, preset)))
+            )
         )
         for quality in qualities:
             for symmetric in (True, False):
@@ -77,6 +82,13 @@ def gan2shape_rows(
     finally:
         for name in [rows.prior, *rows.names]:
             DEPTH_PREDICTORS.pop(name, None)
+
+
+def own_masks(images: torch.Tensor, preset: Gan2ShapePreset) -> torch.Tensor:
+    """The masks `[N, H, W]` GAN2Shape gives `images [N, 3, H, W]` on its own, as for an upload
+    (GrabCut's, or the whole frame for presets without masks). The benchmark's true masks only
+    score: a user has none, and the release's face presets use none."""
+    return torch.cat([default_mask(image[None], preset.use_mask) for image in images])[:, 0]
 
 
 def depth_in_image_view(
@@ -121,12 +133,11 @@ def _factory(
 
         def predict(inputs: ShapeInputs) -> DepthPrediction:
             depths, coverages = [], []
-            for image, mask in zip(inputs.image, inputs.mask, strict=True):
+            for image in inputs.image:
                 start = time.perf_counter()
                 recovery = recover(
                     model.generator, model.discriminator, image[None], preset=preset,
-                    mask=mask[None, None], init=init, perceptual=perceptual,
-                    device=settings.device, bf16=bf16,
+                    init=init, perceptual=perceptual, device=settings.device, bf16=bf16,
                 )  # fmt: skip
                 times.append(time.perf_counter() - start)
                 depth, covered = depth_in_image_view(

@@ -4,8 +4,8 @@ for a given GAN, with the seconds each image took.
 Each test image is inverted into the GAN and recovered from the image alone, with the mask an
 upload would get (`own_masks`); the recovered depth lives in the canonical frame, so it is
 rendered in the recovered view (`depth_in_image_view`) to be compared with the ground truth,
-which is in the image's view. Rows are registered for the
-duration of a `with gan2shape_rows(model):` block, because they need a loaded model.
+which is in the image's view. Rows are registered for the duration of a
+`with gan2shape_rows(model):` block, because they need a loaded model.
 """
 
 from __future__ import annotations

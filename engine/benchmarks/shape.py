@@ -49,7 +49,8 @@ class ShapeInputs:
     image: torch.Tensor
     """``[N, 3, H, W]`` in [-1, 1]."""
     mask: torch.Tensor
-    """``[N, H, W]`` object masks (the stand-in for GAN2Shape's parsing-network masks)."""
+    """``[N, H, W]`` true object masks (baselines may use them; GAN2Shape's rows make their
+    own, as for an upload)."""
 
 
 @dataclass(frozen=True)

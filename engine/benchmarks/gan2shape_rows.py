@@ -27,7 +27,7 @@ from engine.benchmarks.shape import (
     register_depth_predictor,
 )
 from engine.errors import GANliftError
-from engine.gan2shape.inputs import default_mask
+from engine.gan2shape.inputs import default_masks
 from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, fast_preset
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.pretrain import load_pretrained
@@ -88,7 +88,7 @@ def own_masks(images: torch.Tensor, preset: Gan2ShapePreset) -> torch.Tensor:
     """The masks `[N, H, W]` GAN2Shape gives `images [N, 3, H, W]` on its own, as for an upload
     (GrabCut's, or the whole frame for presets without masks). The benchmark's true masks only
     score: a user has none, and the release's face presets use none."""
-    return torch.cat([default_mask(image[None], preset.use_mask) for image in images])[:, 0]
+    return default_masks(images, preset.use_mask)[:, 0]
 
 
 def depth_in_image_view(

@@ -38,7 +38,7 @@ from engine.atomic import atomic_path, save_torch
 from engine.distributed import current_process_group
 from engine.errors import GANliftError
 from engine.gan2shape.frames import to_network_frame
-from engine.gan2shape.inputs import default_mask
+from engine.gan2shape.inputs import default_masks
 from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
@@ -170,7 +170,7 @@ def pretrain(
             f"{path} already exists; pass --resume to continue it or choose another --out."
         )
     latents, images = _samples(G, config, preset)
-    masks = _object_masks(images, preset, progress if group.is_main else None)
+    masks = default_masks(images, preset.use_mask, progress if group.is_main else None)
     samples = _Samples(latents, images, masks)
     step_preset = preset.replace(collect_batches=1)  # step 3 takes a fresh batch every time
     warmup_preset = preset.replace(perceptual_weight=0.0)  # see WARMUP_VIEW_LR_SCALE
@@ -309,19 +309,6 @@ class _Samples:
     latents: torch.Tensor
     images: torch.Tensor
     masks: torch.Tensor
-
-
-def _object_masks(
-    images: torch.Tensor, preset: Gan2ShapePreset, progress: ProgressFn | None
-) -> torch.Tensor:
-    """Object masks `[N, 1, S, S]` of `images [N, 3, S, S]`, made as for an uploaded image
-    (`default_mask`); GrabCut takes about a minute for 4,096 samples, so it reports progress."""
-    masks = []
-    for done, image in enumerate(images, start=1):
-        masks.append(default_mask(image[None], preset.use_mask))
-        if progress is not None and preset.use_mask:
-            progress(done, len(images), "object masks (GrabCut)")
-    return torch.cat(masks)
 
 
 def _context(

@@ -3,6 +3,7 @@ quality mode starting from the pretrained networks, and the `gan2shape-pretrain`
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 from dataclasses import replace
@@ -109,6 +110,29 @@ def test_masked_pretraining_reports_its_grabcut_masks_before_the_steps(gan, tmp_
     )  # fmt: skip
     assert reports[:3] == [(k, 3, "object masks (GrabCut)") for k in (1, 2, 3)]
     assert [(done, total) for done, total, _ in reports[3:]] == [(1, 3), (2, 3), (3, 3)]
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_the_warm_up_uses_symmetry_where_the_joint_steps_do(
+    gan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, symmetric: bool
+) -> None:
+    """Cars are not mirror images in the release's sense, so their warm-up must not flip."""
+    module = importlib.import_module("engine.gan2shape.pretrain")
+    flips: list[bool] = []
+    original = module.autoencoder_loss
+
+    def recording_loss(*args, flip: bool, **kwargs):
+        flips.append(flip)
+        return original(*args, flip=flip, **kwargs)
+
+    monkeypatch.setattr(module, "autoencoder_loss", recording_loss)
+    G, D = gan
+    pretrain(
+        G, D, preset=PRESET.replace(flip_step3=(symmetric, False)),
+        out=tmp_path / "warm.safetensors", config=replace(CONFIG, steps=0),
+        perceptual=DiscriminatorFeatureLoss(D),
+    )  # fmt: skip
+    assert flips == [symmetric] * CONFIG.warmup_steps
 
 
 def test_a_stopped_pretraining_resumes_exactly(gan, trained, tmp_path: Path) -> None:

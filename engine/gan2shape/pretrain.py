@@ -3,14 +3,15 @@ samples at once, so that a new image needs only a short refinement (`quality="fa
 
 The samples are the generator's own images from seeded latents, so no inversion is needed.
 Training fits the depth net to the ellipsoid prior for the preset's `prior_steps`, then warms
-the photo-geometric networks up (optional `warmup_steps`: step 1's L1 loss with symmetry on
-batches of samples, the view and light nets at a higher rate, as unsup3d trains them; the
-release starts from view and light nets pretrained that way), then runs joint iterations on a
-random batch of samples each: step 2's projection loss (trains the latent-offset encoder) plus
-step 3's shape loss on projected samples collected fresh from that encoder (trains depth,
-albedo, view and light), with the first stage's symmetry flag. All losses come from
-`engine.gan2shape.steps`, so per-image and joint training cannot drift apart. For presets with
-`use_mask`, each sample's object mask comes from GrabCut, as an uploaded image's does.
+the photo-geometric networks up (optional `warmup_steps`: step 1's L1 loss on batches of
+samples, with symmetry where the joint steps use it, the view and light nets at a higher rate,
+as unsup3d trains them; the release starts from view and light nets pretrained that way), then
+runs joint iterations on a random batch of samples each: step 2's projection loss (trains the
+latent-offset encoder) plus step 3's shape loss on projected samples collected fresh from that
+encoder (trains depth, albedo, view and light), with the first stage's symmetry flag. All losses
+come from `engine.gan2shape.steps`, so per-image and joint training cannot drift apart. For
+presets with `use_mask`, each sample's object mask comes from GrabCut, as an uploaded image's
+does.
 
 Under torchrun every process draws the same global batch (sample indices and one random seed
 per sample) and keeps its rows; the mean gradient is all-reduced and only rank 0 writes files,
@@ -190,7 +191,7 @@ def pretrain(
             indices = group.shard(drawn)
             local_loss, _ = autoencoder_loss(
                 networks, warmup_preset, perceptual, samples.images[indices],
-                samples.masks[indices], flip=True,
+                samples.masks[indices], flip=preset.flip_step3[0],
             )  # fmt: skip
             local_loss.backward()
             local_loss = local_loss.detach()

@@ -231,44 +231,47 @@ cars went from SIDE 3.03 / MAD 55.0 to 1.80 / 39.4."""
 DEFAULT_CAR_PRIOR_NEAR = 0.975
 """Centre depth of default-car's prior cap (rim 1.02), just inside the range's near end."""
 
+
+def _default_model_preset(release: Gan2ShapePreset, **changes: Any) -> Gan2ShapePreset:
+    """A preset for one of GANlift's 64-pixel default GANs: the release's preset of its category
+    with small networks, batches and inversion, 2 stages, step 1 without symmetry and the
+    default smoothness; `changes` give the rest (schedule, step 3's symmetry, depth range)."""
+    settings = dict(
+        gan_size=64,
+        networks=_DEFAULT_NETWORKS,
+        num_stages=2,
+        flip_step1=(False, False),
+        prior_steps=200,
+        batch_size=8,
+        collect_batches=16,
+        inversion_steps=200,
+        smooth_weight=DEFAULT_SMOOTH_WEIGHT,
+    )
+    return release.replace(**settings | changes)
+
+
 PRESETS: dict[str, Gan2ShapePreset] = {
     "face": _FACE,
     "cat": _FACE.replace(name="cat", gan_size=256, crop=170 / 256, prior_box="none"),
     "car": _CAR,
     "church": _CAR.replace(name="church", gan_size=256, prior_box="church", prior_far=1.0),
-    "default-face": _FACE.replace(
+    "default-face": _default_model_preset(
+        _FACE,
         name="default-face",
-        gan_size=64,
-        networks=_DEFAULT_NETWORKS,
-        num_stages=2,
         first_stage=StepLengths(150, 150, 100),
         later_stages=StepLengths(50, 120, 80),
-        flip_step1=(False, False),
         flip_step3=(True, False),
-        prior_steps=200,
         camera=DEFAULT_FACE_CAMERA,
         prior_near=DEFAULT_FACE_PRIOR_NEAR,
-        batch_size=8,
-        collect_batches=16,
-        inversion_steps=200,
-        smooth_weight=DEFAULT_SMOOTH_WEIGHT,
     ),
-    "default-car": _CAR.replace(
+    "default-car": _default_model_preset(
+        _CAR,
         name="default-car",
-        gan_size=64,
-        networks=_DEFAULT_NETWORKS,
-        num_stages=2,
         first_stage=StepLengths(150, 150, 120),
         later_stages=StepLengths(50, 120, 100),
-        flip_step1=(False, False),
         flip_step3=(False, False),
-        prior_steps=200,
         camera=DEFAULT_CAR_CAMERA,
         prior_near=DEFAULT_CAR_PRIOR_NEAR,
-        batch_size=8,
-        collect_batches=16,
-        inversion_steps=200,
-        smooth_weight=DEFAULT_SMOOTH_WEIGHT,
     ),
 }
 """The release's categories and GANlift's default models."""

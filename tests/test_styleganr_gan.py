@@ -7,6 +7,7 @@ import copy
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -412,135 +413,38 @@ def test_gan_view_pairs_share_content_across_two_views(model) -> None:
 
 
 def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) -> None:
-    checkpoint = save_checkpoint(tmp_path / "gan", model.generator)
-    model.generator_path = str(checkpoint)
-    model_file = save_styleganr(model, tmp_path / "model.pt")
-    assert (
-        main(
-            [
-                "styleganr",
-                "--device",
-                "cpu",
-                "view-layers",
-                "--checkpoint",
-                str(checkpoint),
-                "--out",
-                str(tmp_path / "layers.png"),
-                "--pairs",
-                "2",
-            ]
-        )
-        == 0
-    )
-    assert (tmp_path / "layers.png").is_file()
-    assert (
-        main(
-            [
-                "styleganr",
-                "view-codes",
-                "--checkpoint",
-                str(checkpoint),
-                "--count",
-                "3",
-                "--layers",
-                "2",
-                "--out",
-                str(tmp_path / "views.safetensors"),
-                "--sheet",
-                str(tmp_path / "sheet.png"),
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "styleganr",
-                "hand-label",
-                "--views",
-                str(tmp_path / "views.safetensors"),
-                "--labels",
-                str(tmp_path / "labels.json"),
-                "--set",
-                "0=1",
-                "2=6",
-                "--out",
-                str(tmp_path / "labelled.safetensors"),
-            ]
-        )
-        == 0
-    )
+    checkpoint = str(save_checkpoint(tmp_path / "gan", model.generator))
+    model.generator_path = checkpoint
+    model_file = str(save_styleganr(model, tmp_path / "model.pt"))
+    views, labels = str(tmp_path / "views.safetensors"), str(tmp_path / "labels.json")
+
+    def styleganr(*arguments: str | Path) -> int:
+        return main(["styleganr", *map(str, arguments)])
+
+    def hand_label(*settings: str, out: Path) -> int:
+        return styleganr("hand-label", "--views", views, "--labels", labels, "--set", *settings,
+                         "--out", out)  # fmt: skip
+
+    layers = tmp_path / "layers.png"
+    assert styleganr("--device", "cpu", "view-layers", "--checkpoint", checkpoint,
+                     "--out", layers, "--pairs", "2") == 0  # fmt: skip
+    assert layers.is_file()
+    assert styleganr("view-codes", "--checkpoint", checkpoint, "--count", "3", "--layers", "2",
+                     "--out", views, "--sheet", tmp_path / "sheet.png") == 0  # fmt: skip
+    assert hand_label("0=1", "2=6", out=tmp_path / "labelled.safetensors") == 0
     assert load_view_codes(tmp_path / "labelled.safetensors").labelled()[:, 0].tolist() == [45, 270]
-    assert (
-        main(
-            [
-                "styleganr",
-                "set-camera",
-                "--model",
-                str(model_file),
-                "--azimuth",
-                "90",
-                "--count",
-                "2",
-                "--out",
-                str(tmp_path / "camera.png"),
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "styleganr",
-                "swap",
-                "--model",
-                str(model_file),
-                "--source-seed",
-                "3",
-                "--part",
-                "texture",
-                "--out",
-                str(tmp_path / "swap.png"),
-            ]
-        )
-        == 0
-    )
-    assert (tmp_path / "camera.png").is_file() and (tmp_path / "swap.png").is_file()
+    camera, swap = tmp_path / "camera.png", tmp_path / "swap.png"
+    assert styleganr("set-camera", "--model", model_file, "--azimuth", "90", "--count", "2",
+                     "--out", camera) == 0  # fmt: skip
+    assert styleganr("swap", "--model", model_file, "--source-seed", "3", "--part", "texture",
+                     "--out", swap) == 0  # fmt: skip
+    assert camera.is_file() and swap.is_file()
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "styleganr",
-                "hand-label",
-                "--views",
-                str(tmp_path / "views.safetensors"),
-                "--labels",
-                str(tmp_path / "labels.json"),
-                "--set",
-                "zero=1",
-                "--out",
-                str(tmp_path / "x.safetensors"),
-            ]
-        )
-        == 2
-    )
+    assert hand_label("zero=1", out=tmp_path / "x.safetensors") == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and error.count("\n") == 1 and "INDEX=BIN" in error
-    assert (
-        main(
-            [
-                "styleganr",
-                "mesh",
-                "--model",
-                str(tmp_path / "missing.pt"),
-                "--image",
-                "x.png",
-                "--out",
-                str(tmp_path / "m.glb"),
-            ]
-        )
-        == 2
-    )
+    assert styleganr("mesh", "--model", tmp_path / "missing.pt", "--image", "x.png",
+                     "--out", tmp_path / "m.glb") == 2  # fmt: skip
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "missing.pt" in error
 

@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.load import (
@@ -28,8 +29,13 @@ gradio_client = pytest.importorskip("gradio_client")
 UPLOAD_CAP_MB = 1
 SESSIONS = 8
 """Simultaneous visitors, and the sessions the server keeps (older ones are dropped)."""
-ROUND_GROWTH_LIMIT = 32 * 2**20
-"""Allowed RSS growth between two identical rounds of sessions (allocator noise)."""
+MEASURED_ROUNDS = 6
+"""Rounds of SESSIONS visitors measured after the first, which fills the session store."""
+GROWTH_PER_ROUND_LIMIT = 16 * 2**20
+"""Allowed server RSS growth per round, the slope fitted over the measured rounds. Measured on
+this project's 2-core machine: with the store capped the slope was 0.4-6.9 MB a round; with no
+cap (every session kept) 26 MB. Single rounds vary by up to 34 MB (once in CI), which moves the
+fitted slope by at most 5 MB but made the earlier check of one pair of rounds fail."""
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -98,7 +104,7 @@ def test_uploads_over_the_cap_are_refused(server: AppServer, tmp_path: Path) -> 
 @pytest.mark.slow
 def test_eight_sessions_at_once_stay_isolated_and_memory_flat(server, tmp_path) -> None:
     rounds = []
-    for _ in range(3):  # the first round fills the session store up to its cap
+    for _ in range(1 + MEASURED_ROUNDS):
         folder = tmp_path / f"round-{len(rounds)}"
         folder.mkdir()
         rounds.append(run_load(server, folder, sessions=SESSIONS, seconds=0, renders=2))
@@ -106,4 +112,6 @@ def test_eight_sessions_at_once_stay_isolated_and_memory_flat(server, tmp_path) 
         assert report.errors == [] and report.leaks == 0
         assert len(report.latencies["/reconstruct"]) == SESSIONS
         assert len(report.latencies["/render_view"]) == 2 * SESSIONS
-    assert rounds[2].rss_end - rounds[1].rss_end < ROUND_GROWTH_LIMIT
+    sizes = [report.rss_end for report in rounds[1:]]
+    growth_per_round = np.polyfit(np.arange(len(sizes)), sizes, 1)[0]  # steady, unlike one round
+    assert growth_per_round < GROWTH_PER_ROUND_LIMIT, f"{growth_per_round / 2**20:.1f} MiB"

@@ -135,6 +135,14 @@ def test_the_warm_up_uses_symmetry_where_the_joint_steps_do(
     assert flips == [symmetric] * CONFIG.warmup_steps
 
 
+def test_global_batches_must_split_over_the_processes() -> None:
+    PretrainConfig(batch=4, warmup_batch=3).check_split(2)  # no warm-up, so its batch is unused
+    with pytest.raises(GANliftError, match="--batch 3 does not split into 2 processes"):
+        PretrainConfig(batch=3).check_split(2)
+    with pytest.raises(GANliftError, match="--warmup-batch 3 does not split into 2 processes"):
+        PretrainConfig(batch=4, warmup_steps=1, warmup_batch=3).check_split(2)
+
+
 def test_a_stopped_pretraining_resumes_exactly(gan, trained, tmp_path: Path) -> None:
     out = tmp_path / "weights.safetensors"
     calls = itertools.count()

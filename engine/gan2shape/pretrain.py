@@ -107,6 +107,18 @@ class PretrainConfig:
                 "between 0 (every sample at the mean w) and 1 (no truncation)."
             )
 
+    def check_split(self, processes: int) -> None:
+        """Refuse global batches that do not split evenly over `processes` torchrun processes."""
+        batches = [("--batch", self.batch)]
+        if self.warmup_steps:
+            batches.append(("--warmup-batch", self.warmup_batch))
+        for name, batch in batches:
+            if batch % processes:
+                raise GANliftError(
+                    f"Pretraining {name} {batch} does not split into {processes} processes; "
+                    f"pass a multiple of {processes}."
+                )
+
 
 @dataclass
 class PretrainResult:
@@ -147,15 +159,7 @@ def pretrain(
     is the global batch, and only rank 0 reports progress and writes files."""
     device = torch.device(device)
     group = current_process_group(device)
-    batches = [("--batch", config.batch)]
-    if config.warmup_steps:
-        batches.append(("--warmup-batch", config.warmup_batch))
-    for name, batch in batches:
-        if batch % group.world_size:
-            raise GANliftError(
-                f"Pretraining {name} {batch} does not split into {group.world_size} "
-                f"processes; pass a multiple of {group.world_size}."
-            )
+    config.check_split(group.world_size)
     path = Path(out).with_suffix(".safetensors")
     G = copy.deepcopy(G).eval().requires_grad_(False).to(device)
     D = copy.deepcopy(D).eval().requires_grad_(False).to(device)

@@ -68,15 +68,16 @@ def test_two_gloo_processes_match_one_process(model_arguments, tmp_path: Path) -
     assert torch.equal(actual["rng"], expected["rng"])
     weights = safetensors.torch.load_file(str(two))
     assert weights.keys() == expected["networks"].keys()
-    for name, tensor in expected["networks"].items():
-        # Equal up to the order of floating-point sums (two per-process sums of two samples,
-        # then their all-reduced mean, against one sum of four): Adam divides by |gradient|,
-        # which magnifies rounding where a gradient is nearly zero, and the L1 smoothness
-        # term's sign flips at zero magnify it further, so allow 20% of one lr step
-        # (measured: 1e-5 with the default presets' smoothness 0.5, against 2e-5; without
-        # the all-reduce: 5e-4).
-        difference = (weights[name] - tensor).abs().max().item()
-        assert difference < 0.2 * PRESET.lr, (name, difference)
+    differences = torch.cat(
+        [(weights[name] - tensor).abs().flatten() for name, tensor in expected["networks"].items()]
+    )
+    # Equal up to the order of floating-point sums (two per-process sums of two samples, then
+    # their all-reduced mean, against one sum of four), which Adam magnifies where a gradient
+    # is nearly zero: its first steps move by about lr whatever the gradient's size, so a
+    # rounding-level gradient that flips sign moves a weight 2 lr the other way. Measured: 53
+    # of 211,696 weights (0.03 %) differ by more than 0.2 lr; without the all-reduce, 25 %.
+    apart = (~(differences <= 0.2 * PRESET.lr)).float().mean().item()  # NaN counts as apart
+    assert apart < 0.01, f"{apart:.2%} of the weights differ"
 
 
 def test_a_batch_that_does_not_split_is_refused(

@@ -26,7 +26,7 @@ from app.models import LoadedModel, ModelChoice, ModelStore, resolve_cars_model,
 from app.settings import AppSettings
 from app.viewer import MeshViewer
 from engine.errors import GANliftError
-from engine.gan2shape.recover import Recovery
+from engine.gan2shape.recover import Recovery, mesh_mask
 from engine.images import to_uint8
 from engine.mesh import TexturedMesh, depth_to_mesh
 from engine.styleganr import Sample, StyleGANR, ViewCodes
@@ -130,11 +130,11 @@ class Session:
         return self.recovery
 
     def mesh(self) -> TexturedMesh:
-        """The current recovery as a textured mesh (albedo texture), built once per recovery."""
+        """The current recovery as a textured mesh (albedo texture) trimmed to the object, built
+        once per recovery."""
         if self._mesh is None:
             recovery = self.require_recovery()
-            mask = recovery.state.target.mask[0, 0] if recovery.state.preset.use_mask else None
-            self._mesh = depth_to_mesh(recovery.depth, recovery.albedo, mask)
+            self._mesh = depth_to_mesh(recovery.depth, recovery.albedo, mesh_mask(recovery))
         return self._mesh
 
     @property

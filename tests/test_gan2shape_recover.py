@@ -1,9 +1,10 @@
 """`recover` end to end on a tiny generator: progress names stage and step, should_stop stops,
-a stopped run saved and resumed ends exactly where an uninterrupted one does, and views
-render without networks."""
+a stopped run saved and resumed ends exactly where an uninterrupted one does, views render
+without networks, and meshes are trimmed to the object."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from engine.gan2shape import (
     render_view,
     save_state,
 )
+from engine.gan2shape.recover import mesh_mask
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import Discriminator, Generator
 from tests.tiny import tiny_gan, tiny_gan2shape_preset
@@ -197,3 +199,27 @@ def test_user_errors(gan, tmp_path: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a state")
     with pytest.raises(GANliftError, match="damaged"):
         load_state(tmp_path / "junk.pt")
+
+
+def disc_image(size: int, centre: tuple[float, float], radius: float) -> torch.Tensor:
+    """A bright disc `[1, 3, S, S]` on dark noise, and its mask `[S, S]`."""
+    rows, cols = torch.meshgrid(torch.arange(size * 1.0), torch.arange(size * 1.0), indexing="ij")
+    disc = ((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 < radius**2).float()
+    noise = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 0.4 - 1
+    return noise * (1 - disc) + torch.tensor([0.9, 0.5, -0.2]).view(1, 3, 1, 1) * disc, disc
+
+
+def test_a_mesh_of_a_whole_frame_recovery_leaves_the_backdrop_out(full) -> None:
+    recovery, _ = full
+    assert bool((recovery.state.target.mask == 1).all())  # the tiny preset lifts the whole frame
+    image, disc = disc_image(SIZE, (16, 16), 9)
+    frontal = dataclasses.replace(recovery, image=image, view=torch.zeros_like(recovery.view))
+    kept = mesh_mask(frontal) > 0.5
+    assert float((kept & (disc > 0)).sum() / (kept | (disc > 0)).sum()) > 0.9
+
+
+def test_a_mesh_keeps_the_recovery_s_own_object_mask(full) -> None:
+    recovery, _ = full
+    target = dataclasses.replace(recovery.state.target, mask=torch.zeros(1, 1, SIZE, SIZE))
+    masked = dataclasses.replace(recovery, state=dataclasses.replace(recovery.state, target=target))
+    assert torch.equal(mesh_mask(masked), recovery.mask[0, 0])

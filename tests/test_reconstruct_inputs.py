@@ -20,6 +20,7 @@ from engine.gan2shape.inputs import (
     load_mask,
     object_mask,
     prepare_input,
+    trimming_mask,
 )
 from engine.images import save_image
 from engine.synth import SEED_RANGES, render_samples, seed_run
@@ -137,3 +138,18 @@ def test_masks_a_user_can_get_wrong(tmp_path: Path) -> None:
         load_mask(tmp_path / "black.png")
     with pytest.raises(GANliftError, match="could not be read"):
         load_mask(tmp_path / "missing.png")
+
+
+def test_a_trimming_mask_outlines_a_centred_object_and_nothing_else() -> None:
+    rows, cols = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
+    background = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0)) * 0.4 - 1
+    colour = torch.tensor([0.9, 0.5, -0.2]).view(1, 3, 1, 1)
+    for centre, centred in (((24, 24), True), ((12, 12), False)):
+        disc = ((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 < 11**2).float()
+        image = background * (1 - disc) + colour * disc
+        assert float(object_mask(image)[0, 0].mean()) < 0.5  # GrabCut finds the disc either way
+        mask = trimming_mask(image)[0, 0]
+        if centred:
+            assert float((mask * disc).sum() / ((mask + disc) > 0).sum()) > 0.9
+        else:
+            assert torch.equal(mask, torch.ones(48, 48))  # off-centre: not the cropped object

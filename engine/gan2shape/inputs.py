@@ -181,6 +181,22 @@ def object_mask(image: torch.Tensor) -> torch.Tensor:
     return mask if low <= float(mask.mean()) <= high else torch.ones_like(mask)
 
 
+CENTRE_COVERAGE = 0.5
+"""Fraction of the frame's central ninth that a trimming mask must cover. Inputs are cropped
+around their object (faces by the detector, the rest at the centre), so a GrabCut mask that
+leaves the centre out has outlined something else (on one held-out face render, the hair)."""
+
+
+def trimming_mask(image: torch.Tensor) -> torch.Tensor:
+    """Mask `[1, 1, H, W]` to trim a mesh of `image [1, 3, H, W]` to when it was lifted whole
+    (presets without masks): GrabCut's object (`object_mask`), or the whole frame where that
+    leaves the centre uncovered (`CENTRE_COVERAGE`)."""
+    mask = object_mask(image)
+    height, width = mask.shape[-2:]
+    centre = mask[..., height // 3 : height - height // 3, width // 3 : width - width // 3]
+    return mask if float(centre.mean()) >= CENTRE_COVERAGE else torch.ones_like(mask)
+
+
 def default_mask(image: torch.Tensor, use_mask: bool) -> torch.Tensor:
     """The mask `[1, 1, H, W]` of `image [1, 3, H, W]` when none is given: GrabCut's
     (`object_mask`) for presets that use masks, else the whole frame."""

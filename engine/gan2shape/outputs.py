@@ -34,7 +34,7 @@ from engine.animation import (
 )
 from engine.atomic import atomic_path
 from engine.errors import GANliftError
-from engine.gan2shape.recover import Recovery
+from engine.gan2shape.recover import Recovery, mesh_mask
 from engine.gan2shape.views import project_view, render_view
 from engine.images import save_image
 from engine.mesh import depth_to_mesh, save_mesh
@@ -207,9 +207,10 @@ def _write_animations(
 
 
 def _write_meshes(recovery: Recovery, out_dir: Path, size: float) -> dict[str, Path]:
-    """The canonical surface trimmed to the object mask, textured by the canonical image."""
+    """The canonical surface trimmed to the object (`mesh_mask`), textured by the canonical
+    image."""
     mesh = depth_to_mesh(
-        recovery.depth[0], recovery.canonical_image.clamp(-1, 1), recovery.mask[0, 0], size=size
+        recovery.depth[0], recovery.canonical_image.clamp(-1, 1), mesh_mask(recovery), size=size
     )
     return {
         f"mesh_{suffix}": save_mesh(mesh, out_dir / f"mesh.{suffix}")

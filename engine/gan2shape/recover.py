@@ -12,7 +12,7 @@ import torch
 
 from engine.errors import GANliftError
 from engine.gan2shape.frames import to_network_frame
-from engine.gan2shape.inputs import default_mask
+from engine.gan2shape.inputs import default_mask, trimming_mask
 from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.photogeometry import decompose
@@ -60,6 +60,17 @@ class Recovery:
     def finished(self) -> bool:
         """False when the run was stopped before its last phase."""
         return self.state.finished
+
+
+def mesh_mask(recovery: Recovery) -> torch.Tensor:
+    """The canonical-frame mask `[S, S]` that a mesh of `recovery` keeps: its object mask, or,
+    where the whole frame was lifted (presets without masks, such as faces), the object that
+    `trimming_mask` finds in the input, so that the mesh leaves the backdrop out."""
+    if not bool((recovery.state.target.mask > 0.5).all()):
+        return recovery.mask[0, 0]
+    with torch.no_grad():
+        found = trimming_mask(recovery.image)  # [1, 1, S, S]
+        return canonical_mask(recovery.depth, recovery.view, found)[0, 0]
 
 
 def recover(
@@ -277,7 +288,7 @@ def _summarise(state: RecoveryState) -> Recovery:
     target = state.target
     with torch.no_grad():
         parts = decompose(state.networks, target.image, state.preset)
-        mask = canonical_mask(parts, target.mask)
+        mask = canonical_mask(parts.depth, parts.view, target.mask)
     return Recovery(
         depth=parts.depth,
         albedo=parts.albedo,

@@ -151,13 +151,14 @@ def take_snapshot(context: StepContext) -> ShapeSnapshot:
         parts = decompose(context.networks, context.target.image, context.preset)
         mask = torch.ones_like(parts.depth[:, None])  # [1, 1, S, S]
         if context.preset.use_mask:
-            mask = canonical_mask(parts, context.target.mask)
+            mask = canonical_mask(parts.depth, parts.view, context.target.mask)
     return ShapeSnapshot(parts.depth, parts.albedo, parts.light, parts.normal, mask)
 
 
-def canonical_mask(parts: Decomposition, mask: torch.Tensor) -> torch.Tensor:
-    """The input's object mask `[1, 1, S, S]` pulled into the canonical frame of `parts`."""
-    grid = canonical_to_view_grid(parts.depth[:1], parts.view[:1])  # [1, S, S, 2]
+def canonical_mask(depth: torch.Tensor, view: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """An image-frame mask `[1, 1, S, S]` pulled into the canonical frame of the surface
+    `depth [1, S, S]` seen in `view [1, 6]`."""
+    grid = canonical_to_view_grid(depth[:1], view[:1])  # [1, S, S, 2]
     return F.grid_sample(mask, grid, mode="bilinear", align_corners=True).clamp(0, 1)
 
 

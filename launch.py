@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -67,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def stop_like_ctrl_c_on_sigterm() -> None:
+    """Make SIGTERM (`kill`, a service manager, a container stop) stop the server as Ctrl-C
+    does, so the exit hooks run: the Open3D renderer's child process is stopped and the
+    sessions' temporary folders are deleted (Python's default SIGTERM skips both)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, build the app and serve it until interrupted."""
     args = build_parser().parse_args(argv)
@@ -91,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     context = AppContext(settings, ModelStore(device), create_viewer(args.viewer))
     demo = build_app(context)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+    stop_like_ctrl_c_on_sigterm()
     demo.launch(
         server_name=args.host,
         server_port=args.port,

@@ -115,3 +115,20 @@ def test_eight_sessions_at_once_stay_isolated_and_memory_flat(server, tmp_path) 
     sizes = [report.rss_end for report in rounds[1:]]
     growth_per_round = np.polyfit(np.arange(len(sizes)), sizes, 1)[0]  # steady, unlike one round
     assert growth_per_round < GROWTH_PER_ROUND_LIMIT, f"{growth_per_round / 2**20:.1f} MiB"
+
+
+def test_sigterm_stops_the_app_like_ctrl_c(files: Path, tmp_path: Path, monkeypatch) -> None:
+    """`kill` (SIGTERM) runs the exit hooks: the sessions' export folders are deleted."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    model, preset = files / "tiny.pt", str(files / "tiny-preset.json")
+    with running_app(model, preset, log=tmp_path / "app.log") as app:
+        visitor = client(app, tmp_path / "downloads")
+        image = gradio_client.handle_file(str(write_session_image(0, tmp_path)))
+        bounded_predict(visitor, image, api_name="/load_image")
+        bounded_predict(visitor, "fast", api_name="/reconstruct")
+        bounded_predict(visitor, api_name="/export_glb")
+        assert len(list(temporary.glob("ganlift-session-*"))) == 1
+    assert app.process.returncode == 0
+    assert not list(temporary.glob("ganlift-session-*"))

@@ -155,13 +155,20 @@ class Open3DViewer:
         return payload
 
     def _start_child(self) -> None:
+        """A fresh child; the viewer keeps it only once it has started."""
         self._stop_child()
-        self._pipe, child_end = _SPAWN.Pipe()
-        self._child = _SPAWN.Process(
+        pipe, child_end = _SPAWN.Pipe()
+        child = _SPAWN.Process(
             target=offscreen.serve_frames, args=(child_end,), name="open3d-offscreen", daemon=True
         )
-        self._child.start()
-        child_end.close()
+        try:
+            child.start()
+        except BaseException:
+            pipe.close()
+            raise
+        finally:
+            child_end.close()
+        self._child, self._pipe = child, pipe
 
     def _stop_child(self, grace_seconds: float = _STOP_SECONDS) -> None:
         """Ask the child to exit, and kill it if it has not within `grace_seconds`."""

@@ -1,5 +1,6 @@
 """The Open3D viewer's child process: frames come from it without holding the app's GIL, a
-child that dies is replaced, and a wedged one is stopped while `engine.render` draws the frame."""
+child that dies is replaced, and while a wedged one is stopped (or one cannot start)
+`engine.render` draws the frame."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import numpy as np
 import pytest
 
+from app import viewer as viewer_module
 from app.viewer import Open3DViewer, TorchViewer, open3d_offscreen_works
 from engine.mesh import TexturedMesh
 
@@ -74,3 +76,18 @@ def test_a_wedged_child_is_stopped_and_engine_render_draws_the_frame(
     viewer.frame_seconds = 120.0
     viewer.render(mesh, **VIEW)
     assert viewer.child_pid not in (None, pid)
+
+
+def test_a_child_that_cannot_start_leaves_the_frame_to_engine_render(
+    viewer: Open3DViewer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(process) -> None:
+        raise OSError("no more processes")
+
+    mesh = tetrahedron()
+    with monkeypatch.context() as patch:
+        patch.setattr(viewer_module._SPAWN.Process, "start", refuse)
+        assert np.array_equal(viewer.render(mesh, **VIEW), TorchViewer().render(mesh, **VIEW))
+        assert viewer.child_pid is None
+    viewer.render(mesh, **VIEW)
+    assert viewer.child_pid is not None  # the next frame starts a child as usual

@@ -17,6 +17,7 @@ import multiprocessing
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Literal, Protocol
 
@@ -34,8 +35,12 @@ ViewerKind = Literal["auto", "open3d", "torch"]
 
 FOV_DEGREES = 30.0
 """Vertical field of view of the orbiting camera."""
-FRAME_SECONDS = 120.0
-"""Longest wait for one Open3D frame, the child's start (imports, graphics driver) included."""
+FRAME_SECONDS = 60.0
+"""Longest wait for one Open3D frame, the child's start (imports, graphics driver) included
+(measured on a 2-core CPU with Mesa's software Vulkan: 2-5 s for the first frame, 12 s while a
+reconstruction ran beside it)."""
+SOFTWARE_DEVICE_MARKERS = ("software device", "llvmpipe", "swiftshader", "softpipe")
+"""Words in Open3D's start-up log that name a software graphics device."""
 _STOP_SECONDS = 5.0
 _SPAWN = multiprocessing.get_context("spawn")
 """Children start from a fresh interpreter: never a fork of a process running torch threads."""
@@ -94,9 +99,11 @@ class TorchViewer:
 
 class Open3DViewer:
     """Open3D's offscreen renderer (Filament), run by `app.offscreen` in a child process so that
-    its frames never hold the app's GIL. A child that dies, errs or takes longer than
-    `frame_seconds` is stopped, the frame is drawn by `TorchViewer` instead, and the next frame
-    starts a fresh child."""
+    its frames never hold the app's GIL. A child that dies or errs is stopped, the frame is
+    drawn by `TorchViewer` instead, and the next frame starts a fresh child. A child that takes
+    longer than `frame_seconds` is stopped too, and its mesh is drawn by `TorchViewer` from then
+    on: Filament on Mesa's software Vulkan wedges on some meshes every time (measured: a
+    trimmed 1,699-vertex face mesh; the same mesh padded to 4,096 vertices drew in 2 s)."""
 
     name = "Open3D offscreen"
 
@@ -106,6 +113,7 @@ class Open3DViewer:
         self._child: multiprocessing.process.BaseProcess | None = None
         self._pipe: Connection | None = None
         self._shown: TexturedMesh | None = None
+        self._wedged: TexturedMesh | None = None
         self._fallback = TorchViewer()
         atexit.register(self.close)
 
@@ -115,8 +123,17 @@ class Open3DViewer:
         """See `MeshViewer.render`."""
         with self._lock:
             try:
-                return self._render_in_child(mesh, (azimuth, elevation, distance, size))
-            except (OSError, EOFError, TimeoutError, RuntimeError) as error:
+                if mesh is not self._wedged:
+                    return self._render_in_child(mesh, (azimuth, elevation, distance, size))
+            except TimeoutError as error:
+                logger.warning(
+                    "Open3D's offscreen renderer wedged on this mesh (%s); engine.render draws "
+                    "it from now on, and the next mesh gets a fresh Open3D process.",
+                    error,
+                )
+                self._wedged = mesh
+                self._stop_child(grace_seconds=0.0)
+            except (OSError, EOFError, RuntimeError) as error:
                 logger.warning(
                     "Open3D's offscreen renderer failed (%s); this view is drawn with "
                     "engine.render, the next one by a fresh Open3D process.",
@@ -183,32 +200,62 @@ class Open3DViewer:
         self._child, self._pipe, self._shown = None, None, None
 
 
-def open3d_offscreen_works() -> bool:
-    """Whether Open3D can render offscreen here, probed in a child process (a missing
-    graphics driver can crash the process instead of raising)."""
+@dataclass(frozen=True)
+class OffscreenProbe:
+    """What a trial Open3D offscreen frame in a child process showed."""
+
+    works: bool
+    software: bool
+    """It ran on a software graphics device (Mesa's llvmpipe, SwiftShader): seconds a frame."""
+
+
+def probe_open3d_offscreen() -> OffscreenProbe:
+    """Render one small Open3D frame in a child process (a missing graphics driver can crash
+    the process instead of raising) and read from its log whether the device is software."""
     try:
         probe = subprocess.run(
             [sys.executable, "-c", _PROBE_SCRIPT],
             capture_output=True,
+            text=True,
+            errors="replace",
             timeout=_PROBE_SECONDS,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return False
-    return probe.returncode == 0
+        return OffscreenProbe(works=False, software=False)
+    log = f"{probe.stdout}\n{probe.stderr}"
+    return OffscreenProbe(probe.returncode == 0, names_software_device(log))
 
 
-def create_viewer(kind: ViewerKind = "auto") -> MeshViewer:
-    """The viewer asked for; "auto" prefers Open3D and falls back to `engine.render`, saying so
-    in the log."""
+def names_software_device(log: str) -> bool:
+    """Whether Open3D's start-up `log` names a software graphics device."""
+    log = log.lower()
+    return any(marker in log for marker in SOFTWARE_DEVICE_MARKERS)
+
+
+def create_viewer(kind: ViewerKind = "auto", probe: OffscreenProbe | None = None) -> MeshViewer:
+    """The viewer asked for. "auto" takes Open3D on a graphics device and `engine.render`
+    elsewhere, saying why in the log: on a software device Open3D needs seconds a frame
+    (1-5 s measured on a 2-core CPU, against 50-70 ms for `engine.render`). `probe` is
+    `probe_open3d_offscreen()`'s answer, run when not given."""
     if kind == "torch":
         return TorchViewer()
-    if kind == "open3d" or open3d_offscreen_works():
+    if kind == "open3d":
         return Open3DViewer()
-    logger.warning(
-        "Open3D offscreen rendering is unavailable here; the 3D viewer renders meshes with "
-        "engine.render.render_mesh instead."
-    )
+    probe = probe or probe_open3d_offscreen()
+    if probe.works and not probe.software:
+        return Open3DViewer()
+    if probe.works:
+        logger.warning(
+            "Open3D renders on a software graphics device here (seconds a frame); the 3D "
+            "viewer's orbit view uses engine.render.render_mesh instead (--viewer open3d "
+            "uses Open3D all the same)."
+        )
+    else:
+        logger.warning(
+            "Open3D offscreen rendering is unavailable here; the 3D viewer renders meshes with "
+            "engine.render.render_mesh instead."
+        )
     return TorchViewer()
 
 

@@ -21,7 +21,7 @@ from app.models import ModelStore, resolve_model, resolve_preset
 from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.ui import build_app
-from app.viewer import Open3DViewer, TorchViewer, open3d_offscreen_works
+from app.viewer import Open3DViewer, TorchViewer, probe_open3d_offscreen
 from engine.errors import GANliftError
 from tests.e2e.tiny_model import SIZE, TINY_PRESET, write_tiny_model
 from tests.tiny import tiny_channels, tiny_checkpoint
@@ -316,7 +316,7 @@ def test_every_action_is_a_named_api_endpoint(context: AppContext) -> None:
 def test_open3d_and_engine_viewers_agree_on_the_silhouette(
     reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
 ) -> None:
-    if not open3d_offscreen_works():
+    if not probe_open3d_offscreen().works:
         pytest.skip("Open3D offscreen rendering is unavailable here (no Vulkan / EGL driver)")
     mesh = reconstructed[0].mesh()
     masks = []

@@ -1,0 +1,58 @@
+"""Which orbit viewer `--viewer auto` picks: Open3D on a graphics device, `engine.render` on a
+software one (seconds a frame) or where Open3D cannot render offscreen."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from app.viewer import (
+    OffscreenProbe,
+    Open3DViewer,
+    TorchViewer,
+    create_viewer,
+    names_software_device,
+)
+
+MESA_LOG = (
+    "[Open3D INFO] EngineInstance: Vulkan software device detected; using Filament's Vulkan "
+    "backend\nVulkan device driver: llvmpipe Mesa 22.3.6 (LLVM 15.0.6)"
+)
+GPU_LOG = """FEngine resolved backend: Vulkan
+Vulkan device driver: NVIDIA 550.54.14
+Selected physical device 'NVIDIA H100 80GB HBM3' from 1 physical devices."""
+
+
+def test_software_devices_are_told_from_graphics_cards() -> None:
+    assert names_software_device(MESA_LOG)
+    assert names_software_device("Selected physical device 'SwiftShader Device (Subzero)'")
+    assert not names_software_device(GPU_LOG)
+    assert not names_software_device("")
+
+
+@pytest.mark.parametrize(
+    ("probe", "expected", "logged"),
+    [
+        (OffscreenProbe(works=True, software=False), Open3DViewer, ""),
+        (OffscreenProbe(works=True, software=True), TorchViewer, "software graphics device"),
+        (OffscreenProbe(works=False, software=False), TorchViewer, "unavailable"),
+    ],
+)
+def test_auto_takes_open3d_only_on_a_graphics_device(
+    probe: OffscreenProbe, expected: type, logged: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="ganlift.app"):
+        viewer = create_viewer("auto", probe)
+    assert isinstance(viewer, expected)
+    assert logged in caplog.text
+    if isinstance(viewer, Open3DViewer):
+        viewer.close()
+
+
+def test_an_explicit_choice_is_kept_whatever_the_device() -> None:
+    software = OffscreenProbe(works=True, software=True)
+    viewer = create_viewer("open3d", software)
+    assert isinstance(viewer, Open3DViewer)
+    viewer.close()
+    assert isinstance(create_viewer("torch", software), TorchViewer)

@@ -92,9 +92,15 @@ def _reconstruct_tab(context: AppContext, session: gr.State, status: gr.Markdown
                 label=label,
                 interactive=False,
                 height=RESULT_HEIGHT,
-                elem_id=f"result-{label.split()[0].lower()}",
+                elem_id=f"result-{name}",
             )
-            for label in ("Input (network frame)", "Inversion", "Depth", "Normal", "Albedo")
+            for name, label in (
+                ("input", "Network input"),
+                ("inversion", "Inversion"),
+                ("depth", "Depth"),
+                ("normal", "Normal"),
+                ("albedo", "Albedo"),
+            )
         ]
     with gr.Row():
         with gr.Column(scale=1):

@@ -36,6 +36,8 @@ CHROMIUM_ARGS = [
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = os.environ.get("GANLIFT_SCREENSHOTS") == "1"
 """Run on the default models and keep the screenshots for the README."""
+WEBGL_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+"""Software WebGL, so the screenshots show the GLB viewer's model (the tests keep the GPU off)."""
 STARTUP_SECONDS = 120.0
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 """Talks to localhost without any proxy from the environment."""
@@ -127,7 +129,9 @@ def page(tmp_path: Path) -> Iterator[object]:
         browser = playwright.chromium.launch_persistent_context(
             str(tmp_path / "profile"),
             executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
+            args=[arg for arg in CHROMIUM_ARGS if arg != "--disable-gpu"] + WEBGL_ARGS
+            if SCREENSHOTS
+            else CHROMIUM_ARGS,
             headless=True,
             accept_downloads=True,
             viewport={"width": 1400, "height": 1100},

@@ -14,6 +14,7 @@ from gradio_client import Client
 from playwright.sync_api import Page, expect
 
 from bench.load import bounded_predict
+from tests.e2e.conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.e2e
 
@@ -53,6 +54,9 @@ def test_reconstruct_drag_export(
     page.get_by_role("tab", name="3D viewer").click()
     page.click("#show-mesh")
     expect(page.locator("#orbit-view img")).to_be_visible(timeout=TIMEOUT_MS)
+    if SCREENSHOTS:  # software WebGL is on: let the GLB viewer draw its model
+        expect(page.locator("#model3d canvas")).to_be_visible(timeout=TIMEOUT_MS)
+        page.wait_for_timeout(3000)
     page.screenshot(path=screenshot_dir / "viewer.png", full_page=True)
 
     page.get_by_role("tab", name="Models").click()

@@ -37,8 +37,8 @@ FOV_DEGREES = 30.0
 """Vertical field of view of the orbiting camera."""
 FRAME_SECONDS = 60.0
 """Longest wait for one Open3D frame, the child's start (imports, graphics driver) included
-(measured on a 2-core CPU with Mesa's software Vulkan: 2-5 s for the first frame, 12 s while a
-reconstruction ran beside it)."""
+(measured on a 2-core CPU with Mesa's software Vulkan: 2-5 s for the first frame, up to 12 s
+while another process kept both cores busy)."""
 SOFTWARE_DEVICE_MARKERS = ("software device", "llvmpipe", "swiftshader", "softpipe")
 """Words in Open3D's start-up log that name a software graphics device."""
 _STOP_SECONDS = 5.0

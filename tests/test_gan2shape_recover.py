@@ -25,7 +25,7 @@ from engine.gan2shape import (
 from engine.gan2shape.recover import mesh_mask
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import Discriminator, Generator
-from tests.tiny import tiny_gan, tiny_gan2shape_preset
+from tests.tiny import disc_on_noise, tiny_gan, tiny_gan2shape_preset
 
 SIZE = 32
 PRESET = tiny_gan2shape_preset(
@@ -201,18 +201,10 @@ def test_user_errors(gan, tmp_path: Path) -> None:
         load_state(tmp_path / "junk.pt")
 
 
-def disc_image(size: int, centre: tuple[float, float], radius: float) -> torch.Tensor:
-    """A bright disc `[1, 3, S, S]` on dark noise, and its mask `[S, S]`."""
-    rows, cols = torch.meshgrid(torch.arange(size * 1.0), torch.arange(size * 1.0), indexing="ij")
-    disc = ((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 < radius**2).float()
-    noise = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 0.4 - 1
-    return noise * (1 - disc) + torch.tensor([0.9, 0.5, -0.2]).view(1, 3, 1, 1) * disc, disc
-
-
 def test_a_mesh_of_a_whole_frame_recovery_leaves_the_backdrop_out(full) -> None:
     recovery, _ = full
     assert bool((recovery.state.target.mask == 1).all())  # the tiny preset lifts the whole frame
-    image, disc = disc_image(SIZE, (16, 16), 9)
+    image, disc = disc_on_noise(SIZE, SIZE, (16, 16), 9)
     frontal = dataclasses.replace(recovery, image=image, view=torch.zeros_like(recovery.view))
     kept = mesh_mask(frontal) > 0.5
     assert float((kept & (disc > 0)).sum() / (kept | (disc > 0)).sum()) > 0.9

@@ -25,6 +25,7 @@ from engine.gan2shape.inputs import (
 from engine.images import save_image
 from engine.synth import SEED_RANGES, render_samples, seed_run
 from engine.synth.generate import render_scene, sample_scene
+from tests.tiny import disc_on_noise
 
 TOP, LEFT, FACE = 50, 140, 128
 
@@ -77,12 +78,7 @@ def test_crop_box_past_the_border_repeats_the_edge() -> None:
 
 
 def test_grabcut_outlines_a_disc_on_a_textured_background() -> None:
-    generator = torch.Generator().manual_seed(0)
-    rows, cols = torch.meshgrid(torch.arange(48.0), torch.arange(64.0), indexing="ij")
-    disc = ((rows - 24) ** 2 + (cols - 32) ** 2 < 15**2).float()  # [48, 64]
-    background = torch.rand(1, 3, 48, 64, generator=generator) * 0.4 - 1  # dark noise
-    colour = torch.tensor([0.9, 0.5, -0.2]).view(1, 3, 1, 1)
-    image = background * (1 - disc) + colour * disc
+    image, disc = disc_on_noise(48, 64, (24, 32), 15)
     mask = grabcut_mask(image)
     assert mask.shape == (1, 1, 48, 64) and set(mask.unique().tolist()) <= {0.0, 1.0}
     intersection = (mask[0, 0] * disc).sum()
@@ -141,12 +137,8 @@ def test_masks_a_user_can_get_wrong(tmp_path: Path) -> None:
 
 
 def test_a_trimming_mask_outlines_a_centred_object_and_nothing_else() -> None:
-    rows, cols = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
-    background = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0)) * 0.4 - 1
-    colour = torch.tensor([0.9, 0.5, -0.2]).view(1, 3, 1, 1)
     for centre, centred in (((24, 24), True), ((12, 12), False)):
-        disc = ((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 < 11**2).float()
-        image = background * (1 - disc) + colour * disc
+        image, disc = disc_on_noise(48, 48, centre, 11)
         assert float(object_mask(image)[0, 0].mean()) < 0.5  # GrabCut finds the disc either way
         mask = trimming_mask(image)[0, 0]
         if centred:

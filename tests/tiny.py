@@ -151,6 +151,20 @@ def random_image_pair(seed: int, size: int = 32) -> tuple[torch.Tensor, torch.Te
     )
 
 
+def disc_on_noise(
+    height: int, width: int, centre: tuple[float, float], radius: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """An orange disc on dark noise (seed 0), the object GrabCut should outline: the image
+    `[1, 3, H, W]` in [-1, 1] and the disc's mask `[H, W]`."""
+    rows, cols = torch.meshgrid(
+        torch.arange(height * 1.0), torch.arange(width * 1.0), indexing="ij"
+    )
+    disc = ((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 < radius**2).float()  # [H, W]
+    noise = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)) * 0.4 - 1
+    colour = torch.tensor([0.9, 0.5, -0.2]).view(1, 3, 1, 1)
+    return noise * (1 - disc) + colour * disc, disc
+
+
 def tiny_styleganr(generator: Generator | None = None, generator_path: str = "") -> StyleGANR:
     """A StyleGAN-R with random networks on ``generator`` (default: a 16-px one): its soft
     masks decided (each W+ dimension belongs to one part), its codes spread out, and four

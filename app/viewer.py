@@ -122,24 +122,24 @@ class Open3DViewer:
     ) -> np.ndarray:
         """See `MeshViewer.render`."""
         with self._lock:
-            try:
-                if mesh is not self._wedged:
+            if mesh is not self._wedged:
+                try:
                     return self._render_in_child(mesh, (azimuth, elevation, distance, size))
-            except TimeoutError as error:
-                logger.warning(
-                    "Open3D's offscreen renderer wedged on this mesh (%s); engine.render draws "
-                    "it from now on, and the next mesh gets a fresh Open3D process.",
-                    error,
-                )
-                self._wedged = mesh
-                self._stop_child(grace_seconds=0.0)
-            except (OSError, EOFError, RuntimeError) as error:
-                logger.warning(
-                    "Open3D's offscreen renderer failed (%s); this view is drawn with "
-                    "engine.render, the next one by a fresh Open3D process.",
-                    error,
-                )
-                self._stop_child(grace_seconds=0.0)  # it failed once: no wait for a clean exit
+                except TimeoutError as error:
+                    logger.warning(
+                        "Open3D's offscreen renderer wedged on this mesh (%s); engine.render "
+                        "draws it from now on, and the next mesh gets a fresh Open3D process.",
+                        error,
+                    )
+                    self._wedged = mesh
+                    self._stop_child(grace_seconds=0.0)
+                except (OSError, EOFError, RuntimeError) as error:
+                    logger.warning(
+                        "Open3D's offscreen renderer failed (%s); this view is drawn with "
+                        "engine.render, the next one by a fresh Open3D process.",
+                        error,
+                    )
+                    self._stop_child(grace_seconds=0.0)  # it failed once: no clean-exit wait
         return self._fallback.render(
             mesh, azimuth=azimuth, elevation=elevation, distance=distance, size=size
         )

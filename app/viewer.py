@@ -236,8 +236,8 @@ def names_software_device(log: str) -> bool:
 def create_viewer(kind: ViewerKind = "auto", probe: OffscreenProbe | None = None) -> MeshViewer:
     """The viewer asked for. "auto" takes Open3D on a graphics device and `engine.render`
     elsewhere, saying why in the log: on a software device Open3D needs seconds a frame
-    (1-5 s measured on a 2-core CPU, against 50-70 ms for `engine.render`). `probe` is
-    `probe_open3d_offscreen()`'s answer, run when not given."""
+    (`python -m bench.viewer` on a 2-core CPU: median 1.3 s, against 25 ms for
+    `engine.render`). `probe` is `probe_open3d_offscreen()`'s answer, run when not given."""
     if kind == "torch":
         return TorchViewer()
     if kind == "open3d":

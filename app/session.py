@@ -26,9 +26,9 @@ from app.models import LoadedModel, ModelChoice, ModelStore, resolve_cars_model,
 from app.settings import AppSettings
 from app.viewer import MeshViewer
 from engine.errors import GANliftError
-from engine.gan2shape.recover import Recovery, mesh_mask
+from engine.gan2shape.recover import Recovery, recovery_mesh
 from engine.images import to_uint8
-from engine.mesh import TexturedMesh, depth_to_mesh
+from engine.mesh import TexturedMesh
 from engine.styleganr import Sample, StyleGANR, ViewCodes
 
 logger = logging.getLogger("ganlift.app")
@@ -130,11 +130,9 @@ class Session:
         return self.recovery
 
     def mesh(self) -> TexturedMesh:
-        """The current recovery as a textured mesh (albedo texture) trimmed to the object, built
-        once per recovery."""
+        """The current recovery's `recovery_mesh`, built once per recovery."""
         if self._mesh is None:
-            recovery = self.require_recovery()
-            self._mesh = depth_to_mesh(recovery.depth, recovery.albedo, mesh_mask(recovery))
+            self._mesh = recovery_mesh(self.require_recovery())
         return self._mesh
 
     @property

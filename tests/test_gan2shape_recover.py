@@ -22,6 +22,7 @@ from engine.gan2shape import (
     render_view,
     save_state,
 )
+from engine.gan2shape.photogeometry import decompose, render_in_views
 from engine.gan2shape.recover import mesh_mask
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import Discriminator, Generator
@@ -89,6 +90,18 @@ def test_recovery_ranges(full) -> None:
     assert recovery.light.shape == (1, 4) and recovery.normal.shape == (1, 3, SIZE, SIZE)
     assert recovery.state.cache is not None and recovery.state.cache.images.shape[0] == 4
     assert recovery.mask.shape == (1, 1, SIZE, SIZE) and recovery.mask.max() <= 1
+
+
+def test_recovery_redraws_its_input_closer_than_its_networks(full) -> None:
+    recovery, _ = full
+    networks = decompose(recovery.state.networks, recovery.image, recovery.state.preset)
+
+    def redraw_error(canonical: torch.Tensor) -> float:
+        redrawn, covered = render_in_views(canonical, recovery.depth, recovery.view)
+        return float(((redrawn - recovery.image).abs() * covered).sum() / (3 * covered.sum()))
+
+    assert torch.equal(networks.depth, recovery.depth)
+    assert redraw_error(recovery.canonical_image) < 0.5 * redraw_error(networks.image)
 
 
 def test_stopped_run_saved_and_resumed_matches_the_full_run(gan, full, tmp_path: Path) -> None:

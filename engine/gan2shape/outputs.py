@@ -8,7 +8,7 @@
 - `views/render_<view>.png` and `views/projected_<view>.png` for each requested view;
 - `rotation.gif|mp4`, `relight.gif|mp4`;
 - the mesh trimmed to the object: `mesh.obj` (+ `mesh.mtl`, `mesh_albedo.png`), `mesh.ply`,
-  `mesh.glb`, textured with the canonical image.
+  `mesh.glb`, textured with the albedo.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from engine.animation import (
 )
 from engine.atomic import atomic_path
 from engine.errors import GANliftError
-from engine.gan2shape.recover import Recovery, mesh_mask
+from engine.gan2shape.recover import Recovery, recovery_mesh
 from engine.gan2shape.views import project_view, render_view
 from engine.images import save_image
-from engine.mesh import depth_to_mesh, save_mesh
+from engine.mesh import save_mesh
 from engine.progress import ProgressFn
 from engine.render import shade
 from engine.stylegan2 import Generator
@@ -207,11 +207,8 @@ def _write_animations(
 
 
 def _write_meshes(recovery: Recovery, out_dir: Path, size: float) -> dict[str, Path]:
-    """The canonical surface trimmed to the object (`mesh_mask`), textured by the canonical
-    image."""
-    mesh = depth_to_mesh(
-        recovery.depth[0], recovery.canonical_image.clamp(-1, 1), mesh_mask(recovery), size=size
-    )
+    """The mesh of `recovery_mesh` as OBJ, PLY and GLB."""
+    mesh = recovery_mesh(recovery, size=size)
     return {
         f"mesh_{suffix}": save_mesh(mesh, out_dir / f"mesh.{suffix}")
         for suffix in ("obj", "ply", "glb")

@@ -1,5 +1,6 @@
 """GAN2Shape's photo-geometric autoencoder: image → depth, albedo, view, light → normals,
-shading → canonical image → the image re-rendered in its view (unsup3d's forward pass)."""
+shading → canonical image → the image re-rendered in its view (unsup3d's forward pass), and
+its inverse for the albedo alone: the per-pixel albedo that redraws an image exactly."""
 
 from __future__ import annotations
 
@@ -122,3 +123,39 @@ def canonical_to_view_grid(depth: torch.Tensor, view: torch.Tensor) -> torch.Ten
     pixels = project_to_pixels(points, height, width)  # [B, HW, 2]
     scale = pixels.new_tensor([width - 1, height - 1])
     return (pixels / scale * 2 - 1).view(batch, height, width, 2)
+
+
+VISIBILITY_TOLERANCE = 0.005
+"""A canonical point counts as seen when it lies at most this far (depth units) behind the
+nearest surface on its line of sight: a bilinear read of the rendered depth lags a slope by
+about this much at 64 px, while a part a turn hides lies a surface step behind."""
+DIM_SHADING = 0.05
+"""Shading under which the image tells little of a surface's colour: below it the solved
+albedo fades into the fallback."""
+
+
+def albedo_from_image(
+    image: torch.Tensor,
+    depth: torch.Tensor,
+    view: torch.Tensor,
+    shading: torch.Tensor,
+    fallback: torch.Tensor,
+) -> torch.Tensor:
+    """The albedo `[B, 3, H, W]` that, shaded by `shading [B, 1, H, W]` on the canonical
+    `depth [B, H, W]` and seen from `view [B, 6]`, redraws `image [B, 3, H, W]`: each canonical
+    pixel's colour in the image divided by its shading (clamped to [0, 1]), where the view sees
+    it; `fallback [B, 3, H, W]` (the albedo net's) where it is hidden, outside the frame or in
+    the dark. The networks' albedo, trained briefly, is a blur; this keeps the image's detail
+    under new views and lights, and leaves depth, view and light as they are."""
+    grid = canonical_to_view_grid(depth, view)  # [B, H, W, 2]
+    batch, height, width = depth.shape
+    nearest, _ = render_depth_in_view(depth, view)  # [B, H, W]
+    points = transform_points(depth_to_points(depth).reshape(batch, -1, 3), view)  # [B, HW, 3]
+    own = points[..., 2].view(batch, 1, height, width)
+    front = F.grid_sample(nearest[:, None], grid, mode="bilinear", align_corners=True)
+    inside = (grid.abs() <= 1).all(dim=-1)[:, None]  # [B, 1, H, W]
+    seen = (inside & (own <= front + VISIBILITY_TOLERANCE)).to(image.dtype)
+    colour = F.grid_sample(image, grid, mode="bilinear", align_corners=True) / 2 + 0.5
+    solved = (colour / shading.clamp(min=DIM_SHADING)).clamp(0, 1) * 2 - 1
+    weight = seen * (shading / DIM_SHADING).clamp(max=1)
+    return torch.lerp(fallback, solved, weight)

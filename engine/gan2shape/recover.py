@@ -15,7 +15,8 @@ from engine.gan2shape.frames import to_network_frame
 from engine.gan2shape.inputs import default_mask, trimming_mask
 from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.networks import Gan2ShapeNetworks
-from engine.gan2shape.photogeometry import decompose
+from engine.gan2shape.parametrisation import compose_image
+from engine.gan2shape.photogeometry import albedo_from_image, decompose
 from engine.gan2shape.presets import Gan2ShapePreset, get_preset
 from engine.gan2shape.state import Phase, RecoveryState, save_state
 from engine.gan2shape.steps import (
@@ -31,6 +32,7 @@ from engine.gan2shape.steps import (
 )
 from engine.images import fit_to_frame
 from engine.inversion import InversionResult, project
+from engine.mesh import TexturedMesh, depth_to_mesh
 from engine.metrics import psnr
 from engine.perceptual import PerceptualLoss, perceptual_loss
 from engine.progress import ProgressFn, StopFn
@@ -42,7 +44,7 @@ class Recovery:
     """What GAN2Shape recovered for one image (networks' frame, batch 1, detached)."""
 
     depth: torch.Tensor  # [1, S, S] canonical depth in [0.9, 1.1]
-    albedo: torch.Tensor  # [1, 3, S, S] in [-1, 1]
+    albedo: torch.Tensor  # [1, 3, S, S] in [-1, 1], solved per pixel (`albedo_from_image`)
     view: torch.Tensor  # [1, 6] (pitch, yaw, roll in radians, tx, ty, tz)
     light: torch.Tensor  # [1, 4] (ambient, diffuse, dx, dy)
     normal: torch.Tensor  # [1, 3, S, S] canonical normals
@@ -71,6 +73,12 @@ def mesh_mask(recovery: Recovery) -> torch.Tensor:
     with torch.no_grad():
         found = trimming_mask(recovery.image)  # [1, 1, S, S]
         return canonical_mask(recovery.depth, recovery.view, found)[0, 0]
+
+
+def recovery_mesh(recovery: Recovery, *, size: float = 1.0) -> TexturedMesh:
+    """The canonical surface of `recovery` trimmed by `mesh_mask` and textured by its albedo
+    (viewers light it themselves), its longest side `size` long."""
+    return depth_to_mesh(recovery.depth, recovery.albedo, mesh_mask(recovery), size=size)
 
 
 def recover(
@@ -284,19 +292,23 @@ def _phase_loss(
 
 
 def _summarise(state: RecoveryState) -> Recovery:
-    """The recovered factors of the input under the state's current networks."""
+    """The recovered factors of the input under the state's current networks, with the albedo
+    solved per pixel so that the recovery redraws the input (the albedo net's where unseen)."""
     target = state.target
     with torch.no_grad():
         parts = decompose(state.networks, target.image, state.preset)
         mask = canonical_mask(parts.depth, parts.view, target.mask)
+        albedo = albedo_from_image(
+            target.image, parts.depth, parts.view, parts.shading, fallback=parts.albedo
+        )
     return Recovery(
         depth=parts.depth,
-        albedo=parts.albedo,
+        albedo=albedo,
         view=parts.view,
         light=parts.light,
         normal=parts.normal,
         shading=parts.shading,
-        canonical_image=parts.image,
+        canonical_image=compose_image(albedo, parts.shading),
         image=target.image,
         mask=mask,
         latent=target.latent,

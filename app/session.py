@@ -191,7 +191,10 @@ class Session:
             parts.append(f"**Input:** {self.input.label}")
         if self.recovery is not None:
             done = "finished" if self.recovery.finished else "stopped early"
-            parts.append(f"**Recovery:** {done}, inversion PSNR {self.recovery.psnr:.1f} dB")
+            parts.append(
+                f"**Recovery:** {done}, inversion PSNR {self.recovery.psnr:.1f} dB, "
+                f"redraw PSNR {self.recovery.redraw_psnr:.1f} dB"
+            )
         if self.timings:
             times = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.timings.items())
             parts.append(f"**Timings:** {times}")

@@ -24,6 +24,7 @@ from engine.gan2shape import (
 )
 from engine.gan2shape.photogeometry import decompose, render_in_views
 from engine.gan2shape.recover import mesh_mask
+from engine.metrics import psnr
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import Discriminator, Generator
 from tests.tiny import disc_on_noise, tiny_gan, tiny_gan2shape_preset
@@ -96,12 +97,13 @@ def test_recovery_redraws_its_input_closer_than_its_networks(full) -> None:
     recovery, _ = full
     networks = decompose(recovery.state.networks, recovery.image, recovery.state.preset)
 
-    def redraw_error(canonical: torch.Tensor) -> float:
+    def redraw_psnr(canonical: torch.Tensor) -> float:
         redrawn, covered = render_in_views(canonical, recovery.depth, recovery.view)
-        return float(((redrawn - recovery.image).abs() * covered).sum() / (3 * covered.sum()))
+        return float(psnr(redrawn, recovery.image, covered)[0])
 
     assert torch.equal(networks.depth, recovery.depth)
-    assert redraw_error(recovery.canonical_image) < 0.5 * redraw_error(networks.image)
+    assert recovery.redraw_psnr == pytest.approx(redraw_psnr(recovery.canonical_image))
+    assert recovery.redraw_psnr > redraw_psnr(networks.image) + 6
 
 
 def test_stopped_run_saved_and_resumed_matches_the_full_run(gan, full, tmp_path: Path) -> None:

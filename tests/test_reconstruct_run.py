@@ -115,6 +115,7 @@ def test_summary_holds_view_light_psnr_and_files(finished) -> None:
     assert summary["light"]["ambient"] == pytest.approx(float(recovery.light[0, 0]), abs=1e-6)
     assert summary["light"]["direction"][2] == 1.0
     assert summary["inversion_psnr_db"] is None  # a GAN sample: its latent is exact
+    assert summary["redraw_psnr_db"] == pytest.approx(recovery.redraw_psnr)
     assert summary["depth_png_range"] == [PRESET.camera.min_depth, PRESET.camera.max_depth]
     assert summary["files"]["mesh_glb"] == "mesh.glb"
 

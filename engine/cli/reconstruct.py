@@ -183,7 +183,11 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         return INTERRUPTED
     with tqdm_progress(desc="outputs") as progress:
         files = write_outputs(run.recovery, G, run.out_dir, settings=settings, progress=progress)
-    print(f"inversion PSNR {run.recovery.psnr:.2f} dB; {len(files)} files in {run.out_dir}")
+    recovery = run.recovery
+    print(
+        f"inversion PSNR {recovery.psnr:.2f} dB, redraw PSNR {recovery.redraw_psnr:.2f} dB; "
+        f"{len(files)} files in {run.out_dir}"
+    )
     return 0
 
 

@@ -4,7 +4,8 @@
   depth range), `normal.png`, `albedo.png`, `shading.png` (diffuse max(0, n·l)),
   `canonical.png`, `input.png` (the input in the networks' frame), `inversion.png` (the GAN's
   reconstruction of it);
-- `summary.json`: view, light, inversion PSNR, depth range, preset and the files written;
+- `summary.json`: view, light, inversion and redraw PSNR, depth range, preset and the files
+  written;
 - `views/render_<view>.png` and `views/projected_<view>.png` for each requested view;
 - `rotation.gif|mp4`, `relight.gif|mp4`;
 - the mesh trimmed to the object: `mesh.obj` (+ `mesh.mtl`, `mesh_albedo.png`), `mesh.ply`,
@@ -230,7 +231,8 @@ def _summary(recovery: Recovery, files: dict[str, Path], out_dir: Path) -> dict[
             "translation": [tx, ty, tz],
         },
         "light": {"ambient": ambient, "diffuse": diffuse, "direction": [dx, dy, 1.0]},
-        "inversion_psnr_db": recovery.psnr if math.isfinite(recovery.psnr) else None,
+        "inversion_psnr_db": _finite(recovery.psnr),
+        "redraw_psnr_db": _finite(recovery.redraw_psnr),
         "depth_png_range": [camera.min_depth, camera.max_depth],
         "files": {label: str(path.relative_to(out_dir)) for label, path in sorted(files.items())},
     }
@@ -276,3 +278,8 @@ def _write_atomically(path: Path, data: bytes) -> Path:
     with atomic_path(path) as temporary:
         temporary.write_bytes(data)
     return path
+
+
+def _finite(value: float) -> float | None:
+    """`value`, or None (JSON null) for an infinite PSNR (identical images)."""
+    return value if math.isfinite(value) else None

@@ -16,7 +16,7 @@ from engine.gan2shape.inputs import default_mask, trimming_mask
 from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.parametrisation import compose_image
-from engine.gan2shape.photogeometry import albedo_from_image, decompose
+from engine.gan2shape.photogeometry import albedo_from_image, decompose, render_in_views
 from engine.gan2shape.presets import Gan2ShapePreset, get_preset
 from engine.gan2shape.state import Phase, RecoveryState, save_state
 from engine.gan2shape.steps import (
@@ -55,6 +55,8 @@ class Recovery:
     latent: torch.Tensor  # [1, D] or [1, num_ws, D] the input's GAN inversion
     psnr: float
     """PSNR of the GAN inversion, dB."""
+    redraw_psnr: float
+    """PSNR of the recovery drawn in its own view against the input where it covers it, dB."""
     state: RecoveryState
     """The run's networks, counters and cache: pass to `continue_recovery` to refine or resume."""
 
@@ -301,6 +303,8 @@ def _summarise(state: RecoveryState) -> Recovery:
         albedo = albedo_from_image(
             target.image, parts.depth, parts.view, parts.shading, fallback=parts.albedo
         )
+        canonical_image = compose_image(albedo, parts.shading)
+        redrawn, covered = render_in_views(canonical_image, parts.depth, parts.view)
     return Recovery(
         depth=parts.depth,
         albedo=albedo,
@@ -308,11 +312,12 @@ def _summarise(state: RecoveryState) -> Recovery:
         light=parts.light,
         normal=parts.normal,
         shading=parts.shading,
-        canonical_image=compose_image(albedo, parts.shading),
+        canonical_image=canonical_image,
         image=target.image,
         mask=mask,
         latent=target.latent,
         psnr=target.psnr,
+        redraw_psnr=float(psnr(redrawn, target.image, covered)[0]),
         state=state,
     )
 

@@ -126,6 +126,7 @@ def test_view_labels_by_hand(page: Page, app_url: str, screenshot_dir: Path) -> 
     cell.dblclick()
     page.keyboard.type("2")
     page.keyboard.press("Enter")
+    expect(cell).to_contain_text("2")  # the edit is in the table before Save reads it
     page.click("#save-view-labels")
     expect(page.get_by_text("Labelled 1 of 12 view codes")).to_be_visible(timeout=TIMEOUT_MS)
     expect(page.locator("#view-label-files a[download]")).to_have_count(3)

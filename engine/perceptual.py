@@ -4,9 +4,10 @@ LPIPS is built here without torchvision: VGG16's `features` stack uses torchvisi
 names, so the published `vgg16-397923af.pth` loads with `strict=True`, and the linear heads
 use the `lpips` package's keys (`lin0.model.1.weight` ... `lin4`), so its v0.1 `vgg.pth`
 loads the same way. Both files live in torch's hub cache (`torch.hub.get_dir()/checkpoints`);
-they are downloaded there on first use unless `GANLIFT_OFFLINE=1`. When they cannot be had,
-the first blocks of the GAN's own discriminator serve as the feature extractor (GAN2Shape's
-choice for latent projection).
+asking for LPIPS by name downloads them there unless `GANLIFT_OFFLINE=1`. "auto" takes LPIPS
+only when they are already on disk and never downloads (a run's loss, speed and result do not
+depend on whether the machine is online); otherwise the first blocks of the GAN's own
+discriminator serve as the feature extractor (GAN2Shape's choice for latent projection).
 
 Every distance maps two image batches `[N,3,H,W]` in `[-1,1]` to one value per image `[N]`.
 """
@@ -159,8 +160,9 @@ def perceptual_loss(
 ) -> nn.Module:
     """Build a perceptual distance: LPIPS, discriminator features, or the best available.
 
-    "auto" prefers LPIPS (weights on disk, or downloadable) and falls back to the first
-    `num_blocks` discriminator blocks; a GANliftError says what to do when neither works.
+    "auto" takes LPIPS when its weights are on disk (it never downloads them; "lpips" does)
+    and else the first `num_blocks` discriminator blocks; a GANliftError says what to do when
+    neither works.
     """
     if kind == "discriminator":
         if discriminator is None:
@@ -173,7 +175,7 @@ def perceptual_loss(
         return load_lpips(device=device)
     if kind != "auto":
         raise GANliftError(f"Unknown perceptual loss '{kind}'; use auto, lpips or discriminator.")
-    if lpips_weights_on_disk() or downloads_allowed():
+    if lpips_weights_on_disk():
         try:
             return load_lpips(device=device)
         except GANliftError as error:
@@ -184,9 +186,8 @@ def perceptual_loss(
         return DiscriminatorFeatureLoss(discriminator, num_blocks=num_blocks).to(device)
     raise GANliftError(
         f"No perceptual loss is available: the LPIPS weights are not in "
-        f"{VGG16_WEIGHTS.path().parent} and downloads are off ({OFFLINE_ENV}=1), and the "
-        f"checkpoint has no discriminator; copy {VGG16_WEIGHTS.file_name} and "
-        f"{LPIPS_VGG_WEIGHTS.file_name} there or use a checkpoint with a discriminator."
+        f"{VGG16_WEIGHTS.path().parent} and the checkpoint has no discriminator; ask for the "
+        f"LPIPS loss by name (it downloads them) or use a checkpoint with a discriminator."
     )
 
 

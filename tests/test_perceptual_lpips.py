@@ -15,10 +15,11 @@ from engine.perceptual import (
     LPIPS,
     LPIPS_VGG_WEIGHTS,
     VGG16_WEIGHTS,
+    DiscriminatorFeatureLoss,
     load_lpips,
     perceptual_loss,
 )
-from tests.tiny import random_image_pair
+from tests.tiny import random_image_pair, tiny_discriminator
 
 VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
 VGG16_CONV_CHANNELS = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
@@ -183,7 +184,7 @@ def test_offline_without_weights_refuses_lpips_without_downloading(
         perceptual_loss("lpips")
 
 
-def test_offline_auto_without_weights_or_discriminator_says_what_to_do(
+def test_auto_without_weights_or_discriminator_says_what_to_do(
     empty_hub: Path, no_downloads: None
 ) -> None:
     with pytest.raises(GANliftError, match="No perceptual loss is available") as caught:
@@ -207,9 +208,22 @@ def test_missing_weights_are_downloaded_when_allowed(
 
     monkeypatch.setenv("GANLIFT_OFFLINE", "0")
     monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
-    assert isinstance(perceptual_loss("auto"), LPIPS)
+    assert isinstance(perceptual_loss("lpips"), LPIPS)
     assert fetched == [VGG16_WEIGHTS.url, LPIPS_VGG_WEIGHTS.url]
     assert (empty_hub / "checkpoints" / LPIPS_VGG_WEIGHTS.file_name).is_file()
+    assert isinstance(perceptual_loss("auto"), LPIPS)  # now on disk
+
+
+def test_auto_never_downloads_even_when_allowed(
+    empty_hub: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_download(url: str, destination: str, hash_prefix: str | None = None) -> None:
+        raise AssertionError(f"auto downloaded {url}")
+
+    monkeypatch.setenv("GANLIFT_OFFLINE", "0")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    auto = perceptual_loss("auto", discriminator=tiny_discriminator(16))
+    assert isinstance(auto, DiscriminatorFeatureLoss)
 
 
 def test_failed_download_is_a_clear_error(empty_hub: Path, monkeypatch: pytest.MonkeyPatch) -> None:

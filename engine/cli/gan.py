@@ -53,8 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--perceptual",
         choices=("auto", "lpips", "discriminator", "none"),
         default="auto",
-        help="perceptual loss: LPIPS if its weights are available, else the checkpoint's "
-        "discriminator features (%(default)s)",
+        help="perceptual loss: auto takes LPIPS if its weights are on disk, else the "
+        "checkpoint's discriminator features; lpips downloads them if missing (%(default)s)",
     )
     invert.add_argument("--seed", type=int, default=0, help="seed of the optimisation noise")
     _add_device_option(invert)

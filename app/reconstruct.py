@@ -7,6 +7,7 @@ them and tests call them directly.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable
@@ -19,10 +20,12 @@ import torch
 
 from app.display import depth_picture, normal_picture, picture
 from app.inputs import whole_number
+from app.models import LoadedModel
 from app.session import Session
 from engine.animation import rotation_frames, save_animation, swing_angles
 from engine.errors import GANliftError
 from engine.gan2shape import Quality, check_quality, quality_schedule
+from engine.gan2shape.inputs import prepare_input
 from engine.gan2shape.recover import recover
 from engine.gan2shape.views import project_view, render_view
 from engine.images import load_image
@@ -117,15 +120,16 @@ def reconstruct(
     'full'), reporting each stage to `progress`; the Stop button ends it early."""
     with session.action("reconstruct", cancellable=True):
         check_quality(quality)
-        model = session.model()
-        source = session.require_input()
+        model, source = session.model(), session.require_input()
+        image, mask = _framed_input(session, model)
         preset, init = quality_schedule(model.preset, quality, model.pretrained)
         guard = JobGuard(session.context.settings.limits, should_stop=session.should_stop)
         recovery = recover(
             model.generator,
             model.discriminator,
-            source.image,
+            image,
             preset=preset,
+            mask=mask,
             latent=source.latent,
             init=init,
             device=session.context.models.device,
@@ -154,6 +158,23 @@ def reconstruct(
         diffuse=diffuse,
         status=session.status(),
     )
+
+
+def _framed_input(session: Session, model: LoadedModel) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The session's input as the CLI frames it for `model`: a drawn sample as it is; an
+    upload cropped around its largest face (face presets) or its centre, with GrabCut's object
+    mask where the preset needs one. The framing is noted for the status line."""
+    source = session.require_input()
+    if source.latent is not None:
+        return source.image, None
+    prepared = prepare_input(
+        source.image,
+        size=model.generator.config.size,
+        find_face=model.preset.prior_box == "face",
+        needs_mask=model.preset.use_mask,
+    )
+    session.input = dataclasses.replace(source, framing=prepared.framing)
+    return prepared.image, prepared.mask
 
 
 def render(

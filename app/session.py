@@ -57,6 +57,8 @@ class InputImage:
     image: torch.Tensor  # [1, 3, H, W] in [-1, 1]
     latent: torch.Tensor | None  # [1, D] w of a drawn sample, else None (invert it)
     label: str
+    framing: str = ""
+    """How the last reconstruction cropped an upload (e.g. 'face detected at ...')."""
 
 
 class Session:
@@ -188,7 +190,8 @@ class Session:
         """A Markdown line: model, input and the last action times."""
         parts = [f"**Model:** {self.model_choice.name}"]
         if self.input is not None:
-            parts.append(f"**Input:** {self.input.label}")
+            framing = f" ({self.input.framing})" if self.input.framing else ""
+            parts.append(f"**Input:** {self.input.label}{framing}")
         if self.recovery is not None:
             done = "finished" if self.recovery.finished else "stopped early"
             parts.append(

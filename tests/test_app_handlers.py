@@ -23,8 +23,10 @@ from app.settings import AppSettings
 from app.ui import build_app
 from app.viewer import Open3DViewer, TorchViewer, probe_open3d_offscreen
 from engine.errors import GANliftError
+from engine.gan2shape.inputs import face_detector_available, prepare_input
+from engine.images import load_image, save_image
 from tests.e2e.tiny_model import SIZE, TINY_PRESET, write_tiny_model
-from tests.tiny import tiny_channels, tiny_checkpoint
+from tests.tiny import face_photo, tiny_channels, tiny_checkpoint
 
 
 class ProgressRecorder:
@@ -156,6 +158,24 @@ def test_reconstruct_inverts_uploads(context: AppContext, tmp_path: Path) -> Non
     reconstruct.reconstruct(session, "fast", progress)
     assert "inversion" in progress.calls[0][1]  # the inversion ran first
     assert session.require_recovery().finished
+
+
+@pytest.mark.skipif(
+    not face_detector_available(), reason="this OpenCV build ships no Haar cascades"
+)
+def test_uploaded_faces_are_cropped_like_the_cli_crops_them(
+    context: AppContext, tmp_path: Path
+) -> None:
+    photo = face_photo(50, 140, 128)  # [1, 3, 300, 400]
+    save_image(photo, tmp_path / "portrait.png")
+    session = Session(context)
+    reconstruct.load_input(session, tmp_path / "portrait.png")
+    reconstruct.reconstruct(session, "fast")
+    loaded = load_image(tmp_path / "portrait.png")
+    cli = prepare_input(loaded, size=SIZE, find_face=True, needs_mask=False)
+    assert torch.equal(session.require_recovery().image, cli.image)  # 32 px: the networks' frame
+    assert f"portrait.png ({cli.framing})" in session.status()
+    assert "face detected" in cli.framing
 
 
 def test_stop_ends_a_reconstruction_early(context: AppContext) -> None:

@@ -24,20 +24,14 @@ from engine.gan2shape.inputs import (
 )
 from engine.images import save_image
 from engine.synth import SEED_RANGES, render_samples, seed_run
-from engine.synth.generate import render_scene, sample_scene
-from tests.tiny import disc_on_noise
+from tests.tiny import disc_on_noise, face_photo
 
 TOP, LEFT, FACE = 50, 140, 128
 
 
 @pytest.fixture(scope="module")
 def photo() -> torch.Tensor:
-    """A frontal synthetic face (128 px) pasted into a 300×400 grey photo."""
-    scene = sample_scene("face", [SEED_RANGES["test"].start], size=FACE)
-    scene.view = torch.zeros_like(scene.view)  # look straight at the camera
-    canvas = torch.full((1, 3, 300, 400), 0.6)
-    canvas[..., TOP : TOP + FACE, LEFT : LEFT + FACE] = render_scene(scene).image
-    return canvas
+    return face_photo(TOP, LEFT, FACE)
 
 
 @pytest.mark.skipif(

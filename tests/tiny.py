@@ -30,6 +30,8 @@ from engine.styleganr import (
     StyleGANR,
     sample_view_codes,
 )
+from engine.synth import SEED_RANGES
+from engine.synth.generate import render_scene, sample_scene
 
 TINY_STEPS = StepLengths(2, 2, 2)
 """The default lengths of `tiny_gan2shape_preset`'s one stage."""
@@ -163,6 +165,16 @@ def disc_on_noise(
     noise = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)) * 0.4 - 1
     colour = torch.tensor([0.9, 0.5, -0.2]).view(1, 3, 1, 1)
     return noise * (1 - disc) + colour * disc, disc
+
+
+def face_photo(top: int, left: int, side: int) -> torch.Tensor:
+    """A frontal synthetic face (`side` px, test seed) pasted at (`top`, `left`) into a 300×400
+    grey photo `[1, 3, 300, 400]`: what OpenCV's face detector should find."""
+    scene = sample_scene("face", [SEED_RANGES["test"].start], size=side)
+    scene.view = torch.zeros_like(scene.view)  # look straight at the camera
+    canvas = torch.full((1, 3, 300, 400), 0.6)
+    canvas[..., top : top + side, left : left + side] = render_scene(scene).image
+    return canvas
 
 
 def tiny_styleganr(generator: Generator | None = None, generator_path: str = "") -> StyleGANR:

@@ -121,7 +121,7 @@ def reconstruct(
     with session.action("reconstruct", cancellable=True):
         check_quality(quality)
         model, source = session.model(), session.require_input()
-        image, mask = _framed_input(session, model)
+        image, mask, photo = _framed_input(session, model)
         preset, init = quality_schedule(model.preset, quality, model.pretrained)
         guard = JobGuard(session.context.settings.limits, should_stop=session.should_stop)
         recovery = recover(
@@ -137,7 +137,7 @@ def reconstruct(
             should_stop=guard.should_stop,
         )
         _warn_if_capped(guard)
-        session.set_recovery(recovery)
+        session.set_recovery(recovery, photo)
         ambient, diffuse, light_x, light_y = (
             round(float(value), SLIDER_DECIMALS) for value in recovery.light[0]
         )
@@ -160,13 +160,16 @@ def reconstruct(
     )
 
 
-def _framed_input(session: Session, model: LoadedModel) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The session's input as the CLI frames it for `model`: a drawn sample as it is; an
-    upload cropped around its largest face (face presets) or its centre, with GrabCut's object
-    mask where the preset needs one. The framing is noted for the status line."""
+def _framed_input(
+    session: Session, model: LoadedModel
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """The session's input as the CLI frames it for `model`: (image in the GAN's frame, object
+    mask or None, the crop at the upload's resolution). A drawn sample is taken as it is; an
+    upload is cropped around its largest face (face presets) or its centre, with GrabCut's
+    object mask where the preset needs one, and its framing is noted for the status line."""
     source = session.require_input()
     if source.latent is not None:
-        return source.image, None
+        return source.image, None, source.image
     prepared = prepare_input(
         source.image,
         size=model.generator.config.size,
@@ -174,7 +177,7 @@ def _framed_input(session: Session, model: LoadedModel) -> tuple[torch.Tensor, t
         needs_mask=model.preset.use_mask,
     )
     session.input = dataclasses.replace(source, framing=prepared.framing)
-    return prepared.image, prepared.mask
+    return prepared.image, prepared.mask, prepared.photo
 
 
 def render(

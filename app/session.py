@@ -80,6 +80,7 @@ class Session:
         """View codes of the session's GAN drawn for labelling by hand (`app.view_labels`)."""
         self._sample_latents: dict[str, torch.Tensor] = {}
         self._mesh: TexturedMesh | None = None
+        self._photo: torch.Tensor | None = None
         self._stop_requested = False
         self._work_dir: Path | None = None
 
@@ -121,9 +122,10 @@ class Session:
             )
         return self.input
 
-    def set_recovery(self, recovery: Recovery) -> None:
-        """Keep `recovery` as the current scene (its mesh is rebuilt on demand)."""
-        self.recovery, self._mesh = recovery, None
+    def set_recovery(self, recovery: Recovery, photo: torch.Tensor) -> None:
+        """Keep `recovery` as the current scene, with the `photo` its mesh is textured from
+        (`PreparedInput.photo`; the mesh is rebuilt on demand)."""
+        self.recovery, self._photo, self._mesh = recovery, photo, None
 
     def require_recovery(self) -> Recovery:
         """The current recovery, or a GANliftError asking to reconstruct first."""
@@ -134,7 +136,7 @@ class Session:
     def mesh(self) -> TexturedMesh:
         """The current recovery's `recovery_mesh`, built once per recovery."""
         if self._mesh is None:
-            self._mesh = recovery_mesh(self.require_recovery())
+            self._mesh = recovery_mesh(self.require_recovery(), photo=self._photo)
         return self._mesh
 
     @property

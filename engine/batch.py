@@ -174,7 +174,9 @@ def _reconstruct_one(
         )  # fmt: skip
         if not run.recovery.finished:
             return ImageOutcome(path.name, "stopped", time.perf_counter() - start)
-        write_outputs(run.recovery, model.generator, target, settings=settings)
+        write_outputs(
+            run.recovery, model.generator, target, settings=settings, photo=prepared.photo
+        )
     except GANliftError as error:
         return ImageOutcome(path.name, "failed", time.perf_counter() - start, str(error))
     except Exception as error:  # a batch outlives one image's bug; the log has the traceback

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import open3d as o3d
 import torch
+import torch.nn.functional as F
 
 from engine.errors import GANliftError
 from engine.images import to_uint8
@@ -97,22 +98,30 @@ def depth_to_mesh(
 ) -> TexturedMesh:
     """Mesh the pixel grid of a depth map seen by GAN2Shape's camera, textured by its image.
 
-    ``depth [H, W]`` or ``[1, H, W]``, ``texture [3, H, W]`` or ``[1, 3, H, W]`` in [-1, 1],
-    ``mask [H, W]`` (> 0.5 keeps a pixel) or None for all pixels. ``view [6]`` or ``[1, 6]``
-    poses the surface as `engine.render.transform_points` does (None: canonical).
+    ``depth [H, W]`` or ``[1, H, W]``, ``texture [3, kH, kW]`` or ``[1, 3, kH, kW]`` in
+    [-1, 1] covering the same frame at k ≥ 1 times the depth's resolution (k = 1: the image
+    itself), ``mask [H, W]`` (> 0.5 keeps a pixel) or None for all pixels. ``view [6]`` or
+    ``[1, 6]`` poses the surface as `engine.render.transform_points` does (None: canonical).
 
     Triangles are dropped where a corner is masked out or has no finite positive depth, and at
     depth discontinuities: where an edge rises out of the image plane by more than
     ``max_edge_tilt_degrees`` (a jump between neighbouring pixels, not a surface). Vertices no
     triangle uses are removed; the rest are put y up, front +z, centred and scaled so the
-    bounding box's longest side is ``size``. Each vertex keeps its pixel's colour and a UV at
-    the pixel's centre in the texture, which is the image itself.
+    bounding box's longest side is ``size``. Each vertex gets a UV at its pixel's centre in the
+    texture and the texture's mean colour over its pixel.
     """
     depth = _single(depth, 2, "depth")  # [H, W]
-    texture = _single(texture, 3, "texture")  # [3, H, W]
+    texture = _single(texture, 3, "texture")  # [3, kH, kW]
     height, width = depth.shape
-    if texture.shape != (3, height, width):
-        raise ValueError(f"texture must be [3, {height}, {width}], got {list(texture.shape)}")
+    if (
+        texture.shape[0] != 3
+        or texture.shape[1] < height
+        or texture.shape[1] * width != texture.shape[2] * height
+    ):
+        raise ValueError(
+            f"texture must be [3, kH, kW] for the [{height}, {width}] depth map with k >= 1, "
+            f"got {list(texture.shape)}"
+        )
     depth = depth.detach().float().cpu()
     valid = torch.isfinite(depth) & (depth > 0)  # [H, W]
     if mask is not None:
@@ -141,7 +150,9 @@ def depth_to_mesh(
 
     rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
     uv = torch.stack([(cols + 0.5) / width, (rows + 0.5) / height], -1).reshape(-1, 2)  # [H*W, 2]
-    colors = ((texture.detach().float().cpu() + 1) / 2).clamp(0, 1)  # [3, H, W]
+    texels = texture.detach().float().cpu()
+    per_pixel = F.adaptive_avg_pool2d(texels, (height, width))  # [3, H, W]
+    colors = ((per_pixel + 1) / 2).clamp(0, 1)
     return TexturedMesh(
         vertices=_fit_in_box(points[used] * points.new_tensor(_GANLIFT_FROM_CAMERA), size),
         faces=new_index[faces],

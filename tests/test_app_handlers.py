@@ -176,6 +176,8 @@ def test_uploaded_faces_are_cropped_like_the_cli_crops_them(
     assert torch.equal(session.require_recovery().image, cli.image)  # 32 px: the networks' frame
     assert f"portrait.png ({cli.framing})" in session.status()
     assert "face detected" in cli.framing
+    side = cli.photo.shape[-1]  # the mesh is textured at the photo's resolution
+    assert side > SIZE and session.mesh().texture.shape == (side, side, 3)
 
 
 def test_stop_ends_a_reconstruction_early(context: AppContext) -> None:

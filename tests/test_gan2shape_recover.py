@@ -5,11 +5,13 @@ without networks, and meshes are trimmed to the object."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import itertools
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from engine.errors import GANliftError
 from engine.gan2shape import (
@@ -23,7 +25,7 @@ from engine.gan2shape import (
     save_state,
 )
 from engine.gan2shape.photogeometry import decompose, render_in_views
-from engine.gan2shape.recover import mesh_mask
+from engine.gan2shape.recover import mesh_mask, photo_albedo, recovery_mesh
 from engine.metrics import psnr
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import Discriminator, Generator
@@ -104,6 +106,27 @@ def test_recovery_redraws_its_input_closer_than_its_networks(full) -> None:
     assert torch.equal(networks.depth, recovery.depth)
     assert recovery.redraw_psnr == pytest.approx(redraw_psnr(recovery.canonical_image))
     assert recovery.redraw_psnr > redraw_psnr(networks.image) + 6
+
+
+def test_a_photo_gives_the_albedo_at_its_resolution(full, monkeypatch) -> None:
+    recovery, _ = full
+    flat = dataclasses.replace(  # a frontal plane under a frontal light: shading 0.9 everywhere
+        recovery,
+        depth=torch.ones_like(recovery.depth),
+        view=torch.zeros_like(recovery.view),
+        light=torch.tensor([[0.4, 0.5, 0.0, 0.0]]),
+    )
+    photo = torch.rand(1, 3, 4 * SIZE, 4 * SIZE, generator=torch.Generator().manual_seed(0))
+    photo = photo * 2 - 1
+    fine = photo_albedo(flat, photo)
+    expected = ((photo / 2 + 0.5) / 0.9).clamp(0, 1) * 2 - 1
+    torch.testing.assert_close(fine, expected, atol=1e-4, rtol=0)
+    assert recovery_mesh(flat, photo=photo).texture.shape == (4 * SIZE, 4 * SIZE, 3)
+    module = importlib.import_module("engine.gan2shape.recover")  # the package's `recover` is
+    monkeypatch.setattr(module, "MAX_TEXTURE_SIDE", 2 * SIZE)  # the function
+    assert photo_albedo(recovery, photo).shape == (1, 3, 2 * SIZE, 2 * SIZE)
+    small = F.interpolate(photo, size=SIZE // 2, mode="area")
+    assert photo_albedo(recovery, small).shape[-1] == SIZE  # never below the networks' frame
 
 
 def test_stopped_run_saved_and_resumed_matches_the_full_run(gan, full, tmp_path: Path) -> None:

@@ -163,9 +163,23 @@ def test_empty_mask_is_a_user_error() -> None:
         depth_to_mesh(torch.ones(SIZE, SIZE), _texture(), torch.zeros(SIZE, SIZE))
 
 
-def test_mismatched_texture_is_rejected() -> None:
-    with pytest.raises(ValueError, match=r"texture must be \[3, 24, 24\]"):
-        depth_to_mesh(torch.ones(SIZE, SIZE), torch.zeros(3, SIZE, SIZE + 1))
+def test_a_finer_texture_is_kept_whole_and_averaged_into_vertex_colours() -> None:
+    coarse = _texture()
+    fine = coarse.repeat_interleave(4, dim=1).repeat_interleave(4, dim=2)  # [3, 4S, 4S]
+    fine[:, ::4, ::4] += 0.04  # texel detail the coarse grid cannot hold, mean 0.0025
+    at_pixels = depth_to_mesh(torch.ones(SIZE, SIZE), coarse)
+    finer = depth_to_mesh(torch.ones(SIZE, SIZE), fine)
+
+    assert finer.texture.shape == (4 * SIZE, 4 * SIZE, 3)
+    np.testing.assert_array_equal(finer.uv, at_pixels.uv)  # same frame, same UVs
+    expected = np.clip(at_pixels.vertex_colors + 0.00125, 0, 1)  # colours are clamped to 1
+    np.testing.assert_allclose(finer.vertex_colors, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(3, SIZE, SIZE + 1), (3, SIZE - 4, SIZE - 4), (4, SIZE, SIZE)])
+def test_mismatched_texture_is_rejected(shape: tuple[int, int, int]) -> None:
+    with pytest.raises(ValueError, match=r"texture must be \[3, kH, kW\] for the \[24, 24\]"):
+        depth_to_mesh(torch.ones(SIZE, SIZE), torch.zeros(shape))
 
 
 def test_textured_mesh_checks_its_arrays() -> None:

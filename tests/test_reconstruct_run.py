@@ -209,6 +209,9 @@ def test_command_lifts_a_photo_and_writes_the_outputs(checkpoint_files, tmp_path
     assert summary["finished"] and summary["inversion_psnr_db"] > 0
     assert (tmp_path / "views" / "projected_az+10_el+5.png").is_file()
     assert iio.imread(tmp_path / "rotation.gif", index=None).shape[0] == 3
+    # the 40 x 52 photo's 40-px centre crop textures the mesh; the maps stay at the networks' 32
+    assert iio.imread(tmp_path / "mesh_albedo.png").shape == (40, 40, 3)
+    assert iio.imread(tmp_path / "albedo.png").shape[:2] == (32, 32)
 
 
 def test_command_continues_a_finished_run_without_redoing_it(checkpoint_files, tmp_path, capsys):

@@ -182,7 +182,10 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         print(f"stopped; the run is saved in {run.out_dir}: run the same command to continue")
         return INTERRUPTED
     with tqdm_progress(desc="outputs") as progress:
-        files = write_outputs(run.recovery, G, run.out_dir, settings=settings, progress=progress)
+        files = write_outputs(
+            run.recovery, G, run.out_dir, settings=settings, photo=prepared.photo,
+            progress=progress,
+        )  # fmt: skip
     recovery = run.recovery
     print(
         f"inversion PSNR {recovery.psnr:.2f} dB, redraw PSNR {recovery.redraw_psnr:.2f} dB; "

@@ -51,6 +51,9 @@ class PreparedInput:
     """The square crop in the original image."""
     framing: str
     """How the crop was chosen, for the user (e.g. 'face detected at ...')."""
+    photo: torch.Tensor
+    """`[1, 3, B, B]` the same crop at the original's resolution (what meshes are textured
+    from, `photo_albedo`)."""
 
 
 def prepare_input(
@@ -84,12 +87,13 @@ def prepare_input(
                 if face_detector_available()
                 else " (this OpenCV build has no Haar cascades; crop the photo to the face)"
             )
-    cropped = fit_to_frame(crop_box(image, box), size)  # [1, 3, S, S]
+    photo = crop_box(image, box)  # [1, 3, B, B]
+    cropped = fit_to_frame(photo, size)  # [1, 3, S, S]
     if mask is not None:
         mask = (fit_to_frame(crop_box(mask.float(), box), size) > 0.5).float()  # [1, 1, S, S]
     elif needs_mask:
         mask = object_mask(cropped)
-    return PreparedInput(image=cropped, mask=mask, box=box, framing=framing)
+    return PreparedInput(image=cropped, mask=mask, box=box, framing=framing, photo=photo)
 
 
 @functools.cache

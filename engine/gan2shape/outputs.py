@@ -9,7 +9,7 @@
 - `views/render_<view>.png` and `views/projected_<view>.png` for each requested view;
 - `rotation.gif|mp4`, `relight.gif|mp4`;
 - the mesh trimmed to the object: `mesh.obj` (+ `mesh.mtl`, `mesh_albedo.png`), `mesh.ply`,
-  `mesh.glb`, textured with the albedo.
+  `mesh.glb`, textured with the albedo (solved at the photo's resolution when given).
 """
 
 from __future__ import annotations
@@ -113,16 +113,18 @@ def write_outputs(
     out_dir: str | os.PathLike,
     *,
     settings: OutputSettings = OutputSettings(),
+    photo: torch.Tensor | None = None,
     progress: ProgressFn | None = None,
 ) -> dict[str, Path]:
     """Write every output of `recovery` into `out_dir` (see the module docstring); `G` (on the
-    recovery's device) projects the views. Returns the files by label."""
+    recovery's device) projects the views; `photo` (`PreparedInput.photo`) gives the mesh its
+    texture at the photo's resolution. Returns the files by label."""
     out_dir = Path(out_dir)
     writers = [
         lambda: _write_maps(recovery, out_dir),
         lambda: _write_views(recovery, G, out_dir, settings.views),
         lambda: _write_animations(recovery, out_dir, settings),
-        lambda: _write_meshes(recovery, out_dir, settings.mesh_size),
+        lambda: _write_meshes(recovery, out_dir, settings.mesh_size, photo),
     ]
     files: dict[str, Path] = {}
     for done, write in enumerate(writers):
@@ -207,9 +209,11 @@ def _write_animations(
     return files
 
 
-def _write_meshes(recovery: Recovery, out_dir: Path, size: float) -> dict[str, Path]:
+def _write_meshes(
+    recovery: Recovery, out_dir: Path, size: float, photo: torch.Tensor | None
+) -> dict[str, Path]:
     """The mesh of `recovery_mesh` as OBJ, PLY and GLB."""
-    mesh = recovery_mesh(recovery, size=size)
+    mesh = recovery_mesh(recovery, photo=photo, size=size)
     return {
         f"mesh_{suffix}": save_mesh(mesh, out_dir / f"mesh.{suffix}")
         for suffix in ("obj", "ply", "glb")

@@ -136,7 +136,8 @@ def sample_input(
     with torch.no_grad():
         image = G.synthesis(latent).clamp(-1, 1)  # [1, 3, S, S]
     size = image.shape[-1]
-    return PreparedInput(image, None, Box(0, 0, size, size), f"GAN sample of seed {seed}"), latent
+    box, framing = Box(0, 0, size, size), f"GAN sample of seed {seed}"
+    return PreparedInput(image, None, box, framing, photo=image), latent
 
 
 @dataclass

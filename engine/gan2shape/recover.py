@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from engine.errors import GANliftError
 from engine.gan2shape.frames import to_network_frame
@@ -36,6 +37,7 @@ from engine.mesh import TexturedMesh, depth_to_mesh
 from engine.metrics import psnr
 from engine.perceptual import PerceptualLoss, perceptual_loss
 from engine.progress import ProgressFn, StopFn
+from engine.render import normals_from_depth, shade
 from engine.stylegan2 import Discriminator, Generator
 
 
@@ -77,10 +79,40 @@ def mesh_mask(recovery: Recovery) -> torch.Tensor:
         return canonical_mask(recovery.depth, recovery.view, found)[0, 0]
 
 
-def recovery_mesh(recovery: Recovery, *, size: float = 1.0) -> TexturedMesh:
-    """The canonical surface of `recovery` trimmed by `mesh_mask` and textured by its albedo
-    (viewers light it themselves), its longest side `size` long."""
-    return depth_to_mesh(recovery.depth, recovery.albedo, mesh_mask(recovery), size=size)
+MAX_TEXTURE_SIDE = 1024
+"""Texels along a side of a mesh texture solved from a photo (`photo_albedo`)."""
+
+
+def photo_albedo(recovery: Recovery, photo: torch.Tensor) -> torch.Tensor:
+    """`recovery`'s albedo solved again at the resolution of `photo [1, 3, H, W]`, the image
+    `recover` was given at its own resolution (e.g. the square crop around a face): the
+    networks' frame of it, at most `MAX_TEXTURE_SIDE` px and at least the networks' size, with
+    the recovered depth, view and light carried over. A mesh of a 600-px face crop then keeps
+    its texels instead of the networks' 64²."""
+    preset, size = recovery.state.preset, recovery.depth.shape[-1]
+    frame = fit_to_frame(photo.to(recovery.depth), min(photo.shape[-2:]))  # square
+    kept = round(frame.shape[-1] * (preset.crop or 1.0))
+    side = max(size, min(kept, MAX_TEXTURE_SIDE))
+    image = to_network_frame(frame, crop=preset.crop, size=side)  # [1, 3, T, T]
+    with torch.no_grad():
+        depth = F.interpolate(
+            recovery.depth[:, None], size=(side, side), mode="bilinear", align_corners=True
+        )[:, 0]  # [1, T, T]
+        fallback = F.interpolate(
+            recovery.albedo, size=(side, side), mode="bilinear", align_corners=True
+        )
+        shading = shade(normals_from_depth(depth), recovery.light)  # [1, 1, T, T]
+        return albedo_from_image(image, depth, recovery.view, shading, fallback)
+
+
+def recovery_mesh(
+    recovery: Recovery, *, photo: torch.Tensor | None = None, size: float = 1.0
+) -> TexturedMesh:
+    """The canonical surface of `recovery` trimmed by `mesh_mask`, its longest side `size`
+    long, textured by its albedo (viewers light it themselves): solved from `photo` at the
+    photo's resolution when given (`photo_albedo`), else the recovery's."""
+    texture = recovery.albedo if photo is None else photo_albedo(recovery, photo)
+    return depth_to_mesh(recovery.depth, texture, mesh_mask(recovery), size=size)
 
 
 def recover(

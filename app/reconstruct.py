@@ -26,7 +26,7 @@ from engine.animation import rotation_frames, save_animation, swing_angles
 from engine.errors import GANliftError
 from engine.gan2shape import Quality, check_quality, quality_schedule
 from engine.gan2shape.inputs import prepare_input
-from engine.gan2shape.recover import recover
+from engine.gan2shape.recover import recover, texture_source
 from engine.gan2shape.views import project_view, render_view
 from engine.images import load_image
 from engine.limits import JobGuard, check_image_size
@@ -137,7 +137,7 @@ def reconstruct(
             should_stop=guard.should_stop,
         )
         _warn_if_capped(guard)
-        session.set_recovery(recovery, photo)
+        session.set_recovery(recovery, texture_source(photo, model.preset))
         ambient, diffuse, light_x, light_y = (
             round(float(value), SLIDER_DECIMALS) for value in recovery.light[0]
         )

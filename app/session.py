@@ -124,7 +124,7 @@ class Session:
 
     def set_recovery(self, recovery: Recovery, photo: torch.Tensor) -> None:
         """Keep `recovery` as the current scene, with the `photo` its mesh is textured from
-        (`PreparedInput.photo`; the mesh is rebuilt on demand)."""
+        (`texture_source` of the upload's crop; the mesh is rebuilt on demand)."""
         self.recovery, self._photo, self._mesh = recovery, photo, None
 
     def require_recovery(self) -> Recovery:

@@ -25,7 +25,7 @@ from engine.gan2shape import (
     save_state,
 )
 from engine.gan2shape.photogeometry import decompose, render_in_views
-from engine.gan2shape.recover import mesh_mask, photo_albedo, recovery_mesh
+from engine.gan2shape.recover import mesh_mask, photo_albedo, recovery_mesh, texture_source
 from engine.metrics import psnr
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import Discriminator, Generator
@@ -127,6 +127,14 @@ def test_a_photo_gives_the_albedo_at_its_resolution(full, monkeypatch) -> None:
     assert photo_albedo(recovery, photo).shape == (1, 3, 2 * SIZE, 2 * SIZE)
     small = F.interpolate(photo, size=SIZE // 2, mode="area")
     assert photo_albedo(recovery, small).shape[-1] == SIZE  # never below the networks' frame
+
+
+def test_texture_sources_keep_what_photo_albedo_reads() -> None:
+    photo = torch.zeros(1, 3, 1500, 2000)
+    assert texture_source(photo, PRESET).shape == (1, 3, 1024, 1024)
+    cropped = PRESET.replace(crop=0.5)  # the networks see the middle half of the frame
+    assert texture_source(photo, cropped).shape == (1, 3, 1500, 1500)
+    assert texture_source(photo[..., :300, :200], PRESET).shape == (1, 3, 200, 200)
 
 
 def test_stopped_run_saved_and_resumed_matches_the_full_run(gan, full, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -83,6 +84,13 @@ MAX_TEXTURE_SIDE = 1024
 """Texels along a side of a mesh texture solved from a photo (`photo_albedo`)."""
 
 
+def texture_source(photo: torch.Tensor, preset: Gan2ShapePreset) -> torch.Tensor:
+    """`photo [1, 3, H, W]` centre-cropped to a square and shrunk to the most `photo_albedo`
+    reads of it (its networks' frame at `MAX_TEXTURE_SIDE` px): what to keep of an upload."""
+    largest = math.ceil(MAX_TEXTURE_SIDE / (preset.crop or 1.0))
+    return fit_to_frame(photo, min(*photo.shape[-2:], largest))
+
+
 def photo_albedo(recovery: Recovery, photo: torch.Tensor) -> torch.Tensor:
     """`recovery`'s albedo solved again at the resolution of `photo [1, 3, H, W]`, the image
     `recover` was given at its own resolution (e.g. the square crop around a face): the
@@ -90,9 +98,8 @@ def photo_albedo(recovery: Recovery, photo: torch.Tensor) -> torch.Tensor:
     the recovered depth, view and light carried over. A mesh of a 600-px face crop then keeps
     its texels instead of the networks' 64²."""
     preset, size = recovery.state.preset, recovery.depth.shape[-1]
-    frame = fit_to_frame(photo.to(recovery.depth), min(photo.shape[-2:]))  # square
-    kept = round(frame.shape[-1] * (preset.crop or 1.0))
-    side = max(size, min(kept, MAX_TEXTURE_SIDE))
+    frame = texture_source(photo.to(recovery.depth), preset)  # [1, 3, B, B]
+    side = max(size, min(round(frame.shape[-1] * (preset.crop or 1.0)), MAX_TEXTURE_SIDE))
     image = to_network_frame(frame, crop=preset.crop, size=side)  # [1, 3, T, T]
     with torch.no_grad():
         depth = F.interpolate(

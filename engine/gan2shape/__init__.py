@@ -3,8 +3,9 @@
 The method starts from a weak shape prior (`ellipsoid_prior`, in `engine.gan2shape.prior`)
 and refines it in stages of three steps. `recover(G, D, image, preset="face")` lifts one
 image to canonical depth, albedo, view and light; `render_view` / `project_view` show the
-result from new views; `save_state` / `load_state` / `continue_recovery` stop and resume a
-run. Networks, parametrisations, steps and presets live in the sibling modules.
+result from new views and `recovery_mesh` as a textured mesh; `save_state` / `load_state` /
+`continue_recovery` stop and resume a run. Networks, parametrisations, steps and presets live
+in the sibling modules.
 
 End to end: `prepare_input` (face crop, GrabCut mask) → `reconstruct` (resumable run in a
 folder, quality fast or full) → `write_outputs` (maps, views, animations, meshes);
@@ -38,7 +39,7 @@ from engine.gan2shape.pipeline import (
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
 from engine.gan2shape.pretrain import PretrainConfig, PretrainResult, load_pretrained, pretrain
 from engine.gan2shape.prior import PRIOR_BOX_PRESETS, ellipsoid_prior
-from engine.gan2shape.recover import Recovery, continue_recovery, recover
+from engine.gan2shape.recover import Recovery, continue_recovery, recover, recovery_mesh
 from engine.gan2shape.sampling import fit_gaussian
 from engine.gan2shape.state import RecoveryState, load_state, save_state
 from engine.gan2shape.views import project_view, render_view
@@ -83,6 +84,7 @@ __all__ = [
     "read_depth_png",
     "reconstruct",
     "recover",
+    "recovery_mesh",
     "render_view",
     "sample_input",
     "save_state",

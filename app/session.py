@@ -192,7 +192,7 @@ class Session:
         """A Markdown line: model, input and the last action times."""
         parts = [f"**Model:** {self.model_choice.name}"]
         if self.input is not None:
-            framing = f" ({self.input.framing})" if self.input.framing else ""
+            framing = f", {self.input.framing}" if self.input.framing else ""
             parts.append(f"**Input:** {self.input.label}{framing}")
         if self.recovery is not None:
             done = "finished" if self.recovery.finished else "stopped early"

@@ -174,7 +174,7 @@ def test_uploaded_faces_are_cropped_like_the_cli_crops_them(
     loaded = load_image(tmp_path / "portrait.png")
     cli = prepare_input(loaded, size=SIZE, find_face=True, needs_mask=False)
     assert torch.equal(session.require_recovery().image, cli.image)  # 32 px: the networks' frame
-    assert f"portrait.png ({cli.framing})" in session.status()
+    assert f"portrait.png, {cli.framing}" in session.status()
     assert "face detected" in cli.framing
     side = cli.photo.shape[-1]  # the mesh is textured at the photo's resolution
     assert side > SIZE and session.mesh().texture.shape == (side, side, 3)

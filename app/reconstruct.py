@@ -32,6 +32,7 @@ from engine.images import load_image
 from engine.limits import JobGuard, check_image_size
 from engine.mesh import MESH_FORMATS, save_mesh
 from engine.progress import ProgressFn
+from engine.stylegan2 import bf16_supported
 
 SAMPLE_TRUNCATION = 0.7
 """Truncation of drawn samples when the checkpoint stores its mean w."""
@@ -133,6 +134,7 @@ def reconstruct(
             latent=source.latent,
             init=init,
             device=session.context.models.device,
+            bf16=bf16_supported(session.context.models.device),
             progress=_engine_progress(progress),
             should_stop=guard.should_stop,
         )

@@ -55,6 +55,14 @@ def test_without_a_cascade_faces_fall_back_to_a_centre_crop(photo, monkeypatch) 
     assert "no Haar cascades" in prepared.framing and prepared.image.shape == (1, 3, 32, 32)
 
 
+def test_a_square_at_the_models_size_is_taken_whole_without_a_face_search(monkeypatch) -> None:
+    monkeypatch.setattr(inputs, "detect_face", lambda image: pytest.fail("searched for a face"))
+    square = torch.rand(1, 3, 32, 32) * 2 - 1
+    prepared = prepare_input(square, size=64, find_face=True, needs_mask=False)
+    assert prepared.box == Box(0, 0, 32, 32) and prepared.framing.startswith("whole image")
+    assert torch.equal(prepared.photo, square)
+
+
 def test_face_crop_box_is_an_enlarged_square_around_the_face() -> None:
     box = face_crop_box(Box(100, 40, 50, 60))
     assert box.width == box.height == round(inputs.FACE_CROP_SCALE * 60)

@@ -65,16 +65,20 @@ def prepare_input(
     mask: torch.Tensor | None = None,
 ) -> PreparedInput:
     """Crop `image [1, 3, H, W]` to a square of side `size`: around the largest detected face
-    when `find_face` (the centre when none is found), else the centre. `mask [1, 1, H, W]`
-    (the user's) is cropped with it; without one, GrabCut makes one when `needs_mask`."""
+    when `find_face` (the centre when none is found), else the centre; a square no larger than
+    `size` is taken whole. `mask [1, 1, H, W]` (the user's) is cropped with it; without one,
+    GrabCut makes one when `needs_mask`."""
     height, width = image.shape[-2:]
     if mask is not None and mask.shape[-2:] != (height, width):
         raise GANliftError(
             f"The mask is {mask.shape[-1]}x{mask.shape[-2]} px but the image is "
             f"{width}x{height} px; supply a mask of the same size as the image."
         )
-    face = detect_face(image) if find_face and face_detector_available() else None
-    if face is not None:
+    framed = height == width <= size  # already a crop at the model's frame, e.g. an example
+    face = None if framed or not find_face or not face_detector_available() else detect_face(image)
+    if framed:
+        box, framing = Box(0, 0, width, height), "whole image (a square crop at the model's size)"
+    elif face is not None:
         box = face_crop_box(face)
         framing = f"face detected at x={face.left}, y={face.top}, {face.width}x{face.height} px"
     else:

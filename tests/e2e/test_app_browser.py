@@ -122,6 +122,8 @@ def test_view_labels_by_hand(page: Page, app_url: str, screenshot_dir: Path) -> 
     page.get_by_text("Label view codes by hand").click()
     page.click("#draw-view-codes")
     expect(page.locator("#view-strips img")).to_have_count(12, timeout=TIMEOUT_MS)
+    last_row = page.locator('#view-bins [data-testid="cell-11-0"]')  # the table holds the draw
+    expect(last_row).to_contain_text("11", timeout=TIMEOUT_MS)
     cell = page.locator('#view-bins [data-testid="cell-0-1"]')  # view 0's bin
     cell.dblclick()
     page.keyboard.type("2")

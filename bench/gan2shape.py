@@ -33,7 +33,7 @@ from engine.gan2shape import (
     load_pretrained,
     recover,
 )
-from engine.perceptual import lpips_weights_on_disk, perceptual_loss
+from engine.perceptual import perceptual_loss
 from engine.stylegan2 import bf16_autocast, bf16_supported
 from engine.synth import SEED_RANGES, render_samples
 
@@ -70,8 +70,7 @@ def time_fast_mode(model: Gan2ShapeModel, bf16: bool) -> tuple[float, dict[str, 
         phases[message.split(":")[0]] += now - last
         last = now
 
-    kind = "lpips" if lpips_weights_on_disk() else "discriminator"  # never download here
-    perceptual = perceptual_loss(kind, discriminator=model.discriminator)
+    perceptual = perceptual_loss("auto", discriminator=model.discriminator)  # never downloads
     start = time.perf_counter()
     recover(
         model.generator, model.discriminator, image.image, preset=fast_preset(model.preset),

@@ -22,10 +22,10 @@ from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.ui import build_app
 from app.viewer import Open3DViewer, TorchViewer, probe_open3d_offscreen
+from bench.viewer import dome_mesh
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import face_detector_available, prepare_input
 from engine.images import load_image, save_image
-from engine.mesh import depth_to_mesh
 from tests.e2e.tiny_model import SIZE, TINY_PRESET, write_tiny_model
 from tests.tiny import face_photo, tiny_channels, tiny_checkpoint
 
@@ -358,12 +358,9 @@ def test_every_action_is_a_named_api_endpoint(context: AppContext) -> None:
 def test_open3d_and_engine_viewers_agree_on_the_silhouette() -> None:
     if not probe_open3d_offscreen().works:
         pytest.skip("Open3D offscreen rendering is unavailable here (no Vulkan / EGL driver)")
-    # A dome on a 64 x 64 grid (4,096 vertices: Filament on llvmpipe draws meshes this size;
-    # some reconstructed meshes of 1,000-4,000 vertices wedge it, see app.viewer).
-    rows, cols = torch.meshgrid(torch.linspace(-1, 1, 64), torch.linspace(-1, 1, 64), indexing="ij")
-    depth = 1.0 - 0.05 * (1 - rows**2 - cols**2).clamp(min=0).sqrt()
-    texture = torch.stack([rows, cols, rows * cols])  # [3, 64, 64]
-    mesh = depth_to_mesh(depth, texture)
+    # bench.viewer's dome: 4,096 vertices, a size Filament on llvmpipe draws (some
+    # reconstructed meshes of 1,000-4,000 vertices wedge it, see app.viewer)
+    mesh = dome_mesh()
     for _ in range(2):  # Filament on a software Vulkan device wedges now and then
         open3d = Open3DViewer()
         drawn = open3d.render(mesh, azimuth=30, elevation=15, distance=2.2, size=96)

@@ -41,8 +41,10 @@ PRESET = tiny_gan2shape_preset(
     prior_steps=2,
     collect_batches=4,
 )
-CONFIG = PretrainConfig(images=3, steps=3, save_every=2, warmup_steps=2, warmup_batch=2)
-TOTAL = 2 + 2 + 3
+CONFIG = PretrainConfig(
+    images=3, steps=3, save_every=2, warmup_steps=2, warmup_batch=2, offset_warmup_steps=2
+)
+TOTAL = 2 + 2 + 2 + 3
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +77,8 @@ def test_pretraining_writes_weights_description_and_state(trained) -> None:
     assert [done for done, _ in messages] == list(range(1, TOTAL + 1))
     assert all(text.startswith("prior fit") for _, text in messages[:2])
     assert all(text.startswith("warm-up") for _, text in messages[2:4])
-    assert all(text.startswith("joint steps 2+3") for _, text in messages[4:])
+    assert all(text.startswith("encoder warm-up") for _, text in messages[4:6])
+    assert all(text.startswith("joint steps 2+3") for _, text in messages[6:])
     info = json.loads(result.path.with_suffix(".json").read_text())
     assert info["iteration"] == info["total"] == TOTAL and info["preset"] == PRESET.name
     assert info["config"]["images"] == CONFIG.images
@@ -135,6 +138,39 @@ def test_the_warm_up_uses_symmetry_where_the_joint_steps_do(
     assert flips == [symmetric] * CONFIG.warmup_steps
 
 
+def test_the_encoder_warm_up_trains_the_offset_encoder_alone_at_its_own_rate(
+    gan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step 2's loss reaches only the encoder; at the preset's rate it learnt nothing in a
+    CPU schedule, so from its warm-up on it trains OFFSET_LR_SCALE times faster."""
+    module = importlib.import_module("engine.gan2shape.pretrain")
+    rates: list[list[float]] = []
+
+    class RecordingAdam(torch.optim.Adam):
+        def step(self, closure=None):
+            rates.append([group["lr"] for group in self.param_groups])
+            return super().step(closure)
+
+    monkeypatch.setattr(module.torch.optim, "Adam", RecordingAdam)
+    prior_only = replace(CONFIG, warmup_steps=0, offset_warmup_steps=0, steps=0)
+    before = train(gan, tmp_path / "prior.safetensors", config=prior_only).weights
+    after = train(
+        gan, tmp_path / "encoder.safetensors", config=replace(prior_only, offset_warmup_steps=2)
+    ).weights
+    changed = {key.split(".")[0] for key in before if not torch.equal(before[key], after[key])}
+    assert changed == {"offset_net"}
+    lr, scale = PRESET.lr, module.OFFSET_LR_SCALE
+    assert (
+        rates[PRESET.prior_steps :]
+        == [[lr, lr, lr]] * PRESET.prior_steps + [[lr, scale * lr, lr]] * 2
+    )
+    for offset_warmup_steps, joint_rate in ((1, scale * lr), (0, lr)):  # without: as before
+        rates.clear()
+        config = replace(prior_only, offset_warmup_steps=offset_warmup_steps, steps=1)
+        train(gan, tmp_path / f"joint-{offset_warmup_steps}.safetensors", config=config)
+        assert rates[-1] == [lr, joint_rate, lr]
+
+
 def test_global_batches_must_split_over_the_processes() -> None:
     PretrainConfig(batch=4, warmup_batch=3).check_split(2)  # no warm-up, so its batch is unused
     with pytest.raises(GANliftError, match="--batch 3 does not split into 2 processes"):
@@ -150,7 +186,7 @@ def test_a_stopped_pretraining_resumes_exactly(gan, trained, tmp_path: Path) -> 
     assert not stopped.finished and stopped.iteration == 3
     reports: list[int] = []
     resumed = train(gan, out, resume=True, progress=lambda done, total, text: reports.append(done))
-    assert resumed.finished and reports == [4, 5, 6, 7]  # from inside the warm-up
+    assert resumed.finished and reports == list(range(4, TOTAL + 1))  # from inside the warm-up
     for key, value in trained[0].weights.items():
         assert torch.allclose(resumed.weights[key], value, atol=1e-5), key
 
@@ -166,8 +202,9 @@ def test_pretraining_refusals(gan, trained, tmp_path: Path) -> None:
         train(gan, trained[0].path, config=replace(CONFIG, truncation=1.0), resume=True)
     with pytest.raises(GANliftError, match=r"truncation 1.5 is outside \[0, 1\]; pass --trunc"):
         PretrainConfig(truncation=1.5)
-    with pytest.raises(GANliftError, match="0 or more steps and warm-up steps"):
-        PretrainConfig(warmup_steps=-1)
+    for negative in ("warmup_steps", "offset_warmup_steps"):
+        with pytest.raises(GANliftError, match="0 or more steps and warm-up steps"):
+            PretrainConfig(**{negative: -1})
     other = PRESET.replace(networks=NetworkConfig(SIZE, 16, 2, bottleneck=16, offset_width=8))
     with pytest.raises(GANliftError, match="other network sizes"):
         load_pretrained(trained[0].path, other)
@@ -203,7 +240,7 @@ def test_pretrain_command_trains_and_resumes(gan, tmp_path: Path, capsys) -> Non
     arguments = [
         "gan2shape-pretrain", "--ckpt", str(checkpoint), "--preset", str(preset), "--out",
         str(out), "--images", "2", "--steps", "1", "--warmup-steps", "1", "--warmup-batch", "2",
-        "--truncation", "1", "--device", "cpu", "--fp32",
+        "--offset-warmup-steps", "1", "--truncation", "1", "--device", "cpu", "--fp32",
     ]  # fmt: skip
     assert main(arguments) == 0
     assert f"pretrained networks saved to {out}" in capsys.readouterr().out
@@ -211,5 +248,5 @@ def test_pretrain_command_trains_and_resumes(gan, tmp_path: Path, capsys) -> Non
     assert "already exists" in capsys.readouterr().err
     assert main([*arguments, "--resume"]) == 0
     info = json.loads(out.with_suffix(".json").read_text())
-    assert info["iteration"] == 4 and info["config"]["truncation"] == 1
-    assert info["config"]["warmup_steps"] == 1
+    assert info["iteration"] == 5 and info["config"]["truncation"] == 1
+    assert info["config"]["warmup_steps"] == info["config"]["offset_warmup_steps"] == 1

@@ -87,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--steps",
         type=int,
         default=PretrainConfig.steps,
-        help="joint iterations after the prior fit and the warm-up (%(default)s)",
+        help="joint iterations after the prior fit and the warm-ups (%(default)s)",
     )
     pretrain_parser.add_argument(
         "--warmup-steps",
@@ -101,6 +101,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=PretrainConfig.warmup_batch,
         help="samples per warm-up iteration, summed over all processes (%(default)s)",
+    )
+    pretrain_parser.add_argument(
+        "--offset-warmup-steps",
+        type=int,
+        default=PretrainConfig.offset_warmup_steps,
+        help="iterations training the latent-offset encoder alone after the warm-up, so that "
+        "step 2's projections follow the pseudo samples' lights (%(default)s)",
     )
     pretrain_parser.add_argument(
         "--batch",
@@ -206,6 +213,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         save_every=args.save_every,
         warmup_steps=args.warmup_steps,
         warmup_batch=args.warmup_batch,
+        offset_warmup_steps=args.offset_warmup_steps,
     )
     with (
         process_group_from_environment(args.device) as device,

@@ -6,7 +6,8 @@ Training fits the depth net to the ellipsoid prior for the preset's `prior_steps
 the photo-geometric networks up (optional `warmup_steps`: step 1's L1 loss on batches of
 samples, with symmetry where the joint steps use it, the view and light nets at a higher rate,
 as unsup3d trains them; the release starts from view and light nets pretrained that way), then
-runs joint iterations on a random batch of samples each: step 2's projection loss (trains the
+the latent-offset encoder (optional `offset_warmup_steps`: step 2's loss alone), then runs
+joint iterations on a random batch of samples each: step 2's projection loss (trains the
 latent-offset encoder) plus step 3's shape loss on projected samples collected fresh from that
 encoder (trains depth, albedo, view and light), with the first stage's symmetry flag. All losses
 come from `engine.gan2shape.steps`, so per-image and joint training cannot drift apart. For
@@ -26,8 +27,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +61,7 @@ from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Discriminator, Generator
 from engine.torch_files import read_torch_file
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 WARMUP_VIEW_LR_SCALE = 10.0
 """The view and light nets' learning rate in the warm-up, in units of the preset's. At the
@@ -66,6 +69,15 @@ preset's rate, 300 iterations of batches of 16 taught a view net almost no yaw e
 true canonical face (correlation 0.18 with the truth); at 10 times it, 0.67. The warm-up's
 loss is L1 alone: with the discriminator-feature term each iteration took 5 times as long on a
 CPU, and after 250 iterations its view net read yaw no better (0.20 against 0.33)."""
+
+OFFSET_LR_SCALE = 10.0
+"""The latent-offset encoder's learning rate from its warm-up on, in units of the preset's (a
+run without an encoder warm-up keeps the preset's rate throughout, as before). At the preset's
+rate the encoder of 150 joint steps (batches of 4) had learnt nothing: its projections of
+default-face pseudo samples relit across the preset's light range did not follow the light
+(slope 0.05 against the pseudo samples' own 1.36, as scripts/probe_relighting.py reads them),
+so step 3 trained on copies of the input. Trained alone at 10 times the rate, it followed the
+light after 800 single-sample iterations (slope 1.01 in a scratch run of the same probe)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,9 @@ class PretrainConfig:
     """Warm-up iterations between the prior fit and the joint ones (see the module doc)."""
     warmup_batch: int = 16
     """Samples per warm-up iteration (the global batch, like `batch`)."""
+    offset_warmup_steps: int = 0
+    """Iterations training the latent-offset encoder alone (step 2's loss on batches of `batch`
+    samples) after the warm-up, before the joint ones."""
 
     def __post_init__(self) -> None:
         if (
@@ -95,6 +110,7 @@ class PretrainConfig:
             or self.batch < 1
             or self.save_every < 1
             or self.warmup_steps < 0
+            or self.offset_warmup_steps < 0
             or self.warmup_batch < 1
         ):
             raise GANliftError(
@@ -187,8 +203,10 @@ def pretrain(
         if group.any(should_stop is not None and should_stop()):
             break
         phase = _phase(iteration, preset, config)
-        scale = WARMUP_VIEW_LR_SCALE if phase == _WARMUP else 1.0
-        optimizer.param_groups[0]["lr"] = preset.lr * scale  # the view and light nets
+        view_light, offset = optimizer.param_groups[:2]
+        view_light["lr"] = preset.lr * (WARMUP_VIEW_LR_SCALE if phase == _WARMUP else 1.0)
+        raised = phase == _OFFSET or (phase == _JOINT and config.offset_warmup_steps > 0)
+        offset["lr"] = preset.lr * (OFFSET_LR_SCALE if raised else 1.0)
         optimizer.zero_grad(set_to_none=True)
         if phase == _WARMUP:
             drawn = torch.randint(len(images), (config.warmup_batch,), generator=rng)  # [B]
@@ -204,10 +222,19 @@ def pretrain(
             seeds = torch.randint(2**62, (config.batch,), generator=rng)  # [B]
             mine = zip(group.shard(indices).tolist(), group.shard(seeds).tolist(), strict=True)
             contexts = [
-                _context(G, D, networks, step_preset, perceptual, bf16, samples, index, seed)
+                sample_context(
+                    G,
+                    D,
+                    networks,
+                    step_preset,
+                    perceptual,
+                    *samples.row(index),
+                    seed=seed,
+                    bf16=bf16,
+                )
                 for index, seed in mine
             ]
-            local_loss = _backward_mean_loss(contexts, prior, phase == _PRIOR)
+            local_loss = _backward_mean_loss(contexts, _SAMPLE_LOSSES[phase], prior)
         group.average_gradients(networks)
         optimizer.step()
         iteration += 1
@@ -221,28 +248,34 @@ def pretrain(
     return PretrainResult(_cpu_weights(networks), iteration, total, path)
 
 
-_PRIOR, _WARMUP, _JOINT = "prior fit", "warm-up", "joint steps 2+3"
+_PRIOR, _WARMUP, _OFFSET, _JOINT = "prior fit", "warm-up", "encoder warm-up", "joint steps 2+3"
 
 
 def _total_iterations(preset: Gan2ShapePreset, config: PretrainConfig) -> int:
-    """Iterations of a whole run: prior fit, warm-up and joint steps."""
-    return preset.prior_steps + config.warmup_steps + config.steps
+    """Iterations of a whole run: prior fit, warm-ups and joint steps."""
+    return preset.prior_steps + config.warmup_steps + config.offset_warmup_steps + config.steps
 
 
 def _phase(iteration: int, preset: Gan2ShapePreset, config: PretrainConfig) -> str:
     """Which part of pretraining iteration `iteration` (0-based) belongs to."""
-    if iteration < preset.prior_steps:
-        return _PRIOR
-    return _WARMUP if iteration < preset.prior_steps + config.warmup_steps else _JOINT
+    ends = itertools.accumulate(
+        (preset.prior_steps, config.warmup_steps, config.offset_warmup_steps)
+    )
+    for phase, end in zip((_PRIOR, _WARMUP, _OFFSET), ends, strict=True):
+        if iteration < end:
+            return phase
+    return _JOINT
 
 
 def _optimizer(networks: Gan2ShapeNetworks, preset: Gan2ShapePreset) -> torch.optim.Adam:
-    """Adam over two groups, the view and light nets first (their rate rises in the warm-up)."""
+    """Adam over three groups whose rates the phases set apart: the view and light nets, the
+    latent-offset encoder, and the rest."""
     view_light = [*networks.view_net.parameters(), *networks.light_net.parameters()]
-    chosen = {id(parameter) for parameter in view_light}
+    offset = list(networks.offset_net.parameters())
+    chosen = {id(parameter) for parameter in view_light + offset}
     rest = [parameter for parameter in networks.parameters() if id(parameter) not in chosen]
     return torch.optim.Adam(
-        [{"params": view_light}, {"params": rest}],
+        [{"params": view_light}, {"params": offset}, {"params": rest}],
         lr=preset.lr,
         betas=(0.9, 0.999),
         weight_decay=preset.weight_decay,
@@ -315,26 +348,32 @@ class _Samples:
     images: torch.Tensor
     masks: torch.Tensor
 
+    def row(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample `index`'s (w `[1, D]`, image `[1, 3, S, S]`, mask `[1, 1, S, S]`)."""
+        rows = slice(index, index + 1)
+        return self.latents[rows], self.images[rows], self.masks[rows]
 
-def _context(
+
+def sample_context(
     G: Generator,
     D: Discriminator,
     networks: Gan2ShapeNetworks,
     preset: Gan2ShapePreset,
     perceptual: PerceptualLoss,
-    bf16: bool,
-    samples: _Samples,
-    index: int,
+    latent: torch.Tensor,
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    *,
     seed: int,
+    bf16: bool = False,
 ) -> StepContext:
-    """The step context of sample `index`: its own GAN image is its target, so the relative
-    offset of its reconstruction is exactly zero. Its random stream starts from `seed`, so it
-    draws the same numbers in whichever process handles it."""
-    latent = samples.latents[index : index + 1]  # [1, D]
-    image = samples.images[index : index + 1]  # [1, 3, S, S]
+    """The step context of the GAN sample with w `latent [1, D]`, its image `[1, 3, S, S]` in
+    the networks' frame and object mask `[1, 1, S, S]`: its own GAN image is its target, so the
+    relative offset of its reconstruction is exactly zero. Its random stream starts from
+    `seed`, so it draws the same numbers in whichever process handles it."""
     target = Target(
         image=image,
-        mask=samples.masks[index : index + 1],
+        mask=mask,
         latent=latent,
         noises=[],
         gan_image=image,
@@ -353,29 +392,44 @@ def _context(
     return StepContext(preset, networks, target, D, perceptual, projector, rng, bf16)
 
 
+SampleLoss = Callable[[StepContext, torch.Tensor], torch.Tensor]
+"""One sample's loss in a phase, given its context and the prior `[1, S, S]`."""
+
+
 def _backward_mean_loss(
-    contexts: list[StepContext], prior: torch.Tensor, fitting_prior: bool
+    contexts: list[StepContext], sample_loss: SampleLoss, prior: torch.Tensor
 ) -> torch.Tensor:
     """Accumulate the gradients of the samples' mean loss, one sample's graph at a time (so
     memory does not grow with the batch); returns that mean, detached."""
     total = torch.zeros((), device=prior.device)
     for context in contexts:
-        loss = _sample_loss(context, prior, fitting_prior) / len(contexts)
+        loss = sample_loss(context, prior) / len(contexts)
         loss.backward()
         total += loss.detach()
     return total
 
 
-def _sample_loss(context: StepContext, prior: torch.Tensor, fitting_prior: bool) -> torch.Tensor:
-    """One sample's loss: the prior fit, or step 2's projection loss plus step 3's shape loss
-    on projected samples collected fresh (with the first stage's symmetry flag), refined for
-    the preset's `projection_steps` (each step costs a GAN pass over the batch)."""
-    if fitting_prior:
-        return prior_loss(context, prior)
+def _encoder_loss(context: StepContext, prior: torch.Tensor) -> torch.Tensor:
+    """Step 2's projection loss alone (it trains only the latent-offset encoder)."""
+    return projection_loss(context, take_snapshot(context))
+
+
+def _joint_loss(context: StepContext, prior: torch.Tensor) -> torch.Tensor:
+    """Step 2's projection loss plus step 3's shape loss on projected samples collected fresh
+    (with the first stage's symmetry flag), refined for the preset's `projection_steps` (each
+    step costs a GAN pass over the batch)."""
     snapshot = take_snapshot(context)
     cache = collect_projected(context, snapshot)
     flip = context.preset.flip_step3[0]
     return projection_loss(context, snapshot) + shape_loss(context, cache, flip=flip)
+
+
+_SAMPLE_LOSSES: dict[str, SampleLoss] = {
+    _PRIOR: prior_loss,
+    _OFFSET: _encoder_loss,
+    _JOINT: _joint_loss,
+}
+"""The per-sample loss of each phase that trains on single samples' contexts."""
 
 
 def _save(

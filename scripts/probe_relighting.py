@@ -21,7 +21,9 @@ import argparse
 import imageio.v3 as iio
 import torch
 
+from engine.errors import GANliftError
 from engine.evaluation.coverage import render_labelled
+from engine.evaluation.gan2shape_check import correlation
 from engine.evaluation.labels import label_set
 from engine.evaluation.regressor import fit_label_regressor, predict_labels
 from engine.gan2shape.frames import to_network_frame
@@ -55,11 +57,6 @@ def slope(x: torch.Tensor, y: torch.Tensor) -> float:
     return float((centred * (y - y.mean())).sum() / centred.square().sum())
 
 
-def correlation(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Pearson correlation of `x` and `y` (both `[N]`)."""
-    return float(torch.corrcoef(torch.stack([x, y]))[0, 1])
-
-
 def relight_figure(context: StepContext, snapshot: ShapeSnapshot) -> torch.Tensor:
     """The snapshot's shape drawn frontally under FIGURE_LIGHTS_X (top row) and the encoder's
     projections of those images (bottom row): `[2 · L, 3, S, S]`."""
@@ -84,17 +81,21 @@ def main() -> None:
     parser.add_argument("--figure", help="PNG of the first sample relit and projected")
     args = parser.parse_args()
 
+    model = load_model(args.model)
+    G, D = model.generator.eval(), model.discriminator.eval()
+    try:  # before the minutes of fitting the reader
+        preset = model.preset.replace(collect_batches=1, projection_steps=args.refine)
+        weights = load_pretrained(args.weights or model.pretrained, preset)
+    except GANliftError as error:
+        parser.exit(2, f"error: {error}\n")
+    networks = Gan2ShapeNetworks(preset.networks, style_dim=G.style_dim)
+    networks.load_state_dict(weights)
+    networks.eval()
+
     category = CATEGORIES[args.model]
     light_x = label_set(category).names.index("light_x")
     images, labels = render_labelled(category, SEED_RANGES["train"].start, args.renders)
     reader = fit_label_regressor(images, labels, steps=args.reader_steps).model.eval()
-
-    model = load_model(args.model)
-    G, D = model.generator.eval(), model.discriminator.eval()
-    preset = model.preset.replace(collect_batches=1, projection_steps=args.refine)
-    networks = Gan2ShapeNetworks(preset.networks, style_dim=G.style_dim)
-    networks.load_state_dict(load_pretrained(args.weights or model.pretrained, preset))
-    networks.eval()
     perceptual = perceptual_loss("auto", discriminator=D)
     latents = sample_latents(G, args.samples, seed=args.seed, truncation=1.0)  # [N, D]
     with torch.no_grad():

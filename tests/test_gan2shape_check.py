@@ -12,7 +12,7 @@ import torch
 
 from engine.cli import main
 from engine.errors import GANliftError
-from engine.evaluation.gan2shape_check import NetworkCheck, _correlation, check_networks
+from engine.evaluation.gan2shape_check import NetworkCheck, check_networks, correlation
 from engine.gan2shape import Gan2ShapeNetworks, StepLengths
 from engine.stylegan2 import save_checkpoint
 from tests.tiny import tiny_gan, tiny_gan2shape_preset
@@ -30,9 +30,9 @@ def networks() -> Gan2ShapeNetworks:
 
 def test_correlation_of_analytic_series() -> None:
     series = torch.linspace(-1, 1, 9)
-    assert _correlation(series, 2 * series + 1) == pytest.approx(1.0)
-    assert _correlation(series, -series) == pytest.approx(-1.0)
-    assert _correlation(series, torch.ones(9)) == 0.0
+    assert correlation(series, 2 * series + 1) == pytest.approx(1.0)
+    assert correlation(series, -series) == pytest.approx(-1.0)
+    assert correlation(series, torch.ones(9)) == 0.0
 
 
 def test_check_reads_every_render_against_its_truth(networks) -> None:

@@ -119,10 +119,10 @@ def check_networks(
         category=category,
         count=n,
         first_seed=first_seed,
-        yaw_correlation=_correlation(view[:, 1], true_view[:, 1]),
+        yaw_correlation=correlation(view[:, 1], true_view[:, 1]),
         yaw_spread=float(view[:, 1].std() / true_view[:, 1].std()),
-        pitch_correlation=_correlation(view[:, 0], true_view[:, 0]),
-        light_x_correlation=_correlation(light[:, 2], true_light[:, 2]),
+        pitch_correlation=correlation(view[:, 0], true_view[:, 0]),
+        light_x_correlation=correlation(light[:, 2], true_light[:, 2]),
         reconstruction_psnr=float(values["psnr"].mean()),
         object_psnr=float(values["object_psnr"].mean()),
         relief_ratio=float(values["relief"].mean()),
@@ -147,7 +147,7 @@ def _read_batch(
     }
 
 
-def _correlation(first: torch.Tensor, second: torch.Tensor) -> float:
+def correlation(first: torch.Tensor, second: torch.Tensor) -> float:
     """Pearson correlation of two `[N]` series (0 when either is constant)."""
     first, second = first - first.mean(), second - second.mean()
     norm = first.norm() * second.norm()

@@ -52,7 +52,18 @@ def test_without_a_cascade_faces_fall_back_to_a_centre_crop(photo, monkeypatch) 
     monkeypatch.setattr(inputs, "face_detector_available", lambda: False)
     prepared = prepare_input(photo, size=32, find_face=True, needs_mask=False)
     assert prepared.box == Box(50, 0, 300, 300)
-    assert "no Haar cascades" in prepared.framing and prepared.image.shape == (1, 3, 32, 32)
+    assert prepared.framing.startswith("centre crop (this OpenCV build has no face detector")
+    assert prepared.image.shape == (1, 3, 32, 32)
+
+
+def test_a_square_without_a_face_is_taken_whole_and_named_so(monkeypatch) -> None:
+    """The app's face examples are 128-px squares the detector misses: the status line must
+    say the whole image was used, not that a centre crop was taken."""
+    monkeypatch.setattr(inputs, "detect_face", lambda image: None)
+    square = torch.rand(1, 3, 128, 128) * 2 - 1
+    prepared = prepare_input(square, size=64, find_face=True, needs_mask=False)
+    assert prepared.box == Box(0, 0, 128, 128)
+    assert prepared.framing.startswith("whole image (no face found;")
 
 
 def test_a_square_at_the_models_size_is_taken_whole_without_a_face_search(monkeypatch) -> None:

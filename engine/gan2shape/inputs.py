@@ -84,13 +84,14 @@ def prepare_input(
     else:
         side = min(height, width)
         box = Box((width - side) // 2, (height - side) // 2, side, side)
-        framing = "centre crop"
+        framing = "whole image" if height == width else "centre crop"
         if find_face:
-            framing += (
-                " (no face found; crop the photo to the face for best results)"
+            why = (
+                "no face found"
                 if face_detector_available()
-                else " (this OpenCV build has no Haar cascades; crop the photo to the face)"
+                else "this OpenCV build has no face detector"
             )
+            framing += f" ({why}; if the face fills little of the photo, crop the photo to it)"
     photo = crop_box(image, box)  # [1, 3, B, B]
     cropped = fit_to_frame(photo, size)  # [1, 3, S, S]
     if mask is not None:

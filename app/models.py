@@ -25,9 +25,6 @@ from engine.styleganr import StyleGANR, load_styleganr
 DEFAULT_MODELS = ("default-face", "default-car")
 """Models trained by this project and shipped in `assets/models` (same-named presets)."""
 
-DEFAULT_CARS_MODEL = "default-car-styleganr"
-"""The shipped StyleGAN-R model file (`assets/models/<name>.pt`) of the Cars tab."""
-
 
 @dataclass(frozen=True)
 class ModelChoice:
@@ -90,13 +87,6 @@ def resolve_preset(category: str | Gan2ShapePreset | None, gan_size: int) -> Gan
             ) from error
         return Gan2ShapePreset.from_json(text, source=f"preset file {path}")
     return get_preset(category)
-
-
-def resolve_cars_model(spec: str, *, models_dir: Path = MODELS_DIR) -> Path:
-    """The StyleGAN-R model file: the shipped default's path, or `spec` as a path."""
-    if spec == DEFAULT_CARS_MODEL:
-        return models_dir / f"{DEFAULT_CARS_MODEL}.pt"
-    return Path(spec).expanduser()
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import torch
 
 from app.display import picture
 from app.folders import SessionFolders
-from app.models import LoadedModel, ModelChoice, ModelStore, resolve_cars_model, resolve_model
+from app.models import LoadedModel, ModelChoice, ModelStore, resolve_model
 from app.settings import AppSettings
 from app.viewer import MeshViewer
 from engine.errors import GANliftError
@@ -30,6 +30,7 @@ from engine.gan2shape.recover import Recovery, recovery_mesh
 from engine.images import to_uint8
 from engine.mesh import TexturedMesh
 from engine.styleganr import Sample, StyleGANR, ViewCodes
+from engine.styleganr.model import resolve_model_path
 
 logger = logging.getLogger("ganlift.app")
 
@@ -91,7 +92,7 @@ class Session:
     def cars_model(self) -> StyleGANR:
         """The Cars tab's StyleGAN-R model, loaded on first use."""
         settings = self.context.settings
-        path = resolve_cars_model(settings.cars_model, models_dir=settings.models_dir)
+        path = resolve_model_path(settings.cars_model, models_dir=settings.models_dir)
         return self.context.models.load_cars(path)
 
     def use_model(self, choice: ModelChoice) -> LoadedModel:

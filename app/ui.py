@@ -9,12 +9,12 @@ import functools
 import gradio as gr
 
 from app import cars, model_tab, reconstruct, view_labels, viewer_tab
-from app.models import resolve_cars_model
 from app.session import AppContext, Session
 from engine.gan2shape import QUALITIES
 from engine.gan2shape.presets import PRESETS
 from engine.images import SAVE_FORMATS
 from engine.styleganr import PARTS
+from engine.styleganr.model import resolve_model_path
 
 COMPUTE_QUEUE = "compute"
 """Concurrency group of the long, CPU-heavy jobs (one at a time across sessions)."""
@@ -175,7 +175,7 @@ def _reconstruct_tab(context: AppContext, session: gr.State, status: gr.Markdown
 
 def _cars_tab(context: AppContext, session: gr.State) -> None:
     """StyleGAN-R: three samples (by seed or upload), their cameras, part swaps, car to mesh."""
-    path = resolve_cars_model(context.settings.cars_model, models_dir=context.settings.models_dir)
+    path = resolve_model_path(context.settings.cars_model, models_dir=context.settings.models_dir)
     if not path.is_file():
         gr.Markdown(
             f"**The StyleGAN-R model {path} is not installed yet; start with --cars-model PATH.**"

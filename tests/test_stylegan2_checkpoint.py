@@ -39,6 +39,8 @@ def networks() -> tuple[Generator, Discriminator]:
 def test_bare_name_resolves_in_the_models_folder(networks, tmp_path: Path) -> None:
     G, D = networks
     save_checkpoint(tmp_path / "mini-face", G, discriminator=D, extra={"step": 3})
+    (tmp_path / "mini-face-gan2shape.safetensors").write_bytes(b"")  # other networks:
+    (tmp_path / "mini-face-gan2shape.json").write_text('{"networks": {}}')  # not offered
     checkpoint = load_checkpoint("mini-face", models_dir=tmp_path)
     assert checkpoint.format == "GANlift safetensors"
     assert checkpoint.extra == {"step": 3}
@@ -48,7 +50,7 @@ def test_bare_name_resolves_in_the_models_folder(networks, tmp_path: Path) -> No
     message = str(error.value)
     assert "No model named 'default-face'" in message
     assert str(tmp_path / "default-face.safetensors") in message
-    assert "available: mini-face" in message
+    assert "(available: mini-face)" in message
 
 
 def test_missing_file_and_missing_config(networks, tmp_path: Path) -> None:

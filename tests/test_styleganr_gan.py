@@ -58,6 +58,7 @@ from engine.styleganr import (
 from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.encoding import redraw_errors
 from engine.styleganr.inverse_graphics import MeshImage, refine_camera
+from engine.styleganr.model import resolve_model_path
 from engine.styleganr.train_mapping import fit_view_layers
 from tests.tiny import STYLEGANR_STYLE_DIM, STYLEGANR_VIEW_LAYERS, tiny_styleganr
 
@@ -486,6 +487,22 @@ def test_a_shipped_models_views_and_inverse_network_start_a_retraining(model, tm
     command = ["styleganr", "train-inverse", "--synthetic", "--init-from", str(shipped)]
     assert main([*command, "--steps", "1", "--out", str(tmp_path / "cli.pt")]) == 2
     assert not (tmp_path / "cli.pt").exists()
+
+
+def test_a_bundled_model_is_found_by_name_and_a_path_is_taken_as_given(
+    model, tmp_path, monkeypatch
+) -> None:
+    """`--model default-car-styleganr` (the Cars tab's model, by the name the README uses)
+    loads like its file; a path, even one without a suffix, stays a path."""
+    bundled = tmp_path / "models"
+    assert resolve_model_path("shipped", models_dir=bundled) == bundled / "shipped.pt"
+    monkeypatch.chdir(tmp_path)
+    save_styleganr(model, tmp_path / "local")  # a file here wins over the bundled name
+    assert resolve_model_path("local", models_dir=bundled) == Path("local")
+    assert resolve_model_path("other.pt", models_dir=bundled) == Path("other.pt")
+    assert main(["styleganr", "export-views", "--model", "default-car-styleganr",
+                 "--out", str(tmp_path / "views.safetensors")]) == 0  # fmt: skip
+    assert len(load_view_codes(tmp_path / "views.safetensors").codes) > 0
 
 
 def test_a_half_precision_export_reads_back_and_draws_nearly_the_same(model, tmp_path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -84,6 +85,20 @@ class Checkpoint:
         return "\n".join(lines)
 
 
+def bundled_generators(models_dir: Path = MODELS_DIR) -> list[str]:
+    """Names of the StyleGAN2 models in `models_dir` (not the other networks stored there,
+    such as GAN2Shape's): those whose JSON config describes a generator."""
+    names = []
+    for weights in sorted(models_dir.glob("*.safetensors")):
+        try:
+            config = json.loads(weights.with_suffix(".json").read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(config, dict) and "generator" in config:
+            names.append(weights.stem)
+    return names
+
+
 def resolve_checkpoint_path(
     path_or_name: str | os.PathLike[str], models_dir: Path = MODELS_DIR
 ) -> Path:
@@ -95,8 +110,7 @@ def resolve_checkpoint_path(
         candidate = models_dir / f"{path_or_name}.safetensors"
         if candidate.is_file():
             return candidate
-        names = sorted(item.stem for item in models_dir.glob("*.safetensors"))
-        available = ", ".join(names) if names else "none installed"
+        available = ", ".join(bundled_generators(models_dir)) or "none installed"
         raise GANliftError(
             f"No model named '{path_or_name}': expected {candidate} with its .json beside it "
             f"(available: {available}); pass a checkpoint file path instead."

@@ -11,6 +11,7 @@ W+ codes the networks would misread without any error.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import torch
 from engine.config import config_from_dict, config_to_dict
 from engine.errors import GANliftError
 from engine.stylegan2 import Generator, generator_fingerprint, load_checkpoint
+from engine.stylegan2.checkpoint import MODELS_DIR
 from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.inverse_graphics import InverseGraphicsConfig, InverseGraphicsNet
 from engine.styleganr.labelling import ViewLabeller, labeller_from_state
@@ -28,6 +30,17 @@ from engine.styleganr.view_codes import ViewCodes
 
 MODEL_FORMAT = "ganlift-styleganr"
 MODEL_VERSION = 1
+BUNDLED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+"""What a bundled model's name looks like (no folder, no suffix)."""
+
+
+def resolve_model_path(spec: str | os.PathLike, *, models_dir: Path = MODELS_DIR) -> Path:
+    """A StyleGAN-R model file: `spec` as a path, or a bundled name ("default-car-styleganr")
+    as `<models_dir>/<name>.pt` when no such file exists where the user is."""
+    path = Path(spec).expanduser()
+    if path.exists() or path.suffix or not BUNDLED_NAME.fullmatch(str(spec)):
+        return path
+    return models_dir / f"{spec}.pt"
 
 
 @dataclass
@@ -110,8 +123,8 @@ def inverse_graphics_weights(
 
 
 def load_model_views(path: str | os.PathLike) -> ViewCodes:
-    """The labelled view codes in a model file, read without loading its GAN."""
-    return _views(read_state(path, MODEL_FORMAT))
+    """The labelled view codes in a model file (or bundled model), read without its GAN."""
+    return _views(read_state(resolve_model_path(path), MODEL_FORMAT))
 
 
 def _views(state: dict[str, Any]) -> ViewCodes:
@@ -124,8 +137,10 @@ def load_styleganr(
     generator: Generator | None = None,
     device: torch.device | str = "cpu",
 ) -> StyleGANR:
-    """Read a model file; the GAN is ``generator`` or else loaded from the recorded path, and
-    must be the one the model was trained on (files without a fingerprint are not checked)."""
+    """Read a model file (or a bundled model by name); the GAN is ``generator`` or else loaded
+    from the recorded path, and must be the one the model was trained on (files without a
+    fingerprint are not checked)."""
+    path = resolve_model_path(path)
     state = read_state(path, MODEL_FORMAT)
     if generator is None:
         if not state["generator_path"]:

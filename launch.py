@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import gradio as gr
 
-from app.models import DEFAULT_CARS_MODEL, DEFAULT_MODELS, ModelStore, resolve_model
+from app.models import DEFAULT_MODELS, ModelStore, resolve_model
 from app.session import AppContext
 from app.settings import AppSettings
 from app.ui import build_app
@@ -43,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--cars-model",
-        default=DEFAULT_CARS_MODEL,
-        help="StyleGAN-R model file of the Cars tab (written by `python -m engine styleganr`)",
+        default=AppSettings.cars_model,
+        help="StyleGAN-R model of the Cars tab: a shipped model's name or a file written by "
+        "`python -m engine styleganr` (%(default)s)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import itertools
+import math
 from pathlib import Path
 
 import pytest
@@ -223,6 +224,18 @@ def test_render_view_at_zero_reproduces_the_canonical_image(full) -> None:
     assert torch.allclose(relit, front, atol=1e-4)
     turned = render_view(recovery, azimuth=20, elevation=5)
     assert (turned - front).abs().mean() > 1e-3
+
+
+def test_render_view_blanks_what_a_turn_uncovers(full) -> None:
+    """Pixels off the turned surface are 0 (the app's grey), not whatever canonical pixel
+    their far-depth ray lands on (a sliver of the head showed at the frame's edge)."""
+    recovery, _ = full
+    turned = render_view(recovery, azimuth=45, elevation=0)
+    view = recovery.depth.new_tensor([[0.0, math.radians(45), 0.0, 0.0, 0.0, 0.0]])
+    _, covered = render_in_views(recovery.canonical_image, recovery.depth, view)
+    assert 0 < covered.mean() < 1
+    assert torch.all(turned * (1 - covered) == 0)
+    assert turned[covered.expand_as(turned) > 0].abs().sum() > 0
 
 
 def test_project_view_gives_a_generator_image(gan, full) -> None:

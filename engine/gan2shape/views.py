@@ -28,7 +28,16 @@ def render_view(
 ) -> torch.Tensor:
     """The recovered object `[1, 3, S, S]` in [-1, 1] seen from (`azimuth`, `elevation`)
     degrees; with `light` (ambient, diffuse, dx, dy) `[4]` or `[1, 4]` it is relit, else it
-    keeps the recovered shading. Uncovered pixels are 0."""
+    keeps the recovered shading. Pixels the turned surface leaves uncovered are 0."""
+    image, covered = _render(recovery, azimuth, elevation, light)
+    return image * covered
+
+
+def _render(
+    recovery: Recovery, azimuth: float, elevation: float, light: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The canonical image warped into the view `[1, 3, S, S]` as GAN2Shape warps it (pixels
+    off the surface sample whatever their far-depth ray hits), and the coverage `[1, 1, S, S]`."""
     canonical = recovery.canonical_image  # [1, 3, S, S]
     if light is not None:
         light = light.reshape(1, 4).to(recovery.normal)
@@ -37,8 +46,7 @@ def render_view(
         [[math.radians(elevation), math.radians(azimuth), 0.0, 0.0, 0.0, 0.0]]
     )  # [1, 6]
     with torch.no_grad():
-        image, _ = render_in_views(canonical, recovery.depth, view)
-    return image
+        return render_in_views(canonical, recovery.depth, view)
 
 
 def project_view(
@@ -51,8 +59,8 @@ def project_view(
 ) -> torch.Tensor:
     """`render_view`'s image projected onto `G`'s manifold by the recovery's trained offset
     encoder: the generator's image `[1, 3, size, size]` in [-1, 1] (`G` on the recovery's
-    device)."""
-    rendered = render_view(recovery, azimuth=azimuth, elevation=elevation, light=light)
+    device). The encoder sees the view unmasked, as step 2's pseudo samples are drawn."""
+    rendered, _ = _render(recovery, azimuth, elevation, light)
     projector = latent_projector(G, recovery.state)
     with torch.no_grad():
         offset = projector.offsets(recovery.state.networks.offset_net, rendered)

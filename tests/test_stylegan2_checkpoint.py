@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import safetensors.torch
 import torch
 
 from engine.errors import GANliftError
@@ -60,6 +61,15 @@ def test_missing_file_and_missing_config(networks, tmp_path: Path) -> None:
     path.with_suffix(".json").unlink()
     with pytest.raises(GANliftError, match="has no config beside it"):
         load_checkpoint(path)
+
+
+def test_gan2shape_networks_are_named_as_such_not_as_a_broken_config(tmp_path: Path) -> None:
+    """The models folder holds GAN2Shape networks beside the GANs; `info` or `sample` on one
+    must say what it is, not list its config's 'unknown keys'."""
+    safetensors.torch.save_file({"depth_net.weight": torch.zeros(1)}, tmp_path / "nets.safetensors")
+    (tmp_path / "nets.json").write_text('{"networks": {}, "preset": {}, "iteration": 3}')
+    with pytest.raises(GANliftError, match=r"holds GAN2Shape networks .* not a StyleGAN2"):
+        load_checkpoint(tmp_path / "nets.safetensors")
 
 
 def test_training_layout_with_optimizers_and_bare_state_dict(networks, tmp_path: Path) -> None:

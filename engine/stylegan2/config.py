@@ -171,6 +171,11 @@ class ModelConfig:
             raise GANliftError(f"Cannot read model config {path}: {error}.") from error
         if not isinstance(data, dict):
             raise GANliftError(f"Model config {path} must hold a JSON object.")
+        if "generator" not in data and "networks" in data:
+            raise GANliftError(
+                f"{path.with_suffix('.safetensors')} holds GAN2Shape networks (written by "
+                "gan2shape-pretrain), not a StyleGAN2; pass the generator's checkpoint instead."
+            )
         unknown = sorted(set(data) - {"format_version", "generator", "discriminator", "extra"})
         if unknown:
             raise GANliftError(f"Model config {path} has unknown keys {unknown}.")

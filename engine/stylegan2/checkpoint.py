@@ -42,6 +42,8 @@ from engine.stylegan2.safe_pickle import error_summary, load_ada_pickle, load_to
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
 """Where bare model names ("default-face") are looked up."""
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+"""What the name of a model in `MODELS_DIR` looks like: no folder (a name, not a path)."""
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _TORCH_LEGACY_MAGIC = b"\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
@@ -85,7 +87,7 @@ class Checkpoint:
         return "\n".join(lines)
 
 
-def bundled_generators(models_dir: Path = MODELS_DIR) -> list[str]:
+def _generator_names(models_dir: Path = MODELS_DIR) -> list[str]:
     """Names of the StyleGAN2 models in `models_dir` (not the other networks stored there,
     such as GAN2Shape's): those whose JSON config describes a generator."""
     names = []
@@ -106,11 +108,11 @@ def resolve_checkpoint_path(
     path = Path(path_or_name)
     if path.is_file():
         return path
-    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(path_or_name)) and not path.suffix:
+    if MODEL_NAME.fullmatch(str(path_or_name)) and not path.suffix:
         candidate = models_dir / f"{path_or_name}.safetensors"
         if candidate.is_file():
             return candidate
-        available = ", ".join(bundled_generators(models_dir)) or "none installed"
+        available = ", ".join(_generator_names(models_dir)) or "none installed"
         raise GANliftError(
             f"No model named '{path_or_name}': expected {candidate} with its .json beside it "
             f"(available: {available}); pass a checkpoint file path instead."

@@ -11,7 +11,6 @@ W+ codes the networks would misread without any error.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import torch
 from engine.config import config_from_dict, config_to_dict
 from engine.errors import GANliftError
 from engine.stylegan2 import Generator, generator_fingerprint, load_checkpoint
-from engine.stylegan2.checkpoint import MODELS_DIR
+from engine.stylegan2.checkpoint import MODEL_NAME, MODELS_DIR
 from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.inverse_graphics import InverseGraphicsConfig, InverseGraphicsNet
 from engine.styleganr.labelling import ViewLabeller, labeller_from_state
@@ -30,15 +29,13 @@ from engine.styleganr.view_codes import ViewCodes
 
 MODEL_FORMAT = "ganlift-styleganr"
 MODEL_VERSION = 1
-BUNDLED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-"""What a bundled model's name looks like (no folder, no suffix)."""
 
 
 def resolve_model_path(spec: str | os.PathLike, *, models_dir: Path = MODELS_DIR) -> Path:
     """A StyleGAN-R model file: `spec` as a path, or a bundled name ("default-car-styleganr")
     as `<models_dir>/<name>.pt` when no such file exists where the user is."""
     path = Path(spec).expanduser()
-    if path.exists() or path.suffix or not BUNDLED_NAME.fullmatch(str(spec)):
+    if path.exists() or path.suffix or not MODEL_NAME.fullmatch(str(spec)):
         return path
     return models_dir / f"{spec}.pt"
 

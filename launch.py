@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import gradio as gr
 
+from app.folders import use_private_gradio_cache
 from app.models import DEFAULT_MODELS, ModelStore, resolve_model
 from app.session import AppContext
 from app.settings import AppSettings
@@ -101,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     cap_allocator_arenas()
+    use_private_gradio_cache()
     context = AppContext(settings, ModelStore(device), create_viewer(args.viewer))
     demo = build_app(context)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)

@@ -1,4 +1,5 @@
-"""The sessions' private export folders, kept for at most as many sessions as Gradio keeps.
+"""The app's private folders: each session's exports, kept for at most as many sessions as
+Gradio keeps, and the process's own Gradio cache (`use_private_gradio_cache`).
 
 Gradio drops the least recently used session state beyond its capacity without calling the
 state's delete callback, so folders of dropped sessions would stay in /tmp until the process
@@ -10,11 +11,29 @@ the process exits.
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
+
+GRADIO_CACHE_VARIABLE = "GRADIO_TEMP_DIR"
+"""The environment variable Gradio reads, on every use, for the folder it caches files in."""
+
+
+def use_private_gradio_cache() -> Path:
+    """Give this process a Gradio cache of its own, deleted at exit, unless the environment
+    names one. Gradio writes each picture it serves to a path named by the picture's hash,
+    rewriting the file in place every time, so two app processes sharing the default
+    /tmp/gradio that draw the same picture truncate each other's file mid-download."""
+    named = os.environ.get(GRADIO_CACHE_VARIABLE)
+    if named:
+        return Path(named)
+    folder = Path(tempfile.mkdtemp(prefix="ganlift-gradio-"))
+    os.environ[GRADIO_CACHE_VARIABLE] = str(folder)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 class SessionFolders:

@@ -1,13 +1,16 @@
 """Session export folders: no more are kept than Gradio keeps sessions, the least recently
-used go first, and a session whose folder went gets a fresh one when it needs it."""
+used go first, and a session whose folder went gets a fresh one when it needs it. The app's
+Gradio cache is its own unless the environment names one."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
-from app.folders import SessionFolders
+from app.folders import GRADIO_CACHE_VARIABLE, SessionFolders, use_private_gradio_cache
 from app.models import ModelStore
 from app.session import AppContext, Session
 from app.settings import AppSettings
@@ -52,3 +55,18 @@ def test_sessions_over_the_cap_lose_their_files_and_get_fresh_folders() -> None:
     assert first.work_dir.is_dir() and not kept.exists()  # first is back, second went
     first.close()
     assert len(context.folders) == 0
+
+
+def test_each_app_process_caches_in_its_own_folder_unless_one_is_named(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """A full test run failed once on a truncated download: two app servers drew the same
+    picture into the shared /tmp/gradio, where Gradio rewrites each hash-named file in place."""
+    monkeypatch.delenv(GRADIO_CACHE_VARIABLE, raising=False)
+    first = use_private_gradio_cache()
+    assert first.is_dir() and first.name.startswith("ganlift-gradio-")
+    assert os.environ[GRADIO_CACHE_VARIABLE] == str(first)
+    assert use_private_gradio_cache() == first  # named now: kept, no second folder
+    monkeypatch.setenv(GRADIO_CACHE_VARIABLE, str(tmp_path))
+    assert use_private_gradio_cache() == tmp_path
+    first.rmdir()

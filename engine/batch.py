@@ -73,7 +73,8 @@ class BatchReport:
         width = max([len("image"), *(len(outcome.image) for outcome in self.outcomes)])
         lines = [f"{'image':<{width}}  {'status':<7}  {'seconds':>7}  note"]
         for outcome in self.outcomes:
-            note = outcome.message or (f"PSNR {outcome.psnr:.2f} dB" if outcome.psnr else "")
+            inversion = f"inversion PSNR {outcome.psnr:.2f} dB" if outcome.psnr else ""
+            note = outcome.message or inversion
             lines.append(
                 f"{outcome.image:<{width}}  {outcome.status:<7}  {outcome.seconds:>7.1f}  {note}"
             )

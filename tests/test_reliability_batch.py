@@ -53,6 +53,7 @@ def test_failures_are_reported_and_finished_images_skipped(inputs, tmp_path, cap
     assert cli(inputs, out) == 1
     printed = capsys.readouterr().out
     assert "3 done, 0 skipped, 2 failed" in printed
+    assert printed.count("inversion PSNR") == len(GOOD)  # which PSNR the table shows
     report = {row["image"]: row for row in json.loads((out / REPORT_FILE).read_text())["images"]}
     assert sorted(report) == sorted([*GOOD, *BAD])
     for name, message in BAD.items():

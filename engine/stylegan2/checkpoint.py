@@ -42,8 +42,7 @@ from engine.stylegan2.safe_pickle import error_summary, load_ada_pickle, load_to
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
 """Where bare model names ("default-face") are looked up."""
-MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-"""What the name of a model in `MODELS_DIR` looks like: no folder (a name, not a path)."""
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _TORCH_LEGACY_MAGIC = b"\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
@@ -87,6 +86,12 @@ class Checkpoint:
         return "\n".join(lines)
 
 
+def is_model_name(spec: str | os.PathLike[str]) -> bool:
+    """Whether `spec` names a model in a models folder ("default-face") rather than a file:
+    no folder, no suffix."""
+    return bool(_MODEL_NAME.fullmatch(str(spec))) and not Path(spec).suffix
+
+
 def _generator_names(models_dir: Path = MODELS_DIR) -> list[str]:
     """Names of the StyleGAN2 models in `models_dir` (not the other networks stored there,
     such as GAN2Shape's): those whose JSON config describes a generator."""
@@ -108,7 +113,7 @@ def resolve_checkpoint_path(
     path = Path(path_or_name)
     if path.is_file():
         return path
-    if MODEL_NAME.fullmatch(str(path_or_name)) and not path.suffix:
+    if is_model_name(path_or_name):
         candidate = models_dir / f"{path_or_name}.safetensors"
         if candidate.is_file():
             return candidate

@@ -20,7 +20,7 @@ import torch
 from engine.config import config_from_dict, config_to_dict
 from engine.errors import GANliftError
 from engine.stylegan2 import Generator, generator_fingerprint, load_checkpoint
-from engine.stylegan2.checkpoint import MODEL_NAME, MODELS_DIR
+from engine.stylegan2.checkpoint import MODELS_DIR, is_model_name
 from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.inverse_graphics import InverseGraphicsConfig, InverseGraphicsNet
 from engine.styleganr.labelling import ViewLabeller, labeller_from_state
@@ -35,7 +35,7 @@ def resolve_model_path(spec: str | os.PathLike, *, models_dir: Path = MODELS_DIR
     """A StyleGAN-R model file: `spec` as a path, or a bundled name ("default-car-styleganr")
     as `<models_dir>/<name>.pt` when no such file exists where the user is."""
     path = Path(spec).expanduser()
-    if path.exists() or path.suffix or not MODEL_NAME.fullmatch(str(spec)):
+    if path.exists() or not is_model_name(spec):
         return path
     return models_dir / f"{spec}.pt"
 

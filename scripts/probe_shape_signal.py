@@ -103,6 +103,8 @@ def depth_in_range(raw: torch.Tensor, ranges: CameraRanges) -> torch.Tensor:
 
 @dataclasses.dataclass
 class Fit:
+    """Where a fit ended."""
+
     depth: torch.Tensor  # [N, S, S] canonical depth
     l1: float
     """Mean masked L1 per render at the end (in [-1, 1] image units)."""
@@ -166,6 +168,7 @@ def score(depth: torch.Tensor, render: SynthBatch) -> str:
 
 
 def numbers(text: str) -> list[float]:
+    """The comma-separated numbers of an argument."""
     return [float(part) for part in text.split(",") if part.strip()]
 
 

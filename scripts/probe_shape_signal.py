@@ -139,14 +139,14 @@ def fit(
     for _ in range(steps):
         depth = depth_in_range(raw, ranges)
         loss, l1 = preset.smooth_weight * smoothness(depth), 0.0
-        copies = [(depth, albedo_raw.tanh())]
-        if flip:
-            copies.append((depth.flip(2), albedo_raw.tanh().flip(3)))
+        albedo = albedo_raw.tanh()
+        surfaces = [(depth, albedo)] + ([(depth.flip(2), albedo.flip(3))] if flip else [])
+        copies = [(surface, colour, normals_from_depth(surface)) for surface, colour in surfaces]
         for render, light in zip(renders, lights, strict=True):
-            for surface, albedo in copies:
-                shading = shade(normals_from_depth(surface), light)
+            for surface, colour, normal in copies:
+                shading = shade(normal, light)
                 image, covered = render_in_views(
-                    compose_image(albedo, shading), surface, render.view
+                    compose_image(colour, shading), surface, render.view
                 )
                 photometric = masked_l1(image, render.image, covered * render.mask[:, None])
                 loss = loss + photometric + preset.smooth_weight * smoothness(shading)

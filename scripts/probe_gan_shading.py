@@ -1,0 +1,191 @@
+"""Does projecting onto a GAN's manifold give GAN2Shape's pseudo samples a face's true shading?
+
+Step 2 relights the current shape (at first the prior cap) and projects each such pseudo sample
+onto the GAN's manifold; step 3 can learn the head from the projections only if the GAN redraws
+them with the shading the true head would have under the new light. The synthetic world draws
+that truth. For each frontal test face: the input is inverted; pseudo samples are drawn from
+default-face's prior cap with the input's albedo solved per pixel under its true light
+(GAN2Shape's best start) and lit from each `--light-x`; each pseudo sample, and for comparison
+the true relit render, is projected from the input's latent by Adam (L1 + discriminator
+features, as step 2). Scored over the head, against the true relit render:
+
+- L1 of the pseudo sample, its projection and the true render's projection (the GAN's floor);
+- *correction*: how the projection's change of shading (log brightness against the input's)
+  correlates with what the pseudo sample lacks, the true change minus the pseudo sample's
+  (1: the GAN supplies the true shading, 0: it adds nothing of it); *ceiling*: the same for the
+  true render's own projection.
+
+    python scripts/probe_gan_shading.py [--model default-face] [--n 8] [--light-x=-0.7,0.7]
+                                        [--space wplus|w] [--steps 200] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+
+import torch
+
+from engine.errors import GANliftError
+from engine.gan2shape import get_preset
+from engine.gan2shape.parametrisation import compose_image
+from engine.gan2shape.photogeometry import DIM_SHADING
+from engine.inversion import project
+from engine.perceptual import DiscriminatorFeatureLoss
+from engine.render import normals_from_depth, shade
+from engine.stylegan2 import load_checkpoint
+from engine.synth import SEED_RANGES, SynthBatch, seed_run
+from engine.synth.generate import render_scene, sample_scene
+
+BRIGHTNESS_FLOOR = 0.02
+"""Added to [0, 1] brightness before its log, so black pixels do not dominate a change."""
+INVERSION_LR = 0.05
+"""Adam rate of each input's inversion (the projections start from it at `--lr`)."""
+METRICS = ("l1_pseudo", "l1_projection", "l1_truth_projection", "correction", "ceiling")
+
+
+def frontal_faces(count: int, size: int, lights_x: list[float]) -> list[SynthBatch]:
+    """The first `count` test faces seen frontally at `size`²: under their own light, then
+    once per light x (the rest of each face's light kept)."""
+    seeds = seed_run(SEED_RANGES["test"].start, count, split="test")
+    scene = sample_scene("face", seeds, size=size)
+    scene = dataclasses.replace(scene, view=torch.zeros_like(scene.view))
+    renders = [render_scene(scene)]
+    for light_x in lights_x:
+        light = scene.light.clone()
+        light[:, 2] = light_x
+        renders.append(render_scene(dataclasses.replace(scene, light=light)))
+    return renders
+
+
+def pseudo_samples(
+    image: torch.Tensor, normal: torch.Tensor, light: torch.Tensor, new_lights: torch.Tensor
+) -> torch.Tensor:
+    """`image [1, 3, H, W]` (frontal) relit: its albedo solved per pixel under `light [1, 4]` on
+    a surface of `normal [1, 3, H, W]`, then shaded by each of `new_lights [L, 4]` on the same
+    surface; `[L, 3, H, W]`. With the true normals and light it redraws the true relit face."""
+    shading = shade(normal, light).clamp(min=DIM_SHADING)  # [1, 1, H, W]
+    albedo = ((image / 2 + 0.5) / shading).clamp(0, 1) * 2 - 1
+    return compose_image(albedo, shade(normal, new_lights))
+
+
+def shading_change(image: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Log brightness of `image` against `reference` (both `[..., 3, H, W]` in [-1, 1]),
+    averaged over colour channels: `[..., H, W]`."""
+
+    def log_brightness(picture: torch.Tensor) -> torch.Tensor:
+        return torch.log(picture / 2 + 0.5 + BRIGHTNESS_FLOOR)
+
+    return (log_brightness(image) - log_brightness(reference)).mean(-3)
+
+
+def correlation(first: torch.Tensor, second: torch.Tensor, mask: torch.Tensor) -> float:
+    """Pearson correlation of two maps over `mask` (bool, same shape)."""
+    a, b = first[mask], second[mask]
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm()).clamp(min=1e-12))
+
+
+def correction(
+    projection: torch.Tensor,
+    pseudo: torch.Tensor,
+    truth: torch.Tensor,
+    reference: torch.Tensor,
+    mask: torch.Tensor,
+) -> float:
+    """How far `projection` moved `pseudo`'s shading towards `truth`'s (`[3, H, W]` each, shading
+    taken against `reference`): the correlation over `mask` of the two changes' differences."""
+    start = shading_change(pseudo, reference)
+    moved = shading_change(projection, reference) - start
+    missing = shading_change(truth, reference) - start
+    return correlation(moved, missing, mask)
+
+
+def masked_l1(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean absolute difference of `[3, H, W]` images over `mask [H, W]` (bool)."""
+    return float((image - target).abs().mean(0)[mask].mean())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="default-face", help="a face GAN (%(default)s)")
+    parser.add_argument("--n", type=int, default=8, help="test faces (%(default)s)")
+    parser.add_argument("--light-x", default="-0.7,0.7", help="pseudo lights' x (%(default)s)")
+    parser.add_argument("--space", choices=("wplus", "w"), default="wplus", help="latent space")
+    parser.add_argument(
+        "--inversion-steps", type=int, default=300, help="steps inverting each input (%(default)s)"
+    )
+    parser.add_argument("--steps", type=int, default=200, help="projection steps (%(default)s)")
+    parser.add_argument("--lr", type=float, default=0.02, help="projection rate (%(default)s)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (%(default)s)")
+    args = parser.parse_args()
+    try:
+        try:
+            lights_x = [float(part) for part in args.light_x.split(",") if part.strip()]
+        except ValueError:
+            raise GANliftError(
+                f"--light-x takes comma-separated numbers, got {args.light_x!r}."
+            ) from None
+        if not lights_x or min(args.n, args.steps, args.inversion_steps, args.threads) < 1:
+            raise GANliftError("--light-x needs a value; --n, the steps and --threads must be ≥ 1.")
+        model = load_checkpoint(args.model)
+        if model.discriminator is None:
+            raise GANliftError(f"{args.model} has no discriminator; its features are the loss.")
+    except GANliftError as error:
+        print(f"error: {error}")
+        return 2
+    torch.set_num_threads(args.threads)
+    generator = model.generator
+    features = DiscriminatorFeatureLoss(model.discriminator)
+    settings = dict(w_plus=args.space == "wplus", pixel_loss="l1", perceptual=features,
+                    optimize_noise=False)  # fmt: skip
+    size = generator.config.size
+    faces, *relit = frontal_faces(args.n, size, lights_x)
+    cap_normal = normals_from_depth(get_preset("default-face").prior(torch.ones_like(faces.mask)))
+    scores: dict[str, list[float]] = {name: [] for name in METRICS}
+    print(f"{args.model}, {args.space}, {args.steps} projection steps; per face and light x: "
+          f"L1 to the true relit render (pseudo / projection / true render's projection), "
+          f"correction / ceiling")  # fmt: skip
+    for face in range(args.n):
+        image, mask = faces.image[face : face + 1], faces.mask[face] > 0.5
+        start = project(
+            generator, image, num_steps=args.inversion_steps, lr=INVERSION_LR, **settings
+        )
+        new_lights = faces.light[face].repeat(len(lights_x), 1)
+        new_lights[:, 2] = torch.tensor(lights_x)
+        pseudo = pseudo_samples(image, cap_normal[face : face + 1], faces.light[face : face + 1],
+                                new_lights)  # fmt: skip
+        line = [f"face {face} (inversion {start.psnr:.1f} dB):"]
+        for index, light_x in enumerate(lights_x):
+            truth = relit[index].image[face]
+            projected = [
+                project(
+                    generator,
+                    target[None],
+                    num_steps=args.steps,
+                    lr=args.lr,
+                    initial_latent=start.latent,
+                    **settings,
+                ).image[0]
+                for target in (pseudo[index], truth)
+            ]
+            values = {
+                "l1_pseudo": masked_l1(pseudo[index], truth, mask),
+                "l1_projection": masked_l1(projected[0], truth, mask),
+                "l1_truth_projection": masked_l1(projected[1], truth, mask),
+                "correction": correction(projected[0], pseudo[index], truth, image[0], mask),
+                "ceiling": correction(projected[1], pseudo[index], truth, image[0], mask),
+            }
+            for name, value in values.items():
+                scores[name].append(value)
+            line.append(f"x {light_x:+.2f}: L1 {values['l1_pseudo']:.3f} / "
+                        f"{values['l1_projection']:.3f} / {values['l1_truth_projection']:.3f}, "
+                        f"{values['correction']:.2f} / {values['ceiling']:.2f}")  # fmt: skip
+        print(" ".join(line), flush=True)
+    print("mean: " + ", ".join(f"{name} {statistics.mean(scores[name]):.3f}" for name in METRICS))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -29,6 +29,7 @@ from engine.errors import GANliftError
 from engine.gan2shape.recover import Recovery, recovery_mesh
 from engine.images import to_uint8
 from engine.mesh import TexturedMesh
+from engine.metrics import psnr_text
 from engine.styleganr import Sample, StyleGANR, ViewCodes
 from engine.styleganr.model import resolve_model_path
 
@@ -198,8 +199,8 @@ class Session:
         if self.recovery is not None:
             done = "finished" if self.recovery.finished else "stopped early"
             parts.append(
-                f"**Recovery:** {done}, inversion PSNR {self.recovery.psnr:.1f} dB, "
-                f"redraw PSNR {self.recovery.redraw_psnr:.1f} dB"
+                f"**Recovery:** {done}, inversion PSNR {psnr_text(self.recovery.psnr)}, "
+                f"redraw PSNR {psnr_text(self.recovery.redraw_psnr)}"
             )
         if self.timings:
             times = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.timings.items())

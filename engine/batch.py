@@ -28,6 +28,7 @@ from engine.gan2shape.outputs import OutputSettings, write_outputs
 from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, reconstruct
 from engine.images import SAVE_FORMATS, load_image
 from engine.limits import DEFAULT_LIMITS, Limits, check_image_size
+from engine.metrics import psnr_text
 from engine.perceptual import PerceptualLoss
 from engine.progress import ProgressFn, StopFn
 
@@ -73,7 +74,7 @@ class BatchReport:
         width = max([len("image"), *(len(outcome.image) for outcome in self.outcomes)])
         lines = [f"{'image':<{width}}  {'status':<7}  {'seconds':>7}  note"]
         for outcome in self.outcomes:
-            inversion = f"inversion PSNR {outcome.psnr:.2f} dB" if outcome.psnr else ""
+            inversion = f"inversion PSNR {psnr_text(outcome.psnr, 2)}" if outcome.psnr else ""
             note = outcome.message or inversion
             lines.append(
                 f"{outcome.image:<{width}}  {outcome.status:<7}  {outcome.seconds:>7.1f}  {note}"

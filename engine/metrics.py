@@ -110,6 +110,12 @@ def psnr(
     return 10.0 * torch.log10(4.0 / mse)
 
 
+def psnr_text(psnr_db: float, digits: int = 1) -> str:
+    """A PSNR as people read it: '27.3 dB', or 'exact' for identical images (a GAN sample
+    reconstructed from its own latent), where the number is infinite."""
+    return "exact" if psnr_db == float("inf") else f"{psnr_db:.{digits}f} dB"
+
+
 def _evaluation_mask(
     mask: torch.Tensor, expected_shape: torch.Size | tuple[int, ...], erode: bool
 ) -> torch.Tensor:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.errors import GANliftError
-from engine.metrics import erode_mask, mad, mae, psnr, relief_ratio, side
+from engine.metrics import erode_mask, mad, mae, psnr, psnr_text, relief_ratio, side
 
 
 def _square_mask(n: int = 2, size: int = 12, margin: int = 2) -> torch.Tensor:
@@ -94,6 +94,12 @@ def test_mae_and_psnr_match_hand_computed_values() -> None:
     left[..., :2] = 1
     assert psnr(noisy, image, left).item() == pytest.approx(10 * math.log10(4 / 0.04), rel=1e-5)
     assert psnr(noisy, image).item() == pytest.approx(10 * math.log10(4 / 0.1), rel=1e-5)
+
+
+def test_psnr_text_says_exact_for_identical_images() -> None:
+    image = torch.zeros(1, 3, 4, 4)
+    assert psnr_text(psnr(image, image).item()) == "exact"
+    assert psnr_text(13.979) == "14.0 dB" and psnr_text(13.979, 2) == "13.98 dB"
 
 
 def test_metrics_name_bad_inputs() -> None:

@@ -216,6 +216,7 @@ def test_command_lifts_a_photo_and_writes_the_outputs(checkpoint_files, tmp_path
 
 def test_command_continues_a_finished_run_without_redoing_it(checkpoint_files, tmp_path, capsys):
     assert cli(checkpoint_files, tmp_path, "--seed-sample", "4") == 0
+    assert "inversion PSNR exact" in capsys.readouterr().out  # a sample is its own inversion
     assert cli(checkpoint_files, tmp_path, "--seed-sample", "4") == 0
     assert "continued the run saved in" in capsys.readouterr().out
 
@@ -230,6 +231,7 @@ def test_command_continues_a_finished_run_without_redoing_it(checkpoint_files, t
         (["IMAGE", "--mask", "small.png"], "supply a mask of the same size"),
         (["IMAGE", "--mask", "junk.png"], "The mask could not be read"),
         (["IMAGE", "--views", "30"], "is not AZIMUTH,ELEVATION"),
+        (["IMAGE", "--views", "10,100"], "has elevation 100°; use -90 to 90"),
     ],
 )
 def test_command_errors_are_one_line(

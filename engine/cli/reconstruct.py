@@ -33,6 +33,7 @@ from engine.gan2shape.pretrain import PretrainConfig, load_pretrained, pretrain
 from engine.images import load_image
 from engine.inversion import load_latent
 from engine.limits import check_image_size
+from engine.metrics import psnr_text
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import bf16_supported
 
@@ -195,7 +196,8 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         )  # fmt: skip
     recovery = run.recovery
     print(
-        f"inversion PSNR {recovery.psnr:.2f} dB, redraw PSNR {recovery.redraw_psnr:.2f} dB; "
+        f"inversion PSNR {psnr_text(recovery.psnr, 2)}, "
+        f"redraw PSNR {psnr_text(recovery.redraw_psnr, 2)}; "
         f"{len(files)} files in {run.out_dir}"
     )
     return 0

@@ -67,6 +67,11 @@ class ViewSpec:
                 f"View '{text}' is not AZIMUTH,ELEVATION or AZIMUTH,ELEVATION,DX,DY (degrees "
                 "and a light direction), e.g. 30,0 or 0,10,0.5,-0.2."
             )
+        if abs(values[1]) > 90:
+            raise GANliftError(
+                f"View '{text}' has elevation {values[1]:g}°; use -90 to 90 (a recovered surface "
+                "has no far side to look down on)."
+            )
         light = (values[2], values[3]) if len(values) == 4 else None
         return cls(values[0], values[1], light)
 

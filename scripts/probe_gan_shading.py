@@ -10,10 +10,10 @@ the true relit render, is projected from the input's latent by Adam (L1 + discri
 features, as step 2). Scored over the head, against the true relit render:
 
 - L1 of the pseudo sample, its projection and the true render's projection (the GAN's floor);
-- *correction*: how the projection's change of shading (log brightness against the input's)
-  correlates with what the pseudo sample lacks, the true change minus the pseudo sample's
-  (1: the GAN supplies the true shading, 0: it adds nothing of it); *ceiling*: the same for the
-  true render's own projection.
+- *correction*: how the projection's change of the pseudo sample's shading (log brightness)
+  correlates with what the pseudo sample lacks, the true render's minus its own (1: the GAN
+  supplies the true shading, 0: it adds nothing of it); *ceiling*: the same for the true
+  render's own projection.
 
     python scripts/probe_gan_shading.py [--model default-face] [--n 8] [--light-x=-0.7,0.7]
                                         [--space wplus|w] [--steps 200] [--threads 1]
@@ -70,14 +70,10 @@ def pseudo_samples(
     return compose_image(albedo, shade(normal, new_lights))
 
 
-def shading_change(image: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Log brightness of `image` against `reference` (both `[..., 3, H, W]` in [-1, 1]),
-    averaged over colour channels: `[..., H, W]`."""
-
-    def log_brightness(picture: torch.Tensor) -> torch.Tensor:
-        return torch.log(picture / 2 + 0.5 + BRIGHTNESS_FLOOR)
-
-    return (log_brightness(image) - log_brightness(reference)).mean(-3)
+def log_brightness(image: torch.Tensor) -> torch.Tensor:
+    """Log brightness `[..., H, W]` of `image [..., 3, H, W]` in [-1, 1], averaged over colour
+    channels: differences of it are changes of shading wherever the albedo stays put."""
+    return torch.log(image / 2 + 0.5 + BRIGHTNESS_FLOOR).mean(-3)
 
 
 def correlation(first: torch.Tensor, second: torch.Tensor, mask: torch.Tensor) -> float:
@@ -88,21 +84,16 @@ def correlation(first: torch.Tensor, second: torch.Tensor, mask: torch.Tensor) -
 
 
 def correction(
-    projection: torch.Tensor,
-    pseudo: torch.Tensor,
-    truth: torch.Tensor,
-    reference: torch.Tensor,
-    mask: torch.Tensor,
+    projection: torch.Tensor, pseudo: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor
 ) -> float:
-    """How far `projection` moved `pseudo`'s shading towards `truth`'s (`[3, H, W]` each, shading
-    taken against `reference`): the correlation over `mask` of the two changes' differences."""
-    start = shading_change(pseudo, reference)
-    moved = shading_change(projection, reference) - start
-    missing = shading_change(truth, reference) - start
-    return correlation(moved, missing, mask)
+    """Whether the projection of `pseudo` changed its shading the way `truth`'s differs from it
+    (`[3, H, W]` each): the correlation over `mask` of the two log-brightness differences
+    (1: towards the truth, 0: unrelated, -1: away from it)."""
+    start = log_brightness(pseudo)
+    return correlation(log_brightness(projection) - start, log_brightness(truth) - start, mask)
 
 
-def masked_l1(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
+def mean_l1(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
     """Mean absolute difference of `[3, H, W]` images over `mask [H, W]` (bool)."""
     return float((image - target).abs().mean(0)[mask].mean())
 
@@ -171,11 +162,11 @@ def main() -> int:
                 for target in (pseudo[index], truth)
             ]
             values = {
-                "l1_pseudo": masked_l1(pseudo[index], truth, mask),
-                "l1_projection": masked_l1(projected[0], truth, mask),
-                "l1_truth_projection": masked_l1(projected[1], truth, mask),
-                "correction": correction(projected[0], pseudo[index], truth, image[0], mask),
-                "ceiling": correction(projected[1], pseudo[index], truth, image[0], mask),
+                "l1_pseudo": mean_l1(pseudo[index], truth, mask),
+                "l1_projection": mean_l1(projected[0], truth, mask),
+                "l1_truth_projection": mean_l1(projected[1], truth, mask),
+                "correction": correction(projected[0], pseudo[index], truth, mask),
+                "ceiling": correction(projected[1], pseudo[index], truth, mask),
             }
             for name, value in values.items():
                 scores[name].append(value)

@@ -1,13 +1,14 @@
-"""Does projecting onto a GAN's manifold give GAN2Shape's pseudo samples a face's true shading?
+"""Does projecting onto a GAN's manifold give GAN2Shape's pseudo samples an object's true shading?
 
 Step 2 relights the current shape (at first the prior cap) and projects each such pseudo sample
-onto the GAN's manifold; step 3 can learn the head from the projections only if the GAN redraws
-them with the shading the true head would have under the new light. The synthetic world draws
-that truth. For each frontal test face: the input is inverted; pseudo samples are drawn from
-default-face's prior cap with the input's albedo solved per pixel under its true light
+onto the GAN's manifold; step 3 can learn the shape from the projections only if the GAN redraws
+them with the shading the true object would have under the new light. The synthetic world
+draws that truth. For each test face or car seen in its canonical view: the input is inverted;
+pseudo samples are drawn from the category's default preset's prior cap (on the object's mask
+where the preset uses masks) with the input's albedo solved per pixel under its true light
 (GAN2Shape's best start) and lit from each `--light-x`; each pseudo sample, and for comparison
 the true relit render, is projected from the input's latent by Adam (L1 + discriminator
-features, as step 2). Scored over the head, against the true relit render:
+features, as step 2). Scored over the object, against the true relit render:
 
 - L1 of the pseudo sample, its projection and the true render's projection (the GAN's floor);
 - *correction*: how the projection's change of the pseudo sample's shading (log brightness)
@@ -15,8 +16,8 @@ features, as step 2). Scored over the head, against the true relit render:
   supplies the true shading, 0: it adds nothing of it); *ceiling*: the same for the true
   render's own projection.
 
-    python scripts/probe_gan_shading.py [--model default-face] [--n 8] [--light-x=-0.7,0.7]
-                                        [--space wplus|w] [--steps 200] [--threads 1]
+    python scripts/probe_gan_shading.py [--category face|car] [--model M] [--n 8]
+                                        [--light-x=-0.7,0.7] [--space wplus|w] [--steps 200]
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ INVERSION_LR = 0.05
 METRICS = ("l1_pseudo", "l1_projection", "l1_truth_projection", "correction", "ceiling")
 
 
-def frontal_faces(count: int, size: int, lights_x: list[float]) -> list[SynthBatch]:
-    """The first `count` test faces seen frontally at `size`²: under their own light, then
-    once per light x (the rest of each face's light kept)."""
+def canonical_renders(
+    category: str, count: int, size: int, lights_x: list[float]
+) -> list[SynthBatch]:
+    """The first `count` test objects of `category` in their canonical view (a face frontal)
+    at `size`²: under their own light, then once per light x (the rest of the light kept)."""
     seeds = seed_run(SEED_RANGES["test"].start, count, split="test")
-    scene = sample_scene("face", seeds, size=size)
+    scene = sample_scene(category, seeds, size=size)
     scene = dataclasses.replace(scene, view=torch.zeros_like(scene.view))
     renders = [render_scene(scene)]
     for light_x in lights_x:
@@ -64,7 +67,7 @@ def pseudo_samples(
 ) -> torch.Tensor:
     """`image [1, 3, H, W]` (frontal) relit: its albedo solved per pixel under `light [1, 4]` on
     a surface of `normal [1, 3, H, W]`, then shaded by each of `new_lights [L, 4]` on the same
-    surface; `[L, 3, H, W]`. With the true normals and light it redraws the true relit face."""
+    surface; `[L, 3, H, W]`. With the true normals and light it redraws the true relit object."""
     shading = shade(normal, light).clamp(min=DIM_SHADING)  # [1, 1, H, W]
     albedo = ((image / 2 + 0.5) / shading).clamp(0, 1) * 2 - 1
     return compose_image(albedo, shade(normal, new_lights))
@@ -100,8 +103,9 @@ def mean_l1(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> fl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="default-face", help="a face GAN (%(default)s)")
-    parser.add_argument("--n", type=int, default=8, help="test faces (%(default)s)")
+    parser.add_argument("--category", choices=("face", "car"), default="face")
+    parser.add_argument("--model", help="a GAN of the category (default-CATEGORY)")
+    parser.add_argument("--n", type=int, default=8, help="test objects (%(default)s)")
     parser.add_argument("--light-x", default="-0.7,0.7", help="pseudo lights' x (%(default)s)")
     parser.add_argument("--space", choices=("wplus", "w"), default="wplus", help="latent space")
     parser.add_argument(
@@ -120,9 +124,10 @@ def main() -> int:
             ) from None
         if not lights_x or min(args.n, args.steps, args.inversion_steps, args.threads) < 1:
             raise GANliftError("--light-x needs a value; --n, the steps and --threads must be ≥ 1.")
-        model = load_checkpoint(args.model)
+        model_name = args.model or f"default-{args.category}"
+        model = load_checkpoint(model_name)
         if model.discriminator is None:
-            raise GANliftError(f"{args.model} has no discriminator; its features are the loss.")
+            raise GANliftError(f"{model_name} has no discriminator; its features are the loss.")
     except GANliftError as error:
         print(f"error: {error}")
         return 2
@@ -132,24 +137,26 @@ def main() -> int:
     settings = dict(w_plus=args.space == "wplus", pixel_loss="l1", perceptual=features,
                     optimize_noise=False)  # fmt: skip
     size = generator.config.size
-    faces, *relit = frontal_faces(args.n, size, lights_x)
-    cap_normal = normals_from_depth(get_preset("default-face").prior(torch.ones_like(faces.mask)))
+    inputs, *relit = canonical_renders(args.category, args.n, size, lights_x)
+    preset = get_preset(f"default-{args.category}")
+    cap = preset.prior(inputs.mask if preset.use_mask else torch.ones_like(inputs.mask))
+    cap_normal = normals_from_depth(cap)
     scores: dict[str, list[float]] = {name: [] for name in METRICS}
-    print(f"{args.model}, {args.space}, {args.steps} projection steps; per face and light x: "
+    print(f"{model_name}, {args.space}, {args.steps} projection steps; per object and light x: "
           f"L1 to the true relit render (pseudo / projection / true render's projection), "
           f"correction / ceiling")  # fmt: skip
-    for face in range(args.n):
-        image, mask = faces.image[face : face + 1], faces.mask[face] > 0.5
+    for item in range(args.n):
+        image, mask = inputs.image[item : item + 1], inputs.mask[item] > 0.5
         start = project(
             generator, image, num_steps=args.inversion_steps, lr=INVERSION_LR, **settings
         )
-        new_lights = faces.light[face].repeat(len(lights_x), 1)
+        new_lights = inputs.light[item].repeat(len(lights_x), 1)
         new_lights[:, 2] = torch.tensor(lights_x)
-        pseudo = pseudo_samples(image, cap_normal[face : face + 1], faces.light[face : face + 1],
+        pseudo = pseudo_samples(image, cap_normal[item : item + 1], inputs.light[item : item + 1],
                                 new_lights)  # fmt: skip
-        line = [f"face {face} (inversion {start.psnr:.1f} dB):"]
+        line = [f"{args.category} {item} (inversion {start.psnr:.1f} dB):"]
         for index, light_x in enumerate(lights_x):
-            truth = relit[index].image[face]
+            truth = relit[index].image[item]
             projected = [
                 project(
                     generator,

@@ -40,8 +40,9 @@ def run(probe, monkeypatch, capsys):
     return run_main
 
 
-def test_pseudo_samples_of_the_true_surface_are_the_true_relit_renders(probe):
-    faces, *relit = probe.frontal_faces(3, 64, [-0.7, 0.7])
+@pytest.mark.parametrize("category", ["face", "car"])
+def test_pseudo_samples_of_the_true_surface_are_the_true_relit_renders(probe, category):
+    faces, *relit = probe.canonical_renders(category, 3, 64, [-0.7, 0.7])
     for face in range(3):
         lights = torch.stack([render.light[face] for render in relit])
         pseudo = probe.pseudo_samples(
@@ -73,7 +74,7 @@ def test_runs_on_a_tiny_gan(tmp_path, run):
     status, out = run("--model", str(checkpoint), "--n", "1", "--light-x=0.7",
                       "--inversion-steps", "2", "--steps", "2", "--space", "w")  # fmt: skip
     assert status == 0, out
-    assert "face 0 (inversion" in out
+    assert "face 0 (inversion" in out  # the category names each line
     assert out.strip().splitlines()[-1].startswith("mean: l1_pseudo")
 
 

@@ -247,6 +247,12 @@ def test_command_errors_are_one_line(
     assert error.startswith("error: ") and message in error and error.count("\n") == 1
 
 
+def test_a_view_past_vertical_is_refused_however_it_is_made() -> None:
+    with pytest.raises(GANliftError, match=r"View '30,-95' has elevation -95°; use -90 to 90"):
+        ViewSpec(30.0, -95.0)
+    assert ViewSpec(30.0, -90.0).elevation == -90.0
+
+
 def test_unknown_model_and_missing_category_are_one_line(tmp_path, capsys) -> None:
     assert (
         main(["reconstruct", "--seed-sample", "1", "--model", "nope", "--out", str(tmp_path)]) == 2

@@ -55,6 +55,13 @@ class ViewSpec:
     elevation: float
     light_direction: tuple[float, float] | None = None
 
+    def __post_init__(self) -> None:
+        if abs(self.elevation) > 90:
+            raise GANliftError(
+                f"View '{self.text}' has elevation {self.elevation:g}°; use -90 to 90 (a "
+                "recovered surface has no far side to look down on)."
+            )
+
     @classmethod
     def parse(cls, text: str) -> ViewSpec:
         """Parse 'AZIMUTH,ELEVATION' or 'AZIMUTH,ELEVATION,DX,DY'."""
@@ -66,11 +73,6 @@ class ViewSpec:
             raise GANliftError(
                 f"View '{text}' is not AZIMUTH,ELEVATION or AZIMUTH,ELEVATION,DX,DY (degrees "
                 "and a light direction), e.g. 30,0 or 0,10,0.5,-0.2."
-            )
-        if abs(values[1]) > 90:
-            raise GANliftError(
-                f"View '{text}' has elevation {values[1]:g}°; use -90 to 90 (a recovered surface "
-                "has no far side to look down on)."
             )
         light = (values[2], values[3]) if len(values) == 4 else None
         return cls(values[0], values[1], light)

@@ -29,6 +29,7 @@ import statistics
 import torch
 
 from engine.errors import GANliftError
+from engine.evaluation.gan2shape_check import correlation
 from engine.gan2shape import get_preset
 from engine.gan2shape.parametrisation import compose_image
 from engine.gan2shape.photogeometry import DIM_SHADING
@@ -79,13 +80,6 @@ def log_brightness(image: torch.Tensor) -> torch.Tensor:
     return torch.log(image / 2 + 0.5 + BRIGHTNESS_FLOOR).mean(-3)
 
 
-def correlation(first: torch.Tensor, second: torch.Tensor, mask: torch.Tensor) -> float:
-    """Pearson correlation of two maps over `mask` (bool, same shape)."""
-    a, b = first[mask], second[mask]
-    a, b = a - a.mean(), b - b.mean()
-    return float((a * b).sum() / (a.norm() * b.norm()).clamp(min=1e-12))
-
-
 def correction(
     projection: torch.Tensor, pseudo: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor
 ) -> float:
@@ -93,7 +87,8 @@ def correction(
     (`[3, H, W]` each): the correlation over `mask` of the two log-brightness differences
     (1: towards the truth, 0: unrelated, -1: away from it)."""
     start = log_brightness(pseudo)
-    return correlation(log_brightness(projection) - start, log_brightness(truth) - start, mask)
+    moved, missing = log_brightness(projection) - start, log_brightness(truth) - start
+    return correlation(moved[mask], missing[mask])
 
 
 def mean_l1(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:

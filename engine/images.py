@@ -101,11 +101,10 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return scaled.round().to(torch.uint8).permute(1, 2, 0).numpy()  # [H, W, 3]
 
 
-def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
-    """Write one image `[1,3,H,W]` or `[3,H,W]` in `[-1,1]` as an 8-bit file, atomically.
+def image_format(path: str | os.PathLike) -> str:
+    """The Pillow format `save_image` writes for `path`, or a one-line error naming the suffixes.
 
-    The format follows the suffix (see `SAVE_FORMATS`); the file appears complete or not
-    at all, because it is written to a temporary file beside it and then renamed.
+    Commands call it on their output paths before any slow work, so a typo costs nothing.
     """
     path = Path(path)
     file_format = SAVE_FORMATS.get(path.suffix.lower())
@@ -113,6 +112,17 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
         raise GANliftError(
             f"Cannot save an image as '{path.name}'; use one of {', '.join(SAVE_FORMATS)}."
         )
+    return file_format
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
+    """Write one image `[1,3,H,W]` or `[3,H,W]` in `[-1,1]` as an 8-bit file, atomically.
+
+    The format follows the suffix (see `SAVE_FORMATS`); the file appears complete or not
+    at all, because it is written to a temporary file beside it and then renamed.
+    """
+    path = Path(path)
+    file_format = image_format(path)
     pil_image = Image.fromarray(to_uint8(image))
     with atomic_path(path) as temporary:
         pil_image.save(temporary, format=file_format)

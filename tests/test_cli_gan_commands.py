@@ -130,3 +130,16 @@ def test_lpips_offline_without_weights_is_one_error_line(
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     code = main(["invert", str(checkpoint), str(photo), "--perceptual", "lpips"])
     assert_one_line_error(capsys, code, "GANLIFT_OFFLINE=1")
+
+
+def test_output_paths_are_checked_before_any_work(
+    photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wrong output name is reported before the checkpoint is even opened (here: missing)."""
+    missing = str(tmp_path / "missing.pt")
+    code = main(["invert", missing, str(photo), "--out", str(tmp_path / "face.png")])
+    assert_one_line_error(capsys, code, "face.png", "names the latent file", "--recon")
+    code = main(["invert", missing, str(photo), "--recon", str(tmp_path / "r.txt")])
+    assert_one_line_error(capsys, code, "Cannot save an image as 'r.txt'")
+    code = main(["sample", missing, "--out", str(tmp_path / "grid.txt")])
+    assert_one_line_error(capsys, code, "Cannot save an image as 'grid.txt'")

@@ -448,6 +448,10 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
                      "--out", tmp_path / "m.glb") == 2  # fmt: skip
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "missing.pt" in error
+    assert styleganr("view-layers", "--checkpoint", tmp_path / "missing.pt",
+                     "--out", tmp_path / "layers.txt") == 2  # fmt: skip
+    error = capsys.readouterr().err  # refused before the (missing) checkpoint is opened
+    assert error.count("\n") == 1 and "Cannot save an image as 'layers.txt'" in error
 
 
 def test_a_shipped_models_views_and_inverse_network_start_a_retraining(model, tmp_path) -> None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import torch
 
 from engine.device import resolve_device
 from engine.errors import GANliftError
-from engine.images import load_image, make_grid, save_image
+from engine.images import SAVE_FORMATS, image_format, load_image, make_grid, save_image
 from engine.inversion import project, save_latent
 from engine.perceptual import perceptual_loss
 from engine.progress import tqdm_progress
@@ -71,6 +72,7 @@ def run_sample(args: argparse.Namespace) -> int:
     """Draw `--n` samples with truncation and save them as one grid image."""
     if args.n < 1:
         raise GANliftError(f"--n must be at least 1, got {args.n}.")
+    image_format(args.out)
     device = resolve_device(args.device)
     checkpoint = load_checkpoint(args.checkpoint, device=device)
     G = checkpoint.generator
@@ -93,6 +95,13 @@ def run_sample(args: argparse.Namespace) -> int:
 
 def run_invert(args: argparse.Namespace) -> int:
     """Project an image into the checkpoint's latent space; save the latent (and recon)."""
+    if Path(args.out).suffix.lower() in SAVE_FORMATS:
+        raise GANliftError(
+            f"--out {args.out} names the latent file, not a picture; "
+            "pass a .pt path there and save the reconstruction with --recon."
+        )
+    if args.recon:
+        image_format(args.recon)
     device = resolve_device(args.device)
     target = load_image(args.image)
     checkpoint = load_checkpoint(args.checkpoint, device=device)

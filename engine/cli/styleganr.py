@@ -13,7 +13,7 @@ import torch
 
 from engine.device import resolve_device
 from engine.errors import GANliftError
-from engine.images import load_image, save_image
+from engine.images import image_format, load_image, save_image
 from engine.mesh import save_mesh
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.progress import tqdm_progress
@@ -200,6 +200,7 @@ def _model(args: argparse.Namespace):
 
 
 def _view_layers(args: argparse.Namespace) -> int:
+    image_format(args.out)
     mask_fn = None
     if args.labeller:
         labeller = load_view_labeller(args.labeller, resolve_device(args.device))
@@ -221,6 +222,8 @@ def _view_layers(args: argparse.Namespace) -> int:
 
 
 def _view_codes(args: argparse.Namespace) -> int:
+    if args.sheet:
+        image_format(args.sheet)
     generator = _generator(args)
     views = sample_view_codes(generator, args.count, num_view_layers=args.layers, seed=args.seed)
     save_view_codes(views, args.out)

@@ -7,6 +7,7 @@ Write to a temporary file in the destination's folder, then rename it over the d
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,10 +19,25 @@ import torch
 from engine.errors import GANliftError
 
 
+def _process_umask() -> int:
+    """The umask, read once at import: reading it means setting it, so it is set back at once."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_NEW_FILE_MODE = 0o666 & ~_process_umask()
+"""The mode `open()` gives a new file; `mkstemp`'s temporary files are private (0600)."""
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path` (same suffix, so format-by-suffix writers work);
-    rename it onto `path` when the `with` body succeeds, remove it otherwise."""
+    rename it onto `path` when the `with` body succeeds, remove it otherwise.
+
+    The file ends with the mode a plain write would give it: an existing file's own, else the
+    umask's default, so results stay readable by whoever could read them before.
+    """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,6 +52,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
+        mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else _NEW_FILE_MODE
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

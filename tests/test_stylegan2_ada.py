@@ -217,3 +217,23 @@ def test_unsupported_or_broken_snapshots(reference, ada_globals, tmp_path: Path)
     (tmp_path / "list.pkl").write_bytes(pickle.dumps([1, 2, 3]))
     with pytest.raises(GANliftError, match="has no G_ema network"):
         load_checkpoint(tmp_path / "list.pkl")
+
+
+def test_stylegan3_and_odd_filters_are_named(reference, ada_globals, tmp_path: Path) -> None:
+    def stylegan3_layer(spec):  # StyleGAN3 layers keep numpy arrays such as their input size
+        spec["G_ema"]["G_ema.synthesis"]["attrs"]["in_size"] = np.broadcast_to(np.asarray(36), 2)
+
+    path = write_snapshot(tmp_path / "sg3.pkl", reference, ada_globals, edit=stylegan3_layer)
+    with pytest.raises(GANliftError, match="holds numpy arrays, as StyleGAN3 snapshots do"):
+        load_checkpoint(path)
+
+    spec, tensors = reference
+    binomial = torch.tensor([1.0, 2.0, 1.0])
+    three_taps = torch.outer(binomial, binomial) / 16
+    tensors = {
+        key: three_taps if key.endswith("resample_filter") else value
+        for key, value in tensors.items()
+    }
+    path = write_snapshot(tmp_path / "filter.pkl", (spec, tensors), ada_globals)
+    with pytest.raises(GANliftError, match=r"resampling filter other than \[1, 3, 3, 1\]"):
+        load_checkpoint(path)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,54 @@ def test_truncated_files_are_reported(networks, tmp_path: Path) -> None:
             cut.with_suffix(".json").write_text(path.with_suffix(".json").read_text())
         with pytest.raises(GANliftError, match="truncated"):
             load_checkpoint(cut)
+
+
+def test_half_precision_file_gives_a_float32_mean_w(networks, tmp_path: Path) -> None:
+    """Files saved in half precision store the mean w so too; truncation must still work."""
+    G, _ = networks
+    half = {key: value.half() for key, value in G.state_dict().items()}
+    torch.save({"g_ema": half, "latent_avg": torch.randn(16).half()}, tmp_path / "half.pt")
+    checkpoint = load_checkpoint(tmp_path / "half.pt")
+    assert checkpoint.latent_avg.dtype == torch.float32 and checkpoint.latent_avg.shape == (16,)
+    image = checkpoint.generator(torch.randn(1, 16), truncation=0.5)
+    assert image.dtype == torch.float32 and torch.isfinite(image).all()
+
+
+def test_mean_w_and_networks_that_do_not_fit_are_refused(networks, tmp_path: Path) -> None:
+    G, _ = networks
+    cases = {
+        "of shape [6, 16]": {"g_ema": G.state_dict(), "latent_avg": torch.zeros(6, 16)},
+        "as a list": {"g_ema": G.state_dict(), "latent_avg": [0.0] * 16},
+        "NaN or infinite": {"g_ema": G.state_dict(), "latent_avg": torch.full((16,), torch.nan)},
+        "'g_ema' as a list": {"g_ema": [torch.zeros(1)]},
+    }
+    for fragment, data in cases.items():
+        torch.save(data, tmp_path / "odd.pt")
+        with pytest.raises(GANliftError, match=re.escape(fragment)):
+            load_checkpoint(tmp_path / "odd.pt")
+
+
+def test_damaged_legacy_files_are_one_sentence_at_any_cut(networks, tmp_path: Path) -> None:
+    """Pre-1.6 torch.save files (GAN2Shape's era) cut anywhere, or with a flipped byte."""
+    G, _ = networks
+    whole = tmp_path / "legacy.pt"
+    torch.save({"g_ema": G.state_dict()}, whole, _use_new_zipfile_serialization=False)
+    data = whole.read_bytes()
+    damaged = tmp_path / "damaged.pt"
+    for cut in range(20, 4000, 37):
+        damaged.write_bytes(data[:cut])
+        with pytest.raises(GANliftError, match=r"truncated or not a PyTorch checkpoint"):
+            load_checkpoint(damaged)
+    damaged.write_bytes(data[:48] + bytes([data[48] ^ 1]) + data[49:])
+    with pytest.raises(GANliftError) as error:
+        load_checkpoint(damaged)
+    assert "could run code" not in str(error.value) and "()" not in str(error.value)
+
+
+def test_names_with_dots_are_names(networks, tmp_path: Path) -> None:
+    G, _ = networks
+    path = save_checkpoint(tmp_path / "ffhq-v1.2", G)
+    assert path.name == "ffhq-v1.2.safetensors"
+    assert (tmp_path / "ffhq-v1.2.json").is_file()
+    assert load_checkpoint("ffhq-v1.2", models_dir=tmp_path).generator.config == G.config
+    assert save_checkpoint(tmp_path / "other.safetensors", G).name == "other.safetensors"

@@ -36,6 +36,7 @@ from engine.limits import check_image_size
 from engine.metrics import psnr_text
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import bf16_supported
+from engine.stylegan2.checkpoint import safetensors_path
 
 INTERRUPTED = 130
 
@@ -242,7 +243,7 @@ def run_check(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model = load_model_from_args(args, device)
     weights = Path(args.weights) if args.weights else model.pretrained
-    if not weights.with_suffix(".safetensors").is_file():
+    if not safetensors_path(weights).is_file():
         raise GANliftError(
             f"No pretrained networks at {weights}; make them with `python -m engine "
             "gan2shape-pretrain` or pass --weights FILE."

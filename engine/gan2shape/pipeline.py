@@ -30,7 +30,7 @@ from engine.images import to_uint8
 from engine.perceptual import PerceptualLoss
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Discriminator, Generator, load_checkpoint, resolve_checkpoint_path
-from engine.stylegan2.checkpoint import MODELS_DIR
+from engine.stylegan2.checkpoint import MODELS_DIR, safetensors_path
 
 Quality = Literal["fast", "full"]
 QUALITIES: tuple[Quality, ...] = ("fast", "full")
@@ -104,7 +104,7 @@ def quality_schedule(
     check_quality(quality)
     if quality == "full":
         return preset, None
-    if not pretrained.with_suffix(".safetensors").is_file():
+    if not safetensors_path(pretrained).is_file():
         short = fast_preset(preset)
         return short.replace(prior_steps=math.ceil(FAST_FRACTION * preset.prior_steps)), None
     return fast_preset(preset), load_pretrained(pretrained, preset)

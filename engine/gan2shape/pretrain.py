@@ -59,6 +59,7 @@ from engine.gan2shape.steps import (
 from engine.perceptual import PerceptualLoss, perceptual_loss
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Discriminator, Generator
+from engine.stylegan2.checkpoint import safetensors_path
 from engine.torch_files import read_torch_file
 
 FORMAT_VERSION = 4
@@ -176,7 +177,7 @@ def pretrain(
     device = torch.device(device)
     group = current_process_group(device)
     config.check_split(group.world_size)
-    path = Path(out).with_suffix(".safetensors")
+    path = safetensors_path(out)
     G = copy.deepcopy(G).eval().requires_grad_(False).to(device)
     D = copy.deepcopy(D).eval().requires_grad_(False).to(device)
     perceptual = perceptual or perceptual_loss("auto", discriminator=D, device=device)
@@ -285,7 +286,7 @@ def _optimizer(networks: Gan2ShapeNetworks, preset: Gan2ShapePreset) -> torch.op
 def load_pretrained(path: str | os.PathLike, preset: Gan2ShapePreset) -> dict[str, torch.Tensor]:
     """The pretrained networks' state dict from `path` (`.safetensors` + `.json`), checked
     against `preset`'s network configuration."""
-    path = Path(path).with_suffix(".safetensors")
+    path = safetensors_path(path)
     if not path.is_file():
         raise GANliftError(
             f"Fast mode needs jointly pretrained GAN2Shape networks at {path}, which do not "

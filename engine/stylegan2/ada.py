@@ -94,7 +94,8 @@ def _check_filter(module: _Module) -> None:
     """ADA blocks carry their resampling filter; ours is fixed to the standard [1, 3, 3, 1]."""
     if module.has_tensor("resample_filter"):
         expected = make_blur_kernel(BLUR_TAPS)
-        if not torch.allclose(module.tensor("resample_filter"), expected):
+        stored = module.tensor("resample_filter")
+        if stored.shape != expected.shape or not torch.allclose(stored.float(), expected):
             raise module.error("uses a resampling filter other than [1, 3, 3, 1]")
 
 

@@ -46,7 +46,8 @@ _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _TORCH_LEGACY_MAGIC = b"\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
-"""LONG1 opcode + the magic number that legacy (non-zip) torch.save files pickle first."""
+"""LONG1 opcode + the magic number that legacy (non-zip) torch.save files pickle first (after
+a protocol header and frame when saved with pickle protocol 4 or 5)."""
 
 
 @dataclass
@@ -86,10 +87,25 @@ class Checkpoint:
         return "\n".join(lines)
 
 
+_FILE_SUFFIXES = (".safetensors", ".json", ".pt", ".pth", ".pkl")
+"""Suffixes that make a spec a file rather than a model name ("ffhq-v1.2" is still a name)."""
+
+
 def is_model_name(spec: str | os.PathLike[str]) -> bool:
     """Whether `spec` names a model in a models folder ("default-face") rather than a file:
-    no folder, no suffix."""
-    return bool(_MODEL_NAME.fullmatch(str(spec))) and not Path(spec).suffix
+    no folder, no checkpoint suffix."""
+    return (
+        bool(_MODEL_NAME.fullmatch(str(spec))) and Path(spec).suffix.lower() not in _FILE_SUFFIXES
+    )
+
+
+def safetensors_path(path: str | os.PathLike[str]) -> Path:
+    """`path` as our weights file: a `.safetensors` or `.json` suffix is replaced, any other
+    dot is part of the name (`runs/ffhq-v1.2` -> `runs/ffhq-v1.2.safetensors`)."""
+    path = Path(path)
+    if path.suffix.lower() in (".safetensors", ".json"):
+        return path.with_suffix(".safetensors")
+    return path.with_name(f"{path.name}.safetensors")
 
 
 def _generator_names(models_dir: Path = MODELS_DIR) -> list[str]:
@@ -137,17 +153,43 @@ def load_checkpoint(
     checkpoint.generator.to(device).eval()
     if checkpoint.discriminator is not None:
         checkpoint.discriminator.to(device).eval()
+    checkpoint.latent_avg = _checked_latent_avg(checkpoint, path)
     if checkpoint.latent_avg is not None:
         checkpoint.latent_avg = checkpoint.latent_avg.to(device)
         checkpoint.generator.latent_avg = checkpoint.latent_avg.reshape(1, -1)
     return checkpoint
 
 
+def _checked_latent_avg(checkpoint: Checkpoint, path: Path) -> torch.Tensor | None:
+    """The stored mean w as a float32 `[style_dim]` tensor (files in half precision store it
+    so), or a one-line error when it does not fit the generator."""
+    value, width = checkpoint.latent_avg, checkpoint.generator.style_dim
+    if value is None:
+        return None
+    if not isinstance(value, torch.Tensor) or value.numel() != width:
+        stored = (
+            f"of shape {list(value.shape)}"
+            if isinstance(value, torch.Tensor)
+            else f"as a {type(value).__name__}"
+        )
+        raise GANliftError(
+            f"{path} stores a latent_avg {stored}, which does not fit its generator's "
+            f"w of width {width}; re-save the checkpoint with the generator's mean w."
+        )
+    value = value.detach().float().reshape(width)
+    if not torch.isfinite(value).all():
+        raise GANliftError(
+            f"{path} stores a latent_avg with NaN or infinite values; re-save the checkpoint "
+            "with the generator's mean w."
+        )
+    return value
+
+
 def _detect_format(path: Path) -> str:
     """'torch', 'safetensors' or 'ada', from the first bytes of the file."""
     with path.open("rb") as file:
         head = file.read(32)
-    if head.startswith(_ZIP_MAGIC) or head[2:14] == _TORCH_LEGACY_MAGIC:
+    if head.startswith(_ZIP_MAGIC) or _TORCH_LEGACY_MAGIC in head:
         return "torch"
     if len(head) > 8 and head[8:9] == b"{":
         return "safetensors"
@@ -180,6 +222,12 @@ def _read_torch(path: Path) -> Checkpoint:
             f"{path} is a PyTorch file without 'g_ema' or generator weights; "
             "it is not a StyleGAN2 checkpoint."
         )
+    for name, state in (("g_ema", g_state), ("d", d_state)):
+        if state is not None and not isinstance(state, Mapping):
+            raise GANliftError(
+                f"{path} holds '{name}' as a {type(state).__name__}, not a state dict of "
+                "tensors; it is not a StyleGAN2 checkpoint."
+            )
     args = data.get("args")
     extra = dict(vars(args)) if isinstance(args, argparse.Namespace) else {}
     clamp = {"conv_clamp": extra["conv_clamp"]} if extra.get("conv_clamp") is not None else {}
@@ -286,7 +334,7 @@ def save_checkpoint(
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write our format: `<path>.safetensors` plus `<path>.json`, each replaced atomically."""
-    path = Path(path).with_suffix(".safetensors")
+    path = safetensors_path(path)
     tensors = {f"generator.{key}": value for key, value in generator.state_dict().items()}
     if discriminator is not None:
         tensors |= {

@@ -18,7 +18,6 @@ import io
 import pickle
 import re
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,22 +33,31 @@ def error_summary(error: BaseException) -> str:
     return str(error).strip().split(". ")[0].rstrip(".")
 
 
+def _in_parentheses(error: BaseException) -> str:
+    """` (first sentence of the error)`, or nothing when the error has no message."""
+    summary = error_summary(error)
+    return f" ({summary})" if summary else ""
+
+
 def load_torch_file(path: Path) -> Any:
-    """torch.load `path` on the CPU with the weights-only unpickler (plus argparse.Namespace)."""
+    """torch.load `path` on the CPU with the weights-only unpickler (plus argparse.Namespace).
+
+    A damaged file can make the unpickler fail with almost any exception type (a cut legacy
+    file raises `struct.error`, a flipped byte `KeyError`), so every failure that does not
+    name a refused global becomes the one "cannot read" sentence."""
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        found = re.search(r"GLOBAL ([\w.]+)", str(error))
-        name = found.group(1) if found else "an object type outside tensors and containers"
+    except Exception as error:
+        found = re.search(r"GLOBAL (\w+(?:\.\w+)+)\b(?!\.)", str(error))
+        if isinstance(error, pickle.UnpicklingError) and found:
+            raise GANliftError(
+                f"Refusing to load {path}: it contains {found.group(1)}, which a checkpoint "
+                "never needs (loading it could run code); re-save the weights as plain tensors."
+            ) from error
         raise GANliftError(
-            f"Refusing to load {path}: it contains {name}, which a checkpoint never needs "
-            "(loading it could run code); re-save the weights as plain tensors."
-        ) from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
-        raise GANliftError(
-            f"Cannot read {path}: the file is truncated or not a PyTorch checkpoint "
-            f"({error_summary(error)})."
+            f"Cannot read {path}: the file is truncated or not a PyTorch checkpoint"
+            f"{_in_parentheses(error)}."
         ) from error
 
 
@@ -137,6 +145,10 @@ _ADA_GLOBALS: dict[tuple[str, str], Any] = {
 }
 
 
+_NUMPY_ARRAY_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray")
+"""Where numpy's array reconstructor lives; StyleGAN3 layers pickle numpy arrays, ADA's never."""
+
+
 class _AdaUnpickler(pickle.Unpickler):
     """Unpickler that resolves globals only through `_ADA_GLOBALS`."""
 
@@ -144,6 +156,11 @@ class _AdaUnpickler(pickle.Unpickler):
         try:
             return _ADA_GLOBALS[(module, name)]
         except KeyError:
+            if module in _NUMPY_ARRAY_MODULES and name == "_reconstruct":
+                raise GANliftError(
+                    "it holds numpy arrays, as StyleGAN3 snapshots do; GANlift reads "
+                    "StyleGAN2 and StyleGAN2-ADA snapshots only."
+                ) from None
             raise GANliftError(
                 f"Refusing to load this snapshot: it refers to {module}.{name}, which a "
                 "StyleGAN2-ADA snapshot never needs (loading it could run code)."
@@ -162,8 +179,8 @@ def load_ada_pickle(path: Path) -> Any:
             return _AdaUnpickler(file).load()
     except GANliftError as error:
         raise GANliftError(f"{path}: {error}") from error
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
+    except Exception as error:  # a damaged pickle can fail with almost any exception type
         raise GANliftError(
-            f"Cannot read {path}: the file is truncated or not a StyleGAN2-ADA snapshot "
-            f"({error_summary(error)})."
+            f"Cannot read {path}: the file is truncated or not a StyleGAN2-ADA snapshot"
+            f"{_in_parentheses(error)}."
         ) from error

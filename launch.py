@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--category",
         default=None,
         help="GAN2Shape preset (face, cat, car, church, default-face, default-car) or a preset "
-        "JSON file; default: the model's own, else inferred from its image size",
+        "JSON file; default: the model's own, else inferred from its image size when only one "
+        "preset fits it",
     )
     parser.add_argument(
         "--cars-model",

@@ -66,13 +66,20 @@ def resolve_model(
 
 
 def resolve_preset(category: str | Gan2ShapePreset | None, gan_size: int) -> Gan2ShapePreset:
-    """A preset object from a name, a JSON file or None (the first preset made for `gan_size`)."""
+    """A preset object from a name, a JSON file or None (the one preset made for `gan_size`;
+    where several are, such as cat and church at 256 px, the category must be named)."""
     if isinstance(category, Gan2ShapePreset):
         return category
     if category is None:
-        for preset in PRESETS.values():
-            if preset.gan_size == gan_size:
-                return preset
+        fitting = [preset for preset in PRESETS.values() if preset.gan_size == gan_size]
+        if len(fitting) == 1:
+            return fitting[0]
+        if fitting:
+            names = " or ".join(preset.name for preset in fitting)
+            raise GANliftError(
+                f"A {gan_size}-px generator fits the {names} presets, which crop and shape "
+                f"differently; choose its category ({names})."
+            )
         raise GANliftError(
             f"No GAN2Shape preset is made for {gan_size}-px generators; pass a category preset "
             "JSON file written for this checkpoint."

@@ -90,7 +90,9 @@ def test_default_model_is_reported_missing_until_its_files_exist(
 
 
 def test_preset_resolution(tiny_files: tuple[Path, Path], tmp_path: Path) -> None:
-    assert resolve_preset(None, 64).name == "default-face"
+    for size, names in ((64, "default-face or default-car"), (256, "cat or church")):
+        with pytest.raises(GANliftError, match=f"fits the {names} presets"):
+            resolve_preset(None, size)
     assert resolve_preset(None, 128).name == "face"
     assert resolve_preset("car", 32).name == "car"
     assert resolve_preset(str(tiny_files[1]), 32) == TINY_PRESET

@@ -178,6 +178,10 @@ def test_snapshot_and_its_common_layout_copy_give_the_same_images(
     common = load_checkpoint(copy)
     z = torch.randn(4, 32, generator=torch.Generator().manual_seed(0))
     assert torch.equal(common.generator(z, truncation=0.5), ada.generator(z, truncation=0.5))
+    assert ada.discriminator.config.mbstd_group_size != 4  # not the common layout's default
+    assert common.discriminator.config == ada.discriminator.config
+    images = ada.generator(z)
+    assert torch.equal(common.discriminator(images), ada.discriminator(images))
 
 
 def test_snapshot_carrying_a_command_is_refused(tmp_path: Path) -> None:

@@ -235,7 +235,10 @@ def _read_torch(path: Path) -> Checkpoint:
     generator = _build(Generator, g_config, g_state, str(path))
     discriminator = None
     if d_state is not None:
-        d_config = dataclasses.replace(infer_discriminator_config(d_state, str(path)), **clamp)
+        group = {key: extra[key] for key in ("mbstd_group_size",) if key in extra}
+        d_config = dataclasses.replace(
+            infer_discriminator_config(d_state, str(path)), **clamp, **group
+        )
         discriminator = _build(Discriminator, d_config, d_state, str(path))
     latent_avg = data.get("latent_avg")
     return Checkpoint(generator, discriminator, latent_avg, path, kind, extra)
@@ -369,7 +372,8 @@ def save_pt_checkpoint(
 
     Other StyleGAN2 tools (and GAN2Shape) read these; `args` records size, latent width,
     mapping depth, the channel multiplier when the channel table is a standard one, and
-    `conv_clamp` when set (the layout has no other place for it; other tools ignore it).
+    `conv_clamp` and the discriminator's minibatch-stddev group size when they differ from the
+    layout's defaults (it has no other place for them; other tools ignore them).
     """
     config = generator_ema.config
     args = {"size": config.size, "latent": config.style_dim, "n_mlp": config.n_mlp}
@@ -378,6 +382,9 @@ def save_pt_checkpoint(
             args["channel_multiplier"] = multiplier
     if config.conv_clamp is not None:
         args["conv_clamp"] = config.conv_clamp
+    group_size = None if discriminator is None else discriminator.config.mbstd_group_size
+    if discriminator is not None and group_size != DiscriminatorConfig.mbstd_group_size:
+        args["mbstd_group_size"] = group_size
     args |= dict(extra_args or {})
     data: dict[str, Any] = {"g_ema": _cpu_state(generator_ema), "args": argparse.Namespace(**args)}
     if discriminator is not None:

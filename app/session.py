@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from app.display import picture
+from app.expiry import IdleSessions
 from app.folders import SessionFolders
 from app.models import LoadedModel, ModelChoice, ModelStore, resolve_model
 from app.settings import AppSettings
@@ -47,6 +49,7 @@ class AppContext:
     models: ModelStore
     viewer: MeshViewer
     folders: SessionFolders = field(default_factory=SessionFolders)
+    sessions: IdleSessions = field(default_factory=IdleSessions)
 
     def __deepcopy__(self, memo: dict) -> AppContext:
         return self
@@ -85,6 +88,17 @@ class Session:
         self._photo: torch.Tensor | None = None
         self._stop_requested = False
         self._work_dir: Path | None = None
+        self._activity = threading.Lock()
+        self._running_actions = 0
+        self._last_active = time.monotonic()
+        self._cleared_after: float | None = None
+        """Seconds of idleness after which the state was last dropped (for the status line)."""
+        context.sessions.add(self)
+
+    def __deepcopy__(self, memo: dict) -> Session:
+        """Gradio deep-copies each visitor's initial session: the copy is a new session of
+        the same context, tracked for expiry like the original (a lock cannot be copied)."""
+        return Session(self.context)
 
     def model(self) -> LoadedModel:
         """The session's model, loaded on first use (a GANliftError says when it is missing)."""
@@ -115,6 +129,7 @@ class Session:
                 self._sample_latents[_pixel_digest(pixels)] = latent.detach()
         known = self._sample_latents.get(_pixel_digest(to_uint8(image)))
         self.input = InputImage(image, known, label)
+        self._cleared_after = None
 
     def require_input(self) -> InputImage:
         """The current input, or a GANliftError asking for one."""
@@ -151,9 +166,26 @@ class Session:
         return self._work_dir
 
     def close(self) -> None:
-        """Delete the session's files (Gradio calls this when the session expires)."""
+        """Delete the session's files."""
         self.context.folders.remove(self)
         self._work_dir = None
+
+    def clear_if_idle(self, seconds: float, now: float) -> bool:
+        """Drop the input, reconstruction, car samples, view codes and files when no action
+        has run for more than `seconds` before monotonic time `now` (never during one)."""
+        with self._activity:
+            held = (self.input, self.recovery, self.view_codes, self._work_dir)
+            holds_state = bool(self.cars) or any(item is not None for item in held)
+            idle = self._running_actions == 0 and now - self._last_active > seconds
+            if not idle or not holds_state:
+                return False
+            self.input, self.recovery, self._mesh, self._photo = None, None, None, None
+            self.cars, self.view_codes = {}, None
+            self._sample_latents.clear()
+            self._cleared_after = seconds
+        self.close()
+        logger.info("session idle for over %g s: its state was dropped", seconds)
+        return True
 
     def request_stop(self) -> None:
         """Ask the running long action to stop at its next step."""
@@ -170,6 +202,8 @@ class Session:
         forgets any earlier stop request."""
         if cancellable:
             self._stop_requested = False
+        with self._activity:
+            self._running_actions += 1
         self.context.folders.touch(self)
         start = time.perf_counter()
         try:
@@ -189,10 +223,18 @@ class Session:
         finally:
             self.timings[name] = time.perf_counter() - start
             logger.info("%s took %.3f s", name, self.timings[name])
+            with self._activity:
+                self._running_actions -= 1
+                self._last_active = time.monotonic()
 
     def status(self) -> str:
         """A Markdown line: model, input and the last action times."""
         parts = [f"**Model:** {self.model_choice.name}"]
+        if self._cleared_after is not None:
+            parts.append(
+                f"**Session:** cleared after {self._cleared_after:g} s without any action; "
+                "choose an input again"
+            )
         if self.input is not None:
             framing = f", {self.input.framing}" if self.input.framing else ""
             parts.append(f"**Input:** {self.input.label}{framing}")

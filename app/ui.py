@@ -33,11 +33,8 @@ INTRO = (
 def build_app(context: AppContext) -> gr.Blocks:
     """The app's Blocks for one process; each visitor gets their own `Session`."""
     with gr.Blocks(title="GANlift") as demo:
-        session = gr.State(
-            lambda: Session(context),
-            delete_callback=Session.close,
-            time_to_live=context.settings.limits.session_seconds or None,
-        )
+        session = gr.State(lambda: Session(context))
+        context.sessions.start_sweeping(context.settings.limits.session_seconds)
         gr.Markdown(INTRO)
         choice = Session(context).model_choice
         banner = gr.Markdown(

@@ -63,6 +63,8 @@ class _Source:
     variable: str
     convert: Callable[[float], float | int]
     help: str
+    zero_turns_off: bool = False
+    """Whether 0 is allowed (and means no cap); otherwise the value must be above 0."""
 
 
 _SOURCES: dict[str, _Source] = {
@@ -83,12 +85,14 @@ _SOURCES: dict[str, _Source] = {
         "GANLIFT_JOB_SECONDS",
         float,
         "long jobs stop after this many seconds; 0: never",
+        zero_turns_off=True,
     ),
     "memory_bytes": _Source(
         "--memory-mb",
         "GANLIFT_MEMORY_MB",
         lambda mib: int(mib * MIB),
         "long jobs stop above this RSS in MiB; 0: never",
+        zero_turns_off=True,
     ),
     "sessions": _Source("--max-sessions", "GANLIFT_MAX_SESSIONS", int, "app sessions in memory"),
     "session_seconds": _Source(
@@ -96,6 +100,7 @@ _SOURCES: dict[str, _Source] = {
         "GANLIFT_SESSION_SECONDS",
         float,
         "drop an app session this long after its last change; 0: never",
+        zero_turns_off=True,
     ),
 }
 """Every `Limits` field's flag, environment variable and unit."""
@@ -104,7 +109,7 @@ _SOURCES: dict[str, _Source] = {
 def limits_from_environment(environ: Mapping[str, str] = os.environ) -> Limits:
     """`DEFAULT_LIMITS` with every `GANLIFT_*` limit variable that is set applied."""
     changes = {
-        field: source.convert(_non_negative(environ[source.variable], source.variable))
+        field: source.convert(_checked(environ[source.variable], source.variable, source))
         for field, source in _SOURCES.items()
         if environ.get(source.variable, "").strip()
     }
@@ -131,7 +136,7 @@ def limits_from_arguments(
     for field, source in _SOURCES.items():
         value = getattr(args, source.flag.lstrip("-").replace("-", "_"))
         if value is not None:
-            changes[field] = source.convert(_non_negative(value, source.flag))
+            changes[field] = source.convert(_checked(value, source.flag, source))
     return dataclasses.replace(limits_from_environment(environ), **changes)
 
 
@@ -211,12 +216,15 @@ class JobGuard:
         return None
 
 
-def _non_negative(text: str, source: str) -> float:
-    """`text` as a number >= 0, or a GANliftError naming `source`."""
+def _checked(text: str, name: str, source: _Source) -> float:
+    """`text` as a number above 0 (or 0 where it turns the cap off), or a GANliftError
+    naming the flag or variable `name`."""
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value >= 0:
-        raise GANliftError(f"{source} must be a number of 0 or more, got '{text}'.")
+    if source.zero_turns_off and not value >= 0:
+        raise GANliftError(f"{name} must be a number of 0 (no cap) or more, got '{text}'.")
+    if not source.zero_turns_off and not value > 0:
+        raise GANliftError(f"{name} must be a number above 0, got '{text}'.")
     return value

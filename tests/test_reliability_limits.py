@@ -66,6 +66,18 @@ def test_nonsense_values_are_one_line_errors(value: str) -> None:
         limits_from_arguments(parse("--job-seconds", value), {})
 
 
+def test_zero_turns_off_only_the_time_and_memory_caps() -> None:
+    off = limits_from_arguments(
+        parse("--job-seconds", "0", "--memory-mb", "0", "--session-seconds", "0"), {}
+    )
+    assert (off.job_seconds, off.memory_bytes, off.session_seconds) == (0, 0, 0)
+    for flag in ("--max-sessions", "--max-upload-mb", "--max-pixels", "--min-image-side"):
+        with pytest.raises(GANliftError, match=f"{flag} must be a number above 0, got '0'"):
+            limits_from_arguments(parse(flag, "0"), {})
+    with pytest.raises(GANliftError, match="GANLIFT_MAX_SESSIONS must be a number above 0"):
+        limits_from_environment({"GANLIFT_MAX_SESSIONS": "0"})
+
+
 def test_small_images_are_refused_with_their_size() -> None:
     check_image_size(torch.zeros(1, 3, 16, 20), "Image 'ok.png'")
     with pytest.raises(GANliftError, match=r"'dot.png' is only 20x3 pixels.*at least 16"):

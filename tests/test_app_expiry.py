@@ -1,0 +1,84 @@
+"""Idle sessions lose their state after --session-seconds (Gradio's own State expiry never
+fires for state changed in place), but never during an action or while in use."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from app import reconstruct
+from app.models import ModelStore
+from app.session import AppContext, Session
+from app.settings import AppSettings
+from app.viewer import TorchViewer
+from engine.limits import DEFAULT_LIMITS
+from tests.e2e.tiny_model import write_tiny_model
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory: pytest.TempPathFactory) -> AppContext:
+    checkpoint, preset = write_tiny_model(tmp_path_factory.mktemp("expiry"))
+    settings = AppSettings(
+        model=str(checkpoint),
+        category=str(preset),
+        limits=dataclasses.replace(DEFAULT_LIMITS, session_seconds=60),
+    )
+    return AppContext(settings, ModelStore(torch.device("cpu")), TorchViewer())
+
+
+def session_with_files(context: AppContext) -> tuple[Session, Path]:
+    session = Session(context)
+    reconstruct.sample(session, 3)
+    folder = session.work_dir
+    (folder / "export.glb").write_bytes(b"mesh")
+    return session, folder
+
+
+def test_an_idle_session_is_cleared_and_says_so(context: AppContext) -> None:
+    session, folder = session_with_files(context)
+    later = time.monotonic() + 61
+    assert context.sessions.clear_idle(60, now=time.monotonic()) == 0  # just used: kept
+    assert session.input is not None
+    assert context.sessions.clear_idle(60, now=later) >= 1
+    assert session.input is None and session.recovery is None and session.cars == {}
+    assert not folder.exists()
+    assert "cleared after 60 s without any action" in session.status()
+    assert context.sessions.clear_idle(60, now=later) == 0  # nothing left to clear
+    reconstruct.sample(session, 4)  # the visitor comes back
+    assert "cleared" not in session.status() and session.input is not None
+
+
+def test_a_session_in_an_action_is_never_cleared(context: AppContext) -> None:
+    session, folder = session_with_files(context)
+    with session.action("long job"):
+        assert not session.clear_if_idle(60, now=time.monotonic() + 3600)
+    assert session.input is not None and folder.exists()
+
+
+def test_gradios_copy_of_a_new_session_is_tracked_too(context: AppContext) -> None:
+    copied = copy.deepcopy(Session(context))
+    reconstruct.sample(copied, 5)
+    assert context.sessions.clear_idle(60, now=time.monotonic() + 61) >= 1
+    assert copied.input is None
+
+
+def test_the_sweeper_thread_clears_idle_sessions(tmp_path: Path) -> None:
+    checkpoint, preset = write_tiny_model(tmp_path)
+    settings = AppSettings(
+        model=str(checkpoint),
+        category=str(preset),
+        limits=dataclasses.replace(DEFAULT_LIMITS, session_seconds=0.2),
+    )
+    context = AppContext(settings, ModelStore(torch.device("cpu")), TorchViewer())
+    session = Session(context)
+    reconstruct.sample(session, 1)
+    context.sessions.start_sweeping(0.2)
+    deadline = time.monotonic() + 20
+    while session.input is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert session.input is None

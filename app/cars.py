@@ -24,6 +24,11 @@ from engine.styleganr import Sample, car_to_mesh, encode_photo, sample, set_came
 
 SLOTS = ("A", "B", "C")
 
+AZIMUTH_RANGE, ELEVATION_RANGE, SCALE_RANGE = (-180.0, 180.0), (0.0, 40.0), (0.6, 1.6)
+"""The camera sliders' ranges: azimuth in degrees (0 = front), elevation in degrees, scale."""
+DEFAULT_CAMERA = (0.0, 10.0, 1.0)
+"""The sliders' setting while the chosen slot is empty."""
+
 SlotPictures = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]
 
 
@@ -59,6 +64,20 @@ def car_camera(
             session.cars_model(), target, azimuth=azimuth, elevation=elevation, scale=scale
         )
         return slot_pictures(session)
+
+
+def slot_camera(session: Session, slot: str) -> tuple[float, float, float]:
+    """`slot`'s camera as the sliders show it: azimuth wrapped into ±180°, elevation and scale
+    held to the sliders' ranges (`DEFAULT_CAMERA` for an empty slot)."""
+    with session.action("camera of sample"):
+        if _checked(slot) not in session.cars:
+            return DEFAULT_CAMERA
+        azimuth, elevation, scale = session.cars[slot].codes.camera[0].tolist()
+        return (
+            (azimuth - AZIMUTH_RANGE[0]) % 360.0 + AZIMUTH_RANGE[0],
+            min(max(elevation, ELEVATION_RANGE[0]), ELEVATION_RANGE[1]),
+            min(max(scale, SCALE_RANGE[0]), SCALE_RANGE[1]),
+        )
 
 
 def swap_cars(session: Session, target: str, source: str, part: str) -> SlotPictures:

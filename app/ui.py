@@ -202,9 +202,14 @@ def _cars_tab(context: AppContext, session: gr.State) -> None:
     with gr.Row():
         with gr.Column():
             camera_slot = gr.Radio(list(cars.SLOTS), value="A", label="Camera of sample")
-            azimuth = gr.Slider(-180, 180, value=0, step=1, label="Car azimuth (°)")
-            elevation = gr.Slider(0, 40, value=10, step=1, label="Car elevation (°)")
-            scale = gr.Slider(0.6, 1.6, value=1.0, step=0.01, label="Car scale")
+            start_azimuth, start_elevation, start_scale = cars.DEFAULT_CAMERA
+            azimuth = gr.Slider(
+                *cars.AZIMUTH_RANGE, value=start_azimuth, step=1, label="Car azimuth (°)"
+            )
+            elevation = gr.Slider(
+                *cars.ELEVATION_RANGE, value=start_elevation, step=1, label="Car elevation (°)"
+            )
+            scale = gr.Slider(*cars.SCALE_RANGE, value=start_scale, step=0.01, label="Car scale")
         with gr.Column():
             target = gr.Radio(list(cars.SLOTS), value="A", label="Change sample")
             source = gr.Radio(list(cars.SLOTS), value="B", label="Take from sample")
@@ -215,24 +220,33 @@ def _cars_tab(context: AppContext, session: gr.State) -> None:
             mesh_button = gr.Button("Car → mesh", elem_id="car-mesh")
             car_model3d = gr.Model3D(label="Car mesh (GLB)", height=RESULT_HEIGHT)
 
+    camera = [azimuth, elevation, scale]
+    show_camera = {
+        "fn": cars.slot_camera,
+        "inputs": [session, camera_slot],
+        "outputs": camera,
+        "api_visibility": "private",
+        "show_progress": "hidden",
+    }
     for slot, seed, button in draw_buttons:
         button.click(
             functools.partial(cars.draw_car, slot=slot),
             [session, seed],
             pictures,
             api_name=f"draw_car_{slot.lower()}",
-        )
+        ).success(**show_camera)
     for slot, upload in uploads:
         upload.change(
             functools.partial(cars.upload_car, slot=slot),
             [session, upload],
             pictures,
             api_name=f"upload_car_{slot.lower()}",
-        )
+        ).success(**show_camera)
+    camera_slot.change(**show_camera)
     gr.on(
-        [slider.input for slider in (azimuth, elevation, scale)],
+        [slider.input for slider in camera],
         cars.car_camera,
-        [session, camera_slot, azimuth, elevation, scale],
+        [session, camera_slot, *camera],
         pictures,
         api_name="car_camera",
         trigger_mode="always_last",

@@ -42,19 +42,22 @@ def build_app(context: AppContext) -> gr.Blocks:
         )
         status = gr.Markdown(elem_id="status")
         with gr.Tab("Reconstruct"):
-            _reconstruct_tab(context, session, status)
+            results = _reconstruct_tab(context, session, status)
         with gr.Tab("Cars"):
             _cars_tab(context, session)
         with gr.Tab("3D viewer"):
-            _viewer_tab(session)
+            views = _viewer_tab(session)
         with gr.Tab("Models"):
-            summary = _models_tab(context, session, status, banner)
+            summary = _models_tab(context, session, status, banner, [*results, *views])
         demo.load(model_tab.describe_model, [session], [summary, status], api_name="describe_model")
     return demo
 
 
-def _reconstruct_tab(context: AppContext, session: gr.State, status: gr.Markdown) -> None:
-    """Input, GAN2Shape run, results, live panel, exports."""
+def _reconstruct_tab(
+    context: AppContext, session: gr.State, status: gr.Markdown
+) -> list[gr.components.Component]:
+    """Input, GAN2Shape run, results, live panel, exports; returns what shows the session's
+    input and results (cleared when the model changes)."""
     with gr.Row():
         with gr.Column(scale=1):
             upload = gr.File(
@@ -168,6 +171,7 @@ def _reconstruct_tab(context: AppContext, session: gr.State, status: gr.Markdown
         queue=False,
         api_name="stop",
     )
+    return [preview, *results, view, files, video]
 
 
 def _cars_tab(context: AppContext, session: gr.State) -> None:
@@ -264,8 +268,9 @@ def _cars_tab(context: AppContext, session: gr.State) -> None:
     )
 
 
-def _viewer_tab(session: gr.State) -> None:
-    """The GLB in an interactive viewer, and the app's own render with orbit sliders."""
+def _viewer_tab(session: gr.State) -> list[gr.components.Component]:
+    """The GLB in an interactive viewer, and the app's own render with orbit sliders; returns
+    both (cleared when the model changes)."""
     show = gr.Button("Show the recovered mesh", variant="primary", elem_id="show-mesh")
     with gr.Row():
         model3d = gr.Model3D(label="GLB", height=LIVE_HEIGHT, elem_id="model3d")
@@ -287,12 +292,18 @@ def _viewer_tab(session: gr.State) -> None:
         trigger_mode="always_last",
         show_progress="hidden",
     )
+    return [model3d, picture]
 
 
 def _models_tab(
-    context: AppContext, session: gr.State, status: gr.Markdown, banner: gr.Markdown
+    context: AppContext,
+    session: gr.State,
+    status: gr.Markdown,
+    banner: gr.Markdown,
+    stale: list[gr.components.Component],
 ) -> gr.Textbox:
-    """Load a checkpoint by path with a category preset; returns the architecture box."""
+    """Load a checkpoint by path with a category preset; returns the architecture box. The
+    `stale` pictures and files of the previous model's input and results are cleared."""
     allowed = context.settings.allow_model_paths
     if not allowed:
         gr.Markdown(f"**{model_tab.PATHS_OFF_MESSAGE}**")
@@ -307,6 +318,7 @@ def _models_tab(
         )
     load = gr.Button("Load", variant="primary", interactive=allowed, elem_id="load-model")
     summary = gr.Textbox(label="Architecture", lines=8, interactive=False, elem_id="summary")
+    view_labels_outputs = _view_labels_panel(session)
     load.click(
         model_tab.load_model,
         [session, path, category],
@@ -314,13 +326,18 @@ def _models_tab(
         api_name="load_model",
         concurrency_id=COMPUTE_QUEUE,
         concurrency_limit=1,
-    ).success(lambda: gr.update(visible=False), None, banner, api_visibility="private")
-    _view_labels_panel(session)
+    ).success(
+        lambda: [gr.update(visible=False), *[None] * (len(stale) + len(view_labels_outputs))],
+        None,
+        [banner, *stale, *view_labels_outputs],
+        api_visibility="private",
+    )
     return summary
 
 
-def _view_labels_panel(session: gr.State) -> None:
-    """StyleGAN-R's view labelling by hand, for the checkpoint loaded above."""
+def _view_labels_panel(session: gr.State) -> list[gr.components.Component]:
+    """StyleGAN-R's view labelling by hand, for the checkpoint loaded above; returns the drawn
+    strips and their table (cleared when the model changes)."""
     with gr.Accordion("Label view codes by hand (StyleGAN-R training)", open=False):
         gr.Markdown(
             "Draw view codes of the checkpoint above: each strip shows one view code under "
@@ -370,3 +387,4 @@ def _view_labels_panel(session: gr.State) -> None:
         [files, note],
         api_name="save_view_labels",
     )
+    return [strips, table]

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from app import model_tab, reconstruct, viewer_tab
+from app import cars, model_tab, reconstruct, viewer_tab
 from app.display import DISPLAY_SIDE
 from app.models import ModelStore, resolve_model, resolve_preset
 from app.session import AppContext, Session
@@ -354,6 +354,37 @@ def test_every_action_is_a_named_api_endpoint(context: AppContext) -> None:
         "draw_view_codes",
         "save_view_labels",
     } <= names
+
+
+def follow_up(demo: gr.Blocks, api_name: str):
+    """The event that runs after the named endpoint succeeds."""
+    (index,) = [i for i, fn in demo.fns.items() if fn.api_name == api_name]
+    (after,) = [fn for fn in demo.fns.values() if fn.trigger_after == index]
+    assert after.trigger_only_on_success
+    return after
+
+
+def test_loading_a_model_clears_the_old_models_pictures(context: AppContext) -> None:
+    """use_model drops the input and results, so the pictures showing them go too."""
+    demo = build_app(context)
+    after = follow_up(demo, "load_model")
+    cleared = {output.elem_id for output in after.outputs}
+    assert {"preview", "result-depth", "live-view", "mesh-files", "model3d"} <= cleared
+    assert {"orbit-view", "view-strips", "view-bins", "model-banner"} <= cleared
+    values = after.fn()
+    assert values[0] == gr.update(visible=False) and all(value is None for value in values[1:])
+
+
+def test_drawing_a_car_shows_its_camera_on_the_sliders(context: AppContext) -> None:
+    demo = build_app(context)
+    for slot in "abc":
+        after = follow_up(demo, f"draw_car_{slot}")
+        assert after.fn is cars.slot_camera
+        assert [output.label for output in after.outputs] == [
+            "Car azimuth (°)",
+            "Car elevation (°)",
+            "Car scale",
+        ]
 
 
 @pytest.mark.slow

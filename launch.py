@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import gradio as gr
 
 from app.folders import use_private_gradio_cache
-from app.models import DEFAULT_MODELS, ModelStore, resolve_model
+from app.models import DEFAULT_MODELS, ModelStore, resolve_model, resolve_preset
 from app.session import AppContext
 from app.settings import AppSettings
 from app.ui import build_app
@@ -99,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         choice = resolve_model(settings.model, settings.category, models_dir=settings.models_dir)
         if not choice.installed and choice.name not in DEFAULT_MODELS:
             raise GANliftError(choice.missing_message)
+        if settings.category is not None:
+            resolve_preset(settings.category, gan_size=0)  # a bad name or file, refused now
     except GANliftError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

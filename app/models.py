@@ -18,6 +18,7 @@ import torch
 from engine.errors import GANliftError
 from engine.gan2shape.pipeline import pretrained_path
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, get_preset
+from engine.gan2shape.recover import check_generator
 from engine.stylegan2 import Checkpoint, Discriminator, Generator, load_checkpoint
 from engine.stylegan2.checkpoint import MODELS_DIR
 from engine.styleganr import StyleGANR, load_styleganr
@@ -62,7 +63,9 @@ def resolve_model(
         raise GANliftError("No model given; pass a default model name or a checkpoint path.")
     if spec in DEFAULT_MODELS:
         return ModelChoice(spec, models_dir / f"{spec}.safetensors", category or spec)
-    return ModelChoice(spec, Path(spec).expanduser(), category)
+    path = Path(spec).expanduser()
+    shipped = {(models_dir / f"{name}.safetensors").resolve(): name for name in DEFAULT_MODELS}
+    return ModelChoice(spec, path, category or shipped.get(path.resolve()))
 
 
 def resolve_preset(category: str | Gan2ShapePreset | None, gan_size: int) -> Gan2ShapePreset:
@@ -164,6 +167,7 @@ class ModelStore:
                 return self._models[key]
             checkpoint = load_checkpoint(path, self.device)
             preset = resolve_preset(choice.category, checkpoint.generator.config.size)
+            check_generator(checkpoint.generator, preset)
             model = LoadedModel(choice, checkpoint, preset)
             self._remember(key, model)
             return model

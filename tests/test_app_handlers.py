@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+import launch
 from app import cars, model_tab, reconstruct, viewer_tab
 from app.display import DISPLAY_SIDE
 from app.models import ModelStore, resolve_model, resolve_preset
@@ -87,6 +88,29 @@ def test_default_model_is_reported_missing_until_its_files_exist(
     assert session.model().preset.name == "default-face"
     picture, _ = reconstruct.sample(session, 0)
     assert picture.shape == (DISPLAY_SIDE, DISPLAY_SIDE, 3)
+
+
+def test_a_shipped_model_loaded_by_path_keeps_its_preset_and_presets_must_fit(
+    tiny_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    tiny_checkpoint(
+        tmp_path / "default-car", 64, channels=tiny_channels(64, width=8), style_dim=16, n_mlp=2
+    )
+    session = Session(make_context(tiny_files, tmp_path, model="default-face", category=None))
+    summary, _ = model_tab.load_model(session, str(tmp_path / "default-car.safetensors"), "auto")
+    assert "GAN2Shape preset: default-car" in summary
+    with pytest.raises(gr.Error, match=r"Preset 'face' is for 128-px generators .* 64-px"):
+        model_tab.load_model(session, str(tmp_path / "default-car.safetensors"), "face")
+
+
+def test_launch_refuses_a_bad_category_before_serving(capsys: pytest.CaptureFixture[str]) -> None:
+    for category, fragment in (
+        ("horse", "Unknown GAN2Shape preset 'horse'"),
+        ("/no.json", "no.json"),
+    ):
+        assert launch.main(["--category", category]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("error: ") and error.count("\n") == 1 and fragment in error
 
 
 def test_preset_resolution(tiny_files: tuple[Path, Path], tmp_path: Path) -> None:

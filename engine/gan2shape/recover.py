@@ -156,7 +156,7 @@ def recover(
     """
     preset = get_preset(preset) if isinstance(preset, str) else preset
     device = torch.device(device)
-    _check_generator(G, preset)
+    check_generator(G, preset)
     G, D = _frozen(G, device), _frozen(D, device)
     perceptual = perceptual or perceptual_loss("auto", discriminator=D, device=device)
     target = _prepare_target(
@@ -193,7 +193,7 @@ def continue_recovery(
     loaded with `load_state(path, device=device)`) with the generator it was started with;
     arguments as in `recover`. The state is updated in place."""
     device = torch.device(device)
-    _check_generator(G, state.preset)
+    check_generator(G, state.preset)
     G, D = _frozen(G, device), _frozen(D, device)
     perceptual = perceptual or perceptual_loss("auto", discriminator=D, device=device)
     return _run(G, D, state, perceptual, bf16, checkpoint, progress, should_stop)
@@ -440,7 +440,7 @@ def _load_init(networks: Gan2ShapeNetworks, init: Mapping[str, torch.Tensor]) ->
         ) from error
 
 
-def _check_generator(G: Generator, preset: Gan2ShapePreset) -> None:
+def check_generator(G: Generator, preset: Gan2ShapePreset) -> None:
     """Refuse a generator whose image size is not the preset's."""
     if G.config.size != preset.gan_size:
         raise GANliftError(

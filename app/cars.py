@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from app.display import picture
-from app.inputs import whole_number
+from app.inputs import numbers, seed_number
 from app.session import Session
 from engine.errors import GANliftError
 from engine.images import load_image
@@ -35,7 +35,7 @@ SlotPictures = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]
 def draw_car(session: Session, seed: float, slot: str) -> SlotPictures:
     """Put the StyleGAN-R sample of `seed` in `slot`."""
     with session.action("draw car"):
-        seed = whole_number(seed, "The seed", minimum=0)
+        seed = seed_number(seed)
         session.cars[_checked(slot)] = sample(session.cars_model(), 1, seed=seed)
         return slot_pictures(session)
 
@@ -48,8 +48,11 @@ def upload_car(session: Session, file: str | os.PathLike | None, slot: str) -> S
         if file is None:
             return slot_pictures(session)
         limits = session.context.settings.limits
-        image = load_image(file, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels)
-        check_image_size(image, f"Image '{Path(file).name}'", limits)  # image: [1, 3, H, W]
+        name = f"Image '{Path(file).name}'"
+        image = load_image(
+            file, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels, name=name
+        )
+        check_image_size(image, name, limits)  # image: [1, 3, H, W]
         session.cars[slot] = encode_photo(session.cars_model(), image)
         return slot_pictures(session)
 
@@ -59,6 +62,7 @@ def car_camera(
 ) -> SlotPictures:
     """Show `slot`'s car from (`azimuth`°, `elevation`°) at `scale`, keeping its content."""
     with session.action("car camera"):
+        azimuth, elevation, scale = numbers(azimuth=azimuth, elevation=elevation, scale=scale)
         target = _car(session, slot)
         session.cars[slot] = set_camera(
             session.cars_model(), target, azimuth=azimuth, elevation=elevation, scale=scale

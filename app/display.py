@@ -16,14 +16,22 @@ from engine.images import to_uint8
 
 DISPLAY_SIDE = 256
 """Pictures are enlarged until their longer side reaches at least this many pixels."""
+LARGEST_DISPLAY_SIDE = 1024
+"""Larger pictures (a 24-megapixel upload) are shrunk to this longer side before sending:
+the page shows them a few hundred pixels tall, and the full size takes seconds to encode."""
 
 
 def picture(image: torch.Tensor) -> np.ndarray:
-    """An engine image `[1, 3, H, W]` in [-1, 1] as uint8 `[H·k, W·k, 3]`, enlarged `k` times."""
+    """An engine image `[1, 3, H, W]` in [-1, 1] as uint8 `[H·k, W·k, 3]`, enlarged `k` times
+    (or shrunk, antialiased, to `LARGEST_DISPLAY_SIDE`)."""
     image = image.detach().float().cpu()
-    factor = math.ceil(DISPLAY_SIDE / max(image.shape[-2:]))
+    longest = max(image.shape[-2:])
+    factor = math.ceil(DISPLAY_SIDE / longest)
     if factor > 1:
         image = F.interpolate(image, scale_factor=factor, mode="nearest")  # [1, 3, H·k, W·k]
+    elif longest > LARGEST_DISPLAY_SIDE:
+        height, width = (round(side * LARGEST_DISPLAY_SIDE / longest) for side in image.shape[-2:])
+        image = F.interpolate(image, size=(height, width), mode="bilinear", antialias=True)
     return to_uint8(image)
 
 

@@ -2,17 +2,54 @@
 
 from __future__ import annotations
 
+import math
+
 from engine.errors import GANliftError
 
+MAX_SEED = 2**32 - 1
+"""Largest seed a visitor may type (random generators take no more than 64 bits)."""
 
-def whole_number(value: float | str, what: str, *, minimum: int | None = None) -> int:
+
+def whole_number(
+    value: float | str, what: str, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
     """``value`` (a number or its text) as an int, or a GANliftError naming ``what`` when it
-    is not a whole number or is below ``minimum``."""
+    is not a whole number or lies outside ``minimum`` … ``maximum``."""
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         number = float("nan")
-    if not number.is_integer() or (minimum is not None and number < minimum):
-        bound = "" if minimum is None else f" of {minimum} or more"
+    too_small = minimum is not None and number < minimum
+    too_large = maximum is not None and number > maximum
+    if not number.is_integer() or too_small or too_large:
+        if minimum is not None and maximum is not None:
+            bound = f" from {minimum} to {maximum}"
+        elif minimum is not None:
+            bound = f" of {minimum} or more"
+        elif maximum is not None:
+            bound = f" of {maximum} or less"
+        else:
+            bound = ""
         raise GANliftError(f"{what} must be a whole number{bound}, got {value}.")
     return int(number)
+
+
+def seed_number(value: float | str) -> int:
+    """A seed the visitor typed, from 0 to `MAX_SEED`."""
+    return whole_number(value, "The seed", minimum=0, maximum=MAX_SEED)
+
+
+def numbers(**fields: float | None) -> list[float]:
+    """Each field's value as a float, or a GANliftError naming the first that is not a finite
+    number (the UI's sliders always send one; an API client may send anything)."""
+    values = []
+    for name, value in fields.items():
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            number = math.nan
+        if not math.isfinite(number):
+            what = name.replace("_", " ").capitalize()
+            raise GANliftError(f"{what} must be a finite number, got {value}.")
+        values.append(number)
+    return values

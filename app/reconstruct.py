@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from app.display import depth_picture, normal_picture, picture
-from app.inputs import whole_number
+from app.inputs import numbers, seed_number
 from app.models import LoadedModel
 from app.session import Session
 from engine.animation import rotation_frames, save_animation, swing_angles
@@ -80,6 +80,8 @@ class ReconstructOutputs(NamedTuple):
     light_y: float
     ambient: float
     diffuse: float
+    gan_view: bool
+    """The GAN-view box, unticked: the new live view is the rendering itself."""
     status: str
 
 
@@ -88,7 +90,7 @@ def sample(session: Session, seed: float) -> tuple[np.ndarray, str]:
     inversion is needed); returns the picture and the status line."""
     with session.action("sample"):
         G = session.model().generator
-        seed = whole_number(seed, "The seed", minimum=0)
+        seed = seed_number(seed)
         generator = torch.Generator().manual_seed(seed)
         z = torch.randn(1, G.style_dim, generator=generator).to(G.input.input.device)  # [1, D]
         with torch.no_grad():
@@ -100,17 +102,23 @@ def sample(session: Session, seed: float) -> tuple[np.ndarray, str]:
     return picture(image), session.status()
 
 
-def load_input(session: Session, file: str | os.PathLike | None) -> tuple[np.ndarray | None, str]:
+def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, str]:
     """Make an uploaded (or example) image file the input; returns its picture and the status
-    line. An unreadable file raises a one-sentence `gr.Error`."""
+    line. An unreadable file raises a one-sentence `gr.Error`. Clearing the upload box (`file`
+    None) clears the input it gave, and leaves a drawn sample where it is."""
     with session.action("load image"):
         if file is None:
+            if session.input is None or not session.input.uploaded:
+                return gr.update(), session.status()
+            session.input = None
             return None, session.status()
         limits = session.context.settings.limits
         name = f"Image '{Path(file).name}'"
-        image = load_image(file, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels)
+        image = load_image(
+            file, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels, name=name
+        )
         check_image_size(image, name, limits)  # image: [1, 3, H, W]
-        session.set_input(image, Path(file).name)
+        session.set_input(image, Path(file).name, uploaded=True)
     return picture(image), session.status()
 
 
@@ -158,6 +166,7 @@ def reconstruct(
         light_y=light_y,
         ambient=ambient,
         diffuse=diffuse,
+        gan_view=False,
         status=session.status(),
     )
 
@@ -195,6 +204,14 @@ def render(
     """The current recovery from (`azimuth`, `elevation`) degrees under the slider light; with
     `gan_view` the rendering is projected onto the GAN's image manifold."""
     with session.action("render"):
+        azimuth, elevation, light_x, light_y, ambient, diffuse = numbers(
+            azimuth=azimuth,
+            elevation=elevation,
+            light_x=light_x,
+            light_y=light_y,
+            ambient=ambient,
+            diffuse=diffuse,
+        )
         return picture(
             _view(
                 session,
@@ -233,7 +250,14 @@ def rotation_video(
     """An MP4 swinging the recovery left and right at `elevation` under the slider light;
     returns its path. The Stop button ends it early with the frames made so far."""
     with session.action("rotation video", cancellable=True):
-        light = LightSliders(light_x, light_y, ambient, diffuse)
+        elevation, *light_values = numbers(
+            elevation=elevation,
+            light_x=light_x,
+            light_y=light_y,
+            ambient=ambient,
+            diffuse=diffuse,
+        )
+        light = LightSliders(*light_values)
         guard = JobGuard(session.context.settings.limits, should_stop=session.should_stop)
         frames = rotation_frames(
             lambda azimuth, tilt: _view(

@@ -64,6 +64,8 @@ class InputImage:
     label: str
     framing: str = ""
     """How the last reconstruction cropped an upload (e.g. 'face detected at ...')."""
+    uploaded: bool = False
+    """Whether it came from the upload box (so clearing the box clears it)."""
 
 
 class Session:
@@ -119,16 +121,21 @@ class Session:
         return model
 
     def set_input(
-        self, image: torch.Tensor, label: str, latent: torch.Tensor | None = None
+        self,
+        image: torch.Tensor,
+        label: str,
+        latent: torch.Tensor | None = None,
+        *,
+        uploaded: bool = False,
     ) -> None:
-        """Make `image [1, 3, H, W]` the input; a sample's `latent` is remembered by content, so
-        the same pixels coming back (as they are or as displayed, e.g. through an API client)
-        skip the inversion."""
+        """Make `image [1, 3, H, W]` the input (`uploaded` from the upload box); a sample's
+        `latent` is remembered by content, so the same pixels coming back (as they are or as
+        displayed, e.g. through an API client) skip the inversion."""
         if latent is not None:
             for pixels in (to_uint8(image), picture(image)):
                 self._sample_latents[_pixel_digest(pixels)] = latent.detach()
         known = self._sample_latents.get(_pixel_digest(to_uint8(image)))
-        self.input = InputImage(image, known, label)
+        self.input = InputImage(image, known, label, uploaded=uploaded)
         self._cleared_after = None
 
     def require_input(self) -> InputImage:

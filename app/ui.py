@@ -9,6 +9,7 @@ import functools
 import gradio as gr
 
 from app import cars, model_tab, reconstruct, view_labels, viewer_tab
+from app.inputs import MAX_SEED
 from app.session import AppContext, Session
 from engine.gan2shape import QUALITIES
 from engine.gan2shape.presets import PRESETS
@@ -71,7 +72,7 @@ def _reconstruct_tab(
             if examples:
                 gr.Examples([[path] for path in examples], inputs=[upload], label="Examples")
             with gr.Row():
-                seed = gr.Number(label="Seed", value=0, precision=0, minimum=0)
+                seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, maximum=MAX_SEED)
                 draw = gr.Button("Draw a GAN sample", elem_id="draw")
         with gr.Column(scale=1):
             preview = gr.Image(
@@ -133,7 +134,7 @@ def _reconstruct_tab(
     run_event = run.click(
         reconstruct.reconstruct,
         [session, quality],
-        [*results, view, *sliders, status],
+        [*results, view, *sliders, gan_view, status],
         api_name="reconstruct",
         concurrency_id=COMPUTE_QUEUE,
         concurrency_limit=1,
@@ -193,7 +194,13 @@ def _cars_tab(context: AppContext, session: gr.State) -> None:
                         elem_id=f"car-{slot.lower()}",
                     )
                 )
-                seed = gr.Number(label=f"Seed {slot}", value=len(draw_buttons), precision=0)
+                seed = gr.Number(
+                    label=f"Seed {slot}",
+                    value=len(draw_buttons),
+                    precision=0,
+                    minimum=0,
+                    maximum=MAX_SEED,
+                )
                 button = gr.Button(f"Draw {slot}", elem_id=f"draw-car-{slot.lower()}")
                 draw_buttons.append((slot, seed, button))
                 upload = gr.File(
@@ -348,7 +355,7 @@ def _view_labels_panel(session: gr.State) -> list[gr.components.Component]:
         with gr.Row():
             count = gr.Number(label="View codes", value=12, precision=0, minimum=1)
             layers = gr.Number(label="View layers (W+ rows)", value=4, precision=0, minimum=1)
-            seed = gr.Number(label="Seed", value=0, precision=0, minimum=0)
+            seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, maximum=MAX_SEED)
             draw = gr.Button("Draw view codes", elem_id="draw-view-codes")
         with gr.Row():
             strips = gr.Gallery(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.display import picture
-from app.inputs import whole_number
+from app.inputs import seed_number, whole_number
 from app.session import Session
 from engine.errors import GANliftError
 from engine.images import make_grid
@@ -48,7 +48,7 @@ def draw_view_codes(
             generator,
             count,
             num_view_layers=whole_number(layers, "The number of view layers"),
-            seed=whole_number(seed, "The seed", minimum=0),
+            seed=seed_number(seed),
         )
         rows = labelling_rows(generator, views, samples_per_view=SAMPLES_PER_VIEW)
         session.view_codes = views

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.inputs import numbers
 from app.reconstruct import export_mesh
 from app.session import Session
 from app.viewer import open_desktop_window
@@ -27,6 +28,9 @@ def show_mesh(
 def orbit(session: Session, azimuth: float, elevation: float, distance: float) -> np.ndarray:
     """The recovered mesh seen from (`azimuth`, `elevation`) degrees at `distance`."""
     with session.action("orbit view"):
+        azimuth, elevation, distance = numbers(
+            azimuth=azimuth, elevation=elevation, distance=distance
+        )
         return session.context.viewer.render(
             session.mesh(),
             azimuth=azimuth,

@@ -43,18 +43,20 @@ def load_image(
     *,
     max_bytes: int = MAX_IMAGE_BYTES,
     max_pixels: int = MAX_IMAGE_PIXELS,
+    name: str | None = None,
 ) -> torch.Tensor:
     """Decode a path, encoded bytes, a uint8/uint16 HWC array or a PIL image.
 
     Returns an upright RGB float tensor `[1, 3, H, W]` in `[-1, 1]`: EXIF orientation is
     applied, transparency is composited on white, 16-bit data is scaled to the full range
-    and animated files give their first frame.
+    and animated files give their first frame. Errors name the file `name` (default:
+    "Image '<path>'"; an app passes the visitor's file name, not its server path).
     """
     if isinstance(source, np.ndarray):
         return _array_to_tensor(_checked_array(source, max_pixels))
     if isinstance(source, Image.Image):
         return _array_to_tensor(_pil_to_rgb_array(source, "the given image", max_pixels))
-    data, name = _read_encoded(source, max_bytes)
+    data, name = _read_encoded(source, max_bytes, name)
     try:
         with warnings.catch_warnings():
             # Pillow warns about odd metadata and large images; we decode or refuse instead.
@@ -146,13 +148,16 @@ def make_grid(images: torch.Tensor, nrow: int, *, padding: int = 2) -> torch.Ten
     return grid  # [1, 3, H', W']
 
 
-def _read_encoded(source: str | os.PathLike | bytes, max_bytes: int) -> tuple[bytes, str]:
-    """The encoded bytes of `source` and a name for it in messages; enforces the byte cap."""
+def _read_encoded(
+    source: str | os.PathLike | bytes, max_bytes: int, name: str | None
+) -> tuple[bytes, str]:
+    """The encoded bytes of `source` and its name in messages (`name`, else one made from the
+    path); enforces the byte cap."""
     if isinstance(source, bytes | bytearray | memoryview):
-        data, name = bytes(source), "The uploaded image"
+        data, name = bytes(source), name or "The uploaded image"
     else:
         path = Path(source)
-        name = f"Image '{path}'"
+        name = name or f"Image '{path}'"
         if not path.is_file():
             raise GANliftError(f"{name} does not exist or is not a file; check the path.")
         if path.stat().st_size > max_bytes:

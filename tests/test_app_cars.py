@@ -38,7 +38,7 @@ def test_draws_are_deterministic_per_seed_and_fill_their_slot(context: AppContex
     again = cars.draw_car(Session(context), 4, "A")[0]
     other = cars.draw_car(session, 5, "A")[0]
     assert np.array_equal(again, b) and not np.array_equal(other, b)
-    with pytest.raises(gr.Error, match="seed must be a whole number of 0 or more, got nan"):
+    with pytest.raises(gr.Error, match="seed must be a whole number from 0 to 4294967295, got nan"):
         cars.draw_car(session, float("nan"), "A")
 
 

@@ -17,7 +17,8 @@ from PIL import Image
 
 import launch
 from app import cars, model_tab, reconstruct, viewer_tab
-from app.display import DISPLAY_SIDE
+from app.display import DISPLAY_SIDE, LARGEST_DISPLAY_SIDE
+from app.inputs import MAX_SEED
 from app.models import ModelStore, resolve_model, resolve_preset
 from app.session import AppContext, Session
 from app.settings import AppSettings
@@ -175,6 +176,7 @@ def test_reconstruct_shows_every_factor_and_reports_stages(context: AppContext) 
     assert any("stage 1/1, step 3/3" in desc for _, desc in progress.calls)
     assert progress.calls[-1][0][0] == progress.calls[-1][0][1]
     assert "reconstruct" in session.timings and "finished" in outputs.status
+    assert outputs.gan_view is False  # the box is unticked: the live view is the rendering
 
 
 def test_reconstruct_inverts_uploads(context: AppContext, tmp_path: Path) -> None:
@@ -320,9 +322,54 @@ def test_user_errors_are_one_sentence_gr_errors(context: AppContext, tmp_path: P
         reconstruct.reconstruct(session, "fast")
     with pytest.raises(gr.Error, match="Nothing is reconstructed yet"):
         reconstruct.render(session, 0, 0, 0, 0, 0.5, 0.5, False)
-    for seed in (-1, 2.5, float("nan")):  # NaN used to fail unexpectedly (int(nan))
-        with pytest.raises(gr.Error, match=f"seed must be a whole number of 0 or more, got {seed}"):
+    for seed in (-1, 2.5, float("nan"), 2**70):  # NaN and 2**70 used to fail unexpectedly
+        with pytest.raises(gr.Error, match=f"seed must be a whole number from 0 to {MAX_SEED}"):
             reconstruct.sample(session, seed)
+    reconstruct.sample(session, MAX_SEED)
+
+
+def test_api_clients_sending_no_number_get_one_sentence(
+    reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
+) -> None:
+    session, _ = reconstructed
+    with pytest.raises(gr.Error, match="Light y must be a finite number, got None"):
+        reconstruct.render(session, 0, 0, 0, None, 0.5, 0.5, False)
+    with pytest.raises(gr.Error, match="Distance must be a finite number, got inf"):
+        viewer_tab.orbit(session, 0, 0, float("inf"))
+
+
+def test_upload_errors_name_the_file_not_the_servers_path(
+    context: AppContext, tmp_path: Path
+) -> None:
+    hidden = tmp_path / "gradio-cache" / "4f1c"
+    hidden.mkdir(parents=True)
+    (hidden / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    with pytest.raises(gr.Error) as caught:
+        reconstruct.load_input(Session(context), hidden / "corrupt.png")
+    assert "Image 'corrupt.png' is not a readable image" in caught.value.message
+    assert "gradio-cache" not in caught.value.message
+
+
+def test_clearing_the_upload_clears_only_the_input_it_gave(
+    context: AppContext, tmp_path: Path
+) -> None:
+    session = Session(context)
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 30), (200, 100, 50)).save(photo)
+    reconstruct.load_input(session, photo)
+    preview, status = reconstruct.load_input(session, None)
+    assert preview is None and session.input is None and "photo.png" not in status
+    reconstruct.load_input(session, photo)
+    reconstruct.sample(session, 2)  # a sample replaces the upload ...
+    preview, _ = reconstruct.load_input(session, None)  # ... and outlives clearing the box
+    assert preview == gr.update() and session.input.label == "GAN sample, seed 2"
+
+
+def test_a_huge_upload_is_previewed_small(context: AppContext, tmp_path: Path) -> None:
+    photo = tmp_path / "huge.jpg"
+    Image.new("RGB", (3000, 2000), (10, 120, 200)).save(photo)
+    preview, _ = reconstruct.load_input(Session(context), photo)
+    assert preview.shape == (683, LARGEST_DISPLAY_SIDE, 3)
 
 
 def test_unexpected_failures_hide_the_traceback(context: AppContext) -> None:

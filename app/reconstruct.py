@@ -147,7 +147,7 @@ def reconstruct(
             should_stop=guard.should_stop,
         )
         _warn_if_capped(guard)
-        session.set_recovery(recovery, texture_source(photo, model.preset))
+        session.set_recovery(recovery, texture_source(photo, model.preset), source)
         ambient, diffuse, light_x, light_y = (
             round(float(value), SLIDER_DECIMALS) for value in recovery.light[0]
         )

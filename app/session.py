@@ -94,6 +94,8 @@ class Session:
         self._running_actions = 0
         self._last_active = time.monotonic()
         self._cleared_after: float | None = None
+        self._recovered_label = ""
+        """The label of the input the current recovery was made from."""
         """Seconds of idleness after which the state was last dropped (for the status line)."""
         context.sessions.add(self)
 
@@ -146,10 +148,12 @@ class Session:
             )
         return self.input
 
-    def set_recovery(self, recovery: Recovery, photo: torch.Tensor) -> None:
+    def set_recovery(self, recovery: Recovery, photo: torch.Tensor, source: InputImage) -> None:
         """Keep `recovery` as the current scene, with the `photo` its mesh is textured from
-        (`texture_source` of the upload's crop; the mesh is rebuilt on demand)."""
+        (`texture_source` of the upload's crop; the mesh is rebuilt on demand) and the input
+        it was made from (the visitor may have chosen another while it ran)."""
         self.recovery, self._photo, self._mesh = recovery, photo, None
+        self._recovered_label = source.label
 
     def require_recovery(self) -> Recovery:
         """The current recovery, or a GANliftError asking to reconstruct first."""
@@ -247,6 +251,8 @@ class Session:
             parts.append(f"**Input:** {self.input.label}{framing}")
         if self.recovery is not None:
             done = "finished" if self.recovery.finished else "stopped early"
+            if self.input is None or self.input.label != self._recovered_label:
+                done = f"of {self._recovered_label} (not the current input), {done}"
             parts.append(
                 f"**Recovery:** {done}, inversion PSNR {psnr_text(self.recovery.psnr)}, "
                 f"redraw PSNR {psnr_text(self.recovery.redraw_psnr)}"

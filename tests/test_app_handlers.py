@@ -481,3 +481,12 @@ def test_open3d_and_engine_viewers_agree_on_the_silhouette() -> None:
         masks.append(np.abs(picture.astype(int) - background).max(-1) > 12)
     overlap = (masks[0] & masks[1]).sum() / (masks[0] | masks[1]).sum()
     assert overlap > 0.8
+
+
+def test_the_status_says_when_the_recovery_is_of_another_input(context: AppContext) -> None:
+    session = Session(context)
+    reconstruct.sample(session, 3)
+    outputs = reconstruct.reconstruct(session, "fast")
+    assert "not the current input" not in outputs.status
+    _, status = reconstruct.sample(session, 4)  # drawn while (or after) the job ran
+    assert "**Recovery:** of GAN sample, seed 3 (not the current input), finished" in status

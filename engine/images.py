@@ -34,7 +34,9 @@ SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
 
 ImageSource = str | os.PathLike | bytes | np.ndarray | Image.Image
 
-_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+_INTEGER_RANGES = (255, 65535, 2**31 - 1)
+"""Full scales a 32-bit integer image ("I", e.g. a TIFF) may use: 8-bit, 16-bit or its own."""
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 
 
@@ -179,6 +181,11 @@ def _pil_to_rgb_array(image: Image.Image, name: str, max_pixels: int) -> np.ndar
     if image.mode in _SIXTEEN_BIT_MODES:
         gray = np.asarray(image, dtype=np.float32) / 65535.0  # [H, W]
         return np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=2)
+    if image.mode == "I":  # 32-bit integers: scale by the smallest full range that holds them
+        values = np.asarray(image, dtype=np.float64)  # [H, W]
+        full = next(scale for scale in _INTEGER_RANGES if values.max(initial=0) <= scale)
+        gray = np.clip(values / full, 0.0, 1.0).astype(np.float32)
+        return np.repeat(gray[..., None], 3, axis=2)
     if image.mode == "F":
         gray = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)  # [H, W]
         return np.repeat(gray[..., None], 3, axis=2)

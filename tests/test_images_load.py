@@ -92,6 +92,14 @@ def test_sixteen_bit_grayscale_is_scaled_to_full_range() -> None:
     assert image[0, 0, 0].tolist() == pytest.approx([-1.0, 1.0, 32768 / 32767.5 - 1], abs=1e-5)
 
 
+@pytest.mark.parametrize("full", [255, 65535, 2**31 - 1])
+def test_32_bit_integer_images_use_the_range_their_values_fill(full: int) -> None:
+    """A 32-bit TIFF ("I") may hold 8-bit, 16-bit or full-range values."""
+    values = np.array([[0, full, full // 2 + 1]], dtype=np.int32)
+    image = load_image(encode(Image.fromarray(values, mode="I"), "TIFF"))
+    assert image[0, 0, 0].tolist() == pytest.approx([-1.0, 1.0, 0.0], abs=1e-2)
+
+
 def test_cmyk_jpeg_is_converted_to_rgb() -> None:
     image = load_image(encode(Image.new("RGB", (8, 8), RED).convert("CMYK"), "JPEG"))
     assert image.shape == (1, 3, 8, 8)

@@ -22,7 +22,7 @@ import torch.distributed as dist
 
 from engine.atomic import atomic_path
 from engine.distributed import current_process_group
-from engine.errors import GANliftError
+from engine.errors import GANliftError, StoppedEarly
 from engine.gan2shape.inputs import prepare_input
 from engine.gan2shape.outputs import OutputSettings, write_outputs
 from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, reconstruct
@@ -179,6 +179,8 @@ def _reconstruct_one(
         write_outputs(
             run.recovery, model.generator, target, settings=settings, photo=prepared.photo
         )
+    except StoppedEarly:
+        return ImageOutcome(path.name, "stopped", time.perf_counter() - start)
     except GANliftError as error:
         return ImageOutcome(path.name, "failed", time.perf_counter() - start, str(error))
     except Exception as error:  # a batch outlives one image's bug; the log has the traceback

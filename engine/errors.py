@@ -8,3 +8,7 @@ exits non-zero; the app turns it into `gr.Error`. Anything else is a bug.
 
 class GANliftError(Exception):
     """A failure caused by the user's input, with a message that says what to do."""
+
+
+class StoppedEarly(GANliftError):
+    """The user stopped a job before it had anything worth keeping (nothing was saved)."""

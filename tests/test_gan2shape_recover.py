@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.errors import GANliftError
+from engine.errors import GANliftError, StoppedEarly
 from engine.gan2shape import (
     Recovery,
     StepLengths,
@@ -192,19 +192,29 @@ def assert_same_state(first, second) -> None:
 
 
 def test_should_stop_stops_before_any_work(gan) -> None:
-    G, D, _, image = gan
     calls = []
-    recovery = recover(
-        G,
-        D,
-        image,
-        preset=PRESET,
-        perceptual=DiscriminatorFeatureLoss(D),
-        should_stop=lambda: calls.append(1) or True,
-    )
+    recovery = run(gan, should_stop=lambda: calls.append(1) or True)
     assert not recovery.finished
     assert (recovery.state.phase, recovery.state.iteration) == (0, 0)
-    assert len(calls) == 2  # polled once by the inversion, once by the prior fit
+    assert len(calls) == 1  # polled once by the prior fit (the latent was given)
+
+
+def test_a_stop_during_the_inversion_saves_nothing(gan, tmp_path: Path) -> None:
+    """A half-done inversion would become the run's target for good: nothing is kept."""
+    G, D, _, image = gan
+    checkpoint = tmp_path / "run.pt"
+    calls = itertools.count()
+    with pytest.raises(StoppedEarly, match=r"GAN inversion \(step 1 of 2\)"):
+        recover(
+            G,
+            D,
+            image,
+            preset=PRESET,
+            perceptual=DiscriminatorFeatureLoss(D),
+            checkpoint=checkpoint,
+            should_stop=lambda: next(calls) >= 1,
+        )
+    assert not checkpoint.exists()
 
 
 def test_init_weights_are_loaded_and_skip_the_prior_fit(gan, full) -> None:

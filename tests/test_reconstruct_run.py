@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from engine.cli import main
-from engine.errors import GANliftError
+from engine.errors import GANliftError, StoppedEarly
 from engine.gan2shape import (
     FAST_FRACTION,
     Gan2ShapeModel,
@@ -155,6 +155,24 @@ def test_a_stopped_run_continues_where_it_stopped(model, finished, tmp_path: Pat
     more: list[int] = []
     again = run(model, tmp_path, progress=lambda done, total, message: more.append(done))
     assert again.resumed and again.recovery.finished and more == []  # nothing redone
+
+
+def test_a_stop_during_the_inversion_keeps_nothing_and_the_rerun_inverts_fully(
+    model, tmp_path: Path
+) -> None:
+    prepared, _ = sample_input(model.generator, 2)  # lifted as a photo: inverted first
+    perceptual = DiscriminatorFeatureLoss(model.discriminator)
+    calls = itertools.count()
+    with pytest.raises(StoppedEarly, match="during the GAN inversion"):
+        reconstruct(
+            model, prepared, out_dir=tmp_path / "stopped", perceptual=perceptual,
+            should_stop=lambda: next(calls) >= 1,
+        )  # fmt: skip
+    assert not (tmp_path / "stopped" / "state.pt").exists()
+    rerun = reconstruct(model, prepared, out_dir=tmp_path / "stopped", perceptual=perceptual)
+    fresh = reconstruct(model, prepared, out_dir=tmp_path / "fresh", perceptual=perceptual)
+    assert not rerun.resumed and rerun.recovery.finished
+    assert rerun.recovery.psnr == pytest.approx(fresh.recovery.psnr)
 
 
 def test_a_folder_with_another_run_is_refused(model, finished) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from engine.atomic import atomic_path
 from engine.device import resolve_device
 from engine.distributed import current_process_group, process_group_from_environment
-from engine.errors import GANliftError
+from engine.errors import GANliftError, StoppedEarly
 from engine.evaluation.gan2shape_check import check_networks
 from engine.gan2shape import PRESETS, Gan2ShapeNetworks, Gan2ShapePreset
 from engine.gan2shape.inputs import load_mask, prepare_input
@@ -180,11 +180,15 @@ def run_reconstruct(args: argparse.Namespace) -> int:
             "shape prior (make them with `python -m engine gan2shape-pretrain`)"
         )
     with tqdm_progress(desc="gan2shape") as progress, stop_on_signals() as should_stop:
-        run = reconstruct(
-            model, prepared, out_dir=args.out, quality=args.quality, latent=latent,
-            device=device, bf16=not args.fp32 and bf16_supported(device),
-            progress=progress, should_stop=should_stop,
-        )  # fmt: skip
+        try:
+            run = reconstruct(
+                model, prepared, out_dir=args.out, quality=args.quality, latent=latent,
+                device=device, bf16=not args.fp32 and bf16_supported(device),
+                progress=progress, should_stop=should_stop,
+            )  # fmt: skip
+        except StoppedEarly as stopped:
+            print(f"stopped: {stopped}")
+            return INTERRUPTED
     if run.resumed:
         print(f"continued the run saved in {run.out_dir}")
     if not run.recovery.finished:

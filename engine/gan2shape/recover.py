@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from engine.errors import GANliftError
+from engine.errors import GANliftError, StoppedEarly
 from engine.gan2shape.frames import to_network_frame
 from engine.gan2shape.inputs import default_mask, trimming_mask
 from engine.gan2shape.latent_offset import LatentProjector
@@ -152,7 +152,8 @@ def recover(
     passes under bfloat16 autocast where the hardware has it (faster on AMX CPUs; float32
     otherwise). `checkpoint` is a file the state is saved to after every
     phase and on stop. `progress(done, total, message)` names stage and step; `should_stop()`
-    is polled before every iteration.
+    is polled before every iteration. A stop during the inversion raises `StoppedEarly`: a
+    half-done inversion would be kept as the target for good, so nothing is saved then.
     """
     preset = get_preset(preset) if isinstance(preset, str) else preset
     device = torch.device(device)
@@ -394,6 +395,11 @@ def _prepare_target(
             progress=None if progress is None else _prefixed(progress, "GAN inversion"),
             should_stop=should_stop,
         )
+        if len(latent.losses) < preset.inversion_steps:  # a half-done inversion is no target
+            raise StoppedEarly(
+                f"Stopped during the GAN inversion (step {len(latent.losses)} of "
+                f"{preset.inversion_steps}), before anything was saved; start again to redo it."
+            )
     if isinstance(latent, InversionResult):
         codes, noises = latent.latent.to(device), [noise.to(device) for noise in latent.noises]
     else:

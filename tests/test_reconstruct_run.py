@@ -5,6 +5,7 @@ outputs and reports errors on one line."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -180,6 +181,23 @@ def test_a_folder_with_another_run_is_refused(model, finished) -> None:
         run(model, finished[0].out_dir, seed=2)
     with pytest.raises(GANliftError, match="holds a run of another input, model or quality"):
         run(model, finished[0].out_dir, quality="fast")
+    other_weights = Gan2ShapeModel(*tiny_gan(SIZE, seed=7), PRESET, model.pretrained)
+    edited = dataclasses.replace(model, preset=PRESET.replace(lr=PRESET.lr / 2))
+    for changed in (other_weights, edited):  # same sizes and preset name as the saved run
+        with pytest.raises(GANliftError, match="holds a run of another input, model or quality"):
+            run(changed, finished[0].out_dir)
+    prepared, latent = sample_input(model.generator, 1)
+    with pytest.raises(GANliftError, match="holds a run of another input, model or quality"):
+        reconstruct(model, prepared, out_dir=finished[0].out_dir, latent=latent * 1.01)
+
+
+def test_a_run_saved_before_more_was_recorded_still_continues(model, tmp_path: Path) -> None:
+    calls = itertools.count()
+    run(model, tmp_path, should_stop=lambda: next(calls) >= 3)
+    recorded = json.loads((tmp_path / "run.json").read_text())
+    older = {key: recorded[key] for key in ("input_sha256", "preset", "quality")}
+    (tmp_path / "run.json").write_text(json.dumps(older))
+    assert run(model, tmp_path).resumed
 
 
 def test_fast_mode_without_pretrained_networks_starts_from_a_short_prior_fit(

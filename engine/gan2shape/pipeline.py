@@ -30,7 +30,7 @@ from engine.images import to_uint8
 from engine.perceptual import PerceptualLoss
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Discriminator, Generator, load_checkpoint, resolve_checkpoint_path
-from engine.stylegan2.checkpoint import MODELS_DIR, safetensors_path
+from engine.stylegan2.checkpoint import MODELS_DIR, generator_fingerprint, safetensors_path
 
 Quality = Literal["fast", "full"]
 QUALITIES: tuple[Quality, ...] = ("fast", "full")
@@ -168,7 +168,7 @@ def reconstruct(
     holds a run of something else is refused rather than overwritten."""
     out_dir = Path(out_dir)
     state_path, run_path = out_dir / STATE_FILE, out_dir / RUN_FILE
-    description = _describe_run(model, prepared, quality)
+    description = _describe_run(model, prepared, quality, latent)
     G, D = model.generator, model.discriminator
     common = {
         "device": device,
@@ -191,22 +191,36 @@ def reconstruct(
     return Reconstruction(recovery, False, out_dir)
 
 
-def _describe_run(model: Gan2ShapeModel, prepared: PreparedInput, quality: Quality) -> dict:
-    """What identifies a run: the input's pixels (and mask), the preset and the quality."""
+def _describe_run(
+    model: Gan2ShapeModel, prepared: PreparedInput, quality: Quality, latent: torch.Tensor | None
+) -> dict:
+    """What identifies a run: the input's pixels (and mask), the generator's weights, the
+    preset (by name and content), the quality and the given latent, if any."""
     check_quality(quality)
     digest = hashlib.sha256(to_uint8(prepared.image).tobytes())
     if prepared.mask is not None:
         digest.update(to_uint8(prepared.mask.expand(-1, 3, -1, -1) * 2 - 1).tobytes())
-    return {"input_sha256": digest.hexdigest(), "preset": model.preset.name, "quality": quality}
+    given = None if latent is None else latent.detach().float().cpu().contiguous().numpy()
+    return {
+        "input_sha256": digest.hexdigest(),
+        "preset": model.preset.name,
+        "quality": quality,
+        "generator": generator_fingerprint(model.generator),
+        "preset_sha256": hashlib.sha256(model.preset.to_json().encode()).hexdigest(),
+        "latent_sha256": None if given is None else hashlib.sha256(given.tobytes()).hexdigest(),
+    }
 
 
 def _check_same_run(run_path: Path, description: dict, out_dir: Path) -> None:
-    """Refuse to continue a state that belongs to another input, preset or quality."""
+    """Refuse to continue a state that belongs to another input, generator, preset, quality
+    or latent (a run saved before a key was recorded is not judged by that key)."""
     try:
         saved = json.loads(run_path.read_text())
     except (OSError, json.JSONDecodeError):
         saved = None
-    if saved != description:
+    if not isinstance(saved, dict) or any(
+        saved.get(key, value) != value for key, value in description.items()
+    ):
         raise GANliftError(
             f"{out_dir} holds a run of another input, model or quality; choose a new --out "
             "folder or delete that one to start again."

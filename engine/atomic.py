@@ -59,6 +59,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
+def output_folder(path: str | os.PathLike) -> Path:
+    """`path` as a folder to write results into, made with its parents if missing; commands
+    call it before any slow work, so a bad --out costs nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise GANliftError(f"Output folder {path} is a file; choose a folder.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise GANliftError(
+            f"Cannot create the output folder {path} ({error.strerror}); choose a folder you "
+            "can write to."
+        ) from error
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise GANliftError(
+            f"Cannot write in the output folder {path}; choose a folder you can write to."
+        )
+    return path
+
+
 def save_torch(data: Any, path: str | os.PathLike) -> Path:
     """`torch.save(data, path)` atomically; returns the path."""
     with atomic_path(path) as temporary:

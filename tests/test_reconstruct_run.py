@@ -268,6 +268,7 @@ def test_command_continues_a_finished_run_without_redoing_it(checkpoint_files, t
         (["IMAGE", "--mask", "junk.png"], "The mask could not be read"),
         (["IMAGE", "--views", "30"], "is not AZIMUTH,ELEVATION"),
         (["IMAGE", "--views", "10,100"], "has elevation 100°; use -90 to 90"),
+        (["--seed-sample", "1", "--frames", "2"], "--frames must be at least 3"),
     ],
 )
 def test_command_errors_are_one_line(
@@ -281,6 +282,26 @@ def test_command_errors_are_one_line(
     assert cli(checkpoint_files, tmp_path / "out", *arguments) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and message in error and error.count("\n") == 1
+
+
+def test_an_out_that_cannot_be_a_folder_is_refused_before_any_work(
+    checkpoint_files, tmp_path, capsys
+) -> None:
+    (tmp_path / "taken").write_text("a file, not a folder")
+    for out, message in (
+        (tmp_path / "taken", "is a file; choose a folder"),
+        (tmp_path / "taken" / "run", "Cannot create the output folder"),
+    ):
+        assert cli(checkpoint_files, out, "--seed-sample", "1") == 2
+        error = capsys.readouterr().err
+        assert error.startswith("error: ") and error.count("\n") == 1 and message in error
+
+
+def test_a_seed_out_of_range_is_an_argument_error(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_code:
+        main(["reconstruct", "--seed-sample", str(2**64), "--out", str(tmp_path)])
+    assert exit_code.value.code == 2
+    assert "a seed is a whole number from 0 to 4294967295" in capsys.readouterr().err
 
 
 def test_a_view_past_vertical_is_refused_however_it_is_made() -> None:

@@ -44,7 +44,7 @@ def cli(inputs: Path, out: Path) -> int:
     return main(
         ["reconstruct-batch", str(inputs / "images"), "--out", str(out), "--ckpt",
          str(inputs / "tiny.pt"), "--preset", str(inputs / "tiny-preset.json"), "--device",
-         "cpu", "--fp32", "--frames", "2", "--views", "10,5"]
+         "cpu", "--fp32", "--frames", "3", "--views", "10,5"]
     )  # fmt: skip
 
 
@@ -65,6 +65,11 @@ def test_failures_are_reported_and_finished_images_skipped(inputs, tmp_path, cap
     assert cli(inputs, out) == 1
     assert "0 done, 3 skipped, 2 failed" in capsys.readouterr().out
     assert finished == {name: (out / name / "summary.json").stat().st_mtime_ns for name in GOOD}
+
+
+def test_the_image_folder_is_no_output_folder(inputs, capsys) -> None:
+    code = main(["reconstruct-batch", str(inputs / "images"), "--out", str(inputs / "images")])
+    assert code == 2 and "is the image folder itself" in capsys.readouterr().err
 
 
 def test_an_empty_or_missing_folder_is_one_line(tmp_path: Path) -> None:

@@ -94,7 +94,7 @@ def test_killed_reconstruction_continues_where_it_was_saved(tmp_path: Path) -> N
     out = tmp_path / "run"
     command = engine_command(
         "reconstruct", "--seed-sample", "3", "--ckpt", str(checkpoint), "--preset", str(preset),
-        "--out", str(out), "--frames", "2", "--views", "10,5", "--device", "cpu", "--fp32",
+        "--out", str(out), "--frames", "3", "--views", "10,5", "--device", "cpu", "--fp32",
     )  # fmt: skip
     kill_once_saved(command, out / "state.pt")
     saved = load_state(out / "state.pt")

@@ -25,6 +25,23 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+MAX_SEED = 2**32 - 1
+"""Largest seed a command takes (random generators take no more than 64 bits)."""
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed from 0 to `MAX_SEED`."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"a seed is a whole number from 0 to {MAX_SEED}, got '{text}'"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered subcommand."""
     parser = argparse.ArgumentParser(

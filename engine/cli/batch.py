@@ -5,12 +5,14 @@ reconstruct-batch ...` shards the images over N processes (NCCL on GPUs, gloo on
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from engine.atomic import output_folder
 from engine.batch import find_images, reconstruct_batch
 from engine.cli.reconstruct import add_model_options, load_model_from_args
 from engine.distributed import process_group_from_environment
 from engine.errors import GANliftError
-from engine.gan2shape.outputs import DEFAULT_VIEWS, OutputSettings, ViewSpec
+from engine.gan2shape.outputs import DEFAULT_VIEWS, MIN_FRAMES, OutputSettings, ViewSpec
 from engine.gan2shape.pipeline import QUALITIES
 from engine.limits import add_limit_arguments, limits_from_arguments
 from engine.progress import stop_on_signals, tqdm_progress
@@ -44,11 +46,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_batch(args: argparse.Namespace) -> int:
     """Reconstruct this process's share of the folder; rank 0 prints the merged report."""
-    if args.frames < 1:
-        raise GANliftError(f"--frames must be at least 1, got {args.frames}.")
+    if args.frames < MIN_FRAMES:
+        raise GANliftError(
+            f"--frames must be at least {MIN_FRAMES} (the rotation swings to both sides), "
+            f"got {args.frames}."
+        )
     settings = OutputSettings(views=tuple(map(ViewSpec.parse, args.views)), frames=args.frames)
     limits = limits_from_arguments(args)
     images = find_images(args.images)
+    if Path(args.out).resolve() == Path(args.images).resolve():
+        raise GANliftError(
+            f"--out {args.out} is the image folder itself; results go to OUT/<image name>/, "
+            "so choose another folder."
+        )
+    output_folder(args.out)
     with (
         process_group_from_environment(args.device) as device,
         stop_on_signals() as should_stop,

@@ -8,6 +8,7 @@ import argparse
 
 import torch
 
+from engine.cli import seed
 from engine.device import resolve_device
 from engine.evaluation import (
     EXAMPLE_SEED,
@@ -61,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="take the training facts from an earlier evaluation.json of this snapshot "
         "(when its run folder is gone)",
     )  # fmt: skip
-    evaluate.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="sampling seed")
+    evaluate.add_argument("--seed", type=seed, default=_DEFAULTS.seed, help="sampling seed")
     evaluate.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     evaluate.set_defaults(run=run_evaluate)
@@ -100,7 +101,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     examples.add_argument("--out", default="assets/examples", help="folder (%(default)s)")
     examples.add_argument("--n", type=int, default=4, help="number of images (%(default)s)")
     examples.add_argument(
-        "--seed", type=int, default=EXAMPLE_SEED, help="first test seed (%(default)s)"
+        "--seed", type=seed, default=EXAMPLE_SEED, help="first test seed (%(default)s)"
     )
     examples.add_argument("--size", type=int, default=128, help="image size (%(default)s)")
     examples.set_defaults(run=run_examples)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from engine.cli import seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import SAVE_FORMATS, image_format, load_image, make_grid, save_image
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample = subparsers.add_parser("sample", help="save a grid of random samples")
     sample.add_argument("checkpoint", metavar="CKPT", help="checkpoint file or model name")
     sample.add_argument("--n", type=int, default=16, help="number of samples (%(default)s)")
-    sample.add_argument("--seed", type=int, default=0, help="seed of the z draws (%(default)s)")
+    sample.add_argument("--seed", type=seed, default=0, help="seed of the z draws (%(default)s)")
     sample.add_argument(
         "--truncation", type=float, default=0.7, help="truncation psi, 1 = none (%(default)s)"
     )
@@ -57,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="perceptual loss: auto takes LPIPS if its weights are on disk, else the "
         "checkpoint's discriminator features; lpips downloads them if missing (%(default)s)",
     )
-    invert.add_argument("--seed", type=int, default=0, help="seed of the optimisation noise")
+    invert.add_argument("--seed", type=seed, default=0, help="seed of the optimisation noise")
     _add_device_option(invert)
     invert.set_defaults(run=run_invert)
 

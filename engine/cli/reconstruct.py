@@ -14,14 +14,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, output_folder
+from engine.cli import seed
 from engine.device import resolve_device
 from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError, StoppedEarly
 from engine.evaluation.gan2shape_check import check_networks
 from engine.gan2shape import PRESETS, Gan2ShapeNetworks, Gan2ShapePreset
 from engine.gan2shape.inputs import load_mask, prepare_input
-from engine.gan2shape.outputs import DEFAULT_VIEWS, OutputSettings, ViewSpec, write_outputs
+from engine.gan2shape.outputs import (
+    DEFAULT_VIEWS,
+    MIN_FRAMES,
+    OutputSettings,
+    ViewSpec,
+    write_outputs,
+)
 from engine.gan2shape.pipeline import (
     QUALITIES,
     Gan2ShapeModel,
@@ -51,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("image", metavar="IMAGE", nargs="?", help="image file (any size)")
     parser.add_argument(
-        "--seed-sample", type=int, metavar="N", help="lift the GAN's sample of seed N instead"
+        "--seed-sample", type=seed, metavar="N", help="lift the GAN's sample of seed N instead"
     )
     parser.add_argument("--mask", help="object mask image (white object on black), same size")
     parser.add_argument(
@@ -123,7 +130,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=PretrainConfig.truncation,
         help="pull of the samples' w towards the mean w, 1 = none (%(default)s)",
     )
-    pretrain_parser.add_argument("--seed", type=int, default=PretrainConfig.seed)
+    pretrain_parser.add_argument("--seed", type=seed, default=PretrainConfig.seed)
     pretrain_parser.add_argument("--save-every", type=int, default=PretrainConfig.save_every)
     pretrain_parser.add_argument("--resume", action="store_true", help="continue a saved run")
     add_model_options(pretrain_parser)
@@ -148,9 +155,13 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     """Prepare the input, run (or resume) the recovery, write every output."""
     if (args.image is None) == (args.seed_sample is None):
         raise GANliftError("Give either an IMAGE file or --seed-sample N (not both, not none).")
-    if args.frames < 1:
-        raise GANliftError(f"--frames must be at least 1, got {args.frames}.")
+    if args.frames < MIN_FRAMES:
+        raise GANliftError(
+            f"--frames must be at least {MIN_FRAMES} (the rotation swings to both sides), "
+            f"got {args.frames}."
+        )
     settings = OutputSettings(views=tuple(map(ViewSpec.parse, args.views)), frames=args.frames)
+    output_folder(args.out)
     device = resolve_device(args.device)
     model = load_model_from_args(args, device)
     G = model.generator

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from engine.cli import seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import image_format, load_image, save_image
@@ -64,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     layers.add_argument("--checkpoint", required=True)
     layers.add_argument("--out", required=True, help="figure (PNG): a, b, then each prefix mix")
     layers.add_argument("--pairs", type=int, default=16)
-    layers.add_argument("--seed", type=int, default=0)
+    layers.add_argument("--seed", type=seed, default=0)
     layers.add_argument(
         "--labeller", help="view labeller state: compare silhouettes instead of edge maps"
     )
@@ -76,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     codes.add_argument("--sheet", help="labelling sheet (PNG), one row per code")
     codes.add_argument("--count", type=int, default=12)
     codes.add_argument("--layers", type=int, default=4, help="view layers (see view-layers)")
-    codes.add_argument("--seed", type=int, default=0)
+    codes.add_argument("--seed", type=seed, default=0)
     codes.set_defaults(run=_view_codes)
 
     hand = actions.add_parser("hand-label", help="Assign azimuth bins to view codes by hand.")
@@ -167,7 +168,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     swapper = actions.add_parser("swap", help="Give a sample another sample's part.")
     _model_arguments(swapper)
-    swapper.add_argument("--source-seed", type=int, required=True)
+    swapper.add_argument("--source-seed", type=seed, required=True)
     swapper.add_argument("--part", choices=PARTS, required=True)
     swapper.set_defaults(run=_swap)
 
@@ -182,7 +183,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model file from train-mapping")
     parser.add_argument("--checkpoint", default=None, help="GAN (default: the recorded path)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--out", required=True, help="image (PNG): before | after, one row each")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine.benchmarks import run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import gan2shape_rows
+from engine.cli import seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.pipeline import load_model
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--size", type=int, choices=SIZES, default=64, help="image size")
     synth.add_argument("--out", required=True, help="output directory")
     synth.add_argument(
-        "--seed", type=int, default=SEED_RANGES["train"].start,
+        "--seed", type=seed, default=SEED_RANGES["train"].start,
         help="first per-sample seed (train seeds by default; see engine.synth.seeds)",
     )  # fmt: skip
     synth.add_argument("--preview", help="also write a grid of the first samples to this PNG")
@@ -52,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     shape.add_argument("--category", choices=CATEGORIES, default="face")
     shape.add_argument("--n", type=int, default=200, help="number of test images")
     shape.add_argument(
-        "--seed", type=int, default=SEED_RANGES["test"].start, help="first test seed"
+        "--seed", type=seed, default=SEED_RANGES["test"].start, help="first test seed"
     )
     shape.add_argument("--size", type=int, choices=SIZES, default=64, help="image size")
     shape.add_argument(

@@ -14,6 +14,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from engine.cli import seed
 from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError
 from engine.progress import stop_on_signals, tqdm_progress
@@ -32,7 +33,7 @@ _CONFIG_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
     ("--pl-weight", "pl_weight", float, "path-length regularisation weight (0: off)"),
     ("--mixing-prob", "mixing_prob", float, "style-mixing probability"),
     ("--ema-kimg", "ema_kimg", float, "half-life of G_ema in thousands of images"),
-    ("--seed", "seed", int, "seed of the weights and of every random draw"),
+    ("--seed", "seed", seed, "seed of the weights and of every random draw"),
     ("--precision", "precision", str, "auto (bf16 where native), fp32 or bf16"),
     ("--snapshot-kimg", "snapshot_kimg", float, "checkpoint and sample-grid interval"),
     ("--log-every", "log_every", int, "steps between log.jsonl lines"),

@@ -100,6 +100,11 @@ DEFAULT_VIEWS = (
 )
 
 
+MIN_FRAMES = 3
+"""Fewest frames per animation: a swing needs its centre and both sides (with 2 frames the
+rotation would show the centre twice)."""
+
+
 @dataclass(frozen=True)
 class OutputSettings:
     """What `write_outputs` renders."""

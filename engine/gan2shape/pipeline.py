@@ -19,6 +19,7 @@ from typing import Literal
 
 import torch
 
+from engine.atomic import output_folder
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import Box, PreparedInput
 from engine.gan2shape.outputs import write_json
@@ -183,7 +184,7 @@ def reconstruct(
         state = load_state(state_path, device=device)
         return Reconstruction(continue_recovery(G, D, state, **common), True, out_dir)
     preset, init = quality_schedule(model.preset, quality, model.pretrained)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_folder(out_dir)
     write_json(run_path, description)
     recovery = recover(
         G, D, prepared.image, preset=preset, mask=prepared.mask, latent=latent, init=init, **common

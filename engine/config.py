@@ -71,7 +71,10 @@ def config_from_dict(cls: type[ConfigT], data: Any, source: str = "config") -> C
 
 
 def _convert(annotation: Any, value: Any, source: str) -> Any:
-    """A JSON ``value`` shaped as ``annotation`` wants: a dataclass, a tuple, or as is."""
+    """A JSON ``value`` shaped as ``annotation`` wants: a dataclass, a tuple, a number of the
+    annotated kind (a whole float for an int, an int for a float), or as is."""
+    if annotation in _SCALARS:
+        return _scalar(annotation, value, source)
     if dataclasses.is_dataclass(annotation):
         return config_from_dict(annotation, value, source)
     origin = typing.get_origin(annotation)
@@ -86,3 +89,21 @@ def _convert(annotation: Any, value: Any, source: str) -> Any:
             return tuple(_convert(arg, item, source) for arg, item in zip(args, value, strict=True))
         return tuple(value)
     return value
+
+
+_SCALARS = (bool, int, float, str)
+"""Annotations whose JSON values are checked (and ints turned into floats where floats are
+asked for), so a wrong type is named where it is read, not met as a traceback mid-run."""
+_KIND = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
+def _scalar(annotation: type, value: Any, source: str) -> Any:
+    """``value`` as an ``annotation`` (bool, int, float or str), or a GANliftError."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation is float and number:
+        return float(value)
+    if annotation is int and number and float(value).is_integer():
+        return int(value)
+    if annotation in (bool, str) and isinstance(value, annotation):
+        return value
+    raise GANliftError(f"{source} must be {_KIND[annotation]}, got {json.dumps(value)}.")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+import torch
 
 from engine.errors import GANliftError
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
+from engine.gan2shape.sampling import view_distribution
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -61,3 +64,30 @@ def test_invalid_presets_raise_user_errors() -> None:
         Gan2ShapePreset.from_json('{"name": "x"}')
     with pytest.raises(GANliftError, match="Unknown GAN2Shape preset 'horse'"):
         get_preset("horse")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("lr", "fast", 'preset.lr must be a number, got "fast"'),
+        ("batch_size", 2.5, "preset.batch_size must be a whole number, got 2.5"),
+        ("use_mask", 1, "preset.use_mask must be true or false, got 1"),
+        ("lr", -1, "needs lr > 0"),
+        ("camera", {"min_depth": 1.2, "max_depth": 1.1}, "min_depth below max_depth"),
+        ("camera", {"min_depth": 1.0, "max_depth": 1.0}, "min_depth below max_depth"),
+    ],
+)
+def test_wrong_values_are_named_when_the_preset_is_read(key, value, message) -> None:
+    data = json.loads(PRESETS["face"].to_json()) | {key: value}
+    with pytest.raises(GANliftError, match=re.escape(message)):
+        Gan2ShapePreset.from_json(json.dumps(data))
+
+
+def test_whole_numbers_in_a_preset_read_as_the_floats_they_stand_for() -> None:
+    data = json.loads(PRESETS["face"].to_json())
+    data |= {"view_mean": [0] * 6, "view_cov": [[int(i == j) for j in range(6)] for i in range(6)]}
+    data |= {"batch_size": 8.0, "lr": 1}
+    preset = Gan2ShapePreset.from_json(json.dumps(data))
+    assert preset.view_mean == (0.0,) * 6 and isinstance(preset.view_cov[2][2], float)
+    assert preset.batch_size == 8 and isinstance(preset.batch_size, int) and preset.lr == 1.0
+    assert view_distribution(preset, torch.device("cpu")).cov.dtype == torch.float32

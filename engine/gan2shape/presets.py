@@ -151,6 +151,15 @@ class Gan2ShapePreset:
             )
         if self.batch_size < 1 or self.collect_batches < 1:
             raise GANliftError(f"Preset '{self.name}' batch sizes must be at least 1.")
+        if self.lr <= 0 or self.inversion_steps < 1 or self.prior_steps < 0:
+            raise GANliftError(
+                f"Preset '{self.name}' needs lr > 0, inversion_steps >= 1 and prior_steps >= 0."
+            )
+        if not self.camera.min_depth < self.camera.max_depth:
+            raise GANliftError(
+                f"Preset '{self.name}' camera needs min_depth below max_depth, got "
+                f"{self.camera.min_depth} and {self.camera.max_depth}."
+            )
         if len(self.view_mean) != 6 or len(self.view_cov) != 6 or len(self.light_mean) != 4:
             raise GANliftError(
                 f"Preset '{self.name}' needs a 6-value view_mean, a 6×6 view_cov and a "

@@ -3,7 +3,9 @@ mapping network's disentanglement by construction, the editing operations and th
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import itertools
 import json
 import math
 from dataclasses import replace
@@ -362,6 +364,39 @@ def test_mapping_training_warms_up_cycles_and_resumes(model, tmp_path) -> None:
             MappingTrainConfig(hidden=32, warmup_steps=1, steps=3, batch_size=4),
             state_path=state,
         )
+
+
+def test_training_commands_write_their_config_only_for_a_run_they_accept(model, tmp_path) -> None:
+    """The config goes beside --out as .json, after the trainer accepted the run: never over
+    a GAN's model.json, never claiming a setting a refused resume did not take."""
+    save_checkpoint(tmp_path / "model", model.generator)
+    gan_config = (tmp_path / "model.json").read_bytes()
+    labeller = ["styleganr", "train-labeller", "--size", "16", "--steps", "1"]
+    assert main([*labeller, "--out", str(tmp_path / "model.pt")]) == 2
+    assert (tmp_path / "model.json").read_bytes() == gan_config
+    assert not (tmp_path / "model.pt").exists()
+
+    inverse = tmp_path / "inverse.pt"
+    command = ["styleganr", "train-inverse", "--synthetic", "--size", "16", "--out", str(inverse)]
+    assert main([*command, "--steps", "1", "--batch-size", "2"]) == 0
+    assert main([*command, "--steps", "2", "--batch-size", "3"]) == 2  # another config
+    assert json.loads(inverse.with_suffix(".json").read_text())["batch_size"] == 2
+
+
+def test_ctrl_c_saves_a_training_commands_state(tmp_path, monkeypatch, capsys) -> None:
+    calls = itertools.count()
+
+    @contextlib.contextmanager
+    def stop_after_one_step():
+        yield lambda: next(calls) >= 1
+
+    monkeypatch.setattr("engine.cli.styleganr.stop_on_signals", stop_after_one_step)
+    out = tmp_path / "labeller.pt"
+    command = ["styleganr", "train-labeller", "--size", "16", "--steps", "5", "--out", str(out)]
+    assert main(command) == 130
+    assert "run the same command to continue" in capsys.readouterr().out
+    assert read_state(out, "ganlift-styleganr-view-labeller")["step"] == 1
+    assert json.loads(out.with_suffix(".json").read_text())["steps"] == 5
 
 
 def test_labeller_cli_fine_tunes_a_resumed_state_augmented_at_its_own_rate(tmp_path) -> None:

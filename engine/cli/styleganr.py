@@ -17,7 +17,7 @@ from engine.errors import GANliftError
 from engine.images import image_format, load_image, save_image
 from engine.mesh import save_mesh
 from engine.perceptual import DiscriminatorFeatureLoss
-from engine.progress import tqdm_progress
+from engine.progress import StopFn, stop_on_signals, tqdm_progress
 from engine.stylegan2 import load_checkpoint
 from engine.styleganr import (
     PARTS,
@@ -51,8 +51,11 @@ from engine.styleganr import (
     train_mapping,
     train_view_labeller,
 )
-from engine.styleganr.config_io import save_config
+from engine.styleganr.config_io import load_config, save_config
 from engine.synth import SEED_RANGES
+
+INTERRUPTED = 130
+"""Exit status of a training command stopped by Ctrl-C (its state saved)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -261,16 +264,17 @@ def _train_labeller(args: argparse.Namespace) -> int:
     config = LabellerConfig(
         steps=args.steps, learning_rate=args.learning_rate, augment=args.augment
     )
-    save_config(config, Path(args.out).with_suffix(".json"))
-    with tqdm_progress("labeller") as progress:
+    config_path = _config_path(args.out, LabellerConfig)
+    with tqdm_progress("labeller") as progress, stop_on_signals() as should_stop:
         train_view_labeller(
             config,
             state_path=args.out,
             image_size=args.size,
             device=resolve_device(args.device),
             progress=progress,
+            should_stop=should_stop,
         )
-    return 0
+    return _finish_training(config, config_path, should_stop)
 
 
 def _auto_label(args: argparse.Namespace) -> int:
@@ -323,8 +327,8 @@ def _train_inverse(args: argparse.Namespace) -> int:
     initial = None
     if args.init_from and not Path(args.out).exists():
         initial = inverse_graphics_weights(args.init_from, config.network)
-    save_config(config, Path(args.out).with_suffix(".json"))
-    with tqdm_progress("inverse graphics") as progress:
+    config_path = _config_path(args.out, InverseGraphicsTrainConfig)
+    with tqdm_progress("inverse graphics") as progress, stop_on_signals() as should_stop:
         train_inverse_graphics(
             source,
             config,
@@ -332,16 +336,17 @@ def _train_inverse(args: argparse.Namespace) -> int:
             device=device,
             perceptual=perceptual,
             progress=progress,
+            should_stop=should_stop,
             initial_weights=initial,
         )
-    return 0
+    return _finish_training(config, config_path, should_stop)
 
 
 def _train_mapping(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     config = MappingTrainConfig(steps=args.steps, warmup_steps=args.warmup)
-    save_config(config, Path(args.out).with_suffix(".json"))
-    with tqdm_progress("mapping") as progress:
+    config_path = _config_path(args.out, MappingTrainConfig)
+    with tqdm_progress("mapping") as progress, stop_on_signals() as should_stop:
         train_mapping(
             _generator(args),
             load_inverse_graphics(args.inverse, device),
@@ -351,7 +356,32 @@ def _train_mapping(args: argparse.Namespace) -> int:
             generator_path=_recorded_checkpoint(args.checkpoint),
             device=device,
             progress=progress,
+            should_stop=should_stop,
         )
+    return _finish_training(config, config_path, should_stop)
+
+
+def _config_path(out: str, config_type: type) -> Path:
+    """Where a training command writes its config: beside --out, as .json. Another kind of
+    file already there (a GAN's model.json beside --out model.pt, say) is refused now."""
+    path = Path(out).with_suffix(".json")
+    if path.exists():
+        try:
+            load_config(config_type, path)
+        except GANliftError:
+            raise GANliftError(
+                f"{path} exists and is not a {config_type.__name__}; choose an --out whose "
+                ".json name is free (the run's config is written there)."
+            ) from None
+    return path
+
+
+def _finish_training(config: object, config_path: Path, should_stop: StopFn) -> int:
+    """Write the config of a run the trainer accepted; say how to go on after Ctrl-C."""
+    save_config(config, config_path)
+    if should_stop():
+        print("stopped; the state is saved: run the same command to continue")
+        return INTERRUPTED
     return 0
 
 

@@ -54,7 +54,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield temporary
         mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else _NEW_FILE_MODE
         os.chmod(temporary, mode)
-        os.replace(temporary, path)
+        try:
+            os.replace(temporary, path)
+        except OSError as error:
+            raise GANliftError(
+                f"Cannot write '{path}' ({error.strerror}); choose another file name."
+            ) from error
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -76,6 +81,16 @@ def output_folder(path: str | os.PathLike) -> Path:
         raise GANliftError(
             f"Cannot write in the output folder {path}; choose a folder you can write to."
         )
+    return path
+
+
+def output_file(path: str | os.PathLike) -> Path:
+    """`path` as a file a command will write when its work is done, checked now: its folder
+    is made if missing, and the path itself must not be a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise GANliftError(f"Output file {path} is a folder; choose a file name.")
+    output_folder(path.parent)
     return path
 
 

@@ -88,3 +88,8 @@ def test_the_command_writes_weights_train_gan_reads(tmp_path: Path, capsys) -> N
     ])  # fmt: skip
     assert code == 2 and "does not exist; pass --data" in capsys.readouterr().err
     assert not (tmp_path / "none.json").exists()
+    code = main([  # refused before the regressor is fitted, not after
+        "coverage-weights", str(tmp_path / "missing.pt"), "--category", "car", "--data",
+        str(images), "--out", str(tmp_path),
+    ])  # fmt: skip
+    assert code == 2 and "is a folder; choose a file name" in capsys.readouterr().err

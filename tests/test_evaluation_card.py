@@ -155,6 +155,13 @@ def test_evaluate_gan_reports_bad_settings_without_a_traceback(
                  "--out", str(tmp_path), "--n-samples", "1"])  # fmt: skip
     assert code == 2
     assert "n_samples must be at least 2, got 1" in capsys.readouterr().err
+    (tmp_path / "card").write_text("")
+    for options, message in (
+        (["--out", str(tmp_path / "card")], "is a file; choose a folder"),
+        (["--out", str(tmp_path), "--threads", "-1"], "--threads must be at least 1"),
+    ):
+        code = main(["evaluate-gan", str(tmp_path / "missing.pt"), "--category", "face", *options])
+        assert code == 2 and message in capsys.readouterr().err  # before the checkpoint is read
 
 
 def test_examples_are_small_pngs_of_test_seeds(tmp_path: Path) -> None:

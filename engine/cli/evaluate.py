@@ -8,8 +8,10 @@ import argparse
 
 import torch
 
+from engine.atomic import output_file, output_folder
 from engine.cli import seed
 from engine.device import resolve_device
+from engine.errors import GANliftError
 from engine.evaluation import (
     EXAMPLE_SEED,
     CoverageReader,
@@ -119,10 +121,18 @@ def add_regressor_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _use_threads(threads: int | None) -> None:
+    """torch's CPU threads as --threads asks (None: torch's own choice)."""
+    if threads is not None and threads < 1:
+        raise GANliftError(f"--threads must be at least 1, got {threads}.")
+    if threads:
+        torch.set_num_threads(threads)
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate the checkpoint with a progress bar and print where the outputs went."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    output_folder(args.out)
+    _use_threads(args.threads)
     config = EvaluationConfig(
         category=args.category, n_samples=args.n_samples, n_invert=args.n_invert,
         inversion_steps=args.steps, n_train_renders=args.train_renders,
@@ -146,10 +156,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_coverage_weights(args: argparse.Namespace) -> int:
     """Write the weights and print each balanced label's bins and spread before and after."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    balanced_labels(args.category, args.labels)  # a typo or a wrong folder fails now,
+    _use_threads(args.threads)
+    balanced_labels(args.category, args.labels)  # a typo, a wrong folder or --out fails now,
     find_images(args.data)  # not after the regressor's minutes of fitting
+    output_file(args.out)
     generator = load_checkpoint(args.checkpoint).generator.eval()
     with tqdm_progress(desc="coverage-weights") as progress:
         reader = CoverageReader.fit(

@@ -1,0 +1,52 @@
+"""Atomic writes: files get the mode a plain write would (mkstemp's temporaries are 0600),
+and output paths that cannot be written are one sentence, checked before any work."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.atomic import output_file, output_folder, save_torch
+from engine.errors import GANliftError
+from engine.images import save_image
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_new_file_gets_the_umask_default_like_open(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"")
+    saved = save_image(torch.zeros(3, 4, 4), tmp_path / "image.png")
+    assert mode_of(saved) == mode_of(plain)
+    assert mode_of(save_torch({"x": torch.ones(1)}, tmp_path / "x.pt")) == mode_of(plain)
+
+
+def test_overwriting_keeps_the_files_own_mode(tmp_path: Path) -> None:
+    path = tmp_path / "latent.pt"
+    save_torch({"x": torch.ones(1)}, path)
+    os.chmod(path, 0o640)
+    save_torch({"x": torch.zeros(1)}, path)
+    assert mode_of(path) == 0o640
+    assert torch.load(path, weights_only=True)["x"].item() == 0
+
+
+def test_writing_onto_a_folder_is_one_sentence_and_leaves_nothing(tmp_path: Path) -> None:
+    (tmp_path / "grid.png").mkdir()
+    with pytest.raises(GANliftError, match=r"Cannot write '.*grid.png' \(Is a directory\)"):
+        save_image(torch.zeros(3, 4, 4), tmp_path / "grid.png")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["grid.png"]
+
+
+def test_output_paths_are_checked_before_work(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(GANliftError, match=r"Output folder .*taken is a file; choose a folder"):
+        output_folder(tmp_path / "taken")
+    with pytest.raises(GANliftError, match=r"Output file .* is a folder; choose a file name"):
+        output_file(tmp_path)
+    assert output_file(tmp_path / "new" / "w.json").parent.is_dir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,12 @@ def test_config_json_round_trip_and_unknown_keys(tmp_path: Path) -> None:
 
 
 def test_invalid_settings_are_refused() -> None:
-    with pytest.raises(GANliftError, match="batch must be positive"):
+    with pytest.raises(GANliftError, match="batch must be a positive finite number"):
         TrainConfig(batch=0)
+    for setting in ({"kimg": math.nan}, {"kimg": math.inf}, {"g_lr": -1.0}, {"d_lr": math.nan}):
+        (name,) = setting
+        with pytest.raises(GANliftError, match=f"{name} must be a positive finite number"):
+            TrainConfig(**setting)
     with pytest.raises(GANliftError, match="channels"):
         TrainConfig(size=32, channels=[8, 8])
     with pytest.raises(GANliftError, match="mixing_prob"):

@@ -39,8 +39,28 @@ def test_find_images_is_recursive_sorted_and_skips_other_files(tmp_path: Path) -
     write_image(tmp_path / "sub" / "deeper" / "c.jpeg", random_pixels(2))
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "shard.npz").write_bytes(b"PK")
+    write_image(tmp_path / ".b.png.x1y2.png", random_pixels(3))  # a killed writer's temporary
+    write_image(tmp_path / ".cache" / "d.png", random_pixels(4))
     found = [path.relative_to(tmp_path).as_posix() for path in find_images(tmp_path)]
     assert found == ["b.png", "sub/a.JPG", "sub/deeper/c.jpeg"]
+
+
+def test_training_images_are_read_as_every_other_image_is(tmp_path: Path) -> None:
+    """16-bit grey, transparency and EXIF rotation as `engine.images.load_image` reads them."""
+    grey16 = tmp_path / "grey16.png"
+    Image.fromarray(np.full((4, 4), 32768, dtype=np.uint16)).save(grey16)
+    assert (load_image(grey16, 4) == 128).all()  # was read as white
+    clear = tmp_path / "clear.png"
+    Image.fromarray(np.zeros((4, 4, 4), dtype=np.uint8)).save(clear)
+    assert (load_image(clear, 4) == 255).all()  # transparent on white, as the app shows it
+    stored = np.zeros((6, 2, 3), dtype=np.uint8)
+    stored[:3] = (255, 0, 0)  # red top half, stored sideways: upright, the right half is red
+    sideways = Image.fromarray(stored)
+    exif = sideways.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    sideways.save(tmp_path / "sideways.png", exif=exif)
+    centre = load_image(tmp_path / "sideways.png", 2)  # the middle 2x2 of the upright 2x6
+    assert centre[:, 0].tolist() == [[0, 0, 0]] * 2 and centre[:, 1].tolist() == [[255, 0, 0]] * 2
 
 
 def test_load_image_centre_crops_resizes_and_converts_to_rgb(tmp_path: Path) -> None:
@@ -137,3 +157,16 @@ def test_bad_sample_weights_are_refused_in_one_sentence(
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(GANliftError, match="Cannot read sample weights"):
         read_sample_weights(tmp_path / "broken.json", images, find_images(images))
+
+
+def test_a_run_folder_inside_the_data_or_on_a_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    write_image(data / "a.png", random_pixels(0, 8, 8))
+    (tmp_path / "taken").write_text("")
+    for out, message in ((data / "run", "lies inside the training folder"),
+                         (tmp_path / "taken", "is a file; choose a folder")):  # fmt: skip
+        code = main(["train-gan", "--data", str(data), "--out", str(out), "--size", "8"])
+        assert code == 2 and message in capsys.readouterr().err
+    assert not (data / "run").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, get_args
@@ -149,11 +150,14 @@ class TrainConfig:
             "snapshot_kimg",
             "log_every",
             "sample_count",
+            "g_lr",
+            "d_lr",
         )
         for name in positive:
-            if getattr(self, name) <= 0:
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
                 raise GANliftError(
-                    f"Training setting {name} must be positive, got {getattr(self, name)}."
+                    f"Training setting {name} must be a positive finite number, got {value}."
                 )
         if not 0.0 <= self.mixing_prob <= 1.0:
             raise GANliftError(f"mixing_prob must lie in [0, 1], got {self.mixing_prob}.")

@@ -17,23 +17,32 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from engine.errors import GANliftError
+from engine.images import load_image as read_image
+from engine.images import to_uint8
 from engine.progress import ProgressFn, no_progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def find_images(folder: str | Path) -> list[Path]:
-    """All PNG/JPEG files under `folder` (recursively), sorted so that indices are stable."""
+    """All PNG/JPEG files under `folder` (recursively), sorted so that indices are stable;
+    hidden files (such as a killed writer's `.name.png.*` temporaries) are left out."""
     root = Path(folder)
     if not root.is_dir():
         raise GANliftError(
             f"Training data folder '{root}' does not exist; pass --data a folder of PNG/JPEG "
             "images (for example one written by `python -m engine synth`)."
         )
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    paths = sorted(
+        path
+        for path in root.rglob("*")
+        if path.suffix.lower() in IMAGE_SUFFIXES
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    )
     if not paths:
         raise GANliftError(
             f"Training data folder '{root}' holds no PNG/JPEG images; pass --data a folder of "
@@ -43,14 +52,9 @@ def find_images(folder: str | Path) -> list[Path]:
 
 
 def load_image(path: Path, size: int) -> np.ndarray:
-    """One image as uint8 `[size, size, 3]`: converted to RGB, centre-cropped square, resized."""
-    try:
-        with Image.open(path) as image:
-            rgb = image.convert("RGB")
-    except (UnidentifiedImageError, OSError) as error:
-        raise GANliftError(
-            f"'{path}' is not a readable image; remove it from the training folder or replace it."
-        ) from error
+    """One image as uint8 `[size, size, 3]`, read as `engine.images.load_image` reads every
+    image (upright, transparency on white, 16-bit scaled), centre-cropped square, resized."""
+    rgb = Image.fromarray(to_uint8(read_image(path)))
     side = min(rgb.size)
     left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
     square = rgb.crop((left, top, left + side, top + side))

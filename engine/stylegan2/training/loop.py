@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from engine.atomic import output_folder
 from engine.config import config_changes
 from engine.distributed import ProcessGroup, current_process_group
 from engine.errors import GANliftError
@@ -84,7 +85,12 @@ def train_gan(
     group = current_process_group(device)
     _check_batch(config, group)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.resolve().is_relative_to(Path(data_dir).resolve()):
+        raise GANliftError(
+            f"--out {out} lies inside the training folder {data_dir}, so the run's own sample "
+            "grids would become training images; choose a folder outside it."
+        )
+    output_folder(out)
     state = TrainingState.create(config, device)
     state_path = out / STATE_FILE
     if state_path.exists():

@@ -86,14 +86,17 @@ class BatchReport:
 
 
 def find_images(folder: str | os.PathLike) -> list[Path]:
-    """The image files directly in `folder`, sorted by name."""
+    """The image files directly in `folder`, sorted by name (hidden ones, such as a killed
+    writer's temporaries, left out)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise GANliftError(f"Image folder {folder} does not exist; check the path.")
     images = sorted(
         path
         for path in folder.iterdir()
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+        if path.is_file()
+        and path.suffix.lower() in IMAGE_SUFFIXES
+        and not path.name.startswith(".")
     )
     if not images:
         raise GANliftError(

@@ -77,6 +77,9 @@ def test_an_empty_or_missing_folder_is_one_line(tmp_path: Path) -> None:
         find_images(tmp_path)
     with pytest.raises(GANliftError, match="does not exist"):
         find_images(tmp_path / "nowhere")
+    Image.new("RGB", (20, 20)).save(tmp_path / ".photo.png.k3j2.png")  # a killed copy's temporary
+    with pytest.raises(GANliftError, match="holds no images"):
+        find_images(tmp_path)
 
 
 def load_tiny(inputs: Path) -> Gan2ShapeModel:

@@ -148,6 +148,10 @@ def test_a_new_run_starts_from_a_trained_model(image_folder: Path, tmp_path: Pat
     assert "finished at 0.0 kimg (step 4" in capsys.readouterr().out
     records = (tmp_path / "second" / "log.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in records if "loss_d" in line] == [3, 4]
+    done = [*args[:4], str(tmp_path / "third"), *args[5:]]
+    done[done.index("--kimg") + 1] = "0.008"  # no more than the model has already seen
+    assert main(done) == 2
+    assert "already has 0.008 kimg of the 0.008 planned" in capsys.readouterr().err
 
 
 def test_starting_from_an_unsuitable_model_is_one_sentence(

@@ -97,6 +97,11 @@ def train_gan(
         _resume_into(state, state_path, config, resume)
     elif init_from is not None:
         state.start_from(init_from, config)
+        if config.kimg_at(state.step) >= config.kimg:
+            raise GANliftError(
+                f"The model given to start from already has {config.kimg_at(state.step):g} "
+                f"kimg of the {config.kimg:g} planned; raise --kimg to train it further."
+            )
     report = (progress or no_progress) if group.is_main else no_progress
     dataset = ImageFolder(
         data_dir, size=config.size, cache_limit_mb=config.cache_limit_mb, progress=report

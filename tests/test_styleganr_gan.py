@@ -576,6 +576,21 @@ def test_export_bundles_the_segmenter_and_photos_are_then_read_by_outline(model,
     assert torch.equal(encode_photo(shipped, photo).codes.camera, expected)
 
 
+def test_export_with_a_checkpoint_records_where_the_gan_is_now(model, tmp_path) -> None:
+    old_place = save_checkpoint(tmp_path / "old" / "gan", model.generator)
+    save_styleganr(replace(model, generator_path=str(old_place)), tmp_path / "model.pt")
+    new_place = tmp_path / "new"
+    new_place.mkdir()
+    for suffix in (".safetensors", ".json"):
+        old_place.with_suffix(suffix).rename(new_place / f"gan{suffix}")
+    exported = tmp_path / "exported.pt"
+    arguments = ["--model", str(tmp_path / "model.pt"), "--out", str(exported)]
+    checkpoint = str(new_place / "gan.safetensors")
+    assert main(["styleganr", "--device", "cpu", "export", "--checkpoint", checkpoint,
+                 *arguments]) == 0  # fmt: skip
+    assert load_styleganr(exported).generator_path == str(Path(checkpoint).resolve())
+
+
 def test_a_model_refuses_another_gan_of_the_same_shapes(model, tmp_path) -> None:
     model_file = save_styleganr(model, tmp_path / "model.pt")
     assert load_styleganr(model_file, generator=model.generator).views.codes.shape[0] == 4

@@ -394,6 +394,8 @@ def _recorded_checkpoint(checkpoint: str) -> str:
 
 def _export(args: argparse.Namespace) -> int:
     model = _model(args)
+    if args.checkpoint is not None:  # the exported file then finds the GAN where it is now
+        model = replace(model, generator_path=_recorded_checkpoint(args.checkpoint))
     if args.segmenter:
         model = replace(model, segmenter=load_view_labeller(args.segmenter, model.device))
     path = save_styleganr(model, args.out, half=True)

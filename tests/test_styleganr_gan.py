@@ -528,6 +528,15 @@ def test_a_shipped_models_views_and_inverse_network_start_a_retraining(model, tm
     assert not (tmp_path / "cli.pt").exists()
 
 
+def test_the_shipped_model_starts_a_run_by_name_and_the_run_resumes_without_it(tmp_path) -> None:
+    out = tmp_path / "inverse.pt"
+    command = ["styleganr", "train-inverse", "--synthetic", "--size", "16", "--batch-size", "2"]
+    begun = [*command, "--init-from", "default-car-styleganr", "--steps", "1", "--out", str(out)]
+    assert main(begun) == 0
+    assert main([*command, "--steps", "2", "--out", str(out)]) == 0  # the run's own warm-up
+    assert read_state(out, "ganlift-styleganr-inverse-graphics")["step"] == 2
+
+
 def test_a_bundled_model_is_found_by_name_and_a_path_is_taken_as_given(
     model, tmp_path, monkeypatch
 ) -> None:

@@ -52,6 +52,7 @@ from engine.styleganr import (
     train_view_labeller,
 )
 from engine.styleganr.config_io import load_config, save_config
+from engine.styleganr.train_inverse import stored_config
 from engine.synth import SEED_RANGES
 
 INTERRUPTED = 130
@@ -322,7 +323,7 @@ def _train_inverse(args: argparse.Namespace) -> int:
         network=InverseGraphicsConfig(),
         steps=args.steps,
         batch_size=args.batch_size,
-        perceptual_after=0 if args.init_from else InverseGraphicsTrainConfig.perceptual_after,
+        perceptual_after=_perceptual_after(args.out, args.init_from),
     )
     initial = None
     if args.init_from and not Path(args.out).exists():
@@ -340,6 +341,14 @@ def _train_inverse(args: argparse.Namespace) -> int:
             initial_weights=initial,
         )
     return _finish_training(config, config_path, should_stop)
+
+
+def _perceptual_after(out: str, init_from: str | None) -> int:
+    """The step the perceptual term starts at: a saved run's own; none for a trained start."""
+    saved = stored_config(out)
+    if saved is not None:
+        return saved.perceptual_after
+    return 0 if init_from else InverseGraphicsTrainConfig.perceptual_after
 
 
 def _train_mapping(args: argparse.Namespace) -> int:

@@ -108,8 +108,10 @@ def save_styleganr(
 def inverse_graphics_weights(
     path: str | os.PathLike, config: InverseGraphicsConfig
 ) -> dict[str, torch.Tensor]:
-    """The inverse graphics network's weights in a model file, to start a new training run
-    from (e.g. the shipped model's, for another car GAN); its architecture must be ``config``."""
+    """The inverse graphics network's weights in a model file (or a shipped model, by name), to
+    start a new training run from (e.g. for another car GAN); its architecture must be
+    ``config``."""
+    path = resolve_model_path(path)
     stored = read_state(path, MODEL_FORMAT)["inverse_graphics"]
     if config_from_dict(InverseGraphicsConfig, stored["config"], str(path)) != config:
         raise GANliftError(

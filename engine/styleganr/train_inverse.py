@@ -208,6 +208,14 @@ def load_inverse_graphics(
     return network
 
 
+def stored_config(path: str | Path) -> InverseGraphicsTrainConfig | None:
+    """The config of the run saved at ``path``, or None when there is none yet."""
+    if not Path(path).exists():
+        return None
+    state = read_state(path, STATE_FORMAT)
+    return config_from_dict(InverseGraphicsTrainConfig, state["config"], str(path))
+
+
 def _resume(
     path: Path,
     config: InverseGraphicsTrainConfig,

@@ -88,14 +88,7 @@ def resolve_preset(category: str | Gan2ShapePreset | None, gan_size: int) -> Gan
             "JSON file written for this checkpoint."
         )
     if category.endswith(".json"):
-        path = Path(category).expanduser()
-        try:
-            text = path.read_text()
-        except OSError as error:
-            raise GANliftError(
-                f"Cannot read the preset file {path} ({error.strerror}); check the path."
-            ) from error
-        return Gan2ShapePreset.from_json(text, source=f"preset file {path}")
+        return Gan2ShapePreset.from_json_file(category)
     return get_preset(category)
 
 

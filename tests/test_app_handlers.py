@@ -125,7 +125,7 @@ def test_preset_resolution(tiny_files: tuple[Path, Path], tmp_path: Path) -> Non
         resolve_preset(None, 32)
     with pytest.raises(GANliftError, match="Unknown GAN2Shape preset 'horse'"):
         resolve_preset("horse", 32)
-    with pytest.raises(GANliftError, match="Cannot read the preset file"):
+    with pytest.raises(GANliftError, match=r"Preset file .*missing.json does not exist"):
         resolve_preset(str(tmp_path / "missing.json"), 32)
     choice = resolve_model("default-car", models_dir=tmp_path)
     assert choice.path == tmp_path / "default-car.safetensors"

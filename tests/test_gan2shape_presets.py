@@ -91,3 +91,13 @@ def test_whole_numbers_in_a_preset_read_as_the_floats_they_stand_for() -> None:
     assert preset.view_mean == (0.0,) * 6 and isinstance(preset.view_cov[2][2], float)
     assert preset.batch_size == 8 and isinstance(preset.batch_size, int) and preset.lr == 1.0
     assert view_distribution(preset, torch.device("cpu")).cov.dtype == torch.float32
+
+
+def test_preset_files_that_are_missing_or_binary_are_one_sentence(tmp_path) -> None:
+    with pytest.raises(GANliftError, match=r"Preset file .*none.json does not exist"):
+        Gan2ShapePreset.from_json_file(tmp_path / "none.json")
+    (tmp_path / "photo.json").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(GANliftError, match=r"photo.json is not JSON text"):
+        Gan2ShapePreset.from_json_file(tmp_path / "photo.json")
+    (tmp_path / "face.json").write_text(PRESETS["face"].to_json())
+    assert Gan2ShapePreset.from_json_file(tmp_path / "face.json") == PRESETS["face"]

@@ -479,6 +479,18 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
     assert hand_label("zero=1", out=tmp_path / "x.safetensors") == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and error.count("\n") == 1 and "INDEX=BIN" in error
+    Path(labels).write_bytes(b"\x89PNG\xff\xfe")  # a picture saved under the labels' name
+    assert hand_label("0=1", out=tmp_path / "x.safetensors") == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Cannot read config" in error
+    for command, fragment in (
+        (["view-codes", "--count", "0", "--layers", "2"], "at least 1, got 0"),
+        (["view-layers", "--pairs", "1"], "at least 2 pairs, got 1"),
+    ):
+        out = tmp_path / "unused.png" if command[0] == "view-layers" else tmp_path / "v.st"
+        assert styleganr(*command, "--checkpoint", checkpoint, "--out", out) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and fragment in error
     assert styleganr("mesh", "--model", tmp_path / "missing.pt", "--image", "x.png",
                      "--out", tmp_path / "m.glb") == 2  # fmt: skip
     error = capsys.readouterr().err

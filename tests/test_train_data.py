@@ -155,8 +155,10 @@ def test_bad_sample_weights_are_refused_in_one_sentence(
     with pytest.raises(GANliftError, match=message):
         read_sample_weights(weights_file, images, find_images(images))
     (tmp_path / "broken.json").write_text("{")
-    with pytest.raises(GANliftError, match="Cannot read sample weights"):
-        read_sample_weights(tmp_path / "broken.json", images, find_images(images))
+    (tmp_path / "binary.json").write_bytes(b"\x89PNG\xff\xfe")  # used to escape as a traceback
+    for broken in ("broken.json", "binary.json"):
+        with pytest.raises(GANliftError, match="Cannot read sample weights"):
+            read_sample_weights(tmp_path / broken, images, find_images(images))
 
 
 def test_a_run_folder_inside_the_data_or_on_a_file_is_refused(

@@ -300,8 +300,5 @@ def load_model_from_args(args: argparse.Namespace, device) -> Gan2ShapeModel:
         raise GANliftError("--ckpt needs --category (face, cat, car, church) or --preset FILE.")
     preset = args.category
     if args.preset:
-        path = Path(args.preset)
-        if not path.is_file():
-            raise GANliftError(f"Preset file {path} does not exist; check the path.")
-        preset = Gan2ShapePreset.from_json(path.read_text(), source=f"preset file {path}")
+        preset = Gan2ShapePreset.from_json_file(args.preset)
     return load_model(args.ckpt or args.model or "default-face", preset=preset, device=device)

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import argparse
 from contextlib import ExitStack
-from pathlib import Path
 
 from engine.benchmarks import run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import gan2shape_rows
 from engine.cli import seed
 from engine.device import resolve_device
-from engine.errors import GANliftError
 from engine.gan2shape.pipeline import load_model
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.progress import tqdm_progress
@@ -127,7 +125,4 @@ def _preset(name_or_file: str | None) -> Gan2ShapePreset | str | None:
     """A preset given by name (resolved by the loader) or as a JSON file."""
     if name_or_file is None or not name_or_file.endswith(".json"):
         return name_or_file
-    path = Path(name_or_file)
-    if not path.is_file():
-        raise GANliftError(f"Preset file {path} does not exist; check the path.")
-    return Gan2ShapePreset.from_json(path.read_text(), source=f"preset file {path}")
+    return Gan2ShapePreset.from_json_file(name_or_file)

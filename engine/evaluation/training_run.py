@@ -116,7 +116,7 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
     for line in path.read_text().splitlines():
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except ValueError:
             continue
         if isinstance(record, dict) and "time" in record:
             records.append(record)
@@ -128,7 +128,7 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+    except ValueError as error:
         raise GANliftError(f"{path} is not valid JSON; restore it from the run.") from error
     return data if isinstance(data, dict) else {}
 

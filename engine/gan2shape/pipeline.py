@@ -217,7 +217,7 @@ def _check_same_run(run_path: Path, description: dict, out_dir: Path) -> None:
     or latent (a run saved before a key was recorded is not judged by that key)."""
     try:
         saved = json.loads(run_path.read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):
         saved = None
     if not isinstance(saved, dict) or any(
         saved.get(key, value) != value for key, value in description.items()

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -190,6 +192,24 @@ class Gan2ShapePreset:
                 f"The {source} is not valid JSON ({error}); fix the file."
             ) from error
         return config_from_dict(cls, data, source)
+
+    @classmethod
+    def from_json_file(cls, path: str | os.PathLike) -> Gan2ShapePreset:
+        """Read a preset JSON file; a missing, unreadable or binary file is one sentence."""
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise GANliftError(f"Preset file {path} does not exist; check the path.")
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise GANliftError(
+                f"Cannot read the preset file {path} ({error.strerror}); check the path."
+            ) from error
+        except UnicodeDecodeError as error:
+            raise GANliftError(
+                f"The preset file {path} is not JSON text; pass a preset JSON file."
+            ) from error
+        return cls.from_json(text, source=f"preset file {path}")
 
     def replace(self, **changes: Any) -> Gan2ShapePreset:
         """A copy with some fields changed (validated again)."""

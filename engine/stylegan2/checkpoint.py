@@ -115,7 +115,7 @@ def _generator_names(models_dir: Path = MODELS_DIR) -> list[str]:
     for weights in sorted(models_dir.glob("*.safetensors")):
         try:
             config = json.loads(weights.with_suffix(".json").read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):
             continue
         if isinstance(config, dict) and "generator" in config:
             names.append(weights.stem)

@@ -167,7 +167,7 @@ class ModelConfig:
         """Read and validate a model config JSON file."""
         try:
             data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
+        except (OSError, ValueError) as error:
             raise GANliftError(f"Cannot read model config {path}: {error}.") from error
         if not isinstance(data, dict):
             raise GANliftError(f"Model config {path} must hold a JSON object.")

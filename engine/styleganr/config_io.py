@@ -35,7 +35,7 @@ def load_config(cls: type[ConfigT], path: str | os.PathLike) -> ConfigT:
     path = Path(path)
     try:
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:
         raise GANliftError(f"Cannot read config {path} ({error}); fix or recreate it.") from error
     return config_from_dict(cls, data, str(path))
 

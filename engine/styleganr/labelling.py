@@ -279,6 +279,10 @@ def auto_label(
     (see `balanced_selection`): a GAN draws some views far more often than others, and codes
     sampled at random leave the rare views without a label.
     """
+    if len(views.codes) == 0:
+        raise GANliftError(
+            "The view codes file holds no codes; draw some with `styleganr view-codes`."
+        )
     content = sample_w(generator, samples_per_view, seed=seed, truncation=truncation)  # [S, D]
     cameras, agreement = [], []
     for index, code in enumerate(views.codes):

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from engine.config import config_from_dict, config_to_dict
+from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
 from engine.styleganr.config_io import check_resumable, read_state, write_state
 from engine.styleganr.inverse_graphics import (
@@ -80,7 +81,10 @@ class InverseGraphicsTrainConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
-            raise ValueError("steps, batch_size and checkpoint_every must be positive")
+            raise GANliftError(
+                f"steps, batch size and checkpoint_every must be at least 1, got {self.steps}, "
+                f"{self.batch_size} and {self.checkpoint_every}."
+            )
 
 
 @dataclass

@@ -63,9 +63,12 @@ class MappingTrainConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
-            raise ValueError("steps, batch_size and checkpoint_every must be positive")
+            raise GANliftError(
+                f"steps, batch size and checkpoint_every must be at least 1, got {self.steps}, "
+                f"{self.batch_size} and {self.checkpoint_every}."
+            )
         if self.view_fit_steps < 0:
-            raise ValueError("view_fit_steps must be 0 or more")
+            raise GANliftError(f"view_fit_steps must be 0 or more, got {self.view_fit_steps}.")
 
 
 def fit_view_layers(

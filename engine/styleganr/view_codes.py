@@ -66,6 +66,8 @@ def sample_view_codes(
     truncation: float = 0.7,
 ) -> ViewCodes:
     """``count`` view codes from random samples of ``generator`` (truncated towards its mean)."""
+    if count < 1:
+        raise GANliftError(f"The number of view codes must be at least 1, got {count}.")
     if not 1 <= num_view_layers < generator.num_ws:
         raise GANliftError(
             f"num_view_layers must be in 1..{generator.num_ws - 1} for this generator, "
@@ -92,11 +94,17 @@ def sample_w(
 
 def compose(view_codes: torch.Tensor, content: torch.Tensor, num_ws: int) -> torch.Tensor:
     """W+ ``[N, num_ws, D]``: view rows ``[N, L, D]`` first, then the rest of ``content``
-    (w ``[N, D]`` or W+ ``[N, num_ws, D]``)."""
-    layers = view_codes.shape[1]
+    (w ``[N, D]`` or W+ ``[N, num_ws, D]``), on ``content``'s device."""
+    layers, width = view_codes.shape[1], content.shape[-1]
+    if view_codes.shape[-1] != width or layers >= num_ws:
+        raise GANliftError(
+            f"These view codes ({layers} rows of width {view_codes.shape[-1]}) were drawn from "
+            f"another GAN than this one (W+ {num_ws} x {width}); draw view codes of this GAN "
+            "with `styleganr view-codes`."
+        )
     if content.dim() == 2:
         content = content[:, None].expand(-1, num_ws, -1)
-    return torch.cat([view_codes, content[:, layers:]], 1)
+    return torch.cat([view_codes.to(content.device), content[:, layers:]], 1)
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from engine.errors import GANliftError
 from engine.images import make_grid
 from engine.stylegan2 import Generator
 from engine.styleganr.view_codes import MaskFn, sample_w
@@ -89,6 +90,8 @@ def analyse_view_layers(
     versus the appearance (see the module docstring); the view is compared through
     ``view_fn`` (e.g. a regressor's viewpoint labels) when given, else through silhouettes
     from ``mask_fn``, else through edge maps."""
+    if num_pairs < 2:
+        raise GANliftError(f"The view-layer analysis needs at least 2 pairs, got {num_pairs}.")
     w = sample_w(generator, 2 * num_pairs, seed=seed, truncation=truncation)
     content, donor = w[:num_pairs], w[num_pairs:]  # [P, D] each
     num_ws = generator.num_ws

@@ -203,7 +203,7 @@ class TrainConfig:
         """Read a config written by `save_json`."""
         try:
             data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
+        except (OSError, ValueError) as error:
             raise GANliftError(f"Cannot read training config {path}: {error}.") from error
         return cls.from_dict(data, source=str(path))
 

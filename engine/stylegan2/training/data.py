@@ -122,7 +122,7 @@ def read_sample_weights(path: str | Path, folder: str | Path, images: list[Path]
     `path`, which maps every image's path relative to `folder` (with "/") to a weight >= 0."""
     try:
         table = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:
         raise GANliftError(
             f"Cannot read sample weights {path} ({error}); pass a JSON file written by "
             "`python -m engine coverage-weights`."

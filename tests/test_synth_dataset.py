@@ -73,3 +73,11 @@ def test_stopping_early_keeps_finished_shards_only(tmp_path) -> None:
     assert len(list((tmp_path / "shards").glob("*.npz"))) == 1
     assert reports == [(0, 6), (1, 6), (2, 6), (3, 6)]
     assert read_dataset(tmp_path).seeds.tolist() == [0, 1]
+
+
+def test_a_folder_that_holds_a_set_is_refused(tmp_path, capsys) -> None:
+    write_dataset(tmp_path, "car", n=2, size=32, shard_size=2)
+    command = ["synth", "--category", "face", "--n", "1", "--size", "64", "--out", str(tmp_path)]
+    assert main(command) == 2  # its 2 cars would stay beside the new faces
+    assert "already holds a synthetic set" in capsys.readouterr().err
+    assert read_dataset(tmp_path).seeds.tolist() == [0, 1]

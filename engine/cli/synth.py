@@ -12,9 +12,11 @@ from engine.cli import seed
 from engine.device import resolve_device
 from engine.gan2shape.pipeline import load_model
 from engine.gan2shape.presets import Gan2ShapePreset
-from engine.progress import tqdm_progress
+from engine.progress import stop_on_signals, tqdm_progress
 from engine.synth import CATEGORIES, SEED_RANGES, SIZES, render_samples, save_preview, write_dataset
 
+INTERRUPTED = 130
+"""Exit status when Ctrl-C stopped the rendering (the finished shards are kept)."""
 _PREVIEW_COUNT = 32
 
 
@@ -81,13 +83,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_synth(args: argparse.Namespace) -> int:
     """Write the dataset (and the preview) with a progress bar."""
     device = resolve_device(args.device)
-    with tqdm_progress(desc=f"synth {args.category}", unit="img") as progress:
+    with (
+        tqdm_progress(desc=f"synth {args.category}", unit="img") as progress,
+        stop_on_signals() as should_stop,
+    ):
         info = write_dataset(
             args.out, args.category, n=args.n, size=args.size, seed=args.seed,
             shard_size=args.shard_size, batch_size=args.batch_size, device=device,
-            progress=progress,
+            progress=progress, should_stop=should_stop,
         )  # fmt: skip
     print(f"wrote {info.count} {info.category} samples ({info.split} seeds) to {args.out}")
+    if info.count < args.n:
+        print(f"stopped: {args.out} holds the first {info.count} of {args.n} as a set of its own")
+        return INTERRUPTED
     if args.preview:
         count = min(args.n, _PREVIEW_COUNT)
         first = render_samples(

@@ -70,12 +70,17 @@ def write_dataset(
     """Render samples `seed … seed + n - 1` of `category` into `out_dir` (PNGs + npz shards).
 
     Stopping early (``should_stop``) leaves the finished shards and a ``synth.json`` that
-    counts only them.
+    counts only them. A folder that already holds a set is refused: its old images would mix
+    with the new ones.
     """
     seeds = seed_run(seed, n)
     if shard_size < 1 or batch_size < 1:
         raise GANliftError("Shard and batch sizes must be at least 1.")
     out = Path(out_dir)
+    if (out / "synth.json").exists() or any((out / "images").glob("*.png")):
+        raise GANliftError(
+            f"{out} already holds a synthetic set; choose another --out or delete that folder."
+        )
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "shards").mkdir(parents=True, exist_ok=True)
     written = 0

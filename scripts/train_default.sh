@@ -51,6 +51,7 @@ if [[ -d "$data/images" ]]; then
     rendered=$(find "$data/images" -name '*.png' | wc -l)
 fi
 if [[ "$rendered" -ne "$N" ]]; then
+    rm -rf "$data"  # a set cut short (or of another size) is rendered again whole
     "$PYTHON" -m engine synth --category "$category" --n "$N" --seed "$SEED" --size 64 \
         --out "$data" --device "$DEVICE"
 fi

@@ -263,6 +263,13 @@ def test_set_camera_is_deterministic_and_swap_keeps_the_other_parts(model) -> No
         swap(model, first, donor, part="wheels")
     with pytest.raises(GANliftError, match="positive"):
         set_camera(model, first, azimuth=0, elevation=0, scale=0)
+    for camera, message in (  # each used to draw a black or meaningless image
+        ({"azimuth": math.nan, "elevation": 0, "scale": 1}, "must be finite numbers"),
+        ({"azimuth": 0, "elevation": 0, "scale": math.inf}, "must be finite numbers"),
+        ({"azimuth": 0, "elevation": 1000, "scale": 1}, "elevation must be in -90 to 90"),
+    ):
+        with pytest.raises(GANliftError, match=message):
+            set_camera(model, first, **camera)
 
 
 def test_encode_photo_reads_a_gan_image_back_as_a_sample(model) -> None:

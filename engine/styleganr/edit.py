@@ -8,6 +8,7 @@ the generator's stored noise, so the same codes always give the same image.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import torch
@@ -77,8 +78,15 @@ def set_camera(
 ) -> Sample:
     """``target`` seen from a new camera: azimuth° (0 = front, 90 = right side), elevation°,
     scale (1 = the usual framing); shape, texture and background codes are kept."""
+    if not all(math.isfinite(value) for value in (azimuth, elevation, scale)):
+        raise GANliftError(
+            f"The camera must be finite numbers, got azimuth {azimuth}, elevation {elevation}, "
+            f"scale {scale}."
+        )
     if scale <= 0:
         raise GANliftError(f"The camera scale must be positive, got {scale}.")
+    if not -90 <= elevation <= 90:
+        raise GANliftError(f"The camera elevation must be in -90 to 90 degrees, got {elevation}.")
     count = len(target.codes.camera)
     camera = torch.tensor([[azimuth, elevation, scale]], device=model.device).expand(count, 3)
     return render_codes(model, replace(target.codes, camera=camera))

@@ -50,6 +50,10 @@ def test_weights_multiply_over_labels_and_are_clipped() -> None:
     assert clipped.max() / clipped.min() == pytest.approx(4.0)
     with pytest.raises(GANliftError, match="at least 2 bins"):
         bin_weights(data, gan, bins=1, max_weight=8)
+    with pytest.raises(GANliftError, match="a finite max_weight >= 1"):  # NaN wrote NaN weights
+        bin_weights(data, gan, bins=4, max_weight=float("nan"))
+    with pytest.raises(GANliftError, match="as many GAN samples as bins"):
+        bin_weights(data, gan[:3], bins=4, max_weight=8)
 
 
 def test_the_command_writes_weights_train_gan_reads(tmp_path: Path, capsys) -> None:

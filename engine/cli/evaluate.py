@@ -21,7 +21,7 @@ from engine.evaluation import (
     write_evaluation,
     write_examples,
 )
-from engine.evaluation.balance import balanced_labels
+from engine.evaluation.balance import balanced_labels, check_balance_settings
 from engine.progress import tqdm_progress
 from engine.stylegan2 import load_checkpoint
 from engine.stylegan2.training.data import find_images
@@ -158,6 +158,7 @@ def run_coverage_weights(args: argparse.Namespace) -> int:
     """Write the weights and print each balanced label's bins and spread before and after."""
     _use_threads(args.threads)
     balanced_labels(args.category, args.labels)  # a typo, a wrong folder or --out fails now,
+    check_balance_settings(bins=args.bins, max_weight=args.max_weight, samples=args.samples)
     find_images(args.data)  # not after the regressor's minutes of fitting
     output_file(args.out)
     generator = load_checkpoint(args.checkpoint).generator.eval()

@@ -13,6 +13,7 @@ often.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,14 +68,21 @@ class SampleWeights:
         return Path(path)
 
 
+def check_balance_settings(*, bins: int, max_weight: float, samples: int) -> None:
+    """Refuse settings `bin_weights` cannot use (commands check them before any work)."""
+    if bins < 2 or not (max_weight >= 1 and math.isfinite(max_weight)) or samples < bins:
+        raise GANliftError(
+            f"Balancing needs at least 2 bins, a finite max_weight >= 1 and at least as many GAN "
+            f"samples as bins, got {bins}, {max_weight} and {samples}."
+        )
+
+
 def bin_weights(
     data_readings: torch.Tensor, gan_readings: torch.Tensor, *, bins: int, max_weight: float
 ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
     """Weights ``[N]`` (mean 1) of data readings ``[N, L]`` against GAN readings ``[M, L]``,
     with each label's (edges, data share, GAN share)."""
-    if bins < 2 or max_weight < 1:
-        raise GANliftError(f"Balancing needs at least 2 bins and max_weight >= 1, got "
-                           f"{bins} and {max_weight}.")  # fmt: skip
+    check_balance_settings(bins=bins, max_weight=max_weight, samples=len(gan_readings))
     quantiles = torch.arange(1, bins, dtype=torch.float64) / bins  # [bins - 1]
     log_weights = torch.zeros(len(data_readings), dtype=torch.float64)
     per_label = []

@@ -371,6 +371,17 @@ def test_mapping_training_warms_up_cycles_and_resumes(model, tmp_path) -> None:
             MappingTrainConfig(hidden=32, warmup_steps=1, steps=3, batch_size=4),
             state_path=state,
         )
+    other_network = copy.deepcopy(model.inverse_graphics)
+    with torch.no_grad():
+        next(other_network.parameters()).add_(0.01)
+    other_views = replace(model.views, codes=model.views.codes.flip(0))
+    for network, views in ((other_network, model.views), (model.inverse_graphics, other_views)):
+        with pytest.raises(GANliftError, match="another inverse graphics network or other view"):
+            train_mapping(
+                model.generator, network, views,
+                MappingTrainConfig(hidden=32, warmup_steps=1, steps=4, batch_size=2),
+                state_path=state,
+            )  # fmt: skip
 
 
 def test_training_commands_write_their_config_only_for_a_run_they_accept(model, tmp_path) -> None:

@@ -221,6 +221,22 @@ def _resume(
     stored = config_from_dict(MappingTrainConfig, training["train_config"], str(path))
     check_resumable(path, stored, config)
     stored_model = load_styleganr(path, generator=model.generator)
+    if not _same_weights(stored_model.inverse_graphics, model.inverse_graphics) or not (
+        torch.equal(stored_model.views.codes.cpu(), model.views.codes.cpu())
+        and torch.equal(stored_model.views.labelled().cpu(), model.views.labelled().cpu())
+    ):
+        raise GANliftError(
+            f"{path} was trained with another inverse graphics network or other view codes; "
+            "pass the ones it started with, or choose a new --out to start afresh."
+        )
     model.mapping.load_state_dict(stored_model.mapping.state_dict(), strict=True)
     optimiser.load_state_dict(training["optimiser"])
     return int(training["step"])
+
+
+def _same_weights(first: torch.nn.Module, second: torch.nn.Module) -> bool:
+    """Whether two networks hold the same weights (as float32, on the CPU)."""
+    a, b = first.state_dict(), second.state_dict()
+    return a.keys() == b.keys() and all(
+        torch.equal(a[key].float().cpu(), b[key].float().cpu()) for key in a
+    )

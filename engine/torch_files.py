@@ -18,6 +18,8 @@ def read_torch_file(path: str | os.PathLike, *, missing: str, damaged: str) -> A
     """``torch.load`` of ``path`` (weights only, on the CPU); a GANliftError with message
     ``missing`` when there is no such file and ``damaged`` when it cannot be unpickled."""
     path = Path(path)
+    if path.is_dir():
+        raise GANliftError(f"{path} is a folder; pass a file.")
     if not path.is_file():
         raise GANliftError(missing)
     try:

@@ -574,6 +574,11 @@ def test_a_bundled_model_is_found_by_name_and_a_path_is_taken_as_given(
     loads like its file; a path, even one without a suffix, stays a path."""
     bundled = tmp_path / "models"
     assert resolve_model_path("shipped", models_dir=bundled) == bundled / "shipped.pt"
+    save_checkpoint(bundled / "a-gan", model.generator)
+    with pytest.raises(GANliftError, match="'a-gan' is a StyleGAN2 model, not a StyleGAN-R one"):
+        resolve_model_path("a-gan", models_dir=bundled)
+    with pytest.raises(GANliftError, match="models is a folder; pass a file"):
+        load_styleganr(bundled)
     monkeypatch.chdir(tmp_path)
     save_styleganr(model, tmp_path / "local")  # a file here wins over the bundled name
     assert resolve_model_path("local", models_dir=bundled) == Path("local")

@@ -51,7 +51,8 @@ def read_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:
     state = read_torch_file(
         path,
         missing=f"{path} does not exist; check the path or train a model first.",
-        damaged=f"{path} is not a readable GANlift state file; re-create it.",
+        damaged=f"{path} cannot be read as a GANlift state file (a StyleGAN2 checkpoint or "
+        "another kind of file?); pass the file the command asks for.",
     )
     if not isinstance(state, dict) or state.get("format") != expected_format:
         found = state.get("format") if isinstance(state, dict) else None

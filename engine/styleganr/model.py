@@ -37,7 +37,13 @@ def resolve_model_path(spec: str | os.PathLike, *, models_dir: Path = MODELS_DIR
     path = Path(spec).expanduser()
     if path.exists() or not is_model_name(spec):
         return path
-    return models_dir / f"{spec}.pt"
+    bundled = models_dir / f"{spec}.pt"
+    if not bundled.exists() and (models_dir / f"{spec}.safetensors").exists():
+        raise GANliftError(
+            f"'{spec}' is a StyleGAN2 model, not a StyleGAN-R one; pass it as --checkpoint, and "
+            "as --model a StyleGAN-R model such as default-car-styleganr."
+        )
+    return bundled
 
 
 @dataclass

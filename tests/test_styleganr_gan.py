@@ -207,6 +207,8 @@ def test_balanced_selection_keeps_the_most_agreed_code_of_each_arc() -> None:
     assert balanced_selection(azimuth, agreement, 7).tolist() == list(range(7))
     with pytest.raises(GANliftError, match="Cannot keep 8 of 7 view codes"):
         balanced_selection(azimuth, agreement, 8)
+    with pytest.raises(GANliftError, match="--keep must be at least 1, got 0"):
+        balanced_selection(azimuth, agreement, 0)
 
 
 def test_camera_changes_only_view_layers_and_codes_only_content_layers(model) -> None:
@@ -289,6 +291,8 @@ def test_encode_photo_reads_a_gan_image_back_as_a_sample(model) -> None:
     assert torch.equal(encode_photo(model, photo).image, uploaded.image)
     with pytest.raises(GANliftError, match="one RGB image"):
         encode_photo(model, torch.rand(1, 1, 16, 16))
+    with pytest.raises(GANliftError, match=r"of floats in \[-1, 1\].*got torch.uint8"):
+        encode_photo(model, torch.zeros(1, 3, 16, 16, dtype=torch.uint8))
 
 
 def test_estimate_camera_picks_one_of_the_candidates(model) -> None:

@@ -308,7 +308,9 @@ def balanced_selection(azimuth: torch.Tensor, agreement: torch.Tensor, keep: int
     arcs and each arc keeps its code with the highest ``agreement`` (how well the labeller's
     readings of that code's samples agree, 0…1); arcs without a code are made up by the most
     agreed codes left. ``azimuth`` and ``agreement`` are ``[V]``; the result is sorted."""
-    if not 1 <= keep <= len(azimuth):
+    if keep < 1:
+        raise GANliftError(f"--keep must be at least 1, got {keep}.")
+    if keep > len(azimuth):
         raise GANliftError(
             f"Cannot keep {keep} of {len(azimuth)} view codes; sample at least {keep} codes "
             "with view-codes --count."

@@ -31,6 +31,10 @@ def find_images(folder: str | Path) -> list[Path]:
     """All PNG/JPEG files under `folder` (recursively), sorted so that indices are stable;
     hidden files (such as a killed writer's `.name.png.*` temporaries) are left out."""
     root = Path(folder)
+    if root.is_file():
+        raise GANliftError(
+            f"Training data '{root}' is a file; pass --data a folder of PNG/JPEG images."
+        )
     if not root.is_dir():
         raise GANliftError(
             f"Training data folder '{root}' does not exist; pass --data a folder of PNG/JPEG "

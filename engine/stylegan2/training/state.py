@@ -143,7 +143,10 @@ def read_state_file(path: Path) -> tuple[TrainConfig, dict[str, Any]]:
     """The config and raw state of a `training-state.pt`, checked to be one this version wrote."""
     data = load_torch_file(path)
     if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
-        raise GANliftError(f"{path} is not a GANlift training state; choose another --out folder.")
+        raise GANliftError(
+            f"{path} is not a GANlift training state (a run's training-state.pt); pass one, or "
+            "train in another --out folder."
+        )
     if data.get("version") != STATE_VERSION:
         raise GANliftError(
             f"{path} is a version {data.get('version')} training state; this GANlift resumes "

@@ -29,7 +29,7 @@ from engine.images import fit_to_frame
 from engine.metrics import psnr
 from engine.perceptual import PerceptualLoss
 from engine.progress import ProgressFn, StopFn
-from engine.stylegan2 import Generator
+from engine.stylegan2 import Generator, generator_fingerprint
 from engine.torch_files import read_torch_file
 
 PixelLoss = Literal["mse", "l1"]
@@ -65,6 +65,10 @@ class SavedLatent:
     """w `[1, D]` or W+ `[1, num_ws, D]`, finite."""
     noises: list[torch.Tensor]
     """Noise maps `[1, 1, res, res]`; empty when the file holds none."""
+    target: torch.Tensor | None = None
+    """A small uint8 copy `[3, t, t]` of the image as inverted (in the generator's frame)."""
+    generator: str | None = None
+    """The fingerprint of the generator it was inverted with (`generator_fingerprint`)."""
 
 
 def project(
@@ -184,16 +188,63 @@ def noise_autocorrelation(noises: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def save_latent(
-    path: str | os.PathLike, latent: torch.Tensor, noises: Sequence[torch.Tensor] = ()
+    path: str | os.PathLike,
+    latent: torch.Tensor,
+    noises: Sequence[torch.Tensor] = (),
+    *,
+    target: torch.Tensor | None = None,
+    generator: Generator | None = None,
 ) -> Path:
-    """Write `{"latent": ..., "noise_0": ..., ...}` (CPU tensors) atomically with torch.save.
+    """Write `{"latent": ..., "noise_0": ..., ...}` (CPU tensors) atomically with torch.save,
+    with what was inverted (a thumbnail of `target [1, 3, S, S]`, the generator's frame) and
+    by which `generator` (its fingerprint), so a later use can check it fits.
 
-    The file is a plain dict of tensors, so `torch.load(path, weights_only=True)` reads it.
+    The file is a plain dict of tensors (and one string), so `torch.load(path,
+    weights_only=True)` reads it.
     """
     path = Path(path)
-    data = {"latent": latent.detach().cpu().contiguous()}
+    data: dict[str, torch.Tensor | str] = {"latent": latent.detach().cpu().contiguous()}
     data |= {f"noise_{i}": noise.detach().cpu().contiguous() for i, noise in enumerate(noises)}
+    if target is not None:
+        data["target"] = _thumbnail(target)
+    if generator is not None:
+        data["generator"] = generator_fingerprint(generator)
     return save_torch(data, path)
+
+
+def check_latent_fits(saved: SavedLatent, G: Generator, image: torch.Tensor, path: Path) -> None:
+    """Refuse a saved latent made by another generator, or from another framing of `image`
+    `[1, 3, H, W]` than the one about to be used (files without that record pass)."""
+    if saved.generator is not None and saved.generator != generator_fingerprint(G):
+        raise GANliftError(
+            f"Latent file {path} was inverted with another generator; invert the image with "
+            "this model, or leave out the latent."
+        )
+    framed = fit_to_frame(image.float().cpu(), G.config.size)  # [1, 3, S, S]
+    if saved.target is not None and (
+        saved.target.shape != _thumbnail(framed).shape
+        or (saved.target.float() - _thumbnail(framed).float()).abs().mean() > _SAME_IMAGE_LEVELS
+    ):
+        raise GANliftError(
+            f"Latent file {path} inverts another crop of this image than the one used now "
+            "(invert centre-crops the file, reconstruct crops around a face); leave out the "
+            "latent and the image is inverted as framed."
+        )
+
+
+_THUMBNAIL_SIDE = 64
+"""Longest side of the target copy a latent file keeps."""
+_SAME_IMAGE_LEVELS = 4.0
+"""Mean difference (8-bit levels) under which two thumbnails show the same framed image."""
+
+
+def _thumbnail(image: torch.Tensor) -> torch.Tensor:
+    """`image [1, 3, S, S]` in [-1, 1] as uint8 `[3, t, t]`, area-averaged to at most 64 px."""
+    image = image.detach().float().cpu()
+    side = image.shape[-1]
+    if side > _THUMBNAIL_SIDE:
+        image = F.adaptive_avg_pool2d(image, _THUMBNAIL_SIDE)
+    return ((image[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 def load_latent(
@@ -224,7 +275,21 @@ def load_latent(
             )
     if any(noise.dim() != 4 or noise.shape[:2] != (1, 1) for noise in noises):
         raise GANliftError(f"Latent file {path} has noise maps not shaped [1, 1, r, r].")
-    return SavedLatent(latent=latent.float(), noises=[noise.float() for noise in noises])
+    target, generator = data.get("target"), data.get("generator")
+    if not (target is None or _is_thumbnail(target)) or not (
+        generator is None or isinstance(generator, str)
+    ):
+        raise GANliftError(f"Latent file {path} holds a damaged record of what it inverted.")
+    return SavedLatent(
+        latent=latent.float(),
+        noises=[noise.float() for noise in noises],
+        target=target,
+        generator=generator,
+    )
+
+
+def _is_thumbnail(value: object) -> bool:
+    return isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.dim() == 3
 
 
 def _check_latent_shape(

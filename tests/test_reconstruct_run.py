@@ -250,6 +250,30 @@ def test_command_lifts_a_photo_and_writes_the_outputs(checkpoint_files, tmp_path
     assert iio.imread(tmp_path / "albedo.png").shape[:2] == (32, 32)
 
 
+def test_command_takes_an_inversion_only_of_the_same_crop_and_generator(
+    checkpoint_files, tmp_path, capsys
+) -> None:
+    image, latent = str(checkpoint_files["image"]), tmp_path / "latent.pt"
+    invert = ["invert", str(checkpoint_files["checkpoint"]), "--steps", "2", "--perceptual", "none"]
+    assert main([*invert, image, "--out", str(latent)]) == 0
+    assert cli(checkpoint_files, tmp_path / "same", image, "--latent", str(latent)) == 0
+    assert "GAN inversion" not in capsys.readouterr().err  # the latent was taken
+
+    other = save_image(torch.rand(1, 3, 40, 52) * 2 - 1, tmp_path / "other.png")
+    assert main([*invert, str(other), "--out", str(tmp_path / "other.pt")]) == 0
+    other_gan = save_checkpoint(tmp_path / "other-gan", tiny_gan(SIZE, seed=5)[0])
+    assert main(["invert", str(other_gan), image, "--steps", "2", "--perceptual", "none",
+                 "--out", str(tmp_path / "other-gan.pt")]) == 0  # fmt: skip
+    capsys.readouterr()
+    for name, message in (("other.pt", "inverts another crop"),
+                          ("other-gan.pt", "inverted with another generator")):  # fmt: skip
+        assert (
+            cli(checkpoint_files, tmp_path / "runs", image, "--latent", str(tmp_path / name)) == 2
+        )
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and message in error
+
+
 def test_command_continues_a_finished_run_without_redoing_it(checkpoint_files, tmp_path, capsys):
     assert cli(checkpoint_files, tmp_path, "--seed-sample", "4") == 0
     assert "inversion PSNR exact" in capsys.readouterr().out  # a sample is its own inversion

@@ -122,7 +122,9 @@ def run_invert(args: argparse.Namespace) -> int:
             device=device,
             progress=progress,
         )
-    latent_path = save_latent(args.out, result.latent, result.noises)
+    latent_path = save_latent(
+        args.out, result.latent, result.noises, target=result.target, generator=checkpoint.generator
+    )
     print(f"PSNR {result.psnr:.2f} dB; latent {list(result.latent.shape)} saved to {latent_path}")
     if args.recon:
         print(f"reconstruction saved to {save_image(result.image, args.recon)}")

@@ -38,7 +38,7 @@ from engine.gan2shape.pipeline import (
 )
 from engine.gan2shape.pretrain import PretrainConfig, load_pretrained, pretrain
 from engine.images import load_image
-from engine.inversion import load_latent
+from engine.inversion import check_latent_fits, load_latent
 from engine.limits import check_image_size
 from engine.metrics import psnr_text
 from engine.progress import stop_on_signals, tqdm_progress
@@ -173,8 +173,9 @@ def run_reconstruct(args: argparse.Namespace) -> int:
             raise GANliftError("--latent applies to an IMAGE; a --seed-sample knows its latent.")
         prepared, latent = sample_input(G, args.seed_sample)
     else:
+        saved = None
         if args.latent:
-            latent = load_latent(args.latent, style_dim=G.style_dim, num_ws=G.num_ws).latent
+            saved = load_latent(args.latent, style_dim=G.style_dim, num_ws=G.num_ws)
         image = load_image(args.image)  # [1, 3, H, W]
         check_image_size(image, f"Image '{args.image}'")
         prepared = prepare_input(
@@ -184,6 +185,9 @@ def run_reconstruct(args: argparse.Namespace) -> int:
             needs_mask=model.preset.use_mask,
             mask=load_mask(args.mask) if args.mask else None,
         )
+        if saved is not None:
+            check_latent_fits(saved, G, prepared.image, Path(args.latent))
+            latent = saved.latent
     print(f"input: {prepared.framing}")
     if args.quality == "fast" and not model.pretrained.is_file():
         print(

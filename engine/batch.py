@@ -130,17 +130,19 @@ def reconstruct_batch(
     mine = list(images)[group.rank :: group.world_size]
     outcomes: list[ImageOutcome] = []
     for index, path in enumerate(mine):
+        within = None
         if progress is not None:
             progress(index, len(mine), path.name)
+            within = _within_image(progress, index, len(mine), path.name)
         outcome = _reconstruct_one(
             model, path, out_dir / path.name, quality=quality,
             settings=settings or OutputSettings(), limits=limits, perceptual=perceptual,
-            device=device, bf16=bf16, should_stop=should_stop,
+            device=device, bf16=bf16, progress=within, should_stop=should_stop,
         )  # fmt: skip
         outcomes.append(ImageOutcome(**(asdict(outcome) | {"rank": group.rank})))
         if outcome.status == "stopped":
             break
-    if progress is not None:
+    if progress is not None and (not outcomes or outcomes[-1].status != "stopped"):
         progress(len(mine), len(mine), "batch finished")
     merged = _gather(outcomes, group.world_size)
     report_path = _write_report(merged, out_dir / REPORT_FILE) if group.is_main else None
@@ -158,12 +160,14 @@ def _reconstruct_one(
     perceptual: PerceptualLoss | None,
     device: torch.device | str,
     bf16: bool,
+    progress: ProgressFn | None,
     should_stop: StopFn | None,
 ) -> ImageOutcome:
-    """One image, from file to written outputs; its own errors become a 'failed' outcome."""
+    """One image, from file to written outputs; its own errors become a 'failed' outcome.
+    An image finished by an earlier run is skipped, with the PSNR its summary recorded."""
     start = time.perf_counter()
     if (target / FINISHED_MARKER).is_file():
-        return ImageOutcome(path.name, "skipped", 0.0)
+        return ImageOutcome(path.name, "skipped", 0.0, psnr=_recorded_psnr(target))
     try:
         image = load_image(path, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels)
         check_image_size(image, f"Image '{path}'", limits)  # image: [1, 3, H, W]
@@ -175,7 +179,7 @@ def _reconstruct_one(
         )
         run = reconstruct(
             model, prepared, out_dir=target, quality=quality, perceptual=perceptual,
-            device=device, bf16=bf16, should_stop=should_stop,
+            device=device, bf16=bf16, progress=progress, should_stop=should_stop,
         )  # fmt: skip
         if not run.recovery.finished:
             return ImageOutcome(path.name, "stopped", time.perf_counter() - start)
@@ -192,6 +196,20 @@ def _reconstruct_one(
         return ImageOutcome(path.name, "failed", time.perf_counter() - start, message)
     seconds = time.perf_counter() - start
     return ImageOutcome(path.name, "done", seconds, psnr=round(run.recovery.psnr, 3))
+
+
+def _within_image(progress: ProgressFn, index: int, count: int, name: str) -> ProgressFn:
+    """Report a step inside image `index` of `count` on the batch's own bar."""
+    return lambda done, total, message: progress(index, count, f"{name} {done}/{total}: {message}")
+
+
+def _recorded_psnr(folder: Path) -> float | None:
+    """The inversion PSNR a finished image's summary.json recorded (None if unreadable)."""
+    try:
+        value = json.loads((folder / FINISHED_MARKER).read_text()).get("inversion_psnr_db")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return round(value, 3) if isinstance(value, int | float) else None
 
 
 def _gather(outcomes: list[ImageOutcome], world_size: int) -> list[ImageOutcome]:

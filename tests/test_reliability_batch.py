@@ -65,6 +65,23 @@ def test_failures_are_reported_and_finished_images_skipped(inputs, tmp_path, cap
     assert cli(inputs, out) == 1
     assert "0 done, 3 skipped, 2 failed" in capsys.readouterr().out
     assert finished == {name: (out / name / "summary.json").stat().st_mtime_ns for name in GOOD}
+    again = {row["image"]: row for row in json.loads((out / REPORT_FILE).read_text())["images"]}
+    for name in GOOD:  # the report of a resumed batch still holds every image's PSNR
+        assert again[name]["status"] == "skipped" and again[name]["psnr"] == report[name]["psnr"]
+
+
+def test_the_batch_bar_shows_each_images_steps_and_a_stop(inputs, tmp_path) -> None:
+    model = load_tiny(inputs)
+    reports: list[tuple[int, int, str]] = []
+    batch = reconstruct_batch(
+        model, [inputs / "images" / name for name in GOOD], tmp_path, settings=SETTINGS,
+        perceptual=DiscriminatorFeatureLoss(model.discriminator),
+        progress=lambda done, total, message: reports.append((done, total, message)),
+        should_stop=lambda: any(message.startswith("b.jpg 2/") for *_, message in reports),
+    )  # fmt: skip
+    assert [outcome.status for outcome in batch.outcomes] == ["done", "stopped"]
+    assert any(message.startswith("a.png 1/") for *_, message in reports)
+    assert all(message != "batch finished" for *_, message in reports)
 
 
 def test_the_image_folder_is_no_output_folder(inputs, capsys) -> None:

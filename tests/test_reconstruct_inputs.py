@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from engine.errors import GANliftError
 from engine.gan2shape import inputs
@@ -147,6 +149,24 @@ def test_masks_a_user_can_get_wrong(tmp_path: Path) -> None:
         load_mask(tmp_path / "black.png")
     with pytest.raises(GANliftError, match="could not be read"):
         load_mask(tmp_path / "missing.png")
+
+
+def test_a_cut_out_with_a_clear_background_is_its_own_mask(tmp_path: Path) -> None:
+    """An object cut out onto transparency (white or any colour) is read by its opacity; it
+    used to be composited on white and become all object."""
+    cut_out = np.zeros((6, 8, 4), dtype=np.uint8)
+    cut_out[2:4, 3:6] = (255, 255, 255, 255)
+    Image.fromarray(cut_out).save(tmp_path / "cut.png")
+    mask = load_mask(tmp_path / "cut.png")
+    assert mask.shape == (1, 1, 6, 8) and mask.sum() == 6 and mask[0, 0, 2:4, 3:6].all()
+    Image.fromarray(np.zeros((6, 8, 4), dtype=np.uint8)).save(tmp_path / "clear.png")
+    with pytest.raises(GANliftError, match="all black"):
+        load_mask(tmp_path / "clear.png")
+    opaque = np.full((6, 8, 4), 255, dtype=np.uint8)
+    opaque[..., :3] = 0
+    opaque[1:3, 1:3, :3] = 255  # an ordinary white-on-black mask that happens to be RGBA
+    Image.fromarray(opaque).save(tmp_path / "opaque.png")
+    assert load_mask(tmp_path / "opaque.png").sum() == 4
 
 
 def test_a_trimming_mask_outlines_a_centred_object_and_nothing_else() -> None:

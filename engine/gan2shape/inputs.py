@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from PIL import Image, ImageOps
 
 from engine.errors import GANliftError
 from engine.images import fit_to_frame, load_image, to_uint8
@@ -226,14 +227,29 @@ def default_masks(
 
 
 def load_mask(source: str | os.PathLike) -> torch.Tensor:
-    """A mask image file as `[1, 1, H, W]` in {0, 1} (pixels brighter than mid-grey are in)."""
+    """A mask image file as `[1, 1, H, W]` in {0, 1}: pixels brighter than mid-grey are in,
+    or, for a cut-out with transparency (the object on a clear background), opaque ones."""
     try:
         image = load_image(source)  # [1, 3, H, W]
     except GANliftError as error:
         raise GANliftError(f"The mask could not be read: {error}") from error
-    mask = (image.mean(1, keepdim=True) > 0).float()  # [1, 1, H, W]
+    alpha = _alpha_channel(source)  # [H, W] in [0, 1], or None
+    if alpha is not None:
+        mask = (alpha > 0.5).float()[None, None]  # [1, 1, H, W]
+    else:
+        mask = (image.mean(1, keepdim=True) > 0).float()  # [1, 1, H, W]
     if mask.sum() == 0:
         raise GANliftError(
             f"The mask {source} is all black; paint the object white on black and try again."
         )
     return mask
+
+
+def _alpha_channel(source: str | os.PathLike) -> torch.Tensor | None:
+    """The upright alpha channel `[H, W]` of an image with some transparency, else None."""
+    with Image.open(source) as image:
+        image = ImageOps.exif_transpose(image)
+        if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
+            return None
+        alpha = np.asarray(image.convert("RGBA"), dtype=np.float32)[..., 3] / 255.0
+    return torch.from_numpy(alpha) if alpha.min() < 0.5 else None

@@ -293,6 +293,7 @@ def test_command_continues_a_finished_run_without_redoing_it(checkpoint_files, t
         (["IMAGE", "--views", "30"], "is not AZIMUTH,ELEVATION"),
         (["IMAGE", "--views", "10,100"], "has elevation 100°; use -90 to 90"),
         (["--seed-sample", "1", "--frames", "2"], "--frames must be at least 3"),
+        (["--views", "30,0", "IMAGE"], "put IMAGE before --views"),
     ],
 )
 def test_command_errors_are_one_line(
@@ -319,6 +320,16 @@ def test_an_out_that_cannot_be_a_folder_is_refused_before_any_work(
         assert cli(checkpoint_files, out, "--seed-sample", "1") == 2
         error = capsys.readouterr().err
         assert error.startswith("error: ") and error.count("\n") == 1 and message in error
+
+
+def test_a_category_for_another_image_size_is_refused_before_any_work(
+    checkpoint_files, tmp_path, capsys
+) -> None:
+    code = main(["reconstruct", str(checkpoint_files["image"]), "--ckpt",
+                 str(checkpoint_files["checkpoint"]), "--category", "face", "--out",
+                 str(tmp_path)])  # fmt: skip
+    assert code == 2 and "Preset 'face' is for 128-px generators" in capsys.readouterr().err
+    assert not (tmp_path / "run.json").exists()
 
 
 def test_a_seed_out_of_range_is_an_argument_error(tmp_path, capsys) -> None:

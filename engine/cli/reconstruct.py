@@ -153,6 +153,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_reconstruct(args: argparse.Namespace) -> int:
     """Prepare the input, run (or resume) the recovery, write every output."""
+    if args.image is None and args.seed_sample is None and not _is_view(args.views[-1]):
+        raise GANliftError(
+            f"--views took '{args.views[-1]}' as a view; put IMAGE before --views, which takes "
+            "every value after it."
+        )
     if (args.image is None) == (args.seed_sample is None):
         raise GANliftError("Give either an IMAGE file or --seed-sample N (not both, not none).")
     if args.frames < MIN_FRAMES:
@@ -296,6 +301,15 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="GAN2Shape preset JSON file (overrides the category)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--fp32", action="store_true", help="never use bfloat16 autocast")
+
+
+def _is_view(text: str) -> bool:
+    """Whether `text` reads as a --views value."""
+    try:
+        ViewSpec.parse(text)
+    except GANliftError:
+        return False
+    return True
 
 
 def load_model_from_args(args: argparse.Namespace, device) -> Gan2ShapeModel:

@@ -25,7 +25,7 @@ from engine.gan2shape.inputs import Box, PreparedInput
 from engine.gan2shape.outputs import write_json
 from engine.gan2shape.presets import Gan2ShapePreset, StepLengths, get_preset
 from engine.gan2shape.pretrain import load_pretrained, sample_latents
-from engine.gan2shape.recover import Recovery, continue_recovery, recover
+from engine.gan2shape.recover import Recovery, check_generator, continue_recovery, recover
 from engine.gan2shape.state import load_state
 from engine.images import to_uint8
 from engine.perceptual import PerceptualLoss
@@ -71,6 +71,7 @@ def load_model(
         preset = str(model)
     preset = get_preset(preset) if isinstance(preset, str) else preset
     checkpoint = load_checkpoint(path, device=device)
+    check_generator(checkpoint.generator, preset)  # now, not after the input is framed
     if checkpoint.discriminator is None:
         raise GANliftError(
             f"Checkpoint {path} has no discriminator, which GAN2Shape needs for projection; "

@@ -141,6 +141,18 @@ def test_meshes_load_in_open3d(finished) -> None:
     assert o3d.io.read_triangle_mesh(str(files["mesh_obj"])).has_triangle_uvs()
 
 
+def test_outputs_written_again_with_other_views_leave_no_stale_view(
+    model, finished, tmp_path: Path
+) -> None:
+    recovery = finished[0].recovery
+    write_outputs(recovery, model.generator, tmp_path, settings=OutputSettings(views=VIEWS))
+    later = OutputSettings(views=(ViewSpec(-15.0, 0.0),), frames=FRAMES)
+    files = write_outputs(recovery, model.generator, tmp_path, settings=later)
+    on_disk = {path.name for path in (tmp_path / "views").iterdir()}
+    assert on_disk == {"render_az-15_el+0.png", "projected_az-15_el+0.png"}
+    assert set(json.loads(files["summary"].read_text())["files"]) >= {"render_az-15_el+0"}
+
+
 def test_a_stopped_run_continues_where_it_stopped(model, finished, tmp_path: Path) -> None:
     calls = itertools.count()
     stopped = run(model, tmp_path, should_stop=lambda: next(calls) >= 5)

@@ -179,7 +179,8 @@ def _write_maps(recovery: Recovery, out_dir: Path) -> dict[str, Path]:
 def _write_views(
     recovery: Recovery, G: Generator, out_dir: Path, views: tuple[ViewSpec, ...]
 ) -> dict[str, Path]:
-    """Each view rendered, and the rendering projected onto the GAN's manifold."""
+    """Each view rendered, and the rendering projected onto the GAN's manifold; renders of
+    views written before for other settings are removed, so the folder matches the summary."""
     files = {}
     for view in views:
         light = None
@@ -195,6 +196,9 @@ def _write_views(
         files[f"projected_{view.name}"] = save_image(
             projected, out_dir / "views" / f"projected_{view.name}.png"
         )
+    for stale in (out_dir / "views").glob("*_az*.png"):  # views an earlier call asked for
+        if stale not in files.values():
+            stale.unlink()
     return files
 
 

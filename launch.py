@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -71,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def has_display() -> bool:
+    """Whether native windows can open here (always on macOS and Windows; X11 or Wayland on
+    Linux and the BSDs)."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def stop_like_ctrl_c_on_sigterm() -> None:
     """Make SIGTERM (`kill`, a service manager, a container stop) stop the server as Ctrl-C
     does, so the exit hooks run: the Open3D renderer's child process is stopped and the
@@ -101,6 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise GANliftError(choice.missing_message)
         if settings.category is not None:
             resolve_preset(settings.category, gan_size=0)  # a bad name or file, refused now
+        if args.desktop and not has_display():
+            raise GANliftError(
+                "--desktop opens Open3D windows on this machine's screen, but it has none "
+                "(DISPLAY is not set); leave out --desktop or start the app on a desktop."
+            )
     except GANliftError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

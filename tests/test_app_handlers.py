@@ -104,6 +104,18 @@ def test_a_shipped_model_loaded_by_path_keeps_its_preset_and_presets_must_fit(
         model_tab.load_model(session, str(tmp_path / "default-car.safetensors"), "face")
 
 
+def test_launch_refuses_desktop_windows_without_a_screen(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(launch.sys, "platform", "linux")
+    for variable in ("DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(variable, raising=False)
+    assert launch.main(["--desktop"]) == 2
+    assert "--desktop opens Open3D windows" in capsys.readouterr().err
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert launch.has_display()
+
+
 def test_launch_refuses_a_bad_category_before_serving(capsys: pytest.CaptureFixture[str]) -> None:
     for category, fragment in (
         ("horse", "Unknown GAN2Shape preset 'horse'"),

@@ -208,6 +208,11 @@ def test_pretraining_refusals(gan, trained, tmp_path: Path) -> None:
     other = PRESET.replace(networks=NetworkConfig(SIZE, 16, 2, bottleneck=16, offset_width=8))
     with pytest.raises(GANliftError, match="other network sizes"):
         load_pretrained(trained[0].path, other)
+    copied = tmp_path / "copied.safetensors"
+    copied.write_bytes(trained[0].path.read_bytes())
+    copied.with_suffix(".json").write_bytes(b"\x89PNG\xff\xfe")  # not text: was a traceback
+    with pytest.raises(GANliftError, match="cannot be read; pretrain them again"):
+        load_pretrained(copied, PRESET)
 
 
 def test_fast_preset_is_one_short_stage() -> None:

@@ -296,7 +296,7 @@ def load_pretrained(path: str | os.PathLike, preset: Gan2ShapePreset) -> dict[st
     try:
         info = json.loads(path.with_suffix(".json").read_text())
         weights = safetensors.torch.load_file(str(path))
-    except (OSError, json.JSONDecodeError, SafetensorError) as error:
+    except (OSError, ValueError, SafetensorError) as error:
         raise GANliftError(
             f"The pretrained networks {path} (or the .json beside it) cannot be read; "
             "pretrain them again."

@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--viewer",
         choices=("auto", "open3d", "torch"),
         default="auto",
-        help="mesh renderer of the 3D viewer tab (auto: Open3D offscreen when it works)",
+        help="mesh renderer of the 3D viewer tab (auto: Open3D offscreen on a graphics device, "
+        "engine.render where Open3D works but would run on a software one, or not at all)",
     )
     add_limit_arguments(parser)
     return parser

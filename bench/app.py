@@ -87,7 +87,7 @@ def report(name: str, times: list[float]) -> float:
 
 def main() -> None:
     """Run the sweep and print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()

@@ -38,9 +38,9 @@ def parse_setting(text: str) -> tuple[int, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--model", nargs="+", default=["default-face"], help="checkpoints or installed names"
+        "--model", nargs="+", help="checkpoints or installed names (default: default-CATEGORY)"
     )
     parser.add_argument("--category", choices=CATEGORIES, default="face")
     parser.add_argument(
@@ -50,7 +50,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    generators = {name: load_checkpoint(name).generator for name in args.model}
+    names = args.model or [f"default-{args.category}"]
+    generators = {name: load_checkpoint(name).generator for name in names}
     print(f"{args.category}: GAN / data std, regressor R² on held-out renders")
     print(f"{'renders:steps':>14} | {'model':<32} | seed | label        | ratio | R²    | gated")
     angles: list[str] = []

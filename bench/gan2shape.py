@@ -80,7 +80,7 @@ def time_fast_mode(model: Gan2ShapeModel, bf16: bool) -> tuple[float, dict[str, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default-face")
     parser.add_argument("--ckpt", help="checkpoint file instead of a bundled model")
     parser.add_argument("--category", default="default-face", help="preset for --ckpt")

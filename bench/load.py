@@ -226,7 +226,7 @@ def run_load(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--renders", type=int, default=5, help="slider renders per reconstruction")

@@ -172,7 +172,7 @@ def throughput_rows(repeats: int) -> list[tuple[str, float, float, float]]:
 
 def main() -> None:
     """Parse arguments, run every measurement, print the tables."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

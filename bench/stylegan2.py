@@ -46,7 +46,7 @@ def make_step(G: Generator, batch: int, *, backward: bool, bf16: bool) -> Callab
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--channel-multiplier", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=1, help="timed calls after a warm-up")

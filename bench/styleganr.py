@@ -98,7 +98,7 @@ def summary(values: torch.Tensor) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=str(MODELS / "default-car-styleganr.pt"))
     parser.add_argument("--labeller", default=str(MODELS / "default-car-labeller.pt"))
     parser.add_argument("--view-axes", default=str(VIEW_AXES))

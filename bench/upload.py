@@ -54,7 +54,7 @@ def upload_seconds(context: AppContext, photo: Path) -> tuple[float, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default-face")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

@@ -33,7 +33,7 @@ def dome_mesh() -> TexturedMesh:
 
 def main() -> None:
     """Time both viewers and print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--size", type=int, default=256, help="orbit picture side (the app's)")
     args = parser.parse_args()

@@ -99,6 +99,15 @@ def test_bad_image_is_one_error_line(
     assert not (tmp_path / "l.pt").exists()
 
 
+def test_a_dot_of_an_image_is_refused_as_reconstruct_refuses_it(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dot = save_image(torch.zeros(1, 3, 1, 1), tmp_path / "dot.png")
+    code = main(["invert", str(checkpoint), str(dot), "--out", str(tmp_path / "l.pt")])
+    assert_one_line_error(capsys, code, "is only 1x1 pixels")
+    assert not (tmp_path / "l.pt").exists()
+
+
 def test_missing_checkpoint_is_one_error_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -75,7 +75,7 @@ def prepare_input(
             f"The mask is {mask.shape[-1]}x{mask.shape[-2]} px but the image is "
             f"{width}x{height} px; supply a mask of the same size as the image."
         )
-    framed = height == width <= size  # already a crop at the model's frame, e.g. an example
+    framed = height == width <= size  # already a crop at the model's frame (or smaller)
     face = None if framed or not find_face or not face_detector_available() else detect_face(image)
     if framed:
         box, framing = Box(0, 0, width, height), "whole image (a square crop at the model's size)"

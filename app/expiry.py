@@ -9,6 +9,7 @@ samples and exported files go, the (now small) `Session` object stays for Gradio
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from app.session import Session
+
+logger = logging.getLogger("ganlift.app")
 
 _LONGEST_CHECK_INTERVAL = 30.0
 """Seconds between sweeps at most (a quarter of the limit when that is shorter)."""
@@ -58,4 +61,7 @@ class IdleSessions:
     def _sweep_forever(self, seconds: float, interval: float) -> None:
         while True:
             time.sleep(interval)
-            self.clear_idle(seconds)
+            try:
+                self.clear_idle(seconds)
+            except Exception:  # a bug in one sweep must not end expiry for the process
+                logger.exception("clearing idle sessions failed")

@@ -94,9 +94,9 @@ class Session:
         self._running_actions = 0
         self._last_active = time.monotonic()
         self._cleared_after: float | None = None
-        self._recovered_label = ""
-        """The label of the input the current recovery was made from."""
         """Seconds of idleness after which the state was last dropped (for the status line)."""
+        self._recovered_from: InputImage | None = None
+        """The input the current recovery was made from."""
         context.sessions.add(self)
 
     def __deepcopy__(self, memo: dict) -> Session:
@@ -153,7 +153,7 @@ class Session:
         (`texture_source` of the upload's crop; the mesh is rebuilt on demand) and the input
         it was made from (the visitor may have chosen another while it ran)."""
         self.recovery, self._photo, self._mesh = recovery, photo, None
-        self._recovered_label = source.label
+        self._recovered_from = source
 
     def require_recovery(self) -> Recovery:
         """The current recovery, or a GANliftError asking to reconstruct first."""
@@ -194,7 +194,7 @@ class Session:
             self.cars, self.view_codes = {}, None
             self._sample_latents.clear()
             self._cleared_after = seconds
-        self.close()
+            self.close()  # under the lock: an action starting now must not lose its new folder
         logger.info("session idle for over %g s: its state was dropped", seconds)
         return True
 
@@ -251,8 +251,9 @@ class Session:
             parts.append(f"**Input:** {self.input.label}{framing}")
         if self.recovery is not None:
             done = "finished" if self.recovery.finished else "stopped early"
-            if self.input is None or self.input.label != self._recovered_label:
-                done = f"of {self._recovered_label} (not the current input), {done}"
+            source = self._recovered_from
+            if source is not None and (self.input is None or self.input.image is not source.image):
+                done = f"of {source.label} (not the current input), {done}"
             parts.append(
                 f"**Recovery:** {done}, inversion PSNR {psnr_text(self.recovery.psnr)}, "
                 f"redraw PSNR {psnr_text(self.recovery.redraw_psnr)}"

@@ -6,6 +6,7 @@ Write to a temporary file in the destination's folder, then rename it over the d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -53,7 +54,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield temporary
         mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else _NEW_FILE_MODE
-        os.chmod(temporary, mode)
+        with contextlib.suppress(OSError):  # FAT and exFAT refuse modes; the write still counts
+            os.chmod(temporary, mode)
         try:
             os.replace(temporary, path)
         except OSError as error:

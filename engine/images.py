@@ -181,9 +181,10 @@ def _pil_to_rgb_array(image: Image.Image, name: str, max_pixels: int) -> np.ndar
     if image.mode in _SIXTEEN_BIT_MODES:
         gray = np.asarray(image, dtype=np.float32) / 65535.0  # [H, W]
         return np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=2)
-    if image.mode == "I":  # 32-bit integers: scale by the smallest full range that holds them
+    if image.mode == "I":  # PGM/PNG: 16-bit data; a 32-bit TIFF may hold 8, 16 or 31 bits
         values = np.asarray(image, dtype=np.float64)  # [H, W]
-        full = next(scale for scale in _INTEGER_RANGES if values.max(initial=0) <= scale)
+        ranges = _INTEGER_RANGES if image.format == "TIFF" else _INTEGER_RANGES[1:]
+        full = next((scale for scale in ranges if values.max(initial=0) <= scale), ranges[-1])
         gray = np.clip(values / full, 0.0, 1.0).astype(np.float32)
         return np.repeat(gray[..., None], 3, axis=2)
     if image.mode == "F":

@@ -495,8 +495,17 @@ def test_open3d_and_engine_viewers_agree_on_the_silhouette() -> None:
     assert overlap > 0.8
 
 
-def test_the_status_says_when_the_recovery_is_of_another_input(context: AppContext) -> None:
+def test_the_status_says_when_the_recovery_is_of_another_input(
+    context: AppContext, tmp_path: Path
+) -> None:
     session = Session(context)
+    for folder, colour in (("a", (200, 60, 60)), ("b", (60, 60, 200))):  # two photo.png files
+        (tmp_path / folder).mkdir()
+        Image.new("RGB", (40, 40), colour).save(tmp_path / folder / "photo.png")
+    reconstruct.load_input(session, tmp_path / "a" / "photo.png")
+    reconstruct.reconstruct(session, "fast")
+    _, status = reconstruct.load_input(session, tmp_path / "b" / "photo.png")
+    assert "of photo.png (not the current input)" in status
     reconstruct.sample(session, 3)
     outputs = reconstruct.reconstruct(session, "fast")
     assert "not the current input" not in outputs.status

@@ -50,3 +50,15 @@ def test_output_paths_are_checked_before_work(tmp_path: Path) -> None:
     with pytest.raises(GANliftError, match=r"Output file .* is a folder; choose a file name"):
         output_file(tmp_path)
     assert output_file(tmp_path / "new" / "w.json").parent.is_dir()
+
+
+def test_a_file_system_that_refuses_modes_still_gets_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FAT and exFAT refuse chmod; the write must not fail for it."""
+
+    def refuse(*args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr("engine.atomic.os.chmod", refuse)
+    assert save_image(torch.zeros(3, 4, 4), tmp_path / "image.png").is_file()

@@ -100,6 +100,14 @@ def test_32_bit_integer_images_use_the_range_their_values_fill(full: int) -> Non
     assert image[0, 0, 0].tolist() == pytest.approx([-1.0, 1.0, 0.0], abs=1e-2)
 
 
+def test_a_dark_16_bit_pgm_stays_dark() -> None:
+    """Pillow opens 16-bit PGMs as mode I too; only TIFFs may hold 8-bit values there."""
+    header = b"P5 2 1 65535\n"
+    pixels = np.array([[0, 255]], dtype=">u2").tobytes()
+    image = load_image(header + pixels)
+    assert image[0, 0, 0].tolist() == pytest.approx([-1.0, 255 / 32767.5 - 1], abs=1e-5)
+
+
 def test_cmyk_jpeg_is_converted_to_rgb() -> None:
     image = load_image(encode(Image.new("RGB", (8, 8), RED).convert("CMYK"), "JPEG"))
     assert image.shape == (1, 3, 8, 8)

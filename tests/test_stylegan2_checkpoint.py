@@ -195,3 +195,19 @@ def test_names_with_dots_are_names(networks, tmp_path: Path) -> None:
     assert (tmp_path / "ffhq-v1.2.json").is_file()
     assert load_checkpoint("ffhq-v1.2", models_dir=tmp_path).generator.config == G.config
     assert save_checkpoint(tmp_path / "other.safetensors", G).name == "other.safetensors"
+    assert save_checkpoint(tmp_path / "third.pt", G).name == "third.safetensors"
+    with pytest.raises(GANliftError, match=r"mine\.ckpt does not exist; check the path"):
+        load_checkpoint("mine.ckpt", models_dir=tmp_path)
+
+
+def test_running_out_of_memory_is_not_blamed_on_the_file(
+    networks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = save_pt_checkpoint(tmp_path / "fine.pt", networks[0])
+
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(torch, "load", out_of_memory)
+    with pytest.raises(MemoryError):
+        load_checkpoint(path)

@@ -72,6 +72,12 @@ def test_load_image_centre_crops_resizes_and_converts_to_rgb(tmp_path: Path) -> 
     assert loaded.shape == (6, 6, 3) and (loaded == 77).all()
 
 
+def test_big_photos_are_training_data_though_the_app_caps_uploads(tmp_path: Path) -> None:
+    """40.3 megapixels: above the app's upload cap, an ordinary photo for training."""
+    big = write_image(tmp_path / "big.png", np.full((6200, 6500), 90, dtype=np.uint8))
+    assert (load_image(big, 8) == 90).all()
+
+
 def test_cached_and_streamed_folders_serve_the_same_batches(tmp_path: Path) -> None:
     for seed in range(5):
         write_image(tmp_path / f"{seed}.png", random_pixels(seed, 16, 20))

@@ -87,8 +87,9 @@ class Checkpoint:
         return "\n".join(lines)
 
 
-_FILE_SUFFIXES = (".safetensors", ".json", ".pt", ".pth", ".pkl")
-"""Suffixes that make a spec a file rather than a model name ("ffhq-v1.2" is still a name)."""
+_FILE_SUFFIXES = (".safetensors", ".json", ".pt", ".pth", ".pkl", ".ckpt", ".bin", ".tar")
+"""Suffixes of weight files: they make a spec a file rather than a model name ("ffhq-v1.2"
+is still a name), and `safetensors_path` replaces them."""
 
 
 def is_model_name(spec: str | os.PathLike[str]) -> bool:
@@ -100,10 +101,10 @@ def is_model_name(spec: str | os.PathLike[str]) -> bool:
 
 
 def safetensors_path(path: str | os.PathLike[str]) -> Path:
-    """`path` as our weights file: a `.safetensors` or `.json` suffix is replaced, any other
-    dot is part of the name (`runs/ffhq-v1.2` -> `runs/ffhq-v1.2.safetensors`)."""
+    """`path` as our weights file: a weight-file suffix (`.pt`, `.json`, …) is replaced, any
+    other dot is part of the name (`runs/ffhq-v1.2` -> `runs/ffhq-v1.2.safetensors`)."""
     path = Path(path)
-    if path.suffix.lower() in (".safetensors", ".json"):
+    if path.suffix.lower() in _FILE_SUFFIXES:
         return path.with_suffix(".safetensors")
     return path.with_name(f"{path.name}.safetensors")
 

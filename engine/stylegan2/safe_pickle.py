@@ -48,6 +48,8 @@ def load_torch_file(path: Path) -> Any:
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
+    except MemoryError:
+        raise  # the machine's limit, not the file's fault
     except Exception as error:
         found = re.search(r"GLOBAL (\w+(?:\.\w+)+)\b(?!\.)", str(error))
         if isinstance(error, pickle.UnpicklingError) and found:
@@ -179,6 +181,8 @@ def load_ada_pickle(path: Path) -> Any:
             return _AdaUnpickler(file).load()
     except GANliftError as error:
         raise GANliftError(f"{path}: {error}") from error
+    except MemoryError:
+        raise
     except Exception as error:  # a damaged pickle can fail with almost any exception type
         raise GANliftError(
             f"Cannot read {path}: the file is truncated or not a StyleGAN2-ADA snapshot"

@@ -55,16 +55,44 @@ def find_images(folder: str | Path) -> list[Path]:
     return paths
 
 
+TRAINING_IMAGE_PIXELS = 2 * 89_478_485
+"""Largest training image, in pixels: Pillow's own bomb limit (larger than the app's cap, since
+big photos are ordinary training data)."""
+TRAINING_IMAGE_BYTES = 2**30
+"""Largest training image file, in bytes."""
+_EXIF_ORIENTATION = 0x0112
+
+
 def load_image(path: Path, size: int) -> np.ndarray:
     """One image as uint8 `[size, size, 3]`, read as `engine.images.load_image` reads every
-    image (upright, transparency on white, 16-bit scaled), centre-cropped square, resized."""
-    rgb = Image.fromarray(to_uint8(read_image(path)))
+    image (upright, transparency on white, 16-bit scaled), centre-cropped square, resized.
+    Plain 8-bit files take Pillow's direct path, which is several times faster on big photos."""
+    rgb = _plain_rgb(path)
+    if rgb is None:
+        image = read_image(path, max_bytes=TRAINING_IMAGE_BYTES, max_pixels=TRAINING_IMAGE_PIXELS)
+        rgb = Image.fromarray(to_uint8(image))
     side = min(rgb.size)
     left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
     square = rgb.crop((left, top, left + side, top + side))
     if side != size:
         square = square.resize((size, size), Image.Resampling.LANCZOS)
     return np.asarray(square, dtype=np.uint8)
+
+
+def _plain_rgb(path: Path) -> Image.Image | None:
+    """`path` as an RGB image when it is a plain 8-bit one (no transparency, 16-bit data or
+    EXIF rotation), else None for `engine.images.load_image` to read."""
+    try:
+        with Image.open(path) as image:
+            plain = (
+                image.mode in ("RGB", "L", "P", "CMYK")
+                and "transparency" not in image.info
+                and image.getexif().get(_EXIF_ORIENTATION, 1) == 1
+                and image.width * image.height <= TRAINING_IMAGE_PIXELS
+            )
+            return image.convert("RGB") if plain else None
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None  # the full reader names what is wrong with the file
 
 
 class ImageFolder:

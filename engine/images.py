@@ -177,13 +177,14 @@ def _pil_to_rgb_array(image: Image.Image, name: str, max_pixels: int) -> np.ndar
     if image.width * image.height > max_pixels:
         raise _too_many_pixels(name, max_pixels)
     image.seek(0)
+    file_format = image.format  # the upright copy below no longer knows it
     image = ImageOps.exif_transpose(image)
     if image.mode in _SIXTEEN_BIT_MODES:
         gray = np.asarray(image, dtype=np.float32) / 65535.0  # [H, W]
         return np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=2)
     if image.mode == "I":  # PGM/PNG: 16-bit data; a 32-bit TIFF may hold 8, 16 or 31 bits
         values = np.asarray(image, dtype=np.float64)  # [H, W]
-        ranges = _INTEGER_RANGES if image.format == "TIFF" else _INTEGER_RANGES[1:]
+        ranges = _INTEGER_RANGES if file_format == "TIFF" else _INTEGER_RANGES[1:]
         full = next((scale for scale in ranges if values.max(initial=0) <= scale), ranges[-1])
         gray = np.clip(values / full, 0.0, 1.0).astype(np.float32)
         return np.repeat(gray[..., None], 3, axis=2)

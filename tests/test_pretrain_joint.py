@@ -24,11 +24,19 @@ from engine.gan2shape import (
     get_preset,
     load_pretrained,
     pretrain,
+    quality_schedule,
     reconstruct,
     sample_input,
 )
 from engine.perceptual import DiscriminatorFeatureLoss
-from engine.stylegan2 import Discriminator, Generator, save_checkpoint
+from engine.stylegan2 import (
+    Discriminator,
+    Generator,
+    generator_fingerprint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from engine.stylegan2.checkpoint import MODELS_DIR
 from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
 SIZE = 32
@@ -87,6 +95,27 @@ def test_pretraining_writes_weights_description_and_state(trained) -> None:
     assert weights.keys() == result.weights.keys()
     for key, value in result.weights.items():
         assert torch.equal(weights[key], value), key
+
+
+def test_pretrained_networks_are_refused_for_another_generator(trained, gan) -> None:
+    result, _ = trained
+    G, _ = gan
+    info = json.loads(result.path.with_suffix(".json").read_text())
+    assert info["generator"] == generator_fingerprint(G)
+    assert load_pretrained(result.path, PRESET, G).keys() == result.weights.keys()
+    other = tiny_gan(SIZE, seed=9)[0]
+    with pytest.raises(GANliftError, match="pretrained on another StyleGAN2 than this one"):
+        load_pretrained(result.path, PRESET, other)
+    with pytest.raises(GANliftError, match="pretrained on another StyleGAN2"):
+        quality_schedule(PRESET, "fast", result.path, other)
+
+
+def test_the_shipped_pretrained_networks_belong_to_their_gans() -> None:
+    for name in ("default-face", "default-car"):
+        G = load_checkpoint(name).generator
+        load_pretrained(MODELS_DIR / f"{name}-gan2shape", get_preset(name), G)
+    with pytest.raises(GANliftError, match="pretrained on another StyleGAN2"):
+        load_pretrained(MODELS_DIR / "default-face-gan2shape", get_preset("default-face"), G)
 
 
 def test_pretraining_changes_every_network(trained, gan) -> None:

@@ -128,7 +128,10 @@ def _factory(
         preset = model.preset if symmetric else without_symmetry(model.preset)
         init = None
         if quality == "fast":
-            preset, init = fast_preset(preset), load_pretrained(model.pretrained, model.preset)
+            preset, init = (
+                fast_preset(preset),
+                load_pretrained(model.pretrained, model.preset, model.generator),
+            )
         times = rows.seconds.setdefault(name, [])
 
         def predict(inputs: ShapeInputs) -> DepthPrediction:

@@ -279,7 +279,7 @@ def run_check(args: argparse.Namespace) -> int:
             f"{' or '.join(sorted(_SYNTH_CATEGORY))} preset."
         )
     networks = Gan2ShapeNetworks(model.preset.networks, style_dim=model.generator.style_dim)
-    networks.load_state_dict(load_pretrained(weights, model.preset))
+    networks.load_state_dict(load_pretrained(weights, model.preset, model.generator))
     check = check_networks(networks, model.preset, category, n=args.n, device=device)
     print(check.table())
     if args.json:

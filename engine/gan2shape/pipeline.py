@@ -98,18 +98,19 @@ def check_quality(quality: str) -> None:
 
 
 def quality_schedule(
-    preset: Gan2ShapePreset, quality: Quality, pretrained: Path
+    preset: Gan2ShapePreset, quality: Quality, pretrained: Path, generator: Generator | None = None
 ) -> tuple[Gan2ShapePreset, dict[str, torch.Tensor] | None]:
     """The schedule and starting networks of a quality mode: `full` is `preset` from the
     ellipsoid prior; `fast` is `fast_preset` refining the networks at `pretrained`, or, for a
-    checkpoint nobody pretrained, `fast_preset` from a shortened prior fit (init None)."""
+    checkpoint nobody pretrained, `fast_preset` from a shortened prior fit (init None). Given the
+    `generator`, networks pretrained on another one are refused."""
     check_quality(quality)
     if quality == "full":
         return preset, None
     if not safetensors_path(pretrained).is_file():
         short = fast_preset(preset)
         return short.replace(prior_steps=math.ceil(FAST_FRACTION * preset.prior_steps)), None
-    return fast_preset(preset), load_pretrained(pretrained, preset)
+    return fast_preset(preset), load_pretrained(pretrained, preset, generator)
 
 
 def fast_preset(preset: Gan2ShapePreset) -> Gan2ShapePreset:
@@ -184,7 +185,7 @@ def reconstruct(
         _check_same_run(run_path, description, out_dir)
         state = load_state(state_path, device=device)
         return Reconstruction(continue_recovery(G, D, state, **common), True, out_dir)
-    preset, init = quality_schedule(model.preset, quality, model.pretrained)
+    preset, init = quality_schedule(model.preset, quality, model.pretrained, model.generator)
     output_folder(out_dir)
     write_json(run_path, description)
     recovery = recover(

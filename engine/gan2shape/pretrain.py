@@ -59,7 +59,7 @@ from engine.gan2shape.steps import (
 from engine.perceptual import PerceptualLoss, perceptual_loss
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Discriminator, Generator
-from engine.stylegan2.checkpoint import safetensors_path
+from engine.stylegan2.checkpoint import generator_fingerprint, safetensors_path
 from engine.torch_files import read_torch_file
 
 FORMAT_VERSION = 4
@@ -178,6 +178,7 @@ def pretrain(
     group = current_process_group(device)
     config.check_split(group.world_size)
     path = safetensors_path(out)
+    fingerprint = generator_fingerprint(G)
     G = copy.deepcopy(G).eval().requires_grad_(False).to(device)
     D = copy.deepcopy(D).eval().requires_grad_(False).to(device)
     perceptual = perceptual or perceptual_loss("auto", discriminator=D, device=device)
@@ -243,9 +244,9 @@ def pretrain(
         if progress is not None and group.is_main:
             progress(iteration, total, f"{phase}: loss {loss:.4f}")
         if group.is_main and iteration % config.save_every == 0:
-            _save(path, networks, optimizer, rng, preset, config, iteration)
+            _save(path, networks, optimizer, rng, preset, config, iteration, fingerprint)
     if group.is_main:
-        _save(path, networks, optimizer, rng, preset, config, iteration)
+        _save(path, networks, optimizer, rng, preset, config, iteration, fingerprint)
     return PretrainResult(_cpu_weights(networks), iteration, total, path)
 
 
@@ -283,9 +284,12 @@ def _optimizer(networks: Gan2ShapeNetworks, preset: Gan2ShapePreset) -> torch.op
     )
 
 
-def load_pretrained(path: str | os.PathLike, preset: Gan2ShapePreset) -> dict[str, torch.Tensor]:
+def load_pretrained(
+    path: str | os.PathLike, preset: Gan2ShapePreset, generator: Generator | None = None
+) -> dict[str, torch.Tensor]:
     """The pretrained networks' state dict from `path` (`.safetensors` + `.json`), checked
-    against `preset`'s network configuration."""
+    against `preset`'s network configuration and, when the file records it, against the
+    `generator` they were pretrained on."""
     path = safetensors_path(path)
     if not path.is_file():
         raise GANliftError(
@@ -305,6 +309,12 @@ def load_pretrained(path: str | os.PathLike, preset: Gan2ShapePreset) -> dict[st
         raise GANliftError(
             f"The pretrained networks {path} were trained for other network sizes than preset "
             f"'{preset.name}'; pretrain them again with this preset."
+        )
+    recorded = info.get("generator")
+    if generator is not None and recorded not in (None, generator_fingerprint(generator)):
+        raise GANliftError(
+            f"The pretrained networks {path} were pretrained on another StyleGAN2 than this "
+            "one; pretrain them again for it (gan2shape-pretrain) or use --quality full."
         )
     return weights
 
@@ -441,11 +451,14 @@ def _save(
     preset: Gan2ShapePreset,
     config: PretrainConfig,
     iteration: int,
+    generator: str,
 ) -> None:
-    """Write the weights, their JSON description and the training state, each atomically."""
+    """Write the weights, their JSON description (with the fingerprint of the `generator` they
+    were pretrained on) and the training state, each atomically."""
     info = {
         "format_version": FORMAT_VERSION,
         "preset": preset.name,
+        "generator": generator,
         "networks": dataclasses.asdict(preset.networks),
         "config": dataclasses.asdict(config),
         "iteration": iteration,

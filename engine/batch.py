@@ -2,8 +2,10 @@
 never stops the rest, and a summary report; under torchrun the images are sharded by rank.
 
 Image `DIR/face.jpg` goes to `OUT/face.jpg/` (the folder `python -m engine reconstruct` would
-write). An image whose `summary.json` exists is finished and skipped; one with a saved state
-continues where it stopped. The report (`OUT/batch-report.json`) lists every image's outcome.
+write). An image whose `summary.json` records the same output settings is finished and
+skipped (with other --views or --frames its outputs are written again from the saved run);
+one with a saved state continues where it stopped. The report (`OUT/batch-report.json`) lists
+every image's outcome.
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ def _reconstruct_one(
     """One image, from file to written outputs; its own errors become a 'failed' outcome.
     An image finished by an earlier run is skipped, with the PSNR its summary recorded."""
     start = time.perf_counter()
-    if (target / FINISHED_MARKER).is_file():
+    if _finished_with(target, settings):
         return ImageOutcome(path.name, "skipped", 0.0, psnr=_recorded_psnr(target))
     try:
         image = load_image(path, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels)
@@ -201,6 +203,16 @@ def _reconstruct_one(
 def _within_image(progress: ProgressFn, index: int, count: int, name: str) -> ProgressFn:
     """Report a step inside image `index` of `count` on the batch's own bar."""
     return lambda done, total, message: progress(index, count, f"{name} {done}/{total}: {message}")
+
+
+def _finished_with(folder: Path, settings: OutputSettings) -> bool:
+    """Whether `folder` holds outputs written with `settings` (a summary from before settings
+    were recorded counts as such); other outputs are written again from the saved run."""
+    try:
+        recorded = json.loads((folder / FINISHED_MARKER).read_text()).get("outputs")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return recorded is None or recorded == settings.recorded()
 
 
 def _recorded_psnr(folder: Path) -> float | None:

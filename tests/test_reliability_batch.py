@@ -40,12 +40,14 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def cli_arguments(inputs: Path, out: Path) -> list[str]:
+    return ["reconstruct-batch", str(inputs / "images"), "--out", str(out), "--ckpt",
+            str(inputs / "tiny.pt"), "--preset", str(inputs / "tiny-preset.json"), "--device",
+            "cpu", "--fp32", "--frames", "3", "--views", "10,5"]  # fmt: skip
+
+
 def cli(inputs: Path, out: Path) -> int:
-    return main(
-        ["reconstruct-batch", str(inputs / "images"), "--out", str(out), "--ckpt",
-         str(inputs / "tiny.pt"), "--preset", str(inputs / "tiny-preset.json"), "--device",
-         "cpu", "--fp32", "--frames", "3", "--views", "10,5"]
-    )  # fmt: skip
+    return main(cli_arguments(inputs, out))
 
 
 def test_failures_are_reported_and_finished_images_skipped(inputs, tmp_path, capsys) -> None:
@@ -68,6 +70,18 @@ def test_failures_are_reported_and_finished_images_skipped(inputs, tmp_path, cap
     again = {row["image"]: row for row in json.loads((out / REPORT_FILE).read_text())["images"]}
     for name in GOOD:  # the report of a resumed batch still holds every image's PSNR
         assert again[name]["status"] == "skipped" and again[name]["psnr"] == report[name]["psnr"]
+
+    other_views = "--views=-20,0"  # the last --views wins: outputs are written again
+    assert main([*cli_arguments(inputs, out), other_views]) == 1
+    assert "3 done, 0 skipped, 2 failed" in capsys.readouterr().out
+    for name in GOOD:
+        assert {path.name for path in (out / name / "views").iterdir()} == {
+            "render_az-20_el+0.png",
+            "projected_az-20_el+0.png",
+        }
+    assert main([*cli_arguments(inputs, out), "--quality", "fast"]) == 1  # another run
+    rows = json.loads((out / REPORT_FILE).read_text())["images"]
+    assert all("holds a run of another" in row["message"] for row in rows if row["image"] in GOOD)
 
 
 def test_the_batch_bar_shows_each_images_steps_and_a_stop(inputs, tmp_path) -> None:

@@ -118,6 +118,10 @@ class OutputSettings:
     mesh_size: float = 1.0
     """Longest side of the mesh's bounding box."""
 
+    def recorded(self) -> dict[str, Any]:
+        """These settings as summary.json records them (a batch rerun compares them)."""
+        return {"views": [view.text for view in self.views], "frames": self.frames}
+
 
 def write_outputs(
     recovery: Recovery,
@@ -143,7 +147,8 @@ def write_outputs(
         if progress is not None:
             progress(done, len(writers) + 1, "writing outputs")
         files |= write()
-    files["summary"] = write_json(out_dir / "summary.json", _summary(recovery, files, out_dir))
+    summary = _summary(recovery, files, out_dir) | {"outputs": settings.recorded()}
+    files["summary"] = write_json(out_dir / "summary.json", summary)
     if progress is not None:
         progress(len(writers) + 1, len(writers) + 1, "outputs written")
     return files

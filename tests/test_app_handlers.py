@@ -253,6 +253,21 @@ def test_stop_ends_a_reconstruction_early(context: AppContext) -> None:
     assert "stopped early" in outputs.status
 
 
+def test_stop_during_an_uploads_inversion_keeps_nothing(
+    context: AppContext, tmp_path: Path
+) -> None:
+    session = Session(context)
+    Image.new("RGB", (40, 40), (180, 90, 60)).save(tmp_path / "photo.png")
+    reconstruct.load_input(session, tmp_path / "photo.png")  # no latent: inverted first
+
+    def stop_on_first_report(progress: tuple[int, int], desc: str | None = None) -> None:
+        reconstruct.stop(session)
+
+    with pytest.raises(gr.Error, match="Stopped during the GAN inversion"):
+        reconstruct.reconstruct(session, "full", stop_on_first_report)
+    assert session.recovery is None
+
+
 def test_slider_renders_follow_view_and_light(
     reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
 ) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 
 from engine.errors import GANliftError
-
-MAX_SEED = 2**32 - 1
-"""Largest seed a visitor may type (random generators take no more than 64 bits)."""
+from engine.limits import MAX_SEED
 
 
 def whole_number(

@@ -54,6 +54,9 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 """The built-in caps (what the CLI uses unless told otherwise)."""
 
+MAX_SEED = 2**32 - 1
+"""Largest seed a command or a visitor may give (random generators take at most 64 bits)."""
+
 
 @dataclass(frozen=True)
 class _Source:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from engine.errors import GANliftError
+from engine.limits import MAX_SEED
 
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.batch",
@@ -23,10 +24,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.synth",
     "engine.cli.train",
 )
-
-
-MAX_SEED = 2**32 - 1
-"""Largest seed a command takes (random generators take no more than 64 bits)."""
 
 
 def seed(text: str) -> int:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from engine.atomic import output_folder
 from engine.batch import find_images, reconstruct_batch
-from engine.cli.reconstruct import add_model_options, load_model_from_args
+from engine.cli.reconstruct import add_model_options, load_model_from_args, output_settings
 from engine.distributed import process_group_from_environment
 from engine.errors import GANliftError
-from engine.gan2shape.outputs import DEFAULT_VIEWS, MIN_FRAMES, OutputSettings, ViewSpec
+from engine.gan2shape.outputs import DEFAULT_VIEWS
 from engine.gan2shape.pipeline import QUALITIES
 from engine.limits import add_limit_arguments, limits_from_arguments
 from engine.progress import stop_on_signals, tqdm_progress
@@ -46,12 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_batch(args: argparse.Namespace) -> int:
     """Reconstruct this process's share of the folder; rank 0 prints the merged report."""
-    if args.frames < MIN_FRAMES:
-        raise GANliftError(
-            f"--frames must be at least {MIN_FRAMES} (the rotation swings to both sides), "
-            f"got {args.frames}."
-        )
-    settings = OutputSettings(views=tuple(map(ViewSpec.parse, args.views)), frames=args.frames)
+    settings = output_settings(args)
     limits = limits_from_arguments(args)
     images = find_images(args.images)
     if Path(args.out).resolve() == Path(args.images).resolve():

@@ -160,12 +160,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         )
     if (args.image is None) == (args.seed_sample is None):
         raise GANliftError("Give either an IMAGE file or --seed-sample N (not both, not none).")
-    if args.frames < MIN_FRAMES:
-        raise GANliftError(
-            f"--frames must be at least {MIN_FRAMES} (the rotation swings to both sides), "
-            f"got {args.frames}."
-        )
-    settings = OutputSettings(views=tuple(map(ViewSpec.parse, args.views)), frames=args.frames)
+    settings = output_settings(args)
     output_folder(args.out)
     device = resolve_device(args.device)
     model = load_model_from_args(args, device)
@@ -301,6 +296,16 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="GAN2Shape preset JSON file (overrides the category)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--fp32", action="store_true", help="never use bfloat16 autocast")
+
+
+def output_settings(args: argparse.Namespace) -> OutputSettings:
+    """The --views and --frames of `reconstruct` and `reconstruct-batch`, checked."""
+    if args.frames < MIN_FRAMES:
+        raise GANliftError(
+            f"--frames must be at least {MIN_FRAMES} (the rotation swings to both sides), "
+            f"got {args.frames}."
+        )
+    return OutputSettings(views=tuple(map(ViewSpec.parse, args.views)), frames=args.frames)
 
 
 def _is_view(text: str) -> bool:

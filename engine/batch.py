@@ -168,8 +168,9 @@ def _reconstruct_one(
     """One image, from file to written outputs; its own errors become a 'failed' outcome.
     An image finished by an earlier run is skipped, with the PSNR its summary recorded."""
     start = time.perf_counter()
-    if _finished_with(target, settings):
-        return ImageOutcome(path.name, "skipped", 0.0, psnr=_recorded_psnr(target))
+    finished = _finished_summary(target)
+    if finished is not None and finished.get("outputs", settings.recorded()) == settings.recorded():
+        return ImageOutcome(path.name, "skipped", 0.0, psnr=_recorded_psnr(finished))
     try:
         image = load_image(path, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels)
         check_image_size(image, f"Image '{path}'", limits)  # image: [1, 3, H, W]
@@ -205,22 +206,20 @@ def _within_image(progress: ProgressFn, index: int, count: int, name: str) -> Pr
     return lambda done, total, message: progress(index, count, f"{name} {done}/{total}: {message}")
 
 
-def _finished_with(folder: Path, settings: OutputSettings) -> bool:
-    """Whether `folder` holds outputs written with `settings` (a summary from before settings
-    were recorded counts as such); other outputs are written again from the saved run."""
+def _finished_summary(folder: Path) -> dict | None:
+    """The summary.json of an image finished earlier, or None. It is skipped when the summary
+    records the same output settings (one from before they were recorded counts as such);
+    otherwise its outputs are written again from the saved run."""
     try:
-        recorded = json.loads((folder / FINISHED_MARKER).read_text()).get("outputs")
-    except (OSError, ValueError, AttributeError):
-        return False
-    return recorded is None or recorded == settings.recorded()
-
-
-def _recorded_psnr(folder: Path) -> float | None:
-    """The inversion PSNR a finished image's summary.json recorded (None if unreadable)."""
-    try:
-        value = json.loads((folder / FINISHED_MARKER).read_text()).get("inversion_psnr_db")
-    except (OSError, ValueError, AttributeError):
+        summary = json.loads((folder / FINISHED_MARKER).read_text())
+    except (OSError, ValueError):
         return None
+    return summary if isinstance(summary, dict) else None
+
+
+def _recorded_psnr(summary: dict) -> float | None:
+    """The inversion PSNR a finished image's summary recorded (None for an exact one)."""
+    value = summary.get("inversion_psnr_db")
     return round(value, 3) if isinstance(value, int | float) else None
 
 

@@ -220,10 +220,12 @@ def check_latent_fits(saved: SavedLatent, G: Generator, image: torch.Tensor, pat
             f"Latent file {path} was inverted with another generator; invert the image with "
             "this model, or leave out the latent."
         )
-    framed = fit_to_frame(image.float().cpu(), G.config.size)  # [1, 3, S, S]
-    if saved.target is not None and (
-        saved.target.shape != _thumbnail(framed).shape
-        or (saved.target.float() - _thumbnail(framed).float()).abs().mean() > _SAME_IMAGE_LEVELS
+    if saved.target is None:
+        return
+    framed = _thumbnail(fit_to_frame(image.float().cpu(), G.config.size))  # [3, t, t]
+    if (
+        saved.target.shape != framed.shape
+        or (saved.target.float() - framed.float()).abs().mean() > _SAME_IMAGE_LEVELS
     ):
         raise GANliftError(
             f"Latent file {path} inverts another crop of this image than the one used now "

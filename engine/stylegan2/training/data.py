@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import ExifTags, Image
 
 from engine.errors import GANliftError
 from engine.images import load_image as read_image
@@ -60,7 +60,6 @@ TRAINING_IMAGE_PIXELS = 2 * 89_478_485
 big photos are ordinary training data)."""
 TRAINING_IMAGE_BYTES = 2**30
 """Largest training image file, in bytes."""
-_EXIF_ORIENTATION = 0x0112
 
 
 def load_image(path: Path, size: int) -> np.ndarray:
@@ -87,7 +86,7 @@ def _plain_rgb(path: Path) -> Image.Image | None:
             plain = (
                 image.mode in ("RGB", "L", "P", "CMYK")
                 and "transparency" not in image.info
-                and image.getexif().get(_EXIF_ORIENTATION, 1) == 1
+                and image.getexif().get(ExifTags.Base.Orientation, 1) == 1
                 and image.width * image.height <= TRAINING_IMAGE_PIXELS
             )
             return image.convert("RGB") if plain else None

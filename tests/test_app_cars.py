@@ -17,18 +17,13 @@ from app.models import ModelStore
 from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.viewer import TorchViewer
-from tests.e2e.tiny_model import write_tiny_cars_model, write_tiny_model
+from tests.e2e.tiny_model import tiny_app_context, write_tiny_cars_model, write_tiny_model
 
 
 @pytest.fixture(scope="module")
 def context(tmp_path_factory: pytest.TempPathFactory) -> AppContext:
     checkpoint, preset = write_tiny_model(tmp_path_factory.mktemp("tiny-cars"))
-    settings = AppSettings(
-        model=str(checkpoint),
-        category=str(preset),
-        cars_model=str(write_tiny_cars_model(checkpoint)),
-    )
-    return AppContext(settings, ModelStore(torch.device("cpu")), TorchViewer())
+    return tiny_app_context(checkpoint, preset, cars_model=str(write_tiny_cars_model(checkpoint)))
 
 
 def test_draws_are_deterministic_per_seed_and_fill_their_slot(context: AppContext) -> None:

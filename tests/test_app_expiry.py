@@ -9,26 +9,18 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from app import reconstruct
-from app.models import ModelStore
 from app.session import AppContext, Session
-from app.settings import AppSettings
-from app.viewer import TorchViewer
 from engine.limits import DEFAULT_LIMITS
-from tests.e2e.tiny_model import write_tiny_model
+from tests.e2e.tiny_model import tiny_app_context, write_tiny_model
 
 
 @pytest.fixture(scope="module")
 def context(tmp_path_factory: pytest.TempPathFactory) -> AppContext:
     checkpoint, preset = write_tiny_model(tmp_path_factory.mktemp("expiry"))
-    settings = AppSettings(
-        model=str(checkpoint),
-        category=str(preset),
-        limits=dataclasses.replace(DEFAULT_LIMITS, session_seconds=60),
-    )
-    return AppContext(settings, ModelStore(torch.device("cpu")), TorchViewer())
+    limits = dataclasses.replace(DEFAULT_LIMITS, session_seconds=60)
+    return tiny_app_context(checkpoint, preset, limits=limits)
 
 
 def session_with_files(context: AppContext) -> tuple[Session, Path]:
@@ -69,12 +61,8 @@ def test_gradios_copy_of_a_new_session_is_tracked_too(context: AppContext) -> No
 
 def test_the_sweeper_thread_clears_idle_sessions(tmp_path: Path) -> None:
     checkpoint, preset = write_tiny_model(tmp_path)
-    settings = AppSettings(
-        model=str(checkpoint),
-        category=str(preset),
-        limits=dataclasses.replace(DEFAULT_LIMITS, session_seconds=0.2),
-    )
-    context = AppContext(settings, ModelStore(torch.device("cpu")), TorchViewer())
+    limits = dataclasses.replace(DEFAULT_LIMITS, session_seconds=0.2)
+    context = tiny_app_context(checkpoint, preset, limits=limits)
     session = Session(context)
     reconstruct.sample(session, 1)
     context.sessions.start_sweeping(0.2)

@@ -19,16 +19,15 @@ import launch
 from app import cars, model_tab, reconstruct, viewer_tab
 from app.display import DISPLAY_SIDE, LARGEST_DISPLAY_SIDE
 from app.inputs import MAX_SEED
-from app.models import ModelStore, resolve_model, resolve_preset
+from app.models import resolve_model, resolve_preset
 from app.session import AppContext, Session
-from app.settings import AppSettings
 from app.ui import build_app
 from app.viewer import Open3DViewer, TorchViewer, probe_open3d_offscreen
 from bench.viewer import dome_mesh
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import face_detector_available, prepare_input
 from engine.images import load_image, save_image
-from tests.e2e.tiny_model import SIZE, TINY_PRESET, write_tiny_model
+from tests.e2e.tiny_model import SIZE, TINY_PRESET, tiny_app_context, write_tiny_model
 from tests.tiny import face_photo, tiny_channels, tiny_checkpoint
 
 
@@ -50,11 +49,9 @@ def tiny_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def make_context(
     tiny_files: tuple[Path, Path], empty_dir: Path | None = None, **settings: object
 ) -> AppContext:
-    checkpoint, preset = tiny_files
-    options = {"model": str(checkpoint), "category": str(preset)} | settings
     if empty_dir is not None:
-        options |= {"models_dir": empty_dir, "examples_dir": empty_dir}
-    return AppContext(AppSettings(**options), ModelStore(torch.device("cpu")), TorchViewer())
+        settings |= {"models_dir": empty_dir, "examples_dir": empty_dir}
+    return tiny_app_context(*tiny_files, **settings)
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,14 @@ import pytest
 import torch
 
 from app import view_labels
-from app.models import ModelStore
 from app.session import AppContext, Session
-from app.settings import AppSettings
-from app.viewer import TorchViewer
 from engine.styleganr import load_hand_labels, load_view_codes, sample_view_codes
-from tests.e2e.tiny_model import write_tiny_model
+from tests.e2e.tiny_model import tiny_app_context, write_tiny_model
 
 
 @pytest.fixture(scope="module")
 def context(tmp_path_factory: pytest.TempPathFactory) -> AppContext:
-    checkpoint, preset = write_tiny_model(tmp_path_factory.mktemp("tiny-views"))
-    settings = AppSettings(model=str(checkpoint), category=str(preset))
-    return AppContext(settings, ModelStore(torch.device("cpu")), TorchViewer())
+    return tiny_app_context(*write_tiny_model(tmp_path_factory.mktemp("tiny-views")))
 
 
 def test_draw_shows_one_captioned_strip_per_view_code_and_an_empty_table(

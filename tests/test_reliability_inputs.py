@@ -14,16 +14,13 @@ import pytest
 import torch
 
 from app import model_tab, reconstruct
-from app.models import ModelStore
-from app.session import AppContext, Session
-from app.settings import AppSettings
-from app.viewer import TorchViewer
+from app.session import Session
 from engine.cli import main
 from engine.errors import GANliftError
 from engine.inversion import load_latent
 from engine.stylegan2 import load_checkpoint
 from tests.data.bad.cases import BAD_INPUTS, BadInput, bad_input, write_bad_input
-from tests.e2e.tiny_model import write_tiny_model
+from tests.e2e.tiny_model import tiny_app_context, write_tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
 PWNED = Path("/tmp/ganlift-pwned")
@@ -45,8 +42,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def session(folder: Path) -> Session:
-    settings = AppSettings(model=str(folder / "tiny.pt"), category=str(folder / "tiny-preset.json"))
-    return Session(AppContext(settings, ModelStore(torch.device("cpu")), TorchViewer()))
+    return Session(tiny_app_context(folder / "tiny.pt", folder / "tiny-preset.json"))
 
 
 def cli_arguments(case: BadInput, folder: Path) -> list[str]:

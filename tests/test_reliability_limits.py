@@ -15,10 +15,7 @@ import torch
 from PIL import Image
 
 from app import reconstruct
-from app.models import ModelStore
-from app.session import AppContext, Session
-from app.settings import AppSettings
-from app.viewer import TorchViewer
+from app.session import Session
 from engine.errors import GANliftError
 from engine.limits import (
     DEFAULT_LIMITS,
@@ -33,7 +30,7 @@ from engine.limits import (
     resident_memory_bytes,
 )
 from launch import build_parser
-from tests.e2e.tiny_model import write_tiny_model
+from tests.e2e.tiny_model import tiny_app_context, write_tiny_model
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -114,12 +111,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def session_with(tiny: tuple[Path, Path], **limits: float) -> Session:
-    settings = AppSettings(
-        model=str(tiny[0]),
-        category=str(tiny[1]),
-        limits=dataclasses.replace(DEFAULT_LIMITS, **limits),
-    )
-    return Session(AppContext(settings, ModelStore(torch.device("cpu")), TorchViewer()))
+    return Session(tiny_app_context(*tiny, limits=dataclasses.replace(DEFAULT_LIMITS, **limits)))
 
 
 def test_app_applies_its_upload_and_pixel_caps(tiny, tmp_path: Path) -> None:

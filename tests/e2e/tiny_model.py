@@ -1,11 +1,18 @@
-"""A tiny StyleGAN2 checkpoint (32 px, common .pt layout), a matching GAN2Shape preset and a
-tiny StyleGAN-R model on it, for the app's tests: everything runs in seconds on two CPU
-cores."""
+"""A tiny StyleGAN2 checkpoint (32 px, common .pt layout), a matching GAN2Shape preset, a
+tiny StyleGAN-R model on it and an app context over them, for the app's tests: everything runs
+in seconds on two CPU cores."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import torch
+
+from app.models import ModelStore
+from app.session import AppContext
+from app.settings import AppSettings
+from app.viewer import TorchViewer
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.stylegan2 import load_checkpoint, save_pt_checkpoint
 from engine.styleganr import save_styleganr
@@ -38,3 +45,10 @@ def write_tiny_cars_model(checkpoint: Path) -> Path:
     (`tests.tiny.tiny_styleganr`)."""
     model = tiny_styleganr(load_checkpoint(checkpoint).generator, generator_path=str(checkpoint))
     return save_styleganr(model, checkpoint.with_name("tiny-cars.pt"))
+
+
+def tiny_app_context(checkpoint: Path, preset: Path, **settings: Any) -> AppContext:
+    """An app context on the CPU (engine.render's viewer) whose model is `checkpoint` with
+    `preset` (as `write_tiny_model` writes them); `settings` are further `AppSettings` fields."""
+    options = {"model": str(checkpoint), "category": str(preset)} | settings
+    return AppContext(AppSettings(**options), ModelStore(torch.device("cpu")), TorchViewer())

@@ -71,6 +71,11 @@ class SavedLatent:
     """The fingerprint of the generator it was inverted with (`generator_fingerprint`)."""
 
 
+GivenLatent = torch.Tensor | InversionResult | SavedLatent
+"""An image's known inversion: bare codes (drawn with the generator's stored noise), or a
+projection or latent file with the noise maps it was fitted with."""
+
+
 def project(
     G: Generator,
     target: torch.Tensor,
@@ -213,9 +218,13 @@ def save_latent(
 
 
 def check_latent_fits(saved: SavedLatent, G: Generator, image: torch.Tensor, path: Path) -> None:
-    """Refuse a saved latent made by another generator, or from another framing of `image`
-    `[1, 3, H, W]` than the one about to be used (files without that record pass)."""
-    if saved.generator is not None and saved.generator != generator_fingerprint(G):
+    """Refuse a saved latent made by another generator (by its record or its noise maps'
+    shapes), or from another framing of `image` `[1, 3, H, W]` than the one about to be used
+    (files without that record pass)."""
+    noise_shapes = [tuple(noise.shape) for noise in saved.noises]
+    if (saved.generator is not None and saved.generator != generator_fingerprint(G)) or (
+        noise_shapes and noise_shapes != G.noise_shapes()
+    ):
         raise GANliftError(
             f"Latent file {path} was inverted with another generator; invert the image with "
             "this model, or leave out the latent."

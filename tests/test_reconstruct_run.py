@@ -286,6 +286,36 @@ def test_command_takes_an_inversion_only_of_the_same_crop_and_generator(
         assert error.count("\n") == 1 and message in error
 
 
+def test_command_draws_a_given_latent_with_its_noise_maps(tmp_path, capsys) -> None:
+    """With noise that matters (every strength 1), `reconstruct --latent` starts from exactly
+    what `invert` fitted: the same PSNR, not the latent under the generator's stored noise.
+    A latent file whose noise maps fit another generator is refused."""
+    G, D = tiny_gan(SIZE)
+    with torch.no_grad():
+        for name, weight in G.named_parameters():
+            if name.endswith("noise.weight"):
+                weight.fill_(1.0)
+    checkpoint = save_checkpoint(tmp_path / "noisy", G, discriminator=D)
+    files = {"checkpoint": checkpoint, "preset": tmp_path / "preset.json"}
+    files["preset"].write_text(PRESET.to_json())
+    image = str(save_image(torch.rand(1, 3, SIZE, SIZE) * 2 - 1, tmp_path / "photo.png"))
+    latent = tmp_path / "latent.pt"
+    assert main(["invert", str(checkpoint), image, "--steps", "3", "--perceptual", "none",
+                 "--out", str(latent)]) == 0  # fmt: skip
+    inverted = float(capsys.readouterr().out.split("PSNR ")[1].split(" dB")[0])
+    assert cli(files, tmp_path / "run", image, "--latent", str(latent)) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["inversion_psnr_db"] == pytest.approx(inverted, abs=0.006)
+
+    saved = torch.load(latent, weights_only=True)
+    saved["noise_0"] = torch.zeros(1, 1, 8, 8)
+    del saved["generator"]
+    torch.save(saved, tmp_path / "foreign.pt")
+    capsys.readouterr()
+    assert cli(files, tmp_path / "foreign", image, "--latent", str(tmp_path / "foreign.pt")) == 2
+    assert "inverted with another generator" in capsys.readouterr().err
+
+
 def test_command_continues_a_finished_run_without_redoing_it(checkpoint_files, tmp_path, capsys):
     assert cli(checkpoint_files, tmp_path, "--seed-sample", "4") == 0
     assert "inversion PSNR exact" in capsys.readouterr().out  # a sample is its own inversion

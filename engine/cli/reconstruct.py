@@ -187,7 +187,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         )
         if saved is not None:
             check_latent_fits(saved, G, prepared.image, Path(args.latent))
-            latent = saved.latent
+            latent = saved
     print(f"input: {prepared.framing}")
     if args.quality == "fast" and not model.pretrained.is_file():
         print(

@@ -28,6 +28,7 @@ from engine.gan2shape.pretrain import load_pretrained, sample_latents
 from engine.gan2shape.recover import Recovery, check_generator, continue_recovery, recover
 from engine.gan2shape.state import load_state
 from engine.images import to_uint8
+from engine.inversion import GivenLatent
 from engine.perceptual import PerceptualLoss
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Discriminator, Generator, load_checkpoint, resolve_checkpoint_path
@@ -159,7 +160,7 @@ def reconstruct(
     *,
     out_dir: str | os.PathLike,
     quality: Quality = "full",
-    latent: torch.Tensor | None = None,
+    latent: GivenLatent | None = None,
     perceptual: PerceptualLoss | None = None,
     device: torch.device | str = "cpu",
     bf16: bool = False,
@@ -195,23 +196,35 @@ def reconstruct(
 
 
 def _describe_run(
-    model: Gan2ShapeModel, prepared: PreparedInput, quality: Quality, latent: torch.Tensor | None
+    model: Gan2ShapeModel, prepared: PreparedInput, quality: Quality, latent: GivenLatent | None
 ) -> dict:
     """What identifies a run: the input's pixels (and mask), the generator's weights, the
-    preset (by name and content), the quality and the given latent, if any."""
+    preset (by name and content), the quality and the given latent (and its noise maps), if
+    any."""
     check_quality(quality)
     digest = hashlib.sha256(to_uint8(prepared.image).tobytes())
     if prepared.mask is not None:
         digest.update(to_uint8(prepared.mask.expand(-1, 3, -1, -1) * 2 - 1).tobytes())
-    given = None if latent is None else latent.detach().float().cpu().contiguous().numpy()
     return {
         "input_sha256": digest.hexdigest(),
         "preset": model.preset.name,
         "quality": quality,
         "generator": generator_fingerprint(model.generator),
         "preset_sha256": hashlib.sha256(model.preset.to_json().encode()).hexdigest(),
-        "latent_sha256": None if given is None else hashlib.sha256(given.tobytes()).hexdigest(),
+        "latent_sha256": None if latent is None else _latent_digest(latent),
     }
+
+
+def _latent_digest(latent: GivenLatent) -> str:
+    """SHA-256 of the latent's float32 values, then of its noise maps' (bare codes hash as
+    their values alone)."""
+    codes, noises = (
+        (latent, []) if isinstance(latent, torch.Tensor) else (latent.latent, latent.noises)
+    )
+    digest = hashlib.sha256()
+    for tensor in (codes, *noises):
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _check_same_run(run_path: Path, description: dict, out_dir: Path) -> None:

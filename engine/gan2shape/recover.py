@@ -33,7 +33,7 @@ from engine.gan2shape.steps import (
     take_snapshot,
 )
 from engine.images import fit_to_frame
-from engine.inversion import InversionResult, project
+from engine.inversion import GivenLatent, project
 from engine.mesh import TexturedMesh, depth_to_mesh
 from engine.metrics import psnr
 from engine.perceptual import PerceptualLoss, perceptual_loss
@@ -129,7 +129,7 @@ def recover(
     *,
     preset: Gan2ShapePreset | str,
     mask: torch.Tensor | None = None,
-    latent: torch.Tensor | InversionResult | None = None,
+    latent: GivenLatent | None = None,
     device: torch.device | str = "cpu",
     perceptual: PerceptualLoss | None = None,
     init: Mapping[str, torch.Tensor] | None = None,
@@ -145,15 +145,16 @@ def recover(
     `mask` (`[1, 1, H, W]` in [0, 1], same frame as `image`) outlines the object for the
     prior and, with the preset's `use_mask`, the losses; without it such presets take
     GrabCut's (`object_mask`), the others the whole frame.
-    `latent` is the image's inversion (else `engine.inversion.project` runs for the preset's
-    `inversion_steps`). `init` is a `Gan2ShapeNetworks` state dict (e.g. pretrained weights):
-    then the prior fit is skipped. `perceptual` defaults to LPIPS when its weights are on disk,
-    else discriminator features. `bf16` runs the generator, discriminator and perceptual
-    passes under bfloat16 autocast where the hardware has it (faster on AMX CPUs; float32
-    otherwise). `checkpoint` is a file the state is saved to after every
-    phase and on stop. `progress(done, total, message)` names stage and step; `should_stop()`
-    is polled before every iteration. A stop during the inversion raises `StoppedEarly`: a
-    half-done inversion would be kept as the target for good, so nothing is saved then.
+    `latent` is the image's inversion, with its noise maps if it has them (else
+    `engine.inversion.project` runs for the preset's `inversion_steps`). `init` is a
+    `Gan2ShapeNetworks` state dict (e.g. pretrained weights): then the prior fit is skipped.
+    `perceptual` defaults to LPIPS when its weights are on disk, else discriminator features.
+    `bf16` runs the generator, discriminator and perceptual passes under bfloat16 autocast
+    where the hardware has it (faster on AMX CPUs; float32 otherwise). `checkpoint` is a file
+    the state is saved to after every phase and on stop. `progress(done, total, message)`
+    names stage and step; `should_stop()` is polled before every iteration. A stop during the
+    inversion raises `StoppedEarly`: a half-done inversion would be kept as the target for
+    good, so nothing is saved then.
     """
     preset = get_preset(preset) if isinstance(preset, str) else preset
     device = torch.device(device)
@@ -366,7 +367,7 @@ def _prepare_target(
     G: Generator,
     image: torch.Tensor,
     mask: torch.Tensor | None,
-    latent: torch.Tensor | InversionResult | None,
+    latent: GivenLatent | None,
     preset: Gan2ShapePreset,
     perceptual: PerceptualLoss,
     device: torch.device,
@@ -400,10 +401,10 @@ def _prepare_target(
                 f"Stopped during the GAN inversion (step {len(latent.losses)} of "
                 f"{preset.inversion_steps}), before anything was saved; start again to redo it."
             )
-    if isinstance(latent, InversionResult):
-        codes, noises = latent.latent.to(device), [noise.to(device) for noise in latent.noises]
-    else:
+    if isinstance(latent, torch.Tensor):
         codes, noises = latent.to(device, torch.float32), []
+    else:
+        codes, noises = latent.latent.to(device), [noise.to(device) for noise in latent.noises]
     with torch.no_grad():
         generated = G.synthesis(codes, noise=noises or "const").clamp(-1, 1)  # [1, 3, G, G]
     return Target(

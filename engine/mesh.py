@@ -16,7 +16,7 @@ import math
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from engine.errors import GANliftError
 from engine.images import to_uint8
-from engine.render import depth_to_points, grid_faces, transform_points
+from engine.render import depth_to_points, grid_faces, sample_texture, transform_points
 
 MESH_FORMATS = (".obj", ".ply", ".glb")
 """File suffixes `save_mesh` writes: OBJ (+ MTL + PNG texture), PLY (vertex colours), GLB."""
@@ -54,6 +54,10 @@ class TexturedMesh:
     """``int32 [F, 3]`` indices into ``uv`` per face corner (UV seams); None means ``faces``."""
     texture: np.ndarray | None = None
     """``uint8 [Ht, Wt, 3]`` RGB texture map, given together with ``uv``."""
+
+    def corner_uv(self) -> np.ndarray:
+        """``float32 [F, 3, 2]``: the UV at each face corner (requires ``uv``)."""
+        return self.uv[self.faces if self.uv_faces is None else self.uv_faces]
 
     def __post_init__(self) -> None:
         self.vertices = _array(self.vertices, np.float32, (None, 3), "vertices")
@@ -154,7 +158,7 @@ def depth_to_mesh(
     per_pixel = F.adaptive_avg_pool2d(texels, (height, width))  # [3, H, W]
     colors = ((per_pixel + 1) / 2).clamp(0, 1)
     return TexturedMesh(
-        vertices=_fit_in_box(points[used] * points.new_tensor(_GANLIFT_FROM_CAMERA), size),
+        vertices=fit_in_box(points[used] * points.new_tensor(_GANLIFT_FROM_CAMERA), size),
         faces=new_index[faces],
         vertex_colors=colors.reshape(3, -1).T[used],
         uv=uv[used],
@@ -166,10 +170,14 @@ def save_mesh(mesh: TexturedMesh, path: str | os.PathLike) -> Path:
     """Write ``mesh`` in the format its suffix names (see `MESH_FORMATS`), all or nothing.
 
     ``.obj``: geometry, UVs and vertex colours, plus ``<stem>.mtl`` and the texture as
-    ``<stem>_albedo.png`` beside it. ``.ply``: geometry and vertex colours. ``.glb``: the
-    texture when the mesh has one, else vertex colours (glTF multiplies the two, so never
-    both). Files are written to a temporary folder beside ``path`` and renamed into place, the
-    mesh file last, so a reader never finds a half-written mesh or one missing its texture.
+    ``<stem>_albedo.png`` beside it. ``.ply``: geometry and vertex colours (sampled from the
+    texture when the mesh has none). ``.glb``: the texture when the mesh has one, else vertex
+    colours (glTF multiplies the two, so never both). UVs are clamped to the texture's outer
+    texel centres, so every viewer, whatever its wrap mode, shows what
+    `engine.render.sample_texture` (which clamps at the border) shows at the corners, and a
+    sphere's seam (u past 1) never takes the texture's opposite side. Files are written to a
+    temporary folder beside ``path`` and renamed into place, the mesh file last, so a reader
+    never finds a half-written mesh or one missing its texture.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -178,6 +186,8 @@ def save_mesh(mesh: TexturedMesh, path: str | os.PathLike) -> Path:
             f"Cannot save a mesh as '{path.name}'; use one of {', '.join(MESH_FORMATS)}."
         )
     with_texture = mesh.texture is not None and suffix != ".ply"
+    if suffix == ".ply" and mesh.vertex_colors is None and mesh.texture is not None:
+        mesh = replace(mesh, vertex_colors=texture_vertex_colors(mesh))
     with_colors = mesh.vertex_colors is not None and not (suffix == ".glb" and with_texture)
     open3d_mesh = _to_open3d(mesh, with_texture=with_texture, with_colors=with_colors)
     try:
@@ -202,6 +212,18 @@ def save_mesh(mesh: TexturedMesh, path: str | os.PathLike) -> Path:
     return path
 
 
+def texture_vertex_colors(mesh: TexturedMesh) -> np.ndarray:
+    """``float32 [V, 3]`` colours in [0, 1]: the texture at each vertex's UV, averaged over
+    the face corners a vertex has where UV seams give it several."""
+    texture = torch.from_numpy(mesh.texture).permute(2, 0, 1)[None].float() / 255  # [1, 3, H, W]
+    corner_uv = torch.from_numpy(mesh.corner_uv()).reshape(1, 1, -1, 2)  # [1, 1, F*3, 2]
+    corners = sample_texture(texture, corner_uv)[0, :, 0].T  # [F*3, 3]
+    vertex = torch.from_numpy(mesh.faces).long().flatten()  # [F*3]
+    total = torch.zeros(len(mesh.vertices), 3).index_add_(0, vertex, corners)
+    count = torch.zeros(len(mesh.vertices)).index_add_(0, vertex, torch.ones(len(vertex)))
+    return (total / count.clamp(min=1)[:, None]).numpy()
+
+
 def _spans_discontinuity(
     depth: torch.Tensor, faces: torch.Tensor, max_tilt_degrees: float
 ) -> torch.Tensor:
@@ -217,8 +239,9 @@ def _spans_discontinuity(
     return (jump > sideways * math.tan(math.radians(max_tilt_degrees))).any(1)
 
 
-def _fit_in_box(points: torch.Tensor, size: float) -> torch.Tensor:
-    """Centre ``points [V, 3]`` on their bounding box and scale its longest side to ``size``."""
+def fit_in_box(points: torch.Tensor, size: float = 1.0) -> torch.Tensor:
+    """Centre ``points [V, 3]`` on their bounding box and scale its longest side to ``size``
+    (the frame every mesh leaves the engine in)."""
     low, high = points.min(0).values, points.max(0).values
     return (points - (low + high) / 2) * (size / (high - low).max())
 
@@ -233,7 +256,9 @@ def _to_open3d(
     if with_colors:
         result.vertex.colors = o3d.core.Tensor(mesh.vertex_colors)
     if with_texture:
-        corner_uv = mesh.uv[mesh.faces if mesh.uv_faces is None else mesh.uv_faces]  # [F, 3, 2]
+        height, width = mesh.texture.shape[:2]
+        low = np.array([0.5 / width, 0.5 / height], np.float32)
+        corner_uv = np.clip(mesh.corner_uv(), low, 1 - low)  # [F, 3, 2]
         corner_uv[..., 1] = 1 - corner_uv[..., 1]
         result.triangle.texture_uvs = o3d.core.Tensor(corner_uv)
         result.material.set_default_properties()

@@ -13,6 +13,7 @@ import trimesh
 
 from engine.errors import GANliftError
 from engine.mesh import MESH_FORMATS, TexturedMesh, depth_to_mesh, save_mesh
+from engine.render import sample_texture
 
 COLOR_TOLERANCE = 1.01 / 255  # colours travel as 8-bit values
 
@@ -129,6 +130,47 @@ def test_uv_seams_keep_each_face_on_its_own_texel(tmp_path: Path) -> None:
         corner_colors = mesh.visual.to_color().vertex_colors[mesh.faces][..., :3]  # [F, 3, 3]
         texel_colors = texture.reshape(4, 1, 3)  # face i samples texel i (row-major)
         np.testing.assert_array_equal(corner_colors, np.broadcast_to(texel_colors, (4, 3, 3)))
+
+
+def test_ply_of_a_textured_mesh_carries_the_texture_as_vertex_colours(tmp_path: Path) -> None:
+    """The tetrahedron above with no vertex colours: each vertex gets the mean of the texels
+    its faces' corners sample (vertex 0 sits on faces 0, 1 and 2: red, green and blue)."""
+    vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+    texel_centres = np.array([[0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.75, 0.75]])
+    texture = np.array([[[255, 0, 0], [0, 255, 0]], [[0, 0, 255], [255, 255, 0]]], np.uint8)
+    tetrahedron = TexturedMesh(
+        vertices, faces, uv=texel_centres, uv_faces=np.repeat(np.arange(4)[:, None], 3, 1),
+        texture=texture,
+    )  # fmt: skip
+    mesh = o3d.io.read_triangle_mesh(str(save_mesh(tetrahedron, tmp_path / "tet.ply")))
+    same_place = _match(np.asarray(mesh.vertices), vertices)
+    texels = texture.reshape(4, 3) / 255
+    expected = np.stack([texels[(faces == vertex).any(1)].mean(0) for vertex in range(4)])
+    np.testing.assert_allclose(
+        np.asarray(mesh.vertex_colors), expected[same_place], atol=COLOR_TOLERANCE
+    )
+
+
+@pytest.mark.parametrize("suffix", [".obj", ".glb"])
+def test_uvs_past_the_edge_show_the_edge_texel_in_any_viewer(tmp_path: Path, suffix) -> None:
+    """A sphere's seam has u past 1; the engine's renderer clamps there, and so must a viewer
+    that wraps (trimesh takes u modulo 1: unclamped, u = 1.3 would read the first texel)."""
+    texture = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]]], np.uint8)
+    triangle = TexturedMesh(
+        np.eye(3), np.array([[0, 1, 2]]), uv=np.array([[0.875, 0.5], [1.3, 0.5], [1.1, 0.5]]),
+        texture=texture,
+    )  # fmt: skip
+    engine_colors = sample_texture(
+        torch.from_numpy(texture).permute(2, 0, 1)[None].float() / 255,
+        torch.from_numpy(triangle.uv)[None, None],
+    )[0, :, 0].T  # [3, 3]
+    np.testing.assert_allclose(engine_colors, np.broadcast_to([1.0, 1.0, 0.0], (3, 3)))
+
+    mesh = trimesh.load(save_mesh(triangle, tmp_path / f"seam{suffix}"), force="mesh")
+    colors = mesh.visual.to_color().vertex_colors[:, :3] / 255
+    np.testing.assert_allclose(colors, np.broadcast_to([1.0, 1.0, 0.0], (3, 3)))
+    assert mesh.visual.uv.max() <= 1 - 0.5 / 4 + 1e-6
 
 
 def test_saving_over_an_existing_mesh_replaces_it(bump: TexturedMesh, tmp_path: Path) -> None:

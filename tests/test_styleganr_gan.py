@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import open3d as o3d
 import pytest
 import safetensors.torch
 import torch
@@ -332,7 +333,12 @@ def test_car_to_mesh_exports_a_textured_icosphere(model, tmp_path) -> None:
     mesh = car_to_mesh(model, torch.rand(1, 3, 24, 24) * 2 - 1)
     assert mesh.vertices.shape == (642, 3) and mesh.faces.shape == (1280, 3)
     assert mesh.texture.shape == (8, 16, 3)
+    low, high = mesh.vertices.min(0), mesh.vertices.max(0)  # engine.mesh's frame
+    np.testing.assert_allclose((low + high) / 2, 0, atol=1e-6)
+    assert (high - low).max() == pytest.approx(1)
     assert save_mesh(mesh, tmp_path / "car.obj").is_file()
+    ply = o3d.io.read_triangle_mesh(str(save_mesh(mesh, tmp_path / "car.ply")))
+    assert ply.has_vertex_colors()  # the texture, sampled at the vertices
     with pytest.raises(GANliftError, match="one RGB image"):
         car_to_mesh(model, torch.rand(2, 3, 16, 16))
 

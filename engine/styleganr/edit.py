@@ -15,7 +15,7 @@ import torch
 
 from engine.errors import GANliftError
 from engine.images import fit_to_frame, to_uint8
-from engine.mesh import TexturedMesh
+from engine.mesh import TexturedMesh, fit_in_box
 from engine.styleganr.encoding import encode_image, estimate_camera
 from engine.styleganr.labelling import predict_views
 from engine.styleganr.mapping import PARTS, StyleCodes
@@ -108,13 +108,13 @@ def swap(model: StyleGANR, target: Sample, source: Sample, *, part: str) -> Samp
 def car_to_mesh(model: StyleGANR, image: torch.Tensor) -> TexturedMesh:
     """A textured mesh of the car in ``image [1, 3, H, W]`` (any size; centre-cropped and
     resized to the GAN's frame, as `encode_photo` reads photos), in engine.mesh's frame (y up,
-    front +z), for `engine.mesh.save_mesh`."""
+    front +z, centred, the longest side 1), for `engine.mesh.save_mesh`."""
     _check_photo(image, "car_to_mesh")
     network = model.inverse_graphics
     prediction = network(fit_to_frame(image.to(model.device), model.generator.config.size))
     axes = prediction.vertices.new_tensor(_EXPORT_AXES)
     return TexturedMesh(
-        vertices=(prediction.vertices[0] * axes).cpu(),
+        vertices=fit_in_box(prediction.vertices[0] * axes).cpu(),
         faces=network.template.faces.cpu(),
         uv=network.template.uv.cpu(),
         uv_faces=network.template.uv_faces.cpu(),

@@ -35,10 +35,13 @@ ViewerKind = Literal["auto", "open3d", "torch"]
 
 FOV_DEGREES = 30.0
 """Vertical field of view of the orbiting camera."""
-FRAME_SECONDS = 60.0
-"""Longest wait for one Open3D frame, the child's start (imports, graphics driver) included
-(measured on a 2-core CPU with Mesa's software Vulkan: 2-5 s for the first frame, up to 12 s
-while another process kept both cores busy)."""
+START_SECONDS = 60.0
+"""Longest wait for a fresh child's first Open3D frame, its start (imports, graphics driver)
+included (measured on a 2-core CPU with Mesa's software Vulkan: 2-5 s, up to 12 s while
+another process kept both cores busy)."""
+FRAME_SECONDS = 20.0
+"""Longest wait for any later frame, a new mesh's upload included (the same CPU: 1.3 s median,
+2 s for a 4,096-vertex mesh's first frame), so a mesh that wedges Filament costs 20 s, not 60."""
 SOFTWARE_DEVICE_MARKERS = ("software device", "llvmpipe", "swiftshader", "softpipe")
 """Words in Open3D's start-up log that name a software graphics device."""
 _STOP_SECONDS = 5.0
@@ -101,14 +104,20 @@ class Open3DViewer:
     """Open3D's offscreen renderer (Filament), run by `app.offscreen` in a child process so that
     its frames never hold the app's GIL. A child that dies or errs is stopped, the frame is
     drawn by `TorchViewer` instead, and the next frame starts a fresh child. A child that takes
-    longer than `frame_seconds` is stopped too, and its mesh is drawn by `TorchViewer` from then
-    on: Filament on Mesa's software Vulkan wedges on some meshes every time (measured: a
-    trimmed 1,699-vertex face mesh; the same mesh padded to 4,096 vertices drew in 2 s)."""
+    longer than `start_seconds` for its first frame, or `frame_seconds` for a later one, is
+    stopped too, and its mesh is drawn by `TorchViewer` from then on: Filament on Mesa's
+    software Vulkan wedges on some meshes every time (measured: a trimmed 1,699-vertex face
+    mesh; the same mesh padded to 4,096 vertices drew in 2 s)."""
 
     name = "Open3D offscreen"
 
-    def __init__(self, frame_seconds: float = FRAME_SECONDS) -> None:
+    def __init__(
+        self, frame_seconds: float = FRAME_SECONDS, start_seconds: float = START_SECONDS
+    ) -> None:
         self.frame_seconds = frame_seconds
+        self.start_seconds = start_seconds
+        self._started = False
+        """The child has served a frame: later ones get `frame_seconds`."""
         self._lock = threading.Lock()
         self._child: multiprocessing.process.BaseProcess | None = None
         self._pipe: Connection | None = None
@@ -164,11 +173,13 @@ class Open3DViewer:
             self._pipe.send(("mesh", mesh.vertices, mesh.faces, mesh.vertex_colors))
             self._shown = mesh
         self._pipe.send(("frame", *view, FOV_DEGREES))
-        if not self._pipe.poll(self.frame_seconds):
-            raise TimeoutError(f"no frame within {self.frame_seconds:g} s")
+        limit = self.frame_seconds if self._started else self.start_seconds
+        if not self._pipe.poll(limit):
+            raise TimeoutError(f"no frame within {limit:g} s")
         kind, payload = self._pipe.recv()
         if kind == "error":
             raise RuntimeError(payload)
+        self._started = True
         return payload
 
     def _start_child(self) -> None:
@@ -197,7 +208,7 @@ class Open3DViewer:
                 self._child.kill()
                 self._child.join()
             self._pipe.close()
-        self._child, self._pipe, self._shown = None, None, None
+        self._child, self._pipe, self._shown, self._started = None, None, None, False
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,22 @@ def test_a_wedged_child_is_stopped_and_engine_render_draws_its_mesh_from_then_on
     assert viewer.child_pid not in (None, pid)  # a new mesh: a fresh child
 
 
+def test_only_a_fresh_childs_first_frame_gets_the_start_up_allowance(
+    viewer: Open3DViewer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No frame comes within a millisecond, so the first one is drawn only because a fresh
+    child gets `start_seconds`; a later wedge is cut off after `frame_seconds`."""
+    viewer.frame_seconds = 0.001
+    mesh = tetrahedron()
+    viewer.render(mesh, **VIEW)
+    pid = viewer.child_pid
+    assert pid is not None  # Open3D drew it: no wedge
+    other = TexturedMesh(mesh.vertices * 0.8, mesh.faces, vertex_colors=mesh.vertex_colors)
+    with caplog.at_level(logging.WARNING, logger="ganlift.app"):
+        viewer.render(other, **VIEW)
+    assert "no frame within 0.001 s" in caplog.text and viewer.child_pid is None
+
+
 def test_a_child_that_cannot_start_leaves_the_frame_to_engine_render(
     viewer: Open3DViewer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

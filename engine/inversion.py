@@ -27,7 +27,7 @@ from engine.atomic import save_torch
 from engine.errors import GANliftError
 from engine.images import fit_to_frame
 from engine.metrics import psnr
-from engine.perceptual import PerceptualLoss
+from engine.perceptual import DiscriminatorFeatureLoss, PerceptualLoss
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Generator, generator_fingerprint
 from engine.torch_files import read_torch_file
@@ -106,7 +106,8 @@ def project(
     `target` is one image `[1, 3, H, W]` in `[-1, 1]` of any size and aspect; it is centre-
     cropped and resized to the generator's frame. The loss is `pixel_weight` x MSE or L1 +
     `perceptual_weight` x `perceptual` (images larger than `perceptual_resolution` are
-    area-downsampled for it) + `noise_regularize` x the noise-map autocorrelation. Ramps are
+    area-downsampled for it, except for discriminator features, which need the discriminator's
+    own size) + `noise_regularize` x the noise-map autocorrelation. Ramps are
     fractions of `num_steps`. `initial_latent` (e.g. an encoder's output) replaces the mean w
     as the starting point. `progress(step, num_steps, message)` is called after every step;
     `should_stop()` is polled before every step and ends the optimisation early.
@@ -125,6 +126,8 @@ def project(
     rng = torch.Generator().manual_seed(seed)
     size = G.config.size
     target = fit_to_frame(target.to(device, torch.float32), size)  # [1, 3, size, size]
+    if isinstance(perceptual, DiscriminatorFeatureLoss):
+        perceptual_resolution = size
     target_features = _perceptual_input(target, perceptual_resolution)
 
     w_avg, w_std = _w_statistics(G, w_avg_samples, rng, device)  # [1, D], scalar

@@ -160,6 +160,18 @@ def test_perceptual_loss_alone_drives_the_latent(
     assert result.losses[-1] < result.losses[0]
 
 
+def test_discriminator_features_see_a_generator_larger_than_the_perceptual_cap(
+    generator: Generator, target: torch.Tensor
+) -> None:
+    """LPIPS works on images shrunk to `perceptual_resolution`, but the discriminator takes
+    only its own size: a 512-px GAN (here 16 px against a cap of 8) must still invert."""
+    perceptual = DiscriminatorFeatureLoss(tiny_discriminator(16, seed=1), num_blocks=2)
+    result = project(
+        generator, target, num_steps=3, perceptual=perceptual, perceptual_resolution=8, **FAST
+    )
+    assert len(result.losses) == 3
+
+
 def test_callers_generator_is_not_changed(generator: Generator, target: torch.Tensor) -> None:
     before = {key: value.clone() for key, value in generator.state_dict().items()}
     project(generator, target, num_steps=2, **FAST)

@@ -255,6 +255,17 @@ def test_project_view_gives_a_generator_image(gan, full) -> None:
     assert image.shape == (1, 3, SIZE, SIZE) and image.abs().max() <= 1
 
 
+def test_project_view_crops_the_generator_image_as_the_preset_crops_the_input(gan) -> None:
+    """A cat-like preset keeps the centre 3/4 of the GAN's frame: the projected view shows
+    that part, at the generator's resolution (it showed the whole frame, zoomed out)."""
+    G, D, latent, image = gan
+    perceptual = DiscriminatorFeatureLoss(D)
+    cropped = PRESET.replace(crop=0.75)
+    recovery = recover(G, D, image, preset=cropped, latent=latent, perceptual=perceptual)
+    projected = project_view(recovery, G, azimuth=0, elevation=0)
+    assert projected.shape == (1, 3, 24, 24)
+
+
 def test_user_errors(gan, tmp_path: Path) -> None:
     G, D, latent, image = gan
     with pytest.raises(GANliftError, match="Preset 'face' is for 128-px generators"):

@@ -6,14 +6,20 @@ import torch
 import torch.nn.functional as F
 
 
+def centre_crop(images: torch.Tensor, crop: float | None) -> torch.Tensor:
+    """`images [B, C, H, H]` centre-cropped to `crop` of their side (None: as they are)."""
+    if crop is None:
+        return images
+    side = images.shape[-1]
+    kept = round(side * crop)
+    margin = (side - kept) // 2
+    return images[..., margin : margin + kept, margin : margin + kept]
+
+
 def to_network_frame(images: torch.Tensor, *, crop: float | None, size: int) -> torch.Tensor:
     """`images [B, C, H, H]` centre-cropped to `crop` of their side (None: uncropped) and
     resized to `size`² (area when shrinking, bilinear when growing, as the release)."""
-    side = images.shape[-1]
-    if crop is not None:
-        kept = round(side * crop)
-        margin = (side - kept) // 2
-        images = images[..., margin : margin + kept, margin : margin + kept]
+    images = centre_crop(images, crop)
     if images.shape[-1] == size:
         return images
     if images.shape[-1] > size:

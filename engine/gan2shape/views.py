@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from engine.gan2shape.frames import centre_crop
 from engine.gan2shape.parametrisation import compose_image
 from engine.gan2shape.photogeometry import render_in_views
 from engine.gan2shape.recover import Recovery, latent_projector
@@ -58,10 +59,11 @@ def project_view(
     light: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """`render_view`'s image projected onto `G`'s manifold by the recovery's trained offset
-    encoder: the generator's image `[1, 3, size, size]` in [-1, 1] (`G` on the recovery's
-    device). The encoder sees the view unmasked, as step 2's pseudo samples are drawn."""
+    encoder: the generator's image in [-1, 1] at its own resolution, cropped as the preset
+    crops the input (`[1, 3, K, K]`, K = crop x size; `G` on the recovery's device). The
+    encoder sees the view unmasked, as step 2's pseudo samples are drawn."""
     rendered, _ = _render(recovery, azimuth, elevation, light)
     projector = latent_projector(G, recovery.state)
     with torch.no_grad():
         offset = projector.offsets(recovery.state.networks.offset_net, rendered)
-        return projector.generate(projector.latents(offset))
+        return centre_crop(projector.generate(projector.latents(offset)), projector.crop)

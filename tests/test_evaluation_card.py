@@ -81,12 +81,13 @@ def test_training_run_without_a_folder_keeps_the_snapshot_facts(tmp_path: Path) 
 
 
 def test_evaluate_gan_writes_figures_json_and_a_card_with_the_figures(
-    run_dir: Path, tmp_path: Path
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     out = tmp_path / "eval"
     code = main(["evaluate-gan", str(run_dir / "model.safetensors"), "--category", "face",
                  "--out", str(out), *TINY_EVALUATION])  # fmt: skip
     assert code == 0
+    assert "view layers: swapped" in capsys.readouterr().err  # the last stage shows progress
     summary = json.loads((out / "evaluation.json").read_text())
     card = (out / "MODEL_CARD.md").read_text()
     for name in summary["figures"].values():

@@ -90,8 +90,14 @@ def _codes(count: int, seed: int) -> StyleCodes:
 
 
 def test_view_layer_analysis_scores_every_prefix(generator: Generator) -> None:
-    analysis = analyse_view_layers(generator, num_pairs=3, figure_rows=2)
+    reports = []
+    analysis = analyse_view_layers(
+        generator, num_pairs=3, figure_rows=2, progress=lambda *report: reports.append(report)
+    )
     assert analysis.prefix_lengths == list(range(1, generator.num_ws))
+    assert [(done, total) for done, total, _ in reports] == [
+        (length, generator.num_ws - 1) for length in analysis.prefix_lengths
+    ]
     assert all(0 <= v <= 1 for v in analysis.view_transfer + analysis.appearance_kept)
     # Swapping every layer but the last hands over (almost) all structure.
     assert analysis.view_transfer[-1] > analysis.view_transfer[0]

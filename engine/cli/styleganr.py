@@ -213,9 +213,11 @@ def _view_layers(args: argparse.Namespace) -> int:
         def mask_fn(images: torch.Tensor) -> torch.Tensor:
             return predict_views(labeller, images)[1]
 
-    analysis = analyse_view_layers(
-        _generator(args), num_pairs=args.pairs, seed=args.seed, mask_fn=mask_fn
-    )
+    with tqdm_progress(desc="view-layers") as progress:
+        analysis = analyse_view_layers(
+            _generator(args), num_pairs=args.pairs, seed=args.seed, mask_fn=mask_fn,
+            progress=progress,
+        )  # fmt: skip
     save_image(analysis.figure, args.out)
     print("layers  view-transfer  appearance-kept")
     for length, moved, kept in zip(

@@ -213,8 +213,9 @@ def evaluate_gan(
         )  # fmt: skip
     with _stopwatch(seconds, "view_swap"):
         view_swap = evaluate_view_swap(
-            generator, num_pairs=config.view_pairs, seed=config.seed, view_fn=coverage.view_reader
-        )
+            generator, num_pairs=config.view_pairs, seed=config.seed, view_fn=coverage.view_reader,
+            progress=progress,
+        )  # fmt: skip
     return GanEvaluation(
         checkpoint=loaded.source,
         config=config,

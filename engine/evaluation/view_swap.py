@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.images import make_grid
+from engine.progress import ProgressFn
 from engine.stylegan2 import Generator
 from engine.styleganr.view_codes import compose, sample_w
 from engine.styleganr.view_layers import ViewFn, analyse_view_layers
@@ -59,12 +60,15 @@ def evaluate_view_swap(
     seed: int = 0,
     truncation: float = 0.7,
     view_fn: ViewFn | None = None,
+    progress: ProgressFn | None = None,
 ) -> ViewSwapEvaluation:
     """Score every prefix length on `num_pairs` pairs (viewpoints compared through `view_fn`
-    when given, else edge maps) and draw a `grid_size`² swap matrix."""
+    when given, else edge maps; `progress` hears of each) and draw a `grid_size`² swap
+    matrix."""
     analysis = analyse_view_layers(
-        generator, num_pairs=num_pairs, seed=seed, truncation=truncation, view_fn=view_fn
-    )
+        generator, num_pairs=num_pairs, seed=seed, truncation=truncation, view_fn=view_fn,
+        progress=progress,
+    )  # fmt: skip
     layers = analysis.num_view_layers
     w = sample_w(generator, 2 * grid_size, seed=seed + 1, truncation=truncation)  # [2G, D]
     contents, donors = w[:grid_size], w[grid_size:]  # [G, D] each

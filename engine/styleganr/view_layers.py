@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from engine.errors import GANliftError
 from engine.images import make_grid
+from engine.progress import ProgressFn
 from engine.stylegan2 import Generator
 from engine.styleganr.view_codes import MaskFn, sample_w
 
@@ -85,11 +86,12 @@ def analyse_view_layers(
     mask_fn: MaskFn | None = None,
     view_fn: ViewFn | None = None,
     figure_rows: int = 4,
+    progress: ProgressFn | None = None,
 ) -> ViewLayerAnalysis:
     """Measure, for every prefix length, how far swapping those W+ rows moves the view
     versus the appearance (see the module docstring); the view is compared through
     ``view_fn`` (e.g. a regressor's viewpoint labels) when given, else through silhouettes
-    from ``mask_fn``, else through edge maps."""
+    from ``mask_fn``, else through edge maps. ``progress`` hears of every prefix length."""
     if num_pairs < 2:
         raise GANliftError(f"The view-layer analysis needs at least 2 pairs, got {num_pairs}.")
     w = sample_w(generator, 2 * num_pairs, seed=seed, truncation=truncation)
@@ -110,6 +112,8 @@ def analyse_view_layers(
         structure = _structure(mixed, mask_fn, view_fn)
         transfer.append(float(_closer_to_second(structure, structure_a, structure_b).mean()))
         kept.append(float(1 - _closer_to_second(_appearance(mixed), colours_a, colours_b).mean()))
+        if progress is not None:
+            progress(length, len(lengths), f"view layers: swapped {length} of {num_ws} rows")
     best = max(range(len(lengths)), key=lambda i: transfer[i] + kept[i])
     rows = torch.stack([image_a[:figure_rows], image_b[:figure_rows], *mixes], 1)
     figure = _grid_with_marker(rows.flatten(0, 1), columns=rows.shape[1], marked=best + 2)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
+import gradio as gr
 import numpy as np
 
 from app.display import picture
@@ -72,15 +74,16 @@ def car_camera(
 
 def slot_camera(session: Session, slot: str) -> tuple[float, float, float]:
     """`slot`'s camera as the sliders show it: azimuth wrapped into ±180°, elevation and scale
-    held to the sliders' ranges (`DEFAULT_CAMERA` for an empty slot)."""
+    held to the sliders' ranges, angles to a tenth of a degree and the scale to a hundredth
+    (`DEFAULT_CAMERA` for an empty slot)."""
     with session.action("camera of sample"):
         if _checked(slot) not in session.cars:
             return DEFAULT_CAMERA
         azimuth, elevation, scale = session.cars[slot].codes.camera[0].tolist()
         return (
-            (azimuth - AZIMUTH_RANGE[0]) % 360.0 + AZIMUTH_RANGE[0],
-            min(max(elevation, ELEVATION_RANGE[0]), ELEVATION_RANGE[1]),
-            min(max(scale, SCALE_RANGE[0]), SCALE_RANGE[1]),
+            round((azimuth - AZIMUTH_RANGE[0]) % 360.0 + AZIMUTH_RANGE[0], 1),
+            round(min(max(elevation, ELEVATION_RANGE[0]), ELEVATION_RANGE[1]), 1),
+            round(min(max(scale, SCALE_RANGE[0]), SCALE_RANGE[1]), 2),
         )
 
 
@@ -99,7 +102,18 @@ def car_mesh(session: Session, slot: str) -> str:
     """`slot`'s car as a textured GLB mesh (inverse graphics network); returns its path."""
     with session.action("car to mesh"):
         mesh = car_to_mesh(session.cars_model(), _car(session, slot).image)
-        return str(save_mesh(mesh, session.work_dir / "cars" / f"car-{slot}.glb"))
+        path = save_mesh(mesh, session.work_dir / "cars" / f"car-{slot}.glb")
+        session.car_mesh_slot = slot
+        return str(path)
+
+
+def mesh_after_change(session: Session, slot: str) -> Any:
+    """What the car-mesh viewer shows once `slot`'s car has changed: nothing if it showed that
+    car's mesh (now of another picture), else what it showed."""
+    if session.car_mesh_slot != slot:
+        return gr.update()
+    session.car_mesh_slot = None
+    return None
 
 
 def slot_pictures(session: Session) -> SlotPictures:
@@ -120,5 +134,5 @@ def _checked(slot: str) -> str:
 def _car(session: Session, slot: str) -> Sample:
     """The sample in `slot`, or a GANliftError asking to draw one."""
     if _checked(slot) not in session.cars:
-        raise GANliftError(f"Sample {slot} is empty; draw a car for it first.")
+        raise session.missing(f"Sample {slot} is empty; draw a car for it first.")
     return session.cars[slot]

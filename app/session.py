@@ -83,6 +83,8 @@ class Session:
         """Seconds the last run of each action took."""
         self.cars: dict[str, Sample] = {}
         """The Cars tab's samples by slot name."""
+        self.car_mesh_slot: str | None = None
+        """The slot whose car the Cars tab's mesh viewer shows, if any."""
         self.view_codes: ViewCodes | None = None
         """View codes of the session's GAN drawn for labelling by hand (`app.view_labels`)."""
         self._sample_latents: dict[str, torch.Tensor] = {}
@@ -140,10 +142,20 @@ class Session:
         self.input = InputImage(image, known, label, uploaded=uploaded)
         self._cleared_after = None
 
+    def missing(self, message: str) -> GANliftError:
+        """The error for something the visitor must make first: `message`, led by the reason
+        when an idle session lost it (the page still shows what it had)."""
+        if self._cleared_after is not None:
+            message = (
+                f"This session was cleared after {self._cleared_after:g} s without any action. "
+                f"{message}"
+            )
+        return GANliftError(message)
+
     def require_input(self) -> InputImage:
         """The current input, or a GANliftError asking for one."""
         if self.input is None:
-            raise GANliftError(
+            raise self.missing(
                 "There is no input image yet; upload one, pick an example or draw a sample."
             )
         return self.input
@@ -158,7 +170,7 @@ class Session:
     def require_recovery(self) -> Recovery:
         """The current recovery, or a GANliftError asking to reconstruct first."""
         if self.recovery is None:
-            raise GANliftError("Nothing is reconstructed yet; run Reconstruct on an image first.")
+            raise self.missing("Nothing is reconstructed yet; run Reconstruct on an image first.")
         return self.recovery
 
     def mesh(self) -> TexturedMesh:
@@ -191,7 +203,7 @@ class Session:
             if not idle or not holds_state:
                 return False
             self.input, self.recovery, self._mesh, self._photo = None, None, None, None
-            self.cars, self.view_codes = {}, None
+            self.cars, self.view_codes, self.car_mesh_slot = {}, None, None
             self._sample_latents.clear()
             self._cleared_after = seconds
             self.close()  # under the lock: an action starting now must not lose its new folder

@@ -5,6 +5,7 @@ endpoints. Everything it calls is a handler in `app.reconstruct`, `app.cars`,
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import gradio as gr
 
@@ -23,6 +24,8 @@ PICTURE_HEIGHT, RESULT_HEIGHT, LIVE_HEIGHT = 240, 200, 400
 """Display heights of the input, result and live / orbit pictures, in CSS pixels."""
 RENDER_CONCURRENCY = 4
 """Slider re-renders that may run at once (each is a few milliseconds)."""
+IMAGE_FORMAT = "png"
+"""Pictures travel (and download) as lossless PNG, not Gradio's default lossy WebP."""
 
 INTRO = (
     "# GANlift\n"
@@ -42,23 +45,56 @@ def build_app(context: AppContext) -> gr.Blocks:
             f"**{choice.missing_message}**", visible=not choice.installed, elem_id="model-banner"
         )
         status = gr.Markdown(elem_id="status")
+        quiet = gr.Markdown(visible=False)
         with gr.Tab("Reconstruct"):
-            results = _reconstruct_tab(context, session, status)
+            tab = _reconstruct_tab(context, session, status, quiet)
         with gr.Tab("Cars"):
-            _cars_tab(context, session)
+            _cars_tab(context, session, quiet)
         with gr.Tab("3D viewer"):
-            views = _viewer_tab(session)
+            views = _viewer_tab(session, quiet)
         with gr.Tab("Models"):
-            summary = _models_tab(context, session, status, banner, [*results, *views])
-        demo.load(model_tab.describe_model, [session], [summary, status], api_name="describe_model")
+            summary = _models_tab(
+                context, session, status, banner, quiet, [*tab.shown, *tab.exports, *views]
+            )
+        _clear_after(tab.run, [*tab.exports, *views], quiet)  # files of the previous recovery
+        demo.load(
+            model_tab.describe_model, [session], [summary, status], api_name="describe_model",
+            show_progress_on=[quiet],
+        )  # fmt: skip
     return demo
 
 
+def _clear_after(
+    event: gr.events.Dependency, components: list[gr.components.Component], quiet: gr.Markdown
+) -> None:
+    """Empty `components` once `event` has succeeded: they show what it made obsolete."""
+    event.success(
+        lambda: [None] * len(components),
+        None,
+        components,
+        api_visibility="private",
+        show_progress_on=[quiet],
+    )
+
+
+@dataclass(frozen=True)
+class ReconstructTab:
+    """The Reconstruct tab's parts that other tabs clear."""
+
+    run: gr.events.Dependency
+    """The Reconstruct button's event."""
+    shown: list[gr.components.Component]
+    """The upload box and the pictures of the input and its recovery."""
+    exports: list[gr.components.Component]
+    """The mesh files and the rotation video made from the recovery."""
+
+
 def _reconstruct_tab(
-    context: AppContext, session: gr.State, status: gr.Markdown
-) -> list[gr.components.Component]:
-    """Input, GAN2Shape run, results, live panel, exports; returns what shows the session's
-    input and results (cleared when the model changes)."""
+    context: AppContext, session: gr.State, status: gr.Markdown, quiet: gr.Markdown
+) -> ReconstructTab:
+    """Input, GAN2Shape run, results, live panel, exports. Refusals of quick actions show as a
+    toast alone (their progress and error badges go to the hidden `quiet`), so a refused
+    action never covers pictures or sliders."""
     with gr.Row():
         with gr.Column(scale=1):
             upload = gr.File(
@@ -76,7 +112,11 @@ def _reconstruct_tab(
                 draw = gr.Button("Draw a GAN sample", elem_id="draw")
         with gr.Column(scale=1):
             preview = gr.Image(
-                label="Input", interactive=False, height=PICTURE_HEIGHT, elem_id="preview"
+                label="Input",
+                interactive=False,
+                height=PICTURE_HEIGHT,
+                format=IMAGE_FORMAT,
+                elem_id="preview",
             )
             quality = gr.Radio(
                 list(QUALITIES),
@@ -93,6 +133,7 @@ def _reconstruct_tab(
                 label=label,
                 interactive=False,
                 height=RESULT_HEIGHT,
+                format=IMAGE_FORMAT,
                 elem_id=f"result-{name}",
             )
             for name, label in (
@@ -106,7 +147,11 @@ def _reconstruct_tab(
     with gr.Row():
         with gr.Column(scale=1):
             view = gr.Image(
-                label="Live view", interactive=False, height=LIVE_HEIGHT, elem_id="live-view"
+                label="Live view",
+                interactive=False,
+                height=LIVE_HEIGHT,
+                format=IMAGE_FORMAT,
+                elem_id="live-view",
             )
             gan_view = gr.Checkbox(label="GAN view (projected onto the GAN manifold)")
         with gr.Column(scale=1):
@@ -124,18 +169,23 @@ def _reconstruct_tab(
         video_button = gr.Button("Rotation video", elem_id="video")
     with gr.Row():
         files = gr.File(label="Mesh files", file_count="multiple", elem_id="mesh-files")
-        video = gr.Video(label="Rotation video", elem_id="rotation-video")
+        video = gr.Video(label="Rotation video", height=LIVE_HEIGHT, elem_id="rotation-video")
 
     sliders = [azimuth, elevation, light_x, light_y, ambient, diffuse]
-    draw.click(reconstruct.sample, [session, seed], [preview, status], api_name="sample")
+    draw.click(
+        reconstruct.sample, [session, seed], [preview, status], api_name="sample",
+        show_progress_on=[quiet],
+    )  # fmt: skip
     upload.change(
-        reconstruct.load_input, [session, upload], [preview, status], api_name="load_image"
-    )
+        reconstruct.load_input, [session, upload], [preview, status], api_name="load_image",
+        show_progress_on=[quiet],
+    )  # fmt: skip
     run_event = run.click(
         reconstruct.reconstruct,
         [session, quality],
         [*results, view, *sliders, gan_view, status],
         api_name="reconstruct",
+        show_progress_on=[view],
         concurrency_id=COMPUTE_QUEUE,
         concurrency_limit=1,
     )
@@ -146,7 +196,7 @@ def _reconstruct_tab(
         view,
         api_name="render_view",
         trigger_mode="always_last",
-        show_progress="hidden",
+        show_progress_on=[quiet],
         concurrency_limit=RENDER_CONCURRENCY,
     )
     for suffix, button in export_buttons.items():
@@ -155,6 +205,7 @@ def _reconstruct_tab(
             [session],
             files,
             api_name=f"export_{suffix[1:]}",
+            show_progress_on=[quiet],
         )
     video_event = video_button.click(
         reconstruct.rotation_video,
@@ -172,11 +223,12 @@ def _reconstruct_tab(
         queue=False,
         api_name="stop",
     )
-    return [preview, *results, view, files, video]
+    return ReconstructTab(run_event, [upload, preview, *results, view], [files, video])
 
 
-def _cars_tab(context: AppContext, session: gr.State) -> None:
-    """StyleGAN-R: three samples (by seed or upload), their cameras, part swaps, car to mesh."""
+def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> None:
+    """StyleGAN-R: three samples (by seed or upload), their cameras, part swaps, car to mesh.
+    A car mesh is cleared when its sample changes."""
     path = resolve_model_path(context.settings.cars_model, models_dir=context.settings.models_dir)
     if not path.is_file():
         gr.Markdown(
@@ -191,6 +243,7 @@ def _cars_tab(context: AppContext, session: gr.State) -> None:
                         label=f"Sample {slot}",
                         interactive=False,
                         height=RESULT_HEIGHT,
+                        format=IMAGE_FORMAT,
                         elem_id=f"car-{slot.lower()}",
                     )
                 )
@@ -232,27 +285,36 @@ def _cars_tab(context: AppContext, session: gr.State) -> None:
             car_model3d = gr.Model3D(label="Car mesh (GLB)", height=RESULT_HEIGHT)
 
     camera = [azimuth, elevation, scale]
+    quick = {"show_progress_on": [quiet]}
     show_camera = {
         "fn": cars.slot_camera,
         "inputs": [session, camera_slot],
         "outputs": camera,
         "api_visibility": "private",
-        "show_progress": "hidden",
-    }
+    } | quick
+    clear_mesh = {"outputs": car_model3d, "api_visibility": "private"} | quick
     for slot, seed, button in draw_buttons:
-        button.click(
+        drawn = button.click(
             functools.partial(cars.draw_car, slot=slot),
             [session, seed],
             pictures,
             api_name=f"draw_car_{slot.lower()}",
-        ).success(**show_camera)
+            **quick,
+        )
+        drawn.success(**show_camera)
+        drawn.success(functools.partial(cars.mesh_after_change, slot=slot), [session], **clear_mesh)
     for slot, upload in uploads:
-        upload.change(
+        uploaded = upload.change(
             functools.partial(cars.upload_car, slot=slot),
             [session, upload],
             pictures,
             api_name=f"upload_car_{slot.lower()}",
-        ).success(**show_camera)
+            **quick,
+        )
+        uploaded.success(**show_camera)
+        uploaded.success(
+            functools.partial(cars.mesh_after_change, slot=slot), [session], **clear_mesh
+        )
     camera_slot.change(**show_camera)
     gr.on(
         [slider.input for slider in camera],
@@ -261,10 +323,12 @@ def _cars_tab(context: AppContext, session: gr.State) -> None:
         pictures,
         api_name="car_camera",
         trigger_mode="always_last",
-        show_progress="hidden",
         concurrency_limit=RENDER_CONCURRENCY,
-    )
-    swap_button.click(cars.swap_cars, [session, target, source, part], pictures, api_name="swap")
+        **quick,
+    ).success(cars.mesh_after_change, [session, camera_slot], **clear_mesh)
+    swap_button.click(
+        cars.swap_cars, [session, target, source, part], pictures, api_name="swap", **quick
+    ).success(cars.mesh_after_change, [session, target], **clear_mesh)
     mesh_button.click(
         cars.car_mesh,
         [session, mesh_slot],
@@ -275,21 +339,28 @@ def _cars_tab(context: AppContext, session: gr.State) -> None:
     )
 
 
-def _viewer_tab(session: gr.State) -> list[gr.components.Component]:
+def _viewer_tab(session: gr.State, quiet: gr.Markdown) -> list[gr.components.Component]:
     """The GLB in an interactive viewer, and the app's own render with orbit sliders; returns
-    both (cleared when the model changes)."""
+    both (cleared when the model changes or a new recovery is made)."""
     show = gr.Button("Show the recovered mesh", variant="primary", elem_id="show-mesh")
     with gr.Row():
         model3d = gr.Model3D(label="GLB", height=LIVE_HEIGHT, elem_id="model3d")
         with gr.Column():
             picture = gr.Image(
-                label="Orbit view", interactive=False, height=LIVE_HEIGHT, elem_id="orbit-view"
+                label="Orbit view",
+                interactive=False,
+                height=LIVE_HEIGHT,
+                format=IMAGE_FORMAT,
+                elem_id="orbit-view",
             )
             azimuth = gr.Slider(-180, 180, value=30, step=1, label="Orbit azimuth (°)")
             elevation = gr.Slider(-80, 80, value=15, step=1, label="Orbit elevation (°)")
             distance = gr.Slider(1.2, 5, value=2.2, step=0.1, label="Distance")
     orbit = [azimuth, elevation, distance]
-    show.click(viewer_tab.show_mesh, [session, *orbit], [model3d, picture], api_name="show_mesh")
+    show.click(
+        viewer_tab.show_mesh, [session, *orbit], [model3d, picture], api_name="show_mesh",
+        show_progress_on=[picture],
+    )  # fmt: skip
     gr.on(
         [slider.input for slider in orbit],
         viewer_tab.orbit,
@@ -297,7 +368,7 @@ def _viewer_tab(session: gr.State) -> list[gr.components.Component]:
         picture,
         api_name="orbit_view",
         trigger_mode="always_last",
-        show_progress="hidden",
+        show_progress_on=[quiet],
     )
     return [model3d, picture]
 
@@ -307,6 +378,7 @@ def _models_tab(
     session: gr.State,
     status: gr.Markdown,
     banner: gr.Markdown,
+    quiet: gr.Markdown,
     stale: list[gr.components.Component],
 ) -> gr.Textbox:
     """Load a checkpoint by path with a category preset; returns the architecture box. The
@@ -325,26 +397,27 @@ def _models_tab(
         )
     load = gr.Button("Load", variant="primary", interactive=allowed, elem_id="load-model")
     summary = gr.Textbox(label="Architecture", lines=8, interactive=False, elem_id="summary")
-    view_labels_outputs = _view_labels_panel(session)
-    load.click(
+    view_labels_outputs = _view_labels_panel(session, quiet)
+    loaded = load.click(
         model_tab.load_model,
         [session, path, category],
         [summary, status],
         api_name="load_model",
+        show_progress_on=[summary],
         concurrency_id=COMPUTE_QUEUE,
         concurrency_limit=1,
-    ).success(
-        lambda: [gr.update(visible=False), *[None] * (len(stale) + len(view_labels_outputs))],
-        None,
-        [banner, *stale, *view_labels_outputs],
-        api_visibility="private",
     )
+    loaded.success(
+        lambda: gr.update(visible=False), None, banner, api_visibility="private",
+        show_progress_on=[quiet],
+    )  # fmt: skip
+    _clear_after(loaded, [*stale, *view_labels_outputs], quiet)
     return summary
 
 
-def _view_labels_panel(session: gr.State) -> list[gr.components.Component]:
+def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.components.Component]:
     """StyleGAN-R's view labelling by hand, for the checkpoint loaded above; returns the drawn
-    strips and their table (cleared when the model changes)."""
+    strips, their table and the saved files (cleared when the model changes)."""
     with gr.Accordion("Label view codes by hand (StyleGAN-R training)", open=False):
         gr.Markdown(
             "Draw view codes of the checkpoint above: each strip shows one view code under "
@@ -359,7 +432,11 @@ def _view_labels_panel(session: gr.State) -> list[gr.components.Component]:
             draw = gr.Button("Draw view codes", elem_id="draw-view-codes")
         with gr.Row():
             strips = gr.Gallery(
-                label="View codes", columns=2, height=LIVE_HEIGHT, elem_id="view-strips"
+                label="View codes",
+                columns=2,
+                height=LIVE_HEIGHT,
+                object_fit="contain",
+                elem_id="view-strips",
             )
             with gr.Column():
                 table = gr.Dataframe(
@@ -380,18 +457,21 @@ def _view_labels_panel(session: gr.State) -> list[gr.components.Component]:
             elem_id="view-label-files",
         )
         note = gr.Markdown()
-    draw.click(
+    drawn = draw.click(
         view_labels.draw_view_codes,
         [session, count, layers, seed],
         [strips, table],
         api_name="draw_view_codes",
+        show_progress_on=[strips],
         concurrency_id=COMPUTE_QUEUE,
         concurrency_limit=1,
     )
+    _clear_after(drawn, [files, note], quiet)  # the labels of the codes drawn before
     save.click(
         view_labels.save_view_labels,
         [session, table, bins, elevation],
         [files, note],
         api_name="save_view_labels",
+        show_progress_on=[quiet],
     )
-    return [strips, table]
+    return [strips, table, files, note]

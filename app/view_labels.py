@@ -68,7 +68,7 @@ def save_view_labels(
     with session.action("save view labels"):
         views = session.view_codes
         if views is None:
-            raise GANliftError("There are no view codes to label yet; draw them first.")
+            raise session.missing("There are no view codes to label yet; draw them first.")
         labels = HandLabels(
             num_bins=whole_number(num_bins, "The number of azimuth bins"),
             bins=_table_bins(table, len(views.codes)),

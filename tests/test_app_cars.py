@@ -90,6 +90,9 @@ def test_car_to_mesh_writes_a_textured_glb(context: AppContext) -> None:
     assert Path(path).read_bytes()[:4] == b"glTF"
     mesh = o3d.io.read_triangle_mesh(path)
     assert len(mesh.vertices) > 0 and len(mesh.triangles) == 1280
+    assert cars.mesh_after_change(session, "A") == gr.update()  # another car changed: kept
+    assert cars.mesh_after_change(session, "C") is None  # its car changed: cleared
+    assert cars.mesh_after_change(session, "C") == gr.update()  # nothing shown any more
 
 
 def test_errors_name_the_fix(context: AppContext, tmp_path: Path) -> None:
@@ -119,5 +122,8 @@ def test_the_sliders_show_the_chosen_samples_own_camera(context: AppContext) -> 
     assert azimuth == pytest.approx(-70) and (elevation, scale) == (40, 1.6)
     stored = session.cars["B"].codes.camera[0].tolist()
     wrapped = cars.slot_camera(session, "B")
-    assert np.cos(np.radians(wrapped[0])) == pytest.approx(np.cos(np.radians(stored[0])))
+    assert np.cos(np.radians(wrapped[0])) == pytest.approx(np.cos(np.radians(stored[0])), abs=1e-3)
     assert -180 <= wrapped[0] < 180
+    assert wrapped == tuple(
+        round(value, digits) for value, digits in zip(wrapped, (1, 1, 2), strict=True)
+    )

@@ -451,35 +451,71 @@ def test_every_action_is_a_named_api_endpoint(context: AppContext) -> None:
     } <= names
 
 
-def follow_up(demo: gr.Blocks, api_name: str):
-    """The event that runs after the named endpoint succeeds."""
+def follow_ups(demo: gr.Blocks, api_name: str) -> list:
+    """The events that run after the named endpoint succeeds."""
     (index,) = [i for i, fn in demo.fns.items() if fn.api_name == api_name]
-    (after,) = [fn for fn in demo.fns.values() if fn.trigger_after == index]
-    assert after.trigger_only_on_success
+    after = [fn for fn in demo.fns.values() if fn.trigger_after == index]
+    assert after and all(fn.trigger_only_on_success for fn in after)
     return after
 
 
+def cleared_by(demo: gr.Blocks, api_name: str) -> set[str]:
+    """The elem_ids of the components the endpoint's follow-ups empty."""
+    cleared = set()
+    for after in follow_ups(demo, api_name):
+        values = after.fn() if not after.inputs else []
+        if values and all(value is None for value in values):
+            cleared |= {output.elem_id for output in after.outputs}
+    return cleared
+
+
 def test_loading_a_model_clears_the_old_models_pictures(context: AppContext) -> None:
-    """use_model drops the input and results, so the pictures showing them go too."""
+    """use_model drops the input and results, so the pictures showing them go too, and the
+    upload box that gave the input, and the view labels saved for the old model."""
     demo = build_app(context)
-    after = follow_up(demo, "load_model")
-    cleared = {output.elem_id for output in after.outputs}
-    assert {"preview", "result-depth", "live-view", "mesh-files", "model3d"} <= cleared
-    assert {"orbit-view", "view-strips", "view-bins", "model-banner"} <= cleared
-    values = after.fn()
-    assert values[0] == gr.update(visible=False) and all(value is None for value in values[1:])
+    cleared = cleared_by(demo, "load_model")
+    assert {"upload", "preview", "result-depth", "live-view", "mesh-files", "model3d"} <= cleared
+    assert {"orbit-view", "view-strips", "view-bins", "view-label-files"} <= cleared
+    banner = [
+        fn for fn in follow_ups(demo, "load_model") if fn.outputs[0].elem_id == "model-banner"
+    ]
+    assert banner[0].fn() == gr.update(visible=False)
 
 
-def test_drawing_a_car_shows_its_camera_on_the_sliders(context: AppContext) -> None:
+def test_a_new_recovery_clears_the_files_and_views_made_from_the_last(context) -> None:
+    demo = build_app(context)
+    assert {"mesh-files", "rotation-video", "model3d", "orbit-view"} <= cleared_by(
+        demo, "reconstruct"
+    )
+    assert "view-label-files" in cleared_by(demo, "draw_view_codes")
+
+
+def test_refusals_never_cover_sliders_or_several_pictures(context: AppContext) -> None:
+    """Gradio puts an "Error" badge, which stays, on every component an event shows progress
+    on: each event shows it on one component at most (hidden ones for quick actions), never
+    on a slider, a checkbox or a number box the visitor must still reach."""
+    demo = build_app(context)
+    for fn in demo.fns.values():
+        if not fn.outputs:
+            continue
+        shown = fn.show_progress_on if fn.show_progress_on is not None else fn.outputs
+        assert len(shown) == 1, (fn.api_name or fn.name, [c.label for c in shown])
+        assert not isinstance(shown[0], gr.Slider | gr.Checkbox | gr.Number)
+
+
+def test_drawing_a_car_shows_its_camera_and_clears_its_old_mesh(context: AppContext) -> None:
     demo = build_app(context)
     for slot in "abc":
-        after = follow_up(demo, f"draw_car_{slot}")
-        assert after.fn is cars.slot_camera
-        assert [output.label for output in after.outputs] == [
+        camera, mesh = sorted(
+            follow_ups(demo, f"draw_car_{slot}"), key=lambda fn: fn.fn is not cars.slot_camera
+        )
+        assert camera.fn is cars.slot_camera
+        assert [output.label for output in camera.outputs] == [
             "Car azimuth (°)",
             "Car elevation (°)",
             "Car scale",
         ]
+        assert mesh.fn.func is cars.mesh_after_change and mesh.fn.keywords == {"slot": slot.upper()}
 
 
 @pytest.mark.slow

@@ -12,7 +12,10 @@ def whole_number(
     value: float | str, what: str, *, minimum: int | None = None, maximum: int | None = None
 ) -> int:
     """``value`` (a number or its text) as an int, or a GANliftError naming ``what`` when it
-    is not a whole number or lies outside ``minimum`` … ``maximum``."""
+    is empty, not a whole number (the boxes send 1.5 as it is, not rounded) or lies outside
+    ``minimum`` … ``maximum``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise GANliftError(f"{what} is empty; enter a whole number{_bound(minimum, maximum)}.")
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
@@ -20,16 +23,19 @@ def whole_number(
     too_small = minimum is not None and number < minimum
     too_large = maximum is not None and number > maximum
     if not number.is_integer() or too_small or too_large:
-        if minimum is not None and maximum is not None:
-            bound = f" from {minimum} to {maximum}"
-        elif minimum is not None:
-            bound = f" of {minimum} or more"
-        elif maximum is not None:
-            bound = f" of {maximum} or less"
-        else:
-            bound = ""
-        raise GANliftError(f"{what} must be a whole number{bound}, got {value}.")
+        raise GANliftError(f"{what} must be a whole number{_bound(minimum, maximum)}, got {value}.")
     return int(number)
+
+
+def _bound(minimum: int | None, maximum: int | None) -> str:
+    """ " from 0 to 9", " of 1 or more", " of 9 or less" or ""."""
+    if minimum is not None and maximum is not None:
+        return f" from {minimum} to {maximum}"
+    if minimum is not None:
+        return f" of {minimum} or more"
+    if maximum is not None:
+        return f" of {maximum} or less"
+    return ""
 
 
 def seed_number(value: float | str) -> int:

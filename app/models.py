@@ -50,6 +50,10 @@ class ModelChoice:
                 f"The default model '{self.name}' is not installed yet (expected {self.path}); "
                 "start with --model PATH or load a checkpoint in the Models tab."
             )
+        if self.path.is_dir():
+            return (
+                f"Checkpoint {self.path} is a folder; give the path of the checkpoint file in it."
+            )
         return f"Checkpoint {self.path} does not exist; check the path."
 
 

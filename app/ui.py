@@ -108,7 +108,7 @@ def _reconstruct_tab(
             if examples:
                 gr.Examples([[path] for path in examples], inputs=[upload], label="Examples")
             with gr.Row():
-                seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, maximum=MAX_SEED)
+                seed = gr.Number(label="Seed", value=0, minimum=0, maximum=MAX_SEED)
                 draw = gr.Button("Draw a GAN sample", elem_id="draw")
         with gr.Column(scale=1):
             preview = gr.Image(
@@ -250,7 +250,6 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
                 seed = gr.Number(
                     label=f"Seed {slot}",
                     value=len(draw_buttons),
-                    precision=0,
                     minimum=0,
                     maximum=MAX_SEED,
                 )
@@ -426,9 +425,9 @@ def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.compone
             "side, 4 the back, 6 the left side); leave unsure ones blank."
         )
         with gr.Row():
-            count = gr.Number(label="View codes", value=12, precision=0, minimum=1)
-            layers = gr.Number(label="View layers (W+ rows)", value=4, precision=0, minimum=1)
-            seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, maximum=MAX_SEED)
+            count = gr.Number(label="View codes", value=12, minimum=1)
+            layers = gr.Number(label="View layers (W+ rows)", value=4, minimum=1)
+            seed = gr.Number(label="Seed", value=0, minimum=0, maximum=MAX_SEED)
             draw = gr.Button("Draw view codes", elem_id="draw-view-codes")
         with gr.Row():
             strips = gr.Gallery(
@@ -448,7 +447,7 @@ def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.compone
                     elem_id="view-bins",
                 )
                 with gr.Row():
-                    bins = gr.Number(label="Azimuth bins", value=8, precision=0, minimum=1)
+                    bins = gr.Number(label="Azimuth bins", value=8, minimum=1)
                     elevation = gr.Number(label="Elevation (°) of every view", value=10)
                 save = gr.Button("Save labels", variant="primary", elem_id="save-view-labels")
         files = gr.File(

@@ -349,7 +349,19 @@ def test_user_errors_are_one_sentence_gr_errors(context: AppContext, tmp_path: P
     for seed in (-1, 2.5, float("nan"), 2**70):  # NaN and 2**70 used to fail unexpectedly
         with pytest.raises(gr.Error, match=f"seed must be a whole number from 0 to {MAX_SEED}"):
             reconstruct.sample(session, seed)
+    with pytest.raises(
+        gr.Error, match=f"The seed is empty; enter a whole number from 0 to {MAX_SEED}"
+    ):
+        reconstruct.sample(session, None)  # an emptied box
     reconstruct.sample(session, MAX_SEED)
+
+
+def test_number_boxes_send_what_was_typed(context: AppContext) -> None:
+    """The boxes do not round (1.5 was drawn as seed 2 while the box showed 1.5): the handler
+    sees the typed number and refuses a fraction."""
+    demo = build_app(context)
+    boxes = [block for block in demo.blocks.values() if isinstance(block, gr.Number)]
+    assert boxes and all(box.precision is None for box in boxes)
 
 
 def test_api_clients_sending_no_number_get_one_sentence(
@@ -414,6 +426,8 @@ def test_models_tab_loads_a_checkpoint_by_path(
     assert str(checkpoint) in status
     with pytest.raises(gr.Error, match="does not exist; check the path"):
         model_tab.load_model(session, str(tmp_path / "nope.pt"), "auto")
+    with pytest.raises(gr.Error, match="is a folder; give the path of the checkpoint file in it"):
+        model_tab.load_model(session, str(tmp_path), "auto")
     shared = Session(make_context(tiny_files, tmp_path, allow_model_paths=False))
     with pytest.raises(gr.Error, match="off on a publicly shared app"):
         model_tab.load_model(shared, str(checkpoint), "auto")

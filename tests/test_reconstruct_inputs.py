@@ -65,7 +65,10 @@ def test_a_square_without_a_face_is_taken_whole_and_named_so(monkeypatch) -> Non
     square = torch.rand(1, 3, 128, 128) * 2 - 1
     prepared = prepare_input(square, size=64, find_face=True, needs_mask=False)
     assert prepared.box == Box(0, 0, 128, 128)
-    assert prepared.framing.startswith("whole image (no face found;")
+    assert prepared.framing == (
+        "whole image (no face found; right for a face that fills the square, else crop the "
+        "photo to the face)"
+    )
 
 
 def test_a_square_at_the_models_size_is_taken_whole_without_a_face_search(monkeypatch) -> None:

@@ -198,6 +198,8 @@ def test_names_with_dots_are_names(networks, tmp_path: Path) -> None:
     assert save_checkpoint(tmp_path / "third.pt", G).name == "third.safetensors"
     with pytest.raises(GANliftError, match=r"mine\.ckpt does not exist; check the path"):
         load_checkpoint("mine.ckpt", models_dir=tmp_path)
+    with pytest.raises(GANliftError, match="is a folder; give the path of the checkpoint file"):
+        load_checkpoint(tmp_path, models_dir=tmp_path)
 
 
 def test_running_out_of_memory_is_not_blamed_on_the_file(

@@ -92,7 +92,12 @@ def prepare_input(
                 if face_detector_available()
                 else "this OpenCV build has no face detector"
             )
-            framing += f" ({why}; if the face fills little of the photo, crop the photo to it)"
+            advice = (
+                "right for a face that fills the square, else crop the photo to the face"
+                if height == width
+                else "if the face fills little of the photo, crop the photo to it"
+            )
+            framing += f" ({why}; {advice})"
     photo = crop_box(image, box)  # [1, 3, B, B]
     cropped = fit_to_frame(photo, size)  # [1, 3, S, S]
     if mask is not None:

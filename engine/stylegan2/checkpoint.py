@@ -139,6 +139,10 @@ def resolve_checkpoint_path(
             f"No model named '{path_or_name}': expected {candidate} with its .json beside it "
             f"(available: {available}); pass a checkpoint file path instead."
         )
+    if path.is_dir():
+        raise GANliftError(
+            f"Checkpoint {path} is a folder; give the path of the checkpoint file in it."
+        )
     raise GANliftError(f"Checkpoint file {path} does not exist; check the path.")
 
 

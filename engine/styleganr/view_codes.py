@@ -70,8 +70,8 @@ def sample_view_codes(
         raise GANliftError(f"The number of view codes must be at least 1, got {count}.")
     if not 1 <= num_view_layers < generator.num_ws:
         raise GANliftError(
-            f"num_view_layers must be in 1..{generator.num_ws - 1} for this generator, "
-            f"got {num_view_layers}."
+            f"The view layers (W+ rows the view codes replace) must be from 1 to "
+            f"{generator.num_ws - 1} for this generator, got {num_view_layers}."
         )
     w = sample_w(generator, count, seed=seed, truncation=truncation)  # [V, D]
     return ViewCodes(codes=w[:, None].expand(-1, num_view_layers, -1).clone())

@@ -24,7 +24,7 @@ from app.models import LoadedModel
 from app.session import Session
 from engine.animation import rotation_frames, save_animation, swing_angles
 from engine.errors import GANliftError
-from engine.gan2shape import Quality, check_quality, quality_schedule
+from engine.gan2shape import Quality, check_quality, quality_schedule, write_maps
 from engine.gan2shape.inputs import prepare_input
 from engine.gan2shape.recover import recover, texture_source
 from engine.gan2shape.views import project_view, render_view
@@ -235,6 +235,15 @@ def export_mesh(session: Session, suffix: str) -> list[str]:
         mesh_path = save_mesh(session.mesh(), folder / f"ganlift-mesh{suffix}")
         companions = sorted(path for path in folder.iterdir() if path != mesh_path)
     return [str(mesh_path), *(str(path) for path in companions)]
+
+
+def export_maps(session: Session) -> list[str]:
+    """Write the recovery's maps (depth as float32 .npy and 16-bit PNG, normal, albedo,
+    shading, canonical, input, inversion) and their summary.json, which records the depth
+    PNG's range, in the session's folder; returns the files, depth first."""
+    with session.action("export maps"):
+        files = write_maps(session.require_recovery(), session.work_dir / "maps")
+    return [str(path) for path in files.values()]
 
 
 def rotation_video(

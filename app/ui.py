@@ -166,9 +166,10 @@ def _reconstruct_tab(
             suffix: gr.Button(f"{suffix[1:].upper()}", elem_id=f"export-{suffix[1:]}")
             for suffix in (".obj", ".ply", ".glb")
         }
+        maps_button = gr.Button("Maps (depth .npy, 16-bit PNG, ...)", elem_id="export-maps")
         video_button = gr.Button("Rotation video", elem_id="video")
     with gr.Row():
-        files = gr.File(label="Mesh files", file_count="multiple", elem_id="mesh-files")
+        files = gr.File(label="Exported files", file_count="multiple", elem_id="mesh-files")
         video = gr.Video(label="Rotation video", height=LIVE_HEIGHT, elem_id="rotation-video")
 
     sliders = [azimuth, elevation, light_x, light_y, ambient, diffuse]
@@ -207,6 +208,10 @@ def _reconstruct_tab(
             api_name=f"export_{suffix[1:]}",
             show_progress_on=[quiet],
         )
+    maps_button.click(
+        reconstruct.export_maps, [session], files, api_name="export_maps",
+        show_progress_on=[quiet],
+    )  # fmt: skip
     video_event = video_button.click(
         reconstruct.rotation_video,
         [session, *sliders[1:], gan_view],

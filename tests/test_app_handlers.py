@@ -5,6 +5,7 @@ rotation video, the viewer, and one-sentence errors."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import gradio as gr
@@ -25,6 +26,7 @@ from app.ui import build_app
 from app.viewer import Open3DViewer, TorchViewer, probe_open3d_offscreen
 from bench.viewer import dome_mesh
 from engine.errors import GANliftError
+from engine.gan2shape import read_depth_png
 from engine.gan2shape.inputs import face_detector_available, prepare_input
 from engine.images import load_image, save_image
 from tests.e2e.tiny_model import SIZE, TINY_PRESET, tiny_app_context, write_tiny_model
@@ -297,6 +299,21 @@ def test_exports_are_loadable_meshes(
         reconstruct.export_mesh(session, ".stl")
 
 
+def test_maps_export_gives_the_depth_itself(
+    reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
+) -> None:
+    """The Depth picture is an 8-bit view; the maps export has the float depth and a 16-bit
+    PNG that reads back to it through the range its summary.json records."""
+    session, _ = reconstructed
+    paths = {Path(path).name: Path(path) for path in reconstruct.export_maps(session)}
+    assert {"depth.npy", "depth.png", "normal.png", "albedo.png", "summary.json"} <= set(paths)
+    depth = np.load(paths["depth.npy"])
+    np.testing.assert_array_equal(depth, session.recovery.depth[0].cpu().numpy())
+    depth_range = json.loads(paths["summary.json"].read_text())["depth_png_range"]
+    step = (depth_range[1] - depth_range[0]) / 65535
+    np.testing.assert_allclose(read_depth_png(paths["depth.png"], depth_range), depth, atol=step)
+
+
 def test_rotation_video_swings_the_view(
     reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
 ) -> None:
@@ -446,6 +463,7 @@ def test_every_action_is_a_named_api_endpoint(context: AppContext) -> None:
         "export_obj",
         "export_ply",
         "export_glb",
+        "export_maps",
         "rotation_video",
         "show_mesh",
         "orbit_view",

@@ -20,7 +20,13 @@ from engine.gan2shape.inputs import (
     prepare_input,
 )
 from engine.gan2shape.networks import Gan2ShapeNetworks, NetworkConfig
-from engine.gan2shape.outputs import OutputSettings, ViewSpec, read_depth_png, write_outputs
+from engine.gan2shape.outputs import (
+    OutputSettings,
+    ViewSpec,
+    read_depth_png,
+    write_maps,
+    write_outputs,
+)
 from engine.gan2shape.parametrisation import CameraRanges
 from engine.gan2shape.pipeline import (
     FAST_FRACTION,
@@ -88,5 +94,6 @@ __all__ = [
     "render_view",
     "sample_input",
     "save_state",
+    "write_maps",
     "write_outputs",
 ]

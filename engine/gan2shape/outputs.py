@@ -154,6 +154,16 @@ def write_outputs(
     return files
 
 
+def write_maps(recovery: Recovery, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Only the maps of `recovery` (depth as npy and 16-bit PNG, normal, albedo, shading,
+    canonical, input, inversion) and a summary.json that records the depth PNG's range, into
+    `out_dir`; returns the files by label (what the app's maps export downloads)."""
+    out_dir = Path(out_dir)
+    files = _write_maps(recovery, out_dir)
+    files["summary"] = write_json(out_dir / "summary.json", _summary(recovery, files, out_dir))
+    return files
+
+
 def _write_maps(recovery: Recovery, out_dir: Path) -> dict[str, Path]:
     """Depth (npy, 16-bit PNG), normal, albedo, diffuse shading, canonical, input, inversion."""
     camera = recovery.state.preset.camera

@@ -87,6 +87,14 @@ def slot_camera(session: Session, slot: str) -> tuple[float, float, float]:
         )
 
 
+def camera_sliders(session: Session, slot: str) -> list[dict[str, Any]]:
+    """The camera sliders' updates for `slot`: its camera (`slot_camera`), and movable only
+    while the slot holds a car (dragging for an empty one could only be refused, once per
+    step of the drag)."""
+    filled = slot in session.cars
+    return [gr.update(value=value, interactive=filled) for value in slot_camera(session, slot)]
+
+
 def swap_cars(session: Session, target: str, source: str, part: str) -> SlotPictures:
     """Give `target`'s car the `part` (shape, texture or background) of `source`'s."""
     with session.action("swap"):

@@ -54,8 +54,9 @@ def build_app(context: AppContext) -> gr.Blocks:
             views = _viewer_tab(session, quiet)
         with gr.Tab("Models"):
             summary = _models_tab(
-                context, session, status, banner, quiet, [*tab.shown, *tab.exports, *views]
-            )
+                context, session, status, banner, quiet, [*tab.shown, *tab.exports, *views],
+                tab.live,
+            )  # fmt: skip
         _clear_after(tab.run, [*tab.exports, *views], quiet)  # files of the previous recovery
         demo.load(
             model_tab.describe_model, [session], [summary, status], api_name="describe_model",
@@ -87,6 +88,8 @@ class ReconstructTab:
     """The upload box and the pictures of the input and its recovery."""
     exports: list[gr.components.Component]
     """The mesh files and the rotation video made from the recovery."""
+    live: list[gr.components.Component]
+    """The live view's sliders and GAN-view box, movable only while there is a recovery."""
 
 
 def _reconstruct_tab(
@@ -153,14 +156,19 @@ def _reconstruct_tab(
                 format=IMAGE_FORMAT,
                 elem_id="live-view",
             )
-            gan_view = gr.Checkbox(label="GAN view (projected onto the GAN manifold)")
+            gan_view = gr.Checkbox(
+                label="GAN view (projected onto the GAN manifold)", interactive=False
+            )
         with gr.Column(scale=1):
-            azimuth = gr.Slider(-60, 60, value=0, step=1, label="Azimuth (°)", elem_id="azimuth")
-            elevation = gr.Slider(-30, 30, value=0, step=1, label="Elevation (°)")
-            light_x = gr.Slider(-1, 1, value=0, step=0.01, label="Light x")
-            light_y = gr.Slider(-1, 1, value=0, step=0.01, label="Light y")
-            ambient = gr.Slider(0, 1, value=0.5, step=0.01, label="Ambient")
-            diffuse = gr.Slider(0, 1, value=0.5, step=0.01, label="Diffuse")
+            locked = {"interactive": False}  # movable once there is a recovery
+            azimuth = gr.Slider(
+                -60, 60, value=0, step=1, label="Azimuth (°)", elem_id="azimuth", **locked
+            )
+            elevation = gr.Slider(-30, 30, value=0, step=1, label="Elevation (°)", **locked)
+            light_x = gr.Slider(-1, 1, value=0, step=0.01, label="Light x", **locked)
+            light_y = gr.Slider(-1, 1, value=0, step=0.01, label="Light y", **locked)
+            ambient = gr.Slider(0, 1, value=0.5, step=0.01, label="Ambient", **locked)
+            diffuse = gr.Slider(0, 1, value=0.5, step=0.01, label="Diffuse", **locked)
     with gr.Row():
         export_buttons = {
             suffix: gr.Button(f"{suffix[1:].upper()}", elem_id=f"export-{suffix[1:]}")
@@ -190,6 +198,10 @@ def _reconstruct_tab(
         concurrency_id=COMPUTE_QUEUE,
         concurrency_limit=1,
     )
+    run_event.success(
+        lambda: [gr.update(interactive=True)] * (len(sliders) + 1), None, [*sliders, gan_view],
+        api_visibility="private", show_progress_on=[quiet],
+    )  # fmt: skip
     gr.on(
         [slider.input for slider in sliders] + [gan_view.input],
         reconstruct.render,
@@ -228,7 +240,9 @@ def _reconstruct_tab(
         queue=False,
         api_name="stop",
     )
-    return ReconstructTab(run_event, [upload, preview, *results, view], [files, video])
+    return ReconstructTab(
+        run_event, [upload, preview, *results, view], [files, video], [*sliders, gan_view]
+    )
 
 
 def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> None:
@@ -271,13 +285,20 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
         with gr.Column():
             camera_slot = gr.Radio(list(cars.SLOTS), value="A", label="Camera of sample")
             start_azimuth, start_elevation, start_scale = cars.DEFAULT_CAMERA
+            locked = {"interactive": False}  # movable once the chosen slot holds a car
             azimuth = gr.Slider(
-                *cars.AZIMUTH_RANGE, value=start_azimuth, step=1, label="Car azimuth (°)"
+                *cars.AZIMUTH_RANGE, value=start_azimuth, step=1, label="Car azimuth (°)", **locked
             )
             elevation = gr.Slider(
-                *cars.ELEVATION_RANGE, value=start_elevation, step=1, label="Car elevation (°)"
+                *cars.ELEVATION_RANGE,
+                value=start_elevation,
+                step=1,
+                label="Car elevation (°)",
+                **locked,
             )
-            scale = gr.Slider(*cars.SCALE_RANGE, value=start_scale, step=0.01, label="Car scale")
+            scale = gr.Slider(
+                *cars.SCALE_RANGE, value=start_scale, step=0.01, label="Car scale", **locked
+            )
         with gr.Column():
             target = gr.Radio(list(cars.SLOTS), value="A", label="Change sample")
             source = gr.Radio(list(cars.SLOTS), value="B", label="Take from sample")
@@ -291,7 +312,7 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
     camera = [azimuth, elevation, scale]
     quick = {"show_progress_on": [quiet]}
     show_camera = {
-        "fn": cars.slot_camera,
+        "fn": cars.camera_sliders,
         "inputs": [session, camera_slot],
         "outputs": camera,
         "api_visibility": "private",
@@ -384,9 +405,11 @@ def _models_tab(
     banner: gr.Markdown,
     quiet: gr.Markdown,
     stale: list[gr.components.Component],
+    live: list[gr.components.Component],
 ) -> gr.Textbox:
     """Load a checkpoint by path with a category preset; returns the architecture box. The
-    `stale` pictures and files of the previous model's input and results are cleared."""
+    `stale` pictures and files of the previous model's input and results are cleared, and the
+    `live` view's controls locked until the next recovery."""
     allowed = context.settings.allow_model_paths
     if not allowed:
         gr.Markdown(f"**{model_tab.PATHS_OFF_MESSAGE}**")
@@ -412,8 +435,8 @@ def _models_tab(
         concurrency_limit=1,
     )
     loaded.success(
-        lambda: gr.update(visible=False), None, banner, api_visibility="private",
-        show_progress_on=[quiet],
+        lambda: [gr.update(visible=False), *[gr.update(interactive=False)] * len(live)],
+        None, [banner, *live], api_visibility="private", show_progress_on=[quiet],
     )  # fmt: skip
     _clear_after(loaded, [*stale, *view_labels_outputs], quiet)
     return summary

@@ -508,10 +508,34 @@ def test_loading_a_model_clears_the_old_models_pictures(context: AppContext) -> 
     cleared = cleared_by(demo, "load_model")
     assert {"upload", "preview", "result-depth", "live-view", "mesh-files", "model3d"} <= cleared
     assert {"orbit-view", "view-strips", "view-bins", "view-label-files"} <= cleared
-    banner = [
+    (banner,) = [
         fn for fn in follow_ups(demo, "load_model") if fn.outputs[0].elem_id == "model-banner"
     ]
-    assert banner[0].fn() == gr.update(visible=False)
+    assert banner.fn()[0] == gr.update(visible=False)
+
+
+def test_the_live_controls_move_only_while_there_is_a_recovery(context: AppContext) -> None:
+    """Dragging a slider with nothing reconstructed could only be refused, once per step of
+    the drag: the sliders and GAN-view box start locked, a recovery unlocks them and loading
+    another model locks them again."""
+    demo = build_app(context)
+    live = [block for block in demo.blocks.values() if isinstance(block, gr.Slider | gr.Checkbox)]
+    assert live and not any(block.interactive for block in live)
+    (unlock,) = [fn for fn in follow_ups(demo, "reconstruct") if fn.outputs[0] in live]
+    assert {block._id for block in unlock.outputs} == {  # the Reconstruct tab's seven
+        block._id for block in live if block.label in LIVE_LABELS
+    }
+    assert all(update == gr.update(interactive=True) for update in unlock.fn())
+    (relock,) = [
+        fn for fn in follow_ups(demo, "load_model") if len(fn.outputs) > 1 and fn.outputs[1] in live
+    ]
+    assert all(update == gr.update(interactive=False) for update in relock.fn()[1:])
+
+
+LIVE_LABELS = {
+    "Azimuth (°)", "Elevation (°)", "Light x", "Light y", "Ambient", "Diffuse",
+    "GAN view (projected onto the GAN manifold)",
+}  # fmt: skip
 
 
 def test_a_new_recovery_clears_the_files_and_views_made_from_the_last(context) -> None:
@@ -539,9 +563,9 @@ def test_drawing_a_car_shows_its_camera_and_clears_its_old_mesh(context: AppCont
     demo = build_app(context)
     for slot in "abc":
         camera, mesh = sorted(
-            follow_ups(demo, f"draw_car_{slot}"), key=lambda fn: fn.fn is not cars.slot_camera
+            follow_ups(demo, f"draw_car_{slot}"), key=lambda fn: fn.fn is not cars.camera_sliders
         )
-        assert camera.fn is cars.slot_camera
+        assert camera.fn is cars.camera_sliders
         assert [output.label for output in camera.outputs] == [
             "Car azimuth (°)",
             "Car elevation (°)",

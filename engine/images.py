@@ -95,6 +95,16 @@ def fit_to_frame(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tens
     )  # [N, 3, target_h, target_w]
 
 
+def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Square `images [B, C, H, H]` resized to `size`² (area when shrinking, bilinear when
+    growing, as GAN2Shape's release resizes between the GAN's frame and its networks')."""
+    if images.shape[-1] == size:
+        return images
+    if images.shape[-1] > size:
+        return F.interpolate(images, size=(size, size), mode="area")
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+
+
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """One image `[1,3,H,W]` or `[3,H,W]` in `[-1,1]` as a uint8 HWC array."""
     if image.dim() == 4:

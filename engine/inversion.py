@@ -127,7 +127,7 @@ def project(
     size = G.config.size
     target = fit_to_frame(target.to(device, torch.float32), size)  # [1, 3, size, size]
     if isinstance(perceptual, DiscriminatorFeatureLoss):
-        perceptual_resolution = size
+        perceptual_resolution = perceptual.resolution
     target_features = _perceptual_input(target, perceptual_resolution)
 
     w_avg, w_std = _w_statistics(G, w_avg_samples, rng, device)  # [1, D], scalar

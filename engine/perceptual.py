@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from engine.errors import GANliftError
+from engine.images import resize_square
 from engine.stylegan2 import Discriminator
 
 OFFLINE_ENV = "GANLIFT_OFFLINE"
@@ -128,8 +129,9 @@ class DiscriminatorFeatureLoss(nn.Module):
     """Mean L1 between the features of the discriminator's first blocks, summed over blocks.
 
     `num_blocks` is capped at the discriminator's block count (small models have fewer than
-    GAN2Shape's 4). The discriminator is copied and frozen, so the loss never changes (or
-    accumulates gradients in) the caller's network.
+    GAN2Shape's 4). Images of another size are resized to the discriminator's (`resolution`).
+    The discriminator is copied and frozen, so the loss never changes (or accumulates
+    gradients in) the caller's network.
     """
 
     def __init__(self, discriminator: Discriminator, *, num_blocks: int = 4) -> None:
@@ -140,9 +142,12 @@ class DiscriminatorFeatureLoss(nn.Module):
             )
         self.discriminator = copy.deepcopy(discriminator).eval().requires_grad_(False)
         self.num_blocks = min(num_blocks, len(discriminator.convs))
+        self.resolution = discriminator.config.size
+        """The side of the images the discriminator takes."""
 
     def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-        """Distance `[N]` between image batches `[N,3,H,W]` in `[-1,1]`."""
+        """Distance `[N]` between square image batches `[N,3,H,H]` in `[-1,1]`."""
+        first, second = (resize_square(images, self.resolution) for images in (first, second))
         features_first = self.discriminator.features(first, self.num_blocks)
         features_second = self.discriminator.features(second, self.num_blocks)
         distance = first.new_zeros(first.shape[0])  # [N]

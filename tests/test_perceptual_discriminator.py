@@ -49,6 +49,19 @@ def test_distance_is_the_summed_mean_l1_of_the_first_four_blocks(
     assert torch.allclose(distance, expected, rtol=1e-5)
 
 
+def test_images_of_another_size_are_resized_to_the_discriminators(
+    discriminator: Discriminator, images: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    """A 512-px GAN's images shrunk for a perceptual pass, or a 64-px network frame, still
+    meet a discriminator of its own size: area-shrunk or bilinearly grown (as the release)."""
+    loss = DiscriminatorFeatureLoss(discriminator, num_blocks=2)
+    first, second = images  # [2, 3, 32, 32]
+    doubled = [image.repeat_interleave(2, -1).repeat_interleave(2, -2) for image in images]
+    with torch.no_grad():
+        assert torch.allclose(loss(*doubled), loss(first, second), atol=1e-6)  # area: exact
+        assert loss(first[..., :16, :16], second[..., :16, :16]).shape == (2,)
+
+
 def test_distance_is_zero_for_identity_symmetric_and_positive(
     discriminator: Discriminator, images: tuple[torch.Tensor, torch.Tensor]
 ) -> None:

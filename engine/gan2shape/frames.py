@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from engine.images import resize_square
 
 
 def centre_crop(images: torch.Tensor, crop: float | None) -> torch.Tensor:
@@ -19,9 +20,4 @@ def centre_crop(images: torch.Tensor, crop: float | None) -> torch.Tensor:
 def to_network_frame(images: torch.Tensor, *, crop: float | None, size: int) -> torch.Tensor:
     """`images [B, C, H, H]` centre-cropped to `crop` of their side (None: uncropped) and
     resized to `size`² (area when shrinking, bilinear when growing, as the release)."""
-    images = centre_crop(images, crop)
-    if images.shape[-1] == size:
-        return images
-    if images.shape[-1] > size:
-        return F.interpolate(images, size=(size, size), mode="area")
-    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+    return resize_square(centre_crop(images, crop), size)

@@ -1,13 +1,11 @@
-"""GAN2Shape's losses: masked L1, masked discriminator-feature L1, perceptual distance and the
-second-order smoothness of depth and shading."""
+"""GAN2Shape's losses: masked L1, masked discriminator-feature L1 and the second-order
+smoothness of depth and shading."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from engine.gan2shape.frames import to_network_frame
-from engine.perceptual import DiscriminatorFeatureLoss, PerceptualLoss
 from engine.stylegan2 import Discriminator
 
 _TINY = 1e-8
@@ -68,15 +66,3 @@ def _block_outputs(blocks: torch.nn.Sequential, x: torch.Tensor) -> list[torch.T
         x = block(x)
         outputs.append(x)
     return outputs
-
-
-def perceptual_distance(
-    perceptual: PerceptualLoss, first: torch.Tensor, second: torch.Tensor
-) -> torch.Tensor:
-    """Mean perceptual distance of two image batches `[B, 3, H, W]`; a discriminator-feature
-    loss gets its images resized to the discriminator's size."""
-    if isinstance(perceptual, DiscriminatorFeatureLoss):
-        size = perceptual.discriminator.config.size
-        first = to_network_frame(first, crop=None, size=size)
-        second = to_network_frame(second, crop=None, size=size)
-    return perceptual(first, second).mean()

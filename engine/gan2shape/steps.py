@@ -21,7 +21,6 @@ from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.losses import (
     masked_feature_l1,
     masked_l1,
-    perceptual_distance,
     smoothness,
 )
 from engine.gan2shape.networks import Gan2ShapeNetworks
@@ -291,7 +290,7 @@ def _photometric(
     if preset.perceptual_weight == 0:
         return l1
     with bf16_autocast(render.device, enabled=bf16):
-        distance = perceptual_distance(perceptual, render * mask, target * mask)
+        distance = perceptual(render * mask, target * mask).mean()
     return l1 + preset.perceptual_weight * distance.float()
 
 

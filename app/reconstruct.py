@@ -24,7 +24,7 @@ from app.models import LoadedModel
 from app.session import Session
 from engine.animation import rotation_frames, save_animation, swing_angles
 from engine.errors import GANliftError
-from engine.gan2shape import Quality, check_quality, quality_schedule, write_maps
+from engine.gan2shape import Quality, check_quality, quality_schedule, sample_input, write_maps
 from engine.gan2shape.inputs import prepare_input
 from engine.gan2shape.recover import recover, texture_source
 from engine.gan2shape.views import project_view, render_view
@@ -33,9 +33,6 @@ from engine.limits import JobGuard, check_image_size
 from engine.mesh import MESH_FORMATS, save_mesh
 from engine.progress import ProgressFn
 from engine.stylegan2 import bf16_supported
-
-SAMPLE_TRUNCATION = 0.7
-"""Truncation of drawn samples when the checkpoint stores its mean w."""
 
 SLIDER_DECIMALS = 2
 """The light sliders' precision (recovered lights are rounded to it)."""
@@ -86,20 +83,14 @@ class ReconstructOutputs(NamedTuple):
 
 
 def sample(session: Session, seed: float) -> tuple[np.ndarray, str]:
-    """Draw the GAN's sample for `seed` and make it the input (its latent is kept, so no
-    inversion is needed); returns the picture and the status line."""
+    """Draw the GAN's sample for `seed` (the one `reconstruct --seed-sample` lifts) and make it
+    the input (its latent is kept, so no inversion is needed); returns the picture and the
+    status line."""
     with session.action("sample"):
-        G = session.model().generator
         seed = seed_number(seed)
-        generator = torch.Generator().manual_seed(seed)
-        z = torch.randn(1, G.style_dim, generator=generator).to(G.input.input.device)  # [1, D]
-        with torch.no_grad():
-            w = G.mapping(z)  # [1, D]
-            if G.latent_avg is not None:
-                w = torch.lerp(G.latent_avg.reshape(1, -1), w, SAMPLE_TRUNCATION)
-            image = G.synthesis(w).clamp(-1, 1)  # [1, 3, size, size]
-        session.set_input(image.cpu(), f"GAN sample, seed {seed}", latent=w)
-    return picture(image), session.status()
+        prepared, w = sample_input(session.model().generator, seed)
+        session.set_input(prepared.image.cpu(), f"GAN sample, seed {seed}", latent=w)
+    return picture(prepared.image), session.status()
 
 
 def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, str]:

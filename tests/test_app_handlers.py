@@ -26,7 +26,7 @@ from app.ui import build_app
 from app.viewer import Open3DViewer, TorchViewer, probe_open3d_offscreen
 from bench.viewer import dome_mesh
 from engine.errors import GANliftError
-from engine.gan2shape import read_depth_png
+from engine.gan2shape import read_depth_png, sample_input
 from engine.gan2shape.inputs import face_detector_available, prepare_input
 from engine.images import load_image, save_image
 from tests.e2e.tiny_model import SIZE, TINY_PRESET, tiny_app_context, write_tiny_model
@@ -161,6 +161,16 @@ def test_samples_are_deterministic_and_keep_their_latent(
     assert first.shape == (DISPLAY_SIDE, DISPLAY_SIDE, 3) and first.dtype == np.uint8
     assert np.array_equal(first, again) and not np.array_equal(first, other)
     assert "seed 5" in status
+
+    G = session.model().generator
+    stored, G.latent_avg = G.latent_avg, None  # a checkpoint without its mean w
+    try:  # the app draws the picture `reconstruct --seed-sample 6` lifts
+        reconstruct.sample(session, 6)
+        cli_sample, cli_latent = sample_input(G, 6)
+    finally:
+        G.latent_avg = stored
+    assert torch.equal(session.input.latent, cli_latent)
+    assert torch.equal(session.input.image, cli_sample.image)
 
     Image.fromarray(first).save(tmp_path / "sample.png")  # the sample comes back as a file
     reconstruct.load_input(session, tmp_path / "sample.png")

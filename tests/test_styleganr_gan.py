@@ -130,7 +130,7 @@ def test_view_codes_fix_the_first_layers_and_round_trip(generator, tmp_path) -> 
     assert torch.equal(loaded.codes, views.codes) and loaded.cameras is None
     with pytest.raises(GANliftError, match="no cameras"):
         loaded.labelled()
-    with pytest.raises(GANliftError, match="The view layers .* must be from 1 to"):
+    with pytest.raises(GANliftError, match=r"The view layers .* must be from 1 to"):
         sample_view_codes(generator, 1, num_view_layers=generator.num_ws)
 
 

@@ -24,6 +24,7 @@ from engine.gan2shape import (
     Gan2ShapeModel,
     OutputSettings,
     ViewSpec,
+    load_model,
     quality_schedule,
     read_depth_png,
     reconstruct,
@@ -33,6 +34,7 @@ from engine.gan2shape import (
 from engine.images import save_image
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import save_checkpoint
+from engine.stylegan2.checkpoint import MODELS_DIR
 from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
 SIZE = 32
@@ -387,12 +389,23 @@ def test_a_view_past_vertical_is_refused_however_it_is_made() -> None:
     assert ViewSpec(30.0, -90.0).elevation == -90.0
 
 
-def test_unknown_model_and_missing_category_are_one_line(tmp_path, capsys) -> None:
+def test_unknown_model_and_missing_category_are_one_line(
+    checkpoint_files, tmp_path, capsys
+) -> None:
     assert (
         main(["reconstruct", "--seed-sample", "1", "--model", "nope", "--out", str(tmp_path)]) == 2
     )
     assert "No model named 'nope'" in capsys.readouterr().err
-    code = main(["reconstruct", "--seed-sample", "1", "--ckpt", "x.pt", "--out", str(tmp_path)])
+    checkpoint = str(checkpoint_files["checkpoint"])
+    code = main(["reconstruct", "--seed-sample", "1", "--ckpt", checkpoint, "--out", str(tmp_path)])
     assert code == 2
     error = capsys.readouterr().err
-    assert "--ckpt needs --category" in error and error.count("\n") == 1
+    assert "needs a category; pass --category (car, cat, church" in error
+    assert error.count("\n") == 1
+
+
+def test_a_shipped_models_file_keeps_its_own_preset() -> None:
+    """The app takes assets/models/default-car.safetensors as default-car; so does the CLI."""
+    model = load_model(MODELS_DIR / "default-car.safetensors")
+    assert model.preset.name == "default-car"
+    assert model.pretrained == MODELS_DIR / "default-car-gan2shape.safetensors"

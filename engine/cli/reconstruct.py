@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import torch
+
 from engine.atomic import atomic_path, output_folder
 from engine.cli import seed
 from engine.device import resolve_device
@@ -317,10 +319,9 @@ def _is_view(text: str) -> bool:
     return True
 
 
-def load_model_from_args(args: argparse.Namespace, device) -> Gan2ShapeModel:
-    """The model and preset named by the model options."""
-    if args.ckpt and not (args.category or args.preset):
-        raise GANliftError("--ckpt needs --category (face, cat, car, church) or --preset FILE.")
+def load_model_from_args(args: argparse.Namespace, device: torch.device) -> Gan2ShapeModel:
+    """The model and preset named by the model options (a checkpoint other than a shipped
+    model's file needs --category or --preset)."""
     preset = args.category
     if args.preset:
         preset = Gan2ShapePreset.from_json_file(args.preset)

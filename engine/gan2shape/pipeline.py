@@ -23,7 +23,7 @@ from engine.atomic import output_folder
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import Box, PreparedInput
 from engine.gan2shape.outputs import write_json
-from engine.gan2shape.presets import Gan2ShapePreset, StepLengths, get_preset
+from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
 from engine.gan2shape.pretrain import load_pretrained, sample_latents
 from engine.gan2shape.recover import Recovery, check_generator, continue_recovery, recover
 from engine.gan2shape.state import load_state
@@ -59,17 +59,18 @@ def load_model(
     preset: Gan2ShapePreset | str | None = None,
     device: torch.device | str = "cpu",
 ) -> Gan2ShapeModel:
-    """Load a bundled model by name ("default-face": preset of the same name, pretrained
-    networks `assets/models/default-face-gan2shape.safetensors`) or a checkpoint file (give
-    `preset`; pretrained networks `<stem>-gan2shape.safetensors` beside it)."""
+    """Load a bundled model by name or path ("default-face": preset of the same name,
+    pretrained networks `assets/models/default-face-gan2shape.safetensors`) or a checkpoint
+    file (give `preset`; pretrained networks `<stem>-gan2shape.safetensors` beside it)."""
     path = resolve_checkpoint_path(model)
-    bundled = path.parent == MODELS_DIR and path.stem == str(model)
+    bundled = path.resolve().parent == MODELS_DIR.resolve() and path.stem in PRESETS
     if preset is None:
         if not bundled:
             raise GANliftError(
-                f"Checkpoint {path} needs a category; pass --category (face, cat, car, church)."
+                f"Checkpoint {path} needs a category; pass --category "
+                f"({', '.join(sorted(PRESETS))}) or --preset FILE."
             )
-        preset = str(model)
+        preset = path.stem
     preset = get_preset(preset) if isinstance(preset, str) else preset
     checkpoint = load_checkpoint(path, device=device)
     check_generator(checkpoint.generator, preset)  # now, not after the input is framed

@@ -146,11 +146,12 @@ class Session:
         """The error for something the visitor must make first: `message`, led by the reason
         when an idle session lost it (the page still shows what it had)."""
         if self._cleared_after is not None:
-            message = (
-                f"This session was cleared after {self._cleared_after:g} s without any action. "
-                f"{message}"
-            )
+            message = f"This session was {self._cleared_note()}. {message}"
         return GANliftError(message)
+
+    def _cleared_note(self) -> str:
+        """How the idle session lost its state (while that is still news)."""
+        return f"cleared after {self._cleared_after:g} s without any action"
 
     def require_input(self) -> InputImage:
         """The current input, or a GANliftError asking for one."""
@@ -222,15 +223,17 @@ class Session:
     def action(self, name: str, *, cancellable: bool = False) -> Iterator[None]:
         """Run one user action: time it and turn failures into a one-sentence `gr.Error`
         (unexpected ones are logged with their traceback). A `cancellable` action first
-        forgets any earlier stop request."""
+        forgets any earlier stop request. Once one succeeds, an idle clear is old news."""
         if cancellable:
             self._stop_requested = False
         with self._activity:
             self._running_actions += 1
         self.context.folders.touch(self)
         start = time.perf_counter()
+        succeeded = False
         try:
             yield
+            succeeded = True
         except GANliftError as error:
             logger.info("%s refused: %s", name, error)
             raise gr.Error(str(error), print_exception=False) from error
@@ -249,15 +252,14 @@ class Session:
             with self._activity:
                 self._running_actions -= 1
                 self._last_active = time.monotonic()
+                if succeeded:
+                    self._cleared_after = None
 
     def status(self) -> str:
         """A Markdown line: model, input and the last action times."""
         parts = [f"**Model:** {self.model_choice.name}"]
         if self._cleared_after is not None:
-            parts.append(
-                f"**Session:** cleared after {self._cleared_after:g} s without any action; "
-                "choose an input again"
-            )
+            parts.append(f"**Session:** {self._cleared_note()}; choose an input again")
         if self.input is not None:
             framing = f", {self.input.framing}" if self.input.framing else ""
             parts.append(f"**Input:** {self.input.label}{framing}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from app import reconstruct
+from app import model_tab, reconstruct
 from app.session import AppContext, Session
 from engine.limits import DEFAULT_LIMITS
 from tests.e2e.tiny_model import tiny_app_context, write_tiny_model
@@ -47,6 +47,15 @@ def test_an_idle_session_is_cleared_and_says_so(context: AppContext) -> None:
     assert context.sessions.clear_idle(60, now=later) == 0  # nothing left to clear
     reconstruct.sample(session, 4)  # the visitor comes back
     assert "cleared" not in session.status() and session.input is not None
+
+
+def test_once_the_visitor_is_back_refusals_stop_blaming_the_clear(context: AppContext) -> None:
+    session, _ = session_with_files(context)
+    assert context.sessions.clear_idle(60, now=time.monotonic() + 61) >= 1
+    model_tab.describe_model(session)  # any action that succeeds
+    with pytest.raises(gr.Error) as refused:
+        reconstruct.render(session, 10, 0, 0, 0, 0.5, 0.5, False)
+    assert "cleared" not in refused.value.message and "cleared" not in session.status()
 
 
 def test_a_session_in_an_action_is_never_cleared(context: AppContext) -> None:

@@ -72,27 +72,21 @@ def car_camera(
         return slot_pictures(session)
 
 
-def slot_camera(session: Session, slot: str) -> tuple[float, float, float]:
-    """`slot`'s camera as the sliders show it: azimuth wrapped into ±180°, elevation and scale
-    held to the sliders' ranges, angles to a tenth of a degree and the scale to a hundredth
-    (`DEFAULT_CAMERA` for an empty slot)."""
+def camera_sliders(session: Session, slot: str) -> list[dict[str, Any]]:
+    """The camera sliders' updates for `slot`: its camera (azimuth wrapped into ±180°,
+    elevation and scale held to the sliders' ranges, angles to a tenth of a degree and the
+    scale to a hundredth), movable only while the slot holds a car (a drag for an empty one
+    could only be refused, once per step); `DEFAULT_CAMERA`, locked, for an empty slot."""
     with session.action("camera of sample"):
         if _checked(slot) not in session.cars:
-            return DEFAULT_CAMERA
+            return [gr.update(value=value, interactive=False) for value in DEFAULT_CAMERA]
         azimuth, elevation, scale = session.cars[slot].codes.camera[0].tolist()
-        return (
+        camera = (
             round((azimuth - AZIMUTH_RANGE[0]) % 360.0 + AZIMUTH_RANGE[0], 1),
             round(min(max(elevation, ELEVATION_RANGE[0]), ELEVATION_RANGE[1]), 1),
             round(min(max(scale, SCALE_RANGE[0]), SCALE_RANGE[1]), 2),
         )
-
-
-def camera_sliders(session: Session, slot: str) -> list[dict[str, Any]]:
-    """The camera sliders' updates for `slot`: its camera (`slot_camera`), and movable only
-    while the slot holds a car (dragging for an empty one could only be refused, once per
-    step of the drag)."""
-    filled = slot in session.cars
-    return [gr.update(value=value, interactive=filled) for value in slot_camera(session, slot)]
+        return [gr.update(value=value, interactive=True) for value in camera]
 
 
 def swap_cars(session: Session, target: str, source: str, part: str) -> SlotPictures:
@@ -118,10 +112,11 @@ def car_mesh(session: Session, slot: str) -> str:
 def mesh_after_change(session: Session, slot: str) -> Any:
     """What the car-mesh viewer shows once `slot`'s car has changed: nothing if it showed that
     car's mesh (now of another picture), else what it showed."""
-    if session.car_mesh_slot != slot:
-        return gr.update()
-    session.car_mesh_slot = None
-    return None
+    with session.action("car mesh of a changed sample"):
+        if session.car_mesh_slot != slot:
+            return gr.update()
+        session.car_mesh_slot = None
+        return None
 
 
 def slot_pictures(session: Session) -> SlotPictures:

@@ -9,7 +9,7 @@ from engine.limits import MAX_SEED
 
 
 def whole_number(
-    value: float | str, what: str, *, minimum: int | None = None, maximum: int | None = None
+    value: float | str | None, what: str, *, minimum: int | None = None, maximum: int | None = None
 ) -> int:
     """``value`` (a number or its text) as an int, or a GANliftError naming ``what`` when it
     is empty, not a whole number (the boxes send 1.5 as it is, not rounded) or lies outside
@@ -38,7 +38,7 @@ def _bound(minimum: int | None, maximum: int | None) -> str:
     return ""
 
 
-def seed_number(value: float | str) -> int:
+def seed_number(value: float | str | None) -> int:
     """A seed the visitor typed, from 0 to `MAX_SEED`."""
     return whole_number(value, "The seed", minimum=0, maximum=MAX_SEED)
 

@@ -14,8 +14,8 @@ PATHS_OFF_MESSAGE = (
 
 def load_model(session: Session, path: str, category: str) -> tuple[str, str]:
     """Switch the session to the checkpoint at `path` (.pt, .pkl or .safetensors) with the
-    GAN2Shape preset `category` ('auto' infers it from the image size); returns the model's
-    architecture summary and the status line."""
+    GAN2Shape preset `category` ('auto': the one preset made for its image size, refused
+    where several are); returns the model's architecture summary and the status line."""
     with session.action("load model"):
         if not session.context.settings.allow_model_paths:
             raise GANliftError(PATHS_OFF_MESSAGE)

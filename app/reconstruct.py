@@ -283,7 +283,8 @@ def stop(session: Session) -> None:
 def _view(
     session: Session, azimuth: float, elevation: float, light: LightSliders, gan_view: bool
 ) -> torch.Tensor:
-    """One new view `[1, 3, S, S]` of the current recovery."""
+    """One new view of the current recovery: the rendering `[1, 3, S, S]`, or with `gan_view`
+    its projection at the generator's resolution, cropped as the input (`project_view`)."""
     recovery = session.require_recovery()
     light_tensor = light.tensor().to(recovery.depth.device)  # [1, 4]
     if gan_view:

@@ -24,8 +24,6 @@ PICTURE_HEIGHT, RESULT_HEIGHT, LIVE_HEIGHT = 240, 200, 400
 """Display heights of the input, result and live / orbit pictures, in CSS pixels."""
 RENDER_CONCURRENCY = 4
 """Slider re-renders that may run at once (each is a few milliseconds)."""
-IMAGE_FORMAT = "png"
-"""Pictures travel (and download) as lossless PNG, not Gradio's default lossy WebP."""
 
 INTRO = (
     "# GANlift\n"
@@ -63,6 +61,12 @@ def build_app(context: AppContext) -> gr.Blocks:
             show_progress_on=[quiet],
         )  # fmt: skip
     return demo
+
+
+def _picture(label: str, height: int, elem_id: str) -> gr.Image:
+    """A picture the app shows (never an input); it travels and downloads as lossless PNG,
+    not Gradio's default lossy WebP."""
+    return gr.Image(label=label, interactive=False, height=height, format="png", elem_id=elem_id)
 
 
 def _clear_after(
@@ -114,13 +118,7 @@ def _reconstruct_tab(
                 seed = gr.Number(label="Seed", value=0, minimum=0, maximum=MAX_SEED)
                 draw = gr.Button("Draw a GAN sample", elem_id="draw")
         with gr.Column(scale=1):
-            preview = gr.Image(
-                label="Input",
-                interactive=False,
-                height=PICTURE_HEIGHT,
-                format=IMAGE_FORMAT,
-                elem_id="preview",
-            )
+            preview = _picture("Input", PICTURE_HEIGHT, "preview")
             quality = gr.Radio(
                 list(QUALITIES),
                 value="fast",
@@ -132,13 +130,7 @@ def _reconstruct_tab(
                 stop = gr.Button("Stop", variant="stop", elem_id="stop")
     with gr.Row():
         results = [
-            gr.Image(
-                label=label,
-                interactive=False,
-                height=RESULT_HEIGHT,
-                format=IMAGE_FORMAT,
-                elem_id=f"result-{name}",
-            )
+            _picture(label, RESULT_HEIGHT, f"result-{name}")
             for name, label in (
                 ("input", "Network input"),
                 ("inversion", "Inversion"),
@@ -149,13 +141,7 @@ def _reconstruct_tab(
         ]
     with gr.Row():
         with gr.Column(scale=1):
-            view = gr.Image(
-                label="Live view",
-                interactive=False,
-                height=LIVE_HEIGHT,
-                format=IMAGE_FORMAT,
-                elem_id="live-view",
-            )
+            view = _picture("Live view", LIVE_HEIGHT, "live-view")
             gan_view = gr.Checkbox(
                 label="GAN view (projected onto the GAN manifold)", interactive=False
             )
@@ -257,15 +243,7 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
     with gr.Row():
         for slot in cars.SLOTS:
             with gr.Column():
-                pictures.append(
-                    gr.Image(
-                        label=f"Sample {slot}",
-                        interactive=False,
-                        height=RESULT_HEIGHT,
-                        format=IMAGE_FORMAT,
-                        elem_id=f"car-{slot.lower()}",
-                    )
-                )
+                pictures.append(_picture(f"Sample {slot}", RESULT_HEIGHT, f"car-{slot.lower()}"))
                 seed = gr.Number(
                     label=f"Seed {slot}",
                     value=len(draw_buttons),
@@ -371,13 +349,7 @@ def _viewer_tab(session: gr.State, quiet: gr.Markdown) -> list[gr.components.Com
     with gr.Row():
         model3d = gr.Model3D(label="GLB", height=LIVE_HEIGHT, elem_id="model3d")
         with gr.Column():
-            picture = gr.Image(
-                label="Orbit view",
-                interactive=False,
-                height=LIVE_HEIGHT,
-                format=IMAGE_FORMAT,
-                elem_id="orbit-view",
-            )
+            picture = _picture("Orbit view", LIVE_HEIGHT, "orbit-view")
             azimuth = gr.Slider(-180, 180, value=30, step=1, label="Orbit azimuth (°)")
             elevation = gr.Slider(-80, 80, value=15, step=1, label="Orbit elevation (°)")
             distance = gr.Slider(1.2, 5, value=2.2, step=0.1, label="Distance")

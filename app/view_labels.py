@@ -38,11 +38,7 @@ def draw_view_codes(
     """Draw ``count`` view codes (``layers`` W+ rows) of the session's GAN from ``seed``: one
     captioned strip per code and an empty labels table with a row per code."""
     with session.action("draw view codes"):
-        count = whole_number(count, "The number of view codes")
-        if not 1 <= count <= MAX_VIEW_CODES:
-            raise GANliftError(
-                f"The number of view codes must be between 1 and {MAX_VIEW_CODES}, got {count}."
-            )
+        count = whole_number(count, "The number of view codes", minimum=1, maximum=MAX_VIEW_CODES)
         generator = session.model().generator
         views = sample_view_codes(
             generator,
@@ -70,7 +66,7 @@ def save_view_labels(
         if views is None:
             raise session.missing("There are no view codes to label yet; draw them first.")
         labels = HandLabels(
-            num_bins=whole_number(num_bins, "The number of azimuth bins"),
+            num_bins=whole_number(num_bins, "The number of azimuth bins", minimum=1),
             bins=_table_bins(table, len(views.codes)),
             elevation=elevation,
         )

@@ -57,7 +57,8 @@ def time_fast_mode(model: Gan2ShapeModel, bf16: bool) -> tuple[float, dict[str, 
     mode on the first synthetic test face."""
     image = render_samples("face", [SEED_RANGES["test"].start], size=model.generator.config.size)
     try:
-        init, pretrained = load_pretrained(model.pretrained, model.preset), True
+        init = load_pretrained(model.pretrained, model.preset, model.generator)
+        pretrained = True
     except GANliftError:
         networks = Gan2ShapeNetworks(model.preset.networks, style_dim=model.generator.style_dim)
         init, pretrained = networks.state_dict(), False

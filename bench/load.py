@@ -24,10 +24,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
+if TYPE_CHECKING:
+    from gradio_client import Client
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # gradio_client asks the Hub on every connect
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,7 +120,7 @@ class SessionLog:
     leaks: int = 0
     """Reconstructions that showed another session's image."""
 
-    def timed(self, client, endpoint: str, *args):
+    def timed(self, client: Client, endpoint: str, *args: object) -> Any:
         """`client.predict(*args, api_name=endpoint)`, timed and bounded by `REQUEST_SECONDS`;
         errors (a timeout among them) are recorded, not raised."""
         start = time.perf_counter()
@@ -130,7 +133,7 @@ class SessionLog:
             self.latencies.setdefault(endpoint, []).append(time.perf_counter() - start)
 
 
-def bounded_predict(client, *arguments, api_name: str):
+def bounded_predict(client: Client, *arguments: object, api_name: str) -> Any:
     """``client.predict``, but a request that takes over `REQUEST_SECONDS` raises TimeoutError
     instead of waiting on a wedged server for ever."""
     return client.submit(*arguments, api_name=api_name).result(timeout=REQUEST_SECONDS)

@@ -51,7 +51,9 @@ def timed(function: Callable[[], object], repeats: int) -> tuple[float, float]:
     return statistics.median(times), min(times)
 
 
-def shaded_view(depth: torch.Tensor, albedo: torch.Tensor, view: torch.Tensor, light: torch.Tensor):
+def shaded_view(
+    depth: torch.Tensor, albedo: torch.Tensor, view: torch.Tensor, light: torch.Tensor
+) -> torch.Tensor:
     """The GAN2Shape render step: depth in the new view, its shading, the albedo warped in."""
     view_depth, mask = render_depth_in_view(depth, view)
     shading = shade(normals_from_depth(view_depth), light)

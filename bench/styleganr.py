@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -59,6 +60,7 @@ from engine.images import make_grid, save_image
 from engine.styleganr import (
     PARTS,
     Sample,
+    StyleGANR,
     compose,
     load_styleganr,
     load_view_labeller,
@@ -77,9 +79,15 @@ VIEW_AXES = ROOT / "bench" / "data" / "default-car-view-axes.json"
 HELD_OUT_SEED = 2_000_000_007
 """Content seed of the held-out samples (the trainers draw seeds below 2**31 - 1 at random,
 so a clash is possible in principle but has probability ~1e-9 per draw)."""
+Segmenter = Callable[[torch.Tensor], torch.Tensor]
+"""Images `[N, 3, H, W]` → their car masks `[N, 1, H, W]`."""
+Reader = Callable[..., torch.Tensor]
+"""`read(network, images, ring)` → the azimuths it reads, degrees `[N]`."""
 
 
-def timed(function, *args, repeats: int = 3, **kwargs) -> tuple[float, object]:
+def timed(
+    function: Callable[..., object], *args: object, repeats: int = 3, **kwargs: object
+) -> tuple[float, object]:
     """Best wall time of ``repeats`` calls and the last result."""
     best, result = float("inf"), None
     for _ in range(repeats):
@@ -183,7 +191,7 @@ def main() -> None:
         draw_figures(model, samples, sources, azimuths, Path(args.figures))
 
 
-def report_reprojection(model, count: int, segment, read) -> None:
+def report_reprojection(model: StyleGANR, count: int, segment: Segmenter, read: Reader) -> None:
     """Print the reprojected mask IoU of ``count`` held-out samples, the 3D check beside it
     (the meshes drawn where another view of the same contents was taken) and the azimuth
     ``read(network, images, ring)`` finds on them against their view labels."""
@@ -215,7 +223,7 @@ def report_reprojection(model, count: int, segment, read) -> None:
     )
 
 
-def report_content_spread(model, segment, contents: int = 8) -> None:
+def report_content_spread(model: StyleGANR, segment: Segmenter, contents: int = 8) -> None:
     """Print how much held-out contents change the samples of each labelled view code."""
     content = sample_w(model.generator, contents, seed=HELD_OUT_SEED + 3)
     images = render_multiview(model.generator, model.views, content)  # [C, V, 3, H, W]
@@ -228,7 +236,9 @@ def report_content_spread(model, segment, contents: int = 8) -> None:
     )
 
 
-def report_view_axes(model, path: str, readers: dict) -> None:
+def report_view_axes(
+    model: StyleGANR, path: str, readers: dict[str, Callable[..., torch.Tensor]]
+) -> None:
     """Print each reader's axis errors on GAN samples under the hand-read view codes in
     ``path``; ``readers`` maps a name to ``read(images, candidate cameras) -> azimuths``."""
     try:
@@ -253,7 +263,7 @@ FIGURE_ROWS = 6
 
 
 def draw_figures(
-    model, samples: Sample, sources: Sample, azimuths: list[float], folder: Path
+    model: StyleGANR, samples: Sample, sources: Sample, azimuths: list[float], folder: Path
 ) -> None:
     """cameras.png (rows: samples, columns: azimuths) and swaps.png (target, source, then
     the target with each of the source's parts), for the first `FIGURE_ROWS` samples."""

@@ -52,10 +52,6 @@ class InversionResult:
     losses: list[float]
     """Total loss of each step that ran (fewer than `num_steps` when stopped early)."""
 
-    def noise_spec(self) -> list[torch.Tensor] | Literal["const"]:
-        """The `noise` argument that re-renders `image` with `G.synthesis(latent, noise)`."""
-        return self.noises if self.noises else "const"
-
 
 @dataclass
 class SavedLatent:
@@ -74,6 +70,13 @@ class SavedLatent:
 GivenLatent = torch.Tensor | InversionResult | SavedLatent
 """An image's known inversion: bare codes (drawn with the generator's stored noise), or a
 projection or latent file with the noise maps it was fitted with."""
+
+
+def latent_parts(latent: GivenLatent) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """(codes, noise maps) of a given latent; bare codes come with none."""
+    if isinstance(latent, torch.Tensor):
+        return latent, []
+    return latent.latent, latent.noises
 
 
 def project(

@@ -60,7 +60,11 @@ def test_saved_labels_give_the_labelled_codes_their_bin_cameras(context: AppCont
         ([[0, "9"], [1, ""]], 8, r"Azimuth bins \{0: 9\} are outside 0\.\.7"),
         ([[0, ""], [1, ""]], 8, "No view code has a hand label yet"),
         ([[0, "1"]], 8, "The labels table has 1 rows for 2 view codes; draw the view codes again"),
-        ([[0, "1"], [1, ""]], 0, "num_bins must be at least 1"),
+        (
+            [[0, "1"], [1, ""]],
+            0,
+            "The number of azimuth bins must be a whole number of 1 or more, got 0",
+        ),
     ],
 )
 def test_bad_labels_are_refused_in_one_sentence_and_write_nothing(
@@ -87,7 +91,9 @@ def test_bad_draws_and_saving_before_drawing_are_refused(context: AppContext) ->
     session = Session(context)
     with pytest.raises(gr.Error, match="no view codes to label yet; draw them first"):
         view_labels.save_view_labels(session, [], 8, 10)
-    with pytest.raises(gr.Error, match="number of view codes must be between 1 and 48, got 0"):
+    with pytest.raises(
+        gr.Error, match="number of view codes must be a whole number from 1 to 48, got 0"
+    ):
         view_labels.draw_view_codes(session, 0, 2, 0)
     with pytest.raises(gr.Error, match=r"The view layers \(W\+ rows the view codes replace\)"):
         view_labels.draw_view_codes(session, 2, 99, 0)

@@ -28,7 +28,7 @@ from engine.gan2shape.pretrain import load_pretrained, sample_latents
 from engine.gan2shape.recover import Recovery, check_generator, continue_recovery, recover
 from engine.gan2shape.state import load_state
 from engine.images import to_uint8
-from engine.inversion import GivenLatent
+from engine.inversion import GivenLatent, latent_parts
 from engine.perceptual import PerceptualLoss
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Discriminator, Generator, load_checkpoint, resolve_checkpoint_path
@@ -219,9 +219,7 @@ def _describe_run(
 def _latent_digest(latent: GivenLatent) -> str:
     """SHA-256 of the latent's float32 values, then of its noise maps' (bare codes hash as
     their values alone)."""
-    codes, noises = (
-        (latent, []) if isinstance(latent, torch.Tensor) else (latent.latent, latent.noises)
-    )
+    codes, noises = latent_parts(latent)
     digest = hashlib.sha256()
     for tensor in (codes, *noises):
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())

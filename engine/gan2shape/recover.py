@@ -33,7 +33,7 @@ from engine.gan2shape.steps import (
     take_snapshot,
 )
 from engine.images import fit_to_frame
-from engine.inversion import GivenLatent, project
+from engine.inversion import GivenLatent, latent_parts, project
 from engine.mesh import TexturedMesh, depth_to_mesh
 from engine.metrics import psnr
 from engine.perceptual import PerceptualLoss, perceptual_loss
@@ -401,10 +401,8 @@ def _prepare_target(
                 f"Stopped during the GAN inversion (step {len(latent.losses)} of "
                 f"{preset.inversion_steps}), before anything was saved; start again to redo it."
             )
-    if isinstance(latent, torch.Tensor):
-        codes, noises = latent.to(device, torch.float32), []
-    else:
-        codes, noises = latent.latent.to(device), [noise.to(device) for noise in latent.noises]
+    codes, noises = latent_parts(latent)
+    codes, noises = codes.to(device, torch.float32), [noise.to(device) for noise in noises]
     with torch.no_grad():
         generated = G.synthesis(codes, noise=noises or "const").clamp(-1, 1)  # [1, 3, G, G]
     return Target(

@@ -419,8 +419,3 @@ def labelling_sheet(
     """`labelling_rows` as one image ``[1, 3, H', W']``, row i for view code i."""
     rows = labelling_rows(generator, views, samples_per_view=samples_per_view, seed=seed)
     return make_grid(rows.flatten(0, 1), samples_per_view)
-
-
-def azimuth_bin(azimuth: float, num_bins: int) -> int:
-    """The bin (see `HandLabels`) whose centre is nearest to ``azimuth`` degrees."""
-    return round((azimuth % 360) / (360 / num_bins)) % num_bins

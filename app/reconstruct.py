@@ -23,7 +23,7 @@ from app.inputs import numbers, seed_number
 from app.models import LoadedModel
 from app.session import Session
 from engine.animation import rotation_frames, save_animation, swing_angles
-from engine.errors import GANliftError
+from engine.errors import GANliftError, StoppedEarly
 from engine.gan2shape import Quality, check_quality, quality_schedule, sample_input, write_maps
 from engine.gan2shape.inputs import prepare_input
 from engine.gan2shape.recover import recover, texture_source
@@ -113,11 +113,18 @@ def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, s
     return picture(image), session.status()
 
 
+def run_button(session: Session) -> dict[str, Any]:
+    """The Reconstruct button's update: usable while the session has an input."""
+    return gr.update(interactive=session.input is not None)
+
+
 def reconstruct(
     session: Session, quality: Quality, progress: GradioProgress = PROGRESS_BAR
 ) -> ReconstructOutputs:
     """Run GAN2Shape on the session's input with the model's preset (`quality` 'fast' or
-    'full'), reporting each stage to `progress`; the Stop button ends it early."""
+    'full'), reporting each stage to `progress`. The Stop button cancels it: the page drops
+    the run, and so does the session, keeping the results from before it (a run cut short
+    by the job time limit is kept and shown as stopped early)."""
     with session.action("reconstruct", cancellable=True):
         check_quality(quality)
         model, source = session.model(), session.require_input()
@@ -137,6 +144,8 @@ def reconstruct(
             progress=_engine_progress(progress),
             should_stop=guard.should_stop,
         )
+        if session.should_stop():
+            raise StoppedEarly("Reconstruct was stopped; the results from before it are kept.")
         _warn_if_capped(guard)
         session.set_recovery(recovery, texture_source(photo, model.preset), source)
         ambient, diffuse, light_x, light_y = (

@@ -266,7 +266,9 @@ class Session:
         if self.recovery is not None:
             done = "finished" if self.recovery.finished else "stopped early"
             source = self._recovered_from
-            if source is not None and (self.input is None or self.input.image is not source.image):
+            if source is not None and (
+                self.input is None or not torch.equal(self.input.image, source.image)
+            ):
                 done = f"of {source.label} (not the current input), {done}"
             parts.append(
                 f"**Recovery:** {done}, inversion PSNR {psnr_text(self.recovery.psnr)}, "

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import gradio as gr
 
 from app import cars, model_tab, reconstruct, view_labels, viewer_tab
-from app.inputs import MAX_SEED
+from app.models import ModelChoice
 from app.session import AppContext, Session
-from engine.gan2shape import QUALITIES
+from engine.gan2shape import QUALITIES, Gan2ShapePreset
 from engine.gan2shape.presets import PRESETS
 from engine.images import SAVE_FORMATS
 from engine.styleganr import PARTS
@@ -45,17 +45,19 @@ def build_app(context: AppContext) -> gr.Blocks:
         status = gr.Markdown(elem_id="status")
         quiet = gr.Markdown(visible=False)
         with gr.Tab("Reconstruct"):
-            tab = _reconstruct_tab(context, session, status, quiet)
+            tab = _reconstruct_tab(context, session, status, quiet, _examples(context, choice))
         with gr.Tab("Cars"):
             _cars_tab(context, session, quiet)
         with gr.Tab("3D viewer"):
-            views = _viewer_tab(session, quiet)
+            viewer = _viewer_tab(session, quiet)
         with gr.Tab("Models"):
-            summary = _models_tab(
-                context, session, status, banner, quiet, [*tab.shown, *tab.exports, *views],
-                tab.live,
-            )  # fmt: skip
-        _clear_after(tab.run, [*tab.exports, *views], quiet)  # files of the previous recovery
+            loaded, summary = _models_tab(
+                context, session, status, banner, quiet, [*tab.shown, *tab.exports, *viewer.shown]
+            )
+        _clear_after(tab.run, [*tab.exports, *viewer.shown], quiet)  # of the previous recovery
+        needs_recovery = [*tab.needs_recovery, *viewer.needs_recovery]
+        _set_interactive(tab.run, needs_recovery, True, quiet)
+        _set_interactive(loaded, [tab.run_button, *needs_recovery], False, quiet)
         demo.load(
             model_tab.describe_model, [session], [summary, status], api_name="describe_model",
             show_progress_on=[quiet],
@@ -67,6 +69,22 @@ def _picture(label: str, height: int, elem_id: str) -> gr.Image:
     """A picture the app shows (never an input); it travels and downloads as lossless PNG,
     not Gradio's default lossy WebP."""
     return gr.Image(label=label, interactive=False, height=height, format="png", elem_id=elem_id)
+
+
+def _set_interactive(
+    event: gr.events.Dependency,
+    components: list[gr.components.Component],
+    interactive: bool,
+    quiet: gr.Markdown,
+) -> None:
+    """Unlock (or lock) `components` once `event` has succeeded."""
+    event.success(
+        lambda: [gr.update(interactive=interactive)] * len(components),
+        None,
+        components,
+        api_visibility="private",
+        show_progress_on=[quiet],
+    )
 
 
 def _clear_after(
@@ -84,38 +102,51 @@ def _clear_after(
 
 @dataclass(frozen=True)
 class ReconstructTab:
-    """The Reconstruct tab's parts that other tabs clear."""
+    """The Reconstruct tab's parts that other tabs clear, lock or unlock."""
 
     run: gr.events.Dependency
     """The Reconstruct button's event."""
+    run_button: gr.Button
+    """The Reconstruct button, usable once there is an input."""
     shown: list[gr.components.Component]
     """The upload box and the pictures of the input and its recovery."""
     exports: list[gr.components.Component]
     """The mesh files and the rotation video made from the recovery."""
-    live: list[gr.components.Component]
-    """The live view's sliders and GAN-view box, movable only while there is a recovery."""
+    needs_recovery: list[gr.components.Component]
+    """The live view's sliders and GAN-view box and the export buttons: locked until there is
+    a recovery (each use could only be refused before; a slider drag once per step)."""
+
+
+@dataclass(frozen=True)
+class ViewerTab:
+    """The 3D viewer's parts that other tabs clear, lock or unlock."""
+
+    shown: list[gr.components.Component]
+    """The GLB viewer and the orbit picture."""
+    needs_recovery: list[gr.components.Component]
+    """The show button and the orbit sliders."""
 
 
 def _reconstruct_tab(
-    context: AppContext, session: gr.State, status: gr.Markdown, quiet: gr.Markdown
+    context: AppContext,
+    session: gr.State,
+    status: gr.Markdown,
+    quiet: gr.Markdown,
+    examples: list[str],
 ) -> ReconstructTab:
     """Input, GAN2Shape run, results, live panel, exports. Refusals of quick actions show as a
     toast alone (their progress and error badges go to the hidden `quiet`), so a refused
-    action never covers pictures or sliders."""
+    action never covers pictures or sliders; Reconstruct shows its progress beside its button
+    and in the live view, and is locked until there is an input."""
     with gr.Row():
         with gr.Column(scale=1):
             upload = gr.File(
                 label="Upload an image", file_types=["image"], type="filepath", elem_id="upload"
             )
-            examples = sorted(
-                str(path)
-                for path in context.settings.examples_dir.glob("*")
-                if path.suffix.lower() in SAVE_FORMATS
-            )
             if examples:
                 gr.Examples([[path] for path in examples], inputs=[upload], label="Examples")
             with gr.Row():
-                seed = gr.Number(label="Seed", value=0, minimum=0, maximum=MAX_SEED)
+                seed = gr.Number(label="Seed", value=0)
                 draw = gr.Button("Draw a GAN sample", elem_id="draw")
         with gr.Column(scale=1):
             preview = _picture("Input", PICTURE_HEIGHT, "preview")
@@ -126,7 +157,7 @@ def _reconstruct_tab(
                 info="fast: refine the pretrained networks briefly; full: the model's whole preset",
             )
             with gr.Row():
-                run = gr.Button("Reconstruct", variant="primary", elem_id="run")
+                run = gr.Button("Reconstruct", variant="primary", interactive=False, elem_id="run")
                 stop = gr.Button("Stop", variant="stop", elem_id="stop")
     with gr.Row():
         results = [
@@ -157,37 +188,37 @@ def _reconstruct_tab(
             diffuse = gr.Slider(0, 1, value=0.5, step=0.01, label="Diffuse", **locked)
     with gr.Row():
         export_buttons = {
-            suffix: gr.Button(f"{suffix[1:].upper()}", elem_id=f"export-{suffix[1:]}")
+            suffix: gr.Button(f"{suffix[1:].upper()}", elem_id=f"export-{suffix[1:]}", **locked)
             for suffix in (".obj", ".ply", ".glb")
         }
-        maps_button = gr.Button("Maps (depth .npy, 16-bit PNG, ...)", elem_id="export-maps")
-        video_button = gr.Button("Rotation video", elem_id="video")
+        maps_button = gr.Button(
+            "Maps (depth .npy, 16-bit PNG, ...)", elem_id="export-maps", **locked
+        )
+        video_button = gr.Button("Rotation video", elem_id="video", **locked)
     with gr.Row():
         files = gr.File(label="Exported files", file_count="multiple", elem_id="mesh-files")
         video = gr.Video(label="Rotation video", height=LIVE_HEIGHT, elem_id="rotation-video")
 
     sliders = [azimuth, elevation, light_x, light_y, ambient, diffuse]
+    show_run = {"fn": reconstruct.run_button, "inputs": [session], "outputs": run}
+    show_run |= {"api_visibility": "private", "show_progress_on": [quiet]}
     draw.click(
         reconstruct.sample, [session, seed], [preview, status], api_name="sample",
         show_progress_on=[quiet],
-    )  # fmt: skip
+    ).then(**show_run)  # fmt: skip
     upload.change(
         reconstruct.load_input, [session, upload], [preview, status], api_name="load_image",
         show_progress_on=[quiet],
-    )  # fmt: skip
+    ).then(**show_run)  # fmt: skip
     run_event = run.click(
         reconstruct.reconstruct,
         [session, quality],
         [*results, view, *sliders, gan_view, status],
         api_name="reconstruct",
-        show_progress_on=[view],
+        show_progress_on=[preview, view],
         concurrency_id=COMPUTE_QUEUE,
         concurrency_limit=1,
     )
-    run_event.success(
-        lambda: [gr.update(interactive=True)] * (len(sliders) + 1), None, [*sliders, gan_view],
-        api_visibility="private", show_progress_on=[quiet],
-    )  # fmt: skip
     gr.on(
         [slider.input for slider in sliders] + [gan_view.input],
         reconstruct.render,
@@ -227,8 +258,25 @@ def _reconstruct_tab(
         api_name="stop",
     )
     return ReconstructTab(
-        run_event, [upload, preview, *results, view], [files, video], [*sliders, gan_view]
+        run_event,
+        run,
+        [upload, preview, *results, view],
+        [files, video],
+        [*sliders, gan_view, *export_buttons.values(), maps_button, video_button],
     )
+
+
+def _examples(context: AppContext, choice: ModelChoice) -> list[str]:
+    """The example images for the launch model's category (files named `<category>-*`, e.g.
+    face-1900000000.png for default-face), or every example when none is named for it."""
+    images = sorted(
+        path for path in context.settings.examples_dir.glob("*")
+        if path.suffix.lower() in SAVE_FORMATS
+    )  # fmt: skip
+    preset = choice.category
+    name = preset.name if isinstance(preset, Gan2ShapePreset) else preset or ""
+    named = [path for path in images if path.name.startswith(f"{name.removeprefix('default-')}-")]
+    return [str(path) for path in named or images]
 
 
 def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> None:
@@ -244,12 +292,7 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
         for slot in cars.SLOTS:
             with gr.Column():
                 pictures.append(_picture(f"Sample {slot}", RESULT_HEIGHT, f"car-{slot.lower()}"))
-                seed = gr.Number(
-                    label=f"Seed {slot}",
-                    value=len(draw_buttons),
-                    minimum=0,
-                    maximum=MAX_SEED,
-                )
+                seed = gr.Number(label=f"Seed {slot}", value=len(draw_buttons))
                 button = gr.Button(f"Draw {slot}", elem_id=f"draw-car-{slot.lower()}")
                 draw_buttons.append((slot, seed, button))
                 upload = gr.File(
@@ -306,6 +349,7 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
         )
         drawn.success(**show_camera)
         drawn.success(functools.partial(cars.mesh_after_change, slot=slot), [session], **clear_mesh)
+        _clear_after(drawn, [dict(uploads)[slot]], quiet)  # the photo it replaced
     for slot, upload in uploads:
         uploaded = upload.change(
             functools.partial(cars.upload_car, slot=slot),
@@ -342,17 +386,19 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
     )
 
 
-def _viewer_tab(session: gr.State, quiet: gr.Markdown) -> list[gr.components.Component]:
-    """The GLB in an interactive viewer, and the app's own render with orbit sliders; returns
-    both (cleared when the model changes or a new recovery is made)."""
-    show = gr.Button("Show the recovered mesh", variant="primary", elem_id="show-mesh")
+def _viewer_tab(session: gr.State, quiet: gr.Markdown) -> ViewerTab:
+    """The GLB in an interactive viewer, and the app's own render with orbit sliders (both
+    cleared when the model changes or a new recovery is made; the controls locked until there
+    is a recovery)."""
+    locked = {"interactive": False}
+    show = gr.Button("Show the recovered mesh", variant="primary", elem_id="show-mesh", **locked)
     with gr.Row():
         model3d = gr.Model3D(label="GLB", height=LIVE_HEIGHT, elem_id="model3d")
         with gr.Column():
             picture = _picture("Orbit view", LIVE_HEIGHT, "orbit-view")
-            azimuth = gr.Slider(-180, 180, value=30, step=1, label="Orbit azimuth (°)")
-            elevation = gr.Slider(-80, 80, value=15, step=1, label="Orbit elevation (°)")
-            distance = gr.Slider(1.2, 5, value=2.2, step=0.1, label="Distance")
+            azimuth = gr.Slider(-180, 180, value=30, step=1, label="Orbit azimuth (°)", **locked)
+            elevation = gr.Slider(-80, 80, value=15, step=1, label="Orbit elevation (°)", **locked)
+            distance = gr.Slider(1.2, 5, value=2.2, step=0.1, label="Distance", **locked)
     orbit = [azimuth, elevation, distance]
     show.click(
         viewer_tab.show_mesh, [session, *orbit], [model3d, picture], api_name="show_mesh",
@@ -367,7 +413,7 @@ def _viewer_tab(session: gr.State, quiet: gr.Markdown) -> list[gr.components.Com
         trigger_mode="always_last",
         show_progress_on=[quiet],
     )
-    return [model3d, picture]
+    return ViewerTab([model3d, picture], [show, *orbit])
 
 
 def _models_tab(
@@ -377,11 +423,10 @@ def _models_tab(
     banner: gr.Markdown,
     quiet: gr.Markdown,
     stale: list[gr.components.Component],
-    live: list[gr.components.Component],
-) -> gr.Textbox:
-    """Load a checkpoint by path with a category preset; returns the architecture box. The
-    `stale` pictures and files of the previous model's input and results are cleared, and the
-    `live` view's controls locked until the next recovery."""
+) -> tuple[gr.events.Dependency, gr.Textbox]:
+    """Load a checkpoint by path with a category preset; returns the load event and the
+    architecture box. The `stale` pictures and files of the previous model's input and
+    results are cleared."""
     allowed = context.settings.allow_model_paths
     if not allowed:
         gr.Markdown(f"**{model_tab.PATHS_OFF_MESSAGE}**")
@@ -407,11 +452,11 @@ def _models_tab(
         concurrency_limit=1,
     )
     loaded.success(
-        lambda: [gr.update(visible=False), *[gr.update(interactive=False)] * len(live)],
-        None, [banner, *live], api_visibility="private", show_progress_on=[quiet],
+        lambda: gr.update(visible=False), None, banner, api_visibility="private",
+        show_progress_on=[quiet],
     )  # fmt: skip
     _clear_after(loaded, [*stale, *view_labels_outputs], quiet)
-    return summary
+    return loaded, summary
 
 
 def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.components.Component]:
@@ -425,9 +470,9 @@ def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.compone
             "side, 4 the back, 6 the left side); leave unsure ones blank."
         )
         with gr.Row():
-            count = gr.Number(label="View codes", value=12, minimum=1)
-            layers = gr.Number(label="View layers (W+ rows)", value=4, minimum=1)
-            seed = gr.Number(label="Seed", value=0, minimum=0, maximum=MAX_SEED)
+            count = gr.Number(label="View codes", value=12)
+            layers = gr.Number(label="View layers (W+ rows)", value=4)
+            seed = gr.Number(label="Seed", value=0)
             draw = gr.Button("Draw view codes", elem_id="draw-view-codes")
         with gr.Row():
             strips = gr.Gallery(
@@ -447,7 +492,7 @@ def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.compone
                     elem_id="view-bins",
                 )
                 with gr.Row():
-                    bins = gr.Number(label="Azimuth bins", value=8, minimum=1)
+                    bins = gr.Number(label="Azimuth bins", value=8)
                     elevation = gr.Number(label="Elevation (°) of every view", value=10)
                 save = gr.Button("Save labels", variant="primary", elem_id="save-view-labels")
         files = gr.File(

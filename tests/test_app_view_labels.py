@@ -57,7 +57,11 @@ def test_saved_labels_give_the_labelled_codes_their_bin_cameras(context: AppCont
             "The azimuth bin of view 0 must be a whole number, got front",
         ),
         ([[0, "1.5"], [1, ""]], 8, "azimuth bin of view 0 must be a whole number"),
-        ([[0, "9"], [1, ""]], 8, r"Azimuth bins \{0: 9\} are outside 0\.\.7"),
+        (
+            [[0, "9"], [1, ""]],
+            8,
+            "Azimuth bins must be from 0 to 7, got 9 for view 0; use bins of 45°",
+        ),
         ([[0, ""], [1, ""]], 8, "No view code has a hand label yet"),
         ([[0, "1"]], 8, "The labels table has 1 rows for 2 view codes; draw the view codes again"),
         (

@@ -361,8 +361,9 @@ class HandLabels:
         outside = {i: b for i, b in self.bins.items() if not 0 <= b < self.num_bins}
         if outside:
             raise GANliftError(
-                f"Azimuth bins {outside} are outside 0..{self.num_bins - 1}; use bins of "
-                f"{360 / self.num_bins:g}° counted from the front."
+                f"Azimuth bins must be from 0 to {self.num_bins - 1}, got "
+                + ", ".join(f"{bin_} for view {view}" for view, bin_ in sorted(outside.items()))
+                + f"; use bins of {360 / self.num_bins:g}° counted from the front."
             )
 
     def cameras(self, views: ViewCodes) -> ViewCodes:

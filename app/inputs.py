@@ -43,6 +43,15 @@ def seed_number(value: float | str | None) -> int:
     return whole_number(value, "The seed", minimum=0, maximum=MAX_SEED)
 
 
+def tick(value: object, what: str) -> bool:
+    """A tick box's value, or a GANliftError naming ``what`` when it is not true or false (the
+    UI's boxes always send a bool; an API client may send "false", which Python reads as
+    true)."""
+    if not isinstance(value, bool):
+        raise GANliftError(f"{what} must be true or false, got {value!r}.")
+    return value
+
+
 def numbers(**fields: float | None) -> list[float]:
     """Each field's value as a float, or a GANliftError naming the first that is not a finite
     number (the UI's sliders always send one; an API client may send anything)."""

@@ -12,7 +12,7 @@ PATHS_OFF_MESSAGE = (
 )
 
 
-def load_model(session: Session, path: str, category: str) -> tuple[str, str]:
+def load_model(session: Session, path: str | None, category: str) -> tuple[str, str]:
     """Switch the session to the checkpoint at `path` (.pt, .pkl or .safetensors) with the
     GAN2Shape preset `category` ('auto': the one preset made for its image size, refused
     where several are); returns the model's architecture summary and the status line."""

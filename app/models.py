@@ -58,11 +58,14 @@ class ModelChoice:
 
 
 def resolve_model(
-    spec: str, category: str | Gan2ShapePreset | None = None, *, models_dir: Path = MODELS_DIR
+    spec: str | None,
+    category: str | Gan2ShapePreset | None = None,
+    *,
+    models_dir: Path = MODELS_DIR,
 ) -> ModelChoice:
     """`spec` = a default model's name (its preset unless `category` says otherwise) or a
     checkpoint path (.pt, .pkl or .safetensors); nothing is read yet."""
-    spec = spec.strip()
+    spec = (spec or "").strip()
     if not spec:
         raise GANliftError("No model given; pass a default model name or a checkpoint path.")
     if spec in DEFAULT_MODELS:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from app.display import depth_picture, normal_picture, picture
-from app.inputs import numbers, seed_number
+from app.inputs import numbers, seed_number, tick
 from app.models import LoadedModel
 from app.session import Session
 from engine.animation import rotation_frames, save_animation, swing_angles
@@ -99,8 +99,9 @@ def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, s
     None) clears the input it gave, and leaves a drawn sample where it is."""
     with session.action("load image"):
         if file is None:
-            if session.input is None or not session.input.uploaded:
-                return gr.update(), session.status()
+            if session.input is None or not session.input.uploaded:  # a drawn sample stays
+                shown = None if session.input is None else picture(session.input.image)
+                return shown, session.status()
             session.input = None
             return None, session.status()
         limits = session.context.settings.limits
@@ -218,7 +219,7 @@ def render(
                 azimuth,
                 elevation,
                 LightSliders(light_x, light_y, ambient, diffuse),
-                gan_view,
+                tick(gan_view, "GAN view"),
             )
         )
 
@@ -267,6 +268,7 @@ def rotation_video(
             diffuse=diffuse,
         )
         light = LightSliders(*light_values)
+        gan_view = tick(gan_view, "GAN view")
         guard = JobGuard(session.context.settings.limits, should_stop=session.should_stop)
         frames = rotation_frames(
             lambda azimuth, tilt: _view(

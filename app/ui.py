@@ -35,10 +35,11 @@ INTRO = (
 def build_app(context: AppContext) -> gr.Blocks:
     """The app's Blocks for one process; each visitor gets their own `Session`."""
     with gr.Blocks(title="GANlift") as demo:
-        session = gr.State(lambda: Session(context))
+        blank = Session(context)
+        session = gr.State(blank)  # each visitor gets a deep copy: a new Session (no API event)
         context.sessions.start_sweeping(context.settings.limits.session_seconds)
         gr.Markdown(INTRO)
-        choice = Session(context).model_choice
+        choice = blank.model_choice
         banner = gr.Markdown(
             f"**{choice.missing_message}**", visible=not choice.installed, elem_id="model-banner"
         )

@@ -62,7 +62,9 @@ def test_training_run_sums_sessions_up_to_the_snapshot(run_dir: Path) -> None:
     assert training.dataset is not None and training.dataset.count == 2
     assert training.precision == "bf16"
     assert training.train_command is not None
-    assert "--kimg 150 --channels 16,16,16 --style-dim 16 --resume" in training.train_command
+    assert training.train_command.endswith(
+        "--size 16 --kimg 150 --style-dim 16 --channels 16,16,16 --resume"
+    )
 
 
 def test_a_run_stopped_at_its_last_snapshot_short_of_plan_is_stopped_early(

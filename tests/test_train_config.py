@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import build_parser
-from engine.cli.train import config_from_args
+from engine.cli.train import config_from_args, train_command
 from engine.errors import GANliftError
 from engine.stylegan2 import Discriminator, Generator
 from engine.stylegan2.training import TrainConfig, default_channels, parse_channels
@@ -74,3 +74,18 @@ def test_cli_options_map_onto_the_config() -> None:
     )
     defaults = config_from_args(build_parser().parse_args(["train-gan", "--data", "d"]))
     assert defaults == TrainConfig()
+
+
+def test_the_model_cards_command_gives_back_the_runs_settings() -> None:
+    """The card's `train-gan ... --resume` line must carry every setting that differs from
+    the defaults: without --n-mlp 2 a tiny run's resume was refused (n_mlp 2 -> 8)."""
+    config = TrainConfig(
+        size=32, channels=[16, 16, 16, 16], style_dim=32, n_mlp=2, batch=4, kimg=3.5,
+        g_lr=0.0025, d_lr=0.0025, r1_gamma=2.0, mixing_prob=0.5, xflip=False, seed=7,
+        snapshot_kimg=1.0, sample_weights="weights.json",
+    )  # fmt: skip
+    command = train_command(config.to_dict(), "data", "runs/tiny")
+    assert command.startswith("python -m engine train-gan --data data --out runs/tiny")
+    assert command.endswith("--resume")
+    args = build_parser().parse_args(command.split()[3:])
+    assert config_from_args(args) == config

@@ -117,6 +117,26 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**values)
 
 
+def train_command(config: dict[str, Any], data_dir: str | Path, out: str | Path) -> str:
+    """The `train-gan --resume` command line that gives a run of `config` (a run's config.json
+    as a dict): every setting that differs from the defaults, so it resumes the run (and would
+    reproduce it) rather than being refused for other settings."""
+    parts = [f"python -m engine train-gan --data {data_dir} --out {out}"]
+    for flag, name, _, _ in _CONFIG_OPTIONS:
+        if name in config and config[name] != _DEFAULTS[name]:
+            parts.append(f"{flag} {config[name]:g}" if isinstance(config[name], float)
+                         else f"{flag} {config[name]}")  # fmt: skip
+    if config.get("channels"):
+        parts.append("--channels " + ",".join(str(width) for width in config["channels"]))
+    if config.get("g_lr", _DEFAULTS["g_lr"]) != _DEFAULTS["g_lr"]:
+        parts.append(f"--lr {config['g_lr']:g}")
+    if config.get("xflip") is False:
+        parts.append("--no-xflip")
+    if config.get("sample_weights"):
+        parts.append(f"--sample-weights {config['sample_weights']}")
+    return " ".join([*parts, "--resume"])
+
+
 def run(args: argparse.Namespace) -> int:
     """Train, then print where the model and the resumable state are."""
     config = config_from_args(args)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from engine.cli.train import train_command
 from engine.errors import GANliftError
 from engine.synth import DatasetInfo, read_info
 
@@ -165,16 +166,4 @@ def _train_command(
     """The `train-gan` command line that reproduces (or resumes) the run."""
     if not config or data_dir is None or run_dir is None:
         return None
-    channels = ",".join(str(width) for width in config.get("channels", []))
-    parts = [
-        "python -m engine train-gan",
-        f"--data {data_dir}",
-        f"--out {run_dir}",
-        f"--size {config['size']}",
-        f"--batch {config['batch']}",
-        f"--kimg {config['kimg']:g}",
-        f"--channels {channels}" if channels else "",
-        f"--style-dim {config['style_dim']}" if "style_dim" in config else "",
-        "--resume",
-    ]
-    return " ".join(part for part in parts if part)
+    return train_command(config, data_dir, run_dir)

@@ -111,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise GANliftError(choice.missing_message)
         if settings.category is not None:
             resolve_preset(settings.category, gan_size=0)  # a bad name or file, refused now
+        models = ModelStore(device)
+        if choice.installed:  # a preset that does not fit the GAN is refused now, not per request
+            models.load(choice)
         if args.desktop and not has_display():
             raise GANliftError(
                 "--desktop opens Open3D windows on this machine's screen, but it has none "
@@ -121,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     cap_allocator_arenas()
     use_private_gradio_cache()
-    context = AppContext(settings, ModelStore(device), create_viewer(args.viewer))
+    context = AppContext(settings, models, create_viewer(args.viewer))
     demo = build_app(context)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     stop_like_ctrl_c_on_sigterm()

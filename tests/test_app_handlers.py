@@ -126,6 +126,21 @@ def test_launch_refuses_a_bad_category_before_serving(capsys: pytest.CaptureFixt
         assert error.startswith("error: ") and error.count("\n") == 1 and fragment in error
 
 
+def test_launch_refuses_a_preset_that_does_not_fit_the_gan(
+    tiny_files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused at launch, not on every request after the app has started."""
+    checkpoint, _ = tiny_files  # a 32-px GAN
+    for category, fragment in (
+        ("car", "Preset 'car' is for 512-px generators"),
+        (None, "No GAN2Shape preset is made for 32-px generators"),
+    ):
+        options = ["--category", category] if category else []
+        assert launch.main(["--model", str(checkpoint), *options]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("error: ") and error.count("\n") == 1 and fragment in error
+
+
 def test_preset_resolution(tiny_files: tuple[Path, Path], tmp_path: Path) -> None:
     for size, names in ((64, "default-face or default-car"), (256, "cat or church")):
         with pytest.raises(GANliftError, match=f"fits the {names} presets"):

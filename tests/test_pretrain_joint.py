@@ -242,6 +242,9 @@ def test_pretraining_refusals(gan, trained, tmp_path: Path) -> None:
     copied.with_suffix(".json").write_bytes(b"\x89PNG\xff\xfe")  # not text: was a traceback
     with pytest.raises(GANliftError, match="cannot be read; pretrain them again"):
         load_pretrained(copied, PRESET)
+    copied.with_suffix(".json").unlink()  # the weights copied alone: no need to retrain
+    with pytest.raises(GANliftError, match=r"have no copied\.json beside them; copy it along"):
+        load_pretrained(copied, PRESET)
 
 
 def test_fast_preset_is_one_short_stage() -> None:
@@ -277,7 +280,17 @@ def test_pretrain_command_trains_and_resumes(gan, tmp_path: Path, capsys) -> Non
         "--offset-warmup-steps", "1", "--truncation", "1", "--device", "cpu", "--fp32",
     ]  # fmt: skip
     assert main(arguments) == 0
-    assert f"pretrained networks saved to {out}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"pretrained networks saved to {out}" in printed
+    assert "note:" not in printed  # where fast mode looks
+    elsewhere = tmp_path / "elsewhere" / "networks.safetensors"
+    short = [
+        *arguments[: arguments.index("--out") + 1],
+        str(elsewhere),
+        *arguments[arguments.index("--out") + 2 :],
+    ]
+    assert main(short) == 0
+    assert f"fast looks for them at {out}" in capsys.readouterr().out
     assert main(arguments) == 2
     assert "already exists" in capsys.readouterr().err
     assert main([*arguments, "--resume"]) == 0

@@ -90,7 +90,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Joint pretraining on GAN samples; writes FILE.safetensors + FILE.json "
         "(and FILE.resume.pt to continue with --resume).",
     )
-    pretrain_parser.add_argument("--out", required=True, help="weights file (.safetensors)")
+    pretrain_parser.add_argument(
+        "--out",
+        required=True,
+        help="weights file (.safetensors, with a .json beside it); reconstruct's fast mode "
+        "looks for them beside the checkpoint as <checkpoint stem>-gan2shape.safetensors",
+    )
     pretrain_parser.add_argument(
         "--images", type=int, default=PretrainConfig.images, help="GAN samples (%(default)s)"
     )
@@ -256,6 +261,11 @@ def run_pretrain(args: argparse.Namespace) -> int:
         print(f"stopped at {result.iteration}/{result.total}; continue with --resume")
         return INTERRUPTED
     print(f"pretrained networks saved to {result.path}")
+    if result.path.resolve() != model.pretrained.resolve():
+        print(
+            f"note: reconstruct --quality fast looks for them at {model.pretrained}; copy both "
+            "files there (or pretrain with --out there) for it to use them"
+        )
     return 0
 
 

@@ -297,6 +297,11 @@ def load_pretrained(
             f"exist; create them with `python -m engine gan2shape-pretrain --model <model> "
             f"--out {path}` or use --quality full."
         )
+    if not path.with_suffix(".json").is_file():
+        raise GANliftError(
+            f"The pretrained networks {path} have no {path.with_suffix('.json').name} beside "
+            "them; copy it along with the weights (gan2shape-pretrain writes both)."
+        )
     try:
         info = json.loads(path.with_suffix(".json").read_text())
         weights = safetensors.torch.load_file(str(path))

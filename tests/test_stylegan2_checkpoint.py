@@ -213,3 +213,10 @@ def test_running_out_of_memory_is_not_blamed_on_the_file(
     monkeypatch.setattr(torch, "load", out_of_memory)
     with pytest.raises(MemoryError):
         load_checkpoint(path)
+
+
+def test_a_training_state_is_named_and_the_model_beside_it_pointed_to(tmp_path: Path) -> None:
+    state = tmp_path / "training-state.pt"
+    torch.save({"G": {}, "G_ema": {}, "D": {}, "step": 3}, state)
+    with pytest.raises(GANliftError, match="is a train-gan training state; load the model"):
+        load_checkpoint(state)

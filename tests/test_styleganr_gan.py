@@ -433,10 +433,13 @@ def test_ctrl_c_saves_a_training_commands_state(tmp_path, monkeypatch, capsys) -
     assert json.loads(out.with_suffix(".json").read_text())["steps"] == 5
 
 
-def test_labeller_cli_fine_tunes_a_resumed_state_augmented_at_its_own_rate(tmp_path) -> None:
+def test_labeller_cli_fine_tunes_a_resumed_state_augmented_at_its_own_rate(
+    tmp_path, capsys
+) -> None:
     out = tmp_path / "labeller.pt"
     command = ["styleganr", "train-labeller", "--out", str(out), "--size", "16"]
     assert main([*command, "--steps", "1", "--no-augment"]) == 0
+    assert f"-> {out} (its config: {out.with_suffix('.json')})" in capsys.readouterr().out
     assert json.loads(out.with_suffix(".json").read_text())["augment"] is False
     assert main([*command, "--steps", "2", "--learning-rate", "1e-4"]) == 0
     config = json.loads(out.with_suffix(".json").read_text())

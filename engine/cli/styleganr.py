@@ -277,7 +277,7 @@ def _train_labeller(args: argparse.Namespace) -> int:
             progress=progress,
             should_stop=should_stop,
         )
-    return _finish_training(config, config_path, should_stop)
+    return _finish_training(config, config_path, should_stop, args.out)
 
 
 def _auto_label(args: argparse.Namespace) -> int:
@@ -342,7 +342,7 @@ def _train_inverse(args: argparse.Namespace) -> int:
             should_stop=should_stop,
             initial_weights=initial,
         )
-    return _finish_training(config, config_path, should_stop)
+    return _finish_training(config, config_path, should_stop, args.out)
 
 
 def _perceptual_after(out: str, init_from: str | None) -> int:
@@ -369,7 +369,7 @@ def _train_mapping(args: argparse.Namespace) -> int:
             progress=progress,
             should_stop=should_stop,
         )
-    return _finish_training(config, config_path, should_stop)
+    return _finish_training(config, config_path, should_stop, args.out)
 
 
 def _config_path(out: str, config_type: type) -> Path:
@@ -387,12 +387,14 @@ def _config_path(out: str, config_type: type) -> Path:
     return path
 
 
-def _finish_training(config: object, config_path: Path, should_stop: StopFn) -> int:
-    """Write the config of a run the trainer accepted; say how to go on after Ctrl-C."""
+def _finish_training(config: object, config_path: Path, should_stop: StopFn, out: str) -> int:
+    """Write the config of a run the trainer accepted; say where the result is, or how to go
+    on after Ctrl-C."""
     save_config(config, config_path)
     if should_stop():
-        print("stopped; the state is saved: run the same command to continue")
+        print(f"stopped; the state is saved in {out}: run the same command to continue")
         return INTERRUPTED
+    print(f"-> {out} (its config: {config_path})")
     return 0
 
 

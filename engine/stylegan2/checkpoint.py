@@ -222,6 +222,11 @@ def _read_torch(path: Path) -> Checkpoint:
         )
     elif "style.1.weight" in data:
         g_state, d_state, kind = data, None, "StyleGAN2 PyTorch generator state dict"
+    elif "G_ema" in data:
+        raise GANliftError(
+            f"{path} is a train-gan training state; load the model.safetensors (or model.pt) "
+            "the run wrote beside it."
+        )
     else:
         raise GANliftError(
             f"{path} is a PyTorch file without 'g_ema' or generator weights; "

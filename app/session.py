@@ -247,8 +247,10 @@ class Session:
                 print_exception=False,
             ) from error
         finally:
-            self.timings[name] = time.perf_counter() - start
-            logger.info("%s took %.3f s", name, self.timings[name])
+            seconds = time.perf_counter() - start
+            if succeeded:  # the status line times what was done, not what was refused
+                self.timings[name] = seconds
+            logger.info("%s took %.3f s", name, seconds)
             with self._activity:
                 self._running_actions -= 1
                 self._last_active = time.monotonic()

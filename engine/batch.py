@@ -89,22 +89,30 @@ class BatchReport:
 
 def find_images(folder: str | os.PathLike) -> list[Path]:
     """The image files directly in `folder`, sorted by name (hidden ones, such as a killed
-    writer's temporaries, left out)."""
+    writer's temporaries, left out; subfolders are not read, see `images_in_subfolders`)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise GANliftError(f"Image folder {folder} does not exist; check the path.")
-    images = sorted(
-        path
-        for path in folder.iterdir()
-        if path.is_file()
-        and path.suffix.lower() in IMAGE_SUFFIXES
-        and not path.name.startswith(".")
-    )
+    images = sorted(path for path in folder.iterdir() if path.is_file() and _is_image(path))
     if not images:
         raise GANliftError(
             f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}); choose another folder."
         )
     return images
+
+
+def images_in_subfolders(folder: str | os.PathLike) -> int:
+    """How many image files lie in `folder`'s subfolders (which `find_images` leaves out)."""
+    return sum(
+        1
+        for path in Path(folder).glob("*/**/*")
+        if path.is_file() and _is_image(path) and not path.parent.name.startswith(".")
+    )
+
+
+def _is_image(path: Path) -> bool:
+    """A visible file with an image suffix."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
 def reconstruct_batch(

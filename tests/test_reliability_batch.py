@@ -13,7 +13,7 @@ import torch
 import torch.multiprocessing as mp
 from PIL import Image
 
-from engine.batch import REPORT_FILE, find_images, reconstruct_batch
+from engine.batch import REPORT_FILE, find_images, images_in_subfolders, reconstruct_batch
 from engine.cli import main
 from engine.errors import GANliftError
 from engine.gan2shape import Gan2ShapeModel, Gan2ShapePreset, OutputSettings, ViewSpec
@@ -111,6 +111,11 @@ def test_an_empty_or_missing_folder_is_one_line(tmp_path: Path) -> None:
     Image.new("RGB", (20, 20)).save(tmp_path / ".photo.png.k3j2.png")  # a killed copy's temporary
     with pytest.raises(GANliftError, match="holds no images"):
         find_images(tmp_path)
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    for name in ("sub/a.png", "sub/deeper/b.jpg", "top.png"):
+        Image.new("RGB", (20, 20)).save(tmp_path / name)
+    assert find_images(tmp_path) == [tmp_path / "top.png"]
+    assert images_in_subfolders(tmp_path) == 2  # reconstruct-batch says they are not read
 
 
 def load_tiny(inputs: Path) -> Gan2ShapeModel:

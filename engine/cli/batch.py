@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from engine.atomic import output_folder
-from engine.batch import find_images, reconstruct_batch
+from engine.batch import find_images, images_in_subfolders, reconstruct_batch
 from engine.cli.reconstruct import add_model_options, load_model_from_args, output_settings
 from engine.distributed import process_group_from_environment
 from engine.errors import GANliftError
@@ -49,6 +49,8 @@ def run_batch(args: argparse.Namespace) -> int:
     settings = output_settings(args)
     limits = limits_from_arguments(args)
     images = find_images(args.images)
+    if nested := images_in_subfolders(args.images):
+        print(f"note: {nested} images in subfolders of {args.images} are not read (only its own)")
     if Path(args.out).resolve() == Path(args.images).resolve():
         raise GANliftError(
             f"--out {args.out} is the image folder itself; results go to OUT/<image name>/, "

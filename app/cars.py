@@ -119,6 +119,12 @@ def mesh_after_change(session: Session, slot: str) -> Any:
         return None
 
 
+def mesh_after_upload(session: Session, file: str | os.PathLike | None, slot: str) -> Any:
+    """`mesh_after_change` for `slot`'s upload box: clearing the box (`file` None) changes
+    no car, so the mesh stays."""
+    return gr.update() if file is None else mesh_after_change(session, slot)
+
+
 def slot_pictures(session: Session) -> SlotPictures:
     """The pictures of slots A, B, C (None where empty)."""
     a, b, c = (

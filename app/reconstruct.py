@@ -119,13 +119,20 @@ def run_button(session: Session) -> dict[str, Any]:
     return gr.update(interactive=session.input is not None)
 
 
+def controls(session: Session, count: int) -> list[dict[str, Any]]:
+    """Updates of the Reconstruct button, then of the `count` controls that need a recovery:
+    each usable while the session has what it needs (after an idle clear, which the server
+    cannot show on the page, the first refused use locks them)."""
+    return [run_button(session), *[gr.update(interactive=session.recovery is not None)] * count]
+
+
 def reconstruct(
     session: Session, quality: Quality, progress: GradioProgress = PROGRESS_BAR
 ) -> ReconstructOutputs:
     """Run GAN2Shape on the session's input with the model's preset (`quality` 'fast' or
     'full'), reporting each stage to `progress`. The Stop button cancels it: the page drops
     the run, and so does the session, keeping the results from before it (a run cut short
-    by the job time limit is kept and shown as stopped early)."""
+    by the job time limit after its inversion is kept and shown as stopped early)."""
     with session.action("reconstruct", cancellable=True):
         check_quality(quality)
         model, source = session.model(), session.require_input()

@@ -59,6 +59,12 @@ def build_app(context: AppContext) -> gr.Blocks:
         needs_recovery = [*tab.needs_recovery, *viewer.needs_recovery]
         _set_interactive(tab.run, needs_recovery, True, quiet)
         _set_interactive(loaded, [tab.run_button, *needs_recovery], False, quiet)
+        relock = functools.partial(reconstruct.controls, count=len(needs_recovery))
+        for event in [*tab.events, *viewer.events]:  # an idle clear the page could not show
+            event.failure(
+                relock, [session], [tab.run_button, *needs_recovery], api_visibility="private",
+                show_progress_on=[quiet],
+            )  # fmt: skip
         demo.load(
             model_tab.describe_model, [session], [summary, status], api_name="describe_model",
             show_progress_on=[quiet],
@@ -116,6 +122,8 @@ class ReconstructTab:
     needs_recovery: list[gr.components.Component]
     """The live view's sliders and GAN-view box and the export buttons: locked until there is
     a recovery (each use could only be refused before; a slider drag once per step)."""
+    events: list[gr.events.Dependency]
+    """The events that need an input or a recovery."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,8 @@ class ViewerTab:
     """The GLB viewer and the orbit picture."""
     needs_recovery: list[gr.components.Component]
     """The show button and the orbit sliders."""
+    events: list[gr.events.Dependency]
+    """The events that need a recovery."""
 
 
 def _reconstruct_tab(
@@ -160,6 +170,7 @@ def _reconstruct_tab(
             with gr.Row():
                 run = gr.Button("Reconstruct", variant="primary", interactive=False, elem_id="run")
                 stop = gr.Button("Stop", variant="stop", elem_id="stop")
+            run_progress = gr.Markdown(min_height=48, elem_id="run-progress")
     with gr.Row():
         results = [
             _picture(label, RESULT_HEIGHT, f"result-{name}")
@@ -216,11 +227,11 @@ def _reconstruct_tab(
         [session, quality],
         [*results, view, *sliders, gan_view, status],
         api_name="reconstruct",
-        show_progress_on=[preview, view],
+        show_progress_on=[run_progress],
         concurrency_id=COMPUTE_QUEUE,
         concurrency_limit=1,
     )
-    gr.on(
+    rendered = gr.on(
         [slider.input for slider in sliders] + [gan_view.input],
         reconstruct.render,
         [session, *sliders, gan_view],
@@ -230,7 +241,7 @@ def _reconstruct_tab(
         show_progress_on=[quiet],
         concurrency_limit=RENDER_CONCURRENCY,
     )
-    for suffix, button in export_buttons.items():
+    exported = [
         button.click(
             functools.partial(reconstruct.export_mesh, suffix=suffix),
             [session],
@@ -238,10 +249,17 @@ def _reconstruct_tab(
             api_name=f"export_{suffix[1:]}",
             show_progress_on=[quiet],
         )
-    maps_button.click(
-        reconstruct.export_maps, [session], files, api_name="export_maps",
-        show_progress_on=[quiet],
-    )  # fmt: skip
+        for suffix, button in export_buttons.items()
+    ]
+    exported.append(
+        maps_button.click(
+            reconstruct.export_maps,
+            [session],
+            files,
+            api_name="export_maps",
+            show_progress_on=[quiet],
+        )
+    )
     video_event = video_button.click(
         reconstruct.rotation_video,
         [session, *sliders[1:], gan_view],
@@ -264,6 +282,7 @@ def _reconstruct_tab(
         [upload, preview, *results, view],
         [files, video],
         [*sliders, gan_view, *export_buttons.values(), maps_button, video_button],
+        [run_event, rendered, *exported, video_event],
     )
 
 
@@ -361,10 +380,10 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
         )
         uploaded.success(**show_camera)
         uploaded.success(
-            functools.partial(cars.mesh_after_change, slot=slot), [session], **clear_mesh
+            functools.partial(cars.mesh_after_upload, slot=slot), [session, upload], **clear_mesh
         )
     camera_slot.change(**show_camera)
-    gr.on(
+    turned = gr.on(
         [slider.input for slider in camera],
         cars.car_camera,
         [session, camera_slot, *camera],
@@ -373,7 +392,9 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
         trigger_mode="always_last",
         concurrency_limit=RENDER_CONCURRENCY,
         **quick,
-    ).success(cars.mesh_after_change, [session, camera_slot], **clear_mesh)
+    )
+    turned.success(cars.mesh_after_change, [session, camera_slot], **clear_mesh)
+    turned.failure(**show_camera)  # locked again if an idle clear emptied the slot
     swap_button.click(
         cars.swap_cars, [session, target, source, part], pictures, api_name="swap", **quick
     ).success(cars.mesh_after_change, [session, target], **clear_mesh)
@@ -401,11 +422,11 @@ def _viewer_tab(session: gr.State, quiet: gr.Markdown) -> ViewerTab:
             elevation = gr.Slider(-80, 80, value=15, step=1, label="Orbit elevation (°)", **locked)
             distance = gr.Slider(1.2, 5, value=2.2, step=0.1, label="Distance", **locked)
     orbit = [azimuth, elevation, distance]
-    show.click(
+    shown = show.click(
         viewer_tab.show_mesh, [session, *orbit], [model3d, picture], api_name="show_mesh",
         show_progress_on=[picture],
     )  # fmt: skip
-    gr.on(
+    orbited = gr.on(
         [slider.input for slider in orbit],
         viewer_tab.orbit,
         [session, *orbit],
@@ -414,7 +435,7 @@ def _viewer_tab(session: gr.State, quiet: gr.Markdown) -> ViewerTab:
         trigger_mode="always_last",
         show_progress_on=[quiet],
     )
-    return ViewerTab([model3d, picture], [show, *orbit])
+    return ViewerTab([model3d, picture], [show, *orbit], [shown, orbited])
 
 
 def _models_tab(

@@ -91,6 +91,7 @@ def test_car_to_mesh_writes_a_textured_glb(context: AppContext) -> None:
     mesh = o3d.io.read_triangle_mesh(path)
     assert len(mesh.vertices) > 0 and len(mesh.triangles) == 1280
     assert cars.mesh_after_change(session, "A") == gr.update()  # another car changed: kept
+    assert cars.mesh_after_upload(session, None, "C") == gr.update()  # its box cleared: kept
     assert cars.mesh_after_change(session, "C") is None  # its car changed: cleared
     assert cars.mesh_after_change(session, "C") == gr.update()  # nothing shown any more
 

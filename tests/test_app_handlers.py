@@ -522,11 +522,14 @@ def test_every_action_is_a_named_api_endpoint(context: AppContext) -> None:
     } == names  # nothing else: Gradio's own load event for a State factory wiped a session
 
 
-def follow_ups(demo: gr.Blocks, api_name: str) -> list:
-    """The events that run after the named endpoint succeeds."""
+def follow_ups(demo: gr.Blocks, api_name: str, *, on_failure: bool = False) -> list:
+    """The events that run after the named endpoint succeeds (or fails)."""
     (index,) = [i for i, fn in demo.fns.items() if fn.api_name == api_name]
-    after = [fn for fn in demo.fns.values() if fn.trigger_after == index]
-    assert after and all(fn.trigger_only_on_success for fn in after)
+    after = [
+        fn for fn in demo.fns.values()
+        if fn.trigger_after == index and fn.trigger_only_on_failure == on_failure
+    ]  # fmt: skip
+    assert after and all(fn.trigger_only_on_success != on_failure for fn in after)
     return after
 
 
@@ -581,6 +584,19 @@ def test_controls_that_need_a_recovery_are_locked_until_there_is_one(
     assert {*needs_recovery, "run"} <= switched("load_model", False)
 
 
+def test_a_refused_use_locks_what_an_idle_clear_took(context: AppContext) -> None:
+    """The server cannot update the page when it clears an idle session; the first refused
+    use of a control locks every control that needs what is gone."""
+    demo = build_app(context)
+    for api_name in ("reconstruct", "render_view", "export_glb", "rotation_video", "orbit_view"):
+        (relock,) = follow_ups(demo, api_name, on_failure=True)
+        assert relock.outputs[0].elem_id == "run" and len(relock.outputs) > 10
+    session = Session(context)
+    reconstruct.sample(session, 1)
+    updates = reconstruct.controls(session, 3)
+    assert updates == [gr.update(interactive=True), *[gr.update(interactive=False)] * 3]
+
+
 def test_reconstruct_is_usable_once_there_is_an_input(context: AppContext) -> None:
     session = Session(context)
     assert reconstruct.run_button(session) == gr.update(interactive=False)
@@ -605,7 +621,7 @@ def test_refusals_never_cover_sliders_or_several_pictures(context: AppContext) -
         if not fn.outputs:
             continue
         shown = fn.show_progress_on if fn.show_progress_on is not None else fn.outputs
-        assert len(shown) <= (2 if fn.api_name == "reconstruct" else 1), fn.api_name or fn.name
+        assert len(shown) == 1, fn.api_name or fn.name
         assert not any(isinstance(block, gr.Slider | gr.Checkbox | gr.Number) for block in shown)
 
 

@@ -308,6 +308,14 @@ def test_command_draws_a_given_latent_with_its_noise_maps(tmp_path, capsys) -> N
     assert cli(files, tmp_path / "run", image, "--latent", str(latent)) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["inversion_psnr_db"] == pytest.approx(inverted, abs=0.006)
+    run_json = tmp_path / "run" / "run.json"
+    recorded = json.loads(run_json.read_text())
+    assert "noise_sha256" in recorded
+    del recorded["noise_sha256"]  # as a run written before noise maps were used records it
+    run_json.write_text(json.dumps(recorded))
+    capsys.readouterr()
+    assert cli(files, tmp_path / "run", image, "--latent", str(latent)) == 0
+    assert "continued the run saved in" in capsys.readouterr().out
 
     saved = torch.load(latent, weights_only=True)
     saved["noise_0"] = torch.zeros(1, 1, 8, 8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 from pathlib import Path
 
 import pytest
@@ -80,12 +81,13 @@ def test_the_model_cards_command_gives_back_the_runs_settings() -> None:
     """The card's `train-gan ... --resume` line must carry every setting that differs from
     the defaults: without --n-mlp 2 a tiny run's resume was refused (n_mlp 2 -> 8)."""
     config = TrainConfig(
-        size=32, channels=[16, 16, 16, 16], style_dim=32, n_mlp=2, batch=4, kimg=3.5,
-        g_lr=0.0025, d_lr=0.0025, r1_gamma=2.0, mixing_prob=0.5, xflip=False, seed=7,
-        snapshot_kimg=1.0, sample_weights="weights.json",
+        size=32, channels=[16, 16, 16, 16], style_dim=32, n_mlp=2, batch=4, kimg=1234.5678,
+        g_lr=0.0025, d_lr=0.0025, r1_gamma=0.0123456789, mixing_prob=0.5, xflip=False, seed=7,
+        snapshot_kimg=1.0, sample_weights="my weights.json",
     )  # fmt: skip
-    command = train_command(config.to_dict(), "data", "runs/tiny")
-    assert command.startswith("python -m engine train-gan --data data --out runs/tiny")
+    command = train_command(config.to_dict(), "My Photos/cars", "runs/my run")
+    assert command.startswith("python -m engine train-gan --data 'My Photos/cars' --out")
     assert command.endswith("--resume")
-    args = build_parser().parse_args(command.split()[3:])
+    args = build_parser().parse_args(shlex.split(command)[3:])
     assert config_from_args(args) == config
+    assert (args.data, args.out) == ("My Photos/cars", "runs/my run")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 from engine.cli import seed
@@ -121,20 +122,27 @@ def train_command(config: dict[str, Any], data_dir: str | Path, out: str | Path)
     """The `train-gan --resume` command line that gives a run of `config` (a run's config.json
     as a dict): every setting that differs from the defaults, so it resumes the run (and would
     reproduce it) rather than being refused for other settings."""
-    parts = [f"python -m engine train-gan --data {data_dir} --out {out}"]
+    parts = ["python -m engine train-gan", "--data", quote(str(data_dir)), "--out", quote(str(out))]
     for flag, name, _, _ in _CONFIG_OPTIONS:
         if name in config and config[name] != _DEFAULTS[name]:
-            parts.append(f"{flag} {config[name]:g}" if isinstance(config[name], float)
-                         else f"{flag} {config[name]}")  # fmt: skip
+            parts += [flag, _exact(config[name])]
     if config.get("channels"):
-        parts.append("--channels " + ",".join(str(width) for width in config["channels"]))
+        parts += ["--channels", ",".join(str(width) for width in config["channels"])]
     if config.get("g_lr", _DEFAULTS["g_lr"]) != _DEFAULTS["g_lr"]:
-        parts.append(f"--lr {config['g_lr']:g}")
+        parts += ["--lr", _exact(config["g_lr"])]
     if config.get("xflip") is False:
         parts.append("--no-xflip")
     if config.get("sample_weights"):
-        parts.append(f"--sample-weights {config['sample_weights']}")
+        parts += ["--sample-weights", quote(str(config["sample_weights"]))]
     return " ".join([*parts, "--resume"])
+
+
+def _exact(value: object) -> str:
+    """`value` as a command-line word that parses back to it (floats short where exact)."""
+    if isinstance(value, float):
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
+    return quote(str(value))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -212,16 +212,23 @@ def _describe_run(
         "quality": quality,
         "generator": generator_fingerprint(model.generator),
         "preset_sha256": hashlib.sha256(model.preset.to_json().encode()).hexdigest(),
-        "latent_sha256": None if latent is None else _latent_digest(latent),
-    }
+    } | _latent_digests(latent)
 
 
-def _latent_digest(latent: GivenLatent) -> str:
-    """SHA-256 of the latent's float32 values, then of its noise maps' (bare codes hash as
-    their values alone)."""
-    codes, noises = latent_parts(latent)
+def _latent_digests(latent: GivenLatent | None) -> dict[str, str | None]:
+    """SHA-256 of the given latent's float32 values and, under a key of its own (so runs
+    recorded before noise maps were used still continue), of its noise maps'."""
+    codes, noises = (None, []) if latent is None else latent_parts(latent)
+    digests: dict[str, str | None] = {"latent_sha256": None if codes is None else _sha256(codes)}
+    if noises:
+        digests["noise_sha256"] = _sha256(*noises)
+    return digests
+
+
+def _sha256(*tensors: torch.Tensor) -> str:
+    """SHA-256 of the tensors' float32 values, one after another."""
     digest = hashlib.sha256()
-    for tensor in (codes, *noises):
+    for tensor in tensors:
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
 

@@ -203,9 +203,7 @@ def _reconstruct_tab(
             suffix: gr.Button(f"{suffix[1:].upper()}", elem_id=f"export-{suffix[1:]}", **locked)
             for suffix in (".obj", ".ply", ".glb")
         }
-        maps_button = gr.Button(
-            "Maps (depth .npy, 16-bit PNG, ...)", elem_id="export-maps", **locked
-        )
+        maps_button = gr.Button("Depth and maps", elem_id="export-maps", **locked)
         video_button = gr.Button("Rotation video", elem_id="video", **locked)
     with gr.Row():
         files = gr.File(label="Exported files", file_count="multiple", elem_id="mesh-files")

@@ -140,7 +140,6 @@ class Session:
                 self._sample_latents[_pixel_digest(pixels)] = latent.detach()
         known = self._sample_latents.get(_pixel_digest(to_uint8(image)))
         self.input = InputImage(image, known, label, uploaded=uploaded)
-        self._cleared_after = None
 
     def missing(self, message: str) -> GANliftError:
         """The error for something the visitor must make first: `message`, led by the reason

@@ -55,10 +55,10 @@ def build_app(context: AppContext) -> gr.Blocks:
             loaded, summary = _models_tab(
                 context, session, status, banner, quiet, [*tab.shown, *tab.exports, *viewer.shown]
             )
-        _clear_after(tab.run, [*tab.exports, *viewer.shown], quiet)  # of the previous recovery
+        _set_after(tab.run, [*tab.exports, *viewer.shown], None, quiet)  # of the previous recovery
         needs_recovery = [*tab.needs_recovery, *viewer.needs_recovery]
-        _set_interactive(tab.run, needs_recovery, True, quiet)
-        _set_interactive(loaded, [tab.run_button, *needs_recovery], False, quiet)
+        _set_after(tab.run, needs_recovery, gr.update(interactive=True), quiet)
+        _set_after(loaded, [tab.run_button, *needs_recovery], gr.update(interactive=False), quiet)
         relock = functools.partial(reconstruct.controls, count=len(needs_recovery))
         for event in [*tab.events, *viewer.events]:  # an idle clear the page could not show
             event.failure(
@@ -78,28 +78,16 @@ def _picture(label: str, height: int, elem_id: str) -> gr.Image:
     return gr.Image(label=label, interactive=False, height=height, format="png", elem_id=elem_id)
 
 
-def _set_interactive(
+def _set_after(
     event: gr.events.Dependency,
     components: list[gr.components.Component],
-    interactive: bool,
+    value: object,
     quiet: gr.Markdown,
 ) -> None:
-    """Unlock (or lock) `components` once `event` has succeeded."""
+    """Give each of `components` `value` once `event` has succeeded: None empties what shows
+    something the event made obsolete, `gr.update(interactive=...)` locks or unlocks."""
     event.success(
-        lambda: [gr.update(interactive=interactive)] * len(components),
-        None,
-        components,
-        api_visibility="private",
-        show_progress_on=[quiet],
-    )
-
-
-def _clear_after(
-    event: gr.events.Dependency, components: list[gr.components.Component], quiet: gr.Markdown
-) -> None:
-    """Empty `components` once `event` has succeeded: they show what it made obsolete."""
-    event.success(
-        lambda: [None] * len(components),
+        lambda: [value] * len(components),
         None,
         components,
         api_visibility="private",
@@ -147,8 +135,8 @@ def _reconstruct_tab(
 ) -> ReconstructTab:
     """Input, GAN2Shape run, results, live panel, exports. Refusals of quick actions show as a
     toast alone (their progress and error badges go to the hidden `quiet`), so a refused
-    action never covers pictures or sliders; Reconstruct shows its progress beside its button
-    and in the live view, and is locked until there is an input."""
+    action never covers pictures or sliders; Reconstruct shows its progress in a strip under
+    its button, and is locked until there is an input."""
     with gr.Row():
         with gr.Column(scale=1):
             upload = gr.File(
@@ -367,7 +355,7 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
         )
         drawn.success(**show_camera)
         drawn.success(functools.partial(cars.mesh_after_change, slot=slot), [session], **clear_mesh)
-        _clear_after(drawn, [dict(uploads)[slot]], quiet)  # the photo it replaced
+        _set_after(drawn, [dict(uploads)[slot]], None, quiet)  # the photo it replaced
     for slot, upload in uploads:
         uploaded = upload.change(
             functools.partial(cars.upload_car, slot=slot),
@@ -475,7 +463,7 @@ def _models_tab(
         lambda: gr.update(visible=False), None, banner, api_visibility="private",
         show_progress_on=[quiet],
     )  # fmt: skip
-    _clear_after(loaded, [*stale, *view_labels_outputs], quiet)
+    _set_after(loaded, [*stale, *view_labels_outputs], None, quiet)
     return loaded, summary
 
 
@@ -530,7 +518,7 @@ def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.compone
         concurrency_id=COMPUTE_QUEUE,
         concurrency_limit=1,
     )
-    _clear_after(drawn, [files, note], quiet)  # the labels of the codes drawn before
+    _set_after(drawn, [files, note], None, quiet)  # the labels of the codes drawn before
     save.click(
         view_labels.save_view_labels,
         [session, table, bins, elevation],

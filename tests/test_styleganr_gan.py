@@ -440,6 +440,9 @@ def test_labeller_cli_fine_tunes_a_resumed_state_augmented_at_its_own_rate(
     command = ["styleganr", "train-labeller", "--out", str(out), "--size", "16"]
     assert main([*command, "--steps", "1", "--no-augment"]) == 0
     assert f"-> {out} (its config: {out.with_suffix('.json')})" in capsys.readouterr().out
+    untrained = tmp_path / "untrained.pt"
+    assert main(["styleganr", "train-labeller", "--out", str(untrained), "--steps", "0"]) == 0
+    assert f"nothing trained, so no state in {untrained}" in capsys.readouterr().out
     assert json.loads(out.with_suffix(".json").read_text())["augment"] is False
     assert main([*command, "--steps", "2", "--learning-rate", "1e-4"]) == 0
     config = json.loads(out.with_suffix(".json").read_text())

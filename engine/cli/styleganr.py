@@ -394,6 +394,9 @@ def _finish_training(config: object, config_path: Path, should_stop: StopFn, out
     if should_stop():
         print(f"stopped; the state is saved in {out}: run the same command to continue")
         return INTERRUPTED
+    if not Path(out).is_file():  # --steps 0 on a new run trains nothing
+        print(f"nothing trained, so no state in {out} (its config: {config_path})")
+        return 0
     print(f"-> {out} (its config: {config_path})")
     return 0
 

@@ -2,10 +2,10 @@
 never stops the rest, and a summary report; under torchrun the images are sharded by rank.
 
 Image `DIR/face.jpg` goes to `OUT/face.jpg/` (the folder `python -m engine reconstruct` would
-write). An image whose `summary.json` records the same output settings is finished and
-skipped (with other --views or --frames its outputs are written again from the saved run);
-one with a saved state continues where it stopped. The report (`OUT/batch-report.json`) lists
-every image's outcome.
+write); with subfolders read, `DIR/set/face.jpg` goes to `OUT/set/face.jpg/`. An image whose
+`summary.json` records the same output settings is finished and skipped (with other --views
+or --frames its outputs are written again from the saved run); one with a saved state
+continues where it stopped. The report (`OUT/batch-report.json`) lists every image's outcome.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -50,7 +50,7 @@ class ImageOutcome:
     """What happened to one image."""
 
     image: str
-    """The image's file name in the input folder (also its output folder's name)."""
+    """The image's path relative to the input folder, with '/' (also its output folder's)."""
     status: Status
     seconds: float
     message: str = ""
@@ -87,13 +87,15 @@ class BatchReport:
         return "\n".join([*lines, f"{len(self.outcomes)} images: {totals}"])
 
 
-def find_images(folder: str | os.PathLike) -> list[Path]:
-    """The image files directly in `folder`, sorted by name (hidden ones, such as a killed
-    writer's temporaries, left out; subfolders are not read, see `images_in_subfolders`)."""
+def find_images(folder: str | os.PathLike, *, recursive: bool = False) -> list[Path]:
+    """The image files in `folder`, sorted by path: those directly in it, or with `recursive`
+    those in its subfolders too. Hidden files and folders (a killed writer's temporaries, a
+    `.git`) are left out."""
     folder = Path(folder)
     if not folder.is_dir():
         raise GANliftError(f"Image folder {folder} does not exist; check the path.")
-    images = sorted(path for path in folder.iterdir() if path.is_file() and _is_image(path))
+    candidates = _visible_files(folder) if recursive else folder.iterdir()
+    images = sorted(path for path in candidates if path.is_file() and _is_image(path))
     if not images:
         raise GANliftError(
             f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}); choose another folder."
@@ -102,12 +104,17 @@ def find_images(folder: str | os.PathLike) -> list[Path]:
 
 
 def images_in_subfolders(folder: str | os.PathLike) -> int:
-    """How many image files lie in `folder`'s subfolders (which `find_images` leaves out)."""
-    return sum(
-        1
-        for path in Path(folder).glob("*/**/*")
-        if path.is_file() and _is_image(path) and not path.parent.name.startswith(".")
-    )
+    """How many image files lie in `folder`'s subfolders (which `find_images` reads only when
+    asked to)."""
+    folder = Path(folder)
+    return sum(path.parent != folder and _is_image(path) for path in _visible_files(folder))
+
+
+def _visible_files(folder: Path) -> Iterator[Path]:
+    """Every file under `folder` outside hidden folders, in any order."""
+    for root, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        yield from (Path(root) / name for name in files)
 
 
 def _is_image(path: Path) -> bool:
@@ -120,6 +127,7 @@ def reconstruct_batch(
     images: Sequence[Path],
     out_dir: str | os.PathLike,
     *,
+    image_folder: str | os.PathLike | None = None,
     quality: Quality = "full",
     settings: OutputSettings | None = None,
     limits: Limits = DEFAULT_LIMITS,
@@ -130,7 +138,8 @@ def reconstruct_batch(
     should_stop: StopFn | None = None,
 ) -> BatchReport:
     """Reconstruct this process's share of `images` (all of them unless torch.distributed is
-    initialised: then every `world_size`-th from `rank`) into `out_dir/<image name>/`.
+    initialised: then every `world_size`-th from `rank`) into `out_dir/<image name>/`, where
+    an image's name is its path relative to `image_folder` (its file name when None).
 
     Failures caused by an image are recorded and the batch goes on; `should_stop` ends it
     after saving the current image's state. Rank 0 writes the merged report.
@@ -140,12 +149,13 @@ def reconstruct_batch(
     mine = list(images)[group.rank :: group.world_size]
     outcomes: list[ImageOutcome] = []
     for index, path in enumerate(mine):
+        name = path.name if image_folder is None else path.relative_to(image_folder).as_posix()
         within = None
         if progress is not None:
-            progress(index, len(mine), path.name)
-            within = _within_image(progress, index, len(mine), path.name)
+            progress(index, len(mine), name)
+            within = _within_image(progress, index, len(mine), name)
         outcome = _reconstruct_one(
-            model, path, out_dir / path.name, quality=quality,
+            model, path, name, out_dir / name, quality=quality,
             settings=settings or OutputSettings(), limits=limits, perceptual=perceptual,
             device=device, bf16=bf16, progress=within, should_stop=should_stop,
         )  # fmt: skip
@@ -162,6 +172,7 @@ def reconstruct_batch(
 def _reconstruct_one(
     model: Gan2ShapeModel,
     path: Path,
+    name: str,
     target: Path,
     *,
     quality: Quality,
@@ -173,12 +184,13 @@ def _reconstruct_one(
     progress: ProgressFn | None,
     should_stop: StopFn | None,
 ) -> ImageOutcome:
-    """One image, from file to written outputs; its own errors become a 'failed' outcome.
-    An image finished by an earlier run is skipped, with the PSNR its summary recorded."""
+    """One image, from file to written outputs under `target`, reported as `name`; its own
+    errors become a 'failed' outcome. An image finished by an earlier run is skipped, with the
+    PSNR its summary recorded."""
     start = time.perf_counter()
     finished = _finished_summary(target)
     if finished is not None and finished.get("outputs", settings.recorded()) == settings.recorded():
-        return ImageOutcome(path.name, "skipped", 0.0, psnr=_recorded_psnr(finished))
+        return ImageOutcome(name, "skipped", 0.0, psnr=_recorded_psnr(finished))
     try:
         image = load_image(path, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels)
         check_image_size(image, f"Image '{path}'", limits)  # image: [1, 3, H, W]
@@ -193,20 +205,20 @@ def _reconstruct_one(
             device=device, bf16=bf16, progress=progress, should_stop=should_stop,
         )  # fmt: skip
         if not run.recovery.finished:
-            return ImageOutcome(path.name, "stopped", time.perf_counter() - start)
+            return ImageOutcome(name, "stopped", time.perf_counter() - start)
         write_outputs(
             run.recovery, model.generator, target, settings=settings, photo=prepared.photo
         )
     except StoppedEarly:
-        return ImageOutcome(path.name, "stopped", time.perf_counter() - start)
+        return ImageOutcome(name, "stopped", time.perf_counter() - start)
     except GANliftError as error:
-        return ImageOutcome(path.name, "failed", time.perf_counter() - start, str(error))
+        return ImageOutcome(name, "failed", time.perf_counter() - start, str(error))
     except Exception as error:  # a batch outlives one image's bug; the log has the traceback
         logger.exception("reconstructing %s failed", path)
         message = f"unexpected {type(error).__name__}: {error}".splitlines()[0]
-        return ImageOutcome(path.name, "failed", time.perf_counter() - start, message)
+        return ImageOutcome(name, "failed", time.perf_counter() - start, message)
     seconds = time.perf_counter() - start
-    return ImageOutcome(path.name, "done", seconds, psnr=round(run.recovery.psnr, 3))
+    return ImageOutcome(name, "done", seconds, psnr=round(run.recovery.psnr, 3))
 
 
 def _within_image(progress: ProgressFn, index: int, count: int, name: str) -> ProgressFn:

@@ -114,8 +114,32 @@ def test_an_empty_or_missing_folder_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "sub" / "deeper").mkdir(parents=True)
     for name in ("sub/a.png", "sub/deeper/b.jpg", "top.png"):
         Image.new("RGB", (20, 20)).save(tmp_path / name)
+    (tmp_path / ".git").mkdir()
+    Image.new("RGB", (20, 20)).save(tmp_path / ".git" / "hidden.png")
     assert find_images(tmp_path) == [tmp_path / "top.png"]
     assert images_in_subfolders(tmp_path) == 2  # reconstruct-batch says they are not read
+    assert find_images(tmp_path, recursive=True) == [
+        tmp_path / name for name in ("sub/a.png", "sub/deeper/b.jpg", "top.png")
+    ]
+
+
+def test_recursive_batches_mirror_the_subfolders(inputs, tmp_path, capsys) -> None:
+    folder = write_random_images(tmp_path / "photos", ["top.png"], height=40, width=44)
+    write_random_images(folder / "set", ["a.png"], height=40, width=44)
+    out = tmp_path / "out"
+    arguments = cli_arguments(inputs, out)
+    arguments[1] = str(folder)
+    assert main(arguments) == 0
+    assert "1 image is in subfolders of" in capsys.readouterr().out  # and how to read them
+    assert main([*arguments, "--recursive"]) == 0
+    assert "1 done, 1 skipped, 0 failed" in capsys.readouterr().out
+    assert (out / "set" / "a.png" / "depth.npy").is_file()
+    rows = json.loads((out / REPORT_FILE).read_text())["images"]
+    assert [row["image"] for row in rows] == ["set/a.png", "top.png"]
+
+    arguments[3] = str(folder / "results")  # the outputs' pictures would be read next time
+    assert main([*arguments, "--recursive"]) == 2
+    assert "lies inside" in capsys.readouterr().err and not (folder / "results").exists()
 
 
 def load_tiny(inputs: Path) -> Gan2ShapeModel:

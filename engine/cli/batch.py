@@ -27,12 +27,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "reconstruct-batch",
         help="GAN2Shape on every image of a folder (resumable; one failure stops nothing)",
-        description="Lift every image in DIR to OUT/<image name>/. Finished images are skipped "
+        description="Lift every image in DIR to OUT/<image name>/ (with --recursive, those in "
+        "its subfolders too, to OUT/<subfolder>/<image name>/). Finished images are skipped "
         "when the command runs again; OUT/batch-report.json lists every outcome. Exits 1 when "
         "some image failed.",
     )
     parser.add_argument("images", metavar="DIR", help="folder of images")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--recursive", action="store_true", help="read the images in DIR's subfolders too"
+    )
     parser.add_argument("--quality", choices=QUALITIES, default="full")
     parser.add_argument(
         "--views", nargs="+", metavar="AZ,EL[,DX,DY]",
@@ -48,13 +52,23 @@ def run_batch(args: argparse.Namespace) -> int:
     """Reconstruct this process's share of the folder; rank 0 prints the merged report."""
     settings = output_settings(args)
     limits = limits_from_arguments(args)
-    images = find_images(args.images)
-    if nested := images_in_subfolders(args.images):
-        print(f"note: {nested} images in subfolders of {args.images} are not read (only its own)")
-    if Path(args.out).resolve() == Path(args.images).resolve():
+    out, folder = Path(args.out).resolve(), Path(args.images).resolve()
+    if out == folder:
         raise GANliftError(
             f"--out {args.out} is the image folder itself; results go to OUT/<image name>/, "
             "so choose another folder."
+        )
+    if args.recursive and folder in out.parents:
+        raise GANliftError(
+            f"--out {args.out} lies inside {args.images}, whose subfolders --recursive reads "
+            "(the results' pictures would become inputs); choose a folder outside it."
+        )
+    images = find_images(args.images, recursive=args.recursive)
+    if not args.recursive and (nested := images_in_subfolders(args.images)):
+        images_are = "1 image is" if nested == 1 else f"{nested} images are"
+        print(
+            f"note: {images_are} in subfolders of {args.images}, not read; add --recursive to "
+            "read them"
         )
     output_folder(args.out)
     with (
@@ -64,8 +78,9 @@ def run_batch(args: argparse.Namespace) -> int:
     ):
         model = load_model_from_args(args, device)
         report = reconstruct_batch(
-            model, images, args.out, quality=args.quality, settings=settings, limits=limits,
-            device=device, bf16=not args.fp32 and bf16_supported(device), progress=progress,
+            model, images, args.out, image_folder=args.images, quality=args.quality,
+            settings=settings, limits=limits, device=device,
+            bf16=not args.fp32 and bf16_supported(device), progress=progress,
             should_stop=should_stop,
         )  # fmt: skip
     if report.path is None:

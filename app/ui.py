@@ -72,6 +72,30 @@ def build_app(context: AppContext) -> gr.Blocks:
     return demo
 
 
+def _slider(*args: object, **kwargs: object) -> gr.Slider:
+    """A slider whose API values get one sentence naming it: Gradio's own check raised a
+    TypeError (a traceback in the log, "Error" to the client) for None and named no slider for
+    a value out of its range. Non-numbers go on to the handler, which names them. (Its check
+    is set on the instance: Gradio writes a .pyi beside any module that subclasses a
+    component.)"""
+    slider = gr.Slider(*args, **kwargs)
+    gradio_check = slider.preprocess
+
+    def preprocess(payload: float) -> float:
+        if isinstance(payload, bool) or not isinstance(payload, int | float):
+            return payload
+        if not slider.minimum <= payload <= slider.maximum:
+            raise gr.Error(
+                f"{slider.label} must be from {slider.minimum:g} to {slider.maximum:g}, got "
+                f"{payload:g}.",
+                print_exception=False,
+            )
+        return gradio_check(payload)
+
+    slider.preprocess = preprocess
+    return slider
+
+
 def _picture(label: str, height: int, elem_id: str) -> gr.Image:
     """A picture the app shows (never an input); it travels and downloads as lossless PNG,
     not Gradio's default lossy WebP."""
@@ -178,14 +202,14 @@ def _reconstruct_tab(
             )
         with gr.Column(scale=1):
             locked = {"interactive": False}  # movable once there is a recovery
-            azimuth = gr.Slider(
+            azimuth = _slider(
                 -60, 60, value=0, step=1, label="Azimuth (°)", elem_id="azimuth", **locked
             )
-            elevation = gr.Slider(-30, 30, value=0, step=1, label="Elevation (°)", **locked)
-            light_x = gr.Slider(-1, 1, value=0, step=0.01, label="Light x", **locked)
-            light_y = gr.Slider(-1, 1, value=0, step=0.01, label="Light y", **locked)
-            ambient = gr.Slider(0, 1, value=0.5, step=0.01, label="Ambient", **locked)
-            diffuse = gr.Slider(0, 1, value=0.5, step=0.01, label="Diffuse", **locked)
+            elevation = _slider(-30, 30, value=0, step=1, label="Elevation (°)", **locked)
+            light_x = _slider(-1, 1, value=0, step=0.01, label="Light x", **locked)
+            light_y = _slider(-1, 1, value=0, step=0.01, label="Light y", **locked)
+            ambient = _slider(0, 1, value=0.5, step=0.01, label="Ambient", **locked)
+            diffuse = _slider(0, 1, value=0.5, step=0.01, label="Diffuse", **locked)
     with gr.Row():
         export_buttons = {
             suffix: gr.Button(f"{suffix[1:].upper()}", elem_id=f"export-{suffix[1:]}", **locked)
@@ -313,17 +337,17 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
             camera_slot = gr.Radio(list(cars.SLOTS), value="A", label="Camera of sample")
             start_azimuth, start_elevation, start_scale = cars.DEFAULT_CAMERA
             locked = {"interactive": False}  # movable once the chosen slot holds a car
-            azimuth = gr.Slider(
+            azimuth = _slider(
                 *cars.AZIMUTH_RANGE, value=start_azimuth, step=1, label="Car azimuth (°)", **locked
             )
-            elevation = gr.Slider(
+            elevation = _slider(
                 *cars.ELEVATION_RANGE,
                 value=start_elevation,
                 step=1,
                 label="Car elevation (°)",
                 **locked,
             )
-            scale = gr.Slider(
+            scale = _slider(
                 *cars.SCALE_RANGE, value=start_scale, step=0.01, label="Car scale", **locked
             )
         with gr.Column():
@@ -404,9 +428,9 @@ def _viewer_tab(session: gr.State, quiet: gr.Markdown) -> ViewerTab:
         model3d = gr.Model3D(label="GLB", height=LIVE_HEIGHT, elem_id="model3d")
         with gr.Column():
             picture = _picture("Orbit view", LIVE_HEIGHT, "orbit-view")
-            azimuth = gr.Slider(-180, 180, value=30, step=1, label="Orbit azimuth (°)", **locked)
-            elevation = gr.Slider(-80, 80, value=15, step=1, label="Orbit elevation (°)", **locked)
-            distance = gr.Slider(1.2, 5, value=2.2, step=0.1, label="Distance", **locked)
+            azimuth = _slider(-180, 180, value=30, step=1, label="Orbit azimuth (°)", **locked)
+            elevation = _slider(-80, 80, value=15, step=1, label="Orbit elevation (°)", **locked)
+            distance = _slider(1.2, 5, value=2.2, step=0.1, label="Distance", **locked)
     orbit = [azimuth, elevation, distance]
     shown = show.click(
         viewer_tab.show_mesh, [session, *orbit], [model3d, picture], api_name="show_mesh",

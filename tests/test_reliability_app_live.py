@@ -6,6 +6,7 @@ image and the server's memory stays flat."""
 
 from __future__ import annotations
 
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -81,6 +82,26 @@ def test_bad_files_are_refused_and_the_app_keeps_serving(server: AppServer, file
     bounded_predict(visitor, gradio_client.handle_file(str(good)), api_name="/load_image")
     *_, status = bounded_predict(visitor, "fast", api_name="/reconstruct")
     assert "session-0.png" in status and "Recovery" in status
+
+
+@pytest.mark.slow
+def test_api_slider_values_get_one_sentence_naming_the_slider(server, files, tmp_path) -> None:
+    """Gradio's own check raised a TypeError for None (a traceback in the server log, bare
+    "Error" to the client) and named no slider for a value out of range."""
+    visitor = client(server, tmp_path)
+    good = write_session_image(1, tmp_path)
+    bounded_predict(visitor, gradio_client.handle_file(str(good)), api_name="/load_image")
+    bounded_predict(visitor, "fast", api_name="/reconstruct")
+    log_before = (files / "app.log").read_text()
+    cases = {
+        (0, 0, 0, None, 0.5, 0.5, False): "Light y must be a finite number, got None",
+        (500, 0, 0, 0, 0.5, 0.5, False): "Azimuth (°) must be from -60 to 60, got 500.",
+    }
+    for arguments, message in cases.items():
+        with pytest.raises(gradio_client.exceptions.AppError, match=re.escape(message)):
+            bounded_predict(visitor, *arguments, api_name="/render_view")
+    assert "Traceback" not in (files / "app.log").read_text()[len(log_before) :]
+    bounded_predict(visitor, 30, 0, 0, 0, 0.5, 0.5, False, api_name="/render_view")
 
 
 @pytest.mark.slow

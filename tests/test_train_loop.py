@@ -15,7 +15,7 @@ from engine.cli import main
 from engine.errors import GANliftError
 from engine.stylegan2 import load_checkpoint
 from engine.stylegan2.safe_pickle import load_torch_file
-from engine.stylegan2.training import TrainConfig, train_gan
+from engine.stylegan2.training import TrainConfig, loop, train_gan
 from engine.stylegan2.training.data import ImageFolder, to_model_images
 from engine.stylegan2.training.loop import STATE_FILE
 from engine.stylegan2.training.state import TrainingState
@@ -227,3 +227,52 @@ def test_sample_weights_decide_which_images_the_discriminator_sees(
     train_gan(image_folder, tmp_path / "run", config=config, device=CPU)
     only = ImageFolder(image_folder, size=TINY.size).batch(torch.tensor([5]))[0]
     assert len(shown) == 2 and all(torch.equal(image, only) for batch in shown for image in batch)
+
+
+def test_training_moves_the_generator_towards_the_data(tmp_path: Path) -> None:
+    """On all-white images the discriminator learns to score them above the generator's, and
+    the generator's samples brighten: the losses are wired the right way round (D's real and
+    fake logits swapped, or G's loss of negated logits, each make the samples darken)."""
+    white = tmp_path / "white"
+    white.mkdir()
+    for index in range(4):
+        Image.new("RGB", (16, 16), (255, 255, 255)).save(white / f"{index}.png")
+    config = with_changes(TINY, kimg=0.12, snapshot_kimg=0.12, pl_weight=0.0)  # 30 steps
+    start = TrainingState.create(config, CPU).generator_ema
+    z = torch.randn(16, config.style_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before = start(z).mean().item()
+    result = train_gan(white, tmp_path / "run", config=config, device=CPU)
+    with torch.no_grad():
+        after = load_checkpoint(result.model_path).generator(z).mean().item()
+    assert after > before + 0.2, (before, after)
+    records = [
+        json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    ]
+    last = [record for record in records if "loss_d" in record][-1]
+    assert last["real_logit"] > last["fake_logit"]
+
+
+def test_lazy_r1_is_weighted_by_its_interval(
+    image_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """R1 runs every `d_reg_every` steps with γ/2·d_reg_every, so its average weight is γ/2."""
+    penalties: list[torch.Tensor] = []
+    losses: list[torch.Tensor] = []
+    penalty, update = loop.r1_penalty, loop._Trainer._update
+
+    def recorded_penalty(*args: torch.Tensor) -> torch.Tensor:
+        penalties.append(penalty(*args))
+        return penalties[-1]
+
+    def recorded_update(trainer, module, optimizer, loss: torch.Tensor) -> None:
+        losses.append(loss.detach())
+        update(trainer, module, optimizer, loss)
+
+    monkeypatch.setattr(loop, "r1_penalty", recorded_penalty)
+    monkeypatch.setattr(loop._Trainer, "_update", recorded_update)
+    config = with_changes(TINY, kimg=0.004, d_reg_every=4, r1_gamma=3.0)  # one step: R1 runs
+    train_gan(image_folder, tmp_path, config=config, device=CPU)
+    (r1,) = penalties
+    weighted = r1.detach() * (3.0 / 2 * 4)
+    assert sum(torch.allclose(loss, weighted) for loss in losses) == 1

@@ -25,6 +25,8 @@ def test_smoothness_is_zero_on_planes_and_constant_on_parabolas() -> None:
     assert float(smoothness((2 * rows + 3 * cols)[None])) == 0.0
     # d²/dx² of x² is 2 per pixel; the other three second differences vanish
     assert float(smoothness((cols**2)[None, None])) == 2.0
+    assert float(smoothness((rows**2)[None])) == 2.0  # d²/dy² alike
+    assert float(smoothness((rows * cols)[None])) == 2.0  # the two mixed terms, 1 each
 
 
 def test_feature_loss_compares_residual_blocks_and_trains_only_the_fake() -> None:
@@ -37,3 +39,14 @@ def test_feature_loss_compares_residual_blocks_and_trains_only_the_fake() -> Non
     loss = masked_feature_l1(D, fake, real, mask, blocks=2)
     loss.backward()
     assert loss > 0 and fake.grad is not None and real.grad is None
+
+
+def test_feature_loss_adds_one_term_per_block_and_counts_only_the_mask() -> None:
+    D = tiny_discriminator(32, channels=tiny_channels(32, width=8)).requires_grad_(False)
+    real = torch.rand(1, 3, 16, 16) * 2 - 1
+    fake = real + 0.5 * torch.randn_like(real)
+    everywhere = torch.ones(1, 1, 16, 16)
+    losses = [float(masked_feature_l1(D, fake, real, everywhere, blocks=n)) for n in (1, 2)]
+    assert 0 < losses[0] < losses[1]  # blocks=1 compares the first residual block's output
+    nowhere = torch.zeros(1, 1, 16, 16)
+    assert float(masked_feature_l1(D, fake, real, nowhere, blocks=2)) == 0.0

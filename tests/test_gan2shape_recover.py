@@ -236,6 +236,25 @@ def test_render_view_at_zero_reproduces_the_canonical_image(full) -> None:
     assert (turned - front).abs().mean() > 1e-3
 
 
+def test_positive_angles_look_from_above_and_from_the_right(full) -> None:
+    """A flat square turned by perspective: the edge nearer the camera is drawn longer, so
+    elevation > 0 (seen from above) lengthens the top edge, azimuth > 0 the right edge."""
+    recovery, _ = full
+    size = recovery.depth.shape[-1]
+    flat = dataclasses.replace(
+        recovery,
+        depth=torch.ones(1, size, size),
+        canonical_image=torch.ones(1, 3, size, size),
+    )
+    covered = [
+        (render_view(flat, azimuth=azimuth, elevation=elevation)[0, 0] > 0).float()
+        for azimuth, elevation in ((0, 20), (20, 0))
+    ]
+    above, right = covered
+    assert above[2].sum() > above[-3].sum()  # top row longer than bottom row
+    assert right[:, -3].sum() > right[:, 2].sum()  # right column longer than left column
+
+
 def test_render_view_blanks_what_a_turn_uncovers(full) -> None:
     """Pixels off the turned surface are 0 (the app's grey), not whatever canonical pixel
     their far-depth ray lands on (a sliver of the head showed at the frame's edge)."""

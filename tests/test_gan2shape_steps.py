@@ -12,11 +12,13 @@ import torch
 from torch import nn
 
 from engine.gan2shape.latent_offset import LatentProjector
+from engine.gan2shape.losses import smoothness
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.photogeometry import decompose, render_in_views
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.prior import ellipsoid_prior
 from engine.gan2shape.steps import (
+    ProjectedCache,
     StepContext,
     Target,
     autoencoder_loss,
@@ -140,6 +142,64 @@ def test_step3_lowers_the_shape_loss_on_a_fixed_cache() -> None:
     networks = context.networks.shape_networks()
     losses = train(lambda: shape_loss(context, cache, flip=True), networks, 12)
     assert losses[-1] < 0.8 * losses[0]
+
+
+def test_step1_adds_the_smoothness_of_depth_and_diffuse_shading() -> None:
+    context = make_context()
+    image, mask = context.target.image, context.target.mask
+    with torch.no_grad():
+        rough, parts = autoencoder_loss(
+            context.networks, PRESET.replace(smooth_weight=2.0), context.perceptual, image, mask,
+            flip=False,
+        )  # fmt: skip
+        plain, _ = autoencoder_loss(
+            context.networks, PRESET.replace(smooth_weight=0.0), context.perceptual, image, mask,
+            flip=False,
+        )  # fmt: skip
+    expected = 2.0 * (smoothness(parts.depth) + smoothness(parts.diffuse))
+    assert float(smoothness(parts.diffuse)) > 0
+    assert float(rough - plain) == pytest.approx(float(expected), rel=1e-4)
+
+
+def test_step2_adds_the_offset_regulariser() -> None:
+    context = make_context()
+    snapshot = take_snapshot(context)
+    with torch.no_grad():
+        for parameter in context.networks.offset_net.parameters():
+            parameter.normal_(0, 0.5)  # offsets far from zero
+        context.rng.manual_seed(3)
+        pseudo, _ = pseudo_samples(context, snapshot, PRESET.batch_size)
+        offset = context.projector.offsets(context.networks.offset_net, pseudo)
+        losses = []
+        for weight in (0.0, 5.0):
+            context.preset = PRESET.replace(offset_weight=weight)
+            context.rng.manual_seed(3)
+            losses.append(float(projection_loss(context, snapshot)))
+    assert float(offset.square().mean()) > 1e-3
+    assert losses[1] - losses[0] == pytest.approx(5.0 * float(offset.square().mean()), rel=1e-4)
+
+
+def test_pseudo_samples_are_relit() -> None:
+    """Under one fixed view the pseudo samples still differ: each has its own random light."""
+    preset = PRESET.replace(view_cov=[[0.0] * 6] * 6)
+    context = make_context(preset)
+    images, _ = pseudo_samples(context, take_snapshot(context), 4)
+    assert (images[1:] - images[:1]).abs().amax(dim=(1, 2, 3)).min() > 1e-3
+
+
+def test_step3_scores_the_projected_samples() -> None:
+    """Step 3's loss is step 1's plus how well the shape redraws the cached samples: a cache
+    of black images and one of white ones cost differently, both more than step 1 alone."""
+    context = make_context()
+    with torch.no_grad():
+        alone = float(reconstruction_loss(context, flip=False)[0])
+        costs = []
+        for value in (-1.0, 1.0):
+            cache = ProjectedCache(
+                images=torch.full((2, 3, SIZE, SIZE), value), masks=torch.ones(2, 1, SIZE, SIZE)
+            )
+            costs.append(float(shape_loss(context, cache, flip=False)))
+    assert min(costs) > alone and abs(costs[0] - costs[1]) > 1e-3
 
 
 def test_flip_appends_the_mirrored_shape_and_albedo() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from engine.errors import GANliftError
-from engine.inversion import InversionResult, noise_autocorrelation, project
+from engine.inversion import InversionResult, _learning_rate_ramp, noise_autocorrelation, project
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import Generator
 from tests.tiny import tiny_discriminator, tiny_generator
@@ -210,3 +212,14 @@ def test_noise_autocorrelation_analytic_cases() -> None:
     assert noise_autocorrelation([ones, checker]).item() == pytest.approx(6.0)
     white = torch.randn(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))
     assert noise_autocorrelation([white]).item() < 0.01
+
+
+def test_learning_rate_ramps_up_linearly_and_down_along_a_cosine() -> None:
+    """The StyleGAN2 projector's schedule: from 0 to 1 over the first `rampup` of the run,
+    1 in the middle, back to 0 along half a cosine over the last `rampdown`."""
+    expected = {0.0: 0.0, 0.025: 0.5, 0.05: 1.0, 0.5: 1.0, 0.875: 0.5, 1.0: 0.0}
+    for t, factor in expected.items():
+        assert _learning_rate_ramp(t, rampup=0.05, rampdown=0.25) == pytest.approx(factor), t
+    assert _learning_rate_ramp(0.95, rampup=0.05, rampdown=0.25) == pytest.approx(
+        0.5 - 0.5 * math.cos(0.2 * math.pi)
+    )

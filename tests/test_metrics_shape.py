@@ -81,6 +81,10 @@ def test_mad_averages_over_the_eroded_mask_only() -> None:
     pred[0, :, 3:9, 3:6] = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1)  # 90° on half of it
     pred[0, :, 2, 2] = torch.tensor([0.0, 1.0, 0.0])  # on the eroded rim: ignored
     assert mad(pred, front, _square_mask(n=1)).item() == pytest.approx(45.0, abs=1e-4)
+    tilted = front.clone()
+    tilted[:, 0], tilted[:, 2] = math.sin(math.pi / 3), math.cos(math.pi / 3)  # 60° everywhere
+    longer = mad(3 * tilted, 0.5 * front, _square_mask(n=1))  # only directions count
+    assert longer.item() == pytest.approx(60.0, abs=1e-3)
 
 
 def test_mae_and_psnr_match_hand_computed_values() -> None:

@@ -61,6 +61,7 @@ from engine.styleganr import (
 from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.encoding import redraw_errors
 from engine.styleganr.inverse_graphics import MeshImage, refine_camera
+from engine.styleganr.mapping import BACKGROUND_GRID, background_code, camera_features
 from engine.styleganr.model import resolve_model_path
 from engine.styleganr.train_mapping import fit_view_layers
 from tests.tiny import STYLEGANR_STYLE_DIM, STYLEGANR_VIEW_LAYERS, tiny_styleganr
@@ -279,6 +280,28 @@ def test_set_camera_is_deterministic_and_swap_keeps_the_other_parts(model) -> No
     ):
         with pytest.raises(GANliftError, match=message):
             set_camera(model, first, **camera)
+
+
+def test_camera_features_are_sin_cos_azimuth_radian_elevation_and_log_scale() -> None:
+    features = camera_features(torch.tensor([[90.0, 30.0, math.e], [-270.0, 0.0, 1.0]]))
+    expected = torch.tensor([[1.0, 0.0, math.pi / 6, 1.0], [1.0, 0.0, 0.0, 0.0]])
+    assert torch.allclose(features, expected, atol=1e-6)  # -270° is 90°
+
+
+def test_background_code_fills_covered_cells_with_the_mean_background() -> None:
+    """Cells with background pixels average them; a cell the object covers takes the image's
+    mean background colour, not black."""
+    grid = BACKGROUND_GRID
+    image = torch.zeros(1, 3, 4 * grid, 4 * grid)
+    image[:, 0] = torch.linspace(-1, 1, 4 * grid)[None, :]  # red changes along x
+    mask = torch.zeros(1, 1, 4 * grid, 4 * grid)
+    mask[..., :4, :4] = 1  # the object covers the top-left cell
+    image = image * (1 - mask) + 0.9 * mask  # the object's own colour never counts
+    cells = background_code(image, mask).reshape(3, grid, grid)
+    background = (image * (1 - mask)).sum((2, 3)) / (1 - mask).sum()  # [1, 3]
+    assert torch.allclose(cells[:, 0, 0], background[0], atol=1e-4)
+    own = image[0, :, 4:8, :4].mean((1, 2))  # the cell below is all background: mostly its own
+    assert (cells[:, 1, 0] - own).norm() < 0.1 * (background[0] - own).norm()
 
 
 def test_encode_photo_reads_a_gan_image_back_as_a_sample(model) -> None:

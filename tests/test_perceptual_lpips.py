@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from engine.errors import GANliftError
 from engine.perceptual import (
@@ -132,20 +133,43 @@ def test_distance_is_linear_in_the_head_weights(
         assert torch.allclose(model(*images), 3.0 * before, rtol=1e-5)
 
 
+def reference_vgg_taps(state: dict[str, torch.Tensor], image: torch.Tensor) -> list[torch.Tensor]:
+    """relu1_2, relu2_2, relu3_3, relu4_3 and relu5_3 of torchvision-layout VGG16 weights,
+    after LPIPS's input scaling (the lpips package's constants), written out independently."""
+    shift = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
+    scale = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
+    x = (image - shift) / scale
+    taps, convs = [], iter(VGG16_CONV_INDICES)
+    for block, count in enumerate((2, 2, 3, 3, 3)):
+        if block:
+            x = F.max_pool2d(x, 2)
+        for _ in range(count):
+            index = next(convs)
+            x = F.relu(
+                F.conv2d(
+                    x, state[f"features.{index}.weight"], state[f"features.{index}.bias"], padding=1
+                )
+            )
+        taps.append(x)
+    return taps
+
+
 def test_unit_head_weights_give_mean_squared_chordal_distance(
     loaded: LPIPS, images: tuple[torch.Tensor, torch.Tensor]
 ) -> None:
-    """With all head weights 1, each layer adds the mean of |a/|a| - b/|b||^2 = 2 - 2 cos."""
+    """With all head weights 1, each layer adds the mean of |a/|a| - b/|b||^2 = 2 - 2 cos,
+    a and b the VGG16 activations of a reference written out here."""
     model = copy.deepcopy(loaded)
     first, second = images
+    state = official_vgg16_state(0)  # what `loaded` read
     with torch.no_grad():
         for head in model.heads.values():
             head.model[1].weight.fill_(1.0)
-        taps_first = model.vgg((first - model.shift) / model.scale)
-        taps_second = model.vgg((second - model.shift) / model.scale)
         expected = sum(
             (2 - 2 * torch.cosine_similarity(a, b, dim=1, eps=1e-20)).mean(dim=(1, 2))
-            for a, b in zip(taps_first, taps_second, strict=True)
+            for a, b in zip(
+                reference_vgg_taps(state, first), reference_vgg_taps(state, second), strict=True
+            )
         )
         assert torch.allclose(model(first, second), expected, rtol=1e-4)
 

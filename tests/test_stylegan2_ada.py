@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import os
 import pickle
 import sys
@@ -23,6 +24,7 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
+import torch.nn.functional as F
 
 from engine.errors import GANliftError
 from engine.stylegan2 import load_checkpoint, save_pt_checkpoint
@@ -162,6 +164,37 @@ def test_snapshot_matches_nvidia_outputs(reference, ada_globals, tmp_path: Path,
     assert (G(out["z"], truncation=0.7) - out["img_trunc07"]).abs().max() < 1e-4
     assert (G.synthesis(out["wplus"]) - out["img_wplus"]).abs().max() < 1e-4
     assert (D(out["img"]) - out["d_out"]).abs().max() < 1e-4
+
+
+def nvidia_mapping(tensors: dict[str, torch.Tensor], z: torch.Tensor, gain: float) -> torch.Tensor:
+    """stylegan2-ada-pytorch's mapping network written out for the fixture's two layers, with
+    learning-rate multiplier `gain` (its layers' bias_gain; weight_gain = gain / √fan-in)."""
+    x = z * (z.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
+    for layer in ("fc0", "fc1"):
+        weight = tensors[f"G_ema.mapping.{layer}.weight"]  # [out, in]
+        bias = tensors[f"G_ema.mapping.{layer}.bias"]
+        x = x @ (weight * gain / math.sqrt(weight.shape[1])).T + bias * gain
+        x = F.leaky_relu(x, 0.2) * math.sqrt(2)
+    return x
+
+
+@torch.no_grad()
+def test_the_mapping_learning_rate_multiplier_is_read(reference, ada_globals, tmp_path) -> None:
+    """A snapshot trained with another --map-lr multiplier (bias_gain) maps z as NVIDIA's code
+    does (the fixture's 0.01 alone could not tell a read value from a hard-coded one)."""
+    tensors = reference[1]
+    z = tensors["out.z"]
+    assert torch.allclose(nvidia_mapping(tensors, z, 0.01), tensors["out.w"], atol=1e-4)
+
+    def other_multiplier(spec: dict) -> None:
+        for layer in ("fc0", "fc1"):
+            attrs = spec["G_ema"][f"G_ema.mapping.{layer}"]["attrs"]
+            attrs["bias_gain"], attrs["weight_gain"] = 0.1, 0.1 / math.sqrt(32)
+
+    path = write_snapshot(tmp_path / "map-lr.pkl", reference, ada_globals, edit=other_multiplier)
+    G = load_checkpoint(path).generator
+    assert G.config.lr_mlp == pytest.approx(0.1)
+    assert torch.allclose(G.mapping(z), nvidia_mapping(tensors, z, 0.1), atol=1e-4)
 
 
 @torch.no_grad()

@@ -38,9 +38,24 @@ RUN="${RUN:-runs/styleganr-car}"
 if [[ -n "${THREADS:-}" ]]; then
     export OMP_NUM_THREADS="$THREADS"
 fi
+if [[ ! -f "$CHECKPOINT" && ! -f "assets/models/$CHECKPOINT.safetensors" ]]; then
+    echo "train_styleganr_car.sh: CHECKPOINT=$CHECKPOINT is neither a file nor a bundled model;" \
+        "give the path of the StyleGAN2 checkpoint" >&2
+    exit 2
+fi
 mkdir -p "$RUN"
-exec >>"$RUN/train.out" 2>&1
-echo "== $(date -Is) train_styleganr_car.sh (CHECKPOINT=$CHECKPOINT)"
+# The view codes decide every later stage's data, so a run keeps the settings it began with.
+settings="LAYERS=$LAYERS CANDIDATES=$CANDIDATES VIEWS=$VIEWS CHECKPOINT=$CHECKPOINT"
+if [[ -f "$RUN/settings.txt" && "$(cat "$RUN/settings.txt")" != "$settings" ]]; then
+    echo "train_styleganr_car.sh: $RUN was begun with $(cat "$RUN/settings.txt"), not" \
+        "$settings; give those settings to continue it, or another RUN= for new ones" >&2
+    exit 2
+fi
+echo "$settings" >"$RUN/settings.txt"
+exec 3>&2 >>"$RUN/train.out" 2>&1  # the log gets everything; a failure is also told on fd 3
+trap 'status=$?; if ((status)); then tail -n 3 "$RUN/train.out" >&3
+      echo "train_styleganr_car.sh: failed (exit $status); the whole log is $RUN/train.out" >&3; fi' EXIT
+echo "== $(date -Is) train_styleganr_car.sh ($settings)"
 styleganr() { "$PYTHON" -m engine styleganr --device cpu "$@"; }
 
 styleganr train-labeller --out "$RUN/labeller.pt" --steps "$LABELLER_STEPS" --no-augment

@@ -122,6 +122,24 @@ def test_a_compact_state_resumes_the_run(image_folder: Path, tmp_path: Path, cap
             torch.testing.assert_close(approx["G_ema"][name], value, rtol=0.05, atol=0.05)
 
 
+def test_a_finished_state_copied_alone_gets_its_models(image_folder: Path, tmp_path: Path) -> None:
+    """A committed state copied into a fresh folder (train_default.sh) is resumed finished: its
+    models are written from it, not claimed unwritten; a state past --kimg is refused."""
+    first = train_gan(image_folder, tmp_path / "run", config=TINY, device=CPU)
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    (copied / STATE_FILE).write_bytes(first.state_path.read_bytes())
+    again = train_gan(image_folder, copied, config=TINY, device=CPU, resume=True)
+    assert again.step == 4 and again.model_path.is_file() and again.pt_path.is_file()
+    assert_same_state(
+        load_checkpoint(again.model_path).generator.state_dict(),
+        load_checkpoint(first.model_path).generator.state_dict(),
+    )
+    shorter = with_changes(TINY, kimg=0.008)
+    with pytest.raises(GANliftError, match=r"already has 0.016 kimg of the 0.008 planned; raise"):
+        train_gan(image_folder, copied, config=shorter, device=CPU, resume=True)
+
+
 def test_compact_state_of_a_missing_file_is_one_line(tmp_path: Path, capsys) -> None:
     assert main(["compact-state", str(tmp_path / "none.pt"), str(tmp_path / "out.pt")]) == 2
     assert capsys.readouterr().err.count("\n") == 1

@@ -184,6 +184,10 @@ class TrainConfig:
         """Thousands of real images shown after `step` steps."""
         return step * self.batch / 1000.0
 
+    def total_steps(self) -> int:
+        """Steps of a run that shows `kimg` thousand images (the last batch may pass it)."""
+        return math.ceil(self.kimg * 1000 / self.batch)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
         return dataclasses.asdict(self)

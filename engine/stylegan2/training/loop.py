@@ -9,7 +9,6 @@ Snapshots replace `training-state.pt` (resume), `model.safetensors/.json` (ours)
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +94,11 @@ def train_gan(
     state_path = out / STATE_FILE
     if state_path.exists():
         _resume_into(state, state_path, config, resume)
+        if state.step > config.total_steps():
+            raise GANliftError(
+                f"The run in {out} already has {config.kimg_at(state.step):g} kimg of the "
+                f"{config.kimg:g} planned; raise --kimg to train it further."
+            )
     elif init_from is not None:
         state.start_from(init_from, config)
         if config.kimg_at(state.step) >= config.kimg:
@@ -195,15 +199,19 @@ class _Trainer:
         self.out = out
         self.log = JsonlLog(out / LOG_FILE, enabled=group.is_main)
         self.means = RunningMeans()
-        self.total_steps = math.ceil(config.kimg * 1000 / config.batch)
+        self.total_steps = config.total_steps()
         self.snapshot_steps = max(1, round(config.snapshot_kimg * 1000 / config.batch))
         pl_batch = max(1, config.batch // config.pl_batch_shrink // group.world_size)
         self.pl_batch = pl_batch * group.world_size
         self.sample_z = fixed_latents(config.sample_count, config.style_dim)  # [S, D]
 
     def run(self, progress: ProgressFn, should_stop: StopFn) -> bool:
-        """Step until `config.kimg` or until `should_stop()`; True when stopped early."""
+        """Step until `config.kimg` or until `should_stop()`; True when stopped early. A run
+        resumed finished writes its models when they are missing (its state was copied alone,
+        such as a committed compact state)."""
         state, config = self.state, self.config
+        if state.step >= self.total_steps and not (self.out / f"{MODEL_NAME}.json").exists():
+            self._snapshot()
         losses = ""
         while state.step < self.total_steps:
             start = time.perf_counter()

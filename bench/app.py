@@ -24,6 +24,7 @@ from app.models import ModelStore
 from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.viewer import TorchViewer
+from bench.arguments import at_least, run
 from engine.gan2shape.presets import StepLengths, get_preset
 from engine.gan2shape.views import render_view
 from engine.stylegan2 import (
@@ -88,8 +89,8 @@ def report(name: str, times: list[float]) -> float:
 def main() -> None:
     """Run the sweep and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=60)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--frames", type=at_least(2), default=60)
+    parser.add_argument("--threads", type=at_least(1), default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
@@ -119,4 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

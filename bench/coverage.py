@@ -20,6 +20,7 @@ import argparse
 
 import torch
 
+from bench.arguments import at_least, run
 from engine.evaluation import CoverageReader
 from engine.evaluation.coverage import azimuth_reading
 from engine.stylegan2 import load_checkpoint
@@ -47,7 +48,7 @@ def main() -> None:
         "--settings", nargs="+", type=parse_setting, default=[(4000, 1500), (64000, 24000)]
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="z seeds of the samples")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=at_least(1), default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = args.model or [f"default-{args.category}"]
@@ -83,4 +84,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

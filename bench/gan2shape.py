@@ -1,15 +1,17 @@
 """Seconds for GAN2Shape's fast mode on one 64×64 image, and where they go.
 
 Times the fast mode (`recover` with the fast preset, started from the jointly pretrained
-networks) end to end on one synthetic test face: GAN inversion, then the short refinement,
+networks) end to end on one synthetic test render of the preset's category (a face for presets
+of neither): GAN inversion, then the short refinement,
 split by phase from the progress messages. The reference measured in the same run is one
 generator forward + backward pass at the preset's batch size, the unit most phases are made
 of; `ratio` = phase seconds / reference. When the pretrained networks are missing, freshly
 initialised ones stand in (the timing is the same; the shape is not). Goal: ≤ 30 s per image
-on a 2-core CPU. `--shape-rows N` also scores the benchmark rows on N test faces.
+on a 2-core CPU. `--shape-rows N` also scores the shape benchmark's rows on N test renders
+(`--shape-quality fast|full|both`; the full schedule costs minutes per image).
 
     python -m bench.gan2shape [--model default-face | --ckpt FILE --category default-face]
-                              [--threads 2] [--fp32] [--shape-rows N]
+                              [--threads 2] [--fp32] [--shape-rows N] [--shape-quality fast]
 
 (from the repository root).
 """
@@ -22,6 +24,7 @@ from collections import defaultdict
 
 import torch
 
+from bench.arguments import at_least, run
 from engine.benchmarks import run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import gan2shape_rows
 from engine.errors import GANliftError
@@ -35,7 +38,7 @@ from engine.gan2shape import (
 )
 from engine.perceptual import perceptual_loss
 from engine.stylegan2 import bf16_autocast, bf16_supported
-from engine.synth import SEED_RANGES, render_samples
+from engine.synth import CATEGORIES, SEED_RANGES, render_samples
 
 
 def reference_seconds(model: Gan2ShapeModel, bf16: bool, repeats: int = 3) -> float:
@@ -52,10 +55,17 @@ def reference_seconds(model: Gan2ShapeModel, bf16: bool, repeats: int = 3) -> fl
     return best
 
 
+def synthetic_category(model: Gan2ShapeModel) -> str:
+    """The synthetic world's category of the model's preset (faces for presets of neither)."""
+    return model.preset.prior_box if model.preset.prior_box in CATEGORIES else "face"
+
+
 def time_fast_mode(model: Gan2ShapeModel, bf16: bool) -> tuple[float, dict[str, float], bool]:
     """(total seconds, seconds per phase, whether pretrained networks were used) of the fast
-    mode on the first synthetic test face."""
-    image = render_samples("face", [SEED_RANGES["test"].start], size=model.generator.config.size)
+    mode on the first synthetic test render of the model's category."""
+    image = render_samples(
+        synthetic_category(model), [SEED_RANGES["test"].start], size=model.generator.config.size
+    )
     try:
         init = load_pretrained(model.pretrained, model.preset, model.generator)
         pretrained = True
@@ -80,21 +90,41 @@ def time_fast_mode(model: Gan2ShapeModel, bf16: bool) -> tuple[float, dict[str, 
     return time.perf_counter() - start, dict(phases), pretrained
 
 
+def check_shape_rows(model: Gan2ShapeModel, qualities: tuple[str, ...]) -> None:
+    """Refuse, before any timing, shape rows that cannot be scored for `model`."""
+    if model.preset.prior_box not in CATEGORIES:
+        raise GANliftError(
+            f"The shape benchmark renders {' and '.join(f'{name}s' for name in CATEGORIES)}; "
+            f"preset {model.preset.name} is for neither, so --shape-rows cannot score it."
+        )
+    if "fast" in qualities and not model.pretrained.is_file():
+        raise GANliftError(
+            f"Fast rows start from pretrained networks, and {model.pretrained} is missing; use "
+            "--shape-quality full or pretrain them (python -m engine gan2shape-pretrain)."
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default-face")
     parser.add_argument("--ckpt", help="checkpoint file instead of a bundled model")
     parser.add_argument("--category", default="default-face", help="preset for --ckpt")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=at_least(1), default=2)
     parser.add_argument("--fp32", action="store_true", help="no bfloat16 autocast")
-    parser.add_argument("--shape-rows", type=int, default=0, help="test faces to score")
+    parser.add_argument(
+        "--shape-rows", type=at_least(0), default=0,
+        help="also score the shape benchmark's rows on this many test renders of the category",
+    )  # fmt: skip
+    parser.add_argument(
+        "--shape-quality", choices=("fast", "full", "both"), default="fast",
+        help="GAN2Shape rows to score (full: several minutes per image)",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    try:
-        model = load_model(args.ckpt or args.model, preset=args.category if args.ckpt else None)
-    except GANliftError as error:
-        print(f"skipped: {error}")
-        return
+    model = load_model(args.ckpt or args.model, preset=args.category if args.ckpt else None)
+    qualities = ("fast", "full") if args.shape_quality == "both" else (args.shape_quality,)
+    if args.shape_rows:
+        check_shape_rows(model, qualities)
     bf16 = not args.fp32 and bf16_supported("cpu")
     reference = reference_seconds(model, bf16)
     total, phases, pretrained = time_fast_mode(model, bf16)
@@ -109,10 +139,9 @@ def main() -> None:
         print(f"{name:<58}{seconds:>9.2f}{seconds / reference:>9.1f}")
     print(f"{'total (goal <= 30 s)':<58}{total:>9.2f}{total / reference:>9.1f}")
     if args.shape_rows:
-        qualities = ("fast", "full") if pretrained else ("full",)
         with gan2shape_rows(model, qualities=qualities, bf16=bf16) as rows:
             result = run_shape_benchmark(
-                "face",
+                model.preset.prior_box,
                 n=args.shape_rows,
                 methods=["const. null depth", "ellipsoid prior", rows.prior, *rows.names],
                 size=model.generator.config.size,
@@ -124,4 +153,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

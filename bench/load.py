@@ -29,6 +29,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from bench.arguments import at_least, run
+from engine.errors import GANliftError
+
 if TYPE_CHECKING:
     from gradio_client import Client
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # gradio_client asks the Hub on every connect
@@ -60,10 +63,10 @@ class AppServer:
 
 @contextmanager
 def running_app(
-    model: Path, category: str, *, log: Path, extra_args: Sequence[str] = ()
+    model: Path, category: str | None, *, log: Path, extra_args: Sequence[str] = ()
 ) -> Iterator[AppServer]:
-    """`python launch.py --model MODEL --category CATEGORY` on a free localhost port, one torch
-    thread, nothing downloaded; stopped when the `with` ends."""
+    """`python launch.py --model MODEL [--category CATEGORY]` on a free localhost port, one
+    torch thread, nothing downloaded; stopped when the `with` ends."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -72,8 +75,9 @@ def running_app(
         "GRADIO_ANALYTICS_ENABLED": "False",
         "OMP_NUM_THREADS": "1",
     }
+    preset = ["--category", category] if category is not None else []
     command = [
-        sys.executable, "launch.py", "--model", str(model), "--category", category,
+        sys.executable, "launch.py", "--model", str(model), *preset,
         "--port", str(port), "--viewer", "torch", *extra_args,
     ]  # fmt: skip
     with log.open("w") as log_file:
@@ -82,7 +86,7 @@ def running_app(
         )
         server = AppServer(f"http://127.0.0.1:{port}/", process)
         try:
-            _wait_until_serving(server)
+            _wait_until_serving(server, log)
             yield server
         finally:
             process.terminate()
@@ -230,9 +234,11 @@ def run_load(
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=180.0)
-    parser.add_argument("--renders", type=int, default=5, help="slider renders per reconstruction")
+    parser.add_argument("--sessions", type=at_least(1), default=8)
+    parser.add_argument("--seconds", type=at_least(0), default=180)
+    parser.add_argument(
+        "--renders", type=at_least(0), default=5, help="slider renders per reconstruction"
+    )
     parser.add_argument("--model", type=Path, help="checkpoint (default: a tiny 32-px model)")
     parser.add_argument("--category", help="preset name or JSON file for --model")
     args = parser.parse_args(argv)
@@ -257,12 +263,13 @@ def _percentile(values: list[float], percent: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
 
 
-def _wait_until_serving(server: AppServer) -> None:
-    """Poll the server until it answers, failing early if it exits."""
+def _wait_until_serving(server: AppServer, log: Path) -> None:
+    """Poll the server until it answers, failing early, with the app's reason, if it exits."""
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"launch.py exited with code {server.process.returncode}")
+            reason = (log.read_text().strip().splitlines() or [""])[-1].removeprefix("error: ")
+            raise GANliftError(f"launch.py exited with code {server.process.returncode}: {reason}")
         try:
             with _DIRECT.open(server.url, timeout=2) as response:
                 if response.status == 200:
@@ -273,4 +280,4 @@ def _wait_until_serving(server: AppServer) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

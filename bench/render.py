@@ -19,6 +19,7 @@ import numpy as np
 import open3d as o3d
 import torch
 
+from bench.arguments import at_least, run
 from engine.render import (
     apply_transform,
     depth_to_points,
@@ -100,7 +101,7 @@ def depth_map_rows(size: int, repeats: int) -> list[tuple[str, float, float, flo
     )
     rays = o3d.core.Tensor(torch.cat([torch.zeros_like(directions), directions], -1).numpy())
     points_np, faces_np = points[0].numpy(), faces.numpy()
-    reference, _ = timed(lambda: open3d_cast(points_np, faces_np, rays), repeats)
+    reference, reference_best = timed(lambda: open3d_cast(points_np, faces_np, rays), repeats)
 
     depth_grad = depth.clone().requires_grad_(True)
 
@@ -108,7 +109,6 @@ def depth_map_rows(size: int, repeats: int) -> list[tuple[str, float, float, flo
         shaded_view(depth_grad, albedo, view, light).sum().backward()
 
     measured = [
-        (f"open3d build+cast {size}²", lambda: open3d_cast(points_np, faces_np, rays)),
         (
             f"rasterize {size}² ({faces.shape[0]} tris)",
             lambda: rasterize(clip, faces, (size, size)),
@@ -116,7 +116,7 @@ def depth_map_rows(size: int, repeats: int) -> list[tuple[str, float, float, flo
         (f"view + shading fwd {size}²", lambda: shaded_view(depth, albedo, view, light)),
         (f"view + shading fwd+bwd {size}²", forward_backward),
     ]
-    table = []
+    table = [(f"open3d build+cast {size}² (the reference)", reference, reference_best, 1.0)]
     for name, function in measured:
         with torch.no_grad() if "bwd" not in name else torch.enable_grad():
             median, best = timed(function, repeats)
@@ -175,8 +175,8 @@ def throughput_rows(repeats: int) -> list[tuple[str, float, float, float]]:
 def main() -> None:
     """Parse arguments, run every measurement, print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=at_least(1), default=20)
+    parser.add_argument("--threads", type=at_least(1), default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, open3d {o3d.__version__}\n")
@@ -190,4 +190,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import torch
 
+from bench.arguments import at_least, run
 from engine.stylegan2 import Generator, GeneratorConfig, bf16_autocast, bf16_supported
 
 
@@ -47,9 +48,11 @@ def make_step(G: Generator, batch: int, *, backward: bool, bf16: bool) -> Callab
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--channel-multiplier", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=1, help="timed calls after a warm-up")
+    parser.add_argument("--size", type=at_least(4), default=128)
+    parser.add_argument("--channel-multiplier", type=at_least(1), default=1)
+    parser.add_argument(
+        "--repeats", type=at_least(1), default=1, help="timed calls after a warm-up"
+    )
     args = parser.parse_args()
 
     G = Generator(GeneratorConfig.from_multiplier(args.size, args.channel_multiplier))
@@ -84,4 +87,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

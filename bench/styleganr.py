@@ -39,6 +39,8 @@ from pathlib import Path
 
 import torch
 
+from bench.arguments import at_least, positive, run
+from engine.atomic import output_folder
 from engine.errors import GANliftError
 from engine.evaluation.styleganr import (
     SwapScores,
@@ -110,18 +112,15 @@ def main() -> None:
     parser.add_argument("--model", default=str(MODELS / "default-car-styleganr.pt"))
     parser.add_argument("--labeller", default=str(MODELS / "default-car-labeller.pt"))
     parser.add_argument("--view-axes", default=str(VIEW_AXES))
-    parser.add_argument("--samples", type=int, default=24)
-    parser.add_argument("--azimuth-step", type=float, default=30.0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--samples", type=at_least(2), default=24)
+    parser.add_argument("--azimuth-step", type=positive, default=30.0)
+    parser.add_argument("--threads", type=at_least(1), default=2)
     parser.add_argument("--figures", help="folder for cameras.png and swaps.png")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    try:
-        model = load_styleganr(args.model)
-        labeller = load_view_labeller(args.labeller)
-    except GANliftError as error:
-        print(f"skipped: {error}")
-        return
+    figures = output_folder(args.figures) if args.figures else None
+    model = load_styleganr(args.model)
+    labeller = load_view_labeller(args.labeller)
 
     def segment(images: torch.Tensor) -> torch.Tensor:
         return predict_views(labeller, images)[1]
@@ -187,8 +186,8 @@ def main() -> None:
         "goals: texture keeps the silhouette (>= 0.9) and moves colour (> 0); "
         "shape moves the silhouette (> 0) and keeps colour (near 0)"
     )
-    if args.figures:
-        draw_figures(model, samples, sources, azimuths, Path(args.figures))
+    if figures is not None:
+        draw_figures(model, samples, sources, azimuths, figures)
 
 
 def report_reprojection(model: StyleGANR, count: int, segment: Segmenter, read: Reader) -> None:
@@ -282,4 +281,4 @@ def draw_figures(
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -21,6 +21,7 @@ from functools import partial
 
 import torch
 
+from bench.arguments import at_least, run
 from engine.render import clip_from_camera, rasterize, transform_points
 from engine.synth import CATEGORIES, render_samples
 from engine.synth.generate import sample_scene
@@ -59,10 +60,10 @@ def measure(category: str, size: int, batch: int, repeats: int) -> tuple[Timing,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--batch", type=at_least(1), default=64)
+    parser.add_argument("--repeats", type=at_least(1), default=3)
+    parser.add_argument("--sizes", type=at_least(16), nargs="+", default=[64, 128])
+    parser.add_argument("--threads", type=at_least(1), default=2, help="torch CPU threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
@@ -81,4 +82,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from bench.arguments import at_least, run
 from engine.stylegan2 import Discriminator, Generator
 from engine.stylegan2.training import TrainConfig, train_gan
 from engine.stylegan2.training.precision import resolve_precision
@@ -42,15 +43,15 @@ def seconds_per_step(data: Path, out: Path, config: TrainConfig) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=12, help="timed steps per precision")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed first steps (>= 1)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--steps", type=at_least(1), default=12, help="timed steps per precision")
+    parser.add_argument("--warmup", type=at_least(1), default=3, help="untimed first steps")
+    parser.add_argument("--threads", type=at_least(1), default=torch.get_num_threads())
     parser.add_argument("--precisions", default="fp32,bf16")
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batch", type=at_least(1), default=16)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    window = max(1, args.warmup)  # log windows are as long as the warm-up
+    window = args.warmup  # log windows are as long as the warm-up
     total = window * (1 + math.ceil(args.steps / window))
     base = TrainConfig(batch=args.batch, snapshot_kimg=1e6, log_every=window, sample_count=1)
     g_params = sum(p.numel() for p in Generator(base.generator_config()).parameters())
@@ -79,4 +80,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -25,8 +25,8 @@ from app.models import ModelStore
 from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.viewer import TorchViewer
+from bench.arguments import at_least, run
 from bench.gan2shape import reference_seconds
-from engine.errors import GANliftError
 from engine.gan2shape import load_model
 from engine.images import save_image
 from engine.stylegan2 import bf16_supported
@@ -56,14 +56,10 @@ def upload_seconds(context: AppContext, photo: Path) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default-face")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=at_least(1), default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    try:
-        reference = reference_seconds(load_model(args.model), bf16_supported("cpu"))
-    except GANliftError as error:
-        print(f"skipped: {error}")
-        return
+    reference = reference_seconds(load_model(args.model), bf16_supported("cpu"))
     context = AppContext(
         AppSettings(model=args.model), ModelStore(torch.device("cpu")), TorchViewer()
     )
@@ -80,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

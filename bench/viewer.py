@@ -16,6 +16,7 @@ import torch
 
 from app.viewer import Open3DViewer, TorchViewer, probe_open3d_offscreen
 from bench.app import report, time_frames
+from bench.arguments import at_least, run
 from engine.mesh import TexturedMesh, depth_to_mesh
 
 DEPTH_SIDE = 64
@@ -34,8 +35,10 @@ def dome_mesh() -> TexturedMesh:
 def main() -> None:
     """Time both viewers and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=10)
-    parser.add_argument("--size", type=int, default=256, help="orbit picture side (the app's)")
+    parser.add_argument("--frames", type=at_least(2), default=10)
+    parser.add_argument(
+        "--size", type=at_least(16), default=256, help="orbit picture side (the app's)"
+    )
     args = parser.parse_args()
     mesh = dome_mesh()
 
@@ -63,4 +66,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

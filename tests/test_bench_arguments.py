@@ -1,0 +1,55 @@
+"""The benchmark scripts treat bad input as `python -m engine` does: one `error:` line on
+stderr and exit status 2, before any measuring."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.arguments import at_least, positive, run
+from engine.errors import GANliftError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_counts_and_positive_numbers() -> None:
+    assert at_least(2)("3") == 3 and at_least(0)("0") == 0
+    for text in ("1", "-4", "2.5", "many"):
+        with pytest.raises(argparse.ArgumentTypeError, match="a whole number of at least 2"):
+            at_least(2)(text)
+    assert positive("0.5") == 0.5
+    for text in ("0", "-1", "inf", "nan", "x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="a number above 0"):
+            positive(text)
+
+
+def test_engine_errors_become_one_line_and_exit_2(capsys) -> None:
+    def main() -> None:
+        raise GANliftError("No model named 'nope'; pass a checkpoint file path instead.")
+
+    with pytest.raises(SystemExit) as exited:
+        run(main)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: No model named 'nope'; pass a checkpoint file path instead.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["bench.upload", "--model", "nope"], "error: No model named 'nope'"),
+        (["bench.styleganr", "--figures", "README.md"], "error: Output folder README.md is a file"),
+        (["bench.render", "--repeats", "0"], "expected a whole number of at least 1, got '0'"),
+    ],
+)
+def test_scripts_refuse_bad_input(arguments: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", *arguments], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""

@@ -16,7 +16,7 @@ features, as step 2). Scored over the object, against the true relit render:
   supplies the true shading, 0: it adds nothing of it); *ceiling*: the same for the true
   render's own projection.
 
-    python scripts/probe_gan_shading.py [--category face|car] [--model M] [--n 8]
+    python -m scripts.probe_gan_shading [--category face|car] [--model M] [--n 8]
                                         [--light-x=-0.7,0.7] [--space wplus|w] [--steps 200]
 """
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
+import sys
 
 import torch
 
@@ -124,7 +125,7 @@ def main() -> int:
         if model.discriminator is None:
             raise GANliftError(f"{model_name} has no discriminator; its features are the loss.")
     except GANliftError as error:
-        print(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
     generator = model.generator

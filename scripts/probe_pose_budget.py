@@ -8,13 +8,14 @@ and with its metrics, depth maps that know either the face's shape or its pose o
 beside a constant depth (the benchmark's null row), and then how well GAN2Shape networks read
 those faces' pose (`engine.evaluation.gan2shape_check`, no refinement).
 
-    python scripts/probe_pose_budget.py [--n 48] [--weights W]
+    python -m scripts.probe_pose_budget [--n 48] [--weights W]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 
 import torch
 
@@ -52,7 +53,9 @@ def variant(scene: Scene, *, params: torch.Tensor | None = None, frontal: bool) 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=48, help="test faces (%(default)s)")
     parser.add_argument(
         "--weights", help="GAN2Shape networks to read the poses (default: default-face's)"
@@ -66,7 +69,7 @@ def main() -> int:
         weights = args.weights or model.pretrained
         networks.load_state_dict(load_pretrained(weights, model.preset))
     except GANliftError as error:
-        print(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
         return 2
 
     seeds = seed_run(SEED_RANGES["test"].start, args.n, split="test")

@@ -7,7 +7,7 @@ regressor trained on other renders reads the yaw of every image:
 - `encoder`: the pretrained latent-offset encoder, before and after training on turned renders
   of the face for --steps (the ideal pseudo samples step 2 could ever get).
 
-    python scripts/probe_projection.py --faces 2 --steps 150 --lr 1e-4
+    python -m scripts.probe_projection --faces 2 --steps 150 --lr 1e-4
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from bench.arguments import at_least, run
 from engine.evaluation.coverage import render_labelled
 from engine.evaluation.regressor import LabelRegressor, fit_label_regressor, predict_labels
 from engine.gan2shape.latent_offset import LatentProjector
@@ -100,12 +101,14 @@ def encoder_projections(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="default-face")
-    parser.add_argument("--faces", type=int, default=2, help="held-out test faces probed")
-    parser.add_argument("--steps", type=int, default=150, help="encoder training steps")
+    parser.add_argument("--faces", type=at_least(1), default=2, help="held-out test faces probed")
+    parser.add_argument("--steps", type=at_least(1), default=150, help="encoder training steps")
     parser.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate")
-    parser.add_argument("--w-steps", type=int, default=150, help="w optimisation steps")
+    parser.add_argument("--w-steps", type=at_least(1), default=150, help="w optimisation steps")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -140,4 +143,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -7,7 +7,7 @@ off every image; the probe prints the slope of those readings against the pseudo
 for the pseudo samples themselves (what a perfect projection would follow) and for their
 projections, and how well the light net reads the projections' light.
 
-    python scripts/probe_relighting.py --model default-face [--weights W] [--samples 8]
+    python -m scripts.probe_relighting --model default-face [--weights W] [--samples 8]
         [--figure relight.png]
 
 --figure draws the first sample's shape frontally under lights from the left to the right
@@ -17,10 +17,13 @@ projections, and how well the light net reads the projections' light.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import imageio.v3 as iio
 import torch
 
+from bench.arguments import at_least, run
+from engine.atomic import output_folder
 from engine.errors import GANliftError
 from engine.evaluation.coverage import render_labelled
 from engine.evaluation.gan2shape_check import correlation
@@ -73,17 +76,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=sorted(CATEGORIES), default="default-face")
     parser.add_argument("--weights", help="pretrained networks (default: the model's own)")
-    parser.add_argument("--samples", type=int, default=8, help="GAN samples probed (8)")
+    parser.add_argument("--samples", type=at_least(1), default=8, help="GAN samples probed (8)")
     parser.add_argument("--seed", type=int, default=7, help="their first seed (7)")
-    parser.add_argument("--refine", type=int, default=0, help="Adam steps on the offsets (0)")
-    parser.add_argument("--renders", type=int, default=8000, help="regressor renders (8000)")
-    parser.add_argument("--reader-steps", type=int, default=3000, help="its steps (3000)")
+    parser.add_argument(
+        "--refine", type=at_least(0), default=0, help="Adam steps on the offsets (0)"
+    )
+    parser.add_argument(
+        "--renders", type=at_least(1), default=8000, help="regressor renders (8000)"
+    )
+    parser.add_argument("--reader-steps", type=at_least(1), default=3000, help="its steps (3000)")
     parser.add_argument("--figure", help="PNG of the first sample relit and projected")
     args = parser.parse_args()
 
     model = load_model(args.model)
     G, D = model.generator.eval(), model.discriminator.eval()
     try:  # before the minutes of fitting the reader
+        if args.figure:
+            output_folder(Path(args.figure).absolute().parent)
         preset = model.preset.replace(collect_batches=1, projection_steps=args.refine)
         weights = load_pretrained(args.weights or model.pretrained, preset)
     except GANliftError as error:
@@ -153,4 +162,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

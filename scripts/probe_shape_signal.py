@@ -6,7 +6,7 @@ depth is scored with the shape benchmark's metrics in the first render's view, b
 and the true canonical depth, and the loss the fit reaches beside the loss at the true depth
 (the same albedo and lights fitted with the depth held at the truth).
 
-    python scripts/probe_shape_signal.py --yaws 0,-10,10 [--light-x=-0.7,0,0.7] [--true-albedo]
+    python -m scripts.probe_shape_signal --yaws 0,-10,10 [--light-x=-0.7,0,0.7] [--true-albedo]
 
 The depth range is default-face's widened to hold the heads ([0.92, 1.04], the cap from 0.93
 to 1.0), so the range does not limit the fit.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -168,16 +169,27 @@ def score(depth: torch.Tensor, render: SynthBatch) -> str:
 
 
 def numbers(text: str) -> list[float]:
-    """The comma-separated numbers of an argument."""
-    return [float(part) for part in text.split(",") if part.strip()]
+    """The comma-separated numbers of an argument (an argparse type)."""
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got '{text}'"
+        ) from None
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=16, help="test identities (%(default)s)")
-    parser.add_argument("--yaws", default="0,-10,10", help="one render per yaw, degrees")
-    parser.add_argument("--light-x", default="", help="light x per render (default: own)")
-    parser.add_argument("--light-y", default="", help="light y per render (default: own)")
+    parser.add_argument(
+        "--yaws", type=numbers, default="0,-10,10", help="one render per yaw, degrees"
+    )
+    parser.add_argument(
+        "--light-x", type=numbers, default="", help="light x per render (default: own)"
+    )
+    parser.add_argument(
+        "--light-y", type=numbers, default="", help="light y per render (default: own)"
+    )
     parser.add_argument("--true-albedo", action="store_true", help="hold the albedo true")
     parser.add_argument("--flip", action="store_true", help="symmetry: mirrored copies too")
     parser.add_argument("--supersample", type=int, default=1, help="anti-aliasing factor")
@@ -189,7 +201,7 @@ def main() -> int:
     )  # fmt: skip
     args = parser.parse_args()
     try:
-        yaws, lights_x, lights_y = numbers(args.yaws), numbers(args.light_x), numbers(args.light_y)
+        yaws, lights_x, lights_y = args.yaws, args.light_x, args.light_y
         for name, values in (("--light-x", lights_x), ("--light-y", lights_y)):
             if values and len(values) != len(yaws):
                 raise GANliftError(f"{name} needs one value per yaw ({len(yaws)}), or none.")
@@ -197,8 +209,8 @@ def main() -> int:
             raise GANliftError("--yaws needs a value; --n, --steps, --supersample must be ≥ 1.")
         if args.true_albedo and yaws[0] != 0:
             raise GANliftError("--true-albedo takes the first render's albedo: start --yaws at 0.")
-    except (ValueError, GANliftError) as error:
-        print(f"error: {error}")
+    except GANliftError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     torch.manual_seed(0)
     preset = head_preset().replace(smooth_weight=args.smooth)

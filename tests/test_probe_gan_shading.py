@@ -25,17 +25,18 @@ def probe():
 
 @pytest.fixture
 def run(probe, monkeypatch, capsys):
-    """Run the script's `main` with arguments; its exit status and printed text. The thread
+    """Run the script's `main` with arguments; its exit status, stdout and stderr. The thread
     count it sets is restored."""
 
-    def run_main(*arguments: str) -> tuple[int, str]:
+    def run_main(*arguments: str) -> tuple[int, str, str]:
         threads = torch.get_num_threads()
         monkeypatch.setattr("sys.argv", ["probe_gan_shading.py", *arguments])
         try:
             status = probe.main()
         finally:
             torch.set_num_threads(threads)
-        return status, capsys.readouterr().out
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
 
     return run_main
 
@@ -71,7 +72,7 @@ def test_correction_reads_the_direction_of_the_change(probe):
 
 def test_runs_on_a_tiny_gan(tmp_path, run):
     checkpoint = tiny_checkpoint(tmp_path / "tiny.safetensors", size=32)
-    status, out = run("--model", str(checkpoint), "--n", "1", "--light-x=0.7",
+    status, out, _ = run("--model", str(checkpoint), "--n", "1", "--light-x=0.7",
                       "--inversion-steps", "2", "--steps", "2", "--space", "w")  # fmt: skip
     assert status == 0, out
     assert "face 0 (inversion" in out  # the category names each line
@@ -87,6 +88,6 @@ def test_runs_on_a_tiny_gan(tmp_path, run):
     ],
 )
 def test_bad_arguments_end_in_one_line(run, arguments, message):
-    status, out = run(*arguments)
-    assert status == 2
-    assert out.startswith("error: ") and message in out and out.count("\n") == 1
+    status, out, err = run(*arguments)
+    assert status == 2 and out == ""
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1

@@ -32,6 +32,10 @@ def test_depth_stays_in_range_and_is_centred_before_tanh() -> None:
     # raw 0 everywhere (after centring) is the middle of the range
     middle = depth_from_raw(torch.zeros(1, 1, 4, 4), RANGES, pin_border=False)
     assert torch.allclose(middle, torch.ones(1, 4, 4))
+    # a raw value above the mean lies further away: 1 + 0.1·tanh(raw - mean)
+    step = torch.tensor([[[[1.0, -1.0]]]])  # mean 0
+    expected = 1 + 0.1 * torch.tanh(torch.tensor([[[1.0, -1.0]]]))
+    assert torch.allclose(depth_from_raw(step, RANGES, pin_border=False), expected)
 
 
 def test_depth_border_columns_are_pinned_near_the_far_end() -> None:

@@ -75,6 +75,10 @@ def test_invalid_presets_raise_user_errors() -> None:
         ("lr", -1, "needs lr > 0"),
         ("camera", {"min_depth": 1.2, "max_depth": 1.1}, "min_depth below max_depth"),
         ("camera", {"min_depth": 1.0, "max_depth": 1.0}, "min_depth below max_depth"),
+        ("crop", 0, "crop must be in (0, 1], got 0"),
+        ("batch_size", 0, "batch sizes must be at least 1"),
+        ("first_stage", {"step1": 1, "step2": 1, "step3": -1}, "Step lengths must be zero or"),
+        ("light_mean", [0.0, 0.0, 0.0], "4-value light_mean"),
     ],
 )
 def test_wrong_values_are_named_when_the_preset_is_read(key, value, message) -> None:

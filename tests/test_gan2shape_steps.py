@@ -14,7 +14,8 @@ from torch import nn
 from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.losses import smoothness
 from engine.gan2shape.networks import Gan2ShapeNetworks
-from engine.gan2shape.photogeometry import decompose, render_in_views
+from engine.gan2shape.parametrisation import view_from_raw
+from engine.gan2shape.photogeometry import decompose, predict_view, render_in_views
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.prior import ellipsoid_prior
 from engine.gan2shape.steps import (
@@ -200,6 +201,44 @@ def test_step3_scores_the_projected_samples() -> None:
             )
             costs.append(float(shape_loss(context, cache, flip=False)))
     assert min(costs) > alone and abs(costs[0] - costs[1]) > 1e-3
+
+
+def test_the_projector_is_centred_on_the_input() -> None:
+    """A zero offset gives back the input's latent, the input's own reconstruction has a zero
+    offset, and only the last `offset_layers` mapping layers carry the offset."""
+    context = make_context()
+    networks = context.networks
+    G = context.projector.G
+    with torch.no_grad():
+        for parameter in [*G.style.parameters(), *networks.offset_net.parameters()]:
+            parameter.add_(torch.randn_like(parameter) * 0.5)  # mapping biases off zero too
+        projector = LatentProjector(
+            G, context.target.latent, noise="const", offset_layers=3, crop=None,
+            image_size=SIZE, reference=context.target.gan_image,
+        )  # fmt: skip
+        assert projector.latent_centre.abs().max() > 0
+        assert torch.allclose(projector.latents(torch.zeros(1, 32)), context.target.latent)
+        own = projector.offsets(networks.offset_net, context.target.gan_image)
+        elsewhere = projector.offsets(networks.offset_net, torch.zeros(1, 3, SIZE, SIZE))
+    assert own.abs().max() == 0 and elsewhere.abs().max() > 0
+    assert len(projector.tail) == 3  # the offset_layers asked for
+
+
+def test_views_add_the_presets_mean_view() -> None:
+    context = make_context()
+    preset = PRESET.replace(view_mean=[0.1, -0.2, 0.0, 0.05, 0.0, 0.0])
+    with torch.no_grad():
+        for parameter in context.networks.view_net.parameters():
+            parameter.zero_()  # the net says "no change"
+        view = predict_view(context.networks, context.target.image, preset)
+    expected = view_from_raw(torch.tensor([preset.view_mean]), preset.camera)
+    assert torch.allclose(view, expected)
+
+
+def test_renders_are_clamped_to_the_image_range() -> None:
+    bright = torch.full((1, 3, SIZE, SIZE), 2.0)  # shading above 1 makes such canonical images
+    image, _ = render_in_views(bright, torch.ones(1, SIZE, SIZE), torch.zeros(1, 6))
+    assert image.max() == 1.0
 
 
 def test_flip_appends_the_mirrored_shape_and_albedo() -> None:

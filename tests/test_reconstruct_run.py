@@ -31,7 +31,8 @@ from engine.gan2shape import (
     sample_input,
     write_outputs,
 )
-from engine.images import save_image
+from engine.gan2shape.views import render_view
+from engine.images import save_image, to_uint8
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import save_checkpoint
 from engine.stylegan2.checkpoint import MODELS_DIR
@@ -107,14 +108,43 @@ def test_images_read_back_at_the_networks_size(finished) -> None:
     assert iio.imread(files["projected_az+20_el+0"]).shape == (SIZE, SIZE, 3)
 
 
+def test_shading_map_is_the_light_directions_term_alone(finished) -> None:
+    """shading.png is max(0, n·l) (0 black, 1 white), without the ambient and diffuse weights."""
+    result, files = finished
+    recovery = result.recovery
+    direction = torch.cat([recovery.light[0, 2:], torch.ones(1)])
+    direction = direction / direction.norm()
+    expected = (recovery.normal[0] * direction[:, None, None]).sum(0).clamp(min=0)  # [S, S]
+    written = iio.imread(files["shading"])[..., 0] / 255.0
+    assert np.abs(written - expected.numpy()).max() <= 1 / 255 + 1e-6
+
+
+def test_relit_views_keep_the_recovered_ambient_and_diffuse(finished) -> None:
+    result, files = finished
+    recovery = result.recovery
+    ambient, diffuse = recovery.light[0, :2].tolist()
+    light = torch.tensor([ambient, diffuse, 0.5, -0.2])
+    expected = to_uint8(render_view(recovery, azimuth=0.0, elevation=0.0, light=light))
+    written = iio.imread(files["render_az+0_el+0_light+0.5-0.2"])
+    assert np.abs(written.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_view_specs_read_back_from_their_text() -> None:
+    for view in (*VIEWS, ViewSpec(-35.5, 12.0, (0.3, 0.9)), ViewSpec(0.0, -5.0)):
+        assert ViewSpec.parse(view.text) == view
+    assert ViewSpec.parse("10,5,0.3,-0.7").light_direction == (0.3, -0.7)
+
+
 def test_summary_holds_view_light_psnr_and_files(finished) -> None:
     result, files = finished
     summary = json.loads(files["summary"].read_text())
     recovery = result.recovery
     assert summary["finished"] is True and summary["preset"] == PRESET.name
-    assert summary["view"]["yaw_degrees"] == pytest.approx(
-        float(torch.rad2deg(recovery.view[0, 1])), abs=1e-4
+    pitch, yaw, roll = torch.rad2deg(recovery.view[0, :3]).tolist()
+    assert [summary["view"][f"{angle}_degrees"] for angle in ("pitch", "yaw", "roll")] == (
+        pytest.approx([pitch, yaw, roll], abs=1e-4)
     )
+    assert summary["view"]["translation"] == pytest.approx(recovery.view[0, 3:].tolist())
     assert summary["light"]["ambient"] == pytest.approx(float(recovery.light[0, 0]), abs=1e-6)
     assert summary["light"]["direction"][2] == 1.0
     assert summary["inversion_psnr_db"] is None  # a GAN sample: its latent is exact

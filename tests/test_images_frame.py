@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.errors import GANliftError
-from engine.images import fit_to_frame, load_image, make_grid, save_image
+from engine.images import fit_to_frame, load_image, make_grid, resize_square, save_image
 
 
 def test_fit_to_frame_crops_the_centre_of_a_wide_image() -> None:
@@ -66,3 +66,13 @@ def test_make_grid_places_images_in_rows_with_padding() -> None:
     assert torch.all(grid[0, :, 6:10, 1:5] == 0.3)
     assert torch.all(grid[0, :, 6:10, 6:10] == -1.0)  # empty cell stays black
     assert torch.all(grid[0, :, 0, :] == -1.0)
+
+
+def test_resize_square_averages_areas_when_shrinking_and_interpolates_when_growing() -> None:
+    stripes = torch.zeros(1, 1, 8, 8)
+    stripes[..., ::4] = 4.0  # every fourth column
+    assert torch.equal(resize_square(stripes, 2), torch.ones(1, 1, 2, 2))  # 4x4 area means
+    step = torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]])
+    grown = resize_square(step, 4)[0, 0, 0]  # bilinear, half-pixel centres
+    assert grown.tolist() == pytest.approx([0.0, 0.25, 0.75, 1.0])
+    assert resize_square(stripes, 8) is stripes

@@ -125,6 +125,17 @@ def test_uint8_and_uint16_arrays_are_accepted() -> None:
     rgb = np.full((3, 5, 3), 255, dtype=np.uint8)
     assert torch.equal(load_image(rgb), torch.ones(1, 3, 3, 5))
     assert torch.equal(load_image(np.zeros((3, 5), dtype=np.uint16)), -torch.ones(1, 3, 3, 5))
+    half = np.full((3, 5), 32768, dtype=np.uint16)  # mid-grey in 16 bits, not white
+    assert load_image(half).mean().item() == pytest.approx(0.0, abs=1e-4)
+
+
+def test_rgba_arrays_are_composited_on_white() -> None:
+    rgba = np.zeros((2, 2, 4), dtype=np.uint8)  # black
+    rgba[0, 0, 3] = 255  # opaque here, clear elsewhere
+    rgba[1, 1, 3] = 128  # half see-through: mid-grey
+    image = load_image(rgba)[0, 0]  # the red channel [2, 2] in [-1, 1]
+    assert image[0, 0] == -1 and image[0, 1] == 1 and image[1, 0] == 1
+    assert image[1, 1].item() == pytest.approx(0.0, abs=0.01)
 
 
 def test_float_array_is_refused_with_the_fix() -> None:

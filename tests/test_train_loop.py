@@ -294,3 +294,23 @@ def test_lazy_r1_is_weighted_by_its_interval(
     (r1,) = penalties
     weighted = r1.detach() * (3.0 / 2 * 4)
     assert sum(torch.allclose(loss, weighted) for loss in losses) == 1
+
+
+def test_real_images_are_mirrored_half_the_time(
+    image_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    flips: list[torch.Tensor] = []
+    convert = loop.to_model_images
+
+    def recorded(images: torch.Tensor, flip: torch.Tensor, device: torch.device) -> torch.Tensor:
+        flips.append(flip)
+        return convert(images, flip, device)
+
+    monkeypatch.setattr(loop, "to_model_images", recorded)
+    config = with_changes(TINY, batch=16, kimg=0.128, snapshot_kimg=0.128, pl_weight=0.0)
+    train_gan(image_folder, tmp_path / "mirrored", config=config, device=CPU)
+    assert torch.cat(flips).float().mean().item() == pytest.approx(0.5, abs=0.1)  # 128 images
+    flips.clear()
+    unmirrored = with_changes(config, xflip=False)
+    train_gan(image_folder, tmp_path / "plain", config=unmirrored, device=CPU)
+    assert not torch.cat(flips).any()

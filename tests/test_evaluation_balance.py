@@ -10,7 +10,7 @@ import torch
 
 from engine.cli import main
 from engine.errors import GANliftError
-from engine.evaluation.balance import bin_weights
+from engine.evaluation.balance import _weighted_std, bin_weights
 from engine.stylegan2.training.data import find_images, read_sample_weights
 from tests.tiny import tiny_checkpoint, write_random_images
 
@@ -97,3 +97,10 @@ def test_the_command_writes_weights_train_gan_reads(tmp_path: Path, capsys) -> N
         str(images), "--out", str(tmp_path),
     ])  # fmt: skip
     assert code == 2 and "is a folder; choose a file name" in capsys.readouterr().err
+
+
+def test_weighted_std_weighs_each_image() -> None:
+    values = torch.tensor([[0.0], [3.0]])
+    assert _weighted_std(values, torch.tensor([1.0, 1.0])).item() == pytest.approx(1.5)
+    # weights 2:1 give mean 1 and variance (2·1 + 1·4) / 3 = 2
+    assert _weighted_std(values, torch.tensor([2.0, 1.0])).item() == pytest.approx(2**0.5)

@@ -99,6 +99,13 @@ def test_evaluate_gan_writes_figures_json_and_a_card_with_the_figures(
     inversion = summary["inversion"]
     assert inversion["space"] == "W" and inversion["n_images"] == 2
     assert f"{inversion['mean_psnr_db']:.2f} ± {inversion['std_psnr_db']:.2f} dB" in card
+    verdict = "**pass**" if inversion["passed"] else "**FAIL**"
+    assert f"{inversion['std_psnr_db']:.2f} dB | ≥ 24 dB | {verdict} |" in card
+    swap = summary["view_swap"]
+    assert (
+        f"view transfer {swap['view_transfer']:.2f}, appearance kept {swap['appearance_kept']:.2f}"
+        in card
+    )
     for label in summary["coverage"]["labels"]:
         assert f"| {label['name']}" in card and f"{label['ratio']:.2f}" in card
     view_layers = summary["view_swap"]["num_view_layers"]

@@ -20,10 +20,12 @@ from engine.evaluation import (
 )
 from engine.evaluation.coverage import (
     CoverageResult,
+    LabelSpread,
     angle_reading,
     label_spreads,
     render_labelled,
 )
+from engine.evaluation.samples import generate_samples
 from engine.synth import SEED_RANGES, render_samples
 from engine.synth.scene import car_view
 from tests.tiny import tiny_generator
@@ -46,6 +48,23 @@ def test_face_labels_are_view_and_light_in_degrees() -> None:
     torch.testing.assert_close(labels[:, 0], torch.rad2deg(batch.view[:, 1]))
     torch.testing.assert_close(labels[:, 1], torch.rad2deg(batch.view[:, 0]))
     torch.testing.assert_close(labels[:, 2:], batch.light[:, 2:])
+
+
+def test_car_labels_are_azimuth_elevation_and_light() -> None:
+    batch = render_samples("car", [TEST_SEED, TEST_SEED + 1], size=16)
+    labels = label_set("car").extract(batch)  # [2, 5]
+    azimuth, elevation = car_orbit(batch.view)
+    torch.testing.assert_close(labels[:, 0], azimuth.cos())
+    torch.testing.assert_close(labels[:, 1], azimuth.sin())
+    torch.testing.assert_close(labels[:, 2], torch.rad2deg(elevation))
+    torch.testing.assert_close(labels[:, 3:], batch.light[:, 2:])
+
+
+def test_only_gated_labels_can_fail() -> None:
+    spread = dict(name="pitch", data_mean=0.0, data_std=1.0, gan_mean=0.0, gan_std=0.1,
+                  heldout_r2=1.0)  # fmt: skip
+    assert LabelSpread(**spread, gated=False).passed
+    assert not LabelSpread(**spread, gated=True).passed
 
 
 def test_unknown_category_names_the_choices() -> None:
@@ -95,6 +114,12 @@ def test_evaluate_coverage_runs_on_a_tiny_gan() -> None:
     assert result.passed == all(label.passed for label in result.labels)
     views = result.view_reader(torch.zeros(5, 3, 16, 16))
     assert views.shape == (5, len(label_set("car").view)) and torch.isfinite(views).all()
+    columns = [label_set("car").names.index(name) for name in label_set("car").view]
+    scale = torch.tensor([result.labels[k].data_std for k in columns])
+    samples = generate_samples(generator, 24, seed=0)  # the samples read above
+    torch.testing.assert_close(  # readings in units of the data's spread
+        result.view_reader(samples) * scale, result.gan_readings[:, columns], rtol=1e-4, atol=1e-5
+    )
 
 
 def test_one_reader_reads_several_gans_as_evaluate_coverage_reads_one() -> None:

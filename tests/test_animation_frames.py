@@ -130,3 +130,6 @@ def test_circling_lights_keep_their_strength_and_radius() -> None:
     assert (lights[:, 1] == 0.5).all()
     torch.testing.assert_close(lights[:, 2:].norm(dim=1), torch.full((6,), 0.8))
     assert len({tuple(light.tolist()) for light in lights}) == 6
+    angles = torch.atan2(lights[:, 3], lights[:, 2])  # one turn in equal steps: it loops
+    steps = (angles.roll(-1) - angles) % (2 * math.pi)
+    torch.testing.assert_close(steps, torch.full((6,), 2 * math.pi / 6))

@@ -51,6 +51,8 @@ def test_mp4_pads_odd_sides_to_even(tmp_path: Path) -> None:
     path = save_animation(_frames(3, height=15, width=21), tmp_path / "odd.mp4")
 
     assert iio.imread(path, plugin="FFMPEG").shape == (3, 16, 22, 3)
+    wide = save_animation(_frames(3, height=16, width=21), tmp_path / "wide.mp4")
+    assert iio.imread(wide, plugin="FFMPEG").shape == (3, 16, 22, 3)  # only the odd side grows
 
 
 def test_saving_over_a_file_replaces_it_and_leaves_no_temporary(tmp_path: Path) -> None:

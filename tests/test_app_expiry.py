@@ -34,11 +34,13 @@ def session_with_files(context: AppContext) -> tuple[Session, Path]:
 
 def test_an_idle_session_is_cleared_and_says_so(context: AppContext) -> None:
     session, folder = session_with_files(context)
+    session.view_codes = object()  # drawn view codes, as the Models tab keeps them
     later = time.monotonic() + 61
     assert context.sessions.clear_idle(60, now=time.monotonic()) == 0  # just used: kept
     assert session.input is not None
     assert context.sessions.clear_idle(60, now=later) >= 1
     assert session.input is None and session.recovery is None and session.cars == {}
+    assert session.view_codes is None
     assert not folder.exists()
     assert "cleared after 60 s without any action" in session.status()
     # the page still shows the old results: a slider or export says why they are gone

@@ -61,6 +61,7 @@ from engine.styleganr import (
 from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.encoding import redraw_errors
 from engine.styleganr.inverse_graphics import MeshImage, refine_camera
+from engine.styleganr.labelling import ELEVATION_RANGE, decode_camera
 from engine.styleganr.mapping import BACKGROUND_GRID, background_code, camera_features
 from engine.styleganr.model import resolve_model_path
 from engine.styleganr.train_mapping import fit_view_layers
@@ -280,6 +281,23 @@ def test_set_camera_is_deterministic_and_swap_keeps_the_other_parts(model) -> No
     ):
         with pytest.raises(GANliftError, match=message):
             set_camera(model, first, **camera)
+
+
+def test_decode_camera_reads_the_targets_the_labeller_learns() -> None:
+    """The labeller's raw outputs are (sin, cos) of the azimuth, the elevation's logit over its
+    range and the log scale; decoding the targets of known cameras gives the cameras back."""
+    cameras = torch.tensor([[30.0, 10.0, 1.2], [300.0, 25.0, 0.8]])
+    azimuth = torch.deg2rad(cameras[:, 0])
+    raw = torch.stack(
+        [
+            azimuth.sin(),
+            azimuth.cos(),
+            torch.logit(cameras[:, 1] / ELEVATION_RANGE),
+            cameras[:, 2].log(),
+        ],
+        1,
+    )
+    torch.testing.assert_close(decode_camera(raw), cameras, rtol=1e-5, atol=1e-4)
 
 
 def test_camera_features_are_sin_cos_azimuth_radian_elevation_and_log_scale() -> None:

@@ -86,6 +86,19 @@ def test_regularisers_are_zero_on_rest_shapes_and_positive_when_perturbed() -> N
     assert float(flatten_loss(lifted, grid)) > 1e-3
 
 
+def test_flatten_loss_grows_with_the_fold_angle() -> None:
+    """(1 - cos)² of the shared edge: 1 for a right angle, 4 for two faces folded flat onto
+    each other (their normals opposite), the worst crease there is."""
+    pair = mesh_topology(torch.tensor([[0, 1, 2], [1, 3, 2]]))
+    square = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]])
+    right_angle, folded = square.clone(), square.clone()
+    right_angle[3] = torch.tensor([0.5, 0.5, 0.0]) + torch.tensor([0.0, 0.0, 0.5**0.5])
+    folded[3] = torch.tensor([0.0, 0.0, 0.0])  # the second face turned over onto the first
+    assert float(flatten_loss(square[None], pair)) == pytest.approx(0, abs=1e-10)
+    assert float(flatten_loss(right_angle[None], pair)) == pytest.approx(1, abs=1e-5)
+    assert float(flatten_loss(folded[None], pair)) == pytest.approx(4, abs=1e-5)
+
+
 def test_camera_reproduces_the_synthetic_worlds_views() -> None:
     scene = sample_scene("car", [3, 4, 5, 6], size=48)
     batch = render_scene(scene)

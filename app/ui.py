@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
@@ -72,25 +73,27 @@ def build_app(context: AppContext) -> gr.Blocks:
     return demo
 
 
-def _slider(*args: object, **kwargs: object) -> gr.Slider:
+def _slider(minimum: float, maximum: float, **options: Any) -> gr.Slider:
     """A slider whose API values get one sentence naming it: Gradio's own check raised a
     TypeError (a traceback in the log, "Error" to the client) for None and named no slider for
-    a value out of its range. Non-numbers go on to the handler, which names them. (Its check
-    is set on the instance: Gradio writes a .pyi beside any module that subclasses a
-    component.)"""
-    slider = gr.Slider(*args, **kwargs)
+    a value out of its range. A number, or a text that reads as one, is checked against the
+    range here; anything else goes on to the handler, which names it. (The check is set on the
+    instance: Gradio writes a .pyi beside any module that subclasses a component.)"""
+    slider = gr.Slider(minimum, maximum, **options)
     gradio_check = slider.preprocess
 
     def preprocess(payload: float) -> float:
-        if isinstance(payload, bool) or not isinstance(payload, int | float):
-            return payload
-        if not slider.minimum <= payload <= slider.maximum:
+        try:
+            value = float(payload)
+        except (TypeError, ValueError):
+            return payload  # None or not a number
+        if isinstance(payload, bool) or not minimum <= value <= maximum:
             raise gr.Error(
-                f"{slider.label} must be from {slider.minimum:g} to {slider.maximum:g}, got "
-                f"{payload:g}.",
+                f"{slider.label} must be a number from {minimum:g} to {maximum:g}, got "
+                f"{payload!r}.",
                 print_exception=False,
             )
-        return gradio_check(payload)
+        return gradio_check(value)
 
     slider.preprocess = preprocess
     return slider

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -427,6 +428,23 @@ def test_api_clients_sending_no_number_get_one_sentence(
             reconstruct.render(session, 0, 0, 0, 0, 0.5, 0.5, not_a_tick)
     with pytest.raises(gr.Error, match="No model given; pass a default model name or a"):
         model_tab.load_model(session, None, "auto")
+
+
+def test_every_slider_checks_api_values_against_its_range(context: AppContext) -> None:
+    """Numbers and numeric texts out of range are one sentence naming the slider (a text such
+    as "500" used to pass to the handler unchecked); None and other texts go on to the handler,
+    which names them; values in range come through as numbers."""
+    sliders = [
+        block for block in build_app(context).blocks.values() if isinstance(block, gr.Slider)
+    ]
+    assert len(sliders) == 12
+    for slider in sliders:
+        low, high = slider.minimum, slider.maximum
+        assert slider.preprocess(str(low)) == low and slider.preprocess(high) == high
+        for outside in (high + 1, str(high + 1), low - 1, float("nan"), True):
+            with pytest.raises(gr.Error, match=f"{re.escape(slider.label)} must be a number"):
+                slider.preprocess(outside)
+        assert slider.preprocess(None) is None and slider.preprocess("left") == "left"
 
 
 def test_upload_errors_name_the_file_not_the_servers_path(

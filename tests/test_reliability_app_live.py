@@ -95,7 +95,7 @@ def test_api_slider_values_get_one_sentence_naming_the_slider(server, files, tmp
     log_before = (files / "app.log").read_text()
     cases = {
         (0, 0, 0, None, 0.5, 0.5, False): "Light y must be a finite number, got None",
-        (500, 0, 0, 0, 0.5, 0.5, False): "Azimuth (°) must be from -60 to 60, got 500.",
+        (500, 0, 0, 0, 0.5, 0.5, False): "Azimuth (°) must be a number from -60 to 60, got 500.",
     }
     for arguments, message in cases.items():
         with pytest.raises(gradio_client.exceptions.AppError, match=re.escape(message)):

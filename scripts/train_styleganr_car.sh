@@ -43,19 +43,27 @@ if [[ ! -f "$CHECKPOINT" && ! -f "assets/models/$CHECKPOINT.safetensors" ]]; the
         "give the path of the StyleGAN2 checkpoint" >&2
     exit 2
 fi
-mkdir -p "$RUN"
-# The view codes decide every later stage's data, so a run keeps the settings it began with.
-settings="LAYERS=$LAYERS CANDIDATES=$CANDIDATES VIEWS=$VIEWS CHECKPOINT=$CHECKPOINT"
-if [[ -f "$RUN/settings.txt" && "$(cat "$RUN/settings.txt")" != "$settings" ]]; then
-    echo "train_styleganr_car.sh: $RUN was begun with $(cat "$RUN/settings.txt"), not" \
-        "$settings; give those settings to continue it, or another RUN= for new ones" >&2
-    exit 2
+# The view codes decide every later stage's data, so a run continues only with the LAYERS and
+# CANDIDATES its codes were drawn with (read from the file itself, so older runs are held too).
+if [[ -f "$RUN/candidates.safetensors" ]]; then
+    drawn=$("$PYTHON" - "$RUN/candidates.safetensors" <<'EOF'
+import sys
+from safetensors import safe_open
+count, layers, _ = safe_open(sys.argv[1], "pt").get_slice("codes").get_shape()
+print(f"LAYERS={layers} CANDIDATES={count}")
+EOF
+)
+    if [[ "$drawn" != "LAYERS=$LAYERS CANDIDATES=$CANDIDATES" ]]; then
+        echo "train_styleganr_car.sh: $RUN holds view codes drawn with $drawn, not" \
+            "LAYERS=$LAYERS CANDIDATES=$CANDIDATES; give those to continue it, or another RUN=" >&2
+        exit 2
+    fi
 fi
-echo "$settings" >"$RUN/settings.txt"
+mkdir -p "$RUN"
 exec 3>&2 >>"$RUN/train.out" 2>&1  # the log gets everything; a failure is also told on fd 3
 trap 'status=$?; if ((status)); then tail -n 3 "$RUN/train.out" >&3
       echo "train_styleganr_car.sh: failed (exit $status); the whole log is $RUN/train.out" >&3; fi' EXIT
-echo "== $(date -Is) train_styleganr_car.sh ($settings)"
+echo "== $(date -Is) train_styleganr_car.sh (CHECKPOINT=$CHECKPOINT LAYERS=$LAYERS CANDIDATES=$CANDIDATES)"
 styleganr() { "$PYTHON" -m engine styleganr --device cpu "$@"; }
 
 styleganr train-labeller --out "$RUN/labeller.pt" --steps "$LABELLER_STEPS" --no-augment

@@ -7,6 +7,9 @@ import os
 import subprocess
 from pathlib import Path
 
+import safetensors.torch
+import torch
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
@@ -27,14 +30,23 @@ def test_a_missing_checkpoint_is_refused_before_any_stage(tmp_path: Path) -> Non
     assert not run.exists()
 
 
-def test_a_run_keeps_the_view_settings_it_began_with(tmp_path: Path) -> None:
+def test_a_run_keeps_the_view_settings_its_codes_were_drawn_with(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    (run / "settings.txt").write_text("LAYERS=4 CANDIDATES=480 VIEWS=24 CHECKPOINT=default-car\n")
+    codes = {"codes": torch.zeros(480, 4, 8)}  # what view-codes wrote with the defaults
+    safetensors.torch.save_file(codes, str(run / "candidates.safetensors"))
     result = run_script("train_styleganr_car.sh", LAYERS="2", RUN=str(run))
     assert result.returncode == 2
-    assert "was begun with LAYERS=4" in result.stderr and "not LAYERS=2" in result.stderr
+    assert "drawn with LAYERS=4 CANDIDATES=480, not LAYERS=2" in result.stderr
     assert not (run / "train.out").exists()  # nothing started
+
+
+def test_a_failed_first_run_holds_no_settings(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    first = run_script("train_styleganr_car.sh", LAYERS="20", RUN=str(run), PYTHON="false")
+    assert first.returncode == 1 and "failed (exit 1)" in first.stderr
+    again = run_script("train_styleganr_car.sh", LAYERS="4", RUN=str(run), PYTHON="false")
+    assert "drawn with" not in again.stderr
 
 
 def test_a_failed_stage_is_told_on_the_terminal(tmp_path: Path) -> None:

@@ -103,16 +103,27 @@ def find_images(folder: str | os.PathLike, *, recursive: bool = False) -> list[P
     return images
 
 
-def images_in_subfolders(folder: str | os.PathLike) -> int:
+def images_in_subfolders(folder: str | os.PathLike, *, leaving_out: Path | None = None) -> int:
     """How many image files lie in `folder`'s subfolders (which `find_images` reads only when
-    asked to)."""
+    asked to), outside the folder `leaving_out` (results written inside `folder`)."""
     folder = Path(folder)
-    return sum(path.parent != folder and _is_image(path) for path in _visible_files(folder))
+    return sum(
+        path.parent != folder and _is_image(path)
+        for path in _visible_files(folder, leaving_out=leaving_out)
+    )
 
 
-def _visible_files(folder: Path) -> Iterator[Path]:
-    """Every file under `folder` outside hidden folders, in any order."""
-    for root, folders, files in os.walk(folder):
+def _visible_files(folder: Path, *, leaving_out: Path | None = None) -> Iterator[Path]:
+    """Every file under `folder` outside hidden folders and `leaving_out`, in any order;
+    linked folders are followed, each real folder once (a link cycle ends there)."""
+    skipped = None if leaving_out is None else os.path.realpath(leaving_out)
+    seen: set[str] = set()
+    for root, folders, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen or real == skipped:
+            folders[:] = []
+            continue
+        seen.add(real)
         folders[:] = [name for name in folders if not name.startswith(".")]
         yield from (Path(root) / name for name in files)
 
@@ -155,7 +166,7 @@ def reconstruct_batch(
             progress(index, len(mine), name)
             within = _within_image(progress, index, len(mine), name)
         outcome = _reconstruct_one(
-            model, path, name, out_dir / name, quality=quality,
+            model, path, name, out_dir, quality=quality,
             settings=settings or OutputSettings(), limits=limits, perceptual=perceptual,
             device=device, bf16=bf16, progress=within, should_stop=should_stop,
         )  # fmt: skip
@@ -173,7 +184,7 @@ def _reconstruct_one(
     model: Gan2ShapeModel,
     path: Path,
     name: str,
-    target: Path,
+    out_dir: Path,
     *,
     quality: Quality,
     settings: OutputSettings,
@@ -184,10 +195,11 @@ def _reconstruct_one(
     progress: ProgressFn | None,
     should_stop: StopFn | None,
 ) -> ImageOutcome:
-    """One image, from file to written outputs under `target`, reported as `name`; its own
+    """One image, from file to written outputs in `out_dir/name`, reported as `name`; its own
     errors become a 'failed' outcome. An image finished by an earlier run is skipped, with the
     PSNR its summary recorded."""
     start = time.perf_counter()
+    target = out_dir / name
     finished = _finished_summary(target)
     if finished is not None and finished.get("outputs", settings.recorded()) == settings.recorded():
         return ImageOutcome(name, "skipped", 0.0, psnr=_recorded_psnr(finished))

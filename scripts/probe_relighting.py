@@ -24,7 +24,6 @@ import torch
 
 from bench.arguments import at_least, run
 from engine.atomic import output_folder
-from engine.errors import GANliftError
 from engine.evaluation.coverage import render_labelled
 from engine.evaluation.gan2shape_check import correlation
 from engine.evaluation.labels import label_set
@@ -43,6 +42,7 @@ from engine.gan2shape.steps import (
     pseudo_samples,
     take_snapshot,
 )
+from engine.images import image_format
 from engine.perceptual import perceptual_loss
 from engine.render.shading import shade
 from engine.stylegan2.training.samples import image_grid
@@ -90,13 +90,11 @@ def main() -> None:
 
     model = load_model(args.model)
     G, D = model.generator.eval(), model.discriminator.eval()
-    try:  # before the minutes of fitting the reader
-        if args.figure:
-            output_folder(Path(args.figure).absolute().parent)
-        preset = model.preset.replace(collect_batches=1, projection_steps=args.refine)
-        weights = load_pretrained(args.weights or model.pretrained, preset)
-    except GANliftError as error:
-        parser.exit(2, f"error: {error}\n")
+    if args.figure:  # checked, like the weights, before the minutes of fitting the reader
+        image_format(args.figure)
+        output_folder(Path(args.figure).absolute().parent)
+    preset = model.preset.replace(collect_batches=1, projection_steps=args.refine)
+    weights = load_pretrained(args.weights or model.pretrained, preset)
     networks = Gan2ShapeNetworks(preset.networks, style_dim=G.style_dim)
     networks.load_state_dict(weights)
     networks.eval()

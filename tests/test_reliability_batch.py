@@ -121,6 +121,20 @@ def test_an_empty_or_missing_folder_is_one_line(tmp_path: Path) -> None:
     assert find_images(tmp_path, recursive=True) == [
         tmp_path / name for name in ("sub/a.png", "sub/deeper/b.jpg", "top.png")
     ]
+    assert images_in_subfolders(tmp_path, leaving_out=tmp_path / "sub" / "deeper") == 1
+
+
+def test_linked_folders_are_read_once(tmp_path: Path) -> None:
+    """A data set arranged with links is read through them; a link cycle ends the walk."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    Image.new("RGB", (20, 20)).save(shared / "a.png")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "linked").symlink_to(shared)
+    (shared / "back").symlink_to(photos)  # photos/linked/back/linked/... loops
+    assert find_images(photos, recursive=True) == [photos / "linked" / "a.png"]
+    assert images_in_subfolders(photos) == 1
 
 
 def test_recursive_batches_mirror_the_subfolders(inputs, tmp_path, capsys) -> None:
@@ -140,6 +154,9 @@ def test_recursive_batches_mirror_the_subfolders(inputs, tmp_path, capsys) -> No
     arguments[3] = str(folder / "results")  # the outputs' pictures would be read next time
     assert main([*arguments, "--recursive"]) == 2
     assert "lies inside" in capsys.readouterr().err and not (folder / "results").exists()
+    for _ in range(2):  # the results' own pictures are not counted as images left out
+        assert main(arguments) == 0
+        assert "1 image is in subfolders of" in capsys.readouterr().out
 
 
 def load_tiny(inputs: Path) -> Gan2ShapeModel:

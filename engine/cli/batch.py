@@ -64,7 +64,7 @@ def run_batch(args: argparse.Namespace) -> int:
             "(the results' pictures would become inputs); choose a folder outside it."
         )
     images = find_images(args.images, recursive=args.recursive)
-    if not args.recursive and (nested := images_in_subfolders(args.images)):
+    if not args.recursive and (nested := images_in_subfolders(args.images, leaving_out=out)):
         images_are = "1 image is" if nested == 1 else f"{nested} images are"
         print(
             f"note: {images_are} in subfolders of {args.images}, not read; add --recursive to "

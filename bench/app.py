@@ -24,7 +24,7 @@ from app.models import ModelStore
 from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.viewer import TorchViewer
-from bench.arguments import at_least, run
+from engine.cli.arguments import at_least, run_script
 from engine.gan2shape.presets import StepLengths, get_preset
 from engine.gan2shape.views import render_view
 from engine.stylegan2 import (
@@ -120,4 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_script(main)

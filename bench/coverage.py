@@ -20,7 +20,7 @@ import argparse
 
 import torch
 
-from bench.arguments import at_least, run
+from engine.cli.arguments import at_least, run_script
 from engine.evaluation import CoverageReader
 from engine.evaluation.coverage import azimuth_reading
 from engine.stylegan2 import load_checkpoint
@@ -84,4 +84,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_script(main)

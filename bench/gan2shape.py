@@ -24,9 +24,9 @@ from collections import defaultdict
 
 import torch
 
-from bench.arguments import at_least, run
 from engine.benchmarks import run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import gan2shape_rows
+from engine.cli.arguments import at_least, run_script
 from engine.errors import GANliftError
 from engine.gan2shape import (
     Gan2ShapeModel,
@@ -153,4 +153,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_script(main)

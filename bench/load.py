@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from bench.arguments import at_least, run
+from engine.cli.arguments import at_least, run_script
 from engine.errors import GANliftError
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ def run_load(
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=at_least(1), default=8)
-    parser.add_argument("--seconds", type=at_least(0), default=180)
+    parser.add_argument("--seconds", type=at_least(0, float), default=180.0)
     parser.add_argument(
         "--renders", type=at_least(0), default=5, help="slider renders per reconstruction"
     )
@@ -280,4 +280,4 @@ def _wait_until_serving(server: AppServer, log: Path) -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_script(main)

@@ -19,7 +19,7 @@ import numpy as np
 import open3d as o3d
 import torch
 
-from bench.arguments import at_least, run
+from engine.cli.arguments import at_least, run_script
 from engine.render import (
     apply_transform,
     depth_to_points,
@@ -190,4 +190,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_script(main)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import torch
 
-from bench.arguments import at_least, run
+from engine.cli.arguments import at_least, run_script
 from engine.stylegan2 import Generator, GeneratorConfig, bf16_autocast, bf16_supported
 
 
@@ -87,4 +87,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_script(main)

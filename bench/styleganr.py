@@ -39,8 +39,8 @@ from pathlib import Path
 
 import torch
 
-from bench.arguments import at_least, positive, run
 from engine.atomic import output_folder
+from engine.cli.arguments import at_least, positive, run_script
 from engine.errors import GANliftError
 from engine.evaluation.styleganr import (
     SwapScores,
@@ -281,4 +281,4 @@ def draw_figures(
 
 
 if __name__ == "__main__":
-    run(main)
+    run_script(main)

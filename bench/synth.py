@@ -21,7 +21,7 @@ from functools import partial
 
 import torch
 
-from bench.arguments import at_least, run
+from engine.cli.arguments import at_least, run_script
 from engine.render import clip_from_camera, rasterize, transform_points
 from engine.synth import CATEGORIES, render_samples
 from engine.synth.generate import sample_scene
@@ -82,4 +82,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_script(main)

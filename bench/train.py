@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.arguments import at_least, run
+from engine.cli.arguments import at_least, run_script
 from engine.stylegan2 import Discriminator, Generator
 from engine.stylegan2.training import TrainConfig, train_gan
 from engine.stylegan2.training.precision import resolve_precision
@@ -80,4 +80,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_script(main)

@@ -25,8 +25,8 @@ from app.models import ModelStore
 from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.viewer import TorchViewer
-from bench.arguments import at_least, run
 from bench.gan2shape import reference_seconds
+from engine.cli.arguments import at_least, run_script
 from engine.gan2shape import load_model
 from engine.images import save_image
 from engine.stylegan2 import bf16_supported
@@ -76,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_script(main)

@@ -16,7 +16,7 @@ import torch
 
 from app.viewer import Open3DViewer, TorchViewer, probe_open3d_offscreen
 from bench.app import report, time_frames
-from bench.arguments import at_least, run
+from engine.cli.arguments import at_least, run_script
 from engine.mesh import TexturedMesh, depth_to_mesh
 
 DEPTH_SIDE = 64
@@ -66,4 +66,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_script(main)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.arguments import at_least, run
+from engine.cli.arguments import at_least, run_script
 from engine.errors import GANliftError
 from engine.gan2shape.outputs import ViewSpec
 from engine.images import fit_to_frame, image_format, load_image, make_grid, save_image
@@ -71,4 +71,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_script(main)

@@ -25,10 +25,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import sys
 
 import torch
 
+from engine.cli.arguments import at_least, run_script
 from engine.errors import GANliftError
 from engine.evaluation.gan2shape_check import correlation
 from engine.gan2shape import get_preset
@@ -101,32 +101,35 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--category", choices=("face", "car"), default="face")
     parser.add_argument("--model", help="a GAN of the category (default-CATEGORY)")
-    parser.add_argument("--n", type=int, default=8, help="test objects (%(default)s)")
+    parser.add_argument("--n", type=at_least(1), default=8, help="test objects (%(default)s)")
     parser.add_argument("--light-x", default="-0.7,0.7", help="pseudo lights' x (%(default)s)")
     parser.add_argument("--space", choices=("wplus", "w"), default="wplus", help="latent space")
     parser.add_argument(
-        "--inversion-steps", type=int, default=300, help="steps inverting each input (%(default)s)"
+        "--inversion-steps",
+        type=at_least(1),
+        default=300,
+        help="steps inverting each input (%(default)s)",
     )
-    parser.add_argument("--steps", type=int, default=200, help="projection steps (%(default)s)")
+    parser.add_argument(
+        "--steps", type=at_least(1), default=200, help="projection steps (%(default)s)"
+    )
     parser.add_argument("--lr", type=float, default=0.02, help="projection rate (%(default)s)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (%(default)s)")
+    parser.add_argument(
+        "--threads", type=at_least(1), default=1, help="torch threads (%(default)s)"
+    )
     args = parser.parse_args()
     try:
-        try:
-            lights_x = [float(part) for part in args.light_x.split(",") if part.strip()]
-        except ValueError:
-            raise GANliftError(
-                f"--light-x takes comma-separated numbers, got {args.light_x!r}."
-            ) from None
-        if not lights_x or min(args.n, args.steps, args.inversion_steps, args.threads) < 1:
-            raise GANliftError("--light-x needs a value; --n, the steps and --threads must be ≥ 1.")
-        model_name = args.model or f"default-{args.category}"
-        model = load_checkpoint(model_name)
-        if model.discriminator is None:
-            raise GANliftError(f"{model_name} has no discriminator; its features are the loss.")
-    except GANliftError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        lights_x = [float(part) for part in args.light_x.split(",") if part.strip()]
+    except ValueError:
+        raise GANliftError(
+            f"--light-x takes comma-separated numbers, got {args.light_x!r}."
+        ) from None
+    if not lights_x:
+        raise GANliftError("--light-x needs at least one value.")
+    model_name = args.model or f"default-{args.category}"
+    model = load_checkpoint(model_name)
+    if model.discriminator is None:
+        raise GANliftError(f"{model_name} has no discriminator; its features are the loss.")
     torch.set_num_threads(args.threads)
     generator = model.generator
     features = DiscriminatorFeatureLoss(model.discriminator)
@@ -182,4 +185,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_script(main)

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 
 import torch
 
-from engine.errors import GANliftError
+from engine.cli.arguments import at_least, run_script
 from engine.evaluation.gan2shape_check import check_networks
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.pipeline import load_model
@@ -56,21 +55,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--n", type=int, default=48, help="test faces (%(default)s)")
+    parser.add_argument("--n", type=at_least(2), default=48, help="test faces (%(default)s)")
     parser.add_argument(
         "--weights", help="GAN2Shape networks to read the poses (default: default-face's)"
     )
     args = parser.parse_args()
-    try:
-        if args.n < 2:
-            raise GANliftError(f"--n must be at least 2, got {args.n}.")
-        model = load_model("default-face")
-        networks = Gan2ShapeNetworks(model.preset.networks, style_dim=model.generator.style_dim)
-        weights = args.weights or model.pretrained
-        networks.load_state_dict(load_pretrained(weights, model.preset))
-    except GANliftError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    model = load_model("default-face")
+    networks = Gan2ShapeNetworks(model.preset.networks, style_dim=model.generator.style_dim)
+    weights = args.weights or model.pretrained
+    networks.load_state_dict(load_pretrained(weights, model.preset))
 
     seeds = seed_run(SEED_RANGES["test"].start, args.n, split="test")
     scene = sample_scene("face", seeds, size=SIZE)
@@ -107,4 +100,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_script(main)

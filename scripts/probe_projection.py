@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from bench.arguments import at_least, run
+from engine.cli.arguments import at_least, run_script
 from engine.evaluation.coverage import render_labelled
 from engine.evaluation.regressor import LabelRegressor, fit_label_regressor, predict_labels
 from engine.gan2shape.latent_offset import LatentProjector
@@ -143,4 +143,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_script(main)

@@ -22,8 +22,8 @@ from pathlib import Path
 import imageio.v3 as iio
 import torch
 
-from bench.arguments import at_least, run
 from engine.atomic import output_folder
+from engine.cli.arguments import at_least, run_script
 from engine.evaluation.coverage import render_labelled
 from engine.evaluation.gan2shape_check import correlation
 from engine.evaluation.labels import label_set
@@ -160,4 +160,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_script(main)

@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import sys
 
 import torch
 import torch.nn.functional as F
 
 from engine.benchmarks.gan2shape_rows import depth_in_image_view
+from engine.cli.arguments import at_least, run_script
 from engine.errors import GANliftError
 from engine.gan2shape import CameraRanges, Gan2ShapePreset, get_preset
 from engine.gan2shape.losses import masked_l1, smoothness
@@ -180,7 +180,7 @@ def numbers(text: str) -> list[float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=16, help="test identities (%(default)s)")
+    parser.add_argument("--n", type=at_least(1), default=16, help="test identities (%(default)s)")
     parser.add_argument(
         "--yaws", type=numbers, default="0,-10,10", help="one render per yaw, degrees"
     )
@@ -192,26 +192,22 @@ def main() -> int:
     )
     parser.add_argument("--true-albedo", action="store_true", help="hold the albedo true")
     parser.add_argument("--flip", action="store_true", help="symmetry: mirrored copies too")
-    parser.add_argument("--supersample", type=int, default=1, help="anti-aliasing factor")
-    parser.add_argument("--steps", type=int, default=600, help="Adam steps (%(default)s)")
+    parser.add_argument("--supersample", type=at_least(1), default=1, help="anti-aliasing factor")
+    parser.add_argument("--steps", type=at_least(1), default=600, help="Adam steps (%(default)s)")
     parser.add_argument("--lr", type=float, default=0.02, help="Adam rate (%(default)s)")
     parser.add_argument(
         "--smooth", type=float, default=0.05,
         help="smoothness weight (%(default)s; the preset's 0.5 holds free pixels at the cap)",
     )  # fmt: skip
     args = parser.parse_args()
-    try:
-        yaws, lights_x, lights_y = args.yaws, args.light_x, args.light_y
-        for name, values in (("--light-x", lights_x), ("--light-y", lights_y)):
-            if values and len(values) != len(yaws):
-                raise GANliftError(f"{name} needs one value per yaw ({len(yaws)}), or none.")
-        if not yaws or args.n < 1 or args.steps < 1 or args.supersample < 1:
-            raise GANliftError("--yaws needs a value; --n, --steps, --supersample must be ≥ 1.")
-        if args.true_albedo and yaws[0] != 0:
-            raise GANliftError("--true-albedo takes the first render's albedo: start --yaws at 0.")
-    except GANliftError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    yaws, lights_x, lights_y = args.yaws, args.light_x, args.light_y
+    for name, values in (("--light-x", lights_x), ("--light-y", lights_y)):
+        if values and len(values) != len(yaws):
+            raise GANliftError(f"{name} needs one value per yaw ({len(yaws)}), or none.")
+    if not yaws:
+        raise GANliftError("--yaws needs at least one value.")
+    if args.true_albedo and yaws[0] != 0:
+        raise GANliftError("--true-albedo takes the first render's albedo: start --yaws at 0.")
     torch.manual_seed(0)
     preset = head_preset().replace(smooth_weight=args.smooth)
     renders = render_identities(args.n, yaws, lights_x, lights_y, args.supersample)
@@ -231,4 +227,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_script(main)

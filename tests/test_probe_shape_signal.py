@@ -69,10 +69,9 @@ def test_a_held_depth_is_returned_unchanged_and_lights_differ_per_render(probe):
 )
 def test_bad_arguments_end_in_one_line(probe, monkeypatch, capsys, argv, message):
     monkeypatch.setattr("sys.argv", ["probe_shape_signal.py", *argv])
-    try:
-        code = probe.main()
-    except SystemExit as exited:  # argparse's own refusal
-        code = exited.code
+    with pytest.raises(SystemExit) as exited:  # a refusal, by argparse or by the script
+        probe.run_script(probe.main)
+    code = exited.value.code
     captured = capsys.readouterr()
     last = captured.err.strip().splitlines()[-1]
     assert code == 2 and "error: " in last and message in last and captured.out == ""

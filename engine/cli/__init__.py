@@ -13,7 +13,6 @@ import sys
 from collections.abc import Sequence
 
 from engine.errors import GANliftError
-from engine.limits import MAX_SEED
 
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.batch",
@@ -24,19 +23,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.synth",
     "engine.cli.train",
 )
-
-
-def seed(text: str) -> int:
-    """An argparse type: a seed from 0 to `MAX_SEED`."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(
-            f"a seed is a whole number from 0 to {MAX_SEED}, got '{text}'"
-        )
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ import argparse
 import torch
 
 from engine.atomic import output_file, output_folder
-from engine.cli import seed
+from engine.cli.arguments import seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.evaluation import (

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from engine.cli import seed
+from engine.cli.arguments import seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import SAVE_FORMATS, image_format, load_image, make_grid, save_image

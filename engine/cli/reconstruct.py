@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from engine.atomic import atomic_path, output_folder
-from engine.cli import seed
+from engine.cli.arguments import seed
 from engine.device import resolve_device
 from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError, StoppedEarly

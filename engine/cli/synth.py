@@ -8,7 +8,7 @@ from contextlib import ExitStack
 
 from engine.benchmarks import run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import gan2shape_rows
-from engine.cli import seed
+from engine.cli.arguments import seed
 from engine.device import resolve_device
 from engine.gan2shape.pipeline import load_model
 from engine.gan2shape.presets import Gan2ShapePreset

@@ -15,7 +15,7 @@ from pathlib import Path
 from shlex import quote
 from typing import Any
 
-from engine.cli import seed
+from engine.cli.arguments import seed
 from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError
 from engine.progress import stop_on_signals, tqdm_progress

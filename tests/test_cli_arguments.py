@@ -1,5 +1,5 @@
-"""The benchmark scripts treat bad input as `python -m engine` does: one `error:` line on
-stderr and exit status 2, before any measuring."""
+"""Argument types and error reporting shared by the engine, benchmark and research scripts:
+bad input is one `error:` line on stderr and exit status 2, before any work."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.arguments import at_least, positive, run
+from engine.cli.arguments import at_least, positive, run_script
 from engine.errors import GANliftError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,6 +21,10 @@ def test_counts_and_positive_numbers() -> None:
     for text in ("1", "-4", "2.5", "many"):
         with pytest.raises(argparse.ArgumentTypeError, match="a whole number of at least 2"):
             at_least(2)(text)
+    assert at_least(0, float)("0.5") == 0.5
+    for text in ("-0.1", "nan", "inf", "soon"):
+        with pytest.raises(argparse.ArgumentTypeError, match="a number of at least 0"):
+            at_least(0, float)(text)
     assert positive("0.5") == 0.5
     for text in ("0", "-1", "inf", "nan", "x"):
         with pytest.raises(argparse.ArgumentTypeError, match="a number above 0"):
@@ -32,7 +36,7 @@ def test_engine_errors_become_one_line_and_exit_2(capsys) -> None:
         raise GANliftError("No model named 'nope'; pass a checkpoint file path instead.")
 
     with pytest.raises(SystemExit) as exited:
-        run(main)
+        run_script(main)
     assert exited.value.code == 2
     assert capsys.readouterr().err == (
         "error: No model named 'nope'; pass a checkpoint file path instead.\n"

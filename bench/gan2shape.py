@@ -55,17 +55,16 @@ def reference_seconds(model: Gan2ShapeModel, bf16: bool, repeats: int = 3) -> fl
     return best
 
 
-def synthetic_category(model: Gan2ShapeModel) -> str:
-    """The synthetic world's category of the model's preset (faces for presets of neither)."""
-    return model.preset.prior_box if model.preset.prior_box in CATEGORIES else "face"
+def synthetic_category(model: Gan2ShapeModel) -> str | None:
+    """The synthetic world's category of the model's preset, or None for presets of neither."""
+    return model.preset.prior_box if model.preset.prior_box in CATEGORIES else None
 
 
 def time_fast_mode(model: Gan2ShapeModel, bf16: bool) -> tuple[float, dict[str, float], bool]:
     """(total seconds, seconds per phase, whether pretrained networks were used) of the fast
     mode on the first synthetic test render of the model's category."""
-    image = render_samples(
-        synthetic_category(model), [SEED_RANGES["test"].start], size=model.generator.config.size
-    )
+    category = synthetic_category(model) or "face"
+    image = render_samples(category, [SEED_RANGES["test"].start], size=model.generator.config.size)
     try:
         init = load_pretrained(model.pretrained, model.preset, model.generator)
         pretrained = True
@@ -92,7 +91,7 @@ def time_fast_mode(model: Gan2ShapeModel, bf16: bool) -> tuple[float, dict[str, 
 
 def check_shape_rows(model: Gan2ShapeModel, qualities: tuple[str, ...]) -> None:
     """Refuse, before any timing, shape rows that cannot be scored for `model`."""
-    if model.preset.prior_box not in CATEGORIES:
+    if synthetic_category(model) is None:
         raise GANliftError(
             f"The shape benchmark renders {' and '.join(f'{name}s' for name in CATEGORIES)}; "
             f"preset {model.preset.name} is for neither, so --shape-rows cannot score it."

@@ -6,12 +6,16 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bench.gan2shape import check_shape_rows, synthetic_category
 from engine.cli.arguments import at_least, positive, run_script
 from engine.errors import GANliftError
+from engine.gan2shape import Gan2ShapeModel
+from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,3 +61,16 @@ def test_scripts_refuse_bad_input(arguments: list[str], message: str) -> None:
     )
     assert result.returncode == 2 and message in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_bench_gan2shape_refuses_rows_it_cannot_score_before_timing(tmp_path: Path) -> None:
+    G, D = tiny_gan(32)
+    model = Gan2ShapeModel(G, D, tiny_gan2shape_preset(32), tmp_path / "none.safetensors")
+    assert synthetic_category(model) == "face"
+    check_shape_rows(model, ("full",))
+    with pytest.raises(GANliftError, match="Fast rows start from pretrained networks"):
+        check_shape_rows(model, ("fast", "full"))
+    church = replace(model, preset=model.preset.replace(prior_box="church"))
+    assert synthetic_category(church) is None
+    with pytest.raises(GANliftError, match=r"renders faces and cars; preset .* is for neither"):
+        check_shape_rows(church, ("full",))

@@ -101,7 +101,7 @@ def train_gan(
             )
     elif init_from is not None:
         state.start_from(init_from, config)
-        if config.kimg_at(state.step) >= config.kimg:
+        if state.step >= config.total_steps():
             raise GANliftError(
                 f"The model given to start from already has {config.kimg_at(state.step):g} "
                 f"kimg of the {config.kimg:g} planned; raise --kimg to train it further."

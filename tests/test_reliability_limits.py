@@ -68,6 +68,8 @@ def test_zero_turns_off_only_the_time_and_memory_caps() -> None:
         parse("--job-seconds", "0", "--memory-mb", "0", "--session-seconds", "0"), {}
     )
     assert (off.job_seconds, off.memory_bytes, off.session_seconds) == (0, 0, 0)
+    assert limits_from_environment({"GANLIFT_MEMORY_MB": "2"}).memory_bytes == 2 * MIB
+    assert limits_from_arguments(parse("--memory-mb", "1.5"), {}).memory_bytes == int(1.5 * MIB)
     for flag in ("--max-sessions", "--max-upload-mb", "--max-pixels", "--min-image-side"):
         with pytest.raises(GANliftError, match=f"{flag} must be a number above 0, got '0'"):
             limits_from_arguments(parse(flag, "0"), {})
@@ -95,6 +97,8 @@ def test_job_guard_stops_at_the_memory_cap_and_follows_the_user() -> None:
     guard = JobGuard(limits, memory=lambda: memory[0])
     assert not guard.should_stop()
     memory[0] = 300 * MIB
+    assert guard.should_stop() and "memory limit of 200 MiB" in guard.reason
+    memory[0] = 100 * MIB  # a job stopped for its memory stays stopped when the memory falls
     assert guard.should_stop() and "memory limit of 200 MiB" in guard.reason
     asked = JobGuard(Limits(job_seconds=0), should_stop=lambda: True)
     assert asked.should_stop() and asked.reason is None

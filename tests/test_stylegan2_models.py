@@ -197,6 +197,10 @@ def test_noise_modes(tiny: tuple[Generator, Discriminator]) -> None:
     first = G.synthesis(w, noise="random")
     assert not torch.allclose(first, G.synthesis(w, noise="random"))
     assert not torch.allclose(first, G.synthesis(w))
+    same_w = G.synthesis(w[:1].expand(2, -1), noise="random")  # each image its own noise
+    assert not torch.allclose(same_w[0], same_w[1])
+    one_noise = G.make_noise(2)
+    assert not torch.equal(one_noise[0][0], one_noise[0][1])
     with pytest.raises(GANliftError, match=f"list of {G.config.num_noises} tensors"):
         G.synthesis(w, noise=stored[:2])
 

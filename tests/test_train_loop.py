@@ -68,6 +68,8 @@ def test_a_short_run_writes_loadable_models_a_log_and_samples(
         assert torch.equal(checkpoint.latent_avg.reshape(-1), state["latent_avg"])
     raw = load_torch_file(result.pt_path)
     assert {"g_ema", "g", "d", "latent_avg", "args"} <= raw.keys()
+    assert_same_state(raw["g"], state["G"])  # the trained generator, not its average
+    assert not all(torch.equal(raw["g"][k], raw["g_ema"][k]) for k in raw["g"])
     assert vars(raw["args"]) == {"size": 16, "latent": 16, "n_mlp": 2}
 
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]

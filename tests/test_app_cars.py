@@ -59,6 +59,10 @@ def test_bad_upload_is_refused_in_one_sentence(context: AppContext, tmp_path: Pa
     assert "A" not in session.cars
     with pytest.raises(gr.Error, match="Unknown sample slot 'D'"):
         cars.upload_car(session, str(broken), "D")
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (8, 8)).save(tiny)
+    with pytest.raises(gr.Error, match=r"tiny\.png' is only 8x8 pixels"):
+        cars.upload_car(session, str(tiny), "A")
 
 
 def test_camera_moves_only_the_chosen_sample(context: AppContext) -> None:

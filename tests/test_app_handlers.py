@@ -507,6 +507,22 @@ def test_models_tab_loads_a_checkpoint_by_path(
         model_tab.load_model(shared, str(checkpoint), "auto")
 
 
+def test_another_model_forgets_the_old_ones_sample_latents(
+    tiny_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A drawn sample's pixels coming back skip the inversion, but only under the model that
+    drew them: after a model load they are an image like any other."""
+    checkpoint, preset = tiny_files
+    session = Session(make_context(tiny_files, tmp_path))
+    reconstruct.sample(session, 2)
+    image = session.input.image
+    session.set_input(image, "the same pixels")
+    assert session.input.latent is not None
+    model_tab.load_model(session, str(checkpoint), str(preset))
+    session.set_input(image, "the same pixels, another model")
+    assert session.input.latent is None
+
+
 def test_every_action_is_a_named_api_endpoint(context: AppContext) -> None:
     demo = build_app(context)
     assert demo.analytics_enabled is False  # the app phones no one

@@ -12,7 +12,13 @@ import torch
 import trimesh
 
 from engine.errors import GANliftError
-from engine.mesh import MESH_FORMATS, TexturedMesh, depth_to_mesh, save_mesh
+from engine.mesh import (
+    MESH_FORMATS,
+    TexturedMesh,
+    depth_to_mesh,
+    save_mesh,
+    texture_vertex_colors,
+)
 from engine.render import sample_texture
 
 COLOR_TOLERANCE = 1.01 / 255  # colours travel as 8-bit values
@@ -150,6 +156,20 @@ def test_ply_of_a_textured_mesh_carries_the_texture_as_vertex_colours(tmp_path: 
     np.testing.assert_allclose(
         np.asarray(mesh.vertex_colors), expected[same_place], atol=COLOR_TOLERANCE
     )
+
+
+def test_vertex_colours_average_over_each_vertexs_own_faces() -> None:
+    """A square of two faces, one red and one blue: the corners on one face only take its
+    colour, the two on the diagonal the mean of both."""
+    vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]], dtype=np.float32)
+    faces = np.array([[0, 1, 2], [1, 3, 2]])
+    texture = np.array([[[255, 0, 0], [0, 0, 255]]], np.uint8)  # red texel, blue texel
+    uv = np.array([[0.25, 0.5], [0.75, 0.5]], np.float32)
+    square = TexturedMesh(vertices, faces, uv=uv, uv_faces=[[0, 0, 0], [1, 1, 1]], texture=texture)
+    colours = texture_vertex_colors(square)
+    np.testing.assert_allclose(colours[0], [1, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(colours[3], [0, 0, 1], atol=1e-6)
+    np.testing.assert_allclose(colours[[1, 2]], [[0.5, 0, 0.5]] * 2, atol=1e-6)
 
 
 @pytest.mark.parametrize("suffix", [".obj", ".glb"])

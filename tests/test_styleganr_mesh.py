@@ -3,6 +3,8 @@ graphics network overfitting one synthetic car."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -25,6 +27,7 @@ from engine.styleganr import (
     train_inverse_graphics,
 )
 from engine.styleganr.camera import OBJECT_RADIUS, projection
+from engine.styleganr.inverse_graphics import refine_camera
 from engine.synth.generate import render_scene, sample_scene
 
 TINY_NETWORK = InverseGraphicsConfig(
@@ -54,6 +57,24 @@ def test_icosphere_uvs_do_not_smear_across_the_seam() -> None:
     corner_u = sphere.uv[sphere.uv_faces.long()][..., 0]  # [F, 3]
     assert float((corner_u.amax(1) - corner_u.amin(1)).max()) < 0.25
     assert float(sphere.uv.min()) >= 0 and float(sphere.uv[:, 1].max()) <= 1
+
+
+def test_icosphere_uvs_are_longitude_and_latitude() -> None:
+    """v runs from 0 at y = +1 to 1 at y = -1; u is 0.5 towards -z (the object's front) and
+    grows towards +x, away from the seam at +z."""
+    sphere = icosphere(3)
+    corners = sphere.vertices[sphere.faces.long()]  # [F, 3, 3]
+    uv = sphere.uv[sphere.uv_faces.long()]  # [F, 3, 2]
+    torch.testing.assert_close(uv[..., 1], torch.acos(corners[..., 1].clamp(-1, 1)) / torch.pi)
+    away = (corners[..., 1].abs() < 0.9) & (corners[..., 2] < 0)  # off the poles, front half
+    longitude = torch.atan2(corners[..., 0], -corners[..., 2])[away]
+    torch.testing.assert_close(uv[..., 0][away], 0.5 + longitude / (2 * torch.pi))
+
+
+def test_refine_camera_adds_angles_and_multiplies_scale() -> None:
+    camera = torch.tensor([[10.0, 5.0, 1.0]])
+    correction = torch.tensor([[2.0, 1.0, math.log(2)]])
+    torch.testing.assert_close(refine_camera(camera, correction), torch.tensor([[12.0, 6.0, 2.0]]))
 
 
 def test_regularisers_are_zero_on_rest_shapes_and_positive_when_perturbed() -> None:

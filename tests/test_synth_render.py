@@ -85,6 +85,7 @@ def test_seed_ranges_are_disjoint_and_checked() -> None:
     assert split_of(0, 10) == "train" and split_of(test.start, 10) == "test"
     with pytest.raises(GANliftError, match="one seed range"):
         seed_run(train.stop - 2, 5)
+    assert split_of(train.stop - 5, 5) == "train"  # a run may end on a range's last seed
     with pytest.raises(GANliftError, match="test seeds are needed"):
         seed_run(0, 5, split="test")
 

@@ -162,6 +162,37 @@ def test_perceptual_loss_alone_drives_the_latent(
     assert result.losses[-1] < result.losses[0]
 
 
+def test_the_loss_is_the_weighted_sum_of_its_terms(
+    generator: Generator, target: torch.Tensor, true_latent: torch.Tensor
+) -> None:
+    """The first step's loss, from a given latent with no latent noise: pixel_weight x MSE or
+    L1 + perceptual_weight x the perceptual distance + noise_regularize x autocorrelation."""
+    start = torch.lerp(true_latent, generator.mean_latent(64), 0.5)  # [1, 16], off the target
+    perceptual = DiscriminatorFeatureLoss(tiny_discriminator(16, seed=1), num_blocks=2)
+
+    def first_loss(**options: object) -> float:
+        return project(
+            generator, target, num_steps=1, initial_latent=start, initial_noise_factor=0.0,
+            w_avg_samples=16, **options,
+        ).losses[0]  # fmt: skip
+
+    with torch.no_grad():
+        image = generator.synthesis(start)
+        distance = float(perceptual(image, target).sum())
+    plain = {"optimize_noise": False}
+    mse, l1 = float((image - target).square().mean()), float((image - target).abs().mean())
+    assert first_loss(**plain, pixel_weight=3.0) == pytest.approx(3 * mse, rel=1e-4)
+    assert first_loss(**plain, pixel_loss="l1") == pytest.approx(l1, rel=1e-4)
+    with_features = first_loss(**plain, pixel_weight=0.0, perceptual=perceptual,
+                               perceptual_weight=2.0)  # fmt: skip
+    assert with_features == pytest.approx(2 * distance, rel=1e-4)
+    regularised = [first_loss(noise_regularize=weight) for weight in (0.0, 1e3, 2e3)]
+    assert regularised[1] > regularised[0]  # the noise maps' autocorrelation, linear in its weight
+    assert regularised[2] - regularised[1] == pytest.approx(
+        regularised[1] - regularised[0], rel=1e-3
+    )
+
+
 def test_discriminator_features_see_a_generator_larger_than_the_perceptual_cap(
     generator: Generator, target: torch.Tensor
 ) -> None:

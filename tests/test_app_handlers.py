@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 import launch
-from app import cars, model_tab, reconstruct, viewer_tab
+from app import cars, display, model_tab, reconstruct, viewer_tab
 from app.display import DISPLAY_SIDE, LARGEST_DISPLAY_SIDE
 from app.inputs import MAX_SEED
 from app.models import resolve_model, resolve_preset
@@ -30,7 +30,8 @@ from bench.viewer import dome_mesh
 from engine.errors import GANliftError
 from engine.gan2shape import read_depth_png, sample_input
 from engine.gan2shape.inputs import face_detector_available, prepare_input
-from engine.images import load_image, save_image
+from engine.gan2shape.views import render_view
+from engine.images import load_image, save_image, to_uint8
 from tests.e2e.tiny_model import SIZE, TINY_PRESET, tiny_app_context, write_tiny_model
 from tests.tiny import face_photo, tiny_channels, tiny_checkpoint
 
@@ -366,6 +367,33 @@ def test_rotation_video_swings_the_view(
     assert frames.shape[0] == reconstruct.VIDEO_FRAMES
     assert np.abs(frames[0].astype(int) - frames[reconstruct.VIDEO_FRAMES // 4]).mean() > 1
     assert progress.calls[-1][0] == (reconstruct.VIDEO_FRAMES, reconstruct.VIDEO_FRAMES)
+
+
+def test_the_live_view_is_the_engines_view_under_the_slider_light(
+    reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
+) -> None:
+    session, _ = reconstructed
+    recovery = session.require_recovery()
+    shown = reconstruct.render(session, 10, 5, 0.6, -0.2, 0.4, 0.7, False)
+    light = torch.tensor([0.4, 0.7, 0.6, -0.2])  # ambient, diffuse, dx, dy
+    expected = display.picture(render_view(recovery, azimuth=10, elevation=5, light=light))
+    assert np.array_equal(shown, expected)
+
+
+def test_the_rotation_video_keeps_its_elevation(
+    reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
+) -> None:
+    session, outputs = reconstructed
+    lights = (outputs.light_x, outputs.light_y, outputs.ambient, outputs.diffuse)
+    path = reconstruct.rotation_video(session, 25, *lights, False, ProgressRecorder())
+    first = iio.imread(path)[0].astype(float)  # azimuth 0
+    light = torch.tensor([outputs.ambient, outputs.diffuse, outputs.light_x, outputs.light_y])
+    recovery = session.require_recovery()
+    raised, level = (
+        to_uint8(render_view(recovery, azimuth=0, elevation=elevation, light=light)).astype(float)
+        for elevation in (25, 0)
+    )
+    assert np.abs(first - raised).mean() < np.abs(first - level).mean()
 
 
 def test_viewer_renders_the_mesh_from_orbit_sliders(

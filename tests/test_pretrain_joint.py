@@ -297,3 +297,32 @@ def test_pretrain_command_trains_and_resumes(gan, tmp_path: Path, capsys) -> Non
     info = json.loads(out.with_suffix(".json").read_text())
     assert info["iteration"] == 5 and info["config"]["truncation"] == 1
     assert info["config"]["warmup_steps"] == info["config"]["offset_warmup_steps"] == 1
+
+
+def test_the_warm_up_trains_without_the_perceptual_loss(gan, tmp_path, monkeypatch) -> None:
+    """The photo-geometric warm-up is L1 alone (the perceptual term made each iteration five
+    times slower and taught the view net no better); the joint steps use it."""
+    phases: list[str] = []
+    module = importlib.import_module(
+        "engine.gan2shape.pretrain"
+    )  # the package's name is the function
+    real_phase = module._phase
+
+    def recorded_phase(*args: object) -> str:
+        phases.append(real_phase(*args))
+        return phases[-1]
+
+    G, D = gan
+    features = DiscriminatorFeatureLoss(D)
+    seen_in: list[str] = []
+
+    def perceptual(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        seen_in.append(phases[-1])
+        return features(first, second)
+
+    monkeypatch.setattr(module, "_phase", recorded_phase)
+    config = PretrainConfig(images=3, steps=1, warmup_steps=2, warmup_batch=2)
+    pretrain(G, D, preset=PRESET, out=tmp_path / "w.safetensors", config=config,
+             perceptual=perceptual)  # fmt: skip
+    assert "warm-up" in phases and "warm-up" not in seen_in
+    assert "joint steps 2+3" in seen_in

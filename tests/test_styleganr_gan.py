@@ -272,6 +272,9 @@ def test_set_camera_is_deterministic_and_swap_keeps_the_other_parts(model) -> No
     assert torch.equal(back.image, first.image)
     with pytest.raises(GANliftError, match="Unknown part"):
         swap(model, first, donor, part="wheels")
+    three = sample(model, 3, seed=1)
+    with pytest.raises(GANliftError, match=r"source has 3 samples; give one or as many as the"):
+        swap(model, first, three, part="texture")
     with pytest.raises(GANliftError, match="positive"):
         set_camera(model, first, azimuth=0, elevation=0, scale=0)
     for camera, message in (  # each used to draw a black or meaningless image

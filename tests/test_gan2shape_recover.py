@@ -217,6 +217,27 @@ def test_a_stop_during_the_inversion_saves_nothing(gan, tmp_path: Path) -> None:
     assert not checkpoint.exists()
 
 
+def test_each_stage_takes_its_own_symmetry_flags(gan, monkeypatch) -> None:
+    """PRESET mirrors in step 1 of the second stage only and in step 3 of the first only."""
+    module = importlib.import_module("engine.gan2shape.recover")
+    flips: dict[int, list[bool]] = {1: [], 3: []}
+    step1, step3 = module.reconstruction_loss, module.shape_loss
+
+    def recorded_step1(context, *, flip: bool):
+        flips[1].append(flip)
+        return step1(context, flip=flip)
+
+    def recorded_step3(context, cache, *, flip: bool):
+        flips[3].append(flip)
+        return step3(context, cache, flip=flip)
+
+    monkeypatch.setattr(module, "reconstruction_loss", recorded_step1)
+    monkeypatch.setattr(module, "shape_loss", recorded_step3)
+    run(gan)
+    assert flips[1][0] is False and flips[1][-1] is True
+    assert flips[3][0] is True and flips[3][-1] is False
+
+
 def test_init_weights_are_loaded_and_skip_the_prior_fit(gan, full) -> None:
     weights = full[0].state.networks.state_dict()
     started = run(gan, init=weights, should_stop=lambda: True)
@@ -307,6 +328,9 @@ def test_a_mesh_of_a_whole_frame_recovery_leaves_the_backdrop_out(full) -> None:
     frontal = dataclasses.replace(recovery, image=image, view=torch.zeros_like(recovery.view))
     kept = mesh_mask(frontal) > 0.5
     assert float((kept & (disc > 0)).sum() / (kept | (disc > 0)).sum()) > 0.9
+    turned_view = torch.tensor([[0.0, math.radians(30), 0.0, 0.0, 0.0, 0.0]])
+    turned = dataclasses.replace(frontal, view=turned_view)  # the image's mask, pulled into
+    assert not torch.equal(mesh_mask(turned) > 0.5, kept)  # the turned surface's own frame
 
 
 def test_a_mesh_keeps_the_recovery_s_own_object_mask(full) -> None:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from engine.errors import GANliftError
 from engine.stylegan2 import load_checkpoint, save_pt_checkpoint
+from engine.stylegan2.safe_pickle import load_ada_pickle
 
 DATA = Path(__file__).parent / "data"
 BUFFER_NAMES = {"resample_filter", "noise_const", "w_avg"}
@@ -164,6 +165,17 @@ def test_snapshot_matches_nvidia_outputs(reference, ada_globals, tmp_path: Path,
     assert (G(out["z"], truncation=0.7) - out["img_trunc07"]).abs().max() < 1e-4
     assert (G.synthesis(out["wplus"]) - out["img_wplus"]).abs().max() < 1e-4
     assert (D(out["img"]) - out["d_out"]).abs().max() < 1e-4
+
+
+def test_tensors_that_view_part_of_a_storage_load_with_their_offset(tmp_path: Path) -> None:
+    """A snapshot may hold tensors sharing one storage (views with an offset and a stride)."""
+    storage = torch.arange(12.0)
+    views = {"tail": storage[5:9], "strided": storage.view(3, 4)[:, 1]}
+    path = tmp_path / "views.pkl"
+    path.write_bytes(pickle.dumps(views, protocol=4))
+    loaded = load_ada_pickle(path)
+    assert loaded["tail"].tolist() == [5.0, 6.0, 7.0, 8.0]
+    assert loaded["strided"].tolist() == [1.0, 5.0, 9.0]
 
 
 def nvidia_mapping(tensors: dict[str, torch.Tensor], z: torch.Tensor, gain: float) -> torch.Tensor:

@@ -11,6 +11,7 @@ import torch
 from engine.render import render_mesh
 from engine.styleganr import (
     InverseGraphicsConfig,
+    InverseGraphicsNet,
     InverseGraphicsTrainConfig,
     ViewPairs,
     camera_from_view,
@@ -24,10 +25,12 @@ from engine.styleganr import (
     object_to_camera,
     render_prediction,
     synthetic_view_pairs,
+    train_inverse,
     train_inverse_graphics,
 )
 from engine.styleganr.camera import OBJECT_RADIUS, projection
 from engine.styleganr.inverse_graphics import refine_camera
+from engine.styleganr.train_inverse import inverse_graphics_losses
 from engine.synth.generate import render_scene, sample_scene
 
 TINY_NETWORK = InverseGraphicsConfig(
@@ -192,8 +195,54 @@ def test_training_resumes_from_its_state_file(tmp_path) -> None:
     )
     resumed = train_inverse_graphics(source, longer, state_path=state)
     assert resumed.step == 3 and len(resumed.history) == 1
+    continuous = train_inverse_graphics(source, longer, state_path=tmp_path / "straight.pt")
+    assert resumed.history == continuous.history[2:]  # the same data ...
+    after = continuous.network.state_dict()
+    for name, value in resumed.network.state_dict().items():  # ... and optimiser state
+        assert torch.equal(value, after[name]), name
     saved = state.read_bytes()
     finished = train_inverse_graphics(source, config, state_path=state)  # asks for 2 of 3 done
     assert finished.step == 3 and finished.history == []
     assert state.read_bytes() == saved
     assert {"iou", "colour", "laplacian", "flatten", "move", "total"} <= set(resumed.history[0])
+
+
+def test_the_multiview_term_renders_each_car_in_its_partners_view(monkeypatch) -> None:
+    """With multiview, each prediction is drawn in its own view and then in its partner's
+    (images 2k and 2k+1 of a batch are one car); without it only in its own."""
+    pairs = synthetic_view_pairs([3, 4], size=32, generator=torch.Generator().manual_seed(2))
+    network = InverseGraphicsNet(TINY_NETWORK)
+    weights = InverseGraphicsTrainConfig(network=TINY_NETWORK).weights
+    drawn: list[torch.Tensor] = []
+    render = train_inverse.render_prediction
+
+    def recorded(vertices, texture, template, cameras, **options):
+        drawn.append(cameras)
+        return render(vertices, texture, template, cameras, **options)
+
+    monkeypatch.setattr(train_inverse, "render_prediction", recorded)
+    with torch.no_grad():
+        prediction = network(pairs.images.flatten(0, 1))
+        own = refine_camera(pairs.cameras.flatten(0, 1), prediction.camera_correction)  # [4, 3]
+        inverse_graphics_losses(network, pairs, weights, multiview=False)
+        inverse_graphics_losses(network, pairs, weights, multiview=True)
+    torch.testing.assert_close(drawn[0], own)
+    torch.testing.assert_close(drawn[1], torch.cat([own, own[[1, 0, 3, 2]]]))
+
+
+def test_the_perceptual_term_starts_after_its_step(tmp_path) -> None:
+    calls: list[int] = []
+
+    def perceptual(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        calls.append(len(first))
+        return (first - second).abs().mean((1, 2, 3))
+
+    config = InverseGraphicsTrainConfig(
+        network=TINY_NETWORK, steps=3, batch_size=1, perceptual_after=2, checkpoint_every=10
+    )
+    pairs = synthetic_view_pairs([5], size=32, generator=torch.Generator().manual_seed(0))
+    result = train_inverse_graphics(
+        lambda count, rng: pairs, config, state_path=tmp_path / "p.pt", perceptual=perceptual
+    )
+    with_term = ["perceptual" in step and step["perceptual"] > 0 for step in result.history]
+    assert with_term == [False, False, True] and len(calls) >= 1

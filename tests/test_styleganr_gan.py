@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib
 import itertools
 import json
 import math
@@ -64,7 +65,7 @@ from engine.styleganr.inverse_graphics import MeshImage, refine_camera
 from engine.styleganr.labelling import ELEVATION_RANGE, decode_camera
 from engine.styleganr.mapping import BACKGROUND_GRID, background_code, camera_features
 from engine.styleganr.model import resolve_model_path
-from engine.styleganr.train_mapping import fit_view_layers
+from engine.styleganr.train_mapping import fit_view_layers, mapping_losses
 from tests.tiny import STYLEGANR_STYLE_DIM, STYLEGANR_VIEW_LAYERS, tiny_styleganr
 
 STYLE_DIM = STYLEGANR_STYLE_DIM
@@ -399,6 +400,49 @@ def test_car_to_mesh_reads_a_wide_photo_by_its_centre(model) -> None:
     side = torch.rand(1, 3, size, size // 2)
     wide = torch.cat([side, car, side], -1)  # [1, 3, S, 2S]: the car in the middle
     assert np.array_equal(car_to_mesh(model, wide).vertices, car_to_mesh(model, car).vertices)
+
+
+def test_mapping_losses_are_the_latent_error_the_mask_entropy_and_the_cycle(model) -> None:
+    config = MappingTrainConfig(hidden=32, entropy_weight=0.5)
+    codes = sample(model, 2, seed=3).codes
+    with torch.no_grad():
+        wplus = model.mapping(codes) + 0.1  # every entry 0.1 off
+        warm = mapping_losses(model, wplus, codes, config, cycle=False)
+        cycled = mapping_losses(model, wplus, codes, config, cycle=True)
+        entropy = 0.5 * mask_entropy(model.mapping.masks())
+    assert float(warm["latent"]) == pytest.approx(0.01, rel=1e-4)
+    assert float(warm["entropy"]) == pytest.approx(float(entropy)) and float(entropy) > 0
+    assert "cycle" not in warm and float(cycled["cycle"]) >= 0
+    assert float(cycled["total"]) == pytest.approx(
+        sum(float(cycled[k]) for k in cycled if k != "total")
+    )
+
+
+def test_mapping_training_fits_the_view_layers_first_then_cycles_after_warm_up(
+    model, tmp_path, monkeypatch
+) -> None:
+    module = importlib.import_module("engine.styleganr.train_mapping")  # not the function
+    cycles: list[bool] = []
+    fits: list[int] = []
+    losses, fit = module.mapping_losses, module.fit_view_layers
+
+    def recorded_losses(*args, cycle: bool):
+        cycles.append(cycle)
+        return losses(*args, cycle=cycle)
+
+    def recorded_fit(*args, **options):
+        fits.append(1)
+        return fit(*args, **options)
+
+    monkeypatch.setattr(module, "mapping_losses", recorded_losses)
+    monkeypatch.setattr(module, "fit_view_layers", recorded_fit)
+    config = MappingTrainConfig(hidden=32, warmup_steps=2, steps=3, batch_size=2)
+    state = tmp_path / "model.pt"
+    train_mapping(model.generator, model.inverse_graphics, model.views, config, state_path=state)
+    assert cycles == [False, False, True] and fits == [1]
+    longer = MappingTrainConfig(hidden=32, warmup_steps=2, steps=4, batch_size=2)
+    train_mapping(model.generator, model.inverse_graphics, model.views, longer, state_path=state)
+    assert cycles[3:] == [True] and fits == [1]  # a resumed run keeps its fitted view layers
 
 
 def test_mapping_training_warms_up_cycles_and_resumes(model, tmp_path) -> None:

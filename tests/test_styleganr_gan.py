@@ -359,6 +359,15 @@ def test_estimate_camera_picks_one_of_the_candidates(model) -> None:
     assert torch.allclose(refined, refine_camera(chosen, correction))
 
 
+def test_estimate_camera_takes_the_candidate_that_redraws_best(model, monkeypatch) -> None:
+    module = importlib.import_module("engine.styleganr.encoding")
+    errors = torch.tensor([0.7, 0.2, 0.5])
+    monkeypatch.setattr(module, "redraw_errors", lambda rendered, image, mask=None: errors)
+    candidates = model.views.labelled()[:3]
+    chosen = estimate_camera(model.inverse_graphics, sample(model, 1, seed=3).image, candidates)
+    assert torch.equal(chosen, candidates[1:2])
+
+
 def test_the_silhouette_term_stops_a_sliver_render_from_winning() -> None:
     # A 4x8 image: a car (value 1) fills the middle 4x4 on a background of 0. Candidate 0 has
     # the car's footprint, 0.1 off in colour; candidate 1 covers a 1-pixel-wide sliver of the

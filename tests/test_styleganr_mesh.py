@@ -32,6 +32,7 @@ from engine.styleganr.camera import OBJECT_RADIUS, projection
 from engine.styleganr.inverse_graphics import refine_camera
 from engine.styleganr.train_inverse import inverse_graphics_losses
 from engine.synth.generate import render_scene, sample_scene
+from engine.synth.scene import CAR_VIEW_RANGES
 
 TINY_NETWORK = InverseGraphicsConfig(
     image_size=32, width=8, shape_dim=16, texture_dim=16, texture_size=16
@@ -246,3 +247,14 @@ def test_the_perceptual_term_starts_after_its_step(tmp_path) -> None:
     )
     with_term = ["perceptual" in step and step["perceptual"] > 0 for step in result.history]
     assert with_term == [False, False, True] and len(calls) >= 1
+
+
+def test_view_pairs_show_each_car_in_its_own_view_then_in_a_random_one() -> None:
+    seeds = list(range(20, 36))
+    pairs = synthetic_view_pairs(seeds, size=16, generator=torch.Generator().manual_seed(0))
+    own = camera_from_view(sample_scene("car", seeds, size=16).view)  # [B, 3]
+    torch.testing.assert_close(pairs.cameras[:, 0], own)
+    low, high = CAR_VIEW_RANGES["elevation"]
+    other = pairs.cameras[:, 1]
+    assert (other[:, 1] >= low - 1e-4).all() and (other[:, 1] <= high + 1e-4).all()
+    assert not torch.allclose(other, own)

@@ -105,3 +105,13 @@ def test_canonical_depth_matches_the_view_depth_for_a_frontal_view() -> None:
         both = (batch.mask[index] > 0) & (batch.canonical_mask[index] > 0)
         difference = (batch.depth[index] - batch.canonical_depth[index])[both].abs()
         assert difference.median() < 0.03
+
+
+def test_the_nose_tip_is_a_frontal_faces_nearest_point() -> None:
+    """On the midline, below the eyes: the relief stands out of the head, not into it."""
+    batch = render_samples("face", list(range(60, 68)), size=64)
+    depth = torch.where(batch.canonical_mask > 0, batch.canonical_depth, math.inf)  # [B, 64, 64]
+    nearest = depth.flatten(1).argmin(1)  # [B]
+    rows, columns = nearest // 64, nearest % 64
+    assert ((columns - 31.5).abs() <= 1).all()  # the midline
+    assert ((rows > 34) & (rows < 48)).all()  # the lower middle of the frame

@@ -95,6 +95,8 @@ def test_the_batch_bar_shows_each_images_steps_and_a_stop(inputs, tmp_path) -> N
     )  # fmt: skip
     assert [outcome.status for outcome in batch.outcomes] == ["done", "stopped"]
     assert any(message.startswith("a.png 1/") for *_, message in reports)
+    for done, total, message in reports:  # an image counts as done only once it is
+        assert total == len(GOOD) and done == (0 if message.startswith("a.png") else 1), message
     assert all(message != "batch finished" for *_, message in reports)
 
 

@@ -58,6 +58,16 @@ def test_frames_come_from_a_child_process_that_is_replaced_when_it_dies(
     assert np.abs(again.astype(int) - first.astype(int)).mean() < 1.0
 
 
+def test_a_live_child_draws_each_new_mesh(viewer: Open3DViewer) -> None:
+    first = tetrahedron()
+    smaller = TexturedMesh(first.vertices * 0.5, first.faces, vertex_colors=first.vertex_colors)
+    big = covered(viewer.render(first, **VIEW)).mean()
+    pid = viewer.child_pid
+    small = covered(viewer.render(smaller, **VIEW)).mean()
+    assert viewer.child_pid == pid  # the same child drew both
+    assert small < 0.5 * big
+
+
 def test_a_wedged_child_is_stopped_and_engine_render_draws_its_mesh_from_then_on(
     viewer: Open3DViewer, caplog: pytest.LogCaptureFixture
 ) -> None:

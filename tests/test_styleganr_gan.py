@@ -403,6 +403,15 @@ def test_car_to_mesh_exports_a_textured_icosphere(model, tmp_path) -> None:
         car_to_mesh(model, torch.rand(2, 3, 16, 16))
 
 
+def test_car_meshes_leave_with_the_roof_up_and_the_front_forward(model) -> None:
+    """Object coordinates have y down and the front at -z; exported meshes y up, front +z."""
+    template = model.inverse_graphics.template.vertices  # the unit sphere before deformation
+    mesh = car_to_mesh(model, torch.rand(1, 3, 24, 24) * 2 - 1)
+    lowest, foremost = template[:, 1].argmax(), template[:, 2].argmin()
+    assert mesh.vertices[lowest, 1] == mesh.vertices[:, 1].min()
+    assert mesh.vertices[foremost, 2] == mesh.vertices[:, 2].max()
+
+
 def test_car_to_mesh_reads_a_wide_photo_by_its_centre(model) -> None:
     size = model.generator.config.size
     car = torch.rand(1, 3, size, size) * 2 - 1

@@ -258,3 +258,21 @@ def test_view_pairs_show_each_car_in_its_own_view_then_in_a_random_one() -> None
     other = pairs.cameras[:, 1]
     assert (other[:, 1] >= low - 1e-4).all() and (other[:, 1] <= high + 1e-4).all()
     assert not torch.allclose(other, own)
+
+
+def test_a_camera_space_shift_moves_the_render_sideways() -> None:
+    """shift (dx, 0) moves the silhouette along x in the image, keeping its size."""
+    sphere = icosphere(2)
+    vertices = sphere.vertices[None] * 0.5  # [1, V, 3]
+    texture = torch.zeros(1, 3, 8, 16)
+    camera = torch.tensor([[0.0, 10.0, 1.0]])
+    columns = torch.arange(48.0)
+    centres, areas = [], []
+    for dx in (0.0, 0.01):  # camera space: the object spans about 0.08
+        mask = render_prediction(
+            vertices, texture, sphere, camera, size=48, shift=torch.tensor([[dx, 0.0]])
+        ).mask[0, 0]  # [48, 48]
+        centres.append(float((mask.sum(0) * columns).sum() / mask.sum()))
+        areas.append(float(mask.sum()))
+    assert abs(centres[1] - centres[0]) > 1  # moved sideways ...
+    assert areas[1] == pytest.approx(areas[0], rel=0.05)  # ... not nearer or further

@@ -52,6 +52,13 @@ def test_output_paths_are_checked_before_work(tmp_path: Path) -> None:
     assert output_file(tmp_path / "new" / "w.json").parent.is_dir()
 
 
+def test_a_folder_without_write_permission_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """As root every folder is writable, so the permission answer is stubbed."""
+    monkeypatch.setattr("engine.atomic.os.access", lambda path, mode: False)
+    with pytest.raises(GANliftError, match=r"Cannot write in the output folder .*; choose a"):
+        output_folder(tmp_path / "locked")
+
+
 def test_a_file_system_that_refuses_modes_still_gets_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from engine.errors import GANliftError
+from engine.gan2shape.frames import centre_crop, to_network_frame
 from engine.images import fit_to_frame, load_image, make_grid, resize_square, save_image
 
 
@@ -76,3 +77,12 @@ def test_resize_square_averages_areas_when_shrinking_and_interpolates_when_growi
     grown = resize_square(step, 4)[0, 0, 0]  # bilinear, half-pixel centres
     assert grown.tolist() == pytest.approx([0.0, 0.25, 0.75, 1.0])
     assert resize_square(stripes, 8) is stripes
+
+
+def test_the_network_frame_is_the_centre_crop_resized() -> None:
+    index = torch.arange(64.0).reshape(1, 1, 8, 8)
+    assert torch.equal(centre_crop(index, 0.5), index[..., 2:6, 2:6])
+    assert torch.equal(centre_crop(index, None), index)
+    framed = to_network_frame(index, crop=0.5, size=2)  # the centre 4x4, area-averaged
+    assert torch.equal(framed, resize_square(index[..., 2:6, 2:6], 2))
+    assert framed.shape == (1, 1, 2, 2)

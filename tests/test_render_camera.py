@@ -16,6 +16,7 @@ from engine.render import (
     look_at,
     normals_from_depth,
     orbit_camera,
+    perspective,
     project_to_pixels,
     rotation_matrix,
     shade,
@@ -143,3 +144,12 @@ def test_orbit_camera_looks_at_the_origin_from_its_distance():
     torch.testing.assert_close(
         camera[1, 2, :3], torch.tensor([math.cos(0.3), math.sin(0.3), 0.0]), atol=1e-6, rtol=0
     )
+
+
+def test_perspective_maps_the_near_and_far_planes_to_the_depth_range_ends() -> None:
+    matrix = perspective(40.0, near=0.5, far=20.0)
+    for z, ndc_depth in ((-0.5, -1.0), (-20.0, 1.0)):
+        clip = matrix @ torch.tensor([0.0, 0.0, z, 1.0])
+        assert float(clip[2] / clip[3]) == pytest.approx(ndc_depth, abs=1e-6)
+    edge = matrix @ torch.tensor([0.0, math.tan(math.radians(20)) * 2.0, -2.0, 1.0])
+    assert float(edge[1] / edge[3]) == pytest.approx(1.0)  # the field of view's top edge

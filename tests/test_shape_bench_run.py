@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from engine.benchmarks import DEPTH_PREDICTORS, register_depth_predictor, run_shape_benchmark
-from engine.benchmarks.shape import DepthPrediction, ShapeInputs
+from engine.benchmarks.shape import (
+    DepthPrediction,
+    ShapeBenchmarkSettings,
+    ShapeInputs,
+    ShapeScores,
+)
 from engine.cli import main
 from engine.errors import GANliftError
 from engine.metrics import erode_mask
@@ -106,3 +111,23 @@ def test_bench_command_prints_the_table_and_writes_json(tmp_path, capsys) -> Non
     assert "SIDE (x1e-2)" in printed and "average g.t. depth" in printed
     saved = json.loads(out.read_text())
     assert saved["count"] == 2 and saved["rows"][0]["method"] == "const. null depth"
+
+
+def test_the_average_depth_row_is_the_masked_per_pixel_mean_of_training_renders() -> None:
+    settings = ShapeBenchmarkSettings("face", 16, torch.device("cpu"), 6, 4)
+    renders = render_samples("face", list(range(6)), size=16)  # the first six training seeds
+    total, coverage = (renders.depth * renders.mask).sum(0), renders.mask.sum(0)
+    covered = coverage > 0
+    predict = DEPTH_PREDICTORS["average g.t. depth"](settings)
+    mask = torch.ones(1, 16, 16)
+    depth = predict(ShapeInputs(image=torch.zeros(1, 3, 16, 16), mask=mask)).depth[0]
+    torch.testing.assert_close(depth[covered], (total / coverage)[covered])
+    torch.testing.assert_close(
+        depth[~covered], (total.sum() / coverage.sum()).expand(int((~covered).sum()))
+    )
+
+
+def test_summaries_are_the_mean_and_the_sample_standard_deviation() -> None:
+    scores = ShapeScores("x", side=[1.0, 2.0, 3.0], mad=[10.0, 10.0, 40.0])
+    assert (scores.side_mean, scores.side_std) == pytest.approx((2.0, 1.0))
+    assert (scores.mad_mean, scores.mad_std) == pytest.approx((20.0, 300**0.5))

@@ -87,14 +87,17 @@ class BatchReport:
         return "\n".join([*lines, f"{len(self.outcomes)} images: {totals}"])
 
 
-def find_images(folder: str | os.PathLike, *, recursive: bool = False) -> list[Path]:
+def find_images(
+    folder: str | os.PathLike, *, recursive: bool = False, leaving_out: Path | None = None
+) -> list[Path]:
     """The image files in `folder`, sorted by path: those directly in it, or with `recursive`
-    those in its subfolders too. Hidden files and folders (a killed writer's temporaries, a
-    `.git`) are left out."""
+    those in its subfolders too, outside the folder `leaving_out` (results, even when a link
+    leads there). Hidden files and folders (a killed writer's temporaries, a `.git`) are left
+    out."""
     folder = Path(folder)
     if not folder.is_dir():
         raise GANliftError(f"Image folder {folder} does not exist; check the path.")
-    candidates = _visible_files(folder) if recursive else folder.iterdir()
+    candidates = _visible_files(folder, leaving_out=leaving_out) if recursive else folder.iterdir()
     images = sorted(path for path in candidates if path.is_file() and _is_image(path))
     if not images:
         raise GANliftError(
@@ -114,8 +117,10 @@ def images_in_subfolders(folder: str | os.PathLike, *, leaving_out: Path | None 
 
 
 def _visible_files(folder: Path, *, leaving_out: Path | None = None) -> Iterator[Path]:
-    """Every file under `folder` outside hidden folders and `leaving_out`, in any order;
-    linked folders are followed, each real folder once (a link cycle ends there)."""
+    """Every file under `folder` outside hidden folders and `leaving_out`. Linked folders are
+    followed, each real folder once (a link cycle ends there); subfolders are walked real ones
+    first, then by name, so which path names a folder reached twice does not depend on the
+    file system."""
     skipped = None if leaving_out is None else os.path.realpath(leaving_out)
     seen: set[str] = set()
     for root, folders, files in os.walk(folder, followlinks=True):
@@ -124,7 +129,8 @@ def _visible_files(folder: Path, *, leaving_out: Path | None = None) -> Iterator
             folders[:] = []
             continue
         seen.add(real)
-        folders[:] = [name for name in folders if not name.startswith(".")]
+        visible = [name for name in folders if not name.startswith(".")]
+        folders[:] = sorted(visible, key=lambda name: (os.path.islink(Path(root) / name), name))
         yield from (Path(root) / name for name in files)
 
 

@@ -137,6 +137,20 @@ def test_linked_folders_are_read_once(tmp_path: Path) -> None:
     (shared / "back").symlink_to(photos)  # photos/linked/back/linked/... loops
     assert find_images(photos, recursive=True) == [photos / "linked" / "a.png"]
     assert images_in_subfolders(photos) == 1
+    (photos / "z_real").mkdir()  # a real folder and two links to it: read once, by its name
+    Image.new("RGB", (20, 20)).save(photos / "z_real" / "b.png")
+    for link in ("a_link", "zz_link"):
+        (photos / link).symlink_to(photos / "z_real")
+    assert find_images(photos, recursive=True) == [
+        photos / "linked" / "a.png",
+        photos / "z_real" / "b.png",
+    ]
+    results = tmp_path / "results"  # a link in the image folder that leads to the results
+    (results / "a.png").mkdir(parents=True)
+    Image.new("RGB", (20, 20)).save(results / "a.png" / "input.png")
+    (photos / "out").symlink_to(results)
+    found = find_images(photos, recursive=True, leaving_out=results)
+    assert photos / "out" / "a.png" / "input.png" not in found
 
 
 def test_recursive_batches_mirror_the_subfolders(inputs, tmp_path, capsys) -> None:

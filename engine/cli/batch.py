@@ -63,7 +63,7 @@ def run_batch(args: argparse.Namespace) -> int:
             f"--out {args.out} lies inside {args.images}, whose subfolders --recursive reads "
             "(the results' pictures would become inputs); choose a folder outside it."
         )
-    images = find_images(args.images, recursive=args.recursive)
+    images = find_images(args.images, recursive=args.recursive, leaving_out=out)
     if not args.recursive and (nested := images_in_subfolders(args.images, leaving_out=out)):
         images_are = "1 image is" if nested == 1 else f"{nested} images are"
         print(

@@ -44,18 +44,25 @@ if [[ ! -f "$CHECKPOINT" && ! -f "assets/models/$CHECKPOINT.safetensors" ]]; the
     exit 2
 fi
 # The view codes decide every later stage's data, so a run continues only with the LAYERS and
-# CANDIDATES its codes were drawn with (read from the file itself, so older runs are held too).
+# CANDIDATES its codes were drawn with (read from the codes themselves, so older runs are held
+# too) and the CHECKPOINT and VIEWS recorded beside them.
 if [[ -f "$RUN/candidates.safetensors" ]]; then
     drawn=$("$PYTHON" - "$RUN/candidates.safetensors" <<'EOF'
 import sys
-from safetensors import safe_open
-count, layers, _ = safe_open(sys.argv[1], "pt").get_slice("codes").get_shape()
+from engine.errors import GANliftError
+from engine.styleganr.view_codes import load_view_codes
+try:
+    count, layers, _ = load_view_codes(sys.argv[1]).codes.shape
+except GANliftError as error:
+    sys.exit(f"train_styleganr_car.sh: {error}")
 print(f"LAYERS={layers} CANDIDATES={count}")
 EOF
-)
-    if [[ "$drawn" != "LAYERS=$LAYERS CANDIDATES=$CANDIDATES" ]]; then
-        echo "train_styleganr_car.sh: $RUN holds view codes drawn with $drawn, not" \
-            "LAYERS=$LAYERS CANDIDATES=$CANDIDATES; give those to continue it, or another RUN=" >&2
+) || exit 2
+    recorded=$(cat "$RUN/drawn-with.txt" 2>/dev/null || echo "CHECKPOINT=$CHECKPOINT VIEWS=$VIEWS")
+    asked="LAYERS=$LAYERS CANDIDATES=$CANDIDATES CHECKPOINT=$CHECKPOINT VIEWS=$VIEWS"
+    if [[ "$drawn $recorded" != "$asked" ]]; then
+        echo "train_styleganr_car.sh: $RUN holds view codes drawn with $drawn $recorded, not" \
+            "$asked; give those to continue it, or another RUN=" >&2
         exit 2
     fi
 fi
@@ -75,6 +82,7 @@ styleganr view-layers --checkpoint "$CHECKPOINT" --labeller "$RUN/labeller.pt" \
 if [[ ! -f "$RUN/candidates.safetensors" ]]; then
     styleganr view-codes --checkpoint "$CHECKPOINT" --layers "$LAYERS" --count "$CANDIDATES" \
         --out "$RUN/candidates.safetensors"
+    echo "CHECKPOINT=$CHECKPOINT VIEWS=$VIEWS" >"$RUN/drawn-with.txt"
 fi
 styleganr auto-label --checkpoint "$CHECKPOINT" --views "$RUN/candidates.safetensors" \
     --labeller "$RUN/labeller.pt" --keep "$VIEWS" --out "$RUN/labelled.safetensors"

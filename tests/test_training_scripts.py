@@ -4,6 +4,7 @@ terminal when a stage failed (everything else goes to their log)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -14,13 +15,22 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 def run_script(name: str, *args: str, **variables: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
+    """Run a script in its own process group, all of which is killed if it outlives a minute
+    (a refusal that regressed would start hours of training)."""
+    process = subprocess.Popen(
         ["bash", str(SCRIPTS / name), *args],
         env=os.environ | variables,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=60,
+        start_new_session=True,
     )
+    try:
+        out, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def test_a_missing_checkpoint_is_refused_before_any_stage(tmp_path: Path) -> None:
@@ -35,9 +45,17 @@ def test_a_run_keeps_the_view_settings_its_codes_were_drawn_with(tmp_path: Path)
     run.mkdir()
     codes = {"codes": torch.zeros(480, 4, 8)}  # what view-codes wrote with the defaults
     safetensors.torch.save_file(codes, str(run / "candidates.safetensors"))
-    result = run_script("train_styleganr_car.sh", LAYERS="2", RUN=str(run))
-    assert result.returncode == 2
-    assert "drawn with LAYERS=4 CANDIDATES=480, not LAYERS=2" in result.stderr
+    other_rows = run_script("train_styleganr_car.sh", LAYERS="2", RUN=str(run))
+    assert other_rows.returncode == 2
+    assert "drawn with LAYERS=4 CANDIDATES=480" in other_rows.stderr
+    assert "not LAYERS=2 CANDIDATES=480" in other_rows.stderr
+    (run / "drawn-with.txt").write_text("CHECKPOINT=default-face VIEWS=24\n")
+    other_gan = run_script("train_styleganr_car.sh", RUN=str(run))
+    assert other_gan.returncode == 2 and "CHECKPOINT=default-face" in other_gan.stderr
+    (run / "candidates.safetensors").write_bytes(b"cut short")
+    damaged = run_script("train_styleganr_car.sh", RUN=str(run))
+    assert damaged.returncode == 2 and "is not a readable view-code file" in damaged.stderr
+    assert "Traceback" not in damaged.stderr
     assert not (run / "train.out").exists()  # nothing started
 
 
@@ -46,7 +64,7 @@ def test_a_failed_first_run_holds_no_settings(tmp_path: Path) -> None:
     first = run_script("train_styleganr_car.sh", LAYERS="20", RUN=str(run), PYTHON="false")
     assert first.returncode == 1 and "failed (exit 1)" in first.stderr
     again = run_script("train_styleganr_car.sh", LAYERS="4", RUN=str(run), PYTHON="false")
-    assert "drawn with" not in again.stderr
+    assert again.returncode == 1 and "drawn with" not in again.stderr  # it ran, and failed
 
 
 def test_a_failed_stage_is_told_on_the_terminal(tmp_path: Path) -> None:

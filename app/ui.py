@@ -82,7 +82,7 @@ def _slider(minimum: float, maximum: float, **options: Any) -> gr.Slider:
     slider = gr.Slider(minimum, maximum, **options)
     gradio_check = slider.preprocess
 
-    def preprocess(payload: float) -> float:
+    def preprocess(payload: float | str | None) -> float | str | None:
         try:
             value = float(payload)
         except (TypeError, ValueError):

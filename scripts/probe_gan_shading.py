@@ -97,7 +97,7 @@ def mean_l1(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> fl
     return float((image - target).abs().mean(0)[mask].mean())
 
 
-def main() -> int:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--category", choices=("face", "car"), default="face")
     parser.add_argument("--model", help="a GAN of the category (default-CATEGORY)")
@@ -181,7 +181,6 @@ def main() -> int:
                         f"{values['correction']:.2f} / {values['ceiling']:.2f}")  # fmt: skip
         print(" ".join(line), flush=True)
     print("mean: " + ", ".join(f"{name} {statistics.mean(scores[name]):.3f}" for name in METRICS))
-    return 0
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def variant(scene: Scene, *, params: torch.Tensor | None = None, frontal: bool) 
     )
 
 
-def main() -> int:
+def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -96,7 +96,6 @@ def main() -> int:
         print(f"{name:<34}{side_value:>14.3f}{mad_value:>11.2f}{ratios:>14}")
     print()
     print(check_networks(networks, model.preset, "face", n=args.n).table())
-    return 0
 
 
 if __name__ == "__main__":

@@ -178,7 +178,7 @@ def numbers(text: str) -> list[float]:
         ) from None
 
 
-def main() -> int:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=at_least(1), default=16, help="test identities (%(default)s)")
     parser.add_argument(
@@ -223,7 +223,6 @@ def main() -> int:
     print(f"prior cap             {score(cap, first)}")
     print(f"true canonical depth  {score(truth, first)}  loss reached {at_truth.l1:.4f}")
     print(f"fitted from the cap   {score(fitted.depth, first)}  loss reached {fitted.l1:.4f}")
-    return 0
 
 
 if __name__ == "__main__":

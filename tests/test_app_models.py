@@ -15,7 +15,7 @@ from tests.e2e.tiny_model import write_tiny_model
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, Path]:
     """Three copies of the tiny model, and its preset."""
     folder = tmp_path_factory.mktemp("models")
     checkpoint, preset = write_tiny_model(folder)

@@ -56,7 +56,7 @@ def positive(text: str) -> float:
     return value
 
 
-def run_script(main: Callable[[], object]) -> None:
+def run_script(main: Callable[[], None]) -> None:
     """Call a script's `main`; an engine error (a missing model, a path that cannot be
     written) becomes `error: ...` on stderr and exit status 2 instead of a traceback."""
     try:

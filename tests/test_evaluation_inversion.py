@@ -40,6 +40,14 @@ def test_inversion_psnr_is_the_psnr_of_the_figure_pair(generator: Generator) -> 
     expected = render_samples("car", [TEST_SEED], size=16).image
     torch.testing.assert_close(target, expected)
     assert evaluation.psnr[0] == pytest.approx(float(psnr(reconstruction, target)[0]), abs=1e-4)
+    assert evaluation.std_psnr == 0.0  # one image: no spread, not NaN
+
+
+def test_the_figure_shows_at_most_its_columns(generator: Generator) -> None:
+    evaluation = evaluate_inversion(generator, "face", n_images=3, num_steps=1, figure_columns=2)
+    assert len(evaluation.psnr) == 3
+    cell = 16 + 2
+    assert evaluation.figure.shape == (1, 3, 2 * cell + 2, 2 * cell + 2)
 
 
 def test_inversion_stops_when_asked(generator: Generator) -> None:

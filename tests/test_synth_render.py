@@ -12,6 +12,8 @@ from engine.errors import GANliftError
 from engine.metrics import erode_mask
 from engine.render import normals_from_depth, rotation_matrix, shade
 from engine.synth import SEED_RANGES, render_samples, seed_run, split_of
+from engine.synth.car import car_views_for_framing
+from engine.synth.generate import sample_scene
 from engine.synth.scene import car_view
 
 SIZE = 48
@@ -115,3 +117,22 @@ def test_the_nose_tip_is_a_frontal_faces_nearest_point() -> None:
     rows, columns = nearest // 64, nearest % 64
     assert ((columns - 31.5).abs() <= 1).all()  # the midline
     assert ((rows > 34) & (rows < 48)).all()  # the lower middle of the frame
+
+
+def test_cars_are_framed_by_the_width_they_show() -> None:
+    """A car seen from the side shows its length and stands further away than seen head-on,
+    where it shows its width; a smaller fill puts it further away too; the distance stays
+    within the clamp near GAN2Shape's depth range."""
+    params = sample_scene("car", list(range(10, 26)), size=64).params
+    count = len(params)
+
+    def depth(azimuth: float, fill: float) -> torch.Tensor:
+        draws = torch.tensor([[0.0, 0.0, fill]]).expand(count, 3)
+        angle = torch.full((count,), azimuth)
+        return car_views_for_framing(params, angle, torch.zeros(count), draws)[:, 2]
+
+    head_on, side_on = depth(0.0, 1.0), depth(math.pi / 2, 1.0)
+    assert (side_on > head_on).all()
+    assert (depth(math.pi / 2, -1.0) >= side_on).all()
+    every = torch.cat([head_on, side_on])
+    assert every.min() == pytest.approx(-0.12) and every.max() <= 0.06 + 1e-6

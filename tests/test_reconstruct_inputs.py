@@ -74,9 +74,10 @@ def test_a_square_without_a_face_is_taken_whole_and_named_so(monkeypatch) -> Non
 def test_a_square_at_the_models_size_is_taken_whole_without_a_face_search(monkeypatch) -> None:
     monkeypatch.setattr(inputs, "detect_face", lambda image: pytest.fail("searched for a face"))
     square = torch.rand(1, 3, 32, 32) * 2 - 1
-    prepared = prepare_input(square, size=64, find_face=True, needs_mask=False)
-    assert prepared.box == Box(0, 0, 32, 32) and prepared.framing.startswith("whole image")
-    assert torch.equal(prepared.photo, square)
+    for size in (64, 32):  # smaller than the model's frame, or exactly it
+        prepared = prepare_input(square, size=size, find_face=True, needs_mask=False)
+        assert prepared.box == Box(0, 0, 32, 32) and prepared.framing.startswith("whole image")
+        assert torch.equal(prepared.photo, square)
 
 
 def test_face_crop_box_is_an_enlarged_square_around_the_face() -> None:
@@ -123,9 +124,17 @@ def test_grabcut_gives_an_image_the_same_mask_every_time() -> None:
     assert torch.equal(grabcut_mask(batch.image[:1]), first)
 
 
-def test_an_unbelievable_grabcut_falls_back_to_the_whole_frame() -> None:
+def test_an_unbelievable_grabcut_falls_back_to_the_whole_frame(monkeypatch) -> None:
     flat = torch.full((1, 3, 32, 32), 0.3)  # nothing to tell apart
     assert torch.equal(object_mask(flat), torch.ones(1, 1, 32, 32))
+    image = torch.zeros(1, 3, 32, 32)
+    for covered in (0.05, 0.95):  # GrabCut's outline too small or too large to believe
+        found = (torch.rand(1, 1, 32, 32) < covered).float()
+        monkeypatch.setattr(inputs, "grabcut_mask", lambda image, margin, found=found: found)
+        assert torch.equal(object_mask(image), torch.ones(1, 1, 32, 32))
+    believable = (torch.rand(1, 1, 32, 32) < 0.5).float()
+    monkeypatch.setattr(inputs, "grabcut_mask", lambda image, margin: believable)
+    assert torch.equal(object_mask(image), believable)
 
 
 def test_a_user_mask_is_cropped_with_the_image(tmp_path: Path) -> None:

@@ -3,9 +3,11 @@ networks, its refusals, and the `gan2shape-check` command."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import astuple
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,6 +17,7 @@ from engine.errors import GANliftError
 from engine.evaluation.gan2shape_check import NetworkCheck, check_networks, correlation
 from engine.gan2shape import Gan2ShapeNetworks, StepLengths
 from engine.stylegan2 import save_checkpoint
+from engine.synth.generate import SynthBatch
 from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
 SIZE = 32
@@ -51,6 +54,31 @@ def test_check_reads_every_render_against_its_truth(networks) -> None:
     assert astuple(one_batch)[3:] == pytest.approx(astuple(check)[3:], abs=1e-5)
     assert NetworkCheck(**json.loads(check.to_json())) == check
     assert "relief ratio" in check.table() and "5 held-out face renders" in check.table()
+
+
+def test_networks_that_read_the_truth_score_perfectly(networks, monkeypatch) -> None:
+    """With a decomposition that returns each render's true view and light, the correlations
+    are 1; the object's PSNR is its own, not the frame's."""
+    module = importlib.import_module("engine.evaluation.gan2shape_check")
+    rendered: list[SynthBatch] = []
+    render = module.render_samples
+
+    def recorded(*args, **options) -> SynthBatch:
+        rendered.append(render(*args, **options))
+        return rendered[-1]
+
+    def truth(networks, images, preset) -> SimpleNamespace:
+        batch = rendered[-1]
+        return SimpleNamespace(
+            image=batch.image, depth=batch.canonical_depth, view=batch.view, light=batch.light
+        )
+
+    monkeypatch.setattr(module, "render_samples", recorded)
+    monkeypatch.setattr(module, "decompose", truth)
+    check = check_networks(networks, PRESET, "face", n=6, batch_size=3)
+    correlations = (check.yaw_correlation, check.pitch_correlation, check.light_x_correlation)
+    assert correlations == pytest.approx((1.0, 1.0, 1.0)) and check.yaw_spread == pytest.approx(1)
+    assert check.object_psnr != pytest.approx(check.reconstruction_psnr)
 
 
 def test_check_refuses_what_it_cannot_compare(networks) -> None:

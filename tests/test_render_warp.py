@@ -17,11 +17,12 @@ from engine.render import (
 
 
 def test_identity_view_leaves_the_image_unchanged():
-    image = torch.rand(2, 3, 24, 24) * 2 - 1
-    depth = 0.95 + 0.1 * torch.rand(2, 24, 24)
-    warped, mask = warp_image(image, depth, torch.zeros(2, 6))
-    assert mask.shape == (2, 1, 24, 24) and bool((mask == 1).all())
-    torch.testing.assert_close(warped, image, atol=1e-4, rtol=0)
+    for height, width in ((24, 24), (16, 28)):  # square, and wider than tall
+        image = torch.rand(2, 3, height, width) * 2 - 1
+        depth = 0.95 + 0.1 * torch.rand(2, height, width)
+        warped, mask = warp_image(image, depth, torch.zeros(2, 6))
+        assert mask.shape == (2, 1, height, width) and bool((mask == 1).all())
+        torch.testing.assert_close(warped, image, atol=1e-4, rtol=0)
 
 
 def test_a_yawed_plane_has_the_analytic_depth():

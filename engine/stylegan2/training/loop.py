@@ -95,17 +95,11 @@ def train_gan(
     if state_path.exists():
         _resume_into(state, state_path, config, resume)
         if state.step > config.total_steps():
-            raise GANliftError(
-                f"The run in {out} already has {config.kimg_at(state.step):g} kimg of the "
-                f"{config.kimg:g} planned; raise --kimg to train it further."
-            )
+            raise _past_the_plan(f"The run in {out}", state.step, config)
     elif init_from is not None:
         state.start_from(init_from, config)
         if state.step >= config.total_steps():
-            raise GANliftError(
-                f"The model given to start from already has {config.kimg_at(state.step):g} "
-                f"kimg of the {config.kimg:g} planned; raise --kimg to train it further."
-            )
+            raise _past_the_plan("The model given to start from", state.step, config)
     report = (progress or no_progress) if group.is_main else no_progress
     dataset = ImageFolder(
         data_dir, size=config.size, cache_limit_mb=config.cache_limit_mb, progress=report
@@ -168,6 +162,14 @@ def _resume_into(state: TrainingState, path: Path, config: TrainConfig, resume: 
             "same settings or choose another --out folder."
         )
     state.load(data)
+
+
+def _past_the_plan(what: str, step: int, config: TrainConfig) -> GANliftError:
+    """The refusal of `what` (a run or a starting model) already at `step` of a shorter plan."""
+    return GANliftError(
+        f"{what} already has {config.kimg_at(step):g} kimg of the {config.kimg:g} planned; "
+        "raise --kimg to train it further."
+    )
 
 
 def _count(module: nn.Module) -> int:

@@ -28,7 +28,7 @@ import statistics
 
 import torch
 
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import at_least, numbers, run_script
 from engine.errors import GANliftError
 from engine.evaluation.gan2shape_check import correlation
 from engine.gan2shape import get_preset
@@ -102,7 +102,9 @@ def main() -> None:
     parser.add_argument("--category", choices=("face", "car"), default="face")
     parser.add_argument("--model", help="a GAN of the category (default-CATEGORY)")
     parser.add_argument("--n", type=at_least(1), default=8, help="test objects (%(default)s)")
-    parser.add_argument("--light-x", default="-0.7,0.7", help="pseudo lights' x (%(default)s)")
+    parser.add_argument(
+        "--light-x", type=numbers, default="-0.7,0.7", help="pseudo lights' x (%(default)s)"
+    )
     parser.add_argument("--space", choices=("wplus", "w"), default="wplus", help="latent space")
     parser.add_argument(
         "--inversion-steps",
@@ -118,12 +120,7 @@ def main() -> None:
         "--threads", type=at_least(1), default=1, help="torch threads (%(default)s)"
     )
     args = parser.parse_args()
-    try:
-        lights_x = [float(part) for part in args.light_x.split(",") if part.strip()]
-    except ValueError:
-        raise GANliftError(
-            f"--light-x takes comma-separated numbers, got {args.light_x!r}."
-        ) from None
+    lights_x = args.light_x
     if not lights_x:
         raise GANliftError("--light-x needs at least one value.")
     model_name = args.model or f"default-{args.category}"

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.benchmarks.gan2shape_rows import depth_in_image_view
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import at_least, numbers, run_script
 from engine.errors import GANliftError
 from engine.gan2shape import CameraRanges, Gan2ShapePreset, get_preset
 from engine.gan2shape.losses import masked_l1, smoothness
@@ -166,16 +166,6 @@ def score(depth: torch.Tensor, render: SynthBatch) -> str:
     side_error = 100 * side(drawn, render.depth, seen).mean()
     mad_error = mad(normals_from_depth(drawn), truth, seen).mean()
     return f"SIDE {side_error:.3f} / MAD {mad_error:.2f}"
-
-
-def numbers(text: str) -> list[float]:
-    """The comma-separated numbers of an argument (an argparse type)."""
-    try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got '{text}'"
-        ) from None
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.gan2shape import check_shape_rows, synthetic_category
-from engine.cli.arguments import at_least, positive, run_script
+from engine.cli.arguments import at_least, numbers, positive, run_script
 from engine.errors import GANliftError
 from engine.gan2shape import Gan2ShapeModel
 from tests.tiny import tiny_gan, tiny_gan2shape_preset
@@ -33,6 +33,13 @@ def test_counts_and_positive_numbers() -> None:
     for text in ("0", "-1", "inf", "nan", "x"):
         with pytest.raises(argparse.ArgumentTypeError, match="a number above 0"):
             positive(text)
+
+
+def test_number_lists() -> None:
+    assert numbers("-0.7, 0.7,") == [-0.7, 0.7] and numbers("") == []
+    for text in ("left", "0,,x", "0.5,nan", "inf"):
+        with pytest.raises(argparse.ArgumentTypeError, match="comma-separated numbers"):
+            numbers(text)
 
 
 def test_engine_errors_become_one_line_and_exit_2(capsys) -> None:

@@ -56,6 +56,17 @@ def positive(text: str) -> float:
     return value
 
 
+def numbers(text: str) -> list[float]:
+    """An argparse type: comma-separated finite numbers (an empty text gives none)."""
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = [math.nan]
+    if not all(math.isfinite(value) for value in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got '{text}'")
+    return values
+
+
 def run_script(main: Callable[[], None]) -> None:
     """Call a script's `main`; an engine error (a missing model, a path that cannot be
     written) becomes `error: ...` on stderr and exit status 2 instead of a traceback."""

@@ -48,9 +48,8 @@ fi
 data="${DATA_ROOT:-data}/synth-$category-64"
 run="${RUN_ROOT:-runs}/default-$category"
 mkdir -p "$run"
-exec 3>&2 >>"$run/train.out" 2>&1  # the log gets everything; a failure is also told on fd 3
-trap 'status=$?; if ((status)); then tail -n 3 "$run/train.out" >&3
-      echo "train_default.sh: failed (exit $status); the whole log is $run/train.out" >&3; fi' EXIT
+source scripts/log_to_file.sh
+log_to_file "$run/train.out" train_default.sh
 echo "== $(date -Is) train_default.sh $category (N=$N SEED=$SEED KIMG=$KIMG)"
 
 rendered=0

@@ -67,9 +67,8 @@ EOF
     fi
 fi
 mkdir -p "$RUN"
-exec 3>&2 >>"$RUN/train.out" 2>&1  # the log gets everything; a failure is also told on fd 3
-trap 'status=$?; if ((status)); then tail -n 3 "$RUN/train.out" >&3
-      echo "train_styleganr_car.sh: failed (exit $status); the whole log is $RUN/train.out" >&3; fi' EXIT
+source scripts/log_to_file.sh
+log_to_file "$RUN/train.out" train_styleganr_car.sh
 echo "== $(date -Is) train_styleganr_car.sh (CHECKPOINT=$CHECKPOINT LAYERS=$LAYERS CANDIDATES=$CANDIDATES)"
 styleganr() { "$PYTHON" -m engine styleganr --device cpu "$@"; }
 

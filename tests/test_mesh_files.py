@@ -3,6 +3,7 @@ and all-or-nothing writes."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -225,3 +226,19 @@ def test_failed_write_leaves_nothing_behind(
     with pytest.raises(GANliftError, match="could not write"):
         save_mesh(bump, tmp_path / "bump.obj")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_obj_lands_after_its_material_and_texture(
+    bump: TexturedMesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader polling for mesh.obj never finds it before the files it names."""
+    landed = []
+
+    def record(source: Path, target: Path) -> None:
+        landed.append(Path(target).name)
+        Path(source).rename(target)
+
+    monkeypatch.setattr(os, "replace", record)
+    save_mesh(bump, tmp_path / "bump.obj")
+    assert sorted(landed) == ["bump.mtl", "bump.obj", "bump_albedo.png"]
+    assert landed[-1] == "bump.obj"

@@ -57,8 +57,9 @@ def test_check_reads_every_render_against_its_truth(networks) -> None:
 
 
 def test_networks_that_read_the_truth_score_perfectly(networks, monkeypatch) -> None:
-    """With a decomposition that returns each render's true view and light, the correlations
-    are 1; the object's PSNR is its own, not the frame's."""
+    """With a decomposition that returns each render's true view, light and depth, the
+    correlations and the relief ratio are 1 (the relief scored over the object the surface
+    covers); the object's PSNR is its own, not the frame's."""
     module = importlib.import_module("engine.evaluation.gan2shape_check")
     rendered: list[SynthBatch] = []
     render = module.render_samples
@@ -69,9 +70,8 @@ def test_networks_that_read_the_truth_score_perfectly(networks, monkeypatch) -> 
 
     def truth(networks, images, preset) -> SimpleNamespace:
         batch = rendered[-1]
-        return SimpleNamespace(
-            image=batch.image, depth=batch.canonical_depth, view=batch.view, light=batch.light
-        )
+        depth = torch.where(batch.canonical_mask > 0, batch.canonical_depth, 1.1)  # far behind
+        return SimpleNamespace(image=batch.image, depth=depth, view=batch.view, light=batch.light)
 
     monkeypatch.setattr(module, "render_samples", recorded)
     monkeypatch.setattr(module, "decompose", truth)
@@ -79,6 +79,7 @@ def test_networks_that_read_the_truth_score_perfectly(networks, monkeypatch) -> 
     correlations = (check.yaw_correlation, check.pitch_correlation, check.light_x_correlation)
     assert correlations == pytest.approx((1.0, 1.0, 1.0)) and check.yaw_spread == pytest.approx(1)
     assert check.object_psnr != pytest.approx(check.reconstruction_psnr)
+    assert check.relief_ratio == pytest.approx(1, abs=0.1)
 
 
 def test_check_refuses_what_it_cannot_compare(networks) -> None:

@@ -771,3 +771,26 @@ def test_a_model_refuses_another_gan_of_the_same_shapes(model, tmp_path) -> None
         next(other.parameters()).add_(1e-3)
     with pytest.raises(GANliftError, match="another StyleGAN2"):
         load_styleganr(model_file, generator=other)
+
+
+def test_each_sample_is_read_from_its_own_view_codes_camera(model, monkeypatch) -> None:
+    """`sample` draws each image under a random labelled view code and hands the inverse
+    graphics network that code's camera for that image, not another sample's."""
+    edit = importlib.import_module("engine.styleganr.edit")
+    drawn, hinted = [], []
+
+    def recording_compose(view_codes, content, num_ws):
+        drawn.append(view_codes)
+        return compose(view_codes, content, num_ws)
+
+    def recording_encode(network, images, cameras):
+        hinted.append(cameras)
+        return encode_image(network, images, cameras)
+
+    monkeypatch.setattr(edit, "compose", recording_compose)
+    monkeypatch.setattr(edit, "encode_image", recording_encode)
+    sample(model, 6, seed=4)
+    codes, cameras = model.views.codes, model.views.labelled()
+    chosen = [next(k for k in range(len(codes)) if torch.equal(codes[k], row)) for row in drawn[0]]
+    assert len(set(chosen)) > 1  # several view codes, so a misaligned hint would show
+    assert torch.equal(hinted[0], cameras[chosen])

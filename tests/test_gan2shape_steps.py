@@ -162,22 +162,30 @@ def test_step1_adds_the_smoothness_of_depth_and_diffuse_shading() -> None:
     assert float(rough - plain) == pytest.approx(float(expected), rel=1e-4)
 
 
-def test_step2_adds_the_offset_regulariser() -> None:
+def test_step2_regularises_the_shift_the_offset_makes_in_w() -> None:
+    """As the release: 0.01 x mean |T(h + h0) - T(h0)|², the offset h carried through the
+    mapping network's last layers T, not mean |h|²."""
     context = make_context()
     snapshot = take_snapshot(context)
+    G = context.projector.G
+    split = len(G.style) - PRESET.offset_layers
     with torch.no_grad():
         for parameter in context.networks.offset_net.parameters():
             parameter.normal_(0, 0.5)  # offsets far from zero
         context.rng.manual_seed(3)
         pseudo, _ = pseudo_samples(context, snapshot, PRESET.batch_size)
         offset = context.projector.offsets(context.networks.offset_net, pseudo)
+        centre = G.style[:split](torch.zeros(1, G.style_dim))
+        shift = G.style[split:](offset + centre) - G.style[split:](centre)
         losses = []
         for weight in (0.0, 5.0):
             context.preset = PRESET.replace(offset_weight=weight)
             context.rng.manual_seed(3)
             losses.append(float(projection_loss(context, snapshot)))
-    assert float(offset.square().mean()) > 1e-3
-    assert losses[1] - losses[0] == pytest.approx(5.0 * float(offset.square().mean()), rel=1e-4)
+    regulariser = float(shift.square().mean())
+    assert regulariser > 1e-3
+    assert regulariser != pytest.approx(float(offset.square().mean()), rel=0.05)
+    assert losses[1] - losses[0] == pytest.approx(5.0 * regulariser, rel=1e-4)
 
 
 def test_pseudo_samples_are_relit() -> None:

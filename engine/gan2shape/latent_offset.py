@@ -2,9 +2,10 @@
 
 The encoder maps an image to an offset h in the hidden space before the mapping network's
 last layers T; the image's latent is w₀ + T(h + h₀) − T(h₀), where w₀ is the input's
-inverted latent and h₀ = head(0) the hidden code of z = 0, so a zero offset reproduces w₀ and
-the offset is regularised where the mapping is still smooth. With a relative offset the
-encoder's output for the GAN's reconstruction of the input is subtracted first.
+inverted latent and h₀ = head(0) the hidden code of z = 0, so a zero offset reproduces w₀.
+Step 2 regularises the shift it makes in W, T(h + h₀) − T(h₀), as the release does. With a
+relative offset the encoder's output for the GAN's reconstruction of the input is subtracted
+first.
 """
 
 from __future__ import annotations
@@ -58,9 +59,13 @@ class LatentProjector:
             offset = offset - encoder(self.reference)
         return offset
 
+    def shift(self, offset: torch.Tensor) -> torch.Tensor:
+        """The shifts in W `[B, D]` that hidden-space offsets `[B, D]` make."""
+        return self.tail(offset + self.hidden_centre) - self.latent_centre
+
     def latents(self, offset: torch.Tensor) -> torch.Tensor:
         """Latents `[B, D]` (or `[B, num_ws, D]` for a W+ input) for offsets `[B, D]`."""
-        shift = self.tail(offset + self.hidden_centre) - self.latent_centre  # [B, D]
+        shift = self.shift(offset)  # [B, D]
         if self.latent.dim() == 3:
             shift = shift[:, None]  # [B, 1, D]
         return self.latent + shift

@@ -179,13 +179,13 @@ def pseudo_samples(
 
 
 def projection_loss(context: StepContext, snapshot: ShapeSnapshot) -> torch.Tensor:
-    """Step 2: project a batch of pseudo samples; L1 + D-feature L1 + offset_weight · mean h²."""
-    preset = context.preset
+    """Step 2: project a batch of pseudo samples; L1 + D-feature L1 + offset_weight · the mean
+    square of the shift the offsets make in W (the release's regulariser)."""
+    preset, projector = context.preset, context.projector
     pseudo, mask = pseudo_samples(context, snapshot, preset.batch_size)
-    offset = context.projector.offsets(context.networks.offset_net, pseudo)
-    return (
-        _redraw_loss(context, offset, pseudo, mask) + preset.offset_weight * offset.square().mean()
-    )
+    offset = projector.offsets(context.networks.offset_net, pseudo)
+    regulariser = projector.shift(offset).square().mean()
+    return _redraw_loss(context, offset, pseudo, mask) + preset.offset_weight * regulariser
 
 
 def _redraw_loss(

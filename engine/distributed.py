@@ -95,7 +95,9 @@ def process_group_from_environment(device_name: str = "auto") -> Iterator[torch.
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl", device_id=device)  # the GPU its barriers use
+    else:
+        dist.init_process_group(backend="gloo")
     try:
         yield device
         dist.barrier()  # no rank tears the group down while a peer still closes the last collective

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+import types
 
 import numpy as np
 import open3d as o3d
@@ -250,3 +252,61 @@ def test_nvdiffrast_parity():
     torch.testing.assert_close(rast_t[same], rast_n[same], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(image_t, image_n, rtol=0.05, atol=0.05)
     assert torch.nn.functional.cosine_similarity(grad_t.flatten(), grad_n.flatten(), dim=0) > 0.9
+
+
+def test_nvdiffrast_counts_only_when_its_ops_import(tmp_path, monkeypatch):
+    """A package whose compiled extension is missing is found on the path but cannot
+    rasterize: the automatic choice falls back to torch instead of crashing on first use."""
+    package = tmp_path / "nvdiffrast"
+    (package / "torch").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "torch" / "__init__.py").write_text("import _nvdiffrast_c\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.delenv("GANLIFT_RASTERIZER", raising=False)
+    nvdiffrast_backend.is_available.cache_clear()
+    try:
+        assert not nvdiffrast_backend.is_available()
+        assert resolve_backend(None, torch.device("cuda")) == "torch"
+    finally:
+        nvdiffrast_backend.is_available.cache_clear()
+        for name in ("nvdiffrast", "nvdiffrast.torch"):
+            sys.modules.pop(name, None)
+
+
+def test_nvdiffrast_gets_contiguous_float32_and_int32(monkeypatch):
+    """nvdiffrast rejects what the torch backend takes (float64 or strided positions, strided
+    triangles); the backend hands it the layout it reads."""
+    seen = []
+
+    def record(*tensors):
+        for tensor in tensors:
+            if isinstance(tensor, torch.Tensor):
+                seen.append((tensor.dtype, tensor.is_contiguous()))
+
+    def rasterize_op(context, pos, tri, resolution):
+        record(pos, tri)
+        return torch.zeros(pos.shape[0], *resolution, 4), None
+
+    def interpolate_op(attr, rast, tri):
+        record(attr, rast, tri)
+        return torch.zeros(*rast.shape[:3], attr.shape[-1]), None
+
+    def antialias_op(color, rast, pos, tri):
+        record(color, rast, pos, tri)
+        return color
+
+    fake = types.SimpleNamespace(
+        rasterize=rasterize_op, interpolate=interpolate_op, antialias=antialias_op
+    )
+    monkeypatch.setattr(nvdiffrast_backend, "_nvdiffrast", lambda: fake)
+    monkeypatch.setattr(nvdiffrast_backend, "_context", lambda device: None)
+    pos = square(-0.5, 0.5, -0.5, 0.5).double().transpose(1, 2).contiguous().transpose(1, 2)
+    tri = SQUARE_FACES.t().contiguous().t()
+    assert not pos.is_contiguous() and not tri.is_contiguous()
+    rast = nvdiffrast_backend.rasterize(pos, tri, (8, 8))
+    nvdiffrast_backend.interpolate(pos[..., :3], rast.double(), tri)
+    nvdiffrast_backend.antialias(torch.ones(1, 8, 8, 3, dtype=torch.float64), rast, pos, tri)
+    assert len(seen) == 9
+    for dtype, contiguous in seen:
+        assert dtype in (torch.float32, torch.int32) and contiguous

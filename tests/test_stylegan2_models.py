@@ -248,3 +248,16 @@ def test_user_errors_are_one_sentence(tiny: tuple[Generator, Discriminator]) -> 
         D(torch.zeros(2, 3, 32, 32))
     with pytest.raises(GANliftError, match="multiple of 4"):
         D(torch.zeros(6, 3, 16, 16))
+
+
+def test_bf16_counts_as_native_on_ampere_or_newer_gpus(monkeypatch) -> None:
+    """torch.cuda.is_bf16_supported() also says yes where bf16 is only emulated (a V100 or
+    T4), where autocast would make training and recovery slower, not faster."""
+    capabilities = {0: (7, 0), 1: (8, 0)}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    monkeypatch.setattr(
+        torch.cuda, "get_device_capability", lambda device: capabilities[torch.device(device).index]
+    )
+    assert not bf16_supported("cuda:0")
+    assert bf16_supported("cuda:1")

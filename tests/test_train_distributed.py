@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,30 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
             assert rms < 0.05 * CONFIG.g_lr, (network, name, rms)
             assert difference.abs().max().item() <= 2 * CONFIG.g_lr * 3, (network, name)
     assert torch.allclose(actual["pl_mean"], expected["pl_mean"], rtol=1e-5)
+
+
+def test_torchrun_on_cuda_binds_each_process_to_its_own_gpu(monkeypatch) -> None:
+    """Under torchrun on CUDA a process takes the GPU LOCAL_RANK names and tells NCCL so, and its
+    closing barrier runs there (without device_id torch guesses, and warns)."""
+    distributed = importlib.import_module("engine.distributed")
+    calls = []
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    monkeypatch.setattr(distributed, "resolve_device", lambda name: torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: calls.append(("gpu", device)))
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(
+        distributed.dist, "init_process_group", lambda **options: calls.append(("init", options))
+    )
+    monkeypatch.setattr(distributed.dist, "barrier", lambda: calls.append(("barrier", None)))
+    monkeypatch.setattr(
+        distributed.dist, "destroy_process_group", lambda: calls.append(("end", None))
+    )
+    with distributed.process_group_from_environment("cuda") as device:
+        assert device == torch.device("cuda", 3)
+    assert calls == [
+        ("gpu", torch.device("cuda", 3)),
+        ("init", {"backend": "nccl", "device_id": torch.device("cuda", 3)}),
+        ("barrier", None),
+        ("end", None),
+    ]

@@ -18,7 +18,7 @@ from engine.stylegan2.safe_pickle import load_torch_file
 from engine.stylegan2.training import TrainConfig, loop, train_gan
 from engine.stylegan2.training.data import ImageFolder, to_model_images
 from engine.stylegan2.training.loop import STATE_FILE
-from engine.stylegan2.training.state import TrainingState
+from engine.stylegan2.training.state import TrainingState, read_state_file
 from tests.tiny import NUMBERED_PNGS, tiny_train_config, write_random_images
 
 CPU = torch.device("cpu")
@@ -316,3 +316,21 @@ def test_real_images_are_mirrored_half_the_time(
     unmirrored = with_changes(config, xflip=False)
     train_gan(image_folder, tmp_path / "plain", config=unmirrored, device=CPU)
     assert not torch.cat(flips).any()
+
+
+def test_a_state_from_more_gpus_resumes_where_fewer_are_visible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state saved on an 8-GPU node restores one CUDA generator per GPU visible now (torch's
+    set_rng_state_all would index past them)."""
+    state = TrainingState.create(TINY, CPU)
+    state.save(tmp_path / STATE_FILE, TINY, torch.zeros(TINY.style_dim))
+    _, data = read_state_file(tmp_path / STATE_FILE)
+    saved = [torch.full((8,), index, dtype=torch.uint8) for index in range(8)]
+    data["rng"]["cuda"] = saved
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda rng, device: restored.append(device))
+    state.load(data)
+    assert restored == [0, 1]

@@ -12,10 +12,11 @@ import torch
 
 
 def bf16_supported(device: torch.device | str) -> bool:
-    """Whether `device` runs bfloat16 matmuls/convs natively (AVX512-BF16/AMX on CPU)."""
+    """Whether `device` runs bfloat16 matmuls/convs natively (AVX512-BF16/AMX on CPU, compute
+    capability 8.0 or above on CUDA; older GPUs only emulate it, slowly)."""
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return torch.cuda.is_available() and torch.cuda.get_device_capability(device) >= (8, 0)
     if device.type == "cpu":
         try:
             return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

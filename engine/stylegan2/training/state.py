@@ -108,8 +108,9 @@ class TrainingState:
             self.d_optim.load_state_dict(data["D_optim"])
         self.rng.set_state(data["rng"]["train"])
         torch.set_rng_state(data["rng"]["torch"])
-        if data["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(data["rng"]["cuda"])
+        if torch.cuda.is_available():  # one state per GPU the run saw; fewer may be visible now
+            for index, state in enumerate(data["rng"]["cuda"][: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(state, index)
         self.pl_mean = data["pl_mean"].to(self.pl_mean.device)
         self.step = int(data["step"])
 

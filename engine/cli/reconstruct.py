@@ -6,7 +6,9 @@ engine gan2shape-pretrain ...` splits each iteration's batch over N processes) a
 
 The model is a bundled name (`--model default-face`, whose preset has the same name) or a
 checkpoint file with its category (`--ckpt stylegan2-car.pt --category car`); `--preset FILE`
-replaces the preset with one saved as JSON (`Gan2ShapePreset.to_json`).
+replaces the preset with one saved as JSON (`Gan2ShapePreset.to_json`). With the release's
+checkpoints, `--release-dir checkpoints` samples and starts as its configs do
+(`engine.gan2shape.release`).
 """
 
 from __future__ import annotations
@@ -196,7 +198,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
             check_latent_fits(saved, G, prepared.image, Path(args.latent))
             latent = saved
     print(f"input: {prepared.framing}")
-    if args.quality == "fast" and not model.pretrained.is_file():
+    if args.quality == "fast" and model.start is None and not model.pretrained.is_file():
         print(
             f"note: no pretrained networks at {model.pretrained}, so fast mode starts from the "
             "shape prior (make them with `python -m engine gan2shape-pretrain`)"
@@ -306,6 +308,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--ckpt", help="StyleGAN2 checkpoint file (.pt, .pkl, .safetensors)")
     parser.add_argument("--category", choices=sorted(PRESETS), help="GAN2Shape preset for --ckpt")
     parser.add_argument("--preset", help="GAN2Shape preset JSON file (overrides the category)")
+    parser.add_argument(
+        "--release-dir",
+        metavar="DIR",
+        help="the GAN2Shape release's checkpoints/ folder, with --ckpt and --category: its view "
+        "and light statistics, and for face and cat the pretrained networks that reconstructions "
+        "start from, as the release's configs use them",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--fp32", action="store_true", help="never use bfloat16 autocast")
 
@@ -335,4 +344,9 @@ def load_model_from_args(args: argparse.Namespace, device: torch.device) -> Gan2
     preset = args.category
     if args.preset:
         preset = Gan2ShapePreset.from_json_file(args.preset)
-    return load_model(args.ckpt or args.model or "default-face", preset=preset, device=device)
+    return load_model(
+        args.ckpt or args.model or "default-face",
+        preset=preset,
+        device=device,
+        release_dir=args.release_dir,
+    )

@@ -46,6 +46,7 @@ from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_
 from engine.gan2shape.pretrain import PretrainConfig, PretrainResult, load_pretrained, pretrain
 from engine.gan2shape.prior import PRIOR_BOX_PRESETS, ellipsoid_prior
 from engine.gan2shape.recover import Recovery, continue_recovery, recover, recovery_mesh
+from engine.gan2shape.release import RELEASE_FILES, read_release
 from engine.gan2shape.sampling import fit_gaussian
 from engine.gan2shape.state import RecoveryState, load_state, save_state
 from engine.gan2shape.views import project_view, render_view
@@ -55,6 +56,7 @@ __all__ = [
     "PRESETS",
     "PRIOR_BOX_PRESETS",
     "QUALITIES",
+    "RELEASE_FILES",
     "CameraRanges",
     "Gan2ShapeModel",
     "Gan2ShapeNetworks",
@@ -88,6 +90,7 @@ __all__ = [
     "project_view",
     "quality_schedule",
     "read_depth_png",
+    "read_release",
     "reconstruct",
     "recover",
     "recovery_mesh",

@@ -26,6 +26,7 @@ from engine.gan2shape.outputs import write_json
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
 from engine.gan2shape.pretrain import load_pretrained, sample_latents
 from engine.gan2shape.recover import Recovery, check_generator, continue_recovery, recover
+from engine.gan2shape.release import read_release
 from engine.gan2shape.state import load_state
 from engine.images import to_uint8
 from engine.inversion import GivenLatent, latent_parts
@@ -51,6 +52,9 @@ class Gan2ShapeModel:
     preset: Gan2ShapePreset
     pretrained: Path
     """Where fast mode looks for the jointly pretrained networks."""
+    start: dict[str, torch.Tensor] | None = None
+    """Networks every run starts from instead of the prior fit, in both qualities (the
+    release's face and cat runs start from its pretrained networks; see `read_release`)."""
 
 
 def load_model(
@@ -58,10 +62,13 @@ def load_model(
     *,
     preset: Gan2ShapePreset | str | None = None,
     device: torch.device | str = "cpu",
+    release_dir: str | os.PathLike | None = None,
 ) -> Gan2ShapeModel:
     """Load a bundled model by name or path ("default-face": preset of the same name,
     pretrained networks `assets/models/default-face-gan2shape.safetensors`) or a checkpoint
-    file (give `preset`; pretrained networks `<stem>-gan2shape.safetensors` beside it)."""
+    file (give `preset`; pretrained networks `<stem>-gan2shape.safetensors` beside it). With
+    the GAN2Shape release's `checkpoints/` folder as `release_dir`, one of its presets takes
+    its view and light statistics and, for faces and cats, starts from its networks."""
     path = resolve_checkpoint_path(model)
     bundled = path.resolve().parent == MODELS_DIR.resolve() and path.stem in PRESETS
     if preset is None:
@@ -79,11 +86,16 @@ def load_model(
             f"Checkpoint {path} has no discriminator, which GAN2Shape needs for projection; "
             "use a checkpoint saved with its discriminator."
         )
+    start = None
+    if release_dir is not None:
+        release = read_release(preset, release_dir, style_dim=checkpoint.generator.style_dim)
+        preset, start = release.preset, release.start
     return Gan2ShapeModel(
         generator=checkpoint.generator,
         discriminator=checkpoint.discriminator,
         preset=preset,
         pretrained=pretrained_path(path),
+        start=start,
     )
 
 
@@ -100,13 +112,21 @@ def check_quality(quality: str) -> None:
 
 
 def quality_schedule(
-    preset: Gan2ShapePreset, quality: Quality, pretrained: Path, generator: Generator | None = None
+    preset: Gan2ShapePreset,
+    quality: Quality,
+    pretrained: Path,
+    generator: Generator | None = None,
+    *,
+    start: dict[str, torch.Tensor] | None = None,
 ) -> tuple[Gan2ShapePreset, dict[str, torch.Tensor] | None]:
-    """The schedule and starting networks of a quality mode: `full` is `preset` from the
-    ellipsoid prior; `fast` is `fast_preset` refining the networks at `pretrained`, or, for a
-    checkpoint nobody pretrained, `fast_preset` from a shortened prior fit (init None). Given the
-    `generator`, networks pretrained on another one are refused."""
+    """The schedule and starting networks of a quality mode. From the `start` networks, when
+    given: `full` is `preset`, `fast` is `fast_preset`. Otherwise `full` is `preset` from the
+    ellipsoid prior, and `fast` is `fast_preset` refining the networks at `pretrained`, or, for
+    a checkpoint nobody pretrained, `fast_preset` from a shortened prior fit (init None). Given
+    the `generator`, networks pretrained on another one are refused."""
     check_quality(quality)
+    if start is not None:
+        return (preset if quality == "full" else fast_preset(preset)), start
     if quality == "full":
         return preset, None
     if not safetensors_path(pretrained).is_file():
@@ -187,7 +207,9 @@ def reconstruct(
         _check_same_run(run_path, description, out_dir)
         state = load_state(state_path, device=device)
         return Reconstruction(continue_recovery(G, D, state, **common), True, out_dir)
-    preset, init = quality_schedule(model.preset, quality, model.pretrained, model.generator)
+    preset, init = quality_schedule(
+        model.preset, quality, model.pretrained, model.generator, start=model.start
+    )
     output_folder(out_dir)
     write_json(run_path, description)
     recovery = recover(
@@ -200,8 +222,8 @@ def _describe_run(
     model: Gan2ShapeModel, prepared: PreparedInput, quality: Quality, latent: GivenLatent | None
 ) -> dict:
     """What identifies a run: the input's pixels (and mask), the generator's weights, the
-    preset (by name and content), the quality and the given latent (and its noise maps), if
-    any."""
+    preset (by name and content), the quality, the networks it starts from, if given, and the
+    given latent (and its noise maps), if any."""
     check_quality(quality)
     digest = hashlib.sha256(to_uint8(prepared.image).tobytes())
     if prepared.mask is not None:
@@ -212,6 +234,7 @@ def _describe_run(
         "quality": quality,
         "generator": generator_fingerprint(model.generator),
         "preset_sha256": hashlib.sha256(model.preset.to_json().encode()).hexdigest(),
+        "start_sha256": None if model.start is None else _sha256(*model.start.values()),
     } | _latent_digests(latent)
 
 

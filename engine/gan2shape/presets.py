@@ -3,8 +3,9 @@
 `face`, `cat`, `car` and `church` follow the release's configs (image sizes, crops, stage
 lengths, symmetry flags, mask use, relative offsets) so that they work with its StyleGAN2
 checkpoints (CelebA 128 px, cat 256, church 256, car 512). The release samples pseudo views
-from Gaussians fitted offline to its view net's predictions; those statistics are not
-published, so the presets carry our estimates (a caller can fit their own with
+from Gaussians fitted offline to its view net's predictions, which its checkpoints archive
+holds (`view_light/*_mvn.pth`); the presets carry our estimates, and `engine.gan2shape.release`
+puts the release's own in their place (or fit your own with
 `engine.gan2shape.sampling.fit_gaussian`). `default-face` and `default-car` fit GANlift's own
 64×64 models on a CPU: narrower networks and shorter schedules, and for `default-face` a depth
 range and prior scaled to its synthetic heads.

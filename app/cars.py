@@ -19,8 +19,7 @@ from app.display import picture
 from app.inputs import numbers, seed_number
 from app.session import Session
 from engine.errors import GANliftError
-from engine.images import load_image
-from engine.limits import check_image_size
+from engine.images import load_photo
 from engine.mesh import save_mesh
 from engine.styleganr import Sample, car_to_mesh, encode_photo, sample, set_camera, swap
 
@@ -50,11 +49,7 @@ def upload_car(session: Session, file: str | os.PathLike | None, slot: str) -> S
         if file is None:
             return slot_pictures(session)
         limits = session.context.settings.limits
-        name = f"Image '{Path(file).name}'"
-        image = load_image(
-            file, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels, name=name
-        )
-        check_image_size(image, name, limits)  # image: [1, 3, H, W]
+        image = load_photo(file, limits, name=f"Image '{Path(file).name}'")  # [1, 3, H, W]
         session.cars[slot] = encode_photo(session.cars_model(), image)
         return slot_pictures(session)
 

@@ -28,8 +28,8 @@ from engine.gan2shape import Quality, check_quality, quality_schedule, sample_in
 from engine.gan2shape.inputs import prepare_input
 from engine.gan2shape.recover import recover, texture_source
 from engine.gan2shape.views import project_view, render_view
-from engine.images import load_image
-from engine.limits import JobGuard, check_image_size
+from engine.images import load_photo
+from engine.limits import JobGuard
 from engine.mesh import MESH_FORMATS, save_mesh
 from engine.progress import ProgressFn
 from engine.stylegan2 import bf16_supported
@@ -105,11 +105,7 @@ def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, s
             session.input = None
             return None, session.status()
         limits = session.context.settings.limits
-        name = f"Image '{Path(file).name}'"
-        image = load_image(
-            file, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels, name=name
-        )
-        check_image_size(image, name, limits)  # image: [1, 3, H, W]
+        image = load_photo(file, limits, name=f"Image '{Path(file).name}'")  # [1, 3, H, W]
         session.set_input(image, Path(file).name, uploaded=True)
     return picture(image), session.status()
 

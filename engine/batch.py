@@ -28,8 +28,8 @@ from engine.errors import GANliftError, StoppedEarly
 from engine.gan2shape.inputs import prepare_input
 from engine.gan2shape.outputs import OutputSettings, write_outputs
 from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, reconstruct
-from engine.images import SAVE_FORMATS, load_image
-from engine.limits import DEFAULT_LIMITS, Limits, check_image_size
+from engine.images import SAVE_FORMATS, load_photo
+from engine.limits import DEFAULT_LIMITS, Limits
 from engine.metrics import psnr_text
 from engine.perceptual import PerceptualLoss
 from engine.progress import ProgressFn, StopFn
@@ -210,8 +210,7 @@ def _reconstruct_one(
     if finished is not None and finished.get("outputs", settings.recorded()) == settings.recorded():
         return ImageOutcome(name, "skipped", 0.0, psnr=_recorded_psnr(finished))
     try:
-        image = load_image(path, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels)
-        check_image_size(image, f"Image '{path}'", limits)  # image: [1, 3, H, W]
+        image = load_photo(path, limits)  # [1, 3, H, W]
         prepared = prepare_input(
             image,
             size=model.generator.config.size,

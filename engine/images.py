@@ -21,7 +21,7 @@ from PIL import Image, ImageOps
 
 from engine.atomic import atomic_path
 from engine.errors import GANliftError
-from engine.limits import DEFAULT_LIMITS
+from engine.limits import DEFAULT_LIMITS, Limits, check_image_size, limits_from_environment
 
 MAX_IMAGE_BYTES = DEFAULT_LIMITS.upload_bytes
 """Largest encoded file accepted, in bytes (`engine.limits` holds every cap)."""
@@ -158,6 +158,22 @@ def make_grid(images: torch.Tensor, nrow: int, *, padding: int = 2) -> torch.Ten
         left = (index % ncol) * cell_w + padding
         grid[0, :, top : top + height, left : left + width] = images[index]
     return grid  # [1, 3, H', W']
+
+
+def load_photo(
+    path: str | os.PathLike, limits: Limits | None = None, *, name: str | None = None
+) -> torch.Tensor:
+    """A photo to lift, `[1, 3, H, W]` as `load_image` returns it: read under the file and
+    pixel caps of `limits` (default: the GANLIFT_* environment's, see `engine.limits`) and
+    refused when a side is below their minimum. Errors name it `name` (default: "Image
+    '<path>'")."""
+    limits = limits or limits_from_environment()
+    name = name or f"Image '{path}'"
+    image = load_image(
+        path, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels, name=name
+    )
+    check_image_size(image, name, limits)
+    return image
 
 
 def _read_encoded(

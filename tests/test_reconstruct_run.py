@@ -404,6 +404,32 @@ def test_an_out_that_cannot_be_a_folder_is_refused_before_any_work(
         assert error.startswith("error: ") and error.count("\n") == 1 and message in error
 
 
+def test_the_photos_own_folder_is_refused_as_out(tmp_path, capsys) -> None:
+    """Its outputs (input.png among them) would overwrite the photo and those beside it."""
+    photo = save_image(torch.zeros(1, 3, 40, 40), tmp_path / "input.png")
+    before = photo.read_bytes()
+    for out in (tmp_path, tmp_path / "." / ""):
+        assert main(["reconstruct", str(photo), "--out", str(out)]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "is the folder" in error and "of their own" in error
+    assert photo.read_bytes() == before and [path.name for path in tmp_path.iterdir()] == [
+        "input.png"
+    ]
+
+
+def test_the_photo_caps_come_from_the_environment(
+    checkpoint_files, tmp_path, capsys, monkeypatch
+) -> None:
+    """As the app's and reconstruct-batch's do (GANLIFT_* variables, engine.limits)."""
+    monkeypatch.setenv("GANLIFT_MIN_IMAGE_SIDE", "48")
+    assert cli(checkpoint_files, tmp_path / "small", str(checkpoint_files["image"])) == 2
+    assert "is only 52x40 pixels; use an image at least 48 pixels" in capsys.readouterr().err
+    monkeypatch.setenv("GANLIFT_MIN_IMAGE_SIDE", "16")
+    monkeypatch.setenv("GANLIFT_MAX_PIXELS", "2000")
+    assert cli(checkpoint_files, tmp_path / "large", str(checkpoint_files["image"])) == 2
+    assert "has more than 2,000 pixels; downscale it" in capsys.readouterr().err
+
+
 def test_a_category_for_another_image_size_is_refused_before_any_work(
     checkpoint_files, tmp_path, capsys
 ) -> None:

@@ -20,7 +20,7 @@ import torch
 
 from engine.cli import main
 from engine.errors import GANliftError
-from engine.images import fit_to_frame
+from engine.images import fit_to_frame, save_image
 from engine.mesh import save_mesh
 from engine.stylegan2 import Generator, save_checkpoint
 from engine.styleganr import (
@@ -641,6 +641,13 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
                      "--out", tmp_path / "m.glb") == 2  # fmt: skip
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "missing.pt" in error
+    dot = save_image(torch.zeros(1, 3, 1, 1), tmp_path / "dot.png")
+    assert (
+        styleganr("mesh", "--model", model_file, "--image", dot, "--out", tmp_path / "m.glb") == 2
+    )
+    error = capsys.readouterr().err  # as reconstruct and the Cars tab refuse it
+    assert error.count("\n") == 1 and "is only 1x1 pixels; use an image at least 16" in error
+    assert not (tmp_path / "m.glb").exists()
     assert styleganr("view-layers", "--checkpoint", tmp_path / "missing.pt",
                      "--out", tmp_path / "layers.txt") == 2  # fmt: skip
     error = capsys.readouterr().err  # refused before the (missing) checkpoint is opened

@@ -15,9 +15,8 @@ import torch
 from engine.cli.arguments import seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
-from engine.images import SAVE_FORMATS, image_format, load_image, make_grid, save_image
+from engine.images import SAVE_FORMATS, image_format, load_photo, make_grid, save_image
 from engine.inversion import project, save_latent
-from engine.limits import check_image_size
 from engine.perceptual import perceptual_loss
 from engine.progress import tqdm_progress
 from engine.stylegan2 import load_checkpoint
@@ -105,8 +104,7 @@ def run_invert(args: argparse.Namespace) -> int:
     if args.recon:
         image_format(args.recon)
     device = resolve_device(args.device)
-    target = load_image(args.image)  # [1, 3, H, W]
-    check_image_size(target, f"Image '{args.image}'")
+    target = load_photo(args.image)  # [1, 3, H, W]
     checkpoint = load_checkpoint(args.checkpoint, device=device)
     perceptual = None
     if args.perceptual != "none":

@@ -41,9 +41,8 @@ from engine.gan2shape.pipeline import (
     sample_input,
 )
 from engine.gan2shape.pretrain import PretrainConfig, load_pretrained, pretrain
-from engine.images import load_image
+from engine.images import load_photo
 from engine.inversion import check_latent_fits, load_latent
-from engine.limits import check_image_size
 from engine.metrics import psnr_text
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import bf16_supported
@@ -169,6 +168,11 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         )
     if (args.image is None) == (args.seed_sample is None):
         raise GANliftError("Give either an IMAGE file or --seed-sample N (not both, not none).")
+    if args.image is not None and Path(args.out).resolve() == Path(args.image).resolve().parent:
+        raise GANliftError(
+            f"--out {args.out} is the folder {args.image} is in; the outputs (input.png, "
+            "depth.png, ...) would overwrite files there, so choose a folder of their own."
+        )
     settings = output_settings(args)
     output_folder(args.out)
     device = resolve_device(args.device)
@@ -185,8 +189,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         saved = None
         if args.latent:
             saved = load_latent(args.latent, style_dim=G.style_dim, num_ws=G.num_ws)
-        image = load_image(args.image)  # [1, 3, H, W]
-        check_image_size(image, f"Image '{args.image}'")
+        image = load_photo(args.image)  # [1, 3, H, W]
         prepared = prepare_input(
             image,
             size=G.config.size,

@@ -14,7 +14,7 @@ import torch
 from engine.cli.arguments import seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
-from engine.images import image_format, load_image, save_image
+from engine.images import image_format, load_photo, save_image
 from engine.mesh import save_mesh
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.progress import StopFn, stop_on_signals, tqdm_progress
@@ -446,7 +446,7 @@ def _swap(args: argparse.Namespace) -> int:
 
 def _mesh(args: argparse.Namespace) -> int:
     model = _model(args)
-    path = save_mesh(car_to_mesh(model, load_image(args.image)), args.out)
+    path = save_mesh(car_to_mesh(model, load_photo(args.image)), args.out)
     print(json.dumps({"mesh": str(path)}))
     return 0
 

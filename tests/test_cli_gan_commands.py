@@ -129,6 +129,25 @@ def test_zero_steps_and_zero_samples_are_refused(
     assert_one_line_error(capsys, code, "--n must be at least 1")
 
 
+@pytest.mark.parametrize("truncation", ["nan", "inf", "-5"])
+def test_a_truncation_that_draws_nothing_is_an_argument_error(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], truncation: str
+) -> None:
+    """nan drew an all-black grid and said it saved the samples."""
+    with pytest.raises(SystemExit) as exited:
+        main(
+            [
+                "sample",
+                str(checkpoint),
+                f"--truncation={truncation}",
+                "--out",
+                str(tmp_path / "g.png"),
+            ]
+        )
+    assert exited.value.code == 2 and not (tmp_path / "g.png").exists()
+    assert f"expected a number of at least 0, got '{truncation}'" in capsys.readouterr().err
+
+
 def test_lpips_offline_without_weights_is_one_error_line(
     checkpoint: Path,
     photo: Path,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -334,3 +336,25 @@ def test_a_state_from_more_gpus_resumes_where_fewer_are_visible(
     monkeypatch.setattr(torch.cuda, "set_rng_state", lambda rng, device: restored.append(device))
     state.load(data)
     assert restored == [0, 1]
+
+
+def test_a_stopped_training_command_exits_130(
+    image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """As every other command Ctrl-C ends early: a script (train_default.sh) must not go on as
+    if the run had finished."""
+    calls = itertools.count()
+
+    @contextlib.contextmanager
+    def stop_after_one_step():
+        yield lambda: next(calls) >= 1
+
+    monkeypatch.setattr("engine.cli.train.stop_on_signals", stop_after_one_step)
+    command = [
+        "train-gan", "--data", str(image_folder), "--out", str(tmp_path), "--size", "16",
+        "--channels", "8,8,8", "--style-dim", "16", "--n-mlp", "2", "--batch", "4", "--kimg",
+        "0.016", "--precision", "fp32", "--device", "cpu",
+    ]  # fmt: skip
+    assert main(command) == 130
+    assert "stopped at" in capsys.readouterr().out
+    assert (tmp_path / STATE_FILE).is_file()

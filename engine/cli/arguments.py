@@ -12,6 +12,10 @@ from collections.abc import Callable
 from engine.errors import GANliftError
 from engine.limits import MAX_SEED
 
+INTERRUPTED = 130
+"""Exit status of a command that Ctrl-C (or a stop signal) ended early, as shells report
+SIGINT; what it finished is kept and a rerun continues it."""
+
 
 def seed(text: str) -> int:
     """An argparse type: a seed from 0 to `MAX_SEED`."""

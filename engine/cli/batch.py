@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine.atomic import output_folder
 from engine.batch import find_images, images_in_subfolders, reconstruct_batch
+from engine.cli.arguments import INTERRUPTED
 from engine.cli.reconstruct import add_model_options, load_model_from_args, output_settings
 from engine.distributed import process_group_from_environment
 from engine.errors import GANliftError
@@ -18,7 +19,6 @@ from engine.limits import add_limit_arguments, limits_from_arguments
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import bf16_supported
 
-INTERRUPTED = 130
 SOME_FAILED = 1
 
 

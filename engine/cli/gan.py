@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from engine.cli.arguments import seed
+from engine.cli.arguments import at_least, seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import SAVE_FORMATS, image_format, load_photo, make_grid, save_image
@@ -36,7 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument("--n", type=int, default=16, help="number of samples (%(default)s)")
     sample.add_argument("--seed", type=seed, default=0, help="seed of the z draws (%(default)s)")
     sample.add_argument(
-        "--truncation", type=float, default=0.7, help="truncation psi, 1 = none (%(default)s)"
+        "--truncation",
+        type=at_least(0, float),
+        default=0.7,
+        help="truncation psi: 0 draws the mean w, 1 none (%(default)s)",
     )
     sample.add_argument("--out", default="grid.png", help="output image (%(default)s)")
     _add_device_option(sample)

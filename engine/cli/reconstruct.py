@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from engine.atomic import atomic_path, output_folder
-from engine.cli.arguments import seed
+from engine.cli.arguments import INTERRUPTED, seed
 from engine.device import resolve_device
 from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError, StoppedEarly
@@ -47,8 +47,6 @@ from engine.metrics import psnr_text
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import bf16_supported
 from engine.stylegan2.checkpoint import safetensors_path
-
-INTERRUPTED = 130
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from engine.cli.arguments import seed
+from engine.cli.arguments import INTERRUPTED, seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import image_format, load_photo, save_image
@@ -54,9 +54,6 @@ from engine.styleganr import (
 from engine.styleganr.config_io import load_config, save_config
 from engine.styleganr.train_inverse import stored_config
 from engine.synth import SEED_RANGES
-
-INTERRUPTED = 130
-"""Exit status of a training command stopped by Ctrl-C (its state saved)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

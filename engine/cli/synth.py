@@ -8,15 +8,13 @@ from contextlib import ExitStack
 
 from engine.benchmarks import run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import gan2shape_rows
-from engine.cli.arguments import seed
+from engine.cli.arguments import INTERRUPTED, seed
 from engine.device import resolve_device
 from engine.gan2shape.pipeline import load_model
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.synth import CATEGORIES, SEED_RANGES, SIZES, render_samples, save_preview, write_dataset
 
-INTERRUPTED = 130
-"""Exit status when Ctrl-C stopped the rendering (the finished shards are kept)."""
 _PREVIEW_COUNT = 32
 
 

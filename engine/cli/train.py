@@ -15,7 +15,7 @@ from pathlib import Path
 from shlex import quote
 from typing import Any
 
-from engine.cli.arguments import seed
+from engine.cli.arguments import INTERRUPTED, seed
 from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError
 from engine.progress import stop_on_signals, tqdm_progress
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         f"model {result.model_path}, common layout {result.pt_path}, resume state "
         f"{result.state_path}"
     )
-    return 0
+    return INTERRUPTED if result.stopped_early else 0
 
 
 def run_compact_state(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import gradio as gr
 
@@ -18,6 +18,8 @@ from engine.gan2shape.presets import PRESETS
 from engine.images import SAVE_FORMATS
 from engine.styleganr import PARTS
 from engine.styleganr.model import resolve_model_path
+
+Choice = TypeVar("Choice", gr.Radio, gr.Dropdown)
 
 COMPUTE_QUEUE = "compute"
 """Concurrency group of the long, CPU-heavy jobs (one at a time across sessions)."""
@@ -71,6 +73,26 @@ def build_app(context: AppContext) -> gr.Blocks:
             show_progress_on=[quiet],
         )  # fmt: skip
     return demo
+
+
+def _one_of(component: Choice) -> Choice:
+    """`component` (a radio group or a single-choice dropdown) with API values outside its
+    choices refused in one sentence naming it: Gradio's own check named no control and left a
+    traceback in the server log. (Set on the instance, as in `_slider`.)"""
+    gradio_check = component.preprocess
+    allowed = [value for _, value in component.choices]
+
+    def preprocess(payload: str | None) -> str | None:
+        if payload is not None and payload not in allowed:
+            raise gr.Error(
+                f"{component.label} must be one of {', '.join(map(str, allowed))}, got "
+                f"{payload!r}.",
+                print_exception=False,
+            )
+        return gradio_check(payload)
+
+    component.preprocess = preprocess
+    return component
 
 
 def _slider(minimum: float, maximum: float, **options: Any) -> gr.Slider:
@@ -176,11 +198,14 @@ def _reconstruct_tab(
                 draw = gr.Button("Draw a GAN sample", elem_id="draw")
         with gr.Column(scale=1):
             preview = _picture("Input", PICTURE_HEIGHT, "preview")
-            quality = gr.Radio(
-                list(QUALITIES),
-                value="fast",
-                label="Quality",
-                info="fast: refine the pretrained networks briefly; full: the model's whole preset",
+            quality = _one_of(
+                gr.Radio(
+                    list(QUALITIES),
+                    value="fast",
+                    label="Quality",
+                    info="fast: refine the pretrained networks briefly; full: the model's whole "
+                    "preset",
+                )
             )
             with gr.Row():
                 run = gr.Button("Reconstruct", variant="primary", interactive=False, elem_id="run")
@@ -337,7 +362,7 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
                 uploads.append((slot, upload))
     with gr.Row():
         with gr.Column():
-            camera_slot = gr.Radio(list(cars.SLOTS), value="A", label="Camera of sample")
+            camera_slot = _one_of(gr.Radio(list(cars.SLOTS), value="A", label="Camera of sample"))
             start_azimuth, start_elevation, start_scale = cars.DEFAULT_CAMERA
             locked = {"interactive": False}  # movable once the chosen slot holds a car
             azimuth = _slider(
@@ -354,12 +379,14 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
                 *cars.SCALE_RANGE, value=start_scale, step=0.01, label="Car scale", **locked
             )
         with gr.Column():
-            target = gr.Radio(list(cars.SLOTS), value="A", label="Change sample")
-            source = gr.Radio(list(cars.SLOTS), value="B", label="Take from sample")
-            part = gr.Radio(list(PARTS), value="texture", label="Part", elem_id="swap-part")
+            target = _one_of(gr.Radio(list(cars.SLOTS), value="A", label="Change sample"))
+            source = _one_of(gr.Radio(list(cars.SLOTS), value="B", label="Take from sample"))
+            part = _one_of(
+                gr.Radio(list(PARTS), value="texture", label="Part", elem_id="swap-part")
+            )
             swap_button = gr.Button("Swap", variant="primary", elem_id="swap")
         with gr.Column():
-            mesh_slot = gr.Radio(list(cars.SLOTS), value="A", label="Mesh of sample")
+            mesh_slot = _one_of(gr.Radio(list(cars.SLOTS), value="A", label="Mesh of sample"))
             mesh_button = gr.Button("Car → mesh", elem_id="car-mesh")
             car_model3d = gr.Model3D(label="Car mesh (GLB)", height=RESULT_HEIGHT)
 
@@ -471,8 +498,10 @@ def _models_tab(
             interactive=allowed,
             elem_id="model-path",
         )
-        category = gr.Dropdown(
-            ["auto", *PRESETS], value="auto", label="Category preset", interactive=allowed
+        category = _one_of(
+            gr.Dropdown(
+                ["auto", *PRESETS], value="auto", label="Category preset", interactive=allowed
+            )
         )
     load = gr.Button("Load", variant="primary", interactive=allowed, elem_id="load-model")
     summary = gr.Textbox(label="Architecture", lines=8, interactive=False, elem_id="summary")

@@ -85,9 +85,11 @@ def test_bad_files_are_refused_and_the_app_keeps_serving(server: AppServer, file
 
 
 @pytest.mark.slow
-def test_api_slider_values_get_one_sentence_naming_the_slider(server, files, tmp_path) -> None:
-    """Gradio's own check raised a TypeError for None (a traceback in the server log, bare
-    "Error" to the client) and named no slider for a value out of range."""
+def test_api_values_get_one_sentence_naming_the_control(server, files, tmp_path) -> None:
+    """Gradio's own checks raised a TypeError for a slider's None (a traceback in the server
+    log, bare "Error" to the client), named no slider for a value out of range, and named no
+    control (with a traceback in the log) for a value outside a radio group's or a dropdown's
+    choices."""
     visitor = client(server, tmp_path)
     good = write_session_image(1, tmp_path)
     bounded_predict(visitor, gradio_client.handle_file(str(good)), api_name="/load_image")
@@ -100,6 +102,15 @@ def test_api_slider_values_get_one_sentence_naming_the_slider(server, files, tmp
     for arguments, message in cases.items():
         with pytest.raises(gradio_client.exceptions.AppError, match=re.escape(message)):
             bounded_predict(visitor, *arguments, api_name="/render_view")
+    choices = {
+        ("/swap", ("A", "B", "wheels")): "Part must be one of shape, texture, background, got "
+        "'wheels'.",
+        ("/reconstruct", ("best",)): "Quality must be one of fast, full, got 'best'.",
+        ("/load_model", ("tiny.pt", "tiny-preset.json")): "Category preset must be one of auto, ",
+    }
+    for (endpoint, arguments), message in choices.items():
+        with pytest.raises(gradio_client.exceptions.AppError, match=re.escape(message)):
+            bounded_predict(visitor, *arguments, api_name=endpoint)
     assert "Traceback" not in (files / "app.log").read_text()[len(log_before) :]
     bounded_predict(visitor, 30, 0, 0, 0, 0.5, 0.5, False, api_name="/render_view")
 

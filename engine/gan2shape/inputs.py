@@ -214,7 +214,10 @@ def trimming_mask(image: torch.Tensor) -> torch.Tensor:
 
 def default_mask(image: torch.Tensor, use_mask: bool) -> torch.Tensor:
     """The mask `[1, 1, H, W]` of `image [1, 3, H, W]` when none is given: GrabCut's
-    (`object_mask`) for presets that use masks, else the whole frame."""
+    (`object_mask`) for presets that use masks, else the whole frame. (The release takes its
+    masks from parsing networks, BiSeNet for faces and PSPNet for the rest, which GANlift does
+    not ship: so its face and cat priors are fitted in the whole frame's box, where the
+    release's fit the parsed head's; with `--release-dir` those runs fit no prior.)"""
     return object_mask(image) if use_mask else torch.ones_like(image[:, :1])
 
 

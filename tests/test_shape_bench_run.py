@@ -35,6 +35,20 @@ def test_baseline_rows_in_table_order(result) -> None:
         assert row.side_mean > 0 and 0 < row.mad_mean < 90
 
 
+def test_progress_counts_each_methods_images_and_names_the_method_at_work() -> None:
+    """A GAN2Shape row takes minutes, and the bar stood at 0 until every row was done."""
+    reports = []
+    methods = ["const. null depth", "ellipsoid prior"]
+    run_shape_benchmark(
+        "face", n=3, size=32, methods=methods, batch_size=2,
+        progress=lambda done, total, message: reports.append((done, total, message)),
+    )  # fmt: skip
+    assert reports == [
+        (0, 6, "face: const. null depth"), (2, 6, "face: ellipsoid prior"),
+        (4, 6, "face: const. null depth"), (5, 6, "face: ellipsoid prior"), (6, 6, "face"),
+    ]  # fmt: skip
+
+
 def test_null_depth_side_is_the_spread_of_log_ground_truth(result) -> None:
     batch = render_samples("face", list(range(TEST_SEED, TEST_SEED + 4)), size=32)
     valid = erode_mask(batch.mask)

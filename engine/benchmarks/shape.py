@@ -25,7 +25,7 @@ from engine.atomic import atomic_path
 from engine.errors import GANliftError
 from engine.gan2shape.prior import PriorBoxPreset, ellipsoid_prior
 from engine.metrics import mad, side
-from engine.progress import ProgressFn
+from engine.progress import ProgressFn, no_progress
 from engine.render import normals_from_depth
 from engine.synth import CATEGORIES, SEED_RANGES, render_samples, seed_run
 
@@ -182,7 +182,9 @@ def run_shape_benchmark(
     progress: ProgressFn | None = None,
 ) -> ShapeBenchmarkResult:
     """Score `methods` (default: every registered predictor) on `n` test images of `category`
-    starting at test seed `seed` (default: the first test seed)."""
+    starting at test seed `seed` (default: the first test seed). `progress` counts images
+    scored by each method (n × methods in all) and names the method at work: a GAN2Shape row
+    takes minutes."""
     if category not in CATEGORIES:
         raise GANliftError(f"Unknown category '{category}'; use one of {', '.join(CATEGORIES)}.")
     names = list(DEPTH_PREDICTORS) if methods is None else methods
@@ -198,8 +200,8 @@ def run_shape_benchmark(
     )
     predictors = {name: DEPTH_PREDICTORS[name](settings) for name in names}
     scores: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in names}
-    if progress is not None:
-        progress(0, n, category)
+    report = progress or no_progress
+    done, total = 0, n * len(names)
     for start in range(0, n, batch_size):
         batch = render_samples(
             category, seeds[start : start + batch_size], size=size, device=settings.device
@@ -207,12 +209,13 @@ def run_shape_benchmark(
         inputs = ShapeInputs(image=batch.image, mask=batch.mask)
         gt_normal = normals_from_depth(batch.depth)  # [N, 3, H, W]
         for name, predict in predictors.items():
+            report(done, total, f"{category}: {name}")
             prediction = predict(inputs)
             depth = prediction.depth  # [N, H, W]
             seen = batch.mask if prediction.covered is None else batch.mask * prediction.covered
             scores[name][0].extend(side(depth, batch.depth, seen).tolist())
             scores[name][1].extend(mad(normals_from_depth(depth), gt_normal, seen).tolist())
-        if progress is not None:
-            progress(min(start + batch_size, n), n, category)
+            done += len(batch.image)
+    report(done, total, category)
     rows = [ShapeScores(name, *scores[name]) for name in names]
     return ShapeBenchmarkResult(category, size, first_seed, n, rows)

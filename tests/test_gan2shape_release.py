@@ -175,7 +175,7 @@ def test_release_folders_that_cannot_serve_are_one_sentence(
     tmp_path: Path, release_networks: Gan2ShapeNetworks
 ) -> None:
     style_dim = STYLE_DIM
-    with pytest.raises(GANliftError, match="belongs with the release's presets"):
+    with pytest.raises(GANliftError, match=r"belongs with the release.s presets.*--category"):
         read_release(get_preset("default-face"), tmp_path, style_dim=style_dim)
     with pytest.raises(GANliftError, match="does not exist; give the checkpoints/ folder"):
         read_release(TINY_FACE, tmp_path / "nowhere", style_dim=style_dim)
@@ -190,10 +190,14 @@ def test_release_folders_that_cannot_serve_are_one_sentence(
     torch.save({"mean": torch.zeros(5)}, broken / "view_light/celeba_view_mvn.pth")
     with pytest.raises(GANliftError, match="is not the release's statistics of 6 values"):
         read_release(TINY_FACE, broken, style_dim=style_dim)
-    no_depth = write_release(tmp_path / "no-depth", release_networks)
-    torch.save({"netA": {}}, no_depth / "gan2shape/celeba_pretrain.pth")
-    with pytest.raises(GANliftError, match=r"holds no depth network \(netD\)"):
-        read_release(TINY_FACE, no_depth, style_dim=style_dim)
+    nan = {"mean": torch.full((6,), float("nan")), "cov": VIEW_COV}  # would make every view nan
+    torch.save(nan, broken / "view_light/celeba_view_mvn.pth")
+    with pytest.raises(GANliftError, match="a dict of finite 'mean'"):
+        read_release(TINY_FACE, broken, style_dim=style_dim)
+    partial = write_release(tmp_path / "partial", release_networks)
+    torch.save({"netD": {}, "netV": {}, "netL": {}}, partial / "gan2shape/celeba_pretrain.pth")
+    with pytest.raises(GANliftError, match="lacks netA, netEnc of the release's five pretrained"):
+        read_release(TINY_FACE, partial, style_dim=style_dim)  # unseeded nets: no resume
     wider = TINY_FACE.replace(networks=get_preset("face").networks)
     with pytest.raises(GANliftError, match="netD does not fit this preset's depth_net"):
         read_release(wider, write_release(tmp_path / "other", release_networks), style_dim=512)
@@ -220,3 +224,6 @@ def test_the_command_refuses_a_missing_release_folder_in_one_line(tmp_path: Path
     assert main(command) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "does not exist; give the checkpoints/ folder" in err
+    with pytest.raises(SystemExit):  # its networks start runs; pretraining starts from none
+        main(["gan2shape-pretrain", "--ckpt", str(checkpoint), "--out", "n", "--release-dir", "x"])
+    assert "unrecognized arguments: --release-dir" in capsys.readouterr().err

@@ -163,6 +163,17 @@ def test_masks_a_user_can_get_wrong(tmp_path: Path) -> None:
         load_mask(tmp_path / "missing.png")
 
 
+def test_a_mask_is_read_under_the_photos_caps(tmp_path: Path, monkeypatch) -> None:
+    """The GANLIFT_* environment's, as the photo is: a mask as large as an accepted photo
+    was refused at the built-in cap."""
+    save_image(torch.ones(1, 3, 20, 20), tmp_path / "white.png")
+    monkeypatch.setenv("GANLIFT_MAX_PIXELS", "300")
+    with pytest.raises(GANliftError, match="has more than 300 pixels"):
+        load_mask(tmp_path / "white.png")
+    monkeypatch.setenv("GANLIFT_MAX_PIXELS", "400")
+    assert load_mask(tmp_path / "white.png").sum() == 400
+
+
 def test_a_cut_out_with_a_clear_background_is_its_own_mask(tmp_path: Path) -> None:
     """An object cut out onto transparency (white or any colour) is read by its opacity; it
     used to be composited on white and become all object."""

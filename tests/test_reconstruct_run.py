@@ -404,17 +404,28 @@ def test_an_out_that_cannot_be_a_folder_is_refused_before_any_work(
         assert error.startswith("error: ") and error.count("\n") == 1 and message in error
 
 
-def test_the_photos_own_folder_is_refused_as_out(tmp_path, capsys) -> None:
-    """Its outputs (input.png among them) would overwrite the photo and those beside it."""
-    photo = save_image(torch.zeros(1, 3, 40, 40), tmp_path / "input.png")
+def test_the_photos_own_folder_is_refused_as_out(tmp_path, capsys, monkeypatch) -> None:
+    """Its outputs (input.png among them) would overwrite the photo and those beside it, however
+    either path is written, and for a linked photo in either folder."""
+    (tmp_path / "photos").mkdir()
+    photo = save_image(torch.zeros(1, 3, 40, 40), tmp_path / "photos" / "input.png")
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "input.png").symlink_to(photo)
     before = photo.read_bytes()
-    for out in (tmp_path, tmp_path / "." / ""):
-        assert main(["reconstruct", str(photo), "--out", str(out)]) == 2
+    monkeypatch.chdir(tmp_path)
+    for image, out in (
+        ("photos/input.png", str(tmp_path / "photos")),
+        (str(photo), "photos/../photos"),
+        ("links/input.png", "links"),
+        ("links/input.png", "photos"),
+    ):
+        assert main(["reconstruct", image, "--out", out]) == 2
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and "is the folder" in error and "of their own" in error
-    assert photo.read_bytes() == before and [path.name for path in tmp_path.iterdir()] == [
-        "input.png"
-    ]
+    assert photo.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["input.png"] * 2 + [
+        "links", "photos"
+    ]  # fmt: skip
 
 
 def test_the_photo_caps_come_from_the_environment(

@@ -333,9 +333,11 @@ def test_a_state_from_more_gpus_resumes_where_fewer_are_visible(
     restored = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda rng, device: restored.append(device))
+    monkeypatch.setattr(
+        torch.cuda, "set_rng_state", lambda rng, device: restored.append((int(rng[0]), device))
+    )
     state.load(data)
-    assert restored == [0, 1]
+    assert restored == [(0, 0), (1, 1)]  # GPU i gets the state saved for GPU i
 
 
 def test_a_stopped_training_command_exits_130(

@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[view.text for view in DEFAULT_VIEWS], help="views to render per image",
     )  # fmt: skip
     parser.add_argument("--frames", type=int, default=24, help="frames per animation")
-    add_model_options(parser)
+    add_model_options(parser, release=True)
     add_limit_arguments(parser)
     parser.set_defaults(run=run_batch)
 

@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="views to render and project, degrees and an optional light direction (%(default)s)",
     )  # fmt: skip
     parser.add_argument("--frames", type=int, default=24, help="frames per animation")
-    add_model_options(parser)
+    add_model_options(parser, release=True)
     parser.set_defaults(run=run_reconstruct)
 
     pretrain_parser = subparsers.add_parser(
@@ -166,7 +166,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         )
     if (args.image is None) == (args.seed_sample is None):
         raise GANliftError("Give either an IMAGE file or --seed-sample N (not both, not none).")
-    if args.image is not None and Path(args.out).resolve() == Path(args.image).resolve().parent:
+    if args.image is not None and Path(args.out).resolve() in _folders_of(Path(args.image)):
         raise GANliftError(
             f"--out {args.out} is the folder {args.image} is in; the outputs (input.png, "
             "depth.png, ...) would overwrite files there, so choose a folder of their own."
@@ -302,20 +302,23 @@ _SYNTH_CATEGORY = {"face": "face", "default-face": "face", "car": "car", "defaul
 """The synthetic category whose renders check each preset's networks."""
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """--model / --ckpt + --category / --preset, --device and --fp32."""
+def add_model_options(parser: argparse.ArgumentParser, *, release: bool = False) -> None:
+    """--model / --ckpt + --category / --preset, --device and --fp32, and with `release`
+    --release-dir (for the commands whose runs start from the release's networks)."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--model", help="bundled model name (default: default-face)")
     source.add_argument("--ckpt", help="StyleGAN2 checkpoint file (.pt, .pkl, .safetensors)")
     parser.add_argument("--category", choices=sorted(PRESETS), help="GAN2Shape preset for --ckpt")
     parser.add_argument("--preset", help="GAN2Shape preset JSON file (overrides the category)")
-    parser.add_argument(
-        "--release-dir",
-        metavar="DIR",
-        help="the GAN2Shape release's checkpoints/ folder, with --ckpt and --category: its view "
-        "and light statistics, and for face and cat the pretrained networks that reconstructions "
-        "start from, as the release's configs use them",
-    )
+    parser.set_defaults(release_dir=None)
+    if release:
+        parser.add_argument(
+            "--release-dir",
+            metavar="DIR",
+            help="the GAN2Shape release's checkpoints/ folder, with --ckpt and --category: its "
+            "view and light statistics, and for face and cat the pretrained networks every run "
+            "starts from, as the release's configs use them",
+        )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--fp32", action="store_true", help="never use bfloat16 autocast")
 
@@ -328,6 +331,11 @@ def output_settings(args: argparse.Namespace) -> OutputSettings:
             f"got {args.frames}."
         )
     return OutputSettings(views=tuple(map(ViewSpec.parse, args.views)), frames=args.frames)
+
+
+def _folders_of(image: Path) -> set[Path]:
+    """The folder `image` is in, as given and, for a link, where its file is."""
+    return {image.absolute().parent.resolve(), image.resolve().parent}
 
 
 def _is_view(text: str) -> bool:

@@ -21,6 +21,7 @@ from PIL import Image, ImageOps
 
 from engine.errors import GANliftError
 from engine.images import fit_to_frame, load_image, to_uint8
+from engine.limits import limits_from_environment
 from engine.progress import ProgressFn
 
 FACE_CROP_SCALE = 1.7
@@ -236,9 +237,11 @@ def default_masks(
 
 def load_mask(source: str | os.PathLike) -> torch.Tensor:
     """A mask image file as `[1, 1, H, W]` in {0, 1}: pixels brighter than mid-grey are in,
-    or, for a cut-out with transparency (the object on a clear background), opaque ones."""
+    or, for a cut-out with transparency (the object on a clear background), opaque ones. Read
+    under the photo caps of the GANLIFT_* environment, as the photo is."""
+    limits = limits_from_environment()
     try:
-        image = load_image(source)  # [1, 3, H, W]
+        image = load_image(source, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels)
     except GANliftError as error:
         raise GANliftError(f"The mask could not be read: {error}") from error
     alpha = _alpha_channel(source)  # [H, W] in [0, 1], or None

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from engine.errors import GANliftError
-from engine.gan2shape.networks import Gan2ShapeNetworks
+from engine.gan2shape.networks import RELEASE_NETWORK_NAMES, Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.stylegan2.safe_pickle import load_torch_file
 
@@ -64,7 +64,8 @@ def read_release(
     if preset.name not in RELEASE_FILES:
         raise GANliftError(
             f"--release-dir belongs with the release's presets ({', '.join(RELEASE_FILES)}), "
-            f"not preset '{preset.name}'; pass --category instead of --preset, or leave it out."
+            f"not preset '{preset.name}'; give the release's checkpoint with --ckpt and its "
+            "--category."
         )
     directory = Path(directory).expanduser()
     if not directory.is_dir():
@@ -100,10 +101,11 @@ def _gaussian(directory: Path, name: str, size: int) -> tuple[torch.Tensor, torc
         cov = torch.as_tensor(data["cov"], dtype=torch.float32)
     except (TypeError, KeyError, IndexError, ValueError, RuntimeError):
         mean = cov = torch.empty(0)
-    if mean.shape != (size,) or cov.shape != (size, size) or not torch.isfinite(cov).all():
+    shapes = mean.shape == (size,) and cov.shape == (size, size)
+    if not shapes or not (torch.isfinite(mean).all() and torch.isfinite(cov).all()):
         raise GANliftError(
-            f"{path} is not the release's statistics of {size} values (a dict of 'mean' "
-            f"[{size}] and 'cov' [{size}, {size}]); download it again."
+            f"{path} is not the release's statistics of {size} values (a dict of finite "
+            f"'mean' [{size}] and 'cov' [{size}, {size}]); download it again."
         )
     return mean, cov
 
@@ -117,9 +119,14 @@ def _networks(path: Path, preset: Gan2ShapePreset, style_dim: int) -> dict[str, 
             "(its scripts/download.sh) or leave out --release-dir."
         )
     state = load_torch_file(path)
-    if not isinstance(state, dict) or not isinstance(state.get("netD"), dict):
+    missing = [
+        name
+        for name in RELEASE_NETWORK_NAMES
+        if not isinstance(state, dict) or not isinstance(state.get(name), dict)
+    ]
+    if missing:
         raise GANliftError(
-            f"{path} holds no depth network (netD) as the release's pretrained networks do; "
+            f"{path} lacks {', '.join(missing)} of the release's five pretrained networks; "
             "download it again."
         )
     networks = Gan2ShapeNetworks(preset.networks, style_dim=style_dim)

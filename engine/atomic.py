@@ -69,6 +69,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def output_folder(path: str | os.PathLike) -> Path:
     """`path` as a folder to write results into, made with its parents if missing; commands
     call it before any slow work, so a bad --out costs nothing."""
+    if not str(path).strip():
+        raise GANliftError("The output folder is empty text; give --out a folder's name.")
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise GANliftError(f"Output folder {path} is a file; choose a folder.")

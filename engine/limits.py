@@ -13,6 +13,7 @@ import argparse
 import ctypes
 import ctypes.util
 import dataclasses
+import math
 import os
 import resource
 import time
@@ -226,6 +227,8 @@ def _checked(text: str, name: str, source: _Source) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
+    if not math.isfinite(value):
+        value = -1.0  # inf would be no cap at all, which 0 says where a cap may be off
     if source.zero_turns_off and not value >= 0:
         raise GANliftError(f"{name} must be a number of 0 (no cap) or more, got '{text}'.")
     if not source.zero_turns_off and not value > 0:

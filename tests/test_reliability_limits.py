@@ -55,7 +55,7 @@ def test_launch_takes_every_limit_flag() -> None:
     assert limits.upload_bytes == 3 * MIB and limits.sessions == 4
 
 
-@pytest.mark.parametrize("value", ["abc", "-1", "nan"])
+@pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf", "1e400"])  # inf: OverflowError
 def test_nonsense_values_are_one_line_errors(value: str) -> None:
     with pytest.raises(GANliftError, match=f"GANLIFT_MAX_PIXELS must be a number.*'{value}'"):
         limits_from_environment({"GANLIFT_MAX_PIXELS": value})

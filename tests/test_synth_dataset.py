@@ -53,6 +53,24 @@ def test_synth_command_writes_data_and_preview(tmp_path, capsys) -> None:
     assert "wrote 3 face samples" in capsys.readouterr().out
 
 
+def test_synth_command_checks_its_outputs_before_rendering(tmp_path, capsys) -> None:
+    """A preview name it cannot write was found after the set was rendered, whose folder then
+    refused the retry; a file as --out ended in a traceback."""
+    (tmp_path / "taken").write_text("")
+    for out, preview, message in (
+        (tmp_path / "faces", tmp_path / "grid.txt", "Cannot save an image as 'grid.txt'"),
+        (tmp_path / "faces", tmp_path, "is a folder; choose a file name"),
+        (tmp_path / "taken", None, "is a file; choose a folder"),
+        ("", None, "give --out a folder's name"),
+    ):
+        command = ["synth", "--category", "face", "--n", "1", "--out", str(out)]
+        assert main(command + (["--preview", str(preview)] if preview else [])) == 2
+        captured = capsys.readouterr()
+        assert captured.err.count("\n") == 1 and message in captured.err
+        assert "wrote" not in captured.out
+    assert not (tmp_path / "faces" / "synth.json").exists()
+
+
 def test_synth_command_rejects_seeds_across_ranges(tmp_path, capsys) -> None:
     code = main(
         ["synth", "--category", "car", "--n", "4", "--out", str(tmp_path),

@@ -36,3 +36,6 @@ def test_missing_damaged_and_code_carrying_files_raise_the_given_sentences(tmp_p
     (tmp_path / "code.pt").write_bytes(pickle.dumps(_RunsCode(), protocol=2))
     with pytest.raises(GANliftError, match=f"^{re.escape(MESSAGES['damaged'])}$"):
         read_torch_file(tmp_path / "code.pt", **MESSAGES)
+    (tmp_path / "text.pt").write_text("hello world")  # the legacy unpickler raised KeyError: 101
+    with pytest.raises(GANliftError, match=f"^{re.escape(MESSAGES['damaged'])}$"):
+        read_torch_file(tmp_path / "text.pt", **MESSAGES)

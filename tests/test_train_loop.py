@@ -149,6 +149,15 @@ def test_compact_state_of_a_missing_file_is_one_line(tmp_path: Path, capsys) -> 
     assert capsys.readouterr().err.count("\n") == 1
 
 
+def test_compact_state_will_not_shrink_the_state_in_place(tmp_path: Path, capsys) -> None:
+    state = tmp_path / STATE_FILE
+    state.write_bytes(b"a full state")
+    assert main(["compact-state", str(state), str(tmp_path / "." / STATE_FILE)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "write the compact copy to another file" in error
+    assert state.read_bytes() == b"a full state"
+
+
 def test_a_new_run_starts_from_a_trained_model(image_folder: Path, tmp_path: Path, capsys) -> None:
     """--init-from: G and G_ema from the model's G_ema, D from its D, the step from its kimg;
     the new run then trains the remaining steps up to --kimg."""

@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 from contextlib import ExitStack
 
+from engine.atomic import output_file, output_folder
 from engine.benchmarks import run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import gan2shape_rows
 from engine.cli.arguments import INTERRUPTED, seed
 from engine.device import resolve_device
 from engine.gan2shape.pipeline import load_model
 from engine.gan2shape.presets import Gan2ShapePreset
+from engine.images import image_format
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.synth import CATEGORIES, SEED_RANGES, SIZES, render_samples, save_preview, write_dataset
 
@@ -80,6 +82,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_synth(args: argparse.Namespace) -> int:
     """Write the dataset (and the preview) with a progress bar."""
+    output_folder(args.out)
+    if args.preview:
+        output_file(args.preview)
+        image_format(args.preview)
     device = resolve_device(args.device)
     with (
         tqdm_progress(desc=f"synth {args.category}", unit="img") as progress,

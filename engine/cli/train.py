@@ -179,6 +179,11 @@ def run_compact_state(args: argparse.Namespace) -> int:
     """Write the compact copy and say how much smaller it is."""
     if not args.state.is_file():
         raise GANliftError(f"There is no training state at {args.state}; check the path.")
+    if args.out.resolve() == args.state.resolve():
+        raise GANliftError(
+            f"{args.out} is the state being compacted, which would lose its optimiser moments "
+            "and float32 weights; write the compact copy to another file."
+        )
     out = write_compact_state(args.state, args.out)
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, from "
           f"{args.state.stat().st_size / 2**20:.1f} MiB)")  # fmt: skip

@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -92,11 +93,30 @@ def stop_like_ctrl_c_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def check_address(host: str, port: int) -> None:
+    """Refuse, before the models load, an address this machine cannot listen on now: a port
+    outside 1-65535, a host that is not its own, or a port another server holds (Gradio's
+    own refusals came as tracebacks after the models had loaded)."""
+    if not 1 <= port <= 65535:
+        raise GANliftError(f"--port must be from 1 to 65535, got {port}.")
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+            probe.bind((host, port))
+    except OSError as error:
+        raise GANliftError(
+            f"Cannot listen on {host}:{port} ({error.strerror or error}); another server may "
+            "hold the port (pass --port N or stop it), or --host is not this machine's."
+        ) from error
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, build the app and serve it until interrupted."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
+        check_address(args.host, args.port)
         device = resolve_device(args.device)
         settings = AppSettings(
             model=args.model,

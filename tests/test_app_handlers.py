@@ -8,6 +8,7 @@ import copy
 import functools
 import json
 import re
+import socket
 from pathlib import Path
 
 import gradio as gr
@@ -116,6 +117,20 @@ def test_launch_refuses_desktop_windows_without_a_screen(
     assert "--desktop opens Open3D windows" in capsys.readouterr().err
     monkeypatch.setenv("DISPLAY", ":0")
     assert launch.has_display()
+
+
+def test_launch_refuses_an_address_it_cannot_listen_on(capsys: pytest.CaptureFixture[str]) -> None:
+    """Before the models load, in one line (Gradio's refusals came as tracebacks after it)."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        for arguments, fragment in (
+            (["--port", port], f"Cannot listen on 127.0.0.1:{port}"),
+            (["--port", "70000"], "--port must be from 1 to 65535, got 70000"),
+            (["--host", "999.1.1.1"], "Cannot listen on 999.1.1.1:7860"),
+        ):
+            assert launch.main(arguments) == 2
+            error = capsys.readouterr().err
+            assert error.startswith("error: ") and error.count("\n") == 1 and fragment in error
 
 
 def test_launch_refuses_a_bad_category_before_serving(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Iterable
@@ -100,7 +101,7 @@ _KIND = {bool: "true or false", int: "a whole number", float: "a number", str: "
 def _scalar(annotation: type, value: Any, source: str) -> Any:
     """``value`` as an ``annotation`` (bool, int, float or str), or a GANliftError."""
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    if annotation is float and number:
+    if annotation is float and number and math.isfinite(value):
         return float(value)
     if annotation is int and number and float(value).is_integer():
         return int(value)

@@ -50,6 +50,14 @@ def test_invalid_settings_are_refused() -> None:
         (name,) = setting
         with pytest.raises(GANliftError, match=f"{name} must be a positive finite number"):
             TrainConfig(**setting)
+    for setting in ({"ema_kimg": 0.0}, {"ema_kimg": math.nan}):  # nan: half the weights nan
+        with pytest.raises(GANliftError, match="ema_kimg must be a positive finite number"):
+            TrainConfig(**setting)
+    for name in ("r1_gamma", "pl_weight", "pl_decay", "cache_limit_mb", "ema_rampup"):
+        for value in (math.nan, math.inf, -1.0):  # r1_gamma nan made a model of nans
+            with pytest.raises(GANliftError, match=f"{name} must be a finite number of 0 or"):
+                TrainConfig(**{name: value})
+    assert TrainConfig(r1_gamma=0.0, pl_weight=0.0, ema_rampup=None).r1_gamma == 0.0
     with pytest.raises(GANliftError, match="channels"):
         TrainConfig(size=32, channels=[8, 8])
     with pytest.raises(GANliftError, match="mixing_prob"):

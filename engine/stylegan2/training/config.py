@@ -152,12 +152,20 @@ class TrainConfig:
             "sample_count",
             "g_lr",
             "d_lr",
+            "ema_kimg",
         )
         for name in positive:
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise GANliftError(
                     f"Training setting {name} must be a positive finite number, got {value}."
+                )
+        for name in ("r1_gamma", "pl_weight", "pl_decay", "cache_limit_mb", "ema_rampup"):
+            value = getattr(self, name)
+            if value is not None and not (value >= 0 and math.isfinite(value)):
+                raise GANliftError(
+                    f"Training setting {name} must be a finite number of 0 or more, got {value} "
+                    "(nan weights every network's update with nan)."
                 )
         if not 0.0 <= self.mixing_prob <= 1.0:
             raise GANliftError(f"mixing_prob must lie in [0, 1], got {self.mixing_prob}.")

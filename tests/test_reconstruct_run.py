@@ -220,6 +220,15 @@ def test_a_stop_during_the_inversion_keeps_nothing_and_the_rerun_inverts_fully(
     assert rerun.recovery.psnr == pytest.approx(fresh.recovery.psnr)
 
 
+def test_a_folder_of_other_files_is_refused(model, tmp_path: Path) -> None:
+    """Its files would be overwritten by outputs of the same names (a user's summary.json)."""
+    (tmp_path / "summary.json").write_text("my notes")
+    with pytest.raises(GANliftError, match="holds files but no GANlift run"):
+        run(model, tmp_path)
+    assert [path.name for path in tmp_path.iterdir()] == ["summary.json"]
+    assert (tmp_path / "summary.json").read_text() == "my notes"
+
+
 def test_a_folder_with_another_run_is_refused(model, finished) -> None:
     with pytest.raises(GANliftError, match="holds a run of another input"):
         run(model, finished[0].out_dir, seed=2)

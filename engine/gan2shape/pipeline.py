@@ -190,7 +190,7 @@ def reconstruct(
 ) -> Reconstruction:
     """Run GAN2Shape on `prepared` (with its known `latent`, else by inversion) in `out_dir`,
     or continue the run already there for the same input, model and quality. A folder that
-    holds a run of something else is refused rather than overwritten."""
+    holds a run of something else, or files but no run, is refused rather than overwritten."""
     out_dir = Path(out_dir)
     state_path, run_path = out_dir / STATE_FILE, out_dir / RUN_FILE
     description = _describe_run(model, prepared, quality, latent)
@@ -207,6 +207,12 @@ def reconstruct(
         _check_same_run(run_path, description, out_dir)
         state = load_state(state_path, device=device)
         return Reconstruction(continue_recovery(G, D, state, **common), True, out_dir)
+    if not run_path.is_file() and out_dir.is_dir() and any(out_dir.iterdir()):
+        raise GANliftError(
+            f"{out_dir} holds files but no GANlift run; the outputs (input.png, depth.png, "
+            "summary.json, ...) would overwrite any of the same names, so choose an empty or "
+            "new folder."
+        )
     preset, init = quality_schedule(
         model.preset, quality, model.pretrained, model.generator, start=model.start
     )

@@ -145,3 +145,10 @@ def test_summaries_are_the_mean_and_the_sample_standard_deviation() -> None:
     scores = ShapeScores("x", side=[1.0, 2.0, 3.0], mad=[10.0, 10.0, 40.0])
     assert (scores.side_mean, scores.side_std) == pytest.approx((2.0, 1.0))
     assert (scores.mad_mean, scores.mad_std) == pytest.approx((20.0, 300**0.5))
+
+
+def test_one_image_has_no_spread_and_its_json_is_strict(tmp_path) -> None:
+    result = run_shape_benchmark("face", n=1, size=32, methods=["const. null depth"])
+    assert result.rows[0].side_std == 0.0 and result.rows[0].mad_std == 0.0
+    text = result.save_json(tmp_path / "one.json").read_text()
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))

@@ -132,9 +132,15 @@ class ShapeScores:
     mad_std: float = field(init=False)
 
     def __post_init__(self) -> None:
-        side_values, mad_values = torch.tensor(self.side), torch.tensor(self.mad)
-        self.side_mean, self.side_std = side_values.mean().item(), side_values.std(0).item()
-        self.mad_mean, self.mad_std = mad_values.mean().item(), mad_values.std(0).item()
+        self.side_mean, self.side_std = _mean_and_std(self.side)
+        self.mad_mean, self.mad_std = _mean_and_std(self.mad)
+
+
+def _mean_and_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation of per-image scores; one image has a spread of 0
+    (not nan, which strict JSON readers refuse)."""
+    scores = torch.tensor(values)
+    return scores.mean().item(), scores.std(0).item() if len(values) > 1 else 0.0
 
 
 @dataclass

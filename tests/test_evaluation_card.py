@@ -156,6 +156,10 @@ def test_a_card_measured_again_keeps_the_recorded_training_facts(
     assert "describes the snapshot at step 60, not this checkpoint's step 80" in (
         capsys.readouterr().err
     )
+    missing = str(tmp_path / "nowhere.json")
+    assert main(["evaluate-gan", str(other), "--out", str(tmp_path / "x"), "--training-from",
+                 missing, *arguments]) == 2  # fmt: skip
+    assert "nowhere.json does not exist; pass an evaluation.json" in capsys.readouterr().err
 
 
 def test_evaluate_gan_reports_bad_settings_without_a_traceback(

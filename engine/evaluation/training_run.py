@@ -89,6 +89,10 @@ def recorded_training_run(evaluation_json: str | Path, extra: dict[str, Any]) ->
     """The training facts an earlier ``evaluation.json`` recorded for the snapshot with
     metadata `extra`, so a model card can be measured again after its run folder is gone."""
     path = Path(evaluation_json)
+    if not path.is_file():
+        raise GANliftError(
+            f"{path} does not exist; pass an evaluation.json written by evaluate-gan."
+        )
     recorded = _read_json(path).get("training")
     if not isinstance(recorded, dict):
         raise GANliftError(

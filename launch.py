@@ -25,6 +25,7 @@ from app.viewer import create_viewer
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.limits import add_limit_arguments, cap_allocator_arenas, limits_from_arguments
+from engine.styleganr.model import resolve_model_path
 
 QUEUE_SIZE = 64
 """Events that may wait in the queue before new ones are refused."""
@@ -131,6 +132,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise GANliftError(choice.missing_message)
         if settings.category is not None:
             resolve_preset(settings.category, gan_size=0)  # a bad name or file, refused now
+        cars = resolve_model_path(settings.cars_model, models_dir=settings.models_dir)
+        if not cars.is_file():  # loaded on the Cars tab's first use; a typo is told now
+            raise GANliftError(
+                f"--cars-model {settings.cars_model}: there is no StyleGAN-R model at {cars}; "
+                "pass a file written by `python -m engine styleganr` or leave it out."
+            )
         models = ModelStore(device)
         if choice.installed:  # a preset that does not fit the GAN is refused now, not per request
             models.load(choice)

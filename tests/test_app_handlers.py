@@ -133,6 +133,16 @@ def test_launch_refuses_an_address_it_cannot_listen_on(capsys: pytest.CaptureFix
             assert error.startswith("error: ") and error.count("\n") == 1 and fragment in error
 
 
+def test_launch_refuses_a_missing_cars_model(tmp_path, capsys) -> None:
+    """The Cars tab loads it on first use; a typo started the app with no word on the
+    command line."""
+    assert launch.main(["--cars-model", str(tmp_path / "nosuch.pt")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "there is no StyleGAN-R model at" in error
+    assert launch.main(["--cars-model", "default-car-stylegan"]) == 2
+    assert "default-car-stylegan.pt" in capsys.readouterr().err
+
+
 def test_launch_refuses_a_bad_category_before_serving(capsys: pytest.CaptureFixture[str]) -> None:
     for category, fragment in (
         ("horse", "Unknown GAN2Shape preset 'horse'"),

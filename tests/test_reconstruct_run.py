@@ -6,6 +6,7 @@ outputs and reports errors on one line."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import itertools
 import json
 import math
@@ -183,6 +184,25 @@ def test_outputs_written_again_with_other_views_leave_no_stale_view(
     on_disk = {path.name for path in (tmp_path / "views").iterdir()}
     assert on_disk == {"render_az-15_el+0.png", "projected_az-15_el+0.png"}
     assert set(json.loads(files["summary"].read_text())["files"]) >= {"render_az-15_el+0"}
+
+
+def test_outputs_cut_short_leave_no_summary_of_other_files(
+    model, finished, tmp_path: Path, monkeypatch
+) -> None:
+    """A rewrite stopped by Ctrl-C after the views left the earlier summary listing views that
+    were gone (and the figure script failed on the folder)."""
+    recovery = finished[0].recovery
+    write_outputs(recovery, model.generator, tmp_path, settings=OutputSettings(views=VIEWS))
+    outputs = importlib.import_module("engine.gan2shape.outputs")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs, "_write_animations", interrupted)
+    later = OutputSettings(views=(ViewSpec(-15.0, 0.0),), frames=FRAMES)
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(recovery, model.generator, tmp_path, settings=later)
+    assert not (tmp_path / "summary.json").exists()
 
 
 def test_a_stopped_run_continues_where_it_stopped(model, finished, tmp_path: Path) -> None:

@@ -134,8 +134,11 @@ def write_outputs(
 ) -> dict[str, Path]:
     """Write every output of `recovery` into `out_dir` (see the module docstring); `G` (on the
     recovery's device) projects the views; `photo` (`PreparedInput.photo`) gives the mesh its
-    texture at the photo's resolution. Returns the files by label."""
+    texture at the photo's resolution. Returns the files by label. summary.json, which lists
+    the files, goes first and comes back last, so a write cut short (Ctrl-C) leaves none that
+    names files of an earlier call's settings."""
     out_dir = Path(out_dir)
+    (out_dir / "summary.json").unlink(missing_ok=True)
     writers = [
         lambda: _write_maps(recovery, out_dir),
         lambda: _write_views(recovery, G, out_dir, settings.views),

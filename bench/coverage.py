@@ -20,7 +20,7 @@ import argparse
 
 import torch
 
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import at_least, run_script, seed
 from engine.evaluation import CoverageReader
 from engine.evaluation.coverage import azimuth_reading
 from engine.stylegan2 import load_checkpoint
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument(
         "--settings", nargs="+", type=parse_setting, default=[(4000, 1500), (64000, 24000)]
     )
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="z seeds of the samples")
+    parser.add_argument("--seeds", nargs="+", type=seed, default=[0], help="z seeds of the samples")
     parser.add_argument("--threads", type=at_least(1), default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -59,19 +59,19 @@ def main() -> None:
     for renders, steps in args.settings:
         reader = CoverageReader.fit(args.category, n_train=renders, regressor_steps=steps)
         for name, generator in generators.items():
-            for seed in args.seeds:
-                result = reader.read(generator, seed=seed)
+            for sample_seed in args.seeds:
+                result = reader.read(generator, seed=sample_seed)
                 for label in result.labels:
                     gated = "yes" if label.gated else ""
                     print(
-                        f"{renders:>7}:{steps:<6} | {name[-32:]:<32} | {seed:>4} "
+                        f"{renders:>7}:{steps:<6} | {name[-32:]:<32} | {sample_seed:>4} "
                         f"| {label.name:<12} | {label.ratio:5.2f} | {label.heldout_r2:5.3f} "
                         f"| {gated}"
                     )
                 angle = azimuth_reading(result)
                 if angle is not None:
                     angles.append(
-                        f"{renders:>7}:{steps:<6} | {name[-32:]:<32} | {seed:>4} "
+                        f"{renders:>7}:{steps:<6} | {name[-32:]:<32} | {sample_seed:>4} "
                         f"| {angle.angle_ratio:11.2f} | {angle.gan_length:10.2f} "
                         f"| {angle.data_length:11.2f}"
                     )

@@ -23,7 +23,7 @@ import imageio.v3 as iio
 import torch
 
 from engine.atomic import output_folder
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import at_least, run_script, seed
 from engine.evaluation.coverage import render_labelled
 from engine.evaluation.gan2shape_check import correlation
 from engine.evaluation.labels import label_set
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--model", choices=sorted(CATEGORIES), default="default-face")
     parser.add_argument("--weights", help="pretrained networks (default: the model's own)")
     parser.add_argument("--samples", type=at_least(1), default=8, help="GAN samples probed (8)")
-    parser.add_argument("--seed", type=int, default=7, help="their first seed (7)")
+    parser.add_argument("--seed", type=seed, default=7, help="their first seed (7)")
     parser.add_argument(
         "--refine", type=at_least(0), default=0, help="Adam steps on the offsets (0)"
     )

@@ -41,8 +41,9 @@ def networks() -> tuple[Generator, Discriminator]:
 def test_bare_name_resolves_in_the_models_folder(networks, tmp_path: Path) -> None:
     G, D = networks
     save_checkpoint(tmp_path / "mini-face", G, discriminator=D, extra={"step": 3})
-    (tmp_path / "mini-face-gan2shape.safetensors").write_bytes(b"")  # other networks:
-    (tmp_path / "mini-face-gan2shape.json").write_text('{"networks": {}}')  # not offered
+    # Other networks, whose JSON names the GAN they were made for by its fingerprint: not offered.
+    (tmp_path / "mini-face-gan2shape.safetensors").write_bytes(b"")
+    (tmp_path / "mini-face-gan2shape.json").write_text('{"networks": {}, "generator": "ab12"}')
     checkpoint = load_checkpoint("mini-face", models_dir=tmp_path)
     assert checkpoint.format == "GANlift safetensors"
     assert checkpoint.extra == {"step": 3}

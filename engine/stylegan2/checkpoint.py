@@ -118,7 +118,7 @@ def _generator_names(models_dir: Path = MODELS_DIR) -> list[str]:
             config = json.loads(weights.with_suffix(".json").read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(config, dict) and "generator" in config:
+        if isinstance(config, dict) and isinstance(config.get("generator"), dict):
             names.append(weights.stem)
     return names
 

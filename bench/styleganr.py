@@ -41,9 +41,9 @@ import torch
 
 from engine.atomic import output_folder
 from engine.cli.arguments import at_least, positive, run_script
-from engine.errors import GANliftError
 from engine.evaluation.styleganr import (
     SwapScores,
+    ViewAxes,
     azimuth_ring,
     camera_control_errors,
     content_spread,
@@ -119,6 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     figures = output_folder(args.figures) if args.figures else None
+    axes = load_view_axes(args.view_axes)  # a missing or damaged file, refused before the work
     model = load_styleganr(args.model)
     labeller = load_view_labeller(args.labeller)
 
@@ -167,7 +168,7 @@ def main() -> None:
         "inverse graphics": lambda images, ring: read_by_network(network, images, ring),
         "labeller": lambda images, ring: read_by_labeller(network, images, ring),
     }
-    report_view_axes(model, args.view_axes, readers)
+    report_view_axes(model, axes, readers)
 
     report_content_spread(model, segment)
 
@@ -236,17 +237,12 @@ def report_content_spread(model: StyleGANR, segment: Segmenter, contents: int = 
 
 
 def report_view_axes(
-    model: StyleGANR, path: str, readers: dict[str, Callable[..., torch.Tensor]]
+    model: StyleGANR, axes: ViewAxes, readers: dict[str, Callable[..., torch.Tensor]]
 ) -> None:
-    """Print each reader's axis errors on GAN samples under the hand-read view codes in
-    ``path``; ``readers`` maps a name to ``read(images, candidate cameras) -> azimuths``."""
-    try:
-        axes = load_view_axes(path)
-    except GANliftError as error:
-        print(f"\nview axes skipped: {error}")
-        return
+    """Print each reader's axis errors on GAN samples under the hand-read view codes `axes`;
+    ``readers`` maps a name to ``read(images, candidate cameras) -> azimuths``."""
     if axes.checkpoint != model.generator_path:
-        print(f"\nview axes skipped: {path} reads {axes.checkpoint}'s view codes")
+        print(f"\nview axes skipped: they read {axes.checkpoint}'s view codes")
         return
     codes, truth = axes.view_codes(model.generator)
     labels = model.views.labelled()

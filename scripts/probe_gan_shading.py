@@ -28,7 +28,7 @@ import statistics
 
 import torch
 
-from engine.cli.arguments import at_least, numbers, run_script
+from engine.cli.arguments import at_least, numbers, positive, run_script
 from engine.errors import GANliftError
 from engine.evaluation.gan2shape_check import correlation
 from engine.gan2shape import get_preset
@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument(
         "--steps", type=at_least(1), default=200, help="projection steps (%(default)s)"
     )
-    parser.add_argument("--lr", type=float, default=0.02, help="projection rate (%(default)s)")
+    parser.add_argument("--lr", type=positive, default=0.02, help="projection rate (%(default)s)")
     parser.add_argument(
         "--threads", type=at_least(1), default=1, help="torch threads (%(default)s)"
     )

@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import at_least, positive, run_script
 from engine.evaluation.coverage import render_labelled
 from engine.evaluation.regressor import LabelRegressor, fit_label_regressor, predict_labels
 from engine.gan2shape.latent_offset import LatentProjector
@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--model", default="default-face")
     parser.add_argument("--faces", type=at_least(1), default=2, help="held-out test faces probed")
     parser.add_argument("--steps", type=at_least(1), default=150, help="encoder training steps")
-    parser.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate")
+    parser.add_argument("--lr", type=positive, default=1e-4, help="encoder learning rate")
     parser.add_argument("--w-steps", type=at_least(1), default=150, help="w optimisation steps")
     args = parser.parse_args()
 

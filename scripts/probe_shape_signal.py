@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.benchmarks.gan2shape_rows import depth_in_image_view
-from engine.cli.arguments import at_least, numbers, run_script
+from engine.cli.arguments import at_least, numbers, positive, run_script
 from engine.errors import GANliftError
 from engine.gan2shape import CameraRanges, Gan2ShapePreset, get_preset
 from engine.gan2shape.losses import masked_l1, smoothness
@@ -184,9 +184,9 @@ def main() -> None:
     parser.add_argument("--flip", action="store_true", help="symmetry: mirrored copies too")
     parser.add_argument("--supersample", type=at_least(1), default=1, help="anti-aliasing factor")
     parser.add_argument("--steps", type=at_least(1), default=600, help="Adam steps (%(default)s)")
-    parser.add_argument("--lr", type=float, default=0.02, help="Adam rate (%(default)s)")
+    parser.add_argument("--lr", type=positive, default=0.02, help="Adam rate (%(default)s)")
     parser.add_argument(
-        "--smooth", type=float, default=0.05,
+        "--smooth", type=at_least(0, float), default=0.05,
         help="smoothness weight (%(default)s; the preset's 0.5 holds free pixels at the cap)",
     )  # fmt: skip
     args = parser.parse_args()

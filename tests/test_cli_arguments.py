@@ -61,6 +61,7 @@ def test_engine_errors_become_one_line_and_exit_2(capsys) -> None:
         (["bench.styleganr", "--figures", "README.md"], "error: Output folder README.md is a file"),
         (["bench.render", "--repeats", "0"], "expected a whole number of at least 1, got '0'"),
         (["bench.coverage", "--seeds", "-1"], "a seed is a whole number from 0 to"),
+        (["bench.styleganr", "--view-axes", "missing-axes.json"], "missing-axes.json"),
         (["scripts.probe_relighting", "--seed", "-1"], "a seed is a whole number from 0 to"),
     ],
 )

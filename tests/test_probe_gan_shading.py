@@ -87,6 +87,7 @@ def test_runs_on_a_tiny_gan(tmp_path, run):
     [
         (["--light-x", "left"], "argument --light-x: expected comma-separated numbers, got 'left'"),
         (["--n", "0"], "argument --n: expected a whole number of at least 1, got '0'"),
+        (["--lr", "nan"], "argument --lr: expected a number above 0, got 'nan'"),
         (["--model", "nowhere-model"], "No model named 'nowhere-model'"),
     ],
 )

@@ -65,6 +65,8 @@ def test_a_held_depth_is_returned_unchanged_and_lights_differ_per_render(probe):
         (["--yaws", "0,10", "--light-x=0.5"], "--light-x needs one value per yaw (2)"),
         (["--yaws", "10", "--true-albedo"], "start --yaws at 0"),
         (["--yaws", "zero"], "argument --yaws: expected comma-separated numbers, got 'zero'"),
+        (["--lr", "nan"], "argument --lr: expected a number above 0, got 'nan'"),
+        (["--smooth", "-1"], "argument --smooth: expected a number of at least 0, got '-1'"),
     ],
 )
 def test_bad_arguments_end_in_one_line(probe, monkeypatch, capsys, argv, message):

@@ -188,6 +188,11 @@ def evaluate_gan(
     the checkpoint's own folder (where `train-gan` writes its snapshots). `training_record`,
     an earlier ``evaluation.json`` of the same snapshot, replaces a run folder since removed.
     """
+    if run_dir is not None and not Path(run_dir).is_dir():
+        raise GANliftError(
+            f"--run-dir {run_dir} is not a folder; give the training run's folder (config.json, "
+            "log.jsonl) or leave it out."
+        )
     loaded = load_checkpoint(checkpoint, device)
     generator = loaded.generator
     if training_record is not None:

@@ -82,7 +82,9 @@ def _convert(annotation: Any, value: Any, source: str) -> Any:
     if origin in (typing.Union, types.UnionType) and value is not None:
         options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         return _convert(options[0], value, source) if len(options) == 1 else value
-    if origin is tuple and isinstance(value, list):
+    if origin is tuple and not isinstance(value, list):
+        raise GANliftError(f"{source} must be a list, got {json.dumps(value)}.")
+    if origin is tuple:
         args = typing.get_args(annotation)
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_convert(args[0], item, source) for item in value)

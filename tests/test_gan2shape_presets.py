@@ -81,6 +81,7 @@ def test_invalid_presets_raise_user_errors() -> None:
         ("batch_size", 0, "batch sizes must be at least 1"),
         ("first_stage", {"step1": 1, "step2": 1, "step3": -1}, "Step lengths must be zero or"),
         ("light_mean", [0.0, 0.0, 0.0], "4-value light_mean"),
+        ("flip_step1", "yes", 'preset.flip_step1 must be a list, got "yes"'),  # not 3 flags
     ],
 )
 def test_wrong_values_are_named_when_the_preset_is_read(key, value, message) -> None:

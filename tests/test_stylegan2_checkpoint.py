@@ -54,6 +54,8 @@ def test_bare_name_resolves_in_the_models_folder(networks, tmp_path: Path) -> No
     assert "No model named 'default-face'" in message
     assert str(tmp_path / "default-face.safetensors") in message
     assert "(available: mini-face)" in message
+    with pytest.raises(GANliftError, match="The checkpoint is empty text"):  # not "Checkpoint ."
+        load_checkpoint("", models_dir=tmp_path)
 
 
 def test_missing_file_and_missing_config(networks, tmp_path: Path) -> None:

@@ -127,6 +127,8 @@ def resolve_checkpoint_path(
     path_or_name: str | os.PathLike[str], models_dir: Path = MODELS_DIR
 ) -> Path:
     """An existing file as is; a bare name ("default-face") as `<models_dir>/<name>.safetensors`."""
+    if not str(path_or_name).strip():
+        raise GANliftError("The checkpoint is empty text; give a checkpoint file or a model name.")
     path = Path(path_or_name)
     if path.is_file():
         return path

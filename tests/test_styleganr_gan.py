@@ -506,7 +506,9 @@ def test_mapping_training_warms_up_cycles_and_resumes(model, tmp_path) -> None:
             )  # fmt: skip
 
 
-def test_training_commands_write_their_config_only_for_a_run_they_accept(model, tmp_path) -> None:
+def test_training_commands_write_their_config_only_for_a_run_they_accept(
+    model, tmp_path, capsys
+) -> None:
     """The config goes beside --out as .json, after the trainer accepted the run: never over
     a GAN's model.json, never claiming a setting a refused resume did not take."""
     save_checkpoint(tmp_path / "model", model.generator)
@@ -520,6 +522,9 @@ def test_training_commands_write_their_config_only_for_a_run_they_accept(model, 
     command = ["styleganr", "train-inverse", "--synthetic", "--size", "16", "--out", str(inverse)]
     assert main([*command, "--steps", "1", "--batch-size", "2"]) == 0
     assert main([*command, "--steps", "2", "--batch-size", "3"]) == 2  # another config
+    capsys.readouterr()
+    assert main([*command, "--steps", "1", "--batch-size", "2", "--views", "v.safetensors"]) == 2
+    assert "--views and --labeller belong with --checkpoint" in capsys.readouterr().err
     assert json.loads(inverse.with_suffix(".json").read_text())["batch_size"] == 2
 
 

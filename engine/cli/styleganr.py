@@ -300,6 +300,11 @@ def _train_inverse(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     perceptual = None
     if args.synthetic:
+        if args.views is not None or args.labeller is not None:
+            raise GANliftError(
+                "--views and --labeller belong with --checkpoint (GAN pairs); synthetic pairs "
+                "come with their cameras and masks, so leave them out with --synthetic."
+            )
         size, first_seed = args.size, SEED_RANGES["train"].start
 
         def source(count: int, rng: torch.Generator):

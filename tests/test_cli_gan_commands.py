@@ -171,3 +171,7 @@ def test_output_paths_are_checked_before_any_work(
     assert_one_line_error(capsys, code, "Cannot save an image as 'r.txt'")
     code = main(["sample", missing, "--out", str(tmp_path / "grid.txt")])
     assert_one_line_error(capsys, code, "Cannot save an image as 'grid.txt'")
+    code = main(["invert", missing, str(photo), "--out", str(tmp_path)])
+    assert_one_line_error(capsys, code, "is a folder; choose a file name")
+    code = main(["bench", "shape", "--n", "1", "--json", str(tmp_path)])
+    assert_one_line_error(capsys, code, "is a folder; choose a file name")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from engine.atomic import output_file
 from engine.cli.arguments import at_least, seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
@@ -104,7 +105,9 @@ def run_invert(args: argparse.Namespace) -> int:
             f"--out {args.out} names the latent file, not a picture; "
             "pass a .pt path there and save the reconstruction with --recon."
         )
+    output_file(args.out)
     if args.recon:
+        output_file(args.recon)
         image_format(args.recon)
     device = resolve_device(args.device)
     target = load_photo(args.image)  # [1, 3, H, W]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from engine.atomic import atomic_path, output_folder
+from engine.atomic import atomic_path, output_file, output_folder
 from engine.cli.arguments import INTERRUPTED, seed
 from engine.device import resolve_device
 from engine.distributed import current_process_group, process_group_from_environment
@@ -236,6 +236,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
 def run_pretrain(args: argparse.Namespace) -> int:
     """Pretrain the networks jointly (resumable, data-parallel under torchrun) and report,
     from rank 0, where they are."""
+    output_file(args.out)
     config = PretrainConfig(
         images=args.images,
         steps=args.steps,
@@ -274,6 +275,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     """Print (and optionally save) `check_networks` for the model's pretrained networks."""
+    if args.json:
+        output_file(args.json)
     device = resolve_device(args.device)
     model = load_model_from_args(args, device)
     weights = Path(args.weights) if args.weights else model.pretrained

@@ -111,6 +111,8 @@ def run_synth(args: argparse.Namespace) -> int:
 
 def run_shape_bench(args: argparse.Namespace) -> int:
     """Run the shape benchmark (baselines, and GAN2Shape rows when asked) and print its table."""
+    if args.json:
+        output_file(args.json)
     device = resolve_device(args.device)
     with ExitStack() as stack:
         rows = None

@@ -100,11 +100,12 @@ def check_address(host: str, port: int) -> None:
     own refusals came as tracebacks after the models had loaded)."""
     if not 1 <= port <= 65535:
         raise GANliftError(f"--port must be from 1 to 65535, got {port}.")
+    address = host.removeprefix("[").removesuffix("]")  # an IPv6 address as Gradio takes it
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        family = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0][0]
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
-            probe.bind((host, port))
+            probe.bind((address, port))
     except OSError as error:
         raise GANliftError(
             f"Cannot listen on {host}:{port} ({error.strerror or error}); another server may "

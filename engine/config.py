@@ -82,7 +82,7 @@ def _convert(annotation: Any, value: Any, source: str) -> Any:
     if origin in (typing.Union, types.UnionType) and value is not None:
         options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         return _convert(options[0], value, source) if len(options) == 1 else value
-    if origin is tuple and not isinstance(value, list):
+    if origin is tuple and not isinstance(value, list | tuple):
         raise GANliftError(f"{source} must be a list, got {json.dumps(value)}.")
     if origin is tuple:
         args = typing.get_args(annotation)
@@ -97,7 +97,7 @@ def _convert(annotation: Any, value: Any, source: str) -> Any:
 _SCALARS = (bool, int, float, str)
 """Annotations whose JSON values are checked (and ints turned into floats where floats are
 asked for), so a wrong type is named where it is read, not met as a traceback mid-run."""
-_KIND = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+_KIND = {bool: "true or false", int: "a whole number", float: "a finite number", str: "a string"}
 
 
 def _scalar(annotation: type, value: Any, source: str) -> Any:

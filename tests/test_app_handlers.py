@@ -107,13 +107,23 @@ def test_a_shipped_model_loaded_by_path_keeps_its_preset_and_presets_must_fit(
         model_tab.load_model(session, str(tmp_path / "default-car.safetensors"), "face")
 
 
+def free_port() -> str:
+    """A port nothing listens on now (7860 may be taken by a running app)."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return str(probe.getsockname()[1])
+
+
+FREE_PORT = ("--port", free_port())
+"""For launch refusals that come after the address check."""
+
+
 def test_launch_refuses_desktop_windows_without_a_screen(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(launch.sys, "platform", "linux")
     for variable in ("DISPLAY", "WAYLAND_DISPLAY"):
         monkeypatch.delenv(variable, raising=False)
-    assert launch.main(["--desktop"]) == 2
+    assert launch.main(["--desktop", *FREE_PORT]) == 2
     assert "--desktop opens Open3D windows" in capsys.readouterr().err
     monkeypatch.setenv("DISPLAY", ":0")
     assert launch.has_display()
@@ -127,6 +137,7 @@ def test_launch_refuses_an_address_it_cannot_listen_on(capsys: pytest.CaptureFix
             (["--port", port], f"Cannot listen on 127.0.0.1:{port}"),
             (["--port", "70000"], "--port must be from 1 to 65535, got 70000"),
             (["--host", "999.1.1.1"], "Cannot listen on 999.1.1.1:7860"),
+            (["--host", "[127.0.0.1]", "--port", port], "Address already in use"),  # brackets off
         ):
             assert launch.main(arguments) == 2
             error = capsys.readouterr().err
@@ -136,10 +147,10 @@ def test_launch_refuses_an_address_it_cannot_listen_on(capsys: pytest.CaptureFix
 def test_launch_refuses_a_missing_cars_model(tmp_path, capsys) -> None:
     """The Cars tab loads it on first use; a typo started the app with no word on the
     command line."""
-    assert launch.main(["--cars-model", str(tmp_path / "nosuch.pt")]) == 2
+    assert launch.main(["--cars-model", str(tmp_path / "nosuch.pt"), *FREE_PORT]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "there is no StyleGAN-R model at" in error
-    assert launch.main(["--cars-model", "default-car-stylegan"]) == 2
+    assert launch.main(["--cars-model", "default-car-stylegan", *FREE_PORT]) == 2
     assert "default-car-stylegan.pt" in capsys.readouterr().err
 
 
@@ -148,7 +159,7 @@ def test_launch_refuses_a_bad_category_before_serving(capsys: pytest.CaptureFixt
         ("horse", "Unknown GAN2Shape preset 'horse'"),
         ("/no.json", "no.json"),
     ):
-        assert launch.main(["--category", category]) == 2
+        assert launch.main(["--category", category, *FREE_PORT]) == 2
         error = capsys.readouterr().err
         assert error.startswith("error: ") and error.count("\n") == 1 and fragment in error
 
@@ -163,7 +174,7 @@ def test_launch_refuses_a_preset_that_does_not_fit_the_gan(
         (None, "No GAN2Shape preset is made for 32-px generators"),
     ):
         options = ["--category", category] if category else []
-        assert launch.main(["--model", str(checkpoint), *options]) == 2
+        assert launch.main(["--model", str(checkpoint), *options, *FREE_PORT]) == 2
         error = capsys.readouterr().err
         assert error.startswith("error: ") and error.count("\n") == 1 and fragment in error
 

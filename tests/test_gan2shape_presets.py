@@ -69,9 +69,9 @@ def test_invalid_presets_raise_user_errors() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("lr", "fast", 'preset.lr must be a number, got "fast"'),
-        ("smooth_weight", float("nan"), "preset.smooth_weight must be a number, got NaN"),
-        ("lr", float("inf"), "preset.lr must be a number, got Infinity"),
+        ("lr", "fast", 'preset.lr must be a finite number, got "fast"'),
+        ("smooth_weight", float("nan"), "preset.smooth_weight must be a finite number, got NaN"),
+        ("lr", float("inf"), "preset.lr must be a finite number, got Infinity"),
         ("batch_size", 2.5, "preset.batch_size must be a whole number, got 2.5"),
         ("use_mask", 1, "preset.use_mask must be true or false, got 1"),
         ("lr", -1, "needs lr > 0"),

@@ -32,6 +32,8 @@ from engine.gan2shape import (
     sample_input,
     write_outputs,
 )
+from engine.gan2shape.outputs import OUTPUT_NAMES
+from engine.gan2shape.pipeline import RUN_FILE, STATE_FILE
 from engine.gan2shape.views import render_view
 from engine.images import save_image, to_uint8
 from engine.perceptual import DiscriminatorFeatureLoss
@@ -240,13 +242,24 @@ def test_a_stop_during_the_inversion_keeps_nothing_and_the_rerun_inverts_fully(
     assert rerun.recovery.psnr == pytest.approx(fresh.recovery.psnr)
 
 
-def test_a_folder_of_other_files_is_refused(model, tmp_path: Path) -> None:
-    """Its files would be overwritten by outputs of the same names (a user's summary.json)."""
+def test_a_folder_holding_files_of_the_outputs_names_is_refused(model, tmp_path: Path) -> None:
+    """They would be overwritten (a user's summary.json); other files, such as the latent
+    `invert` wrote there, are the user's inputs and stay beside the outputs."""
     (tmp_path / "summary.json").write_text("my notes")
-    with pytest.raises(GANliftError, match="holds files but no GANlift run"):
+    (tmp_path / "latent.pt").write_text("an inversion")
+    with pytest.raises(GANliftError, match=r"holds summary\.json but no GANlift run"):
         run(model, tmp_path)
-    assert [path.name for path in tmp_path.iterdir()] == ["summary.json"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["latent.pt", "summary.json"]
     assert (tmp_path / "summary.json").read_text() == "my notes"
+    (tmp_path / "summary.json").unlink()
+    assert run(model, tmp_path).recovery.finished
+
+
+def test_the_output_names_are_every_name_a_run_writes(finished) -> None:
+    """The names the refusal above guards are the names written (STATE_FILE and RUN_FILE
+    belong to the run itself)."""
+    written = {path.name for path in finished[0].out_dir.iterdir()}
+    assert written - {STATE_FILE, RUN_FILE} == OUTPUT_NAMES
 
 
 def test_a_folder_with_another_run_is_refused(model, finished) -> None:

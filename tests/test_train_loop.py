@@ -369,3 +369,9 @@ def test_a_stopped_training_command_exits_130(
     assert main(command) == 130
     assert "stopped at" in capsys.readouterr().out
     assert (tmp_path / STATE_FILE).is_file()
+
+
+def test_an_empty_out_is_refused(image_folder: Path, capsys) -> None:
+    """Path("") is the current folder, which a run would fill."""
+    assert main(["train-gan", "--data", str(image_folder), "--out", ""]) == 2
+    assert "give --out a folder's name" in capsys.readouterr().err

@@ -236,7 +236,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
 def run_pretrain(args: argparse.Namespace) -> int:
     """Pretrain the networks jointly (resumable, data-parallel under torchrun) and report,
     from rank 0, where they are."""
-    output_file(args.out)
+    output_file(safetensors_path(args.out))
     config = PretrainConfig(
         images=args.images,
         steps=args.steps,

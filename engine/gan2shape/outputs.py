@@ -123,6 +123,17 @@ class OutputSettings:
         return {"views": [view.text for view in self.views], "frames": self.frames}
 
 
+OUTPUT_NAMES = frozenset(
+    {
+        "summary.json", "depth.npy", "depth.png", "normal.png", "albedo.png", "shading.png",
+        "canonical.png", "input.png", "inversion.png", "views", "rotation.gif", "rotation.mp4",
+        "relight.gif", "relight.mp4", "mesh.obj", "mesh.mtl", "mesh_albedo.png", "mesh.ply",
+        "mesh.glb",
+    }
+)  # fmt: skip
+"""The names `write_outputs` writes in its folder (files, and the views folder)."""
+
+
 def write_outputs(
     recovery: Recovery,
     G: Generator,

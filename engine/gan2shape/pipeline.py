@@ -22,7 +22,7 @@ import torch
 from engine.atomic import output_folder
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import Box, PreparedInput
-from engine.gan2shape.outputs import write_json
+from engine.gan2shape.outputs import OUTPUT_NAMES, write_json
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
 from engine.gan2shape.pretrain import load_pretrained, sample_latents
 from engine.gan2shape.recover import Recovery, check_generator, continue_recovery, recover
@@ -190,7 +190,8 @@ def reconstruct(
 ) -> Reconstruction:
     """Run GAN2Shape on `prepared` (with its known `latent`, else by inversion) in `out_dir`,
     or continue the run already there for the same input, model and quality. A folder that
-    holds a run of something else, or files but no run, is refused rather than overwritten."""
+    holds a run of something else, or files of the outputs' names but no run, is refused
+    rather than overwritten."""
     out_dir = Path(out_dir)
     state_path, run_path = out_dir / STATE_FILE, out_dir / RUN_FILE
     description = _describe_run(model, prepared, quality, latent)
@@ -207,11 +208,11 @@ def reconstruct(
         _check_same_run(run_path, description, out_dir)
         state = load_state(state_path, device=device)
         return Reconstruction(continue_recovery(G, D, state, **common), True, out_dir)
-    if not run_path.is_file() and out_dir.is_dir() and any(out_dir.iterdir()):
+    taken = [] if run_path.is_file() else sorted(OUTPUT_NAMES & set(_entries(out_dir)))
+    if taken:
         raise GANliftError(
-            f"{out_dir} holds files but no GANlift run; the outputs (input.png, depth.png, "
-            "summary.json, ...) would overwrite any of the same names, so choose an empty or "
-            "new folder."
+            f"{out_dir} holds {', '.join(taken)} but no GANlift run; the outputs would overwrite "
+            "them, so choose another folder."
         )
     preset, init = quality_schedule(
         model.preset, quality, model.pretrained, model.generator, start=model.start
@@ -222,6 +223,11 @@ def reconstruct(
         G, D, prepared.image, preset=preset, mask=prepared.mask, latent=latent, init=init, **common
     )
     return Reconstruction(recovery, False, out_dir)
+
+
+def _entries(folder: Path) -> list[str]:
+    """The names in `folder` (none when it does not exist yet)."""
+    return [entry.name for entry in folder.iterdir()] if folder.is_dir() else []
 
 
 def _describe_run(

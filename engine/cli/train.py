@@ -15,7 +15,6 @@ from pathlib import Path
 from shlex import quote
 from typing import Any
 
-from engine.atomic import output_folder
 from engine.cli.arguments import INTERRUPTED, seed
 from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError
@@ -148,7 +147,6 @@ def _exact(value: object) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Train, then print where the model and the resumable state are."""
-    output_folder(args.out)  # as given: an empty --out would become the current folder
     config = config_from_args(args)
     init_from = load_checkpoint(args.init_from) if args.init_from else None
     with (

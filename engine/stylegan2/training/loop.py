@@ -89,7 +89,7 @@ def train_gan(
             f"--out {out} lies inside the training folder {data_dir}, so the run's own sample "
             "grids would become training images; choose a folder outside it."
         )
-    output_folder(out)
+    output_folder(out_dir)  # as given: Path("") would be the current folder
     state = TrainingState.create(config, device)
     state_path = out / STATE_FILE
     if state_path.exists():

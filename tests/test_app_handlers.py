@@ -554,6 +554,13 @@ def test_unexpected_failures_hide_the_traceback(context: AppContext) -> None:
     assert "export" not in session.timings  # the log times it; the status line shows work done
 
 
+def test_running_out_of_memory_says_so(context: AppContext) -> None:
+    session = Session(context)
+    expected = r"Reconstruction ran out of memory \(2.00 GiB were asked for at once\); try a"
+    with pytest.raises(gr.Error, match=expected), session.action("reconstruction"):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB.")
+
+
 def test_models_tab_loads_a_checkpoint_by_path(
     tiny_files: tuple[Path, Path], tmp_path: Path
 ) -> None:

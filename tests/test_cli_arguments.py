@@ -4,16 +4,19 @@ bad input is one `error:` line on stderr and exit status 2, before any work."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from bench.gan2shape import check_shape_rows, synthetic_category
+from engine.cli import main as engine_main
 from engine.cli.arguments import at_least, numbers, positive, run_script
-from engine.errors import GANliftError
+from engine.errors import GANliftError, out_of_memory
 from engine.gan2shape import Gan2ShapeModel
 from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
@@ -29,6 +32,10 @@ def test_counts_and_positive_numbers() -> None:
     for text in ("-0.1", "nan", "inf", "soon"):
         with pytest.raises(argparse.ArgumentTypeError, match="a number of at least 0"):
             at_least(0, float)(text)
+    assert at_least(1, maximum=8)("8") == 8
+    for text in ("0", "9", "1e300"):
+        with pytest.raises(argparse.ArgumentTypeError, match="a whole number from 1 to 8"):
+            at_least(1, maximum=8)(text)
     assert positive("0.5") == 0.5
     for text in ("0", "-1", "inf", "nan", "x"):
         with pytest.raises(argparse.ArgumentTypeError, match="a number above 0"):
@@ -52,6 +59,49 @@ def test_engine_errors_become_one_line_and_exit_2(capsys) -> None:
     assert capsys.readouterr().err == (
         "error: No model named 'nope'; pass a checkpoint file path instead.\n"
     )
+
+
+CPU_FAILURE = RuntimeError(
+    "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
+    "memory: you tried to allocate 102400000000 bytes. Error code 12 (Cannot allocate memory)"
+)
+CUDA_FAILURE = torch.OutOfMemoryError(
+    "CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of 79.1 GiB"
+)
+
+
+def test_out_of_memory_is_told_from_other_errors() -> None:
+    assert out_of_memory(CPU_FAILURE) == "ran out of memory (95.4 GiB were asked for at once)"
+    assert out_of_memory(CUDA_FAILURE) == "ran out of memory (20.00 GiB were asked for at once)"
+    assert out_of_memory(MemoryError()) == "ran out of memory"
+    assert out_of_memory(RuntimeError("shape mismatch: allocate 4 bytes")) is None
+    assert out_of_memory(ValueError("out of memory")) is None
+
+
+@pytest.mark.parametrize("failure", [CPU_FAILURE, CUDA_FAILURE, MemoryError()])
+def test_running_out_of_memory_is_one_line_and_exit_2(failure, monkeypatch, capsys) -> None:
+    def fail(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(importlib.import_module("engine.cli.gan"), "load_checkpoint", fail)
+    assert engine_main(["sample", "default-face", "--out", "grid.png"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: The command ran out of memory") and err.count("\n") == 1
+    assert "ask for less at once" in err
+    with pytest.raises(SystemExit) as exited:
+        run_script(fail)
+    assert exited.value.code == 2 and capsys.readouterr().err == err
+
+
+def test_bugs_keep_their_traceback(monkeypatch) -> None:
+    def fail(*args, **kwargs):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(importlib.import_module("engine.cli.gan"), "load_checkpoint", fail)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        engine_main(["sample", "default-face", "--out", "grid.png"])
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        run_script(fail)
 
 
 @pytest.mark.parametrize(

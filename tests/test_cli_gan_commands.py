@@ -125,15 +125,24 @@ def test_zero_steps_and_zero_samples_are_refused(
 ) -> None:
     code = main(["invert", str(checkpoint), str(photo), "--steps", "0", "--perceptual", "none"])
     assert_one_line_error(capsys, code, "at least 1")
-    code = main(["sample", str(checkpoint), "--n", "0", "--out", str(tmp_path / "g.png")])
-    assert_one_line_error(capsys, code, "--n must be at least 1")
 
 
-@pytest.mark.parametrize("truncation", ["nan", "inf", "-5"])
+@pytest.mark.parametrize("count", ["0", "1025", "100000000"])
+def test_a_grid_count_out_of_range_is_an_argument_error(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], count: str
+) -> None:
+    """100000000 samples ran out of memory with a traceback (1,000,000 after hours)."""
+    with pytest.raises(SystemExit) as exited:
+        main(["sample", str(checkpoint), "--n", count, "--out", str(tmp_path / "g.png")])
+    assert exited.value.code == 2 and not (tmp_path / "g.png").exists()
+    assert f"expected a whole number from 1 to 1024, got '{count}'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("truncation", ["nan", "inf", "-5", "2.5", "1e300"])
 def test_a_truncation_that_draws_nothing_is_an_argument_error(
     checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], truncation: str
 ) -> None:
-    """nan drew an all-black grid and said it saved the samples."""
+    """nan drew an all-black grid and said it saved the samples; 1e300 overflowed float32."""
     with pytest.raises(SystemExit) as exited:
         main(
             [
@@ -145,7 +154,7 @@ def test_a_truncation_that_draws_nothing_is_an_argument_error(
             ]
         )
     assert exited.value.code == 2 and not (tmp_path / "g.png").exists()
-    assert f"expected a number of at least 0, got '{truncation}'" in capsys.readouterr().err
+    assert f"expected a number from 0 to 2, got '{truncation}'" in capsys.readouterr().err
 
 
 def test_lpips_offline_without_weights_is_one_error_line(
@@ -175,3 +184,6 @@ def test_output_paths_are_checked_before_any_work(
     assert_one_line_error(capsys, code, "is a folder; choose a file name")
     code = main(["bench", "shape", "--n", "1", "--json", str(tmp_path)])
     assert_one_line_error(capsys, code, "is a folder; choose a file name")
+    for option in (["--quality", "full"], ["--preset", "face"]):  # were ignored without a model
+        code = main(["bench", "shape", "--n", "1", *option])
+        assert_one_line_error(capsys, code, "add --gan2shape MODEL to score them")

@@ -83,8 +83,10 @@ def test_networks_that_read_the_truth_score_perfectly(networks, monkeypatch) -> 
 
 
 def test_check_refuses_what_it_cannot_compare(networks) -> None:
-    with pytest.raises(GANliftError, match="at least 2 renders"):
-        check_networks(networks, PRESET, "face", n=1)
+    for n in (1, 10_001):  # 100,000,000 rendered for hours before running out of memory
+        expected = rf"from 2 renders \(to correlate\) to 10000, got --n {n}"
+        with pytest.raises(GANliftError, match=expected):
+            check_networks(networks, PRESET, "face", n=n)
     with pytest.raises(GANliftError, match="Unknown category 'cat'"):
         check_networks(networks, PRESET, "cat", n=4)
     with pytest.raises(GANliftError, match="crops the GAN frame"):

@@ -416,7 +416,8 @@ def test_command_continues_a_finished_run_without_redoing_it(checkpoint_files, t
         (["IMAGE", "--mask", "junk.png"], "The mask could not be read"),
         (["IMAGE", "--views", "30"], "is not AZIMUTH,ELEVATION"),
         (["IMAGE", "--views", "10,100"], "has elevation 100°; use -90 to 90"),
-        (["--seed-sample", "1", "--frames", "2"], "--frames must be at least 3"),
+        (["--seed-sample", "1", "--frames", "2"], "--frames must be from 3"),
+        (["--seed-sample", "1", "--frames", "100000000"], "to 1440 (a minute at 24 frames"),
         (["--views", "30,0", "IMAGE"], "put IMAGE before --views"),
     ],
 )
@@ -519,6 +520,10 @@ def test_unknown_model_and_missing_category_are_one_line(
     error = capsys.readouterr().err
     assert "needs a category; pass --category (car, cat, church" in error
     assert error.count("\n") == 1
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")  # told so at once, not after passing --category
+    code = main(["reconstruct", "--seed-sample", "1", "--ckpt", str(text), "--out", str(tmp_path)])
+    assert code == 2 and "notes.pt is not a StyleGAN2 checkpoint" in capsys.readouterr().err
 
 
 def test_a_shipped_models_file_keeps_its_own_preset() -> None:

@@ -4,6 +4,7 @@ exactly the single-process results."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -224,3 +225,18 @@ def test_two_gloo_processes_match_one_process(inputs: Path, tmp_path: Path) -> N
         expected, actual = np.load(one / name / "depth.npy"), np.load(two / name / "depth.npy")
         np.testing.assert_allclose(actual, expected, atol=1e-6)
         assert (one / name / "albedo.png").read_bytes() == (two / name / "albedo.png").read_bytes()
+
+
+def test_an_image_that_runs_out_of_memory_says_so(inputs, tmp_path, monkeypatch) -> None:
+    def short_of_memory(*args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+                           "2147483648 bytes. Error code 12 (Cannot allocate memory)")  # fmt: skip
+
+    monkeypatch.setattr(importlib.import_module("engine.batch"), "reconstruct", short_of_memory)
+    batch = reconstruct_batch(
+        load_tiny(inputs), [inputs / "images" / "a.png"], tmp_path, settings=SETTINGS,
+        perceptual=None,
+    )  # fmt: skip
+    [outcome] = batch.outcomes
+    assert outcome.status == "failed"
+    assert outcome.message == "ran out of memory (2.0 GiB were asked for at once)"

@@ -58,6 +58,9 @@ def test_invalid_settings_are_refused() -> None:
             with pytest.raises(GANliftError, match=f"{name} must be a finite number of 0 or"):
                 TrainConfig(**{name: value})
     assert TrainConfig(r1_gamma=0.0, pl_weight=0.0, ema_rampup=None).r1_gamma == 0.0
+    for name in ("g_lr", "d_lr"):  # 1e300 overflowed float32 in the optimiser's first step
+        with pytest.raises(GANliftError, match=f"{name} must be at most 1 .*, got 1e\\+300"):
+            TrainConfig(**{name: 1e300})
     with pytest.raises(GANliftError, match="channels"):
         TrainConfig(size=32, channels=[8, 8])
     with pytest.raises(GANliftError, match="mixing_prob"):

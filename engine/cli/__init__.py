@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from engine.errors import GANliftError
+from engine.cli.arguments import INTERRUPTED, error_line
 
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.batch",
@@ -38,13 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; user errors become one line on stderr and exit code 2."""
+    """Run one subcommand; user errors (and running out of memory) become one line on
+    stderr and exit code 2."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except GANliftError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
+    except Exception as error:
+        if (line := error_line(error)) is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2

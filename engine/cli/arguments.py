@@ -9,7 +9,7 @@ import math
 import sys
 from collections.abc import Callable
 
-from engine.errors import GANliftError
+from engine.errors import GANliftError, out_of_memory
 from engine.limits import MAX_SEED
 
 INTERRUPTED = 130
@@ -30,20 +30,24 @@ def seed(text: str) -> int:
     return value
 
 
-def at_least(minimum: float, kind: type[int] | type[float] = int) -> Callable[[str], float]:
+def at_least(
+    minimum: float, kind: type[int] | type[float] = int, *, maximum: float = math.inf
+) -> Callable[[str], float]:
     """An argparse type: a whole number (`kind` int) or a finite number (float) of at least
-    `minimum`."""
+    `minimum` (and at most `maximum`, for counts that would otherwise run for hours before
+    running out of memory)."""
     noun = "a whole number" if kind is int else "a number"
+    bounds = f"of at least {minimum:g}"
+    if maximum < math.inf:
+        bounds = f"from {minimum:g} to {maximum:g}"
 
     def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
             value = math.nan
-        if not math.isfinite(value) or value < minimum:
-            raise argparse.ArgumentTypeError(
-                f"expected {noun} of at least {minimum:g}, got '{text}'"
-            )
+        if not minimum <= value <= maximum or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected {noun} {bounds}, got '{text}'")
         return value
 
     return parse
@@ -71,11 +75,27 @@ def numbers(text: str) -> list[float]:
     return values
 
 
+def error_line(error: Exception) -> str | None:
+    """The `error: ...` line a command prints for a failure its user can act on (an engine
+    error, or running out of memory), or None for a bug (which keeps its traceback)."""
+    if isinstance(error, GANliftError):
+        return f"error: {error}"
+    if (phrase := out_of_memory(error)) is not None:
+        return (
+            f"error: The command {phrase}; ask for less at once (fewer samples, frames or "
+            "threads, a smaller batch or image size) or free some memory."
+        )
+    return None
+
+
 def run_script(main: Callable[[], None]) -> None:
     """Call a script's `main`; an engine error (a missing model, a path that cannot be
-    written) becomes `error: ...` on stderr and exit status 2 instead of a traceback."""
+    written) or running out of memory becomes one `error: ...` line on stderr and exit
+    status 2 instead of a traceback."""
     try:
         main()
-    except GANliftError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:
+        if (line := error_line(error)) is None:
+            raise
+        print(line, file=sys.stderr)
         sys.exit(2)

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--views", nargs="+", metavar="AZ,EL[,DX,DY]",
         default=[view.text for view in DEFAULT_VIEWS], help="views to render per image",
     )  # fmt: skip
-    parser.add_argument("--frames", type=int, default=24, help="frames per animation")
+    parser.add_argument("--frames", type=int, default=24, help="frames per animation, 3 to 1440")
     add_model_options(parser, release=True)
     add_limit_arguments(parser)
     parser.set_defaults(run=run_batch)

@@ -24,6 +24,11 @@ from engine.stylegan2 import load_checkpoint
 
 _SAMPLE_BATCH = 8
 """Images generated per forward pass by `sample` (bounds memory for large grids)."""
+MAX_GRID_SAMPLES = 1024
+"""Most samples one `sample` grid holds (32 x 32)."""
+MAX_TRUNCATION = 2.0
+"""Largest truncation psi `sample` takes: above 1 exaggerates each sample's distance from the
+mean w, and far above it the images saturate (and float32 overflows)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,13 +39,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     sample = subparsers.add_parser("sample", help="save a grid of random samples")
     sample.add_argument("checkpoint", metavar="CKPT", help="checkpoint file or model name")
-    sample.add_argument("--n", type=int, default=16, help="number of samples (%(default)s)")
+    sample.add_argument(
+        "--n",
+        type=at_least(1, maximum=MAX_GRID_SAMPLES),
+        default=16,
+        help="number of samples (%(default)s)",
+    )
     sample.add_argument("--seed", type=seed, default=0, help="seed of the z draws (%(default)s)")
     sample.add_argument(
         "--truncation",
-        type=at_least(0, float),
+        type=at_least(0, float, maximum=MAX_TRUNCATION),
         default=0.7,
-        help="truncation psi: 0 draws the mean w, 1 none (%(default)s)",
+        help="truncation psi: 0 draws the mean w, 1 none, above 1 exaggerates (%(default)s)",
     )
     sample.add_argument("--out", default="grid.png", help="output image (%(default)s)")
     _add_device_option(sample)
@@ -75,8 +85,6 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_sample(args: argparse.Namespace) -> int:
     """Draw `--n` samples with truncation and save them as one grid image."""
-    if args.n < 1:
-        raise GANliftError(f"--n must be at least 1, got {args.n}.")
     image_format(args.out)
     device = resolve_device(args.device)
     checkpoint = load_checkpoint(args.checkpoint, device=device)

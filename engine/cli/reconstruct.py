@@ -28,6 +28,7 @@ from engine.gan2shape import PRESETS, Gan2ShapeNetworks, Gan2ShapePreset
 from engine.gan2shape.inputs import load_mask, prepare_input
 from engine.gan2shape.outputs import (
     DEFAULT_VIEWS,
+    MAX_FRAMES,
     MIN_FRAMES,
     OutputSettings,
     ViewSpec,
@@ -79,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[view.text for view in DEFAULT_VIEWS],
         help="views to render and project, degrees and an optional light direction (%(default)s)",
     )  # fmt: skip
-    parser.add_argument("--frames", type=int, default=24, help="frames per animation")
+    parser.add_argument("--frames", type=int, default=24, help="frames per animation, 3 to 1440")
     add_model_options(parser, release=True)
     parser.set_defaults(run=run_reconstruct)
 
@@ -328,10 +329,10 @@ def add_model_options(parser: argparse.ArgumentParser, *, release: bool = False)
 
 def output_settings(args: argparse.Namespace) -> OutputSettings:
     """The --views and --frames of `reconstruct` and `reconstruct-batch`, checked."""
-    if args.frames < MIN_FRAMES:
+    if not MIN_FRAMES <= args.frames <= MAX_FRAMES:
         raise GANliftError(
-            f"--frames must be at least {MIN_FRAMES} (the rotation swings to both sides), "
-            f"got {args.frames}."
+            f"--frames must be from {MIN_FRAMES} (the rotation swings to both sides) to "
+            f"{MAX_FRAMES} (a minute at 24 frames per second), got {args.frames}."
         )
     return OutputSettings(views=tuple(map(ViewSpec.parse, args.views)), frames=args.frames)
 

@@ -11,6 +11,7 @@ from engine.benchmarks import run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import gan2shape_rows
 from engine.cli.arguments import INTERRUPTED, seed
 from engine.device import resolve_device
+from engine.errors import GANliftError
 from engine.gan2shape.pipeline import load_model
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.images import image_format
@@ -73,8 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     shape.add_argument(
         "--quality",
         choices=("fast", "full", "both"),
-        default="full",
-        help="GAN2Shape rows to score (fast needs the model's pretrained networks)",
+        help="GAN2Shape rows to score (fast needs the model's pretrained networks; default full)",
     )
     shape.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     shape.set_defaults(run=run_shape_bench)
@@ -111,6 +111,10 @@ def run_synth(args: argparse.Namespace) -> int:
 
 def run_shape_bench(args: argparse.Namespace) -> int:
     """Run the shape benchmark (baselines, and GAN2Shape rows when asked) and print its table."""
+    if not args.gan2shape and (args.preset or args.quality):
+        raise GANliftError(
+            "--preset and --quality choose the GAN2Shape rows; add --gan2shape MODEL to score them."
+        )
     if args.json:
         output_file(args.json)
     device = resolve_device(args.device)
@@ -118,7 +122,8 @@ def run_shape_bench(args: argparse.Namespace) -> int:
         rows = None
         if args.gan2shape:
             model = load_model(args.gan2shape, preset=_preset(args.preset), device=device)
-            qualities = ("fast", "full") if args.quality == "both" else (args.quality,)
+            quality = args.quality or "full"
+            qualities = ("fast", "full") if quality == "both" else (quality,)
             rows = stack.enter_context(gan2shape_rows(model, qualities=qualities))
         progress = stack.enter_context(
             tqdm_progress(desc=f"bench shape {args.category}", unit="img")

@@ -44,11 +44,13 @@ PROTOCOL_SAMPLES = 1000
 PROTOCOL_INVERSIONS = 50
 """Held-out renders the issue's inversion protocol asks for."""
 
-_MINIMUMS = {
-    "n_samples": 2, "n_invert": 1, "inversion_steps": 1, "n_train_renders": 2,
-    "regressor_steps": 1, "grid_samples": 1, "view_pairs": 2,
+_RANGES = {
+    "n_samples": (2, 100_000), "n_invert": (1, 10_000), "inversion_steps": (1, 100_000),
+    "n_train_renders": (2, 1_000_000), "regressor_steps": (1, 1_000_000),
+    "grid_samples": (1, 1024), "view_pairs": (2, 10_000),
 }  # fmt: skip
-"""Smallest value of each count in `EvaluationConfig` (spreads need two samples)."""
+"""Smallest and largest value of each count in `EvaluationConfig` (spreads need two samples;
+the largest are far beyond the protocol, refused before hours of work end out of memory)."""
 
 
 def shown_path(path: Path) -> str:
@@ -87,11 +89,12 @@ class EvaluationConfig:
 
     def __post_init__(self) -> None:
         label_set(self.category)
-        for name, minimum in _MINIMUMS.items():
+        for name, (minimum, maximum) in _RANGES.items():
             value = getattr(self, name)
-            if value < minimum:
+            if not minimum <= value <= maximum:
                 raise GANliftError(
-                    f"The evaluation setting {name} must be at least {minimum}, got {value}."
+                    f"The evaluation setting {name} must be from {minimum} to {maximum}, "
+                    f"got {value}."
                 )
 
     @property

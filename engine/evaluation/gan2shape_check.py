@@ -23,6 +23,9 @@ from engine.gan2shape.presets import Gan2ShapePreset
 from engine.metrics import psnr, relief_ratio
 from engine.synth import CATEGORIES, SEED_RANGES, SynthBatch, render_samples, seed_run
 
+MAX_RENDERS = 10_000
+"""Most held-out renders one check reads (150 times the default 64)."""
+
 
 @dataclass(frozen=True)
 class NetworkCheck:
@@ -88,8 +91,10 @@ def check_networks(
     """
     if category not in CATEGORIES:
         raise GANliftError(f"Unknown category '{category}'; use one of {', '.join(CATEGORIES)}.")
-    if n < 2:
-        raise GANliftError(f"The check needs at least 2 renders to correlate, got --n {n}.")
+    if not 2 <= n <= MAX_RENDERS:
+        raise GANliftError(
+            f"The check reads from 2 renders (to correlate) to {MAX_RENDERS}, got --n {n}."
+        )
     if preset.crop is not None:
         raise GANliftError(
             f"Preset '{preset.name}' crops the GAN frame, which the synthetic renders do not "

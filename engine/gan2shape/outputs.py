@@ -103,6 +103,8 @@ DEFAULT_VIEWS = (
 MIN_FRAMES = 3
 """Fewest frames per animation: a swing needs its centre and both sides (with 2 frames the
 rotation would show the centre twice)."""
+MAX_FRAMES = 1440
+"""Most frames per animation: a minute at 24 frames per second."""
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ def load_model(
     the GAN2Shape release's `checkpoints/` folder as `release_dir`, one of its presets takes
     its view and light statistics and, for faces and cats, starts from its networks."""
     path = resolve_checkpoint_path(model)
+    checkpoint = load_checkpoint(path, device=device)  # a file that is none is told first
     bundled = path.resolve().parent == MODELS_DIR.resolve() and path.stem in PRESETS
     if preset is None:
         if not bundled:
@@ -79,7 +80,6 @@ def load_model(
             )
         preset = path.stem
     preset = get_preset(preset) if isinstance(preset, str) else preset
-    checkpoint = load_checkpoint(path, device=device)
     check_generator(checkpoint.generator, preset)  # now, not after the input is framed
     if checkpoint.discriminator is None:
         raise GANliftError(

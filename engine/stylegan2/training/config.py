@@ -160,6 +160,12 @@ class TrainConfig:
                 raise GANliftError(
                     f"Training setting {name} must be a positive finite number, got {value}."
                 )
+        for name in ("g_lr", "d_lr"):
+            if getattr(self, name) > 1:
+                raise GANliftError(
+                    f"Training setting {name} must be at most 1 (Adam's step size; StyleGAN2 "
+                    f"uses 0.002), got {getattr(self, name)}."
+                )
         for name in ("r1_gamma", "pl_weight", "pl_decay", "cache_limit_mb", "ema_rampup"):
             value = getattr(self, name)
             if value is not None and not (value >= 0 and math.isfinite(value)):

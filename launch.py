@@ -24,6 +24,7 @@ from app.ui import build_app
 from app.viewer import create_viewer
 from engine.device import resolve_device
 from engine.errors import GANliftError
+from engine.gan2shape.release import release_folder
 from engine.limits import add_limit_arguments, cap_allocator_arenas, limits_from_arguments
 from engine.styleganr.model import resolve_model_path
 
@@ -51,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=AppSettings.cars_model,
         help="StyleGAN-R model of the Cars tab: a shipped model's name or a file written by "
         "`python -m engine styleganr` (%(default)s)",
+    )
+    parser.add_argument(
+        "--release-dir",
+        metavar="DIR",
+        help="the GAN2Shape release's checkpoints/ folder: its checkpoints, loaded with their "
+        "category (face, cat, car, church), then sample views and lights and start as the "
+        "release does",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -139,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--cars-model {settings.cars_model}: there is no StyleGAN-R model at {cars}; "
                 "pass a file written by `python -m engine styleganr` or leave it out."
             )
-        models = ModelStore(device)
+        release_dir = None if args.release_dir is None else release_folder(args.release_dir)
+        models = ModelStore(device, release_dir=release_dir)
         if choice.installed:  # a preset that does not fit the GAN is refused now, not per request
             models.load(choice)
         if args.desktop and not has_display():

@@ -19,6 +19,7 @@ from engine.errors import GANliftError
 from engine.gan2shape.pipeline import pretrained_path
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, get_preset
 from engine.gan2shape.recover import check_generator
+from engine.gan2shape.release import RELEASE_FILES, read_release
 from engine.stylegan2 import Checkpoint, Discriminator, Generator, load_checkpoint
 from engine.stylegan2.checkpoint import MODELS_DIR
 from engine.styleganr import StyleGANR, load_styleganr
@@ -106,6 +107,10 @@ class LoadedModel:
     choice: ModelChoice
     checkpoint: Checkpoint
     preset: Gan2ShapePreset
+    start: dict[str, torch.Tensor] | None = None
+    """Networks every run starts from (the release's, for its face and cat presets)."""
+    from_release: bool = False
+    """Whether the preset carries the release's view and light statistics."""
 
     @property
     def generator(self) -> Generator:
@@ -130,10 +135,14 @@ class LoadedModel:
     def describe(self) -> str:
         """The checkpoint's architecture summary and the preset in use."""
         networks = self.preset.networks
+        release = ""
+        if self.from_release:
+            starts = " and starts from its pretrained networks" if self.start else ""
+            release = f"; samples views and lights as the GAN2Shape release does{starts}"
         return (
             f"{self.checkpoint.describe()}\n"
             f"  GAN2Shape preset: {self.preset.name} ({self.preset.num_stages} stages, "
-            f"networks at {networks.image_size}x{networks.image_size})"
+            f"networks at {networks.image_size}x{networks.image_size}){release}"
         )
 
 
@@ -143,12 +152,17 @@ class ModelStore:
 
     Models are only read (GAN2Shape works on its own copies), so sessions may share them;
     the store keeps the `capacity` most recently used ones. Gradio deep-copies each session's
-    initial state, so a copy of the store is the store itself.
+    initial state, so a copy of the store is the store itself. With the GAN2Shape release's
+    `checkpoints/` folder as `release_dir`, a checkpoint under one of the release's presets
+    (face, cat, car, church) takes the release's statistics and starting networks.
     """
 
-    def __init__(self, device: torch.device, *, capacity: int = 2) -> None:
+    def __init__(
+        self, device: torch.device, *, capacity: int = 2, release_dir: Path | None = None
+    ) -> None:
         self.device = device
         self.capacity = capacity
+        self.release_dir = release_dir
         self._models: OrderedDict[tuple, LoadedModel | StyleGANR] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -169,6 +183,12 @@ class ModelStore:
             preset = resolve_preset(choice.category, checkpoint.generator.config.size)
             check_generator(checkpoint.generator, preset)
             model = LoadedModel(choice, checkpoint, preset)
+            if self.release_dir is not None and preset.name in RELEASE_FILES:
+                style_dim = checkpoint.generator.style_dim
+                release = read_release(preset, self.release_dir, style_dim=style_dim)
+                model = LoadedModel(
+                    choice, checkpoint, release.preset, start=release.start, from_release=True
+                )
             self._remember(key, model)
             return model
 

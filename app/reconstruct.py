@@ -133,7 +133,9 @@ def reconstruct(
         check_quality(quality)
         model, source = session.model(), session.require_input()
         image, mask, photo = _framed_input(session, model)
-        preset, init = quality_schedule(model.preset, quality, model.pretrained, model.generator)
+        preset, init = quality_schedule(
+            model.preset, quality, model.pretrained, model.generator, start=model.start
+        )
         guard = JobGuard(session.context.settings.limits, should_stop=session.should_stop)
         recovery = recover(
             model.generator,

@@ -154,6 +154,12 @@ def test_launch_refuses_a_missing_cars_model(tmp_path, capsys) -> None:
     assert "default-car-stylegan.pt" in capsys.readouterr().err
 
 
+def test_launch_refuses_a_missing_release_folder(tmp_path, capsys) -> None:
+    assert launch.main(["--release-dir", str(tmp_path / "nowhere"), *FREE_PORT]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "does not exist; give the checkpoints/ folder" in error
+
+
 def test_launch_refuses_a_bad_category_before_serving(capsys: pytest.CaptureFixture[str]) -> None:
     for category, fragment in (
         ("horse", "Unknown GAN2Shape preset 'horse'"),

@@ -1,6 +1,7 @@
 """The GAN2Shape release's own files: its pretrained networks' layout (read off its networks.py:
 EDDeconv, Encoder, ResEncoder at 128 px) matches ours key for key, and its view / light
-statistics and face networks become the run's preset and start, or one-sentence errors."""
+statistics and face networks become the run's preset and start (in the CLI and the app), or
+one-sentence errors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from app import reconstruct as app_reconstruct
+from app.models import ModelChoice, ModelStore
+from app.session import AppContext, Session
+from app.settings import AppSettings
+from app.viewer import TorchViewer
 from engine.cli import main
 from engine.errors import GANliftError
 from engine.gan2shape import (
@@ -227,3 +233,29 @@ def test_the_command_refuses_a_missing_release_folder_in_one_line(tmp_path: Path
     with pytest.raises(SystemExit):  # its networks start runs; pretraining starts from none
         main(["gan2shape-pretrain", "--ckpt", str(checkpoint), "--out", "n", "--release-dir", "x"])
     assert "unrecognized arguments: --release-dir" in capsys.readouterr().err
+
+
+def test_the_app_samples_and_starts_a_release_checkpoint_as_the_release_does(
+    tmp_path: Path, release_networks: Gan2ShapeNetworks
+) -> None:
+    G, D = tiny_gan(SIZE)
+    checkpoint = save_checkpoint(tmp_path / "tiny", G, discriminator=D)
+    preset = tmp_path / "face.json"
+    preset.write_text(TINY_FACE.to_json())
+    folder = write_release(tmp_path / "checkpoints", release_networks)
+    store = ModelStore(torch.device("cpu"), release_dir=folder)
+    model = store.load(ModelChoice("tiny", checkpoint, str(preset)))
+    assert torch.tensor(model.preset.view_mean) == pytest.approx(VIEW_MEAN)
+    assert model.start.keys() == release_networks.state_dict().keys()
+    assert "as the GAN2Shape release does and starts from its pretrained" in model.describe()
+    own = tmp_path / "own.json"  # a preset of this project's: the release has nothing for it
+    own.write_text(TINY_FACE.replace(name="tiny-face").to_json())
+    plain = store.load(ModelChoice("tiny", checkpoint, str(own)))
+    assert plain.start is None and not plain.from_release and "release" not in plain.describe()
+
+    settings = AppSettings(model=str(checkpoint), category=str(preset))
+    session = Session(AppContext(settings, store, TorchViewer()))
+    app_reconstruct.sample(session, 1)
+    app_reconstruct.reconstruct(session, "fast")
+    recovery = session.require_recovery()
+    assert recovery.finished and not recovery.state.fit_prior  # started from the release's

@@ -67,12 +67,7 @@ def read_release(
             f"not preset '{preset.name}'; give the release's checkpoint with --ckpt and its "
             "--category."
         )
-    directory = Path(directory).expanduser()
-    if not directory.is_dir():
-        raise GANliftError(
-            f"Release folder {directory} does not exist; give the checkpoints/ folder that "
-            "GAN2Shape's download script fills."
-        )
+    directory = release_folder(directory)
     files = RELEASE_FILES[preset.name]
     view_mean, view_cov = _gaussian(directory, files.view_statistics, 6)
     light_mean, _ = _gaussian(directory, files.light_statistics, 4)
@@ -85,6 +80,17 @@ def read_release(
     if files.networks is not None:
         start = _networks(directory / files.networks, preset, style_dim)
     return ReleaseSetup(preset, start)
+
+
+def release_folder(directory: str | os.PathLike) -> Path:
+    """`directory` as a path, refused unless it is a folder (checked before any model loads)."""
+    directory = Path(directory).expanduser()
+    if not directory.is_dir():
+        raise GANliftError(
+            f"Release folder {directory} does not exist; give the checkpoints/ folder that "
+            "GAN2Shape's download script fills."
+        )
+    return directory
 
 
 def _gaussian(directory: Path, name: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -72,7 +72,7 @@ def output_folder(path: str | os.PathLike) -> Path:
     if not str(path).strip():
         raise GANliftError("The output folder is empty text; give --out a folder's name.")
     path = Path(path)
-    if path.exists() and not path.is_dir():
+    if _probe(path, "output folder") and not path.is_dir():
         raise GANliftError(f"Output folder {path} is a file; choose a folder.")
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -92,10 +92,24 @@ def output_file(path: str | os.PathLike) -> Path:
     """`path` as a file a command will write when its work is done, checked now: its folder
     is made if missing, and the path itself must not be a folder."""
     path = Path(path)
-    if path.is_dir():
+    if _probe(path, "output file") and path.is_dir():
         raise GANliftError(f"Output file {path} is a folder; choose a file name.")
     output_folder(path.parent)
     return path
+
+
+def _probe(path: Path, role: str) -> bool:
+    """Whether `path` exists; a name the system refuses (too long, a file where a folder is
+    needed, no permission to look) is a one-sentence error, not a traceback."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise GANliftError(
+            f"Cannot use {path} as the {role} ({error.strerror}); choose another name."
+        ) from error
+    return True
 
 
 def save_torch(data: Any, path: str | os.PathLike) -> Path:

@@ -52,6 +52,22 @@ def test_output_paths_are_checked_before_work(tmp_path: Path) -> None:
     assert output_file(tmp_path / "new" / "w.json").parent.is_dir()
 
 
+def test_names_the_system_refuses_are_one_sentence(tmp_path: Path) -> None:
+    """A name part over 255 bytes, or a path through a file, raised OSError tracebacks."""
+    long = tmp_path / ("a" * 300)
+    (tmp_path / "file").write_text("")
+    for path, reason in (
+        (long, "File name too long"),
+        (tmp_path / "file" / "x", "Not a directory"),
+    ):
+        with pytest.raises(GANliftError, match=rf"Cannot use .* as the output folder \({reason}\)"):
+            output_folder(path)
+        with pytest.raises(GANliftError, match=rf"Cannot use .* as the output file \({reason}\)"):
+            output_file(path.with_suffix(".json"))
+    with pytest.raises(GANliftError, match=r"as the output folder \(File name too long\)"):
+        output_folder(long / "deeper")
+
+
 def test_a_folder_without_write_permission_is_refused(tmp_path: Path, monkeypatch) -> None:
     """As root every folder is writable, so the permission answer is stubbed."""
     monkeypatch.setattr("engine.atomic.os.access", lambda path, mode: False)

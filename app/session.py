@@ -27,7 +27,7 @@ from app.folders import SessionFolders
 from app.models import LoadedModel, ModelChoice, ModelStore, resolve_model
 from app.settings import AppSettings
 from app.viewer import MeshViewer
-from engine.errors import GANliftError, out_of_memory
+from engine.errors import GANliftError, out_of_memory, refused_path
 from engine.gan2shape.recover import Recovery, recovery_mesh
 from engine.images import to_uint8
 from engine.mesh import TexturedMesh
@@ -240,6 +240,9 @@ class Session:
             raise
         except Exception as error:
             logger.exception("%s failed", name)
+            if (sentence := refused_path(error)) is not None:
+                message = f"{name.capitalize()} failed: {sentence}"
+                raise gr.Error(message, print_exception=False) from error
             if (phrase := out_of_memory(error)) is not None:
                 raise gr.Error(
                     f"{name.capitalize()} {phrase}; try a smaller image, or again once the "

@@ -24,7 +24,7 @@ import torch.distributed as dist
 
 from engine.atomic import atomic_path
 from engine.distributed import current_process_group
-from engine.errors import GANliftError, StoppedEarly, out_of_memory
+from engine.errors import GANliftError, StoppedEarly, out_of_memory, refused_path
 from engine.gan2shape.inputs import prepare_input
 from engine.gan2shape.outputs import OutputSettings, write_outputs
 from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, reconstruct
@@ -232,7 +232,8 @@ def _reconstruct_one(
         return ImageOutcome(name, "failed", time.perf_counter() - start, str(error))
     except Exception as error:  # a batch outlives one image's bug; the log has the traceback
         logger.exception("reconstructing %s failed", path)
-        message = out_of_memory(error) or f"unexpected {type(error).__name__}: {error}"
+        message = out_of_memory(error) or refused_path(error)
+        message = message or f"unexpected {type(error).__name__}: {error}"
         message = message.splitlines()[0]
         return ImageOutcome(name, "failed", time.perf_counter() - start, message)
     seconds = time.perf_counter() - start

@@ -3,9 +3,11 @@
 Raise `GANliftError("one sentence naming the input and the fix")` for anything a user
 can cause (bad file, wrong shape, missing model). The CLI prints it on one line and
 exits non-zero; the app turns it into `gr.Error`. Anything else is a bug, except running
-out of memory, which `out_of_memory` recognises so that it too reads as one sentence.
+out of memory and the system refusing a path (`out_of_memory`, `refused_path`), which are
+recognised so that they too read as one sentence.
 """
 
+import errno
 import re
 
 
@@ -37,3 +39,25 @@ def out_of_memory(error: BaseException) -> str | None:
         return "ran out of memory"
     size = match[2] or f"{int(match[1]) / 2**30:.1f} GiB"
     return f"ran out of memory ({size} were asked for at once)"
+
+
+_PATH_FIXES = {
+    errno.ENAMETOOLONG: "give a shorter name",
+    errno.ELOOP: "the path's symbolic links form a loop; fix or avoid them",
+    errno.EACCES: "choose a path this user may use",
+    errno.EPERM: "choose a path this user may use",
+    errno.EROFS: "choose a writable location",
+    errno.ENOSPC: "free some disk space or choose another disk",
+    errno.EDQUOT: "free some of your disk quota or choose another disk",
+}
+"""The OSErrors that are about a path the user chose or the disk it is on, never a bug,
+and what to do about each."""
+
+
+def refused_path(error: BaseException) -> str | None:
+    """A sentence for an OSError the system raised about a path (too long, not permitted,
+    read-only, a full disk), naming the path and the fix; None for any other error."""
+    if not isinstance(error, OSError) or error.errno not in _PATH_FIXES:
+        return None
+    where = f" ({error.filename})" if error.filename else ""
+    return f"{error.strerror}{where}; {_PATH_FIXES[error.errno]}."

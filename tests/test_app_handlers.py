@@ -5,6 +5,7 @@ rotation video, the viewer, and one-sentence errors."""
 from __future__ import annotations
 
 import copy
+import errno
 import functools
 import json
 import re
@@ -558,6 +559,13 @@ def test_unexpected_failures_hide_the_traceback(context: AppContext) -> None:
     with pytest.raises(gr.Error, match=expected), session.action("export"):
         raise KeyError("internal")
     assert "export" not in session.timings  # the log times it; the status line shows work done
+
+
+def test_a_path_the_system_refuses_says_so(context: AppContext) -> None:
+    session = Session(context)
+    expected = r"Load model failed: Permission denied \(/srv/g.pt\); choose a path this user"
+    with pytest.raises(gr.Error, match=expected), session.action("load model"):
+        raise PermissionError(errno.EACCES, "Permission denied", "/srv/g.pt")
 
 
 def test_running_out_of_memory_says_so(context: AppContext) -> None:

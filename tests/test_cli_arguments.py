@@ -4,6 +4,7 @@ bad input is one `error:` line on stderr and exit status 2, before any work."""
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import torch
 from bench.gan2shape import check_shape_rows, synthetic_category
 from engine.cli import main as engine_main
 from engine.cli.arguments import at_least, numbers, positive, run_script
-from engine.errors import GANliftError, out_of_memory
+from engine.errors import GANliftError, out_of_memory, refused_path
 from engine.gan2shape import Gan2ShapeModel
 from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
@@ -91,6 +92,22 @@ def test_running_out_of_memory_is_one_line_and_exit_2(failure, monkeypatch, caps
     with pytest.raises(SystemExit) as exited:
         run_script(fail)
     assert exited.value.code == 2 and capsys.readouterr().err == err
+
+
+def test_paths_the_system_refuses_are_told_from_other_errors(tmp_path: Path, capsys) -> None:
+    long = OSError(errno.ENAMETOOLONG, "File name too long", "/tmp/" + "a" * 300)
+    assert refused_path(long) == f"File name too long ({long.filename}); give a shorter name."
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert (
+        refused_path(full)
+        == "No space left on device; free some disk space or choose another disk."
+    )
+    assert refused_path(FileNotFoundError(errno.ENOENT, "No such file", "x")) is None  # a bug's
+    assert refused_path(ValueError("File name too long")) is None
+    checkpoint = tmp_path / ("a" * 300 + ".pt")  # stat() raised it from deep in the loader
+    assert engine_main(["sample", str(checkpoint), "--out", str(tmp_path / "grid.png")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: File name too long ({checkpoint}); give a shorter name.\n"
 
 
 def test_bugs_keep_their_traceback(monkeypatch) -> None:

@@ -9,7 +9,7 @@ import math
 import sys
 from collections.abc import Callable
 
-from engine.errors import GANliftError, out_of_memory
+from engine.errors import GANliftError, out_of_memory, refused_path
 from engine.limits import MAX_SEED
 
 INTERRUPTED = 130
@@ -77,9 +77,12 @@ def numbers(text: str) -> list[float]:
 
 def error_line(error: Exception) -> str | None:
     """The `error: ...` line a command prints for a failure its user can act on (an engine
-    error, or running out of memory), or None for a bug (which keeps its traceback)."""
+    error, running out of memory, a path the system refuses), or None for a bug (which keeps
+    its traceback)."""
     if isinstance(error, GANliftError):
         return f"error: {error}"
+    if (sentence := refused_path(error)) is not None:
+        return f"error: {sentence}"
     if (phrase := out_of_memory(error)) is not None:
         return (
             f"error: The command {phrase}; ask for less at once (fewer samples, frames or "
@@ -89,9 +92,8 @@ def error_line(error: Exception) -> str | None:
 
 
 def run_script(main: Callable[[], None]) -> None:
-    """Call a script's `main`; an engine error (a missing model, a path that cannot be
-    written) or running out of memory becomes one `error: ...` line on stderr and exit
-    status 2 instead of a traceback."""
+    """Call a script's `main`; a failure its user can act on (see `error_line`) becomes one
+    `error: ...` line on stderr and exit status 2 instead of a traceback."""
     try:
         main()
     except Exception as error:

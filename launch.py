@@ -22,6 +22,7 @@ from app.session import AppContext
 from app.settings import AppSettings
 from app.ui import build_app
 from app.viewer import create_viewer
+from engine.cli.arguments import error_line
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.release import release_folder
@@ -156,8 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--desktop opens Open3D windows on this machine's screen, but it has none "
                 "(DISPLAY is not set); leave out --desktop or start the app on a desktop."
             )
-    except GANliftError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:
+        if (line := error_line(error)) is None:
+            raise
+        print(line, file=sys.stderr)
         return 2
     cap_allocator_arenas()
     use_private_gradio_cache()

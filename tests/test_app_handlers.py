@@ -155,6 +155,15 @@ def test_launch_refuses_a_missing_cars_model(tmp_path, capsys) -> None:
     assert "default-car-stylegan.pt" in capsys.readouterr().err
 
 
+def test_launch_refuses_paths_the_system_refuses(tmp_path, capsys) -> None:
+    for option in ("--model", "--category", "--cars-model"):  # OSError tracebacks
+        path = tmp_path / ("a" * 300 + ".json")
+        assert launch.main([option, str(path), *FREE_PORT]) == 2
+        assert (
+            capsys.readouterr().err == f"error: File name too long ({path}); give a shorter name.\n"
+        )
+
+
 def test_launch_refuses_a_missing_release_folder(tmp_path, capsys) -> None:
     assert launch.main(["--release-dir", str(tmp_path / "nowhere"), *FREE_PORT]) == 2
     error = capsys.readouterr().err

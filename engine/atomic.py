@@ -81,10 +81,14 @@ def output_folder(path: str | os.PathLike) -> Path:
             f"Cannot create the output folder {path} ({error.strerror}); choose a folder you "
             "can write to."
         ) from error
-    if not os.access(path, os.W_OK | os.X_OK):
+    try:  # a trial file, since os.access says yes to root even where nothing can be written
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
         raise GANliftError(
-            f"Cannot write in the output folder {path}; choose a folder you can write to."
-        )
+            f"Cannot write in the output folder {path} ({error.strerror}); choose a folder you "
+            "can write to."
+        ) from error
     return path
 
 

@@ -3,6 +3,7 @@ and output paths that cannot be written are one sentence, checked before any wor
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -69,10 +70,22 @@ def test_names_the_system_refuses_are_one_sentence(tmp_path: Path) -> None:
 
 
 def test_a_folder_without_write_permission_is_refused(tmp_path: Path, monkeypatch) -> None:
-    """As root every folder is writable, so the permission answer is stubbed."""
-    monkeypatch.setattr("engine.atomic.os.access", lambda path, mode: False)
-    with pytest.raises(GANliftError, match=r"Cannot write in the output folder .*; choose a"):
+    """As root every folder's permissions allow writing, so the refusal is stubbed."""
+
+    def refuse(**kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr("engine.atomic.tempfile.TemporaryFile", refuse)
+    expected = r"Cannot write in the output folder .* \(Permission denied\); choose a"
+    with pytest.raises(GANliftError, match=expected):
         output_folder(tmp_path / "locked")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_folder_that_holds_no_files_is_refused_before_work() -> None:
+    """/proc passed the permission check (as root) and the image failed after the work."""
+    with pytest.raises(GANliftError, match=r"Cannot write in the output folder /proc \("):
+        output_file("/proc/grid.png")
 
 
 def test_a_file_system_that_refuses_modes_still_gets_the_file(

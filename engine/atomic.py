@@ -103,11 +103,11 @@ def output_file(path: str | os.PathLike) -> Path:
 
 
 def _probe(path: Path, role: str) -> bool:
-    """Whether `path` exists; a name the system refuses (too long, a file where a folder is
-    needed, no permission to look) is a one-sentence error, not a traceback."""
+    """Whether `path` exists; a name the system refuses (too long, no permission to look) is a
+    one-sentence error, not a traceback. (Below a file nothing exists; making it says why.)"""
     try:
         path.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
     except OSError as error:
         raise GANliftError(

@@ -54,19 +54,19 @@ def test_output_paths_are_checked_before_work(tmp_path: Path) -> None:
 
 
 def test_names_the_system_refuses_are_one_sentence(tmp_path: Path) -> None:
-    """A name part over 255 bytes, or a path through a file, raised OSError tracebacks."""
+    """A name part over 255 bytes raised an OSError traceback."""
     long = tmp_path / ("a" * 300)
-    (tmp_path / "file").write_text("")
-    for path, reason in (
-        (long, "File name too long"),
-        (tmp_path / "file" / "x", "Not a directory"),
-    ):
-        with pytest.raises(GANliftError, match=rf"Cannot use .* as the output folder \({reason}\)"):
-            output_folder(path)
-        with pytest.raises(GANliftError, match=rf"Cannot use .* as the output file \({reason}\)"):
-            output_file(path.with_suffix(".json"))
+    with pytest.raises(GANliftError, match=r"Cannot use .* as the output folder \(File name too"):
+        output_folder(long)
+    with pytest.raises(GANliftError, match=r"Cannot use .* as the output file \(File name too"):
+        output_file(long.with_suffix(".json"))
     with pytest.raises(GANliftError, match=r"as the output folder \(File name too long\)"):
         output_folder(long / "deeper")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(GANliftError, match=r"Cannot create the output folder .*Not a directory"):
+        output_folder(tmp_path / "file" / "x")
+    with pytest.raises(GANliftError, match=r"Output folder .*file is a file; choose a folder"):
+        output_file(tmp_path / "file" / "x.json")
 
 
 def test_a_folder_without_write_permission_is_refused(tmp_path: Path, monkeypatch) -> None:

@@ -12,6 +12,7 @@ its height with v = 0 at the top row.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -205,11 +206,41 @@ def save_mesh(mesh: TexturedMesh, path: str | os.PathLike) -> Path:
             raise GANliftError(
                 f"Open3D could not write the mesh to '{path}'; check the disk has free space."
             )
+        if suffix == ".glb":
+            _declare_only_used_extensions(staging / path.name)
         for file in sorted(staging.iterdir(), key=lambda file: file.name == path.name):
             os.replace(file, path.parent / file.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return path
+
+
+def _declare_only_used_extensions(glb: Path) -> None:
+    """Rewrite the glTF JSON chunk of `glb` without the extensions Open3D's writer (assimp)
+    declares but never uses: KHR_materials_volume, and FB_ngon_encoding, which would tell
+    readers that our triangles are fans of larger polygons."""
+    data = glb.read_bytes()
+    json_length = int.from_bytes(data[12:16], "little")
+    document = json.loads(data[20 : 20 + json_length])
+    used = _extension_names(document)
+    declared = document.pop("extensionsUsed", [])
+    if kept := [name for name in declared if name in used]:
+        document["extensionsUsed"] = kept
+    chunk = json.dumps(document, separators=(",", ":")).encode()
+    chunk += b" " * (-len(chunk) % 4)  # chunks are 4-byte aligned, JSON padded with spaces
+    rest = data[20 + json_length :]  # the binary chunk, header and all
+    header = data[:8] + (20 + len(chunk) + len(rest)).to_bytes(4, "little")
+    glb.write_bytes(header + len(chunk).to_bytes(4, "little") + data[16:20] + chunk + rest)
+
+
+def _extension_names(node: object) -> set[str]:
+    """Names of the extensions some object in a glTF document carries."""
+    if isinstance(node, list):
+        return set().union(*map(_extension_names, node))
+    if not isinstance(node, dict):
+        return set()
+    names = set(node.get("extensions", {}))
+    return names.union(*(_extension_names(value) for value in node.values()))
 
 
 def texture_vertex_colors(mesh: TexturedMesh) -> np.ndarray:

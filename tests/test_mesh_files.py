@@ -3,6 +3,7 @@ and all-or-nothing writes."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -107,6 +108,24 @@ def test_glb_with_texture_carries_no_vertex_colours(bump: TexturedMesh, tmp_path
 
     assert mesh.visual.kind == "texture"
     assert "color" not in mesh.visual.vertex_attributes
+
+
+def test_glb_declares_only_the_extensions_it_uses(bump: TexturedMesh, tmp_path: Path) -> None:
+    """Open3D's writer declared KHR_materials_volume and FB_ngon_encoding (which reads our
+    triangles as fans of polygons) without using either."""
+    data = save_mesh(bump, tmp_path / "bump.glb").read_bytes()
+    assert data[:4] == b"glTF" and int.from_bytes(data[8:12], "little") == len(data)
+    json_length = int.from_bytes(data[12:16], "little")
+    assert json_length % 4 == 0 and data[16:20] == b"JSON"
+    document = json.loads(data[20 : 20 + json_length])
+    assert "extensionsUsed" not in document and document["textures"]
+    binary = 20 + json_length
+    assert data[binary + 4 : binary + 8] == b"BIN\0"
+    assert binary + 8 + int.from_bytes(data[binary : binary + 4], "little") == len(data)
+    mesh = o3d.io.read_triangle_mesh(str(tmp_path / "bump.glb"))
+    assert len(mesh.triangles) == len(bump.faces) and mesh.has_triangle_uvs()
+    (textured,) = trimesh.load(tmp_path / "bump.glb", process=False).geometry.values()
+    assert textured.visual.kind == "texture" and len(textured.faces) == len(bump.faces)
 
 
 def test_vertex_coloured_glb(tmp_path: Path) -> None:

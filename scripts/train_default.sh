@@ -40,6 +40,14 @@ if [[ "$category" == "car" ]]; then
 else
     KIMG="${KIMG:-150}"
 fi
+if ! [[ "$KIMG" =~ ^[0-9]*\.?[0-9]+$ && "$KIMG" =~ [1-9] ]]; then
+    echo "KIMG=$KIMG: give the training length as a number of thousands of images above 0" >&2
+    exit 2  # now, not after rendering the data set
+fi
+if ! [[ "$N" =~ ^[0-9]+$ && "$N" =~ [1-9] ]]; then
+    echo "N=$N: give the number of synthetic images as a whole number above 0" >&2
+    exit 2
+fi
 CHANNELS="${CHANNELS:-192,192,192,128,64}"
 DEVICE="${DEVICE:-auto}"
 if [[ -n "${THREADS:-}" ]]; then

@@ -76,3 +76,16 @@ def test_a_failed_stage_is_told_on_the_terminal(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"failed (exit 1); the whole log is {log}" in result.stderr
     assert "train_default.sh face (N=2 SEED=0 KIMG=150)" in log.read_text()
+
+
+def test_a_training_length_or_data_size_that_is_no_number_is_refused_first(
+    tmp_path: Path,
+) -> None:
+    """train-gan refused KIMG=0 only after the data set was rendered."""
+    for variable, value in (("KIMG", "0"), ("KIMG", "1e3x"), ("N", "0"), ("N", "2.5")):
+        result = run_script(
+            "train_default.sh", "face", PYTHON="false", RUN_ROOT=str(tmp_path / "runs"),
+            **{"N": "2", variable: value},
+        )  # fmt: skip
+        assert result.returncode == 2 and f"{variable}={value}: give" in result.stderr
+        assert not (tmp_path / "runs").exists()

@@ -56,8 +56,11 @@ and what to do about each."""
 
 def refused_path(error: BaseException) -> str | None:
     """A sentence for an OSError the system raised about a path (too long, not permitted,
-    read-only, a full disk), naming the path and the fix; None for any other error."""
+    read-only, a full disk), naming the path and the fix; None for any other error (a
+    permission refused with no path, such as a signal's, is no path's)."""
     if not isinstance(error, OSError) or error.errno not in _PATH_FIXES:
+        return None
+    if error.filename is None and error.errno not in (errno.ENOSPC, errno.EDQUOT):
         return None
     where = f" ({error.filename})" if error.filename else ""
     return f"{error.strerror}{where}; {_PATH_FIXES[error.errno]}."

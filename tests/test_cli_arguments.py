@@ -103,6 +103,7 @@ def test_paths_the_system_refuses_are_told_from_other_errors(tmp_path: Path, cap
         == "No space left on device; free some disk space or choose another disk."
     )
     assert refused_path(FileNotFoundError(errno.ENOENT, "No such file", "x")) is None  # a bug's
+    assert refused_path(PermissionError(errno.EPERM, "Operation not permitted")) is None
     assert refused_path(ValueError("File name too long")) is None
     checkpoint = tmp_path / ("a" * 300 + ".pt")  # stat() raised it from deep in the loader
     assert engine_main(["sample", str(checkpoint), "--out", str(tmp_path / "grid.png")]) == 2

@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; user errors (and running out of memory) become one line on
+    """Run one subcommand; failures its user can act on (`error_line`) become one line on
     stderr and exit code 2."""
     args = build_parser().parse_args(argv)
     try:

@@ -245,8 +245,8 @@ class Session:
                 raise gr.Error(message, print_exception=False) from error
             if (phrase := out_of_memory(error)) is not None:
                 raise gr.Error(
-                    f"{name.capitalize()} {phrase}; try a smaller image, or again once the "
-                    "server is less busy.",
+                    f"{name.capitalize()} {phrase}; the server is short of memory: try again "
+                    "once it is less busy (or with a smaller input).",
                     print_exception=False,
                 ) from error
             raise gr.Error(

@@ -24,7 +24,7 @@ from app.models import ModelStore
 from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.viewer import TorchViewer
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import at_least, run_script, threads
 from engine.gan2shape.presets import StepLengths, get_preset
 from engine.gan2shape.views import render_view
 from engine.stylegan2 import (
@@ -90,7 +90,7 @@ def main() -> None:
     """Run the sweep and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=at_least(2), default=60)
-    parser.add_argument("--threads", type=at_least(1), default=torch.get_num_threads())
+    parser.add_argument("--threads", type=threads, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:

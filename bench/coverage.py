@@ -20,7 +20,7 @@ import argparse
 
 import torch
 
-from engine.cli.arguments import at_least, run_script, seed
+from engine.cli.arguments import run_script, seed, threads
 from engine.evaluation import CoverageReader
 from engine.evaluation.coverage import azimuth_reading
 from engine.stylegan2 import load_checkpoint
@@ -48,7 +48,7 @@ def main() -> None:
         "--settings", nargs="+", type=parse_setting, default=[(4000, 1500), (64000, 24000)]
     )
     parser.add_argument("--seeds", nargs="+", type=seed, default=[0], help="z seeds of the samples")
-    parser.add_argument("--threads", type=at_least(1), default=2)
+    parser.add_argument("--threads", type=threads, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = args.model or [f"default-{args.category}"]

@@ -26,7 +26,7 @@ import torch
 
 from engine.benchmarks import run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import gan2shape_rows
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import at_least, run_script, threads
 from engine.errors import GANliftError
 from engine.gan2shape import (
     Gan2ShapeModel,
@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--model", default="default-face")
     parser.add_argument("--ckpt", help="checkpoint file instead of a bundled model")
     parser.add_argument("--category", default="default-face", help="preset for --ckpt")
-    parser.add_argument("--threads", type=at_least(1), default=2)
+    parser.add_argument("--threads", type=threads, default=2)
     parser.add_argument("--fp32", action="store_true", help="no bfloat16 autocast")
     parser.add_argument(
         "--shape-rows", type=at_least(0), default=0,

@@ -19,7 +19,7 @@ import numpy as np
 import open3d as o3d
 import torch
 
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import at_least, run_script, threads
 from engine.render import (
     apply_transform,
     depth_to_points,
@@ -176,7 +176,7 @@ def main() -> None:
     """Parse arguments, run every measurement, print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=at_least(1), default=20)
-    parser.add_argument("--threads", type=at_least(1), default=2)
+    parser.add_argument("--threads", type=threads, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, open3d {o3d.__version__}\n")

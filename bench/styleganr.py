@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 
 from engine.atomic import output_folder
-from engine.cli.arguments import at_least, positive, run_script
+from engine.cli.arguments import at_least, positive, run_script, threads
 from engine.evaluation.styleganr import (
     SwapScores,
     ViewAxes,
@@ -114,7 +114,7 @@ def main() -> None:
     parser.add_argument("--view-axes", default=str(VIEW_AXES))
     parser.add_argument("--samples", type=at_least(2), default=24)
     parser.add_argument("--azimuth-step", type=positive, default=30.0)
-    parser.add_argument("--threads", type=at_least(1), default=2)
+    parser.add_argument("--threads", type=threads, default=2)
     parser.add_argument("--figures", help="folder for cameras.png and swaps.png")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -21,7 +21,7 @@ from functools import partial
 
 import torch
 
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import at_least, run_script, threads
 from engine.render import clip_from_camera, rasterize, transform_points
 from engine.synth import CATEGORIES, render_samples
 from engine.synth.generate import sample_scene
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--batch", type=at_least(1), default=64)
     parser.add_argument("--repeats", type=at_least(1), default=3)
     parser.add_argument("--sizes", type=at_least(16), nargs="+", default=[64, 128])
-    parser.add_argument("--threads", type=at_least(1), default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=threads, default=2, help="torch CPU threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import at_least, run_script, threads
 from engine.stylegan2 import Discriminator, Generator
 from engine.stylegan2.training import TrainConfig, train_gan
 from engine.stylegan2.training.precision import resolve_precision
@@ -45,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=at_least(1), default=12, help="timed steps per precision")
     parser.add_argument("--warmup", type=at_least(1), default=3, help="untimed first steps")
-    parser.add_argument("--threads", type=at_least(1), default=torch.get_num_threads())
+    parser.add_argument("--threads", type=threads, default=torch.get_num_threads())
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--batch", type=at_least(1), default=16)
     args = parser.parse_args()

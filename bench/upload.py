@@ -26,7 +26,7 @@ from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.viewer import TorchViewer
 from bench.gan2shape import reference_seconds
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import run_script, threads
 from engine.gan2shape import load_model
 from engine.images import save_image
 from engine.stylegan2 import bf16_supported
@@ -56,7 +56,7 @@ def upload_seconds(context: AppContext, photo: Path) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default-face")
-    parser.add_argument("--threads", type=at_least(1), default=2)
+    parser.add_argument("--threads", type=threads, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     reference = reference_seconds(load_model(args.model), bf16_supported("cpu"))

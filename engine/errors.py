@@ -37,8 +37,15 @@ def out_of_memory(error: BaseException) -> str | None:
     match = _REQUEST_SIZE.search(text)
     if match is None:
         return "ran out of memory"
-    size = match[2] or f"{int(match[1]) / 2**30:.1f} GiB"
-    return f"ran out of memory ({size} were asked for at once)"
+    return f"ran out of memory ({match[2] or _bytes_text(int(match[1]))} were asked for at once)"
+
+
+def _bytes_text(count: int) -> str:
+    """`count` bytes in the largest binary unit that keeps one or more of it: "95.4 GiB"."""
+    for unit, power in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if count >= 2**power:
+            return f"{count / 2**power:.1f} {unit}"
+    return f"{count} bytes"
 
 
 _PATH_FIXES = {

@@ -25,6 +25,7 @@ import open3d as o3d
 import torch
 import torch.nn.functional as F
 
+from engine.atomic import output_file
 from engine.errors import GANliftError
 from engine.images import to_uint8
 from engine.render import depth_to_points, grid_faces, sample_texture, transform_points
@@ -167,6 +168,17 @@ def depth_to_mesh(
     )
 
 
+def mesh_file(path: str | os.PathLike) -> Path:
+    """`path` checked as a mesh file to write (a suffix of `MESH_FORMATS`, not a folder, in a
+    folder that can be written); commands call it before their work."""
+    path = output_file(path)
+    if path.suffix.lower() not in MESH_FORMATS:
+        raise GANliftError(
+            f"Cannot save a mesh as '{path.name}'; use one of {', '.join(MESH_FORMATS)}."
+        )
+    return path
+
+
 def save_mesh(mesh: TexturedMesh, path: str | os.PathLike) -> Path:
     """Write ``mesh`` in the format its suffix names (see `MESH_FORMATS`), all or nothing.
 
@@ -180,19 +192,14 @@ def save_mesh(mesh: TexturedMesh, path: str | os.PathLike) -> Path:
     temporary folder beside ``path`` and renamed into place, the mesh file last, so a reader
     never finds a half-written mesh or one missing its texture.
     """
-    path = Path(path)
+    path = mesh_file(path)
     suffix = path.suffix.lower()
-    if suffix not in MESH_FORMATS:
-        raise GANliftError(
-            f"Cannot save a mesh as '{path.name}'; use one of {', '.join(MESH_FORMATS)}."
-        )
     with_texture = mesh.texture is not None and suffix != ".ply"
     if suffix == ".ply" and mesh.vertex_colors is None and mesh.texture is not None:
         mesh = replace(mesh, vertex_colors=texture_vertex_colors(mesh))
     with_colors = mesh.vertex_colors is not None and not (suffix == ".glb" and with_texture)
     open3d_mesh = _to_open3d(mesh, with_texture=with_texture, with_colors=with_colors)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     except OSError as error:
         raise GANliftError(

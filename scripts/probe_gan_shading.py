@@ -28,7 +28,7 @@ import statistics
 
 import torch
 
-from engine.cli.arguments import at_least, numbers, positive, run_script
+from engine.cli.arguments import at_least, numbers, positive, run_script, threads
 from engine.errors import GANliftError
 from engine.evaluation.gan2shape_check import correlation
 from engine.gan2shape import get_preset
@@ -116,9 +116,7 @@ def main() -> None:
         "--steps", type=at_least(1), default=200, help="projection steps (%(default)s)"
     )
     parser.add_argument("--lr", type=positive, default=0.02, help="projection rate (%(default)s)")
-    parser.add_argument(
-        "--threads", type=at_least(1), default=1, help="torch threads (%(default)s)"
-    )
+    parser.add_argument("--threads", type=threads, default=1, help="torch threads (%(default)s)")
     args = parser.parse_args()
     lights_x = args.light_x
     if not lights_x:

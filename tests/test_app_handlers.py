@@ -164,10 +164,16 @@ def test_launch_refuses_paths_the_system_refuses(tmp_path, capsys) -> None:
         )
 
 
-def test_launch_refuses_a_missing_release_folder(tmp_path, capsys) -> None:
-    assert launch.main(["--release-dir", str(tmp_path / "nowhere"), *FREE_PORT]) == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "does not exist; give the checkpoints/ folder" in error
+def test_launch_refuses_a_release_folder_that_is_none(tmp_path, capsys) -> None:
+    (tmp_path / "file").write_text("")
+    for folder, message in (
+        (tmp_path / "nowhere", "does not exist; give the checkpoints/ folder"),
+        (tmp_path / "file", "is a file; give the checkpoints/ folder"),
+        ("", "The release folder is empty text"),  # was the working folder
+    ):
+        assert launch.main(["--release-dir", str(folder), *FREE_PORT]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and message in error
 
 
 def test_launch_refuses_a_bad_category_before_serving(capsys: pytest.CaptureFixture[str]) -> None:
@@ -579,7 +585,7 @@ def test_a_path_the_system_refuses_says_so(context: AppContext) -> None:
 
 def test_running_out_of_memory_says_so(context: AppContext) -> None:
     session = Session(context)
-    expected = r"Reconstruction ran out of memory \(2.00 GiB were asked for at once\); try a"
+    expected = r"Reconstruction ran out of memory \(2.00 GiB were asked for at once\); the server"
     with pytest.raises(gr.Error, match=expected), session.action("reconstruction"):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB.")
 

@@ -75,6 +75,10 @@ def test_out_of_memory_is_told_from_other_errors() -> None:
     assert out_of_memory(CPU_FAILURE) == "ran out of memory (95.4 GiB were asked for at once)"
     assert out_of_memory(CUDA_FAILURE) == "ran out of memory (20.00 GiB were asked for at once)"
     assert out_of_memory(MemoryError()) == "ran out of memory"
+    small = RuntimeError(
+        "DefaultCPUAllocator: can't allocate memory: you tried to allocate 1024 bytes"
+    )
+    assert out_of_memory(small) == "ran out of memory (1.0 KiB were asked for at once)"
     assert out_of_memory(RuntimeError("shape mismatch: allocate 4 bytes")) is None
     assert out_of_memory(ValueError("out of memory")) is None
 

@@ -163,17 +163,27 @@ def test_a_card_measured_again_keeps_the_recorded_training_facts(
 
 
 def test_evaluate_gan_reports_bad_settings_without_a_traceback(
-    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for count in ("1", "100000000000"):  # the latter ran 50 inversions, then out of memory
-        code = main(["evaluate-gan", str(run_dir / "model.safetensors"), "--category", "face",
-                     "--out", str(tmp_path), "--n-samples", count])  # fmt: skip
-        assert code == 2
-        assert f"n_samples must be from 2 to 100000, got {count}" in capsys.readouterr().err
+    out = tmp_path / "out"
+    for options, message in (  # the huge count ran 50 inversions, then out of memory
+        (["--n-samples", "1"], "--n-samples: expected a whole number from 2 to 100000, got '1'"),
+        (["--n-samples", "100000000000"], "from 2 to 100000, got '100000000000'"),
+        (["--threads", "-1"], "--threads: expected a whole number from 1 to 1024, got '-1'"),
+        (["--threads", "99999999999999999999"], "from 1 to 1024"),  # overflowed torch's int
+        (["--train-renders", "0"], "--train-renders: expected a whole number from 2 to"),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            main(["evaluate-gan", "m.pt", "--category", "face", "--out", str(out), *options])
+        assert exited.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # coverage-weights shares the regressor's options
+        main(["coverage-weights", "m.pt", "--category", "car", "--data", "d", "--out", "w.json",
+              "--regressor-steps", "0"])  # fmt: skip
+    assert "--regressor-steps: expected a whole number from 1 to" in capsys.readouterr().err
+    assert not out.exists()
     (tmp_path / "card").write_text("")
     for options, message in (
         (["--out", str(tmp_path / "card")], "is a file; choose a folder"),
-        (["--out", str(tmp_path), "--threads", "-1"], "--threads must be at least 1"),
         (["--out", str(tmp_path), "--run-dir", str(tmp_path / "nowhere")], "is not a folder"),
     ):
         code = main(["evaluate-gan", str(tmp_path / "missing.pt"), "--category", "face", *options])

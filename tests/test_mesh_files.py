@@ -227,10 +227,19 @@ def test_unknown_suffix_is_a_user_error(bump: TexturedMesh, tmp_path: Path) -> N
         save_mesh(bump, tmp_path / "bump.stl")
 
 
+def test_a_folder_in_the_way_is_refused_before_anything_is_written(
+    bump: TexturedMesh, tmp_path: Path
+) -> None:
+    (tmp_path / "bump.obj").mkdir()
+    with pytest.raises(GANliftError, match=r"Output file .*bump\.obj is a folder"):
+        save_mesh(bump, tmp_path / "bump.obj")
+    assert [file.name for file in tmp_path.iterdir()] == ["bump.obj"]
+
+
 def test_unwritable_folder_is_a_user_error(bump: TexturedMesh, tmp_path: Path) -> None:
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("")
-    with pytest.raises(GANliftError, match="choose a folder you can write to"):
+    with pytest.raises(GANliftError, match="not_a_folder is a file; choose a folder"):
         save_mesh(bump, blocker / "bump.obj")
 
 

@@ -657,6 +657,16 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
                      "--out", tmp_path / "layers.txt") == 2  # fmt: skip
     error = capsys.readouterr().err  # refused before the (missing) checkpoint is opened
     assert error.count("\n") == 1 and "Cannot save an image as 'layers.txt'" in error
+    (tmp_path / "taken.obj").mkdir()  # a traceback, after the work, and the MTL left beside it
+    for command in (["--model", tmp_path / "missing.pt"], ["--model", model_file]):
+        code = styleganr("mesh", *command, "--image", dot, "--out", tmp_path / "taken.obj")
+        assert code == 2 and "Output file" in capsys.readouterr().err
+        assert not (tmp_path / "taken.mtl").exists()
+    fresh = tmp_path / "fresh.json"  # --out a folder: refused before the labels are written
+    code = styleganr("hand-label", "--views", views, "--labels", fresh, "--set", "0=3",
+                     "--out", tmp_path)  # fmt: skip
+    assert code == 2 and "is a folder; choose a file name" in capsys.readouterr().err
+    assert not fresh.exists()
 
 
 def test_a_shipped_models_views_and_inverse_network_start_a_retraining(model, tmp_path) -> None:

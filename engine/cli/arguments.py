@@ -53,6 +53,15 @@ def at_least(
     return parse
 
 
+MAX_THREADS = 1024
+"""Most CPU threads a command may ask torch for (a huge count overflowed its setting)."""
+
+
+def threads(text: str) -> int:
+    """An argparse type: a count of CPU threads, 1 to `MAX_THREADS`."""
+    return at_least(1, maximum=MAX_THREADS)(text)
+
+
 def positive(text: str) -> float:
     """An argparse type: a finite number above 0."""
     try:

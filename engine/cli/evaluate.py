@@ -5,13 +5,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 import torch
 
 from engine.atomic import output_file, output_folder
-from engine.cli.arguments import seed
+from engine.cli.arguments import at_least, seed, threads
 from engine.device import resolve_device
-from engine.errors import GANliftError
 from engine.evaluation import (
     EXAMPLE_SEED,
     CoverageReader,
@@ -22,6 +22,7 @@ from engine.evaluation import (
     write_examples,
 )
 from engine.evaluation.balance import balanced_labels, check_balance_settings
+from engine.evaluation.evaluate import COUNT_RANGES
 from engine.progress import tqdm_progress
 from engine.stylegan2 import load_checkpoint
 from engine.stylegan2.training.data import find_images
@@ -43,15 +44,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--category", choices=CATEGORIES, required=True)
     evaluate.add_argument("--out", required=True, help="output folder")
     evaluate.add_argument(
-        "--n-samples", type=int, default=_DEFAULTS.n_samples,
+        "--n-samples", type=_count("n_samples"), default=_DEFAULTS.n_samples,
         help="GAN samples and held-out renders for coverage (%(default)s)",
     )  # fmt: skip
     evaluate.add_argument(
-        "--n-invert", type=int, default=_DEFAULTS.n_invert,
+        "--n-invert", type=_count("n_invert"), default=_DEFAULTS.n_invert,
         help="held-out renders to invert (%(default)s)",
     )  # fmt: skip
     evaluate.add_argument(
-        "--steps", type=int, default=_DEFAULTS.inversion_steps,
+        "--steps", type=_count("inversion_steps"), default=_DEFAULTS.inversion_steps,
         help="inversion steps per image (%(default)s)",
     )  # fmt: skip
     add_regressor_options(evaluate)
@@ -65,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(when its run folder is gone)",
     )  # fmt: skip
     evaluate.add_argument("--seed", type=seed, default=_DEFAULTS.seed, help="sampling seed")
-    evaluate.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    evaluate.add_argument("--threads", type=threads, help="CPU threads (default: torch's choice)")
     evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     evaluate.set_defaults(run=run_evaluate)
 
@@ -92,7 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(%(default)s)",
     )  # fmt: skip
     add_regressor_options(weights)
-    weights.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    weights.add_argument("--threads", type=threads, help="CPU threads (default: torch's choice)")
     weights.set_defaults(run=run_coverage_weights)
 
     examples = subparsers.add_parser(
@@ -112,21 +113,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_regressor_options(parser: argparse.ArgumentParser) -> None:
     """--train-renders and --regressor-steps: how the coverage regressor is fitted."""
     parser.add_argument(
-        "--train-renders", type=int, default=_DEFAULTS.n_train_renders,
+        "--train-renders", type=_count("n_train_renders"), default=_DEFAULTS.n_train_renders,
         help="training renders of the coverage regressor (%(default)s)",
     )  # fmt: skip
     parser.add_argument(
-        "--regressor-steps", type=int, default=_DEFAULTS.regressor_steps,
+        "--regressor-steps", type=_count("regressor_steps"), default=_DEFAULTS.regressor_steps,
         help="training steps of the coverage regressor (%(default)s)",
     )  # fmt: skip
 
 
-def _use_threads(threads: int | None) -> None:
+def _count(setting: str) -> Callable[[str], float]:
+    """The argparse type of an `EvaluationConfig` count: its allowed range, checked at once."""
+    minimum, maximum = COUNT_RANGES[setting]
+    return at_least(minimum, maximum=maximum)
+
+
+def _use_threads(count: int | None) -> None:
     """torch's CPU threads as --threads asks (None: torch's own choice)."""
-    if threads is not None and threads < 1:
-        raise GANliftError(f"--threads must be at least 1, got {threads}.")
-    if threads:
-        torch.set_num_threads(threads)
+    if count:
+        torch.set_num_threads(count)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import torch
 
+from engine.atomic import output_file
 from engine.cli.arguments import INTERRUPTED, seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import image_format, load_photo, save_image
-from engine.mesh import save_mesh
+from engine.mesh import mesh_file, save_mesh
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.progress import StopFn, stop_on_signals, tqdm_progress
 from engine.stylegan2 import load_checkpoint
@@ -254,6 +255,7 @@ def _hand_label(args: argparse.Namespace) -> int:
         scale=labels.scale,
     )
     labelled = labels.cameras(load_view_codes(args.views))
+    output_file(args.out)  # before the labels file is written, so a refusal changes nothing
     save_hand_labels(labels, path)
     save_view_codes(labelled, args.out)
     print(f"{len(labels.bins)} labelled view codes -> {args.out} (labels: {path})")
@@ -447,6 +449,7 @@ def _swap(args: argparse.Namespace) -> int:
 
 
 def _mesh(args: argparse.Namespace) -> int:
+    mesh_file(args.out)
     model = _model(args)
     path = save_mesh(car_to_mesh(model, load_photo(args.image)), args.out)
     print(json.dumps({"mesh": str(path)}))

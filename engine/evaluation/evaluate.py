@@ -44,7 +44,7 @@ PROTOCOL_SAMPLES = 1000
 PROTOCOL_INVERSIONS = 50
 """Held-out renders the issue's inversion protocol asks for."""
 
-_RANGES = {
+COUNT_RANGES = {
     "n_samples": (2, 100_000), "n_invert": (1, 10_000), "inversion_steps": (1, 100_000),
     "n_train_renders": (2, 1_000_000), "regressor_steps": (1, 1_000_000),
     "grid_samples": (1, 1024), "view_pairs": (2, 10_000),
@@ -89,7 +89,7 @@ class EvaluationConfig:
 
     def __post_init__(self) -> None:
         label_set(self.category)
-        for name, (minimum, maximum) in _RANGES.items():
+        for name, (minimum, maximum) in COUNT_RANGES.items():
             value = getattr(self, name)
             if not minimum <= value <= maximum:
                 raise GANliftError(

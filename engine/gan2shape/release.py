@@ -84,7 +84,17 @@ def read_release(
 
 def release_folder(directory: str | os.PathLike) -> Path:
     """`directory` as a path, refused unless it is a folder (checked before any model loads)."""
+    if not str(directory).strip():
+        raise GANliftError(
+            "The release folder is empty text; give --release-dir the checkpoints/ folder that "
+            "GAN2Shape's download script fills."
+        )
     directory = Path(directory).expanduser()
+    if directory.is_file():
+        raise GANliftError(
+            f"Release folder {directory} is a file; give the checkpoints/ folder that "
+            "GAN2Shape's download script fills."
+        )
     if not directory.is_dir():
         raise GANliftError(
             f"Release folder {directory} does not exist; give the checkpoints/ folder that "

@@ -107,7 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default-face")
     parser.add_argument("--ckpt", help="checkpoint file instead of a bundled model")
-    parser.add_argument("--category", default="default-face", help="preset for --ckpt")
+    parser.add_argument("--category", help="preset for --ckpt (default-face)")
     parser.add_argument("--threads", type=threads, default=2)
     parser.add_argument("--fp32", action="store_true", help="no bfloat16 autocast")
     parser.add_argument(
@@ -115,13 +115,19 @@ def main() -> None:
         help="also score the shape benchmark's rows on this many test renders of the category",
     )  # fmt: skip
     parser.add_argument(
-        "--shape-quality", choices=("fast", "full", "both"), default="fast",
-        help="GAN2Shape rows to score (full: several minutes per image)",
+        "--shape-quality", choices=("fast", "full", "both"),
+        help="GAN2Shape rows to score (fast; full: several minutes per image)",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.category and not args.ckpt:
+        raise GANliftError("--category is the preset of a --ckpt file; give --ckpt too.")
+    if args.shape_quality and not args.shape_rows:
+        raise GANliftError("--shape-quality chooses the rows of --shape-rows N; give it too.")
     torch.set_num_threads(args.threads)
-    model = load_model(args.ckpt or args.model, preset=args.category if args.ckpt else None)
-    qualities = ("fast", "full") if args.shape_quality == "both" else (args.shape_quality,)
+    preset = (args.category or "default-face") if args.ckpt else None
+    model = load_model(args.ckpt or args.model, preset=preset)
+    quality = args.shape_quality or "fast"
+    qualities = ("fast", "full") if quality == "both" else (quality,)
     if args.shape_rows:
         check_shape_rows(model, qualities)
     bf16 = not args.fp32 and bf16_supported("cpu")

@@ -245,7 +245,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="ganlift-load-") as scratch:
         folder = Path(scratch)
         model, category = args.model, args.category
-        if model is None:
+        if model is not None:  # the app runs in the repository: paths as the user meant them
+            model = model.resolve()
+            if category is not None and category.endswith(".json"):
+                category = str(Path(category).resolve())
+        else:
             from tests.e2e.tiny_model import write_tiny_model
 
             model, preset = write_tiny_model(folder)

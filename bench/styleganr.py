@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 
 from engine.atomic import output_folder
-from engine.cli.arguments import at_least, positive, run_script, threads
+from engine.cli.arguments import at_least, run_script, threads
 from engine.evaluation.styleganr import (
     SwapScores,
     ViewAxes,
@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--labeller", default=str(MODELS / "default-car-labeller.pt"))
     parser.add_argument("--view-axes", default=str(VIEW_AXES))
     parser.add_argument("--samples", type=at_least(2), default=24)
-    parser.add_argument("--azimuth-step", type=positive, default=30.0)
+    parser.add_argument("--azimuth-step", type=at_least(1, float, maximum=360), default=30.0)
     parser.add_argument("--threads", type=threads, default=2)
     parser.add_argument("--figures", help="folder for cameras.png and swaps.png")
     args = parser.parse_args()

@@ -6,7 +6,7 @@ first upload of a session also loads the model; the second shows the steady stat
 reference is `bench.gan2shape`'s: one generator forward + backward pass at the preset's batch
 size, measured in the same run. Goal: ≤ 30 s on a 2-core CPU.
 
-    python -m bench.upload [--model default-face] [--threads 2]
+    python -m bench.upload [--model default-face | --model CKPT --category face] [--threads 2]
 
 (from the repository root).
 """
@@ -27,7 +27,7 @@ from app.settings import AppSettings
 from app.viewer import TorchViewer
 from bench.gan2shape import reference_seconds
 from engine.cli.arguments import run_script, threads
-from engine.gan2shape import load_model
+from engine.gan2shape import PRESETS, load_model
 from engine.images import save_image
 from engine.stylegan2 import bf16_supported
 from engine.synth import SEED_RANGES
@@ -55,14 +55,15 @@ def upload_seconds(context: AppContext, photo: Path) -> tuple[float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="default-face")
+    parser.add_argument("--model", default="default-face", help="a bundled model or a file")
+    parser.add_argument("--category", choices=sorted(PRESETS), help="preset of a checkpoint file")
     parser.add_argument("--threads", type=threads, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    reference = reference_seconds(load_model(args.model), bf16_supported("cpu"))
-    context = AppContext(
-        AppSettings(model=args.model), ModelStore(torch.device("cpu")), TorchViewer()
-    )
+    model = load_model(args.model, preset=args.category)
+    reference = reference_seconds(model, bf16_supported("cpu"))
+    settings = AppSettings(model=args.model, category=args.category)
+    context = AppContext(settings, ModelStore(torch.device("cpu")), TorchViewer())
     with tempfile.TemporaryDirectory() as folder:
         photo = portrait(Path(folder) / "portrait.png")
         first, _ = upload_seconds(context, photo)

@@ -113,7 +113,7 @@ _SOURCES: dict[str, _Source] = {
 def limits_from_environment(environ: Mapping[str, str] = os.environ) -> Limits:
     """`DEFAULT_LIMITS` with every `GANLIFT_*` limit variable that is set applied."""
     changes = {
-        field: source.convert(_checked(environ[source.variable], source.variable, source))
+        field: _checked(environ[source.variable], source.variable, source)
         for field, source in _SOURCES.items()
         if environ.get(source.variable, "").strip()
     }
@@ -140,7 +140,7 @@ def limits_from_arguments(
     for field, source in _SOURCES.items():
         value = getattr(args, source.flag.lstrip("-").replace("-", "_"))
         if value is not None:
-            changes[field] = source.convert(_checked(value, source.flag, source))
+            changes[field] = _checked(value, source.flag, source)
     return dataclasses.replace(limits_from_environment(environ), **changes)
 
 
@@ -221,8 +221,8 @@ class JobGuard:
 
 
 def _checked(text: str, name: str, source: _Source) -> float:
-    """`text` as a number above 0 (or 0 where it turns the cap off), or a GANliftError
-    naming the flag or variable `name`."""
+    """`text` as a number above 0 (or 0 where it turns the cap off) in the field's unit, or
+    a GANliftError naming the flag or variable `name`."""
     try:
         value = float(text)
     except ValueError:
@@ -233,4 +233,7 @@ def _checked(text: str, name: str, source: _Source) -> float:
         raise GANliftError(f"{name} must be a number of 0 (no cap) or more, got '{text}'.")
     if not source.zero_turns_off and not value > 0:
         raise GANliftError(f"{name} must be a number above 0, got '{text}'.")
-    return value
+    converted = source.convert(value)
+    if value > 0 and converted == 0:  # a cap of 0 images or bytes, or 0 turning a cap off
+        raise GANliftError(f"{name} '{text}' rounds down to 0; give a larger number.")
+    return converted

@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--model", help="a GAN of the category (default-CATEGORY)")
     parser.add_argument("--n", type=at_least(1), default=8, help="test objects (%(default)s)")
     parser.add_argument(
-        "--light-x", type=numbers, default="-0.7,0.7", help="pseudo lights' x (%(default)s)"
+        "--light-x", type=numbers(-1, 1), default="-0.7,0.7", help="pseudo lights' x (%(default)s)"
     )
     parser.add_argument("--space", choices=("wplus", "w"), default="wplus", help="latent space")
     parser.add_argument(

@@ -172,13 +172,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=at_least(1), default=16, help="test identities (%(default)s)")
     parser.add_argument(
-        "--yaws", type=numbers, default="0,-10,10", help="one render per yaw, degrees"
+        "--yaws", type=numbers(-90, 90), default="0,-10,10", help="one render per yaw, degrees"
     )
     parser.add_argument(
-        "--light-x", type=numbers, default="", help="light x per render (default: own)"
+        "--light-x", type=numbers(-1, 1), default="", help="light x per render (default: own)"
     )
     parser.add_argument(
-        "--light-y", type=numbers, default="", help="light y per render (default: own)"
+        "--light-y", type=numbers(-1, 1), default="", help="light y per render (default: own)"
     )
     parser.add_argument("--true-albedo", action="store_true", help="hold the albedo true")
     parser.add_argument("--flip", action="store_true", help="symmetry: mirrored copies too")

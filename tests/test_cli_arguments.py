@@ -44,10 +44,11 @@ def test_counts_and_positive_numbers() -> None:
 
 
 def test_number_lists() -> None:
-    assert numbers("-0.7, 0.7,") == [-0.7, 0.7] and numbers("") == []
-    for text in ("left", "0,,x", "0.5,nan", "inf"):
-        with pytest.raises(argparse.ArgumentTypeError, match="comma-separated numbers"):
-            numbers(text)
+    lights = numbers(-1, 1)
+    assert lights("-0.7, 0.7,") == [-0.7, 0.7] and lights("") == []
+    for text in ("left", "0,,x", "0.5,nan", "inf", "1.5", "1e300"):  # 1e300 overflowed float32
+        with pytest.raises(argparse.ArgumentTypeError, match="numbers from -1 to 1, got"):
+            lights(text)
 
 
 def test_engine_errors_become_one_line_and_exit_2(capsys) -> None:
@@ -135,6 +136,11 @@ def test_bugs_keep_their_traceback(monkeypatch) -> None:
         (["bench.coverage", "--seeds", "-1"], "a seed is a whole number from 0 to"),
         (["bench.styleganr", "--view-axes", "missing-axes.json"], "missing-axes.json"),
         (["scripts.probe_relighting", "--seed", "-1"], "a seed is a whole number from 0 to"),
+        (["bench.styleganr", "--azimuth-step", "1e-300"], "a number from 1 to 360"),  # overflow
+        (["scripts.probe_shape_signal", "--yaws", "1e300"], "numbers from -90 to 90"),
+        (["bench.gan2shape", "--category", "car"], "--category is the preset of a --ckpt"),
+        (["bench.gan2shape", "--shape-quality", "full"], "chooses the rows of --shape-rows N"),
+        (["bench.render", "--threads", "99999999999999999999"], "from 1 to 1024"),
     ],
 )
 def test_scripts_refuse_bad_input(arguments: list[str], message: str) -> None:

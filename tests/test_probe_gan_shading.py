@@ -85,7 +85,7 @@ def test_runs_on_a_tiny_gan(tmp_path, run):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--light-x", "left"], "argument --light-x: expected comma-separated numbers, got 'left'"),
+        (["--light-x", "left"], "expected comma-separated numbers from -1 to 1, got 'left"),
         (["--n", "0"], "argument --n: expected a whole number of at least 1, got '0'"),
         (["--lr", "nan"], "argument --lr: expected a number above 0, got 'nan'"),
         (["--model", "nowhere-model"], "No model named 'nowhere-model'"),

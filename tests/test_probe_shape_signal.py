@@ -64,7 +64,7 @@ def test_a_held_depth_is_returned_unchanged_and_lights_differ_per_render(probe):
     [
         (["--yaws", "0,10", "--light-x=0.5"], "--light-x needs one value per yaw (2)"),
         (["--yaws", "10", "--true-albedo"], "start --yaws at 0"),
-        (["--yaws", "zero"], "argument --yaws: expected comma-separated numbers, got 'zero'"),
+        (["--yaws", "zero"], "--yaws: expected comma-separated numbers from -90 to 90, got 'zero'"),
         (["--lr", "nan"], "argument --lr: expected a number above 0, got 'nan'"),
         (["--smooth", "-1"], "argument --smooth: expected a number of at least 0, got '-1'"),
     ],

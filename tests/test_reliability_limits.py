@@ -77,6 +77,17 @@ def test_zero_turns_off_only_the_time_and_memory_caps() -> None:
         limits_from_environment({"GANLIFT_MAX_SESSIONS": "0"})
 
 
+def test_a_value_that_rounds_down_to_0_is_refused() -> None:
+    """--max-sessions 0.5 kept no session at all, and --memory-mb 1e-9 turned the cap off."""
+    for flag, value in (("--max-sessions", "0.5"), ("--min-image-side", "0.9"),
+                        ("--max-upload-mb", "1e-9"), ("--memory-mb", "1e-9")):  # fmt: skip
+        with pytest.raises(GANliftError, match=f"{flag} '{value}' rounds down to 0; give a"):
+            limits_from_arguments(parse(flag, value), {})
+    with pytest.raises(GANliftError, match=r"GANLIFT_MAX_PIXELS '0\.5' rounds down to 0"):
+        limits_from_environment({"GANLIFT_MAX_PIXELS": "0.5"})
+    assert limits_from_arguments(parse("--max-sessions", "2.7"), {}).sessions == 2
+
+
 def test_small_images_are_refused_with_their_size() -> None:
     check_image_size(torch.zeros(1, 3, 16, 20), "Image 'ok.png'")
     with pytest.raises(GANliftError, match=r"'dot.png' is only 20x3 pixels.*at least 16"):

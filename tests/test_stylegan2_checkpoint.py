@@ -203,6 +203,11 @@ def test_names_with_dots_are_names(networks, tmp_path: Path) -> None:
         load_checkpoint("mine.ckpt", models_dir=tmp_path)
     with pytest.raises(GANliftError, match="is a folder; give the path of the checkpoint file"):
         load_checkpoint(tmp_path, models_dir=tmp_path)
+    (tmp_path / "runs").mkdir()  # a bare folder name was looked up as a model's name
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        with pytest.raises(GANliftError, match="Checkpoint runs is a folder; give the path"):
+            load_checkpoint("runs", models_dir=tmp_path)
 
 
 def test_running_out_of_memory_is_not_blamed_on_the_file(

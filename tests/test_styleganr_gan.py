@@ -151,6 +151,9 @@ def test_hand_labels_round_trip_through_json(generator, tmp_path) -> None:
         HandLabels(num_bins=8, bins={1: 8})
     with pytest.raises(GANliftError, match="only 12"):
         HandLabels(bins={12: 1}).cameras(views)
+    for count in (0, 100_000_000_000):  # the huge count was accepted
+        with pytest.raises(GANliftError, match=f"num_bins must be from 1 to 360, got {count}"):
+            HandLabels(num_bins=count)
     for elevation, scale in ((float("nan"), 1.0), (95.0, 1.0), (10.0, 0.0)):
         with pytest.raises(GANliftError, match=r"elevation in \[-90, 90\] degrees and a positive"):
             HandLabels(bins={0: 1}, elevation=elevation, scale=scale)
@@ -526,6 +529,17 @@ def test_training_commands_write_their_config_only_for_a_run_they_accept(
     assert main([*command, "--steps", "1", "--batch-size", "2", "--views", "v.safetensors"]) == 2
     assert "--views and --labeller belong with --checkpoint" in capsys.readouterr().err
     assert json.loads(inverse.with_suffix(".json").read_text())["batch_size"] == 2
+
+
+def test_training_settings_that_cannot_train_are_refused() -> None:
+    """--learning-rate 1e300 overflowed in Adam and 1e30 saved nan weights; --warmup -1 was
+    saved as given."""
+    for rate in (0.0, 1.5, 1e300):
+        with pytest.raises(GANliftError, match="learning rate above 0 and at most 1"):
+            LabellerConfig(learning_rate=rate)
+    with pytest.raises(GANliftError, match="warmup_steps must be 0 or more, got -1"):
+        MappingTrainConfig(warmup_steps=-1)
+    assert MappingTrainConfig(warmup_steps=0, steps=1).warmup_steps == 0
 
 
 def test_ctrl_c_saves_a_training_commands_state(tmp_path, monkeypatch, capsys) -> None:

@@ -73,15 +73,22 @@ def positive(text: str) -> float:
     return value
 
 
-def numbers(text: str) -> list[float]:
-    """An argparse type: comma-separated finite numbers (an empty text gives none)."""
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        values = [math.nan]
-    if not all(math.isfinite(value) for value in values):
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got '{text}'")
-    return values
+def numbers(minimum: float, maximum: float) -> Callable[[str], list[float]]:
+    """An argparse type: comma-separated numbers from `minimum` to `maximum` (an empty text
+    gives none)."""
+
+    def parse(text: str) -> list[float]:
+        try:
+            values = [float(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            values = [math.nan]
+        if not all(minimum <= value <= maximum for value in values):
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated numbers from {minimum:g} to {maximum:g}, got '{text}'"
+            )
+        return values
+
+    return parse
 
 
 def error_line(error: Exception) -> str | None:

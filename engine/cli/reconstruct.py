@@ -283,8 +283,8 @@ def run_check(args: argparse.Namespace) -> int:
     weights = Path(args.weights) if args.weights else model.pretrained
     if not safetensors_path(weights).is_file():
         raise GANliftError(
-            f"No pretrained networks at {weights}; make them with `python -m engine "
-            "gan2shape-pretrain` or pass --weights FILE."
+            f"No pretrained networks at {safetensors_path(weights)}; make them with `python -m "
+            "engine gan2shape-pretrain` or pass --weights the .safetensors file it wrote."
         )
     category = _SYNTH_CATEGORY.get(model.preset.name)
     if category is None:

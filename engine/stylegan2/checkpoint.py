@@ -132,18 +132,18 @@ def resolve_checkpoint_path(
     path = Path(path_or_name)
     if path.is_file():
         return path
+    candidate = models_dir / f"{path_or_name}.safetensors"
+    if is_model_name(path_or_name) and candidate.is_file():
+        return candidate
+    if path.is_dir():
+        raise GANliftError(
+            f"Checkpoint {path} is a folder; give the path of the checkpoint file in it."
+        )
     if is_model_name(path_or_name):
-        candidate = models_dir / f"{path_or_name}.safetensors"
-        if candidate.is_file():
-            return candidate
         available = ", ".join(_generator_names(models_dir)) or "none installed"
         raise GANliftError(
             f"No model named '{path_or_name}': expected {candidate} with its .json beside it "
             f"(available: {available}); pass a checkpoint file path instead."
-        )
-    if path.is_dir():
-        raise GANliftError(
-            f"Checkpoint {path} is a folder; give the path of the checkpoint file in it."
         )
     raise GANliftError(f"Checkpoint file {path} does not exist; check the path.")
 

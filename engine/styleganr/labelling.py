@@ -56,9 +56,9 @@ class LabellerConfig:
     renders alone reads them almost at random."""
 
     def __post_init__(self) -> None:
-        if not self.learning_rate > 0 or self.steps < 0:
+        if not 0 < self.learning_rate <= 1 or self.steps < 0:  # 1e30 trained to nan weights
             raise GANliftError(
-                f"The labeller needs a positive learning rate and steps >= 0, got "
+                f"The labeller needs a learning rate above 0 and at most 1 and steps >= 0, got "
                 f"{self.learning_rate} and {self.steps}; fix --learning-rate / --steps."
             )
 
@@ -347,8 +347,8 @@ class HandLabels:
             self.bins = {int(index): int(value) for index, value in self.bins.items()}
         except (TypeError, ValueError, AttributeError) as error:
             raise GANliftError("Hand labels must map view indices to azimuth bins.") from error
-        if self.num_bins < 1:
-            raise GANliftError(f"num_bins must be at least 1, got {self.num_bins}.")
+        if not 1 <= self.num_bins <= 360:  # bins narrower than a degree name no view
+            raise GANliftError(f"num_bins must be from 1 to 360, got {self.num_bins}.")
         try:
             self.elevation, self.scale = float(self.elevation), float(self.scale)
         except (TypeError, ValueError) as error:

@@ -67,8 +67,9 @@ class MappingTrainConfig:
                 f"steps, batch size and checkpoint_every must be at least 1, got {self.steps}, "
                 f"{self.batch_size} and {self.checkpoint_every}."
             )
-        if self.view_fit_steps < 0:
-            raise GANliftError(f"view_fit_steps must be 0 or more, got {self.view_fit_steps}.")
+        for name in ("warmup_steps", "view_fit_steps"):
+            if getattr(self, name) < 0:
+                raise GANliftError(f"{name} must be 0 or more, got {getattr(self, name)}.")
 
 
 def fit_view_layers(

@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -162,3 +164,20 @@ def test_bench_gan2shape_refuses_rows_it_cannot_score_before_timing(tmp_path: Pa
     assert synthetic_category(church) is None
     with pytest.raises(GANliftError, match=r"renders faces and cars; preset .* is for neither"):
         check_shape_rows(church, ("full",))
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux's /proc")
+def test_ctrl_c_while_the_commands_load_is_one_line() -> None:
+    """torch and the command modules load for seconds; Ctrl-C then printed a traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine", "info", "default-face"], cwd=REPO, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as from a terminal
+    )  # fmt: skip
+    maps = Path(f"/proc/{process.pid}/maps")
+    deadline = time.monotonic() + 60
+    while "libtorch" not in maps.read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)  # until torch loads: Python's own Ctrl-C handler is in place by then
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert (process.returncode, err, out) == (130, "interrupted\n", "")

@@ -28,6 +28,7 @@ from engine.gan2shape import (
     reconstruct,
     sample_input,
 )
+from engine.images import save_image
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import (
     Discriminator,
@@ -220,8 +221,28 @@ def test_a_stopped_pretraining_resumes_exactly(gan, trained, tmp_path: Path) -> 
         assert torch.allclose(resumed.weights[key], value, atol=1e-5), key
 
 
+def test_a_run_killed_while_saving_resumes(gan, tmp_path: Path, monkeypatch) -> None:
+    """The weights and .json were written before the state: killed in between, the run was
+    refused both without --resume (weights exist) and with it (no state)."""
+    pretrain_module = importlib.import_module("engine.gan2shape.pretrain")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pretrain_module.safetensors.torch, "save_file", killed)
+    out = tmp_path / "weights.safetensors"
+    calls = itertools.count()
+    with pytest.raises(KeyboardInterrupt):  # the first save, after 2 iterations
+        train(gan, out, should_stop=lambda: next(calls) >= 2)
+    monkeypatch.undo()
+    assert not out.exists() and out.with_suffix(".resume.pt").is_file()
+    with pytest.raises(GANliftError, match=r"\(or its run's weights\.resume\.pt\); pass --res"):
+        train(gan, out)  # a fresh run would overwrite the state
+    assert train(gan, out, resume=True).finished
+
+
 def test_pretraining_refusals(gan, trained, tmp_path: Path) -> None:
-    with pytest.raises(GANliftError, match="already exists; pass --resume"):
+    with pytest.raises(GANliftError, match=r"already exists \(or its run's .*pass --resume"):
         train(gan, trained[0].path)
     with pytest.raises(GANliftError, match="no pretraining state"):
         train(gan, tmp_path / "new.safetensors", resume=True)
@@ -291,6 +312,15 @@ def test_pretrain_command_trains_and_resumes(gan, tmp_path: Path, capsys) -> Non
     ]
     assert main(short) == 0
     assert f"fast looks for them at {out}" in capsys.readouterr().out
+    with torch.no_grad():
+        image = save_image(G(torch.randn(1, G.style_dim)), tmp_path / "face.png")
+    info = json.loads(out.with_suffix(".json").read_text())
+    out.with_suffix(".json").write_text(json.dumps(info | {"iteration": 2}))  # stopped early
+    fast = ["reconstruct", str(image), "--ckpt", str(checkpoint), "--preset", str(preset),
+            "--quality", "fast", "--out", str(tmp_path / "run"), "--frames", "3", "--views",
+            "10,5", "--device", "cpu", "--fp32"]  # fmt: skip
+    assert main(fast) == 0  # with a note, not silently
+    assert f"the pretraining of {out} stopped at iteration 2 of 5" in capsys.readouterr().out
     assert main(arguments) == 2
     assert "already exists" in capsys.readouterr().err
     assert main([*arguments, "--resume"]) == 0

@@ -91,6 +91,8 @@ def test_stopping_early_keeps_finished_shards_only(tmp_path) -> None:
     assert len(list((tmp_path / "shards").glob("*.npz"))) == 1
     assert reports == [(0, 6), (1, 6), (2, 6), (3, 6)]
     assert read_dataset(tmp_path).seeds.tolist() == [0, 1]
+    images = sorted(path.name for path in (tmp_path / "images").iterdir())
+    assert images == ["0000000000.png", "0000000001.png"]  # the unfinished shard's went
 
 
 def test_a_folder_that_holds_a_set_is_refused(tmp_path, capsys) -> None:
@@ -99,3 +101,6 @@ def test_a_folder_that_holds_a_set_is_refused(tmp_path, capsys) -> None:
     assert main(command) == 2  # its 2 cars would stay beside the new faces
     assert "already holds a synthetic set" in capsys.readouterr().err
     assert read_dataset(tmp_path).seeds.tolist() == [0, 1]
+    (tmp_path / "synth.json").unlink()  # as a killed run leaves it: images, no synth.json
+    assert main(command) == 2
+    assert "holds the images of a synthetic set that was cut short" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from PIL import Image
 
 from engine.cli import main
 from engine.errors import GANliftError
-from engine.stylegan2 import load_checkpoint
+from engine.stylegan2 import load_checkpoint, save_pt_checkpoint
 from engine.stylegan2.safe_pickle import load_torch_file
 from engine.stylegan2.training import TrainConfig, loop, train_gan
 from engine.stylegan2.training.data import ImageFolder, to_model_images
@@ -217,6 +217,30 @@ def test_should_stop_snapshots_and_resume_finishes(image_folder: Path, tmp_path:
     assert load_torch_file(stopped.state_path)["step"] == 1
     finished = train_gan(image_folder, tmp_path, config=TINY, device=CPU, resume=True)
     assert (finished.step, finished.stopped_early) == (4, False)
+
+
+def test_a_run_killed_while_writing_its_last_snapshot_writes_it_whole_on_resume(
+    image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state was written first: a run killed while writing model.pt was finished for its
+    rerun, which left model.pt missing (or a snapshot older) and no last sample grid."""
+    writes = []
+
+    def killed_at_the_last_snapshot(*args, **kwargs):
+        writes.append(1)
+        if len(writes) == 2:  # the snapshot at step 4 of 4 (the first is at step 2)
+            raise KeyboardInterrupt
+        return save_pt_checkpoint(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "save_pt_checkpoint", killed_at_the_last_snapshot)
+    with pytest.raises(KeyboardInterrupt):
+        train_gan(image_folder, tmp_path, config=TINY, device=CPU)
+    assert load_torch_file(tmp_path / STATE_FILE)["step"] == 2  # the snapshot before
+    monkeypatch.undo()
+    finished = train_gan(image_folder, tmp_path, config=TINY, device=CPU, resume=True)
+    assert finished.step == 4 and (tmp_path / "samples" / "step_0000004.png").is_file()
+    ours, common = load_checkpoint(finished.model_path), load_checkpoint(finished.pt_path)
+    assert_same_state(common.generator.state_dict(), ours.generator.state_dict())
 
 
 def test_existing_runs_are_not_overwritten_or_resumed_with_other_settings(

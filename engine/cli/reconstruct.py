@@ -41,7 +41,12 @@ from engine.gan2shape.pipeline import (
     reconstruct,
     sample_input,
 )
-from engine.gan2shape.pretrain import PretrainConfig, load_pretrained, pretrain
+from engine.gan2shape.pretrain import (
+    PretrainConfig,
+    load_pretrained,
+    pretrain,
+    pretraining_progress,
+)
 from engine.images import load_photo
 from engine.inversion import check_latent_fits, load_latent
 from engine.metrics import psnr_text
@@ -200,11 +205,8 @@ def run_reconstruct(args: argparse.Namespace) -> int:
             check_latent_fits(saved, G, prepared.image, Path(args.latent))
             latent = saved
     print(f"input: {prepared.framing}")
-    if args.quality == "fast" and model.start is None and not model.pretrained.is_file():
-        print(
-            f"note: no pretrained networks at {model.pretrained}, so fast mode starts from the "
-            "shape prior (make them with `python -m engine gan2shape-pretrain`)"
-        )
+    if args.quality == "fast" and model.start is None:
+        _note_unready_pretraining(model.pretrained)
     with tqdm_progress(desc="gan2shape") as progress, stop_on_signals() as should_stop:
         try:
             run = reconstruct(
@@ -272,6 +274,20 @@ def run_pretrain(args: argparse.Namespace) -> int:
             "files there (or pretrain with --out there) for it to use them"
         )
     return 0
+
+
+def _note_unready_pretraining(pretrained: Path) -> None:
+    """Say when fast mode has no pretrained networks, or ones whose pretraining stopped early."""
+    if not pretrained.is_file():
+        print(
+            f"note: no pretrained networks at {pretrained}, so fast mode starts from the shape "
+            "prior (make them with `python -m engine gan2shape-pretrain`)"
+        )
+    elif (progress := pretraining_progress(pretrained)) and progress[0] < progress[1]:
+        print(
+            f"note: the pretraining of {pretrained} stopped at iteration {progress[0]} of "
+            f"{progress[1]}; finish it with `python -m engine gan2shape-pretrain ... --resume`"
+        )
 
 
 def run_check(args: argparse.Namespace) -> int:

@@ -188,9 +188,10 @@ def pretrain(
     optimizer = _optimizer(networks, preset)
     rng = torch.Generator().manual_seed(config.seed)
     iteration = _restore(path, networks, optimizer, rng, preset, config) if resume else 0
-    if not resume and path.exists():
+    if not resume and (path.exists() or _resume_path(path).exists()):
         raise GANliftError(
-            f"{path} already exists; pass --resume to continue it or choose another --out."
+            f"{path} already exists (or its run's {_resume_path(path).name}); pass --resume to "
+            "continue it or choose another --out."
         )
     latents, images = _samples(G, config, preset)
     masks = default_masks(images, preset.use_mask, progress if group.is_main else None)
@@ -322,6 +323,17 @@ def load_pretrained(
             "one; pretrain them again for it (gan2shape-pretrain) or use --quality full."
         )
     return weights
+
+
+def pretraining_progress(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(iterations done, iterations planned) that the JSON beside the pretrained networks at
+    `path` records, or None where there is none to read (so that a run stopped early can be
+    told from a finished one)."""
+    try:
+        info = json.loads(safetensors_path(path).with_suffix(".json").read_text())
+        return int(info["iteration"]), int(info["total"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
 
 
 def sample_latents(G: Generator, count: int, *, seed: int, truncation: float) -> torch.Tensor:
@@ -458,8 +470,9 @@ def _save(
     iteration: int,
     generator: str,
 ) -> None:
-    """Write the weights, their JSON description (with the fingerprint of the `generator` they
-    were pretrained on) and the training state, each atomically."""
+    """Write the training state, the weights and their JSON description (with the fingerprint
+    of the `generator` they were pretrained on), each atomically and in that order: a run
+    killed in between holds a state to resume, and weights only beside a full state."""
     info = {
         "format_version": FORMAT_VERSION,
         "preset": preset.name,
@@ -479,11 +492,11 @@ def _save(
         "optimizer": optimizer.state_dict(),
         "rng": rng.get_state(),
     }
+    save_torch(state, _resume_path(path))
     with atomic_path(path) as temporary:
         safetensors.torch.save_file(weights, temporary)
     with atomic_path(path.with_suffix(".json")) as temporary:
         temporary.write_text(json.dumps(info, indent=2) + "\n")
-    save_torch(state, _resume_path(path))
 
 
 def _restore(

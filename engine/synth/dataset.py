@@ -69,17 +69,22 @@ def write_dataset(
 ) -> DatasetInfo:
     """Render samples `seed … seed + n - 1` of `category` into `out_dir` (PNGs + npz shards).
 
-    Stopping early (``should_stop``) leaves the finished shards and a ``synth.json`` that
-    counts only them. A folder that already holds a set is refused: its old images would mix
-    with the new ones.
+    Stopping early (``should_stop``) leaves the finished shards, their images and a
+    ``synth.json`` that counts only them. A folder that already holds a set, or the images of
+    one cut short, is refused: its old images would mix with the new ones.
     """
     seeds = seed_run(seed, n)
     if shard_size < 1 or batch_size < 1:
         raise GANliftError("Shard and batch sizes must be at least 1.")
     out = Path(out_dir)
-    if (out / "synth.json").exists() or any((out / "images").glob("*.png")):
+    if (out / "synth.json").exists():
         raise GANliftError(
             f"{out} already holds a synthetic set; choose another --out or delete that folder."
+        )
+    if any((out / "images").glob("*.png")):
+        raise GANliftError(
+            f"{out} holds the images of a synthetic set that was cut short (it has no "
+            "synth.json); delete that folder or choose another --out."
         )
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "shards").mkdir(parents=True, exist_ok=True)
@@ -91,6 +96,8 @@ def write_dataset(
         parts = []
         for start in range(0, len(shard_seeds), batch_size):
             if should_stop is not None and should_stop():
+                for unfinished in shard_seeds[:start]:  # the set is its finished shards
+                    (out / "images" / f"{unfinished:010d}.png").unlink()
                 return _write_info(out, category, size, seed, written, shard_size)
             batch = render_samples(
                 category, shard_seeds[start : start + batch_size], size=size, device=device

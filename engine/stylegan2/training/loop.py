@@ -358,14 +358,15 @@ class _Trainer:
         return f"D {means['loss_d']:.3f} G {means['loss_g']:.3f}"
 
     def _snapshot(self) -> None:
-        """Replace the resumable state and the exported models; add a sample grid."""
+        """Replace the exported models, add a sample grid, then replace the resumable state:
+        the state goes last, so a run killed while writing resumes from the snapshot before
+        and writes every file of this one again (a finished state means finished files)."""
         if not self.group.is_main:
             return
         state = self.state
         g_ema = state.generator_ema
         rng = torch.Generator(device=self.device).manual_seed(self.config.seed)
         latent_avg = g_ema.mean_latent(LATENT_AVG_SAMPLES, generator=rng)[0]  # [D]
-        state.save(self.out / STATE_FILE, self.config, latent_avg)
         kimg = self.config.kimg_at(state.step)
         extra = {"step": state.step, "kimg": kimg, "trained_by": "python -m engine train-gan"}
         save_checkpoint(
@@ -384,6 +385,7 @@ class _Trainer:
         )
         grid_path = self.out / SAMPLES_DIR / f"step_{state.step:07d}.png"
         write_sample_grid(g_ema, self.sample_z, grid_path)
+        state.save(self.out / STATE_FILE, self.config, latent_avg)
         self.log.write(
             event="snapshot", step=state.step, kimg=round(kimg, 3), samples=grid_path.name
         )

@@ -22,7 +22,7 @@ from app.session import AppContext
 from app.settings import AppSettings
 from app.ui import build_app
 from app.viewer import create_viewer
-from engine.cli.arguments import error_line
+from engine.cli.arguments import report_error
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.release import release_folder
@@ -158,10 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "(DISPLAY is not set); leave out --desktop or start the app on a desktop."
             )
     except Exception as error:
-        if (line := error_line(error)) is None:
-            raise
-        print(line, file=sys.stderr)
-        return 2
+        return report_error(error)
     cap_allocator_arenas()
     use_private_gradio_cache()
     context = AppContext(settings, models, create_viewer(args.viewer))

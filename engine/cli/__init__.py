@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from engine.cli.arguments import INTERRUPTED, error_line
+from engine.cli.arguments import INTERRUPTED, report_error
 
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.batch",
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; failures its user can act on (`error_line`) become one line on
+    """Run one subcommand; failures its user can act on (`report_error`) become one line on
     stderr and exit code 2."""
     try:
         args = build_parser().parse_args(argv)  # imports every command: seconds, torch among them
@@ -47,7 +47,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED
     except Exception as error:
-        if (line := error_line(error)) is None:
-            raise
-        print(line, file=sys.stderr)
-        return 2
+        return report_error(error)

@@ -91,29 +91,29 @@ def numbers(minimum: float, maximum: float) -> Callable[[str], list[float]]:
     return parse
 
 
-def error_line(error: Exception) -> str | None:
-    """The `error: ...` line a command prints for a failure its user can act on (an engine
-    error, running out of memory, a path the system refuses), or None for a bug (which keeps
-    its traceback)."""
+def report_error(error: Exception) -> int:
+    """Print one `error: ...` line for a failure its user can act on (an engine error, running
+    out of memory, a path the system refuses) and return exit status 2; raise any other error
+    again, as a bug, with its traceback."""
     if isinstance(error, GANliftError):
-        return f"error: {error}"
-    if (sentence := refused_path(error)) is not None:
-        return f"error: {sentence}"
-    if (phrase := out_of_memory(error)) is not None:
-        return (
-            f"error: The command {phrase}; ask for less at once (fewer samples, frames or "
-            "threads, a smaller batch or image size) or free some memory."
+        line = str(error)
+    elif (sentence := refused_path(error)) is not None:
+        line = sentence
+    elif (phrase := out_of_memory(error)) is not None:
+        line = (
+            f"The command {phrase}; ask for less at once (fewer samples, frames or threads, a "
+            "smaller batch or image size) or free some memory."
         )
-    return None
+    else:
+        raise error
+    print(f"error: {line}", file=sys.stderr)
+    return 2
 
 
 def run_script(main: Callable[[], None]) -> None:
-    """Call a script's `main`; a failure its user can act on (see `error_line`) becomes one
+    """Call a script's `main`; a failure its user can act on (see `report_error`) becomes one
     `error: ...` line on stderr and exit status 2 instead of a traceback."""
     try:
         main()
     except Exception as error:
-        if (line := error_line(error)) is None:
-            raise
-        print(line, file=sys.stderr)
-        sys.exit(2)
+        sys.exit(report_error(error))

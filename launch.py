@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings.category is not None:
             resolve_preset(settings.category, gan_size=0)  # a bad name or file, refused now
         cars = resolve_model_path(settings.cars_model, models_dir=settings.models_dir)
-        if not cars.is_file():  # loaded on the Cars tab's first use; a typo is told now
+        if not cars.is_file():  # a typo is told now, not on the Cars tab's first use
             raise GANliftError(
                 f"--cars-model {settings.cars_model}: there is no StyleGAN-R model at {cars}; "
                 "pass a file written by `python -m engine styleganr` or leave it out."
@@ -152,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         models = ModelStore(device, release_dir=release_dir)
         if choice.installed:  # a preset that does not fit the GAN is refused now, not per request
             models.load(choice)
+        models.load_cars(cars)  # as is a file of another kind (about a second)
         if args.desktop and not has_display():
             raise GANliftError(
                 "--desktop opens Open3D windows on this machine's screen, but it has none "

@@ -153,6 +153,10 @@ def test_launch_refuses_a_missing_cars_model(tmp_path, capsys) -> None:
     assert error.count("\n") == 1 and "there is no StyleGAN-R model at" in error
     assert launch.main(["--cars-model", "default-car-stylegan", *FREE_PORT]) == 2
     assert "default-car-stylegan.pt" in capsys.readouterr().err
+    (tmp_path / "notes.pt").write_text("not a model")  # started the app, to fail on first use
+    assert launch.main(["--cars-model", str(tmp_path / "notes.pt"), *FREE_PORT]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "notes.pt cannot be read as a GANlift state" in error
 
 
 def test_launch_refuses_paths_the_system_refuses(tmp_path, capsys) -> None:

@@ -136,7 +136,7 @@ def _set_after(
     """Give each of `components` `value` once `event` has succeeded: None empties what shows
     something the event made obsolete, `gr.update(interactive=...)` locks or unlocks."""
     event.success(
-        lambda: [value] * len(components),
+        lambda: value if len(components) == 1 else [value] * len(components),  # one: no list
         None,
         components,
         api_visibility="private",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.display import picture
-from app.inputs import seed_number, whole_number
+from app.inputs import numbers, seed_number, whole_number
 from app.session import Session
 from engine.errors import GANliftError
 from engine.images import make_grid
@@ -21,6 +21,7 @@ from engine.styleganr import (
     save_hand_labels,
     save_view_codes,
 )
+from engine.styleganr.labelling import MAX_AZIMUTH_BINS
 
 MAX_VIEW_CODES = 48
 """Most view codes drawn at once (each is a strip of SAMPLES_PER_VIEW GAN images)."""
@@ -65,10 +66,14 @@ def save_view_labels(
         views = session.view_codes
         if views is None:
             raise session.missing("There are no view codes to label yet; draw them first.")
+        (elevation,) = numbers(elevation=elevation)
+        if not -90 <= elevation <= 90:  # the labels' own refusal names a scale this form lacks
+            raise GANliftError(f"Elevation must be from -90 to 90 degrees, got {elevation:g}.")
+        bins = whole_number(
+            num_bins, "The number of azimuth bins", minimum=1, maximum=MAX_AZIMUTH_BINS
+        )
         labels = HandLabels(
-            num_bins=whole_number(num_bins, "The number of azimuth bins", minimum=1),
-            bins=_table_bins(table, len(views.codes)),
-            elevation=elevation,
+            num_bins=bins, bins=_table_bins(table, len(views.codes)), elevation=elevation
         )
         labelled = labels.cameras(views)
         folder = session.work_dir / "view-labels"

@@ -821,3 +821,24 @@ def test_the_status_says_when_the_recovery_is_of_another_input(
     assert "not the current input" not in outputs.status
     _, status = reconstruct.sample(session, 4)  # drawn while (or after) the job ran
     assert "**Recovery:** of GAN sample, seed 3 (not the current input), finished" in status
+
+
+def test_emptying_after_an_event_suits_each_components_count(context: AppContext) -> None:
+    """A lone component got [None]: Draw B left the upload box filled and logged two
+    tracebacks (a File's value is a path, a list of paths or None)."""
+    demo = build_app(context)
+    setters = [
+        fn for fn in demo.fns.values()
+        if getattr(fn.fn, "__qualname__", "") == "_set_after.<locals>.<lambda>"
+    ]  # fmt: skip
+    assert any(len(fn.outputs) == 1 for fn in setters) and any(
+        len(fn.outputs) > 1 for fn in setters
+    )
+    for fn in setters:
+        values = fn.fn()
+        if len(fn.outputs) == 1:
+            assert not isinstance(values, list)
+            if values is None:
+                fn.outputs[0].postprocess(values)
+        else:
+            assert isinstance(values, list) and len(values) == len(fn.outputs)

@@ -67,7 +67,12 @@ def test_saved_labels_give_the_labelled_codes_their_bin_cameras(context: AppCont
         (
             [[0, "1"], [1, ""]],
             0,
-            "The number of azimuth bins must be a whole number of 1 or more, got 0",
+            "The number of azimuth bins must be a whole number from 1 to 360, got 0",
+        ),
+        (
+            [[0, "1"], [1, ""]],
+            1_000_000,  # was named num_bins
+            "The number of azimuth bins must be a whole number from 1 to 360, got 1000000",
         ),
     ],
 )
@@ -84,10 +89,11 @@ def test_bad_labels_are_refused_in_one_sentence_and_write_nothing(
 def test_a_blank_or_impossible_elevation_is_refused_in_one_sentence(context: AppContext) -> None:
     session = Session(context)
     view_labels.draw_view_codes(session, 2, 2, 0)
-    with pytest.raises(gr.Error, match="elevation and scale of hand labels must be numbers"):
-        view_labels.save_view_labels(session, [[0, "1"], [1, ""]], 8, None)
-    with pytest.raises(gr.Error, match=r"elevation in \[-90, 90\] degrees"):
-        view_labels.save_view_labels(session, [[0, "1"], [1, ""]], 8, float("nan"))
+    for elevation in (None, float("nan"), 1e309):  # the messages named a scale, not shown here
+        with pytest.raises(gr.Error, match=f"Elevation must be a finite number, got {elevation}"):
+            view_labels.save_view_labels(session, [[0, "1"], [1, ""]], 8, elevation)
+    with pytest.raises(gr.Error, match="Elevation must be from -90 to 90 degrees, got -400"):
+        view_labels.save_view_labels(session, [[0, "1"], [1, ""]], 8, -400)
     assert not (session.work_dir / "view-labels").exists()
 
 

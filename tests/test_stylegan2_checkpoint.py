@@ -19,6 +19,7 @@ from engine.stylegan2 import (
     save_checkpoint,
     save_pt_checkpoint,
 )
+from engine.stylegan2.checkpoint import MODELS_DIR
 from tests.tiny import tiny_gan
 
 
@@ -74,6 +75,9 @@ def test_gan2shape_networks_are_named_as_such_not_as_a_broken_config(tmp_path: P
     (tmp_path / "nets.json").write_text('{"networks": {}, "preset": {}, "iteration": 3}')
     with pytest.raises(GANliftError, match=r"holds GAN2Shape networks .* not a StyleGAN2"):
         load_checkpoint(tmp_path / "nets.safetensors")
+    shipped = MODELS_DIR / "default-face-gan2shape.safetensors"  # its "generator" is the GAN's
+    with pytest.raises(GANliftError, match=r"holds GAN2Shape networks .* not a StyleGAN2"):
+        load_checkpoint(shipped)  # fingerprint, which hid what the file is
 
 
 def test_training_layout_with_optimizers_and_bare_state_dict(networks, tmp_path: Path) -> None:

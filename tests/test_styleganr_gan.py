@@ -152,7 +152,7 @@ def test_hand_labels_round_trip_through_json(generator, tmp_path) -> None:
     with pytest.raises(GANliftError, match="only 12"):
         HandLabels(bins={12: 1}).cameras(views)
     for count in (0, 100_000_000_000):  # the huge count was accepted
-        with pytest.raises(GANliftError, match=f"num_bins must be from 1 to 360, got {count}"):
+        with pytest.raises(GANliftError, match=f"azimuth bins must be from 1 to 360, got {count}"):
             HandLabels(num_bins=count)
     for elevation, scale in ((float("nan"), 1.0), (95.0, 1.0), (10.0, 0.0)):
         with pytest.raises(GANliftError, match=r"elevation in \[-90, 90\] degrees and a positive"):

@@ -171,7 +171,7 @@ class ModelConfig:
             raise GANliftError(f"Cannot read model config {path}: {error}.") from error
         if not isinstance(data, dict):
             raise GANliftError(f"Model config {path} must hold a JSON object.")
-        if "generator" not in data and "networks" in data:
+        if "networks" in data and not isinstance(data.get("generator"), dict):  # its fingerprint
             raise GANliftError(
                 f"{path.with_suffix('.safetensors')} holds GAN2Shape networks (written by "
                 "gan2shape-pretrain), not a StyleGAN2; pass the generator's checkpoint instead."

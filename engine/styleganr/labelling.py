@@ -328,6 +328,10 @@ def balanced_selection(azimuth: torch.Tensor, agreement: torch.Tensor, keep: int
     return torch.tensor(sorted(chosen))
 
 
+MAX_AZIMUTH_BINS = 360
+"""Most azimuth bins hand labels may use (narrower than a degree, a bin names no view)."""
+
+
 @dataclass
 class HandLabels:
     """A person's azimuth bins for view codes, as stored in JSON.
@@ -347,8 +351,11 @@ class HandLabels:
             self.bins = {int(index): int(value) for index, value in self.bins.items()}
         except (TypeError, ValueError, AttributeError) as error:
             raise GANliftError("Hand labels must map view indices to azimuth bins.") from error
-        if not 1 <= self.num_bins <= 360:  # bins narrower than a degree name no view
-            raise GANliftError(f"num_bins must be from 1 to 360, got {self.num_bins}.")
+        if not 1 <= self.num_bins <= MAX_AZIMUTH_BINS:
+            raise GANliftError(
+                f"The number of azimuth bins must be from 1 to {MAX_AZIMUTH_BINS}, got "
+                f"{self.num_bins}."
+            )
         try:
             self.elevation, self.scale = float(self.elevation), float(self.scale)
         except (TypeError, ValueError) as error:

@@ -445,6 +445,7 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
         api_name="car_mesh",
         concurrency_id=COMPUTE_QUEUE,
         concurrency_limit=1,
+        **quick,  # a refusal's badge would hide the mesh shown (about a second's work)
     )
 
 

@@ -842,3 +842,11 @@ def test_emptying_after_an_event_suits_each_components_count(context: AppContext
                 fn.outputs[0].postprocess(values)
         else:
             assert isinstance(values, list) and len(values) == len(fn.outputs)
+
+
+def test_a_refused_car_mesh_keeps_the_mesh_shown(context: AppContext) -> None:
+    """Its "Error" badge replaced the mesh already shown, with its download button."""
+    (car_mesh,) = [fn for fn in build_app(context).fns.values() if fn.api_name == "car_mesh"]
+    assert car_mesh.show_progress_on and not any(
+        block.visible for block in car_mesh.show_progress_on
+    )

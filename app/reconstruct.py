@@ -291,9 +291,12 @@ def rotation_video(
     return str(path)
 
 
-def stop(session: Session) -> None:
-    """Ask the session's running reconstruction or video to stop at its next step."""
-    session.request_stop()
+def stop(session: Session) -> str:
+    """Ask the session's running reconstruction or video to stop at its next step; returns the
+    status line saying so (the page drops the stopped run, so its own message never comes)."""
+    if not session.request_stop():
+        return f"{session.status()} · **Stop:** nothing was running."
+    return f"{session.status()} · **Stopped:** the results from before the run are kept."
 
 
 def _view(

@@ -210,9 +210,11 @@ class Session:
         logger.info("session idle for over %g s: its state was dropped", seconds)
         return True
 
-    def request_stop(self) -> None:
-        """Ask the running long action to stop at its next step."""
+    def request_stop(self) -> bool:
+        """Ask the running long action to stop at its next step; whether one was running."""
         self._stop_requested = True
+        with self._activity:
+            return self._running_actions > 0
 
     def should_stop(self) -> bool:
         """Polled by long engine loops between steps."""

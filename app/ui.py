@@ -309,7 +309,7 @@ def _reconstruct_tab(
     stop.click(
         reconstruct.stop,
         [session],
-        None,
+        status,
         cancels=[run_event, video_event],
         queue=False,
         api_name="stop",

@@ -339,13 +339,17 @@ def test_stop_drops_the_run_and_keeps_the_results_from_before(context: AppContex
     before = session.require_recovery()
     assert before.finished
 
+    told = []
+
     def stop_on_first_report(progress: tuple[int, int], desc: str | None = None) -> None:
-        reconstruct.stop(session)
+        told.append(reconstruct.stop(session))
 
     reconstruct.sample(session, 5)
     with pytest.raises(gr.Error, match="Reconstruct was stopped; the results from before it"):
         reconstruct.reconstruct(session, "full", stop_on_first_report)  # ... one in it stops it
     assert session.recovery is before
+    assert told[0].endswith("**Stopped:** the results from before the run are kept.")  # in the
+    assert reconstruct.stop(session).endswith("**Stop:** nothing was running.")  # status line
 
 
 def test_stop_during_an_uploads_inversion_keeps_nothing(

@@ -115,11 +115,13 @@ def run_button(session: Session) -> dict[str, Any]:
     return gr.update(interactive=session.input is not None)
 
 
-def controls(session: Session, count: int) -> list[dict[str, Any]]:
+def controls(session: Session, count: int) -> list[dict[str, Any] | str]:
     """Updates of the Reconstruct button, then of the `count` controls that need a recovery:
     each usable while the session has what it needs (after an idle clear, which the server
-    cannot show on the page, the first refused use locks them)."""
-    return [run_button(session), *[gr.update(interactive=session.recovery is not None)] * count]
+    cannot show on the page, the first refused use locks them), then the status line (which
+    then says the session was cleared)."""
+    usable = gr.update(interactive=session.recovery is not None)
+    return [run_button(session), *[usable] * count, session.status()]
 
 
 def reconstruct(

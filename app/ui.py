@@ -65,7 +65,8 @@ def build_app(context: AppContext) -> gr.Blocks:
         relock = functools.partial(reconstruct.controls, count=len(needs_recovery))
         for event in [*tab.events, *viewer.events]:  # an idle clear the page could not show
             event.failure(
-                relock, [session], [tab.run_button, *needs_recovery], api_visibility="private",
+                relock, [session], [tab.run_button, *needs_recovery, status],
+                api_visibility="private",
                 show_progress_on=[quiet],
             )  # fmt: skip
         demo.load(

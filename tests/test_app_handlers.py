@@ -733,10 +733,12 @@ def test_a_refused_use_locks_what_an_idle_clear_took(context: AppContext) -> Non
     for api_name in ("reconstruct", "render_view", "export_glb", "rotation_video", "orbit_view"):
         (relock,) = follow_ups(demo, api_name, on_failure=True)
         assert relock.outputs[0].elem_id == "run" and len(relock.outputs) > 10
+        assert relock.outputs[-1].elem_id == "status"  # it kept claiming the cleared input
     session = Session(context)
     reconstruct.sample(session, 1)
     updates = reconstruct.controls(session, 3)
-    assert updates == [gr.update(interactive=True), *[gr.update(interactive=False)] * 3]
+    assert updates[:4] == [gr.update(interactive=True), *[gr.update(interactive=False)] * 3]
+    assert updates[4] == session.status() and "**Input:** GAN sample" in updates[4]
 
 
 def test_reconstruct_is_usable_once_there_is_an_input(context: AppContext) -> None:

@@ -171,12 +171,12 @@ def depth_to_mesh(
 def mesh_file(path: str | os.PathLike) -> Path:
     """`path` checked as a mesh file to write (a suffix of `MESH_FORMATS`, not a folder, in a
     folder that can be written); commands call it before their work."""
-    path = output_file(path)
-    if path.suffix.lower() not in MESH_FORMATS:
+    path = Path(path)
+    if path.suffix.lower() not in MESH_FORMATS:  # before output_file makes its folder
         raise GANliftError(
             f"Cannot save a mesh as '{path.name}'; use one of {', '.join(MESH_FORMATS)}."
         )
-    return path
+    return output_file(path)
 
 
 def save_mesh(mesh: TexturedMesh, path: str | os.PathLike) -> Path:

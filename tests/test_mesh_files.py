@@ -224,7 +224,8 @@ def test_saving_over_an_existing_mesh_replaces_it(bump: TexturedMesh, tmp_path: 
 
 def test_unknown_suffix_is_a_user_error(bump: TexturedMesh, tmp_path: Path) -> None:
     with pytest.raises(GANliftError, match=r"'bump\.stl'; use one of \.obj, \.ply, \.glb"):
-        save_mesh(bump, tmp_path / "bump.stl")
+        save_mesh(bump, tmp_path / "new" / "bump.stl")
+    assert not (tmp_path / "new").exists()  # refused before its folder was made
 
 
 def test_a_folder_in_the_way_is_refused_before_anything_is_written(

@@ -131,14 +131,14 @@ def reconstruct(
     'full'), reporting each stage to `progress`. The Stop button cancels it: the page drops
     the run, and so does the session, keeping the results from before it (a run cut short
     by the job time limit after its inversion is kept and shown as stopped early)."""
-    with session.action("reconstruct", cancellable=True):
+    with session.action("reconstruct") as stopped:
         check_quality(quality)
         model, source = session.model(), session.require_input()
         image, mask, photo = _framed_input(session, model)
         preset, init = quality_schedule(
             model.preset, quality, model.pretrained, model.generator, start=model.start
         )
-        guard = JobGuard(session.context.settings.limits, should_stop=session.should_stop)
+        guard = JobGuard(session.context.settings.limits, should_stop=stopped)
         recovery = recover(
             model.generator,
             model.discriminator,
@@ -152,7 +152,7 @@ def reconstruct(
             progress=_engine_progress(progress),
             should_stop=guard.should_stop,
         )
-        if session.should_stop():
+        if stopped():
             raise StoppedEarly("Reconstruct was stopped; the results from before it are kept.")
         _warn_if_capped(guard)
         session.set_recovery(recovery, texture_source(photo, model.preset), source)
@@ -266,7 +266,7 @@ def rotation_video(
 ) -> str:
     """An MP4 swinging the recovery left and right at `elevation` under the slider light;
     returns its path. The Stop button ends it early with the frames made so far."""
-    with session.action("rotation video", cancellable=True):
+    with session.action("rotation video") as stopped:
         elevation, *light_values = numbers(
             elevation=elevation,
             light_x=light_x,
@@ -276,7 +276,7 @@ def rotation_video(
         )
         light = LightSliders(*light_values)
         gan_view = tick(gan_view, "GAN view")
-        guard = JobGuard(session.context.settings.limits, should_stop=session.should_stop)
+        guard = JobGuard(session.context.settings.limits, should_stop=stopped)
         frames = rotation_frames(
             lambda azimuth, tilt: _view(
                 session, math.degrees(azimuth), math.degrees(tilt), light, gan_view

@@ -32,6 +32,7 @@ from engine.gan2shape.recover import Recovery, recovery_mesh
 from engine.images import to_uint8
 from engine.mesh import TexturedMesh
 from engine.metrics import psnr_text
+from engine.progress import StopFn
 from engine.styleganr import Sample, StyleGANR, ViewCodes
 from engine.styleganr.model import resolve_model_path
 
@@ -90,7 +91,8 @@ class Session:
         self._sample_latents: dict[str, torch.Tensor] = {}
         self._mesh: TexturedMesh | None = None
         self._photo: torch.Tensor | None = None
-        self._stop_requested = False
+        self._stop_requests = 0
+        """Stop presses so far: an action stops on those after it began."""
         self._work_dir: Path | None = None
         self._activity = threading.Lock()
         self._running_actions = 0
@@ -211,29 +213,26 @@ class Session:
         return True
 
     def request_stop(self) -> bool:
-        """Ask the running long action to stop at its next step; whether one was running."""
-        self._stop_requested = True
+        """Ask the running long actions to stop at their next step; whether any was running."""
         with self._activity:
+            self._stop_requests += 1
             return self._running_actions > 0
 
-    def should_stop(self) -> bool:
-        """Polled by long engine loops between steps."""
-        return self._stop_requested
-
     @contextmanager
-    def action(self, name: str, *, cancellable: bool = False) -> Iterator[None]:
+    def action(self, name: str) -> Iterator[StopFn]:
         """Run one user action: time it and turn failures into a one-sentence `gr.Error`
-        (unexpected ones are logged with their traceback). A `cancellable` action first
-        forgets any earlier stop request. Once one succeeds, an idle clear is old news."""
-        if cancellable:
-            self._stop_requested = False
+        (unexpected ones are logged with their traceback). It yields the check its long loops
+        poll: true once Stop was pressed after the action began (a run started at once after
+        a Stop must not clear the Stop meant for the one before). Once one succeeds, an idle
+        clear is old news."""
         with self._activity:
             self._running_actions += 1
+            stops_before = self._stop_requests
         self.context.folders.touch(self)
         start = time.perf_counter()
         succeeded = False
         try:
-            yield
+            yield lambda: self._stop_requests > stops_before
             succeeded = True
         except GANliftError as error:
             logger.info("%s refused: %s", name, error)

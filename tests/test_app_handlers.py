@@ -352,6 +352,25 @@ def test_stop_drops_the_run_and_keeps_the_results_from_before(context: AppContex
     assert reconstruct.stop(session).endswith("**Stop:** nothing was running.")  # status line
 
 
+def test_a_run_started_right_after_a_stop_leaves_the_stop_to_the_run_before(
+    context: AppContext,
+) -> None:
+    """Starting a run cleared the session's stop flag, so Stop then Reconstruct at once
+    could leave the first run going beside the second."""
+    session = Session(context)
+    reconstruct.sample(session, 5)
+    seen = []
+
+    def stop_then_start_another(progress: tuple[int, int], desc: str | None = None) -> None:
+        reconstruct.stop(session)
+        with session.action("reconstruct") as second_stopped:  # the next run begins at once
+            seen.append(second_stopped())
+
+    with pytest.raises(gr.Error, match="Reconstruct was stopped; the results from before it"):
+        reconstruct.reconstruct(session, "full", stop_then_start_another)
+    assert seen and not any(seen)  # each later run is not stopped by that press
+
+
 def test_stop_during_an_uploads_inversion_keeps_nothing(
     context: AppContext, tmp_path: Path
 ) -> None:

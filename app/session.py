@@ -25,6 +25,7 @@ from app.display import picture
 from app.expiry import IdleSessions
 from app.folders import SessionFolders
 from app.models import LoadedModel, ModelChoice, ModelStore, resolve_model
+from app.pages import Pages
 from app.settings import AppSettings
 from app.viewer import MeshViewer
 from engine.errors import GANliftError, out_of_memory, refused_path
@@ -41,7 +42,8 @@ logger = logging.getLogger("ganlift.app")
 
 @dataclass(frozen=True)
 class AppContext:
-    """Process-wide resources every session shares: settings, model store and mesh viewer.
+    """Process-wide resources every session shares: settings, model store, mesh viewer, the
+    sessions' folders, and the registries of idle sessions and of open pages.
 
     Gradio deep-copies each session's initial state; a copy of the context is the context.
     """
@@ -51,6 +53,7 @@ class AppContext:
     viewer: MeshViewer
     folders: SessionFolders = field(default_factory=SessionFolders)
     sessions: IdleSessions = field(default_factory=IdleSessions)
+    pages: Pages = field(default_factory=Pages)
 
     def __deepcopy__(self, memo: dict) -> AppContext:
         return self

@@ -73,7 +73,22 @@ def build_app(context: AppContext) -> gr.Blocks:
             model_tab.describe_model, [session], [summary, status], api_name="describe_model",
             show_progress_on=[quiet],
         )  # fmt: skip
+        _stop_runs_of_closed_pages(demo, context, session)
     return demo
+
+
+def _stop_runs_of_closed_pages(demo: gr.Blocks, context: AppContext, session: gr.State) -> None:
+    """Register each page's session when the page loads, and press Stop for it when the page
+    is closed or reloaded (`app.pages`)."""
+
+    def opened(visitor: Session, request: gr.Request) -> None:
+        context.pages.opened(request.session_hash, visitor)
+
+    def closed(request: gr.Request) -> None:
+        context.pages.closed(request.session_hash)
+
+    demo.load(opened, [session], None, api_visibility="private", queue=False)
+    demo.unload(closed)
 
 
 def _one_of(component: Choice) -> Choice:

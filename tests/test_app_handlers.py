@@ -11,6 +11,7 @@ import json
 import re
 import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import imageio.v3 as iio
@@ -369,6 +370,32 @@ def test_a_run_started_right_after_a_stop_leaves_the_stop_to_the_run_before(
     with pytest.raises(gr.Error, match="Reconstruct was stopped; the results from before it"):
         reconstruct.reconstruct(session, "full", stop_then_start_another)
     assert seen and not any(seen)  # each later run is not stopped by that press
+
+
+def test_closing_or_reloading_a_page_stops_its_run(context: AppContext) -> None:
+    """A run left by a reloaded page went on, holding the compute queue for every visitor
+    until it ended: the page's load registers its session and its unload presses Stop."""
+    demo = build_app(context)
+    page_hooks = {
+        fn.fn.__name__: fn.fn for fn in demo.fns.values()
+        if fn.targets and fn.targets[0][1] in ("load", "unload")
+    }  # fmt: skip
+    opened, closed = page_hooks["opened"], page_hooks["closed"]
+    session, other = Session(context), Session(context)
+    opened(session, SimpleNamespace(session_hash="page-1"))
+    opened(other, SimpleNamespace(session_hash="page-2"))
+    reconstruct.sample(session, 5)
+
+    def reload_page(progress: tuple[int, int], desc: str | None = None) -> None:
+        closed(SimpleNamespace(session_hash="page-1"))
+
+    with other.action("reconstruct") as other_stopped:
+        with pytest.raises(gr.Error, match="Reconstruct was stopped"):
+            reconstruct.reconstruct(session, "full", reload_page)
+        assert not other_stopped()  # another page's run goes on
+    assert session.recovery is None
+    closed(SimpleNamespace(session_hash="page-1"))  # a second unload, or one for an unknown
+    closed(SimpleNamespace(session_hash="never-loaded"))  # page, is nothing to stop
 
 
 def test_stop_during_an_uploads_inversion_keeps_nothing(

@@ -5,6 +5,7 @@ endpoints. Everything it calls is a handler in `app.reconstruct`, `app.cars`,
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from engine.styleganr import PARTS
 from engine.styleganr.model import resolve_model_path
 
 Choice = TypeVar("Choice", gr.Radio, gr.Dropdown)
+Result = TypeVar("Result")
 
 COMPUTE_QUEUE = "compute"
 """Concurrency group of the long, CPU-heavy jobs (one at a time across sessions)."""
@@ -135,6 +137,27 @@ def _slider(minimum: float, maximum: float, **options: Any) -> gr.Slider:
 
     slider.preprocess = preprocess
     return slider
+
+
+def _checked_as_laid_out(
+    fn: Callable[..., Result], inputs: list[gr.components.Component]
+) -> dict[str, Any]:
+    """The `fn`, `inputs` and `preprocess` of an event whose inputs include controls a handler
+    updates: `fn` preprocesses its inputs with the components as laid out here. Once an update
+    has unlocked a slider, Gradio preprocesses with a per-session copy of it that lacks the
+    check `_slider` set, so a number typed out of range met Gradio's message, which names no
+    slider and left a traceback in the log."""
+
+    @functools.wraps(fn)
+    def checked(*values: Any) -> Result:
+        given, special = values[: len(inputs)], values[len(inputs) :]  # special: gr.Progress
+        preprocessed = [
+            value if component.stateful else component.preprocess(value)
+            for component, value in zip(inputs, given, strict=True)
+        ]
+        return fn(*preprocessed, *special)
+
+    return {"fn": checked, "inputs": inputs, "preprocess": False}
 
 
 def _picture(label: str, height: int, elem_id: str) -> gr.Image:
@@ -287,13 +310,12 @@ def _reconstruct_tab(
     )
     rendered = gr.on(
         [slider.input for slider in sliders] + [gan_view.input],
-        reconstruct.render,
-        [session, *sliders, gan_view],
-        view,
+        outputs=view,
         api_name="render_view",
         trigger_mode="always_last",
         show_progress_on=[quiet],
         concurrency_limit=RENDER_CONCURRENCY,
+        **_checked_as_laid_out(reconstruct.render, [session, *sliders, gan_view]),
     )
     exported = [
         button.click(
@@ -315,12 +337,11 @@ def _reconstruct_tab(
         )
     )
     video_event = video_button.click(
-        reconstruct.rotation_video,
-        [session, *sliders[1:], gan_view],
-        video,
+        outputs=video,
         api_name="rotation_video",
         concurrency_id=COMPUTE_QUEUE,
         concurrency_limit=1,
+        **_checked_as_laid_out(reconstruct.rotation_video, [session, *sliders[1:], gan_view]),
     )
     stop.click(
         reconstruct.stop,
@@ -441,13 +462,12 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
     camera_slot.change(**show_camera)
     turned = gr.on(
         [slider.input for slider in camera],
-        cars.car_camera,
-        [session, camera_slot, *camera],
-        pictures,
+        outputs=pictures,
         api_name="car_camera",
         trigger_mode="always_last",
         concurrency_limit=RENDER_CONCURRENCY,
         **quick,
+        **_checked_as_laid_out(cars.car_camera, [session, camera_slot, *camera]),
     )
     turned.success(cars.mesh_after_change, [session, camera_slot], **clear_mesh)
     turned.failure(**show_camera)  # locked again if an idle clear emptied the slot
@@ -480,14 +500,13 @@ def _viewer_tab(session: gr.State, quiet: gr.Markdown) -> ViewerTab:
             distance = _slider(1.2, 5, value=2.2, step=0.1, label="Distance", **locked)
     orbit = [azimuth, elevation, distance]
     shown = show.click(
-        viewer_tab.show_mesh, [session, *orbit], [model3d, picture], api_name="show_mesh",
-        show_progress_on=[picture],
+        outputs=[model3d, picture], api_name="show_mesh", show_progress_on=[picture],
+        **_checked_as_laid_out(viewer_tab.show_mesh, [session, *orbit]),
     )  # fmt: skip
     orbited = gr.on(
         [slider.input for slider in orbit],
-        viewer_tab.orbit,
-        [session, *orbit],
-        picture,
+        outputs=picture,
+        **_checked_as_laid_out(viewer_tab.orbit, [session, *orbit]),
         api_name="orbit_view",
         trigger_mode="always_last",
         show_progress_on=[quiet],

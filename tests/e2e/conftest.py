@@ -84,15 +84,19 @@ def app_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 
 @pytest.fixture(scope="session")
-def app_url(
-    app_files: dict[str, object], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """`python launch.py` with the tiny (or default) models on 127.0.0.1:<free port>; stopped
-    afterwards."""
+def app_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The file the app's output goes to."""
+    return tmp_path_factory.mktemp("e2e-log") / "app.log"
+
+
+@pytest.fixture(scope="session")
+def app_url(app_files: dict[str, object], app_log: Path) -> Iterator[str]:
+    """`python launch.py` with the tiny (or default) models on 127.0.0.1:<free port>, its output
+    in `app_log`; stopped afterwards."""
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is missing (install it with scripts/system_deps.sh test)")
     port = _free_port()
-    log = (tmp_path_factory.mktemp("e2e-log") / "app.log").open("w")
+    log = app_log.open("w")
     env = os.environ | {
         "GANLIFT_OFFLINE": "1",
         "GRADIO_ANALYTICS_ENABLED": "False",

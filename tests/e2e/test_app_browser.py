@@ -22,7 +22,12 @@ TIMEOUT_MS = 120_000
 
 
 def test_reconstruct_drag_export(
-    page: Page, app_url: str, app_files: dict[str, object], tmp_path: Path, screenshot_dir: Path
+    page: Page,
+    app_url: str,
+    app_log: Path,
+    app_files: dict[str, object],
+    tmp_path: Path,
+    screenshot_dir: Path,
 ) -> None:
     _open_app(page, app_url)
     page.locator("#upload input[type=file]").set_input_files(app_files["example"])
@@ -37,7 +42,14 @@ def test_reconstruct_drag_export(
     before = view.get_attribute("src")
     _drag(page, "#azimuth input[type=range]", 0.85)
     expect(view).not_to_have_attribute("src", before or "", timeout=TIMEOUT_MS)
-    assert float(page.locator("#azimuth input[type=number]").input_value()) > 20
+    typed = page.locator("#azimuth input[type=number]")
+    assert float(typed.input_value()) > 20
+    log_before = app_log.read_text()
+    typed.fill("500")  # out of range, once the reconstruction has unlocked the slider
+    typed.press("Enter")
+    refusal = "Azimuth (°) must be a number from -60 to 60, got 500"
+    expect(page.get_by_text(refusal).first).to_be_visible(timeout=TIMEOUT_MS)
+    assert "Traceback" not in app_log.read_text()[len(log_before) :]
 
     page.click("#export-glb")
     link = page.locator("#mesh-files a[download]").first

@@ -1,10 +1,16 @@
-"""Dropping the state of sessions left idle (`--session-seconds`).
+"""Dropping the state of sessions left idle (`--session-seconds`) or beyond the number kept in
+memory (`--max-sessions`).
 
 Gradio's own expiry of a `gr.State` starts only when a handler returns the state as an output,
 and GANlift's handlers change the `Session` in place instead, so that expiry (and its delete
 callback) never fires. This registry keeps a weak reference to every live session and, from a
-daemon thread, clears those idle longer than the limit: their input, reconstruction, car
-samples and exported files go, the (now small) `Session` object stays for Gradio to drop.
+daemon thread, clears those idle longer than the limit; and as each action starts, it clears
+the least recently used beyond the cap. Their input, reconstruction, car samples and exported
+files go, the (now small) `Session` object stays, so that its page says what happened.
+
+Gradio keeps `PAGE_STATES_PER_KEPT_SESSION` times as many page states as that cap, least
+recently used first: it makes the state of a closed page again to run the page's unload
+handler (`app.pages`), which at a cap of one state a session pushed out a visitor's session.
 """
 
 from __future__ import annotations
@@ -20,12 +26,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("ganlift.app")
 
+PAGE_STATES_PER_KEPT_SESSION = 4
+"""Page states Gradio keeps per session whose state GANlift keeps (a cleared one is about
+200 KiB)."""
 _LONGEST_CHECK_INTERVAL = 30.0
 """Seconds between sweeps at most (a quarter of the limit when that is shorter)."""
 
 
-class IdleSessions:
-    """Every live session of one app process; `clear_idle` drops the state of idle ones."""
+class SessionExpiry:
+    """Every live session of one app process; `clear_idle` drops the state of idle ones and
+    `keep_most_recent` that of the least recently used."""
 
     def __init__(self) -> None:
         self._sessions: weakref.WeakSet[Session] = weakref.WeakSet()
@@ -43,6 +53,19 @@ class IdleSessions:
         with self._lock:
             sessions = list(self._sessions)
         return sum(session.clear_if_idle(seconds, now) for session in sessions)
+
+    def keep_most_recent(self, capacity: int) -> int:
+        """Clear the sessions holding state beyond the `capacity` most recently active (those
+        running an action are kept); returns how many were cleared."""
+        with self._lock:
+            holding = [(s.last_active, s) for s in self._sessions if s.holds_state()]
+        if len(holding) <= capacity:
+            return 0
+        holding.sort(key=lambda entry: entry[0], reverse=True)
+        how = f"cleared to make room: the server keeps the {capacity} most recently used sessions"
+        return sum(
+            session.clear_if_idle_since(moment, how) for moment, session in holding[capacity:]
+        )
 
     def start_sweeping(self, seconds: float) -> None:
         """Clear idle sessions from a daemon thread from now on (once; 0 seconds: never)."""

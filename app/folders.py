@@ -1,9 +1,9 @@
-"""The app's private folders: each session's exports, kept for at most as many sessions as
-Gradio keeps, and the process's own Gradio cache (`use_private_gradio_cache`).
+"""The app's private folders: each session's exports, kept for at most `--max-sessions`
+sessions, and the process's own Gradio cache (`use_private_gradio_cache`).
 
 Gradio drops the least recently used session state beyond its capacity without calling the
 state's delete callback, so folders of dropped sessions would stay in /tmp until the process
-exits. This registry mirrors that LRU: a folder is touched on each action of its session, and
+exits. This registry keeps its own LRU: a folder is touched on each action of its session, and
 creating one beyond the capacity deletes the least recently used. Whatever is left goes when
 the process exits.
 """

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from app.display import picture
-from app.expiry import IdleSessions
+from app.expiry import SessionExpiry
 from app.folders import SessionFolders
 from app.models import LoadedModel, ModelChoice, ModelStore, resolve_model
 from app.pages import Pages
@@ -52,7 +52,7 @@ class AppContext:
     models: ModelStore
     viewer: MeshViewer
     folders: SessionFolders = field(default_factory=SessionFolders)
-    sessions: IdleSessions = field(default_factory=IdleSessions)
+    sessions: SessionExpiry = field(default_factory=SessionExpiry)
     pages: Pages = field(default_factory=Pages)
 
     def __deepcopy__(self, memo: dict) -> AppContext:
@@ -100,8 +100,9 @@ class Session:
         self._activity = threading.Lock()
         self._running_actions = 0
         self._last_active = time.monotonic()
-        self._cleared_after: float | None = None
-        """Seconds of idleness after which the state was last dropped (for the status line)."""
+        self._cleared: str | None = None
+        """How the state was last dropped, e.g. "cleared after 600 s without any action" (for
+        the status line and refusals, until an action succeeds)."""
         self._recovered_from: InputImage | None = None
         """The input the current recovery was made from."""
         context.sessions.add(self)
@@ -149,13 +150,9 @@ class Session:
     def missing(self, message: str) -> GANliftError:
         """The error for something the visitor must make first: `message`, led by the reason
         when an idle session lost it (the page still shows what it had)."""
-        if self._cleared_after is not None:
-            message = f"This session was {self._cleared_note()}. {message}"
+        if self._cleared is not None:
+            message = f"This session was {self._cleared}. {message}"
         return GANliftError(message)
-
-    def _cleared_note(self) -> str:
-        """How the idle session lost its state (while that is still news)."""
-        return f"cleared after {self._cleared_after:g} s without any action"
 
     def require_input(self) -> InputImage:
         """The current input, or a GANliftError asking for one."""
@@ -198,21 +195,37 @@ class Session:
         self.context.folders.remove(self)
         self._work_dir = None
 
+    @property
+    def last_active(self) -> float:
+        """Monotonic time at which the session's last action ended (or it was made)."""
+        return self._last_active
+
+    def holds_state(self) -> bool:
+        """Whether the session has anything to clear: an input, a recovery, car samples, view
+        codes or files."""
+        held = (self.input, self.recovery, self.view_codes, self._work_dir)
+        return bool(self.cars) or any(item is not None for item in held)
+
     def clear_if_idle(self, seconds: float, now: float) -> bool:
-        """Drop the input, reconstruction, car samples, view codes and files when no action
-        has run for more than `seconds` before monotonic time `now` (never during one)."""
+        """`clear_if_idle_since` for more than `seconds` before monotonic time `now`."""
+        return self.clear_if_idle_since(
+            now - seconds, f"cleared after {seconds:g} s without any action"
+        )
+
+    def clear_if_idle_since(self, moment: float, how: str) -> bool:
+        """Drop the input, reconstruction, car samples, view codes and files if no action runs
+        and none has since monotonic time `moment`; `how` ("cleared after ...") is what the
+        status line and the next refusals say. Returns whether anything was dropped."""
         with self._activity:
-            held = (self.input, self.recovery, self.view_codes, self._work_dir)
-            holds_state = bool(self.cars) or any(item is not None for item in held)
-            idle = self._running_actions == 0 and now - self._last_active > seconds
-            if not idle or not holds_state:
+            idle = self._running_actions == 0 and self._last_active <= moment
+            if not idle or not self.holds_state():
                 return False
             self.input, self.recovery, self._mesh, self._photo = None, None, None, None
             self.cars, self.view_codes, self.car_mesh_slot = {}, None, None
             self._sample_latents.clear()
-            self._cleared_after = seconds
+            self._cleared = how
             self.close()  # under the lock: an action starting now must not lose its new folder
-        logger.info("session idle for over %g s: its state was dropped", seconds)
+        logger.info("session state dropped: %s", how)
         return True
 
     def request_stop(self) -> bool:
@@ -226,12 +239,13 @@ class Session:
         """Run one user action: time it and turn failures into a one-sentence `gr.Error`
         (unexpected ones are logged with their traceback). It yields the check its long loops
         poll: true once Stop was pressed after the action began (a run started at once after
-        a Stop must not clear the Stop meant for the one before). Once one succeeds, an idle
-        clear is old news."""
+        a Stop must not clear the Stop meant for the one before). Once one succeeds, a clear
+        is old news."""
         with self._activity:
             self._running_actions += 1
             stops_before = self._stop_requests
         self.context.folders.touch(self)
+        self.context.sessions.keep_most_recent(self.context.settings.limits.sessions)
         start = time.perf_counter()
         succeeded = False
         try:
@@ -267,13 +281,13 @@ class Session:
                 self._running_actions -= 1
                 self._last_active = time.monotonic()
                 if succeeded:
-                    self._cleared_after = None
+                    self._cleared = None
 
     def status(self) -> str:
         """A Markdown line: model, input and the last action times."""
         parts = [f"**Model:** {self.model_choice.name}"]
-        if self._cleared_after is not None:
-            parts.append(f"**Session:** {self._cleared_note()}; choose an input again")
+        if self._cleared is not None:
+            parts.append(f"**Session:** {self._cleared}; choose an input again")
         if self.input is not None:
             framing = f", {self.input.framing}" if self.input.framing else ""
             parts.append(f"**Input:** {self.input.label}{framing}")

@@ -47,7 +47,8 @@ class Limits:
     memory_bytes: int = 0
     """Resident memory of the process above which long jobs stop at their next step."""
     sessions: int = 64
-    """App sessions kept in memory; the least recently used beyond this are dropped."""
+    """App sessions whose state is kept in memory; the least recently used beyond this are
+    cleared (their page then says so)."""
     session_seconds: float = 3600.0
     """An app session's state is dropped this long after its last change (0: never)."""
 

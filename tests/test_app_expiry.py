@@ -1,5 +1,6 @@
 """Idle sessions lose their state after --session-seconds (Gradio's own State expiry never
-fires for state changed in place), but never during an action or while in use."""
+fires for state changed in place), and the least recently used beyond --max-sessions as others
+act, but never during an action or while in use."""
 
 from __future__ import annotations
 
@@ -88,3 +89,24 @@ def test_the_sweeper_thread_clears_idle_sessions(tmp_path: Path) -> None:
     while session.input is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert session.input is None
+
+
+def test_sessions_beyond_the_cap_are_cleared_least_recently_used_first(tmp_path: Path) -> None:
+    """Gradio keeps more page states than --max-sessions (it makes a closed page's state again
+    to run its unload handler, which pushed out a visitor at a cap of one), so GANlift clears
+    the state of the least recently used sessions itself, and their pages say why."""
+    checkpoint, preset = write_tiny_model(tmp_path)
+    limits = dataclasses.replace(DEFAULT_LIMITS, sessions=2)
+    context = tiny_app_context(checkpoint, preset, limits=limits)
+    first, second, third = Session(context), Session(context), Session(context)
+    reconstruct.sample(first, 1)
+    reconstruct.sample(second, 2)
+    with first.action("long job"):  # the least recently used, but busy: kept
+        reconstruct.sample(third, 3)
+        reconstruct.sample(third, 4)  # the first action while three sessions hold state
+        assert first.input is not None and second.input is not None
+    reconstruct.sample(third, 5)  # second is now the least recently used
+    assert second.input is None and first.input is not None and third.input is not None
+    assert "the server keeps the 2 most recently used sessions" in second.status()
+    with pytest.raises(gr.Error, match=r"This session was cleared to make room: .* upload one"):
+        reconstruct.reconstruct(second, "fast")

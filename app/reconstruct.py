@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -122,6 +122,16 @@ def controls(session: Session, count: int) -> list[dict[str, Any] | str]:
     then says the session was cleared)."""
     usable = gr.update(interactive=session.recovery is not None)
     return [run_button(session), *[usable] * count, session.status()]
+
+
+def show_clear(session: Session, emptied: int, locked: int, reset: Sequence[Any]) -> list[Any]:
+    """A page's periodic check of its session: once the session's state has been cleared (idle,
+    or pushed out by newer sessions), None for the `emptied` components that showed it, the
+    `controls` with the `locked` ones locked, and the `reset` updates; else no change. It is
+    no action: a page left open must still count as idle."""
+    if not session.take_clear_news():
+        return [gr.skip()] * (emptied + 1 + locked + 1 + len(reset))
+    return [None] * emptied + controls(session, locked) + list(reset)
 
 
 def reconstruct(

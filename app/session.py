@@ -102,7 +102,9 @@ class Session:
         self._last_active = time.monotonic()
         self._cleared: str | None = None
         """How the state was last dropped, e.g. "cleared after 600 s without any action" (for
-        the status line and refusals, until an action succeeds)."""
+        the status line and refusals, until the session holds something again)."""
+        self._clear_shown = True
+        """Whether the page has been told of the last clear (`take_clear_news`)."""
         self._recovered_from: InputImage | None = None
         """The input the current recovery was made from."""
         context.sessions.add(self)
@@ -149,10 +151,20 @@ class Session:
 
     def missing(self, message: str) -> GANliftError:
         """The error for something the visitor must make first: `message`, led by the reason
-        when an idle session lost it (the page still shows what it had)."""
-        if self._cleared is not None:
-            message = f"This session was {self._cleared}. {message}"
+        when the session lost it to a clear and holds nothing since."""
+        if (how := self._cleared_news()) is not None:
+            message = f"This session was {how}. {message}"
         return GANliftError(message)
+
+    def _cleared_news(self) -> str | None:
+        """How the state was last cleared, until the session holds something again."""
+        return None if self.holds_state() else self._cleared
+
+    def take_clear_news(self) -> bool:
+        """Whether the state was cleared since the last call (so the page must show it)."""
+        with self._activity:
+            news, self._clear_shown = not self._clear_shown, True
+            return news
 
     def require_input(self) -> InputImage:
         """The current input, or a GANliftError asking for one."""
@@ -223,7 +235,7 @@ class Session:
             self.input, self.recovery, self._mesh, self._photo = None, None, None, None
             self.cars, self.view_codes, self.car_mesh_slot = {}, None, None
             self._sample_latents.clear()
-            self._cleared = how
+            self._cleared, self._clear_shown = how, False
             self.close()  # under the lock: an action starting now must not lose its new folder
         logger.info("session state dropped: %s", how)
         return True
@@ -239,8 +251,7 @@ class Session:
         """Run one user action: time it and turn failures into a one-sentence `gr.Error`
         (unexpected ones are logged with their traceback). It yields the check its long loops
         poll: true once Stop was pressed after the action began (a run started at once after
-        a Stop must not clear the Stop meant for the one before). Once one succeeds, a clear
-        is old news."""
+        a Stop must not clear the Stop meant for the one before)."""
         with self._activity:
             self._running_actions += 1
             stops_before = self._stop_requests
@@ -280,14 +291,14 @@ class Session:
             with self._activity:
                 self._running_actions -= 1
                 self._last_active = time.monotonic()
-                if succeeded:
+                if self.holds_state():  # made something since the clear: old news from now on
                     self._cleared = None
 
     def status(self) -> str:
         """A Markdown line: model, input and the last action times."""
         parts = [f"**Model:** {self.model_choice.name}"]
-        if self._cleared is not None:
-            parts.append(f"**Session:** {self._cleared}; choose an input again")
+        if (how := self._cleared_news()) is not None:
+            parts.append(f"**Session:** {how}; choose an input again")
         if self.input is not None:
             framing = f", {self.input.framing}" if self.input.framing else ""
             parts.append(f"**Input:** {self.input.label}{framing}")

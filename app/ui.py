@@ -29,6 +29,8 @@ PICTURE_HEIGHT, RESULT_HEIGHT, LIVE_HEIGHT = 240, 200, 400
 """Display heights of the input, result and live / orbit pictures, in CSS pixels."""
 RENDER_CONCURRENCY = 4
 """Slider re-renders that may run at once (each is a few milliseconds)."""
+CLEAR_CHECK_SECONDS = 15.0
+"""How often a page asks whether its session was cleared, to empty what it shows."""
 
 INTRO = (
     "# GANlift\n"
@@ -53,11 +55,11 @@ def build_app(context: AppContext) -> gr.Blocks:
         with gr.Tab("Reconstruct"):
             tab = _reconstruct_tab(context, session, status, quiet, _examples(context, choice))
         with gr.Tab("Cars"):
-            _cars_tab(context, session, quiet)
+            car_tab = _cars_tab(context, session, quiet)
         with gr.Tab("3D viewer"):
             viewer = _viewer_tab(session, quiet)
         with gr.Tab("Models"):
-            loaded, summary = _models_tab(
+            loaded, summary, labelled = _models_tab(
                 context, session, status, banner, quiet, [*tab.shown, *tab.exports, *viewer.shown]
             )
         _set_after(tab.run, [*tab.exports, *viewer.shown], None, quiet)  # of the previous recovery
@@ -76,6 +78,21 @@ def build_app(context: AppContext) -> gr.Blocks:
             show_progress_on=[quiet],
         )  # fmt: skip
         _stop_runs_of_closed_pages(demo, context, session)
+        showing_state = [*tab.shown, *tab.exports, *viewer.shown, *car_tab.shown, *labelled]
+        cleared = functools.partial(
+            reconstruct.show_clear,
+            emptied=len(showing_state),
+            locked=len(needs_recovery),
+            reset=[gr.update(value=value, interactive=False) for value in cars.DEFAULT_CAMERA],
+        )
+        gr.Timer(CLEAR_CHECK_SECONDS).tick(
+            cleared,
+            [session],
+            [*showing_state, tab.run_button, *needs_recovery, status, *car_tab.camera],
+            api_visibility="private",
+            show_progress_on=[quiet],
+            queue=False,
+        )
     return demo
 
 
@@ -374,7 +391,17 @@ def _examples(context: AppContext, choice: ModelChoice) -> list[str]:
     return [str(path) for path in named or images]
 
 
-def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> None:
+@dataclass(frozen=True)
+class CarsTab:
+    """The Cars tab's parts that a session clear empties or resets."""
+
+    shown: list[gr.components.Component]
+    """The samples' pictures, their upload boxes and the car mesh."""
+    camera: list[gr.Slider]
+    """The camera sliders (azimuth, elevation, scale)."""
+
+
+def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> CarsTab:
     """StyleGAN-R: three samples (by seed or upload), their cameras, part swaps, car to mesh.
     A car mesh is cleared when its sample changes."""
     path = resolve_model_path(context.settings.cars_model, models_dir=context.settings.models_dir)
@@ -483,6 +510,7 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Non
         concurrency_limit=1,
         **quick,  # a refusal's badge would hide the mesh shown (about a second's work)
     )
+    return CarsTab([*pictures, *dict(uploads).values(), car_model3d], camera)
 
 
 def _viewer_tab(session: gr.State, quiet: gr.Markdown) -> ViewerTab:
@@ -521,10 +549,10 @@ def _models_tab(
     banner: gr.Markdown,
     quiet: gr.Markdown,
     stale: list[gr.components.Component],
-) -> tuple[gr.events.Dependency, gr.Textbox]:
-    """Load a checkpoint by path with a category preset; returns the load event and the
-    architecture box. The `stale` pictures and files of the previous model's input and
-    results are cleared."""
+) -> tuple[gr.events.Dependency, gr.Textbox, list[gr.components.Component]]:
+    """Load a checkpoint by path with a category preset; returns the load event, the
+    architecture box and the view-labelling panel's outputs. The `stale` pictures and files
+    of the previous model's input and results are cleared."""
     allowed = context.settings.allow_model_paths
     if not allowed:
         gr.Markdown(f"**{model_tab.PATHS_OFF_MESSAGE}**")
@@ -556,7 +584,7 @@ def _models_tab(
         show_progress_on=[quiet],
     )  # fmt: skip
     _set_after(loaded, [*stale, *view_labels_outputs], None, quiet)
-    return loaded, summary
+    return loaded, summary, view_labels_outputs
 
 
 def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.components.Component]:

@@ -14,6 +14,7 @@ import pytest
 
 from app import model_tab, reconstruct
 from app.session import AppContext, Session
+from app.ui import build_app
 from engine.limits import DEFAULT_LIMITS
 from tests.e2e.tiny_model import tiny_app_context, write_tiny_model
 
@@ -55,7 +56,10 @@ def test_an_idle_session_is_cleared_and_says_so(context: AppContext) -> None:
 def test_once_the_visitor_is_back_refusals_stop_blaming_the_clear(context: AppContext) -> None:
     session, _ = session_with_files(context)
     assert context.sessions.clear_idle(60, now=time.monotonic() + 61) >= 1
-    model_tab.describe_model(session)  # any action that succeeds
+    model_tab.describe_model(session)  # an action that makes nothing: the clear is still news
+    assert "cleared after 60 s" in session.status()
+    reconstruct.sample(session, 6)  # the visitor makes something again
+    session.input = None
     with pytest.raises(gr.Error) as refused:
         reconstruct.render(session, 10, 0, 0, 0, 0.5, 0.5, False)
     assert refused.value.message == (
@@ -110,3 +114,35 @@ def test_sessions_beyond_the_cap_are_cleared_least_recently_used_first(tmp_path:
     assert "the server keeps the 2 most recently used sessions" in second.status()
     with pytest.raises(gr.Error, match=r"This session was cleared to make room: .* upload one"):
         reconstruct.reconstruct(second, "fast")
+
+
+def test_the_page_empties_what_it_showed_once_its_session_is_cleared(
+    context: AppContext,
+) -> None:
+    """After a clear the page kept showing the old input and results (the server cannot push
+    to it): its timer now asks, and empties and locks them once."""
+    session, _ = session_with_files(context)
+    reset = [gr.update(value=1.0, interactive=False)]
+    unchanged = reconstruct.show_clear(session, emptied=3, locked=2, reset=reset)
+    assert unchanged == [gr.skip()] * 8
+    assert context.sessions.clear_idle(60, now=time.monotonic() + 61) >= 1
+    idle_since = session.last_active
+    *emptied, run, slider, button, status, camera = reconstruct.show_clear(
+        session, emptied=3, locked=2, reset=reset
+    )
+    assert emptied == [None] * 3 and camera == reset[0]
+    assert run["interactive"] is False and slider["interactive"] is False
+    assert button["interactive"] is False and "cleared after 60 s" in status
+    assert reconstruct.show_clear(session, emptied=3, locked=2, reset=reset) == unchanged
+    assert session.last_active == idle_since  # the checks are no action: the page stays idle
+
+
+def test_the_clear_check_empties_every_picture_and_file_the_page_shows(
+    context: AppContext,
+) -> None:
+    demo = build_app(context)
+    (tick,) = [fn for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "tick"]
+    showing = (gr.Image, gr.Model3D, gr.Video, gr.Gallery, gr.File, gr.Dataframe, gr.Slider)
+    shown = {block for block in demo.blocks.values() if isinstance(block, showing)}
+    assert shown <= set(tick.outputs)
+    assert not tick.queue  # a check every few seconds a page must not wait behind long jobs

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from app.models import resolve_model
+from pathlib import Path
+
+import gradio as gr
+
+from app.models import ModelChoice, resolve_model
 from app.session import Session
+from app.settings import AppSettings
 from engine.errors import GANliftError
+from engine.gan2shape import Gan2ShapePreset
+from engine.images import SAVE_FORMATS
 
 PATHS_OFF_MESSAGE = (
     "Loading checkpoints by path is off on a publicly shared app; restart it with "
@@ -35,3 +42,23 @@ def describe_model(session: Session) -> tuple[str, str]:
         choice = session.model_choice
         summary = session.model().describe() if choice.installed else choice.missing_message
     return summary, session.status()
+
+
+def example_images(settings: AppSettings, choice: ModelChoice) -> list[str]:
+    """The example images for `choice`'s category (files named `<category>-*`, e.g.
+    face-1900000000.png for default-face), or every example when none is named for it."""
+    images = sorted(
+        path for path in Path(settings.examples_dir).glob("*")
+        if path.suffix.lower() in SAVE_FORMATS
+    )  # fmt: skip
+    preset = choice.category
+    name = preset.name if isinstance(preset, Gan2ShapePreset) else preset or ""
+    named = [path for path in images if path.name.startswith(f"{name.removeprefix('default-')}-")]
+    return [str(path) for path in named or images]
+
+
+def examples_of_model(session: Session) -> gr.Dataset:
+    """The Reconstruct tab's examples for the session's model (a car model's cars, not the
+    launch model's faces)."""
+    images = example_images(session.context.settings, session.model_choice)
+    return gr.Dataset(samples=[[path] for path in images])

@@ -12,11 +12,9 @@ from typing import Any, TypeVar
 import gradio as gr
 
 from app import cars, model_tab, reconstruct, view_labels, viewer_tab
-from app.models import ModelChoice
 from app.session import AppContext, Session
-from engine.gan2shape import QUALITIES, Gan2ShapePreset
+from engine.gan2shape import QUALITIES
 from engine.gan2shape.presets import PRESETS
-from engine.images import SAVE_FORMATS
 from engine.styleganr import PARTS
 from engine.styleganr.model import resolve_model_path
 
@@ -53,7 +51,8 @@ def build_app(context: AppContext) -> gr.Blocks:
         status = gr.Markdown(elem_id="status")
         quiet = gr.Markdown(visible=False)
         with gr.Tab("Reconstruct"):
-            tab = _reconstruct_tab(context, session, status, quiet, _examples(context, choice))
+            examples = model_tab.example_images(context.settings, choice)
+            tab = _reconstruct_tab(context, session, status, quiet, examples)
         with gr.Tab("Cars"):
             car_tab = _cars_tab(context, session, quiet)
         with gr.Tab("3D viewer"):
@@ -62,6 +61,11 @@ def build_app(context: AppContext) -> gr.Blocks:
             loaded, summary, labelled = _models_tab(
                 context, session, status, banner, quiet, [*tab.shown, *tab.exports, *viewer.shown]
             )
+        if tab.examples is not None:
+            loaded.success(
+                model_tab.examples_of_model, [session], tab.examples, api_visibility="private",
+                show_progress_on=[quiet],
+            )  # fmt: skip
         _set_after(tab.run, [*tab.exports, *viewer.shown], None, quiet)  # of the previous recovery
         needs_recovery = [*tab.needs_recovery, *viewer.needs_recovery]
         _set_after(tab.run, needs_recovery, gr.update(interactive=True), quiet)
@@ -217,6 +221,8 @@ class ReconstructTab:
     a recovery (each use could only be refused before; a slider drag once per step)."""
     events: list[gr.events.Dependency]
     """The events that need an input or a recovery."""
+    examples: gr.Dataset | None
+    """The example images' table, if there are examples."""
 
 
 @dataclass(frozen=True)
@@ -247,8 +253,11 @@ def _reconstruct_tab(
             upload = gr.File(
                 label="Upload an image", file_types=["image"], type="filepath", elem_id="upload"
             )
-            if examples:
+            shown_examples = (
                 gr.Examples([[path] for path in examples], inputs=[upload], label="Examples")
+                if examples
+                else None
+            )
             with gr.Row():
                 seed = gr.Number(label="Seed", value=0)
                 draw = gr.Button("Draw a GAN sample", elem_id="draw")
@@ -375,20 +384,8 @@ def _reconstruct_tab(
         [files, video],
         [*sliders, gan_view, *export_buttons.values(), maps_button, video_button],
         [run_event, rendered, *exported, video_event],
+        None if shown_examples is None else shown_examples.dataset,
     )
-
-
-def _examples(context: AppContext, choice: ModelChoice) -> list[str]:
-    """The example images for the launch model's category (files named `<category>-*`, e.g.
-    face-1900000000.png for default-face), or every example when none is named for it."""
-    images = sorted(
-        path for path in context.settings.examples_dir.glob("*")
-        if path.suffix.lower() in SAVE_FORMATS
-    )  # fmt: skip
-    preset = choice.category
-    name = preset.name if isinstance(preset, Gan2ShapePreset) else preset or ""
-    named = [path for path in images if path.name.startswith(f"{name.removeprefix('default-')}-")]
-    return [str(path) for path in named or images]
 
 
 @dataclass(frozen=True)

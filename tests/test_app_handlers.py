@@ -109,6 +109,33 @@ def test_a_shipped_model_loaded_by_path_keeps_its_preset_and_presets_must_fit(
         model_tab.load_model(session, str(tmp_path / "default-car.safetensors"), "face")
 
 
+def test_the_examples_follow_the_loaded_models_category(
+    tiny_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The Reconstruct tab kept the launch model's face examples after the Models tab loaded a
+    car model."""
+    tiny_checkpoint(
+        tmp_path / "default-car", 64, channels=tiny_channels(64, width=8), style_dim=16, n_mlp=2
+    )
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    for name in ("car-1.png", "car-2.png", "face-1.png"):
+        save_image(torch.zeros(1, 3, 16, 16), examples / name)
+    context = make_context(
+        tiny_files, model="default-face", category=None, models_dir=tmp_path, examples_dir=examples
+    )
+    demo = build_app(context)
+    (dataset,) = [block for block in demo.blocks.values() if isinstance(block, gr.Dataset)]
+    assert dataset.raw_samples == [[str(examples / "face-1.png")]]
+    (follow,) = [
+        fn for fn in follow_ups(demo, "load_model") if fn.fn is model_tab.examples_of_model
+    ]
+    assert follow.outputs == [dataset]
+    session = Session(context)
+    model_tab.load_model(session, str(tmp_path / "default-car.safetensors"), "auto")
+    assert follow.fn(session).raw_samples == [[str(examples / f"car-{n}.png")] for n in (1, 2)]
+
+
 def free_port() -> str:
     """A port nothing listens on now (7860 may be taken by a running app)."""
     with socket.create_server(("127.0.0.1", 0)) as probe:

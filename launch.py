@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import gradio as gr
 
-from app.expiry import PAGE_STATES_PER_KEPT_SESSION
+from app.expiry import page_states
 from app.folders import use_private_gradio_cache
 from app.models import DEFAULT_MODELS, ModelStore, resolve_model, resolve_preset
 from app.session import AppContext
@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         share=args.share,
         allowed_paths=[str(settings.examples_dir)],
         max_file_size=settings.limits.upload_bytes,
-        state_session_capacity=settings.limits.sessions * PAGE_STATES_PER_KEPT_SESSION,
+        state_session_capacity=page_states(settings.limits.sessions),
         theme=gr.themes.Soft(),
     )
     return 0

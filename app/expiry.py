@@ -8,9 +8,10 @@ daemon thread, clears those idle longer than the limit; and as each action start
 the least recently used beyond the cap. Their input, reconstruction, car samples and exported
 files go, the (now small) `Session` object stays, so that its page says what happened.
 
-Gradio keeps `PAGE_STATES_PER_KEPT_SESSION` times as many page states as that cap, least
-recently used first: it makes the state of a closed page again to run the page's unload
-handler (`app.pages`), which at a cap of one state a session pushed out a visitor's session.
+Gradio keeps many more page states than that cap (`page_states`), dropping the least recently
+used without a word: it makes a closed page's state again to run the page's unload handler
+(`app.pages`), so a few quick reloads elsewhere pushed a visitor's session out when it kept
+one state a session. Each open page's clear check (every 15 s) keeps its own state recent.
 """
 
 from __future__ import annotations
@@ -26,9 +27,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("ganlift.app")
 
-PAGE_STATES_PER_KEPT_SESSION = 4
-"""Page states Gradio keeps per session whose state GANlift keeps (a cleared one is about
-200 KiB)."""
+PAGE_STATES_PER_KEPT_SESSION, FEWEST_PAGE_STATES = 4, 512
+"""Page states Gradio keeps per session whose state GANlift keeps, and at least (a page state
+with a cleared session is about 200 KiB)."""
+
+
+def page_states(sessions: int) -> int:
+    """The page states Gradio keeps when GANlift keeps the state of `sessions` sessions."""
+    return max(PAGE_STATES_PER_KEPT_SESSION * sessions, FEWEST_PAGE_STATES)
+
+
 _LONGEST_CHECK_INTERVAL = 30.0
 """Seconds between sweeps at most (a quarter of the limit when that is shorter)."""
 

@@ -43,11 +43,12 @@ def draw_car(session: Session, seed: float, slot: str) -> SlotPictures:
 
 def upload_car(session: Session, file: str | os.PathLike | None, slot: str) -> SlotPictures:
     """Put the StyleGAN-R sample read off the uploaded car photo `file` in `slot` (camera
-    estimated by the inverse graphics network); an unreadable file raises a `gr.Error`."""
+    estimated by the inverse graphics network); an unreadable file raises a `gr.Error`. An
+    emptied box changes nothing (no action)."""
+    if file is None:
+        return slot_pictures(session)
     with session.action("upload car"):
         _checked(slot)
-        if file is None:
-            return slot_pictures(session)
         limits = session.context.settings.limits
         image = load_photo(file, limits, name=f"Image '{Path(file).name}'")  # [1, 3, H, W]
         session.cars[slot] = encode_photo(session.cars_model(), image)
@@ -72,7 +73,7 @@ def camera_sliders(session: Session, slot: str) -> list[dict[str, Any]]:
     elevation and scale held to the sliders' ranges, angles to a tenth of a degree and the
     scale to a hundredth), movable only while the slot holds a car (a drag for an empty one
     could only be refused, once per step); `DEFAULT_CAMERA`, locked, for an empty slot."""
-    with session.action("camera of sample"):
+    with session.action("camera of sample", timed=False):
         if _checked(slot) not in session.cars:
             return [gr.update(value=value, interactive=False) for value in DEFAULT_CAMERA]
         azimuth, elevation, scale = session.cars[slot].codes.camera[0].tolist()
@@ -107,7 +108,7 @@ def car_mesh(session: Session, slot: str) -> str:
 def mesh_after_change(session: Session, slot: str) -> Any:
     """What the car-mesh viewer shows once `slot`'s car has changed: nothing if it showed that
     car's mesh (now of another picture), else what it showed."""
-    with session.action("car mesh of a changed sample"):
+    with session.action("car mesh of a changed sample", timed=False):
         if session.car_mesh_slot != slot:
             return gr.update()
         session.car_mesh_slot = None

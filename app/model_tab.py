@@ -38,7 +38,7 @@ def load_model(session: Session, path: str | None, category: str) -> tuple[str, 
 def describe_model(session: Session) -> tuple[str, str]:
     """The architecture summary of the session's model (or why it is not available) and the
     status line."""
-    with session.action("describe model"):
+    with session.action("describe model", timed=False):
         choice = session.model_choice
         summary = session.model().describe() if choice.installed else choice.missing_message
     return summary, session.status()

@@ -96,12 +96,12 @@ def sample(session: Session, seed: float) -> tuple[np.ndarray, str]:
 def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, str]:
     """Make an uploaded (or example) image file the input; returns its picture and the status
     line. An unreadable file raises a one-sentence `gr.Error`. Clearing the upload box (`file`
-    None) clears the input it gave, and leaves a drawn sample where it is."""
+    None) clears the input it gave, and leaves a drawn sample where it is (no action then)."""
+    if file is None and (session.input is None or not session.input.uploaded):
+        shown = None if session.input is None else picture(session.input.image)
+        return shown, session.status()
     with session.action("load image"):
         if file is None:
-            if session.input is None or not session.input.uploaded:  # a drawn sample stays
-                shown = None if session.input is None else picture(session.input.image)
-                return shown, session.status()
             session.input = None
             return None, session.status()
         limits = session.context.settings.limits

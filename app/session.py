@@ -161,10 +161,17 @@ class Session:
         return None if self.holds_state() else self._cleared
 
     def take_clear_news(self) -> bool:
-        """Whether the state was cleared since the last call (so the page must show it)."""
+        """Whether the state was cleared since the last call and nothing was made since (so
+        the page must empty what it shows; what the visitor chose since must stay)."""
         with self._activity:
-            news, self._clear_shown = not self._clear_shown, True
+            news = not self._clear_shown and not self.holds_state()
+            self._clear_shown = True
             return news
+
+    def touch(self) -> None:
+        """Count now as activity: a job waiting in the queue is no idle session."""
+        with self._activity:
+            self._last_active = max(self._last_active, time.monotonic())
 
     def require_input(self) -> InputImage:
         """The current input, or a GANliftError asking for one."""
@@ -247,8 +254,9 @@ class Session:
             return self._running_actions > 0
 
     @contextmanager
-    def action(self, name: str) -> Iterator[StopFn]:
-        """Run one user action: time it and turn failures into a one-sentence `gr.Error`
+    def action(self, name: str, *, timed: bool = True) -> Iterator[StopFn]:
+        """Run one user action: time it (in the status line unless not `timed`: a follow-up
+        that only shows state is no news) and turn failures into a one-sentence `gr.Error`
         (unexpected ones are logged with their traceback). It yields the check its long loops
         poll: true once Stop was pressed after the action began (a run started at once after
         a Stop must not clear the Stop meant for the one before)."""
@@ -285,9 +293,9 @@ class Session:
             ) from error
         finally:
             seconds = time.perf_counter() - start
-            if succeeded:  # the status line times what was done, not what was refused
+            if succeeded and timed:  # the status line times what was done, not what was refused
                 self.timings[name] = seconds
-            logger.info("%s took %.3f s", name, seconds)
+            logger.log(logging.INFO if timed else logging.DEBUG, "%s took %.3f s", name, seconds)
             with self._activity:
                 self._running_actions -= 1
                 self._last_active = time.monotonic()

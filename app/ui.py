@@ -5,6 +5,7 @@ endpoints. Everything it calls is a handler in `app.reconstruct`, `app.cars`,
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -135,19 +136,19 @@ def _one_of(component: Choice) -> Choice:
 
 
 def _slider(minimum: float, maximum: float, **options: Any) -> gr.Slider:
-    """A slider whose API values get one sentence naming it: Gradio's own check raised a
-    TypeError (a traceback in the log, "Error" to the client) for None and named no slider for
-    a value out of its range. A number, or a text that reads as one, is checked against the
-    range here; anything else goes on to the handler, which names it. (The check is set on the
-    instance: Gradio writes a .pyi beside any module that subclasses a component.)"""
+    """A slider whose values get one sentence naming it when they are no number in its range:
+    Gradio's own check raised a TypeError for None (a traceback in the log, "Error" to the
+    client) and named no slider for a value out of its range. (The check is set on the
+    instance, as Gradio writes a .pyi beside any module that subclasses a component, and the
+    events that take sliders preprocess with these instances: `_checked_as_laid_out`.)"""
     slider = gr.Slider(minimum, maximum, **options)
     gradio_check = slider.preprocess
 
-    def preprocess(payload: float | str | None) -> float | str | None:
+    def preprocess(payload: float | str | None) -> float:
         try:
-            value = float(payload)
-        except (TypeError, ValueError):
-            return payload  # None or not a number
+            value = float(payload)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            value = math.nan
         if isinstance(payload, bool) or not minimum <= value <= maximum:
             raise gr.Error(
                 f"{slider.label} must be a number from {minimum:g} to {maximum:g}, got "
@@ -179,6 +180,65 @@ def _checked_as_laid_out(
         return fn(*preprocessed, *special)
 
     return {"fn": checked, "inputs": inputs, "preprocess": False}
+
+
+def _redraw_after_refusal(
+    event: gr.events.Dependency,
+    fn: Callable[..., Any],
+    inputs: list[gr.components.Component],
+    output: gr.components.Component,
+    quiet: gr.Markdown,
+) -> None:
+    """Once `event`, a picture's redraw from sliders, is refused, hold each slider's value to
+    its range and draw `output` from them: a typed value out of range stayed in the slider's
+    box, to become the range's end on leaving it, while the picture showed the view before. A
+    redraw refused in turn changes nothing (the first refusal has said why)."""
+    sliders = [component for component in inputs if isinstance(component, gr.Slider)]
+    checked = _checked_as_laid_out(fn, inputs)["fn"]
+
+    @functools.wraps(checked)
+    def redraw(*values: Any) -> list[Any]:
+        held = [
+            _held_to_range(component, value) if isinstance(component, gr.Slider) else value
+            for component, value in zip(inputs, values, strict=True)
+        ]
+        try:
+            picture = checked(*held)
+        except gr.Error:
+            return [gr.skip()] * (1 + len(sliders))
+        shown = [
+            value
+            for component, value in zip(inputs, held, strict=True)
+            if isinstance(component, gr.Slider)
+        ]
+        return [picture, *shown]
+
+    event.failure(
+        redraw, inputs, [output, *sliders], preprocess=False, api_visibility="private",
+        show_progress_on=[quiet],
+    )  # fmt: skip
+
+
+def _held_to_range(slider: gr.Slider, value: Any) -> Any:
+    """`value` held to `slider`'s range if it is a number, else as it is."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return value
+    return min(max(number, slider.minimum), slider.maximum) if math.isfinite(number) else value
+
+
+def _compute_job(
+    button: gr.Button, session: gr.State, quiet: gr.Markdown, **event: Any
+) -> gr.events.Dependency:
+    """`button.click(**event)` in the compute queue (one long job at a time across sessions).
+    The press itself counts as the session's activity: a visitor waiting in the queue must not
+    be cleared as idle or as the least recently used."""
+    button.click(
+        Session.touch, [session], None, queue=False, api_visibility="private",
+        show_progress_on=[quiet],
+    )  # fmt: skip
+    return button.click(**event, concurrency_id=COMPUTE_QUEUE, concurrency_limit=1)
 
 
 def _picture(label: str, height: int, elem_id: str) -> gr.Image:
@@ -325,14 +385,15 @@ def _reconstruct_tab(
         reconstruct.load_input, [session, upload], [preview, status], api_name="load_image",
         show_progress_on=[quiet],
     ).then(**show_run)  # fmt: skip
-    run_event = run.click(
-        reconstruct.reconstruct,
-        [session, quality],
-        [*results, view, *sliders, gan_view, status],
+    run_event = _compute_job(
+        run,
+        session,
+        quiet,
+        fn=reconstruct.reconstruct,
+        inputs=[session, quality],
+        outputs=[*results, view, *sliders, gan_view, status],
         api_name="reconstruct",
         show_progress_on=[run_progress],
-        concurrency_id=COMPUTE_QUEUE,
-        concurrency_limit=1,
     )
     rendered = gr.on(
         [slider.input for slider in sliders] + [gan_view.input],
@@ -343,6 +404,7 @@ def _reconstruct_tab(
         concurrency_limit=RENDER_CONCURRENCY,
         **_checked_as_laid_out(reconstruct.render, [session, *sliders, gan_view]),
     )
+    _redraw_after_refusal(rendered, reconstruct.render, [session, *sliders, gan_view], view, quiet)
     exported = [
         button.click(
             functools.partial(reconstruct.export_mesh, suffix=suffix),
@@ -362,11 +424,12 @@ def _reconstruct_tab(
             show_progress_on=[quiet],
         )
     )
-    video_event = video_button.click(
+    video_event = _compute_job(
+        video_button,
+        session,
+        quiet,
         outputs=video,
         api_name="rotation_video",
-        concurrency_id=COMPUTE_QUEUE,
-        concurrency_limit=1,
         **_checked_as_laid_out(reconstruct.rotation_video, [session, *sliders[1:], gan_view]),
     )
     stop.click(
@@ -498,13 +561,14 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Car
     swap_button.click(
         cars.swap_cars, [session, target, source, part], pictures, api_name="swap", **quick
     ).success(cars.mesh_after_change, [session, target], **clear_mesh)
-    mesh_button.click(
-        cars.car_mesh,
-        [session, mesh_slot],
-        car_model3d,
+    _compute_job(
+        mesh_button,
+        session,
+        quiet,
+        fn=cars.car_mesh,
+        inputs=[session, mesh_slot],
+        outputs=car_model3d,
         api_name="car_mesh",
-        concurrency_id=COMPUTE_QUEUE,
-        concurrency_limit=1,
         **quick,  # a refusal's badge would hide the mesh shown (about a second's work)
     )
     return CarsTab([*pictures, *dict(uploads).values(), car_model3d], camera)
@@ -536,6 +600,7 @@ def _viewer_tab(session: gr.State, quiet: gr.Markdown) -> ViewerTab:
         trigger_mode="always_last",
         show_progress_on=[quiet],
     )
+    _redraw_after_refusal(orbited, viewer_tab.orbit, [session, *orbit], picture, quiet)
     return ViewerTab([model3d, picture], [show, *orbit], [shown, orbited])
 
 
@@ -567,14 +632,15 @@ def _models_tab(
     load = gr.Button("Load", variant="primary", interactive=allowed, elem_id="load-model")
     summary = gr.Textbox(label="Architecture", lines=8, interactive=False, elem_id="summary")
     view_labels_outputs = _view_labels_panel(session, quiet)
-    loaded = load.click(
-        model_tab.load_model,
-        [session, path, category],
-        [summary, status],
+    loaded = _compute_job(
+        load,
+        session,
+        quiet,
+        fn=model_tab.load_model,
+        inputs=[session, path, category],
+        outputs=[summary, status],
         api_name="load_model",
         show_progress_on=[summary],
-        concurrency_id=COMPUTE_QUEUE,
-        concurrency_limit=1,
     )
     loaded.success(
         lambda: gr.update(visible=False), None, banner, api_visibility="private",
@@ -626,14 +692,15 @@ def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.compone
             elem_id="view-label-files",
         )
         note = gr.Markdown()
-    drawn = draw.click(
-        view_labels.draw_view_codes,
-        [session, count, layers, seed],
-        [strips, table],
+    drawn = _compute_job(
+        draw,
+        session,
+        quiet,
+        fn=view_labels.draw_view_codes,
+        inputs=[session, count, layers, seed],
+        outputs=[strips, table],
         api_name="draw_view_codes",
         show_progress_on=[strips],
-        concurrency_id=COMPUTE_QUEUE,
-        concurrency_limit=1,
     )
     _set_after(drawn, [files, note], None, quiet)  # the labels of the codes drawn before
     save.click(

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import time
 from pathlib import Path
 
 import gradio as gr
 import pytest
 
-from app import model_tab, reconstruct
+from app import cars, model_tab, reconstruct
 from app.session import AppContext, Session
-from app.ui import build_app
+from app.ui import COMPUTE_QUEUE, build_app
 from engine.limits import DEFAULT_LIMITS
 from tests.e2e.tiny_model import tiny_app_context, write_tiny_model
+
+session_module = importlib.import_module("app.session")
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +149,47 @@ def test_the_clear_check_empties_every_picture_and_file_the_page_shows(
     shown = {block for block in demo.blocks.values() if isinstance(block, showing)}
     assert shown <= set(tick.outputs)
     assert not tick.queue  # a check every few seconds a page must not wait behind long jobs
+
+
+def test_what_the_visitor_chose_after_a_clear_is_not_emptied(context: AppContext) -> None:
+    """A refusal told the visitor of the clear, they picked an example at once, and the page's
+    next check emptied the upload box, which dropped the new input."""
+    session, _ = session_with_files(context)
+    assert context.sessions.clear_idle(60, now=time.monotonic() + 61) >= 1
+    reconstruct.sample(session, 7)  # chosen before the page's next check
+    assert reconstruct.show_clear(session, emptied=1, locked=0, reset=[]) == [gr.skip()] * 3
+    assert session.input is not None
+
+
+def test_follow_ups_that_only_show_state_are_no_news_in_the_status_line(
+    context: AppContext,
+) -> None:
+    """An emptied upload box (as a clear's page check empties them) and the follow-ups that
+    show a slot's camera or the model filled the visitor's Timings with actions never taken."""
+    session = Session(context)
+    model_tab.describe_model(session)
+    cars.camera_sliders(session, "A")
+    cars.mesh_after_change(session, "A")
+    cars.upload_car(session, None, "B")
+    reconstruct.load_input(session, None)
+    assert session.timings == {} and "Timings" not in session.status()
+
+
+def test_waiting_for_the_compute_queue_counts_as_activity(
+    context: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A visitor whose Reconstruct waited in the queue behind a long job was cleared as idle
+    and then refused: each long job's button also touches the session, outside the queue."""
+    demo = build_app(context)
+    queued = [fn for fn in demo.fns.values() if fn.concurrency_id == COMPUTE_QUEUE]
+    touches = [fn for fn in demo.fns.values() if fn.fn == Session.touch]
+    assert {fn.api_name for fn in queued} >= {"reconstruct", "rotation_video", "car_mesh"}
+    assert {fn.targets[0] for fn in queued} == {fn.targets[0] for fn in touches}
+    assert all(not fn.queue for fn in touches)
+    session, _ = session_with_files(context)
+    start = time.monotonic()
+    monkeypatch.setattr(session_module.time, "monotonic", lambda: start + 50)
+    session.touch()  # pressed 50 s after the last action; the job waits in the queue
+    monkeypatch.undo()
+    assert context.sessions.clear_idle(60, now=start + 61) == 0
+    assert session.input is not None

@@ -598,9 +598,10 @@ def test_api_clients_sending_no_number_get_one_sentence(
 
 
 def test_every_slider_checks_api_values_against_its_range(context: AppContext) -> None:
-    """Numbers and numeric texts out of range are one sentence naming the slider (a text such
-    as "500" used to pass to the handler unchecked); None and other texts go on to the handler,
-    which names them; values in range come through as numbers."""
+    """Numbers and numeric texts out of range, None and other texts are one sentence naming
+    the slider (a text such as "500" used to pass to the handler unchecked, and other texts
+    were named by the handler without the slider's label); values in range come through as
+    numbers."""
     sliders = [
         block for block in build_app(context).blocks.values() if isinstance(block, gr.Slider)
     ]
@@ -608,10 +609,9 @@ def test_every_slider_checks_api_values_against_its_range(context: AppContext) -
     for slider in sliders:
         low, high = slider.minimum, slider.maximum
         assert slider.preprocess(str(low)) == low and slider.preprocess(high) == high
-        for outside in (high + 1, str(high + 1), low - 1, float("nan"), True):
+        for outside in (high + 1, str(high + 1), low - 1, float("nan"), True, None, "left"):
             with pytest.raises(gr.Error, match=f"{re.escape(slider.label)} must be a number"):
                 slider.preprocess(outside)
-        assert slider.preprocess(None) is None and slider.preprocess("left") == "left"
 
 
 def test_upload_errors_name_the_file_not_the_servers_path(
@@ -804,7 +804,10 @@ def test_a_refused_use_locks_what_an_idle_clear_took(context: AppContext) -> Non
     use of a control locks every control that needs what is gone."""
     demo = build_app(context)
     for api_name in ("reconstruct", "render_view", "export_glb", "rotation_video", "orbit_view"):
-        (relock,) = follow_ups(demo, api_name, on_failure=True)
+        (relock,) = [
+            fn for fn in follow_ups(demo, api_name, on_failure=True)
+            if getattr(fn.fn, "func", None) is reconstruct.controls
+        ]  # fmt: skip
         assert relock.outputs[0].elem_id == "run" and len(relock.outputs) > 10
         assert relock.outputs[-1].elem_id == "status"  # it kept claiming the cleared input
     session = Session(context)

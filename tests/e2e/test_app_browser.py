@@ -44,11 +44,13 @@ def test_reconstruct_drag_export(
     expect(view).not_to_have_attribute("src", before or "", timeout=TIMEOUT_MS)
     typed = page.locator("#azimuth input[type=number]")
     assert float(typed.input_value()) > 20
-    log_before = app_log.read_text()
+    log_before, dragged = app_log.read_text(), view.get_attribute("src")
     typed.fill("500")  # out of range, once the reconstruction has unlocked the slider
     typed.press("Enter")
     refusal = "Azimuth (°) must be a number from -60 to 60, got 500"
     expect(page.get_by_text(refusal).first).to_be_visible(timeout=TIMEOUT_MS)
+    expect(typed).to_have_value("60")  # the value is held to the range ...
+    expect(view).not_to_have_attribute("src", dragged or "", timeout=TIMEOUT_MS)  # ... and shows it
     assert "Traceback" not in app_log.read_text()[len(log_before) :]
 
     page.click("#export-glb")

@@ -43,7 +43,8 @@ logger = logging.getLogger("ganlift.app")
 @dataclass(frozen=True)
 class AppContext:
     """Process-wide resources every session shares: settings, model store, mesh viewer, the
-    sessions' folders, and the registries of idle sessions and of open pages.
+    sessions' folders, and the registries of live sessions (for clearing them) and of open
+    pages.
 
     Gradio deep-copies each session's initial state; a copy of the context is the context.
     """

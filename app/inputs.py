@@ -12,12 +12,12 @@ def whole_number(
     value: float | str | None, what: str, *, minimum: int | None = None, maximum: int | None = None
 ) -> int:
     """``value`` (a number or its text) as an int, or a GANliftError naming ``what`` when it
-    is empty, not a whole number (the boxes send 1.5 as it is, not rounded) or lies outside
-    ``minimum`` … ``maximum``."""
+    is empty, not a whole number (the boxes send 1.5 as it is, not rounded; an API client may
+    send true) or lies outside ``minimum`` … ``maximum``."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise GANliftError(f"{what} is empty; enter a whole number{_bound(minimum, maximum)}.")
     try:
-        number = float(value)
+        number = float("nan") if isinstance(value, bool) else float(value)  # True is no 1
     except (TypeError, ValueError, OverflowError):
         number = float("nan")
     too_small = minimum is not None and number < minimum

@@ -1,10 +1,11 @@
 """Sessions by browser page, so that closing or reloading a page stops its running actions.
 
-When a page goes away, Gradio drops its queued events and the results of its running one, but
-the running handler goes on: a full reconstruction abandoned by a reload held the compute
-queue, and every other visitor, for minutes. Gradio tells `unload` handlers only the page's
-session hash, not its `gr.State`; so each page's `load` registers its `Session` here under that
-hash, and its `unload` presses Stop for it.
+When a page goes away (or a `gradio_client` script ends), Gradio drops its queued events and
+the results of its running one, but the running handler goes on: a full reconstruction
+abandoned by a reload held the compute queue, and every other visitor, for minutes. Gradio
+tells `unload` handlers only the page's session hash, not its `gr.State`; so each long job
+registers its `Session` here under that hash as it starts, and the page's `unload` presses
+Stop for it.
 """
 
 from __future__ import annotations

@@ -135,12 +135,17 @@ def show_clear(session: Session, emptied: int, locked: int, reset: Sequence[Any]
 
 
 def reconstruct(
-    session: Session, quality: Quality, progress: GradioProgress = PROGRESS_BAR
+    session: Session,
+    quality: Quality,
+    progress: GradioProgress = PROGRESS_BAR,
+    request: gr.Request | None = None,
 ) -> ReconstructOutputs:
     """Run GAN2Shape on the session's input with the model's preset (`quality` 'fast' or
     'full'), reporting each stage to `progress`. The Stop button cancels it: the page drops
     the run, and so does the session, keeping the results from before it (a run cut short
-    by the job time limit after its inversion is kept and shown as stopped early)."""
+    by the job time limit after its inversion is kept and shown as stopped early). Closing
+    the `request`'s page, or its API client going away, stops it too."""
+    _stop_when_closed(session, request)
     with session.action("reconstruct") as stopped:
         check_quality(quality)
         model, source = session.model(), session.require_input()
@@ -273,9 +278,12 @@ def rotation_video(
     diffuse: float,
     gan_view: bool,
     progress: GradioProgress = PROGRESS_BAR,
+    request: gr.Request | None = None,
 ) -> str:
     """An MP4 swinging the recovery left and right at `elevation` under the slider light;
-    returns its path. The Stop button ends it early with the frames made so far."""
+    returns its path. The Stop button ends it early with the frames made so far, as does
+    closing the `request`'s page or its API client going away."""
+    _stop_when_closed(session, request)
     with session.action("rotation video") as stopped:
         elevation, *light_values = numbers(
             elevation=elevation,
@@ -327,6 +335,13 @@ def _view(
             light=light_tensor,
         )
     return render_view(recovery, azimuth=azimuth, elevation=elevation, light=light_tensor)
+
+
+def _stop_when_closed(session: Session, request: gr.Request | None) -> None:
+    """Have the long job about to run stop if the page (or API client) of `request` goes away
+    (`app.pages`); Gradio leaves it running, holding the compute queue."""
+    if request is not None and request.session_hash is not None:
+        session.context.pages.opened(request.session_hash, session)
 
 
 def _warn_if_capped(guard: JobGuard) -> None:

@@ -265,7 +265,6 @@ class Session:
             self._running_actions += 1
             stops_before = self._stop_requests
         self.context.folders.touch(self)
-        self.context.sessions.keep_most_recent(self.context.settings.limits.sessions)
         start = time.perf_counter()
         succeeded = False
         try:
@@ -302,6 +301,7 @@ class Session:
                 self._last_active = time.monotonic()
                 if self.holds_state():  # made something since the clear: old news from now on
                     self._cleared = None
+            self.context.sessions.keep_most_recent(self.context.settings.limits.sessions)
 
     def status(self) -> str:
         """A Markdown line: model, input and the last action times."""

@@ -23,7 +23,9 @@ Choice = TypeVar("Choice", gr.Radio, gr.Dropdown)
 Result = TypeVar("Result")
 
 COMPUTE_QUEUE = "compute"
-"""Concurrency group of the long, CPU-heavy jobs (one at a time across sessions)."""
+"""Concurrency group of the long, CPU-heavy jobs, reconstruction and rotation video (one at a
+time across sessions; jobs of a second or so, such as a car mesh or a model load, must not wait
+minutes behind them)."""
 PICTURE_HEIGHT, RESULT_HEIGHT, LIVE_HEIGHT = 240, 200, 400
 """Display heights of the input, result and live / orbit pictures, in CSS pixels."""
 RENDER_CONCURRENCY = 4
@@ -49,7 +51,7 @@ def build_app(context: AppContext) -> gr.Blocks:
         banner = gr.Markdown(
             f"**{choice.missing_message}**", visible=not choice.installed, elem_id="model-banner"
         )
-        status = gr.Markdown(elem_id="status")
+        status = gr.Markdown(label="Status", show_label=False, elem_id="status")
         quiet = gr.Markdown(visible=False)
         with gr.Tab("Reconstruct"):
             examples = model_tab.example_images(context.settings, choice)
@@ -82,7 +84,7 @@ def build_app(context: AppContext) -> gr.Blocks:
             model_tab.describe_model, [session], [summary, status], api_name="describe_model",
             show_progress_on=[quiet],
         )  # fmt: skip
-        _stop_runs_of_closed_pages(demo, context, session)
+        _stop_runs_of_closed_pages(demo, context)
         showing_state = [*tab.shown, *tab.exports, *viewer.shown, *car_tab.shown, *labelled]
         cleared = functools.partial(
             reconstruct.show_clear,
@@ -101,17 +103,13 @@ def build_app(context: AppContext) -> gr.Blocks:
     return demo
 
 
-def _stop_runs_of_closed_pages(demo: gr.Blocks, context: AppContext, session: gr.State) -> None:
-    """Register each page's session when the page loads, and press Stop for it when the page
-    is closed or reloaded (`app.pages`)."""
-
-    def opened(visitor: Session, request: gr.Request) -> None:
-        context.pages.opened(request.session_hash, visitor)
+def _stop_runs_of_closed_pages(demo: gr.Blocks, context: AppContext) -> None:
+    """Press Stop for a page's long job when the page is closed or reloaded, or its API client
+    goes away (`app.pages`; the jobs register their page as they start)."""
 
     def closed(request: gr.Request) -> None:
         context.pages.closed(request.session_hash)
 
-    demo.load(opened, [session], None, api_visibility="private", queue=False)
     demo.unload(closed)
 
 
@@ -561,13 +559,10 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Car
     swap_button.click(
         cars.swap_cars, [session, target, source, part], pictures, api_name="swap", **quick
     ).success(cars.mesh_after_change, [session, target], **clear_mesh)
-    _compute_job(
-        mesh_button,
-        session,
-        quiet,
-        fn=cars.car_mesh,
-        inputs=[session, mesh_slot],
-        outputs=car_model3d,
+    mesh_button.click(
+        cars.car_mesh,
+        [session, mesh_slot],
+        car_model3d,
         api_name="car_mesh",
         **quick,  # a refusal's badge would hide the mesh shown (about a second's work)
     )
@@ -632,13 +627,10 @@ def _models_tab(
     load = gr.Button("Load", variant="primary", interactive=allowed, elem_id="load-model")
     summary = gr.Textbox(label="Architecture", lines=8, interactive=False, elem_id="summary")
     view_labels_outputs = _view_labels_panel(session, quiet)
-    loaded = _compute_job(
-        load,
-        session,
-        quiet,
-        fn=model_tab.load_model,
-        inputs=[session, path, category],
-        outputs=[summary, status],
+    loaded = load.click(
+        model_tab.load_model,
+        [session, path, category],
+        [summary, status],
         api_name="load_model",
         show_progress_on=[summary],
     )
@@ -691,14 +683,11 @@ def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.compone
             file_count="multiple",
             elem_id="view-label-files",
         )
-        note = gr.Markdown()
-    drawn = _compute_job(
-        draw,
-        session,
-        quiet,
-        fn=view_labels.draw_view_codes,
-        inputs=[session, count, layers, seed],
-        outputs=[strips, table],
+        note = gr.Markdown(label="Note", show_label=False)
+    drawn = draw.click(
+        view_labels.draw_view_codes,
+        [session, count, layers, seed],
+        [strips, table],
         api_name="draw_view_codes",
         show_progress_on=[strips],
     )

@@ -400,29 +400,31 @@ def test_a_run_started_right_after_a_stop_leaves_the_stop_to_the_run_before(
 
 
 def test_closing_or_reloading_a_page_stops_its_run(context: AppContext) -> None:
-    """A run left by a reloaded page went on, holding the compute queue for every visitor
-    until it ended: the page's load registers its session and its unload presses Stop."""
+    """A run left by a reloaded page (or an ended API client) went on, holding the compute
+    queue for every visitor until it ended: a long job registers its page as it starts, and
+    the page's unload presses Stop."""
     demo = build_app(context)
-    page_hooks = {
-        fn.fn.__name__: fn.fn for fn in demo.fns.values()
-        if fn.targets and fn.targets[0][1] in ("load", "unload")
-    }  # fmt: skip
-    opened, closed = page_hooks["opened"], page_hooks["closed"]
+    (closed,) = [
+        fn.fn for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "unload"
+    ]  # fmt: skip
     session, other = Session(context), Session(context)
-    opened(session, SimpleNamespace(session_hash="page-1"))
-    opened(other, SimpleNamespace(session_hash="page-2"))
     reconstruct.sample(session, 5)
+    page = SimpleNamespace(session_hash="page-1")
 
     def reload_page(progress: tuple[int, int], desc: str | None = None) -> None:
-        closed(SimpleNamespace(session_hash="page-1"))
+        closed(page)
 
     with other.action("reconstruct") as other_stopped:
         with pytest.raises(gr.Error, match="Reconstruct was stopped"):
-            reconstruct.reconstruct(session, "full", reload_page)
+            reconstruct.reconstruct(session, "full", reload_page, page)
         assert not other_stopped()  # another page's run goes on
     assert session.recovery is None
-    closed(SimpleNamespace(session_hash="page-1"))  # a second unload, or one for an unknown
-    closed(SimpleNamespace(session_hash="never-loaded"))  # page, is nothing to stop
+    closed(page)  # a second unload, or one for a page
+    closed(SimpleNamespace(session_hash="never-ran"))  # that ran no job, is nothing to stop
+    reconstruct.reconstruct(session, "fast", ProgressRecorder(), page)  # a reconnected page
+    with session.action("rotation video") as stopped:  # a job of a page that closes later
+        closed(page)
+        assert stopped()
 
 
 def test_stop_during_an_uploads_inversion_keeps_nothing(
@@ -564,7 +566,7 @@ def test_user_errors_are_one_sentence_gr_errors(context: AppContext, tmp_path: P
     assert "reconstruct" not in session.timings  # refused: nothing to time on the status line
     with pytest.raises(gr.Error, match="Nothing is reconstructed yet"):
         reconstruct.render(session, 0, 0, 0, 0, 0.5, 0.5, False)
-    for seed in (-1, 2.5, float("nan"), 2**70):  # NaN and 2**70 used to fail unexpectedly
+    for seed in (-1, 2.5, float("nan"), 2**70, True):  # NaN, 2**70 failed unexpectedly; True drew 1
         with pytest.raises(gr.Error, match=f"seed must be a whole number from 0 to {MAX_SEED}"):
             reconstruct.sample(session, seed)
     with pytest.raises(
@@ -735,6 +737,11 @@ def test_every_action_is_a_named_api_endpoint(context: AppContext) -> None:
         "draw_view_codes",
         "save_view_labels",
     } == names  # nothing else: Gradio's own load event for a State factory wiped a session
+    endpoints = demo.get_api_info()["named_endpoints"].values()
+    values = [
+        value for endpoint in endpoints for value in endpoint["parameters"] + endpoint["returns"]
+    ]
+    assert all(value["label"] for value in values)  # the status line was `value_4` to clients
 
 
 def follow_ups(demo: gr.Blocks, api_name: str, *, on_failure: bool = False) -> list:

@@ -663,6 +663,7 @@ def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.compone
                 columns=2,
                 height=LIVE_HEIGHT,
                 object_fit="contain",
+                format="png",  # lossless, as every other picture (Gradio's default is WebP)
                 elem_id="view-strips",
             )
             with gr.Column():

@@ -742,6 +742,8 @@ def test_every_action_is_a_named_api_endpoint(context: AppContext) -> None:
         value for endpoint in endpoints for value in endpoint["parameters"] + endpoint["returns"]
     ]
     assert all(value["label"] for value in values)  # the status line was `value_4` to clients
+    pictures = [block for block in demo.blocks.values() if isinstance(block, gr.Image | gr.Gallery)]
+    assert all(picture.format == "png" for picture in pictures)  # not lossy WebP
 
 
 def follow_ups(demo: gr.Blocks, api_name: str, *, on_failure: bool = False) -> list:

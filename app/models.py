@@ -182,13 +182,14 @@ class ModelStore:
             checkpoint = load_checkpoint(path, self.device)
             preset = resolve_preset(choice.category, checkpoint.generator.config.size)
             check_generator(checkpoint.generator, preset)
-            model = LoadedModel(choice, checkpoint, preset)
             if self.release_dir is not None and preset.name in RELEASE_FILES:
                 style_dim = checkpoint.generator.style_dim
                 release = read_release(preset, self.release_dir, style_dim=style_dim)
                 model = LoadedModel(
                     choice, checkpoint, release.preset, start=release.start, from_release=True
                 )
+            else:
+                model = LoadedModel(choice, checkpoint, preset)
             self._remember(key, model)
             return model
 

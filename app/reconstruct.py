@@ -129,9 +129,8 @@ def show_clear(session: Session, emptied: int, locked: int, reset: Sequence[Any]
     or pushed out by newer sessions), None for the `emptied` components that showed it, the
     `controls` with the `locked` ones locked, and the `reset` updates; else no change. It is
     no action: a page left open must still count as idle."""
-    if not session.take_clear_news():
-        return [gr.skip()] * (emptied + 1 + locked + 1 + len(reset))
-    return [None] * emptied + controls(session, locked) + list(reset)
+    shown = [None] * emptied + controls(session, locked) + list(reset)
+    return shown if session.take_clear_news() else [gr.skip()] * len(shown)
 
 
 def reconstruct(

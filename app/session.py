@@ -172,7 +172,7 @@ class Session:
     def touch(self) -> None:
         """Count now as activity: a job waiting in the queue is no idle session."""
         with self._activity:
-            self._last_active = max(self._last_active, time.monotonic())
+            self._last_active = time.monotonic()
 
     def require_input(self) -> InputImage:
         """The current input, or a GANliftError asking for one."""

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import functools
 import math
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import gradio as gr
+from gradio.data_classes import FileData
+from pydantic import BaseModel, ValidationError
 
 from app import cars, model_tab, reconstruct, view_labels, viewer_tab
 from app.session import AppContext, Session
@@ -131,6 +135,58 @@ def _one_of(component: Choice) -> Choice:
 
     component.preprocess = preprocess
     return component
+
+
+_API_VALUE = reprlib.Repr()
+"""How refusals show an API value: long enough for a path, short for a big table."""
+_API_VALUE.maxstring = 200
+
+
+class _NamedRefusal:
+    """A component's data model whose refusal of an API value is one sentence naming the
+    component, `refusal(value)`: Gradio validates values against the model before any
+    preprocess, and its failure reached API clients as a generic error with a traceback in the
+    server log. (Set on the instance, as in `_slider`.)"""
+
+    def __init__(self, model: type[BaseModel], refusal: Callable[[Any], str]) -> None:
+        self._model, self._refusal = model, refusal
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def model_validate(self, value: Any, **options: Any) -> BaseModel:
+        try:
+            return self._model.model_validate(value, **options)
+        except ValidationError:
+            raise gr.Error(self._refusal(value), print_exception=False) from None
+
+
+def _image_upload(label: str, elem_id: str) -> gr.File:
+    """An upload box for one image file, whose refusals name it: an API value that is no file
+    (a plain path, not `handle_file(path)`), and a file whose name is no image's (Gradio's own
+    message named neither the box nor the file)."""
+    upload = gr.File(label=label, file_types=["image"], type="filepath", elem_id=elem_id)
+    upload.data_model = _NamedRefusal(
+        upload.data_model,
+        lambda value: (
+            f"{label} takes a file sent as gradio_client's handle_file(path), got "
+            f"{_API_VALUE.repr(value)}."
+        ),
+    )
+    gradio_check = upload.preprocess
+
+    def preprocess(payload: FileData | None) -> str | None:
+        try:
+            return gradio_check(payload)
+        except gr.Error:
+            name = Path(payload.orig_name or payload.path).name if payload else None
+            raise gr.Error(
+                f"{label}: '{name}' is not an image file; choose a PNG or JPEG image.",
+                print_exception=False,
+            ) from None
+
+    upload.preprocess = preprocess
+    return upload
 
 
 def _slider(minimum: float, maximum: float, **options: Any) -> gr.Slider:
@@ -308,9 +364,7 @@ def _reconstruct_tab(
     its button, and is locked until there is an input."""
     with gr.Row():
         with gr.Column(scale=1):
-            upload = gr.File(
-                label="Upload an image", file_types=["image"], type="filepath", elem_id="upload"
-            )
+            upload = _image_upload("Upload an image", elem_id="upload")
             shown_examples = (
                 gr.Examples([[path] for path in examples], inputs=[upload], label="Examples")
                 if examples
@@ -475,11 +529,8 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Car
                 seed = gr.Number(label=f"Seed {slot}", value=len(draw_buttons))
                 button = gr.Button(f"Draw {slot}", elem_id=f"draw-car-{slot.lower()}")
                 draw_buttons.append((slot, seed, button))
-                upload = gr.File(
-                    label=f"Upload a car photo for {slot}",
-                    file_types=["image"],
-                    type="filepath",
-                    elem_id=f"upload-car-{slot.lower()}",
+                upload = _image_upload(
+                    f"Upload a car photo for {slot}", elem_id=f"upload-car-{slot.lower()}"
                 )
                 uploads.append((slot, upload))
     with gr.Row():
@@ -674,6 +725,14 @@ def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.compone
                     static_columns=[0],
                     label="Azimuth bins",
                     elem_id="view-bins",
+                )
+                table.data_model = _NamedRefusal(
+                    table.data_model,
+                    lambda value: (
+                        f"The labels table must be sent as {{'headers': "
+                        f"{view_labels.TABLE_HEADERS}, 'data': [[view, bin], ...]}}, got "
+                        f"{_API_VALUE.repr(value)}."
+                    ),
                 )
                 with gr.Row():
                     bins = gr.Number(label="Azimuth bins", value=8)

@@ -89,7 +89,8 @@ def test_api_values_get_one_sentence_naming_the_control(server, files, tmp_path)
     """Gradio's own checks raised a TypeError for a slider's None (a traceback in the server
     log, bare "Error" to the client), named no slider for a value out of range, and named no
     control (with a traceback in the log) for a value outside a radio group's or a dropdown's
-    choices."""
+    choices, for a plain path where a file goes, for a file that is no image, or for a table
+    of the wrong form."""
     visitor = client(server, tmp_path)
     good = write_session_image(1, tmp_path)
     bounded_predict(visitor, gradio_client.handle_file(str(good)), api_name="/load_image")
@@ -111,6 +112,36 @@ def test_api_values_get_one_sentence_naming_the_control(server, files, tmp_path)
         ("/load_model", ("tiny.pt", "tiny-preset.json")): "Category preset must be one of auto, ",
     }
     for (endpoint, arguments), message in choices.items():
+        with pytest.raises(gradio_client.exceptions.AppError, match=re.escape(message)):
+            bounded_predict(visitor, *arguments, api_name=endpoint)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("no picture")
+    values = [
+        (
+            "/load_image",
+            (str(good),),
+            "Upload an image takes a file sent as gradio_client's "
+            f"handle_file(path), got '{good}'.",
+        ),
+        (
+            "/upload_car_b",
+            (3,),
+            "Upload a car photo for B takes a file sent as gradio_client's "
+            "handle_file(path), got 3.",
+        ),
+        (
+            "/load_image",
+            (gradio_client.handle_file(str(notes)),),
+            "Upload an image: 'notes.txt' is not an image file; choose a PNG or JPEG image.",
+        ),
+        (
+            "/save_view_labels",
+            ([[0, 1]], 8, 10),
+            "The labels table must be sent as "
+            "{'headers': ['view', 'azimuth bin'], 'data': [[view, bin], ...]}, got [[0, 1]].",
+        ),
+    ]
+    for endpoint, arguments, message in values:
         with pytest.raises(gradio_client.exceptions.AppError, match=re.escape(message)):
             bounded_predict(visitor, *arguments, api_name=endpoint)
     assert "Traceback" not in (files / "app.log").read_text()[len(log_before) :]

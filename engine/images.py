@@ -76,6 +76,42 @@ def load_image(
     return _array_to_tensor(rgb)
 
 
+IMAGE_VALUE_LIMIT = 4.0
+"""Largest magnitude `checked_image` lets through: unclamped GAN samples overshoot [-1, 1]
+(the default models' by up to about 1.5), pixels in 0..255 do not pass."""
+
+
+def checked_image(image: object, what: str) -> torch.Tensor:
+    """`image` as one float32 RGB image `[1, 3, H, W]` in `[-1, 1]`, as `load_image` returns, or
+    a GANliftError naming `what`: numpy arrays, PIL images, other shapes, integer pixels, 0..255
+    values and NaNs are refused (uint8 pixels taken as [-1, 1] values drew white pictures)."""
+    fix = "load it with engine.images.load_image, which also takes numpy arrays and PIL images"
+    if not isinstance(image, torch.Tensor):
+        raise GANliftError(
+            f"{what} takes a torch tensor [1, 3, H, W] of floats in [-1, 1], got a "
+            f"{type(image).__name__}; {fix}."
+        )
+    if image.dim() != 4 or image.shape[:2] != (1, 3) or image.numel() == 0:
+        raise GANliftError(
+            f"{what} takes one RGB image [1, 3, H, W], got shape {list(image.shape)}; {fix}."
+        )
+    if not image.is_floating_point():
+        raise GANliftError(
+            f"{what} takes floats in [-1, 1], got {image.dtype} pixels; {fix}, or scale them "
+            "as pixels / 127.5 - 1."
+        )
+    image = image.detach().float()
+    largest = image.abs().amax().item()
+    if not math.isfinite(largest):
+        raise GANliftError(f"{what} takes floats in [-1, 1], got NaN or infinite values; {fix}.")
+    if largest > IMAGE_VALUE_LIMIT:
+        raise GANliftError(
+            f"{what} takes floats in [-1, 1], got values up to {largest:g} (pixels in 0..255?); "
+            "scale them as pixels / 127.5 - 1."
+        )
+    return image
+
+
 def fit_to_frame(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
     """Centre-crop `image [N,3,H,W]` to the frame's aspect ratio, then resize it to `size`.
 
@@ -111,6 +147,11 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
         if image.shape[0] != 1:
             raise ValueError(f"to_uint8 takes one image, got a batch of {image.shape[0]}")
         image = image[0]
+    if not image.is_floating_point():
+        raise GANliftError(
+            f"Images to save or show are floats in [-1, 1], got {image.dtype} pixels; scale them "
+            "as pixels / 127.5 - 1."
+        )
     scaled = (image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5  # [3, H, W]
     return scaled.round().to(torch.uint8).permute(1, 2, 0).numpy()  # [H, W, 3]
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from engine.atomic import save_torch
 from engine.errors import GANliftError
-from engine.images import fit_to_frame
+from engine.images import checked_image, fit_to_frame
 from engine.metrics import psnr
 from engine.perceptual import DiscriminatorFeatureLoss, PerceptualLoss
 from engine.progress import ProgressFn, StopFn
@@ -117,11 +117,7 @@ def project(
     """
     if num_steps < 1:
         raise GANliftError(f"The number of inversion steps must be at least 1, got {num_steps}.")
-    if target.dim() != 4 or target.shape[:2] != (1, 3):
-        raise GANliftError(
-            f"The inversion target must be one RGB image [1, 3, H, W], got {list(target.shape)}; "
-            "load it with engine.images.load_image."
-        )
+    target = checked_image(target, "The inversion")
     if pixel_loss not in ("mse", "l1"):
         raise GANliftError(f"Unknown pixel loss '{pixel_loss}'; use mse or l1.")
     device = torch.device(device)

@@ -128,6 +128,11 @@ def depth_to_mesh(
             f"texture must be [3, kH, kW] for the [{height}, {width}] depth map with k >= 1, "
             f"got {list(texture.shape)}"
         )
+    if not texture.is_floating_point():
+        raise GANliftError(
+            f"The mesh's texture takes floats in [-1, 1], got {texture.dtype} pixels; scale them "
+            "as pixels / 127.5 - 1."
+        )
     depth = depth.detach().float().cpu()
     valid = torch.isfinite(depth) & (depth > 0)  # [H, W]
     if mask is not None:
@@ -280,6 +285,8 @@ def _spans_discontinuity(
 def fit_in_box(points: torch.Tensor, size: float = 1.0) -> torch.Tensor:
     """Centre ``points [V, 3]`` on their bounding box and scale its longest side to ``size``
     (the frame every mesh leaves the engine in)."""
+    if not (math.isfinite(size) and size > 0):
+        raise GANliftError(f"The mesh's size (its longest side) must be above 0, got {size}.")
     low, high = points.min(0).values, points.max(0).values
     return (points - (low + high) / 2) * (size / (high - low).max())
 

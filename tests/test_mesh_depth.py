@@ -182,6 +182,17 @@ def test_mismatched_texture_is_rejected(shape: tuple[int, int, int]) -> None:
         depth_to_mesh(torch.ones(SIZE, SIZE), torch.zeros(shape))
 
 
+def test_integer_textures_and_sizes_that_are_no_length_are_refused() -> None:
+    """A uint8 texture read as [-1, 1] values made a white mesh; a size of 0 collapsed it, a
+    negative one turned it inside out and NaN wrote NaN vertices."""
+    pixels = torch.full((3, SIZE, SIZE), 200, dtype=torch.uint8)
+    with pytest.raises(GANliftError, match=r"texture takes floats in \[-1, 1\], got torch.uint8"):
+        depth_to_mesh(torch.ones(SIZE, SIZE), pixels)
+    for size in (0.0, -1.0, math.nan, math.inf):
+        with pytest.raises(GANliftError, match=r"size \(its longest side\) must be above 0"):
+            depth_to_mesh(torch.ones(SIZE, SIZE), _texture(), size=size)
+
+
 def test_textured_mesh_checks_its_arrays() -> None:
     vertices = np.zeros((3, 3))
     with pytest.raises(ValueError, match="faces must index the 3 vertices"):

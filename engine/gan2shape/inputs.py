@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageOps
 
 from engine.errors import GANliftError
-from engine.images import fit_to_frame, load_image, to_uint8
+from engine.images import checked_image, fit_to_frame, load_image, to_uint8
 from engine.limits import limits_from_environment
 from engine.progress import ProgressFn
 
@@ -70,6 +70,11 @@ def prepare_input(
     when `find_face` (the centre when none is found), else the centre; a square no larger than
     `size` is taken whole. `mask [1, 1, H, W]` (the user's) is cropped with it; without one,
     GrabCut makes one when `needs_mask`."""
+    image = checked_image(image, "prepare_input")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise GANliftError(
+            f"prepare_input's size is the model's frame in pixels (G.config.size), got {size!r}."
+        )
     height, width = image.shape[-2:]
     if mask is not None and mask.shape[-2:] != (height, width):
         raise GANliftError(

@@ -32,7 +32,7 @@ from engine.gan2shape.steps import (
     shape_loss,
     take_snapshot,
 )
-from engine.images import fit_to_frame
+from engine.images import checked_image, fit_to_frame
 from engine.inversion import GivenLatent, latent_parts, project
 from engine.mesh import TexturedMesh, depth_to_mesh
 from engine.metrics import psnr
@@ -98,6 +98,7 @@ def photo_albedo(recovery: Recovery, photo: torch.Tensor) -> torch.Tensor:
     the recovered depth, view and light carried over. A mesh of a 600-px face crop then keeps
     its texels instead of the networks' 64²."""
     preset, size = recovery.state.preset, recovery.depth.shape[-1]
+    photo = checked_image(photo, "The mesh's photo")
     frame = texture_source(photo.to(recovery.depth), preset)  # [1, 3, B, B]
     side = max(size, min(round(frame.shape[-1] * (preset.crop or 1.0)), MAX_TEXTURE_SIDE))
     image = to_network_frame(frame, crop=preset.crop, size=side)  # [1, 3, T, T]
@@ -375,11 +376,7 @@ def _prepare_target(
     should_stop: StopFn | None,
 ) -> Target:
     """Frame the image (and mask) and invert it into the GAN unless a latent is given."""
-    if image.dim() != 4 or image.shape[:2] != (1, 3):
-        raise GANliftError(
-            f"GAN2Shape needs one RGB image [1, 3, H, W], got {list(image.shape)}; "
-            "load it with engine.images.load_image."
-        )
+    image = checked_image(image, "GAN2Shape")
     size, frame = preset.networks.image_size, G.config.size
     gan_frame = fit_to_frame(image.to(device, torch.float32), frame)  # [1, 3, G, G]
     if mask is not None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from engine.errors import GANliftError
-from engine.images import fit_to_frame, to_uint8
+from engine.images import checked_image, fit_to_frame, to_uint8
 from engine.mesh import TexturedMesh, fit_in_box
 from engine.styleganr.encoding import encode_image, estimate_camera
 from engine.styleganr.labelling import predict_views
@@ -62,7 +62,7 @@ def encode_photo(model: StyleGANR, image: torch.Tensor) -> Sample:
     frame) as a sample: its camera estimated among the labelled view cameras and refined by
     the inverse graphics network (by colour, and by outline when the model has a segmenter),
     its codes read off as `encode_image` does, re-rendered."""
-    _check_photo(image, "encode_photo")
+    image = checked_image(image, "encode_photo")
     framed = fit_to_frame(image.to(model.device), model.generator.config.size)  # [1, 3, S, S]
     candidates = model.views.labelled().to(model.device)  # [V, 3]
     mask = None if model.segmenter is None else predict_views(model.segmenter, framed)[1]
@@ -109,7 +109,7 @@ def car_to_mesh(model: StyleGANR, image: torch.Tensor) -> TexturedMesh:
     """A textured mesh of the car in ``image [1, 3, H, W]`` (any size; centre-cropped and
     resized to the GAN's frame, as `encode_photo` reads photos), in engine.mesh's frame (y up,
     front +z, centred, the longest side 1), for `engine.mesh.save_mesh`."""
-    _check_photo(image, "car_to_mesh")
+    image = checked_image(image, "car_to_mesh")
     network = model.inverse_graphics
     prediction = network(fit_to_frame(image.to(model.device), model.generator.config.size))
     axes = prediction.vertices.new_tensor(_EXPORT_AXES)
@@ -120,12 +120,3 @@ def car_to_mesh(model: StyleGANR, image: torch.Tensor) -> TexturedMesh:
         uv_faces=network.template.uv_faces.cpu(),
         texture=to_uint8(prediction.texture[0]),
     )
-
-
-def _check_photo(image: torch.Tensor, caller: str) -> None:
-    """Refuse anything but one float RGB image ``[1, 3, H, W]`` (as `load_image` returns)."""
-    if image.dim() != 4 or image.shape[:2] != (1, 3) or not image.is_floating_point():
-        raise GANliftError(
-            f"{caller} takes one RGB image [1, 3, H, W] of floats in [-1, 1] (as "
-            f"engine.images.load_image returns), got {image.dtype} {list(image.shape)}."
-        )

@@ -65,6 +65,8 @@ class SavedLatent:
     """A small uint8 copy `[3, t, t]` of the image as inverted (in the generator's frame)."""
     generator: str | None = None
     """The fingerprint of the generator it was inverted with (`generator_fingerprint`)."""
+    path: Path | None = None
+    """The file it was read from, for messages."""
 
 
 GivenLatent = torch.Tensor | InversionResult | SavedLatent
@@ -219,29 +221,40 @@ def save_latent(
     return save_torch(data, path)
 
 
-def check_latent_fits(saved: SavedLatent, G: Generator, image: torch.Tensor, path: Path) -> None:
-    """Refuse a saved latent made by another generator (by its record or its noise maps'
-    shapes), or from another framing of `image` `[1, 3, H, W]` than the one about to be used
-    (files without that record pass)."""
-    noise_shapes = [tuple(noise.shape) for noise in saved.noises]
-    if (saved.generator is not None and saved.generator != generator_fingerprint(G)) or (
+def check_latent_fits(latent: GivenLatent, G: Generator, image: torch.Tensor) -> None:
+    """Refuse a given latent that `G` cannot draw `image [1, 3, H, W]` from: codes not `[1, D]`
+    or `[1, L, D]` of `G`, or not finite; noise maps not `G`'s; a latent file recorded as
+    inverted by another generator, or from another framing of `image` (files without that
+    record pass)."""
+    codes, noises = latent_parts(latent)
+    source = (
+        f"Latent file {latent.path}"
+        if isinstance(latent, SavedLatent) and latent.path is not None
+        else "The given latent"
+    )
+    _check_latent_shape(codes, source, G.style_dim, G.num_ws)
+    if not torch.isfinite(codes).all():
+        raise GANliftError(f"{source} holds NaN or infinite values; invert the image again.")
+    recorded = latent.generator if isinstance(latent, SavedLatent) else None
+    noise_shapes = [tuple(noise.shape) for noise in noises]
+    if (recorded is not None and recorded != generator_fingerprint(G)) or (
         noise_shapes and noise_shapes != G.noise_shapes()
     ):
         raise GANliftError(
-            f"Latent file {path} was inverted with another generator; invert the image with "
-            "this model, or leave out the latent."
+            f"{source} was inverted with another generator; invert the image with this model, "
+            "or leave out the latent."
         )
-    if saved.target is None:
+    if not isinstance(latent, SavedLatent) or latent.target is None:
         return
     framed = _thumbnail(fit_to_frame(image.float().cpu(), G.config.size))  # [3, t, t]
     if (
-        saved.target.shape != framed.shape
-        or (saved.target.float() - framed.float()).abs().mean() > _SAME_IMAGE_LEVELS
+        latent.target.shape != framed.shape
+        or (latent.target.float() - framed.float()).abs().mean() > _SAME_IMAGE_LEVELS
     ):
         raise GANliftError(
-            f"Latent file {path} inverts another crop of this image than the one used now "
-            "(invert centre-crops the file, reconstruct crops around a face); leave out the "
-            "latent and the image is inverted as framed."
+            f"{source} inverts another crop of this image than the one used now (invert "
+            "centre-crops the file, reconstruct crops around a face); leave out the latent and "
+            "the image is inverted as framed."
         )
 
 
@@ -276,7 +289,7 @@ def load_latent(
     latent = data.get("latent") if isinstance(data, dict) else None
     if not isinstance(latent, torch.Tensor):
         raise GANliftError(f"Latent file {path} holds no 'latent' tensor; write it with invert.")
-    _check_latent_shape(latent, path, style_dim, num_ws)
+    _check_latent_shape(latent, f"Latent file {path}", style_dim, num_ws)
     noise_keys = sorted(
         (key for key in data if re.fullmatch(r"noise_\d+", key)), key=lambda key: int(key[6:])
     )
@@ -298,6 +311,7 @@ def load_latent(
         noises=[noise.float() for noise in noises],
         target=target,
         generator=generator,
+        path=path,
     )
 
 
@@ -306,14 +320,14 @@ def _is_thumbnail(value: object) -> bool:
 
 
 def _check_latent_shape(
-    latent: torch.Tensor, path: Path, style_dim: int | None, num_ws: int | None
+    latent: torch.Tensor, source: str, style_dim: int | None, num_ws: int | None
 ) -> None:
     """Raise unless `latent` is `[1, D]` or `[1, L, D]` (with D and L as given, if given)."""
     dim = latent.shape[-1] if style_dim is None else style_dim
     layers = (latent.shape[1] if latent.dim() == 3 else 1) if num_ws is None else num_ws
     if tuple(latent.shape) not in ((1, dim), (1, layers, dim)):
         raise GANliftError(
-            f"Latent file {path} holds a latent of shape {list(latent.shape)}; expected "
+            f"{source} holds a latent of shape {list(latent.shape)}; expected "
             f"[1, {dim}] or [1, {layers}, {dim}] for this generator."
         )
 

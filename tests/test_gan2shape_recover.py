@@ -27,6 +27,7 @@ from engine.gan2shape import (
 )
 from engine.gan2shape.photogeometry import decompose, render_in_views
 from engine.gan2shape.recover import mesh_mask, photo_albedo, recovery_mesh, texture_source
+from engine.inversion import SavedLatent, load_latent, save_latent
 from engine.metrics import psnr
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import Discriminator, Generator
@@ -182,6 +183,7 @@ def assert_same_state(first, second) -> None:
         second.fit_prior,
     )
     assert first.preset == second.preset and torch.equal(first.rng, second.rng)
+    assert first.generator == second.generator is not None
     for key, value in second.networks.state_dict().items():
         assert torch.equal(first.networks.state_dict()[key], value), key
     assert torch.equal(first.cache.images, second.cache.images)
@@ -295,6 +297,18 @@ def test_project_view_gives_a_generator_image(gan, full) -> None:
     assert image.shape == (1, 3, SIZE, SIZE) and image.abs().max() <= 1
 
 
+def test_a_run_refuses_a_generator_other_than_its_own(gan, full) -> None:
+    """Another GAN of the same shapes drew its own objects from the run's latent: a face run's
+    novel views came out as cars, and a resumed run trained on the other GAN's images."""
+    recovery, _ = full
+    other, D = tiny_gan(SIZE, seed=1)
+    refusal = "This GAN2Shape run was made with another generator than the one given"
+    with pytest.raises(GANliftError, match=refusal):
+        project_view(recovery, other, azimuth=10, elevation=0)
+    with pytest.raises(GANliftError, match=refusal):
+        continue_recovery(other, D, recovery.state)
+
+
 def test_project_view_crops_the_generator_image_as_the_preset_crops_the_input(gan) -> None:
     """A cat-like preset keeps the centre 3/4 of the GAN's frame: the projected view shows
     that part, at the generator's resolution (it showed the whole frame, zoomed out)."""
@@ -314,6 +328,26 @@ def test_user_errors(gan, tmp_path: Path) -> None:
         recover(G, D, image[0], preset=PRESET, latent=latent)
     with pytest.raises(GANliftError, match="object mask must be"):
         recover(G, D, image, preset=PRESET, latent=latent, mask=torch.ones(1, 1, 8, 8))
+    width = G.style_dim
+    given = [  # the latent argument: only the CLI checked latent files before
+        (
+            torch.zeros(1, width + 1),
+            rf"The given latent holds a latent of shape \[1, {width + 1}\]",
+        ),
+        (torch.full_like(latent, math.nan), "The given latent holds NaN or infinite values"),
+        (
+            SavedLatent(latent, [], generator="0123abcd"),
+            "The given latent was inverted with another",
+        ),
+    ]
+    for wrong, refusal in given:
+        with pytest.raises(GANliftError, match=refusal):
+            recover(G, D, image, preset=PRESET, latent=wrong)
+    saved = load_latent(
+        save_latent(tmp_path / "other.pt", latent, generator=tiny_gan(SIZE, seed=1)[0])
+    )
+    with pytest.raises(GANliftError, match=f"Latent file {tmp_path / 'other.pt'} was inverted"):
+        recover(G, D, image, preset=PRESET, latent=saved)
     with pytest.raises(GANliftError, match="does not exist"):
         load_state(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a state")

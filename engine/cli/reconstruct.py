@@ -48,7 +48,7 @@ from engine.gan2shape.pretrain import (
     pretraining_progress,
 )
 from engine.images import load_photo
-from engine.inversion import check_latent_fits, load_latent
+from engine.inversion import load_latent
 from engine.metrics import psnr_text
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import bf16_supported
@@ -190,9 +190,8 @@ def run_reconstruct(args: argparse.Namespace) -> int:
             raise GANliftError("--latent applies to an IMAGE; a --seed-sample knows its latent.")
         prepared, latent = sample_input(G, args.seed_sample)
     else:
-        saved = None
         if args.latent:
-            saved = load_latent(args.latent, style_dim=G.style_dim, num_ws=G.num_ws)
+            latent = load_latent(args.latent, style_dim=G.style_dim, num_ws=G.num_ws)
         image = load_photo(args.image)  # [1, 3, H, W]
         prepared = prepare_input(
             image,
@@ -201,9 +200,6 @@ def run_reconstruct(args: argparse.Namespace) -> int:
             needs_mask=model.preset.use_mask,
             mask=load_mask(args.mask) if args.mask else None,
         )
-        if saved is not None:
-            check_latent_fits(saved, G, prepared.image, Path(args.latent))
-            latent = saved
     print(f"input: {prepared.framing}")
     if args.quality == "fast" and model.start is None:
         _note_unready_pretraining(model.pretrained)

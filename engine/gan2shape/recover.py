@@ -20,7 +20,7 @@ from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.parametrisation import compose_image
 from engine.gan2shape.photogeometry import albedo_from_image, decompose, render_in_views
 from engine.gan2shape.presets import Gan2ShapePreset, get_preset
-from engine.gan2shape.state import Phase, RecoveryState, save_state
+from engine.gan2shape.state import Phase, RecoveryState, check_same_generator, save_state
 from engine.gan2shape.steps import (
     StepContext,
     Target,
@@ -33,13 +33,13 @@ from engine.gan2shape.steps import (
     take_snapshot,
 )
 from engine.images import checked_image, fit_to_frame
-from engine.inversion import GivenLatent, latent_parts, project
+from engine.inversion import GivenLatent, check_latent_fits, latent_parts, project
 from engine.mesh import TexturedMesh, depth_to_mesh
 from engine.metrics import psnr
 from engine.perceptual import PerceptualLoss, perceptual_loss
 from engine.progress import ProgressFn, StopFn
 from engine.render import normals_from_depth, shade
-from engine.stylegan2 import Discriminator, Generator
+from engine.stylegan2 import Discriminator, Generator, generator_fingerprint
 
 
 @dataclass
@@ -176,6 +176,7 @@ def recover(
         target=target,
         fit_prior=init is None,
         rng=torch.Generator().manual_seed(seed).get_state(),
+        generator=generator_fingerprint(G),
     )
     return _run(G, D, state, perceptual, bf16, checkpoint, progress, should_stop)
 
@@ -197,6 +198,7 @@ def continue_recovery(
     arguments as in `recover`. The state is updated in place."""
     device = torch.device(device)
     check_generator(G, state.preset)
+    check_same_generator(state, G)
     G, D = _frozen(G, device), _frozen(D, device)
     perceptual = perceptual or perceptual_loss("auto", discriminator=D, device=device)
     return _run(G, D, state, perceptual, bf16, checkpoint, progress, should_stop)
@@ -377,6 +379,8 @@ def _prepare_target(
 ) -> Target:
     """Frame the image (and mask) and invert it into the GAN unless a latent is given."""
     image = checked_image(image, "GAN2Shape")
+    if latent is not None:
+        check_latent_fits(latent, G, image)
     size, frame = preset.networks.image_size, G.config.size
     gan_frame = fit_to_frame(image.to(device, torch.float32), frame)  # [1, 3, G, G]
     if mask is not None:

@@ -22,6 +22,7 @@ from engine.errors import GANliftError
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.steps import ProjectedCache, Target
+from engine.stylegan2 import Generator, generator_fingerprint
 from engine.torch_files import read_torch_file
 
 FORMAT_VERSION = 1
@@ -74,6 +75,9 @@ class RecoveryState:
     optimizer: dict[str, Any] | None = None
     """Optimiser state of a phase interrupted mid-way."""
     cache: ProjectedCache | None = None
+    generator: str | None = None
+    """`generator_fingerprint` of the GAN the run uses (None in states saved before it was
+    recorded)."""
 
     @property
     def phases(self) -> list[Phase]:
@@ -115,6 +119,7 @@ def save_state(state: RecoveryState, path: str | os.PathLike) -> Path:
             "masks": state.cache.masks,
             "cursor": state.cache.cursor,
         },
+        "generator": state.generator,
     }
     return save_torch(_cpu(data), path)
 
@@ -161,7 +166,18 @@ def load_state(path: str | os.PathLike, *, device: torch.device | str = "cpu") -
         iteration=int(data["iteration"]),
         optimizer=data["optimizer"],
         cache=None if cache is None else ProjectedCache(**cache),
+        generator=data.get("generator"),
     )
+
+
+def check_same_generator(state: RecoveryState, G: Generator) -> None:
+    """Refuse `G` unless `state`'s run was made with it: another GAN of the same shapes draws
+    its own objects from the run's latent (a face run's novel views came out as cars)."""
+    if state.generator is not None and state.generator != generator_fingerprint(G):
+        raise GANliftError(
+            "This GAN2Shape run was made with another generator than the one given (weight "
+            f"fingerprint {state.generator}); pass the model it was run with."
+        )
 
 
 def _cpu(value: Any) -> Any:

@@ -16,6 +16,7 @@ from engine.gan2shape.frames import centre_crop
 from engine.gan2shape.parametrisation import compose_image
 from engine.gan2shape.photogeometry import render_in_views
 from engine.gan2shape.recover import Recovery, latent_projector
+from engine.gan2shape.state import check_same_generator
 from engine.render import shade
 from engine.stylegan2 import Generator
 
@@ -62,6 +63,7 @@ def project_view(
     encoder: the generator's image in [-1, 1] at its own resolution, cropped as the preset
     crops the input (`[1, 3, K, K]`, K = crop x size; `G` on the recovery's device). The
     encoder sees the view unmasked, as step 2's pseudo samples are drawn."""
+    check_same_generator(recovery.state, G)
     rendered, _ = _render(recovery, azimuth, elevation, light)
     projector = latent_projector(G, recovery.state)
     with torch.no_grad():

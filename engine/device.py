@@ -7,16 +7,16 @@ import torch
 from engine.errors import GANliftError
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' picks CUDA when available, else CPU; 'cpu' / 'cuda' / 'cuda:N' are taken as is."""
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """'auto' picks CUDA when available, else CPU; 'cpu' / 'cuda' / 'cuda:N' (or a
+    torch.device) are taken as is. Every library entry point that takes a device calls it, so
+    a device this machine lacks is one sentence rather than torch's assertion."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError as error:
-        raise GANliftError(f"Unknown device '{name}'; use auto, cpu or cuda.") from error
+    except (RuntimeError, TypeError) as error:
+        raise GANliftError(f"Unknown device {name!r}; use 'auto', 'cpu' or 'cuda'.") from error
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise GANliftError(
-            f"Device '{name}' was asked for but CUDA is not available; use --device cpu."
-        )
+        raise GANliftError(f"Device '{name}' was asked for but CUDA is not available; use 'cpu'.")
     return device

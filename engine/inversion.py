@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.atomic import save_torch
+from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import checked_image, fit_to_frame
 from engine.metrics import psnr
@@ -122,7 +123,7 @@ def project(
     target = checked_image(target, "The inversion")
     if pixel_loss not in ("mse", "l1"):
         raise GANliftError(f"Unknown pixel loss '{pixel_loss}'; use mse or l1.")
-    device = torch.device(device)
+    device = resolve_device(device)
     G = copy.deepcopy(G).eval().requires_grad_(False).to(device)
     rng = torch.Generator().manual_seed(seed)
     size = G.config.size

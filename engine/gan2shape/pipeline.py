@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 
 from engine.atomic import output_folder
+from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import Box, PreparedInput
 from engine.gan2shape.outputs import OUTPUT_NAMES, write_json
@@ -197,7 +198,7 @@ def reconstruct(
     description = _describe_run(model, prepared, quality, latent)
     G, D = model.generator, model.discriminator
     common = {
-        "device": device,
+        "device": resolve_device(device),  # before the run's folder is made
         "perceptual": perceptual,
         "bf16": bf16,
         "checkpoint": state_path,

@@ -39,6 +39,7 @@ import torch
 from safetensors import SafetensorError
 
 from engine.atomic import atomic_path, save_torch
+from engine.device import resolve_device
 from engine.distributed import current_process_group
 from engine.errors import GANliftError
 from engine.gan2shape.frames import to_network_frame
@@ -174,7 +175,7 @@ def pretrain(
 
     Under torch.distributed every process calls this with the same arguments; `config.batch`
     is the global batch, and only rank 0 reports progress and writes files."""
-    device = torch.device(device)
+    device = resolve_device(device)
     group = current_process_group(device)
     config.check_split(group.world_size)
     path = safetensors_path(out)

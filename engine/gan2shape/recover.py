@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from engine.device import resolve_device
 from engine.errors import GANliftError, StoppedEarly
 from engine.gan2shape.frames import to_network_frame
 from engine.gan2shape.inputs import default_mask, trimming_mask
@@ -158,7 +159,7 @@ def recover(
     good, so nothing is saved then.
     """
     preset = get_preset(preset) if isinstance(preset, str) else preset
-    device = torch.device(device)
+    device = resolve_device(device)
     check_generator(G, preset)
     G, D = _frozen(G, device), _frozen(D, device)
     perceptual = perceptual or perceptual_loss("auto", discriminator=D, device=device)
@@ -196,7 +197,7 @@ def continue_recovery(
     """Run the rest of `state`'s schedule (e.g. a stopped run's `Recovery.state`, or a state
     loaded with `load_state(path, device=device)`) with the generator it was started with;
     arguments as in `recover`. The state is updated in place."""
-    device = torch.device(device)
+    device = resolve_device(device)
     check_generator(G, state.preset)
     check_same_generator(state, G)
     G, D = _frozen(G, device), _frozen(D, device)

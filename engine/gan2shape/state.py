@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from engine.atomic import save_torch
+from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
@@ -126,7 +127,7 @@ def save_state(state: RecoveryState, path: str | os.PathLike) -> Path:
 
 def load_state(path: str | os.PathLike, *, device: torch.device | str = "cpu") -> RecoveryState:
     """Read a state written by `save_state`, with its networks and tensors on `device`."""
-    path = Path(path)
+    path, device = Path(path), resolve_device(device)
     data = read_torch_file(
         path,
         missing=f"GAN2Shape state file {path} does not exist; check the path.",
@@ -137,7 +138,6 @@ def load_state(path: str | os.PathLike, *, device: torch.device | str = "cpu") -
             f"GAN2Shape state file {path} is not in format version {FORMAT_VERSION}; "
             "start the run again."
         )
-    device = torch.device(device)
     preset = Gan2ShapePreset.from_json(data["preset"], source=f"preset in {path}")
     networks = Gan2ShapeNetworks(preset.networks, style_dim=data["style_dim"])
     try:

@@ -28,6 +28,7 @@ import torch
 from safetensors import SafetensorError
 
 from engine.atomic import atomic_path, save_torch
+from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.stylegan2.ada import convert_ada_snapshot
 from engine.stylegan2.config import (
@@ -155,6 +156,7 @@ def load_checkpoint(
     models_dir: Path = MODELS_DIR,
 ) -> Checkpoint:
     """Load any supported StyleGAN2 checkpoint (format detected from the bytes) onto `device`."""
+    device = resolve_device(device)
     path = resolve_checkpoint_path(path_or_name, models_dir)
     checkpoint = _READERS[_detect_format(path)](path)
     checkpoint.generator.to(device).eval()

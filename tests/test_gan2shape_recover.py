@@ -5,6 +5,7 @@ without networks, and meshes are trimmed to the object."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import itertools
 import math
@@ -257,6 +258,28 @@ def test_render_view_at_zero_reproduces_the_canonical_image(full) -> None:
     assert torch.allclose(relit, front, atol=1e-4)
     turned = render_view(recovery, azimuth=20, elevation=5)
     assert (turned - front).abs().mean() > 1e-3
+
+
+def test_a_light_may_be_any_sequence_and_bad_views_are_refused(gan, full) -> None:
+    """A list or array light failed inside torch, NaN angles drew NaN pictures, and an
+    elevation of 100° drew the surface from behind."""
+    recovery, _ = full
+    light = recovery.light[0]
+    expected = render_view(recovery, azimuth=10, elevation=5, light=light)
+    for form in (light.tolist(), light.numpy(), tuple(light.tolist())):
+        assert torch.allclose(render_view(recovery, azimuth=10, elevation=5, light=form), expected)
+    refusals = [
+        ({"azimuth": math.nan, "elevation": 0}, "azimuth and elevation are finite degrees"),
+        ({"azimuth": "left", "elevation": 0}, "azimuth and elevation are finite degrees"),
+        ({"azimuth": 0, "elevation": 100}, "elevation must be in -90 to 90 degrees .*, got 100"),
+        ({"azimuth": 0, "elevation": 0, "light": [0.5, 0.5, 0.2]}, "A light is 4 finite"),
+        ({"azimuth": 0, "elevation": 0, "light": [0.5, 0.5, math.nan, 0]}, "A light is 4 fin"),
+    ]
+    projected = functools.partial(project_view, G=gan[0])
+    for arguments, refusal in refusals:
+        for draw in (render_view, projected):
+            with pytest.raises(GANliftError, match=refusal):
+                draw(recovery, **arguments)
 
 
 def test_positive_angles_look_from_above_and_from_the_right(full) -> None:

@@ -416,8 +416,8 @@ def test_command_continues_a_finished_run_without_redoing_it(checkpoint_files, t
         (["IMAGE", "--mask", "junk.png"], "The mask could not be read"),
         (["IMAGE", "--views", "30"], "is not AZIMUTH,ELEVATION"),
         (["IMAGE", "--views", "10,100"], "has elevation 100°; use -90 to 90"),
-        (["--seed-sample", "1", "--frames", "2"], "--frames must be from 3"),
-        (["--seed-sample", "1", "--frames", "100000000"], "to 1440 (a minute at 24 frames"),
+        (["--seed-sample", "1", "--frames", "2"], "--frames on the command line), got 2."),
+        (["--seed-sample", "1", "--frames", "100000000"], "to 1440 frames (a minute at 24 frames"),
         (["--views", "30,0", "IMAGE"], "put IMAGE before --views"),
     ],
 )
@@ -531,3 +531,16 @@ def test_a_shipped_models_file_keeps_its_own_preset() -> None:
     model = load_model(MODELS_DIR / "default-car.safetensors")
     assert model.preset.name == "default-car"
     assert model.pretrained == MODELS_DIR / "default-car-gan2shape.safetensors"
+
+
+def test_output_settings_refuse_what_write_outputs_cannot_draw() -> None:
+    """frames=0 divided by zero half-way through write_outputs (maps written, no summary or
+    mesh), negative frames failed in torch.arange; both are refused before any file."""
+    for frames in (0, 2, -5, 1441, 2.5, True):
+        with pytest.raises(GANliftError, match=rf"Animations take 3 .* got {frames!r}\."):
+            OutputSettings(frames=frames)
+    for field in ("fps", "swing_degrees", "mesh_size"):
+        for value in (0.0, -1.0, math.nan):
+            with pytest.raises(GANliftError, match=f"OutputSettings.{field} must be above 0"):
+                OutputSettings(**{field: value})
+    assert OutputSettings(frames=3).frames == 3

@@ -28,8 +28,6 @@ from engine.gan2shape import PRESETS, Gan2ShapeNetworks, Gan2ShapePreset
 from engine.gan2shape.inputs import load_mask, prepare_input
 from engine.gan2shape.outputs import (
     DEFAULT_VIEWS,
-    MAX_FRAMES,
-    MIN_FRAMES,
     OutputSettings,
     ViewSpec,
     write_outputs,
@@ -341,11 +339,6 @@ def add_model_options(parser: argparse.ArgumentParser, *, release: bool = False)
 
 def output_settings(args: argparse.Namespace) -> OutputSettings:
     """The --views and --frames of `reconstruct` and `reconstruct-batch`, checked."""
-    if not MIN_FRAMES <= args.frames <= MAX_FRAMES:
-        raise GANliftError(
-            f"--frames must be from {MIN_FRAMES} (the rotation swings to both sides) to "
-            f"{MAX_FRAMES} (a minute at 24 frames per second), got {args.frames}."
-        )
     return OutputSettings(views=tuple(map(ViewSpec.parse, args.views)), frames=args.frames)
 
 

@@ -120,6 +120,18 @@ class OutputSettings:
     mesh_size: float = 1.0
     """Longest side of the mesh's bounding box."""
 
+    def __post_init__(self) -> None:
+        if isinstance(self.frames, bool) or self.frames not in range(MIN_FRAMES, MAX_FRAMES + 1):
+            raise GANliftError(
+                f"Animations take {MIN_FRAMES} (the rotation swings to both sides) to "
+                f"{MAX_FRAMES} frames (a minute at 24 frames per second; --frames on the command "
+                f"line), got {self.frames!r}."
+            )
+        for name in ("swing_degrees", "fps", "mesh_size"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise GANliftError(f"OutputSettings.{name} must be above 0, got {value}.")
+
     def recorded(self) -> dict[str, Any]:
         """These settings as summary.json records them (a batch rerun compares them)."""
         return {"views": [view.text for view in self.views], "frames": self.frames}

@@ -9,9 +9,11 @@ canonical view, so it reproduces the canonical image.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
+from engine.errors import GANliftError
 from engine.gan2shape.frames import centre_crop
 from engine.gan2shape.parametrisation import compose_image
 from engine.gan2shape.photogeometry import render_in_views
@@ -26,23 +28,28 @@ def render_view(
     *,
     azimuth: float,
     elevation: float,
-    light: torch.Tensor | None = None,
+    light: torch.Tensor | Sequence[float] | None = None,
 ) -> torch.Tensor:
     """The recovered object `[1, 3, S, S]` in [-1, 1] seen from (`azimuth`, `elevation`)
-    degrees; with `light` (ambient, diffuse, dx, dy) `[4]` or `[1, 4]` it is relit, else it
-    keeps the recovered shading. Pixels the turned surface leaves uncovered are 0."""
+    degrees; with `light` (ambient, diffuse, dx, dy: a tensor `[4]` or `[1, 4]`, an array or
+    a sequence) it is relit, else it keeps the recovered shading. Pixels the turned surface
+    leaves uncovered are 0."""
     image, covered = _render(recovery, azimuth, elevation, light)
     return image * covered
 
 
 def _render(
-    recovery: Recovery, azimuth: float, elevation: float, light: torch.Tensor | None
+    recovery: Recovery,
+    azimuth: float,
+    elevation: float,
+    light: torch.Tensor | Sequence[float] | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The canonical image warped into the view `[1, 3, S, S]` as GAN2Shape warps it (pixels
     off the surface sample whatever their far-depth ray hits), and the coverage `[1, 1, S, S]`."""
+    azimuth, elevation = _checked_angles(azimuth, elevation)
     canonical = recovery.canonical_image  # [1, 3, S, S]
     if light is not None:
-        light = light.reshape(1, 4).to(recovery.normal)
+        light = _checked_light(light).to(recovery.normal)
         canonical = compose_image(recovery.albedo, shade(recovery.normal, light))
     view = recovery.depth.new_tensor(
         [[math.radians(elevation), math.radians(azimuth), 0.0, 0.0, 0.0, 0.0]]
@@ -57,7 +64,7 @@ def project_view(
     *,
     azimuth: float,
     elevation: float,
-    light: torch.Tensor | None = None,
+    light: torch.Tensor | Sequence[float] | None = None,
 ) -> torch.Tensor:
     """`render_view`'s image projected onto `G`'s manifold by the recovery's trained offset
     encoder: the generator's image in [-1, 1] at its own resolution, cropped as the preset
@@ -69,3 +76,36 @@ def project_view(
     with torch.no_grad():
         offset = projector.offsets(recovery.state.networks.offset_net, rendered)
         return centre_crop(projector.generate(projector.latents(offset)), projector.crop)
+
+
+def _checked_angles(azimuth: object, elevation: object) -> tuple[float, float]:
+    """(azimuth, elevation) as floats, or a GANliftError: NaN drew a NaN picture, and an
+    elevation past ±90° looks at the surface's missing far side."""
+    try:
+        angles = float(azimuth), float(elevation)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        angles = math.nan, math.nan
+    if not all(map(math.isfinite, angles)):
+        raise GANliftError(
+            f"A view's azimuth and elevation are finite degrees, got {azimuth!r} and {elevation!r}."
+        )
+    if abs(angles[1]) > 90:
+        raise GANliftError(
+            f"A view's elevation must be in -90 to 90 degrees (a recovered surface has no far "
+            f"side to look down on), got {angles[1]:g}."
+        )
+    return angles
+
+
+def _checked_light(light: object) -> torch.Tensor:
+    """`light` (a tensor, array or sequence of ambient, diffuse, dx, dy) as `[1, 4]`, or a
+    GANliftError naming the four values."""
+    try:
+        values = torch.as_tensor(light, dtype=torch.float32).reshape(1, -1)  # type: ignore[arg-type]
+    except (TypeError, ValueError, RuntimeError):
+        values = torch.full((1, 1), math.nan)
+    if values.shape[1] != 4 or not torch.isfinite(values).all():
+        raise GANliftError(
+            f"A light is 4 finite numbers (ambient, diffuse, dx, dy), got {light!r}."
+        )
+    return values

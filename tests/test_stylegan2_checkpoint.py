@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from pathlib import Path
@@ -82,15 +83,21 @@ def test_gan2shape_networks_are_named_as_such_not_as_a_broken_config(tmp_path: P
 
 def test_training_layout_with_optimizers_and_bare_state_dict(networks, tmp_path: Path) -> None:
     G, D = networks
+    raw = copy.deepcopy(G)  # the training generator, not the EMA one a checkpoint loads
+    with torch.no_grad():
+        for parameter in raw.parameters():
+            parameter.add_(1.0)
     optimizer = torch.optim.Adam(G.parameters())
     path = save_pt_checkpoint(
         tmp_path / "train.pt",
         G,
         discriminator=D,
-        generator=G,
+        generator=raw,
         optimizers={"g_optim": optimizer.state_dict(), "d_optim": optimizer.state_dict()},
     )
     checkpoint = load_checkpoint(path)
+    for key, value in checkpoint.generator.state_dict().items():
+        assert torch.equal(value, G.state_dict()[key]), key
     assert checkpoint.format == "StyleGAN2 PyTorch training checkpoint"
     assert checkpoint.extra == {"size": 16, "latent": 16, "n_mlp": 2}
     assert "discriminator: 0." in checkpoint.describe()
@@ -203,6 +210,9 @@ def test_names_with_dots_are_names(networks, tmp_path: Path) -> None:
     assert load_checkpoint("ffhq-v1.2", models_dir=tmp_path).generator.config == G.config
     assert save_checkpoint(tmp_path / "other.safetensors", G).name == "other.safetensors"
     assert save_checkpoint(tmp_path / "third.pt", G).name == "third.safetensors"
+    for saved_as in ("third.pt", "fourth"):  # a load of the path a save was given finds it
+        save_checkpoint(tmp_path / saved_as, G)
+        assert load_checkpoint(tmp_path / saved_as).generator.config == G.config
     with pytest.raises(GANliftError, match=r"mine\.ckpt does not exist; check the path"):
         load_checkpoint("mine.ckpt", models_dir=tmp_path)
     with pytest.raises(GANliftError, match="is a folder; give the path of the checkpoint file"):

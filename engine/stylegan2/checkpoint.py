@@ -127,7 +127,9 @@ def _generator_names(models_dir: Path = MODELS_DIR) -> list[str]:
 def resolve_checkpoint_path(
     path_or_name: str | os.PathLike[str], models_dir: Path = MODELS_DIR
 ) -> Path:
-    """An existing file as is; a bare name ("default-face") as `<models_dir>/<name>.safetensors`."""
+    """An existing file as is; a bare name ("default-face") as `<models_dir>/<name>.safetensors`;
+    else the weights file `save_checkpoint(path_or_name, ...)` writes, so a save and a load of
+    one path meet."""
     if not str(path_or_name).strip():
         raise GANliftError("The checkpoint is empty text; give a checkpoint file or a model name.")
     path = Path(path_or_name)
@@ -136,6 +138,8 @@ def resolve_checkpoint_path(
     candidate = models_dir / f"{path_or_name}.safetensors"
     if is_model_name(path_or_name) and candidate.is_file():
         return candidate
+    if safetensors_path(path).is_file():
+        return safetensors_path(path)
     if path.is_dir():
         raise GANliftError(
             f"Checkpoint {path} is a folder; give the path of the checkpoint file in it."

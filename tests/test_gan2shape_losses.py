@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from engine.gan2shape.losses import masked_feature_l1, masked_l1, smoothness
@@ -50,3 +51,20 @@ def test_feature_loss_adds_one_term_per_block_and_counts_only_the_mask() -> None
     assert 0 < losses[0] < losses[1]  # blocks=1 compares the first residual block's output
     nowhere = torch.zeros(1, 1, 16, 16)
     assert float(masked_feature_l1(D, fake, real, nowhere, blocks=2)) == 0.0
+
+
+def test_the_mask_is_averaged_onto_each_feature_map() -> None:
+    """A feature cell half inside the object counts half: max pooling gave the backdrop's
+    features at the silhouette full weight."""
+    D = tiny_discriminator(32, channels=tiny_channels(32, width=8)).requires_grad_(False)
+    real = torch.rand(1, 3, 16, 16) * 2 - 1
+    fake = real + 0.5 * torch.randn_like(real)
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., :5] = 1  # the edge splits the 2x2 cells of the first block's 8x8 features
+    first_block = D.convs[1]
+    fake_feature, real_feature = (first_block(D.convs[0](image)) for image in (fake, real))
+    assert fake_feature.shape[-1] == 8
+    half = torch.nn.functional.avg_pool2d(mask, 2)
+    assert set(half.unique().tolist()) == {0.0, 0.5, 1.0}
+    expected = masked_l1(fake_feature, real_feature, half)
+    assert float(masked_feature_l1(D, fake, real, mask, blocks=1)) == pytest.approx(float(expected))

@@ -162,6 +162,18 @@ def test_step1_adds_the_smoothness_of_depth_and_diffuse_shading() -> None:
     assert float(rough - plain) == pytest.approx(float(expected), rel=1e-4)
 
 
+def test_the_diffuse_term_is_the_shading_without_the_lights_strengths() -> None:
+    """Step 1 smooths `diffuse`, max(0, n·l): were it the whole shading, the light net could
+    dodge the regulariser by dimming the diffuse strength (the release smooths n·l alone)."""
+    context = make_context()
+    with torch.no_grad():
+        parts = decompose(context.networks, context.target.image, PRESET)
+    ambient, strength = parts.light[:, 0, None, None, None], parts.light[:, 1, None, None, None]
+    assert float((strength - 1).abs().min()) > 1e-3  # a strength of 1 would hide the mix-up
+    torch.testing.assert_close(parts.shading, ambient + strength * parts.diffuse)
+    assert float(parts.diffuse.max()) <= 1.0 and float(parts.diffuse.min()) >= 0.0
+
+
 def test_step2_regularises_the_shift_the_offset_makes_in_w() -> None:
     """As the release: 0.01 x mean |T(h + h0) - T(h0)|², the offset h carried through the
     mapping network's last layers T, not mean |h|²."""
@@ -247,6 +259,18 @@ def test_renders_are_clamped_to_the_image_range() -> None:
     bright = torch.full((1, 3, SIZE, SIZE), 2.0)  # shading above 1 makes such canonical images
     image, _ = render_in_views(bright, torch.ones(1, SIZE, SIZE), torch.zeros(1, 6))
     assert image.max() == 1.0
+
+
+def test_nearest_warps_keep_a_mask_binary() -> None:
+    """Pseudo samples' masks are warped with `nearest`: a bilinear warp softened their edges."""
+    mask = torch.zeros(1, 1, SIZE, SIZE)
+    mask[..., 8:24, 10:20] = 1.0
+    view = torch.tensor([[0.1, 0.35, 0.0, 0.02, -0.01, 0.0]])  # a turn that moves the edges
+    depth = torch.ones(1, SIZE, SIZE)
+    sharp, _ = render_in_views(mask, depth, view, nearest=True)
+    soft, _ = render_in_views(mask, depth, view)
+    assert set(sharp.unique().tolist()) <= {0.0, 1.0}
+    assert ((soft > 0) & (soft < 1)).any()
 
 
 def test_flip_appends_the_mirrored_shape_and_albedo() -> None:

@@ -9,6 +9,7 @@ import torch
 
 from engine.render import (
     FOV_DEGREES,
+    clip_from_camera,
     depth_to_points,
     grid_faces,
     intrinsics,
@@ -153,3 +154,12 @@ def test_perspective_maps_the_near_and_far_planes_to_the_depth_range_ends() -> N
         assert float(clip[2] / clip[3]) == pytest.approx(ndc_depth, abs=1e-6)
     edge = matrix @ torch.tensor([0.0, math.tan(math.radians(20)) * 2.0, -2.0, 1.0])
     assert float(edge[1] / edge[3]) == pytest.approx(1.0)  # the field of view's top edge
+
+
+def test_gan2shape_projection_maps_near_and_far_to_the_depth_range_ends() -> None:
+    """Only the near and far planes pin the depth row: depth order alone survives a wrong one."""
+    matrix = clip_from_camera(16, 16, near=0.2, far=5.0)
+    for z, ndc_depth in ((0.2, -1.0), (5.0, 1.0)):  # GAN2Shape's camera looks along +z
+        clip = matrix @ torch.tensor([0.0, 0.0, z, 1.0])
+        assert float(clip[3]) == pytest.approx(z)
+        assert float(clip[2] / clip[3]) == pytest.approx(ndc_depth, abs=1e-6)

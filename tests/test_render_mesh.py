@@ -79,7 +79,9 @@ def test_depth_map_mesh_matches_the_depth_map_renderer():
     torch.testing.assert_close(out.depth, depth, atol=1e-5, rtol=0)
 
 
-def test_vertex_normals_of_a_sphere_point_outward():
+def _uv_sphere() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A coarse unit sphere without its caps: points ``[1, 8*16, 3]``, faces ``[F, 3]``
+    (counter-clockwise seen from outside) and the indices of rows with faces on both sides."""
     theta = torch.linspace(0.3, math.pi - 0.3, 8)
     phi = torch.linspace(0, 2 * math.pi, 17)[:-1]
     t, p = torch.meshgrid(theta, phi, indexing="ij")
@@ -87,12 +89,41 @@ def test_vertex_normals_of_a_sphere_point_outward():
     index = torch.arange(8 * 16).view(8, 16)
     a, b = index[:-1], index[1:]
     a1, b1 = a.roll(-1, 1), b.roll(-1, 1)
-    # Counter-clockwise seen from outside: (a, a1, b) and (a1, b1, b).
     faces = torch.cat([torch.stack([a, a1, b], -1), torch.stack([a1, b1, b], -1)], -1).view(-1, 3)
-    normals = vertex_normals(points, faces.int())
-    interior = index[1:-1].flatten()  # rows with triangles on both sides
+    return points, faces.int(), index[1:-1].flatten()
+
+
+def test_vertex_normals_of_a_sphere_point_outward():
+    points, faces, interior = _uv_sphere()
+    normals = vertex_normals(points, faces)
     cosine = (normals[0, interior] * points[0, interior]).sum(-1)
     assert cosine.min() > 0.97
+
+
+def test_interpolated_normals_are_unit_length_across_faces():
+    """Between vertices of a coarse sphere the blend of their normals is shorter than 1; the
+    render renormalises it (the viewer's headlight reads its z)."""
+    points, faces, _ = _uv_sphere()
+    out = render_mesh(
+        points + torch.tensor([0.0, 0, -4]), faces, (48, 48), projection=perspective(45.0)
+    )
+    inside = out.mask[0, 0] == 1
+    assert inside.sum() > 300
+    torch.testing.assert_close(out.normal[0].norm(dim=0)[inside], torch.ones(int(inside.sum())))
+
+
+def test_an_image_background_stays_upright_where_nothing_is_drawn():
+    """The rasterizer works bottom row first; a background picture must not be flipped with it
+    (StyleGAN-R composites its renders over the photo)."""
+    ramp = torch.linspace(-1, 1, 16)[:, None].expand(16, 16)  # -1 on the top row
+    background = torch.stack([ramp, -ramp, ramp.T])[None]  # [1, 3, 16, 16], no mirror symmetry
+    vertices = torch.tensor([[[-0.3, -0.3, 0.0], [0.3, -0.3, 0], [0.3, 0.3, 0], [-0.3, 0.3, 0]]])
+    out = render_mesh(
+        vertices, QUAD_FACES, (16, 16), projection=torch.eye(4), background=background
+    )
+    empty = out.mask[0, 0] == 0
+    assert empty.sum() > 100
+    torch.testing.assert_close(out.image[0][:, empty], background[0][:, empty])
 
 
 def test_mask_loss_moves_vertices_towards_the_target():

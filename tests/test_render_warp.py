@@ -8,6 +8,7 @@ import torch
 
 from engine.render import (
     MAX_DEPTH,
+    MIN_DEPTH,
     intrinsics,
     normals_from_depth,
     render_depth_in_view,
@@ -65,3 +66,16 @@ def test_one_canonical_shape_renders_a_batch_of_views_and_lights_with_gradients(
     assert shading.shape == (3, 1, 16, 16)
     (warped * mask).sum().backward()
     assert depth.grad is not None and depth.grad.abs().sum() > 0
+
+
+def test_rendered_depths_are_clamped_to_the_margin_around_the_depth_range() -> None:
+    """A surface moved far back or forth renders at the clamp, as GAN2Shape's renderer does."""
+    for tz, clamped in ((0.3, MAX_DEPTH + 0.1), (-0.3, MIN_DEPTH - 0.1)):
+        view_depth, mask = render_depth_in_view(
+            torch.ones(1, 16, 16), torch.tensor([[0.0, 0, 0, 0, 0, tz]])
+        )
+        covered = mask[0, 0] > 0  # a plane moved back covers less of the frame
+        assert covered.float().mean() > 0.5
+        torch.testing.assert_close(
+            view_depth[0][covered], torch.full_like(view_depth[0][covered], clamped)
+        )

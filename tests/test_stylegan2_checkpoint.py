@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -106,6 +107,17 @@ def test_training_layout_with_optimizers_and_bare_state_dict(networks, tmp_path:
     bare = load_checkpoint(tmp_path / "bare.pt")
     assert bare.discriminator is None
     assert bare.generator.config == G.config
+
+
+def test_a_discriminator_with_two_stddev_channels_round_trips(networks, tmp_path: Path) -> None:
+    """The .pt layout stores no config: the minibatch-stddev channels are read off the final
+    convolution's inputs (as in the StyleGAN2 port's channel_multiplier models)."""
+    G, D = networks
+    wide = Discriminator(dataclasses.replace(D.config, mbstd_channels=2))
+    loaded = load_checkpoint(save_pt_checkpoint(tmp_path / "wide.pt", G, discriminator=wide))
+    assert loaded.discriminator.config.mbstd_channels == 2
+    for key, value in wide.state_dict().items():
+        assert torch.equal(loaded.discriminator.state_dict()[key], value), key
 
 
 def test_pickle_carrying_a_command_is_refused(tmp_path: Path) -> None:

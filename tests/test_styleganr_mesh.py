@@ -136,6 +136,16 @@ def test_camera_reproduces_the_synthetic_worlds_views() -> None:
     assert float((1 - iou_loss(mask[:, 0], batch.mask)).min()) > 0.97
 
 
+def test_an_object_unit_is_half_a_synthetic_car_and_depth_sets_the_scale() -> None:
+    """The camera above cancels OBJECT_RADIUS and drifts little with tz; these pin both: the
+    icosphere template (radius 1) must cover a synthetic car, and scale = 1 / (1 + tz)."""
+    scene = sample_scene("car", [3, 4, 5, 6], size=48)
+    objects = (scene.mesh.vertices - torch.tensor([0.0, 0.0, 1.0])) / OBJECT_RADIUS
+    assert 0.9 <= float(objects.abs().amax()) <= 1.1
+    view = torch.tensor([[0.0, 0.0, 0.0, 0.0, 0.0, 0.25], [0.0, 0.0, 0.0, 0.0, 0.0, -0.2]])
+    torch.testing.assert_close(camera_from_view(view)[:, 2], torch.tensor([0.8, 1.25]))
+
+
 def test_iou_gradients_reach_vertices_through_antialias() -> None:
     sphere = icosphere(2)
     camera = torch.tensor([[30.0, 10.0, 1.0]])

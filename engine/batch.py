@@ -25,7 +25,6 @@ import torch.distributed as dist
 from engine.atomic import atomic_path
 from engine.distributed import current_process_group
 from engine.errors import GANliftError, StoppedEarly, out_of_memory, refused_path
-from engine.gan2shape.inputs import prepare_input
 from engine.gan2shape.outputs import OutputSettings, write_outputs
 from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, reconstruct
 from engine.images import SAVE_FORMATS, load_photo
@@ -211,12 +210,7 @@ def _reconstruct_one(
         return ImageOutcome(name, "skipped", 0.0, psnr=_recorded_psnr(finished))
     try:
         image = load_photo(path, limits)  # [1, 3, H, W]
-        prepared = prepare_input(
-            image,
-            size=model.generator.config.size,
-            find_face=model.preset.prior_box == "face",
-            needs_mask=model.preset.use_mask,
-        )
+        prepared = model.prepare(image)
         run = reconstruct(
             model, prepared, out_dir=target, quality=quality, perceptual=perceptual,
             device=device, bf16=bf16, progress=progress, should_stop=should_stop,

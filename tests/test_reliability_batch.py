@@ -26,7 +26,7 @@ from tests.tiny import write_random_images
 
 GOOD = ("a.png", "b.jpg", "c.png")
 BAD = {"broken.png": "not a readable image", "dot.png": "is only 1x1 pixels"}
-SETTINGS = OutputSettings(views=(ViewSpec(10.0, 5.0),), frames=2)
+SETTINGS = OutputSettings(views=(ViewSpec(10.0, 5.0),), frames=3)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from engine.distributed import current_process_group, process_group_from_environ
 from engine.errors import GANliftError, StoppedEarly
 from engine.evaluation.gan2shape_check import check_networks
 from engine.gan2shape import PRESETS, Gan2ShapeNetworks, Gan2ShapePreset
-from engine.gan2shape.inputs import load_mask, prepare_input
+from engine.gan2shape.inputs import load_mask
 from engine.gan2shape.outputs import (
     DEFAULT_VIEWS,
     OutputSettings,
@@ -191,13 +191,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         if args.latent:
             latent = load_latent(args.latent, style_dim=G.style_dim, num_ws=G.num_ws)
         image = load_photo(args.image)  # [1, 3, H, W]
-        prepared = prepare_input(
-            image,
-            size=G.config.size,
-            find_face=model.preset.prior_box == "face",
-            needs_mask=model.preset.use_mask,
-            mask=load_mask(args.mask) if args.mask else None,
-        )
+        prepared = model.prepare(image, load_mask(args.mask) if args.mask else None)
     print(f"input: {prepared.framing}")
     if args.quality == "fast" and model.start is None:
         _note_unready_pretraining(model.pretrained)

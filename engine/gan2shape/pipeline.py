@@ -22,7 +22,7 @@ import torch
 from engine.atomic import output_folder
 from engine.device import resolve_device
 from engine.errors import GANliftError
-from engine.gan2shape.inputs import Box, PreparedInput
+from engine.gan2shape.inputs import Box, PreparedInput, prepare_input
 from engine.gan2shape.outputs import OUTPUT_NAMES, write_json
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
 from engine.gan2shape.pretrain import load_pretrained, sample_latents
@@ -56,6 +56,18 @@ class Gan2ShapeModel:
     start: dict[str, torch.Tensor] | None = None
     """Networks every run starts from instead of the prior fit, in both qualities (the
     release's face and cat runs start from its pretrained networks; see `read_release`)."""
+
+    def prepare(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> PreparedInput:
+        """`prepare_input` for this model: `image [1, 3, H, W]` cropped to the generator's
+        frame around its largest face (face presets) or its centre, with `mask` or, where the
+        preset needs one, GrabCut's."""
+        return prepare_input(
+            image,
+            size=self.generator.config.size,
+            find_face=self.preset.prior_box == "face",
+            needs_mask=self.preset.use_mask,
+            mask=mask,
+        )
 
 
 def load_model(

@@ -32,7 +32,8 @@ class Sample:
 
     codes: StyleCodes
     image: torch.Tensor
-    """``[N, 3, H, W]`` in [-1, 1]."""
+    """``[N, 3, H, W]``, the generator's own output: [-1, 1] overshot a little, as every
+    StyleGAN2 draws (`engine.images.save_image` clamps)."""
 
 
 @torch.no_grad()

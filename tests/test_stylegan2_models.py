@@ -248,6 +248,20 @@ def test_user_errors_are_one_sentence(tiny: tuple[Generator, Discriminator]) -> 
         D(torch.zeros(2, 3, 32, 32))
     with pytest.raises(GANliftError, match="multiple of 4"):
         D(torch.zeros(6, 3, 16, 16))
+    misuse = [  # each failed inside torch ("'numpy.ndarray' object has no attribute 'square'")
+        (lambda: G(torch.zeros(2, 16).numpy()), r"z must be a torch tensor \[N, 16\], got a nd"),
+        (lambda: G(torch.zeros(2, 16, dtype=torch.long)), "z must be floats, got torch.int64"),
+        (lambda: G.synthesis([[0.0] * 16]), "latent must be a torch tensor"),
+        (lambda: G(torch.zeros(3, 16), mix_z=torch.zeros(1, 16)), "mix_z must hold one z per z"),
+        (
+            lambda: G(torch.zeros(1, 16), truncation=0.7, truncation_latent=torch.zeros(3, 16)),
+            r"truncation centre must be one w \[1, 16\], got \[3, 16\]",
+        ),
+        (lambda: D(torch.zeros(4, 3, 16, 16, dtype=torch.uint8)), "floats in \\[-1, 1\\]"),
+    ]
+    for call, refusal in misuse:
+        with pytest.raises(GANliftError, match=refusal):
+            call()
 
 
 def test_bf16_counts_as_native_on_ampere_or_newer_gpus(monkeypatch) -> None:

@@ -76,6 +76,11 @@ class Discriminator(nn.Module):
             raise GANliftError(
                 f"The discriminator takes images [N, 3, {size}, {size}], got {list(image.shape)}."
             )
+        if not image.is_floating_point():
+            raise GANliftError(
+                f"The discriminator takes floats in [-1, 1], got {image.dtype} pixels; scale "
+                "them as pixels / 127.5 - 1."
+            )
         if self.impl == "fast":
             return image.contiguous(memory_format=torch.channels_last)
         return image.contiguous()

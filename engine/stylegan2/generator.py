@@ -101,10 +101,7 @@ class Generator(nn.Module):
 
     def mapping(self, z: torch.Tensor) -> torch.Tensor:
         """z [N, style_dim] -> w [N, style_dim]."""
-        if z.ndim != 2 or z.shape[1] != self.style_dim:
-            raise GANliftError(
-                f"The generator's z must be [N, {self.style_dim}], got {list(z.shape)}."
-            )
+        _check_latent(z, "z", (self.style_dim,))
         return self.style(z)
 
     @torch.no_grad()
@@ -162,6 +159,10 @@ class Generator(nn.Module):
         ws = [self.mapping(z)]
         if mix_z is not None:
             ws.append(self.mapping(mix_z))
+            if len(mix_z) != len(z):
+                raise GANliftError(
+                    f"mix_z must hold one z per z (a batch of {len(z)}), got {len(mix_z)}."
+                )
         if truncation != 1.0:
             centre = self._truncation_centre(truncation_latent)
             ws = [torch.lerp(centre.to(w.dtype), w, truncation) for w in ws]
@@ -188,18 +189,17 @@ class Generator(nn.Module):
                 "Truncation needs a centre: pass truncation_latent=G.mean_latent() or load a "
                 "checkpoint that stores latent_avg."
             )
+        if centre.numel() != self.style_dim:
+            raise GANliftError(
+                f"The truncation centre must be one w [1, {self.style_dim}], got "
+                f"{list(centre.shape)}."
+            )
         return centre.reshape(1, self.style_dim)
 
     def _broadcast_ws(self, ws: torch.Tensor) -> torch.Tensor:
         """Accept w [N, D] or W+ [N, num_ws, D]; return W+."""
-        if ws.ndim == 2 and ws.shape[1] == self.style_dim:
-            return ws[:, None].expand(-1, self.num_ws, -1)
-        if ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.style_dim):
-            return ws
-        raise GANliftError(
-            f"The generator's latent must be [N, {self.style_dim}] or "
-            f"[N, {self.num_ws}, {self.style_dim}], got {list(ws.shape)}."
-        )
+        _check_latent(ws, "latent", (self.style_dim,), (self.num_ws, self.style_dim))
+        return ws[:, None].expand(-1, self.num_ws, -1) if ws.ndim == 2 else ws
 
     def _noise_inputs(self, noise: NoiseSpec, batch: int, like: torch.Tensor) -> list[torch.Tensor]:
         """One noise tensor per layer, in the dtype and on the device of `like`."""
@@ -216,3 +216,17 @@ class Generator(nn.Module):
                 f"Noise must be 'const', 'random' or a list of {self.config.num_noises} tensors."
             )
         return list(noise)
+
+
+def _check_latent(latent: object, name: str, *shapes: tuple[int, ...]) -> None:
+    """Refuse anything but a float tensor `[N, *shape]` for one of `shapes`, naming `name`."""
+    forms = " or ".join(f"[N, {', '.join(map(str, shape))}]" for shape in shapes)
+    if not isinstance(latent, torch.Tensor):
+        raise GANliftError(
+            f"The generator's {name} must be a torch tensor {forms}, got a "
+            f"{type(latent).__name__}; use torch.from_numpy or torch.tensor."
+        )
+    if latent.shape[1:] not in shapes or len(latent) == 0:
+        raise GANliftError(f"The generator's {name} must be {forms}, got {list(latent.shape)}.")
+    if not latent.is_floating_point():
+        raise GANliftError(f"The generator's {name} must be floats, got {latent.dtype}.")

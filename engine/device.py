@@ -16,7 +16,13 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError) as error:
-        raise GANliftError(f"Unknown device {name!r}; use 'auto', 'cpu' or 'cuda'.") from error
+        raise GANliftError(
+            f"Unknown device {name!r}; use 'auto', 'cpu' or 'cuda' (--device on the command "
+            "line)."
+        ) from error
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise GANliftError(f"Device '{name}' was asked for but CUDA is not available; use 'cpu'.")
+        raise GANliftError(
+            f"Device '{name}' was asked for but CUDA is not available; use 'cpu' (--device cpu "
+            "on the command line)."
+        )
     return device

@@ -76,15 +76,25 @@ def load_image(
     return _array_to_tensor(rgb)
 
 
-IMAGE_VALUE_LIMIT = 4.0
+IMAGE_VALUE_LIMIT = 8.0
 """Largest magnitude `checked_image` lets through: unclamped GAN samples overshoot [-1, 1]
-(the default models' by up to about 1.5), pixels in 0..255 do not pass."""
+(the default models' reach about 3.5), pixels in 0..255 do not pass."""
+
+
+def check_float_pixels(image: torch.Tensor, what: str, fix: str = "") -> None:
+    """Refuse integer pixels in `image`, naming `what` (uint8 pixels taken as [-1, 1] values
+    drew white pictures and meshes); `fix` is said before the scaling that mends them."""
+    if not image.is_floating_point():
+        raise GANliftError(
+            f"{what} takes floats in [-1, 1], got {image.dtype} pixels; {fix}scale them as "
+            "pixels / 127.5 - 1."
+        )
 
 
 def checked_image(image: object, what: str) -> torch.Tensor:
     """`image` as one float32 RGB image `[1, 3, H, W]` in `[-1, 1]`, as `load_image` returns, or
     a GANliftError naming `what`: numpy arrays, PIL images, other shapes, integer pixels, 0..255
-    values and NaNs are refused (uint8 pixels taken as [-1, 1] values drew white pictures)."""
+    values and NaNs are refused."""
     fix = "load it with engine.images.load_image, which also takes numpy arrays and PIL images"
     if not isinstance(image, torch.Tensor):
         raise GANliftError(
@@ -95,11 +105,7 @@ def checked_image(image: object, what: str) -> torch.Tensor:
         raise GANliftError(
             f"{what} takes one RGB image [1, 3, H, W], got shape {list(image.shape)}; {fix}."
         )
-    if not image.is_floating_point():
-        raise GANliftError(
-            f"{what} takes floats in [-1, 1], got {image.dtype} pixels; {fix}, or scale them "
-            "as pixels / 127.5 - 1."
-        )
+    check_float_pixels(image, what, f"{fix}, or ")
     image = image.detach().float()
     largest = image.abs().amax().item()
     if not math.isfinite(largest):
@@ -145,13 +151,12 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     """One image `[1,3,H,W]` or `[3,H,W]` in `[-1,1]` as a uint8 HWC array."""
     if image.dim() == 4:
         if image.shape[0] != 1:
-            raise ValueError(f"to_uint8 takes one image, got a batch of {image.shape[0]}")
+            raise GANliftError(
+                f"An image to save or show is one image, got a batch of {image.shape[0]}; save "
+                "them one by one or tile them with make_grid."
+            )
         image = image[0]
-    if not image.is_floating_point():
-        raise GANliftError(
-            f"Images to save or show are floats in [-1, 1], got {image.dtype} pixels; scale them "
-            "as pixels / 127.5 - 1."
-        )
+    check_float_pixels(image, "An image to save or show")
     scaled = (image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5  # [3, H, W]
     return scaled.round().to(torch.uint8).permute(1, 2, 0).numpy()  # [H, W, 3]
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from engine.atomic import output_file
 from engine.errors import GANliftError
-from engine.images import to_uint8
+from engine.images import check_float_pixels, to_uint8
 from engine.render import depth_to_points, grid_faces, sample_texture, transform_points
 
 MESH_FORMATS = (".obj", ".ply", ".glb")
@@ -128,11 +128,7 @@ def depth_to_mesh(
             f"texture must be [3, kH, kW] for the [{height}, {width}] depth map with k >= 1, "
             f"got {list(texture.shape)}"
         )
-    if not texture.is_floating_point():
-        raise GANliftError(
-            f"The mesh's texture takes floats in [-1, 1], got {texture.dtype} pixels; scale them "
-            "as pixels / 127.5 - 1."
-        )
+    check_float_pixels(texture, "The mesh's texture")
     depth = depth.detach().float().cpu()
     valid = torch.isfinite(depth) & (depth > 0)  # [H, W]
     if mask is not None:

@@ -4,6 +4,7 @@ without networks, and meshes are trimmed to the object."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import importlib
@@ -25,6 +26,7 @@ from engine.gan2shape import (
     recover,
     render_view,
     save_state,
+    write_outputs,
 )
 from engine.gan2shape.photogeometry import decompose, render_in_views
 from engine.gan2shape.recover import mesh_mask, photo_albedo, recovery_mesh, texture_source
@@ -271,7 +273,7 @@ def test_a_light_may_be_any_sequence_and_bad_views_are_refused(gan, full) -> Non
     refusals = [
         ({"azimuth": math.nan, "elevation": 0}, "azimuth and elevation are finite degrees"),
         ({"azimuth": "left", "elevation": 0}, "azimuth and elevation are finite degrees"),
-        ({"azimuth": 0, "elevation": 100}, "elevation must be in -90 to 90 degrees .*, got 100"),
+        ({"azimuth": 0, "elevation": 100}, "A view has elevation 100°; use -90 to 90"),
         ({"azimuth": 0, "elevation": 0, "light": [0.5, 0.5, 0.2]}, "A light is 4 finite"),
         ({"azimuth": 0, "elevation": 0, "light": [0.5, 0.5, math.nan, 0]}, "A light is 4 fin"),
     ]
@@ -320,7 +322,7 @@ def test_project_view_gives_a_generator_image(gan, full) -> None:
     assert image.shape == (1, 3, SIZE, SIZE) and image.abs().max() <= 1
 
 
-def test_a_run_refuses_a_generator_other_than_its_own(gan, full) -> None:
+def test_a_run_refuses_a_generator_other_than_its_own(gan, full, tmp_path: Path) -> None:
     """Another GAN of the same shapes drew its own objects from the run's latent: a face run's
     novel views came out as cars, and a resumed run trained on the other GAN's images."""
     recovery, _ = full
@@ -330,6 +332,13 @@ def test_a_run_refuses_a_generator_other_than_its_own(gan, full) -> None:
         project_view(recovery, other, azimuth=10, elevation=0)
     with pytest.raises(GANliftError, match=refusal):
         continue_recovery(other, D, recovery.state)
+    (tmp_path / "summary.json").write_text("{}")  # an earlier call's outputs stay as they are
+    with pytest.raises(GANliftError, match=refusal):
+        write_outputs(recovery, other, tmp_path)
+    assert [entry.name for entry in tmp_path.iterdir()] == ["summary.json"]
+    own = gan[0]
+    lowered = copy.deepcopy(own).to(torch.bfloat16)  # other weights, but the run's own GAN
+    assert project_view(recovery, lowered, azimuth=10, elevation=0).shape[-1] == SIZE
 
 
 def test_project_view_crops_the_generator_image_as_the_preset_crops_the_input(gan) -> None:

@@ -358,6 +358,7 @@ def test_command_takes_an_inversion_only_of_the_same_crop_and_generator(
         )
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and message in error
+        assert not (tmp_path / "runs" / "run.json").exists()  # refused before the run began
 
 
 def test_command_draws_a_given_latent_with_its_noise_maps(tmp_path, capsys) -> None:
@@ -417,7 +418,7 @@ def test_command_continues_a_finished_run_without_redoing_it(checkpoint_files, t
         (["IMAGE", "--views", "30"], "is not AZIMUTH,ELEVATION"),
         (["IMAGE", "--views", "10,100"], "has elevation 100°; use -90 to 90"),
         (["--seed-sample", "1", "--frames", "2"], "--frames on the command line), got 2."),
-        (["--seed-sample", "1", "--frames", "100000000"], "to 1440 frames (a minute at 24 frames"),
+        (["--seed-sample", "1", "--frames", "100000000"], "to 1440 (a minute at 24 frames"),
         (["--views", "30,0", "IMAGE"], "put IMAGE before --views"),
     ],
 )
@@ -535,12 +536,18 @@ def test_a_shipped_models_file_keeps_its_own_preset() -> None:
 
 def test_output_settings_refuse_what_write_outputs_cannot_draw() -> None:
     """frames=0 divided by zero half-way through write_outputs (maps written, no summary or
-    mesh), negative frames failed in torch.arange; both are refused before any file."""
-    for frames in (0, 2, -5, 1441, 2.5, True):
-        with pytest.raises(GANliftError, match=rf"Animations take 3 .* got {frames!r}\."):
+    mesh), negative frames failed in torch.arange, 24.0 in range(); all are refused before any
+    file."""
+    for frames in (0, 2, -5, 1441, 2.5, 24.0, True, "24"):
+        with pytest.raises(
+            GANliftError, match=r"^Animations take a whole number of frames from 3 "
+        ):
             OutputSettings(frames=frames)
-    for field in ("fps", "swing_degrees", "mesh_size"):
-        for value in (0.0, -1.0, math.nan):
-            with pytest.raises(GANliftError, match=f"OutputSettings.{field} must be above 0"):
+    for field in ("fps", "mesh_size"):
+        for value in (0.0, -1.0, math.nan, "12"):
+            with pytest.raises(GANliftError, match=rf"OutputSettings\.{field} must be a number"):
                 OutputSettings(**{field: value})
-    assert OutputSettings(frames=3).frames == 3
+    for value in (math.inf, math.nan, None):
+        with pytest.raises(GANliftError, match=r"OutputSettings\.swing_degrees must be a finite"):
+            OutputSettings(swing_degrees=value)
+    assert OutputSettings(frames=3, swing_degrees=-20.0).frames == 3  # a swing to the other side

@@ -17,6 +17,7 @@ from engine.errors import GANliftError
 from engine.stylegan2 import (
     Discriminator,
     Generator,
+    generator_fingerprint,
     load_checkpoint,
     save_checkpoint,
     save_pt_checkpoint,
@@ -118,6 +119,24 @@ def test_a_discriminator_with_two_stddev_channels_round_trips(networks, tmp_path
     assert loaded.discriminator.config.mbstd_channels == 2
     for key, value in wide.state_dict().items():
         assert torch.equal(loaded.discriminator.state_dict()[key], value), key
+
+
+def test_a_fingerprint_is_kept_until_a_weight_changes(networks) -> None:
+    """The app asks for it on every GAN-view slider move: it is kept, not recomputed, until
+    the weights change in place, are loaded over, or belong to a copy."""
+    G = copy.deepcopy(networks[0])
+    first = generator_fingerprint(G)
+    assert generator_fingerprint(G) == first
+    with torch.no_grad():
+        G.style[1].weight.add_(0.5)
+    changed = generator_fingerprint(G)
+    assert changed != first
+    G.load_state_dict(networks[0].state_dict())
+    assert generator_fingerprint(G) == first
+    twin = copy.deepcopy(G)
+    with torch.no_grad():
+        next(twin.parameters()).mul_(2)
+    assert generator_fingerprint(twin) != first and generator_fingerprint(G) == first
 
 
 def test_pickle_carrying_a_command_is_refused(tmp_path: Path) -> None:

@@ -36,8 +36,9 @@ from engine.animation import (
 from engine.atomic import atomic_path
 from engine.errors import GANliftError
 from engine.gan2shape.recover import Recovery, recovery_mesh
-from engine.gan2shape.views import project_view, render_view
-from engine.images import save_image
+from engine.gan2shape.state import check_same_generator
+from engine.gan2shape.views import check_view_angles, project_view, render_view
+from engine.images import checked_image, save_image
 from engine.mesh import save_mesh
 from engine.progress import ProgressFn
 from engine.render import shade
@@ -56,11 +57,7 @@ class ViewSpec:
     light_direction: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
-        if abs(self.elevation) > 90:
-            raise GANliftError(
-                f"View '{self.text}' has elevation {self.elevation:g}°; use -90 to 90 (a "
-                "recovered surface has no far side to look down on)."
-            )
+        check_view_angles(self.azimuth, self.elevation, f"View '{self.text}'")
 
     @classmethod
     def parse(cls, text: str) -> ViewSpec:
@@ -121,16 +118,18 @@ class OutputSettings:
     """Longest side of the mesh's bounding box."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.frames, bool) or self.frames not in range(MIN_FRAMES, MAX_FRAMES + 1):
+        frames = self.frames
+        if type(frames) is not int or not MIN_FRAMES <= frames <= MAX_FRAMES:
             raise GANliftError(
-                f"Animations take {MIN_FRAMES} (the rotation swings to both sides) to "
-                f"{MAX_FRAMES} frames (a minute at 24 frames per second; --frames on the command "
-                f"line), got {self.frames!r}."
+                f"Animations take a whole number of frames from {MIN_FRAMES} (the rotation "
+                f"swings to both sides) to {MAX_FRAMES} (a minute at 24 frames per second; "
+                f"--frames on the command line), got {frames!r}."
             )
-        for name in ("swing_degrees", "fps", "mesh_size"):
+        for name, least in (("swing_degrees", -math.inf), ("fps", 0.0), ("mesh_size", 0.0)):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise GANliftError(f"OutputSettings.{name} must be above 0, got {value}.")
+            if not isinstance(value, int | float) or not least < value < math.inf:
+                above = "a finite number" if least < 0 else "a number above 0"
+                raise GANliftError(f"OutputSettings.{name} must be {above}, got {value!r}.")
 
     def recorded(self) -> dict[str, Any]:
         """These settings as summary.json records them (a batch rerun compares them)."""
@@ -161,7 +160,11 @@ def write_outputs(
     recovery's device) projects the views; `photo` (`PreparedInput.photo`) gives the mesh its
     texture at the photo's resolution. Returns the files by label. summary.json, which lists
     the files, goes first and comes back last, so a write cut short (Ctrl-C) leaves none that
-    names files of an earlier call's settings."""
+    names files of an earlier call's settings. A generator the run was not made with, or a
+    photo that is no image, is refused before any file is touched."""
+    check_same_generator(recovery.state, G)
+    if photo is not None:
+        checked_image(photo, "The mesh's photo")
     out_dir = Path(out_dir)
     (out_dir / "summary.json").unlink(missing_ok=True)
     writers = [

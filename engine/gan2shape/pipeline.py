@@ -30,7 +30,7 @@ from engine.gan2shape.recover import Recovery, check_generator, continue_recover
 from engine.gan2shape.release import read_release
 from engine.gan2shape.state import load_state
 from engine.images import to_uint8
-from engine.inversion import GivenLatent, latent_parts
+from engine.inversion import GivenLatent, check_latent_fits, latent_parts
 from engine.perceptual import PerceptualLoss
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Discriminator, Generator, load_checkpoint, resolve_checkpoint_path
@@ -207,6 +207,8 @@ def reconstruct(
     rather than overwritten."""
     out_dir = Path(out_dir)
     state_path, run_path = out_dir / STATE_FILE, out_dir / RUN_FILE
+    if latent is not None:  # before the run's folder is made (recover checks it too)
+        check_latent_fits(latent, model.generator, prepared.image)
     description = _describe_run(model, prepared, quality, latent)
     G, D = model.generator, model.discriminator
     common = {

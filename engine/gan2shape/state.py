@@ -172,8 +172,10 @@ def load_state(path: str | os.PathLike, *, device: torch.device | str = "cpu") -
 
 def check_same_generator(state: RecoveryState, G: Generator) -> None:
     """Refuse `G` unless `state`'s run was made with it: another GAN of the same shapes draws
-    its own objects from the run's latent (a face run's novel views came out as cars)."""
-    if state.generator is not None and state.generator != generator_fingerprint(G):
+    its own objects from the run's latent (a face run's novel views came out as cars). A copy
+    in a lower precision (bf16 or half weights) has other weights, so it is taken as it is."""
+    lowered = any(parameter.dtype != torch.float32 for parameter in G.parameters())
+    if state.generator is not None and not lowered and state.generator != generator_fingerprint(G):
         raise GANliftError(
             "This GAN2Shape run was made with another generator than the one given (weight "
             f"fingerprint {state.generator}); pass the model it was run with."

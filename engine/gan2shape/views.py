@@ -46,7 +46,7 @@ def _render(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The canonical image warped into the view `[1, 3, S, S]` as GAN2Shape warps it (pixels
     off the surface sample whatever their far-depth ray hits), and the coverage `[1, 1, S, S]`."""
-    azimuth, elevation = _checked_angles(azimuth, elevation)
+    azimuth, elevation = check_view_angles(azimuth, elevation)
     canonical = recovery.canonical_image  # [1, 3, S, S]
     if light is not None:
         light = _checked_light(light).to(recovery.normal)
@@ -78,21 +78,24 @@ def project_view(
         return centre_crop(projector.generate(projector.latents(offset)), projector.crop)
 
 
-def _checked_angles(azimuth: object, elevation: object) -> tuple[float, float]:
-    """(azimuth, elevation) as floats, or a GANliftError: NaN drew a NaN picture, and an
-    elevation past ±90° looks at the surface's missing far side."""
+def check_view_angles(
+    azimuth: object, elevation: object, what: str = "A view"
+) -> tuple[float, float]:
+    """(azimuth, elevation) as floats; angles that are no finite degrees (NaN drew a NaN
+    picture) and an elevation past ±90° (it looks at the surface's missing far side) are
+    refused, naming `what`."""
     try:
         angles = float(azimuth), float(elevation)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         angles = math.nan, math.nan
     if not all(map(math.isfinite, angles)):
         raise GANliftError(
-            f"A view's azimuth and elevation are finite degrees, got {azimuth!r} and {elevation!r}."
+            f"{what}'s azimuth and elevation are finite degrees, got {azimuth!r} and {elevation!r}."
         )
     if abs(angles[1]) > 90:
         raise GANliftError(
-            f"A view's elevation must be in -90 to 90 degrees (a recovered surface has no far "
-            f"side to look down on), got {angles[1]:g}."
+            f"{what} has elevation {angles[1]:g}°; use -90 to 90 (a recovered surface has no "
+            "far side to look down on)."
         )
     return angles
 

@@ -419,12 +419,21 @@ def save_pt_checkpoint(
 
 def generator_fingerprint(generator: Generator) -> str:
     """A short SHA-256 of the generator's weights in float32: models built on one GAN (such as
-    a StyleGAN-R mapping network) record it to refuse another GAN that shares its shapes."""
+    a StyleGAN-R mapping network) record it to refuse another GAN that shares its shapes. It
+    is kept on the generator until a weight changes (in place or replaced), as the app's
+    GAN-view slider asks for it on every move."""
+    state = generator.state_dict()
+    versions = tuple((value.data_ptr(), value._version) for value in state.values())
+    cached = getattr(generator, "_ganlift_fingerprint", None)
+    if cached is not None and cached[0] == versions:
+        return cached[1]
     digest = hashlib.sha256()
-    for key, value in sorted(generator.state_dict().items()):
+    for key, value in sorted(state.items()):
         digest.update(key.encode())
         digest.update(value.detach().float().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
+    fingerprint = digest.hexdigest()[:16]
+    generator._ganlift_fingerprint = (versions, fingerprint)
+    return fingerprint
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

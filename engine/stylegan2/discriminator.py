@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from engine.errors import GANliftError
+from engine.images import check_float_pixels
 from engine.stylegan2.config import DiscriminatorConfig
 from engine.stylegan2.layers import ConvLayer, EqualLinear, ResBlock
 from engine.stylegan2.ops import OpsImpl, minibatch_stddev
@@ -76,11 +77,7 @@ class Discriminator(nn.Module):
             raise GANliftError(
                 f"The discriminator takes images [N, 3, {size}, {size}], got {list(image.shape)}."
             )
-        if not image.is_floating_point():
-            raise GANliftError(
-                f"The discriminator takes floats in [-1, 1], got {image.dtype} pixels; scale "
-                "them as pixels / 127.5 - 1."
-            )
+        check_float_pixels(image, "The discriminator")
         if self.impl == "fast":
             return image.contiguous(memory_format=torch.channels_last)
         return image.contiguous()

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import gradio as gr
-from gradio.data_classes import FileData
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from app import cars, model_tab, reconstruct, view_labels, viewer_tab
 from app.session import AppContext, Session
@@ -89,6 +88,7 @@ def build_app(context: AppContext) -> gr.Blocks:
             show_progress_on=[quiet],
         )  # fmt: skip
         _stop_runs_of_closed_pages(demo, context)
+        _name_refused_api_values(demo)
         showing_state = [*tab.shown, *tab.exports, *viewer.shown, *car_tab.shown, *labelled]
         cleared = functools.partial(
             reconstruct.show_clear,
@@ -142,51 +142,58 @@ _API_VALUE = reprlib.Repr()
 _API_VALUE.maxstring = 200
 
 
-class _NamedRefusal:
-    """A component's data model whose refusal of an API value is one sentence naming the
-    component, `refusal(value)`: Gradio validates values against the model before any
-    preprocess, and its failure reached API clients as a generic error with a traceback in the
-    server log. (Set on the instance, as in `_slider`.)"""
-
-    def __init__(self, model: type[BaseModel], refusal: Callable[[Any], str]) -> None:
-        self._model, self._refusal = model, refusal
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    def model_validate(self, value: Any, **options: Any) -> BaseModel:
-        try:
-            return self._model.model_validate(value, **options)
-        except ValidationError:
-            raise gr.Error(self._refusal(value), print_exception=False) from None
-
-
 def _image_upload(label: str, elem_id: str) -> gr.File:
-    """An upload box for one image file, whose refusals name it: an API value that is no file
-    (a plain path, not `handle_file(path)`), and a file whose name is no image's (Gradio's own
-    message named neither the box nor the file)."""
-    upload = gr.File(label=label, file_types=["image"], type="filepath", elem_id=elem_id)
-    upload.data_model = _NamedRefusal(
-        upload.data_model,
-        lambda value: (
-            f"{label} takes a file sent as gradio_client's handle_file(path), got "
-            f"{_API_VALUE.repr(value)}."
-        ),
-    )
-    gradio_check = upload.preprocess
+    """An upload box for one image file (its API refusals: `_name_refused_api_values`)."""
+    return gr.File(label=label, file_types=["image"], type="filepath", elem_id=elem_id)
 
-    def preprocess(payload: FileData | None) -> str | None:
+
+def _name_refused_api_values(demo: gr.Blocks) -> None:
+    """Make Gradio's own refusals of an API value one sentence naming the input: it validates
+    files and tables against their data models before any preprocess (a plain path where
+    `handle_file(path)` goes, a table sent as a list of rows), which reached clients as a
+    generic error with a traceback in the log, and its "Invalid file type" named neither the
+    box nor the file. (Set on the Blocks: Gradio drops what is set on a component when it
+    rebuilds the component for a session, as any update, even a skip, makes it do.)"""
+    gradio_preprocess = demo.preprocess_data
+
+    async def preprocess_data(block_fn: Any, inputs: list[Any], *rest: Any, **options: Any) -> Any:
         try:
-            return gradio_check(payload)
-        except gr.Error:
-            name = Path(payload.orig_name or payload.path).name if payload else None
+            return await gradio_preprocess(block_fn, inputs, *rest, **options)
+        except ValidationError as error:
+            component, value = next(
+                (component, value)
+                for component, value in zip(block_fn.inputs, inputs, strict=False)
+                if getattr(getattr(component, "data_model", None), "__name__", "") == error.title
+            )
+            raise gr.Error(_form_refusal(component, value), print_exception=False) from None
+        except gr.Error as error:
+            if not error.message.startswith("Invalid file type"):
+                raise
+            upload, value = next(
+                (component, value)
+                for component, value in zip(block_fn.inputs, inputs, strict=False)
+                if isinstance(component, gr.File)
+            )
+            name = Path(value.get("orig_name") or value.get("path") or "?").name
             raise gr.Error(
-                f"{label}: '{name}' is not an image file; choose a PNG or JPEG image.",
+                f"{upload.label}: '{name}' is not an image file; choose an image (PNG, JPEG, "
+                "WebP, …).",
                 print_exception=False,
             ) from None
 
-    upload.preprocess = preprocess
-    return upload
+    demo.preprocess_data = preprocess_data
+
+
+def _form_refusal(component: gr.components.Component, value: Any) -> str:
+    """The sentence for an API `value` that is not in `component`'s form."""
+    shown = _API_VALUE.repr(value)
+    if isinstance(component, gr.Dataframe):
+        row = ", ".join(component.headers)
+        return (
+            f"The table '{component.label}' must be sent as {{'headers': {component.headers}, "
+            f"'data': [[{row}], ...]}}, got {shown}."
+        )
+    return f"{component.label} takes a file sent as gradio_client's handle_file(path), got {shown}."
 
 
 def _slider(minimum: float, maximum: float, **options: Any) -> gr.Slider:
@@ -725,14 +732,6 @@ def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.compone
                     static_columns=[0],
                     label="Azimuth bins",
                     elem_id="view-bins",
-                )
-                table.data_model = _NamedRefusal(
-                    table.data_model,
-                    lambda value: (
-                        f"The labels table must be sent as {{'headers': "
-                        f"{view_labels.TABLE_HEADERS}, 'data': [[view, bin], ...]}}, got "
-                        f"{_API_VALUE.repr(value)}."
-                    ),
                 )
                 with gr.Row():
                     bins = gr.Number(label="Azimuth bins", value=8)

@@ -6,6 +6,7 @@ image and the server's memory stays flat."""
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.error
 import urllib.request
@@ -65,6 +66,24 @@ def client(server: AppServer, folder: Path):
     return gradio_client.Client(server.url, verbose=False, download_files=str(folder))
 
 
+def check_for_clears(server: AppServer, visitor) -> None:
+    """What an open page does every 15 s: ask whether its session was cleared. Its answer
+    updates components, which makes Gradio rebuild them for that session."""
+    check = next(
+        dependency
+        for dependency in visitor.config["dependencies"]
+        if any(event == "tick" for _, event in dependency["targets"])
+    )
+    body = {"data": [None], "fn_index": check["id"], "session_hash": visitor.session_hash}
+    request = urllib.request.Request(
+        f"{server.url.rstrip('/')}/gradio_api/run/predict",
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json"},
+    )
+    with _DIRECT.open(request, timeout=60) as response:
+        assert response.status == 200
+
+
 @pytest.mark.slow
 def test_bad_files_are_refused_and_the_app_keeps_serving(server: AppServer, files, tmp_path):
     visitor = client(server, tmp_path)
@@ -95,6 +114,7 @@ def test_api_values_get_one_sentence_naming_the_control(server, files, tmp_path)
     good = write_session_image(1, tmp_path)
     bounded_predict(visitor, gradio_client.handle_file(str(good)), api_name="/load_image")
     bounded_predict(visitor, "fast", api_name="/reconstruct")
+    check_for_clears(server, visitor)  # a page's check rebuilds components for its session
     log_before = (files / "app.log").read_text()
     cases = {
         (0, 0, 0, None, 0.5, 0.5, False): "Light y must be a number from -1 to 1, got None.",
@@ -132,13 +152,14 @@ def test_api_values_get_one_sentence_naming_the_control(server, files, tmp_path)
         (
             "/load_image",
             (gradio_client.handle_file(str(notes)),),
-            "Upload an image: 'notes.txt' is not an image file; choose a PNG or JPEG image.",
+            "Upload an image: 'notes.txt' is not an image file; choose an image (PNG, JPEG, "
+            "WebP, …).",
         ),
         (
             "/save_view_labels",
             ([[0, 1]], 8, 10),
-            "The labels table must be sent as "
-            "{'headers': ['view', 'azimuth bin'], 'data': [[view, bin], ...]}, got [[0, 1]].",
+            "The table 'Azimuth bins' must be sent as {'headers': ['view', 'azimuth bin'], "
+            "'data': [[view, azimuth bin], ...]}, got [[0, 1]].",
         ),
     ]
     for endpoint, arguments, message in values:

@@ -17,8 +17,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
         device = torch.device(name)
     except (RuntimeError, TypeError) as error:
         raise GANliftError(
-            f"Unknown device {name!r}; use 'auto', 'cpu' or 'cuda' (--device on the command "
-            "line)."
+            f"Unknown device {name!r}; use 'auto', 'cpu' or 'cuda' (--device on the command line)."
         ) from error
     if device.type == "cuda" and not torch.cuda.is_available():
         raise GANliftError(

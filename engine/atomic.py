@@ -7,9 +7,11 @@ Write to a temporary file in the destination's folder, then rename it over the d
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,8 +64,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             raise GANliftError(
                 f"Cannot write '{path}' ({error.strerror}); choose another file name."
             ) from error
+        _sweep_leftovers(path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+LEFTOVER_SECONDS = 3600
+"""How long a temporary file of `atomic_path` must have lain untouched before a later write of
+the same file removes it as a killed write's leftover (a live write touches its file)."""
+
+
+def _sweep_leftovers(path: Path) -> None:
+    """Remove the temporary files that writes of `path` killed outright (SIGKILL, power loss)
+    left beside it, once they are `LEFTOVER_SECONDS` old: no cleanup ran for them."""
+    cutoff = time.time() - LEFTOVER_SECONDS
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*{path.suffix or '.tmp'}"):
+        with contextlib.suppress(OSError):  # gone already, or not ours to remove
+            if leftover.is_file() and leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
 
 
 def output_folder(path: str | os.PathLike) -> Path:

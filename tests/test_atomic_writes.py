@@ -6,12 +6,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from engine.atomic import output_file, output_folder, save_torch
+from engine.atomic import LEFTOVER_SECONDS, output_file, output_folder, save_torch
 from engine.errors import GANliftError
 from engine.images import save_image
 
@@ -35,6 +36,24 @@ def test_overwriting_keeps_the_files_own_mode(tmp_path: Path) -> None:
     save_torch({"x": torch.zeros(1)}, path)
     assert mode_of(path) == 0o640
     assert torch.load(path, weights_only=True)["x"].item() == 0
+
+
+def test_a_killed_writes_leftover_is_swept_by_a_later_write_once_it_is_old(tmp_path: Path) -> None:
+    """SIGKILL skips the cleanup of a write's temporary file: it stayed for good, hidden."""
+    path = tmp_path / "model.pt"
+    old, recent = tmp_path / ".model.pt.k1ll3d00.pt", tmp_path / ".model.pt.wr1t1ng0.pt"
+    others = [tmp_path / ".other.pt.k1ll3d00.pt", tmp_path / ".model.pt.notes"]
+    for file in (old, recent, *others):
+        file.write_bytes(b"partial")
+    long_ago = time.time() - LEFTOVER_SECONDS - 60
+    for file in (old, *others):
+        os.utime(file, (long_ago, long_ago))
+    save_torch({"x": torch.ones(1)}, path)
+    assert not old.exists()
+    assert recent.exists() and all(file.exists() for file in others)  # a live write; not ours
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == sorted(
+        [path.name, recent.name, *(file.name for file in others)]
+    )
 
 
 def test_writing_onto_a_folder_is_one_sentence_and_leaves_nothing(tmp_path: Path) -> None:

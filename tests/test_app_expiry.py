@@ -14,6 +14,7 @@ import gradio as gr
 import pytest
 
 from app import cars, model_tab, reconstruct
+from app.expiry import page_states
 from app.session import AppContext, Session
 from app.ui import COMPUTE_QUEUE, build_app
 from engine.limits import DEFAULT_LIMITS
@@ -120,6 +121,15 @@ def test_sessions_beyond_the_cap_are_cleared_least_recently_used_first(tmp_path:
     fourth = Session(context)
     reconstruct.sample(fourth, 6)  # a new session's first action: still 2 hold state after it
     assert [s.holds_state() for s in (first, second, third, fourth)] == [False, False, True, True]
+
+
+def test_gradio_keeps_four_page_states_a_session_and_never_fewer_than_512() -> None:
+    """Gradio keeps 4 page states a kept session and at least 512: with the floor taken as a
+    ceiling it would keep fewer than GANlift keeps sessions, and reloads would push visitors
+    out."""
+    assert page_states(1000) == 4000
+    assert page_states(1) == 512
+    assert page_states(128) == 512
 
 
 def test_the_page_empties_what_it_showed_once_its_session_is_cleared(

@@ -1,6 +1,7 @@
 """The Open3D viewer's child process: frames come from it without holding the app's GIL, a
 child that dies is replaced, a wedged one is stopped and its mesh left to `engine.render`, and
-one that cannot start leaves the frame to `engine.render`."""
+one that cannot start leaves the frame to `engine.render`; that fallback turns its camera about
+the vertical axis."""
 
 from __future__ import annotations
 
@@ -18,14 +19,14 @@ from engine.mesh import TexturedMesh
 VIEW = {"azimuth": 30.0, "elevation": 15.0, "distance": 2.5, "size": 48}
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def _offscreen_rendering() -> None:
     if not probe_open3d_offscreen().works:
         pytest.skip("Open3D offscreen rendering is unavailable here (no Vulkan / EGL driver)")
 
 
 @pytest.fixture()
-def viewer() -> Open3DViewer:
+def viewer(_offscreen_rendering: None) -> Open3DViewer:
     viewer = Open3DViewer()
     yield viewer
     viewer.close()
@@ -120,3 +121,19 @@ def test_a_child_that_cannot_start_leaves_the_frame_to_engine_render(
         assert viewer.child_pid is None
     viewer.render(mesh, **VIEW)
     assert viewer.child_pid is not None  # the next frame starts a child as usual
+
+
+def test_engine_render_turns_the_azimuth_about_the_vertical_axis() -> None:
+    """The azimuth turns the camera about the vertical axis: a front-facing square turned by
+    60° comes out half as wide and as tall as before (with the angles swapped, half as tall)."""
+    square = TexturedMesh(
+        np.array([[-0.4, -0.4, 0], [0.4, -0.4, 0], [0.4, 0.4, 0], [-0.4, 0.4, 0]]),
+        np.array([[0, 1, 2], [0, 2, 3]]),
+        vertex_colors=np.full((4, 3), 0.3),
+    )
+    view = {"elevation": 0.0, "distance": 3.0, "size": 96}
+    front = covered(TorchViewer().render(square, azimuth=0.0, **view))
+    turned = covered(TorchViewer().render(square, azimuth=60.0, **view))
+    middle = view["size"] // 2
+    assert turned[middle].sum() == pytest.approx(front[middle].sum() * 0.5, abs=1.5)
+    assert turned[:, middle].sum() == front[:, middle].sum() > 40

@@ -54,8 +54,8 @@ def test_feature_loss_adds_one_term_per_block_and_counts_only_the_mask() -> None
 
 
 def test_the_mask_is_averaged_onto_each_feature_map() -> None:
-    """A feature cell half inside the object counts half: max pooling gave the backdrop's
-    features at the silhouette full weight."""
+    """A feature cell half inside the object counts half (max pooling would give the backdrop's
+    features at the silhouette full weight)."""
     D = tiny_discriminator(32, channels=tiny_channels(32, width=8)).requires_grad_(False)
     real = torch.rand(1, 3, 16, 16) * 2 - 1
     fake = real + 0.5 * torch.randn_like(real)

@@ -1,4 +1,5 @@
-"""GAN2Shape presets: the release's settings, JSON round trips and rejected keys."""
+"""GAN2Shape presets: the release's settings, step lengths by step, JSON round trips and
+rejected keys."""
 
 from __future__ import annotations
 
@@ -42,6 +43,12 @@ def test_release_settings() -> None:
     assert face.lr == 1e-4 and face.perceptual_weight == 0.5 and face.smooth_weight == 0.01
     assert face.prior_steps == 1000 and face.prior_box == "face" and car.prior_box == "car"
     assert get_preset("default-face").networks.image_size == 64
+
+
+def test_step_lengths_are_read_by_step_number() -> None:
+    """Steps 1, 2 and 3 read their own lengths, not each other's."""
+    lengths = StepLengths(1, 2, 3)
+    assert [lengths.of(step) for step in (1, 2, 3)] == [1, 2, 3]
 
 
 def test_unknown_keys_are_rejected_at_every_level() -> None:

@@ -1,11 +1,13 @@
 """GAN2Shape's prior fit and three steps on a tiny case: each lowers its loss; symmetry
-(horizontal flip) is equivariant; masks reach the canonical frame and, where the preset says
-so, restrict the input's reconstruction loss."""
+(horizontal flip) is equivariant and adds the mirrored shape's term; masks reach the canonical
+frame, stay binary in the pseudo samples and, where the preset says so, restrict the input's
+reconstruction loss; step 3 counts each projected sample only inside its mask."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import pytest
 import torch
@@ -262,7 +264,7 @@ def test_renders_are_clamped_to_the_image_range() -> None:
 
 
 def test_nearest_warps_keep_a_mask_binary() -> None:
-    """Pseudo samples' masks are warped with `nearest`: a bilinear warp softened their edges."""
+    """Pseudo samples' masks are warped with `nearest`, as a bilinear warp would soften them."""
     mask = torch.zeros(1, 1, SIZE, SIZE)
     mask[..., 8:24, 10:20] = 1.0
     view = torch.tensor([[0.1, 0.35, 0.0, 0.02, -0.01, 0.0]])  # a turn that moves the edges
@@ -344,3 +346,50 @@ def test_each_sample_of_a_batch_is_masked_by_its_own_mask() -> None:
         losses.append(loss)
     assert parts.depth.shape[0] == 4  # two samples, each with its mirrored copy
     assert losses[0] > 0 and torch.allclose(losses[0], losses[1])
+
+
+def test_symmetry_adds_the_mirrored_shapes_photometric_term() -> None:
+    """Step 1 with `flip` is the L1 of the direct reconstruction plus that of the mirrored one,
+    both over the pixels every copy sees."""
+    context = make_context()
+    preset = PRESET.replace(smooth_weight=0.0, perceptual_weight=0.0)
+    image = context.target.image
+    with torch.no_grad():
+        loss, _ = autoencoder_loss(
+            context.networks, preset, context.perceptual, image, context.target.mask, flip=True
+        )
+        parts = decompose(context.networks, image, preset, flip=True)
+        renders, covered = render_in_views(parts.image, parts.depth, parts.view)  # [2, ...]
+    seen = covered[:1] * covered[1:]  # [1, 1, S, S]
+    direct, mirrored = (
+        float(((render - image).abs() * seen).sum() / (3 * seen.sum())) for render in renders
+    )
+    assert mirrored > 1e-3 and abs(mirrored - direct) > 1e-4  # a term of its own
+    assert float(loss) == pytest.approx(direct + mirrored, rel=1e-5)
+
+
+def test_pseudo_sample_masks_stay_binary() -> None:
+    """A binary mask warped into turned pseudo views stays binary (a bilinear warp would
+    leave soft edges)."""
+    context = make_context()
+    mask = torch.zeros(1, 1, SIZE, SIZE)
+    mask[..., 6:26, 9:21] = 1.0
+    snapshot = replace(take_snapshot(context), mask=mask)
+    _, masks = pseudo_samples(context, snapshot, 4)  # [4, 1, 32, 32]
+    assert (masks != mask).flatten(1).any(dim=1).all()  # every view moves the mask's edges
+    assert set(masks.unique().tolist()) == {0.0, 1.0}
+
+
+def test_step3_counts_the_projected_samples_only_inside_their_masks() -> None:
+    """With empty sample masks step 3 costs what step 1 costs, whatever the samples show: each
+    sample's mask reaches step 3's loss."""
+    context = make_context()
+    with torch.no_grad():
+        alone = float(reconstruction_loss(context, flip=True)[0])
+        costs = []
+        for value in (-1.0, 1.0):
+            cache = ProjectedCache(
+                images=torch.full((2, 3, SIZE, SIZE), value), masks=torch.zeros(2, 1, SIZE, SIZE)
+            )
+            costs.append(float(shape_loss(context, cache, flip=True)))
+    assert costs == pytest.approx([alone, alone], rel=1e-6)

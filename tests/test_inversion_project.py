@@ -122,6 +122,49 @@ def test_same_seed_gives_the_same_result(generator: Generator, target: torch.Ten
     assert first.losses == second.losses
 
 
+def test_the_first_step_has_no_learning_rate(
+    generator: Generator, target: torch.Tensor, true_latent: torch.Tensor
+) -> None:
+    """The learning rate ramps up from 0, so a run stopped after its first step is still at its
+    start."""
+    start = torch.lerp(true_latent, generator.mean_latent(64), 0.5)  # [1, 16], off the target
+    steps: list[tuple[int, int, str]] = []
+    result = project(
+        generator, target, num_steps=20, initial_latent=start, should_stop=lambda: bool(steps),
+        progress=lambda *call: steps.append(call), **FAST,
+    )  # fmt: skip
+    assert len(result.losses) == 1 and torch.equal(result.latent, start)
+
+
+def test_latent_noise_fades_quadratically_from_a_share_of_ws_spread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The latent is drawn with Gaussian noise of w_std·initial_noise_factor·(1 − t/noise_ramp)²
+    at progress t, w_std the root of the total variance of the w of the seed's first
+    `w_avg_samples` z (a wide w, so that the noise of one step shows its scale)."""
+    G = tiny_generator(8, style_dim=256, n_mlp=1).eval()
+    with torch.no_grad():
+        G.style[1].bias.fill_(10 / G.style[1].lr_mul)  # w far from 0: the spread is about w's mean
+        w = G.mapping(torch.randn(1000, 256, generator=torch.Generator().manual_seed(0)))
+    w_std = float((w - w.mean(0)).square().sum(1).mean().sqrt())
+    seen: list[torch.Tensor] = []
+    synthesis = Generator.synthesis
+
+    def recorded(self: Generator, ws: torch.Tensor, noise: object = "const") -> torch.Tensor:
+        seen.append(ws.detach())
+        return synthesis(self, ws, noise)
+
+    monkeypatch.setattr(Generator, "synthesis", recorded)
+    project(
+        G, torch.zeros(1, 3, 8, 8), num_steps=4, w_plus=True, initial_latent=torch.zeros(1, 256),
+        lr=0.0, noise_ramp=0.75, initial_noise_factor=0.05, optimize_noise=False,
+        w_avg_samples=1000, seed=0,
+    )  # fmt: skip
+    spread = [float(ws.std(correction=0)) for ws in seen[:3]]  # the latent stays at 0
+    fade = [(1 - t / 0.75) ** 2 for t in (0.0, 0.25, 0.5)]
+    assert spread == pytest.approx([w_std * 0.05 * f for f in fade], rel=0.1)
+
+
 def test_any_size_and_aspect_is_fitted_to_the_frame(generator: Generator) -> None:
     wide = torch.rand(1, 3, 30, 50) * 2 - 1
     result = project(generator, wide, num_steps=2, pixel_loss="l1", **FAST)

@@ -1,5 +1,6 @@
-"""Joint pretraining on a tiny GAN: files and schedule, exact resume, refusals, the fast
-quality mode starting from the pretrained networks, and the `gan2shape-pretrain` command."""
+"""Joint pretraining on a tiny GAN: files and schedule, learning rates by phase, truncated
+samples with their own masks, exact resume, refusals, the fast quality mode starting from the
+pretrained networks, and the `gan2shape-pretrain` command."""
 
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ from engine.gan2shape import (
     reconstruct,
     sample_input,
 )
+from engine.gan2shape.pretrain import (
+    OFFSET_LR_SCALE,
+    WARMUP_VIEW_LR_SCALE,
+    _Samples,
+    sample_latents,
+)
 from engine.images import save_image
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import (
@@ -38,7 +45,7 @@ from engine.stylegan2 import (
     save_checkpoint,
 )
 from engine.stylegan2.checkpoint import MODELS_DIR
-from tests.tiny import tiny_gan, tiny_gan2shape_preset
+from tests.tiny import tiny_gan, tiny_gan2shape_preset, tiny_generator
 
 SIZE = 32
 PRESET = tiny_gan2shape_preset(
@@ -69,6 +76,20 @@ def train(gan, out: Path, config: PretrainConfig = CONFIG, **kwargs):
         G, D, preset=PRESET, out=out, config=config,
         perceptual=DiscriminatorFeatureLoss(D), **kwargs,
     )  # fmt: skip
+
+
+@pytest.fixture
+def recorded_rates(monkeypatch: pytest.MonkeyPatch) -> list[list[float]]:
+    """The learning rates of the optimiser's groups at every step pretraining takes."""
+    rates: list[list[float]] = []
+
+    class RecordingAdam(torch.optim.Adam):
+        def step(self, closure=None):
+            rates.append([group["lr"] for group in self.param_groups])
+            return super().step(closure)
+
+    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
+    return rates
 
 
 @pytest.fixture(scope="module")
@@ -169,19 +190,10 @@ def test_the_warm_up_uses_symmetry_where_the_joint_steps_do(
 
 
 def test_the_encoder_warm_up_trains_the_offset_encoder_alone_at_its_own_rate(
-    gan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    gan, tmp_path: Path, recorded_rates: list[list[float]]
 ) -> None:
     """Step 2's loss reaches only the encoder; at the preset's rate it learnt nothing in a
     CPU schedule, so from its warm-up on it trains OFFSET_LR_SCALE times faster."""
-    module = importlib.import_module("engine.gan2shape.pretrain")
-    rates: list[list[float]] = []
-
-    class RecordingAdam(torch.optim.Adam):
-        def step(self, closure=None):
-            rates.append([group["lr"] for group in self.param_groups])
-            return super().step(closure)
-
-    monkeypatch.setattr(module.torch.optim, "Adam", RecordingAdam)
     prior_only = replace(CONFIG, warmup_steps=0, offset_warmup_steps=0, steps=0)
     before = train(gan, tmp_path / "prior.safetensors", config=prior_only).weights
     after = train(
@@ -189,16 +201,62 @@ def test_the_encoder_warm_up_trains_the_offset_encoder_alone_at_its_own_rate(
     ).weights
     changed = {key.split(".")[0] for key in before if not torch.equal(before[key], after[key])}
     assert changed == {"offset_net"}
-    lr, scale = PRESET.lr, module.OFFSET_LR_SCALE
+    lr, scale = PRESET.lr, OFFSET_LR_SCALE
     assert (
-        rates[PRESET.prior_steps :]
+        recorded_rates[PRESET.prior_steps :]
         == [[lr, lr, lr]] * PRESET.prior_steps + [[lr, scale * lr, lr]] * 2
     )
     for offset_warmup_steps, joint_rate in ((1, scale * lr), (0, lr)):  # without: as before
-        rates.clear()
+        recorded_rates.clear()
         config = replace(prior_only, offset_warmup_steps=offset_warmup_steps, steps=1)
         train(gan, tmp_path / f"joint-{offset_warmup_steps}.safetensors", config=config)
-        assert rates[-1] == [lr, joint_rate, lr]
+        assert recorded_rates[-1] == [lr, joint_rate, lr]
+
+
+def test_the_warm_up_trains_the_view_and_light_nets_at_their_own_rate(
+    gan, tmp_path: Path, recorded_rates: list[list[float]]
+) -> None:
+    """As unsup3d, the view and light nets learn WARMUP_VIEW_LR_SCALE times faster in the
+    warm-up alone."""
+    config = replace(CONFIG, offset_warmup_steps=1, steps=0)
+    train(gan, tmp_path / "warm.safetensors", config=config)
+    lr = PRESET.lr
+    warm, offset = WARMUP_VIEW_LR_SCALE * lr, OFFSET_LR_SCALE * lr
+    assert recorded_rates == (
+        [[lr, lr, lr]] * PRESET.prior_steps
+        + [[warm, lr, lr]] * config.warmup_steps
+        + [[lr, offset, lr]] * config.offset_warmup_steps
+    )
+
+
+def test_truncation_pulls_each_sample_towards_the_mean_w() -> None:
+    """Truncation t leaves each sample's w at t times its distance from the mean w, on the
+    line between them (1: where the mapping puts it)."""
+    G = tiny_generator(SIZE).requires_grad_(False)
+    centre = G.mean_latent(64) + 0.5  # [1, 32] a mean w far from the samples
+    G.latent_avg = centre
+    z = torch.randn(4, G.style_dim, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        w = G.mapping(z)  # [4, 32]
+    for truncation in (0.0, 0.7, 1.0):
+        pulled = sample_latents(G, 4, seed=3, truncation=truncation)
+        ratios = (pulled - centre).norm(dim=1) / (w - centre).norm(dim=1)
+        assert ratios.tolist() == pytest.approx([truncation] * 4, abs=1e-5)
+        torch.testing.assert_close(pulled, centre + truncation * (w - centre))
+
+
+def test_each_sample_keeps_its_own_latent_image_and_mask() -> None:
+    """A sample's row carries its own latent, image and object mask."""
+    ids = torch.arange(3.0)
+    samples = _Samples(
+        ids.view(3, 1),
+        ids.view(3, 1, 1, 1).expand(3, 3, 4, 4),
+        ids.view(3, 1, 1, 1).expand(3, 1, 4, 4),
+    )
+    for index in range(3):
+        latent, image, mask = samples.row(index)
+        assert (latent.shape, image.shape, mask.shape) == ((1, 1), (1, 3, 4, 4), (1, 1, 4, 4))
+        assert all(bool((part == index).all()) for part in (latent, image, mask))
 
 
 def test_global_batches_must_split_over_the_processes() -> None:

@@ -30,6 +30,7 @@ from engine.gan2shape import (
     read_depth_png,
     reconstruct,
     sample_input,
+    write_maps,
     write_outputs,
 )
 from engine.gan2shape.outputs import OUTPUT_NAMES
@@ -161,6 +162,42 @@ def test_animations_have_every_frame(finished) -> None:
     for label in ("rotation_gif", "relight_gif", "rotation_mp4", "relight_mp4"):
         frames = iio.imread(files[label], index=None)
         assert frames.shape[0] == FRAMES and frames.shape[-1] == 3, label
+
+
+def test_animations_swing_to_the_set_azimuth_and_keep_the_recovered_light(
+    finished, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rotation swings to ±swing_degrees (degrees, not radians), and the relighting keeps
+    the recovered ambient and diffuse strengths in their places."""
+    recovery = finished[0].recovery
+    ambient, diffuse = recovery.light[0, :2].tolist()
+    assert ambient != diffuse  # a swap would show
+    outputs = importlib.import_module("engine.gan2shape.outputs")
+    calls: list[dict] = []
+
+    def recorded(recovery, **angles):
+        calls.append(angles)
+        return render_view(recovery, **angles)
+
+    monkeypatch.setattr(outputs, "render_view", recorded)
+    settings = OutputSettings(frames=FRAMES, swing_degrees=25.0)
+    outputs._write_animations(recovery, tmp_path, settings)
+    turns = [call for call in calls if call.get("light") is None]
+    lights = [call["light"] for call in calls if call.get("light") is not None]
+    assert len(turns) == len(lights) == FRAMES
+    assert max(abs(call["azimuth"]) for call in turns) == pytest.approx(25.0)
+    assert all(torch.equal(light[0, :2], recovery.light[0, :2]) for light in lights)
+
+
+def test_the_inversion_map_is_the_gans_image_of_the_input(finished, tmp_path: Path) -> None:
+    """inversion.png is the GAN's image of the input, not the input (for a GAN sample the two
+    look alike, so the test makes them differ)."""
+    recovery = finished[0].recovery
+    gan_image = -recovery.image  # an inversion unlike its input
+    target = dataclasses.replace(recovery.state.target, gan_image=gan_image)
+    state = dataclasses.replace(recovery.state, target=target)
+    files = write_maps(dataclasses.replace(recovery, state=state), tmp_path)
+    assert np.array_equal(iio.imread(files["inversion"]), to_uint8(gan_image))
 
 
 def test_meshes_load_in_open3d(finished) -> None:

@@ -127,6 +127,15 @@ def test_an_empty_or_missing_folder_is_one_line(tmp_path: Path) -> None:
     assert images_in_subfolders(tmp_path, leaving_out=tmp_path / "sub" / "deeper") == 1
 
 
+def test_image_suffixes_are_found_in_any_case(tmp_path: Path) -> None:
+    """Cameras write IMG_0001.JPG: suffixes are matched in any case."""
+    names = ("a.JPG", "b.Png", "c.jpeg", "d.TIFF")
+    for name in names:
+        Image.new("RGB", (20, 20)).save(tmp_path / name)
+    (tmp_path / "notes.TXT").write_text("not an image")
+    assert find_images(tmp_path) == [tmp_path / name for name in names]
+
+
 def test_linked_folders_are_read_once(tmp_path: Path) -> None:
     """A data set arranged with links is read through them; a link cycle ends the walk."""
     shared = tmp_path / "shared"

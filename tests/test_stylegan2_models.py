@@ -3,6 +3,7 @@ configs, and save/load round trips in both the common .pt layout and our safeten
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -181,6 +182,33 @@ def test_synthesis_latent_forms_mixing_and_truncation(
     centre = w[:1]
     truncated = G(z, truncation=0.0, truncation_latent=centre)
     assert torch.allclose(truncated, G.synthesis(centre.expand(2, -1)), atol=1e-6)
+
+
+@torch.no_grad()
+def test_truncation_to_zero_draws_the_centre_in_every_layer(
+    tiny: tuple[Generator, Discriminator],
+) -> None:
+    """Truncation 0 gives exactly the centre's image, in the mixed layers too, and a given
+    centre wins over the checkpoint's latent_avg."""
+    G = copy.deepcopy(tiny[0])
+    z, mix_z = latents(G, 2, seed=1), latents(G, 2, seed=2)
+    stored, given = G.mapping(latents(G, 2, seed=3)).split(1)  # [1, D] each
+    G.latent_avg = stored[0]  # as a checkpoint with latent_avg loads
+    for centre, options in ((stored, {}), (given, {"truncation_latent": given})):
+        expected = G.synthesis(centre.expand(2, -1))
+        assert torch.equal(G(z, truncation=0.0, **options), expected)
+        mixed = G(z, truncation=0.0, mix_z=mix_z, mix_index=3, **options)
+        assert torch.equal(mixed, expected)
+
+
+@torch.no_grad()
+def test_mean_latent_is_the_mean_of_mapped_z(tiny: tuple[Generator, Discriminator]) -> None:
+    """The truncation centre is the mean w, not the median or any other average."""
+    G, _ = tiny
+    z = torch.randn(64, G.style_dim, generator=torch.Generator().manual_seed(4))
+    expected = G.mapping(z).mean(dim=0, keepdim=True)
+    mean = G.mean_latent(64, generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(mean, expected, atol=1e-6)
 
 
 @torch.no_grad()

@@ -333,6 +333,34 @@ def test_lazy_r1_is_weighted_by_its_interval(
     assert sum(torch.allclose(loss, weighted) for loss in losses) == 1
 
 
+def test_lazy_path_length_is_weighted_by_its_interval_around_a_running_mean(
+    image_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The path-length penalty on step 0 is (lengths − pl_decay·mean length)², the running mean
+    moved from 0 by this batch, weighted by pl_weight·g_reg_every so that its average weight is
+    pl_weight."""
+    recorded: list[torch.Tensor] = []
+    losses: list[torch.Tensor] = []
+    lengths_of, update = loop.path_lengths, loop._Trainer._update
+
+    def recorded_lengths(*args: torch.Tensor) -> torch.Tensor:
+        recorded.append(lengths_of(*args))
+        return recorded[-1]
+
+    def recorded_update(trainer, module, optimizer, loss: torch.Tensor) -> None:
+        losses.append(loss.detach())
+        update(trainer, module, optimizer, loss)
+
+    monkeypatch.setattr(loop, "path_lengths", recorded_lengths)
+    monkeypatch.setattr(loop._Trainer, "_update", recorded_update)
+    config = with_changes(TINY, kimg=0.004, g_reg_every=3, pl_weight=2.0, pl_decay=0.5)
+    train_gan(image_folder, tmp_path, config=config, device=CPU)  # one step: the penalty runs
+    (lengths,) = [lengths.detach() for lengths in recorded]
+    running_mean = 0.5 * lengths.mean()  # lerp from 0 by pl_decay
+    weighted = (lengths - running_mean).square().mean() * (2.0 * 3)
+    assert sum(torch.allclose(loss, weighted) for loss in losses) == 1
+
+
 def test_real_images_are_mirrored_half_the_time(
     image_folder: Path, tmp_path: Path, monkeypatch
 ) -> None:

@@ -213,16 +213,20 @@ def test_pseudo_samples_are_relit() -> None:
 def test_step3_scores_the_projected_samples() -> None:
     """Step 3's loss is step 1's plus how well the shape redraws the cached samples: a cache
     of black images and one of white ones cost differently, both more than step 1 alone."""
-    context = make_context()
-    with torch.no_grad():
-        alone = float(reconstruction_loss(context, flip=False)[0])
-        costs = []
-        for value in (-1.0, 1.0):
-            cache = ProjectedCache(
-                images=torch.full((2, 3, SIZE, SIZE), value), masks=torch.ones(2, 1, SIZE, SIZE)
-            )
-            costs.append(float(shape_loss(context, cache, flip=False)))
+    alone, costs = step1_and_step3_costs(masked=True, flip=False)
     assert min(costs) > alone and abs(costs[0] - costs[1]) > 1e-3
+
+
+def step1_and_step3_costs(*, masked: bool, flip: bool) -> tuple[float, list[float]]:
+    """Step 1's loss, and step 3's with a cache of black images and with one of white images
+    whose masks cover the frame (`masked`) or nothing."""
+    context = make_context()
+    masks = torch.full((2, 1, SIZE, SIZE), float(masked))
+    with torch.no_grad():
+        alone = float(reconstruction_loss(context, flip=flip)[0])
+        images = [torch.full((2, 3, SIZE, SIZE), value) for value in (-1.0, 1.0)]  # black, white
+        caches = [ProjectedCache(shown, masks) for shown in images]
+        return alone, [float(shape_loss(context, cache, flip=flip)) for cache in caches]
 
 
 def test_the_projector_is_centred_on_the_input() -> None:
@@ -383,13 +387,5 @@ def test_pseudo_sample_masks_stay_binary() -> None:
 def test_step3_counts_the_projected_samples_only_inside_their_masks() -> None:
     """With empty sample masks step 3 costs what step 1 costs, whatever the samples show: each
     sample's mask reaches step 3's loss."""
-    context = make_context()
-    with torch.no_grad():
-        alone = float(reconstruction_loss(context, flip=True)[0])
-        costs = []
-        for value in (-1.0, 1.0):
-            cache = ProjectedCache(
-                images=torch.full((2, 3, SIZE, SIZE), value), masks=torch.zeros(2, 1, SIZE, SIZE)
-            )
-            costs.append(float(shape_loss(context, cache, flip=True)))
+    alone, costs = step1_and_step3_costs(masked=False, flip=True)
     assert costs == pytest.approx([alone, alone], rel=1e-6)

@@ -308,27 +308,35 @@ def test_training_moves_the_generator_towards_the_data(tmp_path: Path) -> None:
     assert last["real_logit"] > last["fake_logit"]
 
 
-def test_lazy_r1_is_weighted_by_its_interval(
-    image_folder: Path, tmp_path: Path, monkeypatch
-) -> None:
-    """R1 runs every `d_reg_every` steps with γ/2·d_reg_every, so its average weight is γ/2."""
-    penalties: list[torch.Tensor] = []
+def record_one_step(
+    image_folder: Path, tmp_path: Path, monkeypatch, function: str, config: TrainConfig
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """One training step under `config`: what `loop.<function>` returned, and every loss the
+    trainer stepped on."""
+    results: list[torch.Tensor] = []
     losses: list[torch.Tensor] = []
-    penalty, update = loop.r1_penalty, loop._Trainer._update
+    original, update = getattr(loop, function), loop._Trainer._update
 
-    def recorded_penalty(*args: torch.Tensor) -> torch.Tensor:
-        penalties.append(penalty(*args))
-        return penalties[-1]
+    def recorded(*args: torch.Tensor) -> torch.Tensor:
+        results.append(original(*args))
+        return results[-1]
 
     def recorded_update(trainer, module, optimizer, loss: torch.Tensor) -> None:
         losses.append(loss.detach())
         update(trainer, module, optimizer, loss)
 
-    monkeypatch.setattr(loop, "r1_penalty", recorded_penalty)
+    monkeypatch.setattr(loop, function, recorded)
     monkeypatch.setattr(loop._Trainer, "_update", recorded_update)
-    config = with_changes(TINY, kimg=0.004, d_reg_every=4, r1_gamma=3.0)  # one step: R1 runs
     train_gan(image_folder, tmp_path, config=config, device=CPU)
-    (r1,) = penalties
+    return results, losses
+
+
+def test_lazy_r1_is_weighted_by_its_interval(
+    image_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """R1 runs every `d_reg_every` steps with γ/2·d_reg_every, so its average weight is γ/2."""
+    config = with_changes(TINY, kimg=0.004, d_reg_every=4, r1_gamma=3.0)  # one step: R1 runs
+    (r1,), losses = record_one_step(image_folder, tmp_path, monkeypatch, "r1_penalty", config)
     weighted = r1.detach() * (3.0 / 2 * 4)
     assert sum(torch.allclose(loss, weighted) for loss in losses) == 1
 
@@ -339,23 +347,11 @@ def test_lazy_path_length_is_weighted_by_its_interval_around_a_running_mean(
     """The path-length penalty on step 0 is (lengths − pl_decay·mean length)², the running mean
     moved from 0 by this batch, weighted by pl_weight·g_reg_every so that its average weight is
     pl_weight."""
-    recorded: list[torch.Tensor] = []
-    losses: list[torch.Tensor] = []
-    lengths_of, update = loop.path_lengths, loop._Trainer._update
-
-    def recorded_lengths(*args: torch.Tensor) -> torch.Tensor:
-        recorded.append(lengths_of(*args))
-        return recorded[-1]
-
-    def recorded_update(trainer, module, optimizer, loss: torch.Tensor) -> None:
-        losses.append(loss.detach())
-        update(trainer, module, optimizer, loss)
-
-    monkeypatch.setattr(loop, "path_lengths", recorded_lengths)
-    monkeypatch.setattr(loop._Trainer, "_update", recorded_update)
     config = with_changes(TINY, kimg=0.004, g_reg_every=3, pl_weight=2.0, pl_decay=0.5)
-    train_gan(image_folder, tmp_path, config=config, device=CPU)  # one step: the penalty runs
-    (lengths,) = [lengths.detach() for lengths in recorded]
+    (lengths,), losses = record_one_step(
+        image_folder, tmp_path, monkeypatch, "path_lengths", config
+    )
+    lengths = lengths.detach()
     running_mean = 0.5 * lengths.mean()  # lerp from 0 by pl_decay
     weighted = (lengths - running_mean).square().mean() * (2.0 * 3)
     assert sum(torch.allclose(loss, weighted) for loss in losses) == 1

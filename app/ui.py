@@ -157,31 +157,35 @@ def _name_refused_api_values(demo: gr.Blocks) -> None:
     gradio_preprocess = demo.preprocess_data
 
     async def preprocess_data(block_fn: Any, inputs: list[Any], *rest: Any, **options: Any) -> Any:
+        given = list(zip(block_fn.inputs, inputs, strict=False))
         try:
             return await gradio_preprocess(block_fn, inputs, *rest, **options)
         except ValidationError as error:
-            component, value = next(
-                (component, value)
-                for component, value in zip(block_fn.inputs, inputs, strict=False)
-                if getattr(getattr(component, "data_model", None), "__name__", "") == error.title
+            refused = next(
+                (pair for pair in given if _data_model_name(pair[0]) == error.title), None
             )
-            raise gr.Error(_form_refusal(component, value), print_exception=False) from None
-        except gr.Error as error:
-            if not error.message.startswith("Invalid file type"):
+            if refused is None:
                 raise
-            upload, value = next(
-                (component, value)
-                for component, value in zip(block_fn.inputs, inputs, strict=False)
-                if isinstance(component, gr.File)
-            )
-            name = Path(value.get("orig_name") or value.get("path") or "?").name
+            raise gr.Error(_form_refusal(*refused), print_exception=False) from None
+        except gr.Error as error:
+            upload = next((pair for pair in given if isinstance(pair[0], gr.File)), None)
+            if upload is None or not error.message.startswith("Invalid file type"):
+                raise
+            sent = upload[1] or {}
+            name = Path(sent.get("orig_name") or sent.get("path") or "?").name
             raise gr.Error(
-                f"{upload.label}: '{name}' is not an image file; choose an image (PNG, JPEG, "
+                f"{upload[0].label}: '{name}' is not an image file; choose an image (PNG, JPEG, "
                 "WebP, …).",
                 print_exception=False,
             ) from None
 
     demo.preprocess_data = preprocess_data
+
+
+def _data_model_name(component: object) -> str:
+    """The name of the pydantic model Gradio validates `component`'s API values with ("" when
+    there is none), as a validation error's title names it."""
+    return getattr(getattr(component, "data_model", None), "__name__", "")
 
 
 def _form_refusal(component: gr.components.Component, value: Any) -> str:

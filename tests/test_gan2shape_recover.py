@@ -271,8 +271,8 @@ def test_a_light_may_be_any_sequence_and_bad_views_are_refused(gan, full) -> Non
     for form in (light.tolist(), light.numpy(), tuple(light.tolist())):
         assert torch.allclose(render_view(recovery, azimuth=10, elevation=5, light=form), expected)
     refusals = [
-        ({"azimuth": math.nan, "elevation": 0}, "azimuth and elevation are finite degrees"),
-        ({"azimuth": "left", "elevation": 0}, "azimuth and elevation are finite degrees"),
+        ({"azimuth": math.nan, "elevation": 0}, "A view takes azimuth and elevation in finite"),
+        ({"azimuth": "left", "elevation": 0}, "A view takes azimuth and elevation in finite"),
         ({"azimuth": 0, "elevation": 100}, "A view has elevation 100°; use -90 to 90"),
         ({"azimuth": 0, "elevation": 0, "light": [0.5, 0.5, 0.2]}, "A light is 4 finite"),
         ({"azimuth": 0, "elevation": 0, "light": [0.5, 0.5, math.nan, 0]}, "A light is 4 fin"),

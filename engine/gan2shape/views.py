@@ -90,7 +90,8 @@ def check_view_angles(
         angles = math.nan, math.nan
     if not all(map(math.isfinite, angles)):
         raise GANliftError(
-            f"{what}'s azimuth and elevation are finite degrees, got {azimuth!r} and {elevation!r}."
+            f"{what} takes azimuth and elevation in finite degrees, got {azimuth!r} and "
+            f"{elevation!r}."
         )
     if abs(angles[1]) > 90:
         raise GANliftError(

@@ -199,3 +199,24 @@ def test_examples_are_small_pngs_of_test_seeds(tmp_path: Path) -> None:
     assert [path.name for path in paths] == [f"car-{seed}.png", f"car-{seed + 1}.png"]
     assert Image.open(paths[0]).size == (32, 32)
     assert main(["examples", "--category", "car", "--out", str(tmp_path), "--seed", "0"]) == 2
+
+
+def test_the_card_names_the_data_seeds_and_judges_only_the_gated_labels(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """The data line names the seeds actually used (2 images from seed 0: 0–1); the goals
+    table states the view-layer target the verdict applies (the first half of W+) and judges
+    the gated coverage labels only."""
+    out = tmp_path / "eval"
+    code = main(["evaluate-gan", str(run_dir / "model.safetensors"), "--category", "face",
+                 "--out", str(out), *TINY_EVALUATION])  # fmt: skip
+    assert code == 0
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "seeds 0–1, from" in card
+    goals = card.split("## Goals")[1].split("## Coverage")[0]
+    summary = json.loads((out / "evaluation.json").read_text())
+    assert f"| ≤ {summary['generator']['num_ws'] // 2} layers, both ≥" in goals
+    labels = summary["coverage"]["labels"]
+    assert any(not label["gated"] for label in labels)
+    for label in labels:
+        assert (f"GAN / data std of {label['name']} |" in goals) == label["gated"], label["name"]

@@ -163,3 +163,11 @@ def test_an_angle_read_with_less_certainty_keeps_its_spread_and_shows_a_shorter_
     assert narrow.angle_ratio < 0.2 and narrow.gan_length == pytest.approx(1.0)
     with pytest.raises(GANliftError, match="keeps no readings"):
         angle_reading(CoverageResult([], 0, 0, 0), "azimuth", "azimuth_cos", "azimuth_sin")
+
+
+def test_a_label_whose_spread_reaches_the_goal_exactly_passes() -> None:
+    """The goal is a fraction to reach: a GAN / data std ratio equal to it passes."""
+    spread = LabelSpread(name="pitch", data_mean=0.0, data_std=1.0, gan_mean=0.0,
+                         gan_std=COVERAGE_GOAL, heldout_r2=1.0, gated=True)  # fmt: skip
+    assert spread.ratio == COVERAGE_GOAL
+    assert spread.passed

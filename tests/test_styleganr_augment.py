@@ -61,3 +61,14 @@ def test_gaussian_blur_keeps_constants_and_mass_and_widens_with_sigma() -> None:
     assert blurred.sum((1, 2, 3)).tolist() == pytest.approx([1.0, 1.0])
     assert blurred[0, 0, 5, 5] > blurred[1, 0, 5, 5]
     assert torch.allclose(blurred[1, 0], blurred[1, 0].T)
+
+
+def test_gaussian_blur_spreads_an_impulse_by_sigma_squared() -> None:
+    """Each image's blur of an impulse has variance sigma² along each axis (sigma in pixels)."""
+    impulse = torch.zeros(2, 1, 11, 11)
+    impulse[:, :, 5, 5] = 1.0
+    sigma = torch.tensor([0.8, 1.0])
+    blurred = gaussian_blur(impulse, sigma)[:, 0]  # [2, 11, 11]
+    offsets = torch.arange(-5.0, 6.0)
+    variance = (blurred.sum(1) * offsets**2).sum(1)  # along x, [2]
+    torch.testing.assert_close(variance, sigma**2, rtol=0.02, atol=0.0)

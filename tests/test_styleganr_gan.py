@@ -26,6 +26,8 @@ from engine.stylegan2 import Generator, save_checkpoint
 from engine.styleganr import (
     PARTS,
     HandLabels,
+    InverseGraphicsConfig,
+    InverseGraphicsNet,
     InverseGraphicsTrainConfig,
     LabellerConfig,
     MappingTrainConfig,
@@ -48,6 +50,7 @@ from engine.styleganr import (
     mask_entropy,
     predict_views,
     render_multiview,
+    render_prediction,
     sample,
     sample_view_codes,
     save_hand_labels,
@@ -62,7 +65,7 @@ from engine.styleganr import (
 from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.encoding import redraw_errors
 from engine.styleganr.inverse_graphics import MeshImage, refine_camera
-from engine.styleganr.labelling import ELEVATION_RANGE, decode_camera
+from engine.styleganr.labelling import ELEVATION_RANGE, decode_camera, labeller_losses
 from engine.styleganr.mapping import BACKGROUND_GRID, background_code, camera_features
 from engine.styleganr.model import resolve_model_path
 from engine.styleganr.train_mapping import fit_view_layers, mapping_losses
@@ -830,3 +833,93 @@ def test_each_sample_is_read_from_its_own_view_codes_camera(model, monkeypatch) 
     chosen = [next(k for k in range(len(codes)) if torch.equal(codes[k], row)) for row in drawn[0]]
     assert len(set(chosen)) > 1  # several view codes, so a misaligned hint would show
     assert torch.equal(hinted[0], cameras[chosen])
+
+
+class _FixedReadings(torch.nn.Module):
+    """A stand-in view labeller: fixed raw camera outputs, one row per image."""
+
+    def __init__(self, raw: torch.Tensor) -> None:
+        super().__init__()
+        self.raw = raw
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.raw, torch.zeros(len(images), 1, 4, 4)
+
+
+def _raw_targets(cameras: torch.Tensor) -> torch.Tensor:
+    """The labeller's raw outputs ``[N, 4]`` that decode to ``cameras [N, 3]``."""
+    azimuth = torch.deg2rad(cameras[:, 0])
+    return torch.stack(
+        [
+            azimuth.sin(),
+            azimuth.cos(),
+            torch.logit(cameras[:, 1] / ELEVATION_RANGE),
+            cameras[:, 2].log(),
+        ],
+        1,
+    )
+
+
+def test_labeller_losses_vanish_on_the_exact_targets_of_known_cameras() -> None:
+    """The camera terms are zero when the raw outputs encode the true cameras, so training
+    pulls the labeller towards what `decode_camera` reads back."""
+    cameras = torch.tensor([[30.0, 10.0, 1.2], [300.0, 25.0, 0.8]])
+    labeller = _FixedReadings(_raw_targets(cameras))
+    terms = labeller_losses(labeller, torch.zeros(2, 3, 16, 16), cameras, torch.zeros(2, 16, 16))
+    for name in ("azimuth", "elevation", "scale"):
+        assert float(terms[name]) == pytest.approx(0.0, abs=1e-5), name
+
+
+def test_auto_label_averages_each_codes_readings_azimuth_on_the_circle(generator) -> None:
+    """A code's label is the circular mean of its samples' azimuths (350° and 30° give 10°)
+    and the plain means of their elevations and scales."""
+    readings = torch.tensor([[350.0, 10.0, 0.8], [30.0, 20.0, 1.2]])
+    views = sample_view_codes(generator, 2, num_view_layers=VIEW_LAYERS, seed=3)
+    labelled = auto_label(
+        generator, views, _FixedReadings(_raw_targets(readings)), samples_per_view=2
+    )
+    expected = torch.tensor([[10.0, 15.0, 1.0]]).expand(2, -1)
+    torch.testing.assert_close(labelled.labelled(), expected, rtol=1e-4, atol=1e-3)
+
+
+def test_the_view_layer_figure_underlines_the_chosen_mix(generator: Generator) -> None:
+    """The green bar sits under the mix of the chosen number of layers (column 2 + k - 1, after
+    the content and the donor) and under no other column."""
+    analysis = analyse_view_layers(generator, num_pairs=2, figure_rows=1)
+    size, padding = generator.config.size, 2
+    bar = analysis.figure[0, :, padding + size - 1]  # the last pixel row of the first row of cells
+    green = torch.tensor([-1.0, 1.0, -1.0])[:, None]
+    marked = [
+        column
+        for column in range(generator.num_ws + 1)
+        if torch.equal(
+            bar[:, padding + column * (size + padding) :][:, :size], green.expand(3, size)
+        )
+    ]
+    assert marked == [analysis.num_view_layers + 1]
+
+
+def test_encode_image_reads_the_background_outside_the_predicted_silhouette() -> None:
+    """Pixels the predicted silhouette fully covers do not move the background code."""
+    network = InverseGraphicsNet(
+        InverseGraphicsConfig(image_size=16, width=4, shape_dim=8, texture_dim=8, texture_size=8)
+    ).eval()
+    with torch.no_grad():
+        network.to_codes.weight.zero_()  # the prediction no longer depends on the image
+    camera = torch.tensor([[30.0, 10.0, 1.0]])
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        prediction = network(image)
+        silhouette = render_prediction(
+            prediction.vertices,
+            prediction.texture,
+            network.template,
+            refine_camera(camera, prediction.camera_correction),
+            size=16,
+            shift=prediction.shift,
+        ).mask
+        covered = (silhouette == 1).float()
+        assert 0 < int(covered.sum()) < 200
+        before = encode_image(network, image, camera).background
+        after = encode_image(network, torch.where(covered > 0, -image, image), camera).background
+    torch.testing.assert_close(after, before)

@@ -286,3 +286,18 @@ def test_a_camera_space_shift_moves_the_render_sideways() -> None:
         areas.append(float(mask.sum()))
     assert abs(centres[1] - centres[0]) > 1  # moved sideways ...
     assert areas[1] == pytest.approx(areas[0], rel=0.05)  # ... not nearer or further
+
+
+def test_shape_and_texture_codes_of_different_lengths_keep_their_own_lengths() -> None:
+    """The encoder's bottleneck splits into a shape code of shape_dim and a texture code of
+    texture_dim even when the two differ, and each decoder takes its own."""
+    config = InverseGraphicsConfig(
+        image_size=16, width=4, shape_dim=6, texture_dim=10, texture_size=8, subdivisions=1
+    )
+    network = InverseGraphicsNet(config).eval()
+    with torch.no_grad():
+        prediction = network(torch.zeros(2, 3, 16, 16))
+    assert prediction.shape_code.shape == (2, 6)
+    assert prediction.texture_code.shape == (2, 10)
+    assert prediction.texture.shape == (2, 3, 8, 16)
+    assert prediction.camera_correction.shape == (2, 3) and prediction.shift.shape == (2, 2)

@@ -161,6 +161,10 @@ def recover(
     preset = get_preset(preset) if isinstance(preset, str) else preset
     device = resolve_device(device)
     check_generator(G, preset)
+    image = checked_image(image, "GAN2Shape")
+    if latent is not None:
+        check_latent_fits(latent, G, image)
+    fingerprint = generator_fingerprint(G)  # the caller's G: kept from its last use, not the copy's
     G, D = _frozen(G, device), _frozen(D, device)
     perceptual = perceptual or perceptual_loss("auto", discriminator=D, device=device)
     target = _prepare_target(
@@ -177,7 +181,7 @@ def recover(
         target=target,
         fit_prior=init is None,
         rng=torch.Generator().manual_seed(seed).get_state(),
-        generator=generator_fingerprint(G),
+        generator=fingerprint,
     )
     return _run(G, D, state, perceptual, bf16, checkpoint, progress, should_stop)
 
@@ -378,10 +382,8 @@ def _prepare_target(
     progress: ProgressFn | None,
     should_stop: StopFn | None,
 ) -> Target:
-    """Frame the image (and mask) and invert it into the GAN unless a latent is given."""
-    image = checked_image(image, "GAN2Shape")
-    if latent is not None:
-        check_latent_fits(latent, G, image)
+    """Frame the image `[1, 3, H, W]` (and mask) and invert it into the GAN unless a latent
+    is given (both checked by `recover`)."""
     size, frame = preset.networks.image_size, G.config.size
     gan_frame = fit_to_frame(image.to(device, torch.float32), frame)  # [1, 3, G, G]
     if mask is not None:

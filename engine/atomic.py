@@ -7,8 +7,10 @@ Write to a temporary file in the destination's folder, then rename it over the d
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
+import shutil
 import stat
 import tempfile
 import time
@@ -39,7 +41,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     rename it onto `path` when the `with` body succeeds, remove it otherwise.
 
     The file ends with the mode a plain write would give it: an existing file's own, else the
-    umask's default, so results stay readable by whoever could read them before.
+    umask's default, so results stay readable by whoever could read them before. A writer that
+    fails on a full disk raises the system's OSError (ENOSPC) naming `path`, whatever it raised
+    itself (torch.save: a RuntimeError about a stream position; safetensors: its own error).
     """
     path = Path(path)
     try:
@@ -54,7 +58,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(handle)
     temporary = Path(name)
     try:
-        yield temporary
+        try:
+            yield temporary
+        except Exception as error:
+            code = None if isinstance(error, GANliftError) else _full_disk(error, path.parent)
+            if code is None:
+                raise
+            raise OSError(code, os.strerror(code), str(path)) from error
         mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else _NEW_FILE_MODE
         with contextlib.suppress(OSError):  # FAT and exFAT refuse modes; the write still counts
             os.chmod(temporary, mode)
@@ -67,6 +77,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         _sweep_leftovers(path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+FULL_DISK_BYTES = 2**20
+"""Free space below which a failed write is taken as one the disk was too full for."""
+
+
+def _full_disk(error: Exception, folder: Path) -> int | None:
+    """ENOSPC or EDQUOT when a writer's `error` in `folder` came from a full disk or quota (the
+    system's error, in any wrapping, or a disk nearly full now, while the failed write's
+    temporary file still lies there), else None."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return error.errno
+    for code in (errno.ENOSPC, errno.EDQUOT):  # a writer that words the system's error itself
+        if os.strerror(code) in str(error):
+            return code
+    try:
+        full = shutil.disk_usage(folder).free < FULL_DISK_BYTES
+    except OSError:
+        return None
+    return errno.ENOSPC if full else None
 
 
 LEFTOVER_SECONDS = 3600

@@ -1,19 +1,23 @@
 """Atomic writes: files get the mode a plain write would (mkstemp's temporaries are 0600),
-and output paths that cannot be written are one sentence, checked before any work."""
+output paths that cannot be written are one sentence, checked before any work, and a write
+the disk is too full for is the system's full-disk error naming the file, the old one kept."""
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 import time
+from collections import namedtuple
 from pathlib import Path
 
 import pytest
 import torch
 
-from engine.atomic import LEFTOVER_SECONDS, output_file, output_folder, save_torch
-from engine.errors import GANliftError
+import engine.atomic
+from engine.atomic import LEFTOVER_SECONDS, atomic_path, output_file, output_folder, save_torch
+from engine.errors import GANliftError, refused_path
 from engine.images import save_image
 
 
@@ -117,3 +121,54 @@ def test_a_file_system_that_refuses_modes_still_gets_the_file(
 
     monkeypatch.setattr("engine.atomic.os.chmod", refuse)
     assert save_image(torch.zeros(3, 4, 4), tmp_path / "image.png").is_file()
+
+
+DiskUsage = namedtuple("DiskUsage", "total used free")
+
+
+def _write_failing(path: Path, error: Exception) -> None:
+    """An atomic write of `path` whose writer fails with `error` after writing a little."""
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(b"partial")
+        raise error
+
+
+def test_a_write_failing_on_a_full_disk_names_the_file_and_keeps_the_old_one(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """torch.save's "unexpected pos" RuntimeError on a full disk reads as the system's error."""
+    path = save_torch({"x": torch.ones(1)}, tmp_path / "state.pt")
+    monkeypatch.setattr(engine.atomic.shutil, "disk_usage", lambda _: DiskUsage(10, 10, 0))
+    with pytest.raises(OSError) as raised:
+        _write_failing(path, RuntimeError("[enforce fail] unexpected pos 704 vs 598"))
+    assert raised.value.errno == errno.ENOSPC
+    assert refused_path(raised.value) == (
+        f"No space left on device ({path}); free some disk space or choose another disk."
+    )
+    assert torch.load(path, weights_only=True)["x"].item() == 1
+    assert sorted(tmp_path.iterdir()) == [path]
+
+
+def test_a_writers_own_wording_of_a_full_disk_or_quota_is_the_systems_error(
+    tmp_path: Path,
+) -> None:
+    """safetensors words the system's error in its own exception."""
+    for code in (errno.ENOSPC, errno.EDQUOT):
+        wrapped = RuntimeError(f"I/O error: {os.strerror(code)} (os error {code})")
+        with pytest.raises(OSError) as raised:
+            _write_failing(tmp_path / "model.safetensors", wrapped)
+        assert (raised.value.errno, raised.value.filename) == (
+            code,
+            str(tmp_path / "model.safetensors"),
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_write_errors_pass_through_unchanged(tmp_path: Path) -> None:
+    assert shutil.disk_usage(tmp_path).free >= engine.atomic.FULL_DISK_BYTES
+    error = ValueError("unknown file extension: .out")
+    with pytest.raises(ValueError) as raised:
+        _write_failing(tmp_path / "a.out", error)
+    assert raised.value is error
+    with pytest.raises(GANliftError, match="one sentence"):
+        _write_failing(tmp_path / "a.out", GANliftError("one sentence"))

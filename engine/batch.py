@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,14 +27,13 @@ from engine.distributed import current_process_group
 from engine.errors import GANliftError, StoppedEarly, out_of_memory, refused_path
 from engine.gan2shape.outputs import OutputSettings, write_outputs
 from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, reconstruct
-from engine.images import SAVE_FORMATS, load_photo
+from engine.image_files import IMAGE_SUFFIXES, image_files, is_image, visible_files
+from engine.images import load_photo
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.metrics import psnr_text
 from engine.perceptual import PerceptualLoss
 from engine.progress import ProgressFn, StopFn
 
-IMAGE_SUFFIXES = (*SAVE_FORMATS, ".gif", ".tif", ".tiff")
-"""File suffixes taken as images (case-insensitive)."""
 REPORT_FILE = "batch-report.json"
 FINISHED_MARKER = "summary.json"
 """The last file a finished reconstruction writes."""
@@ -89,15 +88,12 @@ class BatchReport:
 def find_images(
     folder: str | os.PathLike, *, recursive: bool = False, leaving_out: Path | None = None
 ) -> list[Path]:
-    """The image files in `folder`, sorted by path: those directly in it, or with `recursive`
-    those in its subfolders too, outside the folder `leaving_out` (results, even when a link
-    leads there). Hidden files and folders (a killed writer's temporaries, a `.git`) are left
-    out."""
+    """The image files in `folder` (`engine.image_files.image_files`), refused in one sentence
+    when the folder is missing or holds none."""
     folder = Path(folder)
     if not folder.is_dir():
         raise GANliftError(f"Image folder {folder} does not exist; check the path.")
-    candidates = _visible_files(folder, leaving_out=leaving_out) if recursive else folder.iterdir()
-    images = sorted(path for path in candidates if path.is_file() and _is_image(path))
+    images = image_files(folder, recursive=recursive, leaving_out=leaving_out)
     if not images:
         raise GANliftError(
             f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}); choose another folder."
@@ -110,32 +106,9 @@ def images_in_subfolders(folder: str | os.PathLike, *, leaving_out: Path | None 
     asked to), outside the folder `leaving_out` (results written inside `folder`)."""
     folder = Path(folder)
     return sum(
-        path.parent != folder and _is_image(path)
-        for path in _visible_files(folder, leaving_out=leaving_out)
+        path.parent != folder and is_image(path)
+        for path in visible_files(folder, leaving_out=leaving_out)
     )
-
-
-def _visible_files(folder: Path, *, leaving_out: Path | None = None) -> Iterator[Path]:
-    """Every file under `folder` outside hidden folders and `leaving_out`. Linked folders are
-    followed, each real folder once (a link cycle ends there); subfolders are walked real ones
-    first, then by name, so which path names a folder reached twice does not depend on the
-    file system."""
-    skipped = None if leaving_out is None else os.path.realpath(leaving_out)
-    seen: set[str] = set()
-    for root, folders, files in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen or real == skipped:
-            folders[:] = []
-            continue
-        seen.add(real)
-        visible = [name for name in folders if not name.startswith(".")]
-        folders[:] = sorted(visible, key=lambda name: (os.path.islink(Path(root) / name), name))
-        yield from (Path(root) / name for name in files)
-
-
-def _is_image(path: Path) -> bool:
-    """A visible file with an image suffix."""
-    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
 def reconstruct_batch(

@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from engine.cli import main
-from engine.errors import GANliftError
+from engine.errors import GANliftError, StoppedEarly
+from engine.stylegan2.training import data
 from engine.stylegan2.training.data import (
     ImageFolder,
     find_images,
@@ -43,6 +44,21 @@ def test_find_images_is_recursive_sorted_and_skips_other_files(tmp_path: Path) -
     write_image(tmp_path / ".cache" / "d.png", random_pixels(4))
     found = [path.relative_to(tmp_path).as_posix() for path in find_images(tmp_path)]
     assert found == ["b.png", "sub/a.JPG", "sub/deeper/c.jpeg"]
+
+
+def test_training_images_are_every_image_format_and_linked_folders_are_followed(
+    tmp_path: Path,
+) -> None:
+    """The formats `reconstruct-batch` reads, and a folder made of links to image folders."""
+    photos = tmp_path / "photos"
+    for name in ("a.webp", "b.bmp", "c.tif", "d.gif"):
+        write_image(photos / name, random_pixels(0))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "linked").symlink_to(photos, target_is_directory=True)
+    found = [path.relative_to(data).as_posix() for path in find_images(data)]
+    assert found == ["linked/a.webp", "linked/b.bmp", "linked/c.tif", "linked/d.gif"]
+    assert ImageFolder(data, size=8).batch(torch.tensor([0, 3])).shape == (2, 3, 8, 8)
 
 
 def test_training_images_are_read_as_every_other_image_is(tmp_path: Path) -> None:
@@ -92,6 +108,47 @@ def test_cached_and_streamed_folders_serve_the_same_batches(tmp_path: Path) -> N
     assert torch.equal(batch[3], expected)
 
 
+@pytest.mark.parametrize("cache_limit_mb", [4096.0, 0.0])
+def test_every_unreadable_image_is_named_at_once_before_training(
+    tmp_path: Path, cache_limit_mb: float
+) -> None:
+    """Cached (decoded) and streamed (verified) folders both list all bad files up front."""
+    write_image(tmp_path / "good.png", random_pixels(0))
+    (tmp_path / "fake.png").write_text("this is text, not a PNG")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "zero.jpg").write_bytes(b"")
+    whole = write_image(tmp_path / "whole.png", random_pixels(1, 64, 64)).read_bytes()
+    (tmp_path / "truncated.png").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(GANliftError) as refused:
+        ImageFolder(tmp_path, size=8, cache_limit_mb=cache_limit_mb)
+    assert str(refused.value) == (
+        f"3 of 5 training images in '{tmp_path}' cannot be read ('fake.png', 'sub/zero.jpg', "
+        "'truncated.png'); remove them or re-export them as PNG or JPEG."
+    )
+    (tmp_path / "fake.png").unlink()
+    (tmp_path / "truncated.png").unlink()
+    with pytest.raises(GANliftError, match=r"^Image '.*zero.jpg' is empty \(0 bytes\)"):
+        ImageFolder(tmp_path, size=8, cache_limit_mb=cache_limit_mb)
+
+
+def test_a_long_list_of_unreadable_images_shows_five(tmp_path: Path) -> None:
+    for index in range(7):
+        (tmp_path / f"{index}.png").write_text("not a PNG")
+    with pytest.raises(GANliftError, match=r"\('0.png', '1.png', '2.png', '3.png', '4.png' and 2 "):
+        ImageFolder(tmp_path, size=8)
+
+
+def test_a_stop_while_reading_the_images_ends_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(data, "READ_CHUNK", 1)
+    write_image(tmp_path / "a.png", random_pixels(0))
+    assert len(ImageFolder(tmp_path, size=8, should_stop=lambda: True)) == 1  # all read: trains
+    write_image(tmp_path / "b.png", random_pixels(1))
+    with pytest.raises(StoppedEarly, match="while reading the training images"):
+        ImageFolder(tmp_path, size=8, should_stop=lambda: True)
+
+
 def test_to_model_images_maps_to_unit_range_and_mirrors() -> None:
     images = torch.tensor([[[[0, 255]]] * 3, [[[0, 255]]] * 3], dtype=torch.uint8)  # [2,3,1,2]
     out = to_model_images(images, torch.tensor([False, True]), torch.device("cpu"))
@@ -103,7 +160,7 @@ def test_to_model_images_maps_to_unit_range_and_mirrors() -> None:
     ("setup", "message"),
     [
         ("missing", "does not exist"),
-        ("empty", "holds no PNG/JPEG images"),
+        ("empty", "holds no images"),
         ("not_images", "is not a readable image"),
     ],
 )

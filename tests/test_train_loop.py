@@ -176,7 +176,7 @@ def test_a_new_run_starts_from_a_trained_model(image_folder: Path, tmp_path: Pat
             "--batch", "4", "--kimg", "0.016", "--precision", "fp32", "--log-every", "1",
             "--init-from", str(first.model_path)]  # fmt: skip
     assert main(args) == 0
-    assert "finished at 0.0 kimg (step 4" in capsys.readouterr().out
+    assert "finished at 0.016 kimg (step 4, 8 images, fp32)" in capsys.readouterr().out
     records = (tmp_path / "second" / "log.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in records if "loss_d" in line] == [3, 4]
     done = [*args[:4], str(tmp_path / "third"), *args[5:]]
@@ -253,6 +253,72 @@ def test_existing_runs_are_not_overwritten_or_resumed_with_other_settings(
         train_gan(
             image_folder, tmp_path, config=with_changes(TINY, batch=8), device=CPU, resume=True
         )
+
+
+def test_a_folder_holding_a_model_without_a_training_state_is_not_trained_over(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    """A new run would replace model files it cannot resume (with or without --resume)."""
+    first = train_gan(image_folder, tmp_path / "run", config=TINY, device=CPU)
+    first.state_path.unlink()
+    before = {path: path.read_bytes() for path in (first.model_path, first.pt_path)}
+    for resume in (False, True):
+        with pytest.raises(GANliftError) as refused:
+            train_gan(image_folder, tmp_path / "run", config=TINY, device=CPU, resume=resume)
+        assert str(refused.value) == (
+            f"{tmp_path / 'run'} already holds a model (model.safetensors, model.json, "
+            f"model.pt) but no training-state.pt to resume; choose another --out folder (pass "
+            f"--init-from {first.model_path} to train that model further)."
+        )
+    assert {path: path.read_bytes() for path in before} == before
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "model.pt").write_bytes(b"someone's model")
+    with pytest.raises(GANliftError, match=r"already holds a model \(model.pt\)"):
+        train_gan(image_folder, own, config=TINY, device=CPU)
+    assert (own / "model.pt").read_bytes() == b"someone's model"
+
+
+def test_a_run_resumes_only_on_the_images_it_was_trained_on(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    """Other images are refused; the same images in a moved folder resume."""
+    half = with_changes(TINY, kimg=0.008)
+    train_gan(image_folder, tmp_path / "run", config=half, device=CPU)
+    fewer = write_random_images(tmp_path / "fewer", NUMBERED_PNGS[:7], height=20, width=24)
+    with pytest.raises(GANliftError) as refused:
+        train_gan(fewer, tmp_path / "run", config=TINY, device=CPU, resume=True)
+    assert str(refused.value).startswith(
+        f"Cannot resume the run in {tmp_path / 'run'} with --data {fewer}: it was trained on 8 "
+        "images and this folder holds 7 (or other files); pass the --data it was trained on"
+    )
+    assert load_torch_file(tmp_path / "run" / STATE_FILE)["step"] == 2
+    renamed = write_random_images(tmp_path / "renamed", height=20, width=24)
+    first = sorted(renamed.iterdir())[0]
+    first.rename(first.with_name("x" + first.name))
+    with pytest.raises(GANliftError, match="8 images and this folder holds 8 \\(or other files"):
+        train_gan(renamed, tmp_path / "run", config=TINY, device=CPU, resume=True)
+    moved = write_random_images(tmp_path / "moved", height=20, width=24)
+    assert train_gan(moved, tmp_path / "run", config=TINY, device=CPU, resume=True).step == 4
+
+
+def test_a_state_that_records_no_data_resumes_on_any(image_folder: Path, tmp_path: Path) -> None:
+    """States written before the data was recorded resume as they did."""
+    half = with_changes(TINY, kimg=0.008)
+    first = train_gan(image_folder, tmp_path, config=half, device=CPU)
+    state = load_torch_file(first.state_path)
+    del state["data"]
+    torch.save(state, first.state_path)
+    other = write_random_images(tmp_path.parent / f"{tmp_path.name}-other", NUMBERED_PNGS[:5])
+    assert train_gan(other, tmp_path, config=TINY, device=CPU, resume=True).step == 4
+
+
+def test_a_missing_or_empty_data_folder_makes_no_out_folder(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    for data in (tmp_path / "missing", tmp_path / "empty"):
+        with pytest.raises(GANliftError):
+            train_gan(data, tmp_path / "run", config=TINY, device=CPU)
+    assert not (tmp_path / "run").exists()
 
 
 def test_bf16_training_steps_stay_finite(image_folder: Path, tmp_path: Path) -> None:

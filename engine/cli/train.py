@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.cli.arguments import INTERRUPTED, seed
 from engine.distributed import current_process_group, process_group_from_environment
-from engine.errors import GANliftError
+from engine.errors import GANliftError, StoppedEarly
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import load_checkpoint
 from engine.stylegan2.training import TrainConfig, default_channels, parse_channels, train_gan
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", required=True, help="folder of PNG/JPEG images (recursive)")
+    parser.add_argument("--data", required=True, help="folder of images (read recursively)")
     parser.add_argument("--out", default="runs/stylegan2", help="output folder (%(default)s)")
     parser.add_argument(
         "--channels",
@@ -154,21 +154,26 @@ def run(args: argparse.Namespace) -> int:
         stop_on_signals() as should_stop,
         tqdm_progress("train-gan") as progress,
     ):
-        result = train_gan(
-            args.data,
-            args.out,
-            config=config,
-            device=device,
-            resume=args.resume,
-            init_from=init_from,
-            progress=progress,
-            should_stop=should_stop,
-        )
+        try:
+            result = train_gan(
+                args.data,
+                args.out,
+                config=config,
+                device=device,
+                resume=args.resume,
+                init_from=init_from,
+                progress=progress,
+                should_stop=should_stop,
+            )
+        except StoppedEarly as stopped:
+            print(f"stopped: {stopped}")
+            return INTERRUPTED
         if not current_process_group().is_main:
             return 0
     status = "stopped" if result.stopped_early else "finished"
     print(
-        f"{status} at {result.kimg:.1f} kimg (step {result.step}, {result.precision}); "
+        f"{status} at {result.kimg:g} kimg (step {result.step}, {result.images} images, "
+        f"{result.precision}); "
         f"model {result.model_path}, common layout {result.pt_path}, resume state "
         f"{result.state_path}"
     )

@@ -1,4 +1,4 @@
-"""Training images: every PNG/JPEG under a folder, centre-cropped and resized to the model size.
+"""Training images: every image file under a folder, centre-cropped and resized to the model size.
 
 Decoded images are kept in memory as one uint8 tensor when they fit the cache budget (the
 synthetic sets and most small sets do); otherwise each batch is decoded on the fly by a thread
@@ -9,48 +9,43 @@ Images are drawn uniformly, or by per-image sampling weights read from a JSON fi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import ExifTags, Image
 
-from engine.errors import GANliftError
+from engine.errors import GANliftError, StoppedEarly
+from engine.image_files import IMAGE_SUFFIXES, image_files
 from engine.images import load_image as read_image
 from engine.images import to_uint8
-from engine.progress import ProgressFn, no_progress
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+from engine.progress import ProgressFn, StopFn, no_progress
 
 
 def find_images(folder: str | Path) -> list[Path]:
-    """All PNG/JPEG files under `folder` (recursively), sorted so that indices are stable;
-    hidden files (such as a killed writer's `.name.png.*` temporaries) are left out."""
+    """The training images under `folder` (`engine.image_files.image_files`, recursively),
+    refused in one sentence when the folder is missing or holds none."""
     root = Path(folder)
     if root.is_file():
-        raise GANliftError(
-            f"Training data '{root}' is a file; pass --data a folder of PNG/JPEG images."
-        )
+        raise GANliftError(f"Training data '{root}' is a file; pass --data a folder of images.")
     if not root.is_dir():
         raise GANliftError(
-            f"Training data folder '{root}' does not exist; pass --data a folder of PNG/JPEG "
-            "images (for example one written by `python -m engine synth`)."
+            f"Training data folder '{root}' does not exist; pass --data a folder of images "
+            "(for example one written by `python -m engine synth`)."
         )
-    paths = sorted(
-        path
-        for path in root.rglob("*")
-        if path.suffix.lower() in IMAGE_SUFFIXES
-        and path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(root).parts)
-    )
+    paths = image_files(root, recursive=True)
     if not paths:
         raise GANliftError(
-            f"Training data folder '{root}' holds no PNG/JPEG images; pass --data a folder of "
-            "images (for example one written by `python -m engine synth`)."
+            f"Training data folder '{root}' holds no images ({', '.join(IMAGE_SUFFIXES)}); "
+            "pass --data a folder of images (for example one written by `python -m engine "
+            "synth`)."
         )
     return paths
 
@@ -94,8 +89,16 @@ def _plain_rgb(path: Path) -> Image.Image | None:
         return None  # the full reader names what is wrong with the file
 
 
+READ_CHUNK = 256
+"""Images read between progress reports and checks for a stop."""
+
+
 class ImageFolder:
-    """The images of a folder at one resolution, served as uint8 batches by index."""
+    """The images of a folder at one resolution, served as uint8 batches by index.
+
+    Every image is checked as the folder is opened, so that all unreadable files are named at
+    once, before training: decoded when they fit the cache, else opened and verified (a file
+    that fails the check is decoded too, which names what is wrong with it)."""
 
     def __init__(
         self,
@@ -104,13 +107,15 @@ class ImageFolder:
         size: int,
         cache_limit_mb: float = 4096.0,
         progress: ProgressFn | None = None,
+        should_stop: StopFn | None = None,
     ) -> None:
+        self.folder = Path(folder)
         self.paths = find_images(folder)
         self.size = size
         fits = len(self.paths) * 3 * size * size / 2**20 <= cache_limit_mb
-        self._cache = self._decode_all(progress or no_progress) if fits else None  # [N,3,S,S]
-        if not fits:
-            load_image(self.paths[0], size)  # fail now, not hours in, if the folder is not images
+        read = self._decoded if fits else self._checked
+        images = self._read_all(read, progress or no_progress, should_stop or (lambda: False))
+        self._cache = _as_batch(images) if fits else None  # [N, 3, S, S]
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -120,32 +125,81 @@ class ImageFolder:
         """Whether every image is held decoded in memory."""
         return self._cache is not None
 
-    def _decode(self, paths: list[Path]) -> torch.Tensor:
-        """Decode `paths` in parallel into uint8 `[len(paths), 3, S, S]`."""
-        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-            images = list(pool.map(lambda path: load_image(path, self.size), paths))
-        return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    def _decoded(self, path: Path) -> np.ndarray:
+        """`path` decoded at the model size, uint8 `[S, S, 3]`."""
+        return load_image(path, self.size)
 
-    def _decode_all(self, progress: ProgressFn) -> torch.Tensor:
-        """Decode the whole folder into memory, in chunks so progress can be reported."""
-        chunk = 256
+    def _checked(self, path: Path) -> None:
+        """Check that `path` reads as an image without decoding it (a failure: `_decoded`)."""
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception:  # Pillow fails in many ways; the full reader names the problem
+            self._decoded(path)
+
+    def _read_all(
+        self, read: Callable[[Path], Any], progress: ProgressFn, should_stop: StopFn
+    ) -> list[Any]:
+        """`read` of every image, in parallel chunks with progress; the unreadable ones named
+        together in one refusal."""
+        chunk = READ_CHUNK
         total = len(self.paths)
-        parts = []
-        for start in range(0, total, chunk):
-            parts.append(self._decode(self.paths[start : start + chunk]))
-            progress(min(start + chunk, total), total, "decoding training images")
-        return torch.cat(parts)
+        done: list[Any] = []
+        refused: dict[Path, GANliftError] = {}
+
+        def attempt(path: Path) -> Any:
+            try:
+                return read(path)
+            except GANliftError as error:
+                refused[path] = error
+
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            for start in range(0, total, chunk):
+                done += pool.map(attempt, self.paths[start : start + chunk])
+                if refused and start + chunk >= total:  # before the bar shows a finished read
+                    raise self._unreadable(refused)
+                progress(min(start + chunk, total), total, "reading training images")
+                if start + chunk < total and should_stop():  # a stop after the last: training's
+                    raise StoppedEarly(
+                        "Stopped while reading the training images; nothing was trained or written."
+                    )
+        return done
+
+    def _unreadable(self, refused: dict[Path, GANliftError]) -> GANliftError:
+        """The refusal of a folder whose `refused` images cannot be read."""
+        if len(refused) == 1:
+            return next(iter(refused.values()))
+        names = [f"'{name}'" for name in image_names(self.folder, sorted(refused))]
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        return GANliftError(
+            f"{len(refused)} of {len(self.paths)} training images in '{self.folder}' cannot be "
+            f"read ({shown}); remove them or re-export them as PNG or JPEG."
+        )
 
     def batch(self, indices: torch.Tensor) -> torch.Tensor:
         """The images at `indices` (int64 `[B]`) as uint8 `[B, 3, S, S]`."""
         if self._cache is not None:
             return self._cache[indices]
-        return self._decode([self.paths[i] for i in indices.tolist()])
+        paths = [self.paths[i] for i in indices.tolist()]
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            return _as_batch(list(pool.map(self._decoded, paths)))
+
+
+def _as_batch(images: list[np.ndarray]) -> torch.Tensor:
+    """uint8 `[S, S, 3]` images as one uint8 `[N, 3, S, S]` tensor."""
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
 
 
 def image_names(folder: str | Path, images: list[Path]) -> list[str]:
     """The names sample-weight files use for `images` under `folder`: relative, with "/"."""
     return [image.relative_to(folder).as_posix() for image in images]
+
+
+def data_identity(folder: str | Path, images: list[Path]) -> dict[str, Any]:
+    """What a run trains on, to tell whether a resumed run still does: the number of `images`
+    and a digest of their names relative to `folder` (the same wherever the folder is moved)."""
+    names = "\n".join(image_names(folder, images)).encode()
+    return {"images": len(images), "names_sha256": hashlib.sha256(names).hexdigest()}
 
 
 def read_sample_weights(path: str | Path, folder: str | Path, images: list[Path]) -> torch.Tensor:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,7 +24,13 @@ from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn, no_progress
 from engine.stylegan2 import Checkpoint, save_checkpoint, save_pt_checkpoint
 from engine.stylegan2.training.config import TrainConfig
-from engine.stylegan2.training.data import ImageFolder, read_sample_weights, to_model_images
+from engine.stylegan2.training.data import (
+    ImageFolder,
+    data_identity,
+    find_images,
+    read_sample_weights,
+    to_model_images,
+)
 from engine.stylegan2.training.ema import ema_beta, update_ema
 from engine.stylegan2.training.latents import LatentDraw, generate
 from engine.stylegan2.training.log import JsonlLog, RunningMeans
@@ -39,6 +46,8 @@ from engine.stylegan2.training.state import TrainingState, read_state_file
 
 STATE_FILE = "training-state.pt"
 MODEL_NAME = "model"
+MODEL_FILES = (f"{MODEL_NAME}.safetensors", f"{MODEL_NAME}.json", f"{MODEL_NAME}.pt")
+"""The model files a snapshot writes, which a new run in the folder would replace."""
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.jsonl"
 SAMPLES_DIR = "samples"
@@ -52,6 +61,8 @@ class TrainResult:
     out_dir: Path
     step: int
     kimg: float
+    images: int
+    """Training images in the data folder."""
     precision: ResolvedPrecision
     state_path: Path
     """The resumable training state."""
@@ -89,20 +100,29 @@ def train_gan(
             f"--out {out} lies inside the training folder {data_dir}, so the run's own sample "
             "grids would become training images; choose a folder outside it."
         )
+    data = data_identity(data_dir, find_images(data_dir))  # before --out is made
     output_folder(out_dir)  # as given: Path("") would be the current folder
     state = TrainingState.create(config, device)
     state_path = out / STATE_FILE
     if state_path.exists():
         _resume_into(state, state_path, config, resume)
+        _check_same_data(state, data, data_dir, out)
         if state.step > config.total_steps():
             raise _past_the_plan(f"The run in {out}", state.step, config)
-    elif init_from is not None:
-        state.start_from(init_from, config)
-        if state.step >= config.total_steps():
-            raise _past_the_plan("The model given to start from", state.step, config)
+    else:
+        _check_holds_no_model(out)
+        if init_from is not None:
+            state.start_from(init_from, config)
+            if state.step >= config.total_steps():
+                raise _past_the_plan("The model given to start from", state.step, config)
+    state.data = data
     report = (progress or no_progress) if group.is_main else no_progress
     dataset = ImageFolder(
-        data_dir, size=config.size, cache_limit_mb=config.cache_limit_mb, progress=report
+        data_dir,
+        size=config.size,
+        cache_limit_mb=config.cache_limit_mb,
+        progress=report,
+        should_stop=should_stop,
     )
     weights = None
     if config.sample_weights is not None:
@@ -128,6 +148,7 @@ def train_gan(
         out_dir=out,
         step=state.step,
         kimg=config.kimg_at(state.step),
+        images=len(dataset),
         precision=precision,
         state_path=state_path,
         model_path=out / f"{MODEL_NAME}.safetensors",
@@ -162,6 +183,30 @@ def _resume_into(state: TrainingState, path: Path, config: TrainConfig, resume: 
             "same settings or choose another --out folder."
         )
     state.load(data)
+
+
+def _check_same_data(
+    state: TrainingState, data: dict[str, Any], data_dir: str | Path, out: Path
+) -> None:
+    """A resumed run must go on with the images it was trained on (`data_identity`)."""
+    if state.data is not None and state.data != data:
+        raise GANliftError(
+            f"Cannot resume the run in {out} with --data {data_dir}: it was trained on "
+            f"{state.data['images']} images and this folder holds {data['images']} (or other "
+            "files); pass the --data it was trained on, or train its model on these images in "
+            f"a new --out folder with --init-from {out / MODEL_FILES[0]}."
+        )
+
+
+def _check_holds_no_model(out: Path) -> None:
+    """A new run must not replace a model it cannot resume (one without a training state)."""
+    models = [name for name in MODEL_FILES if (out / name).exists()]
+    if models:
+        raise GANliftError(
+            f"{out} already holds a model ({', '.join(models)}) but no {STATE_FILE} to resume; "
+            f"choose another --out folder (pass --init-from {out / models[0]} to train that "
+            "model further)."
+        )
 
 
 def _past_the_plan(what: str, step: int, config: TrainConfig) -> GANliftError:

@@ -1,7 +1,7 @@
 """Everything a training run needs to continue exactly where it stopped, and its one file.
 
 The file `training-state.pt` holds {format, version, step, kimg, config, G, D, G_ema,
-optimisers, RNG states, latent_avg, pl_mean}; it is written to a temporary file and renamed
+optimisers, RNG states, latent_avg, pl_mean, data}; it is written to a temporary file and renamed
 over the previous one, so a crash never leaves a half-written checkpoint behind.
 """
 
@@ -55,6 +55,9 @@ class TrainingState:
     pl_mean: torch.Tensor
     """Running mean path length (a 0-d tensor)."""
     step: int = 0
+    data: dict[str, Any] | None = None
+    """What the run trains on (`engine.stylegan2.training.data.data_identity`); None for a
+    state written before it was recorded."""
 
     @classmethod
     def create(cls, config: TrainConfig, device: torch.device) -> TrainingState:
@@ -95,6 +98,7 @@ class TrainingState:
             },
             "latent_avg": latent_avg.detach().cpu(),
             "pl_mean": self.pl_mean.detach().cpu(),
+            "data": self.data,
         }
         save_torch(data, path)
 
@@ -113,6 +117,7 @@ class TrainingState:
                 torch.cuda.set_rng_state(state, index)
         self.pl_mean = data["pl_mean"].to(self.pl_mean.device)
         self.step = int(data["step"])
+        self.data = data.get("data")
 
     def start_from(self, checkpoint: Checkpoint, config: TrainConfig) -> None:
         """Continue a trained model in a new run: G and G_ema from its EMA generator, D from its

@@ -22,7 +22,7 @@ from engine.cli import main
 from engine.errors import GANliftError
 from engine.images import fit_to_frame, save_image
 from engine.mesh import save_mesh
-from engine.stylegan2 import Generator, save_checkpoint
+from engine.stylegan2 import Generator, generator_fingerprint, save_checkpoint
 from engine.styleganr import (
     PARTS,
     HandLabels,
@@ -45,6 +45,7 @@ from engine.styleganr import (
     inverse_graphics_weights,
     labelling_sheet,
     load_hand_labels,
+    load_model_views,
     load_styleganr,
     load_view_codes,
     mask_entropy,
@@ -179,7 +180,8 @@ def test_labeller_trains_resumes_and_labels_view_codes(generator, tmp_path) -> N
         image_size=16,
     )
     saved = state.read_bytes()
-    train_view_labeller(config, state_path=state, image_size=16)  # 2 asked, 3 done: no write
+    with pytest.raises(GANliftError, match="already holds 3 training steps, more than the 2"):
+        train_view_labeller(config, state_path=state, image_size=16)
     assert state.read_bytes() == saved
     views = auto_label(
         generator, sample_view_codes(generator, 3, num_view_layers=2), labeller, samples_per_view=2
@@ -486,10 +488,15 @@ def test_mapping_training_warms_up_cycles_and_resumes(model, tmp_path) -> None:
     )
     assert not torch.equal(resumed.mapping.mask_logits, trained.mapping.mask_logits)
     saved = state.read_bytes()
-    again = train_mapping(  # asks for 2 steps of a state that holds 3: nothing to do
-        model.generator, model.inverse_graphics, model.views, config, state_path=state
+    finished = replace(config, steps=3)
+    again = train_mapping(  # asks for the 3 steps the state holds: nothing to do
+        model.generator, model.inverse_graphics, model.views, finished, state_path=state
     )
     assert torch.equal(again.mapping.mask_logits, resumed.mapping.mask_logits)
+    with pytest.raises(GANliftError, match="already holds 3 training steps, more than the 2"):
+        train_mapping(
+            model.generator, model.inverse_graphics, model.views, config, state_path=state
+        )
     assert state.read_bytes() == saved
     with pytest.raises(GANliftError, match=r"different config \(batch_size 2 -> 4\)"):
         train_mapping(
@@ -810,6 +817,53 @@ def test_a_model_refuses_another_gan_of_the_same_shapes(model, tmp_path) -> None
         next(other.parameters()).add_(1e-3)
     with pytest.raises(GANliftError, match="another StyleGAN2"):
         load_styleganr(model_file, generator=other)
+
+
+def test_view_codes_serve_only_the_gan_they_were_drawn_from(model, tmp_path) -> None:
+    """Labelled or saved, view codes keep their GAN's fingerprint; every use with another GAN
+    of the same shapes is refused, and codes of unknown origin are taken as they are."""
+    generator = model.generator
+    views = sample_view_codes(generator, 3, num_view_layers=VIEW_LAYERS, seed=1)
+    labelled = HandLabels(bins={0: 0, 1: 2, 2: 4}).cameras(views)
+    loaded = load_view_codes(save_view_codes(labelled, tmp_path / "views.safetensors"))
+    assert loaded.generator == generator_fingerprint(generator) == views.generator
+    other = copy.deepcopy(generator)
+    with torch.no_grad():
+        next(other.parameters()).add_(1e-3)
+    readings = _FixedReadings(_raw_targets(torch.tensor([[0.0, 10.0, 1.0]])))
+    uses = {
+        "pairs": lambda gan: gan_view_pairs(gan, loaded, lambda images: images[:, :1]),
+        "sheet": lambda gan: labelling_sheet(gan, loaded, samples_per_view=1),
+        "auto-label": lambda gan: auto_label(gan, loaded, readings, samples_per_view=1),
+        "mapping": lambda gan: train_mapping(
+            gan, model.inverse_graphics, loaded, MappingTrainConfig(
+                hidden=32, steps=1, warmup_steps=1, batch_size=1, view_fit_steps=1
+            ),
+            state_path=tmp_path / f"mapping-{id(gan)}.pt",
+        ),
+    }  # fmt: skip
+    for use in uses.values():
+        use(generator)
+        with pytest.raises(GANliftError, match="drawn from another StyleGAN2"):
+            use(other)
+    unknown = tmp_path / "unknown.safetensors"
+    safetensors.torch.save_file({"codes": views.codes, "cameras": labelled.cameras}, unknown)
+    assert load_view_codes(unknown).generator is None
+    gan_view_pairs(other, load_view_codes(unknown), lambda images: images[:, :1])
+    model_file = save_styleganr(model, tmp_path / "model.pt")
+    assert load_model_views(model_file).generator == generator_fingerprint(generator)
+
+
+def test_a_model_whose_gan_was_moved_says_where_it_looked(model, tmp_path) -> None:
+    place = save_checkpoint(tmp_path / "gan", model.generator)
+    model_file = save_styleganr(replace(model, generator_path=str(place)), tmp_path / "model.pt")
+    place.rename(tmp_path / "elsewhere.safetensors")
+    with pytest.raises(GANliftError) as refused:
+        load_styleganr(model_file)
+    assert str(refused.value) == (
+        f"{model_file} records its StyleGAN2 as {place}, which is no longer there; pass the "
+        "GAN's checkpoint where it is now (--checkpoint, or generator= in Python)."
+    )
 
 
 def test_each_sample_is_read_from_its_own_view_codes_camera(model, monkeypatch) -> None:

@@ -3,11 +3,13 @@ graphics network overfitting one synthetic car."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
+from engine.errors import GANliftError
 from engine.render import render_mesh
 from engine.styleganr import (
     InverseGraphicsConfig,
@@ -30,7 +32,7 @@ from engine.styleganr import (
 )
 from engine.styleganr.camera import OBJECT_RADIUS, projection
 from engine.styleganr.inverse_graphics import refine_camera
-from engine.styleganr.train_inverse import inverse_graphics_losses
+from engine.styleganr.train_inverse import SYNTHETIC_PAIRS, inverse_graphics_losses
 from engine.synth.generate import render_scene, sample_scene
 from engine.synth.scene import CAR_VIEW_RANGES
 
@@ -212,10 +214,38 @@ def test_training_resumes_from_its_state_file(tmp_path) -> None:
     for name, value in resumed.network.state_dict().items():  # ... and optimiser state
         assert torch.equal(value, after[name]), name
     saved = state.read_bytes()
-    finished = train_inverse_graphics(source, config, state_path=state)  # asks for 2 of 3 done
+    finished = train_inverse_graphics(source, longer, state_path=state)
     assert finished.step == 3 and finished.history == []
+    with pytest.raises(GANliftError, match=r"already holds 3 training steps, more than the 2"):
+        train_inverse_graphics(source, config, state_path=state)
     assert state.read_bytes() == saved
     assert {"iou", "colour", "laplacian", "flatten", "move", "total"} <= set(resumed.history[0])
+
+
+def test_a_run_resumes_only_on_the_pairs_it_was_trained_on(tmp_path) -> None:
+    """The recorded source of the pairs (synthetic renders, or a GAN's fingerprint) must match;
+    a run that names none is not checked and keeps the state's record."""
+
+    def source(count: int, rng: torch.Generator) -> ViewPairs:
+        return synthetic_view_pairs([1, 2], size=32, generator=rng)
+
+    config = InverseGraphicsTrainConfig(network=TINY_NETWORK, steps=1, batch_size=2)
+    longer = dataclasses.replace(config, steps=2)
+    state = tmp_path / "inverse.pt"
+    train_inverse_graphics(source, config, state_path=state, pairs_from="0123abcd")
+    with pytest.raises(GANliftError) as refused:
+        train_inverse_graphics(source, longer, state_path=state, pairs_from=SYNTHETIC_PAIRS)
+    assert str(refused.value) == (
+        f"{state} was trained on the pairs of the StyleGAN2 with weight fingerprint 0123abcd, "
+        f"not synthetic renders; pass the same pairs to resume it, or start a new --out with "
+        f"--init-from {state}."
+    )
+    assert train_inverse_graphics(source, longer, state_path=state).step == 2
+    longest = dataclasses.replace(config, steps=3)
+    with pytest.raises(GANliftError, match="not synthetic renders"):
+        train_inverse_graphics(source, longest, state_path=state, pairs_from=SYNTHETIC_PAIRS)
+    resumed = train_inverse_graphics(source, longest, state_path=state, pairs_from="0123abcd")
+    assert resumed.step == 3
 
 
 def test_the_multiview_term_renders_each_car_in_its_partners_view(monkeypatch) -> None:

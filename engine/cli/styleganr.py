@@ -19,7 +19,7 @@ from engine.images import image_format, load_photo, save_image
 from engine.mesh import mesh_file, save_mesh
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.progress import StopFn, stop_on_signals, tqdm_progress
-from engine.stylegan2 import load_checkpoint
+from engine.stylegan2 import generator_fingerprint, load_checkpoint
 from engine.styleganr import (
     PARTS,
     HandLabels,
@@ -53,7 +53,7 @@ from engine.styleganr import (
     train_view_labeller,
 )
 from engine.styleganr.config_io import load_config, save_config
-from engine.styleganr.train_inverse import stored_config
+from engine.styleganr.train_inverse import SYNTHETIC_PAIRS, stored_config
 from engine.synth import SEED_RANGES
 
 
@@ -308,6 +308,7 @@ def _train_inverse(args: argparse.Namespace) -> int:
                 "come with their cameras and masks, so leave them out with --synthetic."
             )
         size, first_seed = args.size, SEED_RANGES["train"].start
+        pairs_from = SYNTHETIC_PAIRS
 
         def source(count: int, rng: torch.Generator):
             start = int(torch.randint(first_seed, 10**8, (), generator=rng))
@@ -318,6 +319,7 @@ def _train_inverse(args: argparse.Namespace) -> int:
             raise GANliftError("Training on a GAN needs --views (labelled) and --labeller.")
         labeller = load_view_labeller(args.labeller, device)
         checkpoint = load_checkpoint(args.checkpoint, device)
+        pairs_from = generator_fingerprint(checkpoint.generator)
         if checkpoint.discriminator is not None:  # the paper's perceptual term, on D features
             perceptual = DiscriminatorFeatureLoss(checkpoint.discriminator)
         source = gan_view_pairs(
@@ -345,6 +347,7 @@ def _train_inverse(args: argparse.Namespace) -> int:
             progress=progress,
             should_stop=should_stop,
             initial_weights=initial,
+            pairs_from=pairs_from,
         )
     return _finish_training(config, config_path, should_stop, args.out)
 

@@ -73,3 +73,13 @@ def check_resumable(path: str | os.PathLike, stored: Any, config: Any) -> None:
             f"{path} was written by a run with a different config ({'; '.join(changed)}); "
             "pass the same config (only steps may change) or choose a new state file."
         )
+
+
+def check_not_past_steps(path: str | os.PathLike, step: int, steps: int) -> None:
+    """Refuse a run asked for `steps` whose state file at `path` already holds more: it would
+    train nothing, yet report success."""
+    if step > steps:
+        raise GANliftError(
+            f"{path} already holds {step} training steps, more than the {steps} asked for; pass "
+            f"--steps {step} or more to go on, or choose a new --out."
+        )

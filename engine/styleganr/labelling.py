@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -27,7 +27,13 @@ from engine.images import make_grid
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Generator
 from engine.styleganr.camera import camera_from_view
-from engine.styleganr.config_io import load_config, read_state, save_config, write_state
+from engine.styleganr.config_io import (
+    check_not_past_steps,
+    load_config,
+    read_state,
+    save_config,
+    write_state,
+)
 from engine.styleganr.view_codes import ViewCodes, compose, sample_w
 from engine.synth import render_samples, seed_run
 
@@ -209,6 +215,7 @@ def train_view_labeller(
         for group in optimiser.param_groups:  # the config's rate, e.g. a lower one to fine-tune
             group["lr"] = config.learning_rate
         step = int(state["step"])
+        check_not_past_steps(state_path, step, config.steps)
     resumed_at = step
 
     def save() -> None:
@@ -240,7 +247,7 @@ def train_view_labeller(
             save()
         if progress is not None:
             progress(step, config.steps, f"loss {float(terms['total'].detach()):.3f}")
-    if step > resumed_at:  # a state already at or past config.steps is left as it is
+    if step > resumed_at:  # a state already at config.steps is left as it is
         save()
     return labeller.eval()
 
@@ -283,6 +290,7 @@ def auto_label(
         raise GANliftError(
             "The view codes file holds no codes; draw some with `styleganr view-codes`."
         )
+    views.check_drawn_from(generator)
     content = sample_w(generator, samples_per_view, seed=seed, truncation=truncation)  # [S, D]
     cameras, agreement = [], []
     for index, code in enumerate(views.codes):
@@ -298,9 +306,9 @@ def auto_label(
             progress(index + 1, len(views.codes), "labelling view codes")
     labels = torch.stack(cameras).cpu()  # [V, 3]
     if keep is None:
-        return ViewCodes(codes=views.codes, cameras=labels)
+        return replace(views, cameras=labels)
     chosen = balanced_selection(labels[:, 0], torch.stack(agreement).cpu(), keep)
-    return ViewCodes(codes=views.codes[chosen], cameras=labels[chosen])
+    return replace(views, codes=views.codes[chosen], cameras=labels[chosen])
 
 
 def balanced_selection(azimuth: torch.Tensor, agreement: torch.Tensor, keep: int) -> torch.Tensor:
@@ -386,7 +394,7 @@ class HandLabels:
         cameras = torch.tensor(
             [[self.bins[i] * 360 / self.num_bins, self.elevation, self.scale] for i in indices]
         )
-        return ViewCodes(codes=views.codes[indices], cameras=cameras)
+        return replace(views, codes=views.codes[indices], cameras=cameras)
 
 
 def save_hand_labels(labels: HandLabels, path: str | os.PathLike) -> Path:
@@ -410,6 +418,7 @@ def labelling_rows(
 ) -> torch.Tensor:
     """Images ``[V, S, 3, H, W]``: each view code under the same ``samples_per_view`` contents
     (from ``seed``), for a person to assign azimuth bins (see `HandLabels`)."""
+    views.check_drawn_from(generator)
     content = sample_w(generator, samples_per_view, seed=seed, truncation=truncation)
     return torch.stack(
         [

@@ -133,7 +133,11 @@ def load_model_views(path: str | os.PathLike) -> ViewCodes:
 
 
 def _views(state: dict[str, Any]) -> ViewCodes:
-    return ViewCodes(codes=state["views"]["codes"], cameras=state["views"]["cameras"])
+    return ViewCodes(
+        codes=state["views"]["codes"],
+        cameras=state["views"]["cameras"],
+        generator=state.get("generator_fingerprint"),
+    )
 
 
 def load_styleganr(
@@ -152,7 +156,17 @@ def load_styleganr(
             raise GANliftError(
                 f"{path} does not record its StyleGAN2 checkpoint; pass --checkpoint."
             )
-        generator = load_checkpoint(state["generator_path"], device).generator
+        recorded_path = state["generator_path"]
+        try:
+            generator = load_checkpoint(recorded_path, device).generator
+        except GANliftError as error:
+            if Path(recorded_path).exists():
+                raise
+            raise GANliftError(
+                f"{path} records its StyleGAN2 as {recorded_path}, which is no longer there; "
+                "pass the GAN's checkpoint where it is now (--checkpoint, or generator= in "
+                "Python)."
+            ) from error
     inverse_graphics = InverseGraphicsNet(
         config_from_dict(InverseGraphicsConfig, state["inverse_graphics"]["config"], str(path))
     )

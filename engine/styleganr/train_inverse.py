@@ -19,7 +19,12 @@ from torch import nn
 from engine.config import config_from_dict, config_to_dict
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
-from engine.styleganr.config_io import check_resumable, read_state, write_state
+from engine.styleganr.config_io import (
+    check_not_past_steps,
+    check_resumable,
+    read_state,
+    write_state,
+)
 from engine.styleganr.inverse_graphics import (
     InverseGraphicsConfig,
     InverseGraphicsNet,
@@ -38,6 +43,8 @@ from engine.styleganr.multiview import ViewPairs
 
 STATE_FORMAT = "ganlift-styleganr-inverse-graphics"
 STATE_VERSION = 1
+SYNTHETIC_PAIRS = "synthetic"
+"""`train_inverse_graphics`'s ``pairs_from`` for pairs of the synthetic world's renders."""
 
 PerceptualFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """A distance ``[N]`` between image batches ``[N, 3, H, W]`` (see `engine.perceptual`)."""
@@ -160,13 +167,18 @@ def train_inverse_graphics(
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
     initial_weights: dict[str, torch.Tensor] | None = None,
+    pairs_from: str | None = None,
 ) -> InverseGraphicsResult:
     """Train (or continue training) an inverse graphics network on pairs from ``source``.
 
     When ``state_path`` exists the run resumes from it (its config must equal ``config``);
     it is replaced atomically every ``config.checkpoint_every`` steps and when the run ends
-    or ``should_stop()`` turns true, and left untouched when it already holds ``config.steps``.
+    or ``should_stop()`` turns true, and left untouched when it already holds ``config.steps``
+    (one that holds more is refused).
     A new run starts from ``initial_weights`` (a trained network's state dict) if given.
+    ``pairs_from`` names what ``source`` draws (`SYNTHETIC_PAIRS`, or a GAN's
+    `generator_fingerprint`); it is recorded, and a run resumes only with the same (None: not
+    checked).
     """
     device = torch.device(device)
     torch.manual_seed(config.seed)
@@ -177,7 +189,7 @@ def train_inverse_graphics(
     network.template = network.template.to(device)
     optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     data_rng = torch.Generator().manual_seed(config.seed)
-    step = _resume(Path(state_path), config, network, optimiser, data_rng)
+    step, pairs_from = _resume(Path(state_path), config, network, optimiser, data_rng, pairs_from)
     history: list[dict[str, float]] = []
     while step < config.steps and not (should_stop is not None and should_stop()):
         pairs = source(config.batch_size, data_rng).to(device)
@@ -191,11 +203,11 @@ def train_inverse_graphics(
         step += 1
         history.append({name: float(value.detach()) for name, value in terms.items()})
         if step % config.checkpoint_every == 0:
-            _save(Path(state_path), config, network, optimiser, data_rng, step)
+            _save(Path(state_path), config, network, optimiser, data_rng, step, pairs_from)
         if progress is not None:
             progress(step, config.steps, f"loss {history[-1]['total']:.3f}")
-    if history:  # a state already at or past config.steps is left as it is
-        _save(Path(state_path), config, network, optimiser, data_rng, step)
+    if history:  # a state already at config.steps is left as it is
+        _save(Path(state_path), config, network, optimiser, data_rng, step, pairs_from)
     return InverseGraphicsResult(network=network.eval(), step=step, history=history)
 
 
@@ -226,18 +238,34 @@ def _resume(
     network: nn.Module,
     optimiser: torch.optim.Optimizer,
     data_rng: torch.Generator,
-) -> int:
-    """Load the state file into the run if it exists; the step to continue from."""
+    pairs_from: str | None,
+) -> tuple[int, str | None]:
+    """Load the state file into the run if it exists; the step to continue from and the
+    source of the pairs to record (the state's, where the run names none)."""
     if not path.exists():
-        return 0
+        return 0, pairs_from
     state = read_state(path, STATE_FORMAT)
     check_resumable(
         path, config_from_dict(InverseGraphicsTrainConfig, state["config"], str(path)), config
     )
+    trained_on = state.get("pairs_from")
+    if None not in (trained_on, pairs_from) and trained_on != pairs_from:
+        raise GANliftError(
+            f"{path} was trained on {_pairs_text(trained_on)}, not {_pairs_text(pairs_from)}; "
+            f"pass the same pairs to resume it, or start a new --out with --init-from {path}."
+        )
+    check_not_past_steps(path, int(state["step"]), config.steps)
     network.load_state_dict(state["network"], strict=True)
     optimiser.load_state_dict(state["optimiser"])
     data_rng.set_state(state["rng"])
-    return int(state["step"])
+    return int(state["step"]), pairs_from or trained_on
+
+
+def _pairs_text(pairs_from: str) -> str:
+    """`pairs_from` in words."""
+    if pairs_from == SYNTHETIC_PAIRS:
+        return "synthetic renders"
+    return f"the pairs of the StyleGAN2 with weight fingerprint {pairs_from}"
 
 
 def _save(
@@ -247,6 +275,7 @@ def _save(
     optimiser: torch.optim.Optimizer,
     data_rng: torch.Generator,
     step: int,
+    pairs_from: str | None,
 ) -> None:
     write_state(
         path,
@@ -258,5 +287,6 @@ def _save(
             "network": {k: v.detach().cpu() for k, v in network.state_dict().items()},
             "optimiser": optimiser.state_dict(),
             "rng": data_rng.get_state(),
+            "pairs_from": pairs_from,
         },
     )

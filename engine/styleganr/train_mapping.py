@@ -21,7 +21,7 @@ from engine.config import config_from_dict, config_to_dict
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Generator
-from engine.styleganr.config_io import check_resumable, read_state
+from engine.styleganr.config_io import check_not_past_steps, check_resumable, read_state
 from engine.styleganr.encoding import encode_image
 from engine.styleganr.inverse_graphics import InverseGraphicsNet
 from engine.styleganr.mapping import (
@@ -139,6 +139,7 @@ def train_mapping(
     ``generator_path`` is recorded in the model file so `load_styleganr` can find the GAN.
     """
     device = torch.device(device)
+    views.check_drawn_from(generator)
     cameras = views.labelled().to(device)
     generator = generator.to(device).eval().requires_grad_(False)
     inverse_graphics = inverse_graphics.to(device).eval().requires_grad_(False)
@@ -184,7 +185,7 @@ def train_mapping(
             _save(Path(state_path), model, config, optimiser, step)
         if progress is not None:
             progress(step, config.steps, f"loss {float(terms['total'].detach()):.4f}")
-    if step > resumed_at:  # a state already at or past config.steps is left as it is
+    if step > resumed_at:  # a state already at config.steps is left as it is
         _save(Path(state_path), model, config, optimiser, step)
     return model
 
@@ -221,6 +222,7 @@ def _resume(
         )
     stored = config_from_dict(MappingTrainConfig, training["train_config"], str(path))
     check_resumable(path, stored, config)
+    check_not_past_steps(path, int(training["step"]), config.steps)
     stored_model = load_styleganr(path, generator=model.generator)
     if not _same_weights(stored_model.inverse_graphics, model.inverse_graphics) or not (
         torch.equal(stored_model.views.codes.cpu(), model.views.codes.cpu())

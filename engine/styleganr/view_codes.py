@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from engine.atomic import atomic_path
 from engine.errors import GANliftError
 from engine.progress import ProgressFn
-from engine.stylegan2 import Generator
+from engine.stylegan2 import Generator, generator_fingerprint
 from engine.styleganr.multiview import ViewPairs
 
 MaskFn = Callable[[torch.Tensor], torch.Tensor]
@@ -33,6 +33,9 @@ class ViewCodes:
     """``[V, L, D]`` the first L rows of W+ of each view."""
     cameras: torch.Tensor | None = None
     """``[V, 3]`` (azimuth°, elevation°, scale) of each view, or None before labelling."""
+    generator: str | None = None
+    """`generator_fingerprint` of the GAN the codes were drawn from; None where unknown (files
+    written before it was recorded)."""
 
     def __post_init__(self) -> None:
         if self.codes.dim() != 3:
@@ -56,6 +59,16 @@ class ViewCodes:
             )
         return self.cameras
 
+    def check_drawn_from(self, generator: Generator) -> None:
+        """Refuse a `generator` other than the one the codes were drawn from: another GAN's
+        view codes fix no viewpoint of this one, and nothing else would notice."""
+        if self.generator is not None and self.generator != generator_fingerprint(generator):
+            raise GANliftError(
+                f"These view codes were drawn from another StyleGAN2 (weight fingerprint "
+                f"{self.generator}); draw view codes from this one ('styleganr view-codes' with "
+                "its checkpoint) and label them."
+            )
+
 
 def sample_view_codes(
     generator: Generator,
@@ -74,7 +87,10 @@ def sample_view_codes(
             f"{generator.num_ws - 1} for this generator, got {num_view_layers}."
         )
     w = sample_w(generator, count, seed=seed, truncation=truncation)  # [V, D]
-    return ViewCodes(codes=w[:, None].expand(-1, num_view_layers, -1).clone())
+    return ViewCodes(
+        codes=w[:, None].expand(-1, num_view_layers, -1).clone(),
+        generator=generator_fingerprint(generator),
+    )
 
 
 @torch.no_grad()
@@ -134,6 +150,7 @@ def gan_view_pairs(
 ) -> Callable[[int, torch.Generator], ViewPairs]:
     """A pair source for `train_inverse_graphics`: random content codes, each rendered under
     two different labelled view codes, with silhouettes from ``mask_fn``."""
+    views.check_drawn_from(generator)
     cameras = views.labelled()
     if len(views.codes) < 2:
         raise GANliftError("Multi-view pairs need at least two labelled view codes.")
@@ -161,13 +178,16 @@ def gan_view_pairs(
 
 
 def save_view_codes(views: ViewCodes, path: str | os.PathLike) -> Path:
-    """Write view codes (and cameras, if any) as one safetensors file."""
+    """Write view codes (and cameras and the GAN's fingerprint, if any) as one safetensors
+    file."""
     path = Path(path)
     tensors = {"codes": views.codes.detach().cpu().contiguous()}
     if views.cameras is not None:
         tensors["cameras"] = views.cameras.detach().cpu().float().contiguous()
     with atomic_path(path) as temporary:
         metadata = {"format": "ganlift-view-codes", "version": "1"}
+        if views.generator is not None:
+            metadata["generator"] = views.generator
         save_file(tensors, str(temporary), metadata=metadata)
     return path
 
@@ -175,9 +195,13 @@ def save_view_codes(views: ViewCodes, path: str | os.PathLike) -> Path:
 def load_view_codes(path: str | os.PathLike) -> ViewCodes:
     """Read view codes written by `save_view_codes`."""
     try:
-        tensors = load_file(str(path))
+        with safe_open(str(path), framework="pt") as file:
+            tensors = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118
+            metadata = file.metadata() or {}
     except (OSError, SafetensorError, json.JSONDecodeError) as error:
         raise GANliftError(f"{path} is not a readable view-code file ({error}).") from error
     if "codes" not in tensors:
         raise GANliftError(f"{path} holds no view codes; pass a file written by GANlift.")
-    return ViewCodes(codes=tensors["codes"], cameras=tensors.get("cameras"))
+    return ViewCodes(
+        codes=tensors["codes"], cameras=tensors.get("cameras"), generator=metadata.get("generator")
+    )

@@ -11,7 +11,9 @@ import torch
 
 from engine.errors import GANliftError
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
+from engine.gan2shape.recover import check_generator
 from engine.gan2shape.sampling import view_distribution
+from tests.tiny import tiny_generator
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -115,3 +117,16 @@ def test_preset_files_that_are_missing_or_binary_are_one_sentence(tmp_path) -> N
         Gan2ShapePreset.from_json_file(tmp_path / "photo.json")
     (tmp_path / "face.json").write_text(PRESETS["face"].to_json())
     assert Gan2ShapePreset.from_json_file(tmp_path / "face.json") == PRESETS["face"]
+
+
+def test_a_generator_of_another_size_is_pointed_to_a_preset_that_fits() -> None:
+    """A size some preset has names those presets; another size is told how to make one."""
+    with pytest.raises(GANliftError) as refused:
+        check_generator(tiny_generator(64), get_preset("face"))
+    assert str(refused.value) == (
+        "Preset 'face' is for 128-px generators but this one makes 64-px images; choose a "
+        "preset for it (default-face, default-car)."
+    )
+    with pytest.raises(GANliftError, match=r'\(--preset\) with "gan_size": 32, made from'):
+        check_generator(tiny_generator(32), get_preset("default-face"))
+    check_generator(tiny_generator(64), get_preset("default-car"))

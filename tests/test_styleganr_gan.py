@@ -662,7 +662,7 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
         (["view-codes", "--count", "0", "--layers", "2"], "at least 1, got 0"),
         (["view-layers", "--pairs", "1"], "at least 2 pairs, got 1"),
     ):
-        out = tmp_path / "unused.png" if command[0] == "view-layers" else tmp_path / "v.st"
+        out = tmp_path / ("unused.png" if command[0] == "view-layers" else "v.safetensors")
         assert styleganr(*command, "--checkpoint", checkpoint, "--out", out) == 2
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and fragment in error
@@ -687,10 +687,17 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
         assert code == 2 and "Output file" in capsys.readouterr().err
         assert not (tmp_path / "taken.mtl").exists()
     fresh = tmp_path / "fresh.json"  # --out a folder: refused before the labels are written
+    (tmp_path / "folder.safetensors").mkdir()
     code = styleganr("hand-label", "--views", views, "--labels", fresh, "--set", "0=3",
-                     "--out", tmp_path)  # fmt: skip
+                     "--out", tmp_path / "folder.safetensors")  # fmt: skip
     assert code == 2 and "is a folder; choose a file name" in capsys.readouterr().err
     assert not fresh.exists()
+    for action, source in (("view-codes", "--checkpoint"), ("export-views", "--model")):
+        with pytest.raises(SystemExit):  # safetensors under a picture's name
+            source_file = checkpoint if source == "--checkpoint" else model_file
+            styleganr(action, source, source_file, "--out", tmp_path / "views.png")
+        assert "give a name ending in .safetensors, got" in capsys.readouterr().err
+    assert not (tmp_path / "views.png").exists()
 
 
 def test_a_shipped_models_views_and_inverse_network_start_a_retraining(model, tmp_path) -> None:

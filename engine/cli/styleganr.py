@@ -66,8 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     layers = actions.add_parser("view-layers", help="Measure which W+ layers hold the view.")
     layers.add_argument("--checkpoint", required=True)
     layers.add_argument("--out", required=True, help="figure (PNG): a, b, then each prefix mix")
-    layers.add_argument("--pairs", type=int, default=16)
-    layers.add_argument("--seed", type=seed, default=0)
+    layers.add_argument(
+        "--pairs", type=int, default=16, help="sample pairs mixed per prefix (%(default)s)"
+    )
+    layers.add_argument("--seed", type=seed, default=0, help="of the pairs (%(default)s)")
     layers.add_argument(
         "--labeller", help="view labeller state: compare silhouettes instead of edge maps"
     )
@@ -75,11 +77,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     codes = actions.add_parser("view-codes", help="Sample view codes and a labelling sheet.")
     codes.add_argument("--checkpoint", required=True)
-    codes.add_argument("--out", required=True, help="view codes (.safetensors)")
+    codes.add_argument(
+        "--out", required=True, type=_view_codes_file, help="view codes (.safetensors)"
+    )
     codes.add_argument("--sheet", help="labelling sheet (PNG), one row per code")
-    codes.add_argument("--count", type=int, default=12)
-    codes.add_argument("--layers", type=int, default=4, help="view layers (see view-layers)")
-    codes.add_argument("--seed", type=seed, default=0)
+    codes.add_argument("--count", type=int, default=12, help="view codes (%(default)s)")
+    codes.add_argument(
+        "--layers", type=int, default=4, help="view layers (see view-layers; %(default)s)"
+    )
+    codes.add_argument("--seed", type=seed, default=0, help="of the samples (%(default)s)")
     codes.set_defaults(run=_view_codes)
 
     hand = actions.add_parser("hand-label", help="Assign azimuth bins to view codes by hand.")
@@ -88,12 +94,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     hand.add_argument("--set", nargs="*", default=[], metavar="INDEX=BIN")
     hand.add_argument("--bins", type=int, default=None, help="azimuth bins (default 8)")
     hand.add_argument("--elevation", type=float, default=None)
-    hand.add_argument("--out", required=True, help="labelled view codes (.safetensors)")
+    hand.add_argument(
+        "--out", required=True, type=_view_codes_file, help="labelled view codes (.safetensors)"
+    )
     hand.set_defaults(run=_hand_label)
 
     labeller = actions.add_parser("train-labeller", help="Train the view labeller on synth cars.")
     labeller.add_argument("--out", required=True, help="state file (resumed if present)")
-    labeller.add_argument("--steps", type=int, default=LabellerConfig.steps)
+    labeller.add_argument(
+        "--steps", type=int, default=LabellerConfig.steps, help="in all (%(default)s)"
+    )
     labeller.add_argument("--size", type=int, default=64, help="synthetic image size")
     labeller.add_argument(
         "--learning-rate",
@@ -111,9 +121,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     auto = actions.add_parser("auto-label", help="Label view codes with the view labeller.")
     auto.add_argument("--checkpoint", required=True)
-    auto.add_argument("--views", required=True)
-    auto.add_argument("--labeller", required=True)
-    auto.add_argument("--out", required=True)
+    auto.add_argument("--views", required=True, help="view codes from view-codes")
+    auto.add_argument("--labeller", required=True, help="view labeller state")
+    auto.add_argument(
+        "--out", required=True, type=_view_codes_file, help="labelled view codes (.safetensors)"
+    )
     auto.add_argument(
         "--keep", type=int, help="keep this many codes, spread evenly over the azimuth circle"
     )
@@ -126,8 +138,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--checkpoint", help="train on this GAN (needs --views, --labeller)")
     inverse.add_argument("--views", help="labelled view codes")
     inverse.add_argument("--labeller", help="view labeller state (its silhouettes)")
-    inverse.add_argument("--steps", type=int, default=InverseGraphicsTrainConfig.steps)
-    inverse.add_argument("--batch-size", type=int, default=InverseGraphicsTrainConfig.batch_size)
+    inverse.add_argument(
+        "--steps", type=int, default=InverseGraphicsTrainConfig.steps, help="in all (%(default)s)"
+    )
+    inverse.add_argument(
+        "--batch-size",
+        type=int,
+        default=InverseGraphicsTrainConfig.batch_size,
+        help="view pairs per step (%(default)s)",
+    )
     inverse.add_argument("--size", type=int, default=64, help="synthetic image size")
     inverse.add_argument(
         "--init-from",
@@ -141,8 +160,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mapping.add_argument("--views", required=True, help="labelled view codes")
     mapping.add_argument("--inverse", required=True, help="inverse graphics state file")
     mapping.add_argument("--out", required=True, help="model / state file (resumed if present)")
-    mapping.add_argument("--steps", type=int, default=MappingTrainConfig.steps)
-    mapping.add_argument("--warmup", type=int, default=MappingTrainConfig.warmup_steps)
+    mapping.add_argument(
+        "--steps", type=int, default=MappingTrainConfig.steps, help="in all (%(default)s)"
+    )
+    mapping.add_argument(
+        "--warmup",
+        type=int,
+        default=MappingTrainConfig.warmup_steps,
+        help="steps matching real codes before the cycle loss (%(default)s)",
+    )
     mapping.set_defaults(run=_train_mapping)
 
     export = actions.add_parser("export", help="Write a trained model for shipping.")
@@ -158,7 +184,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export-views", help="Write a model's labelled view codes (to retrain from them)."
     )
     views.add_argument("--model", required=True)
-    views.add_argument("--out", required=True, help="labelled view codes (.safetensors)")
+    views.add_argument(
+        "--out", required=True, type=_view_codes_file, help="labelled view codes (.safetensors)"
+    )
     views.set_defaults(run=_export_views)
 
     camera = actions.add_parser("set-camera", help="Render samples from a chosen camera.")
@@ -182,11 +210,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mesh.set_defaults(run=_mesh)
 
 
+def _view_codes_file(text: str) -> str:
+    """An --out for view codes: a .safetensors name, as the file is one whatever it is called."""
+    if Path(text).suffix.lower() != ".safetensors":
+        raise argparse.ArgumentTypeError(
+            f"view codes are written as safetensors; give a name ending in .safetensors, got "
+            f"'{text}'"
+        )
+    return text
+
+
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model file from train-mapping")
     parser.add_argument("--checkpoint", default=None, help="GAN (default: the recorded path)")
-    parser.add_argument("--seed", type=seed, default=0)
-    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--seed", type=seed, default=0, help="of the first sample (%(default)s)")
+    parser.add_argument("--count", type=int, default=1, help="samples (%(default)s)")
     parser.add_argument("--out", required=True, help="image (PNG): before | after, one row each")
 
 

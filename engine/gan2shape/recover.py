@@ -20,7 +20,7 @@ from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.parametrisation import compose_image
 from engine.gan2shape.photogeometry import albedo_from_image, decompose, render_in_views
-from engine.gan2shape.presets import Gan2ShapePreset, get_preset
+from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, get_preset
 from engine.gan2shape.state import Phase, RecoveryState, check_same_generator, save_state
 from engine.gan2shape.steps import (
     StepContext,
@@ -452,9 +452,16 @@ def _load_init(networks: Gan2ShapeNetworks, init: Mapping[str, torch.Tensor]) ->
 def check_generator(G: Generator, preset: Gan2ShapePreset) -> None:
     """Refuse a generator whose image size is not the preset's."""
     if G.config.size != preset.gan_size:
+        fitting = [name for name, known in PRESETS.items() if known.gan_size == G.config.size]
+        fix = (
+            f"choose a preset for it ({', '.join(fitting)})"
+            if fitting
+            else 'give it a preset JSON of its own (--preset) with "gan_size": '
+            f"{G.config.size}, made from the closest preset as the README's GAN2Shape section shows"
+        )
         raise GANliftError(
             f"Preset '{preset.name}' is for {preset.gan_size}-px generators but this one makes "
-            f"{G.config.size}-px images; choose the preset that matches the checkpoint."
+            f"{G.config.size}-px images; {fix}."
         )
 
 

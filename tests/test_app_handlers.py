@@ -36,7 +36,7 @@ from engine.gan2shape.inputs import face_detector_available, prepare_input
 from engine.gan2shape.views import render_view
 from engine.images import load_image, save_image, to_uint8
 from tests.e2e.tiny_model import SIZE, TINY_PRESET, tiny_app_context, write_tiny_model
-from tests.tiny import face_photo, tiny_channels, tiny_checkpoint
+from tests.tiny import disc_on_noise, face_photo, tiny_channels, tiny_checkpoint
 
 
 class ProgressRecorder:
@@ -338,6 +338,44 @@ def test_uploaded_faces_are_cropped_like_the_cli_crops_them(
     assert side > SIZE and session.mesh().texture.shape == (side, side, 3)
 
 
+@pytest.mark.skipif(
+    not face_detector_available(), reason="this OpenCV build ships no Haar cascades"
+)
+def test_uploads_for_a_masked_object_preset_are_framed_like_the_cli(
+    tiny_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A preset without a face box crops uploads around their centre, even with a face in
+    them, and one that uses masks gets GrabCut's mask of the crop, as the CLI does."""
+    preset = tmp_path / "masked.json"
+    preset.write_text(TINY_PRESET.replace(name="masked", prior_box="car", use_mask=True).to_json())
+    context = tiny_app_context(tiny_files[0], preset)
+    for name, photo in (
+        ("portrait.png", face_photo(50, 20, 128)),  # a face off the centre
+        ("disc.png", disc_on_noise(60, 80, (30.0, 44.0), 18.0)[0]),
+    ):
+        save_image(photo, tmp_path / name)
+        session = Session(context)
+        reconstruct.load_input(session, tmp_path / name)
+        reconstruct.reconstruct(session, "fast")
+        cli = prepare_input(
+            load_image(tmp_path / name), size=SIZE, find_face=False, needs_mask=True
+        )
+        recovery = session.require_recovery()
+        assert torch.equal(recovery.image, cli.image), name
+        assert cli.mask is not None and torch.equal(recovery.state.target.mask, cli.mask), name
+
+
+def test_the_light_sliders_show_the_recovered_light_at_their_precision(
+    reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
+) -> None:
+    """Each slider gets its own component of the recovered light, rounded to the slider step."""
+    session, outputs = reconstructed
+    light = session.require_recovery().light[0].tolist()  # ambient, diffuse, dx, dy
+    expected = [round(value, reconstruct.SLIDER_DECIMALS) for value in light]
+    assert [outputs.ambient, outputs.diffuse, outputs.light_x, outputs.light_y] == expected
+    assert outputs.light_x != outputs.light_y  # the sample tells the two directions apart
+
+
 def test_reconstruct_uses_bf16_where_the_device_has_it(
     context: AppContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -508,6 +546,7 @@ def test_rotation_video_swings_the_view(
     assert frames.shape[0] == reconstruct.VIDEO_FRAMES
     assert np.abs(frames[0].astype(int) - frames[reconstruct.VIDEO_FRAMES // 4]).mean() > 1
     assert progress.calls[-1][0] == (reconstruct.VIDEO_FRAMES, reconstruct.VIDEO_FRAMES)
+    assert progress.calls[0][0] == (1, reconstruct.VIDEO_FRAMES)  # the bar fills frame by frame
 
 
 def test_the_live_view_is_the_engines_view_under_the_slider_light(

@@ -5,14 +5,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from engine.cli import main
 from engine.errors import GANliftError
-from engine.evaluation.balance import _weighted_std, bin_weights
+from engine.evaluation.balance import (
+    _weighted_std,
+    balanced_labels,
+    bin_weights,
+    coverage_weights,
+)
+from engine.evaluation.coverage import CoverageReader
+from engine.evaluation.regressor import LabelRegressor, predict_labels
+from engine.evaluation.samples import generate_samples
 from engine.stylegan2.training.data import find_images, read_sample_weights
-from tests.tiny import tiny_checkpoint, write_random_images
+from tests.tiny import tiny_checkpoint, tiny_generator, write_random_images
 
 
 def spread_evenly(shares: list[float], count: int) -> torch.Tensor:
@@ -104,3 +114,48 @@ def test_weighted_std_weighs_each_image() -> None:
     assert _weighted_std(values, torch.tensor([1.0, 1.0])).item() == pytest.approx(1.5)
     # weights 2:1 give mean 1 and variance (2·1 + 1·4) / 3 = 2
     assert _weighted_std(values, torch.tensor([2.0, 1.0])).item() == pytest.approx(2**0.5)
+
+
+def test_gan_shares_are_add_one_smoothed_so_a_bin_the_gan_never_draws_weighs_finitely() -> None:
+    """Each bin gets one pseudo-count, so an empty GAN bin gives a finite weight, not max."""
+    data = torch.tensor([[0.1], [0.2], [0.6], [0.7]])
+    gan = torch.full((4, 1), 0.1)  # every sample in the lower bin
+    weights, [(_, data_share, gan_share)] = bin_weights(data, gan, bins=2, max_weight=100)
+    assert torch.allclose(data_share, torch.tensor([0.5, 0.5], dtype=torch.float64))
+    assert torch.allclose(gan_share, torch.tensor([5 / 6, 1 / 6], dtype=torch.float64))
+    # ratios 0.6 and 3 scaled to mean 1
+    expected = torch.tensor([1 / 3, 1 / 3, 5 / 3, 5 / 3], dtype=torch.float64)
+    assert torch.allclose(weights, expected)
+
+
+def test_balance_settings_at_their_limits_are_accepted() -> None:
+    """max_weight 1 (no reweighting) and exactly as many GAN samples as bins are valid."""
+    data = torch.tensor([[0.1], [0.2], [0.6], [0.7]])
+    gan = torch.tensor([[0.1], [0.1]])
+    uniform, _ = bin_weights(data, gan, bins=2, max_weight=1)
+    assert torch.equal(uniform, torch.ones(4, dtype=torch.float64))
+
+
+def test_balancing_defaults_to_the_gated_labels() -> None:
+    """Without --labels the weights counter the labels the coverage goal judges."""
+    assert balanced_labels("car", None) == ("azimuth_cos", "azimuth_sin", "light_x")
+    assert balanced_labels("face", None) == ("yaw", "light_x")
+    assert balanced_labels("car", ["elevation"]) == ("elevation",)
+
+
+def test_coverage_weights_read_the_training_images_as_stored(tmp_path: Path) -> None:
+    """The data readings come from the unmirrored images, so the weights match them."""
+    generator = tiny_generator(16, style_dim=16, n_mlp=2)
+    images = write_random_images(tmp_path / "images")
+    torch.manual_seed(0)
+    reader = CoverageReader("car", LabelRegressor(5), torch.zeros(2, 5), torch.zeros(2, 5), 2)
+    result = coverage_weights(reader, generator, images, samples=8, bins=2, max_weight=8)
+    columns = [0, 1, 3]  # the gated azimuth_cos, azimuth_sin and light_x
+    pixels = np.stack([np.asarray(Image.open(path)) for path in find_images(images)])
+    stored = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 127.5 - 1  # [N, 3, 16, 16]
+    data = predict_labels(reader.model, stored)[:, columns].double()
+    gan = predict_labels(reader.model, generate_samples(generator, 8, seed=1))[:, columns]
+    expected, _ = bin_weights(data, gan, bins=2, max_weight=8)
+    assert torch.allclose(result.weights, expected)
+    assert torch.allclose(result.data_std, data.std(0, correction=0))
+    assert torch.allclose(result.data_std, _weighted_std(data, torch.ones(len(data))))

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from engine.cli import main
-from engine.evaluation import read_training_run
-from engine.stylegan2 import save_checkpoint
+from engine.errors import GANliftError
+from engine.evaluation import EXAMPLE_SEED, evaluate_coverage, evaluate_view_swap, read_training_run
+from engine.evaluation.evaluate import COUNT_RANGES, EvaluationConfig, evaluate_gan
+from engine.evaluation.report import write_evaluation
+from engine.evaluation.samples import generate_samples
+from engine.images import make_grid
+from engine.stylegan2 import load_checkpoint, save_checkpoint
 from engine.synth import SEED_RANGES, write_dataset
 from tests.tiny import tiny_generator
 
@@ -73,6 +80,50 @@ def test_a_run_stopped_at_its_last_snapshot_short_of_plan_is_stopped_early(
     training = read_training_run({"step": 80, "kimg": 1.28}, run_dir)
     assert training.stopped_early and not training.still_training
     assert not read_training_run({"step": 60, "kimg": 0.96}, run_dir).stopped_early
+
+
+def _write_log(run: Path, records: list[dict], config: dict | None) -> None:
+    """A run folder with `records` as its log.jsonl and `config` (if any) as config.json."""
+    run.mkdir(parents=True)
+    if config is not None:
+        (run / "config.json").write_text(json.dumps(config))
+    (run / "log.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+
+
+def test_a_run_that_reached_its_planned_length_is_not_stopped_early(tmp_path: Path) -> None:
+    """Stopped early means short of the plan: a final snapshot at the planned kimg is not."""
+    records = [{"time": 0.0, "event": "start", "step": 0}, {"time": 9.0, "step": 5, "kimg": 2.0}]
+    _write_log(tmp_path / "run", records, {"kimg": 2.0})
+    training = read_training_run({"step": 5, "kimg": 2.0}, tmp_path / "run")
+    assert not training.stopped_early and not training.still_training
+
+
+def test_training_facts_come_from_the_latest_session_and_the_furthest_record(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """A resumed run reports the data of its last session and the furthest kimg logged, skips
+    log lines without a time, and finds a synth set named by its own folder."""
+    data = run_dir.parent / "data"  # the synth set itself, not its images folder
+    records = [
+        {"time": 0.0, "event": "start", "step": 0, "data": "elsewhere", "images": 7},
+        {"time": 10.0, "step": 30, "kimg": 0.9},
+        {"note": "no time"},
+        {"time": 20.0, "event": "start", "step": 20, "data": str(data), "images": 2},
+        {"time": 25.0, "step": 25, "kimg": 0.8},
+    ]
+    _write_log(tmp_path / "run", records, {"kimg": 5.0})
+    training = read_training_run({"step": 25, "kimg": 0.8}, tmp_path / "run")
+    assert (training.data_dir, training.data_images) == (str(data), 2)
+    assert training.latest_kimg == pytest.approx(0.9)
+    assert training.sessions == 2
+    assert training.dataset is not None and training.dataset.count == 2
+
+
+def test_a_run_folder_without_its_config_gives_no_train_command(tmp_path: Path) -> None:
+    """Without config.json the run's settings are unknown, so no command line is offered."""
+    records = [{"time": 0.0, "event": "start", "step": 0, "data": "d"}, {"time": 1.0, "step": 1}]
+    _write_log(tmp_path / "run", records, None)
+    assert read_training_run({"step": 1}, tmp_path / "run").train_command is None
 
 
 def test_training_run_without_a_folder_keeps_the_snapshot_facts(tmp_path: Path) -> None:
@@ -162,6 +213,60 @@ def test_a_card_measured_again_keeps_the_recorded_training_facts(
     assert "nowhere.json does not exist; pass an evaluation.json" in capsys.readouterr().err
 
 
+def test_evaluation_settings_take_their_smallest_values_and_the_protocol_needs_both_counts() -> (
+    None
+):
+    """Each count's minimum is allowed, one below is refused, and a short inversion run alone
+    does not follow the protocol."""
+    smallest = {name: low for name, (low, _) in COUNT_RANGES.items()}
+    assert not EvaluationConfig("face", **smallest).follows_protocol
+    with pytest.raises(GANliftError, match="n_samples must be from 2"):
+        EvaluationConfig("face", n_samples=1)
+    assert not EvaluationConfig("face", n_invert=1).follows_protocol
+    assert not EvaluationConfig("face", n_samples=2).follows_protocol
+    assert EvaluationConfig("face").follows_protocol
+
+
+def test_evaluate_gan_measures_with_every_setting_it_is_given(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Grid truncation, inversion steps, the sample seed and the view pairs reach their
+    measurements, the summary names the checkpoint relative to the working folder, and each
+    figure file holds its own figure."""
+    config = EvaluationConfig(
+        "car", n_samples=8, n_invert=2, inversion_steps=2, n_train_renders=16,
+        regressor_steps=3, grid_samples=6, grid_truncation=0.0, view_pairs=3, seed=3,
+    )  # fmt: skip
+    monkeypatch.chdir(run_dir.parent)
+    evaluation = evaluate_gan(run_dir / "model.safetensors", config)
+    generator = load_checkpoint(run_dir / "model.safetensors").generator
+    grid = make_grid(generate_samples(generator, 6, seed=3, truncation=0.0), 8)  # one row of 6
+    torch.testing.assert_close(evaluation.sample_grid, grid)
+    coverage = evaluate_coverage(
+        generator, "car", n_samples=8, n_train=16, regressor_steps=3, sample_seed=3
+    )
+    torch.testing.assert_close(evaluation.coverage.gan_readings, coverage.gan_readings)
+    swap = evaluate_view_swap(generator, num_pairs=3, seed=3, view_fn=coverage.view_reader)
+    assert evaluation.view_swap.view_transfer == pytest.approx(swap.view_transfer)
+    summary = evaluation.summary()
+    assert summary["checkpoint"] == "run/model.safetensors"
+    first = SEED_RANGES["test"].start
+    inversion = summary["inversion"]
+    assert (inversion["space"], inversion["num_steps"], inversion["n_images"]) == ("W", 2, 2)
+    assert inversion["seeds"] == [first, first + 1]
+    in_w_plus = replace(evaluation, inversion=replace(evaluation.inversion, w_plus=True))
+    assert in_w_plus.summary()["inversion"]["space"] == "W+"
+    paths = write_evaluation(evaluation, tmp_path / "new" / "eval")
+    figures = {
+        "samples": evaluation.sample_grid,
+        "inversion": evaluation.inversion.figure,
+        "view_swap": evaluation.view_swap.matrix,
+        "view_layers": evaluation.view_swap.analysis_figure,
+    }
+    for name, figure in figures.items():
+        assert Image.open(paths[name]).size == (figure.shape[-1], figure.shape[-2]), name
+
+
 def test_evaluate_gan_reports_bad_settings_without_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -199,6 +304,13 @@ def test_examples_are_small_pngs_of_test_seeds(tmp_path: Path) -> None:
     assert [path.name for path in paths] == [f"car-{seed}.png", f"car-{seed + 1}.png"]
     assert Image.open(paths[0]).size == (32, 32)
     assert main(["examples", "--category", "car", "--out", str(tmp_path), "--seed", "0"]) == 2
+
+
+def test_example_seeds_lie_apart_from_the_seeds_evaluations_score_on() -> None:
+    """The app's examples are test renders that no inversion or coverage read scores."""
+    test = SEED_RANGES["test"]
+    heldout_end = test.start + 100_000 + COUNT_RANGES["n_samples"][1]  # coverage's held-out renders
+    assert heldout_end <= EXAMPLE_SEED < test.stop
 
 
 def test_the_card_names_the_data_seeds_and_judges_only_the_gated_labels(

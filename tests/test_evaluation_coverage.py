@@ -67,6 +67,16 @@ def test_only_gated_labels_can_fail() -> None:
     assert not LabelSpread(**spread, gated=True).passed
 
 
+def test_view_labels_are_the_viewpoint_and_the_gates_judge_view_and_light_x() -> None:
+    """The view-layer analysis compares every viewpoint label; coverage gates the turn and
+    the light's sideways direction."""
+    for category in ("face", "car"):
+        labels = label_set(category)
+        assert labels.view == tuple(name for name in labels.names if not name.startswith("light"))
+    assert label_set("face").gated == ("yaw", "light_x")
+    assert label_set("car").gated == ("azimuth_cos", "azimuth_sin", "light_x")
+
+
 def test_unknown_category_names_the_choices() -> None:
     with pytest.raises(GANliftError, match="face, car"):
         label_set("boat")
@@ -82,6 +92,49 @@ def test_regressor_learns_a_known_linear_label_of_renders() -> None:
     assert fit.losses[-1] < 0.25 * fit.losses[0]
     r2 = r_squared(predict_labels(fit.model, images[320:]), labels[320:])
     assert (r2 > 0.8).all(), r2
+
+
+def _noise_images(count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`count` seeded noise images ``[count, 3, 16, 16]`` and two labels ``[count, 2]``."""
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(count, 3, 16, 16, generator=generator) * 2 - 1
+    return images, torch.stack([images.mean((1, 2, 3)), images[:, 0].mean((1, 2))], 1)
+
+
+def test_the_regressor_refuses_mismatched_or_too_few_images() -> None:
+    """Labels must pair up with images, and a label spread needs at least two images."""
+    images, labels = _noise_images(4)
+    with pytest.raises(GANliftError, match="of the same N"):
+        fit_label_regressor(images, labels[:3], steps=1)
+    with pytest.raises(GANliftError, match="at least 2 training images"):
+        fit_label_regressor(images[:1], labels[:1], steps=1)
+
+
+def test_the_regressor_stops_when_asked_and_applies_its_pixel_noise() -> None:
+    """should_stop ends training before the next step; noise_std changes what it sees."""
+    images, labels = _noise_images(4)
+    calls = iter(range(100))
+    stopped = fit_label_regressor(images, labels, steps=5, should_stop=lambda: next(calls) >= 2)
+    assert len(stopped.losses) == 2
+    clean = fit_label_regressor(images, labels, steps=3, noise_std=0.0).losses
+    assert fit_label_regressor(images, labels, steps=3, noise_std=0.0).losses == clean
+    assert fit_label_regressor(images, labels, steps=3, noise_std=0.5).losses != clean
+
+
+def test_predictions_in_batches_cover_every_image() -> None:
+    """predict_labels reads every image, whatever the batch size."""
+    images, labels = _noise_images(3)
+    model = fit_label_regressor(images, labels, steps=1).model
+    whole = predict_labels(model, images, batch_size=3)
+    assert whole.shape == (3, 2)
+    torch.testing.assert_close(predict_labels(model, images, batch_size=2), whole)
+
+
+def test_r_squared_is_zero_for_the_mean_and_one_for_exact_predictions() -> None:
+    """R² compares the residual with the spread about the labels' mean."""
+    true = torch.tensor([[10.0, -1.0], [12.0, 1.0], [14.0, 3.0]])
+    torch.testing.assert_close(r_squared(true, true), torch.ones(2))
+    torch.testing.assert_close(r_squared(true.mean(0).expand(3, -1), true), torch.zeros(2))
 
 
 def test_data_against_itself_covers_fully_and_a_collapsed_set_fails() -> None:

@@ -7,6 +7,7 @@ import torch
 
 from engine.errors import GANliftError
 from engine.evaluation import PSNR_GOAL_DB, evaluate_inversion, evaluate_view_swap
+from engine.evaluation.inversion_psnr import InversionEvaluation
 from engine.metrics import psnr
 from engine.stylegan2 import Generator
 from engine.styleganr.view_codes import sample_w
@@ -55,6 +56,43 @@ def test_inversion_stops_when_asked(generator: Generator) -> None:
         generator, "face", n_images=4, num_steps=2, should_stop=lambda: True
     )
     assert len(evaluation.psnr) == 1 and evaluation.seeds == [TEST_SEED]
+
+
+def test_a_mean_psnr_equal_to_the_goal_passes() -> None:
+    """The goal is a PSNR to reach: a mean exactly at it passes."""
+    evaluation = InversionEvaluation(
+        seeds=[TEST_SEED, TEST_SEED + 1], psnr=[PSNR_GOAL_DB - 1, PSNR_GOAL_DB + 1], num_steps=1,
+        w_plus=False, optimize_noise=False, figure=torch.zeros(1, 3, 1, 1),
+    )  # fmt: skip
+    assert evaluation.mean_psnr == PSNR_GOAL_DB and evaluation.passed
+
+
+def test_inversion_searches_the_space_it_is_asked_for(generator: Generator) -> None:
+    """W+ and optimised noise maps reach the projection, so they change the scores."""
+    settings = {"n_images": 1, "num_steps": 3}
+    in_w = evaluate_inversion(generator, "face", **settings).psnr
+    in_w_plus = evaluate_inversion(generator, "face", w_plus=True, **settings).psnr
+    with_noise = evaluate_inversion(generator, "face", optimize_noise=True, **settings).psnr
+    assert in_w != in_w_plus and in_w != with_noise
+
+
+def test_inversion_renders_targets_at_the_generators_size() -> None:
+    """The held-out renders are drawn at the generator's resolution, not a fixed one."""
+    larger = tiny_generator(32, style_dim=16, n_mlp=2).eval()
+    evaluation = evaluate_inversion(larger, "car", n_images=1, num_steps=1)
+    torch.testing.assert_close(
+        evaluation.figure[..., 2:34, 2:34], render_samples("car", [TEST_SEED], size=32).image
+    )
+
+
+def test_inversion_progress_counts_the_steps_of_every_image(generator: Generator) -> None:
+    """The progress bar runs once over all images' steps instead of restarting per image."""
+    calls: list[tuple[int, int]] = []
+    evaluate_inversion(
+        generator, "face", n_images=2, num_steps=2,
+        progress=lambda done, total, message: calls.append((done, total)),
+    )  # fmt: skip
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 
 def test_inversion_refuses_training_seeds(generator: Generator) -> None:

@@ -147,3 +147,16 @@ def test_app_jobs_stop_at_the_time_cap(tiny) -> None:
     with pytest.warns(UserWarning, match="time limit"):
         outputs = reconstruct.reconstruct(session, "fast")
     assert "stopped early" in outputs.status
+
+
+def test_a_video_cut_off_before_its_first_frame_says_so(tiny) -> None:
+    """A rotation video stopped by the time cap before any frame asks to be started again."""
+    session = session_with(tiny, job_seconds=1e-9)
+    reconstruct.sample(session, 1)
+    with pytest.warns(UserWarning, match="time limit"):
+        reconstruct.reconstruct(session, "fast")
+    with (
+        pytest.warns(UserWarning, match="time limit"),
+        pytest.raises(gr.Error, match="stopped before its first frame"),
+    ):
+        reconstruct.rotation_video(session, 0, 0, 0, 0.5, 0.5, False)

@@ -31,8 +31,14 @@ from engine.styleganr import (
     train_inverse_graphics,
 )
 from engine.styleganr.camera import OBJECT_RADIUS, projection
+from engine.styleganr.config_io import read_state
 from engine.styleganr.inverse_graphics import refine_camera
-from engine.styleganr.train_inverse import SYNTHETIC_PAIRS, inverse_graphics_losses
+from engine.styleganr.train_inverse import (
+    STATE_FORMAT,
+    SYNTHETIC_PAIRS,
+    LossWeights,
+    inverse_graphics_losses,
+)
 from engine.synth.generate import render_scene, sample_scene
 from engine.synth.scene import CAR_VIEW_RANGES
 
@@ -269,6 +275,78 @@ def test_the_multiview_term_renders_each_car_in_its_partners_view(monkeypatch) -
         inverse_graphics_losses(network, pairs, weights, multiview=True)
     torch.testing.assert_close(drawn[0], own)
     torch.testing.assert_close(drawn[1], torch.cat([own, own[[1, 0, 3, 2]]]))
+
+
+def test_the_multiview_term_scores_each_render_against_its_partners_image(monkeypatch) -> None:
+    """Multiview is on by default; a prediction drawn in its partner's view is drawn over,
+    shifted as, and scored against the partner's image and mask."""
+    assert InverseGraphicsTrainConfig().multiview
+    pairs = synthetic_view_pairs([3, 4], size=32, generator=torch.Generator().manual_seed(2))
+    network = InverseGraphicsNet(TINY_NETWORK)
+    weights = InverseGraphicsTrainConfig(network=TINY_NETWORK).weights
+    calls: list[tuple[dict, object]] = []
+    render = train_inverse.render_prediction
+
+    def recorded(*args, **options):
+        calls.append((options, render(*args, **options)))
+        return calls[-1][1]
+
+    targets: list[torch.Tensor] = []
+
+    def perceptual(rendered: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        targets.append(target)
+        return (rendered - target).abs().mean((1, 2, 3))
+
+    monkeypatch.setattr(train_inverse, "render_prediction", recorded)
+    with torch.no_grad():
+        prediction = network(pairs.images.flatten(0, 1))
+        terms = inverse_graphics_losses(network, pairs, weights, perceptual=perceptual)
+    [(options, rendered)] = calls
+    partner = torch.tensor([0, 1, 2, 3, 1, 0, 3, 2])  # own views, then the partners'
+    images, masks = pairs.images.flatten(0, 1)[partner], pairs.masks.flatten(0, 1)[partner]
+    torch.testing.assert_close(options["background"], images)
+    torch.testing.assert_close(options["shift"], prediction.shift[partner])
+    torch.testing.assert_close(terms["iou"], weights.iou * iou_loss(rendered.mask, masks).mean())
+    colour = (rendered.image - images).abs().mean()
+    torch.testing.assert_close(terms["colour"], weights.colour * colour)
+    torch.testing.assert_close(targets[0], images)
+
+
+def test_each_mesh_regulariser_takes_its_own_weight() -> None:
+    """The Laplacian, flatten and move terms scale with their own weights only."""
+    pairs = synthetic_view_pairs([3], size=32, generator=torch.Generator().manual_seed(1))
+    network = InverseGraphicsNet(TINY_NETWORK)
+    changed = LossWeights(laplacian=1.0, flatten=2.0, move=4.0)
+    with torch.no_grad():
+        base = inverse_graphics_losses(network, pairs, LossWeights(), multiview=False)
+        other = inverse_graphics_losses(network, pairs, changed, multiview=False)
+    for name in ("laplacian", "flatten", "move"):
+        assert base[name] > 0
+        ratio = getattr(changed, name) / getattr(LossWeights(), name)
+        torch.testing.assert_close(other[name], base[name] * ratio, rtol=1e-4, atol=0)
+
+
+def test_a_run_that_fails_midway_keeps_its_last_periodic_state(tmp_path) -> None:
+    """The state is saved every checkpoint_every steps, so a crash loses at most that many;
+    checkpoint_every must be at least 1."""
+    pairs = synthetic_view_pairs([1], size=32, generator=torch.Generator().manual_seed(0))
+    calls: list[int] = []
+
+    def source(count: int, rng: torch.Generator) -> ViewPairs:
+        calls.append(count)
+        if len(calls) == 4:
+            raise RuntimeError("the data went away")
+        return pairs
+
+    config = InverseGraphicsTrainConfig(
+        network=TINY_NETWORK, steps=5, batch_size=1, checkpoint_every=2
+    )
+    state = tmp_path / "inverse.pt"
+    with pytest.raises(RuntimeError, match="went away"):
+        train_inverse_graphics(source, config, state_path=state)
+    assert read_state(state, STATE_FORMAT)["step"] == 2
+    with pytest.raises(GANliftError, match="checkpoint_every must be at least 1"):
+        InverseGraphicsTrainConfig(checkpoint_every=0)
 
 
 def test_the_perceptual_term_starts_after_its_step(tmp_path) -> None:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from engine.cli import main
 from engine.errors import GANliftError
-from engine.synth import read_dataset, read_info, render_samples, write_dataset
+from engine.synth import read_dataset, read_info, render_samples, save_preview, write_dataset
 
 
 def test_dataset_round_trip(tmp_path) -> None:
@@ -104,3 +104,36 @@ def test_a_folder_that_holds_a_set_is_refused(tmp_path, capsys) -> None:
     (tmp_path / "synth.json").unlink()  # as a killed run leaves it: images, no synth.json
     assert main(command) == 2
     assert "holds the images of a synthetic set that was cut short" in capsys.readouterr().err
+
+
+def test_a_round_trip_keeps_the_canonical_maps_and_the_shard_size(tmp_path) -> None:
+    """The canonical-pose depth and mask come back as rendered, and synth.json records the
+    shard size the set was written with."""
+    info = write_dataset(tmp_path, "face", n=3, size=16, seed=20, shard_size=2)
+    assert info.shard_size == 2 and read_info(tmp_path).shard_size == 2
+    loaded, fresh = read_dataset(tmp_path), render_samples("face", [20, 21, 22], size=16)
+    assert torch.allclose(loaded.canonical_depth, fresh.canonical_depth, atol=1e-5)
+    assert torch.equal(loaded.canonical_mask, fresh.canonical_mask)
+    assert not torch.equal(loaded.canonical_mask, loaded.mask)
+
+
+def test_unusable_sets_and_sizes_are_refused_with_the_fix(tmp_path) -> None:
+    """A zero batch size, another format version and a set without shards are user errors."""
+    with pytest.raises(GANliftError, match="batch sizes must be at least 1"):
+        write_dataset(tmp_path / "zero", "car", n=1, size=16, batch_size=0)
+    write_dataset(tmp_path, "car", n=1, size=16)
+    fields = json.loads((tmp_path / "synth.json").read_text())
+    (tmp_path / "synth.json").write_text(json.dumps(fields | {"format_version": 0}))
+    with pytest.raises(GANliftError, match="regenerate the dataset"):
+        read_info(tmp_path)
+    (tmp_path / "synth.json").write_text(json.dumps(fields))
+    (tmp_path / "shards" / "shard_00000.npz").unlink()
+    with pytest.raises(GANliftError, match="has no shards"):
+        read_dataset(tmp_path)
+
+
+def test_the_preview_lays_out_its_columns(tmp_path) -> None:
+    """save_preview puts `columns` images in a row (2-pixel frames)."""
+    batch = render_samples("car", [0, 1, 2], size=16)
+    path = save_preview(batch, tmp_path / "grid.png", columns=2)
+    assert Image.open(path).size == (2 * 18 + 2, 2 * 18 + 2)

@@ -13,7 +13,7 @@ from engine.metrics import erode_mask
 from engine.render import normals_from_depth, rotation_matrix, shade
 from engine.synth import SEED_RANGES, render_samples, seed_run, split_of
 from engine.synth.car import car_views_for_framing
-from engine.synth.generate import sample_scene
+from engine.synth.generate import render_scene, sample_scene
 from engine.synth.scene import car_view
 
 SIZE = 48
@@ -136,3 +136,13 @@ def test_cars_are_framed_by_the_width_they_show() -> None:
     assert (depth(math.pi / 2, -1.0) >= side_on).all()
     every = torch.cat([head_on, side_on])
     assert every.min() == pytest.approx(-0.12) and every.max() <= 0.06 + 1e-6
+
+
+def test_the_background_shows_wherever_the_object_does_not() -> None:
+    """Off the object mask the image is the sampled background (mapped to [-1, 1])."""
+    scene = sample_scene("car", [7, 8], size=32)
+    batch = render_scene(scene)
+    outside = (batch.mask == 0)[:, None].expand_as(batch.image)  # [2, 3, 32, 32]
+    assert outside.any()
+    expected = scene.background * 2 - 1
+    torch.testing.assert_close(batch.image[outside], expected[outside])

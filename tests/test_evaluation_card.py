@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from engine.evaluation.evaluate import COUNT_RANGES, EvaluationConfig, evaluate_
 from engine.evaluation.report import write_evaluation
 from engine.evaluation.samples import generate_samples
 from engine.images import make_grid
-from engine.stylegan2 import load_checkpoint, save_checkpoint
+from engine.stylegan2 import load_checkpoint, save_checkpoint, save_pt_checkpoint
 from engine.synth import SEED_RANGES, write_dataset
 from tests.tiny import tiny_generator
 
@@ -169,8 +170,11 @@ def test_evaluate_gan_writes_figures_json_and_a_card_with_the_figures(
 
 def test_a_car_card_reads_the_azimuth_as_an_angle_too(run_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "car"
-    code = main(["evaluate-gan", str(run_dir / "model.safetensors"), "--category", "car",
-                 "--out", str(out), *TINY_EVALUATION])  # fmt: skip
+    loose = save_checkpoint(  # outside the face run, whose data set is no car set
+        tmp_path / "loose" / "model", load_checkpoint(run_dir / "model.safetensors").generator
+    )
+    code = main(["evaluate-gan", str(loose), "--category", "car", "--out", str(out),
+                 *TINY_EVALUATION])  # fmt: skip
     assert code == 0
     angle = json.loads((out / "evaluation.json").read_text())["coverage"]["azimuth_angle"]
     assert angle["name"] == "azimuth" and angle["data_length"] > 0
@@ -234,7 +238,7 @@ def test_evaluate_gan_measures_with_every_setting_it_is_given(
     measurements, the summary names the checkpoint relative to the working folder, and each
     figure file holds its own figure."""
     config = EvaluationConfig(
-        "car", n_samples=8, n_invert=2, inversion_steps=2, n_train_renders=16,
+        "face", n_samples=8, n_invert=2, inversion_steps=2, n_train_renders=16,
         regressor_steps=3, grid_samples=6, grid_truncation=0.0, view_pairs=3, seed=3,
     )  # fmt: skip
     monkeypatch.chdir(run_dir.parent)
@@ -243,7 +247,7 @@ def test_evaluate_gan_measures_with_every_setting_it_is_given(
     grid = make_grid(generate_samples(generator, 6, seed=3, truncation=0.0), 8)  # one row of 6
     torch.testing.assert_close(evaluation.sample_grid, grid)
     coverage = evaluate_coverage(
-        generator, "car", n_samples=8, n_train=16, regressor_steps=3, sample_seed=3
+        generator, "face", n_samples=8, n_train=16, regressor_steps=3, sample_seed=3
     )
     torch.testing.assert_close(evaluation.coverage.gan_readings, coverage.gan_readings)
     swap = evaluate_view_swap(generator, num_pairs=3, seed=3, view_fn=coverage.view_reader)
@@ -332,3 +336,38 @@ def test_the_card_names_the_data_seeds_and_judges_only_the_gated_labels(
     assert any(not label["gated"] for label in labels)
     for label in labels:
         assert (f"GAN / data std of {label['name']} |" in goals) == label["gated"], label["name"]
+
+
+def test_a_pt_checkpoint_gets_a_card_though_it_keeps_no_step(run_dir: Path, tmp_path: Path) -> None:
+    """The common layout records no step or kimg; the card says so and gives the log's."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    save_pt_checkpoint(run / "model.pt", load_checkpoint(run_dir / "model.safetensors").generator)
+    out = tmp_path / "eval"
+    code = main(["evaluate-gan", str(run / "model.pt"), "--category", "face", "--out", str(out),
+                 *TINY_EVALUATION])  # fmt: skip
+    assert code == 0
+    card = (out / "MODEL_CARD.md").read_text()
+    assert (
+        "- snapshot: not recorded in the checkpoint (a `.pt` keeps no step) of 150 planned" in card
+    )
+    assert "- the run's log reaches 1.28 kimg" in card
+
+
+def test_a_category_other_than_the_training_sets_is_refused_before_any_work(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A card and coverage weights read a synth set's images as its own category's."""
+    data = run_dir.parent / "data"
+    commands = (
+        ["evaluate-gan", str(run_dir / "model.safetensors"), "--out", str(tmp_path / "eval")],
+        ["coverage-weights", str(run_dir / "model.safetensors"), "--data", str(data / "images"),
+         "--out", str(tmp_path / "weights.json")],
+    )  # fmt: skip
+    for command in commands:
+        assert main([*command, "--category", "car"]) == 2
+        assert capsys.readouterr().err == (
+            f"error: --category car does not fit {data / 'images'}: it is a synthetic face set "
+            "(its synth.json says so); pass --category face.\n"
+        )
+    assert not (tmp_path / "eval" / "evaluation.json").exists()

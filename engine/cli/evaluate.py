@@ -23,6 +23,7 @@ from engine.evaluation import (
 )
 from engine.evaluation.balance import balanced_labels, check_balance_settings
 from engine.evaluation.evaluate import COUNT_RANGES
+from engine.evaluation.training_run import check_category
 from engine.progress import tqdm_progress
 from engine.stylegan2 import load_checkpoint
 from engine.stylegan2.training.data import find_images
@@ -165,6 +166,7 @@ def run_coverage_weights(args: argparse.Namespace) -> int:
     balanced_labels(args.category, args.labels)  # a typo, a wrong folder or --out fails now,
     check_balance_settings(bins=args.bins, max_weight=args.max_weight, samples=args.samples)
     find_images(args.data)  # not after the regressor's minutes of fitting
+    check_category(args.category, args.data)
     output_file(args.out)
     generator = load_checkpoint(args.checkpoint).generator.eval()
     with tqdm_progress(desc="coverage-weights") as progress:

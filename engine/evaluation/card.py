@@ -111,12 +111,18 @@ def _training(evaluation: GanEvaluation) -> str:
             if training.run_dir.name == f"default-{evaluation.config.category}"
             else ""
         ),
-        f"- snapshot: step {training.snapshot_step}, {training.snapshot_kimg:g} kimg{planned}",
+        (
+            f"- snapshot: step {training.snapshot_step}, {training.snapshot_kimg:g} kimg{planned}"
+            if training.snapshot_kimg is not None
+            else f"- snapshot: not recorded in the checkpoint (a `.pt` keeps no step){planned}"
+        ),
         f"- wall time to this snapshot: {hours:.2f} h" if hours is not None else "",
         f"- device: {training.device}, precision {training.precision}, "
         f"{training.sessions} session(s)",
     ]
-    if training.latest_kimg is not None and training.still_training:
+    if training.latest_kimg is not None and training.snapshot_kimg is None:
+        lines.append(f"- the run's log reaches {training.latest_kimg:g} kimg")
+    elif training.latest_kimg is not None and training.still_training:
         lines.append(f"- the run's log has reached {training.latest_kimg:g} kimg since")
     return "## Training\n\n" + "\n".join(line for line in lines if line)
 

@@ -31,6 +31,7 @@ from engine.evaluation.labels import label_set
 from engine.evaluation.samples import generate_samples
 from engine.evaluation.training_run import (
     TrainingRun,
+    check_category,
     read_training_run,
     recorded_training_run,
 )
@@ -202,6 +203,7 @@ def evaluate_gan(
         training = recorded_training_run(training_record, loaded.extra)
     else:
         training = read_training_run(loaded.extra, run_dir or loaded.source.parent)
+    check_category(config.category, training.data_dir)
     seconds: dict[str, float] = {}
     with _stopwatch(seconds, "samples"):
         grid = generate_samples(

@@ -154,7 +154,18 @@ def _wall_time(records: list[dict[str, Any]], snapshot_step: int) -> float:
     return total
 
 
-def _dataset_info(data_dir: str | None) -> DatasetInfo | None:
+def check_category(category: str, data_dir: str | Path | None) -> None:
+    """Refuse `category` for a synth data set that records another one: its labels would be
+    read as the wrong object's, and a card would give the wrong recipe."""
+    info = _dataset_info(data_dir)
+    if info is not None and info.category != category:
+        raise GANliftError(
+            f"--category {category} does not fit {data_dir}: it is a synthetic {info.category} "
+            f"set (its synth.json says so); pass --category {info.category}."
+        )
+
+
+def _dataset_info(data_dir: str | Path | None) -> DatasetInfo | None:
     """The `DatasetInfo` beside a run's image folder, when it is a synth data set."""
     if data_dir is None:
         return None

@@ -26,7 +26,7 @@ from engine.atomic import atomic_path
 from engine.distributed import current_process_group
 from engine.errors import GANliftError, StoppedEarly, out_of_memory, refused_path
 from engine.gan2shape.outputs import OutputSettings, write_outputs
-from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, reconstruct
+from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, check_run_of, reconstruct
 from engine.image_files import IMAGE_SUFFIXES, image_files, is_image, visible_files
 from engine.images import load_photo
 from engine.limits import DEFAULT_LIMITS, Limits
@@ -174,16 +174,19 @@ def _reconstruct_one(
     should_stop: StopFn | None,
 ) -> ImageOutcome:
     """One image, from file to written outputs in `out_dir/name`, reported as `name`; its own
-    errors become a 'failed' outcome. An image finished by an earlier run is skipped, with the
-    PSNR its summary recorded."""
+    errors become a 'failed' outcome. An image finished by an earlier run of this model and
+    quality is skipped, with the PSNR its summary recorded; one finished by another fails, as
+    `reconstruct` refuses the folder."""
     start = time.perf_counter()
     target = out_dir / name
     finished = _finished_summary(target)
-    if finished is not None and finished.get("outputs", settings.recorded()) == settings.recorded():
-        return ImageOutcome(name, "skipped", 0.0, psnr=_recorded_psnr(finished))
     try:
         image = load_photo(path, limits)  # [1, 3, H, W]
         prepared = model.prepare(image)
+        if finished is not None and finished.get("outputs") in (None, settings.recorded()):
+            check_run_of(model, prepared, quality, target)  # not another photo's, model's, ...
+            seconds = time.perf_counter() - start
+            return ImageOutcome(name, "skipped", seconds, psnr=_recorded_psnr(finished))
         run = reconstruct(
             model, prepared, out_dir=target, quality=quality, perceptual=perceptual,
             device=device, bf16=bf16, progress=progress, should_stop=should_stop,

@@ -85,6 +85,30 @@ def test_failures_are_reported_and_finished_images_skipped(inputs, tmp_path, cap
     assert all("holds a run of another" in row["message"] for row in rows if row["image"] in GOOD)
 
 
+def test_a_folder_finished_for_another_photo_or_quality_is_not_skipped(
+    inputs, tmp_path, capsys
+) -> None:
+    """Only a finished run of the same photo, model and quality counts as this image's; any
+    other fails, as `reconstruct` refuses the folder."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    original = (inputs / "images" / "a.png").read_bytes()
+    (photos / "a.png").write_bytes(original)
+    out = tmp_path / "out"
+    arguments = [*cli_arguments(inputs, out)[:1], str(photos), *cli_arguments(inputs, out)[2:]]
+    assert main(arguments) == 0
+    capsys.readouterr()
+    write_random_images(photos, ["a.png"], height=40, width=44, seed=7)  # another photo
+    for options in ([], ["--quality", "fast"]):
+        assert main([*arguments, *options]) == 1
+        assert "0 done, 0 skipped, 1 failed" in capsys.readouterr().out
+        (row,) = json.loads((out / REPORT_FILE).read_text())["images"]
+        assert "holds a run of another input, model or quality" in row["message"]
+        (photos / "a.png").write_bytes(original)
+    assert main(arguments) == 0
+    assert "0 done, 1 skipped, 0 failed" in capsys.readouterr().out
+
+
 def test_the_batch_bar_shows_each_images_steps_and_a_stop(inputs, tmp_path) -> None:
     model = load_tiny(inputs)
     reports: list[tuple[int, int, str]] = []

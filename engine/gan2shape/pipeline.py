@@ -283,6 +283,15 @@ def _sha256(*tensors: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
+def check_run_of(
+    model: Gan2ShapeModel, prepared: PreparedInput, quality: Quality, out_dir: str | Path
+) -> None:
+    """Refuse `out_dir` unless the run it holds is `reconstruct`'s of this input, model and
+    quality (with no given latent): what a finished folder must be to count as this image's."""
+    out_dir = Path(out_dir)
+    _check_same_run(out_dir / RUN_FILE, _describe_run(model, prepared, quality, None), out_dir)
+
+
 def _check_same_run(run_path: Path, description: dict, out_dir: Path) -> None:
     """Refuse to continue a state that belongs to another input, generator, preset, quality
     or latent (a run saved before a key was recorded is not judged by that key)."""

@@ -41,8 +41,10 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def cli_arguments(inputs: Path, out: Path) -> list[str]:
-    return ["reconstruct-batch", str(inputs / "images"), "--out", str(out), "--ckpt",
+def cli_arguments(inputs: Path, out: Path, images: Path | None = None) -> list[str]:
+    """reconstruct-batch of `images` (default: the inputs' images) with the tiny model."""
+    images = images or inputs / "images"
+    return ["reconstruct-batch", str(images), "--out", str(out), "--ckpt",
             str(inputs / "tiny.pt"), "--preset", str(inputs / "tiny-preset.json"), "--device",
             "cpu", "--fp32", "--frames", "3", "--views", "10,5"]  # fmt: skip
 
@@ -95,7 +97,7 @@ def test_a_folder_finished_for_another_photo_or_quality_is_not_skipped(
     original = (inputs / "images" / "a.png").read_bytes()
     (photos / "a.png").write_bytes(original)
     out = tmp_path / "out"
-    arguments = [*cli_arguments(inputs, out)[:1], str(photos), *cli_arguments(inputs, out)[2:]]
+    arguments = cli_arguments(inputs, out, photos)
     assert main(arguments) == 0
     capsys.readouterr()
     write_random_images(photos, ["a.png"], height=40, width=44, seed=7)  # another photo
@@ -107,6 +109,20 @@ def test_a_folder_finished_for_another_photo_or_quality_is_not_skipped(
         (photos / "a.png").write_bytes(original)
     assert main(arguments) == 0
     assert "0 done, 1 skipped, 0 failed" in capsys.readouterr().out
+
+
+def test_a_fast_batch_without_pretrained_networks_says_where_it_looked(
+    inputs, tmp_path, capsys
+) -> None:
+    """As `reconstruct` says it: fast mode then starts from the shape prior."""
+    photos = write_random_images(tmp_path / "photos", ["a.png"], height=40, width=44)
+    out = tmp_path / "out"
+    arguments = cli_arguments(inputs, out, photos)
+    assert main([*arguments, "--quality", "fast"]) == 0
+    assert (
+        f"note: no pretrained networks at {inputs / 'tiny-gan2shape.safetensors'}, so fast mode "
+        "starts from the shape prior"
+    ) in capsys.readouterr().out
 
 
 def test_the_batch_bar_shows_each_images_steps_and_a_stop(inputs, tmp_path) -> None:

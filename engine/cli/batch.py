@@ -10,8 +10,13 @@ from pathlib import Path
 from engine.atomic import output_folder
 from engine.batch import find_images, images_in_subfolders, reconstruct_batch
 from engine.cli.arguments import INTERRUPTED
-from engine.cli.reconstruct import add_model_options, load_model_from_args, output_settings
-from engine.distributed import process_group_from_environment
+from engine.cli.reconstruct import (
+    add_model_options,
+    load_model_from_args,
+    note_fast_start,
+    output_settings,
+)
+from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError
 from engine.gan2shape.outputs import DEFAULT_VIEWS
 from engine.gan2shape.pipeline import QUALITIES
@@ -77,6 +82,8 @@ def run_batch(args: argparse.Namespace) -> int:
         tqdm_progress("reconstruct-batch", unit="image") as progress,
     ):
         model = load_model_from_args(args, device)
+        if current_process_group().is_main:
+            note_fast_start(model, args.quality)
         report = reconstruct_batch(
             model, images, args.out, image_folder=args.images, quality=args.quality,
             settings=settings, limits=limits, device=device,

@@ -193,8 +193,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         image = load_photo(args.image)  # [1, 3, H, W]
         prepared = model.prepare(image, load_mask(args.mask) if args.mask else None)
     print(f"input: {prepared.framing}")
-    if args.quality == "fast" and model.start is None:
-        _note_unready_pretraining(model.pretrained)
+    note_fast_start(model, args.quality)
     with tqdm_progress(desc="gan2shape") as progress, stop_on_signals() as should_stop:
         try:
             run = reconstruct(
@@ -264,8 +263,12 @@ def run_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _note_unready_pretraining(pretrained: Path) -> None:
-    """Say when fast mode has no pretrained networks, or ones whose pretraining stopped early."""
+def note_fast_start(model: Gan2ShapeModel, quality: str) -> None:
+    """Say when fast mode has no pretrained networks to start from (and no given start), or
+    ones whose pretraining stopped early."""
+    if quality != "fast" or model.start is not None:
+        return
+    pretrained = model.pretrained
     if not pretrained.is_file():
         print(
             f"note: no pretrained networks at {pretrained}, so fast mode starts from the shape "

@@ -153,6 +153,42 @@ def test_scripts_refuse_bad_input(arguments: list[str], message: str) -> None:
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["invert", "default-face", "x.png", "--out", "l.pt", "--steps", "100000000"],
+         "argument --steps: expected a whole number from 1 to 100000, got"),
+        (["coverage-weights", "default-car", "--category", "car", "--data", ".", "--out",
+          "w.json", "--samples", "100000000000"], "argument --samples: expected a whole number "
+         "from 2 to 100000"),
+        (["coverage-weights", "default-car", "--category", "car", "--data", ".", "--out",
+          "w.json", "--bins", "1"], "argument --bins: expected a whole number from 2 to 1000"),
+        (["gan2shape-pretrain", "--out", "w", "--batch", "100000000"],
+         "argument --batch: expected a whole number from 1 to 1024"),
+        (["gan2shape-pretrain", "--out", "w", "--steps", "100000000000"],
+         "argument --steps: expected a whole number from 0 to 10000000"),
+        (["gan2shape-pretrain", "--out", "w", "--images", "100000000"],
+         "argument --images: expected a whole number from 1 to 65536"),
+    ],
+)  # fmt: skip
+def test_counts_that_would_run_for_days_are_refused_at_once(
+    arguments: list[str], message: str, capsys
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        engine_main(arguments)
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_pretraining_into_a_folder_asks_for_a_file_name(tmp_path: Path, capsys) -> None:
+    out = ["--out", str(tmp_path)]
+    assert engine_main(["gan2shape-pretrain", "--model", "default-face", *out]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {tmp_path} is a folder; give the weights file's name (for example "
+        f"{tmp_path / 'gan2shape.safetensors'}).\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bench_gan2shape_refuses_rows_it_cannot_score_before_timing(tmp_path: Path) -> None:
     G, D = tiny_gan(32)
     model = Gan2ShapeModel(G, D, tiny_gan2shape_preset(32), tmp_path / "none.safetensors")

@@ -123,8 +123,10 @@ def test_unknown_model_name_is_one_error_line(capsys: pytest.CaptureFixture[str]
 def test_zero_steps_and_zero_samples_are_refused(
     checkpoint: Path, photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["invert", str(checkpoint), str(photo), "--steps", "0", "--perceptual", "none"])
-    assert_one_line_error(capsys, code, "at least 1")
+    with pytest.raises(SystemExit) as exited:
+        main(["invert", str(checkpoint), str(photo), "--steps", "0", "--perceptual", "none"])
+    assert exited.value.code == 2
+    assert "expected a whole number from 1 to 100000, got '0'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("count", ["0", "1025", "100000000"])

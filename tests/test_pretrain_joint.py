@@ -308,6 +308,8 @@ def test_pretraining_refusals(gan, trained, tmp_path: Path) -> None:
         train(gan, trained[0].path, config=replace(CONFIG, batch=2), resume=True)
     with pytest.raises(GANliftError, match=r"\(truncation 0.7\).*same --images, --truncation"):
         train(gan, trained[0].path, config=replace(CONFIG, truncation=1.0), resume=True)
+    with pytest.raises(GANliftError, match=f"already holds {TOTAL} iterations, more than the 7"):
+        train(gan, trained[0].path, config=replace(CONFIG, steps=1), resume=True)
     with pytest.raises(GANliftError, match=r"truncation 1.5 is outside \[0, 1\]; pass --trunc"):
         PretrainConfig(truncation=1.5)
     for negative in ("warmup_steps", "offset_warmup_steps"):

@@ -37,9 +37,10 @@ def at_least(
     `minimum` (and at most `maximum`, for counts that would otherwise run for hours before
     running out of memory)."""
     noun = "a whole number" if kind is int else "a number"
-    bounds = f"of at least {minimum:g}"
+    shown = "{:.0f}".format if kind is int else "{:g}".format
+    bounds = f"of at least {shown(minimum)}"
     if maximum < math.inf:
-        bounds = f"from {minimum:g} to {maximum:g}"
+        bounds = f"from {shown(minimum)} to {shown(maximum)}"
 
     def parse(text: str) -> float:
         try:

@@ -84,11 +84,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     weights.add_argument("--category", choices=CATEGORIES, required=True)
     weights.add_argument("--data", required=True, help="the GAN's training image folder")
     weights.add_argument("--out", required=True, help="JSON file to write")
-    weights.add_argument("--samples", type=int, default=4000, help="GAN samples read (%(default)s)")
+    weights.add_argument(
+        "--samples", type=_count("n_samples"), default=4000, help="GAN samples read (%(default)s)"
+    )
     weights.add_argument(
         "--labels", nargs="+", help="labels to balance (default: the category's gated ones)"
     )
-    weights.add_argument("--bins", type=int, default=8, help="bins per label (%(default)s)")
+    weights.add_argument(
+        "--bins", type=at_least(2, maximum=1000), default=8, help="bins per label (%(default)s)"
+    )
     weights.add_argument(
         "--max-weight", type=float, default=8.0, help="clip weights to [1/this, this] "
         "(%(default)s)",

@@ -26,6 +26,9 @@ _SAMPLE_BATCH = 8
 """Images generated per forward pass by `sample` (bounds memory for large grids)."""
 MAX_GRID_SAMPLES = 1024
 """Most samples one `sample` grid holds (32 x 32)."""
+MAX_INVERSION_STEPS = 100_000
+"""Most steps `invert` takes (as evaluate-gan's inversions): a hundred times the projector's
+1,000, where more is a typo that would run for days."""
 MAX_TRUNCATION = 2.0
 """Largest truncation psi `sample` takes: above 1 exaggerates each sample's distance from the
 mean w, and far above it the images saturate (and float32 overflows)."""
@@ -60,7 +63,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     invert.add_argument("checkpoint", metavar="CKPT", help="checkpoint file or model name")
     invert.add_argument("image", metavar="IMAGE", help="image file (any size; centre-cropped)")
     invert.add_argument("--out", default="latent.pt", help="latent file (%(default)s)")
-    invert.add_argument("--steps", type=int, default=1000, help="optimisation steps (%(default)s)")
+    invert.add_argument(
+        "--steps",
+        type=at_least(1, maximum=MAX_INVERSION_STEPS),
+        default=1000,
+        help="optimisation steps (%(default)s)",
+    )
     invert.add_argument(
         "--wplus", action="store_true", help="optimise one w per layer (W+) instead of one w"
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from engine.atomic import atomic_path, output_file, output_folder
-from engine.cli.arguments import INTERRUPTED, seed
+from engine.cli.arguments import INTERRUPTED, at_least, seed
 from engine.device import resolve_device
 from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError, StoppedEarly
@@ -51,6 +51,13 @@ from engine.metrics import psnr_text
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import bf16_supported
 from engine.stylegan2.checkpoint import safetensors_path
+
+MAX_PRETRAIN_IMAGES = 65_536
+"""Most GAN samples pretraining may hold (all are drawn up front and kept in memory)."""
+MAX_PRETRAIN_BATCH = 1024
+"""Most samples per pretraining iteration (each holds its own projection context)."""
+MAX_PRETRAIN_STEPS = 10_000_000
+"""Most iterations of any pretraining phase: more is a typo that would run for years."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -100,37 +107,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "looks for them beside the checkpoint as <checkpoint stem>-gan2shape.safetensors",
     )
     pretrain_parser.add_argument(
-        "--images", type=int, default=PretrainConfig.images, help="GAN samples (%(default)s)"
+        "--images",
+        type=at_least(1, maximum=MAX_PRETRAIN_IMAGES),
+        default=PretrainConfig.images,
+        help="GAN samples (%(default)s)",
     )
     pretrain_parser.add_argument(
         "--steps",
-        type=int,
+        type=at_least(0, maximum=MAX_PRETRAIN_STEPS),
         default=PretrainConfig.steps,
         help="joint iterations after the prior fit and the warm-ups (%(default)s)",
     )
     pretrain_parser.add_argument(
         "--warmup-steps",
-        type=int,
+        type=at_least(0, maximum=MAX_PRETRAIN_STEPS),
         default=PretrainConfig.warmup_steps,
         help="photo-geometric warm-up iterations before the joint ones, so that the view net "
         "learns to read views (%(default)s)",
     )
     pretrain_parser.add_argument(
         "--warmup-batch",
-        type=int,
+        type=at_least(1, maximum=MAX_PRETRAIN_BATCH),
         default=PretrainConfig.warmup_batch,
         help="samples per warm-up iteration, summed over all processes (%(default)s)",
     )
     pretrain_parser.add_argument(
         "--offset-warmup-steps",
-        type=int,
+        type=at_least(0, maximum=MAX_PRETRAIN_STEPS),
         default=PretrainConfig.offset_warmup_steps,
         help="iterations training the latent-offset encoder alone after the warm-up, so that "
         "step 2's projections follow the pseudo samples' lights (%(default)s)",
     )
     pretrain_parser.add_argument(
         "--batch",
-        type=int,
+        type=at_least(1, maximum=MAX_PRETRAIN_BATCH),
         default=PretrainConfig.batch,
         help="samples per iteration, summed over all processes (%(default)s)",
     )
@@ -226,6 +236,11 @@ def run_reconstruct(args: argparse.Namespace) -> int:
 def run_pretrain(args: argparse.Namespace) -> int:
     """Pretrain the networks jointly (resumable, data-parallel under torchrun) and report,
     from rank 0, where they are."""
+    if Path(args.out).is_dir():
+        raise GANliftError(
+            f"--out {args.out} is a folder; give the weights file's name (for example "
+            f"{Path(args.out) / 'gan2shape.safetensors'})."
+        )
     output_file(safetensors_path(args.out))
     config = PretrainConfig(
         images=args.images,

@@ -530,10 +530,16 @@ def _restore(
             f"{saved['truncation']}) from seed {saved['seed']} in batches of {saved['batch']}; "
             "resume with the same --images, --truncation, --seed and --batch."
         )
+    iteration, total = int(state["iteration"]), _total_iterations(preset, config)
+    if iteration > total:
+        raise GANliftError(
+            f"{resume_path} already holds {iteration} iterations, more than the {total} these "
+            "settings run (the prior fit, the warm-ups and --steps); raise --steps to go on."
+        )
     networks.load_state_dict(state["networks"], strict=True)
     optimizer.load_state_dict(state["optimizer"])
     rng.set_state(state["rng"])
-    return int(state["iteration"])
+    return iteration
 
 
 def _resume_path(path: Path) -> Path:

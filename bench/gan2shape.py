@@ -31,6 +31,7 @@ from engine.errors import GANliftError
 from engine.gan2shape import (
     Gan2ShapeModel,
     Gan2ShapeNetworks,
+    Gan2ShapePreset,
     fast_preset,
     load_model,
     load_pretrained,
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--model", default="default-face")
     parser.add_argument("--ckpt", help="checkpoint file instead of a bundled model")
     parser.add_argument("--category", help="preset for --ckpt (default-face)")
+    parser.add_argument("--preset", help="preset JSON file for --ckpt, instead of --category")
     parser.add_argument("--threads", type=threads, default=2)
     parser.add_argument("--fp32", action="store_true", help="no bfloat16 autocast")
     parser.add_argument(
@@ -119,12 +121,16 @@ def main() -> None:
         help="GAN2Shape rows to score (fast; full: several minutes per image)",
     )  # fmt: skip
     args = parser.parse_args()
-    if args.category and not args.ckpt:
-        raise GANliftError("--category is the preset of a --ckpt file; give --ckpt too.")
+    if (args.category or args.preset) and not args.ckpt:
+        raise GANliftError("--category and --preset name a --ckpt file's preset; give --ckpt too.")
+    if args.category and args.preset:
+        raise GANliftError("--category and --preset both name the preset; give one of them.")
     if args.shape_quality and not args.shape_rows:
         raise GANliftError("--shape-quality chooses the rows of --shape-rows N; give it too.")
     torch.set_num_threads(args.threads)
     preset = (args.category or "default-face") if args.ckpt else None
+    if args.preset:
+        preset = Gan2ShapePreset.from_json_file(args.preset)
     model = load_model(args.ckpt or args.model, preset=preset)
     quality = args.shape_quality or "fast"
     qualities = ("fast", "full") if quality == "both" else (quality,)

@@ -21,6 +21,7 @@ from engine.cli import main as engine_main
 from engine.cli.arguments import at_least, numbers, positive, run_script
 from engine.errors import GANliftError, out_of_memory, refused_path
 from engine.gan2shape import Gan2ShapeModel
+from tests.e2e.tiny_model import write_tiny_model
 from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -140,7 +141,7 @@ def test_bugs_keep_their_traceback(monkeypatch) -> None:
         (["scripts.probe_relighting", "--seed", "-1"], "a seed is a whole number from 0 to"),
         (["bench.styleganr", "--azimuth-step", "1e-300"], "a number from 1 to 360"),  # overflow
         (["scripts.probe_shape_signal", "--yaws", "1e300"], "numbers from -90 to 90"),
-        (["bench.gan2shape", "--category", "car"], "--category is the preset of a --ckpt"),
+        (["bench.gan2shape", "--category", "car"], "--category and --preset name a --ckpt"),
         (["bench.gan2shape", "--shape-quality", "full"], "chooses the rows of --shape-rows N"),
         (["bench.render", "--threads", "99999999999999999999"], "from 1 to 1024"),
     ],
@@ -187,6 +188,27 @@ def test_pretraining_into_a_folder_asks_for_a_file_name(tmp_path: Path, capsys) 
         f"{tmp_path / 'gan2shape.safetensors'}).\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bench_gan2shape_times_a_checkpoint_with_its_own_preset_file(tmp_path: Path) -> None:
+    """A checkpoint of a size no preset has is timed with a preset JSON of its own."""
+    write_tiny_model(tmp_path)
+    command = ["bench.gan2shape", "--ckpt", str(tmp_path / "tiny.pt"), "--threads", "1"]
+    result = subprocess.run(
+        [sys.executable, "-m", *command, "--preset", str(tmp_path / "tiny-preset.json")],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("GAN2Shape fast mode, tiny-face, 32px")
+    assert "total (goal <= 30 s)" in result.stdout
+    both = [*command, "--preset", "p.json", "--category", "face"]
+    result = subprocess.run(
+        [sys.executable, "-m", *both], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr == "error: --category and --preset both name the preset; give one of them.\n"
+    )
 
 
 def test_bench_gan2shape_refuses_rows_it_cannot_score_before_timing(tmp_path: Path) -> None:

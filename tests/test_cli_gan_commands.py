@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from pathlib import Path
 
 import pytest
 import torch
 
+from engine.cli import gan as gan_cli
 from engine.cli import main
 from engine.images import load_image, save_image
 from tests.tiny import tiny_checkpoint
@@ -189,3 +192,32 @@ def test_output_paths_are_checked_before_any_work(
     for option in (["--quality", "full"], ["--preset", "face"]):  # were ignored without a model
         code = main(["bench", "shape", "--n", "1", *option])
         assert_one_line_error(capsys, code, "add --gan2shape MODEL to score them")
+
+
+def _stop_after(monkeypatch: pytest.MonkeyPatch, polls: int) -> None:
+    """Make the CLI's Ctrl-C check turn true from its `polls`-th call on."""
+    calls = itertools.count()
+
+    @contextlib.contextmanager
+    def stop_on_signals():
+        yield lambda: next(calls) >= polls
+
+    monkeypatch.setattr(gan_cli, "stop_on_signals", stop_on_signals)
+
+
+def test_a_stopped_inversion_keeps_the_latent_it_reached(
+    checkpoint: Path, photo: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """Ctrl-C keeps the steps done (exit 130); before the first step nothing is written."""
+    out = tmp_path / "latent.pt"
+    command = ["invert", str(checkpoint), str(photo), "--steps", "10", "--out", str(out),
+               "--perceptual", "none"]  # fmt: skip
+    _stop_after(monkeypatch, 0)
+    assert main(command) == 130
+    assert "stopped before the first step; nothing saved" in capsys.readouterr().out
+    assert not out.exists()
+    _stop_after(monkeypatch, 3)
+    assert main(command) == 130
+    printed = capsys.readouterr().out
+    assert "stopped after step 3 of 10; the latent is that step's" in printed
+    assert torch.load(out, weights_only=True)["latent"].shape[-1] == 16

@@ -13,13 +13,13 @@ from pathlib import Path
 import torch
 
 from engine.atomic import output_file
-from engine.cli.arguments import at_least, seed
+from engine.cli.arguments import INTERRUPTED, at_least, seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import SAVE_FORMATS, image_format, load_photo, make_grid, save_image
 from engine.inversion import project, save_latent
 from engine.perceptual import perceptual_loss
-from engine.progress import tqdm_progress
+from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import load_checkpoint
 
 _SAMPLE_BATCH = 8
@@ -133,7 +133,7 @@ def run_invert(args: argparse.Namespace) -> int:
         perceptual = perceptual_loss(
             args.perceptual, discriminator=checkpoint.discriminator, device=device
         )
-    with tqdm_progress(desc="invert") as progress:
+    with tqdm_progress(desc="invert") as progress, stop_on_signals() as should_stop:
         result = project(
             checkpoint.generator,
             target,
@@ -143,13 +143,20 @@ def run_invert(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=device,
             progress=progress,
+            should_stop=should_stop,
         )
+    if not result.losses:
+        print("stopped before the first step; nothing saved")
+        return INTERRUPTED
     latent_path = save_latent(
         args.out, result.latent, result.noises, target=result.target, generator=checkpoint.generator
     )
     print(f"PSNR {result.psnr:.2f} dB; latent {list(result.latent.shape)} saved to {latent_path}")
     if args.recon:
         print(f"reconstruction saved to {save_image(result.image, args.recon)}")
+    if len(result.losses) < args.steps:
+        print(f"stopped after step {len(result.losses)} of {args.steps}; the latent is that step's")
+        return INTERRUPTED
     return 0
 
 

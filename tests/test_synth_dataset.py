@@ -95,11 +95,34 @@ def test_stopping_early_keeps_finished_shards_only(tmp_path) -> None:
     assert images == ["0000000000.png", "0000000001.png"]  # the unfinished shard's went
 
 
+def test_the_same_call_continues_a_stopped_set(tmp_path) -> None:
+    """Its finished shards stay as they are; the rest are rendered as one run would."""
+    options = {"n": 5, "size": 16, "shard_size": 2, "batch_size": 1}
+    stops = iter([False, False, True])  # in the second shard
+    assert write_dataset(tmp_path, "face", **options, should_stop=lambda: next(stops)).count == 2
+    first_shard = (tmp_path / "shards" / "shard_00000.npz").stat().st_mtime_ns
+    reports = []
+    progress = lambda done, total, message: reports.append(done)  # noqa: E731
+    info = write_dataset(tmp_path, "face", **options, progress=progress)
+    assert info.count == 5 and reports[0] == 2
+    assert (tmp_path / "shards" / "shard_00000.npz").stat().st_mtime_ns == first_shard
+    whole = write_dataset(tmp_path / "whole", "face", **options)
+    assert whole == info
+    assert torch.equal(read_dataset(tmp_path).image, read_dataset(tmp_path / "whole").image)
+    assert write_dataset(tmp_path, "face", **options) == info  # finished: nothing to do
+
+
 def test_a_folder_that_holds_a_set_is_refused(tmp_path, capsys) -> None:
     write_dataset(tmp_path, "car", n=2, size=32, shard_size=2)
     command = ["synth", "--category", "face", "--n", "1", "--size", "64", "--out", str(tmp_path)]
     assert main(command) == 2  # its 2 cars would stay beside the new faces
-    assert "already holds a synthetic set" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path} already holds another synthetic set (2 cars at 32 px from seed 0); "
+        "choose another --out or delete that folder.\n"
+    )
+    for other in ({"n": 1}, {"n": 4, "shard_size": 3}, {"n": 4, "size": 16}):  # not its sequel
+        with pytest.raises(GANliftError, match="already holds another synthetic set"):
+            write_dataset(tmp_path, "car", **{"n": 2, "size": 32, "shard_size": 2, **other})
     assert read_dataset(tmp_path).seeds.tolist() == [0, 1]
     (tmp_path / "synth.json").unlink()  # as a killed run leaves it: images, no synth.json
     assert main(command) == 2

@@ -98,7 +98,10 @@ def run_synth(args: argparse.Namespace) -> int:
         )  # fmt: skip
     print(f"wrote {info.count} {info.category} samples ({info.split} seeds) to {args.out}")
     if info.count < args.n:
-        print(f"stopped: {args.out} holds the first {info.count} of {args.n} as a set of its own")
+        print(
+            f"stopped: {args.out} holds the first {info.count} of {args.n} as a set of its own; "
+            "run the same command to continue it"
+        )
         return INTERRUPTED
     if args.preview:
         count = min(args.n, _PREVIEW_COUNT)

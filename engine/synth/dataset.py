@@ -70,28 +70,22 @@ def write_dataset(
     """Render samples `seed … seed + n - 1` of `category` into `out_dir` (PNGs + npz shards).
 
     Stopping early (``should_stop``) leaves the finished shards, their images and a
-    ``synth.json`` that counts only them. A folder that already holds a set, or the images of
-    one cut short, is refused: its old images would mix with the new ones.
+    ``synth.json`` that counts only them; the same call again continues that set. A folder
+    that holds another set, or the images of one killed outright, is refused: its old images
+    would mix with the new ones.
     """
     seeds = seed_run(seed, n)
     if shard_size < 1 or batch_size < 1:
         raise GANliftError("Shard and batch sizes must be at least 1.")
     out = Path(out_dir)
-    if (out / "synth.json").exists():
-        raise GANliftError(
-            f"{out} already holds a synthetic set; choose another --out or delete that folder."
-        )
-    if any((out / "images").glob("*.png")):
-        raise GANliftError(
-            f"{out} holds the images of a synthetic set that was cut short (it has no "
-            "synth.json); delete that folder or choose another --out."
-        )
+    written = _images_done(out, DatasetInfo(category, size, seed, n, "train", shard_size))
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "shards").mkdir(parents=True, exist_ok=True)
-    written = 0
     if progress is not None:
-        progress(0, n, "")
+        progress(written, n, "")
     for shard_index, shard_start in enumerate(range(0, n, shard_size)):
+        if shard_start < written:  # finished by a stopped run of the same set
+            continue
         shard_seeds = seeds[shard_start : shard_start + shard_size]
         parts = []
         for start in range(0, len(shard_seeds), batch_size):
@@ -112,6 +106,30 @@ def write_dataset(
             np.savez_compressed(temporary, **shard)
         written += len(shard_seeds)
     return _write_info(out, category, size, seed, written, shard_size)
+
+
+def _images_done(out: Path, planned: DatasetInfo) -> int:
+    """How many images of the `planned` set `out` holds: those a stopped run of the same set
+    finished (whole shards), or none in a new folder. Any other contents are refused."""
+    if (out / "synth.json").exists():
+        held = read_info(out)
+        same = (held.category, held.size, held.first_seed, held.shard_size) == (
+            planned.category, planned.size, planned.first_seed, planned.shard_size,
+        )  # fmt: skip
+        whole_shards = held.count % held.shard_size == 0 or held.count == planned.count
+        if same and whole_shards and held.count <= planned.count:
+            return held.count
+        raise GANliftError(
+            f"{out} already holds another synthetic set ({held.count} {held.category}s at "
+            f"{held.size} px from seed {held.first_seed}); choose another --out or delete that "
+            "folder."
+        )
+    if any((out / "images").glob("*.png")):
+        raise GANliftError(
+            f"{out} holds the images of a synthetic set that was cut short (it has no "
+            "synth.json); delete that folder or choose another --out."
+        )
+    return 0
 
 
 def _write_info(

@@ -294,6 +294,7 @@ def test_evaluate_gan_reports_bad_settings_without_a_traceback(
     for options, message in (
         (["--out", str(tmp_path / "card")], "is a file; choose a folder"),
         (["--out", str(tmp_path), "--run-dir", str(tmp_path / "nowhere")], "is not a folder"),
+        (["--out", str(tmp_path), "--run-dir", str(tmp_path)], "holds no training run; give"),
     ):
         code = main(["evaluate-gan", str(tmp_path / "missing.pt"), "--category", "face", *options])
         assert code == 2 and message in capsys.readouterr().err  # before the checkpoint is read

@@ -192,9 +192,12 @@ def evaluate_gan(
     the checkpoint's own folder (where `train-gan` writes its snapshots). `training_record`,
     an earlier ``evaluation.json`` of the same snapshot, replaces a run folder since removed.
     """
-    if run_dir is not None and not Path(run_dir).is_dir():
+    if run_dir is not None and not any(
+        (Path(run_dir) / name).is_file() for name in ("config.json", "log.jsonl")
+    ):
+        kind = "holds no training run" if Path(run_dir).is_dir() else "is not a folder"
         raise GANliftError(
-            f"--run-dir {run_dir} is not a folder; give the training run's folder (config.json, "
+            f"--run-dir {run_dir} {kind}; give the training run's folder (config.json, "
             "log.jsonl) or leave it out."
         )
     loaded = load_checkpoint(checkpoint, device)

@@ -40,7 +40,8 @@ FINISHED_MARKER = "summary.json"
 
 logger = logging.getLogger("ganlift.batch")
 
-Status = Literal["done", "skipped", "failed", "stopped"]
+Status = Literal["done", "skipped", "failed", "stopped", "pending"]
+"""What happened to an image; "pending": not reached before the batch was stopped."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ class BatchReport:
                 f"{outcome.image:<{width}}  {outcome.status:<7}  {outcome.seconds:>7.1f}  {note}"
             )
         totals = ", ".join(
-            f"{self.count(status)} {status}" for status in ("done", "skipped", "failed", "stopped")
+            f"{self.count(status)} {status}"
+            for status in ("done", "skipped", "failed", "stopped", "pending")
         )
         return "\n".join([*lines, f"{len(self.outcomes)} images: {totals}"])
 
@@ -136,9 +138,12 @@ def reconstruct_batch(
     out_dir = Path(out_dir)
     group = current_process_group()
     mine = list(images)[group.rank :: group.world_size]
+    names = [
+        path.name if image_folder is None else path.relative_to(image_folder).as_posix()
+        for path in mine
+    ]
     outcomes: list[ImageOutcome] = []
-    for index, path in enumerate(mine):
-        name = path.name if image_folder is None else path.relative_to(image_folder).as_posix()
+    for index, (path, name) in enumerate(zip(mine, names, strict=True)):
         within = None
         if progress is not None:
             progress(index, len(mine), name)
@@ -151,7 +156,11 @@ def reconstruct_batch(
         outcomes.append(ImageOutcome(**(asdict(outcome) | {"rank": group.rank})))
         if outcome.status == "stopped":
             break
-    if progress is not None and (not outcomes or outcomes[-1].status != "stopped"):
+    stopped = bool(outcomes) and outcomes[-1].status == "stopped"
+    outcomes += [
+        ImageOutcome(name, "pending", 0.0, rank=group.rank) for name in names[len(outcomes) :]
+    ]
+    if progress is not None and not stopped:
         progress(len(mine), len(mine), "batch finished")
     merged = _gather(outcomes, group.world_size)
     report_path = _write_report(merged, out_dir / REPORT_FILE) if group.is_main else None

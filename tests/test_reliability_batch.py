@@ -126,6 +126,8 @@ def test_a_fast_batch_without_pretrained_networks_says_where_it_looked(
 
 
 def test_the_batch_bar_shows_each_images_steps_and_a_stop(inputs, tmp_path) -> None:
+    """A stop ends the batch after saving its image; the report lists the images not reached
+    as pending."""
     model = load_tiny(inputs)
     reports: list[tuple[int, int, str]] = []
     batch = reconstruct_batch(
@@ -134,7 +136,8 @@ def test_the_batch_bar_shows_each_images_steps_and_a_stop(inputs, tmp_path) -> N
         progress=lambda done, total, message: reports.append((done, total, message)),
         should_stop=lambda: any(message.startswith("b.jpg 2/") for *_, message in reports),
     )  # fmt: skip
-    assert [outcome.status for outcome in batch.outcomes] == ["done", "stopped"]
+    assert [outcome.status for outcome in batch.outcomes] == ["done", "stopped", "pending"]
+    assert batch.table().endswith("3 images: 1 done, 0 skipped, 0 failed, 1 stopped, 1 pending")
     assert any(message.startswith("a.png 1/") for *_, message in reports)
     for done, total, message in reports:  # an image counts as done only once it is
         assert total == len(GOOD) and done == (0 if message.startswith("a.png") else 1), message

@@ -127,6 +127,12 @@ def test_a_folder_that_holds_a_set_is_refused(tmp_path, capsys) -> None:
     (tmp_path / "synth.json").unlink()  # as a killed run leaves it: images, no synth.json
     assert main(command) == 2
     assert "holds the images of a synthetic set that was cut short" in capsys.readouterr().err
+    command[-1] = str(tmp_path / "images")  # a folder of images: train-gan reads subfolders
+    assert main(command) == 2
+    assert "holds images of its own, which a training run on it would read" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "images" / "images").exists()
 
 
 def test_a_round_trip_keeps_the_canonical_maps_and_the_shard_size(tmp_path) -> None:

@@ -33,6 +33,7 @@ import torch
 
 from engine.atomic import atomic_path
 from engine.errors import GANliftError
+from engine.image_files import image_files
 from engine.images import make_grid, save_image
 from engine.progress import ProgressFn, StopFn
 from engine.synth.generate import SynthBatch, render_samples
@@ -128,6 +129,11 @@ def _images_done(out: Path, planned: DatasetInfo) -> int:
         raise GANliftError(
             f"{out} holds the images of a synthetic set that was cut short (it has no "
             "synth.json); delete that folder or choose another --out."
+        )
+    if out.is_dir() and image_files(out):
+        raise GANliftError(
+            f"{out} holds images of its own, which a training run on it would read beside the "
+            "set's (in images/); choose an empty or new --out."
         )
     return 0
 

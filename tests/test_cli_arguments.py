@@ -239,3 +239,22 @@ def test_ctrl_c_while_the_commands_load_is_one_line() -> None:
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert (process.returncode, err, out) == (130, "interrupted\n", "")
+
+
+def test_a_failed_command_leaves_no_empty_out_folder_it_made(tmp_path: Path, capsys) -> None:
+    """Commands make --out first (a bad one costs nothing); when they then fail, the empty
+    folder they made goes again, and a folder that was there before stays."""
+    refused = [
+        ["synth", "--category", "face", "--n", "0", "--out"],
+        ["train-gan", "--data", str(tmp_path / "missing"), "--size", "16", "--out"],
+        ["evaluate-gan", "default-face", "--category", "face",
+         "--training-from", str(tmp_path / "bad.json"), "--out"],
+    ]  # fmt: skip
+    for index, command in enumerate(refused):
+        out = tmp_path / f"out{index}"
+        assert engine_main([*command, str(out)]) == 2
+        assert not out.exists(), command
+        out.mkdir()
+        assert engine_main([*command, str(out)]) == 2
+        assert out.is_dir(), command
+    capsys.readouterr()

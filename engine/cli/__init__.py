@@ -8,9 +8,11 @@ The functions called here are the same ones the app and the tests call.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from engine.cli.arguments import INTERRUPTED, report_error
 
@@ -39,12 +41,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; failures its user can act on (`report_error`) become one line on
-    stderr and exit code 2."""
+    stderr and exit code 2. A failed command's --out folder goes again if the command made it
+    and left it empty (the commands make it first, so that a bad --out costs nothing)."""
     try:
         args = build_parser().parse_args(argv)  # imports every command: seconds, torch among them
-        return int(args.run(args) or 0)
+        with _out_folder_removed_if_left_empty(getattr(args, "out", None)):
+            return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED
     except Exception as error:
         return report_error(error)
+
+
+@contextlib.contextmanager
+def _out_folder_removed_if_left_empty(out: str | os.PathLike | None) -> Iterator[None]:
+    """Remove the folder `out` when the body fails and `out` did not exist before it and is
+    an empty folder now."""
+    existed = out is None or os.path.lexists(out)
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            with contextlib.suppress(OSError):  # not empty, not a folder: it stays
+                os.rmdir(out)
+        raise

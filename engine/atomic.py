@@ -84,14 +84,17 @@ FULL_DISK_BYTES = 2**20
 
 
 def _full_disk(error: Exception, folder: Path) -> int | None:
-    """ENOSPC or EDQUOT when a writer's `error` in `folder` came from a full disk or quota (the
-    system's error, in any wrapping, or a disk nearly full now, while the failed write's
-    temporary file still lies there), else None."""
+    """ENOSPC or EDQUOT when a writer's `error` in `folder` came from a full disk or quota: the
+    system's error, in any wrapping, or a RuntimeError (torch.save's stream error, which does
+    not say why) while the disk is nearly full, with the failed write's temporary file still
+    there. Else None: other errors are bugs to keep."""
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return error.errno
     for code in (errno.ENOSPC, errno.EDQUOT):  # a writer that words the system's error itself
         if os.strerror(code) in str(error):
             return code
+    if type(error) is not RuntimeError:
+        return None
     try:
         full = shutil.disk_usage(folder).free < FULL_DISK_BYTES
     except OSError:

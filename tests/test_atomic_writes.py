@@ -164,11 +164,17 @@ def test_a_writers_own_wording_of_a_full_disk_or_quota_is_the_systems_error(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_other_write_errors_pass_through_unchanged(tmp_path: Path) -> None:
+def test_other_write_errors_pass_through_unchanged(tmp_path: Path, monkeypatch) -> None:
+    """A writer's own error stays what it is, on a nearly full disk too (a bug, not the disk)."""
     assert shutil.disk_usage(tmp_path).free >= engine.atomic.FULL_DISK_BYTES
     error = ValueError("unknown file extension: .out")
     with pytest.raises(ValueError) as raised:
         _write_failing(tmp_path / "a.out", error)
     assert raised.value is error
+    monkeypatch.setattr(engine.atomic.shutil, "disk_usage", lambda _: DiskUsage(10, 10, 0))
+    unpicklable = TypeError("cannot pickle 'generator' object")
+    with pytest.raises(TypeError) as raised:
+        _write_failing(tmp_path / "a.pt", unpicklable)
+    assert raised.value is unpicklable
     with pytest.raises(GANliftError, match="one sentence"):
         _write_failing(tmp_path / "a.out", GANliftError("one sentence"))

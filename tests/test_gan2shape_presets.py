@@ -127,6 +127,6 @@ def test_a_generator_of_another_size_is_pointed_to_a_preset_that_fits() -> None:
         "Preset 'face' is for 128-px generators but this one makes 64-px images; choose a "
         "preset for it (default-face, default-car)."
     )
-    with pytest.raises(GANliftError, match=r'\(--preset\) with "gan_size": 32, made from'):
+    with pytest.raises(GANliftError, match=r'with "gan_size": 32 \(the commands\' --preset FILE'):
         check_generator(tiny_generator(32), get_preset("default-face"))
     check_generator(tiny_generator(64), get_preset("default-car"))

@@ -243,8 +243,7 @@ def test_a_run_resumes_only_on_the_pairs_it_was_trained_on(tmp_path) -> None:
         train_inverse_graphics(source, longer, state_path=state, pairs_from=SYNTHETIC_PAIRS)
     assert str(refused.value) == (
         f"{state} was trained on the pairs of the StyleGAN2 with weight fingerprint 0123abcd, "
-        f"not synthetic renders; pass the same pairs to resume it, or start a new --out with "
-        f"--init-from {state}."
+        "not synthetic renders; pass the same pairs to resume it, or choose a new --out for these."
     )
     assert train_inverse_graphics(source, longer, state_path=state).step == 2
     longest = dataclasses.replace(config, steps=3)

@@ -112,21 +112,24 @@ def test_cached_and_streamed_folders_serve_the_same_batches(tmp_path: Path) -> N
 def test_every_unreadable_image_is_named_at_once_before_training(
     tmp_path: Path, cache_limit_mb: float
 ) -> None:
-    """Cached (decoded) and streamed (verified) folders both list all bad files up front."""
+    """Cached and streamed folders both decode every image up front and list all bad files."""
     write_image(tmp_path / "good.png", random_pixels(0))
     (tmp_path / "fake.png").write_text("this is text, not a PNG")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "zero.jpg").write_bytes(b"")
-    whole = write_image(tmp_path / "whole.png", random_pixels(1, 64, 64)).read_bytes()
-    (tmp_path / "truncated.png").write_bytes(whole[: len(whole) // 2])
+    for suffix in (".png", ".jpg", ".bmp", ".gif"):  # Pillow's verify() skips all but PNG
+        whole = write_image(tmp_path / f"whole{suffix}", random_pixels(1, 64, 64)).read_bytes()
+        (tmp_path / f"truncated{suffix}").write_bytes(whole[: len(whole) // 2])
     with pytest.raises(GANliftError) as refused:
         ImageFolder(tmp_path, size=8, cache_limit_mb=cache_limit_mb)
     assert str(refused.value) == (
-        f"3 of 5 training images in '{tmp_path}' cannot be read ('fake.png', 'sub/zero.jpg', "
-        "'truncated.png'); remove them or re-export them as PNG or JPEG."
+        f"6 of 11 training images in '{tmp_path}' cannot be read ('fake.png', 'sub/zero.jpg', "
+        "'truncated.bmp', 'truncated.gif', 'truncated.jpg' and 1 more); remove them or "
+        "re-export them as PNG or JPEG."
     )
     (tmp_path / "fake.png").unlink()
-    (tmp_path / "truncated.png").unlink()
+    for truncated in tmp_path.glob("truncated.*"):
+        truncated.unlink()
     with pytest.raises(GANliftError, match=r"^Image '.*zero.jpg' is empty \(0 bytes\)"):
         ImageFolder(tmp_path, size=8, cache_limit_mb=cache_limit_mb)
 

@@ -456,8 +456,9 @@ def check_generator(G: Generator, preset: Gan2ShapePreset) -> None:
         fix = (
             f"choose a preset for it ({', '.join(fitting)})"
             if fitting
-            else 'give it a preset JSON of its own (--preset) with "gan_size": '
-            f"{G.config.size}, made from the closest preset as the README's GAN2Shape section shows"
+            else f'give it a preset JSON file of its own with "gan_size": {G.config.size} '
+            "(the commands' --preset FILE, the app's --category FILE), made from the closest "
+            "preset as the README's GAN2Shape section shows"
         )
         raise GANliftError(
             f"Preset '{preset.name}' is for {preset.gan_size}-px generators but this one makes "

@@ -252,7 +252,7 @@ def _resume(
     if None not in (trained_on, pairs_from) and trained_on != pairs_from:
         raise GANliftError(
             f"{path} was trained on {_pairs_text(trained_on)}, not {_pairs_text(pairs_from)}; "
-            f"pass the same pairs to resume it, or start a new --out with --init-from {path}."
+            "pass the same pairs to resume it, or choose a new --out for these."
         )
     check_not_past_steps(path, int(state["step"]), config.steps)
     network.load_state_dict(state["network"], strict=True)

@@ -96,9 +96,8 @@ READ_CHUNK = 256
 class ImageFolder:
     """The images of a folder at one resolution, served as uint8 batches by index.
 
-    Every image is checked as the folder is opened, so that all unreadable files are named at
-    once, before training: decoded when they fit the cache, else opened and verified (a file
-    that fails the check is decoded too, which names what is wrong with it)."""
+    Every image is decoded as the folder is opened, so that all unreadable files are named at
+    once, before training; it is kept (resized) when the folder fits the cache."""
 
     def __init__(
         self,
@@ -130,10 +129,11 @@ class ImageFolder:
         return load_image(path, self.size)
 
     def _checked(self, path: Path) -> None:
-        """Check that `path` reads as an image without decoding it (a failure: `_decoded`)."""
+        """Check that `path` decodes, without keeping or resizing it (a failure: `_decoded`,
+        which names the problem). Pillow's `verify()` would skip JPEG, BMP and GIF data."""
         try:
             with Image.open(path) as image:
-                image.verify()
+                image.load()
         except Exception:  # Pillow fails in many ways; the full reader names the problem
             self._decoded(path)
 

@@ -290,27 +290,35 @@ def test_a_run_resumes_only_on_the_images_it_was_trained_on(
         train_gan(fewer, tmp_path / "run", config=TINY, device=CPU, resume=True)
     assert str(refused.value).startswith(
         f"Cannot resume the run in {tmp_path / 'run'} with --data {fewer}: it was trained on 8 "
-        "images and this folder holds 7 (or other files); pass the --data it was trained on"
+        f"images in {image_folder}, and the images here differ (7 of them, or other names); "
+        "pass the --data it was trained on"
     )
     assert load_torch_file(tmp_path / "run" / STATE_FILE)["step"] == 2
     renamed = write_random_images(tmp_path / "renamed", height=20, width=24)
     first = sorted(renamed.iterdir())[0]
     first.rename(first.with_name("x" + first.name))
-    with pytest.raises(GANliftError, match="8 images and this folder holds 8 \\(or other files"):
+    with pytest.raises(GANliftError, match="the images here differ \\(8 of them, or other names"):
         train_gan(renamed, tmp_path / "run", config=TINY, device=CPU, resume=True)
     moved = write_random_images(tmp_path / "moved", height=20, width=24)
     assert train_gan(moved, tmp_path / "run", config=TINY, device=CPU, resume=True).step == 4
 
 
-def test_a_state_that_records_no_data_resumes_on_any(image_folder: Path, tmp_path: Path) -> None:
-    """States written before the data was recorded resume as they did."""
+def test_a_state_that_records_no_data_resumes_on_as_many_images_as_its_log_says(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    """States written before the data was recorded are checked against the image count of
+    their log's last start."""
     half = with_changes(TINY, kimg=0.008)
     first = train_gan(image_folder, tmp_path, config=half, device=CPU)
     state = load_torch_file(first.state_path)
     del state["data"]
     torch.save(state, first.state_path)
-    other = write_random_images(tmp_path.parent / f"{tmp_path.name}-other", NUMBERED_PNGS[:5])
-    assert train_gan(other, tmp_path, config=TINY, device=CPU, resume=True).step == 4
+    fewer = write_random_images(tmp_path.parent / f"{tmp_path.name}-fewer", NUMBERED_PNGS[:5])
+    with pytest.raises(GANliftError, match=f"trained on 8 images in {image_folder}, and the"):
+        train_gan(fewer, tmp_path, config=TINY, device=CPU, resume=True)
+    renamed = tmp_path.parent / f"{tmp_path.name}-renamed"
+    write_random_images(renamed, [f"x{name}" for name in NUMBERED_PNGS])
+    assert train_gan(renamed, tmp_path, config=TINY, device=CPU, resume=True).step == 4
 
 
 def test_a_missing_or_empty_data_folder_makes_no_out_folder(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.cli.train import train_command
 from engine.errors import GANliftError
+from engine.stylegan2.training.log import read_log
 from engine.synth import DatasetInfo, read_info
 
 
@@ -63,7 +64,7 @@ def read_training_run(extra: dict[str, Any], run_dir: str | Path | None) -> Trai
     step = extra.get("step")
     kimg = extra.get("kimg")
     folder = Path(run_dir) if run_dir is not None else None
-    records = _read_log(folder / "log.jsonl") if folder is not None else []
+    records = read_log(folder / "log.jsonl") if folder is not None else []
     config = _read_json(folder / "config.json") if folder is not None else {}
     starts = [record for record in records if record.get("event") == "start"]
     data_dir = starts[-1].get("data") if starts else None
@@ -111,21 +112,6 @@ def recorded_training_run(evaluation_json: str | Path, extra: dict[str, Any]) ->
     values["sessions"] = int(values["sessions"] or 0)
     values["dataset"] = DatasetInfo(**values["dataset"]) if values["dataset"] else None
     return TrainingRun(**values)
-
-
-def _read_log(path: Path) -> list[dict[str, Any]]:
-    """The records of a ``log.jsonl`` (empty when missing); a torn last line is skipped."""
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and "time" in record:
-            records.append(record)
-    return records
 
 
 def _read_json(path: Path) -> dict[str, Any]:

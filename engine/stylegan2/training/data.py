@@ -197,9 +197,11 @@ def image_names(folder: str | Path, images: list[Path]) -> list[str]:
 
 def data_identity(folder: str | Path, images: list[Path]) -> dict[str, Any]:
     """What a run trains on, to tell whether a resumed run still does: the number of `images`
-    and a digest of their names relative to `folder` (the same wherever the folder is moved)."""
+    and a digest of their names relative to `folder` (the same wherever the folder is moved),
+    and the folder as given, for messages."""
     names = "\n".join(image_names(folder, images)).encode()
-    return {"images": len(images), "names_sha256": hashlib.sha256(names).hexdigest()}
+    digest = hashlib.sha256(names).hexdigest()
+    return {"images": len(images), "names_sha256": digest, "folder": str(folder)}
 
 
 def read_sample_weights(path: str | Path, folder: str | Path, images: list[Path]) -> torch.Tensor:

@@ -27,6 +27,21 @@ class JsonlLog:
             file.write(json.dumps({"time": round(time.time(), 3), **fields}) + "\n")
 
 
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The records of a ``log.jsonl`` (empty when missing); a torn last line is skipped."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "time" in record:
+            records.append(record)
+    return records
+
+
 class RunningMeans:
     """Sums of named scalars since the last `pop`, for averaged log lines.
 

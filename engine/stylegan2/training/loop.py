@@ -33,7 +33,7 @@ from engine.stylegan2.training.data import (
 )
 from engine.stylegan2.training.ema import ema_beta, update_ema
 from engine.stylegan2.training.latents import LatentDraw, generate
-from engine.stylegan2.training.log import JsonlLog, RunningMeans
+from engine.stylegan2.training.log import JsonlLog, RunningMeans, read_log
 from engine.stylegan2.training.losses import (
     d_logistic_loss,
     g_nonsaturating_loss,
@@ -188,14 +188,26 @@ def _resume_into(state: TrainingState, path: Path, config: TrainConfig, resume: 
 def _check_same_data(
     state: TrainingState, data: dict[str, Any], data_dir: str | Path, out: Path
 ) -> None:
-    """A resumed run must go on with the images it was trained on (`data_identity`)."""
-    if state.data is not None and state.data != data:
+    """A resumed run must go on with the images it was trained on (`data_identity`; for a
+    state written before that was recorded, the image count its log's last start recorded)."""
+    recorded = state.data or _logged_data(out / LOG_FILE)
+    keys = [key for key in ("images", "names_sha256") if key in recorded]
+    if any(recorded[key] != data[key] for key in keys):
         raise GANliftError(
             f"Cannot resume the run in {out} with --data {data_dir}: it was trained on "
-            f"{state.data['images']} images and this folder holds {data['images']} (or other "
-            "files); pass the --data it was trained on, or train its model on these images in "
-            f"a new --out folder with --init-from {out / MODEL_FILES[0]}."
+            f"{recorded['images']} images in {recorded.get('folder', 'its data folder')}, and "
+            f"the images here differ ({data['images']} of them, or other names); pass the --data "
+            "it was trained on, or train its model on these images in a new --out folder with "
+            f"--init-from {out / MODEL_FILES[0]}."
         )
+
+
+def _logged_data(log: Path) -> dict[str, Any]:
+    """The data folder and image count of the last start in a run's log (empty if none)."""
+    starts = [record for record in read_log(log) if record.get("event") == "start"]
+    if not starts or "images" not in starts[-1]:
+        return {}
+    return {"images": starts[-1]["images"], "folder": starts[-1].get("data", "its data folder")}
 
 
 def _check_holds_no_model(out: Path) -> None:

@@ -11,6 +11,7 @@ from PIL import Image
 
 from engine.cli import main
 from engine.errors import GANliftError
+from engine.images import save_image
 from engine.synth import read_dataset, read_info, render_samples, save_preview, write_dataset
 
 
@@ -110,6 +111,9 @@ def test_the_same_call_continues_a_stopped_set(tmp_path) -> None:
     assert whole == info
     assert torch.equal(read_dataset(tmp_path).image, read_dataset(tmp_path / "whole").image)
     assert write_dataset(tmp_path, "face", **options) == info  # finished: nothing to do
+    longer = write_dataset(tmp_path, "face", **(options | {"n": 7}))  # its partial shard again
+    assert longer.count == 7 and len(list((tmp_path / "shards").glob("*.npz"))) == 4
+    assert read_dataset(tmp_path).seeds.tolist() == list(range(7))
 
 
 def test_a_folder_that_holds_a_set_is_refused(tmp_path, capsys) -> None:
@@ -117,22 +121,27 @@ def test_a_folder_that_holds_a_set_is_refused(tmp_path, capsys) -> None:
     command = ["synth", "--category", "face", "--n", "1", "--size", "64", "--out", str(tmp_path)]
     assert main(command) == 2  # its 2 cars would stay beside the new faces
     assert capsys.readouterr().err == (
-        f"error: {tmp_path} already holds another synthetic set (2 cars at 32 px from seed 0); "
-        "choose another --out or delete that folder.\n"
+        f"error: {tmp_path} already holds another synthetic set (2 cars at 32 px from seed 0, "
+        "shards of 2); choose another --out or delete that folder.\n"
     )
-    for other in ({"n": 1}, {"n": 4, "shard_size": 3}, {"n": 4, "size": 16}):  # not its sequel
+    for other in ({"shard_size": 3}, {"size": 16}, {"seed": 5}):  # not its sequel
         with pytest.raises(GANliftError, match="already holds another synthetic set"):
-            write_dataset(tmp_path, "car", **{"n": 2, "size": 32, "shard_size": 2, **other})
+            write_dataset(tmp_path, "car", **{"n": 4, "size": 32, "shard_size": 2, **other})
+    with pytest.raises(GANliftError, match="already holds 2 of this set, more than --n 1; pass"):
+        write_dataset(tmp_path, "car", n=1, size=32, shard_size=2)
     assert read_dataset(tmp_path).seeds.tolist() == [0, 1]
     (tmp_path / "synth.json").unlink()  # as a killed run leaves it: images, no synth.json
     assert main(command) == 2
     assert "holds the images of a synthetic set that was cut short" in capsys.readouterr().err
-    command[-1] = str(tmp_path / "images")  # a folder of images: train-gan reads subfolders
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    save_image(torch.zeros(3, 8, 8), photos / "sub" / "p.jpg")
+    command[-1] = str(photos)  # images in subfolders: train-gan reads them all
     assert main(command) == 2
     assert "holds images of its own, which a training run on it would read" in (
         capsys.readouterr().err
     )
-    assert not (tmp_path / "images" / "images").exists()
+    assert not (photos / "images").exists()
 
 
 def test_a_round_trip_keeps_the_canonical_maps_and_the_shard_size(tmp_path) -> None:

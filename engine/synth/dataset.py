@@ -110,30 +110,37 @@ def write_dataset(
 
 
 def _images_done(out: Path, planned: DatasetInfo) -> int:
-    """How many images of the `planned` set `out` holds: those a stopped run of the same set
-    finished (whole shards), or none in a new folder. Any other contents are refused."""
+    """How many images of the `planned` set `out` holds in whole shards: those a stopped or
+    shorter run of the same set wrote (a last, partial shard is written again), or none in a
+    new folder. Any other contents are refused."""
     if (out / "synth.json").exists():
         held = read_info(out)
         same = (held.category, held.size, held.first_seed, held.shard_size) == (
             planned.category, planned.size, planned.first_seed, planned.shard_size,
         )  # fmt: skip
-        whole_shards = held.count % held.shard_size == 0 or held.count == planned.count
-        if same and whole_shards and held.count <= planned.count:
+        if not same:
+            raise GANliftError(
+                f"{out} already holds another synthetic set ({held.count} {held.category}s at "
+                f"{held.size} px from seed {held.first_seed}, shards of {held.shard_size}); "
+                "choose another --out or delete that folder."
+            )
+        if held.count > planned.count:
+            raise GANliftError(
+                f"{out} already holds {held.count} of this set, more than --n {planned.count}; "
+                "pass a larger --n to extend it, or choose another --out."
+            )
+        if held.count == planned.count:
             return held.count
-        raise GANliftError(
-            f"{out} already holds another synthetic set ({held.count} {held.category}s at "
-            f"{held.size} px from seed {held.first_seed}); choose another --out or delete that "
-            "folder."
-        )
+        return held.count // held.shard_size * held.shard_size
     if any((out / "images").glob("*.png")):
         raise GANliftError(
             f"{out} holds the images of a synthetic set that was cut short (it has no "
             "synth.json); delete that folder or choose another --out."
         )
-    if out.is_dir() and image_files(out):
+    if out.is_dir() and image_files(out, recursive=True):
         raise GANliftError(
-            f"{out} holds images of its own, which a training run on it would read beside the "
-            "set's (in images/); choose an empty or new --out."
+            f"{out} holds images of its own, which a training run on it would read beside a "
+            "synthetic set's; choose an empty or new --out."
         )
     return 0
 

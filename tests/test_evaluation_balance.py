@@ -22,6 +22,7 @@ from engine.evaluation.coverage import CoverageReader
 from engine.evaluation.regressor import LabelRegressor, predict_labels
 from engine.evaluation.samples import generate_samples
 from engine.stylegan2.training.data import find_images, read_sample_weights
+from engine.synth import write_dataset
 from tests.tiny import tiny_checkpoint, tiny_generator, write_random_images
 
 
@@ -159,3 +160,12 @@ def test_coverage_weights_read_the_training_images_as_stored(tmp_path: Path) -> 
     assert torch.allclose(result.weights, expected)
     assert torch.allclose(result.data_std, data.std(0, correction=0))
     assert torch.allclose(result.data_std, _weighted_std(data, torch.ones(len(data))))
+
+
+def test_coverage_weights_refuse_a_synthetic_set_of_another_category(tmp_path: Path) -> None:
+    """A face set's images read by a car regressor would weigh by meaningless labels."""
+    write_dataset(tmp_path / "faces", "face", n=2, size=16)
+    reader = CoverageReader("car", LabelRegressor(5), torch.zeros(2, 5), torch.zeros(2, 5), 2)
+    generator = tiny_generator(16, style_dim=16, n_mlp=2)
+    with pytest.raises(GANliftError, match=r"it is a synthetic face set .* pass --category face"):
+        coverage_weights(reader, generator, tmp_path / "faces" / "images", samples=8, bins=2)

@@ -26,6 +26,7 @@ from engine.evaluation.coverage import CoverageReader
 from engine.evaluation.labels import label_set
 from engine.evaluation.regressor import predict_labels
 from engine.evaluation.samples import generate_samples
+from engine.evaluation.training_run import check_category
 from engine.progress import ProgressFn
 from engine.stylegan2 import Generator
 from engine.stylegan2.training.data import ImageFolder, image_names, to_model_images
@@ -133,6 +134,7 @@ def coverage_weights(
     `labels` (default: `reader`'s gated ones), judged on `samples` untruncated GAN samples
     from z seed `seed`."""
     labels = balanced_labels(reader.category, labels)
+    check_category(reader.category, data_dir)
     columns = [label_set(reader.category).names.index(name) for name in labels]
     folder = ImageFolder(data_dir, size=generator.config.size, progress=progress)
     readings = []

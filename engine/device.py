@@ -1,6 +1,9 @@
-"""Device selection shared by the CLI, the app and the tests."""
+"""Device selection shared by the CLI, the app and the tests, and the frozen copies of a
+caller's networks that library functions work on."""
 
 from __future__ import annotations
+
+import copy
 
 import torch
 
@@ -25,3 +28,9 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
             "on the command line)."
         )
     return device
+
+
+def frozen_copy(module: torch.nn.Module, device: torch.device | str) -> torch.nn.Module:
+    """A frozen, evaluation-mode copy of `module` on `device`: what a function that only runs
+    a caller's network uses, so the caller's mode, gradients and device stay as they were."""
+    return copy.deepcopy(module).eval().requires_grad_(False).to(device)

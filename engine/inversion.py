@@ -11,7 +11,6 @@ renormalised to zero mean and unit variance after every step).
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import re
@@ -24,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.atomic import save_torch
-from engine.device import resolve_device
+from engine.device import frozen_copy, resolve_device
 from engine.errors import GANliftError
 from engine.images import checked_image, fit_to_frame
 from engine.metrics import psnr
@@ -124,7 +123,7 @@ def project(
     if pixel_loss not in ("mse", "l1"):
         raise GANliftError(f"Unknown pixel loss '{pixel_loss}'; use mse or l1.")
     device = resolve_device(device)
-    G = copy.deepcopy(G).eval().requires_grad_(False).to(device)
+    G = frozen_copy(G, device)
     rng = torch.Generator().manual_seed(seed)
     size = G.config.size
     target = fit_to_frame(target.to(device, torch.float32), size)  # [1, 3, size, size]

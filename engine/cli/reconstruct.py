@@ -236,11 +236,6 @@ def run_reconstruct(args: argparse.Namespace) -> int:
 def run_pretrain(args: argparse.Namespace) -> int:
     """Pretrain the networks jointly (resumable, data-parallel under torchrun) and report,
     from rank 0, where they are."""
-    if Path(args.out).is_dir():
-        raise GANliftError(
-            f"--out {args.out} is a folder; give the weights file's name (for example "
-            f"{Path(args.out) / 'gan2shape.safetensors'})."
-        )
     output_file(safetensors_path(args.out))
     config = PretrainConfig(
         images=args.images,

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from engine.atomic import atomic_path
@@ -71,10 +72,17 @@ class SampleWeights:
 
 def check_balance_settings(*, bins: int, max_weight: float, samples: int) -> None:
     """Refuse settings `bin_weights` cannot use (commands check them before any work)."""
-    if bins < 2 or not (max_weight >= 1 and math.isfinite(max_weight)) or samples < bins:
+    whole = all(isinstance(count, int | np.integer) for count in (bins, samples))
+    if (
+        not whole
+        or bins < 2
+        or not (max_weight >= 1 and math.isfinite(max_weight))
+        or (samples < bins)
+    ):
         raise GANliftError(
             f"Balancing needs at least 2 bins, a finite max_weight >= 1 and at least as many GAN "
-            f"samples as bins, got {bins}, {max_weight} and {samples}."
+            f"samples as bins, whole numbers of bins and samples, got {bins!r}, {max_weight!r} "
+            f"and {samples!r}."
         )
 
 
@@ -103,6 +111,8 @@ def bin_weights(
 def balanced_labels(category: str, labels: Sequence[str] | None) -> tuple[str, ...]:
     """`labels` checked against `category`'s label set (None: its gated labels)."""
     known = label_set(category).names
+    if isinstance(labels, str):  # one label, not its letters
+        labels = [labels]
     unknown = [name for name in labels or () if name not in known]
     if unknown:
         raise GANliftError(f"Unknown label '{unknown[0]}' for {category}; use some of "
@@ -133,7 +143,13 @@ def coverage_weights(
     """Weights for the images under `data_dir` that counter `generator`'s narrow coverage of
     `labels` (default: `reader`'s gated ones), judged on `samples` untruncated GAN samples
     from z seed `seed`."""
+    if not isinstance(generator, Generator):
+        raise GANliftError(
+            f"coverage_weights takes the generator itself, got {type(generator).__name__}; "
+            "load it with load_checkpoint(path).generator."
+        )
     labels = balanced_labels(reader.category, labels)
+    check_balance_settings(bins=bins, max_weight=max_weight, samples=samples)
     check_category(reader.category, data_dir)
     columns = [label_set(reader.category).names.index(name) for name in labels]
     folder = ImageFolder(data_dir, size=generator.config.size, progress=progress)

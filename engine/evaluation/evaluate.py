@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from engine.errors import GANliftError
+from engine.errors import GANliftError, StoppedEarly
 from engine.evaluation.coverage import (
     COVERAGE_GOAL,
     REGRESSOR_STEPS,
@@ -176,6 +176,12 @@ class GanEvaluation:
         }
 
 
+def _refuse_if_stopped(should_stop: StopFn | None, stage: str) -> None:
+    """End a stopped evaluation: its cut-short figures would read as a finished card's."""
+    if should_stop is not None and should_stop():
+        raise StoppedEarly(f"The evaluation was stopped during {stage}; nothing was written.")
+
+
 def evaluate_gan(
     checkpoint: str | Path,
     config: EvaluationConfig,
@@ -218,12 +224,14 @@ def evaluate_gan(
             num_steps=config.inversion_steps, device=device, progress=progress,
             should_stop=should_stop,
         )  # fmt: skip
+    _refuse_if_stopped(should_stop, "the inversions")
     with _stopwatch(seconds, "coverage"):
         coverage = evaluate_coverage(
             generator, config.category, n_samples=config.n_samples,
             n_train=config.n_train_renders, regressor_steps=config.regressor_steps,
             sample_seed=config.seed, device=device, progress=progress, should_stop=should_stop,
         )  # fmt: skip
+    _refuse_if_stopped(should_stop, "the coverage")
     with _stopwatch(seconds, "view_swap"):
         view_swap = evaluate_view_swap(
             generator, num_pairs=config.view_pairs, seed=config.seed, view_fn=coverage.view_reader,

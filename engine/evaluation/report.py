@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, output_folder
 from engine.evaluation.card import FIGURE_FILES, model_card
 from engine.evaluation.evaluate import GanEvaluation
 from engine.images import save_image
@@ -13,8 +13,7 @@ from engine.images import save_image
 
 def write_evaluation(evaluation: GanEvaluation, out_dir: str | Path) -> dict[str, Path]:
     """Write every output of `evaluation` into `out_dir`; returns the path of each by name."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out_dir)
     figures = {
         "samples": evaluation.sample_grid,
         "inversion": evaluation.inversion.figure,

@@ -25,7 +25,6 @@ All are written atomically.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import itertools
 import json
@@ -39,7 +38,7 @@ import torch
 from safetensors import SafetensorError
 
 from engine.atomic import atomic_path, save_torch
-from engine.device import resolve_device
+from engine.device import frozen_copy, resolve_device
 from engine.distributed import current_process_group
 from engine.errors import GANliftError
 from engine.gan2shape.frames import to_network_frame
@@ -47,6 +46,7 @@ from engine.gan2shape.inputs import default_masks
 from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
+from engine.gan2shape.recover import check_generator
 from engine.gan2shape.steps import (
     StepContext,
     Target,
@@ -60,7 +60,7 @@ from engine.gan2shape.steps import (
 from engine.perceptual import PerceptualLoss, perceptual_loss
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Discriminator, Generator
-from engine.stylegan2.checkpoint import generator_fingerprint, safetensors_path
+from engine.stylegan2.checkpoint import check_float32, generator_fingerprint, safetensors_path
 from engine.torch_files import read_torch_file
 
 FORMAT_VERSION = 4
@@ -175,13 +175,25 @@ def pretrain(
 
     Under torch.distributed every process calls this with the same arguments; `config.batch`
     is the global batch, and only rank 0 reports progress and writes files."""
+    if Path(out).is_dir():
+        raise GANliftError(
+            f"--out {out} is a folder; give the weights file's name (for example "
+            f"{Path(out) / 'gan2shape.safetensors'})."
+        )
+    check_generator(G, preset)  # not after the pretraining: recover refuses its networks
+    check_float32(G, "Pretraining")
+    if D is None:
+        raise GANliftError(
+            "Pretraining needs the GAN's discriminator (its features are the perceptual loss); "
+            "load a checkpoint saved with it."
+        )
     device = resolve_device(device)
     group = current_process_group(device)
     config.check_split(group.world_size)
     path = safetensors_path(out)
     fingerprint = generator_fingerprint(G)
-    G = copy.deepcopy(G).eval().requires_grad_(False).to(device)
-    D = copy.deepcopy(D).eval().requires_grad_(False).to(device)
+    G = frozen_copy(G, device)
+    D = frozen_copy(D, device)
     perceptual = perceptual or perceptual_loss("auto", discriminator=D, device=device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -12,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from engine.device import resolve_device
+from engine.device import frozen_copy, resolve_device
 from engine.errors import GANliftError, StoppedEarly
 from engine.gan2shape.frames import to_network_frame
 from engine.gan2shape.inputs import default_mask, trimming_mask
@@ -165,7 +164,7 @@ def recover(
     if latent is not None:
         check_latent_fits(latent, G, image)
     fingerprint = generator_fingerprint(G)  # the caller's G: kept from its last use, not the copy's
-    G, D = _frozen(G, device), _frozen(D, device)
+    G, D = frozen_copy(G, device), frozen_copy(D, device)
     perceptual = perceptual or perceptual_loss("auto", discriminator=D, device=device)
     target = _prepare_target(
         G, image, mask, latent, preset, perceptual, device, progress, should_stop
@@ -204,7 +203,7 @@ def continue_recovery(
     device = resolve_device(device)
     check_generator(G, state.preset)
     check_same_generator(state, G)
-    G, D = _frozen(G, device), _frozen(D, device)
+    G, D = frozen_copy(G, device), frozen_copy(D, device)
     perceptual = perceptual or perceptual_loss("auto", discriminator=D, device=device)
     return _run(G, D, state, perceptual, bf16, checkpoint, progress, should_stop)
 
@@ -464,8 +463,3 @@ def check_generator(G: Generator, preset: Gan2ShapePreset) -> None:
             f"Preset '{preset.name}' is for {preset.gan_size}-px generators but this one makes "
             f"{G.config.size}-px images; {fix}."
         )
-
-
-def _frozen(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """A frozen, evaluation-mode copy of `module` on `device` (the caller's stays untouched)."""
-    return copy.deepcopy(module).eval().requires_grad_(False).to(device)

@@ -8,6 +8,7 @@ image = ckpt.generator(z, truncation=0.7)            # [N, 3, H, W] in [-1, 1]
 from engine.stylegan2.autocast import bf16_autocast, bf16_supported
 from engine.stylegan2.checkpoint import (
     Checkpoint,
+    check_float32,
     generator_fingerprint,
     load_checkpoint,
     resolve_checkpoint_path,
@@ -35,6 +36,7 @@ __all__ = [
     "OpsImpl",
     "bf16_autocast",
     "bf16_supported",
+    "check_float32",
     "generator_fingerprint",
     "load_checkpoint",
     "multiplier_channels",

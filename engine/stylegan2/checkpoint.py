@@ -417,6 +417,17 @@ def save_pt_checkpoint(
     return path
 
 
+def check_float32(generator: Generator, user: str) -> None:
+    """Refuse a generator whose weights are not float32 for `user` (a function that trains on
+    or draws from it in float32, using bf16 autocast itself where it can)."""
+    dtype = next(generator.parameters()).dtype
+    if dtype != torch.float32:
+        raise GANliftError(
+            f"{user} takes a float32 generator, got {dtype} weights; pass generator.float() "
+            "(it uses bfloat16 itself where the device supports it)."
+        )
+
+
 def generator_fingerprint(generator: Generator) -> str:
     """A short SHA-256 of the generator's weights in float32: models built on one GAN (such as
     a StyleGAN-R mapping network) record it to refuse another GAN that shares its shapes. It

@@ -86,7 +86,8 @@ def set_camera(
     if not -90 <= elevation <= 90:
         raise GANliftError(f"The camera elevation must be in -90 to 90 degrees, got {elevation}.")
     count = len(target.codes.camera)
-    camera = torch.tensor([[azimuth, elevation, scale]], device=model.device).expand(count, 3)
+    angles = [[float(azimuth), float(elevation), float(scale)]]  # numpy scalars too
+    camera = torch.tensor(angles, device=model.device).expand(count, 3)
     return render_codes(model, replace(target.codes, camera=camera))
 
 

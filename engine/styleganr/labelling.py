@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.config import config_from_dict, config_to_dict
+from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import make_grid
 from engine.progress import ProgressFn, StopFn
@@ -203,7 +204,7 @@ def train_view_labeller(
     """Train the labeller on fresh synthetic cars (training seeds) rendered at ``image_size``,
     augmented if the config says so; resumes from and atomically replaces ``state_path``, at
     the config's learning rate (so a resumed state can be fine-tuned at a lower one)."""
-    device = torch.device(device)
+    device = resolve_device(device)
     torch.manual_seed(config.seed)
     labeller = ViewLabeller(config).to(device)
     optimiser = torch.optim.Adam(labeller.parameters(), lr=config.learning_rate)

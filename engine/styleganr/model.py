@@ -148,7 +148,8 @@ def load_styleganr(
 ) -> StyleGANR:
     """Read a model file (or a bundled model by name); the GAN is ``generator`` or else loaded
     from the recorded path, and must be the one the model was trained on (files without a
-    fingerprint are not checked)."""
+    fingerprint are not checked). A given ``generator`` becomes the model's own: it is moved
+    to ``device`` and set to evaluation mode (pass a copy to keep yours as it is)."""
     path = resolve_model_path(path)
     state = read_state(path, MODEL_FORMAT)
     if generator is None:

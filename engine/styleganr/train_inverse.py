@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from engine.config import config_from_dict, config_to_dict
+from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
 from engine.styleganr.config_io import (
@@ -180,7 +181,7 @@ def train_inverse_graphics(
     `generator_fingerprint`); it is recorded, and a run resumes only with the same (None: not
     checked).
     """
-    device = torch.device(device)
+    device = resolve_device(device)
     torch.manual_seed(config.seed)
     network = InverseGraphicsNet(config.network)
     if initial_weights is not None:  # float16 weights of an exported model are copied as float32

@@ -18,9 +18,10 @@ from pathlib import Path
 import torch
 
 from engine.config import config_from_dict, config_to_dict
+from engine.device import frozen_copy, resolve_device
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
-from engine.stylegan2 import Generator
+from engine.stylegan2 import Generator, check_float32
 from engine.styleganr.config_io import check_not_past_steps, check_resumable, read_state
 from engine.styleganr.encoding import encode_image
 from engine.styleganr.inverse_graphics import InverseGraphicsNet
@@ -137,12 +138,15 @@ def train_mapping(
     """Train (or resume) the mapping network; the state file at ``state_path`` is the model.
 
     ``generator_path`` is recorded in the model file so `load_styleganr` can find the GAN.
+    The model holds frozen copies of ``generator`` and ``inverse_graphics``; the caller's are
+    left as they were.
     """
-    device = torch.device(device)
+    device = resolve_device(device)
+    check_float32(generator, "train_mapping")  # before the fingerprint, which would differ
     views.check_drawn_from(generator)
     cameras = views.labelled().to(device)
-    generator = generator.to(device).eval().requires_grad_(False)
-    inverse_graphics = inverse_graphics.to(device).eval().requires_grad_(False)
+    generator = frozen_copy(generator, device)  # the caller's stay as they are
+    inverse_graphics = frozen_copy(inverse_graphics, device)
     inverse_graphics.template = inverse_graphics.template.to(device)
     torch.manual_seed(config.seed)
     mapping = MappingNetwork(

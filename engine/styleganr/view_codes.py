@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 from engine.atomic import atomic_path
 from engine.errors import GANliftError
 from engine.progress import ProgressFn
-from engine.stylegan2 import Generator, generator_fingerprint
+from engine.stylegan2 import Generator, check_float32, generator_fingerprint
 from engine.styleganr.multiview import ViewPairs
 
 MaskFn = Callable[[torch.Tensor], torch.Tensor]
@@ -81,6 +81,7 @@ def sample_view_codes(
     """``count`` view codes from random samples of ``generator`` (truncated towards its mean)."""
     if count < 1:
         raise GANliftError(f"The number of view codes must be at least 1, got {count}.")
+    check_float32(generator, "sample_view_codes")
     if not 1 <= num_view_layers < generator.num_ws:
         raise GANliftError(
             f"The view layers (W+ rows the view codes replace) must be from 1 to "

@@ -25,6 +25,7 @@ Camera and light follow GAN2Shape's conventions (`engine.render.camera`).
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 
 from engine.atomic import atomic_path
+from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.image_files import image_files
 from engine.images import make_grid, save_image
@@ -75,9 +77,17 @@ def write_dataset(
     that holds another set, or the images of one killed outright, is refused: its old images
     would mix with the new ones.
     """
+    n, size, seed, shard_size, batch_size = (
+        _whole(name, value)
+        for name, value in (
+            ("n", n), ("size", size), ("seed", seed), ("shard_size", shard_size),
+            ("batch_size", batch_size),
+        )
+    )  # fmt: skip
     seeds = seed_run(seed, n)
     if shard_size < 1 or batch_size < 1:
         raise GANliftError("Shard and batch sizes must be at least 1.")
+    device = resolve_device(device)  # before any folder is made
     out = Path(out_dir)
     written = _images_done(out, DatasetInfo(category, size, seed, n, "train", shard_size))
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -107,6 +117,16 @@ def write_dataset(
             np.savez_compressed(temporary, **shard)
         written += len(shard_seeds)
     return _write_info(out, category, size, seed, written, shard_size)
+
+
+def _whole(name: str, value: object) -> int:
+    """`value` as an int when it is a whole number of any integer type (numpy's too)."""
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise GANliftError(
+            f"write_dataset's {name} must be a whole number, got {value!r}."
+        ) from None
 
 
 def _images_done(out: Path, planned: DatasetInfo) -> int:

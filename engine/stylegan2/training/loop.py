@@ -19,6 +19,7 @@ from torch import nn
 
 from engine.atomic import output_folder
 from engine.config import config_changes
+from engine.device import resolve_device
 from engine.distributed import ProcessGroup, current_process_group
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn, no_progress
@@ -79,7 +80,7 @@ def train_gan(
     out_dir: str | Path,
     *,
     config: TrainConfig,
-    device: torch.device,
+    device: torch.device | str = "cpu",
     resume: bool = False,
     init_from: Checkpoint | None = None,
     progress: ProgressFn | None = None,
@@ -92,6 +93,7 @@ def train_gan(
     Under torch.distributed every process calls this with the same arguments; `config.batch`
     is the global batch, and only rank 0 writes files and reports progress.
     """
+    device = resolve_device(device)  # "auto", "cpu", "cuda:1", ... before any file is written
     group = current_process_group(device)
     _check_batch(config, group)
     out = Path(out_dir)

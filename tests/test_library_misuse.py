@@ -1,0 +1,123 @@
+"""The training, data and evaluation functions as a notebook calls them: numpy scalars and
+device names work, the caller's networks are left as they were, and misuse is one sentence."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from engine.errors import GANliftError, StoppedEarly
+from engine.evaluation.balance import CoverageReader, coverage_weights
+from engine.evaluation.evaluate import EvaluationConfig, evaluate_gan
+from engine.evaluation.regressor import LabelRegressor
+from engine.evaluation.report import write_evaluation
+from engine.gan2shape import PretrainConfig, get_preset, pretrain
+from engine.stylegan2 import save_checkpoint
+from engine.stylegan2.training import train_gan
+from engine.styleganr import (
+    MappingTrainConfig,
+    sample,
+    sample_view_codes,
+    set_camera,
+    train_mapping,
+)
+from engine.synth import read_info, write_dataset
+from tests.tiny import (
+    tiny_gan,
+    tiny_gan2shape_preset,
+    tiny_generator,
+    tiny_styleganr,
+    tiny_train_config,
+    write_random_images,
+)
+
+
+def test_set_camera_takes_numpy_angles() -> None:
+    model = tiny_styleganr()
+    before = sample(model, 1, seed=0)
+    after = set_camera(model, before, azimuth=np.float64(30.0), elevation=np.float32(10.0))
+    expected = set_camera(model, before, azimuth=30.0, elevation=10.0)
+    assert torch.equal(after.image, expected.image)
+
+
+def test_mapping_training_leaves_the_callers_networks_as_they_were(tmp_path) -> None:
+    model = tiny_styleganr()
+    generator, inverse = model.generator.train().requires_grad_(True), model.inverse_graphics
+    inverse.train().requires_grad_(True)
+    config = MappingTrainConfig(hidden=32, warmup_steps=1, steps=1, batch_size=1)
+    trained = train_mapping(generator, inverse, model.views, config, state_path=tmp_path / "m.pt")
+    for module in (generator, inverse):
+        assert module.training and all(p.requires_grad for p in module.parameters())
+    assert trained.generator is not generator and not trained.generator.training
+
+
+def test_a_half_precision_generator_is_refused_in_one_sentence() -> None:
+    generator = tiny_generator(16, style_dim=16, n_mlp=2).half()
+    with pytest.raises(GANliftError, match="sample_view_codes takes a float32 generator, got "):
+        sample_view_codes(generator, 2, num_view_layers=1)
+
+
+def test_pretraining_refuses_what_reconstruct_would_refuse_before_training(tmp_path) -> None:
+    """A preset of another size, no discriminator, a folder as out and a half generator."""
+    G, D = tiny_gan(32)
+    config = PretrainConfig(images=2, steps=1)
+    preset = tiny_gan2shape_preset(32)
+    cases = [
+        (G, D, get_preset("default-face"), tmp_path / "w", "is for 64-px generators"),
+        (G, None, preset, tmp_path / "w", "needs the GAN's discriminator"),
+        (G, D, preset, tmp_path, "is a folder; give the weights file's name"),
+        (copy.deepcopy(G).half(), D, preset, tmp_path / "w", "Pretraining takes a float32 gen"),
+    ]
+    for generator, discriminator, chosen, out, message in cases:
+        with pytest.raises(GANliftError, match=message):
+            pretrain(generator, discriminator, preset=chosen, out=out, config=config)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_synthetic_sets_take_numpy_counts_and_refuse_fractions_and_absent_devices(
+    tmp_path,
+) -> None:
+    info = write_dataset(tmp_path / "a", "face", n=np.int64(2), size=16, seed=np.int64(5))
+    assert info == read_info(tmp_path / "a") and info.first_seed == 5
+    with pytest.raises(GANliftError, match=r"write_dataset's n must be a whole number, got 2\.5"):
+        write_dataset(tmp_path / "b", "face", n=2.5, size=16)
+    if not torch.cuda.is_available():
+        with pytest.raises(GANliftError, match="CUDA is not available"):
+            write_dataset(tmp_path / "c", "face", n=1, size=16, device="cuda")
+        assert not (tmp_path / "c").exists()
+
+
+def test_training_takes_a_device_name(tmp_path) -> None:
+    images = write_random_images(tmp_path / "images")
+    config = tiny_train_config(batch=4, kimg=0.008, snapshot_kimg=0.008, sample_count=4)
+    assert train_gan(images, tmp_path / "run", config=config, device="cpu").step == 2
+
+
+def test_coverage_weights_take_one_label_name_and_refuse_other_arguments(tmp_path) -> None:
+    images = write_random_images(tmp_path / "images")
+    generator = tiny_generator(16, style_dim=16, n_mlp=2)
+    reader = CoverageReader("car", LabelRegressor(5), torch.zeros(2, 5), torch.zeros(2, 5), 2)
+    result = coverage_weights(reader, generator, images, samples=8, bins=2, labels="light_x")
+    assert [label.name for label in result.bins] == ["light_x"]
+    with pytest.raises(GANliftError, match="takes the generator itself, got str"):
+        coverage_weights(reader, "model.safetensors", images, samples=8, bins=2)  # type: ignore[arg-type]
+    with pytest.raises(GANliftError, match=r"whole numbers of bins and samples, got 2\.5"):
+        coverage_weights(reader, generator, images, samples=8, bins=2.5)  # type: ignore[arg-type]
+
+
+def test_a_stopped_evaluation_writes_no_card(tmp_path) -> None:
+    checkpoint = save_checkpoint(tmp_path / "model", tiny_generator(16, style_dim=16, n_mlp=2))
+    config = EvaluationConfig(
+        "face", n_samples=2, n_invert=1, inversion_steps=1, n_train_renders=2, regressor_steps=1
+    )
+    with pytest.raises(StoppedEarly, match="stopped during the inversions; nothing was written"):
+        evaluate_gan(checkpoint, config, should_stop=lambda: True)
+
+
+def test_an_evaluation_is_not_written_onto_a_file(tmp_path) -> None:
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(GANliftError, match="is a file; choose a folder"):
+        write_evaluation(None, tmp_path / "taken")  # type: ignore[arg-type]

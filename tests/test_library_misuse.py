@@ -121,3 +121,20 @@ def test_an_evaluation_is_not_written_onto_a_file(tmp_path) -> None:
     (tmp_path / "taken").write_text("")
     with pytest.raises(GANliftError, match="is a file; choose a folder"):
         write_evaluation(None, tmp_path / "taken")  # type: ignore[arg-type]
+
+
+def test_training_settings_of_the_wrong_kind_are_refused_in_one_sentence() -> None:
+    """Fractions for counts, a word for a flag and betas outside [0, 1) failed deep in torch,
+    or (xflip="no") trained with mirroring on; numpy counts are counts."""
+    assert tiny_train_config(batch=np.int64(4), seed=np.int32(3)).batch == 4
+    cases = {
+        "seed": 1.5, "style_dim": 16.5, "d_reg_every": 1.5, "size": 16.0, "sample_count": "4",
+    }  # fmt: skip
+    for name, value in cases.items():
+        with pytest.raises(GANliftError, match=f"Training setting {name} must be a whole number"):
+            tiny_train_config(**{name: value})
+    with pytest.raises(GANliftError, match="xflip must be True or False, got 'no'"):
+        tiny_train_config(xflip="no")
+    for betas in ((1.5, 2.0), (float("nan"), 0.9)):
+        with pytest.raises(GANliftError, match=r"adam_betas must be two numbers in \[0, 1\)"):
+            tiny_train_config(adam_betas=betas)

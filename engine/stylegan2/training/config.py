@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import operator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, get_args
@@ -60,6 +61,13 @@ def parse_channels(spec: str, size: int) -> list[int]:
             f"resolution {ladder} (or a single maximum)."
         )
     return counts
+
+
+WHOLE_NUMBERS = (
+    "size", "batch", "style_dim", "n_mlp", "d_reg_every", "g_reg_every", "pl_batch_shrink",
+    "log_every", "sample_count", "seed",
+)  # fmt: skip
+"""`TrainConfig` fields that count something and must be whole numbers."""
 
 
 @dataclass
@@ -129,11 +137,24 @@ class TrainConfig:
     """Fields that may differ when a run is resumed; every other field must match."""
 
     def __post_init__(self) -> None:
+        for name in WHOLE_NUMBERS:  # numpy integers too; a fraction is a mistake, not a count
+            try:
+                setattr(self, name, operator.index(getattr(self, name)))
+            except TypeError:
+                raise GANliftError(
+                    f"Training setting {name} must be a whole number, got {getattr(self, name)!r}."
+                ) from None
+        if not isinstance(self.xflip, bool):
+            raise GANliftError(f"Training setting xflip must be True or False, got {self.xflip!r}.")
         check_size(self.size)
         if self.channels is None:
             self.channels = default_channels(self.size)
         self.channels = [int(count) for count in self.channels]
         self.adam_betas = (float(self.adam_betas[0]), float(self.adam_betas[1]))
+        if not all(0 <= beta < 1 for beta in self.adam_betas):
+            raise GANliftError(
+                f"Training setting adam_betas must be two numbers in [0, 1), got {self.adam_betas}."
+            )
         ladder = resolution_ladder(self.size)
         if len(self.channels) != len(ladder) or min(self.channels) < 1:
             raise GANliftError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import operator
 import types
 import typing
 from collections.abc import Iterable
@@ -110,3 +111,19 @@ def _scalar(annotation: type, value: Any, source: str) -> Any:
     if annotation in (bool, str) and isinstance(value, annotation):
         return value
     raise GANliftError(f"{source} must be {_KIND[annotation]}, got {json.dumps(value)}.")
+
+
+def whole_number(value: Any, what: str) -> int:
+    """`value` as an int when it is a whole number of any integer type (numpy's too); `what`
+    names it in the refusal of anything else (a fraction is a mistake, not a count)."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise GANliftError(f"{what} must be a whole number, got {value!r}.") from None
+
+
+def whole_fields(config: Any, names: Iterable[str], what: str) -> None:
+    """Set each field `names` of the dataclass `config` (frozen too, from its __post_init__)
+    to `whole_number` of itself; `what` ("Training setting") begins each refusal."""
+    for name in names:
+        object.__setattr__(config, name, whole_number(getattr(config, name), f"{what} {name}"))

@@ -138,3 +138,15 @@ def test_training_settings_of_the_wrong_kind_are_refused_in_one_sentence() -> No
     for betas in ((1.5, 2.0), (float("nan"), 0.9)):
         with pytest.raises(GANliftError, match=r"adam_betas must be two numbers in \[0, 1\)"):
             tiny_train_config(adam_betas=betas)
+
+
+def test_pretraining_and_evaluation_settings_must_be_whole_numbers() -> None:
+    """A fraction for a count was accepted, then failed deep in torch or trained oddly."""
+    assert PretrainConfig(images=np.int64(2)).images == 2
+    for name in ("steps", "images", "seed"):
+        with pytest.raises(GANliftError, match=f"The pretraining setting {name} must be a whole"):
+            PretrainConfig(**{name: 2.5})
+    with pytest.raises(GANliftError, match="The evaluation setting n_samples must be a whole"):
+        EvaluationConfig("face", n_samples=4.5)
+    with pytest.raises(GANliftError, match="grid_truncation must be a finite number of 0 or more"):
+        EvaluationConfig("face", grid_truncation=float("nan"))

@@ -8,6 +8,7 @@ returns a `GanEvaluation`, whose `summary()` is the JSON of figures the model ca
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from typing import Any
 
 import torch
 
+from engine.config import whole_fields
 from engine.errors import GANliftError, StoppedEarly
 from engine.evaluation.coverage import (
     COVERAGE_GOAL,
@@ -90,6 +92,12 @@ class EvaluationConfig:
 
     def __post_init__(self) -> None:
         label_set(self.category)
+        whole_fields(self, [*COUNT_RANGES, "seed"], "The evaluation setting")
+        if not (self.grid_truncation >= 0 and math.isfinite(self.grid_truncation)):
+            raise GANliftError(
+                "The evaluation setting grid_truncation must be a finite number of 0 or more, "
+                f"got {self.grid_truncation}."
+            )
         for name, (minimum, maximum) in COUNT_RANGES.items():
             value = getattr(self, name)
             if not minimum <= value <= maximum:

@@ -38,6 +38,7 @@ import torch
 from safetensors import SafetensorError
 
 from engine.atomic import atomic_path, save_torch
+from engine.config import whole_fields
 from engine.device import frozen_copy, resolve_device
 from engine.distributed import current_process_group
 from engine.errors import GANliftError
@@ -106,6 +107,12 @@ class PretrainConfig:
     samples) after the warm-up, before the joint ones."""
 
     def __post_init__(self) -> None:
+        whole_fields(
+            self,
+            ("images", "steps", "batch", "seed", "save_every", "warmup_steps", "warmup_batch",
+             "offset_warmup_steps"),
+            "The pretraining setting",
+        )  # fmt: skip
         if (
             self.images < 1
             or self.steps < 0

@@ -25,7 +25,6 @@ Camera and light follow GAN2Shape's conventions (`engine.render.camera`).
 from __future__ import annotations
 
 import json
-import operator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 
 from engine.atomic import atomic_path
+from engine.config import whole_number
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.image_files import image_files
@@ -78,7 +78,7 @@ def write_dataset(
     would mix with the new ones.
     """
     n, size, seed, shard_size, batch_size = (
-        _whole(name, value)
+        whole_number(value, f"write_dataset's {name}")
         for name, value in (
             ("n", n), ("size", size), ("seed", seed), ("shard_size", shard_size),
             ("batch_size", batch_size),
@@ -117,16 +117,6 @@ def write_dataset(
             np.savez_compressed(temporary, **shard)
         written += len(shard_seeds)
     return _write_info(out, category, size, seed, written, shard_size)
-
-
-def _whole(name: str, value: object) -> int:
-    """`value` as an int when it is a whole number of any integer type (numpy's too)."""
-    try:
-        return operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise GANliftError(
-            f"write_dataset's {name} must be a whole number, got {value!r}."
-        ) from None
 
 
 def _images_done(out: Path, planned: DatasetInfo) -> int:

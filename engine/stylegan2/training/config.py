@@ -10,13 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import operator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, get_args
 
 from engine.atomic import atomic_path
-from engine.config import config_from_dict
+from engine.config import config_from_dict, whole_fields
 from engine.errors import GANliftError
 from engine.stylegan2 import DiscriminatorConfig, GeneratorConfig, multiplier_channels
 from engine.stylegan2.config import check_size
@@ -137,13 +136,7 @@ class TrainConfig:
     """Fields that may differ when a run is resumed; every other field must match."""
 
     def __post_init__(self) -> None:
-        for name in WHOLE_NUMBERS:  # numpy integers too; a fraction is a mistake, not a count
-            try:
-                setattr(self, name, operator.index(getattr(self, name)))
-            except TypeError:
-                raise GANliftError(
-                    f"Training setting {name} must be a whole number, got {getattr(self, name)!r}."
-                ) from None
+        whole_fields(self, WHOLE_NUMBERS, "Training setting")
         if not isinstance(self.xflip, bool):
             raise GANliftError(f"Training setting xflip must be True or False, got {self.xflip!r}.")
         check_size(self.size)

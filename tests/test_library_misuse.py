@@ -18,6 +18,7 @@ from engine.gan2shape import PretrainConfig, get_preset, pretrain
 from engine.stylegan2 import save_checkpoint
 from engine.stylegan2.training import train_gan
 from engine.styleganr import (
+    HandLabels,
     MappingTrainConfig,
     sample,
     sample_view_codes,
@@ -150,3 +151,12 @@ def test_pretraining_and_evaluation_settings_must_be_whole_numbers() -> None:
         EvaluationConfig("face", n_samples=4.5)
     with pytest.raises(GANliftError, match="grid_truncation must be a finite number of 0 or more"):
         EvaluationConfig("face", grid_truncation=float("nan"))
+
+
+def test_view_codes_refuse_a_nan_truncation_and_hand_labels_a_half_bin() -> None:
+    generator = tiny_generator(16, style_dim=16, n_mlp=2)
+    with pytest.raises(GANliftError, match="truncation must be a finite number of 0 or more"):
+        sample_view_codes(generator, 2, num_view_layers=1, truncation=float("nan"))
+    with pytest.raises(GANliftError, match="azimuth bins, both whole numbers"):
+        HandLabels(num_bins=4, bins={0: 0.5})
+    assert HandLabels(num_bins=4, bins={np.int64(1): np.int64(2)}).bins == {1: 2}

@@ -13,6 +13,7 @@ coarse azimuth bin; `HandLabels` stores that as JSON and turns it into cameras.
 from __future__ import annotations
 
 import math
+import operator
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.config import config_from_dict, config_to_dict
+from engine.config import config_from_dict, config_to_dict, whole_number
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import make_grid
@@ -317,6 +318,7 @@ def balanced_selection(azimuth: torch.Tensor, agreement: torch.Tensor, keep: int
     arcs and each arc keeps its code with the highest ``agreement`` (how well the labeller's
     readings of that code's samples agree, 0…1); arcs without a code are made up by the most
     agreed codes left. ``azimuth`` and ``agreement`` are ``[V]``; the result is sorted."""
+    keep = whole_number(keep, "--keep")
     if keep < 1:
         raise GANliftError(f"--keep must be at least 1, got {keep}.")
     if keep > len(azimuth):
@@ -356,10 +358,12 @@ class HandLabels:
     scale: float = 1.0
 
     def __post_init__(self) -> None:
-        try:
-            self.bins = {int(index): int(value) for index, value in self.bins.items()}
+        try:  # whole numbers only (JSON's keys are their digits): int(0.5) made bin 0
+            self.bins = {_whole(index): _whole(value) for index, value in self.bins.items()}
         except (TypeError, ValueError, AttributeError) as error:
-            raise GANliftError("Hand labels must map view indices to azimuth bins.") from error
+            raise GANliftError(
+                "Hand labels must map view indices to azimuth bins, both whole numbers."
+            ) from error
         if not 1 <= self.num_bins <= MAX_AZIMUTH_BINS:
             raise GANliftError(
                 f"The number of azimuth bins must be from 1 to {MAX_AZIMUTH_BINS}, got "
@@ -406,6 +410,11 @@ def save_hand_labels(labels: HandLabels, path: str | os.PathLike) -> Path:
 def load_hand_labels(path: str | os.PathLike) -> HandLabels:
     """Read hand labels written by `save_hand_labels` (or by hand)."""
     return load_config(HandLabels, path)
+
+
+def _whole(value: object) -> int:
+    """A whole number, or the digits of one, as an int (TypeError or ValueError otherwise)."""
+    return int(value) if isinstance(value, str) else operator.index(value)  # type: ignore[arg-type]
 
 
 @torch.no_grad()

@@ -6,6 +6,7 @@ the same content code rendered under every fixed view code.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,6 +100,10 @@ def sample_w(
     generator: Generator, count: int, *, seed: int, truncation: float = 0.7
 ) -> torch.Tensor:
     """``count`` w ``[N, D]`` from seeded z, pulled towards the mean w by ``truncation``."""
+    if not (truncation >= 0 and math.isfinite(truncation)):
+        raise GANliftError(
+            f"The truncation must be a finite number of 0 or more, got {truncation}."
+        )
     device = generator.input.input.device
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(count, generator.style_dim, generator=rng).to(device)

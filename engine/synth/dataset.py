@@ -89,7 +89,7 @@ def write_dataset(
         raise GANliftError("Shard and batch sizes must be at least 1.")
     device = resolve_device(device)  # before any folder is made
     out = Path(out_dir)
-    written = _images_done(out, DatasetInfo(category, size, seed, n, "train", shard_size))
+    written = _images_done(out, _info(category, size, seed, n, shard_size))
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "shards").mkdir(parents=True, exist_ok=True)
     if progress is not None:
@@ -155,10 +155,15 @@ def _images_done(out: Path, planned: DatasetInfo) -> int:
     return 0
 
 
+def _info(category: str, size: int, seed: int, count: int, shard_size: int) -> DatasetInfo:
+    """The `DatasetInfo` of `count` samples from `seed`, with the split those seeds lie in."""
+    return DatasetInfo(category, size, seed, count, split_of(seed, max(count, 1)), shard_size)
+
+
 def _write_info(
     out: Path, category: str, size: int, seed: int, count: int, shard_size: int
 ) -> DatasetInfo:
-    info = DatasetInfo(category, size, seed, count, split_of(seed, max(count, 1)), shard_size)
+    info = _info(category, size, seed, count, shard_size)
     with atomic_path(out / "synth.json") as temporary:
         temporary.write_text(json.dumps(asdict(info), indent=2) + "\n")
     return info

@@ -24,6 +24,7 @@ from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.steps import ProjectedCache, Target
 from engine.stylegan2 import Generator, generator_fingerprint
+from engine.stylegan2.checkpoint import lowered_precision
 from engine.torch_files import read_torch_file
 
 FORMAT_VERSION = 1
@@ -174,8 +175,11 @@ def check_same_generator(state: RecoveryState, G: Generator) -> None:
     """Refuse `G` unless `state`'s run was made with it: another GAN of the same shapes draws
     its own objects from the run's latent (a face run's novel views came out as cars). A copy
     in a lower precision (bf16 or half weights) has other weights, so it is taken as it is."""
-    lowered = any(parameter.dtype != torch.float32 for parameter in G.parameters())
-    if state.generator is not None and not lowered and state.generator != generator_fingerprint(G):
+    if (
+        state.generator is not None
+        and not lowered_precision(G)
+        and state.generator != generator_fingerprint(G)
+    ):
         raise GANliftError(
             "This GAN2Shape run was made with another generator than the one given (weight "
             f"fingerprint {state.generator}); pass the model it was run with."

@@ -417,11 +417,16 @@ def save_pt_checkpoint(
     return path
 
 
+def lowered_precision(generator: Generator) -> bool:
+    """Whether any of the generator's weights are not float32 (a bf16 or half copy)."""
+    return any(parameter.dtype != torch.float32 for parameter in generator.parameters())
+
+
 def check_float32(generator: Generator, user: str) -> None:
     """Refuse a generator whose weights are not float32 for `user` (a function that trains on
     or draws from it in float32, using bf16 autocast itself where it can)."""
-    dtype = next(generator.parameters()).dtype
-    if dtype != torch.float32:
+    if lowered_precision(generator):
+        dtype = next(p.dtype for p in generator.parameters() if p.dtype != torch.float32)
         raise GANliftError(
             f"{user} takes a float32 generator, got {dtype} weights; pass generator.float() "
             "(it uses bfloat16 itself where the device supports it)."

@@ -14,6 +14,7 @@ from PIL import Image
 from engine.cli import main
 from engine.errors import GANliftError
 from engine.evaluation import EXAMPLE_SEED, evaluate_coverage, evaluate_view_swap, read_training_run
+from engine.evaluation.coverage import COVERAGE_GOAL
 from engine.evaluation.evaluate import COUNT_RANGES, EvaluationConfig, evaluate_gan
 from engine.evaluation.report import write_evaluation
 from engine.evaluation.samples import generate_samples
@@ -153,6 +154,9 @@ def test_evaluate_gan_writes_figures_json_and_a_card_with_the_figures(
     assert f"{inversion['mean_psnr_db']:.2f} ± {inversion['std_psnr_db']:.2f} dB" in card
     verdict = "**pass**" if inversion["passed"] else "**FAIL**"
     assert f"{inversion['std_psnr_db']:.2f} dB | ≥ 24 dB | {verdict} |" in card
+    labels = {label["name"]: label for label in summary["coverage"]["labels"]}
+    assert labels["pitch"]["passed"] is None and not labels["pitch"]["gated"]  # not judged
+    assert labels["yaw"]["passed"] == (labels["yaw"]["ratio"] >= COVERAGE_GOAL)
     swap = summary["view_swap"]
     assert (
         f"view transfer {swap['view_transfer']:.2f}, appearance kept {swap['appearance_kept']:.2f}"

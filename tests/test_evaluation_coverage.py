@@ -60,11 +60,13 @@ def test_car_labels_are_azimuth_elevation_and_light() -> None:
     torch.testing.assert_close(labels[:, 3:], batch.light[:, 2:])
 
 
-def test_only_gated_labels_can_fail() -> None:
+def test_only_gated_labels_are_judged() -> None:
+    """A narrow ungated label is neither passed nor failed, and does not fail the result."""
     spread = dict(name="pitch", data_mean=0.0, data_std=1.0, gan_mean=0.0, gan_std=0.1,
                   heldout_r2=1.0)  # fmt: skip
-    assert LabelSpread(**spread, gated=False).passed
-    assert not LabelSpread(**spread, gated=True).passed
+    assert LabelSpread(**spread, gated=False).passed is None
+    assert LabelSpread(**spread, gated=True).passed is False
+    assert CoverageResult([LabelSpread(**spread, gated=False)], 1, 1, 1).passed
 
 
 def test_view_labels_are_the_viewpoint_and_the_gates_judge_view_and_light_x() -> None:
@@ -145,7 +147,7 @@ def test_data_against_itself_covers_fully_and_a_collapsed_set_fails() -> None:
     for spread in spreads:
         assert 0.85 < spread.ratio < 1.15, spread
         assert spread.heldout_r2 == pytest.approx(1.0)
-    assert all(spread.passed for spread in spreads)
+    assert all(spread.passed for spread in spreads if spread.gated)
 
     frontal = second[second[:, 0].abs() < 10]  # yaw within ±10° of the data's ±40°
     collapsed = {
@@ -164,7 +166,8 @@ def test_evaluate_coverage_runs_on_a_tiny_gan() -> None:
     for label in result.labels:
         assert math.isfinite(label.ratio) and label.data_std > 0
         assert label.gated == (label.name in label_set("car").gated)
-    assert result.passed == all(label.passed for label in result.labels)
+    assert result.passed == all(label.passed for label in result.labels if label.gated)
+    assert all((label.passed is None) != label.gated for label in result.labels)
     views = result.view_reader(torch.zeros(5, 3, 16, 16))
     assert views.shape == (5, len(label_set("car").view)) and torch.isfinite(views).all()
     columns = [label_set("car").names.index(name) for name in label_set("car").view]

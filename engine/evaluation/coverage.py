@@ -67,9 +67,10 @@ class LabelSpread:
         return self.gan_std / max(self.data_std, 1e-12)
 
     @property
-    def passed(self) -> bool:
-        """True when the label is not gated or its ratio reaches `COVERAGE_GOAL`."""
-        return not self.gated or self.ratio >= COVERAGE_GOAL
+    def passed(self) -> bool | None:
+        """Whether the ratio reaches `COVERAGE_GOAL`; None for a label the goal does not judge
+        (a card or JSON reading "passed" beside an ungated label's low ratio would mislead)."""
+        return self.ratio >= COVERAGE_GOAL if self.gated else None
 
 
 @dataclass
@@ -90,7 +91,7 @@ class CoverageResult:
     @property
     def passed(self) -> bool:
         """True when every gated label reaches the goal."""
-        return all(label.passed for label in self.labels)
+        return all(label.passed for label in self.labels if label.gated)
 
 
 @dataclass

@@ -62,7 +62,8 @@ def test_a_mean_psnr_equal_to_the_goal_passes() -> None:
     """The goal is a PSNR to reach: a mean exactly at it passes."""
     evaluation = InversionEvaluation(
         seeds=[TEST_SEED, TEST_SEED + 1], psnr=[PSNR_GOAL_DB - 1, PSNR_GOAL_DB + 1], num_steps=1,
-        w_plus=False, optimize_noise=False, figure=torch.zeros(1, 3, 1, 1),
+        w_plus=False, optimize_noise=False, targets=torch.zeros(1, 3, 1, 1),
+        reconstructions=torch.zeros(1, 3, 1, 1),
     )  # fmt: skip
     assert evaluation.mean_psnr == PSNR_GOAL_DB and evaluation.passed
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
 from engine.atomic import output_file, output_folder
-from engine.cli.arguments import at_least, seed, threads
+from engine.cli.arguments import INTERRUPTED, at_least, seed, threads
 from engine.device import resolve_device
+from engine.errors import StoppedEarly
 from engine.evaluation import (
     EXAMPLE_SEED,
     CoverageReader,
@@ -24,12 +26,14 @@ from engine.evaluation import (
 from engine.evaluation.balance import balanced_labels, check_balance_settings
 from engine.evaluation.evaluate import COUNT_RANGES
 from engine.evaluation.training_run import check_category
-from engine.progress import tqdm_progress
+from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import load_checkpoint
 from engine.stylegan2.training.data import find_images
 from engine.synth import CATEGORIES
 
 _DEFAULTS = EvaluationConfig(category="face")
+WORK_FILE = "evaluation-work.pt"
+"""Kept in --out while evaluate-gan runs: its finished work, which a rerun goes on from."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="measure a StyleGAN2 against the default models' goals and write a model card",
         description="Sample grid, inversion PSNR on held-out renders, view-swap analysis and "
         "coverage of viewpoint and light; writes the figures, evaluation.json and "
-        "MODEL_CARD.md to --out. Training facts come from the checkpoint's run folder.",
+        "MODEL_CARD.md to --out. Training facts come from the checkpoint's run folder. "
+        f"Stopped or killed, it keeps its scored inversions and fitted coverage regressor in "
+        f"--out's {WORK_FILE}, and the same command goes on from them.",
     )
     evaluate.add_argument("checkpoint", help="checkpoint file or installed model name")
     evaluate.add_argument("--category", choices=CATEGORIES, required=True)
@@ -148,13 +154,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
         inversion_steps=args.steps, n_train_renders=args.train_renders,
         regressor_steps=args.regressor_steps, seed=args.seed,
     )  # fmt: skip
-    with tqdm_progress(desc="evaluate-gan") as progress:
-        evaluation = evaluate_gan(
-            args.checkpoint, config, run_dir=args.run_dir,
-            training_record=args.training_from, device=resolve_device(args.device),
-            progress=progress,
-        )  # fmt: skip
+    work_file = Path(args.out) / WORK_FILE
+    with tqdm_progress(desc="evaluate-gan") as progress, stop_on_signals() as should_stop:
+        try:
+            evaluation = evaluate_gan(
+                args.checkpoint, config, run_dir=args.run_dir,
+                training_record=args.training_from, work_file=work_file,
+                device=resolve_device(args.device), progress=progress, should_stop=should_stop,
+            )  # fmt: skip
+        except StoppedEarly as stopped:
+            print(f"stopped: {stopped}")
+            return INTERRUPTED
     paths = write_evaluation(evaluation, args.out)
+    work_file.unlink(missing_ok=True)
     summary = evaluation.summary()
     print(f"inversion PSNR {summary['inversion']['mean_psnr_db']:.2f} dB")
     for label in summary["coverage"]["labels"]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -236,6 +237,31 @@ class CoverageReader:
             heldout_predictions=predict_labels(fit.model, heldout_images),
             heldout_labels=heldout_labels,
             n_train=n_train,
+        )
+
+    def state(self) -> dict[str, Any]:
+        """The fitted reader as tensors and plain values on the CPU (a weights-only file)."""
+        return {
+            "category": self.category,
+            "model": {name: value.cpu() for name, value in self.model.state_dict().items()},
+            "heldout_predictions": self.heldout_predictions.cpu(),
+            "heldout_labels": self.heldout_labels.cpu(),
+            "n_train": self.n_train,
+        }
+
+    @classmethod
+    def from_state(
+        cls, state: dict[str, Any], device: torch.device | str = "cpu"
+    ) -> CoverageReader:
+        """The reader `state()` described, its regressor on `device`."""
+        model = LabelRegressor(len(state["model"]["label_mean"]))
+        model.load_state_dict(state["model"])
+        return cls(
+            category=state["category"],
+            model=model.to(device).eval(),
+            heldout_predictions=state["heldout_predictions"],
+            heldout_labels=state["heldout_labels"],
+            n_train=state["n_train"],
         )
 
     def read(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,13 +24,14 @@ from engine.evaluation.coverage import (
     COVERAGE_GOAL,
     REGRESSOR_STEPS,
     TRAIN_RENDERS,
+    CoverageReader,
     CoverageResult,
     azimuth_reading,
-    evaluate_coverage,
 )
 from engine.evaluation.inversion_psnr import PSNR_GOAL_DB, InversionEvaluation, evaluate_inversion
 from engine.evaluation.labels import label_set
 from engine.evaluation.samples import generate_samples
+from engine.evaluation.saved_work import EvaluationWork
 from engine.evaluation.training_run import (
     TrainingRun,
     check_category,
@@ -40,7 +41,7 @@ from engine.evaluation.training_run import (
 from engine.evaluation.view_swap import ViewSwapEvaluation, evaluate_view_swap
 from engine.images import make_grid
 from engine.progress import ProgressFn, StopFn
-from engine.stylegan2 import load_checkpoint
+from engine.stylegan2 import generator_fingerprint, load_checkpoint
 
 PROTOCOL_SAMPLES = 1000
 """GAN samples and held-out renders the issue's coverage protocol asks for."""
@@ -184,10 +185,10 @@ class GanEvaluation:
         }
 
 
-def _refuse_if_stopped(should_stop: StopFn | None, stage: str) -> None:
+def _refuse_if_stopped(should_stop: StopFn | None, stage: str, work: EvaluationWork) -> None:
     """End a stopped evaluation: its cut-short figures would read as a finished card's."""
     if should_stop is not None and should_stop():
-        raise StoppedEarly(f"The evaluation was stopped during {stage}; nothing was written.")
+        raise StoppedEarly(f"The evaluation was stopped during {stage}; {work.kept()}")
 
 
 def evaluate_gan(
@@ -196,6 +197,7 @@ def evaluate_gan(
     *,
     run_dir: str | Path | None = None,
     training_record: str | Path | None = None,
+    work_file: str | Path | None = None,
     device: torch.device | str = "cpu",
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
@@ -205,6 +207,9 @@ def evaluate_gan(
     `run_dir` is the training run folder the card's training facts come from; by default
     the checkpoint's own folder (where `train-gan` writes its snapshots). `training_record`,
     an earlier ``evaluation.json`` of the same snapshot, replaces a run folder since removed.
+    `work_file` keeps each scored inversion and the fitted coverage reader as they finish; an
+    evaluation of the same generator with the same settings goes on from them (the caller
+    removes the file once the results are written).
     """
     if run_dir is not None and not any(
         (Path(run_dir) / name).is_file() for name in ("config.json", "log.jsonl")
@@ -221,25 +226,36 @@ def evaluate_gan(
     else:
         training = read_training_run(loaded.extra, run_dir or loaded.source.parent)
     check_category(config.category, training.data_dir)
-    seconds: dict[str, float] = {}
+    key = {"generator": generator_fingerprint(generator), "settings": asdict(config)}
+    work = EvaluationWork.load(work_file, key, device)
+    seconds = dict(work.seconds)
     with _stopwatch(seconds, "samples"):
         grid = generate_samples(
             generator, config.grid_samples, seed=config.seed, truncation=config.grid_truncation
         )
-    with _stopwatch(seconds, "inversion"):
+    with _stopwatch(seconds, "inversion") as elapsed:
+
+        def keep_inversion(scored: InversionEvaluation) -> None:
+            work.inversion, work.seconds["inversion"] = scored, elapsed()
+            work.save()
+
         inversion = evaluate_inversion(
             generator, config.category, n_images=config.n_invert,
             num_steps=config.inversion_steps, device=device, progress=progress,
-            should_stop=should_stop,
+            should_stop=should_stop, done=work.inversion, on_image=keep_inversion,
         )  # fmt: skip
-    _refuse_if_stopped(should_stop, "the inversions")
-    with _stopwatch(seconds, "coverage"):
-        coverage = evaluate_coverage(
-            generator, config.category, n_samples=config.n_samples,
-            n_train=config.n_train_renders, regressor_steps=config.regressor_steps,
-            sample_seed=config.seed, device=device, progress=progress, should_stop=should_stop,
-        )  # fmt: skip
-    _refuse_if_stopped(should_stop, "the coverage")
+    _refuse_if_stopped(should_stop, "the inversions", work)
+    with _stopwatch(seconds, "coverage") as elapsed:
+        if work.reader is None:
+            reader = CoverageReader.fit(
+                config.category, n_heldout=config.n_samples, n_train=config.n_train_renders,
+                regressor_steps=config.regressor_steps, device=device, progress=progress,
+                should_stop=should_stop,
+            )  # fmt: skip
+            _refuse_if_stopped(should_stop, "the coverage regressor's training", work)
+            work.reader, work.seconds["coverage"] = reader, elapsed()
+            work.save()
+        coverage = work.reader.read(generator, seed=config.seed, progress=progress)
     with _stopwatch(seconds, "view_swap"):
         view_swap = evaluate_view_swap(
             generator, num_pairs=config.view_pairs, seed=config.seed, view_fn=coverage.view_reader,
@@ -260,8 +276,14 @@ def evaluate_gan(
 
 
 @contextmanager
-def _stopwatch(seconds: dict[str, float], name: str) -> Iterator[None]:
-    """Record the wall time of the `with` body in `seconds[name]`."""
+def _stopwatch(seconds: dict[str, float], name: str) -> Iterator[Callable[[], float]]:
+    """Add the wall time of the `with` body to `seconds[name]` (time spent on that stage by an
+    earlier, stopped run stays counted); yields a function giving the stage's total so far."""
+    earlier = seconds.get(name, 0.0)
     start = time.perf_counter()
-    yield
-    seconds[name] = round(time.perf_counter() - start, 1)
+
+    def elapsed() -> float:
+        return round(earlier + time.perf_counter() - start, 1)
+
+    yield elapsed
+    seconds[name] = elapsed()

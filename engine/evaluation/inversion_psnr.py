@@ -8,10 +8,12 @@ could paint in detail that no latent holds).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
 
+from engine.errors import GANliftError
 from engine.images import make_grid
 from engine.inversion import project
 from engine.progress import ProgressFn, StopFn
@@ -32,8 +34,15 @@ class InversionEvaluation:
     num_steps: int
     w_plus: bool
     optimize_noise: bool
-    figure: torch.Tensor
-    """``[1, 3, H', W']``: targets on the top row, reconstructions below, up to 8 columns."""
+    targets: torch.Tensor
+    """``[K, 3, S, S]``: the first K renders (K up to the figure's columns), on the CPU."""
+    reconstructions: torch.Tensor
+    """``[K, 3, S, S]``: their projections."""
+
+    @property
+    def figure(self) -> torch.Tensor:
+        """``[1, 3, H', W']``: targets on the top row, reconstructions below."""
+        return make_grid(torch.cat([self.targets, self.reconstructions]), len(self.targets))
 
     @property
     def mean_psnr(self) -> float:
@@ -64,18 +73,27 @@ def evaluate_inversion(
     device: torch.device | str = "cpu",
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
+    done: InversionEvaluation | None = None,
+    on_image: Callable[[InversionEvaluation], None] | None = None,
 ) -> InversionEvaluation:
     """Project the renders of test seeds `first_seed … + n_images - 1` and score each one.
 
     Renders are made at the generator's size. Stopping early (`should_stop`) scores the
-    images projected so far (the one in flight with the steps it had).
+    images projected so far (the one in flight with the steps it had). `done`, the scores of
+    the first images under the same settings, is continued rather than redone; `on_image`
+    is handed the scores so far after each image projected in full (to keep them on disk).
     """
     seeds = seed_run(first_seed, n_images, split="test")
     size = generator.config.size
     total = n_images * num_steps
-    scores: list[float] = []
-    targets, reconstructions = [], []
-    for index, seed in enumerate(seeds):
+    scored = done or InversionEvaluation(
+        seeds=[], psnr=[], num_steps=num_steps, w_plus=w_plus, optimize_noise=optimize_noise,
+        targets=torch.empty(0, 3, size, size), reconstructions=torch.empty(0, 3, size, size),
+    )  # fmt: skip
+    _check_continues(scored, seeds, num_steps=num_steps, w_plus=w_plus,
+                     optimize_noise=optimize_noise, size=size)  # fmt: skip
+    for index in range(len(scored.seeds), n_images):
+        seed = seeds[index]
         target = render_samples(category, [seed], size=size, device=device).image  # [1, 3, S, S]
 
         def step_progress(step: int, steps: int, message: str, index: int = index) -> None:
@@ -88,18 +106,26 @@ def evaluate_inversion(
             optimize_noise=optimize_noise, device=device, progress=step_progress,
             should_stop=should_stop,
         )  # fmt: skip
-        scores.append(result.psnr)
+        scored = replace(scored, seeds=[*scored.seeds, seed], psnr=[*scored.psnr, result.psnr])
         if index < figure_columns:
-            targets.append(result.target.cpu())
-            reconstructions.append(result.image.cpu())
+            scored.targets = torch.cat([scored.targets, result.target.cpu()])
+            scored.reconstructions = torch.cat([scored.reconstructions, result.image.cpu()])
         if should_stop is not None and should_stop():
             break
-    figure = make_grid(torch.cat([*targets, *reconstructions]), len(targets))
-    return InversionEvaluation(
-        seeds=seeds[: len(scores)],
-        psnr=scores,
-        num_steps=num_steps,
-        w_plus=w_plus,
-        optimize_noise=optimize_noise,
-        figure=figure,
-    )
+        if on_image is not None:
+            on_image(scored)
+    return scored
+
+
+def _check_continues(
+    done: InversionEvaluation, seeds: list[int], *, size: int, **settings: int | bool
+) -> None:
+    """Refuse to continue scores made on other seeds, settings or image size."""
+    made = {name: getattr(done, name) for name in settings}
+    size_made = done.targets.shape[-1]
+    if made != settings or done.seeds != seeds[: len(done.seeds)] or size_made != size:
+        raise GANliftError(
+            f"The inversion scores to continue were made with {made} on seeds "
+            f"{done.seeds[:3]}... at {size_made} px; this evaluation asks for "
+            f"{settings} on seeds {seeds[:3]}... at {size} px: start it afresh."
+        )

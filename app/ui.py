@@ -23,6 +23,7 @@ from engine.styleganr import PARTS
 from engine.styleganr.model import resolve_model_path
 
 Choice = TypeVar("Choice", gr.Radio, gr.Dropdown)
+Checked = TypeVar("Checked", bound=gr.components.Component)
 Result = TypeVar("Result")
 
 COMPUTE_QUEUE = "compute"
@@ -120,18 +121,48 @@ def _stop_runs_of_closed_pages(demo: gr.Blocks, context: AppContext) -> None:
 def _one_of(component: Choice) -> Choice:
     """`component` (a radio group or a single-choice dropdown) with API values outside its
     choices refused in one sentence naming it: Gradio's own check named no control and left a
-    traceback in the server log. (Set on the instance, as in `_slider`.)"""
-    gradio_check = component.preprocess
+    traceback in the server log."""
     allowed = [value for _, value in component.choices]
 
-    def preprocess(payload: str | None) -> str | None:
+    def read(payload: str | None) -> str | None:
         if payload is not None and payload not in allowed:
+            raise ValueError(payload)
+        return payload
+
+    return _checked(component, read, f"one of {', '.join(map(str, allowed))}")
+
+
+def _slider(minimum: float, maximum: float, **options: Any) -> gr.Slider:
+    """A slider whose values get one sentence naming it when they are no number in its range:
+    Gradio's own check raised a TypeError for None (a traceback in the log, "Error" to the
+    client) and named no slider for a value out of its range."""
+
+    def read(payload: float | str | None) -> float:
+        value = float(payload)  # type: ignore[arg-type]  # None raises TypeError
+        if isinstance(payload, bool) or not minimum <= value <= maximum:
+            raise ValueError(payload)
+        return value
+
+    slider = gr.Slider(minimum, maximum, **options)
+    return _checked(slider, read, f"a number from {minimum:g} to {maximum:g}")
+
+
+def _checked(component: Checked, read: Callable[[Any], Any], expected: str) -> Checked:
+    """`component` whose API values go through `read` before Gradio's own check; a value `read`
+    refuses (any of ValueError, TypeError, OverflowError) gets one sentence naming the
+    component and what it takes. (The check is set on the instance, as Gradio writes a .pyi
+    beside any module that subclasses a component, and the events that take these components
+    preprocess with these instances: `_checked_as_laid_out`.)"""
+    gradio_check = component.preprocess
+
+    def preprocess(payload: Any) -> Any:
+        try:
+            value = read(payload)
+        except (TypeError, ValueError, OverflowError):
             raise gr.Error(
-                f"{component.label} must be one of {', '.join(map(str, allowed))}, got "
-                f"{payload!r}.",
-                print_exception=False,
-            )
-        return gradio_check(payload)
+                f"{component.label} must be {expected}, got {payload!r}.", print_exception=False
+            ) from None
+        return gradio_check(value)
 
     component.preprocess = preprocess
     return component
@@ -198,32 +229,6 @@ def _form_refusal(component: gr.components.Component, value: Any) -> str:
             f"'data': [[{row}], ...]}}, got {shown}."
         )
     return f"{component.label} takes a file sent as gradio_client's handle_file(path), got {shown}."
-
-
-def _slider(minimum: float, maximum: float, **options: Any) -> gr.Slider:
-    """A slider whose values get one sentence naming it when they are no number in its range:
-    Gradio's own check raised a TypeError for None (a traceback in the log, "Error" to the
-    client) and named no slider for a value out of its range. (The check is set on the
-    instance, as Gradio writes a .pyi beside any module that subclasses a component, and the
-    events that take sliders preprocess with these instances: `_checked_as_laid_out`.)"""
-    slider = gr.Slider(minimum, maximum, **options)
-    gradio_check = slider.preprocess
-
-    def preprocess(payload: float | str | None) -> float:
-        try:
-            value = float(payload)  # type: ignore[arg-type]
-        except (TypeError, ValueError, OverflowError):
-            value = math.nan
-        if isinstance(payload, bool) or not minimum <= value <= maximum:
-            raise gr.Error(
-                f"{slider.label} must be a number from {minimum:g} to {maximum:g}, got "
-                f"{payload!r}.",
-                print_exception=False,
-            )
-        return gradio_check(value)
-
-    slider.preprocess = preprocess
-    return slider
 
 
 def _checked_as_laid_out(

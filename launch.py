@@ -14,9 +14,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
-import gradio as gr
-
-from app.expiry import page_states
+from app.expiry import page_states  # app first: it turns off what gradio reads as it loads
 from app.folders import use_private_gradio_cache
 from app.models import DEFAULT_MODELS, ModelStore, resolve_model, resolve_preset
 from app.session import AppContext
@@ -29,6 +27,9 @@ from engine.errors import GANliftError
 from engine.gan2shape.release import release_folder
 from engine.limits import add_limit_arguments, cap_allocator_arenas, limits_from_arguments
 from engine.styleganr.model import resolve_model_path
+
+# isort: split
+import gradio as gr
 
 QUEUE_SIZE = 64
 """Events that may wait in the queue before new ones are refused."""

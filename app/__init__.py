@@ -1,8 +1,10 @@
 """GANlift's editing app: a Gradio Blocks UI over the engine, with per-session state.
 
 `app.ui.build_app(context)` makes the Blocks; the handlers it wires are plain functions in
-`app.reconstruct`, `app.viewer` and `app.model_tab` that take a `Session` first, so tests call
-them without a browser. The app calls the engine only.
+`app.reconstruct`, `app.cars`, `app.viewer_tab`, `app.model_tab` and `app.view_labels` that
+take a `Session` first, so tests call them without a browser. The app calls the engine only.
+Importing `app` sets the two switches below, so anything importing gradio must import `app`
+first (as `launch.py` does): gradio reads the Hub's as it loads.
 """
 
 import os

@@ -8,8 +8,11 @@ import copy
 import errno
 import functools
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -980,3 +983,21 @@ def test_a_refused_car_mesh_keeps_the_mesh_shown(context: AppContext) -> None:
     assert car_mesh.show_progress_on and not any(
         block.visible for block in car_mesh.show_progress_on
     )
+
+
+def test_the_launcher_keeps_the_hub_offline_and_analytics_off() -> None:
+    """gradio reads the Hub's offline switch as it is imported, so `launch` must import `app`
+    (which sets both switches unless the user did) before gradio."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("HF_HUB_OFFLINE", "GRADIO_ANALYTICS_ENABLED")
+    }
+    probe = (
+        "import launch, os, huggingface_hub.constants as hub; "
+        "print(hub.HF_HUB_OFFLINE, os.environ['GRADIO_ANALYTICS_ENABLED'])"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", probe], env=environment, capture_output=True, text=True, check=True
+    )
+    assert shown.stdout.split() == ["True", "False"]

@@ -164,6 +164,12 @@ def test_unusable_sets_and_sizes_are_refused_with_the_fix(tmp_path) -> None:
     (tmp_path / "synth.json").write_text(json.dumps(fields | {"format_version": 0}))
     with pytest.raises(GANliftError, match="regenerate the dataset"):
         read_info(tmp_path)
+    (tmp_path / "synth.json").write_text(json.dumps(fields | {"seeds": [1, 2]}))
+    with pytest.raises(GANliftError, match=r"has unknown keys \['seeds'\]"):
+        read_info(tmp_path)
+    (tmp_path / "synth.json").write_text('{"category": "car", ')
+    with pytest.raises(GANliftError, match="is not valid JSON; regenerate the dataset"):
+        read_info(tmp_path)
     (tmp_path / "synth.json").write_text(json.dumps(fields))
     (tmp_path / "shards" / "shard_00000.npz").unlink()
     with pytest.raises(GANliftError, match="has no shards"):

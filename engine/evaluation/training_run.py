@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli.train import train_command
+from engine.config import config_from_dict
 from engine.errors import GANliftError
 from engine.stylegan2.training.log import read_log
 from engine.synth import DatasetInfo, read_info
@@ -110,7 +111,10 @@ def recorded_training_run(evaluation_json: str | Path, extra: dict[str, Any]) ->
     values = {field.name: recorded.get(field.name) for field in fields(TrainingRun)}
     values["run_dir"] = Path(values["run_dir"]) if values["run_dir"] else None
     values["sessions"] = int(values["sessions"] or 0)
-    values["dataset"] = DatasetInfo(**values["dataset"]) if values["dataset"] else None
+    dataset = values["dataset"]
+    values["dataset"] = (
+        config_from_dict(DatasetInfo, dataset, f"{path}'s training.dataset") if dataset else None
+    )
     return TrainingRun(**values)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from engine.atomic import atomic_path
-from engine.config import whole_number
+from engine.config import config_from_dict, whole_number
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.image_files import image_files
@@ -198,13 +198,17 @@ def read_info(data_dir: str | Path) -> DatasetInfo:
             f"'{data_dir}' has no synth.json; "
             "point at a directory written by `python -m engine synth`."
         )
-    fields = json.loads(path.read_text())
-    if fields.get("format_version") != FORMAT_VERSION:
+    try:
+        fields = json.loads(path.read_text())
+    except ValueError as error:
+        raise GANliftError(f"'{path}' is not valid JSON; regenerate the dataset.") from error
+    version = fields.get("format_version") if isinstance(fields, dict) else None
+    if version != FORMAT_VERSION:
         raise GANliftError(
-            f"'{path}' has format version {fields.get('format_version')}, "
-            f"expected {FORMAT_VERSION}; regenerate the dataset."
+            f"'{path}' has format version {version}, expected {FORMAT_VERSION}; regenerate "
+            "the dataset."
         )
-    return DatasetInfo(**fields)
+    return config_from_dict(DatasetInfo, fields, f"'{path}'")
 
 
 def read_dataset(data_dir: str | Path) -> SynthBatch:

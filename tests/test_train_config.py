@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from engine.cli import build_parser
-from engine.cli.train import config_from_args, train_command
+from engine.cli.train import config_from_args
 from engine.errors import GANliftError
 from engine.stylegan2 import Discriminator, Generator
 from engine.stylegan2.training import TrainConfig, default_channels, parse_channels
+from engine.stylegan2.training.command import train_command
 
 
 def test_parse_channels_caps_the_common_layout_or_takes_a_list() -> None:
@@ -96,7 +97,7 @@ def test_the_model_cards_command_gives_back_the_runs_settings() -> None:
         g_lr=0.0025, d_lr=0.0025, r1_gamma=0.0123456789, mixing_prob=0.5, xflip=False, seed=7,
         snapshot_kimg=1.0, sample_weights="my weights.json",
     )  # fmt: skip
-    command = train_command(config.to_dict(), "My Photos/cars", "runs/my run")
+    command = train_command(config, "My Photos/cars", "runs/my run")
     assert command.startswith("python -m engine train-gan --data 'My Photos/cars' --out")
     assert command.endswith("--resume")
     args = build_parser().parse_args(shlex.split(command)[3:])

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from shlex import quote
 from typing import Any
 
 from engine.cli.arguments import INTERRUPTED, seed
@@ -21,24 +20,11 @@ from engine.errors import GANliftError, StoppedEarly
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import load_checkpoint
 from engine.stylegan2.training import TrainConfig, default_channels, parse_channels, train_gan
+from engine.stylegan2.training.command import CONFIG_OPTIONS
 from engine.stylegan2.training.state import write_compact_state
 
-# (flag, TrainConfig field, type, help) of the options that map one-to-one onto the config.
-_CONFIG_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
-    ("--size", "size", int, "image size in pixels, a power of two"),
-    ("--batch", "batch", int, "images per step, summed over all processes"),
-    ("--kimg", "kimg", float, "length of the run in thousands of real images"),
-    ("--style-dim", "style_dim", int, "width of the z and w latents"),
-    ("--n-mlp", "n_mlp", int, "depth of the mapping network"),
-    ("--r1-gamma", "r1_gamma", float, "weight of the R1 penalty"),
-    ("--pl-weight", "pl_weight", float, "path-length regularisation weight (0: off)"),
-    ("--mixing-prob", "mixing_prob", float, "style-mixing probability"),
-    ("--ema-kimg", "ema_kimg", float, "half-life of G_ema in thousands of images"),
-    ("--seed", "seed", seed, "seed of the weights and of every random draw"),
-    ("--precision", "precision", str, "auto (bf16 where native), fp32 or bf16"),
-    ("--snapshot-kimg", "snapshot_kimg", float, "checkpoint and sample-grid interval"),
-    ("--log-every", "log_every", int, "steps between log.jsonl lines"),
-)
+_OPTION_TYPES = {"seed": seed}
+"""Argparse types of the config options whose check is more than their type's."""
 _DEFAULTS = {item.name: item.default for item in dataclasses.fields(TrainConfig)}
 
 
@@ -57,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="max channel count (e.g. 256) or one width per resolution from 4 px up "
         "(e.g. 256,256,256,128,64); default: a ≈4.8M-parameter model at 64 px",
     )
-    for flag, name, kind, text in _CONFIG_OPTIONS:
+    for flag, name, kind, text in CONFIG_OPTIONS:
+        kind = _OPTION_TYPES.get(name, kind)
         parser.add_argument(flag, dest=name, type=kind, help=f"{text} ({_DEFAULTS[name]})")
     parser.add_argument(
         "--lr", type=float, help=f"Adam learning rate of G and D ({_DEFAULTS['g_lr']})"
@@ -102,7 +89,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig of the given options (defaults for the rest)."""
     values: dict[str, Any] = {
         name: getattr(args, name)
-        for _, name, _, _ in _CONFIG_OPTIONS
+        for _, name, _, _ in CONFIG_OPTIONS
         if getattr(args, name) is not None
     }
     size = values.get("size", _DEFAULTS["size"])
@@ -116,33 +103,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.sample_weights is not None:
         values["sample_weights"] = args.sample_weights
     return TrainConfig(**values)
-
-
-def train_command(config: dict[str, Any], data_dir: str | Path, out: str | Path) -> str:
-    """The `train-gan --resume` command line that gives a run of `config` (a run's config.json
-    as a dict): every setting that differs from the defaults, so it resumes the run (and would
-    reproduce it) rather than being refused for other settings."""
-    parts = ["python -m engine train-gan", "--data", quote(str(data_dir)), "--out", quote(str(out))]
-    for flag, name, _, _ in _CONFIG_OPTIONS:
-        if name in config and config[name] != _DEFAULTS[name]:
-            parts += [flag, _exact(config[name])]
-    if config.get("channels"):
-        parts += ["--channels", ",".join(str(width) for width in config["channels"])]
-    if config.get("g_lr", _DEFAULTS["g_lr"]) != _DEFAULTS["g_lr"]:
-        parts += ["--lr", _exact(config["g_lr"])]
-    if config.get("xflip") is False:
-        parts.append("--no-xflip")
-    if config.get("sample_weights"):
-        parts += ["--sample-weights", quote(str(config["sample_weights"]))]
-    return " ".join([*parts, "--resume"])
-
-
-def _exact(value: object) -> str:
-    """`value` as a command-line word that parses back to it (floats short where exact)."""
-    if isinstance(value, float):
-        short = f"{value:g}"
-        return short if float(short) == value else repr(value)
-    return quote(str(value))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,9 +16,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from engine.cli.train import train_command
 from engine.config import config_from_dict
 from engine.errors import GANliftError
+from engine.stylegan2.training.command import train_command
+from engine.stylegan2.training.config import TrainConfig
 from engine.stylegan2.training.log import read_log
 from engine.synth import DatasetInfo, read_info
 
@@ -66,7 +67,8 @@ def read_training_run(extra: dict[str, Any], run_dir: str | Path | None) -> Trai
     kimg = extra.get("kimg")
     folder = Path(run_dir) if run_dir is not None else None
     records = read_log(folder / "log.jsonl") if folder is not None else []
-    config = _read_json(folder / "config.json") if folder is not None else {}
+    config_path = folder / "config.json" if folder is not None else None
+    config = TrainConfig.load_json(config_path) if config_path and config_path.is_file() else None
     starts = [record for record in records if record.get("event") == "start"]
     data_dir = starts[-1].get("data") if starts else None
     kimgs = [float(record["kimg"]) for record in records if "kimg" in record]
@@ -74,7 +76,7 @@ def read_training_run(extra: dict[str, Any], run_dir: str | Path | None) -> Trai
         run_dir=folder if records or config else None,
         snapshot_step=int(step) if step is not None else None,
         snapshot_kimg=float(kimg) if kimg is not None else None,
-        target_kimg=float(config["kimg"]) if "kimg" in config else None,
+        target_kimg=config.kimg if config else None,
         latest_kimg=max(kimgs) if kimgs else None,
         wall_time_s=_wall_time(records, step) if records and step is not None else None,
         sessions=len(starts),
@@ -166,9 +168,9 @@ def _dataset_info(data_dir: str | Path | None) -> DatasetInfo | None:
 
 
 def _train_command(
-    config: dict[str, Any], data_dir: str | None, run_dir: Path | None
+    config: TrainConfig | None, data_dir: str | None, run_dir: Path | None
 ) -> str | None:
     """The `train-gan` command line that reproduces (or resumes) the run."""
-    if not config or data_dir is None or run_dir is None:
+    if config is None or data_dir is None or run_dir is None:
         return None
     return train_command(config, data_dir, run_dir)

@@ -25,7 +25,7 @@ from collections import defaultdict
 import torch
 
 from engine.benchmarks import run_shape_benchmark
-from engine.benchmarks.gan2shape_rows import gan2shape_rows
+from engine.benchmarks.gan2shape_rows import check_fast_rows, gan2shape_rows
 from engine.cli.arguments import at_least, run_script, threads
 from engine.errors import GANliftError
 from engine.gan2shape import (
@@ -97,11 +97,7 @@ def check_shape_rows(model: Gan2ShapeModel, qualities: tuple[str, ...]) -> None:
             f"The shape benchmark renders {' and '.join(f'{name}s' for name in CATEGORIES)}; "
             f"preset {model.preset.name} is for neither, so --shape-rows cannot score it."
         )
-    if "fast" in qualities and not model.pretrained.is_file():
-        raise GANliftError(
-            f"Fast rows start from pretrained networks, and {model.pretrained} is missing; use "
-            "--shape-quality full or pretrain them (python -m engine gan2shape-pretrain)."
-        )
+    check_fast_rows(model, qualities)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from engine.cli import main
 from engine.errors import GANliftError
 from engine.gan2shape import Gan2ShapeModel, PretrainConfig, StepLengths, get_preset, pretrain
 from engine.gan2shape.inputs import object_mask
+from engine.gan2shape.pipeline import quality_schedule
 from engine.gan2shape.prior import ellipsoid_prior
 from engine.metrics import mad, side
 from engine.perceptual import DiscriminatorFeatureLoss
@@ -127,10 +128,33 @@ def test_fast_rows_without_pretrained_networks_say_how_to_make_them(model, tmp_p
         model.generator, model.discriminator, PRESET, tmp_path / "none.safetensors"
     )
     with (
-        gan2shape_rows(missing, qualities=("fast",)) as rows,
         pytest.raises(GANliftError, match="gan2shape-pretrain"),
+        gan2shape_rows(missing, qualities=("fast",)),
     ):
-        run_shape_benchmark("face", n=1, size=SIZE, methods=rows.names)
+        pass  # refused before any row is registered or timed
+    assert not any(name.startswith("GAN2Shape") for name in DEPTH_PREDICTORS)
+
+
+def test_rows_start_from_the_models_given_networks_as_reconstruct_does(
+    model, tmp_path, monkeypatch
+) -> None:
+    """A model with starting networks (the release's) runs both qualities from them, needing
+    no pretrained file, and fast mode shortens the schedule as reconstruct's does."""
+    start = {"depth.weight": torch.zeros(1)}
+    given = replace(model, pretrained=tmp_path / "none.safetensors", start=start)
+    calls: list[tuple[object, int]] = []
+
+    def recorded(*args, preset, init, **kwargs):
+        calls.append((init, preset.prior_steps))
+        raise GANliftError("recorded")
+
+    monkeypatch.setattr("engine.benchmarks.gan2shape_rows.recover", recorded)
+    for quality in ("fast", "full"):
+        with gan2shape_rows(given, qualities=(quality,)) as rows, pytest.raises(GANliftError):
+            run_shape_benchmark("face", n=1, size=SIZE, methods=rows.names[:1])
+    expected = quality_schedule(PRESET, "fast", given.pretrained, start=start)[0]
+    assert [init is start for init, _ in calls] == [True, True]
+    assert [steps for _, steps in calls] == [expected.prior_steps, PRESET.prior_steps]
 
 
 def test_bench_shape_command_scores_gan2shape_rows(tmp_path, capsys) -> None:

@@ -28,9 +28,8 @@ from engine.benchmarks.shape import (
 )
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import default_masks
-from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, fast_preset
+from engine.gan2shape.pipeline import Gan2ShapeModel, Quality, quality_schedule
 from engine.gan2shape.presets import Gan2ShapePreset
-from engine.gan2shape.pretrain import load_pretrained
 from engine.gan2shape.recover import recover
 from engine.perceptual import PerceptualLoss
 from engine.render import render_depth_in_view
@@ -63,7 +62,9 @@ def gan2shape_rows(
     """Register 'GAN2Shape <quality>' and 'GAN2Shape <quality> (no symmetry)' for `model`, and
     the ellipsoid prior of its preset on the same masks (which may differ from the release's
     prior row, drawn on the true masks), while the block runs. Fast rows need the model's
-    pretrained networks when they run."""
+    pretrained networks (or the model's given start), refused here rather than scoring the
+    short prior fit reconstruct falls back to under the name of fast mode."""
+    check_fast_rows(model, qualities)
     preset = model.preset
     rows = Gan2ShapeRows(names=[], prior=f"prior of preset {preset.name}")
     try:
@@ -102,6 +103,15 @@ def depth_in_image_view(
     return resized[:, 0], coverage[:, 0]
 
 
+def check_fast_rows(model: Gan2ShapeModel, qualities: tuple[str, ...]) -> None:
+    """Refuse fast rows for a model with neither pretrained networks nor a given start."""
+    if "fast" in qualities and model.start is None and not model.pretrained.is_file():
+        raise GANliftError(
+            f"Fast rows start from pretrained networks, and {model.pretrained} is missing; use "
+            "the full quality or pretrain them (python -m engine gan2shape-pretrain)."
+        )
+
+
 def without_symmetry(preset: Gan2ShapePreset) -> Gan2ShapePreset:
     """`preset` with every flip (symmetry) flag off."""
     off = (False,) * preset.num_stages
@@ -125,13 +135,10 @@ def _factory(
                 f"Preset '{model.preset.name}' crops the GAN frame, which the shape benchmark "
                 "cannot compare; use a preset without a crop."
             )
-        preset = model.preset if symmetric else without_symmetry(model.preset)
-        init = None
-        if quality == "fast":
-            preset, init = (
-                fast_preset(preset),
-                load_pretrained(model.pretrained, model.preset, model.generator),
-            )
+        preset, init = quality_schedule(
+            model.preset if symmetric else without_symmetry(model.preset), quality,
+            model.pretrained, model.generator, start=model.start,
+        )  # fmt: skip
         times = rows.seconds.setdefault(name, [])
 
         def predict(inputs: ShapeInputs) -> DepthPrediction:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.images import to_uint8
+from engine.render import outward_normals
 
 DISPLAY_SIDE = 256
 """Pictures are enlarged until their longer side reaches at least this many pixels."""
@@ -44,7 +45,6 @@ def depth_picture(depth: torch.Tensor) -> np.ndarray:
 
 
 def normal_picture(normal: torch.Tensor) -> np.ndarray:
-    """GAN2Shape normals `[1, 3, H, W]` (x right, y down, z towards the viewer) in the usual
-    normal-map colours: red = right, green = up, blue = towards the viewer."""
-    flip = normal.new_tensor([1.0, -1.0, 1.0]).reshape(1, 3, 1, 1)
-    return picture(normal * flip)
+    """GAN2Shape normals `[1, 3, H, W]` in the usual normal-map colours, as `normal.png` holds
+    them: red = right, green = up, blue = towards the viewer."""
+    return picture(outward_normals(normal))

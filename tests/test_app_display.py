@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from app.display import depth_picture, normal_picture
+from engine.render import normals_from_depth
 
 
 def test_depth_pictures_show_near_as_white() -> None:
@@ -15,9 +16,14 @@ def test_depth_pictures_show_near_as_white() -> None:
 
 
 def test_normal_pictures_use_the_usual_colours() -> None:
-    """GAN2Shape's normals have y down, so a normal pointing up is (0, -1, 0): green."""
-    normals = torch.tensor([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]])  # right, up, out
-    picture = normal_picture(normals.T.reshape(1, 3, 1, 3))  # [1, 3, 1, 3]
-    width = picture.shape[1] // 3
-    right, up, out = (picture[0, k * width].tolist() for k in range(3))
-    assert right == [255, 128, 128] and up == [128, 255, 128] and out == [128, 128, 255]
+    """On a dome nearer in its middle, the side on the picture's right faces right (red high),
+    its top faces up (green high), and its middle faces the viewer (blue high)."""
+    rows, cols = torch.meshgrid(torch.linspace(-1, 1, 32), torch.linspace(-1, 1, 32), indexing="ij")
+    depth = 1.0 - 0.05 * (1 - rows**2 - cols**2).clamp(min=0).sqrt()  # [32, 32]
+    picture = normal_picture(normals_from_depth(depth[None])).astype(int)  # [H', W', 3]
+    step = picture.shape[0] // 32  # enlarged whole
+    left, right = picture[16 * step, 6 * step], picture[16 * step, 25 * step]
+    top, bottom = picture[6 * step, 16 * step], picture[25 * step, 16 * step]
+    assert left[0] < 100 < 155 < right[0] and abs(left[1] - 128) < 8
+    assert bottom[1] < 100 < 155 < top[1] and abs(top[0] - 128) < 8
+    assert picture[16 * step, 16 * step, 2] > 250

@@ -113,7 +113,8 @@ def test_images_read_back_at_the_networks_size(finished) -> None:
 
 
 def test_shading_map_is_the_light_directions_term_alone(finished) -> None:
-    """shading.png is max(0, n·l) (0 black, 1 white), without the ambient and diffuse weights."""
+    """shading.png is max(0, n·l) (0 black, 1 white), without the ambient and diffuse weights,
+    and so is normal.png's normal dotted with summary.json's direction towards the light."""
     result, files = finished
     recovery = result.recovery
     direction = torch.cat([recovery.light[0, 2:], torch.ones(1)])
@@ -121,6 +122,10 @@ def test_shading_map_is_the_light_directions_term_alone(finished) -> None:
     expected = (recovery.normal[0] * direction[:, None, None]).sum(0).clamp(min=0)  # [S, S]
     written = iio.imread(files["shading"])[..., 0] / 255.0
     assert np.abs(written - expected.numpy()).max() <= 1 / 255 + 1e-6
+    normal = iio.imread(files["normal"]) / 255.0 * 2 - 1  # [S, S, 3]
+    towards = json.loads(files["summary"].read_text())["light"]["towards_light"]
+    from_files = (normal @ np.array(towards)).clip(min=0)
+    assert np.abs(from_files - written).max() < 0.02  # two 8-bit roundings
 
 
 def test_relit_views_keep_the_recovered_ambient_and_diffuse(finished) -> None:
@@ -150,7 +155,10 @@ def test_summary_holds_view_light_psnr_and_files(finished) -> None:
     )
     assert summary["view"]["translation"] == pytest.approx(recovery.view[0, 3:].tolist())
     assert summary["light"]["ambient"] == pytest.approx(float(recovery.light[0, 0]), abs=1e-6)
-    assert summary["light"]["direction"][2] == 1.0
+    dx, dy = recovery.light[0, 2:].tolist()
+    assert (summary["light"]["dx"], summary["light"]["dy"]) == pytest.approx((dx, dy), abs=1e-6)
+    towards = summary["light"]["towards_light"]
+    assert np.linalg.norm(towards) == pytest.approx(1.0) and towards[2] > 0  # from the front
     assert summary["inversion_psnr_db"] is None  # a GAN sample: its latent is exact
     assert summary["redraw_psnr_db"] == pytest.approx(recovery.redraw_psnr)
     assert summary["depth_png_range"] == [PRESET.camera.min_depth, PRESET.camera.max_depth]

@@ -1,7 +1,8 @@
 """Everything a GAN2Shape run leaves in its output folder, each file written atomically.
 
 - maps: `depth.npy` (float32 canonical depth), `depth.png` (16-bit, linear over the preset's
-  depth range), `normal.png`, `albedo.png`, `shading.png` (diffuse max(0, n·l)),
+  depth range), `normal.png` (outward, x right, y up, z towards the viewer: the mesh's
+  frame), `albedo.png`, `shading.png` (diffuse max(0, n·l) with summary.json's towards_light),
   `canonical.png`, `input.png` (the input in the networks' frame), `inversion.png` (the GAN's
   reconstruction of it);
 - `summary.json`: view, light, inversion and redraw PSNR, depth range, preset and the files
@@ -41,7 +42,7 @@ from engine.gan2shape.views import check_view_angles, project_view, render_view
 from engine.images import checked_image, save_image
 from engine.mesh import save_mesh
 from engine.progress import ProgressFn
-from engine.render import shade
+from engine.render import diffuse_term, light_direction, outward_normals
 from engine.stylegan2 import Generator
 
 DEPTH_PNG_MAX = 65535
@@ -199,12 +200,9 @@ def _write_maps(recovery: Recovery, out_dir: Path) -> dict[str, Path]:
     """Depth (npy, 16-bit PNG), normal, albedo, diffuse shading, canonical, input, inversion."""
     camera = recovery.state.preset.camera
     depth = recovery.depth[0].detach().cpu().numpy().astype(np.float32)  # [S, S]
-    light = recovery.light
-    unit = torch.stack([torch.zeros_like(light[:, 0]), torch.ones_like(light[:, 0])], 1)
-    direction_only = torch.cat([unit, light[:, 2:]], 1)  # [1, 4] ambient 0, diffuse 1
-    diffuse = shade(recovery.normal, direction_only)  # [1, 1, S, S] in [0, 1]
+    diffuse = diffuse_term(recovery.normal, recovery.light)  # [1, 1, S, S] in [0, 1]
     images = {
-        "normal": recovery.normal,
+        "normal": outward_normals(recovery.normal),
         "albedo": recovery.albedo,
         "shading": (diffuse * 2 - 1).expand(-1, 3, -1, -1),
         "canonical": recovery.canonical_image,
@@ -296,7 +294,13 @@ def _summary(recovery: Recovery, files: dict[str, Path], out_dir: Path) -> dict[
             "roll_degrees": math.degrees(roll),
             "translation": [tx, ty, tz],
         },
-        "light": {"ambient": ambient, "diffuse": diffuse, "direction": [dx, dy, 1.0]},
+        "light": {
+            "ambient": ambient,
+            "diffuse": diffuse,
+            "dx": dx,
+            "dy": dy,
+            "towards_light": outward_normals(light_direction(recovery.light))[0].tolist(),
+        },
         "inversion_psnr_db": _finite(recovery.psnr),
         "redraw_psnr_db": _finite(recovery.redraw_psnr),
         "depth_png_range": [camera.min_depth, camera.max_depth],

@@ -19,6 +19,7 @@ from engine.gan2shape.parametrisation import (
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.render import (
     depth_to_points,
+    diffuse_term,
     normals_from_depth,
     project_to_pixels,
     render_depth_in_view,
@@ -77,7 +78,7 @@ def decompose(
         albedo = torch.cat([albedo, albedo.flip(3)])
         view, light = view.repeat(2, 1), light.repeat(2, 1)
     normal = normals_from_depth(depth)  # [B or 2B, 3, S, S]
-    diffuse = _diffuse_term(normal, light)
+    diffuse = diffuse_term(normal, light)
     shading = shade(normal, light)  # [B, 1, S, S]
     return Decomposition(
         depth=depth,
@@ -89,12 +90,6 @@ def decompose(
         shading=shading,
         image=compose_image(albedo, shading),
     )
-
-
-def _diffuse_term(normal: torch.Tensor, light: torch.Tensor) -> torch.Tensor:
-    """max(0, n·l) `[B, 1, H, W]` for normals `[B or 1, 3, H, W]` and lights `[B, 4]`."""
-    unit = torch.cat([torch.zeros_like(light[:, :1]), torch.ones_like(light[:, :1])], 1)
-    return shade(normal, torch.cat([unit, light[:, 2:]], 1))  # ambient 0, diffuse 1
 
 
 def render_in_views(

@@ -50,10 +50,10 @@ from engine.render.camera import (
     rotation_matrix,
     transform_points,
 )
-from engine.render.depth import depth_to_points, grid_faces, normals_from_depth
+from engine.render.depth import depth_to_points, grid_faces, normals_from_depth, outward_normals
 from engine.render.mesh import MeshRender, render_mesh, sample_texture, vertex_normals
 from engine.render.rasterizer import antialias, interpolate, rasterize, resolve_backend
-from engine.render.shading import shade
+from engine.render.shading import diffuse_term, shade
 from engine.render.warp import render_depth_in_view, warp_grid, warp_image
 
 __all__ = [
@@ -66,6 +66,7 @@ __all__ = [
     "apply_transform",
     "clip_from_camera",
     "depth_to_points",
+    "diffuse_term",
     "grid_faces",
     "interpolate",
     "intrinsics",
@@ -74,6 +75,7 @@ __all__ = [
     "look_at",
     "normals_from_depth",
     "orbit_camera",
+    "outward_normals",
     "perspective",
     "project_to_pixels",
     "rasterize",

@@ -51,8 +51,10 @@ def grid_faces(height: int, width: int, *, device: torch.device | None = None) -
 def normals_from_depth(depth: torch.Tensor) -> torch.Tensor:
     """Unit surface normals ``[B, 3, H, W]`` of a depth map, GAN2Shape's convention.
 
-    Central differences of the back-projected points, n = ∂P/∂column × ∂P/∂row, so a surface
-    facing the camera has n = (0, 0, 1); the one-pixel border is set to (0, 0, 1).
+    Central differences of the back-projected points, n = ∂P/∂column × ∂P/∂row: in the camera
+    frame (x right, y down, z forward) they point into the surface, so a surface facing the
+    camera has n = (0, 0, 1); the one-pixel border is set to (0, 0, 1). `outward_normals`
+    turns them into a normal map's usual axes.
     """
     points = depth_to_points(depth)  # [B, H, W, 3]
     along_cols = points[:, 1:-1, 2:] - points[:, 1:-1, :-2]  # [B, H-2, W-2, 3]
@@ -65,3 +67,12 @@ def normals_from_depth(depth: torch.Tensor) -> torch.Tensor:
     border[:, :, 1:-1, 1:-1] = False
     normal = normal + border * normal.new_tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1)
     return normal / normal.norm(dim=1, keepdim=True).clamp(min=_TINY)
+
+
+def outward_normals(normal: torch.Tensor) -> torch.Tensor:
+    """`normals_from_depth`'s normals ``[B, 3, ...]`` (a map, or directions such as the light's
+    of `light_direction`) on a normal map's usual axes, those of the exported meshes: out of
+    the surface, x right, y up, z towards the viewer (red right, green up, blue towards the
+    viewer as colours). A light's direction becomes the one towards the light."""
+    flip = normal.new_tensor([-1.0, 1.0, 1.0]).view(1, 3, *([1] * (normal.dim() - 2)))
+    return normal * flip

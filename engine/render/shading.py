@@ -20,3 +20,10 @@ def shade(normal: torch.Tensor, light: torch.Tensor) -> torch.Tensor:
     normal = broadcast_batch(normal, light.shape[0], "normal")
     diffuse = torch.einsum("bchw,bc->bhw", normal, direction).clamp(min=0)[:, None]  # [B, 1, H, W]
     return light[:, 0, None, None, None] + light[:, 1, None, None, None] * diffuse
+
+
+def diffuse_term(normal: torch.Tensor, light: torch.Tensor) -> torch.Tensor:
+    """max(0, n·l) ``[B, 1, H, W]`` of normals ``[B or 1, 3, H, W]`` under the directions of
+    lights ``[B, 4]``: `shade` with ambient 0 and diffuse 1."""
+    unit = torch.cat([torch.zeros_like(light[:, :1]), torch.ones_like(light[:, :1])], 1)
+    return shade(normal, torch.cat([unit, light[:, 2:]], 1))

@@ -427,7 +427,9 @@ def _reconstruct_tab(
                 -60, 60, value=0, step=1, label="Azimuth (°)", elem_id="azimuth", **locked
             )
             elevation = _slider(-30, 30, value=0, step=1, label="Elevation (°)", **locked)
-            light_x = _slider(-1, 1, value=0, step=0.01, label="Light x (+: from the left)", **locked)
+            light_x = _slider(
+                -1, 1, value=0, step=0.01, label="Light x (+: from the left)", **locked
+            )
             light_y = _slider(-1, 1, value=0, step=0.01, label="Light y (+: from above)", **locked)
             ambient = _slider(0, 1, value=0.5, step=0.01, label="Ambient", **locked)
             diffuse = _slider(0, 1, value=0.5, step=0.01, label="Diffuse", **locked)

@@ -183,8 +183,9 @@ def mesh_file(path: str | os.PathLike) -> Path:
 def save_mesh(mesh: TexturedMesh, path: str | os.PathLike) -> Path:
     """Write ``mesh`` in the format its suffix names (see `MESH_FORMATS`), all or nothing.
 
-    ``.obj``: geometry, UVs and vertex colours, plus ``<stem>.mtl`` and the texture as
-    ``<stem>_albedo.png`` beside it. ``.ply``: geometry and vertex colours (sampled from the
+    Every format carries vertex normals (its faces' normals averaged), so viewers shade it
+    smoothly. ``.obj``: geometry, UVs and vertex colours, plus ``<stem>.mtl`` and the texture
+    as ``<stem>_albedo.png`` beside it. ``.ply``: geometry and vertex colours (sampled from the
     texture when the mesh has none). ``.glb``: the texture when the mesh has one, else vertex
     colours (glTF multiplies the two, so never both). UVs are clamped to the texture's outer
     texel centres, so every viewer, whatever its wrap mode, shows what
@@ -193,6 +194,15 @@ def save_mesh(mesh: TexturedMesh, path: str | os.PathLike) -> Path:
     temporary folder beside ``path`` and renamed into place, the mesh file last, so a reader
     never finds a half-written mesh or one missing its texture.
     """
+    if not isinstance(mesh, TexturedMesh):
+        raise GANliftError(
+            f"save_mesh takes a GANlift TexturedMesh (from recovery_mesh, depth_mesh or "
+            f"car_to_mesh), got {type(mesh).__name__}; another library's mesh has its own writer."
+        )
+    if not isinstance(path, str | os.PathLike):
+        raise GANliftError(
+            f"save_mesh needs a file path such as 'mesh.glb', got {type(path).__name__}."
+        )
     path = mesh_file(path)
     suffix = path.suffix.lower()
     with_texture = mesh.texture is not None and suffix != ".ply"
@@ -216,6 +226,12 @@ def save_mesh(mesh: TexturedMesh, path: str | os.PathLike) -> Path:
             )
         if suffix == ".glb":
             _declare_only_used_extensions(staging / path.name)
+        for file in staging.iterdir():  # before any rename: all or nothing
+            if (path.parent / file.name).is_dir():
+                raise GANliftError(
+                    f"Cannot write '{path.parent / file.name}' beside the mesh, a folder of "
+                    "that name is there; move it or choose another mesh name."
+                )
         for file in sorted(staging.iterdir(), key=lambda file: file.name == path.name):
             os.replace(file, path.parent / file.name)
     finally:
@@ -294,6 +310,7 @@ def _to_open3d(
     result = o3d.t.geometry.TriangleMesh()
     result.vertex.positions = o3d.core.Tensor(mesh.vertices)
     result.triangle.indices = o3d.core.Tensor(mesh.faces)
+    result.compute_vertex_normals()  # viewers shade smoothly only with them (glTF: flat without)
     if with_colors:
         result.vertex.colors = o3d.core.Tensor(mesh.vertex_colors)
     if with_texture:

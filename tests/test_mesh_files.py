@@ -237,6 +237,47 @@ def test_a_folder_in_the_way_is_refused_before_anything_is_written(
     assert [file.name for file in tmp_path.iterdir()] == ["bump.obj"]
 
 
+@pytest.mark.parametrize("blocked", ["bump.mtl", "bump_albedo.png"])
+def test_a_folder_in_the_way_of_a_file_beside_the_mesh_is_refused_whole(
+    bump: TexturedMesh, tmp_path: Path, blocked: str
+) -> None:
+    (tmp_path / blocked).mkdir()
+    with pytest.raises(GANliftError, match=f"{blocked}' beside the mesh, a folder of that name"):
+        save_mesh(bump, tmp_path / "bump.obj")
+    assert [file.name for file in tmp_path.iterdir()] == [blocked]  # all or nothing
+
+
+def test_other_meshes_and_paths_are_refused_in_one_sentence(
+    bump: TexturedMesh, tmp_path: Path
+) -> None:
+    with pytest.raises(GANliftError, match=r"takes a GANlift TexturedMesh .* got Trimesh"):
+        save_mesh(trimesh.creation.box(), tmp_path / "box.obj")  # type: ignore[arg-type]
+    with pytest.raises(GANliftError, match=r"needs a file path such as 'mesh\.glb', got NoneType"):
+        save_mesh(bump, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("suffix", MESH_FORMATS)
+def test_every_format_carries_outward_vertex_normals(
+    bump: TexturedMesh, tmp_path: Path, suffix: str
+) -> None:
+    """Smooth shading needs vertex normals (glTF draws flat without them); a depth mesh faces
+    the viewer (+z), and the bump's top tilts its normals outward from its centre."""
+    path = save_mesh(bump, tmp_path / f"bump{suffix}")
+    mesh = trimesh.load(path, force="mesh", process=False)
+    if suffix == ".glb":  # trimesh computes normals when a file has none: look in the file
+        data = path.read_bytes()
+        document = json.loads(data[20 : 20 + int.from_bytes(data[12:16], "little")])
+        assert "NORMAL" in document["meshes"][0]["primitives"][0]["attributes"]
+    else:
+        text = path.read_bytes()
+        assert (b"\nvn " in text) if suffix == ".obj" else (b"property double nx" in text)
+    normals = np.asarray(mesh.vertex_normals)
+    assert (normals[:, 2] > 0).all()
+    centred = mesh.vertices[:, :2] - mesh.vertices[:, :2].mean(0)
+    ring = np.linalg.norm(centred, axis=1) > 0.2
+    assert ((normals[ring, :2] * centred[ring]).sum(1) > 0).mean() > 0.95
+
+
 def test_unwritable_folder_is_a_user_error(bump: TexturedMesh, tmp_path: Path) -> None:
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("")

@@ -252,6 +252,15 @@ def test_outputs_cut_short_leave_no_summary_of_other_files(
     assert not (tmp_path / "summary.json").exists()
 
 
+def test_outputs_are_not_written_into_a_file(model, finished, tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("")
+    refusals = {"taken": "is a file; choose a folder", "taken/sub": "Cannot create the output"}
+    for out, refusal in refusals.items():
+        with pytest.raises(GANliftError, match=refusal):
+            write_outputs(finished[0].recovery, model.generator, tmp_path / out)
+    assert (tmp_path / "taken").read_text() == ""
+
+
 def test_a_stopped_run_continues_where_it_stopped(model, finished, tmp_path: Path) -> None:
     calls = itertools.count()
     stopped = run(model, tmp_path, should_stop=lambda: next(calls) >= 5)

@@ -34,7 +34,7 @@ from engine.animation import (
     save_animation,
     swing_angles,
 )
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, output_folder
 from engine.errors import GANliftError
 from engine.gan2shape.recover import Recovery, recovery_mesh
 from engine.gan2shape.state import check_same_generator
@@ -166,7 +166,7 @@ def write_outputs(
     check_same_generator(recovery.state, G)
     if photo is not None:
         checked_image(photo, "The mesh's photo")
-    out_dir = Path(out_dir)
+    out_dir = output_folder(out_dir)
     (out_dir / "summary.json").unlink(missing_ok=True)
     writers = [
         lambda: _write_maps(recovery, out_dir),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import glob
+import json
 import os
 import shutil
 import stat
@@ -165,6 +166,25 @@ def _probe(path: Path, role: str) -> bool:
             f"Cannot use {path} as the {role} ({error.strerror}); choose another name."
         ) from error
     return True
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically; returns the path."""
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically; returns the path."""
+    return write_bytes(path, text.encode())
+
+
+def write_json(
+    path: str | os.PathLike, data: Any, *, indent: int = 2, sort_keys: bool = False
+) -> Path:
+    """Write `data` as JSON (indented, one final newline) to `path` atomically."""
+    return write_text(path, json.dumps(data, indent=indent, sort_keys=sort_keys) + "\n")
 
 
 def save_torch(data: Any, path: str | os.PathLike) -> Path:

@@ -22,7 +22,7 @@ from typing import Literal
 import torch
 import torch.distributed as dist
 
-from engine.atomic import atomic_path
+from engine.atomic import write_json
 from engine.distributed import current_process_group
 from engine.errors import GANliftError, StoppedEarly, out_of_memory, refused_path
 from engine.gan2shape.outputs import OutputSettings, write_outputs
@@ -252,7 +252,4 @@ def _gather(outcomes: list[ImageOutcome], world_size: int) -> list[ImageOutcome]
 
 def _write_report(outcomes: list[ImageOutcome], path: Path) -> Path:
     """The report as JSON, atomically."""
-    data = {"images": [asdict(outcome) for outcome in outcomes]}
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(data, indent=2) + "\n")
-    return path
+    return write_json(path, {"images": [asdict(outcome) for outcome in outcomes]})

@@ -14,14 +14,13 @@ uncovered what its canonical view hid, and those pixels hold no prediction.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from engine.atomic import atomic_path
+from engine.atomic import write_json
 from engine.errors import GANliftError
 from engine.gan2shape.prior import PriorBoxPreset, ellipsoid_prior
 from engine.metrics import mad, side
@@ -169,10 +168,7 @@ class ShapeBenchmarkResult:
 
     def save_json(self, path: str | Path) -> Path:
         """Write the result, per-image scores included, as JSON."""
-        path = Path(path)
-        with atomic_path(path) as temporary:
-            temporary.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        return path
+        return write_json(path, asdict(self))
 
 
 def run_shape_benchmark(

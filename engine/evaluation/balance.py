@@ -12,7 +12,6 @@ often.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.atomic import atomic_path
+from engine.atomic import write_json
 from engine.errors import GANliftError
 from engine.evaluation.coverage import CoverageReader
 from engine.evaluation.labels import label_set
@@ -65,9 +64,7 @@ class SampleWeights:
     def save(self, path: str | Path) -> Path:
         """Write the JSON object `train-gan --sample-weights` reads (image path -> weight)."""
         table = {name: round(float(w), 6) for name, w in zip(self.names, self.weights, strict=True)}
-        with atomic_path(Path(path)) as temporary:
-            temporary.write_text(json.dumps(table, indent=0) + "\n")
-        return Path(path)
+        return write_json(path, table, indent=0)
 
 
 def check_balance_settings(*, bins: int, max_weight: float, samples: int) -> None:

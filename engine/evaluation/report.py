@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from engine.atomic import atomic_path, output_folder
+from engine.atomic import output_folder, write_json, write_text
 from engine.evaluation.card import FIGURE_FILES, model_card
 from engine.evaluation.evaluate import GanEvaluation
 from engine.images import save_image
@@ -22,12 +21,6 @@ def write_evaluation(evaluation: GanEvaluation, out_dir: str | Path) -> dict[str
     }
     paths = {name: save_image(image, out / FIGURE_FILES[name]) for name, image in figures.items()}
     summary = evaluation.summary() | {"figures": FIGURE_FILES}
-    paths["json"] = _write_text(out / "evaluation.json", json.dumps(summary, indent=2) + "\n")
-    paths["card"] = _write_text(out / "MODEL_CARD.md", model_card(evaluation))
+    paths["json"] = write_json(out / "evaluation.json", summary)
+    paths["card"] = write_text(out / "MODEL_CARD.md", model_card(evaluation))
     return paths
-
-
-def _write_text(path: Path, text: str) -> Path:
-    with atomic_path(path) as temporary:
-        temporary.write_text(text)
-    return path

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from engine.animation import (
     save_animation,
     swing_angles,
 )
-from engine.atomic import atomic_path, output_folder
+from engine.atomic import output_folder, write_bytes, write_json
 from engine.errors import GANliftError
 from engine.gan2shape.recover import Recovery, recovery_mesh
 from engine.gan2shape.state import check_same_generator
@@ -308,16 +307,11 @@ def _summary(recovery: Recovery, files: dict[str, Path], out_dir: Path) -> dict[
     }
 
 
-def write_json(path: str | os.PathLike, data: Any) -> Path:
-    """Write `data` as indented JSON, atomically."""
-    return _write_atomically(Path(path), (json.dumps(data, indent=2) + "\n").encode())
-
-
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Write `array` as a .npy file, atomically."""
     buffer = io.BytesIO()
     np.save(buffer, array)
-    return _write_atomically(Path(path), buffer.getvalue())
+    return write_bytes(path, buffer.getvalue())
 
 
 def write_depth_png(
@@ -330,7 +324,7 @@ def write_depth_png(
     encoded, data = cv2.imencode(".png", np.round(scaled).astype(np.uint16))
     if not encoded:
         raise GANliftError(f"OpenCV could not encode the depth map for {path}.")
-    return _write_atomically(Path(path), data.tobytes())
+    return write_bytes(path, data.tobytes())
 
 
 def read_depth_png(path: str | os.PathLike, depth_range: tuple[float, float]) -> np.ndarray:
@@ -341,13 +335,6 @@ def read_depth_png(path: str | os.PathLike, depth_range: tuple[float, float]) ->
         raise GANliftError(f"{path} is not a 16-bit grey depth PNG; use the depth.png of a run.")
     low, high = depth_range
     return (low + values.astype(np.float32) / DEPTH_PNG_MAX * (high - low)).astype(np.float32)
-
-
-def _write_atomically(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` all at once (engine.atomic)."""
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(data)
-    return path
 
 
 def _finite(value: float) -> float | None:

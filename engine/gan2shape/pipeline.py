@@ -19,11 +19,11 @@ from typing import Literal
 
 import torch
 
-from engine.atomic import output_folder
+from engine.atomic import output_folder, write_json
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import Box, PreparedInput, prepare_input
-from engine.gan2shape.outputs import OUTPUT_NAMES, write_json
+from engine.gan2shape.outputs import OUTPUT_NAMES
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
 from engine.gan2shape.pretrain import load_pretrained, sample_latents
 from engine.gan2shape.recover import Recovery, check_generator, continue_recovery, recover

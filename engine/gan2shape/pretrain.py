@@ -37,7 +37,7 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
-from engine.atomic import atomic_path, save_torch
+from engine.atomic import atomic_path, save_torch, write_json
 from engine.config import whole_fields
 from engine.device import frozen_copy, resolve_device
 from engine.distributed import current_process_group
@@ -515,8 +515,7 @@ def _save(
     save_torch(state, _resume_path(path))
     with atomic_path(path) as temporary:
         safetensors.torch.save_file(weights, temporary)
-    with atomic_path(path.with_suffix(".json")) as temporary:
-        temporary.write_text(json.dumps(info, indent=2) + "\n")
+    write_json(path.with_suffix(".json"), info)
 
 
 def _restore(

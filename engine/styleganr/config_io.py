@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, TypeVar
 
-from engine.atomic import atomic_path, save_torch
+from engine.atomic import save_torch, write_json
 from engine.config import config_changes, config_from_dict, config_to_dict
 from engine.errors import GANliftError
 from engine.torch_files import read_torch_file
@@ -24,10 +24,7 @@ ConfigT = TypeVar("ConfigT")
 
 def save_config(config: Any, path: str | os.PathLike) -> Path:
     """Write a dataclass config as indented JSON."""
-    path = Path(path)
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n")
-    return path
+    return write_json(path, config_to_dict(config), sort_keys=True)
 
 
 def load_config(cls: type[ConfigT], path: str | os.PathLike) -> ConfigT:

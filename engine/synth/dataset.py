@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, write_json
 from engine.config import config_from_dict, whole_number
 from engine.device import resolve_device
 from engine.errors import GANliftError
@@ -164,8 +164,7 @@ def _write_info(
     out: Path, category: str, size: int, seed: int, count: int, shard_size: int
 ) -> DatasetInfo:
     info = _info(category, size, seed, count, shard_size)
-    with atomic_path(out / "synth.json") as temporary:
-        temporary.write_text(json.dumps(asdict(info), indent=2) + "\n")
+    write_json(out / "synth.json", asdict(info))
     return info
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, get_args
 
-from engine.atomic import atomic_path
+from engine.atomic import write_json
 from engine.config import config_from_dict, whole_fields
 from engine.errors import GANliftError
 from engine.stylegan2 import DiscriminatorConfig, GeneratorConfig, multiplier_channels
@@ -227,8 +227,7 @@ class TrainConfig:
 
     def save_json(self, path: Path) -> None:
         """Write this config as indented JSON."""
-        with atomic_path(path) as temporary:
-            temporary.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json(path, self.to_dict())
 
     @classmethod
     def load_json(cls, path: Path) -> TrainConfig:

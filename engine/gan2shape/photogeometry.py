@@ -23,9 +23,10 @@ from engine.render import (
     normals_from_depth,
     project_to_pixels,
     render_depth_in_view,
+    sampling_grid,
     shade,
     transform_points,
-    warp_grid,
+    warp_image,
 )
 
 
@@ -101,11 +102,7 @@ def render_in_views(
     Bilinear sampling by default (`nearest` for masks); results are clamped to [-1, 1] as the
     release clamps its reconstructions.
     """
-    view_depth, covered = render_depth_in_view(depth, view)  # [B, H, W], [B, 1, H, W]
-    grid = warp_grid(view_depth, view)  # [B, H, W, 2]
-    canonical = canonical.expand(view.shape[0], -1, -1, -1)
-    mode = "nearest" if nearest else "bilinear"
-    images = F.grid_sample(canonical, grid, mode=mode, padding_mode="zeros", align_corners=True)
+    images, covered = warp_image(canonical, depth, view, mode="nearest" if nearest else "bilinear")
     return images.clamp(-1, 1), covered
 
 
@@ -115,9 +112,7 @@ def canonical_to_view_grid(depth: torch.Tensor, view: torch.Tensor) -> torch.Ten
     input image into the canonical frame)."""
     batch, height, width = depth.shape
     points = transform_points(depth_to_points(depth).reshape(batch, -1, 3), view)  # [B, HW, 3]
-    pixels = project_to_pixels(points, height, width)  # [B, HW, 2]
-    scale = pixels.new_tensor([width - 1, height - 1])
-    return (pixels / scale * 2 - 1).view(batch, height, width, 2)
+    return sampling_grid(project_to_pixels(points, height, width), height, width)
 
 
 VISIBILITY_TOLERANCE = 0.005

@@ -54,7 +54,7 @@ from engine.render.depth import depth_to_points, grid_faces, normals_from_depth,
 from engine.render.mesh import MeshRender, render_mesh, sample_texture, vertex_normals
 from engine.render.rasterizer import antialias, interpolate, rasterize, resolve_backend
 from engine.render.shading import diffuse_term, shade
-from engine.render.warp import render_depth_in_view, warp_grid, warp_image
+from engine.render.warp import render_depth_in_view, sampling_grid, warp_grid, warp_image
 
 __all__ = [
     "FOV_DEGREES",
@@ -84,6 +84,7 @@ __all__ = [
     "resolve_backend",
     "rotation_matrix",
     "sample_texture",
+    "sampling_grid",
     "shade",
     "transform_points",
     "vertex_normals",

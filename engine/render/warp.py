@@ -61,23 +61,36 @@ def warp_grid(view_depth: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
     num_views, height, width = view_depth.shape
     points = depth_to_points(view_depth).reshape(num_views, -1, 3)  # [N, HW, 3]
     pixels = project_to_pixels(inverse_transform_points(points, view), height, width)  # [N, HW, 2]
+    return sampling_grid(pixels, height, width)
+
+
+def sampling_grid(pixels: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pixel coordinates ``[N, H*W, 2]`` (x, y) of an ``H×W`` image as the grid
+    ``[N, H, W, 2]`` of ``grid_sample(..., align_corners=True)`` (-1 and 1 = outer pixel
+    centres)."""
     scale = pixels.new_tensor([width - 1, height - 1])
-    return (pixels / scale * 2 - 1).view(num_views, height, width, 2)
+    return (pixels / scale * 2 - 1).view(pixels.shape[0], height, width, 2)
 
 
 def warp_image(
-    image: torch.Tensor, depth: torch.Tensor, view: torch.Tensor, *, backend: str | None = None
+    image: torch.Tensor,
+    depth: torch.Tensor,
+    view: torch.Tensor,
+    *,
+    mode: str = "bilinear",
+    backend: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Canonical ``image [N or 1, C, H, W]`` with canonical ``depth [N or 1, H, W]`` re-rendered
     in views ``[N, 6]``: (image ``[N, C, H, W]``, mask ``[N, 1, H, W]``).
 
-    Bilinear sampling with align_corners=True; the mask marks pixels covered by the surface
-    (outside it the image holds whatever the far-plane warp sampled, as in GAN2Shape).
+    `grid_sample` with `mode` ("nearest" for masks) and align_corners=True; the mask marks
+    pixels covered by the surface (outside it the image holds whatever the far-plane warp
+    sampled, as in GAN2Shape).
     """
     if image.dim() != 4:
         raise ValueError(f"image must be [B, C, H, W], got {list(image.shape)}")
     view_depth, mask = render_depth_in_view(depth, view, backend=backend)
     grid = warp_grid(view_depth, view)
     image = broadcast_batch(image, view.shape[0], "image")
-    warped = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    warped = F.grid_sample(image, grid, mode=mode, padding_mode="zeros", align_corners=True)
     return warped, mask

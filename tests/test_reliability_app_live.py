@@ -117,7 +117,15 @@ def test_api_values_get_one_sentence_naming_the_control(server, files, tmp_path)
     check_for_clears(server, visitor)  # a page's check rebuilds components for its session
     log_before = (files / "app.log").read_text()
     cases = {
-        (0, 0, 0, None, 0.5, 0.5, False): "Light y (+: from above) must be a number from -1 to 1, got None.",
+        (
+            0,
+            0,
+            0,
+            None,
+            0.5,
+            0.5,
+            False,
+        ): "Light y (+: from above) must be a number from -1 to 1, got None.",
         (0, "abc", 0, 0, 0.5, 0.5, False): "Elevation (°) must be a number from -30 to 30, got "
         "'abc'.",
         (500, 0, 0, 0, 0.5, 0.5, False): "Azimuth (°) must be a number from -60 to 60, got 500.",

@@ -19,6 +19,7 @@ import safetensors.torch
 import torch
 
 from engine.cli import main
+from engine.cli import styleganr as styleganr_cli
 from engine.errors import GANliftError
 from engine.images import fit_to_frame, save_image
 from engine.mesh import save_mesh
@@ -984,3 +985,22 @@ def test_encode_image_reads_the_background_outside_the_predicted_silhouette() ->
         before = encode_image(network, image, camera).background
         after = encode_image(network, torch.where(covered > 0, -image, image), camera).background
     torch.testing.assert_close(after, before)
+
+
+def test_synthetic_pairs_are_rendered_on_the_training_device(tmp_path, monkeypatch) -> None:
+    """train-inverse --synthetic draws its pairs on --device (they were always drawn on the
+    CPU, then copied to the GPU at every step)."""
+    devices: list[object] = []
+    real = styleganr_cli.synthetic_view_pairs
+
+    def recorded(*args, device="cpu", **kwargs):
+        devices.append(torch.device(device))
+        return real(*args, device=device, **kwargs)
+
+    monkeypatch.setattr(styleganr_cli, "synthetic_view_pairs", recorded)
+    training_device = torch.device("cpu", 0)  # a device that is not the default "cpu"
+    monkeypatch.setattr(styleganr_cli, "resolve_device", lambda name: training_device)
+    command = ["styleganr", "train-inverse", "--synthetic", "--size", "16", "--steps", "1",
+               "--batch-size", "2", "--out", str(tmp_path / "inverse.pt")]  # fmt: skip
+    assert main(command) == 0
+    assert devices and set(devices) == {training_device}

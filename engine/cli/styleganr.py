@@ -350,7 +350,8 @@ def _train_inverse(args: argparse.Namespace) -> int:
 
         def source(count: int, rng: torch.Generator):
             start = int(torch.randint(first_seed, 10**8, (), generator=rng))
-            return synthetic_view_pairs(list(range(start, start + count)), size=size, generator=rng)
+            seeds = list(range(start, start + count))
+            return synthetic_view_pairs(seeds, size=size, generator=rng, device=device)
 
     else:
         if args.views is None or args.labeller is None:

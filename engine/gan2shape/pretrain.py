@@ -44,10 +44,9 @@ from engine.distributed import current_process_group
 from engine.errors import GANliftError
 from engine.gan2shape.frames import to_network_frame
 from engine.gan2shape.inputs import default_masks
-from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
-from engine.gan2shape.recover import check_generator
+from engine.gan2shape.recover import check_generator, latent_projector
 from engine.gan2shape.steps import (
     StepContext,
     Target,
@@ -427,15 +426,7 @@ def sample_context(
         gan_image=image,
         psnr=float("inf"),
     )
-    projector = LatentProjector(
-        G,
-        latent,
-        noise="const",
-        offset_layers=preset.offset_layers,
-        crop=preset.crop,
-        image_size=preset.networks.image_size,
-        reference=image if preset.relative_offset else None,
-    )
+    projector = latent_projector(G, preset, target)
     rng = torch.Generator().manual_seed(seed)
     return StepContext(preset, networks, target, D, perceptual, projector, rng, bf16)
 

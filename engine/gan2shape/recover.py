@@ -228,7 +228,7 @@ def _run(
         target=target,
         discriminator=D,
         perceptual=perceptual,
-        projector=latent_projector(G, state),
+        projector=latent_projector(G, state.preset, state.target),
         rng=rng,
         bf16=bf16,
     )
@@ -250,9 +250,9 @@ def _run(
     return _summarise(state)
 
 
-def latent_projector(G: Generator, state: RecoveryState) -> LatentProjector:
-    """The projector onto `G`'s manifold around the state's target latent."""
-    preset, target = state.preset, state.target
+def latent_projector(G: Generator, preset: Gan2ShapePreset, target: Target) -> LatentProjector:
+    """The projector onto `G`'s manifold around `target`'s latent, as `preset` projects (its
+    offset layers, crop and frame; offsets relative to the GAN image where it says so)."""
     return LatentProjector(
         G,
         target.latent,

@@ -72,7 +72,7 @@ def project_view(
     encoder sees the view unmasked, as step 2's pseudo samples are drawn."""
     check_same_generator(recovery.state, G)
     rendered, _ = _render(recovery, azimuth, elevation, light)
-    projector = latent_projector(G, recovery.state)
+    projector = latent_projector(G, recovery.state.preset, recovery.state.target)
     with torch.no_grad():
         offset = projector.offsets(recovery.state.networks.offset_net, rendered)
         return centre_crop(projector.generate(projector.latents(offset)), projector.crop)

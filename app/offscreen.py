@@ -59,7 +59,9 @@ def serve_frames(connection: Connection) -> None:
 
 
 def orbit_eye(azimuth: float, elevation: float, distance: float) -> np.ndarray:
-    """The camera position orbiting the origin: azimuth 0 looks along -z from +z, y is up."""
+    """The camera position orbiting the origin: azimuth 0 looks along -z from +z, y is up;
+    `engine.render.orbit_camera`'s (angles in degrees here), written without torch for the
+    child's quick start."""
     azimuth, elevation = math.radians(azimuth), math.radians(elevation)
     return distance * np.array(
         [

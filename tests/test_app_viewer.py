@@ -6,15 +6,19 @@ the vertical axis."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 
 import numpy as np
 import pytest
+import torch
 
 from app import viewer as viewer_module
+from app.offscreen import orbit_eye
 from app.viewer import Open3DViewer, TorchViewer, probe_open3d_offscreen
 from engine.mesh import TexturedMesh
+from engine.render import orbit_camera
 
 VIEW = {"azimuth": 30.0, "elevation": 15.0, "distance": 2.5, "size": 48}
 
@@ -137,3 +141,17 @@ def test_engine_render_turns_the_azimuth_about_the_vertical_axis() -> None:
     middle = view["size"] // 2
     assert turned[middle].sum() == pytest.approx(front[middle].sum() * 0.5, abs=1.5)
     assert turned[:, middle].sum() == front[:, middle].sum() > 40
+
+
+def test_the_open3d_child_places_the_camera_where_engine_render_does() -> None:
+    """The child computes the orbit without torch; it must agree with `orbit_camera`."""
+    for azimuth, elevation, distance in ((0, 0, 2.0), (30, 15, 2.2), (-120, -40, 3.5)):
+        world_to_camera = orbit_camera(
+            torch.tensor([math.radians(azimuth)]),
+            torch.tensor([math.radians(elevation)]),
+            torch.tensor([distance]),
+        )[0].double()
+        position = -world_to_camera[:3, :3].T @ world_to_camera[:3, 3]  # the camera centre
+        np.testing.assert_allclose(
+            orbit_eye(azimuth, elevation, distance), position.numpy(), atol=1e-6
+        )

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.render import MAX_DEPTH, MIN_DEPTH
+
 BORDER_COLUMNS = 2
 """Columns pinned at each side of the depth map."""
 _BORDER_BLEND = 1.02
@@ -27,8 +29,8 @@ _BORDER_BLEND = 1.02
 class CameraRanges:
     """Ranges of GAN2Shape's depth and view parametrisations."""
 
-    min_depth: float = 0.9
-    max_depth: float = 1.1
+    min_depth: float = MIN_DEPTH
+    max_depth: float = MAX_DEPTH
     rotation_degrees: float = 60.0
     """Raw view angle 1 maps to this many degrees (pitch, yaw and roll)."""
     xy_translation: float = 0.1

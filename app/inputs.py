@@ -8,7 +8,7 @@ from engine.errors import GANliftError
 from engine.limits import MAX_SEED
 
 
-def whole_number(
+def typed_whole_number(
     value: float | str | None, what: str, *, minimum: int | None = None, maximum: int | None = None
 ) -> int:
     """``value`` (a number or its text) as an int, or a GANliftError naming ``what`` when it
@@ -40,7 +40,7 @@ def _bound(minimum: int | None, maximum: int | None) -> str:
 
 def seed_number(value: float | str | None) -> int:
     """A seed the visitor typed, from 0 to `MAX_SEED`."""
-    return whole_number(value, "The seed", minimum=0, maximum=MAX_SEED)
+    return typed_whole_number(value, "The seed", minimum=0, maximum=MAX_SEED)
 
 
 def tick(value: object, what: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.display import picture
-from app.inputs import numbers, seed_number, whole_number
+from app.inputs import numbers, seed_number, typed_whole_number
 from app.session import Session
 from engine.errors import GANliftError
 from engine.images import make_grid
@@ -39,12 +39,14 @@ def draw_view_codes(
     """Draw ``count`` view codes (``layers`` W+ rows) of the session's GAN from ``seed``: one
     captioned strip per code and an empty labels table with a row per code."""
     with session.action("draw view codes"):
-        count = whole_number(count, "The number of view codes", minimum=1, maximum=MAX_VIEW_CODES)
+        count = typed_whole_number(
+            count, "The number of view codes", minimum=1, maximum=MAX_VIEW_CODES
+        )
         generator = session.model().generator
         views = sample_view_codes(
             generator,
             count,
-            num_view_layers=whole_number(layers, "The number of view layers"),
+            num_view_layers=typed_whole_number(layers, "The number of view layers"),
             seed=seed_number(seed),
         )
         rows = labelling_rows(generator, views, samples_per_view=SAMPLES_PER_VIEW)
@@ -69,7 +71,7 @@ def save_view_labels(
         (elevation,) = numbers(elevation=elevation)
         if not -90 <= elevation <= 90:  # the labels' own refusal names a scale this form lacks
             raise GANliftError(f"Elevation must be from -90 to 90 degrees, got {elevation:g}.")
-        bins = whole_number(
+        bins = typed_whole_number(
             num_bins, "The number of azimuth bins", minimum=1, maximum=MAX_AZIMUTH_BINS
         )
         labels = HandLabels(
@@ -103,5 +105,5 @@ def _table_bins(table: list[list], count: int) -> dict[int, int]:
     for index, row in enumerate(table):
         value = "" if len(row) < 2 or row[1] is None else str(row[1]).strip()
         if value:
-            bins[index] = whole_number(value, f"The azimuth bin of view {index}")
+            bins[index] = typed_whole_number(value, f"The azimuth bin of view {index}")
     return bins

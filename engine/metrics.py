@@ -72,15 +72,6 @@ def mad(
     return _masked_mean(angle, valid)
 
 
-def mae(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, *, erode: bool = True
-) -> torch.Tensor:
-    """Masked mean absolute error per image between maps `[N, H, W]` (e.g. depth). Returns `[N]`."""
-    _check_same_shape(pred, target, "pred", "target", "[N, H, W]")
-    valid = _evaluation_mask(mask, pred.shape, erode)  # [N, H, W]
-    return _masked_mean((pred - target).abs(), valid)
-
-
 def relief_ratio(
     pred_depth: torch.Tensor, gt_depth: torch.Tensor, mask: torch.Tensor, *, erode: bool = True
 ) -> torch.Tensor:
@@ -169,4 +160,4 @@ def _check_rank(tensor: torch.Tensor, rank: int, name: str, layout: str) -> None
         )
 
 
-__all__ = ["erode_mask", "mad", "mae", "psnr", "side"]
+__all__ = ["erode_mask", "mad", "psnr", "side"]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.errors import GANliftError
-from engine.metrics import erode_mask, mad, mae, psnr, psnr_text, relief_ratio, side
+from engine.metrics import erode_mask, mad, psnr, psnr_text, relief_ratio, side
 
 
 def _square_mask(n: int = 2, size: int = 12, margin: int = 2) -> torch.Tensor:
@@ -87,11 +87,7 @@ def test_mad_averages_over_the_eroded_mask_only() -> None:
     assert longer.item() == pytest.approx(60.0, abs=1e-3)
 
 
-def test_mae_and_psnr_match_hand_computed_values() -> None:
-    gt = torch.ones(1, 12, 12)
-    assert mae(gt + 0.25, gt, _square_mask(n=1)).item() == pytest.approx(0.25)
-    signs = (torch.arange(12)[:, None] + torch.arange(12)) % 2 * 2 - 1  # +1 / -1 checkerboard
-    assert mae(gt + 0.25 * signs, gt, _square_mask(n=1)).item() == pytest.approx(0.25)
+def test_psnr_matches_hand_computed_values() -> None:
     image = torch.zeros(1, 3, 4, 4)
     noisy = image + 0.2  # mse 0.04 with a peak-to-peak range of 2
     assert psnr(noisy, image).item() == pytest.approx(10 * math.log10(4 / 0.04), rel=1e-5)

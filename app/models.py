@@ -95,8 +95,6 @@ def resolve_preset(category: str | Gan2ShapePreset | None, gan_size: int) -> Gan
             f"No GAN2Shape preset is made for {gan_size}-px generators; pass a category preset "
             "JSON file written for this checkpoint."
         )
-    if category.endswith(".json"):
-        return Gan2ShapePreset.from_json_file(category)
     return get_preset(category)
 
 

@@ -130,3 +130,13 @@ def test_a_generator_of_another_size_is_pointed_to_a_preset_that_fits() -> None:
     with pytest.raises(GANliftError, match=r'with "gan_size": 32 \(the commands\' --preset FILE'):
         check_generator(tiny_generator(32), get_preset("default-face"))
     check_generator(tiny_generator(64), get_preset("default-car"))
+
+
+def test_a_preset_json_file_stands_wherever_a_preset_name_does(tmp_path) -> None:
+    """get_preset (and so load_model, recover and the app's --category) read a .json path."""
+    path = tmp_path / "mine.json"
+    path.write_text(get_preset("car").replace(name="mine", prior_far=1.0).to_json())
+    mine = get_preset(str(path))
+    assert mine.name == "mine" and mine.prior_far == 1.0
+    with pytest.raises(GANliftError, match=r"none\.json does not exist"):
+        get_preset(str(tmp_path / "none.json"))

@@ -13,7 +13,6 @@ from engine.cli.arguments import INTERRUPTED, seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.pipeline import load_model
-from engine.gan2shape.presets import Gan2ShapePreset
 from engine.images import image_format
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.synth import CATEGORIES, SEED_RANGES, SIZES, render_samples, save_preview, write_dataset
@@ -124,7 +123,7 @@ def run_shape_bench(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         rows = None
         if args.gan2shape:
-            model = load_model(args.gan2shape, preset=_preset(args.preset), device=device)
+            model = load_model(args.gan2shape, preset=args.preset, device=device)
             quality = args.quality or "full"
             qualities = ("fast", "full") if quality == "both" else (quality,)
             rows = stack.enter_context(gan2shape_rows(model, qualities=qualities))
@@ -141,10 +140,3 @@ def run_shape_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(f"scores: {result.save_json(args.json)}")
     return 0
-
-
-def _preset(name_or_file: str | None) -> Gan2ShapePreset | str | None:
-    """A preset given by name (resolved by the loader) or as a JSON file."""
-    if name_or_file is None or not name_or_file.endswith(".json"):
-        return name_or_file
-    return Gan2ShapePreset.from_json_file(name_or_file)

@@ -310,7 +310,9 @@ PRESETS: dict[str, Gan2ShapePreset] = {
 
 
 def get_preset(name: str) -> Gan2ShapePreset:
-    """The preset called `name`."""
+    """The preset called `name`, or the one in the JSON file `name` (ending ``.json``)."""
+    if name.endswith(".json"):
+        return Gan2ShapePreset.from_json_file(name)
     if name not in PRESETS:
         raise GANliftError(f"Unknown GAN2Shape preset '{name}'; use one of {', '.join(PRESETS)}.")
     return PRESETS[name]

@@ -25,7 +25,7 @@ from app.session import Session
 from engine.animation import rotation_frames, save_animation, swing_angles
 from engine.errors import GANliftError, StoppedEarly
 from engine.gan2shape import Quality, check_quality, quality_schedule, sample_input, write_maps
-from engine.gan2shape.inputs import prepare_input
+from engine.gan2shape.pipeline import frame_input
 from engine.gan2shape.recover import recover, texture_source
 from engine.gan2shape.views import project_view, render_view
 from engine.images import load_photo
@@ -203,12 +203,7 @@ def _framed_input(
     source = session.require_input()
     if source.latent is not None:
         return source.image, None, source.image
-    prepared = prepare_input(
-        source.image,
-        size=model.generator.config.size,
-        find_face=model.preset.prior_box == "face",
-        needs_mask=model.preset.use_mask,
-    )
+    prepared = frame_input(source.image, model.generator, model.preset)
     session.input = dataclasses.replace(source, framing=prepared.framing)
     return prepared.image, prepared.mask, prepared.photo
 

@@ -58,16 +58,26 @@ class Gan2ShapeModel:
     release's face and cat runs start from its pretrained networks; see `read_release`)."""
 
     def prepare(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> PreparedInput:
-        """`prepare_input` for this model: `image [1, 3, H, W]` cropped to the generator's
-        frame around its largest face (face presets) or its centre, with `mask` or, where the
-        preset needs one, GrabCut's."""
-        return prepare_input(
-            image,
-            size=self.generator.config.size,
-            find_face=self.preset.prior_box == "face",
-            needs_mask=self.preset.use_mask,
-            mask=mask,
-        )
+        """`frame_input` for this model."""
+        return frame_input(image, self.generator, self.preset, mask)
+
+
+def frame_input(
+    image: torch.Tensor,
+    generator: Generator,
+    preset: Gan2ShapePreset,
+    mask: torch.Tensor | None = None,
+) -> PreparedInput:
+    """`prepare_input` as GAN2Shape on `generator` with `preset` needs it: `image [1, 3, H, W]`
+    cropped to the generator's frame around its largest face (face presets) or its centre,
+    with `mask` or, where the preset needs one, GrabCut's."""
+    return prepare_input(
+        image,
+        size=generator.config.size,
+        find_face=preset.frames_faces,
+        needs_mask=preset.use_mask,
+        mask=mask,
+    )
 
 
 def load_model(

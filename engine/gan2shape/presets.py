@@ -179,6 +179,12 @@ class Gan2ShapePreset:
         """Step lengths of stage `stage` (0-based)."""
         return self.first_stage if stage == 0 else self.later_stages
 
+    @property
+    def frames_faces(self) -> bool:
+        """Whether photos are cropped around their largest face: the presets with the face
+        prior are those of faces."""
+        return self.prior_box == "face"
+
     def to_json(self) -> str:
         """JSON text of the preset (nested dataclasses become objects)."""
         return json.dumps(dataclasses.asdict(self), indent=2)

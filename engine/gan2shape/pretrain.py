@@ -26,7 +26,6 @@ All are written atomically.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import os
 from collections.abc import Callable
@@ -226,11 +225,10 @@ def pretrain(
             break
         phase = _phase(iteration, preset, config)
         view_light, offset = optimizer.param_groups[:2]
-        view_light["lr"] = preset.lr * (WARMUP_VIEW_LR_SCALE if phase == _WARMUP else 1.0)
-        raised = phase == _OFFSET or (phase == _JOINT and config.offset_warmup_steps > 0)
-        offset["lr"] = preset.lr * (OFFSET_LR_SCALE if raised else 1.0)
+        view_light["lr"] = preset.lr * phase.view_light_lr_scale
+        offset["lr"] = preset.lr * phase.offset_lr_scale
         optimizer.zero_grad(set_to_none=True)
-        if phase == _WARMUP:
+        if phase.sample_loss is None:
             drawn = torch.randint(len(images), (config.warmup_batch,), generator=rng)  # [B]
             indices = group.shard(drawn)
             local_loss, _ = autoencoder_loss(
@@ -256,13 +254,13 @@ def pretrain(
                 )
                 for index, seed in mine
             ]
-            local_loss = _backward_mean_loss(contexts, _SAMPLE_LOSSES[phase], prior)
+            local_loss = _backward_mean_loss(contexts, phase.sample_loss, prior)
         group.average_gradients(networks)
         optimizer.step()
         iteration += 1
         loss = float(group.mean(local_loss))
         if progress is not None and group.is_main:
-            progress(iteration, total, f"{phase}: loss {loss:.4f}")
+            progress(iteration, total, f"{phase.name}: loss {loss:.4f}")
         if group.is_main and iteration % config.save_every == 0:
             _save(path, networks, optimizer, rng, preset, config, iteration, fingerprint)
     if group.is_main:
@@ -270,7 +268,16 @@ def pretrain(
     return PretrainResult(_cpu_weights(networks), iteration, total, path)
 
 
-_PRIOR, _WARMUP, _OFFSET, _JOINT = "prior fit", "warm-up", "encoder warm-up", "joint steps 2+3"
+@dataclass(frozen=True)
+class _Phase:
+    """One part of pretraining: its name (for progress), the per-sample loss its iterations
+    train on (None: the warm-up, which autoencodes whole batches) and its learning rates for
+    the view and light nets and for the latent-offset encoder, in units of the preset's."""
+
+    name: str
+    sample_loss: SampleLoss | None
+    view_light_lr_scale: float = 1.0
+    offset_lr_scale: float = 1.0
 
 
 def _total_iterations(preset: Gan2ShapePreset, config: PretrainConfig) -> int:
@@ -278,15 +285,23 @@ def _total_iterations(preset: Gan2ShapePreset, config: PretrainConfig) -> int:
     return preset.prior_steps + config.warmup_steps + config.offset_warmup_steps + config.steps
 
 
-def _phase(iteration: int, preset: Gan2ShapePreset, config: PretrainConfig) -> str:
-    """Which part of pretraining iteration `iteration` (0-based) belongs to."""
-    ends = itertools.accumulate(
-        (preset.prior_steps, config.warmup_steps, config.offset_warmup_steps)
-    )
-    for phase, end in zip((_PRIOR, _WARMUP, _OFFSET), ends, strict=True):
+def _phase(iteration: int, preset: Gan2ShapePreset, config: PretrainConfig) -> _Phase:
+    """The part of pretraining iteration `iteration` (0-based) belongs to: the prior fit, the
+    warm-up, the encoder's warm-up, then the joint steps 2 and 3 (whose encoder keeps its
+    raised rate when it had a warm-up of its own)."""
+    raised_offset = OFFSET_LR_SCALE if config.offset_warmup_steps > 0 else 1.0
+    phases = (
+        (_Phase("prior fit", prior_loss), preset.prior_steps),
+        (_Phase("warm-up", None, view_light_lr_scale=WARMUP_VIEW_LR_SCALE), config.warmup_steps),
+        (_Phase("encoder warm-up", _encoder_loss, offset_lr_scale=OFFSET_LR_SCALE),
+         config.offset_warmup_steps),
+    )  # fmt: skip
+    end = 0
+    for phase, length in phases:
+        end += length
         if iteration < end:
             return phase
-    return _JOINT
+    return _Phase("joint steps 2+3", _joint_loss, offset_lr_scale=raised_offset)
 
 
 def _optimizer(networks: Gan2ShapeNetworks, preset: Gan2ShapePreset) -> torch.optim.Adam:
@@ -461,14 +476,6 @@ def _joint_loss(context: StepContext, prior: torch.Tensor) -> torch.Tensor:
     cache = collect_projected(context, snapshot)
     flip = context.preset.flip_step3[0]
     return projection_loss(context, snapshot) + shape_loss(context, cache, flip=flip)
-
-
-_SAMPLE_LOSSES: dict[str, SampleLoss] = {
-    _PRIOR: prior_loss,
-    _OFFSET: _encoder_loss,
-    _JOINT: _joint_loss,
-}
-"""The per-sample loss of each phase that trains on single samples' contexts."""
 
 
 def _save(

@@ -1,5 +1,6 @@
-"""Typed dataclass configs as JSON files for StyleGAN-R (engine.config), and the one
-training-state file each trainer writes atomically and resumes from.
+"""Typed dataclass configs as JSON files for StyleGAN-R (engine.config), the one
+training-state file each trainer writes atomically and resumes from, and the step loop they
+share.
 
 A state file is ``torch.save`` of a plain dict {format, version, step, config (JSON text),
 modules and optimisers (state dicts), rng}; it is read back with ``weights_only=True``, so
@@ -11,12 +12,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from engine.atomic import save_torch, write_json
 from engine.config import config_changes, config_from_dict, config_to_dict
 from engine.errors import GANliftError
+from engine.progress import ProgressFn, StopFn
 from engine.torch_files import read_torch_file
 
 ConfigT = TypeVar("ConfigT")
@@ -80,3 +83,30 @@ def check_not_past_steps(path: str | os.PathLike, step: int, steps: int) -> None
             f"{path} already holds {step} training steps, more than the {steps} asked for; pass "
             f"--steps {step} or more to go on, or choose a new --out."
         )
+
+
+def run_steps(
+    train_step: Callable[[int], float],
+    save: Callable[[int], None],
+    *,
+    start: int,
+    steps: int,
+    checkpoint_every: int,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> int:
+    """The loop every StyleGAN-R trainer runs: `train_step(step)` (0-based; returns its loss)
+    from `start` until `steps` or `should_stop()`, `save(steps done)` every `checkpoint_every`
+    steps and once more at the end if any step ran (a state already at `steps` is left as it
+    is); returns the steps done."""
+    step = start
+    while step < steps and not (should_stop is not None and should_stop()):
+        loss = train_step(step)
+        step += 1
+        if step % checkpoint_every == 0:
+            save(step)
+        if progress is not None:
+            progress(step, steps, f"loss {loss:.4f}")
+    if step > start:
+        save(step)
+    return step

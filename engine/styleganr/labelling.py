@@ -33,6 +33,7 @@ from engine.styleganr.config_io import (
     check_not_past_steps,
     load_config,
     read_state,
+    run_steps,
     save_config,
     write_state,
 )
@@ -218,9 +219,8 @@ def train_view_labeller(
             group["lr"] = config.learning_rate
         step = int(state["step"])
         check_not_past_steps(state_path, step, config.steps)
-    resumed_at = step
 
-    def save() -> None:
+    def save(step: int) -> None:
         write_state(
             state_path,
             {
@@ -233,7 +233,7 @@ def train_view_labeller(
             },
         )
 
-    while step < config.steps and not (should_stop is not None and should_stop()):
+    def train_step(step: int) -> float:
         seeds = seed_run(config.seed + step * config.batch_size, config.batch_size, split="train")
         batch = render_samples("car", seeds, size=image_size, device=device)
         images, cameras, masks = batch.image, camera_from_view(batch.view), batch.mask
@@ -244,13 +244,12 @@ def train_view_labeller(
         optimiser.zero_grad(set_to_none=True)
         terms["total"].backward()
         optimiser.step()
-        step += 1
-        if step % config.checkpoint_every == 0:
-            save()
-        if progress is not None:
-            progress(step, config.steps, f"loss {float(terms['total'].detach()):.3f}")
-    if step > resumed_at:  # a state already at config.steps is left as it is
-        save()
+        return float(terms["total"].detach())
+
+    run_steps(
+        train_step, save, start=step, steps=config.steps, checkpoint_every=config.checkpoint_every,
+        progress=progress, should_stop=should_stop,
+    )  # fmt: skip
     return labeller.eval()
 
 

@@ -24,6 +24,7 @@ from engine.styleganr.config_io import (
     check_not_past_steps,
     check_resumable,
     read_state,
+    run_steps,
     write_state,
 )
 from engine.styleganr.inverse_graphics import (
@@ -192,7 +193,8 @@ def train_inverse_graphics(
     data_rng = torch.Generator().manual_seed(config.seed)
     step, pairs_from = _resume(Path(state_path), config, network, optimiser, data_rng, pairs_from)
     history: list[dict[str, float]] = []
-    while step < config.steps and not (should_stop is not None and should_stop()):
+
+    def train_step(step: int) -> float:
         pairs = source(config.batch_size, data_rng).to(device)
         use_perceptual = perceptual if step >= config.perceptual_after else None
         terms = inverse_graphics_losses(
@@ -201,14 +203,16 @@ def train_inverse_graphics(
         optimiser.zero_grad(set_to_none=True)
         terms["total"].backward()
         optimiser.step()
-        step += 1
         history.append({name: float(value.detach()) for name, value in terms.items()})
-        if step % config.checkpoint_every == 0:
-            _save(Path(state_path), config, network, optimiser, data_rng, step, pairs_from)
-        if progress is not None:
-            progress(step, config.steps, f"loss {history[-1]['total']:.3f}")
-    if history:  # a state already at config.steps is left as it is
+        return history[-1]["total"]
+
+    def save(step: int) -> None:
         _save(Path(state_path), config, network, optimiser, data_rng, step, pairs_from)
+
+    step = run_steps(
+        train_step, save, start=step, steps=config.steps, checkpoint_every=config.checkpoint_every,
+        progress=progress, should_stop=should_stop,
+    )  # fmt: skip
     return InverseGraphicsResult(network=network.eval(), step=step, history=history)
 
 

@@ -22,7 +22,12 @@ from engine.device import frozen_copy, resolve_device
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Generator, check_float32
-from engine.styleganr.config_io import check_not_past_steps, check_resumable, read_state
+from engine.styleganr.config_io import (
+    check_not_past_steps,
+    check_resumable,
+    read_state,
+    run_steps,
+)
 from engine.styleganr.encoding import encode_image
 from engine.styleganr.inverse_graphics import InverseGraphicsNet
 from engine.styleganr.mapping import (
@@ -162,7 +167,7 @@ def train_mapping(
     ).to(device)
     model = StyleGANR(generator, inverse_graphics, mapping, views, generator_path)
     optimiser = torch.optim.Adam(mapping.parameters(), lr=config.learning_rate)
-    step = resumed_at = _resume(Path(state_path), config, model, optimiser)
+    step = _resume(Path(state_path), config, model, optimiser)
     if step == 0:
         fit_view_layers(
             mapping,
@@ -173,7 +178,8 @@ def train_mapping(
             progress=progress,
         )
     rng = torch.Generator().manual_seed(config.seed + step)
-    while step < config.steps and not (should_stop is not None and should_stop()):
+
+    def train_step(step: int) -> float:
         seed = int(torch.randint(0, 2**31 - 1, (), generator=rng))
         content = sample_w(generator, config.batch_size, seed=seed, truncation=config.truncation)
         chosen = torch.randint(0, len(views.codes), (config.batch_size,), generator=rng)
@@ -184,13 +190,13 @@ def train_mapping(
         optimiser.zero_grad(set_to_none=True)
         terms["total"].backward()
         optimiser.step()
-        step += 1
-        if step % config.checkpoint_every == 0:
-            _save(Path(state_path), model, config, optimiser, step)
-        if progress is not None:
-            progress(step, config.steps, f"loss {float(terms['total'].detach()):.4f}")
-    if step > resumed_at:  # a state already at config.steps is left as it is
-        _save(Path(state_path), model, config, optimiser, step)
+        return float(terms["total"].detach())
+
+    run_steps(
+        train_step, lambda step: _save(Path(state_path), model, config, optimiser, step),
+        start=step, steps=config.steps, checkpoint_every=config.checkpoint_every,
+        progress=progress, should_stop=should_stop,
+    )  # fmt: skip
     return model
 
 

@@ -10,12 +10,11 @@ import argparse
 import math
 from pathlib import Path
 
-import torch
-
 from engine.atomic import output_file
 from engine.cli.arguments import INTERRUPTED, at_least, seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
+from engine.evaluation.samples import generate_samples
 from engine.images import SAVE_FORMATS, image_format, load_photo, make_grid, save_image
 from engine.inversion import project, save_latent
 from engine.perceptual import perceptual_loss
@@ -96,19 +95,10 @@ def run_sample(args: argparse.Namespace) -> int:
     image_format(args.out)
     device = resolve_device(args.device)
     checkpoint = load_checkpoint(args.checkpoint, device=device)
-    G = checkpoint.generator
-    rng = torch.Generator().manual_seed(args.seed)
-    z = torch.randn(args.n, G.style_dim, generator=rng).to(device)  # [n, D]
-    centre = checkpoint.latent_avg
-    if centre is None and args.truncation != 1.0:
-        centre = G.mean_latent(4096, generator=torch.Generator(device).manual_seed(args.seed))
-    with torch.no_grad():
-        images = torch.cat(
-            [
-                G(batch, truncation=args.truncation, truncation_latent=centre)
-                for batch in z.split(_SAMPLE_BATCH)
-            ]
-        )  # [n, 3, size, size]
+    images = generate_samples(
+        checkpoint.generator, args.n, seed=args.seed, truncation=args.truncation,
+        batch_size=_SAMPLE_BATCH,
+    )  # fmt: skip
     path = save_image(make_grid(images, nrow=math.ceil(math.sqrt(args.n))), args.out)
     print(f"saved {args.n} samples to {path}")
     return 0

@@ -1,30 +1,30 @@
 """The Gradio Blocks layout and its wiring: tabs, per-session state, queue limits, named API
 endpoints. Everything it calls is a handler in `app.reconstruct`, `app.cars`,
-`app.viewer_tab`, `app.model_tab` or `app.view_labels`."""
+`app.viewer_tab`, `app.model_tab` or `app.view_labels`; its inputs check API values as
+`app.checked_inputs` says."""
 
 from __future__ import annotations
 
 import functools
-import math
-import reprlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import gradio as gr
-from pydantic import ValidationError
 
 from app import cars, model_tab, reconstruct, view_labels, viewer_tab
+from app.checked_inputs import (
+    checked_as_laid_out,
+    image_upload,
+    name_refused_api_values,
+    one_of,
+    redraw_after_refusal,
+    slider,
+)
 from app.session import AppContext, Session
 from engine.gan2shape import QUALITIES
 from engine.gan2shape.presets import PRESETS
 from engine.styleganr import PARTS
 from engine.styleganr.model import resolve_model_path
-
-Choice = TypeVar("Choice", gr.Radio, gr.Dropdown)
-Checked = TypeVar("Checked", bound=gr.components.Component)
-Result = TypeVar("Result")
 
 COMPUTE_QUEUE = "compute"
 """Concurrency group of the long, CPU-heavy jobs, reconstruction and rotation video (one at a
@@ -89,7 +89,7 @@ def build_app(context: AppContext) -> gr.Blocks:
             show_progress_on=[quiet],
         )  # fmt: skip
         _stop_runs_of_closed_pages(demo, context)
-        _name_refused_api_values(demo)
+        name_refused_api_values(demo)
         showing_state = [*tab.shown, *tab.exports, *viewer.shown, *car_tab.shown, *labelled]
         cleared = functools.partial(
             reconstruct.show_clear,
@@ -116,186 +116,6 @@ def _stop_runs_of_closed_pages(demo: gr.Blocks, context: AppContext) -> None:
         context.pages.closed(request.session_hash)
 
     demo.unload(closed)
-
-
-def _one_of(component: Choice) -> Choice:
-    """`component` (a radio group or a single-choice dropdown) with API values outside its
-    choices refused in one sentence naming it: Gradio's own check named no control and left a
-    traceback in the server log."""
-    allowed = [value for _, value in component.choices]
-
-    def read(payload: str | None) -> str | None:
-        if payload is not None and payload not in allowed:
-            raise ValueError(payload)
-        return payload
-
-    return _checked(component, read, f"one of {', '.join(map(str, allowed))}")
-
-
-def _slider(minimum: float, maximum: float, **options: Any) -> gr.Slider:
-    """A slider whose values get one sentence naming it when they are no number in its range:
-    Gradio's own check raised a TypeError for None (a traceback in the log, "Error" to the
-    client) and named no slider for a value out of its range."""
-
-    def read(payload: float | str | None) -> float:
-        value = float(payload)  # type: ignore[arg-type]  # None raises TypeError
-        if isinstance(payload, bool) or not minimum <= value <= maximum:
-            raise ValueError(payload)
-        return value
-
-    slider = gr.Slider(minimum, maximum, **options)
-    return _checked(slider, read, f"a number from {minimum:g} to {maximum:g}")
-
-
-def _checked(component: Checked, read: Callable[[Any], Any], expected: str) -> Checked:
-    """`component` whose API values go through `read` before Gradio's own check; a value `read`
-    refuses (any of ValueError, TypeError, OverflowError) gets one sentence naming the
-    component and what it takes. (The check is set on the instance, as Gradio writes a .pyi
-    beside any module that subclasses a component, and the events that take these components
-    preprocess with these instances: `_checked_as_laid_out`.)"""
-    gradio_check = component.preprocess
-
-    def preprocess(payload: Any) -> Any:
-        try:
-            value = read(payload)
-        except (TypeError, ValueError, OverflowError):
-            raise gr.Error(
-                f"{component.label} must be {expected}, got {payload!r}.", print_exception=False
-            ) from None
-        return gradio_check(value)
-
-    component.preprocess = preprocess
-    return component
-
-
-_API_VALUE = reprlib.Repr()
-"""How refusals show an API value: long enough for a path, short for a big table."""
-_API_VALUE.maxstring = 200
-
-
-def _image_upload(label: str, elem_id: str) -> gr.File:
-    """An upload box for one image file (its API refusals: `_name_refused_api_values`)."""
-    return gr.File(label=label, file_types=["image"], type="filepath", elem_id=elem_id)
-
-
-def _name_refused_api_values(demo: gr.Blocks) -> None:
-    """Make Gradio's own refusals of an API value one sentence naming the input: it validates
-    files and tables against their data models before any preprocess (a plain path where
-    `handle_file(path)` goes, a table sent as a list of rows), which reached clients as a
-    generic error with a traceback in the log, and its "Invalid file type" named neither the
-    box nor the file. (Set on the Blocks: Gradio drops what is set on a component when it
-    rebuilds the component for a session, as any update, even a skip, makes it do.)"""
-    gradio_preprocess = demo.preprocess_data
-
-    async def preprocess_data(block_fn: Any, inputs: list[Any], *rest: Any, **options: Any) -> Any:
-        given = list(zip(block_fn.inputs, inputs, strict=False))
-        try:
-            return await gradio_preprocess(block_fn, inputs, *rest, **options)
-        except ValidationError as error:
-            refused = next(
-                (pair for pair in given if _data_model_name(pair[0]) == error.title), None
-            )
-            if refused is None:
-                raise
-            raise gr.Error(_form_refusal(*refused), print_exception=False) from None
-        except gr.Error as error:
-            upload = next((pair for pair in given if isinstance(pair[0], gr.File)), None)
-            if upload is None or not error.message.startswith("Invalid file type"):
-                raise
-            sent = upload[1] or {}
-            name = Path(sent.get("orig_name") or sent.get("path") or "?").name
-            raise gr.Error(
-                f"{upload[0].label}: '{name}' is not an image file; choose an image (PNG, JPEG, "
-                "WebP, …).",
-                print_exception=False,
-            ) from None
-
-    demo.preprocess_data = preprocess_data
-
-
-def _data_model_name(component: object) -> str:
-    """The name of the pydantic model Gradio validates `component`'s API values with ("" when
-    there is none), as a validation error's title names it."""
-    return getattr(getattr(component, "data_model", None), "__name__", "")
-
-
-def _form_refusal(component: gr.components.Component, value: Any) -> str:
-    """The sentence for an API `value` that is not in `component`'s form."""
-    shown = _API_VALUE.repr(value)
-    if isinstance(component, gr.Dataframe):
-        row = ", ".join(component.headers)
-        return (
-            f"The table '{component.label}' must be sent as {{'headers': {component.headers}, "
-            f"'data': [[{row}], ...]}}, got {shown}."
-        )
-    return f"{component.label} takes a file sent as gradio_client's handle_file(path), got {shown}."
-
-
-def _checked_as_laid_out(
-    fn: Callable[..., Result], inputs: list[gr.components.Component]
-) -> dict[str, Any]:
-    """The `fn`, `inputs` and `preprocess` of an event whose inputs include controls a handler
-    updates: `fn` preprocesses its inputs with the components as laid out here. Once an update
-    has unlocked a slider, Gradio preprocesses with a per-session copy of it that lacks the
-    check `_slider` set, so a number typed out of range met Gradio's message, which names no
-    slider and left a traceback in the log."""
-
-    @functools.wraps(fn)
-    def checked(*values: Any) -> Result:
-        given, special = values[: len(inputs)], values[len(inputs) :]  # special: gr.Progress
-        preprocessed = [
-            value if component.stateful else component.preprocess(value)
-            for component, value in zip(inputs, given, strict=True)
-        ]
-        return fn(*preprocessed, *special)
-
-    return {"fn": checked, "inputs": inputs, "preprocess": False}
-
-
-def _redraw_after_refusal(
-    event: gr.events.Dependency,
-    fn: Callable[..., Any],
-    inputs: list[gr.components.Component],
-    output: gr.components.Component,
-    quiet: gr.Markdown,
-) -> None:
-    """Once `event`, a picture's redraw from sliders, is refused, hold each slider's value to
-    its range and draw `output` from them: a typed value out of range stayed in the slider's
-    box, to become the range's end on leaving it, while the picture showed the view before. A
-    redraw refused in turn changes nothing (the first refusal has said why)."""
-    sliders = [component for component in inputs if isinstance(component, gr.Slider)]
-    checked = _checked_as_laid_out(fn, inputs)["fn"]
-
-    @functools.wraps(checked)
-    def redraw(*values: Any) -> list[Any]:
-        held = [
-            _held_to_range(component, value) if isinstance(component, gr.Slider) else value
-            for component, value in zip(inputs, values, strict=True)
-        ]
-        try:
-            picture = checked(*held)
-        except gr.Error:
-            return [gr.skip()] * (1 + len(sliders))
-        shown = [
-            value
-            for component, value in zip(inputs, held, strict=True)
-            if isinstance(component, gr.Slider)
-        ]
-        return [picture, *shown]
-
-    event.failure(
-        redraw, inputs, [output, *sliders], preprocess=False, api_visibility="private",
-        show_progress_on=[quiet],
-    )  # fmt: skip
-
-
-def _held_to_range(slider: gr.Slider, value: Any) -> Any:
-    """`value` held to `slider`'s range if it is a number, else as it is."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return value
-    return min(max(number, slider.minimum), slider.maximum) if math.isfinite(number) else value
 
 
 def _compute_job(
@@ -380,7 +200,7 @@ def _reconstruct_tab(
     its button, and is locked until there is an input."""
     with gr.Row():
         with gr.Column(scale=1):
-            upload = _image_upload("Upload an image", elem_id="upload")
+            upload = image_upload("Upload an image", elem_id="upload")
             shown_examples = (
                 gr.Examples([[path] for path in examples], inputs=[upload], label="Examples")
                 if examples
@@ -391,7 +211,7 @@ def _reconstruct_tab(
                 draw = gr.Button("Draw a GAN sample", elem_id="draw")
         with gr.Column(scale=1):
             preview = _picture("Input", PICTURE_HEIGHT, "preview")
-            quality = _one_of(
+            quality = one_of(
                 gr.Radio(
                     list(QUALITIES),
                     value="fast",
@@ -423,16 +243,16 @@ def _reconstruct_tab(
             )
         with gr.Column(scale=1):
             locked = {"interactive": False}  # movable once there is a recovery
-            azimuth = _slider(
+            azimuth = slider(
                 -60, 60, value=0, step=1, label="Azimuth (°)", elem_id="azimuth", **locked
             )
-            elevation = _slider(-30, 30, value=0, step=1, label="Elevation (°)", **locked)
-            light_x = _slider(
+            elevation = slider(-30, 30, value=0, step=1, label="Elevation (°)", **locked)
+            light_x = slider(
                 -1, 1, value=0, step=0.01, label="Light x (+: from the left)", **locked
             )
-            light_y = _slider(-1, 1, value=0, step=0.01, label="Light y (+: from above)", **locked)
-            ambient = _slider(0, 1, value=0.5, step=0.01, label="Ambient", **locked)
-            diffuse = _slider(0, 1, value=0.5, step=0.01, label="Diffuse", **locked)
+            light_y = slider(-1, 1, value=0, step=0.01, label="Light y (+: from above)", **locked)
+            ambient = slider(0, 1, value=0.5, step=0.01, label="Ambient", **locked)
+            diffuse = slider(0, 1, value=0.5, step=0.01, label="Diffuse", **locked)
     with gr.Row():
         export_buttons = {
             suffix: gr.Button(f"{suffix[1:].upper()}", elem_id=f"export-{suffix[1:]}", **locked)
@@ -466,15 +286,15 @@ def _reconstruct_tab(
         show_progress_on=[run_progress],
     )
     rendered = gr.on(
-        [slider.input for slider in sliders] + [gan_view.input],
+        [control.input for control in sliders] + [gan_view.input],
         outputs=view,
         api_name="render_view",
         trigger_mode="always_last",
         show_progress_on=[quiet],
         concurrency_limit=RENDER_CONCURRENCY,
-        **_checked_as_laid_out(reconstruct.render, [session, *sliders, gan_view]),
+        **checked_as_laid_out(reconstruct.render, [session, *sliders, gan_view]),
     )
-    _redraw_after_refusal(rendered, reconstruct.render, [session, *sliders, gan_view], view, quiet)
+    redraw_after_refusal(rendered, reconstruct.render, [session, *sliders, gan_view], view, quiet)
     exported = [
         button.click(
             functools.partial(reconstruct.export_mesh, suffix=suffix),
@@ -500,7 +320,7 @@ def _reconstruct_tab(
         quiet,
         outputs=video,
         api_name="rotation_video",
-        **_checked_as_laid_out(reconstruct.rotation_video, [session, *sliders[1:], gan_view]),
+        **checked_as_laid_out(reconstruct.rotation_video, [session, *sliders[1:], gan_view]),
     )
     stop.click(
         reconstruct.stop,
@@ -547,37 +367,35 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Car
                 seed = gr.Number(label=f"Seed {slot}", value=len(draw_buttons))
                 button = gr.Button(f"Draw {slot}", elem_id=f"draw-car-{slot.lower()}")
                 draw_buttons.append((slot, seed, button))
-                upload = _image_upload(
+                upload = image_upload(
                     f"Upload a car photo for {slot}", elem_id=f"upload-car-{slot.lower()}"
                 )
                 uploads.append((slot, upload))
     with gr.Row():
         with gr.Column():
-            camera_slot = _one_of(gr.Radio(list(cars.SLOTS), value="A", label="Camera of sample"))
+            camera_slot = one_of(gr.Radio(list(cars.SLOTS), value="A", label="Camera of sample"))
             start_azimuth, start_elevation, start_scale = cars.DEFAULT_CAMERA
             locked = {"interactive": False}  # movable once the chosen slot holds a car
-            azimuth = _slider(
+            azimuth = slider(
                 *cars.AZIMUTH_RANGE, value=start_azimuth, step=1, label="Car azimuth (°)", **locked
             )
-            elevation = _slider(
+            elevation = slider(
                 *cars.ELEVATION_RANGE,
                 value=start_elevation,
                 step=1,
                 label="Car elevation (°)",
                 **locked,
             )
-            scale = _slider(
+            scale = slider(
                 *cars.SCALE_RANGE, value=start_scale, step=0.01, label="Car scale", **locked
             )
         with gr.Column():
-            target = _one_of(gr.Radio(list(cars.SLOTS), value="A", label="Change sample"))
-            source = _one_of(gr.Radio(list(cars.SLOTS), value="B", label="Take from sample"))
-            part = _one_of(
-                gr.Radio(list(PARTS), value="texture", label="Part", elem_id="swap-part")
-            )
+            target = one_of(gr.Radio(list(cars.SLOTS), value="A", label="Change sample"))
+            source = one_of(gr.Radio(list(cars.SLOTS), value="B", label="Take from sample"))
+            part = one_of(gr.Radio(list(PARTS), value="texture", label="Part", elem_id="swap-part"))
             swap_button = gr.Button("Swap", variant="primary", elem_id="swap")
         with gr.Column():
-            mesh_slot = _one_of(gr.Radio(list(cars.SLOTS), value="A", label="Mesh of sample"))
+            mesh_slot = one_of(gr.Radio(list(cars.SLOTS), value="A", label="Mesh of sample"))
             mesh_button = gr.Button("Car → mesh", elem_id="car-mesh")
             car_model3d = gr.Model3D(label="Car mesh (GLB)", height=RESULT_HEIGHT)
 
@@ -615,13 +433,13 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Car
         )
     camera_slot.change(**show_camera)
     turned = gr.on(
-        [slider.input for slider in camera],
+        [control.input for control in camera],
         outputs=pictures,
         api_name="car_camera",
         trigger_mode="always_last",
         concurrency_limit=RENDER_CONCURRENCY,
         **quick,
-        **_checked_as_laid_out(cars.car_camera, [session, camera_slot, *camera]),
+        **checked_as_laid_out(cars.car_camera, [session, camera_slot, *camera]),
     )
     turned.success(cars.mesh_after_change, [session, camera_slot], **clear_mesh)
     turned.failure(**show_camera)  # locked again if an idle clear emptied the slot
@@ -648,23 +466,23 @@ def _viewer_tab(session: gr.State, quiet: gr.Markdown) -> ViewerTab:
         model3d = gr.Model3D(label="GLB", height=LIVE_HEIGHT, elem_id="model3d")
         with gr.Column():
             picture = _picture("Orbit view", LIVE_HEIGHT, "orbit-view")
-            azimuth = _slider(-180, 180, value=30, step=1, label="Orbit azimuth (°)", **locked)
-            elevation = _slider(-80, 80, value=15, step=1, label="Orbit elevation (°)", **locked)
-            distance = _slider(1.2, 5, value=2.2, step=0.1, label="Distance", **locked)
+            azimuth = slider(-180, 180, value=30, step=1, label="Orbit azimuth (°)", **locked)
+            elevation = slider(-80, 80, value=15, step=1, label="Orbit elevation (°)", **locked)
+            distance = slider(1.2, 5, value=2.2, step=0.1, label="Distance", **locked)
     orbit = [azimuth, elevation, distance]
     shown = show.click(
         outputs=[model3d, picture], api_name="show_mesh", show_progress_on=[picture],
-        **_checked_as_laid_out(viewer_tab.show_mesh, [session, *orbit]),
+        **checked_as_laid_out(viewer_tab.show_mesh, [session, *orbit]),
     )  # fmt: skip
     orbited = gr.on(
-        [slider.input for slider in orbit],
+        [control.input for control in orbit],
         outputs=picture,
-        **_checked_as_laid_out(viewer_tab.orbit, [session, *orbit]),
+        **checked_as_laid_out(viewer_tab.orbit, [session, *orbit]),
         api_name="orbit_view",
         trigger_mode="always_last",
         show_progress_on=[quiet],
     )
-    _redraw_after_refusal(orbited, viewer_tab.orbit, [session, *orbit], picture, quiet)
+    redraw_after_refusal(orbited, viewer_tab.orbit, [session, *orbit], picture, quiet)
     return ViewerTab([model3d, picture], [show, *orbit], [shown, orbited])
 
 
@@ -688,7 +506,7 @@ def _models_tab(
             interactive=allowed,
             elem_id="model-path",
         )
-        category = _one_of(
+        category = one_of(
             gr.Dropdown(
                 ["auto", *PRESETS], value="auto", label="Category preset", interactive=allowed
             )

@@ -25,8 +25,9 @@ from app.session import Session
 from engine.animation import rotation_frames, save_animation, swing_angles
 from engine.errors import GANliftError, StoppedEarly
 from engine.gan2shape import Quality, check_quality, quality_schedule, sample_input, write_maps
+from engine.gan2shape.meshing import texture_source
 from engine.gan2shape.pipeline import frame_input
-from engine.gan2shape.recover import recover, texture_source
+from engine.gan2shape.recover import recover
 from engine.gan2shape.views import project_view, render_view
 from engine.images import load_photo
 from engine.limits import JobGuard

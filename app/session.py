@@ -29,7 +29,8 @@ from app.pages import Pages
 from app.settings import AppSettings
 from app.viewer import MeshViewer
 from engine.errors import GANliftError, out_of_memory, refused_path
-from engine.gan2shape.recover import Recovery, recovery_mesh
+from engine.gan2shape.meshing import recovery_mesh
+from engine.gan2shape.recover import Recovery
 from engine.images import to_uint8
 from engine.mesh import TexturedMesh
 from engine.metrics import psnr_text

@@ -28,8 +28,8 @@ from engine.gan2shape import (
     save_state,
     write_outputs,
 )
+from engine.gan2shape.meshing import mesh_mask, photo_albedo, recovery_mesh, texture_source
 from engine.gan2shape.photogeometry import decompose, render_in_views
-from engine.gan2shape.recover import mesh_mask, photo_albedo, recovery_mesh, texture_source
 from engine.inversion import SavedLatent, load_latent, save_latent
 from engine.metrics import psnr
 from engine.perceptual import DiscriminatorFeatureLoss
@@ -127,8 +127,7 @@ def test_a_photo_gives_the_albedo_at_its_resolution(full, monkeypatch) -> None:
     expected = ((photo / 2 + 0.5) / 0.9).clamp(0, 1) * 2 - 1
     torch.testing.assert_close(fine, expected, atol=1e-4, rtol=0)
     assert recovery_mesh(flat, photo=photo).texture.shape == (4 * SIZE, 4 * SIZE, 3)
-    module = importlib.import_module("engine.gan2shape.recover")  # the package's `recover` is
-    monkeypatch.setattr(module, "MAX_TEXTURE_SIDE", 2 * SIZE)  # the function
+    monkeypatch.setattr("engine.gan2shape.meshing.MAX_TEXTURE_SIDE", 2 * SIZE)
     assert photo_albedo(recovery, photo).shape == (1, 3, 2 * SIZE, 2 * SIZE)
     small = F.interpolate(photo, size=SIZE // 2, mode="area")
     assert photo_albedo(recovery, small).shape[-1] == SIZE  # never below the networks' frame

@@ -19,6 +19,7 @@ from engine.gan2shape.inputs import (
     object_mask,
     prepare_input,
 )
+from engine.gan2shape.meshing import recovery_mesh
 from engine.gan2shape.networks import Gan2ShapeNetworks, NetworkConfig
 from engine.gan2shape.outputs import (
     OutputSettings,
@@ -45,7 +46,7 @@ from engine.gan2shape.pipeline import (
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
 from engine.gan2shape.pretrain import PretrainConfig, PretrainResult, load_pretrained, pretrain
 from engine.gan2shape.prior import PRIOR_BOX_PRESETS, ellipsoid_prior
-from engine.gan2shape.recover import Recovery, continue_recovery, recover, recovery_mesh
+from engine.gan2shape.recover import Recovery, continue_recovery, recover
 from engine.gan2shape.release import RELEASE_FILES, read_release
 from engine.gan2shape.sampling import fit_gaussian
 from engine.gan2shape.state import RecoveryState, load_state, save_state

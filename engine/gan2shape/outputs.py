@@ -35,7 +35,8 @@ from engine.animation import (
 )
 from engine.atomic import output_folder, write_bytes, write_json
 from engine.errors import GANliftError
-from engine.gan2shape.recover import Recovery, recovery_mesh
+from engine.gan2shape.meshing import recovery_mesh
+from engine.gan2shape.recover import Recovery
 from engine.gan2shape.state import check_same_generator
 from engine.gan2shape.views import check_view_angles, project_view, render_view
 from engine.images import checked_image, save_image

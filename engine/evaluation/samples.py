@@ -21,13 +21,11 @@ def generate_samples(
     """`count` images ``[count, 3, H, W]`` (CPU, clamped to [-1, 1]) from seeded z.
 
     The z of sample i does not depend on `batch_size`; truncation < 1 pulls w towards the
-    generator's mean w (its stored one, or else the mean of 4096 seeded z).
+    generator's `truncation_centre` (the same whatever `seed`).
     """
     device = generator.input.input.device
     z = torch.randn(count, generator.style_dim, generator=torch.Generator().manual_seed(seed))
-    centre = None
-    if truncation != 1.0 and generator.latent_avg is None:
-        centre = generator.mean_latent(4096, generator=torch.Generator(device).manual_seed(seed))
+    centre = generator.truncation_centre() if truncation != 1.0 else None
     parts = []
     for start in range(0, count, batch_size):
         batch = z[start : start + batch_size].to(device)  # [B, D]

@@ -371,15 +371,12 @@ def pretraining_progress(path: str | os.PathLike) -> tuple[int, int] | None:
 
 
 def sample_latents(G: Generator, count: int, *, seed: int, truncation: float) -> torch.Tensor:
-    """`count` latents w `[count, D]` of `G` drawn from `seed`, pulled towards the mean w
-    (the checkpoint's, else a fixed-seed estimate) by `truncation` (1 = none)."""
+    """`count` latents w `[count, D]` of `G` drawn from `seed`, pulled towards its
+    `truncation_centre` by `truncation` (1 = none)."""
     device = next(G.parameters()).device
     z = torch.randn(count, G.style_dim, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        centre = G.latent_avg
-        if centre is None:
-            centre = G.mean_latent(4096, generator=torch.Generator(device).manual_seed(0))
-        return torch.lerp(centre.reshape(1, -1), G.mapping(z.to(device)), truncation)
+        return torch.lerp(G.truncation_centre(), G.mapping(z.to(device)), truncation)
 
 
 def _samples(

@@ -113,6 +113,14 @@ class Generator(nn.Module):
         z = torch.randn(n, self.style_dim, generator=generator, device=device)
         return self.mapping(z.to(self.input.input.dtype)).mean(dim=0, keepdim=True)
 
+    def truncation_centre(self) -> torch.Tensor:
+        """The w ``[1, style_dim]`` truncation pulls towards: the stored `latent_avg`, else the
+        mean of 4096 z drawn from seed 0, so every caller and every sample seed shares it."""
+        if self.latent_avg is not None:
+            return self.latent_avg.reshape(1, -1)
+        device = self.input.input.device
+        return self.mean_latent(4096, generator=torch.Generator(device).manual_seed(0))
+
     def make_noise(
         self, batch: int = 1, *, generator: torch.Generator | None = None
     ) -> list[torch.Tensor]:
@@ -164,7 +172,7 @@ class Generator(nn.Module):
                     f"mix_z must hold one z per z (a batch of {len(z)}), got {len(mix_z)}."
                 )
         if truncation != 1.0:
-            centre = self._truncation_centre(truncation_latent)
+            centre = self._checked_centre(truncation_latent)
             ws = [torch.lerp(centre.to(w.dtype), w, truncation) for w in ws]
         if mix_z is None:
             return self.synthesis(ws[0], noise)
@@ -181,8 +189,8 @@ class Generator(nn.Module):
         )  # [N, num_ws, style_dim]
         return self.synthesis(wplus, noise)
 
-    def _truncation_centre(self, truncation_latent: torch.Tensor | None) -> torch.Tensor:
-        """The w [1, style_dim] that truncation pulls towards."""
+    def _checked_centre(self, truncation_latent: torch.Tensor | None) -> torch.Tensor:
+        """The w [1, style_dim] `forward` pulls towards: the given one, else `latent_avg`."""
         centre = truncation_latent if truncation_latent is not None else self.latent_avg
         if centre is None:
             raise GANliftError(

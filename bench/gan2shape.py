@@ -97,7 +97,7 @@ def check_shape_rows(model: Gan2ShapeModel, qualities: tuple[str, ...]) -> None:
             f"The shape benchmark renders {' and '.join(f'{name}s' for name in CATEGORIES)}; "
             f"preset {model.preset.name} is for neither, so --shape-rows cannot score it."
         )
-    check_fast_rows(model, qualities)
+    check_fast_rows(model, qualities, full_option="--shape-quality full")
 
 
 def main() -> None:

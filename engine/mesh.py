@@ -196,7 +196,7 @@ def save_mesh(mesh: TexturedMesh, path: str | os.PathLike) -> Path:
     """
     if not isinstance(mesh, TexturedMesh):
         raise GANliftError(
-            f"save_mesh takes a GANlift TexturedMesh (from recovery_mesh, depth_mesh or "
+            f"save_mesh takes a GANlift TexturedMesh (from recovery_mesh, depth_to_mesh or "
             f"car_to_mesh), got {type(mesh).__name__}; another library's mesh has its own writer."
         )
     if not isinstance(path, str | os.PathLike):

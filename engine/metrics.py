@@ -1,4 +1,4 @@
-"""Per-image shape and image metrics: SIDE, MAD, MAE, relief ratio and PSNR.
+"""Per-image shape and image metrics: SIDE, MAD, relief ratio and PSNR.
 
 SIDE and MAD follow the protocol of Unsup3d and GAN2Shape (their BFM tables):
 

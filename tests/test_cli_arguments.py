@@ -216,7 +216,7 @@ def test_bench_gan2shape_refuses_rows_it_cannot_score_before_timing(tmp_path: Pa
     model = Gan2ShapeModel(G, D, tiny_gan2shape_preset(32), tmp_path / "none.safetensors")
     assert synthetic_category(model) == "face"
     check_shape_rows(model, ("full",))
-    with pytest.raises(GANliftError, match="Fast rows start from pretrained networks"):
+    with pytest.raises(GANliftError, match="missing; use --shape-quality full or pretrain"):
         check_shape_rows(model, ("fast", "full"))
     church = replace(model, preset=model.preset.replace(prior_box="church"))
     assert synthetic_category(church) is None

@@ -3,7 +3,7 @@ the same evaluation goes on from them to the figures an uninterrupted one gives.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -120,7 +120,7 @@ def test_an_evaluation_stopped_in_its_coverage_keeps_the_inversions_only(
 ) -> None:
     work_file = tmp_path / "work.pt"
     progress, should_stop = _stop_at("coverage regressor")
-    with pytest.raises(StoppedEarly, match=r"regressor's training; .* \(3 scored inversions\)"):
+    with pytest.raises(StoppedEarly, match=r"regressor's fit; .* \(3 scored inversions\)"):
         evaluate_gan(checkpoint, CONFIG, work_file=work_file, progress=progress,
                      should_stop=should_stop)  # fmt: skip
     evaluate_gan(checkpoint, CONFIG, work_file=work_file)  # fits the reader and saves it
@@ -145,3 +145,44 @@ def test_evaluate_gan_goes_on_from_its_work_file_and_removes_it_when_done(
     assert code == 0 and not (out / WORK_FILE).exists()
     summary = (out / "evaluation.json").read_text()
     assert len(kept) == 2 and all(f"{value}" in summary for value in kept)
+
+
+@pytest.mark.parametrize(
+    ("marker", "stage", "kept"),
+    [
+        ("train renders", "the coverage regressor's fit", "3 scored inversions"),
+        ("GAN samples", "the coverage;", "3 scored inversions and the fitted coverage reader"),
+        ("view layers", "the view-swap analysis", "and the fitted coverage reader"),
+    ],
+)
+def test_a_stop_in_any_later_stage_ends_the_evaluation_keeping_its_work(
+    checkpoint: Path, tmp_path: Path, marker: str, stage: str, kept: str
+) -> None:
+    """Renders, the GAN samples' reading and the view swap all heed a stop (the renders of
+    the regressor's training set take minutes at the protocol's 64,000)."""
+    config = replace(CONFIG, n_train_renders=300)  # three batches of renders
+    progress, should_stop = _stop_at(marker)
+    seen: list[str] = []
+
+    def watched(done: int, total: int, message: str) -> None:
+        seen.append(message)
+        progress(done, total, message)
+
+    with pytest.raises(StoppedEarly, match=f"stopped during {stage}.*{kept}"):
+        evaluate_gan(checkpoint, config, work_file=tmp_path / "work.pt", progress=watched,
+                     should_stop=should_stop)  # fmt: skip
+    if marker == "train renders":  # stopped after its first batch, not after all of them
+        assert sum(message.startswith("coverage train renders") for message in seen) == 1
+
+
+def test_time_spent_before_a_stop_stays_counted(checkpoint: Path, tmp_path: Path) -> None:
+    work_file = tmp_path / "work.pt"
+    progress, should_stop = _stop_at("inversion 3/3")
+    with pytest.raises(StoppedEarly):
+        evaluate_gan(checkpoint, CONFIG, work_file=work_file, progress=progress,
+                     should_stop=should_stop)  # fmt: skip
+    kept = torch.load(work_file, weights_only=True)
+    kept["seconds"]["inversion"] = 1000.0  # as if the first two images had taken that long
+    torch.save(kept, work_file)
+    summary = evaluate_gan(checkpoint, CONFIG, work_file=work_file).summary()
+    assert 1000.0 <= summary["seconds"]["inversion"] < 1100.0

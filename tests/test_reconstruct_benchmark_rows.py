@@ -128,7 +128,7 @@ def test_fast_rows_without_pretrained_networks_say_how_to_make_them(model, tmp_p
         model.generator, model.discriminator, PRESET, tmp_path / "none.safetensors"
     )
     with (
-        pytest.raises(GANliftError, match="gan2shape-pretrain"),
+        pytest.raises(GANliftError, match="use --quality full or pretrain them"),
         gan2shape_rows(missing, qualities=("fast",)),
     ):
         pass  # refused before any row is registered or timed

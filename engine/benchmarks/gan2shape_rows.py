@@ -103,12 +103,15 @@ def depth_in_image_view(
     return resized[:, 0], coverage[:, 0]
 
 
-def check_fast_rows(model: Gan2ShapeModel, qualities: tuple[str, ...]) -> None:
-    """Refuse fast rows for a model with neither pretrained networks nor a given start."""
+def check_fast_rows(
+    model: Gan2ShapeModel, qualities: tuple[str, ...], *, full_option: str = "--quality full"
+) -> None:
+    """Refuse fast rows for a model with neither pretrained networks nor a given start; the
+    message suggests the command's `full_option` instead."""
     if "fast" in qualities and model.start is None and not model.pretrained.is_file():
         raise GANliftError(
             f"Fast rows start from pretrained networks, and {model.pretrained} is missing; use "
-            "the full quality or pretrain them (python -m engine gan2shape-pretrain)."
+            f"{full_option} or pretrain them (python -m engine gan2shape-pretrain)."
         )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from engine.errors import GANliftError
+from engine.errors import GANliftError, StoppedEarly
 from engine.evaluation.labels import label_set
 from engine.evaluation.regressor import (
     LabelRegressor,
@@ -167,12 +167,16 @@ def render_labelled(
     batch_size: int = 128,
     device: torch.device | str = "cpu",
     progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Renders of seeds `first_seed …` ``[count, 3, 64, 64]`` and their labels ``[count, K]``
-    (both on the CPU)."""
+    (both on the CPU); `should_stop` ends it between batches with StoppedEarly (a part of the
+    set would skew what is fitted or read on it)."""
     extract = label_set(category).extract
     images, labels = [], []
     for start in range(first_seed, first_seed + count, batch_size):
+        if should_stop is not None and should_stop():
+            raise StoppedEarly("Rendering the labelled images was stopped.")
         seeds = list(range(start, min(start + batch_size, first_seed + count)))
         batch: SynthBatch = render_samples(category, seeds, size=RENDER_SIZE, device=device)
         images.append(batch.image.cpu())
@@ -216,21 +220,22 @@ class CoverageReader:
         progress: ProgressFn | None = None,
         should_stop: StopFn | None = None,
     ) -> CoverageReader:
-        """Train the regressor on `n_train` training renders and read `n_heldout` held-out ones."""
+        """Train the regressor on `n_train` training renders and read `n_heldout` held-out ones;
+        `should_stop` ends it with StoppedEarly (a regressor fitted part-way would misread)."""
         train_images, train_labels = render_labelled(
-            category, train_seed, n_train, device=device, progress=_phase(progress, "train renders")
-        )
+            category, train_seed, n_train, device=device,
+            progress=_phase(progress, "train renders"), should_stop=should_stop,
+        )  # fmt: skip
         fit = fit_label_regressor(
             train_images, train_labels, steps=regressor_steps, device=device,
             progress=_phase(progress, "regressor"), should_stop=should_stop,
         )  # fmt: skip
+        if should_stop is not None and should_stop():
+            raise StoppedEarly("The coverage regressor's fit was stopped.")
         heldout_images, heldout_labels = render_labelled(
-            category,
-            heldout_seed,
-            n_heldout,
-            device=device,
-            progress=_phase(progress, "held-out renders"),
-        )
+            category, heldout_seed, n_heldout, device=device,
+            progress=_phase(progress, "held-out renders"), should_stop=should_stop,
+        )  # fmt: skip
         return cls(
             category=category,
             model=fit.model,

@@ -188,7 +188,12 @@ class GanEvaluation:
 def _refuse_if_stopped(should_stop: StopFn | None, stage: str, work: EvaluationWork) -> None:
     """End a stopped evaluation: its cut-short figures would read as a finished card's."""
     if should_stop is not None and should_stop():
-        raise StoppedEarly(f"The evaluation was stopped during {stage}; {work.kept()}")
+        raise _stopped(stage, work)
+
+
+def _stopped(stage: str, work: EvaluationWork) -> StoppedEarly:
+    """The error that ends an evaluation stopped during `stage`, saying what is kept."""
+    return StoppedEarly(f"The evaluation was stopped during {stage}; {work.kept()}")
 
 
 def evaluate_gan(
@@ -247,20 +252,24 @@ def evaluate_gan(
     _refuse_if_stopped(should_stop, "the inversions", work)
     with _stopwatch(seconds, "coverage") as elapsed:
         if work.reader is None:
-            reader = CoverageReader.fit(
-                config.category, n_heldout=config.n_samples, n_train=config.n_train_renders,
-                regressor_steps=config.regressor_steps, device=device, progress=progress,
-                should_stop=should_stop,
-            )  # fmt: skip
-            _refuse_if_stopped(should_stop, "the coverage regressor's training", work)
+            try:
+                reader = CoverageReader.fit(
+                    config.category, n_heldout=config.n_samples, n_train=config.n_train_renders,
+                    regressor_steps=config.regressor_steps, device=device, progress=progress,
+                    should_stop=should_stop,
+                )  # fmt: skip
+            except StoppedEarly:
+                raise _stopped("the coverage regressor's fit", work) from None
             work.reader, work.seconds["coverage"] = reader, elapsed()
             work.save()
         coverage = work.reader.read(generator, seed=config.seed, progress=progress)
+    _refuse_if_stopped(should_stop, "the coverage", work)
     with _stopwatch(seconds, "view_swap"):
         view_swap = evaluate_view_swap(
             generator, num_pairs=config.view_pairs, seed=config.seed, view_fn=coverage.view_reader,
             progress=progress,
         )  # fmt: skip
+    _refuse_if_stopped(should_stop, "the view-swap analysis", work)
     return GanEvaluation(
         checkpoint=loaded.source,
         config=config,

@@ -6,7 +6,8 @@ and GANlift's handlers change the `Session` in place instead, so that expiry (an
 callback) never fires. This registry keeps a weak reference to every live session and, from a
 daemon thread, clears those idle longer than the limit; and as each action starts, it clears
 the least recently used beyond the cap. Their input, reconstruction, car samples and exported
-files go, the (now small) `Session` object stays, so that its page says what happened.
+files go, the (now small) `Session` object stays, so that its page says what happened; after a
+sweep that cleared any, the freed heap goes back to the system.
 
 Gradio keeps many more page states than that cap (`page_states`), dropping the least recently
 used without a word: it makes a closed page's state again to run the page's unload handler
@@ -21,6 +22,8 @@ import threading
 import time
 import weakref
 from typing import TYPE_CHECKING
+
+from engine.limits import return_free_memory
 
 if TYPE_CHECKING:
     from app.session import Session
@@ -89,10 +92,18 @@ class SessionExpiry:
             )
             self._sweeper.start()
 
+    def sweep(self, seconds: float, now: float | None = None) -> int:
+        """Clear sessions idle for more than `seconds` and, when any were, return the freed
+        heap to the system; returns how many were cleared."""
+        cleared = self.clear_idle(seconds, now)
+        if cleared:
+            return_free_memory()
+        return cleared
+
     def _sweep_forever(self, seconds: float, interval: float) -> None:
         while True:
             time.sleep(interval)
             try:
-                self.clear_idle(seconds)
+                self.sweep(seconds)
             except Exception:  # a bug in one sweep must not end expiry for the process
                 logger.exception("clearing idle sessions failed")

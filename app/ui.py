@@ -44,9 +44,17 @@ INTRO = (
 )
 
 
+CACHE_SWEEP_SECONDS = 600
+"""How often Gradio deletes the files it served that are older than twice the session limit."""
+
+
 def build_app(context: AppContext) -> gr.Blocks:
-    """The app's Blocks for one process; each visitor gets their own `Session`."""
-    with gr.Blocks(title="GANlift") as demo:
+    """The app's Blocks for one process; each visitor gets their own `Session`. Gradio's
+    copies of uploads and outputs go once they are twice the session limit old (they piled up
+    until the server stopped); an active visitor's work lives in its session, not there."""
+    lifetime = context.settings.limits.session_seconds
+    delete_cache = (CACHE_SWEEP_SECONDS, 2 * lifetime) if lifetime > 0 else None
+    with gr.Blocks(title="GANlift", delete_cache=delete_cache) as demo:
         blank = Session(context)
         session = gr.State(blank)  # each visitor gets a deep copy: a new Session (no API event)
         context.sessions.start_sweeping(context.settings.limits.session_seconds)

@@ -168,6 +168,17 @@ def cap_allocator_arenas(arenas: int = MALLOC_ARENAS) -> bool:
         return False
 
 
+def return_free_memory() -> bool:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim); returns False where
+    the C library is not glibc. glibc keeps what a process frees for its next allocations, so
+    a server whose sessions expired kept a gigabyte it no longer used."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
+
+
 def resident_memory_bytes() -> int:
     """This process's resident set size now (Linux), else its peak so far."""
     try:

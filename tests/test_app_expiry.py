@@ -16,11 +16,12 @@ import pytest
 from app import cars, model_tab, reconstruct
 from app.expiry import page_states
 from app.session import AppContext, Session
-from app.ui import COMPUTE_QUEUE, build_app
+from app.ui import CACHE_SWEEP_SECONDS, COMPUTE_QUEUE, build_app
 from engine.limits import DEFAULT_LIMITS
 from tests.e2e.tiny_model import tiny_app_context, write_tiny_model
 
 session_module = importlib.import_module("app.session")
+expiry_module = importlib.import_module("app.expiry")
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +97,18 @@ def test_the_sweeper_thread_clears_idle_sessions(tmp_path: Path) -> None:
     deadline = time.monotonic() + 20
     while session.input is not None and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert session.input is None
+
+
+def test_a_sweep_that_cleared_sessions_hands_the_freed_heap_back(
+    context: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """glibc keeps freed memory for later: an expired session's gigabyte stayed resident."""
+    trims: list[int] = []
+    monkeypatch.setattr(expiry_module, "return_free_memory", lambda: trims.append(1) or True)
+    session, _ = session_with_files(context)  # held: the registry keeps weak references
+    assert context.sessions.sweep(60) == 0 and trims == []  # nothing cleared, nothing trimmed
+    assert context.sessions.sweep(60, now=time.monotonic() + 61) >= 1 and trims == [1]
     assert session.input is None
 
 
@@ -206,3 +219,11 @@ def test_waiting_for_the_compute_queue_counts_as_activity(
     monkeypatch.undo()
     assert context.sessions.clear_idle(60, now=start + 61) == 0
     assert session.input is not None
+
+
+def test_gradio_deletes_the_files_it_served_after_twice_the_session_limit(
+    context: AppContext,
+) -> None:
+    """Uploads, exports and videos Gradio copied for serving piled up while the server ran."""
+    limit = context.settings.limits.session_seconds
+    assert build_app(context).delete_cache == (CACHE_SWEEP_SECONDS, 2 * limit)

@@ -321,6 +321,29 @@ def test_reconstruct_inverts_uploads(context: AppContext, tmp_path: Path) -> Non
     assert session.require_recovery().finished
 
 
+def test_a_large_upload_is_kept_at_its_capped_side(
+    context: AppContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session kept a 20-megapixel upload at full size (228 MB); it keeps it shrunk to
+    KEPT_UPLOAD_SIDE on its longer side, in its own aspect, and a small one as it is."""
+    monkeypatch.setattr(reconstruct, "KEPT_UPLOAD_SIDE", 64)
+    rows, cols = torch.meshgrid(
+        torch.linspace(-1, 1, 90), torch.linspace(-1, 1, 180), indexing="ij"
+    )
+    wide = torch.stack([rows, cols, rows * cols])[None]  # [1, 3, 90, 180], smooth
+    save_image(wide, tmp_path / "wide.png")
+    session = Session(context)
+    reconstruct.load_input(session, tmp_path / "wide.png")
+    kept = session.require_input().image
+    assert kept.shape == (1, 3, 32, 64)
+    expected = torch.nn.functional.interpolate(load_image(tmp_path / "wide.png"), size=(32, 64),
+                                               mode="area")  # fmt: skip
+    assert (kept - expected).abs().max() < 0.05  # the same picture, smaller
+    save_image(wide[..., :40, :60], tmp_path / "small.png")
+    reconstruct.load_input(session, tmp_path / "small.png")
+    assert session.require_input().image.shape == (1, 3, 40, 60)
+
+
 @pytest.mark.skipif(
     not face_detector_available(), reason="this OpenCV build ships no Haar cascades"
 )

@@ -31,6 +31,8 @@ from engine.styleganr.model import resolve_model_path
 # isort: split
 import gradio as gr
 
+SHUTDOWN_SECONDS = 10.0
+"""How long a shutdown waits for running actions to stop at their next step."""
 QUEUE_SIZE = 64
 """Events that may wait in the queue before new ones are refused."""
 
@@ -177,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         state_session_capacity=page_states(settings.limits.sessions),
         theme=gr.themes.Soft(),
     )
+    if not context.sessions.stop_running(SHUTDOWN_SECONDS):  # Gradio closed on Ctrl-C/SIGTERM
+        logging.getLogger("ganlift.app").warning(
+            "an action did not stop within %g s of the shutdown", SHUTDOWN_SECONDS
+        )
     return 0
 
 

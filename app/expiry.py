@@ -78,6 +78,21 @@ class SessionExpiry:
             session.clear_if_idle_since(moment, how) for moment, session in holding[capacity:]
         )
 
+    def stop_running(self, seconds: float) -> bool:
+        """Ask every running action to stop and wait up to `seconds` for them to end; returns
+        whether they all did. The server calls it as it shuts down: a reconstruction left
+        running while the interpreter exited aborted the process (SIGABRT) instead of letting
+        it exit 0."""
+        with self._lock:
+            sessions = list(self._sessions)
+        running = [session for session in sessions if session.request_stop()]
+        deadline = time.monotonic() + seconds
+        while any(session.running() for session in running):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def start_sweeping(self, seconds: float) -> None:
         """Clear idle sessions from a daemon thread from now on (once; 0 seconds: never)."""
         with self._lock:

@@ -249,6 +249,11 @@ class Session:
         logger.info("session state dropped: %s", how)
         return True
 
+    def running(self) -> bool:
+        """Whether an action of this session runs now."""
+        with self._activity:
+            return self._running_actions > 0
+
     def request_stop(self) -> bool:
         """Ask the running long actions to stop at their next step; whether any was running."""
         with self._activity:

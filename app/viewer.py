@@ -159,9 +159,16 @@ class Open3DViewer:
         return self._child.pid if self._child is not None else None
 
     def close(self) -> None:
-        """Stop the child process, if any."""
-        with self._lock:
-            self._stop_child()
+        """Stop the child process, if any; one still drawing a frame after `_STOP_SECONDS` is
+        killed rather than waited for (a wedged one held the lock, and so the server's exit,
+        for up to a minute)."""
+        if self._lock.acquire(timeout=_STOP_SECONDS):
+            try:
+                self._stop_child()
+            finally:
+                self._lock.release()
+        elif (child := self._child) is not None:
+            child.kill()  # the frame's wait then ends at once, and its render falls back
 
     def _render_in_child(
         self, mesh: TexturedMesh, view: tuple[float, float, float, int]

@@ -4,9 +4,11 @@ act, but never during an action or while in use."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import importlib
+import threading
 import time
 from pathlib import Path
 
@@ -227,3 +229,43 @@ def test_gradio_deletes_the_files_it_served_after_twice_the_session_limit(
     """Uploads, exports and videos Gradio copied for serving piled up while the server ran."""
     limit = context.settings.limits.session_seconds
     assert build_app(context).delete_cache == (CACHE_SWEEP_SECONDS, 2 * limit)
+
+
+def test_a_shutdown_stops_running_actions_and_waits_for_them(context: AppContext) -> None:
+    """An action still running in a worker thread as the interpreter exited aborted the
+    server (SIGABRT, exit 134) instead of exiting 0."""
+    session = Session(context)
+    started, finished = threading.Event(), threading.Event()
+
+    def long_action() -> None:
+        with contextlib.suppress(gr.Error), session.action("long job") as stopped:
+            started.set()
+            while not stopped():
+                time.sleep(0.01)
+        finished.set()
+
+    worker = threading.Thread(target=long_action)
+    worker.start()
+    assert started.wait(10)
+    assert context.sessions.stop_running(10) and finished.is_set()
+    worker.join()
+    assert context.sessions.stop_running(0.1)  # nothing running: nothing to wait for
+
+
+def test_a_shutdown_gives_up_on_an_action_that_does_not_stop(context: AppContext) -> None:
+    session = Session(context)
+    release, started = threading.Event(), threading.Event()
+
+    def deaf_action() -> None:
+        with session.action("deaf job"):
+            started.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=deaf_action)
+    worker.start()
+    assert started.wait(10)
+    began = time.monotonic()
+    assert not context.sessions.stop_running(0.3)
+    assert 0.3 <= time.monotonic() - began < 5
+    release.set()
+    worker.join()

@@ -9,6 +9,8 @@ import logging
 import math
 import os
 import signal
+import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -155,3 +157,20 @@ def test_the_open3d_child_places_the_camera_where_engine_render_does() -> None:
         np.testing.assert_allclose(
             orbit_eye(azimuth, elevation, distance), position.numpy(), atol=1e-6
         )
+
+
+def test_closing_kills_a_child_still_drawing_instead_of_waiting_for_its_frame(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A wedged renderer held the render lock for its whole frame wait (60 s for a fresh
+    child), so the server's exit waited that long."""
+    monkeypatch.setattr(viewer_module, "_STOP_SECONDS", 0.1)
+    viewer = Open3DViewer()
+    killed: list[bool] = []
+    viewer._child = SimpleNamespace(kill=lambda: killed.append(True))  # type: ignore[assignment]
+    with viewer._lock:  # a render waiting for its frame
+        closer = threading.Thread(target=viewer.close)
+        closer.start()
+        closer.join(5)
+        assert not closer.is_alive() and killed == [True]
+    viewer._child = None

@@ -2,7 +2,8 @@
 
 Filament holds the GIL for a whole frame (the app's server would stand still meanwhile), is
 not thread-safe, and a faulty graphics driver can crash or wedge it; in a child process none of
-that reaches the app. This module imports only NumPy and Open3D, so the child starts quickly.
+that reaches the app. This module imports only NumPy and Open3D, so the child starts quickly;
+the kernel kills the child when its parent dies, however it dies.
 
 Messages, parent to child: `("mesh", vertices, faces, vertex_colors or None)`, then any number
 of `("frame", azimuth, elevation, distance, size, fov)` (degrees; distance in units of the
@@ -12,15 +13,22 @@ or `("error", message)`.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import math
+import os
+import signal
 from multiprocessing.connection import Connection
 
 import numpy as np
 import open3d as o3d
 
 
-def serve_frames(connection: Connection) -> None:
-    """The child's body: render the frames asked for until told to stop or the pipe closes."""
+def serve_frames(connection: Connection, parent: int) -> None:
+    """The child's body: render the frames asked for until told to stop or the pipe closes
+    (or process `parent`, which started it, is gone)."""
+    die_with_parent(parent)
     renderer: o3d.visualization.rendering.OffscreenRenderer | None = None
     renderer_size = 0
     mesh: o3d.geometry.TriangleMesh | None = None
@@ -56,6 +64,21 @@ def serve_frames(connection: Connection) -> None:
             connection.send(("image", np.asarray(renderer.render_to_image())))
         except Exception as error:
             connection.send(("error", f"{type(error).__name__}: {error}"))
+
+
+_PR_SET_PDEATHSIG = 1
+"""`prctl` option of Linux: the signal a process gets when the thread that started it ends."""
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when the thread that started it ends (Linux; the
+    parent starts it from a thread that lasts as long as the parent), and end now if `parent`
+    is already gone: a server killed outright left a wedged renderer running at full CPU."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 def orbit_eye(azimuth: float, elevation: float, distance: float) -> np.ndarray:

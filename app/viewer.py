@@ -10,10 +10,12 @@ is unavailable or fails.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import contextlib
 import logging
 import math
 import multiprocessing
+import os
 import subprocess
 import sys
 import threading
@@ -46,6 +48,10 @@ SOFTWARE_DEVICE_MARKERS = ("software device", "llvmpipe", "swiftshader", "softpi
 """Words in Open3D's start-up log that name a software graphics device."""
 _STOP_SECONDS = 5.0
 _SPAWN = multiprocessing.get_context("spawn")
+_SPAWNER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="open3d-spawner")
+"""The one thread that starts renderer children: each asks the kernel to kill it when the
+thread that started it ends, so that thread must last as long as the server (Gradio's worker
+threads come and go)."""
 """Children start from a fresh interpreter: never a fork of a process running torch threads."""
 
 _PROBE_SECONDS = 120.0
@@ -194,10 +200,11 @@ class Open3DViewer:
         self._stop_child()
         pipe, child_end = _SPAWN.Pipe()
         child = _SPAWN.Process(
-            target=offscreen.serve_frames, args=(child_end,), name="open3d-offscreen", daemon=True
-        )
+            target=offscreen.serve_frames, args=(child_end, os.getpid()), name="open3d-offscreen",
+            daemon=True,
+        )  # fmt: skip
         try:
-            child.start()
+            _SPAWNER.submit(child.start).result()  # the child dies with the thread that starts it
         except BaseException:
             pipe.close()
             raise

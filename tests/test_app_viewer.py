@@ -9,7 +9,11 @@ import logging
 import math
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -174,3 +178,48 @@ def test_closing_kills_a_child_still_drawing_instead_of_waiting_for_its_frame(
         closer.join(5)
         assert not closer.is_alive() and killed == [True]
     viewer._child = None
+
+
+def test_the_child_outlives_the_thread_that_asked_for_it(viewer: Open3DViewer) -> None:
+    """Gradio's worker threads come and go; the renderer must not go with the first one."""
+    worker = threading.Thread(target=viewer.render, args=(tetrahedron(),), kwargs=VIEW)
+    worker.start()
+    worker.join()
+    pid = viewer.child_pid
+    assert pid is not None
+    viewer.render(tetrahedron(), **VIEW)
+    assert viewer.child_pid == pid
+
+
+def test_a_server_killed_outright_takes_its_renderer_with_it(tmp_path: Path) -> None:
+    """SIGKILL skips every exit hook; a wedged renderer left behind ran at full CPU for good.
+    The renderer's first act (`die_with_parent`) has the kernel end it with its parent."""
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import multiprocessing, os, signal, time\n"
+        "from app.offscreen import die_with_parent\n"
+        "def renderer(parent):\n"
+        "    die_with_parent(parent)\n"
+        "    time.sleep(60)\n"
+        "if __name__ == '__main__':  # the spawned child imports this file too\n"
+        "    child = multiprocessing.get_context('spawn').Process(target=renderer,\n"
+        "                                                         args=(os.getpid(),))\n"
+        "    child.start()\n"
+        "    open(os.environ['CHILD_PID_FILE'], 'w').write(str(child.pid))\n"
+        "    time.sleep(3)  # the child is running its body by now\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    root = Path(__file__).parent.parent
+    pid_file = tmp_path / "child.pid"
+    subprocess.run(
+        [sys.executable, str(script)], timeout=60, cwd=root, stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(root), "CHILD_PID_FILE": str(pid_file)},
+    )  # fmt: skip
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = Path(f"/proc/{child}").exists()
+    if alive:
+        os.kill(child, signal.SIGKILL)
+    assert not alive, "the renderer outlived its server"

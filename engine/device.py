@@ -30,6 +30,14 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     return device
 
 
+def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached, contiguous CPU copy of `module`'s state dict: what a file or a returned
+    result keeps, unchanged by later training of the module."""
+    return {
+        key: value.detach().cpu().contiguous().clone() for key, value in module.state_dict().items()
+    }
+
+
 def frozen_copy(module: torch.nn.Module, device: torch.device | str) -> torch.nn.Module:
     """A frozen, evaluation-mode copy of `module` on `device`: what a function that only runs
     a caller's network uses, so the caller's mode, gradients and device stay as they were."""

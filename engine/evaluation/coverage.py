@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from engine.device import cpu_state
 from engine.errors import GANliftError, StoppedEarly
 from engine.evaluation.labels import label_set
 from engine.evaluation.regressor import (
@@ -248,7 +249,7 @@ class CoverageReader:
         """The fitted reader as tensors and plain values on the CPU (a weights-only file)."""
         return {
             "category": self.category,
-            "model": {name: value.cpu() for name, value in self.model.state_dict().items()},
+            "model": cpu_state(self.model),
             "heldout_predictions": self.heldout_predictions.cpu(),
             "heldout_labels": self.heldout_labels.cpu(),
             "n_train": self.n_train,

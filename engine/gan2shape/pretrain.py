@@ -38,7 +38,7 @@ from safetensors import SafetensorError
 
 from engine.atomic import atomic_path, save_torch, write_json
 from engine.config import whole_fields
-from engine.device import frozen_copy, resolve_device
+from engine.device import cpu_state, frozen_copy, resolve_device
 from engine.distributed import current_process_group
 from engine.errors import GANliftError
 from engine.gan2shape.frames import to_network_frame
@@ -265,7 +265,7 @@ def pretrain(
             _save(path, networks, optimizer, rng, preset, config, iteration, fingerprint)
     if group.is_main:
         _save(path, networks, optimizer, rng, preset, config, iteration, fingerprint)
-    return PretrainResult(_cpu_weights(networks), iteration, total, path)
+    return PretrainResult(cpu_state(networks), iteration, total, path)
 
 
 @dataclass(frozen=True)
@@ -497,7 +497,7 @@ def _save(
         "iteration": iteration,
         "total": _total_iterations(preset, config),
     }
-    weights = _cpu_weights(networks)
+    weights = cpu_state(networks)
     state = {
         "format_version": FORMAT_VERSION,
         "preset": preset.to_json(),
@@ -557,11 +557,3 @@ def _restore(
 
 def _resume_path(path: Path) -> Path:
     return path.with_suffix(".resume.pt")
-
-
-def _cpu_weights(networks: Gan2ShapeNetworks) -> dict[str, torch.Tensor]:
-    """A detached, contiguous CPU copy of the networks' state dict."""
-    return {
-        key: value.detach().cpu().contiguous().clone()
-        for key, value in networks.state_dict().items()
-    }

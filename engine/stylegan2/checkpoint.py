@@ -28,7 +28,7 @@ import torch
 from safetensors import SafetensorError
 
 from engine.atomic import atomic_path, save_torch
-from engine.device import resolve_device
+from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError
 from engine.stylegan2.ada import convert_ada_snapshot
 from engine.stylegan2.config import (
@@ -404,11 +404,11 @@ def save_pt_checkpoint(
     if discriminator is not None and group_size != DiscriminatorConfig.mbstd_group_size:
         args["mbstd_group_size"] = group_size
     args |= dict(extra_args or {})
-    data: dict[str, Any] = {"g_ema": _cpu_state(generator_ema), "args": argparse.Namespace(**args)}
+    data: dict[str, Any] = {"g_ema": cpu_state(generator_ema), "args": argparse.Namespace(**args)}
     if discriminator is not None:
-        data["d"] = _cpu_state(discriminator)
+        data["d"] = cpu_state(discriminator)
     if generator is not None:
-        data["g"] = _cpu_state(generator)
+        data["g"] = cpu_state(generator)
     if latent_avg is not None:
         data["latent_avg"] = latent_avg.detach().cpu().reshape(-1)
     data |= dict(optimizers or {})
@@ -450,11 +450,6 @@ def generator_fingerprint(generator: Generator) -> str:
     fingerprint = digest.hexdigest()[:16]
     generator._ganlift_fingerprint = (versions, fingerprint)
     return fingerprint
-
-
-def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A detached CPU copy of a module's state dict."""
-    return {key: value.detach().cpu().clone() for key, value in module.state_dict().items()}
 
 
 def _with_prefix(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

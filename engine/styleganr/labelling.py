@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.config import config_from_dict, config_to_dict, whole_number
-from engine.device import resolve_device
+from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError
 from engine.images import make_grid
 from engine.progress import ProgressFn, StopFn
@@ -228,7 +228,7 @@ def train_view_labeller(
                 "version": 1,
                 "step": step,
                 "config": config_to_dict(config),
-                "labeller": {k: v.cpu() for k, v in labeller.state_dict().items()},
+                "labeller": cpu_state(labeller),
                 "optimiser": optimiser.state_dict(),
             },
         )

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from engine.config import config_from_dict, config_to_dict
+from engine.device import cpu_state
 from engine.errors import GANliftError
 from engine.stylegan2 import Generator, generator_fingerprint, load_checkpoint
 from engine.stylegan2.checkpoint import MODELS_DIR, is_model_name
@@ -78,8 +79,8 @@ def save_styleganr(
     ``half`` stores the networks' floating-point weights in float16 (half the size, for
     shipping; they are read back into float32)."""
 
-    def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-        state = {key: value.detach().cpu() for key, value in module.state_dict().items()}
+    def stored(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+        state = cpu_state(module)
         if half:
             state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
         return state
@@ -93,18 +94,18 @@ def save_styleganr(
             "generator_fingerprint": generator_fingerprint(model.generator),
             "inverse_graphics": {
                 "config": config_to_dict(model.inverse_graphics.config),
-                "state": cpu_state(model.inverse_graphics),
+                "state": stored(model.inverse_graphics),
             },
             "mapping": {
                 "config": config_to_dict(model.mapping.config),
-                "state": cpu_state(model.mapping),
+                "state": stored(model.mapping),
             },
             "views": {"codes": model.views.codes.cpu(), "cameras": model.views.labelled().cpu()},
             "segmenter": None
             if model.segmenter is None
             else {
                 "config": config_to_dict(model.segmenter.config),
-                "state": cpu_state(model.segmenter),
+                "state": stored(model.segmenter),
             },
             "training": training,
         },

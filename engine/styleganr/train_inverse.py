@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from engine.config import config_from_dict, config_to_dict
-from engine.device import resolve_device
+from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
 from engine.styleganr.config_io import (
@@ -289,7 +289,7 @@ def _save(
             "version": STATE_VERSION,
             "step": step,
             "config": config_to_dict(config),
-            "network": {k: v.detach().cpu() for k, v in network.state_dict().items()},
+            "network": cpu_state(network),
             "optimiser": optimiser.state_dict(),
             "rng": data_rng.get_state(),
             "pairs_from": pairs_from,

@@ -10,7 +10,6 @@ first Ctrl-C or SIGTERM finishes the current step, writes a snapshot and exits.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,11 @@ from engine.errors import GANliftError, StoppedEarly
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import load_checkpoint
 from engine.stylegan2.training import TrainConfig, default_channels, parse_channels, train_gan
-from engine.stylegan2.training.command import CONFIG_OPTIONS
+from engine.stylegan2.training.command import CONFIG_OPTIONS, DEFAULTS
 from engine.stylegan2.training.state import write_compact_state
 
 _OPTION_TYPES = {"seed": seed}
 """Argparse types of the config options whose check is more than their type's."""
-_DEFAULTS = {item.name: item.default for item in dataclasses.fields(TrainConfig)}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,10 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     for flag, name, kind, text in CONFIG_OPTIONS:
         kind = _OPTION_TYPES.get(name, kind)
-        parser.add_argument(flag, dest=name, type=kind, help=f"{text} ({_DEFAULTS[name]})")
-    parser.add_argument(
-        "--lr", type=float, help=f"Adam learning rate of G and D ({_DEFAULTS['g_lr']})"
-    )
+        parser.add_argument(flag, dest=name, type=kind, help=f"{text} ({getattr(DEFAULTS, name)})")
+    parser.add_argument("--lr", type=float, help=f"Adam learning rate of G and D ({DEFAULTS.g_lr})")
     parser.add_argument(
         "--sample-weights",
         metavar="JSON",
@@ -92,7 +88,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         for _, name, _, _ in CONFIG_OPTIONS
         if getattr(args, name) is not None
     }
-    size = values.get("size", _DEFAULTS["size"])
+    size = values.get("size", DEFAULTS.size)
     values["channels"] = (
         parse_channels(args.channels, size) if args.channels else default_channels(size)
     )

@@ -28,6 +28,7 @@ CONFIG_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
 --lr (both learning rates), --no-xflip and --sample-weights are the others."""
 
 DEFAULTS = TrainConfig()
+"""The settings a run has when the command line names none."""
 
 
 def train_command(config: TrainConfig, data_dir: str | Path, out: str | Path) -> str:

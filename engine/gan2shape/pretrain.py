@@ -218,12 +218,12 @@ def pretrain(
     warmup_preset = preset.replace(perceptual_weight=0.0)  # see WARMUP_VIEW_LR_SCALE
     size = preset.networks.image_size
     prior = preset.prior(torch.ones(1, size, size, device=device))  # [1, S, S]
-    total = _total_iterations(preset, config)
+    schedule, total = _schedule(preset, config), _total_iterations(preset, config)
     networks.train()
     while iteration < total:
         if group.any(should_stop is not None and should_stop()):
             break
-        phase = _phase(iteration, preset, config)
+        phase = _phase(iteration, schedule)
         view_light, offset = optimizer.param_groups[:2]
         view_light["lr"] = preset.lr * phase.view_light_lr_scale
         offset["lr"] = preset.lr * phase.offset_lr_scale
@@ -280,28 +280,33 @@ class _Phase:
     offset_lr_scale: float = 1.0
 
 
-def _total_iterations(preset: Gan2ShapePreset, config: PretrainConfig) -> int:
-    """Iterations of a whole run: prior fit, warm-ups and joint steps."""
-    return preset.prior_steps + config.warmup_steps + config.offset_warmup_steps + config.steps
-
-
-def _phase(iteration: int, preset: Gan2ShapePreset, config: PretrainConfig) -> _Phase:
-    """The part of pretraining iteration `iteration` (0-based) belongs to: the prior fit, the
-    warm-up, the encoder's warm-up, then the joint steps 2 and 3 (whose encoder keeps its
-    raised rate when it had a warm-up of its own)."""
+def _schedule(preset: Gan2ShapePreset, config: PretrainConfig) -> list[tuple[_Phase, int]]:
+    """The run's phases and their iterations, in order: the prior fit, the warm-up, the
+    encoder's warm-up, then the joint steps 2 and 3 (whose encoder keeps its raised rate when
+    it had a warm-up of its own)."""
     raised_offset = OFFSET_LR_SCALE if config.offset_warmup_steps > 0 else 1.0
-    phases = (
+    return [
         (_Phase("prior fit", prior_loss), preset.prior_steps),
         (_Phase("warm-up", None, view_light_lr_scale=WARMUP_VIEW_LR_SCALE), config.warmup_steps),
         (_Phase("encoder warm-up", _encoder_loss, offset_lr_scale=OFFSET_LR_SCALE),
          config.offset_warmup_steps),
-    )  # fmt: skip
+        (_Phase("joint steps 2+3", _joint_loss, offset_lr_scale=raised_offset), config.steps),
+    ]  # fmt: skip
+
+
+def _total_iterations(preset: Gan2ShapePreset, config: PretrainConfig) -> int:
+    """Iterations of a whole run."""
+    return sum(length for _, length in _schedule(preset, config))
+
+
+def _phase(iteration: int, schedule: list[tuple[_Phase, int]]) -> _Phase:
+    """The phase of `schedule` that iteration `iteration` (0-based) belongs to."""
     end = 0
-    for phase, length in phases:
+    for phase, length in schedule:
         end += length
         if iteration < end:
             return phase
-    return _Phase("joint steps 2+3", _joint_loss, offset_lr_scale=raised_offset)
+    return schedule[-1][0]
 
 
 def _optimizer(networks: Gan2ShapeNetworks, preset: Gan2ShapePreset) -> torch.optim.Adam:

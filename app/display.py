@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.images import to_uint8
+from engine.images import shrunk_to, to_uint8
 from engine.render import outward_normals
 
 DISPLAY_SIDE = 256
@@ -30,9 +30,8 @@ def picture(image: torch.Tensor) -> np.ndarray:
     factor = math.ceil(DISPLAY_SIDE / longest)
     if factor > 1:
         image = F.interpolate(image, scale_factor=factor, mode="nearest")  # [1, 3, H·k, W·k]
-    elif longest > LARGEST_DISPLAY_SIDE:
-        height, width = (round(side * LARGEST_DISPLAY_SIDE / longest) for side in image.shape[-2:])
-        image = F.interpolate(image, size=(height, width), mode="bilinear", antialias=True)
+    else:
+        image = shrunk_to(image, LARGEST_DISPLAY_SIDE)
     return to_uint8(image)
 
 

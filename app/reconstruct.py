@@ -29,7 +29,7 @@ from engine.gan2shape.meshing import texture_source
 from engine.gan2shape.pipeline import frame_input
 from engine.gan2shape.recover import recover
 from engine.gan2shape.views import project_view, render_view
-from engine.images import fit_to_frame, load_photo
+from engine.images import load_photo, shrunk_to
 from engine.limits import JobGuard
 from engine.mesh import MESH_FORMATS, save_mesh
 from engine.progress import ProgressFn
@@ -94,6 +94,12 @@ def sample(session: Session, seed: float) -> tuple[np.ndarray, str]:
     return picture(prepared.image), session.status()
 
 
+KEPT_UPLOAD_SIDE = 2048
+"""Longest side, in pixels, an upload is kept at in its session: a 20-megapixel photo held at
+full size took 228 MB, so 64 sessions could hold 15 GB; at this side it takes at most 50 MB,
+and a face filling a quarter of its width still gives the mesh a 512-px texture."""
+
+
 def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, str]:
     """Make an uploaded (or example) image file the input; returns its picture and the status
     line. An unreadable file raises a one-sentence `gr.Error`. Clearing the upload box (`file`
@@ -107,24 +113,9 @@ def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, s
             return None, session.status()
         limits = session.context.settings.limits
         image = load_photo(file, limits, name=f"Image '{Path(file).name}'")  # [1, 3, H, W]
-        image = _kept_size(image)
+        image = shrunk_to(image, KEPT_UPLOAD_SIDE)
         session.set_input(image, Path(file).name, uploaded=True)
     return picture(image), session.status()
-
-
-KEPT_UPLOAD_SIDE = 2048
-"""Longest side, in pixels, an upload is kept at in its session: a 20-megapixel photo held at
-full size took 228 MB, so 64 sessions could hold 15 GB; at this side it takes at most 50 MB,
-and a face filling a quarter of its width still gives the mesh a 512-px texture."""
-
-
-def _kept_size(image: torch.Tensor) -> torch.Tensor:
-    """`image [1, 3, H, W]` shrunk (antialiased) to `KEPT_UPLOAD_SIDE` on its longer side."""
-    height, width = image.shape[-2:]
-    scale = KEPT_UPLOAD_SIDE / max(height, width)
-    if scale >= 1:
-        return image
-    return fit_to_frame(image, (round(height * scale), round(width * scale)))
 
 
 def run_button(session: Session) -> dict[str, Any]:

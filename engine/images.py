@@ -137,6 +137,16 @@ def fit_to_frame(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tens
     )  # [N, 3, target_h, target_w]
 
 
+def shrunk_to(image: torch.Tensor, longest: int) -> torch.Tensor:
+    """`image [N, 3, H, W]` shrunk (antialiased), in its own aspect, so that its longer side is
+    `longest`; as it is when that side is no longer already."""
+    height, width = image.shape[-2:]
+    if max(height, width) <= longest:
+        return image
+    size = tuple(round(side * longest / max(height, width)) for side in (height, width))
+    return F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
 def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
     """Square `images [B, C, H, H]` resized to `size`² (area when shrinking, bilinear when
     growing, as GAN2Shape's release resizes between the GAN's frame and its networks')."""

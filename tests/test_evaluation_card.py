@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.cli import main
+from engine.cli import build_parser, main
 from engine.errors import GANliftError
 from engine.evaluation import EXAMPLE_SEED, evaluate_coverage, evaluate_view_swap, read_training_run
 from engine.evaluation.coverage import COVERAGE_GOAL
@@ -170,6 +171,9 @@ def test_evaluate_gan_writes_figures_json_and_a_card_with_the_figures(
     assert "--n 2 --seed 0 --size 16" in card  # the data recipe
     assert summary["training"]["train_command"] in card
     assert summary["coverage"]["azimuth_angle"] is None and "Read as an angle" not in card
+    command = next(line for line in card.splitlines() if "engine evaluate-gan" in line)
+    args = build_parser().parse_args(shlex.split(command.strip("`"))[3:])  # --out was missing
+    assert (Path(args.out), args.n_samples, args.n_invert) == (out, 8, 2)
 
 
 def test_a_car_card_reads_the_azimuth_as_an_angle_too(run_dir: Path, tmp_path: Path) -> None:

@@ -3,6 +3,8 @@ and every evaluation figure with pass / fail against issue 5's goals."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from engine.evaluation.coverage import COVERAGE_GOAL, azimuth_reading
 from engine.evaluation.evaluate import GanEvaluation, shown_path
 from engine.evaluation.inversion_psnr import PSNR_GOAL_DB
@@ -18,8 +20,9 @@ FIGURE_FILES = {
 """File name of each figure, relative to the card."""
 
 
-def model_card(evaluation: GanEvaluation) -> str:
-    """The card of `evaluation` as Markdown; figures are linked by `FIGURE_FILES` names."""
+def model_card(evaluation: GanEvaluation, out_dir: Path) -> str:
+    """The card of `evaluation`, written into `out_dir`, as Markdown; figures are linked by
+    `FIGURE_FILES` names, and its command writes the card to `out_dir` again."""
     sections = [
         _title(evaluation),
         _data(evaluation),
@@ -28,7 +31,7 @@ def model_card(evaluation: GanEvaluation) -> str:
         _goals(evaluation),
         _coverage(evaluation),
         _figures(evaluation),
-        _settings(evaluation),
+        _settings(evaluation, out_dir),
         _limitations(evaluation),
     ]
     return "\n\n".join(section.strip() for section in sections) + "\n"
@@ -210,13 +213,13 @@ def _figures(evaluation: GanEvaluation) -> str:
     )
 
 
-def _settings(evaluation: GanEvaluation) -> str:
+def _settings(evaluation: GanEvaluation, out_dir: Path) -> str:
     config = evaluation.config
     lines = [
         "## Evaluation settings",
         "",
         f"`python -m engine evaluate-gan {shown_path(evaluation.checkpoint)} "
-        f"--category {config.category} "
+        f"--category {config.category} --out {shown_path(out_dir)} "
         f"--n-samples {config.n_samples} --n-invert {config.n_invert} "
         f"--steps {config.inversion_steps} --train-renders {config.n_train_renders} "
         f"--regressor-steps {config.regressor_steps} --seed {config.seed}`",

@@ -22,5 +22,5 @@ def write_evaluation(evaluation: GanEvaluation, out_dir: str | Path) -> dict[str
     paths = {name: save_image(image, out / FIGURE_FILES[name]) for name, image in figures.items()}
     summary = evaluation.summary() | {"figures": FIGURE_FILES}
     paths["json"] = write_json(out / "evaluation.json", summary)
-    paths["card"] = write_text(out / "MODEL_CARD.md", model_card(evaluation))
+    paths["card"] = write_text(out / "MODEL_CARD.md", model_card(evaluation, out))
     return paths

@@ -17,7 +17,7 @@ import math
 import os
 import resource
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -121,11 +121,18 @@ def limits_from_environment(environ: Mapping[str, str] = os.environ) -> Limits:
     return dataclasses.replace(DEFAULT_LIMITS, **changes)
 
 
-def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one flag per `Limits` field (unset by default: the environment or the built-in
-    value applies)."""
+PHOTO_CAPS = ("upload_bytes", "image_pixels", "min_image_side")
+"""The `Limits` fields that hold for every photo read, in the app as on the command line (the
+others cap the app's jobs and sessions)."""
+
+
+def add_limit_arguments(
+    parser: argparse.ArgumentParser, fields: Iterable[str] = tuple(_SOURCES)
+) -> None:
+    """Add a flag for each of the `Limits` `fields` (unset by default: the environment or the
+    built-in value applies)."""
     group = parser.add_argument_group("limits (default: the GANLIFT_* variable, else built in)")
-    for source in _SOURCES.values():
+    for source in map(_SOURCES.__getitem__, fields):
         group.add_argument(
             source.flag,
             metavar="N",
@@ -139,7 +146,7 @@ def limits_from_arguments(
     """The limits in force: the flags of `add_limit_arguments` over the environment's."""
     changes = {}
     for field, source in _SOURCES.items():
-        value = getattr(args, source.flag.lstrip("-").replace("-", "_"))
+        value = getattr(args, source.flag.lstrip("-").replace("-", "_"), None)
         if value is not None:
             changes[field] = _checked(value, source.flag, source)
     return dataclasses.replace(limits_from_environment(environ), **changes)

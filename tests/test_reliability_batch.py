@@ -149,6 +149,17 @@ def test_the_image_folder_is_no_output_folder(inputs, capsys) -> None:
     assert code == 2 and "is the image folder itself" in capsys.readouterr().err
 
 
+def test_the_batch_takes_the_photo_caps_and_no_job_or_session_caps(inputs, tmp_path, capsys):
+    """The photo caps apply to every image; the app's job and session caps were accepted and
+    ignored, so a batch given --job-seconds ran on past it."""
+    assert main([*cli_arguments(inputs, tmp_path / "out"), "--min-image-side", "41"]) == 1
+    assert "0 done, 0 skipped, 5 failed" in capsys.readouterr().out
+    for flag in ("--job-seconds", "--memory-mb", "--max-sessions", "--session-seconds"):
+        with pytest.raises(SystemExit):
+            main([*cli_arguments(inputs, tmp_path / "out"), flag, "5"])
+        assert f"unrecognized arguments: {flag} 5" in capsys.readouterr().err
+
+
 def test_an_empty_or_missing_folder_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(GANliftError, match="holds no images"):
         find_images(tmp_path)

@@ -20,7 +20,7 @@ from engine.distributed import current_process_group, process_group_from_environ
 from engine.errors import GANliftError
 from engine.gan2shape.outputs import DEFAULT_VIEWS
 from engine.gan2shape.pipeline import QUALITIES
-from engine.limits import add_limit_arguments, limits_from_arguments
+from engine.limits import PHOTO_CAPS, add_limit_arguments, limits_from_arguments
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import bf16_supported
 
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--frames", type=int, default=24, help="frames per animation, 3 to 1440")
     add_model_options(parser, release=True)
-    add_limit_arguments(parser)
+    add_limit_arguments(parser, PHOTO_CAPS)
     parser.set_defaults(run=run_batch)
 
 

@@ -92,8 +92,8 @@ def resolve_preset(category: str | Gan2ShapePreset | None, gan_size: int) -> Gan
                 f"differently; choose its category ({names})."
             )
         raise GANliftError(
-            f"No GAN2Shape preset is made for {gan_size}-px generators; pass a category preset "
-            "JSON file written for this checkpoint."
+            f"No GAN2Shape preset is made for {gan_size}-px generators; start the app with "
+            "--model PATH --category PRESET.json, a preset file written for this checkpoint."
         )
     return get_preset(category)
 

@@ -573,7 +573,7 @@ def test_unknown_model_and_missing_category_are_one_line(
     code = main(["reconstruct", "--seed-sample", "1", "--ckpt", checkpoint, "--out", str(tmp_path)])
     assert code == 2
     error = capsys.readouterr().err
-    assert "needs a category; pass --category (car, cat, church" in error
+    assert "needs a category; name its GAN2Shape preset (car, cat, church" in error
     assert error.count("\n") == 1
     text = tmp_path / "notes.pt"
     text.write_text("not a checkpoint")  # told so at once, not after passing --category

@@ -98,8 +98,9 @@ def load_model(
     if preset is None:
         if not bundled:
             raise GANliftError(
-                f"Checkpoint {path} needs a category; pass --category "
-                f"({', '.join(sorted(PRESETS))}) or --preset FILE."
+                f"Checkpoint {path} needs a category; name its GAN2Shape preset "
+                f"({', '.join(sorted(PRESETS))}) or a preset JSON file (--category or --preset; "
+                "bench shape: --preset)."
             )
         preset = path.stem
     preset = get_preset(preset) if isinstance(preset, str) else preset

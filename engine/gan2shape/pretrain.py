@@ -539,7 +539,8 @@ def _restore(
         )
     if state["preset"] != preset.to_json():
         raise GANliftError(
-            f"{resume_path} was trained with another preset; resume with the same --model."
+            f"{resume_path} was trained with another preset; resume with the same --model, or "
+            "the same --ckpt with the same --category or --preset."
         )
     saved = state["config"]
     if any(saved[key] != getattr(config, key) for key in ("images", "truncation", "seed", "batch")):

@@ -41,8 +41,8 @@ def resolve_model_path(spec: str | os.PathLike, *, models_dir: Path = MODELS_DIR
     bundled = models_dir / f"{spec}.pt"
     if not bundled.exists() and (models_dir / f"{spec}.safetensors").exists():
         raise GANliftError(
-            f"'{spec}' is a StyleGAN2 model, not a StyleGAN-R one; pass it as --checkpoint, and "
-            "as --model a StyleGAN-R model such as default-car-styleganr."
+            f"'{spec}' is a StyleGAN2 model, not a StyleGAN-R one; give a StyleGAN-R model such "
+            "as default-car-styleganr here (it names the StyleGAN2 it was trained on)."
         )
     return bundled
 
@@ -156,7 +156,8 @@ def load_styleganr(
     if generator is None:
         if not state["generator_path"]:
             raise GANliftError(
-                f"{path} does not record its StyleGAN2 checkpoint; pass --checkpoint."
+                f"{path} does not record its StyleGAN2 checkpoint; pass the GAN's checkpoint "
+                "(--checkpoint, or generator= in Python)."
             )
         recorded_path = state["generator_path"]
         try:

@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="let visitors load checkpoints by server path even with --share",
     )
     parser.add_argument(
-        "--desktop", action="store_true", help="also show meshes in Open3D's native window"
+        "--desktop",
+        action="store_true",
+        help="also show the 3D viewer tab's mesh in Open3D's native window",
     )
     parser.add_argument(
         "--viewer",

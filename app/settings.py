@@ -25,7 +25,7 @@ class AppSettings:
     allow_model_paths: bool = True
     """Whether the Models tab may load checkpoints from server paths."""
     desktop: bool = False
-    """Also show exported meshes in Open3D's native window."""
+    """Also show the 3D viewer tab's mesh in Open3D's native window."""
     examples_dir: Path = EXAMPLES_DIR
     """Folder of example images offered in the Reconstruct tab."""
     models_dir: Path = MODELS_DIR

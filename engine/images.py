@@ -239,6 +239,11 @@ def _read_encoded(
     path); enforces the byte cap."""
     if isinstance(source, bytes | bytearray | memoryview):
         data, name = bytes(source), name or "The uploaded image"
+    elif not isinstance(source, str | os.PathLike):
+        raise GANliftError(
+            f"load_image takes a path, encoded bytes, a numpy array or a PIL image, got a "
+            f"{type(source).__name__}; a tensor [1, 3, H, W] in [-1, 1] is an image already."
+        )
     else:
         path = Path(source)
         name = name or f"Image '{path}'"

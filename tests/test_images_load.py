@@ -143,6 +143,14 @@ def test_float_array_is_refused_with_the_fix() -> None:
         load_image(np.zeros((4, 4, 3), dtype=np.float32))
 
 
+@pytest.mark.parametrize(
+    ("source", "kind"), [(torch.zeros(1, 3, 4, 4), "Tensor"), (7, "int"), ([1, 2], "list")]
+)
+def test_other_sources_are_refused_in_one_sentence(source: object, kind: str) -> None:
+    with pytest.raises(GANliftError, match=f"load_image takes a path, .* got a {kind};"):
+        load_image(source)
+
+
 def test_decompression_bomb_header_is_refused_before_decoding(monkeypatch) -> None:
     def decode(image: Image.Image) -> None:
         raise AssertionError("the pixels were decoded")

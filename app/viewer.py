@@ -72,7 +72,7 @@ class MeshViewer(Protocol):
 
 
 class TorchViewer:
-    """`engine.render.render_mesh` with the mesh's texture and a headlight."""
+    """`engine.render.render_mesh` with the mesh's vertex colours and a headlight."""
 
     name = "engine.render"
 

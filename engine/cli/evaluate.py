@@ -101,7 +101,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     weights.add_argument(
         "--max-weight", type=float, default=8.0, help="clip weights to [1/this, this] "
-        "(%(default)s)",
+        "before scaling them to mean 1 (%(default)s)",
     )  # fmt: skip
     add_regressor_options(weights)
     weights.add_argument("--threads", type=threads, help="CPU threads (default: torch's choice)")

@@ -92,7 +92,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     hand.add_argument("--views", required=True, help="view codes from view-codes")
     hand.add_argument("--labels", required=True, help="JSON file of labels (created if missing)")
     hand.add_argument("--set", nargs="*", default=[], metavar="INDEX=BIN")
-    hand.add_argument("--bins", type=int, default=None, help="azimuth bins (default 8)")
+    hand.add_argument(
+        "--bins",
+        type=int,
+        default=None,
+        help="azimuth bins (default: the labels file's, 8 for a new one)",
+    )
     hand.add_argument("--elevation", type=float, default=None)
     hand.add_argument(
         "--out", required=True, type=_view_codes_file, help="labelled view codes (.safetensors)"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import os
-import pickle
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from torch import nn
 from engine.errors import GANliftError
 from engine.images import resize_square
 from engine.stylegan2 import Discriminator
+from engine.torch_files import read_torch_file
 
 OFFLINE_ENV = "GANLIFT_OFFLINE"
 """Environment variable; `1` forbids every download (the test suite sets it)."""
@@ -244,12 +244,11 @@ def _ensure_on_disk(weights: WeightFile) -> Path:
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from a weight file, unpickled with `weights_only=True` (no code runs)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
-        raise GANliftError(
-            f"Weight file {path} is damaged or not a PyTorch state dict; delete it and retry."
-        ) from error
+    state = read_torch_file(
+        path,
+        missing=f"Weight file {path} is missing; copy it there or use the discriminator loss.",
+        damaged=f"Weight file {path} is damaged or not a PyTorch state dict; delete it and retry.",
+    )
     if not isinstance(state, dict):
         raise GANliftError(f"Weight file {path} does not hold a state dict; delete it and retry.")
     return state

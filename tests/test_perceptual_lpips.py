@@ -193,9 +193,13 @@ def test_wrong_layout_is_a_clear_error(
         load_lpips()
 
 
-def test_damaged_file_is_a_clear_error(empty_hub: Path, no_downloads: None) -> None:
+@pytest.mark.parametrize(
+    "damaged",
+    [b"not a checkpoint", b"\x80\x02}q\x00(X\x01\x00\x00\x00\xffq", b"\x80\x02K\x01K\x02\x86t."],
+)  # the unpickler's own error, a UnicodeDecodeError, an IndexError (these two were tracebacks)
+def test_damaged_file_is_a_clear_error(empty_hub: Path, no_downloads: None, damaged: bytes) -> None:
     (empty_hub / "checkpoints").mkdir()
-    (empty_hub / "checkpoints" / VGG16_WEIGHTS.file_name).write_bytes(b"not a checkpoint")
+    (empty_hub / "checkpoints" / VGG16_WEIGHTS.file_name).write_bytes(damaged)
     (empty_hub / "checkpoints" / LPIPS_VGG_WEIGHTS.file_name).write_bytes(b"")
     with pytest.raises(GANliftError, match="is damaged or not a PyTorch state dict"):
         load_lpips()

@@ -22,7 +22,7 @@ from engine.cli.arguments import at_least, run_script
 from engine.evaluation.gan2shape_check import check_networks
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.pipeline import load_model
-from engine.gan2shape.pretrain import load_pretrained
+from engine.gan2shape.pretrained_files import load_pretrained
 from engine.metrics import mad, side
 from engine.render import normals_from_depth
 from engine.synth import SEED_RANGES, seed_run

@@ -25,7 +25,7 @@ from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.losses import masked_feature_l1, masked_l1
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import get_preset
-from engine.gan2shape.pretrain import load_pretrained
+from engine.gan2shape.pretrained_files import load_pretrained
 from engine.inversion import project
 from engine.stylegan2 import Discriminator, Generator, load_checkpoint
 from engine.synth.generate import Scene, render_scene, sample_scene

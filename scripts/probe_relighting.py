@@ -33,7 +33,8 @@ from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.parametrisation import compose_image
 from engine.gan2shape.photogeometry import predict_light
 from engine.gan2shape.pipeline import load_model
-from engine.gan2shape.pretrain import load_pretrained, sample_context, sample_latents
+from engine.gan2shape.pretrain import sample_context, sample_latents
+from engine.gan2shape.pretrained_files import load_pretrained
 from engine.gan2shape.sampling import sample_pseudo_lights
 from engine.gan2shape.steps import (
     ShapeSnapshot,

@@ -282,7 +282,7 @@ def test_a_stopped_pretraining_resumes_exactly(gan, trained, tmp_path: Path) -> 
 def test_a_run_killed_while_saving_resumes(gan, tmp_path: Path, monkeypatch) -> None:
     """The weights and .json were written before the state: killed in between, the run was
     refused both without --resume (weights exist) and with it (no state)."""
-    pretrain_module = importlib.import_module("engine.gan2shape.pretrain")
+    pretrain_module = importlib.import_module("engine.gan2shape.pretrained_files")
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt

@@ -39,12 +39,8 @@ from engine.gan2shape.pipeline import (
     reconstruct,
     sample_input,
 )
-from engine.gan2shape.pretrain import (
-    PretrainConfig,
-    load_pretrained,
-    pretrain,
-    pretraining_progress,
-)
+from engine.gan2shape.pretrain import PretrainConfig, pretrain
+from engine.gan2shape.pretrained_files import load_pretrained, pretraining_progress
 from engine.images import load_photo
 from engine.inversion import load_latent
 from engine.metrics import psnr_text

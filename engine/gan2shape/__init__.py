@@ -44,7 +44,8 @@ from engine.gan2shape.pipeline import (
     sample_input,
 )
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
-from engine.gan2shape.pretrain import PretrainConfig, PretrainResult, load_pretrained, pretrain
+from engine.gan2shape.pretrain import PretrainConfig, PretrainResult, pretrain
+from engine.gan2shape.pretrained_files import load_pretrained
 from engine.gan2shape.prior import PRIOR_BOX_PRESETS, ellipsoid_prior
 from engine.gan2shape.recover import Recovery, continue_recovery, recover
 from engine.gan2shape.release import RELEASE_FILES, read_release

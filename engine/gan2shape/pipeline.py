@@ -25,7 +25,8 @@ from engine.errors import GANliftError
 from engine.gan2shape.inputs import Box, PreparedInput, prepare_input
 from engine.gan2shape.outputs import OUTPUT_NAMES
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
-from engine.gan2shape.pretrain import load_pretrained, sample_latents
+from engine.gan2shape.pretrain import sample_latents
+from engine.gan2shape.pretrained_files import load_pretrained
 from engine.gan2shape.recover import Recovery, check_generator, continue_recovery, recover
 from engine.gan2shape.release import read_release
 from engine.gan2shape.state import load_state

@@ -18,25 +18,19 @@ Under torchrun every process draws the same global batch (sample indices and one
 per sample) and keeps its rows; the mean gradient is all-reduced and only rank 0 writes files,
 so the weights do not depend on the number of processes.
 
-Files: the weights as `<out>.safetensors` with `<out>.json` beside it, and the training state
-(optimiser, random generator, iteration) as `<out>.resume.pt` so `resume=True` continues.
-All are written atomically.
+Files (`engine.gan2shape.pretrained_files`): the weights as `<out>.safetensors` with
+`<out>.json` beside it, and the training state as `<out>.resume.pt` so `resume=True` continues.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import safetensors.torch
 import torch
-from safetensors import SafetensorError
 
-from engine.atomic import atomic_path, save_torch, write_json
 from engine.config import whole_fields
 from engine.device import cpu_state, frozen_copy, resolve_device
 from engine.distributed import current_process_group
@@ -45,6 +39,7 @@ from engine.gan2shape.frames import to_network_frame
 from engine.gan2shape.inputs import default_masks
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
+from engine.gan2shape.pretrained_files import restore_pretraining, resume_path, save_pretraining
 from engine.gan2shape.recover import check_generator, latent_projector
 from engine.gan2shape.steps import (
     StepContext,
@@ -60,9 +55,6 @@ from engine.perceptual import PerceptualLoss, perceptual_loss
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Discriminator, Generator
 from engine.stylegan2.checkpoint import check_float32, generator_fingerprint, safetensors_path
-from engine.torch_files import read_torch_file
-
-FORMAT_VERSION = 4
 
 WARMUP_VIEW_LR_SCALE = 10.0
 """The view and light nets' learning rate in the warm-up, in units of the preset's. At the
@@ -205,10 +197,15 @@ def pretrain(
         networks = Gan2ShapeNetworks(preset.networks, style_dim=G.style_dim).to(device)
     optimizer = _optimizer(networks, preset)
     rng = torch.Generator().manual_seed(config.seed)
-    iteration = _restore(path, networks, optimizer, rng, preset, config) if resume else 0
-    if not resume and (path.exists() or _resume_path(path).exists()):
+    schedule, total = _schedule(preset, config), _total_iterations(preset, config)
+    iteration = (
+        restore_pretraining(path, networks, optimizer, rng, preset, config, total=total)
+        if resume
+        else 0
+    )
+    if not resume and (path.exists() or resume_path(path).exists()):
         raise GANliftError(
-            f"{path} already exists (or its run's {_resume_path(path).name}); pass --resume to "
+            f"{path} already exists (or its run's {resume_path(path).name}); pass --resume to "
             "continue it or choose another --out."
         )
     latents, images = _samples(G, config, preset)
@@ -218,7 +215,6 @@ def pretrain(
     warmup_preset = preset.replace(perceptual_weight=0.0)  # see WARMUP_VIEW_LR_SCALE
     size = preset.networks.image_size
     prior = preset.prior(torch.ones(1, size, size, device=device))  # [1, S, S]
-    schedule, total = _schedule(preset, config), _total_iterations(preset, config)
     networks.train()
     while iteration < total:
         if group.any(should_stop is not None and should_stop()):
@@ -262,9 +258,15 @@ def pretrain(
         if progress is not None and group.is_main:
             progress(iteration, total, f"{phase.name}: loss {loss:.4f}")
         if group.is_main and iteration % config.save_every == 0:
-            _save(path, networks, optimizer, rng, preset, config, iteration, fingerprint)
+            save_pretraining(
+                path, networks, optimizer, rng, preset, config,
+                iteration=iteration, total=total, generator=fingerprint,
+            )  # fmt: skip
     if group.is_main:
-        _save(path, networks, optimizer, rng, preset, config, iteration, fingerprint)
+        save_pretraining(
+            path, networks, optimizer, rng, preset, config,
+            iteration=iteration, total=total, generator=fingerprint,
+        )  # fmt: skip
     return PretrainResult(cpu_state(networks), iteration, total, path)
 
 
@@ -322,57 +324,6 @@ def _optimizer(networks: Gan2ShapeNetworks, preset: Gan2ShapePreset) -> torch.op
         betas=(0.9, 0.999),
         weight_decay=preset.weight_decay,
     )
-
-
-def load_pretrained(
-    path: str | os.PathLike, preset: Gan2ShapePreset, generator: Generator | None = None
-) -> dict[str, torch.Tensor]:
-    """The pretrained networks' state dict from `path` (`.safetensors` + `.json`), checked
-    against `preset`'s network configuration and, when the file records it, against the
-    `generator` they were pretrained on."""
-    path = safetensors_path(path)
-    if not path.is_file():
-        raise GANliftError(
-            f"Fast mode needs jointly pretrained GAN2Shape networks at {path}, which do not "
-            f"exist; create them with `python -m engine gan2shape-pretrain --model <model> "
-            f"--out {path}` or use --quality full."
-        )
-    if not path.with_suffix(".json").is_file():
-        raise GANliftError(
-            f"The pretrained networks {path} have no {path.with_suffix('.json').name} beside "
-            "them; copy it along with the weights (gan2shape-pretrain writes both)."
-        )
-    try:
-        info = json.loads(path.with_suffix(".json").read_text())
-        weights = safetensors.torch.load_file(str(path))
-    except (OSError, ValueError, SafetensorError) as error:
-        raise GANliftError(
-            f"The pretrained networks {path} (or the .json beside it) cannot be read; "
-            "pretrain them again."
-        ) from error
-    if info.get("networks") != dataclasses.asdict(preset.networks):
-        raise GANliftError(
-            f"The pretrained networks {path} were trained for other network sizes than preset "
-            f"'{preset.name}'; pretrain them again with this preset."
-        )
-    recorded = info.get("generator")
-    if generator is not None and recorded not in (None, generator_fingerprint(generator)):
-        raise GANliftError(
-            f"The pretrained networks {path} were pretrained on another StyleGAN2 than this "
-            "one; pretrain them again for it (gan2shape-pretrain) or use --quality full."
-        )
-    return weights
-
-
-def pretraining_progress(path: str | os.PathLike) -> tuple[int, int] | None:
-    """(iterations done, iterations planned) that the JSON beside the pretrained networks at
-    `path` records, or None where there is none to read (so that a run stopped early can be
-    told from a finished one)."""
-    try:
-        info = json.loads(safetensors_path(path).with_suffix(".json").read_text())
-        return int(info["iteration"]), int(info["total"])
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
 
 
 def sample_latents(G: Generator, count: int, *, seed: int, truncation: float) -> torch.Tensor:
@@ -478,88 +429,3 @@ def _joint_loss(context: StepContext, prior: torch.Tensor) -> torch.Tensor:
     cache = collect_projected(context, snapshot)
     flip = context.preset.flip_step3[0]
     return projection_loss(context, snapshot) + shape_loss(context, cache, flip=flip)
-
-
-def _save(
-    path: Path,
-    networks: Gan2ShapeNetworks,
-    optimizer: torch.optim.Optimizer,
-    rng: torch.Generator,
-    preset: Gan2ShapePreset,
-    config: PretrainConfig,
-    iteration: int,
-    generator: str,
-) -> None:
-    """Write the training state, the weights and their JSON description (with the fingerprint
-    of the `generator` they were pretrained on), each atomically and in that order: a run
-    killed in between holds a state to resume, and weights only beside a full state."""
-    info = {
-        "format_version": FORMAT_VERSION,
-        "preset": preset.name,
-        "generator": generator,
-        "networks": dataclasses.asdict(preset.networks),
-        "config": dataclasses.asdict(config),
-        "iteration": iteration,
-        "total": _total_iterations(preset, config),
-    }
-    weights = cpu_state(networks)
-    state = {
-        "format_version": FORMAT_VERSION,
-        "preset": preset.to_json(),
-        "config": dataclasses.asdict(config),
-        "iteration": iteration,
-        "networks": weights,
-        "optimizer": optimizer.state_dict(),
-        "rng": rng.get_state(),
-    }
-    save_torch(state, _resume_path(path))
-    with atomic_path(path) as temporary:
-        safetensors.torch.save_file(weights, temporary)
-    write_json(path.with_suffix(".json"), info)
-
-
-def _restore(
-    path: Path,
-    networks: Gan2ShapeNetworks,
-    optimizer: torch.optim.Optimizer,
-    rng: torch.Generator,
-    preset: Gan2ShapePreset,
-    config: PretrainConfig,
-) -> int:
-    """Load the training state saved beside `path`; returns the iterations done."""
-    resume_path = _resume_path(path)
-    state = read_torch_file(
-        resume_path,
-        missing=f"There is no pretraining state {resume_path} to resume; run without --resume.",
-        damaged=f"The pretraining state {resume_path} is damaged; delete it and start again.",
-    )
-    if state.get("format_version") != FORMAT_VERSION:
-        raise GANliftError(
-            f"{resume_path} was written by another version of GANlift; delete it and start again."
-        )
-    if state["preset"] != preset.to_json():
-        raise GANliftError(
-            f"{resume_path} was trained with another preset; resume with the same --model, or "
-            "the same --ckpt with the same --category or --preset."
-        )
-    saved = state["config"]
-    if any(saved[key] != getattr(config, key) for key in ("images", "truncation", "seed", "batch")):
-        raise GANliftError(
-            f"{resume_path} was trained on {saved['images']} images (truncation "
-            f"{saved['truncation']}) from seed {saved['seed']} in batches of {saved['batch']}; "
-            "resume with the same --images, --truncation, --seed and --batch."
-        )
-    iteration, total = int(state["iteration"]), _total_iterations(preset, config)
-    if iteration > total:
-        raise GANliftError(
-            f"{resume_path} already holds {iteration} iterations, more than the {total} these "
-            "settings run (the prior fit, the warm-ups and --steps); raise --steps to go on."
-        )
-    networks.load_state_dict(state["networks"], strict=True)
-    optimizer.load_state_dict(state["optimizer"])
-    rng.set_state(state["rng"])
-    return iteration
-
-
-def _resume_path(path: Path) -> Path:
-    return path.with_suffix(".resume.pt")

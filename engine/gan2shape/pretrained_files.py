@@ -1,0 +1,173 @@
+"""Joint pretraining's files: the weights `<out>.safetensors` with `<out>.json` beside them,
+which fast mode reads, and the training state `<out>.resume.pt` (networks, optimiser, random
+generator, iteration), which `pretrain(resume=True)` continues. All are written atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import safetensors.torch
+import torch
+from safetensors import SafetensorError
+
+from engine.atomic import atomic_path, save_torch, write_json
+from engine.device import cpu_state
+from engine.errors import GANliftError
+from engine.gan2shape.networks import Gan2ShapeNetworks
+from engine.gan2shape.presets import Gan2ShapePreset
+from engine.stylegan2 import Generator
+from engine.stylegan2.checkpoint import generator_fingerprint, safetensors_path
+from engine.torch_files import read_torch_file
+
+if TYPE_CHECKING:
+    from engine.gan2shape.pretrain import PretrainConfig
+
+FORMAT_VERSION = 4
+
+
+def load_pretrained(
+    path: str | os.PathLike, preset: Gan2ShapePreset, generator: Generator | None = None
+) -> dict[str, torch.Tensor]:
+    """The pretrained networks' state dict from `path` (`.safetensors` + `.json`), checked
+    against `preset`'s network configuration and, when the file records it, against the
+    `generator` they were pretrained on."""
+    path = safetensors_path(path)
+    if not path.is_file():
+        raise GANliftError(
+            f"Fast mode needs jointly pretrained GAN2Shape networks at {path}, which do not "
+            f"exist; create them with `python -m engine gan2shape-pretrain --model <model> "
+            f"--out {path}` or use --quality full."
+        )
+    if not path.with_suffix(".json").is_file():
+        raise GANliftError(
+            f"The pretrained networks {path} have no {path.with_suffix('.json').name} beside "
+            "them; copy it along with the weights (gan2shape-pretrain writes both)."
+        )
+    try:
+        info = json.loads(path.with_suffix(".json").read_text())
+        weights = safetensors.torch.load_file(str(path))
+    except (OSError, ValueError, SafetensorError) as error:
+        raise GANliftError(
+            f"The pretrained networks {path} (or the .json beside it) cannot be read; "
+            "pretrain them again."
+        ) from error
+    if info.get("networks") != dataclasses.asdict(preset.networks):
+        raise GANliftError(
+            f"The pretrained networks {path} were trained for other network sizes than preset "
+            f"'{preset.name}'; pretrain them again with this preset."
+        )
+    recorded = info.get("generator")
+    if generator is not None and recorded not in (None, generator_fingerprint(generator)):
+        raise GANliftError(
+            f"The pretrained networks {path} were pretrained on another StyleGAN2 than this "
+            "one; pretrain them again for it (gan2shape-pretrain) or use --quality full."
+        )
+    return weights
+
+
+def pretraining_progress(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(iterations done, iterations planned) that the JSON beside the pretrained networks at
+    `path` records, or None where there is none to read (so that a run stopped early can be
+    told from a finished one)."""
+    try:
+        info = json.loads(safetensors_path(path).with_suffix(".json").read_text())
+        return int(info["iteration"]), int(info["total"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def save_pretraining(
+    path: Path,
+    networks: Gan2ShapeNetworks,
+    optimizer: torch.optim.Optimizer,
+    rng: torch.Generator,
+    preset: Gan2ShapePreset,
+    config: PretrainConfig,
+    *,
+    iteration: int,
+    total: int,
+    generator: str,
+) -> None:
+    """Write the training state, the weights and their JSON description (with the fingerprint
+    of the `generator` they were pretrained on), each atomically and in that order: a run
+    killed in between holds a state to resume, and weights only beside a full state."""
+    info = {
+        "format_version": FORMAT_VERSION,
+        "preset": preset.name,
+        "generator": generator,
+        "networks": dataclasses.asdict(preset.networks),
+        "config": dataclasses.asdict(config),
+        "iteration": iteration,
+        "total": total,
+    }
+    weights = cpu_state(networks)
+    state = {
+        "format_version": FORMAT_VERSION,
+        "preset": preset.to_json(),
+        "config": dataclasses.asdict(config),
+        "iteration": iteration,
+        "networks": weights,
+        "optimizer": optimizer.state_dict(),
+        "rng": rng.get_state(),
+    }
+    save_torch(state, resume_path(path))
+    with atomic_path(path) as temporary:
+        safetensors.torch.save_file(weights, temporary)
+    write_json(path.with_suffix(".json"), info)
+
+
+def restore_pretraining(
+    path: Path,
+    networks: Gan2ShapeNetworks,
+    optimizer: torch.optim.Optimizer,
+    rng: torch.Generator,
+    preset: Gan2ShapePreset,
+    config: PretrainConfig,
+    *,
+    total: int,
+) -> int:
+    """Load the training state saved beside `path` into the networks, optimiser and random
+    generator; returns the iterations done (refused when the run's settings, or its `total`
+    iterations, do not take them)."""
+    state_path = resume_path(path)
+    state = read_torch_file(
+        state_path,
+        missing=f"There is no pretraining state {state_path} to resume; run without --resume.",
+        damaged=f"The pretraining state {state_path} is damaged; delete it and start again.",
+    )
+    if state.get("format_version") != FORMAT_VERSION:
+        raise GANliftError(
+            f"{state_path} was written by another version of GANlift; delete it and start again."
+        )
+    if state["preset"] != preset.to_json():
+        raise GANliftError(
+            f"{state_path} was trained with another preset; resume with the same --model, or "
+            "the same --ckpt with the same --category or --preset."
+        )
+    saved = state["config"]
+    if any(saved[key] != getattr(config, key) for key in ("images", "truncation", "seed", "batch")):
+        raise GANliftError(
+            f"{state_path} was trained on {saved['images']} images (truncation "
+            f"{saved['truncation']}) from seed {saved['seed']} in batches of {saved['batch']}; "
+            "resume with the same --images, --truncation, --seed and --batch."
+        )
+    iteration = int(state["iteration"])
+    if iteration > total:
+        raise GANliftError(
+            f"{state_path} already holds {iteration} iterations, more than the {total} these "
+            "settings run (the prior fit, the warm-ups and --steps); raise --steps to go on."
+        )
+    networks.load_state_dict(state["networks"], strict=True)
+    optimizer.load_state_dict(state["optimizer"])
+    rng.set_state(state["rng"])
+    return iteration
+
+
+def resume_path(path: Path) -> Path:
+    """Where the training state of the weights at `path` is kept."""
+    return path.with_suffix(".resume.pt")

@@ -30,6 +30,25 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     return device
 
 
+def module_device(module: torch.nn.Module) -> torch.device:
+    """Where `module`'s parameters live (the CPU for a module without any): the device a
+    function that runs it works on unless told otherwise."""
+    parameter = next(module.parameters(), None)
+    return torch.device("cpu") if parameter is None else parameter.device
+
+
+def same_device(first: torch.device, second: torch.device) -> bool:
+    """Whether two devices are one ('cuda' names the current CUDA device, as torch places it)."""
+    if first.type != second.type:
+        return False
+    if first.type != "cuda":
+        return True
+    current = torch.cuda.current_device()
+    return (first.index if first.index is not None else current) == (
+        second.index if second.index is not None else current
+    )
+
+
 def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A detached, contiguous CPU copy of `module`'s state dict: what a file or a returned
     result keeps, unchanged by later training of the module."""

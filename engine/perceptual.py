@@ -25,6 +25,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import resize_square
 from engine.stylegan2 import Discriminator
@@ -169,6 +170,7 @@ def perceptual_loss(
     and else the first `num_blocks` discriminator blocks; a GANliftError says what to do when
     neither works.
     """
+    device = resolve_device(device)
     if kind == "discriminator":
         if discriminator is None:
             raise GANliftError(
@@ -198,6 +200,7 @@ def perceptual_loss(
 
 def load_lpips(*, device: torch.device | str = "cpu") -> LPIPS:
     """LPIPS with the published weights (fetched into the hub cache if missing), frozen."""
+    device = resolve_device(device)
     model = LPIPS()
     vgg_state = _load_state(_ensure_on_disk(VGG16_WEIGHTS))
     features_state = {key: value for key, value in vgg_state.items() if key.startswith("features.")}

@@ -7,14 +7,27 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.device import resolve_device
+from engine.benchmarks.shape import run_shape_benchmark
+from engine.device import module_device, resolve_device, same_device
 from engine.errors import GANliftError
-from engine.gan2shape import load_state, prepare_input, reconstruct, recover
+from engine.evaluation import write_examples
+from engine.evaluation.coverage import render_labelled
+from engine.evaluation.gan2shape_check import check_networks
+from engine.evaluation.inversion_psnr import evaluate_inversion
+from engine.evaluation.regressor import fit_label_regressor
+from engine.gan2shape import Gan2ShapeNetworks, load_state, prepare_input, reconstruct, recover
 from engine.gan2shape.pipeline import Gan2ShapeModel
 from engine.inversion import project
+from engine.perceptual import perceptual_loss
 from engine.stylegan2 import load_checkpoint
+from engine.stylegan2.checkpoint import MODELS_DIR
+from engine.styleganr import load_styleganr
+from engine.styleganr.labelling import load_view_labeller
+from engine.styleganr.multiview import synthetic_view_pairs
+from engine.synth import render_samples
 from tests.tiny import tiny_checkpoint, tiny_gan, tiny_gan2shape_preset
 
+LABELLER = MODELS_DIR / "default-car-labeller.pt"
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 
 
@@ -51,3 +64,56 @@ def test_library_entry_points_refuse_cuda_on_a_machine_without_it(tmp_path) -> N
             call()
         assert name != "reconstruct" or not (tmp_path / "run").exists()
     assert load_checkpoint(checkpoint, "auto").generator.input.input.device.type == "cpu"
+
+
+def test_every_entry_point_takes_auto_and_names_an_unknown_device(tmp_path) -> None:
+    """These passed the name to torch: 'auto' was torch's list of device types."""
+    G, D = tiny_gan(16)
+    networks = Gan2ShapeNetworks(tiny_gan2shape_preset(16).networks, style_dim=G.style_dim)
+    calls = {
+        "load_styleganr": lambda device: load_styleganr("default-car-styleganr", device=device),
+        "load_view_labeller": lambda device: load_view_labeller(LABELLER, device),
+        "render_samples": lambda device: render_samples("car", [1], size=16, device=device),
+        "synthetic_view_pairs": lambda device: synthetic_view_pairs([1], size=16, device=device),
+        "perceptual_loss": lambda device: perceptual_loss(
+            "discriminator", discriminator=D, device=device
+        ),
+        "write_examples": lambda device: write_examples(
+            tmp_path / device, "face", n=1, size=16, device=device
+        ),
+        "evaluate_inversion": lambda device: evaluate_inversion(
+            G, "face", n_images=1, num_steps=1, device=device
+        ),
+        "run_shape_benchmark": lambda device: run_shape_benchmark(
+            "face",
+            n=2,
+            size=16,
+            methods=["const. null depth"],
+            train_samples=2,
+            batch_size=2,
+            device=device,
+        ),
+        "fit_label_regressor": lambda device: fit_label_regressor(
+            torch.zeros(2, 3, 16, 16), torch.zeros(2, 1), steps=1, batch_size=2, device=device
+        ),
+        "render_labelled": lambda device: render_labelled("face", 0, 2, device=device),
+        "check_networks": lambda device: check_networks(
+            networks, tiny_gan2shape_preset(16), "face", n=2, device=device
+        ),
+    }
+    for name, call in calls.items():
+        call("auto")
+        with pytest.raises(GANliftError) as refused:
+            call("tpu")
+        assert str(refused.value).startswith("Unknown device 'tpu'"), name
+
+
+def test_devices_of_modules_compare_as_torch_places_them(monkeypatch) -> None:
+    assert module_device(torch.nn.Linear(2, 2)) == torch.device("cpu")
+    assert module_device(torch.nn.ReLU()) == torch.device("cpu")  # no parameters
+    assert module_device(torch.nn.Linear(2, 2, device="meta")) == torch.device("meta")
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert same_device(torch.device("cuda"), torch.device("cuda:1"))
+    assert not same_device(torch.device("cuda"), torch.device("cuda:0"))
+    assert not same_device(torch.device("cpu"), torch.device("cuda:1"))
+    assert same_device(torch.device("cpu"), torch.device("cpu", 0))

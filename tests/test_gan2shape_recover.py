@@ -321,6 +321,15 @@ def test_project_view_gives_a_generator_image(gan, full) -> None:
     assert image.shape == (1, 3, SIZE, SIZE) and image.abs().max() <= 1
 
 
+def test_a_run_goes_on_where_its_state_is(gan, full) -> None:
+    """A state elsewhere than the device given was run half there: torch's device mismatch."""
+    recovery, _ = full
+    elsewhere = copy.deepcopy(recovery.state)
+    elsewhere.networks.to("meta")
+    with pytest.raises(GANliftError, match=r"^The GAN2Shape state is on meta, not cpu; load it"):
+        continue_recovery(*gan[:2], elsewhere, device="cpu")
+
+
 def test_a_run_refuses_a_generator_other_than_its_own(gan, full, tmp_path: Path) -> None:
     """Another GAN of the same shapes drew its own objects from the run's latent: a face run's
     novel views came out as cars, and a resumed run trained on the other GAN's images."""

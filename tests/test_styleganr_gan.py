@@ -874,6 +874,20 @@ def test_a_model_whose_gan_was_moved_says_where_it_looked(model, tmp_path) -> No
     )
 
 
+def test_a_bundled_gan_that_fails_to_load_says_why(model, tmp_path, monkeypatch) -> None:
+    """Any error loading a GAN recorded by name read "which is no longer there"."""
+    model_file = save_styleganr(replace(model, generator_path="default-car"), tmp_path / "m.pt")
+
+    def damaged(*args, **kwargs):
+        raise GANliftError("Cannot read default-car.safetensors: the file is truncated.")
+
+    monkeypatch.setattr(
+        importlib.import_module("engine.styleganr.model"), "load_checkpoint", damaged
+    )
+    with pytest.raises(GANliftError, match=r"^Cannot read default-car\.safetensors"):
+        load_styleganr(model_file)
+
+
 def test_each_sample_is_read_from_its_own_view_codes_camera(model, monkeypatch) -> None:
     """`sample` draws each image under a random labelled view code and hands the inverse
     graphics network that code's camera for that image, not another sample's."""

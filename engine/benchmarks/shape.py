@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from engine.atomic import write_json
+from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.prior import PriorBoxPreset, ellipsoid_prior
 from engine.metrics import mad, side
@@ -198,7 +199,7 @@ def run_shape_benchmark(
     first_seed = SEED_RANGES["test"].start if seed is None else seed
     seeds = seed_run(first_seed, n, split="test")
     settings = ShapeBenchmarkSettings(
-        category, size, torch.device(device), train_samples, batch_size
+        category, size, resolve_device(device), train_samples, batch_size
     )
     predictors = {name: DEPTH_PREDICTORS[name](settings) for name in names}
     scores: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in names}

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from engine.device import cpu_state
+from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError, StoppedEarly
 from engine.evaluation.labels import label_set
 from engine.evaluation.regressor import (
@@ -173,6 +173,7 @@ def render_labelled(
     """Renders of seeds `first_seed …` ``[count, 3, 64, 64]`` and their labels ``[count, K]``
     (both on the CPU); `should_stop` ends it between batches with StoppedEarly (a part of the
     set would skew what is fitted or read on it)."""
+    device = resolve_device(device)
     extract = label_set(category).extract
     images, labels = [], []
     for start in range(first_seed, first_seed + count, batch_size):
@@ -223,6 +224,7 @@ class CoverageReader:
     ) -> CoverageReader:
         """Train the regressor on `n_train` training renders and read `n_heldout` held-out ones;
         `should_stop` ends it with StoppedEarly (a regressor fitted part-way would misread)."""
+        device = resolve_device(device)
         train_images, train_labels = render_labelled(
             category, train_seed, n_train, device=device,
             progress=_phase(progress, "train renders"), should_stop=should_stop,
@@ -260,6 +262,7 @@ class CoverageReader:
         cls, state: dict[str, Any], device: torch.device | str = "cpu"
     ) -> CoverageReader:
         """The reader `state()` described, its regressor on `device`."""
+        device = resolve_device(device)
         model = LabelRegressor(len(state["model"]["label_mean"]))
         model.load_state_dict(state["model"])
         return cls(

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from engine.config import whole_fields
+from engine.device import resolve_device
 from engine.errors import GANliftError, StoppedEarly
 from engine.evaluation.coverage import (
     COVERAGE_GOAL,
@@ -216,6 +217,7 @@ def evaluate_gan(
     evaluation of the same generator with the same settings goes on from them (the caller
     removes the file once the results are written).
     """
+    device = resolve_device(device)
     if run_dir is not None and not any(
         (Path(run_dir) / name).is_file() for name in ("config.json", "log.jsonl")
     ):

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from engine.benchmarks.gan2shape_rows import depth_in_image_view
+from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.photogeometry import decompose, render_in_views
@@ -89,6 +90,7 @@ def check_networks(
 
     The networks are moved to `device` and read in eval mode; their training mode is restored.
     """
+    device = resolve_device(device)
     if category not in CATEGORIES:
         raise GANliftError(f"Unknown category '{category}'; use one of {', '.join(CATEGORIES)}.")
     if not 2 <= n <= MAX_RENDERS:

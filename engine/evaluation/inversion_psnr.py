@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import make_grid
 from engine.inversion import project
@@ -83,6 +84,7 @@ def evaluate_inversion(
     the first images under the same settings, is continued rather than redone; `on_image`
     is handed the scores so far after each image projected in full (to keep them on disk).
     """
+    device = resolve_device(device)
     seeds = seed_run(first_seed, n_images, split="test")
     size = generator.config.size
     total = n_images * num_steps

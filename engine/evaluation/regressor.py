@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import fit_to_frame
 from engine.progress import ProgressFn, StopFn
@@ -95,7 +96,7 @@ def fit_label_regressor(
         )
     if len(images) < 2 or steps < 1:
         raise GANliftError("The regressor needs at least 2 training images and 1 step.")
-    device = torch.device(device)
+    device = resolve_device(device)
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
     inputs = regressor_input(images).to(device)  # [N, 3, 32, 32]

@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 
 from engine.atomic import output_folder, write_json
-from engine.device import resolve_device
+from engine.device import module_device, resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import Box, PreparedInput, prepare_input
 from engine.gan2shape.outputs import OUTPUT_NAMES
@@ -208,13 +208,14 @@ def reconstruct(
     quality: Quality = "full",
     latent: GivenLatent | None = None,
     perceptual: PerceptualLoss | None = None,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     bf16: bool = False,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
 ) -> Reconstruction:
-    """Run GAN2Shape on `prepared` (with its known `latent`, else by inversion) in `out_dir`,
-    or continue the run already there for the same input, model and quality. A folder that
+    """Run GAN2Shape on `prepared` (with its known `latent`, else by inversion) in `out_dir`
+    on `device` (default: the model's), or continue the run already there for the same input,
+    model and quality. A folder that
     holds a run of something else, or files of the outputs' names but no run, is refused
     rather than overwritten."""
     out_dir = Path(out_dir)
@@ -223,8 +224,9 @@ def reconstruct(
         check_latent_fits(latent, model.generator, prepared.image)
     description = _describe_run(model, prepared, quality, latent)
     G, D = model.generator, model.discriminator
+    device = resolve_device(module_device(G) if device is None else device)
     common = {
-        "device": resolve_device(device),  # before the run's folder is made
+        "device": device,  # resolved before the run's folder is made
         "perceptual": perceptual,
         "bf16": bf16,
         "checkpoint": state_path,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.device import frozen_copy, resolve_device
+from engine.device import frozen_copy, module_device, resolve_device, same_device
 from engine.errors import GANliftError, StoppedEarly
 from engine.gan2shape.frames import to_network_frame
 from engine.gan2shape.inputs import default_mask
@@ -73,7 +73,7 @@ def recover(
     preset: Gan2ShapePreset | str,
     mask: torch.Tensor | None = None,
     latent: GivenLatent | None = None,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     perceptual: PerceptualLoss | None = None,
     init: Mapping[str, torch.Tensor] | None = None,
     seed: int = 0,
@@ -89,7 +89,8 @@ def recover(
     prior and, with the preset's `use_mask`, the losses; without it such presets take
     GrabCut's (`object_mask`), the others the whole frame.
     `latent` is the image's inversion, with its noise maps if it has them (else
-    `engine.inversion.project` runs for the preset's `inversion_steps`). `init` is a
+    `engine.inversion.project` runs for the preset's `inversion_steps`). The run works on
+    `device` (default: where `G` lives) with copies of the networks. `init` is a
     `Gan2ShapeNetworks` state dict (e.g. pretrained weights): then the prior fit is skipped.
     `perceptual` defaults to LPIPS when its weights are on disk, else discriminator features.
     `bf16` runs the generator, discriminator and perceptual passes under bfloat16 autocast
@@ -100,7 +101,7 @@ def recover(
     good, so nothing is saved then.
     """
     preset = get_preset(preset) if isinstance(preset, str) else preset
-    device = resolve_device(device)
+    device = resolve_device(module_device(G) if device is None else device)
     check_generator(G, preset)
     image = checked_image(image, "GAN2Shape")
     if latent is not None:
@@ -132,7 +133,7 @@ def continue_recovery(
     D: Discriminator,
     state: RecoveryState,
     *,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     perceptual: PerceptualLoss | None = None,
     bf16: bool = False,
     checkpoint: str | os.PathLike | None = None,
@@ -140,9 +141,16 @@ def continue_recovery(
     should_stop: StopFn | None = None,
 ) -> Recovery:
     """Run the rest of `state`'s schedule (e.g. a stopped run's `Recovery.state`, or a state
-    loaded with `load_state(path, device=device)`) with the generator it was started with;
-    arguments as in `recover`. The state is updated in place."""
-    device = resolve_device(device)
+    loaded with `load_state(path, device=device)`) with the generator it was started with,
+    on the state's device (a `device` other than it is refused); arguments as in `recover`.
+    The state is updated in place."""
+    state_device = module_device(state.networks)
+    device = resolve_device(state_device if device is None else device)
+    if not same_device(device, state_device):
+        raise GANliftError(
+            f"The GAN2Shape state is on {state_device}, not {device}; load it with "
+            f"load_state(path, device='{device}') or leave device out."
+        )
     check_generator(G, state.preset)
     check_same_generator(state, G)
     G, D = frozen_copy(G, device), frozen_copy(D, device)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
+from engine.device import frozen_copy, module_device, same_device
 from engine.errors import GANliftError
 from engine.gan2shape.frames import centre_crop
 from engine.gan2shape.parametrisation import compose_image
@@ -68,9 +69,13 @@ def project_view(
 ) -> torch.Tensor:
     """`render_view`'s image projected onto `G`'s manifold by the recovery's trained offset
     encoder: the generator's image in [-1, 1] at its own resolution, cropped as the preset
-    crops the input (`[1, 3, K, K]`, K = crop x size; `G` on the recovery's device). The
-    encoder sees the view unmasked, as step 2's pseudo samples are drawn."""
+    crops the input (`[1, 3, K, K]`, K = crop x size, on the recovery's device; a `G`
+    elsewhere runs as a copy there). The encoder sees the view unmasked, as step 2's pseudo
+    samples are drawn."""
     check_same_generator(recovery.state, G)
+    device = module_device(recovery.state.networks)
+    if not same_device(module_device(G), device):
+        G = frozen_copy(G, device)
     rendered, _ = _render(recovery, azimuth, elevation, light)
     projector = latent_projector(G, recovery.state.preset, recovery.state.target)
     with torch.no_grad():

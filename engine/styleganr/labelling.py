@@ -265,7 +265,7 @@ def labeller_from_state(
     """A labeller built from a stored config dict and weights (from ``source``), in eval mode."""
     labeller = ViewLabeller(config_from_dict(LabellerConfig, config, source))
     labeller.load_state_dict(weights, strict=True)
-    return labeller.to(device).eval()
+    return labeller.to(resolve_device(device)).eval()
 
 
 @torch.no_grad()

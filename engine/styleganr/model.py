@@ -18,10 +18,10 @@ from typing import Any
 import torch
 
 from engine.config import config_from_dict, config_to_dict
-from engine.device import cpu_state
+from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError
 from engine.stylegan2 import Generator, generator_fingerprint, load_checkpoint
-from engine.stylegan2.checkpoint import MODELS_DIR, is_model_name
+from engine.stylegan2.checkpoint import MODELS_DIR, is_model_name, resolve_checkpoint_path
 from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.inverse_graphics import InverseGraphicsConfig, InverseGraphicsNet
 from engine.styleganr.labelling import ViewLabeller, labeller_from_state
@@ -151,7 +151,7 @@ def load_styleganr(
     from the recorded path, and must be the one the model was trained on (files without a
     fingerprint are not checked). A given ``generator`` becomes the model's own: it is moved
     to ``device`` and set to evaluation mode (pass a copy to keep yours as it is)."""
-    path = resolve_model_path(path)
+    path, device = resolve_model_path(path), resolve_device(device)
     state = read_state(path, MODEL_FORMAT)
     if generator is None:
         if not state["generator_path"]:
@@ -161,15 +161,14 @@ def load_styleganr(
             )
         recorded_path = state["generator_path"]
         try:
-            generator = load_checkpoint(recorded_path, device).generator
+            recorded_file = resolve_checkpoint_path(recorded_path)
         except GANliftError as error:
-            if Path(recorded_path).exists():
-                raise
             raise GANliftError(
                 f"{path} records its StyleGAN2 as {recorded_path}, which is no longer there; "
                 "pass the GAN's checkpoint where it is now (--checkpoint, or generator= in "
                 "Python)."
             ) from error
+        generator = load_checkpoint(recorded_file, device).generator  # its errors tell why
     inverse_graphics = InverseGraphicsNet(
         config_from_dict(InverseGraphicsConfig, state["inverse_graphics"]["config"], str(path))
     )

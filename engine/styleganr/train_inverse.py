@@ -224,6 +224,7 @@ def load_inverse_graphics(
     config = config_from_dict(InverseGraphicsTrainConfig, state["config"], str(path))
     network = InverseGraphicsNet(config.network)
     network.load_state_dict(state["network"], strict=True)
+    device = resolve_device(device)
     network = network.to(device).eval()
     network.template = network.template.to(device)
     return network

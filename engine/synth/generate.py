@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.render import (
     apply_transform,
@@ -121,7 +122,7 @@ def sample_scene(
     model = _model(category)
     if size < 16:
         raise GANliftError(f"Image size {size} is too small; use 16 or more (64 or 128 usual).")
-    device = torch.device(device)
+    device = resolve_device(device)
     rngs = sample_generators(seeds, category)
     params = model.sample_parameters(rngs)
     view = model.sample_views(rngs, params).to(device)

@@ -87,7 +87,7 @@ def psnr(
     pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Peak signal-to-noise ratio per image, in dB, for images `[N, C, H, W]` in [-1, 1],
-    over the whole frame or over `mask [N, 1, H, W]` (e.g. the object alone).
+    over the whole frame or over `mask [N, 1, H, W]` or `[N, H, W]` (e.g. the object alone).
 
     The peak-to-peak range is 2; identical images give +inf. Returns `[N]`.
     """
@@ -96,7 +96,13 @@ def psnr(
     if mask is None:
         mse = squared.flatten(1).mean(1)  # [N]
     else:
-        weights = mask.expand_as(squared).flatten(1)
+        count, _, height, width = squared.shape
+        if mask.shape not in ((count, 1, height, width), (count, height, width)):
+            raise GANliftError(
+                f"The mask has shape {tuple(mask.shape)} but the images need "
+                f"{(count, 1, height, width)} or {(count, height, width)}; pass one mask per image."
+            )
+        weights = mask.reshape(count, 1, height, width).expand_as(squared).flatten(1)
         mse = (squared.flatten(1) * weights).sum(1) / weights.sum(1).clamp(min=1)
     return 10.0 * torch.log10(4.0 / mse)
 

@@ -98,6 +98,17 @@ def test_psnr_matches_hand_computed_values() -> None:
     assert psnr(noisy, image).item() == pytest.approx(10 * math.log10(4 / 0.1), rel=1e-5)
 
 
+def test_psnr_takes_masks_with_or_without_a_channel_and_refuses_others() -> None:
+    """A `[3, H, W]` mask (as side and mad take them) masked image k's channel k with mask k."""
+    images, targets = torch.rand(3, 3, 4, 4), torch.rand(3, 3, 4, 4)
+    masks = (torch.rand(3, 1, 4, 4) > 0.5).float()
+    expected = psnr(images, targets, masks)
+    torch.testing.assert_close(psnr(images, targets, masks[:, 0]), expected)
+    for wrong in (masks[0], masks[:2], torch.ones(3, 3, 4, 4)):
+        with pytest.raises(GANliftError, match=r"^The mask has shape .* pass one mask per image"):
+            psnr(images, targets, wrong)
+
+
 def test_psnr_text_says_exact_for_identical_images() -> None:
     image = torch.zeros(1, 3, 4, 4)
     assert psnr_text(psnr(image, image).item()) == "exact"

@@ -184,7 +184,7 @@ def test_pretraining_into_a_folder_asks_for_a_file_name(tmp_path: Path, capsys) 
     out = ["--out", str(tmp_path)]
     assert engine_main(["gan2shape-pretrain", "--model", "default-face", *out]) == 2
     assert capsys.readouterr().err == (
-        f"error: --out {tmp_path} is a folder; give the weights file's name (for example "
+        f"error: {tmp_path} is a folder; give the weights file's name (for example "
         f"{tmp_path / 'gan2shape.safetensors'}).\n"
     )
     assert list(tmp_path.iterdir()) == []

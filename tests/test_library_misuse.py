@@ -14,7 +14,7 @@ from engine.evaluation.balance import CoverageReader, coverage_weights
 from engine.evaluation.evaluate import EvaluationConfig, evaluate_gan
 from engine.evaluation.regressor import LabelRegressor
 from engine.evaluation.report import write_evaluation
-from engine.gan2shape import PretrainConfig, get_preset, pretrain
+from engine.gan2shape import PretrainConfig, pretrain
 from engine.stylegan2 import save_checkpoint
 from engine.stylegan2.training import train_gan
 from engine.styleganr import (
@@ -67,7 +67,7 @@ def test_pretraining_refuses_what_reconstruct_would_refuse_before_training(tmp_p
     config = PretrainConfig(images=2, steps=1)
     preset = tiny_gan2shape_preset(32)
     cases = [
-        (G, D, get_preset("default-face"), tmp_path / "w", "is for 64-px generators"),
+        (G, D, "default-face", tmp_path / "w", "is for 64-px generators"),  # a name too
         (G, None, preset, tmp_path / "w", "needs the GAN's discriminator"),
         (G, D, preset, tmp_path, "is a folder; give the weights file's name"),
         (copy.deepcopy(G).half(), D, preset, tmp_path / "w", "Pretraining takes a float32 gen"),

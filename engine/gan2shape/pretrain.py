@@ -32,13 +32,13 @@ from pathlib import Path
 import torch
 
 from engine.config import whole_fields
-from engine.device import cpu_state, frozen_copy, resolve_device
+from engine.device import cpu_state, frozen_copy, module_device, resolve_device
 from engine.distributed import current_process_group
 from engine.errors import GANliftError
 from engine.gan2shape.frames import to_network_frame
 from engine.gan2shape.inputs import default_masks
 from engine.gan2shape.networks import Gan2ShapeNetworks
-from engine.gan2shape.presets import Gan2ShapePreset
+from engine.gan2shape.presets import Gan2ShapePreset, get_preset
 from engine.gan2shape.pretrained_files import restore_pretraining, resume_path, save_pretraining
 from engine.gan2shape.recover import check_generator, latent_projector
 from engine.gan2shape.steps import (
@@ -156,25 +156,27 @@ def pretrain(
     G: Generator,
     D: Discriminator,
     *,
-    preset: Gan2ShapePreset,
+    preset: Gan2ShapePreset | str,
     out: str | os.PathLike,
     config: PretrainConfig = PretrainConfig(),
     resume: bool = False,
     perceptual: PerceptualLoss | None = None,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     bf16: bool = False,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
 ) -> PretrainResult:
-    """Train `preset`'s networks jointly on GAN samples of `G`, saving to `out` (`.safetensors`
-    + `.json` + `.resume.pt`). With `resume` the saved training state is continued (and must
-    exist); without it an existing `out` is refused rather than overwritten.
+    """Train `preset`'s networks (a preset or its name) jointly on GAN samples of `G` on
+    `device` (default: where `G` lives), saving to `out` (`.safetensors` + `.json` +
+    `.resume.pt`). With `resume` the saved training state is continued (and must exist);
+    without it an existing `out` is refused rather than overwritten.
 
     Under torch.distributed every process calls this with the same arguments; `config.batch`
     is the global batch, and only rank 0 reports progress and writes files."""
+    preset = get_preset(preset) if isinstance(preset, str) else preset
     if Path(out).is_dir():
         raise GANliftError(
-            f"--out {out} is a folder; give the weights file's name (for example "
+            f"{out} is a folder; give the weights file's name (for example "
             f"{Path(out) / 'gan2shape.safetensors'})."
         )
     check_generator(G, preset)  # not after the pretraining: recover refuses its networks
@@ -184,7 +186,7 @@ def pretrain(
             "Pretraining needs the GAN's discriminator (its features are the perceptual loss); "
             "load a checkpoint saved with it."
         )
-    device = resolve_device(device)
+    device = resolve_device(module_device(G) if device is None else device)
     group = current_process_group(device)
     config.check_split(group.world_size)
     path = safetensors_path(out)

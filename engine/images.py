@@ -118,6 +118,24 @@ def checked_image(image: object, what: str) -> torch.Tensor:
     return image
 
 
+def checked_mask(mask: object, height: int, width: int, what: str) -> torch.Tensor:
+    """`mask` (`[H, W]`, `[1, H, W]` or `[1, 1, H, W]`, values in [0, 1]) of an image of
+    `height` x `width` pixels as a float `[1, 1, H, W]`, or a GANliftError naming `what`: the
+    engine's masks come in all three layouts, and every function takes each of them."""
+    shape = list(mask.shape) if isinstance(mask, torch.Tensor) else None
+    if shape is None or mask.dim() not in (2, 3, 4) or shape[:-2] != [1] * (mask.dim() - 2):
+        raise GANliftError(
+            f"{what} takes one mask as a tensor [H, W], [1, H, W] or [1, 1, H, W], got "
+            f"{type(mask).__name__ if shape is None else f'shape {shape}'}."
+        )
+    if shape[-2:] != [height, width]:
+        raise GANliftError(
+            f"{what}'s mask is {shape[-1]}x{shape[-2]} px but the image is {width}x{height} px; "
+            "supply a mask of the same size as the image."
+        )
+    return mask.detach().float().reshape(1, 1, height, width)
+
+
 def fit_to_frame(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
     """Centre-crop `image [N,3,H,W]` to the frame's aspect ratio, then resize it to `size`.
 

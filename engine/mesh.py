@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from engine.atomic import output_file
 from engine.errors import GANliftError
-from engine.images import check_float_pixels, to_uint8
+from engine.images import check_float_pixels, checked_mask, to_uint8
 from engine.render import depth_to_points, grid_faces, sample_texture, transform_points
 
 MESH_FORMATS = (".obj", ".ply", ".glb")
@@ -106,7 +106,8 @@ def depth_to_mesh(
 
     ``depth [H, W]`` or ``[1, H, W]``, ``texture [3, kH, kW]`` or ``[1, 3, kH, kW]`` in
     [-1, 1] covering the same frame at k ≥ 1 times the depth's resolution (k = 1: the image
-    itself), ``mask [H, W]`` (> 0.5 keeps a pixel) or None for all pixels. ``view [6]`` or
+    itself), ``mask [H, W]``, ``[1, H, W]`` or ``[1, 1, H, W]`` (> 0.5 keeps a pixel) or None
+    for all pixels. ``view [6]`` or
     ``[1, 6]`` poses the surface as `engine.render.transform_points` does (None: canonical).
 
     Triangles are dropped where a corner is masked out or has no finite positive depth, and at
@@ -132,9 +133,7 @@ def depth_to_mesh(
     depth = depth.detach().float().cpu()
     valid = torch.isfinite(depth) & (depth > 0)  # [H, W]
     if mask is not None:
-        if mask.shape != (height, width):
-            raise ValueError(f"mask must be [{height}, {width}], got {list(mask.shape)}")
-        valid &= mask.detach().cpu() > 0.5
+        valid &= checked_mask(mask, height, width, "depth_to_mesh")[0, 0].cpu() > 0.5
     depth = torch.where(valid, depth, torch.ones_like(depth))
 
     faces = grid_faces(height, width).long()  # [F, 3]

@@ -366,7 +366,7 @@ def test_user_errors(gan, tmp_path: Path) -> None:
         recover(G, D, image, preset="face", latent=latent)
     with pytest.raises(GANliftError, match="one RGB image"):
         recover(G, D, image[0], preset=PRESET, latent=latent)
-    with pytest.raises(GANliftError, match="object mask must be"):
+    with pytest.raises(GANliftError, match="GAN2Shape's mask is 8x8 px but the image is 32x32 px"):
         recover(G, D, image, preset=PRESET, latent=latent, mask=torch.ones(1, 1, 8, 8))
     width = G.style_dim
     given = [  # the latent argument: only the CLI checked latent files before

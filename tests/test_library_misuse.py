@@ -14,7 +14,8 @@ from engine.evaluation.balance import CoverageReader, coverage_weights
 from engine.evaluation.evaluate import EvaluationConfig, evaluate_gan
 from engine.evaluation.regressor import LabelRegressor
 from engine.evaluation.report import write_evaluation
-from engine.gan2shape import PretrainConfig, pretrain
+from engine.gan2shape import PretrainConfig, prepare_input, pretrain
+from engine.mesh import depth_to_mesh
 from engine.stylegan2 import save_checkpoint
 from engine.stylegan2.training import train_gan
 from engine.styleganr import (
@@ -160,3 +161,30 @@ def test_view_codes_refuse_a_nan_truncation_and_hand_labels_a_half_bin() -> None
     with pytest.raises(GANliftError, match="azimuth bins, both whole numbers"):
         HandLabels(num_bins=4, bins={0: 0.5})
     assert HandLabels(num_bins=4, bins={np.int64(1): np.int64(2)}).bins == {1: 2}
+
+
+def test_masks_are_taken_in_each_layout_the_engine_gives_them() -> None:
+    """Recovery.mask is [1, 1, H, W], synthetic masks [N, H, W], depth_to_mesh took [H, W]
+    alone (so depth_to_mesh(rec.depth, rec.albedo, rec.mask) failed) and prepare_input refused
+    [1, H, W] with torch's interpolation error."""
+    image, depth = torch.zeros(1, 3, 12, 12), torch.full((1, 12, 12), 1.0)
+    mask = torch.zeros(12, 12)
+    mask[2:10, 3:9] = 1
+    layouts = (mask, mask[None], mask[None, None])
+    meshes = [depth_to_mesh(depth, image, layout) for layout in layouts]
+    assert len({len(mesh.vertices) for mesh in meshes}) == 1 and len(meshes[0].vertices) == 48
+    for layout in layouts:
+        prepared = prepare_input(image, size=12, find_face=False, needs_mask=True, mask=layout)
+        torch.testing.assert_close(prepared.mask, mask[None, None])
+    for wrong, message in [
+        (
+            torch.zeros(2, 12, 12),
+            r"takes one mask as a tensor \[H, W\], .* got shape \[2, 12, 12\]",
+        ),
+        (np.zeros((12, 12)), "takes one mask as a tensor .* got ndarray"),
+        (torch.zeros(1, 1, 12, 10), "mask is 10x12 px but the image is 12x12 px"),
+    ]:
+        with pytest.raises(GANliftError, match=message):
+            depth_to_mesh(depth, image, wrong)
+        with pytest.raises(GANliftError, match=message):
+            prepare_input(image, size=12, find_face=False, needs_mask=True, mask=wrong)

@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageOps
 
 from engine.errors import GANliftError
-from engine.images import checked_image, fit_to_frame, load_image, to_uint8
+from engine.images import checked_image, checked_mask, fit_to_frame, load_image, to_uint8
 from engine.limits import limits_from_environment
 from engine.progress import ProgressFn
 
@@ -76,11 +76,8 @@ def prepare_input(
             f"prepare_input's size is the model's frame in pixels (G.config.size), got {size!r}."
         )
     height, width = image.shape[-2:]
-    if mask is not None and mask.shape[-2:] != (height, width):
-        raise GANliftError(
-            f"The mask is {mask.shape[-1]}x{mask.shape[-2]} px but the image is "
-            f"{width}x{height} px; supply a mask of the same size as the image."
-        )
+    if mask is not None:
+        mask = checked_mask(mask, height, width, "prepare_input")
     framed = height == width <= size  # already a crop at the model's frame (or smaller)
     face = None if framed or not find_face or not face_detector_available() else detect_face(image)
     if framed:

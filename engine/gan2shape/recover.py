@@ -30,7 +30,7 @@ from engine.gan2shape.steps import (
     shape_loss,
     take_snapshot,
 )
-from engine.images import checked_image, fit_to_frame
+from engine.images import checked_image, checked_mask, fit_to_frame
 from engine.inversion import GivenLatent, check_latent_fits, latent_parts, project
 from engine.metrics import psnr
 from engine.perceptual import PerceptualLoss, perceptual_loss
@@ -377,14 +377,8 @@ def _framed_mask(
     mask: torch.Tensor, image: torch.Tensor, frame: int, device: torch.device
 ) -> torch.Tensor:
     """`mask` as `[1, 1, frame, frame]`, cropped and resized like the image."""
-    if mask.dim() == 3:
-        mask = mask[None]
-    if mask.dim() != 4 or mask.shape[:2] != (1, 1) or mask.shape[-2:] != image.shape[-2:]:
-        raise GANliftError(
-            f"The object mask must be [1, 1, H, W] matching the image {list(image.shape[-2:])}, "
-            f"got {list(mask.shape)}; pass a mask of the same size as the image."
-        )
-    return fit_to_frame(mask.to(device, torch.float32), frame).clamp(0, 1)
+    mask = checked_mask(mask, *image.shape[-2:], "GAN2Shape")
+    return fit_to_frame(mask.to(device), frame).clamp(0, 1)
 
 
 def _load_init(networks: Gan2ShapeNetworks, init: Mapping[str, torch.Tensor]) -> None:

@@ -5,12 +5,33 @@ that says what to do."""
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from engine.errors import GANliftError
+
+
+def refuse_compressed_archive(path: Path) -> None:
+    """Refuse a zip-format PyTorch file with a compressed entry: `torch.save` stores its
+    entries as they are, and torch unpacks compressed ones whole, so a 1 MB file of that kind
+    took 1.6 GB to read."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+        packed = [entry for entry in entries if entry.compress_type != zipfile.ZIP_STORED]
+    except (zipfile.BadZipFile, OSError, NotImplementedError) as error:
+        raise GANliftError(f"Cannot read {path}: its zip archive is damaged.") from error
+    if packed:
+        raise GANliftError(
+            f"Refusing to load {path}: its archive compresses {packed[0].filename}, which "
+            "torch.save never does (a small file could unpack to gigabytes); re-save it with "
+            "torch.save."
+        )
 
 
 def read_torch_file(path: str | os.PathLike, *, missing: str, damaged: str) -> Any:
@@ -21,6 +42,7 @@ def read_torch_file(path: str | os.PathLike, *, missing: str, damaged: str) -> A
         raise GANliftError(f"{path} is a folder; pass a file.")
     if not path.is_file():
         raise GANliftError(missing)
+    refuse_compressed_archive(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except MemoryError:

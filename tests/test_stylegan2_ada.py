@@ -10,6 +10,7 @@ structure as NVIDIA's persistence module (the reconstructor global with a meta d
 from __future__ import annotations
 
 import collections
+import io
 import json
 import math
 import os
@@ -241,6 +242,41 @@ def test_snapshot_carrying_a_command_is_refused(tmp_path: Path) -> None:
     with pytest.raises(GANliftError, match=r"refers to posix\.system"):
         load_checkpoint(path)
     assert not marker.exists()
+
+
+class _StorageCarryingACommand:
+    """Pickles as torch's storage reconstructor over bytes that call os.system: a global
+    hidden one level down, inside a tensor's storage."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        inner = io.BytesIO()
+        torch.save(RunsCommand(self.command), inner)
+        return (torch.storage._load_from_bytes, (inner.getvalue(),))
+
+
+class RunsCommand:
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def test_a_command_inside_a_storage_and_an_expanded_tensor_are_refused(tmp_path: Path) -> None:
+    """The nested global read as a damaged file; a tensor of one value expanded to 4096 x 4096
+    became 64 MB (any size) when the converter made it contiguous."""
+    marker = tmp_path / "marker"
+    path = tmp_path / "nested.pkl"
+    path.write_bytes(pickle.dumps({"G_ema": _StorageCarryingACommand(f"touch {marker}")}))
+    with pytest.raises(GANliftError, match=r"a tensor in it refers to posix\.system"):
+        load_checkpoint(path)
+    assert not marker.exists()
+    path.write_bytes(pickle.dumps({"weight": torch.zeros(1).expand(4096, 4096)}, protocol=4))
+    with pytest.raises(GANliftError, match=r"declares a tensor of shape \[4096, 4096\] but stores"):
+        load_ada_pickle(path)
 
 
 def test_unsupported_or_broken_snapshots(reference, ada_globals, tmp_path: Path) -> None:

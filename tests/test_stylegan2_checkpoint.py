@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from engine.stylegan2 import (
     save_pt_checkpoint,
 )
 from engine.stylegan2.checkpoint import MODELS_DIR
+from engine.stylegan2.config import GeneratorConfig
 from tests.tiny import tiny_gan
 
 
@@ -174,6 +177,38 @@ def test_wrong_architecture_and_foreign_files(networks, tmp_path: Path) -> None:
     (tmp_path / "notes.pt").write_text("not a checkpoint at all")
     with pytest.raises(GANliftError, match="is not a StyleGAN2 checkpoint"):
         load_checkpoint(tmp_path / "notes.pt")
+
+
+def test_files_that_would_take_gigabytes_to_refuse_are_refused_first(networks, tmp_path) -> None:
+    """A small file declaring 2048-channel layers in tensors expanded from one value took
+    2.5 GB to refuse, a JSON config declaring more channels than its weights allocated the
+    larger network first, and a .pt with compressed zip entries unpacked them whole."""
+    with torch.device("meta"):
+        big = Generator(GeneratorConfig(size=16, channels=dict.fromkeys((4, 8, 16), 2048)))
+    expanded = {key: torch.zeros(1).expand(value.shape) for key, value in big.state_dict().items()}
+    torch.save({"g_ema": expanded}, tmp_path / "bomb.pt")
+    assert (tmp_path / "bomb.pt").stat().st_size < 100_000
+    with pytest.raises(GANliftError, match=r"declares .* but stores fewer values"):
+        load_checkpoint(tmp_path / "bomb.pt")
+
+    G, D = networks
+    config_path = save_checkpoint(tmp_path / "g", G, discriminator=D).with_suffix(".json")
+    config = json.loads(config_path.read_text())
+    config["generator"]["channels"] = dict.fromkeys(config["generator"]["channels"], 2048)
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(GANliftError, match=r"Generator architecture .*: input.input is \[1, 16"):
+        load_checkpoint(config_path.with_suffix(".safetensors"))
+
+    save_pt_checkpoint(tmp_path / "plain.pt", G, discriminator=D)
+    with (
+        zipfile.ZipFile(tmp_path / "plain.pt") as plain,
+        zipfile.ZipFile(tmp_path / "packed.pt", "w", zipfile.ZIP_DEFLATED) as packed,
+    ):
+        for entry in plain.infolist():
+            packed.writestr(entry.filename, plain.read(entry))
+    with pytest.raises(GANliftError, match=r"its archive compresses .*torch.save never does"):
+        load_checkpoint(tmp_path / "packed.pt")
+    assert load_checkpoint(tmp_path / "plain.pt").generator.config == G.config
 
 
 def test_truncated_files_are_reported(networks, tmp_path: Path) -> None:

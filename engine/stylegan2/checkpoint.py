@@ -293,13 +293,15 @@ def _read_safetensors(path: Path) -> Checkpoint:
 def _read_ada(path: Path) -> Checkpoint:
     """NVIDIA StyleGAN2-ADA snapshot, unpickled without running any of its code."""
     networks = convert_ada_snapshot(load_ada_pickle(path), str(path))
-    generator = Generator(networks.generator_config)
-    _load_state(generator, _with_own_kernels(generator, networks.generator_state), str(path))
+    generator = _build(
+        Generator, networks.generator_config, networks.generator_state, str(path), own_kernels=True
+    )
     discriminator = None
     if networks.discriminator_config is not None and networks.discriminator_state is not None:
-        discriminator = Discriminator(networks.discriminator_config)
-        state = _with_own_kernels(discriminator, networks.discriminator_state)
-        _load_state(discriminator, state, str(path))
+        discriminator = _build(
+            Discriminator, networks.discriminator_config, networks.discriminator_state,
+            str(path), own_kernels=True,
+        )  # fmt: skip
     return Checkpoint(generator, discriminator, networks.latent_avg, path, "StyleGAN2-ADA snapshot")
 
 
@@ -470,11 +472,56 @@ def _build(
     config: Any,
     state: Mapping[str, Any],
     source: str,
+    *,
+    own_kernels: bool = False,
 ) -> Any:
-    """Construct `cls(config)` and load `state` into it strictly."""
+    """Construct `cls(config)` and load `state` into it strictly (with the module's own blur
+    kernels where the format does not store them), once `_check_layout` has passed."""
+    _check_layout(cls, config, state, source, own_kernels)
     module = cls(config)
-    _load_state(module, state, source)
+    _load_state(module, _with_own_kernels(module, state) if own_kernels else state, source)
     return module
+
+
+def _check_layout(
+    cls: type[Generator] | type[Discriminator],
+    config: Any,
+    state: Mapping[str, Any],
+    source: str,
+    own_kernels: bool,
+) -> None:
+    """Refuse `state` unless it holds every tensor `cls(config)` has, at its shape, each storing
+    all its values, before a module of that size is allocated: a 5 kB file declaring 2048
+    channels in tensors expanded from one value took 2.5 GB to refuse."""
+    with torch.device("meta"):
+        expected = {key: tuple(value.shape) for key, value in cls(config).state_dict().items()}
+    problems = [
+        f"{key} is {list(state[key].shape)}, not {list(shape)}"
+        for key, shape in expected.items()
+        if key in state and tuple(getattr(state[key], "shape", ())) != shape
+    ]
+    problems += [
+        f"{key} is missing"
+        for key in expected
+        if key not in state and not (own_kernels and key.endswith("kernel"))
+    ]
+    problems += [f"{key} is not expected" for key in state if key not in expected]
+    if problems:
+        raise GANliftError(
+            f"{source} does not match the {cls.__name__} architecture inferred from it: "
+            f"{'; '.join(problems[:3])}{' (and more)' if len(problems) > 3 else ''}."
+        )
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise GANliftError(
+                f"{source} holds {key} as a {type(value).__name__}, not a tensor; it is not a "
+                "StyleGAN2 checkpoint."
+            )
+        if value.untyped_storage().nbytes() < value.numel() * value.element_size():
+            raise GANliftError(
+                f"{source} declares {key} as {list(value.shape)} but stores fewer values; a "
+                "saved network stores every weight, so re-save it from the network."
+            )
 
 
 def _load_state(module: torch.nn.Module, state: Mapping[str, Any], source: str) -> None:

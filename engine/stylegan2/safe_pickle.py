@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from engine.errors import GANliftError
+from engine.torch_files import refuse_compressed_archive
 
 
 def error_summary(error: BaseException) -> str:
@@ -45,22 +46,30 @@ def load_torch_file(path: Path) -> Any:
     A damaged file can make the unpickler fail with almost any exception type (a cut legacy
     file raises `struct.error`, a flipped byte `KeyError`), so every failure that does not
     name a refused global becomes the one "cannot read" sentence."""
+    refuse_compressed_archive(path)
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except MemoryError:
         raise  # the machine's limit, not the file's fault
     except Exception as error:
-        found = re.search(r"GLOBAL (\w+(?:\.\w+)+)\b(?!\.)", str(error))
-        if isinstance(error, pickle.UnpicklingError) and found:
+        found = _refused_global(error)
+        if found:
             raise GANliftError(
-                f"Refusing to load {path}: it contains {found.group(1)}, which a checkpoint "
-                "never needs (loading it could run code); re-save the weights as plain tensors."
+                f"Refusing to load {path}: it contains {found}, which a checkpoint never needs "
+                "(loading it could run code); re-save the weights as plain tensors."
             ) from error
         raise GANliftError(
             f"Cannot read {path}: the file is truncated or not a PyTorch checkpoint"
             f"{_in_parentheses(error)}."
         ) from error
+
+
+def _refused_global(error: BaseException) -> str | None:
+    """The global the weights-only unpickler refused (e.g. 'posix.system'), or None when
+    `error` is another failure."""
+    found = re.search(r"GLOBAL (\w+(?:\.\w+)+)\b(?!\.)", str(error))
+    return found.group(1) if isinstance(error, pickle.UnpicklingError) and found else None
 
 
 @dataclass
@@ -88,9 +97,18 @@ def _persistent_record(meta: dict[str, Any]) -> PersistentRecord:
 
 def _storage_from_bytes(data: bytes) -> Any:
     """Replacement for `torch.storage._load_from_bytes`: a storage, via the weights-only loader."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = _refused_global(error)
+        if found is None:
+            raise
+        raise GANliftError(
+            f"Refusing to load this snapshot: a tensor in it refers to {found}, which a "
+            "StyleGAN2-ADA snapshot never needs (loading it could run code)."
+        ) from error
 
 
 def _rebuild_tensor(
@@ -104,7 +122,13 @@ def _rebuild_tensor(
     if not isinstance(storage, torch.storage.TypedStorage):
         raise GANliftError("The snapshot holds a tensor without a valid storage.")
     tensor = torch.empty((0,), dtype=storage.dtype)
-    return tensor.set_(storage._untyped_storage, storage_offset, size, stride)
+    tensor = tensor.set_(storage._untyped_storage, storage_offset, size, stride)
+    if storage._untyped_storage.nbytes() < tensor.numel() * tensor.element_size():  # a bomb
+        raise GANliftError(
+            f"The snapshot declares a tensor of shape {list(size)} but stores fewer values; a "
+            "saved network stores every weight."
+        )
+    return tensor
 
 
 def _rebuild_parameter(data: torch.Tensor, *_requires_grad_hooks_state: Any) -> torch.Tensor:

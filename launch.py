@@ -7,6 +7,7 @@ in the page when that model is not installed yet).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import signal
@@ -72,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-model-paths",
         action="store_true",
-        help="let visitors load checkpoints by server path even with --share",
+        help="let visitors load checkpoints by server path even where others can reach the "
+        "app (--share, or a --host other than loopback)",
     )
     parser.add_argument(
         "--desktop",
@@ -109,6 +111,19 @@ def stop_like_ctrl_c_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def serves_this_machine_only(args: argparse.Namespace) -> bool:
+    """Whether only this machine can reach the app: a loopback --host and no public link. Only
+    then may visitors load checkpoints by server path unasked (with --host 0.0.0.0 anyone on
+    the network could load any file and read from the refusals which paths exist)."""
+    if args.share:
+        return False
+    address = args.host.removeprefix("[").removesuffix("]")
+    try:
+        return address == "localhost" or ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 def check_address(host: str, port: int) -> None:
     """Refuse, before the models load, an address this machine cannot listen on now: a port
     outside 1-65535, a host that is not its own, or a port another server holds (Gradio's
@@ -139,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             model=args.model,
             category=args.category,
             cars_model=args.cars_model,
-            allow_model_paths=args.allow_model_paths or not args.share,
+            allow_model_paths=args.allow_model_paths or serves_this_machine_only(args),
             desktop=args.desktop,
             limits=limits_from_arguments(args),
         )

@@ -176,6 +176,26 @@ def test_launch_refuses_an_address_it_cannot_listen_on(capsys: pytest.CaptureFix
             assert error.startswith("error: ") and error.count("\n") == 1 and fragment in error
 
 
+@pytest.mark.parametrize(
+    ("arguments", "only_here"),
+    [
+        ([], True),
+        (["--host", "localhost"], True),
+        (["--host", "[::1]"], True),
+        (["--host", "127.0.0.2"], True),
+        (["--share"], False),
+        (["--host", "0.0.0.0"], False),
+        (["--host", "192.168.1.20"], False),
+        (["--host", "myserver.example"], False),
+    ],
+)
+def test_model_paths_are_on_unasked_only_where_this_machine_alone_reaches_the_app(
+    arguments: list[str], only_here: bool
+) -> None:
+    """With --host 0.0.0.0 any visitor on the network could load any server path."""
+    assert launch.serves_this_machine_only(launch.build_parser().parse_args(arguments)) is only_here
+
+
 def test_launch_refuses_a_missing_cars_model(tmp_path, capsys) -> None:
     """The Cars tab loads it on first use; a typo started the app with no word on the
     command line."""

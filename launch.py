@@ -15,7 +15,8 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from app.expiry import page_states  # app first: it turns off what gradio reads as it loads
+from app.body_cap import RequestBodyCap  # app first: it turns off what gradio reads as it loads
+from app.expiry import page_states
 from app.folders import use_private_gradio_cache
 from app.models import DEFAULT_MODELS, ModelStore, resolve_model, resolve_preset
 from app.session import AppContext
@@ -31,6 +32,7 @@ from engine.styleganr.model import resolve_model_path
 
 # isort: split
 import gradio as gr
+from starlette.middleware import Middleware
 
 SHUTDOWN_SECONDS = 10.0
 """How long a shutdown waits for running actions to stop at their next step."""
@@ -194,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         allowed_paths=[str(settings.examples_dir)],
         max_file_size=settings.limits.upload_bytes,
         state_session_capacity=page_states(settings.limits.sessions),
+        app_kwargs={"middleware": [Middleware(RequestBodyCap)]},
         theme=gr.themes.Soft(),
     )
     if not context.sessions.stop_running(SHUTDOWN_SECONDS):  # Gradio closed on Ctrl-C/SIGTERM

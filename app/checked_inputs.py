@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import functools
 import math
-import reprlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import gradio as gr
 from pydantic import ValidationError
+
+from app.inputs import shown
 
 Choice = TypeVar("Choice", gr.Radio, gr.Dropdown)
 Checked = TypeVar("Checked", bound=gr.components.Component)
@@ -61,17 +62,13 @@ def _checked(component: Checked, read: Callable[[Any], Any], expected: str) -> C
             value = read(payload)
         except (TypeError, ValueError, OverflowError):
             raise gr.Error(
-                f"{component.label} must be {expected}, got {payload!r}.", print_exception=False
+                f"{component.label} must be {expected}, got {shown(payload, quoted=True)}.",
+                print_exception=False,
             ) from None
         return gradio_check(value)
 
     component.preprocess = preprocess
     return component
-
-
-_API_VALUE = reprlib.Repr()
-"""How refusals show an API value: long enough for a path, short for a big table."""
-_API_VALUE.maxstring = 200
 
 
 def image_upload(label: str, elem_id: str) -> gr.File:
@@ -122,14 +119,14 @@ def _data_model_name(component: object) -> str:
 
 def _form_refusal(component: gr.components.Component, value: Any) -> str:
     """The sentence for an API `value` that is not in `component`'s form."""
-    shown = _API_VALUE.repr(value)
+    value = shown(value, quoted=True)
     if isinstance(component, gr.Dataframe):
         row = ", ".join(component.headers)
         return (
             f"The table '{component.label}' must be sent as {{'headers': {component.headers}, "
-            f"'data': [[{row}], ...]}}, got {shown}."
+            f"'data': [[{row}], ...]}}, got {value}."
         )
-    return f"{component.label} takes a file sent as gradio_client's handle_file(path), got {shown}."
+    return f"{component.label} takes a file sent as gradio_client's handle_file(path), got {value}."
 
 
 def checked_as_laid_out(

@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import math
+import reprlib
 
 from engine.errors import GANliftError
 from engine.limits import MAX_SEED
+
+SHOWN_CHARACTERS = 200
+"""Longest text of a refused value a refusal repeats."""
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = SHOWN_CHARACTERS
+
+
+def shown(value: object, *, quoted: bool = False) -> str:
+    """`value` as a refusal repeats it (as typed, or as its repr when `quoted`), cut to about
+    `SHOWN_CHARACTERS`: a 200 MB seed sent to the API was echoed back and logged whole."""
+    if isinstance(value, str) and not quoted:
+        if len(value) <= SHOWN_CHARACTERS:
+            return value
+        return f"{value[:SHOWN_CHARACTERS]}... ({len(value):,} characters)"
+    return _SHOWN.repr(value)
 
 
 def typed_whole_number(
@@ -23,7 +40,9 @@ def typed_whole_number(
     too_small = minimum is not None and number < minimum
     too_large = maximum is not None and number > maximum
     if not number.is_integer() or too_small or too_large:
-        raise GANliftError(f"{what} must be a whole number{_bound(minimum, maximum)}, got {value}.")
+        raise GANliftError(
+            f"{what} must be a whole number{_bound(minimum, maximum)}, got {shown(value)}."
+        )
     return int(number)
 
 
@@ -48,7 +67,7 @@ def tick(value: object, what: str) -> bool:
     UI's boxes always send a bool; an API client may send "false", which Python reads as
     true)."""
     if not isinstance(value, bool):
-        raise GANliftError(f"{what} must be true or false, got {value!r}.")
+        raise GANliftError(f"{what} must be true or false, got {shown(value, quoted=True)}.")
     return value
 
 
@@ -63,6 +82,6 @@ def numbers(**fields: float | None) -> list[float]:
             number = math.nan
         if not math.isfinite(number):
             what = name.replace("_", " ").capitalize()
-            raise GANliftError(f"{what} must be a finite number, got {value}.")
+            raise GANliftError(f"{what} must be a finite number, got {shown(value)}.")
         values.append(number)
     return values

@@ -701,6 +701,27 @@ def test_every_slider_checks_api_values_against_its_range(context: AppContext) -
                 slider.preprocess(outside)
 
 
+def test_refusals_repeat_at_most_a_line_of_a_huge_api_value(
+    context: AppContext, reconstructed: tuple[Session, reconstruct.ReconstructOutputs]
+) -> None:
+    """A 200 MB seed came back in the refusal and went whole into the server log."""
+    huge = "1" * 1_000_000
+    refusals = []
+    for call in (
+        lambda: cars.draw_car(Session(context), huge, "a"),
+        lambda: reconstruct.render(reconstructed[0], 0, 0, 0, huge, 0.5, 0.5, False),
+        lambda: reconstruct.render(reconstructed[0], 0, 0, 0, 0, 0.5, 0.5, [huge]),
+        lambda: next(
+            block for block in build_app(context).blocks.values() if isinstance(block, gr.Slider)
+        ).preprocess(huge),
+    ):
+        with pytest.raises(gr.Error) as caught:
+            call()
+        refusals.append(caught.value.message)
+    assert "got 1111111111" in refusals[0] and "(1,000,000 characters)" in refusals[0]
+    assert all(len(message) < 400 for message in refusals), refusals
+
+
 def test_upload_errors_name_the_file_not_the_servers_path(
     context: AppContext, tmp_path: Path
 ) -> None:

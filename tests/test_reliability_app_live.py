@@ -6,9 +6,11 @@ image and the server's memory stays flat."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,6 +185,20 @@ def test_file_route_serves_only_the_apps_own_files(server: AppServer, files: Pat
         with pytest.raises(urllib.error.HTTPError) as caught:
             _DIRECT.open(f"{server.url}gradio_api/file={path}", timeout=10)
         assert caught.value.code == 403, path
+
+
+def test_api_calls_past_the_body_cap_are_refused(server: AppServer) -> None:
+    """A 200 MB seed was read whole, kept in the page's state and echoed into the log. The
+    refusal comes from the declared length alone, before any of the body is sent."""
+    address = urllib.parse.urlsplit(server.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    connection.putrequest("POST", "/gradio_api/call/sample")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(200 * 2**20))
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 413 and "larger than 1 MiB" in response.read().decode()
+    connection.close()
 
 
 @pytest.mark.slow

@@ -1,0 +1,79 @@
+"""A cap on the size of every request body but an upload's.
+
+Gradio reads an API call's whole JSON body into memory, keeps its values in the page's state
+and echoes a refused one; a 200 MB seed sent to `/gradio_api/call/sample` was accepted, and 14
+of them took the server from 1.1 to 7.3 GB. Uploads have their own cap (`--max-upload-mb`,
+Gradio's `max_file_size`), and nothing else the app takes comes near `API_BODY_BYTES`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from engine.limits import MIB
+
+API_BODY_BYTES = MIB
+"""Largest body of a request other than an upload: an API call's values (numbers, choices, a
+view-labels table, references to uploaded files) take a few kilobytes at most."""
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class _TooLarge(Exception):
+    """A streamed body passed the cap."""
+
+
+class RequestBodyCap:
+    """ASGI middleware answering 413 to a request whose body passes `max_bytes`, by its
+    Content-Length before any of it is read, else as it streams in; uploads pass through."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int = API_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].rstrip("/").endswith("/upload"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "error": f"The request is larger than {self.max_bytes / MIB:g} MiB; send images "
+                "as uploaded files (gradio_client's handle_file) and values as they are."
+            }
+        ).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -112,8 +112,15 @@ def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, s
             session.input = None
             return None, session.status()
         limits = session.context.settings.limits
-        image = load_photo(file, limits, name=f"Image '{Path(file).name}'")  # [1, 3, H, W]
-        image = shrunk_to(image, KEPT_UPLOAD_SIDE)
+        name = f"Image '{Path(file).name}'"
+        photo = load_photo(file, limits, name=name)  # [1, 3, H, W]
+        image = shrunk_to(photo, KEPT_UPLOAD_SIDE)
+        if min(image.shape[-2:]) < limits.min_image_side:
+            raise GANliftError(
+                f"{name} is {photo.shape[-1]}x{photo.shape[-2]} pixels, too long and thin: "
+                f"at {KEPT_UPLOAD_SIDE} px on its longer side (as the app keeps uploads) it is "
+                f"{image.shape[-1]}x{image.shape[-2]}; crop it nearer a square."
+            )
         session.set_input(image, Path(file).name, uploaded=True)
     return picture(image), session.status()
 

@@ -157,11 +157,11 @@ def fit_to_frame(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tens
 
 def shrunk_to(image: torch.Tensor, longest: int) -> torch.Tensor:
     """`image [N, 3, H, W]` shrunk (antialiased), in its own aspect, so that its longer side is
-    `longest`; as it is when that side is no longer already."""
+    `longest` (and its shorter side at least 1); as it is when that side is no longer already."""
     height, width = image.shape[-2:]
     if max(height, width) <= longest:
         return image
-    size = tuple(round(side * longest / max(height, width)) for side in (height, width))
+    size = tuple(max(1, round(side * longest / max(height, width))) for side in (height, width))
     return F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 

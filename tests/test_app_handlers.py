@@ -37,7 +37,7 @@ from engine.errors import GANliftError
 from engine.gan2shape import read_depth_png, sample_input
 from engine.gan2shape.inputs import face_detector_available, prepare_input
 from engine.gan2shape.views import render_view
-from engine.images import load_image, save_image, to_uint8
+from engine.images import load_image, save_image, shrunk_to, to_uint8
 from tests.e2e.tiny_model import SIZE, TINY_PRESET, tiny_app_context, write_tiny_model
 from tests.tiny import disc_on_noise, face_photo, tiny_channels, tiny_checkpoint
 
@@ -720,6 +720,15 @@ def test_refusals_repeat_at_most_a_line_of_a_huge_api_value(
         refusals.append(caught.value.message)
     assert "got 1111111111" in refusals[0] and "(1,000,000 characters)" in refusals[0]
     assert all(len(message) < 400 for message in refusals), refusals
+
+
+def test_a_long_thin_upload_is_refused_in_one_sentence(context: AppContext, tmp_path) -> None:
+    """Shrunk to the kept 2048 px, a 70000 x 16 image's short side rounded to 0: a traceback."""
+    thin = tmp_path / "thin.png"
+    Image.new("RGB", (70_000, 16)).save(thin)
+    with pytest.raises(gr.Error, match=r"Image 'thin.png' is 70000x16 pixels, too long and thin"):
+        reconstruct.load_input(Session(context), thin)
+    assert shrunk_to(torch.zeros(1, 3, 16, 70_000), 2048).shape[-2:] == (1, 2048)
 
 
 def test_upload_errors_name_the_file_not_the_servers_path(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from bench.gan2shape import check_shape_rows, synthetic_category
 from engine.cli import main as engine_main
@@ -258,3 +259,24 @@ def test_a_failed_command_leaves_no_empty_out_folder_it_made(tmp_path: Path, cap
         assert engine_main([*command, str(out)]) == 2
         assert out.is_dir(), command
     capsys.readouterr()
+
+
+def test_outputs_that_are_the_commands_own_inputs_are_refused(tmp_path: Path, capsys) -> None:
+    """invert replaced its checkpoint by a latent (--out) and its photo by the recon."""
+    checkpoint, photo = tmp_path / "m.pt", tmp_path / "face.png"
+    checkpoint.write_bytes(b"weights")
+    Image.new("RGB", (32, 32)).save(photo)
+    before = {path: path.read_bytes() for path in (checkpoint, photo)}
+    for arguments, message in [
+        (["--out", str(checkpoint)], f"--out {checkpoint} is the checkpoint the command reads"),
+        (["--recon", str(photo)], f"--recon {photo} is the image the command reads"),
+    ]:
+        code = engine_main(["invert", str(checkpoint), str(photo), *arguments, "--steps", "1"])
+        assert code == 2 and message in capsys.readouterr().err
+    assert before == {path: path.read_bytes() for path in (checkpoint, photo)}
+    views = tmp_path / "views.safetensors"
+    views.write_bytes(b"view codes")
+    code = engine_main(["styleganr", "hand-label", "--views", str(views), "--labels",
+                        str(tmp_path / "labels.json"), "--out", str(views)])  # fmt: skip
+    assert code == 2 and "is the views the command reads" in capsys.readouterr().err
+    assert views.read_bytes() == b"view codes"

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 
-from engine.cli.arguments import INTERRUPTED, report_error
+from engine.cli.arguments import INTERRUPTED, refuse_inputs_as_outputs, report_error
 
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.batch",
@@ -45,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     and left it empty (the commands make it first, so that a bad --out costs nothing)."""
     try:
         args = build_parser().parse_args(argv)  # imports every command: seconds, torch among them
+        refuse_inputs_as_outputs(args)
         with _out_folder_removed_if_left_empty(getattr(args, "out", None)):
             return int(args.run(args) or 0)
     except KeyboardInterrupt:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Callable
 
@@ -118,3 +119,26 @@ def run_script(main: Callable[[], None]) -> None:
         main()
     except Exception as error:
         sys.exit(report_error(error))
+
+
+OUTPUT_OPTIONS = ("out", "recon", "json", "preview")
+"""The options through which a command writes files."""
+
+
+def refuse_inputs_as_outputs(args: argparse.Namespace) -> None:
+    """Refuse a command that would write one of its output options over a file it reads:
+    `invert m.pt face.png --out m.pt` replaced the checkpoint by a latent, and `--recon
+    face.png` the photo, before anything said so."""
+    inputs = {}
+    for name, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if name not in OUTPUT_OPTIONS and isinstance(item, str) and os.path.isfile(item):
+                inputs.setdefault(os.path.realpath(item), name)
+    for name in OUTPUT_OPTIONS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and os.path.realpath(value) in inputs:
+            given = inputs[os.path.realpath(value)]
+            raise GANliftError(
+                f"--{name} {value} is the {given.replace('_', ' ')} the command reads; write "
+                "to another name so that it is kept."
+            )

@@ -294,7 +294,12 @@ def _pil_to_rgb_array(image: Image.Image, name: str, max_pixels: int) -> np.ndar
         gray = np.clip(values / full, 0.0, 1.0).astype(np.float32)
         return np.repeat(gray[..., None], 3, axis=2)
     if image.mode == "F":
-        gray = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)  # [H, W]
+        values = np.asarray(image, dtype=np.float32)  # [H, W]
+        if np.isnan(values).any():
+            raise GANliftError(
+                f"{name} holds pixels that are no numbers (NaN); re-export it as PNG or JPEG."
+            )
+        gray = np.clip(values, 0.0, 1.0)
         return np.repeat(gray[..., None], 3, axis=2)
     if image.mode in _ALPHA_MODES or "transparency" in image.info:
         rgba = image.convert("RGBA")

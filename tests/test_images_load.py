@@ -108,6 +108,16 @@ def test_a_dark_16_bit_pgm_stays_dark() -> None:
     assert image[0, 0, 0].tolist() == pytest.approx([-1.0, 255 / 32767.5 - 1], abs=1e-5)
 
 
+def test_float_images_with_nan_pixels_are_refused() -> None:
+    """They loaded, and failed only at the reconstruction, with advice meant for Python."""
+    values = np.full((8, 8), 0.5, dtype=np.float32)
+    values[2, 3] = np.nan
+    buffer = io.BytesIO()
+    Image.fromarray(values, mode="F").save(buffer, format="TIFF")
+    with pytest.raises(GANliftError, match=r"holds pixels that are no numbers \(NaN\)"):
+        load_image(buffer.getvalue())
+
+
 def test_cmyk_jpeg_is_converted_to_rgb() -> None:
     image = load_image(encode(Image.new("RGB", (8, 8), RED).convert("CMYK"), "JPEG"))
     assert image.shape == (1, 3, 8, 8)

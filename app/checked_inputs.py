@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import gradio as gr
+from gradio.exceptions import InvalidPathError
 from pydantic import ValidationError
 
 from app.inputs import shown
@@ -81,7 +82,8 @@ def name_refused_api_values(demo: gr.Blocks) -> None:
     files and tables against their data models before any preprocess (a plain path where
     `handle_file(path)` goes, a table sent as a list of rows), which reached clients as a
     generic error with a traceback in the log, and its "Invalid file type" named neither the
-    box nor the file. (Set on the Blocks: Gradio drops what is set on a component when it
+    box nor the file; a reference to a server file that was never uploaded came back as an
+    error without a message. (Set on the Blocks: Gradio drops what is set on a component when it
     rebuilds the component for a session, as any update, even a skip, makes it do.)"""
     gradio_preprocess = demo.preprocess_data
 
@@ -96,6 +98,15 @@ def name_refused_api_values(demo: gr.Blocks) -> None:
             if refused is None:
                 raise
             raise gr.Error(_form_refusal(*refused), print_exception=False) from None
+        except InvalidPathError:  # a file reference to the server's own files, sent by hand
+            upload = next((pair for pair in given if isinstance(pair[0], gr.File)), None)
+            if upload is None:
+                raise
+            raise gr.Error(
+                f"{upload[0].label} takes a file uploaded to this app (gradio_client's "
+                "handle_file(path)), not a path on the server.",
+                print_exception=False,
+            ) from None
         except gr.Error as error:
             upload = next((pair for pair in given if isinstance(pair[0], gr.File)), None)
             if upload is None or not error.message.startswith("Invalid file type"):

@@ -175,11 +175,28 @@ def test_api_values_get_one_sentence_naming_the_control(server, files, tmp_path)
     for endpoint, arguments, message in values:
         with pytest.raises(gradio_client.exceptions.AppError, match=re.escape(message)):
             bounded_predict(visitor, *arguments, api_name=endpoint)
+    server_file = {"path": str(files / "tiny.pt"), "meta": {"_type": "gradio.FileData"}}
+    assert _raw_call(server, "load_image", [server_file]) == (
+        "Upload an image takes a file uploaded to this app (gradio_client's handle_file(path)), "
+        "not a path on the server."
+    )  # gradio_client uploads such a path itself: sent by hand it was an error with no message
     assert "Traceback" not in (files / "app.log").read_text()[len(log_before) :]
     bounded_predict(visitor, 30, 0, 0, 0, 0.5, 0.5, False, api_name="/render_view")
 
 
 @pytest.mark.slow
+def _raw_call(server: AppServer, endpoint: str, data: list) -> str:
+    """The error message of an API call sent as raw HTTP (as gradio_client would not)."""
+    request = urllib.request.Request(
+        f"{server.url}gradio_api/call/{endpoint}", data=json.dumps({"data": data}).encode()
+    )
+    request.add_header("Content-Type", "application/json")
+    event = json.loads(_DIRECT.open(request, timeout=10).read())["event_id"]
+    stream = _DIRECT.open(f"{server.url}gradio_api/call/{endpoint}/{event}", timeout=30).read()
+    lines = stream.decode().splitlines()
+    return json.loads(lines[lines.index("event: error") + 1].removeprefix("data: "))["error"]
+
+
 def test_file_route_serves_only_the_apps_own_files(server: AppServer, files: Path) -> None:
     for path in ("/etc/passwd", Path("launch.py").resolve(), files / "tiny.pt"):
         with pytest.raises(urllib.error.HTTPError) as caught:

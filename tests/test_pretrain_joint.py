@@ -304,10 +304,17 @@ def test_pretraining_refusals(gan, trained, tmp_path: Path) -> None:
         train(gan, trained[0].path)
     with pytest.raises(GANliftError, match="no pretraining state"):
         train(gan, tmp_path / "new.safetensors", resume=True)
-    with pytest.raises(GANliftError, match="in batches of 1; resume with the same"):
+    with pytest.raises(GANliftError, match=r"trained with --batch 1; resume with the same sett"):
         train(gan, trained[0].path, config=replace(CONFIG, batch=2), resume=True)
-    with pytest.raises(GANliftError, match=r"\(truncation 0.7\).*same --images, --truncation"):
+    with pytest.raises(GANliftError, match=r"trained with --truncation 0.7; resume with the"):
         train(gan, trained[0].path, config=replace(CONFIG, truncation=1.0), resume=True)
+    with pytest.raises(GANliftError, match=r"with --warmup-steps 2; resume with the same"):
+        train(gan, trained[0].path, config=replace(CONFIG, warmup_steps=3), resume=True)
+    with pytest.raises(GANliftError, match=r"with bfloat16 off \(--fp32\); resume with the"):
+        train(gan, trained[0].path, resume=True, bf16=True)  # another precision's numbers
+    other = tiny_gan(SIZE, seed=1)
+    with pytest.raises(GANliftError, match="trained on another StyleGAN2 than the one given"):
+        train(other, trained[0].path, resume=True)  # its JSON would name the other GAN
     with pytest.raises(GANliftError, match=f"already holds {TOTAL} iterations, more than the 7"):
         train(gan, trained[0].path, config=replace(CONFIG, steps=1), resume=True)
     with pytest.raises(GANliftError, match=r"truncation 1.5 is outside \[0, 1\]; pass --trunc"):

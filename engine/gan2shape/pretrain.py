@@ -200,11 +200,12 @@ def pretrain(
     optimizer = _optimizer(networks, preset)
     rng = torch.Generator().manual_seed(config.seed)
     schedule, total = _schedule(preset, config), _total_iterations(preset, config)
-    iteration = (
-        restore_pretraining(path, networks, optimizer, rng, preset, config, total=total)
-        if resume
-        else 0
-    )
+    iteration = 0
+    if resume:
+        iteration = restore_pretraining(
+            path, networks, optimizer, rng, preset, config,
+            total=total, generator=fingerprint, bf16=bf16,
+        )  # fmt: skip
     if not resume and (path.exists() or resume_path(path).exists()):
         raise GANliftError(
             f"{path} already exists (or its run's {resume_path(path).name}); pass --resume to "
@@ -262,12 +263,12 @@ def pretrain(
         if group.is_main and iteration % config.save_every == 0:
             save_pretraining(
                 path, networks, optimizer, rng, preset, config,
-                iteration=iteration, total=total, generator=fingerprint,
+                iteration=iteration, total=total, generator=fingerprint, bf16=bf16,
             )  # fmt: skip
     if group.is_main:
         save_pretraining(
             path, networks, optimizer, rng, preset, config,
-            iteration=iteration, total=total, generator=fingerprint,
+            iteration=iteration, total=total, generator=fingerprint, bf16=bf16,
         )  # fmt: skip
     return PretrainResult(cpu_state(networks), iteration, total, path)
 

@@ -92,6 +92,7 @@ def save_pretraining(
     iteration: int,
     total: int,
     generator: str,
+    bf16: bool,
 ) -> None:
     """Write the training state, the weights and their JSON description (with the fingerprint
     of the `generator` they were pretrained on), each atomically and in that order: a run
@@ -104,6 +105,7 @@ def save_pretraining(
         "config": dataclasses.asdict(config),
         "iteration": iteration,
         "total": total,
+        "bf16": bf16,
     }
     weights = cpu_state(networks)
     state = {
@@ -111,6 +113,8 @@ def save_pretraining(
         "preset": preset.to_json(),
         "config": dataclasses.asdict(config),
         "iteration": iteration,
+        "generator": generator,
+        "bf16": bf16,
         "networks": weights,
         "optimizer": optimizer.state_dict(),
         "rng": rng.get_state(),
@@ -130,10 +134,13 @@ def restore_pretraining(
     config: PretrainConfig,
     *,
     total: int,
+    generator: str,
+    bf16: bool,
 ) -> int:
     """Load the training state saved beside `path` into the networks, optimiser and random
-    generator; returns the iterations done (refused when the run's settings, or its `total`
-    iterations, do not take them)."""
+    generator; returns the iterations done. Refused where the run was trained on another GAN
+    than the one of fingerprint `generator`, with other settings than `config`'s (all but
+    --steps and --save-every) or another precision, or holds more than `total` iterations."""
     state_path = resume_path(path)
     state = read_torch_file(
         state_path,
@@ -149,12 +156,22 @@ def restore_pretraining(
             f"{state_path} was trained with another preset; resume with the same --model, or "
             "the same --ckpt with the same --category or --preset."
         )
-    saved = state["config"]
-    if any(saved[key] != getattr(config, key) for key in ("images", "truncation", "seed", "batch")):
+    if state.get("generator", generator) != generator:
         raise GANliftError(
-            f"{state_path} was trained on {saved['images']} images (truncation "
-            f"{saved['truncation']}) from seed {saved['seed']} in batches of {saved['batch']}; "
-            "resume with the same --images, --truncation, --seed and --batch."
+            f"{state_path} was trained on another StyleGAN2 than the one given; resume with the "
+            "GAN it was started on."
+        )
+    saved = state["config"] | {"bf16": state.get("bf16", bf16)}
+    given = dataclasses.asdict(config) | {"bf16": bf16}
+    changed = [
+        f"{flag} {_shown(saved[key])}"
+        for key, flag in _RESUMED_SETTINGS.items()
+        if saved.get(key) != given[key]
+    ]
+    if changed:
+        raise GANliftError(
+            f"{state_path} was trained with {', '.join(changed)}; resume with the same settings "
+            "(only --steps and --save-every may change)."
         )
     iteration = int(state["iteration"])
     if iteration > total:
@@ -166,6 +183,24 @@ def restore_pretraining(
     optimizer.load_state_dict(state["optimizer"])
     rng.set_state(state["rng"])
     return iteration
+
+
+_RESUMED_SETTINGS = {
+    "images": "--images",
+    "truncation": "--truncation",
+    "seed": "--seed",
+    "batch": "--batch",
+    "warmup_steps": "--warmup-steps",
+    "warmup_batch": "--warmup-batch",
+    "offset_warmup_steps": "--offset-warmup-steps",
+    "bf16": "bfloat16",
+}
+"""The settings a resumed run must share with its start, by the option that sets them."""
+
+
+def _shown(value: object) -> str:
+    """A saved setting as the option takes it (a precision as on or off)."""
+    return ("on" if value else "off (--fp32)") if isinstance(value, bool) else str(value)
 
 
 def resume_path(path: Path) -> Path:

@@ -167,7 +167,8 @@ def train_mapping(
     ).to(device)
     model = StyleGANR(generator, inverse_graphics, mapping, views, generator_path)
     optimiser = torch.optim.Adam(mapping.parameters(), lr=config.learning_rate)
-    step = _resume(Path(state_path), config, model, optimiser)
+    rng = torch.Generator().manual_seed(config.seed)
+    step = _resume(Path(state_path), config, model, optimiser, rng)
     if step == 0:
         fit_view_layers(
             mapping,
@@ -177,7 +178,6 @@ def train_mapping(
             learning_rate=config.view_fit_learning_rate,
             progress=progress,
         )
-    rng = torch.Generator().manual_seed(config.seed + step)
 
     def train_step(step: int) -> float:
         seed = int(torch.randint(0, 2**31 - 1, (), generator=rng))
@@ -193,7 +193,7 @@ def train_mapping(
         return float(terms["total"].detach())
 
     run_steps(
-        train_step, lambda step: _save(Path(state_path), model, config, optimiser, step),
+        train_step, lambda step: _save(Path(state_path), model, config, optimiser, rng, step),
         start=step, steps=config.steps, checkpoint_every=config.checkpoint_every,
         progress=progress, should_stop=should_stop,
     )  # fmt: skip
@@ -205,6 +205,7 @@ def _save(
     model: StyleGANR,
     config: MappingTrainConfig,
     optimiser: torch.optim.Optimizer,
+    rng: torch.Generator,
     step: int,
 ) -> None:
     save_styleganr(
@@ -214,14 +215,20 @@ def _save(
             "step": step,
             "train_config": config_to_dict(config),
             "optimiser": optimiser.state_dict(),
+            "rng": rng.get_state(),
         },
     )
 
 
 def _resume(
-    path: Path, config: MappingTrainConfig, model: StyleGANR, optimiser: torch.optim.Optimizer
+    path: Path,
+    config: MappingTrainConfig,
+    model: StyleGANR,
+    optimiser: torch.optim.Optimizer,
+    rng: torch.Generator,
 ) -> int:
-    """Continue from the state file if there is one; the step to continue from."""
+    """Continue from the state file if there is one, the batches' random generator included
+    (a state from before it was kept draws from seed + step); the step to continue from."""
     if not path.exists():
         return 0
     state = read_state(path, MODEL_FORMAT)
@@ -244,7 +251,12 @@ def _resume(
         )
     model.mapping.load_state_dict(stored_model.mapping.state_dict(), strict=True)
     optimiser.load_state_dict(training["optimiser"])
-    return int(training["step"])
+    step = int(training["step"])
+    if "rng" in training:
+        rng.set_state(training["rng"])
+    else:
+        rng.manual_seed(config.seed + step)
+    return step
 
 
 def _same_weights(first: torch.nn.Module, second: torch.nn.Module) -> bool:

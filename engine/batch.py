@@ -193,7 +193,7 @@ def _reconstruct_one(
         image = load_photo(path, limits)  # [1, 3, H, W]
         prepared = model.prepare(image)
         if finished is not None and finished.get("outputs") in (None, settings.recorded()):
-            check_run_of(model, prepared, quality, target)  # not another photo's, model's, ...
+            check_run_of(model, prepared, quality, target, bf16=bf16)  # not another photo's, ...
             seconds = time.perf_counter() - start
             return ImageOutcome(name, "skipped", seconds, psnr=_recorded_psnr(finished))
         run = reconstruct(

@@ -319,16 +319,18 @@ def test_the_output_names_are_every_name_a_run_writes(finished) -> None:
 def test_a_folder_with_another_run_is_refused(model, finished) -> None:
     with pytest.raises(GANliftError, match="holds a run of another input"):
         run(model, finished[0].out_dir, seed=2)
-    with pytest.raises(GANliftError, match="holds a run of another input, model or quality"):
+    with pytest.raises(GANliftError, match="holds a run of another input, model, quality or"):
         run(model, finished[0].out_dir, quality="fast")
     other_weights = Gan2ShapeModel(*tiny_gan(SIZE, seed=7), PRESET, model.pretrained)
     edited = dataclasses.replace(model, preset=PRESET.replace(lr=PRESET.lr / 2))
     for changed in (other_weights, edited):  # same sizes and preset name as the saved run
-        with pytest.raises(GANliftError, match="holds a run of another input, model or quality"):
+        with pytest.raises(GANliftError, match="holds a run of another input, model, quality or"):
             run(changed, finished[0].out_dir)
     prepared, latent = sample_input(model.generator, 1)
-    with pytest.raises(GANliftError, match="holds a run of another input, model or quality"):
+    with pytest.raises(GANliftError, match="holds a run of another input, model, quality or"):
         reconstruct(model, prepared, out_dir=finished[0].out_dir, latent=latent * 1.01)
+    with pytest.raises(GANliftError, match=r"quality or precision \(--fp32\)"):
+        run(model, finished[0].out_dir, bf16=True)  # went on in another precision unsaid
 
 
 def test_a_run_saved_before_more_was_recorded_still_continues(model, tmp_path: Path) -> None:

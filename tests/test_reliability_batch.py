@@ -105,7 +105,7 @@ def test_a_folder_finished_for_another_photo_or_quality_is_not_skipped(
         assert main([*arguments, *options]) == 1
         assert "0 done, 0 skipped, 1 failed" in capsys.readouterr().out
         (row,) = json.loads((out / REPORT_FILE).read_text())["images"]
-        assert "holds a run of another input, model or quality" in row["message"]
+        assert "holds a run of another input, model, quality or precision" in row["message"]
         (photos / "a.png").write_bytes(original)
     assert main(arguments) == 0
     assert "0 done, 1 skipped, 0 failed" in capsys.readouterr().out

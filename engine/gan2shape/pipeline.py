@@ -222,7 +222,7 @@ def reconstruct(
     state_path, run_path = out_dir / STATE_FILE, out_dir / RUN_FILE
     if latent is not None:  # before the run's folder is made (recover checks it too)
         check_latent_fits(latent, model.generator, prepared.image)
-    description = _describe_run(model, prepared, quality, latent)
+    description = _describe_run(model, prepared, quality, latent, bf16)
     G, D = model.generator, model.discriminator
     device = resolve_device(module_device(G) if device is None else device)
     common = {
@@ -260,23 +260,42 @@ def _entries(folder: Path) -> list[str]:
 
 
 def _describe_run(
-    model: Gan2ShapeModel, prepared: PreparedInput, quality: Quality, latent: GivenLatent | None
+    model: Gan2ShapeModel,
+    prepared: PreparedInput,
+    quality: Quality,
+    latent: GivenLatent | None,
+    bf16: bool,
 ) -> dict:
     """What identifies a run: the input's pixels (and mask), the generator's weights, the
-    preset (by name and content), the quality, the networks it starts from, if given, and the
-    given latent (and its noise maps), if any."""
+    preset (by name and content), the quality, the precision, the networks it starts from
+    (the release's, or fast mode's pretrained file), and the given latent (and its noise
+    maps), if any."""
     check_quality(quality)
     digest = hashlib.sha256(to_uint8(prepared.image).tobytes())
     if prepared.mask is not None:
         digest.update(to_uint8(prepared.mask.expand(-1, 3, -1, -1) * 2 - 1).tobytes())
-    return {
-        "input_sha256": digest.hexdigest(),
-        "preset": model.preset.name,
-        "quality": quality,
-        "generator": generator_fingerprint(model.generator),
-        "preset_sha256": hashlib.sha256(model.preset.to_json().encode()).hexdigest(),
-        "start_sha256": None if model.start is None else _sha256(*model.start.values()),
-    } | _latent_digests(latent)
+    return (
+        {
+            "input_sha256": digest.hexdigest(),
+            "preset": model.preset.name,
+            "quality": quality,
+            "generator": generator_fingerprint(model.generator),
+            "preset_sha256": hashlib.sha256(model.preset.to_json().encode()).hexdigest(),
+            "start_sha256": None if model.start is None else _sha256(*model.start.values()),
+            "bf16": bf16,
+        }
+        | _pretrained_digest(model, quality)
+        | _latent_digests(latent)
+    )
+
+
+def _pretrained_digest(model: Gan2ShapeModel, quality: Quality) -> dict[str, str]:
+    """SHA-256 of the pretrained networks' file fast mode starts from (none for full quality,
+    or where the file is missing and fast mode will say so)."""
+    path = safetensors_path(model.pretrained)
+    if quality != "fast" or not path.is_file():
+        return {}
+    return {"pretrained_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def _latent_digests(latent: GivenLatent | None) -> dict[str, str | None]:
@@ -298,12 +317,19 @@ def _sha256(*tensors: torch.Tensor) -> str:
 
 
 def check_run_of(
-    model: Gan2ShapeModel, prepared: PreparedInput, quality: Quality, out_dir: str | Path
+    model: Gan2ShapeModel,
+    prepared: PreparedInput,
+    quality: Quality,
+    out_dir: str | Path,
+    *,
+    bf16: bool,
 ) -> None:
-    """Refuse `out_dir` unless the run it holds is `reconstruct`'s of this input, model and
-    quality (with no given latent): what a finished folder must be to count as this image's."""
+    """Refuse `out_dir` unless the run it holds is `reconstruct`'s of this input, model,
+    quality and precision (with no given latent): what a finished folder must be to count as
+    this image's."""
     out_dir = Path(out_dir)
-    _check_same_run(out_dir / RUN_FILE, _describe_run(model, prepared, quality, None), out_dir)
+    description = _describe_run(model, prepared, quality, None, bf16)
+    _check_same_run(out_dir / RUN_FILE, description, out_dir)
 
 
 def _check_same_run(run_path: Path, description: dict, out_dir: Path) -> None:
@@ -317,6 +343,6 @@ def _check_same_run(run_path: Path, description: dict, out_dir: Path) -> None:
         saved.get(key, value) != value for key, value in description.items()
     ):
         raise GANliftError(
-            f"{out_dir} holds a run of another input, model or quality; choose a new --out "
-            "folder or delete that one to start again."
+            f"{out_dir} holds a run of another input, model, quality or precision (--fp32); "
+            "choose a new --out folder or delete that one to start again."
         )

@@ -116,6 +116,23 @@ def test_the_same_call_continues_a_stopped_set(tmp_path) -> None:
     assert read_dataset(tmp_path).seeds.tolist() == list(range(7))
 
 
+def test_an_extension_killed_outright_leaves_the_set_its_record_counts(tmp_path) -> None:
+    """Killed before its synth.json, an extension left its images (train-gan read them) and
+    shards (read_dataset did) beside the 5 samples the record counts."""
+    options = {"size": 16, "shard_size": 2, "batch_size": 1}
+    write_dataset(tmp_path, "face", n=5, **options)
+    record = (tmp_path / "synth.json").read_text()
+    write_dataset(tmp_path, "face", n=9, **options)
+    (tmp_path / "synth.json").write_text(record)  # as a SIGKILL before the record leaves it
+    assert read_dataset(tmp_path).seeds.tolist() == list(range(5))
+    write_dataset(tmp_path, "face", n=5, **options)
+    assert len(list((tmp_path / "images").glob("*.png"))) == 5
+    assert sorted(path.name for path in (tmp_path / "shards").iterdir()) == [
+        f"shard_0000{index}.npz" for index in range(3)
+    ]
+    assert read_dataset(tmp_path).seeds.tolist() == list(range(5))
+
+
 def test_a_folder_that_holds_a_set_is_refused(tmp_path, capsys) -> None:
     write_dataset(tmp_path, "car", n=2, size=32, shard_size=2)
     command = ["synth", "--category", "face", "--n", "1", "--size", "64", "--out", str(tmp_path)]

@@ -92,6 +92,7 @@ def write_dataset(
     written = _images_done(out, _info(category, size, seed, n, shard_size))
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "shards").mkdir(parents=True, exist_ok=True)
+    _remove_beyond(out, seeds[:written], shard_size)
     if progress is not None:
         progress(written, n, "")
     for shard_index, shard_start in enumerate(range(0, n, shard_size)):
@@ -155,6 +156,19 @@ def _images_done(out: Path, planned: DatasetInfo) -> int:
     return 0
 
 
+def _remove_beyond(out: Path, kept_seeds: list[int], shard_size: int) -> None:
+    """Delete the images and shards of `out` beyond its first `kept_seeds`: an extension
+    killed outright (SIGKILL) left them, and a training run would read its images beside the
+    set that synth.json counts."""
+    kept = {f"{seed_value:010d}.png" for seed_value in kept_seeds}
+    for image in (out / "images").glob("*.png"):
+        if image.name not in kept:
+            image.unlink()
+    for shard in (out / "shards").glob("shard_*.npz"):
+        if int(shard.stem.removeprefix("shard_")) * shard_size >= len(kept_seeds):
+            shard.unlink()
+
+
 def _info(category: str, size: int, seed: int, count: int, shard_size: int) -> DatasetInfo:
     """The `DatasetInfo` of `count` samples from `seed`, with the split those seeds lie in."""
     return DatasetInfo(category, size, seed, count, split_of(seed, max(count, 1)), shard_size)
@@ -211,9 +225,13 @@ def read_info(data_dir: str | Path) -> DatasetInfo:
 
 
 def read_dataset(data_dir: str | Path) -> SynthBatch:
-    """Load every shard of a dataset directory back into one `SynthBatch`."""
+    """Load the shards of a dataset directory that synth.json counts into one `SynthBatch`."""
     info = read_info(data_dir)
-    shard_paths = sorted((Path(data_dir) / "shards").glob("shard_*.npz"))
+    shard_count = -(-info.count // info.shard_size)
+    shard_paths = [
+        Path(data_dir) / "shards" / f"shard_{index:05d}.npz" for index in range(shard_count)
+    ]
+    shard_paths = [path for path in shard_paths if path.is_file()]
     if not shard_paths:
         raise GANliftError(
             f"'{data_dir}' has no shards; generate it again with `python -m engine synth`."
@@ -223,7 +241,9 @@ def read_dataset(data_dir: str | Path) -> SynthBatch:
         with np.load(shard_path, allow_pickle=False) as shard:
             for key in shard.files:
                 arrays.setdefault(key, []).append(shard[key])
-    data = {key: torch.from_numpy(np.concatenate(parts)) for key, parts in arrays.items()}
+    data = {  # a last shard rewritten longer by an extension killed outright: its count
+        key: torch.from_numpy(np.concatenate(parts)[: info.count]) for key, parts in arrays.items()
+    }
 
     def from_uint8(image: torch.Tensor) -> torch.Tensor:  # [N, H, W, 3] → [N, 3, H, W] in [-1, 1]
         return image.permute(0, 3, 1, 2).float() / 127.5 - 1

@@ -356,6 +356,12 @@ def test_sample_weights_decide_which_images_the_discriminator_sees(
     train_gan(image_folder, tmp_path / "run", config=config, device=CPU)
     only = ImageFolder(image_folder, size=TINY.size).batch(torch.tensor([5]))[0]
     assert len(shown) == 2 and all(torch.equal(image, only) for batch in shown for image in batch)
+    weights_file.write_text(json.dumps(weights | {"5.png": 1.0, "6.png": 1.0}))  # rewritten
+    longer = with_changes(config, kimg=0.016)
+    with pytest.raises(GANliftError, match="--sample-weights file holds other weights than"):
+        train_gan(image_folder, tmp_path / "run", config=longer, device=CPU, resume=True)
+    weights_file.write_text(json.dumps(weights))
+    assert train_gan(image_folder, tmp_path / "run", config=longer, device=CPU, resume=True).step
 
 
 def test_training_moves_the_generator_towards_the_data(tmp_path: Path) -> None:

@@ -195,13 +195,22 @@ def image_names(folder: str | Path, images: list[Path]) -> list[str]:
     return [image.relative_to(folder).as_posix() for image in images]
 
 
-def data_identity(folder: str | Path, images: list[Path]) -> dict[str, Any]:
+def data_identity(
+    folder: str | Path, images: list[Path], weights: torch.Tensor | None = None
+) -> dict[str, Any]:
     """What a run trains on, to tell whether a resumed run still does: the number of `images`
     and a digest of their names relative to `folder` (the same wherever the folder is moved),
-    and the folder as given, for messages."""
+    a digest of their sampling `weights` if any, and the folder as given, for messages."""
     names = "\n".join(image_names(folder, images)).encode()
-    digest = hashlib.sha256(names).hexdigest()
-    return {"images": len(images), "names_sha256": digest, "folder": str(folder)}
+    identity = {
+        "images": len(images),
+        "names_sha256": hashlib.sha256(names).hexdigest(),
+        "folder": str(folder),
+    }
+    if weights is not None:
+        values = weights.detach().float().cpu().contiguous().numpy().tobytes()
+        identity["weights_sha256"] = hashlib.sha256(values).hexdigest()
+    return identity
 
 
 def read_sample_weights(path: str | Path, folder: str | Path, images: list[Path]) -> torch.Tensor:

@@ -102,7 +102,11 @@ def train_gan(
             f"--out {out} lies inside the training folder {data_dir}, so the run's own sample "
             "grids would become training images; choose a folder outside it."
         )
-    data = data_identity(data_dir, find_images(data_dir))  # before --out is made
+    images = find_images(data_dir)
+    weights = None  # [N] sampling weights of `images`, read before --out is made
+    if config.sample_weights is not None:
+        weights = read_sample_weights(config.sample_weights, data_dir, images)
+    data = data_identity(data_dir, images, weights)
     output_folder(out_dir)  # as given: Path("") would be the current folder
     state = TrainingState.create(config, device)
     state_path = out / STATE_FILE
@@ -126,9 +130,6 @@ def train_gan(
         progress=report,
         should_stop=should_stop,
     )
-    weights = None
-    if config.sample_weights is not None:
-        weights = read_sample_weights(config.sample_weights, data_dir, dataset.paths)  # [N]
     precision = resolve_precision(config.precision, device)
     trainer = _Trainer(config, state, dataset, weights, group, device, precision, out)
     if group.is_main:
@@ -190,9 +191,16 @@ def _resume_into(state: TrainingState, path: Path, config: TrainConfig, resume: 
 def _check_same_data(
     state: TrainingState, data: dict[str, Any], data_dir: str | Path, out: Path
 ) -> None:
-    """A resumed run must go on with the images it was trained on (`data_identity`; for a
-    state written before that was recorded, the image count its log's last start recorded)."""
+    """A resumed run must go on with the images it was trained on, drawn with the same weights
+    (`data_identity`; for a state written before that was recorded, the image count its log's
+    last start recorded)."""
     recorded = state.data or _logged_data(out / LOG_FILE)
+    if recorded.get("weights_sha256", data.get("weights_sha256")) != data.get("weights_sha256"):
+        raise GANliftError(
+            f"Cannot resume the run in {out}: its --sample-weights file holds other weights than "
+            "the run was trained with; pass the weights it started with, or train its model on "
+            f"these in a new --out folder with --init-from {out / MODEL_FILES[0]}."
+        )
     keys = [key for key in ("images", "names_sha256") if key in recorded]
     if any(recorded[key] != data[key] for key in keys):
         raise GANliftError(

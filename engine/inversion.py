@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -203,12 +203,14 @@ def save_latent(
     *,
     target: torch.Tensor | None = None,
     generator: Generator | None = None,
+    settings: Mapping[str, str | int | float | bool] | None = None,
 ) -> Path:
     """Write `{"latent": ..., "noise_0": ..., ...}` (CPU tensors) atomically with torch.save,
-    with what was inverted (a thumbnail of `target [1, 3, S, S]`, the generator's frame) and
-    by which `generator` (its fingerprint), so a later use can check it fits.
+    with what was inverted (a thumbnail of `target [1, 3, S, S]`, the generator's frame), by
+    which `generator` (its fingerprint), so a later use can check it fits, and the inversion's
+    `settings` (steps, seed, ...), so the latent can be made again.
 
-    The file is a plain dict of tensors (and one string), so `torch.load(path,
+    The file is a plain dict of tensors, strings and numbers, so `torch.load(path,
     weights_only=True)` reads it.
     """
     path = Path(path)
@@ -218,6 +220,8 @@ def save_latent(
         data["target"] = _thumbnail(target)
     if generator is not None:
         data["generator"] = generator_fingerprint(generator)
+    if settings is not None:
+        data["settings"] = dict(settings)
     return save_torch(data, path)
 
 

@@ -20,7 +20,12 @@ from engine.evaluation.evaluate import COUNT_RANGES, EvaluationConfig, evaluate_
 from engine.evaluation.report import write_evaluation
 from engine.evaluation.samples import generate_samples
 from engine.images import make_grid
-from engine.stylegan2 import load_checkpoint, save_checkpoint, save_pt_checkpoint
+from engine.stylegan2 import (
+    generator_fingerprint,
+    load_checkpoint,
+    save_checkpoint,
+    save_pt_checkpoint,
+)
 from engine.synth import SEED_RANGES, write_dataset
 from tests.tiny import tiny_generator
 
@@ -262,6 +267,7 @@ def test_evaluate_gan_measures_with_every_setting_it_is_given(
     assert evaluation.view_swap.view_transfer == pytest.approx(swap.view_transfer)
     summary = evaluation.summary()
     assert summary["checkpoint"] == "run/model.safetensors"
+    assert summary["generator"]["fingerprint"] == generator_fingerprint(generator)
     first = SEED_RANGES["test"].start
     inversion = summary["inversion"]
     assert (inversion["space"], inversion["num_steps"], inversion["n_images"]) == ("W", 2, 2)

@@ -138,9 +138,11 @@ def run_invert(args: argparse.Namespace) -> int:
     if not result.losses:
         print("stopped before the first step; nothing saved")
         return INTERRUPTED
+    settings = {"steps": args.steps, "seed": args.seed, "wplus": args.wplus}
     latent_path = save_latent(
-        args.out, result.latent, result.noises, target=result.target, generator=checkpoint.generator
-    )
+        args.out, result.latent, result.noises, target=result.target,
+        generator=checkpoint.generator, settings=settings | {"perceptual": args.perceptual},
+    )  # fmt: skip
     print(f"PSNR {result.psnr:.2f} dB; latent {list(result.latent.shape)} saved to {latent_path}")
     if args.recon:
         print(f"reconstruction saved to {save_image(result.image, args.recon)}")

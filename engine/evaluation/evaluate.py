@@ -122,6 +122,8 @@ class GanEvaluation:
     config: EvaluationConfig
     generator_size: int
     num_ws: int
+    fingerprint: str
+    """`generator_fingerprint` of the generator measured (its weights, wherever the file is)."""
     training: TrainingRun
     sample_grid: torch.Tensor
     """``[1, 3, H', W']`` grid of `config.grid_samples` samples."""
@@ -142,7 +144,11 @@ class GanEvaluation:
         return {
             "checkpoint": shown_path(self.checkpoint),
             "category": self.config.category,
-            "generator": {"size": self.generator_size, "num_ws": self.num_ws},
+            "generator": {
+                "size": self.generator_size,
+                "num_ws": self.num_ws,
+                "fingerprint": self.fingerprint,
+            },
             "settings": asdict(self.config),
             "follows_protocol": self.config.follows_protocol,
             "training": training,
@@ -277,6 +283,7 @@ def evaluate_gan(
         config=config,
         generator_size=generator.config.size,
         num_ws=generator.num_ws,
+        fingerprint=key["generator"],
         training=training,
         sample_grid=make_grid(grid, 8),
         inversion=inversion,

@@ -112,7 +112,9 @@ def project(
     cropped and resized to the generator's frame. The loss is `pixel_weight` x MSE or L1 +
     `perceptual_weight` x `perceptual` (images larger than `perceptual_resolution` are
     area-downsampled for it, except for discriminator features, which need the discriminator's
-    own size) + `noise_regularize` x the noise-map autocorrelation. Ramps are
+    own size; None: no perceptual term, unlike GAN2Shape's functions, where None picks one,
+    so pass `perceptual_loss("auto", discriminator=D)` for that) + `noise_regularize` x the
+    noise-map autocorrelation. Ramps are
     fractions of `num_steps`. `initial_latent` (e.g. an encoder's output) replaces the mean w
     as the starting point. `progress(step, num_steps, message)` is called after every step;
     `should_stop()` is polled before every step and ends the optimisation early.

@@ -42,9 +42,9 @@ from engine.stylegan2 import Discriminator, Generator, generator_fingerprint
 class Recovery:
     """What GAN2Shape recovered for one image (networks' frame, batch 1, detached)."""
 
-    depth: torch.Tensor  # [1, S, S] canonical depth in [0.9, 1.1]
+    depth: torch.Tensor  # [1, S, S] canonical depth in the preset's camera depth range
     albedo: torch.Tensor  # [1, 3, S, S] in [-1, 1], solved per pixel (`albedo_from_image`)
-    view: torch.Tensor  # [1, 6] (pitch, yaw, roll in radians, tx, ty, tz)
+    view: torch.Tensor  # [1, 6] (pitch, yaw, roll in radians, unlike render_view's degrees; t)
     light: torch.Tensor  # [1, 4] (ambient, diffuse, dx, dy)
     normal: torch.Tensor  # [1, 3, S, S] canonical normals
     shading: torch.Tensor  # [1, 1, S, S]

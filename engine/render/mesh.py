@@ -77,8 +77,10 @@ def render_mesh(
     given; ``projection [4, 4]`` or ``[B, 4, 4]`` maps camera to clip space (`perspective` for
     OpenGL cameras, `clip_from_camera` for GAN2Shape's). Colour comes from ``vertex_colors
     [B or 1, V, C]``, or from ``texture [B or 1, C, Ht, Wt]`` looked up at per-vertex ``uv
-    [B or 1, Vt, 2]`` indexed by ``uv_faces [F, 3]`` (default ``faces``), else white.
-    ``background`` is a float or ``[B or 1, C, H, W]``. With ``antialias`` the image and mask
+    [B or 1, Vt, 2]`` indexed by ``uv_faces [F, 3]`` (default ``faces``), else white (1).
+    Colours come out in the range they went in ([0, 1] for `TexturedMesh.vertex_colors`,
+    [-1, 1] for the engine's images), and ``background`` (a float or ``[B or 1, C, H, W]``)
+    must be in that range too. With ``antialias`` the image and mask
     are blended across silhouettes, so mask / image losses move the vertices.
     """
     if vertices.dim() != 3 or vertices.shape[-1] != 3:

@@ -20,14 +20,13 @@ from engine.gan2shape.pipeline import Gan2ShapeModel
 from engine.inversion import project
 from engine.perceptual import perceptual_loss
 from engine.stylegan2 import load_checkpoint
-from engine.stylegan2.checkpoint import MODELS_DIR
 from engine.styleganr import load_styleganr
 from engine.styleganr.labelling import load_view_labeller
 from engine.styleganr.multiview import synthetic_view_pairs
 from engine.synth import render_samples
 from tests.tiny import tiny_checkpoint, tiny_gan, tiny_gan2shape_preset
 
-LABELLER = MODELS_DIR / "default-car-labeller.pt"
+LABELLER = "default-car-labeller"  # a bundled state by name, as models are named
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 
 

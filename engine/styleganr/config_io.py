@@ -20,6 +20,7 @@ from engine.atomic import save_torch, write_json
 from engine.config import config_changes, config_from_dict, config_to_dict
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
+from engine.stylegan2.checkpoint import MODELS_DIR, is_model_name
 from engine.torch_files import read_torch_file
 
 ConfigT = TypeVar("ConfigT")
@@ -46,8 +47,11 @@ def write_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 
 
 def read_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:
-    """Load a state written by `write_state`; the file's ``format`` must be ``expected_format``."""
+    """Load a state written by `write_state` (a bundled one by name, "default-car-labeller",
+    where no such file is here); the file's ``format`` must be ``expected_format``."""
     path = Path(path)
+    if not path.exists() and is_model_name(path):
+        path = MODELS_DIR / f"{path}.pt"
     state = read_torch_file(
         path,
         missing=f"{path} does not exist; check the path or train a model first.",

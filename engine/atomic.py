@@ -144,6 +144,18 @@ def output_folder(path: str | os.PathLike) -> Path:
     return path
 
 
+def path_first(path: object, caller: str) -> Path:
+    """`path` as a Path, or a GANliftError saying that `caller` takes its path first: the
+    engine's other writers take the object first (`save_image(image, path)`), so a call in
+    that order met a bare TypeError."""
+    if not isinstance(path, str | os.PathLike):
+        raise GANliftError(
+            f"{caller} takes the file's path first, got a {type(path).__name__}; call "
+            f"{caller}(path, ...)."
+        )
+    return Path(path)
+
+
 def output_file(path: str | os.PathLike) -> Path:
     """`path` as a file a command will write when its work is done, checked now: its folder
     is made if missing, and the path itself must not be a folder."""

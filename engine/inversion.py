@@ -22,7 +22,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from engine.atomic import save_torch
+from engine.atomic import path_first, save_torch
 from engine.device import frozen_copy, resolve_device
 from engine.errors import GANliftError
 from engine.images import checked_image, fit_to_frame
@@ -215,7 +215,7 @@ def save_latent(
     The file is a plain dict of tensors, strings and numbers, so `torch.load(path,
     weights_only=True)` reads it.
     """
-    path = Path(path)
+    path = path_first(path, "save_latent")
     data: dict[str, torch.Tensor | str] = {"latent": latent.detach().cpu().contiguous()}
     data |= {f"noise_{i}": noise.detach().cpu().contiguous() for i, noise in enumerate(noises)}
     if target is not None:

@@ -15,8 +15,9 @@ from engine.evaluation.evaluate import EvaluationConfig, evaluate_gan
 from engine.evaluation.regressor import LabelRegressor
 from engine.evaluation.report import write_evaluation
 from engine.gan2shape import PretrainConfig, prepare_input, pretrain
+from engine.inversion import save_latent
 from engine.mesh import depth_to_mesh
-from engine.stylegan2 import save_checkpoint
+from engine.stylegan2 import save_checkpoint, save_pt_checkpoint
 from engine.stylegan2.training import train_gan
 from engine.styleganr import (
     HandLabels,
@@ -188,3 +189,18 @@ def test_masks_are_taken_in_each_layout_the_engine_gives_them() -> None:
             depth_to_mesh(depth, image, wrong)
         with pytest.raises(GANliftError, match=message):
             prepare_input(image, size=12, find_face=False, needs_mask=True, mask=wrong)
+
+
+def test_writers_that_take_the_path_first_say_so(tmp_path) -> None:
+    """save_image(image, path) takes the object first; these met the other order with a bare
+    TypeError."""
+    G, _ = tiny_gan(16)
+    latent = torch.zeros(1, G.style_dim)
+    for call, name in [
+        (lambda: save_latent(latent, tmp_path / "w.pt"), "save_latent"),
+        (lambda: save_checkpoint(G, tmp_path / "g"), "save_checkpoint"),
+        (lambda: save_pt_checkpoint(G, tmp_path / "g.pt"), "save_pt_checkpoint"),
+    ]:
+        with pytest.raises(GANliftError, match=rf"^{name} takes the file's path first, got a "):
+            call()
+    assert list(tmp_path.iterdir()) == []

@@ -27,7 +27,7 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
-from engine.atomic import atomic_path, save_torch
+from engine.atomic import atomic_path, path_first, save_torch
 from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError
 from engine.stylegan2.ada import convert_ada_snapshot
@@ -357,7 +357,7 @@ def save_checkpoint(
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write our format: `<path>.safetensors` plus `<path>.json`, each replaced atomically."""
-    path = safetensors_path(path)
+    path = safetensors_path(path_first(path, "save_checkpoint"))
     tensors = {f"generator.{key}": value for key, value in generator.state_dict().items()}
     if discriminator is not None:
         tensors |= {
@@ -395,6 +395,7 @@ def save_pt_checkpoint(
     `conv_clamp` and the discriminator's minibatch-stddev group size when they differ from the
     layout's defaults (it has no other place for them; other tools ignore them).
     """
+    path = path_first(path, "save_pt_checkpoint")
     config = generator_ema.config
     args = {"size": config.size, "latent": config.style_dim, "n_mlp": config.n_mlp}
     for multiplier in (1, 2, 4):

@@ -25,13 +25,11 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class _TooLarge(Exception):
-    """A streamed body passed the cap."""
-
-
 class RequestBodyCap:
-    """ASGI middleware answering 413 to a request whose body passes `max_bytes`, by its
-    Content-Length before any of it is read, else as it streams in; uploads pass through."""
+    """ASGI middleware answering 413 to a request whose body passes `max_bytes`: by its
+    Content-Length before any of it is read, else once that much has streamed in (the body is
+    read here, at most `max_bytes` of it, and handed on whole: an error raised while the app
+    read it became FastAPI's 400). Uploads pass through."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int = API_BODY_BYTES) -> None:
         self.app = app
@@ -45,27 +43,27 @@ class RequestBodyCap:
         if not declared.isdigit() or int(declared) > self.max_bytes:
             await self._refuse(send)
             return
-        received = 0
-        started = False
-
-        async def counted_receive() -> Message:
-            nonlocal received
+        body = bytearray()
+        while True:
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise _TooLarge
-            return message
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
                 await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                break
+        handed_on = False
+
+        async def replay() -> Message:
+            nonlocal handed_on
+            if handed_on:
+                return await receive()  # after the body: a disconnect, when it comes
+            handed_on = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(

@@ -123,7 +123,7 @@ def reconstruct_batch(
     settings: OutputSettings | None = None,
     limits: Limits = DEFAULT_LIMITS,
     perceptual: PerceptualLoss | None = None,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     bf16: bool = False,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
@@ -177,7 +177,7 @@ def _reconstruct_one(
     settings: OutputSettings,
     limits: Limits,
     perceptual: PerceptualLoss | None,
-    device: torch.device | str,
+    device: torch.device | str | None,
     bf16: bool,
     progress: ProgressFn | None,
     should_stop: StopFn | None,
@@ -193,7 +193,7 @@ def _reconstruct_one(
         image = load_photo(path, limits)  # [1, 3, H, W]
         prepared = model.prepare(image)
         if finished is not None and finished.get("outputs") in (None, settings.recorded()):
-            check_run_of(model, prepared, quality, target, bf16=bf16)  # not another photo's, ...
+            check_run_of(model, prepared, quality, target)  # not another photo's, model's, ...
             seconds = time.perf_counter() - start
             return ImageOutcome(name, "skipped", seconds, psnr=_recorded_psnr(finished))
         run = reconstruct(

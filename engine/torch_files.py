@@ -4,6 +4,7 @@ that says what to do."""
 
 from __future__ import annotations
 
+import io
 import os
 import zipfile
 from pathlib import Path
@@ -14,10 +15,12 @@ import torch
 from engine.errors import GANliftError
 
 
-def refuse_compressed_archive(path: Path) -> None:
-    """Refuse a zip-format PyTorch file with a compressed entry: `torch.save` stores its
-    entries as they are, and torch unpacks compressed ones whole, so a 1 MB file of that kind
-    took 1.6 GB to read."""
+def refuse_compressed_archive(source: Path | bytes, name: str | None = None) -> None:
+    """Refuse a zip-format PyTorch file (a path, or its bytes named `name`) with a compressed
+    entry: `torch.save` stores its entries as they are, and torch unpacks compressed ones
+    whole, so a 1 MB file of that kind took 1.6 GB to read."""
+    path = io.BytesIO(source) if isinstance(source, bytes) else source
+    name = name or str(source)
     if not zipfile.is_zipfile(path):
         return
     try:
@@ -25,10 +28,10 @@ def refuse_compressed_archive(path: Path) -> None:
             entries = archive.infolist()
         packed = [entry for entry in entries if entry.compress_type != zipfile.ZIP_STORED]
     except (zipfile.BadZipFile, OSError, NotImplementedError) as error:
-        raise GANliftError(f"Cannot read {path}: its zip archive is damaged.") from error
+        raise GANliftError(f"Cannot read {name}: its zip archive is damaged.") from error
     if packed:
         raise GANliftError(
-            f"Refusing to load {path}: its archive compresses {packed[0].filename}, which "
+            f"Refusing to load {name}: its archive compresses {packed[0].filename}, which "
             "torch.save never does (a small file could unpack to gigabytes); re-save it with "
             "torch.save."
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from fastapi import FastAPI
+from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -41,3 +43,23 @@ def test_calls_past_the_cap_are_refused_and_uploads_pass() -> None:
     assert streamed.status_code == 413
     assert client.post("/api/call", content=chunks(CAP)).json() == {"read": CAP}
     assert client.post("/api/upload", content=b"1" * (10 * CAP)).json() == {"read": 10 * CAP}
+
+
+class Call(BaseModel):
+    data: list[str]
+
+
+def test_a_streamed_call_to_a_fastapi_route_gets_413_not_400() -> None:
+    """Gradio's routes parse their body with FastAPI, which turned an error raised while it
+    read the body into 400 "There was an error parsing the body"."""
+    app = FastAPI(middleware=[Middleware(RequestBodyCap, max_bytes=CAP)])
+
+    @app.post("/api/call")
+    async def call(body: Call) -> dict[str, int]:
+        return {"values": len(body.data)}
+
+    client = TestClient(app, headers={"Content-Type": "application/json"})
+    chunks = (part for part in [b'{"data": ["', b"1" * (2 * CAP), b'"]}'])
+    assert client.post("/api/call", content=chunks).status_code == 413
+    small = (part for part in [b'{"data": ["', b"1" * 10, b'"]}'])
+    assert client.post("/api/call", content=small).json() == {"values": 1}

@@ -262,14 +262,15 @@ def test_a_failed_command_leaves_no_empty_out_folder_it_made(tmp_path: Path, cap
 
 
 def test_outputs_that_are_the_commands_own_inputs_are_refused(tmp_path: Path, capsys) -> None:
-    """invert replaced its checkpoint by a latent (--out) and its photo by the recon."""
+    """invert replaced its checkpoint by a latent (--out) and its photo by the recon, and
+    gan2shape-check --json the config beside the weights it read."""
     checkpoint, photo = tmp_path / "m.pt", tmp_path / "face.png"
     checkpoint.write_bytes(b"weights")
     Image.new("RGB", (32, 32)).save(photo)
     before = {path: path.read_bytes() for path in (checkpoint, photo)}
     for arguments, message in [
-        (["--out", str(checkpoint)], f"--out {checkpoint} is the checkpoint the command reads"),
-        (["--recon", str(photo)], f"--recon {photo} is the image the command reads"),
+        (["--out", str(checkpoint)], f"--out {checkpoint} is a file the command reads (checkp"),
+        (["--recon", str(photo)], f"--recon {photo} is a file the command reads (image)"),
     ]:
         code = engine_main(["invert", str(checkpoint), str(photo), *arguments, "--steps", "1"])
         assert code == 2 and message in capsys.readouterr().err
@@ -278,5 +279,12 @@ def test_outputs_that_are_the_commands_own_inputs_are_refused(tmp_path: Path, ca
     views.write_bytes(b"view codes")
     code = engine_main(["styleganr", "hand-label", "--views", str(views), "--labels",
                         str(tmp_path / "labels.json"), "--out", str(views)])  # fmt: skip
-    assert code == 2 and "is the views the command reads" in capsys.readouterr().err
+    assert code == 2 and "is a file the command reads (--views)" in capsys.readouterr().err
     assert views.read_bytes() == b"view codes"
+    weights, config = tmp_path / "w.safetensors", tmp_path / "w.json"
+    weights.write_bytes(b"networks")
+    config.write_text("{}")
+    code = engine_main(["gan2shape-check", "--model", "default-face", "--weights", str(weights),
+                        "--json", str(config)])  # fmt: skip
+    assert code == 2 and "is a file the command reads (--weights)" in capsys.readouterr().err
+    assert config.read_text() == "{}"

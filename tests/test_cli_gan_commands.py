@@ -78,7 +78,7 @@ def test_invert_saves_a_loadable_latent_and_reconstruction(
     assert code == 0
     data = torch.load(latent_path, weights_only=True)
     assert data["latent"].shape == (1, 16) and torch.isfinite(data["latent"]).all()
-    settings = {"steps": 3, "seed": 0, "wplus": False, "perceptual": "discriminator"}
+    settings = {"steps": 3, "seed": 0, "wplus": False, "perceptual": "DiscriminatorFeatureLoss"}
     assert data["settings"] == settings  # what makes the latent again
     assert load_image(recon_path).shape == (1, 3, 16, 16)
     captured = capsys.readouterr()

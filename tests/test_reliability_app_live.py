@@ -184,7 +184,6 @@ def test_api_values_get_one_sentence_naming_the_control(server, files, tmp_path)
     bounded_predict(visitor, 30, 0, 0, 0, 0.5, 0.5, False, api_name="/render_view")
 
 
-@pytest.mark.slow
 def _raw_call(server: AppServer, endpoint: str, data: list) -> str:
     """The error message of an API call sent as raw HTTP (as gradio_client would not)."""
     request = urllib.request.Request(
@@ -197,6 +196,7 @@ def _raw_call(server: AppServer, endpoint: str, data: list) -> str:
     return json.loads(lines[lines.index("event: error") + 1].removeprefix("data: "))["error"]
 
 
+@pytest.mark.slow
 def test_file_route_serves_only_the_apps_own_files(server: AppServer, files: Path) -> None:
     for path in ("/etc/passwd", Path("launch.py").resolve(), files / "tiny.pt"):
         with pytest.raises(urllib.error.HTTPError) as caught:
@@ -204,6 +204,7 @@ def test_file_route_serves_only_the_apps_own_files(server: AppServer, files: Pat
         assert caught.value.code == 403, path
 
 
+@pytest.mark.slow
 def test_api_calls_past_the_body_cap_are_refused(server: AppServer) -> None:
     """A 200 MB seed was read whole, kept in the page's state and echoed into the log. The
     refusal comes from the declared length alone, before any of the body is sent."""

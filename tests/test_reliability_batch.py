@@ -69,6 +69,9 @@ def test_failures_are_reported_and_finished_images_skipped(inputs, tmp_path, cap
 
     assert cli(inputs, out) == 1
     assert "0 done, 3 skipped, 2 failed" in capsys.readouterr().out
+    in_bf16 = [word for word in cli_arguments(inputs, out) if word != "--fp32"]
+    assert main(in_bf16) == 1  # a finished image is kept whatever precision asks again
+    assert "0 done, 3 skipped, 2 failed" in capsys.readouterr().out
     assert finished == {name: (out / name / "summary.json").stat().st_mtime_ns for name in GOOD}
     again = {row["image"]: row for row in json.loads((out / REPORT_FILE).read_text())["images"]}
     for name in GOOD:  # the report of a resumed batch still holds every image's PSNR

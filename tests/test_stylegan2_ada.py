@@ -17,6 +17,7 @@ import os
 import pickle
 import sys
 import types
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -257,6 +258,22 @@ class _StorageCarryingACommand:
         return (torch.storage._load_from_bytes, (inner.getvalue(),))
 
 
+class _CompressedStorage:
+    """Pickles as torch's storage reconstructor over a zip whose entries are compressed: a
+    small snapshot that unpacks to far more."""
+
+    def __reduce__(self):
+        plain, packed = io.BytesIO(), io.BytesIO()
+        torch.save(torch.zeros(250_000).untyped_storage(), plain)
+        with (
+            zipfile.ZipFile(plain) as source,
+            zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as target,
+        ):
+            for entry in source.infolist():
+                target.writestr(entry.filename, source.read(entry))
+        return (torch.storage._load_from_bytes, (packed.getvalue(),))
+
+
 class RunsCommand:
     def __init__(self, command: str) -> None:
         self.command = command
@@ -274,6 +291,10 @@ def test_a_command_inside_a_storage_and_an_expanded_tensor_are_refused(tmp_path:
     with pytest.raises(GANliftError, match=r"a tensor in it refers to posix\.system"):
         load_checkpoint(path)
     assert not marker.exists()
+    path.write_bytes(pickle.dumps({"G_ema": _CompressedStorage()}))
+    assert path.stat().st_size < 20_000
+    with pytest.raises(GANliftError, match=r"this snapshot's tensor storage: its archive compre"):
+        load_checkpoint(path)
     path.write_bytes(pickle.dumps({"weight": torch.zeros(1).expand(4096, 4096)}, protocol=4))
     with pytest.raises(GANliftError, match=r"declares a tensor of shape \[4096, 4096\] but stores"):
         load_ada_pickle(path)

@@ -44,8 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     stderr and exit code 2. A failed command's --out folder goes again if the command made it
     and left it empty (the commands make it first, so that a bad --out costs nothing)."""
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser().parse_args(argv)  # imports every command: seconds, torch among them
-        refuse_inputs_as_outputs(args)
+        refuse_inputs_as_outputs(args, argv)
         with _out_folder_removed_if_left_empty(getattr(args, "out", None)):
             return int(args.run(args) or 0)
     except KeyboardInterrupt:

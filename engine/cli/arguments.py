@@ -8,7 +8,7 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from engine.errors import GANliftError, out_of_memory, refused_path
 from engine.limits import MAX_SEED
@@ -125,20 +125,32 @@ OUTPUT_OPTIONS = ("out", "recon", "json", "preview")
 """The options through which a command writes files."""
 
 
-def refuse_inputs_as_outputs(args: argparse.Namespace) -> None:
-    """Refuse a command that would write one of its output options over a file it reads:
-    `invert m.pt face.png --out m.pt` replaced the checkpoint by a latent, and `--recon
-    face.png` the photo, before anything said so."""
+def refuse_inputs_as_outputs(args: argparse.Namespace, argv: Sequence[str]) -> None:
+    """Refuse a command that would write one of its output options over a file it reads (a
+    .safetensors file's .json config beside it included): `invert m.pt face.png --out m.pt`
+    replaced the checkpoint by a latent, and `--recon face.png` the photo, unsaid. The
+    refusal names each option as `argv` gave it."""
     inputs = {}
     for name, value in vars(args).items():
         for item in value if isinstance(value, list) else [value]:
-            if name not in OUTPUT_OPTIONS and isinstance(item, str) and os.path.isfile(item):
-                inputs.setdefault(os.path.realpath(item), name)
+            if name in OUTPUT_OPTIONS or not isinstance(item, str) or not os.path.isfile(item):
+                continue
+            read = [item]
+            if item.endswith(".safetensors"):
+                read.append(item.removesuffix(".safetensors") + ".json")
+            for path in read:
+                inputs.setdefault(os.path.realpath(path), _as_given(name, argv))
     for name in OUTPUT_OPTIONS:
         value = getattr(args, name, None)
         if isinstance(value, str) and os.path.realpath(value) in inputs:
-            given = inputs[os.path.realpath(value)]
             raise GANliftError(
-                f"--{name} {value} is the {given.replace('_', ' ')} the command reads; write "
-                "to another name so that it is kept."
+                f"--{name} {value} is a file the command reads ({inputs[os.path.realpath(value)]});"
+                " write to another name so that it is kept."
             )
+
+
+def _as_given(name: str, argv: Sequence[str]) -> str:
+    """Argument `name` as the command line gave it: its option, or the positional's name."""
+    option = "--" + name.replace("_", "-")
+    given = any(word == option or word.startswith(option + "=") for word in argv)
+    return option if given else name.replace("_", " ")

@@ -138,10 +138,11 @@ def run_invert(args: argparse.Namespace) -> int:
     if not result.losses:
         print("stopped before the first step; nothing saved")
         return INTERRUPTED
-    settings = {"steps": args.steps, "seed": args.seed, "wplus": args.wplus}
+    used = "none" if perceptual is None else type(perceptual).__name__  # what "auto" chose
+    settings = {"steps": len(result.losses), "seed": args.seed, "wplus": args.wplus}
     latent_path = save_latent(
         args.out, result.latent, result.noises, target=result.target,
-        generator=checkpoint.generator, settings=settings | {"perceptual": args.perceptual},
+        generator=checkpoint.generator, settings=settings | {"perceptual": used},
     )  # fmt: skip
     print(f"PSNR {result.psnr:.2f} dB; latent {list(result.latent.shape)} saved to {latent_path}")
     if args.recon:

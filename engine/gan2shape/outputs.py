@@ -38,7 +38,12 @@ from engine.errors import GANliftError
 from engine.gan2shape.meshing import recovery_mesh
 from engine.gan2shape.recover import Recovery
 from engine.gan2shape.state import check_same_generator
-from engine.gan2shape.views import check_view_angles, project_view, render_view
+from engine.gan2shape.views import (
+    check_view_angles,
+    generator_beside,
+    project_view,
+    render_view,
+)
 from engine.images import checked_image, save_image
 from engine.mesh import save_mesh
 from engine.progress import ProgressFn
@@ -157,15 +162,17 @@ def write_outputs(
     photo: torch.Tensor | None = None,
     progress: ProgressFn | None = None,
 ) -> dict[str, Path]:
-    """Write every output of `recovery` into `out_dir` (see the module docstring); `G` (on the
-    recovery's device) projects the views; `photo` (`PreparedInput.photo`) gives the mesh its
-    texture at the photo's resolution. Returns the files by label. summary.json, which lists
+    """Write every output of `recovery` into `out_dir` (see the module docstring); `G` projects
+    the views (as one copy on the recovery's device where it lives elsewhere); `photo`
+    (`PreparedInput.photo`) gives the mesh its texture at the photo's resolution. Returns the
+    files by label. summary.json, which lists
     the files, goes first and comes back last, so a write cut short (Ctrl-C) leaves none that
     names files of an earlier call's settings. A generator the run was not made with, or a
     photo that is no image, is refused before any file is touched."""
     check_same_generator(recovery.state, G)
     if photo is not None:
         checked_image(photo, "The mesh's photo")
+    G = generator_beside(recovery, G)  # one copy for every view, where G lives elsewhere
     out_dir = output_folder(out_dir)
     (out_dir / "summary.json").unlink(missing_ok=True)
     writers = [

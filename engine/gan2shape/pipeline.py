@@ -291,9 +291,10 @@ def _describe_run(
 
 def _pretrained_digest(model: Gan2ShapeModel, quality: Quality) -> dict[str, str]:
     """SHA-256 of the pretrained networks' file fast mode starts from (none for full quality,
-    or where the file is missing and fast mode will say so)."""
+    for a release model, which starts from its own networks, or where the file is missing and
+    fast mode will say so)."""
     path = safetensors_path(model.pretrained)
-    if quality != "fast" or not path.is_file():
+    if quality != "fast" or model.start is not None or not path.is_file():
         return {}
     return {"pretrained_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
@@ -317,18 +318,15 @@ def _sha256(*tensors: torch.Tensor) -> str:
 
 
 def check_run_of(
-    model: Gan2ShapeModel,
-    prepared: PreparedInput,
-    quality: Quality,
-    out_dir: str | Path,
-    *,
-    bf16: bool,
+    model: Gan2ShapeModel, prepared: PreparedInput, quality: Quality, out_dir: str | Path
 ) -> None:
-    """Refuse `out_dir` unless the run it holds is `reconstruct`'s of this input, model,
-    quality and precision (with no given latent): what a finished folder must be to count as
-    this image's."""
+    """Refuse `out_dir` unless the run it holds is `reconstruct`'s of this input, model and
+    quality (with no given latent): what a finished folder must be to count as this image's.
+    Its precision and starting networks are not judged: a finished run is not continued."""
     out_dir = Path(out_dir)
-    description = _describe_run(model, prepared, quality, None, bf16)
+    description = _describe_run(model, prepared, quality, None, bf16=False)
+    for how_it_ran in ("bf16", "pretrained_sha256"):
+        description.pop(how_it_ran, None)
     _check_same_run(out_dir / RUN_FILE, description, out_dir)
 
 

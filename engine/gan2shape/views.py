@@ -73,14 +73,19 @@ def project_view(
     elsewhere runs as a copy there). The encoder sees the view unmasked, as step 2's pseudo
     samples are drawn."""
     check_same_generator(recovery.state, G)
-    device = module_device(recovery.state.networks)
-    if not same_device(module_device(G), device):
-        G = frozen_copy(G, device)
+    G = generator_beside(recovery, G)
     rendered, _ = _render(recovery, azimuth, elevation, light)
     projector = latent_projector(G, recovery.state.preset, recovery.state.target)
     with torch.no_grad():
         offset = projector.offsets(recovery.state.networks.offset_net, rendered)
         return centre_crop(projector.generate(projector.latents(offset)), projector.crop)
+
+
+def generator_beside(recovery: Recovery, G: Generator) -> Generator:
+    """`G` where the recovery's networks are: itself, or a frozen copy there (made once by a
+    caller that projects several views)."""
+    device = module_device(recovery.state.networks)
+    return G if same_device(module_device(G), device) else frozen_copy(G, device)
 
 
 def check_view_angles(

@@ -97,6 +97,7 @@ def _persistent_record(meta: dict[str, Any]) -> PersistentRecord:
 
 def _storage_from_bytes(data: bytes) -> Any:
     """Replacement for `torch.storage._load_from_bytes`: a storage, via the weights-only loader."""
+    refuse_compressed_archive(data, "this snapshot's tensor storage")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)

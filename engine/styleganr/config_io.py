@@ -50,7 +50,7 @@ def read_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:
     """Load a state written by `write_state` (a bundled one by name, "default-car-labeller",
     where no such file is here); the file's ``format`` must be ``expected_format``."""
     path = Path(path)
-    if not path.exists() and is_model_name(path):
+    if not path.exists() and is_model_name(path) and (MODELS_DIR / f"{path}.pt").is_file():
         path = MODELS_DIR / f"{path}.pt"
     state = read_torch_file(
         path,

@@ -19,9 +19,10 @@ import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
-import open3d as o3d
 import torch
 import torch.nn.functional as F
 
@@ -29,6 +30,9 @@ from engine.atomic import output_file
 from engine.errors import GANliftError
 from engine.images import check_float_pixels, checked_mask, to_uint8
 from engine.render import depth_to_points, grid_faces, sample_texture, transform_points
+
+if TYPE_CHECKING:
+    import open3d as o3d
 
 MESH_FORMATS = (".obj", ".ply", ".glb")
 """File suffixes `save_mesh` writes: OBJ (+ MTL + PNG texture), PLY (vertex colours), GLB."""
@@ -216,6 +220,7 @@ def save_mesh(mesh: TexturedMesh, path: str | os.PathLike) -> Path:
             f"Cannot write the mesh to '{path}' ({error.strerror}); choose a folder you can "
             "write to."
         ) from error
+    o3d = _open3d()
     try:
         with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
             written = o3d.t.io.write_triangle_mesh(str(staging / path.name), open3d_mesh)
@@ -306,6 +311,7 @@ def _to_open3d(
     mesh: TexturedMesh, *, with_texture: bool, with_colors: bool
 ) -> o3d.t.geometry.TriangleMesh:
     """The Open3D tensor mesh for ``mesh``; Open3D's UVs count v from the texture's bottom."""
+    o3d = _open3d()
     result = o3d.t.geometry.TriangleMesh()
     result.vertex.positions = o3d.core.Tensor(mesh.vertices)
     result.triangle.indices = o3d.core.Tensor(mesh.faces)
@@ -343,3 +349,11 @@ def _array(values: object, dtype: type, shape: tuple[int | None, ...], name: str
         expected = ", ".join("N" if want is None else str(want) for want in shape)
         raise ValueError(f"{name} must be [{expected}], got {list(array.shape)}")
     return array
+
+
+def _open3d() -> ModuleType:
+    """Open3D, imported when a mesh is first written: at the top of this module it cost every
+    command 0.7 s of start-up (`python -m engine --help` took 2.5 s)."""
+    import open3d
+
+    return open3d

@@ -22,6 +22,7 @@ from engine.stylegan2.layers import (
     PixelNorm,
     StyledConv,
     ToRGB,
+    standard_normal,
 )
 from engine.stylegan2.ops import OpsImpl
 
@@ -70,7 +71,7 @@ class Generator(nn.Module):
             in_channels = out_channels
         self.noises = nn.Module()
         for index, shape in enumerate(self.noise_shapes()):
-            self.noises.register_buffer(f"noise_{index}", torch.randn(shape))
+            self.noises.register_buffer(f"noise_{index}", standard_normal(*shape))
         self.register_buffer("latent_avg", None, persistent=False)
         self.impl: OpsImpl = "fast"
 

@@ -24,6 +24,14 @@ from engine.stylegan2.ops import (
 BLUR_TAPS = (1, 3, 3, 1)
 
 
+def standard_normal(*shape: int) -> torch.Tensor:
+    """`torch.randn(*shape)` (the same draws), left undrawn where the default device is meta:
+    a network built there only to check a checkpoint's layout spent a second importing the
+    symbolic machinery torch draws and divides with on meta tensors."""
+    tensor = torch.empty(shape)
+    return tensor if tensor.is_meta else tensor.normal_()
+
+
 class PixelNorm(nn.Module):
     """Normalise each latent vector to unit root-mean-square."""
 
@@ -44,7 +52,8 @@ class EqualLinear(nn.Module):
         activate: bool = False,
     ) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
+        weight = standard_normal(out_dim, in_dim)
+        self.weight = nn.Parameter(weight if weight.is_meta else weight / lr_mul)
         self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init)))
         self.scale = lr_mul / math.sqrt(in_dim)
         self.lr_mul = lr_mul
@@ -72,7 +81,9 @@ class EqualConv2d(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.weight = nn.Parameter(
+            standard_normal(out_channels, in_channels, kernel_size, kernel_size)
+        )
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.scale = 1 / math.sqrt(in_channels * kernel_size**2)
         self.stride = stride
@@ -137,7 +148,7 @@ class ModulatedConv2d(nn.Module):
     ) -> None:
         super().__init__()
         self.weight = nn.Parameter(
-            torch.randn(1, out_channels, in_channels, kernel_size, kernel_size)
+            standard_normal(1, out_channels, in_channels, kernel_size, kernel_size)
         )
         self.modulation = EqualLinear(style_dim, in_channels, bias_init=1.0)
         self.scale = 1 / math.sqrt(in_channels * kernel_size**2)
@@ -231,7 +242,7 @@ class ConstantInput(nn.Module):
 
     def __init__(self, channels: int, size: int = 4) -> None:
         super().__init__()
-        self.input = nn.Parameter(torch.randn(1, channels, size, size))
+        self.input = nn.Parameter(standard_normal(1, channels, size, size))
 
     def forward(self, batch: int) -> torch.Tensor:
         return self.input.expand(batch, -1, -1, -1)

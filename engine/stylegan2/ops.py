@@ -25,8 +25,9 @@ DEMOD_EPS = 1e-8
 
 
 def make_blur_kernel(taps: tuple[int, ...] = (1, 3, 3, 1), gain: float = 1.0) -> torch.Tensor:
-    """The separable low-pass kernel [k, k] built from 1-D `taps`, normalised to sum `gain`."""
-    row = torch.tensor(taps, dtype=torch.float32)
+    """The separable low-pass kernel [k, k] built from 1-D `taps`, normalised to sum `gain`
+    (on the CPU: the networks' `.to(device)` moves it, and a meta skeleton needs no sums)."""
+    row = torch.tensor(taps, dtype=torch.float32, device="cpu")
     kernel = row[None, :] * row[:, None]  # [k, k]
     return kernel / kernel.sum() * gain
 

@@ -14,6 +14,7 @@ from engine.render import (
     render_depth_in_view,
     shade,
     warp_image,
+    warp_images,
 )
 
 
@@ -79,3 +80,18 @@ def test_rendered_depths_are_clamped_to_the_margin_around_the_depth_range() -> N
         torch.testing.assert_close(
             view_depth[0][covered], torch.full_like(view_depth[0][covered], clamped)
         )
+
+
+def test_several_images_warp_as_each_would_alone() -> None:
+    """A picture and its mask share one rasterisation (pseudo samples rasterised it twice)."""
+    depth = 1.0 + 0.05 * torch.rand(1, 16, 16, generator=torch.Generator().manual_seed(0))
+    picture = torch.rand(1, 3, 16, 16) * 2 - 1
+    mask = (torch.rand(1, 1, 16, 16) > 0.5).float()
+    views = torch.tensor([[0.1, -0.2, 0.0, 0.01, 0.0, 0.0], [0.0, 0.3, 0.05, 0.0, -0.02, 0.0]])
+    (warped_picture, warped_mask), covered = warp_images(
+        [(picture, "bilinear"), (mask, "nearest")], depth, views
+    )
+    alone_picture, alone_covered = warp_image(picture, depth, views)
+    alone_mask, _ = warp_image(mask, depth, views, mode="nearest")
+    assert torch.equal(warped_picture, alone_picture) and torch.equal(warped_mask, alone_mask)
+    assert torch.equal(covered, alone_covered)

@@ -37,7 +37,7 @@ from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.sampling import sample_pseudo_lights, sample_pseudo_views
 from engine.perceptual import PerceptualLoss
 from engine.progress import StopFn
-from engine.render import shade
+from engine.render import shade, warp_images
 from engine.stylegan2 import Discriminator, bf16_autocast
 
 
@@ -173,9 +173,10 @@ def pseudo_samples(
         canonical = compose_image(snapshot.albedo, shading)  # [count, 3, S, S]
         raw_views = sample_pseudo_views(preset, count, generator=context.rng, device=device)
         views = view_from_raw(raw_views, preset.camera)  # [count, 6]
-        images, _ = render_in_views(canonical, snapshot.depth, views)
-        masks, _ = render_in_views(snapshot.mask, snapshot.depth, views, nearest=True)
-    return images, masks
+        (images, masks), _ = warp_images(
+            [(canonical, "bilinear"), (snapshot.mask, "nearest")], snapshot.depth, views
+        )  # one rasterisation for both
+    return images.clamp(-1, 1), masks  # as render_in_views clamps its renders
 
 
 def projection_loss(context: StepContext, snapshot: ShapeSnapshot) -> torch.Tensor:

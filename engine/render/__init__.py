@@ -54,7 +54,13 @@ from engine.render.depth import depth_to_points, grid_faces, normals_from_depth,
 from engine.render.mesh import MeshRender, render_mesh, sample_texture, vertex_normals
 from engine.render.rasterizer import antialias, interpolate, rasterize, resolve_backend
 from engine.render.shading import diffuse_term, shade
-from engine.render.warp import render_depth_in_view, sampling_grid, warp_grid, warp_image
+from engine.render.warp import (
+    render_depth_in_view,
+    sampling_grid,
+    warp_grid,
+    warp_image,
+    warp_images,
+)
 
 __all__ = [
     "FOV_DEGREES",
@@ -90,4 +96,5 @@ __all__ = [
     "vertex_normals",
     "warp_grid",
     "warp_image",
+    "warp_images",
 ]

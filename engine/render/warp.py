@@ -7,6 +7,8 @@ be warped into a batch of views.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -87,10 +89,28 @@ def warp_image(
     pixels covered by the surface (outside it the image holds whatever the far-plane warp
     sampled, as in GAN2Shape).
     """
-    if image.dim() != 4:
-        raise ValueError(f"image must be [B, C, H, W], got {list(image.shape)}")
+    [warped], mask = warp_images([(image, mode)], depth, view, backend=backend)
+    return warped, mask
+
+
+def warp_images(
+    layers: Sequence[tuple[torch.Tensor, str]],
+    depth: torch.Tensor,
+    view: torch.Tensor,
+    *,
+    backend: str | None = None,
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """`warp_image` of several canonical images, each ``(image [N or 1, C, H, W], mode)``, over
+    one rasterisation of ``depth`` (a picture and its mask rasterised the surface twice):
+    (the warped images, the mask of covered pixels ``[N, 1, H, W]``)."""
+    for image, _ in layers:
+        if image.dim() != 4:
+            raise ValueError(f"image must be [B, C, H, W], got {list(image.shape)}")
     view_depth, mask = render_depth_in_view(depth, view, backend=backend)
     grid = warp_grid(view_depth, view)
-    image = broadcast_batch(image, view.shape[0], "image")
-    warped = F.grid_sample(image, grid, mode=mode, padding_mode="zeros", align_corners=True)
+    batch = view.shape[0]
+    warped = [
+        F.grid_sample(broadcast_batch(image, batch, "image"), grid, mode=mode, align_corners=True)
+        for image, mode in layers
+    ]  # grid_sample's padding is zeros
     return warped, mask

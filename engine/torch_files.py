@@ -16,11 +16,11 @@ from engine.errors import GANliftError
 
 
 def refuse_compressed_archive(source: Path | bytes, name: str | None = None) -> None:
-    """Refuse a zip-format PyTorch file (a path, or its bytes named `name`) with a compressed
-    entry: `torch.save` stores its entries as they are, and torch unpacks compressed ones
-    whole, so a 1 MB file of that kind took 1.6 GB to read."""
+    """Refuse a zip-format PyTorch file (a path, or its bytes, named `name` in messages) with
+    a compressed entry: `torch.save` stores its entries as they are, and torch unpacks
+    compressed ones whole, so a 1 MB file of that kind took 1.6 GB to read."""
     path = io.BytesIO(source) if isinstance(source, bytes) else source
-    name = name or str(source)
+    name = name or ("the data" if isinstance(source, bytes) else str(source))
     if not zipfile.is_zipfile(path):
         return
     try:

@@ -27,6 +27,7 @@ from engine.stylegan2 import (
     save_pt_checkpoint,
 )
 from engine.synth import SEED_RANGES, write_dataset
+from engine.versions import software_versions
 from tests.tiny import tiny_generator
 
 TINY_EVALUATION = [
@@ -268,6 +269,7 @@ def test_evaluate_gan_measures_with_every_setting_it_is_given(
     summary = evaluation.summary()
     assert summary["checkpoint"] == "run/model.safetensors"
     assert summary["generator"]["fingerprint"] == generator_fingerprint(generator)
+    assert summary["software"] == software_versions()
     first = SEED_RANGES["test"].start
     inversion = summary["inversion"]
     assert (inversion["space"], inversion["num_steps"], inversion["n_images"]) == ("W", 2, 2)

@@ -45,6 +45,7 @@ from engine.stylegan2 import (
     save_checkpoint,
 )
 from engine.stylegan2.checkpoint import MODELS_DIR
+from engine.versions import software_versions
 from tests.tiny import tiny_gan, tiny_gan2shape_preset, tiny_generator
 
 SIZE = 32
@@ -112,6 +113,7 @@ def test_pretraining_writes_weights_description_and_state(trained) -> None:
     info = json.loads(result.path.with_suffix(".json").read_text())
     assert info["iteration"] == info["total"] == TOTAL and info["preset"] == PRESET.name
     assert info["config"]["images"] == CONFIG.images
+    assert info["software"] == software_versions()
     assert result.path.with_suffix(".resume.pt").is_file()
     weights = load_pretrained(result.path, PRESET)
     assert weights.keys() == result.weights.keys()

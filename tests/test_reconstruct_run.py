@@ -40,6 +40,7 @@ from engine.images import save_image, to_uint8
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import save_checkpoint
 from engine.stylegan2.checkpoint import MODELS_DIR
+from engine.versions import software_versions
 from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
 SIZE = 32
@@ -149,6 +150,7 @@ def test_summary_holds_view_light_psnr_and_files(finished) -> None:
     summary = json.loads(files["summary"].read_text())
     recovery = result.recovery
     assert summary["finished"] is True and summary["preset"] == PRESET.name
+    assert summary["software"] == software_versions()  # what made the figures
     pitch, yaw, roll = torch.rad2deg(recovery.view[0, :3]).tolist()
     assert [summary["view"][f"{angle}_degrees"] for angle in ("pitch", "yaw", "roll")] == (
         pytest.approx([pitch, yaw, roll], abs=1e-4)

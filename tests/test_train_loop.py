@@ -21,6 +21,7 @@ from engine.stylegan2.training import TrainConfig, loop, train_gan
 from engine.stylegan2.training.data import ImageFolder, to_model_images
 from engine.stylegan2.training.loop import STATE_FILE
 from engine.stylegan2.training.state import TrainingState, read_state_file
+from engine.versions import software_versions
 from tests.tiny import NUMBERED_PNGS, tiny_train_config, write_random_images
 
 CPU = torch.device("cpu")
@@ -81,6 +82,7 @@ def test_a_short_run_writes_loadable_models_a_log_and_samples(
         values = [record[key] for key in ("loss_d", "loss_g", "sec_per_step")]
         assert all(np.isfinite(values))
     assert "r1" in steps[0] and "pl" in steps[0] and "r1" not in steps[1]
+    assert records[0]["event"] == "start" and records[0]["software"] == software_versions()
     assert TrainConfig.load_json(tmp_path / "config.json") == TINY
     grids = sorted(path.name for path in (tmp_path / "samples").iterdir())
     assert grids == ["step_0000002.png", "step_0000004.png"]

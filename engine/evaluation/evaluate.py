@@ -43,6 +43,7 @@ from engine.evaluation.view_swap import ViewSwapEvaluation, evaluate_view_swap
 from engine.images import make_grid
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import generator_fingerprint, load_checkpoint
+from engine.versions import software_versions
 
 PROTOCOL_SAMPLES = 1000
 """GAN samples and held-out renders the issue's coverage protocol asks for."""
@@ -150,6 +151,7 @@ class GanEvaluation:
                 "fingerprint": self.fingerprint,
             },
             "settings": asdict(self.config),
+            "software": software_versions(),
             "follows_protocol": self.config.follows_protocol,
             "training": training,
             "inversion": {

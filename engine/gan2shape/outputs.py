@@ -49,6 +49,7 @@ from engine.mesh import save_mesh
 from engine.progress import ProgressFn
 from engine.render import diffuse_term, light_direction, outward_normals
 from engine.stylegan2 import Generator
+from engine.versions import software_versions
 
 DEPTH_PNG_MAX = 65535
 
@@ -311,6 +312,7 @@ def _summary(recovery: Recovery, files: dict[str, Path], out_dir: Path) -> dict[
         "inversion_psnr_db": _finite(recovery.psnr),
         "redraw_psnr_db": _finite(recovery.redraw_psnr),
         "depth_png_range": [camera.min_depth, camera.max_depth],
+        "software": software_versions(),
         "files": {label: str(path.relative_to(out_dir)) for label, path in sorted(files.items())},
     }
 

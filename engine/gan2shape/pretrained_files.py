@@ -23,6 +23,7 @@ from engine.gan2shape.presets import Gan2ShapePreset
 from engine.stylegan2 import Generator
 from engine.stylegan2.checkpoint import generator_fingerprint, safetensors_path
 from engine.torch_files import read_torch_file
+from engine.versions import software_versions
 
 if TYPE_CHECKING:
     from engine.gan2shape.pretrain import PretrainConfig
@@ -106,6 +107,7 @@ def save_pretraining(
         "iteration": iteration,
         "total": total,
         "bf16": bf16,
+        "software": software_versions(),
     }
     weights = cpu_state(networks)
     state = {

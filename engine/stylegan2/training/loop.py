@@ -44,6 +44,7 @@ from engine.stylegan2.training.losses import (
 from engine.stylegan2.training.precision import ResolvedPrecision, autocast, resolve_precision
 from engine.stylegan2.training.samples import fixed_latents, write_sample_grid
 from engine.stylegan2.training.state import TrainingState, read_state_file
+from engine.versions import software_versions
 
 STATE_FILE = "training-state.pt"
 MODEL_NAME = "model"
@@ -145,6 +146,7 @@ def train_gan(
         world_size=group.world_size,
         g_params=_count(state.generator),
         d_params=_count(state.discriminator),
+        software=software_versions(),
     )
     stopped = trainer.run(report, should_stop or (lambda: False))
     return TrainResult(

@@ -241,6 +241,9 @@ def test_a_run_killed_while_writing_its_last_snapshot_writes_it_whole_on_resume(
     monkeypatch.undo()
     finished = train_gan(image_folder, tmp_path, config=TINY, device=CPU, resume=True)
     assert finished.step == 4 and (tmp_path / "samples" / "step_0000004.png").is_file()
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    steps = [record["step"] for record in records if "loss_d" in record]
+    assert steps == [1, 2, 3, 4]  # steps 3 and 4, done again, were logged twice
     ours, common = load_checkpoint(finished.model_path), load_checkpoint(finished.pt_path)
     assert_same_state(common.generator.state_dict(), ours.generator.state_dict())
 

@@ -4,12 +4,15 @@ run under nohup can be followed with `tail -f` and plotted while it trains."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from engine.atomic import write_text
 
 
 class JsonlLog:
@@ -25,6 +28,30 @@ class JsonlLog:
             return
         with self.path.open("a") as file:
             file.write(json.dumps({"time": round(time.time(), 3), **fields}) + "\n")
+
+
+def drop_records_after(path: Path, step: int) -> None:
+    """Remove the records of steps after `step` from a log (and a torn last line): a run
+    killed past its last snapshot does those steps again when resumed, and they were logged
+    twice. A session's time then ends at its last record up to `step`."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if _record_step(line) <= step]
+    if len(kept) != len(lines):
+        write_text(path, "".join(f"{line}\n" for line in kept))
+
+
+def _record_step(line: str) -> float:
+    """The step a log line records (-inf for one without, +inf for a line that is no record)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return math.inf
+    if not isinstance(record, dict):
+        return math.inf
+    step = record.get("step")
+    return step if isinstance(step, int | float) else -math.inf
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

@@ -34,7 +34,7 @@ from engine.stylegan2.training.data import (
 )
 from engine.stylegan2.training.ema import ema_beta, update_ema
 from engine.stylegan2.training.latents import LatentDraw, generate
-from engine.stylegan2.training.log import JsonlLog, RunningMeans, read_log
+from engine.stylegan2.training.log import JsonlLog, RunningMeans, drop_records_after, read_log
 from engine.stylegan2.training.losses import (
     d_logistic_loss,
     g_nonsaturating_loss,
@@ -135,6 +135,7 @@ def train_gan(
     trainer = _Trainer(config, state, dataset, weights, group, device, precision, out)
     if group.is_main:
         config.save_json(out / CONFIG_FILE)
+        drop_records_after(out / LOG_FILE, state.step)  # the steps this session does again
     trainer.log.write(
         event="start",
         step=state.step,

@@ -215,9 +215,8 @@ def reconstruct(
 ) -> Reconstruction:
     """Run GAN2Shape on `prepared` (with its known `latent`, else by inversion) in `out_dir`
     on `device` (default: the model's), or continue the run already there for the same input,
-    model and quality. A folder that
-    holds a run of something else, or files of the outputs' names but no run, is refused
-    rather than overwritten."""
+    model, quality and precision. A folder that holds a run of something else, or files of
+    the outputs' names but no run, is refused rather than overwritten."""
     out_dir = Path(out_dir)
     state_path, run_path = out_dir / STATE_FILE, out_dir / RUN_FILE
     if latent is not None:  # before the run's folder is made (recover checks it too)

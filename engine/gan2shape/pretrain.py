@@ -39,7 +39,12 @@ from engine.gan2shape.frames import to_network_frame
 from engine.gan2shape.inputs import default_masks
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset, get_preset
-from engine.gan2shape.pretrained_files import restore_pretraining, resume_path, save_pretraining
+from engine.gan2shape.pretrained_files import (
+    PretrainingRun,
+    restore_pretraining,
+    resume_path,
+    save_pretraining,
+)
 from engine.gan2shape.recover import check_generator, latent_projector
 from engine.gan2shape.steps import (
     StepContext,
@@ -200,12 +205,8 @@ def pretrain(
     optimizer = _optimizer(networks, preset)
     rng = torch.Generator().manual_seed(config.seed)
     schedule, total = _schedule(preset, config), _total_iterations(preset, config)
-    iteration = 0
-    if resume:
-        iteration = restore_pretraining(
-            path, networks, optimizer, rng, preset, config,
-            total=total, generator=fingerprint, bf16=bf16,
-        )  # fmt: skip
+    run = PretrainingRun(networks, optimizer, rng, preset, config, total, fingerprint, bf16)
+    iteration = restore_pretraining(path, run) if resume else 0
     if not resume and (path.exists() or resume_path(path).exists()):
         raise GANliftError(
             f"{path} already exists (or its run's {resume_path(path).name}); pass --resume to "
@@ -261,15 +262,9 @@ def pretrain(
         if progress is not None and group.is_main:
             progress(iteration, total, f"{phase.name}: loss {loss:.4f}")
         if group.is_main and iteration % config.save_every == 0:
-            save_pretraining(
-                path, networks, optimizer, rng, preset, config,
-                iteration=iteration, total=total, generator=fingerprint, bf16=bf16,
-            )  # fmt: skip
+            save_pretraining(path, run, iteration)
     if group.is_main:
-        save_pretraining(
-            path, networks, optimizer, rng, preset, config,
-            iteration=iteration, total=total, generator=fingerprint, bf16=bf16,
-        )  # fmt: skip
+        save_pretraining(path, run, iteration)
     return PretrainResult(cpu_state(networks), iteration, total, path)
 
 

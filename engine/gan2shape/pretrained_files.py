@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,44 +83,49 @@ def pretraining_progress(path: str | os.PathLike) -> tuple[int, int] | None:
         return None
 
 
-def save_pretraining(
-    path: Path,
-    networks: Gan2ShapeNetworks,
-    optimizer: torch.optim.Optimizer,
-    rng: torch.Generator,
-    preset: Gan2ShapePreset,
-    config: PretrainConfig,
-    *,
-    iteration: int,
-    total: int,
-    generator: str,
-    bf16: bool,
-) -> None:
-    """Write the training state, the weights and their JSON description (with the fingerprint
-    of the `generator` they were pretrained on), each atomically and in that order: a run
-    killed in between holds a state to resume, and weights only beside a full state."""
+@dataclass
+class PretrainingRun:
+    """What a pretraining run trains and saves (its networks, their optimiser, the random
+    generator drawing its batches) and what a resume of it must share: its preset, settings
+    and length in iterations, the fingerprint of its GAN and its precision."""
+
+    networks: Gan2ShapeNetworks
+    optimizer: torch.optim.Optimizer
+    rng: torch.Generator
+    preset: Gan2ShapePreset
+    config: PretrainConfig
+    total: int
+    generator: str
+    bf16: bool
+
+
+def save_pretraining(path: Path, run: PretrainingRun, iteration: int) -> None:
+    """Write `run`'s training state after `iteration` iterations, the weights and their JSON
+    description (with the fingerprint of the GAN they were pretrained on), each atomically and
+    in that order: a run killed in between holds a state to resume, and weights only beside a
+    full state."""
     info = {
         "format_version": FORMAT_VERSION,
-        "preset": preset.name,
-        "generator": generator,
-        "networks": dataclasses.asdict(preset.networks),
-        "config": dataclasses.asdict(config),
+        "preset": run.preset.name,
+        "generator": run.generator,
+        "networks": dataclasses.asdict(run.preset.networks),
+        "config": dataclasses.asdict(run.config),
         "iteration": iteration,
-        "total": total,
-        "bf16": bf16,
+        "total": run.total,
+        "bf16": run.bf16,
         "software": software_versions(),
     }
-    weights = cpu_state(networks)
+    weights = cpu_state(run.networks)
     state = {
         "format_version": FORMAT_VERSION,
-        "preset": preset.to_json(),
-        "config": dataclasses.asdict(config),
+        "preset": run.preset.to_json(),
+        "config": dataclasses.asdict(run.config),
         "iteration": iteration,
-        "generator": generator,
-        "bf16": bf16,
+        "generator": run.generator,
+        "bf16": run.bf16,
         "networks": weights,
-        "optimizer": optimizer.state_dict(),
-        "rng": rng.get_state(),
+        "optimizer": run.optimizer.state_dict(),
+        "rng": run.rng.get_state(),
     }
     save_torch(state, resume_path(path))
     with atomic_path(path) as temporary:
@@ -127,22 +133,11 @@ def save_pretraining(
     write_json(path.with_suffix(".json"), info)
 
 
-def restore_pretraining(
-    path: Path,
-    networks: Gan2ShapeNetworks,
-    optimizer: torch.optim.Optimizer,
-    rng: torch.Generator,
-    preset: Gan2ShapePreset,
-    config: PretrainConfig,
-    *,
-    total: int,
-    generator: str,
-    bf16: bool,
-) -> int:
-    """Load the training state saved beside `path` into the networks, optimiser and random
-    generator; returns the iterations done. Refused where the run was trained on another GAN
-    than the one of fingerprint `generator`, with other settings than `config`'s (all but
-    --steps and --save-every) or another precision, or holds more than `total` iterations."""
+def restore_pretraining(path: Path, run: PretrainingRun) -> int:
+    """Load the training state saved beside `path` into `run`'s networks, optimiser and random
+    generator; returns the iterations done. Refused where the saved run was trained on another
+    GAN than `run`'s, with other settings (all but --steps and --save-every) or another
+    precision, or holds more than `run.total` iterations."""
     state_path = resume_path(path)
     state = read_torch_file(
         state_path,
@@ -153,18 +148,18 @@ def restore_pretraining(
         raise GANliftError(
             f"{state_path} was written by another version of GANlift; delete it and start again."
         )
-    if state["preset"] != preset.to_json():
+    if state["preset"] != run.preset.to_json():
         raise GANliftError(
             f"{state_path} was trained with another preset; resume with the same --model, or "
             "the same --ckpt with the same --category or --preset."
         )
-    if state.get("generator", generator) != generator:
+    if state.get("generator", run.generator) != run.generator:
         raise GANliftError(
             f"{state_path} was trained on another StyleGAN2 than the one given; resume with the "
             "GAN it was started on."
         )
-    saved = state["config"] | {"bf16": state.get("bf16", bf16)}
-    given = dataclasses.asdict(config) | {"bf16": bf16}
+    saved = state["config"] | {"bf16": state.get("bf16", run.bf16)}
+    given = dataclasses.asdict(run.config) | {"bf16": run.bf16}
     changed = [
         f"{flag} {_shown(saved[key])}"
         for key, flag in _RESUMED_SETTINGS.items()
@@ -176,14 +171,14 @@ def restore_pretraining(
             "(only --steps and --save-every may change)."
         )
     iteration = int(state["iteration"])
-    if iteration > total:
+    if iteration > run.total:
         raise GANliftError(
-            f"{state_path} already holds {iteration} iterations, more than the {total} these "
+            f"{state_path} already holds {iteration} iterations, more than the {run.total} these "
             "settings run (the prior fit, the warm-ups and --steps); raise --steps to go on."
         )
-    networks.load_state_dict(state["networks"], strict=True)
-    optimizer.load_state_dict(state["optimizer"])
-    rng.set_state(state["rng"])
+    run.networks.load_state_dict(state["networks"], strict=True)
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.rng.set_state(state["rng"])
     return iteration
 
 

@@ -15,6 +15,12 @@ import torch
 from engine.errors import GANliftError
 
 
+def stores_every_value(tensor: torch.Tensor) -> bool:
+    """Whether `tensor`'s storage holds as many values as its shape declares: a file can hold
+    one value expanded to gigabytes (stride 0), which a copy of it then allocates."""
+    return tensor.untyped_storage().nbytes() >= tensor.numel() * tensor.element_size()
+
+
 def refuse_compressed_archive(source: Path | bytes, name: str | None = None) -> None:
     """Refuse a zip-format PyTorch file (a path, or its bytes, named `name` in messages) with
     a compressed entry: `torch.save` stores its entries as they are, and torch unpacks

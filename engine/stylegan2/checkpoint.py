@@ -40,6 +40,7 @@ from engine.stylegan2.config import (
 from engine.stylegan2.discriminator import Discriminator
 from engine.stylegan2.generator import Generator
 from engine.stylegan2.safe_pickle import error_summary, load_ada_pickle, load_torch_file
+from engine.torch_files import stores_every_value
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
 """Where bare model names ("default-face") are looked up."""
@@ -518,7 +519,7 @@ def _check_layout(
                 f"{source} holds {key} as a {type(value).__name__}, not a tensor; it is not a "
                 "StyleGAN2 checkpoint."
             )
-        if value.untyped_storage().nbytes() < value.numel() * value.element_size():
+        if not stores_every_value(value):
             raise GANliftError(
                 f"{source} declares {key} as {list(value.shape)} but stores fewer values; a "
                 "saved network stores every weight, so re-save it from the network."

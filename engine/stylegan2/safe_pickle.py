@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from engine.errors import GANliftError
-from engine.torch_files import refuse_compressed_archive
+from engine.torch_files import refuse_compressed_archive, stores_every_value
 
 
 def error_summary(error: BaseException) -> str:
@@ -124,7 +124,7 @@ def _rebuild_tensor(
         raise GANliftError("The snapshot holds a tensor without a valid storage.")
     tensor = torch.empty((0,), dtype=storage.dtype)
     tensor = tensor.set_(storage._untyped_storage, storage_offset, size, stride)
-    if storage._untyped_storage.nbytes() < tensor.numel() * tensor.element_size():  # a bomb
+    if not stores_every_value(tensor):
         raise GANliftError(
             f"The snapshot declares a tensor of shape {list(size)} but stores fewer values; a "
             "saved network stores every weight."

@@ -46,12 +46,21 @@ def write_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     return save_torch(state, path)
 
 
+def bundled_path(spec: str | os.PathLike, models_dir: Path = MODELS_DIR) -> Path:
+    """`spec` as a path, or a bundled name ("default-car-styleganr") as `<models_dir>/<name>.pt`
+    when no such file exists where the user is."""
+    path = Path(spec).expanduser()
+    if path.exists() or not is_model_name(spec):
+        return path
+    return models_dir / f"{spec}.pt"
+
+
 def read_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:
     """Load a state written by `write_state` (a bundled one by name, "default-car-labeller",
-    where no such file is here); the file's ``format`` must be ``expected_format``."""
-    path = Path(path)
-    if not path.exists() and is_model_name(path) and (MODELS_DIR / f"{path}.pt").is_file():
-        path = MODELS_DIR / f"{path}.pt"
+    where there is one and no such file is here); the file's ``format`` must be
+    ``expected_format``."""
+    bundled = bundled_path(path)
+    path = bundled if bundled.is_file() else Path(path)
     state = read_torch_file(
         path,
         missing=f"{path} does not exist; check the path or train a model first.",

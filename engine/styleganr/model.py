@@ -21,8 +21,8 @@ from engine.config import config_from_dict, config_to_dict
 from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError
 from engine.stylegan2 import Generator, generator_fingerprint, load_checkpoint
-from engine.stylegan2.checkpoint import MODELS_DIR, is_model_name, resolve_checkpoint_path
-from engine.styleganr.config_io import read_state, write_state
+from engine.stylegan2.checkpoint import MODELS_DIR, resolve_checkpoint_path
+from engine.styleganr.config_io import bundled_path, read_state, write_state
 from engine.styleganr.inverse_graphics import InverseGraphicsConfig, InverseGraphicsNet
 from engine.styleganr.labelling import ViewLabeller, labeller_from_state
 from engine.styleganr.mapping import MappingConfig, MappingNetwork
@@ -34,11 +34,8 @@ MODEL_VERSION = 1
 
 def resolve_model_path(spec: str | os.PathLike, *, models_dir: Path = MODELS_DIR) -> Path:
     """A StyleGAN-R model file: `spec` as a path, or a bundled name ("default-car-styleganr")
-    as `<models_dir>/<name>.pt` when no such file exists where the user is."""
-    path = Path(spec).expanduser()
-    if path.exists() or not is_model_name(spec):
-        return path
-    bundled = models_dir / f"{spec}.pt"
+    as `<models_dir>/<name>.pt` when no such file exists where the user is (`bundled_path`)."""
+    bundled = bundled_path(spec, models_dir)
     if not bundled.exists() and (models_dir / f"{spec}.safetensors").exists():
         raise GANliftError(
             f"'{spec}' is a StyleGAN2 model, not a StyleGAN-R one; give a StyleGAN-R model such "

@@ -221,7 +221,8 @@ def reconstruct(
     state_path, run_path = out_dir / STATE_FILE, out_dir / RUN_FILE
     if latent is not None:  # before the run's folder is made (recover checks it too)
         check_latent_fits(latent, model.generator, prepared.image)
-    description = _describe_run(model, prepared, quality, latent, bf16)
+    what, how = _describe_run(model, prepared, quality, latent), _how_it_runs(model, quality, bf16)
+    description = what | how
     G, D = model.generator, model.discriminator
     device = resolve_device(module_device(G) if device is None else device)
     common = {
@@ -259,43 +260,35 @@ def _entries(folder: Path) -> list[str]:
 
 
 def _describe_run(
-    model: Gan2ShapeModel,
-    prepared: PreparedInput,
-    quality: Quality,
-    latent: GivenLatent | None,
-    bf16: bool,
+    model: Gan2ShapeModel, prepared: PreparedInput, quality: Quality, latent: GivenLatent | None
 ) -> dict:
-    """What identifies a run: the input's pixels (and mask), the generator's weights, the
-    preset (by name and content), the quality, the precision, the networks it starts from
-    (the release's, or fast mode's pretrained file), and the given latent (and its noise
-    maps), if any."""
+    """What a run is of: the input's pixels (and mask), the generator's weights, the preset (by
+    name and content), the quality, the release's networks it starts from, if any, and the
+    given latent (and its noise maps), if any. (`_how_it_runs` adds what a continued run must
+    also share.)"""
     check_quality(quality)
     digest = hashlib.sha256(to_uint8(prepared.image).tobytes())
     if prepared.mask is not None:
         digest.update(to_uint8(prepared.mask.expand(-1, 3, -1, -1) * 2 - 1).tobytes())
-    return (
-        {
-            "input_sha256": digest.hexdigest(),
-            "preset": model.preset.name,
-            "quality": quality,
-            "generator": generator_fingerprint(model.generator),
-            "preset_sha256": hashlib.sha256(model.preset.to_json().encode()).hexdigest(),
-            "start_sha256": None if model.start is None else _sha256(*model.start.values()),
-            "bf16": bf16,
-        }
-        | _pretrained_digest(model, quality)
-        | _latent_digests(latent)
-    )
+    return {
+        "input_sha256": digest.hexdigest(),
+        "preset": model.preset.name,
+        "quality": quality,
+        "generator": generator_fingerprint(model.generator),
+        "preset_sha256": hashlib.sha256(model.preset.to_json().encode()).hexdigest(),
+        "start_sha256": None if model.start is None else _sha256(*model.start.values()),
+    } | _latent_digests(latent)
 
 
-def _pretrained_digest(model: Gan2ShapeModel, quality: Quality) -> dict[str, str]:
-    """SHA-256 of the pretrained networks' file fast mode starts from (none for full quality,
-    for a release model, which starts from its own networks, or where the file is missing and
-    fast mode will say so)."""
+def _how_it_runs(model: Gan2ShapeModel, quality: Quality, bf16: bool) -> dict:
+    """What a continued run must share beside what it is of: the precision and the SHA-256 of
+    the pretrained networks' file fast mode starts from (none for full quality, for a release
+    model, which starts from its own networks, or where the file is missing and fast mode
+    will say so)."""
     path = safetensors_path(model.pretrained)
     if quality != "fast" or model.start is not None or not path.is_file():
-        return {}
-    return {"pretrained_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        return {"bf16": bf16}
+    return {"bf16": bf16, "pretrained_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def _latent_digests(latent: GivenLatent | None) -> dict[str, str | None]:
@@ -321,12 +314,9 @@ def check_run_of(
 ) -> None:
     """Refuse `out_dir` unless the run it holds is `reconstruct`'s of this input, model and
     quality (with no given latent): what a finished folder must be to count as this image's.
-    Its precision and starting networks are not judged: a finished run is not continued."""
+    How it ran (`_how_it_runs`) is not judged: a finished run is not continued."""
     out_dir = Path(out_dir)
-    description = _describe_run(model, prepared, quality, None, bf16=False)
-    for how_it_ran in ("bf16", "pretrained_sha256"):
-        description.pop(how_it_ran, None)
-    _check_same_run(out_dir / RUN_FILE, description, out_dir)
+    _check_same_run(out_dir / RUN_FILE, _describe_run(model, prepared, quality, None), out_dir)
 
 
 def _check_same_run(run_path: Path, description: dict, out_dir: Path) -> None:

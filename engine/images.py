@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 from engine.atomic import atomic_path
 from engine.errors import GANliftError
@@ -283,7 +283,7 @@ def _pil_to_rgb_array(image: Image.Image, name: str, max_pixels: int) -> np.ndar
         raise _too_many_pixels(name, max_pixels)
     image.seek(0)
     file_format = image.format  # the upright copy below no longer knows it
-    image = ImageOps.exif_transpose(image)
+    image = in_srgb(ImageOps.exif_transpose(image))
     if image.mode in _SIXTEEN_BIT_MODES:
         gray = np.asarray(image, dtype=np.float32) / 65535.0  # [H, W]
         return np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=2)
@@ -306,6 +306,28 @@ def _pil_to_rgb_array(image: Image.Image, name: str, max_pixels: int) -> np.ndar
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, rgba)
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def in_srgb(image: Image.Image) -> Image.Image:
+    """`image` converted from the colour profile embedded in it (phones' Display P3, Adobe RGB
+    or a press CMYK) to sRGB, the space the GANs were trained in; as it is without a profile,
+    with one that cannot be read, or in modes that carry no colour (8-bit gray, 16-bit)."""
+    profile = image.info.get("icc_profile")
+    if not profile or image.mode not in ("RGB", "RGBA", "CMYK"):
+        return image
+    alpha = image.getchannel("A") if image.mode == "RGBA" else None
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        colour = image.convert("RGB") if alpha is not None else image
+        converted = ImageCms.profileToProfile(colour, source, _SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image  # a broken profile: the pixels as stored beat refusing the photo
+    if alpha is not None:
+        converted.putalpha(alpha)
+    return converted
 
 
 def _checked_array(array: np.ndarray, max_pixels: int) -> np.ndarray:

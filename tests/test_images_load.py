@@ -14,6 +14,7 @@ from PIL import Image
 
 from engine.errors import GANliftError
 from engine.images import load_image
+from tests.icc import ADOBE_RGB_D50, GAMMA, SRGB_D50, matrix_profile
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 
@@ -116,6 +117,32 @@ def test_float_images_with_nan_pixels_are_refused() -> None:
     Image.fromarray(values, mode="F").save(buffer, format="TIFF")
     with pytest.raises(GANliftError, match=r"holds pixels that are no numbers \(NaN\)"):
         load_image(buffer.getvalue())
+
+
+def srgb_from_adobe_rgb(pixel: tuple[int, int, int]) -> np.ndarray:
+    """The colour management an Adobe RGB pixel needs, worked by hand: decode, to XYZ, to sRGB."""
+    linear = np.linalg.solve(SRGB_D50, ADOBE_RGB_D50 @ ((np.array(pixel) / 255) ** GAMMA))
+    linear = np.clip(linear, 0, 1)
+    encoded = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+    return encoded * 255
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_colours_are_converted_from_an_embedded_profile_to_srgb(mode: str) -> None:
+    """Photos in Adobe RGB or Display P3 (phones) came in with their stored numbers as sRGB:
+    a skin tone read 200, 150, 120 where sRGB says 217, 151, 119."""
+    skin = (200, 150, 120)
+    image = Image.new(mode, (4, 4), skin + (255,) * (mode == "RGBA"))
+    data = encode(image, "PNG", icc_profile=matrix_profile(ADOBE_RGB_D50))
+    read = (load_image(data)[0, :, 0, 0].numpy() + 1) * 127.5
+    assert read == pytest.approx(srgb_from_adobe_rgb(skin), abs=1.5)
+    assert read[0] > skin[0] + 10
+
+
+def test_an_unreadable_colour_profile_leaves_the_pixels_as_stored() -> None:
+    data = encode(Image.new("RGB", (4, 4), (200, 150, 120)), "PNG", icc_profile=b"broken" * 30)
+    read = (load_image(data)[0, :, 0, 0] + 1) * 127.5
+    assert read.tolist() == pytest.approx([200, 150, 120], abs=0.01)
 
 
 def test_cmyk_jpeg_is_converted_to_rgb() -> None:

@@ -12,6 +12,8 @@ from PIL import Image
 
 from engine.cli import main
 from engine.errors import GANliftError, StoppedEarly
+from engine.images import load_image as read_image
+from engine.images import to_uint8
 from engine.stylegan2.training import data
 from engine.stylegan2.training.data import (
     ImageFolder,
@@ -20,6 +22,7 @@ from engine.stylegan2.training.data import (
     read_sample_weights,
     to_model_images,
 )
+from tests.icc import ADOBE_RGB_D50, matrix_profile
 
 
 def write_image(path: Path, pixels: np.ndarray) -> Path:
@@ -62,7 +65,8 @@ def test_training_images_are_every_image_format_and_linked_folders_are_followed(
 
 
 def test_training_images_are_read_as_every_other_image_is(tmp_path: Path) -> None:
-    """16-bit grey, transparency and EXIF rotation as `engine.images.load_image` reads them."""
+    """16-bit grey, transparency, EXIF rotation and colour profiles as
+    `engine.images.load_image` reads them."""
     grey16 = tmp_path / "grey16.png"
     Image.fromarray(np.full((4, 4), 32768, dtype=np.uint16)).save(grey16)
     assert (load_image(grey16, 4) == 128).all()  # was read as white
@@ -77,6 +81,11 @@ def test_training_images_are_read_as_every_other_image_is(tmp_path: Path) -> Non
     sideways.save(tmp_path / "sideways.png", exif=exif)
     centre = load_image(tmp_path / "sideways.png", 2)  # the middle 2x2 of the upright 2x6
     assert centre[:, 0].tolist() == [[0, 0, 0]] * 2 and centre[:, 1].tolist() == [[255, 0, 0]] * 2
+    profiled = tmp_path / "adobe.jpg"  # plain 8-bit, so the fast path reads it
+    Image.new("RGB", (4, 4), (200, 150, 120)).save(
+        profiled, icc_profile=matrix_profile(ADOBE_RGB_D50), quality=100
+    )
+    assert (load_image(profiled, 4) == to_uint8(read_image(profiled))).all()
 
 
 def test_load_image_centre_crops_resizes_and_converts_to_rgb(tmp_path: Path) -> None:

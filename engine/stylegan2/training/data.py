@@ -24,8 +24,8 @@ from PIL import ExifTags, Image
 
 from engine.errors import GANliftError, StoppedEarly
 from engine.image_files import IMAGE_SUFFIXES, image_files
+from engine.images import in_srgb, to_uint8
 from engine.images import load_image as read_image
-from engine.images import to_uint8
 from engine.progress import ProgressFn, StopFn, no_progress
 
 
@@ -74,8 +74,8 @@ def load_image(path: Path, size: int) -> np.ndarray:
 
 
 def _plain_rgb(path: Path) -> Image.Image | None:
-    """`path` as an RGB image when it is a plain 8-bit one (no transparency, 16-bit data or
-    EXIF rotation), else None for `engine.images.load_image` to read."""
+    """`path` as an RGB image (in sRGB) when it is a plain 8-bit one (no transparency, 16-bit
+    data or EXIF rotation), else None for `engine.images.load_image` to read."""
     try:
         with Image.open(path) as image:
             plain = (
@@ -84,7 +84,7 @@ def _plain_rgb(path: Path) -> Image.Image | None:
                 and image.getexif().get(ExifTags.Base.Orientation, 1) == 1
                 and image.width * image.height <= TRAINING_IMAGE_PIXELS
             )
-            return image.convert("RGB") if plain else None
+            return in_srgb(image).convert("RGB") if plain else None
     except (OSError, ValueError, Image.DecompressionBombError):
         return None  # the full reader names what is wrong with the file
 

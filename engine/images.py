@@ -37,6 +37,9 @@ ImageSource = str | os.PathLike | bytes | np.ndarray | Image.Image
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 _INTEGER_RANGES = (255, 65535, 2**31 - 1)
 """Full scales a 32-bit integer image ("I", e.g. a TIFF) may use: 8-bit, 16-bit or its own."""
+_TIFF_SIGNATURES = (b"II*\0", b"MM\0*")
+_FLOAT_RANGES = (1.0, 255.0, 65535.0)
+"""Full scales a float image ("F", a TIFF from numpy or ImageJ) comes in: 0..1 or pixel values."""
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 
 
@@ -69,11 +72,22 @@ def load_image(
     except GANliftError:
         raise
     except Exception as error:  # decoders raise many types on malformed input; all mean "bad file"
-        raise GANliftError(
-            f"{name} is not a readable image (truncated, corrupt or an unknown format); "
-            "re-export it as PNG or JPEG."
-        ) from error
+        raise _unreadable(name, data) from error
     return _array_to_tensor(rgb)
+
+
+def _unreadable(name: str, data: bytes) -> GANliftError:
+    """The error for a file no decoder reads: TIFFs are often whole but in a layout Pillow
+    lacks (floating-point colour), which "corrupt" would misreport."""
+    if data.startswith(_TIFF_SIGNATURES):
+        return GANliftError(
+            f"{name} is a TIFF this reader cannot decode (truncated, or a pixel layout such as "
+            "floating-point colour); re-export it as an 8- or 16-bit PNG or TIFF."
+        )
+    return GANliftError(
+        f"{name} is not a readable image (truncated, corrupt or an unknown format); "
+        "re-export it as PNG or JPEG."
+    )
 
 
 IMAGE_VALUE_LIMIT = 8.0
@@ -299,7 +313,14 @@ def _pil_to_rgb_array(image: Image.Image, name: str, max_pixels: int) -> np.ndar
             raise GANliftError(
                 f"{name} holds pixels that are no numbers (NaN); re-export it as PNG or JPEG."
             )
-        gray = np.clip(values, 0.0, 1.0)
+        brightest = values.max(initial=0.0)
+        full = next((scale for scale in _FLOAT_RANGES if brightest <= scale), None)
+        if full is None:
+            raise GANliftError(
+                f"{name} holds values up to {brightest:g}, beyond 0..1, 0..255 and 0..65535, so "
+                "its brightness scale is unknown; re-export it as an 8- or 16-bit PNG."
+            )
+        gray = np.clip(values / full, 0.0, 1.0)
         return np.repeat(gray[..., None], 3, axis=2)
     if image.mode in _ALPHA_MODES or "transparency" in image.info:
         rgba = image.convert("RGBA")

@@ -7,6 +7,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -143,6 +144,29 @@ def test_an_unreadable_colour_profile_leaves_the_pixels_as_stored() -> None:
     data = encode(Image.new("RGB", (4, 4), (200, 150, 120)), "PNG", icc_profile=b"broken" * 30)
     read = (load_image(data)[0, :, 0, 0] + 1) * 127.5
     assert read.tolist() == pytest.approx([200, 150, 120], abs=0.01)
+
+
+@pytest.mark.parametrize("full", [1.0, 255.0, 65535.0])
+def test_float_images_use_the_range_their_values_fill(full: float) -> None:
+    """Float TIFFs from numpy or ImageJ hold 0..1 or pixel values; 0..255 read as white."""
+    values = np.array([[0.0, full, full / 2]], dtype=np.float32)
+    image = load_image(encode(Image.fromarray(values, mode="F"), "TIFF"))
+    assert image[0, 0, 0].tolist() == pytest.approx([-1.0, 1.0, 0.0], abs=1e-5)
+
+
+def test_float_images_beyond_any_pixel_scale_are_refused() -> None:
+    values = np.array([[0.0, 1e6]], dtype=np.float32)
+    with pytest.raises(GANliftError, match=r"holds values up to 1e\+06, .* re-export it"):
+        load_image(encode(Image.fromarray(values, mode="F"), "TIFF"))
+
+
+def test_a_tiff_in_a_layout_pillow_lacks_is_not_called_corrupt(tmp_path: Path) -> None:
+    """A floating-point colour TIFF (numpy's, through OpenCV) is a whole file Pillow cannot read."""
+    path = tmp_path / "colour.tif"
+    assert cv2.imwrite(str(path), np.full((4, 4, 3), 0.5, dtype=np.float32))
+    message = r"colour\.tif' is a TIFF this reader cannot decode \(truncated, or a pixel layout"
+    with pytest.raises(GANliftError, match=message):
+        load_image(path)
 
 
 def test_cmyk_jpeg_is_converted_to_rgb() -> None:

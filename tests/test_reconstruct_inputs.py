@@ -50,6 +50,19 @@ def test_a_pasted_face_is_found_and_cropped_around(photo) -> None:
     assert prepared.box == face_crop_box(face)
 
 
+@pytest.mark.skipif(
+    not face_detector_available(), reason="this OpenCV build ships no Haar cascades"
+)
+def test_a_small_face_in_a_big_photo_is_found() -> None:
+    """A half-body phone photo's face spans about a twelfth of the short side; a minimum of a
+    tenth missed it and cropped the photo's centre."""
+    top, left, side = 400, 800, 128
+    face = detect_face(face_photo(top, left, side, photo=(1200, 1600)))
+    assert face is not None
+    centre_x, centre_y = face.left + face.width / 2, face.top + face.height / 2
+    assert left < centre_x < left + side and top < centre_y < top + side
+
+
 def test_without_a_cascade_faces_fall_back_to_a_centre_crop(photo, monkeypatch) -> None:
     monkeypatch.setattr(inputs, "face_detector_available", lambda: False)
     prepared = prepare_input(photo, size=32, find_face=True, needs_mask=False)

@@ -167,12 +167,12 @@ def disc_on_noise(
     return noise * (1 - disc) + colour * disc, disc
 
 
-def face_photo(top: int, left: int, side: int) -> torch.Tensor:
-    """A frontal synthetic face (`side` px, test seed) pasted at (`top`, `left`) into a 300×400
-    grey photo `[1, 3, 300, 400]`: what OpenCV's face detector should find."""
+def face_photo(top: int, left: int, side: int, photo: tuple[int, int] = (300, 400)) -> torch.Tensor:
+    """A frontal synthetic face (`side` px, test seed) pasted at (`top`, `left`) into a grey
+    photo `[1, 3, *photo]` (300×400): what OpenCV's face detector should find."""
     scene = sample_scene("face", [SEED_RANGES["test"].start], size=side)
     scene.view = torch.zeros_like(scene.view)  # look straight at the camera
-    canvas = torch.full((1, 3, 300, 400), 0.6)
+    canvas = torch.full((1, 3, *photo), 0.6)
     canvas[..., top : top + side, left : left + side] = render_scene(scene).image
     return canvas
 

@@ -31,6 +31,15 @@ FACE_CROP_SHIFT = 0.05
 sit high on the face: brows to mouth)."""
 FACE_CASCADE = "haarcascade_frontalface_default.xml"
 """The cascade file in `cv2.data.haarcascades`."""
+DETECTION_SIDE = 640
+"""Faces are looked for in the photo shrunk to this shorter side, so that a 12-megapixel photo
+takes no longer than a small one."""
+FACE_MIN_FRACTIONS = (1 / 10, 1 / 25)
+"""Smallest face looked for, as fractions of the photo's shorter side: a portrait's first, then,
+where none is found, a half-body photo's (its face spans about a twelfth). Small windows also
+fire on textures, so the smaller faces are looked for only where no larger one is."""
+FACE_MIN_SIDE = 16
+"""...and never below this many pixels of the shrunk photo."""
 
 
 @dataclass(frozen=True)
@@ -130,19 +139,26 @@ def face_detector_available() -> bool:
 
 def detect_face(image: torch.Tensor) -> Box | None:
     """The largest frontal face in `image [1, 3, H, W]`, or None (also where no cascade is
-    available; see `face_detector_available`)."""
+    available; see `face_detector_available`). Small faces are searched for only where no
+    portrait-sized one is found (`FACE_MIN_FRACTIONS`)."""
     cascade = _face_cascade()
     if cascade is None:
         return None
     gray = cv2.cvtColor(to_uint8(image), cv2.COLOR_RGB2GRAY)  # [H, W]
-    smallest = max(16, min(gray.shape) // 10)
-    faces = cascade.detectMultiScale(
-        gray, scaleFactor=1.1, minNeighbors=3, minSize=(smallest, smallest)
-    )
-    if len(faces) == 0:
+    scale = min(1.0, DETECTION_SIDE / min(gray.shape))
+    if scale < 1.0:
+        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    for fraction in FACE_MIN_FRACTIONS:
+        smallest = max(FACE_MIN_SIDE, round(min(gray.shape) * fraction))
+        faces = cascade.detectMultiScale(
+            gray, scaleFactor=1.1, minNeighbors=3, minSize=(smallest, smallest)
+        )
+        if len(faces) > 0:
+            break
+    else:
         return None
-    left, top, width, height = max(faces, key=lambda face: face[2] * face[3])
-    return Box(int(left), int(top), int(width), int(height))
+    left, top, width, height = (v / scale for v in max(faces, key=lambda face: face[2] * face[3]))
+    return Box(round(left), round(top), round(width), round(height))
 
 
 def face_crop_box(face: Box) -> Box:

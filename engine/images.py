@@ -12,6 +12,7 @@ import io
 import math
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +149,41 @@ def checked_mask(mask: object, height: int, width: int, what: str) -> torch.Tens
             "supply a mask of the same size as the image."
         )
     return mask.detach().float().reshape(1, 1, height, width)
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box in pixels of the original image (may extend past its borders)."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+
+
+def crop_box(image: torch.Tensor, box: Box) -> torch.Tensor:
+    """`image [N, C, H, W]` cut to `box`; parts of the box outside the image repeat the
+    nearest border pixel (as crops near the edge of a photo need)."""
+    height, width = image.shape[-2:]
+    rows = torch.arange(box.top, box.top + box.height).clamp(0, height - 1)
+    cols = torch.arange(box.left, box.left + box.width).clamp(0, width - 1)
+    return image[..., rows[:, None], cols[None, :]]  # [N, C, box.height, box.width]
+
+
+def object_box(height: int, width: int, aspect: float = 1.0) -> Box:
+    """The frame (height = `aspect` x width) a photo of an object of `height` x `width` pixels
+    is cut to: its whole width, centred, so that a landscape photo of a car keeps both ends
+    (`crop_box` repeats its top and bottom rows) where a centre crop cut them off."""
+    rows = max(1, round(width * aspect))
+    return Box(0, (height - rows) // 2, width, rows)
+
+
+def frame_object(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """`image [N, C, H, W]` of an object in a frame of `size` (`(height, width)` or a square's
+    side), cut to its `object_box` and resized."""
+    target_h, target_w = (size, size) if isinstance(size, int) else size
+    height, width = image.shape[-2:]
+    return fit_to_frame(crop_box(image, object_box(height, width, target_h / target_w)), size)
 
 
 def fit_to_frame(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:

@@ -9,7 +9,16 @@ import torch
 
 from engine.errors import GANliftError
 from engine.gan2shape.frames import centre_crop, to_network_frame
-from engine.images import fit_to_frame, load_image, make_grid, resize_square, save_image
+from engine.images import (
+    Box,
+    fit_to_frame,
+    frame_object,
+    load_image,
+    make_grid,
+    object_box,
+    resize_square,
+    save_image,
+)
 
 
 def test_fit_to_frame_crops_the_centre_of_a_wide_image() -> None:
@@ -26,6 +35,19 @@ def test_fit_to_frame_crops_the_centre_of_a_tall_image_for_a_wide_frame() -> Non
     image[..., 15:25, :] = 1.0
     fitted = fit_to_frame(image, (5, 10))
     assert fitted.shape == (1, 3, 5, 10) and torch.allclose(fitted, torch.ones_like(fitted))
+
+
+def test_object_box_keeps_the_whole_width_in_either_aspect() -> None:
+    assert object_box(40, 80) == Box(0, -20, 80, 80)  # landscape: rows repeated above and below
+    assert object_box(80, 40) == Box(0, 20, 40, 40)  # portrait: rows cut above and below
+    assert object_box(30, 80, aspect=0.75) == Box(0, -15, 80, 60)  # a 4:3 frame
+
+
+def test_frame_object_repeats_the_edge_rows_of_a_wide_photo() -> None:
+    wide = torch.zeros(1, 1, 2, 6)
+    wide[..., 0, :], wide[..., 1, :] = 1.0, -1.0  # top row white, bottom row black
+    framed = frame_object(wide, 6)  # [1, 1, 6, 6]
+    assert framed[0, 0, :, 0].tolist() == [1.0, 1.0, 1.0, -1.0, -1.0, -1.0]
 
 
 def test_fit_to_frame_downsampling_is_antialiased() -> None:

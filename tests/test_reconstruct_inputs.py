@@ -13,8 +13,6 @@ from PIL import Image
 from engine.errors import GANliftError
 from engine.gan2shape import inputs
 from engine.gan2shape.inputs import (
-    Box,
-    crop_box,
     detect_face,
     face_crop_box,
     face_detector_available,
@@ -24,7 +22,7 @@ from engine.gan2shape.inputs import (
     prepare_input,
     trimming_mask,
 )
-from engine.images import save_image
+from engine.images import Box, crop_box, save_image
 from engine.synth import SEED_RANGES, render_samples, seed_run
 from tests.tiny import disc_on_noise, face_photo
 
@@ -153,14 +151,26 @@ def test_an_unbelievable_grabcut_falls_back_to_the_whole_frame(monkeypatch) -> N
 def test_a_user_mask_is_cropped_with_the_image(tmp_path: Path) -> None:
     image = torch.zeros(1, 3, 40, 60)
     mask = torch.zeros(1, 1, 40, 60)
-    mask[..., 10:30, 20:40] = 1  # the centre square of the 40×40 crop, half of each side
+    mask[..., 10:30, 20:40] = 1  # the centre third of the 60×60 frame, a third of each side
     save_image(mask.expand(-1, 3, -1, -1) * 2 - 1, tmp_path / "mask.png")
     prepared = prepare_input(
-        image, size=20, find_face=False, needs_mask=True, mask=load_mask(tmp_path / "mask.png")
+        image, size=30, find_face=False, needs_mask=True, mask=load_mask(tmp_path / "mask.png")
     )
-    assert prepared.box == Box(10, 0, 40, 40) and prepared.framing == "centre crop"
-    assert prepared.mask.shape == (1, 1, 20, 20)
-    assert prepared.mask.sum() == 100 and prepared.mask[0, 0, 5:15, 5:15].all()
+    assert prepared.box == Box(0, -10, 60, 60)
+    assert prepared.mask.shape == (1, 1, 30, 30)
+    assert prepared.mask.sum() == 100 and prepared.mask[0, 0, 10:20, 10:20].all()
+
+
+def test_objects_keep_the_photos_whole_width() -> None:
+    """A car photographed side-on in landscape lost both ends to a centre crop."""
+    wide = torch.zeros(1, 3, 40, 80)
+    wide[..., :10], wide[..., -10:] = 1.0, -1.0  # the car's two ends
+    prepared = prepare_input(wide, size=16, find_face=False, needs_mask=False)
+    assert prepared.box == Box(0, -20, 80, 80)
+    assert prepared.framing == "whole width, top and bottom rows repeated to a square"
+    assert (prepared.image[..., 0] > 0.9).all() and (prepared.image[..., -1] < -0.9).all()
+    tall = prepare_input(wide.transpose(2, 3), size=16, find_face=False, needs_mask=False)
+    assert tall.box == Box(0, 20, 40, 40) and tall.framing == "whole width, centre crop"
 
 
 def test_masks_a_user_can_get_wrong(tmp_path: Path) -> None:

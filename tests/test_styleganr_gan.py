@@ -421,12 +421,19 @@ def test_car_meshes_leave_with_the_roof_up_and_the_front_forward(model) -> None:
     assert mesh.vertices[foremost, 2] == mesh.vertices[:, 2].max()
 
 
-def test_car_to_mesh_reads_a_wide_photo_by_its_centre(model) -> None:
+def test_car_to_mesh_reads_a_wide_photo_by_its_whole_width(model) -> None:
+    """A car photographed side-on fills a landscape frame; a centre crop cut off both ends."""
     size = model.generator.config.size
-    car = torch.rand(1, 3, size, size) * 2 - 1
-    side = torch.rand(1, 3, size, size // 2)
-    wide = torch.cat([side, car, side], -1)  # [1, 3, S, 2S]: the car in the middle
-    assert np.array_equal(car_to_mesh(model, wide).vertices, car_to_mesh(model, car).vertices)
+    wide = torch.rand(1, 3, size, 2 * size) * 2 - 1  # [1, 3, S, 2S]
+    above, below = (
+        row.expand(-1, -1, size // 2, -1) for row in (wide[..., :1, :], wide[..., -1:, :])
+    )
+    square = torch.cat([above, wide, below], 2)  # [1, 3, 2S, 2S]: top and bottom rows repeated
+    assert np.array_equal(car_to_mesh(model, wide).vertices, car_to_mesh(model, square).vertices)
+    centre = wide[..., size // 2 : size // 2 + size]
+    assert not np.array_equal(
+        car_to_mesh(model, wide).vertices, car_to_mesh(model, centre).vertices
+    )
 
 
 def test_mapping_losses_are_the_latent_error_the_mask_entropy_and_the_cycle(model) -> None:
@@ -678,6 +685,11 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
     error = capsys.readouterr().err  # as reconstruct and the Cars tab refuse it
     assert error.count("\n") == 1 and "is only 1x1 pixels; use an image at least 16" in error
     assert not (tmp_path / "m.glb").exists()
+    car = save_image(torch.zeros(1, 3, 24, 24), tmp_path / "car.png")
+    unicode = tmp_path / "é.glb"
+    assert styleganr("mesh", "--model", model_file, "--image", car, "--out", unicode) == 0
+    printed = capsys.readouterr().out  # a path to copy back, not "\u00e9.glb"
+    assert json.loads(printed) == {"mesh": str(unicode)} and "é.glb" in printed
     assert styleganr("view-layers", "--checkpoint", tmp_path / "missing.pt",
                      "--out", tmp_path / "layers.txt") == 2  # fmt: skip
     error = capsys.readouterr().err  # refused before the (missing) checkpoint is opened

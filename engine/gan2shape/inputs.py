@@ -2,7 +2,8 @@
 
 Faces are found with OpenCV's bundled frontal-face Haar cascade and cropped with the box
 enlarged around the detection, so the crop frames the head as GAN2Shape's CelebA crops do
-(forehead to chin plus a margin of hair and background). Other categories are centre-cropped.
+(forehead to chin plus a margin of hair and background). Other categories keep the photo's
+whole width, so that a car photographed side-on keeps both ends.
 Objects that need a mask get one by GrabCut from a centred rectangle, unless the user supplies
 a mask image.
 """
@@ -20,7 +21,16 @@ import torch
 from PIL import Image, ImageOps
 
 from engine.errors import GANliftError
-from engine.images import checked_image, checked_mask, fit_to_frame, load_image, to_uint8
+from engine.images import (
+    Box,
+    checked_image,
+    checked_mask,
+    crop_box,
+    fit_to_frame,
+    load_image,
+    object_box,
+    to_uint8,
+)
 from engine.limits import limits_from_environment
 from engine.progress import ProgressFn
 
@@ -40,16 +50,6 @@ where none is found, a half-body photo's (its face spans about a twelfth). Small
 fire on textures, so the smaller faces are looked for only where no larger one is."""
 FACE_MIN_SIDE = 16
 """...and never below this many pixels of the shrunk photo."""
-
-
-@dataclass(frozen=True)
-class Box:
-    """An axis-aligned box in pixels of the original image (may extend past its borders)."""
-
-    left: int
-    top: int
-    width: int
-    height: int
 
 
 @dataclass
@@ -76,9 +76,9 @@ def prepare_input(
     mask: torch.Tensor | None = None,
 ) -> PreparedInput:
     """Crop `image [1, 3, H, W]` to a square of side `size`: around the largest detected face
-    when `find_face` (the centre when none is found), else the centre; a square no larger than
-    `size` is taken whole. `mask [1, 1, H, W]` (the user's) is cropped with it; without one,
-    GrabCut makes one when `needs_mask`."""
+    when `find_face` (the centre when none is found), else the whole width (`object_box`); a
+    square no larger than `size` is taken whole. `mask [1, 1, H, W]` (the user's) is cropped
+    with it; without one, GrabCut makes one when `needs_mask`."""
     image = checked_image(image, "prepare_input")
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise GANliftError(
@@ -94,22 +94,23 @@ def prepare_input(
     elif face is not None:
         box = face_crop_box(face)
         framing = f"face detected at x={face.left}, y={face.top}, {face.width}x{face.height} px"
-    else:
+    elif find_face:
         side = min(height, width)
         box = Box((width - side) // 2, (height - side) // 2, side, side)
-        framing = "whole image" if height == width else "centre crop"
-        if find_face:
-            why = (
-                "no face found"
-                if face_detector_available()
-                else "this OpenCV build has no face detector"
-            )
-            advice = (
-                "right for a face that fills the square, else crop the photo to the face"
-                if height == width
-                else "if the face fills little of the photo, crop the photo to it"
-            )
-            framing += f" ({why}; {advice})"
+        why = (
+            "no face found"
+            if face_detector_available()
+            else "this OpenCV build has no face detector"
+        )
+        advice = (
+            "right for a face that fills the square, else crop the photo to the face"
+            if height == width
+            else "if the face fills little of the photo, crop the photo to it"
+        )
+        framing = f"{'whole image' if height == width else 'centre crop'} ({why}; {advice})"
+    else:
+        box = object_box(height, width)
+        framing = _object_framing(height, width)
     photo = crop_box(image, box)  # [1, 3, B, B]
     cropped = fit_to_frame(photo, size)  # [1, 3, S, S]
     if mask is not None:
@@ -117,6 +118,15 @@ def prepare_input(
     elif needs_mask:
         mask = object_mask(cropped)
     return PreparedInput(image=cropped, mask=mask, box=box, framing=framing, photo=photo)
+
+
+def _object_framing(height: int, width: int) -> str:
+    """How `object_box` frames a photo of `height` x `width` pixels, for the status line."""
+    if height == width:
+        return "whole image"
+    if height > width:
+        return "whole width, centre crop"
+    return "whole width, top and bottom rows repeated to a square"
 
 
 @functools.cache
@@ -167,15 +177,6 @@ def face_crop_box(face: Box) -> Box:
     centre_x = face.left + face.width / 2
     centre_y = face.top + face.height * (0.5 + FACE_CROP_SHIFT)
     return Box(round(centre_x - side / 2), round(centre_y - side / 2), side, side)
-
-
-def crop_box(image: torch.Tensor, box: Box) -> torch.Tensor:
-    """`image [N, C, H, W]` cut to `box`; parts of the box outside the image repeat the
-    nearest border pixel (as crops near the edge of a photo need)."""
-    height, width = image.shape[-2:]
-    rows = torch.arange(box.top, box.top + box.height).clamp(0, height - 1)
-    cols = torch.arange(box.left, box.left + box.width).clamp(0, width - 1)
-    return image[..., rows[:, None], cols[None, :]]  # [N, C, box.height, box.width]
 
 
 def grabcut_mask(image: torch.Tensor, *, margin: float = 0.1, iterations: int = 5) -> torch.Tensor:

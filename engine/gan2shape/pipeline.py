@@ -22,7 +22,7 @@ import torch
 from engine.atomic import output_folder, write_json
 from engine.device import module_device, resolve_device
 from engine.errors import GANliftError
-from engine.gan2shape.inputs import Box, PreparedInput, prepare_input
+from engine.gan2shape.inputs import PreparedInput, prepare_input
 from engine.gan2shape.outputs import OUTPUT_NAMES
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
 from engine.gan2shape.pretrain import sample_latents
@@ -30,7 +30,7 @@ from engine.gan2shape.pretrained_files import load_pretrained
 from engine.gan2shape.recover import Recovery, check_generator, continue_recovery, recover
 from engine.gan2shape.release import read_release
 from engine.gan2shape.state import load_state
-from engine.images import to_uint8
+from engine.images import Box, to_uint8
 from engine.inversion import GivenLatent, check_latent_fits, latent_parts
 from engine.perceptual import PerceptualLoss
 from engine.progress import ProgressFn, StopFn

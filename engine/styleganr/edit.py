@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from engine.errors import GANliftError
-from engine.images import checked_image, fit_to_frame, to_uint8
+from engine.images import checked_image, frame_object, to_uint8
 from engine.mesh import TexturedMesh, fit_in_box
 from engine.styleganr.encoding import encode_image, estimate_camera
 from engine.styleganr.labelling import predict_views
@@ -59,12 +59,12 @@ def sample(model: StyleGANR, count: int = 1, *, seed: int = 0, truncation: float
 
 @torch.no_grad()
 def encode_photo(model: StyleGANR, image: torch.Tensor) -> Sample:
-    """A photo ``[1, 3, H, W]`` in [-1, 1] (any size; centre-cropped and resized to the GAN's
-    frame) as a sample: its camera estimated among the labelled view cameras and refined by
-    the inverse graphics network (by colour, and by outline when the model has a segmenter),
-    its codes read off as `encode_image` does, re-rendered."""
+    """A photo ``[1, 3, H, W]`` in [-1, 1] (any size; its whole width framed by `frame_object`
+    and resized to the GAN's frame) as a sample: its camera estimated among the labelled view
+    cameras and refined by the inverse graphics network (by colour, and by outline when the
+    model has a segmenter), its codes read off as `encode_image` does, re-rendered."""
     image = checked_image(image, "encode_photo")
-    framed = fit_to_frame(image.to(model.device), model.generator.config.size)  # [1, 3, S, S]
+    framed = frame_object(image.to(model.device), model.generator.config.size)  # [1, 3, S, S]
     candidates = model.views.labelled().to(model.device)  # [V, 3]
     mask = None if model.segmenter is None else predict_views(model.segmenter, framed)[1]
     camera = estimate_camera(model.inverse_graphics, framed, candidates, mask=mask)  # [1, 3]
@@ -108,12 +108,12 @@ def swap(model: StyleGANR, target: Sample, source: Sample, *, part: str) -> Samp
 
 @torch.no_grad()
 def car_to_mesh(model: StyleGANR, image: torch.Tensor) -> TexturedMesh:
-    """A textured mesh of the car in ``image [1, 3, H, W]`` (any size; centre-cropped and
-    resized to the GAN's frame, as `encode_photo` reads photos), in engine.mesh's frame (y up,
-    front +z, centred, the longest side 1), for `engine.mesh.save_mesh`."""
+    """A textured mesh of the car in ``image [1, 3, H, W]`` (any size; framed as `encode_photo`
+    frames photos), in engine.mesh's frame (y up, front +z, centred, the longest side 1), for
+    `engine.mesh.save_mesh`."""
     image = checked_image(image, "car_to_mesh")
     network = model.inverse_graphics
-    prediction = network(fit_to_frame(image.to(model.device), model.generator.config.size))
+    prediction = network(frame_object(image.to(model.device), model.generator.config.size))
     axes = prediction.vertices.new_tensor(_EXPORT_AXES)
     return TexturedMesh(
         vertices=fit_in_box(prediction.vertices[0] * axes).cpu(),

@@ -23,7 +23,7 @@ from app.session import AppContext
 from app.settings import AppSettings
 from app.ui import build_app
 from app.viewer import create_viewer
-from engine.cli.arguments import report_error
+from engine.cli.arguments import expand_home, report_error
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.release import release_folder
@@ -147,7 +147,7 @@ def check_address(host: str, port: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, build the app and serve it until interrupted."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(expand_home(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         check_address(args.host, args.port)

@@ -19,7 +19,7 @@ from PIL import Image
 
 from bench.gan2shape import check_shape_rows, synthetic_category
 from engine.cli import main as engine_main
-from engine.cli.arguments import at_least, numbers, positive, run_script
+from engine.cli.arguments import at_least, expand_home, numbers, positive, run_script
 from engine.errors import GANliftError, out_of_memory, refused_path
 from engine.gan2shape import Gan2ShapeModel
 from tests.e2e.tiny_model import write_tiny_model
@@ -259,6 +259,31 @@ def test_a_failed_command_leaves_no_empty_out_folder_it_made(tmp_path: Path, cap
         assert engine_main([*command, str(out)]) == 2
         assert out.is_dir(), command
     capsys.readouterr()
+
+
+def test_a_failed_command_removes_the_empty_folders_it_made_on_the_way(
+    tmp_path: Path, capsys
+) -> None:
+    """`--out new/run` left `new/` behind; a folder holding anything stays."""
+    command = ["synth", "--category", "face", "--n", "0", "--out"]
+    assert engine_main([*command, str(tmp_path / "new" / "deeper" / "run")]) == 2
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "notes.txt").write_text("mine")
+    assert engine_main([*command, str(tmp_path / "kept" / "run")]) == 2
+    assert [path.name for path in (tmp_path / "kept").iterdir()] == ["notes.txt"]
+    capsys.readouterr()
+
+
+def test_a_tilde_the_shell_left_is_the_home_folder(tmp_path: Path, monkeypatch) -> None:
+    """Bash does not expand `--out=~/x` nor a quoted "~/x": a folder named `~` appeared."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    given = ["--out=~/run", "~/photo.png", "--model", "~", "--views=330,5", "-~"]
+    expanded = [f"--out={tmp_path}/run", f"{tmp_path}/photo.png", "--model", str(tmp_path)]
+    assert expand_home(given) == [*expanded, "--views=330,5", "-~"]
+    monkeypatch.chdir(tmp_path)
+    assert engine_main(["synth", "--category", "face", "--n", "1", "--out=~/run"]) == 0
+    assert (tmp_path / "run").is_dir() and not (tmp_path / "~").exists()
 
 
 def test_outputs_that_are_the_commands_own_inputs_are_refused(tmp_path: Path, capsys) -> None:

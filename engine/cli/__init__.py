@@ -13,8 +13,14 @@ import importlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
-from engine.cli.arguments import INTERRUPTED, refuse_inputs_as_outputs, report_error
+from engine.cli.arguments import (
+    INTERRUPTED,
+    expand_home,
+    refuse_inputs_as_outputs,
+    report_error,
+)
 
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.batch",
@@ -41,10 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; failures its user can act on (`report_error`) become one line on
-    stderr and exit code 2. A failed command's --out folder goes again if the command made it
-    and left it empty (the commands make it first, so that a bad --out costs nothing)."""
+    stderr and exit code 2. The folders a failed command made for --out go again where it left
+    them empty (the commands make them first, so that a bad --out costs nothing)."""
     try:
-        argv = sys.argv[1:] if argv is None else list(argv)
+        argv = expand_home(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)  # imports every command: seconds, torch among them
         refuse_inputs_as_outputs(args, argv)
         with _out_folder_removed_if_left_empty(getattr(args, "out", None)):
@@ -58,13 +64,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def _out_folder_removed_if_left_empty(out: str | os.PathLike | None) -> Iterator[None]:
-    """Remove the folder `out` when the body fails and `out` did not exist before it and is
-    an empty folder now."""
-    existed = out is None or os.path.lexists(out)
+    """Remove the folders the body made on the way to `out` (`out` itself included) when it
+    fails, as far as they are empty: `--out new/run` left `new/` behind."""
+    made = []
+    folder = None if out is None else Path(out)
+    while folder is not None and not os.path.lexists(folder) and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
     try:
         yield
     except BaseException:
-        if not existed:
-            with contextlib.suppress(OSError):  # not empty, not a folder: it stays
-                os.rmdir(out)
+        for folder in made:  # the deepest first
+            try:
+                folder.rmdir()
+            except FileNotFoundError:  # a file's path, or a folder the body never made
+                continue
+            except OSError:  # not empty, or not a folder: it and those above it stay
+                break
         raise

@@ -121,6 +121,19 @@ def run_script(main: Callable[[], None]) -> None:
         sys.exit(report_error(error))
 
 
+def expand_home(argv: Sequence[str]) -> list[str]:
+    """`argv` with a `~` that starts a path expanded to the home folder, as the shell does for
+    a bare word but not after `--out=` nor inside quotes: `--out=~/lifted` made a folder
+    named `~` in the current one."""
+    expanded = []
+    for word in argv:
+        option, equals, value = word.partition("=") if word.startswith("--") else ("", "", word)
+        if value.startswith("~"):
+            word = option + equals + os.path.expanduser(value)
+        expanded.append(word)
+    return expanded
+
+
 OUTPUT_OPTIONS = ("out", "recon", "json", "preview")
 """The options through which a command writes files."""
 

@@ -499,7 +499,7 @@ def _mesh(args: argparse.Namespace) -> int:
     mesh_file(args.out)
     model = _model(args)
     path = save_mesh(car_to_mesh(model, load_photo(args.image)), args.out)
-    print(json.dumps({"mesh": str(path)}))
+    print(json.dumps({"mesh": str(path)}, ensure_ascii=False))
     return 0
 
 

@@ -20,6 +20,7 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from engine.atomic import atomic_path
 from engine.errors import GANliftError
@@ -114,9 +115,14 @@ def save_animation(frames: torch.Tensor, path: str | os.PathLike, *, fps: float 
         raise GANliftError(f"The animation frame rate must be positive, got {fps} fps.")
     with atomic_path(path) as temporary:
         if suffix == ".gif":
-            iio.imwrite(temporary, _to_uint8(frames), extension=".gif", duration=1000 / fps, loop=0)
+            _write_gif(temporary, _to_uint8(frames), fps)
         else:
             _write_mp4(temporary, _to_uint8(_pad_to_even(frames)), fps)
+            if not _plays_back(temporary):
+                raise GANliftError(
+                    f"ffmpeg could not write the video '{path}' whole; check the disk has free "
+                    "space."
+                )
     return path
 
 
@@ -159,6 +165,23 @@ def _pad_to_even(frames: torch.Tensor) -> torch.Tensor:
     """Replicate the last row / column where ``frames [N, 3, H, W]`` has an odd side."""
     height, width = frames.shape[-2:]
     return F.pad(frames, (0, width % 2, 0, height % 2), mode="replicate")
+
+
+def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
+    """A looping GIF through Pillow (imageio's wrapper of it, failing on a full disk, tried the
+    write again when collected and printed that second failure's traceback)."""
+    first, *rest = (Image.fromarray(frame) for frame in frames)
+    first.save(path, format="GIF", save_all=True, append_images=rest, duration=1000 / fps, loop=0)
+
+
+def _plays_back(path: Path) -> bool:
+    """Whether ffmpeg reads the video `path` (it returns without an error when a full disk
+    stops it before the index that makes an MP4 playable)."""
+    try:
+        iio.improps(path, plugin="FFMPEG")
+    except OSError:
+        return False
+    return True
 
 
 def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:

@@ -224,7 +224,7 @@ def save_mesh(mesh: TexturedMesh, path: str | os.PathLike) -> Path:
     try:
         with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
             written = o3d.t.io.write_triangle_mesh(str(staging / path.name), open3d_mesh)
-        if not written:
+        if not written or not _reads_back_whole(staging / path.name, len(mesh.faces)):
             raise GANliftError(
                 f"Open3D could not write the mesh to '{path}'; check the disk has free space."
             )
@@ -241,6 +241,19 @@ def save_mesh(mesh: TexturedMesh, path: str | os.PathLike) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return path
+
+
+def _reads_back_whole(file: Path, triangles: int) -> bool:
+    """Whether the mesh Open3D wrote to `file` reads back with all its `triangles`, and no file
+    written beside it is empty: Open3D reports success for files a full disk cut short."""
+    if any(written.stat().st_size == 0 for written in file.parent.iterdir()):
+        return False
+    o3d = _open3d()
+    try:
+        with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
+            return o3d.t.io.read_triangle_mesh(str(file)).triangle.indices.shape[0] == triangles
+    except Exception:  # a cut-short file fails in the reader's own ways (IndexError, KeyError)
+        return False
 
 
 def _declare_only_used_extensions(glb: Path) -> None:

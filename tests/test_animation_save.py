@@ -3,6 +3,8 @@ writes and user errors."""
 
 from __future__ import annotations
 
+import errno
+import gc
 import sys
 from pathlib import Path
 
@@ -10,7 +12,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from engine import animation
 from engine.animation import save_animation
 from engine.errors import GANliftError
 
@@ -69,15 +73,45 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.Mon
     save_animation(_frames(2), path)
     before = path.read_bytes()
 
-    def fail(target: Path, *args: object, **kwargs: object) -> None:
+    def fail(image: Image.Image, target: Path, *args: object, **kwargs: object) -> None:
         Path(target).write_bytes(b"half a gif")
         raise OSError("disk full")
 
-    monkeypatch.setattr(iio, "imwrite", fail)
+    monkeypatch.setattr(Image.Image, "save", fail)
     with pytest.raises(OSError, match="disk full"):
         save_animation(_frames(4), path)
     assert path.read_bytes() == before
     assert [file.name for file in tmp_path.iterdir()] == ["loop.gif"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_gif_the_disk_cannot_hold_fails_once_and_quietly(capfd) -> None:
+    """imageio tried the write again when its writer was collected and printed that second
+    failure's traceback after the one-line error."""
+    with pytest.raises(OSError) as caught:
+        animation._write_gif(Path("/dev/full"), np.zeros((3, 8, 8, 3), np.uint8), fps=10)
+    assert caught.value.errno == errno.ENOSPC
+    gc.collect()
+    assert "Exception ignored" not in capfd.readouterr().err
+
+
+def test_a_video_cut_short_is_refused_and_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ffmpeg returns without an error when a full disk stops it before the MP4's index."""
+    path = save_animation(_frames(2), tmp_path / "turn.mp4")
+    before = path.read_bytes()
+    write = animation._write_mp4
+
+    def cut_short(target: Path, frames: np.ndarray, fps: float) -> None:
+        write(target, frames, fps)
+        target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+
+    monkeypatch.setattr(animation, "_write_mp4", cut_short)
+    with pytest.raises(GANliftError, match=r"video '.*turn\.mp4' whole; check the disk"):
+        save_animation(_frames(4), path)
+    assert path.read_bytes() == before
+    assert [file.name for file in tmp_path.iterdir()] == ["turn.mp4"]
 
 
 def test_unknown_suffix_is_a_user_error(tmp_path: Path) -> None:

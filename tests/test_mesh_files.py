@@ -298,6 +298,31 @@ def test_failed_write_leaves_nothing_behind(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("suffix", "damage"),
+    [(".obj", "mesh"), (".obj", "material"), (".ply", "mesh"), (".glb", "mesh")],
+)
+def test_files_a_full_disk_cut_short_are_refused_and_the_old_mesh_kept(
+    bump: TexturedMesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, damage: str
+) -> None:
+    """Open3D reports success for files the disk filled under: an OBJ cut off mid-face and an
+    empty .mtl replaced a good mesh, with exit status 0."""
+    path = save_mesh(bump, tmp_path / f"bump{suffix}")
+    before = {file.name: file.read_bytes() for file in tmp_path.iterdir()}
+    write = o3d.t.io.write_triangle_mesh
+
+    def fill_the_disk(name: str, mesh: o3d.t.geometry.TriangleMesh) -> bool:
+        assert write(name, mesh)
+        cut = Path(name) if damage == "mesh" else Path(name).with_suffix(".mtl")
+        cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2 if damage == "mesh" else 0])
+        return True
+
+    monkeypatch.setattr(o3d.t.io, "write_triangle_mesh", fill_the_disk)
+    with pytest.raises(GANliftError, match=r"could not write .* check the disk has free space"):
+        save_mesh(bump, path)
+    assert {file.name: file.read_bytes() for file in tmp_path.iterdir()} == before
+
+
 def test_obj_lands_after_its_material_and_texture(
     bump: TexturedMesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@ continues where it stopped. The report (`OUT/batch-report.json`) lists every ima
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -41,7 +42,8 @@ FINISHED_MARKER = "summary.json"
 logger = logging.getLogger("ganlift.batch")
 
 Status = Literal["done", "skipped", "failed", "stopped", "pending"]
-"""What happened to an image; "pending": not reached before the batch was stopped."""
+"""What happened to an image; "pending": not reached before the batch was stopped or the disk
+filled."""
 
 
 @dataclass(frozen=True)
@@ -132,8 +134,9 @@ def reconstruct_batch(
     initialised: then every `world_size`-th from `rank`) into `out_dir/<image name>/`, where
     an image's name is its path relative to `image_folder` (its file name when None).
 
-    Failures caused by an image are recorded and the batch goes on; `should_stop` ends it
-    after saving the current image's state. Rank 0 writes the merged report.
+    Failures caused by an image are recorded and the batch goes on; a full disk ends it (every
+    later image would fail to save too), and `should_stop` ends it after saving the current
+    image's state. Rank 0 writes the merged report.
     """
     out_dir = Path(out_dir)
     group = current_process_group()
@@ -148,23 +151,37 @@ def reconstruct_batch(
         if progress is not None:
             progress(index, len(mine), name)
             within = _within_image(progress, index, len(mine), name)
-        outcome = _reconstruct_one(
-            model, path, name, out_dir, quality=quality,
-            settings=settings or OutputSettings(), limits=limits, perceptual=perceptual,
-            device=device, bf16=bf16, progress=within, should_stop=should_stop,
-        )  # fmt: skip
+        try:
+            outcome = _reconstruct_one(
+                model, path, name, out_dir, quality=quality,
+                settings=settings or OutputSettings(), limits=limits, perceptual=perceptual,
+                device=device, bf16=bf16, progress=within, should_stop=should_stop,
+            )  # fmt: skip
+        except _DiskFull as full:  # every later image would fail to save as well
+            outcome, ended_early = full.outcome, True
+        else:
+            ended_early = outcome.status == "stopped"
         outcomes.append(ImageOutcome(**(asdict(outcome) | {"rank": group.rank})))
-        if outcome.status == "stopped":
+        if ended_early:
             break
-    stopped = bool(outcomes) and outcomes[-1].status == "stopped"
+    else:
+        ended_early = False
     outcomes += [
         ImageOutcome(name, "pending", 0.0, rank=group.rank) for name in names[len(outcomes) :]
     ]
-    if progress is not None and not stopped:
+    if progress is not None and not ended_early:
         progress(len(mine), len(mine), "batch finished")
     merged = _gather(outcomes, group.world_size)
     report_path = _write_report(merged, out_dir / REPORT_FILE) if group.is_main else None
     return BatchReport(merged, report_path)
+
+
+class _DiskFull(Exception):
+    """An image failed for want of disk space, which every image after it would meet too."""
+
+    def __init__(self, outcome: ImageOutcome) -> None:
+        super().__init__(outcome.message)
+        self.outcome = outcome
 
 
 def _reconstruct_one(
@@ -209,12 +226,15 @@ def _reconstruct_one(
         return ImageOutcome(name, "stopped", time.perf_counter() - start)
     except GANliftError as error:
         return ImageOutcome(name, "failed", time.perf_counter() - start, str(error))
-    except Exception as error:  # a batch outlives one image's bug; the log has the traceback
-        logger.exception("reconstructing %s failed", path)
+    except Exception as error:  # a batch outlives one image's failure, bugs included
         message = out_of_memory(error) or refused_path(error)
+        if message is None:  # a bug: its traceback goes to the log
+            logger.exception("reconstructing %s failed", path)
         message = message or f"unexpected {type(error).__name__}: {error}"
-        message = message.splitlines()[0]
-        return ImageOutcome(name, "failed", time.perf_counter() - start, message)
+        outcome = ImageOutcome(name, "failed", time.perf_counter() - start, message.splitlines()[0])
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise _DiskFull(outcome) from error
+        return outcome
     seconds = time.perf_counter() - start
     return ImageOutcome(name, "done", seconds, psnr=round(run.recovery.psnr, 3))
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import itertools
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from engine.stylegan2 import load_checkpoint, save_pt_checkpoint
 from engine.stylegan2.safe_pickle import load_torch_file
 from engine.stylegan2.training import TrainConfig, loop, train_gan
 from engine.stylegan2.training.data import ImageFolder, to_model_images
+from engine.stylegan2.training.log import JsonlLog
 from engine.stylegan2.training.loop import STATE_FILE
 from engine.stylegan2.training.state import TrainingState, read_state_file
 from engine.versions import software_versions
@@ -282,6 +285,31 @@ def test_a_folder_holding_a_model_without_a_training_state_is_not_trained_over(
     with pytest.raises(GANliftError, match=r"already holds a model \(model.pt\)"):
         train_gan(image_folder, own, config=TINY, device=CPU)
     assert (own / "model.pt").read_bytes() == b"someone's model"
+
+
+def test_a_first_snapshot_cut_off_before_its_state_does_not_lock_the_folder(
+    image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk (or a kill) between the first snapshot's model files and its state left a
+    folder that no run, resumed or new, would train in again."""
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / STATE_FILE))
+
+    monkeypatch.setattr(TrainingState, "save", disk_full)
+    with pytest.raises(OSError):
+        train_gan(image_folder, tmp_path, config=TINY, device=CPU)
+    assert (tmp_path / "model.pt").is_file() and not (tmp_path / STATE_FILE).exists()
+    monkeypatch.undo()
+    assert train_gan(image_folder, tmp_path, config=TINY, device=CPU).step == 4
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_log_the_disk_cannot_hold_names_its_file() -> None:
+    """The flush that fails names no file: the message said only "No space left on device"."""
+    with pytest.raises(OSError) as caught:
+        JsonlLog(Path("/dev/full")).write(step=1)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == "/dev/full"
 
 
 def test_a_run_resumes_only_on_the_images_it_was_trained_on(

@@ -26,8 +26,11 @@ class JsonlLog:
         """Append one record."""
         if not self.enabled:
             return
-        with self.path.open("a") as file:
-            file.write(json.dumps({"time": round(time.time(), 3), **fields}) + "\n")
+        try:
+            with self.path.open("a") as file:
+                file.write(json.dumps({"time": round(time.time(), 3), **fields}) + "\n")
+        except OSError as error:  # a full disk fails the flush, whose error names no file
+            raise OSError(error.errno, error.strerror, str(self.path)) from error
 
 
 def drop_records_after(path: Path, step: int) -> None:

@@ -224,9 +224,15 @@ def _logged_data(log: Path) -> dict[str, Any]:
 
 
 def _check_holds_no_model(out: Path) -> None:
-    """A new run must not replace a model it cannot resume (one without a training state)."""
+    """A new run must not replace a model it cannot resume (one without a training state),
+    unless the folder's log shows that no snapshot of that model was ever finished: the files
+    of a first snapshot that a full disk or a kill cut off before its state."""
     models = [name for name in MODEL_FILES if (out / name).exists()]
-    if models:
+    records = read_log(out / LOG_FILE)
+    first_snapshot_cut_off = bool(records) and not any(
+        record.get("event") == "snapshot" for record in records
+    )
+    if models and not first_snapshot_cut_off:
         raise GANliftError(
             f"{out} already holds a model ({', '.join(models)}) but no {STATE_FILE} to resume; "
             f"choose another --out folder (pass --init-from {out / models[0]} to train that "

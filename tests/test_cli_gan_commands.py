@@ -223,3 +223,9 @@ def test_a_stopped_inversion_keeps_the_latent_it_reached(
     printed = capsys.readouterr().out
     assert "stopped after step 3 of 10; the latent is that step's" in printed
     assert torch.load(out, weights_only=True)["latent"].shape[-1] == 16
+    finished = out.read_bytes()  # a stopped rerun replaced it with a partial latent
+    _stop_after(monkeypatch, 2)
+    assert main([*command, "--recon", str(tmp_path / "new.png")]) == 130
+    printed = capsys.readouterr().out
+    assert f"stopped after step 2 of 10; kept {out} (a stopped run replaces no results)" in printed
+    assert out.read_bytes() == finished and not (tmp_path / "new.png").exists()

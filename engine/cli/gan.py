@@ -138,6 +138,11 @@ def run_invert(args: argparse.Namespace) -> int:
     if not result.losses:
         print("stopped before the first step; nothing saved")
         return INTERRUPTED
+    stopped = f"stopped after step {len(result.losses)} of {args.steps}"
+    existing = [path for path in (args.out, args.recon) if path and Path(path).exists()]
+    if len(result.losses) < args.steps and existing:
+        print(f"{stopped}; kept {' and '.join(existing)} (a stopped run replaces no results)")
+        return INTERRUPTED
     used = "none" if perceptual is None else type(perceptual).__name__  # what "auto" chose
     settings = {"steps": len(result.losses), "seed": args.seed, "wplus": args.wplus}
     latent_path = save_latent(
@@ -148,7 +153,7 @@ def run_invert(args: argparse.Namespace) -> int:
     if args.recon:
         print(f"reconstruction saved to {save_image(result.image, args.recon)}")
     if len(result.losses) < args.steps:
-        print(f"stopped after step {len(result.losses)} of {args.steps}; the latent is that step's")
+        print(f"{stopped}; the latent is that step's")
         return INTERRUPTED
     return 0
 

@@ -53,9 +53,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix or ".tmp"
         )
     except OSError as error:
-        raise GANliftError(
-            f"Cannot write '{path}' ({error.strerror}); choose a folder you can write to."
-        ) from error
+        raise _unwritable(path, error) from error
     os.close(handle)
     temporary = Path(name)
     try:
@@ -78,6 +76,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         _sweep_leftovers(path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _unwritable(path: Path, error: OSError) -> GANliftError:
+    """The error for a `path` whose folder cannot be made or written in, naming the file that
+    stands where a folder should ("File exists" said nothing of which)."""
+    blocker = next((folder for folder in path.parents if folder.is_file()), None)
+    if blocker is not None:
+        return GANliftError(
+            f"Cannot write '{path}': {blocker} is a file, not a folder; choose another path."
+        )
+    return GANliftError(
+        f"Cannot write '{path}' ({error.strerror}); choose a folder you can write to."
+    )
 
 
 FULL_DISK_BYTES = 2**20

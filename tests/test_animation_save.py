@@ -122,7 +122,7 @@ def test_unknown_suffix_is_a_user_error(tmp_path: Path) -> None:
 def test_unwritable_folder_is_a_user_error(tmp_path: Path) -> None:
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("")
-    with pytest.raises(GANliftError, match="choose a folder you can write to"):
+    with pytest.raises(GANliftError, match="not_a_folder is a file, not a folder"):
         save_animation(_frames(), blocker / "turn.gif")
 
 

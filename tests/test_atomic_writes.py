@@ -67,6 +67,18 @@ def test_writing_onto_a_folder_is_one_sentence_and_leaves_nothing(tmp_path: Path
     assert sorted(path.name for path in tmp_path.iterdir()) == ["grid.png"]
 
 
+def test_a_file_where_a_folder_should_be_is_named(tmp_path: Path) -> None:
+    """`sample --out afile/g.png` said only "(File exists)", naming no file."""
+    (tmp_path / "afile").write_text("")
+    for target in (tmp_path / "afile" / "g.png", tmp_path / "afile" / "deeper" / "g.png"):
+        with pytest.raises(GANliftError) as refused:
+            save_image(torch.zeros(3, 4, 4), target)
+        assert str(refused.value) == (
+            f"Cannot write '{target}': {tmp_path / 'afile'} is a file, not a folder; choose "
+            "another path."
+        )
+
+
 def test_output_paths_are_checked_before_work(tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("")
     with pytest.raises(GANliftError, match=r"Output folder .*taken is a file; choose a folder"):

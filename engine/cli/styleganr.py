@@ -270,8 +270,9 @@ def _view_layers(args: argparse.Namespace) -> int:
 
 
 def _view_codes(args: argparse.Namespace) -> int:
+    output_file(args.out)  # both outputs checked before either is written
     if args.sheet:
-        image_format(args.sheet)
+        image_format(output_file(args.sheet))
     generator = _generator(args)
     views = sample_view_codes(generator, args.count, num_view_layers=args.layers, seed=args.seed)
     save_view_codes(views, args.out)

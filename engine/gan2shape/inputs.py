@@ -49,7 +49,7 @@ FACE_MIN_FRACTIONS = (1 / 10, 1 / 25)
 where none is found, a half-body photo's (its face spans about a twelfth). Small windows also
 fire on textures, so the smaller faces are looked for only where no larger one is."""
 FACE_MIN_SIDE = 16
-"""...and never below this many pixels of the shrunk photo."""
+"""Smallest face looked for in pixels of the shrunk photo, whatever its fraction comes to."""
 
 
 @dataclass

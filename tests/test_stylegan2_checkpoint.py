@@ -70,7 +70,7 @@ def test_missing_file_and_missing_config(networks, tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "nowhere" / "model.pt")
     path = save_checkpoint(tmp_path / "lonely", networks[0])
     path.with_suffix(".json").unlink()
-    with pytest.raises(GANliftError, match="has no config beside it"):
+    with pytest.raises(GANliftError, match="has no GANlift config beside it"):
         load_checkpoint(path)
 
 
@@ -111,6 +111,13 @@ def test_training_layout_with_optimizers_and_bare_state_dict(networks, tmp_path:
     bare = load_checkpoint(tmp_path / "bare.pt")
     assert bare.discriminator is None
     assert bare.generator.config == G.config
+
+    torch.save({"g": raw.state_dict(), "d": D.state_dict()}, tmp_path / "no_ema.pt")
+    no_ema = load_checkpoint(tmp_path / "no_ema.pt")  # was "not a StyleGAN2 checkpoint"
+    for key, value in no_ema.generator.state_dict().items():
+        assert torch.equal(value, raw.state_dict()[key]), key
+    assert no_ema.format.endswith("without g_ema (its training generator g)")
+    assert no_ema.discriminator is not None
 
 
 def test_a_discriminator_with_two_stddev_channels_round_trips(networks, tmp_path: Path) -> None:
@@ -173,6 +180,11 @@ def test_wrong_architecture_and_foreign_files(networks, tmp_path: Path) -> None:
     torch.save({"g_ema": {"input.input": torch.zeros(1, 4, 4, 4)}}, tmp_path / "partial.pt")
     with pytest.raises(GANliftError, match="not a StyleGAN2 generator in the common layout"):
         load_checkpoint(tmp_path / "partial.pt")
+
+    ada = {"mapping.fc0.weight": torch.zeros(4, 4), "synthesis.b4.const": torch.zeros(4, 4, 4)}
+    torch.save(ada, tmp_path / "G_ema_state.pth")  # torch.save(G_ema.state_dict())
+    with pytest.raises(GANliftError, match="StyleGAN2-ADA generator's weights without its arch"):
+        load_checkpoint(tmp_path / "G_ema_state.pth")
 
     (tmp_path / "notes.pt").write_text("not a checkpoint at all")
     with pytest.raises(GANliftError, match="is not a StyleGAN2 checkpoint"):

@@ -26,6 +26,8 @@ from engine.stylegan2.safe_pickle import PersistentRecord
 class AdaNetworks:
     """A StyleGAN2-ADA snapshot converted to the common layout (kernels are not included)."""
 
+    generator_name: str
+    """"G_ema", or "G" in a snapshot that holds only the training generator."""
     generator_config: GeneratorConfig
     generator_state: dict[str, torch.Tensor]
     latent_avg: torch.Tensor | None
@@ -34,15 +36,21 @@ class AdaNetworks:
 
 
 def convert_ada_snapshot(snapshot: Any, source: str) -> AdaNetworks:
-    """Convert the unpickled `{'G_ema': ..., 'D': ...}` dict of an ADA snapshot."""
-    if not isinstance(snapshot, dict) or not isinstance(snapshot.get("G_ema"), PersistentRecord):
-        raise GANliftError(f"{source} is not a StyleGAN2-ADA snapshot (it has no G_ema network).")
-    g_config, g_state, latent_avg = _convert_generator(_Module(snapshot["G_ema"], "G_ema", source))
+    """Convert the unpickled `{'G_ema': ..., 'D': ...}` dict of an ADA snapshot (its training
+    generator `G` where it holds no `G_ema`)."""
+    networks = snapshot if isinstance(snapshot, dict) else {}
+    held = [key for key in ("G_ema", "G") if isinstance(networks.get(key), PersistentRecord)]
+    name = held[0] if held else None
+    if name is None:
+        raise GANliftError(
+            f"{source} is not a StyleGAN2-ADA snapshot (it has no G_ema or G network)."
+        )
+    g_config, g_state, latent_avg = _convert_generator(_Module(snapshot[name], name, source))
     discriminator = snapshot.get("D")
     d_config = d_state = None
     if isinstance(discriminator, PersistentRecord):
         d_config, d_state = _convert_discriminator(_Module(discriminator, "D", source))
-    return AdaNetworks(g_config, g_state, latent_avg, d_config, d_state)
+    return AdaNetworks(name, g_config, g_state, latent_avg, d_config, d_state)
 
 
 class _Module:

@@ -215,6 +215,10 @@ def _detect_format(path: Path) -> str:
     )
 
 
+_ADA_GENERATOR_KEYS = ("mapping.fc0.", "synthesis.b4.")
+"""How the state dict of a StyleGAN2-ADA generator (`G_ema.state_dict()`) names its layers."""
+
+
 def _read_torch(path: Path) -> Checkpoint:
     """The common layout: training-script, converter or bare generator state dict."""
     data = load_torch_file(path)
@@ -231,10 +235,18 @@ def _read_torch(path: Path) -> Checkpoint:
         )
     elif "style.1.weight" in data:
         g_state, d_state, kind = data, None, "StyleGAN2 PyTorch generator state dict"
+    elif isinstance(data.get("g"), Mapping) and "style.1.weight" in data["g"]:
+        g_state, d_state = data["g"], data.get("d")
+        kind = "StyleGAN2 PyTorch training checkpoint without g_ema (its training generator g)"
     elif "G_ema" in data:
         raise GANliftError(
             f"{path} is a train-gan training state; load the model.safetensors (or model.pt) "
             "the run wrote beside it."
+        )
+    elif any(str(key).startswith(_ADA_GENERATOR_KEYS) for key in data):
+        raise GANliftError(
+            f"{path} holds a StyleGAN2-ADA generator's weights without its architecture; load "
+            "the network snapshot (.pkl) they were saved from."
         )
     else:
         raise GANliftError(
@@ -267,7 +279,10 @@ def _read_safetensors(path: Path) -> Checkpoint:
     """Our format: tensors in `path`, configs in the JSON file beside it."""
     config_path = path.with_suffix(".json")
     if not config_path.is_file():
-        raise GANliftError(f"{path} has no config beside it; expected {config_path}.")
+        raise GANliftError(
+            f"{path} has no GANlift config beside it (expected {config_path}); a .safetensors "
+            "file is a GANlift model only with the .json that train-gan or export wrote for it."
+        )
     config = ModelConfig.from_json_file(config_path)
     try:
         tensors = safetensors.torch.load_file(path)
@@ -303,7 +318,10 @@ def _read_ada(path: Path) -> Checkpoint:
             Discriminator, networks.discriminator_config, networks.discriminator_state,
             str(path), own_kernels=True,
         )  # fmt: skip
-    return Checkpoint(generator, discriminator, networks.latent_avg, path, "StyleGAN2-ADA snapshot")
+    kind = "StyleGAN2-ADA snapshot"
+    if networks.generator_name != "G_ema":
+        kind += " without G_ema (its training generator G)"
+    return Checkpoint(generator, discriminator, networks.latent_avg, path, kind)
 
 
 _READERS: dict[str, Callable[[Path], Checkpoint]] = {

@@ -156,6 +156,14 @@ def _numpy_scalar(dtype: _DTypeRecord, data: bytes) -> Any:
     return np.frombuffer(data, dtype=dtype.to_numpy(), count=1)[0].item()
 
 
+def _latin1_bytes(text: str, encoding: str) -> bytes:
+    """Replacement for `_codecs.encode`, through which pickle protocol 2 writes bytes (as
+    latin-1 text); any other use is refused."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise GANliftError("The snapshot encodes text in a way pickled bytes never are.")
+    return text.encode("latin-1")
+
+
 _ADA_GLOBALS: dict[tuple[str, str], Any] = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent_record,
     ("dnnlib.util", "EasyDict"): EasyDictRecord,
@@ -165,6 +173,8 @@ _ADA_GLOBALS: dict[tuple[str, str], Any] = {
     ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set,
+    ("__builtin__", "set"): set,  # pickle protocol 2 names builtins as Python 2 did
+    ("_codecs", "encode"): _latin1_bytes,
     ("torch", "Size"): tuple,
     ("numpy", "dtype"): _DTypeRecord,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,
@@ -185,8 +195,14 @@ class _AdaUnpickler(pickle.Unpickler):
         except KeyError:
             if module in _NUMPY_ARRAY_MODULES and name == "_reconstruct":
                 raise GANliftError(
-                    "it holds numpy arrays, as StyleGAN3 snapshots do; GANlift reads "
-                    "StyleGAN2 and StyleGAN2-ADA snapshots only."
+                    "it holds numpy arrays, which StyleGAN2-ADA snapshots never do (StyleGAN3's "
+                    "do); GANlift reads StyleGAN2 and StyleGAN2-ADA snapshots only."
+                ) from None
+            if module.startswith("dnnlib.tflib"):
+                raise GANliftError(
+                    "it is a TensorFlow StyleGAN2 snapshot, which needs TensorFlow to read; "
+                    "convert it with stylegan2-ada-pytorch's legacy.py (to a .pkl) or "
+                    "rosinality's convert_weight.py (to a .pt) and load the result."
                 ) from None
             raise GANliftError(
                 f"Refusing to load this snapshot: it refers to {module}.{name}, which a "

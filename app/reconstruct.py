@@ -168,19 +168,24 @@ def reconstruct(
             model.preset, quality, model.pretrained, model.generator, start=model.start
         )
         guard = JobGuard(session.context.settings.limits, should_stop=stopped)
-        recovery = recover(
-            model.generator,
-            model.discriminator,
-            image,
-            preset=preset,
-            mask=mask,
-            latent=source.latent,
-            init=init,
-            device=session.context.models.device,
-            bf16=bf16_supported(session.context.models.device),
-            progress=_engine_progress(progress),
-            should_stop=guard.should_stop,
-        )
+        try:
+            recovery = recover(
+                model.generator,
+                model.discriminator,
+                image,
+                preset=preset,
+                mask=mask,
+                latent=source.latent,
+                init=init,
+                device=session.context.models.device,
+                bf16=bf16_supported(session.context.models.device),
+                progress=_engine_progress(progress),
+                should_stop=guard.should_stop,
+            )
+        except StoppedEarly as early:  # cut short in the inversion: by a cap, say which
+            if guard.reason is None:
+                raise
+            raise GANliftError(guard.reason) from early
         if stopped():
             raise StoppedEarly("Reconstruct was stopped; the results from before it are kept.")
         _warn_if_capped(guard)
@@ -313,9 +318,11 @@ def rotation_video(
             progress=_engine_progress(progress),
             should_stop=guard.should_stop,
         )  # [N, 3, S, S]
-        _warn_if_capped(guard)
         if len(frames) == 0:
-            raise GANliftError("The video was stopped before its first frame; start it again.")
+            raise GANliftError(
+                guard.reason or "The video was stopped before its first frame; start it again."
+            )
+        _warn_if_capped(guard)
         path = save_animation(frames, session.work_dir / "rotation.mp4", fps=VIDEO_FPS)
     return str(path)
 

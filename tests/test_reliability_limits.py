@@ -149,14 +149,17 @@ def test_app_jobs_stop_at_the_time_cap(tiny) -> None:
     assert "stopped early" in outputs.status
 
 
-def test_a_video_cut_off_before_its_first_frame_says_so(tiny) -> None:
-    """A rotation video stopped by the time cap before any frame asks to be started again."""
+def test_a_job_the_cap_stops_before_it_has_anything_says_which_cap(tiny, tmp_path) -> None:
+    """An inversion or a video cut off by the cap before any result said "Stopped during the
+    GAN inversion ... start again" or "start it again": a Stop the visitor never pressed."""
     session = session_with(tiny, job_seconds=1e-9)
     reconstruct.sample(session, 1)
     with pytest.warns(UserWarning, match="time limit"):
-        reconstruct.reconstruct(session, "fast")
-    with (
-        pytest.warns(UserWarning, match="time limit"),
-        pytest.raises(gr.Error, match="stopped before its first frame"),
-    ):
+        reconstruct.reconstruct(session, "fast")  # a sample needs no inversion: kept, cut short
+    with pytest.raises(gr.Error, match=r"stopped at the time limit of 1e-09 s; use the fast"):
         reconstruct.rotation_video(session, 0, 0, 0, 0.5, 0.5, False)
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 30), (90, 120, 150)).save(photo)
+    reconstruct.load_input(session, photo)  # an upload is inverted first
+    with pytest.raises(gr.Error, match=r"stopped at the time limit of 1e-09 s; use the fast"):
+        reconstruct.reconstruct(session, "fast")

@@ -35,8 +35,11 @@ class Pages:
 
     def closed(self, page: str) -> None:
         """Stop the running actions of the page with session hash `page`, which has gone (its
-        visitor cannot see their results nor press Stop any more)."""
+        visitor cannot see their results nor press Stop any more), and end its job's wait."""
         with self._lock:
             session = self._sessions.pop(page, None)
-        if session is not None and session.request_stop():
+        if session is None:
+            return
+        session.job_waits(False)  # Gradio drops the page's queued jobs
+        if session.request_stop():
             logger.info("a page closed while its action ran: the action was asked to stop")

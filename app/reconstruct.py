@@ -353,9 +353,22 @@ def _view(
     return render_view(recovery, azimuth=azimuth, elevation=elevation, light=light_tensor)
 
 
+def job_pressed(session: Session, request: gr.Request | None = None) -> None:
+    """A long job's button was pressed: its job now waits in the compute queue
+    (`Session.job_waits`), until it starts or the page of `request` closes."""
+    session.job_waits()
+    _page_is(session, request)
+
+
 def _stop_when_closed(session: Session, request: gr.Request | None) -> None:
     """Have the long job about to run stop if the page (or API client) of `request` goes away
-    (`app.pages`); Gradio leaves it running, holding the compute queue."""
+    (`app.pages`); Gradio leaves it running, holding the compute queue. It waits no more."""
+    session.job_waits(False)
+    _page_is(session, request)
+
+
+def _page_is(session: Session, request: gr.Request | None) -> None:
+    """Remember that the page (or API client) of `request` works on `session` (`app.pages`)."""
     if request is not None and request.session_hash is not None:
         session.context.pages.opened(request.session_hash, session)
 

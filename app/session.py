@@ -101,6 +101,8 @@ class Session:
         self._work_dir: Path | None = None
         self._activity = threading.Lock()
         self._running_actions = 0
+        self._waiting = False
+        """A long job of this session waits in the compute queue (`job_waits`)."""
         self._last_active = time.monotonic()
         self._cleared: str | None = None
         """How the state was last dropped, e.g. "cleared after 600 s without any action" (for
@@ -170,9 +172,13 @@ class Session:
             self._clear_shown = True
             return news
 
-    def touch(self) -> None:
-        """Count now as activity: a job waiting in the queue is no idle session."""
+    def job_waits(self, waiting: bool = True) -> None:
+        """Mark a long job of this session as waiting in the compute queue (from its button's
+        press), or no more (as it starts, or its page closes). A waiting session is neither
+        idle nor the least recently used: cleared while it waited, its job ran only to be
+        refused."""
         with self._activity:
+            self._waiting = waiting
             self._last_active = time.monotonic()
 
     def require_input(self) -> InputImage:
@@ -238,7 +244,7 @@ class Session:
         and none has since monotonic time `moment`; `how` ("cleared after ...") is what the
         status line and the next refusals say. Returns whether anything was dropped."""
         with self._activity:
-            idle = self._running_actions == 0 and self._last_active <= moment
+            idle = self._running_actions == 0 and not self._waiting and self._last_active <= moment
             if not idle or not self.holds_state():
                 return False
             self.input, self.recovery, self._mesh, self._photo = None, None, None, None

@@ -130,10 +130,10 @@ def _compute_job(
     button: gr.Button, session: gr.State, quiet: gr.Markdown, **event: Any
 ) -> gr.events.Dependency:
     """`button.click(**event)` in the compute queue (one long job at a time across sessions).
-    The press itself counts as the session's activity: a visitor waiting in the queue must not
-    be cleared as idle or as the least recently used."""
+    The press itself marks the job as waiting (`reconstruct.job_pressed`): a visitor waiting in
+    the queue must not be cleared as idle or as the least recently used."""
     button.click(
-        Session.touch, [session], None, queue=False, api_visibility="private",
+        reconstruct.job_pressed, [session], None, queue=False, api_visibility="private",
         show_progress_on=[quiet],
     )  # fmt: skip
     return button.click(**event, concurrency_id=COMPUTE_QUEUE, concurrency_limit=1)

@@ -210,17 +210,34 @@ def test_waiting_for_the_compute_queue_counts_as_activity(
     and then refused: each long job's button also touches the session, outside the queue."""
     demo = build_app(context)
     queued = [fn for fn in demo.fns.values() if fn.concurrency_id == COMPUTE_QUEUE]
-    touches = [fn for fn in demo.fns.values() if fn.fn == Session.touch]
+    touches = [fn for fn in demo.fns.values() if fn.fn == reconstruct.job_pressed]
     assert {fn.api_name for fn in queued} == {"reconstruct", "rotation_video"}  # the long ones
     assert {fn.targets[0] for fn in queued} == {fn.targets[0] for fn in touches}
     assert all(not fn.queue for fn in touches)
     session, _ = session_with_files(context)
     start = time.monotonic()
     monkeypatch.setattr(session_module.time, "monotonic", lambda: start + 50)
-    session.touch()  # pressed 50 s after the last action; the job waits in the queue
+    reconstruct.job_pressed(session)  # pressed 50 s after the last action; the job waits
     monkeypatch.undo()
     assert context.sessions.clear_idle(60, now=start + 61) == 0
+    assert context.sessions.clear_idle(60, now=start + 500) == 0  # a long wait is no idleness
     assert session.input is not None
+
+
+def test_a_session_waiting_in_the_queue_is_not_cleared_to_make_room(tmp_path: Path) -> None:
+    """Pushed out by newer visitors while its job waited, it ran the job only to refuse it."""
+    checkpoint, preset = write_tiny_model(tmp_path)
+    limits = dataclasses.replace(DEFAULT_LIMITS, sessions=1)
+    context = tiny_app_context(checkpoint, preset, limits=limits)
+    waiting, newer = Session(context), Session(context)
+    reconstruct.sample(waiting, 1)
+    reconstruct.job_pressed(waiting, request=None)
+    reconstruct.sample(newer, 2)  # one session fits: the waiting one is kept anyway
+    assert waiting.input is not None
+    context.pages.opened("page", waiting)
+    context.pages.closed("page")  # Gradio drops a closed page's queued job: no more waiting
+    reconstruct.sample(newer, 3)
+    assert waiting.input is None and newer.input is not None
 
 
 def test_gradio_deletes_the_files_it_served_after_twice_the_session_limit(

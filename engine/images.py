@@ -165,8 +165,8 @@ def crop_box(image: torch.Tensor, box: Box) -> torch.Tensor:
     """`image [N, C, H, W]` cut to `box`; parts of the box outside the image repeat the
     nearest border pixel (as crops near the edge of a photo need)."""
     height, width = image.shape[-2:]
-    rows = torch.arange(box.top, box.top + box.height).clamp(0, height - 1)
-    cols = torch.arange(box.left, box.left + box.width).clamp(0, width - 1)
+    rows = torch.arange(box.top, box.top + box.height, device=image.device).clamp(0, height - 1)
+    cols = torch.arange(box.left, box.left + box.width, device=image.device).clamp(0, width - 1)
     return image[..., rows[:, None], cols[None, :]]  # [N, C, box.height, box.width]
 
 

@@ -45,8 +45,8 @@ def convert_ada_snapshot(snapshot: Any, source: str) -> AdaNetworks:
         raise GANliftError(
             f"{source} is not a StyleGAN2-ADA snapshot (it has no G_ema or G network)."
         )
-    g_config, g_state, latent_avg = _convert_generator(_Module(snapshot[name], name, source))
-    discriminator = snapshot.get("D")
+    g_config, g_state, latent_avg = _convert_generator(_Module(networks[name], name, source))
+    discriminator = networks.get("D")
     d_config = d_state = None
     if isinstance(discriminator, PersistentRecord):
         d_config, d_state = _convert_discriminator(_Module(discriminator, "D", source))

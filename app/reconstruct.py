@@ -329,7 +329,9 @@ def rotation_video(
 
 def stop(session: Session) -> str:
     """Ask the session's running reconstruction or video to stop at its next step; returns the
-    status line saying so (the page drops the stopped run, so its own message never comes)."""
+    status line saying so (the page drops the stopped run, so its own message never comes).
+    A job still waiting in the queue is cancelled by the page, so it waits no more."""
+    session.job_waits(False)
     if not session.request_stop():
         return f"{session.status()} · **Stop:** nothing was running."
     return f"{session.status()} · **Stopped:** the results from before the run are kept."

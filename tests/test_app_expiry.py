@@ -238,6 +238,11 @@ def test_a_session_waiting_in_the_queue_is_not_cleared_to_make_room(tmp_path: Pa
     context.pages.closed("page")  # Gradio drops a closed page's queued job: no more waiting
     reconstruct.sample(newer, 3)
     assert waiting.input is None and newer.input is not None
+    reconstruct.sample(waiting, 4)
+    reconstruct.job_pressed(waiting)
+    reconstruct.stop(waiting)  # Stop cancels the queued job too
+    reconstruct.sample(newer, 5)
+    assert waiting.input is None
 
 
 def test_gradio_deletes_the_files_it_served_after_twice_the_session_limit(

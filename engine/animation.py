@@ -111,8 +111,7 @@ def save_animation(frames: torch.Tensor, path: str | os.PathLike, *, fps: float 
         )
     if frames.dim() != 4 or frames.shape[1] != 3 or frames.shape[0] == 0:
         raise ValueError(f"frames must be [N, 3, H, W] with N >= 1, got {list(frames.shape)}")
-    if fps <= 0:
-        raise GANliftError(f"The animation frame rate must be positive, got {fps} fps.")
+    check_fps(fps)
     with atomic_path(path) as temporary:
         if suffix == ".gif":
             _write_gif(temporary, _to_uint8(frames), fps)
@@ -124,6 +123,19 @@ def save_animation(frames: torch.Tensor, path: str | os.PathLike, *, fps: float 
                     "space."
                 )
     return path
+
+
+FPS_RANGE = (0.01, 100.0)
+"""Frame rates an animation takes: a GIF stores each frame's time in whole centiseconds (a
+faster one showed its frames at no delay at all, a slower one overflowed the field)."""
+
+
+def check_fps(fps: object, what: str = "The animation frame rate") -> float:
+    """`fps` as a float, or a GANliftError naming `what` unless it lies in `FPS_RANGE`."""
+    low, high = FPS_RANGE
+    if isinstance(fps, bool) or not isinstance(fps, int | float) or not low <= fps <= high:
+        raise GANliftError(f"{what} must be a number from {low:g} to {high:g} fps, got {fps!r}.")
+    return float(fps)
 
 
 def _render_sequence(

@@ -126,9 +126,13 @@ def test_unwritable_folder_is_a_user_error(tmp_path: Path) -> None:
         save_animation(_frames(), blocker / "turn.gif")
 
 
-def test_non_positive_frame_rate_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(GANliftError, match="frame rate must be positive"):
-        save_animation(_frames(), tmp_path / "turn.gif", fps=0)
+@pytest.mark.parametrize("fps", [0, -1, 0.001, 101, float("nan"), float("inf"), "12"])
+def test_frame_rates_a_gif_cannot_hold_are_a_user_error(tmp_path: Path, fps: object) -> None:
+    """NaN and infinity raised bare errors, 0.001 overflowed the GIF's delay field and more
+    than 100 fps wrote frames with no delay."""
+    with pytest.raises(GANliftError, match=r"frame rate must be a number from 0\.01 to 100 fps"):
+        save_animation(_frames(), tmp_path / "turn.gif", fps=fps)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_mp4_without_imageio_ffmpeg_says_what_to_install(

@@ -605,6 +605,9 @@ def test_output_settings_refuse_what_write_outputs_cannot_draw() -> None:
         for value in (0.0, -1.0, math.nan, "12"):
             with pytest.raises(GANliftError, match=rf"OutputSettings\.{field} must be a number"):
                 OutputSettings(**{field: value})
+    for fps in (0.001, 101.0, math.inf):  # 0.001 failed in the GIF writer, after the maps
+        with pytest.raises(GANliftError, match=r"fps must be a number from 0\.01 to 100 fps"):
+            OutputSettings(fps=fps)
     for value in (math.inf, math.nan, None):
         with pytest.raises(GANliftError, match=r"OutputSettings\.swing_degrees must be a finite"):
             OutputSettings(swing_degrees=value)

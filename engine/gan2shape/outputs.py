@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from engine.animation import (
+    check_fps,
     circling_lights,
     relight_frames,
     rotation_frames,
@@ -132,7 +133,8 @@ class OutputSettings:
                 f"swings to both sides) to {MAX_FRAMES} (a minute at 24 frames per second; "
                 f"--frames on the command line), got {frames!r}."
             )
-        for name, least in (("swing_degrees", -math.inf), ("fps", 0.0), ("mesh_size", 0.0)):
+        check_fps(self.fps, "OutputSettings.fps")
+        for name, least in (("swing_degrees", -math.inf), ("mesh_size", 0.0)):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not least < value < math.inf:
                 above = "a finite number" if least < 0 else "a number above 0"

@@ -263,7 +263,8 @@ def test_render_view_at_zero_reproduces_the_canonical_image(full) -> None:
 
 def test_a_light_may_be_any_sequence_and_bad_views_are_refused(gan, full) -> None:
     """A list or array light failed inside torch, NaN angles drew NaN pictures, and an
-    elevation of 100° drew the surface from behind."""
+    elevation of 100° or an azimuth of 180° drew the surface from behind (as a mirrored
+    front)."""
     recovery, _ = full
     light = recovery.light[0]
     expected = render_view(recovery, azimuth=10, elevation=5, light=light)
@@ -273,6 +274,9 @@ def test_a_light_may_be_any_sequence_and_bad_views_are_refused(gan, full) -> Non
         ({"azimuth": math.nan, "elevation": 0}, "A view takes azimuth and elevation in finite"),
         ({"azimuth": "left", "elevation": 0}, "A view takes azimuth and elevation in finite"),
         ({"azimuth": 0, "elevation": 100}, "A view has elevation 100°; use -90 to 90"),
+        ({"azimuth": 180, "elevation": 0}, "A view has azimuth 180°, which looks at the back"),
+        ({"azimuth": -91, "elevation": 0}, "A view has azimuth -91°, which looks at the back"),
+        ({"azimuth": 269, "elevation": 0}, "A view has azimuth 269°, which looks at the back"),
         ({"azimuth": 0, "elevation": 0, "light": [0.5, 0.5, 0.2]}, "A light is 4 finite"),
         ({"azimuth": 0, "elevation": 0, "light": [0.5, 0.5, math.nan, 0]}, "A light is 4 fin"),
     ]
@@ -281,6 +285,8 @@ def test_a_light_may_be_any_sequence_and_bad_views_are_refused(gan, full) -> Non
         for draw in (render_view, projected):
             with pytest.raises(GANliftError, match=refusal):
                 draw(recovery, **arguments)
+    for edge_on in (90, -90, 270, 330):
+        assert torch.isfinite(render_view(recovery, azimuth=edge_on, elevation=0)).all()
 
 
 def test_positive_angles_look_from_above_and_from_the_right(full) -> None:

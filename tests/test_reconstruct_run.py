@@ -611,4 +611,6 @@ def test_output_settings_refuse_what_write_outputs_cannot_draw() -> None:
     for value in (math.inf, math.nan, None):
         with pytest.raises(GANliftError, match=r"OutputSettings\.swing_degrees must be a finite"):
             OutputSettings(swing_degrees=value)
+    with pytest.raises(GANliftError, match=r"swing_degrees must be from -90 to 90 .* got 120"):
+        OutputSettings(swing_degrees=120)  # the animation would turn to the surface's back
     assert OutputSettings(frames=3, swing_degrees=-20.0).frames == 3  # a swing to the other side

@@ -139,6 +139,11 @@ class OutputSettings:
             if not isinstance(value, int | float) or not least < value < math.inf:
                 above = "a finite number" if least < 0 else "a number above 0"
                 raise GANliftError(f"OutputSettings.{name} must be {above}, got {value!r}.")
+        if abs(self.swing_degrees) > 90:
+            raise GANliftError(
+                f"OutputSettings.swing_degrees must be from -90 to 90 (a recovered surface has "
+                f"no back to turn to), got {self.swing_degrees!r}."
+            )
 
     def recorded(self) -> dict[str, Any]:
         """These settings as summary.json records them (a batch rerun compares them)."""

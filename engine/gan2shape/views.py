@@ -92,8 +92,9 @@ def check_view_angles(
     azimuth: object, elevation: object, what: str = "A view"
 ) -> tuple[float, float]:
     """(azimuth, elevation) as floats; angles that are no finite degrees (NaN drew a NaN
-    picture) and an elevation past ±90° (it looks at the surface's missing far side) are
-    refused, naming `what`."""
+    picture) and turns past ±90° either way (they look at the surface's missing far side: an
+    azimuth of 180 drew the front again, mirrored) are refused, naming `what`. An azimuth
+    may also be written from 0 to 360 (330 for -30)."""
     try:
         angles = float(azimuth), float(elevation)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -107,6 +108,11 @@ def check_view_angles(
         raise GANliftError(
             f"{what} has elevation {angles[1]:g}°; use -90 to 90 (a recovered surface has no "
             "far side to look down on)."
+        )
+    if abs((angles[0] + 180) % 360 - 180) > 90:
+        raise GANliftError(
+            f"{what} has azimuth {angles[0]:g}°, which looks at the back; use -90 to 90 (or "
+            "270 to 360): a recovered surface has no back to show."
         )
     return angles
 

@@ -14,6 +14,7 @@ import ctypes
 import ctypes.util
 import dataclasses
 import math
+import operator
 import os
 import resource
 import time
@@ -58,6 +59,18 @@ DEFAULT_LIMITS = Limits()
 
 MAX_SEED = 2**32 - 1
 """Largest seed a command or a visitor may give (random generators take at most 64 bits)."""
+
+
+def check_seed(seed: object, what: str = "The seed") -> int:
+    """`seed` if it is a whole number from 0 to `MAX_SEED`, else a GANliftError naming `what`:
+    torch's CPU generator keeps 32 bits, so seed 2**32 drew what seed 0 draws."""
+    try:
+        value = -1 if isinstance(seed, bool) else operator.index(seed)  # numpy's ints too
+    except TypeError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise GANliftError(f"{what} must be a whole number from 0 to {MAX_SEED}, got {seed!r}.")
+    return value
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,26 @@ def test_pretraining_and_evaluation_settings_must_be_whole_numbers() -> None:
         EvaluationConfig("face", grid_truncation=float("nan"))
 
 
+def test_samplers_refuse_truncations_and_seeds_they_cannot_draw() -> None:
+    """G(z, truncation=nan) drew all-NaN images and -1 mirrored w; StyleGAN-R's sample took
+    seed 2**32 and drew seed 0's cars (torch's CPU generator keeps 32 bits)."""
+    generator = tiny_generator(16, style_dim=16, n_mlp=2)
+    z = torch.randn(1, 16)
+    for truncation in (float("nan"), -1.0, float("inf"), "0.7"):
+        with pytest.raises(GANliftError, match="truncation must be a finite number of 0 or more"):
+            generator(z, truncation=truncation)
+    centre = torch.zeros(1, 16)
+    assert torch.equal(
+        generator(z, truncation=np.float32(0.5), truncation_latent=centre),
+        generator(z, truncation=0.5, truncation_latent=centre),
+    )
+    model = tiny_styleganr()
+    for seed in (2**32, -1, 2**64, 2.0):
+        with pytest.raises(GANliftError, match=r"seed must be a whole number from 0 to 4294967295"):
+            sample(model, 1, seed=seed)
+    assert torch.equal(sample(model, 1, seed=np.int64(3)).image, sample(model, 1, seed=3).image)
+
+
 def test_view_codes_refuse_a_nan_truncation_and_hand_labels_a_half_bin() -> None:
     generator = tiny_generator(16, style_dim=16, n_mlp=2)
     with pytest.raises(GANliftError, match="truncation must be a finite number of 0 or more"):

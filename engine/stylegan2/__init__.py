@@ -22,7 +22,7 @@ from engine.stylegan2.config import (
     multiplier_channels,
 )
 from engine.stylegan2.discriminator import Discriminator
-from engine.stylegan2.generator import Generator, NoiseSpec
+from engine.stylegan2.generator import Generator, NoiseSpec, check_truncation
 from engine.stylegan2.ops import OpsImpl
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "bf16_autocast",
     "bf16_supported",
     "check_float32",
+    "check_truncation",
     "generator_fingerprint",
     "load_checkpoint",
     "multiplier_channels",

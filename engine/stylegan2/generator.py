@@ -7,6 +7,7 @@ State-dict keys and shapes are those of the compact PyTorch port (`style.N`, `in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -29,6 +30,22 @@ from engine.stylegan2.ops import OpsImpl
 NoiseSpec = Literal["const", "random"] | Sequence[torch.Tensor]
 """"const": the stored noise buffers (reproducible); "random": fresh noise; or one tensor
 [N or 1, 1, res, res] per noise input (see `Generator.noise_shapes`)."""
+
+
+def check_truncation(truncation: object) -> float:
+    """`truncation` (psi: 0 draws the mean w, 1 leaves w as it is, above 1 exaggerates) as a
+    float, or a GANliftError: NaN drew NaN images and a negative psi mirrored w through the
+    mean."""
+    number = not isinstance(truncation, bool | str)  # float() reads "0.7" and True
+    try:
+        value = float(truncation) if number else math.nan  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (value >= 0 and math.isfinite(value)):
+        raise GANliftError(
+            f"The truncation must be a finite number of 0 or more, got {truncation}."
+        )
+    return value
 
 
 class Generator(nn.Module):
@@ -172,6 +189,7 @@ class Generator(nn.Module):
                 raise GANliftError(
                     f"mix_z must hold one z per z (a batch of {len(z)}), got {len(mix_z)}."
                 )
+        truncation = check_truncation(truncation)
         if truncation != 1.0:
             centre = self._checked_centre(truncation_latent)
             ws = [torch.lerp(centre.to(w.dtype), w, truncation) for w in ws]

@@ -15,6 +15,7 @@ import torch
 
 from engine.errors import GANliftError
 from engine.images import checked_image, frame_object, to_uint8
+from engine.limits import check_seed
 from engine.mesh import TexturedMesh, fit_in_box
 from engine.styleganr.encoding import encode_image, estimate_camera
 from engine.styleganr.labelling import predict_views
@@ -48,6 +49,7 @@ def sample(model: StyleGANR, count: int = 1, *, seed: int = 0, truncation: float
     the inverse graphics network, then re-rendered through the mapping network."""
     if count < 1:
         raise GANliftError(f"The number of samples must be at least 1, got {count}.")
+    seed = check_seed(seed)
     content = sample_w(model.generator, count, seed=seed, truncation=truncation)
     rng = torch.Generator().manual_seed(seed)
     chosen = torch.randint(0, len(model.views.codes), (count,), generator=rng)

@@ -6,7 +6,6 @@ the same content code rendered under every fixed view code.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +17,9 @@ from safetensors.torch import save_file
 
 from engine.atomic import atomic_path
 from engine.errors import GANliftError
+from engine.limits import check_seed
 from engine.progress import ProgressFn
-from engine.stylegan2 import Generator, check_float32, generator_fingerprint
+from engine.stylegan2 import Generator, check_float32, check_truncation, generator_fingerprint
 from engine.styleganr.multiview import ViewPairs
 
 MaskFn = Callable[[torch.Tensor], torch.Tensor]
@@ -100,10 +100,7 @@ def sample_w(
     generator: Generator, count: int, *, seed: int, truncation: float = 0.7
 ) -> torch.Tensor:
     """``count`` w ``[N, D]`` from seeded z, pulled towards the mean w by ``truncation``."""
-    if not (truncation >= 0 and math.isfinite(truncation)):
-        raise GANliftError(
-            f"The truncation must be a finite number of 0 or more, got {truncation}."
-        )
+    truncation, seed = check_truncation(truncation), check_seed(seed)
     device = generator.input.input.device
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(count, generator.style_dim, generator=rng).to(device)

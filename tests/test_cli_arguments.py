@@ -171,6 +171,14 @@ def test_scripts_refuse_bad_input(arguments: list[str], message: str) -> None:
          "argument --steps: expected a whole number from 0 to 10000000"),
         (["gan2shape-pretrain", "--out", "w", "--images", "100000000"],
          "argument --images: expected a whole number from 1 to 65536"),
+        (["synth", "--category", "face", "--n", "100000000", "--out", "s"],
+         "argument --n: expected a whole number from 1 to 1000000"),
+        (["styleganr", "swap", "--model", "m.pt", "--count", "100000000", "--out", "s.png"],
+         "argument --count: expected a whole number from 1 to 256"),
+        (["styleganr", "view-codes", "--checkpoint", "c.pt", "--count", "100000000", "--out",
+          "v.safetensors"], "argument --count: expected a whole number from 1 to 1024"),
+        (["styleganr", "view-codes", "--checkpoint", "c.pt", "--count", "0", "--out",
+          "v.safetensors"], "argument --count: expected a whole number from 1 to 1024, got '0'"),
     ],
 )  # fmt: skip
 def test_counts_that_would_run_for_days_are_refused_at_once(
@@ -246,7 +254,7 @@ def test_a_failed_command_leaves_no_empty_out_folder_it_made(tmp_path: Path, cap
     """Commands make --out first (a bad one costs nothing); when they then fail, the empty
     folder they made goes again, and a folder that was there before stays."""
     refused = [
-        ["synth", "--category", "face", "--n", "0", "--out"],
+        ["synth", "--category", "face", "--n", "1", "--shard-size", "0", "--out"],
         ["train-gan", "--data", str(tmp_path / "missing"), "--size", "16", "--out"],
         ["evaluate-gan", "default-face", "--category", "face",
          "--training-from", str(tmp_path / "bad.json"), "--out"],
@@ -265,7 +273,7 @@ def test_a_failed_command_removes_the_empty_folders_it_made_on_the_way(
     tmp_path: Path, capsys
 ) -> None:
     """`--out new/run` left `new/` behind; a folder holding anything stays."""
-    command = ["synth", "--category", "face", "--n", "0", "--out"]
+    command = ["synth", "--category", "face", "--n", "1", "--shard-size", "0", "--out"]
     assert engine_main([*command, str(tmp_path / "new" / "deeper" / "run")]) == 2
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "kept").mkdir()

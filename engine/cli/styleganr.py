@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from engine.atomic import output_file
-from engine.cli.arguments import INTERRUPTED, seed
+from engine.cli.arguments import INTERRUPTED, at_least, seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import image_format, load_photo, save_image
@@ -56,6 +56,11 @@ from engine.styleganr.config_io import load_config, save_config
 from engine.styleganr.train_inverse import SYNTHETIC_PAIRS, stored_config
 from engine.synth import SEED_RANGES
 
+MAX_VIEW_CODES = 1024
+"""Most view codes `view-codes` draws (the paper labelled a dozen by hand)."""
+MAX_SAMPLE_ROWS = 256
+"""Most samples `set-camera` and `swap` draw as rows of one picture."""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `styleganr` and its actions."""
@@ -81,7 +86,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", required=True, type=_view_codes_file, help="view codes (.safetensors)"
     )
     codes.add_argument("--sheet", help="labelling sheet (PNG), one row per code")
-    codes.add_argument("--count", type=int, default=12, help="view codes (%(default)s)")
+    codes.add_argument(
+        "--count", type=at_least(1, maximum=MAX_VIEW_CODES), default=12,
+        help=f"view codes, 1 to {MAX_VIEW_CODES} (%(default)s)",
+    )  # fmt: skip
     codes.add_argument(
         "--layers", type=int, default=4, help="view layers (see view-layers; %(default)s)"
     )
@@ -229,7 +237,10 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model file from train-mapping")
     parser.add_argument("--checkpoint", default=None, help="GAN (default: the recorded path)")
     parser.add_argument("--seed", type=seed, default=0, help="of the first sample (%(default)s)")
-    parser.add_argument("--count", type=int, default=1, help="samples (%(default)s)")
+    parser.add_argument(
+        "--count", type=at_least(1, maximum=MAX_SAMPLE_ROWS), default=1,
+        help=f"samples, 1 to {MAX_SAMPLE_ROWS} (%(default)s)",
+    )  # fmt: skip
     parser.add_argument("--out", required=True, help="image (PNG): before | after, one row each")
 
 

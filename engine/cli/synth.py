@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from engine.atomic import output_file, output_folder
 from engine.benchmarks import run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import gan2shape_rows
-from engine.cli.arguments import INTERRUPTED, seed
+from engine.cli.arguments import INTERRUPTED, at_least, seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.pipeline import load_model
@@ -18,6 +18,9 @@ from engine.progress import stop_on_signals, tqdm_progress
 from engine.synth import CATEGORIES, SEED_RANGES, SIZES, render_samples, save_preview, write_dataset
 
 _PREVIEW_COUNT = 32
+MAX_SYNTH_SAMPLES = 1_000_000
+"""Most samples one synth command renders (about 10 GB of PNGs at 64 px, a day on this CPU);
+a count typed with extra zeros ran on for terabytes."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "depth, normals, albedo, masks, view and light (format: engine.synth.dataset).",
     )
     synth.add_argument("--category", choices=CATEGORIES, required=True)
-    synth.add_argument("--n", type=int, required=True, help="number of samples")
+    synth.add_argument(
+        "--n", type=at_least(1, maximum=MAX_SYNTH_SAMPLES), required=True,
+        help=f"number of samples, 1 to {MAX_SYNTH_SAMPLES:,}",
+    )  # fmt: skip
     synth.add_argument("--size", type=int, choices=SIZES, default=64, help="image size")
     synth.add_argument("--out", required=True, help="output directory")
     synth.add_argument(

@@ -121,6 +121,11 @@ def depth_to_mesh(
     bounding box's longest side is ``size``. Each vertex gets a UV at its pixel's centre in the
     texture and the texture's mean colour over its pixel.
     """
+    if not 0 < max_edge_tilt_degrees <= 90:  # NaN too: it kept every triangle
+        raise GANliftError(
+            f"depth_to_mesh's max_edge_tilt_degrees is the steepest edge kept, from above 0 to "
+            f"90, got {max_edge_tilt_degrees!r} (outside it, every triangle was dropped)."
+        )
     depth = _single(depth, 2, "depth")  # [H, W]
     texture = _single(texture, 3, "texture")  # [3, kH, kW]
     height, width = depth.shape

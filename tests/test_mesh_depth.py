@@ -163,6 +163,14 @@ def test_empty_mask_is_a_user_error() -> None:
         depth_to_mesh(torch.ones(SIZE, SIZE), _texture(), torch.zeros(SIZE, SIZE))
 
 
+@pytest.mark.parametrize("tilt", [0.0, -1.0, 91.0, float("nan")])
+def test_an_edge_tilt_outside_its_range_is_a_user_error(tilt: float) -> None:
+    """91 or -1 dropped every triangle and blamed the mask; NaN kept every triangle."""
+    with pytest.raises(GANliftError, match="max_edge_tilt_degrees is the steepest edge kept"):
+        depth_to_mesh(torch.ones(SIZE, SIZE), _texture(), max_edge_tilt_degrees=tilt)
+    assert len(depth_to_mesh(torch.ones(SIZE, SIZE), _texture(), max_edge_tilt_degrees=90).faces)
+
+
 def test_a_finer_texture_is_kept_whole_and_averaged_into_vertex_colours() -> None:
     coarse = _texture()
     fine = coarse.repeat_interleave(4, dim=1).repeat_interleave(4, dim=2)  # [3, 4S, 4S]

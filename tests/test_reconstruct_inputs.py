@@ -179,6 +179,11 @@ def test_masks_a_user_can_get_wrong(tmp_path: Path) -> None:
             torch.zeros(1, 3, 40, 60), size=20, find_face=False, needs_mask=True,
             mask=torch.ones(1, 1, 10, 10),
         )  # fmt: skip
+    speck = torch.zeros(1, 1, 128, 128)
+    speck[..., 60:62, 60:62] = 1  # ran the whole reconstruction, then had no surface to mesh
+    with pytest.raises(GANliftError, match=r"covers 0\.0% of the model's 64x64 frame, too little"):
+        prepare_input(torch.zeros(1, 3, 128, 128), size=64, find_face=False, needs_mask=True,
+                      mask=speck)  # fmt: skip
     save_image(-torch.ones(1, 3, 8, 8), tmp_path / "black.png")
     with pytest.raises(GANliftError, match="all black"):
         load_mask(tmp_path / "black.png")

@@ -50,6 +50,9 @@ where none is found, a half-body photo's (its face spans about a twelfth). Small
 fire on textures, so the smaller faces are looked for only where no larger one is."""
 FACE_MIN_SIDE = 16
 """Smallest face looked for in pixels of the shrunk photo, whatever its fraction comes to."""
+MIN_MASK_COVER = 0.01
+"""Least share of the frame a user's mask must cover: a 2x2-pixel mask ran the whole
+reconstruction and then left no surface to mesh."""
 
 
 @dataclass
@@ -115,6 +118,11 @@ def prepare_input(
     cropped = fit_to_frame(photo, size)  # [1, 3, S, S]
     if mask is not None:
         mask = (fit_to_frame(crop_box(mask.float(), box), size) > 0.5).float()  # [1, 1, S, S]
+        if mask.mean() < MIN_MASK_COVER:
+            raise GANliftError(
+                f"The mask covers {mask.mean():.1%} of the model's {size}x{size} frame, too "
+                "little to lift a surface from; paint the whole object white."
+            )
     elif needs_mask:
         mask = object_mask(cropped)
     return PreparedInput(image=cropped, mask=mask, box=box, framing=framing, photo=photo)

@@ -21,12 +21,21 @@ from app.session import Session
 from engine.errors import GANliftError
 from engine.images import load_photo
 from engine.mesh import save_mesh
-from engine.styleganr import Sample, car_to_mesh, encode_photo, sample, set_camera, swap
+from engine.styleganr import (
+    Sample,
+    camera_range,
+    car_to_mesh,
+    encode_photo,
+    sample,
+    set_camera,
+    swap,
+)
 
 SLOTS = ("A", "B", "C")
 
 AZIMUTH_RANGE, ELEVATION_RANGE, SCALE_RANGE = (-180.0, 180.0), (0.0, 40.0), (0.6, 1.6)
-"""The camera sliders' ranges: azimuth in degrees (0 = front), elevation in degrees, scale."""
+"""The camera sliders' ranges while no car is chosen (locked): azimuth in degrees (0 = front),
+elevation in degrees, scale; a chosen car's sliders span its model's `camera_range`."""
 DEFAULT_CAMERA = (0.0, 10.0, 1.0)
 """The sliders' setting while the chosen slot is empty."""
 
@@ -70,19 +79,31 @@ def car_camera(
 
 def camera_sliders(session: Session, slot: str) -> list[dict[str, Any]]:
     """The camera sliders' updates for `slot`: its camera (azimuth wrapped into ±180°,
-    elevation and scale held to the sliders' ranges, angles to a tenth of a degree and the
-    scale to a hundredth), movable only while the slot holds a car (a drag for an empty one
-    could only be refused, once per step); `DEFAULT_CAMERA`, locked, for an empty slot."""
+    elevation and scale held to the model's `camera_range`, which the sliders then span;
+    angles to a tenth of a degree and the scale to a hundredth), movable only while the slot
+    holds a car (a drag for an empty one could only be refused, once per step);
+    `DEFAULT_CAMERA`, locked, for an empty slot."""
     with session.action("camera of sample", timed=False):
         if _checked(slot) not in session.cars:
             return [gr.update(value=value, interactive=False) for value in DEFAULT_CAMERA]
         azimuth, elevation, scale = session.cars[slot].codes.camera[0].tolist()
-        camera = (
-            round((azimuth - AZIMUTH_RANGE[0]) % 360.0 + AZIMUTH_RANGE[0], 1),
-            round(min(max(elevation, ELEVATION_RANGE[0]), ELEVATION_RANGE[1]), 1),
-            round(min(max(scale, SCALE_RANGE[0]), SCALE_RANGE[1]), 2),
-        )
-        return [gr.update(value=value, interactive=True) for value in camera]
+        taught = camera_range(session.cars_model())
+        azimuth = round((azimuth - AZIMUTH_RANGE[0]) % 360.0 + AZIMUTH_RANGE[0], 1)
+        return [
+            gr.update(value=azimuth, interactive=True),
+            *(
+                gr.update(
+                    value=round(min(max(value, low), high), digits),
+                    minimum=low,
+                    maximum=high,
+                    interactive=True,
+                )
+                for value, (low, high), digits in (
+                    (elevation, taught.elevation, 1),
+                    (scale, taught.scale, 2),
+                )
+            ),
+        ]
 
 
 def swap_cars(session: Session, target: str, source: str, part: str) -> SlotPictures:

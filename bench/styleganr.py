@@ -265,8 +265,11 @@ def draw_figures(
     rows = min(FIGURE_ROWS, len(samples.image))
     targets = Sample(codes=samples.codes.first(rows), image=samples.image[:rows])
     donors = Sample(codes=sources.codes.first(rows), image=sources.image[:rows])
-    elevation = float(model.views.labelled()[:, 1].mean())
-    views = [set_camera(model, targets, azimuth=a, elevation=elevation).image for a in azimuths]
+    elevation, scale = model.views.labelled()[:, 1:].mean(0).tolist()  # inside camera_range
+    views = [
+        set_camera(model, targets, azimuth=a, elevation=elevation, scale=scale).image
+        for a in azimuths
+    ]
     cameras = torch.stack(views, 1).flatten(0, 1)  # [rows * A, 3, H, W], row-major
     swapped = [swap(model, targets, donors, part=part).image for part in PARTS]
     swaps = torch.stack([targets.image, donors.image, *swapped], 1).flatten(0, 1)

@@ -126,10 +126,16 @@ def test_the_sliders_show_the_chosen_samples_own_camera(context: AppContext) -> 
     session = Session(context)
     assert camera("B") == cars.DEFAULT_CAMERA  # an empty slot, its sliders locked
     cars.draw_car(session, 4, "A")
-    cars.car_camera(session, "A", 290, 55, 2.0)  # past the sliders' elevation and scale
+    cars.car_camera(session, "A", 290, 20, 1.2)  # the tiny model's highest labelled camera
     cars.draw_car(session, 5, "B")
     azimuth, elevation, scale = camera("A")
-    assert azimuth == pytest.approx(-70) and (elevation, scale) == (40, 1.6)
+    assert azimuth == pytest.approx(-70) and (elevation, scale) == (20, 1.2)
+    ranges = [
+        (update["minimum"], update["maximum"]) for update in cars.camera_sliders(session, "A")[1:]
+    ]
+    assert ranges == [(5, 20), (0.9, 1.2)]  # the model's labelled cameras, not 0-40 and 0.6-1.6
+    with pytest.raises(gr.Error, match=r"draws cars at elevations from 5 to 20 .* got 40"):
+        cars.car_camera(session, "A", 0, 40, 1.0)  # default-car drew a background blur there
     stored = session.cars["B"].codes.camera[0].tolist()
     wrapped = camera("B")
     assert np.cos(np.radians(wrapped[0])) == pytest.approx(np.cos(np.radians(stored[0])), abs=1e-3)

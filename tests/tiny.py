@@ -180,7 +180,8 @@ def face_photo(top: int, left: int, side: int, photo: tuple[int, int] = (300, 40
 def tiny_styleganr(generator: Generator | None = None, generator_path: str = "") -> StyleGANR:
     """A StyleGAN-R with random networks on ``generator`` (default: a 16-px one): its soft
     masks decided (each W+ dimension belongs to one part), its codes spread out, and four
-    view codes labelled at azimuths 0, 90, 180 and 270."""
+    view codes labelled at azimuths 0, 90, 180 and 270 (elevations 5 to 20, scales 0.9 to
+    1.2)."""
     if generator is None:
         generator = tiny_generator(
             16, channels={4: 16, 8: 16, 16: 8}, style_dim=STYLEGANR_STYLE_DIM, n_mlp=2
@@ -211,5 +212,5 @@ def tiny_styleganr(generator: Generator | None = None, generator_path: str = "")
         for part in mapping.part_nets.values():
             part[-1].weight.mul_(30)
     views = sample_view_codes(generator, 4, num_view_layers=STYLEGANR_VIEW_LAYERS, seed=3)
-    views.cameras = torch.tensor([[0.0, 10, 1], [90, 10, 1], [180, 10, 1], [270, 10, 1]])
+    views.cameras = torch.tensor([[0.0, 5, 0.9], [90, 10, 1], [180, 20, 1.2], [270, 10, 1]])
     return StyleGANR(generator, network, mapping, views, generator_path=generator_path)

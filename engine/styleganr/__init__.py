@@ -17,7 +17,9 @@ Cameras are ``[N, 3]`` = (azimuth°, elevation°, scale); see `engine.styleganr.
 
 from engine.styleganr.camera import OBJECT_RADIUS, camera_from_view, object_to_camera
 from engine.styleganr.edit import (
+    CameraRange,
     Sample,
+    camera_range,
     car_to_mesh,
     encode_photo,
     render_codes,
@@ -93,6 +95,7 @@ from engine.styleganr.view_layers import ViewLayerAnalysis, analyse_view_layers
 __all__ = [
     "OBJECT_RADIUS",
     "PARTS",
+    "CameraRange",
     "HandLabels",
     "Icosphere",
     "InverseGraphicsConfig",
@@ -117,6 +120,7 @@ __all__ = [
     "background_code",
     "balanced_selection",
     "camera_from_view",
+    "camera_range",
     "car_to_mesh",
     "colour_loss",
     "compose",

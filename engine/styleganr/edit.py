@@ -73,11 +73,35 @@ def encode_photo(model: StyleGANR, image: torch.Tensor) -> Sample:
     return render_codes(model, encode_image(model.inverse_graphics, framed, camera))
 
 
+@dataclass(frozen=True)
+class CameraRange:
+    """The elevations (degrees) and scales a StyleGAN-R model was taught, as (lowest, highest)."""
+
+    elevation: tuple[float, float]
+    scale: tuple[float, float]
+
+
+def camera_range(model: StyleGANR) -> CameraRange:
+    """The span of the model's labelled cameras, rounded outward to a tenth of a degree and a
+    hundredth of scale (the sliders' steps): the mapping network learnt the view codes of
+    those cameras alone, and past them (default-car: elevation 40, scale 1.6) it drew blurs."""
+    cameras = model.views.labelled()  # [V, 3]: azimuth, elevation, scale
+    return CameraRange(elevation=_outward(cameras[:, 1], 0.1), scale=_outward(cameras[:, 2], 0.01))
+
+
+def _outward(values: torch.Tensor, step: float) -> tuple[float, float]:
+    """(lowest, highest) of `values` rounded outward to multiples of `step` (float32's last
+    digits aside: 1.2 is stored as 1.2000000477)."""
+    low, high = (round(float(value) / step, 4) for value in (values.min(), values.max()))
+    return round(math.floor(low) * step, 6), round(math.ceil(high) * step, 6)
+
+
 def set_camera(
     model: StyleGANR, target: Sample, *, azimuth: float, elevation: float, scale: float = 1.0
 ) -> Sample:
     """``target`` seen from a new camera: azimuth° (0 = front, 90 = right side), elevation°,
-    scale (1 = the usual framing); shape, texture and background codes are kept."""
+    scale (1 = the usual framing), the last two within `camera_range`; shape, texture and
+    background codes are kept."""
     if not all(math.isfinite(value) for value in (azimuth, elevation, scale)):
         raise GANliftError(
             f"The camera must be finite numbers, got azimuth {azimuth}, elevation {elevation}, "
@@ -87,6 +111,16 @@ def set_camera(
         raise GANliftError(f"The camera scale must be positive, got {scale}.")
     if not -90 <= elevation <= 90:
         raise GANliftError(f"The camera elevation must be in -90 to 90 degrees, got {elevation}.")
+    taught = camera_range(model)
+    for name, value, (low, high) in (
+        ("elevation", elevation, taught.elevation),
+        ("scale", scale, taught.scale),
+    ):
+        if not low <= value <= high:
+            raise GANliftError(
+                f"This model draws cars at {name}s from {low:g} to {high:g} (its labelled "
+                f"cameras'; beyond them it draws no car), got {value:g}."
+            )
     count = len(target.codes.camera)
     angles = [[float(azimuth), float(elevation), float(scale)]]  # numpy scalars too
     camera = torch.tensor(angles, device=model.device).expand(count, 3)

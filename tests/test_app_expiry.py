@@ -11,6 +11,7 @@ import importlib
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import pytest
@@ -222,6 +223,9 @@ def test_waiting_for_the_compute_queue_counts_as_activity(
     assert context.sessions.clear_idle(60, now=start + 61) == 0
     assert context.sessions.clear_idle(60, now=start + 500) == 0  # a long wait is no idleness
     assert session.input is not None
+    reconstruct.reconstruct(session, "fast")  # the job runs: it waits no more
+    assert context.sessions.clear_idle(60, now=time.monotonic() + 61) >= 1
+    assert session.input is None
 
 
 def test_a_session_waiting_in_the_queue_is_not_cleared_to_make_room(tmp_path: Path) -> None:
@@ -231,10 +235,9 @@ def test_a_session_waiting_in_the_queue_is_not_cleared_to_make_room(tmp_path: Pa
     context = tiny_app_context(checkpoint, preset, limits=limits)
     waiting, newer = Session(context), Session(context)
     reconstruct.sample(waiting, 1)
-    reconstruct.job_pressed(waiting, request=None)
+    reconstruct.job_pressed(waiting, request=SimpleNamespace(session_hash="page"))
     reconstruct.sample(newer, 2)  # one session fits: the waiting one is kept anyway
     assert waiting.input is not None
-    context.pages.opened("page", waiting)
     context.pages.closed("page")  # Gradio drops a closed page's queued job: no more waiting
     reconstruct.sample(newer, 3)
     assert waiting.input is None and newer.input is not None

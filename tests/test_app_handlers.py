@@ -196,6 +196,13 @@ def test_model_paths_are_on_unasked_only_where_this_machine_alone_reaches_the_ap
     assert launch.serves_this_machine_only(launch.build_parser().parse_args(arguments)) is only_here
 
 
+def test_launch_expands_a_tilde_the_shell_left(tmp_path, monkeypatch, capsys) -> None:
+    """`--cars-model=~/model.pt` looked for a folder named ~ in the current one."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert launch.main(["--cars-model=~/nosuch.pt", *FREE_PORT]) == 2
+    assert f"there is no StyleGAN-R model at {tmp_path / 'nosuch.pt'}" in capsys.readouterr().err
+
+
 def test_launch_refuses_a_missing_cars_model(tmp_path, capsys) -> None:
     """The Cars tab loads it on first use; a typo started the app with no word on the
     command line."""

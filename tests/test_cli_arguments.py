@@ -280,6 +280,11 @@ def test_a_failed_command_removes_the_empty_folders_it_made_on_the_way(
     (tmp_path / "kept" / "notes.txt").write_text("mine")
     assert engine_main([*command, str(tmp_path / "kept" / "run")]) == 2
     assert [path.name for path in (tmp_path / "kept").iterdir()] == ["notes.txt"]
+    junk = tmp_path / "kept" / "junk.pt"
+    junk.write_bytes(b"no checkpoint")
+    codes = tmp_path / "made" / "v.safetensors"  # an --out file: its folder goes
+    assert engine_main(["styleganr", "view-codes", "--checkpoint", str(junk), "--out", str(codes)])
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["kept"]
     capsys.readouterr()
 
 

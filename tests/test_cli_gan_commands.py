@@ -229,3 +229,10 @@ def test_a_stopped_inversion_keeps_the_latent_it_reached(
     printed = capsys.readouterr().out
     assert f"stopped after step 2 of 10; kept {out} (a stopped run replaces no results)" in printed
     assert out.read_bytes() == finished and not (tmp_path / "new.png").exists()
+    recon = tmp_path / "recon.png"
+    recon.write_bytes(b"a finished reconstruction")
+    _stop_after(monkeypatch, 2)
+    fresh = [*command[:-3], str(tmp_path / "fresh.pt"), *command[-2:], "--recon", str(recon)]
+    assert main(fresh) == 130  # --out is new, --recon is there: nothing replaced either
+    assert recon.read_bytes() == b"a finished reconstruction"
+    assert not (tmp_path / "fresh.pt").exists()

@@ -134,10 +134,15 @@ def test_colours_are_converted_from_an_embedded_profile_to_srgb(mode: str) -> No
     a skin tone read 200, 150, 120 where sRGB says 217, 151, 119."""
     skin = (200, 150, 120)
     image = Image.new(mode, (4, 4), skin + (255,) * (mode == "RGBA"))
+    if mode == "RGBA":
+        image.putpixel((3, 3), (*skin, 0))  # transparent: still composited on white
     data = encode(image, "PNG", icc_profile=matrix_profile(ADOBE_RGB_D50))
-    read = (load_image(data)[0, :, 0, 0].numpy() + 1) * 127.5
+    loaded = load_image(data)
+    read = (loaded[0, :, 0, 0].numpy() + 1) * 127.5
     assert read == pytest.approx(srgb_from_adobe_rgb(skin), abs=1.5)
     assert read[0] > skin[0] + 10
+    if mode == "RGBA":
+        assert loaded[0, :, 3, 3].tolist() == pytest.approx([1.0, 1.0, 1.0])
 
 
 def test_an_unreadable_colour_profile_leaves_the_pixels_as_stored() -> None:
@@ -158,6 +163,12 @@ def test_float_images_beyond_any_pixel_scale_are_refused() -> None:
     values = np.array([[0.0, 1e6]], dtype=np.float32)
     with pytest.raises(GANliftError, match=r"holds values up to 1e\+06, .* re-export it"):
         load_image(encode(Image.fromarray(values, mode="F"), "TIFF"))
+
+
+@pytest.mark.parametrize("order", [b"II*\0", b"MM\0*"])  # little- and big-endian TIFFs
+def test_an_undecodable_tiff_is_named_as_a_tiff(order: bytes) -> None:
+    with pytest.raises(GANliftError, match="is a TIFF this reader cannot decode"):
+        load_image(order + bytes(20))
 
 
 def test_a_tiff_in_a_layout_pillow_lacks_is_not_called_corrupt(tmp_path: Path) -> None:

@@ -299,22 +299,29 @@ def test_failed_write_leaves_nothing_behind(
 
 
 @pytest.mark.parametrize(
-    ("suffix", "damage"),
-    [(".obj", "mesh"), (".obj", "material"), (".ply", "mesh"), (".glb", "mesh")],
-)
+    ("suffix", "cut_suffix", "kept"),
+    [(".obj", ".obj", 0.5), (".obj", ".obj", 0.9), (".obj", ".mtl", 0.0), (".ply", ".ply", 0.5),
+     (".glb", ".glb", 0.5)],
+)  # fmt: skip
 def test_files_a_full_disk_cut_short_are_refused_and_the_old_mesh_kept(
-    bump: TexturedMesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, damage: str
+    bump: TexturedMesh,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    suffix: str,
+    cut_suffix: str,
+    kept: float,
 ) -> None:
     """Open3D reports success for files the disk filled under: an OBJ cut off mid-face and an
-    empty .mtl replaced a good mesh, with exit status 0."""
+    empty .mtl replaced a good mesh, with exit status 0. An OBJ cut late still reads, with
+    fewer triangles."""
     path = save_mesh(bump, tmp_path / f"bump{suffix}")
     before = {file.name: file.read_bytes() for file in tmp_path.iterdir()}
     write = o3d.t.io.write_triangle_mesh
 
     def fill_the_disk(name: str, mesh: o3d.t.geometry.TriangleMesh) -> bool:
         assert write(name, mesh)
-        cut = Path(name) if damage == "mesh" else Path(name).with_suffix(".mtl")
-        cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2 if damage == "mesh" else 0])
+        cut = Path(name).with_suffix(cut_suffix)
+        cut.write_bytes(cut.read_bytes()[: int(cut.stat().st_size * kept)])
         return True
 
     monkeypatch.setattr(o3d.t.io, "write_triangle_mesh", fill_the_disk)

@@ -61,6 +61,32 @@ def test_a_small_face_in_a_big_photo_is_found() -> None:
     assert left < centre_x < left + side and top < centre_y < top + side
 
 
+class _RecordingCascade:
+    """The face cascade, recording the image size and smallest face of each search."""
+
+    def __init__(self, cascade) -> None:
+        self.cascade, self.searches = cascade, []
+
+    def detectMultiScale(self, gray, **options):
+        self.searches.append((min(gray.shape), options["minSize"][0]))
+        return self.cascade.detectMultiScale(gray, **options)
+
+
+@pytest.mark.skipif(
+    not face_detector_available(), reason="this OpenCV build ships no Haar cascades"
+)
+def test_faces_are_searched_portrait_sized_first_in_a_photo_shrunk_to_640(photo, monkeypatch):
+    """Small windows also fire on textures: the 25th-of-a-side search runs only where a
+    tenth found nothing. A big photo is searched at 640 px, as fast as a small one."""
+    recording = _RecordingCascade(inputs._face_cascade())
+    monkeypatch.setattr(inputs, "_face_cascade", lambda: recording)
+    assert detect_face(photo) is not None  # a 128-px face in a 300x400 photo
+    assert recording.searches == [(300, 30)]
+    recording.searches.clear()
+    assert detect_face(face_photo(400, 800, 128, photo=(1200, 1600))) is not None
+    assert recording.searches == [(640, 64), (640, 26)]
+
+
 def test_without_a_cascade_faces_fall_back_to_a_centre_crop(photo, monkeypatch) -> None:
     monkeypatch.setattr(inputs, "face_detector_available", lambda: False)
     prepared = prepare_input(photo, size=32, find_face=True, needs_mask=False)

@@ -181,7 +181,8 @@ def test_wrong_architecture_and_foreign_files(networks, tmp_path: Path) -> None:
     with pytest.raises(GANliftError, match="not a StyleGAN2 generator in the common layout"):
         load_checkpoint(tmp_path / "partial.pt")
 
-    ada = {"mapping.fc0.weight": torch.zeros(4, 4), "synthesis.b4.const": torch.zeros(4, 4, 4)}
+    ada = {"mapping.fc0.weight": torch.zeros(4, 4), "synthesis.b4.const": torch.zeros(4, 4, 4),
+           "synthesis.b8.conv0.weight": torch.zeros(4, 4, 3, 3)}  # fmt: skip
     torch.save(ada, tmp_path / "G_ema_state.pth")  # torch.save(G_ema.state_dict())
     with pytest.raises(GANliftError, match="StyleGAN2-ADA generator's weights without its arch"):
         load_checkpoint(tmp_path / "G_ema_state.pth")

@@ -423,7 +423,7 @@ def test_car_meshes_leave_with_the_roof_up_and_the_front_forward(model) -> None:
     assert mesh.vertices[foremost, 2] == mesh.vertices[:, 2].max()
 
 
-def test_car_to_mesh_reads_a_wide_photo_by_its_whole_width(model) -> None:
+def test_photos_are_read_by_their_whole_width(model) -> None:
     """A car photographed side-on fills a landscape frame; a centre crop cut off both ends."""
     size = model.generator.config.size
     wide = torch.rand(1, 3, size, 2 * size) * 2 - 1  # [1, 3, S, 2S]
@@ -432,6 +432,7 @@ def test_car_to_mesh_reads_a_wide_photo_by_its_whole_width(model) -> None:
     )
     square = torch.cat([above, wide, below], 2)  # [1, 3, 2S, 2S]: top and bottom rows repeated
     assert np.array_equal(car_to_mesh(model, wide).vertices, car_to_mesh(model, square).vertices)
+    assert torch.equal(encode_photo(model, wide).image, encode_photo(model, square).image)
     centre = wide[..., size // 2 : size // 2 + size]
     assert not np.array_equal(
         car_to_mesh(model, wide).vertices, car_to_mesh(model, centre).vertices
@@ -659,6 +660,10 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
     assert styleganr("view-codes", "--checkpoint", checkpoint, "--count", "2", "--layers", "2",
                      "--out", views, "--sheet", tmp_path / "taken.png") == 2  # fmt: skip
     assert "Output file" in capsys.readouterr().err and Path(views).read_bytes() == codes
+    (tmp_path / "codes-folder.safetensors").mkdir()  # checked before the (missing) GAN is opened
+    assert styleganr("view-codes", "--checkpoint", tmp_path / "missing.pt",
+                     "--out", tmp_path / "codes-folder.safetensors") == 2  # fmt: skip
+    assert "Output file" in capsys.readouterr().err
     camera, swap = tmp_path / "camera.png", tmp_path / "swap.png"
     assert styleganr("set-camera", "--model", model_file, "--azimuth", "90", "--count", "2",
                      "--out", camera) == 0  # fmt: skip

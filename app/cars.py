@@ -81,8 +81,8 @@ def camera_sliders(session: Session, slot: str) -> list[dict[str, Any]]:
     """The camera sliders' updates for `slot`: its camera (azimuth wrapped into ±180°,
     elevation and scale held to the model's `camera_range`, which the sliders then span;
     angles to a tenth of a degree and the scale to a hundredth), movable only while the slot
-    holds a car (a drag for an empty one could only be refused, once per step);
-    `DEFAULT_CAMERA`, locked, for an empty slot."""
+    holds a car (a drag for an empty one could only be refused, once per step) and the model
+    knows more than one value; `DEFAULT_CAMERA`, locked, for an empty slot."""
     with session.action("camera of sample", timed=False):
         if _checked(slot) not in session.cars:
             return [gr.update(value=value, interactive=False) for value in DEFAULT_CAMERA]
@@ -96,7 +96,7 @@ def camera_sliders(session: Session, slot: str) -> list[dict[str, Any]]:
                     value=round(min(max(value, low), high), digits),
                     minimum=low,
                     maximum=high,
-                    interactive=True,
+                    interactive=low < high,  # hand labels give every view one elevation, scale
                 )
                 for value, (low, high), digits in (
                     (elevation, taught.elevation, 1),

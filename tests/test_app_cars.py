@@ -17,6 +17,7 @@ from app.models import ModelStore
 from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.viewer import TorchViewer
+from engine.styleganr import CameraRange
 from tests.e2e.tiny_model import tiny_app_context, write_tiny_cars_model, write_tiny_model
 
 
@@ -117,7 +118,9 @@ def test_errors_name_the_fix(context: AppContext, tmp_path: Path) -> None:
         cars.draw_car(Session(missing), 0, "A")
 
 
-def test_the_sliders_show_the_chosen_samples_own_camera(context: AppContext) -> None:
+def test_the_sliders_show_the_chosen_samples_own_camera(
+    context: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def camera(slot: str) -> tuple[float, ...]:
         updates = cars.camera_sliders(session, slot)
         assert all(update["interactive"] == (slot in session.cars) for update in updates)
@@ -143,3 +146,8 @@ def test_the_sliders_show_the_chosen_samples_own_camera(context: AppContext) -> 
     assert wrapped == tuple(
         round(value, digits) for value, digits in zip(wrapped, (1, 1, 2), strict=True)
     )
+    hand_labelled = CameraRange(elevation=(10.0, 10.0), scale=(1.0, 1.0))  # one guess for all
+    monkeypatch.setattr(cars, "camera_range", lambda model: hand_labelled)
+    assert [update["interactive"] for update in cars.camera_sliders(session, "A")] == [
+        True, False, False
+    ]  # fmt: skip

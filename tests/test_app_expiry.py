@@ -27,11 +27,17 @@ session_module = importlib.import_module("app.session")
 expiry_module = importlib.import_module("app.expiry")
 
 
+def context_with(folder: Path, **limits: float) -> AppContext:
+    """An app on a tiny model written to `folder`, with some of the default limits changed."""
+    checkpoint, preset = write_tiny_model(folder)
+    return tiny_app_context(
+        checkpoint, preset, limits=dataclasses.replace(DEFAULT_LIMITS, **limits)
+    )
+
+
 @pytest.fixture(scope="module")
 def context(tmp_path_factory: pytest.TempPathFactory) -> AppContext:
-    checkpoint, preset = write_tiny_model(tmp_path_factory.mktemp("expiry"))
-    limits = dataclasses.replace(DEFAULT_LIMITS, session_seconds=60)
-    return tiny_app_context(checkpoint, preset, limits=limits)
+    return context_with(tmp_path_factory.mktemp("expiry"), session_seconds=60)
 
 
 def session_with_files(context: AppContext) -> tuple[Session, Path]:
@@ -91,9 +97,7 @@ def test_gradios_copy_of_a_new_session_is_tracked_too(context: AppContext) -> No
 
 
 def test_the_sweeper_thread_clears_idle_sessions(tmp_path: Path) -> None:
-    checkpoint, preset = write_tiny_model(tmp_path)
-    limits = dataclasses.replace(DEFAULT_LIMITS, session_seconds=0.2)
-    context = tiny_app_context(checkpoint, preset, limits=limits)
+    context = context_with(tmp_path, session_seconds=0.2)
     session = Session(context)
     reconstruct.sample(session, 1)
     context.sessions.start_sweeping(0.2)
@@ -119,9 +123,7 @@ def test_sessions_beyond_the_cap_are_cleared_least_recently_used_first(tmp_path:
     """Gradio keeps more page states than --max-sessions (it makes a closed page's state again
     to run its unload handler, which pushed out a visitor at a cap of one), so GANlift clears
     the state of the least recently used sessions itself, and their pages say why."""
-    checkpoint, preset = write_tiny_model(tmp_path)
-    limits = dataclasses.replace(DEFAULT_LIMITS, sessions=2)
-    context = tiny_app_context(checkpoint, preset, limits=limits)
+    context = context_with(tmp_path, sessions=2)
     first, second, third = Session(context), Session(context), Session(context)
     reconstruct.sample(first, 1)
     reconstruct.sample(second, 2)
@@ -230,9 +232,7 @@ def test_waiting_for_the_compute_queue_counts_as_activity(
 
 def test_a_session_waiting_in_the_queue_is_not_cleared_to_make_room(tmp_path: Path) -> None:
     """Pushed out by newer visitors while its job waited, it ran the job only to refuse it."""
-    checkpoint, preset = write_tiny_model(tmp_path)
-    limits = dataclasses.replace(DEFAULT_LIMITS, sessions=1)
-    context = tiny_app_context(checkpoint, preset, limits=limits)
+    context = context_with(tmp_path, sessions=1)
     waiting, newer = Session(context), Session(context)
     reconstruct.sample(waiting, 1)
     reconstruct.job_pressed(waiting, request=SimpleNamespace(session_hash="page"))

@@ -33,9 +33,11 @@ from engine.styleganr import (
 
 SLOTS = ("A", "B", "C")
 
-AZIMUTH_RANGE, ELEVATION_RANGE, SCALE_RANGE = (-180.0, 180.0), (0.0, 40.0), (0.6, 1.6)
-"""The camera sliders' ranges while no car is chosen (locked): azimuth in degrees (0 = front),
-elevation in degrees, scale; a chosen car's sliders span its model's `camera_range`."""
+AZIMUTH_RANGE, ELEVATION_RANGE, SCALE_RANGE = (-180.0, 180.0), (-90.0, 90.0), (0.01, 10.0)
+"""The camera sliders' widest ranges, which they show while no car is chosen (locked) and
+check API values against: azimuth in degrees (0 = front), elevation in degrees, scale. A
+chosen car's sliders span its model's `camera_range` (`camera_sliders`), and `set_camera`
+refuses the rest in a sentence naming that range (a typed 50° was refused as past 40)."""
 DEFAULT_CAMERA = (0.0, 10.0, 1.0)
 """The sliders' setting while the chosen slot is empty."""
 
@@ -78,9 +80,10 @@ def car_camera(
 
 
 def camera_sliders(session: Session, slot: str) -> list[dict[str, Any]]:
-    """The camera sliders' updates for `slot`: its camera (azimuth wrapped into ±180°,
-    elevation and scale held to the model's `camera_range`, which the sliders then span;
-    angles to a tenth of a degree and the scale to a hundredth), movable only while the slot
+    """The camera sliders' updates for `slot`: its camera (azimuth wrapped into ±180°, angles
+    to a tenth of a degree and the scale to a hundredth), the elevation and scale sliders
+    spanning the model's `camera_range` and the car's own camera (one read off a photo may sit
+    just outside: shown clamped, the first touch moved the car), movable only while the slot
     holds a car (a drag for an empty one could only be refused, once per step) and the model
     knows more than one value; `DEFAULT_CAMERA`, locked, for an empty slot."""
     with session.action("camera of sample", timed=False):
@@ -93,9 +96,9 @@ def camera_sliders(session: Session, slot: str) -> list[dict[str, Any]]:
             gr.update(value=azimuth, interactive=True),
             *(
                 gr.update(
-                    value=round(min(max(value, low), high), digits),
-                    minimum=low,
-                    maximum=high,
+                    value=round(value, digits),
+                    minimum=min(low, round(value, digits)),
+                    maximum=max(high, round(value, digits)),
                     interactive=low < high,  # hand labels give every view one elevation, scale
                 )
                 for value, (low, high), digits in (

@@ -390,7 +390,7 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Car
             elevation = slider(
                 *cars.ELEVATION_RANGE,
                 value=start_elevation,
-                step=1,
+                step=0.1,
                 label="Car elevation (°)",
                 **locked,
             )

@@ -3,6 +3,7 @@ swaps, car to mesh, and the message while no StyleGAN-R model is installed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -17,7 +18,7 @@ from app.models import ModelStore
 from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.viewer import TorchViewer
-from engine.styleganr import CameraRange
+from engine.styleganr import CameraRange, Sample
 from tests.e2e.tiny_model import tiny_app_context, write_tiny_cars_model, write_tiny_model
 
 
@@ -146,6 +147,19 @@ def test_the_sliders_show_the_chosen_samples_own_camera(
     assert wrapped == tuple(
         round(value, digits) for value, digits in zip(wrapped, (1, 1, 2), strict=True)
     )
+    own = session.cars["A"]  # a car read off a photo may sit just outside the labelled range
+    session.cars["A"] = Sample(
+        codes=replace(own.codes, camera=torch.tensor([[30.0, 25.63, 0.876]])), image=own.image
+    )
+    updates = cars.camera_sliders(session, "A")[1:]
+    assert [(u["value"], u["minimum"], u["maximum"]) for u in updates] == [
+        (25.6, 5, 25.6),
+        (0.88, 0.88, 1.2),
+    ]  # fmt: skip  (shown as it is: clamped, the first touch of any slider moved the car)
+    cars.car_camera(session, "A", 40, 25.6, 0.88)  # the azimuth alone moves
+    assert session.cars["A"].codes.camera.tolist() == [pytest.approx([40, 25.6, 0.88])]
+    with pytest.raises(gr.Error, match="got 26"):
+        cars.car_camera(session, "A", 40, 26, 0.88)
     hand_labelled = CameraRange(elevation=(10.0, 10.0), scale=(1.0, 1.0))  # one guess for all
     monkeypatch.setattr(cars, "camera_range", lambda model: hand_labelled)
     assert [update["interactive"] for update in cars.camera_sliders(session, "A")] == [

@@ -32,6 +32,7 @@ from engine.styleganr import (
     InverseGraphicsTrainConfig,
     LabellerConfig,
     MappingTrainConfig,
+    Sample,
     StyleCodes,
     StyleGANR,
     analyse_view_layers,
@@ -296,6 +297,9 @@ def test_set_camera_is_deterministic_and_swap_keeps_the_other_parts(model) -> No
     ):
         with pytest.raises(GANliftError, match=message):
             set_camera(model, first, **camera)
+    outside = replace(first.codes, camera=torch.tensor([[0.0, 25.63, 1.0], [0.0, 25.63, 1.0]]))
+    kept = set_camera(model, Sample(outside, first.image), azimuth=90, elevation=25.6, scale=1.0)
+    assert kept.codes.camera[:, 1].tolist() == [pytest.approx(25.6)] * 2  # its own: kept
 
 
 def test_decode_camera_reads_the_targets_the_labeller_learns() -> None:

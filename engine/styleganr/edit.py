@@ -100,8 +100,9 @@ def set_camera(
     model: StyleGANR, target: Sample, *, azimuth: float, elevation: float, scale: float = 1.0
 ) -> Sample:
     """``target`` seen from a new camera: azimuth° (0 = front, 90 = right side), elevation°,
-    scale (1 = the usual framing), the last two within `camera_range`; shape, texture and
-    background codes are kept."""
+    scale (1 = the usual framing), the last two within `camera_range` or the target's own
+    (a car read off a photo may sit just outside it, and moving only its azimuth must not
+    move it into the range); shape, texture and background codes are kept."""
     if not all(math.isfinite(value) for value in (azimuth, elevation, scale)):
         raise GANliftError(
             f"The camera must be finite numbers, got azimuth {azimuth}, elevation {elevation}, "
@@ -111,12 +112,13 @@ def set_camera(
         raise GANliftError(f"The camera scale must be positive, got {scale}.")
     if not -90 <= elevation <= 90:
         raise GANliftError(f"The camera elevation must be in -90 to 90 degrees, got {elevation}.")
-    taught = camera_range(model)
-    for name, value, (low, high) in (
-        ("elevation", elevation, taught.elevation),
-        ("scale", scale, taught.scale),
+    taught, own = camera_range(model), target.codes.camera.detach().cpu()  # own: [N, 3]
+    for name, value, (low, high), column, half_step in (
+        ("elevation", elevation, taught.elevation, 1, 0.05),
+        ("scale", scale, taught.scale, 2, 0.005),
     ):
-        if not low <= value <= high:
+        kept = bool(((own[:, column] - value).abs() <= half_step).all())  # as a slider rounds it
+        if not (low <= value <= high or kept):
             raise GANliftError(
                 f"This model draws cars at {name}s from {low:g} to {high:g} (its labelled "
                 f"cameras'; beyond them it draws no car), got {value:g}."

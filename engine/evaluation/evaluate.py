@@ -8,7 +8,6 @@ returns a `GanEvaluation`, whose `summary()` is the JSON of figures the model ca
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,7 +41,7 @@ from engine.evaluation.training_run import (
 from engine.evaluation.view_swap import ViewSwapEvaluation, evaluate_view_swap
 from engine.images import make_grid
 from engine.progress import ProgressFn, StopFn
-from engine.stylegan2 import generator_fingerprint, load_checkpoint
+from engine.stylegan2 import check_truncation, generator_fingerprint, load_checkpoint
 from engine.versions import software_versions
 
 PROTOCOL_SAMPLES = 1000
@@ -96,11 +95,7 @@ class EvaluationConfig:
     def __post_init__(self) -> None:
         label_set(self.category)
         whole_fields(self, [*COUNT_RANGES, "seed"], "The evaluation setting")
-        if not (self.grid_truncation >= 0 and math.isfinite(self.grid_truncation)):
-            raise GANliftError(
-                "The evaluation setting grid_truncation must be a finite number of 0 or more, "
-                f"got {self.grid_truncation}."
-            )
+        check_truncation(self.grid_truncation, "The evaluation setting grid_truncation")
         for name, (minimum, maximum) in COUNT_RANGES.items():
             value = getattr(self, name)
             if not minimum <= value <= maximum:

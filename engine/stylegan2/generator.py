@@ -32,19 +32,17 @@ NoiseSpec = Literal["const", "random"] | Sequence[torch.Tensor]
 [N or 1, 1, res, res] per noise input (see `Generator.noise_shapes`)."""
 
 
-def check_truncation(truncation: object) -> float:
+def check_truncation(truncation: object, what: str = "The truncation") -> float:
     """`truncation` (psi: 0 draws the mean w, 1 leaves w as it is, above 1 exaggerates) as a
-    float, or a GANliftError: NaN drew NaN images and a negative psi mirrored w through the
-    mean."""
+    float, or a GANliftError naming `what`: NaN drew NaN images and a negative psi mirrored w
+    through the mean."""
     number = not isinstance(truncation, bool | str)  # float() reads "0.7" and True
     try:
         value = float(truncation) if number else math.nan  # type: ignore[arg-type]
     except (TypeError, ValueError):
         value = math.nan
     if not (value >= 0 and math.isfinite(value)):
-        raise GANliftError(
-            f"The truncation must be a finite number of 0 or more, got {truncation}."
-        )
+        raise GANliftError(f"{what} must be a finite number of 0 or more, got {truncation}.")
     return value
 
 

@@ -23,7 +23,7 @@ from app.checked_inputs import (
 from app.session import AppContext, Session
 from engine.gan2shape import QUALITIES
 from engine.gan2shape.presets import PRESETS
-from engine.styleganr import PARTS
+from engine.styleganr import ELEVATION_STEP, PARTS, SCALE_STEP
 from engine.styleganr.model import resolve_model_path
 
 COMPUTE_QUEUE = "compute"
@@ -390,12 +390,12 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Car
             elevation = slider(
                 *cars.ELEVATION_RANGE,
                 value=start_elevation,
-                step=0.1,
+                step=ELEVATION_STEP,
                 label="Car elevation (°)",
                 **locked,
             )
             scale = slider(
-                *cars.SCALE_RANGE, value=start_scale, step=0.01, label="Car scale", **locked
+                *cars.SCALE_RANGE, value=start_scale, step=SCALE_STEP, label="Car scale", **locked
             )
         with gr.Column():
             target = one_of(gr.Radio(list(cars.SLOTS), value="A", label="Change sample"))

@@ -17,6 +17,8 @@ Cameras are ``[N, 3]`` = (azimuth°, elevation°, scale); see `engine.styleganr.
 
 from engine.styleganr.camera import OBJECT_RADIUS, camera_from_view, object_to_camera
 from engine.styleganr.edit import (
+    ELEVATION_STEP,
+    SCALE_STEP,
     CameraRange,
     Sample,
     camera_range,
@@ -93,8 +95,10 @@ from engine.styleganr.view_codes import (
 from engine.styleganr.view_layers import ViewLayerAnalysis, analyse_view_layers
 
 __all__ = [
+    "ELEVATION_STEP",
     "OBJECT_RADIUS",
     "PARTS",
+    "SCALE_STEP",
     "CameraRange",
     "HandLabels",
     "Icosphere",

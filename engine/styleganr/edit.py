@@ -73,6 +73,12 @@ def encode_photo(model: StyleGANR, image: torch.Tensor) -> Sample:
     return render_codes(model, encode_image(model.inverse_graphics, framed, camera))
 
 
+ELEVATION_STEP, SCALE_STEP = 0.1, 0.01
+"""The precision of a car camera's elevation (degrees) and scale, the Cars sliders' steps:
+`camera_range` rounds outward to them, and `set_camera` takes a value within half a step of
+the target's own as that camera kept."""
+
+
 @dataclass(frozen=True)
 class CameraRange:
     """The elevations (degrees) and scales a StyleGAN-R model was taught, as (lowest, highest)."""
@@ -82,11 +88,14 @@ class CameraRange:
 
 
 def camera_range(model: StyleGANR) -> CameraRange:
-    """The span of the model's labelled cameras, rounded outward to a tenth of a degree and a
-    hundredth of scale (the sliders' steps): the mapping network learnt the view codes of
-    those cameras alone, and past them (default-car: elevation 40, scale 1.6) it drew blurs."""
+    """The span of the model's labelled cameras, rounded outward to `ELEVATION_STEP` and
+    `SCALE_STEP`: the mapping network learnt the view codes of those cameras alone, and past
+    them (default-car: elevation 40, scale 1.6) it drew blurs."""
     cameras = model.views.labelled()  # [V, 3]: azimuth, elevation, scale
-    return CameraRange(elevation=_outward(cameras[:, 1], 0.1), scale=_outward(cameras[:, 2], 0.01))
+    return CameraRange(
+        elevation=_outward(cameras[:, 1], ELEVATION_STEP),
+        scale=_outward(cameras[:, 2], SCALE_STEP),
+    )
 
 
 def _outward(values: torch.Tensor, step: float) -> tuple[float, float]:
@@ -114,8 +123,8 @@ def set_camera(
         raise GANliftError(f"The camera elevation must be in -90 to 90 degrees, got {elevation}.")
     taught, own = camera_range(model), target.codes.camera.detach().cpu()  # own: [N, 3]
     for name, value, (low, high), column, half_step in (
-        ("elevation", elevation, taught.elevation, 1, 0.05),
-        ("scale", scale, taught.scale, 2, 0.005),
+        ("elevation", elevation, taught.elevation, 1, ELEVATION_STEP / 2),
+        ("scale", scale, taught.scale, 2, SCALE_STEP / 2),
     ):
         kept = bool(((own[:, column] - value).abs() <= half_step).all())  # as a slider rounds it
         if not (low <= value <= high or kept):

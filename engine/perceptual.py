@@ -15,6 +15,7 @@ Every distance maps two image batches `[N,3,H,W]` in `[-1,1]` to one value per i
 from __future__ import annotations
 
 import copy
+import errno
 import os
 import warnings
 from collections.abc import Callable
@@ -224,6 +225,11 @@ def _unit_channels(features: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
     return features / (features.square().sum(dim=1, keepdim=True).sqrt() + eps)
 
 
+_UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOTDIR, errno.EEXIST}
+"""Why the hub cache (torch's choice, not the user's) may not take a file: its folder is
+not writable, is full or is a file."""
+
+
 def _ensure_on_disk(weights: WeightFile) -> Path:
     """The local path of `weights`, downloading it with torch.hub's downloader if allowed."""
     path = weights.path()
@@ -234,10 +240,16 @@ def _ensure_on_disk(weights: WeightFile) -> Path:
             f"LPIPS needs {path}, which is missing, and downloads are off ({OFFLINE_ENV}=1); "
             f"copy it there from {weights.url} or use the discriminator perceptual loss."
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(weights.url, str(path), hash_prefix=weights.sha256_prefix)
     except (OSError, RuntimeError) as error:
+        if isinstance(error, OSError) and error.errno in _UNWRITABLE:
+            raise GANliftError(
+                f"LPIPS cannot store its weights in {path.parent} ({error.strerror}); set "
+                "TORCH_HOME to a folder this user may write, or use the discriminator "
+                "perceptual loss."
+            ) from error
         raise GANliftError(
             f"Could not download {weights.url} ({error}); "
             f"copy the file to {path} by hand or use the discriminator perceptual loss."

@@ -4,6 +4,7 @@ nothing is downloaded when GANLIFT_OFFLINE=1."""
 from __future__ import annotations
 
 import copy
+import errno
 import math
 from pathlib import Path
 
@@ -262,6 +263,30 @@ def test_failed_download_is_a_clear_error(empty_hub: Path, monkeypatch: pytest.M
     monkeypatch.setattr(torch.hub, "download_url_to_file", unreachable)
     with pytest.raises(GANliftError, match=r"Could not download .*network is unreachable"):
         perceptual_loss("lpips")
+
+
+def test_a_hub_cache_under_a_file_names_the_cache_and_torch_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_the_way = tmp_path / "hub"
+    in_the_way.write_text("not a folder")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(in_the_way))
+    monkeypatch.setenv("GANLIFT_OFFLINE", "0")
+    with pytest.raises(GANliftError, match=r"cannot store its weights in .*hub.*TORCH_HOME"):
+        perceptual_loss("lpips")
+
+
+def test_an_unwritable_hub_cache_is_not_called_a_failed_download(
+    empty_hub: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(url: str, destination: str, hash_prefix: str | None = None) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", destination)
+
+    monkeypatch.setenv("GANLIFT_OFFLINE", "0")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refused)
+    with pytest.raises(GANliftError, match=r"Permission denied.*TORCH_HOME") as caught:
+        perceptual_loss("lpips")
+    assert "Could not download" not in str(caught.value)
 
 
 def test_unknown_kind_is_refused() -> None:

@@ -24,14 +24,16 @@ def software_versions() -> dict[str, str | None]:
 
 @functools.cache
 def _commit() -> str | None:
-    """The checkout's commit, with "+changes" when files differ from it; None outside git."""
+    """The checkout's commit, with "+changes" when files differ from it; None outside git. A
+    checkout another user owns (a shared install) is read too: git refuses those by default."""
+    git = ["git", "-c", f"safe.directory={PROJECT_ROOT}", "-C", str(PROJECT_ROOT)]
     try:
         head = subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
+            [*git, "rev-parse", "--short=12", "HEAD"],
             capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()  # fmt: skip
         changed = subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            [*git, "status", "--porcelain", "--untracked-files=no"],
             capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.SubprocessError):

@@ -26,13 +26,13 @@ setup: $(VENV)/.stamp-run
 setup-test: $(VENV)/.stamp-test
 
 $(VENV)/.stamp-run: requirements.txt scripts/system_deps.sh
-	@bash scripts/system_deps.sh run
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@PYTHON=$(PYTHON) bash scripts/system_deps.sh run
+	@$(PY) -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 
 $(VENV)/.stamp-test: $(VENV)/.stamp-run requirements-dev.txt
-	@bash scripts/system_deps.sh test
+	@PYTHON=$(PYTHON) bash scripts/system_deps.sh test
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 

@@ -14,7 +14,7 @@ from gradio_client import Client
 from playwright.sync_api import Locator, Page, expect
 
 from bench.load import bounded_predict
-from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.conftest import REPO, SCREENSHOTS
 
 pytestmark = pytest.mark.e2e
 
@@ -108,6 +108,23 @@ def test_api_endpoints_work_from_gradio_client(app_url: str, tmp_path: Path) -> 
     table["data"][1][1] = "4"
     files, note = bounded_predict(client, table, 8, 10, api_name="/save_view_labels")
     assert len(files) == 3 and "Labelled 1 of 2 view codes" in note
+
+
+def test_the_readme_client_example_runs(
+    app_url: str, app_files: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (REPO / "README.md").read_text()
+    example = re.search(r"```python\n(from gradio_client .*?)```", readme, re.DOTALL)
+    assert example is not None, "the README lost its gradio_client example"
+    code = example.group(1).replace("http://127.0.0.1:7860/", app_url)
+    code = code.replace('"face.png"', repr(str(app_files["example"])))
+    monkeypatch.chdir(tmp_path)
+    names: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), names)
+    assert "finished" in str(names["status"])
+    assert Path(str(names["view"])).is_file()
+    glb = Path(str(names["glb"]))
+    assert glb.is_relative_to(tmp_path / "ganlift-results") and glb.stat().st_size > 0
 
 
 def test_bad_upload_shows_one_sentence(page: Page, app_url: str, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,16 @@ def pytest_configure(config: pytest.Config) -> None:
 def _offline() -> None:
     """Forbid every download path in the engine (LPIPS weights, hub caches)."""
     os.environ["GANLIFT_OFFLINE"] = "1"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _temporary_files_in_pytest_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Temporary files of this process and the apps it starts go in pytest's own folder, which
+    pytest prunes: gradio_client leaves an empty folder in the system's for each file it
+    passes (tens of thousands after some runs)."""
+    folder = str(tmp_path_factory.mktemp("tmp"))
+    os.environ["TMPDIR"] = folder
+    tempfile.tempdir = folder
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -234,6 +234,11 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
                 "them one by one or tile them with make_grid."
             )
         image = image[0]
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise GANliftError(
+            f"An image to save or show is RGB [1, 3, H, W] or [3, H, W], got "
+            f"{list(image.shape)}; repeat a one-channel map to three channels first."
+        )
     check_float_pixels(image, "An image to save or show")
     scaled = (image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5  # [3, H, W]
     return scaled.round().to(torch.uint8).permute(1, 2, 0).numpy()  # [H, W, 3]

@@ -63,6 +63,8 @@ class TexturedMesh:
 
     def corner_uv(self) -> np.ndarray:
         """``float32 [F, 3, 2]``: the UV at each face corner (requires ``uv``)."""
+        if self.uv is None:
+            raise ValueError("corner_uv needs a mesh with texture coordinates (uv)")
         return self.uv[self.faces if self.uv_faces is None else self.uv_faces]
 
     def __post_init__(self) -> None:

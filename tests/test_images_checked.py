@@ -90,3 +90,13 @@ def test_integer_pictures_are_not_saved_or_shown_as_white(tmp_path) -> None:
     assert not (tmp_path / "x.png").exists()
     shown = to_uint8(GOOD)  # [8, 8, 3]: the float image still spans the whole 8-bit range
     assert shown.dtype == np.uint8 and (shown.min(), shown.max()) == (0, 255)
+
+
+def test_only_rgb_pictures_are_saved_or_shown(tmp_path) -> None:
+    for shape in ([1, 1, 8, 8], [1, 2, 8, 8], [1, 4, 8, 8], [8, 8]):
+        pixels = torch.zeros(shape)  # a mask or depth map; RGBA would save as transparent
+        with pytest.raises(GANliftError, match=r"is RGB \[1, 3, H, W\] or \[3, H, W\], got"):
+            to_uint8(pixels)
+        with pytest.raises(GANliftError, match="repeat a one-channel map to three channels"):
+            save_image(pixels, tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()

@@ -178,6 +178,11 @@ def test_ply_of_a_textured_mesh_carries_the_texture_as_vertex_colours(tmp_path: 
     )
 
 
+def test_corner_uvs_of_a_mesh_without_uvs_say_so() -> None:
+    with pytest.raises(ValueError, match=r"needs a mesh with texture coordinates \(uv\)"):
+        TexturedMesh(np.eye(3), np.array([[0, 1, 2]])).corner_uv()
+
+
 def test_vertex_colours_average_over_each_vertexs_own_faces() -> None:
     """A square of two faces, one red and one blue: the corners on one face only take its
     colour, the two on the diagonal the mean of both."""

@@ -284,7 +284,8 @@ def test_evaluate_gan_measures_with_every_setting_it_is_given(
         "view_layers": evaluation.view_swap.analysis_figure,
     }
     for name, figure in figures.items():
-        assert Image.open(paths[name]).size == (figure.shape[-1], figure.shape[-2]), name
+        with Image.open(paths[name]) as picture:
+            assert picture.size == (figure.shape[-1], figure.shape[-2]), name
 
 
 def test_evaluate_gan_reports_bad_settings_without_a_traceback(
@@ -323,7 +324,8 @@ def test_examples_are_small_pngs_of_test_seeds(tmp_path: Path) -> None:
     assert code == 0
     paths = sorted(tmp_path.glob("*.png"))
     assert [path.name for path in paths] == [f"car-{seed}.png", f"car-{seed + 1}.png"]
-    assert Image.open(paths[0]).size == (32, 32)
+    with Image.open(paths[0]) as picture:
+        assert picture.size == (32, 32)
     assert main(["examples", "--category", "car", "--out", str(tmp_path), "--seed", "0"]) == 2
 
 

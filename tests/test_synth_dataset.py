@@ -50,7 +50,8 @@ def test_synth_command_writes_data_and_preview(tmp_path, capsys) -> None:
     )  # fmt: skip
     assert code == 0
     assert json.loads((out / "synth.json").read_text())["count"] == 3
-    assert Image.open(preview).size[0] > 3 * 64
+    with Image.open(preview) as picture:
+        assert picture.size[0] > 3 * 64
     assert "wrote 3 face samples" in capsys.readouterr().out
 
 
@@ -197,4 +198,5 @@ def test_the_preview_lays_out_its_columns(tmp_path) -> None:
     """save_preview puts `columns` images in a row (2-pixel frames)."""
     batch = render_samples("car", [0, 1, 2], size=16)
     path = save_preview(batch, tmp_path / "grid.png", columns=2)
-    assert Image.open(path).size == (2 * 18 + 2, 2 * 18 + 2)
+    with Image.open(path) as picture:
+        assert picture.size == (2 * 18 + 2, 2 * 18 + 2)

@@ -89,7 +89,8 @@ def test_a_short_run_writes_loadable_models_a_log_and_samples(
     assert TrainConfig.load_json(tmp_path / "config.json") == TINY
     grids = sorted(path.name for path in (tmp_path / "samples").iterdir())
     assert grids == ["step_0000002.png", "step_0000004.png"]
-    assert Image.open(tmp_path / "samples" / grids[0]).size == (4 * 16, 16)
+    with Image.open(tmp_path / "samples" / grids[0]) as picture:
+        assert picture.size == (4 * 16, 16)
 
 
 def test_two_steps_then_resume_equals_four_steps(image_folder: Path, tmp_path: Path) -> None:

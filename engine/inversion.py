@@ -231,7 +231,7 @@ def check_latent_fits(latent: GivenLatent, G: Generator, image: torch.Tensor) ->
     """Refuse a given latent that `G` cannot draw `image [1, 3, H, W]` from: codes not `[1, D]`
     or `[1, L, D]` of `G`, or not finite; noise maps not `G`'s; a latent file recorded as
     inverted by another generator, or from another framing of `image` (files without that
-    record pass)."""
+    record pass, except a file recording neither: an older GANlift's `invert` wrote those)."""
     codes, noises = latent_parts(latent)
     source = (
         f"Latent file {latent.path}"
@@ -241,6 +241,12 @@ def check_latent_fits(latent: GivenLatent, G: Generator, image: torch.Tensor) ->
     _check_latent_shape(codes, source, G.style_dim, G.num_ws)
     if not torch.isfinite(codes).all():
         raise GANliftError(f"{source} holds NaN or infinite values; invert the image again.")
+    if isinstance(latent, SavedLatent) and latent.generator is None and latent.target is None:
+        raise GANliftError(
+            f"{source} records neither the generator nor the image it inverted (an older "
+            "GANlift wrote it), so it may be of another crop or model; invert the image again, "
+            "or leave out the latent."
+        )
     recorded = latent.generator if isinstance(latent, SavedLatent) else None
     noise_shapes = [tuple(noise.shape) for noise in noises]
     if (recorded is not None and recorded != generator_fingerprint(G)) or (

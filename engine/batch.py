@@ -201,15 +201,16 @@ def _reconstruct_one(
 ) -> ImageOutcome:
     """One image, from file to written outputs in `out_dir/name`, reported as `name`; its own
     errors become a 'failed' outcome. An image finished by an earlier run of this model and
-    quality is skipped, with the PSNR its summary recorded; one finished by another fails, as
-    `reconstruct` refuses the folder."""
+    quality is skipped, with the PSNR its summary recorded, unless its outputs were written with
+    other settings or by an older GANlift (they are written again from the saved run); one
+    finished by another model or quality fails, as `reconstruct` refuses the folder."""
     start = time.perf_counter()
     target = out_dir / name
     finished = _finished_summary(target)
     try:
         image = load_photo(path, limits)  # [1, 3, H, W]
         prepared = model.prepare(image)
-        if finished is not None and finished.get("outputs") in (None, settings.recorded()):
+        if finished is not None and finished.get("outputs") == settings.recorded():
             check_run_of(model, prepared, quality, target)  # not another photo's, model's, ...
             seconds = time.perf_counter() - start
             return ImageOutcome(name, "skipped", seconds, psnr=_recorded_psnr(finished))

@@ -20,6 +20,7 @@ from engine.batch import REPORT_FILE, find_images, images_in_subfolders, reconst
 from engine.cli import main
 from engine.errors import GANliftError
 from engine.gan2shape import Gan2ShapeModel, Gan2ShapePreset, OutputSettings, ViewSpec
+from engine.gan2shape.outputs import OUTPUTS_FORMAT
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import load_checkpoint
 from tests.e2e.tiny_model import write_tiny_model
@@ -87,6 +88,13 @@ def test_failures_are_reported_and_finished_images_skipped(inputs, tmp_path, cap
             "render_az-20_el+0.png",
             "projected_az-20_el+0.png",
         }
+    summary = out / GOOD[0] / "summary.json"
+    older = json.loads(summary.read_text())
+    del older["outputs"]["format"]  # as an older GANlift wrote it, in other conventions
+    summary.write_text(json.dumps(older))
+    assert main([*cli_arguments(inputs, out), other_views]) == 1
+    assert "1 done, 2 skipped, 2 failed" in capsys.readouterr().out
+    assert json.loads(summary.read_text())["outputs"]["format"] == OUTPUTS_FORMAT
     assert main([*cli_arguments(inputs, out), "--quality", "fast"]) == 1  # another run
     rows = json.loads((out / REPORT_FILE).read_text())["images"]
     assert all("holds a run of another" in row["message"] for row in rows if row["image"] in GOOD)

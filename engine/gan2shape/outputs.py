@@ -146,8 +146,18 @@ class OutputSettings:
             )
 
     def recorded(self) -> dict[str, Any]:
-        """These settings as summary.json records them (a batch rerun compares them)."""
-        return {"views": [view.text for view in self.views], "frames": self.frames}
+        """These settings and the outputs' format as summary.json records them (a batch rerun
+        compares them, and writes the outputs again where they differ)."""
+        return {
+            "format": OUTPUTS_FORMAT,
+            "views": [view.text for view in self.views],
+            "frames": self.frames,
+        }
+
+
+OUTPUTS_FORMAT = 2
+"""The conventions of the written outputs; raised when one changes (format 1, unrecorded, had
+normal.png's x axis mirrored and the light as one direction)."""
 
 
 OUTPUT_NAMES = frozenset(

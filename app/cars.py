@@ -9,7 +9,6 @@ outputs serves them all.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -18,8 +17,8 @@ import numpy as np
 from app.display import picture
 from app.inputs import numbers, seed_number
 from app.session import Session
+from app.uploads import read_upload
 from engine.errors import GANliftError
-from engine.images import load_photo
 from engine.mesh import save_mesh
 from engine.styleganr import (
     Sample,
@@ -60,8 +59,7 @@ def upload_car(session: Session, file: str | os.PathLike | None, slot: str) -> S
         return slot_pictures(session)
     with session.action("upload car"):
         _checked(slot)
-        limits = session.context.settings.limits
-        image = load_photo(file, limits, name=f"Image '{Path(file).name}'")  # [1, 3, H, W]
+        image = read_upload(file, session.context.settings.limits)  # [1, 3, H, W]
         session.cars[slot] = encode_photo(session.cars_model(), image)
         return slot_pictures(session)
 

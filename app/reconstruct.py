@@ -22,6 +22,7 @@ from app.display import depth_picture, normal_picture, picture
 from app.inputs import numbers, seed_number, tick
 from app.models import LoadedModel
 from app.session import Session
+from app.uploads import read_upload
 from engine.animation import rotation_frames, save_animation, swing_angles
 from engine.errors import GANliftError, StoppedEarly
 from engine.gan2shape import Quality, check_quality, quality_schedule, sample_input, write_maps
@@ -29,7 +30,6 @@ from engine.gan2shape.meshing import texture_source
 from engine.gan2shape.pipeline import frame_input
 from engine.gan2shape.recover import recover
 from engine.gan2shape.views import project_view, render_view
-from engine.images import load_photo, shrunk_to
 from engine.limits import JobGuard
 from engine.mesh import MESH_FORMATS, save_mesh
 from engine.progress import ProgressFn
@@ -94,12 +94,6 @@ def sample(session: Session, seed: float) -> tuple[np.ndarray, str]:
     return picture(prepared.image), session.status()
 
 
-KEPT_UPLOAD_SIDE = 2048
-"""Longest side, in pixels, an upload is kept at in its session: a 20-megapixel photo held at
-full size took 228 MB, so 64 sessions could hold 15 GB; at this side it takes at most 50 MB,
-and a face filling a quarter of its width still gives the mesh a 512-px texture."""
-
-
 def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, str]:
     """Make an uploaded (or example) image file the input; returns its picture and the status
     line. An unreadable file raises a one-sentence `gr.Error`. Clearing the upload box (`file`
@@ -111,16 +105,7 @@ def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, s
         if file is None:
             session.input = None
             return None, session.status()
-        limits = session.context.settings.limits
-        name = f"Image '{Path(file).name}'"
-        photo = load_photo(file, limits, name=name)  # [1, 3, H, W]
-        image = shrunk_to(photo, KEPT_UPLOAD_SIDE)
-        if min(image.shape[-2:]) < limits.min_image_side:
-            raise GANliftError(
-                f"{name} is {photo.shape[-1]}x{photo.shape[-2]} pixels, too long and thin: "
-                f"at {KEPT_UPLOAD_SIDE} px on its longer side (as the app keeps uploads) it is "
-                f"{image.shape[-1]}x{image.shape[-2]}; crop it nearer a square."
-            )
+        image = read_upload(file, session.context.settings.limits)  # [1, 3, H, W]
         session.set_input(image, Path(file).name, uploaded=True)
     return picture(image), session.status()
 

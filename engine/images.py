@@ -161,9 +161,26 @@ class Box:
     height: int
 
 
-def crop_box(image: torch.Tensor, box: Box) -> torch.Tensor:
+CROP_SIDE_LIMIT = 4096
+"""Longest side, in pixels, a crop of a photo is made at (a mesh's texture, a frame before it
+is resized): the whole-width square of a 16 x 40000 photo took 19 GB."""
+
+
+def crop_box(image: torch.Tensor, box: Box, *, longest: int | None = None) -> torch.Tensor:
     """`image [N, C, H, W]` cut to `box`; parts of the box outside the image repeat the
-    nearest border pixel (as crops near the edge of a photo need)."""
+    nearest border pixel (as crops near the edge of a photo need). With `longest`, a box
+    longer than that is cut from the image shrunk (antialiased) so the crop's longer side is
+    `longest`: no crop at the box's full size is made."""
+    side = max(box.width, box.height)
+    if longest is not None and side > longest:
+        scale = longest / side
+        image = shrunk_to(image, max(1, round(max(image.shape[-2:]) * scale)))
+        box = Box(
+            round(box.left * scale),
+            round(box.top * scale),
+            max(1, round(box.width * scale)),
+            max(1, round(box.height * scale)),
+        )
     height, width = image.shape[-2:]
     rows = torch.arange(box.top, box.top + box.height, device=image.device).clamp(0, height - 1)
     cols = torch.arange(box.left, box.left + box.width, device=image.device).clamp(0, width - 1)
@@ -183,7 +200,8 @@ def frame_object(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tens
     side), cut to its `object_box` and resized."""
     target_h, target_w = (size, size) if isinstance(size, int) else size
     height, width = image.shape[-2:]
-    return fit_to_frame(crop_box(image, object_box(height, width, target_h / target_w)), size)
+    box = object_box(height, width, target_h / target_w)
+    return fit_to_frame(crop_box(image, box, longest=CROP_SIDE_LIMIT), size)
 
 
 def fit_to_frame(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:

@@ -13,6 +13,7 @@ import re
 import socket
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,7 +26,7 @@ import torch
 from PIL import Image
 
 import launch
-from app import cars, display, model_tab, reconstruct, viewer_tab
+from app import cars, display, model_tab, reconstruct, uploads, viewer_tab
 from app.display import DISPLAY_SIDE, LARGEST_DISPLAY_SIDE
 from app.inputs import MAX_SEED
 from app.models import resolve_model, resolve_preset
@@ -353,7 +354,7 @@ def test_a_large_upload_is_kept_at_its_capped_side(
 ) -> None:
     """A session kept a 20-megapixel upload at full size (228 MB); it keeps it shrunk to
     KEPT_UPLOAD_SIDE on its longer side, in its own aspect, and a small one as it is."""
-    monkeypatch.setattr(reconstruct, "KEPT_UPLOAD_SIDE", 64)
+    monkeypatch.setattr(uploads, "KEPT_UPLOAD_SIDE", 64)
     rows, cols = torch.meshgrid(
         torch.linspace(-1, 1, 90), torch.linspace(-1, 1, 180), indexing="ij"
     )
@@ -733,8 +734,9 @@ def test_a_long_thin_upload_is_refused_in_one_sentence(context: AppContext, tmp_
     """Shrunk to the kept 2048 px, a 70000 x 16 image's short side rounded to 0: a traceback."""
     thin = tmp_path / "thin.png"
     Image.new("RGB", (70_000, 16)).save(thin)
-    with pytest.raises(gr.Error, match=r"Image 'thin.png' is 70000x16 pixels, too long and thin"):
-        reconstruct.load_input(Session(context), thin)
+    for upload in (reconstruct.load_input, partial(cars.upload_car, slot="A")):
+        with pytest.raises(gr.Error, match=r"'thin.png' is 70000x16 pixels, too long and thin"):
+            upload(Session(context), thin)  # the Cars tab made a 70000-px square (58 GB)
     assert shrunk_to(torch.zeros(1, 3, 16, 70_000), 2048).shape[-2:] == (1, 2048)
 
 

@@ -9,8 +9,11 @@ import torch
 
 from engine.errors import GANliftError
 from engine.gan2shape.frames import centre_crop, to_network_frame
+from engine.gan2shape.inputs import prepare_input
 from engine.images import (
+    CROP_SIDE_LIMIT,
     Box,
+    crop_box,
     fit_to_frame,
     frame_object,
     load_image,
@@ -48,6 +51,27 @@ def test_frame_object_repeats_the_edge_rows_of_a_wide_photo() -> None:
     wide[..., 0, :], wide[..., 1, :] = 1.0, -1.0  # top row white, bottom row black
     framed = frame_object(wide, 6)  # [1, 1, 6, 6]
     assert framed[0, 0, :, 0].tolist() == [1.0, 1.0, 1.0, -1.0, -1.0, -1.0]
+
+
+def test_a_crop_longer_than_its_limit_is_cut_from_the_shrunk_image() -> None:
+    wide = torch.zeros(1, 2, 30, 300)
+    wide[:, 0] = torch.linspace(-1, 1, 300)  # left to right
+    wide[:, 1, :15], wide[:, 1, 15:] = 1.0, -1.0  # top half white, bottom half black
+    box = object_box(30, 300)  # 300 x 300, rows repeated
+    limited = crop_box(wide, box, longest=60)
+    assert limited.shape == (1, 2, 60, 60)
+    full = torch.nn.functional.interpolate(crop_box(wide, box), size=(60, 60), mode="area")
+    assert (limited[:, 0] - full[:, 0]).abs().max() < 0.02  # the same crop, made small
+    assert (limited[:, 1, :29] > 0.9).all() and (limited[:, 1, 31:] < -0.9).all()
+    assert crop_box(wide, box, longest=300).shape == (1, 2, 300, 300)  # within it: as it was
+
+
+def test_a_long_thin_photo_is_framed_without_a_square_as_wide_as_it() -> None:
+    thin = torch.zeros(1, 3, 16, 40_000)  # the whole-width square took 19 GB
+    assert frame_object(thin, 32).shape == (1, 3, 32, 32)
+    prepared = prepare_input(thin, size=32, find_face=False, needs_mask=False)
+    assert prepared.photo.shape == (1, 3, CROP_SIDE_LIMIT, CROP_SIDE_LIMIT)
+    assert prepared.box == Box(0, -19_992, 40_000, 40_000)  # still in the photo's pixels
 
 
 def test_fit_to_frame_downsampling_is_antialiased() -> None:

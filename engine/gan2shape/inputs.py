@@ -22,6 +22,7 @@ from PIL import Image, ImageOps
 
 from engine.errors import GANliftError
 from engine.images import (
+    CROP_SIDE_LIMIT,
     Box,
     checked_image,
     checked_mask,
@@ -66,8 +67,8 @@ class PreparedInput:
     framing: str
     """How the crop was chosen, for the user (e.g. 'face detected at ...')."""
     photo: torch.Tensor
-    """`[1, 3, B, B]` the same crop at the original's resolution (what meshes are textured
-    from, `photo_albedo`)."""
+    """`[1, 3, B, B]` the same crop at the original's resolution, B at most `CROP_SIDE_LIMIT`
+    (what meshes are textured from, `photo_albedo`)."""
 
 
 def prepare_input(
@@ -114,10 +115,11 @@ def prepare_input(
     else:
         box = object_box(height, width)
         framing = _object_framing(height, width)
-    photo = crop_box(image, box)  # [1, 3, B, B]
+    photo = crop_box(image, box, longest=CROP_SIDE_LIMIT)  # [1, 3, B, B]
     cropped = fit_to_frame(photo, size)  # [1, 3, S, S]
     if mask is not None:
-        mask = (fit_to_frame(crop_box(mask.float(), box), size) > 0.5).float()  # [1, 1, S, S]
+        mask = crop_box(mask.float(), box, longest=CROP_SIDE_LIMIT)  # [1, 1, B, B]
+        mask = (fit_to_frame(mask, size) > 0.5).float()  # [1, 1, S, S]
         if mask.mean() < MIN_MASK_COVER:
             raise GANliftError(
                 f"The mask covers {mask.mean():.1%} of the model's {size}x{size} frame, too "

@@ -50,24 +50,29 @@ def load_image(
     max_bytes: int = MAX_IMAGE_BYTES,
     max_pixels: int = MAX_IMAGE_PIXELS,
     name: str | None = None,
+    visible: bool = False,
 ) -> torch.Tensor:
     """Decode a path, encoded bytes, a uint8/uint16 HWC array or a PIL image.
 
     Returns an upright RGB float tensor `[1, 3, H, W]` in `[-1, 1]`: EXIF orientation is
     applied, transparency is composited on white, 16-bit data is scaled to the full range
     and animated files give their first frame. Errors name the file `name` (default:
-    "Image '<path>'"; an app passes the visitor's file name, not its server path).
+    "Image '<path>'"; an app passes the visitor's file name, not its server path). With
+    `visible`, an image transparent everywhere is refused (a photo to lift must show something).
     """
     if isinstance(source, np.ndarray):
         return _array_to_tensor(_checked_array(source, max_pixels))
     if isinstance(source, Image.Image):
-        return _array_to_tensor(_pil_to_rgb_array(source, "the given image", max_pixels))
+        return _array_to_tensor(
+            _pil_to_rgb_array(source, "the given image", max_pixels, visible=visible)
+        )
     data, name = _read_encoded(source, max_bytes, name)
     try:
         with warnings.catch_warnings():
             # Pillow warns about odd metadata and large images; we decode or refuse instead.
             warnings.filterwarnings("ignore", module=r"PIL\.")
-            rgb = _pil_to_rgb_array(Image.open(io.BytesIO(data)), name, max_pixels)
+            image = Image.open(io.BytesIO(data))
+            rgb = _pil_to_rgb_array(image, name, max_pixels, visible=visible)
     except Image.DecompressionBombError as error:
         raise _too_many_pixels(name, max_pixels) from error
     except GANliftError:
@@ -317,7 +322,7 @@ def load_photo(
     limits = limits or limits_from_environment()
     name = name or f"Image '{path}'"
     image = load_image(
-        path, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels, name=name
+        path, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels, name=name, visible=True
     )
     check_image_size(image, name, limits)
     return image
@@ -350,8 +355,11 @@ def _read_encoded(
     return data, name
 
 
-def _pil_to_rgb_array(image: Image.Image, name: str, max_pixels: int) -> np.ndarray:
-    """Frame 0 of `image`, upright, as float32 RGB `[H, W, 3]` in `[0, 1]`."""
+def _pil_to_rgb_array(
+    image: Image.Image, name: str, max_pixels: int, *, visible: bool = False
+) -> np.ndarray:
+    """Frame 0 of `image`, upright, as float32 RGB `[H, W, 3]` in `[0, 1]` (see `load_image`
+    for `visible`)."""
     if image.width * image.height > max_pixels:
         raise _too_many_pixels(name, max_pixels)
     image.seek(0)
@@ -383,6 +391,11 @@ def _pil_to_rgb_array(image: Image.Image, name: str, max_pixels: int) -> np.ndar
         return np.repeat(gray[..., None], 3, axis=2)
     if image.mode in _ALPHA_MODES or "transparency" in image.info:
         rgba = image.convert("RGBA")
+        if visible and rgba.getextrema()[3][1] == 0:
+            raise GANliftError(
+                f"{name} is fully transparent (nothing of it shows on white); export it with "
+                "its visible pixels, or without its alpha channel."
+            )
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, rgba)
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0

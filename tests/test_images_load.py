@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from engine.errors import GANliftError
-from engine.images import load_image
+from engine.images import load_image, load_photo
 from tests.icc import ADOBE_RGB_D50, GAMMA, SRGB_D50, matrix_profile
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
@@ -77,6 +77,18 @@ def test_transparency_is_composited_on_white() -> None:
     assert image[0, :, 0, 0].tolist() == [1.0, 1.0, 1.0]
     assert image[0, :, 0, 1].tolist() == [-1.0, -1.0, -1.0]
     assert image[0, 0, 1, 0].item() == pytest.approx(0.6, abs=1e-2)
+
+
+def test_a_photo_transparent_everywhere_is_refused(tmp_path: Path) -> None:
+    """It was lifted as a blank white picture, without a word."""
+    clear = Image.new("RGBA", (20, 20), (200, 120, 90, 0))
+    clear.save(tmp_path / "clear.png")
+    with pytest.raises(GANliftError, match=r"Image 'clear\.png' is fully transparent"):
+        load_photo(tmp_path / "clear.png", name="Image 'clear.png'")
+    assert load_image(tmp_path / "clear.png").eq(1).all()  # a plain read: white, as documented
+    clear.putpixel((3, 3), (200, 120, 90, 1))
+    clear.save(tmp_path / "faint.png")
+    assert load_photo(tmp_path / "faint.png").shape == (1, 3, 20, 20)
 
 
 def test_palette_transparency_is_composited_on_white() -> None:

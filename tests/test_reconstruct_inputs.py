@@ -236,8 +236,10 @@ def test_a_cut_out_with_a_clear_background_is_its_own_mask(tmp_path: Path) -> No
     Image.fromarray(cut_out).save(tmp_path / "cut.png")
     mask = load_mask(tmp_path / "cut.png")
     assert mask.shape == (1, 1, 6, 8) and mask.sum() == 6 and mask[0, 0, 2:4, 3:6].all()
-    Image.fromarray(np.zeros((6, 8, 4), dtype=np.uint8)).save(tmp_path / "clear.png")
-    with pytest.raises(GANliftError, match="all black"):
+    clear = np.zeros((6, 8, 4), dtype=np.uint8)
+    clear[..., :3] = 255  # white, but nothing of it shows
+    Image.fromarray(clear).save(tmp_path / "clear.png")
+    with pytest.raises(GANliftError, match=r"clear\.png is fully transparent; paint the object"):
         load_mask(tmp_path / "clear.png")
     opaque = np.full((6, 8, 4), 255, dtype=np.uint8)
     opaque[..., :3] = 0

@@ -279,8 +279,9 @@ def load_mask(source: str | os.PathLike) -> torch.Tensor:
     else:
         mask = (image.mean(1, keepdim=True) > 0).float()  # [1, 1, H, W]
     if mask.sum() == 0:
+        empty = "fully transparent" if alpha is not None else "all black"
         raise GANliftError(
-            f"The mask {source} is all black; paint the object white on black and try again."
+            f"The mask {source} is {empty}; paint the object white on black and try again."
         )
     return mask
 

@@ -418,3 +418,7 @@ def test_a_mesh_keeps_the_recovery_s_own_object_mask(full) -> None:
     target = dataclasses.replace(recovery.state.target, mask=torch.zeros(1, 1, SIZE, SIZE))
     masked = dataclasses.replace(recovery, state=dataclasses.replace(recovery.state, target=target))
     assert torch.equal(mesh_mask(masked), recovery.mask[0, 0])
+    # A masking preset (a car's) given an all-white mask: it was trimmed as if no mask was given.
+    masking = dataclasses.replace(recovery.state.preset, use_mask=True)
+    whole = dataclasses.replace(recovery.state, preset=masking)
+    assert torch.equal(mesh_mask(dataclasses.replace(recovery, state=whole)), recovery.mask[0, 0])

@@ -418,7 +418,15 @@ def test_a_mesh_keeps_the_recovery_s_own_object_mask(full) -> None:
     target = dataclasses.replace(recovery.state.target, mask=torch.zeros(1, 1, SIZE, SIZE))
     masked = dataclasses.replace(recovery, state=dataclasses.replace(recovery.state, target=target))
     assert torch.equal(mesh_mask(masked), recovery.mask[0, 0])
-    # A masking preset (a car's) given an all-white mask: it was trimmed as if no mask was given.
+
+
+def test_a_masking_preset_s_mesh_keeps_an_all_white_mask(full) -> None:
+    """A car's mesh given an all-white mask was trimmed as if no mask was given (to 16 %)."""
+    recovery, _ = full
+    image, _ = disc_on_noise(SIZE, SIZE, (16, 16), 9)
+    frontal = dataclasses.replace(recovery, image=image, view=torch.zeros_like(recovery.view))
+    trimmed = mesh_mask(frontal)  # a preset without masks: the disc found in the image
     masking = dataclasses.replace(recovery.state.preset, use_mask=True)
-    whole = dataclasses.replace(recovery.state, preset=masking)
-    assert torch.equal(mesh_mask(dataclasses.replace(recovery, state=whole)), recovery.mask[0, 0])
+    car = dataclasses.replace(frontal, state=dataclasses.replace(recovery.state, preset=masking))
+    assert torch.equal(mesh_mask(car), recovery.mask[0, 0])
+    assert (mesh_mask(car) > 0.5).sum() > (trimmed > 0.5).sum()

@@ -317,9 +317,11 @@ def stop(session: Session) -> str:
     status line saying so (the page drops the stopped run, so its own message never comes).
     A job still waiting in the queue is cancelled by the page, so it waits no more."""
     session.job_waits(False)
-    if not session.request_stop():
-        return f"{session.status()} · **Stop:** nothing was running."
-    return f"{session.status()} · **Stopped:** the results from before the run are kept."
+    if session.request_stop():
+        session.note("**Stopped:** the results from before the run are kept.")
+    else:
+        session.note("**Stop:** nothing was running.")
+    return session.status()
 
 
 def _view(

@@ -98,6 +98,8 @@ class Session:
         self._photo: torch.Tensor | None = None
         self._stop_requests = 0
         """Stop presses so far: an action stops on those after it began."""
+        self._note: str | None = None
+        """A Markdown part the status line ends with until the next action (`note`)."""
         self._work_dir: Path | None = None
         self._activity = threading.Lock()
         self._running_actions = 0
@@ -260,6 +262,11 @@ class Session:
         with self._activity:
             return self._running_actions > 0
 
+    def note(self, text: str) -> None:
+        """End the status line with `text` until the next action begins: what Stop says must
+        outlast the stopped run, whose failure redraws the status line."""
+        self._note = text
+
     def request_stop(self) -> bool:
         """Ask the running long actions to stop at their next step; whether any was running."""
         with self._activity:
@@ -276,6 +283,7 @@ class Session:
         with self._activity:
             self._running_actions += 1
             stops_before = self._stop_requests
+            self._note = None
         self.context.folders.touch(self)
         start = time.perf_counter()
         succeeded = False
@@ -337,6 +345,8 @@ class Session:
         if self.timings:
             times = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.timings.items())
             parts.append(f"**Timings:** {times}")
+        if self._note is not None:
+            parts.append(self._note)
         return " · ".join(parts)
 
 

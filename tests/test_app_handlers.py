@@ -469,7 +469,12 @@ def test_stop_drops_the_run_and_keeps_the_results_from_before(context: AppContex
         reconstruct.reconstruct(session, "full", stop_on_first_report)  # ... one in it stops it
     assert session.recovery is before
     assert told[0].endswith("**Stopped:** the results from before the run are kept.")  # in the
-    assert reconstruct.stop(session).endswith("**Stop:** nothing was running.")  # status line
+    redrawn = reconstruct.controls(session, 1)[-1]  # status line, also as the failed run's
+    assert redrawn.endswith("**Stopped:** the results from before the run are kept.")  # redraw
+    again = reconstruct.stop(session)
+    assert again.endswith("**Stop:** nothing was running.") and "Stopped" not in again
+    reconstruct.sample(session, 6)  # news from the next action on
+    assert "Stopped" not in session.status()
 
 
 def test_a_run_started_right_after_a_stop_leaves_the_stop_to_the_run_before(

@@ -21,7 +21,7 @@ from app.folders import use_private_gradio_cache
 from app.models import DEFAULT_MODELS, ModelStore, resolve_model, resolve_preset
 from app.session import AppContext
 from app.settings import AppSettings
-from app.ui import build_app
+from app.ui import PAGE_CSS, PAGE_JS, build_app
 from app.viewer import create_viewer
 from engine.cli.arguments import expand_home, report_error
 from engine.device import resolve_device
@@ -198,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         state_session_capacity=page_states(settings.limits.sessions),
         app_kwargs={"middleware": [Middleware(RequestBodyCap)]},
         theme=gr.themes.Soft(),
+        css=PAGE_CSS,
+        js=PAGE_JS,
     )
     if not context.sessions.stop_running(SHUTDOWN_SECONDS):  # Gradio closed on Ctrl-C/SIGTERM
         logging.getLogger("ganlift.app").warning(

@@ -44,6 +44,29 @@ INTRO = (
 )
 
 
+PAGE_CSS = """
+input[type=range]:focus-visible, input[type=radio]:focus-visible {
+    outline: 2px solid #4f46e5;
+    outline-offset: 2px;
+}
+"""
+"""Styles `launch` gives the page: a keyboard's focus on a slider or radio button shows (the
+theme drew none)."""
+PAGE_JS = """
+() => {
+    const announce = () => {
+        const status = document.getElementById("status");
+        if (status === null) return setTimeout(announce, 200);
+        status.setAttribute("role", "status");
+        status.setAttribute("aria-live", "polite");
+    };
+    announce();
+}
+"""
+"""Script `launch` gives the page: screen readers announce the status line, where inputs,
+results and Stop are reported."""
+
+
 CACHE_SWEEP_SECONDS = 600
 """How often Gradio deletes the files it served that are older than twice the session limit."""
 
@@ -142,7 +165,14 @@ def _compute_job(
 def _picture(label: str, height: int, elem_id: str) -> gr.Image:
     """A picture the app shows (never an input); it travels and downloads as lossless PNG,
     not Gradio's default lossy WebP."""
-    return gr.Image(label=label, interactive=False, height=height, format="png", elem_id=elem_id)
+    return gr.Image(
+        label=label,
+        interactive=False,
+        height=height,
+        format="png",
+        elem_id=elem_id,
+        buttons=["download", "fullscreen"],  # a share button serves Hugging Face Spaces only
+    )
 
 
 def _set_after(

@@ -38,7 +38,14 @@ def test_reconstruct_drag_export(
     for name in ("input", "inversion", "depth", "normal", "albedo"):
         expect(page.locator(f"#result-{name} img")).to_be_visible()
 
+    expect(page.locator("#status")).to_have_attribute("aria-live", "polite")  # read out
     view = page.locator("#live-view img")
+    before = view.get_attribute("src")
+    slider = page.locator("#azimuth input[type=range]")
+    slider.focus()
+    page.keyboard.press("ArrowRight")  # a keyboard's focus shows
+    assert slider.evaluate("element => getComputedStyle(element).outlineStyle") == "solid"
+    expect(view).not_to_have_attribute("src", before or "", timeout=TIMEOUT_MS)
     before = view.get_attribute("src")
     _drag(page, "#azimuth input[type=range]", 0.85)
     expect(view).not_to_have_attribute("src", before or "", timeout=TIMEOUT_MS)

@@ -32,6 +32,9 @@ time across sessions; jobs of a second or so, such as a car mesh or a model load
 minutes behind them)."""
 PICTURE_HEIGHT, RESULT_HEIGHT, LIVE_HEIGHT = 240, 200, 400
 """Display heights of the input, result and live / orbit pictures, in CSS pixels."""
+NARROW_COLUMN = 160
+"""Narrowest a picture's column or its sliders' may be before they stack (Gradio's 320 stacked
+them on phones and at 200 % zoom, and the view was off screen while its sliders moved)."""
 RENDER_CONCURRENCY = 4
 """Slider re-renders that may run at once (each is a few milliseconds)."""
 CLEAR_CHECK_SECONDS = 15.0
@@ -49,9 +52,28 @@ input[type=range]:focus-visible, input[type=radio]:focus-visible {
     outline: 2px solid #4f46e5;
     outline-offset: 2px;
 }
+@media (max-width: 768px) {
+    #status {
+        position: fixed;
+        left: 0;
+        right: 0;
+        bottom: 0;
+        z-index: 1000;
+        max-height: 30vh;
+        overflow-y: auto;
+        padding: 4px 12px;
+        font-size: 0.85em;
+        background: var(--body-background-fill);
+        border-top: 1px solid var(--border-color-primary);
+    }
+    .gradio-container {
+        padding-bottom: 30vh !important;
+    }
+}
 """
 """Styles `launch` gives the page: a keyboard's focus on a slider or radio button shows (the
-theme drew none)."""
+theme drew none), and on narrow screens the status line stays in sight (it sat a screen above
+the Reconstruct button, so results, Stop and refusals were reported out of sight)."""
 PAGE_JS = """
 () => {
     const announce = () => {
@@ -273,13 +295,13 @@ def _reconstruct_tab(
                 ("albedo", "Albedo"),
             )
         ]
-    with gr.Row():
-        with gr.Column(scale=1):
+    with gr.Row():  # side by side down to phone widths: the view shows while a slider moves
+        with gr.Column(scale=1, min_width=NARROW_COLUMN):
             view = _picture("Live view", LIVE_HEIGHT, "live-view")
             gan_view = gr.Checkbox(
                 label="GAN view (projected onto the GAN manifold)", interactive=False
             )
-        with gr.Column(scale=1):
+        with gr.Column(scale=1, min_width=NARROW_COLUMN):
             locked = {"interactive": False}  # movable once there is a recovery
             azimuth = slider(
                 -60, 60, value=0, step=1, label="Azimuth (°)", elem_id="azimuth", **locked

@@ -134,6 +134,23 @@ def test_the_readme_client_example_runs(
     assert glb.is_relative_to(tmp_path / "ganlift-results") and glb.stat().st_size > 0
 
 
+def test_small_screens_keep_the_status_and_the_live_view_in_sight(page: Page, app_url: str) -> None:
+    """On a phone the status line sat a screen above Reconstruct, and at 200 % zoom the live
+    view stacked above its sliders: what a press or a drag did happened out of sight."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    _open_app(page, app_url)
+    page.locator("#run").scroll_into_view_if_needed()
+    status, run = page.locator("#status").bounding_box(), page.locator("#run").bounding_box()
+    assert status is not None and run is not None
+    assert status["y"] >= 0 and status["y"] + status["height"] <= 844  # in sight ...
+    assert run["y"] + run["height"] <= status["y"]  # ... and not over the button
+    page.set_viewport_size({"width": 640, "height": 400})  # 1280 x 800 at 200 %
+    view = page.locator("#live-view").bounding_box()
+    azimuth = page.locator("#azimuth").bounding_box()
+    assert view is not None and azimuth is not None
+    assert view["x"] + view["width"] <= azimuth["x"]  # side by side
+
+
 def test_bad_upload_shows_one_sentence(page: Page, app_url: str, tmp_path: Path) -> None:
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a picture at all")

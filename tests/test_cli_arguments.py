@@ -19,7 +19,14 @@ from PIL import Image
 
 from bench.gan2shape import check_shape_rows, synthetic_category
 from engine.cli import main as engine_main
-from engine.cli.arguments import at_least, expand_home, numbers, positive, run_script
+from engine.cli.arguments import (
+    OUTPUT_CLOSED,
+    at_least,
+    expand_home,
+    numbers,
+    positive,
+    run_script,
+)
 from engine.errors import GANliftError, out_of_memory, refused_path
 from engine.gan2shape import Gan2ShapeModel
 from tests.e2e.tiny_model import write_tiny_model
@@ -231,6 +238,29 @@ def test_bench_gan2shape_refuses_rows_it_cannot_score_before_timing(tmp_path: Pa
     assert synthetic_category(church) is None
     with pytest.raises(GANliftError, match=r"renders faces and cars; preset .* is for neither"):
         check_shape_rows(church, ("full",))
+
+
+def test_output_closed_by_its_reader_ends_quietly_with_sigpipe_s_status() -> None:
+    """`| head -1` read its line and left: the command printed a traceback and exited 1."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine", "info", "default-face"], cwd=REPO, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    process.stdout.close()  # before the command has printed anything
+    _, errors = process.communicate(timeout=120)
+    assert process.returncode == OUTPUT_CLOSED and errors == ""
+
+
+def test_a_broken_pipe_of_the_command_s_own_is_still_a_bug(monkeypatch) -> None:
+    """Only a closed standard output ends quietly: a pipe to a child process (ffmpeg's) that
+    breaks is a failure to show."""
+
+    def broken(args: argparse.Namespace) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("engine.cli.gan.run_info", broken)
+    with pytest.raises(BrokenPipeError):
+        engine_main(["info", "default-face"])
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux's /proc")

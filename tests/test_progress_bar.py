@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 
 import pytest
 from tqdm import tqdm
@@ -17,7 +18,7 @@ def test_a_phase_resumed_part_way_counts_its_rate_from_its_first_report(
     bars: list[tqdm] = []
 
     def recording_tqdm(**kwargs: object) -> tqdm:
-        bars.append(tqdm(file=io.StringIO(), **kwargs))
+        bars.append(tqdm(**kwargs | {"file": io.StringIO()}))
         return bars[-1]
 
     monkeypatch.setattr(engine.progress, "tqdm", recording_tqdm)
@@ -28,3 +29,30 @@ def test_a_phase_resumed_part_way_counts_its_rate_from_its_first_report(
         (bar,) = bars
         meter = bar.format_dict
         assert (meter["initial"], meter["n"], meter["total"]) == (5000, 5010, 9000)
+
+
+def test_a_log_gets_a_draw_per_interval_not_one_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One draw per step wrote 1.2 MB on one line of a default train-gan log."""
+    log = io.StringIO()  # no terminal
+    monkeypatch.setattr(sys, "stderr", log)
+    with tqdm_progress("invert") as report:
+        for step in range(1, 201):
+            report(step, 200, f"loss {1 / step:.4f}")
+    drawn = log.getvalue()
+    assert drawn.count("\r") <= 3 and "200/200" in drawn and "loss 0.0050" in drawn
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize("stderr", [_ClosedPipe(), None], ids=["closed pipe", "closed stderr"])
+def test_a_stream_that_fails_ends_the_drawing_not_the_work(
+    stderr: io.StringIO | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`2>&1 | head -1` killed a reconstruction 3.6 s in; `2>&-` failed every command."""
+    monkeypatch.setattr(sys, "stderr", stderr)
+    with tqdm_progress("reconstruct") as report:
+        for step in range(1, 6):
+            report(step, 5, "step")

@@ -18,6 +18,7 @@ from PIL import Image
 
 from engine.batch import REPORT_FILE, find_images, images_in_subfolders, reconstruct_batch
 from engine.cli import main
+from engine.cli.batch import SOME_FAILED
 from engine.errors import GANliftError
 from engine.gan2shape import Gan2ShapeModel, Gan2ShapePreset, OutputSettings, ViewSpec
 from engine.gan2shape.outputs import OUTPUTS_FORMAT
@@ -58,7 +59,7 @@ def cli(inputs: Path, out: Path) -> int:
 
 def test_failures_are_reported_and_finished_images_skipped(inputs, tmp_path, capsys) -> None:
     out = tmp_path / "out"
-    assert cli(inputs, out) == 1
+    assert cli(inputs, out) == SOME_FAILED
     printed = capsys.readouterr().out
     assert "3 done, 0 skipped, 2 failed" in printed
     assert printed.count("inversion PSNR") == len(GOOD)  # which PSNR the table shows
@@ -70,10 +71,10 @@ def test_failures_are_reported_and_finished_images_skipped(inputs, tmp_path, cap
         assert report[name]["status"] == "done" and (out / name / "depth.npy").is_file()
     finished = {name: (out / name / "summary.json").stat().st_mtime_ns for name in GOOD}
 
-    assert cli(inputs, out) == 1
+    assert cli(inputs, out) == SOME_FAILED
     assert "0 done, 3 skipped, 2 failed" in capsys.readouterr().out
     in_bf16 = [word for word in cli_arguments(inputs, out) if word != "--fp32"]
-    assert main(in_bf16) == 1  # a finished image is kept whatever precision asks again
+    assert main(in_bf16) == SOME_FAILED  # a finished image is kept whatever precision asks again
     assert "0 done, 3 skipped, 2 failed" in capsys.readouterr().out
     assert finished == {name: (out / name / "summary.json").stat().st_mtime_ns for name in GOOD}
     again = {row["image"]: row for row in json.loads((out / REPORT_FILE).read_text())["images"]}
@@ -81,7 +82,7 @@ def test_failures_are_reported_and_finished_images_skipped(inputs, tmp_path, cap
         assert again[name]["status"] == "skipped" and again[name]["psnr"] == report[name]["psnr"]
 
     other_views = "--views=-20,0"  # the last --views wins: outputs are written again
-    assert main([*cli_arguments(inputs, out), other_views]) == 1
+    assert main([*cli_arguments(inputs, out), other_views]) == SOME_FAILED
     assert "3 done, 0 skipped, 2 failed" in capsys.readouterr().out
     for name in GOOD:
         assert {path.name for path in (out / name / "views").iterdir()} == {
@@ -92,10 +93,10 @@ def test_failures_are_reported_and_finished_images_skipped(inputs, tmp_path, cap
     older = json.loads(summary.read_text())
     del older["outputs"]["format"]  # as an older GANlift wrote it, in other conventions
     summary.write_text(json.dumps(older))
-    assert main([*cli_arguments(inputs, out), other_views]) == 1
+    assert main([*cli_arguments(inputs, out), other_views]) == SOME_FAILED
     assert "1 done, 2 skipped, 2 failed" in capsys.readouterr().out
     assert json.loads(summary.read_text())["outputs"]["format"] == OUTPUTS_FORMAT
-    assert main([*cli_arguments(inputs, out), "--quality", "fast"]) == 1  # another run
+    assert main([*cli_arguments(inputs, out), "--quality", "fast"]) == SOME_FAILED  # another run
     rows = json.loads((out / REPORT_FILE).read_text())["images"]
     assert all("holds a run of another" in row["message"] for row in rows if row["image"] in GOOD)
 
@@ -115,7 +116,7 @@ def test_a_folder_finished_for_another_photo_or_quality_is_not_skipped(
     capsys.readouterr()
     write_random_images(photos, ["a.png"], height=40, width=44, seed=7)  # another photo
     for options in ([], ["--quality", "fast"]):
-        assert main([*arguments, *options]) == 1
+        assert main([*arguments, *options]) == SOME_FAILED
         assert "0 done, 0 skipped, 1 failed" in capsys.readouterr().out
         (row,) = json.loads((out / REPORT_FILE).read_text())["images"]
         assert "holds a run of another input, model, quality or precision" in row["message"]
@@ -165,7 +166,7 @@ def test_the_image_folder_is_no_output_folder(inputs, capsys) -> None:
 def test_the_batch_takes_the_photo_caps_and_no_job_or_session_caps(inputs, tmp_path, capsys):
     """The photo caps apply to every image; the app's job and session caps were accepted and
     ignored, so a batch given --job-seconds ran on past it."""
-    assert main([*cli_arguments(inputs, tmp_path / "out"), "--min-image-side", "41"]) == 1
+    assert main([*cli_arguments(inputs, tmp_path / "out"), "--min-image-side", "41"]) == SOME_FAILED
     assert "0 done, 0 skipped, 5 failed" in capsys.readouterr().out
     for flag in ("--job-seconds", "--memory-mb", "--max-sessions", "--session-seconds"):
         with pytest.raises(SystemExit):

@@ -11,12 +11,15 @@ import argparse
 import contextlib
 import importlib
 import os
+import select
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from engine.cli.arguments import (
     INTERRUPTED,
+    OUTPUT_CLOSED,
     expand_home,
     refuse_inputs_as_outputs,
     report_error,
@@ -58,8 +61,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED
+    except BrokenPipeError as error:
+        if not _reader_gone(sys.stdout):  # another pipe (a child process's): a failure
+            return report_error(error)
+        _discard_output(sys.stdout)  # Python's own flush at exit would raise again
+        return OUTPUT_CLOSED
     except Exception as error:
         return report_error(error)
+
+
+def _reader_gone(stream: TextIO) -> bool:
+    """Whether `stream` is a pipe whose reader closed it (`| head` has read its fill)."""
+    try:
+        poller = select.poll()
+        poller.register(stream.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), no descriptor, closed
+        return False
+
+
+def _discard_output(stream: TextIO) -> None:
+    """Point `stream`'s descriptor at the null device."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
 @contextlib.contextmanager

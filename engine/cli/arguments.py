@@ -16,6 +16,9 @@ from engine.limits import MAX_SEED
 INTERRUPTED = 130
 """Exit status of a command that Ctrl-C (or a stop signal) ended early, as shells report
 SIGINT; what it finished is kept and a rerun continues it."""
+OUTPUT_CLOSED = 141
+"""Exit status of a command whose standard output was closed by its reader (`| head -1`), as
+shells report SIGPIPE; its files were written."""
 
 
 def seed(text: str) -> int:

@@ -24,7 +24,9 @@ from engine.limits import PHOTO_CAPS, add_limit_arguments, limits_from_arguments
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import bf16_supported
 
-SOME_FAILED = 1
+SOME_FAILED = 3
+"""Exit status of a batch in which some images failed (each with its reason in the report): not
+1, which a crash exits with, nor 2, a refused command."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -247,8 +247,8 @@ def _within_image(progress: ProgressFn, index: int, count: int, name: str) -> Pr
 
 def _finished_summary(folder: Path) -> dict | None:
     """The summary.json of an image finished earlier, or None. It is skipped when the summary
-    records the same output settings (one from before they were recorded counts as such);
-    otherwise its outputs are written again from the saved run."""
+    records the same output settings and format; otherwise (other settings, or outputs an
+    older GANlift wrote) its outputs are written again from the saved run."""
     try:
         summary = json.loads((folder / FINISHED_MARKER).read_text())
     except (OSError, ValueError):

@@ -474,7 +474,7 @@ def test_stop_drops_the_run_and_keeps_the_results_from_before(context: AppContex
     again = reconstruct.stop(session)
     assert again.endswith("**Stop:** nothing was running.") and "Stopped" not in again
     reconstruct.sample(session, 6)  # news from the next action on
-    assert "Stopped" not in session.status()
+    assert "**Stop" not in session.status()
 
 
 def test_a_run_started_right_after_a_stop_leaves_the_stop_to_the_run_before(
@@ -712,6 +712,17 @@ def test_every_slider_checks_api_values_against_its_range(context: AppContext) -
         for outside in (high + 1, str(high + 1), low - 1, float("nan"), True, None, "left"):
             with pytest.raises(gr.Error, match=f"{re.escape(slider.label)} must be a number"):
                 slider.preprocess(outside)
+
+
+def test_shown_pictures_offer_no_share_button(context: AppContext) -> None:
+    """Gradio's share button serves Hugging Face Spaces only, and at tablet width it covered
+    the pictures' labels ("Network input" showed as "Networ")."""
+    shown = [
+        block
+        for block in build_app(context).blocks.values()
+        if isinstance(block, gr.Image) and not block.interactive
+    ]
+    assert len(shown) >= 8 and all("share" not in block.buttons for block in shown)
 
 
 def test_refusals_repeat_at_most_a_line_of_a_huge_api_value(

@@ -415,9 +415,12 @@ def test_a_mesh_of_a_whole_frame_recovery_leaves_the_backdrop_out(full) -> None:
 
 def test_a_mesh_keeps_the_recovery_s_own_object_mask(full) -> None:
     recovery, _ = full
+    image, _ = disc_on_noise(SIZE, SIZE, (16, 16), 9)  # an object trimming would cut out
+    frontal = dataclasses.replace(recovery, image=image, view=torch.zeros_like(recovery.view))
     target = dataclasses.replace(recovery.state.target, mask=torch.zeros(1, 1, SIZE, SIZE))
-    masked = dataclasses.replace(recovery, state=dataclasses.replace(recovery.state, target=target))
+    masked = dataclasses.replace(frontal, state=dataclasses.replace(recovery.state, target=target))
     assert torch.equal(mesh_mask(masked), recovery.mask[0, 0])
+    assert not torch.equal(mesh_mask(frontal), recovery.mask[0, 0])  # not what trimming keeps
 
 
 def test_a_masking_preset_s_mesh_keeps_an_all_white_mask(full) -> None:

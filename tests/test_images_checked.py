@@ -93,7 +93,7 @@ def test_integer_pictures_are_not_saved_or_shown_as_white(tmp_path) -> None:
 
 
 def test_only_rgb_pictures_are_saved_or_shown(tmp_path) -> None:
-    for shape in ([1, 1, 8, 8], [1, 2, 8, 8], [1, 4, 8, 8], [8, 8]):
+    for shape in ([1, 1, 8, 8], [1, 2, 8, 8], [1, 4, 8, 8], [8, 8], [3, 8]):
         pixels = torch.zeros(shape)  # a mask or depth map; RGBA would save as transparent
         with pytest.raises(GANliftError, match=r"is RGB \[1, 3, H, W\] or \[3, H, W\], got"):
             to_uint8(pixels)

@@ -1,0 +1,35 @@
+"""scripts/system_deps.sh: the Debian packages `make run` and `make test` need, including a
+Python's venv package where that Python cannot make a venv (a fresh Debian's cannot)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "system_deps.sh"
+
+
+def packages_named(tmp_path: Path, python: str) -> str:
+    """The line the script prints on a system without dpkg (so it installs nothing)."""
+    result = subprocess.run(
+        ["/bin/bash", str(SCRIPT), "run"],
+        env={"PATH": str(tmp_path / "no-tools"), "PYTHON": python},
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert result.stdout.startswith("system-deps: not a Debian/Ubuntu system"), result.stdout
+    return result.stdout
+
+
+def test_a_python_that_cannot_make_a_venv_gets_its_venv_package(tmp_path: Path) -> None:
+    python = tmp_path / "python3"
+    python.write_text(
+        "#!/bin/sh\n"
+        'case "$2" in *ensurepip*) exit 1 ;; esac\n'  # Debian's Python without its venv package
+        'exec "$0.real" "$@"\n'
+    )
+    python.chmod(0o755)
+    (tmp_path / "python3.real").symlink_to(sys.executable)
+    version = f"python3.{sys.version_info.minor}-venv"
+    assert packages_named(tmp_path, str(python)).rstrip().endswith(f"mesa-vulkan-drivers {version}")
+    assert "-venv" not in packages_named(tmp_path, sys.executable)  # this one makes venvs

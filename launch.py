@@ -149,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, build the app and serve it until interrupted."""
     args = build_parser().parse_args(expand_home(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own requests at each start
     try:
         check_address(args.host, args.port)
         device = resolve_device(args.device)

@@ -68,7 +68,7 @@ def car_camera(
     session: Session, slot: str, azimuth: float, elevation: float, scale: float
 ) -> SlotPictures:
     """Show `slot`'s car from (`azimuth`°, `elevation`°) at `scale`, keeping its content."""
-    with session.action("car camera"):
+    with session.action("car camera", frequent=True):
         azimuth, elevation, scale = numbers(azimuth=azimuth, elevation=elevation, scale=scale)
         target = _car(session, slot)
         session.cars[slot] = set_camera(

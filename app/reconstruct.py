@@ -225,7 +225,7 @@ def render(
 ) -> np.ndarray:
     """The current recovery from (`azimuth`, `elevation`) degrees under the slider light; with
     `gan_view` the rendering is projected onto the GAN's image manifold."""
-    with session.action("render"):
+    with session.action("render", frequent=True):
         azimuth, elevation, light_x, light_y, ambient, diffuse = numbers(
             azimuth=azimuth,
             elevation=elevation,

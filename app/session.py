@@ -274,12 +274,13 @@ class Session:
             return self._running_actions > 0
 
     @contextmanager
-    def action(self, name: str, *, timed: bool = True) -> Iterator[StopFn]:
+    def action(self, name: str, *, timed: bool = True, frequent: bool = False) -> Iterator[StopFn]:
         """Run one user action: time it (in the status line unless not `timed`: a follow-up
         that only shows state is no news) and turn failures into a one-sentence `gr.Error`
-        (unexpected ones are logged with their traceback). It yields the check its long loops
-        poll: true once Stop was pressed after the action began (a run started at once after
-        a Stop must not clear the Stop meant for the one before)."""
+        (unexpected ones are logged with their traceback). Its time is logged at INFO, or at
+        DEBUG where it is no news or `frequent` (a slider's redraws, many a second). It yields
+        the check its long loops poll: true once Stop was pressed after the action began (a run
+        started at once after a Stop must not clear the Stop meant for the one before)."""
         with self._activity:
             self._running_actions += 1
             stops_before = self._stop_requests
@@ -315,7 +316,9 @@ class Session:
             seconds = time.perf_counter() - start
             if succeeded and timed:  # the status line times what was done, not what was refused
                 self.timings[name] = seconds
-            logger.log(logging.INFO if timed else logging.DEBUG, "%s took %.3f s", name, seconds)
+            if succeeded:  # a refusal or failure has its own line
+                level = logging.INFO if timed and not frequent else logging.DEBUG
+                logger.log(level, "%s took %.3f s", name, seconds)
             with self._activity:
                 self._running_actions -= 1
                 self._last_active = time.monotonic()

@@ -27,7 +27,7 @@ def show_mesh(
 
 def orbit(session: Session, azimuth: float, elevation: float, distance: float) -> np.ndarray:
     """The recovered mesh seen from (`azimuth`, `elevation`) degrees at `distance`."""
-    with session.action("orbit view"):
+    with session.action("orbit view", frequent=True):
         azimuth, elevation, distance = numbers(
             azimuth=azimuth, elevation=elevation, distance=distance
         )

@@ -8,6 +8,7 @@ import copy
 import errno
 import functools
 import json
+import logging
 import os
 import re
 import socket
@@ -712,6 +713,25 @@ def test_every_slider_checks_api_values_against_its_range(context: AppContext) -
         for outside in (high + 1, str(high + 1), low - 1, float("nan"), True, None, "left"):
             with pytest.raises(gr.Error, match=f"{re.escape(slider.label)} must be a number"):
                 slider.preprocess(outside)
+
+
+def test_the_log_has_a_line_per_action_not_per_slider_step(
+    reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A slider drag logged about 25 'render took' lines a second per visitor, and a refused
+    action logged its refusal and then its time."""
+    session, _ = reconstructed
+    with caplog.at_level(logging.INFO, logger="ganlift.app"):
+        for azimuth in (5, 10, 15):
+            reconstruct.render(session, azimuth, 0, 0, 0, 0.5, 0.5, False)
+        with pytest.raises(gr.Error):
+            reconstruct.sample(session, "wheels")
+        reconstruct.sample(session, 3)
+    assert [record.getMessage().split(":")[0] for record in caplog.records] == [
+        "sample refused",
+        f"sample took {session.timings['sample']:.3f} s",
+    ]
 
 
 def test_shown_pictures_offer_no_share_button(context: AppContext) -> None:

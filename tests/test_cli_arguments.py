@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 from PIL import Image
 
 from bench.gan2shape import check_shape_rows, synthetic_category
+from engine.cli import build_parser
 from engine.cli import main as engine_main
 from engine.cli.arguments import (
     OUTPUT_CLOSED,
@@ -238,6 +240,24 @@ def test_bench_gan2shape_refuses_rows_it_cannot_score_before_timing(tmp_path: Pa
     assert synthetic_category(church) is None
     with pytest.raises(GANliftError, match=r"renders faces and cars; preset .* is for neither"):
         check_shape_rows(church, ("full",))
+
+
+def test_every_command_s_help_fits_an_80_column_terminal(monkeypatch) -> None:
+    """Usage lines listing six categories ran to 102 columns and wrapped mid-word."""
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for command in action.choices.values():
+                    yield from parsers(command)
+
+    every = list(parsers(build_parser()))
+    assert len(every) > 20
+    for parser in every:
+        wide = [line for line in parser.format_help().splitlines() if len(line) > 80]
+        assert not wide, (parser.prog, wide)
 
 
 def test_output_closed_by_its_reader_ends_quietly_with_sigpipe_s_status() -> None:

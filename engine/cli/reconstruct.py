@@ -129,6 +129,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     pretrain_parser.add_argument(
         "--offset-warmup-steps",
+        metavar="STEPS",
         type=at_least(0, maximum=MAX_PRETRAIN_STEPS),
         default=PretrainConfig.offset_warmup_steps,
         help="iterations training the latent-offset encoder alone after the warm-up, so that "
@@ -325,7 +326,12 @@ def add_model_options(parser: argparse.ArgumentParser, *, release: bool = False)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--model", help="bundled model name (default: default-face)")
     source.add_argument("--ckpt", help="StyleGAN2 checkpoint file (.pt, .pkl, .safetensors)")
-    parser.add_argument("--category", choices=sorted(PRESETS), help="GAN2Shape preset for --ckpt")
+    parser.add_argument(
+        "--category",
+        choices=sorted(PRESETS),
+        metavar="CATEGORY",  # the usage line listed all six and ran past 80 columns
+        help=f"GAN2Shape preset for --ckpt: {', '.join(sorted(PRESETS))}",
+    )
     parser.add_argument("--preset", help="GAN2Shape preset JSON file (overrides the category)")
     parser.set_defaults(release_dir=None)
     if release:

@@ -148,7 +148,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inverse.add_argument("--out", required=True, help="state file (resumed if present)")
     source = inverse.add_mutually_exclusive_group(required=True)
     source.add_argument("--synthetic", action="store_true", help="train on synthetic cars")
-    source.add_argument("--checkpoint", help="train on this GAN (needs --views, --labeller)")
+    source.add_argument(
+        "--checkpoint", metavar="GAN", help="train on this GAN (needs --views, --labeller)"
+    )
     inverse.add_argument("--views", help="labelled view codes")
     inverse.add_argument("--labeller", help="view labeller state (its silhouettes)")
     inverse.add_argument(

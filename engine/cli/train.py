@@ -31,8 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train-gan",
         help="train a StyleGAN2 on a folder of images",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__,  # wrapped to the terminal
     )
     parser.add_argument("--data", required=True, help="folder of images (read recursively)")
     parser.add_argument("--out", default="runs/stylegan2", help="output folder (%(default)s)")

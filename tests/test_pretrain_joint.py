@@ -380,7 +380,7 @@ def test_pretrain_command_trains_and_resumes(gan, tmp_path: Path, capsys) -> Non
         *arguments[arguments.index("--out") + 2 :],
     ]
     assert main(short) == 0
-    assert f"fast looks for them at {out}" in capsys.readouterr().out
+    assert f"fast looks for them at {out}" in capsys.readouterr().err
     with torch.no_grad():
         image = save_image(G(torch.randn(1, G.style_dim)), tmp_path / "face.png")
     info = json.loads(out.with_suffix(".json").read_text())
@@ -389,7 +389,7 @@ def test_pretrain_command_trains_and_resumes(gan, tmp_path: Path, capsys) -> Non
             "--quality", "fast", "--out", str(tmp_path / "run"), "--frames", "3", "--views",
             "10,5", "--device", "cpu", "--fp32"]  # fmt: skip
     assert main(fast) == 0  # with a note, not silently
-    assert f"the pretraining of {out} stopped at iteration 2 of 5" in capsys.readouterr().out
+    assert f"the pretraining of {out} stopped at iteration 2 of 5" in capsys.readouterr().err
     assert main(arguments) == 2
     assert "already exists" in capsys.readouterr().err
     assert main([*arguments, "--resume"]) == 0

@@ -139,7 +139,7 @@ def test_a_fast_batch_without_pretrained_networks_says_where_it_looked(
     assert (
         f"note: no pretrained networks at {inputs / 'tiny-gan2shape.safetensors'}, so fast mode "
         "starts from the shape prior"
-    ) in capsys.readouterr().out
+    ) in capsys.readouterr().err
 
 
 def test_the_batch_bar_shows_each_images_steps_and_a_stop(inputs, tmp_path) -> None:
@@ -241,7 +241,7 @@ def test_recursive_batches_mirror_the_subfolders(inputs, tmp_path, capsys) -> No
     arguments = cli_arguments(inputs, out)
     arguments[1] = str(folder)
     assert main(arguments) == 0
-    assert "1 image is in subfolders of" in capsys.readouterr().out  # and how to read them
+    assert "1 image is in subfolders of" in capsys.readouterr().err  # and how to read them
     assert main([*arguments, "--recursive"]) == 0
     assert "1 done, 1 skipped, 0 failed" in capsys.readouterr().out
     assert (out / "set" / "a.png" / "depth.npy").is_file()
@@ -253,7 +253,7 @@ def test_recursive_batches_mirror_the_subfolders(inputs, tmp_path, capsys) -> No
     assert "lies inside" in capsys.readouterr().err and not (folder / "results").exists()
     for _ in range(2):  # the results' own pictures are not counted as images left out
         assert main(arguments) == 0
-        assert "1 image is in subfolders of" in capsys.readouterr().out
+        assert "1 image is in subfolders of" in capsys.readouterr().err
 
 
 def load_tiny(inputs: Path) -> Gan2ShapeModel:

@@ -5,6 +5,7 @@ reconstruct-batch ...` shards the images over N processes (NCCL on GPUs, gloo on
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from engine.atomic import output_folder
@@ -75,7 +76,8 @@ def run_batch(args: argparse.Namespace) -> int:
         images_are = "1 image is" if nested == 1 else f"{nested} images are"
         print(
             f"note: {images_are} in subfolders of {args.images}, not read; add --recursive to "
-            "read them"
+            "read them",
+            file=sys.stderr,
         )
     output_folder(args.out)
     with (

@@ -14,6 +14,7 @@ checkpoints, `--release-dir checkpoints` samples and starts as its configs do
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -265,7 +266,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     if result.path.resolve() != model.pretrained.resolve():
         print(
             f"note: reconstruct --quality fast looks for them at {model.pretrained}; copy both "
-            "files there (or pretrain with --out there) for it to use them"
+            "files there (or pretrain with --out there) for it to use them",
+            file=sys.stderr,
         )
     return 0
 
@@ -279,12 +281,14 @@ def note_fast_start(model: Gan2ShapeModel, quality: str) -> None:
     if not pretrained.is_file():
         print(
             f"note: no pretrained networks at {pretrained}, so fast mode starts from the shape "
-            "prior (make them with `python -m engine gan2shape-pretrain`)"
+            "prior (make them with `python -m engine gan2shape-pretrain`)",
+            file=sys.stderr,
         )
     elif (progress := pretraining_progress(pretrained)) and progress[0] < progress[1]:
         print(
             f"note: the pretraining of {pretrained} stopped at iteration {progress[0]} of "
-            f"{progress[1]}; finish it with `python -m engine gan2shape-pretrain ... --resume`"
+            f"{progress[1]}; finish it with `python -m engine gan2shape-pretrain ... --resume`",
+            file=sys.stderr,
         )
 
 

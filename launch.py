@@ -23,7 +23,7 @@ from app.session import AppContext
 from app.settings import AppSettings
 from app.ui import PAGE_CSS, PAGE_JS, build_app
 from app.viewer import create_viewer
-from engine.cli.arguments import expand_home, report_error
+from engine.cli.arguments import ArgumentParser, expand_home, report_error
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.release import release_folder
@@ -42,7 +42,7 @@ QUEUE_SIZE = 64
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of `launch.py`."""
-    parser = argparse.ArgumentParser(prog="launch.py", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="launch.py", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--model",
         default=DEFAULT_MODELS[0],

@@ -20,7 +20,7 @@ import argparse
 
 import torch
 
-from engine.cli.arguments import run_script, seed, threads
+from engine.cli.arguments import ArgumentParser, run_script, seed, threads
 from engine.evaluation import CoverageReader
 from engine.evaluation.coverage import azimuth_reading
 from engine.stylegan2 import load_checkpoint
@@ -39,7 +39,7 @@ def parse_setting(text: str) -> tuple[int, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--model", nargs="+", help="checkpoints or installed names (default: default-CATEGORY)"
     )

@@ -18,7 +18,6 @@ on a 2-core CPU. `--shape-rows N` also scores the shape benchmark's rows on N te
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections import defaultdict
 
@@ -26,7 +25,7 @@ import torch
 
 from engine.benchmarks import run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import check_fast_rows, gan2shape_rows
-from engine.cli.arguments import at_least, run_script, threads
+from engine.cli.arguments import ArgumentParser, at_least, run_script, threads
 from engine.errors import GANliftError
 from engine.gan2shape import (
     Gan2ShapeModel,
@@ -101,7 +100,7 @@ def check_shape_rows(model: Gan2ShapeModel, qualities: tuple[str, ...]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default-face")
     parser.add_argument("--ckpt", help="checkpoint file instead of a bundled model")
     parser.add_argument("--category", help="preset for --ckpt (default-face)")

@@ -10,7 +10,6 @@ tiny 32-px model, so the figures measure the app's overhead rather than the netw
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import statistics
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import ArgumentParser, at_least, run_script
 from engine.errors import GANliftError
 
 if TYPE_CHECKING:
@@ -233,7 +232,7 @@ def run_load(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=at_least(1), default=8)
     parser.add_argument("--seconds", type=at_least(0, float), default=180.0)
     parser.add_argument(

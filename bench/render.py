@@ -9,7 +9,6 @@ throughput (images/s) for the synthetic-data generator's use.
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import time
@@ -19,7 +18,7 @@ import numpy as np
 import open3d as o3d
 import torch
 
-from engine.cli.arguments import at_least, run_script, threads
+from engine.cli.arguments import ArgumentParser, at_least, run_script, threads
 from engine.render import (
     apply_transform,
     depth_to_points,
@@ -174,7 +173,7 @@ def throughput_rows(repeats: int) -> list[tuple[str, float, float, float]]:
 
 def main() -> None:
     """Parse arguments, run every measurement, print the tables."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=at_least(1), default=20)
     parser.add_argument("--threads", type=threads, default=2)
     args = parser.parse_args()

@@ -10,14 +10,13 @@ image, gradients for all weights), with the reference/fast time ratio measured i
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
 
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import ArgumentParser, at_least, run_script
 from engine.stylegan2 import Generator, GeneratorConfig, bf16_autocast, bf16_supported
 
 
@@ -47,7 +46,7 @@ def make_step(G: Generator, batch: int, *, backward: bool, bf16: bool) -> Callab
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=at_least(4), default=128)
     parser.add_argument("--channel-multiplier", type=at_least(1), default=1)
     parser.add_argument(

@@ -32,7 +32,6 @@ target with the source's shape, texture and background).
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +39,7 @@ from pathlib import Path
 import torch
 
 from engine.atomic import output_folder
-from engine.cli.arguments import at_least, run_script, threads
+from engine.cli.arguments import ArgumentParser, at_least, run_script, threads
 from engine.evaluation.styleganr import (
     SwapScores,
     ViewAxes,
@@ -108,7 +107,7 @@ def summary(values: torch.Tensor) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=str(MODELS / "default-car-styleganr.pt"))
     parser.add_argument("--labeller", default=str(MODELS / "default-car-labeller.pt"))
     parser.add_argument("--view-axes", default=str(VIEW_AXES))

@@ -13,7 +13,6 @@ CPU time. Goal: ≥ 200 images/s at 64×64 on a 2-core CPU.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from functools import partial
 
 import torch
 
-from engine.cli.arguments import at_least, run_script, threads
+from engine.cli.arguments import ArgumentParser, at_least, run_script, threads
 from engine.render import clip_from_camera, rasterize, transform_points
 from engine.synth import CATEGORIES, render_samples
 from engine.synth.generate import sample_scene
@@ -59,7 +58,7 @@ def measure(category: str, size: int, batch: int, repeats: int) -> tuple[Timing,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=at_least(1), default=64)
     parser.add_argument("--repeats", type=at_least(1), default=3)
     parser.add_argument("--sizes", type=at_least(16), nargs="+", default=[64, 128])

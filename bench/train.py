@@ -9,7 +9,6 @@ windows exclude snapshots, and the first window (kernel warm-up) is dropped.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import statistics
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.cli.arguments import at_least, run_script, threads
+from engine.cli.arguments import ArgumentParser, at_least, run_script, threads
 from engine.stylegan2 import Discriminator, Generator
 from engine.stylegan2.training import TrainConfig, train_gan
 from engine.stylegan2.training.precision import resolve_precision
@@ -42,7 +41,7 @@ def seconds_per_step(data: Path, out: Path, config: TrainConfig) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=at_least(1), default=12, help="timed steps per precision")
     parser.add_argument("--warmup", type=at_least(1), default=3, help="untimed first steps")
     parser.add_argument("--threads", type=threads, default=torch.get_num_threads())

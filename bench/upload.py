@@ -13,7 +13,6 @@ size, measured in the same run. Goal: ≤ 30 s on a 2-core CPU.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.viewer import TorchViewer
 from bench.gan2shape import reference_seconds
-from engine.cli.arguments import run_script, threads
+from engine.cli.arguments import ArgumentParser, run_script, threads
 from engine.gan2shape import PRESETS, load_model
 from engine.images import save_image
 from engine.stylegan2 import bf16_supported
@@ -54,7 +53,7 @@ def upload_seconds(context: AppContext, photo: Path) -> tuple[float, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default-face", help="a bundled model or a file")
     parser.add_argument("--category", choices=sorted(PRESETS), help="preset of a checkpoint file")
     parser.add_argument("--threads", type=threads, default=2)

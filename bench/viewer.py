@@ -9,14 +9,13 @@ decides by. The first Open3D frame (child start, graphics driver) is timed on it
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
 
 from app.viewer import Open3DViewer, TorchViewer, probe_open3d_offscreen
 from bench.app import report, time_frames
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import ArgumentParser, at_least, run_script
 from engine.mesh import TexturedMesh, depth_to_mesh
 
 DEPTH_SIDE = 64
@@ -34,7 +33,7 @@ def dome_mesh() -> TexturedMesh:
 
 def main() -> None:
     """Time both viewers and print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=at_least(2), default=10)
     parser.add_argument(
         "--size", type=at_least(16), default=256, help="orbit picture side (the app's)"

@@ -7,14 +7,13 @@ rendered novel views in the order the run was asked for them.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import ArgumentParser, at_least, run_script
 from engine.errors import GANliftError
 from engine.gan2shape.outputs import ViewSpec
 from engine.images import fit_to_frame, image_format, load_image, make_grid, save_image
@@ -56,7 +55,7 @@ def row(folder: Path, size: int) -> list[torch.Tensor]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--out", required=True, type=Path, help="image file (.png, .jpg, ...)")
     parser.add_argument("--size", type=at_least(16), default=128, help="cell side in pixels")

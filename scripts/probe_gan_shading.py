@@ -22,13 +22,12 @@ features, as step 2). Scored over the object, against the true relit render:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import statistics
 
 import torch
 
-from engine.cli.arguments import at_least, numbers, positive, run_script, threads
+from engine.cli.arguments import ArgumentParser, at_least, numbers, positive, run_script, threads
 from engine.errors import GANliftError
 from engine.evaluation.gan2shape_check import correlation
 from engine.gan2shape import get_preset
@@ -98,7 +97,7 @@ def mean_l1(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--category", choices=("face", "car"), default="face")
     parser.add_argument("--model", help="a GAN of the category (default-CATEGORY)")
     parser.add_argument("--n", type=at_least(1), default=8, help="test objects (%(default)s)")

@@ -18,7 +18,7 @@ import dataclasses
 
 import torch
 
-from engine.cli.arguments import at_least, run_script
+from engine.cli.arguments import ArgumentParser, at_least, run_script
 from engine.evaluation.gan2shape_check import check_networks
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.pipeline import load_model
@@ -52,7 +52,7 @@ def variant(scene: Scene, *, params: torch.Tensor | None = None, frontal: bool) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--n", type=at_least(2), default=48, help="test faces (%(default)s)")

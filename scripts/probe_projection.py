@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from engine.cli.arguments import at_least, positive, run_script
+from engine.cli.arguments import ArgumentParser, at_least, positive, run_script
 from engine.evaluation.coverage import render_labelled
 from engine.evaluation.regressor import LabelRegressor, fit_label_regressor, predict_labels
 from engine.gan2shape.latent_offset import LatentProjector
@@ -101,7 +101,7 @@ def encoder_projections(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default="default-face")

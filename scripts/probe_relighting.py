@@ -16,14 +16,13 @@ projections, and how well the light net reads the projections' light.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import imageio.v3 as iio
 import torch
 
 from engine.atomic import output_folder
-from engine.cli.arguments import at_least, run_script, seed
+from engine.cli.arguments import ArgumentParser, at_least, run_script, seed
 from engine.evaluation.coverage import render_labelled
 from engine.evaluation.gan2shape_check import correlation
 from engine.evaluation.labels import label_set
@@ -74,7 +73,7 @@ def relight_figure(context: StepContext, snapshot: ShapeSnapshot) -> torch.Tenso
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=sorted(CATEGORIES), default="default-face")
     parser.add_argument("--weights", help="pretrained networks (default: the model's own)")
     parser.add_argument("--samples", type=at_least(1), default=8, help="GAN samples probed (8)")

@@ -20,6 +20,7 @@ from typing import TextIO
 from engine.cli.arguments import (
     INTERRUPTED,
     OUTPUT_CLOSED,
+    ArgumentParser,
     expand_home,
     refuse_inputs_as_outputs,
     report_error,
@@ -38,7 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m engine",
         description="GANlift engine: StyleGAN2, inversion, 3D recovery, synthetic data.",
     )

@@ -8,6 +8,7 @@ import argparse
 import math
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 
 from engine.errors import GANliftError, out_of_memory, refused_path
@@ -19,6 +20,29 @@ SIGINT; what it finished is kept and a rerun continues it."""
 OUTPUT_CLOSED = 141
 """Exit status of a command whose standard output was closed by its reader (`| head -1`), as
 shells report SIGPIPE; its files were written."""
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout, wrapped between words only: names such as `default-car` or
+    `--max-upload-mb` are not split at their hyphens."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return textwrap.fill(
+            " ".join(text.split()), width, initial_indent=indent, subsequent_indent=indent,
+            break_on_hyphens=False,
+        )  # fmt: skip
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An argparse parser laid out by `HelpFormatter`, as are the subcommands' parsers it
+    makes."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def seed(text: str) -> int:

@@ -201,7 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         theme=gr.themes.Soft(),
         css=PAGE_CSS,
         js=PAGE_JS,
+        quiet=True,  # Gradio's own lines tell a script's author to "set `share=True` in launch()"
+        prevent_thread_lock=True,
     )
+    hint = "" if args.share else " (pass --share for a public link as well)"
+    print(f"* Running on local URL:  {demo.local_url}{hint}", flush=True)
+    demo.block_thread()
     if not context.sessions.stop_running(SHUTDOWN_SECONDS):  # Gradio closed on Ctrl-C/SIGTERM
         logging.getLogger("ganlift.app").warning(
             "an action did not stop within %g s of the shutdown", SHUTDOWN_SECONDS

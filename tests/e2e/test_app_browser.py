@@ -88,6 +88,15 @@ def test_reconstruct_drag_export(
     page.screenshot(path=screenshot_dir / "models.png", full_page=True)
 
 
+def test_startup_names_the_address_and_the_command_line_s_share_flag(
+    app_url: str, app_log: Path
+) -> None:
+    """Gradio's own startup lines told the user to "set `share=True` in `launch()`"."""
+    startup = app_log.read_text()
+    assert f"Running on local URL:  {app_url}" in startup
+    assert "pass --share for a public link" in startup and "launch()" not in startup
+
+
 def test_cars_texture_swap(page: Page, app_url: str, screenshot_dir: Path) -> None:
     _open_app(page, app_url)
     page.get_by_role("tab", name="Cars").click()

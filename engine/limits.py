@@ -16,7 +16,7 @@ import dataclasses
 import math
 import operator
 import os
-import resource
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -109,7 +109,7 @@ _SOURCES: dict[str, _Source] = {
         "--memory-mb",
         "GANLIFT_MEMORY_MB",
         lambda mib: int(mib * MIB),
-        "long jobs stop above this RSS in MiB; 0: never",
+        "long jobs stop above this RSS in MiB (Linux, macOS); 0: never",
         zero_turns_off=True,
     ),
     "sessions": _Source("--max-sessions", "GANLIFT_MAX_SESSIONS", int, "app sessions in memory"),
@@ -200,12 +200,19 @@ def return_free_memory() -> bool:
 
 
 def resident_memory_bytes() -> int:
-    """This process's resident set size now (Linux), else its peak so far."""
+    """This process's resident set size now (Linux), else its peak so far (other Unix systems),
+    else 0 (Windows, where neither is read: the memory cap never trips there)."""
     try:
         with open("/proc/self/statm") as statm:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        pass
+    try:
+        import resource  # Unix only
+    except ImportError:
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # macOS counts bytes, others KiB
 
 
 class JobGuard:

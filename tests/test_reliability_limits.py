@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import subprocess
+import sys
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import numpy as np
@@ -32,6 +35,8 @@ from engine.limits import (
 )
 from launch import build_parser
 from tests.e2e.tiny_model import tiny_app_context, write_tiny_model
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -119,6 +124,37 @@ def test_job_guard_stops_at_the_memory_cap_and_follows_the_user() -> None:
 def test_memory_probes_work_here() -> None:
     assert resident_memory_bytes() > 10 * MIB
     assert cap_allocator_arenas() in (True, False)
+
+
+def test_memory_is_read_in_each_system_s_unit(monkeypatch) -> None:
+    """Without /proc the peak is read from getrusage, which macOS gives in bytes and Linux in
+    KiB: a 218 MiB process on a Mac counted as 218 GiB and every job stopped at once."""
+    import resource  # Unix only, as in the code under test
+
+    def no_proc(*args, **kwargs):
+        raise FileNotFoundError("/proc/self/statm")
+
+    monkeypatch.setattr("builtins.open", no_proc)
+    monkeypatch.setattr("sys.platform", "darwin")
+    monkeypatch.setattr(resource, "getrusage", lambda who: SimpleNamespace(ru_maxrss=218 * MIB))
+    assert resident_memory_bytes() == 218 * MIB
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.setattr(resource, "getrusage", lambda who: SimpleNamespace(ru_maxrss=218 * 1024))
+    assert resident_memory_bytes() == 218 * MIB
+
+
+def test_every_entry_point_starts_without_unix_only_modules() -> None:
+    """Windows has no `resource` module, which engine.limits imported at its top: neither the
+    app nor the command line nor the library could be imported there."""
+    for entry in ("runpy.run_path('launch.py', run_name='__main__')", "engine.cli.main()"):
+        code = (
+            "import sys, runpy; sys.modules['resource'] = None; sys.argv = ['x', '--help']\n"
+            f"import engine.cli\n{entry}"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0 and "usage:" in result.stdout, result.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")

@@ -33,3 +33,19 @@ def test_a_python_that_cannot_make_a_venv_gets_its_venv_package(tmp_path: Path) 
     version = f"python3.{sys.version_info.minor}-venv"
     assert packages_named(tmp_path, str(python)).rstrip().endswith(f"mesa-vulkan-drivers {version}")
     assert "-venv" not in packages_named(tmp_path, sys.executable)  # this one makes venvs
+
+
+def test_make_refuses_a_python_older_than_the_pinned_packages_need(tmp_path: Path) -> None:
+    """numpy 2.4 and imageio 2.38 need Python 3.11: under 3.10 `make run` failed deep in pip
+    with "No matching distribution found"."""
+    python = tmp_path / "python3"
+    python.write_text('#!/bin/sh\n[ "$1" = --version ] && exec echo "Python 3.10.12"\nexit 1\n')
+    python.chmod(0o755)
+    result = subprocess.run(
+        ["make", "-C", str(SCRIPT.parents[1]), "setup", f"PYTHON={python}",
+         f"VENV={tmp_path / 'venv'}"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert f"needs Python 3.11 or newer; PYTHON={python} is Python 3.10.12." in result.stderr
+    assert not (tmp_path / "venv").exists() and "system-deps" not in result.stdout

@@ -9,11 +9,15 @@ import torch
 
 from engine.errors import GANliftError
 
+SUPPORTED_DEVICE_TYPES = ("cpu", "cuda")
+"""The devices GANlift runs and tests on; torch's others (Apple's 'mps', 'xpu', ...) lack ops
+that the renderer and the networks use, or are untested, and are refused by name."""
+
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
-    """'auto' picks CUDA when available, else CPU; 'cpu' / 'cuda' / 'cuda:N' (or a
-    torch.device) are taken as is. Every library entry point that takes a device calls it, so
-    a device this machine lacks is one sentence rather than torch's assertion."""
+    """'auto' picks CUDA when available, else CPU (never Apple's MPS); 'cpu' / 'cuda' /
+    'cuda:N' (or a torch.device) are taken as is. Every library entry point that takes a device
+    calls it, so a device this machine lacks is one sentence rather than torch's assertion."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -22,6 +26,11 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
         raise GANliftError(
             f"Unknown device {name!r}; use 'auto', 'cpu' or 'cuda' (--device on the command line)."
         ) from error
+    if device.type not in SUPPORTED_DEVICE_TYPES:
+        raise GANliftError(
+            f"Device {name!r} is not supported: GANlift runs on 'cpu' or 'cuda' (--device on "
+            "the command line; 'auto' picks CUDA where there is one, else the CPU)."
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise GANliftError(
             f"Device '{name}' was asked for but CUDA is not available; use 'cpu' (--device cpu "

@@ -40,6 +40,16 @@ def test_names_and_devices_resolve() -> None:
             resolve_device(name)
 
 
+def test_devices_other_than_cpu_and_cuda_are_refused_in_a_sentence(monkeypatch) -> None:
+    """`--device mps` (a Mac user's guess) ended in torch's traceback; on a Mac it would have
+    run on a backend nothing here was tried on. 'auto' still takes the CPU there."""
+    for name in ("mps", "meta", "xpu:0"):
+        with pytest.raises(GANliftError, match=f"^Device '{name}' is not supported: GANlift runs"):
+            resolve_device(name)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
 @NO_CUDA
 def test_library_entry_points_refuse_cuda_on_a_machine_without_it(tmp_path) -> None:
     G, D = tiny_gan(16)

@@ -23,7 +23,12 @@ from app.session import AppContext
 from app.settings import AppSettings
 from app.ui import PAGE_CSS, PAGE_JS, build_app
 from app.viewer import create_viewer
-from engine.cli.arguments import ArgumentParser, expand_home, report_error
+from engine.cli.arguments import (
+    ArgumentParser,
+    escape_unencodable_output,
+    expand_home,
+    report_error,
+)
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.release import release_folder
@@ -147,6 +152,7 @@ def check_address(host: str, port: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, build the app and serve it until interrupted."""
+    escape_unencodable_output()
     args = build_parser().parse_args(expand_home(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own requests at each start

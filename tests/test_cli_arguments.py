@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -285,6 +287,40 @@ def test_a_broken_pipe_of_the_command_s_own_is_still_a_bug(monkeypatch) -> None:
     monkeypatch.setattr("engine.cli.gan.run_info", broken)
     with pytest.raises(BrokenPipeError):
         engine_main(["info", "default-face"])
+
+
+def test_output_the_console_cannot_encode_is_escaped_not_fatal(tmp_path: Path) -> None:
+    """A Windows console's cp1252 has no Cyrillic: `sample --out модель.png` wrote the file,
+    then failed with UnicodeEncodeError (status 1) on the line naming it."""
+    out = tmp_path / "модель.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "sample", "default-face", "--n", "1", "--out", str(out)],
+        cwd=REPO, env=os.environ | {"PYTHONIOENCODING": "cp1252"}, capture_output=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()[-1000:]
+    assert b"\\u043c\\u043e" in result.stdout and out.is_file()
+
+
+def test_a_reader_gone_as_macos_reports_it_also_ends_quietly(monkeypatch, tmp_path: Path) -> None:
+    """macOS reports a pipe whose reader left by POLLHUP alone (Linux by POLLERR): `| head`
+    ended there in a traceback and status 1."""
+
+    class MacPoll:
+        def register(self, descriptor: int, events: int) -> None:
+            self.descriptor = descriptor
+
+        def poll(self, timeout: float) -> list[tuple[int, int]]:
+            return [(self.descriptor, select.POLLOUT | select.POLLHUP)]
+
+    def broken(args: argparse.Namespace) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(select, "poll", MacPoll)
+    monkeypatch.setattr("engine.cli.gan.run_info", broken)
+    with (tmp_path / "stdout").open("w") as stdout:
+        monkeypatch.setattr(sys, "stdout", stdout)
+        assert engine_main(["info", "default-face"]) == OUTPUT_CLOSED
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux's /proc")

@@ -21,6 +21,7 @@ from engine.cli.arguments import (
     INTERRUPTED,
     OUTPUT_CLOSED,
     ArgumentParser,
+    escape_unencodable_output,
     expand_home,
     refuse_inputs_as_outputs,
     report_error,
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; failures its user can act on (`report_error`) become one line on
     stderr and exit code 2. The folders a failed command made for --out go again where it left
     them empty (the commands make them first, so that a bad --out costs nothing)."""
+    escape_unencodable_output()
     try:
         argv = expand_home(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)  # imports every command: seconds, torch among them
@@ -72,11 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _reader_gone(stream: TextIO) -> bool:
-    """Whether `stream` is a pipe whose reader closed it (`| head` has read its fill)."""
+    """Whether `stream` is a pipe whose reader closed it (`| head` has read its fill): Linux
+    reports that as POLLERR, macOS as POLLHUP."""
     try:
         poller = select.poll()
         poller.register(stream.fileno(), select.POLLOUT)
-        return any(events & select.POLLERR for _, events in poller.poll(0))
+        gone = select.POLLERR | select.POLLHUP
+        return any(events & gone for _, events in poller.poll(0))
     except (AttributeError, OSError, ValueError):  # no poll (Windows), no descriptor, closed
         return False
 

@@ -5,6 +5,7 @@ one argparse line and exit status 2, an engine error one `error:` line and exit 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -146,6 +147,15 @@ def run_script(main: Callable[[], None]) -> None:
         main()
     except Exception as error:
         sys.exit(report_error(error))
+
+
+def escape_unencodable_output() -> None:
+    """Write characters that standard output's encoding lacks as escapes (`\\u2248`), as
+    Python already does on standard error, rather than fail on them: a Windows console or file
+    in cp1252 has no '≈', and a line naming such a file ended the command with
+    UnicodeEncodeError after its work was done."""
+    with contextlib.suppress(AttributeError, ValueError):  # replaced, or closed
+        sys.stdout.reconfigure(errors="backslashreplace")
 
 
 def expand_home(argv: Sequence[str]) -> list[str]:

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--channels",
         help="max channel count (e.g. 256) or one width per resolution from 4 px up "
-        "(e.g. 256,256,256,128,64); default: a ≈4.8M-parameter model at 64 px",
+        "(e.g. 256,256,256,128,64); default: a 4.8M-parameter model at 64 px",
     )
     for flag, name, kind, text in CONFIG_OPTIONS:
         kind = _OPTION_TYPES.get(name, kind)

@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from app.body_cap import RequestBodyCap  # app first: it turns off what gradio reads as it loads
 from app.expiry import page_states
@@ -21,6 +22,7 @@ from app.folders import use_private_gradio_cache
 from app.models import DEFAULT_MODELS, ModelStore, resolve_model, resolve_preset
 from app.session import AppContext
 from app.settings import AppSettings
+from app.sign_in import SIGN_IN_MESSAGE, read_sign_ins
 from app.ui import PAGE_CSS, PAGE_JS, build_app
 from app.viewer import create_viewer
 from engine.cli.arguments import (
@@ -78,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=7860, help="port to listen on")
     parser.add_argument("--share", action="store_true", help="also serve a public Gradio link")
     parser.add_argument(
+        "--auth-file",
+        metavar="FILE",
+        help="ask visitors to sign in with a NAME:PASSWORD line of FILE (one per visitor; a "
+        "file keeps the passwords out of the process list)",
+    )
+    parser.add_argument(
         "--allow-model-paths",
         action="store_true",
         help="let visitors load checkpoints by server path even where others can reach the "
@@ -131,6 +139,14 @@ def serves_this_machine_only(args: argparse.Namespace) -> bool:
         return False
 
 
+def open_to_all(args: argparse.Namespace) -> str | None:
+    """A warning where others can reach the app and no sign-in is asked for, else None."""
+    if args.auth_file is not None or serves_this_machine_only(args):
+        return None
+    reach = "its public link" if args.share else f"{args.host}:{args.port}"
+    return f"anyone who reaches {reach} can use this app; --auth-file FILE asks for a password"
+
+
 def check_address(host: str, port: int) -> None:
     """Refuse, before the models load, an address this machine cannot listen on now: a port
     outside 1-65535, a host that is not its own, or a port another server holds (Gradio's
@@ -178,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--cars-model {settings.cars_model}: there is no StyleGAN-R model at {cars}; "
                 "pass a file written by `python -m engine styleganr` or leave it out."
             )
+        sign_ins = None if args.auth_file is None else read_sign_ins(Path(args.auth_file))
         release_dir = None if args.release_dir is None else release_folder(args.release_dir)
         models = ModelStore(device, release_dir=release_dir)
         if choice.installed:  # a preset that does not fit the GAN is refused now, not per request
@@ -190,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     except Exception as error:
         return report_error(error)
+    if (warning := open_to_all(args)) is not None:
+        logging.getLogger("ganlift.app").warning(warning)
     cap_allocator_arenas()
     use_private_gradio_cache()
     context = AppContext(settings, models, create_viewer(args.viewer))
@@ -200,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         server_name=args.host,
         server_port=args.port,
         share=args.share,
+        auth=sign_ins,
+        auth_message=SIGN_IN_MESSAGE,
         allowed_paths=[str(settings.examples_dir)],
         max_file_size=settings.limits.upload_bytes,
         state_session_capacity=page_states(settings.limits.sessions),

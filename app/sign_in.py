@@ -1,0 +1,45 @@
+"""Sign-in for the app's visitors (`launch.py --auth-file`): the names and passwords Gradio's
+login page asks for, read from a file so that no password shows in the process list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.errors import GANliftError
+
+SIGN_IN_MESSAGE = "GANlift: sign in with the name and password the host gave you."
+"""What the login page says above its form."""
+
+
+def read_sign_ins(path: Path) -> list[tuple[str, str]]:
+    """The `(name, password)` pairs of the file at `path`: one `NAME:PASSWORD` per line (the
+    password may hold colons; blank lines and lines starting with '#' are skipped)."""
+    flag = f"--auth-file {path}"
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise GANliftError(
+            f"{flag} is not a text file; write one NAME:PASSWORD per line."
+        ) from None
+    except OSError as error:
+        raise GANliftError(
+            f"{flag} cannot be read ({error.strerror or error}); name a file of NAME:PASSWORD "
+            "lines this user may read."
+        ) from None
+    sign_ins: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, colon, password = line.partition(":")
+        if not (name and colon and password):
+            raise GANliftError(
+                f"{flag}: line {number} is not NAME:PASSWORD (a name, a colon, then the "
+                "password); correct or delete it."
+            )
+        if name in sign_ins:
+            raise GANliftError(f"{flag} names '{name}' twice (line {number}); keep one line.")
+        sign_ins[name] = password
+    if not sign_ins:
+        raise GANliftError(f"{flag} holds no NAME:PASSWORD line; add one per visitor.")
+    return list(sign_ins.items())

@@ -1,0 +1,81 @@
+"""`launch.py --auth-file`: visitors sign in with a name and password from a file, and a host
+who opens the app to others without one is warned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import launch
+from app.sign_in import read_sign_ins
+from bench.load import bounded_predict, running_app
+from engine.errors import GANliftError
+from tests.e2e.tiny_model import write_tiny_model
+
+gradio_client = pytest.importorskip("gradio_client")
+
+
+def test_sign_ins_are_read_one_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "visitors.txt"
+    path.write_text("# lab members\nann:a:b c\n\n  bo:pw  \n")
+    assert read_sign_ins(path) == [("ann", "a:b c"), ("bo", "pw")]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, r" cannot be read \(No such file or directory\); name a file"),
+        (b"\xff\xfe\x00pw", "is not a text file; write one NAME:PASSWORD per line"),
+        (b"ann:pw\nbo\n", r"line 2 is not NAME:PASSWORD \(a name, a colon, then the password\)"),
+        (b":pw\n", "line 1 is not NAME:PASSWORD"),
+        (b"ann:\n", "line 1 is not NAME:PASSWORD"),
+        (b"ann:pw\nann:other\n", r"names 'ann' twice \(line 2\); keep one line"),
+        (b"# nobody yet\n\n", "holds no NAME:PASSWORD line; add one per visitor"),
+    ],
+)
+def test_a_bad_sign_in_file_is_one_sentence(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / "visitors.txt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(GANliftError, match=f"^--auth-file {path}.*{message}"):
+        read_sign_ins(path)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "warned"),
+    [
+        ([], None),
+        (["--share"], "anyone who reaches its public link can use this app"),
+        (["--host", "0.0.0.0"], "anyone who reaches 0.0.0.0:7860 can use this app"),
+        (["--host", "0.0.0.0", "--auth-file", "visitors.txt"], None),
+    ],
+)
+def test_an_app_open_to_others_without_sign_in_is_warned_of(
+    arguments: list[str], warned: str | None
+) -> None:
+    warning = launch.open_to_all(launch.build_parser().parse_args(arguments))
+    assert warning == warned or (warned is not None and warning.startswith(warned))
+
+
+@pytest.mark.slow
+def test_the_live_app_lets_in_only_those_who_sign_in(tmp_path: Path) -> None:
+    """Under --share anyone with the link could use the app (and the machine's CPU)."""
+    model, preset = write_tiny_model(tmp_path)
+    visitors = tmp_path / "visitors.txt"
+    visitors.write_text("ann:s3cret:x\n")
+    arguments = ["--auth-file", str(visitors)]
+    with running_app(model, str(preset), log=tmp_path / "app.log", extra_args=arguments) as app:
+        with pytest.raises(gradio_client.exceptions.AuthenticationError):
+            gradio_client.Client(app.url, verbose=False)
+        with pytest.raises(ValueError, match="Could not login"):
+            gradio_client.Client(app.url, auth=("ann", "s3cret"), verbose=False)
+        downloads = str(tmp_path / "downloads")
+        visitor = gradio_client.Client(
+            app.url, auth=("ann", "s3cret:x"), verbose=False, download_files=downloads
+        )
+        image, status = bounded_predict(visitor, 0, api_name="/sample")
+        assert Path(image).is_file() and "seed 0" in status
+    assert "can use this app" not in (tmp_path / "app.log").read_text()

@@ -3,6 +3,8 @@ who opens the app to others without one is warned."""
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from engine.errors import GANliftError
 from tests.e2e.tiny_model import write_tiny_model
 
 gradio_client = pytest.importorskip("gradio_client")
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def test_sign_ins_are_read_one_per_line(tmp_path: Path) -> None:
@@ -70,6 +73,11 @@ def test_the_live_app_lets_in_only_those_who_sign_in(tmp_path: Path) -> None:
     with running_app(model, str(preset), log=tmp_path / "app.log", extra_args=arguments) as app:
         with pytest.raises(gradio_client.exceptions.AuthenticationError):
             gradio_client.Client(app.url, verbose=False)
+        for route, body in (("config", None), ("gradio_api/upload", b"{}"),
+                            ("gradio_api/queue/join", b"{}")):  # fmt: skip
+            request = urllib.request.Request(app.url + route, data=body)
+            with pytest.raises(urllib.error.HTTPError, match="401"):
+                DIRECT.open(request, timeout=30)
         with pytest.raises(ValueError, match="Could not login"):
             gradio_client.Client(app.url, auth=("ann", "s3cret"), verbose=False)
         downloads = str(tmp_path / "downloads")

@@ -29,6 +29,7 @@ from torch import nn
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import resize_square
+from engine.randomness import global_rng_kept
 from engine.stylegan2 import Discriminator
 from engine.torch_files import read_torch_file
 
@@ -202,7 +203,8 @@ def perceptual_loss(
 def load_lpips(*, device: torch.device | str = "cpu") -> LPIPS:
     """LPIPS with the published weights (fetched into the hub cache if missing), frozen."""
     device = resolve_device(device)
-    model = LPIPS()
+    with global_rng_kept():  # the random initial weights are replaced by the published ones
+        model = LPIPS()
     vgg_state = _load_state(_ensure_on_disk(VGG16_WEIGHTS))
     features_state = {key: value for key, value in vgg_state.items() if key.startswith("features.")}
     _load_strict(model.vgg, features_state, VGG16_WEIGHTS)

@@ -18,6 +18,7 @@ from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import fit_to_frame
 from engine.progress import ProgressFn, StopFn
+from engine.randomness import global_rng_kept
 
 INPUT_SIZE = 32
 """Side in pixels of the images the regressor sees."""
@@ -97,11 +98,11 @@ def fit_label_regressor(
     if len(images) < 2 or steps < 1:
         raise GANliftError("The regressor needs at least 2 training images and 1 step.")
     device = resolve_device(device)
-    torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
     inputs = regressor_input(images).to(device)  # [N, 3, 32, 32]
     labels = labels.float().to(device)  # [N, K]
-    model = LabelRegressor(labels.shape[1]).to(device)
+    with global_rng_kept(seed):
+        model = LabelRegressor(labels.shape[1]).to(device)
     model.label_mean.copy_(labels.mean(0))
     model.label_std.copy_(labels.std(0).clamp_min(1e-6))
     targets = (labels - model.label_mean) / model.label_std  # [N, K]

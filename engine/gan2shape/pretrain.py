@@ -58,6 +58,7 @@ from engine.gan2shape.steps import (
 )
 from engine.perceptual import PerceptualLoss, perceptual_loss
 from engine.progress import ProgressFn, StopFn
+from engine.randomness import global_rng_kept
 from engine.stylegan2 import Discriminator, Generator
 from engine.stylegan2.checkpoint import check_float32, generator_fingerprint, safetensors_path
 
@@ -199,8 +200,7 @@ def pretrain(
     G = frozen_copy(G, device)
     D = frozen_copy(D, device)
     perceptual = perceptual or perceptual_loss("auto", discriminator=D, device=device)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+    with global_rng_kept(config.seed):
         networks = Gan2ShapeNetworks(preset.networks, style_dim=G.style_dim).to(device)
     optimizer = _optimizer(networks, preset)
     rng = torch.Generator().manual_seed(config.seed)

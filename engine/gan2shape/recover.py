@@ -35,6 +35,7 @@ from engine.inversion import GivenLatent, check_latent_fits, latent_parts, proje
 from engine.metrics import psnr
 from engine.perceptual import PerceptualLoss, perceptual_loss
 from engine.progress import ProgressFn, StopFn
+from engine.randomness import global_rng_kept
 from engine.stylegan2 import Discriminator, Generator, generator_fingerprint
 
 
@@ -112,8 +113,7 @@ def recover(
     target = _prepare_target(
         G, image, mask, latent, preset, perceptual, device, progress, should_stop
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with global_rng_kept(seed):
         networks = Gan2ShapeNetworks(preset.networks, style_dim=G.style_dim)
     if init is not None:
         _load_init(networks, init)

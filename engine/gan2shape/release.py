@@ -19,6 +19,7 @@ import torch
 from engine.errors import GANliftError
 from engine.gan2shape.networks import RELEASE_NETWORK_NAMES, Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
+from engine.randomness import global_rng_kept
 from engine.stylegan2.safe_pickle import load_torch_file
 
 
@@ -145,6 +146,7 @@ def _networks(path: Path, preset: Gan2ShapePreset, style_dim: int) -> dict[str, 
             f"{path} lacks {', '.join(missing)} of the release's five pretrained networks; "
             "download it again."
         )
-    networks = Gan2ShapeNetworks(preset.networks, style_dim=style_dim)
+    with global_rng_kept():  # the random initial weights are replaced by the release's
+        networks = Gan2ShapeNetworks(preset.networks, style_dim=style_dim)
     networks.load_release_state(state)
     return networks.state_dict()

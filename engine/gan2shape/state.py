@@ -23,6 +23,7 @@ from engine.errors import GANliftError
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.steps import ProjectedCache, Target
+from engine.randomness import global_rng_kept
 from engine.stylegan2 import Generator, generator_fingerprint
 from engine.stylegan2.checkpoint import lowered_precision
 from engine.torch_files import read_torch_file
@@ -140,7 +141,8 @@ def load_state(path: str | os.PathLike, *, device: torch.device | str = "cpu") -
             "start the run again."
         )
     preset = Gan2ShapePreset.from_json(data["preset"], source=f"preset in {path}")
-    networks = Gan2ShapeNetworks(preset.networks, style_dim=data["style_dim"])
+    with global_rng_kept():  # the random initial weights are replaced by the saved ones
+        networks = Gan2ShapeNetworks(preset.networks, style_dim=data["style_dim"])
     try:
         networks.load_state_dict(data["networks"], strict=True)
     except RuntimeError as error:

@@ -30,6 +30,7 @@ from safetensors import SafetensorError
 from engine.atomic import atomic_path, path_first, save_torch
 from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError
+from engine.randomness import global_rng_kept
 from engine.stylegan2.ada import convert_ada_snapshot
 from engine.stylegan2.config import (
     DiscriminatorConfig,
@@ -498,7 +499,8 @@ def _build(
     """Construct `cls(config)` and load `state` into it strictly (with the module's own blur
     kernels where the format does not store them), once `_check_layout` has passed."""
     _check_layout(cls, config, state, source, own_kernels)
-    module = cls(config)
+    with global_rng_kept():  # the random initial weights are replaced by the state's
+        module = cls(config)
     _load_state(module, _with_own_kernels(module, state) if own_kernels else state, source)
     return module
 

@@ -27,6 +27,7 @@ from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError
 from engine.images import make_grid
 from engine.progress import ProgressFn, StopFn
+from engine.randomness import global_rng_kept
 from engine.stylegan2 import Generator
 from engine.styleganr.camera import camera_from_view
 from engine.styleganr.config_io import (
@@ -207,8 +208,8 @@ def train_view_labeller(
     augmented if the config says so; resumes from and atomically replaces ``state_path``, at
     the config's learning rate (so a resumed state can be fine-tuned at a lower one)."""
     device = resolve_device(device)
-    torch.manual_seed(config.seed)
-    labeller = ViewLabeller(config).to(device)
+    with global_rng_kept(config.seed):
+        labeller = ViewLabeller(config).to(device)
     optimiser = torch.optim.Adam(labeller.parameters(), lr=config.learning_rate)
     step = 0
     if Path(state_path).exists():
@@ -263,7 +264,8 @@ def labeller_from_state(
     config: dict, weights: dict[str, torch.Tensor], source: str, device: torch.device | str
 ) -> ViewLabeller:
     """A labeller built from a stored config dict and weights (from ``source``), in eval mode."""
-    labeller = ViewLabeller(config_from_dict(LabellerConfig, config, source))
+    with global_rng_kept():  # the random initial weights are replaced by the stored ones
+        labeller = ViewLabeller(config_from_dict(LabellerConfig, config, source))
     labeller.load_state_dict(weights, strict=True)
     return labeller.to(resolve_device(device)).eval()
 

@@ -20,6 +20,7 @@ import torch
 from engine.config import config_from_dict, config_to_dict
 from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError
+from engine.randomness import global_rng_kept
 from engine.stylegan2 import Generator, generator_fingerprint, load_checkpoint
 from engine.stylegan2.checkpoint import MODELS_DIR, resolve_checkpoint_path
 from engine.styleganr.config_io import bundled_path, read_state, write_state
@@ -166,11 +167,14 @@ def load_styleganr(
                 "Python)."
             ) from error
         generator = load_checkpoint(recorded_file, device).generator  # its errors tell why
-    inverse_graphics = InverseGraphicsNet(
-        config_from_dict(InverseGraphicsConfig, state["inverse_graphics"]["config"], str(path))
-    )
+    with global_rng_kept():  # the random initial weights are replaced by the file's
+        inverse_graphics = InverseGraphicsNet(
+            config_from_dict(InverseGraphicsConfig, state["inverse_graphics"]["config"], str(path))
+        )
+        mapping = MappingNetwork(
+            config_from_dict(MappingConfig, state["mapping"]["config"], str(path))
+        )
     inverse_graphics.load_state_dict(state["inverse_graphics"]["state"], strict=True)
-    mapping = MappingNetwork(config_from_dict(MappingConfig, state["mapping"]["config"], str(path)))
     mapping.load_state_dict(state["mapping"]["state"], strict=True)
     if (mapping.config.num_ws, mapping.config.style_dim) != (generator.num_ws, generator.style_dim):
         raise GANliftError(

@@ -20,6 +20,7 @@ from engine.config import config_from_dict, config_to_dict
 from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
+from engine.randomness import global_rng_kept
 from engine.styleganr.config_io import (
     check_not_past_steps,
     check_resumable,
@@ -183,8 +184,8 @@ def train_inverse_graphics(
     checked).
     """
     device = resolve_device(device)
-    torch.manual_seed(config.seed)
-    network = InverseGraphicsNet(config.network)
+    with global_rng_kept(config.seed):
+        network = InverseGraphicsNet(config.network)
     if initial_weights is not None:  # float16 weights of an exported model are copied as float32
         network.load_state_dict(initial_weights, strict=True)
     network = network.to(device)
@@ -222,7 +223,8 @@ def load_inverse_graphics(
     """The network stored in an inverse graphics state file, in eval mode."""
     state = read_state(path, STATE_FORMAT)
     config = config_from_dict(InverseGraphicsTrainConfig, state["config"], str(path))
-    network = InverseGraphicsNet(config.network)
+    with global_rng_kept():  # the random initial weights are replaced by the stored ones
+        network = InverseGraphicsNet(config.network)
     network.load_state_dict(state["network"], strict=True)
     device = resolve_device(device)
     network = network.to(device).eval()

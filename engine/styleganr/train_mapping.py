@@ -21,6 +21,7 @@ from engine.config import config_from_dict, config_to_dict
 from engine.device import frozen_copy, resolve_device
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
+from engine.randomness import global_rng_kept
 from engine.stylegan2 import Generator, check_float32
 from engine.styleganr.config_io import (
     check_not_past_steps,
@@ -153,18 +154,19 @@ def train_mapping(
     generator = frozen_copy(generator, device)  # the caller's stay as they are
     inverse_graphics = frozen_copy(inverse_graphics, device)
     inverse_graphics.template = inverse_graphics.template.to(device)
-    torch.manual_seed(config.seed)
-    mapping = MappingNetwork(
-        MappingConfig(
-            num_ws=generator.num_ws,
-            style_dim=generator.style_dim,
-            num_view_layers=views.num_view_layers,
-            shape_dim=inverse_graphics.config.shape_dim,
-            texture_dim=inverse_graphics.config.texture_dim,
-            hidden=config.hidden,
-        ),
-        mean_w=sample_w(generator, 1024, seed=config.seed, truncation=1.0).mean(0),
-    ).to(device)
+    mean_w = sample_w(generator, 1024, seed=config.seed, truncation=1.0).mean(0)
+    with global_rng_kept(config.seed):
+        mapping = MappingNetwork(
+            MappingConfig(
+                num_ws=generator.num_ws,
+                style_dim=generator.style_dim,
+                num_view_layers=views.num_view_layers,
+                shape_dim=inverse_graphics.config.shape_dim,
+                texture_dim=inverse_graphics.config.texture_dim,
+                hidden=config.hidden,
+            ),
+            mean_w=mean_w,
+        ).to(device)
     model = StyleGANR(generator, inverse_graphics, mapping, views, generator_path)
     optimiser = torch.optim.Adam(mapping.parameters(), lr=config.learning_rate)
     rng = torch.Generator().manual_seed(config.seed)

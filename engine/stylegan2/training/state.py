@@ -17,6 +17,7 @@ import torch
 from engine.atomic import save_torch
 from engine.config import config_changes
 from engine.errors import GANliftError
+from engine.randomness import global_rng_kept
 from engine.stylegan2 import Checkpoint, Discriminator, Generator
 from engine.stylegan2.safe_pickle import load_torch_file
 from engine.stylegan2.training.config import TrainConfig
@@ -62,9 +63,9 @@ class TrainingState:
     @classmethod
     def create(cls, config: TrainConfig, device: torch.device) -> TrainingState:
         """Fresh networks initialised from `config.seed` (identical in every process)."""
-        torch.manual_seed(config.seed)
-        generator = Generator(config.generator_config()).to(device)
-        discriminator = Discriminator(config.discriminator_config()).to(device)
+        with global_rng_kept(config.seed):
+            generator = Generator(config.generator_config()).to(device)
+            discriminator = Discriminator(config.discriminator_config()).to(device)
         generator_ema = copy.deepcopy(generator).eval().requires_grad_(False)
         g_ratio = lazy_regularisation_ratio(config.g_reg_every if config.pl_weight > 0 else None)
         d_ratio = lazy_regularisation_ratio(config.d_reg_every)

@@ -459,20 +459,30 @@ def check_float32(generator: Generator, user: str) -> None:
 def generator_fingerprint(generator: Generator) -> str:
     """A short SHA-256 of the generator's weights in float32: models built on one GAN (such as
     a StyleGAN-R mapping network) record it to refuse another GAN that shares its shapes. It
-    is kept on the generator until a weight changes (in place or replaced), as the app's
-    GAN-view slider asks for it on every move."""
+    is kept on the generator until a weight changes (in place, through `.data`, or replaced),
+    as the app's GAN-view slider asks for it on every move."""
     state = generator.state_dict()
-    versions = tuple((value.data_ptr(), value._version) for value in state.values())
+    probe = _weights_probe(state)
     cached = getattr(generator, "_ganlift_fingerprint", None)
-    if cached is not None and cached[0] == versions:
+    if cached is not None and cached[0] == probe:
         return cached[1]
     digest = hashlib.sha256()
     for key, value in sorted(state.items()):
         digest.update(key.encode())
         digest.update(value.detach().float().cpu().contiguous().numpy().tobytes())
     fingerprint = digest.hexdigest()[:16]
-    generator._ganlift_fingerprint = (versions, fingerprint)
+    generator._ganlift_fingerprint = (probe, fingerprint)
     return fingerprint
+
+
+def _weights_probe(state: Mapping[str, torch.Tensor]) -> tuple:
+    """Where each weight lives, its version and its sum: what tells, far faster than hashing,
+    that no weight changed since the last hash. The sum catches edits through `.data` (an EMA
+    update such as the StyleGAN2 port's `accumulate`), which leave the version as it was."""
+    with torch.no_grad():
+        sums = torch.stack([value.sum(dtype=torch.float64) for value in state.values()])
+    places = [(value.data_ptr(), value._version) for value in state.values()]
+    return tuple(places), tuple(sums.tolist())  # one read back from the device
 
 
 def _with_prefix(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

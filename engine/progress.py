@@ -55,22 +55,27 @@ class _BestEffortStream:
         return getattr(self._stream, name)
 
 
+def _notebook_stream(stream: TextIO) -> bool:
+    """Whether `stream` is a Jupyter kernel's (no terminal, but it redraws a line as one does)."""
+    return type(stream).__module__.startswith("ipykernel.")
+
+
 @contextmanager
 def tqdm_progress(desc: str = "", unit: str = "step") -> Iterator[ProgressFn]:
     """A `ProgressFn` that drives one tqdm bar (with ETA) for the duration of a `with`.
 
     A new total starts a new phase on the same line. The rate counts from a phase's first
     report, so work resumed part-way (a training run at step 5,000 of 9,000) gets its ETA from
-    this sitting's speed, not from steps it never did. Into a log or a pipe the bar is drawn at
-    most every `LOG_DRAW_SECONDS`; a stream that fails (or none: `2>&-`) only ends the drawing.
-    `TQDM_DISABLE=1` turns every bar off."""
+    this sitting's speed, not from steps it never did. Into a log or a pipe (not a Jupyter
+    notebook) the bar is drawn at most every `LOG_DRAW_SECONDS`; a stream that fails (or
+    none: `2>&-`) only ends the drawing. `TQDM_DISABLE=1` turns every bar off."""
     stream = sys.stderr
     bar: tqdm | None = None
 
     def report(done: int, total: int, message: str) -> None:
         nonlocal bar
         if bar is None:
-            terminal = stream is not None and stream.isatty()
+            terminal = stream is not None and (stream.isatty() or _notebook_stream(stream))
             bar = tqdm(
                 total=total, initial=done, desc=desc, unit=unit, dynamic_ncols=True,
                 file=_BestEffortStream(stream) if stream is not None else None,

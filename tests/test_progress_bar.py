@@ -42,6 +42,35 @@ def test_a_log_gets_a_draw_per_interval_not_one_per_step(monkeypatch: pytest.Mon
     assert drawn.count("\r") <= 3 and "200/200" in drawn and "loss 0.0050" in drawn
 
 
+class _NotebookStream(io.StringIO):
+    """What ipykernel puts in sys.stderr: no terminal, yet the notebook redraws a line."""
+
+
+_NotebookStream.__module__ = "ipykernel.iostream"
+
+
+@pytest.mark.parametrize(
+    ("stderr", "interval"),
+    [(_NotebookStream(), 0.1), (io.StringIO(), engine.progress.LOG_DRAW_SECONDS)],
+    ids=["notebook", "log"],
+)
+def test_a_notebook_s_bar_moves_as_a_terminal_s(
+    stderr: io.StringIO, interval: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook's bar was drawn as a log's, every 10 s."""
+    intervals: list[float] = []
+
+    def recording_tqdm(**kwargs: object) -> tqdm:
+        intervals.append(kwargs["mininterval"])
+        return tqdm(**kwargs)
+
+    monkeypatch.setattr(sys, "stderr", stderr)
+    monkeypatch.setattr(engine.progress, "tqdm", recording_tqdm)
+    with tqdm_progress("reconstruct") as report:
+        report(1, 5, "step")
+    assert intervals == [interval] and "1/5" in stderr.getvalue()
+
+
 class _ClosedPipe(io.StringIO):
     def write(self, text: str) -> int:
         raise BrokenPipeError(32, "Broken pipe")

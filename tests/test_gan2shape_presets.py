@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from engine.errors import GANliftError
+from engine.gan2shape import load_model
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
 from engine.gan2shape.recover import check_generator
 from engine.gan2shape.sampling import view_distribution
@@ -140,3 +141,8 @@ def test_a_preset_json_file_stands_wherever_a_preset_name_does(tmp_path) -> None
     assert mine.name == "mine" and mine.prior_far == 1.0
     with pytest.raises(GANliftError, match=r"none\.json does not exist"):
         get_preset(str(tmp_path / "none.json"))
+    assert get_preset(path) == mine == get_preset(mine)  # a pathlib path failed with AttributeError
+    face = tmp_path / "face"  # any path is a file, whatever its name
+    face.write_text(PRESETS["default-face"].to_json())
+    model = load_model("default-face", preset=face)
+    assert model.preset == PRESETS["default-face"]

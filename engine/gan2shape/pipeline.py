@@ -24,7 +24,13 @@ from engine.device import module_device, resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import PreparedInput, prepare_input
 from engine.gan2shape.outputs import OUTPUT_NAMES
-from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
+from engine.gan2shape.presets import (
+    PRESETS,
+    Gan2ShapePreset,
+    PresetChoice,
+    StepLengths,
+    get_preset,
+)
 from engine.gan2shape.pretrain import sample_latents
 from engine.gan2shape.pretrained_files import load_pretrained
 from engine.gan2shape.recover import Recovery, check_generator, continue_recovery, recover
@@ -84,7 +90,7 @@ def frame_input(
 def load_model(
     model: str | os.PathLike,
     *,
-    preset: Gan2ShapePreset | str | None = None,
+    preset: PresetChoice | None = None,
     device: torch.device | str = "cpu",
     release_dir: str | os.PathLike | None = None,
 ) -> Gan2ShapeModel:
@@ -104,7 +110,7 @@ def load_model(
                 "bench shape: --preset)."
             )
         preset = path.stem
-    preset = get_preset(preset) if isinstance(preset, str) else preset
+    preset = get_preset(preset)
     check_generator(checkpoint.generator, preset)  # now, not after the input is framed
     if checkpoint.discriminator is None:
         raise GANliftError(

@@ -315,9 +315,16 @@ PRESETS: dict[str, Gan2ShapePreset] = {
 """The release's categories and GANlift's default models."""
 
 
-def get_preset(name: str) -> Gan2ShapePreset:
-    """The preset called `name`, or the one in the JSON file `name` (ending ``.json``)."""
-    if name.endswith(".json"):
+PresetChoice = Gan2ShapePreset | str | os.PathLike
+"""A preset, its name, or its JSON file's path (a `str` ending `.json`, or any path)."""
+
+
+def get_preset(name: PresetChoice) -> Gan2ShapePreset:
+    """The preset called `name`, or the one in the JSON file `name` (a path, or a name
+    ending ``.json``); a preset is returned as it is."""
+    if isinstance(name, Gan2ShapePreset):
+        return name
+    if isinstance(name, os.PathLike) or name.endswith(".json"):
         return Gan2ShapePreset.from_json_file(name)
     if name not in PRESETS:
         raise GANliftError(f"Unknown GAN2Shape preset '{name}'; use one of {', '.join(PRESETS)}.")

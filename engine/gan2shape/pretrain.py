@@ -38,7 +38,7 @@ from engine.errors import GANliftError
 from engine.gan2shape.frames import to_network_frame
 from engine.gan2shape.inputs import default_masks
 from engine.gan2shape.networks import Gan2ShapeNetworks
-from engine.gan2shape.presets import Gan2ShapePreset, get_preset
+from engine.gan2shape.presets import Gan2ShapePreset, PresetChoice, get_preset
 from engine.gan2shape.pretrained_files import (
     PretrainingRun,
     restore_pretraining,
@@ -162,7 +162,7 @@ def pretrain(
     G: Generator,
     D: Discriminator,
     *,
-    preset: Gan2ShapePreset | str,
+    preset: PresetChoice,
     out: str | os.PathLike,
     config: PretrainConfig = PretrainConfig(),
     resume: bool = False,
@@ -179,7 +179,7 @@ def pretrain(
 
     Under torch.distributed every process calls this with the same arguments; `config.batch`
     is the global batch, and only rank 0 reports progress and writes files."""
-    preset = get_preset(preset) if isinstance(preset, str) else preset
+    preset = get_preset(preset)
     if Path(out).is_dir():
         raise GANliftError(
             f"{out} is a folder; give the weights file's name (for example "

@@ -17,7 +17,7 @@ from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.parametrisation import compose_image
 from engine.gan2shape.photogeometry import albedo_from_image, decompose, render_in_views
-from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, get_preset
+from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, PresetChoice, get_preset
 from engine.gan2shape.state import Phase, RecoveryState, check_same_generator, save_state
 from engine.gan2shape.steps import (
     StepContext,
@@ -71,7 +71,7 @@ def recover(
     D: Discriminator,
     image: torch.Tensor,
     *,
-    preset: Gan2ShapePreset | str,
+    preset: PresetChoice,
     mask: torch.Tensor | None = None,
     latent: GivenLatent | None = None,
     device: torch.device | str | None = None,
@@ -101,7 +101,7 @@ def recover(
     inversion raises `StoppedEarly`: a half-done inversion would be kept as the target for
     good, so nothing is saved then.
     """
-    preset = get_preset(preset) if isinstance(preset, str) else preset
+    preset = get_preset(preset)
     device = resolve_device(module_device(G) if device is None else device)
     check_generator(G, preset)
     image = checked_image(image, "GAN2Shape")

@@ -14,7 +14,7 @@ from engine.evaluation.balance import CoverageReader, coverage_weights
 from engine.evaluation.evaluate import EvaluationConfig, evaluate_gan
 from engine.evaluation.regressor import LabelRegressor
 from engine.evaluation.report import write_evaluation
-from engine.gan2shape import PretrainConfig, prepare_input, pretrain
+from engine.gan2shape import PretrainConfig, prepare_input, pretrain, sample_input
 from engine.inversion import save_latent
 from engine.mesh import depth_to_mesh
 from engine.stylegan2 import save_checkpoint, save_pt_checkpoint
@@ -224,3 +224,14 @@ def test_writers_that_take_the_path_first_say_so(tmp_path) -> None:
         with pytest.raises(GANliftError, match=rf"^{name} takes the file's path first, got a "):
             call()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_gan_sample_s_seed_is_checked_as_every_other_seed() -> None:
+    """`sample_input(G, np.int64(1))` failed with torch's TypeError, and seed 2**32 lifted
+    seed 0's sample under another name."""
+    G, _ = tiny_gan(16)
+    prepared, latent = sample_input(G, np.int64(1))
+    assert torch.equal(latent, sample_input(G, 1)[1]) and "seed 1" in prepared.framing
+    for seed in (2**32, -1, 1.5):
+        with pytest.raises(GANliftError, match=f"seed must be a whole number .* got {seed!r}"):
+            sample_input(G, seed)

@@ -38,6 +38,7 @@ from engine.gan2shape.release import read_release
 from engine.gan2shape.state import load_state
 from engine.images import Box, to_uint8
 from engine.inversion import GivenLatent, check_latent_fits, latent_parts
+from engine.limits import check_seed
 from engine.perceptual import PerceptualLoss
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Discriminator, Generator, load_checkpoint, resolve_checkpoint_path
@@ -188,6 +189,7 @@ def sample_input(
 ) -> tuple[PreparedInput, torch.Tensor]:
     """A GAN sample to lift instead of a photo: (its image, its w `[1, D]`); z is drawn from
     `seed` and pulled towards the mean w by `truncation`, so no inversion is needed."""
+    seed = check_seed(seed)  # numpy's integers too; 2**32 would draw what 0 draws
     latent = sample_latents(G, 1, seed=seed, truncation=truncation)  # [1, D]
     with torch.no_grad():
         image = G.synthesis(latent).clamp(-1, 1)  # [1, 3, S, S]

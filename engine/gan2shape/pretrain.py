@@ -56,6 +56,7 @@ from engine.gan2shape.steps import (
     shape_loss,
     take_snapshot,
 )
+from engine.limits import check_seed
 from engine.perceptual import PerceptualLoss, perceptual_loss
 from engine.progress import ProgressFn, StopFn
 from engine.randomness import global_rng_kept
@@ -328,7 +329,8 @@ def sample_latents(G: Generator, count: int, *, seed: int, truncation: float) ->
     """`count` latents w `[count, D]` of `G` drawn from `seed`, pulled towards its
     `truncation_centre` by `truncation` (1 = none)."""
     device = next(G.parameters()).device
-    z = torch.randn(count, G.style_dim, generator=torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(check_seed(seed))
+    z = torch.randn(count, G.style_dim, generator=generator)
     with torch.no_grad():
         return torch.lerp(G.truncation_centre(), G.mapping(z.to(device)), truncation)
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.atomic import path_first, save_torch
+from engine.brief import brief_repr
 from engine.device import frozen_copy, resolve_device
 from engine.errors import GANliftError
 from engine.images import checked_image, fit_to_frame
@@ -38,6 +39,8 @@ PixelLoss = Literal["mse", "l1"]
 @dataclass
 class InversionResult:
     """What `project` found, on the device it ran on, detached from any graph."""
+
+    __repr__ = brief_repr  # shapes and sizes, not every value
 
     latent: torch.Tensor
     """w `[1, style_dim]`, or W+ `[1, num_ws, style_dim]` when projected with `w_plus`."""
@@ -56,6 +59,8 @@ class InversionResult:
 @dataclass
 class SavedLatent:
     """A latent read back from a file written by `save_latent`."""
+
+    __repr__ = brief_repr  # shapes and sizes, not every value
 
     latent: torch.Tensor
     """w `[1, D]` or W+ `[1, num_ws, D]`, finite."""

@@ -90,6 +90,16 @@ def test_progress_names_stage_and_step(full) -> None:
     assert any("caching projected samples" in message for message in messages)
 
 
+def test_a_recovery_shows_itself_in_a_few_lines(full) -> None:
+    """A notebook cell ending in a Recovery printed 45,000 characters of tensors and networks."""
+    recovery, _ = full
+    shown = repr(recovery)
+    assert len(shown) < 1000 and f"depth=tensor[1, {SIZE}, {SIZE}](float32)" in shown
+    assert f"psnr={recovery.psnr:.4g}" in shown and "state=RecoveryState(" in shown
+    state = repr(recovery.state)
+    assert len(state) < 1000 and "networks=Gan2ShapeNetworks(" in state and " weights)" in state
+
+
 def test_recovery_ranges(full) -> None:
     recovery, _ = full
     assert recovery.depth.shape == (1, SIZE, SIZE)

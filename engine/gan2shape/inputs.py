@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from engine.brief import brief_repr
 from engine.errors import GANliftError
 from engine.images import (
     CROP_SIDE_LIMIT,
@@ -59,6 +60,8 @@ reconstruction and then left no surface to mesh."""
 @dataclass
 class PreparedInput:
     """An image ready for `recover`: square, in the GAN's frame, with its object mask."""
+
+    __repr__ = brief_repr  # shapes and sizes, not every value
 
     image: torch.Tensor  # [1, 3, S, S] in [-1, 1]
     mask: torch.Tensor | None  # [1, 1, S, S] in {0, 1}, or None where the category needs none

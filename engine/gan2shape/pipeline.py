@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 
 from engine.atomic import output_folder, write_json
+from engine.brief import brief_repr
 from engine.device import module_device, resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import PreparedInput, prepare_input
@@ -55,6 +56,8 @@ RUN_FILE = "run.json"
 @dataclass
 class Gan2ShapeModel:
     """A StyleGAN2 loaded for GAN2Shape: its generator and discriminator and the preset."""
+
+    __repr__ = brief_repr  # shapes and sizes, not every value
 
     generator: Generator
     discriminator: Discriminator
@@ -201,6 +204,8 @@ def sample_input(
 @dataclass
 class Reconstruction:
     """A finished (or stopped) run in an output folder."""
+
+    __repr__ = brief_repr  # shapes and sizes, not every value
 
     recovery: Recovery
     resumed: bool

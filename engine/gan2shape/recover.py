@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.brief import brief_repr
 from engine.device import frozen_copy, module_device, resolve_device, same_device
 from engine.errors import GANliftError, StoppedEarly
 from engine.gan2shape.frames import to_network_frame
@@ -42,6 +43,8 @@ from engine.stylegan2 import Discriminator, Generator, generator_fingerprint
 @dataclass
 class Recovery:
     """What GAN2Shape recovered for one image (networks' frame, batch 1, detached)."""
+
+    __repr__ = brief_repr  # shapes and sizes, not every value
 
     depth: torch.Tensor  # [1, S, S] canonical depth in the preset's camera depth range
     albedo: torch.Tensor  # [1, 3, S, S] in [-1, 1], solved per pixel (`albedo_from_image`)

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from engine.atomic import save_torch
+from engine.brief import brief_repr
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.networks import Gan2ShapeNetworks
@@ -63,6 +64,8 @@ def schedule(preset: Gan2ShapePreset, *, fit_prior: bool) -> list[Phase]:
 @dataclass
 class RecoveryState:
     """Everything needed to continue a run on one image."""
+
+    __repr__ = brief_repr  # shapes and sizes, not every value
 
     preset: Gan2ShapePreset
     networks: Gan2ShapeNetworks

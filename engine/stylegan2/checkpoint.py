@@ -28,6 +28,7 @@ import torch
 from safetensors import SafetensorError
 
 from engine.atomic import atomic_path, path_first, save_torch
+from engine.brief import brief_repr
 from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError
 from engine.randomness import global_rng_kept
@@ -56,6 +57,8 @@ a protocol header and frame when saved with pickle protocol 4 or 5)."""
 @dataclass
 class Checkpoint:
     """A loaded StyleGAN2: the EMA generator, the discriminator if stored, and the mean w."""
+
+    __repr__ = brief_repr  # shapes and sizes, not every value
 
     generator: Generator
     discriminator: Discriminator | None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from engine.brief import brief_repr
 from engine.errors import GANliftError
 from engine.images import checked_image, frame_object, to_uint8
 from engine.limits import check_seed
@@ -30,6 +31,8 @@ _EXPORT_AXES = (1.0, -1.0, -1.0)
 @dataclass
 class Sample:
     """Interpretable codes and the image the GAN makes from them."""
+
+    __repr__ = brief_repr  # shapes and sizes, not every value
 
     codes: StyleCodes
     image: torch.Tensor

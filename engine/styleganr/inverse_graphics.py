@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.brief import brief_repr
 from engine.render import render_mesh
 from engine.styleganr.camera import object_to_camera, projection
 from engine.styleganr.icosphere import Icosphere, icosphere
@@ -55,6 +56,8 @@ class InverseGraphicsConfig:
 @dataclass
 class MeshPrediction:
     """What the network predicts for a batch of images."""
+
+    __repr__ = brief_repr  # shapes and sizes, not every value
 
     shape_code: torch.Tensor
     """``[B, shape_dim]``."""
@@ -178,6 +181,8 @@ def refine_camera(camera: torch.Tensor, correction: torch.Tensor) -> torch.Tenso
 @dataclass
 class MeshImage:
     """A prediction rendered in a camera."""
+
+    __repr__ = brief_repr  # shapes and sizes, not every value
 
     image: torch.Tensor
     """``[B, 3, H, W]`` the textured mesh over the given background."""

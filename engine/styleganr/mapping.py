@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.brief import brief_repr
+
 PARTS = ("shape", "texture", "background")
 """The content parts, in the order of the soft masks' first axis."""
 
@@ -27,6 +29,8 @@ BACKGROUND_GRID = 4
 @dataclass
 class StyleCodes:
     """The interpretable codes of a batch of samples."""
+
+    __repr__ = brief_repr  # shapes and sizes, not every value
 
     camera: torch.Tensor
     """``[N, 3]`` (azimuth°, elevation°, scale)."""

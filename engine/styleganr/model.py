@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from engine.brief import brief_repr
 from engine.config import config_from_dict, config_to_dict
 from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError
@@ -48,6 +49,8 @@ def resolve_model_path(spec: str | os.PathLike, *, models_dir: Path = MODELS_DIR
 @dataclass
 class StyleGANR:
     """Everything the StyleGAN-R operations need."""
+
+    __repr__ = brief_repr  # shapes and sizes, not every value
 
     generator: Generator
     inverse_graphics: InverseGraphicsNet

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -159,6 +160,18 @@ def test_grabcut_gives_an_image_the_same_mask_every_time() -> None:
     for image in batch.image[1:]:
         grabcut_mask(image[None])
     assert torch.equal(grabcut_mask(batch.image[:1]), first)
+
+
+def test_grabcut_leaves_the_caller_s_opencv_generator_alone() -> None:
+    """Its k-means is seeded with 0, which reseeded a notebook's own `cv2.setRNGSeed(42)`."""
+    image, _ = disc_on_noise(48, 64, (24, 32), 15)
+    draws = []
+    for masked in (False, True):
+        cv2.setRNGSeed(42)
+        if masked:
+            grabcut_mask(image)
+        draws.append(cv2.randu(np.zeros(4), 0, 1).copy())
+    assert np.array_equal(*draws)
 
 
 def test_an_unbelievable_grabcut_falls_back_to_the_whole_frame(monkeypatch) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,9 +201,21 @@ def grabcut_mask(image: torch.Tensor, *, margin: float = 0.1, iterations: int = 
     height, width = rgb.shape[:2]
     inset_x, inset_y = max(1, round(margin * width)), max(1, round(margin * height))
     rectangle = (inset_x, inset_y, width - 2 * inset_x, height - 2 * inset_y)
-    labels = np.zeros((height, width), np.uint8)
+    with ThreadPoolExecutor(max_workers=1) as worker:  # see `_seeded_grabcut`
+        labels = worker.submit(_seeded_grabcut, rgb, rectangle, iterations).result()
+    kept = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)  # [H, W]
+    return torch.from_numpy(kept).float()[None, None].to(image.device)
+
+
+def _seeded_grabcut(
+    rgb: np.ndarray, rectangle: tuple[int, int, int, int], iterations: int
+) -> np.ndarray:
+    """GrabCut's labels `[H, W]` of `rgb [H, W, 3]` from `rectangle`, its k-means seeded with
+    0. OpenCV's generator is per thread: run in a thread of its own, the seeding leaves the
+    caller's generator (`cv2.setRNGSeed` in a notebook) as it was."""
+    labels = np.zeros(rgb.shape[:2], np.uint8)
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.setRNGSeed(0)  # GrabCut's k-means draws from OpenCV's global generator
+    cv2.setRNGSeed(0)
     cv2.grabCut(
         cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
         labels,
@@ -212,8 +225,7 @@ def grabcut_mask(image: torch.Tensor, *, margin: float = 0.1, iterations: int = 
         iterations,
         cv2.GC_INIT_WITH_RECT,
     )
-    kept = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)  # [H, W]
-    return torch.from_numpy(kept).float()[None, None].to(image.device)
+    return labels
 
 
 MASK_AREA_RANGE = (0.1, 0.9)

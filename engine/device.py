@@ -28,7 +28,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
         ) from error
     if device.type not in SUPPORTED_DEVICE_TYPES:
         raise GANliftError(
-            f"Device {name!r} is not supported: GANlift runs on 'cpu' or 'cuda' (--device on "
+            f"Device '{device}' is not supported: GANlift runs on 'cpu' or 'cuda' (--device on "
             "the command line; 'auto' picks CUDA where there is one, else the CPU)."
         )
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from engine.atomic import path_first, save_torch
 from engine.brief import brief_repr
-from engine.device import frozen_copy, resolve_device
+from engine.device import frozen_copy, module_device, resolve_device
 from engine.errors import GANliftError
 from engine.images import checked_image, fit_to_frame
 from engine.metrics import psnr
@@ -107,7 +107,7 @@ def project(
     optimize_noise: bool = True,
     w_avg_samples: int = 10_000,
     seed: int = 0,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
 ) -> InversionResult:
@@ -122,14 +122,15 @@ def project(
     noise-map autocorrelation. Ramps are
     fractions of `num_steps`. `initial_latent` (e.g. an encoder's output) replaces the mean w
     as the starting point. `progress(step, num_steps, message)` is called after every step;
-    `should_stop()` is polled before every step and ends the optimisation early.
+    `should_stop()` is polled before every step and ends the optimisation early. It runs on
+    `device`, by default where `G` is.
     """
     if num_steps < 1:
         raise GANliftError(f"The number of inversion steps must be at least 1, got {num_steps}.")
     target = checked_image(target, "The inversion")
     if pixel_loss not in ("mse", "l1"):
         raise GANliftError(f"Unknown pixel loss '{pixel_loss}'; use mse or l1.")
-    device = resolve_device(device)
+    device = resolve_device(module_device(G) if device is None else device)
     G = frozen_copy(G, device)
     rng = torch.Generator().manual_seed(seed)
     size = G.config.size

@@ -23,8 +23,9 @@ from engine.stylegan2 import load_checkpoint
 from engine.styleganr import load_styleganr
 from engine.styleganr.labelling import load_view_labeller
 from engine.styleganr.multiview import synthetic_view_pairs
+from engine.styleganr.train_mapping import MappingTrainConfig, train_mapping
 from engine.synth import render_samples
-from tests.tiny import tiny_checkpoint, tiny_gan, tiny_gan2shape_preset
+from tests.tiny import tiny_checkpoint, tiny_gan, tiny_gan2shape_preset, tiny_styleganr
 
 LABELLER = "default-car-labeller"  # a bundled state by name, as models are named
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -126,3 +127,27 @@ def test_devices_of_modules_compare_as_torch_places_them(monkeypatch) -> None:
     assert not same_device(torch.device("cuda"), torch.device("cuda:0"))
     assert not same_device(torch.device("cpu"), torch.device("cuda:1"))
     assert same_device(torch.device("cpu"), torch.device("cpu", 0))
+
+
+def test_functions_given_a_generator_run_where_it_is_unless_told(tmp_path) -> None:
+    """`project`, `evaluate_inversion` and `train_mapping` ran on the CPU whatever the
+    generator's device (a CUDA G was copied to the CPU), unlike GAN2Shape's functions. A G on
+    torch's meta device shows where they now run: they refuse that device by name."""
+    model = tiny_styleganr()
+    G = tiny_gan(16)[0].to("meta")
+    config = MappingTrainConfig(hidden=32, warmup_steps=1, steps=1, batch_size=1)
+    calls = {
+        "project": lambda: project(G, torch.zeros(1, 3, 16, 16), num_steps=1),
+        "evaluate_inversion": lambda: evaluate_inversion(G, "face", n_images=1, num_steps=1),
+        "train_mapping": lambda: train_mapping(
+            model.generator.to("meta"),
+            model.inverse_graphics,
+            model.views,
+            config,
+            state_path=tmp_path / "m.pt",
+        ),
+    }
+    for name, call in calls.items():
+        with pytest.raises(GANliftError) as refused:
+            call()
+        assert str(refused.value).startswith("Device 'meta' is not supported"), name

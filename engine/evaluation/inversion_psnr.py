@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from engine.device import resolve_device
+from engine.device import module_device, resolve_device
 from engine.errors import GANliftError
 from engine.images import make_grid
 from engine.inversion import project
@@ -71,7 +71,7 @@ def evaluate_inversion(
     w_plus: bool = False,
     optimize_noise: bool = False,
     figure_columns: int = 8,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
     done: InversionEvaluation | None = None,
@@ -84,7 +84,7 @@ def evaluate_inversion(
     the first images under the same settings, is continued rather than redone; `on_image`
     is handed the scores so far after each image projected in full (to keep them on disk).
     """
-    device = resolve_device(device)
+    device = resolve_device(module_device(generator) if device is None else device)
     seeds = seed_run(first_seed, n_images, split="test")
     size = generator.config.size
     total = n_images * num_steps

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from engine.config import config_from_dict, config_to_dict
-from engine.device import frozen_copy, resolve_device
+from engine.device import frozen_copy, module_device, resolve_device
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
 from engine.randomness import global_rng_kept
@@ -137,7 +137,7 @@ def train_mapping(
     *,
     state_path: str | os.PathLike,
     generator_path: str = "",
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
 ) -> StyleGANR:
@@ -145,9 +145,9 @@ def train_mapping(
 
     ``generator_path`` is recorded in the model file so `load_styleganr` can find the GAN.
     The model holds frozen copies of ``generator`` and ``inverse_graphics``; the caller's are
-    left as they were.
+    left as they were. It trains on ``device``, by default where ``generator`` is.
     """
-    device = resolve_device(device)
+    device = resolve_device(module_device(generator) if device is None else device)
     check_float32(generator, "train_mapping")  # before the fingerprint, which would differ
     views.check_drawn_from(generator)
     cameras = views.labelled().to(device)

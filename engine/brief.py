@@ -36,7 +36,6 @@ def brief(value: object) -> str:
 def brief_repr(result: object) -> str:
     """The repr of a dataclass `result` with each field shown by `brief`: set a class's
     `__repr__` to it."""
-    fields = (field.name for field in dataclasses.fields(result) if field.repr)
-    return (
-        f"{type(result).__name__}({', '.join(f'{n}={brief(getattr(result, n))}' for n in fields)})"
-    )
+    names = (field.name for field in dataclasses.fields(result) if field.repr)
+    fields = ", ".join(f"{name}={brief(getattr(result, name))}" for name in names)
+    return f"{type(result).__name__}({fields})"

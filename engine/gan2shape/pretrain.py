@@ -329,8 +329,8 @@ def sample_latents(G: Generator, count: int, *, seed: int, truncation: float) ->
     """`count` latents w `[count, D]` of `G` drawn from `seed`, pulled towards its
     `truncation_centre` by `truncation` (1 = none)."""
     device = next(G.parameters()).device
-    generator = torch.Generator().manual_seed(check_seed(seed))
-    z = torch.randn(count, G.style_dim, generator=generator)
+    rng = torch.Generator().manual_seed(check_seed(seed))
+    z = torch.randn(count, G.style_dim, generator=rng)
     with torch.no_grad():
         return torch.lerp(G.truncation_centre(), G.mapping(z.to(device)), truncation)
 

@@ -76,11 +76,12 @@ def tqdm_progress(desc: str = "", unit: str = "step") -> Iterator[ProgressFn]:
         nonlocal bar
         if bar is None:
             terminal = stream is not None and (stream.isatty() or _notebook_stream(stream))
+            off = {"disable": True} if stream is None else {}  # else TQDM_DISABLE decides
             bar = tqdm(
                 total=total, initial=done, desc=desc, unit=unit, dynamic_ncols=True,
                 file=_BestEffortStream(stream) if stream is not None else None,
-                disable=stream is None,
                 mininterval=0.1 if terminal else LOG_DRAW_SECONDS, postfix=message or None,
+                **off,
             )  # fmt: skip
             return
         if message:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from tqdm import tqdm
 
 import engine.progress
 from engine.progress import tqdm_progress
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_a_phase_resumed_part_way_counts_its_rate_from_its_first_report(
@@ -85,3 +90,15 @@ def test_a_stream_that_fails_ends_the_drawing_not_the_work(
     with tqdm_progress("reconstruct") as report:
         for step in range(1, 6):
             report(step, 5, "step")
+
+
+def test_tqdm_disable_turns_the_bars_off() -> None:
+    """The README's `TQDM_DISABLE=1` was ignored: the bar passed `disable` itself, and tqdm
+    reads its variables only for the arguments left out."""
+    code = "from engine.progress import tqdm_progress\nwith tqdm_progress('x') as p: p(3, 3, 'a')"
+    for value, drawn in (("1", False), ("", True)):
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, env=os.environ | {"TQDM_DISABLE": value},
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        assert ("3/3" in result.stderr) is drawn, result.stderr

@@ -340,3 +340,12 @@ def test_a_full_disk_ends_the_batch_in_one_sentence(
     assert [outcome.status for outcome in batch.outcomes] == ["failed", "pending", "pending"]
     assert batch.outcomes[0].message.startswith(f"{os.strerror(code)} (")
     assert len(calls) == 1 and not any(record.exc_info for record in caplog.records)
+
+
+def test_the_batch_s_help_names_its_exit_status_for_failed_images(capsys) -> None:
+    """--help said "Exits 1 when some image failed"; the command exits 3 (1 is a crash)."""
+    with pytest.raises(SystemExit):
+        main(["reconstruct-batch", "--help"])
+    assert f"Exits {SOME_FAILED} when some image failed." in " ".join(
+        capsys.readouterr().out.split()
+    )

@@ -37,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="GAN2Shape on every image of a folder (resumable; one failure stops nothing)",
         description="Lift every image in DIR to OUT/<image name>/ (with --recursive, those in "
         "its subfolders too, to OUT/<subfolder>/<image name>/). Finished images are skipped "
-        "when the command runs again; OUT/batch-report.json lists every outcome. Exits 1 when "
-        "some image failed.",
+        "when the command runs again; OUT/batch-report.json lists every outcome. Exits "
+        f"{SOME_FAILED} when some image failed.",
     )
     parser.add_argument("images", metavar="DIR", help="folder of images")
     parser.add_argument("--out", required=True, help="output folder")

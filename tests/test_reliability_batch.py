@@ -346,6 +346,5 @@ def test_the_batch_s_help_names_its_exit_status_for_failed_images(capsys) -> Non
     """--help said "Exits 1 when some image failed"; the command exits 3 (1 is a crash)."""
     with pytest.raises(SystemExit):
         main(["reconstruct-batch", "--help"])
-    assert f"Exits {SOME_FAILED} when some image failed." in " ".join(
-        capsys.readouterr().out.split()
-    )
+    shown = " ".join(capsys.readouterr().out.split())
+    assert f"Exits {SOME_FAILED} when some image failed." in shown

@@ -246,10 +246,8 @@ def test_bench_gan2shape_refuses_rows_it_cannot_score_before_timing(tmp_path: Pa
         check_shape_rows(church, ("full",))
 
 
-def test_every_command_s_help_fits_an_80_column_terminal(monkeypatch) -> None:
-    """Usage lines listing six categories ran to 102 columns and wrapped mid-word; names such
-    as `default-car` were split at their hyphen ("default-" at a line's end)."""
-    monkeypatch.setenv("COLUMNS", "80")
+def every_parser() -> list[argparse.ArgumentParser]:
+    """The parsers of every engine command and subcommand, and launch.py's."""
 
     def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
         yield parser
@@ -260,7 +258,22 @@ def test_every_command_s_help_fits_an_80_column_terminal(monkeypatch) -> None:
 
     every = [*parsers(build_parser()), build_launch_parser()]
     assert len(every) > 20
-    for parser in every:
+    return every
+
+
+def test_every_option_says_what_it_is() -> None:
+    """`hand-label --elevation`, `set-camera --scale` and 18 more showed no help at all."""
+    for parser in every_parser():
+        for action in parser._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                assert action.help, (parser.prog, action.option_strings or action.dest)
+
+
+def test_every_command_s_help_fits_an_80_column_terminal(monkeypatch) -> None:
+    """Usage lines listing six categories ran to 102 columns and wrapped mid-word; names such
+    as `default-car` were split at their hyphen ("default-" at a line's end)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    for parser in every_parser():
         lines = parser.format_help().splitlines()
         assert not [line for line in lines if len(line) > 80], parser.prog
         assert not [line for line in lines if re.search(r"\w-$", line)], parser.prog

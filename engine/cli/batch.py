@@ -45,7 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--recursive", action="store_true", help="read the images in DIR's subfolders too"
     )
-    parser.add_argument("--quality", choices=QUALITIES, default="full")
+    parser.add_argument(
+        "--quality", choices=QUALITIES, default="full",
+        help="as reconstruct's: full or fast (%(default)s)",
+    )  # fmt: skip
     parser.add_argument(
         "--views", nargs="+", metavar="AZ,EL[,DX,DY]",
         default=[view.text for view in DEFAULT_VIEWS], help="views to render per image",

@@ -48,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"--out's {WORK_FILE}, and the same command goes on from them.",
     )
     evaluate.add_argument("checkpoint", help="checkpoint file or installed model name")
-    evaluate.add_argument("--category", choices=CATEGORIES, required=True)
+    evaluate.add_argument(
+        "--category", choices=CATEGORIES, required=True, help="what the GAN draws"
+    )
     evaluate.add_argument("--out", required=True, help="output folder")
     evaluate.add_argument(
         "--n-samples", type=_count("n_samples"), default=_DEFAULTS.n_samples,
@@ -87,7 +89,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "engine.evaluation.balance).",
     )
     weights.add_argument("checkpoint", help="checkpoint file or installed model name")
-    weights.add_argument("--category", choices=CATEGORIES, required=True)
+    weights.add_argument(
+        "--category", choices=CATEGORIES, required=True, help="what the images show"
+    )
     weights.add_argument("--data", required=True, help="the GAN's training image folder")
     weights.add_argument("--out", required=True, help="JSON file to write")
     weights.add_argument(
@@ -111,7 +115,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "examples",
         help="save held-out synthetic renders as example inputs (e.g. assets/examples)",
     )
-    examples.add_argument("--category", choices=CATEGORIES, required=True)
+    examples.add_argument("--category", choices=CATEGORIES, required=True, help="what to render")
     examples.add_argument("--out", default="assets/examples", help="folder (%(default)s)")
     examples.add_argument("--n", type=int, default=4, help="number of images (%(default)s)")
     examples.add_argument(

@@ -148,8 +148,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=PretrainConfig.truncation,
         help="pull of the samples' w towards the mean w, 1 = none (%(default)s)",
     )
-    pretrain_parser.add_argument("--seed", type=seed, default=PretrainConfig.seed)
-    pretrain_parser.add_argument("--save-every", type=int, default=PretrainConfig.save_every)
+    pretrain_parser.add_argument(
+        "--seed", type=seed, default=PretrainConfig.seed,
+        help="seed of the samples and the networks' start (%(default)s)",
+    )  # fmt: skip
+    pretrain_parser.add_argument(
+        "--save-every", type=int, default=PretrainConfig.save_every,
+        help="iterations between saves of the resumable run (%(default)s)",
+    )  # fmt: skip
     pretrain_parser.add_argument("--resume", action="store_true", help="continue a saved run")
     add_model_options(pretrain_parser)
     pretrain_parser.set_defaults(run=run_pretrain)

@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", metavar="<action>", required=True)
 
     layers = actions.add_parser("view-layers", help="Measure which W+ layers hold the view.")
-    layers.add_argument("--checkpoint", required=True)
+    layers.add_argument("--checkpoint", required=True, help="the car StyleGAN2")
     layers.add_argument("--out", required=True, help="figure (PNG): a, b, then each prefix mix")
     layers.add_argument(
         "--pairs", type=int, default=16, help="sample pairs mixed per prefix (%(default)s)"
@@ -81,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     layers.set_defaults(run=_view_layers)
 
     codes = actions.add_parser("view-codes", help="Sample view codes and a labelling sheet.")
-    codes.add_argument("--checkpoint", required=True)
+    codes.add_argument("--checkpoint", required=True, help="the car StyleGAN2")
     codes.add_argument(
         "--out", required=True, type=_view_codes_file, help="view codes (.safetensors)"
     )
@@ -99,14 +99,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     hand = actions.add_parser("hand-label", help="Assign azimuth bins to view codes by hand.")
     hand.add_argument("--views", required=True, help="view codes from view-codes")
     hand.add_argument("--labels", required=True, help="JSON file of labels (created if missing)")
-    hand.add_argument("--set", nargs="*", default=[], metavar="INDEX=BIN")
+    hand.add_argument(
+        "--set", nargs="*", default=[], metavar="INDEX=BIN",
+        help="azimuth bin of view code INDEX: bin k is centred on k·360/BINS° (0 = front)",
+    )  # fmt: skip
     hand.add_argument(
         "--bins",
         type=int,
         default=None,
         help="azimuth bins (default: the labels file's, 8 for a new one)",
     )
-    hand.add_argument("--elevation", type=float, default=None)
+    hand.add_argument(
+        "--elevation", type=float, default=None,
+        help="elevation° of every labelled code (default: the labels file's, 10 for a new one)",
+    )  # fmt: skip
     hand.add_argument(
         "--out", required=True, type=_view_codes_file, help="labelled view codes (.safetensors)"
     )
@@ -133,7 +139,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     labeller.set_defaults(run=_train_labeller)
 
     auto = actions.add_parser("auto-label", help="Label view codes with the view labeller.")
-    auto.add_argument("--checkpoint", required=True)
+    auto.add_argument("--checkpoint", required=True, help="the GAN the view codes are of")
     auto.add_argument("--views", required=True, help="view codes from view-codes")
     auto.add_argument("--labeller", required=True, help="view labeller state")
     auto.add_argument(
@@ -171,7 +177,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inverse.set_defaults(run=_train_inverse)
 
     mapping = actions.add_parser("train-mapping", help="Train the mapping network (the model).")
-    mapping.add_argument("--checkpoint", required=True)
+    mapping.add_argument("--checkpoint", required=True, help="the GAN the view codes are of")
     mapping.add_argument("--views", required=True, help="labelled view codes")
     mapping.add_argument("--inverse", required=True, help="inverse graphics state file")
     mapping.add_argument("--out", required=True, help="model / state file (resumed if present)")
@@ -198,7 +204,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     views = actions.add_parser(
         "export-views", help="Write a model's labelled view codes (to retrain from them)."
     )
-    views.add_argument("--model", required=True)
+    views.add_argument("--model", required=True, help="model file or shipped model's name")
     views.add_argument(
         "--out", required=True, type=_view_codes_file, help="labelled view codes (.safetensors)"
     )
@@ -208,19 +214,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _model_arguments(camera)
     camera.add_argument("--azimuth", type=float, required=True, help="degrees, 0 = front")
     camera.add_argument("--elevation", type=float, default=10.0, help="degrees")
-    camera.add_argument("--scale", type=float, default=1.0)
+    camera.add_argument("--scale", type=float, default=1.0, help="camera scale (%(default)s)")
     camera.set_defaults(run=_set_camera)
 
     swapper = actions.add_parser("swap", help="Give a sample another sample's part.")
     _model_arguments(swapper)
-    swapper.add_argument("--source-seed", type=seed, required=True)
-    swapper.add_argument("--part", choices=PARTS, required=True)
+    swapper.add_argument("--source-seed", type=seed, required=True, help="seed of the donor")
+    swapper.add_argument("--part", choices=PARTS, required=True, help="what the donor gives")
     swapper.set_defaults(run=_swap)
 
     mesh = actions.add_parser("mesh", help="Lift a car image to a textured mesh.")
-    mesh.add_argument("--model", required=True)
+    mesh.add_argument("--model", required=True, help="model file or shipped model's name")
     mesh.add_argument("--checkpoint", default=None, help="GAN (default: the recorded path)")
-    mesh.add_argument("--image", required=True)
+    mesh.add_argument("--image", required=True, help="photo of a car")
     mesh.add_argument("--out", required=True, help=".obj, .ply or .glb")
     mesh.set_defaults(run=_mesh)
 

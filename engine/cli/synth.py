@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Render samples seed..seed+n-1: PNGs for GAN training and npz shards with "
         "depth, normals, albedo, masks, view and light (format: engine.synth.dataset).",
     )
-    synth.add_argument("--category", choices=CATEGORIES, required=True)
+    synth.add_argument("--category", choices=CATEGORIES, required=True, help="what to render")
     synth.add_argument(
         "--n", type=at_least(1, maximum=MAX_SYNTH_SAMPLES), required=True,
         help=f"number of samples, 1 to {MAX_SYNTH_SAMPLES:,}",
@@ -56,7 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Score every registered depth predictor on synthetic test images "
         "(test seeds only) and print SIDE (x1e-2) and MAD (degrees), mean ± std.",
     )
-    shape.add_argument("--category", choices=CATEGORIES, default="face")
+    shape.add_argument(
+        "--category", choices=CATEGORIES, default="face", help="test renders of (%(default)s)"
+    )
     shape.add_argument("--n", type=int, default=200, help="number of test images")
     shape.add_argument(
         "--seed", type=seed, default=SEED_RANGES["test"].start, help="first test seed"

@@ -213,7 +213,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     camera = actions.add_parser("set-camera", help="Render samples from a chosen camera.")
     _model_arguments(camera)
     camera.add_argument("--azimuth", type=float, required=True, help="degrees, 0 = front")
-    camera.add_argument("--elevation", type=float, default=10.0, help="degrees")
+    camera.add_argument(
+        "--elevation", type=float, default=10.0,
+        help="degrees, within the elevations the model was labelled with (%(default)s)",
+    )  # fmt: skip
     camera.add_argument("--scale", type=float, default=1.0, help="camera scale (%(default)s)")
     camera.set_defaults(run=_set_camera)
 

@@ -83,10 +83,34 @@ PAGE_JS = """
         status.setAttribute("aria-live", "polite");
     };
     announce();
+    let pending = false;
+    const nameByLabel = () => {
+        pending = false;
+        for (const block of document.querySelectorAll(".block")) {
+            const label = block.querySelector(
+                '[data-testid="block-label"], [data-testid="block-info"]'
+            );
+            if (label === null) continue;
+            const name = label.textContent.trim();
+            if (block.tagName === "FIELDSET" && !block.hasAttribute("aria-label")) {
+                block.setAttribute("aria-label", name);
+            }
+            for (const picture of block.querySelectorAll('img[alt=""]')) picture.alt = name;
+        }
+    };
+    new MutationObserver(() => {
+        if (!pending) {
+            pending = true;
+            requestAnimationFrame(nameByLabel);
+        }
+    }).observe(document.body, {childList: true, subtree: true});
+    nameByLabel();
 }
 """
 """Script `launch` gives the page: screen readers announce the status line, where inputs,
-results and Stop are reported."""
+results and Stop are reported, and hear each picture and each group of choices by its label
+(Gradio leaves pictures' alt text empty, which marks them as decoration, and its radio groups
+unnamed)."""
 
 
 CACHE_SWEEP_SECONDS = 600

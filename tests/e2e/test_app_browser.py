@@ -144,6 +144,17 @@ def test_the_readme_client_example_runs(
     assert glb.is_relative_to(tmp_path / "ganlift-results") and glb.stat().st_size > 0
 
 
+def test_screen_readers_hear_pictures_and_choices_by_their_labels(
+    page: Page, app_url: str, app_files: dict[str, object]
+) -> None:
+    """Gradio gave every picture an empty alt text (read as decoration, so skipped) and the
+    quality choice an unnamed group: a screen reader heard "fast, radio button" only."""
+    _open_app(page, app_url)
+    expect(page.get_by_role("group", name="Quality")).to_be_visible()
+    page.locator("#upload input[type=file]").set_input_files(app_files["example"])
+    expect(page.locator("#preview img")).to_have_attribute("alt", "Input", timeout=TIMEOUT_MS)
+
+
 def test_small_screens_keep_the_status_and_the_live_view_in_sight(page: Page, app_url: str) -> None:
     """On a phone the status line sat a screen above Reconstruct, and at 200 % zoom the live
     view stacked above its sliders: what a press or a drag did happened out of sight."""

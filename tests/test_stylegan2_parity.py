@@ -58,3 +58,17 @@ def test_stored_latent_avg_is_the_default_truncation_centre(
 ) -> None:
     image = checkpoint.generator.set_impl("fast")(parity_reference["z"], truncation=0.7)
     assert max_diff(image, parity_reference["img_trunc07"]) < TOLERANCE
+
+
+SHARED_FIXTURE_DIR = (
+    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "stylegan2_parity"
+)
+
+
+@pytest.mark.skipif(not SHARED_FIXTURE_DIR.is_dir(), reason="no shared folder beside this checkout")
+def test_the_committed_fixture_is_the_shared_one() -> None:
+    """The copy in tests/data (so that clones anywhere run these tests; the shared folder sits
+    only beside some checkouts) is byte for byte the team's."""
+    for name in ("public_s64_cm2.ref.pt", "make_checkpoint.py", "README.md"):
+        committed = Path(__file__).parent / "data" / "stylegan2_parity" / name
+        assert committed.read_bytes() == (SHARED_FIXTURE_DIR / name).read_bytes(), name

@@ -83,10 +83,21 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_SlowPhaseLines(config), "ganlift-slow-phases")
 
 
+KEPT_VARIABLES = {"GANLIFT_SCREENSHOTS"}
+"""The user's `GANLIFT_*` variables the suite keeps (`make screenshots` sets this one)."""
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _offline() -> None:
-    """Forbid every download path in the engine (LPIPS weights, hub caches)."""
+def _own_environment(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Forbid every download path in the engine (LPIPS weights, hub caches), and run on none
+    of the user's settings: no `GANLIFT_*` limit or rasterizer (with GANLIFT_MIN_IMAGE_SIDE=32
+    set, six tests' 40x24 photos were refused) and an empty torch hub cache (LPIPS weights
+    downloaded by hand made "auto" pick LPIPS in the tests, and the apps they start)."""
+    for name in [name for name in os.environ if name.startswith("GANLIFT_")]:
+        if name not in KEPT_VARIABLES:
+            del os.environ[name]
     os.environ["GANLIFT_OFFLINE"] = "1"
+    os.environ["TORCH_HOME"] = str(tmp_path_factory.mktemp("torch-home"))
 
 
 @pytest.fixture(autouse=True, scope="session")

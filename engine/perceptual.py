@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import functools
 import os
 import warnings
 from collections.abc import Callable
@@ -205,11 +206,32 @@ def load_lpips(*, device: torch.device | str = "cpu") -> LPIPS:
     device = resolve_device(device)
     with global_rng_kept():  # the random initial weights are replaced by the published ones
         model = LPIPS()
-    vgg_state = _load_state(_ensure_on_disk(VGG16_WEIGHTS))
-    features_state = {key: value for key, value in vgg_state.items() if key.startswith("features.")}
+    vgg_path, heads_path = _ensure_on_disk(VGG16_WEIGHTS), _ensure_on_disk(LPIPS_VGG_WEIGHTS)
+    features_state, heads_state = _lpips_states(_identity(vgg_path), _identity(heads_path))
     _load_strict(model.vgg, features_state, VGG16_WEIGHTS)
-    _load_strict(model.heads, _load_state(_ensure_on_disk(LPIPS_VGG_WEIGHTS)), LPIPS_VGG_WEIGHTS)
+    _load_strict(model.heads, heads_state, LPIPS_VGG_WEIGHTS)
     return model.eval().requires_grad_(False).to(device)
+
+
+FileIdentity = tuple[str, int, int, int]
+"""A file's path, inode, size and modification time: it is read again once any changes."""
+
+
+def _identity(path: Path) -> FileIdentity:
+    status = path.stat()
+    return str(path), status.st_ino, status.st_size, status.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=1)
+def _lpips_states(
+    vgg: FileIdentity, heads: FileIdentity
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The VGG16 features' and the linear heads' weights, read once per process: the app builds
+    LPIPS for every reconstruction, and the published VGG16 file holds 528 MB (its classifier
+    included), which it read each time."""
+    vgg_state = _load_state(Path(vgg[0]))
+    features = {key: value for key, value in vgg_state.items() if key.startswith("features.")}
+    return features, _load_state(Path(heads[0]))
 
 
 def lpips_weights_on_disk() -> bool:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import copy
 import errno
 import math
+import os
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from engine import perceptual
 from engine.errors import GANliftError
 from engine.perceptual import (
     LPIPS,
@@ -108,6 +110,30 @@ def test_official_layouts_load_strictly_and_frozen(hub_dir: Path, no_downloads: 
     assert torch.equal(model.heads["lin3"].model[1].weight, expected)
     assert not model.training
     assert not any(parameter.requires_grad for parameter in model.parameters())
+
+
+def test_the_weight_files_are_read_once_until_they_change(
+    tmp_path: Path, no_downloads: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app builds LPIPS for every reconstruction and read the 528 MB VGG16 file each time."""
+    hub = tmp_path / "hub"
+    (hub / "checkpoints").mkdir(parents=True)
+    vgg = hub / "checkpoints" / VGG16_WEIGHTS.file_name
+    torch.save(official_vgg16_state(0), vgg)
+    torch.save(official_lpips_state(1), hub / "checkpoints" / LPIPS_VGG_WEIGHTS.file_name)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
+    reads: list[Path] = []
+    read = perceptual.read_torch_file
+    monkeypatch.setattr(
+        perceptual, "read_torch_file", lambda path, **kw: reads.append(path) or read(path, **kw)
+    )
+    first, second = load_lpips(), load_lpips()
+    assert len(reads) == 2 and first is not second  # each caller gets a model of its own
+    assert torch.equal(first.vgg.features[0].weight, second.vgg.features[0].weight)
+    torch.save(official_vgg16_state(5), vgg)  # rewritten in place: read again
+    os.utime(vgg, ns=(vgg.stat().st_atime_ns, vgg.stat().st_mtime_ns + 10**9))  # coarse clocks
+    changed = load_lpips().vgg.features[0].weight
+    assert len(reads) == 4 and not torch.equal(changed, first.vgg.features[0].weight)
 
 
 def test_distance_is_zero_for_identity_symmetric_and_positive(

@@ -43,6 +43,8 @@ from engine.images import load_image, save_image, shrunk_to, to_uint8
 from tests.e2e.tiny_model import SIZE, TINY_PRESET, tiny_app_context, write_tiny_model
 from tests.tiny import disc_on_noise, face_photo, tiny_channels, tiny_checkpoint
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 class ProgressRecorder:
     """Stands in for `gr.Progress`: records `((done, total), desc)` calls."""
@@ -1116,6 +1118,6 @@ def test_the_launcher_keeps_the_hub_offline_and_analytics_off() -> None:
         "print(hub.HF_HUB_OFFLINE, os.environ['GRADIO_ANALYTICS_ENABLED'])"
     )
     shown = subprocess.run(
-        [sys.executable, "-c", probe], env=environment, capture_output=True, text=True, check=True
+        [sys.executable, "-c", probe], cwd=REPO, env=environment, capture_output=True, text=True
     )
-    assert shown.stdout.split() == ["True", "False"]
+    assert shown.stdout.split() == ["True", "False"], shown.stderr[-2000:]

@@ -179,7 +179,7 @@ def test_evaluate_gan_writes_figures_json_and_a_card_with_the_figures(
     assert summary["coverage"]["azimuth_angle"] is None and "Read as an angle" not in card
     command = next(line for line in card.splitlines() if "engine evaluate-gan" in line)
     args = build_parser().parse_args(shlex.split(command.strip("`"))[3:])  # --out was missing
-    assert (Path(args.out), args.n_samples, args.n_invert) == (out, 8, 2)
+    assert (Path(args.out).resolve(), args.n_samples, args.n_invert) == (out.resolve(), 8, 2)
 
 
 def test_a_car_card_reads_the_azimuth_as_an_angle_too(run_dir: Path, tmp_path: Path) -> None:

@@ -122,9 +122,14 @@ def app_url(app_files: dict[str, object], app_log: Path) -> Iterator[str]:
         log.close()
 
 
+HOME_VARIABLES = ("HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")
+"""Where Chromium keeps what it writes outside its profile folder."""
+
+
 @pytest.fixture()
 def page(tmp_path: Path) -> Iterator[object]:
-    """A fresh headless Chromium page (own profile folder) that accepts downloads."""
+    """A fresh headless Chromium page (own profile and home folders: it wrote crash-report
+    settings and dconf's cache into the user's) that accepts downloads."""
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is missing (install it with scripts/system_deps.sh test)")
     from playwright.sync_api import sync_playwright
@@ -137,6 +142,7 @@ def page(tmp_path: Path) -> Iterator[object]:
             if SCREENSHOTS
             else CHROMIUM_ARGS,
             headless=True,
+            env=os.environ | dict.fromkeys(HOME_VARIABLES, str(tmp_path / "home")),
             accept_downloads=True,
             viewport={"width": 1400, "height": 1100},
         )

@@ -7,18 +7,19 @@ in the page when that model is not installed yet).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from app.body_cap import RequestBodyCap  # app first: it turns off what gradio reads as it loads
 from app.expiry import page_states
-from app.folders import use_private_gradio_cache
+from app.folders import remove_orphaned_folders, use_private_gradio_cache
 from app.models import DEFAULT_MODELS, ModelStore, resolve_model, resolve_preset
 from app.session import AppContext
 from app.settings import AppSettings
@@ -26,6 +27,7 @@ from app.sign_in import SIGN_IN_MESSAGE, read_sign_ins
 from app.ui import PAGE_CSS, PAGE_JS, build_app
 from app.viewer import create_viewer
 from engine.cli.arguments import (
+    INTERRUPTED,
     ArgumentParser,
     escape_unencodable_output,
     expand_home,
@@ -115,15 +117,20 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def stop_like_ctrl_c_on_sigterm() -> None:
-    """Make SIGTERM (`kill`, a service manager, a container stop) stop the server as Ctrl-C
-    does, so the exit hooks run: the Open3D renderer's child process is stopped and the
-    sessions' temporary folders are deleted (Python's default SIGTERM skips both)."""
+@contextlib.contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """Inside the block, SIGTERM (`kill`, a service manager, a container stop) stops the app
+    as Ctrl-C does, so the exit hooks run: the Open3D renderer's child process is stopped and
+    the temporary folders are deleted (Python's default SIGTERM skips both)."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def serves_this_machine_only(args: argparse.Namespace) -> bool:
@@ -173,6 +180,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own requests at each start
     try:
+        with sigterm_as_ctrl_c():  # from the start: a stop while loading runs the exit hooks too
+            return serve(args)
+    except KeyboardInterrupt:  # before the server ran (it ends its own on Ctrl-C or SIGTERM)
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Load the models `args` name, then serve the app until Ctrl-C or SIGTERM."""
+    try:
         check_address(args.host, args.port)
         device = resolve_device(args.device)
         settings = AppSettings(
@@ -210,11 +227,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (warning := open_to_all(args)) is not None:
         logging.getLogger("ganlift.app").warning(warning)
     cap_allocator_arenas()
+    if orphans := remove_orphaned_folders():
+        logging.getLogger("ganlift.app").info(
+            "removed %d temporary folders of app processes that were killed", len(orphans)
+        )
     use_private_gradio_cache()
     context = AppContext(settings, models, create_viewer(args.viewer))
     demo = build_app(context)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
-    stop_like_ctrl_c_on_sigterm()
     demo.launch(
         server_name=args.host,
         server_port=args.port,

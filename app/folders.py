@@ -5,13 +5,16 @@ Gradio drops the least recently used session state beyond its capacity without c
 state's delete callback, so folders of dropped sessions would stay in /tmp until the process
 exits. This registry keeps its own LRU: a folder is touched on each action of its session, and
 creating one beyond the capacity deletes the least recently used. Whatever is left goes when
-the process exits.
+the process exits. A process killed outright (the OOM killer, `kill -9`) runs no exit hooks:
+the folders' names carry their process's id, and the next start removes those whose process is
+gone (`remove_orphaned_folders`).
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -20,6 +23,35 @@ from pathlib import Path
 
 GRADIO_CACHE_VARIABLE = "GRADIO_TEMP_DIR"
 """The environment variable Gradio reads, on every use, for the folder it caches files in."""
+FOLDER_KINDS = ("gradio", "session")
+"""The app's temporary folders are named `ganlift-<kind>-<process id>-<random>`."""
+_FOLDER_NAME = re.compile(rf"ganlift-(?:{'|'.join(FOLDER_KINDS)})-(\d+)-")
+
+
+def private_folder(kind: str) -> Path:
+    """A new temporary folder of this process, named after `kind` and the process's id."""
+    return Path(tempfile.mkdtemp(prefix=f"ganlift-{kind}-{os.getpid()}-"))
+
+
+def remove_orphaned_folders(parent: Path | None = None) -> list[Path]:
+    """Delete the app's temporary folders in `parent` (the system's temporary folder) that
+    belong to this user and to a process that is gone; returns them. Only on POSIX systems,
+    where a signal 0 asks whether a process is alive (on Windows `os.kill` ends it)."""
+    if os.name != "posix":
+        return []
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob("ganlift-*-*-*"):
+        match = _FOLDER_NAME.match(folder.name)
+        try:
+            if match is None or folder.lstat().st_uid != os.getuid() or not folder.is_dir():
+                continue
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:  # its process is gone
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except (OSError, OverflowError):  # alive but another user's, or the folder just went
+            continue
+    return removed
 
 
 def use_private_gradio_cache() -> Path:
@@ -30,7 +62,7 @@ def use_private_gradio_cache() -> Path:
     named = os.environ.get(GRADIO_CACHE_VARIABLE)
     if named:
         return Path(named)
-    folder = Path(tempfile.mkdtemp(prefix="ganlift-gradio-"))
+    folder = private_folder("gradio")
     os.environ[GRADIO_CACHE_VARIABLE] = str(folder)
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder
@@ -47,7 +79,7 @@ class SessionFolders:
     def create(self, owner: object, capacity: int) -> Path:
         """A new empty folder for ``owner`` (replacing any it had); the least recently used
         folders beyond ``capacity`` are deleted."""
-        folder = Path(tempfile.mkdtemp(prefix="ganlift-session-"))
+        folder = private_folder("session")
         with self._lock:
             stale = [self._folders.pop(id(owner), None)]
             self._folders[id(owner)] = folder

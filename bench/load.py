@@ -60,15 +60,20 @@ class AppServer:
         raise RuntimeError("VmRSS missing from /proc status")
 
 
+def free_port() -> int:
+    """A localhost port nothing listens on now (7860 may be taken by a running app)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @contextmanager
 def running_app(
     model: Path, category: str | None, *, log: Path, extra_args: Sequence[str] = ()
 ) -> Iterator[AppServer]:
     """`python launch.py --model MODEL [--category CATEGORY]` on a free localhost port, one
     torch thread, nothing downloaded; stopped when the `with` ends."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = os.environ | {
         "GANLIFT_OFFLINE": "1",
         "GRADIO_ANALYTICS_ENABLED": "False",

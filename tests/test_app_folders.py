@@ -5,12 +5,21 @@ Gradio cache is its own unless the environment names one."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from app.folders import GRADIO_CACHE_VARIABLE, SessionFolders, use_private_gradio_cache
+from app.folders import (
+    FOLDER_KINDS,
+    GRADIO_CACHE_VARIABLE,
+    SessionFolders,
+    private_folder,
+    remove_orphaned_folders,
+    use_private_gradio_cache,
+)
 from app.models import ModelStore
 from app.session import AppContext, Session
 from app.settings import AppSettings
@@ -70,3 +79,23 @@ def test_each_app_process_caches_in_its_own_folder_unless_one_is_named(
     monkeypatch.setenv(GRADIO_CACHE_VARIABLE, str(tmp_path))
     assert use_private_gradio_cache() == tmp_path
     first.rmdir()
+
+
+def test_folders_of_killed_app_processes_go_at_the_next_start(tmp_path: Path) -> None:
+    """A process killed outright (the OOM killer, kill -9) runs no exit hook: its uploads and
+    meshes stayed in /tmp for good, and restarts never removed them."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    orphans = [tmp_path / f"ganlift-{kind}-{gone.pid}-x1" for kind in FOLDER_KINDS]
+    kept = [
+        tmp_path / f"ganlift-session-{os.getpid()}-x2",  # a running process's
+        tmp_path / f"ganlift-gradio-{gone.pid}",  # not named as the app names its folders
+        tmp_path / f"other-session-{gone.pid}-x3",
+    ]
+    for folder in orphans + kept:
+        (folder / "sub").mkdir(parents=True)
+    assert sorted(remove_orphaned_folders(tmp_path)) == sorted(orphans)
+    assert all(folder.is_dir() for folder in kept) and not any(f.exists() for f in orphans)
+    mine = private_folder("session")
+    assert mine.name.startswith(f"ganlift-session-{os.getpid()}-")
+    mine.rmdir()

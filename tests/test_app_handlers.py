@@ -34,6 +34,7 @@ from app.models import resolve_model, resolve_preset
 from app.session import AppContext, Session
 from app.ui import build_app
 from app.viewer import Open3DViewer, TorchViewer, probe_open3d_offscreen
+from bench.load import free_port
 from bench.viewer import dome_mesh
 from engine.errors import GANliftError
 from engine.gan2shape import read_depth_png, sample_input
@@ -143,13 +144,7 @@ def test_the_examples_follow_the_loaded_models_category(
     assert follow.fn(session).raw_samples == [[str(examples / f"car-{n}.png")] for n in (1, 2)]
 
 
-def free_port() -> str:
-    """A port nothing listens on now (7860 may be taken by a running app)."""
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return str(probe.getsockname()[1])
-
-
-FREE_PORT = ("--port", free_port())
+FREE_PORT = ("--port", str(free_port()))
 """For launch refusals that come after the address check."""
 
 

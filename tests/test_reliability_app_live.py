@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,10 +26,12 @@ import pytest
 from bench.load import (
     AppServer,
     bounded_predict,
+    free_port,
     run_load,
     running_app,
     write_session_image,
 )
+from engine.cli.arguments import INTERRUPTED
 from tests.data.bad.cases import BAD_INPUTS, write_bad_input
 from tests.e2e.tiny_model import write_tiny_model
 
@@ -40,6 +47,7 @@ GROWTH_PER_ROUND_LIMIT = 16 * 2**20
 this project's 2-core machine: with the store capped the slope was 0.4-6.9 MB a round; with no
 cap (every session kept) 26 MB. Single rounds vary by up to 34 MB (once in CI), which moves the
 fitted slope by at most 5 MB but made the earlier check of one pair of rounds fail."""
+REPO = Path(__file__).resolve().parents[1]
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -260,3 +268,25 @@ def test_sigterm_stops_the_app_like_ctrl_c(files: Path, tmp_path: Path, monkeypa
         assert len(list(temporary.glob("ganlift-session-*"))) == 1
     assert app.process.returncode == 0
     assert not list(temporary.glob("ganlift-session-*"))
+
+
+def test_a_stop_while_the_app_starts_leaves_nothing_behind(files: Path, tmp_path: Path) -> None:
+    """SIGTERM in the second or two between the cache folder's making and the server's start
+    killed the process outright ("Terminated"), and the folder stayed in /tmp for good."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    command = [sys.executable, "launch.py", "--model", str(files / "tiny.pt"), "--category",
+               str(files / "tiny-preset.json"), "--port", str(free_port())]  # fmt: skip
+    environment = os.environ | {"TMPDIR": str(temporary), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        command, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(temporary.glob("ganlift-gradio-*")) and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0]
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode in (0, INTERRUPTED) and "Traceback" not in output, output
+    assert not list(temporary.iterdir())

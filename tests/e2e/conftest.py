@@ -7,7 +7,6 @@ instead and the tests write the README's screenshots to docs/screenshots/."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.load import free_port
 from engine.images import save_image
 from engine.stylegan2 import load_checkpoint
 from tests.e2e.tiny_model import write_tiny_cars_model, write_tiny_model
@@ -95,7 +95,7 @@ def app_url(app_files: dict[str, object], app_log: Path) -> Iterator[str]:
     in `app_log`; stopped afterwards."""
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is missing (install it with scripts/system_deps.sh test)")
-    port = _free_port()
+    port = free_port()
     log = app_log.open("w")
     env = os.environ | {
         "GANLIFT_OFFLINE": "1",
@@ -150,12 +150,6 @@ def page(tmp_path: Path) -> Iterator[object]:
             yield browser.pages[0] if browser.pages else browser.new_page()
         finally:
             browser.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_until_serving(url: str, process: subprocess.Popen) -> None:

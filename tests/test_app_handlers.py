@@ -763,6 +763,16 @@ def test_refusals_repeat_at_most_a_line_of_a_huge_api_value(
     assert all(len(message) < 400 for message in refusals), refusals
 
 
+def test_a_refused_value_cannot_forge_a_line_of_the_server_log(context: AppContext) -> None:
+    """A seed typed as "abc\\n<date> ganlift.app: ..." was repeated as typed: the refusal
+    wrote a second, forged line into the server log."""
+    forged = "abc\n2026-12-07 01:00:00,000 ganlift.app: FAKE"
+    with pytest.raises(gr.Error) as caught:
+        cars.draw_car(Session(context), forged, "a")
+    message = caught.value.message
+    assert "\n" not in message and repr(forged) in message
+
+
 def test_a_long_thin_upload_is_refused_in_one_sentence(context: AppContext, tmp_path) -> None:
     """Shrunk to the kept 2048 px, a 70000 x 16 image's short side rounded to 0: a traceback."""
     thin = tmp_path / "thin.png"

@@ -23,7 +23,7 @@ from app.folders import remove_orphaned_folders, use_private_gradio_cache
 from app.models import DEFAULT_MODELS, ModelStore, resolve_model, resolve_preset
 from app.session import AppContext
 from app.settings import AppSettings
-from app.sign_in import SIGN_IN_MESSAGE, read_sign_ins
+from app.sign_in import SIGN_IN_MESSAGE, SignInCheck, read_sign_ins
 from app.ui import PAGE_CSS, PAGE_JS, build_app
 from app.viewer import create_viewer
 from engine.cli.arguments import (
@@ -239,7 +239,7 @@ def serve(args: argparse.Namespace) -> int:
         server_name=args.host,
         server_port=args.port,
         share=args.share,
-        auth=sign_ins,
+        auth=None if sign_ins is None else SignInCheck(sign_ins),
         auth_message=SIGN_IN_MESSAGE,
         allowed_paths=[str(settings.examples_dir)],
         max_file_size=settings.limits.upload_bytes,

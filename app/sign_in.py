@@ -3,6 +3,8 @@ login page asks for, read from a file so that no password shows in the process l
 
 from __future__ import annotations
 
+import hmac
+import logging
 from pathlib import Path
 
 from engine.errors import GANliftError
@@ -16,7 +18,7 @@ def read_sign_ins(path: Path) -> list[tuple[str, str]]:
     password may hold colons; blank lines and lines starting with '#' are skipped)."""
     flag = f"--auth-file {path}"
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # Notepad's BOM too
     except UnicodeDecodeError:
         raise GANliftError(
             f"{flag} is not a text file; write one NAME:PASSWORD per line."
@@ -32,6 +34,7 @@ def read_sign_ins(path: Path) -> list[tuple[str, str]]:
         if not line or line.startswith("#"):
             continue
         name, colon, password = line.partition(":")
+        name = name.strip()  # as Gradio's login form sends it
         if not (name and colon and password):
             raise GANliftError(
                 f"{flag}: line {number} is not NAME:PASSWORD (a name, a colon, then the "
@@ -43,3 +46,19 @@ def read_sign_ins(path: Path) -> list[tuple[str, str]]:
     if not sign_ins:
         raise GANliftError(f"{flag} holds no NAME:PASSWORD line; add one per visitor.")
     return list(sign_ins.items())
+
+
+class SignInCheck:
+    """What Gradio's login asks: whether a name and password are one of the file's pairs.
+    Each refusal is logged with the name tried (never the password): with a fixed list Gradio
+    checks alone, and the log said nothing of guessing or of a colleague's broken entry."""
+
+    def __init__(self, sign_ins: list[tuple[str, str]]) -> None:
+        self._passwords = dict(sign_ins)
+
+    def __call__(self, name: str, password: str) -> bool:
+        expected = self._passwords.get(name)
+        if expected is not None and hmac.compare_digest(expected.encode(), password.encode()):
+            return True
+        logging.getLogger("ganlift.app").warning("sign-in refused for the name %r", name)
+        return False

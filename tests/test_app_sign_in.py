@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import launch
-from app.sign_in import read_sign_ins
+from app.sign_in import SignInCheck, read_sign_ins
 from bench.load import bounded_predict, running_app
 from engine.errors import GANliftError
 from tests.e2e.tiny_model import write_tiny_model
@@ -23,6 +23,21 @@ def test_sign_ins_are_read_one_per_line(tmp_path: Path) -> None:
     path = tmp_path / "visitors.txt"
     path.write_text("# lab members\nann:a:b c\n\n  bo:pw  \n")
     assert read_sign_ins(path) == [("ann", "a:b c"), ("bo", "pw")]
+    path.write_bytes(b"\xef\xbb\xbfcy :pw1\r\ndee:pw2\r\n")  # Notepad: a BOM, CRLF, a space
+    assert read_sign_ins(path) == [("cy", "pw1"), ("dee", "pw2")]  # the BOM locked cy out
+
+
+def test_a_refused_sign_in_is_logged_by_name_alone(caplog: pytest.LogCaptureFixture) -> None:
+    """The log said nothing of failed sign-ins: neither guessing nor a broken entry showed."""
+    check = SignInCheck([("ann", "s3cret")])
+    with caplog.at_level("WARNING", logger="ganlift.app"):
+        assert check("ann", "s3cret")
+        assert not check("ann", "guess") and not check("mallory\nforged", "s3cret")
+    assert caplog.messages == [
+        "sign-in refused for the name 'ann'",
+        "sign-in refused for the name 'mallory\\nforged'",
+    ]
+    assert "guess" not in caplog.text and "s3cret" not in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -86,4 +101,17 @@ def test_the_live_app_lets_in_only_those_who_sign_in(tmp_path: Path) -> None:
         )
         image, status = bounded_predict(visitor, 0, api_name="/sample")
         assert Path(image).is_file() and "seed 0" in status
-    assert "can use this app" not in (tmp_path / "app.log").read_text()
+    log = (tmp_path / "app.log").read_text()
+    assert "can use this app" not in log and "sign-in refused for the name 'ann'" in log
+    assert "s3cret" not in log
+
+
+@pytest.mark.slow
+def test_an_app_open_to_the_network_without_sign_in_says_so(tmp_path: Path) -> None:
+    model, preset = write_tiny_model(tmp_path)
+    arguments = ["--host", "0.0.0.0"]
+    with running_app(model, str(preset), log=tmp_path / "app.log", extra_args=arguments) as app:
+        visitor = gradio_client.Client(app.url, verbose=False)
+        api = visitor.view_api(print_info=False, return_format="dict")
+        assert "/sample" in api["named_endpoints"]  # served, with no sign-in asked
+    assert "anyone who reaches 0.0.0.0:" in (tmp_path / "app.log").read_text()

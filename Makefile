@@ -25,11 +25,8 @@ screenshots: setup-test
 setup: $(VENV)/.stamp-run
 setup-test: $(VENV)/.stamp-test
 
-$(VENV)/.stamp-run: requirements.txt scripts/system_deps.sh
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
-	  echo "make: GANlift needs Python 3.11 or newer; PYTHON=$(PYTHON) is" \
-	    "$$($(PYTHON) --version 2>/dev/null || echo missing). Pass PYTHON=python3.11 (or newer)." >&2; \
-	  exit 1; }
+$(VENV)/.stamp-run: requirements.txt scripts/system_deps.sh scripts/check_python.sh
+	@PYTHON=$(PYTHON) bash scripts/check_python.sh
 	@PYTHON=$(PYTHON) bash scripts/system_deps.sh run
 	@$(PY) -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt

@@ -35,12 +35,24 @@ def test_a_python_that_cannot_make_a_venv_gets_its_venv_package(tmp_path: Path) 
     assert "-venv" not in packages_named(tmp_path, sys.executable)  # this one makes venvs
 
 
+def python_of_version(folder: Path, version: tuple[int, int, int]) -> Path:
+    """A `python3` that runs code as this one does but reports `version`."""
+    python = folder / "python3"
+    python.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        f"sys.version_info = {version!r}\n"
+        f"if sys.argv[1] == '--version': print('Python {'.'.join(map(str, version))}')\n"
+        "else: exec(sys.argv[2])\n"
+    )
+    python.chmod(0o755)
+    return python
+
+
 def test_make_refuses_a_python_older_than_the_pinned_packages_need(tmp_path: Path) -> None:
     """numpy 2.4 and imageio 2.38 need Python 3.11: under 3.10 `make run` failed deep in pip
     with "No matching distribution found"."""
-    python = tmp_path / "python3"
-    python.write_text('#!/bin/sh\n[ "$1" = --version ] && exec echo "Python 3.10.12"\nexit 1\n')
-    python.chmod(0o755)
+    python = python_of_version(tmp_path, (3, 10, 12))
     result = subprocess.run(
         ["make", "-C", str(SCRIPT.parents[1]), "setup", f"PYTHON={python}",
          f"VENV={tmp_path / 'venv'}"],
@@ -49,3 +61,8 @@ def test_make_refuses_a_python_older_than_the_pinned_packages_need(tmp_path: Pat
     assert result.returncode != 0
     assert f"needs Python 3.11 or newer; PYTHON={python} is Python 3.10.12." in result.stderr
     assert not (tmp_path / "venv").exists() and "system-deps" not in result.stdout
+    for version in ((3, 11, 0), (3, 13, 1)):  # the check lets these through
+        python = python_of_version(tmp_path, version)
+        check = SCRIPT.parent / "check_python.sh"
+        passed = subprocess.run(["bash", str(check)], env={"PYTHON": str(python)}, timeout=60)
+        assert passed.returncode == 0, version

@@ -6,14 +6,20 @@ them, and the trainings reseeded the global generator with their own seed)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
 
 from engine.evaluation.regressor import fit_label_regressor
-from engine.gan2shape import load_model
+from engine.gan2shape import load_model, load_state, recover
+from engine.perceptual import (
+    LPIPS_VGG_WEIGHTS,
+    VGG16_WEIGHTS,
+    DiscriminatorFeatureLoss,
+    load_lpips,
+)
 from engine.stylegan2 import load_checkpoint
 from engine.stylegan2.training.state import TrainingState
 from engine.styleganr import load_styleganr
@@ -25,7 +31,14 @@ from engine.styleganr.train_inverse import (
 )
 from engine.styleganr.train_mapping import MappingTrainConfig, train_mapping
 from engine.styleganr.view_codes import gan_view_pairs
-from tests.tiny import tiny_checkpoint, tiny_styleganr, tiny_train_config
+from tests.test_perceptual_lpips import official_lpips_state, official_vgg16_state
+from tests.tiny import (
+    tiny_checkpoint,
+    tiny_gan,
+    tiny_gan2shape_preset,
+    tiny_styleganr,
+    tiny_train_config,
+)
 
 
 def tiny_inverse_training(path: Path) -> Callable[[], object]:
@@ -48,6 +61,24 @@ def tiny_mapping_training(path: Path) -> Callable[[], object]:
     return lambda: train_mapping(
         model.generator, model.inverse_graphics, model.views, config, state_path=path / "m.pt"
     )
+
+
+def tiny_lpips_load(path: Path) -> Callable[[], object]:
+    hub = path / "hub"
+    (hub / "checkpoints").mkdir(parents=True)
+    torch.save(official_vgg16_state(0), hub / "checkpoints" / VGG16_WEIGHTS.file_name)
+    torch.save(official_lpips_state(1), hub / "checkpoints" / LPIPS_VGG_WEIGHTS.file_name)
+
+    def load() -> object:
+        with mock.patch.object(torch.hub, "get_dir", lambda: str(hub)):
+            return load_lpips()
+
+    return load
+
+
+def tiny_state_load(path: Path) -> Callable[[], object]:
+    tiny_recovery_depth(path, 0, checkpoint=path / "state.pt")
+    return lambda: load_state(path / "state.pt")
 
 
 def tiny_checkpoint_load(path: Path) -> Callable[[], object]:
@@ -73,6 +104,8 @@ CALLS: dict[str, Callable[[Path], Callable[[], object]]] = {
     ),
     "train_inverse_graphics": tiny_inverse_training,
     "load_inverse_graphics": tiny_inverse_load,
+    "load_lpips": tiny_lpips_load,
+    "load_state": tiny_state_load,
     "train_mapping": tiny_mapping_training,
     "fit_label_regressor": lambda path: (
         lambda: fit_label_regressor(
@@ -94,15 +127,82 @@ def test_a_library_call_leaves_the_caller_s_random_stream_alone(name: str, tmp_p
     assert torch.equal(torch.rand(4), expected)
 
 
-def test_a_training_run_starts_the_same_whatever_the_caller_s_seed(tmp_path) -> None:
-    config = LabellerConfig(image_size=16, width=4, steps=1, batch_size=2, checkpoint_every=1)
-    weights = []
-    for seed in (1, 2):
-        torch.manual_seed(seed)
-        labeller = train_view_labeller(config, state_path=tmp_path / f"{seed}.pt", image_size=16)
-        weights.append(next(labeller.parameters()).detach().clone())
-    assert torch.equal(*weights)
-    other = train_view_labeller(
-        replace(config, seed=config.seed + 1), state_path=tmp_path / "3.pt", image_size=16
+def first_weight(module: torch.nn.Module) -> torch.Tensor:
+    return next(module.parameters()).detach().clone()
+
+
+def made_alike(make: Callable[[], object]) -> object:
+    """`make()` drawn from seed 0 whatever the caller's stream (tiny networks start random)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return make()
+
+
+def tiny_recovery_depth(path: Path, seed: int, **options: object) -> torch.Tensor:
+    G, D = made_alike(lambda: tiny_gan(16))
+    latent = G.mean_latent(8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        image = G.synthesis(latent).clamp(-1, 1)
+    preset = tiny_gan2shape_preset(16, num_stages=1, prior_steps=1, inversion_steps=1)
+    perceptual = DiscriminatorFeatureLoss(D)
+    return recover(
+        G, D, image, preset=preset, latent=latent, perceptual=perceptual, seed=seed, **options
+    ).depth
+
+
+def seeded_inverse_training(path: Path, seed: int) -> object:
+    model = made_alike(tiny_styleganr)
+    pairs = gan_view_pairs(model.generator, model.views, lambda images: images[:, :1] > 0)
+    config = InverseGraphicsTrainConfig(
+        network=model.inverse_graphics.config, steps=1, batch_size=2, checkpoint_every=1, seed=seed
     )
-    assert not torch.equal(next(other.parameters()), weights[0])
+    return train_inverse_graphics(pairs, config, state_path=path / "inverse.pt")
+
+
+def seeded_mapping_training(path: Path, seed: int) -> object:
+    model = made_alike(tiny_styleganr)
+    config = MappingTrainConfig(hidden=32, warmup_steps=1, steps=1, batch_size=1, seed=seed)
+    return train_mapping(
+        model.generator, model.inverse_graphics, model.views, config, state_path=path / "m.pt"
+    )
+
+
+# Each seeded run, as a function of a scratch folder and its own seed, returning what it made.
+SEEDED: dict[str, Callable[[Path, int], torch.Tensor]] = {
+    "train_view_labeller": lambda path, seed: first_weight(
+        train_view_labeller(
+            LabellerConfig(
+                image_size=16, width=4, steps=1, batch_size=2, checkpoint_every=1, seed=seed
+            ),
+            state_path=path / "labeller.pt",
+            image_size=16,
+        )
+    ),
+    "fit_label_regressor": lambda path, seed: first_weight(
+        fit_label_regressor(
+            torch.linspace(-1, 1, 4 * 3 * 8 * 8).reshape(4, 3, 8, 8),
+            torch.arange(8.0).reshape(4, 2),
+            steps=1,
+            seed=seed,
+        ).model
+    ),
+    "TrainingState.create": lambda path, seed: first_weight(
+        TrainingState.create(tiny_train_config(seed=seed), torch.device("cpu")).generator
+    ),
+    "recover": tiny_recovery_depth,
+    "train_inverse_graphics": lambda path, seed: first_weight(
+        seeded_inverse_training(path, seed).network
+    ),
+    "train_mapping": lambda path, seed: first_weight(seeded_mapping_training(path, seed).mapping),
+}
+
+
+@pytest.mark.parametrize("name", SEEDED)
+def test_a_seeded_run_is_the_same_whatever_the_caller_s_seed(name: str, tmp_path) -> None:
+    """A run's own seed, not the caller's global one, sets its start: from the command line,
+    where torch's start-up seed is random, results would otherwise not repeat."""
+    made = []
+    for caller, own in ((1, 0), (2, 0), (1, 1)):
+        torch.manual_seed(caller)
+        made.append(SEEDED[name](tmp_path / f"{caller}-{own}", own))
+    assert torch.equal(made[0], made[1]) and not torch.equal(made[0], made[2])

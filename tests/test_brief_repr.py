@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from engine.brief import brief
-from engine.gan2shape import load_model, sample_input
+from engine.gan2shape import PRESETS, load_model, sample_input
+from engine.images import Box
 from engine.inversion import project
 from engine.stylegan2 import load_checkpoint
 from engine.styleganr import load_styleganr, sample
@@ -15,6 +16,9 @@ from engine.styleganr import load_styleganr, sample
 
 def test_brief_names_shapes_sizes_and_cuts_the_rest() -> None:
     assert brief(torch.zeros(1, 3, 8, 8)) == "tensor[1, 3, 8, 8](float32)"
+    assert brief(torch.zeros(2, device="meta")) == "tensor[2](float32, meta)"  # cuda:0 likewise
+    assert brief(Box(1, 2, 3, 4)) == "Box(left=1, top=2, width=3, height=4)"
+    assert brief(PRESETS["face"]) == "Gan2ShapePreset(...)"  # a long one: its class alone
     assert brief(nn.Linear(3, 2)) == "Linear(8 weights)"
     assert brief([torch.zeros(2), torch.ones(1)]) == "2 tensors"
     assert brief(1 / 3) == "0.3333" and brief("short") == "'short'"

@@ -85,7 +85,7 @@ class SessionExpiry:
         it exit 0."""
         with self._lock:
             sessions = list(self._sessions)
-        running = [session for session in sessions if session.request_stop()]
+        running = [session for session in sessions if session.request_stop(shutdown=True)]
         deadline = time.monotonic() + seconds
         while any(session.running() for session in running):
             if time.monotonic() >= deadline:

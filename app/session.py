@@ -39,6 +39,11 @@ from engine.styleganr import Sample, StyleGANR, ViewCodes
 from engine.styleganr.model import resolve_model_path
 
 logger = logging.getLogger("ganlift.app")
+SHUTDOWN_MESSAGE = (
+    "The server is shutting down, which stopped this action; try again once it is back."
+)
+"""What an action stopped by the server's shutdown says, rather than that the visitor
+stopped it (an API client read "Reconstruct was stopped", as if it had pressed Stop)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,8 @@ class Session:
         self._photo: torch.Tensor | None = None
         self._stop_requests = 0
         """Stop presses so far: an action stops on those after it began."""
+        self._shutting_down = False
+        """The server asked the actions to stop as it shuts down (`request_stop`)."""
         self._note: str | None = None
         """A Markdown part the status line ends with until the next action (`note`)."""
         self._work_dir: Path | None = None
@@ -267,10 +274,12 @@ class Session:
         outlast the stopped run, whose failure redraws the status line."""
         self._note = text
 
-    def request_stop(self) -> bool:
-        """Ask the running long actions to stop at their next step; whether any was running."""
+    def request_stop(self, *, shutdown: bool = False) -> bool:
+        """Ask the running long actions to stop at their next step (for the server's
+        `shutdown`: then their refusals say so); whether any was running."""
         with self._activity:
             self._stop_requests += 1
+            self._shutting_down = self._shutting_down or shutdown
             return self._running_actions > 0
 
     @contextmanager
@@ -292,8 +301,9 @@ class Session:
             yield lambda: self._stop_requests > stops_before
             succeeded = True
         except GANliftError as error:
-            logger.info("%s refused: %s", name, error)
-            raise gr.Error(str(error), print_exception=False) from error
+            message = SHUTDOWN_MESSAGE if self._shutting_down else str(error)
+            logger.info("%s refused: %s", name, message)
+            raise gr.Error(message, print_exception=False) from error
         except gr.Error:
             raise
         except Exception as error:

@@ -4,7 +4,6 @@ act, but never during an action or while in use."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import importlib
@@ -18,8 +17,9 @@ import pytest
 
 from app import cars, model_tab, reconstruct
 from app.expiry import page_states
-from app.session import AppContext, Session
+from app.session import SHUTDOWN_MESSAGE, AppContext, Session
 from app.ui import CACHE_SWEEP_SECONDS, COMPUTE_QUEUE, build_app
+from engine.errors import StoppedEarly
 from engine.limits import DEFAULT_LIMITS
 from tests.e2e.tiny_model import tiny_app_context, write_tiny_model
 
@@ -262,11 +262,17 @@ def test_a_shutdown_stops_running_actions_and_waits_for_them(context: AppContext
     session = Session(context)
     started, finished = threading.Event(), threading.Event()
 
+    refusals: list[str] = []
+
     def long_action() -> None:
-        with contextlib.suppress(gr.Error), session.action("long job") as stopped:
-            started.set()
-            while not stopped():
-                time.sleep(0.01)
+        try:
+            with session.action("long job") as stopped:
+                started.set()
+                while not stopped():
+                    time.sleep(0.01)
+                raise StoppedEarly("Long job was stopped; the results from before it are kept.")
+        except gr.Error as error:
+            refusals.append(error.message)
         finished.set()
 
     worker = threading.Thread(target=long_action)
@@ -274,6 +280,7 @@ def test_a_shutdown_stops_running_actions_and_waits_for_them(context: AppContext
     assert started.wait(10)
     assert context.sessions.stop_running(10) and finished.is_set()
     worker.join()
+    assert refusals == [SHUTDOWN_MESSAGE]  # it read as if the visitor had pressed Stop
     assert context.sessions.stop_running(0.1)  # nothing running: nothing to wait for
 
 

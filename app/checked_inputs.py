@@ -5,6 +5,7 @@ those checks once handlers have updated the controls."""
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,8 @@ from gradio.exceptions import InvalidPathError
 from pydantic import ValidationError
 
 from app.inputs import shown
+
+logger = logging.getLogger("ganlift.app")
 
 Choice = TypeVar("Choice", gr.Radio, gr.Dropdown)
 Checked = TypeVar("Checked", bound=gr.components.Component)
@@ -83,11 +86,19 @@ def name_refused_api_values(demo: gr.Blocks) -> None:
     `handle_file(path)` goes, a table sent as a list of rows), which reached clients as a
     generic error with a traceback in the log, and its "Invalid file type" named neither the
     box nor the file; a reference to a server file that was never uploaded came back as an
-    error without a message. (Set on the Blocks: Gradio drops what is set on a component when it
-    rebuilds the component for a session, as any update, even a skip, makes it do.)"""
+    error without a message. Each refusal is logged as the handlers' are (they went unseen).
+    (Set on the Blocks: Gradio drops what is set on a component when it rebuilds the component
+    for a session, as any update, even a skip, makes it do.)"""
     gradio_preprocess = demo.preprocess_data
 
     async def preprocess_data(block_fn: Any, inputs: list[Any], *rest: Any, **options: Any) -> Any:
+        try:
+            return await named_refusals(block_fn, inputs, *rest, **options)
+        except gr.Error as error:  # logged as a handler's refusals are
+            logger.info("%s refused: %s", block_fn.api_name or block_fn.name, error.message)
+            raise
+
+    async def named_refusals(block_fn: Any, inputs: list[Any], *rest: Any, **options: Any) -> Any:
         given = list(zip(block_fn.inputs, inputs, strict=False))
         try:
             return await gradio_preprocess(block_fn, inputs, *rest, **options)

@@ -188,7 +188,9 @@ def test_api_values_get_one_sentence_naming_the_control(server, files, tmp_path)
         "Upload an image takes a file uploaded to this app (gradio_client's handle_file(path)), "
         "not a path on the server."
     )  # gradio_client uploads such a path itself: sent by hand it was an error with no message
-    assert "Traceback" not in (files / "app.log").read_text()[len(log_before) :]
+    log = (files / "app.log").read_text()[len(log_before) :]
+    assert "Traceback" not in log
+    assert "swap refused: Part must be one of shape, texture, background, got 'wheels'." in log
     bounded_predict(visitor, 30, 0, 0, 0, 0.5, 0.5, False, api_name="/render_view")
 
 

@@ -25,10 +25,11 @@ screenshots: setup-test
 setup: $(VENV)/.stamp-run
 setup-test: $(VENV)/.stamp-test
 
-$(VENV)/.stamp-run: requirements.txt scripts/system_deps.sh scripts/check_python.sh
+$(VENV)/.stamp-run: requirements.txt scripts/system_deps.sh scripts/check_python.sh scripts/install_torch.sh
 	@PYTHON=$(PYTHON) bash scripts/check_python.sh
 	@PYTHON=$(PYTHON) bash scripts/system_deps.sh run
 	@$(PY) -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
+	@PY=$(PY) bash scripts/install_torch.sh
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 

@@ -1,8 +1,10 @@
-"""scripts/system_deps.sh: the Debian packages `make run` and `make test` need, including a
-Python's venv package where that Python cannot make a venv (a fresh Debian's cannot)."""
+"""The scripts `make run` and `make test` set up with: scripts/system_deps.sh (the Debian
+packages, including a Python's venv package where that Python cannot make a venv, as a fresh
+Debian's cannot), scripts/check_python.sh and scripts/install_torch.sh."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +68,35 @@ def test_make_refuses_a_python_older_than_the_pinned_packages_need(tmp_path: Pat
         check = SCRIPT.parent / "check_python.sh"
         passed = subprocess.run(["bash", str(check)], env={"PYTHON": str(python)}, timeout=60)
         assert passed.returncode == 0, version
+
+
+def install_torch(tmp_path: Path, *, nvidia: bool, pip_works: bool = True) -> tuple[str, str]:
+    """scripts/install_torch.sh with a `python` that records its arguments: (them, stderr)."""
+    tools = tmp_path / "tools"
+    tools.mkdir(parents=True)
+    (tools / "sed").symlink_to(shutil.which("sed"))
+    python, calls = tools / "python", tmp_path / "calls"
+    python.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit {0 if pip_works else 1}\n')
+    python.chmod(0o755)
+    if nvidia:
+        (tools / "nvidia-smi").write_text("#!/bin/sh\n")
+        (tools / "nvidia-smi").chmod(0o755)
+    result = subprocess.run(
+        ["/bin/bash", str(SCRIPT.parent / "install_torch.sh")], cwd=SCRIPT.parents[1],
+        env={"PATH": str(tools), "PY": str(python)}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return (calls.read_text() if calls.exists() else ""), result.stderr
+
+
+def test_a_machine_without_an_nvidia_gpu_gets_torch_s_cpu_build(tmp_path: Path) -> None:
+    """PyPI's torch for Linux brought several GB of CUDA libraries to laptops without a GPU."""
+    pinned = next(
+        line for line in (SCRIPT.parents[1] / "requirements.txt").read_text().splitlines()
+        if line.startswith("torch==")
+    )  # fmt: skip
+    calls, _ = install_torch(tmp_path / "cpu", nvidia=False)
+    assert "--index-url https://download.pytorch.org/whl/cpu" in calls and pinned in calls
+    assert install_torch(tmp_path / "gpu", nvidia=True) == ("", "")  # PyPI's CUDA build
+    calls, told = install_torch(tmp_path / "offline", nvidia=False, pip_works=False)
+    assert pinned in calls and "pip takes PyPI's (with CUDA libraries) instead" in told

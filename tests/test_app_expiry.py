@@ -281,6 +281,9 @@ def test_a_shutdown_stops_running_actions_and_waits_for_them(context: AppContext
     assert context.sessions.stop_running(10) and finished.is_set()
     worker.join()
     assert refusals == [SHUTDOWN_MESSAGE]  # it read as if the visitor had pressed Stop
+    session.request_stop()  # a visitor's Stop during the shutdown's wait
+    with pytest.raises(gr.Error, match=SHUTDOWN_MESSAGE), session.action("another job"):
+        raise StoppedEarly("Another job was stopped.")
     assert context.sessions.stop_running(0.1)  # nothing running: nothing to wait for
 
 

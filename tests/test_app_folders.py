@@ -73,7 +73,7 @@ def test_each_app_process_caches_in_its_own_folder_unless_one_is_named(
     picture into the shared /tmp/gradio, where Gradio rewrites each hash-named file in place."""
     monkeypatch.delenv(GRADIO_CACHE_VARIABLE, raising=False)
     first = use_private_gradio_cache()
-    assert first.is_dir() and first.name.startswith("ganlift-gradio-")
+    assert first.is_dir() and first.name.startswith(f"ganlift-gradio-{os.getpid()}-")
     assert os.environ[GRADIO_CACHE_VARIABLE] == str(first)
     assert use_private_gradio_cache() == first  # named now: kept, no second folder
     monkeypatch.setenv(GRADIO_CACHE_VARIABLE, str(tmp_path))
@@ -91,11 +91,12 @@ def test_folders_of_killed_app_processes_go_at_the_next_start(tmp_path: Path) ->
         tmp_path / f"ganlift-session-{os.getpid()}-x2",  # a running process's
         tmp_path / f"ganlift-gradio-{gone.pid}",  # not named as the app names its folders
         tmp_path / f"other-session-{gone.pid}-x3",
+        tmp_path / f"ganlift-session-{10**20}-x4",  # no process id at all (crashed the start)
     ]
     for folder in orphans + kept:
         (folder / "sub").mkdir(parents=True)
     assert sorted(remove_orphaned_folders(tmp_path)) == sorted(orphans)
     assert all(folder.is_dir() for folder in kept) and not any(f.exists() for f in orphans)
-    mine = private_folder("session")
-    assert mine.name.startswith(f"ganlift-session-{os.getpid()}-")
-    mine.rmdir()
+    for made in (private_folder("session"), SessionFolders().create(object(), 1)):
+        assert made.name.startswith(f"ganlift-session-{os.getpid()}-")
+        made.rmdir()

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -1126,3 +1127,14 @@ def test_the_launcher_keeps_the_hub_offline_and_analytics_off() -> None:
         [sys.executable, "-c", probe], cwd=REPO, env=environment, capture_output=True, text=True
     )
     assert shown.stdout.split() == ["True", "False"], shown.stderr[-2000:]
+
+
+def test_sigterm_acts_as_ctrl_c_only_while_the_app_runs() -> None:
+    """`launch.main()` called in a process of its own caller's (a test, a notebook) left SIGTERM
+    raising KeyboardInterrupt there for good."""
+    before = signal.getsignal(signal.SIGTERM)
+    with launch.sigterm_as_ctrl_c():
+        assert signal.getsignal(signal.SIGTERM) is not before
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is before

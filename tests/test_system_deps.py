@@ -63,14 +63,18 @@ def test_make_refuses_a_python_older_than_the_pinned_packages_need(tmp_path: Pat
     assert result.returncode != 0
     assert f"needs Python 3.11 or newer; PYTHON={python} is Python 3.10.12." in result.stderr
     assert not (tmp_path / "venv").exists() and "system-deps" not in result.stdout
-    for version in ((3, 11, 0), (3, 13, 1)):  # the check lets these through
+    for version, refused in (((3, 10, 12), 1), ((3, 11, 0), 0), ((3, 13, 1), 0)):
         python = python_of_version(tmp_path, version)
         check = SCRIPT.parent / "check_python.sh"
-        passed = subprocess.run(["bash", str(check)], env={"PYTHON": str(python)}, timeout=60)
-        assert passed.returncode == 0, version
+        checked = subprocess.run(
+            ["bash", str(check)], env={"PYTHON": str(python)}, capture_output=True, timeout=60
+        )
+        assert checked.returncode == refused, version
 
 
-def install_torch(tmp_path: Path, *, nvidia: bool, pip_works: bool = True) -> tuple[str, str]:
+def install_torch(
+    tmp_path: Path, *, nvidia: bool, pip_works: bool = True, index: str | None = None
+) -> tuple[str, str]:
     """scripts/install_torch.sh with a `python` that records its arguments: (them, stderr)."""
     tools = tmp_path / "tools"
     tools.mkdir(parents=True)
@@ -83,7 +87,8 @@ def install_torch(tmp_path: Path, *, nvidia: bool, pip_works: bool = True) -> tu
         (tools / "nvidia-smi").chmod(0o755)
     result = subprocess.run(
         ["/bin/bash", str(SCRIPT.parent / "install_torch.sh")], cwd=SCRIPT.parents[1],
-        env={"PATH": str(tools), "PY": str(python)}, capture_output=True, text=True, timeout=60,
+        env={"PATH": str(tools), "PY": str(python)} | ({"TORCH_CPU_INDEX": index} if index else {}),
+        capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return (calls.read_text() if calls.exists() else ""), result.stderr
@@ -100,3 +105,10 @@ def test_a_machine_without_an_nvidia_gpu_gets_torch_s_cpu_build(tmp_path: Path) 
     assert install_torch(tmp_path / "gpu", nvidia=True) == ("", "")  # PyPI's CUDA build
     calls, told = install_torch(tmp_path / "offline", nvidia=False, pip_works=False)
     assert pinned in calls and "pip takes PyPI's (with CUDA libraries) instead" in told
+    calls, _ = install_torch(tmp_path / "mirror", nvidia=False, index="http://mirror/cpu")
+    assert "--index-url http://mirror/cpu" in calls
+    planned = subprocess.run(
+        ["make", "-n", "-C", str(SCRIPT.parents[1]), "setup", f"VENV={tmp_path / 'venv'}"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert planned.index("scripts/install_torch.sh") < planned.index("-r requirements.txt")

@@ -97,6 +97,18 @@ def test_folders_of_killed_app_processes_go_at_the_next_start(tmp_path: Path) ->
         (folder / "sub").mkdir(parents=True)
     assert sorted(remove_orphaned_folders(tmp_path)) == sorted(orphans)
     assert all(folder.is_dir() for folder in kept) and not any(f.exists() for f in orphans)
+    plain = tmp_path / f"ganlift-gradio-{gone.pid}-file"  # a file of the name: not a folder
+    plain.write_text("")
+    assert remove_orphaned_folders(tmp_path) == [] and plain.exists()
     for made in (private_folder("session"), SessionFolders().create(object(), 1)):
         assert made.name.startswith(f"ganlift-session-{os.getpid()}-")
         made.rmdir()
+
+
+def test_another_user_s_folders_are_left_alone(tmp_path: Path, monkeypatch) -> None:
+    """On a shared server the sweep removes only this user's folders of dead processes."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (tmp_path / f"ganlift-session-{gone.pid}-x").mkdir()
+    monkeypatch.setattr(os, "getuid", lambda: os.stat(tmp_path).st_uid + 1)
+    assert remove_orphaned_folders(tmp_path) == []

@@ -43,6 +43,7 @@ from engine.styleganr.model import resolve_model_path
 import gradio as gr
 from starlette.middleware import Middleware
 
+logger = logging.getLogger("ganlift.app")
 SHUTDOWN_SECONDS = 10.0
 """How long a shutdown waits for running actions to stop at their next step."""
 QUEUE_SIZE = 64
@@ -225,12 +226,10 @@ def serve(args: argparse.Namespace) -> int:
     except Exception as error:
         return report_error(error)
     if (warning := open_to_all(args)) is not None:
-        logging.getLogger("ganlift.app").warning(warning)
+        logger.warning(warning)
     cap_allocator_arenas()
     if orphans := remove_orphaned_folders():
-        logging.getLogger("ganlift.app").info(
-            "removed %d temporary folders of app processes that were killed", len(orphans)
-        )
+        logger.info("removed %d temporary folders of app processes that were killed", len(orphans))
     use_private_gradio_cache()
     context = AppContext(settings, models, create_viewer(args.viewer))
     demo = build_app(context)
@@ -255,9 +254,7 @@ def serve(args: argparse.Namespace) -> int:
     print(f"* Running on local URL:  {demo.local_url}{hint}", flush=True)
     demo.block_thread()
     if not context.sessions.stop_running(SHUTDOWN_SECONDS):  # Gradio closed on Ctrl-C/SIGTERM
-        logging.getLogger("ganlift.app").warning(
-            "an action did not stop within %g s of the shutdown", SHUTDOWN_SECONDS
-        )
+        logger.warning("an action did not stop within %g s of the shutdown", SHUTDOWN_SECONDS)
     return 0
 
 

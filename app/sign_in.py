@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine.errors import GANliftError
 
+logger = logging.getLogger("ganlift.app")
 SIGN_IN_MESSAGE = "GANlift: sign in with the name and password the host gave you."
 """What the login page says above its form."""
 
@@ -60,5 +61,5 @@ class SignInCheck:
         expected = self._passwords.get(name)
         if expected is not None and hmac.compare_digest(expected.encode(), password.encode()):
             return True
-        logging.getLogger("ganlift.app").warning("sign-in refused for the name %r", name)
+        logger.warning("sign-in refused for the name %r", name)
         return False

@@ -20,6 +20,7 @@ from engine.perceptual import (
     DiscriminatorFeatureLoss,
     load_lpips,
 )
+from engine.randomness import global_rng_kept
 from engine.stylegan2 import load_checkpoint
 from engine.stylegan2.training.state import TrainingState
 from engine.styleganr import load_styleganr
@@ -133,8 +134,7 @@ def first_weight(module: torch.nn.Module) -> torch.Tensor:
 
 def made_alike(make: Callable[[], object]) -> object:
     """`make()` drawn from seed 0 whatever the caller's stream (tiny networks start random)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+    with global_rng_kept(0):
         return make()
 
 

@@ -26,6 +26,7 @@ from app.settings import AppSettings
 from app.sign_in import SIGN_IN_MESSAGE, SignInCheck, read_sign_ins
 from app.ui import PAGE_CSS, PAGE_JS, build_app
 from app.viewer import create_viewer
+from app.visitors import VisitorField
 from engine.cli.arguments import (
     INTERRUPTED,
     ArgumentParser,
@@ -178,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, build the app and serve it until interrupted."""
     escape_unencodable_output()
     args = build_parser().parse_args(expand_home(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s%(visitor)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(VisitorField())  # names the visitor of each request's lines
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own requests at each start
     try:
         with sigterm_as_ctrl_c():  # from the start: a stop while loading runs the exit hooks too

@@ -28,6 +28,7 @@ from app.models import LoadedModel, ModelChoice, ModelStore, resolve_model
 from app.pages import Pages
 from app.settings import AppSettings
 from app.viewer import MeshViewer
+from app.visitors import as_visitor, current_visitor
 from engine.errors import GANliftError, out_of_memory, refused_path
 from engine.gan2shape.meshing import recovery_mesh
 from engine.gan2shape.recover import Recovery
@@ -120,6 +121,8 @@ class Session:
         """Whether the page has been told of the last clear (`take_clear_news`)."""
         self._recovered_from: InputImage | None = None
         """The input the current recovery was made from."""
+        self.visitor = ""
+        """The log's label of the page this session serves (`app.visitors`), once it acted."""
         context.sessions.add(self)
 
     def __deepcopy__(self, memo: dict) -> Session:
@@ -261,7 +264,8 @@ class Session:
             self._sample_latents.clear()
             self._cleared, self._clear_shown = how, False
             self.close()  # under the lock: an action starting now must not lose its new folder
-        logger.info("session state dropped: %s", how)
+        with as_visitor(self.visitor):  # its own page's, whichever request or thread clears it
+            logger.info("session state dropped: %s", how)
         return True
 
     def running(self) -> bool:
@@ -294,6 +298,7 @@ class Session:
             self._running_actions += 1
             stops_before = self._stop_requests
             self._note = None
+            self.visitor = current_visitor() or self.visitor
         self.context.folders.touch(self)
         start = time.perf_counter()
         succeeded = False

@@ -21,6 +21,7 @@ from app.checked_inputs import (
     slider,
 )
 from app.session import AppContext, Session
+from app.visitors import label_requests
 from engine.gan2shape import QUALITIES
 from engine.gan2shape.presets import PRESETS
 from engine.styleganr import ELEVATION_STEP, PARTS, SCALE_STEP
@@ -167,6 +168,7 @@ def build_app(context: AppContext) -> gr.Blocks:
         )  # fmt: skip
         _stop_runs_of_closed_pages(demo, context)
         name_refused_api_values(demo)
+        label_requests(demo)
         showing_state = [*tab.shown, *tab.exports, *viewer.shown, *car_tab.shown, *labelled]
         cleared = functools.partial(
             reconstruct.show_clear,

@@ -3,6 +3,7 @@ who opens the app to others without one is warned."""
 
 from __future__ import annotations
 
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -104,6 +105,7 @@ def test_the_live_app_lets_in_only_those_who_sign_in(tmp_path: Path) -> None:
     log = (tmp_path / "app.log").read_text()
     assert "can use this app" not in log and "sign-in refused for the name 'ann'" in log
     assert "s3cret" not in log
+    assert re.search(r"ganlift\.app \[ann [0-9a-z]{6}\]: sample took", log)  # who did what
 
 
 @pytest.mark.slow

@@ -204,7 +204,9 @@ class Session:
     def set_recovery(self, recovery: Recovery, photo: torch.Tensor, source: InputImage) -> None:
         """Keep `recovery` as the current scene, with the `photo` its mesh is textured from
         (`texture_source` of the upload's crop; the mesh is rebuilt on demand) and the input
-        it was made from (the visitor may have chosen another while it ran)."""
+        it was made from (the visitor may have chosen another while it ran). The app never
+        continues a run, so the recovery keeps only what viewing it needs."""
+        recovery.state.keep_for_viewing()
         self.recovery, self._photo, self._mesh = recovery, photo, None
         self._recovered_from = source
 

@@ -551,6 +551,7 @@ def test_slider_renders_follow_view_and_light(
     assert np.abs(relit.astype(int) - front.astype(int)).mean() > 1
     gan = reconstruct.render(session, 30, 0, *light, True)
     assert gan.shape == (DISPLAY_SIDE, DISPLAY_SIDE, 3) and not np.array_equal(gan, turned)
+    assert not session.recovery.state.networks.has_shape_networks  # kept for viewing alone
 
 
 def test_exports_are_loadable_meshes(

@@ -12,6 +12,7 @@ import itertools
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,7 @@ from engine.gan2shape import (
     write_outputs,
 )
 from engine.gan2shape.meshing import mesh_mask, photo_albedo, recovery_mesh, texture_source
+from engine.gan2shape.outputs import MIN_FRAMES, OutputSettings, ViewSpec
 from engine.gan2shape.photogeometry import decompose, render_in_views
 from engine.inversion import SavedLatent, load_latent, save_latent
 from engine.metrics import psnr
@@ -443,3 +445,35 @@ def test_a_masking_preset_s_mesh_keeps_an_all_white_mask(full) -> None:
     car = dataclasses.replace(frontal, state=dataclasses.replace(recovery.state, preset=masking))
     assert torch.equal(mesh_mask(car), recovery.mask[0, 0])
     assert (mesh_mask(car) > 0.5).sum() > (trimmed > 0.5).sum()
+
+
+def test_a_recovery_kept_for_viewing_views_as_before(gan, full, tmp_path: Path) -> None:
+    """An app keeps every visitor's recovery: without the shape networks, cache and optimiser
+    it draws the same views, projections, meshes and outputs, and refuses to go on."""
+    recovery, _ = full
+    G, D = gan[:2]
+    viewed = copy.deepcopy(recovery)
+    viewed.state.keep_for_viewing()
+    kept = {name for name, _ in viewed.state.networks.named_children()}
+    assert kept == {"offset_net"} and viewed.state.cache is None
+    for azimuth in (0, 20):
+        assert torch.equal(
+            render_view(viewed, azimuth=azimuth, elevation=5)[0],
+            render_view(recovery, azimuth=azimuth, elevation=5)[0],
+        )
+        assert torch.equal(
+            project_view(viewed, G, azimuth=azimuth, elevation=5),
+            project_view(recovery, G, azimuth=azimuth, elevation=5),
+        )
+    assert np.array_equal(recovery_mesh(viewed).vertices, recovery_mesh(recovery).vertices)
+    settings = OutputSettings(views=(ViewSpec(10.0, 0.0),), frames=MIN_FRAMES)
+    files = write_outputs(viewed, G, tmp_path / "viewed", settings=settings)
+    same = write_outputs(recovery, G, tmp_path / "full", settings=settings)
+    for label, path in files.items():
+        assert path.read_bytes() == same[label].read_bytes(), label
+    refusal = r"^This GAN2Shape state was kept for viewing only \(keep_for_viewing dropped"
+    with pytest.raises(GANliftError, match=refusal):
+        continue_recovery(G, D, viewed.state)
+    with pytest.raises(GANliftError, match=refusal):
+        save_state(viewed.state, tmp_path / "state.pt")
+    assert not (tmp_path / "state.pt").exists()

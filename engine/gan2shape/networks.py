@@ -177,6 +177,10 @@ class LatentOffsetEncoder(nn.Module):
         return self.network(image).flatten(1)
 
 
+SHAPE_NETWORK_NAMES = ("depth_net", "albedo_net", "view_net", "light_net")
+"""The networks step 3 trains (all but the latent-offset encoder)."""
+
+
 class Gan2ShapeNetworks(nn.Module):
     """The five per-image networks of GAN2Shape."""
 
@@ -191,7 +195,18 @@ class Gan2ShapeNetworks(nn.Module):
 
     def shape_networks(self) -> list[nn.Module]:
         """The networks trained in step 3: all but the latent-offset encoder."""
-        return [self.depth_net, self.albedo_net, self.view_net, self.light_net]
+        return [getattr(self, name) for name in SHAPE_NETWORK_NAMES]
+
+    def drop_shape_networks(self) -> None:
+        """Free the shape networks, keeping the latent-offset encoder alone: a finished
+        recovery is viewed through its maps and that encoder (`RecoveryState.keep_for_viewing`)."""
+        for name in SHAPE_NETWORK_NAMES:
+            delattr(self, name)
+
+    @property
+    def has_shape_networks(self) -> bool:
+        """False once `drop_shape_networks` freed them."""
+        return all(name in self._modules for name in SHAPE_NETWORK_NAMES)
 
     def load_release_state(self, state: dict[str, dict[str, torch.Tensor]]) -> None:
         """Load the networks found in a GAN2Shape release checkpoint ({'netD': ..., ...}),

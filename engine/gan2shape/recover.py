@@ -147,6 +147,7 @@ def continue_recovery(
     loaded with `load_state(path, device=device)`) with the generator it was started with,
     on the state's device (a `device` other than it is refused); arguments as in `recover`.
     The state is updated in place."""
+    state.check_continuable()
     state_device = module_device(state.networks)
     device = resolve_device(state_device if device is None else device)
     if not same_device(device, state_device):

@@ -95,9 +95,26 @@ class RecoveryState:
         """Whether every phase has run."""
         return self.phase >= len(self.phases)
 
+    def keep_for_viewing(self) -> None:
+        """Drop, in place, what only continuing the run needs: the shape networks, the
+        projected-sample cache and the optimiser state (13 of default-face's 16 MB, for an app
+        that keeps every visitor's recovery). Its Recovery's views, projections, meshes and
+        outputs work as before; `continue_recovery` and `save_state` refuse it."""
+        self.networks.drop_shape_networks()
+        self.cache, self.optimizer = None, None
+
+    def check_continuable(self) -> None:
+        """A GANliftError where `keep_for_viewing` dropped what continuing needs."""
+        if not self.networks.has_shape_networks:
+            raise GANliftError(
+                "This GAN2Shape state was kept for viewing only (keep_for_viewing dropped its "
+                "shape networks); continue or save the state before dropping them."
+            )
+
 
 def save_state(state: RecoveryState, path: str | os.PathLike) -> Path:
     """Write `state` to `path` atomically (a temporary file renamed into place)."""
+    state.check_continuable()
     path = Path(path)
     target = state.target
     data = {

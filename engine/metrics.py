@@ -18,6 +18,8 @@ Every function takes a batch and returns one value per image, shape `[N]`.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -89,7 +91,8 @@ def psnr(
     """Peak signal-to-noise ratio per image, in dB, for images `[N, C, H, W]` in [-1, 1],
     over the whole frame or over `mask [N, 1, H, W]` or `[N, H, W]` (e.g. the object alone).
 
-    The peak-to-peak range is 2; identical images give +inf. Returns `[N]`.
+    The peak-to-peak range is 2; identical images give +inf, and an image whose mask is empty
+    gives NaN (no pixels to compare). A soft mask weighs each pixel's error. Returns `[N]`.
     """
     _check_same_shape(pred, target, "pred", "target", "[N, C, H, W]")
     squared = (pred - target).square()  # [N, C, H, W]
@@ -103,13 +106,16 @@ def psnr(
                 f"{(count, 1, height, width)} or {(count, height, width)}; pass one mask per image."
             )
         weights = mask.reshape(count, 1, height, width).expand_as(squared).flatten(1)
-        mse = (squared.flatten(1) * weights).sum(1) / weights.sum(1).clamp(min=1)
+        mse = (squared.flatten(1) * weights).sum(1) / weights.sum(1)  # 0 / 0: NaN
     return 10.0 * torch.log10(4.0 / mse)
 
 
 def psnr_text(psnr_db: float, digits: int = 1) -> str:
-    """A PSNR as people read it: '27.3 dB', or 'exact' for identical images (a GAN sample
-    reconstructed from its own latent), where the number is infinite."""
+    """A PSNR as people read it: '27.3 dB', 'exact' for identical images (a GAN sample
+    reconstructed from its own latent), where the number is infinite, or 'n/a' where a mask
+    left no pixels to compare."""
+    if math.isnan(psnr_db):
+        return "n/a"
     return "exact" if psnr_db == float("inf") else f"{psnr_db:.{digits}f} dB"
 
 

@@ -109,10 +109,23 @@ def test_psnr_takes_masks_with_or_without_a_channel_and_refuses_others() -> None
             psnr(images, targets, wrong)
 
 
-def test_psnr_text_says_exact_for_identical_images() -> None:
+def test_a_soft_mask_weighs_each_pixel_s_error() -> None:
+    """One pixel off by 0.1 under a mask of 0.25: its weighted mean error is 0.01 whatever the
+    weight (it was divided by a total clamped to 1, which read 1.25 dB too high)."""
+    image = torch.zeros(1, 3, 4, 4)
+    off = image.clone()
+    off[..., 0, 0] = 0.1
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., 0, 0] = 0.25
+    assert psnr(off, image, mask).item() == pytest.approx(10 * math.log10(4 / 0.01), rel=1e-5)
+
+
+def test_psnr_text_says_exact_for_identical_images_and_n_a_for_an_empty_mask() -> None:
     image = torch.zeros(1, 3, 4, 4)
     assert psnr_text(psnr(image, image).item()) == "exact"
     assert psnr_text(13.979) == "14.0 dB" and psnr_text(13.979, 2) == "13.98 dB"
+    nothing = psnr(image, image + 1, torch.zeros(1, 1, 4, 4)).item()  # read 'exact'
+    assert math.isnan(nothing) and psnr_text(nothing) == "n/a"
 
 
 def test_metrics_name_bad_inputs() -> None:

@@ -365,5 +365,6 @@ def read_depth_png(path: str | os.PathLike, depth_range: tuple[float, float]) ->
 
 
 def _finite(value: float) -> float | None:
-    """`value`, or None (JSON null) for an infinite PSNR (identical images)."""
+    """`value`, or None (JSON null) for an infinite PSNR (identical images) or an undefined one
+    (NaN: nothing to compare)."""
     return value if math.isfinite(value) else None

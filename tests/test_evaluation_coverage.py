@@ -221,6 +221,20 @@ def test_an_angle_read_with_less_certainty_keeps_its_spread_and_shows_a_shorter_
         angle_reading(CoverageResult([], 0, 0, 0), "azimuth", "azimuth_cos", "azimuth_sin")
 
 
+def test_the_length_of_an_even_count_of_readings_is_their_median() -> None:
+    """torch's `median` takes the lower of the middle pair (0.4 here)."""
+    angles = torch.linspace(0, 2 * math.pi, 5)[:-1]
+    lengths = torch.tensor([0.2, 0.8, 0.4, 0.6])[:, None]
+    circle = torch.cat([torch.stack([angles.cos(), angles.sin()], 1), torch.zeros(4, 3)], 1)
+    names, gated = label_set("car").names, label_set("car").gated
+    result = CoverageResult(
+        labels=label_spreads(names, gated, circle, circle, circle), n_gan=4, n_data=4, n_train=1,
+        gan_readings=circle * lengths, data_readings=circle,
+    )  # fmt: skip
+    reading = angle_reading(result, "azimuth", "azimuth_cos", "azimuth_sin")
+    assert reading.gan_length == pytest.approx(0.5)
+
+
 def test_a_label_whose_spread_reaches_the_goal_exactly_passes() -> None:
     """The goal is a fraction to reach: a GAN / data std ratio equal to it passes."""
     spread = LabelSpread(name="pitch", data_mean=0.0, data_std=1.0, gan_mean=0.0,

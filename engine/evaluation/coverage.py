@@ -124,7 +124,7 @@ def angle_reading(result: CoverageResult, name: str, cos: str, sin: str) -> Angl
     ]  # [N, 2] each
     units = [F.normalize(pair, dim=1) for pair in pairs]
     angle_ratio = (units[0].std(0) / units[1].std(0).clamp_min(1e-12)).mean()
-    gan_length, data_length = (pair.norm(dim=1).median() for pair in pairs)
+    gan_length, data_length = (pair.norm(dim=1).quantile(0.5) for pair in pairs)
     return AngleReading(name, float(angle_ratio), float(gan_length), float(data_length))
 
 

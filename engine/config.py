@@ -1,7 +1,7 @@
 """Typed dataclass configs <-> plain dicts (JSON), with unknown keys rejected.
 
 Every component's config is a dataclass; files store it as JSON. Reading one back must name
-what is wrong (an unknown key, a missing one, a bad value) rather than ignore it.
+what is wrong (an unknown key, a missing required one, a bad value) rather than ignore it.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def config_changes(old: Any, new: Any, names: Iterable[str] | None = None) -> li
 def config_from_dict(cls: type[ConfigT], data: Any, source: str = "config") -> ConfigT:
     """Build dataclass ``cls`` from a dict: nested dataclasses (optional ones too) are built
     in turn and JSON lists become the tuples the annotations ask for; unknown keys, missing
-    keys and invalid values raise a GANliftError naming ``source``."""
+    keys without a default and invalid values raise a GANliftError naming ``source`` (keys
+    with a default may be left out)."""
     if not isinstance(data, dict):
         raise GANliftError(f"{source} must be a JSON object, got {type(data).__name__}.")
     fields = dataclasses.fields(cls)
@@ -89,9 +90,11 @@ def _convert(annotation: Any, value: Any, source: str) -> Any:
         args = typing.get_args(annotation)
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_convert(args[0], item, source) for item in value)
-        if len(args) == len(value):
-            return tuple(_convert(arg, item, source) for arg, item in zip(args, value, strict=True))
-        return tuple(value)
+        if len(args) != len(value):
+            raise GANliftError(
+                f"{source} must be a list of {len(args)} values, got {json.dumps(value)}."
+            )
+        return tuple(_convert(arg, item, source) for arg, item in zip(args, value, strict=True))
     return value
 
 

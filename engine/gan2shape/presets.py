@@ -26,7 +26,12 @@ from engine.config import config_from_dict
 from engine.errors import GANliftError
 from engine.gan2shape.networks import NetworkConfig
 from engine.gan2shape.parametrisation import CameraRanges
-from engine.gan2shape.prior import PRIOR_BOX_PRESETS, PriorBoxPreset, ellipsoid_prior
+from engine.gan2shape.prior import (
+    MAX_PRIOR_RELIEF,
+    PRIOR_BOX_PRESETS,
+    PriorBoxPreset,
+    ellipsoid_prior,
+)
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,13 @@ class Gan2ShapePreset:
     """Steps of `engine.inversion.project` when `recover` is given no latent."""
 
     def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise GANliftError("A preset needs a name; set its name to the category it is for.")
+        if self.gan_size < 4 or self.gan_size & (self.gan_size - 1):
+            raise GANliftError(
+                f"Preset '{self.name}' gan_size must be a generator's image side (a power of "
+                f"two from 4), got {self.gan_size}."
+            )
         if self.num_stages < 1:
             raise GANliftError(f"Preset '{self.name}' needs at least one stage.")
         for flags, label in ((self.flip_step1, "flip_step1"), (self.flip_step3, "flip_step3")):
@@ -158,15 +170,25 @@ class Gan2ShapePreset:
             raise GANliftError(
                 f"Preset '{self.name}' needs lr > 0, inversion_steps >= 1 and prior_steps >= 0."
             )
-        if not self.camera.min_depth < self.camera.max_depth:
+        weights = ("weight_decay", "perceptual_weight", "smooth_weight", "offset_weight")
+        if any(getattr(self, weight) < 0 for weight in weights):
+            raise GANliftError(f"Preset '{self.name}' needs {', '.join(weights)} of 0 or more.")
+        if not 0 < self.camera.min_depth < self.camera.max_depth:
             raise GANliftError(
-                f"Preset '{self.name}' camera needs min_depth below max_depth, got "
+                f"Preset '{self.name}' camera needs 0 < min_depth < max_depth, got "
                 f"{self.camera.min_depth} and {self.camera.max_depth}."
             )
-        if len(self.view_mean) != 6 or len(self.view_cov) != 6 or len(self.light_mean) != 4:
+        if not 0 < self.prior_far - self.prior_near <= MAX_PRIOR_RELIEF:
             raise GANliftError(
-                f"Preset '{self.name}' needs a 6-value view_mean, a 6×6 view_cov and a "
-                "4-value light_mean."
+                f"Preset '{self.name}' needs prior_near below prior_far by at most "
+                f"{MAX_PRIOR_RELIEF:g} (the prior cap's depth), got {self.prior_near} and "
+                f"{self.prior_far}."
+            )
+        if len(self.view_mean) != 6 or len(self.light_mean) != 4 or not _covariance(self.view_cov):
+            raise GANliftError(
+                f"Preset '{self.name}' needs a 6-value view_mean, a view_cov of 6 rows of 6 "
+                "values that is a covariance (symmetric, no negative variance along any axis) "
+                "and a 4-value light_mean."
             )
 
     def prior(self, mask: torch.Tensor) -> torch.Tensor:
@@ -191,7 +213,8 @@ class Gan2ShapePreset:
 
     @classmethod
     def from_json(cls, text: str, *, source: str = "preset") -> Gan2ShapePreset:
-        """Parse JSON written by `to_json`; unknown or missing keys raise a GANliftError."""
+        """Parse JSON written by `to_json`: unknown keys, bad values and missing keys that have
+        no default raise a GANliftError; other keys left out take the class's defaults."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
@@ -221,6 +244,18 @@ class Gan2ShapePreset:
     def replace(self, **changes: Any) -> Gan2ShapePreset:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+def _covariance(rows: tuple[tuple[float, ...], ...], size: int = 6) -> bool:
+    """Whether `rows` is a `size`×`size` covariance: symmetric and positive semi-definite (up
+    to rounding, as a covariance fitted to samples is)."""
+    if len(rows) != size or any(len(row) != size for row in rows):
+        return False
+    matrix = torch.tensor(rows, dtype=torch.float64)
+    if not torch.allclose(matrix, matrix.T, rtol=1e-6, atol=1e-12):
+        return False
+    scale = matrix.abs().max().item()
+    return bool(torch.linalg.eigvalsh(matrix).min() >= -1e-9 * max(scale, 1e-12))
 
 
 _FACE = Gan2ShapePreset(

@@ -32,6 +32,8 @@ of the width from each side, 'car' and 'church' extend it down by 1/6 of its hei
 
 _MASK_THRESHOLD = 0.7
 _SPHERE_RADIUS = 0.4
+MAX_PRIOR_RELIEF = 2 * _SPHERE_RADIUS
+"""The deepest cap (far - near) the prior's sphere holds."""
 
 
 def ellipsoid_prior(

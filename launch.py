@@ -36,7 +36,8 @@ from engine.cli.arguments import (
 )
 from engine.device import resolve_device
 from engine.errors import GANliftError
-from engine.gan2shape.release import release_folder
+from engine.gan2shape.presets import PRESETS
+from engine.gan2shape.release import RELEASE_FILES, release_folder
 from engine.limits import add_limit_arguments, cap_allocator_arenas, limits_from_arguments
 from engine.styleganr.model import resolve_model_path
 
@@ -62,9 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--category",
         default=None,
-        help="GAN2Shape preset (face, cat, car, church, default-face, default-car) or a preset "
-        "JSON file; default: the model's own, else inferred from its image size when only one "
-        "preset fits it",
+        help=f"GAN2Shape preset ({', '.join(PRESETS)}) or a preset JSON file; default: the "
+        "model's own, else inferred from its image size when only one preset fits it",
     )
     parser.add_argument(
         "--cars-model",
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--release-dir",
         metavar="DIR",
         help="the GAN2Shape release's checkpoints/ folder: its checkpoints, loaded with their "
-        "category (face, cat, car, church), then sample views and lights and start as the "
+        f"category ({', '.join(RELEASE_FILES)}), then sample views and lights and start as the "
         "release does",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")

@@ -23,7 +23,7 @@ from app.models import ModelStore
 from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.viewer import TorchViewer
-from engine.cli.arguments import ArgumentParser, at_least, run_script, threads
+from engine.cli.arguments import ArgumentParser, add_threads_option, at_least, run_script
 from engine.gan2shape.presets import StepLengths, get_preset
 from engine.gan2shape.views import render_view
 from engine.stylegan2 import (
@@ -88,8 +88,10 @@ def report(name: str, times: list[float]) -> float:
 def main() -> None:
     """Run the sweep and print the figures."""
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=at_least(2), default=60)
-    parser.add_argument("--threads", type=threads, default=torch.get_num_threads())
+    parser.add_argument(
+        "--frames", type=at_least(2), default=60, help="frames timed per view (%(default)s)"
+    )
+    add_threads_option(parser, torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:

@@ -20,7 +20,7 @@ import argparse
 
 import torch
 
-from engine.cli.arguments import ArgumentParser, run_script, seed, threads
+from engine.cli.arguments import ArgumentParser, add_threads_option, run_script, seed
 from engine.evaluation import CoverageReader
 from engine.evaluation.coverage import azimuth_reading
 from engine.stylegan2 import load_checkpoint
@@ -43,12 +43,20 @@ def main() -> None:
     parser.add_argument(
         "--model", nargs="+", help="checkpoints or installed names (default: default-CATEGORY)"
     )
-    parser.add_argument("--category", choices=CATEGORIES, default="face")
     parser.add_argument(
-        "--settings", nargs="+", type=parse_setting, default=[(4000, 1500), (64000, 24000)]
+        "--category", choices=CATEGORIES, default="face", help="the model's category (%(default)s)"
+    )
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        type=parse_setting,
+        default=[(4000, 1500), (64000, 24000)],
+        metavar="RENDERS:STEPS",
+        help="the regressor's training renders and steps, one pair a setting (4000:1500 "
+        "64000:24000)",
     )
     parser.add_argument("--seeds", nargs="+", type=seed, default=[0], help="z seeds of the samples")
-    parser.add_argument("--threads", type=threads, default=2)
+    add_threads_option(parser, 2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = args.model or [f"default-{args.category}"]

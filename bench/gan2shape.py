@@ -25,7 +25,7 @@ import torch
 
 from engine.benchmarks import run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import check_fast_rows, gan2shape_rows
-from engine.cli.arguments import ArgumentParser, at_least, run_script, threads
+from engine.cli.arguments import ArgumentParser, add_threads_option, at_least, run_script
 from engine.errors import GANliftError
 from engine.gan2shape import (
     Gan2ShapeModel,
@@ -101,11 +101,11 @@ def check_shape_rows(model: Gan2ShapeModel, qualities: tuple[str, ...]) -> None:
 
 def main() -> None:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="default-face")
+    parser.add_argument("--model", default="default-face", help="a bundled model (%(default)s)")
     parser.add_argument("--ckpt", help="checkpoint file instead of a bundled model")
     parser.add_argument("--category", help="preset for --ckpt (default-face)")
     parser.add_argument("--preset", help="preset JSON file for --ckpt, instead of --category")
-    parser.add_argument("--threads", type=threads, default=2)
+    add_threads_option(parser, 2)
     parser.add_argument("--fp32", action="store_true", help="no bfloat16 autocast")
     parser.add_argument(
         "--shape-rows", type=at_least(0), default=0,

@@ -238,8 +238,15 @@ def run_load(
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", type=at_least(1), default=8)
-    parser.add_argument("--seconds", type=at_least(0, float), default=180.0)
+    parser.add_argument(
+        "--sessions", type=at_least(1), default=8, help="concurrent visitors (%(default)s)"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=at_least(0, float),
+        default=180.0,
+        help="how long they visit (%(default)s)",
+    )
     parser.add_argument(
         "--renders", type=at_least(0), default=5, help="slider renders per reconstruction"
     )

@@ -18,7 +18,7 @@ import numpy as np
 import open3d as o3d
 import torch
 
-from engine.cli.arguments import ArgumentParser, at_least, run_script, threads
+from engine.cli.arguments import ArgumentParser, add_threads_option, at_least, run_script
 from engine.render import (
     apply_transform,
     depth_to_points,
@@ -174,8 +174,10 @@ def throughput_rows(repeats: int) -> list[tuple[str, float, float, float]]:
 def main() -> None:
     """Parse arguments, run every measurement, print the tables."""
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=at_least(1), default=20)
-    parser.add_argument("--threads", type=threads, default=2)
+    parser.add_argument(
+        "--repeats", type=at_least(1), default=20, help="timed runs of each case (%(default)s)"
+    )
+    add_threads_option(parser, 2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, open3d {o3d.__version__}\n")

@@ -47,8 +47,15 @@ def make_step(G: Generator, batch: int, *, backward: bool, bf16: bool) -> Callab
 
 def main() -> None:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=at_least(4), default=128)
-    parser.add_argument("--channel-multiplier", type=at_least(1), default=1)
+    parser.add_argument(
+        "--size", type=at_least(4), default=128, help="generator image side (%(default)s)"
+    )
+    parser.add_argument(
+        "--channel-multiplier",
+        type=at_least(1),
+        default=1,
+        help="StyleGAN2's width factor (%(default)s)",
+    )
     parser.add_argument(
         "--repeats", type=at_least(1), default=1, help="timed calls after a warm-up"
     )

@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 
 from engine.atomic import output_folder
-from engine.cli.arguments import ArgumentParser, at_least, run_script, threads
+from engine.cli.arguments import ArgumentParser, add_threads_option, at_least, run_script
 from engine.evaluation.styleganr import (
     SwapScores,
     ViewAxes,
@@ -108,12 +108,25 @@ def summary(values: torch.Tensor) -> str:
 
 def main() -> None:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=str(MODELS / "default-car-styleganr.pt"))
-    parser.add_argument("--labeller", default=str(MODELS / "default-car-labeller.pt"))
-    parser.add_argument("--view-axes", default=str(VIEW_AXES))
-    parser.add_argument("--samples", type=at_least(2), default=24)
-    parser.add_argument("--azimuth-step", type=at_least(1, float, maximum=360), default=30.0)
-    parser.add_argument("--threads", type=threads, default=2)
+    parser.add_argument(
+        "--model", default=str(MODELS / "default-car-styleganr.pt"), help="StyleGAN-R model file"
+    )
+    parser.add_argument(
+        "--labeller", default=str(MODELS / "default-car-labeller.pt"), help="view labeller file"
+    )
+    parser.add_argument(
+        "--view-axes", default=str(VIEW_AXES), help="JSON of view codes' hand-read axes"
+    )
+    parser.add_argument(
+        "--samples", type=at_least(2), default=24, help="held-out samples (%(default)s)"
+    )
+    parser.add_argument(
+        "--azimuth-step",
+        type=at_least(1, float, maximum=360),
+        default=30.0,
+        help="degrees between requested azimuths (%(default)s)",
+    )
+    add_threads_option(parser, 2)
     parser.add_argument("--figures", help="folder for cameras.png and swaps.png")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -20,7 +20,7 @@ from functools import partial
 
 import torch
 
-from engine.cli.arguments import ArgumentParser, at_least, run_script, threads
+from engine.cli.arguments import ArgumentParser, add_threads_option, at_least, run_script
 from engine.render import clip_from_camera, rasterize, transform_points
 from engine.synth import CATEGORIES, render_samples
 from engine.synth.generate import sample_scene
@@ -59,10 +59,16 @@ def measure(category: str, size: int, batch: int, repeats: int) -> tuple[Timing,
 
 def main() -> None:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch", type=at_least(1), default=64)
-    parser.add_argument("--repeats", type=at_least(1), default=3)
-    parser.add_argument("--sizes", type=at_least(16), nargs="+", default=[64, 128])
-    parser.add_argument("--threads", type=threads, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--batch", type=at_least(1), default=64, help="scenes rendered at once (%(default)s)"
+    )
+    parser.add_argument(
+        "--repeats", type=at_least(1), default=3, help="timed runs of each size (%(default)s)"
+    )
+    parser.add_argument(
+        "--sizes", type=at_least(16), nargs="+", default=[64, 128], help="image sides (64 128)"
+    )
+    add_threads_option(parser, 2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")

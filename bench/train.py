@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.cli.arguments import ArgumentParser, at_least, run_script, threads
+from engine.cli.arguments import ArgumentParser, add_threads_option, at_least, run_script
 from engine.stylegan2 import Discriminator, Generator
 from engine.stylegan2.training import TrainConfig, train_gan
 from engine.stylegan2.training.precision import resolve_precision
@@ -44,9 +44,13 @@ def main() -> None:
     parser = ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=at_least(1), default=12, help="timed steps per precision")
     parser.add_argument("--warmup", type=at_least(1), default=3, help="untimed first steps")
-    parser.add_argument("--threads", type=threads, default=torch.get_num_threads())
-    parser.add_argument("--precisions", default="fp32,bf16")
-    parser.add_argument("--batch", type=at_least(1), default=16)
+    add_threads_option(parser, torch.get_num_threads())
+    parser.add_argument(
+        "--precisions", default="fp32,bf16", help="comma-separated precisions (%(default)s)"
+    )
+    parser.add_argument(
+        "--batch", type=at_least(1), default=16, help="training batch size (%(default)s)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 

@@ -34,7 +34,9 @@ def dome_mesh() -> TexturedMesh:
 def main() -> None:
     """Time both viewers and print the figures."""
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=at_least(2), default=10)
+    parser.add_argument(
+        "--frames", type=at_least(2), default=10, help="frames timed per viewer (%(default)s)"
+    )
     parser.add_argument(
         "--size", type=at_least(16), default=256, help="orbit picture side (the app's)"
     )

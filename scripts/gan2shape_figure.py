@@ -56,7 +56,9 @@ def row(folder: Path, size: int) -> list[torch.Tensor]:
 
 def main() -> None:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument(
+        "folders", nargs="+", type=Path, help="output folders of `python -m engine reconstruct`"
+    )
     parser.add_argument("--out", required=True, type=Path, help="image file (.png, .jpg, ...)")
     parser.add_argument("--size", type=at_least(16), default=128, help="cell side in pixels")
     args = parser.parse_args()

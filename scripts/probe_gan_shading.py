@@ -27,7 +27,14 @@ import statistics
 
 import torch
 
-from engine.cli.arguments import ArgumentParser, at_least, numbers, positive, run_script, threads
+from engine.cli.arguments import (
+    ArgumentParser,
+    add_threads_option,
+    at_least,
+    numbers,
+    positive,
+    run_script,
+)
 from engine.errors import GANliftError
 from engine.evaluation.gan2shape_check import correlation
 from engine.gan2shape import get_preset
@@ -98,7 +105,9 @@ def mean_l1(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> fl
 
 def main() -> None:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--category", choices=("face", "car"), default="face")
+    parser.add_argument(
+        "--category", choices=("face", "car"), default="face", help="what to probe (%(default)s)"
+    )
     parser.add_argument("--model", help="a GAN of the category (default-CATEGORY)")
     parser.add_argument("--n", type=at_least(1), default=8, help="test objects (%(default)s)")
     parser.add_argument(
@@ -115,7 +124,7 @@ def main() -> None:
         "--steps", type=at_least(1), default=200, help="projection steps (%(default)s)"
     )
     parser.add_argument("--lr", type=positive, default=0.02, help="projection rate (%(default)s)")
-    parser.add_argument("--threads", type=threads, default=1, help="torch threads (%(default)s)")
+    add_threads_option(parser, 1)
     args = parser.parse_args()
     lights_x = args.light_x
     if not lights_x:

@@ -13,7 +13,6 @@ those faces' pose (`engine.evaluation.gan2shape_check`, no refinement).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 
 import torch
@@ -52,9 +51,7 @@ def variant(scene: Scene, *, params: torch.Tensor | None = None, frontal: bool) 
 
 
 def main() -> None:
-    parser = ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=at_least(2), default=48, help="test faces (%(default)s)")
     parser.add_argument(
         "--weights", help="GAN2Shape networks to read the poses (default: default-face's)"

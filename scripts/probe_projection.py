@@ -12,7 +12,6 @@ regressor trained on other renders reads the yaw of every image:
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 
@@ -101,10 +100,8 @@ def encoder_projections(
 
 
 def main() -> None:
-    parser = ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--model", default="default-face")
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="default-face", help="a face GAN (%(default)s)")
     parser.add_argument("--faces", type=at_least(1), default=2, help="held-out test faces probed")
     parser.add_argument("--steps", type=at_least(1), default=150, help="encoder training steps")
     parser.add_argument("--lr", type=positive, default=1e-4, help="encoder learning rate")

@@ -74,7 +74,12 @@ def relight_figure(context: StepContext, snapshot: ShapeSnapshot) -> torch.Tenso
 
 def main() -> None:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=sorted(CATEGORIES), default="default-face")
+    parser.add_argument(
+        "--model",
+        choices=sorted(CATEGORIES),
+        default="default-face",
+        help="model probed (%(default)s)",
+    )
     parser.add_argument("--weights", help="pretrained networks (default: the model's own)")
     parser.add_argument("--samples", type=at_least(1), default=8, help="GAN samples probed (8)")
     parser.add_argument("--seed", type=seed, default=7, help="their first seed (7)")

@@ -92,6 +92,14 @@ def threads(text: str) -> int:
     return at_least(1, maximum=MAX_THREADS)(text)
 
 
+def add_threads_option(parser: argparse.ArgumentParser, default: int) -> None:
+    """A `--threads N` option: the CPU threads torch runs on (a benchmark's figures hold for
+    the count it names)."""
+    parser.add_argument(
+        "--threads", type=threads, default=default, help="torch CPU threads (%(default)s)"
+    )
+
+
 def positive(text: str) -> float:
     """An argparse type: a finite number above 0."""
     try:

@@ -173,7 +173,7 @@ def test_runs_of_either_quality_start_from_the_release_networks(
     assert done.recovery.finished
     assert not done.recovery.state.fit_prior  # no ellipsoid fit, as in the release
     without = Gan2ShapeModel(G, D, setup.preset, tmp_path / "none.safetensors")
-    with pytest.raises(GANliftError, match="holds a run of another input, model, quality or"):
+    with pytest.raises(GANliftError, match=r"another set of starting networks \(--release-dir\)"):
         reconstruct(without, prepared, out_dir=tmp_path / "run", latent=latent)
 
 

@@ -10,6 +10,7 @@ import importlib
 import itertools
 import json
 import math
+import re
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -319,20 +320,37 @@ def test_the_output_names_are_every_name_a_run_writes(finished) -> None:
 
 
 def test_a_folder_with_another_run_is_refused(model, finished) -> None:
-    with pytest.raises(GANliftError, match="holds a run of another input"):
-        run(model, finished[0].out_dir, seed=2)
-    with pytest.raises(GANliftError, match="holds a run of another input, model, quality or"):
-        run(model, finished[0].out_dir, quality="fast")
+    """The refusal names what differs (an edited preset was told "another input, model,
+    quality or precision")."""
+    out_dir = finished[0].out_dir
+
+    def refusal(differences: str) -> str:
+        return f"^{re.escape(f'{out_dir} holds a run of another {differences}; choose a new')}"
+
+    with pytest.raises(GANliftError, match=refusal("input (image or mask), latent (--latent)")):
+        run(model, out_dir, seed=2)
+    with pytest.raises(GANliftError, match=refusal("quality")):
+        run(model, out_dir, quality="fast")
     other_weights = Gan2ShapeModel(*tiny_gan(SIZE, seed=7), PRESET, model.pretrained)
+    with pytest.raises(
+        GANliftError, match=refusal("input (image or mask), generator, latent (--latent)")
+    ):
+        run(other_weights, out_dir)  # same sizes and preset name as the saved run
     edited = dataclasses.replace(model, preset=PRESET.replace(lr=PRESET.lr / 2))
-    for changed in (other_weights, edited):  # same sizes and preset name as the saved run
-        with pytest.raises(GANliftError, match="holds a run of another input, model, quality or"):
-            run(changed, finished[0].out_dir)
+    with pytest.raises(GANliftError, match=refusal("preset setting")):
+        run(edited, out_dir)
     prepared, latent = sample_input(model.generator, 1)
-    with pytest.raises(GANliftError, match="holds a run of another input, model, quality or"):
-        reconstruct(model, prepared, out_dir=finished[0].out_dir, latent=latent * 1.01)
-    with pytest.raises(GANliftError, match=r"quality or precision \(--fp32\)"):
-        run(model, finished[0].out_dir, bf16=True)  # went on in another precision unsaid
+    with pytest.raises(GANliftError, match=refusal("latent (--latent)")):
+        reconstruct(model, prepared, out_dir=out_dir, latent=latent * 1.01)
+    with pytest.raises(GANliftError, match=refusal("precision (--fp32)")):
+        run(model, out_dir, bf16=True)  # went on in another precision unsaid
+    recorded = (out_dir / "run.json").read_text()
+    (out_dir / "run.json").write_text("{")
+    try:
+        with pytest.raises(GANliftError, match=refusal("unknown kind (run.json cannot be read)")):
+            run(model, out_dir)
+    finally:
+        (out_dir / "run.json").write_text(recorded)  # the run other tests read
 
 
 def test_a_run_saved_before_more_was_recorded_still_continues(model, tmp_path: Path) -> None:

@@ -118,11 +118,11 @@ def test_a_folder_finished_for_another_photo_or_quality_is_not_skipped(
     assert main(arguments) == 0
     capsys.readouterr()
     write_random_images(photos, ["a.png"], height=40, width=44, seed=7)  # another photo
-    for options in ([], ["--quality", "fast"]):
+    for options, other in (([], "input (image or mask)"), (["--quality", "fast"], "quality")):
         assert main([*arguments, *options]) == SOME_FAILED
         assert "0 done, 0 skipped, 1 failed" in capsys.readouterr().out
         (row,) = json.loads((out / REPORT_FILE).read_text())["images"]
-        assert "holds a run of another input, model, quality or precision" in row["message"]
+        assert f"holds a run of another {other};" in row["message"]
         (photos / "a.png").write_bytes(original)
     assert main(arguments) == 0
     assert "0 done, 1 skipped, 0 failed" in capsys.readouterr().out

@@ -332,6 +332,21 @@ def check_run_of(
     _check_same_run(out_dir / RUN_FILE, _describe_run(model, prepared, quality, None), out_dir)
 
 
+RUN_KEY_NAMES = {
+    "input_sha256": "input (image or mask)",
+    "preset": "preset",
+    "preset_sha256": "preset setting",
+    "quality": "quality",
+    "generator": "generator",
+    "start_sha256": "set of starting networks (--release-dir)",
+    "latent_sha256": "latent (--latent)",
+    "noise_sha256": "latent (--latent)",
+    "bf16": "precision (--fp32)",
+    "pretrained_sha256": "pretrained networks file",
+}
+"""How a refusal to continue names each key of run.json that differs."""
+
+
 def _check_same_run(run_path: Path, description: dict, out_dir: Path) -> None:
     """Refuse to continue a state that belongs to another input, generator, preset, quality
     or latent (a run saved before a key was recorded is not judged by that key)."""
@@ -339,10 +354,18 @@ def _check_same_run(run_path: Path, description: dict, out_dir: Path) -> None:
         saved = json.loads(run_path.read_text())
     except (OSError, ValueError):
         saved = None
-    if not isinstance(saved, dict) or any(
-        saved.get(key, value) != value for key, value in description.items()
-    ):
+    if not isinstance(saved, dict):
+        differences = [f"unknown kind ({run_path.name} cannot be read)"]
+    else:
+        differences = list(
+            dict.fromkeys(
+                RUN_KEY_NAMES.get(key, key)
+                for key, value in description.items()
+                if saved.get(key, value) != value
+            )
+        )
+    if differences:
         raise GANliftError(
-            f"{out_dir} holds a run of another input, model, quality or precision (--fp32); "
-            "choose a new --out folder or delete that one to start again."
+            f"{out_dir} holds a run of another {', '.join(differences)}; choose a new --out "
+            "folder or delete that one to start again."
         )

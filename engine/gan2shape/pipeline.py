@@ -354,18 +354,13 @@ def _check_same_run(run_path: Path, description: dict, out_dir: Path) -> None:
         saved = json.loads(run_path.read_text())
     except (OSError, ValueError):
         saved = None
+    fix = "choose a new --out folder or delete that one to start again"
     if not isinstance(saved, dict):
-        differences = [f"unknown kind ({run_path.name} cannot be read)"]
-    else:
-        differences = list(
-            dict.fromkeys(
-                RUN_KEY_NAMES.get(key, key)
-                for key, value in description.items()
-                if saved.get(key, value) != value
-            )
-        )
+        raise GANliftError(f"{out_dir} holds a run whose {run_path.name} cannot be read; {fix}.")
+    differences = dict.fromkeys(
+        RUN_KEY_NAMES.get(key, key)
+        for key, value in description.items()
+        if saved.get(key, value) != value
+    )
     if differences:
-        raise GANliftError(
-            f"{out_dir} holds a run of another {', '.join(differences)}; choose a new --out "
-            "folder or delete that one to start again."
-        )
+        raise GANliftError(f"{out_dir} holds a run of another {', '.join(differences)}; {fix}.")

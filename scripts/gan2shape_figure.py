@@ -43,13 +43,14 @@ def view_files(folder: Path) -> list[Path]:
 
 def row(folder: Path, size: int) -> list[torch.Tensor]:
     """The cells of one run folder, each ``[1, 3, size, size]``."""
+    views = view_files(folder)  # first: it says what a folder that is no run's output lacks
     cells = []
     for name in MAPS:
         depth = name == "depth"
         path = folder / (f"{name}.npy" if depth else f"{name}.png")
         image = depth_image(path) if depth else load_image(path)
         cells.append(fit_to_frame(image, size))
-    for view in view_files(folder):
+    for view in views:
         cells.append(fit_to_frame(load_image(view), size))
     return cells
 

@@ -44,3 +44,6 @@ def test_a_folder_without_a_finished_run_is_one_sentence(tmp_path: Path) -> None
     (folder / "summary.json").unlink()
     with pytest.raises(GANliftError, match="is not a finished reconstruct output folder"):
         row(folder, 16)
+    (folder / "depth.npy").unlink()  # a folder holding pictures alone: FileNotFoundError
+    with pytest.raises(GANliftError, match="is not a finished reconstruct output folder"):
+        row(folder, 16)

@@ -493,7 +493,7 @@ def test_command_continues_a_finished_run_without_redoing_it(checkpoint_files, t
         (["--seed-sample", "1", "--mask", "mask.png"], "--mask applies to an IMAGE"),
         ([], "Give either an IMAGE"),
         (["IMAGE", "--mask", "black.png"], "is all black"),
-        (["IMAGE", "--mask", "small.png"], "supply a mask of the same size"),
+        (["IMAGE", "--mask", "small.png"], "--mask small.png is 8x8 px but the image"),
         (["IMAGE", "--mask", "junk.png"], "The mask could not be read"),
         (["IMAGE", "--views", "30"], "is not AZIMUTH,ELEVATION"),
         (["IMAGE", "--views", "10,100"], "has elevation 100°; use -90 to 90"),
@@ -636,3 +636,11 @@ def test_output_settings_refuse_what_write_outputs_cannot_draw() -> None:
     with pytest.raises(GANliftError, match=r"swing_degrees must be from -90 to 90 .* got 120"):
         OutputSettings(swing_degrees=120)  # the animation would turn to the surface's back
     assert OutputSettings(frames=3, swing_degrees=-20.0).frames == 3  # a swing to the other side
+
+
+def test_reconstruct_given_a_raw_image_says_to_prepare_it(model, tmp_path: Path) -> None:
+    """A library user passing load_image's tensor met AttributeError: no attribute 'image'."""
+    image = torch.zeros(1, 3, SIZE, SIZE)
+    with pytest.raises(GANliftError, match=r"got a Tensor; call model\.prepare first\.$"):
+        reconstruct(model, image, out_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()

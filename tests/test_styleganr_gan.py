@@ -291,6 +291,7 @@ def test_set_camera_is_deterministic_and_swap_keeps_the_other_parts(model) -> No
     for camera, message in (  # each used to draw a black or meaningless image
         ({"azimuth": math.nan, "elevation": 0, "scale": 1}, "must be finite numbers"),
         ({"azimuth": 0, "elevation": 0, "scale": math.inf}, "must be finite numbers"),
+        ({"azimuth": "x", "elevation": 0, "scale": 1}, "got azimuth 'x', elevation 0"),  # TypeError
         ({"azimuth": 0, "elevation": 1000, "scale": 1}, "elevation must be in -90 to 90"),
         ({"azimuth": 0, "elevation": 40, "scale": 1}, r"elevations from 5 to 20 .*, got 40"),
         ({"azimuth": 0, "elevation": 10, "scale": 1.6}, r"scales from 0\.9 to 1\.2 .*, got 1\.6"),

@@ -205,7 +205,14 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         if args.latent:
             latent = load_latent(args.latent, style_dim=G.style_dim, num_ws=G.num_ws)
         image = load_photo(args.image)  # [1, 3, H, W]
-        prepared = model.prepare(image, load_mask(args.mask) if args.mask else None)
+        mask = load_mask(args.mask) if args.mask else None
+        if mask is not None and mask.shape[-2:] != image.shape[-2:]:
+            (height, width), (image_height, image_width) = mask.shape[-2:], image.shape[-2:]
+            raise GANliftError(
+                f"--mask {args.mask} is {width}x{height} px but the image {args.image} is "
+                f"{image_width}x{image_height} px; pass a mask of the image's size."
+            )
+        prepared = model.prepare(image, mask)
     print(f"input: {prepared.framing}")
     note_fast_start(model, args.quality)
     with tqdm_progress(desc="gan2shape") as progress, stop_on_signals() as should_stop:

@@ -230,6 +230,11 @@ def reconstruct(
     on `device` (default: the model's), or continue the run already there for the same input,
     model, quality and precision. A folder that holds a run of something else, or files of
     the outputs' names but no run, is refused rather than overwritten."""
+    if not isinstance(prepared, PreparedInput):
+        raise GANliftError(
+            f"reconstruct takes the image as model.prepare(image) gives it, got a "
+            f"{type(prepared).__name__}; call model.prepare first."
+        )
     out_dir = Path(out_dir)
     state_path, run_path = out_dir / STATE_FILE, out_dir / RUN_FILE
     if latent is not None:  # before the run's folder is made (recover checks it too)

@@ -115,11 +115,16 @@ def set_camera(
     scale (1 = the usual framing), the last two within `camera_range` or the target's own
     (a car read off a photo may sit just outside it, and moving only its azimuth must not
     move it into the range); shape, texture and background codes are kept."""
+    refusal = GANliftError(
+        f"The camera must be finite numbers, got azimuth {azimuth!r}, elevation {elevation!r}, "
+        f"scale {scale!r}."
+    )
+    try:
+        azimuth, elevation, scale = (float(value) for value in (azimuth, elevation, scale))
+    except (TypeError, ValueError):
+        raise refusal from None
     if not all(math.isfinite(value) for value in (azimuth, elevation, scale)):
-        raise GANliftError(
-            f"The camera must be finite numbers, got azimuth {azimuth}, elevation {elevation}, "
-            f"scale {scale}."
-        )
+        raise refusal
     if scale <= 0:
         raise GANliftError(f"The camera scale must be positive, got {scale}.")
     if not -90 <= elevation <= 90:

@@ -7,25 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from shlex import quote
 
-from engine.stylegan2.training.config import TrainConfig
-
-CONFIG_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
-    ("--size", "size", int, "image size in pixels, a power of two"),
-    ("--batch", "batch", int, "images per step, summed over all processes"),
-    ("--kimg", "kimg", float, "length of the run in thousands of real images"),
-    ("--style-dim", "style_dim", int, "width of the z and w latents"),
-    ("--n-mlp", "n_mlp", int, "depth of the mapping network"),
-    ("--r1-gamma", "r1_gamma", float, "weight of the R1 penalty"),
-    ("--pl-weight", "pl_weight", float, "path-length regularisation weight (0: off)"),
-    ("--mixing-prob", "mixing_prob", float, "style-mixing probability"),
-    ("--ema-kimg", "ema_kimg", float, "half-life of G_ema in thousands of images"),
-    ("--seed", "seed", int, "seed of the weights and of every random draw"),
-    ("--precision", "precision", str, "auto (bf16 where native), fp32 or bf16"),
-    ("--snapshot-kimg", "snapshot_kimg", float, "checkpoint and sample-grid interval"),
-    ("--log-every", "log_every", int, "steps between log.jsonl lines"),
-)
-"""(flag, TrainConfig field, type, help) of the options that set one field each; --channels,
---lr (both learning rates), --no-xflip and --sample-weights are the others."""
+from engine.stylegan2.training.config import CONFIG_OPTIONS, TrainConfig
 
 DEFAULTS = TrainConfig()
 """The settings a run has when the command line names none."""

@@ -21,6 +21,37 @@ from engine.stylegan2 import DiscriminatorConfig, GeneratorConfig, multiplier_ch
 from engine.stylegan2.config import check_size
 from engine.stylegan2.training.precision import PrecisionName
 
+CONFIG_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
+    ("--size", "size", int, "image size in pixels, a power of two"),
+    ("--batch", "batch", int, "images per step, summed over all processes"),
+    ("--kimg", "kimg", float, "length of the run in thousands of real images"),
+    ("--style-dim", "style_dim", int, "width of the z and w latents"),
+    ("--n-mlp", "n_mlp", int, "depth of the mapping network"),
+    ("--r1-gamma", "r1_gamma", float, "weight of the R1 penalty"),
+    ("--pl-weight", "pl_weight", float, "path-length regularisation weight (0: off)"),
+    ("--mixing-prob", "mixing_prob", float, "style-mixing probability"),
+    ("--ema-kimg", "ema_kimg", float, "half-life of G_ema in thousands of images"),
+    ("--seed", "seed", int, "seed of the weights and of every random draw"),
+    ("--precision", "precision", str, "auto (bf16 where native), fp32 or bf16"),
+    ("--snapshot-kimg", "snapshot_kimg", float, "checkpoint and sample-grid interval"),
+    ("--log-every", "log_every", int, "steps between log.jsonl lines"),
+)
+"""(flag, TrainConfig field, type, help) of the options that set one field each; --channels,
+--lr (both learning rates), --no-xflip and --sample-weights are the others."""
+
+_FLAGS = {name: flag for flag, name, _, _ in CONFIG_OPTIONS} | {
+    "g_lr": "--lr",
+    "d_lr": "--lr",
+    "channels": "--channels",
+}
+
+
+def _setting(name: str) -> str:
+    """How a refusal names a field: 'Training setting g_lr (--lr)', with train-gan's option."""
+    flag = _FLAGS.get(name)
+    return f"Training setting {name}" + (f" ({flag})" if flag else "")
+
+
 DEFAULT_CHANNELS_64 = [256, 256, 256, 128, 64]
 """Channels at 4, 8, 16, 32 and 64 pixels of the default small model."""
 
@@ -151,7 +182,8 @@ class TrainConfig:
         ladder = resolution_ladder(self.size)
         if len(self.channels) != len(ladder) or min(self.channels) < 1:
             raise GANliftError(
-                f"channels {self.channels} must give a positive width for each resolution {ladder}."
+                f"{_setting('channels')} {self.channels} must give a positive width for each "
+                f"resolution {ladder}."
             )
         positive = (
             "batch",
@@ -172,23 +204,25 @@ class TrainConfig:
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise GANliftError(
-                    f"Training setting {name} must be a positive finite number, got {value}."
+                    f"{_setting(name)} must be a positive finite number, got {value}."
                 )
         for name in ("g_lr", "d_lr"):
             if getattr(self, name) > 1:
                 raise GANliftError(
-                    f"Training setting {name} must be at most 1 (Adam's step size; StyleGAN2 "
+                    f"{_setting(name)} must be at most 1 (Adam's step size; StyleGAN2 "
                     f"uses 0.002), got {getattr(self, name)}."
                 )
         for name in ("r1_gamma", "pl_weight", "pl_decay", "cache_limit_mb", "ema_rampup"):
             value = getattr(self, name)
             if value is not None and not (value >= 0 and math.isfinite(value)):
+                nan = " (nan weights every network's update with nan)" if math.isnan(value) else ""
                 raise GANliftError(
-                    f"Training setting {name} must be a finite number of 0 or more, got {value} "
-                    "(nan weights every network's update with nan)."
+                    f"{_setting(name)} must be a finite number of 0 or more, got {value}{nan}."
                 )
         if not 0.0 <= self.mixing_prob <= 1.0:
-            raise GANliftError(f"mixing_prob must lie in [0, 1], got {self.mixing_prob}.")
+            raise GANliftError(
+                f"{_setting('mixing_prob')} is a probability from 0 to 1, got {self.mixing_prob}."
+            )
         if self.precision not in get_args(PrecisionName):
             raise GANliftError(f"Unknown precision '{self.precision}'; use auto, fp32 or bf16.")
 

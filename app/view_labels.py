@@ -69,8 +69,6 @@ def save_view_labels(
         if views is None:
             raise session.missing("There are no view codes to label yet; draw them first.")
         (elevation,) = numbers(elevation=elevation)
-        if not -90 <= elevation <= 90:  # the labels' own refusal names a scale this form lacks
-            raise GANliftError(f"Elevation must be from -90 to 90 degrees, got {elevation:g}.")
         bins = typed_whole_number(
             num_bins, "The number of azimuth bins", minimum=1, maximum=MAX_AZIMUTH_BINS
         )

@@ -59,11 +59,13 @@ def test_weights_multiply_over_labels_and_are_clipped() -> None:
     assert torch.allclose(high / low, torch.full_like(high, 16.0), rtol=1e-3)  # 4 × 4
     clipped, _ = bin_weights(data, gan, bins=4, max_weight=2)
     assert clipped.max() / clipped.min() == pytest.approx(4.0)
-    with pytest.raises(GANliftError, match="at least 2 bins"):
+    # each names the one setting at fault (one sentence named all three with "got 8, 0.5, 4000")
+    with pytest.raises(GANliftError, match=r"bins from 2 \(--bins\), got 1\.$"):
         bin_weights(data, gan, bins=1, max_weight=8)
-    with pytest.raises(GANliftError, match="a finite max_weight >= 1"):  # NaN wrote NaN weights
-        bin_weights(data, gan, bins=4, max_weight=float("nan"))
-    with pytest.raises(GANliftError, match="as many GAN samples as bins"):
+    for largest in (float("nan"), 0.5):  # NaN wrote NaN weights
+        with pytest.raises(GANliftError, match=r"1 or more \(--max-weight\), got (nan|0\.5)\.$"):
+            bin_weights(data, gan, bins=4, max_weight=largest)
+    with pytest.raises(GANliftError, match=r"\(--samples\) of at least the 4 bins, got 3\.$"):
         bin_weights(data, gan[:3], bins=4, max_weight=8)
 
 

@@ -9,6 +9,7 @@ import importlib
 import itertools
 import json
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -160,8 +161,10 @@ def test_hand_labels_round_trip_through_json(generator, tmp_path) -> None:
     for count in (0, 100_000_000_000):  # the huge count was accepted
         with pytest.raises(GANliftError, match=f"azimuth bins must be from 1 to 360, got {count}"):
             HandLabels(num_bins=count)
-    for elevation, scale in ((float("nan"), 1.0), (95.0, 1.0), (10.0, 0.0)):
-        with pytest.raises(GANliftError, match=r"elevation in \[-90, 90\] degrees and a positive"):
+    for elevation, scale, wrong in ((math.nan, 1.0, "an elevation from -90 to 90 degrees, got nan"),
+                                    (95.0, 1.0, "an elevation from -90 to 90 degrees, got 95.0"),
+                                    (10.0, 0.0, "a positive finite scale, got 0.0")):  # fmt: skip
+        with pytest.raises(GANliftError, match=f"^Hand labels need {re.escape(wrong)}\\.$"):
             HandLabels(bins={0: 1}, elevation=elevation, scale=scale)
     with pytest.raises(GANliftError, match="elevation and scale of hand labels must be numbers"):
         HandLabels(bins={0: 1}, elevation=None)
@@ -682,7 +685,8 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
     Path(labels).write_bytes(b"\x89PNG\xff\xfe")  # a picture saved under the labels' name
     assert hand_label("0=1", out=tmp_path / "x.safetensors") == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "Cannot read config" in error
+    assert error.count("\n") == 1 and "The hand labels file" in error
+    assert "is not JSON text; pass the JSON file" in error
     unused = tmp_path / "unused.png"
     assert (
         styleganr("view-layers", "--pairs", "1", "--checkpoint", checkpoint, "--out", unused) == 2

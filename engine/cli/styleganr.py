@@ -452,7 +452,7 @@ def _config_path(out: str, config_type: type) -> Path:
     path = Path(out).with_suffix(".json")
     if path.exists():
         try:
-            load_config(config_type, path)
+            load_config(config_type, path, "The config")
         except GANliftError:
             raise GANliftError(
                 f"{path} exists and is not a {config_type.__name__}; choose an --out whose "

@@ -69,17 +69,17 @@ class SampleWeights:
 
 def check_balance_settings(*, bins: int, max_weight: float, samples: int) -> None:
     """Refuse settings `bin_weights` cannot use (commands check them before any work)."""
-    whole = all(isinstance(count, int | np.integer) for count in (bins, samples))
-    if (
-        not whole
-        or bins < 2
-        or not (max_weight >= 1 and math.isfinite(max_weight))
-        or (samples < bins)
-    ):
+    if not isinstance(bins, int | np.integer) or bins < 2:
+        raise GANliftError(f"Balancing needs a whole number of bins from 2 (--bins), got {bins!r}.")
+    if not (max_weight >= 1 and math.isfinite(max_weight)):
         raise GANliftError(
-            f"Balancing needs at least 2 bins, a finite max_weight >= 1 and at least as many GAN "
-            f"samples as bins, whole numbers of bins and samples, got {bins!r}, {max_weight!r} "
-            f"and {samples!r}."
+            f"Balancing needs a finite largest weight of 1 or more (--max-weight), got "
+            f"{max_weight!r}."
+        )
+    if not isinstance(samples, int | np.integer) or samples < bins:
+        raise GANliftError(
+            f"Balancing needs a whole number of GAN samples (--samples) of at least the {bins} "
+            f"bins, got {samples!r}."
         )
 
 

@@ -172,7 +172,7 @@ class ViewAxes:
 
 def load_view_axes(path: str | os.PathLike) -> ViewAxes:
     """Read `ViewAxes` from JSON."""
-    return load_config(ViewAxes, path)
+    return load_config(ViewAxes, path, "The view axes file")
 
 
 @torch.no_grad()

@@ -31,13 +31,22 @@ def save_config(config: Any, path: str | os.PathLike) -> Path:
     return write_json(path, config_to_dict(config), sort_keys=True)
 
 
-def load_config(cls: type[ConfigT], path: str | os.PathLike) -> ConfigT:
-    """Read a dataclass config written by `save_config` (or by hand)."""
+def load_config(cls: type[ConfigT], path: str | os.PathLike, what: str) -> ConfigT:
+    """Read a dataclass config written by `save_config` (or by hand); `what` ("The hand labels
+    file") begins a refusal of a file that cannot be read as one."""
     path = Path(path)
+    if path.is_dir():
+        raise GANliftError(f"{what} {path} is a folder; pass the JSON file itself.")
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise GANliftError(f"Cannot read config {path} ({error}); fix or recreate it.") from error
+    except FileNotFoundError:
+        raise GANliftError(f"{what} {path} does not exist; check the path.") from None
+    except OSError as error:
+        raise GANliftError(f"Cannot read {what.lower()} {path} ({error.strerror}).") from error
+    except ValueError as error:  # UnicodeDecodeError too: a picture or a binary file
+        raise GANliftError(
+            f"{what} {path} is not JSON text; pass the JSON file the command asks for."
+        ) from error
     return config_from_dict(cls, data, str(path))
 
 

@@ -374,11 +374,12 @@ class HandLabels:
             self.elevation, self.scale = float(self.elevation), float(self.scale)
         except (TypeError, ValueError) as error:
             raise GANliftError("The elevation and scale of hand labels must be numbers.") from error
-        if not (-90 <= self.elevation <= 90 and 0 < self.scale < math.inf):
+        if not -90 <= self.elevation <= 90:
             raise GANliftError(
-                f"Hand labels need an elevation in [-90, 90] degrees and a positive scale, got "
-                f"{self.elevation} and {self.scale}."
+                f"Hand labels need an elevation from -90 to 90 degrees, got {self.elevation}."
             )
+        if not 0 < self.scale < math.inf:
+            raise GANliftError(f"Hand labels need a positive finite scale, got {self.scale}.")
         outside = {i: b for i, b in self.bins.items() if not 0 <= b < self.num_bins}
         if outside:
             raise GANliftError(
@@ -410,7 +411,7 @@ def save_hand_labels(labels: HandLabels, path: str | os.PathLike) -> Path:
 
 def load_hand_labels(path: str | os.PathLike) -> HandLabels:
     """Read hand labels written by `save_hand_labels` (or by hand)."""
-    return load_config(HandLabels, path)
+    return load_config(HandLabels, path, "The hand labels file")
 
 
 def _whole(value: object) -> int:

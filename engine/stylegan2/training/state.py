@@ -151,8 +151,8 @@ def read_state_file(path: Path) -> tuple[TrainConfig, dict[str, Any]]:
     data = load_torch_file(path)
     if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
         raise GANliftError(
-            f"{path} is not a GANlift training state (a run's training-state.pt); pass one, or "
-            "train in another --out folder."
+            f"{path} is not a GANlift training state; pass the training-state.pt a train-gan "
+            "run wrote in its --out folder."
         )
     if data.get("version") != STATE_VERSION:
         raise GANliftError(

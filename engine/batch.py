@@ -95,6 +95,11 @@ def find_images(
     """The image files in `folder` (`engine.image_files.image_files`), refused in one sentence
     when the folder is missing or holds none."""
     folder = Path(folder)
+    if folder.is_file():
+        raise GANliftError(
+            f"{folder} is a file, not a folder of images; pass its folder (or run "
+            "`python -m engine reconstruct` on the one image)."
+        )
     if not folder.is_dir():
         raise GANliftError(f"Image folder {folder} does not exist; check the path.")
     images = image_files(folder, recursive=recursive, leaving_out=leaving_out)

@@ -312,7 +312,13 @@ def run_check(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model = load_model_from_args(args, device)
     weights = Path(args.weights) if args.weights else model.pretrained
-    if not safetensors_path(weights).is_file():
+    pretrained = safetensors_path(weights)
+    if args.weights and weights.exists() and not pretrained.is_file():
+        raise GANliftError(
+            f"--weights {weights} holds no pretrained networks (there is no {pretrained.name}); "
+            "pass the .safetensors file `python -m engine gan2shape-pretrain` wrote."
+        )
+    if not pretrained.is_file():
         raise GANliftError(
             f"No pretrained networks at {safetensors_path(weights)}; make them with `python -m "
             "engine gan2shape-pretrain` or pass --weights the .safetensors file it wrote."

@@ -94,13 +94,17 @@ def recorded_training_run(evaluation_json: str | Path, extra: dict[str, Any]) ->
     metadata `extra`, so a model card can be measured again after its run folder is gone."""
     path = Path(evaluation_json)
     if not path.is_file():
-        raise GANliftError(
-            f"{path} does not exist; pass an evaluation.json written by evaluate-gan."
-        )
+        state = "is a folder" if path.is_dir() else "does not exist"
+        raise GANliftError(f"{path} {state}; pass an evaluation.json written by evaluate-gan.")
     recorded = _read_json(path).get("training")
     if not isinstance(recorded, dict):
         raise GANliftError(
             f"{path} holds no training facts; pass an evaluation.json written by evaluate-gan."
+        )
+    if extra.get("step") is None:
+        raise GANliftError(
+            "This checkpoint records no training step, so it cannot be matched with the "
+            f"snapshot {path} describes; pass a snapshot written by train-gan."
         )
     if (recorded.get("snapshot_step"), recorded.get("snapshot_kimg")) != (
         extra.get("step"),

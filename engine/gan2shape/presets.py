@@ -227,6 +227,8 @@ class Gan2ShapePreset:
     def from_json_file(cls, path: str | os.PathLike) -> Gan2ShapePreset:
         """Read a preset JSON file; a missing, unreadable or binary file is one sentence."""
         path = Path(path).expanduser()
+        if path.is_dir():
+            raise GANliftError(f"Preset file {path} is a folder; pass the preset JSON file.")
         if not path.is_file():
             raise GANliftError(f"Preset file {path} does not exist; check the path.")
         try:
@@ -239,7 +241,10 @@ class Gan2ShapePreset:
             raise GANliftError(
                 f"The preset file {path} is not JSON text; pass a preset JSON file."
             ) from error
-        return cls.from_json(text, source=f"preset file {path}")
+        try:
+            return cls.from_json(text)
+        except GANliftError as error:  # its checks name its keys or its name, not the file
+            raise GANliftError(f"In the preset file {path}: {error}") from error
 
     def replace(self, **changes: Any) -> Gan2ShapePreset:
         """A copy with some fields changed (validated again)."""
@@ -351,15 +356,16 @@ PRESETS: dict[str, Gan2ShapePreset] = {
 
 
 PresetChoice = Gan2ShapePreset | str | os.PathLike
-"""A preset, its name, or its JSON file's path (a `str` ending `.json`, or any path)."""
+"""A preset, its name, or its JSON file's path (a `str` ending `.json` or naming a file, or any
+path)."""
 
 
 def get_preset(name: PresetChoice) -> Gan2ShapePreset:
-    """The preset called `name`, or the one in the JSON file `name` (a path, or a name
-    ending ``.json``); a preset is returned as it is."""
+    """The preset called `name`, or the one in the JSON file `name` (a path, a name ending
+    ``.json``, or a file that exists); a preset is returned as it is."""
     if isinstance(name, Gan2ShapePreset):
         return name
-    if isinstance(name, os.PathLike) or name.endswith(".json"):
+    if isinstance(name, os.PathLike) or name.endswith(".json") or Path(name).is_file():
         return Gan2ShapePreset.from_json_file(name)
     if name not in PRESETS:
         raise GANliftError(f"Unknown GAN2Shape preset '{name}'; use one of {', '.join(PRESETS)}.")

@@ -47,7 +47,10 @@ def load_config(cls: type[ConfigT], path: str | os.PathLike, what: str) -> Confi
         raise GANliftError(
             f"{what} {path} is not JSON text; pass the JSON file the command asks for."
         ) from error
-    return config_from_dict(cls, data, str(path))
+    try:
+        return config_from_dict(cls, data, cls.__name__)
+    except GANliftError as error:
+        raise GANliftError(f"In {what.lower()} {path}: {error}") from error
 
 
 def write_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:

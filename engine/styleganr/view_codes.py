@@ -197,12 +197,18 @@ def save_view_codes(views: ViewCodes, path: str | os.PathLike) -> Path:
 
 def load_view_codes(path: str | os.PathLike) -> ViewCodes:
     """Read view codes written by `save_view_codes`."""
+    path = Path(path)
+    fix = "pass the .safetensors file `styleganr view-codes` (or export-views) wrote"
+    if path.is_dir():
+        raise GANliftError(f"The view-code file {path} is a folder; {fix}.")
+    if not path.is_file():
+        raise GANliftError(f"The view-code file {path} does not exist; check the path.")
     try:
         with safe_open(str(path), framework="pt") as file:
             tensors = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118
             metadata = file.metadata() or {}
     except (OSError, SafetensorError, json.JSONDecodeError) as error:
-        raise GANliftError(f"{path} is not a readable view-code file ({error}).") from error
+        raise GANliftError(f"{path} is not a view-code file; {fix}.") from error
     if "codes" not in tensors:
         raise GANliftError(f"{path} holds no view codes; pass a file written by GANlift.")
     return ViewCodes(

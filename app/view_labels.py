@@ -22,6 +22,7 @@ from engine.styleganr import (
     save_view_codes,
 )
 from engine.styleganr.labelling import MAX_AZIMUTH_BINS
+from engine.wording import counted
 
 MAX_VIEW_CODES = 48
 """Most view codes drawn at once (each is a strip of SAMPLES_PER_VIEW GAN images)."""
@@ -96,8 +97,8 @@ def _table_bins(table: list[list], count: int) -> dict[int, int]:
     skipped)."""
     if len(table) != count:
         raise GANliftError(
-            f"The labels table has {len(table)} rows for {count} view codes; draw the view "
-            "codes again."
+            f"The labels table has {counted(len(table), 'row')} for "
+            f"{counted(count, 'view code')}; draw the view codes again."
         )
     bins = {}
     for index, row in enumerate(table):

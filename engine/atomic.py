@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from engine.errors import GANliftError
+from engine.wording import type_phrase
 
 
 def _process_umask() -> int:
@@ -161,7 +162,7 @@ def path_first(path: object, caller: str) -> Path:
     that order met a bare TypeError."""
     if not isinstance(path, str | os.PathLike):
         raise GANliftError(
-            f"{caller} takes the file's path first, got a {type(path).__name__}; call "
+            f"{caller} takes the file's path first, got {type_phrase(path)}; call "
             f"{caller}(path, ...)."
         )
     return Path(path)

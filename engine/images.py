@@ -23,6 +23,7 @@ from PIL import Image, ImageCms, ImageOps
 from engine.atomic import atomic_path
 from engine.errors import GANliftError
 from engine.limits import DEFAULT_LIMITS, Limits, check_image_size, limits_from_environment
+from engine.wording import type_phrase
 
 MAX_IMAGE_BYTES = DEFAULT_LIMITS.upload_bytes
 """Largest encoded file accepted, in bytes (`engine.limits` holds every cap)."""
@@ -118,8 +119,8 @@ def checked_image(image: object, what: str) -> torch.Tensor:
     fix = "load it with engine.images.load_image, which also takes numpy arrays and PIL images"
     if not isinstance(image, torch.Tensor):
         raise GANliftError(
-            f"{what} takes a torch tensor [1, 3, H, W] of floats in [-1, 1], got a "
-            f"{type(image).__name__}; {fix}."
+            f"{what} takes a torch tensor [1, 3, H, W] of floats in [-1, 1], got "
+            f"{type_phrase(image)}; {fix}."
         )
     if image.dim() != 4 or image.shape[:2] != (1, 3) or image.numel() == 0:
         raise GANliftError(
@@ -337,8 +338,8 @@ def _read_encoded(
         data, name = bytes(source), name or "The uploaded image"
     elif not isinstance(source, str | os.PathLike):
         raise GANliftError(
-            f"load_image takes a path, encoded bytes, a numpy array or a PIL image, got a "
-            f"{type(source).__name__}; a tensor [1, 3, H, W] in [-1, 1] is an image already."
+            f"load_image takes a path, encoded bytes, a numpy array or a PIL image, got "
+            f"{type_phrase(source)}; a tensor [1, 3, H, W] in [-1, 1] is an image already."
         )
     else:
         path = Path(source)

@@ -272,11 +272,12 @@ def _ensure_on_disk(weights: WeightFile) -> Path:
             raise GANliftError(
                 f"LPIPS cannot store its weights in {path.parent} ({error.strerror}); set "
                 "TORCH_HOME to a folder this user may write, or use the discriminator "
-                "perceptual loss."
+                "perceptual loss (--perceptual discriminator)."
             ) from error
         raise GANliftError(
             f"Could not download {weights.url} ({error}); "
-            f"copy the file to {path} by hand or use the discriminator perceptual loss."
+            f"copy the file to {path} by hand or use the discriminator perceptual loss "
+            "(--perceptual discriminator)."
         ) from error
     return path
 

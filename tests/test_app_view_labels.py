@@ -63,7 +63,7 @@ def test_saved_labels_give_the_labelled_codes_their_bin_cameras(context: AppCont
             "Azimuth bins must be from 0 to 7, got 9 for view 0; use bins of 45°",
         ),
         ([[0, ""], [1, ""]], 8, "No view code has a hand label yet"),
-        ([[0, "1"]], 8, "The labels table has 1 rows for 2 view codes; draw the view codes again"),
+        ([[0, "1"]], 8, "The labels table has 1 row for 2 view codes; draw the view codes again"),
         (
             [[0, "1"], [1, ""]],
             0,

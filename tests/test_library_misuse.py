@@ -107,7 +107,7 @@ def test_coverage_weights_take_one_label_name_and_refuse_other_arguments(tmp_pat
     assert [label.name for label in result.bins] == ["light_x"]
     with pytest.raises(GANliftError, match="takes the generator itself, got str"):
         coverage_weights(reader, "model.safetensors", images, samples=8, bins=2)  # type: ignore[arg-type]
-    with pytest.raises(GANliftError, match=r"whole numbers of bins and samples, got 2\.5"):
+    with pytest.raises(GANliftError, match=r"whole number of bins from 2 \(--bins\), got 2\.5"):
         coverage_weights(reader, generator, images, samples=8, bins=2.5)  # type: ignore[arg-type]
 
 

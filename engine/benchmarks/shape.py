@@ -194,7 +194,8 @@ def run_shape_benchmark(
     unknown = [name for name in names if name not in DEPTH_PREDICTORS]
     if unknown:
         raise GANliftError(
-            f"Unknown method(s) {unknown}; registered: {', '.join(DEPTH_PREDICTORS)}."
+            f"Unknown {'method' if len(unknown) == 1 else 'methods'} {', '.join(unknown)}; "
+            f"registered: {', '.join(DEPTH_PREDICTORS)}."
         )
     first_seed = SEED_RANGES["test"].start if seed is None else seed
     seeds = seed_run(first_seed, n, split="test")

@@ -20,6 +20,7 @@ from engine.inversion import project, save_latent
 from engine.perceptual import perceptual_loss
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import load_checkpoint
+from engine.wording import counted
 
 _SAMPLE_BATCH = 8
 """Images generated per forward pass by `sample` (bounds memory for large grids)."""
@@ -100,7 +101,7 @@ def run_sample(args: argparse.Namespace) -> int:
         batch_size=_SAMPLE_BATCH,
     )  # fmt: skip
     path = save_image(make_grid(images, nrow=math.ceil(math.sqrt(args.n))), args.out)
-    print(f"saved {args.n} samples to {path}")
+    print(f"saved {counted(args.n, 'sample')} to {path}")
     return 0
 
 

@@ -55,6 +55,7 @@ from engine.styleganr import (
 from engine.styleganr.config_io import load_config, save_config
 from engine.styleganr.train_inverse import SYNTHETIC_PAIRS, stored_config
 from engine.synth import SEED_RANGES
+from engine.wording import counted
 
 MAX_VIEW_CODES = 1024
 """Most view codes `view-codes` draws (the paper labelled a dozen by hand)."""
@@ -324,7 +325,7 @@ def _hand_label(args: argparse.Namespace) -> int:
     output_file(args.out)  # before the labels file is written, so a refusal changes nothing
     save_hand_labels(labels, path)
     save_view_codes(labelled, args.out)
-    print(f"{len(labels.bins)} labelled view codes -> {args.out} (labels: {path})")
+    print(f"{counted(len(labels.bins), 'labelled view code')} -> {args.out} (labels: {path})")
     return 0
 
 
@@ -496,7 +497,7 @@ def _export(args: argparse.Namespace) -> int:
 def _export_views(args: argparse.Namespace) -> int:
     views = load_model_views(args.model)
     path = save_view_codes(views, args.out)
-    print(f"-> {path} ({len(views.codes)} labelled view codes)")
+    print(f"-> {path} ({counted(len(views.codes), 'labelled view code')})")
     return 0
 
 

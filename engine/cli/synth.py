@@ -16,6 +16,7 @@ from engine.gan2shape.pipeline import load_model
 from engine.images import image_format
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.synth import CATEGORIES, SEED_RANGES, SIZES, render_samples, save_preview, write_dataset
+from engine.wording import counted
 
 _PREVIEW_COUNT = 32
 MAX_SYNTH_SAMPLES = 1_000_000
@@ -103,7 +104,8 @@ def run_synth(args: argparse.Namespace) -> int:
             shard_size=args.shard_size, batch_size=args.batch_size, device=device,
             progress=progress, should_stop=should_stop,
         )  # fmt: skip
-    print(f"wrote {info.count} {info.category} samples ({info.split} seeds) to {args.out}")
+    written = counted(info.count, f"{info.category} sample")
+    print(f"wrote {written} ({info.split} seeds) to {args.out}")
     if info.count < args.n:
         print(
             f"stopped: {args.out} holds the first {info.count} of {args.n} as a set of its own; "

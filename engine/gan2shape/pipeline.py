@@ -44,6 +44,7 @@ from engine.perceptual import PerceptualLoss
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Discriminator, Generator, load_checkpoint, resolve_checkpoint_path
 from engine.stylegan2.checkpoint import MODELS_DIR, generator_fingerprint, safetensors_path
+from engine.wording import type_phrase
 
 Quality = Literal["fast", "full"]
 QUALITIES: tuple[Quality, ...] = ("fast", "full")
@@ -232,8 +233,8 @@ def reconstruct(
     the outputs' names but no run, is refused rather than overwritten."""
     if not isinstance(prepared, PreparedInput):
         raise GANliftError(
-            f"reconstruct takes the image as model.prepare(image) gives it, got a "
-            f"{type(prepared).__name__}; call model.prepare first."
+            f"reconstruct takes the image as model.prepare(image) gives it, got "
+            f"{type_phrase(prepared)}; call model.prepare first."
         )
     out_dir = Path(out_dir)
     state_path, run_path = out_dir / STATE_FILE, out_dir / RUN_FILE

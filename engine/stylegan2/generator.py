@@ -26,6 +26,7 @@ from engine.stylegan2.layers import (
     standard_normal,
 )
 from engine.stylegan2.ops import OpsImpl
+from engine.wording import type_phrase
 
 NoiseSpec = Literal["const", "random"] | Sequence[torch.Tensor]
 """"const": the stored noise buffers (reproducible); "random": fresh noise; or one tensor
@@ -248,8 +249,8 @@ def _check_latent(latent: object, name: str, *shapes: tuple[int, ...]) -> None:
     forms = " or ".join(f"[N, {', '.join(map(str, shape))}]" for shape in shapes)
     if not isinstance(latent, torch.Tensor):
         raise GANliftError(
-            f"The generator's {name} must be a torch tensor {forms}, got a "
-            f"{type(latent).__name__}; use torch.from_numpy or torch.tensor."
+            f"The generator's {name} must be a torch tensor {forms}, got "
+            f"{type_phrase(latent)}; use torch.from_numpy or torch.tensor."
         )
     if latent.shape[1:] not in shapes or len(latent) == 0:
         raise GANliftError(f"The generator's {name} must be {forms}, got {list(latent.shape)}.")

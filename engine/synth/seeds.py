@@ -61,9 +61,14 @@ def seed_run(start: int, n: int, *, split: SplitName | None = None) -> list[int]
     found = split_of(start, n)
     if split is not None and found != split:
         wanted = SEED_RANGES[split]
+        seeds = (
+            f"Seed {start} is a {found} seed"
+            if n == 1
+            else f"Seeds {start}..{start + n - 1} are {found} seeds"
+        )
         raise GANliftError(
-            f"Seeds {start}..{start + n - 1} are {found} seeds but {split} seeds are needed; "
-            f"use a seed in [{wanted.start}, {wanted.stop - n}]."
+            f"{seeds} but {split} seeds are needed; use a seed in [{wanted.start}, "
+            f"{wanted.stop - n}]."
         )
     return list(range(start, start + n))
 

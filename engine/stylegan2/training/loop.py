@@ -45,6 +45,7 @@ from engine.stylegan2.training.precision import ResolvedPrecision, autocast, res
 from engine.stylegan2.training.samples import fixed_latents, write_sample_grid
 from engine.stylegan2.training.state import TrainingState, read_state_file
 from engine.versions import software_versions
+from engine.wording import counted
 
 STATE_FILE = "training-state.pt"
 MODEL_NAME = "model"
@@ -168,8 +169,9 @@ def _check_batch(config: TrainConfig, group: ProcessGroup) -> None:
     local = config.batch // group.world_size
     if config.batch % group.world_size or local % min(4, local):
         raise GANliftError(
-            f"Batch {config.batch} does not split into {group.world_size} process(es) with a "
-            "multiple of 4 images each (or fewer than 4); choose --batch accordingly."
+            f"Batch {config.batch} does not split into "
+            f"{counted(group.world_size, 'process', 'processes')} with a multiple of 4 images "
+            "each (or fewer than 4); choose a --batch that does."
         )
 
 

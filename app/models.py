@@ -21,7 +21,7 @@ from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, get_preset
 from engine.gan2shape.recover import check_generator
 from engine.gan2shape.release import RELEASE_FILES, read_release
 from engine.stylegan2 import Checkpoint, Discriminator, Generator, load_checkpoint
-from engine.stylegan2.checkpoint import MODELS_DIR
+from engine.stylegan2.checkpoint import MODELS_DIR, is_model_name
 from engine.styleganr import StyleGANR, load_styleganr
 
 DEFAULT_MODELS = ("default-face", "default-car")
@@ -54,6 +54,11 @@ class ModelChoice:
         if self.path.is_dir():
             return (
                 f"Checkpoint {self.path} is a folder; give the path of the checkpoint file in it."
+            )
+        if is_model_name(self.name):  # a name, such as a mistyped default model's
+            return (
+                f"No model named '{self.name}' and no such file; name one of "
+                f"{', '.join(DEFAULT_MODELS)} or give a checkpoint's path."
             )
         return f"Checkpoint {self.path} does not exist; check the path."
 

@@ -852,6 +852,8 @@ def test_models_tab_loads_a_checkpoint_by_path(
     assert str(checkpoint) in status
     with pytest.raises(gr.Error, match="does not exist; check the path"):
         model_tab.load_model(session, str(tmp_path / "nope.pt"), "auto")
+    with pytest.raises(gr.Error, match="No model named 'default-fcae' and no such file; name"):
+        model_tab.load_model(session, "default-fcae", "auto")  # a mistyped name, not a path
     with pytest.raises(gr.Error, match="is a folder; give the path of the checkpoint file in it"):
         model_tab.load_model(session, str(tmp_path), "auto")
     shared = Session(make_context(tiny_files, tmp_path, allow_model_paths=False))

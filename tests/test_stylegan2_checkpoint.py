@@ -26,7 +26,8 @@ from engine.stylegan2 import (
 )
 from engine.stylegan2.checkpoint import MODELS_DIR
 from engine.stylegan2.config import GeneratorConfig
-from tests.tiny import tiny_gan
+from engine.stylegan2.safe_pickle import load_torch_file
+from tests.tiny import tiny_checkpoint, tiny_gan
 
 
 class RunsCommand:
@@ -179,6 +180,13 @@ def test_wrong_architecture_and_foreign_files(networks, tmp_path: Path) -> None:
     torch.save({"model": state}, tmp_path / "other.pt")
     with pytest.raises(GANliftError, match="without 'g_ema' or generator weights"):
         load_checkpoint(tmp_path / "other.pt")
+    torch.save({"format": "ganlift-styleganr", "networks": {}}, tmp_path / "styleganr.pt")
+    with pytest.raises(GANliftError, match=r"is a GANlift 'ganlift-styleganr' file, not a"):
+        load_checkpoint(tmp_path / "styleganr.pt")  # said "without 'g_ema'", as any file
+    (tmp_path / "notes.pt").write_text("hello there")
+    with pytest.raises(GANliftError) as refused:  # ended "(101)": the unpickler's KeyError
+        load_torch_file(tmp_path / "notes.pt")  # as compact-state reads a training state
+    assert str(refused.value).endswith("PyTorch checkpoint; pass the .pt or .pkl file itself.")
 
     torch.save({"g_ema": {"input.input": torch.zeros(1, 4, 4, 4)}}, tmp_path / "partial.pt")
     with pytest.raises(GANliftError, match="not a StyleGAN2 generator in the common layout"):
@@ -324,3 +332,12 @@ def test_a_training_state_is_named_and_the_model_beside_it_pointed_to(tmp_path: 
     torch.save({"G": {}, "G_ema": {}, "D": {}, "step": 3}, state)
     with pytest.raises(GANliftError, match="is a train-gan training state; load the model"):
         load_checkpoint(state)
+
+
+def test_a_damaged_model_config_says_to_restore_it(tmp_path: Path) -> None:
+    weights = tiny_checkpoint(tmp_path / "tiny.safetensors", 16, style_dim=16, n_mlp=2)
+    config = weights.with_suffix(".json")
+    for text, said in (("{\n", "is not valid JSON"), ("[1, 2]", "holds no JSON object")):
+        config.write_text(text)
+        with pytest.raises(GANliftError, match=f"{said}.*; restore the .json written with the"):
+            load_checkpoint(weights)

@@ -252,10 +252,15 @@ def _read_torch(path: Path) -> Checkpoint:
             f"{path} holds a StyleGAN2-ADA generator's weights without its architecture; load "
             "the network snapshot (.pkl) they were saved from."
         )
+    elif isinstance(data.get("format"), str) and data["format"].startswith("ganlift-"):
+        raise GANliftError(
+            f"{path} is a GANlift '{data['format']}' file, not a StyleGAN2 checkpoint; pass a "
+            "generator's checkpoint (.pt, .pkl, .safetensors) or a bundled model's name."
+        )
     else:
         raise GANliftError(
-            f"{path} is a PyTorch file without 'g_ema' or generator weights; "
-            "it is not a StyleGAN2 checkpoint."
+            f"{path} is a PyTorch file without 'g_ema' or generator weights, not a StyleGAN2 "
+            "checkpoint; pass a generator's checkpoint (.pt, .pkl, .safetensors)."
         )
     for name, state in (("g_ema", g_state), ("d", d_state)):
         if state is not None and not isinstance(state, Mapping):

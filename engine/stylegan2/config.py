@@ -165,12 +165,17 @@ class ModelConfig:
     @classmethod
     def from_json_file(cls, path: Path) -> ModelConfig:
         """Read and validate a model config JSON file."""
+        fix = "restore the .json written with the weights"
         try:
             data = json.loads(path.read_text())
-        except (OSError, ValueError) as error:
+        except OSError as error:
             raise GANliftError(f"Cannot read model config {path}: {error}.") from error
+        except ValueError as error:
+            raise GANliftError(
+                f"The model config {path} beside the weights is not valid JSON ({error}); {fix}."
+            ) from error
         if not isinstance(data, dict):
-            raise GANliftError(f"Model config {path} must hold a JSON object.")
+            raise GANliftError(f"The model config {path} holds no JSON object; {fix}.")
         if "networks" in data and not isinstance(data.get("generator"), dict):  # its fingerprint
             raise GANliftError(
                 f"{path.with_suffix('.safetensors')} holds GAN2Shape networks (written by "

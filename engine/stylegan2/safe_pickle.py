@@ -35,8 +35,9 @@ def error_summary(error: BaseException) -> str:
 
 
 def _in_parentheses(error: BaseException) -> str:
-    """` (first sentence of the error)`, or nothing when the error has no message."""
-    summary = error_summary(error)
+    """` (first sentence of the error)`, or nothing when the error has no message or only an
+    unpickler's lookup key (a text file read as a checkpoint raised `KeyError(101)`)."""
+    summary = "" if isinstance(error, LookupError) else error_summary(error)
     return f" ({summary})" if summary else ""
 
 
@@ -61,7 +62,7 @@ def load_torch_file(path: Path) -> Any:
             ) from error
         raise GANliftError(
             f"Cannot read {path}: the file is truncated or not a PyTorch checkpoint"
-            f"{_in_parentheses(error)}."
+            f"{_in_parentheses(error)}; pass the .pt or .pkl file itself."
         ) from error
 
 

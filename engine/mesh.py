@@ -117,8 +117,10 @@ def depth_to_mesh(
     ``[1, 6]`` poses the surface as `engine.render.transform_points` does (None: canonical).
 
     Triangles are dropped where a corner is masked out or has no finite positive depth, and at
-    depth discontinuities: where an edge rises out of the image plane by more than
-    ``max_edge_tilt_degrees`` (a jump between neighbouring pixels, not a surface). Vertices no
+    depth discontinuities: where an edge turns towards the line of sight by more than
+    ``max_edge_tilt_degrees`` from square to it (a jump along the rays between neighbouring
+    pixels, not a surface: off the axis a tilt from the image plane would read such a jump as
+    less steep, and keep it). Vertices no
     triangle uses are removed; the rest are put y up, front +z, centred and scaled so the
     bounding box's longest side is ``size``. Each vertex gets a UV at its pixel's centre in the
     texture and the texture's mean colour over its pixel.
@@ -306,8 +308,10 @@ def texture_vertex_colors(mesh: TexturedMesh) -> np.ndarray:
 def _spans_discontinuity(
     depth: torch.Tensor, faces: torch.Tensor, max_tilt_degrees: float
 ) -> torch.Tensor:
-    """``[F]`` True for grid triangles with an edge steeper than ``max_tilt_degrees`` out of
-    the image plane: depth jump over the edge's sideways length at its mean depth."""
+    """``[F]`` True for grid triangles with an edge turned more than ``max_tilt_degrees`` from
+    square to the line of sight: its depth jump over its sideways length across the rays at
+    its mean depth (so a surface at a grazing angle is cut where it turns away from the
+    camera, on whichever side of the image it is)."""
     rays = depth_to_points(torch.ones_like(depth)[None])[0, ..., :2].reshape(-1, 2)  # [H*W, 2]
     corner_depth = depth.flatten()[faces]  # [F, 3]
     corner_rays = rays[faces]  # [F, 3, 2]

@@ -214,7 +214,7 @@ def test_launch_refuses_a_missing_cars_model(tmp_path, capsys) -> None:
     (tmp_path / "notes.pt").write_text("not a model")  # started the app, to fail on first use
     assert launch.main(["--cars-model", str(tmp_path / "notes.pt"), *FREE_PORT]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "notes.pt cannot be read as a GANlift state" in error
+    assert error.count("\n") == 1 and "notes.pt cannot be read as a StyleGAN-R model" in error
 
 
 def test_launch_refuses_paths_the_system_refuses(tmp_path, capsys) -> None:

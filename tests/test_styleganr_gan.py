@@ -614,8 +614,12 @@ def test_a_state_file_of_another_kind_is_named_by_what_it_holds(tmp_path) -> Non
         read_state(other, "ganlift-styleganr-view-labeller")
     weights = tmp_path / "weights.safetensors"
     safetensors.torch.save_file({"x": torch.zeros(1)}, str(weights))
-    with pytest.raises(GANliftError, match=r"holds no GANlift format tag \(plain weights\?\)"):
+    with pytest.raises(GANliftError, match=r"holds plain weights, not a view labeller; pass the"):
         read_state(weights, "ganlift-styleganr-view-labeller")
+    model = write_state(tmp_path / "model.pt", {"format": "ganlift-styleganr"})
+    refusal = "holds a StyleGAN-R model, not a view labeller; pass the file styleganr "
+    with pytest.raises(GANliftError, match=f"{refusal}train-labeller wrote."):
+        read_state(model, "ganlift-styleganr-view-labeller")
 
 
 def test_view_layer_fit_moves_only_the_camera_branch_onto_the_labelled_codes(model) -> None:

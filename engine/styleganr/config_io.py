@@ -67,24 +67,36 @@ def bundled_path(spec: str | os.PathLike, models_dir: Path = MODELS_DIR) -> Path
     return models_dir / f"{spec}.pt"
 
 
+STATE_KINDS = {
+    "ganlift-styleganr": ("a StyleGAN-R model", "styleganr train-mapping or export"),
+    "ganlift-styleganr-view-labeller": ("a view labeller", "styleganr train-labeller"),
+    "ganlift-styleganr-inverse-graphics": (
+        "an inverse graphics network",
+        "styleganr train-inverse",
+    ),
+}
+"""(what it is, which command writes it) of each GANlift state file, by its format tag: for
+refusals of the wrong file."""
+
+
 def read_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:
     """Load a state written by `write_state` (a bundled one by name, "default-car-labeller",
     where there is one and no such file is here); the file's ``format`` must be
     ``expected_format``."""
     bundled = bundled_path(path)
     path = bundled if bundled.is_file() else Path(path)
+    wanted, writer = STATE_KINDS.get(expected_format, (f"a '{expected_format}' file", "GANlift"))
+    fix = f"pass the file {writer} wrote"
     state = read_torch_file(
         path,
         missing=f"{path} does not exist; check the path or train a model first.",
-        damaged=f"{path} cannot be read as a GANlift state file (a StyleGAN2 checkpoint or "
-        "another kind of file?); pass the file the command asks for.",
+        damaged=f"{path} cannot be read as {wanted} (a StyleGAN2 checkpoint or another kind of "
+        f"file?); {fix}.",
     )
     if not isinstance(state, dict) or state.get("format") != expected_format:
         found = state.get("format") if isinstance(state, dict) else None
-        holds = f"a '{found}' file" if found else "no GANlift format tag (plain weights?)"
-        raise GANliftError(
-            f"{path} is not a '{expected_format}' file (it holds {holds}); pass the right file."
-        )
+        holds = STATE_KINDS.get(found, (f"a '{found}' file",))[0] if found else "plain weights"
+        raise GANliftError(f"{path} holds {holds}, not {wanted}; {fix}.")
     return state
 
 

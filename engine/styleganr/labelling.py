@@ -367,7 +367,7 @@ class HandLabels:
             ) from error
         if not 1 <= self.num_bins <= MAX_AZIMUTH_BINS:
             raise GANliftError(
-                f"The number of azimuth bins must be from 1 to {MAX_AZIMUTH_BINS}, got "
+                f"The number of azimuth bins (--bins) must be from 1 to {MAX_AZIMUTH_BINS}, got "
                 f"{self.num_bins}."
             )
         try:
@@ -393,7 +393,8 @@ class HandLabels:
         bad = sorted(i for i in self.bins if not 0 <= i < len(views.codes))
         if bad:
             raise GANliftError(
-                f"Hand labels name view codes {bad}, but there are only {len(views.codes)}."
+                f"Hand labels name view codes {', '.join(map(str, bad))}, but there are only "
+                f"{len(views.codes)}; label codes 0 to {len(views.codes) - 1}."
             )
         if not self.bins:
             raise GANliftError("No view code has a hand label yet; assign at least one bin.")

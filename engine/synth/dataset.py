@@ -85,8 +85,10 @@ def write_dataset(
         )
     )  # fmt: skip
     seeds = seed_run(seed, n)
-    if shard_size < 1 or batch_size < 1:
-        raise GANliftError("Shard and batch sizes must be at least 1.")
+    sizes = (("shard", shard_size, "--shard-size"), ("batch", batch_size, "--batch"))
+    for name, value, option in sizes:
+        if value < 1:
+            raise GANliftError(f"The {name} size ({option}) must be at least 1, got {value}.")
     device = resolve_device(device)  # before any folder is made
     out = Path(out_dir)
     written = _images_done(out, _info(category, size, seed, n, shard_size))

@@ -103,9 +103,10 @@ def test_check_command_reads_the_networks_fast_mode_uses(tmp_path: Path, capsys)
     assert main(check) == 2
     assert "No pretrained networks" in capsys.readouterr().err
     notes = tmp_path / "notes.txt"
-    notes.write_text("")  # named as looked up, not as given (it exists)
+    notes.write_text("")  # named as given, and the file looked up beside it
     assert main([*check, "--weights", str(notes)]) == 2
-    assert f"No pretrained networks at {notes}.safetensors;" in capsys.readouterr().err
+    said = f"--weights {notes} holds no pretrained networks (there is no notes.txt.safetensors);"
+    assert said in capsys.readouterr().err
     pretrain = [
         "gan2shape-pretrain", *model, "--out", str(tmp_path / "tiny-gan2shape.safetensors"),
         "--images", "2", "--steps", "1", "--fp32",

@@ -228,10 +228,10 @@ def test_float_array_is_refused_with_the_fix() -> None:
 
 
 @pytest.mark.parametrize(
-    ("source", "kind"), [(torch.zeros(1, 3, 4, 4), "Tensor"), (7, "int"), ([1, 2], "list")]
+    ("source", "kind"), [(torch.zeros(1, 3, 4, 4), "a Tensor"), (7, "an int"), ([1, 2], "a list")]
 )
 def test_other_sources_are_refused_in_one_sentence(source: object, kind: str) -> None:
-    with pytest.raises(GANliftError, match=f"load_image takes a path, .* got a {kind};"):
+    with pytest.raises(GANliftError, match=f"load_image takes a path, .* got {kind};"):
         load_image(source)
 
 

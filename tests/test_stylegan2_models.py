@@ -277,7 +277,7 @@ def test_user_errors_are_one_sentence(tiny: tuple[Generator, Discriminator]) -> 
     with pytest.raises(GANliftError, match="multiple of 4"):
         D(torch.zeros(6, 3, 16, 16))
     misuse = [  # each failed inside torch ("'numpy.ndarray' object has no attribute 'square'")
-        (lambda: G(torch.zeros(2, 16).numpy()), r"z must be a torch tensor \[N, 16\], got a nd"),
+        (lambda: G(torch.zeros(2, 16).numpy()), r"z must be a torch tensor \[N, 16\], got an nd"),
         (lambda: G(torch.zeros(2, 16, dtype=torch.long)), "z must be floats, got torch.int64"),
         (lambda: G.synthesis([[0.0] * 16]), "latent must be a torch tensor"),
         (lambda: G(torch.zeros(3, 16), mix_z=torch.zeros(1, 16)), "mix_z must hold one z per z"),

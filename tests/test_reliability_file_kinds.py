@@ -16,9 +16,8 @@ from engine.errors import GANliftError
 from engine.evaluation.training_run import recorded_training_run
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, get_preset
 from engine.styleganr.labelling import load_hand_labels
-from engine.styleganr.view_codes import load_view_codes, sample_view_codes
+from engine.styleganr.view_codes import load_view_codes
 from engine.synth import write_dataset
-from tests.tiny import tiny_generator
 
 
 @pytest.fixture
@@ -92,6 +91,4 @@ def test_counts_of_the_synth_and_labelling_commands_name_their_options(tmp_path)
         write_dataset(tmp_path / "faces", "face", n=2, size=16, shard_size=0)
     with pytest.raises(GANliftError, match=r"^The number of samples \(--n\) must be at least 1"):
         write_dataset(tmp_path / "faces", "face", n=0, size=16)
-    with pytest.raises(GANliftError, match=r"replace, --layers\) must be from 1 to"):
-        sample_view_codes(tiny_generator(16), 2, num_view_layers=99)
     assert not (tmp_path / "faces").exists()

@@ -175,7 +175,7 @@ def test_a_round_trip_keeps_the_canonical_maps_and_the_shard_size(tmp_path) -> N
 
 def test_unusable_sets_and_sizes_are_refused_with_the_fix(tmp_path) -> None:
     """A zero batch size, another format version and a set without shards are user errors."""
-    with pytest.raises(GANliftError, match="batch sizes must be at least 1"):
+    with pytest.raises(GANliftError, match=r"^The batch size \(--batch\) must be at least 1"):
         write_dataset(tmp_path / "zero", "car", n=1, size=16, batch_size=0)
     write_dataset(tmp_path, "car", n=1, size=16)
     fields = json.loads((tmp_path / "synth.json").read_text())

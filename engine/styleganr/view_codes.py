@@ -85,7 +85,7 @@ def sample_view_codes(
     check_float32(generator, "sample_view_codes")
     if not 1 <= num_view_layers < generator.num_ws:
         raise GANliftError(
-            f"The view layers (W+ rows the view codes replace, --layers) must be from 1 to "
+            f"The view layers (W+ rows the view codes replace) must be from 1 to "
             f"{generator.num_ws - 1} for this generator, got {num_view_layers}."
         )
     w = sample_w(generator, count, seed=seed, truncation=truncation)  # [V, D]

@@ -196,6 +196,10 @@ def test_scripts_refuse_bad_input(arguments: list[str], message: str) -> None:
           "v.safetensors"], "argument --count: expected a whole number from 1 to 1024"),
         (["styleganr", "view-codes", "--checkpoint", "c.pt", "--count", "0", "--out",
           "v.safetensors"], "argument --count: expected a whole number from 1 to 1024, got '0'"),
+        (["examples", "--category", "car", "--size", "100000"],  # ran out of memory (37 GiB)
+         "argument --size: expected a whole number from 16 to 1024, got '100000'"),
+        (["examples", "--category", "car", "--n", "0"],
+         "argument --n: expected a whole number from 1 to 1000, got '0'"),
     ],
 )  # fmt: skip
 def test_counts_that_would_run_for_days_are_refused_at_once(

@@ -117,11 +117,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     examples.add_argument("--category", choices=CATEGORIES, required=True, help="what to render")
     examples.add_argument("--out", default="assets/examples", help="folder (%(default)s)")
-    examples.add_argument("--n", type=int, default=4, help="number of images (%(default)s)")
+    examples.add_argument(
+        "--n", type=at_least(1, maximum=1000), default=4, help="number of images (%(default)s)"
+    )
     examples.add_argument(
         "--seed", type=seed, default=EXAMPLE_SEED, help="first test seed (%(default)s)"
     )
-    examples.add_argument("--size", type=int, default=128, help="image size (%(default)s)")
+    examples.add_argument(
+        "--size", type=at_least(16, maximum=1024), default=128, help="image size (%(default)s)"
+    )
     examples.set_defaults(run=run_examples)
 
 

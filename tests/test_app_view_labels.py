@@ -64,6 +64,7 @@ def test_saved_labels_give_the_labelled_codes_their_bin_cameras(context: AppCont
         ),
         ([[0, ""], [1, ""]], 8, "No view code has a hand label yet"),
         ([[0, "1"]], 8, "The labels table has 1 row for 2 view codes; draw the view codes again"),
+        ([[0, "1"], [1, ""], [2, ""]], 8, "The labels table has 3 rows for 2 view codes"),
         (
             [[0, "1"], [1, ""]],
             0,

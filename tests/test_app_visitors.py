@@ -3,14 +3,23 @@ logs everyone's actions, refusals and failures into one stream."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from app import reconstruct
 from app.session import AppContext, Session
-from app.visitors import VisitorField, as_visitor, visitor_label
+from app.ui import build_app
+from app.visitors import (
+    VisitorField,
+    as_visitor,
+    current_visitor,
+    label_requests,
+    visitor_label,
+)
 from tests.e2e.tiny_model import tiny_app_context, write_tiny_model
 
 
@@ -66,3 +75,32 @@ def test_a_session_keeps_its_visitor_between_requests(context: AppContext) -> No
         reconstruct.sample(session, 3)
     reconstruct.sample(session, 4)  # e.g. called by a library user, outside any request
     assert session.visitor == "k3v9qz"
+
+
+class _Pages:
+    """Stands in for gr.Blocks: records whose request each event ran as."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def process_api(self, block_fn: object, inputs: list, *rest: object, **options: object):
+        self.seen.append(current_visitor())
+
+
+def test_every_event_runs_as_its_request_s_visitor(context: AppContext) -> None:
+    """Gradio passes the request by name or by position, one or a batch's list."""
+    pages = _Pages()
+    label_requests(pages)
+    ann = SimpleNamespace(username="ann", session_hash="k3v9qz1w8e")
+    page = SimpleNamespace(username=None, session_hash="p0q1r2s3")
+    for call in (
+        pages.process_api(None, [], request=ann),
+        pages.process_api(None, [], None, page),  # (block_fn, inputs, state, request)
+        pages.process_api(None, [], request=[ann, page]),
+        pages.process_api(None, [], request=None),
+    ):
+        asyncio.run(call)
+    assert pages.seen == ["ann k3v9qz", "p0q1r2", "ann k3v9qz", ""]
+    assert current_visitor() == ""  # each event's label ends with it
+    demo = build_app(context)
+    assert demo.process_api.__qualname__.startswith("label_requests")

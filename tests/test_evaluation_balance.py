@@ -16,6 +16,7 @@ from engine.evaluation.balance import (
     _weighted_std,
     balanced_labels,
     bin_weights,
+    check_balance_settings,
     coverage_weights,
 )
 from engine.evaluation.coverage import CoverageReader
@@ -62,11 +63,13 @@ def test_weights_multiply_over_labels_and_are_clipped() -> None:
     # each names the one setting at fault (one sentence named all three with "got 8, 0.5, 4000")
     with pytest.raises(GANliftError, match=r"bins from 2 \(--bins\), got 1\.$"):
         bin_weights(data, gan, bins=1, max_weight=8)
-    for largest in (float("nan"), 0.5):  # NaN wrote NaN weights
-        with pytest.raises(GANliftError, match=r"1 or more \(--max-weight\), got (nan|0\.5)\.$"):
+    for largest in (float("nan"), 0.5, float("inf")):  # NaN wrote NaN weights
+        with pytest.raises(GANliftError, match=r"1 or more \(--max-weight\), got (nan|0\.5|inf)"):
             bin_weights(data, gan, bins=4, max_weight=largest)
     with pytest.raises(GANliftError, match=r"\(--samples\) of at least the 4 bins, got 3\.$"):
         bin_weights(data, gan[:3], bins=4, max_weight=8)
+    with pytest.raises(GANliftError, match=r"\(--samples\) of at least the 4 bins, got 8\.5\.$"):
+        check_balance_settings(bins=4, max_weight=8, samples=8.5)
 
 
 def test_the_command_writes_weights_train_gan_reads(tmp_path: Path, capsys) -> None:

@@ -96,6 +96,9 @@ def test_invalid_presets_raise_user_errors() -> None:
         ("view_cov", [[float(j > i) for j in range(6)] for i in range(6)], "(symmetric,"),
         ("gan_size", 0, "gan_size must be a generator's image side (a power of two from 4), got 0"),
         ("gan_size", 96, "a power of two from 4), got 96"),
+        ("gan_size", 2, "a power of two from 4), got 2"),
+        ("prior_near", 1.02, "prior_near below prior_far by at most 0.8"),  # a flat prior
+        ("pseudo_light", {"dx": ["a", 1]}, 'pseudo_light.dx must be a finite number, got "a"'),
         ("smooth_weight", -1, "smooth_weight, offset_weight of 0 or more"),
         ("name", " ", "A preset needs a name"),
         ("crop", 0, "crop must be in (0, 1], got 0"),
@@ -157,3 +160,16 @@ def test_a_preset_json_file_stands_wherever_a_preset_name_does(tmp_path) -> None
     face.write_text(PRESETS["default-face"].to_json())
     model = load_model("default-face", preset=face)
     assert model.preset == PRESETS["default-face"]
+
+
+def test_a_covariance_fitted_to_samples_passes_its_rounding() -> None:
+    """A release's view covariance is fitted to samples: asymmetric or below zero only by
+    float rounding, which the checks must not refuse; fixed-length lists become floats."""
+    data = json.loads(PRESETS["face"].to_json())
+    cov = [list(row) for row in data["view_cov"]]
+    cov[0][1], cov[1][0] = 1e-9, 1e-9 + 1e-16  # asymmetric in its last bits
+    cov[5][5] = -1e-13  # the zero variance of z translation, fitted
+    preset = Gan2ShapePreset.from_json(json.dumps(data | {"view_cov": cov}))
+    assert preset.view_cov[5][5] == -1e-13
+    dx = Gan2ShapePreset.from_json(json.dumps(data | {"pseudo_light": {"dx": [1, 2]}}))
+    assert dx.pseudo_light.dx == (1.0, 2.0) and isinstance(dx.pseudo_light.dx[0], float)

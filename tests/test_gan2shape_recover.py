@@ -455,7 +455,7 @@ def test_a_recovery_kept_for_viewing_views_as_before(gan, full, tmp_path: Path) 
     viewed = copy.deepcopy(recovery)
     viewed.state.keep_for_viewing()
     kept = {name for name, _ in viewed.state.networks.named_children()}
-    assert kept == {"offset_net"} and viewed.state.cache is None
+    assert kept == {"offset_net"} and viewed.state.cache is None and viewed.state.optimizer is None
     for azimuth in (0, 20):
         assert torch.equal(
             render_view(viewed, azimuth=azimuth, elevation=5)[0],

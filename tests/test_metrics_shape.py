@@ -118,6 +118,9 @@ def test_a_soft_mask_weighs_each_pixel_s_error() -> None:
     mask = torch.zeros(1, 1, 4, 4)
     mask[..., 0, 0] = 0.25
     assert psnr(off, image, mask).item() == pytest.approx(10 * math.log10(4 / 0.01), rel=1e-5)
+    off[..., 0, 1], mask[..., 0, 1] = 0.3, 1.0  # a second pixel, off by 0.3, weighed 4 times
+    weighted = (0.25 * 0.01 + 1.0 * 0.09) / 1.25  # a binarised mask would average 0.05
+    assert psnr(off, image, mask).item() == pytest.approx(10 * math.log10(4 / weighted), rel=1e-5)
 
 
 def test_psnr_text_says_exact_for_identical_images_and_n_a_for_an_empty_mask() -> None:

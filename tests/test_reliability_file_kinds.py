@@ -61,8 +61,9 @@ def test_an_evaluation_json_that_is_a_folder_or_a_snapshot_without_a_step(kinds)
         recorded_training_run(folder, {"step": 1, "kimg": 1.0})
     record = folder / "evaluation.json"
     record.write_text(json.dumps({"training": {"snapshot_step": 4, "snapshot_kimg": 0.1}}))
-    with pytest.raises(GANliftError, match=r"records no training step"):  # read "step None"
-        recorded_training_run(record, {})
+    for extra in ({}, {"step": None}):  # read "step None"
+        with pytest.raises(GANliftError, match=r"records no training step"):
+            recorded_training_run(record, extra)
 
 
 @pytest.mark.parametrize("kind", ["folder", "text", "nothing"])
@@ -83,6 +84,10 @@ def test_pretrained_weights_given_as_another_file_name_it(kinds, capsys) -> None
     assert code == 2
     error = capsys.readouterr().err
     assert f"--weights {text} holds no pretrained networks" in error
+    missing = text.with_name("typo")  # not there at all: the file looked for is named
+    check = ["gan2shape-check", "--model", "default-face", "--weights"]
+    assert engine_main([*check, str(missing)]) == 2
+    assert f"No pretrained networks at {missing}.safetensors;" in capsys.readouterr().err
 
 
 def test_counts_of_the_synth_and_labelling_commands_name_their_options(tmp_path) -> None:

@@ -163,13 +163,15 @@ def test_hand_labels_round_trip_through_json(generator, tmp_path) -> None:
             HandLabels(num_bins=count)
     for elevation, scale, wrong in ((math.nan, 1.0, "an elevation from -90 to 90 degrees, got nan"),
                                     (95.0, 1.0, "an elevation from -90 to 90 degrees, got 95.0"),
-                                    (10.0, 0.0, "a positive finite scale, got 0.0")):  # fmt: skip
+                                    (10.0, 0.0, "a positive finite scale, got 0.0"),
+                                    (10.0, math.inf, "a positive finite scale, got inf"),
+                                    ):  # fmt: skip
         with pytest.raises(GANliftError, match=f"^Hand labels need {re.escape(wrong)}\\.$"):
             HandLabels(bins={0: 1}, elevation=elevation, scale=scale)
     with pytest.raises(GANliftError, match="elevation and scale of hand labels must be numbers"):
         HandLabels(bins={0: 1}, elevation=None)
     (tmp_path / "bad.json").write_text('{"bins": {}, "colour": 1}')
-    with pytest.raises(GANliftError, match="unknown keys"):
+    with pytest.raises(GANliftError, match=r"^In the hand labels file .*bad\.json: .*unknown keys"):
         load_hand_labels(tmp_path / "bad.json")
     sheet = labelling_sheet(generator, views, samples_per_view=2)
     assert sheet.shape == (1, 3, 12 * 18 + 2, 2 * 18 + 2)
@@ -295,6 +297,7 @@ def test_set_camera_is_deterministic_and_swap_keeps_the_other_parts(model) -> No
         ({"azimuth": math.nan, "elevation": 0, "scale": 1}, "must be finite numbers"),
         ({"azimuth": 0, "elevation": 0, "scale": math.inf}, "must be finite numbers"),
         ({"azimuth": "x", "elevation": 0, "scale": 1}, "got azimuth 'x', elevation 0"),  # TypeError
+        ({"azimuth": None, "elevation": 0, "scale": 1}, "got azimuth None, elevation 0"),
         ({"azimuth": 0, "elevation": 1000, "scale": 1}, "elevation must be in -90 to 90"),
         ({"azimuth": 0, "elevation": 40, "scale": 1}, r"elevations from 5 to 20 .*, got 40"),
         ({"azimuth": 0, "elevation": 10, "scale": 1.6}, r"scales from 0\.9 to 1\.2 .*, got 1\.6"),

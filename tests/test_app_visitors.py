@@ -37,6 +37,14 @@ def lines(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
+def sampled_as(context: AppContext, label: str) -> Session:
+    """A session that drew a sample in a request of the visitor `label`."""
+    session = Session(context)
+    with as_visitor(label):
+        reconstruct.sample(session, 3)
+    return session
+
+
 def test_a_visitor_is_named_by_sign_in_and_page() -> None:
     assert visitor_label("ann", "k3v9qz1w8e") == "ann k3v9qz"
     assert visitor_label(None, "k3v9qz1w8e") == "k3v9qz"
@@ -46,9 +54,7 @@ def test_a_visitor_is_named_by_sign_in_and_page() -> None:
 def test_an_action_logs_as_its_visitor(
     context: AppContext, lines: pytest.LogCaptureFixture
 ) -> None:
-    session = Session(context)
-    with as_visitor("ann k3v9qz"):
-        reconstruct.sample(session, 3)
+    sampled_as(context, "ann k3v9qz")
     logging.getLogger("ganlift.app").info("between requests")
     text = lines.text.splitlines()
     assert any(line.startswith("ganlift.app [ann k3v9qz]: ") and "took" in line for line in text)
@@ -59,9 +65,7 @@ def test_a_cleared_session_is_logged_as_its_own_visitor(
     context: AppContext, lines: pytest.LogCaptureFixture
 ) -> None:
     """Another visitor's action or the expiry thread clears it: the line must name its page."""
-    session = Session(context)
-    with as_visitor("k3v9qz"):
-        reconstruct.sample(session, 3)
+    session = sampled_as(context, "k3v9qz")
     with as_visitor("ann p0q1r2"):
         assert session.clear_if_idle(60, now=time.monotonic() + 61)
     assert "ganlift.app [k3v9qz]: session state dropped: cleared after 60 s without any action" in (
@@ -70,9 +74,7 @@ def test_a_cleared_session_is_logged_as_its_own_visitor(
 
 
 def test_a_session_keeps_its_visitor_between_requests(context: AppContext) -> None:
-    session = Session(context)
-    with as_visitor("k3v9qz"):
-        reconstruct.sample(session, 3)
+    session = sampled_as(context, "k3v9qz")
     reconstruct.sample(session, 4)  # e.g. called by a library user, outside any request
     assert session.visitor == "k3v9qz"
 

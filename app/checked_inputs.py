@@ -163,10 +163,14 @@ def checked_as_laid_out(
     @functools.wraps(fn)
     def checked(*values: Any) -> Result:
         given, special = values[: len(inputs)], values[len(inputs) :]  # special: gr.Progress
-        preprocessed = [
-            value if component.stateful else component.preprocess(value)
-            for component, value in zip(inputs, given, strict=True)
-        ]
+        try:
+            preprocessed = [
+                value if component.stateful else component.preprocess(value)
+                for component, value in zip(inputs, given, strict=True)
+            ]
+        except gr.Error as error:  # logged as the refusals made before a handler runs are
+            logger.info("%s refused: %s", fn.__name__.replace("_", " "), error.message)
+            raise
         return fn(*preprocessed, *special)
 
     return {"fn": checked, "inputs": inputs, "preprocess": False}

@@ -191,6 +191,7 @@ def test_api_values_get_one_sentence_naming_the_control(server, files, tmp_path)
     log = (files / "app.log").read_text()[len(log_before) :]
     assert "Traceback" not in log
     assert "swap refused: Part must be one of shape, texture, background, got 'wheels'." in log
+    assert "render refused: Azimuth (°) must be a number from -60 to 60, got 500." in log
     bounded_predict(visitor, 30, 0, 0, 0, 0.5, 0.5, False, api_name="/render_view")
 
 

@@ -73,6 +73,7 @@ from engine.styleganr import (
 )
 from engine.styleganr.camera import azimuth_difference
 from engine.styleganr.view_codes import sample_w
+from engine.wording import counted
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "assets" / "models"
@@ -148,7 +149,7 @@ def main() -> None:
     print(
         f"StyleGAN-R {args.model}: GAN {model.generator_path} ({generator.config.size}px), "
         f"{len(model.views.codes)} labelled views, {count} held-out samples, "
-        f"{args.threads} threads"
+        f"{counted(args.threads, 'thread')}"
     )
 
     samples = sample(model, count, seed=HELD_OUT_SEED)

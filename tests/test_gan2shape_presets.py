@@ -99,11 +99,17 @@ def test_invalid_presets_raise_user_errors() -> None:
         ("gan_size", 2, "a power of two from 4), got 2"),
         ("prior_near", 1.02, "prior_near below prior_far by at most 0.8"),  # a flat prior
         ("pseudo_light", {"dx": ["a", 1]}, 'pseudo_light.dx must be a finite number, got "a"'),
-        ("smooth_weight", -1, "smooth_weight, offset_weight of 0 or more"),
+        ("smooth_weight", -1, "needs smooth_weight >= 0, got -1.0"),
+        ("discriminator_blocks", -3, "needs discriminator_blocks >= 0, got -3"),  # compared 2
+        ("collect_batches", 0, "needs collect_batches >= 1, got 0"),
+        ("num_stages", 0, "needs num_stages >= 1, got 0"),
+        ("view_yaw_scale", -3, "needs view_yaw_scale >= 0, got -3.0"),
+        ("camera", {"rotation_degrees": -5.0}, "needs camera.rotation_degrees > 0, got -5.0"),
         ("name", " ", "A preset needs a name"),
         ("crop", 0, "crop must be in (0, 1], got 0"),
-        ("batch_size", 0, "batch sizes must be at least 1"),
-        ("first_stage", {"step1": 1, "step2": 1, "step3": -1}, "Step lengths must be zero or"),
+        ("batch_size", 0, "needs batch_size >= 1, got 0"),
+        ("networks", {"width": 0}, "fix the preset's networks.width, got 0"),
+        ("first_stage", {"step1": 1, "step2": 1, "step3": -1}, "the preset's step3, got -1"),
         ("light_mean", [0.0, 0.0, 0.0], "4-value light_mean"),
         ("flip_step1", "yes", 'preset.flip_step1 must be a list, got "yes"'),  # not 3 flags
     ],

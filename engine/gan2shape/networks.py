@@ -43,8 +43,12 @@ class NetworkConfig:
             raise GANliftError(
                 f"Network image_size {size} is not supported; use a power of two of 16 or more."
             )
-        if min(self.width, self.group_norm_base, self.bottleneck, self.offset_width) < 1:
-            raise GANliftError("Network widths must be positive; fix the preset's networks.")
+        for key in ("width", "group_norm_base", "bottleneck", "offset_width"):
+            if getattr(self, key) < 1:
+                raise GANliftError(
+                    f"Network widths must be positive; fix the preset's networks.{key}, got "
+                    f"{getattr(self, key)}."
+                )
         if self.width % self.group_norm_base:
             raise GANliftError(
                 f"Network width {self.width} is not divisible by group_norm_base "

@@ -46,8 +46,12 @@ class StepLengths:
     """Train depth / albedo / view / light on the input and the projected samples."""
 
     def __post_init__(self) -> None:
-        if min(self.step1, self.step2, self.step3) < 0:
-            raise GANliftError("Step lengths must be zero or more; fix the preset's schedule.")
+        for key in ("step1", "step2", "step3"):
+            if getattr(self, key) < 0:
+                raise GANliftError(
+                    f"Step lengths must be zero or more; fix the preset's {key}, got "
+                    f"{getattr(self, key)}."
+                )
 
     def of(self, step: int) -> int:
         """Iterations of step 1, 2 or 3."""
@@ -145,8 +149,13 @@ class Gan2ShapePreset:
                 f"Preset '{self.name}' gan_size must be a generator's image side (a power of "
                 f"two from 4), got {self.gan_size}."
             )
-        if self.num_stages < 1:
-            raise GANliftError(f"Preset '{self.name}' needs at least one stage.")
+        for key, bound, strict in _LOWER_BOUNDS:
+            value = getattr(self, key)
+            if value < bound or (strict and value == bound):
+                relation = ">" if strict else ">="
+                raise GANliftError(
+                    f"Preset '{self.name}' needs {key} {relation} {bound:g}, got {value}."
+                )
         for flags, label in ((self.flip_step1, "flip_step1"), (self.flip_step3, "flip_step3")):
             if len(flags) != self.num_stages:
                 raise GANliftError(
@@ -160,19 +169,11 @@ class Gan2ShapePreset:
             )
         if self.crop is not None and not 0 < self.crop <= 1:
             raise GANliftError(f"Preset '{self.name}' crop must be in (0, 1], got {self.crop}.")
-        if self.projection_steps < 0 or self.projection_lr <= 0:
+        if not self.camera.rotation_degrees > 0:
             raise GANliftError(
-                f"Preset '{self.name}' needs projection_steps >= 0 and projection_lr > 0."
+                f"Preset '{self.name}' needs camera.rotation_degrees > 0, got "
+                f"{self.camera.rotation_degrees}."
             )
-        if self.batch_size < 1 or self.collect_batches < 1:
-            raise GANliftError(f"Preset '{self.name}' batch sizes must be at least 1.")
-        if self.lr <= 0 or self.inversion_steps < 1 or self.prior_steps < 0:
-            raise GANliftError(
-                f"Preset '{self.name}' needs lr > 0, inversion_steps >= 1 and prior_steps >= 0."
-            )
-        weights = ("weight_decay", "perceptual_weight", "smooth_weight", "offset_weight")
-        if any(getattr(self, weight) < 0 for weight in weights):
-            raise GANliftError(f"Preset '{self.name}' needs {', '.join(weights)} of 0 or more.")
         if not 0 < self.camera.min_depth < self.camera.max_depth:
             raise GANliftError(
                 f"Preset '{self.name}' camera needs 0 < min_depth < max_depth, got "
@@ -249,6 +250,25 @@ class Gan2ShapePreset:
     def replace(self, **changes: Any) -> Gan2ShapePreset:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+_LOWER_BOUNDS = (
+    ("num_stages", 1, False),
+    ("batch_size", 1, False),
+    ("collect_batches", 1, False),
+    ("inversion_steps", 1, False),
+    ("prior_steps", 0, False),
+    ("projection_steps", 0, False),
+    ("discriminator_blocks", 0, False),
+    ("lr", 0, True),
+    ("projection_lr", 0, True),
+    ("weight_decay", 0, False),
+    ("perceptual_weight", 0, False),
+    ("smooth_weight", 0, False),
+    ("offset_weight", 0, False),
+    ("view_yaw_scale", 0, False),
+)
+"""(key, bound, strictly above) of a preset's counts, rates and weights."""
 
 
 def _covariance(rows: tuple[tuple[float, ...], ...], size: int = 6) -> bool:

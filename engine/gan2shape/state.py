@@ -97,7 +97,7 @@ class RecoveryState:
 
     def keep_for_viewing(self) -> None:
         """Drop, in place, what only continuing the run needs: the shape networks, the
-        projected-sample cache and the optimiser state (13 of default-face's 16 MB, for an app
+        projected-sample cache and the optimiser state (13 of default-face's 16.6 MiB, for an app
         that keeps every visitor's recovery). Its Recovery's views, projections, meshes and
         outputs work as before; `continue_recovery` and `save_state` refuse it."""
         self.networks.drop_shape_networks()

@@ -24,7 +24,11 @@ from collections import defaultdict
 import torch
 
 from engine.benchmarks import run_shape_benchmark
-from engine.benchmarks.gan2shape_rows import check_fast_rows, gan2shape_rows
+from engine.benchmarks.gan2shape_rows import (
+    check_fast_rows,
+    gan2shape_rows,
+    synthetic_category,
+)
 from engine.cli.arguments import ArgumentParser, add_threads_option, at_least, run_script
 from engine.errors import GANliftError
 from engine.gan2shape import (
@@ -53,11 +57,6 @@ def reference_seconds(model: Gan2ShapeModel, bf16: bool, repeats: int = 3) -> fl
         image.float().square().mean().backward()
         best = min(best, time.perf_counter() - start)
     return best
-
-
-def synthetic_category(model: Gan2ShapeModel) -> str | None:
-    """The synthetic world's category of the model's preset, or None for presets of neither."""
-    return model.preset.prior_box if model.preset.prior_box in CATEGORIES else None
 
 
 def time_fast_mode(model: Gan2ShapeModel, bf16: bool) -> tuple[float, dict[str, float], bool]:

@@ -21,7 +21,8 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.gan2shape import check_shape_rows, synthetic_category
+from bench.gan2shape import check_shape_rows
+from engine.benchmarks.gan2shape_rows import synthetic_category
 from engine.cli import build_parser
 from engine.cli import main as engine_main
 from engine.cli.arguments import (

@@ -173,3 +173,19 @@ def test_bench_shape_command_scores_gan2shape_rows(tmp_path, capsys) -> None:
     for row in ("const. null depth", "GAN2Shape full", "GAN2Shape full (no symmetry)"):
         assert row in out
     assert "GAN2Shape full: " in out and "s per image" in out
+
+
+def test_bench_shape_refuses_a_model_of_another_category(tmp_path, capsys) -> None:
+    """A face model's depth maps of cars were scored without a word."""
+    checkpoint = tiny_checkpoint(
+        tmp_path / "tiny.safetensors", SIZE, channels={4: 16, 8: 16, 16: 8, 32: 8}, n_mlp=2
+    )
+    preset_file = tmp_path / "tiny-preset.json"
+    preset_file.write_text(PRESET.replace(prior_box="face").to_json())
+    code = main(
+        ["bench", "shape", "--category", "car", "--n", "2", "--gan2shape", str(checkpoint),
+         "--preset", str(preset_file), "--device", "cpu"]
+    )  # fmt: skip
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "is for faces, not the cars the benchmark renders; score it with --category" in error

@@ -33,6 +33,7 @@ from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.recover import recover
 from engine.perceptual import PerceptualLoss
 from engine.render import render_depth_in_view
+from engine.synth import CATEGORIES
 
 
 @dataclass
@@ -101,6 +102,24 @@ def depth_in_image_view(
     resized = F.interpolate(view_depth[:, None], size=(size, size), mode="bilinear")
     coverage = F.interpolate(covered, size=(size, size), mode="nearest")
     return resized[:, 0], coverage[:, 0]
+
+
+def synthetic_category(model: Gan2ShapeModel) -> str | None:
+    """The synthetic world's category of the model's preset, or None for presets of neither."""
+    return model.preset.prior_box if model.preset.prior_box in CATEGORIES else None
+
+
+def check_scored_category(model: Gan2ShapeModel, category: str) -> None:
+    """Refuse to score `model` on the renders of another category than its preset's (a face
+    model's depth maps of cars ran without a word)."""
+    own = synthetic_category(model)
+    if own != category:
+        made_for = f"{own}s" if own else "neither faces nor cars"
+        fix = f"score it with --category {own}" if own else "score a face or car model"
+        raise GANliftError(
+            f"The GAN2Shape model's preset {model.preset.name} is for {made_for}, not the "
+            f"{category}s the benchmark renders; {fix}."
+        )
 
 
 def check_fast_rows(

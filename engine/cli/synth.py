@@ -8,7 +8,7 @@ from contextlib import ExitStack
 
 from engine.atomic import output_file, output_folder
 from engine.benchmarks import run_shape_benchmark
-from engine.benchmarks.gan2shape_rows import gan2shape_rows
+from engine.benchmarks.gan2shape_rows import check_scored_category, gan2shape_rows
 from engine.cli.arguments import INTERRUPTED, at_least, seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
@@ -134,6 +134,7 @@ def run_shape_bench(args: argparse.Namespace) -> int:
         rows = None
         if args.gan2shape:
             model = load_model(args.gan2shape, preset=args.preset, device=device)
+            check_scored_category(model, args.category)
             quality = args.quality or "full"
             qualities = ("fast", "full") if quality == "both" else (quality,)
             rows = stack.enter_context(gan2shape_rows(model, qualities=qualities))

@@ -320,7 +320,7 @@ def run_check(args: argparse.Namespace) -> int:
         )
     if not pretrained.is_file():
         raise GANliftError(
-            f"No pretrained networks at {safetensors_path(weights)}; make them with `python -m "
+            f"No pretrained networks at {pretrained}; make them with `python -m "
             "engine gan2shape-pretrain` or pass --weights the .safetensors file it wrote."
         )
     category = _SYNTH_CATEGORY.get(model.preset.name)

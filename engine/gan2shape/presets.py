@@ -385,7 +385,9 @@ def get_preset(name: PresetChoice) -> Gan2ShapePreset:
     ``.json``, or a file that exists); a preset is returned as it is."""
     if isinstance(name, Gan2ShapePreset):
         return name
-    if isinstance(name, os.PathLike) or name.endswith(".json") or Path(name).is_file():
+    if isinstance(name, os.PathLike) or name.endswith(".json"):
+        return Gan2ShapePreset.from_json_file(name)
+    if name not in PRESETS and Path(name).is_file():  # a preset's name before a file's
         return Gan2ShapePreset.from_json_file(name)
     if name not in PRESETS:
         raise GANliftError(f"Unknown GAN2Shape preset '{name}'; use one of {', '.join(PRESETS)}.")

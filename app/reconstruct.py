@@ -96,8 +96,9 @@ def sample(session: Session, seed: float) -> tuple[np.ndarray, str]:
 
 def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, str]:
     """Make an uploaded (or example) image file the input; returns its picture and the status
-    line. An unreadable file raises a one-sentence `gr.Error`. Clearing the upload box (`file`
-    None) clears the input it gave, and leaves a drawn sample where it is (no action then)."""
+    line. An unreadable file raises a one-sentence `gr.Error` and keeps the input. Clearing the
+    upload box (`file` None) clears the input it gave, and leaves a drawn sample, or an input
+    the box no longer shows (a refused file came after it), where it is (no action then)."""
     if file is None and (session.input is None or not session.input.uploaded):
         shown = None if session.input is None else picture(session.input.image)
         return shown, session.status()
@@ -105,7 +106,12 @@ def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, s
         if file is None:
             session.input = None
             return None, session.status()
-        image = read_upload(file, session.context.settings.limits)  # [1, 3, H, W]
+        try:
+            image = read_upload(file, session.context.settings.limits)  # [1, 3, H, W]
+        except GANliftError:
+            if session.input is not None:  # the box shows the refused file now, not the input's
+                session.input = dataclasses.replace(session.input, uploaded=False)
+            raise
         session.set_input(image, Path(file).name, uploaded=True)
     return picture(image), session.status()
 

@@ -811,6 +811,13 @@ def test_clearing_the_upload_clears_only_the_input_it_gave(
     preview, _ = reconstruct.load_input(session, None)  # ... and outlives clearing the box
     assert np.array_equal(preview, reconstruct.sample(session, 2)[0])  # an API client sees it
     assert session.input.label == "GAN sample, seed 2"
+    reconstruct.load_input(session, photo)
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (1, 1)).save(tiny)
+    with pytest.raises(gr.Error, match="only 1x1 pixels"):
+        reconstruct.load_input(session, tiny)  # the box now shows the refused file ...
+    preview, _ = reconstruct.load_input(session, None)  # ... whose clearing dropped photo.png
+    assert preview is not None and session.input.label == "photo.png"
 
 
 def test_a_huge_upload_is_previewed_small(context: AppContext, tmp_path: Path) -> None:

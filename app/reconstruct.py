@@ -259,8 +259,9 @@ def export_mesh(session: Session, suffix: str) -> list[str]:
             raise GANliftError(
                 f"Cannot export a mesh as '{suffix}'; use one of {', '.join(MESH_FORMATS)}."
             )
+        mesh = session.mesh()  # refused first: the folder made for nothing hid an idle clear
         folder = session.work_dir / suffix.lstrip(".")
-        mesh_path = save_mesh(session.mesh(), folder / f"ganlift-mesh{suffix}")
+        mesh_path = save_mesh(mesh, folder / f"ganlift-mesh{suffix}")
         companions = sorted(path for path in folder.iterdir() if path != mesh_path)
     return [str(mesh_path), *(str(path) for path in companions)]
 

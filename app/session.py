@@ -146,6 +146,7 @@ class Session:
         self.model_choice = choice
         self.input, self.recovery, self._mesh, self.view_codes = None, None, None, None
         self._sample_latents.clear()
+        self.timings.clear()  # of work on the old model, gone with it
         return model
 
     def set_input(
@@ -264,6 +265,7 @@ class Session:
             self.input, self.recovery, self._mesh, self._photo = None, None, None, None
             self.cars, self.view_codes, self.car_mesh_slot = {}, None, None
             self._sample_latents.clear()
+            self.timings.clear()
             self._cleared, self._clear_shown = how, False
             self.close()  # under the lock: an action starting now must not lose its new folder
         with as_visitor(self.visitor):  # its own page's, whichever request or thread clears it

@@ -46,7 +46,7 @@ SlotPictures = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]
 def draw_car(session: Session, seed: float, slot: str) -> SlotPictures:
     """Put the StyleGAN-R sample of `seed` in `slot`."""
     with session.action("draw car"):
-        seed = seed_number(seed)
+        seed = seed_number(seed, f"Seed {slot}")
         session.cars[_checked(slot)] = sample(session.cars_model(), 1, seed=seed)
         return slot_pictures(session)
 

@@ -59,9 +59,9 @@ def _bound(minimum: int | None, maximum: int | None) -> str:
     return ""
 
 
-def seed_number(value: float | str | None) -> int:
-    """A seed the visitor typed, from 0 to `MAX_SEED`."""
-    return typed_whole_number(value, "The seed", minimum=0, maximum=MAX_SEED)
+def seed_number(value: float | str | None, what: str = "The seed") -> int:
+    """A seed the visitor typed, from 0 to `MAX_SEED`; `what` names its box ("Seed A")."""
+    return typed_whole_number(value, what, minimum=0, maximum=MAX_SEED)
 
 
 def tick(value: object, what: str) -> bool:

@@ -60,7 +60,10 @@ class ModelChoice:
                 f"No model named '{self.name}' and no such file; name one of "
                 f"{', '.join(DEFAULT_MODELS)} or give a checkpoint's path."
             )
-        return f"Checkpoint {self.path} does not exist; check the path."
+        return (
+            f"Checkpoint {self.path} does not exist; check the path, or load another checkpoint "
+            "in the Models tab."
+        )
 
 
 def resolve_model(

@@ -84,10 +84,9 @@ def save_view_labels(
             save_view_codes(labelled, folder / "labelled-views.safetensors"),
         ]
         note = (
-            f"Labelled {len(labels.bins)} of {len(views.codes)} view codes. Train StyleGAN-R "
-            "on them: `python -m engine styleganr train-inverse --checkpoint YOUR_GAN --views "
-            "labelled-views.safetensors --labeller LABELLER --out inverse.pt`, then "
-            "`train-mapping` (see the README)."
+            f"Labelled {len(labels.bins)} of {len(views.codes)} view codes; StyleGAN-R trains "
+            "on labelled-views.safetensors (the README's StyleGAN-R section: `styleganr "
+            "train-inverse`, then `train-mapping`)."
         )
         return [str(path) for path in files], note
 

@@ -35,7 +35,7 @@ def test_draws_are_deterministic_per_seed_and_fill_their_slot(context: AppContex
     again = cars.draw_car(Session(context), 4, "A")[0]
     other = cars.draw_car(session, 5, "A")[0]
     assert np.array_equal(again, b) and not np.array_equal(other, b)
-    with pytest.raises(gr.Error, match="seed must be a whole number from 0 to 4294967295, got nan"):
+    with pytest.raises(gr.Error, match="Seed A must be a whole number from 0 to 4294967295"):
         cars.draw_car(session, float("nan"), "A")
 
 
@@ -138,7 +138,7 @@ def test_the_sliders_show_the_chosen_samples_own_camera(
         (update["minimum"], update["maximum"]) for update in cars.camera_sliders(session, "A")[1:]
     ]
     assert ranges == [(5, 20), (0.9, 1.2)]  # the model's labelled cameras, not 0-40 and 0.6-1.6
-    with pytest.raises(gr.Error, match=r"draws cars at elevations from 5 to 20 .* got 40"):
+    with pytest.raises(gr.Error, match=r"draws cars at elevations from 5° to 20° .* got 40°"):
         cars.car_camera(session, "A", 0, 40, 1.0)  # default-car drew a background blur there
     stored = session.cars["B"].codes.camera[0].tolist()
     wrapped = camera("B")

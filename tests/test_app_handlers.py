@@ -857,7 +857,7 @@ def test_models_tab_loads_a_checkpoint_by_path(
     summary, status = model_tab.load_model(session, str(checkpoint), str(preset))
     assert f"generator: {SIZE}x{SIZE}" in summary and "GAN2Shape preset: tiny-face" in summary
     assert str(checkpoint) in status
-    with pytest.raises(gr.Error, match="does not exist; check the path"):
+    with pytest.raises(gr.Error, match="check the path, or load another checkpoint in the Models"):
         model_tab.load_model(session, str(tmp_path / "nope.pt"), "auto")
     with pytest.raises(gr.Error, match="No model named 'default-fcae' and no such file; name"):
         model_tab.load_model(session, "default-fcae", "auto")  # a mistyped name, not a path

@@ -40,7 +40,7 @@ def test_saved_labels_give_the_labelled_codes_their_bin_cameras(context: AppCont
     view_labels.draw_view_codes(session, 3, 2, 0)
     files, note = view_labels.save_view_labels(session, [[0, "2"], [1, ""], [2, 4.0]], 8, 15)
     codes, labels, labelled = files
-    assert "Labelled 2 of 3 view codes" in note
+    assert "Labelled 2 of 3 view codes; StyleGAN-R trains on labelled-views" in note
     assert torch.equal(load_view_codes(codes).codes, session.view_codes.codes)
     assert load_hand_labels(labels).bins == {0: 2, 2: 4}
     views = load_view_codes(labelled)

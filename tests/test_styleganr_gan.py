@@ -299,7 +299,7 @@ def test_set_camera_is_deterministic_and_swap_keeps_the_other_parts(model) -> No
         ({"azimuth": "x", "elevation": 0, "scale": 1}, "got azimuth 'x', elevation 0"),  # TypeError
         ({"azimuth": None, "elevation": 0, "scale": 1}, "got azimuth None, elevation 0"),
         ({"azimuth": 0, "elevation": 1000, "scale": 1}, "elevation must be in -90 to 90"),
-        ({"azimuth": 0, "elevation": 40, "scale": 1}, r"elevations from 5 to 20 .*, got 40"),
+        ({"azimuth": 0, "elevation": 40, "scale": 1}, r"elevations from 5° to 20° .*, got 40°"),
         ({"azimuth": 0, "elevation": 10, "scale": 1.6}, r"scales from 0\.9 to 1\.2 .*, got 1\.6"),
     ):
         with pytest.raises(GANliftError, match=message):

@@ -135,10 +135,11 @@ def set_camera(
         ("scale", scale, taught.scale, 2, SCALE_STEP / 2),
     ):
         kept = bool(((own[:, column] - value).abs() <= half_step).all())  # as a slider rounds it
+        unit = "°" if name == "elevation" else ""
         if not (low <= value <= high or kept):
             raise GANliftError(
-                f"This model draws cars at {name}s from {low:g} to {high:g} (its labelled "
-                f"cameras'; beyond them it draws no car), got {value:g}."
+                f"This model draws cars at {name}s from {low:g}{unit} to {high:g}{unit} (its "
+                f"labelled cameras'; beyond them it draws no car), got {value:g}{unit}."
             )
     count = len(target.codes.camera)
     angles = [[float(azimuth), float(elevation), float(scale)]]  # numpy scalars too

@@ -181,7 +181,7 @@ def test_wrong_architecture_and_foreign_files(networks, tmp_path: Path) -> None:
     with pytest.raises(GANliftError, match="without 'g_ema' or generator weights"):
         load_checkpoint(tmp_path / "other.pt")
     torch.save({"format": "ganlift-styleganr", "networks": {}}, tmp_path / "styleganr.pt")
-    with pytest.raises(GANliftError, match=r"is a GANlift 'ganlift-styleganr' file, not a"):
+    with pytest.raises(GANliftError, match=r"holds a StyleGAN-R model, not a StyleGAN2 checkpoint"):
         load_checkpoint(tmp_path / "styleganr.pt")  # said "without 'g_ema'", as any file
     (tmp_path / "notes.pt").write_text("hello there")
     with pytest.raises(GANliftError) as refused:  # ended "(101)": the unpickler's KeyError

@@ -32,6 +32,7 @@ from engine.brief import brief_repr
 from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError
 from engine.randomness import global_rng_kept
+from engine.state_kinds import state_kind
 from engine.stylegan2.ada import convert_ada_snapshot
 from engine.stylegan2.config import (
     DiscriminatorConfig,
@@ -254,7 +255,7 @@ def _read_torch(path: Path) -> Checkpoint:
         )
     elif isinstance(data.get("format"), str) and data["format"].startswith("ganlift-"):
         raise GANliftError(
-            f"{path} is a GANlift '{data['format']}' file, not a StyleGAN2 checkpoint; pass a "
+            f"{path} holds {state_kind(data['format'])}, not a StyleGAN2 checkpoint; pass a "
             "generator's checkpoint (.pt, .pkl, .safetensors) or a bundled model's name."
         )
     else:

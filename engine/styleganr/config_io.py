@@ -20,6 +20,7 @@ from engine.atomic import save_torch, write_json
 from engine.config import config_changes, config_from_dict, config_to_dict
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
+from engine.state_kinds import STATE_KINDS, state_kind
 from engine.stylegan2.checkpoint import MODELS_DIR, is_model_name
 from engine.torch_files import read_torch_file
 
@@ -67,18 +68,6 @@ def bundled_path(spec: str | os.PathLike, models_dir: Path = MODELS_DIR) -> Path
     return models_dir / f"{spec}.pt"
 
 
-STATE_KINDS = {
-    "ganlift-styleganr": ("a StyleGAN-R model", "styleganr train-mapping or export"),
-    "ganlift-styleganr-view-labeller": ("a view labeller", "styleganr train-labeller"),
-    "ganlift-styleganr-inverse-graphics": (
-        "an inverse graphics network",
-        "styleganr train-inverse",
-    ),
-}
-"""(what it is, which command writes it) of each GANlift state file, by its format tag: for
-refusals of the wrong file."""
-
-
 def read_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:
     """Load a state written by `write_state` (a bundled one by name, "default-car-labeller",
     where there is one and no such file is here); the file's ``format`` must be
@@ -95,7 +84,7 @@ def read_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:
     )
     if not isinstance(state, dict) or state.get("format") != expected_format:
         found = state.get("format") if isinstance(state, dict) else None
-        holds = STATE_KINDS.get(found, (f"a '{found}' file",))[0] if found else "plain weights"
+        holds = state_kind(found) if found else "plain weights"
         raise GANliftError(f"{path} holds {holds}, not {wanted}; {fix}.")
     return state
 

@@ -100,8 +100,9 @@ def resolve_preset(category: str | Gan2ShapePreset | None, gan_size: int) -> Gan
                 f"differently; choose its category ({names})."
             )
         raise GANliftError(
-            f"No GAN2Shape preset is made for {gan_size}-px generators; start the app with "
-            "--model PATH --category PRESET.json, a preset file written for this checkpoint."
+            f"No GAN2Shape preset is made for {gan_size}-px generators, so no category in the "
+            "Models tab fits it; the app takes a preset file written for this checkpoint when "
+            "it starts (--model PATH --category PRESET.json)."
         )
     return get_preset(category)
 

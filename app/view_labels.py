@@ -47,7 +47,9 @@ def draw_view_codes(
         views = sample_view_codes(
             generator,
             count,
-            num_view_layers=typed_whole_number(layers, "The number of view layers"),
+            num_view_layers=typed_whole_number(
+                layers, "View layers (W+ rows)", minimum=1, maximum=generator.num_ws - 1
+            ),
             seed=seed_number(seed),
         )
         rows = labelling_rows(generator, views, samples_per_view=SAMPLES_PER_VIEW)

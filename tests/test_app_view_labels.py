@@ -106,8 +106,9 @@ def test_bad_draws_and_saving_before_drawing_are_refused(context: AppContext) ->
         gr.Error, match="number of view codes must be a whole number from 1 to 48, got 0"
     ):
         view_labels.draw_view_codes(session, 0, 2, 0)
-    with pytest.raises(gr.Error, match=r"The view layers \(W\+ rows the view codes replace\)"):
-        view_labels.draw_view_codes(session, 2, 99, 0)
+    for layers, said in ((99, "must be a whole number from 1 to "), ("", "is empty; enter a")):
+        with pytest.raises(gr.Error, match=rf"View layers \(W\+ rows\) {said}"):  # its box's label
+            view_labels.draw_view_codes(session, 2, layers, 0)
     with pytest.raises(gr.Error, match="The seed must be a whole number from 0 to 4294967295"):
         view_labels.draw_view_codes(session, 2, 2, float("nan"))
     assert session.view_codes is None

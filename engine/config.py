@@ -10,9 +10,11 @@ import dataclasses
 import json
 import math
 import operator
+import os
 import types
 import typing
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from engine.errors import GANliftError
@@ -38,6 +40,28 @@ def config_changes(old: Any, new: Any, names: Iterable[str] | None = None) -> li
         for name in names
         if getattr(old, name) != getattr(new, name)
     ]
+
+
+def read_json_file(path: str | os.PathLike, what: str) -> Any:
+    """The JSON value in the file `path`; `what` ("The hand labels file") begins the refusal of
+    a folder, a missing or unreadable file, a binary one or one that is not valid JSON."""
+    path = Path(path)
+    if path.is_dir():
+        raise GANliftError(f"{what} {path} is a folder; pass the JSON file itself.")
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise GANliftError(f"{what} {path} does not exist; check the path.") from None
+    except OSError as error:
+        raise GANliftError(f"Cannot read {what.lower()} {path} ({error.strerror}).") from error
+    except UnicodeDecodeError as error:  # a picture or another binary file
+        raise GANliftError(
+            f"{what} {path} is not JSON text; pass the JSON file the command asks for."
+        ) from error
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise GANliftError(f"{what} {path} is not valid JSON ({error}); fix the file.") from error
 
 
 def config_from_dict(cls: type[ConfigT], data: Any, source: str = "config") -> ConfigT:

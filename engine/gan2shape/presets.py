@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from engine.config import config_from_dict
+from engine.config import config_from_dict, read_json_file
 from engine.errors import GANliftError
 from engine.gan2shape.networks import NetworkConfig
 from engine.gan2shape.parametrisation import CameraRanges
@@ -228,22 +228,9 @@ class Gan2ShapePreset:
     def from_json_file(cls, path: str | os.PathLike) -> Gan2ShapePreset:
         """Read a preset JSON file; a missing, unreadable or binary file is one sentence."""
         path = Path(path).expanduser()
-        if path.is_dir():
-            raise GANliftError(f"Preset file {path} is a folder; pass the preset JSON file.")
-        if not path.is_file():
-            raise GANliftError(f"Preset file {path} does not exist; check the path.")
+        data = read_json_file(path, "Preset file")
         try:
-            text = path.read_text()
-        except OSError as error:
-            raise GANliftError(
-                f"Cannot read the preset file {path} ({error.strerror}); check the path."
-            ) from error
-        except UnicodeDecodeError as error:
-            raise GANliftError(
-                f"The preset file {path} is not JSON text; pass a preset JSON file."
-            ) from error
-        try:
-            return cls.from_json(text)
+            return config_from_dict(cls, data, "preset")
         except GANliftError as error:  # its checks name its keys or its name, not the file
             raise GANliftError(f"In the preset file {path}: {error}") from error
 

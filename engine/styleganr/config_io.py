@@ -10,14 +10,13 @@ loading never runs code from the file.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from engine.atomic import save_torch, write_json
-from engine.config import config_changes, config_from_dict, config_to_dict
+from engine.config import config_changes, config_from_dict, config_to_dict, read_json_file
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
 from engine.state_kinds import STATE_KINDS, state_kind
@@ -35,19 +34,7 @@ def save_config(config: Any, path: str | os.PathLike) -> Path:
 def load_config(cls: type[ConfigT], path: str | os.PathLike, what: str) -> ConfigT:
     """Read a dataclass config written by `save_config` (or by hand); `what` ("The hand labels
     file") begins a refusal of a file that cannot be read as one."""
-    path = Path(path)
-    if path.is_dir():
-        raise GANliftError(f"{what} {path} is a folder; pass the JSON file itself.")
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise GANliftError(f"{what} {path} does not exist; check the path.") from None
-    except OSError as error:
-        raise GANliftError(f"Cannot read {what.lower()} {path} ({error.strerror}).") from error
-    except ValueError as error:  # UnicodeDecodeError too: a picture or a binary file
-        raise GANliftError(
-            f"{what} {path} is not JSON text; pass the JSON file the command asks for."
-        ) from error
+    data = read_json_file(path, what)
     try:
         return config_from_dict(cls, data, cls.__name__)
     except GANliftError as error:

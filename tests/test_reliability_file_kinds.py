@@ -51,7 +51,7 @@ def test_a_preset_file_is_read_by_any_name_and_its_errors_name_the_file(kinds, t
     mine.write_text(json.dumps(data | {"lr": "fast"}))
     with pytest.raises(GANliftError, match=r"mypreset\.txt: preset\.lr must be a finite number"):
         get_preset(str(mine))
-    with pytest.raises(GANliftError, match=r"Preset file .*adir is a folder; pass the JSON file itself"):
+    with pytest.raises(GANliftError, match=r"Preset file .*adir is a folder; pass the JSON"):
         Gan2ShapePreset.from_json_file(folder)
 
 

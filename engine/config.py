@@ -42,9 +42,10 @@ def config_changes(old: Any, new: Any, names: Iterable[str] | None = None) -> li
     ]
 
 
-def read_json_file(path: str | os.PathLike, what: str) -> Any:
+def read_json_file(path: str | os.PathLike, what: str, fix: str = "fix the file") -> Any:
     """The JSON value in the file `path`; `what` ("The hand labels file") begins the refusal of
-    a folder, a missing or unreadable file, a binary one or one that is not valid JSON."""
+    a folder, a missing or unreadable file, a binary one or one that is not valid JSON (which
+    ends with `fix`)."""
     path = Path(path)
     if path.is_dir():
         raise GANliftError(f"{what} {path} is a folder; pass the JSON file itself.")
@@ -61,7 +62,7 @@ def read_json_file(path: str | os.PathLike, what: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as error:
-        raise GANliftError(f"{what} {path} is not valid JSON ({error}); fix the file.") from error
+        raise GANliftError(f"{what} {path} is not valid JSON ({error}); {fix}.") from error
 
 
 def config_from_dict(cls: type[ConfigT], data: Any, source: str = "config") -> ConfigT:

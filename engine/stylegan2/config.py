@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from engine.config import config_from_dict
+from engine.config import config_from_dict, read_json_file
 from engine.errors import GANliftError
 
 BASE_CHANNELS = 512
@@ -166,14 +166,7 @@ class ModelConfig:
     def from_json_file(cls, path: Path) -> ModelConfig:
         """Read and validate a model config JSON file."""
         fix = "restore the .json written with the weights"
-        try:
-            data = json.loads(path.read_text())
-        except OSError as error:
-            raise GANliftError(f"Cannot read model config {path}: {error}.") from error
-        except ValueError as error:
-            raise GANliftError(
-                f"The model config {path} beside the weights is not valid JSON ({error}); {fix}."
-            ) from error
+        data = read_json_file(path, "The model config", fix)
         if not isinstance(data, dict):
             raise GANliftError(f"The model config {path} holds no JSON object; {fix}.")
         if "networks" in data and not isinstance(data.get("generator"), dict):  # its fingerprint

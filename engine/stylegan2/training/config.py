@@ -8,14 +8,13 @@ started; the schedule fields (`kimg`, intervals, precision) may change when it i
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, get_args
 
 from engine.atomic import write_json
-from engine.config import config_from_dict, whole_fields
+from engine.config import config_from_dict, read_json_file, whole_fields
 from engine.errors import GANliftError
 from engine.stylegan2 import DiscriminatorConfig, GeneratorConfig, multiplier_channels
 from engine.stylegan2.config import check_size
@@ -266,11 +265,7 @@ class TrainConfig:
     @classmethod
     def load_json(cls, path: Path) -> TrainConfig:
         """Read a config written by `save_json`."""
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as error:
-            raise GANliftError(f"Cannot read training config {path}: {error}.") from error
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_json_file(path, "The training config"), source=str(path))
 
     def fixed_differences(self, other: TrainConfig) -> list[str]:
         """Names of the fields that differ from `other` and may not change on resume."""

@@ -168,11 +168,16 @@ def limits_from_arguments(
 def check_image_size(image: torch.Tensor, name: str, limits: Limits = DEFAULT_LIMITS) -> None:
     """Refuse a photo `[N, 3, H, W]` whose width or height is below `limits.min_image_side`."""
     height, width = image.shape[-2:]
-    if min(height, width) < limits.min_image_side:
-        raise GANliftError(
-            f"{name} is only {width}x{height} pixels; use an image at least "
-            f"{limits.min_image_side} pixels on each side."
-        )
+    least = limits.min_image_side
+    if max(height, width) < least:
+        size = f"{width}x{height} pixels"
+    elif height < least:
+        size = f"{height} pixels high ({width}x{height})"
+    elif width < least:
+        size = f"{width} pixels wide ({width}x{height})"
+    else:
+        return
+    raise GANliftError(f"{name} is only {size}; use an image at least {least} pixels on each side.")
 
 
 def cap_allocator_arenas(arenas: int = MALLOC_ARENAS) -> bool:

@@ -96,8 +96,12 @@ def test_a_value_that_rounds_down_to_0_is_refused() -> None:
 
 def test_small_images_are_refused_with_their_size() -> None:
     check_image_size(torch.zeros(1, 3, 16, 20), "Image 'ok.png'")
-    with pytest.raises(GANliftError, match=r"'dot.png' is only 20x3 pixels.*at least 16"):
+    with pytest.raises(GANliftError, match=r"'dot.png' is only 3 pixels high \(20x3\).*least 16"):
         check_image_size(torch.zeros(1, 3, 3, 20), "Image 'dot.png'")
+    with pytest.raises(GANliftError, match=r"'bar.png' is only 3 pixels wide \(3x9000\); use"):
+        check_image_size(torch.zeros(1, 3, 9000, 3), "Image 'bar.png'")  # 9000 is not 'only'
+    with pytest.raises(GANliftError, match=r"'dot.png' is only 8x15 pixels; use an image at"):
+        check_image_size(torch.zeros(1, 3, 15, 8), "Image 'dot.png'")
 
 
 def test_job_guard_stops_at_the_time_cap_and_says_why() -> None:

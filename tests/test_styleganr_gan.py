@@ -686,6 +686,10 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
                      "--out", swap) == 0  # fmt: skip
     assert camera.is_file() and swap.is_file()
     capsys.readouterr()
+    with pytest.raises(SystemExit):  # the engine's refusal named no option
+        styleganr("set-camera", "--model", model_file, "--azimuth", "9", "--scale", "0",
+                  "--out", tmp_path / "zero.png")  # fmt: skip
+    assert "argument --scale: expected a number above 0, got '0'" in capsys.readouterr().err
     assert hand_label("zero=1", out=tmp_path / "x.safetensors") == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and error.count("\n") == 1 and "INDEX=BIN" in error

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from engine.atomic import output_file
-from engine.cli.arguments import INTERRUPTED, at_least, seed
+from engine.cli.arguments import INTERRUPTED, at_least, positive, seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import image_format, load_photo, save_image
@@ -218,7 +218,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--elevation", type=float, default=10.0,
         help="degrees, within the elevations the model was labelled with (%(default)s)",
     )  # fmt: skip
-    camera.add_argument("--scale", type=float, default=1.0, help="camera scale (%(default)s)")
+    camera.add_argument(
+        "--scale", type=positive, default=1.0,
+        help="camera scale, within the scales the model was labelled with (%(default)s)",
+    )  # fmt: skip
     camera.set_defaults(run=_set_camera)
 
     swapper = actions.add_parser("swap", help="Give a sample another sample's part.")

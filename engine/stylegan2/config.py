@@ -30,10 +30,10 @@ def multiplier_channels(size: int, channel_multiplier: int = 2) -> dict[int, int
     }
 
 
-def check_size(size: int) -> None:
-    """Refuse image sizes that are not a power of two of at least 8."""
+def check_size(size: int, what: str = "Image size") -> None:
+    """Refuse image sizes that are not a power of two of at least 8 (`what` names the setting)."""
     if size < 8 or size & (size - 1):
-        raise GANliftError(f"Image size {size} is not supported; use a power of two of 8 or more.")
+        raise GANliftError(f"{what} {size} is not supported; use a power of two of 8 or more.")
 
 
 def _check_channels(size: int, channels: dict[int, int], what: str) -> dict[int, int]:

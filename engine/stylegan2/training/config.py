@@ -169,7 +169,7 @@ class TrainConfig:
         whole_fields(self, WHOLE_NUMBERS, "Training setting")
         if not isinstance(self.xflip, bool):
             raise GANliftError(f"Training setting xflip must be True or False, got {self.xflip!r}.")
-        check_size(self.size)
+        check_size(self.size, _setting("size"))
         if self.channels is None:
             self.channels = default_channels(self.size)
         self.channels = [int(count) for count in self.channels]
@@ -223,7 +223,9 @@ class TrainConfig:
                 f"{_setting('mixing_prob')} is a probability from 0 to 1, got {self.mixing_prob}."
             )
         if self.precision not in get_args(PrecisionName):
-            raise GANliftError(f"Unknown precision '{self.precision}'; use auto, fp32 or bf16.")
+            raise GANliftError(
+                f"{_setting('precision')} '{self.precision}' is unknown; use auto, fp32 or bf16."
+            )
 
     def generator_config(self) -> GeneratorConfig:
         """The architecture of G for this run."""

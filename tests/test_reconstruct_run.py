@@ -558,7 +558,9 @@ def test_the_photo_caps_come_from_the_environment(
     """As the app's and reconstruct-batch's do (GANLIFT_* variables, engine.limits)."""
     monkeypatch.setenv("GANLIFT_MIN_IMAGE_SIDE", "48")
     assert cli(checkpoint_files, tmp_path / "small", str(checkpoint_files["image"])) == 2
-    assert "is only 40 pixels high (52x40); use an image at least 48 pixels" in capsys.readouterr().err
+    assert (
+        "is only 40 pixels high (52x40); use an image at least 48 pixels" in capsys.readouterr().err
+    )
     monkeypatch.setenv("GANLIFT_MIN_IMAGE_SIDE", "16")
     monkeypatch.setenv("GANLIFT_MAX_PIXELS", "2000")
     assert cli(checkpoint_files, tmp_path / "large", str(checkpoint_files["image"])) == 2

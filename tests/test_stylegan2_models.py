@@ -92,6 +92,17 @@ def test_config_json_round_trip_and_validation(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     with pytest.raises(GANliftError, match="unknown keys \\['channel_multiplier'\\]"):
         ModelConfig.from_json_file(path)
+    data = json.loads(config.to_json())
+    data["generator"]["channels"].pop("128")
+    path.write_text(json.dumps(data))
+    with pytest.raises(GANliftError) as refused:  # the table's own check named no file
+        ModelConfig.from_json_file(path)
+    assert str(refused.value).startswith(f"In the model config {path}: The generator channel")
+    assert str(refused.value).endswith("for each of [4, 8, 16, 32, 64, 128]. Restore the .json "
+                                       "written with the weights.")  # fmt: skip
+    path.write_text(json.dumps(json.loads(config.to_json()) | {"extra": [1]}))
+    with pytest.raises(GANliftError, match="has an 'extra' that is no JSON object; restore"):
+        ModelConfig.from_json_file(path)  # was dict([1])'s TypeError
     with pytest.raises(GANliftError, match="expected a positive count for each of"):
         GeneratorConfig(64, {4: 8, 8: 8, 16: 8})
     with pytest.raises(GANliftError, match="power of two"):

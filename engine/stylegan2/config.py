@@ -184,11 +184,18 @@ class ModelConfig:
             )
         if "generator" not in data:
             raise GANliftError(f"Model config {path} has no 'generator' section.")
-        discriminator = data.get("discriminator")
-        return cls(
-            generator=config_from_dict(GeneratorConfig, data["generator"], f"{path} generator"),
-            discriminator=None
-            if discriminator is None
-            else config_from_dict(DiscriminatorConfig, discriminator, f"{path} discriminator"),
-            extra=dict(data.get("extra") or {}),
-        )
+        discriminator, extra = data.get("discriminator"), data.get("extra") or {}
+        if not isinstance(extra, dict):
+            raise GANliftError(f"Model config {path} has an 'extra' that is no JSON object; {fix}.")
+        try:
+            return cls(
+                generator=config_from_dict(GeneratorConfig, data["generator"], "generator"),
+                discriminator=None
+                if discriminator is None
+                else config_from_dict(DiscriminatorConfig, discriminator, "discriminator"),
+                extra=dict(extra),
+            )
+        except GANliftError as error:  # the configs' own checks name no file
+            raise GANliftError(
+                f"In the model config {path}: {error} {fix[0].upper()}{fix[1:]}."
+            ) from error

@@ -65,6 +65,23 @@ def test_triangle_ids_z_over_w_and_barycentrics():
     torch.testing.assert_close(rebuilt_y[below_diagonal], centres[..., 1][below_diagonal])
 
 
+def test_huge_triangles_cover_only_pixels_inside_and_leave_no_holes():
+    """A barycentric slack of 1e-5 is a pixel's width outside an edge 1e5 pixels from its
+    corner; the slack is capped at 0.05 pixels, and the shared diagonal still has no hole."""
+    height = width = 64
+    slanted = torch.tensor([[[-0.69, -3125.0, 0, 1], [0.89, 3125.0, 0, 1], [-3125.0, 0, 0, 1]]])
+    covered = rasterize(slanted, torch.tensor([[0, 1, 2]], dtype=torch.int32), (height, width))
+    centres = pixel_centres_ndc(height, width).double()
+    a, b = slanted[0, 0, :2].double(), slanted[0, 1, :2].double()
+    normal = torch.stack([b[1] - a[1], a[0] - b[0]])  # points away from the third corner
+    outside = (centres - a) @ (normal / normal.norm()) * width / 2  # in pixels
+    inside = covered[0, ..., 3] > 0
+    assert inside.any() and (outside[inside] <= 0.05).all()
+    assert (outside[~inside] > 0).all()  # and every centre inside is covered
+    huge = rasterize(square(-3000, 3000, -3000, 3000), SQUARE_FACES, (16, 16))[0, ..., 3]
+    assert (huge > 0).all()  # its diagonal runs through the pixel centres (i, i)
+
+
 def test_nearer_triangle_wins_whatever_the_order():
     near = square(-1, 0.5, -1, 0.5, z=-0.5)
     far = square(-0.5, 1, -0.5, 1, z=0.5)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 _INSIDE_TOLERANCE = 1e-5  # barycentric slack, so pixel centres on shared edges leave no holes
+_MAX_SLACK_PIXELS = 0.05  # the slack as a distance, capped for huge triangles (1e-5 of 1e5 px)
 _TRIANGLE_BITS = 31  # low bits of the depth-test key hold the triangle index
 _EMPTY_KEY = torch.iinfo(torch.int64).max
 
@@ -74,7 +75,12 @@ def _visible_triangles(
     b0, b1 = affine(edge0, c1), affine(edge1, c2)
     dz0, dz1 = c0[:, 2] - c2[:, 2], c1[:, 2] - c2[:, 2]
     z = [c2[:, 2] + b0[0] * dz0 + b1[0] * dz1, b0[1] * dz0 + b1[1] * dz1, b0[2] * dz0 + b1[2] * dz1]
-    planes = torch.stack(b0 + b1 + z, 1)  # [F', 9]
+    # Each barycentric's slack, as a distance from its opposite edge, is at most _MAX_SLACK_PIXELS.
+    edges = torch.stack([edge0, edge1, c1[:, :2] - c0[:, :2]], 1).norm(dim=2)  # [F', 3]
+    slack = (_MAX_SLACK_PIXELS * edges * inverse_area.abs()[:, None]).clamp(max=_INSIDE_TOLERANCE)
+    b0[0], b1[0] = b0[0] + slack[:, 0], b1[0] + slack[:, 1]  # inside: >= 0
+    most = 1 + slack.sum(1)  # inside: u + v (both with their slack) <= 1 + all three slacks
+    planes = torch.stack([*b0, *b1, *z, most], 1)  # [F', 10]
 
     counts = (span[:, 0] * span[:, 1]).long() * keep  # [F']
     base_pixel = ((boxed // num_faces) * height + origin[:, 1].long()) * width + origin[:, 0].long()
@@ -84,7 +90,7 @@ def _visible_triangles(
     if owner.numel() == 0:
         return torch.full((batch * height * width,), -1, dtype=torch.long, device=pos.device)
 
-    plane = planes.index_select(0, owner)  # [N, 9]
+    plane = planes.index_select(0, owner)  # [N, 10]
     base, columns, first, face = box.index_select(0, owner).unbind(1)  # [N] each
     offset = torch.arange(owner.numel(), device=pos.device) - first
     row, col = offset // columns, offset % columns  # within the box
@@ -92,13 +98,7 @@ def _visible_triangles(
     u = plane[:, 0] + plane[:, 1] * col_f + plane[:, 2] * row_f
     v = plane[:, 3] + plane[:, 4] * col_f + plane[:, 5] * row_f
     depth = plane[:, 6] + plane[:, 7] * col_f + plane[:, 8] * row_f
-    inside = (
-        (u >= -_INSIDE_TOLERANCE)
-        & (v >= -_INSIDE_TOLERANCE)
-        & (u + v <= 1 + _INSIDE_TOLERANCE)
-        & (depth >= -1)
-        & (depth <= 1)
-    )
+    inside = (u >= 0) & (v >= 0) & (u + v <= plane[:, 9]) & (depth >= -1) & (depth <= 1)
 
     depth_bits = ((depth.clamp(-1, 1) + 1) * 0.5).float().view(torch.int32).long()  # monotonic
     key = torch.where(inside, (depth_bits << _TRIANGLE_BITS) | face, _EMPTY_KEY)

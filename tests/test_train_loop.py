@@ -189,6 +189,10 @@ def test_a_new_run_starts_from_a_trained_model(image_folder: Path, tmp_path: Pat
     done[done.index("--kimg") + 1] = "0.008"  # no more than the model has already seen
     assert main(done) == 2
     assert "already has 0.008 kimg of the 0.008 planned" in capsys.readouterr().err
+    longer = [*args, "--resume"]  # the same command rerun continues its run
+    longer[longer.index("--kimg") + 1] = "0.024"
+    assert main(longer) == 0
+    assert "finished at 0.024 kimg (step 6, 8 images, fp32)" in capsys.readouterr().out
 
 
 def test_starting_from_an_unsuitable_model_is_one_sentence(
@@ -207,6 +211,13 @@ def test_starting_from_an_unsuitable_model_is_one_sentence(
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "style_dim 16 -> 8" in error
     assert not (tmp_path / "second" / STATE_FILE).exists()
+    narrow = with_changes(TINY, style_dim=8)
+    stopped = train_gan(image_folder, tmp_path / "second", config=narrow, device=CPU,
+                        should_stop=lambda: True)  # fmt: skip
+    with pytest.raises(GANliftError, match="style_dim 16 -> 8"):  # was ignored
+        train_gan(image_folder, tmp_path / "second", config=narrow, device=CPU, resume=True,
+                  init_from=model)  # fmt: skip
+    assert load_torch_file(stopped.state_path)["step"] == 1
 
 
 def test_should_stop_snapshots_and_resume_finishes(image_folder: Path, tmp_path: Path) -> None:

@@ -62,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--init-from",
         metavar="CHECKPOINT",
         help="start a new run from a trained model and its discriminator (a file or an "
-        "installed name such as default-face); its recorded kimg counts towards --kimg",
+        "installed name such as default-face); its recorded kimg counts towards --kimg; with "
+        "--resume and a run in --out, that run continues (the model must fit its settings)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (%(default)s)")
     parser.set_defaults(run=run)

@@ -43,7 +43,7 @@ from engine.stylegan2.training.losses import (
 )
 from engine.stylegan2.training.precision import ResolvedPrecision, autocast, resolve_precision
 from engine.stylegan2.training.samples import fixed_latents, write_sample_grid
-from engine.stylegan2.training.state import TrainingState, read_state_file
+from engine.stylegan2.training.state import TrainingState, check_can_start_from, read_state_file
 from engine.versions import software_versions
 from engine.wording import counted
 
@@ -113,6 +113,8 @@ def train_gan(
     state = TrainingState.create(config, device)
     state_path = out / STATE_FILE
     if state_path.exists():
+        if init_from is not None:  # the command that started the run, rerun: it must still fit
+            check_can_start_from(init_from, config)
         _resume_into(state, state_path, config, resume)
         _check_same_data(state, data, data_dir, out)
         if state.step > config.total_steps():

@@ -124,26 +124,32 @@ class TrainingState:
         """Continue a trained model in a new run: G and G_ema from its EMA generator, D from its
         discriminator, fresh Adam moments. The step resumes at the kimg a GANlift model records
         (so `kimg` stays the run's total length and the EMA ramp-up goes on), else at 0."""
-        source = checkpoint.source
-        if checkpoint.discriminator is None:
-            raise GANliftError(
-                f"{source} holds no discriminator, so training cannot continue from it; pass a "
-                "checkpoint saved with its discriminator (GANlift's model.safetensors or model.pt)."
-            )
-        changed = config_changes(checkpoint.generator.config, config.generator_config())
-        changed += config_changes(checkpoint.discriminator.config, config.discriminator_config())
-        if changed:
-            raise GANliftError(
-                f"{source} has other networks than this run's settings "
-                f"({', '.join(dict.fromkeys(changed))}); "
-                "pass the settings it was trained with (--size, --channels, --style-dim, --n-mlp)."
-            )
+        check_can_start_from(checkpoint, config)
         weights = checkpoint.generator.state_dict()
         self.generator.load_state_dict(weights, strict=True)
         self.generator_ema.load_state_dict(weights, strict=True)
         self.discriminator.load_state_dict(checkpoint.discriminator.state_dict(), strict=True)
         kimg = float(checkpoint.extra.get("kimg", 0.0))
         self.step = round(kimg * 1000 / config.batch)
+
+
+def check_can_start_from(checkpoint: Checkpoint, config: TrainConfig) -> None:
+    """Refuse a model a run of `config` cannot start from: one without its discriminator, or
+    with other networks than the config's."""
+    source = checkpoint.source
+    if checkpoint.discriminator is None:
+        raise GANliftError(
+            f"{source} holds no discriminator, so training cannot continue from it; pass a "
+            "checkpoint saved with its discriminator (GANlift's model.safetensors or model.pt)."
+        )
+    changed = config_changes(checkpoint.generator.config, config.generator_config())
+    changed += config_changes(checkpoint.discriminator.config, config.discriminator_config())
+    if changed:
+        raise GANliftError(
+            f"{source} has other networks than this run's settings "
+            f"({', '.join(dict.fromkeys(changed))}); "
+            "pass the settings it was trained with (--size, --channels, --style-dim, --n-mlp)."
+        )
 
 
 def read_state_file(path: Path) -> tuple[TrainConfig, dict[str, Any]]:

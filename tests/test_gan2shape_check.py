@@ -115,3 +115,10 @@ def test_check_command_reads_the_networks_fast_mode_uses(tmp_path: Path, capsys)
     assert main(check) == 0
     assert "yaw: correlation with the truth" in capsys.readouterr().out
     assert json.loads((tmp_path / "check.json").read_text())["count"] == 3
+
+
+def test_the_check_offers_no_precision_it_would_ignore(capsys) -> None:
+    """It reads the networks in float32; its --fp32 was accepted and never read."""
+    with pytest.raises(SystemExit):
+        main(["gan2shape-check", "--fp32"])
+    assert "unrecognized arguments: --fp32" in capsys.readouterr().err

@@ -171,7 +171,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     check_parser.add_argument("--n", type=int, default=64, help="held-out renders (%(default)s)")
     check_parser.add_argument("--json", help="also write the figures to this JSON file")
-    add_model_options(check_parser)
+    add_model_options(check_parser, autocast=False)  # it runs in float32 (no --fp32 to give)
     check_parser.set_defaults(run=run_check)
 
 
@@ -343,9 +343,12 @@ _SYNTH_CATEGORY = {"face": "face", "default-face": "face", "car": "car", "defaul
 """The synthetic category whose renders check each preset's networks."""
 
 
-def add_model_options(parser: argparse.ArgumentParser, *, release: bool = False) -> None:
-    """--model / --ckpt + --category / --preset, --device and --fp32, and with `release`
-    --release-dir (for the commands whose runs start from the release's networks)."""
+def add_model_options(
+    parser: argparse.ArgumentParser, *, release: bool = False, autocast: bool = True
+) -> None:
+    """--model / --ckpt + --category / --preset, --device, with `autocast` --fp32 (for the
+    commands that train or run under bfloat16), and with `release` --release-dir (for the
+    commands whose runs start from the release's networks)."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--model", help="bundled model name (default: default-face)")
     source.add_argument("--ckpt", help="StyleGAN2 checkpoint file (.pt, .pkl, .safetensors)")
@@ -366,7 +369,8 @@ def add_model_options(parser: argparse.ArgumentParser, *, release: bool = False)
             "starts from, as the release's configs use them",
         )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--fp32", action="store_true", help="never use bfloat16 autocast")
+    if autocast:
+        parser.add_argument("--fp32", action="store_true", help="never use bfloat16 autocast")
 
 
 def output_settings(args: argparse.Namespace) -> OutputSettings:

@@ -111,6 +111,10 @@ def test_a_dot_of_an_image_is_refused_as_reconstruct_refuses_it(
     code = main(["invert", str(checkpoint), str(dot), "--out", str(tmp_path / "l.pt")])
     assert_one_line_error(capsys, code, "is only 1x1 pixels")
     assert not (tmp_path / "l.pt").exists()
+    small = save_image(torch.zeros(1, 3, 20, 20), tmp_path / "small.png")
+    code = main(["invert", str(checkpoint), str(small), "--out", str(tmp_path / "l.pt"),
+                 "--min-image-side", "32"])  # fmt: skip
+    assert_one_line_error(capsys, code, "is only 20x20 pixels; use an image at least 32")
 
 
 def test_missing_checkpoint_is_one_error_line(

@@ -552,16 +552,20 @@ def test_the_photos_own_folder_is_refused_as_out(tmp_path, capsys, monkeypatch) 
     ]  # fmt: skip
 
 
-def test_the_photo_caps_come_from_the_environment(
+def test_the_photo_caps_come_from_the_environment_or_the_flags(
     checkpoint_files, tmp_path, capsys, monkeypatch
 ) -> None:
-    """As the app's and reconstruct-batch's do (GANLIFT_* variables, engine.limits)."""
+    """As the app's and reconstruct-batch's do (GANLIFT_* variables, engine.limits); the
+    flags, as reconstruct-batch's, win."""
     monkeypatch.setenv("GANLIFT_MIN_IMAGE_SIDE", "48")
     assert cli(checkpoint_files, tmp_path / "small", str(checkpoint_files["image"])) == 2
     assert (
         "is only 40 pixels high (52x40); use an image at least 48 pixels" in capsys.readouterr().err
     )
     monkeypatch.setenv("GANLIFT_MIN_IMAGE_SIDE", "16")
+    image = str(checkpoint_files["image"])
+    assert cli(checkpoint_files, tmp_path / "flag", image, "--min-image-side", "41") == 2
+    assert "is only 40 pixels high (52x40); use an image at least 41" in capsys.readouterr().err
     monkeypatch.setenv("GANLIFT_MAX_PIXELS", "2000")
     assert cli(checkpoint_files, tmp_path / "large", str(checkpoint_files["image"])) == 2
     assert "has more than 2,000 pixels; downscale it" in capsys.readouterr().err

@@ -716,6 +716,9 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
     assert error.count("\n") == 1 and "is only 1x1 pixels; use an image at least 16" in error
     assert not (tmp_path / "m.glb").exists()
     car = save_image(torch.zeros(1, 3, 24, 24), tmp_path / "car.png")
+    assert styleganr("mesh", "--model", model_file, "--image", car, "--out", tmp_path / "m.glb",
+                     "--min-image-side", "30") == 2  # fmt: skip
+    assert "is only 24x24 pixels; use an image at least 30" in capsys.readouterr().err
     unicode = tmp_path / "é.glb"
     assert styleganr("mesh", "--model", model_file, "--image", car, "--out", unicode) == 0
     printed = capsys.readouterr().out  # a path to copy back, not "\u00e9.glb"

@@ -17,6 +17,7 @@ from engine.errors import GANliftError
 from engine.evaluation.samples import generate_samples
 from engine.images import SAVE_FORMATS, image_format, load_photo, make_grid, save_image
 from engine.inversion import project, save_latent
+from engine.limits import PHOTO_CAPS, add_limit_arguments, limits_from_arguments
 from engine.perceptual import perceptual_loss
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import load_checkpoint
@@ -61,7 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     invert = subparsers.add_parser("invert", help="find the latent that reproduces an image")
     invert.add_argument("checkpoint", metavar="CKPT", help="checkpoint file or model name")
-    invert.add_argument("image", metavar="IMAGE", help="image file (any size; centre-cropped)")
+    invert.add_argument(
+        "image", metavar="IMAGE", help="image file (centre-cropped; any size within the limits)"
+    )
     invert.add_argument("--out", default="latent.pt", help="latent file (%(default)s)")
     invert.add_argument(
         "--steps",
@@ -82,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     invert.add_argument("--seed", type=seed, default=0, help="seed of the optimisation noise")
     _add_device_option(invert)
+    add_limit_arguments(invert, PHOTO_CAPS)
     invert.set_defaults(run=run_invert)
 
 
@@ -117,7 +121,7 @@ def run_invert(args: argparse.Namespace) -> int:
         output_file(args.recon)
         image_format(args.recon)
     device = resolve_device(args.device)
-    target = load_photo(args.image)  # [1, 3, H, W]
+    target = load_photo(args.image, limits_from_arguments(args))  # [1, 3, H, W]
     checkpoint = load_checkpoint(args.checkpoint, device=device)
     perceptual = None
     if args.perceptual != "none":

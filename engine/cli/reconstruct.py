@@ -44,6 +44,7 @@ from engine.gan2shape.pretrain import PretrainConfig, pretrain
 from engine.gan2shape.pretrained_files import load_pretrained, pretraining_progress
 from engine.images import load_photo
 from engine.inversion import load_latent
+from engine.limits import PHOTO_CAPS, add_limit_arguments, limits_from_arguments
 from engine.metrics import psnr_text
 from engine.progress import stop_on_signals, tqdm_progress
 from engine.stylegan2 import bf16_supported
@@ -65,7 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Lift one image (or a GAN sample) to 3D with GAN2Shape. The run is saved in "
         "--out after every phase and on Ctrl-C; run the same command again to continue it.",
     )
-    parser.add_argument("image", metavar="IMAGE", nargs="?", help="image file (any size)")
+    parser.add_argument(
+        "image", metavar="IMAGE", nargs="?", help="image file (any size within the limits below)"
+    )
     parser.add_argument(
         "--seed-sample", type=seed, metavar="N", help="lift the GAN's sample of seed N instead"
     )
@@ -89,6 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--frames", type=int, default=24, help="frames per animation, 3 to 1440")
     add_model_options(parser, release=True)
+    add_limit_arguments(parser, PHOTO_CAPS)
     parser.set_defaults(run=run_reconstruct)
 
     pretrain_parser = subparsers.add_parser(
@@ -204,7 +208,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     else:
         if args.latent:
             latent = load_latent(args.latent, style_dim=G.style_dim, num_ws=G.num_ws)
-        image = load_photo(args.image)  # [1, 3, H, W]
+        image = load_photo(args.image, limits_from_arguments(args))  # [1, 3, H, W]
         mask = load_mask(args.mask) if args.mask else None
         if mask is not None and mask.shape[-2:] != image.shape[-2:]:
             (height, width), (image_height, image_width) = mask.shape[-2:], image.shape[-2:]

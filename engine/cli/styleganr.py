@@ -16,6 +16,7 @@ from engine.cli.arguments import INTERRUPTED, at_least, positive, seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import image_format, load_photo, save_image
+from engine.limits import PHOTO_CAPS, add_limit_arguments, limits_from_arguments
 from engine.mesh import mesh_file, save_mesh
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.progress import StopFn, stop_on_signals, tqdm_progress
@@ -235,6 +236,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mesh.add_argument("--checkpoint", default=None, help="GAN (default: the recorded path)")
     mesh.add_argument("--image", required=True, help="photo of a car")
     mesh.add_argument("--out", required=True, help=".obj, .ply or .glb")
+    add_limit_arguments(mesh, PHOTO_CAPS)
     mesh.set_defaults(run=_mesh)
 
 
@@ -525,7 +527,8 @@ def _swap(args: argparse.Namespace) -> int:
 def _mesh(args: argparse.Namespace) -> int:
     mesh_file(args.out)
     model = _model(args)
-    path = save_mesh(car_to_mesh(model, load_photo(args.image)), args.out)
+    photo = load_photo(args.image, limits_from_arguments(args))  # [1, 3, H, W]
+    path = save_mesh(car_to_mesh(model, photo), args.out)
     print(json.dumps({"mesh": str(path)}, ensure_ascii=False))
     return 0
 

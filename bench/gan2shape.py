@@ -100,8 +100,9 @@ def check_shape_rows(model: Gan2ShapeModel, qualities: tuple[str, ...]) -> None:
 
 def main() -> None:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="default-face", help="a bundled model (%(default)s)")
-    parser.add_argument("--ckpt", help="checkpoint file instead of a bundled model")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--model", default="default-face", help="a bundled model (%(default)s)")
+    source.add_argument("--ckpt", help="checkpoint file instead of a bundled model")
     parser.add_argument("--category", help="preset for --ckpt (default-face)")
     parser.add_argument("--preset", help="preset JSON file for --ckpt, instead of --category")
     add_threads_option(parser, 2)

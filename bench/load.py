@@ -253,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, help="checkpoint (default: a tiny 32-px model)")
     parser.add_argument("--category", help="preset name or JSON file for --model")
     args = parser.parse_args(argv)
+    if args.category is not None and args.model is None:  # the tiny model has its own preset
+        raise GANliftError("--category names the preset of --model; give --model too.")
     with tempfile.TemporaryDirectory(prefix="ganlift-load-") as scratch:
         folder = Path(scratch)
         model, category = args.model, args.category

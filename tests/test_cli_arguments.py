@@ -163,6 +163,8 @@ def test_bugs_keep_their_traceback(monkeypatch) -> None:
         (["bench.gan2shape", "--category", "car"], "--category and --preset name a --ckpt"),
         (["bench.gan2shape", "--shape-quality", "full"], "chooses the rows of --shape-rows N"),
         (["bench.render", "--threads", "99999999999999999999"], "from 1 to 1024"),
+        (["bench.gan2shape", "--model", "x", "--ckpt", "y.pt"], "not allowed with argument"),
+        (["bench.load", "--category", "car"], "--category names the preset of --model"),
     ],
 )
 def test_scripts_refuse_bad_input(arguments: list[str], message: str) -> None:

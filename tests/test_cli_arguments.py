@@ -213,6 +213,17 @@ def test_counts_that_would_run_for_days_are_refused_at_once(
     assert stopped.value.code == 2 and message in capsys.readouterr().err
 
 
+def test_count_refusals_name_the_command_s_own_option(tmp_path: Path, capsys) -> None:
+    """synth said --batch and bench shape --n: options neither has."""
+    out = str(tmp_path / "samples")
+    assert engine_main(["synth", "--category", "face", "--n", "2", "--out", out,
+                        "--batch-size", "0"]) == 2  # fmt: skip
+    assert "The batch size (--batch-size) must be at least 1, got 0." in capsys.readouterr().err
+    assert engine_main(["bench", "shape", "--n", "2", "--train-samples", "0"]) == 2
+    error = capsys.readouterr().err
+    assert "The number of samples (--train-samples) must be at least 1, got 0." in error
+
+
 def test_pretraining_into_a_folder_asks_for_a_file_name(tmp_path: Path, capsys) -> None:
     out = ["--out", str(tmp_path)]
     assert engine_main(["gan2shape-pretrain", "--model", "default-face", *out]) == 2

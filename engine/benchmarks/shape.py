@@ -96,7 +96,10 @@ def average_depth(settings: ShapeBenchmarkSettings) -> DepthPredictor:
     training object covers take the mean object depth)."""
     total = torch.zeros(settings.size, settings.size, device=settings.device)
     coverage = torch.zeros_like(total)
-    seeds = seed_run(SEED_RANGES["train"].start, settings.train_samples, split="train")
+    seeds = seed_run(
+        SEED_RANGES["train"].start, settings.train_samples, split="train",
+        count_option="--train-samples",
+    )  # fmt: skip
     for start in range(0, len(seeds), settings.batch_size):
         batch = render_samples(
             settings.category, seeds[start : start + settings.batch_size],

@@ -85,7 +85,7 @@ def write_dataset(
         )
     )  # fmt: skip
     seeds = seed_run(seed, n)
-    sizes = (("shard", shard_size, "--shard-size"), ("batch", batch_size, "--batch"))
+    sizes = (("shard", shard_size, "--shard-size"), ("batch", batch_size, "--batch-size"))
     for name, value, option in sizes:
         if value < 1:
             raise GANliftError(f"The {name} size ({option}) must be at least 1, got {value}.")

@@ -54,10 +54,13 @@ def split_of(start: int, n: int) -> SplitName:
     )
 
 
-def seed_run(start: int, n: int, *, split: SplitName | None = None) -> list[int]:
-    """The seeds `start … start + n - 1`, checked to lie in one range (and in `split` if given)."""
+def seed_run(
+    start: int, n: int, *, split: SplitName | None = None, count_option: str = "--n"
+) -> list[int]:
+    """The seeds `start … start + n - 1`, checked to lie in one range (and in `split` if given);
+    a refusal of `n` names the command's `count_option`."""
     if n < 1:
-        raise GANliftError(f"The number of samples (--n) must be at least 1, got {n}.")
+        raise GANliftError(f"The number of samples ({count_option}) must be at least 1, got {n}.")
     found = split_of(start, n)
     if split is not None and found != split:
         wanted = SEED_RANGES[split]

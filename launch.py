@@ -30,6 +30,7 @@ from app.visitors import VisitorField
 from engine.cli.arguments import (
     INTERRUPTED,
     ArgumentParser,
+    add_device_option,
     escape_unencodable_output,
     expand_home,
     report_error,
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"category ({', '.join(RELEASE_FILES)}), then sample views and lights and start as the "
         "release does",
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    add_device_option(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on")
     parser.add_argument("--share", action="store_true", help="also serve a public Gradio link")

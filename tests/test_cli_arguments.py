@@ -487,3 +487,17 @@ def test_the_app_s_help_names_the_presets_there_are(monkeypatch) -> None:
     """launch.py listed six preset names by hand: one added to PRESETS went unnamed."""
     monkeypatch.setitem(PRESETS, "lsun-cat-128", PRESETS["cat"].replace(name="lsun-cat-128"))
     assert "lsun-cat-128" in build_launch_parser().format_help()
+
+
+def test_styleganr_actions_take_device_after_the_action_too(capsys) -> None:
+    """Every other command takes --device after its name; styleganr's only before the action."""
+    codes = ["view-codes", "--checkpoint", "c.pt", "--out", "v.safetensors"]
+    parse = build_parser().parse_args
+    assert parse(["styleganr", *codes]).device == "auto"
+    assert parse(["styleganr", *codes, "--device", "cpu"]).device == "cpu"
+    assert parse(["styleganr", "--device", "cpu", *codes]).device == "cpu"
+    assert parse(["styleganr", "--device", "cuda", *codes, "--device", "cpu"]).device == "cpu"
+    with pytest.raises(SystemExit):  # writing labels computes nothing, so it offers no device
+        parse(["styleganr", "hand-label", "--views", "v", "--labels", "l", "--out", "o.safetensors",
+               "--device", "cpu"])  # fmt: skip
+    assert "unrecognized arguments: --device cpu" in capsys.readouterr().err

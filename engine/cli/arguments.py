@@ -100,6 +100,16 @@ def add_threads_option(parser: argparse.ArgumentParser, default: int) -> None:
     )
 
 
+def add_device_option(parser: argparse.ArgumentParser, *, after_group: bool = False) -> None:
+    """A `--device` option: auto (a GPU where there is one), cpu, cuda or cuda:N. With
+    `after_group` it only overrides the `--device` its command group took (default auto)."""
+    parser.add_argument(
+        "--device",
+        default=argparse.SUPPRESS if after_group else "auto",
+        help="auto, cpu, cuda or cuda:N (auto)",
+    )
+
+
 def positive(text: str) -> float:
     """An argparse type: a finite number above 0."""
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from engine.atomic import output_file, output_folder
-from engine.cli.arguments import INTERRUPTED, at_least, seed, threads
+from engine.cli.arguments import INTERRUPTED, add_device_option, at_least, seed, threads
 from engine.device import resolve_device
 from engine.errors import StoppedEarly
 from engine.evaluation import (
@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     evaluate.add_argument("--seed", type=seed, default=_DEFAULTS.seed, help="sampling seed")
     evaluate.add_argument("--threads", type=threads, help="CPU threads (default: torch's choice)")
-    evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    add_device_option(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
     weights = subparsers.add_parser(

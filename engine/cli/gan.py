@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from engine.atomic import output_file
-from engine.cli.arguments import INTERRUPTED, at_least, seed
+from engine.cli.arguments import INTERRUPTED, add_device_option, at_least, seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.evaluation.samples import generate_samples
@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="truncation psi: 0 draws the mean w, 1 none, above 1 exaggerates (%(default)s)",
     )
     sample.add_argument("--out", default="grid.png", help="output image (%(default)s)")
-    _add_device_option(sample)
+    add_device_option(sample)
     sample.set_defaults(run=run_sample)
 
     invert = subparsers.add_parser("invert", help="find the latent that reproduces an image")
@@ -84,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "checkpoint's discriminator features; lpips downloads them if missing (%(default)s)",
     )
     invert.add_argument("--seed", type=seed, default=0, help="seed of the optimisation noise")
-    _add_device_option(invert)
+    add_device_option(invert)
     add_limit_arguments(invert, PHOTO_CAPS)
     invert.set_defaults(run=run_invert)
 
@@ -161,7 +161,3 @@ def run_invert(args: argparse.Namespace) -> int:
         print(f"{stopped}; the latent is that step's")
         return INTERRUPTED
     return 0
-
-
-def _add_device_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (%(default)s)")

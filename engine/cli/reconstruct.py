@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from engine.atomic import atomic_path, output_file, output_folder
-from engine.cli.arguments import INTERRUPTED, at_least, seed
+from engine.cli.arguments import INTERRUPTED, add_device_option, at_least, seed
 from engine.device import resolve_device
 from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError, StoppedEarly
@@ -372,7 +372,7 @@ def add_model_options(
             "view and light statistics, and for face and cat the pretrained networks every run "
             "starts from, as the release's configs use them",
         )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device_option(parser)
     if autocast:
         parser.add_argument("--fp32", action="store_true", help="never use bfloat16 autocast")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from engine.atomic import output_file
-from engine.cli.arguments import INTERRUPTED, at_least, positive, seed
+from engine.cli.arguments import INTERRUPTED, add_device_option, at_least, positive, seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import image_format, load_photo, save_image
@@ -67,7 +67,7 @@ MAX_SAMPLE_ROWS = 256
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `styleganr` and its actions."""
     parser = subparsers.add_parser("styleganr", help="StyleGAN-R: 3D-controllable GAN cars.")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    add_device_option(parser)  # before the action; each action that computes takes it too
     actions = parser.add_subparsers(dest="action", metavar="<action>", required=True)
 
     layers = actions.add_parser("view-layers", help="Measure which W+ layers hold the view.")
@@ -80,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     layers.add_argument(
         "--labeller", help="view labeller state: compare silhouettes instead of edge maps"
     )
+    add_device_option(layers, after_group=True)
     layers.set_defaults(run=_view_layers)
 
     codes = actions.add_parser("view-codes", help="Sample view codes and a labelling sheet.")
@@ -96,6 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--layers", type=int, default=4, help="view layers (see view-layers; %(default)s)"
     )
     codes.add_argument("--seed", type=seed, default=0, help="of the samples (%(default)s)")
+    add_device_option(codes, after_group=True)
     codes.set_defaults(run=_view_codes)
 
     hand = actions.add_parser("hand-label", help="Assign azimuth bins to view codes by hand.")
@@ -138,6 +140,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=LabellerConfig.augment,
         help="mirrored, recoloured, blurred, noisy renders (default: on)",
     )
+    add_device_option(labeller, after_group=True)
     labeller.set_defaults(run=_train_labeller)
 
     auto = actions.add_parser("auto-label", help="Label view codes with the view labeller.")
@@ -150,6 +153,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     auto.add_argument(
         "--keep", type=int, help="keep this many codes, spread evenly over the azimuth circle"
     )
+    add_device_option(auto, after_group=True)
     auto.set_defaults(run=_auto_label)
 
     inverse = actions.add_parser("train-inverse", help="Train the inverse graphics network.")
@@ -176,6 +180,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="start a new run from this StyleGAN-R model's inverse graphics network "
         "(no perceptual warm-up then); ignored when --out already holds a state",
     )
+    add_device_option(inverse, after_group=True)
     inverse.set_defaults(run=_train_inverse)
 
     mapping = actions.add_parser("train-mapping", help="Train the mapping network (the model).")
@@ -192,6 +197,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=MappingTrainConfig.warmup_steps,
         help="steps matching real codes before the cycle loss (%(default)s)",
     )
+    add_device_option(mapping, after_group=True)
     mapping.set_defaults(run=_train_mapping)
 
     export = actions.add_parser("export", help="Write a trained model for shipping.")
@@ -201,6 +207,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--segmenter", help="view labeller to include (photos are then read by outline too)"
     )
+    add_device_option(export, after_group=True)
     export.set_defaults(run=_export)
 
     views = actions.add_parser(
@@ -223,12 +230,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--scale", type=positive, default=1.0,
         help="camera scale, within the scales the model was labelled with (%(default)s)",
     )  # fmt: skip
+    add_device_option(camera, after_group=True)
     camera.set_defaults(run=_set_camera)
 
     swapper = actions.add_parser("swap", help="Give a sample another sample's part.")
     _model_arguments(swapper)
     swapper.add_argument("--source-seed", type=seed, required=True, help="seed of the donor")
     swapper.add_argument("--part", choices=PARTS, required=True, help="what the donor gives")
+    add_device_option(swapper, after_group=True)
     swapper.set_defaults(run=_swap)
 
     mesh = actions.add_parser("mesh", help="Lift a car image to a textured mesh.")
@@ -237,6 +246,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mesh.add_argument("--image", required=True, help="photo of a car")
     mesh.add_argument("--out", required=True, help=".obj, .ply or .glb")
     add_limit_arguments(mesh, PHOTO_CAPS)
+    add_device_option(mesh, after_group=True)
     mesh.set_defaults(run=_mesh)
 
 

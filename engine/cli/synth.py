@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from engine.atomic import output_file, output_folder
 from engine.benchmarks import run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import check_scored_category, gan2shape_rows
-from engine.cli.arguments import INTERRUPTED, at_least, seed
+from engine.cli.arguments import INTERRUPTED, add_device_option, at_least, seed
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.pipeline import load_model
@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--preview", help="also write a grid of the first samples to this PNG")
     synth.add_argument("--shard-size", type=int, default=1000, help="samples per npz shard")
     synth.add_argument("--batch-size", type=int, default=64, help="samples rendered at once")
-    synth.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    add_device_option(synth)
     synth.set_defaults(run=run_synth)
 
     bench = subparsers.add_parser("bench", help="benchmarks with ground truth")
@@ -84,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("fast", "full", "both"),
         help="GAN2Shape rows to score (fast needs the model's pretrained networks; default full)",
     )
-    shape.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    add_device_option(shape)
     shape.set_defaults(run=run_shape_bench)
 
 

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from engine.cli.arguments import INTERRUPTED, seed
+from engine.cli.arguments import INTERRUPTED, add_device_option, seed
 from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError, StoppedEarly
 from engine.progress import stop_on_signals, tqdm_progress
@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "installed name such as default-face); its recorded kimg counts towards --kimg; with "
         "--resume and a run in --out, that run continues (the model must fit its settings)",
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (%(default)s)")
+    add_device_option(parser)
     parser.set_defaults(run=run)
 
     compact = subparsers.add_parser(

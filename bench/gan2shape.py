@@ -34,8 +34,8 @@ from engine.errors import GANliftError
 from engine.gan2shape import (
     Gan2ShapeModel,
     Gan2ShapeNetworks,
-    Gan2ShapePreset,
     fast_preset,
+    get_preset,
     load_model,
     load_pretrained,
     recover,
@@ -104,7 +104,9 @@ def main() -> None:
     source.add_argument("--model", default="default-face", help="a bundled model (%(default)s)")
     source.add_argument("--ckpt", help="checkpoint file instead of a bundled model")
     parser.add_argument("--category", help="preset for --ckpt (default-face)")
-    parser.add_argument("--preset", help="preset JSON file for --ckpt, instead of --category")
+    parser.add_argument(
+        "--preset", help="preset for --ckpt instead of --category: a name or a JSON file"
+    )
     add_threads_option(parser, 2)
     parser.add_argument("--fp32", action="store_true", help="no bfloat16 autocast")
     parser.add_argument(
@@ -125,7 +127,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     preset = (args.category or "default-face") if args.ckpt else None
     if args.preset:
-        preset = Gan2ShapePreset.from_json_file(args.preset)
+        preset = get_preset(args.preset)
     model = load_model(args.ckpt or args.model, preset=preset)
     quality = args.shape_quality or "fast"
     qualities = ("fast", "full") if quality == "both" else (quality,)

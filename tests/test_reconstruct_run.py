@@ -574,11 +574,12 @@ def test_the_photo_caps_come_from_the_environment_or_the_flags(
 def test_a_category_for_another_image_size_is_refused_before_any_work(
     checkpoint_files, tmp_path, capsys
 ) -> None:
-    code = main(["reconstruct", str(checkpoint_files["image"]), "--ckpt",
-                 str(checkpoint_files["checkpoint"]), "--category", "face", "--out",
-                 str(tmp_path)])  # fmt: skip
-    assert code == 2 and "Preset 'face' is for 128-px generators" in capsys.readouterr().err
-    assert not (tmp_path / "run.json").exists()
+    for option in ("--category", "--preset"):  # --preset takes a name too (was 'no file face')
+        code = main(["reconstruct", str(checkpoint_files["image"]), "--ckpt",
+                     str(checkpoint_files["checkpoint"]), option, "face", "--out",
+                     str(tmp_path)])  # fmt: skip
+        assert code == 2 and "Preset 'face' is for 128-px generators" in capsys.readouterr().err
+        assert not (tmp_path / "run.json").exists()
 
 
 def test_a_seed_out_of_range_is_an_argument_error(tmp_path, capsys) -> None:

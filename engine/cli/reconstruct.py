@@ -6,7 +6,8 @@ engine gan2shape-pretrain ...` splits each iteration's batch over N processes) a
 
 The model is a bundled name (`--model default-face`, whose preset has the same name) or a
 checkpoint file with its category (`--ckpt stylegan2-car.pt --category car`); `--preset FILE`
-replaces the preset with one saved as JSON (`Gan2ShapePreset.to_json`). With the release's
+replaces the preset with one saved as JSON (`Gan2ShapePreset.to_json`), and takes a category's
+name too, as the app's `--category` and `bench shape --preset` do. With the release's
 checkpoints, `--release-dir checkpoints` samples and starts as its configs do
 (`engine.gan2shape.release`).
 """
@@ -25,7 +26,7 @@ from engine.device import resolve_device
 from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError, StoppedEarly
 from engine.evaluation.gan2shape_check import check_networks
-from engine.gan2shape import PRESETS, Gan2ShapeNetworks, Gan2ShapePreset
+from engine.gan2shape import PRESETS, Gan2ShapeNetworks, get_preset
 from engine.gan2shape.inputs import load_mask
 from engine.gan2shape.outputs import (
     DEFAULT_VIEWS,
@@ -362,7 +363,9 @@ def add_model_options(
         metavar="CATEGORY",  # the usage line listed all six and ran past 80 columns
         help=f"GAN2Shape preset for --ckpt: {', '.join(sorted(PRESETS))}",
     )
-    parser.add_argument("--preset", help="GAN2Shape preset JSON file (overrides the category)")
+    parser.add_argument(
+        "--preset", help="GAN2Shape preset: a name as --category takes or a JSON file (wins)"
+    )
     parser.set_defaults(release_dir=None)
     if release:
         parser.add_argument(
@@ -399,9 +402,7 @@ def _is_view(text: str) -> bool:
 def load_model_from_args(args: argparse.Namespace, device: torch.device) -> Gan2ShapeModel:
     """The model and preset named by the model options (a checkpoint other than a shipped
     model's file needs --category or --preset)."""
-    preset = args.category
-    if args.preset:
-        preset = Gan2ShapePreset.from_json_file(args.preset)
+    preset = get_preset(args.preset) if args.preset else args.category
     return load_model(
         args.ckpt or args.model or "default-face",
         preset=preset,

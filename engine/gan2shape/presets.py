@@ -377,5 +377,8 @@ def get_preset(name: PresetChoice) -> Gan2ShapePreset:
     if name not in PRESETS and Path(name).is_file():  # a preset's name before a file's
         return Gan2ShapePreset.from_json_file(name)
     if name not in PRESETS:
-        raise GANliftError(f"Unknown GAN2Shape preset '{name}'; use one of {', '.join(PRESETS)}.")
+        raise GANliftError(
+            f"Unknown GAN2Shape preset '{name}' (no preset and no file has that name); use one "
+            f"of {', '.join(PRESETS)} or the path of a preset JSON file."
+        )
     return PRESETS[name]

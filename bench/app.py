@@ -23,7 +23,7 @@ from app.models import ModelStore
 from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.viewer import TorchViewer
-from engine.cli.arguments import ArgumentParser, add_threads_option, at_least, run_script
+from engine.cli.arguments import add_threads_option, at_least, run_script, script_parser
 from engine.gan2shape.presets import StepLengths, get_preset
 from engine.gan2shape.views import render_view
 from engine.stylegan2 import (
@@ -87,7 +87,7 @@ def report(name: str, times: list[float]) -> float:
 
 def main() -> None:
     """Run the sweep and print the figures."""
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument(
         "--frames", type=at_least(2), default=60, help="frames timed per view (%(default)s)"
     )

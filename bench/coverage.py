@@ -20,7 +20,7 @@ import argparse
 
 import torch
 
-from engine.cli.arguments import ArgumentParser, add_threads_option, run_script, seed
+from engine.cli.arguments import add_threads_option, run_script, script_parser, seed
 from engine.evaluation import CoverageReader
 from engine.evaluation.coverage import azimuth_reading
 from engine.stylegan2 import load_checkpoint
@@ -39,7 +39,7 @@ def parse_setting(text: str) -> tuple[int, int]:
 
 
 def main() -> None:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument(
         "--model", nargs="+", help="checkpoints or installed names (default: default-CATEGORY)"
     )

@@ -29,7 +29,7 @@ from engine.benchmarks.gan2shape_rows import (
     gan2shape_rows,
     synthetic_category,
 )
-from engine.cli.arguments import ArgumentParser, add_threads_option, at_least, run_script
+from engine.cli.arguments import add_threads_option, at_least, run_script, script_parser
 from engine.errors import GANliftError
 from engine.gan2shape import (
     Gan2ShapeModel,
@@ -99,7 +99,7 @@ def check_shape_rows(model: Gan2ShapeModel, qualities: tuple[str, ...]) -> None:
 
 
 def main() -> None:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--model", default="default-face", help="a bundled model (%(default)s)")
     source.add_argument("--ckpt", help="checkpoint file instead of a bundled model")

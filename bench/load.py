@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from engine.cli.arguments import ArgumentParser, at_least, run_script
+from engine.cli.arguments import at_least, run_script, script_parser
 from engine.errors import GANliftError
 
 if TYPE_CHECKING:
@@ -237,7 +237,7 @@ def run_load(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument(
         "--sessions", type=at_least(1), default=8, help="concurrent visitors (%(default)s)"
     )

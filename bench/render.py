@@ -18,7 +18,7 @@ import numpy as np
 import open3d as o3d
 import torch
 
-from engine.cli.arguments import ArgumentParser, add_threads_option, at_least, run_script
+from engine.cli.arguments import add_threads_option, at_least, run_script, script_parser
 from engine.render import (
     apply_transform,
     depth_to_points,
@@ -173,7 +173,7 @@ def throughput_rows(repeats: int) -> list[tuple[str, float, float, float]]:
 
 def main() -> None:
     """Parse arguments, run every measurement, print the tables."""
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument(
         "--repeats", type=at_least(1), default=20, help="timed runs of each case (%(default)s)"
     )

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from engine.cli.arguments import ArgumentParser, at_least, run_script
+from engine.cli.arguments import at_least, run_script, script_parser
 from engine.stylegan2 import Generator, GeneratorConfig, bf16_autocast, bf16_supported
 
 
@@ -46,7 +46,7 @@ def make_step(G: Generator, batch: int, *, backward: bool, bf16: bool) -> Callab
 
 
 def main() -> None:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument(
         "--size", type=at_least(4), default=128, help="generator image side (%(default)s)"
     )

@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 
 from engine.atomic import output_folder
-from engine.cli.arguments import ArgumentParser, add_threads_option, at_least, run_script
+from engine.cli.arguments import add_threads_option, at_least, run_script, script_parser
 from engine.evaluation.styleganr import (
     SwapScores,
     ViewAxes,
@@ -108,7 +108,7 @@ def summary(values: torch.Tensor) -> str:
 
 
 def main() -> None:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument(
         "--model", default=str(MODELS / "default-car-styleganr.pt"), help="StyleGAN-R model file"
     )

@@ -20,7 +20,7 @@ from functools import partial
 
 import torch
 
-from engine.cli.arguments import ArgumentParser, add_threads_option, at_least, run_script
+from engine.cli.arguments import add_threads_option, at_least, run_script, script_parser
 from engine.render import clip_from_camera, rasterize, transform_points
 from engine.synth import CATEGORIES, render_samples
 from engine.synth.generate import sample_scene
@@ -58,7 +58,7 @@ def measure(category: str, size: int, batch: int, repeats: int) -> tuple[Timing,
 
 
 def main() -> None:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument(
         "--batch", type=at_least(1), default=64, help="scenes rendered at once (%(default)s)"
     )

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.cli.arguments import ArgumentParser, add_threads_option, at_least, run_script
+from engine.cli.arguments import add_threads_option, at_least, run_script, script_parser
 from engine.stylegan2 import Discriminator, Generator
 from engine.stylegan2.training import TrainConfig, train_gan
 from engine.stylegan2.training.precision import resolve_precision
@@ -41,7 +41,7 @@ def seconds_per_step(data: Path, out: Path, config: TrainConfig) -> list[float]:
 
 
 def main() -> None:
-    parser = ArgumentParser(description=__doc__)
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument("--steps", type=at_least(1), default=12, help="timed steps per precision")
     parser.add_argument("--warmup", type=at_least(1), default=3, help="untimed first steps")
     add_threads_option(parser, torch.get_num_threads())

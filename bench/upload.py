@@ -25,7 +25,7 @@ from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.viewer import TorchViewer
 from bench.gan2shape import reference_seconds
-from engine.cli.arguments import ArgumentParser, add_threads_option, run_script
+from engine.cli.arguments import add_threads_option, run_script, script_parser
 from engine.gan2shape import PRESETS, load_model
 from engine.images import save_image
 from engine.stylegan2 import bf16_supported
@@ -53,9 +53,12 @@ def upload_seconds(context: AppContext, photo: Path) -> tuple[float, str]:
 
 
 def main() -> None:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument("--model", default="default-face", help="a bundled model or a file")
-    parser.add_argument("--category", choices=sorted(PRESETS), help="preset of a checkpoint file")
+    parser.add_argument(
+        "--category", choices=sorted(PRESETS), metavar="CATEGORY",
+        help=f"preset of a checkpoint file: {', '.join(sorted(PRESETS))}",
+    )  # fmt: skip
     add_threads_option(parser, 2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

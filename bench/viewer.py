@@ -15,7 +15,7 @@ import torch
 
 from app.viewer import Open3DViewer, TorchViewer, probe_open3d_offscreen
 from bench.app import report, time_frames
-from engine.cli.arguments import ArgumentParser, at_least, run_script
+from engine.cli.arguments import at_least, run_script, script_parser
 from engine.mesh import TexturedMesh, depth_to_mesh
 
 DEPTH_SIDE = 64
@@ -33,7 +33,7 @@ def dome_mesh() -> TexturedMesh:
 
 def main() -> None:
     """Time both viewers and print the figures."""
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument(
         "--frames", type=at_least(2), default=10, help="frames timed per viewer (%(default)s)"
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.cli.arguments import ArgumentParser, at_least, run_script
+from engine.cli.arguments import at_least, run_script, script_parser
 from engine.errors import GANliftError
 from engine.gan2shape.outputs import ViewSpec
 from engine.images import fit_to_frame, image_format, load_image, make_grid, save_image
@@ -56,7 +56,7 @@ def row(folder: Path, size: int) -> list[torch.Tensor]:
 
 
 def main() -> None:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument(
         "folders", nargs="+", type=Path, help="output folders of `python -m engine reconstruct`"
     )

@@ -28,12 +28,12 @@ import statistics
 import torch
 
 from engine.cli.arguments import (
-    ArgumentParser,
     add_threads_option,
     at_least,
     numbers,
     positive,
     run_script,
+    script_parser,
 )
 from engine.errors import GANliftError
 from engine.evaluation.gan2shape_check import correlation
@@ -104,7 +104,7 @@ def mean_l1(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> fl
 
 
 def main() -> None:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument(
         "--category", choices=("face", "car"), default="face", help="what to probe (%(default)s)"
     )

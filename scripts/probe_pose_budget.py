@@ -1,12 +1,15 @@
-"""How much of the face shape benchmark's error is pose? Scores, on the benchmark's test faces
-and with its metrics, depth maps that know either the face's shape or its pose or both:
+"""How much of the face shape benchmark's error is pose? Scores depth maps that know the face's
+shape, its pose or both, beside a constant depth, on the benchmark's test faces and with its
+metrics, then how well GAN2Shape networks read those faces' pose.
+
+The depth maps:
 
 - the true head turned frontal (the shape known, the pose not read),
 - the mean head (every identity parameter at the middle of its range) frontal (neither),
 - the mean head in the true pose (the pose read, the shape not),
 
-beside a constant depth (the benchmark's null row), and then how well GAN2Shape networks read
-those faces' pose (`engine.evaluation.gan2shape_check`, no refinement).
+beside a constant depth (the benchmark's null row); the pose is read as
+`engine.evaluation.gan2shape_check` reads it (no refinement).
 
     python -m scripts.probe_pose_budget [--n 48] [--weights W]
 """
@@ -17,7 +20,7 @@ import dataclasses
 
 import torch
 
-from engine.cli.arguments import ArgumentParser, at_least, run_script
+from engine.cli.arguments import at_least, run_script, script_parser
 from engine.evaluation.gan2shape_check import check_networks
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.pipeline import load_model
@@ -51,7 +54,7 @@ def variant(scene: Scene, *, params: torch.Tensor | None = None, frontal: bool) 
 
 
 def main() -> None:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument("--n", type=at_least(2), default=48, help="test faces (%(default)s)")
     parser.add_argument(
         "--weights", help="GAN2Shape networks to read the poses (default: default-face's)"

@@ -1,7 +1,9 @@
 """Probe GAN2Shape's step 2 with the truth: can a projection onto a GAN's manifold follow a
-held-out synthetic face turned to known yaws? For each face, its frontal render is inverted
-into w; renders of the same face turned by YAWS are then projected two ways, and a label
-regressor trained on other renders reads the yaw of every image:
+held-out synthetic face turned to known yaws? Each face's frontal render is inverted into w,
+renders of the same face turned to fixed yaws are projected two ways, and a label regressor
+trained on other renders reads the yaw of every image.
+
+The two projections:
 
 - `optimised w`: Adam on w from the input's w (L1 + discriminator-feature L1, as step 2);
 - `encoder`: the pretrained latent-offset encoder, before and after training on turned renders
@@ -17,7 +19,7 @@ import time
 
 import torch
 
-from engine.cli.arguments import ArgumentParser, at_least, positive, run_script
+from engine.cli.arguments import at_least, positive, run_script, script_parser
 from engine.evaluation.coverage import render_labelled
 from engine.evaluation.regressor import LabelRegressor, fit_label_regressor, predict_labels
 from engine.gan2shape.latent_offset import LatentProjector
@@ -100,7 +102,7 @@ def encoder_projections(
 
 
 def main() -> None:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument("--model", default="default-face", help="a face GAN (%(default)s)")
     parser.add_argument("--faces", type=at_least(1), default=2, help="held-out test faces probed")
     parser.add_argument("--steps", type=at_least(1), default=150, help="encoder training steps")

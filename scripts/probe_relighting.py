@@ -22,7 +22,7 @@ import imageio.v3 as iio
 import torch
 
 from engine.atomic import output_folder
-from engine.cli.arguments import ArgumentParser, at_least, run_script, seed
+from engine.cli.arguments import at_least, run_script, script_parser, seed
 from engine.evaluation.coverage import render_labelled
 from engine.evaluation.gan2shape_check import correlation
 from engine.evaluation.labels import label_set
@@ -73,7 +73,7 @@ def relight_figure(context: StepContext, snapshot: ShapeSnapshot) -> torch.Tenso
 
 
 def main() -> None:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument(
         "--model",
         choices=sorted(CATEGORIES),

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.benchmarks.gan2shape_rows import depth_in_image_view
-from engine.cli.arguments import ArgumentParser, at_least, numbers, positive, run_script
+from engine.cli.arguments import at_least, numbers, positive, run_script, script_parser
 from engine.errors import GANliftError
 from engine.gan2shape import CameraRanges, Gan2ShapePreset, get_preset
 from engine.gan2shape.losses import masked_l1, smoothness
@@ -168,7 +168,7 @@ def score(depth: torch.Tensor, render: SynthBatch) -> str:
 
 
 def main() -> None:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__spec__.name, __doc__)
     parser.add_argument("--n", type=at_least(1), default=16, help="test identities (%(default)s)")
     parser.add_argument(
         "--yaws", type=numbers(-90, 90), default="0,-10,10", help="one render per yaw, degrees"

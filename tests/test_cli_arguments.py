@@ -288,7 +288,6 @@ def script_parsers() -> Iterator[argparse.ArgumentParser]:
         for path in sorted([*(REPO / "bench").glob("*.py"), *(REPO / "scripts").glob("*.py")]):
             module = importlib.import_module(f"{path.parent.name}.{path.stem}")
             if hasattr(module, "main"):
-                patch.setattr(sys, "argv", [module.__name__])  # the parser's prog
                 with pytest.raises(_Built) as parsing:
                     module.main()
                 yield parsing.value.parser
@@ -319,6 +318,17 @@ def test_every_option_says_what_it_is() -> None:
         for action in parser._actions:
             if not isinstance(action, argparse._SubParsersAction):
                 assert action.help, (parser.prog, action.option_strings or action.dest)
+
+
+def test_each_script_s_usage_is_a_command_that_runs_and_says_a_whole_sentence() -> None:
+    """Their usage lines said `synth.py`, which cannot run alone (no module named 'engine'),
+    and two descriptions stopped at a colon, the list after it cut off."""
+    scripts = list(script_parsers())
+    for parser in scripts:
+        module = parser.prog.removeprefix("python -m ")
+        assert importlib.util.find_spec(module) is not None, parser.prog
+        assert parser.description.rstrip().endswith((".", "?", ")")), parser.prog
+    assert {parser.prog for parser in scripts} >= {"python -m bench.synth", "python -m bench.load"}
 
 
 def test_every_command_s_help_fits_an_80_column_terminal(monkeypatch) -> None:

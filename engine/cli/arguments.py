@@ -46,6 +46,13 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
+def script_parser(module: str, doc: str | None) -> ArgumentParser:
+    """The parser of a benchmark or research script run as `python -m MODULE` (its usage line
+    names that command, not the file, which cannot run alone), described by the first
+    paragraph of its docstring `doc`."""
+    return ArgumentParser(prog=f"python -m {module}", description=(doc or "").split("\n\n")[0])
+
+
 def seed(text: str) -> int:
     """An argparse type: a seed from 0 to `MAX_SEED`."""
     try:

@@ -81,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         "release does",
     )
     add_device_option(parser)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=7860, help="port to listen on")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    parser.add_argument("--port", type=int, default=7860, help="port to listen on (%(default)s)")
     parser.add_argument("--share", action="store_true", help="also serve a public Gradio link")
     parser.add_argument(
         "--auth-file",

@@ -52,10 +52,12 @@ def main() -> None:
         type=parse_setting,
         default=[(4000, 1500), (64000, 24000)],
         metavar="RENDERS:STEPS",
-        help="the regressor's training renders and steps, one pair a setting (4000:1500 "
-        "64000:24000)",
+        help="the regressor's training renders and steps, one pair a setting (default: "
+        "4000:1500 64000:24000)",
     )
-    parser.add_argument("--seeds", nargs="+", type=seed, default=[0], help="z seeds of the samples")
+    parser.add_argument(
+        "--seeds", nargs="+", type=seed, default=[0], help="z seeds of the samples (0)"
+    )
     add_threads_option(parser, 2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

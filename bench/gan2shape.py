@@ -111,7 +111,8 @@ def main() -> None:
     parser.add_argument("--fp32", action="store_true", help="no bfloat16 autocast")
     parser.add_argument(
         "--shape-rows", type=at_least(0), default=0,
-        help="also score the shape benchmark's rows on this many test renders of the category",
+        help="also score the shape benchmark's rows on this many test renders of the category "
+        "(%(default)s: none)",
     )  # fmt: skip
     parser.add_argument(
         "--shape-quality", choices=("fast", "full", "both"),

@@ -248,7 +248,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="how long they visit (%(default)s)",
     )
     parser.add_argument(
-        "--renders", type=at_least(0), default=5, help="slider renders per reconstruction"
+        "--renders",
+        type=at_least(0),
+        default=5,
+        help="slider renders per reconstruction (%(default)s)",
     )
     parser.add_argument("--model", type=Path, help="checkpoint (default: a tiny 32-px model)")
     parser.add_argument("--category", help="preset name or JSON file for --model")

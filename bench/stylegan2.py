@@ -57,7 +57,7 @@ def main() -> None:
         help="StyleGAN2's width factor (%(default)s)",
     )
     parser.add_argument(
-        "--repeats", type=at_least(1), default=1, help="timed calls after a warm-up"
+        "--repeats", type=at_least(1), default=1, help="timed calls after a warm-up (%(default)s)"
     )
     args = parser.parse_args()
 

@@ -110,13 +110,19 @@ def summary(values: torch.Tensor) -> str:
 def main() -> None:
     parser = script_parser(__spec__.name, __doc__)
     parser.add_argument(
-        "--model", default=str(MODELS / "default-car-styleganr.pt"), help="StyleGAN-R model file"
+        "--model",
+        default=str(MODELS / "default-car-styleganr.pt"),
+        help="StyleGAN-R model file (default: the shipped default-car-styleganr.pt)",
     )
     parser.add_argument(
-        "--labeller", default=str(MODELS / "default-car-labeller.pt"), help="view labeller file"
+        "--labeller",
+        default=str(MODELS / "default-car-labeller.pt"),
+        help="view labeller file (default: the shipped default-car-labeller.pt)",
     )
     parser.add_argument(
-        "--view-axes", default=str(VIEW_AXES), help="JSON of view codes' hand-read axes"
+        "--view-axes",
+        default=str(VIEW_AXES),
+        help="JSON of view codes' hand-read axes (default: bench/data's for default-car)",
     )
     parser.add_argument(
         "--samples", type=at_least(2), default=24, help="held-out samples (%(default)s)"

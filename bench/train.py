@@ -42,8 +42,12 @@ def seconds_per_step(data: Path, out: Path, config: TrainConfig) -> list[float]:
 
 def main() -> None:
     parser = script_parser(__spec__.name, __doc__)
-    parser.add_argument("--steps", type=at_least(1), default=12, help="timed steps per precision")
-    parser.add_argument("--warmup", type=at_least(1), default=3, help="untimed first steps")
+    parser.add_argument(
+        "--steps", type=at_least(1), default=12, help="timed steps per precision (%(default)s)"
+    )
+    parser.add_argument(
+        "--warmup", type=at_least(1), default=3, help="untimed first steps (%(default)s)"
+    )
     add_threads_option(parser, torch.get_num_threads())
     parser.add_argument(
         "--precisions", default="fp32,bf16", help="comma-separated precisions (%(default)s)"

@@ -54,7 +54,9 @@ def upload_seconds(context: AppContext, photo: Path) -> tuple[float, str]:
 
 def main() -> None:
     parser = script_parser(__spec__.name, __doc__)
-    parser.add_argument("--model", default="default-face", help="a bundled model or a file")
+    parser.add_argument(
+        "--model", default="default-face", help="a bundled model or a file (%(default)s)"
+    )
     parser.add_argument(
         "--category", choices=sorted(PRESETS), metavar="CATEGORY",
         help=f"preset of a checkpoint file: {', '.join(sorted(PRESETS))}",

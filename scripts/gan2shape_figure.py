@@ -61,7 +61,9 @@ def main() -> None:
         "folders", nargs="+", type=Path, help="output folders of `python -m engine reconstruct`"
     )
     parser.add_argument("--out", required=True, type=Path, help="image file (.png, .jpg, ...)")
-    parser.add_argument("--size", type=at_least(16), default=128, help="cell side in pixels")
+    parser.add_argument(
+        "--size", type=at_least(16), default=128, help="cell side in pixels (%(default)s)"
+    )
     args = parser.parse_args()
     image_format(args.out)
     rows = [row(folder, args.size) for folder in args.folders]

@@ -113,7 +113,9 @@ def main() -> None:
     parser.add_argument(
         "--light-x", type=numbers(-1, 1), default="-0.7,0.7", help="pseudo lights' x (%(default)s)"
     )
-    parser.add_argument("--space", choices=("wplus", "w"), default="wplus", help="latent space")
+    parser.add_argument(
+        "--space", choices=("wplus", "w"), default="wplus", help="latent space (%(default)s)"
+    )
     parser.add_argument(
         "--inversion-steps",
         type=at_least(1),

@@ -104,10 +104,18 @@ def encoder_projections(
 def main() -> None:
     parser = script_parser(__spec__.name, __doc__)
     parser.add_argument("--model", default="default-face", help="a face GAN (%(default)s)")
-    parser.add_argument("--faces", type=at_least(1), default=2, help="held-out test faces probed")
-    parser.add_argument("--steps", type=at_least(1), default=150, help="encoder training steps")
-    parser.add_argument("--lr", type=positive, default=1e-4, help="encoder learning rate")
-    parser.add_argument("--w-steps", type=at_least(1), default=150, help="w optimisation steps")
+    parser.add_argument(
+        "--faces", type=at_least(1), default=2, help="held-out test faces probed (%(default)s)"
+    )
+    parser.add_argument(
+        "--steps", type=at_least(1), default=150, help="encoder training steps (%(default)s)"
+    )
+    parser.add_argument(
+        "--lr", type=positive, default=1e-4, help="encoder learning rate (%(default)s)"
+    )
+    parser.add_argument(
+        "--w-steps", type=at_least(1), default=150, help="w optimisation steps (%(default)s)"
+    )
     args = parser.parse_args()
 
     torch.manual_seed(0)

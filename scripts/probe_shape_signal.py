@@ -171,7 +171,10 @@ def main() -> None:
     parser = script_parser(__spec__.name, __doc__)
     parser.add_argument("--n", type=at_least(1), default=16, help="test identities (%(default)s)")
     parser.add_argument(
-        "--yaws", type=numbers(-90, 90), default="0,-10,10", help="one render per yaw, degrees"
+        "--yaws",
+        type=numbers(-90, 90),
+        default="0,-10,10",
+        help="one render per yaw, degrees (%(default)s)",
     )
     parser.add_argument(
         "--light-x", type=numbers(-1, 1), default="", help="light x per render (default: own)"
@@ -181,7 +184,12 @@ def main() -> None:
     )
     parser.add_argument("--true-albedo", action="store_true", help="hold the albedo true")
     parser.add_argument("--flip", action="store_true", help="symmetry: mirrored copies too")
-    parser.add_argument("--supersample", type=at_least(1), default=1, help="anti-aliasing factor")
+    parser.add_argument(
+        "--supersample",
+        type=at_least(1),
+        default=1,
+        help="anti-aliasing factor (%(default)s: none)",
+    )
     parser.add_argument("--steps", type=at_least(1), default=600, help="Adam steps (%(default)s)")
     parser.add_argument("--lr", type=positive, default=0.02, help="Adam rate (%(default)s)")
     parser.add_argument(

@@ -331,6 +331,23 @@ def test_each_script_s_usage_is_a_command_that_runs_and_says_a_whole_sentence() 
     assert {parser.prog for parser in scripts} >= {"python -m bench.synth", "python -m bench.load"}
 
 
+def test_every_default_is_shown_in_the_help() -> None:
+    """32 options (`synth --size`, `launch.py --port`, `reconstruct --frames`, ...) took a
+    default their help did not show."""
+    flags = (argparse._StoreConstAction, argparse._HelpAction, argparse._SubParsersAction)
+    for parser in every_parser():
+        for action in parser._actions:
+            default = action.default
+            if isinstance(action, flags) or default in (None, argparse.SUPPRESS):
+                continue
+            values = default if isinstance(default, list) else [default]
+            shown = all(str(value) in action.help for value in values)
+            assert shown or "%(default)" in action.help or "default:" in action.help, (
+                parser.prog,
+                action.option_strings,
+            )
+
+
 def test_every_command_s_help_fits_an_80_column_terminal(monkeypatch) -> None:
     """Usage lines listing six categories ran to 102 columns and wrapped mid-word; names such
     as `default-car` were split at their hyphen ("default-" at a line's end)."""

@@ -13,13 +13,13 @@ from engine.batch import find_images, images_in_subfolders, reconstruct_batch
 from engine.cli.arguments import INTERRUPTED
 from engine.cli.reconstruct import (
     add_model_options,
+    add_output_options,
     load_model_from_args,
     note_fast_start,
     output_settings,
 )
 from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError
-from engine.gan2shape.outputs import DEFAULT_VIEWS
 from engine.gan2shape.pipeline import QUALITIES
 from engine.limits import PHOTO_CAPS, add_limit_arguments, limits_from_arguments
 from engine.progress import stop_on_signals, tqdm_progress
@@ -49,11 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--quality", choices=QUALITIES, default="full",
         help="as reconstruct's: full or fast (%(default)s)",
     )  # fmt: skip
-    parser.add_argument(
-        "--views", nargs="+", metavar="AZ,EL[,DX,DY]",
-        default=[view.text for view in DEFAULT_VIEWS], help="views to render per image",
-    )  # fmt: skip
-    parser.add_argument("--frames", type=int, default=24, help="frames per animation, 3 to 1440")
+    add_output_options(parser)
     add_model_options(parser, release=True)
     add_limit_arguments(parser, PHOTO_CAPS)
     parser.set_defaults(run=run_batch)

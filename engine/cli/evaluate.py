@@ -74,7 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="take the training facts from an earlier evaluation.json of this snapshot "
         "(when its run folder is gone)",
     )  # fmt: skip
-    evaluate.add_argument("--seed", type=seed, default=_DEFAULTS.seed, help="sampling seed")
+    evaluate.add_argument(
+        "--seed", type=seed, default=_DEFAULTS.seed, help="sampling seed (%(default)s)"
+    )
     evaluate.add_argument("--threads", type=threads, help="CPU threads (default: torch's choice)")
     add_device_option(evaluate)
     evaluate.set_defaults(run=run_evaluate)

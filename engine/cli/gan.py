@@ -83,7 +83,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="perceptual loss: auto takes LPIPS if its weights are on disk, else the "
         "checkpoint's discriminator features; lpips downloads them if missing (%(default)s)",
     )
-    invert.add_argument("--seed", type=seed, default=0, help="seed of the optimisation noise")
+    invert.add_argument(
+        "--seed", type=seed, default=0, help="seed of the optimisation noise (%(default)s)"
+    )
     add_device_option(invert)
     add_limit_arguments(invert, PHOTO_CAPS)
     invert.set_defaults(run=run_invert)

@@ -86,12 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pretrained networks (%(default)s)",
     )
     parser.add_argument("--out", required=True, help="output folder (holds the resumable run)")
-    parser.add_argument(
-        "--views", nargs="+", metavar="AZ,EL[,DX,DY]",
-        default=[view.text for view in DEFAULT_VIEWS],
-        help="views to render and project, degrees and an optional light direction (%(default)s)",
-    )  # fmt: skip
-    parser.add_argument("--frames", type=int, default=24, help="frames per animation, 3 to 1440")
+    add_output_options(parser)
     add_model_options(parser, release=True)
     add_limit_arguments(parser, PHOTO_CAPS)
     parser.set_defaults(run=run_reconstruct)
@@ -378,6 +373,19 @@ def add_model_options(
     add_device_option(parser)
     if autocast:
         parser.add_argument("--fp32", action="store_true", help="never use bfloat16 autocast")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """--views and --frames, the outputs `reconstruct` and `reconstruct-batch` write."""
+    defaults = [view.text for view in DEFAULT_VIEWS]
+    parser.add_argument(
+        "--views", nargs="+", metavar="AZ,EL[,DX,DY]", default=defaults,
+        help="views to render and project: azimuth and elevation in degrees, then optionally a "
+        f"light direction (default: {' '.join(defaults)})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--frames", type=int, default=24, help="frames per animation, 3 to 1440 (%(default)s)"
+    )
 
 
 def output_settings(args: argparse.Namespace) -> OutputSettings:

@@ -127,12 +127,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     labeller.add_argument(
         "--steps", type=int, default=LabellerConfig.steps, help="in all (%(default)s)"
     )
-    labeller.add_argument("--size", type=int, default=64, help="synthetic image size")
+    labeller.add_argument("--size", type=int, default=64, help="synthetic image size (%(default)s)")
     labeller.add_argument(
         "--learning-rate",
         type=float,
         default=LabellerConfig.learning_rate,
-        help="for the steps this call runs (a lower one fine-tunes a resumed state)",
+        help="for the steps this call runs (a lower one fine-tunes a resumed state; %(default)s)",
     )
     labeller.add_argument(
         "--augment",
@@ -174,7 +174,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=InverseGraphicsTrainConfig.batch_size,
         help="view pairs per step (%(default)s)",
     )
-    inverse.add_argument("--size", type=int, default=64, help="synthetic image size")
+    inverse.add_argument("--size", type=int, default=64, help="synthetic image size (%(default)s)")
     inverse.add_argument(
         "--init-from",
         help="start a new run from this StyleGAN-R model's inverse graphics network "

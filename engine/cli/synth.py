@@ -37,15 +37,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--n", type=at_least(1, maximum=MAX_SYNTH_SAMPLES), required=True,
         help=f"number of samples, 1 to {MAX_SYNTH_SAMPLES:,}",
     )  # fmt: skip
-    synth.add_argument("--size", type=int, choices=SIZES, default=64, help="image size")
+    synth.add_argument(
+        "--size", type=int, choices=SIZES, default=64, help="image size (%(default)s)"
+    )
     synth.add_argument("--out", required=True, help="output directory")
     synth.add_argument(
         "--seed", type=seed, default=SEED_RANGES["train"].start,
-        help="first per-sample seed (train seeds by default; see engine.synth.seeds)",
+        help="first per-sample seed (%(default)s, the first train seed; see engine.synth.seeds)",
     )  # fmt: skip
     synth.add_argument("--preview", help="also write a grid of the first samples to this PNG")
-    synth.add_argument("--shard-size", type=int, default=1000, help="samples per npz shard")
-    synth.add_argument("--batch-size", type=int, default=64, help="samples rendered at once")
+    synth.add_argument(
+        "--shard-size", type=int, default=1000, help="samples per npz shard (%(default)s)"
+    )
+    synth.add_argument(
+        "--batch-size", type=int, default=64, help="samples rendered at once (%(default)s)"
+    )
     add_device_option(synth)
     synth.set_defaults(run=run_synth)
 
@@ -60,14 +66,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     shape.add_argument(
         "--category", choices=CATEGORIES, default="face", help="test renders of (%(default)s)"
     )
-    shape.add_argument("--n", type=int, default=200, help="number of test images")
+    shape.add_argument("--n", type=int, default=200, help="number of test images (%(default)s)")
     shape.add_argument(
-        "--seed", type=seed, default=SEED_RANGES["test"].start, help="first test seed"
+        "--seed", type=seed, default=SEED_RANGES["test"].start, help="first test seed (%(default)s)"
     )
-    shape.add_argument("--size", type=int, choices=SIZES, default=64, help="image size")
+    shape.add_argument(
+        "--size", type=int, choices=SIZES, default=64, help="image size (%(default)s)"
+    )
     shape.add_argument(
         "--train-samples", type=int, default=500,
-        help="training renders the average-depth baseline averages",
+        help="training renders the average-depth baseline averages (%(default)s)",
     )  # fmt: skip
     shape.add_argument("--json", help="also write the scores to this JSON file")
     shape.add_argument(

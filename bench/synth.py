@@ -66,7 +66,11 @@ def main() -> None:
         "--repeats", type=at_least(1), default=3, help="timed runs of each size (%(default)s)"
     )
     parser.add_argument(
-        "--sizes", type=at_least(16), nargs="+", default=[64, 128], help="image sides (64 128)"
+        "--sizes",
+        type=at_least(16),
+        nargs="+",
+        default=[64, 128],
+        help="image sides, at least 16 (default: 64 128)",
     )
     add_threads_option(parser, 2)
     args = parser.parse_args()

@@ -348,6 +348,23 @@ def test_every_default_is_shown_in_the_help() -> None:
             )
 
 
+def test_every_number_option_s_help_says_its_range() -> None:
+    """`sample --n` took 1 to 1024 and `examples --size` 16 to 1024 without saying so, as did
+    30 other options; the help formatter now adds what the option's type takes."""
+    ranged = 0
+    for parser in every_parser():
+        for action in parser._actions:
+            bounds = getattr(action.type, "bounds", "at least 0")
+            if bounds in ("at least 0", "at least 1"):
+                continue
+            ranged += 1
+            shown = parser._get_formatter()._expand_help(action)  # the text --help prints
+            assert bounds in shown, (parser.prog, action.option_strings, shown)
+    assert ranged > 30
+    assert at_least(1, maximum=1024).bounds == "1 to 1024"
+    assert at_least(0.5, float).bounds == "at least 0.5"
+
+
 def test_every_command_s_help_fits_an_80_column_terminal(monkeypatch) -> None:
     """Usage lines listing six categories ran to 102 columns and wrapped mid-word; names such
     as `default-car` were split at their hyphen ("default-" at a line's end)."""

@@ -25,7 +25,18 @@ shells report SIGPIPE; its files were written."""
 
 class HelpFormatter(argparse.HelpFormatter):
     """argparse's help layout, wrapped between words only: names such as `default-car` or
-    `--max-upload-mb` are not split at their hyphens."""
+    `--max-upload-mb` are not split at their hyphens; a number option's help says the range
+    its type (`at_least`) takes, unless that is only 'at least 0' or 'at least 1'."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        bounds = getattr(action.type, "bounds", None)
+        if bounds is None or bounds in ("at least 0", "at least 1") or bounds in text:
+            return text
+        default = " (%(default)s)"
+        if text.endswith(default):
+            return f"{text.removesuffix(default)}, {bounds}{default}"
+        return f"{text} ({bounds})"
 
     def _split_lines(self, text: str, width: int) -> list[str]:
         return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
@@ -87,6 +98,7 @@ def at_least(
             raise argparse.ArgumentTypeError(f"expected {noun} {bounds}, got '{text}'")
         return value
 
+    parse.bounds = bounds.removeprefix("from ").removeprefix("of ")  # for the options' help
     return parse
 
 

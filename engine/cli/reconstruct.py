@@ -144,9 +144,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     pretrain_parser.add_argument(
         "--truncation",
-        type=float,
+        type=at_least(0, float, maximum=1),
         default=PretrainConfig.truncation,
-        help="pull of the samples' w towards the mean w, 1 = none (%(default)s)",
+        help="how far the samples' w stay from the mean w: 0 to 1, 1 = no truncation (%(default)s)",
     )
     pretrain_parser.add_argument(
         "--seed", type=seed, default=PretrainConfig.seed,
@@ -169,7 +169,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check_parser.add_argument(
         "--weights", help="pretrained networks (default: the ones fast mode uses for the model)"
     )
-    check_parser.add_argument("--n", type=int, default=64, help="held-out renders (%(default)s)")
+    check_parser.add_argument(
+        "--n", type=int, default=64, help="held-out renders, 2 to 10000 (%(default)s)"
+    )
     check_parser.add_argument("--json", help="also write the figures to this JSON file")
     add_model_options(check_parser, autocast=False)  # it runs in float32 (no --fp32 to give)
     check_parser.set_defaults(run=run_check)

@@ -74,7 +74,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     layers.add_argument("--checkpoint", required=True, help="the car StyleGAN2")
     layers.add_argument("--out", required=True, help="figure (PNG): a, b, then each prefix mix")
     layers.add_argument(
-        "--pairs", type=int, default=16, help="sample pairs mixed per prefix (%(default)s)"
+        "--pairs",
+        type=int,
+        default=16,
+        help="sample pairs mixed per prefix, at least 2 (%(default)s)",
     )
     layers.add_argument("--seed", type=seed, default=0, help="of the pairs (%(default)s)")
     layers.add_argument(
@@ -94,7 +97,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"view codes, 1 to {MAX_VIEW_CODES} (%(default)s)",
     )  # fmt: skip
     codes.add_argument(
-        "--layers", type=int, default=4, help="view layers (see view-layers; %(default)s)"
+        "--layers",
+        type=int,
+        default=4,
+        help="view layers, from 1 to one less than the GAN's W+ layers (see view-layers; "
+        "%(default)s)",
     )
     codes.add_argument("--seed", type=seed, default=0, help="of the samples (%(default)s)")
     add_device_option(codes, after_group=True)

@@ -129,16 +129,43 @@ asked for), so a wrong type is named where it is read, not met as a traceback mi
 _KIND = {bool: "true or false", int: "a whole number", float: "a finite number", str: "a string"}
 
 
+_LARGEST_WHOLE = 2**63 - 1
+"""The largest whole number a config holds (torch's int64): JSON's integers have no bound, and
+a 400-digit one overflowed float() in the checks."""
+
+
 def _scalar(annotation: type, value: Any, source: str) -> Any:
     """``value`` as an ``annotation`` (bool, int, float or str), or a GANliftError."""
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    if annotation is float and number and math.isfinite(value):
+    if annotation is float and finite_number(value):
         return float(value)
-    if annotation is int and number and float(value).is_integer():
+    whole = isinstance(value, int) or (number and math.isfinite(value) and value.is_integer())
+    if annotation is int and number and whole:
+        if abs(value) > _LARGEST_WHOLE:
+            raise GANliftError(
+                f"{source} must be a whole number below 2**63 in size, got {_shown(value)}."
+            )
         return int(value)
     if annotation in (bool, str) and isinstance(value, annotation):
         return value
-    raise GANliftError(f"{source} must be {_KIND[annotation]}, got {json.dumps(value)}.")
+    raise GANliftError(f"{source} must be {_KIND[annotation]}, got {_shown(value)}.")
+
+
+def finite_number(value: Any) -> bool:
+    """Whether ``value`` is a number (not a bool) that a float holds finitely: JSON's integers
+    have no bound, and `math.isfinite` of a 400-digit one raises OverflowError."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _shown(value: Any, most: int = 60) -> str:
+    """``value`` as JSON for a refusal, cut to ``most`` characters (a value may be huge)."""
+    text = json.dumps(value)
+    return text if len(text) <= most else f"{text[: most - 3]}..."
 
 
 def whole_number(value: Any, what: str) -> int:

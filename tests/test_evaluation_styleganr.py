@@ -157,7 +157,12 @@ def test_view_axes_pick_their_codes_and_score_a_reader(model: StyleGANR, tmp_pat
 
 @pytest.mark.parametrize(
     ("axes", "message"),
-    [({}, "at least one"), ({"0": 180}, "bad entries: \\[0\\]"), ({"x": 1}, "indices")],
+    [
+        ({}, "at least one"),
+        ({"0": 180}, "bad entries: \\[0\\]"),
+        ({"x": 1}, "indices"),
+        ({"0": 10**400}, "indices to degrees"),  # float() raised OverflowError
+    ],
 )
 def test_bad_view_axes_are_refused(axes: dict, message: str) -> None:
     with pytest.raises(GANliftError, match=message):

@@ -216,6 +216,8 @@ def test_sample_weights_follow_the_folder_order_of_the_images(tmp_path: Path) ->
         ({"b.png": 1}, "1 images without a weight"),
         ({"b.png": 1, "c.png": 1, "gone.png": 1}, "1 names that are not images there"),
         ({"b.png": 1, "c.png": -1}, "finite numbers >= 0"),
+        ({"b.png": 1, "c.png": 10**400}, "finite numbers >= 0"),  # was an OverflowError
+        ({"b.png": 1, "c.png": True}, "finite numbers >= 0"),
         ({"b.png": 0, "c.png": 0}, "all zero"),
         ([1, 2], "must be a JSON object"),
     ],

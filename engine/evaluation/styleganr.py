@@ -152,7 +152,7 @@ class ViewAxes:
     def __post_init__(self) -> None:
         try:
             self.axes = {int(index): float(axis) for index, axis in self.axes.items()}
-        except (TypeError, ValueError, AttributeError) as error:
+        except (TypeError, ValueError, AttributeError, OverflowError) as error:
             raise GANliftError("View axes must map view-code indices to degrees.") from error
         bad = sorted(i for i, axis in self.axes.items() if i < 0 or not 0 <= axis < 180)
         if not self.axes or bad:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from PIL import ExifTags, Image
 
+from engine.config import finite_number
 from engine.errors import GANliftError, StoppedEarly
 from engine.image_files import IMAGE_SUFFIXES, image_files
 from engine.images import in_srgb, to_uint8
@@ -239,7 +239,7 @@ def read_sample_weights(path: str | Path, folder: str | Path, images: list[Path]
             f"'{first}'); write them for this folder."
         )
     values = [table[name] for name in names]
-    if not all(isinstance(v, int | float) and math.isfinite(v) and v >= 0 for v in values):
+    if not all(finite_number(v) and v >= 0 for v in values):
         raise GANliftError(f"Sample weights {path} must all be finite numbers >= 0.")
     weights = torch.tensor(values, dtype=torch.float64)
     if weights.sum() <= 0:

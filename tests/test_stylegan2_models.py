@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,34 @@ def latents(G: Generator, n: int, seed: int = 0) -> torch.Tensor:
     return torch.randn(n, G.style_dim, generator=torch.Generator().manual_seed(seed))
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [  # each was a traceback, a hang or a model drawing garbage
+        ({"channels": None}, "must map each resolution [4, 8, 16, 32] to a whole number"),
+        ({"channels": {"4": 8, "8": 8, "16": 8, "32": 1e309}}, "channels from 1 to 65536"),
+        ({"channels": {"4": 8, "8": 8, "16": 8, "32": 1e30}}, "channels from 1 to 65536"),
+        ({"channels": {"4": 8, "8": 8, "16": 8, "32": 1.7}}, "a whole number of channels"),
+        ({"channels": {"4": 8, "8": 8, "16": 8, "32": True}}, "a whole number of channels"),
+        ({"n_mlp": 10**7}, "n_mlp must be a whole number from 1 to 64, got 10000000"),
+        ({"style_dim": 0}, "style_dim must be a whole number from 1 to 65536, got 0"),
+        ({"lr_mlp": 0}, "lr_mlp must be a number above 0"),
+        ({"lr_mlp": -5}, "lr_mlp must be a number above 0"),
+        ({"conv_clamp": 0}, "conv_clamp must be null (no clamp) or a number above 0"),
+        ({"conv_clamp": -1}, "conv_clamp must be null"),
+    ],
+)
+def test_impossible_architectures_are_refused_as_the_config_is_read(
+    tmp_path: Path, change: dict, message: str
+) -> None:
+    config = ModelConfig(generator=GeneratorConfig(32, {4: 8, 8: 8, 16: 8, 32: 8}))
+    data = json.loads(config.to_json())
+    data["generator"] |= change
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(GANliftError, match=re.escape(message)):
+        ModelConfig.from_json_file(path)
+
+
 def test_config_json_round_trip_and_validation(tmp_path: Path) -> None:
     config = ModelConfig(
         generator=GeneratorConfig(128, REDUCED_128, style_dim=32, n_mlp=3, conv_clamp=256.0),
@@ -103,7 +132,7 @@ def test_config_json_round_trip_and_validation(tmp_path: Path) -> None:
     path.write_text(json.dumps(json.loads(config.to_json()) | {"extra": [1]}))
     with pytest.raises(GANliftError, match="has an 'extra' that is no JSON object; restore"):
         ModelConfig.from_json_file(path)  # was dict([1])'s TypeError
-    with pytest.raises(GANliftError, match="expected a positive count for each of"):
+    with pytest.raises(GANliftError, match="expected a count for each of"):
         GeneratorConfig(64, {4: 8, 8: 8, 16: 8})
     with pytest.raises(GANliftError, match="power of two"):
         GeneratorConfig.from_multiplier(48)

@@ -75,6 +75,13 @@ def test_invalid_settings_are_refused() -> None:
             TrainConfig(**{name: 1e300})
     with pytest.raises(GANliftError, match=r"^Training setting channels \(--channels\) \[8, 8\]"):
         TrainConfig(size=32, channels=[8, 8])
+    with pytest.raises(GANliftError, match=r"channels \(--channels\) must be a list of widths"):
+        TrainConfig.from_dict({"size": 32, "channels": "8888"})  # was read as [8, 8, 8, 8]
+    with pytest.raises(GANliftError, match=r"channels \(--channels\) must be a whole number"):
+        TrainConfig.from_dict({"size": 32, "channels": [8, 8, 8, math.inf]})  # OverflowError
+    for seed in (-1, 10**30):  # -1 was taken, 10**30 overflowed torch's manual_seed mid-run
+        with pytest.raises(GANliftError, match=r"seed \(--seed\) must be a whole number from 0"):
+            TrainConfig(seed=seed)
     with pytest.raises(
         GANliftError, match=r"mixing_prob \(--mixing-prob\) is a probability from 0"
     ):

@@ -13,11 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from engine.config import config_from_dict, read_json_file
+from engine.config import config_from_dict, finite_number, read_json_file, whole_number
 from engine.errors import GANliftError
 
 BASE_CHANNELS = 512
 """Channel count of the low resolutions (4..32) in the common layout."""
+MAX_CHANNELS = 65_536
+"""Most feature channels a resolution may have (StyleGAN2 has at most 512): a config file with
+a typo such as 1e30 is refused rather than met as a failed allocation."""
+MAX_MAPPING_LAYERS = 64
+"""Deepest mapping network a config may ask for (StyleGAN2's has 8): the layers are built
+before the weights are compared, so 10 million of them would hang the loader."""
+MAX_STYLE_DIM = 65_536
+"""Widest z and w latents a config may ask for (StyleGAN2's are 512)."""
 
 
 def multiplier_channels(size: int, channel_multiplier: int = 2) -> dict[int, int]:
@@ -37,18 +45,43 @@ def check_size(size: int, what: str = "Image size") -> None:
 
 
 def _check_channels(size: int, channels: dict[int, int], what: str) -> dict[int, int]:
-    """Normalise JSON string keys to ints and demand one positive count per resolution 4..size."""
-    try:
-        table = {int(resolution): int(count) for resolution, count in channels.items()}
-    except (TypeError, ValueError) as error:
-        raise GANliftError(f"The {what} channel table must map resolutions to ints.") from error
+    """Normalise JSON string keys to ints and demand one count from 1 to `MAX_CHANNELS` per
+    resolution 4..size."""
     expected = [2**power for power in range(2, size.bit_length())]
-    if sorted(table) != expected or min(table.values()) < 1:
+    refusal = GANliftError(
+        f"The {what} channel table must map each resolution {expected} to a whole number of "
+        f"channels from 1 to {MAX_CHANNELS}, got {str(channels)[:80]}."
+    )
+    if not isinstance(channels, dict):
+        raise refusal
+    try:
+        table = {int(resolution): _whole(count) for resolution, count in channels.items()}
+    except (TypeError, ValueError) as error:
+        raise refusal from error
+    if not all(1 <= count <= MAX_CHANNELS for count in table.values()):
+        raise refusal
+    if sorted(table) != expected:
         raise GANliftError(
             f"The {what} channel table has resolutions {sorted(table)}; "
-            f"expected a positive count for each of {expected}."
+            f"expected a count for each of {expected}."
         )
     return table
+
+
+def _whole(value: Any) -> int:
+    """`value` as an int where it is a whole number (an int or a whole float; no bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value % 1 != 0:
+        raise ValueError(f"{value!r} is no whole number")
+    return int(value)
+
+
+def _check_clamp(conv_clamp: float | None, what: str) -> None:
+    """A conv clamp is None (off) or a finite number above 0 (0 clamps every feature to 0)."""
+    if conv_clamp is not None and not (finite_number(conv_clamp) and conv_clamp > 0):
+        raise GANliftError(
+            f"The {what} conv_clamp must be null (no clamp) or a number above 0 (StyleGAN2-ADA "
+            f"uses 256), got {conv_clamp!r}."
+        )
 
 
 @dataclass
@@ -71,8 +104,19 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         check_size(self.size)
         self.channels = _check_channels(self.size, self.channels, "generator")
-        if self.style_dim < 1 or self.n_mlp < 1:
-            raise GANliftError("Generator style_dim and n_mlp must be positive.")
+        for name, most in (("style_dim", MAX_STYLE_DIM), ("n_mlp", MAX_MAPPING_LAYERS)):
+            value = whole_number(getattr(self, name), f"The generator {name}")
+            if not 1 <= value <= most:
+                raise GANliftError(
+                    f"The generator {name} must be a whole number from 1 to {most}, got {value}."
+                )
+            setattr(self, name, value)
+        if not (finite_number(self.lr_mlp) and self.lr_mlp > 0):
+            raise GANliftError(
+                "The generator lr_mlp must be a number above 0 (StyleGAN2 uses 0.01; 0 makes "
+                f"every latent draw one image), got {self.lr_mlp!r}."
+            )
+        _check_clamp(self.conv_clamp, "generator")
 
     @classmethod
     def from_multiplier(
@@ -115,12 +159,15 @@ class DiscriminatorConfig:
     def __post_init__(self) -> None:
         check_size(self.size)
         self.channels = _check_channels(self.size, self.channels, "discriminator")
-        if (
-            self.mbstd_group_size is not None and self.mbstd_group_size < 1
-        ) or self.mbstd_channels < 1:
+        group, features = self.mbstd_group_size, self.mbstd_channels
+        if (group is not None and not 1 <= group <= MAX_CHANNELS) or not (
+            1 <= features <= MAX_CHANNELS
+        ):
             raise GANliftError(
-                "Discriminator mbstd_group_size and mbstd_channels must be positive."
+                "Discriminator mbstd_group_size and mbstd_channels must be whole numbers from 1 "
+                f"to {MAX_CHANNELS}, got {group!r} and {features!r}."
             )
+        _check_clamp(self.conv_clamp, "discriminator")
 
     @classmethod
     def from_multiplier(

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, ClassVar, get_args
 
 from engine.atomic import write_json
-from engine.config import config_from_dict, read_json_file, whole_fields
+from engine.config import config_from_dict, read_json_file, whole_fields, whole_number
 from engine.errors import GANliftError
+from engine.limits import check_seed
 from engine.stylegan2 import DiscriminatorConfig, GeneratorConfig, multiplier_channels
 from engine.stylegan2.config import check_size
 from engine.stylegan2.training.precision import PrecisionName
@@ -170,9 +171,14 @@ class TrainConfig:
         if not isinstance(self.xflip, bool):
             raise GANliftError(f"Training setting xflip must be True or False, got {self.xflip!r}.")
         check_size(self.size, _setting("size"))
+        self.seed = check_seed(self.seed, _setting("seed"))
         if self.channels is None:
             self.channels = default_channels(self.size)
-        self.channels = [int(count) for count in self.channels]
+        if not isinstance(self.channels, list | tuple):  # a string would be read digit by digit
+            raise GANliftError(
+                f"{_setting('channels')} must be a list of widths, got {self.channels!r}."
+            )
+        self.channels = [whole_number(count, _setting("channels")) for count in self.channels]
         self.adam_betas = (float(self.adam_betas[0]), float(self.adam_betas[1]))
         if not all(0 <= beta < 1 for beta in self.adam_betas):
             raise GANliftError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -175,7 +176,7 @@ def test_a_round_trip_keeps_the_canonical_maps_and_the_shard_size(tmp_path) -> N
 
 def test_unusable_sets_and_sizes_are_refused_with_the_fix(tmp_path) -> None:
     """A zero batch size, another format version and a set without shards are user errors."""
-    with pytest.raises(GANliftError, match=r"^The batch size \(--batch\) must be at least 1"):
+    with pytest.raises(GANliftError, match=r"^The batch size \(--batch-size\) must be at least 1"):
         write_dataset(tmp_path / "zero", "car", n=1, size=16, batch_size=0)
     write_dataset(tmp_path, "car", n=1, size=16)
     fields = json.loads((tmp_path / "synth.json").read_text())
@@ -191,6 +192,46 @@ def test_unusable_sets_and_sizes_are_refused_with_the_fix(tmp_path) -> None:
     (tmp_path / "synth.json").write_text(json.dumps(fields))
     (tmp_path / "shards" / "shard_00000.npz").unlink()
     with pytest.raises(GANliftError, match="has no shards"):
+        read_dataset(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [  # shard_size 0 divided by zero, a huge count hung, the others were taken as they were
+        ({"shard_size": 0}, "The dataset's shard_size must be from 1 to 1,000,000, got 0."),
+        ({"count": 10**10}, "The dataset's count must be from 0 to 1,000,000"),
+        ({"split": "bogus"}, "The dataset's split must be one of train, test, got 'bogus'."),
+        ({"category": "horse"}, "The dataset's category must be one of face, car"),
+        ({"size": 0}, "The dataset's size must be from 1 to 4,096, got 0."),
+        ({"first_seed": -1}, "The dataset's first_seed must be a whole number from 0"),
+    ],
+)
+def test_a_synth_json_out_of_its_ranges_is_refused(tmp_path, change: dict, message: str) -> None:
+    write_dataset(tmp_path, "car", n=1, size=16)
+    fields = json.loads((tmp_path / "synth.json").read_text())
+    (tmp_path / "synth.json").write_text(json.dumps(fields | change))
+    with pytest.raises(GANliftError, match=re.escape(message)):
+        read_dataset(tmp_path)
+
+
+def test_damaged_shards_are_refused_with_the_fix(tmp_path) -> None:
+    write_dataset(tmp_path, "car", n=4, size=16, shard_size=2)
+    second = tmp_path / "shards" / "shard_00001.npz"
+    whole = second.read_bytes()
+    for damage in (whole[: len(whole) // 2], b"", b"shopping list"):  # tracebacks before
+        second.write_bytes(damage)
+        with pytest.raises(GANliftError, match=r"shard_00001\.npz is damaged .*; generate the"):
+            read_dataset(tmp_path)
+    with np.load(tmp_path / "shards" / "shard_00000.npz") as shard:
+        arrays = {key: shard[key] for key in shard.files}
+    np.savez(second, **{key: value for key, value in arrays.items() if key != "depth"})
+    with pytest.raises(GANliftError, match=r"holds the arrays \[.*\], not"):
+        read_dataset(tmp_path)  # read 2 depths for 4 images before
+    np.savez(second, **arrays | {"image": arrays["image"][:, :8]})
+    with pytest.raises(GANliftError, match="do not fit together"):
+        read_dataset(tmp_path)
+    np.savez(second, **arrays | {"depth": arrays["depth"][:1]})
+    with pytest.raises(GANliftError, match="hold arrays of different lengths"):
         read_dataset(tmp_path)
 
 

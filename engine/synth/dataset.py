@@ -25,6 +25,7 @@ Camera and light follow GAN2Shape's conventions (`engine.render.camera`).
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,11 +38,22 @@ from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.image_files import image_files
 from engine.images import make_grid, save_image
+from engine.limits import check_seed
 from engine.progress import ProgressFn, StopFn
-from engine.synth.generate import SynthBatch, render_samples
-from engine.synth.seeds import SplitName, seed_run, split_of
+from engine.synth.generate import CATEGORIES, SynthBatch, render_samples
+from engine.synth.seeds import SEED_RANGES, SplitName, seed_run, split_of
 
 FORMAT_VERSION = 1
+MAX_SAMPLES = 1_000_000
+"""Most samples a dataset holds (a million 64-px renders is 12 GiB of PNGs and shards)."""
+MAX_SIZE = 4096
+"""Largest image side a dataset is rendered at."""
+SHARD_KEYS = frozenset(
+    ("seeds", "image", "mask", "depth", "canonical_depth", "canonical_mask", "normal", "albedo",
+     "view", "light")
+)  # fmt: skip
+"""The arrays every shard holds (the module's docstring gives their shapes)."""
+_REGENERATE = "generate the dataset again with `python -m engine synth`"
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,26 @@ class DatasetInfo:
     split: SplitName
     shard_size: int
     format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.category not in CATEGORIES:
+            raise GANliftError(
+                f"The dataset's category must be one of {', '.join(CATEGORIES)}, got "
+                f"{self.category!r}."
+            )
+        if self.split not in SEED_RANGES:
+            raise GANliftError(
+                f"The dataset's split must be one of {', '.join(SEED_RANGES)}, got {self.split!r}."
+            )
+        for name, least, most in (
+            ("size", 1, MAX_SIZE), ("count", 0, MAX_SAMPLES), ("shard_size", 1, MAX_SAMPLES)
+        ):  # fmt: skip
+            value = whole_number(getattr(self, name), f"The dataset's {name}")
+            if not least <= value <= most:
+                raise GANliftError(
+                    f"The dataset's {name} must be from {least} to {most:,}, got {value}."
+                )
+        check_seed(self.first_seed, "The dataset's first_seed")
 
 
 def write_dataset(
@@ -235,17 +267,22 @@ def read_dataset(data_dir: str | Path) -> SynthBatch:
     ]
     shard_paths = [path for path in shard_paths if path.is_file()]
     if not shard_paths:
+        raise GANliftError(f"'{data_dir}' has no shards; {_REGENERATE}.")
+    shards = [_read_shard(path) for path in shard_paths]
+    try:  # a last shard rewritten longer by an extension killed outright: its count
+        data = {
+            key: np.concatenate([shard[key] for shard in shards])[: info.count]
+            for key in SHARD_KEYS
+        }
+    except ValueError as error:  # shards of other image sizes
         raise GANliftError(
-            f"'{data_dir}' has no shards; generate it again with `python -m engine synth`."
+            f"The shards of '{data_dir}' do not fit together ({error}); {_REGENERATE}."
+        ) from error
+    if len({len(values) for values in data.values()}) != 1:
+        raise GANliftError(
+            f"The shards of '{data_dir}' hold arrays of different lengths; {_REGENERATE}."
         )
-    arrays: dict[str, list[np.ndarray]] = {}
-    for shard_path in shard_paths:
-        with np.load(shard_path, allow_pickle=False) as shard:
-            for key in shard.files:
-                arrays.setdefault(key, []).append(shard[key])
-    data = {  # a last shard rewritten longer by an extension killed outright: its count
-        key: torch.from_numpy(np.concatenate(parts)[: info.count]) for key, parts in arrays.items()
-    }
+    data = {key: torch.from_numpy(values) for key, values in data.items()}
 
     def from_uint8(image: torch.Tensor) -> torch.Tensor:  # [N, H, W, 3] → [N, 3, H, W] in [-1, 1]
         return image.permute(0, 3, 1, 2).float() / 127.5 - 1
@@ -264,6 +301,21 @@ def read_dataset(data_dir: str | Path) -> SynthBatch:
         view=data["view"],
         light=data["light"],
     )
+
+
+def _read_shard(path: Path) -> dict[str, np.ndarray]:
+    """The `SHARD_KEYS` arrays of one shard file; a damaged file or one that holds other arrays
+    is refused in a sentence."""
+    try:
+        with np.load(path, allow_pickle=False) as shard:
+            if set(shard.files) != SHARD_KEYS:
+                raise GANliftError(
+                    f"Shard {path} holds the arrays {sorted(shard.files)}, not "
+                    f"{sorted(SHARD_KEYS)}; {_REGENERATE}."
+                )
+            return {key: shard[key] for key in SHARD_KEYS}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise GANliftError(f"Shard {path} is damaged ({error}); {_REGENERATE}.") from error
 
 
 def save_preview(batch: SynthBatch, path: str | Path, *, columns: int = 8) -> Path:

@@ -19,6 +19,7 @@ from engine.evaluation.coverage import COVERAGE_GOAL
 from engine.evaluation.evaluate import COUNT_RANGES, EvaluationConfig, evaluate_gan
 from engine.evaluation.report import write_evaluation
 from engine.evaluation.samples import generate_samples
+from engine.evaluation.training_run import recorded_training_run
 from engine.images import make_grid
 from engine.stylegan2 import (
     generator_fingerprint,
@@ -126,6 +127,37 @@ def test_training_facts_come_from_the_latest_session_and_the_furthest_record(
     assert training.latest_kimg == pytest.approx(0.9)
     assert training.sessions == 2
     assert training.dataset is not None and training.dataset.count == 2
+
+
+def test_edited_log_records_and_snapshot_facts_are_read_as_unknown(tmp_path: Path) -> None:
+    """A log or model .json edited to hold text where numbers go raised TypeError and
+    ValueError mid-card; such records are skipped and such facts unknown."""
+    records = [
+        {"time": 0.0, "event": "start", "step": 0, "data": 5},
+        {"time": "0", "step": 1, "kimg": 0.1},
+        {"time": 1.0, "step": "10", "kimg": 0.2},
+        {"time": 2.0, "step": 2, "kimg": [1]},
+        {"time": 3.0, "event": "start", "step": 2, "data": "d", "images": 4},
+        {"time": 5.0, "step": 3, "kimg": 0.3},
+    ]
+    _write_log(tmp_path / "run", records, None)
+    training = read_training_run({"step": "9375x", "kimg": [1]}, tmp_path / "run")
+    assert (training.snapshot_step, training.snapshot_kimg) == (None, None)
+    assert (training.sessions, training.data_dir, training.latest_kimg) == (1, "d", 0.3)
+    assert read_training_run({"step": 3, "kimg": 0.3}, tmp_path / "run").wall_time_s == 2.0
+
+
+def test_recorded_training_facts_of_the_wrong_kind_are_refused(tmp_path: Path) -> None:
+    """`sessions: "abc"` in an evaluation.json was int()'s ValueError."""
+    snapshot = {"snapshot_step": 60, "snapshot_kimg": 0.96}
+    for damage in ({"sessions": "abc"}, {"wall_time_s": [1]}, {"device": 5}):
+        record = tmp_path / "evaluation.json"
+        record.write_text(json.dumps({"training": snapshot | damage}))
+        name = next(iter(damage))
+        with pytest.raises(GANliftError, match=f"records training.{name} .*, which is not a"):
+            recorded_training_run(record, {"step": 60, "kimg": 0.96})
+    record.write_text(json.dumps({"training": snapshot | {"sessions": 2, "device": "cpu"}}))
+    assert recorded_training_run(record, {"step": 60, "kimg": 0.96}).sessions == 2
 
 
 def test_a_run_folder_without_its_config_gives_no_train_command(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import safetensors.torch
 import torch
 
 from engine.cli import main
@@ -115,6 +116,15 @@ def test_check_command_reads_the_networks_fast_mode_uses(tmp_path: Path, capsys)
     assert main(check) == 0
     assert "yaw: correlation with the truth" in capsys.readouterr().out
     assert json.loads((tmp_path / "check.json").read_text())["count"] == 3
+    weights = tmp_path / "tiny-gan2shape.safetensors"
+    state = safetensors.torch.load_file(str(weights))
+    safetensors.torch.save_file(dict(list(state.items())[1:]), str(weights))  # one tensor lost
+    assert main(check) == 2  # was load_state_dict's RuntimeError
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "does not hold the networks of preset" in error
+    weights.with_suffix(".json").write_text("[1]")
+    assert main(check) == 2  # was an AttributeError
+    assert "holds no JSON object; copy the one gan2shape-pretrain" in capsys.readouterr().err
 
 
 def test_the_check_offers_no_precision_it_would_ignore(capsys) -> None:

@@ -204,6 +204,8 @@ def test_starting_from_an_unsuitable_model_is_one_sentence(
     state = TrainingState.create(TINY, CPU)
     with pytest.raises(GANliftError, match="holds no discriminator"):
         state.start_from(dataclasses.replace(model, discriminator=None), TINY)
+    with pytest.raises(GANliftError, match="records kimg '9x', which is no count of images"):
+        state.start_from(dataclasses.replace(model, extra={"kimg": "9x"}), TINY)  # ValueError
     args = ["train-gan", "--data", str(image_folder), "--out", str(tmp_path / "second"),
             "--size", "16", "--channels", "8,8,8", "--style-dim", "8", "--n-mlp", "2",
             "--init-from", str(first.model_path)]  # fmt: skip

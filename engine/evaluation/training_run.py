@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from engine.config import config_from_dict
+from engine.config import config_from_dict, finite_number
 from engine.errors import GANliftError
 from engine.stylegan2.training.command import train_command
 from engine.stylegan2.training.config import TrainConfig
@@ -63,8 +63,9 @@ class TrainingRun:
 def read_training_run(extra: dict[str, Any], run_dir: str | Path | None) -> TrainingRun:
     """Training facts of a snapshot with metadata `extra` (the checkpoint's ``extra``), from
     `run_dir` (None or a folder without a log: only what `extra` holds)."""
-    step = extra.get("step")
-    kimg = extra.get("kimg")
+    step, kimg = extra.get("step"), extra.get("kimg")  # unknown where edited to a non-number
+    step = int(step) if finite_number(step) and step % 1 == 0 else None
+    kimg = float(kimg) if finite_number(kimg) else None
     folder = Path(run_dir) if run_dir is not None else None
     records = read_log(folder / "log.jsonl") if folder is not None else []
     config_path = folder / "config.json" if folder is not None else None
@@ -74,8 +75,8 @@ def read_training_run(extra: dict[str, Any], run_dir: str | Path | None) -> Trai
     kimgs = [float(record["kimg"]) for record in records if "kimg" in record]
     return TrainingRun(
         run_dir=folder if records or config else None,
-        snapshot_step=int(step) if step is not None else None,
-        snapshot_kimg=float(kimg) if kimg is not None else None,
+        snapshot_step=step,
+        snapshot_kimg=kimg,
         target_kimg=config.kimg if config else None,
         latest_kimg=max(kimgs) if kimgs else None,
         wall_time_s=_wall_time(records, step) if records and step is not None else None,
@@ -115,6 +116,13 @@ def recorded_training_run(evaluation_json: str | Path, extra: dict[str, Any]) ->
             f"checkpoint's step {extra.get('step')}; pass the evaluation of this snapshot."
         )
     values = {field.name: recorded.get(field.name) for field in fields(TrainingRun)}
+    for name, value in values.items():
+        kind = _RECORDED_KINDS.get(name)
+        if value is not None and kind is not None and not _is_kind(value, kind):
+            raise GANliftError(
+                f"{path} records training.{name} {str(value)[:40]!r}, which is not {kind}; "
+                "evaluate the snapshot with its run folder (--run-dir) instead."
+            )
     values["run_dir"] = Path(values["run_dir"]) if values["run_dir"] else None
     values["sessions"] = int(values["sessions"] or 0)
     dataset = values["dataset"]
@@ -122,6 +130,22 @@ def recorded_training_run(evaluation_json: str | Path, extra: dict[str, Any]) ->
         config_from_dict(DatasetInfo, dataset, f"{path}'s training.dataset") if dataset else None
     )
     return TrainingRun(**values)
+
+
+_RECORDED_KINDS = {
+    "run_dir": "a text", "data_dir": "a text", "device": "a text", "precision": "a text",
+    "train_command": "a text", "snapshot_step": "a whole number", "sessions": "a whole number",
+    "data_images": "a whole number", "snapshot_kimg": "a number", "target_kimg": "a number",
+    "latest_kimg": "a number", "wall_time_s": "a number",
+}  # fmt: skip
+"""What each recorded training fact must be (the data set is checked as a `DatasetInfo`)."""
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    """Whether `value` is of a `_RECORDED_KINDS` kind."""
+    if kind == "a text":
+        return isinstance(value, str)
+    return finite_number(value) and (kind == "a number" or value % 1 == 0)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -58,6 +58,11 @@ def load_pretrained(
             f"The pretrained networks {path} (or the .json beside it) cannot be read; "
             "pretrain them again."
         ) from error
+    if not isinstance(info, dict):
+        raise GANliftError(
+            f"The {path.with_suffix('.json').name} beside the pretrained networks {path} holds "
+            "no JSON object; copy the one gan2shape-pretrain wrote, or pretrain them again."
+        )
     if info.get("networks") != dataclasses.asdict(preset.networks):
         raise GANliftError(
             f"The pretrained networks {path} were trained for other network sizes than preset "

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from engine.atomic import write_text
+from engine.config import finite_number
 
 
 class JsonlLog:
@@ -57,8 +58,14 @@ def _record_step(line: str) -> float:
     return step if isinstance(step, int | float) else -math.inf
 
 
+_RECORD_TYPES = {"time": float, "step": int, "kimg": float, "event": str, "data": str,
+                 "images": int}  # fmt: skip
+"""The fields readers of a log use, and their types (an int is a float too)."""
+
+
 def read_log(path: Path) -> list[dict[str, Any]]:
-    """The records of a ``log.jsonl`` (empty when missing); a torn last line is skipped."""
+    """The records of a ``log.jsonl`` (empty when missing); a torn last line and a record whose
+    time, step, kimg, event, data or images has another type (an edited log) are skipped."""
     if not path.is_file():
         return []
     records = []
@@ -67,9 +74,22 @@ def read_log(path: Path) -> list[dict[str, Any]]:
             record = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict) and "time" in record:
+        if isinstance(record, dict) and "time" in record and _well_typed(record):
             records.append(record)
     return records
+
+
+def _well_typed(record: dict[str, Any]) -> bool:
+    """Whether the `_RECORD_TYPES` fields that `record` has are of their types."""
+    for name, kind in _RECORD_TYPES.items():
+        if name not in record:
+            continue
+        value = record[name]
+        if kind is str and not isinstance(value, str):
+            return False
+        if kind is not str and not (finite_number(value) and (kind is float or value % 1 == 0)):
+            return False
+    return True
 
 
 class RunningMeans:

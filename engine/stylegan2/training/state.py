@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from engine.atomic import save_torch
-from engine.config import config_changes
+from engine.config import config_changes, finite_number
 from engine.errors import GANliftError
 from engine.randomness import global_rng_kept
 from engine.stylegan2 import Checkpoint, Discriminator, Generator
@@ -129,7 +129,12 @@ class TrainingState:
         self.generator.load_state_dict(weights, strict=True)
         self.generator_ema.load_state_dict(weights, strict=True)
         self.discriminator.load_state_dict(checkpoint.discriminator.state_dict(), strict=True)
-        kimg = float(checkpoint.extra.get("kimg", 0.0))
+        kimg = checkpoint.extra.get("kimg", 0.0)
+        if not (finite_number(kimg) and kimg >= 0):
+            raise GANliftError(
+                f"{checkpoint.source} records kimg {kimg!r}, which is no count of images; "
+                "restore the .json written with its weights."
+            )
         self.step = round(kimg * 1000 / config.batch)
 
 

@@ -142,6 +142,19 @@ def test_view_codes_fix_the_first_layers_and_round_trip(generator, tmp_path) -> 
         loaded.labelled()
     with pytest.raises(GANliftError, match=r"The view layers .* must be from 1 to"):
         sample_view_codes(generator, 1, num_view_layers=generator.num_ws)
+    nan = views.codes.clone()
+    nan[0, 0, 0] = math.nan  # auto-label wrote NaN cameras for such codes
+    damaged = [
+        ({"codes": nan}, "View codes hold 1 values that are not finite"),
+        ({"codes": views.codes[:, :0].contiguous()}, "none of them 0, got [3, 0,"),
+        ({"codes": views.codes.long()}, "must be floating-point numbers, got torch.int64"),
+        ({"codes": views.codes, "cameras": torch.full((3, 3), math.inf)}, "cameras hold 9 values"),
+    ]
+    for tensors, message in damaged:
+        path = tmp_path / "bad.safetensors"
+        safetensors.torch.save_file(tensors, str(path))
+        with pytest.raises(GANliftError, match=re.escape(message)):
+            load_view_codes(path)
 
 
 def test_hand_labels_round_trip_through_json(generator, tmp_path) -> None:

@@ -39,12 +39,27 @@ class ViewCodes:
     written before it was recorded)."""
 
     def __post_init__(self) -> None:
-        if self.codes.dim() != 3:
-            raise GANliftError(f"View codes must be [V, L, D], got {list(self.codes.shape)}.")
+        if self.codes.dim() != 3 or 0 in self.codes.shape:
+            raise GANliftError(
+                f"View codes must be [V, L, D] with none of them 0, got {list(self.codes.shape)}."
+            )
         if self.cameras is not None and self.cameras.shape != (len(self.codes), 3):
             raise GANliftError(
                 f"View cameras must be [{len(self.codes)}, 3], got {list(self.cameras.shape)}."
             )
+        fix = "draw the codes again with 'styleganr view-codes' and label them"
+        for name, values in (("codes", self.codes), ("cameras", self.cameras)):
+            if values is None:
+                continue
+            if not values.is_floating_point():
+                raise GANliftError(
+                    f"View {name} must be floating-point numbers, got {values.dtype}; {fix}."
+                )
+            if not values.isfinite().all():
+                raise GANliftError(
+                    f"View {name} hold {int((~values.isfinite()).sum())} values that are not "
+                    f"finite (NaN or infinite); {fix}."
+                )
 
     @property
     def num_view_layers(self) -> int:

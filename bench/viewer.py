@@ -38,7 +38,10 @@ def main() -> None:
         "--frames", type=at_least(2), default=10, help="frames timed per viewer (%(default)s)"
     )
     parser.add_argument(
-        "--size", type=at_least(16), default=256, help="orbit picture side (the app's, %(default)s)"
+        "--size",
+        type=at_least(16),
+        default=256,
+        help="orbit picture side, at least 16 (the app's: %(default)s)",
     )
     args = parser.parse_args()
     mesh = dome_mesh()

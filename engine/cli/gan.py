@@ -54,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--truncation",
         type=at_least(0, float, maximum=MAX_TRUNCATION),
         default=0.7,
-        help="truncation psi: 0 draws the mean w, 1 none, above 1 exaggerates (%(default)s)",
+        help="truncation psi, 0 to 2: 0 draws the mean w, 1 none, above 1 exaggerates "
+        "(%(default)s)",
     )
     sample.add_argument("--out", default="grid.png", help="output image (%(default)s)")
     add_device_option(sample)

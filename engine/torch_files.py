@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +59,76 @@ def read_torch_file(path: str | os.PathLike, *, missing: str, damaged: str) -> A
         raise  # the machine's limit, not the file's fault
     except Exception as error:  # a file that is not a pickle fails in many ways (KeyError, ...)
         raise GANliftError(damaged) from error
+
+
+def check_weights(state: Mapping[str, torch.Tensor], source: str, fix: str) -> None:
+    """Refuse weights that are complex or not finite (NaN, infinite): a network of them draws
+    black images or NaN meshes, and a run resumed from them overwrites good outputs."""
+    for key, value in state.items():
+        if value.is_complex():
+            raise GANliftError(f"{source} holds {key} as complex numbers; {fix}.")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            count = int((~torch.isfinite(value)).sum())
+            raise GANliftError(
+                f"{source} holds {count} weights in {key} that are not finite (NaN or "
+                f"infinite); {fix}."
+            )
+
+
+def load_weights(module: torch.nn.Module, state: Any, source: str, fix: str) -> None:
+    """`module.load_state_dict(state, strict=True)` for a state read from `source`, refused in
+    one sentence that ends with `fix` where it is no mapping of tensors, misses or adds a
+    tensor, has another shape, stores integers where the module has floats (they would be
+    cast without a word) or holds weights that are not finite."""
+    if not isinstance(state, Mapping) or not all(
+        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()
+    ):
+        raise GANliftError(f"{source} holds no network weights where they belong; {fix}.")
+    own = module.state_dict()
+    cast = [
+        key
+        for key, value in state.items()
+        if key in own and own[key].is_floating_point() and not value.is_floating_point()
+    ]
+    if cast:
+        raise GANliftError(
+            f"{source} holds {cast[0]} as {state[cast[0]].dtype}, not floating-point weights; "
+            f"{fix}."
+        )
+    check_weights(state, source, fix)
+    try:
+        module.load_state_dict(dict(state), strict=True)
+    except RuntimeError as error:
+        detail = " ".join(str(error).split())
+        raise GANliftError(
+            f"{source} does not fit the {type(module).__name__} it holds weights for "
+            f"({detail[:200]}); {fix}."
+        ) from error
+
+
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer, state: Any, source: str, fix: str
+) -> None:
+    """`optimizer.load_state_dict(state)`, refused in one sentence where the state is for
+    other parameters or its moments have other shapes (which failed only at the next step,
+    after the run's files were rewritten)."""
+    try:
+        optimizer.load_state_dict(state)
+    except (ValueError, KeyError, TypeError, RuntimeError) as error:
+        raise GANliftError(
+            f"{source} holds an optimiser state for other networks; {fix}."
+        ) from error
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            for name, moment in optimizer.state.get(parameter, {}).items():
+                if not isinstance(moment, torch.Tensor):
+                    continue
+                if moment.dim() > 0 and moment.shape != parameter.shape:
+                    raise GANliftError(
+                        f"{source} holds an optimiser {name} of shape {list(moment.shape)} for "
+                        f"a weight of shape {list(parameter.shape)}; {fix}."
+                    )
+                if moment.is_floating_point() and not bool(torch.isfinite(moment).all()):
+                    raise GANliftError(
+                        f"{source} holds an optimiser {name} that is not finite; {fix}."
+                    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from engine.stylegan2 import (
     save_checkpoint,
     save_pt_checkpoint,
 )
+from engine.stylegan2.safe_pickle import load_torch_file
 
 REDUCED_128 = {4: 32, 8: 32, 16: 32, 32: 16, 64: 16, 128: 8}
 
@@ -343,3 +345,25 @@ def test_bf16_counts_as_native_on_ampere_or_newer_gpus(monkeypatch) -> None:
     )
     assert not bf16_supported("cuda:0")
     assert bf16_supported("cuda:1")
+
+
+def test_weights_that_are_not_finite_or_not_floats_are_refused(tmp_path: Path) -> None:
+    """A NaN weight sampled black grids with exit 0, and int8 or bool weights were cast."""
+    G = Generator(GeneratorConfig(16, {4: 8, 8: 8, 16: 8}, style_dim=8, n_mlp=2))
+    for writer in (save_checkpoint, save_pt_checkpoint):
+        for damage, message in (
+            (math.nan, "holds 1 weights in"),
+            (math.inf, "that are not finite"),
+        ):
+            broken = copy.deepcopy(G)
+            with torch.no_grad():
+                broken.style[1].weight.view(-1)[0] = damage
+            path = writer(tmp_path / f"nan{writer.__name__}.pt", broken)
+            with pytest.raises(GANliftError, match=message):
+                load_checkpoint(path)
+    path = save_pt_checkpoint(tmp_path / "int8.pt", G)
+    stored = load_torch_file(path)
+    stored["g_ema"]["input.input"] = stored["g_ema"]["input.input"].to(torch.int8)
+    torch.save(stored, path)
+    with pytest.raises(GANliftError, match=r"as torch\.int8, not floating-point weights"):
+        load_checkpoint(path)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import errno
 import itertools
 import json
+import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +223,56 @@ def test_starting_from_an_unsuitable_model_is_one_sentence(
         train_gan(image_folder, tmp_path / "second", config=narrow, device=CPU, resume=True,
                   init_from=model)  # fmt: skip
     assert load_torch_file(stopped.state_path)["step"] == 1
+
+
+def _damaged(data: dict, part: str) -> dict:
+    """A copy of a training state's `data` with one `part` damaged."""
+    data = copy.deepcopy(data)
+    first = next(iter(data["G"]))
+    if part == "nan weight":
+        data["G_ema"][first] = torch.full_like(data["G_ema"][first], math.nan)
+    elif part == "wrong shape":
+        data["G"][first] = torch.zeros(3)
+    elif part == "no weights":
+        data["G"] = [1]
+    elif part == "int weights":
+        data["D"] = {key: value.to(torch.int8) for key, value in data["D"].items()}
+    elif part == "moment shape":
+        moments = next(iter(data["G_optim"]["state"].values()))
+        moments["exp_avg"] = torch.zeros(1)
+    elif part == "rng":
+        data["rng"]["train"] = torch.zeros(3)
+    else:
+        data["step"] = -5 if part == "negative step" else "x"
+    return data
+
+
+@pytest.mark.parametrize(
+    ("part", "message"),
+    [
+        (
+            "nan weight",
+            "training-state.pt's G_ema holds 256 weights in style.1.weight that",
+        ),  # wrote a NaN model
+        ("wrong shape", "training-state.pt's G does not fit the Generator"),
+        ("no weights", "training-state.pt's G holds no network weights"),
+        ("int weights", "as torch.int8, not floating-point weights"),  # cast without a word
+        ("moment shape", "holds an optimiser exp_avg of shape [1]"),  # failed mid-step
+        ("rng", "holds damaged random generator states"),
+        ("negative step", "holds step -5, which is no count of steps"),  # resumed at -5
+        ("text step", "holds step 'x', which is no count of steps"),
+    ],
+)
+def test_a_damaged_training_state_is_refused_before_the_run_is_touched(
+    image_folder: Path, tmp_path: Path, part: str, message: str
+) -> None:
+    stopped = train_gan(image_folder, tmp_path, config=TINY, device=CPU, should_stop=lambda: True)
+    data = load_torch_file(stopped.state_path)
+    torch.save(_damaged(data, part), stopped.state_path)
+    kept = {name: (tmp_path / name).read_bytes() for name in ("config.json", "log.jsonl")}
+    with pytest.raises(GANliftError, match=re.escape(message)):
+        train_gan(image_folder, tmp_path, config=TINY, device=CPU, resume=True)
+    assert {name: (tmp_path / name).read_bytes() for name in kept} == kept
 
 
 def test_should_stop_snapshots_and_resume_finishes(image_folder: Path, tmp_path: Path) -> None:
@@ -520,7 +573,7 @@ def test_a_state_from_more_gpus_resumes_where_fewer_are_visible(
     monkeypatch.setattr(
         torch.cuda, "set_rng_state", lambda rng, device: restored.append((int(rng[0]), device))
     )
-    state.load(data)
+    state.load(data, "training-state.pt")
     assert restored == [(0, 0), (1, 1)]  # GPU i gets the state saved for GPU i
 
 

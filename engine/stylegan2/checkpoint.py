@@ -43,7 +43,7 @@ from engine.stylegan2.config import (
 from engine.stylegan2.discriminator import Discriminator
 from engine.stylegan2.generator import Generator
 from engine.stylegan2.safe_pickle import error_summary, load_ada_pickle, load_torch_file
-from engine.torch_files import stores_every_value
+from engine.torch_files import check_weights, stores_every_value
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
 """Where bare model names ("default-face") are looked up."""
@@ -563,6 +563,12 @@ def _check_layout(
                 f"{source} declares {key} as {list(value.shape)} but stores fewer values; a "
                 "saved network stores every weight, so re-save it from the network."
             )
+        if not value.is_floating_point() and not value.is_complex():
+            raise GANliftError(
+                f"{source} holds {key} as {value.dtype}, not floating-point weights; it is not "
+                "a StyleGAN2 checkpoint."
+            )
+    check_weights(state, source, "restore the checkpoint from its source or retrain it")
 
 
 def _load_state(module: torch.nn.Module, state: Mapping[str, Any], source: str) -> None:

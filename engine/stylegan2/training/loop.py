@@ -192,7 +192,7 @@ def _resume_into(state: TrainingState, path: Path, config: TrainConfig, resume: 
             f"Cannot resume {path}: it was trained with other settings ({details}); pass the "
             "same settings or choose another --out folder."
         )
-    state.load(data)
+    state.load(data, str(path))
 
 
 def _check_same_data(

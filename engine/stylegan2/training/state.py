@@ -21,6 +21,7 @@ from engine.randomness import global_rng_kept
 from engine.stylegan2 import Checkpoint, Discriminator, Generator
 from engine.stylegan2.safe_pickle import load_torch_file
 from engine.stylegan2.training.config import TrainConfig
+from engine.torch_files import load_optimizer_state, load_weights
 
 STATE_FORMAT = "ganlift-stylegan2-training"
 STATE_VERSION = 1
@@ -103,21 +104,34 @@ class TrainingState:
         }
         save_torch(data, path)
 
-    def load(self, data: dict[str, Any]) -> None:
-        """Restore networks, optimisers, RNG states and counters from `read_state_file` output."""
-        self.generator.load_state_dict(data["G"], strict=True)
-        self.discriminator.load_state_dict(data["D"], strict=True)
-        self.generator_ema.load_state_dict(data["G_ema"], strict=True)
+    def load(self, data: dict[str, Any], source: str) -> None:
+        """Restore networks, optimisers, RNG states and counters from `read_state_file` output
+        (of the file `source`), each checked before any is used: a damaged state is refused in
+        one sentence before the run's folder is touched."""
+        fix = "resume from an intact copy or start a new run in another --out folder"
+        for key, network in (("G", self.generator), ("D", self.discriminator),
+                             ("G_ema", self.generator_ema)):  # fmt: skip
+            load_weights(network, data.get(key), f"{source}'s {key}", fix)
         if not data.get("compact"):
-            self.g_optim.load_state_dict(data["G_optim"])
-            self.d_optim.load_state_dict(data["D_optim"])
-        self.rng.set_state(data["rng"]["train"])
-        torch.set_rng_state(data["rng"]["torch"])
-        if torch.cuda.is_available():  # one state per GPU the run saw; fewer may be visible now
-            for index, state in enumerate(data["rng"]["cuda"][: torch.cuda.device_count()]):
-                torch.cuda.set_rng_state(state, index)
-        self.pl_mean = data["pl_mean"].to(self.pl_mean.device)
-        self.step = int(data["step"])
+            load_optimizer_state(self.g_optim, data.get("G_optim"), f"{source}'s G_optim", fix)
+            load_optimizer_state(self.d_optim, data.get("D_optim"), f"{source}'s D_optim", fix)
+        rng, pl_mean, step = data.get("rng"), data.get("pl_mean"), data.get("step")
+        try:
+            self.rng.set_state(rng["train"])
+            torch.set_rng_state(rng["torch"])
+            if torch.cuda.is_available():  # one per GPU the run saw; fewer may be visible now
+                for index, state in enumerate(rng["cuda"][: torch.cuda.device_count()]):
+                    torch.cuda.set_rng_state(state, index)
+        except (TypeError, KeyError, RuntimeError) as error:
+            raise GANliftError(f"{source} holds damaged random generator states; {fix}.") from error
+        if not (
+            isinstance(pl_mean, torch.Tensor) and pl_mean.numel() == 1 and pl_mean.isfinite().all()
+        ):
+            raise GANliftError(f"{source} holds no finite path-length mean; {fix}.")
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise GANliftError(f"{source} holds step {step!r}, which is no count of steps; {fix}.")
+        self.pl_mean = pl_mean.to(self.pl_mean.device).reshape(self.pl_mean.shape)
+        self.step = step
         self.data = data.get("data")
 
     def start_from(self, checkpoint: Checkpoint, config: TrainConfig) -> None:
@@ -125,7 +139,7 @@ class TrainingState:
         discriminator, fresh Adam moments. The step resumes at the kimg a GANlift model records
         (so `kimg` stays the run's total length and the EMA ramp-up goes on), else at 0."""
         check_can_start_from(checkpoint, config)
-        weights = checkpoint.generator.state_dict()
+        weights = checkpoint.generator.state_dict()  # checked as the checkpoint was read
         self.generator.load_state_dict(weights, strict=True)
         self.generator_ema.load_state_dict(weights, strict=True)
         self.discriminator.load_state_dict(checkpoint.discriminator.state_dict(), strict=True)

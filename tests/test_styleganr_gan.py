@@ -51,6 +51,7 @@ from engine.styleganr import (
     load_model_views,
     load_styleganr,
     load_view_codes,
+    load_view_labeller,
     mask_entropy,
     predict_views,
     render_multiview,
@@ -1076,3 +1077,56 @@ def test_synthetic_pairs_are_rendered_on_the_training_device(tmp_path, monkeypat
                "--batch-size", "2", "--out", str(tmp_path / "inverse.pt")]  # fmt: skip
     assert main(command) == 0
     assert devices and set(devices) == {training_device}
+
+
+def _damage(state: dict, where: str) -> dict:
+    """A copy of a StyleGAN-R model state with the part `where` damaged."""
+    state = copy.deepcopy(state)
+    weights = state["inverse_graphics"]["state"]
+    first = next(iter(weights))
+    if where == "nan weight":
+        weights[first] = torch.full_like(weights[first], math.nan)
+    elif where == "wrong shape":
+        weights[first] = torch.zeros(3)
+    elif where == "no mapping config":
+        del state["mapping"]["config"]
+    elif where == "no inverse graphics":
+        state["inverse_graphics"] = None
+    else:
+        state["generator_path"] = 5
+    return state
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [  # a NaN weight wrote a mesh of NaN vertices; the others were tracebacks
+        ("nan weight", "'s inverse_graphics network holds 108 weights in encoder.0.weight"),
+        ("wrong shape", "'s inverse_graphics network does not fit the InverseGraphicsNet"),
+        ("no mapping config", "lacks its mapping.config (a damaged or edited file)"),
+        ("no inverse graphics", "lacks its inverse_graphics.config (a damaged or edited file)"),
+        ("generator path", "records its StyleGAN2 as 5; pass the file GANlift wrote"),
+    ],
+)
+def test_a_damaged_model_file_is_refused_in_a_sentence(model, tmp_path, where, message) -> None:
+    path = save_styleganr(model, tmp_path / "model.pt")
+    torch.save(_damage(torch.load(path, weights_only=True), where), path)
+    with pytest.raises(GANliftError, match=re.escape(message)):
+        load_styleganr(path, generator=model.generator)
+
+
+def test_a_damaged_labeller_state_is_refused_in_a_sentence(tmp_path) -> None:
+    config = LabellerConfig(image_size=16, width=4, steps=1, batch_size=2, checkpoint_every=1)
+    path = tmp_path / "labeller.pt"
+    train_view_labeller(config, state_path=path, image_size=16)
+    state = torch.load(path, weights_only=True)
+    first = next(iter(state["labeller"]))
+    torch.save(state | {"step": "x"}, path)  # int()'s ValueError before
+    with pytest.raises(GANliftError, match="holds step 'x', which is no count of steps"):
+        train_view_labeller(replace(config, steps=2), state_path=path, image_size=16)
+    nan = state["labeller"] | {first: torch.full_like(state["labeller"][first], math.nan)}
+    torch.save(state | {"labeller": nan}, path)
+    with pytest.raises(GANliftError, match="that are not finite"):
+        load_view_labeller(path)
+    torch.save({key: value for key, value in state.items() if key != "labeller"}, path)
+    with pytest.raises(GANliftError, match="lacks its labeller"):  # a KeyError before
+        load_view_labeller(path)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
+
 from engine.atomic import save_torch, write_json
 from engine.config import config_changes, config_from_dict, config_to_dict, read_json_file
 from engine.errors import GANliftError
@@ -74,6 +76,43 @@ def read_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:
         holds = state_kind(found) if found else "plain weights"
         raise GANliftError(f"{path} holds {holds}, not {wanted}; {fix}.")
     return state
+
+
+STATE_FIX = "pass the file GANlift wrote, or train it again"
+"""How a refusal of a damaged or edited state file ends."""
+
+
+def state_part(state: dict[str, Any], path: str | os.PathLike, *names: str) -> Any:
+    """``state[names[0]][names[1]]...`` of a state read from ``path``; a state that lacks it
+    (damaged or edited: a KeyError or TypeError deep in a loader before) is refused."""
+    part: Any = state
+    for depth, name in enumerate(names):
+        if not isinstance(part, dict) or name not in part:
+            raise GANliftError(
+                f"{path} lacks its {'.'.join(names[: depth + 1])} (a damaged or edited file); "
+                f"{STATE_FIX}."
+            )
+        part = part[name]
+    return part
+
+
+def state_step(state: dict[str, Any], path: str | os.PathLike, *names: str) -> int:
+    """The step count at ``names`` (default ``step``) of a state, a whole number of 0 or more."""
+    step = state_part(state, path, *(names or ("step",)))
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise GANliftError(f"{path} holds step {step!r}, which is no count of steps; {STATE_FIX}.")
+    return step
+
+
+def set_rng_state(rng: torch.Generator, state: Any, path: str | os.PathLike) -> None:
+    """``rng.set_state(state)`` for a state read from ``path``, refused in a sentence when the
+    stored state is damaged."""
+    try:
+        rng.set_state(state)
+    except (TypeError, RuntimeError) as error:
+        raise GANliftError(
+            f"{path} holds a damaged random generator state; {STATE_FIX}."
+        ) from error
 
 
 def check_resumable(path: str | os.PathLike, stored: Any, config: Any) -> None:

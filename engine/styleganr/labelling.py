@@ -31,15 +31,19 @@ from engine.randomness import global_rng_kept
 from engine.stylegan2 import Generator
 from engine.styleganr.camera import camera_from_view
 from engine.styleganr.config_io import (
+    STATE_FIX,
     check_not_past_steps,
     load_config,
     read_state,
     run_steps,
     save_config,
+    state_part,
+    state_step,
     write_state,
 )
 from engine.styleganr.view_codes import ViewCodes, compose, sample_w
 from engine.synth import render_samples, seed_run
+from engine.torch_files import load_optimizer_state, load_weights
 
 STATE_FORMAT = "ganlift-styleganr-view-labeller"
 ELEVATION_RANGE = 30.0
@@ -214,11 +218,14 @@ def train_view_labeller(
     step = 0
     if Path(state_path).exists():
         state = read_state(state_path, STATE_FORMAT)
-        labeller.load_state_dict(state["labeller"], strict=True)
-        optimiser.load_state_dict(state["optimiser"])
+        source = f"{state_path}'s labeller"
+        load_weights(labeller, state_part(state, state_path, "labeller"), source, STATE_FIX)
+        load_optimizer_state(
+            optimiser, state_part(state, state_path, "optimiser"), source, STATE_FIX
+        )
         for group in optimiser.param_groups:  # the config's rate, e.g. a lower one to fine-tune
             group["lr"] = config.learning_rate
-        step = int(state["step"])
+        step = state_step(state, state_path)
         check_not_past_steps(state_path, step, config.steps)
 
     def save(step: int) -> None:
@@ -257,7 +264,8 @@ def train_view_labeller(
 def load_view_labeller(path: str | os.PathLike, device: torch.device | str = "cpu") -> ViewLabeller:
     """The labeller stored in a state file, in eval mode."""
     state = read_state(path, STATE_FORMAT)
-    return labeller_from_state(state["config"], state["labeller"], str(path), device)
+    config, weights = (state_part(state, path, name) for name in ("config", "labeller"))
+    return labeller_from_state(config, weights, str(path), device)
 
 
 def labeller_from_state(
@@ -266,7 +274,7 @@ def labeller_from_state(
     """A labeller built from a stored config dict and weights (from ``source``), in eval mode."""
     with global_rng_kept():  # the random initial weights are replaced by the stored ones
         labeller = ViewLabeller(config_from_dict(LabellerConfig, config, source))
-    labeller.load_state_dict(weights, strict=True)
+    load_weights(labeller, weights, source, STATE_FIX)
     return labeller.to(resolve_device(device)).eval()
 
 

@@ -24,11 +24,18 @@ from engine.errors import GANliftError
 from engine.randomness import global_rng_kept
 from engine.stylegan2 import Generator, generator_fingerprint, load_checkpoint
 from engine.stylegan2.checkpoint import MODELS_DIR, resolve_checkpoint_path
-from engine.styleganr.config_io import bundled_path, read_state, write_state
+from engine.styleganr.config_io import (
+    STATE_FIX,
+    bundled_path,
+    read_state,
+    state_part,
+    write_state,
+)
 from engine.styleganr.inverse_graphics import InverseGraphicsConfig, InverseGraphicsNet
 from engine.styleganr.labelling import ViewLabeller, labeller_from_state
 from engine.styleganr.mapping import MappingConfig, MappingNetwork
 from engine.styleganr.view_codes import ViewCodes
+from engine.torch_files import load_weights
 
 MODEL_FORMAT = "ganlift-styleganr"
 MODEL_VERSION = 1
@@ -120,26 +127,27 @@ def inverse_graphics_weights(
     start a new training run from (e.g. for another car GAN); its architecture must be
     ``config``."""
     path = resolve_model_path(path)
-    stored = read_state(path, MODEL_FORMAT)["inverse_graphics"]
-    if config_from_dict(InverseGraphicsConfig, stored["config"], str(path)) != config:
+    state = read_state(path, MODEL_FORMAT)
+    stored_config = state_part(state, path, "inverse_graphics", "config")
+    if config_from_dict(InverseGraphicsConfig, stored_config, str(path)) != config:
         raise GANliftError(
             f"{path} holds an inverse graphics network of another architecture than this "
             "run's; start this run from scratch or from a model of the same architecture."
         )
-    return stored["state"]
+    return state_part(state, path, "inverse_graphics", "state")
 
 
 def load_model_views(path: str | os.PathLike) -> ViewCodes:
     """The labelled view codes in a model file (or bundled model), read without its GAN."""
-    return _views(read_state(resolve_model_path(path), MODEL_FORMAT))
+    path = resolve_model_path(path)
+    return _views(read_state(path, MODEL_FORMAT), path)
 
 
-def _views(state: dict[str, Any]) -> ViewCodes:
-    return ViewCodes(
-        codes=state["views"]["codes"],
-        cameras=state["views"]["cameras"],
-        generator=state.get("generator_fingerprint"),
-    )
+def _views(state: dict[str, Any], path: Path) -> ViewCodes:
+    codes, cameras = (state_part(state, path, "views", name) for name in ("codes", "cameras"))
+    if not isinstance(codes, torch.Tensor) or not isinstance(cameras, torch.Tensor | None):
+        raise GANliftError(f"{path} holds view codes that are no tensors; {STATE_FIX}.")
+    return ViewCodes(codes=codes, cameras=cameras, generator=state.get("generator_fingerprint"))
 
 
 def load_styleganr(
@@ -154,13 +162,15 @@ def load_styleganr(
     to ``device`` and set to evaluation mode (pass a copy to keep yours as it is)."""
     path, device = resolve_model_path(path), resolve_device(device)
     state = read_state(path, MODEL_FORMAT)
+    recorded_path = state_part(state, path, "generator_path")
+    if not isinstance(recorded_path, str | None):
+        raise GANliftError(f"{path} records its StyleGAN2 as {recorded_path!r}; {STATE_FIX}.")
     if generator is None:
-        if not state["generator_path"]:
+        if not recorded_path:
             raise GANliftError(
                 f"{path} does not record its StyleGAN2 checkpoint; pass the GAN's checkpoint "
                 "(--checkpoint, or generator= in Python)."
             )
-        recorded_path = state["generator_path"]
         try:
             recorded_file = resolve_checkpoint_path(recorded_path)
         except GANliftError as error:
@@ -171,14 +181,15 @@ def load_styleganr(
             ) from error
         generator = load_checkpoint(recorded_file, device).generator  # its errors tell why
     with global_rng_kept():  # the random initial weights are replaced by the file's
-        inverse_graphics = InverseGraphicsNet(
-            config_from_dict(InverseGraphicsConfig, state["inverse_graphics"]["config"], str(path))
-        )
+        inverse_graphics = InverseGraphicsNet(config_from_dict(
+            InverseGraphicsConfig, state_part(state, path, "inverse_graphics", "config"), str(path)
+        ))  # fmt: skip
         mapping = MappingNetwork(
-            config_from_dict(MappingConfig, state["mapping"]["config"], str(path))
+            config_from_dict(MappingConfig, state_part(state, path, "mapping", "config"), str(path))
         )
-    inverse_graphics.load_state_dict(state["inverse_graphics"]["state"], strict=True)
-    mapping.load_state_dict(state["mapping"]["state"], strict=True)
+    for name, network in (("inverse_graphics", inverse_graphics), ("mapping", mapping)):
+        weights = state_part(state, path, name, "state")
+        load_weights(network, weights, f"{path}'s {name} network", STATE_FIX)
     if (mapping.config.num_ws, mapping.config.style_dim) != (generator.num_ws, generator.style_dim):
         raise GANliftError(
             f"{path} was trained for a GAN with W+ {mapping.config.num_ws} x "
@@ -197,13 +208,18 @@ def load_styleganr(
     segmenter = (
         None
         if stored is None
-        else labeller_from_state(stored["config"], stored["state"], str(path), device)
+        else labeller_from_state(
+            state_part(state, path, "segmenter", "config"),
+            state_part(state, path, "segmenter", "state"),
+            f"{path}'s segmenter",
+            device,
+        )
     )
     return StyleGANR(
         generator=generator.to(device).eval(),
         inverse_graphics=inverse_graphics,
         mapping=mapping.to(device).eval(),
-        views=_views(state),
-        generator_path=state["generator_path"],
+        views=_views(state, path),
+        generator_path=recorded_path,
         segmenter=segmenter,
     )

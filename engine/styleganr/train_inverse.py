@@ -22,10 +22,14 @@ from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
 from engine.randomness import global_rng_kept
 from engine.styleganr.config_io import (
+    STATE_FIX,
     check_not_past_steps,
     check_resumable,
     read_state,
     run_steps,
+    set_rng_state,
+    state_part,
+    state_step,
     write_state,
 )
 from engine.styleganr.inverse_graphics import (
@@ -43,6 +47,7 @@ from engine.styleganr.losses import (
     move_loss,
 )
 from engine.styleganr.multiview import ViewPairs
+from engine.torch_files import load_optimizer_state, load_weights
 
 STATE_FORMAT = "ganlift-styleganr-inverse-graphics"
 STATE_VERSION = 1
@@ -187,7 +192,7 @@ def train_inverse_graphics(
     with global_rng_kept(config.seed):
         network = InverseGraphicsNet(config.network)
     if initial_weights is not None:  # float16 weights of an exported model are copied as float32
-        network.load_state_dict(initial_weights, strict=True)
+        load_weights(network, initial_weights, "The initial weights", STATE_FIX)
     network = network.to(device)
     network.template = network.template.to(device)
     optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
@@ -222,10 +227,12 @@ def load_inverse_graphics(
 ) -> InverseGraphicsNet:
     """The network stored in an inverse graphics state file, in eval mode."""
     state = read_state(path, STATE_FORMAT)
-    config = config_from_dict(InverseGraphicsTrainConfig, state["config"], str(path))
+    config = config_from_dict(
+        InverseGraphicsTrainConfig, state_part(state, path, "config"), str(path)
+    )
     with global_rng_kept():  # the random initial weights are replaced by the stored ones
         network = InverseGraphicsNet(config.network)
-    network.load_state_dict(state["network"], strict=True)
+    load_weights(network, state_part(state, path, "network"), f"{path}'s network", STATE_FIX)
     device = resolve_device(device)
     network = network.to(device).eval()
     network.template = network.template.to(device)
@@ -262,11 +269,12 @@ def _resume(
             f"{path} was trained on {_pairs_text(trained_on)}, not {_pairs_text(pairs_from)}; "
             "pass the same pairs to resume it, or choose a new --out for these."
         )
-    check_not_past_steps(path, int(state["step"]), config.steps)
-    network.load_state_dict(state["network"], strict=True)
-    optimiser.load_state_dict(state["optimiser"])
-    data_rng.set_state(state["rng"])
-    return int(state["step"]), pairs_from or trained_on
+    step = state_step(state, path)
+    check_not_past_steps(path, step, config.steps)
+    load_weights(network, state_part(state, path, "network"), f"{path}'s network", STATE_FIX)
+    load_optimizer_state(optimiser, state_part(state, path, "optimiser"), str(path), STATE_FIX)
+    set_rng_state(data_rng, state_part(state, path, "rng"), path)
+    return step, pairs_from or trained_on
 
 
 def _pairs_text(pairs_from: str) -> str:

@@ -24,10 +24,13 @@ from engine.progress import ProgressFn, StopFn
 from engine.randomness import global_rng_kept
 from engine.stylegan2 import Generator, check_float32
 from engine.styleganr.config_io import (
+    STATE_FIX,
     check_not_past_steps,
     check_resumable,
     read_state,
     run_steps,
+    set_rng_state,
+    state_step,
 )
 from engine.styleganr.encoding import encode_image
 from engine.styleganr.inverse_graphics import InverseGraphicsNet
@@ -40,6 +43,7 @@ from engine.styleganr.mapping import (
 )
 from engine.styleganr.model import MODEL_FORMAT, StyleGANR, load_styleganr, save_styleganr
 from engine.styleganr.view_codes import ViewCodes, compose, sample_w
+from engine.torch_files import load_optimizer_state
 
 
 @dataclass
@@ -241,7 +245,8 @@ def _resume(
         )
     stored = config_from_dict(MappingTrainConfig, training["train_config"], str(path))
     check_resumable(path, stored, config)
-    check_not_past_steps(path, int(training["step"]), config.steps)
+    step = state_step(state, path, "training", "step")
+    check_not_past_steps(path, step, config.steps)
     stored_model = load_styleganr(path, generator=model.generator)
     if not _same_weights(stored_model.inverse_graphics, model.inverse_graphics) or not (
         torch.equal(stored_model.views.codes.cpu(), model.views.codes.cpu())
@@ -252,10 +257,9 @@ def _resume(
             "pass the ones it started with, or choose a new --out to start afresh."
         )
     model.mapping.load_state_dict(stored_model.mapping.state_dict(), strict=True)
-    optimiser.load_state_dict(training["optimiser"])
-    step = int(training["step"])
+    load_optimizer_state(optimiser, training.get("optimiser"), str(path), STATE_FIX)
     if "rng" in training:
-        rng.set_state(training["rng"])
+        set_rng_state(rng, training["rng"], path)
     else:
         rng.manual_seed(config.seed + step)
     return step

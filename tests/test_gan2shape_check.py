@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 from dataclasses import astuple
 from pathlib import Path
 from types import SimpleNamespace
@@ -118,6 +119,10 @@ def test_check_command_reads_the_networks_fast_mode_uses(tmp_path: Path, capsys)
     assert json.loads((tmp_path / "check.json").read_text())["count"] == 3
     weights = tmp_path / "tiny-gan2shape.safetensors"
     state = safetensors.torch.load_file(str(weights))
+    first = next(iter(state))
+    safetensors.torch.save_file(state | {first: state[first] * math.nan}, str(weights))
+    assert main(check) == 2  # fast mode ran to NaN outputs before
+    assert "that are not finite (NaN or infinite); pretrain them again" in capsys.readouterr().err
     safetensors.torch.save_file(dict(list(state.items())[1:]), str(weights))  # one tensor lost
     assert main(check) == 2  # was load_state_dict's RuntimeError
     error = capsys.readouterr().err

@@ -10,6 +10,7 @@ import functools
 import importlib
 import itertools
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +172,33 @@ def test_stopped_run_saved_and_resumed_matches_the_full_run(gan, full, tmp_path:
     for key, value in recovery.state.networks.state_dict().items():
         assert torch.allclose(resumed.state.networks.state_dict()[key], value, atol=1e-5), key
     assert torch.allclose(resumed.depth, recovery.depth, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [  # each was a traceback mid-run, or a NaN run overwriting a finished one's outputs
+        (lambda data: data["networks"].update(
+            {next(iter(data["networks"])): torch.zeros(3)}), "networks does not fit"),
+        (lambda data: [value.fill_(math.nan) for value in data["networks"].values()],
+         "networks holds"),
+        (lambda data: data["target"]["latent"].fill_(math.inf), "target holds"),
+        (lambda data: data["target"].update(latent=torch.zeros(1, 7)), "a latent of shape [1, 7]"),
+        (lambda data: data["target"].update(image=torch.zeros(1, 3, 8, 8)), "a target image"),
+        (lambda data: data.update(target=[1]), "holds a damaged target"),
+        (lambda data: data.update(style_dim="x"), "holds a damaged style_dim"),
+        (lambda data: data.update(cache={"images": 1}), "holds a damaged images"),
+        (lambda data: data.update(phase=-1), "holds a damaged phase"),
+        (lambda data: data["target"].update(psnr="x"), "holds a damaged psnr"),
+    ],
+)  # fmt: skip
+def test_a_damaged_state_file_is_refused_as_it_is_read(full, tmp_path: Path, damage, message):
+    recovery, _ = full
+    path = save_state(recovery.state, tmp_path / "run.pt")
+    data = torch.load(path, weights_only=True)
+    damage(data)
+    torch.save(data, path)
+    with pytest.raises(GANliftError, match=re.escape(message)):
+        load_state(path)
 
 
 def test_stop_during_the_collection_resumes_exactly(gan, full, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.stylegan2 import Generator
 from engine.stylegan2.checkpoint import generator_fingerprint, safetensors_path
-from engine.torch_files import read_torch_file
+from engine.torch_files import check_weights, load_optimizer_state, load_weights, read_torch_file
 from engine.versions import software_versions
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ def load_pretrained(
             f"The pretrained networks {path} (or the .json beside it) cannot be read; "
             "pretrain them again."
         ) from error
+    check_weights(weights, f"The pretrained networks {path}", "pretrain them again")
     if not isinstance(info, dict):
         raise GANliftError(
             f"The {path.with_suffix('.json').name} beside the pretrained networks {path} holds "
@@ -149,11 +150,15 @@ def restore_pretraining(path: Path, run: PretrainingRun) -> int:
         missing=f"There is no pretraining state {state_path} to resume; run without --resume.",
         damaged=f"The pretraining state {state_path} is damaged; delete it and start again.",
     )
-    if state.get("format_version") != FORMAT_VERSION:
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise GANliftError(
             f"{state_path} was written by another version of GANlift; delete it and start again."
         )
-    if state["preset"] != run.preset.to_json():
+    if not isinstance(state.get("config"), dict):
+        raise GANliftError(
+            f"{state_path} is damaged (it holds no settings); delete it and start again."
+        )
+    if state.get("preset") != run.preset.to_json():
         raise GANliftError(
             f"{state_path} was trained with another preset; resume with the same --model, or "
             "the same --ckpt with the same --category or --preset."
@@ -175,15 +180,26 @@ def restore_pretraining(path: Path, run: PretrainingRun) -> int:
             f"{state_path} was trained with {', '.join(changed)}; resume with the same settings "
             "(only --steps and --save-every may change)."
         )
-    iteration = int(state["iteration"])
+    iteration = state.get("iteration")
+    if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
+        raise GANliftError(
+            f"{state_path} holds iteration {iteration!r}, which is no count; pretrain again "
+            "into another --out."
+        )
     if iteration > run.total:
         raise GANliftError(
             f"{state_path} already holds {iteration} iterations, more than the {run.total} these "
             "settings run (the prior fit, the warm-ups and --steps); raise --steps to go on."
         )
-    run.networks.load_state_dict(state["networks"], strict=True)
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.rng.set_state(state["rng"])
+    fix = "resume from an intact copy or pretrain again into another --out"
+    load_weights(run.networks, state.get("networks"), f"{state_path}'s networks", fix)
+    load_optimizer_state(run.optimizer, state.get("optimizer"), str(state_path), fix)
+    try:
+        run.rng.set_state(state["rng"])
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise GANliftError(
+            f"{state_path} holds a damaged random generator state; {fix}."
+        ) from error
     return iteration
 
 

@@ -38,6 +38,7 @@ from engine.perceptual import PerceptualLoss, perceptual_loss
 from engine.progress import ProgressFn, StopFn
 from engine.randomness import global_rng_kept
 from engine.stylegan2 import Discriminator, Generator, generator_fingerprint
+from engine.torch_files import load_optimizer_state
 
 
 @dataclass
@@ -247,7 +248,7 @@ def _run_phase(
         weight_decay=preset.weight_decay,
     )
     if state.optimizer is not None:
-        optimizer.load_state_dict(state.optimizer)
+        load_optimizer_state(optimizer, state.optimizer, "The run's saved state", "start it again")
     name = phase.describe(preset.num_stages)
     loss_of = _phase_loss(state, context, phase)
     for iteration in range(state.iteration, phase.length):

@@ -27,7 +27,8 @@ from engine.gan2shape.steps import ProjectedCache, Target
 from engine.randomness import global_rng_kept
 from engine.stylegan2 import Generator, generator_fingerprint
 from engine.stylegan2.checkpoint import lowered_precision
-from engine.torch_files import read_torch_file
+from engine.stylegan2.config import MAX_STYLE_DIM
+from engine.torch_files import check_weights, load_weights, read_torch_file
 
 FORMAT_VERSION = 1
 STEP_NAMES = {
@@ -160,37 +161,83 @@ def load_state(path: str | os.PathLike, *, device: torch.device | str = "cpu") -
             f"GAN2Shape state file {path} is not in format version {FORMAT_VERSION}; "
             "start the run again."
         )
-    preset = Gan2ShapePreset.from_json(data["preset"], source=f"preset in {path}")
+    fix = "start the run again"
+    preset = Gan2ShapePreset.from_json(_part(data, path, "preset", str), source=f"preset in {path}")
+    style_dim = _part(data, path, "style_dim", int)
+    if not 1 <= style_dim <= MAX_STYLE_DIM:
+        raise GANliftError(f"GAN2Shape state file {path} holds style_dim {style_dim}; {fix}.")
     with global_rng_kept():  # the random initial weights are replaced by the saved ones
-        networks = Gan2ShapeNetworks(preset.networks, style_dim=data["style_dim"])
-    try:
-        networks.load_state_dict(data["networks"], strict=True)
-    except RuntimeError as error:
+        networks = Gan2ShapeNetworks(preset.networks, style_dim=style_dim)
+    load_weights(networks, data.get("networks"), f"GAN2Shape state file {path}'s networks", fix)
+    saved = _part(data, path, "target", dict)
+    side = preset.networks.image_size
+    shapes = {"image": (1, 3, side, side), "mask": (1, 1, side, side), "gan_image": (1, 3)}
+    for name, shape in shapes.items():
+        tensor = _part(saved, path, name, torch.Tensor)
+        if tuple(tensor.shape[: len(shape)]) != shape or tensor.dim() != 4:
+            raise GANliftError(
+                f"GAN2Shape state file {path} holds a target {name} of shape "
+                f"{list(tensor.shape)}, not {list(shape)}; {fix}."
+            )
+    latent, noises = _part(saved, path, "latent", torch.Tensor), _part(saved, path, "noises", list)
+    if latent.shape[-1] != style_dim or latent.dim() not in (2, 3):
         raise GANliftError(
-            f"The networks in {path} do not match its preset; start the run again."
-        ) from error
-    saved = data["target"]
+            f"GAN2Shape state file {path} holds a latent of shape {list(latent.shape)} for a "
+            f"{style_dim}-wide GAN; {fix}."
+        )
+    if not all(isinstance(noise, torch.Tensor) for noise in noises):
+        raise GANliftError(
+            f"GAN2Shape state file {path} holds noise maps that are no tensors; {fix}."
+        )
+    check_weights(
+        {name: saved[name] for name in ("image", "mask", "latent", "gan_image")}
+        | {f"noise {index}": noise for index, noise in enumerate(noises)},
+        f"GAN2Shape state file {path}'s target",
+        fix,
+    )
     target = Target(
         image=saved["image"].to(device),
         mask=saved["mask"].to(device),
-        latent=saved["latent"].to(device),
-        noises=[noise.to(device) for noise in saved["noises"]],
+        latent=latent.to(device),
+        noises=[noise.to(device) for noise in noises],
         gan_image=saved["gan_image"].to(device),
-        psnr=float(saved["psnr"]),
+        psnr=float(_part(saved, path, "psnr", float)),
     )
-    cache = data["cache"]
+    cache = _part(data, path, "cache", dict | None)
+    if cache is not None:
+        images, masks = (_part(cache, path, name, torch.Tensor) for name in ("images", "masks"))
+        cache = ProjectedCache(images, masks, _part(cache, path, "cursor", int))
+    optimizer = _part(data, path, "optimizer", dict | None)
     return RecoveryState(
         preset=preset,
         networks=networks.to(device),
         target=target,
-        fit_prior=bool(data["fit_prior"]),
-        rng=data["rng"],
-        phase=int(data["phase"]),
-        iteration=int(data["iteration"]),
-        optimizer=data["optimizer"],
-        cache=None if cache is None else ProjectedCache(**cache),
-        generator=data.get("generator"),
+        fit_prior=_part(data, path, "fit_prior", bool),
+        rng=_part(data, path, "rng", torch.Tensor),
+        phase=_part(data, path, "phase", int),
+        iteration=_part(data, path, "iteration", int),
+        optimizer=optimizer,
+        cache=cache,
+        generator=_part(data, path, "generator", str | None),
     )
+
+
+def _part(data: dict, path: Path, name: str, kind: Any) -> Any:
+    """``data[name]`` of the state file ``path``, refused in a sentence unless it is a ``kind``
+    (a float is any real number, NaN too; counts are whole numbers of 0 or more)."""
+    value = data.get(name) if isinstance(data, dict) else None
+    if kind is float:
+        fits = isinstance(value, int | float) and not isinstance(value, bool)
+    elif kind is int:
+        fits = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    else:
+        fits = isinstance(value, kind)
+    if not fits:
+        raise GANliftError(
+            f"GAN2Shape state file {path} holds a damaged {name} ({str(value)[:40]}); start the "
+            "run again."
+        )
+    return value
 
 
 def check_same_generator(state: RecoveryState, G: Generator) -> None:

@@ -309,11 +309,17 @@ def load_latent(
         raise GANliftError(f"Latent file {path} holds no 'latent' tensor; write it with invert.")
     _check_latent_shape(latent, f"Latent file {path}", style_dim, num_ws)
     noise_keys = sorted(
-        (key for key in data if re.fullmatch(r"noise_\d+", key)), key=lambda key: int(key[6:])
+        (key for key in data if isinstance(key, str) and re.fullmatch(r"noise_\d+", key)),
+        key=lambda key: int(key[6:]),
     )
     noises = [data[key] for key in noise_keys]
     for tensor in (latent, *noises):
-        if not isinstance(tensor, torch.Tensor) or not torch.isfinite(tensor).all():
+        if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
+            raise GANliftError(
+                f"Latent file {path} holds values that are not floating-point tensors; invert "
+                "again."
+            )
+        if not torch.isfinite(tensor).all():
             raise GANliftError(
                 f"Latent file {path} contains NaN, infinite or non-tensor values; invert again."
             )

@@ -43,14 +43,22 @@ def test_noise_order_follows_the_layer_index_past_nine(tmp_path: Path) -> None:
         ({"latent": torch.zeros(1, 16), "noise_0": torch.zeros(4, 4)}, r"not shaped \[1, 1"),
         ({"w": torch.zeros(1, 16)}, "holds no 'latent' tensor"),
         ([torch.zeros(1, 16)], "holds no 'latent' tensor"),
+        ({"latent": torch.zeros(1, 16, dtype=torch.int64)}, "not floating-point tensors"),
+        ({"latent": torch.zeros(1, 16, dtype=torch.complex64)}, "not floating-point tensors"),
     ],
-    ids=["nan", "inf-noise", "batch", "noise-shape", "no-key", "not-a-dict"],
+    ids=["nan", "inf-noise", "batch", "noise-shape", "no-key", "not-a-dict", "int", "complex"],
 )
 def test_invalid_content_is_refused(tmp_path: Path, content: object, message: str) -> None:
     path = tmp_path / "bad.pt"
     torch.save(content, path)
     with pytest.raises(GANliftError, match=message):
         load_latent(path)
+
+
+def test_keys_other_than_the_noises_are_not_read_as_names(tmp_path: Path) -> None:
+    """An int key beside the latent was matched as a noise name: TypeError."""
+    torch.save({"latent": torch.zeros(1, 16), 5: torch.zeros(1)}, tmp_path / "latent.pt")
+    assert load_latent(tmp_path / "latent.pt").noises == []
 
 
 def test_latent_must_fit_the_generator(tmp_path: Path) -> None:

@@ -170,7 +170,7 @@ def test_pickle_carrying_a_command_is_refused(tmp_path: Path) -> None:
 
 
 def test_wrong_architecture_and_foreign_files(networks, tmp_path: Path) -> None:
-    G, _ = networks
+    G, D = networks
     state = dict(G.state_dict())
     state["convs.1.conv.weight"] = torch.zeros(1, 16, 15, 3, 3)
     torch.save({"g_ema": state}, tmp_path / "mismatch.pt")
@@ -191,6 +191,16 @@ def test_wrong_architecture_and_foreign_files(networks, tmp_path: Path) -> None:
     torch.save({"g_ema": {"input.input": torch.zeros(1, 4, 4, 4)}}, tmp_path / "partial.pt")
     with pytest.raises(GANliftError, match="not a StyleGAN2 generator in the common layout"):
         load_checkpoint(tmp_path / "partial.pt")
+    for g_ema in (state | {5: torch.zeros(1)}, None):  # TypeErrors before
+        torch.save({"g_ema": g_ema}, tmp_path / "odd.pt")
+        with pytest.raises(GANliftError, match=r"(common layout|not a state dict of tensors)"):
+            load_checkpoint(tmp_path / "odd.pt")
+    save_pt_checkpoint(tmp_path / "args.pt", G, discriminator=D)
+    stored = load_torch_file(tmp_path / "args.pt")
+    stored["args"].mbstd_group_size = "x"
+    torch.save(stored, tmp_path / "args.pt")
+    with pytest.raises(GANliftError, match="Discriminator mbstd_group_size must be a whole number"):
+        load_checkpoint(tmp_path / "args.pt")
 
     ada = {"mapping.fc0.weight": torch.zeros(4, 4), "synthesis.b4.const": torch.zeros(4, 4, 4),
            "synthesis.b8.conv0.weight": torch.zeros(4, 4, 3, 3)}  # fmt: skip

@@ -264,7 +264,7 @@ def _read_torch(path: Path) -> Checkpoint:
             "checkpoint; pass a generator's checkpoint (.pt, .pkl, .safetensors)."
         )
     for name, state in (("g_ema", g_state), ("d", d_state)):
-        if state is not None and not isinstance(state, Mapping):
+        if (state is not None or name == "g_ema") and not isinstance(state, Mapping):
             raise GANliftError(
                 f"{path} holds '{name}' as a {type(state).__name__}, not a state dict of "
                 "tensors; it is not a StyleGAN2 checkpoint."
@@ -350,9 +350,14 @@ def infer_generator_config(state: Mapping[str, Any], source: str = "checkpoint")
         channels = {4: int(state["input.input"].shape[1])}
         for block in range(n_blocks):
             channels[8 * 2**block] = int(state[f"convs.{2 * block}.conv.weight"].shape[1])
-    except (KeyError, AttributeError, IndexError) as error:
+    except KeyError as error:
         raise GANliftError(
             f"{source} is not a StyleGAN2 generator in the common layout (missing {error})."
+        ) from error
+    except (AttributeError, IndexError, TypeError) as error:  # a name or a weight of the wrong kind
+        raise GANliftError(
+            f"{source} is not a StyleGAN2 generator in the common layout (a key or weight of "
+            "another kind)."
         ) from error
     return GeneratorConfig(
         size=4 * 2**n_blocks, channels=channels, style_dim=style_dim, n_mlp=n_mlp
@@ -370,9 +375,14 @@ def infer_discriminator_config(
         for block in range(1, n_blocks + 1):
             channels[size >> block] = int(state[f"convs.{block}.conv2.1.weight"].shape[0])
         mbstd_channels = int(state["final_conv.0.weight"].shape[1]) - channels[4]
-    except (KeyError, AttributeError, IndexError) as error:
+    except KeyError as error:
         raise GANliftError(
             f"{source} is not a StyleGAN2 discriminator in the common layout (missing {error})."
+        ) from error
+    except (AttributeError, IndexError, TypeError) as error:
+        raise GANliftError(
+            f"{source} is not a StyleGAN2 discriminator in the common layout (a key or weight "
+            "of another kind)."
         ) from error
     return DiscriminatorConfig(size=size, channels=channels, mbstd_channels=mbstd_channels)
 

@@ -160,6 +160,9 @@ class DiscriminatorConfig:
         check_size(self.size)
         self.channels = _check_channels(self.size, self.channels, "discriminator")
         group, features = self.mbstd_group_size, self.mbstd_channels
+        if group is not None:
+            group = self.mbstd_group_size = whole_number(group, "Discriminator mbstd_group_size")
+        features = self.mbstd_channels = whole_number(features, "Discriminator mbstd_channels")
         if (group is not None and not 1 <= group <= MAX_CHANNELS) or not (
             1 <= features <= MAX_CHANNELS
         ):

@@ -242,6 +242,8 @@ def _damaged(data: dict, part: str) -> dict:
         moments["exp_avg"] = torch.zeros(1)
     elif part == "rng":
         data["rng"]["train"] = torch.zeros(3)
+    elif part == "no config":
+        del data["config"]
     else:
         data["step"] = -5 if part == "negative step" else "x"
     return data
@@ -261,6 +263,7 @@ def _damaged(data: dict, part: str) -> dict:
         ("rng", "holds damaged random generator states"),
         ("negative step", "holds step -5, which is no count of steps"),  # resumed at -5
         ("text step", "holds step 'x', which is no count of steps"),
+        ("no config", "training-state.pt config must be a JSON object, got NoneType"),  # KeyError
     ],
 )
 def test_a_damaged_training_state_is_refused_before_the_run_is_touched(

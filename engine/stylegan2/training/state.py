@@ -184,7 +184,7 @@ def read_state_file(path: Path) -> tuple[TrainConfig, dict[str, Any]]:
             f"{path} is a version {data.get('version')} training state; this GANlift resumes "
             f"version {STATE_VERSION}; start a new run in another --out folder."
         )
-    return TrainConfig.from_dict(data["config"], source=f"{path} config"), data
+    return TrainConfig.from_dict(data.get("config"), source=f"{path} config"), data
 
 
 def write_compact_state(source: Path, target: Path) -> Path:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from engine.errors import GANliftError
+from engine.wording import counted
 
 
 def stores_every_value(tensor: torch.Tensor) -> bool:
@@ -70,8 +71,8 @@ def check_weights(state: Mapping[str, torch.Tensor], source: str, fix: str) -> N
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             count = int((~torch.isfinite(value)).sum())
             raise GANliftError(
-                f"{source} holds {count} weights in {key} that are not finite (NaN or "
-                f"infinite); {fix}."
+                f"{source} holds {counted(count, 'value')} in {key} that "
+                f"{'is' if count == 1 else 'are'} not finite (NaN or infinite); {fix}."
             )
 
 

@@ -352,8 +352,8 @@ def test_weights_that_are_not_finite_or_not_floats_are_refused(tmp_path: Path) -
     G = Generator(GeneratorConfig(16, {4: 8, 8: 8, 16: 8}, style_dim=8, n_mlp=2))
     for writer in (save_checkpoint, save_pt_checkpoint):
         for damage, message in (
-            (math.nan, "holds 1 weights in"),
-            (math.inf, "that are not finite"),
+            (math.nan, "holds 1 value in style.1.weight that is"),
+            (math.inf, "that is not finite"),
         ):
             broken = copy.deepcopy(G)
             with torch.no_grad():

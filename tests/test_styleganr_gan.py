@@ -146,7 +146,7 @@ def test_view_codes_fix_the_first_layers_and_round_trip(generator, tmp_path) -> 
     nan = views.codes.clone()
     nan[0, 0, 0] = math.nan  # auto-label wrote NaN cameras for such codes
     damaged = [
-        ({"codes": nan}, "View codes hold 1 values that are not finite"),
+        ({"codes": nan}, "View codes hold 1 value that is not finite"),
         ({"codes": views.codes[:, :0].contiguous()}, "none of them 0, got [3, 0,"),
         ({"codes": views.codes.long()}, "must be floating-point numbers, got torch.int64"),
         ({"codes": views.codes, "cameras": torch.full((3, 3), math.inf)}, "cameras hold 9 values"),
@@ -1100,7 +1100,7 @@ def _damage(state: dict, where: str) -> dict:
 @pytest.mark.parametrize(
     ("where", "message"),
     [  # a NaN weight wrote a mesh of NaN vertices; the others were tracebacks
-        ("nan weight", "'s inverse_graphics network holds 108 weights in encoder.0.weight"),
+        ("nan weight", "'s inverse_graphics network holds 108 values in encoder.0.weight"),
         ("wrong shape", "'s inverse_graphics network does not fit the InverseGraphicsNet"),
         ("no mapping config", "lacks its mapping.config (a damaged or edited file)"),
         ("no inverse graphics", "lacks its inverse_graphics.config (a damaged or edited file)"),

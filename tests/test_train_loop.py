@@ -254,7 +254,7 @@ def _damaged(data: dict, part: str) -> dict:
     [
         (
             "nan weight",
-            "training-state.pt's G_ema holds 256 weights in style.1.weight that",
+            "training-state.pt's G_ema holds 256 values in style.1.weight that",
         ),  # wrote a NaN model
         ("wrong shape", "training-state.pt's G does not fit the Generator"),
         ("no weights", "training-state.pt's G holds no network weights"),

@@ -21,6 +21,7 @@ from engine.limits import check_seed
 from engine.progress import ProgressFn
 from engine.stylegan2 import Generator, check_float32, check_truncation, generator_fingerprint
 from engine.styleganr.multiview import ViewPairs
+from engine.wording import counted
 
 MaskFn = Callable[[torch.Tensor], torch.Tensor]
 """``masks = fn(images)``: silhouettes ``[N, 1, H, W]`` in [0, 1] of images ``[N, 3, H, W]``."""
@@ -56,9 +57,10 @@ class ViewCodes:
                     f"View {name} must be floating-point numbers, got {values.dtype}; {fix}."
                 )
             if not values.isfinite().all():
+                count = int((~values.isfinite()).sum())
                 raise GANliftError(
-                    f"View {name} hold {int((~values.isfinite()).sum())} values that are not "
-                    f"finite (NaN or infinite); {fix}."
+                    f"View {name} hold {counted(count, 'value')} that "
+                    f"{'is' if count == 1 else 'are'} not finite (NaN or infinite); {fix}."
                 )
 
     @property

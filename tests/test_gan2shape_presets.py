@@ -3,12 +3,14 @@ rejected keys."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
 import pytest
 import torch
 
+from engine.config import config_from_dict
 from engine.errors import GANliftError
 from engine.gan2shape import load_model
 from engine.gan2shape.presets import PRESETS, Gan2ShapePreset, StepLengths, get_preset
@@ -114,6 +116,7 @@ def test_invalid_presets_raise_user_errors() -> None:
         ("flip_step1", "yes", 'preset.flip_step1 must be a list, got "yes"'),  # not 3 flags
         ("batch_size", 10**400, "must be a whole number below 2**63 in size, got 1000"),  # float()
         ("batch_size", 2**63, "below 2**63 in size, got 9223372036854775808."),
+        ("discriminator_blocks", -(2**63), "below 2**63 in size, got -9223372036854775808."),
         ("lr", -(10**400), "preset.lr must be a finite number, got -100000"),  # OverflowError
     ],
 )
@@ -182,3 +185,14 @@ def test_a_covariance_fitted_to_samples_passes_its_rounding() -> None:
     assert preset.view_cov[5][5] == -1e-13
     dx = Gan2ShapePreset.from_json(json.dumps(data | {"pseudo_light": {"dx": [1, 2]}}))
     assert dx.pseudo_light.dx == (1.0, 2.0) and isinstance(dx.pseudo_light.dx[0], float)
+
+
+def test_the_largest_whole_number_a_config_holds_is_int64_s() -> None:
+    @dataclasses.dataclass
+    class Count:
+        n: int = 0
+
+    assert config_from_dict(Count, {"n": 2**63 - 1}).n == 2**63 - 1
+    assert config_from_dict(Count, {"n": -(2**63) + 1}).n == -(2**63) + 1
+    with pytest.raises(GANliftError, match="below 2\\*\\*63 in size"):
+        config_from_dict(Count, {"n": -(2**63)})

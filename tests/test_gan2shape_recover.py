@@ -189,6 +189,9 @@ def test_stopped_run_saved_and_resumed_matches_the_full_run(gan, full, tmp_path:
         (lambda data: data.update(cache={"images": 1}), "holds a damaged images"),
         (lambda data: data.update(phase=-1), "holds a damaged phase"),
         (lambda data: data["target"].update(psnr="x"), "holds a damaged psnr"),
+        (lambda data: data["target"].update(noises=[1]), "noise maps that are no tensors"),
+        (lambda data: data["target"].update(gan_image=torch.zeros(1, 3)), "a target gan_image"),
+        (lambda data: data["target"].update(latent=torch.zeros(16)), "holds a latent of shape"),
     ],
 )  # fmt: skip
 def test_a_damaged_state_file_is_refused_as_it_is_read(full, tmp_path: Path, damage, message):

@@ -80,6 +80,16 @@ def test_huge_triangles_cover_only_pixels_inside_and_leave_no_holes():
     assert (outside[~inside] > 0).all()  # and every centre inside is covered
     huge = rasterize(square(-3000, 3000, -3000, 3000), SQUARE_FACES, (16, 16))[0, ..., 3]
     assert (huge > 0).all()  # its diagonal runs through the pixel centres (i, i)
+    # Each corner's slack follows its own opposite edge: here a short one (corners 1-2) seen
+    # from a corner 1e5 pixels away, whose slack must not be taken from a long edge's.
+    wedge = torch.tensor([[[3125.0, 0.03, 0, 1], [-0.67, -1.6, 0, 1], [0.59, 1.6, 0, 1]]])
+    covered = rasterize(wedge, torch.tensor([[0, 1, 2]], dtype=torch.int32), (height, width))
+    a, b = wedge[0, 1, :2].double(), wedge[0, 2, :2].double()
+    normal = torch.stack([b[1] - a[1], a[0] - b[0]])
+    normal = normal if (wedge[0, 0, :2].double() - a) @ normal < 0 else -normal  # away from 0
+    outside = (centres - a) @ (normal / normal.norm()) * width / 2
+    inside = covered[0, ..., 3] > 0
+    assert inside.any() and (outside[inside] <= 0.05).all()
 
 
 def test_nearer_triangle_wins_whatever_the_order():

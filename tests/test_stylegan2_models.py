@@ -26,6 +26,7 @@ from engine.stylegan2 import (
     save_pt_checkpoint,
 )
 from engine.stylegan2.safe_pickle import load_torch_file
+from engine.torch_files import check_weights
 
 REDUCED_128 = {4: 32, 8: 32, 16: 32, 32: 16, 64: 16, 128: 8}
 
@@ -367,3 +368,21 @@ def test_weights_that_are_not_finite_or_not_floats_are_refused(tmp_path: Path) -
     torch.save(stored, path)
     with pytest.raises(GANliftError, match=r"as torch\.int8, not floating-point weights"):
         load_checkpoint(path)
+    with pytest.raises(GANliftError, match="holds w as complex numbers; fix it"):
+        check_weights({"w": torch.zeros(2, dtype=torch.complex64)}, "The file", "fix it")
+    check_weights({"count": torch.zeros(2, dtype=torch.int64)}, "The file", "fix it")  # a buffer
+
+
+def test_architecture_bounds_hold_at_their_edges() -> None:
+    """Each bound refuses just past it and takes its edge: 0 channels (allowed before the
+    checks were rewritten) and the discriminator's minibatch and clamp settings."""
+    table = {4: 8, 8: 8, 16: 8, 32: 8}
+    assert GeneratorConfig(32, table | {32: 65536}).channels[32] == 65536
+    with pytest.raises(GANliftError, match="channels from 1 to 65536"):
+        GeneratorConfig(32, table | {32: 0})
+    for change in ({"mbstd_group_size": 0}, {"mbstd_group_size": 10**6}, {"mbstd_channels": 0}):
+        with pytest.raises(GANliftError, match="mbstd_group_size and mbstd_channels must be"):
+            DiscriminatorConfig(32, table, **change)  # group 0 divided by zero
+    with pytest.raises(GANliftError, match="discriminator conv_clamp must be null"):
+        DiscriminatorConfig(32, table, conv_clamp=0)  # zeroed every feature
+    assert DiscriminatorConfig(32, table, mbstd_group_size=None, conv_clamp=256).conv_clamp == 256

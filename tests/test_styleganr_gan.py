@@ -789,6 +789,10 @@ def test_a_shipped_models_views_and_inverse_network_start_a_retraining(model, tm
         )
     fresh = train_inverse_graphics(pairs, config, state_path=tmp_path / "fresh.pt").network
     assert not torch.allclose(fresh.to_codes.weight, network.to_codes.weight)
+    state = torch.load(tmp_path / "fresh.pt", weights_only=True)
+    torch.save(state | {"rng": [1]}, tmp_path / "fresh.pt")  # a TypeError before
+    with pytest.raises(GANliftError, match="holds a damaged random generator state"):
+        train_inverse_graphics(pairs, replace(config, steps=2), state_path=tmp_path / "fresh.pt")
 
     other = replace(network.config, shape_dim=16)
     with pytest.raises(GANliftError, match="another architecture"):
@@ -1092,6 +1096,8 @@ def _damage(state: dict, where: str) -> dict:
         del state["mapping"]["config"]
     elif where == "no inverse graphics":
         state["inverse_graphics"] = None
+    elif where == "cameras":
+        state["views"]["cameras"] = [1]
     else:
         state["generator_path"] = 5
     return state
@@ -1105,6 +1111,7 @@ def _damage(state: dict, where: str) -> dict:
         ("no mapping config", "lacks its mapping.config (a damaged or edited file)"),
         ("no inverse graphics", "lacks its inverse_graphics.config (a damaged or edited file)"),
         ("generator path", "records its StyleGAN2 as 5; pass the file GANlift wrote"),
+        ("cameras", "holds view codes that are no tensors"),  # an AttributeError
     ],
 )
 def test_a_damaged_model_file_is_refused_in_a_sentence(model, tmp_path, where, message) -> None:
@@ -1120,9 +1127,10 @@ def test_a_damaged_labeller_state_is_refused_in_a_sentence(tmp_path) -> None:
     train_view_labeller(config, state_path=path, image_size=16)
     state = torch.load(path, weights_only=True)
     first = next(iter(state["labeller"]))
-    torch.save(state | {"step": "x"}, path)  # int()'s ValueError before
-    with pytest.raises(GANliftError, match="holds step 'x', which is no count of steps"):
-        train_view_labeller(replace(config, steps=2), state_path=path, image_size=16)
+    for step in ("x", -5, True):  # int()'s ValueError before, or taken as given
+        torch.save(state | {"step": step}, path)
+        with pytest.raises(GANliftError, match=f"holds step {step!r}, which is no count of steps"):
+            train_view_labeller(replace(config, steps=2), state_path=path, image_size=16)
     nan = state["labeller"] | {first: torch.full_like(state["labeller"][first], math.nan)}
     torch.save(state | {"labeller": nan}, path)
     with pytest.raises(GANliftError, match="that are not finite"):

@@ -209,6 +209,8 @@ def test_starting_from_an_unsuitable_model_is_one_sentence(
         state.start_from(dataclasses.replace(model, discriminator=None), TINY)
     with pytest.raises(GANliftError, match="records kimg '9x', which is no count of images"):
         state.start_from(dataclasses.replace(model, extra={"kimg": "9x"}), TINY)  # ValueError
+    with pytest.raises(GANliftError, match="records kimg -1, which is no count of images"):
+        state.start_from(dataclasses.replace(model, extra={"kimg": -1}), TINY)  # step -250
     args = ["train-gan", "--data", str(image_folder), "--out", str(tmp_path / "second"),
             "--size", "16", "--channels", "8,8,8", "--style-dim", "8", "--n-mlp", "2",
             "--init-from", str(first.model_path)]  # fmt: skip
@@ -244,8 +246,19 @@ def _damaged(data: dict, part: str) -> dict:
         data["rng"]["train"] = torch.zeros(3)
     elif part == "no config":
         del data["config"]
+    elif part == "complex weight":
+        data["G"][first] = data["G"][first].to(torch.complex64)
+    elif part == "int key":
+        data["G"] = data["G"] | {5: torch.zeros(1)}
+    elif part == "nan moment":
+        moments = next(iter(data["G_optim"]["state"].values()))
+        moments["exp_avg"] = torch.full_like(moments["exp_avg"], math.nan)
+    elif part == "other optimiser":
+        data["G_optim"] = {"state": {}, "param_groups": []}
+    elif part in ("nan pl_mean", "wide pl_mean"):
+        data["pl_mean"] = torch.tensor(math.nan) if part == "nan pl_mean" else torch.zeros(3)
     else:
-        data["step"] = -5 if part == "negative step" else "x"
+        data["step"] = {"negative step": -5, "bool step": True}.get(part, "x")
     return data
 
 
@@ -264,6 +277,13 @@ def _damaged(data: dict, part: str) -> dict:
         ("negative step", "holds step -5, which is no count of steps"),  # resumed at -5
         ("text step", "holds step 'x', which is no count of steps"),
         ("no config", "training-state.pt config must be a JSON object, got NoneType"),  # KeyError
+        ("complex weight", "holds style.1.weight as torch.complex64, not floating-point"),
+        ("int key", "training-state.pt's G holds no network weights"),
+        ("nan moment", "holds an optimiser exp_avg that is not finite"),
+        ("other optimiser", "holds an optimiser state for other networks"),
+        ("nan pl_mean", "holds no finite path-length mean"),
+        ("wide pl_mean", "holds no finite path-length mean"),
+        ("bool step", "holds step True, which is no count of steps"),
     ],
 )
 def test_a_damaged_training_state_is_refused_before_the_run_is_touched(

@@ -115,7 +115,7 @@ def load_optimizer_state(
     after the run's files were rewritten)."""
     try:
         optimizer.load_state_dict(state)
-    except (ValueError, KeyError, TypeError, RuntimeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, RuntimeError) as error:
         raise GANliftError(
             f"{source} holds an optimiser state for other networks; {fix}."
         ) from error

@@ -191,6 +191,8 @@ def test_scripts_refuse_bad_input(arguments: list[str], message: str) -> None:
          "argument --steps: expected a whole number from 0 to 10000000"),
         (["gan2shape-pretrain", "--out", "w", "--images", "100000000"],
          "argument --images: expected a whole number from 1 to 65536"),
+        (["gan2shape-pretrain", "--out", "w", "--truncation", "1.5"],
+         "argument --truncation: expected a number from 0 to 1, got '1.5'"),
         (["synth", "--category", "face", "--n", "100000000", "--out", "s"],
          "argument --n: expected a whole number from 1 to 1000000"),
         (["styleganr", "swap", "--model", "m.pt", "--count", "100000000", "--out", "s.png"],
@@ -361,6 +363,15 @@ def test_every_number_option_s_help_says_its_range() -> None:
             shown = parser._get_formatter()._expand_help(action)  # the text --help prints
             assert bounds in shown, (parser.prog, action.option_strings, shown)
     assert ranged > 30
+    helps = {
+        (parser.prog, action.dest): parser._get_formatter()._expand_help(action)
+        for parser in every_parser()
+        for action in parser._actions
+        if action.help
+    }
+    assert helps["python -m engine sample", "n"] == "number of samples, 1 to 1024 (16)"
+    assert helps["python -m engine gan2shape-pretrain", "truncation"].count("0 to 1") == 1
+    assert helps["python -m bench.render", "repeats"] == "timed runs of each case (20)"
     assert at_least(1, maximum=1024).bounds == "1 to 1024"
     assert at_least(0.5, float).bounds == "at least 0.5"
 

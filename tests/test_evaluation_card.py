@@ -145,12 +145,16 @@ def test_edited_log_records_and_snapshot_facts_are_read_as_unknown(tmp_path: Pat
     assert (training.snapshot_step, training.snapshot_kimg) == (None, None)
     assert (training.sessions, training.data_dir, training.latest_kimg) == (1, "d", 0.3)
     assert read_training_run({"step": 3, "kimg": 0.3}, tmp_path / "run").wall_time_s == 2.0
+    assert read_training_run({"step": 1.5}, None).snapshot_step is None  # not read as 1
+    _write_log(tmp_path / "half", [{"time": 0.0, "event": "start", "step": 0, "data": "d"},
+                                   {"time": 1.0, "step": 1.5, "kimg": 0.4}], None)  # fmt: skip
+    assert read_training_run({"step": 1}, tmp_path / "half").latest_kimg is None
 
 
 def test_recorded_training_facts_of_the_wrong_kind_are_refused(tmp_path: Path) -> None:
     """`sessions: "abc"` in an evaluation.json was int()'s ValueError."""
     snapshot = {"snapshot_step": 60, "snapshot_kimg": 0.96}
-    for damage in ({"sessions": "abc"}, {"wall_time_s": [1]}, {"device": 5}):
+    for damage in ({"sessions": "abc"}, {"wall_time_s": [1]}, {"device": 5}, {"sessions": 1.5}):
         record = tmp_path / "evaluation.json"
         record.write_text(json.dumps({"training": snapshot | damage}))
         name = next(iter(damage))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -418,3 +419,29 @@ def test_the_warm_up_trains_without_the_perceptual_loss(gan, tmp_path) -> None:
                  config=config, perceptual=perceptual)  # fmt: skip
         counts.append(len(calls))
     assert counts[0] > 0 and counts[1] == counts[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [  # tracebacks before, or a run resumed at a negative iteration
+        ({"iteration": -1}, "holds iteration -1, which is no count"),
+        ({"rng": "x"}, "holds a damaged random generator state"),
+        ({"config": None}, "is damaged (it holds no settings)"),
+        ({"networks": [1]}, "'s networks holds no network weights"),
+        ({"optimizer": None}, "holds an optimiser state for other networks"),
+    ],
+)
+def test_a_damaged_pretraining_state_is_refused_on_resume(
+    gan, tmp_path: Path, change: dict, message: str
+) -> None:
+    out = tmp_path / "weights.safetensors"
+    calls = itertools.count()
+    train(gan, out, should_stop=lambda: next(calls) >= 2)
+    state_path = out.with_suffix(".resume.pt")
+    state = torch.load(state_path, weights_only=True)
+    torch.save(state | change, state_path)
+    with pytest.raises(GANliftError, match=re.escape(message)):
+        train(gan, out, resume=True)
+    torch.save([1], state_path)
+    with pytest.raises(GANliftError, match="was written by another version of GANlift"):
+        train(gan, out, resume=True)

@@ -96,6 +96,7 @@ def test_a_value_that_rounds_down_to_0_is_refused() -> None:
 
 def test_small_images_are_refused_with_their_size() -> None:
     check_image_size(torch.zeros(1, 3, 16, 20), "Image 'ok.png'")
+    check_image_size(torch.zeros(1, 3, 20, 16), "Image 'ok.png'")  # 16 wide: at the least
     with pytest.raises(GANliftError, match=r"'dot.png' is only 3 pixels high \(20x3\).*least 16"):
         check_image_size(torch.zeros(1, 3, 3, 20), "Image 'dot.png'")
     with pytest.raises(GANliftError, match=r"'bar.png' is only 3 pixels wide \(3x9000\); use"):

@@ -227,6 +227,9 @@ def test_damaged_shards_are_refused_with_the_fix(tmp_path) -> None:
     np.savez(second, **{key: value for key, value in arrays.items() if key != "depth"})
     with pytest.raises(GANliftError, match=r"holds the arrays \[.*\], not"):
         read_dataset(tmp_path)  # read 2 depths for 4 images before
+    np.savez(second, **arrays, extra=arrays["seeds"])
+    with pytest.raises(GANliftError, match=r"holds the arrays \[.*'extra'.*\], not"):
+        read_dataset(tmp_path)
     np.savez(second, **arrays | {"image": arrays["image"][:, :8]})
     with pytest.raises(GANliftError, match="do not fit together"):
         read_dataset(tmp_path)

@@ -43,7 +43,7 @@ from engine.stylegan2.config import (
 from engine.stylegan2.discriminator import Discriminator
 from engine.stylegan2.generator import Generator
 from engine.stylegan2.safe_pickle import error_summary, load_ada_pickle, load_torch_file
-from engine.torch_files import check_weights, stores_every_value
+from engine.torch_files import check_weights, load_weights, stores_every_value
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
 """Where bare model names ("default-face") are looked up."""
@@ -530,8 +530,13 @@ def _build(
     _check_layout(cls, config, state, source, own_kernels)
     with global_rng_kept():  # the random initial weights are replaced by the state's
         module = cls(config)
-    _load_state(module, _with_own_kernels(module, state) if own_kernels else state, source)
+    load_weights(
+        module, _with_own_kernels(module, state) if own_kernels else state, source, _RESTORE
+    )
     return module
+
+
+_RESTORE = "restore the checkpoint from its source or retrain it"
 
 
 def _check_layout(
@@ -578,19 +583,7 @@ def _check_layout(
                 f"{source} holds {key} as {value.dtype}, not floating-point weights; it is not "
                 "a StyleGAN2 checkpoint."
             )
-    check_weights(state, source, "restore the checkpoint from its source or retrain it")
-
-
-def _load_state(module: torch.nn.Module, state: Mapping[str, Any], source: str) -> None:
-    """`load_state_dict(strict=True)`, with mismatches reported as one GANliftError."""
-    try:
-        module.load_state_dict(dict(state), strict=True)
-    except RuntimeError as error:
-        detail = " ".join(str(error).split())
-        raise GANliftError(
-            f"{source} does not match the {type(module).__name__} architecture inferred from it: "
-            f"{detail[:300]}"
-        ) from error
+    check_weights(state, source, _RESTORE)
 
 
 def _count_parameters(module: torch.nn.Module) -> int:

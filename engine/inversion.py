@@ -320,9 +320,7 @@ def load_latent(
                 "again."
             )
         if not torch.isfinite(tensor).all():
-            raise GANliftError(
-                f"Latent file {path} contains NaN, infinite or non-tensor values; invert again."
-            )
+            raise GANliftError(f"Latent file {path} contains NaN or infinite values; invert again.")
     if any(noise.dim() != 4 or noise.shape[:2] != (1, 1) for noise in noises):
         raise GANliftError(f"Latent file {path} has noise maps not shaped [1, 1, r, r].")
     target, generator = data.get("target"), data.get("generator")

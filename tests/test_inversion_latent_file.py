@@ -37,7 +37,7 @@ def test_noise_order_follows_the_layer_index_past_nine(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ({"latent": torch.tensor([[0.0, float("nan")]])}, "NaN, infinite"),
+        ({"latent": torch.tensor([[0.0, float("nan")]])}, "NaN or infinite"),
         ({"latent": torch.zeros(1, 2), "noise_0": torch.full((1, 1, 2, 2), float("inf"))}, "NaN"),
         ({"latent": torch.zeros(2, 16)}, r"shape \[2, 16\]; expected \[1, 16\]"),
         ({"latent": torch.zeros(1, 16), "noise_0": torch.zeros(4, 4)}, r"not shaped \[1, 1"),

@@ -797,6 +797,14 @@ def test_a_shipped_models_views_and_inverse_network_start_a_retraining(model, tm
     other = replace(network.config, shape_dim=16)
     with pytest.raises(GANliftError, match="another architecture"):
         inverse_graphics_weights(shipped, other)
+    damaged = torch.load(shipped, weights_only=True)
+    first = next(iter(damaged["inverse_graphics"]["state"]))
+    damaged["inverse_graphics"]["state"][first] = (
+        damaged["inverse_graphics"]["state"][first] * math.nan
+    )
+    torch.save(damaged, tmp_path / "nan.pt")  # its file was not named ("The initial weights")
+    with pytest.raises(GANliftError, match=r"nan\.pt's inverse_graphics network holds"):
+        inverse_graphics_weights(tmp_path / "nan.pt", network.config)
     # The CLI trains the full-size network, which this tiny model's cannot start.
     command = ["styleganr", "train-inverse", "--synthetic", "--init-from", str(shipped)]
     assert main([*command, "--steps", "1", "--out", str(tmp_path / "cli.pt")]) == 2

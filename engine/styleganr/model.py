@@ -134,7 +134,11 @@ def inverse_graphics_weights(
             f"{path} holds an inverse graphics network of another architecture than this "
             "run's; start this run from scratch or from a model of the same architecture."
         )
-    return state_part(state, path, "inverse_graphics", "state")
+    weights = state_part(state, path, "inverse_graphics", "state")
+    with global_rng_kept():  # checked against the network they are for, as they are read
+        load_weights(InverseGraphicsNet(config), weights, f"{path}'s inverse_graphics network",
+                     STATE_FIX)  # fmt: skip
+    return weights
 
 
 def load_model_views(path: str | os.PathLike) -> ViewCodes:

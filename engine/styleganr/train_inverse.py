@@ -192,7 +192,7 @@ def train_inverse_graphics(
     with global_rng_kept(config.seed):
         network = InverseGraphicsNet(config.network)
     if initial_weights is not None:  # float16 weights of an exported model are copied as float32
-        load_weights(network, initial_weights, "The initial weights", STATE_FIX)
+        load_weights(network, initial_weights, "The network to start from", STATE_FIX)
     network = network.to(device)
     network.template = network.template.to(device)
     optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)

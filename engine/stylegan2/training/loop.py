@@ -91,7 +91,8 @@ def train_gan(
     """Train (or with `resume`, continue) a StyleGAN2 on the images under `data_dir`.
 
     A new run may start from `init_from`, a trained model with its discriminator (see
-    `TrainingState.start_from`); a run already stored in `out_dir` ignores it and resumes.
+    `TrainingState.start_from`); a run already stored in `out_dir` resumes instead (with
+    `resume`), and `init_from`, the command that started it given again, must still fit it.
     Under torch.distributed every process calls this with the same arguments; `config.batch`
     is the global batch, and only rank 0 writes files and reports progress.
     """

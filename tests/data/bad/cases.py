@@ -201,7 +201,7 @@ BAD_INPUTS: tuple[BadInput, ...] = (
         "latent",
         "latent with NaN and inf",
         _write_latent(torch.tensor([[float("nan"), float("inf")] * 16])),
-        "NaN, infinite",
+        "NaN or infinite",
     ),
     BadInput(
         "wrong-shape-latent.pt",

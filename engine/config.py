@@ -13,7 +13,7 @@ import operator
 import os
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -175,6 +175,20 @@ def whole_number(value: Any, what: str) -> int:
         return operator.index(value)
     except TypeError:
         raise GANliftError(f"{what} must be a whole number, got {value!r}.") from None
+
+
+def check_sizes(config: Any, most: Mapping[str, int], what: str) -> None:
+    """Refuse an architecture whose sizes (`most`: field → largest value) are not whole numbers
+    from 1 to their largest: a network is built before its weights are compared, so a config
+    file asking for a million channels ran the server out of memory instead of being refused.
+    `what` ("The mapping network's ", "The preset's networks.") comes before the field's name.
+    A ValueError, as a config's own checks raise: `config_from_dict` names the file it read."""
+    for name, largest in most.items():
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= largest:
+            raise ValueError(
+                f"{what}{name} must be a whole number from 1 to {largest}, got {value!r}"
+            )
 
 
 def whole_fields(config: Any, names: Iterable[str], what: str) -> None:

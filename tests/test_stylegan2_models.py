@@ -129,9 +129,9 @@ def test_config_json_round_trip_and_validation(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     with pytest.raises(GANliftError) as refused:  # the table's own check named no file
         ModelConfig.from_json_file(path)
-    assert str(refused.value).startswith(f"In the model config {path}: The generator channel")
-    assert str(refused.value).endswith("for each of [4, 8, 16, 32, 64, 128]. Restore the .json "
-                                       "written with the weights.")  # fmt: skip
+    assert str(refused.value).startswith(f"In the model config {path}, the generator channel")
+    assert str(refused.value).endswith("for each of [4, 8, 16, 32, 64, 128]; restore the .json "
+                                       "written with the weights.")  # one sentence  # fmt: skip
     path.write_text(json.dumps(json.loads(config.to_json()) | {"extra": [1]}))
     with pytest.raises(GANliftError, match="has an 'extra' that is no JSON object; restore"):
         ModelConfig.from_json_file(path)  # was dict([1])'s TypeError

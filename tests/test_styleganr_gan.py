@@ -22,6 +22,7 @@ import torch
 from engine.cli import main
 from engine.cli import styleganr as styleganr_cli
 from engine.errors import GANliftError
+from engine.gan2shape.presets import Gan2ShapePreset, get_preset
 from engine.images import fit_to_frame, save_image
 from engine.mesh import save_mesh
 from engine.stylegan2 import Generator, generator_fingerprint, save_checkpoint
@@ -1146,3 +1147,31 @@ def test_a_damaged_labeller_state_is_refused_in_a_sentence(tmp_path) -> None:
     torch.save({key: value for key, value in state.items() if key != "labeller"}, path)
     with pytest.raises(GANliftError, match="lacks its labeller"):  # a KeyError before
         load_view_labeller(path)
+
+
+def test_a_model_file_asking_for_huge_networks_is_refused_before_building_them(
+    model, tmp_path
+) -> None:
+    """A StyleGAN-R file with num_ws 10**7 asked the Cars tab for 2441 GiB; one with 14
+    subdivisions ran for minutes; a preset's networks.width 10**6 started the app serving."""
+    path = save_styleganr(model, tmp_path / "model.pt")
+    state = torch.load(path, weights_only=True)
+    for part, key, value, message in (
+        ("mapping", "num_ws", 10**7, "num_ws must be a whole number from 1 to 64"),
+        ("inverse_graphics", "subdivisions", 14, "subdivisions must be from 0 to 6"),
+        ("inverse_graphics", "width", 10**6, "width must be a whole number from 1 to 1024"),
+    ):
+        damaged = copy.deepcopy(state)
+        damaged[part]["config"][key] = value
+        torch.save(damaged, path)
+        with pytest.raises(GANliftError, match=f"model.pt is not a valid .*{message}"):
+            load_styleganr(path, generator=model.generator)
+    nan = copy.deepcopy(state)
+    nan["views"]["codes"] = nan["views"]["codes"] * math.nan
+    torch.save(nan, path)
+    with pytest.raises(GANliftError, match=r"model\.pt holds damaged view codes \(View codes hold"):
+        load_styleganr(path, generator=model.generator)  # named no file, said to draw new codes
+    preset = json.loads(get_preset("default-face").to_json())
+    preset["networks"]["width"] = 10**6
+    with pytest.raises(GANliftError, match=r"networks\.width must be a whole number from 1 to"):
+        Gan2ShapePreset.from_json(json.dumps(preset))

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.config import check_sizes
 from engine.errors import GANliftError
 
 
@@ -49,6 +50,11 @@ class NetworkConfig:
                     f"Network widths must be positive; fix the preset's networks.{key}, got "
                     f"{getattr(self, key)}."
                 )
+        check_sizes(
+            self,
+            {"image_size": 1024, "width": 1024, "bottleneck": 4096, "offset_width": 1024},
+            "The preset's networks.",
+        )
         if self.width % self.group_norm_base:
             raise GANliftError(
                 f"Network width {self.width} is not divisible by group_norm_base "

@@ -246,6 +246,7 @@ class ModelConfig:
                 extra=dict(extra),
             )
         except GANliftError as error:  # the configs' own checks name no file
+            reason = str(error).rstrip(".")
             raise GANliftError(
-                f"In the model config {path}: {error} {fix[0].upper()}{fix[1:]}."
+                f"In the model config {path}, {reason[0].lower()}{reason[1:]}; {fix}."
             ) from error

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.brief import brief_repr
+from engine.config import check_sizes
 from engine.render import render_mesh
 from engine.styleganr.camera import object_to_camera, projection
 from engine.styleganr.icosphere import Icosphere, icosphere
@@ -46,6 +47,14 @@ class InverseGraphicsConfig:
     """Largest image-plane shift of the object, in camera units (0.0875 is half the frame)."""
 
     def __post_init__(self) -> None:
+        check_sizes(
+            self,
+            {"image_size": 1024, "width": 1024, "shape_dim": 4096, "texture_dim": 4096,
+             "texture_size": 1024},
+            "The inverse graphics network's ",
+        )  # fmt: skip
+        if not 0 <= self.subdivisions <= 6:  # 6: 40962 vertices; 14 took minutes to refuse
+            raise ValueError(f"subdivisions must be from 0 to 6, got {self.subdivisions}")
         if self.image_size < 16 or self.image_size & (self.image_size - 1):
             raise ValueError(f"image_size must be a power of two >= 16, got {self.image_size}")
         if self.texture_size < 8 or self.texture_size & (self.texture_size - 1):

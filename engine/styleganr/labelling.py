@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.config import config_from_dict, config_to_dict, whole_number
+from engine.config import check_sizes, config_from_dict, config_to_dict, whole_number
 from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError
 from engine.images import make_grid
@@ -70,6 +70,7 @@ class LabellerConfig:
     renders alone reads them almost at random."""
 
     def __post_init__(self) -> None:
+        check_sizes(self, {"image_size": 1024, "width": 1024}, "The view labeller's ")
         if not 0 < self.learning_rate <= 1 or self.steps < 0:  # 1e30 trained to nan weights
             raise GANliftError(
                 f"The labeller needs a learning rate above 0 and at most 1 and steps >= 0, got "

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.brief import brief_repr
+from engine.config import check_sizes
 
 PARTS = ("shape", "texture", "background")
 """The content parts, in the order of the soft masks' first axis."""
@@ -70,6 +71,12 @@ class MappingConfig:
     """Width of each part's hidden layer."""
 
     def __post_init__(self) -> None:
+        check_sizes(
+            self,
+            {"num_ws": 64, "style_dim": 4096, "shape_dim": 4096, "texture_dim": 4096,
+             "hidden": 4096},
+            "The mapping network's ",
+        )  # fmt: skip
         if not 1 <= self.num_view_layers < self.num_ws:
             raise ValueError(
                 f"num_view_layers must be in 1..{self.num_ws - 1}, got {self.num_view_layers}"

@@ -151,7 +151,11 @@ def _views(state: dict[str, Any], path: Path) -> ViewCodes:
     codes, cameras = (state_part(state, path, "views", name) for name in ("codes", "cameras"))
     if not isinstance(codes, torch.Tensor) or not isinstance(cameras, torch.Tensor | None):
         raise GANliftError(f"{path} holds view codes that are no tensors; {STATE_FIX}.")
-    return ViewCodes(codes=codes, cameras=cameras, generator=state.get("generator_fingerprint"))
+    try:
+        return ViewCodes(codes, cameras, generator=state.get("generator_fingerprint"))
+    except GANliftError as error:  # its checks name no file and suggest drawing new codes
+        reason = str(error).split(";")[0].rstrip(".")
+        raise GANliftError(f"{path} holds damaged view codes ({reason}); {STATE_FIX}.") from error
 
 
 def load_styleganr(

@@ -126,7 +126,7 @@ def test_check_command_reads_the_networks_fast_mode_uses(tmp_path: Path, capsys)
     safetensors.torch.save_file(dict(list(state.items())[1:]), str(weights))  # one tensor lost
     assert main(check) == 2  # was load_state_dict's RuntimeError
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "does not hold the networks of preset" in error
+    assert error.count("\n") == 1 and "does not fit the Gan2ShapeNetworks it holds" in error
     weights.with_suffix(".json").write_text("[1]")
     assert main(check) == 2  # was an AttributeError
     assert "holds no JSON object; copy the one gan2shape-pretrain" in capsys.readouterr().err

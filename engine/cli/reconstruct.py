@@ -332,13 +332,7 @@ def run_check(args: argparse.Namespace) -> int:
             f"{' or '.join(sorted(_SYNTH_CATEGORY))} preset."
         )
     networks = Gan2ShapeNetworks(model.preset.networks, style_dim=model.generator.style_dim)
-    try:
-        networks.load_state_dict(load_pretrained(weights, model.preset, model.generator))
-    except RuntimeError as error:  # tensors missing or of other shapes
-        raise GANliftError(
-            f"{pretrained} does not hold the networks of preset '{model.preset.name}' (tensors "
-            "are missing or of other shapes); pretrain them again."
-        ) from error
+    networks.load_state_dict(load_pretrained(weights, model.preset, model.generator))  # checked
     check = check_networks(networks, model.preset, category, n=args.n, device=device)
     print(check.table())
     if args.json:

@@ -21,6 +21,7 @@ from engine.device import cpu_state
 from engine.errors import GANliftError
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
+from engine.randomness import global_rng_kept
 from engine.stylegan2 import Generator
 from engine.stylegan2.checkpoint import generator_fingerprint, safetensors_path
 from engine.torch_files import check_weights, load_optimizer_state, load_weights, read_torch_file
@@ -75,6 +76,10 @@ def load_pretrained(
             f"The pretrained networks {path} were pretrained on another StyleGAN2 than this "
             "one; pretrain them again for it (gan2shape-pretrain) or use --quality full."
         )
+    if generator is not None:  # every tensor there, at its shape, named with this file
+        with global_rng_kept():
+            networks = Gan2ShapeNetworks(preset.networks, style_dim=generator.style_dim)
+        load_weights(networks, weights, f"The pretrained networks {path}", "pretrain them again")
     return weights
 
 

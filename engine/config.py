@@ -162,6 +162,16 @@ def finite_number(value: Any) -> bool:
         return False
 
 
+def is_whole(value: Any) -> bool:
+    """Whether ``value`` is a finite whole number, an int or a float such as 3.0 (no bool)."""
+    return finite_number(value) and value % 1 == 0
+
+
+def is_count(value: Any) -> bool:
+    """Whether ``value`` is an int (no bool, no float) of 0 or more: a stored step or count."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _shown(value: Any, most: int = 60) -> str:
     """``value`` as JSON for a refusal, cut to ``most`` characters (a value may be huge)."""
     text = json.dumps(value)

@@ -107,6 +107,15 @@ def load_weights(module: torch.nn.Module, state: Any, source: str, fix: str) -> 
         ) from error
 
 
+def set_rng_state(rng: torch.Generator, state: Any, source: str, fix: str) -> None:
+    """``rng.set_state(state)`` for a state read from `source`, refused in one sentence that
+    ends with `fix` where the stored state is damaged or missing."""
+    try:
+        rng.set_state(state)
+    except (TypeError, RuntimeError) as error:
+        raise GANliftError(f"{source} holds a damaged random generator state; {fix}.") from error
+
+
 def load_optimizer_state(
     optimizer: torch.optim.Optimizer, state: Any, source: str, fix: str
 ) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from engine.config import config_from_dict, finite_number
+from engine.config import config_from_dict, finite_number, is_whole
 from engine.errors import GANliftError
 from engine.stylegan2.training.command import train_command
 from engine.stylegan2.training.config import TrainConfig
@@ -64,7 +64,7 @@ def read_training_run(extra: dict[str, Any], run_dir: str | Path | None) -> Trai
     """Training facts of a snapshot with metadata `extra` (the checkpoint's ``extra``), from
     `run_dir` (None or a folder without a log: only what `extra` holds)."""
     step, kimg = extra.get("step"), extra.get("kimg")  # unknown where edited to a non-number
-    step = int(step) if finite_number(step) and step % 1 == 0 else None
+    step = int(step) if is_whole(step) else None
     kimg = float(kimg) if finite_number(kimg) else None
     folder = Path(run_dir) if run_dir is not None else None
     records = read_log(folder / "log.jsonl") if folder is not None else []
@@ -145,7 +145,7 @@ def _is_kind(value: Any, kind: str) -> bool:
     """Whether `value` is of a `_RECORDED_KINDS` kind."""
     if kind == "a text":
         return isinstance(value, str)
-    return finite_number(value) and (kind == "a number" or value % 1 == 0)
+    return is_whole(value) if kind == "a whole number" else finite_number(value)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

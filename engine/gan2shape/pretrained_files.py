@@ -17,6 +17,7 @@ import torch
 from safetensors import SafetensorError
 
 from engine.atomic import atomic_path, save_torch, write_json
+from engine.config import is_count
 from engine.device import cpu_state
 from engine.errors import GANliftError
 from engine.gan2shape.networks import Gan2ShapeNetworks
@@ -24,7 +25,13 @@ from engine.gan2shape.presets import Gan2ShapePreset
 from engine.randomness import global_rng_kept
 from engine.stylegan2 import Generator
 from engine.stylegan2.checkpoint import generator_fingerprint, safetensors_path
-from engine.torch_files import check_weights, load_optimizer_state, load_weights, read_torch_file
+from engine.torch_files import (
+    check_weights,
+    load_optimizer_state,
+    load_weights,
+    read_torch_file,
+    set_rng_state,
+)
 from engine.versions import software_versions
 
 if TYPE_CHECKING:
@@ -59,7 +66,6 @@ def load_pretrained(
             f"The pretrained networks {path} (or the .json beside it) cannot be read; "
             "pretrain them again."
         ) from error
-    check_weights(weights, f"The pretrained networks {path}", "pretrain them again")
     if not isinstance(info, dict):
         raise GANliftError(
             f"The {path.with_suffix('.json').name} beside the pretrained networks {path} holds "
@@ -76,10 +82,13 @@ def load_pretrained(
             f"The pretrained networks {path} were pretrained on another StyleGAN2 than this "
             "one; pretrain them again for it (gan2shape-pretrain) or use --quality full."
         )
-    if generator is not None:  # every tensor there, at its shape, named with this file
+    source, fix = f"The pretrained networks {path}", "pretrain them again"
+    if generator is None:
+        check_weights(weights, source, fix)
+    else:  # every tensor there, at its shape and finite (load_weights checks both)
         with global_rng_kept():
             networks = Gan2ShapeNetworks(preset.networks, style_dim=generator.style_dim)
-        load_weights(networks, weights, f"The pretrained networks {path}", "pretrain them again")
+        load_weights(networks, weights, source, fix)
     return weights
 
 
@@ -186,7 +195,7 @@ def restore_pretraining(path: Path, run: PretrainingRun) -> int:
             "(only --steps and --save-every may change)."
         )
     iteration = state.get("iteration")
-    if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
+    if not is_count(iteration):
         raise GANliftError(
             f"{state_path} holds iteration {iteration!r}, which is no count; pretrain again "
             "into another --out."
@@ -199,12 +208,7 @@ def restore_pretraining(path: Path, run: PretrainingRun) -> int:
     fix = "resume from an intact copy or pretrain again into another --out"
     load_weights(run.networks, state.get("networks"), f"{state_path}'s networks", fix)
     load_optimizer_state(run.optimizer, state.get("optimizer"), str(state_path), fix)
-    try:
-        run.rng.set_state(state["rng"])
-    except (KeyError, TypeError, RuntimeError) as error:
-        raise GANliftError(
-            f"{state_path} holds a damaged random generator state; {fix}."
-        ) from error
+    set_rng_state(run.rng, state.get("rng"), str(state_path), fix)
     return iteration
 
 

@@ -19,6 +19,7 @@ import torch
 
 from engine.atomic import save_torch
 from engine.brief import brief_repr
+from engine.config import is_count
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.networks import Gan2ShapeNetworks
@@ -229,7 +230,7 @@ def _part(data: dict, path: Path, name: str, kind: Any) -> Any:
     if kind is float:
         fits = isinstance(value, int | float) and not isinstance(value, bool)
     elif kind is int:
-        fits = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        fits = is_count(value)
     else:
         fits = isinstance(value, kind)
     if not fits:

@@ -43,7 +43,7 @@ from engine.stylegan2.config import (
 from engine.stylegan2.discriminator import Discriminator
 from engine.stylegan2.generator import Generator
 from engine.stylegan2.safe_pickle import error_summary, load_ada_pickle, load_torch_file
-from engine.torch_files import check_weights, load_weights, stores_every_value
+from engine.torch_files import load_weights, stores_every_value
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
 """Where bare model names ("default-face") are looked up."""
@@ -526,7 +526,8 @@ def _build(
     own_kernels: bool = False,
 ) -> Any:
     """Construct `cls(config)` and load `state` into it strictly (with the module's own blur
-    kernels where the format does not store them), once `_check_layout` has passed."""
+    kernels where the format does not store them), once `_check_layout` has passed;
+    `load_weights` refuses weights that are not finite."""
     _check_layout(cls, config, state, source, own_kernels)
     with global_rng_kept():  # the random initial weights are replaced by the state's
         module = cls(config)
@@ -583,7 +584,6 @@ def _check_layout(
                 f"{source} holds {key} as {value.dtype}, not floating-point weights; it is not "
                 "a StyleGAN2 checkpoint."
             )
-    check_weights(state, source, _RESTORE)
 
 
 def _count_parameters(module: torch.nn.Module) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from engine.config import config_from_dict, finite_number, read_json_file, whole_number
+from engine.config import config_from_dict, finite_number, is_whole, read_json_file, whole_number
 from engine.errors import GANliftError
 
 BASE_CHANNELS = 512
@@ -70,7 +70,7 @@ def _check_channels(size: int, channels: dict[int, int], what: str) -> dict[int,
 
 def _whole(value: Any) -> int:
     """`value` as an int where it is a whole number (an int or a whole float; no bool)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value % 1 != 0:
+    if not is_whole(value):
         raise ValueError(f"{value!r} is no whole number")
     return int(value)
 

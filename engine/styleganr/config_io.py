@@ -15,10 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import torch
-
 from engine.atomic import save_torch, write_json
-from engine.config import config_changes, config_from_dict, config_to_dict, read_json_file
+from engine.config import (
+    config_changes,
+    config_from_dict,
+    config_to_dict,
+    is_count,
+    read_json_file,
+)
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
 from engine.state_kinds import STATE_KINDS, state_kind
@@ -99,20 +103,9 @@ def state_part(state: dict[str, Any], path: str | os.PathLike, *names: str) -> A
 def state_step(state: dict[str, Any], path: str | os.PathLike, *names: str) -> int:
     """The step count at ``names`` (default ``step``) of a state, a whole number of 0 or more."""
     step = state_part(state, path, *(names or ("step",)))
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+    if not is_count(step):
         raise GANliftError(f"{path} holds step {step!r}, which is no count of steps; {STATE_FIX}.")
     return step
-
-
-def set_rng_state(rng: torch.Generator, state: Any, path: str | os.PathLike) -> None:
-    """``rng.set_state(state)`` for a state read from ``path``, refused in a sentence when the
-    stored state is damaged."""
-    try:
-        rng.set_state(state)
-    except (TypeError, RuntimeError) as error:
-        raise GANliftError(
-            f"{path} holds a damaged random generator state; {STATE_FIX}."
-        ) from error
 
 
 def check_resumable(path: str | os.PathLike, stored: Any, config: Any) -> None:

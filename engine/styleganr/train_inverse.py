@@ -27,7 +27,6 @@ from engine.styleganr.config_io import (
     check_resumable,
     read_state,
     run_steps,
-    set_rng_state,
     state_part,
     state_step,
     write_state,
@@ -47,7 +46,7 @@ from engine.styleganr.losses import (
     move_loss,
 )
 from engine.styleganr.multiview import ViewPairs
-from engine.torch_files import load_optimizer_state, load_weights
+from engine.torch_files import load_optimizer_state, load_weights, set_rng_state
 
 STATE_FORMAT = "ganlift-styleganr-inverse-graphics"
 STATE_VERSION = 1
@@ -273,7 +272,7 @@ def _resume(
     check_not_past_steps(path, step, config.steps)
     load_weights(network, state_part(state, path, "network"), f"{path}'s network", STATE_FIX)
     load_optimizer_state(optimiser, state_part(state, path, "optimiser"), str(path), STATE_FIX)
-    set_rng_state(data_rng, state_part(state, path, "rng"), path)
+    set_rng_state(data_rng, state_part(state, path, "rng"), str(path), STATE_FIX)
     return step, pairs_from or trained_on
 
 

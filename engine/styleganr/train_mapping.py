@@ -29,7 +29,6 @@ from engine.styleganr.config_io import (
     check_resumable,
     read_state,
     run_steps,
-    set_rng_state,
     state_step,
 )
 from engine.styleganr.encoding import encode_image
@@ -43,7 +42,7 @@ from engine.styleganr.mapping import (
 )
 from engine.styleganr.model import MODEL_FORMAT, StyleGANR, load_styleganr, save_styleganr
 from engine.styleganr.view_codes import ViewCodes, compose, sample_w
-from engine.torch_files import load_optimizer_state
+from engine.torch_files import load_optimizer_state, set_rng_state
 
 
 @dataclass
@@ -259,7 +258,7 @@ def _resume(
     model.mapping.load_state_dict(stored_model.mapping.state_dict(), strict=True)
     load_optimizer_state(optimiser, training.get("optimiser"), str(path), STATE_FIX)
     if "rng" in training:
-        set_rng_state(rng, training["rng"], path)
+        set_rng_state(rng, training["rng"], str(path), STATE_FIX)
     else:
         rng.manual_seed(config.seed + step)
     return step

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from engine.atomic import write_text
-from engine.config import finite_number
+from engine.config import finite_number, is_whole
 
 
 class JsonlLog:
@@ -87,7 +87,7 @@ def _well_typed(record: dict[str, Any]) -> bool:
         value = record[name]
         if kind is str and not isinstance(value, str):
             return False
-        if kind is not str and not (finite_number(value) and (kind is float or value % 1 == 0)):
+        if kind is not str and not (is_whole(value) if kind is int else finite_number(value)):
             return False
     return True
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from engine.atomic import save_torch
-from engine.config import config_changes, finite_number
+from engine.config import config_changes, finite_number, is_count
 from engine.errors import GANliftError
 from engine.randomness import global_rng_kept
 from engine.stylegan2 import Checkpoint, Discriminator, Generator
@@ -128,7 +128,7 @@ class TrainingState:
             isinstance(pl_mean, torch.Tensor) and pl_mean.numel() == 1 and pl_mean.isfinite().all()
         ):
             raise GANliftError(f"{source} holds no finite path-length mean; {fix}.")
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        if not is_count(step):
             raise GANliftError(f"{source} holds step {step!r}, which is no count of steps; {fix}.")
         self.pl_mean = pl_mean.to(self.pl_mean.device).reshape(self.pl_mean.shape)
         self.step = step

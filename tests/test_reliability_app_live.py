@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from bench.load import (
+    STARTUP_SECONDS,
     AppServer,
     bounded_predict,
     free_port,
@@ -287,9 +288,13 @@ def test_a_stop_while_the_app_starts_leaves_nothing_behind(files: Path, tmp_path
         command, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not list(temporary.glob("ganlift-gradio-*")) and time.monotonic() < deadline:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not list(temporary.glob("ganlift-gradio-*")):
         assert process.poll() is None, process.communicate()[0]
+        if time.monotonic() > deadline:  # a SIGTERM now could reach the running server
+            process.kill()
+            output = process.communicate()[0]
+            pytest.fail(f"no cache folder within {STARTUP_SECONDS:.0f} s: {output}")
         time.sleep(0.01)
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=60)

@@ -21,7 +21,14 @@ from pathlib import Path
 import torch
 
 from engine.atomic import atomic_path, output_file, output_folder
-from engine.cli.arguments import INTERRUPTED, add_device_option, at_least, seed
+from engine.cli.arguments import (
+    INTERRUPTED,
+    MAX_BATCH,
+    MAX_STEPS,
+    add_device_option,
+    at_least,
+    seed,
+)
 from engine.device import resolve_device
 from engine.distributed import current_process_group, process_group_from_environment
 from engine.errors import GANliftError, StoppedEarly
@@ -53,10 +60,6 @@ from engine.stylegan2.checkpoint import safetensors_path
 
 MAX_PRETRAIN_IMAGES = 65_536
 """Most GAN samples pretraining may hold (all are drawn up front and kept in memory)."""
-MAX_PRETRAIN_BATCH = 1024
-"""Most samples per pretraining iteration (each holds its own projection context)."""
-MAX_PRETRAIN_STEPS = 10_000_000
-"""Most iterations of any pretraining phase: more is a typo that would run for years."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -111,34 +114,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     pretrain_parser.add_argument(
         "--steps",
-        type=at_least(0, maximum=MAX_PRETRAIN_STEPS),
+        type=at_least(0, maximum=MAX_STEPS),
         default=PretrainConfig.steps,
         help="joint iterations after the prior fit and the warm-ups (%(default)s)",
     )
     pretrain_parser.add_argument(
         "--warmup-steps",
-        type=at_least(0, maximum=MAX_PRETRAIN_STEPS),
+        type=at_least(0, maximum=MAX_STEPS),
         default=PretrainConfig.warmup_steps,
         help="photo-geometric warm-up iterations before the joint ones, so that the view net "
         "learns to read views (%(default)s)",
     )
     pretrain_parser.add_argument(
         "--warmup-batch",
-        type=at_least(1, maximum=MAX_PRETRAIN_BATCH),
+        type=at_least(1, maximum=MAX_BATCH),
         default=PretrainConfig.warmup_batch,
         help="samples per warm-up iteration, summed over all processes (%(default)s)",
     )
     pretrain_parser.add_argument(
         "--offset-warmup-steps",
         metavar="STEPS",
-        type=at_least(0, maximum=MAX_PRETRAIN_STEPS),
+        type=at_least(0, maximum=MAX_STEPS),
         default=PretrainConfig.offset_warmup_steps,
         help="iterations training the latent-offset encoder alone after the warm-up, so that "
         "step 2's projections follow the pseudo samples' lights (%(default)s)",
     )
     pretrain_parser.add_argument(
         "--batch",
-        type=at_least(1, maximum=MAX_PRETRAIN_BATCH),
+        type=at_least(1, maximum=MAX_BATCH),
         default=PretrainConfig.batch,
         help="samples per iteration, summed over all processes (%(default)s)",
     )

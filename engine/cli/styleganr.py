@@ -12,7 +12,15 @@ from pathlib import Path
 import torch
 
 from engine.atomic import output_file
-from engine.cli.arguments import INTERRUPTED, add_device_option, at_least, positive, seed
+from engine.cli.arguments import (
+    INTERRUPTED,
+    MAX_BATCH,
+    MAX_STEPS,
+    add_device_option,
+    at_least,
+    positive,
+    seed,
+)
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.images import image_format, load_photo, save_image
@@ -54,6 +62,7 @@ from engine.styleganr import (
     train_view_labeller,
 )
 from engine.styleganr.config_io import load_config, save_config
+from engine.styleganr.labelling import MAX_AZIMUTH_BINS
 from engine.styleganr.train_inverse import SYNTHETIC_PAIRS, stored_config
 from engine.synth import SEED_RANGES
 from engine.wording import counted
@@ -62,6 +71,12 @@ MAX_VIEW_CODES = 1024
 """Most view codes `view-codes` draws (the paper labelled a dozen by hand)."""
 MAX_SAMPLE_ROWS = 256
 """Most samples `set-camera` and `swap` draw as rows of one picture."""
+MAX_SYNTHETIC_SIZE = 1024
+"""Largest synthetic renders the trainers take (GAN images are at most this size)."""
+STEPS = at_least(1, maximum=MAX_STEPS)
+SIZE = at_least(16, maximum=MAX_SYNTHETIC_SIZE)
+IN_ALL = "steps in all (%(default)s)"
+SYNTHETIC_SIZE = "synthetic image size (%(default)s)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -75,9 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     layers.add_argument("--out", required=True, help="figure (PNG): a, b, then each prefix mix")
     layers.add_argument(
         "--pairs",
-        type=int,
+        type=at_least(2, maximum=MAX_SAMPLE_ROWS),
         default=16,
-        help="sample pairs mixed per prefix, at least 2 (%(default)s)",
+        help="sample pairs mixed per prefix (%(default)s)",
     )
     layers.add_argument("--seed", type=seed, default=0, help="of the pairs (%(default)s)")
     layers.add_argument(
@@ -98,7 +113,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     codes.add_argument(
         "--layers",
-        type=int,
+        type=at_least(1),
         default=4,
         help="view layers, from 1 to one less than the GAN's W+ layers (see view-layers; "
         "%(default)s)",
@@ -116,7 +131,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     hand.add_argument(
         "--bins",
-        type=int,
+        type=at_least(1, maximum=MAX_AZIMUTH_BINS),
         default=None,
         help="azimuth bins (default: the labels file's, 8 for a new one)",
     )
@@ -131,10 +146,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     labeller = actions.add_parser("train-labeller", help="Train the view labeller on synth cars.")
     labeller.add_argument("--out", required=True, help="state file (resumed if present)")
-    labeller.add_argument(
-        "--steps", type=int, default=LabellerConfig.steps, help="in all (%(default)s)"
-    )
-    labeller.add_argument("--size", type=int, default=64, help="synthetic image size (%(default)s)")
+    labeller.add_argument("--steps", type=STEPS, default=LabellerConfig.steps, help=IN_ALL)
+    labeller.add_argument("--size", type=SIZE, default=64, help=SYNTHETIC_SIZE)
     labeller.add_argument(
         "--learning-rate",
         type=float,
@@ -158,7 +171,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", required=True, type=_view_codes_file, help="labelled view codes (.safetensors)"
     )
     auto.add_argument(
-        "--keep", type=int, help="keep this many codes, spread evenly over the azimuth circle"
+        "--keep",
+        type=at_least(1),
+        help="keep this many codes, spread evenly over the azimuth circle (default: all)",
     )
     add_device_option(auto, after_group=True)
     auto.set_defaults(run=_auto_label)
@@ -173,15 +188,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inverse.add_argument("--views", help="labelled view codes")
     inverse.add_argument("--labeller", help="view labeller state (its silhouettes)")
     inverse.add_argument(
-        "--steps", type=int, default=InverseGraphicsTrainConfig.steps, help="in all (%(default)s)"
+        "--steps", type=STEPS, default=InverseGraphicsTrainConfig.steps, help=IN_ALL
     )
     inverse.add_argument(
         "--batch-size",
-        type=int,
+        type=at_least(1, maximum=MAX_BATCH),
         default=InverseGraphicsTrainConfig.batch_size,
         help="view pairs per step (%(default)s)",
     )
-    inverse.add_argument("--size", type=int, default=64, help="synthetic image size (%(default)s)")
+    inverse.add_argument("--size", type=SIZE, default=64, help=SYNTHETIC_SIZE)
     inverse.add_argument(
         "--init-from",
         help="start a new run from this StyleGAN-R model's inverse graphics network "
@@ -195,12 +210,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mapping.add_argument("--views", required=True, help="labelled view codes")
     mapping.add_argument("--inverse", required=True, help="inverse graphics state file")
     mapping.add_argument("--out", required=True, help="model / state file (resumed if present)")
-    mapping.add_argument(
-        "--steps", type=int, default=MappingTrainConfig.steps, help="in all (%(default)s)"
-    )
+    mapping.add_argument("--steps", type=STEPS, default=MappingTrainConfig.steps, help=IN_ALL)
     mapping.add_argument(
         "--warmup",
-        type=int,
+        type=at_least(0, maximum=MAX_STEPS),
         default=MappingTrainConfig.warmup_steps,
         help="steps matching real codes before the cycle loss (%(default)s)",
     )
@@ -491,9 +504,6 @@ def _finish_training(config: object, config_path: Path, should_stop: StopFn, out
     if should_stop():
         print(f"stopped; the state is saved in {out}: run the same command to continue")
         return INTERRUPTED
-    if not Path(out).is_file():  # --steps 0 on a new run trains nothing
-        print(f"nothing trained, so no state in {out} (its config: {config_path})")
-        return 0
     print(f"-> {out} (its config: {config_path})")
     return 0
 

@@ -108,6 +108,18 @@ def state_step(state: dict[str, Any], path: str | os.PathLike, *names: str) -> i
     return step
 
 
+def check_run_counts(config: Any) -> None:
+    """Refuse a trainer's config whose steps, batch size or checkpoint_every is below 1 (a
+    run of no steps, batches of nothing, or a state written never)."""
+    counts = (config.steps, config.batch_size, config.checkpoint_every)
+    if min(counts) < 1:
+        raise GANliftError(
+            "steps, batch size and checkpoint_every must be at least 1, got {}, {} and {}.".format(
+                *counts
+            )
+        )
+
+
 def check_resumable(path: str | os.PathLike, stored: Any, config: Any) -> None:
     """Refuse to resume the state file at ``path``, written with config ``stored``, under a
     different ``config`` (only ``steps`` may change), naming each field that differs."""

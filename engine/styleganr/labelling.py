@@ -33,6 +33,7 @@ from engine.styleganr.camera import camera_from_view
 from engine.styleganr.config_io import (
     STATE_FIX,
     check_not_past_steps,
+    check_run_counts,
     load_config,
     read_state,
     run_steps,
@@ -71,10 +72,11 @@ class LabellerConfig:
 
     def __post_init__(self) -> None:
         check_sizes(self, {"image_size": 1024, "width": 1024}, "The view labeller's ")
-        if not 0 < self.learning_rate <= 1 or self.steps < 0:  # 1e30 trained to nan weights
+        check_run_counts(self)
+        if not 0 < self.learning_rate <= 1:  # 1e30 trained to nan weights
             raise GANliftError(
-                f"The labeller needs a learning rate above 0 and at most 1 and steps >= 0, got "
-                f"{self.learning_rate} and {self.steps}; fix --learning-rate / --steps."
+                f"The labeller needs a learning rate above 0 and at most 1, got "
+                f"{self.learning_rate}; fix --learning-rate."
             )
 
 

@@ -25,6 +25,7 @@ from engine.styleganr.config_io import (
     STATE_FIX,
     check_not_past_steps,
     check_resumable,
+    check_run_counts,
     read_state,
     run_steps,
     state_part,
@@ -94,11 +95,7 @@ class InverseGraphicsTrainConfig:
     """Seed of the network initialisation and of the data stream."""
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
-            raise GANliftError(
-                f"steps, batch size and checkpoint_every must be at least 1, got {self.steps}, "
-                f"{self.batch_size} and {self.checkpoint_every}."
-            )
+        check_run_counts(self)
 
 
 @dataclass

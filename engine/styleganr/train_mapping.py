@@ -27,6 +27,7 @@ from engine.styleganr.config_io import (
     STATE_FIX,
     check_not_past_steps,
     check_resumable,
+    check_run_counts,
     read_state,
     run_steps,
     state_step,
@@ -72,11 +73,7 @@ class MappingTrainConfig:
     view_fit_learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
-            raise GANliftError(
-                f"steps, batch size and checkpoint_every must be at least 1, got {self.steps}, "
-                f"{self.batch_size} and {self.checkpoint_every}."
-            )
+        check_run_counts(self)
         for name in ("warmup_steps", "view_fit_steps"):
             if getattr(self, name) < 0:
                 raise GANliftError(f"{name} must be 0 or more, got {getattr(self, name)}.")

@@ -35,7 +35,7 @@ def refuse_compressed_archive(source: Path | bytes, name: str | None = None) -> 
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
         packed = [entry for entry in entries if entry.compress_type != zipfile.ZIP_STORED]
-    except (zipfile.BadZipFile, OSError, NotImplementedError) as error:
+    except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError) as error:
         raise GANliftError(f"Cannot read {name}: its zip archive is damaged.") from error
     if packed:
         raise GANliftError(

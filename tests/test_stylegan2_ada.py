@@ -15,7 +15,10 @@ import json
 import math
 import os
 import pickle
+import re
+import struct
 import sys
+import tracemalloc
 import types
 import zipfile
 from collections.abc import Callable
@@ -95,7 +98,7 @@ def build_module(path: str, spec: dict, tensors: dict, ada: types.SimpleNamespac
     state = {
         **attrs,
         "_parameters": collections.OrderedDict(
-            (name, torch.nn.Parameter(value))
+            (name, torch.nn.Parameter(value) if value.dtype.is_floating_point else value)
             for name, value in own.items()
             if name not in BUFFER_NAMES
         ),
@@ -375,3 +378,143 @@ def test_stylegan3_and_odd_filters_are_named(reference, ada_globals, tmp_path: P
     path = write_snapshot(tmp_path / "filter.pkl", (spec, tensors), ada_globals)
     with pytest.raises(GANliftError, match=r"resampling filter other than \[1, 3, 3, 1\]"):
         load_checkpoint(path)
+
+
+def _attribute(network: str, modules: str, names: str, value: Any) -> Callable[[dict], None]:
+    """An edit of the snapshot's spec: each of `names` set to `value` in each of `modules`
+    of `network` (both separated by spaces)."""
+
+    def edit(spec: dict) -> None:
+        for module in modules.split():
+            for name in names.split():
+                spec[network][module]["attrs"][name] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "refusal"),
+    [
+        (_attribute("G_ema", "G_ema.synthesis", "img_resolution", 0), "img_resolution"),
+        (_attribute("G_ema", "G_ema G_ema.synthesis", "img_resolution", 7), "cannot build"),
+        (_attribute("G_ema", "G_ema.synthesis", "img_resolution", 16), "disagree with its img"),
+        (_attribute("G_ema", "G_ema", "img_resolution", "abc"), "'abc', not a whole number"),
+        (_attribute("G_ema", "G_ema.mapping", "num_layers", None), "num_layers None, not a who"),
+        (_attribute("G_ema", "G_ema.mapping", "num_layers", 1), "more layers than its num_la"),
+        (_attribute("G_ema", "G_ema", "w_dim", "abc"), "w_dim 'abc', not a whole number"),
+        (_attribute("G_ema", "G_ema", "w_dim", 10**9), "z_dim different from w_dim"),
+        (_attribute("G_ema", "G_ema", "z_dim w_dim", 10**9), "cannot build (The generator"),
+        (_attribute("G_ema", "G_ema", "c_dim", torch.ones(2)), "c_dim tensor"),
+        (_attribute("G_ema", "G_ema.mapping.fc0", "bias_gain", None), "bias_gain nan, not a"),
+        (_attribute("G_ema", "G_ema.synthesis.b4.conv1", "conv_clamp", "abc"), "conv_clamp 'ab"),
+        (_attribute("G_ema", "G_ema.synthesis.b8.conv0", "use_noise", None), "use_noise None"),
+        (_attribute("D", "D", "img_resolution", None), "img_resolution None"),
+        (_attribute("D", "D.b4.mbstd", "group_size", math.nan), "group_size nan, not a whole"),
+    ],
+)
+def test_a_snapshot_s_odd_attributes_are_one_sentence_naming_it(
+    reference, ada_globals, tmp_path: Path, edit, refusal: str
+) -> None:
+    """They raised KeyError, TypeError or ValueError tracebacks from the converter, and a
+    network the common layout cannot hold was refused naming no file (an image size of 7);
+    an img_resolution of 16 beside a 32-px block loaded a 16-px generator without a word."""
+    path = write_snapshot(tmp_path / "odd.pkl", reference, ada_globals, edit=edit)
+    with pytest.raises(GANliftError, match=re.escape(refusal)) as refused:
+        load_checkpoint(path)
+    assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "refusal"),
+    [
+        ("G_ema.synthesis.b8.conv0.weight", lambda t: t.sum(), "not a supported StyleGAN2-ADA"),
+        ("G_ema.synthesis.b8.conv0.noise_strength", lambda t: t.new_zeros(0), "not a supp"),
+        ("G_ema.synthesis.b4.const", lambda t: t.sum(), "not a supported StyleGAN2-ADA"),
+        ("D.b32.conv0.weight", lambda t: t.sum(), "not a supported StyleGAN2-ADA"),
+        ("G_ema.mapping.fc0.weight", lambda t: t.long(), "fc0 holds weight as torch.int64, not"),
+        ("G_ema.mapping.fc0.weight", lambda t: t.bool(), "holds weight as torch.bool, not"),
+        ("G_ema.mapping.fc0.weight", lambda t: t.to(torch.complex64), "as torch.complex64"),
+    ],
+)
+def test_a_snapshot_s_odd_tensors_are_one_sentence_naming_it(
+    reference, ada_globals, tmp_path: Path, name: str, damage, refusal: str
+) -> None:
+    """A 0-d weight raised IndexError, an empty noise strength RuntimeError; integer and
+    bool weights were cast to floats without a word and complex ones lost their imaginary
+    part (a .pt checkpoint refuses both)."""
+    spec, tensors = reference
+    tensors = {**tensors, name: damage(tensors[name])}
+    path = write_snapshot(tmp_path / "odd.pkl", (spec, tensors), ada_globals)
+    with pytest.raises(GANliftError, match=re.escape(refusal)) as refused:
+        load_checkpoint(path)
+    assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_layer_without_noise_is_not_sized_by_its_file(reference, ada_globals, tmp_path) -> None:
+    """A layer without noise got a zero noise of the size its file stated: 16384 allocated a
+    gigabyte before the layout check refused it, and 10**6 was reported as the machine's
+    memory."""
+
+    def no_noise(spec: dict) -> None:
+        attrs = spec["G_ema"]["G_ema.synthesis.b8.conv0"]["attrs"]
+        attrs["use_noise"], attrs["resolution"] = False, 10**6
+
+    path = write_snapshot(tmp_path / "quiet.pkl", reference, ada_globals, edit=no_noise)
+    generator = load_checkpoint(path).generator
+    assert generator.noises.noise_1.shape == (1, 1, 8, 8) and not generator.noises.noise_1.any()
+    assert generator.convs[0].noise.weight.item() == 0
+
+
+def test_declared_lengths_and_memo_indices_cost_no_memory(tmp_path: Path) -> None:
+    """9 bytes asked for 1.3 GB: the C unpickler grows its memo array to any index a file
+    names; a declared length of 2**50 was read as the machine running out of memory, as was a
+    pickle-5 byte array of that size."""
+    cases = {
+        b"\x80\x02Nr" + struct.pack("<I", 2**26) + b".": "has no G_ema or G network",
+        b"\x80\x04\x8e" + struct.pack("<Q", 2**50) + b"x.": "declares more data than the file",
+        b"\x80\x05\x96" + struct.pack("<Q", 2**50) + b"x.": "holds a pickle-5 byte array",
+    }
+    for index, (data, refusal) in enumerate(cases.items()):
+        path = tmp_path / f"bomb{index}.pkl"
+        path.write_bytes(data)
+        tracemalloc.start()
+        try:
+            with pytest.raises(GANliftError, match=refusal):
+                load_checkpoint(path)
+            assert tracemalloc.get_traced_memory()[1] < 2**24
+        finally:
+            tracemalloc.stop()
+
+
+def test_a_snapshot_cannot_change_the_loader_for_later_files(
+    reference, ada_globals, tmp_path: Path
+) -> None:
+    """BUILD on the EasyDict stand-in class set its __setitem__ to `set`: every snapshot the
+    process read afterwards failed as truncated, until the app restarted."""
+    hostile = tmp_path / "hostile.pkl"
+    setter = b"X\x0b\x00\x00\x00__setitem__c__builtin__\nset\n"
+    hostile.write_bytes(b"\x80\x02cdnnlib.util\nEasyDict\nN}" + setter + b"s\x86b0N.")
+    with pytest.raises(GANliftError, match="changes a class or function"):
+        load_checkpoint(hostile)
+    assert load_checkpoint(write_snapshot(tmp_path / "ok.pkl", reference, ada_globals))
+
+
+def test_a_zip_entry_named_in_bad_utf8_is_a_damaged_file(tmp_path: Path) -> None:
+    """zipfile raised UnicodeDecodeError (a traceback) for an entry flagged UTF-8 whose name
+    is not; a zip of other files named a torch C++ source line in its refusal."""
+    buffer = io.BytesIO()
+    torch.save({"g_ema": {}}, buffer)
+    data = bytearray(buffer.getvalue())
+    entry = data.index(b"PK\x01\x02")
+    data[entry + 8] |= 0x08  # general-purpose flags, bit 11: the name is UTF-8
+    data[entry + 46] = 0xFF
+    path = tmp_path / "bad-name.pt"
+    path.write_bytes(bytes(data))
+    with pytest.raises(GANliftError, match="its zip archive is damaged"):
+        load_checkpoint(path)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    with pytest.raises(GANliftError) as refused:
+        load_checkpoint(path)
+    assert "enforce fail" not in str(refused.value)
+    assert "(file in archive is not in a subdirectory: notes.txt)" in str(refused.value)

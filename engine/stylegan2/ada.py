@@ -10,16 +10,18 @@ multiplied by sqrt(fan_in) here to cancel our equalized-learning-rate constant e
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from engine.config import finite_number, is_whole
 from engine.errors import GANliftError
 from engine.stylegan2.config import DiscriminatorConfig, GeneratorConfig
 from engine.stylegan2.layers import BLUR_TAPS
 from engine.stylegan2.ops import make_blur_kernel
-from engine.stylegan2.safe_pickle import PersistentRecord
+from engine.stylegan2.safe_pickle import PersistentRecord, error_summary
 
 
 @dataclass
@@ -37,7 +39,21 @@ class AdaNetworks:
 
 def convert_ada_snapshot(snapshot: Any, source: str) -> AdaNetworks:
     """Convert the unpickled `{'G_ema': ..., 'D': ...}` dict of an ADA snapshot (its training
-    generator `G` where it holds no `G_ema`)."""
+    generator `G` where it holds no `G_ema`). A network GANlift cannot build, or a tensor of a
+    shape its layer cannot have (reshaping and indexing fail with almost any exception type),
+    is one sentence naming the file."""
+    try:
+        return _convert_snapshot(snapshot, source)
+    except GANliftError:
+        raise
+    except (LookupError, TypeError, ValueError, OverflowError, RuntimeError) as error:
+        raise GANliftError(
+            f"{source} is not a supported StyleGAN2-ADA network ({error_summary(error)}); pass "
+            "the snapshot as stylegan2-ada-pytorch saved it."
+        ) from error
+
+
+def _convert_snapshot(snapshot: Any, source: str) -> AdaNetworks:
     networks = snapshot if isinstance(snapshot, dict) else {}
     held = [key for key in ("G_ema", "G") if isinstance(networks.get(key), PersistentRecord)]
     name = held[0] if held else None
@@ -76,6 +92,8 @@ class _Module:
         for table in ("_parameters", "_buffers"):
             value = (self.record.state.get(table) or {}).get(name)
             if isinstance(value, torch.Tensor):
+                if not value.is_floating_point():  # ints and bools were cast, complex halved
+                    raise self.error(f"holds {name} as {value.dtype}, not floating-point weights")
                 return value.detach().float().contiguous()
         raise self.error(f"has no tensor '{name}'")
 
@@ -87,6 +105,28 @@ class _Module:
         if name not in self.record.state:
             raise self.error(f"has no attribute '{name}'")
         return self.record.state[name]
+
+    def whole(self, name: str) -> int:
+        """An attribute that is a whole number (a size, a count)."""
+        value = self.attr(name)
+        if not is_whole(value):
+            raise self.error(f"has {name} {reprlib.repr(value)}, not a whole number")
+        return int(value)
+
+    def number(self, name: str, *, optional: bool = False) -> float | None:
+        """An attribute that is a finite number (None too where `optional`: no clamping)."""
+        value = self.attr(name)
+        if value is None and optional:
+            return None
+        if not finite_number(value):
+            raise self.error(f"has {name} {reprlib.repr(value)}, not a finite number")
+        return float(value)
+
+    def flag(self, name: str) -> bool:
+        value = self.attr(name)
+        if not isinstance(value, bool):
+            raise self.error(f"has {name} {reprlib.repr(value)}, not True or False")
+        return value
 
     def expect_class(self, class_name: str) -> None:
         if self.record.class_name != class_name:
@@ -111,17 +151,21 @@ def _convert_generator(
     g: _Module,
 ) -> tuple[GeneratorConfig, dict[str, torch.Tensor], torch.Tensor | None]:
     g.expect_class("Generator")
-    if g.attr("c_dim") != 0:
+    if g.whole("c_dim") != 0:
         raise g.error("is class-conditional, which GANlift does not support")
     mapping, synthesis = g.child("mapping"), g.child("synthesis")
     mapping.expect_class("MappingNetwork")
     synthesis.expect_class("SynthesisNetwork")
-    size = int(synthesis.attr("img_resolution"))
+    size = synthesis.whole("img_resolution")
+    if g.whole("img_resolution") != size or synthesis.has_child(f"b{2 * size}"):
+        raise synthesis.error(f"has blocks that disagree with its img_resolution {size}")
     resolutions = [2**power for power in range(2, size.bit_length())]
     blocks = {res: synthesis.child(f"b{res}") for res in resolutions}
-    n_mlp = int(mapping.attr("num_layers"))
-    style_dim = int(g.attr("w_dim"))
-    if int(g.attr("z_dim")) != style_dim:
+    n_mlp = mapping.whole("num_layers")
+    if mapping.has_child(f"fc{n_mlp}"):
+        raise mapping.error(f"has more layers than its num_layers {n_mlp}")
+    style_dim = g.whole("w_dim")
+    if g.whole("z_dim") != style_dim:
         raise g.error("has z_dim different from w_dim, which the common layout cannot express")
     for block in blocks.values():
         if block.attr("architecture") != "skip":
@@ -134,11 +178,12 @@ def _convert_generator(
         state[f"style.{index + 1}.weight"] = layer.tensor("weight")
         state[f"style.{index + 1}.bias"] = layer.tensor("bias")
     state["input.input"] = blocks[4].tensor("const")[None]
-    noises = [_styled_layer(state, "conv1", blocks[4].child("conv1"))]
+    noises = [_styled_layer(state, "conv1", blocks[4].child("conv1"), 4)]
     _to_rgb(state, "to_rgb1", blocks[4].child("torgb"))
     for index, res in enumerate(resolutions[1:]):
-        noises.append(_styled_layer(state, f"convs.{2 * index}", blocks[res].child("conv0")))
-        noises.append(_styled_layer(state, f"convs.{2 * index + 1}", blocks[res].child("conv1")))
+        for conv in range(2):
+            layer = blocks[res].child(f"conv{conv}")
+            noises.append(_styled_layer(state, f"convs.{2 * index + conv}", layer, res))
         _to_rgb(state, f"to_rgbs.{index}", blocks[res].child("torgb"))
     for index, noise in enumerate(noises):
         state[f"noises.noise_{index}"] = noise[None, None]
@@ -146,28 +191,43 @@ def _convert_generator(
     channels = {4: int(blocks[4].tensor("const").shape[0])}
     for res in resolutions[1:]:
         channels[res] = int(blocks[res].child("conv1").tensor("weight").shape[0])
-    config = GeneratorConfig(
+    config = _network_config(
+        g,
+        GeneratorConfig,
         size=size,
         channels=channels,
         style_dim=style_dim,
         n_mlp=n_mlp,
-        lr_mlp=float(mapping.child("fc0").attr("bias_gain")),
-        conv_clamp=_optional_float(blocks[4].child("conv1").attr("conv_clamp")),
+        lr_mlp=mapping.child("fc0").number("bias_gain"),
+        conv_clamp=blocks[4].child("conv1").number("conv_clamp", optional=True),
     )
     latent_avg = mapping.tensor("w_avg") if mapping.has_tensor("w_avg") else None
     return config, state, latent_avg
 
 
-def _styled_layer(state: dict[str, torch.Tensor], prefix: str, layer: _Module) -> torch.Tensor:
-    """Fill one StyledConv from an ADA SynthesisLayer; returns its constant noise [res, res]."""
+def _network_config(module: _Module, kind: type, **fields: Any) -> Any:
+    """`kind(**fields)`, the config of the network `module` describes; one it cannot hold
+    (an image size of 7, a style width of 10**9) is refused naming the file."""
+    try:
+        return kind(**fields)
+    except GANliftError as error:
+        problem = f"describes a network GANlift cannot build ({error_summary(error)})"
+        raise module.error(problem) from error
+
+
+def _styled_layer(
+    state: dict[str, torch.Tensor], prefix: str, layer: _Module, resolution: int
+) -> torch.Tensor:
+    """Fill one StyledConv from an ADA SynthesisLayer of a block at `resolution`; returns its
+    constant noise [resolution, resolution] (zeros where the layer uses none: the size its
+    file states is not read, as 16384 would allocate a gigabyte)."""
     weight = layer.tensor("weight")  # [O, I, k, k]
     fan_in = weight[0].numel()
     state[f"{prefix}.conv.weight"] = (weight * math.sqrt(fan_in))[None]
     state[f"{prefix}.conv.modulation.weight"] = layer.child("affine").tensor("weight")
     state[f"{prefix}.conv.modulation.bias"] = layer.child("affine").tensor("bias")
     state[f"{prefix}.activate.bias"] = layer.tensor("bias")
-    resolution = int(layer.attr("resolution"))
-    if layer.attr("use_noise"):
+    if layer.flag("use_noise"):
         state[f"{prefix}.noise.weight"] = layer.tensor("noise_strength").reshape(1)
         return layer.tensor("noise_const")
     state[f"{prefix}.noise.weight"] = torch.zeros(1)
@@ -184,9 +244,9 @@ def _to_rgb(state: dict[str, torch.Tensor], prefix: str, layer: _Module) -> None
 
 def _convert_discriminator(d: _Module) -> tuple[DiscriminatorConfig, dict[str, torch.Tensor]]:
     d.expect_class("Discriminator")
-    if d.attr("c_dim") != 0:
+    if d.whole("c_dim") != 0:
         raise d.error("is class-conditional, which GANlift does not support")
-    size = int(d.attr("img_resolution"))
+    size = d.whole("img_resolution")
     block_resolutions = [2**power for power in range(size.bit_length() - 1, 2, -1)]
     state: dict[str, torch.Tensor] = {}
     channels: dict[int, int] = {}
@@ -198,7 +258,7 @@ def _convert_discriminator(d: _Module) -> tuple[DiscriminatorConfig, dict[str, t
         _check_filter(block)
         if index == 0:
             _conv(state, "convs.0.0", "convs.0.1", block.child("fromrgb"))
-            conv_clamp = block.child("conv0").attr("conv_clamp")
+            conv_clamp = block.child("conv0").number("conv_clamp", optional=True)
         prefix = f"convs.{index + 1}"
         _conv(state, f"{prefix}.conv1.0", f"{prefix}.conv1.1", block.child("conv0"))
         _conv(state, f"{prefix}.conv2.1", f"{prefix}.conv2.2", block.child("conv1"))
@@ -214,13 +274,14 @@ def _convert_discriminator(d: _Module) -> tuple[DiscriminatorConfig, dict[str, t
         state[f"final_linear.{index}.bias"] = epilogue.child(name).tensor("bias")
     channels[4] = int(epilogue.child("conv").tensor("weight").shape[0])
     mbstd = epilogue.child("mbstd")
-    group_size = mbstd.attr("group_size")
-    config = DiscriminatorConfig(
+    config = _network_config(
+        d,
+        DiscriminatorConfig,
         size=size,
         channels=channels,
-        mbstd_group_size=None if group_size is None else int(group_size),
-        mbstd_channels=int(mbstd.attr("num_channels")),
-        conv_clamp=_optional_float(conv_clamp),
+        mbstd_group_size=None if mbstd.attr("group_size") is None else mbstd.whole("group_size"),
+        mbstd_channels=mbstd.whole("num_channels"),
+        conv_clamp=conv_clamp,
     )
     return config, state
 
@@ -232,8 +293,3 @@ def _conv(
     state[f"{weight_key}.weight"] = layer.tensor("weight")
     if bias_key is not None:
         state[f"{bias_key}.bias"] = layer.tensor("bias")
-
-
-def _optional_float(value: Any) -> float | None:
-    """A clamp attribute as float, keeping None (no clamping)."""
-    return None if value is None else float(value)

@@ -2,10 +2,13 @@
 
 - `.pt` files (torch.save): torch's weights-only unpickler, which admits tensors and plain
   containers; we add `argparse.Namespace` (the `args` of the common training script).
-- StyleGAN2-ADA `.pkl` snapshots: our own `pickle.Unpickler` whose `find_class` maps the few
-  globals such a snapshot names onto local functions that build plain records. In particular,
-  NVIDIA's persistence reconstructor (which would `exec` the module source stored in the pickle)
-  becomes `PersistentRecord(class_name, state)`, and the stored source is ignored.
+- StyleGAN2-ADA `.pkl` snapshots: our own unpickler whose `find_class` maps the few globals
+  such a snapshot names onto local functions that build plain records. In particular, NVIDIA's
+  persistence reconstructor (which would `exec` the module source stored in the pickle)
+  becomes `PersistentRecord(class_name, state)`, and the stored source is ignored. It is
+  Python's own unpickler, which holds its memo in a dict (the C one grows an array to any
+  index a file names: 9 bytes asked for 1.3 GB), reading no length a file declares beyond
+  the file's end, and never changing the local classes and functions it hands out.
 
 Any other global is refused with a `GANliftError` naming it.
 """
@@ -15,12 +18,14 @@ from __future__ import annotations
 import argparse
 import collections
 import io
+import os
 import pickle
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 import torch
@@ -30,8 +35,10 @@ from engine.torch_files import refuse_compressed_archive, stores_every_value
 
 
 def error_summary(error: BaseException) -> str:
-    """The first sentence of an exception's message, for a one-line user-facing error."""
-    return str(error).strip().split(". ")[0].rstrip(".")
+    """The first sentence of an exception's message, for a one-line user-facing error (less
+    the source line of a torch C++ check that opens some: "[enforce fail at x.cc:180] . ")."""
+    text = re.sub(r"^\[enforce fail at [^\]]*\][\s.]*", "", str(error).strip())
+    return text.split(". ")[0].rstrip(".")
 
 
 def _in_parentheses(error: BaseException) -> str:
@@ -187,8 +194,45 @@ _NUMPY_ARRAY_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray")
 """Where numpy's array reconstructor lives; StyleGAN3 layers pickle numpy arrays, ADA's never."""
 
 
-class _AdaUnpickler(pickle.Unpickler):
-    """Unpickler that resolves globals only through `_ADA_GLOBALS`."""
+class _BoundedFile:
+    """A file's `read` and `readline` for an unpickler: a read past the file's end is refused
+    before anything is allocated (a pickle declares the length of what follows, and a read of
+    2**50 bytes allocates them first)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self._size = os.fstat(file.fileno()).st_size
+
+    def read(self, size: int = -1) -> bytes:
+        if size > self._size - self._file.tell():
+            raise pickle.UnpicklingError("it declares more data than the file holds")
+        return self._file.read(size)
+
+    def readline(self) -> bytes:
+        return self._file.readline()
+
+
+def _build(unpickler: _AdaUnpickler) -> None:
+    """The BUILD opcode (set an object's state), refused on a class or function: on one of
+    `_ADA_GLOBALS` it would change the loader for every later file of the process."""
+    if callable(unpickler.stack[-2]):
+        raise GANliftError("it changes a class or function, which a pickled network never does")
+    pickle._Unpickler.load_build(unpickler)
+
+
+def _refuse_byte_array(unpickler: _AdaUnpickler) -> None:
+    """The BYTEARRAY8 opcode, which allocates the length it declares before reading it."""
+    raise GANliftError("it holds a pickle-5 byte array, which StyleGAN2-ADA snapshots never do")
+
+
+class _AdaUnpickler(pickle._Unpickler):
+    """Python's unpickler resolving globals only through `_ADA_GLOBALS`."""
+
+    dispatch: ClassVar[dict[int, Callable[[pickle._Unpickler], None]]] = {
+        **pickle._Unpickler.dispatch,
+        pickle.BUILD[0]: _build,
+        pickle.BYTEARRAY8[0]: _refuse_byte_array,
+    }
 
     def find_class(self, module: str, name: str) -> Any:
         try:
@@ -220,7 +264,7 @@ def load_ada_pickle(path: Path) -> Any:
     """Unpickle a StyleGAN2-ADA snapshot into dicts, tensors and `PersistentRecord`s."""
     try:
         with path.open("rb") as file:
-            return _AdaUnpickler(file).load()
+            return _AdaUnpickler(_BoundedFile(file)).load()
     except GANliftError as error:
         raise GANliftError(f"{path}: {error}") from error
     except MemoryError:

@@ -353,7 +353,7 @@ def test_weights_that_are_not_finite_or_not_floats_are_refused(tmp_path: Path) -
     G = Generator(GeneratorConfig(16, {4: 8, 8: 8, 16: 8}, style_dim=8, n_mlp=2))
     for writer in (save_checkpoint, save_pt_checkpoint):
         for damage, message in (
-            (math.nan, "holds 1 value in style.1.weight that is"),
+            (math.nan, "'s generator holds 1 value in style.1.weight that is"),
             (math.inf, "that is not finite"),
         ):
             broken = copy.deepcopy(G)
@@ -362,6 +362,12 @@ def test_weights_that_are_not_finite_or_not_floats_are_refused(tmp_path: Path) -
             path = writer(tmp_path / f"nan{writer.__name__}.pt", broken)
             with pytest.raises(GANliftError, match=message):
                 load_checkpoint(path)
+        D = Discriminator(DiscriminatorConfig(16, {4: 8, 8: 8, 16: 8}))
+        with torch.no_grad():
+            D.convs[1].conv1[0].weight.view(-1)[0] = math.nan  # the generator has convs.1 too
+        path = writer(tmp_path / f"nan-d-{writer.__name__}.pt", G, discriminator=D)
+        with pytest.raises(GANliftError, match=r"discriminator holds 1 value in convs\.1\.conv1"):
+            load_checkpoint(path)
     path = save_pt_checkpoint(tmp_path / "int8.pt", G)
     stored = load_torch_file(path)
     stored["g_ema"]["input.input"] = stored["g_ema"]["input.input"].to(torch.int8)

@@ -527,12 +527,14 @@ def _build(
 ) -> Any:
     """Construct `cls(config)` and load `state` into it strictly (with the module's own blur
     kernels where the format does not store them), once `_check_layout` has passed;
-    `load_weights` refuses weights that are not finite."""
+    `load_weights` refuses weights that are not finite, naming the network (both have
+    `convs.*` tensors)."""
     _check_layout(cls, config, state, source, own_kernels)
     with global_rng_kept():  # the random initial weights are replaced by the state's
         module = cls(config)
+    network = f"{source}'s {cls.__name__.lower()}"
     load_weights(
-        module, _with_own_kernels(module, state) if own_kernels else state, source, _RESTORE
+        module, _with_own_kernels(module, state) if own_kernels else state, network, _RESTORE
     )
     return module
 
@@ -568,20 +570,21 @@ def _check_layout(
             f"{source} does not match the {cls.__name__} architecture inferred from it: "
             f"{'; '.join(problems[:3])}{' (and more)' if len(problems) > 3 else ''}."
         )
+    network = f"{source}'s {cls.__name__.lower()}"
     for key, value in state.items():
         if not isinstance(value, torch.Tensor):
             raise GANliftError(
-                f"{source} holds {key} as a {type(value).__name__}, not a tensor; it is not a "
+                f"{network} holds {key} as a {type(value).__name__}, not a tensor; it is not a "
                 "StyleGAN2 checkpoint."
             )
         if not stores_every_value(value):
             raise GANliftError(
-                f"{source} declares {key} as {list(value.shape)} but stores fewer values; a "
+                f"{network} declares {key} as {list(value.shape)} but stores fewer values; a "
                 "saved network stores every weight, so re-save it from the network."
             )
         if not value.is_floating_point() and not value.is_complex():
             raise GANliftError(
-                f"{source} holds {key} as {value.dtype}, not floating-point weights; it is not "
+                f"{network} holds {key} as {value.dtype}, not floating-point weights; it is not "
                 "a StyleGAN2 checkpoint."
             )
 

@@ -40,6 +40,7 @@ from engine.errors import GANliftError
 from engine.gan2shape.presets import PRESETS
 from engine.gan2shape.release import RELEASE_FILES, release_folder
 from engine.limits import add_limit_arguments, cap_allocator_arenas, limits_from_arguments
+from engine.render.rasterizer import resolve_backend
 from engine.styleganr.model import resolve_model_path
 
 # isort: split
@@ -176,6 +177,16 @@ def check_address(host: str, port: int) -> None:
         ) from error
 
 
+def keep_local_requests_direct(host: str) -> None:
+    """Add this machine's addresses and `host` to NO_PROXY: Gradio asks for its own page over
+    httpx as it starts, which follows a proxy set in the shell (`http_proxy`), and one that
+    cannot reach this machine's loopback stopped the app with a traceback."""
+    local = ["127.0.0.1", "localhost", "::1", host.removeprefix("[").removesuffix("]")]
+    for name in ("NO_PROXY", "no_proxy"):
+        named = [entry.strip() for entry in os.environ.get(name, "").split(",") if entry.strip()]
+        os.environ[name] = ",".join(dict.fromkeys([*named, *local]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, build the app and serve it until interrupted."""
     escape_unencodable_output()
@@ -227,6 +238,8 @@ def serve(args: argparse.Namespace) -> int:
                 "--desktop opens Open3D windows on this machine's screen, but it has none "
                 "(DISPLAY is not set); leave out --desktop or start the app on a desktop."
             )
+        resolve_backend(None, device)  # a bad GANLIFT_RASTERIZER, told now, not on each 3D click
+        use_private_gradio_cache()
     except Exception as error:
         return report_error(error)
     if (warning := open_to_all(args)) is not None:
@@ -234,7 +247,8 @@ def serve(args: argparse.Namespace) -> int:
     cap_allocator_arenas()
     if orphans := remove_orphaned_folders():
         logger.info("removed %d temporary folders of app processes that were killed", len(orphans))
-    use_private_gradio_cache()
+    keep_local_requests_direct(args.host)
+    os.environ.pop("GRADIO_DEBUG", None)  # it blocks in launch(): a stop left the process up
     context = AppContext(settings, models, create_viewer(args.viewer))
     demo = build_app(context)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
@@ -252,6 +266,8 @@ def serve(args: argparse.Namespace) -> int:
         css=PAGE_CSS,
         js=PAGE_JS,
         quiet=True,  # Gradio's own lines tell a script's author to "set `share=True` in launch()"
+        ssr_mode=False,  # GRADIO_SSR_MODE put a Node server on --port, before the body cap
+        mcp_server=False,  # GRADIO_MCP_SERVER would open the actions as tools to anyone
         prevent_thread_lock=True,
     )
     hint = "" if args.share else " (pass --share for a public link as well)"

@@ -42,6 +42,9 @@ def page_states(sessions: int) -> int:
 
 _LONGEST_CHECK_INTERVAL = 30.0
 """Seconds between sweeps at most (a quarter of the limit when that is shorter)."""
+_SHORTEST_CHECK_INTERVAL = 1.0
+"""Seconds between sweeps at least: a limit of a microsecond swept without pause (30 % of a
+core while idle); a session then outlives its limit by up to this."""
 
 
 class SessionExpiry:
@@ -98,7 +101,7 @@ class SessionExpiry:
         with self._lock:
             if seconds <= 0 or self._sweeper is not None:
                 return
-            interval = min(seconds / 4, _LONGEST_CHECK_INTERVAL)
+            interval = min(max(seconds / 4, _SHORTEST_CHECK_INTERVAL), _LONGEST_CHECK_INTERVAL)
             self._sweeper = threading.Thread(
                 target=self._sweep_forever,
                 args=(seconds, interval),

@@ -21,6 +21,8 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+from engine.errors import GANliftError
+
 GRADIO_CACHE_VARIABLE = "GRADIO_TEMP_DIR"
 """The environment variable Gradio reads, on every use, for the folder it caches files in."""
 FOLDER_KINDS = ("gradio", "session")
@@ -61,6 +63,11 @@ def use_private_gradio_cache() -> Path:
     /tmp/gradio that draw the same picture truncate each other's file mid-download."""
     named = os.environ.get(GRADIO_CACHE_VARIABLE)
     if named:
+        if Path(named).exists() and not Path(named).is_dir():
+            raise GANliftError(
+                f"{GRADIO_CACHE_VARIABLE} names {named}, which is not a folder; point it to a "
+                "folder or unset it."
+            )
         return Path(named)
     folder = private_folder("gradio")
     os.environ[GRADIO_CACHE_VARIABLE] = str(folder)

@@ -21,6 +21,7 @@ import torch.distributed as dist
 from torch import nn
 
 from engine.device import resolve_device
+from engine.errors import GANliftError
 
 CPU = torch.device("cpu")
 
@@ -82,6 +83,25 @@ def current_process_group(device: torch.device = CPU) -> ProcessGroup:
     return ProcessGroup(device=device)
 
 
+def _world_size() -> int:
+    """The process count torchrun sets in WORLD_SIZE (1 where it is unset or empty); a value
+    that is no count, or a count without the rest of torchrun's variables, is refused."""
+    text = os.environ.get("WORLD_SIZE", "").strip() or "1"
+    if not text.isdigit() or int(text) < 1:
+        raise GANliftError(
+            f"WORLD_SIZE is '{text[:20]}', not a number of processes; unset it, or start the "
+            "command with torchrun."
+        )
+    missing = [name for name in ("RANK", "MASTER_ADDR", "MASTER_PORT") if name not in os.environ]
+    if int(text) > 1 and missing:
+        raise GANliftError(
+            f"WORLD_SIZE is {text} but torchrun's other variables are missing "
+            f"({', '.join(missing)}); start the command with torchrun --nproc-per-node {text}, "
+            "or unset WORLD_SIZE."
+        )
+    return int(text)
+
+
 @contextmanager
 def process_group_from_environment(device_name: str = "auto") -> Iterator[torch.device]:
     """Join the process group that torchrun describes (WORLD_SIZE, RANK, LOCAL_RANK), if any,
@@ -89,7 +109,7 @@ def process_group_from_environment(device_name: str = "auto") -> Iterator[torch.
     CUDA, else `resolve_device(device_name)`).
     """
     device = resolve_device(device_name)
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1 or dist.is_initialized():
+    if _world_size() == 1 or dist.is_initialized():
         yield device
         return
     if device.type == "cuda":

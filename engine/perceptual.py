@@ -240,8 +240,9 @@ def lpips_weights_on_disk() -> bool:
 
 
 def downloads_allowed() -> bool:
-    """False when `GANLIFT_OFFLINE=1`: then nothing is ever fetched from the network."""
-    return os.environ.get(OFFLINE_ENV, "") != "1"
+    """False when `GANLIFT_OFFLINE` is set to anything but 0, false, no or off (`true` meant
+    online before): then nothing is ever fetched from the network."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("", "0", "false", "no", "off")
 
 
 def _unit_channels(features: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:

@@ -16,8 +16,6 @@ from typing import Any
 import pytest
 import torch
 
-from app.folders import GRADIO_CACHE_VARIABLE
-
 PARITY_FIXTURE_DIR = Path(__file__).resolve().parent / "data" / "stylegan2_parity"
 """The team's StyleGAN2 parity fixture (../shared/fixtures/stylegan2_parity beside the
 checkout), copied verbatim so that a clone anywhere runs the parity tests; a test checks the
@@ -94,13 +92,15 @@ def _own_environment(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Forbid every download path in the engine (LPIPS weights, hub caches), and run on none
     of the user's settings: no `GANLIFT_*` limit or rasterizer (with GANLIFT_MIN_IMAGE_SIDE=32
     set, six tests' 40x24 photos were refused) and an empty torch hub cache (LPIPS weights
-    downloaded by hand made "auto" pick LPIPS in the tests, and the apps they start). Nor a
-    Gradio cache folder: the apps the tests start make their own (a CI run that named one
-    failed the test of a stop during the app's start, which waits for that folder)."""
-    for name in [name for name in os.environ if name.startswith("GANLIFT_")]:
+    downloaded by hand made "auto" pick LPIPS in the tests, and the apps they start). Nor any
+    Gradio setting (a CI run that named a cache folder in GRADIO_TEMP_DIR failed the test of a
+    stop during the app's start, which waits for the app's own), and the tests' requests to
+    the apps they start go to them directly, whatever proxy the shell names."""
+    for name in [name for name in os.environ if name.startswith(("GANLIFT_", "GRADIO_"))]:
         if name not in KEPT_VARIABLES:
             del os.environ[name]
-    os.environ.pop(GRADIO_CACHE_VARIABLE, None)
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # as importing `app` sets it unless given
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,::1"
     os.environ["GANLIFT_OFFLINE"] = "1"
     os.environ["TORCH_HOME"] = str(tmp_path_factory.mktemp("torch-home"))
 

@@ -112,6 +112,16 @@ def test_the_sweeper_thread_clears_idle_sessions(tmp_path: Path) -> None:
     assert session.input is None
 
 
+def test_a_tiny_session_limit_does_not_sweep_without_pause(tmp_path: Path, monkeypatch) -> None:
+    """GANLIFT_SESSION_SECONDS=0.000001 swept every 0.25 µs: 30 % of a core while idle."""
+    context = context_with(tmp_path, session_seconds=1e-6)
+    sweeps: list[float] = []
+    monkeypatch.setattr(context.sessions, "sweep", lambda seconds: sweeps.append(seconds))
+    context.sessions.start_sweeping(1e-6)
+    time.sleep(0.5)
+    assert sweeps == []  # the first sweep comes a second after the start
+
+
 def test_a_sweep_that_cleared_sessions_hands_the_freed_heap_back(
     context: AppContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:

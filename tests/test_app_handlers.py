@@ -161,6 +161,29 @@ def test_launch_refuses_desktop_windows_without_a_screen(
     assert launch.has_display()
 
 
+def test_launch_refuses_bad_settings_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A bad GANLIFT_RASTERIZER let the app start and then failed every 3D action; a
+    GRADIO_TEMP_DIR naming a file was a traceback once the models had loaded."""
+    monkeypatch.setenv("GANLIFT_RASTERIZER", "bogus")
+    assert launch.main([*FREE_PORT]) == 2
+    assert "Unknown rasterizer 'bogus' (argument or GANLIFT_RASTERIZER)" in capsys.readouterr().err
+    monkeypatch.delenv("GANLIFT_RASTERIZER")
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "a-file"))
+    assert launch.main([*FREE_PORT]) == 2
+    assert "a-file, which is not a folder; point it to a folder" in capsys.readouterr().err
+
+
+def test_requests_to_this_machine_bypass_the_shell_s_proxy(monkeypatch) -> None:
+    monkeypatch.setenv("NO_PROXY", "example.com, .corp")
+    monkeypatch.delenv("no_proxy", raising=False)
+    launch.keep_local_requests_direct("[::1]")
+    assert os.environ["NO_PROXY"] == "example.com,.corp,127.0.0.1,localhost,::1"
+    assert os.environ["no_proxy"] == "127.0.0.1,localhost,::1"
+
+
 def test_launch_refuses_an_address_it_cannot_listen_on(capsys: pytest.CaptureFixture[str]) -> None:
     """Before the models load, in one line (Gradio's refusals came as tracebacks after it)."""
     with socket.create_server(("127.0.0.1", 0)) as taken:

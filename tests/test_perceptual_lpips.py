@@ -20,6 +20,7 @@ from engine.perceptual import (
     LPIPS_VGG_WEIGHTS,
     VGG16_WEIGHTS,
     DiscriminatorFeatureLoss,
+    downloads_allowed,
     load_lpips,
     perceptual_loss,
 )
@@ -318,3 +319,13 @@ def test_an_unwritable_hub_cache_is_not_called_a_failed_download(
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(GANliftError, match="Unknown perceptual loss 'vgg'"):
         perceptual_loss("vgg")  # type: ignore[arg-type]
+
+
+def test_every_way_of_saying_offline_is_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GANLIFT_OFFLINE=true, yes or TRUE downloaded all the same: only 1 was read."""
+    for value in ("1", "true", "TRUE", "yes", "on", " 1 ", "anything"):
+        monkeypatch.setenv("GANLIFT_OFFLINE", value)
+        assert not downloads_allowed(), value
+    for value in ("", "0", "false", "No", "off"):
+        monkeypatch.setenv("GANLIFT_OFFLINE", value)
+        assert downloads_allowed(), value

@@ -15,7 +15,7 @@ import safetensors.torch
 import torch
 
 from engine.cli import main
-from engine.distributed import ProcessGroup
+from engine.distributed import ProcessGroup, process_group_from_environment
 from engine.stylegan2.safe_pickle import load_torch_file
 from tests.gloo import LOOPBACK
 from tests.tiny import tiny_checkpoint, tiny_gan2shape_preset
@@ -98,3 +98,27 @@ def test_a_batch_that_does_not_split_is_refused(
         error = capsys.readouterr().err
         assert f"Pretraining {option} 3 does not split into 2 processes" in error
         assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("world_size", "refusal"),
+    [
+        ("abc", "WORLD_SIZE is 'abc', not a number of processes; unset it, or start the comm"),
+        ("0", "WORLD_SIZE is '0', not a number of processes"),
+        ("2", "WORLD_SIZE is 2 but torchrun's other variables are missing (RANK, MASTER_ADDR"),
+    ],
+)
+def test_a_world_size_torchrun_did_not_set_is_one_sentence(
+    model_arguments, tmp_path: Path, monkeypatch, capsys, world_size: str, refusal: str
+) -> None:
+    """WORLD_SIZE empty or 'abc' was a ValueError traceback, and 2 without torchrun's other
+    variables torch's own ("environment variable RANK expected"); empty means one process."""
+    for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WORLD_SIZE", world_size)
+    out = tmp_path / "pretrained.safetensors"
+    assert main(["gan2shape-pretrain", *model_arguments, "--out", str(out)]) == 2
+    assert refusal in capsys.readouterr().err and not out.exists()
+    monkeypatch.setenv("WORLD_SIZE", "")
+    with process_group_from_environment("cpu") as device:
+        assert device == torch.device("cpu")

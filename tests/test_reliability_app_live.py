@@ -258,10 +258,19 @@ def test_eight_sessions_at_once_stay_isolated_and_memory_flat(server, tmp_path) 
 
 
 def test_sigterm_stops_the_app_like_ctrl_c(files: Path, tmp_path: Path, monkeypatch) -> None:
-    """`kill` (SIGTERM) runs the exit hooks: the sessions' export folders are deleted."""
+    """`kill` (SIGTERM) runs the exit hooks: the sessions' export folders are deleted. Gradio
+    settings in the shell change none of it: with GRADIO_DEBUG=1 a stop closed the server and
+    left the process up, GRADIO_SSR_MODE put a Node server on --port, and an http_proxy that
+    cannot reach this machine stopped the start with a traceback."""
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     monkeypatch.setenv("TMPDIR", str(temporary))
+    for name, value in (("GRADIO_DEBUG", "1"), ("GRADIO_SSR_MODE", "true")):
+        monkeypatch.setenv(name, value)
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY")
+    monkeypatch.setenv("no_proxy", "example.com")  # the app's requests to itself: kept direct
     model, preset = files / "tiny.pt", str(files / "tiny-preset.json")
     with running_app(model, preset, log=tmp_path / "app.log") as app:
         visitor = client(app, tmp_path / "downloads")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms
 
 from engine.atomic import atomic_path
 from engine.errors import GANliftError
@@ -36,6 +36,30 @@ SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
 
 ImageSource = str | os.PathLike | bytes | np.ndarray | Image.Image
 
+READ_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP", "PPM", "AVIF")
+"""Pillow formats `load_image` decodes (JPEG includes MPO, phones' JPEGs of several pictures).
+Others are refused unread: an ICO decodes its pictures as it opens, before the pixel cap is
+checked."""
+MAX_JPEG_SCANS = 100
+"""Most scans a JPEG may hold (a progressive one has about ten): each is a pass over every
+pixel, and 341 KB of empty scans took 49 s to decode."""
+MAX_TILE_SCALE = 4
+"""Largest TIFF tile, as a multiple of the image's area (or of 256x256 for a small image):
+libtiff inflates whole tiles, and a 1000x1000 TIFF of one 46000x46000 tile took 2.3 GB."""
+_FLOAT_SLACK = 1.5
+"""Float pixels may overshoot their full scale by this factor (a 0..1 image with one pixel at
+1.02 was read as 0..255, nearly black); they are clipped to it."""
+_ORIENTATION_TAG = 0x0112
+_UPRIGHT_TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+"""The transpose that turns an image upright, by its EXIF orientation (1: upright already)."""
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 _INTEGER_RANGES = (255, 65535, 2**31 - 1)
 """Full scales a 32-bit integer image ("I", e.g. a TIFF) may use: 8-bit, 16-bit or its own."""
@@ -72,15 +96,49 @@ def load_image(
         with warnings.catch_warnings():
             # Pillow warns about odd metadata and large images; we decode or refuse instead.
             warnings.filterwarnings("ignore", module=r"PIL\.")
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=READ_FORMATS)
+            _check_decoding_cost(image, data, name)
             rgb = _pil_to_rgb_array(image, name, max_pixels, visible=visible)
-    except Image.DecompressionBombError as error:
-        raise _too_many_pixels(name, max_pixels) from error
+    except Image.DecompressionBombError as error:  # Pillow's own cap, where it is below ours
+        raise _too_many_pixels(name, min(max_pixels, 2 * Image.MAX_IMAGE_PIXELS)) from error
     except GANliftError:
         raise
     except Exception as error:  # decoders raise many types on malformed input; all mean "bad file"
         raise _unreadable(name, data) from error
     return _array_to_tensor(rgb)
+
+
+def _check_decoding_cost(image: Image.Image, data: bytes, name: str) -> None:
+    """Refuse, before decoding, files whose decoding costs far more than their pixels: JPEGs
+    of many scans and TIFFs of tiles much larger than the image."""
+    if image.format in ("JPEG", "MPO") and (scans := data.count(b"\xff\xda")) > MAX_JPEG_SCANS:
+        raise GANliftError(
+            f"{name} is a JPEG of {scans} scans (a photo has a few dozen at most), which would "
+            "take minutes to decode; re-export it as PNG or JPEG."
+        )
+    if image.format == "TIFF":
+        tile = image.tag_v2.get(322, 0), image.tag_v2.get(323, 0)  # TileWidth, TileLength
+        if all(isinstance(side, int) for side in tile) and tile[0] * tile[1] > MAX_TILE_SCALE * max(
+            image.width * image.height, 256 * 256
+        ):
+            raise GANliftError(
+                f"{name} is a {image.width}x{image.height} TIFF stored in {tile[0]}x{tile[1]} "
+                "tiles, which decode whole; re-export it as PNG or with smaller tiles."
+            )
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """`image` turned as its EXIF orientation says (as a viewer shows it), its other metadata
+    kept; a damaged EXIF block is read as no orientation (Pillow's `exif_transpose` rewrote
+    it and failed on tags it could not write back)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"PIL\.")
+            orientation = image.getexif().get(_ORIENTATION_TAG)
+    except Exception:  # a damaged EXIF block: the pixels are still there
+        orientation = None
+    method = _UPRIGHT_TRANSPOSES.get(orientation) if isinstance(orientation, int) else None
+    return image if method is None else image.transpose(method)
 
 
 def _unreadable(name: str, data: bytes) -> GANliftError:
@@ -348,7 +406,14 @@ def _read_encoded(
             raise GANliftError(f"{name} does not exist or is not a file; check the path.")
         if path.stat().st_size > max_bytes:
             raise _too_many_bytes(name, max_bytes)
-        data = path.read_bytes()
+        try:
+            with path.open("rb") as file:  # no more than the cap: a file may grow as it is read
+                data = file.read(max_bytes + 1)
+        except OSError as error:
+            raise GANliftError(
+                f"{name} could not be read ({error.strerror or error}); copy it to a local "
+                "folder or choose another file."
+            ) from error
     if not data:
         raise GANliftError(f"{name} is empty (0 bytes); choose the image file again.")
     if len(data) > max_bytes:
@@ -365,16 +430,16 @@ def _pil_to_rgb_array(
         raise _too_many_pixels(name, max_pixels)
     image.seek(0)
     file_format = image.format  # the upright copy below no longer knows it
-    image = in_srgb(ImageOps.exif_transpose(image))
+    image = in_srgb(upright(image))
     if image.mode in _SIXTEEN_BIT_MODES:
         gray = np.asarray(image, dtype=np.float32) / 65535.0  # [H, W]
-        return np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=2)
+        return _gray_on_white(np.clip(gray, 0.0, 1.0), image, name, visible=visible)
     if image.mode == "I":  # PGM/PNG: 16-bit data; a 32-bit TIFF may hold 8, 16 or 31 bits
         values = np.asarray(image, dtype=np.float64)  # [H, W]
         ranges = _INTEGER_RANGES if file_format == "TIFF" else _INTEGER_RANGES[1:]
         full = next((scale for scale in ranges if values.max(initial=0) <= scale), ranges[-1])
         gray = np.clip(values / full, 0.0, 1.0).astype(np.float32)
-        return np.repeat(gray[..., None], 3, axis=2)
+        return _gray_on_white(gray, image, name, visible=visible)
     if image.mode == "F":
         values = np.asarray(image, dtype=np.float32)  # [H, W]
         if np.isnan(values).any():
@@ -382,7 +447,7 @@ def _pil_to_rgb_array(
                 f"{name} holds pixels that are no numbers (NaN); re-export it as PNG or JPEG."
             )
         brightest = values.max(initial=0.0)
-        full = next((scale for scale in _FLOAT_RANGES if brightest <= scale), None)
+        full = next((scale for scale in _FLOAT_RANGES if brightest <= _FLOAT_SLACK * scale), None)
         if full is None:
             raise GANliftError(
                 f"{name} holds values up to {brightest:g}, beyond 0..1, 0..255 and 0..65535, so "
@@ -393,13 +458,29 @@ def _pil_to_rgb_array(
     if image.mode in _ALPHA_MODES or "transparency" in image.info:
         rgba = image.convert("RGBA")
         if visible and rgba.getextrema()[3][1] == 0:
-            raise GANliftError(
-                f"{name} is fully transparent (nothing of it shows on white); export it with "
-                "its visible pixels, or without its alpha channel."
-            )
+            raise _fully_transparent(name)
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, rgba)
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _gray_on_white(gray: np.ndarray, image: Image.Image, name: str, *, visible: bool) -> np.ndarray:
+    """A 16- or 32-bit gray image's values `gray [H, W]` in `[0, 1]` as RGB `[H, W, 3]`, the
+    pixels of its transparent value (a PNG's tRNS key) white, as 8-bit ones are."""
+    key = image.info.get("transparency")
+    if isinstance(key, int):
+        clear = np.asarray(image) == key  # [H, W]
+        if visible and clear.all():
+            raise _fully_transparent(name)
+        gray = np.where(clear, 1.0, gray).astype(np.float32)
+    return np.repeat(gray[..., None], 3, axis=2)
+
+
+def _fully_transparent(name: str) -> GANliftError:
+    return GANliftError(
+        f"{name} is fully transparent (nothing of it shows on white); export it with its "
+        "visible pixels, or without its alpha channel."
+    )
 
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))

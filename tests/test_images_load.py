@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -14,7 +15,9 @@ import torch
 from PIL import Image
 
 from engine.errors import GANliftError
+from engine.gan2shape.inputs import load_mask
 from engine.images import load_image, load_photo
+from engine.limits import DEFAULT_LIMITS
 from tests.icc import ADOBE_RGB_D50, GAMMA, SRGB_D50, matrix_profile
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
@@ -294,3 +297,87 @@ def test_corrupted_bytes_give_an_image_or_a_clear_error(file_format: str) -> Non
             assert "The uploaded image" in str(error)
         else:
             assert image.dim() == 4 and image.shape[:2] == (1, 3)
+
+
+def tiled_tiff(side: int, tile: int) -> bytes:
+    """A deflated 8-bit gray TIFF `side` px square stored in one `tile` x `tile` tile."""
+    pixels = zlib.compress(bytes(tile * tile))
+    tags = [
+        (256, 3, side), (257, 3, side), (258, 3, 8), (259, 3, 8), (262, 3, 1), (277, 3, 1),
+        (322, 3, tile), (323, 3, tile), (324, 4, 8), (325, 4, len(pixels)),
+    ]  # fmt: skip
+    directory = struct.pack("<H", len(tags))
+    for tag, kind, value in tags:
+        directory += struct.pack("<HHI", tag, kind, 1) + struct.pack("<I", value)
+    offset = 8 + len(pixels)
+    return b"II*\0" + struct.pack("<I", offset) + pixels + directory + b"\0\0\0\0"
+
+
+def test_files_that_cost_far_more_to_decode_than_their_pixels_are_refused() -> None:
+    """A 341 KB JPEG of 20000 empty scans took 49 s and was accepted; a 1000x1000 TIFF of one
+    46000x46000 tile took 2.3 GB; an ICO decoded its 13000x13000 picture (891 MB) as it
+    opened, before the pixel cap was checked."""
+    progressive = encode(halves(32, 16), "JPEG", progressive=True)
+    scan = progressive.index(b"\xff\xda")
+    header = progressive[scan : scan + 2 + struct.unpack(">H", progressive[scan + 2 : scan + 4])[0]]
+    end = progressive.rindex(b"\xff\xd9")
+    many_scans = progressive[:end] + header * 150 + progressive[end:]
+    with pytest.raises(GANliftError, match=r"is a JPEG of 1\d\d scans .* take minutes to decode"):
+        load_image(many_scans)
+    assert load_image(progressive).shape == (1, 3, 16, 32)
+    with pytest.raises(GANliftError, match="64x64 TIFF stored in 2048x2048 tiles, which decode"):
+        load_image(tiled_tiff(64, 2048))
+    with pytest.raises(GANliftError, match="not a readable image"):
+        load_image(encode(Image.new("RGB", (16, 16)), "ICO"))
+
+
+def test_damaged_exif_leaves_the_photo_readable_and_upright() -> None:
+    """Pillow's exif_transpose rewrote the EXIF block and failed on a tag it could not write
+    back: 102 of 20000 photos with a few damaged EXIF bytes were 'not a readable image'."""
+    exif = Image.Exif()
+    exif[0x0112], exif[0x0110] = 6, "Model"  # orientation: turn 90° clockwise to show
+    raw = exif.tobytes().replace(b"\x01\x10\x00\x02", b"\x01\x4a\x00\x02")  # SubIFDs, as text
+    image = load_image(encode(halves(8, 4), "JPEG", exif=raw, quality=95))
+    assert image.shape == (1, 3, 8, 4)  # upright: 4 wide, 8 high
+
+
+def test_float_pixels_just_past_one_are_read_as_zero_to_one() -> None:
+    """One pixel at 1.02 in a 0..1 float TIFF switched its scale to 0..255: nearly black."""
+    values = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (48, 1))
+    values[0, 0] = 1.02
+    image = load_image(encode(Image.fromarray(values, mode="F"), "TIFF"))
+    assert abs(float(image.mean()) - 0.0) < 0.05  # 0..1 mapped to -1..1, mean near 0
+
+
+def test_a_16_bit_gray_png_s_transparent_value_is_white() -> None:
+    """Its keyed pixels came out black (8-bit ones white), and one keyed everywhere was not
+    refused as transparent."""
+    values = np.full((8, 8), 30000, dtype=np.uint16)
+    values[:, :4] = 0
+    image = load_image(encode(Image.fromarray(values), "PNG", transparency=0))
+    assert (image[..., :4] == 1).all() and (image[..., 4:] < 0).all()
+    with pytest.raises(GANliftError, match="is fully transparent"):
+        load_image(encode(Image.fromarray(values * 0), "PNG", transparency=0), visible=True)
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux's /proc")
+def test_a_file_the_system_cannot_read_is_one_sentence() -> None:
+    """An input/output error (a failing disk, an unplugged stick) was a traceback."""
+    with pytest.raises(GANliftError, match=r"could not be read \(Input/output error\)"):
+        load_image("/proc/self/mem")
+
+
+def test_pillow_s_own_pixel_cap_is_the_one_named() -> None:
+    """A header of 180 million pixels under a cap of 200 million was 'more than 200,000,000
+    pixels': Pillow's own limit, 178,956,970, had refused it."""
+    with pytest.raises(GANliftError, match="more than 178,956,970 pixels"):
+        load_image(png_with_header_size(15000, 12000), max_pixels=200_000_000)
+
+
+def test_a_mask_is_read_under_the_photo_s_caps(tmp_path: Path) -> None:
+    """`reconstruct --max-pixels` raised the photo's cap but not its mask's."""
+    path = tmp_path / "mask.png"
+    path.write_bytes(encode(Image.new("L", (20, 20), 255), "PNG"))
+    assert load_mask(path).sum() == 400
+    with pytest.raises(GANliftError, match=r"mask could not be read: .* more than 100 pixels"):
+        load_mask(path, replace(DEFAULT_LIMITS, image_pixels=100))

@@ -209,8 +209,9 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     else:
         if args.latent:
             latent = load_latent(args.latent, style_dim=G.style_dim, num_ws=G.num_ws)
-        image = load_photo(args.image, limits_from_arguments(args))  # [1, 3, H, W]
-        mask = load_mask(args.mask) if args.mask else None
+        limits = limits_from_arguments(args)
+        image = load_photo(args.image, limits)  # [1, 3, H, W]
+        mask = load_mask(args.mask, limits) if args.mask else None
         if mask is not None and mask.shape[-2:] != image.shape[-2:]:
             (height, width), (image_height, image_width) = mask.shape[-2:], image.shape[-2:]
             raise GANliftError(

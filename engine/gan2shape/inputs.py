@@ -19,12 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from engine.brief import brief_repr
 from engine.errors import GANliftError
 from engine.images import (
     CROP_SIDE_LIMIT,
+    READ_FORMATS,
     Box,
     checked_image,
     checked_mask,
@@ -33,8 +34,9 @@ from engine.images import (
     load_image,
     object_box,
     to_uint8,
+    upright,
 )
-from engine.limits import limits_from_environment
+from engine.limits import Limits, limits_from_environment
 from engine.progress import ProgressFn
 
 FACE_CROP_SCALE = 1.7
@@ -279,11 +281,11 @@ def default_masks(
     return torch.cat(masks)
 
 
-def load_mask(source: str | os.PathLike) -> torch.Tensor:
+def load_mask(source: str | os.PathLike, limits: Limits | None = None) -> torch.Tensor:
     """A mask image file as `[1, 1, H, W]` in {0, 1}: pixels brighter than mid-grey are in,
     or, for a cut-out with transparency (the object on a clear background), opaque ones. Read
-    under the photo caps of the GANLIFT_* environment, as the photo is."""
-    limits = limits_from_environment()
+    under the photo caps of `limits` (default: the GANLIFT_* environment's), as the photo is."""
+    limits = limits or limits_from_environment()
     try:
         image = load_image(source, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels)
     except GANliftError as error:
@@ -303,8 +305,8 @@ def load_mask(source: str | os.PathLike) -> torch.Tensor:
 
 def _alpha_channel(source: str | os.PathLike) -> torch.Tensor | None:
     """The upright alpha channel `[H, W]` of an image with some transparency, else None."""
-    with Image.open(source) as image:
-        image = ImageOps.exif_transpose(image)
+    with Image.open(source, formats=READ_FORMATS) as image:
+        image = upright(image)
         if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
             return None
         alpha = np.asarray(image.convert("RGBA"), dtype=np.float32)[..., 3] / 255.0

@@ -273,6 +273,8 @@ def test_sigterm_stops_the_app_like_ctrl_c(files: Path, tmp_path: Path, monkeypa
     monkeypatch.setenv("no_proxy", "example.com")  # the app's requests to itself: kept direct
     model, preset = files / "tiny.pt", str(files / "tiny-preset.json")
     with running_app(model, preset, log=tmp_path / "app.log") as app:
+        for name in ("NO_PROXY", "no_proxy"):  # this test's own requests: direct once more
+            monkeypatch.setenv(name, "127.0.0.1,localhost")
         visitor = client(app, tmp_path / "downloads")
         image = gradio_client.handle_file(str(write_session_image(0, tmp_path)))
         bounded_predict(visitor, image, api_name="/load_image")

@@ -62,8 +62,10 @@ def test_torchrun_on_cuda_binds_each_process_to_its_own_gpu(monkeypatch) -> None
     closing barrier runs there (without device_id torch guesses, and warns)."""
     distributed = importlib.import_module("engine.distributed")
     calls = []
-    monkeypatch.setenv("WORLD_SIZE", "4")
-    monkeypatch.setenv("LOCAL_RANK", "3")
+    for name, value in (("WORLD_SIZE", "4"), ("RANK", "3"), ("LOCAL_RANK", "3")):
+        monkeypatch.setenv(name, value)
+    for name, value in (("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500")):
+        monkeypatch.setenv(name, value)
     monkeypatch.setattr(distributed, "resolve_device", lambda name: torch.device("cuda"))
     monkeypatch.setattr(torch.cuda, "set_device", lambda device: calls.append(("gpu", device)))
     monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)

@@ -41,7 +41,8 @@ def page_states(sessions: int) -> int:
 
 
 _LONGEST_CHECK_INTERVAL = 30.0
-"""Seconds between sweeps at most (a quarter of the limit when that is shorter)."""
+"""Seconds between sweeps at most (a quarter of the limit when that is shorter, but at least
+`_SHORTEST_CHECK_INTERVAL`)."""
 _SHORTEST_CHECK_INTERVAL = 1.0
 """Seconds between sweeps at least: a limit of a microsecond swept without pause (30 % of a
 core while idle); a session then outlives its limit by up to this."""

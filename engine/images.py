@@ -1,8 +1,9 @@
 """The image I/O boundary: files, bytes and arrays in; `[N,3,H,W]` tensors in `[-1,1]` out.
 
-Everything a user can hand us (any common format, EXIF-rotated phone photos, grayscale,
-transparent PNGs, 16-bit scans, animated GIFs, broken uploads, decompression bombs) is
-turned into an upright RGB tensor or a `GANliftError` that names the input and the fix.
+Everything a user can hand us (PNG, JPEG, WebP, GIF, TIFF, BMP, PPM/PGM or AVIF files;
+EXIF-rotated phone photos, grayscale, transparent PNGs, 16-bit scans, animated GIFs, broken
+uploads, decompression bombs) is turned into an upright RGB tensor or a `GANliftError` that
+names the input and the fix; other formats are refused unread.
 uint8 HWC arrays exist only in this module.
 """
 

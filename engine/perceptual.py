@@ -4,10 +4,11 @@ LPIPS is built here without torchvision: VGG16's `features` stack uses torchvisi
 names, so the published `vgg16-397923af.pth` loads with `strict=True`, and the linear heads
 use the `lpips` package's keys (`lin0.model.1.weight` ... `lin4`), so its v0.1 `vgg.pth`
 loads the same way. Both files live in torch's hub cache (`torch.hub.get_dir()/checkpoints`);
-asking for LPIPS by name downloads them there unless `GANLIFT_OFFLINE=1`. "auto" takes LPIPS
-only when they are already on disk and never downloads (a run's loss, speed and result do not
-depend on whether the machine is online); otherwise the first blocks of the GAN's own
-discriminator serve as the feature extractor (GAN2Shape's choice for latent projection).
+asking for LPIPS by name downloads them there unless `GANLIFT_OFFLINE` is set (to anything but
+0, false, no or off). "auto" takes LPIPS only when they are already on disk and never downloads
+(a run's loss, speed and result do not depend on whether the machine is online); otherwise
+the first blocks of the GAN's own discriminator serve as the feature extractor (GAN2Shape's
+choice for latent projection).
 
 Every distance maps two image batches `[N,3,H,W]` in `[-1,1]` to one value per image `[N]`.
 """
@@ -262,7 +263,7 @@ def _ensure_on_disk(weights: WeightFile) -> Path:
         return path
     if not downloads_allowed():
         raise GANliftError(
-            f"LPIPS needs {path}, which is missing, and downloads are off ({OFFLINE_ENV}=1); "
+            f"LPIPS needs {path}, which is missing, and downloads are off ({OFFLINE_ENV} is set); "
             f"copy it there from {weights.url} or use the discriminator perceptual loss."
         )
     try:

@@ -177,7 +177,7 @@ def test_lpips_offline_without_weights_is_one_error_line(
 ) -> None:
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     code = main(["invert", str(checkpoint), str(photo), "--perceptual", "lpips"])
-    assert_one_line_error(capsys, code, "GANLIFT_OFFLINE=1")
+    assert_one_line_error(capsys, code, "GANLIFT_OFFLINE is set")
 
 
 def test_output_paths_are_checked_before_any_work(

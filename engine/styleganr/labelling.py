@@ -56,7 +56,7 @@ class LabellerConfig:
     """The view labeller's architecture and training."""
 
     image_size: int = 64
-    """Images are resized to this size (a power of two, at least 16)."""
+    """Images are resized to this size (16 to 1024)."""
     width: int = 16
     """Channels of the first block, doubled at each of four downsamplings."""
     steps: int = 3_000

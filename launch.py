@@ -39,7 +39,12 @@ from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.presets import PRESETS
 from engine.gan2shape.release import RELEASE_FILES, release_folder
-from engine.limits import add_limit_arguments, cap_allocator_arenas, limits_from_arguments
+from engine.limits import (
+    add_limit_arguments,
+    cap_allocator_arenas,
+    limits_from_arguments,
+    raise_open_file_limit,
+)
 from engine.render.rasterizer import resolve_backend
 from engine.styleganr.model import resolve_model_path
 
@@ -239,14 +244,17 @@ def serve(args: argparse.Namespace) -> int:
                 "(DISPLAY is not set); leave out --desktop or start the app on a desktop."
             )
         resolve_backend(None, device)  # a bad GANLIFT_RASTERIZER, told now, not on each 3D click
+        if orphans := remove_orphaned_folders():  # before this process's own folder is made
+            logger.info(
+                "removed %d temporary folders of app processes that were killed", len(orphans)
+            )
         use_private_gradio_cache()
     except Exception as error:
         return report_error(error)
     if (warning := open_to_all(args)) is not None:
         logger.warning(warning)
     cap_allocator_arenas()
-    if orphans := remove_orphaned_folders():
-        logger.info("removed %d temporary folders of app processes that were killed", len(orphans))
+    raise_open_file_limit()
     keep_local_requests_direct(args.host)
     os.environ.pop("GRADIO_DEBUG", None)  # it blocks in launch(): a stop left the process up
     context = AppContext(settings, models, create_viewer(args.viewer))

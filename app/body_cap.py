@@ -1,22 +1,32 @@
-"""A cap on the size of every request body but an upload's.
+"""A cap on the size of every request body but an upload's, and on the session ids clients
+choose.
 
 Gradio reads an API call's whole JSON body into memory, keeps its values in the page's state
 and echoes a refused one; a 200 MB seed sent to `/gradio_api/call/sample` was accepted, and 14
 of them took the server from 1.1 to 7.3 GB. Uploads have their own cap (`--max-upload-mb`,
-Gradio's `max_file_size`), and nothing else the app takes comes near `API_BODY_BYTES`.
+Gradio's `max_file_size`), and nothing else the app takes comes near `API_BODY_BYTES`. Gradio
+also keys a table by the `session_hash` a client sends, and keeps an entry until its result is
+read: 2300 calls of 1 MB ids held 2.5 GB. Its pages and gradio_client send ids of 11 to 36
+letters, digits and hyphens.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qs
 
+from app.folders import remove_partial_uploads
 from engine.limits import MIB
 
 API_BODY_BYTES = MIB
 """Largest body of a request other than an upload: an API call's values (numbers, choices, a
 view-labels table, references to uploaded files) take a few kilobytes at most."""
+
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""A session id a client may choose."""
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -29,15 +39,25 @@ class RequestBodyCap:
     """ASGI middleware answering 413 to a request whose body passes `max_bytes`: by its
     Content-Length before any of it is read, else once that much has streamed in (the body is
     read here, at most `max_bytes` of it, and handed on whole: an error raised while the app
-    read it became FastAPI's 400). Uploads pass through."""
+    read it became FastAPI's 400). A `session_hash` that is not a `SESSION_ID`, in the body or
+    the query, is answered 400. Uploads pass through, and each one removes the files that
+    uploads cut off long ago left behind."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int = API_BODY_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].rstrip("/").endswith("/upload"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"].rstrip("/").endswith("/upload"):
+            await self.app(scope, receive, send)
+            remove_partial_uploads()
+            return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if not all(SESSION_ID.fullmatch(value) for value in query.get("session_hash", [])):
+            await _answer(send, 400, _SESSION_ID_REFUSAL)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > self.max_bytes:
@@ -54,6 +74,9 @@ class RequestBodyCap:
                 return
             if not message.get("more_body", False):
                 break
+        if not _session_id_allowed(bytes(body)):
+            await _answer(send, 400, _SESSION_ID_REFUSAL)
+            return
         handed_on = False
 
         async def replay() -> Message:
@@ -66,12 +89,36 @@ class RequestBodyCap:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": f"The request is larger than {self.max_bytes / MIB:g} MiB; send images "
-                "as uploaded files (gradio_client's handle_file) and values as they are."
-            }
-        ).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await _answer(
+            send,
+            413,
+            f"The request is larger than {self.max_bytes / MIB:g} MiB; send images as uploaded "
+            "files (gradio_client's handle_file) and values as they are.",
+        )
+
+
+_SESSION_ID_REFUSAL = (
+    "session_hash must be 1 to 64 letters, digits, hyphens or underscores; let the page or "
+    "gradio_client choose it."
+)
+
+
+def _session_id_allowed(body: bytes) -> bool:
+    """Whether a JSON body's `session_hash`, where it has one, is a `SESSION_ID` (a body that
+    is no JSON object is the app's to refuse)."""
+    try:
+        call = json.loads(body)
+    except ValueError:
+        return True
+    if not isinstance(call, dict) or "session_hash" not in call:
+        return True
+    chosen = call["session_hash"]
+    return isinstance(chosen, str) and SESSION_ID.fullmatch(chosen) is not None
+
+
+async def _answer(send: Send, status: int, error: str) -> None:
+    """Answer `status` with the JSON `{"error": error}`."""
+    body = json.dumps({"error": error}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -18,6 +18,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -52,6 +53,29 @@ def remove_orphaned_folders(parent: Path | None = None) -> list[Path]:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
         except (OSError, OverflowError):  # alive but another user's, or the folder just went
+            continue
+    return removed
+
+
+PARTIAL_UPLOAD_SECONDS = 600.0
+"""How long a file an upload is writing may go unchanged before it counts as left behind."""
+
+
+def remove_partial_uploads(older_than: float = PARTIAL_UPLOAD_SECONDS) -> list[Path]:
+    """Delete the files uploads left in the Gradio cache (GRADIO_TEMP_DIR) unchanged for
+    `older_than` seconds; returns them. Gradio writes an upload to a top-level `tmp*` file and
+    moves it into a hash-named folder when it is whole, but leaves it where a client stops
+    sending or never closes the body (60 MB each, kept until the process ended)."""
+    named = os.environ.get(GRADIO_CACHE_VARIABLE)
+    if not named:
+        return []
+    deadline, removed = time.time() - older_than, []
+    for path in Path(named).glob("tmp*"):
+        try:
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime < deadline:
+                path.unlink()
+                removed.append(path)
+        except OSError:  # gone meanwhile, or moved into place by its upload
             continue
     return removed
 

@@ -61,5 +61,6 @@ class SignInCheck:
         expected = self._passwords.get(name)
         if expected is not None and hmac.compare_digest(expected.encode(), password.encode()):
             return True
-        logger.warning("sign-in refused for the name %r", name)
+        shown = repr(name[:64]) + (f" ({len(name)} characters)" if len(name) > 64 else "")
+        logger.warning("sign-in refused for the name %s", shown)  # 1 MB names flooded the log
         return False

@@ -193,6 +193,24 @@ def cap_allocator_arenas(arenas: int = MALLOC_ARENAS) -> bool:
         return False
 
 
+def raise_open_file_limit() -> int | None:
+    """Raise this process's limit on open files to the most the system allows it; returns the
+    limit now, or None where there is none to raise (Windows). A server holds a file per
+    connection, and at the common 1024 a thousand idle connections stopped it answering."""
+    try:
+        import resource  # Unix only
+    except ImportError:
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):  # a system that refuses: the old limit holds
+            return soft
+        return hard
+    return soft
+
+
 def return_free_memory() -> bool:
     """Hand the heap's free pages back to the system (glibc's malloc_trim); returns False where
     the C library is not glibc. glibc keeps what a process frees for its next allocations, so

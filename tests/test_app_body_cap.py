@@ -63,3 +63,24 @@ def test_a_streamed_call_to_a_fastapi_route_gets_413_not_400() -> None:
     assert client.post("/api/call", content=chunks).status_code == 413
     small = (part for part in [b'{"data": ["', b"1" * 10, b'"]}'])
     assert client.post("/api/call", content=small).json() == {"values": 1}
+
+
+def test_session_ids_clients_choose_are_bounded() -> None:
+    """Gradio keys a table by the session_hash a client sends and keeps the entry until the
+    result is read: 2300 calls with ids of 1 MB held 2.5 GB."""
+    client = TestClient(
+        Starlette(
+            routes=[Route("/gradio_api/call/sample", body_length, methods=["POST", "GET"])],
+            middleware=[Middleware(RequestBodyCap, max_bytes=10 * CAP)],
+        )
+    )
+    call = "/gradio_api/call/sample"
+    for chosen in ("h" * 65, "a b", "../x", 7, ""):
+        refused = client.post(call, json={"data": [3], "session_hash": chosen})
+        assert refused.status_code == 400 and "session_hash must be 1 to 64" in refused.text
+    refused = client.get(call, params={"session_hash": "h" * 1000})
+    assert refused.status_code == 400
+    for chosen in ("k3v9qz1w8e", "0f8fad5b-d9cb-469f-a165-70867728950e"):  # a page's, a client's
+        assert client.post(call, json={"data": [3], "session_hash": chosen}).status_code == 200
+        assert client.get(call, params={"session_hash": chosen}).status_code == 200
+    assert client.post(call, content=b"not json").status_code == 200  # the app's to refuse

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from app.folders import (
     SessionFolders,
     private_folder,
     remove_orphaned_folders,
+    remove_partial_uploads,
     use_private_gradio_cache,
 )
 from app.models import ModelStore
@@ -112,3 +114,21 @@ def test_another_user_s_folders_are_left_alone(tmp_path: Path, monkeypatch) -> N
     (tmp_path / f"ganlift-session-{gone.pid}-x").mkdir()
     monkeypatch.setattr(os, "getuid", lambda: os.stat(tmp_path).st_uid + 1)
     assert remove_orphaned_folders(tmp_path) == []
+
+
+def test_files_of_uploads_cut_off_long_ago_are_removed(monkeypatch, tmp_path: Path) -> None:
+    """An upload whose client stopped sending, or never closed its body, left its part in the
+    cache for the life of the process (60 MB each)."""
+    monkeypatch.setenv(GRADIO_CACHE_VARIABLE, str(tmp_path))
+    stale, fresh = tmp_path / "tmpa1b2c3", tmp_path / "tmpd4e5f6"
+    stored = tmp_path / "0123abcd" / "face.png"  # a finished upload, moved into its folder
+    stored.parent.mkdir()
+    for path in (stale, fresh, stored):
+        path.write_bytes(b"part")
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    os.utime(stored, (hour_ago, hour_ago))
+    assert remove_partial_uploads() == [stale]
+    assert fresh.exists() and stored.exists()
+    monkeypatch.delenv(GRADIO_CACHE_VARIABLE)
+    assert remove_partial_uploads(older_than=0) == []  # Gradio's shared folder is not ours

@@ -209,3 +209,22 @@ def test_a_job_the_cap_stops_before_it_has_anything_says_which_cap(tiny, tmp_pat
     reconstruct.load_input(session, photo)  # an upload is inverted first
     with pytest.raises(gr.Error, match=r"stopped at the time limit of 1e-09 s; use the fast"):
         reconstruct.reconstruct(session, "fast")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows has no open-file limit to raise")
+def test_the_app_raises_its_open_file_limit_to_the_most_it_may() -> None:
+    """At the common limit of 1024, a thousand idle connections stopped the app answering and
+    filled its log with accept() failures."""
+    script = (
+        "import resource\n"
+        "from engine.limits import raise_open_file_limit\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))\n"
+        "limit = raise_open_file_limit()\n"
+        "now = resource.getrlimit(resource.RLIMIT_NOFILE)[0]\n"
+        "print(limit == now, now == (hard if hard != resource.RLIM_INFINITY else min(256, hard)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.split() == ["True", "True"], result.stderr

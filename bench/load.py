@@ -94,7 +94,12 @@ def running_app(
             yield server
         finally:
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a server that ignores the stop: never left running
+                process.kill()
+                process.wait()
+                raise
 
 
 def session_colour(index: int) -> np.ndarray:

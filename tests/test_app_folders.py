@@ -80,6 +80,8 @@ def test_each_app_process_caches_in_its_own_folder_unless_one_is_named(
     assert use_private_gradio_cache() == first  # named now: kept, no second folder
     monkeypatch.setenv(GRADIO_CACHE_VARIABLE, str(tmp_path))
     assert use_private_gradio_cache() == tmp_path
+    monkeypatch.setenv(GRADIO_CACHE_VARIABLE, str(tmp_path / "made-by-gradio"))  # not there yet
+    assert use_private_gradio_cache() == tmp_path / "made-by-gradio"
     first.rmdir()
 
 

@@ -182,6 +182,27 @@ def test_requests_to_this_machine_bypass_the_shell_s_proxy(monkeypatch) -> None:
     launch.keep_local_requests_direct("[::1]")
     assert os.environ["NO_PROXY"] == "example.com,.corp,127.0.0.1,localhost,::1"
     assert os.environ["no_proxy"] == "127.0.0.1,localhost,::1"
+    launch.keep_local_requests_direct("192.0.2.7")  # Gradio asks for http://HOST:PORT/ too
+    assert os.environ["no_proxy"] == "127.0.0.1,localhost,::1,192.0.2.7"
+
+
+def test_gradio_settings_in_the_shell_do_not_change_how_the_app_serves(monkeypatch) -> None:
+    """GRADIO_DEBUG blocked inside launch() (a stop then left the process up), and
+    GRADIO_SSR_MODE or GRADIO_MCP_SERVER would put a Node server in front of the app or open
+    its actions as tools."""
+    launched = {}
+
+    def record(demo, **options):
+        launched.update(options)
+        launched["debug_variable"] = os.environ.get("GRADIO_DEBUG")
+        raise KeyboardInterrupt  # as a Ctrl-C just after the start
+
+    for name in ("GRADIO_DEBUG", "GRADIO_SSR_MODE", "GRADIO_MCP_SERVER"):
+        monkeypatch.setenv(name, "1" if name == "GRADIO_DEBUG" else "true")
+    monkeypatch.setattr(gr.Blocks, "launch", record)
+    assert launch.main(["--viewer", "torch", *FREE_PORT]) == launch.INTERRUPTED
+    assert launched["ssr_mode"] is False and launched["mcp_server"] is False
+    assert launched["debug_variable"] is None
 
 
 def test_launch_refuses_an_address_it_cannot_listen_on(capsys: pytest.CaptureFixture[str]) -> None:

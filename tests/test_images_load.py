@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps, features
 
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import load_mask
@@ -327,6 +327,7 @@ def test_files_that_cost_far_more_to_decode_than_their_pixels_are_refused() -> N
     assert load_image(progressive).shape == (1, 3, 16, 32)
     with pytest.raises(GANliftError, match="64x64 TIFF stored in 2048x2048 tiles, which decode"):
         load_image(tiled_tiff(64, 2048))
+    assert load_image(tiled_tiff(64, 256)).shape == (1, 3, 64, 64)  # a common tile: not refused
     with pytest.raises(GANliftError, match="not a readable image"):
         load_image(encode(Image.new("RGB", (16, 16)), "ICO"))
 
@@ -381,3 +382,34 @@ def test_a_mask_is_read_under_the_photo_s_caps(tmp_path: Path) -> None:
     assert load_mask(path).sum() == 400
     with pytest.raises(GANliftError, match=r"mask could not be read: .* more than 100 pixels"):
         load_mask(path, replace(DEFAULT_LIMITS, image_pixels=100))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_reads_as_pillow_turns_it(orientation: int) -> None:
+    """Mirrored orientations (2, 4, 5, 7) included: `upright` reads the tag itself."""
+    pixels = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 14
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(Image.fromarray(pixels), "PNG", exif=exif.tobytes())
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))), np.float32)
+    image = load_image(data)[0].permute(1, 2, 0).numpy()  # [H, W, 3] in [-1, 1]
+    assert np.allclose((image + 1) * 127.5, expected, atol=0.01)
+
+
+@pytest.mark.skipif(not features.check("avif"), reason="this Pillow reads no AVIF")
+def test_an_avif_photo_is_read() -> None:
+    image = load_image(encode(halves(16, 8), "AVIF", quality=100))
+    assert image.shape == (1, 3, 8, 16)
+
+
+def test_a_cut_out_mask_turned_by_its_exif_is_read_upright(tmp_path: Path) -> None:
+    """The mask's picture was turned by its EXIF orientation, its alpha channel was not."""
+    alpha = np.zeros((4, 8), dtype=np.uint8)
+    alpha[:, :2] = 255  # the object: the left quarter, as stored
+    rgba = np.dstack([np.full((4, 8, 3), 200, np.uint8), alpha])
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise: the object along the top
+    path = tmp_path / "cut-out.png"
+    path.write_bytes(encode(Image.fromarray(rgba, mode="RGBA"), "PNG", exif=exif.tobytes()))
+    mask = load_mask(path)[0, 0]
+    assert mask.shape == (8, 4) and mask[:2].all() and not mask[2:].any()

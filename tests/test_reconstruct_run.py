@@ -515,6 +515,18 @@ def test_command_errors_are_one_line(
     assert error.startswith("error: ") and message in error and error.count("\n") == 1
 
 
+def test_the_mask_is_read_under_the_command_s_photo_caps(
+    checkpoint_files, tmp_path, capsys, monkeypatch
+) -> None:
+    """--max-pixels raised the photo's cap, but the mask was read under GANLIFT_MAX_PIXELS."""
+    monkeypatch.setenv("GANLIFT_MAX_PIXELS", "1000")  # below the 52x40 photo and its mask
+    mask = save_image(torch.ones(1, 3, 41, 52), tmp_path / "mask.png")  # one row too many
+    image = str(checkpoint_files["image"])
+    assert cli(checkpoint_files, tmp_path / "out", image, "--mask", str(mask),
+               "--max-pixels", "5000") == 2  # fmt: skip
+    assert "is 52x41 px but the image" in capsys.readouterr().err  # read, then compared
+
+
 def test_an_out_that_cannot_be_a_folder_is_refused_before_any_work(
     checkpoint_files, tmp_path, capsys
 ) -> None:

@@ -456,13 +456,16 @@ def test_a_layer_without_noise_is_not_sized_by_its_file(reference, ada_globals, 
     memory."""
 
     def no_noise(spec: dict) -> None:
-        attrs = spec["G_ema"]["G_ema.synthesis.b8.conv0"]["attrs"]
-        attrs["use_noise"], attrs["resolution"] = False, 10**6
+        for layer in ("b4.conv1", "b8.conv0"):
+            attrs = spec["G_ema"][f"G_ema.synthesis.{layer}"]["attrs"]
+            attrs["use_noise"], attrs["resolution"] = False, 10**6
 
     path = write_snapshot(tmp_path / "quiet.pkl", reference, ada_globals, edit=no_noise)
     generator = load_checkpoint(path).generator
-    assert generator.noises.noise_1.shape == (1, 1, 8, 8) and not generator.noises.noise_1.any()
-    assert generator.convs[0].noise.weight.item() == 0
+    for index, side in ((0, 4), (1, 8)):
+        noise = getattr(generator.noises, f"noise_{index}")
+        assert noise.shape == (1, 1, side, side) and not noise.any()
+    assert generator.conv1.noise.weight.item() == generator.convs[0].noise.weight.item() == 0
 
 
 def test_declared_lengths_and_memo_indices_cost_no_memory(tmp_path: Path) -> None:
@@ -494,6 +497,10 @@ def test_a_snapshot_cannot_change_the_loader_for_later_files(
     hostile = tmp_path / "hostile.pkl"
     setter = b"X\x0b\x00\x00\x00__setitem__c__builtin__\nset\n"
     hostile.write_bytes(b"\x80\x02cdnnlib.util\nEasyDict\nN}" + setter + b"s\x86b0N.")
+    with pytest.raises(GANliftError, match="changes a class or function"):
+        load_checkpoint(hostile)
+    defaults = b"X\x0e\x00\x00\x00__kwdefaults__N"  # the loader's own function, re-defaulted
+    hostile.write_bytes(b"\x80\x02c_codecs\nencode\nN}" + defaults + b"s\x86b0N.")
     with pytest.raises(GANliftError, match="changes a class or function"):
         load_checkpoint(hostile)
     assert load_checkpoint(write_snapshot(tmp_path / "ok.pkl", reference, ada_globals))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,17 @@ def _temporary_files_in_pytest_folder(tmp_path_factory: pytest.TempPathFactory) 
     folder = str(tmp_path_factory.mktemp("tmp"))
     os.environ["TMPDIR"] = folder
     tempfile.tempdir = folder
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Each test leaves the environment as it found it: the app's start, run in-process,
+    names its Gradio cache in GRADIO_TEMP_DIR, and a later test of a live app on the same
+    worker then waited for a folder its app never made (a CI run failed on that)."""
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
 
 
 @pytest.fixture(autouse=True, scope="session")

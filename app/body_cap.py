@@ -12,6 +12,7 @@ letters, digits and hyphens.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -52,8 +53,10 @@ class RequestBodyCap:
             await self.app(scope, receive, send)
             return
         if scope["path"].rstrip("/").endswith("/upload"):
-            await self.app(scope, receive, send)
-            remove_partial_uploads()
+            try:
+                await self.app(scope, receive, send)
+            finally:  # a glob of the cache: off the event loop, after a failed upload too
+                await asyncio.to_thread(remove_partial_uploads)
             return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if not all(SESSION_ID.fullmatch(value) for value in query.get("session_hash", [])):

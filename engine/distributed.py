@@ -87,9 +87,9 @@ def _world_size() -> int:
     """The process count torchrun sets in WORLD_SIZE (1 where it is unset or empty); a value
     that is no count, or a count without the rest of torchrun's variables, is refused."""
     text = os.environ.get("WORLD_SIZE", "").strip() or "1"
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:  # '²' is a digit to isdigit
         raise GANliftError(
-            f"WORLD_SIZE is '{text[:20]}', not a number of processes; unset it, or start the "
+            f"WORLD_SIZE is {text[:20]!r}, not a number of processes; unset it, or start the "
             "command with torchrun."
         )
     missing = [name for name in ("RANK", "MASTER_ADDR", "MASTER_PORT") if name not in os.environ]

@@ -194,9 +194,10 @@ def cap_allocator_arenas(arenas: int = MALLOC_ARENAS) -> bool:
 
 
 def raise_open_file_limit() -> int | None:
-    """Raise this process's limit on open files to the most the system allows it; returns the
-    limit now, or None where there is none to raise (Windows). A server holds a file per
-    connection, and at the common 1024 a thousand idle connections stopped it answering."""
+    """Raise this process's limit on open files to its hard limit (left as it is where that is
+    unlimited, which the system may refuse); returns the limit now, or None where there is none
+    to raise (Windows). A server holds a file per connection, and at the common 1024 a
+    thousand idle connections stopped it answering."""
     try:
         import resource  # Unix only
     except ImportError:

@@ -84,3 +84,13 @@ def test_session_ids_clients_choose_are_bounded() -> None:
         assert client.post(call, json={"data": [3], "session_hash": chosen}).status_code == 200
         assert client.get(call, params={"session_hash": chosen}).status_code == 200
     assert client.post(call, content=b"not json").status_code == 200  # the app's to refuse
+
+
+def test_each_upload_sweeps_the_parts_of_uploads_cut_off_long_ago(monkeypatch) -> None:
+    """Also after an upload that failed: the sweep is what frees a cut-off upload's part."""
+    sweeps: list[bool] = []
+    monkeypatch.setattr("app.body_cap.remove_partial_uploads", lambda: sweeps.append(True))
+    client = capped_client()
+    assert client.post("/api/upload", content=b"1" * 10).json() == {"read": 10}
+    assert client.post("/api/call", content=b"1" * 10).json() == {"read": 10}
+    assert sweeps == [True]  # uploads only

@@ -105,6 +105,8 @@ def test_a_batch_that_does_not_split_is_refused(
     [
         ("abc", "WORLD_SIZE is 'abc', not a number of processes; unset it, or start the comm"),
         ("0", "WORLD_SIZE is '0', not a number of processes"),
+        ("²", "WORLD_SIZE is '²', not a number of processes"),  # a digit to str.isdigit
+        ("2\nforged", "WORLD_SIZE is '2\\nforged', not a number"),  # one line all the same
         ("2", "WORLD_SIZE is 2 but torchrun's other variables are missing (RANK, MASTER_ADDR"),
     ],
 )

@@ -105,7 +105,8 @@ def at_least(
 MAX_STEPS = 10_000_000
 """Most steps of a training run or phase: more is a typo that would run for years."""
 MAX_BATCH = 1024
-"""Most samples of one training step."""
+"""Most samples of one training step (each holds its own activations, or its own projection
+context in GAN2Shape's pretraining)."""
 MAX_THREADS = 1024
 """Most CPU threads a command may ask torch for (a huge count overflowed its setting)."""
 

@@ -70,13 +70,14 @@ from engine.wording import counted
 MAX_VIEW_CODES = 1024
 """Most view codes `view-codes` draws (the paper labelled a dozen by hand)."""
 MAX_SAMPLE_ROWS = 256
-"""Most samples `set-camera` and `swap` draw as rows of one picture."""
+"""Most samples `set-camera` and `swap` draw as rows of one picture (and pairs `view-layers`
+draws)."""
 MAX_SYNTHETIC_SIZE = 1024
 """Largest synthetic renders the trainers take (GAN images are at most this size)."""
-STEPS = at_least(1, maximum=MAX_STEPS)
-SIZE = at_least(16, maximum=MAX_SYNTHETIC_SIZE)
-IN_ALL = "steps in all (%(default)s)"
-SYNTHETIC_SIZE = "synthetic image size (%(default)s)"
+_STEPS_TYPE = at_least(1, maximum=MAX_STEPS)
+_SIZE_TYPE = at_least(16, maximum=MAX_SYNTHETIC_SIZE)
+_STEPS_HELP = "steps in all (%(default)s)"
+_SIZE_HELP = "synthetic image size (%(default)s)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -146,8 +147,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     labeller = actions.add_parser("train-labeller", help="Train the view labeller on synth cars.")
     labeller.add_argument("--out", required=True, help="state file (resumed if present)")
-    labeller.add_argument("--steps", type=STEPS, default=LabellerConfig.steps, help=IN_ALL)
-    labeller.add_argument("--size", type=SIZE, default=64, help=SYNTHETIC_SIZE)
+    labeller.add_argument(
+        "--steps", type=_STEPS_TYPE, default=LabellerConfig.steps, help=_STEPS_HELP
+    )
+    labeller.add_argument("--size", type=_SIZE_TYPE, default=64, help=_SIZE_HELP)
     labeller.add_argument(
         "--learning-rate",
         type=float,
@@ -188,7 +191,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inverse.add_argument("--views", help="labelled view codes")
     inverse.add_argument("--labeller", help="view labeller state (its silhouettes)")
     inverse.add_argument(
-        "--steps", type=STEPS, default=InverseGraphicsTrainConfig.steps, help=IN_ALL
+        "--steps", type=_STEPS_TYPE, default=InverseGraphicsTrainConfig.steps, help=_STEPS_HELP
     )
     inverse.add_argument(
         "--batch-size",
@@ -196,7 +199,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=InverseGraphicsTrainConfig.batch_size,
         help="view pairs per step (%(default)s)",
     )
-    inverse.add_argument("--size", type=SIZE, default=64, help=SYNTHETIC_SIZE)
+    inverse.add_argument("--size", type=_SIZE_TYPE, default=64, help=_SIZE_HELP)
     inverse.add_argument(
         "--init-from",
         help="start a new run from this StyleGAN-R model's inverse graphics network "
@@ -210,7 +213,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mapping.add_argument("--views", required=True, help="labelled view codes")
     mapping.add_argument("--inverse", required=True, help="inverse graphics state file")
     mapping.add_argument("--out", required=True, help="model / state file (resumed if present)")
-    mapping.add_argument("--steps", type=STEPS, default=MappingTrainConfig.steps, help=IN_ALL)
+    mapping.add_argument(
+        "--steps", type=_STEPS_TYPE, default=MappingTrainConfig.steps, help=_STEPS_HELP
+    )
     mapping.add_argument(
         "--warmup",
         type=at_least(0, maximum=MAX_STEPS),

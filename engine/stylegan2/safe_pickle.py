@@ -212,7 +212,7 @@ class _BoundedFile:
         return self._file.readline()
 
 
-def _build(unpickler: _AdaUnpickler) -> None:
+def _build_unless_callable(unpickler: _AdaUnpickler) -> None:
     """The BUILD opcode (set an object's state), refused on a class or function: on one of
     `_ADA_GLOBALS` it would change the loader for every later file of the process."""
     if callable(unpickler.stack[-2]):
@@ -230,7 +230,7 @@ class _AdaUnpickler(pickle._Unpickler):
 
     dispatch: ClassVar[dict[int, Callable[[pickle._Unpickler], None]]] = {
         **pickle._Unpickler.dispatch,
-        pickle.BUILD[0]: _build,
+        pickle.BUILD[0]: _build_unless_callable,
         pickle.BYTEARRAY8[0]: _refuse_byte_array,
     }
 

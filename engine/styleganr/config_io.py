@@ -111,12 +111,11 @@ def state_step(state: dict[str, Any], path: str | os.PathLike, *names: str) -> i
 def check_run_counts(config: Any) -> None:
     """Refuse a trainer's config whose steps, batch size or checkpoint_every is below 1 (a
     run of no steps, batches of nothing, or a state written never)."""
-    counts = (config.steps, config.batch_size, config.checkpoint_every)
-    if min(counts) < 1:
+    steps, batch_size, every = config.steps, config.batch_size, config.checkpoint_every
+    if min(steps, batch_size, every) < 1:
         raise GANliftError(
-            "steps, batch size and checkpoint_every must be at least 1, got {}, {} and {}.".format(
-                *counts
-            )
+            f"steps, batch size and checkpoint_every must be at least 1, got {steps}, "
+            f"{batch_size} and {every}; fix --steps / --batch-size or the config file."
         )
 
 

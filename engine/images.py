@@ -45,8 +45,11 @@ MAX_JPEG_SCANS = 100
 """Most scans a JPEG may hold (a progressive one has about ten): each is a pass over every
 pixel, and 341 KB of empty scans took 49 s to decode."""
 MAX_TILE_SCALE = 4
-"""Largest TIFF tile, as a multiple of the image's area (or of 256x256 for a small image):
-libtiff inflates whole tiles, and a 1000x1000 TIFF of one 46000x46000 tile took 2.3 GB."""
+"""Largest TIFF tile, as a multiple of the image's area (or of `_SMALL_TILE_AREA` for a small
+image): libtiff inflates whole tiles, and a 1000x1000 TIFF of one 46000x46000 tile took 2.3 GB."""
+_SMALL_TILE_AREA = 256 * 256
+"""A tile any image may use (TIFF writers tile small images in 256x256 too)."""
+_TILE_WIDTH_TAG, _TILE_LENGTH_TAG = 322, 323
 _FLOAT_SLACK = 1.5
 """Float pixels may overshoot their full scale by this factor (a 0..1 image with one pixel at
 1.02 was read as 0..255, nearly black); they are clipped to it."""
@@ -118,10 +121,9 @@ def _check_decoding_cost(image: Image.Image, data: bytes, name: str) -> None:
             "take minutes to decode; re-export it as PNG or JPEG."
         )
     if image.format == "TIFF":
-        tile = image.tag_v2.get(322, 0), image.tag_v2.get(323, 0)  # TileWidth, TileLength
-        if all(isinstance(side, int) for side in tile) and tile[0] * tile[1] > MAX_TILE_SCALE * max(
-            image.width * image.height, 256 * 256
-        ):
+        tile = image.tag_v2.get(_TILE_WIDTH_TAG, 0), image.tag_v2.get(_TILE_LENGTH_TAG, 0)
+        largest = MAX_TILE_SCALE * max(image.width * image.height, _SMALL_TILE_AREA)
+        if all(isinstance(side, int) for side in tile) and tile[0] * tile[1] > largest:
             raise GANliftError(
                 f"{name} is a {image.width}x{image.height} TIFF stored in {tile[0]}x{tile[1]} "
                 "tiles, which decode whole; re-export it as PNG or with smaller tiles."

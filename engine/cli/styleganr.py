@@ -65,6 +65,7 @@ from engine.styleganr.config_io import load_config, save_config
 from engine.styleganr.labelling import MAX_AZIMUTH_BINS
 from engine.styleganr.train_inverse import SYNTHETIC_PAIRS, stored_config
 from engine.synth import SEED_RANGES
+from engine.synth.generate import MIN_SIZE
 from engine.wording import counted
 
 MAX_VIEW_CODES = 1024
@@ -75,7 +76,7 @@ draws)."""
 MAX_SYNTHETIC_SIZE = 1024
 """Largest synthetic renders the trainers take (GAN images are at most this size)."""
 _STEPS_TYPE = at_least(1, maximum=MAX_STEPS)
-_SIZE_TYPE = at_least(16, maximum=MAX_SYNTHETIC_SIZE)
+_SIZE_TYPE = at_least(MIN_SIZE, maximum=MAX_SYNTHETIC_SIZE)
 _STEPS_HELP = "steps in all (%(default)s)"
 _SIZE_HELP = "synthetic image size (%(default)s)"
 

@@ -44,6 +44,7 @@ from engine.styleganr.config_io import (
 )
 from engine.styleganr.view_codes import ViewCodes, compose, sample_w
 from engine.synth import render_samples, seed_run
+from engine.synth.generate import MIN_SIZE
 from engine.torch_files import load_optimizer_state, load_weights
 
 STATE_FORMAT = "ganlift-styleganr-view-labeller"
@@ -56,7 +57,7 @@ class LabellerConfig:
     """The view labeller's architecture and training."""
 
     image_size: int = 64
-    """Images are resized to this size (16 to 1024)."""
+    """Images are resized to this size (16 to 1024: four halvings leave at least 1 pixel)."""
     width: int = 16
     """Channels of the first block, doubled at each of four downsamplings."""
     steps: int = 3_000
@@ -72,6 +73,11 @@ class LabellerConfig:
 
     def __post_init__(self) -> None:
         check_sizes(self, {"image_size": 1024, "width": 1024}, "The view labeller's ")
+        if self.image_size < MIN_SIZE:  # 8 built a Linear of no inputs
+            raise GANliftError(
+                f"The view labeller's image_size must be at least {MIN_SIZE} (it halves its "
+                f"input four times), got {self.image_size}; fix --size."
+            )
         check_run_counts(self)
         if not 0 < self.learning_rate <= 1:  # 1e30 trained to nan weights
             raise GANliftError(

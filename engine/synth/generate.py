@@ -32,8 +32,10 @@ from engine.synth.seeds import sample_generators
 
 Category = Literal["face", "car"]
 CATEGORIES: tuple[Category, ...] = ("face", "car")
+MIN_SIZE = 16
+"""Smallest synthetic render (the view labeller halves its input four times)."""
 SIZES = (64, 128)
-"""Image sizes the CLI offers; any size from 16 up works when called from Python."""
+"""Image sizes the CLI offers; any size from `MIN_SIZE` up works when called from Python."""
 
 
 @dataclass
@@ -120,8 +122,10 @@ def sample_scene(
 ) -> Scene:
     """Draw identities, views, lights and backgrounds for `seeds` and build the meshes."""
     model = _model(category)
-    if size < 16:
-        raise GANliftError(f"Image size {size} is too small; use 16 or more (64 or 128 usual).")
+    if size < MIN_SIZE:
+        raise GANliftError(
+            f"Image size {size} is too small; use {MIN_SIZE} or more (64 or 128 usual)."
+        )
     device = resolve_device(device)
     rngs = sample_generators(seeds, category)
     params = model.sample_parameters(rngs)

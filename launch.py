@@ -142,13 +142,19 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def bare_address(host: str) -> str:
+    """`--host` without the brackets of an IPv6 address written as in a URL (`[::1]`), as
+    Gradio, the socket module and NO_PROXY take it."""
+    return host.removeprefix("[").removesuffix("]")
+
+
 def serves_this_machine_only(args: argparse.Namespace) -> bool:
     """Whether only this machine can reach the app: a loopback --host and no public link. Only
     then may visitors load checkpoints by server path unasked (with --host 0.0.0.0 anyone on
     the network could load any file and read from the refusals which paths exist)."""
     if args.share:
         return False
-    address = args.host.removeprefix("[").removesuffix("]")
+    address = bare_address(args.host)
     try:
         return address == "localhost" or ipaddress.ip_address(address).is_loopback
     except ValueError:
@@ -169,7 +175,7 @@ def check_address(host: str, port: int) -> None:
     own refusals came as tracebacks after the models had loaded)."""
     if not 1 <= port <= 65535:
         raise GANliftError(f"--port must be from 1 to 65535, got {port}.")
-    address = host.removeprefix("[").removesuffix("]")  # an IPv6 address as Gradio takes it
+    address = bare_address(host)
     try:
         family = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0][0]
         with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -186,7 +192,7 @@ def keep_local_requests_direct(host: str) -> None:
     """Add this machine's addresses and `host` to NO_PROXY: Gradio asks for its own page over
     httpx as it starts, which follows a proxy set in the shell (`http_proxy`), and one that
     cannot reach this machine's loopback stopped the app with a traceback."""
-    local = ["127.0.0.1", "localhost", "::1", host.removeprefix("[").removesuffix("]")]
+    local = ["127.0.0.1", "localhost", "::1", bare_address(host)]
     for name in ("NO_PROXY", "no_proxy"):
         named = [entry.strip() for entry in os.environ.get(name, "").split(",") if entry.strip()]
         os.environ[name] = ",".join(dict.fromkeys([*named, *local]))

@@ -26,8 +26,14 @@ API_BODY_BYTES = MIB
 """Largest body of a request other than an upload: an API call's values (numbers, choices, a
 view-labels table, references to uploaded files) take a few kilobytes at most."""
 
-SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_SESSION_ID = 64
+"""Longest session id a client may choose (gradio_client's are 36 characters)."""
+SESSION_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_SESSION_ID}}}")
 """A session id a client may choose."""
+_SESSION_ID_REFUSAL = (
+    f"session_hash must be 1 to {MAX_SESSION_ID} letters, digits, hyphens or underscores; let "
+    "the page or gradio_client choose it."
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -59,7 +65,7 @@ class RequestBodyCap:
                 await asyncio.to_thread(remove_partial_uploads)
             return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        if not all(SESSION_ID.fullmatch(value) for value in query.get("session_hash", [])):
+        if not all(map(_is_session_id, query.get("session_hash", []))):
             await _answer(send, 400, _SESSION_ID_REFUSAL)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"0")
@@ -100,12 +106,6 @@ class RequestBodyCap:
         )
 
 
-_SESSION_ID_REFUSAL = (
-    "session_hash must be 1 to 64 letters, digits, hyphens or underscores; let the page or "
-    "gradio_client choose it."
-)
-
-
 def _session_id_allowed(body: bytes) -> bool:
     """Whether a JSON body's `session_hash`, where it has one, is a `SESSION_ID` (a body that
     is no JSON object is the app's to refuse)."""
@@ -115,8 +115,12 @@ def _session_id_allowed(body: bytes) -> bool:
         return True
     if not isinstance(call, dict) or "session_hash" not in call:
         return True
-    chosen = call["session_hash"]
-    return isinstance(chosen, str) and SESSION_ID.fullmatch(chosen) is not None
+    return _is_session_id(call["session_hash"])
+
+
+def _is_session_id(value: object) -> bool:
+    """Whether `value` is a `SESSION_ID`."""
+    return isinstance(value, str) and SESSION_ID.fullmatch(value) is not None
 
 
 async def _answer(send: Send, status: int, error: str) -> None:

@@ -532,7 +532,7 @@ def _build(
     _check_layout(cls, config, state, source, own_kernels)
     with global_rng_kept():  # the random initial weights are replaced by the state's
         module = cls(config)
-    network = f"{source}'s {cls.__name__.lower()}"
+    network = _network_name(source, cls)
     load_weights(
         module, _with_own_kernels(module, state) if own_kernels else state, network, _RESTORE
     )
@@ -540,6 +540,11 @@ def _build(
 
 
 _RESTORE = "restore the checkpoint from its source or retrain it"
+
+
+def _network_name(source: str, cls: type[Generator] | type[Discriminator]) -> str:
+    """How refusals name one network of the checkpoint `source` ("x.pt's discriminator")."""
+    return f"{source}'s {cls.__name__.lower()}"
 
 
 def _check_layout(
@@ -570,7 +575,7 @@ def _check_layout(
             f"{source} does not match the {cls.__name__} architecture inferred from it: "
             f"{'; '.join(problems[:3])}{' (and more)' if len(problems) > 3 else ''}."
         )
-    network = f"{source}'s {cls.__name__.lower()}"
+    network = _network_name(source, cls)
     for key, value in state.items():
         if not isinstance(value, torch.Tensor):
             raise GANliftError(

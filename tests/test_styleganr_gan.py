@@ -612,14 +612,18 @@ def test_training_settings_that_cannot_train_are_refused() -> None:
         (["auto-label", "--keep", "0"], "--keep: expected a whole number of at least 1"),
     ],
 )
-def test_styleganr_numbers_are_bounded_as_they_are_parsed(arguments, refusal, capsys) -> None:
+def test_styleganr_numbers_are_bounded_as_they_are_parsed(
+    arguments, refusal, tmp_path, capsys
+) -> None:
     """They were plain integers: `train-labeller --steps 10**23` trained on (for ever),
     `train-inverse --batch-size 10**8` ran until the time limit, and `train-labeller --steps
     0` wrote a config and nothing else."""
+    out = tmp_path / "never-written.pt"
     with pytest.raises(SystemExit) as exit_status:
-        main(["styleganr", *arguments, "--out", "never-written.pt"])
+        main(["styleganr", *arguments, "--out", str(out)])
     assert exit_status.value.code == 2
     assert refusal in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_ctrl_c_saves_a_training_commands_state(tmp_path, monkeypatch, capsys) -> None:

@@ -17,10 +17,10 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from app.body_cap import RequestBodyCap  # app first: it turns off what gradio reads as it loads
-from app.expiry import page_states
+from app.expiry import page_states  # app first: it turns off what gradio reads as it loads
 from app.folders import remove_orphaned_folders, use_private_gradio_cache
 from app.models import DEFAULT_MODELS, ModelStore, resolve_model, resolve_preset
+from app.request_guards import request_guards
 from app.session import AppContext
 from app.settings import AppSettings
 from app.sign_in import SIGN_IN_MESSAGE, SignInCheck, read_sign_ins
@@ -50,7 +50,6 @@ from engine.styleganr.model import resolve_model_path
 
 # isort: split
 import gradio as gr
-from starlette.middleware import Middleware
 
 logger = logging.getLogger("ganlift.app")
 SHUTDOWN_SECONDS = 10.0
@@ -275,7 +274,7 @@ def serve(args: argparse.Namespace) -> int:
         allowed_paths=[str(settings.examples_dir)],
         max_file_size=settings.limits.upload_bytes,
         state_session_capacity=page_states(settings.limits.sessions),
-        app_kwargs={"middleware": [Middleware(RequestBodyCap)]},
+        app_kwargs={"middleware": request_guards()},
         theme=gr.themes.Soft(),
         css=PAGE_CSS,
         js=PAGE_JS,

@@ -1,5 +1,6 @@
-"""The request body cap: API calls past it get a 413 before the app reads them, whether they
-declare their length or stream it; uploads and small calls pass."""
+"""The request guards: API calls past the body cap get a 413 before the app reads them, whether
+they declare their length or stream it; uploads and small calls pass; session ids are bounded;
+uploads sweep what cut-off uploads left."""
 
 from __future__ import annotations
 
@@ -8,13 +9,12 @@ from collections.abc import Iterator
 from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from app.body_cap import RequestBodyCap
+from app.request_guards import request_guards
 
 CAP = 1000
 
@@ -25,7 +25,7 @@ async def body_length(request: Request) -> JSONResponse:
 
 def capped_client() -> TestClient:
     routes = [Route(path, body_length, methods=["POST"]) for path in ("/api/call", "/api/upload")]
-    app = Starlette(routes=routes, middleware=[Middleware(RequestBodyCap, max_bytes=CAP)])
+    app = Starlette(routes=routes, middleware=request_guards(max_bytes=CAP))
     return TestClient(app)
 
 
@@ -52,7 +52,7 @@ class Call(BaseModel):
 def test_a_streamed_call_to_a_fastapi_route_gets_413_not_400() -> None:
     """Gradio's routes parse their body with FastAPI, which turned an error raised while it
     read the body into 400 "There was an error parsing the body"."""
-    app = FastAPI(middleware=[Middleware(RequestBodyCap, max_bytes=CAP)])
+    app = FastAPI(middleware=request_guards(max_bytes=CAP))
 
     @app.post("/api/call")
     async def call(body: Call) -> dict[str, int]:
@@ -71,7 +71,7 @@ def test_session_ids_clients_choose_are_bounded() -> None:
     client = TestClient(
         Starlette(
             routes=[Route("/gradio_api/call/sample", body_length, methods=["POST", "GET"])],
-            middleware=[Middleware(RequestBodyCap, max_bytes=10 * CAP)],
+            middleware=request_guards(max_bytes=10 * CAP),
         )
     )
     call = "/gradio_api/call/sample"
@@ -84,12 +84,20 @@ def test_session_ids_clients_choose_are_bounded() -> None:
         assert client.post(call, json={"data": [3], "session_hash": chosen}).status_code == 200
         assert client.get(call, params={"session_hash": chosen}).status_code == 200
     assert client.post(call, content=b"not json").status_code == 200  # the app's to refuse
+    oversized = {"data": ["1" * (10 * CAP)], "session_hash": "a b"}
+    assert client.post(call, json=oversized).status_code == 413  # capped before it is read
+
+
+def test_the_guards_pass_the_servers_start_and_stop() -> None:
+    """A lifespan scope has no path: the guards hand it on untouched."""
+    with capped_client() as client:
+        assert client.post("/api/call", content=b"1" * 10).json() == {"read": 10}
 
 
 def test_each_upload_sweeps_the_parts_of_uploads_cut_off_long_ago(monkeypatch) -> None:
     """Also after an upload that failed: the sweep is what frees a cut-off upload's part."""
     sweeps: list[bool] = []
-    monkeypatch.setattr("app.body_cap.remove_partial_uploads", lambda: sweeps.append(True))
+    monkeypatch.setattr("app.request_guards.remove_partial_uploads", lambda: sweeps.append(True))
     client = capped_client()
     assert client.post("/api/upload", content=b"1" * 10).json() == {"read": 10}
     assert client.post("/api/call", content=b"1" * 10).json() == {"read": 10}

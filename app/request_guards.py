@@ -1,0 +1,190 @@
+"""ASGI middleware guarding what the server takes in: a cap on every request body but an
+upload's, a bound on the session ids clients choose, and a sweep of the parts uploads leave.
+
+Gradio reads an API call's whole JSON body into memory, keeps its values in the page's state
+and echoes a refused one; a 200 MB seed sent to `/gradio_api/call/sample` was accepted, and 14
+of them took the server from 1.1 to 7.3 GB. Uploads have their own cap (`--max-upload-mb`,
+Gradio's `max_file_size`), and nothing else the app takes comes near `API_BODY_BYTES`. Gradio
+also keys a table by the `session_hash` a client sends, and keeps an entry until its result is
+read: 2300 calls of 1 MB ids held 2.5 GB. Its pages and gradio_client send ids of 11 to 36
+letters, digits and hyphens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.middleware import Middleware
+
+from app.folders import remove_partial_uploads
+from engine.limits import MIB
+
+API_BODY_BYTES = MIB
+"""Largest body of a request other than an upload: an API call's values (numbers, choices, a
+view-labels table, references to uploaded files) take a few kilobytes at most."""
+
+MAX_SESSION_ID = 64
+"""Longest session id a client may choose (gradio_client's are 36 characters)."""
+SESSION_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_SESSION_ID}}}")
+"""A session id a client may choose."""
+_SESSION_ID_REFUSAL = (
+    f"session_hash must be 1 to {MAX_SESSION_ID} letters, digits, hyphens or underscores; let "
+    "the page or gradio_client choose it."
+)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def request_guards(max_bytes: int = API_BODY_BYTES) -> list[Middleware]:
+    """The three guards, outermost first: the session-id check reads a body only once the cap
+    has bounded it."""
+    return [
+        Middleware(UploadSweep),
+        Middleware(RequestBodyCap, max_bytes=max_bytes),
+        Middleware(SessionIdCheck),
+    ]
+
+
+class UploadSweep:
+    """ASGI middleware removing, after each upload (a failed one too), the files that uploads
+    cut off long ago left in the Gradio cache."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_upload(scope):
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:  # a glob of the cache: off the event loop
+            await asyncio.to_thread(remove_partial_uploads)
+
+
+class RequestBodyCap:
+    """ASGI middleware answering 413 to a request but an upload whose body passes `max_bytes`:
+    by its Content-Length before any of it is read, else once that much has streamed in (the
+    body is read here, at most `max_bytes` of it, and handed on whole: an error raised while
+    the app read it became FastAPI's 400)."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int = API_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _is_upload(scope):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        body = await _read_body(receive, self.max_bytes)
+        if body is None:  # the client went away
+            return
+        if len(body) > self.max_bytes:
+            await self._refuse(send)
+            return
+        await self.app(scope, _replaying(body, receive), send)
+
+    async def _refuse(self, send: Send) -> None:
+        await _answer(
+            send,
+            413,
+            f"The request is larger than {self.max_bytes / MIB:g} MiB; send images as uploaded "
+            "files (gradio_client's handle_file) and values as they are.",
+        )
+
+
+class SessionIdCheck:
+    """ASGI middleware answering 400 to a request but an upload whose `session_hash`, in the
+    query or the JSON body, is not a `SESSION_ID`. It reads the whole body: place it inside
+    `RequestBodyCap`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _is_upload(scope):
+            await self.app(scope, receive, send)
+            return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if not all(map(_is_session_id, query.get("session_hash", []))):
+            await _answer(send, 400, _SESSION_ID_REFUSAL)
+            return
+        body = await _read_body(receive)
+        if body is None:  # the client went away
+            return
+        if not _session_id_allowed(body):
+            await _answer(send, 400, _SESSION_ID_REFUSAL)
+            return
+        await self.app(scope, _replaying(body, receive), send)
+
+
+def _is_upload(scope: Scope) -> bool:
+    """Whether the request is one of Gradio's uploads."""
+    return scope["path"].rstrip("/").endswith("/upload")
+
+
+async def _read_body(receive: Receive, stop_past: int | None = None) -> bytes | None:
+    """The request's body, or None when the client goes away first; reading stops once more
+    than `stop_past` bytes have come."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        body += message.get("body", b"")
+        if stop_past is not None and len(body) > stop_past:
+            return bytes(body)
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands on `body` whole, then whatever `receive` brings (a disconnect)."""
+    handed_on = False
+
+    async def replay() -> Message:
+        nonlocal handed_on
+        if handed_on:
+            return await receive()
+        handed_on = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def _session_id_allowed(body: bytes) -> bool:
+    """Whether a JSON body's `session_hash`, where it has one, is a `SESSION_ID` (a body that
+    is no JSON object is the app's to refuse)."""
+    try:
+        call = json.loads(body)
+    except ValueError:
+        return True
+    if not isinstance(call, dict) or "session_hash" not in call:
+        return True
+    return _is_session_id(call["session_hash"])
+
+
+def _is_session_id(value: object) -> bool:
+    """Whether `value` is a `SESSION_ID`."""
+    return isinstance(value, str) and SESSION_ID.fullmatch(value) is not None
+
+
+async def _answer(send: Send, status: int, error: str) -> None:
+    """Answer `status` with the JSON `{"error": error}`."""
+    body = json.dumps({"error": error}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

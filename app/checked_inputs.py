@@ -15,7 +15,7 @@ import gradio as gr
 from gradio.exceptions import InvalidPathError
 from pydantic import ValidationError
 
-from app.inputs import shown
+from engine.wording import shown
 
 logger = logging.getLogger("ganlift.app")
 

@@ -3,28 +3,10 @@
 from __future__ import annotations
 
 import math
-import reprlib
 
 from engine.errors import GANliftError
 from engine.limits import MAX_SEED
-
-SHOWN_CHARACTERS = 200
-"""Longest text of a refused value a refusal repeats."""
-
-_SHOWN = reprlib.Repr()
-_SHOWN.maxstring = _SHOWN.maxother = SHOWN_CHARACTERS
-
-
-def shown(value: object, *, quoted: bool = False) -> str:
-    """`value` as a refusal repeats it (as typed, or as its repr when `quoted` or when it holds
-    a line break or another control character: a seed of "abc\n<date> ganlift.app: ..." wrote
-    a forged line into the server log), cut to about `SHOWN_CHARACTERS`: a 200 MB seed sent
-    to the API was echoed back and logged whole."""
-    if isinstance(value, str) and not quoted and value.isprintable():
-        if len(value) <= SHOWN_CHARACTERS:
-            return value
-        return f"{value[:SHOWN_CHARACTERS]}... ({len(value):,} characters)"
-    return _SHOWN.repr(value)
+from engine.wording import shown
 
 
 def typed_whole_number(

@@ -8,8 +8,11 @@ import logging
 from pathlib import Path
 
 from engine.errors import GANliftError
+from engine.wording import shown
 
 logger = logging.getLogger("ganlift.app")
+MAX_LOGGED_NAME = 64
+"""Most characters of a refused name the log repeats."""
 SIGN_IN_MESSAGE = "GANlift: sign in with the name and password the host gave you."
 """What the login page says above its form."""
 
@@ -61,6 +64,6 @@ class SignInCheck:
         expected = self._passwords.get(name)
         if expected is not None and hmac.compare_digest(expected.encode(), password.encode()):
             return True
-        shown = repr(name[:64]) + (f" ({len(name)} characters)" if len(name) > 64 else "")
-        logger.warning("sign-in refused for the name %s", shown)  # 1 MB names flooded the log
+        name = shown(name, quoted=True, most=MAX_LOGGED_NAME)  # 1 MB names flooded the log
+        logger.warning("sign-in refused for the name %s", name)
         return False

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from engine.errors import GANliftError
+from engine.wording import shown
 
 ConfigT = TypeVar("ConfigT")
 
@@ -172,10 +173,9 @@ def is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _shown(value: Any, most: int = 60) -> str:
-    """``value`` as JSON for a refusal, cut to ``most`` characters (a value may be huge)."""
-    text = json.dumps(value)
-    return text if len(text) <= most else f"{text[: most - 3]}..."
+def _shown(value: Any) -> str:
+    """``value`` as JSON for a refusal, cut short (a value may be huge)."""
+    return shown(json.dumps(value), most=60)
 
 
 def whole_number(value: Any, what: str) -> int:

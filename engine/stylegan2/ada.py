@@ -10,7 +10,6 @@ multiplied by sqrt(fan_in) here to cancel our equalized-learning-rate constant e
 from __future__ import annotations
 
 import math
-import reprlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from engine.stylegan2.config import DiscriminatorConfig, GeneratorConfig
 from engine.stylegan2.layers import BLUR_TAPS
 from engine.stylegan2.ops import make_blur_kernel
 from engine.stylegan2.safe_pickle import PersistentRecord, error_summary
+from engine.wording import shown
 
 
 @dataclass
@@ -110,7 +110,7 @@ class _Module:
         """An attribute that is a whole number (a size, a count)."""
         value = self.attr(name)
         if not is_whole(value):
-            raise self.error(f"has {name} {reprlib.repr(value)}, not a whole number")
+            raise self.error(f"has {name} {shown(value, quoted=True)}, not a whole number")
         return int(value)
 
     def number(self, name: str, *, optional: bool = False) -> float | None:
@@ -119,13 +119,13 @@ class _Module:
         if value is None and optional:
             return None
         if not finite_number(value):
-            raise self.error(f"has {name} {reprlib.repr(value)}, not a finite number")
+            raise self.error(f"has {name} {shown(value, quoted=True)}, not a finite number")
         return float(value)
 
     def flag(self, name: str) -> bool:
         value = self.attr(name)
         if not isinstance(value, bool):
-            raise self.error(f"has {name} {reprlib.repr(value)}, not True or False")
+            raise self.error(f"has {name} {shown(value, quoted=True)}, not True or False")
         return value
 
     def expect_class(self, class_name: str) -> None:

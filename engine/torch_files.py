@@ -62,12 +62,22 @@ def read_torch_file(path: str | os.PathLike, *, missing: str, damaged: str) -> A
         raise GANliftError(damaged) from error
 
 
+def float_weight_problem(key: str, value: torch.Tensor) -> str | None:
+    """ "holds KEY as DTYPE, not floating-point weights" where `value` is no floating-point
+    tensor, else None: integers and bools would be cast, and complex numbers lose their
+    imaginary part, without a word."""
+    if value.is_floating_point():
+        return None
+    return f"holds {key} as {value.dtype}, not floating-point weights"
+
+
 def check_weights(state: Mapping[str, torch.Tensor], source: str, fix: str) -> None:
     """Refuse weights that are complex or not finite (NaN, infinite): a network of them draws
-    black images or NaN meshes, and a run resumed from them overwrites good outputs."""
+    black images or NaN meshes, and a run resumed from them overwrites good outputs. (Integer
+    tensors may be a network's own counters; `load_weights` knows which.)"""
     for key, value in state.items():
         if value.is_complex():
-            raise GANliftError(f"{source} holds {key} as complex numbers; {fix}.")
+            raise GANliftError(f"{source} {float_weight_problem(key, value)}; {fix}.")
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             count = int((~torch.isfinite(value)).sum())
             raise GANliftError(
@@ -86,16 +96,10 @@ def load_weights(module: torch.nn.Module, state: Any, source: str, fix: str) -> 
     ):
         raise GANliftError(f"{source} holds no network weights where they belong; {fix}.")
     own = module.state_dict()
-    cast = [
-        key
-        for key, value in state.items()
-        if key in own and own[key].is_floating_point() and not value.is_floating_point()
-    ]
-    if cast:
-        raise GANliftError(
-            f"{source} holds {cast[0]} as {state[cast[0]].dtype}, not floating-point weights; "
-            f"{fix}."
-        )
+    for key, value in state.items():
+        problem = float_weight_problem(key, value)
+        if problem is not None and key in own and own[key].is_floating_point():
+            raise GANliftError(f"{source} {problem}; {fix}.")
     check_weights(state, source, fix)
     try:
         module.load_state_dict(dict(state), strict=True)

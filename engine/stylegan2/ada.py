@@ -21,6 +21,7 @@ from engine.stylegan2.config import DiscriminatorConfig, GeneratorConfig
 from engine.stylegan2.layers import BLUR_TAPS
 from engine.stylegan2.ops import make_blur_kernel
 from engine.stylegan2.safe_pickle import PersistentRecord, error_summary
+from engine.torch_files import float_weight_problem
 from engine.wording import shown
 
 
@@ -92,8 +93,8 @@ class _Module:
         for table in ("_parameters", "_buffers"):
             value = (self.record.state.get(table) or {}).get(name)
             if isinstance(value, torch.Tensor):
-                if not value.is_floating_point():  # ints and bools were cast, complex halved
-                    raise self.error(f"holds {name} as {value.dtype}, not floating-point weights")
+                if (problem := float_weight_problem(name, value)) is not None:
+                    raise self.error(problem)
                 return value.detach().float().contiguous()
         raise self.error(f"has no tensor '{name}'")
 

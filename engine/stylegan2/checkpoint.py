@@ -43,7 +43,7 @@ from engine.stylegan2.config import (
 from engine.stylegan2.discriminator import Discriminator
 from engine.stylegan2.generator import Generator
 from engine.stylegan2.safe_pickle import error_summary, load_ada_pickle, load_torch_file
-from engine.torch_files import load_weights, stores_every_value
+from engine.torch_files import float_weight_problem, load_weights, stores_every_value
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
 """Where bare model names ("default-face") are looked up."""
@@ -587,11 +587,8 @@ def _check_layout(
                 f"{network} declares {key} as {list(value.shape)} but stores fewer values; a "
                 "saved network stores every weight, so re-save it from the network."
             )
-        if not value.is_floating_point() and not value.is_complex():
-            raise GANliftError(
-                f"{network} holds {key} as {value.dtype}, not floating-point weights; it is not "
-                "a StyleGAN2 checkpoint."
-            )
+        if (problem := float_weight_problem(key, value)) is not None:
+            raise GANliftError(f"{network} {problem}; it is not a StyleGAN2 checkpoint.")
 
 
 def _count_parameters(module: torch.nn.Module) -> int:

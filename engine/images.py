@@ -96,6 +96,31 @@ def load_image(
             _pil_to_rgb_array(source, "the given image", max_pixels, visible=visible)
         )
     data, name = _read_encoded(source, max_bytes, name)
+    rgb, _ = _decode(data, name, max_pixels, visible=visible)
+    return _array_to_tensor(rgb)
+
+
+def load_cutout(
+    source: str | os.PathLike | bytes,
+    *,
+    max_bytes: int = MAX_IMAGE_BYTES,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    name: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """An encoded image as `load_image` returns it, and its upright alpha channel `[H, W]` in
+    `[0, 1]` where part of it is transparent (below one half), else None: a cut-out's alpha
+    outlines its object. One read and one decode give both."""
+    data, name = _read_encoded(source, max_bytes, name)
+    rgb, alpha = _decode(data, name, max_pixels, visible=False, with_alpha=True)
+    return _array_to_tensor(rgb), alpha
+
+
+def _decode(
+    data: bytes, name: str, max_pixels: int, *, visible: bool, with_alpha: bool = False
+) -> tuple[np.ndarray, torch.Tensor | None]:
+    """The RGB array of encoded `data` (see `_pil_to_rgb_array`), and with `with_alpha` its
+    `_partial_alpha`; a file that cannot be decoded, or would cost too much to, is refused
+    naming `name`."""
     try:
         with warnings.catch_warnings():
             # Pillow warns about odd metadata and large images; we decode or refuse instead.
@@ -103,13 +128,25 @@ def load_image(
             image = Image.open(io.BytesIO(data), formats=READ_FORMATS)
             _check_decoding_cost(image, data, name)
             rgb = _pil_to_rgb_array(image, name, max_pixels, visible=visible)
+            alpha = _partial_alpha(image) if with_alpha else None
     except Image.DecompressionBombError as error:  # Pillow's own cap, where it is below ours
         raise _too_many_pixels(name, min(max_pixels, 2 * Image.MAX_IMAGE_PIXELS)) from error
     except GANliftError:
         raise
     except Exception as error:  # decoders raise many types on malformed input; all mean "bad file"
         raise _unreadable(name, data) from error
-    return _array_to_tensor(rgb)
+    return rgb, alpha
+
+
+def _partial_alpha(image: Image.Image) -> torch.Tensor | None:
+    """The upright alpha channel `[H, W]` in `[0, 1]` of frame 0 of `image` where part of it
+    is transparent (below one half), else None."""
+    image.seek(0)
+    image = upright(image)
+    if image.mode not in _ALPHA_MODES and "transparency" not in image.info:
+        return None
+    alpha = np.asarray(image.convert("RGBA"), dtype=np.float32)[..., 3] / 255.0
+    return torch.from_numpy(alpha) if alpha.min() < 0.5 else None
 
 
 def _check_decoding_cost(image: Image.Image, data: bytes, name: str) -> None:

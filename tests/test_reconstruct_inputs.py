@@ -261,6 +261,24 @@ def test_a_cut_out_with_a_clear_background_is_its_own_mask(tmp_path: Path) -> No
     assert load_mask(tmp_path / "opaque.png").sum() == 4
 
 
+def test_a_cut_out_is_read_from_disk_and_decoded_once(tmp_path: Path, monkeypatch) -> None:
+    """Its alpha was read by opening the file a second time, after the checks had passed on
+    the first read (a file replaced in between was read unchecked)."""
+    cut_out = np.zeros((6, 8, 4), dtype=np.uint8)
+    cut_out[2:4, 3:6] = 255
+    Image.fromarray(cut_out).save(tmp_path / "cut.png")
+    opened = []
+    real_open = Image.open
+
+    def counted_open(file, *args, **kwargs):
+        opened.append(file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", counted_open)
+    assert load_mask(tmp_path / "cut.png").sum() == 6
+    assert len(opened) == 1
+
+
 def test_a_trimming_mask_outlines_a_centred_object_and_nothing_else() -> None:
     for centre, centred in (((24, 24), True), ((12, 12), False)):
         image, disc = disc_on_noise(48, 48, centre, 11)

@@ -19,22 +19,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from PIL import Image
 
 from engine.brief import brief_repr
 from engine.errors import GANliftError
 from engine.images import (
     CROP_SIDE_LIMIT,
-    READ_FORMATS,
     Box,
     checked_image,
     checked_mask,
     crop_box,
     fit_to_frame,
-    load_image,
+    load_cutout,
     object_box,
     to_uint8,
-    upright,
 )
 from engine.limits import Limits, limits_from_environment
 from engine.progress import ProgressFn
@@ -287,10 +284,11 @@ def load_mask(source: str | os.PathLike, limits: Limits | None = None) -> torch.
     under the photo caps of `limits` (default: the GANLIFT_* environment's), as the photo is."""
     limits = limits or limits_from_environment()
     try:
-        image = load_image(source, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels)
+        image, alpha = load_cutout(  # alpha: [H, W] in [0, 1], or None
+            source, max_bytes=limits.upload_bytes, max_pixels=limits.image_pixels
+        )
     except GANliftError as error:
         raise GANliftError(f"The mask could not be read: {error}") from error
-    alpha = _alpha_channel(source)  # [H, W] in [0, 1], or None
     if alpha is not None:
         mask = (alpha > 0.5).float()[None, None]  # [1, 1, H, W]
     else:
@@ -301,13 +299,3 @@ def load_mask(source: str | os.PathLike, limits: Limits | None = None) -> torch.
             f"The mask {source} is {empty}; paint the object white on black and try again."
         )
     return mask
-
-
-def _alpha_channel(source: str | os.PathLike) -> torch.Tensor | None:
-    """The upright alpha channel `[H, W]` of an image with some transparency, else None."""
-    with Image.open(source, formats=READ_FORMATS) as image:
-        image = upright(image)
-        if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
-            return None
-        alpha = np.asarray(image.convert("RGBA"), dtype=np.float32)[..., 3] / 255.0
-    return torch.from_numpy(alpha) if alpha.min() < 0.5 else None

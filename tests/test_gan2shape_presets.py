@@ -90,8 +90,8 @@ def test_invalid_presets_raise_user_errors() -> None:
         ("camera", {"min_depth": 1.2, "max_depth": 1.1}, "0 < min_depth < max_depth"),
         ("camera", {"min_depth": 1.0, "max_depth": 1.0}, "0 < min_depth < max_depth"),
         ("camera", {"min_depth": 0.0, "max_depth": 1.0}, "0 < min_depth < max_depth"),
-        ("prior_near", 1.5, "prior_near below prior_far by at most 0.8"),  # a math domain error
-        ("prior_near", 0.1, "prior_near below prior_far by at most 0.8"),
+        ("prior_near", 1.5, "prior_near below prior_far by at most 0.4"),  # a math domain error
+        ("prior_near", 0.1, "prior_near below prior_far by at most 0.4"),
         ("pseudo_light", {"dx": [1]}, "preset.pseudo_light.dx must be a list of 2 values, got [1]"),
         ("view_cov", [[0.01] * 5] + [[0.0] * 6] * 5, "a view_cov of 6 rows of 6 values"),
         ("view_cov", [[-0.01 * (i == j) for j in range(6)] for i in range(6)], "a covariance"),
@@ -99,7 +99,8 @@ def test_invalid_presets_raise_user_errors() -> None:
         ("gan_size", 0, "gan_size must be a generator's image side (a power of two from 4), got 0"),
         ("gan_size", 96, "a power of two from 4), got 96"),
         ("gan_size", 2, "a power of two from 4), got 2"),
-        ("prior_near", 1.02, "prior_near below prior_far by at most 0.8"),  # a flat prior
+        ("prior_near", 1.02, "prior_near below prior_far by at most 0.4"),  # a flat prior
+        ("prior_near", 0.52, "prior_near below prior_far by at most 0.4"),  # a wall at the rim
         ("pseudo_light", {"dx": ["a", 1]}, 'pseudo_light.dx must be a finite number, got "a"'),
         ("smooth_weight", -1, "needs smooth_weight >= 0, got -1.0"),
         ("discriminator_blocks", -3, "needs discriminator_blocks >= 0, got -3"),  # compared 2

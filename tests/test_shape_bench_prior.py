@@ -62,6 +62,19 @@ def test_prior_runs_from_near_at_the_centre_to_far_outside() -> None:
     assert prior.min() >= 0.91 - 1e-6 and prior.max() <= 1.02 + 1e-6
 
 
+@pytest.mark.parametrize("near", [0.91, 0.8, 0.62])
+def test_every_cap_the_prior_takes_meets_far_at_its_rim(near: float) -> None:
+    """A relief beyond the sphere's radius put a wall at the rim (0.5: from 0.8 to 1.0)."""
+    mask = torch.zeros(1, 33, 33)
+    mask[0, 8:25, 8:25] = 1.0  # the cap's rim passes through pixel (16, 8)
+    prior = ellipsoid_prior(mask, near=near, far=1.02)
+    assert prior[0, 16, 8].item() == pytest.approx(1.02, abs=1e-3)  # steep at a hemisphere
+    assert prior[0, 16, 16].item() == pytest.approx(near, abs=1e-6)
+    for deeper in (0.52, 0.22):
+        with pytest.raises(GANliftError, match=r"near below far by at most 0\.4"):
+            ellipsoid_prior(mask, near=deeper, far=1.02)
+
+
 def test_prior_rejects_empty_masks_and_unknown_presets() -> None:
     with pytest.raises(GANliftError, match=r"image\(s\) \[1\]"):
         ellipsoid_prior(torch.stack([torch.ones(8, 8), torch.zeros(8, 8)]))

@@ -32,8 +32,9 @@ of the width from each side, 'car' and 'church' extend it down by 1/6 of its hei
 
 _MASK_THRESHOLD = 0.7
 _SPHERE_RADIUS = 0.4
-MAX_PRIOR_RELIEF = 2 * _SPHERE_RADIUS
-"""The deepest cap (far - near) the prior's sphere holds."""
+MAX_PRIOR_RELIEF = _SPHERE_RADIUS
+"""The deepest cap (far - near) the prior's sphere holds, a hemisphere: a deeper one no longer
+reaches `far` at its rim (a wall), and one of twice the radius is flat."""
 
 
 def ellipsoid_prior(
@@ -56,6 +57,11 @@ def ellipsoid_prior(
     if preset not in PRIOR_BOX_PRESETS:
         raise GANliftError(
             f"Unknown prior preset '{preset}'; use one of {', '.join(PRIOR_BOX_PRESETS)}."
+        )
+    if not 0 < far - near <= MAX_PRIOR_RELIEF:
+        raise GANliftError(
+            f"The prior needs near below far by at most {MAX_PRIOR_RELIEF:g} (its sphere's "
+            f"radius), got {near} and {far}."
         )
     n, h, w = mask.shape
     top, bottom, left, right = _adjusted_boxes(mask >= _MASK_THRESHOLD, preset)  # each [N]

@@ -65,6 +65,14 @@ def test_triangle_ids_z_over_w_and_barycentrics():
     torch.testing.assert_close(rebuilt_y[below_diagonal], centres[..., 1][below_diagonal])
 
 
+def test_triangles_given_as_a_transposed_view_rasterize_as_any_other():
+    """`tri.long()` kept a transposed view's strides, and the corner lookup's `view` failed."""
+    pos = square(-0.5, 0.5, -0.5, 0.5)
+    strided = SQUARE_FACES.T.contiguous().T
+    assert not strided.is_contiguous()
+    assert torch.equal(rasterize(pos, strided, (8, 8)), rasterize(pos, SQUARE_FACES, (8, 8)))
+
+
 def test_huge_triangles_cover_only_pixels_inside_and_leave_no_holes():
     """A barycentric slack of 1e-5 is a pixel's width outside an edge 1e5 pixels from its
     corner; the slack is capped at 0.05 pixels, and the shared diagonal still has no hole."""

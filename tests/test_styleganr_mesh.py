@@ -154,6 +154,17 @@ def test_an_object_unit_is_half_a_synthetic_car_and_depth_sets_the_scale() -> No
     torch.testing.assert_close(camera_from_view(view)[:, 2], torch.tensor([0.8, 1.25]))
 
 
+def test_the_iou_loss_is_0_where_masks_agree_and_1_where_they_do_not_meet() -> None:
+    """Two empty masks agree: their loss was 1, as if they were disjoint."""
+    empty, full = torch.zeros(2, 1, 8, 8), torch.ones(2, 1, 8, 8)
+    left = torch.zeros(2, 1, 8, 8)
+    left[..., :4] = 1
+    torch.testing.assert_close(iou_loss(empty, empty), torch.zeros(2))
+    torch.testing.assert_close(iou_loss(full, full), torch.zeros(2))
+    torch.testing.assert_close(iou_loss(left, left.flip(-1)), torch.ones(2))
+    torch.testing.assert_close(iou_loss(left, full), torch.full((2,), 0.5))
+
+
 def test_iou_gradients_reach_vertices_through_antialias() -> None:
     sphere = icosphere(2)
     camera = torch.tensor([[30.0, 10.0, 1.0]])

@@ -22,7 +22,7 @@ _EMPTY_KEY = torch.iinfo(torch.int64).max
 def rasterize(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]) -> torch.Tensor:
     """nvdiffrast-style rasterization of clip-space ``pos [B, V, 4]`` → ``rast [B, H, W, 4]``."""
     height, width = resolution
-    faces = tri.long()  # [F, 3]
+    faces = tri.long().contiguous()  # [F, 3]; a transposed view's strides broke the lookup
     with torch.no_grad():
         winner = _visible_triangles(pos.detach(), faces, height, width)  # [B*H*W]
     return _rasterized_barycentrics(pos, faces, winner, height, width)

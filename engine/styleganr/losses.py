@@ -15,12 +15,13 @@ from engine.styleganr.icosphere import MeshTopology
 def iou_loss(predicted: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """1 - soft IoU of masks ``[B, 1, H, W]`` or ``[B, H, W]`` in [0, 1]: ``[B]``.
 
-    Soft intersection Σ p·t over soft union Σ (p + t - p·t); 0 when the masks agree.
+    Soft intersection Σ p·t over soft union Σ (p + t - p·t), both smoothed by `eps`; 0 when
+    the masks agree, two empty ones too.
     """
     predicted, target = predicted.flatten(1), target.flatten(1)  # [B, H*W]
     intersection = (predicted * target).sum(1)
     union = (predicted + target - predicted * target).sum(1)
-    return 1 - intersection / (union + eps)
+    return 1 - (intersection + eps) / (union + eps)
 
 
 def colour_loss(rendered: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

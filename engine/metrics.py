@@ -69,8 +69,10 @@ def mad(
         )
     n, _, h, w = pred_normal.shape
     valid = _evaluation_mask(mask, (n, h, w), erode)  # [N, H, W]
-    cosine = (F.normalize(pred_normal, dim=1) * F.normalize(gt_normal, dim=1)).sum(1)  # [N, H, W]
-    angle = torch.rad2deg(cosine.clamp(-1.0, 1.0).acos())  # [N, H, W]
+    pred_unit, gt_unit = F.normalize(pred_normal, dim=1), F.normalize(gt_normal, dim=1)
+    cosine = (pred_unit * gt_unit).sum(1)  # [N, H, W]
+    sine = torch.linalg.cross(pred_unit, gt_unit, dim=1).norm(dim=1)  # [N, H, W]
+    angle = torch.rad2deg(torch.atan2(sine, cosine))  # exact near 0, where acos is not
     return _masked_mean(angle, valid)
 
 

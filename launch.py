@@ -17,7 +17,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from app.expiry import page_states  # app first: it turns off what gradio reads as it loads
+from app import SERVER_PORT_SETTING, SERVER_PORT_VARIABLE  # first: gradio reads what it sets
+from app.expiry import page_states
 from app.folders import remove_orphaned_folders, use_private_gradio_cache
 from app.models import DEFAULT_MODELS, ModelStore, resolve_model, resolve_preset
 from app.request_guards import request_guards
@@ -47,6 +48,7 @@ from engine.limits import (
 )
 from engine.render.rasterizer import resolve_backend
 from engine.styleganr.model import resolve_model_path
+from engine.wording import shown
 
 # isort: split
 import gradio as gr
@@ -54,6 +56,8 @@ import gradio as gr
 logger = logging.getLogger("ganlift.app")
 SHUTDOWN_SECONDS = 10.0
 """How long a shutdown waits for running actions to stop at their next step."""
+DEFAULT_PORT = 7860
+"""Where the app listens unless --port or GRADIO_SERVER_PORT says otherwise (Gradio's own)."""
 QUEUE_SIZE = 64
 """Events that may wait in the queue before new ones are refused."""
 
@@ -87,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_device_option(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
-    parser.add_argument("--port", type=int, default=7860, help="port to listen on (%(default)s)")
+    parser.add_argument(
+        "--port", type=int, help=f"port to listen on ({SERVER_PORT_VARIABLE}, else {DEFAULT_PORT})"
+    )
     parser.add_argument("--share", action="store_true", help="also serve a public Gradio link")
     parser.add_argument(
         "--auth-file",
@@ -168,6 +174,20 @@ def open_to_all(args: argparse.Namespace) -> str | None:
     return f"anyone who reaches {reach} can use this app; --auth-file FILE asks for a password"
 
 
+def listening_port(port: int | None) -> int:
+    """`port` (--port) where given, else GRADIO_SERVER_PORT's, else `DEFAULT_PORT`."""
+    if port is not None:
+        return port
+    if SERVER_PORT_SETTING is None:
+        return DEFAULT_PORT
+    if not SERVER_PORT_SETTING.strip().isdecimal():
+        raise GANliftError(
+            f"{SERVER_PORT_VARIABLE} is {shown(SERVER_PORT_SETTING, quoted=True)}, not a port "
+            f"number; set it to one from 1 to 65535, or unset it and pass --port N."
+        )
+    return int(SERVER_PORT_SETTING)
+
+
 def check_address(host: str, port: int) -> None:
     """Refuse, before the models load, an address this machine cannot listen on now: a port
     outside 1-65535, a host that is not its own, or a port another server holds (Gradio's
@@ -216,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(args: argparse.Namespace) -> int:
     """Load the models `args` name, then serve the app until Ctrl-C or SIGTERM."""
     try:
+        args.port = listening_port(args.port)
         check_address(args.host, args.port)
         device = resolve_device(args.device)
         settings = AppSettings(

@@ -220,6 +220,34 @@ def test_launch_refuses_an_address_it_cannot_listen_on(capsys: pytest.CaptureFix
             assert error.startswith("error: ") and error.count("\n") == 1 and fragment in error
 
 
+def test_launch_listens_where_gradio_server_port_says_unless_port_is_given(
+    monkeypatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GRADIO_SERVER_PORT was ignored (7860 always), and one that is no number stopped the app
+    with a traceback as gradio was imported."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        for setting, arguments, fragment in (
+            (port, [], f"Cannot listen on 127.0.0.1:{port}"),
+            ("abc", ["--port", port], f"Cannot listen on 127.0.0.1:{port}"),
+            ("abc", [], "GRADIO_SERVER_PORT is 'abc', not a port number; set it to one from 1"),
+            ("99999", [], "--port must be from 1 to 65535, got 99999"),
+        ):
+            monkeypatch.setattr(launch, "SERVER_PORT_SETTING", setting)
+            assert launch.main(arguments) == 2
+            error = capsys.readouterr().err
+            assert error.startswith("error: ") and error.count("\n") == 1 and fragment in error
+
+
+def test_a_gradio_server_port_that_is_no_number_is_one_sentence() -> None:
+    environment = os.environ | {"GRADIO_SERVER_PORT": "abc"}
+    shown = subprocess.run(
+        [sys.executable, "launch.py"], cwd=REPO, env=environment, capture_output=True, text=True
+    )
+    assert shown.returncode == 2 and "Traceback" not in shown.stderr, shown.stderr[-2000:]
+    assert shown.stderr.strip().endswith("unset it and pass --port N.")
+
+
 @pytest.mark.parametrize(
     ("arguments", "only_here"),
     [

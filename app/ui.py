@@ -622,8 +622,9 @@ def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.compone
         gr.Markdown(
             "Draw view codes of the checkpoint above: each strip shows one view code under "
             "the same few contents. Give each strip the azimuth bin of its car (bin k is "
-            "k·360/bins degrees from the front: with 8 bins 0 is the front, 2 the right "
-            "side, 4 the back, 6 the left side); leave unsure ones blank."
+            "k·360/bins degrees from the front: with 8 bins 0 is the front, 2 the side "
+            "with the nose to the left, 4 the back, 6 the side with the nose to the right); "
+            "leave unsure ones blank."
         )
         with gr.Row():
             count = gr.Number(label="View codes", value=12)

@@ -144,6 +144,20 @@ def test_camera_reproduces_the_synthetic_worlds_views() -> None:
     assert float((1 - iou_loss(mask[:, 0], batch.mask)).min()) > 0.97
 
 
+@pytest.mark.parametrize(("azimuth", "nose_to_the_left"), [(90.0, True), (270.0, False)])
+def test_azimuth_90_shows_the_cars_left_flank_nose_to_the_image_left(
+    azimuth: float, nose_to_the_left: bool
+) -> None:
+    """As the docs and the hand-labelling instructions say (they called it the right side)."""
+    nose_tail_and_left = torch.tensor([[[0.0, 0.0, -1.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]])
+    points = object_to_camera(nose_tail_and_left, torch.tensor([[azimuth, 0.0, 1.0]]))
+    clip = torch.nn.functional.pad(points, (0, 1), value=1.0) @ projection(64).T  # [1, 3, 4]
+    column = clip[0, :, 0] / clip[0, :, 3]  # NDC x: the image's columns, left to right
+    assert bool(column[0] < column[1]) is nose_to_the_left
+    left_flank_depth, centre_depth = points[0, 2, 2], points[0, :2, 2].mean()
+    assert bool(left_flank_depth < centre_depth) is nose_to_the_left  # +x faces the camera
+
+
 def test_an_object_unit_is_half_a_synthetic_car_and_depth_sets_the_scale() -> None:
     """The camera above cancels OBJECT_RADIUS and drifts little with tz; these pin both: the
     icosphere template (radius 1) must cover a synthetic car, and scale = 1 / (1 + tz)."""

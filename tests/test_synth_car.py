@@ -72,7 +72,7 @@ def test_every_wheel_hub_faces_outwards_like_the_body() -> None:
     mesh = build_car_meshes(cars(1), 64)
     normals = vertex_normals(mesh.vertices, car_topology(torch.device("cpu")))[0]  # [V, 3]
     body_x = mesh.vertices[0, : BODY_ROWS * BODY_COLS, 0]
-    outward = torch.sign(normals[body_x.argmax(), 0])  # the body's right flank
+    outward = torch.sign(normals[body_x.argmax(), 0])  # the body's +x flank
     first_wheel = BODY_ROWS * BODY_COLS
     for wheel in range(4):
         block = slice(

@@ -1,11 +1,12 @@
 """StyleGAN-R's interpretable camera and where it puts an object in GAN2Shape's camera space.
 
 A camera is ``[B, 3]`` = (azimuth in degrees, elevation in degrees, scale). The object sits
-in object coordinates (x right, y down, front towards -z, about unit size; see
-`engine.styleganr.icosphere`). It is turned about its vertical axis by the azimuth (0 = front
-towards the camera, positive turns its right side into view), tilted towards the camera by
-the elevation (camera above the object), sized by `OBJECT_RADIUS` and placed at depth
-1 / scale, so a larger scale makes it look bigger. That is exactly how the synthetic car
+in object coordinates (x to the right of one facing its front, which is its own left; y down;
+front towards -z; about unit size; see `engine.styleganr.icosphere`). It is turned about its
+vertical axis by the azimuth (0 = front towards the camera, positive turns its +x side, the
+car's own left, into view: at 90 its nose points to the image's left), tilted towards the
+camera by the elevation (camera above the object), sized by `OBJECT_RADIUS` and placed at
+depth 1 / scale, so a larger scale makes it look bigger. That is exactly how the synthetic car
 world (`engine.synth`) poses its cars, so its views convert to cameras without loss
 (`camera_from_view`), apart from its tiny x/y shifts.
 """

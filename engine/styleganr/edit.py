@@ -111,7 +111,8 @@ def _outward(values: torch.Tensor, step: float) -> tuple[float, float]:
 def set_camera(
     model: StyleGANR, target: Sample, *, azimuth: float, elevation: float, scale: float = 1.0
 ) -> Sample:
-    """``target`` seen from a new camera: azimuth° (0 = front, 90 = right side), elevation°,
+    """``target`` seen from a new camera: azimuth° (0 = front, 90 = the car's left flank, its
+    nose to the image's left), elevation°,
     scale (1 = the usual framing), the last two within `camera_range` or the target's own
     (a car read off a photo may sit just outside it, and moving only its azimuth must not
     move it into the range); shape, texture and background codes are kept."""

@@ -366,7 +366,8 @@ class HandLabels:
     """A person's azimuth bins for view codes, as stored in JSON.
 
     Bin k of ``num_bins`` covers azimuths centred on k·360/num_bins degrees (0 = front towards
-    the camera, 90 = right side); the elevation and scale are one guess for every view.
+    the camera, 90 = the car's left flank with its nose to the image's left, 270 its right
+    flank); the elevation and scale are one guess for every view.
     """
 
     num_bins: int = 8

@@ -162,7 +162,7 @@ def _body(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     clearance = _column(params, "clearance")[..., None]  # [B, 1, 1]
 
     angle = torch.linspace(0, 2 * math.pi, BODY_COLS + 1, device=device)[:-1]
-    # Loop starts at the bottom centre and runs through the right side (+x) to the roof.
+    # Loop starts at the bottom centre and runs through the +x side (the car's left) to the roof.
     lateral = angle.sin().view(1, 1, -1)
     vertical = -angle.cos().view(1, 1, -1)  # -1 bottom … 1 top
     lateral = lateral.sign() * lateral.abs() ** 0.35  # boxy section

@@ -129,7 +129,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     hand.add_argument("--labels", required=True, help="JSON file of labels (created if missing)")
     hand.add_argument(
         "--set", nargs="*", default=[], metavar="INDEX=BIN",
-        help="azimuth bin of view code INDEX: bin k is centred on k·360/BINS° (0 = front)",
+        help="azimuth bin of view code INDEX: bin k is centred on k·360/BINS° (0 = front, "
+        "BINS/4 = side view with the nose to the left)",
     )  # fmt: skip
     hand.add_argument(
         "--bins",
@@ -247,7 +248,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     camera = actions.add_parser("set-camera", help="Render samples from a chosen camera.")
     _model_arguments(camera)
-    camera.add_argument("--azimuth", type=float, required=True, help="degrees, 0 = front")
+    camera.add_argument(
+        "--azimuth",
+        type=float,
+        required=True,
+        help="degrees, 0 = front, 90 = side view with the nose to the left",
+    )
     camera.add_argument(
         "--elevation", type=float, default=10.0,
         help="degrees, within the elevations the model was labelled with (%(default)s)",

@@ -1,5 +1,6 @@
 """ASGI middleware guarding what the server takes in: a cap on every request body but an
-upload's, a bound on the session ids clients choose, and a sweep of the parts uploads leave.
+upload's, a bound on the session ids clients choose, a sweep of the parts uploads leave, and
+one log line (not a traceback) for a request naming an event the app does not have.
 
 Gradio reads an API call's whole JSON body into memory, keeps its values in the page's state
 and echoes a refused one; a 200 MB seed sent to `/gradio_api/call/sample` was accepted, and 14
@@ -14,15 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from gradio.route_utils import FnIndexInferError, get_fn
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from app.folders import remove_partial_uploads
 from engine.limits import MIB
+from engine.wording import shown
+
+logger = logging.getLogger("ganlift.app")
 
 API_BODY_BYTES = MIB
 """Largest body of a request other than an upload: an API call's values (numbers, choices, a
@@ -32,6 +39,10 @@ MAX_SESSION_ID = 64
 """Longest session id a client may choose (gradio_client's are 36 characters)."""
 SESSION_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_SESSION_ID}}}")
 """A session id a client may choose."""
+_UNKNOWN_EVENT = (
+    "The request names an event this app does not have; call it by an api_name that "
+    "gradio_client's view_api() lists."
+)
 _SESSION_ID_REFUSAL = (
     f"session_hash must be 1 to {MAX_SESSION_ID} letters, digits, hyphens or underscores; let "
     "the page or gradio_client choose it."
@@ -45,13 +56,52 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def request_guards(max_bytes: int = API_BODY_BYTES) -> list[Middleware]:
-    """The three guards, outermost first: the session-id check reads a body only once the cap
+    """The four guards, outermost first: the session-id check reads a body only once the cap
     has bounded it."""
     return [
+        Middleware(UnknownEventsLogged),
         Middleware(UploadSweep),
         Middleware(RequestBodyCap, max_bytes=max_bytes),
         Middleware(SessionIdCheck),
     ]
+
+
+class UnknownEventsLogged:
+    """ASGI middleware answering 404, with one log line, a request for an event, endpoint or
+    event id the app does not have: Gradio raised it through the server, which logged some 70
+    lines of traceback for each (a client could fill the disk), and answered 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = finished = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started, finished
+            started = started or message["type"] == "http.response.start"
+            finished = message["type"] == "http.response.body" and not message.get("more_body")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception as error:
+            if not _names_what_is_not_there(error):
+                raise
+            reason = error.__cause__ if isinstance(error, RuntimeError) else error
+            logger.warning(
+                "%s %s named what this app does not have (%s)",
+                scope.get("method", ""),
+                shown(scope["path"], most=100),
+                shown(f"{type(reason).__name__}: {reason}", most=100),
+            )
+            if not started:
+                await _answer(send, 404, _UNKNOWN_EVENT)
+            elif not finished:  # the stream has told the client already: end it
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class UploadSweep:
@@ -129,6 +179,20 @@ class SessionIdCheck:
             await _answer(send, 400, _SESSION_ID_REFUSAL)
             return
         await self.app(scope, _replaying(body, receive), send)
+
+
+def _names_what_is_not_there(error: Exception) -> bool:
+    """Whether `error` is Gradio's for an unknown event handler (fn_index or api name), or its
+    404 for an unknown event id raised once the stream had started."""
+    if isinstance(error, FnIndexInferError):
+        return True
+    if isinstance(error, KeyError):
+        innermost = error.__traceback__
+        while innermost is not None and innermost.tb_next is not None:
+            innermost = innermost.tb_next
+        return innermost is not None and innermost.tb_frame.f_code is get_fn.__code__
+    cause = error.__cause__
+    return isinstance(cause, HTTPException) and cause.status_code == 404
 
 
 def _is_upload(scope: Scope) -> bool:

@@ -4,13 +4,17 @@ uploads sweep what cut-off uploads left."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
 
+import pytest
 from fastapi import FastAPI
+from gradio.route_utils import get_fn
 from pydantic import BaseModel
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
@@ -102,3 +106,51 @@ def test_each_upload_sweeps_the_parts_of_uploads_cut_off_long_ago(monkeypatch) -
     assert client.post("/api/upload", content=b"1" * 10).json() == {"read": 10}
     assert client.post("/api/call", content=b"1" * 10).json() == {"read": 10}
     assert sweeps == [True]  # uploads only
+
+
+def event_routes() -> list[Route]:
+    """Routes failing as Gradio's do for an unknown fn_index, api name or event id, and two
+    failing otherwise."""
+    blocks, body = SimpleNamespace(fns={}), SimpleNamespace(session_hash=None, fn_index=None)
+
+    async def unknown_index(request: Request) -> JSONResponse:
+        return JSONResponse(get_fn(blocks, None, SimpleNamespace(**vars(body) | {"fn_index": 9})))
+
+    async def unknown_name(request: Request) -> JSONResponse:
+        return JSONResponse(get_fn(blocks, "nonexistent", body))
+
+    async def unknown_event_id(request: Request) -> StreamingResponse:
+        async def stream() -> AsyncIterator[bytes]:
+            yield b"event: error\n\n"
+            raise HTTPException(404)
+
+        return StreamingResponse(stream())
+
+    async def broken(request: Request) -> JSONResponse:
+        return JSONResponse({}[request.path_params["key"]])
+
+    return [
+        Route("/gradio_api/queue/join", unknown_index, methods=["POST"]),
+        Route("/gradio_api/call/nonexistent", unknown_name, methods=["POST"]),
+        Route("/gradio_api/call/sample/{event}", unknown_event_id),
+        Route("/broken/{key}", broken),
+    ]
+
+
+def test_a_request_for_an_event_the_app_lacks_is_404_and_one_log_line(caplog) -> None:
+    """Each logged some 70 lines of traceback (and was answered 500)."""
+    client = TestClient(Starlette(routes=event_routes(), middleware=request_guards()))
+    with caplog.at_level("WARNING", logger="ganlift.app"):
+        for path in ("/gradio_api/queue/join", "/gradio_api/call/nonexistent"):
+            refused = client.post(path, json={"data": []})
+            assert refused.status_code == 404 and "view_api() lists" in refused.json()["error"]
+        streamed = client.get("/gradio_api/call/sample/bogus")
+        assert streamed.status_code == 200 and streamed.text == "event: error\n\n"
+    assert [line.split(" named ")[0] for line in caplog.messages] == [
+        "POST /gradio_api/queue/join",
+        "POST /gradio_api/call/nonexistent",
+        "GET /gradio_api/call/sample/bogus",
+    ]
+    assert all("\n" not in line for line in caplog.messages)
+    with pytest.raises(KeyError):  # any other failure keeps its traceback
+        client.get("/broken/k")

@@ -232,6 +232,26 @@ def test_api_calls_past_the_body_cap_are_refused(server: AppServer) -> None:
 
 
 @pytest.mark.slow
+def test_unknown_events_are_404_without_a_traceback(server: AppServer, files: Path) -> None:
+    """An unknown fn_index, api name or event id logged some 70 lines of traceback each."""
+    log_before = (files / "app.log").read_text()
+    call = {"data": [], "fn_index": 999, "session_hash": "k3v9qz1w8e"}
+    for path, body in (
+        ("gradio_api/queue/join", call),
+        ("gradio_api/call/nonexistent", {"data": []}),
+    ):
+        request = urllib.request.Request(f"{server.url}{path}", data=json.dumps(body).encode())
+        request.add_header("Content-Type", "application/json")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            _DIRECT.open(request, timeout=10)
+        assert caught.value.code == 404
+    stream = _DIRECT.open(f"{server.url}gradio_api/call/sample/bogus", timeout=10).read()
+    assert b"event: error" in stream
+    log = (files / "app.log").read_text()[len(log_before) :]
+    assert "Traceback" not in log and log.count("named what this app does not have") == 3
+
+
+@pytest.mark.slow
 def test_uploads_over_the_cap_are_refused(server: AppServer, tmp_path: Path) -> None:
     big = tmp_path / "big.png"
     big.write_bytes(b"\x89PNG" + bytes(UPLOAD_CAP_MB * 2**20 + 1))

@@ -46,6 +46,7 @@ from engine.styleganr import (
     encode_photo,
     estimate_camera,
     gan_view_pairs,
+    inverse_graphics_of,
     inverse_graphics_weights,
     labelling_sheet,
     load_hand_labels,
@@ -508,6 +509,18 @@ def test_mapping_training_fits_the_view_layers_first_then_cycles_after_warm_up(
     assert cycles[3:] == [True] and fits == [1]  # a resumed run keeps its fitted view layers
 
 
+def test_the_soft_masks_learn_at_their_own_rate(model, tmp_path) -> None:
+    """At the networks' rate (1e-4) Adam moved a mask logit by about 1e-4 a step, and the
+    shipped 900-step run left every content dimension shared equally by the three parts."""
+    steps = 3
+    config = MappingTrainConfig(hidden=32, warmup_steps=steps, steps=steps, batch_size=2)
+    trained = train_mapping(
+        model.generator, model.inverse_graphics, model.views, config, state_path=tmp_path / "m.pt"
+    )
+    moved = float(trained.mapping.mask_logits.abs().max())
+    assert steps * config.learning_rate < moved <= steps * config.mask_learning_rate * 1.01
+
+
 def test_mapping_training_warms_up_cycles_and_resumes(model, tmp_path) -> None:
     config = MappingTrainConfig(hidden=32, warmup_steps=1, steps=2, batch_size=2)
     state = tmp_path / "model.pt"
@@ -804,6 +817,10 @@ def test_a_shipped_models_views_and_inverse_network_start_a_retraining(model, tm
 
     network = model.inverse_graphics
     weights = inverse_graphics_weights(shipped, network.config)
+    read_back = inverse_graphics_of(shipped)  # train-mapping --inverse takes a model too
+    assert not read_back.training and read_back.template.vertices.device.type == "cpu"
+    for name, value in read_back.state_dict().items():
+        assert torch.equal(value, weights[name].float()), name
     pairs = gan_view_pairs(model.generator, model.views, lambda images: images[:, :1] > 0)
     config = InverseGraphicsTrainConfig(
         network=network.config, steps=1, batch_size=2, learning_rate=1e-9, checkpoint_every=1

@@ -158,6 +158,14 @@ def test_azimuth_90_shows_the_cars_left_flank_nose_to_the_image_left(
     assert bool(left_flank_depth < centre_depth) is nose_to_the_left  # +x faces the camera
 
 
+def test_the_template_mesh_moves_with_the_network() -> None:
+    """Its faces and UVs are no buffers: each loader moved them by hand after `.to`."""
+    network = InverseGraphicsNet(TINY_NETWORK).to("meta")
+    template = network.template
+    tensors = (template.vertices, template.faces, template.uv, template.topology.edges)
+    assert all(tensor.device.type == "meta" for tensor in tensors)
+
+
 def test_an_object_unit_is_half_a_synthetic_car_and_depth_sets_the_scale() -> None:
     """The camera above cancels OBJECT_RADIUS and drifts little with tz; these pin both: the
     icosphere template (radius 1) must cover a synthetic car, and scale = 1 / (1 + tz)."""

@@ -40,10 +40,10 @@ from engine.styleganr import (
     auto_label,
     car_to_mesh,
     gan_view_pairs,
+    inverse_graphics_of,
     inverse_graphics_weights,
     labelling_sheet,
     load_hand_labels,
-    load_inverse_graphics,
     load_model_views,
     load_styleganr,
     load_view_codes,
@@ -213,7 +213,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mapping = actions.add_parser("train-mapping", help="Train the mapping network (the model).")
     mapping.add_argument("--checkpoint", required=True, help="the GAN the view codes are of")
     mapping.add_argument("--views", required=True, help="labelled view codes")
-    mapping.add_argument("--inverse", required=True, help="inverse graphics state file")
+    mapping.add_argument(
+        "--inverse",
+        required=True,
+        help="inverse graphics state file, or a StyleGAN-R model (file or shipped name) whose "
+        "network to use",
+    )
     mapping.add_argument("--out", required=True, help="model / state file (resumed if present)")
     mapping.add_argument(
         "--steps", type=_STEPS_TYPE, default=MappingTrainConfig.steps, help=_STEPS_HELP
@@ -482,7 +487,7 @@ def _train_mapping(args: argparse.Namespace) -> int:
     with tqdm_progress("mapping") as progress, stop_on_signals() as should_stop:
         train_mapping(
             _generator(args),
-            load_inverse_graphics(args.inverse, device),
+            inverse_graphics_of(args.inverse, device),
             load_view_codes(args.views),
             config,
             state_path=args.out,

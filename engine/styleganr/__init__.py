@@ -69,6 +69,7 @@ from engine.styleganr.mapping import (
 )
 from engine.styleganr.model import (
     StyleGANR,
+    inverse_graphics_of,
     inverse_graphics_weights,
     load_model_views,
     load_styleganr,
@@ -135,6 +136,7 @@ __all__ = [
     "gan_view_pairs",
     "icosphere",
     "inverse_graphics_losses",
+    "inverse_graphics_of",
     "inverse_graphics_weights",
     "iou_loss",
     "labelling_rows",

@@ -122,6 +122,12 @@ class InverseGraphicsNet(nn.Module):
             self.shape_decoder[-1].weight.mul_(0.01)
             self.shape_decoder[-1].bias.zero_()
 
+    def _apply(self, fn, recurse=True):
+        """Move the template mesh (its faces and UVs are no buffers) with the network."""
+        super()._apply(fn, recurse)
+        self.template = self.template.to(self.template_vertices.device)
+        return self
+
     def encode(
         self, image: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -34,6 +34,7 @@ from engine.styleganr.config_io import (
 from engine.styleganr.inverse_graphics import InverseGraphicsConfig, InverseGraphicsNet
 from engine.styleganr.labelling import ViewLabeller, labeller_from_state
 from engine.styleganr.mapping import MappingConfig, MappingNetwork
+from engine.styleganr.train_inverse import load_inverse_graphics
 from engine.styleganr.view_codes import ViewCodes
 from engine.torch_files import load_weights
 
@@ -128,17 +129,47 @@ def inverse_graphics_weights(
     ``config``."""
     path = resolve_model_path(path)
     state = read_state(path, MODEL_FORMAT)
-    stored_config = state_part(state, path, "inverse_graphics", "config")
-    if config_from_dict(InverseGraphicsConfig, stored_config, str(path)) != config:
+    network = _stored_network(  # the weights checked against the network they are for
+        state, path, "inverse_graphics", InverseGraphicsNet, InverseGraphicsConfig
+    )
+    if network.config != config:
         raise GANliftError(
             f"{path} holds an inverse graphics network of another architecture than this "
             "run's; start this run from scratch or from a model of the same architecture."
         )
-    weights = state_part(state, path, "inverse_graphics", "state")
-    with global_rng_kept():  # checked against the network they are for, as they are read
-        load_weights(InverseGraphicsNet(config), weights, f"{path}'s inverse_graphics network",
-                     STATE_FIX)  # fmt: skip
-    return weights
+    return state_part(state, path, "inverse_graphics", "state")
+
+
+def inverse_graphics_of(
+    path: str | os.PathLike, device: torch.device | str = "cpu"
+) -> InverseGraphicsNet:
+    """The inverse graphics network of a StyleGAN-R model file (or a shipped model, by name),
+    else of a `train-inverse` state file, in eval mode: a model's mapping network can be
+    trained again on its own network."""
+    try:
+        state = read_state(resolve_model_path(path), MODEL_FORMAT)
+    except GANliftError:
+        return load_inverse_graphics(path, device)
+    network = _stored_network(
+        state,
+        resolve_model_path(path),
+        "inverse_graphics",
+        InverseGraphicsNet,
+        InverseGraphicsConfig,
+    )
+    return network.to(resolve_device(device)).eval()
+
+
+def _stored_network(
+    state: dict[str, Any], path: Path, name: str, network_type: type, config_type: type
+) -> Any:
+    """The network `name` of a model file's `state`, built from its config and loaded."""
+    config = config_from_dict(config_type, state_part(state, path, name, "config"), str(path))
+    with global_rng_kept():  # the random initial weights are replaced by the file's
+        network = network_type(config)
+    load_weights(network, state_part(state, path, name, "state"), f"{path}'s {name} network",
+                 STATE_FIX)  # fmt: skip
+    return network
 
 
 def load_model_views(path: str | os.PathLike) -> ViewCodes:
@@ -188,16 +219,10 @@ def load_styleganr(
                 "Python)."
             ) from error
         generator = load_checkpoint(recorded_file, device).generator  # its errors tell why
-    with global_rng_kept():  # the random initial weights are replaced by the file's
-        inverse_graphics = InverseGraphicsNet(config_from_dict(
-            InverseGraphicsConfig, state_part(state, path, "inverse_graphics", "config"), str(path)
-        ))  # fmt: skip
-        mapping = MappingNetwork(
-            config_from_dict(MappingConfig, state_part(state, path, "mapping", "config"), str(path))
-        )
-    for name, network in (("inverse_graphics", inverse_graphics), ("mapping", mapping)):
-        weights = state_part(state, path, name, "state")
-        load_weights(network, weights, f"{path}'s {name} network", STATE_FIX)
+    inverse_graphics = _stored_network(
+        state, path, "inverse_graphics", InverseGraphicsNet, InverseGraphicsConfig
+    )
+    mapping = _stored_network(state, path, "mapping", MappingNetwork, MappingConfig)
     if (mapping.config.num_ws, mapping.config.style_dim) != (generator.num_ws, generator.style_dim):
         raise GANliftError(
             f"{path} was trained for a GAN with W+ {mapping.config.num_ws} x "
@@ -211,7 +236,6 @@ def load_styleganr(
             f"{recorded}); pass the checkpoint it was trained on, or retrain it on this one."
         )
     inverse_graphics = inverse_graphics.to(device).eval()
-    inverse_graphics.template = inverse_graphics.template.to(device)
     stored = state.get("segmenter")
     segmenter = (
         None

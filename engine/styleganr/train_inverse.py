@@ -190,7 +190,6 @@ def train_inverse_graphics(
     if initial_weights is not None:  # float16 weights of an exported model are copied as float32
         load_weights(network, initial_weights, "The network to start from", STATE_FIX)
     network = network.to(device)
-    network.template = network.template.to(device)
     optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     data_rng = torch.Generator().manual_seed(config.seed)
     step, pairs_from = _resume(Path(state_path), config, network, optimiser, data_rng, pairs_from)
@@ -231,7 +230,6 @@ def load_inverse_graphics(
     load_weights(network, state_part(state, path, "network"), f"{path}'s network", STATE_FIX)
     device = resolve_device(device)
     network = network.to(device).eval()
-    network.template = network.template.to(device)
     return network
 
 

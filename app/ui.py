@@ -24,7 +24,7 @@ from app.session import AppContext, Session
 from app.visitors import label_requests
 from engine.gan2shape import QUALITIES
 from engine.gan2shape.presets import PRESETS
-from engine.styleganr import ELEVATION_STEP, PARTS, SCALE_STEP
+from engine.styleganr import ELEVATION_STEP, PARTS, SCALE_STEP, HandLabels
 from engine.styleganr.model import resolve_model_path
 
 COMPUTE_QUEUE = "compute"
@@ -622,8 +622,8 @@ def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.compone
         gr.Markdown(
             "Draw view codes of the checkpoint above: each strip shows one view code under "
             "the same few contents. Give each strip the azimuth bin of its car (bin k is "
-            "k·360/bins degrees from the front: with 8 bins 0 is the front, 2 the side "
-            "with the nose to the left, 4 the back, 6 the side with the nose to the right); "
+            "k·360/bins degrees from the front: with 12 bins 0 is the front, 3 the side "
+            "with the nose to the left, 6 the back, 9 the side with the nose to the right); "
             "leave unsure ones blank."
         )
         with gr.Row():
@@ -650,7 +650,7 @@ def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.compone
                     elem_id="view-bins",
                 )
                 with gr.Row():
-                    bins = gr.Number(label="Azimuth bins", value=8)
+                    bins = gr.Number(label="Azimuth bins", value=HandLabels.num_bins)
                     elevation = gr.Number(label="Elevation (°) of every view", value=10)
                 save = gr.Button("Save labels", variant="primary", elem_id="save-view-labels")
         files = gr.File(

@@ -731,7 +731,10 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
     assert styleganr("view-codes", "--checkpoint", checkpoint, "--count", "3", "--layers", "2",
                      "--out", views, "--sheet", tmp_path / "sheet.png") == 0  # fmt: skip
     assert hand_label("0=1", "2=6", out=tmp_path / "labelled.safetensors") == 0
-    assert load_view_codes(tmp_path / "labelled.safetensors").labelled()[:, 0].tolist() == [45, 270]
+    assert load_view_codes(tmp_path / "labelled.safetensors").labelled()[:, 0].tolist() == [
+        30,
+        180,
+    ]  # 12 bins
     codes = Path(views).read_bytes()
     (tmp_path / "taken.png").mkdir()  # a sheet it cannot write: refused before the codes are
     assert styleganr("view-codes", "--checkpoint", checkpoint, "--count", "2", "--layers", "2",

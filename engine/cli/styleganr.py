@@ -136,7 +136,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--bins",
         type=at_least(1, maximum=MAX_AZIMUTH_BINS),
         default=None,
-        help="azimuth bins, 1 to 360 (default: the labels file's, 8 for a new one)",
+        help="azimuth bins, 1 to 360 (default: the labels file's, 12 for a new one, 30° each "
+        "as the paper's)",
     )
     hand.add_argument(
         "--elevation", type=float, default=None,

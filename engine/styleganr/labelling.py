@@ -370,7 +370,9 @@ class HandLabels:
     flank); the elevation and scale are one guess for every view.
     """
 
-    num_bins: int = 8
+    num_bins: int = 12
+    """Bins around the circle: the paper's 12 azimuths, 30° apart (the inverse graphics
+    network refines a camera by up to 15°)."""
     bins: dict[int, int] = field(default_factory=dict)
     """View-code index → azimuth bin."""
     elevation: float = 10.0

@@ -170,7 +170,7 @@ def open_to_all(args: argparse.Namespace) -> str | None:
     """A warning where others can reach the app and no sign-in is asked for, else None."""
     if args.auth_file is not None or serves_this_machine_only(args):
         return None
-    reach = "its public link" if args.share else f"{args.host}:{args.port}"
+    reach = "its public link" if args.share else f"{args.host}:{listening_port(args.port)}"
     return f"anyone who reaches {reach} can use this app; --auth-file FILE asks for a password"
 
 

@@ -237,6 +237,8 @@ def test_launch_listens_where_gradio_server_port_says_unless_port_is_given(
             assert launch.main(arguments) == 2
             error = capsys.readouterr().err
             assert error.startswith("error: ") and error.count("\n") == 1 and fragment in error
+    monkeypatch.setattr(launch, "SERVER_PORT_SETTING", None)
+    assert launch.listening_port(None) == 7860 and launch.listening_port(8001) == 8001
 
 
 def test_a_gradio_server_port_that_is_no_number_is_one_sentence() -> None:

@@ -4,6 +4,7 @@ uploads sweep what cut-off uploads left."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
 
@@ -18,7 +19,12 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from app.request_guards import request_guards
+from app.request_guards import (
+    RequestBodyCap,
+    UnknownEventsLogged,
+    UploadSweep,
+    request_guards,
+)
 
 CAP = 1000
 
@@ -154,3 +160,81 @@ def test_a_request_for_an_event_the_app_lacks_is_404_and_one_log_line(caplog) ->
     assert all("\n" not in line for line in caplog.messages)
     with pytest.raises(KeyError):  # any other failure keeps its traceback
         client.get("/broken/k")
+
+
+class RawExchange:
+    """One request driven through an ASGI app by hand: its body arrives in `chunks` (TestClient
+    hands a streamed body on in one message), and every message sent back is kept."""
+
+    def __init__(self, chunks: list[bytes], path: str = "/api/call") -> None:
+        self.scope = {"type": "http", "method": "POST", "path": path, "headers": []}
+        self.pending = [
+            {"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1}
+            for index, chunk in enumerate(chunks)
+        ]
+        self.pulled, self.sent = 0, []
+
+    async def receive(self) -> dict:
+        self.pulled += 1
+        return self.pending.pop(0) if self.pending else {"type": "http.disconnect"}
+
+    async def send(self, message: dict) -> None:
+        self.sent.append(message)
+
+    def through(self, app) -> RawExchange:
+        asyncio.run(app(self.scope, self.receive, self.send))
+        return self
+
+    @property
+    def status(self) -> int:
+        return self.sent[0]["status"]
+
+
+async def echo_length(scope, receive, send) -> None:
+    """An app answering with the length of the body it read."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": str(len(body)).encode()})
+
+
+def test_a_streamed_body_is_cut_off_at_the_cap_not_read_whole() -> None:
+    cap = RequestBodyCap(echo_length, max_bytes=CAP)
+    flood = RawExchange([b"1" * 100] * 10_000).through(cap)
+    assert flood.status == 413 and flood.pulled <= CAP // 100 + 1  # 1 MB was read before 413
+    one_past = RawExchange([b"1" * 100] * (CAP // 100) + [b"1"]).through(cap)
+    assert one_past.status == 413  # not handed on cut to the cap as if whole
+    at_cap = RawExchange([b"1" * 100] * (CAP // 100) + [b""]).through(cap)
+    assert at_cap.status == 200 and at_cap.sent[1]["body"] == str(CAP).encode()
+
+
+def test_a_failed_upload_sweeps_too(monkeypatch) -> None:
+    """Failed uploads are the ones that leave parts behind."""
+    sweeps: list[bool] = []
+    monkeypatch.setattr("app.request_guards.remove_partial_uploads", lambda: sweeps.append(True))
+
+    async def failing(scope, receive, send) -> None:
+        raise OSError("the client went away mid-upload")
+
+    with pytest.raises(OSError):
+        RawExchange([b"1"], path="/gradio_api/upload").through(UploadSweep(failing))
+    assert sweeps == [True]
+
+
+def test_a_started_stream_for_an_unknown_event_is_ended_and_logged_on_one_line(caplog) -> None:
+    async def unknown_event(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"event: error\n\n", "more_body": True})
+        raise RuntimeError("Caught handled exception, but response already started.") from (
+            HTTPException(404)
+        )
+
+    path = "/gradio_api/call/sample/x\n2026-12-07 ganlift.app: forged"  # as percent-decoded
+    with caplog.at_level("WARNING", logger="ganlift.app"):
+        exchange = RawExchange([b""], path=path).through(UnknownEventsLogged(unknown_event))
+    assert exchange.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert len(caplog.messages) == 1 and "\n" not in caplog.messages[0]

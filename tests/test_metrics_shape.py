@@ -74,6 +74,16 @@ def test_identical_normals_have_zero_mad_and_a_known_angle_is_recovered() -> Non
     tilted = torch.tensor([math.sin(angle), 0.0, math.cos(angle)]).view(1, 3, 1, 1)
     tilted = tilted.expand(2, 3, 12, 12)
     assert torch.allclose(mad(tilted, front, mask), torch.full((2,), 30.0), atol=1e-3)
+    start = torch.nn.functional.normalize(torch.tensor([0.3, -0.2, 0.93]), dim=0)
+    for degrees, towards in ((30.0, (1.0, 1.0, 0.0)), (150.0, (1.0, -2.0, 0.5))):  # obtuse too
+        across = torch.nn.functional.normalize(
+            torch.linalg.cross(start, torch.tensor(towards)), dim=0
+        )
+        angle = math.radians(degrees)
+        turned = start * math.cos(angle) + across * math.sin(angle)  # off every axis
+        first = start.view(1, 3, 1, 1).expand(2, 3, 12, 12)
+        second = turned.view(1, 3, 1, 1).expand(2, 3, 12, 12)
+        assert torch.allclose(mad(second, first, mask), torch.full((2,), degrees), atol=1e-3)
 
 
 def test_mad_averages_over_the_eroded_mask_only() -> None:

@@ -261,6 +261,21 @@ def test_a_cut_out_with_a_clear_background_is_its_own_mask(tmp_path: Path) -> No
     assert load_mask(tmp_path / "opaque.png").sum() == 4
 
 
+def test_a_palette_cut_out_and_a_soft_edge_are_read_by_opacity(tmp_path: Path) -> None:
+    """A quantized cut-out (pngquant, TinyPNG: palette + tRNS) is as much a cut-out as an RGBA
+    one; an anti-aliased fringe below half opacity stays out of the mask."""
+    cut_out = np.zeros((6, 8, 4), dtype=np.uint8)
+    cut_out[2:4, 3:6] = (200, 40, 40, 255)
+    cut_out[1, 3:6] = (200, 40, 40, 51)  # a fringe at 0.2
+    Image.fromarray(cut_out).save(tmp_path / "soft.png")
+    assert load_mask(tmp_path / "soft.png").sum() == 6
+    Image.fromarray(cut_out).quantize(4).save(tmp_path / "palette.png")
+    with Image.open(tmp_path / "palette.png") as saved:
+        assert saved.mode == "P" and "transparency" in saved.info
+    mask = load_mask(tmp_path / "palette.png")
+    assert mask.sum() == 6 and mask[0, 0, 2:4, 3:6].all()
+
+
 def test_a_cut_out_is_read_from_disk_and_decoded_once(tmp_path: Path, monkeypatch) -> None:
     """Its alpha was read by opening the file a second time, after the checks had passed on
     the first read (a file replaced in between was read unchecked)."""

@@ -70,7 +70,7 @@ def test_every_cap_the_prior_takes_meets_far_at_its_rim(near: float) -> None:
     prior = ellipsoid_prior(mask, near=near, far=1.02)
     assert prior[0, 16, 8].item() == pytest.approx(1.02, abs=1e-3)  # steep at a hemisphere
     assert prior[0, 16, 16].item() == pytest.approx(near, abs=1e-6)
-    for deeper in (0.52, 0.22):
+    for deeper in (0.52, 0.22, 1.02, 1.1):  # too deep, flat, inside out (a math error)
         with pytest.raises(GANliftError, match=r"near below far by at most 0\.4"):
             ellipsoid_prior(mask, near=deeper, far=1.02)
 

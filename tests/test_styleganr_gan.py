@@ -74,7 +74,7 @@ from engine.styleganr.encoding import redraw_errors
 from engine.styleganr.inverse_graphics import MeshImage, refine_camera
 from engine.styleganr.labelling import ELEVATION_RANGE, decode_camera, labeller_losses
 from engine.styleganr.mapping import BACKGROUND_GRID, background_code, camera_features
-from engine.styleganr.model import resolve_model_path
+from engine.styleganr.model import MODEL_FORMAT, resolve_model_path
 from engine.styleganr.train_mapping import fit_view_layers, mapping_losses
 from tests.tiny import STYLEGANR_STYLE_DIM, STYLEGANR_VIEW_LAYERS, tiny_styleganr
 
@@ -518,7 +518,11 @@ def test_the_soft_masks_learn_at_their_own_rate(model, tmp_path) -> None:
         model.generator, model.inverse_graphics, model.views, config, state_path=tmp_path / "m.pt"
     )
     moved = float(trained.mapping.mask_logits.detach().abs().max())
-    assert steps * config.learning_rate < moved <= steps * config.mask_learning_rate * 1.01
+    assert 10 * steps * config.learning_rate < moved <= steps * config.mask_learning_rate * 1.01
+    groups = read_state(tmp_path / "m.pt", MODEL_FORMAT)["training"]["optimiser"]["param_groups"]
+    assert [group["lr"] for group in groups] == [config.learning_rate, config.mask_learning_rate]
+    trained_count = sum(len(group["params"]) for group in groups)  # each weight once
+    assert trained_count == len(list(trained.mapping.parameters()))
 
 
 def test_mapping_training_warms_up_cycles_and_resumes(model, tmp_path) -> None:

@@ -164,6 +164,7 @@ def test_the_template_mesh_moves_with_the_network() -> None:
     template = network.template
     tensors = (template.vertices, template.faces, template.uv, template.topology.edges)
     assert all(tensor.device.type == "meta" for tensor in tensors)
+    assert network.to_codes.weight.device.type == "meta"
 
 
 def test_an_object_unit_is_half_a_synthetic_car_and_depth_sets_the_scale() -> None:

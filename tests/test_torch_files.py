@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from engine.errors import GANliftError
-from engine.torch_files import read_torch_file
+from engine.torch_files import load_weights, read_torch_file
 
 MESSAGES = {"missing": "no file; check the path.", "damaged": "bad file; write it again."}
 
@@ -39,3 +39,16 @@ def test_missing_damaged_and_code_carrying_files_raise_the_given_sentences(tmp_p
     (tmp_path / "text.pt").write_text("hello world")  # the legacy unpickler raised KeyError: 101
     with pytest.raises(GANliftError, match=f"^{re.escape(MESSAGES['damaged'])}$"):
         read_torch_file(tmp_path / "text.pt", **MESSAGES)
+
+
+def test_weights_that_do_not_fit_the_network_are_one_sentence() -> None:
+    network = torch.nn.Linear(2, 1)
+    good = network.state_dict()
+    for state, refusal in (
+        (good | {"step": torch.tensor(3)}, r"does not fit the Linear .*Unexpected key.*step"),
+        (good | {"weight": good["weight"].long()}, r"holds weight as torch\.int64, not floating"),
+        (good | {"bias": torch.tensor([float("nan")])}, r"1 value in bias that is not finite"),
+    ):
+        with pytest.raises(GANliftError, match=refusal):
+            load_weights(network, state, "w.pt", "write it again")
+    load_weights(network, good, "w.pt", "write it again")

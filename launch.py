@@ -180,12 +180,13 @@ def listening_port(port: int | None) -> int:
         return port
     if SERVER_PORT_SETTING is None:
         return DEFAULT_PORT
-    if not SERVER_PORT_SETTING.strip().isdecimal():
+    text = SERVER_PORT_SETTING.strip()
+    if not text.isdecimal() or not 1 <= int(text) <= 65535:
         raise GANliftError(
             f"{SERVER_PORT_VARIABLE} is {shown(SERVER_PORT_SETTING, quoted=True)}, not a port "
             f"number; set it to one from 1 to 65535, or unset it and pass --port N."
         )
-    return int(SERVER_PORT_SETTING)
+    return int(text)
 
 
 def check_address(host: str, port: int) -> None:

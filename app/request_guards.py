@@ -67,9 +67,10 @@ def request_guards(max_bytes: int = API_BODY_BYTES) -> list[Middleware]:
 
 
 class UnknownEventsLogged:
-    """ASGI middleware answering 404, with one log line, a request for an event, endpoint or
-    event id the app does not have: Gradio raised it through the server, which logged some 70
-    lines of traceback for each (a client could fill the disk), and answered 500."""
+    """ASGI middleware logging in one line a request for an event, endpoint or event id the app
+    does not have: Gradio raised it through the server, which logged some 70 lines of traceback
+    for each (a client could fill the disk). An unknown event or endpoint is answered 404 (it
+    was 500); an unknown event id's stream has said 404 already, and is ended."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -27,8 +27,8 @@ def shown(value: object, *, quoted: bool = False, most: int = SHOWN_CHARACTERS) 
     """`value` as a refusal or a log line repeats it: text as typed, or as its repr when
     `quoted` or when it holds a line break or another control character (a seed of
     "abc\n<date> ganlift.app: ..." wrote a forged line into the server log); cut to about
-    `most` characters, saying how long it was (a 200 MB seed sent to the API was echoed back
-    and logged whole)."""
+    `most` characters (a 200 MB seed sent to the API was echoed back and logged whole), text
+    saying how long it was."""
     if not isinstance(value, str):
         cut = reprlib.Repr()
         cut.maxstring = cut.maxother = most

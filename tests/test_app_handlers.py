@@ -231,7 +231,8 @@ def test_launch_listens_where_gradio_server_port_says_unless_port_is_given(
             (port, [], f"Cannot listen on 127.0.0.1:{port}"),
             ("abc", ["--port", port], f"Cannot listen on 127.0.0.1:{port}"),
             ("abc", [], "GRADIO_SERVER_PORT is 'abc', not a port number; set it to one from 1"),
-            ("99999", [], "--port must be from 1 to 65535, got 99999"),
+            ("99999", [], "GRADIO_SERVER_PORT is '99999', not a port number"),
+            ("99999", ["--port", "70000"], "--port must be from 1 to 65535, got 70000"),
         ):
             monkeypatch.setattr(launch, "SERVER_PORT_SETTING", setting)
             assert launch.main(arguments) == 2

@@ -113,7 +113,7 @@ class UploadSweep:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _is_upload(scope):
+        if scope["type"] != "http" or _is_capped(scope):
             await self.app(scope, receive, send)
             return
         try:
@@ -133,7 +133,7 @@ class RequestBodyCap:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _is_upload(scope):
+        if not _is_capped(scope):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"0")
@@ -166,7 +166,7 @@ class SessionIdCheck:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _is_upload(scope):
+        if not _is_capped(scope):
             await self.app(scope, receive, send)
             return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -196,9 +196,10 @@ def _names_what_is_not_there(error: Exception) -> bool:
     return isinstance(cause, HTTPException) and cause.status_code == 404
 
 
-def _is_upload(scope: Scope) -> bool:
-    """Whether the request is one of Gradio's uploads."""
-    return scope["path"].rstrip("/").endswith("/upload")
+def _is_capped(scope: Scope) -> bool:
+    """Whether the body cap and the session-id check take the request: any HTTP request but
+    one of Gradio's uploads (those have their own cap, and are swept after)."""
+    return scope["type"] == "http" and not scope["path"].rstrip("/").endswith("/upload")
 
 
 async def _read_body(receive: Receive, stop_past: int | None = None) -> bytes | None:

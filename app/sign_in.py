@@ -64,6 +64,6 @@ class SignInCheck:
         expected = self._passwords.get(name)
         if expected is not None and hmac.compare_digest(expected.encode(), password.encode()):
             return True
-        name = shown(name, quoted=True, most=MAX_LOGGED_NAME)  # 1 MB names flooded the log
-        logger.warning("sign-in refused for the name %s", name)
+        logged_name = shown(name, quoted=True, most=MAX_LOGGED_NAME)  # 1 MB names flooded it
+        logger.warning("sign-in refused for the name %s", logged_name)
         return False

@@ -63,9 +63,9 @@ def read_torch_file(path: str | os.PathLike, *, missing: str, damaged: str) -> A
 
 
 def float_weight_problem(key: str, value: torch.Tensor) -> str | None:
-    """ "holds KEY as DTYPE, not floating-point weights" where `value` is no floating-point
-    tensor, else None: integers and bools would be cast, and complex numbers lose their
-    imaginary part, without a word."""
+    """Why `value` cannot be the floating-point weight `key`, as a phrase to follow a file's
+    name ("holds KEY as DTYPE, not floating-point weights"), or None when it can: integers and
+    bools would be cast, and complex numbers lose their imaginary part, without a word."""
     if value.is_floating_point():
         return None
     return f"holds {key} as {value.dtype}, not floating-point weights"

@@ -249,6 +249,15 @@ def test_a_gradio_server_port_that_is_no_number_is_one_sentence() -> None:
     )
     assert shown.returncode == 2 and "Traceback" not in shown.stderr, shown.stderr[-2000:]
     assert shown.stderr.strip().endswith("unset it and pass --port N.")
+    probe = "import os, app; print(os.environ.get('GRADIO_SERVER_PORT'))"  # a library's import
+    kept = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO,
+        env=environment | {"GRADIO_SERVER_PORT": "8001"},
+        capture_output=True,
+        text=True,
+    )
+    assert kept.stdout.strip() == "8001", kept.stderr[-2000:]  # a good one is left alone
 
 
 @pytest.mark.parametrize(

@@ -49,8 +49,8 @@ def test_calls_past_the_cap_are_refused_and_uploads_pass() -> None:
     assert client.post("/api/call", content=b"1" * CAP).json() == {"read": CAP}
     refused = client.post("/api/call", content=b"1" * (CAP + 1))
     assert refused.status_code == 413 and "The request is larger than" in refused.json()["error"]
-    streamed = client.post("/api/call", content=chunks(10 * CAP))  # no Content-Length
-    assert streamed.status_code == 413
+    unstated = client.post("/api/call", content=chunks(10 * CAP))  # no Content-Length
+    assert unstated.status_code == 413
     assert client.post("/api/call", content=chunks(CAP)).json() == {"read": CAP}
     assert client.post("/api/upload", content=b"1" * (10 * CAP)).json() == {"read": 10 * CAP}
 
@@ -59,7 +59,7 @@ class Call(BaseModel):
     data: list[str]
 
 
-def test_a_streamed_call_to_a_fastapi_route_gets_413_not_400() -> None:
+def test_a_call_of_unstated_length_to_a_fastapi_route_gets_413_not_400() -> None:
     """Gradio's routes parse their body with FastAPI, which turned an error raised while it
     read the body into 400 "There was an error parsing the body"."""
     app = FastAPI(middleware=request_guards(max_bytes=CAP))

@@ -825,6 +825,12 @@ def test_a_shipped_models_views_and_inverse_network_start_a_retraining(model, tm
     network = model.inverse_graphics
     weights = inverse_graphics_weights(shipped, network.config)
     read_back = inverse_graphics_of(shipped)  # train-mapping --inverse takes a model too
+    with pytest.raises(GANliftError, match="is a StyleGAN2 model, not a StyleGAN-R one"):
+        inverse_graphics_of("default-car")
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(shipped.read_bytes()[:1000])
+    with pytest.raises(GANliftError, match=r"damaged\.pt cannot be read as a StyleGAN-R model"):
+        inverse_graphics_of(damaged)
     assert not read_back.training and read_back.template.vertices.device.type == "cpu"
     for name, value in read_back.state_dict().items():
         assert torch.equal(value, weights[name].float()), name

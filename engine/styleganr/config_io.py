@@ -61,6 +61,18 @@ def bundled_path(spec: str | os.PathLike, models_dir: Path = MODELS_DIR) -> Path
     return models_dir / f"{spec}.pt"
 
 
+def state_format(path: str | os.PathLike) -> str | None:
+    """The format tag of the GANlift state at `path` (a bundled one by name), or None where it
+    holds none; a missing or unreadable file is left for `read_state` to refuse."""
+    bundled = bundled_path(path)
+    path = bundled if bundled.is_file() else Path(path)
+    try:
+        state = read_torch_file(path, missing="", damaged="")
+    except GANliftError:
+        return None
+    return state.get("format") if isinstance(state, dict) else None
+
+
 def read_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:
     """Load a state written by `write_state` (a bundled one by name, "default-car-labeller",
     where there is one and no such file is here); the file's ``format`` must be

@@ -28,12 +28,14 @@ from engine.styleganr.config_io import (
     STATE_FIX,
     bundled_path,
     read_state,
+    state_format,
     state_part,
     write_state,
 )
 from engine.styleganr.inverse_graphics import InverseGraphicsConfig, InverseGraphicsNet
 from engine.styleganr.labelling import ViewLabeller, labeller_from_state
 from engine.styleganr.mapping import MappingConfig, MappingNetwork
+from engine.styleganr.train_inverse import STATE_FORMAT as INVERSE_GRAPHICS_FORMAT
 from engine.styleganr.train_inverse import load_inverse_graphics
 from engine.styleganr.view_codes import ViewCodes
 from engine.torch_files import load_weights
@@ -143,19 +145,15 @@ def inverse_graphics_weights(
 def inverse_graphics_of(
     path: str | os.PathLike, device: torch.device | str = "cpu"
 ) -> InverseGraphicsNet:
-    """The inverse graphics network of a StyleGAN-R model file (or a shipped model, by name),
-    else of a `train-inverse` state file, in eval mode: a model's mapping network can be
-    trained again on its own network."""
-    try:
-        state = read_state(resolve_model_path(path), MODEL_FORMAT)
-    except GANliftError:
+    """The inverse graphics network of a `train-inverse` state file, or of a StyleGAN-R model
+    file (or a shipped model, by name), in eval mode: a model's mapping network can be trained
+    again on its own network."""
+    path = resolve_model_path(path)
+    if state_format(path) == INVERSE_GRAPHICS_FORMAT:
         return load_inverse_graphics(path, device)
+    state = read_state(path, MODEL_FORMAT)  # anything else is refused as no model
     network = _stored_network(
-        state,
-        resolve_model_path(path),
-        "inverse_graphics",
-        InverseGraphicsNet,
-        InverseGraphicsConfig,
+        state, path, "inverse_graphics", InverseGraphicsNet, InverseGraphicsConfig
     )
     return network.to(resolve_device(device)).eval()
 

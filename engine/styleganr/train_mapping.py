@@ -171,7 +171,7 @@ def train_mapping(
             mean_w=mean_w,
         ).to(device)
     model = StyleGANR(generator, inverse_graphics, mapping, views, generator_path)
-    networks = [weight for name, weight in mapping.named_parameters() if name != "mask_logits"]
+    networks = [weight for weight in mapping.parameters() if weight is not mapping.mask_logits]
     optimiser = torch.optim.Adam(
         [{"params": networks}, {"params": [mapping.mask_logits], "lr": config.mask_learning_rate}],
         lr=config.learning_rate,

@@ -15,7 +15,7 @@ import gradio as gr
 from gradio.exceptions import InvalidPathError
 from pydantic import ValidationError
 
-from engine.wording import shown
+from engine.wording import counted, shown
 
 logger = logging.getLogger("ganlift.app")
 
@@ -99,6 +99,8 @@ def name_refused_api_values(demo: gr.Blocks) -> None:
             raise
 
     async def named_refusals(block_fn: Any, inputs: list[Any], *rest: Any, **options: Any) -> Any:
+        if len(inputs) < len(block_fn.inputs):  # Gradio's ValueError logged a traceback
+            raise gr.Error(_too_few_values(block_fn, len(inputs)), print_exception=False)
         given = list(zip(block_fn.inputs, inputs, strict=False))
         try:
             return await gradio_preprocess(block_fn, inputs, *rest, **options)
@@ -131,6 +133,19 @@ def name_refused_api_values(demo: gr.Blocks) -> None:
             ) from None
 
     demo.preprocess_data = preprocess_data
+
+
+def _too_few_values(block_fn: Any, count: int) -> str:
+    """The refusal of a call sending `count` values where `block_fn` takes more: most often a
+    call to `/gradio_api/run/<name>`, which leaves out the page's state."""
+    name = block_fn.api_name or block_fn.name
+    taken = sum(not getattr(block, "skip_api", False) for block in block_fn.inputs)
+    if count < taken:
+        return f"{name} takes {counted(taken, 'value')}, got {count}; send all of them."
+    return (
+        f"{name} was called without its page's state (/gradio_api/run/ leaves it out); call it "
+        f"with gradio_client or /gradio_api/call/{name}."
+    )
 
 
 def _data_model_name(component: object) -> str:

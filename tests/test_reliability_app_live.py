@@ -252,6 +252,30 @@ def test_unknown_events_are_404_without_a_traceback(server: AppServer, files: Pa
 
 
 @pytest.mark.slow
+def test_a_call_without_the_pages_state_is_one_sentence(server: AppServer, files: Path) -> None:
+    """`/gradio_api/run/<name>` leaves out the page's state: Gradio's ValueError logged a
+    traceback and the caller got {"error": null}."""
+
+    def run_refusal(data: list) -> str:
+        request = urllib.request.Request(
+            f"{server.url}gradio_api/run/sample", data=json.dumps({"data": data}).encode()
+        )
+        request.add_header("Content-Type", "application/json")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            _DIRECT.open(request, timeout=30)
+        return json.loads(caught.value.read())["error"]
+
+    log_before = (files / "app.log").read_text()
+    assert run_refusal([3]) == (
+        "sample was called without its page's state (/gradio_api/run/ leaves it out); call it "
+        "with gradio_client or /gradio_api/call/sample."
+    )
+    assert run_refusal([]) == "sample takes 1 value, got 0; send all of them."
+    log = (files / "app.log").read_text()[len(log_before) :]
+    assert "Traceback" not in log and "sample refused: sample was called without" in log
+
+
+@pytest.mark.slow
 def test_uploads_over_the_cap_are_refused(server: AppServer, tmp_path: Path) -> None:
     big = tmp_path / "big.png"
     big.write_bytes(b"\x89PNG" + bytes(UPLOAD_CAP_MB * 2**20 + 1))

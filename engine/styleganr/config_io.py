@@ -61,33 +61,22 @@ def bundled_path(spec: str | os.PathLike, models_dir: Path = MODELS_DIR) -> Path
     return models_dir / f"{spec}.pt"
 
 
-def state_format(path: str | os.PathLike) -> str | None:
-    """The format tag of the GANlift state at `path` (a bundled one by name), or None where it
-    holds none; a missing or unreadable file is left for `read_state` to refuse."""
-    bundled = bundled_path(path)
-    path = bundled if bundled.is_file() else Path(path)
-    try:
-        state = read_torch_file(path, missing="", damaged="")
-    except GANliftError:
-        return None
-    return state.get("format") if isinstance(state, dict) else None
-
-
-def read_state(path: str | os.PathLike, expected_format: str) -> dict[str, Any]:
+def read_state(path: str | os.PathLike, *expected_formats: str) -> dict[str, Any]:
     """Load a state written by `write_state` (a bundled one by name, "default-car-labeller",
-    where there is one and no such file is here); the file's ``format`` must be
-    ``expected_format``."""
+    where there is one and no such file is here); the file's ``format`` must be one of
+    ``expected_formats``."""
     bundled = bundled_path(path)
     path = bundled if bundled.is_file() else Path(path)
-    wanted, writer = STATE_KINDS.get(expected_format, (f"a '{expected_format}' file", "GANlift"))
-    fix = f"pass the file {writer} wrote"
+    kinds = [STATE_KINDS.get(tag, (f"a '{tag}' file", "GANlift")) for tag in expected_formats]
+    wanted = " or ".join(kind for kind, _ in kinds)
+    fix = f"pass the file {', or '.join(writer for _, writer in kinds)} wrote"
     state = read_torch_file(
         path,
         missing=f"{path} does not exist; check the path or train a model first.",
         damaged=f"{path} cannot be read as {wanted} (a StyleGAN2 checkpoint or another kind of "
         f"file?); {fix}.",
     )
-    if not isinstance(state, dict) or state.get("format") != expected_format:
+    if not isinstance(state, dict) or state.get("format") not in expected_formats:
         found = state.get("format") if isinstance(state, dict) else None
         holds = state_kind(found) if found else "plain weights"
         raise GANliftError(f"{path} holds {holds}, not {wanted}; {fix}.")

@@ -28,7 +28,6 @@ from engine.styleganr.config_io import (
     STATE_FIX,
     bundled_path,
     read_state,
-    state_format,
     state_part,
     write_state,
 )
@@ -36,7 +35,7 @@ from engine.styleganr.inverse_graphics import InverseGraphicsConfig, InverseGrap
 from engine.styleganr.labelling import ViewLabeller, labeller_from_state
 from engine.styleganr.mapping import MappingConfig, MappingNetwork
 from engine.styleganr.train_inverse import STATE_FORMAT as INVERSE_GRAPHICS_FORMAT
-from engine.styleganr.train_inverse import load_inverse_graphics
+from engine.styleganr.train_inverse import inverse_graphics_from_state
 from engine.styleganr.view_codes import ViewCodes
 from engine.torch_files import load_weights
 
@@ -149,9 +148,9 @@ def inverse_graphics_of(
     file (or a shipped model, by name), in eval mode: a model's mapping network can be trained
     again on its own network."""
     path = resolve_model_path(path)
-    if state_format(path) == INVERSE_GRAPHICS_FORMAT:
-        return load_inverse_graphics(path, device)
-    state = read_state(path, MODEL_FORMAT)  # anything else is refused as no model
+    state = read_state(path, MODEL_FORMAT, INVERSE_GRAPHICS_FORMAT)
+    if state["format"] == INVERSE_GRAPHICS_FORMAT:
+        return inverse_graphics_from_state(state, path, device)
     network = _stored_network(
         state, path, "inverse_graphics", InverseGraphicsNet, InverseGraphicsConfig
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -221,7 +222,13 @@ def load_inverse_graphics(
     path: str | Path, device: torch.device | str = "cpu"
 ) -> InverseGraphicsNet:
     """The network stored in an inverse graphics state file, in eval mode."""
-    state = read_state(path, STATE_FORMAT)
+    return inverse_graphics_from_state(read_state(path, STATE_FORMAT), path, device)
+
+
+def inverse_graphics_from_state(
+    state: dict[str, Any], path: str | Path, device: torch.device | str = "cpu"
+) -> InverseGraphicsNet:
+    """The network of an inverse graphics `state` read from `path`, in eval mode."""
     config = config_from_dict(
         InverseGraphicsTrainConfig, state_part(state, path, "config"), str(path)
     )

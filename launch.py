@@ -175,8 +175,11 @@ def open_to_all(args: argparse.Namespace) -> str | None:
 
 
 def listening_port(port: int | None) -> int:
-    """`port` (--port) where given, else GRADIO_SERVER_PORT's, else `DEFAULT_PORT`."""
+    """`port` (--port) where given, else GRADIO_SERVER_PORT's, else `DEFAULT_PORT`; one outside
+    1-65535 is refused naming where it came from."""
     if port is not None:
+        if not 1 <= port <= 65535:
+            raise GANliftError(f"--port must be from 1 to 65535, got {port}.")
         return port
     if SERVER_PORT_SETTING is None:
         return DEFAULT_PORT
@@ -190,11 +193,9 @@ def listening_port(port: int | None) -> int:
 
 
 def check_address(host: str, port: int) -> None:
-    """Refuse, before the models load, an address this machine cannot listen on now: a port
-    outside 1-65535, a host that is not its own, or a port another server holds (Gradio's
-    own refusals came as tracebacks after the models had loaded)."""
-    if not 1 <= port <= 65535:
-        raise GANliftError(f"--port must be from 1 to 65535, got {port}.")
+    """Refuse, before the models load, an address this machine cannot listen on now: a host
+    that is not its own, or a `listening_port` another server holds (Gradio's own refusals
+    came as tracebacks after the models had loaded)."""
     address = bare_address(host)
     try:
         family = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0][0]

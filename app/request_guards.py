@@ -113,7 +113,7 @@ class UploadSweep:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _is_capped(scope):
+        if not _is_upload(scope):
             await self.app(scope, receive, send)
             return
         try:
@@ -196,10 +196,15 @@ def _names_what_is_not_there(error: Exception) -> bool:
     return isinstance(cause, HTTPException) and cause.status_code == 404
 
 
+def _is_upload(scope: Scope) -> bool:
+    """Whether the request is one of Gradio's uploads."""
+    return scope["type"] == "http" and scope["path"].rstrip("/").endswith("/upload")
+
+
 def _is_capped(scope: Scope) -> bool:
     """Whether the body cap and the session-id check take the request: any HTTP request but
-    one of Gradio's uploads (those have their own cap, and are swept after)."""
-    return scope["type"] == "http" and not scope["path"].rstrip("/").endswith("/upload")
+    an upload (those have their own cap, and are swept after)."""
+    return scope["type"] == "http" and not _is_upload(scope)
 
 
 async def _read_body(receive: Receive, stop_past: int | None = None) -> bytes | None:

@@ -11,6 +11,8 @@ the first blocks of the GAN's own discriminator serve as the feature extractor (
 choice for latent projection).
 
 Every distance maps two image batches `[N,3,H,W]` in `[-1,1]` to one value per image `[N]`.
+Both built here also split into `features` and `compare` (a `FeatureDistance`), so that several
+batches compared with one target need its features once.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -41,6 +43,31 @@ OFFLINE_ENV = "GANLIFT_OFFLINE"
 PerceptualKind = Literal["auto", "lpips", "discriminator"]
 PerceptualLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """A distance between two image batches `[N,3,H,W]` in `[-1,1]`, one value per image `[N]`."""
+
+
+@runtime_checkable
+class FeatureDistance(Protocol):
+    """A perceptual distance in two halves: `compare(features(first), features(second))` is
+    `distance(first, second)`, so a target compared with several batches is encoded once."""
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The feature maps the distance compares, for `images [N,3,H,W]` in `[-1,1]`."""
+        ...
+
+    def compare(self, first: list[torch.Tensor], second: list[torch.Tensor]) -> torch.Tensor:
+        """The distance `[N]` between two batches' `features`."""
+        ...
+
+
+def distances_to(
+    perceptual: PerceptualLoss, batches: list[torch.Tensor], target: torch.Tensor
+) -> list[torch.Tensor]:
+    """`perceptual(batch, target)` `[N]` for each of `batches`, the target's features taken
+    once where the distance is a `FeatureDistance` (GAN2Shape's flipped copies share one)."""
+    if not isinstance(perceptual, FeatureDistance):
+        return [perceptual(batch, target) for batch in batches]
+    target_features = perceptual.features(target)
+    return [perceptual.compare(perceptual.features(batch), target_features) for batch in batches]
 
 
 @dataclass(frozen=True)
@@ -119,12 +146,16 @@ class LPIPS(nn.Module):
 
     def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
         """Distance `[N]` between image batches `[N,3,H,W]` in `[-1,1]`; 0 for identical images."""
-        features_first = self.vgg((first - self.shift) / self.scale)
-        features_second = self.vgg((second - self.shift) / self.scale)
-        distance = first.new_zeros(first.shape[0])  # [N]
-        for head, feat_a, feat_b in zip(
-            self.heads.values(), features_first, features_second, strict=True
-        ):
+        return self.compare(self.features(first), self.features(second))
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """VGG16's five LPIPS activations of `images [N,3,H,W]` in `[-1,1]`."""
+        return self.vgg((images - self.shift) / self.scale)
+
+    def compare(self, first: list[torch.Tensor], second: list[torch.Tensor]) -> torch.Tensor:
+        """The distance `[N]` between two batches' `features`."""
+        distance = _zeros_per_image(first)  # [N]
+        for head, feat_a, feat_b in zip(self.heads.values(), first, second, strict=True):
             squared = (_unit_channels(feat_a) - _unit_channels(feat_b)).square()  # [N, C, h, w]
             distance = distance + head.model(squared).mean(dim=(1, 2, 3))
         return distance
@@ -152,11 +183,16 @@ class DiscriminatorFeatureLoss(nn.Module):
 
     def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
         """Distance `[N]` between square image batches `[N,3,H,H]` in `[-1,1]`."""
-        first, second = (resize_square(images, self.resolution) for images in (first, second))
-        features_first = self.discriminator.features(first, self.num_blocks)
-        features_second = self.discriminator.features(second, self.num_blocks)
-        distance = first.new_zeros(first.shape[0])  # [N]
-        for feat_a, feat_b in zip(features_first, features_second, strict=True):
+        return self.compare(self.features(first), self.features(second))
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The first blocks' feature maps of square `images [N,3,H,H]` in `[-1,1]`."""
+        return self.discriminator.features(resize_square(images, self.resolution), self.num_blocks)
+
+    def compare(self, first: list[torch.Tensor], second: list[torch.Tensor]) -> torch.Tensor:
+        """The distance `[N]` between two batches' `features`."""
+        distance = _zeros_per_image(first)  # [N]
+        for feat_a, feat_b in zip(first, second, strict=True):
             distance = distance + (feat_a - feat_b).abs().flatten(1).mean(1)
         return distance
 
@@ -246,6 +282,13 @@ def downloads_allowed() -> bool:
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("", "0", "false", "no", "off")
 
 
+def _zeros_per_image(features: list[torch.Tensor]) -> torch.Tensor:
+    """Zeros `[N]` to sum per-image distances in: float32 at least, as the images' were, so
+    that bfloat16 features (under autocast) do not round the sum."""
+    first = features[0]
+    return first.new_zeros(first.shape[0], dtype=torch.promote_types(first.dtype, torch.float32))
+
+
 def _unit_channels(features: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
     """Scale each pixel's feature vector `[N, C, h, w]` to unit length along C."""
     return features / (features.square().sum(dim=1, keepdim=True).sqrt() + eps)
@@ -314,10 +357,12 @@ __all__ = [
     "OFFLINE_ENV",
     "VGG16_WEIGHTS",
     "DiscriminatorFeatureLoss",
+    "FeatureDistance",
     "PerceptualKind",
     "PerceptualLoss",
     "VGG16Features",
     "WeightFile",
+    "distances_to",
     "downloads_allowed",
     "load_lpips",
     "lpips_weights_on_disk",

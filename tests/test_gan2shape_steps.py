@@ -389,3 +389,24 @@ def test_step3_counts_the_projected_samples_only_inside_their_masks() -> None:
     sample's mask reaches step 3's loss."""
     alone, costs = step1_and_step3_costs(masked=False, flip=True)
     assert costs == pytest.approx([alone, alone], rel=1e-6)
+
+
+def test_flipped_copies_encode_the_projected_batch_once() -> None:
+    """Step 3 with symmetry compares two copies of the shape with one batch of projected
+    samples: the batch's perceptual features are taken once, and the loss is the one a
+    distance compared copy by copy gives."""
+    context = make_context()
+    encoded = []
+    features = context.perceptual.features
+
+    def counted(images: torch.Tensor) -> list[torch.Tensor]:
+        encoded.append(images.shape[0])
+        return features(images)
+
+    context.perceptual.features = counted
+    cache = ProjectedCache(torch.rand(2, 3, SIZE, SIZE) * 2 - 1, torch.ones(2, 1, SIZE, SIZE))
+    with torch.no_grad():
+        shared = shape_loss(context, cache, flip=True)
+        assert encoded == [1, 1, 1, 2, 2, 2]  # step 1's input, then the samples, once each
+        copy_by_copy = replace(context, perceptual=lambda a, b: context.perceptual(a, b))
+        assert float(shape_loss(copy_by_copy, cache, flip=True)) == float(shared)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -35,7 +36,7 @@ from engine.gan2shape.photogeometry import (
 )
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.sampling import sample_pseudo_lights, sample_pseudo_views
-from engine.perceptual import PerceptualLoss
+from engine.perceptual import PerceptualLoss, distances_to
 from engine.progress import StopFn
 from engine.render import shade, warp_images
 from engine.stylegan2 import Discriminator, bf16_autocast
@@ -139,9 +140,8 @@ def autoencoder_loss(
     if preset.mask_input:
         seen = seen * mask
     loss = preset.smooth_weight * (smoothness(parts.depth) + smoothness(parts.diffuse))
-    for copy in recon.chunk(copies):
-        loss = loss + _photometric(preset, perceptual, copy, image, seen, bf16=bf16)
-    return loss, parts
+    terms = _photometric_terms(preset, perceptual, recon.chunk(copies), image, seen, bf16=bf16)
+    return sum(terms, loss), parts
 
 
 def take_snapshot(context: StepContext) -> ShapeSnapshot:
@@ -269,30 +269,31 @@ def shape_loss(context: StepContext, cache: ProjectedCache, *, flip: bool) -> to
         renders.append(render)
         coverage.append(covered)
     mask = torch.stack(coverage).prod(dim=0) * sample_mask  # [B, 1, S, S]
-    for render in renders:
-        loss = loss + _photometric(
-            context.preset, context.perceptual, render, projected, mask, bf16=context.bf16
-        )
-    return loss
+    terms = _photometric_terms(
+        context.preset, context.perceptual, renders, projected, mask, bf16=context.bf16
+    )
+    return sum(terms, loss)
 
 
-def _photometric(
+def _photometric_terms(
     preset: Gan2ShapePreset,
     perceptual: PerceptualLoss,
-    render: torch.Tensor,
+    renders: Sequence[torch.Tensor],
     target: torch.Tensor,
     mask: torch.Tensor,
     *,
     bf16: bool,
-) -> torch.Tensor:
-    """Masked L1 + perceptual_weight · perceptual distance of the masked images (a zero
-    weight skips the perceptual pass)."""
-    l1 = masked_l1(render, target, mask)
+) -> list[torch.Tensor]:
+    """For each of `renders` (the copies of one reconstruction, `[B, 3, S, S]` each): masked
+    L1 + perceptual_weight · perceptual distance to `target` (a zero weight skips the
+    perceptual pass). The masked target's features are taken once for all copies."""
+    l1s = [masked_l1(render, target, mask) for render in renders]
     if preset.perceptual_weight == 0:
-        return l1
-    with bf16_autocast(render.device, enabled=bf16):
-        distance = perceptual(render * mask, target * mask).mean()
-    return l1 + preset.perceptual_weight * distance.float()
+        return l1s
+    with bf16_autocast(target.device, enabled=bf16):
+        masked = [render * mask for render in renders]
+        distances = [d.mean() for d in distances_to(perceptual, masked, target * mask)]
+    return [l1 + preset.perceptual_weight * d.float() for l1, d in zip(l1s, distances, strict=True)]
 
 
 def _gan_precision(context: StepContext) -> contextlib.AbstractContextManager:

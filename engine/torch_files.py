@@ -7,13 +7,14 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from engine.errors import GANliftError
+from engine.randomness import global_rng_kept
 from engine.wording import counted
 
 
@@ -109,6 +110,18 @@ def load_weights(module: torch.nn.Module, state: Any, source: str, fix: str) -> 
             f"{source} does not fit the {type(module).__name__} it holds weights for "
             f"({detail[:200]}); {fix}."
         ) from error
+
+
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
+
+
+def built_with_weights(build: Callable[[], ModuleT], state: Any, source: str, fix: str) -> ModuleT:
+    """`build()`'s module holding `state` (see `load_weights`); the random initial weights it
+    draws, which `state` replaces, leave torch's global generators as they were."""
+    with global_rng_kept():
+        module = build()
+    load_weights(module, state, source, fix)
+    return module
 
 
 def set_rng_state(rng: torch.Generator, state: Any, source: str, fix: str) -> None:

@@ -14,6 +14,7 @@ import torch
 
 from engine.evaluation.regressor import fit_label_regressor
 from engine.gan2shape import load_model, load_state, recover
+from engine.gan2shape.pretrained_files import load_pretrained
 from engine.perceptual import (
     LPIPS_VGG_WEIGHTS,
     VGG16_WEIGHTS,
@@ -82,6 +83,11 @@ def tiny_state_load(path: Path) -> Callable[[], object]:
     return lambda: load_state(path / "state.pt")
 
 
+def pretrained_load(path: Path) -> Callable[[], object]:
+    model = load_model("default-face")
+    return lambda: load_pretrained(model.pretrained, model.preset, model.generator)
+
+
 def tiny_checkpoint_load(path: Path) -> Callable[[], object]:
     checkpoint = tiny_checkpoint(path / "g", 16)
     return lambda: load_checkpoint(checkpoint)
@@ -91,6 +97,7 @@ def tiny_checkpoint_load(path: Path) -> Callable[[], object]:
 CALLS: dict[str, Callable[[Path], Callable[[], object]]] = {
     "load_checkpoint": tiny_checkpoint_load,
     "load_model": lambda path: lambda: load_model("default-face"),
+    "load_pretrained": pretrained_load,
     "load_styleganr": lambda path: lambda: load_styleganr("default-car-styleganr"),
     "load_view_labeller": lambda path: lambda: load_view_labeller("default-car-labeller"),
     "TrainingState.create": lambda path: (

@@ -22,10 +22,10 @@ from engine.device import cpu_state
 from engine.errors import GANliftError
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
-from engine.randomness import global_rng_kept
 from engine.stylegan2 import Generator
 from engine.stylegan2.checkpoint import generator_fingerprint, safetensors_path
 from engine.torch_files import (
+    built_with_weights,
     check_weights,
     load_optimizer_state,
     load_weights,
@@ -86,9 +86,10 @@ def load_pretrained(
     if generator is None:
         check_weights(weights, source, fix)
     else:  # every tensor there, at its shape and finite (load_weights checks both)
-        with global_rng_kept():
-            networks = Gan2ShapeNetworks(preset.networks, style_dim=generator.style_dim)
-        load_weights(networks, weights, source, fix)
+        built_with_weights(
+            lambda: Gan2ShapeNetworks(preset.networks, style_dim=generator.style_dim),
+            weights, source, fix,
+        )  # fmt: skip
     return weights
 
 

@@ -25,11 +25,10 @@ from engine.errors import GANliftError
 from engine.gan2shape.networks import Gan2ShapeNetworks
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.steps import ProjectedCache, Target
-from engine.randomness import global_rng_kept
 from engine.stylegan2 import Generator, generator_fingerprint
 from engine.stylegan2.checkpoint import lowered_precision
 from engine.stylegan2.config import MAX_STYLE_DIM
-from engine.torch_files import check_weights, load_weights, read_torch_file
+from engine.torch_files import built_with_weights, check_weights, read_torch_file
 
 FORMAT_VERSION = 1
 STEP_NAMES = {
@@ -167,9 +166,10 @@ def load_state(path: str | os.PathLike, *, device: torch.device | str = "cpu") -
     style_dim = _part(data, path, "style_dim", int)
     if not 1 <= style_dim <= MAX_STYLE_DIM:
         raise GANliftError(f"GAN2Shape state file {path} holds style_dim {style_dim}; {fix}.")
-    with global_rng_kept():  # the random initial weights are replaced by the saved ones
-        networks = Gan2ShapeNetworks(preset.networks, style_dim=style_dim)
-    load_weights(networks, data.get("networks"), f"GAN2Shape state file {path}'s networks", fix)
+    networks = built_with_weights(
+        lambda: Gan2ShapeNetworks(preset.networks, style_dim=style_dim),
+        data.get("networks"), f"GAN2Shape state file {path}'s networks", fix,
+    )  # fmt: skip
     saved = _part(data, path, "target", dict)
     side = preset.networks.image_size
     shapes = {"image": (1, 3, side, side), "mask": (1, 1, side, side), "gan_image": (1, 3)}

@@ -45,7 +45,7 @@ from engine.styleganr.config_io import (
 from engine.styleganr.view_codes import ViewCodes, compose, sample_w
 from engine.synth import render_samples, seed_run
 from engine.synth.generate import MIN_SIZE
-from engine.torch_files import load_optimizer_state, load_weights
+from engine.torch_files import built_with_weights, load_optimizer_state, load_weights
 
 STATE_FORMAT = "ganlift-styleganr-view-labeller"
 ELEVATION_RANGE = 30.0
@@ -281,9 +281,8 @@ def labeller_from_state(
     config: dict, weights: dict[str, torch.Tensor], source: str, device: torch.device | str
 ) -> ViewLabeller:
     """A labeller built from a stored config dict and weights (from ``source``), in eval mode."""
-    with global_rng_kept():  # the random initial weights are replaced by the stored ones
-        labeller = ViewLabeller(config_from_dict(LabellerConfig, config, source))
-    load_weights(labeller, weights, source, STATE_FIX)
+    config = config_from_dict(LabellerConfig, config, source)
+    labeller = built_with_weights(lambda: ViewLabeller(config), weights, source, STATE_FIX)
     return labeller.to(resolve_device(device)).eval()
 
 

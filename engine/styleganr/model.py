@@ -21,7 +21,6 @@ from engine.brief import brief_repr
 from engine.config import config_from_dict, config_to_dict
 from engine.device import cpu_state, resolve_device
 from engine.errors import GANliftError
-from engine.randomness import global_rng_kept
 from engine.stylegan2 import Generator, generator_fingerprint, load_checkpoint
 from engine.stylegan2.checkpoint import MODELS_DIR, resolve_checkpoint_path
 from engine.styleganr.config_io import (
@@ -37,7 +36,7 @@ from engine.styleganr.mapping import MappingConfig, MappingNetwork
 from engine.styleganr.train_inverse import STATE_FORMAT as INVERSE_GRAPHICS_FORMAT
 from engine.styleganr.train_inverse import inverse_graphics_from_state
 from engine.styleganr.view_codes import ViewCodes
-from engine.torch_files import load_weights
+from engine.torch_files import built_with_weights
 
 MODEL_FORMAT = "ganlift-styleganr"
 MODEL_VERSION = 1
@@ -162,11 +161,10 @@ def _stored_network(
 ) -> Any:
     """The network `name` of a model file's `state`, built from its config and loaded."""
     config = config_from_dict(config_type, state_part(state, path, name, "config"), str(path))
-    with global_rng_kept():  # the random initial weights are replaced by the file's
-        network = network_type(config)
-    load_weights(network, state_part(state, path, name, "state"), f"{path}'s {name} network",
-                 STATE_FIX)  # fmt: skip
-    return network
+    weights = state_part(state, path, name, "state")
+    return built_with_weights(
+        lambda: network_type(config), weights, f"{path}'s {name} network", STATE_FIX
+    )
 
 
 def load_model_views(path: str | os.PathLike) -> ViewCodes:

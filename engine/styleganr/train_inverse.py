@@ -48,7 +48,7 @@ from engine.styleganr.losses import (
     move_loss,
 )
 from engine.styleganr.multiview import ViewPairs
-from engine.torch_files import load_optimizer_state, load_weights, set_rng_state
+from engine.torch_files import built_with_weights, load_optimizer_state, load_weights, set_rng_state
 
 STATE_FORMAT = "ganlift-styleganr-inverse-graphics"
 STATE_VERSION = 1
@@ -232,12 +232,11 @@ def inverse_graphics_from_state(
     config = config_from_dict(
         InverseGraphicsTrainConfig, state_part(state, path, "config"), str(path)
     )
-    with global_rng_kept():  # the random initial weights are replaced by the stored ones
-        network = InverseGraphicsNet(config.network)
-    load_weights(network, state_part(state, path, "network"), f"{path}'s network", STATE_FIX)
-    device = resolve_device(device)
-    network = network.to(device).eval()
-    return network
+    network = built_with_weights(
+        lambda: InverseGraphicsNet(config.network),
+        state_part(state, path, "network"), f"{path}'s network", STATE_FIX,
+    )  # fmt: skip
+    return network.to(resolve_device(device)).eval()
 
 
 def stored_config(path: str | Path) -> InverseGraphicsTrainConfig | None:

@@ -28,7 +28,7 @@ from engine.device import frozen_copy, module_device, resolve_device
 from engine.errors import GANliftError
 from engine.images import checked_image, fit_to_frame
 from engine.metrics import psnr
-from engine.perceptual import DiscriminatorFeatureLoss, PerceptualLoss
+from engine.perceptual import DiscriminatorFeatureLoss, PerceptualLoss, distance_to
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import Generator, generator_fingerprint
 from engine.torch_files import read_torch_file
@@ -137,7 +137,9 @@ def project(
     target = fit_to_frame(target.to(device, torch.float32), size)  # [1, 3, size, size]
     if isinstance(perceptual, DiscriminatorFeatureLoss):
         perceptual_resolution = perceptual.resolution
-    target_features = _perceptual_input(target, perceptual_resolution)
+    if perceptual is not None:  # the target's features are taken once, not at every step
+        target_input = _perceptual_input(target, perceptual_resolution)
+        perceptual_distance = distance_to(perceptual, target_input)
 
     w_avg, w_std = _w_statistics(G, w_avg_samples, rng, device)  # [1, D], scalar
     latent = _starting_latent(G, initial_latent, w_avg, w_plus).to(device).requires_grad_(True)
@@ -157,8 +159,8 @@ def project(
 
         loss = pixel_weight * _pixel_distance(image, target, pixel_loss)
         if perceptual is not None:
-            image_features = _perceptual_input(image, perceptual_resolution)
-            loss = loss + perceptual_weight * perceptual(image_features, target_features).sum()
+            distance = perceptual_distance(_perceptual_input(image, perceptual_resolution))
+            loss = loss + perceptual_weight * distance.sum()
         if noises:
             loss = loss + noise_regularize * noise_autocorrelation(noises)
 

@@ -11,8 +11,8 @@ the first blocks of the GAN's own discriminator serve as the feature extractor (
 choice for latent projection).
 
 Every distance maps two image batches `[N,3,H,W]` in `[-1,1]` to one value per image `[N]`.
-Both built here also split into `features` and `compare` (a `FeatureDistance`), so that several
-batches compared with one target need its features once.
+Both built here also split into `features` and `compare` (a `FeatureDistance`), so that many
+batches compared with one target need its features once (`distance_to`).
 """
 
 from __future__ import annotations
@@ -59,15 +59,17 @@ class FeatureDistance(Protocol):
         ...
 
 
-def distances_to(
-    perceptual: PerceptualLoss, batches: list[torch.Tensor], target: torch.Tensor
-) -> list[torch.Tensor]:
-    """`perceptual(batch, target)` `[N]` for each of `batches`, the target's features taken
-    once where the distance is a `FeatureDistance` (GAN2Shape's flipped copies share one)."""
+def distance_to(
+    perceptual: PerceptualLoss, target: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`batch -> perceptual(batch, target)` `[N]`, with the target's features taken once where
+    the distance is a `FeatureDistance` (an inversion compares hundreds of images with one
+    target, GAN2Shape's flipped copies two). The target carries no gradient."""
     if not isinstance(perceptual, FeatureDistance):
-        return [perceptual(batch, target) for batch in batches]
-    target_features = perceptual.features(target)
-    return [perceptual.compare(perceptual.features(batch), target_features) for batch in batches]
+        return lambda batch: perceptual(batch, target)
+    with torch.no_grad():
+        target_features = perceptual.features(target)
+    return lambda batch: perceptual.compare(perceptual.features(batch), target_features)
 
 
 @dataclass(frozen=True)
@@ -362,7 +364,7 @@ __all__ = [
     "PerceptualLoss",
     "VGG16Features",
     "WeightFile",
-    "distances_to",
+    "distance_to",
     "downloads_allowed",
     "load_lpips",
     "lpips_weights_on_disk",

@@ -11,6 +11,7 @@ from engine.errors import GANliftError
 from engine.inversion import InversionResult, _learning_rate_ramp, noise_autocorrelation, project
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import Generator
+from tests.test_perceptual_shared_target import EncodingsCounted
 from tests.tiny import tiny_discriminator, tiny_generator
 
 FAST = {"w_avg_samples": 500}
@@ -297,3 +298,18 @@ def test_learning_rate_ramps_up_linearly_and_down_along_a_cosine() -> None:
     assert _learning_rate_ramp(0.95, rampup=0.05, rampdown=0.25) == pytest.approx(
         0.5 - 0.5 * math.cos(0.2 * math.pi)
     )
+
+
+def test_the_target_is_encoded_once_for_every_step(
+    generator: Generator, target: torch.Tensor
+) -> None:
+    """Its features do not change from step to step: one encoding of the target, one of each
+    step's image, and the same result as a distance that encodes both every time."""
+    perceptual = DiscriminatorFeatureLoss(tiny_discriminator(16, seed=1), num_blocks=2)
+    counted = EncodingsCounted(perceptual)
+    options = {"num_steps": 4, "pixel_weight": 0.0, "optimize_noise": False, **FAST}
+    once = project(generator, target, perceptual=counted, **options)
+    assert len(counted.encoded) == 1 + 4
+    assert sum(torch.equal(encoded, target) for encoded in counted.encoded) == 1
+    every_time = project(generator, target, perceptual=lambda a, b: perceptual(a, b), **options)
+    assert torch.equal(once.latent, every_time.latent) and once.losses == every_time.losses

@@ -1,12 +1,12 @@
-"""Several batches compared with one target (GAN2Shape's flipped copies against one image) take
-the target's features once, and get the distances that comparing each batch alone gives."""
+"""Batches compared with one target (an inversion's steps, GAN2Shape's flipped copies) take the
+target's features once, and get the distances that comparing each batch alone gives."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from engine.perceptual import LPIPS, DiscriminatorFeatureLoss, FeatureDistance, distances_to
+from engine.perceptual import LPIPS, DiscriminatorFeatureLoss, FeatureDistance, distance_to
 from tests.tiny import random_image_pair, tiny_discriminator
 
 
@@ -44,7 +44,8 @@ def test_the_target_is_encoded_once_and_each_distance_is_a_single_calls(kind: st
     target = random_image_pair(seed=4)[0]
     counted = EncodingsCounted(distance)
     with torch.no_grad():
-        shared = distances_to(counted, [first, second], target)
+        measure = distance_to(counted, target)
+        shared = [measure(batch) for batch in (first, second)]
         alone = [distance(batch, target) for batch in (first, second)]
     assert sum(encoded is target for encoded in counted.encoded) == 1
     assert len(counted.encoded) == 3  # the target, then each batch
@@ -60,7 +61,8 @@ def test_a_plain_distance_is_called_for_each_batch() -> None:
         return (first - second).abs().flatten(1).mean(1)
 
     first, second = random_image_pair(seed=5)
-    shared = distances_to(mean_l1, [first, second, first], second)
+    measure = distance_to(mean_l1, second)
+    shared = [measure(batch) for batch in (first, second, first)]
     assert [float(d.sum()) for d in shared] == [float(mean_l1(b, second).sum()) for b in calls[:3]]
     assert len(calls) == 6 and calls[2] is first
 

@@ -36,7 +36,7 @@ from engine.gan2shape.photogeometry import (
 )
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.sampling import sample_pseudo_lights, sample_pseudo_views
-from engine.perceptual import PerceptualLoss, distances_to
+from engine.perceptual import PerceptualLoss, distance_to
 from engine.progress import StopFn
 from engine.render import shade, warp_images
 from engine.stylegan2 import Discriminator, bf16_autocast
@@ -291,8 +291,8 @@ def _photometric_terms(
     if preset.perceptual_weight == 0:
         return l1s
     with bf16_autocast(target.device, enabled=bf16):
-        masked = [render * mask for render in renders]
-        distances = [d.mean() for d in distances_to(perceptual, masked, target * mask)]
+        measure = distance_to(perceptual, target * mask)
+        distances = [measure(render * mask).mean() for render in renders]
     return [l1 + preset.perceptual_weight * d.float() for l1, d in zip(l1s, distances, strict=True)]
 
 

@@ -18,10 +18,11 @@ from engine.gan2shape import recover
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.randomness import global_rng_kept
 from engine.render import apply_transform, orbit_camera, perspective, rasterize
-from engine.stylegan2 import load_checkpoint
+from engine.stylegan2 import Generator, load_checkpoint
 from engine.stylegan2.training import train_gan
 from engine.styleganr import load_styleganr, sample, set_camera
 from engine.styleganr.edit import car_to_mesh
+from engine.styleganr.view_codes import sample_w
 from tests.tiny import tiny_gan, tiny_gan2shape_preset, tiny_train_config, write_random_images
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -117,6 +118,27 @@ def test_the_torch_rasterizer_covers_the_same_pixels_on_the_gpu() -> None:
     on_gpu = rasterize(clip.to(CUDA), faces.to(CUDA), (32, 32), backend="torch")
     assert torch.equal(on_gpu[..., 3].cpu(), on_cpu[..., 3]) and on_cpu[..., 3].any()
     torch.testing.assert_close(on_gpu.cpu(), on_cpu, rtol=1e-4, atol=1e-4)
+
+
+def test_seeded_draws_are_the_same_on_either_device() -> None:
+    """A seed names one sample, one truncation centre and one set of noise maps on any device
+    (they were drawn with the device's own generator, whose numbers differ from the CPU's)."""
+    with global_rng_kept(0):
+        G = tiny_gan(16)[0].eval()
+    cpu_draws = _seeded_draws(G)
+    for got, expected in zip(_seeded_draws(G.to(CUDA)), cpu_draws, strict=True):
+        assert got.device.type == CUDA.type
+        torch.testing.assert_close(got.cpu(), expected, rtol=1e-4, atol=1e-5)
+
+
+def _seeded_draws(G: Generator) -> list[torch.Tensor]:
+    with torch.no_grad():
+        return [
+            G.truncation_centre(),
+            sample_w(G, 3, seed=5),
+            G.mean_latent(8, generator=torch.Generator().manual_seed(2)),
+            *G.make_noise(2, generator=torch.Generator().manual_seed(3)),
+        ]
 
 
 def test_a_seeded_recovery_leaves_the_callers_cuda_stream_alone() -> None:

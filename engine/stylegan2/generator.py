@@ -125,26 +125,30 @@ class Generator(nn.Module):
     def mean_latent(
         self, n: int = 4096, *, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """The mean w [1, style_dim] of `n` random z (the usual truncation centre)."""
+        """The mean w [1, style_dim] of `n` random z (the usual truncation centre), drawn where
+        `generator` lives (a CPU generator draws the same z whatever device the model is on)."""
         device = self.input.input.device
-        z = torch.randn(n, self.style_dim, generator=generator, device=device)
-        return self.mapping(z.to(self.input.input.dtype)).mean(dim=0, keepdim=True)
+        drawn_on = device if generator is None else generator.device
+        z = torch.randn(n, self.style_dim, generator=generator, device=drawn_on)
+        return self.mapping(z.to(device, self.input.input.dtype)).mean(dim=0, keepdim=True)
 
     def truncation_centre(self) -> torch.Tensor:
         """The w ``[1, style_dim]`` truncation pulls towards: the stored `latent_avg`, else the
-        mean of 4096 z drawn from seed 0, so every caller and every sample seed shares it."""
+        mean of 4096 z drawn from seed 0 on the CPU, so every caller, every sample seed and
+        every device shares it."""
         if self.latent_avg is not None:
             return self.latent_avg.reshape(1, -1)
-        device = self.input.input.device
-        return self.mean_latent(4096, generator=torch.Generator(device).manual_seed(0))
+        return self.mean_latent(4096, generator=torch.Generator().manual_seed(0))
 
     def make_noise(
         self, batch: int = 1, *, generator: torch.Generator | None = None
     ) -> list[torch.Tensor]:
-        """Fresh noise inputs [batch, 1, res, res], one per layer (e.g. to optimise them)."""
+        """Fresh noise inputs [batch, 1, res, res], one per layer (e.g. to optimise them), drawn
+        where `generator` lives, as `mean_latent` draws."""
         device = self.input.input.device
+        drawn_on = device if generator is None else generator.device
         return [
-            torch.randn(batch, *shape[1:], generator=generator, device=device)
+            torch.randn(batch, *shape[1:], generator=generator, device=drawn_on).to(device)
             for shape in self.noise_shapes()
         ]
 

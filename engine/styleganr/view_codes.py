@@ -123,7 +123,7 @@ def sample_w(
     z = torch.randn(count, generator.style_dim, generator=rng).to(device)
     w = generator.mapping(z)
     if truncation != 1.0:
-        centre = generator.mean_latent(1024, generator=torch.Generator(device).manual_seed(0))
+        centre = generator.mean_latent(1024, generator=torch.Generator().manual_seed(0))
         w = torch.lerp(centre, w, truncation)
     return w
 

@@ -446,7 +446,7 @@ class _Trainer:
             return
         state = self.state
         g_ema = state.generator_ema
-        rng = torch.Generator(device=self.device).manual_seed(self.config.seed)
+        rng = torch.Generator().manual_seed(self.config.seed)  # the same z on any device
         latent_avg = g_ema.mean_latent(LATENT_AVG_SAMPLES, generator=rng)[0]  # [D]
         kimg = self.config.kimg_at(state.step)
         extra = {"step": state.step, "kimg": kimg, "trained_by": "python -m engine train-gan"}

@@ -11,8 +11,8 @@ the first blocks of the GAN's own discriminator serve as the feature extractor (
 choice for latent projection).
 
 Every distance maps two image batches `[N,3,H,W]` in `[-1,1]` to one value per image `[N]`.
-Both built here also split into `features` and `compare` (a `FeatureDistance`), so that many
-batches compared with one target need its features once (`distance_to`).
+Both built here also split into `features` and `compare`, so that many batches compared with
+one target need its features once (`distance_to`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 import torch
 from torch import nn
@@ -43,33 +43,6 @@ OFFLINE_ENV = "GANLIFT_OFFLINE"
 PerceptualKind = Literal["auto", "lpips", "discriminator"]
 PerceptualLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """A distance between two image batches `[N,3,H,W]` in `[-1,1]`, one value per image `[N]`."""
-
-
-@runtime_checkable
-class FeatureDistance(Protocol):
-    """A perceptual distance in two halves: `compare(features(first), features(second))` is
-    `distance(first, second)`, so a target compared with several batches is encoded once."""
-
-    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """The feature maps the distance compares, for `images [N,3,H,W]` in `[-1,1]`."""
-        ...
-
-    def compare(self, first: list[torch.Tensor], second: list[torch.Tensor]) -> torch.Tensor:
-        """The distance `[N]` between two batches' `features`."""
-        ...
-
-
-def distance_to(
-    perceptual: PerceptualLoss, target: torch.Tensor
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """`batch -> perceptual(batch, target)` `[N]`, with the target's features taken once where
-    the distance is a `FeatureDistance` (an inversion compares hundreds of images with one
-    target, GAN2Shape's flipped copies two). The target carries no gradient."""
-    if not isinstance(perceptual, FeatureDistance):
-        return lambda batch: perceptual(batch, target)
-    with torch.no_grad():
-        target_features = perceptual.features(target)
-    return lambda batch: perceptual.compare(perceptual.features(batch), target_features)
 
 
 @dataclass(frozen=True)
@@ -199,6 +172,31 @@ class DiscriminatorFeatureLoss(nn.Module):
         return distance
 
 
+def distance_to(
+    perceptual: PerceptualLoss, target: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`batch -> perceptual(batch, target)` `[N]`, with the target's features taken once where
+    `perceptual` is one of the distances built here, as built (an inversion compares hundreds
+    of images with one target, GAN2Shape's flipped copies two). The target carries no
+    gradient."""
+    if not _splits_as_built(perceptual):
+        return lambda batch: perceptual(batch, target)
+    with torch.no_grad():
+        target_features = perceptual.features(target)
+    return lambda batch: perceptual.compare(perceptual.features(batch), target_features)
+
+
+def _splits_as_built(perceptual: PerceptualLoss) -> bool:
+    """Whether calling `perceptual` is `compare(features, features)`: an LPIPS or
+    discriminator-feature distance whose `forward` no subclass replaced and that carries no
+    forward hooks (a compiled or wrapped module is called as it is)."""
+    return (
+        type(perceptual) in (LPIPS, DiscriminatorFeatureLoss)
+        and not perceptual._forward_hooks
+        and not perceptual._forward_pre_hooks
+    )
+
+
 def perceptual_loss(
     kind: PerceptualKind = "auto",
     *,
@@ -285,10 +283,14 @@ def downloads_allowed() -> bool:
 
 
 def _zeros_per_image(features: list[torch.Tensor]) -> torch.Tensor:
-    """Zeros `[N]` to sum per-image distances in: float32 at least, as the images' were, so
-    that bfloat16 features (under autocast) do not round the sum."""
+    """Zeros `[N]` to sum per-image distances in, in the images' dtype: the features' own,
+    but float32 at least under autocast, whose lower-precision features come from float32
+    images."""
     first = features[0]
-    return first.new_zeros(first.shape[0], dtype=torch.promote_types(first.dtype, torch.float32))
+    dtype = first.dtype
+    if torch.is_autocast_enabled(first.device.type):
+        dtype = torch.promote_types(dtype, torch.float32)
+    return first.new_zeros(first.shape[0], dtype=dtype)
 
 
 def _unit_channels(features: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
@@ -359,7 +361,6 @@ __all__ = [
     "OFFLINE_ENV",
     "VGG16_WEIGHTS",
     "DiscriminatorFeatureLoss",
-    "FeatureDistance",
     "PerceptualKind",
     "PerceptualLoss",
     "VGG16Features",

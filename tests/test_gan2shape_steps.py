@@ -34,6 +34,7 @@ from engine.gan2shape.steps import (
     take_snapshot,
 )
 from engine.perceptual import DiscriminatorFeatureLoss
+from tests.test_perceptual_shared_target import count_encodings
 from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
 SIZE = 32
@@ -396,17 +397,10 @@ def test_flipped_copies_encode_the_projected_batch_once() -> None:
     samples: the batch's perceptual features are taken once, and the loss is the one a
     distance compared copy by copy gives."""
     context = make_context()
-    encoded = []
-    features = context.perceptual.features
-
-    def counted(images: torch.Tensor) -> list[torch.Tensor]:
-        encoded.append(images.shape[0])
-        return features(images)
-
-    context.perceptual.features = counted
+    encoded = count_encodings(context.perceptual)
     cache = ProjectedCache(torch.rand(2, 3, SIZE, SIZE) * 2 - 1, torch.ones(2, 1, SIZE, SIZE))
     with torch.no_grad():
         shared = shape_loss(context, cache, flip=True)
-        assert encoded == [1, 1, 1, 2, 2, 2]  # step 1's input, then the samples, once each
+        assert [len(images) for images in encoded] == [1, 1, 1, 2, 2, 2]  # input, then samples
         copy_by_copy = replace(context, perceptual=lambda a, b: context.perceptual(a, b))
         assert float(shape_loss(copy_by_copy, cache, flip=True)) == float(shared)

@@ -11,7 +11,7 @@ from engine.errors import GANliftError
 from engine.inversion import InversionResult, _learning_rate_ramp, noise_autocorrelation, project
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import Generator
-from tests.test_perceptual_shared_target import EncodingsCounted
+from tests.test_perceptual_shared_target import count_encodings
 from tests.tiny import tiny_discriminator, tiny_generator
 
 FAST = {"w_avg_samples": 500}
@@ -306,10 +306,10 @@ def test_the_target_is_encoded_once_for_every_step(
     """Its features do not change from step to step: one encoding of the target, one of each
     step's image, and the same result as a distance that encodes both every time."""
     perceptual = DiscriminatorFeatureLoss(tiny_discriminator(16, seed=1), num_blocks=2)
-    counted = EncodingsCounted(perceptual)
     options = {"num_steps": 4, "pixel_weight": 0.0, "optimize_noise": False, **FAST}
-    once = project(generator, target, perceptual=counted, **options)
-    assert len(counted.encoded) == 1 + 4
-    assert sum(torch.equal(encoded, target) for encoded in counted.encoded) == 1
     every_time = project(generator, target, perceptual=lambda a, b: perceptual(a, b), **options)
+    encoded = count_encodings(perceptual)
+    once = project(generator, target, perceptual=perceptual, **options)
+    assert len(encoded) == 1 + 4
+    assert sum(torch.equal(images, target) for images in encoded) == 1
     assert torch.equal(once.latent, every_time.latent) and once.losses == every_time.losses

@@ -1,12 +1,13 @@
 """Batches compared with one target (an inversion's steps, GAN2Shape's flipped copies) take the
-target's features once, and get the distances that comparing each batch alone gives."""
+target's features once, and get the distances that comparing each batch alone gives; a
+distance that is not one of ours as built is called as it is."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from engine.perceptual import LPIPS, DiscriminatorFeatureLoss, FeatureDistance, distance_to
+from engine.perceptual import LPIPS, DiscriminatorFeatureLoss, distance_to
 from tests.tiny import random_image_pair, tiny_discriminator
 
 
@@ -18,37 +19,30 @@ def distance_of(kind: str) -> DiscriminatorFeatureLoss | LPIPS:
     return LPIPS().eval().requires_grad_(False)
 
 
-class EncodingsCounted:
-    """Wraps a `FeatureDistance`, recording every batch it encodes."""
+def count_encodings(distance: DiscriminatorFeatureLoss | LPIPS) -> list[torch.Tensor]:
+    """The batches `distance` encodes from now on, in order (its `features` is wrapped)."""
+    encoded, features = [], distance.features
 
-    def __init__(self, distance: DiscriminatorFeatureLoss | LPIPS) -> None:
-        self.distance = distance
-        self.encoded: list[torch.Tensor] = []
+    def counted(images: torch.Tensor) -> list[torch.Tensor]:
+        encoded.append(images)
+        return features(images)
 
-    def __call__(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-        return self.distance(first, second)
-
-    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
-        self.encoded.append(images)
-        return self.distance.features(images)
-
-    def compare(self, first: list[torch.Tensor], second: list[torch.Tensor]) -> torch.Tensor:
-        return self.distance.compare(first, second)
+    distance.features = counted
+    return encoded
 
 
 @pytest.mark.parametrize("kind", ["discriminator", "lpips"])
 def test_the_target_is_encoded_once_and_each_distance_is_a_single_calls(kind: str) -> None:
     distance = distance_of(kind)
-    assert isinstance(distance, FeatureDistance)
     first, second = random_image_pair(seed=3)
     target = random_image_pair(seed=4)[0]
-    counted = EncodingsCounted(distance)
     with torch.no_grad():
-        measure = distance_to(counted, target)
-        shared = [measure(batch) for batch in (first, second)]
         alone = [distance(batch, target) for batch in (first, second)]
-    assert sum(encoded is target for encoded in counted.encoded) == 1
-    assert len(counted.encoded) == 3  # the target, then each batch
+        encoded = count_encodings(distance)
+        measure = distance_to(distance, target)
+        shared = [measure(batch) for batch in (first, second)]
+    assert sum(images is target for images in encoded) == 1
+    assert len(encoded) == 3  # the target, then each batch
     for got, expected in zip(shared, alone, strict=True):
         assert torch.equal(got, expected) and float(got.abs().min()) > 0
 
@@ -67,11 +61,35 @@ def test_a_plain_distance_is_called_for_each_batch() -> None:
     assert len(calls) == 6 and calls[2] is first
 
 
+class Squared(DiscriminatorFeatureLoss):
+    """A user's distance built on ours, with its own `forward`."""
+
+    def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        return super().forward(first, second).square()
+
+
+def test_a_replaced_forward_or_a_hook_is_called_as_it_is() -> None:
+    """Taking the features apart would skip a subclass's `forward` and the module's hooks."""
+    first, target = random_image_pair(seed=7)
+    squared = Squared(tiny_discriminator(32))
+    hooked = DiscriminatorFeatureLoss(tiny_discriminator(32))
+    calls = []
+    hooked.register_forward_hook(lambda module, inputs, output: calls.append(output))
+    with torch.no_grad():
+        assert torch.equal(distance_to(squared, target)(first), squared(first, target))
+        distance_to(hooked, target)(first)
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize("kind", ["discriminator", "lpips"])
-def test_bfloat16_features_are_summed_in_float32(kind: str) -> None:
-    """Under autocast the features are bfloat16; the per-image sum over layers is not."""
+def test_distances_come_in_the_images_dtype(kind: str) -> None:
+    """Under autocast the features are bfloat16 and the images float32; the per-image sum over
+    layers is float32, as the images. A bfloat16 model's distance stays bfloat16."""
     distance = distance_of(kind)
     first, second = random_image_pair(seed=6)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        assert distance.features(first)[-1].dtype == torch.bfloat16
-        assert distance(first, second).dtype == torch.float32
+    with torch.no_grad():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert distance.features(first)[-1].dtype == torch.bfloat16
+            assert distance(first, second).dtype == torch.float32
+        halved = distance.to(torch.bfloat16)
+        assert halved(first.bfloat16(), second.bfloat16()).dtype == torch.bfloat16

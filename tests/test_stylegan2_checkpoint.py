@@ -351,3 +351,22 @@ def test_a_damaged_model_config_says_to_restore_it(tmp_path: Path) -> None:
         config.write_text(text)
         with pytest.raises(GANliftError, match=f"{said}.*; restore the .json written with the"):
             load_checkpoint(weights)
+
+
+def test_a_mapping_learning_rate_the_pt_layout_cannot_record_is_folded_into_its_weights(
+    tmp_path: Path,
+) -> None:
+    """The `.pt` layout's readers assume StyleGAN2's lr_mlp of 0.01 for the mapping layers,
+    whose parameters are stored divided by it: a generator with another multiplier (an
+    ADA snapshot may carry one) must come back drawing the same images."""
+    torch.manual_seed(0)
+    config = GeneratorConfig(16, {4: 16, 8: 16, 16: 8}, style_dim=16, n_mlp=2, lr_mlp=1.0)
+    G = Generator(config).eval()
+    with torch.no_grad():
+        for parameter in G.style.parameters():  # biases off zero, so they are checked too
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    loaded = load_checkpoint(save_pt_checkpoint(tmp_path / "fast-mapping.pt", G)).generator
+    z = torch.randn(4, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(z), G(z), rtol=1e-5, atol=1e-5)
+    assert loaded.config.lr_mlp == 0.01  # the layout's, with the weights scaled to it

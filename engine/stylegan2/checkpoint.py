@@ -432,7 +432,9 @@ def save_pt_checkpoint(
     Other StyleGAN2 tools (and GAN2Shape) read these; `args` records size, latent width,
     mapping depth, the channel multiplier when the channel table is a standard one, and
     `conv_clamp` and the discriminator's minibatch-stddev group size when they differ from the
-    layout's defaults (it has no other place for them; other tools ignore them).
+    layout's defaults (it has no other place for them; other tools ignore them). The layout's
+    readers take the mapping's learning-rate multiplier to be `PT_LR_MLP`, so a generator with
+    another one is written with its mapping parameters rescaled to draw the same images.
     """
     path = path_first(path, "save_pt_checkpoint")
     config = generator_ema.config
@@ -446,17 +448,35 @@ def save_pt_checkpoint(
     if discriminator is not None and group_size != DiscriminatorConfig.mbstd_group_size:
         args["mbstd_group_size"] = group_size
     args |= dict(extra_args or {})
-    data: dict[str, Any] = {"g_ema": cpu_state(generator_ema), "args": argparse.Namespace(**args)}
+    data: dict[str, Any] = {"g_ema": _pt_state(generator_ema), "args": argparse.Namespace(**args)}
     if discriminator is not None:
         data["d"] = cpu_state(discriminator)
     if generator is not None:
-        data["g"] = cpu_state(generator)
+        data["g"] = _pt_state(generator)
     if latent_avg is not None:
         data["latent_avg"] = latent_avg.detach().cpu().reshape(-1)
     data |= dict(optimizers or {})
     path = Path(path)
     save_torch(data, path)
     return path
+
+
+PT_LR_MLP = 0.01
+"""The mapping's learning-rate multiplier the common `.pt` layout's readers assume (the
+layout has no field for it): StyleGAN2's."""
+
+
+def _pt_state(generator: Generator) -> dict[str, torch.Tensor]:
+    """`generator`'s state for the `.pt` layout: a mapping parameter is stored divided by its
+    learning-rate multiplier (see `EqualLinear`), so one trained with another multiplier is
+    scaled to the value that draws the same w under `PT_LR_MLP`."""
+    state = cpu_state(generator)
+    scale = generator.config.lr_mlp / PT_LR_MLP
+    if scale != 1.0:
+        for key in state:
+            if key.startswith("style.") and key.endswith((".weight", ".bias")):
+                state[key] = state[key] * scale
+    return state
 
 
 def lowered_precision(generator: Generator) -> bool:

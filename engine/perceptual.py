@@ -186,14 +186,22 @@ def distance_to(
     return lambda batch: perceptual.compare(perceptual.features(batch), target_features)
 
 
+_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+"""The hook tables of a module (and, with `_global` in front, of every module) that a call runs
+and a call of `features` and `compare` would not."""
+
+
 def _splits_as_built(perceptual: PerceptualLoss) -> bool:
     """Whether calling `perceptual` is `compare(features, features)`: an LPIPS or
-    discriminator-feature distance whose `forward` no subclass replaced and that carries no
-    forward hooks (a compiled or wrapped module is called as it is)."""
-    return (
-        type(perceptual) in (LPIPS, DiscriminatorFeatureLoss)
-        and not perceptual._forward_hooks
-        and not perceptual._forward_pre_hooks
+    discriminator-feature distance whose `forward` neither a subclass nor the instance
+    replaced, with no hooks on it or on every module (a compiled or wrapped module is called
+    as it is)."""
+    if type(perceptual) not in (LPIPS, DiscriminatorFeatureLoss) or "forward" in vars(perceptual):
+        return False
+    every_module = torch.nn.modules.module
+    return not any(
+        getattr(perceptual, name) or getattr(every_module, f"_global{name}", None)
+        for name in _HOOKS
     )
 
 

@@ -68,17 +68,49 @@ class Squared(DiscriminatorFeatureLoss):
         return super().forward(first, second).square()
 
 
-def test_a_replaced_forward_or_a_hook_is_called_as_it_is() -> None:
-    """Taking the features apart would skip a subclass's `forward` and the module's hooks."""
+def test_a_replaced_forward_is_called_as_it_is() -> None:
+    """Taking the features apart would skip a subclass's or an instance's own `forward`."""
     first, target = random_image_pair(seed=7)
     squared = Squared(tiny_discriminator(32))
+    patched = DiscriminatorFeatureLoss(tiny_discriminator(32))
+    plain_forward = patched.forward
+    patched.forward = lambda a, b: plain_forward(a, b).square()
+    with torch.no_grad():
+        for distance in (squared, patched):
+            assert torch.equal(distance_to(distance, target)(first), distance(first, target))
+
+
+@pytest.mark.parametrize(
+    "register",
+    [
+        lambda module, hook: module.register_forward_hook(hook),
+        lambda module, hook: module.register_forward_pre_hook(hook),
+        lambda module, hook: torch.nn.modules.module.register_module_forward_hook(hook),
+    ],
+    ids=["forward hook", "forward pre-hook", "global forward hook"],
+)
+def test_a_distance_with_hooks_is_called_as_it_is(register) -> None:
+    """Taking the features apart would skip the hooks a call runs."""
+    first, target = random_image_pair(seed=7)
     hooked = DiscriminatorFeatureLoss(tiny_discriminator(32))
     calls = []
-    hooked.register_forward_hook(lambda module, inputs, output: calls.append(output))
-    with torch.no_grad():
-        assert torch.equal(distance_to(squared, target)(first), squared(first, target))
-        distance_to(hooked, target)(first)
-    assert len(calls) == 1
+    handle = register(hooked, lambda module, *args: calls.append(module))
+    try:
+        with torch.no_grad():
+            distance_to(hooked, target)(first)
+    finally:
+        handle.remove()
+    assert hooked in calls
+
+
+def test_a_full_backward_hook_still_runs() -> None:
+    first, target = random_image_pair(seed=8)
+    hooked = DiscriminatorFeatureLoss(tiny_discriminator(32))
+    calls = []
+    hooked.register_full_backward_hook(lambda module, grad_in, grad_out: calls.append(module))
+    first.requires_grad_(True)
+    distance_to(hooked, target)(first).sum().backward()
+    assert calls == [hooked]
 
 
 @pytest.mark.parametrize("kind", ["discriminator", "lpips"])

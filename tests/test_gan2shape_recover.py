@@ -192,6 +192,7 @@ def test_stopped_run_saved_and_resumed_matches_the_full_run(gan, full, tmp_path:
         (lambda data: data["target"].update(noises=[1]), "noise maps that are no tensors"),
         (lambda data: data["target"].update(gan_image=torch.zeros(1, 3)), "a target gan_image"),
         (lambda data: data["target"].update(latent=torch.zeros(16)), "holds a latent of shape"),
+        (lambda data: data["target"].update(mask_given=1), "holds a damaged mask_given"),
     ],
 )  # fmt: skip
 def test_a_damaged_state_file_is_refused_as_it_is_read(full, tmp_path: Path, damage, message):
@@ -508,3 +509,27 @@ def test_a_recovery_kept_for_viewing_views_as_before(gan, full, tmp_path: Path) 
     with pytest.raises(GANliftError, match=refusal):
         save_state(viewed.state, tmp_path / "state.pt")
     assert not (tmp_path / "state.pt").exists()
+
+
+def test_a_face_mesh_keeps_a_user_s_all_white_mask(gan, full, tmp_path: Path) -> None:
+    """A preset without masks (faces') given an all-white mask trimmed the mesh as if none was
+    given: the target records whose mask it is, and the state file keeps that (one written
+    before it was recorded reads as no mask given)."""
+    recovery, _ = full
+    assert not recovery.state.target.mask_given
+    image, _ = disc_on_noise(SIZE, SIZE, (16, 16), 9)
+    frontal = dataclasses.replace(recovery, image=image, view=torch.zeros_like(recovery.view))
+    trimmed = mesh_mask(frontal)  # no mask given: the disc found in the image
+    given = dataclasses.replace(recovery.state.target, mask_given=True)
+    users = dataclasses.replace(frontal, state=dataclasses.replace(recovery.state, target=given))
+    assert torch.equal(mesh_mask(users), recovery.mask[0, 0])
+    assert (mesh_mask(users) > 0.5).sum() > (trimmed > 0.5).sum()
+
+    stopped = run(gan, mask=torch.ones(1, 1, SIZE, SIZE), should_stop=lambda: True)
+    assert stopped.state.target.mask_given
+    path = save_state(stopped.state, tmp_path / "given.pt")
+    assert load_state(path).target.mask_given
+    data = torch.load(path, weights_only=True)
+    del data["target"]["mask_given"]
+    torch.save(data, path)
+    assert not load_state(path).target.mask_given

@@ -21,12 +21,13 @@ from engine.render import normals_from_depth, shade
 
 def mesh_mask(recovery: Recovery) -> torch.Tensor:
     """The canonical-frame mask `[S, S]` that a mesh of `recovery` keeps: its object mask, or,
-    where the whole frame was lifted by a preset without masks (such as faces'), the object
-    that `trimming_mask` finds in the input, so that the mesh leaves the backdrop out. A
-    masking preset's mask is kept even where it covers the whole frame (a user's all-white
-    mask says the whole frame is the object)."""
-    whole_frame = bool((recovery.state.target.mask > 0.5).all())
-    if recovery.state.preset.use_mask or not whole_frame:
+    where the whole frame was lifted by a preset without masks (such as faces') for want of
+    one, the object that `trimming_mask` finds in the input, so that the mesh leaves the
+    backdrop out. A masking preset's mask and a user's are kept even where they cover the whole
+    frame (an all-white mask says the whole frame is the object)."""
+    target = recovery.state.target
+    whole_frame = bool((target.mask > 0.5).all())
+    if recovery.state.preset.use_mask or target.mask_given or not whole_frame:
         return recovery.mask[0, 0]
     with torch.no_grad():
         found = trimming_mask(recovery.image)  # [1, 1, S, S]

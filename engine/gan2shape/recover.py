@@ -340,7 +340,8 @@ def _prepare_target(
     is given (both checked by `recover`)."""
     size, frame = preset.networks.image_size, G.config.size
     gan_frame = fit_to_frame(image.to(device, torch.float32), frame)  # [1, 3, G, G]
-    if mask is not None:
+    given_mask = mask is not None
+    if given_mask:
         mask = _framed_mask(mask, image, frame, device)
     else:
         mask = default_mask(gan_frame, preset.use_mask)
@@ -370,6 +371,7 @@ def _prepare_target(
         noises=noises,
         gan_image=to_network_frame(generated, crop=preset.crop, size=size),
         psnr=float(psnr(generated, gan_frame)[0]),
+        mask_given=given_mask,
     )
 
 

@@ -130,6 +130,7 @@ def save_state(state: RecoveryState, path: str | os.PathLike) -> Path:
             "noises": list(target.noises),
             "gan_image": target.gan_image,
             "psnr": target.psnr,
+            "mask_given": target.mask_given,
         },
         "fit_prior": state.fit_prior,
         "rng": state.rng,
@@ -203,6 +204,7 @@ def load_state(path: str | os.PathLike, *, device: torch.device | str = "cpu") -
         noises=[noise.to(device) for noise in noises],
         gan_image=saved["gan_image"].to(device),
         psnr=float(_part(saved, path, "psnr", float)),
+        mask_given=_mask_given(saved, path),
     )
     cache = _part(data, path, "cache", dict | None)
     if cache is not None:
@@ -221,6 +223,12 @@ def load_state(path: str | os.PathLike, *, device: torch.device | str = "cpu") -
         cache=cache,
         generator=_part(data, path, "generator", str | None),
     )
+
+
+def _mask_given(saved: dict, path: Path) -> bool:
+    """The target's `mask_given`; False in a state written before it was recorded, which kept
+    a mask only where it did not cover the whole frame."""
+    return "mask_given" in saved and _part(saved, path, "mask_given", bool)
 
 
 def _part(data: dict, path: Path, name: str, kind: Any) -> Any:

@@ -53,6 +53,10 @@ class Target:
     gan_image: torch.Tensor  # [1, 3, S, S] the generator's image of `latent`
     psnr: float
     """PSNR of the inversion in the GAN's frame, dB."""
+    mask_given: bool = False
+    """Whether `recover` was given `mask` (an all-white one then says the whole frame is the
+    object) rather than making one for want of it (the whole frame, or GrabCut's where the
+    preset masks)."""
 
 
 @dataclass

@@ -370,3 +370,15 @@ def test_a_mapping_learning_rate_the_pt_layout_cannot_record_is_folded_into_its_
     with torch.no_grad():
         torch.testing.assert_close(loaded(z), G(z), rtol=1e-5, atol=1e-5)
     assert loaded.config.lr_mlp == 0.01  # the layout's, with the weights scaled to it
+
+
+def test_a_generator_and_its_pt_copy_share_a_fingerprint(tmp_path: Path) -> None:
+    """Models built on a GAN record its fingerprint; the `.pt` copy of a generator whose
+    mapping multiplier the layout cannot record stores rescaled weights, and must still match."""
+    torch.manual_seed(0)
+    config = GeneratorConfig(16, {4: 16, 8: 16, 16: 8}, style_dim=16, n_mlp=2, lr_mlp=1.0)
+    G = Generator(config).eval()
+    copy_of_G = load_checkpoint(save_pt_checkpoint(tmp_path / "fast-mapping.pt", G)).generator
+    assert generator_fingerprint(copy_of_G) == generator_fingerprint(G)
+    other = Generator(config).eval()
+    assert generator_fingerprint(other) != generator_fingerprint(G)

@@ -467,16 +467,26 @@ layout has no field for it): StyleGAN2's."""
 
 
 def _pt_state(generator: Generator) -> dict[str, torch.Tensor]:
-    """`generator`'s state for the `.pt` layout: a mapping parameter is stored divided by its
-    learning-rate multiplier (see `EqualLinear`), so one trained with another multiplier is
-    scaled to the value that draws the same w under `PT_LR_MLP`."""
-    state = cpu_state(generator)
-    scale = generator.config.lr_mlp / PT_LR_MLP
-    if scale != 1.0:
-        for key in state:
-            if key.startswith("style.") and key.endswith((".weight", ".bias")):
-                state[key] = state[key] * scale
-    return state
+    """`generator`'s state for the `.pt` layout (see `_in_pt_scale`)."""
+    return _in_pt_scale(cpu_state(generator), generator.config.lr_mlp)
+
+
+def _in_pt_scale(state: Mapping[str, torch.Tensor], lr_mlp: float) -> dict[str, torch.Tensor]:
+    """A generator's `state` with its mapping parameters as the `.pt` layout stores them: a
+    mapping parameter is stored divided by its learning-rate multiplier `lr_mlp` (see
+    `EqualLinear`), so one of another multiplier is scaled to the value that draws the same w
+    under `PT_LR_MLP`."""
+    scale = lr_mlp / PT_LR_MLP
+    if scale == 1.0:
+        return dict(state)
+    return {
+        key: value * scale if _is_mapping_parameter(key) else value for key, value in state.items()
+    }
+
+
+def _is_mapping_parameter(key: str) -> bool:
+    """Whether a generator state key names a mapping layer's weight or bias (`style.N.*`)."""
+    return key.startswith("style.") and key.endswith((".weight", ".bias"))
 
 
 def lowered_precision(generator: Generator) -> bool:
@@ -496,17 +506,18 @@ def check_float32(generator: Generator, user: str) -> None:
 
 
 def generator_fingerprint(generator: Generator) -> str:
-    """A short SHA-256 of the generator's weights in float32: models built on one GAN (such as
-    a StyleGAN-R mapping network) record it to refuse another GAN that shares its shapes. It
-    is kept on the generator until a weight changes (in place, through `.data`, or replaced),
-    as the app's GAN-view slider asks for it on every move."""
+    """A short SHA-256 of the generator's weights in float32, its mapping's as the `.pt` layout
+    stores them (so a generator and its `.pt` copy agree): models built on one GAN (such as a
+    StyleGAN-R mapping network) record it to refuse another GAN that shares its shapes. It is
+    kept on the generator until a weight changes (in place, through `.data`, or replaced), as
+    the app's GAN-view slider asks for it on every move."""
     state = generator.state_dict()
     probe = _weights_probe(state)
     cached = getattr(generator, "_ganlift_fingerprint", None)
     if cached is not None and cached[0] == probe:
         return cached[1]
     digest = hashlib.sha256()
-    for key, value in sorted(state.items()):
+    for key, value in sorted(_in_pt_scale(state, generator.config.lr_mlp).items()):
         digest.update(key.encode())
         digest.update(value.detach().float().cpu().contiguous().numpy().tobytes())
     fingerprint = digest.hexdigest()[:16]

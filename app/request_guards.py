@@ -56,13 +56,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def request_guards(max_bytes: int = API_BODY_BYTES) -> list[Middleware]:
-    """The four guards, outermost first: the session-id check reads a body only once the cap
-    has bounded it."""
+    """The three guards, outermost first."""
     return [
         Middleware(UnknownEventsLogged),
         Middleware(UploadSweep),
-        Middleware(RequestBodyCap, max_bytes=max_bytes),
-        Middleware(SessionIdCheck),
+        Middleware(RequestBounds, max_bytes=max_bytes),
     ]
 
 
@@ -122,11 +120,12 @@ class UploadSweep:
             await asyncio.to_thread(remove_partial_uploads)
 
 
-class RequestBodyCap:
-    """ASGI middleware answering 413 to a request but an upload whose body passes `max_bytes`:
-    by its Content-Length before any of it is read, else once that much has streamed in (the
-    body is read here, at most `max_bytes` of it, and handed on whole: an error raised while
-    the app read it became FastAPI's 400)."""
+class RequestBounds:
+    """ASGI middleware bounding a request but an upload: 413 to a body past `max_bytes` (by its
+    Content-Length before any of it is read, else once that much has streamed in), 400 to a
+    `session_hash`, in the query or the JSON body, that is not a `SESSION_ID`. The body is read
+    here once, at most `max_bytes` of it, and handed on whole (an error raised while the app
+    read it became FastAPI's 400)."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int = API_BODY_BYTES) -> None:
         self.app = app
@@ -138,48 +137,30 @@ class RequestBodyCap:
             return
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse_size(send)
+            return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if not all(map(_is_session_id, query.get("session_hash", []))):
+            await _answer(send, 400, _SESSION_ID_REFUSAL)
             return
         body = await _read_body(receive, self.max_bytes)
         if body is None:  # the client went away
             return
         if len(body) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse_size(send)
+            return
+        if not _session_id_allowed(body):
+            await _answer(send, 400, _SESSION_ID_REFUSAL)
             return
         await self.app(scope, _replaying(body, receive), send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse_size(self, send: Send) -> None:
         await _answer(
             send,
             413,
             f"The request is larger than {self.max_bytes / MIB:g} MiB; send images as uploaded "
             "files (gradio_client's handle_file) and values as they are.",
         )
-
-
-class SessionIdCheck:
-    """ASGI middleware answering 400 to a request but an upload whose `session_hash`, in the
-    query or the JSON body, is not a `SESSION_ID`. It reads the whole body: place it inside
-    `RequestBodyCap`."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not _is_capped(scope):
-            await self.app(scope, receive, send)
-            return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        if not all(map(_is_session_id, query.get("session_hash", []))):
-            await _answer(send, 400, _SESSION_ID_REFUSAL)
-            return
-        body = await _read_body(receive)
-        if body is None:  # the client went away
-            return
-        if not _session_id_allowed(body):
-            await _answer(send, 400, _SESSION_ID_REFUSAL)
-            return
-        await self.app(scope, _replaying(body, receive), send)
 
 
 def _names_what_is_not_there(error: Exception) -> bool:
@@ -202,12 +183,12 @@ def _is_upload(scope: Scope) -> bool:
 
 
 def _is_capped(scope: Scope) -> bool:
-    """Whether the body cap and the session-id check take the request: any HTTP request but
-    an upload (those have their own cap, and are swept after)."""
+    """Whether `RequestBounds` takes the request: any HTTP request but an upload (those have
+    their own cap, and are swept after)."""
     return scope["type"] == "http" and not _is_upload(scope)
 
 
-async def _read_body(receive: Receive, stop_past: int | None = None) -> bytes | None:
+async def _read_body(receive: Receive, stop_past: int) -> bytes | None:
     """The request's body, or None when the client goes away first; reading stops once more
     than `stop_past` bytes have come."""
     body = bytearray()
@@ -216,7 +197,7 @@ async def _read_body(receive: Receive, stop_past: int | None = None) -> bytes | 
         if message["type"] != "http.request":
             return None
         body += message.get("body", b"")
-        if stop_past is not None and len(body) > stop_past:
+        if len(body) > stop_past:
             return bytes(body)
         if not message.get("more_body", False):
             return bytes(body)

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from app.request_guards import (
-    RequestBodyCap,
+    RequestBounds,
     UnknownEventsLogged,
     UploadSweep,
     request_guards,
@@ -203,13 +203,25 @@ async def echo_length(scope, receive, send) -> None:
 
 
 def test_a_streamed_body_is_cut_off_at_the_cap_not_read_whole() -> None:
-    cap = RequestBodyCap(echo_length, max_bytes=CAP)
+    cap = RequestBounds(echo_length, max_bytes=CAP)
     flood = RawExchange([b"1" * 100] * 10_000).through(cap)
     assert flood.status == 413 and flood.pulled <= CAP // 100 + 1  # 1 MB was read before 413
     one_past = RawExchange([b"1" * 100] * (CAP // 100) + [b"1"]).through(cap)
     assert one_past.status == 413  # not handed on cut to the cap as if whole
     at_cap = RawExchange([b"1" * 100] * (CAP // 100) + [b""]).through(cap)
     assert at_cap.status == 200 and at_cap.sent[1]["body"] == str(CAP).encode()
+
+
+def test_a_streamed_body_is_read_once_for_its_size_and_its_session_id() -> None:
+    """The body the app reads is the one that was checked: the whole of it, in one piece."""
+    bounds = RequestBounds(echo_length, max_bytes=CAP)
+    call = b'{"data": [3], "session_hash": "a b"}'
+    refused = RawExchange([call[:10], call[10:20], call[20:]]).through(bounds)
+    assert refused.status == 400 and b"session_hash must be" in refused.sent[1]["body"]
+    call = b'{"data": [3], "session_hash": "k3v9qz1w8e"}'
+    passed = RawExchange([call[:10], call[10:20], call[20:]]).through(bounds)
+    assert passed.status == 200 and passed.sent[1]["body"] == str(len(call)).encode()
+    assert passed.pulled == 3  # the app was handed the body, not left to read the client's
 
 
 def test_a_failed_upload_sweeps_too(monkeypatch) -> None:

@@ -92,9 +92,9 @@ def load_image(
     if isinstance(source, np.ndarray):
         return _array_to_tensor(_checked_array(source, max_pixels))
     if isinstance(source, Image.Image):
-        return _array_to_tensor(
-            _pil_to_rgb_array(source, "the given image", max_pixels, visible=visible)
-        )
+        name = "the given image"
+        frame = _upright_first_frame(source, name, max_pixels)
+        return _array_to_tensor(_rgb_array(frame, source.format, name, visible=visible))
     data, name = _read_encoded(source, max_bytes, name)
     rgb, _ = _decode(data, name, max_pixels, visible=visible)
     return _array_to_tensor(rgb)
@@ -118,17 +118,18 @@ def load_cutout(
 def _decode(
     data: bytes, name: str, max_pixels: int, *, visible: bool, with_alpha: bool = False
 ) -> tuple[np.ndarray, torch.Tensor | None]:
-    """The RGB array of encoded `data` (see `_pil_to_rgb_array`), and with `with_alpha` its
-    `_partial_alpha`; a file that cannot be decoded, or would cost too much to, is refused
-    naming `name`."""
+    """The RGB array of encoded `data` (see `_rgb_array`), and with `with_alpha` its
+    `_partial_alpha`, both of one upright frame; a file that cannot be decoded, or would cost
+    too much to, is refused naming `name`."""
     try:
         with warnings.catch_warnings():
             # Pillow warns about odd metadata and large images; we decode or refuse instead.
             warnings.filterwarnings("ignore", module=r"PIL\.")
             image = Image.open(io.BytesIO(data), formats=READ_FORMATS)
             _check_decoding_cost(image, data, name)
-            rgb = _pil_to_rgb_array(image, name, max_pixels, visible=visible)
-            alpha = _partial_alpha(image) if with_alpha else None
+            frame = _upright_first_frame(image, name, max_pixels)
+            rgb = _rgb_array(frame, image.format, name, visible=visible)
+            alpha = _partial_alpha(frame) if with_alpha else None
     except Image.DecompressionBombError as error:  # Pillow's own cap, where it is below ours
         raise _too_many_pixels(name, min(max_pixels, 2 * Image.MAX_IMAGE_PIXELS)) from error
     except GANliftError:
@@ -138,14 +139,12 @@ def _decode(
     return rgb, alpha
 
 
-def _partial_alpha(image: Image.Image) -> torch.Tensor | None:
-    """The upright alpha channel `[H, W]` in `[0, 1]` of frame 0 of `image` where part of it
-    is transparent (below one half), else None."""
-    image.seek(0)
-    image = upright(image)
-    if image.mode not in _ALPHA_MODES and "transparency" not in image.info:
+def _partial_alpha(frame: Image.Image) -> torch.Tensor | None:
+    """The alpha channel `[H, W]` in `[0, 1]` of an upright `frame` where part of it is
+    transparent (below one half), else None."""
+    if frame.mode not in _ALPHA_MODES and "transparency" not in frame.info:
         return None
-    alpha = np.asarray(image.convert("RGBA"), dtype=np.float32)[..., 3] / 255.0
+    alpha = np.asarray(frame.convert("RGBA"), dtype=np.float32)[..., 3] / 255.0
     return torch.from_numpy(alpha) if alpha.min() < 0.5 else None
 
 
@@ -461,16 +460,21 @@ def _read_encoded(
     return data, name
 
 
-def _pil_to_rgb_array(
-    image: Image.Image, name: str, max_pixels: int, *, visible: bool = False
-) -> np.ndarray:
-    """Frame 0 of `image`, upright, as float32 RGB `[H, W, 3]` in `[0, 1]` (see `load_image`
-    for `visible`)."""
+def _upright_first_frame(image: Image.Image, name: str, max_pixels: int) -> Image.Image:
+    """Frame 0 of `image`, upright; one of more than `max_pixels` is refused before it is
+    decoded."""
     if image.width * image.height > max_pixels:
         raise _too_many_pixels(name, max_pixels)
     image.seek(0)
-    file_format = image.format  # the upright copy below no longer knows it
-    image = in_srgb(upright(image))
+    return upright(image)
+
+
+def _rgb_array(
+    frame: Image.Image, file_format: str | None, name: str, *, visible: bool = False
+) -> np.ndarray:
+    """An upright `frame` of a `file_format` file (an upright copy no longer knows it) as
+    float32 RGB `[H, W, 3]` in `[0, 1]` (see `load_image` for `visible`)."""
+    image = in_srgb(frame)
     if image.mode in _SIXTEEN_BIT_MODES:
         gray = np.asarray(image, dtype=np.float32) / 65535.0  # [H, W]
         return _gray_on_white(np.clip(gray, 0.0, 1.0), image, name, visible=visible)

@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps, features
 
+from engine import images
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import load_mask
 from engine.images import load_image, load_photo
@@ -413,3 +414,20 @@ def test_a_cut_out_mask_turned_by_its_exif_is_read_upright(tmp_path: Path) -> No
     path.write_bytes(encode(Image.fromarray(rgba, mode="RGBA"), "PNG", exif=exif.tobytes()))
     mask = load_mask(path)[0, 0]
     assert mask.shape == (8, 4) and mask[:2].all() and not mask[2:].any()
+
+
+def test_a_cut_out_is_turned_upright_once_for_its_colours_and_its_alpha(monkeypatch) -> None:
+    """Its frame is read and turned once; colours and alpha come from that one upright copy."""
+    alpha = np.zeros((4, 8), dtype=np.uint8)
+    alpha[:, :2] = 255
+    rgba = np.dstack([np.full((4, 8, 3), 200, np.uint8), alpha])
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(Image.fromarray(rgba, mode="RGBA"), "PNG", exif=exif.tobytes())
+    turned: list[Image.Image] = []
+    turn = images.upright
+    monkeypatch.setattr(images, "upright", lambda image: turned.append(image) or turn(image))
+    rgb, cut = images.load_cutout(data)
+    assert len(turned) == 1
+    assert rgb.shape == (1, 3, 8, 4) and cut.shape == (8, 4) and (cut[:2] == 1).all()
+    assert (cut[2:] == 0).all() and (rgb[0, :, 2:] == 1).all()  # transparent: white

@@ -159,12 +159,25 @@ def test_azimuth_90_shows_the_cars_left_flank_nose_to_the_image_left(
 
 
 def test_the_template_mesh_moves_with_the_network() -> None:
-    """Its faces and UVs are no buffers: each loader moved them by hand after `.to`."""
+    """Its faces and UVs were no buffers: each loader moved them by hand after `.to`."""
     network = InverseGraphicsNet(TINY_NETWORK).to("meta")
     template = network.template
     tensors = (template.vertices, template.faces, template.uv, template.topology.edges)
     assert all(tensor.device.type == "meta" for tensor in tensors)
     assert network.to_codes.weight.device.type == "meta"
+
+
+def test_the_template_mesh_is_one_copy_cast_with_the_network() -> None:
+    """The deformation is added to the template's vertices: after `.double()` both must be
+    float64, and the template the renderer gets is the network's own buffers, not a copy."""
+    network = InverseGraphicsNet(TINY_NETWORK).double()
+    template = network.template
+    assert template.vertices.dtype == template.uv.dtype == torch.float64
+    assert template.faces.dtype == template.topology.faces.dtype == torch.int32
+    assert template.vertices.data_ptr() == network.template_vertices.data_ptr()
+    assert not any(key.startswith("template") for key in network.state_dict())
+    vertices, _ = network.decode_shape(torch.zeros(1, TINY_NETWORK.shape_dim, dtype=torch.float64))
+    assert vertices.dtype == torch.float64
 
 
 def test_an_object_unit_is_half_a_synthetic_car_and_depth_sets_the_scale() -> None:

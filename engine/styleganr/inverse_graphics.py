@@ -20,7 +20,7 @@ from engine.brief import brief_repr
 from engine.config import check_sizes
 from engine.render import render_mesh
 from engine.styleganr.camera import object_to_camera, projection
-from engine.styleganr.icosphere import Icosphere, icosphere
+from engine.styleganr.icosphere import Icosphere, MeshTopology, icosphere
 
 
 @dataclass
@@ -90,8 +90,17 @@ class InverseGraphicsNet(nn.Module):
     def __init__(self, config: InverseGraphicsConfig) -> None:
         super().__init__()
         self.config = config
-        self.template = icosphere(config.subdivisions)
-        self.register_buffer("template_vertices", self.template.vertices, persistent=False)
+        template = icosphere(config.subdivisions)
+        self._boundary_edges = template.topology.boundary_edges
+        for name, tensor in (
+            ("vertices", template.vertices),
+            ("faces", template.faces),
+            ("uv", template.uv),
+            ("uv_faces", template.uv_faces),
+            ("edges", template.topology.edges),
+            ("edge_faces", template.topology.edge_faces),
+        ):  # buffers, so that they move with the network; not saved: rebuilt from the config
+            self.register_buffer(f"template_{name}", tensor, persistent=False)
         channels = [config.width * 2**k for k in range(5)]
         blocks: list[nn.Module] = [nn.Conv2d(3, channels[0], 3, padding=1), nn.LeakyReLU(0.2)]
         for c_in, c_out in itertools.pairwise(channels):
@@ -99,7 +108,7 @@ class InverseGraphicsNet(nn.Module):
         self.encoder = nn.Sequential(*blocks)
         feature_dim = channels[-1] * (config.image_size // 16) ** 2
         self.to_codes = nn.Linear(feature_dim, config.shape_dim + config.texture_dim + 5)
-        num_vertices = len(self.template.vertices)
+        num_vertices = len(template.vertices)
         self.shape_decoder = nn.Sequential(
             nn.Linear(config.shape_dim, 256),
             nn.LeakyReLU(0.2),
@@ -122,11 +131,21 @@ class InverseGraphicsNet(nn.Module):
             self.shape_decoder[-1].weight.mul_(0.01)
             self.shape_decoder[-1].bias.zero_()
 
-    def _apply(self, fn, recurse=True):
-        """Move the template mesh (its faces and UVs are no buffers) with the network."""
-        super()._apply(fn, recurse)
-        self.template = self.template.to(self.template_vertices.device)
-        return self
+    @property
+    def template(self) -> Icosphere:
+        """The template mesh, where the network is (its tensors are the network's buffers)."""
+        return Icosphere(
+            vertices=self.template_vertices,
+            faces=self.template_faces,
+            uv=self.template_uv,
+            uv_faces=self.template_uv_faces,
+            topology=MeshTopology(
+                self.template_faces,
+                self.template_edges,
+                self.template_edge_faces,
+                self._boundary_edges,
+            ),
+        )
 
     def encode(
         self, image: torch.Tensor

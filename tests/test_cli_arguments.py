@@ -39,6 +39,7 @@ from engine.cli.arguments import (
 from engine.errors import GANliftError, out_of_memory, refused_path
 from engine.gan2shape import Gan2ShapeModel
 from engine.gan2shape.presets import PRESETS
+from engine.styleganr import load_view_codes, sample_view_codes, save_view_codes
 from launch import build_parser as build_launch_parser
 from tests.e2e.tiny_model import write_tiny_model
 from tests.tiny import tiny_gan, tiny_gan2shape_preset
@@ -556,3 +557,21 @@ def test_styleganr_actions_take_device_after_the_action_too(capsys) -> None:
         parse(["styleganr", "hand-label", "--views", "v", "--labels", "l", "--out", "o.safetensors",
                "--device", "cpu"])  # fmt: skip
     assert "unrecognized arguments: --device cpu" in capsys.readouterr().err
+
+
+def test_hand_labels_keep_their_angles_when_other_bins_are_asked_for(tmp_path: Path, capsys):
+    """Bin 3 of 12 is 90°; with --bins 24 the saved label silently became 45°."""
+    views, labels = tmp_path / "views.safetensors", tmp_path / "labels.json"
+    save_view_codes(sample_view_codes(tiny_gan()[0], 3, num_view_layers=2, seed=0), views)
+    label = ["styleganr", "hand-label", "--views", str(views), "--labels", str(labels)]
+    first = tmp_path / "a.safetensors"
+    assert engine_main([*label, "--set", "0=0", "1=3", "--out", str(first)]) == 0
+    saved = labels.read_text()
+    again = [*label, "--bins", "24", "--set", "2=12", "--out", str(tmp_path / "b.safetensors")]
+    assert engine_main(again) == 2
+    assert "holds 2 labels in 12 azimuth bins, which --bins 24" in capsys.readouterr().err
+    assert labels.read_text() == saved and not (tmp_path / "b.safetensors").exists()
+    same = [*label, "--bins", "12", "--set", "2=6", "--out", str(tmp_path / "c.safetensors")]
+    assert engine_main(same) == 0
+    cameras = load_view_codes(tmp_path / "c.safetensors").cameras
+    assert cameras[:, 0].tolist() == [0.0, 90.0, 180.0]

@@ -362,6 +362,12 @@ def _view_codes(args: argparse.Namespace) -> int:
 def _hand_label(args: argparse.Namespace) -> int:
     path = Path(args.labels)
     labels = load_hand_labels(path) if path.exists() else HandLabels()
+    if labels.bins and args.bins not in (None, labels.num_bins):
+        raise GANliftError(
+            f"{path} holds {counted(len(labels.bins), 'label')} in {labels.num_bins} azimuth "
+            f"bins, which --bins {args.bins} would turn to other angles; leave out --bins, or "
+            "pass a new --labels file."
+        )
     bins = dict(labels.bins)
     for item in args.set:
         index, separator, value = item.partition("=")

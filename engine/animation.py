@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, file_path
 from engine.errors import GANliftError
 from engine.images import to_uint8
 from engine.progress import ProgressFn, StopFn
@@ -103,7 +103,7 @@ def save_animation(frames: torch.Tensor, path: str | os.PathLike, *, fps: float 
     slow down anything above 50 fps), and Pillow merges identical consecutive GIF frames into
     one longer frame. The file is written beside ``path`` and renamed into place.
     """
-    path = Path(path)
+    path = file_path(path)
     suffix = path.suffix.lower()
     if suffix not in ANIMATION_FORMATS:
         raise GANliftError(

@@ -35,6 +35,8 @@ def _process_umask() -> int:
 
 _NEW_FILE_MODE = 0o666 & ~_process_umask()
 """The mode `open()` gives a new file; `mkstemp`'s temporary files are private (0600)."""
+_SEPARATORS = tuple(separator for separator in (os.sep, os.altsep) if separator)
+"""What ends a name that names a folder."""
 
 
 @contextmanager
@@ -47,7 +49,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fails on a full disk raises the system's OSError (ENOSPC) naming `path`, whatever it raised
     itself (torch.save: a RuntimeError about a stream position; safetensors: its own error).
     """
-    path = Path(path)
+    path = file_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(
@@ -165,17 +167,28 @@ def path_first(path: object, caller: str) -> Path:
             f"{caller} takes the file's path first, got {type_phrase(path)}; call "
             f"{caller}(path, ...)."
         )
-    return Path(path)
+    return file_path(path)
 
 
 def output_file(path: str | os.PathLike) -> Path:
     """`path` as a file a command will write when its work is done, checked now: its folder
     is made if missing, and the path itself must not be a folder."""
-    path = Path(path)
+    path = file_path(path)
     if _probe(path, "output file") and path.is_dir():
         raise GANliftError(f"Output file {path} is a folder; choose a file name.")
     output_folder(path.parent)
     return path
+
+
+def file_path(path: str | os.PathLike) -> Path:
+    """`path` as the Path of a file to write; a name ending in a separator is refused, as it
+    names a folder (`Path` drops the separator: `--out new/` became a file called `new`)."""
+    text = os.fspath(path)
+    if isinstance(text, str) and text.endswith(_SEPARATORS):
+        raise GANliftError(
+            f"Output file {text} names a folder (it ends in {text[-1]}); choose a file name."
+        )
+    return Path(path)
 
 
 def _probe(path: Path, role: str) -> bool:

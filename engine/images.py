@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageCms
 
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, file_path
 from engine.errors import GANliftError
 from engine.limits import DEFAULT_LIMITS, Limits, check_image_size, limits_from_environment
 from engine.wording import type_phrase
@@ -385,7 +385,7 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
     The format follows the suffix (see `SAVE_FORMATS`); the file appears complete or not
     at all, because it is written to a temporary file beside it and then renamed.
     """
-    path = Path(path)
+    path = file_path(path)
     file_format = image_format(path)
     pil_image = Image.fromarray(to_uint8(image))
     with atomic_path(path) as temporary:

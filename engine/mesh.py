@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.atomic import output_file
+from engine.atomic import file_path, output_file
 from engine.errors import GANliftError
 from engine.images import check_float_pixels, checked_mask, to_uint8
 from engine.render import depth_to_points, grid_faces, sample_texture, transform_points
@@ -184,7 +184,7 @@ def depth_to_mesh(
 def mesh_file(path: str | os.PathLike) -> Path:
     """`path` checked as a mesh file to write (a suffix of `MESH_FORMATS`, not a folder, in a
     folder that can be written); commands call it before their work."""
-    path = Path(path)
+    path = file_path(path)
     if path.suffix.lower() not in MESH_FORMATS:  # before output_file makes its folder
         raise GANliftError(
             f"Cannot save a mesh as '{path.name}'; use one of {', '.join(MESH_FORMATS)}."

@@ -12,6 +12,7 @@ import time
 from collections import namedtuple
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -19,6 +20,8 @@ import engine.atomic
 from engine.atomic import LEFTOVER_SECONDS, atomic_path, output_file, output_folder, save_torch
 from engine.errors import GANliftError, refused_path
 from engine.images import save_image
+from engine.mesh import TexturedMesh, save_mesh
+from engine.styleganr import ViewCodes, save_view_codes
 
 
 def mode_of(path: Path) -> int:
@@ -190,3 +193,19 @@ def test_other_write_errors_pass_through_unchanged(tmp_path: Path, monkeypatch) 
     assert raised.value is unpicklable
     with pytest.raises(GANliftError, match="one sentence"):
         _write_failing(tmp_path / "a.out", GANliftError("one sentence"))
+
+
+def test_a_name_ending_in_a_separator_is_a_folder_not_a_file(tmp_path: Path) -> None:
+    """`invert ... --out newlat/` wrote a file called newlat, `styleganr mesh --out m.glb/` a
+    mesh called m.glb."""
+    mesh = TexturedMesh(np.eye(3, dtype=np.float32), np.array([[0, 1, 2]]))
+    for name, write in [
+        ("new/", output_file),
+        ("new.png/", lambda path: save_image(torch.zeros(3, 4, 4), path)),
+        ("new.glb/", lambda path: save_mesh(mesh, path)),
+        ("new.pt/", lambda path: save_torch({}, path)),
+        ("new.safetensors/", lambda path: save_view_codes(ViewCodes(torch.zeros(2, 1, 4)), path)),
+    ]:
+        with pytest.raises(GANliftError, match=r"Output file .*/new\S*/ names a folder \(it ends"):
+            write(f"{tmp_path}/{name}")
+    assert list(tmp_path.iterdir()) == []

@@ -15,7 +15,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, file_path
 from engine.errors import GANliftError
 from engine.limits import check_seed
 from engine.progress import ProgressFn
@@ -200,7 +200,7 @@ def gan_view_pairs(
 def save_view_codes(views: ViewCodes, path: str | os.PathLike) -> Path:
     """Write view codes (and cameras and the GAN's fingerprint, if any) as one safetensors
     file."""
-    path = Path(path)
+    path = file_path(path)
     tensors = {"codes": views.codes.detach().cpu().contiguous()}
     if views.cameras is not None:
         tensors["cameras"] = views.cameras.detach().cpu().float().contiguous()

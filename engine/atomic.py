@@ -226,6 +226,19 @@ def write_json(
 
 def save_torch(data: Any, path: str | os.PathLike) -> Path:
     """`torch.save(data, path)` atomically; returns the path."""
+    path = torch_file(path)
     with atomic_path(path) as temporary:
         torch.save(data, temporary)
-    return Path(path)
+    return path
+
+
+def torch_file(path: str | os.PathLike) -> Path:
+    """`path` as the name of a file `torch.save` writes: not a .safetensors one, which
+    `torch.load` reads as safetensors, so that the file could never be read back."""
+    path = file_path(path)
+    if path.suffix.lower() == ".safetensors":
+        raise GANliftError(
+            f"Output file {path} would hold a torch file under a .safetensors name, which "
+            "torch.load takes for safetensors; give it a name ending in .pt."
+        )
+    return path

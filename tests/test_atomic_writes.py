@@ -209,3 +209,11 @@ def test_a_name_ending_in_a_separator_is_a_folder_not_a_file(tmp_path: Path) -> 
         with pytest.raises(GANliftError, match=r"Output file .*/new\S*/ names a folder \(it ends"):
             write(f"{tmp_path}/{name}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_torch_file_is_not_written_under_a_safetensors_name(tmp_path: Path) -> None:
+    """torch.load reads a .safetensors name as safetensors: such a file never loaded again."""
+    with pytest.raises(GANliftError, match=r"w\.safetensors would hold a torch file under a"):
+        save_torch({"step": 1}, tmp_path / "w.safetensors")
+    assert list(tmp_path.iterdir()) == []
+    assert torch.load(save_torch({"step": 1}, tmp_path / "w.bin")) == {"step": 1}

@@ -575,3 +575,21 @@ def test_hand_labels_keep_their_angles_when_other_bins_are_asked_for(tmp_path: P
     assert engine_main(same) == 0
     cameras = load_view_codes(tmp_path / "c.safetensors").cameras
     assert cameras[:, 0].tolist() == [0.0, 90.0, 180.0]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["invert", "default-face", "face.png", "--steps", "1"],
+        ["styleganr", "export", "--model", "default-car-styleganr"],
+        ["styleganr", "train-labeller", "--steps", "1"],
+        ["styleganr", "train-inverse", "--pairs", "p.pt"],
+        ["styleganr", "train-mapping", "--views", "v.safetensors"],
+    ],
+)
+def test_torch_files_are_refused_safetensors_names_before_the_work(command, capsys) -> None:
+    """Each wrote a torch file that no command could read back (torch.load takes the name for
+    safetensors): a labeller run could not be resumed."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*command, "--out", "state.safetensors"])
+    assert "state.safetensors would hold a torch file under a" in capsys.readouterr().err

@@ -12,6 +12,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Sequence
 
+from engine.atomic import torch_file
 from engine.errors import GANliftError, out_of_memory, refused_path
 from engine.limits import MAX_SEED
 
@@ -109,6 +110,16 @@ MAX_BATCH = 1024
 context in GAN2Shape's pretraining)."""
 MAX_THREADS = 1024
 """Most CPU threads a command may ask torch for (a huge count overflowed its setting)."""
+
+
+def torch_output(text: str) -> str:
+    """An --out that `torch.save` writes, its name checked before the work (see
+    `engine.atomic.torch_file`)."""
+    try:
+        torch_file(text)
+    except GANliftError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    return text
 
 
 def threads(text: str) -> int:

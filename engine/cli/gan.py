@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from engine.atomic import output_file
-from engine.cli.arguments import INTERRUPTED, add_device_option, at_least, seed
+from engine.cli.arguments import INTERRUPTED, add_device_option, at_least, seed, torch_output
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.evaluation.samples import generate_samples
@@ -66,7 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     invert.add_argument(
         "image", metavar="IMAGE", help="image file (centre-cropped; any size within the limits)"
     )
-    invert.add_argument("--out", default="latent.pt", help="latent file (%(default)s)")
+    invert.add_argument(
+        "--out", type=torch_output, default="latent.pt", help="latent file (%(default)s)"
+    )
     invert.add_argument(
         "--steps",
         type=at_least(1, maximum=MAX_INVERSION_STEPS),

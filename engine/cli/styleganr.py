@@ -20,6 +20,7 @@ from engine.cli.arguments import (
     at_least,
     positive,
     seed,
+    torch_output,
 )
 from engine.device import resolve_device
 from engine.errors import GANliftError
@@ -149,7 +150,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     hand.set_defaults(run=_hand_label)
 
     labeller = actions.add_parser("train-labeller", help="Train the view labeller on synth cars.")
-    labeller.add_argument("--out", required=True, help="state file (resumed if present)")
+    labeller.add_argument(
+        "--out", type=torch_output, required=True, help="state file (resumed if present)"
+    )
     labeller.add_argument(
         "--steps", type=_STEPS_TYPE, default=LabellerConfig.steps, help=_STEPS_HELP
     )
@@ -185,7 +188,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     auto.set_defaults(run=_auto_label)
 
     inverse = actions.add_parser("train-inverse", help="Train the inverse graphics network.")
-    inverse.add_argument("--out", required=True, help="state file (resumed if present)")
+    inverse.add_argument(
+        "--out", type=torch_output, required=True, help="state file (resumed if present)"
+    )
     source = inverse.add_mutually_exclusive_group(required=True)
     source.add_argument("--synthetic", action="store_true", help="train on synthetic cars")
     source.add_argument(
@@ -220,7 +225,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="inverse graphics state file, or a StyleGAN-R model (file or shipped name) whose "
         "network to use",
     )
-    mapping.add_argument("--out", required=True, help="model / state file (resumed if present)")
+    mapping.add_argument(
+        "--out", type=torch_output, required=True, help="model / state file (resumed if present)"
+    )
     mapping.add_argument(
         "--steps", type=_STEPS_TYPE, default=MappingTrainConfig.steps, help=_STEPS_HELP
     )
@@ -236,7 +243,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = actions.add_parser("export", help="Write a trained model for shipping.")
     export.add_argument("--model", required=True, help="model file from train-mapping")
     export.add_argument("--checkpoint", default=None, help="GAN (default: the recorded path)")
-    export.add_argument("--out", required=True, help="networks in float16, no training state")
+    export.add_argument(
+        "--out", type=torch_output, required=True, help="networks in float16, no training state"
+    )
     export.add_argument(
         "--segmenter", help="view labeller to include (photos are then read by outline too)"
     )

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from app.folders import remove_partial_uploads
-from engine.limits import MIB
+from engine.limits import MIB, in_mib
 from engine.wording import shown
 
 logger = logging.getLogger("ganlift.app")
@@ -158,7 +158,7 @@ class RequestBounds:
         await _answer(
             send,
             413,
-            f"The request is larger than {self.max_bytes / MIB:g} MiB; send images as uploaded "
+            f"The request is larger than {in_mib(self.max_bytes)}; send images as uploaded "
             "files (gradio_client's handle_file) and values as they are.",
         )
 

@@ -23,7 +23,13 @@ from PIL import Image, ImageCms
 
 from engine.atomic import atomic_path, file_path
 from engine.errors import GANliftError
-from engine.limits import DEFAULT_LIMITS, Limits, check_image_size, limits_from_environment
+from engine.limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_image_size,
+    in_mib,
+    limits_from_environment,
+)
 from engine.wording import type_phrase
 
 MAX_IMAGE_BYTES = DEFAULT_LIMITS.upload_bytes
@@ -581,6 +587,4 @@ def _too_many_pixels(name: str, max_pixels: int) -> GANliftError:
 
 
 def _too_many_bytes(name: str, max_bytes: int) -> GANliftError:
-    return GANliftError(
-        f"{name} is larger than {max_bytes // (1024 * 1024)} MiB; downscale or recompress it."
-    )
+    return GANliftError(f"{name} is larger than {in_mib(max_bytes)}; downscale or recompress it.")

@@ -27,6 +27,14 @@ from engine.errors import GANliftError
 from engine.progress import StopFn
 
 MIB = 1024 * 1024
+
+
+def in_mib(count: int) -> str:
+    """A byte count as the MiB a cap was given in: three significant digits ("64 MiB",
+    "0.5 MiB"), never rounded down to a whole number (a 0.5 MiB cap read "0 MiB")."""
+    return f"{count / MIB:.3g} MiB"
+
+
 MALLOC_ARENAS = 2
 """glibc malloc arenas the app process may use (see `cap_allocator_arenas`)."""
 _M_ARENA_MAX = -8
@@ -278,7 +286,7 @@ class JobGuard:
         if cap and self._memory() > cap:
             return (
                 f"The job was stopped because the server passed its memory limit of "
-                f"{cap // MIB} MiB; try again later or use a smaller image."
+                f"{in_mib(cap)}; try again later or use a smaller image."
             )
         return None
 

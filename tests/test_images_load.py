@@ -18,7 +18,7 @@ from engine import images
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import load_mask
 from engine.images import load_image, load_photo
-from engine.limits import DEFAULT_LIMITS
+from engine.limits import DEFAULT_LIMITS, MIB
 from tests.icc import ADOBE_RGB_D50, GAMMA, SRGB_D50, matrix_profile
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
@@ -259,6 +259,15 @@ def test_byte_cap_is_checked_for_files(tmp_path: Path) -> None:
     path.write_bytes(encode(Image.new("RGB", (20, 20)), "PNG"))
     with pytest.raises(GANliftError, match=r"big\.png' is larger than"):
         load_image(path, max_bytes=10)
+
+
+
+def test_a_cap_of_part_of_a_mib_is_named_as_given() -> None:
+    """--max-upload-mb 0.5 was told as "larger than 0 MiB"."""
+    data = encode(Image.effect_noise((600, 600), 64).convert("RGB"), "PNG")
+    assert len(data) > MIB // 2
+    with pytest.raises(GANliftError, match=r"is larger than 0\.5 MiB; downscale"):
+        load_image(data, max_bytes=MIB // 2)
 
 
 @pytest.mark.parametrize(

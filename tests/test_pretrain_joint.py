@@ -129,8 +129,9 @@ def test_pretrained_networks_are_refused_for_another_generator(trained, gan) -> 
     assert info["generator"] == generator_fingerprint(G)
     assert load_pretrained(result.path, PRESET, G).keys() == result.weights.keys()
     other = tiny_gan(SIZE, seed=9)[0]
-    with pytest.raises(GANliftError, match="pretrained on another StyleGAN2 than this one"):
+    with pytest.raises(GANliftError, match="pretrained on another StyleGAN2 than this one") as no:
         load_pretrained(result.path, PRESET, other)
+    assert "--quality" not in str(no.value)  # gan2shape-check and the app have no such option
     with pytest.raises(GANliftError, match="pretrained on another StyleGAN2"):
         quality_schedule(PRESET, "fast", result.path, other)
 

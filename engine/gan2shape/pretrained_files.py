@@ -51,7 +51,7 @@ def load_pretrained(
         raise GANliftError(
             f"Fast mode needs jointly pretrained GAN2Shape networks at {path}, which do not "
             f"exist; create them with `python -m engine gan2shape-pretrain --model <model> "
-            f"--out {path}` or use --quality full."
+            f"--out {path}`, or reconstruct at the full quality, which needs none."
         )
     if not path.with_suffix(".json").is_file():
         raise GANliftError(
@@ -80,7 +80,8 @@ def load_pretrained(
     if generator is not None and recorded not in (None, generator_fingerprint(generator)):
         raise GANliftError(
             f"The pretrained networks {path} were pretrained on another StyleGAN2 than this "
-            "one; pretrain them again for it (gan2shape-pretrain) or use --quality full."
+            "one; pretrain them again for it (gan2shape-pretrain), or reconstruct at the full "
+            "quality, which needs none."
         )
     source, fix = f"The pretrained networks {path}", "pretrain them again"
     if generator is None:

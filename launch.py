@@ -7,14 +7,12 @@ in the page when that model is not installed yet).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ipaddress
 import logging
 import os
-import signal
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from app import SERVER_PORT_SETTING, SERVER_PORT_VARIABLE  # first: gradio reads what it sets
@@ -46,6 +44,7 @@ from engine.limits import (
     limits_from_arguments,
     raise_open_file_limit,
 )
+from engine.progress import sigterm_as_ctrl_c
 from engine.render.rasterizer import resolve_backend
 from engine.styleganr.model import resolve_model_path
 from engine.wording import shown
@@ -129,22 +128,6 @@ def has_display() -> bool:
     if sys.platform in ("darwin", "win32"):
         return True
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
-@contextlib.contextmanager
-def sigterm_as_ctrl_c() -> Iterator[None]:
-    """Inside the block, SIGTERM (`kill`, a service manager, a container stop) stops the app
-    as Ctrl-C does, so the exit hooks run: the Open3D renderer's child process is stopped and
-    the temporary folders are deleted (Python's default SIGTERM skips both)."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def bare_address(host: str) -> str:

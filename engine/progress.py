@@ -100,6 +100,27 @@ def tqdm_progress(desc: str = "", unit: str = "step") -> Iterator[ProgressFn]:
 
 
 @contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """Inside the block, SIGTERM (`kill`, a service manager, a container stop) stops the
+    process as Ctrl-C does: exit hooks and `finally` blocks run (Python's default SIGTERM
+    skips them: the app's Open3D child and temporary folders stayed), and a command exits
+    with its Ctrl-C status. A thread other than the main one cannot take signals: there the
+    block changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
 def stop_on_signals() -> Iterator[StopFn]:
     """A `should_stop` that turns true at the first SIGINT/SIGTERM; a second one acts as usual."""
     stop = threading.Event()

@@ -42,6 +42,7 @@ from engine.gan2shape import read_depth_png, sample_input
 from engine.gan2shape.inputs import face_detector_available, prepare_input
 from engine.gan2shape.views import render_view
 from engine.images import load_image, save_image, shrunk_to, to_uint8
+from engine.progress import sigterm_as_ctrl_c
 from tests.e2e.tiny_model import SIZE, TINY_PRESET, tiny_app_context, write_tiny_model
 from tests.tiny import disc_on_noise, face_photo, tiny_channels, tiny_checkpoint
 
@@ -1228,7 +1229,7 @@ def test_sigterm_acts_as_ctrl_c_only_while_the_app_runs() -> None:
     """`launch.main()` called in a process of its own caller's (a test, a notebook) left SIGTERM
     raising KeyboardInterrupt there for good."""
     before = signal.getsignal(signal.SIGTERM)
-    with launch.sigterm_as_ctrl_c():
+    with sigterm_as_ctrl_c():
         assert signal.getsignal(signal.SIGTERM) is not before
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGTERM)

@@ -461,6 +461,26 @@ def test_ctrl_c_while_the_commands_load_is_one_line() -> None:
     assert (process.returncode, err, out) == (130, "interrupted\n", "")
 
 
+def test_sigterm_stops_any_command_as_ctrl_c_does(monkeypatch, capsys) -> None:
+    """The README promises exit status 130 for Ctrl-C or SIGTERM; commands that take no stop
+    request (sample, info, bench, styleganr mesh ...) died of the signal (143), their
+    `finally` blocks unrun."""
+    cleaned: list[bool] = []
+
+    def terminated(args: argparse.Namespace) -> int:
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        finally:
+            cleaned.append(True)
+        return 0
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr("engine.cli.gan.run_info", terminated)
+    assert engine_main(["info", "default-face"]) == 130
+    assert capsys.readouterr().err == "interrupted\n" and cleaned == [True]
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_a_failed_command_leaves_no_empty_out_folder_it_made(tmp_path: Path, capsys) -> None:
     """Commands make --out first (a bad one costs nothing); when they then fail, the empty
     folder they made goes again, and a folder that was there before stays."""

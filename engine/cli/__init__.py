@@ -26,6 +26,7 @@ from engine.cli.arguments import (
     refuse_inputs_as_outputs,
     report_error,
 )
+from engine.progress import sigterm_as_ctrl_c
 
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.batch",
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = expand_home(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)  # imports every command: seconds, torch among them
         refuse_inputs_as_outputs(args, argv)
-        with _out_folder_removed_if_left_empty(getattr(args, "out", None)):
+        with sigterm_as_ctrl_c(), _out_folder_removed_if_left_empty(getattr(args, "out", None)):
             return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

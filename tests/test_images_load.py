@@ -261,7 +261,6 @@ def test_byte_cap_is_checked_for_files(tmp_path: Path) -> None:
         load_image(path, max_bytes=10)
 
 
-
 def test_a_cap_of_part_of_a_mib_is_named_as_given() -> None:
     """--max-upload-mb 0.5 was told as "larger than 0 MiB"."""
     data = encode(Image.effect_noise((600, 600), 64).convert("RGB"), "PNG")

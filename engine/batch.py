@@ -34,6 +34,7 @@ from engine.limits import DEFAULT_LIMITS, Limits
 from engine.metrics import psnr_text
 from engine.perceptual import PerceptualLoss
 from engine.progress import ProgressFn, StopFn
+from engine.wording import counted
 
 REPORT_FILE = "batch-report.json"
 FINISHED_MARKER = "summary.json"
@@ -86,7 +87,7 @@ class BatchReport:
             f"{self.count(status)} {status}"
             for status in ("done", "skipped", "failed", "stopped", "pending")
         )
-        return "\n".join([*lines, f"{len(self.outcomes)} images: {totals}"])
+        return "\n".join([*lines, f"{counted(len(self.outcomes), 'image')}: {totals}"])
 
 
 def find_images(

@@ -16,7 +16,14 @@ import torch
 import torch.multiprocessing as mp
 from PIL import Image
 
-from engine.batch import REPORT_FILE, find_images, images_in_subfolders, reconstruct_batch
+from engine.batch import (
+    REPORT_FILE,
+    BatchReport,
+    ImageOutcome,
+    find_images,
+    images_in_subfolders,
+    reconstruct_batch,
+)
 from engine.cli import main
 from engine.cli.batch import SOME_FAILED
 from engine.errors import GANliftError
@@ -348,3 +355,8 @@ def test_the_batch_s_help_names_its_exit_status_for_failed_images(capsys) -> Non
         main(["reconstruct-batch", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
     assert f"Exits {SOME_FAILED} when some image failed." in shown
+
+
+def test_the_totals_of_one_image_say_one_image() -> None:
+    report = BatchReport([ImageOutcome("a.png", "done", 1.0)], path=None)
+    assert report.table().endswith("\n1 image: 1 done, 0 skipped, 0 failed, 0 stopped, 0 pending")

@@ -97,7 +97,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     weights.add_argument("--data", required=True, help="the GAN's training image folder")
     weights.add_argument("--out", required=True, help="JSON file to write")
     weights.add_argument(
-        "--samples", type=_count("n_samples"), default=4000, help="GAN samples read (%(default)s)"
+        "--samples",
+        type=_count("n_samples"),
+        default=4000,
+        help="GAN samples read, no fewer than --bins (%(default)s)",
     )
     weights.add_argument(
         "--labels", nargs="+", help="labels to balance (default: the category's gated ones)"

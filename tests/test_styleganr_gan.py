@@ -950,6 +950,28 @@ def test_export_with_a_checkpoint_records_where_the_gan_is_now(model, tmp_path) 
     assert load_styleganr(exported).generator_path == str(Path(checkpoint).resolve())
 
 
+def test_export_replaces_an_exported_model_but_never_a_training_run(
+    model, tmp_path, capsys
+) -> None:
+    """`export --out inv.pt` silently replaced a train-inverse state with networks alone."""
+    checkpoint = save_checkpoint(tmp_path / "gan", model.generator)
+    model = replace(model, generator_path=str(checkpoint))
+    source = save_styleganr(model, tmp_path / "model.pt")
+    runs = [
+        save_styleganr(model, tmp_path / "mapping-run.pt", training={"step": 3}),
+        write_state(tmp_path / "inverse.pt", {"format": "ganlift-styleganr-inverse-graphics"}),
+    ]
+    for run in runs:
+        before = run.read_bytes()
+        assert main(["styleganr", "export", "--model", str(source), "--out", str(run)]) == 2
+        assert "and its training state, which export" in capsys.readouterr().err
+        assert run.read_bytes() == before
+    exported = tmp_path / "exported.pt"
+    for _ in range(2):  # an export is replaced by the next
+        assert main(["styleganr", "export", "--model", str(source), "--out", str(exported)]) == 0
+    assert load_styleganr(exported).generator_path == str(checkpoint)
+
+
 def test_a_model_refuses_another_gan_of_the_same_shapes(model, tmp_path) -> None:
     model_file = save_styleganr(model, tmp_path / "model.pt")
     assert load_styleganr(model_file, generator=model.generator).views.codes.shape[0] == 4

@@ -29,6 +29,7 @@ from engine.limits import PHOTO_CAPS, add_limit_arguments, limits_from_arguments
 from engine.mesh import mesh_file, save_mesh
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.progress import StopFn, stop_on_signals, tqdm_progress
+from engine.state_kinds import STATE_KINDS, state_kind
 from engine.stylegan2 import generator_fingerprint, load_checkpoint
 from engine.styleganr import (
     PARTS,
@@ -64,9 +65,11 @@ from engine.styleganr import (
 )
 from engine.styleganr.config_io import load_config, save_config
 from engine.styleganr.labelling import MAX_AZIMUTH_BINS
+from engine.styleganr.model import MODEL_FORMAT
 from engine.styleganr.train_inverse import SYNTHETIC_PAIRS, stored_config
 from engine.synth import SEED_RANGES
 from engine.synth.generate import MIN_SIZE
+from engine.torch_files import read_torch_file
 from engine.wording import counted
 
 MAX_VIEW_CODES = 1024
@@ -549,6 +552,7 @@ def _recorded_checkpoint(checkpoint: str) -> str:
 
 
 def _export(args: argparse.Namespace) -> int:
+    _refuse_replacing_a_run(Path(args.out))
     model = _model(args)
     if args.checkpoint is not None:  # the exported file then finds the GAN where it is now
         model = replace(model, generator_path=_recorded_checkpoint(args.checkpoint))
@@ -557,6 +561,23 @@ def _export(args: argparse.Namespace) -> int:
     path = save_styleganr(model, args.out, half=True)
     print(f"-> {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0
+
+
+def _refuse_replacing_a_run(out: Path) -> None:
+    """Refuse an --out holding a training run (a train-inverse, train-labeller or train-mapping
+    state), which export, writing networks alone, would replace; an exported model may be."""
+    if not out.is_file():
+        return
+    try:
+        state = read_torch_file(out, missing="", damaged="")
+    except GANliftError:  # not a GANlift state: replaced as any output is
+        return
+    tag = state.get("format") if isinstance(state, dict) else None
+    if tag in STATE_KINDS and not (tag == MODEL_FORMAT and state.get("training") is None):
+        raise GANliftError(
+            f"--out {out} holds {state_kind(tag)} and its training state, which export "
+            "(networks only) would replace; export to another file name."
+        )
 
 
 def _export_views(args: argparse.Namespace) -> int:

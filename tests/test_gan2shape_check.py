@@ -118,6 +118,10 @@ def test_check_command_reads_the_networks_fast_mode_uses(tmp_path: Path, capsys)
     assert "yaw: correlation with the truth" in capsys.readouterr().out
     assert json.loads((tmp_path / "check.json").read_text())["count"] == 3
     weights = tmp_path / "tiny-gan2shape.safetensors"
+    config = weights.with_suffix(".json").read_text()  # read unnamed: the check's default
+    assert main([*check[:-1], str(weights.with_suffix(".json"))]) == 2
+    assert "is a file of the pretrained networks the command reads" in capsys.readouterr().err
+    assert weights.with_suffix(".json").read_text() == config
     state = safetensors.torch.load_file(str(weights))
     first = next(iter(state))
     safetensors.torch.save_file(state | {first: state[first] * math.nan}, str(weights))

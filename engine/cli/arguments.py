@@ -11,10 +11,12 @@ import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from engine.atomic import torch_file
 from engine.errors import GANliftError, out_of_memory, refused_path
 from engine.limits import MAX_SEED
+from engine.stylegan2.checkpoint import MODELS_DIR, is_model_name
 
 INTERRUPTED = 130
 """Exit status of a command that Ctrl-C (or a stop signal) ended early, as shells report
@@ -232,16 +234,16 @@ def refuse_inputs_as_outputs(args: argparse.Namespace, argv: Sequence[str]) -> N
     """Refuse a command that would write one of its output options over a file it reads (a
     .safetensors file's .json config beside it included): `invert m.pt face.png --out m.pt`
     replaced the checkpoint by a latent, and `--recon face.png` the photo, unsaid. The
-    refusal names each option as `argv` gave it."""
+    refusal names each option as `argv` gave it. An installed model named by its name
+    ("default-face") is read from its files in the models folder, its pretrained GAN2Shape
+    networks and StyleGAN-R models among them: `invert default-face ... --out
+    assets/models/default-face.json` replaced the shipped model's config."""
     inputs = {}
     for name, value in vars(args).items():
         for item in value if isinstance(value, list) else [value]:
-            if name in OUTPUT_OPTIONS or not isinstance(item, str) or not os.path.isfile(item):
+            if name in OUTPUT_OPTIONS or not isinstance(item, str):
                 continue
-            read = [item]
-            if item.endswith(".safetensors"):
-                read.append(item.removesuffix(".safetensors") + ".json")
-            for path in read:
+            for path in _files_read(item):
                 inputs.setdefault(os.path.realpath(path), _as_given(name, argv))
     for name in OUTPUT_OPTIONS:
         value = getattr(args, name, None)
@@ -250,6 +252,21 @@ def refuse_inputs_as_outputs(args: argparse.Namespace, argv: Sequence[str]) -> N
                 f"--{name} {value} is a file the command reads ({inputs[os.path.realpath(value)]});"
                 " write to another name so that it is kept."
             )
+
+
+def _files_read(item: str) -> list[Path]:
+    """The files an argument `item` names: itself (and a .safetensors file's .json), or an
+    installed model's files (`<name>.*` and `<name>-*`, such as its `-gan2shape` networks)."""
+    path = Path(item)
+    if path.is_file():
+        return [path, path.with_suffix(".json")] if path.suffix == ".safetensors" else [path]
+    if not is_model_name(item) or not MODELS_DIR.is_dir():
+        return []
+    return [
+        file
+        for file in MODELS_DIR.iterdir()
+        if file.is_file() and file.name.startswith((f"{item}.", f"{item}-"))
+    ]
 
 
 def _as_given(name: str, argv: Sequence[str]) -> str:

@@ -633,3 +633,22 @@ def test_torch_files_are_refused_safetensors_names_before_the_work(command, caps
     with pytest.raises(SystemExit):
         build_parser().parse_args([*command, "--out", "state.safetensors"])
     assert "state.safetensors would hold a torch file under a" in capsys.readouterr().err
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The subcommand parsers of `parser`, by name."""
+    (choices,) = [a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return choices
+
+
+def test_every_styleganr_model_option_offers_the_shipped_names() -> None:
+    """set-camera, swap and export took a shipped name but said 'model file from train-mapping'."""
+    actions = _subcommands(_subcommands(build_parser())["styleganr"])
+    helps = {
+        name: action.help
+        for name, parser in actions.items()
+        for action in parser._actions
+        if action.dest == "model"
+    }
+    assert {"export", "set-camera", "swap", "mesh"} <= helps.keys()
+    assert set(helps.values()) == {"model file or shipped model's name"}, helps

@@ -244,7 +244,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mapping.set_defaults(run=_train_mapping)
 
     export = actions.add_parser("export", help="Write a trained model for shipping.")
-    export.add_argument("--model", required=True, help="model file from train-mapping")
+    export.add_argument("--model", required=True, help="model file or shipped model's name")
     export.add_argument("--checkpoint", default=None, help="GAN (default: the recorded path)")
     export.add_argument(
         "--out", type=torch_output, required=True, help="networks in float16, no training state"
@@ -311,7 +311,7 @@ def _view_codes_file(text: str) -> str:
 
 
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model file from train-mapping")
+    parser.add_argument("--model", required=True, help="model file or shipped model's name")
     parser.add_argument("--checkpoint", default=None, help="GAN (default: the recorded path)")
     parser.add_argument("--seed", type=seed, default=0, help="of the first sample (%(default)s)")
     parser.add_argument(

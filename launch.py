@@ -7,6 +7,7 @@ in the page when that model is not installed yet).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import os
@@ -24,7 +25,7 @@ from app.session import AppContext
 from app.settings import AppSettings
 from app.sign_in import SIGN_IN_MESSAGE, SignInCheck, read_sign_ins
 from app.ui import PAGE_CSS, PAGE_JS, build_app
-from app.viewer import create_viewer
+from app.viewer import PendingProbe, create_viewer
 from app.visitors import VisitorField
 from engine.cli.arguments import (
     INTERRUPTED,
@@ -219,7 +220,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Load the models `args` name, then serve the app until Ctrl-C or SIGTERM."""
+    """Load the models `args` name, then serve the app until Ctrl-C or SIGTERM. `--viewer
+    auto`'s Open3D probe runs meanwhile (a child process; stopped if the start fails)."""
+    with PendingProbe() if args.viewer == "auto" else contextlib.nullcontext() as probe:
+        return _serve(args, probe)
+
+
+def _serve(args: argparse.Namespace, probe: PendingProbe | None) -> int:
+    """`serve`, its probe started (None where `--viewer` names a viewer outright)."""
     try:
         args.port = listening_port(args.port)
         check_address(args.host, args.port)
@@ -268,7 +276,8 @@ def serve(args: argparse.Namespace) -> int:
     raise_open_file_limit()
     keep_local_requests_direct(args.host)
     os.environ.pop("GRADIO_DEBUG", None)  # it blocks in launch(): a stop left the process up
-    context = AppContext(settings, models, create_viewer(args.viewer))
+    viewer = create_viewer(args.viewer, None if probe is None else probe.result())
+    context = AppContext(settings, models, viewer)
     demo = build_app(context)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     demo.launch(

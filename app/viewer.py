@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Literal, Protocol
@@ -234,22 +235,57 @@ class OffscreenProbe:
     """It ran on a software graphics device (Mesa's llvmpipe, SwiftShader): seconds a frame."""
 
 
+class PendingProbe:
+    """`probe_open3d_offscreen` started in the background, so that its child's second or so
+    overlaps other work (the app loads its models meanwhile): `result()` waits for the answer,
+    and leaving the `with` block stops a child still running."""
+
+    def __init__(self) -> None:
+        self._deadline = time.monotonic() + _PROBE_SECONDS
+        self._child = subprocess.Popen(
+            [sys.executable, "-c", _PROBE_SCRIPT],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
+        self._answer: OffscreenProbe | None = None
+
+    def result(self) -> OffscreenProbe:
+        """What the trial frame showed; a child still rendering `_PROBE_SECONDS` after its start
+        is stopped and counts as not working."""
+        if self._answer is None:
+            try:
+                stdout, stderr = self._child.communicate(
+                    timeout=max(0.0, self._deadline - time.monotonic())
+                )
+            except subprocess.TimeoutExpired:
+                self._stop()
+                self._answer = OffscreenProbe(works=False, software=False)
+            else:
+                log = f"{stdout}\n{stderr}"
+                self._answer = OffscreenProbe(
+                    self._child.returncode == 0, names_software_device(log)
+                )
+        return self._answer
+
+    def __enter__(self) -> PendingProbe:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._child.poll() is None:
+            self._stop()
+
+    def _stop(self) -> None:
+        self._child.kill()
+        self._child.communicate()
+
+
 def probe_open3d_offscreen() -> OffscreenProbe:
     """Render one small Open3D frame in a child process (a missing graphics driver can crash
     the process instead of raising) and read from its log whether the device is software."""
-    try:
-        probe = subprocess.run(
-            [sys.executable, "-c", _PROBE_SCRIPT],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=_PROBE_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return OffscreenProbe(works=False, software=False)
-    log = f"{probe.stdout}\n{probe.stderr}"
-    return OffscreenProbe(probe.returncode == 0, names_software_device(log))
+    with PendingProbe() as probe:
+        return probe.result()
 
 
 def names_software_device(log: str) -> bool:

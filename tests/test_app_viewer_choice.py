@@ -7,9 +7,11 @@ import logging
 
 import pytest
 
+from app import viewer
 from app.viewer import (
     OffscreenProbe,
     Open3DViewer,
+    PendingProbe,
     TorchViewer,
     create_viewer,
     names_software_device,
@@ -56,3 +58,28 @@ def test_an_explicit_choice_is_kept_whatever_the_device() -> None:
     assert isinstance(viewer, Open3DViewer)
     viewer.close()
     assert isinstance(create_viewer("torch", software), TorchViewer)
+
+
+def test_a_background_probe_reads_its_child_s_log_and_exit(monkeypatch) -> None:
+    monkeypatch.setattr(viewer, "_PROBE_SCRIPT", f"print({MESA_LOG!r})")
+    with PendingProbe() as probe:
+        assert probe.result() == OffscreenProbe(works=True, software=True)
+    monkeypatch.setattr(viewer, "_PROBE_SCRIPT", "import sys; sys.exit(-11)")  # a driver crash
+    with PendingProbe() as probe:
+        assert probe.result() == OffscreenProbe(works=False, software=False)
+
+
+def test_a_probe_past_its_time_is_stopped_and_counts_as_not_working(monkeypatch) -> None:
+    monkeypatch.setattr(viewer, "_PROBE_SCRIPT", "import time; time.sleep(60)")
+    monkeypatch.setattr(viewer, "_PROBE_SECONDS", 0.5)
+    with PendingProbe() as probe:
+        assert probe.result() == OffscreenProbe(works=False, software=False)  # not waited for
+        assert probe._child.returncode is not None  # killed, not left rendering
+
+
+def test_a_start_that_fails_stops_its_probe(monkeypatch) -> None:
+    """The app probes while it loads its models; a bad model must not leave the child."""
+    monkeypatch.setattr(viewer, "_PROBE_SCRIPT", "import time; time.sleep(60)")
+    with pytest.raises(RuntimeError), PendingProbe() as probe:
+        raise RuntimeError("the model file is damaged")
+    assert probe._child.returncode is not None

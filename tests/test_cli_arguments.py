@@ -560,23 +560,30 @@ def test_outputs_that_are_the_commands_own_inputs_are_refused(tmp_path: Path, ca
     assert config.read_text() == "{}"
 
 
-def test_an_installed_model_named_by_its_name_is_an_input_too(tmp_path, monkeypatch, capsys):
+def test_a_checkpoint_named_without_its_file_is_an_input_too(tmp_path, monkeypatch, capsys):
     """`invert default-face ... --out assets/models/default-face.json` replaced the shipped
-    model's config by a latent; `gan2shape-check --model default-face --json
-    assets/models/default-face-gan2shape.json` its pretrained networks' config."""
-    monkeypatch.setattr("engine.cli.arguments.MODELS_DIR", tmp_path)
-    files = [tmp_path / name for name in ("mine.json", "mine-gan2shape.json", "minefield.json")]
-    for file in files:
-        file.write_text("{}")
+    model's config by a latent, as `invert runs/mine ... --out runs/mine.json` did its own;
+    the files beside them (pretrained networks, StyleGAN-R models) stay outputs."""
+    monkeypatch.setattr("engine.cli.arguments.MODELS_DIR", tmp_path / "models")
+    installed, run = tmp_path / "models" / "mine.json", tmp_path / "runs" / "mine.json"
+    for config in (installed, run):
+        config.parent.mkdir()
+        config.write_text("{}")
+        config.with_suffix(".safetensors").write_text("weights")
     photo = tmp_path / "face.png"
     Image.new("RGB", (32, 32)).save(photo)
-    code = engine_main(["invert", "mine", str(photo), "--steps", "1", "--out", str(files[0])])
-    assert code == 2 and "is a file the command reads (checkpoint)" in capsys.readouterr().err
-    check = ["gan2shape-check", "--model", "mine", "--json", str(files[1])]
-    assert engine_main(check) == 2 and "reads (--model)" in capsys.readouterr().err
-    assert all(file.read_text() == "{}" for file in files)
-    another_models = ["invert", "mine", str(photo), "--out", str(files[2])]
-    refuse_inputs_as_outputs(build_parser().parse_args(another_models), another_models)
+    for model, config in (("mine", installed), (str(run.with_suffix("")), run)):
+        code = engine_main(["invert", model, str(photo), "--steps", "1", "--out", str(config)])
+        assert code == 2 and "is a file the command reads (checkpoint)" in capsys.readouterr().err
+        assert config.read_text() == "{}"
+    beside = [
+        ["gan2shape-pretrain", "--model", "mine", "--resume",
+         "--out", str(installed.with_name("mine-gan2shape.safetensors"))],
+        ["styleganr", "export", "--model", "m.pt", "--checkpoint", "mine",
+         "--out", str(installed.with_name("mine-styleganr.pt"))],
+    ]  # fmt: skip
+    for argv in beside:
+        refuse_inputs_as_outputs(build_parser().parse_args(argv), argv)
 
 
 def test_the_app_s_help_names_the_presets_there_are(monkeypatch) -> None:

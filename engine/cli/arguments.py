@@ -16,7 +16,7 @@ from pathlib import Path
 from engine.atomic import torch_file
 from engine.errors import GANliftError, out_of_memory, refused_path
 from engine.limits import MAX_SEED
-from engine.stylegan2.checkpoint import MODELS_DIR, is_model_name
+from engine.stylegan2.checkpoint import MODELS_DIR, is_model_name, safetensors_path
 
 INTERRUPTED = 130
 """Exit status of a command that Ctrl-C (or a stop signal) ended early, as shells report
@@ -234,10 +234,9 @@ def refuse_inputs_as_outputs(args: argparse.Namespace, argv: Sequence[str]) -> N
     """Refuse a command that would write one of its output options over a file it reads (a
     .safetensors file's .json config beside it included): `invert m.pt face.png --out m.pt`
     replaced the checkpoint by a latent, and `--recon face.png` the photo, unsaid. The
-    refusal names each option as `argv` gave it. An installed model named by its name
-    ("default-face") is read from its files in the models folder, its pretrained GAN2Shape
-    networks and StyleGAN-R models among them: `invert default-face ... --out
-    assets/models/default-face.json` replaced the shipped model's config."""
+    refusal names each option as `argv` gave it. A checkpoint named without its file's
+    suffix, or an installed model by its name, is read from its files (`invert default-face
+    ... --out assets/models/default-face.json` replaced the shipped model's config)."""
     inputs = {}
     for name, value in vars(args).items():
         for item in value if isinstance(value, list) else [value]:
@@ -255,18 +254,20 @@ def refuse_inputs_as_outputs(args: argparse.Namespace, argv: Sequence[str]) -> N
 
 
 def _files_read(item: str) -> list[Path]:
-    """The files an argument `item` names: itself (and a .safetensors file's .json), or an
-    installed model's files (`<name>.*` and `<name>-*`, such as its `-gan2shape` networks)."""
+    """The files an argument `item` names: the file itself, else the weights file of a
+    checkpoint named without its suffix (`runs/mine`) and an installed model's files
+    (`default-face.*`); with each .safetensors file its .json config."""
     path = Path(item)
     if path.is_file():
-        return [path, path.with_suffix(".json")] if path.suffix == ".safetensors" else [path]
-    if not is_model_name(item) or not MODELS_DIR.is_dir():
+        found = [path]
+    elif not path.name.strip():  # "", ".", "/": no file's name
         return []
-    return [
-        file
-        for file in MODELS_DIR.iterdir()
-        if file.is_file() and file.name.startswith((f"{item}.", f"{item}-"))
-    ]
+    else:
+        found = [safetensors_path(path)]
+        if is_model_name(item) and MODELS_DIR.is_dir():
+            found += [file for file in MODELS_DIR.iterdir() if file.name.startswith(f"{item}.")]
+    found = [file for file in found if file.is_file()]
+    return found + [file.with_suffix(".json") for file in found if file.suffix == ".safetensors"]
 
 
 def _as_given(name: str, argv: Sequence[str]) -> str:

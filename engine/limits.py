@@ -30,9 +30,9 @@ MIB = 1024 * 1024
 
 
 def in_mib(count: int) -> str:
-    """A byte count as the MiB a cap was given in: three significant digits ("64 MiB",
-    "0.5 MiB"), never rounded down to a whole number (a 0.5 MiB cap read "0 MiB")."""
-    return f"{count / MIB:.3g} MiB"
+    """A byte count as the MiB a cap was given in ("6000 MiB", "0.5 MiB"), never rounded down
+    to a whole number (a 0.5 MiB cap read "0 MiB")."""
+    return f"{count / MIB:g} MiB"
 
 
 MALLOC_ARENAS = 2

@@ -18,7 +18,7 @@ from engine import images
 from engine.errors import GANliftError
 from engine.gan2shape.inputs import load_mask
 from engine.images import load_image, load_photo
-from engine.limits import DEFAULT_LIMITS, MIB
+from engine.limits import DEFAULT_LIMITS, MIB, in_mib
 from tests.icc import ADOBE_RGB_D50, GAMMA, SRGB_D50, matrix_profile
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
@@ -267,6 +267,11 @@ def test_a_cap_of_part_of_a_mib_is_named_as_given() -> None:
     assert len(data) > MIB // 2
     with pytest.raises(GANliftError, match=r"is larger than 0\.5 MiB; downscale"):
         load_image(data, max_bytes=MIB // 2)
+    assert [in_mib(int(cap * MIB)) for cap in (6000, 6144.5, 64)] == [
+        "6000 MiB",
+        "6144.5 MiB",
+        "64 MiB",
+    ]  # not 6e+03
 
 
 @pytest.mark.parametrize(

@@ -253,11 +253,13 @@ class PendingProbe:
 
     def result(self) -> OffscreenProbe:
         """What the trial frame showed; a child still rendering `_PROBE_SECONDS` after its start
-        is stopped and counts as not working."""
+        is stopped and counts as not working (one that has finished is read however late the
+        answer is asked for)."""
         if self._answer is None:
+            ended = self._child.poll() is not None
             try:
                 stdout, stderr = self._child.communicate(
-                    timeout=max(0.0, self._deadline - time.monotonic())
+                    timeout=None if ended else max(0.0, self._deadline - time.monotonic())
                 )
             except subprocess.TimeoutExpired:
                 self._stop()

@@ -69,6 +69,15 @@ def test_a_background_probe_reads_its_child_s_log_and_exit(monkeypatch) -> None:
         assert probe.result() == OffscreenProbe(works=False, software=False)
 
 
+def test_an_answer_that_came_in_is_read_however_late_it_is_asked_for(monkeypatch) -> None:
+    """The app asks once its models are loaded, which may be past the probe's time."""
+    monkeypatch.setattr(viewer, "_PROBE_SCRIPT", f"print({GPU_LOG!r})")
+    monkeypatch.setattr(viewer, "_PROBE_SECONDS", 0.0)
+    with PendingProbe() as probe:
+        probe._child.wait()
+        assert probe.result() == OffscreenProbe(works=True, software=False)
+
+
 def test_a_probe_past_its_time_is_stopped_and_counts_as_not_working(monkeypatch) -> None:
     monkeypatch.setattr(viewer, "_PROBE_SCRIPT", "import time; time.sleep(60)")
     monkeypatch.setattr(viewer, "_PROBE_SECONDS", 0.5)

@@ -153,7 +153,7 @@ def reconstruct(
     _stop_when_closed(session, request)
     with session.action("reconstruct") as stopped:
         check_quality(quality)
-        model, source = session.model(), session.require_input()
+        choice, model, source = session.model_choice, session.model(), session.require_input()
         image, mask, photo = _framed_input(session, model)
         preset, init = quality_schedule(
             model.preset, quality, model.pretrained, model.generator, start=model.start
@@ -179,6 +179,11 @@ def reconstruct(
             raise GANliftError(guard.reason) from early
         if stopped():
             raise StoppedEarly("Reconstruct was stopped; the results from before it are kept.")
+        if session.model_choice != choice:  # loaded while this ran: its result is of no use
+            raise GANliftError(
+                "Another model was loaded while Reconstruct ran, so its result was dropped; "
+                "run Reconstruct again."
+            )
         _warn_if_capped(guard)
         session.set_recovery(recovery, texture_source(photo, model.preset), source)
         ambient, diffuse, light_x, light_y = (

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -1176,6 +1177,26 @@ def test_the_status_says_when_the_recovery_is_of_another_input(
     assert "not the current input" not in outputs.status
     _, status = reconstruct.sample(session, 4)  # drawn while (or after) the job ran
     assert "**Recovery:** of GAN sample, seed 3 (not the current input), finished" in status
+
+
+def test_a_run_that_ends_after_another_model_was_loaded_is_dropped(
+    context: AppContext, monkeypatch
+) -> None:
+    """Its face result was installed under the car model, whose renders then refused it."""
+    session = Session(context)
+    reconstruct.sample(session, 3)
+    other = replace(session.model_choice, name="another")
+    run = reconstruct.recover
+
+    def model_loaded_meanwhile(*args, **kwargs):
+        recovery = run(*args, **kwargs)
+        session.use_model(other)
+        return recovery
+
+    monkeypatch.setattr(reconstruct, "recover", model_loaded_meanwhile)
+    with pytest.raises(gr.Error, match="Another model was loaded while Reconstruct ran"):
+        reconstruct.reconstruct(session, "fast")
+    assert session.recovery is None and session.model_choice == other
 
 
 def test_emptying_after_an_event_suits_each_components_count(context: AppContext) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import gradio as gr
-from gradio.exceptions import InvalidPathError
+from gradio.exceptions import ComponentProcessingError, InvalidPathError
 from pydantic import ValidationError
 
 from engine.wording import counted, shown
@@ -107,6 +107,14 @@ def name_refused_api_values(demo: gr.Blocks) -> None:
         except ValidationError as error:
             refused = next(
                 (pair for pair in given if _data_model_name(pair[0]) == error.title), None
+            )
+            if refused is None:
+                raise
+            raise gr.Error(_form_refusal(*refused), print_exception=False) from None
+        except ComponentProcessingError:  # no check of its form: a table sent as None
+            refused = next(
+                (pair for pair in given if isinstance(pair[0], gr.Dataframe) and pair[1] is None),
+                None,
             )
             if refused is None:
                 raise

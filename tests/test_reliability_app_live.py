@@ -180,6 +180,12 @@ def test_api_values_get_one_sentence_naming_the_control(server, files, tmp_path)
             "The table 'Azimuth bins' must be sent as {'headers': ['view', 'azimuth bin'], "
             "'data': [[view, azimuth bin], ...]}, got [[0, 1]].",
         ),
+        (
+            "/save_view_labels",
+            (None, 8, 10),  # Gradio's own processing error, with a traceback in the log
+            "The table 'Azimuth bins' must be sent as {'headers': ['view', 'azimuth bin'], "
+            "'data': [[view, azimuth bin], ...]}, got None.",
+        ),
     ]
     for endpoint, arguments, message in values:
         with pytest.raises(gradio_client.exceptions.AppError, match=re.escape(message)):

@@ -23,6 +23,7 @@ from engine.gan2shape.release import RELEASE_FILES, read_release
 from engine.stylegan2 import Checkpoint, Discriminator, Generator, load_checkpoint
 from engine.stylegan2.checkpoint import MODELS_DIR, is_model_name
 from engine.styleganr import StyleGANR, load_styleganr
+from engine.wording import shown
 
 DEFAULT_MODELS = ("default-face", "default-car")
 """Models trained by this project and shipped in `assets/models` (same-named presets)."""
@@ -51,18 +52,19 @@ class ModelChoice:
                 f"The default model '{self.name}' is not installed yet (expected {self.path}); "
                 "start with --model PATH or load a checkpoint in the Models tab."
             )
+        path = shown(str(self.path))
         if self.path.is_dir():
-            return (
-                f"Checkpoint {self.path} is a folder; give the path of the checkpoint file in it."
-            )
+            return f"Checkpoint {path} is a folder; give the path of the checkpoint file in it."
+        if self.path.exists():  # a device, a pipe: no file to read weights from
+            return f"Checkpoint {path} is not a regular file; give a checkpoint file."
         if is_model_name(self.name):  # a name, such as a mistyped default model's
             return (
                 f"No model named '{self.name}' and no such file; name one of "
                 f"{', '.join(DEFAULT_MODELS)} or give a checkpoint's path."
             )
         return (
-            f"Checkpoint {self.path} does not exist; check the path, or load another checkpoint "
-            "in the Models tab."
+            f"Checkpoint {path} does not exist; check the path, or load another checkpoint in "
+            "the Models tab."
         )
 
 

@@ -316,10 +316,11 @@ class Session:
         except gr.Error:
             raise
         except Exception as error:
-            logger.exception("%s failed", name)
-            if (sentence := refused_path(error)) is not None:
+            if (sentence := refused_path(error)) is not None:  # the system's, about a path
                 message = f"{name.capitalize()} failed: {sentence}"
+                logger.warning("%s failed: %s", name, sentence)
                 raise gr.Error(message, print_exception=False) from error
+            logger.exception("%s failed", name)
             if (phrase := out_of_memory(error)) is not None:
                 raise gr.Error(
                     f"{name.capitalize()} {phrase}; the server is short of memory: try again "

@@ -10,6 +10,8 @@ recognised so that they too read as one sentence.
 import errno
 import re
 
+from engine.wording import shown
+
 
 class GANliftError(Exception):
     """A failure caused by the user's input, with a message that says what to do."""
@@ -56,6 +58,7 @@ _PATH_FIXES = {
     errno.EROFS: "choose a writable location",
     errno.ENOSPC: "free some disk space or choose another disk",
     errno.EDQUOT: "free some of your disk quota or choose another disk",
+    errno.EIO: "a disk or device failed to read it, so choose another file",
 }
 """The OSErrors that are about a path the user chose or the disk it is on, never a bug,
 and what to do about each."""
@@ -69,5 +72,5 @@ def refused_path(error: BaseException) -> str | None:
         return None
     if error.filename is None and error.errno not in (errno.ENOSPC, errno.EDQUOT):
         return None
-    where = f" ({error.filename})" if error.filename else ""
+    where = f" ({shown(str(error.filename))})" if error.filename else ""
     return f"{error.strerror}{where}; {_PATH_FIXES[error.errno]}."

@@ -44,6 +44,7 @@ from engine.gan2shape.inputs import face_detector_available, prepare_input
 from engine.gan2shape.views import render_view
 from engine.images import load_image, save_image, shrunk_to, to_uint8
 from engine.progress import sigterm_as_ctrl_c
+from engine.wording import shown
 from tests.e2e.tiny_model import SIZE, TINY_PRESET, tiny_app_context, write_tiny_model
 from tests.tiny import disc_on_noise, face_photo, tiny_channels, tiny_checkpoint
 
@@ -308,7 +309,8 @@ def test_launch_refuses_paths_the_system_refuses(tmp_path, capsys) -> None:
         path = tmp_path / ("a" * 300 + ".json")
         assert launch.main([option, str(path), *FREE_PORT]) == 2
         assert (
-            capsys.readouterr().err == f"error: File name too long ({path}); give a shorter name.\n"
+            capsys.readouterr().err
+            == f"error: File name too long ({shown(str(path))}); give a shorter name.\n"
         )
 
 
@@ -1177,6 +1179,21 @@ def test_the_status_says_when_the_recovery_is_of_another_input(
     assert "not the current input" not in outputs.status
     _, status = reconstruct.sample(session, 4)  # drawn while (or after) the job ran
     assert "**Recovery:** of GAN sample, seed 3 (not the current input), finished" in status
+
+
+def test_a_path_the_system_refuses_is_one_short_sentence_and_one_log_line(
+    context: AppContext, caplog
+) -> None:
+    """A 5,000-character path came back whole, and each call logged a traceback."""
+    session = Session(context)
+    long = "/tmp/" + "y" * 5000 + ".pt"
+    with (
+        caplog.at_level(logging.INFO, logger="ganlift.app"),
+        pytest.raises(gr.Error, match=r"File name too long \(/tmp/y+\.\.\. \(5,008 char") as no,
+    ):
+        model_tab.load_model(session, long, "auto")
+    assert len(no.value.message) < 300
+    assert caplog.records and all(record.exc_info is None for record in caplog.records)
 
 
 def test_a_run_that_ends_after_another_model_was_loaded_is_dropped(

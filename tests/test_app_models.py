@@ -50,3 +50,12 @@ def test_the_least_recently_used_model_goes_beyond_the_capacity(files) -> None:
     third = store.load(choice(c, preset))  # so b goes
     assert store.load(choice(c, preset)) is third and store.load(choice(a, preset)) is first
     assert store.load(choice(b, preset)) is not second  # loaded again
+
+
+def test_a_checkpoint_that_is_no_regular_file_is_told_so() -> None:
+    """/dev/zero was told 'does not exist'."""
+    device = ModelChoice("/dev/zero", Path("/dev/zero"), None)
+    assert not device.installed
+    assert device.missing_message == (
+        "Checkpoint /dev/zero is not a regular file; give a checkpoint file."
+    )

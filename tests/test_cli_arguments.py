@@ -41,6 +41,7 @@ from engine.errors import GANliftError, out_of_memory, refused_path
 from engine.gan2shape import Gan2ShapeModel
 from engine.gan2shape.presets import PRESETS
 from engine.styleganr import load_view_codes, sample_view_codes, save_view_codes
+from engine.wording import shown
 from launch import build_parser as build_launch_parser
 from tests.e2e.tiny_model import write_tiny_model
 from tests.tiny import tiny_gan, tiny_gan2shape_preset
@@ -124,12 +125,19 @@ def test_running_out_of_memory_is_one_line_and_exit_2(failure, monkeypatch, caps
 
 
 def test_paths_the_system_refuses_are_told_from_other_errors(tmp_path: Path, capsys) -> None:
-    long = OSError(errno.ENAMETOOLONG, "File name too long", "/tmp/" + "a" * 300)
-    assert refused_path(long) == f"File name too long ({long.filename}); give a shorter name."
+    long = OSError(errno.ENAMETOOLONG, "File name too long", "/tmp/" + "a" * 5000)
+    assert refused_path(long) == (
+        f"File name too long ({'/tmp/' + 'a' * 195}... (5,005 characters)); give a shorter name."
+    )  # an app's visitor sent 5,000 characters and had them all back
     full = OSError(errno.ENOSPC, "No space left on device")
     assert (
         refused_path(full)
         == "No space left on device; free some disk space or choose another disk."
+    )
+    unreadable = OSError(errno.EIO, "Input/output error", "/proc/self/mem")  # a device's
+    assert refused_path(unreadable) == (
+        "Input/output error (/proc/self/mem); a disk or device failed to read it, so choose "
+        "another file."
     )
     assert refused_path(FileNotFoundError(errno.ENOENT, "No such file", "x")) is None  # a bug's
     assert refused_path(PermissionError(errno.EPERM, "Operation not permitted")) is None
@@ -137,7 +145,7 @@ def test_paths_the_system_refuses_are_told_from_other_errors(tmp_path: Path, cap
     checkpoint = tmp_path / ("a" * 300 + ".pt")  # stat() raised it from deep in the loader
     assert engine_main(["sample", str(checkpoint), "--out", str(tmp_path / "grid.png")]) == 2
     err = capsys.readouterr().err
-    assert err == f"error: File name too long ({checkpoint}); give a shorter name.\n"
+    assert err == f"error: File name too long ({shown(str(checkpoint))}); give a shorter name.\n"
 
 
 def test_bugs_keep_their_traceback(monkeypatch) -> None:

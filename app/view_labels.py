@@ -94,16 +94,26 @@ def save_view_labels(
 
 
 def _table_bins(table: list[list], count: int) -> dict[int, int]:
-    """View index → azimuth bin from the table's rows (row i is view code i; blank bins are
-    skipped)."""
+    """View index → azimuth bin from the table's rows, each naming its view code in its first
+    column (a table sorted on the page, or rows sent in another order, keep their views);
+    blank bins are skipped."""
     if len(table) != count:
         raise GANliftError(
             f"The labels table has {counted(len(table), 'row')} for "
             f"{counted(count, 'view code')}; draw the view codes again."
         )
-    bins = {}
-    for index, row in enumerate(table):
+    bins: dict[int, int] = {}
+    listed: set[int] = set()
+    for row in table:
+        view = typed_whole_number(
+            row[0] if row else None, "A view in the labels table", minimum=0, maximum=count - 1
+        )
+        if view in listed:
+            raise GANliftError(
+                f"The labels table lists view {view} twice; draw the view codes again."
+            )
+        listed.add(view)
         value = "" if len(row) < 2 or row[1] is None else str(row[1]).strip()
         if value:
-            bins[index] = typed_whole_number(value, f"The azimuth bin of view {index}")
+            bins[view] = typed_whole_number(value, f"The azimuth bin of view {view}")
     return bins

@@ -48,6 +48,14 @@ def test_saved_labels_give_the_labelled_codes_their_bin_cameras(context: AppCont
     assert views.cameras.tolist() == [[90.0, 15.0, 1.0], [180.0, 15.0, 1.0]]
 
 
+def test_each_row_labels_the_view_it_names_in_whatever_order(context: AppContext) -> None:
+    """Rows [[2, 5], [0, 3], [1, 4]] (a table sorted on the page) gave view 0 bin 5."""
+    session = Session(context)
+    view_labels.draw_view_codes(session, 3, 2, 0)
+    files, _ = view_labels.save_view_labels(session, [[2, "5"], [0, "3"], [1, 4]], 8, 15)
+    assert load_hand_labels(files[1]).bins == {0: 3, 1: 4, 2: 5}
+
+
 @pytest.mark.parametrize(
     ("table", "bins", "message"),
     [
@@ -65,6 +73,9 @@ def test_saved_labels_give_the_labelled_codes_their_bin_cameras(context: AppCont
         ([[0, ""], [1, ""]], 8, "No view code has a hand label yet"),
         ([[0, "1"]], 8, "The labels table has 1 row for 2 view codes; draw the view codes again"),
         ([[0, "1"], [1, ""], [2, ""]], 8, "The labels table has 3 rows for 2 view codes"),
+        ([[0, "1"], [0, ""]], 8, "The labels table lists view 0 twice; draw the view codes"),
+        ([[0, "1"], [2, ""]], 8, "A view in the labels table must be a whole number from 0 to 1"),
+        ([[0, "1"], []], 8, "A view in the labels table is empty"),
         (
             [[0, "1"], [1, ""]],
             0,

@@ -32,6 +32,7 @@ from engine.cli.arguments import (
     numbers,
     positive,
     refuse_inputs_as_outputs,
+    refuse_networks_as_output,
     run_script,
 )
 from engine.cli.arguments import (
@@ -590,8 +591,20 @@ def test_a_checkpoint_named_without_its_file_is_an_input_too(tmp_path, monkeypat
         ["styleganr", "export", "--model", "m.pt", "--checkpoint", "mine",
          "--out", str(installed.with_name("mine-styleganr.pt"))],
     ]  # fmt: skip
+    labels = tmp_path / "labels.json"  # written by hand-label, not a checkpoint's config
+    long = tmp_path / ("d" * 248)  # a name that fits, though it would not with .safetensors
+    long.mkdir()
+    beside += [
+        ["styleganr", "hand-label", "--views", "v.safetensors", "--labels", str(labels),
+         "--out", str(labels.with_suffix(".safetensors"))],
+        ["reconstruct-batch", str(long), "--out", str(tmp_path / "out")],
+    ]  # fmt: skip
+    labels.with_suffix(".safetensors").write_text("view codes")
     for argv in beside:
         refuse_inputs_as_outputs(build_parser().parse_args(argv), argv)
+    default_networks = str(installed.with_name("mine-gan2shape.json"))
+    with pytest.raises(GANliftError, match="is a file of the pretrained networks the command"):
+        refuse_networks_as_output("json", default_networks, Path(default_networks))
 
 
 def test_the_app_s_help_names_the_presets_there_are(monkeypatch) -> None:

@@ -254,20 +254,38 @@ def refuse_inputs_as_outputs(args: argparse.Namespace, argv: Sequence[str]) -> N
 
 
 def _files_read(item: str) -> list[Path]:
-    """The files an argument `item` names: the file itself, else the weights file of a
-    checkpoint named without its suffix (`runs/mine`) and an installed model's files
-    (`default-face.*`); with each .safetensors file its .json config."""
+    """The files an argument `item` names: the file itself, the weights file of a checkpoint
+    named without its suffix (`runs/mine`) and an installed model's files (`default-face.*`);
+    with each .safetensors file its .json config."""
     path = Path(item)
-    if path.is_file():
-        found = [path]
-    elif not path.name.strip():  # "", ".", "/": no file's name
-        return []
-    else:
-        found = [safetensors_path(path)]
-        if is_model_name(item) and MODELS_DIR.is_dir():
-            found += [file for file in MODELS_DIR.iterdir() if file.name.startswith(f"{item}.")]
-    found = [file for file in found if file.is_file()]
+    guesses = [path]
+    if path.name.strip() and not path.suffix:
+        guesses.append(safetensors_path(path))
+    if is_model_name(item) and MODELS_DIR.is_dir():
+        guesses += [file for file in MODELS_DIR.iterdir() if file.name.startswith(f"{item}.")]
+    found = [file for file in guesses if _is_file(file)]
     return found + [file.with_suffix(".json") for file in found if file.suffix == ".safetensors"]
+
+
+def _is_file(path: Path) -> bool:
+    """Whether `path` is a file; a name the system cannot look up (too long) is none."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def refuse_networks_as_output(option: str, value: str | None, networks: Path) -> None:
+    """Refuse `--option value` naming the pretrained GAN2Shape networks a command reads
+    (`networks` or the .json beside it): a model's default networks are read unnamed."""
+    if value and Path(value).resolve() in (
+        networks.resolve(),
+        networks.with_suffix(".json").resolve(),
+    ):
+        raise GANliftError(
+            f"--{option} {value} is a file of the pretrained networks the command reads; write "
+            "to another name so that it is kept."
+        )
 
 
 def _as_given(name: str, argv: Sequence[str]) -> str:

@@ -27,6 +27,7 @@ from engine.cli.arguments import (
     MAX_STEPS,
     add_device_option,
     at_least,
+    refuse_networks_as_output,
     seed,
 )
 from engine.device import resolve_device
@@ -329,14 +330,7 @@ def run_check(args: argparse.Namespace) -> int:
             f"No pretrained networks at {pretrained}; make them with `python -m "
             "engine gan2shape-pretrain` or pass --weights the .safetensors file it wrote."
         )
-    if args.json and Path(args.json).resolve() in (
-        pretrained.resolve(),
-        pretrained.with_suffix(".json").resolve(),
-    ):
-        raise GANliftError(
-            f"--json {args.json} is a file of the pretrained networks the command reads; write "
-            "to another name so that it is kept."
-        )
+    refuse_networks_as_output("json", args.json, pretrained)
     category = _SYNTH_CATEGORY.get(model.preset.name)
     if category is None:
         raise GANliftError(

@@ -9,7 +9,13 @@ from contextlib import ExitStack
 from engine.atomic import output_file, output_folder
 from engine.benchmarks import run_shape_benchmark
 from engine.benchmarks.gan2shape_rows import check_scored_category, gan2shape_rows
-from engine.cli.arguments import INTERRUPTED, add_device_option, at_least, seed
+from engine.cli.arguments import (
+    INTERRUPTED,
+    add_device_option,
+    at_least,
+    refuse_networks_as_output,
+    seed,
+)
 from engine.device import resolve_device
 from engine.errors import GANliftError
 from engine.gan2shape.pipeline import load_model
@@ -142,6 +148,7 @@ def run_shape_bench(args: argparse.Namespace) -> int:
         rows = None
         if args.gan2shape:
             model = load_model(args.gan2shape, preset=args.preset, device=device)
+            refuse_networks_as_output("json", args.json, model.pretrained)
             check_scored_category(model, args.category)
             quality = args.quality or "full"
             qualities = ("fast", "full") if quality == "both" else (quality,)

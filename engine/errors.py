@@ -58,7 +58,7 @@ _PATH_FIXES = {
     errno.EROFS: "choose a writable location",
     errno.ENOSPC: "free some disk space or choose another disk",
     errno.EDQUOT: "free some of your disk quota or choose another disk",
-    errno.EIO: "a disk or device failed to read it, so choose another file",
+    errno.EIO: "a disk or device failed to read or write it, so choose another path",
 }
 """The OSErrors that are about a path the user chose or the disk it is on, never a bug,
 and what to do about each."""

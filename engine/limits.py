@@ -30,9 +30,12 @@ MIB = 1024 * 1024
 
 
 def in_mib(count: int) -> str:
-    """A byte count as the MiB a cap was given in ("6000 MiB", "0.5 MiB"), never rounded down
-    to a whole number (a 0.5 MiB cap read "0 MiB")."""
-    return f"{count / MIB:g} MiB"
+    """A byte count as the MiB a cap was given in ("6000 MiB", "0.5 MiB", "0.001 MiB"): a
+    given cap's bytes are its MiB rounded down, which three decimals (two significant digits
+    below 0.01) undo; never a whole number alone (0.5 read "0") or an exponent (6000, 6e+03)."""
+    mib = count / MIB
+    text = f"{mib:.3f}".rstrip("0").rstrip(".") if mib >= 0.01 else f"{mib:.2g}"
+    return f"{text} MiB"
 
 
 MALLOC_ARENAS = 2

@@ -137,8 +137,8 @@ def test_paths_the_system_refuses_are_told_from_other_errors(tmp_path: Path, cap
     )
     unreadable = OSError(errno.EIO, "Input/output error", "/proc/self/mem")  # a device's
     assert refused_path(unreadable) == (
-        "Input/output error (/proc/self/mem); a disk or device failed to read it, so choose "
-        "another file."
+        "Input/output error (/proc/self/mem); a disk or device failed to read or write it, so "
+        "choose another path."
     )
     assert refused_path(FileNotFoundError(errno.ENOENT, "No such file", "x")) is None  # a bug's
     assert refused_path(PermissionError(errno.EPERM, "Operation not permitted")) is None

@@ -267,11 +267,10 @@ def test_a_cap_of_part_of_a_mib_is_named_as_given() -> None:
     assert len(data) > MIB // 2
     with pytest.raises(GANliftError, match=r"is larger than 0\.5 MiB; downscale"):
         load_image(data, max_bytes=MIB // 2)
-    assert [in_mib(int(cap * MIB)) for cap in (6000, 6144.5, 64)] == [
-        "6000 MiB",
-        "6144.5 MiB",
-        "64 MiB",
-    ]  # not 6e+03
+    caps = (6000, 6144.5, 64, 2_000_000, 1_234_567, 0.1, 0.001, 0.25)
+    assert [in_mib(int(cap * MIB)) for cap in caps] == [
+        f"{cap:g} MiB" if cap < 1e6 else f"{cap} MiB" for cap in caps
+    ]  # not 6e+03, 2e+06 or 0.0999994
 
 
 @pytest.mark.parametrize(

@@ -153,7 +153,7 @@ def reconstruct(
     _stop_when_closed(session, request)
     with session.action("reconstruct") as stopped:
         check_quality(quality)
-        choice, model, source = session.model_choice, session.model(), session.require_input()
+        loads, model, source = session.models_loaded, session.model(), session.require_input()
         image, mask, photo = _framed_input(session, model)
         preset, init = quality_schedule(
             model.preset, quality, model.pretrained, model.generator, start=model.start
@@ -179,10 +179,10 @@ def reconstruct(
             raise GANliftError(guard.reason) from early
         if stopped():
             raise StoppedEarly("Reconstruct was stopped; the results from before it are kept.")
-        if session.model_choice != choice:  # loaded while this ran: its result is of no use
+        if session.models_loaded != loads:  # loaded while this ran, which cleared the input
             raise GANliftError(
-                "Another model was loaded while Reconstruct ran, so its result was dropped; "
-                "run Reconstruct again."
+                "A model was loaded while Reconstruct ran, which cleared its input, so its "
+                "result was dropped; run Reconstruct again."
             )
         _warn_if_capped(guard)
         session.set_recovery(recovery, texture_source(photo, model.preset), source)

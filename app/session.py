@@ -89,6 +89,9 @@ class Session:
         self.model_choice: ModelChoice = resolve_model(
             settings.model, settings.category, models_dir=settings.models_dir
         )
+        self.models_loaded = 0
+        """How many times the visitor has loaded a model (`use_model`): a run that sees this
+        change while it ran is of a model no longer loaded, even the same one loaded again."""
         self.input: InputImage | None = None
         self.recovery: Recovery | None = None
         self.timings: dict[str, float] = {}
@@ -143,7 +146,7 @@ class Session:
     def use_model(self, choice: ModelChoice) -> LoadedModel:
         """Switch to `choice` (loading it now); the input and recovery of the old one go."""
         model = self.context.models.load(choice)
-        self.model_choice = choice
+        self.model_choice, self.models_loaded = choice, self.models_loaded + 1
         self.input, self.recovery, self._mesh, self.view_codes = None, None, None, None
         self._sample_latents.clear()
         self.timings.clear()  # of work on the old model, gone with it

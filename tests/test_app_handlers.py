@@ -1201,19 +1201,20 @@ def test_a_run_that_ends_after_another_model_was_loaded_is_dropped(
 ) -> None:
     """Its face result was installed under the car model, whose renders then refused it."""
     session = Session(context)
-    reconstruct.sample(session, 3)
-    other = replace(session.model_choice, name="another")
-    run = reconstruct.recover
+    run, original = reconstruct.recover, session.model_choice
+    for loaded in ([replace(original, name="another")], [original], [original, original]):
+        reconstruct.sample(session, 3)
 
-    def model_loaded_meanwhile(*args, **kwargs):
-        recovery = run(*args, **kwargs)
-        session.use_model(other)
-        return recovery
+        def models_loaded_meanwhile(*args, loaded=loaded, **kwargs):
+            recovery = run(*args, **kwargs)
+            for choice in loaded:  # the same model loaded again clears the input too
+                session.use_model(choice)
+            return recovery
 
-    monkeypatch.setattr(reconstruct, "recover", model_loaded_meanwhile)
-    with pytest.raises(gr.Error, match="Another model was loaded while Reconstruct ran"):
-        reconstruct.reconstruct(session, "fast")
-    assert session.recovery is None and session.model_choice == other
+        monkeypatch.setattr(reconstruct, "recover", models_loaded_meanwhile)
+        with pytest.raises(gr.Error, match="A model was loaded while Reconstruct ran, which"):
+            reconstruct.reconstruct(session, "fast")
+        assert session.recovery is None and session.input is None
 
 
 def test_emptying_after_an_event_suits_each_components_count(context: AppContext) -> None:

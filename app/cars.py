@@ -107,6 +107,19 @@ def camera_sliders(session: Session, slot: str) -> list[dict[str, Any]]:
         ]
 
 
+def action_buttons(
+    session: Session, target: str, source: str, mesh_slot: str
+) -> list[dict[str, Any]]:
+    """Swap's and Car → mesh's updates: each clickable only while the samples it takes hold
+    cars (a click for an empty one could only be refused)."""
+    with session.action("car actions", timed=False):
+        held = session.cars.keys()
+        return [
+            gr.update(interactive=target in held and source in held),
+            gr.update(interactive=mesh_slot in held),
+        ]
+
+
 def swap_cars(session: Session, target: str, source: str, part: str) -> SlotPictures:
     """Give `target`'s car the `part` (shape, texture or background) of `source`'s."""
     with session.action("swap"):

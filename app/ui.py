@@ -174,12 +174,22 @@ def build_app(context: AppContext) -> gr.Blocks:
             reconstruct.show_clear,
             emptied=len(showing_state),
             locked=len(needs_recovery),
-            reset=[gr.update(value=value, interactive=False) for value in cars.DEFAULT_CAMERA],
+            reset=[
+                *(gr.update(value=value, interactive=False) for value in cars.DEFAULT_CAMERA),
+                *(gr.update(interactive=False) for _ in car_tab.actions),
+            ],
         )
         gr.Timer(CLEAR_CHECK_SECONDS).tick(
             cleared,
             [session],
-            [*showing_state, tab.run_button, *needs_recovery, status, *car_tab.camera],
+            [
+                *showing_state,
+                tab.run_button,
+                *needs_recovery,
+                status,
+                *car_tab.camera,
+                *car_tab.actions,
+            ],
             api_visibility="private",
             show_progress_on=[quiet],
             queue=False,
@@ -435,6 +445,8 @@ class CarsTab:
     """The samples' pictures, their upload boxes and the car mesh."""
     camera: list[gr.Slider]
     """The camera sliders (azimuth, elevation, scale)."""
+    actions: list[gr.Button]
+    """Swap and Car → mesh, locked while a sample they take is empty."""
 
 
 def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> CarsTab:
@@ -479,10 +491,10 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Car
             target = one_of(gr.Radio(list(cars.SLOTS), value="A", label="Change sample"))
             source = one_of(gr.Radio(list(cars.SLOTS), value="B", label="Take from sample"))
             part = one_of(gr.Radio(list(PARTS), value="texture", label="Part", elem_id="swap-part"))
-            swap_button = gr.Button("Swap", variant="primary", elem_id="swap")
+            swap_button = gr.Button("Swap", variant="primary", elem_id="swap", **locked)
         with gr.Column():
             mesh_slot = one_of(gr.Radio(list(cars.SLOTS), value="A", label="Mesh of sample"))
-            mesh_button = gr.Button("Car → mesh", elem_id="car-mesh")
+            mesh_button = gr.Button("Car → mesh", elem_id="car-mesh", **locked)
             car_model3d = gr.Model3D(label="Car mesh (GLB)", height=RESULT_HEIGHT)
 
     camera = [azimuth, elevation, scale]
@@ -494,6 +506,13 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Car
         "api_visibility": "private",
     } | quick
     clear_mesh = {"outputs": car_model3d, "api_visibility": "private"} | quick
+    actions = [swap_button, mesh_button]
+    show_actions = {
+        "fn": cars.action_buttons,
+        "inputs": [session, target, source, mesh_slot],
+        "outputs": actions,
+        "api_visibility": "private",
+    } | quick
     for slot, seed, button in draw_buttons:
         drawn = button.click(
             functools.partial(cars.draw_car, slot=slot),
@@ -503,6 +522,7 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Car
             **quick,
         )
         drawn.success(**show_camera)
+        drawn.success(**show_actions)
         drawn.success(functools.partial(cars.mesh_after_change, slot=slot), [session], **clear_mesh)
         _set_after(drawn, [dict(uploads)[slot]], None, quiet)  # the photo it replaced
     for slot, upload in uploads:
@@ -514,10 +534,13 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Car
             **quick,
         )
         uploaded.success(**show_camera)
+        uploaded.success(**show_actions)
         uploaded.success(
             functools.partial(cars.mesh_after_upload, slot=slot), [session, upload], **clear_mesh
         )
     camera_slot.change(**show_camera)
+    for choice in (target, source, mesh_slot):
+        choice.change(**show_actions)
     turned = gr.on(
         [control.input for control in camera],
         outputs=pictures,
@@ -529,17 +552,20 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Car
     )
     turned.success(cars.mesh_after_change, [session, camera_slot], **clear_mesh)
     turned.failure(**show_camera)  # locked again if an idle clear emptied the slot
-    swap_button.click(
+    swapped = swap_button.click(
         cars.swap_cars, [session, target, source, part], pictures, api_name="swap", **quick
-    ).success(cars.mesh_after_change, [session, target], **clear_mesh)
-    mesh_button.click(
+    )
+    swapped.success(cars.mesh_after_change, [session, target], **clear_mesh)
+    meshed = mesh_button.click(
         cars.car_mesh,
         [session, mesh_slot],
         car_model3d,
         api_name="car_mesh",
         **quick,  # a refusal's badge would hide the mesh shown (about a second's work)
     )
-    return CarsTab([*pictures, *dict(uploads).values(), car_model3d], camera)
+    for event in (turned, swapped, meshed):
+        event.failure(**show_actions)  # locked again if an idle clear emptied the samples
+    return CarsTab([*pictures, *dict(uploads).values(), car_model3d], camera, actions)
 
 
 def _viewer_tab(session: gr.State, quiet: gr.Markdown) -> ViewerTab:

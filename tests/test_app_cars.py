@@ -165,3 +165,18 @@ def test_the_sliders_show_the_chosen_samples_own_camera(
     assert [update["interactive"] for update in cars.camera_sliders(session, "A")] == [
         True, False, False
     ]  # fmt: skip
+
+
+def test_swap_and_mesh_unlock_once_the_samples_they_take_hold_cars(context: AppContext) -> None:
+    """Both were clickable with every sample empty, only to be refused."""
+    session = Session(context)
+
+    def unlocked(target: str, source: str, mesh: str) -> list[bool]:
+        return [u["interactive"] for u in cars.action_buttons(session, target, source, mesh)]
+
+    assert unlocked("A", "B", "A") == [False, False]
+    cars.draw_car(session, 1, "A")
+    assert unlocked("A", "B", "A") == [False, True]
+    cars.draw_car(session, 2, "B")
+    assert unlocked("A", "B", "C") == [True, False]
+    assert unlocked("C", "B", "B") == [False, True]

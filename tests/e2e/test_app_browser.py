@@ -100,6 +100,7 @@ def test_startup_names_the_address_and_the_command_line_s_share_flag(
 def test_cars_texture_swap(page: Page, app_url: str, screenshot_dir: Path) -> None:
     _open_app(page, app_url)
     page.get_by_role("tab", name="Cars").click()
+    expect(page.locator("#swap")).to_be_disabled()  # until samples A and B hold cars
     for slot in ("a", "b"):
         page.click(f"#draw-car-{slot}")
         expect(page.locator(f"#car-{slot} img")).to_be_visible(timeout=TIMEOUT_MS)

@@ -104,6 +104,20 @@ def test_normals_of_a_sphere_match_the_analytic_ones():
     assert cosine.min() > math.cos(math.radians(3))
 
 
+def test_a_tilted_plane_has_its_normal_everywhere_inside_the_border() -> None:
+    height, width, slope = 9, 11, 0.4  # the plane z = 1 + slope · x, seen along the rays
+    k = intrinsics(height, width)
+    ray_x = (torch.arange(width * 1.0) - k[0, 2]) / k[0, 0]
+    depth = (1.0 / (1.0 - slope * ray_x)).expand(1, height, width)
+    normal = normals_from_depth(depth)[0]  # [3, H, W]
+    plane = torch.nn.functional.normalize(torch.tensor([-slope, 0.0, 1.0]), dim=0)
+    inside = normal[:, 1:-1, 1:-1].permute(1, 2, 0)
+    torch.testing.assert_close(inside, plane.expand_as(inside), atol=1e-5, rtol=0)
+    border = torch.ones(height, width, dtype=torch.bool)
+    border[1:-1, 1:-1] = False
+    assert bool((normal[:, border] == torch.tensor([[0.0], [0.0], [1.0]])).all())
+
+
 def test_flat_depth_has_normals_facing_the_camera():
     normal = normals_from_depth(torch.ones(2, 6, 6))
     torch.testing.assert_close(
@@ -118,6 +132,8 @@ def test_shading_is_ambient_plus_clamped_diffuse():
     assert shading.shape == (3, 1, 2, 2)
     expected = torch.tensor([0.8, 0.2 + 0.6 / math.sqrt(2), 0.1])
     torch.testing.assert_close(shading[:, 0, 0, 0], expected, atol=1e-5, rtol=0)
+    away = shade(-normal, light)  # facing away from every light: ambient alone, not |n·l|
+    torch.testing.assert_close(away[:, 0, 0, 0], light[:, 0])
 
 
 def test_shade_rejects_a_bad_light():
@@ -145,6 +161,9 @@ def test_orbit_camera_looks_at_the_origin_from_its_distance():
     torch.testing.assert_close(
         camera[1, 2, :3], torch.tensor([math.cos(0.3), math.sin(0.3), 0.0]), atol=1e-6, rtol=0
     )
+    assert torch.allclose(torch.linalg.det(camera[:, :3, :3]), torch.ones(2))  # right-handed
+    above = camera[0] @ torch.tensor([0.0, 1.0, 0.0, 1.0])  # world up stays up in the image
+    torch.testing.assert_close(above[:3], torch.tensor([0.0, 1.0, -4.0]), atol=1e-6, rtol=0)
 
 
 def test_perspective_maps_the_near_and_far_planes_to_the_depth_range_ends() -> None:
@@ -154,6 +173,9 @@ def test_perspective_maps_the_near_and_far_planes_to_the_depth_range_ends() -> N
         assert float(clip[2] / clip[3]) == pytest.approx(ndc_depth, abs=1e-6)
     edge = matrix @ torch.tensor([0.0, math.tan(math.radians(20)) * 2.0, -2.0, 1.0])
     assert float(edge[1] / edge[3]) == pytest.approx(1.0)  # the field of view's top edge
+    wide = perspective(40.0, aspect=2.0, near=0.5, far=20.0)
+    right = wide @ torch.tensor([math.tan(math.radians(20)) * 2.0 * 2.0, 0.0, -2.0, 1.0])
+    assert float(right[0] / right[3]) == pytest.approx(1.0)  # twice as wide as it is tall
 
 
 def test_gan2shape_projection_maps_near_and_far_to_the_depth_range_ends() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from engine.render import (
@@ -27,15 +28,24 @@ def test_identity_view_leaves_the_image_unchanged():
         torch.testing.assert_close(warped, image, atol=1e-4, rtol=0)
 
 
-def test_a_yawed_plane_has_the_analytic_depth():
-    size, yaw = 40, math.radians(25)
+@pytest.mark.parametrize(
+    ("height", "width", "pitch", "yaw"),
+    [(40, 40, 0.0, 25.0), (24, 40, 20.0, 0.0), (40, 24, 0.0, 25.0)],
+)
+def test_a_turned_plane_has_the_analytic_depth(
+    height: int, width: int, pitch: float, yaw: float
+) -> None:
+    pitch, yaw = math.radians(pitch), math.radians(yaw)
     view_depth, mask = render_depth_in_view(
-        torch.ones(1, size, size), torch.tensor([[0.0, yaw, 0, 0, 0, 0]])
+        torch.ones(1, height, width), torch.tensor([[pitch, yaw, 0, 0, 0, 0]])
     )
-    # The plane z = 1 turns about (0, 0, 1): normal n = (sin yaw, 0, cos yaw) through (0, 0, 1).
-    k = intrinsics(size, size)
-    ray_x = (torch.arange(size * 1.0) - k[0, 2]) / k[0, 0]
-    expected = (math.cos(yaw) / (math.sin(yaw) * ray_x + math.cos(yaw))).expand(size, size)
+    # The plane z = 1 turns about (0, 0, 1): Rx(pitch) and Ry(yaw) take its normal (0, 0, 1)
+    # to n = (sin yaw, -sin pitch, cos pitch · cos yaw) (one of the two angles is 0 here).
+    k = intrinsics(height, width)
+    ray_x = ((torch.arange(width * 1.0) - k[0, 2]) / k[0, 0]).view(1, width)
+    ray_y = ((torch.arange(height * 1.0) - k[1, 2]) / k[1, 1]).view(height, 1)
+    facing = math.cos(pitch) * math.cos(yaw)
+    expected = facing / (math.sin(yaw) * ray_x - math.sin(pitch) * ray_y + facing)
     covered = mask[0, 0] > 0
     assert covered.float().mean() > 0.5
     torch.testing.assert_close(view_depth[0][covered], expected[covered], atol=1e-5, rtol=0)

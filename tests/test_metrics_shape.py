@@ -26,6 +26,19 @@ def test_erosion_removes_a_one_pixel_rim_and_the_image_border() -> None:
     assert erode_mask(full).sum().item() == 9  # border pixels touch the zero padding
 
 
+def test_a_soft_mask_counts_the_pixels_above_one_half() -> None:
+    binary = _square_mask(n=1)
+    soft = binary.clone()
+    soft[0, 1:-1, 1:-1] = torch.where(binary[0, 1:-1, 1:-1] > 0, 1.0, 0.3)  # a faint halo
+    soft[0, 2, 2] = 0.5  # a half-covered corner is left out
+    binary[0, 2, 2] = 0.0
+    assert torch.equal(erode_mask(soft), erode_mask(binary))
+    gt = 0.9 + 0.2 * torch.rand(1, 12, 12)
+    pred = 0.9 + 0.2 * torch.rand(1, 12, 12)
+    for erode in (True, False):
+        assert torch.equal(side(pred, gt, soft, erode=erode), side(pred, gt, binary, erode=erode))
+
+
 def test_scaled_depth_has_zero_side() -> None:
     gt = 0.9 + 0.2 * torch.rand(2, 12, 12)
     mask = _square_mask()
@@ -60,6 +73,9 @@ def test_relief_ratio_measures_how_deep_a_surface_is_against_the_truth() -> None
     assert torch.allclose(relief_ratio(three_times_deeper, gt, mask), torch.full((2,), 3.0))
     assert torch.allclose(relief_ratio(gt * 1.37, gt, mask), torch.ones(2), atol=1e-5)
     assert torch.equal(relief_ratio(torch.ones_like(gt), gt, mask), torch.zeros(2))
+    rim_outliers = gt.clone()
+    rim_outliers[:, 2, 2:-2] = 5.0  # on the mask's one-pixel rim, which erosion drops
+    assert torch.equal(relief_ratio(rim_outliers, gt, mask), relief_ratio(gt, gt, mask))
 
 
 def test_identical_normals_have_zero_mad_and_a_known_angle_is_recovered() -> None:

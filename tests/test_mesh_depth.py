@@ -10,7 +10,7 @@ import torch
 
 from engine.errors import GANliftError
 from engine.mesh import TexturedMesh, depth_to_mesh
-from engine.render import depth_to_points, rotation_matrix
+from engine.render import depth_to_points, intrinsics, rotation_matrix
 
 SIZE = 24
 
@@ -137,6 +137,36 @@ def test_depth_step_splits_the_mesh_and_drops_no_vertex_that_a_face_uses() -> No
 
     lenient = depth_to_mesh(depth, _texture(), max_edge_tilt_degrees=89.99)
     assert len(lenient.faces) == 2 * (SIZE - 1) ** 2
+
+
+def test_a_step_is_cut_exactly_where_its_edge_tilts_past_the_limit() -> None:
+    near, far = 0.95, 1.08
+    depth = torch.full((SIZE, SIZE), near)
+    depth[:, SIZE // 2 :] = far
+    across = 1 / intrinsics(SIZE, SIZE)[0, 0].item()  # a pixel's width across the rays at z = 1
+    # The step's shortest edges run along a row: a jump of far - near over the pixel's width at
+    # their mean depth, on either side of the step.
+    slope = (far - near) / (across * (near + far) / 2)  # the tangent of the edges' tilt
+    steeper, flatter = (math.degrees(math.atan(slope * factor)) for factor in (1.01, 0.99))
+    whole = 2 * (SIZE - 1) ** 2
+    for step in (depth, depth.flip(1)):
+        assert len(depth_to_mesh(step, _texture(), max_edge_tilt_degrees=steeper).faces) == whole
+        cut = depth_to_mesh(step, _texture(), max_edge_tilt_degrees=flatter)
+        assert len(cut.faces) == whole - 2 * (SIZE - 1)
+
+
+def test_depths_that_are_no_distance_in_front_of_the_camera_are_not_meshed() -> None:
+    depth = torch.ones(SIZE, SIZE)
+    depth[2:5, 2:5] = 0.0
+    depth[8:11, 2:5] = -1.0
+    depth[14:17, 2:5] = float("nan")
+    depth[2:5, 14:17] = float("inf")
+    mesh = depth_to_mesh(depth, _texture())
+
+    rows, cols = _pixels(mesh)
+    assert np.isfinite(mesh.vertices).all()
+    assert (depth[rows, cols] == 1.0).all()
+    assert len(mesh.vertices) == SIZE * SIZE - 4 * 9
 
 
 def test_unreferenced_vertices_are_removed() -> None:

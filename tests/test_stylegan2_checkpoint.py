@@ -25,7 +25,7 @@ from engine.stylegan2 import (
     save_pt_checkpoint,
 )
 from engine.stylegan2.checkpoint import MODELS_DIR
-from engine.stylegan2.config import GeneratorConfig
+from engine.stylegan2.config import GeneratorConfig, multiplier_channels, standard_multiplier
 from engine.stylegan2.safe_pickle import load_torch_file
 from tests.tiny import tiny_checkpoint, tiny_gan
 
@@ -370,6 +370,15 @@ def test_a_mapping_learning_rate_the_pt_layout_cannot_record_is_folded_into_its_
     with torch.no_grad():
         torch.testing.assert_close(loaded(z), G(z), rtol=1e-5, atol=1e-5)
     assert loaded.config.lr_mlp == 0.01  # the layout's, with the weights scaled to it
+
+
+def test_the_pt_layout_records_the_multiplier_of_a_standard_channel_table() -> None:
+    """Other StyleGAN2 tools build the networks of a `.pt` from `args.channel_multiplier`
+    (2 when it is missing), so each standard table must name its own."""
+    for multiplier in (1, 2, 4):
+        assert standard_multiplier(64, multiplier_channels(64, multiplier)) == multiplier
+    assert standard_multiplier(32, multiplier_channels(32, 4)) == 2  # every one fits: the default
+    assert standard_multiplier(16, {4: 16, 8: 16, 16: 8}) is None
 
 
 def test_a_generator_and_its_pt_copy_share_a_fingerprint(tmp_path: Path) -> None:

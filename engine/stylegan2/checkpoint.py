@@ -38,7 +38,7 @@ from engine.stylegan2.config import (
     DiscriminatorConfig,
     GeneratorConfig,
     ModelConfig,
-    multiplier_channels,
+    standard_multiplier,
 )
 from engine.stylegan2.discriminator import Discriminator
 from engine.stylegan2.generator import Generator
@@ -439,9 +439,9 @@ def save_pt_checkpoint(
     path = path_first(path, "save_pt_checkpoint")
     config = generator_ema.config
     args = {"size": config.size, "latent": config.style_dim, "n_mlp": config.n_mlp}
-    for multiplier in (1, 2, 4):
-        if multiplier_channels(config.size, multiplier) == config.channels:
-            args["channel_multiplier"] = multiplier
+    multiplier = standard_multiplier(config.size, config.channels)
+    if multiplier is not None:
+        args["channel_multiplier"] = multiplier
     if config.conv_clamp is not None:
         args["conv_clamp"] = config.conv_clamp
     group_size = None if discriminator is None else discriminator.config.mbstd_group_size

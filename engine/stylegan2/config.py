@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +37,16 @@ def multiplier_channels(size: int, channel_multiplier: int = 2) -> dict[int, int
         res: BASE_CHANNELS if res <= 32 else (16384 // res) * channel_multiplier
         for res in resolutions
     }
+
+
+def standard_multiplier(size: int, channels: Mapping[int, int]) -> int | None:
+    """The channel multiplier (1, 2 or 4) whose `multiplier_channels` table `channels` is, or
+    None for another table; 2, the layout's default, where several fit (up to 32×32 every
+    multiplier gives the same table)."""
+    for multiplier in (2, 1, 4):
+        if multiplier_channels(size, multiplier) == dict(channels):
+            return multiplier
+    return None
 
 
 def check_size(size: int, what: str = "Image size") -> None:

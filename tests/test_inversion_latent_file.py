@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from engine.errors import GANliftError
-from engine.inversion import load_latent, save_latent
+from engine.inversion import check_latent_fits, load_latent, save_latent
+from tests.tiny import tiny_generator
 
 
 def test_round_trip_keeps_latent_and_noises(tmp_path: Path) -> None:
@@ -83,3 +84,16 @@ def test_missing_and_damaged_files_are_clear_errors(tmp_path: Path) -> None:
     damaged.write_bytes(b"\x00garbage")
     with pytest.raises(GANliftError, match="damaged or not a latent file"):
         load_latent(damaged)
+
+
+def test_a_latent_fits_its_own_framing_within_a_few_levels_and_no_other(tmp_path: Path) -> None:
+    """A file keeps a thumbnail of the framed image it inverted: the same image re-encoded
+    (two 8-bit levels off) passes, one eight levels brighter, as another crop of a photo
+    would differ, is refused (the check's limit is four levels)."""
+    G = tiny_generator(16, style_dim=16)
+    image = 0.5 * torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) - 0.25
+    path = save_latent(tmp_path / "latent.pt", torch.zeros(1, 16), target=image, generator=G)
+    latent = load_latent(path, style_dim=16)
+    check_latent_fits(latent, G, image + 2 * 2 / 255)
+    with pytest.raises(GANliftError, match="inverts another crop of this image"):
+        check_latent_fits(latent, G, image + 8 * 2 / 255)

@@ -6,9 +6,16 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from engine.errors import GANliftError
-from engine.inversion import InversionResult, _learning_rate_ramp, noise_autocorrelation, project
+from engine.inversion import (
+    InversionResult,
+    _learning_rate_ramp,
+    _perceptual_input,
+    noise_autocorrelation,
+    project,
+)
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import Generator
 from tests.test_perceptual_shared_target import count_encodings
@@ -249,6 +256,18 @@ def test_discriminator_features_see_a_generator_larger_than_the_perceptual_cap(
     assert len(result.losses) == 3
 
 
+def test_images_above_the_perceptual_cap_are_area_averaged_down_to_it() -> None:
+    """Shrinking to the cap averages every pixel: a checkerboard becomes flat grey (sampling
+    would keep its contrast) and a 4× shrink weighs all 16 pixels of a block (bilinear reads
+    the middle 4); images within the cap pass unchanged."""
+    checker = (torch.arange(16)[:, None] + torch.arange(16)) % 2 * 2.0 - 1.0
+    image = checker.expand(1, 3, 16, 16)
+    assert torch.equal(_perceptual_input(image, 8), torch.zeros(1, 3, 8, 8))
+    wide = torch.rand(1, 3, 16, 32)  # shrunk 4 times: every pixel of each 4×4 block counts
+    torch.testing.assert_close(_perceptual_input(wide, 8), F.avg_pool2d(wide, 4))
+    assert _perceptual_input(image, 16) is image
+
+
 def test_callers_generator_is_not_changed(generator: Generator, target: torch.Tensor) -> None:
     before = {key: value.clone() for key, value in generator.state_dict().items()}
     project(generator, target, num_steps=2, **FAST)
@@ -285,6 +304,10 @@ def test_noise_autocorrelation_analytic_cases() -> None:
     assert noise_autocorrelation([ones]).item() == pytest.approx(4.0)
     assert noise_autocorrelation([checker]).item() == pytest.approx(2.0)
     assert noise_autocorrelation([ones, checker]).item() == pytest.approx(6.0)
+    stripes = torch.tensor([1.0, 1.0, -1.0, -1.0]).repeat(4).view(1, 1, 16, 1).expand(1, 1, 16, 16)
+    # Along x 1 at both levels; along y 0 at 16 (pairs of rows), then -1 at 8.
+    assert noise_autocorrelation([stripes]).item() == pytest.approx(3.0)
+    assert noise_autocorrelation([stripes.transpose(2, 3)]).item() == pytest.approx(3.0)
     white = torch.randn(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))
     assert noise_autocorrelation([white]).item() < 0.01
 

@@ -16,8 +16,13 @@ from torch import nn
 from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.losses import smoothness
 from engine.gan2shape.networks import Gan2ShapeNetworks
-from engine.gan2shape.parametrisation import view_from_raw
-from engine.gan2shape.photogeometry import decompose, predict_view, render_in_views
+from engine.gan2shape.parametrisation import light_from_raw, view_from_raw
+from engine.gan2shape.photogeometry import (
+    decompose,
+    predict_light,
+    predict_view,
+    render_in_views,
+)
 from engine.gan2shape.presets import Gan2ShapePreset
 from engine.gan2shape.prior import ellipsoid_prior
 from engine.gan2shape.steps import (
@@ -251,15 +256,21 @@ def test_the_projector_is_centred_on_the_input() -> None:
     assert len(projector.tail) == 3  # the offset_layers asked for
 
 
-def test_views_add_the_presets_mean_view() -> None:
+def test_views_and_lights_add_the_presets_means() -> None:
     context = make_context()
-    preset = PRESET.replace(view_mean=[0.1, -0.2, 0.0, 0.05, 0.0, 0.0])
+    preset = PRESET.replace(
+        view_mean=[0.1, -0.2, 0.0, 0.05, 0.0, 0.0], light_mean=[0.3, -0.2, 0.4, -0.5]
+    )
     with torch.no_grad():
-        for parameter in context.networks.view_net.parameters():
-            parameter.zero_()  # the net says "no change"
+        for net in (context.networks.view_net, context.networks.light_net):
+            for parameter in net.parameters():
+                parameter.zero_()  # the net says "no change"
         view = predict_view(context.networks, context.target.image, preset)
+        light = predict_light(context.networks, context.target.image, preset)
     expected = view_from_raw(torch.tensor([preset.view_mean]), preset.camera)
     assert torch.allclose(view, expected)
+    assert torch.allclose(light, light_from_raw(torch.tensor([preset.light_mean])))
+    assert not torch.allclose(light, light_from_raw(torch.zeros(1, 4)))
 
 
 def test_renders_are_clamped_to_the_image_range() -> None:

@@ -47,7 +47,8 @@ def test_prior_matches_the_release_construction(preset: str) -> None:
     mask = torch.zeros(2, 24, 24)
     mask[0, 5:19, 7:16] = 1.0  # off-centre, taller than wide
     mask[1, 10:20, 3:21] = 0.8  # wide, low; 0.8 passes the 0.7 threshold
-    mask[1, 0, 0] = 0.5  # below the threshold: ignored
+    mask[1, 0, 0], mask[1, 23, 23] = 0.5, 0.69  # below the threshold: ignored
+    mask[1, 21, 12] = 0.7  # at it: a row more
     prior = ellipsoid_prior(mask, preset=preset)
     for index in range(2):
         assert torch.allclose(prior[index], _reference(mask[index], preset), atol=1e-5)

@@ -126,8 +126,12 @@ def controls(session: Session, count: int) -> list[dict[str, Any] | str]:
     each usable while the session has what it needs (after an idle clear, which the server
     cannot show on the page, the first refused use locks them), then the status line (which
     then says the session was cleared)."""
-    usable = gr.update(interactive=session.recovery is not None)
-    return [run_button(session), *[usable] * count, session.status()]
+    return [run_button(session), *[usable_with_recovery(session)] * count, session.status()]
+
+
+def usable_with_recovery(session: Session) -> dict[str, Any]:
+    """The update that unlocks a control needing a recovery while the session has one."""
+    return gr.update(interactive=session.recovery is not None)
 
 
 def show_clear(session: Session, emptied: int, locked: int, reset: Sequence[Any]) -> list[Any]:

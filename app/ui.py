@@ -418,6 +418,12 @@ def _reconstruct_tab(
         api_name="rotation_video",
         **checked_as_laid_out(reconstruct.rotation_video, [session, *sliders[1:], gan_view]),
     )
+    # A video waits in the queue behind a run, then took the sliders of the recovery before it:
+    # locked from the press until the run ends (unlocked on success, failure or Stop).
+    run.click(
+        lambda: gr.update(interactive=False), None, video_button, queue=False,
+        api_visibility="private", show_progress_on=[quiet],
+    )  # fmt: skip
     stop.click(
         reconstruct.stop,
         [session],
@@ -425,7 +431,10 @@ def _reconstruct_tab(
         cancels=[run_event, video_event],
         queue=False,
         api_name="stop",
-    )
+    ).then(
+        reconstruct.usable_with_recovery, [session], video_button, queue=False,
+        api_visibility="private", show_progress_on=[quiet],
+    )  # fmt: skip
     return ReconstructTab(
         run_event,
         run,

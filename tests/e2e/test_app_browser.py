@@ -87,6 +87,26 @@ def test_reconstruct_drag_export(
     )
     page.screenshot(path=screenshot_dir / "models.png", full_page=True)
 
+    # A video pressed during a run would wait for it, then take the sliders of the recovery
+    # before it: the button is locked from the press until the run ends (here in under 1 s).
+    page.get_by_role("tab", name="Reconstruct").click()
+    page.evaluate(_WATCH_VIDEO_LOCK)
+    runs = app_log.read_text().count("reconstruct took")
+    page.click("#run")
+    page.wait_for_function(
+        "() => window.videoWasLocked && !document.getElementById('video').disabled",
+        timeout=TIMEOUT_MS,
+    )
+    assert app_log.read_text().count("reconstruct took") == runs + 1  # unlocked as it ended
+
+
+_WATCH_VIDEO_LOCK = """() => {
+    window.videoWasLocked = false;
+    new MutationObserver(() => {
+        if (document.getElementById("video").disabled) window.videoWasLocked = true;
+    }).observe(document.body, {attributes: true, subtree: true, childList: true});
+}"""
+
 
 def test_startup_names_the_address_and_the_command_line_s_share_flag(
     app_url: str, app_log: Path

@@ -111,11 +111,11 @@ def action_buttons(
     session: Session, target: str, source: str, mesh_slot: str
 ) -> list[dict[str, Any]]:
     """Swap's and Car → mesh's updates: each clickable only while the samples it takes hold
-    cars (a click for an empty one could only be refused)."""
+    cars, and Swap only for two different samples (any other click could only be refused)."""
     with session.action("car actions", timed=False):
         held = session.cars.keys()
         return [
-            gr.update(interactive=target in held and source in held),
+            gr.update(interactive=target in held and source in held and target != source),
             gr.update(interactive=mesh_slot in held),
         ]
 

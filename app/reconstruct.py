@@ -96,9 +96,10 @@ def sample(session: Session, seed: float) -> tuple[np.ndarray, str]:
 
 def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, str]:
     """Make an uploaded (or example) image file the input; returns its picture and the status
-    line. An unreadable file raises a one-sentence `gr.Error` and keeps the input. Clearing the
-    upload box (`file` None) clears the input it gave, and leaves a drawn sample, or an input
-    the box no longer shows (a refused file came after it), where it is (no action then)."""
+    line. An unreadable file raises a one-sentence `gr.Error`, ends the status line with it
+    (the pop-up fades) and keeps the input. Clearing the upload box (`file` None) clears the
+    input it gave, and leaves a drawn sample, or an input the box no longer shows (a refused
+    file came after it), where it is (no action then)."""
     if file is None and (session.input is None or not session.input.uploaded):
         shown = None if session.input is None else picture(session.input.image)
         return shown, session.status()
@@ -108,12 +109,19 @@ def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, s
             return None, session.status()
         try:
             image = read_upload(file, session.context.settings.limits)  # [1, 3, H, W]
-        except GANliftError:
+        except GANliftError as error:
             if session.input is not None:  # the box shows the refused file now, not the input's
                 session.input = dataclasses.replace(session.input, uploaded=False)
+            session.note(f"**Upload refused:** {error}")  # the pop-up fades; this stays
             raise
         session.set_input(image, Path(file).name, uploaded=True)
     return picture(image), session.status()
+
+
+def status_line(session: Session) -> str:
+    """The session's status line, for an event that changes nothing else (a refused upload's
+    note)."""
+    return session.status()
 
 
 def run_button(session: Session) -> dict[str, Any]:

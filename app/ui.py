@@ -367,10 +367,15 @@ def _reconstruct_tab(
         reconstruct.sample, [session, seed], [preview, status], api_name="sample",
         show_progress_on=[quiet],
     ).then(**show_run)  # fmt: skip
-    upload.change(
+    uploaded = upload.change(
         reconstruct.load_input, [session, upload], [preview, status], api_name="load_image",
         show_progress_on=[quiet],
-    ).then(**show_run)  # fmt: skip
+    )  # fmt: skip
+    uploaded.then(**show_run)
+    uploaded.failure(
+        reconstruct.status_line, [session], status, api_visibility="private",
+        show_progress_on=[quiet],
+    )  # fmt: skip
     run_event = _compute_job(
         run,
         session,
@@ -546,6 +551,9 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Car
         uploaded.success(**show_actions)
         uploaded.success(
             functools.partial(cars.mesh_after_upload, slot=slot), [session, upload], **clear_mesh
+        )
+        uploaded.failure(  # the refused file's name went on showing as if it were the car
+            lambda: None, None, upload, api_visibility="private", **quick
         )
     camera_slot.change(**show_camera)
     for choice in (target, source, mesh_slot):

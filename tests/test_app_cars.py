@@ -168,7 +168,8 @@ def test_the_sliders_show_the_chosen_samples_own_camera(
 
 
 def test_swap_and_mesh_unlock_once_the_samples_they_take_hold_cars(context: AppContext) -> None:
-    """Both were clickable with every sample empty, only to be refused."""
+    """Both were clickable with every sample empty, and Swap with one sample twice, only to be
+    refused."""
     session = Session(context)
 
     def unlocked(target: str, source: str, mesh: str) -> list[bool]:
@@ -180,3 +181,4 @@ def test_swap_and_mesh_unlock_once_the_samples_they_take_hold_cars(context: AppC
     cars.draw_car(session, 2, "B")
     assert unlocked("A", "B", "C") == [True, False]
     assert unlocked("C", "B", "B") == [False, True]
+    assert unlocked("B", "B", "B") == [False, True]  # a swap with itself: refused

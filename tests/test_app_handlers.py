@@ -885,6 +885,21 @@ def test_upload_errors_name_the_file_not_the_servers_path(
     assert "gradio-cache" not in caught.value.message
 
 
+def test_a_refused_upload_stays_in_the_status_line_until_the_next_action(
+    context: AppContext, tmp_path: Path
+) -> None:
+    """The refusal's pop-up fades after seconds, leaving the refused file's name in the box
+    and nothing on the page to say why."""
+    session = Session(context)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a picture")
+    with pytest.raises(gr.Error) as caught:
+        reconstruct.load_input(session, broken)
+    assert reconstruct.status_line(session).endswith(f"**Upload refused:** {caught.value.message}")
+    reconstruct.sample(session, 0)
+    assert "refused" not in reconstruct.status_line(session)
+
+
 def test_clearing_the_upload_clears_only_the_input_it_gave(
     context: AppContext, tmp_path: Path
 ) -> None:

@@ -202,6 +202,13 @@ def test_bad_upload_shows_one_sentence(page: Page, app_url: str, tmp_path: Path)
     page.locator("#upload input[type=file]").set_input_files(bad)
     expect(page.get_by_text("is not a readable image").first).to_be_visible(timeout=TIMEOUT_MS)
     expect(page.get_by_text("Traceback")).to_have_count(0)
+    status = page.locator("#status")  # the pop-up fades; the status line keeps the reason
+    expect(status).to_contain_text("Upload refused: Image 'broken.png'", timeout=TIMEOUT_MS)
+    page.get_by_role("tab", name="Cars").click()
+    car_upload = page.locator("#upload-car-a")
+    car_upload.locator("input[type=file]").set_input_files(bad)
+    expect(page.get_by_text("is not a readable image").first).to_be_visible(timeout=TIMEOUT_MS)
+    expect(car_upload).not_to_contain_text("broken", timeout=TIMEOUT_MS)  # as if it were held
 
 
 def _drag(page: Page, selector: str, fraction: float) -> None:

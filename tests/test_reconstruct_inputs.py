@@ -98,15 +98,13 @@ def test_without_a_cascade_faces_fall_back_to_a_centre_crop(photo, monkeypatch) 
 
 def test_a_square_without_a_face_is_taken_whole_and_named_so(monkeypatch) -> None:
     """The app's face examples are 128-px squares the detector misses: the status line must
-    say the whole image was used, not that a centre crop was taken."""
+    say the whole image was used, not that a centre crop was taken, and not tell the user to
+    crop a picture that is right as it is (the status line pins to a phone's screen)."""
     monkeypatch.setattr(inputs, "detect_face", lambda image: None)
     square = torch.rand(1, 3, 128, 128) * 2 - 1
     prepared = prepare_input(square, size=64, find_face=True, needs_mask=False)
     assert prepared.box == Box(0, 0, 128, 128)
-    assert prepared.framing == (
-        "whole image (no face found; right for a face that fills the square, else crop the "
-        "photo to the face)"
-    )
+    assert prepared.framing == "whole image (no face found; fine for a face that fills it)"
 
 
 def test_a_square_at_the_models_size_is_taken_whole_without_a_face_search(monkeypatch) -> None:

@@ -110,9 +110,9 @@ def prepare_input(
             else "this OpenCV build has no face detector"
         )
         advice = (
-            "right for a face that fills the square, else crop the photo to the face"
+            "fine for a face that fills it"
             if height == width
-            else "if the face fills little of the photo, crop the photo to it"
+            else "if the face is small in the photo, crop the photo to it"
         )
         framing = f"{'whole image' if height == width else 'centre crop'} ({why}; {advice})"
     else:

@@ -109,10 +109,12 @@ def session_colour(index: int) -> np.ndarray:
 
 
 def write_session_image(index: int, folder: Path) -> Path:
-    """A plain image in session `index`'s colour (what that session must get back)."""
+    """An image of session `index`'s colour (what that session must get back), checkered by
+    ±8 levels about it (a picture of one flat colour has nothing to lift, and is refused)."""
     path = folder / f"session-{index}.png"
-    pixels = np.broadcast_to(session_colour(index), (IMAGE_SIDE, IMAGE_SIDE, 3))
-    Image.fromarray(np.ascontiguousarray(pixels)).save(path)
+    checker = np.indices((IMAGE_SIDE, IMAGE_SIDE)).sum(0)[..., None] % 2 * 16 - 8  # [S, S, 1]
+    pixels = session_colour(index).astype(np.int16) + checker  # [S, S, 3], mean the colour
+    Image.fromarray(pixels.astype(np.uint8)).save(path)
     return path
 
 

@@ -215,6 +215,20 @@ def check_float_pixels(image: torch.Tensor, what: str, fix: str = "") -> None:
         )
 
 
+FLAT_LEVELS = 1.0
+"""Standard deviation (8-bit levels) under which a picture counts as one flat colour."""
+
+
+def check_not_flat(image: torch.Tensor) -> None:
+    """Refuse a picture `[1, 3, H, W]` in [-1, 1] of one flat colour (a blank page): there is
+    no object in it, and a lift would still draw one, as if something had been found."""
+    if image.float().flatten(2).std(dim=2).amax().item() * 127.5 < FLAT_LEVELS:  # per channel
+        raise GANliftError(
+            "The image is one flat colour (its pixels vary by less than a level), with no "
+            "object to lift; choose a photo that shows one."
+        )
+
+
 def checked_image(image: object, what: str) -> torch.Tensor:
     """`image` as one float32 RGB image `[1, 3, H, W]` in `[-1, 1]`, as `load_image` returns, or
     a GANliftError naming `what`: numpy arrays, PIL images, other shapes, integer pixels, 0..255

@@ -46,7 +46,13 @@ from engine.images import load_image, save_image, shrunk_to, to_uint8
 from engine.progress import sigterm_as_ctrl_c
 from engine.wording import shown
 from tests.e2e.tiny_model import SIZE, TINY_PRESET, tiny_app_context, write_tiny_model
-from tests.tiny import disc_on_noise, face_photo, tiny_channels, tiny_checkpoint
+from tests.tiny import (
+    disc_on_noise,
+    face_photo,
+    tiny_channels,
+    tiny_checkpoint,
+    write_random_images,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -427,9 +433,10 @@ def test_reconstruct_shows_every_factor_and_reports_stages(context: AppContext) 
 
 
 def test_reconstruct_inverts_uploads(context: AppContext, tmp_path: Path) -> None:
-    Image.fromarray(np.full((40, 48, 3), 120, np.uint8)).save(tmp_path / "grey.png")
+    noise = np.random.default_rng(0).integers(0, 256, (40, 48, 3), np.uint8)
+    Image.fromarray(noise).save(tmp_path / "photo.png")
     session = Session(context)
-    reconstruct.load_input(session, tmp_path / "grey.png")
+    reconstruct.load_input(session, tmp_path / "photo.png")
     progress = ProgressRecorder()
     reconstruct.reconstruct(session, "fast", progress)
     assert "inversion" in progress.calls[0][1]  # the inversion ran first
@@ -615,7 +622,7 @@ def test_stop_during_an_uploads_inversion_keeps_nothing(
     context: AppContext, tmp_path: Path
 ) -> None:
     session = Session(context)
-    Image.new("RGB", (40, 40), (180, 90, 60)).save(tmp_path / "photo.png")
+    write_random_images(tmp_path, ["photo.png"], height=40, width=40)
     reconstruct.load_input(session, tmp_path / "photo.png")  # no latent: inverted first
 
     def stop_on_first_report(progress: tuple[int, int], desc: str | None = None) -> None:
@@ -1182,9 +1189,8 @@ def test_the_status_says_when_the_recovery_is_of_another_input(
     context: AppContext, tmp_path: Path
 ) -> None:
     session = Session(context)
-    for folder, colour in (("a", (200, 60, 60)), ("b", (60, 60, 200))):  # two photo.png files
-        (tmp_path / folder).mkdir()
-        Image.new("RGB", (40, 40), colour).save(tmp_path / folder / "photo.png")
+    for seed, folder in enumerate("ab"):  # two photo.png files
+        write_random_images(tmp_path / folder, ["photo.png"], height=40, width=40, seed=seed)
     reconstruct.load_input(session, tmp_path / "a" / "photo.png")
     reconstruct.reconstruct(session, "fast")
     _, status = reconstruct.load_input(session, tmp_path / "b" / "photo.png")

@@ -54,7 +54,7 @@ def test_devices_other_than_cpu_and_cuda_are_refused_in_a_sentence(monkeypatch) 
 @NO_CUDA
 def test_library_entry_points_refuse_cuda_on_a_machine_without_it(tmp_path) -> None:
     G, D = tiny_gan(16)
-    image = torch.zeros(1, 3, 16, 16)
+    image = torch.rand(1, 3, 16, 16) * 2 - 1
     model = Gan2ShapeModel(G, D, tiny_gan2shape_preset(16), tmp_path / "none.safetensors")
     checkpoint = tiny_checkpoint(tmp_path / "g", 16)
     prepared = prepare_input(image, size=16, find_face=False, needs_mask=False)

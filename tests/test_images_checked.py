@@ -5,6 +5,8 @@ white saved images) and other forms failed deep inside torch or OpenCV."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -66,6 +68,25 @@ def test_every_entry_point_refuses_uint8_pixels() -> None:
     for caller, call in calls.items():
         with pytest.raises(GANliftError, match=f"^{caller} takes floats .*got torch.uint8"):
             call()
+
+
+def test_the_lifting_entry_points_refuse_a_picture_of_one_flat_colour() -> None:
+    """A blank page was lifted into a face-shaped relief (or a silver car) and reported as
+    finished, as if something had been found in it."""
+    generator = torch.Generator().manual_seed(0)
+    grey = torch.tensor([0.2, -0.5, 0.7]).view(1, 3, 1, 1).expand(1, 3, 40, 40)  # one colour
+    jitter = torch.rand(1, 3, 40, 40, generator=generator) - 0.5  # one level's width
+    model = tiny_styleganr()
+    for flat in (grey, grey + jitter * 2 / 127.5):  # a JPEG's ±1 level is still flat
+        for lift in (
+            partial(prepare_input, size=16, find_face=True, needs_mask=False),
+            partial(encode_photo, model),
+            partial(car_to_mesh, model),
+        ):
+            with pytest.raises(GANliftError, match=r"^The image is one flat colour"):
+                lift(flat)
+    faint = grey + jitter * 16 / 127.5  # ±8 levels: a faint picture, still taken
+    assert prepare_input(faint, size=16, find_face=False, needs_mask=False).image.shape[-1] == 16
 
 
 def test_float_pictures_of_other_types_run_as_float32() -> None:

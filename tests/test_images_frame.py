@@ -83,7 +83,7 @@ def test_a_long_thin_photo_is_framed_without_a_square_as_wide_as_it(
 
     monkeypatch.setattr(images, "crop_box", limited_crop)
     monkeypatch.setattr(inputs, "crop_box", limited_crop)
-    thin = torch.zeros(1, 3, 16, 40_000)
+    thin = torch.rand(1, 3, 16, 40_000) * 2 - 1
     assert frame_object(thin, 32).shape == (1, 3, 32, 32)
     mask = torch.ones(1, 1, 16, 40_000)
     prepared = prepare_input(thin, size=32, find_face=False, needs_mask=True, mask=mask)

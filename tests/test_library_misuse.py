@@ -188,7 +188,7 @@ def test_masks_are_taken_in_each_layout_the_engine_gives_them() -> None:
     """Recovery.mask is [1, 1, H, W], synthetic masks [N, H, W], depth_to_mesh took [H, W]
     alone (so depth_to_mesh(rec.depth, rec.albedo, rec.mask) failed) and prepare_input refused
     [1, H, W] with torch's interpolation error."""
-    image, depth = torch.zeros(1, 3, 12, 12), torch.full((1, 12, 12), 1.0)
+    image, depth = torch.rand(1, 3, 12, 12) * 2 - 1, torch.full((1, 12, 12), 1.0)
     mask = torch.zeros(12, 12)
     mask[2:10, 3:9] = 1
     layouts = (mask, mask[None], mask[None, None])

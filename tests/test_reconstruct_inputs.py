@@ -186,7 +186,7 @@ def test_an_unbelievable_grabcut_falls_back_to_the_whole_frame(monkeypatch) -> N
 
 
 def test_a_user_mask_is_cropped_with_the_image(tmp_path: Path) -> None:
-    image = torch.zeros(1, 3, 40, 60)
+    image = torch.rand(1, 3, 40, 60) * 2 - 1
     mask = torch.zeros(1, 1, 40, 60)
     mask[..., 10:30, 20:40] = 1  # the centre third of the 60×60 frame, a third of each side
     save_image(mask.expand(-1, 3, -1, -1) * 2 - 1, tmp_path / "mask.png")
@@ -213,13 +213,13 @@ def test_objects_keep_the_photos_whole_width() -> None:
 def test_masks_a_user_can_get_wrong(tmp_path: Path) -> None:
     with pytest.raises(GANliftError, match="same size as the image"):
         prepare_input(
-            torch.zeros(1, 3, 40, 60), size=20, find_face=False, needs_mask=True,
+            torch.rand(1, 3, 40, 60) * 2 - 1, size=20, find_face=False, needs_mask=True,
             mask=torch.ones(1, 1, 10, 10),
         )  # fmt: skip
     speck = torch.zeros(1, 1, 128, 128)
     speck[..., 60:62, 60:62] = 1  # ran the whole reconstruction, then had no surface to mesh
     with pytest.raises(GANliftError, match=r"covers 0\.0% of the model's 64x64 frame, too little"):
-        prepare_input(torch.zeros(1, 3, 128, 128), size=64, find_face=False, needs_mask=True,
+        prepare_input(torch.rand(1, 3, 128, 128) * 2 - 1, size=64, find_face=False, needs_mask=True,
                       mask=speck)  # fmt: skip
     save_image(-torch.ones(1, 3, 8, 8), tmp_path / "black.png")
     with pytest.raises(GANliftError, match="all black"):

@@ -35,6 +35,7 @@ from engine.limits import (
 )
 from launch import build_parser
 from tests.e2e.tiny_model import tiny_app_context, write_tiny_model
+from tests.tiny import write_random_images
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -204,8 +205,7 @@ def test_a_job_the_cap_stops_before_it_has_anything_says_which_cap(tiny, tmp_pat
         warnings.simplefilter("error")  # the refusal alone: no toast saying it again
         with pytest.raises(gr.Error, match=r"stopped at the time limit of 1e-09 s; use the fast"):
             reconstruct.rotation_video(session, 0, 0, 0, 0.5, 0.5, False)
-    photo = tmp_path / "photo.png"
-    Image.new("RGB", (40, 30), (90, 120, 150)).save(photo)
+    photo = write_random_images(tmp_path, ["photo.png"], height=30, width=40) / "photo.png"
     reconstruct.load_input(session, photo)  # an upload is inverted first
     with pytest.raises(gr.Error, match=r"stopped at the time limit of 1e-09 s; use the fast"):
         reconstruct.reconstruct(session, "fast")

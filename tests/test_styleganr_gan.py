@@ -781,7 +781,7 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
     error = capsys.readouterr().err  # as reconstruct and the Cars tab refuse it
     assert error.count("\n") == 1 and "is only 1x1 pixels; use an image at least 16" in error
     assert not (tmp_path / "m.glb").exists()
-    car = save_image(torch.zeros(1, 3, 24, 24), tmp_path / "car.png")
+    car = save_image(torch.rand(1, 3, 24, 24) * 2 - 1, tmp_path / "car.png")
     assert styleganr("mesh", "--model", model_file, "--image", car, "--out", tmp_path / "m.glb",
                      "--min-image-side", "30") == 2  # fmt: skip
     assert "is only 24x24 pixels; use an image at least 30" in capsys.readouterr().err

@@ -25,6 +25,7 @@ from engine.errors import GANliftError
 from engine.images import (
     CROP_SIDE_LIMIT,
     Box,
+    check_not_flat,
     checked_image,
     checked_mask,
     crop_box,
@@ -91,6 +92,7 @@ def prepare_input(
         raise GANliftError(
             f"prepare_input's size is the model's frame in pixels (G.config.size), got {size!r}."
         )
+    check_not_flat(image)
     height, width = image.shape[-2:]
     if mask is not None:
         mask = checked_mask(mask, height, width, "prepare_input")

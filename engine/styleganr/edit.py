@@ -15,7 +15,7 @@ import torch
 
 from engine.brief import brief_repr
 from engine.errors import GANliftError
-from engine.images import checked_image, frame_object, to_uint8
+from engine.images import check_not_flat, checked_image, frame_object, to_uint8
 from engine.limits import check_seed
 from engine.mesh import TexturedMesh, fit_in_box
 from engine.styleganr.encoding import encode_image, estimate_camera
@@ -69,6 +69,7 @@ def encode_photo(model: StyleGANR, image: torch.Tensor) -> Sample:
     cameras and refined by the inverse graphics network (by colour, and by outline when the
     model has a segmenter), its codes read off as `encode_image` does, re-rendered."""
     image = checked_image(image, "encode_photo")
+    check_not_flat(image)
     framed = frame_object(image.to(model.device), model.generator.config.size)  # [1, 3, S, S]
     candidates = model.views.labelled().to(model.device)  # [V, 3]
     mask = None if model.segmenter is None else predict_views(model.segmenter, framed)[1]
@@ -169,6 +170,7 @@ def car_to_mesh(model: StyleGANR, image: torch.Tensor) -> TexturedMesh:
     frames photos), in engine.mesh's frame (y up, front +z, centred, the longest side 1), for
     `engine.mesh.save_mesh`."""
     image = checked_image(image, "car_to_mesh")
+    check_not_flat(image)
     network = model.inverse_graphics
     prediction = network(frame_object(image.to(model.device), model.generator.config.size))
     axes = prediction.vertices.new_tensor(_EXPORT_AXES)

@@ -36,6 +36,8 @@ PICTURE_HEIGHT, RESULT_HEIGHT, LIVE_HEIGHT = 240, 200, 400
 NARROW_COLUMN = 160
 """Narrowest a picture's column or its sliders' may be before they stack (Gradio's 320 stacked
 them on phones and at 200 % zoom, and the view was off screen while its sliders moved)."""
+WIDE_COLUMN = 300
+"""Narrowest a component holding file names may be before it stacks (on phones)."""
 RENDER_CONCURRENCY = 4
 """Slider re-renders that may run at once (each is a few milliseconds)."""
 CLEAR_CHECK_SECONDS = 15.0
@@ -52,6 +54,9 @@ PAGE_CSS = """
 input[type=range]:focus-visible, input[type=radio]:focus-visible {
     outline: 2px solid #4f46e5;
     outline-offset: 2px;
+}
+#mesh-files .label-clear-button {
+    display: none;
 }
 @media (max-width: 768px) {
     #status {
@@ -73,8 +78,10 @@ input[type=range]:focus-visible, input[type=radio]:focus-visible {
 }
 """
 """Styles `launch` gives the page: a keyboard's focus on a slider or radio button shows (the
-theme drew none), and on narrow screens the status line stays in sight (it sat a screen above
-the Reconstruct button, so results, Stop and refusals were reported out of sight)."""
+theme drew none), the exported files have no × (Gradio draws one on every file of a list, even
+one that is only for downloading: a stray click lost an export), and on narrow screens the
+status line stays in sight (it sat a screen above the Reconstruct button, so results, Stop and
+refusals were reported out of sight)."""
 PAGE_JS = """
 () => {
     const announce = () => {
@@ -356,17 +363,30 @@ def _reconstruct_tab(
         }
         maps_button = gr.Button("Depth and maps", elem_id="export-maps", **locked)
         video_button = gr.Button("Rotation video", elem_id="video", **locked)
-    with gr.Row():
-        files = gr.File(label="Exported files", file_count="multiple", elem_id="mesh-files")
-        video = gr.Video(label="Rotation video", height=LIVE_HEIGHT, elem_id="rotation-video")
+    with gr.Row():  # stacked on phones, where side by side a file's name showed as ".g"
+        files = gr.File(
+            label="Exported files",
+            file_count="multiple",
+            interactive=False,  # a download list (PAGE_CSS hides the × Gradio still draws)
+            min_width=WIDE_COLUMN,
+            elem_id="mesh-files",
+        )
+        video = gr.Video(
+            label="Rotation video",
+            height=LIVE_HEIGHT,
+            min_width=WIDE_COLUMN,
+            elem_id="rotation-video",
+        )
 
     sliders = [azimuth, elevation, light_x, light_y, ambient, diffuse]
     show_run = {"fn": reconstruct.run_button, "inputs": [session], "outputs": run}
     show_run |= {"api_visibility": "private", "show_progress_on": [quiet]}
-    draw.click(
+    drawn = draw.click(
         reconstruct.sample, [session, seed], [preview, status], api_name="sample",
         show_progress_on=[quiet],
-    ).then(**show_run)  # fmt: skip
+    )  # fmt: skip
+    drawn.then(**show_run)
+    _set_after(drawn, [upload], None, quiet)  # the photo it replaced went on showing
     uploaded = upload.change(
         reconstruct.load_input, [session, upload], [preview, status], api_name="load_image",
         show_progress_on=[quiet],

@@ -71,6 +71,10 @@ def test_reconstruct_drag_export(
     assert glb.suffix == ".glb" and glb.read_bytes()[:4] == b"glTF"
     mesh = o3d.io.read_triangle_mesh(str(glb))
     assert len(mesh.vertices) > 100 and len(mesh.triangles) > 100
+    page.click("#export-obj")  # three files: a download list, with no × to lose one by
+    expect(page.locator("#mesh-files a[download]")).to_have_count(3, timeout=TIMEOUT_MS)
+    removers = page.locator("#mesh-files .label-clear-button")
+    assert removers.count() == 3 and not any(remover.is_visible() for remover in removers.all())
     page.screenshot(path=screenshot_dir / "reconstruct.png", full_page=True)
 
     page.get_by_role("tab", name="3D viewer").click()
@@ -193,6 +197,8 @@ def test_small_screens_keep_the_status_and_the_live_view_in_sight(page: Page, ap
         assert view is not None and azimuth is not None
         assert view["x"] + view["width"] <= azimuth["x"], width  # side by side
         assert min(view["width"], azimuth["width"]) >= 150, width  # neither squeezed
+    files = page.locator("#mesh-files").bounding_box()  # stacked, not squeezed beside the
+    assert files is not None and files["width"] >= 300  # video (its names read ".g")
 
 
 def test_bad_upload_shows_one_sentence(page: Page, app_url: str, tmp_path: Path) -> None:
@@ -204,6 +210,9 @@ def test_bad_upload_shows_one_sentence(page: Page, app_url: str, tmp_path: Path)
     expect(page.get_by_text("Traceback")).to_have_count(0)
     status = page.locator("#status")  # the pop-up fades; the status line keeps the reason
     expect(status).to_contain_text("Upload refused: Image 'broken.png'", timeout=TIMEOUT_MS)
+    page.click("#draw")  # a drawn sample replaces the refused photo, whose name went on showing
+    expect(status).to_contain_text("GAN sample, seed 0", timeout=TIMEOUT_MS)
+    expect(page.locator("#upload")).not_to_contain_text("broken", timeout=TIMEOUT_MS)
     page.get_by_role("tab", name="Cars").click()
     car_upload = page.locator("#upload-car-a")
     car_upload.locator("input[type=file]").set_input_files(bad)

@@ -38,6 +38,9 @@ NARROW_COLUMN = 160
 them on phones and at 200 % zoom, and the view was off screen while its sliders moved)."""
 WIDE_COLUMN = 300
 """Narrowest a component holding file names may be before it stacks (on phones)."""
+CAR_COLUMN = 80
+"""Narrowest a car sample's column may be: the three stay side by side on a phone, above the
+camera sliders (stacked, a phone showed sample A 1,600 px above the slider turning it)."""
 RENDER_CONCURRENCY = 4
 """Slider re-renders that may run at once (each is a few milliseconds)."""
 CLEAR_CHECK_SECONDS = 15.0
@@ -491,18 +494,14 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Car
         gr.Markdown(
             f"**The StyleGAN-R model {path} is not installed yet; start with --cars-model PATH.**"
         )
-    pictures, draw_buttons, uploads = [], [], []
-    with gr.Row():
+    pictures, draw_buttons = [], []
+    with gr.Row():  # side by side on phones too, above the sliders that turn them
         for slot in cars.SLOTS:
-            with gr.Column():
+            with gr.Column(min_width=CAR_COLUMN):
                 pictures.append(_picture(f"Sample {slot}", RESULT_HEIGHT, f"car-{slot.lower()}"))
                 seed = gr.Number(label=f"Seed {slot}", value=len(draw_buttons))
                 button = gr.Button(f"Draw {slot}", elem_id=f"draw-car-{slot.lower()}")
                 draw_buttons.append((slot, seed, button))
-                upload = image_upload(
-                    f"Upload a car photo for {slot}", elem_id=f"upload-car-{slot.lower()}"
-                )
-                uploads.append((slot, upload))
     with gr.Row():
         with gr.Column():
             camera_slot = one_of(gr.Radio(list(cars.SLOTS), value="A", label="Camera of sample"))
@@ -530,6 +529,13 @@ def _cars_tab(context: AppContext, session: gr.State, quiet: gr.Markdown) -> Car
             mesh_slot = one_of(gr.Radio(list(cars.SLOTS), value="A", label="Mesh of sample"))
             mesh_button = gr.Button("Car → mesh", elem_id="car-mesh", **locked)
             car_model3d = gr.Model3D(label="Car mesh (GLB)", height=RESULT_HEIGHT)
+    uploads = []
+    with gr.Row():
+        for slot in cars.SLOTS:
+            upload = image_upload(
+                f"Upload a car photo for {slot}", elem_id=f"upload-car-{slot.lower()}"
+            )
+            uploads.append((slot, upload))
 
     camera = [azimuth, elevation, scale]
     quick = {"show_progress_on": [quiet]}

@@ -199,6 +199,12 @@ def test_small_screens_keep_the_status_and_the_live_view_in_sight(page: Page, ap
         assert min(view["width"], azimuth["width"]) >= 150, width  # neither squeezed
     files = page.locator("#mesh-files").bounding_box()  # stacked, not squeezed beside the
     assert files is not None and files["width"] >= 300  # video (its names read ".g")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_role("tab", name="Cars").click()  # the samples and the slider turning them
+    car = page.locator("#car-a").bounding_box()  # fit one screen (stacked, sample A sat
+    azimuth = page.get_by_text("Car azimuth").first.bounding_box()  # 1,600 px above it)
+    assert car is not None and azimuth is not None
+    assert azimuth["y"] + azimuth["height"] - car["y"] <= 844
 
 
 def test_bad_upload_shows_one_sentence(page: Page, app_url: str, tmp_path: Path) -> None:

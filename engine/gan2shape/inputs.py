@@ -86,7 +86,8 @@ def prepare_input(
     """Crop `image [1, 3, H, W]` to a square of side `size`: around the largest detected face
     when `find_face` (the centre when none is found), else the whole width (`object_box`); a
     square no larger than `size` is taken whole. `mask [1, 1, H, W]` (the user's) is cropped
-    with it; without one, GrabCut makes one when `needs_mask`."""
+    with it; without one, GrabCut makes one when `needs_mask`. A picture of one flat colour is
+    refused (`check_not_flat`)."""
     image = checked_image(image, "prepare_input")
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise GANliftError(

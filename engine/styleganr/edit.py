@@ -67,7 +67,8 @@ def encode_photo(model: StyleGANR, image: torch.Tensor) -> Sample:
     """A photo ``[1, 3, H, W]`` in [-1, 1] (any size; its whole width framed by `frame_object`
     and resized to the GAN's frame) as a sample: its camera estimated among the labelled view
     cameras and refined by the inverse graphics network (by colour, and by outline when the
-    model has a segmenter), its codes read off as `encode_image` does, re-rendered."""
+    model has a segmenter), its codes read off as `encode_image` does, re-rendered. A picture
+    of one flat colour is refused (`check_not_flat`)."""
     image = checked_image(image, "encode_photo")
     check_not_flat(image)
     framed = frame_object(image.to(model.device), model.generator.config.size)  # [1, 3, S, S]
@@ -167,8 +168,8 @@ def swap(model: StyleGANR, target: Sample, source: Sample, *, part: str) -> Samp
 @torch.no_grad()
 def car_to_mesh(model: StyleGANR, image: torch.Tensor) -> TexturedMesh:
     """A textured mesh of the car in ``image [1, 3, H, W]`` (any size; framed as `encode_photo`
-    frames photos), in engine.mesh's frame (y up, front +z, centred, the longest side 1), for
-    `engine.mesh.save_mesh`."""
+    frames photos, and refused when of one flat colour), in engine.mesh's frame (y up, front
+    +z, centred, the longest side 1), for `engine.mesh.save_mesh`."""
     image = checked_image(image, "car_to_mesh")
     check_not_flat(image)
     network = model.inverse_graphics

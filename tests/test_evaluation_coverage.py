@@ -235,6 +235,18 @@ def test_the_length_of_an_even_count_of_readings_is_their_median() -> None:
     assert reading.gan_length == pytest.approx(0.5)
 
 
+def test_spreads_compare_readings_with_readings_not_with_the_true_labels() -> None:
+    """A regressor that reads every label at 0.7 of its value shrinks GAN and data readings
+    alike: a GAN varying as much as the data must still pass (against the true labels it read
+    0.7 and failed)."""
+    generator = torch.Generator().manual_seed(0)
+    truth = torch.randn(500, 1, generator=generator)
+    gan_truth = torch.randn(500, 1, generator=generator)
+    (spread,) = label_spreads(("yaw",), ("yaw",), 0.7 * gan_truth, 0.7 * truth, truth)
+    assert spread.ratio == pytest.approx(float(gan_truth.std() / truth.std()), rel=1e-5)
+    assert spread.passed
+
+
 def test_a_label_whose_spread_reaches_the_goal_exactly_passes() -> None:
     """The goal is a fraction to reach: a GAN / data std ratio equal to it passes."""
     spread = LabelSpread(name="pitch", data_mean=0.0, data_std=1.0, gan_mean=0.0,

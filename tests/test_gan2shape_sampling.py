@@ -47,3 +47,5 @@ def test_gaussian_fit_recovers_a_sampled_gaussian() -> None:
     fitted = fit_gaussian(source.sample(50000, generator=torch.Generator().manual_seed(1)))
     assert torch.allclose(fitted.mean, mean, atol=0.01)
     assert torch.allclose(fitted.cov, source.cov, atol=0.005)
+    three = fit_gaussian(torch.tensor([[0.0], [1.0], [2.0]]))  # the maximum-likelihood
+    torch.testing.assert_close(three.cov, torch.tensor([[2 / 3]]))  # (biased) covariance

@@ -384,6 +384,16 @@ def test_symmetry_adds_the_mirrored_shapes_photometric_term() -> None:
     assert float(loss) == pytest.approx(direct + mirrored, rel=1e-5)
 
 
+def test_pseudo_samples_stay_in_the_image_range() -> None:
+    """A white albedo under the brighter pseudo lights shades above 1: step 2 must project
+    images the GAN can draw, as `render_in_views` clamps its renders."""
+    context = make_context()
+    snapshot = take_snapshot(context)
+    white = replace(snapshot, albedo=torch.ones_like(snapshot.albedo))
+    images, _ = pseudo_samples(context, white, 8)
+    assert images.max() == 1.0 and images.min() >= -1.0
+
+
 def test_pseudo_sample_masks_stay_binary() -> None:
     """A binary mask warped into turned pseudo views stays binary (a bilinear warp would
     leave soft edges)."""

@@ -207,6 +207,25 @@ def test_save_and_reload_reproduces_outputs(
 
 
 @torch.no_grad()
+def test_random_style_mixing_crosses_over_at_every_layer_between_the_first_and_last(
+    tiny: tuple[Generator, Discriminator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Style mixing's crossover index is uniform over 1 .. num_ws - 1 (each image keeps at
+    least its first layer's w and takes at least the last from the mixing latent)."""
+    G, _ = tiny
+    z, mix_z = latents(G, 1, seed=1), latents(G, 1, seed=2)
+    w = G.mapping(z)
+    crossovers = set()
+    monkeypatch.setattr(
+        G, "synthesis", lambda wplus, noise=None: crossovers.add(int((wplus[0] == w).all(1).sum()))
+    )
+    torch.manual_seed(0)
+    for _ in range(100):
+        G(z, mix_z=mix_z)
+    assert crossovers == set(range(1, G.num_ws))
+
+
+@torch.no_grad()
 def test_synthesis_latent_forms_mixing_and_truncation(
     tiny: tuple[Generator, Discriminator],
 ) -> None:

@@ -300,6 +300,19 @@ def test_a_run_resumes_only_on_the_pairs_it_was_trained_on(tmp_path) -> None:
     assert resumed.step == 3
 
 
+def test_second_views_turn_all_the_way_round_within_the_elevation_range() -> None:
+    """The multi-view partner of a synthetic car is a view from any side: drawn from half the
+    circle, the network would never see the other half."""
+    pairs = synthetic_view_pairs(
+        list(range(24)), size=16, generator=torch.Generator().manual_seed(0)
+    )
+    azimuth, elevation = pairs.cameras[:, 1, 0], pairs.cameras[:, 1, 1]  # degrees
+    assert (azimuth < 90).any() and (azimuth > 270).any()
+    assert azimuth.max() - azimuth.min() > 270
+    low, high = CAR_VIEW_RANGES["elevation"]
+    assert ((low - 1e-3 <= elevation) & (elevation <= high + 1e-3)).all()
+
+
 def test_the_multiview_term_renders_each_car_in_its_partners_view(monkeypatch) -> None:
     """With multiview, each prediction is drawn in its own view and then in its partner's
     (images 2k and 2k+1 of a batch are one car); without it only in its own."""

@@ -27,6 +27,7 @@ from engine.gan2shape import (
     OutputSettings,
     ViewSpec,
     load_model,
+    outputs,
     quality_schedule,
     read_depth_png,
     reconstruct,
@@ -162,6 +163,10 @@ def test_summary_holds_view_light_psnr_and_files(finished) -> None:
     assert (summary["light"]["dx"], summary["light"]["dy"]) == pytest.approx((dx, dy), abs=1e-6)
     towards = summary["light"]["towards_light"]
     assert np.linalg.norm(towards) == pytest.approx(1.0) and towards[2] > 0  # from the front
+    side_lit = dataclasses.replace(recovery, light=torch.tensor([[0.3, 0.6, 0.5, -0.2]]))
+    towards = outputs._summary(side_lit, {}, Path())["light"]["towards_light"]  # in normal.png's
+    expected = np.array([-0.5, -0.2, 1.0]) / math.hypot(0.5, 0.2, 1)  # axes: x mirrored
+    assert towards == pytest.approx(expected.tolist())
     assert summary["inversion_psnr_db"] is None  # a GAN sample: its latent is exact
     assert summary["redraw_psnr_db"] == pytest.approx(recovery.redraw_psnr)
     assert summary["depth_png_range"] == [PRESET.camera.min_depth, PRESET.camera.max_depth]

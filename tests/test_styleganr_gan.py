@@ -73,7 +73,13 @@ from engine.styleganr.config_io import read_state, write_state
 from engine.styleganr.encoding import redraw_errors
 from engine.styleganr.inverse_graphics import MeshImage, refine_camera
 from engine.styleganr.labelling import ELEVATION_RANGE, decode_camera, labeller_losses
-from engine.styleganr.mapping import BACKGROUND_GRID, background_code, camera_features
+from engine.styleganr.mapping import (
+    BACKGROUND_GRID,
+    MappingConfig,
+    MappingNetwork,
+    background_code,
+    camera_features,
+)
 from engine.styleganr.model import MODEL_FORMAT, resolve_model_path
 from engine.styleganr.train_mapping import fit_view_layers, mapping_losses
 from tests.tiny import STYLEGANR_STYLE_DIM, STYLEGANR_VIEW_LAYERS, tiny_styleganr
@@ -362,6 +368,27 @@ def test_background_code_fills_covered_cells_with_the_mean_background() -> None:
     assert torch.allclose(cells[:, 0, 0], background[0], atol=1e-4)
     own = image[0, :, 4:8, :4].mean((1, 2))  # the cell below is all background: mostly its own
     assert (cells[:, 1, 0] - own).norm() < 0.1 * (background[0] - own).norm()
+
+
+def test_background_code_keeps_the_colour_of_a_cell_the_object_half_covers() -> None:
+    """A cell's background pixels are averaged alone: half covered, a plain backdrop's cell
+    came out half as bright."""
+    grid = BACKGROUND_GRID
+    backdrop = torch.tensor([0.3, -0.2, 0.5]).view(1, 3, 1, 1).expand(1, 3, 4 * grid, 4 * grid)
+    mask = torch.zeros(1, 1, 4 * grid, 4 * grid)
+    mask[..., :2, 4:8] = 1  # the top half of the second cell
+    image = backdrop * (1 - mask) + 0.9 * mask
+    cells = background_code(image, mask).reshape(3, grid, grid)
+    torch.testing.assert_close(cells, backdrop[0, :, :grid, :grid])
+
+
+def test_the_view_rows_start_around_the_gans_mean_w_as_the_content_rows_do() -> None:
+    config = MappingConfig(num_ws=6, style_dim=8, num_view_layers=2, shape_dim=4, texture_dim=4)
+    mean_w = torch.full((8,), 2.0)
+    mapping = MappingNetwork(config, mean_w=mean_w)
+    with torch.no_grad():
+        view_rows = mapping.view_layers(torch.tensor([[30.0, 10.0, 1.0], [200.0, 5.0, 0.9]]))
+    assert (view_rows - mean_w).abs().max() < 0.5  # a fresh net adds small offsets to mean w
 
 
 def test_encode_photo_reads_a_gan_image_back_as_a_sample(model) -> None:

@@ -75,6 +75,9 @@ def test_a_short_run_writes_loadable_models_a_log_and_samples(
         assert_same_state(checkpoint.generator.state_dict(), state["G_ema"])
         assert_same_state(checkpoint.discriminator.state_dict(), state["D"])
         assert torch.equal(checkpoint.latent_avg.reshape(-1), state["latent_avg"])
+    seeded = torch.Generator().manual_seed(TINY.seed)  # the truncation centre of the model
+    centre = ours.generator.mean_latent(loop.LATENT_AVG_SAMPLES, generator=seeded)[0]  # shipped
+    assert torch.equal(state["latent_avg"], centre)  # (G_ema's, not the raw G's)
     raw = load_torch_file(result.pt_path)
     assert {"g_ema", "g", "d", "latent_avg", "args"} <= raw.keys()
     assert_same_state(raw["g"], state["G"])  # the trained generator, not its average

@@ -563,6 +563,21 @@ def test_lazy_path_length_is_weighted_by_its_interval_around_a_running_mean(
     assert sum(torch.allclose(loss, weighted) for loss in losses) == 1
 
 
+def test_the_generators_latents_are_drawn_with_the_configs_style_mixing(
+    image_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    probabilities: list[float] = []
+    draw = loop.LatentDraw.draw
+
+    def recorded(*args: object, **options: object) -> object:
+        probabilities.append(options["mixing_prob"])
+        return draw(*args, **options)
+
+    monkeypatch.setattr(loop.LatentDraw, "draw", staticmethod(recorded))
+    train_gan(image_folder, tmp_path, config=with_changes(TINY, mixing_prob=0.3), device=CPU)
+    assert probabilities and set(probabilities) == {0.3}
+
+
 def test_real_images_are_mirrored_half_the_time(
     image_folder: Path, tmp_path: Path, monkeypatch
 ) -> None:

@@ -41,7 +41,9 @@ def one_of(component: Choice) -> Choice:
 def slider(minimum: float, maximum: float, **options: Any) -> gr.Slider:
     """A slider whose values get one sentence naming it when they are no number in its range:
     Gradio's own check raised a TypeError for None (a traceback in the log, "Error" to the
-    client) and named no slider for a value out of its range."""
+    client) and named no slider for a value out of its range. It has no reset button, which
+    moved the slider without the `.input` event its picture redraws on (and reset a light to
+    0, not to the recovered one)."""
 
     def read(payload: float | str | None) -> float:
         value = float(payload)  # type: ignore[arg-type]  # None raises TypeError
@@ -49,7 +51,7 @@ def slider(minimum: float, maximum: float, **options: Any) -> gr.Slider:
             raise ValueError(payload)
         return value
 
-    slider = gr.Slider(minimum, maximum, **options)
+    slider = gr.Slider(minimum, maximum, buttons=[], **options)
     return _checked(slider, read, f"a number from {minimum:g} to {maximum:g}")
 
 

@@ -58,7 +58,7 @@ input[type=range]:focus-visible, input[type=radio]:focus-visible {
     outline: 2px solid #4f46e5;
     outline-offset: 2px;
 }
-#mesh-files .label-clear-button {
+#mesh-files .label-clear-button, #view-label-files .label-clear-button {
     display: none;
 }
 @media (max-width: 768px) {
@@ -81,10 +81,10 @@ input[type=range]:focus-visible, input[type=radio]:focus-visible {
 }
 """
 """Styles `launch` gives the page: a keyboard's focus on a slider or radio button shows (the
-theme drew none), the exported files have no × (Gradio draws one on every file of a list, even
-one that is only for downloading: a stray click lost an export), and on narrow screens the
-status line stays in sight (it sat a screen above the Reconstruct button, so results, Stop and
-refusals were reported out of sight)."""
+theme drew none), the exported and view-label files have no × (Gradio draws one on every file
+of a list, even one that is only for downloading: a stray click lost an export), and on narrow
+screens the status line stays in sight (it sat a screen above the Reconstruct button, so
+results, Stop and refusals were reported out of sight)."""
 PAGE_JS = """
 () => {
     const announce = () => {
@@ -725,6 +725,7 @@ def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.compone
         files = gr.File(
             label="View codes, labels, labelled views",
             file_count="multiple",
+            interactive=False,  # a download list, as the exported files (PAGE_CSS)
             elem_id="view-label-files",
         )
         note = gr.Markdown(label="Note", show_label=False)

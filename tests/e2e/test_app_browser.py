@@ -60,6 +60,8 @@ def test_reconstruct_drag_export(
     expect(typed).to_have_value("60")  # the value is held to the range ...
     expect(view).not_to_have_attribute("src", dragged or "", timeout=TIMEOUT_MS)  # ... and shows it
     assert "Traceback" not in app_log.read_text()[len(log_before) :]
+    expect(page.get_by_label("Reset to default value")).to_have_count(0)  # it moved a slider
+    # without redrawing its picture (no .input event)
 
     page.click("#export-glb")
     link = page.locator("#mesh-files a[download]").first
@@ -73,8 +75,7 @@ def test_reconstruct_drag_export(
     assert len(mesh.vertices) > 100 and len(mesh.triangles) > 100
     page.click("#export-obj")  # three files: a download list, with no × to lose one by
     expect(page.locator("#mesh-files a[download]")).to_have_count(3, timeout=TIMEOUT_MS)
-    removers = page.locator("#mesh-files .label-clear-button")
-    assert removers.count() == 3 and not any(remover.is_visible() for remover in removers.all())
+    _assert_no_file_can_be_removed(page, "#mesh-files", 3)
     page.screenshot(path=screenshot_dir / "reconstruct.png", full_page=True)
 
     page.get_by_role("tab", name="3D viewer").click()
@@ -249,7 +250,15 @@ def test_view_labels_by_hand(page: Page, app_url: str, screenshot_dir: Path) -> 
     page.click("#save-view-labels")
     expect(page.get_by_text("Labelled 1 of 12 view codes")).to_be_visible(timeout=TIMEOUT_MS)
     expect(page.locator("#view-label-files a[download]")).to_have_count(3)
+    _assert_no_file_can_be_removed(page, "#view-label-files", 3)
     page.screenshot(path=screenshot_dir / "view-labels.png", full_page=True)
+
+
+def _assert_no_file_can_be_removed(page: Page, selector: str, count: int) -> None:
+    """A list of `count` files to download shows no × (Gradio draws one on each listed file,
+    and a stray click lost a file)."""
+    removers = page.locator(f"{selector} .label-clear-button")
+    assert removers.count() == count and not any(remover.is_visible() for remover in removers.all())
 
 
 def _type_into_cell(page: Page, cell: Locator, text: str, attempts: int = 5) -> None:

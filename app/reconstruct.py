@@ -340,9 +340,12 @@ def stop(session: Session) -> str:
     """Ask the session's running reconstruction or video to stop at its next step; returns the
     status line saying so (the page drops the stopped run, so its own message never comes).
     A job still waiting in the queue is cancelled by the page, so it waits no more."""
+    waited = session.job_waiting()
     session.job_waits(False)
     if session.request_stop():
         session.note("**Stopped:** the results from before the run are kept.")
+    elif waited:
+        session.note("**Stopped:** the job waiting in the queue was cancelled.")
     else:
         session.note("**Stop:** nothing was running.")
     return session.status()

@@ -188,6 +188,11 @@ class Session:
             self._clear_shown = True
             return news
 
+    def job_waiting(self) -> bool:
+        """Whether a long job of this session waits in the compute queue (`job_waits`)."""
+        with self._activity:
+            return self._waiting
+
     def job_waits(self, waiting: bool = True) -> None:
         """Mark a long job of this session as waiting in the compute queue (from its button's
         press), or no more (as it starts, or its page closes). A waiting session is neither

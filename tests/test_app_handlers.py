@@ -543,6 +543,16 @@ def test_reconstruct_uses_bf16_where_the_device_has_it(
     assert calls == [True, False]
 
 
+def test_stop_says_what_it_stopped(context: AppContext) -> None:
+    """A job waiting in the queue behind another visitor's is cancelled by the page: Stop
+    said "nothing was running" of it."""
+    session = Session(context)
+    assert "**Stop:** nothing was running." in reconstruct.stop(session)
+    reconstruct.job_pressed(session)  # Reconstruct pressed; the job waits its turn
+    assert "job waiting in the queue was cancelled" in reconstruct.stop(session)
+    assert not session.job_waiting()
+
+
 def test_stop_drops_the_run_and_keeps_the_results_from_before(context: AppContext) -> None:
     """Stop cancels the event, so the page never shows the stopped run: the session must not
     keep it either (the live view and exports would use a recovery nobody saw)."""

@@ -118,6 +118,13 @@ def load_input(session: Session, file: str | os.PathLike | None) -> tuple[Any, s
     return picture(image), session.status()
 
 
+LOADED_DURING_RUN = (
+    "A model was loaded while Reconstruct ran, which cleared its input and stopped it; run "
+    "Reconstruct again."
+)
+"""Why a run is dropped when a model load cleared its input (the load also stops it)."""
+
+
 def status_line(session: Session) -> str:
     """The session's status line, for an event that changes nothing else (a refused upload's
     note)."""
@@ -186,16 +193,15 @@ def reconstruct(
                 should_stop=guard.should_stop,
             )
         except StoppedEarly as early:  # cut short in the inversion: by a cap, say which
+            if session.models_loaded != loads:
+                raise GANliftError(LOADED_DURING_RUN) from early
             if guard.reason is None:
                 raise
             raise GANliftError(guard.reason) from early
+        if session.models_loaded != loads:  # loaded while this ran (and stopped it)
+            raise GANliftError(LOADED_DURING_RUN)
         if stopped():
             raise StoppedEarly("Reconstruct was stopped; the results from before it are kept.")
-        if session.models_loaded != loads:  # loaded while this ran, which cleared the input
-            raise GANliftError(
-                "A model was loaded while Reconstruct ran, which cleared its input, so its "
-                "result was dropped; run Reconstruct again."
-            )
         _warn_if_capped(guard)
         session.set_recovery(recovery, texture_source(photo, model.preset), source)
         ambient, diffuse, light_x, light_y = (

@@ -144,9 +144,12 @@ class Session:
         return self.context.models.load_cars(path)
 
     def use_model(self, choice: ModelChoice) -> LoadedModel:
-        """Switch to `choice` (loading it now); the input and recovery of the old one go."""
+        """Switch to `choice` (loading it now); the input and recovery of the old one go, and
+        a running reconstruction or video stops (its result would be dropped, after holding
+        the compute queue every visitor shares)."""
         model = self.context.models.load(choice)
         self.model_choice, self.models_loaded = choice, self.models_loaded + 1
+        self.request_stop()
         self.input, self.recovery, self._mesh, self.view_codes = None, None, None, None
         self._sample_latents.clear()
         self.timings.clear()  # of work on the old model, gone with it

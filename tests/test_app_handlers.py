@@ -1248,6 +1248,24 @@ def test_a_run_that_ends_after_another_model_was_loaded_is_dropped(
         assert session.recovery is None and session.input is None
 
 
+def test_loading_a_model_stops_the_sessions_run(context: AppContext) -> None:
+    """A run whose input a load cleared went on to its end, holding the compute queue every
+    visitor shares, only to be dropped."""
+    session = Session(context)
+    reconstruct.sample(session, 3)
+    reports = []
+
+    def load_on_first_report(progress: tuple[int, int], desc: str | None = None) -> None:
+        reports.append(progress)
+        if len(reports) == 1:
+            session.use_model(session.model_choice)
+
+    with pytest.raises(gr.Error, match="A model was loaded while Reconstruct ran"):
+        reconstruct.reconstruct(session, "full", load_on_first_report)
+    assert len(reports) <= 2  # stopped at its next step
+    assert session.recovery is None and session.input is None
+
+
 def test_emptying_after_an_event_suits_each_components_count(context: AppContext) -> None:
     """A lone component got [None]: Draw B left the upload box filled and logged two
     tracebacks (a File's value is a path, a list of paths or None)."""

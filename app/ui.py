@@ -54,7 +54,8 @@ INTRO = (
 
 
 PAGE_CSS = """
-input[type=range]:focus-visible, input[type=radio]:focus-visible {
+input[type=range]:focus-visible, input[type=radio]:focus-visible,
+input[type=checkbox]:focus-visible {
     outline: 2px solid #4f46e5;
     outline-offset: 2px;
 }
@@ -80,11 +81,11 @@ input[type=range]:focus-visible, input[type=radio]:focus-visible {
     }
 }
 """
-"""Styles `launch` gives the page: a keyboard's focus on a slider or radio button shows (the
-theme drew none), the exported and view-label files have no × (Gradio draws one on every file
-of a list, even one that is only for downloading: a stray click lost an export), and on narrow
-screens the status line stays in sight (it sat a screen above the Reconstruct button, so
-results, Stop and refusals were reported out of sight)."""
+"""Styles `launch` gives the page: a keyboard's focus on a slider, radio button or checkbox
+shows (the theme drew none, or a 1-px border), the exported and view-label files have no ×
+(Gradio draws one on every file of a list, even one that is only for downloading: a stray
+click lost an export), and on narrow screens the status line stays in sight (it sat a screen
+above the Reconstruct button, so results, Stop and refusals were reported out of sight)."""
 PAGE_JS = """
 () => {
     const announce = () => {

@@ -46,6 +46,12 @@ def test_reconstruct_drag_export(
     slider.focus()
     page.keyboard.press("ArrowRight")  # a keyboard's focus shows
     expect(slider).to_have_css("outline-style", "solid")
+    gan_view = page.get_by_label("GAN view (projected onto the GAN manifold)")
+    gan_view.focus()
+    page.keyboard.press("Shift+Tab")  # focus shown as a keyboard reaches it, not a click
+    page.keyboard.press("Tab")
+    expect(gan_view).to_have_css("outline-style", "solid")
+    slider.focus()
     expect(view).not_to_have_attribute("src", before or "", timeout=TIMEOUT_MS)
     before = view.get_attribute("src")
     _drag(page, "#azimuth input[type=range]", 0.85)

@@ -106,18 +106,8 @@ def name_refused_api_values(demo: gr.Blocks) -> None:
         given = list(zip(block_fn.inputs, inputs, strict=False))
         try:
             return await gradio_preprocess(block_fn, inputs, *rest, **options)
-        except ValidationError as error:
-            refused = next(
-                (pair for pair in given if _data_model_name(pair[0]) == error.title), None
-            )
-            if refused is None:
-                raise
-            raise gr.Error(_form_refusal(*refused), print_exception=False) from None
-        except ComponentProcessingError:  # no check of its form: a table sent as None
-            refused = next(
-                (pair for pair in given if isinstance(pair[0], gr.Dataframe) and pair[1] is None),
-                None,
-            )
+        except (ValidationError, ComponentProcessingError) as error:
+            refused = next((pair for pair in given if _refused_by(error, *pair)), None)
             if refused is None:
                 raise
             raise gr.Error(_form_refusal(*refused), print_exception=False) from None
@@ -156,6 +146,15 @@ def _too_few_values(block_fn: Any, count: int) -> str:
         f"{name} was called without its page's state (/gradio_api/run/ leaves it out); call it "
         f"with gradio_client or /gradio_api/call/{name}."
     )
+
+
+def _refused_by(error: Exception, component: object, value: Any) -> bool:
+    """Whether Gradio's `error` refused `value` of `component`: a validation error names the
+    component's data model; a processing error, which checks no form, came of a table sent
+    as None."""
+    if isinstance(error, ValidationError):
+        return _data_model_name(component) == error.title
+    return isinstance(component, gr.Dataframe) and value is None
 
 
 def _data_model_name(component: object) -> str:

@@ -125,12 +125,6 @@ LOADED_DURING_RUN = (
 """Why a run is dropped when a model load cleared its input (the load also stops it)."""
 
 
-def status_line(session: Session) -> str:
-    """The session's status line, for an event that changes nothing else (a refused upload's
-    note)."""
-    return session.status()
-
-
 def run_button(session: Session) -> dict[str, Any]:
     """The Reconstruct button's update: usable while the session has an input."""
     return gr.update(interactive=session.input is not None)

@@ -397,7 +397,7 @@ def _reconstruct_tab(
     )  # fmt: skip
     uploaded.then(**show_run)
     uploaded.failure(
-        reconstruct.status_line, [session], status, api_visibility="private",
+        Session.status, [session], status, api_visibility="private",
         show_progress_on=[quiet],
     )  # fmt: skip
     run_event = _compute_job(

@@ -563,6 +563,28 @@ def test_lazy_path_length_is_weighted_by_its_interval_around_a_running_mean(
     assert sum(torch.allclose(loss, weighted) for loss in losses) == 1
 
 
+def test_the_ema_ramp_counts_the_images_seen_before_each_step(
+    image_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """As in StyleGAN2-ADA the ramp-up's half-life is rampup · images before the step, so the
+    first step's average is the generator itself and the ramp continues across a resume."""
+    seen: list[int] = []
+    betas: list[float] = []
+    beta_of = loop.ema_beta
+
+    def recorded(**options: object) -> float:
+        seen.append(options["images_seen"])
+        betas.append(beta_of(**options))
+        return betas[-1]
+
+    monkeypatch.setattr(loop, "ema_beta", recorded)
+    half = with_changes(TINY, kimg=0.008)  # steps 0 and 1 of batch 4
+    train_gan(image_folder, tmp_path, config=half, device=CPU)
+    train_gan(image_folder, tmp_path, config=TINY, device=CPU, resume=True)
+    assert seen == [0, 4, 8, 12]
+    assert betas[0] == 0.0
+
+
 def test_the_generators_latents_are_drawn_with_the_configs_style_mixing(
     image_folder: Path, tmp_path: Path, monkeypatch
 ) -> None:

@@ -13,7 +13,8 @@ from torch import nn
 def ema_beta(*, batch: int, images_seen: int, half_life_kimg: float, rampup: float | None) -> float:
     """Per-step decay so that the average's weights halve every `half_life_kimg` thousand images.
 
-    With a `rampup` the half-life is at most `rampup · images_seen` (as in StyleGAN2-ADA).
+    With a `rampup` the half-life is at most `rampup · images_seen`, the images seen before
+    this step (as in StyleGAN2-ADA: the first step's average is the generator itself).
     """
     half_life_images = half_life_kimg * 1000.0
     if rampup is not None:

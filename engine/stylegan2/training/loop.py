@@ -325,7 +325,7 @@ class _Trainer:
             self._path_length_phase()
         beta = ema_beta(
             batch=config.batch,
-            images_seen=(state.step + 1) * config.batch,
+            images_seen=state.step * config.batch,
             half_life_kimg=config.ema_kimg,
             rampup=config.ema_rampup,
         )

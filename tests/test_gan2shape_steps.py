@@ -413,6 +413,24 @@ def test_step3_counts_the_projected_samples_only_inside_their_masks() -> None:
     assert costs == pytest.approx([alone, alone], rel=1e-6)
 
 
+@pytest.mark.parametrize("flip", [False, True])
+def test_a_projected_sample_that_is_the_input_costs_what_the_input_costs(flip: bool) -> None:
+    """Step 3 reads the sample's view and light with the input's networks and redraws each
+    copy of the shape, shaded by its own normals, so samples equal to the input double step
+    1's photometric terms (the mirrored copy's asymmetric normals shade unlike the direct
+    copy's)."""
+    context = make_context()
+    context = replace(context, preset=PRESET.replace(smooth_weight=0.0))
+    image = context.target.image
+    cache = ProjectedCache(image.repeat(2, 1, 1, 1), torch.ones(2, 1, SIZE, SIZE))
+    with torch.no_grad():
+        alone, parts = reconstruction_loss(context, flip=flip)
+        both = shape_loss(context, cache, flip=flip)
+    if flip:
+        assert not torch.allclose(parts.normal[1], parts.normal[0], atol=1e-3)
+    assert float(both) == pytest.approx(2 * float(alone), rel=1e-5)
+
+
 def test_flipped_copies_encode_the_projected_batch_once() -> None:
     """Step 3 with symmetry compares two copies of the shape with one batch of projected
     samples: the batch's perceptual features are taken once, and the loss is the one a

@@ -30,6 +30,7 @@ from engine.gan2shape import (
     save_state,
     write_outputs,
 )
+from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.meshing import mesh_mask, photo_albedo, recovery_mesh, texture_source
 from engine.gan2shape.outputs import MIN_FRAMES, OutputSettings, ViewSpec
 from engine.gan2shape.photogeometry import decompose, render_in_views
@@ -369,6 +370,26 @@ def test_project_view_gives_a_generator_image(gan, full) -> None:
     G = gan[0]
     image = project_view(recovery, G, azimuth=10, elevation=0)
     assert image.shape == (1, 3, SIZE, SIZE) and image.abs().max() <= 1
+
+
+def test_project_view_encodes_the_turned_view_unmasked(gan, full, monkeypatch) -> None:
+    """The offset encoder sees a turned view as step 2 drew its pseudo samples: what the far
+    rays hit where the turn uncovers the surface, not the blank that `render_view` shows."""
+    recovery, _ = full
+    encoded: list[torch.Tensor] = []
+    offsets = LatentProjector.offsets
+
+    def recorded(projector: LatentProjector, encoder, images: torch.Tensor) -> torch.Tensor:
+        encoded.append(images)
+        return offsets(projector, encoder, images)
+
+    monkeypatch.setattr(LatentProjector, "offsets", recorded)
+    project_view(recovery, gan[0], azimuth=45, elevation=0)
+    shown = render_view(recovery, azimuth=45, elevation=0)
+    uncovered = (shown == 0).all(dim=1, keepdim=True).expand_as(shown)
+    (image,) = encoded
+    assert uncovered.any() and image[uncovered].abs().sum() > 0
+    assert torch.equal(image[~uncovered], shown[~uncovered])
 
 
 def test_a_run_goes_on_where_its_state_is(gan, full) -> None:

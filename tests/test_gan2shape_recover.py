@@ -535,7 +535,8 @@ def test_a_recovery_kept_for_viewing_views_as_before(gan, full, tmp_path: Path) 
 def test_a_face_mesh_keeps_a_user_s_all_white_mask(gan, full, tmp_path: Path) -> None:
     """A preset without masks (faces') given an all-white mask trimmed the mesh as if none was
     given: the target records whose mask it is, and the state file keeps that (one written
-    before it was recorded reads as no mask given)."""
+    before it was recorded reads as no mask given, and keeps a mask covering part of the
+    frame, which only a user's could be)."""
     recovery, _ = full
     assert not recovery.state.target.mask_given
     image, _ = disc_on_noise(SIZE, SIZE, (16, 16), 9)
@@ -545,6 +546,14 @@ def test_a_face_mesh_keeps_a_user_s_all_white_mask(gan, full, tmp_path: Path) ->
     users = dataclasses.replace(frontal, state=dataclasses.replace(recovery.state, target=given))
     assert torch.equal(mesh_mask(users), recovery.mask[0, 0])
     assert (mesh_mask(users) > 0.5).sum() > (trimmed > 0.5).sum()
+    partial = torch.zeros(1, 1, SIZE, SIZE)
+    partial[..., 4:28, 6:30] = 1  # a user's mask in a state from before mask_given
+    older_target = dataclasses.replace(recovery.state.target, mask=partial, mask_given=False)
+    older = dataclasses.replace(
+        frontal, mask=partial, state=dataclasses.replace(recovery.state, target=older_target)
+    )
+    assert torch.equal(mesh_mask(older), partial[0, 0])
+    assert not torch.equal(mesh_mask(older), trimmed)
 
     stopped = run(gan, mask=torch.ones(1, 1, SIZE, SIZE), should_stop=lambda: True)
     assert stopped.state.target.mask_given

@@ -52,6 +52,12 @@ INTRO = (
     "depth, albedo and lighting with GAN2Shape, turn it with the sliders, export the mesh."
 )
 
+VIEWER_HINT = (
+    "The mesh of the last reconstruction: run one on the Reconstruct tab first, then show it "
+    "here. Drag the GLB to turn it, or use the orbit sliders."
+)
+"""The 3D viewer's line above its locked button, which says nothing of why it is locked."""
+
 
 PAGE_CSS = """
 input[type=range]:focus-visible, input[type=radio]:focus-visible,
@@ -617,6 +623,7 @@ def _viewer_tab(session: gr.State, quiet: gr.Markdown) -> ViewerTab:
     cleared when the model changes or a new recovery is made; the controls locked until there
     is a recovery)."""
     locked = {"interactive": False}
+    gr.Markdown(VIEWER_HINT)
     show = gr.Button("Show the recovered mesh", variant="primary", elem_id="show-mesh", **locked)
     with gr.Row():
         model3d = gr.Model3D(label="GLB", height=LIVE_HEIGHT, elem_id="model3d")

@@ -30,6 +30,10 @@ def test_reconstruct_drag_export(
     screenshot_dir: Path,
 ) -> None:
     _open_app(page, app_url)
+    page.get_by_role("tab", name="3D viewer").click()  # before any recovery: locked, and why
+    expect(page.get_by_text("run one on the Reconstruct tab first")).to_be_visible()
+    expect(page.locator("#show-mesh")).to_be_disabled()
+    page.get_by_role("tab", name="Reconstruct").click()
     page.locator("#upload input[type=file]").set_input_files(app_files["example"])
     expect(page.locator("#preview img")).to_be_visible(timeout=TIMEOUT_MS)
 

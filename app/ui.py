@@ -33,6 +33,8 @@ time across sessions; jobs of a second or so, such as a car mesh or a model load
 minutes behind them)."""
 PICTURE_HEIGHT, RESULT_HEIGHT, LIVE_HEIGHT = 240, 200, 400
 """Display heights of the input, result and live / orbit pictures, in CSS pixels."""
+STRIPS_HEIGHT = 480
+"""Height of the view-code strips' gallery: 12 strips, two a row, beside their labels table."""
 NARROW_COLUMN = 160
 """Narrowest a picture's column or its sliders' may be before they stack (Gradio's 320 stacked
 them on phones and at 200 % zoom, and the view was off screen while its sliders moved)."""
@@ -68,6 +70,13 @@ input[type=checkbox]:focus-visible {
 #mesh-files .label-clear-button, #view-label-files .label-clear-button {
     display: none;
 }
+#view-strips .grid-container {
+    grid-template-rows: none;
+    grid-auto-rows: auto;
+}
+#view-strips .thumbnail-item {
+    aspect-ratio: 4 / 1;
+}
 @media (max-width: 768px) {
     #status {
         position: fixed;
@@ -90,7 +99,8 @@ input[type=checkbox]:focus-visible {
 """Styles `launch` gives the page: a keyboard's focus on a slider, radio button or checkbox
 shows (the theme drew none, or a 1-px border), the exported and view-label files have no ×
 (Gradio draws one on every file of a list, even one that is only for downloading: a stray
-click lost an export), and on narrow screens the status line stays in sight (it sat a screen
+click lost an export), the view-code strips (4 samples wide) fill cells of their shape (square
+cells showed 2 of 12 strips), and on narrow screens the status line stays in sight (it sat a screen
 above the Reconstruct button, so results, Stop and refusals were reported out of sight)."""
 PAGE_JS = """
 () => {
@@ -712,7 +722,7 @@ def _view_labels_panel(session: gr.State, quiet: gr.Markdown) -> list[gr.compone
             strips = gr.Gallery(
                 label="View codes",
                 columns=2,
-                height=LIVE_HEIGHT,
+                height=STRIPS_HEIGHT,
                 object_fit="contain",
                 format="png",  # lossless, as every other picture (Gradio's default is WebP)
                 elem_id="view-strips",

@@ -254,6 +254,9 @@ def test_view_labels_by_hand(page: Page, app_url: str, screenshot_dir: Path) -> 
     page.get_by_text("Label view codes by hand").click()
     page.click("#draw-view-codes")
     expect(page.locator("#view-strips img")).to_have_count(12, timeout=TIMEOUT_MS)
+    shown = page.locator("#view-strips .grid-wrap").bounding_box()  # all 12 strips in sight
+    last = page.locator("#view-strips img").nth(11).bounding_box()
+    assert shown and last and last["y"] + last["height"] <= shown["y"] + shown["height"]
     last_row = page.locator('#view-bins [data-testid="cell-11-0"]')  # the table holds the draw
     expect(last_row).to_contain_text("11", timeout=TIMEOUT_MS)
     _type_into_cell(page, page.locator('#view-bins [data-testid="cell-0-1"]'), "2")  # view 0's bin

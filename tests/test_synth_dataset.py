@@ -118,21 +118,33 @@ def test_the_same_call_continues_a_stopped_set(tmp_path) -> None:
     assert read_dataset(tmp_path).seeds.tolist() == list(range(7))
 
 
-def test_an_extension_killed_outright_leaves_the_set_its_record_counts(tmp_path) -> None:
+@pytest.mark.parametrize("count", [5, 4])  # ending in a partial shard, and in a whole one
+def test_an_extension_killed_outright_leaves_the_set_its_record_counts(
+    tmp_path, count: int
+) -> None:
     """Killed before its synth.json, an extension left its images (train-gan read them) and
-    shards (read_dataset did) beside the 5 samples the record counts."""
+    shards (read_dataset did) beside the samples the record counts."""
     options = {"size": 16, "shard_size": 2, "batch_size": 1}
-    write_dataset(tmp_path, "face", n=5, **options)
+    write_dataset(tmp_path, "face", n=count, **options)
     record = (tmp_path / "synth.json").read_text()
     write_dataset(tmp_path, "face", n=9, **options)
     (tmp_path / "synth.json").write_text(record)  # as a SIGKILL before the record leaves it
-    assert read_dataset(tmp_path).seeds.tolist() == list(range(5))
-    write_dataset(tmp_path, "face", n=5, **options)
-    assert len(list((tmp_path / "images").glob("*.png"))) == 5
+    assert read_dataset(tmp_path).seeds.tolist() == list(range(count))
+    write_dataset(tmp_path, "face", n=count, **options)
+    assert len(list((tmp_path / "images").glob("*.png"))) == count
     assert sorted(path.name for path in (tmp_path / "shards").iterdir()) == [
-        f"shard_0000{index}.npz" for index in range(3)
+        f"shard_0000{index}.npz" for index in range((count + 1) // 2)
     ]
-    assert read_dataset(tmp_path).seeds.tolist() == list(range(5))
+    assert read_dataset(tmp_path).seeds.tolist() == list(range(count))
+
+
+def test_a_set_stopped_before_its_first_image_records_none_and_continues(tmp_path) -> None:
+    options = {"n": 3, "size": 16, "shard_size": 2, "batch_size": 1}
+    info = write_dataset(tmp_path, "face", **options, should_stop=lambda: True)
+    assert info.count == 0 and read_info(tmp_path) == info
+    assert not list((tmp_path / "images").iterdir())
+    assert write_dataset(tmp_path, "face", **options).count == 3
+    assert read_dataset(tmp_path).seeds.tolist() == [0, 1, 2]
 
 
 def test_a_folder_that_holds_a_set_is_refused(tmp_path, capsys) -> None:

@@ -4,6 +4,7 @@ the rendered image and with GAN2Shape's camera conventions."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -88,8 +89,13 @@ def test_seed_ranges_are_disjoint_and_checked() -> None:
     with pytest.raises(GANliftError, match="one seed range"):
         seed_run(train.stop - 2, 5)
     assert split_of(train.stop - 5, 5) == "train"  # a run may end on a range's last seed
-    with pytest.raises(GANliftError, match="test seeds are needed"):
-        seed_run(0, 5, split="test")
+    with pytest.raises(GANliftError, match="one seed range"):
+        seed_run(train.stop - 1, 2)  # the train range's last seed and the test range's first
+    with pytest.raises(GANliftError, match="test seeds are needed") as refused:
+        seed_run(5, 3, split="test")
+    advised = re.search(r"use a seed in \[(\d+), (\d+)\]", str(refused.value))
+    assert advised and [int(seed) for seed in advised.groups()] == [test.start, test.stop - 3]
+    assert seed_run(test.stop - 3, 3, split="test")[-1] == test.stop - 1  # the advice holds
 
 
 def test_unknown_category_and_tiny_size_are_user_errors() -> None:

@@ -51,6 +51,7 @@ def session_with_files(context: AppContext) -> tuple[Session, Path]:
 def test_an_idle_session_is_cleared_and_says_so(context: AppContext) -> None:
     session, folder = session_with_files(context)
     session.view_codes = object()  # drawn view codes, as the Models tab keeps them
+    cars.draw_car(session, 2, "A")
     later = time.monotonic() + 61
     assert context.sessions.clear_idle(60, now=time.monotonic()) == 0  # just used: kept
     assert session.input is not None
@@ -70,6 +71,32 @@ def test_an_idle_session_is_cleared_and_says_so(context: AppContext) -> None:
     assert context.sessions.clear_idle(60, now=later) == 0  # nothing left to clear
     reconstruct.sample(session, 4)  # the visitor comes back
     assert "cleared" not in session.status() and session.input is not None
+
+
+def test_a_session_holding_only_files_is_cleared_too(context: AppContext) -> None:
+    """An export outlives the input it was made from (the upload box emptied): the visitor's
+    file must still go after the idle limit."""
+    session = Session(context)
+    folder = session.work_dir
+    (folder / "export.glb").write_bytes(b"mesh")
+    assert session.input is None and session.recovery is None and not session.cars
+    assert session.clear_if_idle(60, now=time.monotonic() + 61)
+    assert not folder.exists()
+
+
+def test_a_session_limit_of_0_starts_no_sweeper(tmp_path: Path) -> None:
+    """--session-seconds 0 means never: a sweeper at the shortest interval cleared every idle
+    visitor within a second."""
+    context = context_with(tmp_path, session_seconds=0)
+
+    def sweepers() -> list[threading.Thread]:
+        return [
+            thread for thread in threading.enumerate() if thread.name == "ganlift-session-expiry"
+        ]
+
+    before = sweepers()
+    context.sessions.start_sweeping(0)
+    assert sweepers() == before
 
 
 def test_once_the_visitor_is_back_refusals_stop_blaming_the_clear(context: AppContext) -> None:

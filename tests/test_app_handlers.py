@@ -1210,6 +1210,10 @@ def test_the_status_says_when_the_recovery_is_of_another_input(
     assert "not the current input" not in outputs.status
     _, status = reconstruct.sample(session, 4)  # drawn while (or after) the job ran
     assert "**Recovery:** of GAN sample, seed 3 (not the current input), finished" in status
+    reconstruct.load_input(session, tmp_path / "a" / "photo.png")
+    reconstruct.reconstruct(session, "fast")
+    _, status = reconstruct.load_input(session, None)  # the upload box emptied: no input
+    assert "**Recovery:** of photo.png (not the current input), finished" in status
 
 
 def test_a_path_the_system_refuses_is_one_short_sentence_and_one_log_line(

@@ -75,7 +75,7 @@ input[type=checkbox]:focus-visible {
     grid-auto-rows: auto;
 }
 #view-strips .thumbnail-item {
-    aspect-ratio: 4 / 1;
+    aspect-ratio: SAMPLES_PER_VIEW / 1;
 }
 @media (max-width: 768px) {
     #status {
@@ -95,11 +95,11 @@ input[type=checkbox]:focus-visible {
         padding-bottom: 30vh !important;
     }
 }
-"""
+""".replace("SAMPLES_PER_VIEW", str(view_labels.SAMPLES_PER_VIEW))
 """Styles `launch` gives the page: a keyboard's focus on a slider, radio button or checkbox
 shows (the theme drew none, or a 1-px border), the exported and view-label files have no ×
 (Gradio draws one on every file of a list, even one that is only for downloading: a stray
-click lost an export), the view-code strips (4 samples wide) fill cells of their shape
+click lost an export), the view-code strips (SAMPLES_PER_VIEW wide) fill cells of their shape
 (square cells showed 2 of 12 strips), and on narrow screens the status line stays in sight (it
 sat a screen above the Reconstruct button, so results, Stop and refusals were reported out of
 sight)."""

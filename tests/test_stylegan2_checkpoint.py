@@ -24,7 +24,7 @@ from engine.stylegan2 import (
     save_checkpoint,
     save_pt_checkpoint,
 )
-from engine.stylegan2.checkpoint import MODELS_DIR
+from engine.stylegan2.checkpoint import MODELS_DIR, check_float32
 from engine.stylegan2.config import GeneratorConfig, multiplier_channels, standard_multiplier
 from engine.stylegan2.safe_pickle import load_torch_file
 from tests.tiny import tiny_checkpoint, tiny_gan
@@ -107,6 +107,9 @@ def test_training_layout_with_optimizers_and_bare_state_dict(networks, tmp_path:
     assert checkpoint.format == "StyleGAN2 PyTorch training checkpoint"
     assert checkpoint.extra == {"size": 16, "latent": 16, "n_mlp": 2}
     assert "discriminator: 0." in checkpoint.describe()
+
+    converted = load_checkpoint(save_pt_checkpoint(tmp_path / "converted.pt", G, discriminator=D))
+    assert converted.format == "StyleGAN2 PyTorch checkpoint"  # g_ema and d, as converters write
 
     torch.save(G.state_dict(), tmp_path / "bare.pt")
     bare = load_checkpoint(tmp_path / "bare.pt")
@@ -370,6 +373,22 @@ def test_a_mapping_learning_rate_the_pt_layout_cannot_record_is_folded_into_its_
     with torch.no_grad():
         torch.testing.assert_close(loaded(z), G(z), rtol=1e-5, atol=1e-5)
     assert loaded.config.lr_mlp == 0.01  # the layout's, with the weights scaled to it
+    path = save_pt_checkpoint(tmp_path / "training.pt", G, generator=G)
+    data = torch.load(path, weights_only=False)
+    del data["g_ema"]  # read through its training generator g, scaled alike
+    torch.save(data, path)
+    with torch.no_grad():
+        torch.testing.assert_close(load_checkpoint(path).generator(z), G(z), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_lowered_precision_generator_is_refused_where_float32_is_needed(
+    networks, dtype: torch.dtype
+) -> None:
+    G, _ = networks
+    check_float32(G, "Training")
+    with pytest.raises(GANliftError, match="Training"):
+        check_float32(copy.deepcopy(G).to(dtype), "Training")
 
 
 def test_the_pt_layout_records_the_multiplier_of_a_standard_channel_table() -> None:

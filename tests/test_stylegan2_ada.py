@@ -378,6 +378,29 @@ def test_stylegan3_and_odd_filters_are_named(reference, ada_globals, tmp_path: P
     path = write_snapshot(tmp_path / "filter.pkl", (spec, tensors), ada_globals)
     with pytest.raises(GANliftError, match=r"resampling filter other than \[1, 3, 3, 1\]"):
         load_checkpoint(path)
+    box = torch.full((4, 4), 1 / 16)  # the standard filter's shape, not its taps
+    tensors = {
+        key: box if key.endswith("resample_filter") else value for key, value in tensors.items()
+    }
+    path = write_snapshot(tmp_path / "box.pkl", (spec, tensors), ada_globals)
+    with pytest.raises(GANliftError, match=r"resampling filter other than \[1, 3, 3, 1\]"):
+        load_checkpoint(path)
+
+
+def test_a_discriminator_with_two_stddev_channels_loads(reference, ada_globals, tmp_path) -> None:
+    """ADA's `mbstd_num_channels` option: the final convolution reads C + 2 channels."""
+    spec, tensors = reference
+
+    def two_channels(spec: dict) -> None:
+        spec["D"]["D.b4.mbstd"]["attrs"]["num_channels"] = 2
+
+    weight = tensors["D.b4.conv.weight"]  # [32, 33, 3, 3]
+    tensors = {**tensors, "D.b4.conv.weight": torch.cat([weight, weight[:, -1:]], dim=1)}
+    path = write_snapshot(tmp_path / "two.pkl", (spec, tensors), ada_globals, edit=two_channels)
+    discriminator = load_checkpoint(path).discriminator
+    assert discriminator is not None and discriminator.config.mbstd_channels == 2
+    with torch.no_grad():
+        assert discriminator(torch.zeros(2, 3, 32, 32)).shape == (2, 1)
 
 
 def _attribute(network: str, modules: str, names: str, value: Any) -> Callable[[dict], None]:
@@ -398,6 +421,10 @@ def _attribute(network: str, modules: str, names: str, value: Any) -> Callable[[
         (_attribute("G_ema", "G_ema.synthesis", "img_resolution", 0), "img_resolution"),
         (_attribute("G_ema", "G_ema G_ema.synthesis", "img_resolution", 7), "cannot build"),
         (_attribute("G_ema", "G_ema.synthesis", "img_resolution", 16), "disagree with its img"),
+        (
+            _attribute("G_ema", "G_ema G_ema.synthesis", "img_resolution", 16),
+            "disagree with its img",
+        ),  # both say 16 px, but a 32-px block is there
         (_attribute("G_ema", "G_ema", "img_resolution", "abc"), "'abc', not a whole number"),
         (_attribute("G_ema", "G_ema.mapping", "num_layers", None), "num_layers None, not a who"),
         (_attribute("G_ema", "G_ema.mapping", "num_layers", 1), "more layers than its num_la"),

@@ -387,6 +387,34 @@ def test_stylegan3_and_odd_filters_are_named(reference, ada_globals, tmp_path: P
         load_checkpoint(path)
 
 
+class _BigEndianScalar:
+    """Pickles as numpy does a float64 scalar of big-endian byte order (a snapshot written on
+    such a machine)."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def __reduce__(self):
+        scalar = np.float64(0).__reduce__()[0]  # numpy's scalar reconstructor, whatever its module
+        return (scalar, (np.dtype(">f8"), struct.pack(">d", self.value)))
+
+
+def test_numpy_scalars_are_read_in_their_byte_order(tmp_path: Path) -> None:
+    path = tmp_path / "scalars.pkl"
+    path.write_bytes(pickle.dumps({"big": _BigEndianScalar(0.01), "native": np.float64(0.25)}))
+    assert load_ada_pickle(path) == {"big": 0.01, "native": 0.25}
+
+
+@pytest.mark.parametrize("meta", [{"type": "function", "state": {}}, {"type": "class"}, [1]])
+def test_a_persistent_object_of_another_kind_is_refused(ada_globals, tmp_path, meta) -> None:
+    """Only persistent classes (modules) carry network state; a pickled function is not read
+    as one."""
+    path = tmp_path / "function.pkl"
+    path.write_bytes(pickle.dumps({"G_ema": PersistentModule(ada_globals.reconstruct, meta)}))
+    with pytest.raises(GANliftError, match="persistent object in an unknown format"):
+        load_ada_pickle(path)
+
+
 def test_a_discriminator_with_two_stddev_channels_loads(reference, ada_globals, tmp_path) -> None:
     """ADA's `mbstd_num_channels` option: the final convolution reads C + 2 channels."""
     spec, tensors = reference

@@ -11,7 +11,12 @@ import pytest
 import torch
 
 from engine.errors import GANliftError
-from engine.torch_files import load_weights, read_torch_file
+from engine.torch_files import (
+    load_optimizer_state,
+    load_weights,
+    read_torch_file,
+    stores_every_value,
+)
 
 MESSAGES = {"missing": "no file; check the path.", "damaged": "bad file; write it again."}
 
@@ -52,3 +57,26 @@ def test_weights_that_do_not_fit_the_network_are_one_sentence() -> None:
         with pytest.raises(GANliftError, match=refusal):
             load_weights(network, state, "w.pt", "write it again")
     load_weights(network, good, "w.pt", "write it again")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.uint8])
+def test_an_expanded_tensor_does_not_store_every_value(dtype: torch.dtype) -> None:
+    """Counted in bytes: one float32 expanded to 4 values has a 4-byte storage."""
+    assert stores_every_value(torch.zeros(4, dtype=dtype))
+    assert not stores_every_value(torch.zeros(1, dtype=dtype).expand(4))
+    assert not stores_every_value(torch.zeros(2, dtype=dtype).expand(3, 2))
+    assert stores_every_value(torch.zeros(8, dtype=dtype)[2:4])  # a view of a larger storage
+
+
+def test_an_optimiser_state_with_non_finite_moments_is_refused() -> None:
+    """Adam moments of NaN would turn the resumed run's weights to NaN at its first step."""
+    network = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(network.parameters())
+    network(torch.ones(1, 2)).sum().backward()
+    optimizer.step()
+    state = optimizer.state_dict()
+    fresh = torch.optim.Adam(network.parameters())
+    load_optimizer_state(fresh, state, "state.pt", "write it again")
+    state["state"][0]["exp_avg"][0, 0] = float("nan")
+    with pytest.raises(GANliftError, match="holds an optimiser exp_avg that is not finite"):
+        load_optimizer_state(torch.optim.Adam(network.parameters()), state, "state.pt", "fix")

@@ -17,8 +17,16 @@ import pytest
 import torch
 
 import engine.atomic
-from engine.atomic import LEFTOVER_SECONDS, atomic_path, output_file, output_folder, save_torch
+from engine.atomic import (
+    LEFTOVER_SECONDS,
+    atomic_path,
+    output_file,
+    output_folder,
+    save_torch,
+    write_json,
+)
 from engine.errors import GANliftError, refused_path
+from engine.image_files import image_files
 from engine.images import save_image
 from engine.mesh import TexturedMesh, save_mesh
 from engine.styleganr import ViewCodes, save_view_codes
@@ -191,6 +199,10 @@ def test_other_write_errors_pass_through_unchanged(tmp_path: Path, monkeypatch) 
     with pytest.raises(TypeError) as raised:
         _write_failing(tmp_path / "a.pt", unpicklable)
     assert raised.value is unpicklable
+    unfinished = NotImplementedError("no writer for this layout")  # a RuntimeError's subclass
+    with pytest.raises(NotImplementedError) as raised:
+        _write_failing(tmp_path / "a.pt", unfinished)
+    assert raised.value is unfinished
     with pytest.raises(GANliftError, match="one sentence"):
         _write_failing(tmp_path / "a.out", GANliftError("one sentence"))
 
@@ -217,3 +229,19 @@ def test_a_torch_file_is_not_written_under_a_safetensors_name(tmp_path: Path) ->
         save_torch({"step": 1}, tmp_path / "w.safetensors")
     assert list(tmp_path.iterdir()) == []
     assert torch.load(save_torch({"step": 1}, tmp_path / "w.bin")) == {"step": 1}
+
+
+def test_a_write_in_progress_is_hidden_from_image_listings(tmp_path: Path) -> None:
+    """A training run or a batch lists the images of a folder that may be being written: the
+    temporary file is a dotfile with the image's suffix, so no listing takes it for an image."""
+    save_image(torch.zeros(1, 3, 4, 4), tmp_path / "done.png")
+    with atomic_path(tmp_path / "new.png") as temporary:
+        save_image(torch.zeros(1, 3, 4, 4), temporary)
+        assert temporary.parent == tmp_path and temporary.suffix == ".png"
+        assert image_files(tmp_path) == [tmp_path / "done.png"]
+    assert image_files(tmp_path) == [tmp_path / "done.png", tmp_path / "new.png"]
+
+
+def test_json_files_end_with_one_newline(tmp_path: Path) -> None:
+    path = write_json(tmp_path / "a.json", {"a": 1})
+    assert path.read_text() == '{\n  "a": 1\n}\n'

@@ -106,6 +106,16 @@ def test_frames_of_different_sizes_are_rejected() -> None:
         rotation_frames(render, azimuths=[0.0, 1.0])
 
 
+def test_a_renderer_returning_a_batch_is_refused() -> None:
+    """Only a batch of one is a frame; the first of two was taken without a word."""
+
+    def render(azimuth: float, elevation: float) -> torch.Tensor:
+        return _flat_render(0.0, size=8).expand(2, 3, 8, 8)
+
+    with pytest.raises(ValueError, match=r"must return \[1, 3, H, W\] or \[3, H, W\]"):
+        rotation_frames(render, azimuths=[0.0])
+
+
 def test_lights_must_be_rows_of_four() -> None:
     with pytest.raises(ValueError, match=r"lights must be \[N, 4\]"):
         relight_frames(lambda light: _flat_render(0.0), torch.zeros(3, 3))

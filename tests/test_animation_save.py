@@ -57,6 +57,10 @@ def test_mp4_pads_odd_sides_to_even(tmp_path: Path) -> None:
     assert iio.imread(path, plugin="FFMPEG").shape == (3, 16, 22, 3)
     wide = save_animation(_frames(3, height=16, width=21), tmp_path / "wide.mp4")
     assert iio.imread(wide, plugin="FFMPEG").shape == (3, 16, 22, 3)  # only the odd side grows
+    decoded = iio.imread(path, plugin="FFMPEG")  # the added row and column repeat the edge
+    edge = _expected_uint8(_frames(3))
+    for added in (decoded[:, -1, :, 0], decoded[:, :, -1, 0]):
+        np.testing.assert_allclose(added.mean(axis=1), edge, atol=4)
 
 
 def test_saving_over_a_file_replaces_it_and_leaves_no_temporary(tmp_path: Path) -> None:
@@ -126,13 +130,18 @@ def test_unwritable_folder_is_a_user_error(tmp_path: Path) -> None:
         save_animation(_frames(), blocker / "turn.gif")
 
 
-@pytest.mark.parametrize("fps", [0, -1, 0.001, 101, float("nan"), float("inf"), "12"])
+@pytest.mark.parametrize("fps", [0, -1, 0.001, 101, float("nan"), float("inf"), "12", True])
 def test_frame_rates_a_gif_cannot_hold_are_a_user_error(tmp_path: Path, fps: object) -> None:
     """NaN and infinity raised bare errors, 0.001 overflowed the GIF's delay field and more
     than 100 fps wrote frames with no delay."""
     with pytest.raises(GANliftError, match=r"frame rate must be a number from 0\.01 to 100 fps"):
         save_animation(_frames(), tmp_path / "turn.gif", fps=fps)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fps", [0.01, 100, 100.0])
+def test_the_frame_rate_range_holds_its_ends(fps: float) -> None:
+    assert animation.check_fps(fps) == float(fps)
 
 
 def test_mp4_without_imageio_ffmpeg_says_what_to_install(

@@ -14,7 +14,7 @@ from PIL import Image
 
 from engine.errors import GANliftError
 from engine.gan2shape import prepare_input, recover
-from engine.images import checked_image, save_image, to_uint8
+from engine.images import check_not_flat, checked_image, checked_mask, save_image, to_uint8
 from engine.inversion import project
 from engine.styleganr import car_to_mesh, encode_photo
 from tests.tiny import tiny_gan, tiny_gan2shape_preset, tiny_styleganr
@@ -87,6 +87,18 @@ def test_the_lifting_entry_points_refuse_a_picture_of_one_flat_colour() -> None:
                 lift(flat)
     faint = grey + jitter * 16 / 127.5  # ±8 levels: a faint picture, still taken
     assert prepare_input(faint, size=16, find_face=False, needs_mask=False).image.shape[-1] == 16
+
+
+def test_a_picture_varying_in_one_channel_is_not_flat() -> None:
+    """A red ramp on black: green and blue are flat, red is not."""
+    ramp = torch.zeros(1, 3, 16, 16) - 1
+    ramp[0, 0] = torch.linspace(-1, 1, 16)
+    check_not_flat(ramp)
+
+
+def test_a_mask_of_the_transposed_size_is_refused() -> None:
+    with pytest.raises(GANliftError, match=r"mask is 2x3 px but the image is 3x2 px"):
+        checked_mask(torch.ones(3, 2), height=2, width=3, what="The lift")
 
 
 def test_float_pictures_of_other_types_run_as_float32() -> None:

@@ -132,6 +132,11 @@ def test_make_grid_places_images_in_rows_with_padding() -> None:
     assert torch.all(grid[0, :, 0, :] == -1.0)
 
 
+def test_make_grid_of_fewer_images_than_a_row_is_as_wide_as_they_are() -> None:
+    grid = make_grid(torch.zeros(2, 3, 4, 4), nrow=4, padding=1)
+    assert grid.shape == (1, 3, 6, 1 + 2 * 5)
+
+
 def test_resize_square_averages_areas_when_shrinking_and_interpolates_when_growing() -> None:
     stripes = torch.zeros(1, 1, 8, 8)
     stripes[..., ::4] = 4.0  # every fourth column

@@ -95,6 +95,22 @@ def test_a_photo_transparent_everywhere_is_refused(tmp_path: Path) -> None:
     assert load_photo(tmp_path / "faint.png").shape == (1, 3, 20, 20)
 
 
+def test_a_pil_image_transparent_everywhere_is_refused_too() -> None:
+    clear = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
+    with pytest.raises(GANliftError, match="fully transparent"):
+        load_image(clear, visible=True)
+    assert load_image(clear).eq(1).all()
+
+
+def test_gray_with_alpha_is_composited_on_white() -> None:
+    """An LA picture's transparent black is white, as an RGBA one's."""
+    pixels = np.zeros((2, 2, 2), dtype=np.uint8)  # black, transparent everywhere ...
+    pixels[0, 0] = (0, 255)  # ... but one opaque black pixel
+    image = load_image(encode(Image.fromarray(pixels, mode="LA"), "PNG"))
+    assert image[0, :, 0, 0].tolist() == [-1.0, -1.0, -1.0]
+    assert image[0, :, 1, 1].tolist() == [1.0, 1.0, 1.0]
+
+
 def test_palette_transparency_is_composited_on_white() -> None:
     palette_image = Image.new("P", (2, 1), 0)
     palette_image.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
@@ -207,6 +223,13 @@ def test_animated_gif_gives_first_frame() -> None:
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
     assert Image.open(io.BytesIO(data)).n_frames == 2
     assert load_image(data)[0, :, 0, 0].tolist() == pytest.approx([1.0, -1.0, -1.0], abs=0.02)
+
+
+def test_a_pil_image_seeked_to_a_later_frame_gives_its_first() -> None:
+    frames = [Image.new("RGB", (4, 4), RED), Image.new("RGB", (4, 4), BLUE)]
+    gif = Image.open(io.BytesIO(encode(frames[0], "GIF", save_all=True, append_images=frames[1:])))
+    gif.seek(1)
+    assert load_image(gif)[0, :, 0, 0].tolist() == pytest.approx([1.0, -1.0, -1.0], abs=0.02)
 
 
 def test_uint8_and_uint16_arrays_are_accepted() -> None:
@@ -337,6 +360,12 @@ def test_files_that_cost_far_more_to_decode_than_their_pixels_are_refused() -> N
     many_scans = progressive[:end] + header * 150 + progressive[end:]
     with pytest.raises(GANliftError, match=r"is a JPEG of 1\d\d scans .* take minutes to decode"):
         load_image(many_scans)
+    pair = encode(halves(32, 16), "MPO", save_all=True, append_images=[halves(32, 16)])
+    assert Image.open(io.BytesIO(pair)).format == "MPO"  # a phone's stereo or depth photo
+    scan = pair.index(b"\xff\xda")
+    many_scans = pair[:scan] + header * 150 + pair[scan:]
+    with pytest.raises(GANliftError, match=r"is a JPEG of 1\d\d scans"):
+        load_image(many_scans)
     assert load_image(progressive).shape == (1, 3, 16, 32)
     with pytest.raises(GANliftError, match="64x64 TIFF stored in 2048x2048 tiles, which decode"):
         load_image(tiled_tiff(64, 2048))
@@ -426,6 +455,17 @@ def test_a_cut_out_mask_turned_by_its_exif_is_read_upright(tmp_path: Path) -> No
     path.write_bytes(encode(Image.fromarray(rgba, mode="RGBA"), "PNG", exif=exif.tobytes()))
     mask = load_mask(path)[0, 0]
     assert mask.shape == (8, 4) and mask[:2].all() and not mask[2:].any()
+
+
+def test_a_picture_nowhere_below_half_transparent_is_no_cut_out() -> None:
+    """An alpha of 200 everywhere (a photo saved with a faint overall transparency) outlines
+    no object."""
+    faint = Image.new("RGBA", (4, 4), (200, 120, 90, 200))
+    _, cut = images.load_cutout(encode(faint, "PNG"))
+    assert cut is None
+    faint.putpixel((1, 1), (200, 120, 90, 100))
+    _, cut = images.load_cutout(encode(faint, "PNG"))
+    assert cut is not None and cut[1, 1] == pytest.approx(100 / 255)
 
 
 def test_a_cut_out_is_turned_upright_once_for_its_colours_and_its_alpha(monkeypatch) -> None:

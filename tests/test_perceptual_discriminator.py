@@ -83,6 +83,7 @@ def test_callers_discriminator_is_left_untouched(
     assert first.grad is not None and first.grad.abs().sum() > 0
     assert discriminator.training
     assert all(p.requires_grad and p.grad is None for p in discriminator.parameters())
+    assert not any(p.requires_grad for p in loss.parameters())  # its copy trains nothing
 
 
 def test_block_count_is_capped_at_the_discriminators(

@@ -231,6 +231,8 @@ def test_damaged_file_is_a_clear_error(empty_hub: Path, no_downloads: None, dama
     (empty_hub / "checkpoints" / LPIPS_VGG_WEIGHTS.file_name).write_bytes(b"")
     with pytest.raises(GANliftError, match="is damaged or not a PyTorch state dict"):
         load_lpips()
+    with pytest.raises(GANliftError, match="is damaged or not a PyTorch state dict"):
+        perceptual_loss("auto")  # no discriminator to fall back on: the file's own fault
 
 
 def test_offline_without_weights_refuses_lpips_without_downloading(
@@ -303,15 +305,16 @@ def test_a_hub_cache_under_a_file_names_the_cache_and_torch_home(
         perceptual_loss("lpips")
 
 
+@pytest.mark.parametrize("code", [errno.EACCES, errno.EROFS, errno.ENOSPC])
 def test_an_unwritable_hub_cache_is_not_called_a_failed_download(
-    empty_hub: Path, monkeypatch: pytest.MonkeyPatch
+    empty_hub: Path, monkeypatch: pytest.MonkeyPatch, code: int
 ) -> None:
     def refused(url: str, destination: str, hash_prefix: str | None = None) -> None:
-        raise PermissionError(errno.EACCES, "Permission denied", destination)
+        raise OSError(code, os.strerror(code), destination)
 
     monkeypatch.setenv("GANLIFT_OFFLINE", "0")
     monkeypatch.setattr(torch.hub, "download_url_to_file", refused)
-    with pytest.raises(GANliftError, match=r"Permission denied.*TORCH_HOME") as caught:
+    with pytest.raises(GANliftError, match=rf"{os.strerror(code)}.*TORCH_HOME") as caught:
         perceptual_loss("lpips")
     assert "Could not download" not in str(caught.value)
 

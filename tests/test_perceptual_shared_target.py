@@ -47,6 +47,14 @@ def test_the_target_is_encoded_once_and_each_distance_is_a_single_calls(kind: st
         assert torch.equal(got, expected) and float(got.abs().min()) > 0
 
 
+@pytest.mark.parametrize("kind", ["discriminator", "lpips"])
+def test_the_target_carries_no_gradient(kind: str) -> None:
+    first, second = random_image_pair(seed=4)
+    target, batch = first.requires_grad_(True), second.requires_grad_(True)
+    distance_to(distance_of(kind), target)(batch).sum().backward()
+    assert target.grad is None and batch.grad is not None and batch.grad.abs().sum() > 0
+
+
 def test_a_plain_distance_is_called_for_each_batch() -> None:
     calls = []
 

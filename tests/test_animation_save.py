@@ -118,6 +118,11 @@ def test_a_video_cut_short_is_refused_and_keeps_the_old_file(
     assert [file.name for file in tmp_path.iterdir()] == ["turn.mp4"]
 
 
+def test_no_frames_is_named_as_such(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"frames must be \[N, 3, H, W\] with N >= 1, got \[0"):
+        save_animation(torch.empty(0, 3, 4, 4), tmp_path / "none.gif")
+
+
 def test_unknown_suffix_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(GANliftError, match=r"'turn\.avi'; use one of \.gif, \.mp4"):
         save_animation(_frames(), tmp_path / "turn.avi")

@@ -35,6 +35,8 @@ def test_a_saved_dict_reads_back(tmp_path) -> None:
 def test_missing_damaged_and_code_carrying_files_raise_the_given_sentences(tmp_path) -> None:
     with pytest.raises(GANliftError, match=f"^{re.escape(MESSAGES['missing'])}$"):
         read_torch_file(tmp_path / "absent.pt", **MESSAGES)
+    with pytest.raises(GANliftError, match=r"is a folder; pass a file\.$"):
+        read_torch_file(tmp_path, **MESSAGES)
     (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(GANliftError, match=f"^{re.escape(MESSAGES['damaged'])}$"):
         read_torch_file(tmp_path / "cut.pt", **MESSAGES)

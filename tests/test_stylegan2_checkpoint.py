@@ -26,7 +26,7 @@ from engine.stylegan2 import (
 )
 from engine.stylegan2.checkpoint import MODELS_DIR, check_float32
 from engine.stylegan2.config import GeneratorConfig, multiplier_channels, standard_multiplier
-from engine.stylegan2.safe_pickle import load_torch_file
+from engine.stylegan2.safe_pickle import error_summary, load_torch_file
 from tests.tiny import tiny_checkpoint, tiny_gan
 
 
@@ -410,3 +410,13 @@ def test_a_generator_and_its_pt_copy_share_a_fingerprint(tmp_path: Path) -> None
     assert generator_fingerprint(copy_of_G) == generator_fingerprint(G)
     other = Generator(config).eval()
     assert generator_fingerprint(other) != generator_fingerprint(G)
+
+
+def test_an_error_is_summed_up_in_its_first_sentence() -> None:
+    """torch's C++ checks open with their source line and go on for sentences."""
+    error = RuntimeError(
+        "[enforce fail at inline_container.cc:180] . file not found: archive/data.pkl. "
+        "Check the file."
+    )
+    assert error_summary(error) == "file not found: archive/data.pkl"
+    assert error_summary(ValueError("one sentence.")) == "one sentence"

@@ -72,6 +72,9 @@ def test_reconstruct_drag_export(
     assert "Traceback" not in app_log.read_text()[len(log_before) :]
     expect(page.get_by_label("Reset to default value")).to_have_count(0)  # it moved a slider
     # without redrawing its picture (no .input event)
+    for close in page.get_by_test_id("toast-close").all():  # the refusal read, out of the way
+        close.click()
+    expect(page.get_by_test_id("toast-body")).to_have_count(0)
 
     page.click("#export-glb")
     link = page.locator("#mesh-files a[download]").first

@@ -250,3 +250,21 @@ def test_a_started_stream_for_an_unknown_event_is_ended_and_logged_on_one_line(c
         exchange = RawExchange([b""], path=path).through(UnknownEventsLogged(unknown_event))
     assert exchange.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
     assert len(caplog.messages) == 1 and "\n" not in caplog.messages[0]
+
+
+@pytest.mark.parametrize("declared", [b"abc", b"1e9", b"-5", b" 12"])
+def test_a_content_length_that_is_no_count_is_refused_as_too_large(declared: bytes) -> None:
+    """int() of such a header raised ValueError, a 500 with a traceback."""
+    exchange = RawExchange([b"{}"])
+    exchange.scope["headers"] = [(b"content-length", declared)]
+    assert exchange.through(RequestBounds(echo_length, max_bytes=CAP)).status == 413
+
+
+def test_an_event_named_like_an_upload_is_capped_as_a_call() -> None:
+    """Only Gradio's own upload route has the upload cap; an API event whose name holds
+    "upload" (the Cars tab's upload_car_a) is a call."""
+    bounds = RequestBounds(echo_length, max_bytes=CAP)
+    for path in ("/gradio_api/call/upload_car_a", "/gradio_api/upload_car_a", "/api/uploads"):
+        assert RawExchange([b"1" * (CAP + 1)], path=path).through(bounds).status == 413
+    upload = RawExchange([b"1" * (CAP + 1)], path="/gradio_api/upload/").through(bounds)
+    assert upload.status == 200

@@ -123,14 +123,18 @@ def test_files_of_uploads_cut_off_long_ago_are_removed(monkeypatch, tmp_path: Pa
     cache for the life of the process (60 MB each)."""
     monkeypatch.setenv(GRADIO_CACHE_VARIABLE, str(tmp_path))
     stale, fresh = tmp_path / "tmpa1b2c3", tmp_path / "tmpd4e5f6"
-    stored = tmp_path / "0123abcd" / "face.png"  # a finished upload, moved into its folder
+    slow = tmp_path / "tmpslow01"  # a slow connection's part, a minute without a new byte
+    stored = tmp_path / "0123abcd" / "tmp_holiday.png"  # a finished upload, in its folder
     stored.parent.mkdir()
-    for path in (stale, fresh, stored):
+    for path in (stale, fresh, slow, stored):
         path.write_bytes(b"part")
-    hour_ago = time.time() - 3600
+    link = tmp_path / "tmplink"  # not a file Gradio writes
+    link.symlink_to(stored)
+    hour_ago, minute_ago = time.time() - 3600, time.time() - 60
     os.utime(stale, (hour_ago, hour_ago))
     os.utime(stored, (hour_ago, hour_ago))
+    os.utime(slow, (minute_ago, minute_ago))
     assert remove_partial_uploads() == [stale]
-    assert fresh.exists() and stored.exists()
+    assert fresh.exists() and slow.exists() and stored.exists() and link.is_symlink()
     monkeypatch.delenv(GRADIO_CACHE_VARIABLE)
     assert remove_partial_uploads(older_than=0) == []  # Gradio's shared folder is not ours

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import subprocess
 import sys
 import warnings
@@ -29,6 +30,7 @@ from engine.limits import (
     add_limit_arguments,
     cap_allocator_arenas,
     check_image_size,
+    check_seed,
     limits_from_arguments,
     limits_from_environment,
     resident_memory_bytes,
@@ -54,6 +56,31 @@ def test_environment_overrides_defaults_and_flags_override_the_environment() -> 
     assert from_env.memory_bytes == DEFAULT_LIMITS.memory_bytes
     flagged = limits_from_arguments(parse("--job-seconds", "5", "--max-pixels", "1000"), environ)
     assert (flagged.job_seconds, flagged.image_pixels, flagged.upload_bytes) == (5.0, 1000, 2 * MIB)
+
+
+def test_the_readme_s_defaults_are_the_defaults() -> None:
+    """Setting each variable to the default the README's table gives changes nothing, and the
+    table names every limit."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    rows = re.findall(r"^\| `(--[a-z-]+)` \| `(GANLIFT_[A-Z_]+)` \| ([\d,]+)", readme, re.M)
+    parser = argparse.ArgumentParser()
+    add_limit_arguments(parser)
+    flags = {option for action in parser._actions for option in action.option_strings}
+    assert {flag for flag, _, _ in rows} >= flags - {"-h", "--help"}
+    for _, variable, default in rows:
+        environment = {variable: default.replace(",", "")}
+        assert limits_from_environment(environment) == DEFAULT_LIMITS, variable
+
+
+@pytest.mark.parametrize("seed", [True, False, -1, 2**32, 1.0, "3", None])
+def test_seeds_are_whole_numbers_of_32_bits(seed: object) -> None:
+    with pytest.raises(GANliftError, match=r"The seed must be a whole number from 0 to 4294967295"):
+        check_seed(seed)
+
+
+def test_the_seed_range_holds_its_ends() -> None:
+    assert check_seed(0) == 0 and check_seed(2**32 - 1) == 2**32 - 1
+    assert check_seed(np.int64(7)) == 7
 
 
 def test_launch_takes_every_limit_flag() -> None:

@@ -34,6 +34,7 @@ from engine.cli.arguments import (
     refuse_inputs_as_outputs,
     refuse_networks_as_output,
     run_script,
+    seed,
 )
 from engine.cli.arguments import (
     ArgumentParser as SharedParser,
@@ -67,6 +68,13 @@ def test_counts_and_positive_numbers() -> None:
     for text in ("0", "-1", "inf", "nan", "x"):
         with pytest.raises(argparse.ArgumentTypeError, match="a number above 0"):
             positive(text)
+
+
+def test_seeds_span_32_bits() -> None:
+    assert seed("0") == 0 and seed("4294967295") == 2**32 - 1
+    for text in ("-1", "4294967296", "1.5", "seven"):
+        with pytest.raises(argparse.ArgumentTypeError, match="a seed is a whole number from 0"):
+            seed(text)
 
 
 def test_number_lists() -> None:
@@ -605,6 +613,11 @@ def test_a_checkpoint_named_without_its_file_is_an_input_too(tmp_path, monkeypat
     default_networks = str(installed.with_name("mine-gan2shape.json"))
     with pytest.raises(GANliftError, match="is a file of the pretrained networks the command"):
         refuse_networks_as_output("json", default_networks, Path(default_networks))
+    networks = tmp_path / "nets.safetensors"  # the networks, and the config beside them
+    for written in (networks, networks.with_suffix(".json")):
+        with pytest.raises(GANliftError, match="is a file of the pretrained networks"):
+            refuse_networks_as_output("json", str(written), networks)
+    refuse_networks_as_output("json", str(tmp_path / "summary.json"), networks)
 
 
 def test_the_app_s_help_names_the_presets_there_are(monkeypatch) -> None:

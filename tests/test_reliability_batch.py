@@ -349,6 +349,47 @@ def test_a_full_disk_ends_the_batch_in_one_sentence(
     assert len(calls) == 1 and not any(record.exc_info for record in caplog.records)
 
 
+def test_a_batch_the_disk_fills_exits_as_failed_not_as_stopped(
+    inputs, tmp_path, monkeypatch, capsys
+) -> None:
+    """The images after the full disk are pending, not stopped: running it again as it is
+    would meet the same disk."""
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "x"))
+
+    monkeypatch.setattr(importlib.import_module("engine.batch"), "reconstruct", disk_full)
+    assert cli(inputs, tmp_path / "out") == SOME_FAILED
+    assert "run the same command again" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("flags", "bf16"), [([], True), (["--fp32"], False)])
+def test_fp32_turns_bfloat16_off_where_the_device_has_it(
+    inputs, tmp_path, monkeypatch, flags: list[str], bf16: bool
+) -> None:
+    batch_cli = importlib.import_module("engine.cli.batch")
+    asked: list[bool] = []
+
+    def record(*args, **kwargs):
+        asked.append(kwargs["bf16"])
+        return BatchReport(path=None, outcomes=[])
+
+    monkeypatch.setattr(batch_cli, "bf16_supported", lambda device: True)
+    monkeypatch.setattr(batch_cli, "reconstruct_batch", record)
+    arguments = [word for word in cli_arguments(inputs, tmp_path / "out") if word != "--fp32"]
+    assert main([*arguments, *flags]) == 0
+    assert asked == [bf16]
+
+
+def test_images_in_subfolders_are_counted_in_the_note(inputs, tmp_path, capsys) -> None:
+    folder = write_random_images(tmp_path / "photos", ["top.png"], height=40, width=44)
+    write_random_images(folder / "set", ["a.png", "b.png"], height=40, width=44)
+    arguments = cli_arguments(inputs, tmp_path / "out")
+    arguments[1] = str(folder)
+    assert main(arguments) == 0
+    assert "2 images are in subfolders of" in capsys.readouterr().err
+
+
 def test_the_batch_s_help_names_its_exit_status_for_failed_images(capsys) -> None:
     """--help said "Exits 1 when some image failed"; the command exits 3 (1 is a crash)."""
     with pytest.raises(SystemExit):

@@ -12,6 +12,7 @@ import json
 import math
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import imageio.v3 as iio
 import numpy as np
@@ -415,6 +416,38 @@ def test_command_lifts_a_photo_and_writes_the_outputs(checkpoint_files, tmp_path
     # the 40 x 52 photo's 40-px centre crop textures the mesh; the maps stay at the networks' 32
     assert iio.imread(tmp_path / "mesh_albedo.png").shape == (40, 40, 3)
     assert iio.imread(tmp_path / "albedo.png").shape[:2] == (32, 32)
+
+
+@pytest.mark.parametrize(("flags", "bf16"), [([], True), (["--fp32"], False)])
+def test_fp32_turns_bfloat16_off_where_the_device_has_it(
+    checkpoint_files, tmp_path, monkeypatch, flags: list[str], bf16: bool
+) -> None:
+    command = importlib.import_module("engine.cli.reconstruct")
+    asked: list[bool] = []
+
+    def record(*args, **kwargs):
+        asked.append(kwargs["bf16"])
+        raise StoppedEarly("recorded")
+
+    monkeypatch.setattr(command, "bf16_supported", lambda device: True)
+    monkeypatch.setattr(command, "reconstruct", record)
+    arguments = ["reconstruct", str(checkpoint_files["image"]), "--ckpt",
+                 str(checkpoint_files["checkpoint"]), "--preset", str(checkpoint_files["preset"]),
+                 "--out", str(tmp_path), "--device", "cpu", *flags]  # fmt: skip
+    assert main(arguments) == 130
+    assert asked == [bf16]
+
+
+@pytest.mark.parametrize(("progress", "noted"), [((5, 5), False), ((2, 5), True)])
+def test_fast_mode_notes_a_pretraining_that_stopped_early_only(
+    tmp_path, monkeypatch, capsys, progress: tuple[int, int], noted: bool
+) -> None:
+    command = importlib.import_module("engine.cli.reconstruct")
+    networks = tmp_path / "nets.safetensors"
+    networks.write_bytes(b"")
+    monkeypatch.setattr(command, "pretraining_progress", lambda path: progress)
+    command.note_fast_start(SimpleNamespace(start=None, pretrained=networks), "fast")
+    assert ("stopped at iteration" in capsys.readouterr().err) == noted
 
 
 def test_command_takes_an_inversion_only_of_the_same_crop_and_generator(

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.benchmarks.shape import run_shape_benchmark
-from engine.device import module_device, resolve_device, same_device
+from engine.device import cpu_state, module_device, resolve_device, same_device
 from engine.errors import GANliftError
 from engine.evaluation import write_examples
 from engine.evaluation.coverage import render_labelled
@@ -151,3 +151,11 @@ def test_functions_given_a_generator_run_where_it_is_unless_told(tmp_path) -> No
         with pytest.raises(GANliftError) as refused:
             call()
         assert str(refused.value).startswith("Device 'meta' is not supported"), name
+
+
+def test_a_cpu_state_is_a_copy_later_training_leaves_alone() -> None:
+    network = torch.nn.Linear(2, 2)
+    state = cpu_state(network)
+    with torch.no_grad():
+        network.weight.add_(1.0)
+    assert not torch.equal(state["weight"], network.weight)

@@ -88,6 +88,10 @@ def test_failures_are_reported_and_finished_images_skipped(inputs, tmp_path, cap
     for name in GOOD:  # the report of a resumed batch still holds every image's PSNR
         assert again[name]["status"] == "skipped" and again[name]["psnr"] == report[name]["psnr"]
 
+    (out / GOOD[2] / "summary.json").write_text("[]")  # no record of a finished image
+    assert cli(inputs, out) == SOME_FAILED
+    assert "1 done, 2 skipped, 2 failed" in capsys.readouterr().out
+
     other_views = "--views=-20,0"  # the last --views wins: outputs are written again
     assert main([*cli_arguments(inputs, out), other_views]) == SOME_FAILED
     assert "3 done, 0 skipped, 2 failed" in capsys.readouterr().out

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from app.models import ModelChoice, ModelStore
-from tests.e2e.tiny_model import write_tiny_model
+from app.models import ModelChoice, ModelStore, resolve_model
+from engine.errors import GANliftError
+from tests.e2e.tiny_model import write_tiny_cars_model, write_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +60,36 @@ def test_a_checkpoint_that_is_no_regular_file_is_told_so() -> None:
     assert device.missing_message == (
         "Checkpoint /dev/zero is not a regular file; give a checkpoint file."
     )
+
+
+def test_a_store_keeps_the_face_and_the_cars_model_at_once(files) -> None:
+    """The default capacity holds a page's two models: switching tabs does not reload them."""
+    a, b, _, preset = files
+    store = ModelStore(torch.device("cpu"))
+    first = store.load(choice(a, preset))
+    store.load(choice(b, preset))
+    assert store.load(choice(a, preset)) is first
+
+
+def test_a_cars_model_replaced_on_disk_is_loaded_again(files, tmp_path: Path) -> None:
+    checkpoint, *_ = files
+    own = tmp_path / checkpoint.name
+    shutil.copy(checkpoint, own)
+    cars = write_tiny_cars_model(own)
+    store = ModelStore(torch.device("cpu"))
+    loaded = store.load_cars(cars)
+    assert store.load_cars(cars) is loaded
+    later = cars.stat().st_mtime_ns + 10**9
+    os.utime(cars, ns=(later, later))
+    assert store.load_cars(cars) is not loaded
+
+
+def test_a_named_model_takes_the_category_asked_for_and_spaces_around_it_go(
+    tmp_path: Path,
+) -> None:
+    assert resolve_model("default-car", "face", models_dir=tmp_path).category == "face"
+    assert resolve_model("default-car", models_dir=tmp_path).category == "default-car"
+    padded = resolve_model(" default-face ", models_dir=tmp_path)
+    assert padded.name == "default-face" and padded.category == "default-face"
+    with pytest.raises(GANliftError, match="No model given"):
+        resolve_model("   ")

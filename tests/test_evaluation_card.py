@@ -14,7 +14,19 @@ from PIL import Image
 
 from engine.cli import build_parser, main
 from engine.errors import GANliftError
-from engine.evaluation import EXAMPLE_SEED, evaluate_coverage, evaluate_view_swap, read_training_run
+from engine.evaluation import (
+    EXAMPLE_SEED,
+    CoverageResult,
+    GanEvaluation,
+    InversionEvaluation,
+    LabelSpread,
+    TrainingRun,
+    ViewSwapEvaluation,
+    evaluate_coverage,
+    evaluate_view_swap,
+    read_training_run,
+)
+from engine.evaluation.card import model_card
 from engine.evaluation.coverage import COVERAGE_GOAL
 from engine.evaluation.evaluate import COUNT_RANGES, EvaluationConfig, evaluate_gan
 from engine.evaluation.report import write_evaluation
@@ -276,6 +288,8 @@ def test_evaluation_settings_take_their_smallest_values_and_the_protocol_needs_b
     assert not EvaluationConfig("face", **smallest).follows_protocol
     with pytest.raises(GANliftError, match="n_samples must be from 2"):
         EvaluationConfig("face", n_samples=1)
+    with pytest.raises(GANliftError, match="view_pairs must be from 2"):
+        EvaluationConfig("face", view_pairs=1)  # one pair has no spread to compare
     assert not EvaluationConfig("face", n_invert=1).follows_protocol
     assert not EvaluationConfig("face", n_samples=2).follows_protocol
     assert EvaluationConfig("face").follows_protocol
@@ -322,6 +336,27 @@ def test_evaluate_gan_measures_with_every_setting_it_is_given(
     for name, figure in figures.items():
         with Image.open(paths[name]) as picture:
             assert picture.size == (figure.shape[-1], figure.shape[-2]), name
+
+
+def test_a_loose_checkpoint_takes_its_training_facts_from_the_run_folder_given(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """`run_dir` overrides the checkpoint's own folder, and a folder holding only the log
+    (config.json lost) is still a training run."""
+    log_only = tmp_path / "log-only"
+    log_only.mkdir()
+    shutil.copy(run_dir / "log.jsonl", log_only / "log.jsonl")
+    loose = save_checkpoint(
+        tmp_path / "loose" / "model", load_checkpoint(run_dir / "model.safetensors").generator,
+        extra={"step": 60, "kimg": 0.96},
+    )  # fmt: skip
+    config = EvaluationConfig(
+        "face", n_samples=2, n_invert=1, inversion_steps=1, n_train_renders=2, regressor_steps=1,
+        grid_samples=1, view_pairs=2,
+    )  # fmt: skip
+    training = evaluate_gan(loose, config, run_dir=log_only).training
+    assert training.run_dir == log_only and training.sessions == 2
+    assert training.latest_kimg == pytest.approx(1.28) and training.target_kimg is None
 
 
 def test_evaluate_gan_reports_bad_settings_without_a_traceback(
@@ -426,3 +461,148 @@ def test_a_category_other_than_the_training_sets_is_refused_before_any_work(
             "(its synth.json says so); pass --category face.\n"
         )
     assert not (tmp_path / "eval" / "evaluation.json").exists()
+
+
+def _training(**changes: object) -> TrainingRun:
+    """The training facts of a two-session run that ended as planned at its 0.96 kimg snapshot."""
+    training = TrainingRun(
+        run_dir=Path("runs/default-face"), snapshot_step=60, snapshot_kimg=0.96, target_kimg=0.96,
+        latest_kimg=0.96, wall_time_s=90.0, sessions=2, data_dir=None, data_images=None,
+        dataset=None, device="cpu", precision="fp32", train_command="python -m engine train-gan",
+    )  # fmt: skip
+    return replace(training, **changes)
+
+
+def _hand_evaluation(**changes: object) -> GanEvaluation:
+    """A face evaluation built by hand (no GAN run): inversion in W failing at 20 dB, yaw and
+    pitch spreads of ratios 1.01 and 1.02 (both gated), light_x ungated, and a view swap
+    passing at L = 1 of 6 layers."""
+    labels = [
+        LabelSpread("yaw", -8.73, 2.5, -8.6, 2.52, 0.9, gated=True),
+        LabelSpread("pitch", 0.5, 1.0, 0.4, 1.02, 0.75, gated=True),
+        LabelSpread("light_x", 0.1, 1.0, 0.2, 0.3, 0.6, gated=False),
+    ]
+    first = SEED_RANGES["test"].start
+    evaluation = GanEvaluation(
+        checkpoint=Path("runs/default-face/model.safetensors"),
+        config=EvaluationConfig("face", n_samples=8, n_invert=2, inversion_steps=5,
+                                n_train_renders=16, regressor_steps=7, seed=3),
+        generator_size=16, num_ws=6, fingerprint="abc", training=_training(),
+        sample_grid=torch.zeros(1, 3, 1, 1),
+        inversion=InversionEvaluation(
+            seeds=[first, first + 1], psnr=[19.0, 21.0], num_steps=5, w_plus=False,
+            optimize_noise=False, targets=torch.zeros(1, 3, 16, 16),
+            reconstructions=torch.zeros(1, 3, 16, 16),
+        ),
+        view_swap=ViewSwapEvaluation(
+            num_ws=6, num_view_layers=1, prefix_lengths=[1, 2, 3, 4, 5],
+            view_transfer=[0.8, 0.9, 0.9, 0.9, 0.9], appearance_kept=[0.7, 0.5, 0.4, 0.3, 0.2],
+            matrix=torch.zeros(1, 3, 1, 1), analysis_figure=torch.zeros(1, 3, 1, 1),
+        ),
+        coverage=CoverageResult(labels, n_gan=8, n_data=8, n_train=16),
+        seconds={"samples": 1.0},
+    )  # fmt: skip
+    return replace(evaluation, **changes)
+
+
+def _section(card: str, title: str) -> str:
+    """The text of the card's section `## title`, up to the next section."""
+    return card.split(f"## {title}\n")[1].split("\n## ")[0]
+
+
+def test_each_goal_row_shows_its_own_verdict(tmp_path: Path) -> None:
+    """A failed inversion leaves the coverage and view-swap rows passing on their own figures."""
+    evaluation = _hand_evaluation()
+    assert not evaluation.inversion.passed and evaluation.view_swap.passed
+    goals = _section(model_card(evaluation, tmp_path), "Goals")
+    assert "| 20.00 ± 1.41 dB | ≥ 24 dB | **FAIL** |" in goals
+    assert "| Coverage: GAN / data std of yaw | 1.01 | ≥ 0.8 | **pass** |" in goals
+    assert "| Coverage: GAN / data std of pitch | 1.02 | ≥ 0.8 | **pass** |" in goals
+    assert "| ≤ 3 layers, both ≥ 0.5 | **pass** |" in goals
+    narrow = LabelSpread("yaw", 0.0, 1.0, 0.0, 0.5, 0.9, gated=True)
+    coverage = CoverageResult([narrow], n_gan=8, n_data=8, n_train=16)
+    passing = replace(evaluation.inversion, psnr=[30.0, 30.0])
+    failing_swap = replace(evaluation.view_swap, appearance_kept=[0.2] * 5)
+    goals = _section(
+        model_card(
+            replace(evaluation, coverage=coverage, inversion=passing, view_swap=failing_swap),
+            tmp_path,
+        ),
+        "Goals",
+    )
+    assert "| 30.00 ± 0.00 dB | ≥ 24 dB | **pass** |" in goals
+    assert "| Coverage: GAN / data std of yaw | 0.50 | ≥ 0.8 | **FAIL** |" in goals
+    assert "| ≤ 3 layers, both ≥ 0.5 | **FAIL** |" in goals
+
+
+def test_the_goals_row_names_the_latent_space_the_inversion_searched(tmp_path: Path) -> None:
+    evaluation = _hand_evaluation()
+    assert "| Inversion PSNR in W, 2 held-out renders, 5 steps |" in model_card(
+        evaluation, tmp_path
+    )
+    in_w_plus = replace(evaluation, inversion=replace(evaluation.inversion, w_plus=True))
+    assert "| Inversion PSNR in W+, 2 held-out renders, 5 steps |" in model_card(
+        in_w_plus, tmp_path
+    )
+
+
+def test_coverage_rows_show_each_column_from_its_own_figure(tmp_path: Path) -> None:
+    """Data and GAN spreads, their ratio and the regressor's R² are four different numbers."""
+    coverage = _section(model_card(_hand_evaluation(), tmp_path), "Coverage")
+    assert "| yaw (goal) | -8.73 ± 2.5 | -8.6 ± 2.52 | 1.01 | 0.90 |" in coverage
+    assert "| light_x | 0.1 ± 1 | 0.2 ± 0.3 | 0.30 | 0.60 |" in coverage
+
+
+def test_a_car_card_gives_both_reading_lengths_and_the_front_back_caveat(tmp_path: Path) -> None:
+    """The azimuth readings of GAN samples have median length 0.23, the renders' 0.34; the
+    front/back caveat is a car's alone."""
+    labels = [
+        LabelSpread("azimuth_cos", 0.0, 0.2, 0.0, 0.2, 0.9, gated=True),
+        LabelSpread("azimuth_sin", 0.0, 0.2, 0.0, 0.2, 0.9, gated=True),
+    ]
+    directions = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])  # [4, 2]
+    coverage = CoverageResult(
+        labels, n_gan=4, n_data=4, n_train=16, gan_readings=0.23 * directions,
+        data_readings=0.34 * directions,
+    )  # fmt: skip
+    face = _hand_evaluation()
+    car = replace(face, config=replace(face.config, category="car"), coverage=coverage)
+    card = model_card(car, tmp_path)
+    assert "median 0.23 on GAN samples, 0.34 on renders;" in card
+    caveat = "Cars look alike from front and back"
+    assert caveat in card and caveat not in model_card(face, tmp_path)
+
+
+def test_the_card_names_the_view_layers_the_swap_figure_copies(tmp_path: Path) -> None:
+    card = model_card(_hand_evaluation(), tmp_path)
+    assert "first 1 of 6 layers; view transfer 0.80, appearance kept 0.70" in card
+    assert "with the first 1 W+ layers of the sample above" in _section(card, "Figures")
+
+
+def test_the_card_says_whether_the_run_stopped_early_or_goes_on(tmp_path: Path) -> None:
+    """A run stopped short of its plan gets the stopped-early notice; only a run still training
+    has a log reaching past the snapshot, which a finished one's card does not claim."""
+    finished = model_card(_hand_evaluation(), tmp_path)
+    assert "Stopped early" not in finished and "Work in progress" not in finished
+    assert "kimg since" not in finished
+    stopped = model_card(_hand_evaluation(training=_training(target_kimg=150.0)), tmp_path)
+    assert "> **Stopped early.** The run was stopped at 0.96 of the 150 kimg it planned" in stopped
+    assert "kimg since" not in stopped
+    going_on = model_card(_hand_evaluation(training=_training(latest_kimg=1.28)), tmp_path)
+    assert "- the run's log has reached 1.28 kimg since" in going_on
+    assert "**Work in progress.**" in going_on and "Stopped early" not in going_on
+
+
+def test_the_cards_command_measures_again_with_every_setting(tmp_path: Path) -> None:
+    """Inversion and regressor steps differ here, so each option is seen to take its own."""
+    card = model_card(_hand_evaluation(), tmp_path)
+    command = next(line for line in card.splitlines() if "engine evaluate-gan" in line)
+    args = build_parser().parse_args(shlex.split(command.strip("`"))[3:])
+    assert (args.steps, args.regressor_steps, args.seed) == (5, 7, 3)
+    assert (args.n_samples, args.n_invert, args.train_renders) == (8, 2, 16)
+
+
+def test_the_data_section_names_the_test_seed_range_it_ends_with(tmp_path: Path) -> None:
+    test = SEED_RANGES["test"]
+    data = _section(model_card(_hand_evaluation(), tmp_path), "Data")
+    assert f"every evaluation image uses test seeds ({test.start}–{test.stop - 1})," in data

@@ -8,6 +8,7 @@ import torch
 from engine.errors import GANliftError
 from engine.evaluation import PSNR_GOAL_DB, evaluate_inversion, evaluate_view_swap
 from engine.evaluation.inversion_psnr import InversionEvaluation
+from engine.evaluation.view_swap import SCORE_GOAL, ViewSwapEvaluation
 from engine.metrics import psnr
 from engine.stylegan2 import Generator
 from engine.styleganr.view_codes import sample_w
@@ -122,3 +123,32 @@ def test_view_swap_cells_are_contents_with_the_donors_view_layers(generator: Gen
     transfer, kept = evaluation.chosen_scores
     early = evaluation.num_view_layers <= generator.num_ws // 2
     assert evaluation.passed == (early and transfer >= 0.5 and kept >= 0.5)
+
+
+def _view_swap(
+    num_view_layers: int, transfer: list[float], kept: list[float]
+) -> ViewSwapEvaluation:
+    """A view-swap result of a 6-layer W+ with the given per-prefix scores (L = 1 … 5)."""
+    return ViewSwapEvaluation(
+        num_ws=6, num_view_layers=num_view_layers, prefix_lengths=[1, 2, 3, 4, 5],
+        view_transfer=transfer, appearance_kept=kept, matrix=torch.zeros(1, 3, 1, 1),
+        analysis_figure=torch.zeros(1, 3, 1, 1),
+    )  # fmt: skip
+
+
+def test_view_swap_scores_are_those_of_the_chosen_prefix_length() -> None:
+    swap = _view_swap(3, [0.1, 0.2, 0.7, 0.4, 0.5], [0.9, 0.8, 0.6, 0.3, 0.2])
+    assert swap.chosen_scores == (0.7, 0.6)
+
+
+def test_view_layers_in_exactly_the_first_half_of_w_plus_pass() -> None:
+    """L = 3 of 6 layers is early enough: the first half includes its last layer."""
+    assert _view_swap(3, [0.1, 0.2, 0.7, 0.4, 0.5], [0.9, 0.8, 0.6, 0.3, 0.2]).passed
+    assert not _view_swap(4, [0.1, 0.2, 0.3, 0.7, 0.5], [0.9, 0.8, 0.6, 0.6, 0.2]).passed
+
+
+def test_a_view_swap_that_loses_the_appearance_fails() -> None:
+    """An early L that moves the view but keeps too little of the appearance fails."""
+    assert not _view_swap(2, [0.1, 0.9, 0.7, 0.4, 0.5], [0.9, 0.2, 0.6, 0.3, 0.2]).passed
+    assert not _view_swap(2, [0.1, 0.2, 0.7, 0.4, 0.5], [0.9, 0.9, 0.6, 0.3, 0.2]).passed
+    assert _view_swap(2, [0.1, SCORE_GOAL, 0.7, 0.4, 0.5], [0.9, SCORE_GOAL, 0.6, 0.3, 0.2]).passed

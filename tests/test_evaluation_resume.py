@@ -12,11 +12,12 @@ import torch
 from engine.cli import main
 from engine.cli.evaluate import WORK_FILE
 from engine.errors import GANliftError, StoppedEarly
-from engine.evaluation import CoverageReader, evaluate_inversion
+from engine.evaluation import CoverageReader, InversionEvaluation, evaluate_inversion
 from engine.evaluation.evaluate import EvaluationConfig, evaluate_gan
 from engine.evaluation.saved_work import EvaluationWork
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import save_checkpoint
+from engine.synth import SEED_RANGES
 from tests.tiny import tiny_generator
 
 CONFIG = EvaluationConfig(
@@ -60,6 +61,30 @@ def test_continued_inversions_score_as_one_run_and_report_each_finished_image() 
         evaluate_inversion(generator, "face", n_images=3, num_steps=5, done=first)
 
 
+def _scored(seed: int, size: int) -> InversionEvaluation:
+    """One inversion scored in W with 2 steps on test seed `seed`, its figure at `size` px."""
+    return InversionEvaluation(
+        seeds=[seed], psnr=[20.0], num_steps=2, w_plus=False, optimize_noise=False,
+        targets=torch.zeros(1, 3, size, size), reconstructions=torch.zeros(1, 3, size, size),
+    )  # fmt: skip
+
+
+def test_scores_made_on_other_seeds_or_at_another_size_are_not_continued() -> None:
+    """Same settings are not enough: continued scores must be of the first seeds asked for, at
+    the generator's size, else the run would mix images (or fail in torch.cat)."""
+    generator = tiny_generator(16, style_dim=16, n_mlp=2).eval()
+    first = SEED_RANGES["test"].start
+    for done, message in (
+        (
+            _scored(first + 5, 16),
+            rf"on seeds \[{first + 5}\]\.\.\. at 16 px; .* on seeds \[{first},",
+        ),
+        (_scored(first, 32), r"at 32 px; this evaluation asks for .* at 16 px: start it afresh"),
+    ):
+        with pytest.raises(GANliftError, match=message):
+            evaluate_inversion(generator, "face", n_images=3, num_steps=2, done=done)
+
+
 def test_an_image_cut_short_is_scored_but_not_handed_on() -> None:
     generator = tiny_generator(16, style_dim=16, n_mlp=2).eval()
     handed: list[int] = []
@@ -100,6 +125,8 @@ def test_an_evaluation_stopped_in_its_inversions_goes_on_to_the_uninterrupted_fi
     checkpoint: Path, tmp_path: Path
 ) -> None:
     whole = evaluate_gan(checkpoint, CONFIG).summary()
+    first = SEED_RANGES["test"].start
+    assert whole["inversion"]["seeds"] == [first, first + 2]  # first and last of 3
     work_file = tmp_path / "work.pt"
     progress, should_stop = _stop_at("inversion 2/3")
     with pytest.raises(StoppedEarly, match=f"kept in {work_file} \\(1 scored inversion\\)"):

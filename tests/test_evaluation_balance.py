@@ -165,6 +165,27 @@ def test_coverage_weights_read_the_training_images_as_stored(tmp_path: Path) -> 
     assert torch.allclose(result.weights, expected)
     assert torch.allclose(result.data_std, data.std(0, correction=0))
     assert torch.allclose(result.data_std, _weighted_std(data, torch.ones(len(data))))
+    assert not torch.allclose(expected, torch.ones_like(expected))  # so the stds below differ
+    assert torch.allclose(result.weighted_std, _weighted_std(data, expected))
+    assert not torch.allclose(result.weighted_std, result.data_std)
+
+
+def test_coverage_weights_weigh_every_image_of_a_folder_larger_than_a_read_chunk(
+    tmp_path: Path,
+) -> None:
+    """520 images are read in chunks of 512 and 8; each gets its weight, as read at once."""
+    generator = tiny_generator(16, style_dim=16, n_mlp=2)
+    images = write_random_images(tmp_path / "images", [f"{k}.png" for k in range(520)])
+    torch.manual_seed(0)
+    reader = CoverageReader("car", LabelRegressor(5), torch.zeros(2, 5), torch.zeros(2, 5), 2)
+    result = coverage_weights(reader, generator, images, samples=8, bins=2, max_weight=8)
+    assert len(result.names) == len(result.weights) == 520
+    pixels = np.stack([np.asarray(Image.open(path)) for path in find_images(images)])
+    stored = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 127.5 - 1  # [N, 3, 16, 16]
+    data = predict_labels(reader.model, stored)[:, [0, 1, 3]].double()
+    gan = predict_labels(reader.model, generate_samples(generator, 8, seed=1))[:, [0, 1, 3]]
+    expected, _ = bin_weights(data, gan, bins=2, max_weight=8)
+    assert torch.allclose(result.weights, expected)
 
 
 def test_coverage_weights_refuse_a_synthetic_set_of_another_category(tmp_path: Path) -> None:

@@ -137,6 +137,35 @@ def test_r_squared_is_zero_for_the_mean_and_one_for_exact_predictions() -> None:
     true = torch.tensor([[10.0, -1.0], [12.0, 1.0], [14.0, 3.0]])
     torch.testing.assert_close(r_squared(true, true), torch.ones(2))
     torch.testing.assert_close(r_squared(true.mean(0).expand(3, -1), true), torch.zeros(2))
+    # off by 1 everywhere: residual 3 against the labels' own spread 8 (not the predictions')
+    torch.testing.assert_close(r_squared(true + 1, true), torch.full((2,), 1 - 3 / 8))
+
+
+def test_a_constant_label_trains_and_reads_back_as_that_constant() -> None:
+    """A label with no spread is standardised by a floored std, not divided by 0 into NaN."""
+    images, labels = _noise_images(4)
+    labels[:, 1] = 5.0
+    fit = fit_label_regressor(images, labels, steps=3)
+    assert all(math.isfinite(loss) for loss in fit.losses)
+    predicted = predict_labels(fit.model, images)
+    assert torch.isfinite(predicted).all()
+    torch.testing.assert_close(predicted[:, 1], torch.full((4,), 5.0), atol=1e-4, rtol=0)
+
+
+def test_the_learning_rate_follows_a_cosine_down_to_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step k of 4 runs at lr · (1 + cos(πk / 4)) / 2."""
+    rates: list[float] = []
+
+    class RecordingAdam(torch.optim.Adam):
+        def step(self, *args: object, **kwargs: object) -> object:
+            rates.append(self.param_groups[0]["lr"])
+            return super().step(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
+    images, labels = _noise_images(4)
+    fit_label_regressor(images, labels, steps=4, lr=2e-3)
+    expected = [1e-3 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]
+    assert rates == pytest.approx(expected, rel=1e-6)
 
 
 def test_data_against_itself_covers_fully_and_a_collapsed_set_fails() -> None:

@@ -6,8 +6,10 @@ change nothing."""
 from __future__ import annotations
 
 import copy
+import importlib
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -32,6 +34,7 @@ from engine.evaluation.styleganr import (
 )
 from engine.styleganr import PARTS, InverseGraphicsNet, StyleGANR, sample, sample_view_codes
 from engine.styleganr.camera import axis_difference
+from engine.styleganr.view_codes import compose, sample_w
 from tests.tiny import tiny_styleganr
 
 
@@ -128,6 +131,80 @@ def test_a_different_source_gives_finite_scores(model: StyleGANR) -> None:
     for values in (scores.silhouette_kept, scores.silhouette_moved, scores.colour_moved):
         assert values.shape == (2,) and torch.isfinite(values).all()
     assert ((scores.silhouette_kept >= 0) & (scores.silhouette_kept <= 1)).all()
+
+
+def _painted(colour: tuple[float, float, float], rows: slice, columns: slice) -> torch.Tensor:
+    """An image ``[1, 3, 4, 4]`` of background -1 with one rectangle of `colour`."""
+    image = torch.full((1, 3, 4, 4), -1.0)
+    image[0, :, rows, columns] = torch.tensor(colour)[:, None, None]
+    return image
+
+
+@dataclass
+class _Codes:
+    camera: torch.Tensor
+
+
+def test_swap_scores_of_hand_drawn_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Target: the left half in (1, 0, 0.5); source: (0, 1, 0.5), seen from the target's
+    camera as the top half; result: the left three quarters in the colours' midpoint. Kept
+    8 / 12 of the result is the target's; moved 3/7 (result vs. source) - 1/3 (target vs.
+    source); colour moved halfway."""
+    module = importlib.import_module("engine.evaluation.styleganr")
+    left, top, all_rows = slice(0, 2), slice(0, 2), slice(0, 4)
+    target_colour, source_colour = (1.0, 0.0, 0.5), (0.0, 1.0, 0.5)
+    targets = SimpleNamespace(
+        codes=_Codes(torch.zeros(1, 3)), image=_painted(target_colour, all_rows, left)
+    )
+    sources = SimpleNamespace(
+        codes=_Codes(torch.ones(1, 3)), image=_painted(source_colour, all_rows, slice(2, 4))
+    )
+    result = _painted((0.5, 0.5, 0.5), all_rows, slice(0, 3))
+    seen = _painted(source_colour, top, all_rows)
+
+    def swapped(
+        _model: object, swap_targets: object, swap_sources: object, *, part: str
+    ) -> SimpleNamespace:
+        assert swap_targets is targets and swap_sources is sources and part == "texture"
+        return SimpleNamespace(image=result)
+
+    def rendered(_model: object, codes: _Codes) -> SimpleNamespace:
+        assert torch.equal(codes.camera, targets.codes.camera)  # the source in the target's view
+        return SimpleNamespace(image=seen)
+
+    def segment(images: torch.Tensor) -> torch.Tensor:
+        return (images.mean(1, keepdim=True) > -1).float()
+
+    monkeypatch.setattr(module, "swap", swapped)
+    monkeypatch.setattr(module, "render_codes", rendered)
+    scores = swap_scores(None, targets, sources, "texture", segment)  # type: ignore[arg-type]
+    assert scores.silhouette_kept.tolist() == pytest.approx([8 / 12])
+    assert scores.silhouette_moved.tolist() == pytest.approx([3 / 7 - 1 / 3])
+    assert scores.colour_moved.tolist() == pytest.approx([0.5])
+
+
+def test_known_camera_renders_from_an_offset_continue_the_run() -> None:
+    """Renders from offset 5 are renders 5 and 6 of the run from offset 0."""
+    images, cameras = known_camera_renders(7, size=16)
+    later_images, later_cameras = known_camera_renders(2, size=16, offset=5)
+    torch.testing.assert_close(later_cameras, cameras[5:])
+    torch.testing.assert_close(later_images, images[5:])
+
+
+def test_view_axis_errors_read_the_contents_of_their_seed(model: StyleGANR) -> None:
+    """The reader sees the view code composed with the `seed`'s contents."""
+    generator = model.generator
+    codes = sample_view_codes(generator, 1, num_view_layers=1, seed=3).codes
+    seen: list[torch.Tensor] = []
+
+    def recording(images: torch.Tensor) -> torch.Tensor:
+        seen.append(images)
+        return torch.zeros(len(images))
+
+    view_axis_errors(generator, codes, torch.zeros(1), recording, samples_per_view=2, seed=7)
+    content = sample_w(generator, 2, seed=7)
+    wplus = compose(codes[0][None].expand(2, -1, -1), content, generator.num_ws)
+    torch.testing.assert_close(seen[0], generator.synthesis(wplus))
 
 
 def test_axis_difference_ignores_which_end_faces_the_camera() -> None:

@@ -84,6 +84,59 @@ def test_networks_that_read_the_truth_score_perfectly(networks, monkeypatch) -> 
     assert check.relief_ratio == pytest.approx(1, abs=0.1)
 
 
+def test_networks_that_read_a_known_distortion_of_the_truth_score_it(
+    networks: Gan2ShapeNetworks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Yaw read at half its size (plus a shift), pitch mirrored and light y mirrored: the yaw
+    spread is 0.5 and the pitch correlation -1, while yaw and light x still correlate fully;
+    the renders are the `seed` run asked for."""
+    module = importlib.import_module("engine.evaluation.gan2shape_check")
+    rendered: list[SynthBatch] = []
+    seeds: list[int] = []
+    render = module.render_samples
+
+    def recorded(category: str, chunk: list[int], **options: object) -> SynthBatch:
+        seeds.extend(chunk)
+        rendered.append(render(category, chunk, **options))
+        return rendered[-1]
+
+    def distorted(_networks: object, _images: object, _preset: object) -> SimpleNamespace:
+        batch = rendered[-1]
+        view, light = batch.view.clone(), batch.light.clone()
+        view[:, 1] = 0.5 * view[:, 1] + 0.1
+        view[:, 0] = -view[:, 0]
+        light[:, 3] = -light[:, 3]
+        depth = torch.where(batch.canonical_mask > 0, batch.canonical_depth, 1.1)
+        return SimpleNamespace(image=batch.image, depth=depth, view=view, light=light)
+
+    monkeypatch.setattr(module, "render_samples", recorded)
+    monkeypatch.setattr(module, "decompose", distorted)
+    first = module.SEED_RANGES["test"].start + 100
+    check = check_networks(networks, PRESET, "face", n=6, seed=first, batch_size=3)
+    assert seeds == list(range(first, first + 6)) and check.first_seed == first
+    assert check.yaw_spread == pytest.approx(0.5)
+    assert check.yaw_correlation == pytest.approx(1.0)
+    assert check.pitch_correlation == pytest.approx(-1.0)
+    assert check.light_x_correlation == pytest.approx(1.0)
+
+
+def test_the_check_reads_as_many_as_max_renders(
+    networks: Gan2ShapeNetworks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """n = MAX_RENDERS is accepted (rendering is where this stub stops it)."""
+    module = importlib.import_module("engine.evaluation.gan2shape_check")
+
+    class Rendering(Exception):
+        pass
+
+    def stop(category: str, chunk: list[int], **options: object) -> SynthBatch:
+        raise Rendering
+
+    monkeypatch.setattr(module, "render_samples", stop)
+    with pytest.raises(Rendering):
+        check_networks(networks, PRESET, "face", n=module.MAX_RENDERS)
+
+
 def test_check_refuses_what_it_cannot_compare(networks) -> None:
     for n in (1, 10_001):  # 100,000,000 rendered for hours before running out of memory
         expected = rf"from 2 renders \(to correlate\) to 10000, got --n {n}"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.gan2shape.presets import PseudoLightRanges
 from engine.synth.scene import (
     CAR_VIEW_RANGES,
     FACE_VIEW_RANGES,
@@ -76,6 +77,15 @@ def test_lights_fill_their_documented_ranges() -> None:
     assert (lights.min(0).values < bounds[:, 0] + 0.05 * span).all()
     assert (lights.max(0).values > bounds[:, 1] - 0.05 * span).all()
     assert lights[:, 2].min() < -0.9 and lights[:, 2].max() > 0.9  # from the left and right
+    assert (lights[:, 3] > 0).float().mean() > 0.7  # mostly from above, as GAN2Shape's
+
+
+def test_the_world_is_lit_from_the_directions_gan2shape_relights_with() -> None:
+    """GAN2Shape's pseudo samples take light directions from its release's ranges; the renders
+    the default GANs learn from are lit from the same ones, so step 2 asks for lights the GAN
+    has seen."""
+    pseudo = PseudoLightRanges()
+    assert (LIGHT_RANGES["dx"], LIGHT_RANGES["dy"]) == (pseudo.dx, pseudo.dy)
 
 
 def test_backgrounds_are_flat_gradients_or_noise_in_the_image_range() -> None:

@@ -25,6 +25,8 @@ def test_a_refused_value_is_repeated_short_and_on_one_line() -> None:
     assert shown("12a") == "12a" and shown("12a", quoted=True) == "'12a'"
     assert shown("abc\n2026 ganlift.app: forged") == "'abc\\n2026 ganlift.app: forged'"
     assert shown("1" * 1_000_000) == "1" * 200 + "... (1,000,000 characters)"
+    assert shown("1" * 200) == "1" * 200  # as long as may be shown: nothing cut, nothing said
+    assert shown("1" * 201) == "1" * 200 + "... (201 characters)"
     assert shown("u" * 100, quoted=True, most=4) == "'uuuu'... (100 characters)"
     assert shown("\n" + "u" * 100, most=4) == "'\\nuuu'... (101 characters)"
     assert shown([1] * 100, most=20) == "[1, 1, 1, 1, 1, 1, ...]"

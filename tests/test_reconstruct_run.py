@@ -438,6 +438,22 @@ def test_fp32_turns_bfloat16_off_where_the_device_has_it(
     assert asked == [bf16]
 
 
+@pytest.mark.parametrize("model", ["default-face", "default-car"])
+def test_the_check_of_a_shipped_model_reads_renders_of_its_category(
+    model: str, monkeypatch, capsys
+) -> None:
+    command = importlib.import_module("engine.cli.reconstruct")
+    categories: list[str] = []
+
+    def record(networks, preset, category: str, **options) -> SimpleNamespace:
+        categories.append(category)
+        return SimpleNamespace(table=lambda: "checked", to_json=lambda: "{}")
+
+    monkeypatch.setattr(command, "check_networks", record)
+    assert main(["gan2shape-check", "--model", model, "--device", "cpu"]) == 0
+    assert categories == [model.removeprefix("default-")]
+
+
 @pytest.mark.parametrize(("progress", "noted"), [((5, 5), False), ((2, 5), True)])
 def test_fast_mode_notes_a_pretraining_that_stopped_early_only(
     tmp_path, monkeypatch, capsys, progress: tuple[int, int], noted: bool

@@ -41,6 +41,13 @@ def test_names_and_devices_resolve() -> None:
             resolve_device(name)
 
 
+def test_auto_picks_cuda_where_there_is_one(monkeypatch) -> None:
+    """Read on this machine too, whatever it has: CI's CPU runner took every branch but this."""
+    for available, expected in ((True, "cuda"), (False, "cpu")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda available=available: available)
+        assert resolve_device("auto") == torch.device(expected)
+
+
 def test_devices_other_than_cpu_and_cuda_are_refused_in_a_sentence(monkeypatch) -> None:
     """`--device mps` (a Mac user's guess) ended in torch's traceback; on a Mac it would have
     run on a backend nothing here was tried on. 'auto' still takes the CPU there."""

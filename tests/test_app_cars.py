@@ -18,7 +18,7 @@ from app.models import ModelStore
 from app.session import AppContext, Session
 from app.settings import AppSettings
 from app.viewer import TorchViewer
-from engine.styleganr import CameraRange, Sample
+from engine.styleganr import CameraRange, Sample, sample
 from tests.e2e.tiny_model import tiny_app_context, write_tiny_cars_model, write_tiny_model
 
 
@@ -35,6 +35,8 @@ def test_draws_are_deterministic_per_seed_and_fill_their_slot(context: AppContex
     again = cars.draw_car(Session(context), 4, "A")[0]
     other = cars.draw_car(session, 5, "A")[0]
     assert np.array_equal(again, b) and not np.array_equal(other, b)
+    engine_draw = sample(session.cars_model(), 1, seed=4)  # the seed typed is the seed drawn
+    assert np.array_equal(session.cars["B"].image, engine_draw.image)
     with pytest.raises(gr.Error, match="Seed A must be a whole number from 0 to 4294967295"):
         cars.draw_car(session, float("nan"), "A")
 
@@ -117,6 +119,9 @@ def test_errors_name_the_fix(context: AppContext, tmp_path: Path) -> None:
     )
     with pytest.raises(gr.Error, match=r"default-car-styleganr\.pt is not installed yet"):
         cars.draw_car(Session(missing), 0, "A")
+    with pytest.raises(gr.Error, match="Unknown sample slot 'D'; use one of A, B, C"):
+        cars.draw_car(session, 1, "D")
+    assert sorted(session.cars) == ["A", "B"]
 
 
 def test_the_sliders_show_the_chosen_samples_own_camera(

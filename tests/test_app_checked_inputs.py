@@ -9,6 +9,8 @@ import gradio as gr
 import pytest
 
 from app.checked_inputs import one_of, redraw_after_refusal, slider
+from app.inputs import seed_number
+from engine.errors import GANliftError
 
 
 def test_a_number_too_large_for_a_float_is_one_sentence() -> None:
@@ -56,3 +58,9 @@ def test_a_redraw_refused_in_turn_changes_nothing() -> None:
     redraw = refused_redraw(draw)
     skipped = redraw(500)
     assert len(skipped) == 2 and all(value == gr.skip() for value in skipped)
+
+
+@pytest.mark.parametrize("typed", [None, "", "  "])
+def test_an_empty_seed_box_says_it_is_empty(typed: str | None) -> None:
+    with pytest.raises(GANliftError, match=r"^Seed A is empty; enter a whole number from 0 to"):
+        seed_number(typed, "Seed A")

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from app.display import depth_picture, normal_picture
+from app.display import depth_picture, normal_picture, picture
 from engine.render import normals_from_depth
 
 
@@ -27,3 +28,11 @@ def test_normal_pictures_use_the_usual_colours() -> None:
     assert left[0] < 100 < 155 < right[0] and abs(left[1] - 128) < 8
     assert bottom[1] < 100 < 155 < top[1] and abs(top[0] - 128) < 8
     assert picture[16 * step, 16 * step, 2] > 250
+
+
+@pytest.mark.parametrize(("size", "shown"), [((100, 100), (300, 300)), ((150, 200), (300, 400))])
+def test_small_pictures_are_enlarged_at_least_to_the_display_side(
+    size: tuple[int, int], shown: tuple[int, int]
+) -> None:
+    """A whole factor that brings the longer side to DISPLAY_SIDE (256) or past it."""
+    assert picture(torch.zeros(1, 3, *size)).shape == (*shown, 3)

@@ -430,6 +430,10 @@ def test_reconstruct_shows_every_factor_and_reports_stages(context: AppContext) 
     assert progress.calls[-1][0][0] == progress.calls[-1][0][1]
     assert "reconstruct" in session.timings and "finished" in outputs.status
     assert outputs.gan_view is False  # the box is unticked: the live view is the rendering
+    first = reconstruct.render(
+        session, 0, 0, outputs.light_x, outputs.light_y, outputs.ambient, outputs.diffuse, False
+    )
+    assert np.array_equal(outputs.view, first)  # what the first slider move goes on from
 
 
 def test_reconstruct_inverts_uploads(context: AppContext, tmp_path: Path) -> None:
@@ -438,9 +442,13 @@ def test_reconstruct_inverts_uploads(context: AppContext, tmp_path: Path) -> Non
     session = Session(context)
     reconstruct.load_input(session, tmp_path / "photo.png")
     progress = ProgressRecorder()
-    reconstruct.reconstruct(session, "fast", progress)
+    outputs = reconstruct.reconstruct(session, "fast", progress)
     assert "inversion" in progress.calls[0][1]  # the inversion ran first
-    assert session.require_recovery().finished
+    recovery = session.require_recovery()
+    assert recovery.finished
+    inverted = display.picture(recovery.state.target.gan_image)  # the GAN's drawing of it
+    assert np.array_equal(outputs.inversion, inverted)
+    assert not np.array_equal(outputs.inversion, outputs.input)
 
 
 def test_a_large_upload_is_kept_at_its_capped_side(
@@ -519,8 +527,16 @@ def test_the_light_sliders_show_the_recovered_light_at_their_precision(
     """Each slider gets its own component of the recovered light, rounded to the slider step."""
     session, outputs = reconstructed
     light = session.require_recovery().light[0].tolist()  # ambient, diffuse, dx, dy
-    expected = [round(value, reconstruct.SLIDER_DECIMALS) for value in light]
-    assert [outputs.ambient, outputs.diffuse, outputs.light_x, outputs.light_y] == expected
+    steps = {
+        block.label: block.step
+        for block in build_app(session.context).blocks.values()
+        if isinstance(block, gr.Slider)
+    }
+    shown = [outputs.ambient, outputs.diffuse, outputs.light_x, outputs.light_y]
+    labels = ["Ambient", "Diffuse", "Light x (+: from the left)", "Light y (+: from above)"]
+    for value, true, label in zip(shown, light, labels, strict=True):
+        step = steps[label]
+        assert value == pytest.approx(round(true / step) * step, abs=1e-9), label
     assert outputs.light_x != outputs.light_y  # the sample tells the two directions apart
 
 
@@ -693,9 +709,18 @@ def test_maps_export_gives_the_depth_itself(
 
 def test_rotation_video_swings_the_view(
     reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     session, outputs = reconstructed
     progress = ProgressRecorder()
+    azimuths: list[float] = []
+    view = reconstruct._view
+
+    def recorded(session: Session, azimuth: float, *rest: object) -> object:
+        azimuths.append(azimuth)
+        return view(session, azimuth, *rest)
+
+    monkeypatch.setattr(reconstruct, "_view", recorded)
     path = reconstruct.rotation_video(
         session,
         0,
@@ -708,6 +733,7 @@ def test_rotation_video_swings_the_view(
     )
     frames = iio.imread(path)  # [N, H, W, 3]
     assert frames.shape[0] == reconstruct.VIDEO_FRAMES
+    assert max(map(abs, azimuths)) == pytest.approx(reconstruct.VIDEO_SWING_DEGREES)
     assert np.abs(frames[0].astype(int) - frames[reconstruct.VIDEO_FRAMES // 4]).mean() > 1
     assert progress.calls[-1][0] == (reconstruct.VIDEO_FRAMES, reconstruct.VIDEO_FRAMES)
     assert progress.calls[0][0] == (1, reconstruct.VIDEO_FRAMES)  # the bar fills frame by frame

@@ -105,6 +105,9 @@ def test_depth_reads_back_from_npy_and_16_bit_png(finished) -> None:
     assert decoded.shape == (SIZE, SIZE)
     assert np.abs(decoded - depth).max() <= 1e-4 * (high - low)
     assert iio.imread(files["depth_png"]).dtype == np.uint16
+    beyond = np.array([[0.85, 1.2]], dtype=np.float32)  # past both ends: clipped, not wrapped
+    path = outputs.write_depth_png(files["depth_png"].with_name("beyond.png"), beyond, (0.9, 1.1))
+    np.testing.assert_allclose(read_depth_png(path, (0.9, 1.1)), [[0.9, 1.1]], atol=1e-6)
 
 
 def test_images_read_back_at_the_networks_size(finished) -> None:
@@ -130,6 +133,8 @@ def test_shading_map_is_the_light_directions_term_alone(finished) -> None:
     towards = json.loads(files["summary"].read_text())["light"]["towards_light"]
     from_files = (normal @ np.array(towards)).clip(min=0)
     assert np.abs(from_files - written).max() < 0.02  # two 8-bit roundings
+    outward = recovery.normal[0].permute(1, 2, 0).numpy() * [-1, 1, 1]  # red right, green up
+    assert np.abs(normal - outward).max() <= 1 / 127.5 + 1e-6
 
 
 def test_relit_views_keep_the_recovered_ambient_and_diffuse(finished) -> None:
@@ -146,6 +151,9 @@ def test_view_specs_read_back_from_their_text() -> None:
     for view in (*VIEWS, ViewSpec(-35.5, 12.0, (0.3, 0.9)), ViewSpec(0.0, -5.0)):
         assert ViewSpec.parse(view.text) == view
     assert ViewSpec.parse("10,5,0.3,-0.7").light_direction == (0.3, -0.7)
+    for text in ("10", "10,5,0.3", "10,5,0.3,-0.7,1", "10,nan"):
+        with pytest.raises(GANliftError, match=f"View '{text}' is not AZIMUTH,ELEVATION or"):
+            ViewSpec.parse(text)
 
 
 def test_summary_holds_view_light_psnr_and_files(finished) -> None:
@@ -203,6 +211,7 @@ def test_animations_swing_to_the_set_azimuth_and_keep_the_recovered_light(
     lights = [call["light"] for call in calls if call.get("light") is not None]
     assert len(turns) == len(lights) == FRAMES
     assert max(abs(call["azimuth"]) for call in turns) == pytest.approx(25.0)
+    assert next(call["azimuth"] for call in turns if call["azimuth"]) > 0  # as swing_angles turns
     assert all(torch.equal(light[0, :2], recovery.light[0, :2]) for light in lights)
 
 

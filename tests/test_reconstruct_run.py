@@ -29,6 +29,7 @@ from engine.gan2shape import (
     ViewSpec,
     load_model,
     outputs,
+    pipeline,
     quality_schedule,
     read_depth_png,
     reconstruct,
@@ -38,6 +39,7 @@ from engine.gan2shape import (
 )
 from engine.gan2shape.outputs import OUTPUT_NAMES
 from engine.gan2shape.pipeline import RUN_FILE, STATE_FILE
+from engine.gan2shape.presets import PRESETS
 from engine.gan2shape.views import render_view
 from engine.images import save_image, to_uint8
 from engine.perceptual import DiscriminatorFeatureLoss
@@ -386,6 +388,26 @@ def test_fast_mode_without_pretrained_networks_starts_from_a_short_prior_fit(
     assert run(model, tmp_path, quality="fast").recovery.finished
 
 
+def test_fast_mode_runs_a_fraction_of_the_inversion_and_the_cache() -> None:
+    """The car preset's 500 inversion steps and 100 cached batches are cut like its steps."""
+    car = PRESETS["car"]
+    fast, _ = quality_schedule(car, "fast", Path("no-networks.safetensors"))
+    assert fast.inversion_steps == math.ceil(FAST_FRACTION * car.inversion_steps) < 100
+    assert fast.collect_batches == math.ceil(FAST_FRACTION * car.collect_batches) < 20
+
+
+def test_a_run_of_the_same_image_with_another_mask_is_another_run(model) -> None:
+    """Its state would have been continued for a mask it was not made with."""
+    image = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
+    left, right = torch.zeros(1, 1, SIZE, SIZE), torch.zeros(1, 1, SIZE, SIZE)
+    left[..., : SIZE // 2], right[..., SIZE // 2 :] = 1, 1
+    digests = {
+        pipeline._describe_run(model, model.prepare(image, mask), "fast", None)["input_sha256"]
+        for mask in (None, left, right)
+    }
+    assert len(digests) == 3
+
+
 def test_full_mode_is_the_preset_itself_and_unknown_qualities_are_refused(model) -> None:
     assert quality_schedule(model.preset, "full", model.pretrained) == (model.preset, None)
     with pytest.raises(GANliftError, match="Unknown quality 'best'"):
@@ -683,6 +705,13 @@ def test_unknown_model_and_missing_category_are_one_line(
     error = capsys.readouterr().err
     assert "needs a category; name its GAN2Shape preset (car, cat, church" in error
     assert error.count("\n") == 1
+    named_like_a_preset = tmp_path / "car.safetensors"  # a user's, not the bundled car model
+    for suffix in (".safetensors", ".json"):
+        source = checkpoint_files["checkpoint"].with_suffix(suffix)
+        named_like_a_preset.with_suffix(suffix).write_bytes(source.read_bytes())
+    code = main(["reconstruct", "--seed-sample", "1", "--ckpt", str(named_like_a_preset),
+                 "--out", str(tmp_path / "out")])  # fmt: skip
+    assert code == 2 and "car.safetensors needs a category" in capsys.readouterr().err
     text = tmp_path / "notes.pt"
     text.write_text("not a checkpoint")  # told so at once, not after passing --category
     code = main(["reconstruct", "--seed-sample", "1", "--ckpt", str(text), "--out", str(tmp_path)])

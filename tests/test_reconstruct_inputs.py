@@ -301,3 +301,24 @@ def test_a_trimming_mask_outlines_a_centred_object_and_nothing_else() -> None:
             assert float((mask * disc).sum() / ((mask + disc) > 0).sum()) > 0.9
         else:
             assert torch.equal(mask, torch.ones(48, 48))  # off-centre: not the cropped object
+
+
+@pytest.mark.parametrize(("covered", "kept"), [(0.7, True), (0.3, False)])
+def test_a_trimming_mask_is_kept_where_it_covers_half_the_centre(
+    monkeypatch, covered: float, kept: bool
+) -> None:
+    """GrabCut's mask is believed where it covers half the frame's central ninth or more."""
+    found = torch.zeros(1, 1, 30, 30)
+    found[..., 10:20, 10 : 10 + round(10 * covered)] = 1  # the centre ninth, partly
+    monkeypatch.setattr(inputs, "object_mask", lambda image: found)
+    mask = trimming_mask(torch.zeros(1, 3, 30, 30))
+    assert torch.equal(mask, found if kept else torch.ones_like(found))
+
+
+def test_a_mask_picture_without_alpha_is_read_by_its_brightness(tmp_path: Path) -> None:
+    """White on a dark grey (90 of 255): only the white half is inside."""
+    pixels = np.full((8, 8, 3), 90, np.uint8)
+    pixels[:, :4] = 255
+    Image.fromarray(pixels).save(tmp_path / "mask.png")
+    mask = load_mask(tmp_path / "mask.png")[0, 0]
+    assert mask[:, :4].all() and not mask[:, 4:].any()

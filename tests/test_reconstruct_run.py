@@ -98,7 +98,7 @@ def test_every_output_file_is_written(finished) -> None:
     assert not list(result.out_dir.rglob("*.tmp"))
 
 
-def test_depth_reads_back_from_npy_and_16_bit_png(finished) -> None:
+def test_depth_reads_back_from_npy_and_16_bit_png(finished, tmp_path: Path) -> None:
     result, files = finished
     depth = result.recovery.depth[0].numpy()  # [S, S]
     np.testing.assert_array_equal(np.load(files["depth_npy"]), depth)
@@ -108,7 +108,7 @@ def test_depth_reads_back_from_npy_and_16_bit_png(finished) -> None:
     assert np.abs(decoded - depth).max() <= 1e-4 * (high - low)
     assert iio.imread(files["depth_png"]).dtype == np.uint16
     beyond = np.array([[0.85, 1.2]], dtype=np.float32)  # past both ends: clipped, not wrapped
-    path = outputs.write_depth_png(files["depth_png"].with_name("beyond.png"), beyond, (0.9, 1.1))
+    path = outputs.write_depth_png(tmp_path / "beyond.png", beyond, (0.9, 1.1))
     np.testing.assert_allclose(read_depth_png(path, (0.9, 1.1)), [[0.9, 1.1]], atol=1e-6)
 
 

@@ -200,10 +200,12 @@ class Session:
         """Mark a long job of this session as waiting in the compute queue (from its button's
         press), or no more (as it starts, or its page closes). A waiting session is neither
         idle nor the least recently used: cleared while it waited, its job ran only to be
-        refused."""
+        refused. The press is activity; the end of a wait is not (a page closing made its
+        session the most recently used, and visitors still there were cleared in its place)."""
         with self._activity:
             self._waiting = waiting
-            self._last_active = time.monotonic()
+            if waiting:
+                self._last_active = time.monotonic()
 
     def require_input(self) -> InputImage:
         """The current input, or a GANliftError asking for one."""

@@ -272,6 +272,22 @@ def test_waiting_for_the_compute_queue_counts_as_activity(
     assert session.input is None
 
 
+def test_a_closed_page_does_not_make_its_session_look_recently_used(tmp_path: Path) -> None:
+    """A page (or API client) that went away counted as the session's latest activity: in a
+    load test, clients of an earlier round closing late pushed out visitors between two
+    requests ("cleared to make room" before their Reconstruct)."""
+    context = context_with(tmp_path, sessions=2)
+    gone, kept, new = Session(context), Session(context), Session(context)
+    reconstruct.sample(gone, 1)
+    context.pages.opened("gone-page", gone)
+    time.sleep(0.01)
+    reconstruct.sample(kept, 2)
+    time.sleep(0.01)
+    context.pages.closed("gone-page")  # no activity: `gone` stays the least recently used
+    reconstruct.sample(new, 3)  # one session too many
+    assert gone.input is None and kept.input is not None and new.input is not None
+
+
 def test_a_session_waiting_in_the_queue_is_not_cleared_to_make_room(tmp_path: Path) -> None:
     """Pushed out by newer visitors while its job waited, it ran the job only to refuse it."""
     context = context_with(tmp_path, sessions=1)

@@ -37,11 +37,11 @@ def test_draw_shows_one_captioned_strip_per_view_code_and_an_empty_table(
 
 def test_saved_labels_give_the_labelled_codes_their_bin_cameras(context: AppContext) -> None:
     session = Session(context)
-    view_labels.draw_view_codes(session, 3, 2, 0)
-    files, note = view_labels.save_view_labels(session, [[0, "2"], [1], [2, 4.0]], 8, 15)
+    view_labels.draw_view_codes(session, 4, 2, 0)
+    table = [[0, "2"], [1, ""], [2, 4.0], [3]]  # a blank bin, and a row of one cell as an API
+    files, note = view_labels.save_view_labels(session, table, 8, 15)  # client may send it
     codes, labels, labelled = files
-    assert "Labelled 2 of 3 view codes; StyleGAN-R trains on labelled-views" in note
-    # (a row of one cell, as an API client may send it, is a view left unlabelled)
+    assert "Labelled 2 of 4 view codes; StyleGAN-R trains on labelled-views" in note
     assert torch.equal(load_view_codes(codes).codes, session.view_codes.codes)
     assert load_hand_labels(labels).bins == {0: 2, 2: 4}
     views = load_view_codes(labelled)

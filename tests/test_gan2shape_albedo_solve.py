@@ -78,3 +78,20 @@ def _image_colour_at_canonical_pixels(
     """The image's colour where each canonical pixel lands, whether seen or not."""
     grid = canonical_to_view_grid(depth, view)
     return torch.nn.functional.grid_sample(image, grid, align_corners=True)
+
+
+def test_a_shallow_step_still_hides_what_is_behind_it() -> None:
+    """A box standing 0.03 out of its backdrop (a surface step, far above the visibility
+    tolerance), turned by 45°, hides a strip of backdrop that must not be painted red."""
+    box = torch.zeros(1, SIZE, SIZE, dtype=torch.bool)
+    box[:, 8:24, 12:20] = True
+    depth = torch.where(box, 0.985, 1.015)
+    albedo = torch.where(box[:, None], RED.view(1, 3, 1, 1), BLUE.view(1, 3, 1, 1))
+    view = torch.tensor([[0.0, math.radians(45), 0.0, 0.0, 0.0, 0.0]])
+    shading = torch.ones(1, 1, SIZE, SIZE)
+    image, _ = render_in_views(compose_image(albedo, shading), depth, view)
+    solved = albedo_from_image(image, depth, view, shading, torch.zeros_like(albedo))
+    far_from_box = ~torch.nn.functional.max_pool2d(box[:, None].float(), 5, 1, 2).bool()[:, 0]
+    assert not ((solved[:, 0] > 0) & far_from_box).any()
+    grid_colour = _image_colour_at_canonical_pixels(image, depth, view)
+    assert ((grid_colour[:, 0] > 0) & far_from_box).sum() >= 8  # what the turn hides

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from engine.errors import GANliftError
 from engine.gan2shape.frames import centre_crop
 from engine.gan2shape.latent_offset import LatentProjector
 from tests.tiny import tiny_generator
@@ -45,3 +46,17 @@ def test_the_centre_crop_keeps_the_middle_rows_and_columns(
     index = torch.arange(side * side, dtype=torch.float32).view(1, 1, side, side)
     expected = index[..., kept.start : kept.stop, kept.start : kept.stop]
     assert torch.equal(centre_crop(index, crop), expected)
+
+
+def test_offset_layers_outside_the_mapping_network_are_refused() -> None:
+    """No layer (the offset added to w unmapped) or more layers than the mapping network has
+    is a preset's mistake, named as such."""
+    G = tiny_generator(32).requires_grad_(False)
+    w = torch.zeros(1, 32)
+    for layers in (0, len(G.style) + 1):
+        with pytest.raises(GANliftError, match=rf"offset_layers must be in 1\.\.{len(G.style)}"):
+            LatentProjector(G, w, noise="const", offset_layers=layers, crop=None, image_size=32)
+    accepted = LatentProjector(
+        G, w, noise="const", offset_layers=len(G.style), crop=None, image_size=32
+    )
+    assert len(accepted.tail) == len(G.style)

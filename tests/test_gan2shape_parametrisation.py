@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engine.errors import GANliftError
-from engine.gan2shape.networks import Gan2ShapeNetworks, NetworkConfig
+from engine.gan2shape.networks import Gan2ShapeNetworks, NetworkConfig, ResBlockDown
 from engine.gan2shape.parametrisation import (
     BORDER_COLUMNS,
     CameraRanges,
@@ -120,3 +120,42 @@ def test_network_config_errors() -> None:
         NetworkConfig(48)
     with pytest.raises(GANliftError, match="divisible"):
         NetworkConfig(64, 12, 8)
+
+
+def test_network_sizes_below_16_px_are_refused() -> None:
+    """Sizes are powers of two of 16 or more (two stride-2 levels down to 4×4)."""
+    with pytest.raises(GANliftError, match="image_size 8 is not supported"):
+        NetworkConfig(8)
+    assert NetworkConfig(16, 8, 2).levels == 2
+
+
+def test_a_release_network_missing_a_weight_is_refused() -> None:
+    """Released weights load strictly: a checkpoint lacking a tensor does not fit."""
+    config = NetworkConfig(32, 8, 2, bottleneck=16, offset_width=8)
+    source = Gan2ShapeNetworks(config, style_dim=24)
+    depth = source.depth_net.state_dict()
+    del depth[next(iter(depth))]
+    with pytest.raises(GANliftError, match="netD does not fit this preset's depth_net"):
+        Gan2ShapeNetworks(config, style_dim=24).load_release_state({"netD": depth})
+
+
+def test_view_and_light_nets_end_in_tanh() -> None:
+    """However large the last layer's output, the raw views and lights stay in (-1, 1)."""
+    config = NetworkConfig(32, 8, 2, bottleneck=16, offset_width=8)
+    networks = Gan2ShapeNetworks(config, style_dim=24)
+    image = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for net in (networks.view_net, networks.light_net):
+            net.network[-2].weight.mul_(1e4)
+            raw = net(image)
+            assert raw.abs().max() <= 1 and raw.abs().max() > 0.99
+
+
+def test_the_offset_encoder_s_blocks_see_only_the_activated_input() -> None:
+    """As in the release (whose in-place ReLU overwrites the block's input), the shortcut of a
+    residual block sees relu(x) too, so a block cannot tell x from relu(x)."""
+    block = ResBlockDown(4, 8)
+    x = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), block(x.clamp(min=0)))
+        assert not torch.allclose(block(x), block(x.abs()))

@@ -197,3 +197,42 @@ def test_the_largest_whole_number_a_config_holds_is_int64_s() -> None:
     assert config_from_dict(Count, {"n": -(2**63) + 1}).n == -(2**63) + 1
     with pytest.raises(GANliftError, match="below 2\\*\\*63 in size"):
         config_from_dict(Count, {"n": -(2**63)})
+
+
+def test_a_whole_frame_crop_and_no_prior_fit_are_valid_settings() -> None:
+    """crop 1 keeps the whole frame (as None does) and 0 prior steps skip the prior fit."""
+    face = PRESETS["face"]
+    assert face.replace(crop=1.0).crop == 1.0
+    assert face.replace(prior_steps=0).prior_steps == 0
+
+
+def test_every_presets_prior_cap_lies_inside_its_depth_range() -> None:
+    """The depth net outputs depths in (min_depth, max_depth): a prior centre nearer than
+    min_depth could never be fitted (default-face's range is [0.968, 1.032])."""
+    for name, preset in PRESETS.items():
+        camera = preset.camera
+        assert camera.min_depth < preset.prior_near < preset.prior_far <= camera.max_depth, name
+
+
+def test_default_model_settings() -> None:
+    """The settings the default models' figures in the README were measured with."""
+    face, car = get_preset("default-face"), get_preset("default-car")
+    for preset in (face, car):
+        assert preset.smooth_weight == 0.5 and preset.batch_size == 8 and preset.gan_size == 64
+    assert get_preset("face").batch_size == 16 and get_preset("car").batch_size == 8
+    assert face.prior_near == pytest.approx(0.9733) and car.prior_near == pytest.approx(0.975)
+
+
+def test_only_face_presets_frame_photos_around_a_face() -> None:
+    """Cars, cats and churches are framed whole; only face photos are cropped around a face."""
+    assert [name for name, preset in PRESETS.items() if preset.frames_faces] == [
+        "face",
+        "default-face",
+    ]
+
+
+def test_a_presets_name_comes_before_a_file_of_that_name(tmp_path, monkeypatch) -> None:
+    """A file in the working folder named like a preset does not replace the preset."""
+    (tmp_path / "face").write_text(PRESETS["car"].replace(name="face").to_json())
+    monkeypatch.chdir(tmp_path)
+    assert get_preset("face") is PRESETS["face"]

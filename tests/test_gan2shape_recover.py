@@ -34,6 +34,8 @@ from engine.gan2shape.latent_offset import LatentProjector
 from engine.gan2shape.meshing import mesh_mask, photo_albedo, recovery_mesh, texture_source
 from engine.gan2shape.outputs import MIN_FRAMES, OutputSettings, ViewSpec
 from engine.gan2shape.photogeometry import decompose, render_in_views
+from engine.gan2shape.recover import latent_projector
+from engine.gan2shape.views import check_view_angles
 from engine.inversion import SavedLatent, load_latent, save_latent
 from engine.metrics import psnr
 from engine.perceptual import DiscriminatorFeatureLoss
@@ -563,3 +565,125 @@ def test_a_face_mesh_keeps_a_user_s_all_white_mask(gan, full, tmp_path: Path) ->
     del data["target"]["mask_given"]
     torch.save(data, path)
     assert not load_state(path).target.mask_given
+
+
+def test_a_view_may_look_edge_on_from_above_or_below(full) -> None:
+    """Elevations run from -90 to 90 inclusive, as the refusal says."""
+    recovery, _ = full
+    assert check_view_angles(330, 90) == (330.0, 90.0)
+    for elevation in (90, -90):
+        assert torch.isfinite(render_view(recovery, azimuth=0, elevation=elevation)).all()
+
+
+def test_a_light_of_more_than_four_values_is_refused(full) -> None:
+    recovery, _ = full
+    with pytest.raises(GANliftError, match="A light is 4 finite numbers"):
+        render_view(recovery, azimuth=0, elevation=0, light=[0.5, 0.5, 0.2, 0.1, 0.3])
+
+
+def test_a_state_keeps_the_cache_s_position(full, tmp_path: Path) -> None:
+    """Step 3 resumed mid-cache goes on from the batch it stopped at."""
+    recovery, _ = full
+    cache = recovery.state.cache
+    moved = dataclasses.replace(
+        recovery.state,
+        cache=dataclasses.replace(cache, cursor=1),
+        networks=copy.deepcopy(recovery.state.networks),
+    )
+    loaded = load_state(save_state(moved, tmp_path / "run.pt"))
+    assert loaded.cache.cursor == 1 and torch.equal(loaded.cache.masks, cache.masks)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda data: data.update(style_dim=0), "holds style_dim 0"),
+        (lambda data: data.update(style_dim=10**9), "holds style_dim 1000000000"),  # no build
+        (lambda data: data["target"].update(latent=torch.zeros(1, 1, 1, 32)),
+         "holds a latent of shape [1, 1, 1, 32]"),
+    ],
+)  # fmt: skip
+def test_a_state_with_an_impossible_latent_width_or_shape_is_refused(
+    full, tmp_path: Path, damage, message
+) -> None:
+    recovery, _ = full
+    path = save_state(recovery.state, tmp_path / "run.pt")
+    data = torch.load(path, weights_only=True)
+    damage(data)
+    torch.save(data, path)
+    with pytest.raises(GANliftError, match=re.escape(message)):
+        load_state(path)
+
+
+def _stop_after(polls: int):
+    """A `should_stop` that stops at its `polls`-th poll (counting from 0)."""
+    calls = itertools.count()
+    return lambda: next(calls) >= polls
+
+
+def test_each_step_trains_its_own_networks(gan) -> None:
+    """The prior fit trains the depth net, step 1 the albedo net, step 2 the offset encoder
+    (compared between runs stopped after each)."""
+    stopped = []
+    for polls in (2, 4, 6):  # after the prior fit, step 1, step 2 (in its collection)
+        stopped.append(run(gan, should_stop=_stop_after(polls)).state)
+    assert [state.phase for state in stopped] == [1, 2, 2]
+    networks = ("depth_net", "albedo_net", "view_net", "light_net", "offset_net")
+    for before, after, trained in zip(
+        stopped[:2], stopped[1:], ("albedo_net", "offset_net"), strict=True
+    ):
+        for name in networks:
+            old = getattr(before.networks, name).state_dict()
+            new = getattr(after.networks, name).state_dict()
+            same = all(torch.equal(old[key], new[key]) for key in old)
+            assert same == (name != trained), name
+
+
+def test_the_presets_weight_decay_reaches_the_optimiser(gan) -> None:
+    """Adam's decay pulls every trained weight towards zero: a strong decay shrinks the albedo
+    net in step 1 (by ~lr per weight and step) where no decay leaves its size alone."""
+    G, D, latent, image = gan
+    perceptual = DiscriminatorFeatureLoss(D)
+    norms = []
+    for decay in (0.0, 1e3):
+        stopped = recover(
+            G, D, image, preset=PRESET.replace(weight_decay=decay), latent=latent,
+            perceptual=perceptual, should_stop=_stop_after(4),
+        )  # fmt: skip
+        norms.append(sum(p.abs().sum() for p in stopped.state.networks.albedo_net.parameters()))
+    parameters = sum(p.numel() for p in stopped.state.networks.albedo_net.parameters())
+    assert norms[0] - norms[1] > 0.5 * 2 * PRESET.lr * parameters
+
+
+def test_offsets_are_relative_to_the_gan_image_only_where_the_preset_says(gan, full) -> None:
+    recovery, _ = full
+    G, target = gan[0], recovery.state.target
+    encoder = recovery.state.networks.offset_net
+    image = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        own = encoder(image)
+        relative = latent_projector(G, PRESET, target).offsets(encoder, image)
+        absolute = latent_projector(G, PRESET.replace(relative_offset=False), target)
+        torch.testing.assert_close(relative, own - encoder(target.gan_image))
+        torch.testing.assert_close(absolute.offsets(encoder, image), own)
+
+
+def test_the_target_keeps_the_gan_s_reconstruction_beside_the_input(gan) -> None:
+    """Relative offsets are taken from the GAN's image of the latent, not from the input."""
+    G, D, latent, image = gan
+    darker = image * 0.5
+    stopped = recover(
+        G, D, darker, preset=PRESET, latent=latent, perceptual=DiscriminatorFeatureLoss(D),
+        should_stop=lambda: True,
+    )  # fmt: skip
+    target = stopped.state.target
+    torch.testing.assert_close(target.gan_image, image)
+    torch.testing.assert_close(target.image, darker)
+    assert target.psnr == pytest.approx(float(psnr(image, darker)[0]), rel=1e-4)
+
+
+def test_a_finished_run_leaves_its_networks_frozen(full) -> None:
+    """No network of a finished recovery still asks for gradients (views and meshes made from
+    it build no autograd graphs)."""
+    recovery, _ = full
+    assert not any(parameter.requires_grad for parameter in recovery.state.networks.parameters())

@@ -259,3 +259,13 @@ def test_the_app_samples_and_starts_a_release_checkpoint_as_the_release_does(
     app_reconstruct.reconstruct(session, "fast")
     recovery = session.require_recovery()
     assert recovery.finished and not recovery.state.fit_prior  # started from the release's
+
+
+def test_cars_and_churches_fit_the_prior_from_the_shared_statistics(tmp_path: Path) -> None:
+    """The release has pretrained networks for faces and cats only: its car and church runs
+    read the shared view_mvn / light_mvn and fit the ellipsoid prior."""
+    folder = _car_folder(tmp_path)
+    for name in ("car", "church"):
+        setup = read_release(TINY_FACE.replace(name=name), folder, style_dim=STYLE_DIM)
+        assert setup.start is None, name
+        assert torch.tensor(setup.preset.view_mean) == pytest.approx(VIEW_MEAN)

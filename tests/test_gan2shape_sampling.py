@@ -49,3 +49,14 @@ def test_gaussian_fit_recovers_a_sampled_gaussian() -> None:
     assert torch.allclose(fitted.cov, source.cov, atol=0.005)
     three = fit_gaussian(torch.tensor([[0.0], [1.0], [2.0]]))  # the maximum-likelihood
     torch.testing.assert_close(three.cov, torch.tensor([[2 / 3]]))  # (biased) covariance
+
+
+def test_pseudo_views_centre_on_the_presets_mean_view() -> None:
+    """The release's views (read from its files) are centred on its view net's mean reading,
+    not on the canonical view; the yaw of the centre is scaled too."""
+    mean = (0.1, -0.2, 0.05, 0.03, -0.04, 0.0)
+    preset = PRESETS["face"].replace(view_mean=mean)
+    generator = torch.Generator().manual_seed(0)
+    views = sample_pseudo_views(preset, 20000, generator=generator, device=CPU)
+    expected = torch.tensor(mean) * torch.tensor([1.0, 1.2, 1.0, 1.0, 1.0, 1.0])
+    torch.testing.assert_close(views.mean(dim=0), expected, atol=0.01, rtol=0)

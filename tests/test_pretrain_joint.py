@@ -446,3 +446,10 @@ def test_a_damaged_pretraining_state_is_refused_on_resume(
     torch.save([1], state_path)
     with pytest.raises(GANliftError, match="was written by another version of GANlift"):
         train(gan, out, resume=True)
+
+
+def test_a_resume_with_another_seed_is_refused(gan, trained) -> None:
+    """The seed draws the images pretraining learns from: a resume with another would train on
+    other images than those it started on."""
+    with pytest.raises(GANliftError, match=r"trained with --seed 0; resume with the same"):
+        train(gan, trained[0].path, config=replace(CONFIG, seed=1), resume=True)

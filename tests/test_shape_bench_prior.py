@@ -81,3 +81,21 @@ def test_prior_rejects_empty_masks_and_unknown_presets() -> None:
         ellipsoid_prior(torch.stack([torch.ones(8, 8), torch.zeros(8, 8)]))
     with pytest.raises(GANliftError, match="Unknown prior preset"):
         ellipsoid_prior(torch.ones(1, 8, 8), preset="boat")  # type: ignore[arg-type]
+
+
+def test_prior_refuses_masks_one_pixel_wide_or_high() -> None:
+    """A box one column wide has no width to scale the cap by (a NaN prior), one row high no
+    aspect ratio."""
+    column, row = torch.zeros(1, 8, 8), torch.zeros(1, 8, 8)
+    column[0, 2:6, 3] = 1
+    row[0, 4, 1:7] = 1
+    for mask in (column, row):
+        with pytest.raises(GANliftError, match=r"image\(s\) \[0\] spans less than two rows"):
+            ellipsoid_prior(mask)
+    assert torch.isfinite(ellipsoid_prior(column + column.roll(1, dims=2))).all()
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (1, 1, 8, 8)])
+def test_prior_refuses_masks_not_shaped_n_h_w(shape: tuple[int, ...]) -> None:
+    with pytest.raises(GANliftError, match=r"object masks of shape \[N, H, W\], got"):
+        ellipsoid_prior(torch.ones(shape))

@@ -47,6 +47,9 @@ def serve_frames(connection: Connection, parent: int) -> None:
         azimuth, elevation, distance, size, fov = fields
         try:
             if renderer is None or renderer_size != size:
+                # Filament aborts the process when the old renderer is freed after the new one
+                # is made ("destroying MaterialInstance ... still in use"): free it first.
+                renderer = None
                 renderer = o3d.visualization.rendering.OffscreenRenderer(size, size)
                 renderer.scene.set_background(np.array([1.0, 1.0, 1.0, 1.0]))
                 renderer_size, mesh_added = size, False

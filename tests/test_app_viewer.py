@@ -223,3 +223,48 @@ def test_a_server_killed_outright_takes_its_renderer_with_it(tmp_path: Path) -> 
     if alive:
         os.kill(child, signal.SIGKILL)
     assert not alive, "the renderer outlived its server"
+
+
+def test_the_open3d_child_draws_the_silhouette_and_colours_engine_render_draws(
+    viewer: Open3DViewer,
+) -> None:
+    """The child's camera (eye, distance, field of view, up) and the mesh's vertex colours
+    match `TorchViewer`'s: the same outline, and red where the mesh is red."""
+    mesh = tetrahedron()
+    red = TexturedMesh(mesh.vertices, mesh.faces, vertex_colors=np.tile([0.8, 0.1, 0.1], (4, 1)))
+    by_open3d = viewer.render(red, **VIEW)
+    assert viewer.child_pid is not None  # Open3D drew it, not the fallback
+    by_torch = TorchViewer().render(red, **VIEW)
+    inside, reference = covered(by_open3d), covered(by_torch)
+    assert (inside & reference).sum() / (inside | reference).sum() > 0.9
+    colour = by_open3d[inside].astype(float).mean(0)
+    assert colour[0] > 1.5 * colour[1] and colour[0] > 1.5 * colour[2]  # lit and tone-mapped
+
+
+def test_a_live_child_draws_each_frame_at_its_own_size(viewer: Open3DViewer) -> None:
+    """A new size needs a new Filament renderer; making it while the old one was still alive
+    aborted the child, so every change of size cost a fallback frame and a fresh child."""
+    mesh = tetrahedron()
+    small = viewer.render(mesh, **{**VIEW, "size": 32})
+    pid = viewer.child_pid
+    big = viewer.render(mesh, **{**VIEW, "size": 64})
+    assert viewer.child_pid == pid is not None  # the same child drew both
+    assert small.shape == (32, 32, 3) and big.shape == (64, 64, 3)
+    assert covered(big).mean() == pytest.approx(covered(small).mean(), abs=0.05)
+
+
+def test_a_renderer_whose_parent_is_already_gone_ends_at_once() -> None:
+    """A child that starts after its server died (`parent` is no longer its parent) must not
+    go on to render: `die_with_parent` ends it before it does anything else."""
+    root = Path(__file__).parent.parent
+    script = "import os, sys\nfrom app.offscreen import die_with_parent\n"
+    script += "die_with_parent({parent})\nprint('alive')\n"
+    outputs = {}
+    for name, parent in (("orphan", "os.getppid() + 1"), ("child", "os.getppid()")):
+        outputs[name] = subprocess.run(
+            [sys.executable, "-c", script.format(parent=parent)],
+            timeout=60, cwd=root, capture_output=True, text=True,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )  # fmt: skip
+    assert outputs["child"].returncode == 0 and outputs["child"].stdout.strip() == "alive"
+    assert outputs["orphan"].returncode == 0 and "alive" not in outputs["orphan"].stdout

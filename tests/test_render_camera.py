@@ -185,3 +185,13 @@ def test_gan2shape_projection_maps_near_and_far_to_the_depth_range_ends() -> Non
         clip = matrix @ torch.tensor([0.0, 0.0, z, 1.0])
         assert float(clip[3]) == pytest.approx(z)
         assert float(clip[2] / clip[3]) == pytest.approx(ndc_depth, abs=1e-6)
+
+
+def test_views_must_be_six_numbers_per_image() -> None:
+    """A view is (pitch, yaw, roll, tx, ty, tz) for each image of the batch."""
+    points = torch.zeros(1, 2, 3)
+    for view in (torch.zeros(1, 5), torch.zeros(6)):
+        with pytest.raises(ValueError, match=r"view must be \[B, 6\]"):
+            transform_points(points, view)
+        with pytest.raises(ValueError, match=r"view must be \[B, 6\]"):
+            inverse_transform_points(points, view)

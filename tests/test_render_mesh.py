@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from engine.render import (
@@ -14,6 +15,7 @@ from engine.render import (
     perspective,
     render_depth_in_view,
     render_mesh,
+    sample_texture,
     vertex_normals,
 )
 
@@ -143,3 +145,90 @@ def test_mask_loss_moves_vertices_towards_the_target():
     loss.backward()
     outward = (vertices.grad[0, :, :2] * vertices[0, :, :2].detach().sign()).sum(-1)
     assert bool((outward < 0).all())  # descending the loss moves every corner outward
+
+
+def test_vertex_normals_are_area_weighted_sums_of_every_corners_faces() -> None:
+    """Two faces meet at a right angle along the edge v0-v2: the edge's vertices get the sum
+    of both face normals weighted by area, the others their one face's normal."""
+    vertices = torch.tensor([[[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 2]]])
+    faces = torch.tensor([[0, 1, 2], [0, 2, 3]], dtype=torch.int32)  # normals +z (area 1/2), +x (1)
+    shared = torch.tensor([2.0, 0, 1]) / math.sqrt(5)
+    expected = torch.stack([shared, torch.tensor([0.0, 0, 1]), shared, torch.tensor([1.0, 0, 0])])
+    torch.testing.assert_close(vertex_normals(vertices, faces), expected[None])
+
+
+def test_texture_lookups_are_bilinear_between_texel_centres_and_clamp_at_the_border() -> None:
+    """uv (0, 0) is the top-left corner: texel centres read exactly, between them linearly."""
+    texture = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]]])  # [1, 1, 2, 2], v = 0 on the top row
+    uv = torch.tensor([[[[0.25, 0.25], [0.75, 0.25], [0.5, 0.5], [0.5, 0.25], [-0.5, 0.75]]]])
+    sampled = sample_texture(texture, uv)  # [1, 1, 1, 5]
+    torch.testing.assert_close(sampled[0, 0, 0], torch.tensor([0.0, 1.0, 1.5, 0.5, 2.0]))
+
+
+def test_render_mesh_rejects_inconsistent_inputs() -> None:
+    """Misshapen vertices, uv without texture (or back) and two colour sources are named."""
+    vertices = torch.tensor([[[-1.0, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]]])
+    uv, texture = torch.rand(1, 4, 2), torch.rand(1, 3, 4, 4)
+    common = {"resolution": (8, 8), "projection": torch.eye(4)}
+    with pytest.raises(ValueError, match=r"vertices must be \[B, V, 3\]"):
+        render_mesh(vertices[0], QUAD_FACES, **common)
+    with pytest.raises(ValueError, match="uv and texture must be given together"):
+        render_mesh(vertices, QUAD_FACES, uv=uv, **common)
+    with pytest.raises(ValueError, match="uv and texture must be given together"):
+        render_mesh(vertices, QUAD_FACES, texture=texture, **common)
+    with pytest.raises(ValueError, match="not both"):
+        render_mesh(
+            vertices,
+            QUAD_FACES,
+            vertex_colors=torch.rand(1, 4, 3),
+            uv=uv,
+            texture=texture,
+            **common,
+        )
+
+
+def test_a_mesh_without_colours_renders_white_in_three_channels() -> None:
+    """No colours and no texture draw an RGB white silhouette."""
+    vertices = torch.tensor([[[-0.5, -0.5, 0.0], [0.5, -0.5, 0], [0.5, 0.5, 0], [-0.5, 0.5, 0]]])
+    out = render_mesh(vertices, QUAD_FACES, (8, 8), projection=torch.eye(4))
+    assert out.image.shape == (1, 3, 8, 8) and 0 < out.mask.mean() < 1
+    torch.testing.assert_close(out.image, out.mask.expand(-1, 3, -1, -1))
+
+
+def test_texture_coordinates_follow_their_own_faces() -> None:
+    """``uv_faces`` index the uv list, which need not follow the vertex list (a seam splits
+    uv vertices): a permuted uv list with matching uv faces shows the same texture."""
+    vertices = torch.tensor([[[-1.0, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]]])
+    uv = torch.tensor([[0.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 0.0]])
+    order = torch.tensor([4, 2, 3, 0, 1])  # uv list slot k holds uv[order[k]]; 4 is unused
+    uv_list = torch.cat([uv, torch.tensor([[0.3, 0.7]])])[order][None]  # [1, 5, 2]
+    uv_faces = torch.argsort(order)[QUAD_FACES.long()].int()  # slot of each corner's uv
+    texture = torch.rand(1, 3, 12, 12)
+    out = render_mesh(
+        vertices,
+        QUAD_FACES,
+        (12, 12),
+        projection=torch.eye(4),
+        uv=uv_list,
+        uv_faces=uv_faces,
+        texture=texture,
+    )
+    torch.testing.assert_close(out.image, texture, atol=1e-5, rtol=0)
+
+
+def test_normals_are_in_camera_space_for_world_space_vertices() -> None:
+    """A quad facing world +z seen from an orbit camera 60° to its side: its normal in the
+    render is the camera's rotation of (0, 0, 1), not the world's normal."""
+    vertices = torch.tensor([[[-1.0, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]]])
+    camera = orbit_camera(
+        torch.tensor([math.radians(60)]), torch.tensor([0.0]), torch.tensor([4.0])
+    )
+    out = render_mesh(
+        vertices, QUAD_FACES, (16, 16), projection=perspective(45.0), camera_from_world=camera
+    )
+    inside = out.mask[0, 0] == 1
+    assert inside.sum() > 20
+    expected = camera[0, :3, 2]  # rotation @ (0, 0, 1): world +z points to the camera's left
+    torch.testing.assert_close(expected, torch.tensor([-math.sin(math.radians(60)), 0, 0.5]))
+    normals = out.normal[0][:, inside].T
+    torch.testing.assert_close(normals, expected.expand_as(normals), atol=1e-5, rtol=0)

@@ -345,3 +345,113 @@ def test_nvdiffrast_gets_contiguous_float32_and_int32(monkeypatch):
     assert len(seen) == 9
     for dtype, contiguous in seen:
         assert dtype in (torch.float32, torch.int32) and contiguous
+
+
+def test_triangles_with_a_corner_behind_the_camera_are_dropped() -> None:
+    """The torch backend drops (rather than clips) a triangle with a corner at w <= 0: its
+    projected corner lands on the wrong side and would draw a bogus sliver."""
+    tri = torch.tensor([[0, 1, 2]], dtype=torch.int32)
+    behind = torch.tensor([[[-0.5, -0.5, 0, 1], [0.5, -0.5, 0, 1], [0, 0.5, 0, -0.5]]])
+    assert (rasterize(behind, tri, (16, 16)) == 0).all()
+    in_front = behind.clone()
+    in_front[0, 2, 3] = 0.5  # the same corner in front of the camera draws
+    assert (rasterize(in_front, tri, (16, 16))[..., 3] > 0).any()
+
+
+@pytest.mark.parametrize("z", [1.5, -1.5])
+def test_triangles_outside_the_depth_range_are_not_drawn(z: float) -> None:
+    """z/w must lie in [-1, 1]: a square beyond the far or near plane leaves the image empty,
+    and one reaching past it is drawn only where it is inside the range."""
+    assert (rasterize(square(-1, 1, -1, 1, z=z), SQUARE_FACES, (8, 8)) == 0).all()
+    tilted = square(-1, 1, -1, 1)
+    tilted[0, [1, 2], 2] = 2 * z  # z/w runs from 0 at x = -1 to 2z at x = 1
+    rast = rasterize(tilted, SQUARE_FACES, (8, 8))[0]
+    x = pixel_centres_ndc(8, 8)[..., 0]
+    in_range = (z * (x + 1)).abs() <= 1  # z/w = z (x + 1) at the pixel centres
+    assert 0 < in_range.sum() < 64
+    assert torch.equal(rast[..., 3] > 0, in_range)
+    torch.testing.assert_close(rast[..., 2][in_range], (z * (x + 1))[in_range])
+
+
+def test_the_nearer_of_two_squares_wins_in_front_of_the_depth_range_middle() -> None:
+    """The depth test's key must order negative z/w too (an int32 view of a negative float
+    sorts backwards)."""
+    near = square(-1, 0.5, -1, 0.5, z=-0.6)
+    far = square(-0.5, 1, -0.5, 1, z=-0.2)
+    faces = torch.cat([SQUARE_FACES, SQUARE_FACES + 4])
+    for pos, near_ids in ((torch.cat([near, far], 1), {1, 2}), (torch.cat([far, near], 1), {3, 4})):
+        rast = rasterize(pos, faces, (16, 16))[0]
+        overlap = rast[6:10, 6:10]  # inside both squares
+        assert set(overlap[..., 3].unique().int().tolist()) <= near_ids
+        torch.testing.assert_close(overlap[..., 2], torch.full((4, 4), -0.6))
+
+
+def test_rasterized_depth_is_z_over_w_under_perspective() -> None:
+    """rast's third channel is clip z / clip w at the pixel, not z interpolated alone."""
+    near, far = 0.5, 10.0
+    projection = perspective(60.0, near=near, far=far)
+    world = torch.tensor([[[-2.0, -2, -2], [2, -2, -5], [2, 2, -5], [-2, 2, -2]]])
+    rast = rasterize(apply_transform(world, projection), SQUARE_FACES, (24, 24))
+    distance = interpolate(-world[..., 2:], rast, SQUARE_FACES)[0, ..., 0]
+    covered = rast[0, ..., 3] > 0
+    assert covered.sum() > 100
+    # OpenGL: z_ndc = (far + near) / (far - near) - 2 far near / ((far - near) distance)
+    expected = (far + near) / (far - near) - 2 * far * near / ((far - near) * distance)
+    torch.testing.assert_close(rast[0, ..., 2][covered], expected[covered], rtol=0, atol=1e-5)
+
+
+def test_interpolate_takes_attributes_shared_by_the_batch() -> None:
+    """``[V, C]`` and ``[1, V, C]`` attributes serve every image of the batch alike."""
+    pos = torch.cat([square(-0.8, 0.8, -0.8, 0.8), square(-0.5, 0.9, -0.9, 0.4)])
+    rast = rasterize(pos, SQUARE_FACES, (8, 8))
+    attr = torch.rand(4, 3)
+    shared = interpolate(attr, rast, SQUARE_FACES)
+    assert shared.shape == (2, 8, 8, 3)
+    torch.testing.assert_close(shared, interpolate(attr[None], rast, SQUARE_FACES))
+    torch.testing.assert_close(shared, interpolate(attr.expand(2, 4, 3), rast, SQUARE_FACES))
+
+
+def test_misshapen_inputs_are_rejected_with_the_expected_shape() -> None:
+    """Each op names the shape it expected of a misshapen input."""
+    pos = torch.cat([square(-0.8, 0.8, -0.8, 0.8)] * 2)
+    rast = rasterize(pos, SQUARE_FACES, (8, 8))
+    with pytest.raises(ValueError, match=r"B = 1 or 2"):
+        interpolate(torch.rand(3, 4, 2), rast, SQUARE_FACES)  # 3 attribute sets for 2 images
+    with pytest.raises(ValueError, match=r"rast must be \[B, H, W, 4\]"):
+        interpolate(torch.rand(1, 4, 2), rast[..., :3], SQUARE_FACES)
+    with pytest.raises(ValueError, match=r"color must be \[B, H, W, C\]"):
+        antialias(torch.ones(2, 8, 7, 3), rast, pos, SQUARE_FACES)
+    with pytest.raises(ValueError, match="floating point"):
+        rasterize(pos.round().int(), SQUARE_FACES, (8, 8))
+    for resolution in ((0, 8), (8, 0)):
+        with pytest.raises(ValueError, match="resolution must be positive"):
+            rasterize(pos, SQUARE_FACES, resolution)
+
+
+def test_antialiasing_blends_an_occluding_edge_by_its_coverage() -> None:
+    """A near square in front of a far one that fills the screen: the near square's outline is
+    a silhouette over the far surface, so the blended colour sums to its exact area."""
+    height = width = 32
+    x0, x1, y0, y1 = -0.53, 0.31, -0.43, 0.57
+    near = square(x0, x1, y0, y1, z=-0.5, dtype=torch.float64)
+    far = square(-1.5, 1.5, -1.5, 1.5, z=0.5, dtype=torch.float64)
+    faces = torch.cat([SQUARE_FACES, SQUARE_FACES + 4])
+    for pos, near_ids in ((torch.cat([near, far], 1), (1, 2)), (torch.cat([far, near], 1), (3, 4))):
+        rast = rasterize(pos, faces, (height, width))
+        ids = rast[..., 3:]
+        color = ((ids == near_ids[0]) | (ids == near_ids[1])).double()  # 1 on the near square
+        blended = antialias(color, rast, pos, faces)
+        exact_area = (x1 - x0) * (y1 - y0) * width * height / 4  # in pixels
+        assert color.sum().item() != pytest.approx(exact_area, abs=1.0)  # aliased: off
+        assert blended.sum().item() == pytest.approx(exact_area, abs=1.0)
+
+
+def test_antialias_leaves_a_smooth_colour_across_an_inner_edge_unchanged() -> None:
+    """The shared diagonal of a screen-filling square is no silhouette, also where the colour
+    differs on its two sides."""
+    pos = square(-1.2, 1.2, -1.2, 1.2)
+    rast = rasterize(pos, SQUARE_FACES, (16, 16))
+    color = interpolate(
+        torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.2, 0.9]]), rast, SQUARE_FACES
+    )
+    torch.testing.assert_close(antialias(color, rast, pos, SQUARE_FACES), color)

@@ -105,3 +105,9 @@ def test_several_images_warp_as_each_would_alone() -> None:
     alone_mask, _ = warp_image(mask, depth, views, mode="nearest")
     assert torch.equal(warped_picture, alone_picture) and torch.equal(warped_mask, alone_mask)
     assert torch.equal(covered, alone_covered)
+
+
+def test_warp_rejects_images_without_a_batch_axis() -> None:
+    """An image of three axes is named, not broadcast against the views."""
+    with pytest.raises(ValueError, match=r"image must be \[B, C, H, W\]"):
+        warp_image(torch.rand(3, 8, 8), torch.ones(1, 8, 8), torch.zeros(1, 6))

@@ -23,11 +23,12 @@ from engine.cli import main
 from engine.cli import styleganr as styleganr_cli
 from engine.errors import GANliftError
 from engine.gan2shape.presets import Gan2ShapePreset, get_preset
-from engine.images import fit_to_frame, save_image
+from engine.images import fit_to_frame, frame_object, save_image
 from engine.mesh import save_mesh
 from engine.stylegan2 import Generator, generator_fingerprint, save_checkpoint
 from engine.styleganr import (
     PARTS,
+    CameraRange,
     HandLabels,
     InverseGraphicsConfig,
     InverseGraphicsNet,
@@ -37,9 +38,12 @@ from engine.styleganr import (
     Sample,
     StyleCodes,
     StyleGANR,
+    ViewCodes,
+    ViewLabeller,
     analyse_view_layers,
     auto_label,
     balanced_selection,
+    camera_range,
     car_to_mesh,
     compose,
     encode_image,
@@ -82,7 +86,7 @@ from engine.styleganr.mapping import (
 )
 from engine.styleganr.model import MODEL_FORMAT, resolve_model_path
 from engine.styleganr.train_mapping import fit_view_layers, mapping_losses
-from tests.tiny import STYLEGANR_STYLE_DIM, STYLEGANR_VIEW_LAYERS, tiny_styleganr
+from tests.tiny import STYLEGANR_STYLE_DIM, STYLEGANR_VIEW_LAYERS, tiny_generator, tiny_styleganr
 
 STYLE_DIM = STYLEGANR_STYLE_DIM
 VIEW_LAYERS = STYLEGANR_VIEW_LAYERS
@@ -1285,3 +1289,140 @@ def test_a_model_file_asking_for_huge_networks_is_refused_before_building_them(
     preset["networks"]["width"] = 10**6
     with pytest.raises(GANliftError, match=r"networks\.width must be a whole number from 1 to"):
         Gan2ShapePreset.from_json(json.dumps(preset))
+
+
+def test_camera_range_rounds_the_labelled_cameras_outward_to_the_slider_steps(model) -> None:
+    """Cameras between two slider steps widen the range to the next step out, never in."""
+    cameras = torch.tensor([[0.0, 5.04, 0.904], [90, 10, 1], [180, 19.96, 1.196], [270, 10, 1]])
+    taught = camera_range(replace(model, views=ViewCodes(model.views.codes, cameras)))
+    assert taught == CameraRange(elevation=(5.0, 20.0), scale=(0.9, 1.2))
+
+
+def test_set_camera_keeps_an_outside_camera_only_within_half_a_step_of_every_samples_own(
+    model,
+) -> None:
+    """A camera outside the labelled range is kept only where it is every sample's own, to
+    half a slider step."""
+    first = sample(model, 2, seed=0)
+    own = torch.tensor([[0.0, 25.63, 1.5], [0.0, 25.63, 1.5]])
+    outside = Sample(replace(first.codes, camera=own), first.image)
+    kept = set_camera(model, outside, azimuth=90, elevation=25.6, scale=1.504)
+    assert kept.codes.camera[:, 2].tolist() == [pytest.approx(1.504)] * 2
+    for elevation, scale, message in (
+        (25.7, 1.5, r"elevations from 5° to 20° .*, got 25\.7°"),  # 0.07° off its own
+        (25.6, 1.51, r"scales from 0\.9 to 1\.2 .*, got 1\.51"),  # 0.01 off its own
+    ):
+        with pytest.raises(GANliftError, match=message):
+            set_camera(model, outside, azimuth=90, elevation=elevation, scale=scale)
+    mixed = torch.tensor([[0.0, 25.63, 1.0], [0.0, 12.0, 1.0]])  # one sample's own only
+    with pytest.raises(GANliftError, match=r"elevations from 5° to 20° .*, got 25\.6°"):
+        set_camera(
+            model, Sample(replace(first.codes, camera=mixed), first.image), azimuth=0,
+            elevation=25.6, scale=1.0,
+        )  # fmt: skip
+
+
+def test_swap_refuses_the_camera_which_set_camera_moves(model) -> None:
+    """The camera is no swappable part: set_camera moves it."""
+    first, donor = sample(model, 1, seed=0), sample(model, 1, seed=5)
+    with pytest.raises(GANliftError, match="Unknown part 'camera'; use one of shape, texture"):
+        swap(model, first, donor, part="camera")
+
+
+def test_car_meshes_leave_turned_not_mirrored(model) -> None:
+    """The export turns object coordinates half a turn about x: the car's own left (+x) stays
+    +x, and the faces still wind outwards (a positive signed volume), as in the template."""
+    template = model.inverse_graphics.template.vertices
+    mesh = car_to_mesh(model, torch.rand(1, 3, 24, 24) * 2 - 1)
+    assert mesh.vertices[template[:, 0].argmax(), 0] == mesh.vertices[:, 0].max()
+    corners = torch.as_tensor(mesh.vertices)[torch.as_tensor(mesh.faces).long()]  # [F, 3, 3]
+    signed_volume = torch.linalg.det(corners).sum() / 6
+    assert float(signed_volume) > 0
+
+
+def test_estimate_camera_renders_every_candidate_refined_by_the_network(model, monkeypatch) -> None:
+    """Every labelled camera is rendered after the network's correction, in one batch."""
+    module = importlib.import_module("engine.styleganr.encoding")
+    drawn = []
+
+    def recording(*args, **kwargs):
+        drawn.append(args[3])  # the cameras
+        return render_prediction(*args, **kwargs)
+
+    image = sample(model, 1, seed=3).image
+    monkeypatch.setattr(module, "render_prediction", recording)
+    candidates = model.views.labelled()
+    estimate_camera(model.inverse_graphics, image, candidates)
+    with torch.no_grad():
+        correction = model.inverse_graphics(image).camera_correction  # [1, 3], not all zero
+    assert float(correction[:, :2].abs().min()) > 1e-3
+    assert len(drawn) == 1
+    torch.testing.assert_close(drawn[0], refine_camera(candidates, correction.expand(4, -1)))
+
+
+def test_encode_photo_estimates_the_camera_with_the_segmenters_silhouette(
+    model, monkeypatch
+) -> None:
+    """A model with a segmenter compares silhouettes of the framed photo; without one, colour
+    alone."""
+    torch.manual_seed(0)
+    segmenter = ViewLabeller(LabellerConfig(image_size=16, width=4)).eval()
+    module = importlib.import_module("engine.styleganr.edit")
+    masks = []
+
+    def recording(network, image, candidates, *, mask=None, refine=False):
+        masks.append(mask)
+        return estimate_camera(network, image, candidates, mask=mask, refine=refine)
+
+    monkeypatch.setattr(module, "estimate_camera", recording)
+    photo = sample(model, 1, seed=2).image
+    encode_photo(replace(model, segmenter=segmenter), photo)
+    framed = frame_object(photo, model.generator.config.size)
+    assert masks[0] is not None
+    torch.testing.assert_close(masks[0], predict_views(segmenter, framed)[1])
+    encode_photo(model, photo)
+    assert masks[1] is None  # no segmenter: colour alone
+
+
+def test_the_view_layers_are_the_prefix_of_the_best_transfer_and_kept_sum(generator) -> None:
+    """The chosen number of view layers maximises view moved plus appearance kept."""
+    analysis = analyse_view_layers(generator, num_pairs=2, figure_rows=1)
+    sums = [t + k for t, k in zip(analysis.view_transfer, analysis.appearance_kept, strict=True)]
+    assert len(set(sums)) > 1  # not a tie: the choice means something
+    assert sums[analysis.prefix_lengths.index(analysis.num_view_layers)] == max(sums)
+
+
+def test_a_view_reader_is_preferred_to_silhouettes(generator) -> None:
+    """Given both a view reader and a silhouette function, the view reader measures the transfer."""
+
+    def colour_statistics(images: torch.Tensor) -> torch.Tensor:
+        flat = images.flatten(2)
+        return torch.cat([flat.mean(2), flat.std(2)], 1)
+
+    def bright(images: torch.Tensor) -> torch.Tensor:
+        return (images.mean(1, keepdim=True) > 0).float()
+
+    alone = analyse_view_layers(generator, num_pairs=2, view_fn=colour_statistics)
+    both = analyse_view_layers(generator, num_pairs=2, view_fn=colour_statistics, mask_fn=bright)
+    by_silhouette = analyse_view_layers(generator, num_pairs=2, mask_fn=bright)
+    assert both.view_transfer == alone.view_transfer
+    assert both.view_transfer != by_silhouette.view_transfer
+
+
+def test_the_mapping_network_leaves_at_least_one_content_layer() -> None:
+    """The view layers are 1 to num_ws - 1: some layer must carry the content."""
+    sizes = {"num_ws": 6, "style_dim": 8, "shape_dim": 4, "texture_dim": 4}
+    for layers in (0, 6):
+        with pytest.raises(ValueError, match=r"num_view_layers must be in 1\.\.5, got"):
+            MappingConfig(**sizes, num_view_layers=layers)
+    assert MappingConfig(**sizes, num_view_layers=5).num_view_layers == 5
+
+
+def test_a_model_refuses_a_gan_of_another_w_width(model, tmp_path) -> None:
+    """Same number of W+ rows, another width: named by its shapes, before any fingerprint."""
+    model_file = save_styleganr(model, tmp_path / "model.pt")
+    wider = tiny_generator(16, channels={4: 16, 8: 16, 16: 8}, style_dim=2 * STYLE_DIM, n_mlp=2)
+    assert wider.num_ws == model.generator.num_ws
+    expected = rf"W\+ {wider.num_ws} x {STYLE_DIM}, but the given one has {wider.num_ws} x 32"
+    with pytest.raises(GANliftError, match=expected):
+        load_styleganr(model_file, generator=wider)

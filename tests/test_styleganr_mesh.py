@@ -468,3 +468,30 @@ def test_shape_and_texture_codes_of_different_lengths_keep_their_own_lengths() -
     assert prediction.texture_code.shape == (2, 10)
     assert prediction.texture.shape == (2, 3, 8, 16)
     assert prediction.camera_correction.shape == (2, 3) and prediction.shift.shape == (2, 2)
+
+
+def test_the_shape_decoder_scales_the_template_by_exp_and_bounds_the_displacement() -> None:
+    """decoded[:3] are log axis scales; the rest pass through tanh times max_offset."""
+    network = InverseGraphicsNet(TINY_NETWORK)
+    last = network.shape_decoder[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+        last.bias[:3] = torch.tensor([math.log(2.0), 0.0, math.log(0.5)])
+        last.bias[3:6] = torch.tensor([math.atanh(0.5), -10.0, 0.0])  # vertex 0's offsets
+        vertices, deformation = network.decode_shape(torch.randn(2, TINY_NETWORK.shape_dim))
+    template = network.template_vertices
+    offset = TINY_NETWORK.max_offset
+    expected = torch.zeros_like(template)
+    expected[0] = torch.tensor([0.5 * offset, -offset, 0.0])
+    torch.testing.assert_close(deformation, expected.expand(2, -1, -1))
+    scaled = template * torch.tensor([2.0, 1.0, 0.5])
+    torch.testing.assert_close(vertices, (scaled + expected).expand(2, -1, -1))
+
+
+def test_an_edge_of_three_faces_is_refused_as_no_manifold() -> None:
+    """An edge shared by three faces is refused; two faces on an edge are a manifold."""
+    fan = torch.tensor([[0, 1, 2], [1, 0, 3], [0, 1, 4]])  # edge 0-1 in all three
+    with pytest.raises(ValueError, match="not a manifold: some edge has more than two faces"):
+        mesh_topology(fan)
+    assert mesh_topology(fan[:2]).boundary_edges == 4  # two faces on it are fine

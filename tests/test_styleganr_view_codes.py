@@ -3,11 +3,22 @@ views it shows, and `sample_w` pulls w towards the mean w by exactly the truncat
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import safetensors.torch
 import torch
 
+from engine.errors import GANliftError
 from engine.stylegan2 import Generator
-from engine.styleganr import ViewCodes, gan_view_pairs
+from engine.styleganr import (
+    ViewCodes,
+    compose,
+    gan_view_pairs,
+    load_view_codes,
+    render_multiview,
+    sample_view_codes,
+)
 from engine.styleganr.view_codes import sample_w
 from tests.tiny import tiny_generator
 
@@ -53,3 +64,48 @@ def test_sample_w_pulls_w_towards_the_mean_by_the_truncation(generator: Generato
     ratio = (truncated - centre).norm(dim=1) / (free - centre).norm(dim=1)  # [8]
     assert torch.allclose(ratio, torch.full_like(ratio, 0.7))
     assert torch.allclose(truncated, torch.lerp(centre, free, 0.7), atol=1e-6)
+
+
+def test_view_codes_take_one_camera_of_three_numbers_per_code(tmp_path) -> None:
+    """Cameras are [N, 3] for N view codes, built or loaded."""
+    codes = torch.zeros(3, 2, 16)
+    for cameras in (torch.zeros(2, 3), torch.zeros(3, 2), torch.zeros(3)):
+        shape = list(cameras.shape)
+        with pytest.raises(GANliftError, match=re.escape(f"must be [3, 3], got {shape}.")):
+            ViewCodes(codes, cameras)
+    path = tmp_path / "views.safetensors"
+    safetensors.torch.save_file({"codes": codes, "cameras": torch.zeros(4, 3)}, str(path))
+    with pytest.raises(GANliftError, match=re.escape("View cameras must be [3, 3], got [4, 3]")):
+        load_view_codes(path)
+
+
+def test_compose_keeps_a_wplus_contents_own_rows_after_the_view_rows(
+    generator: Generator,
+) -> None:
+    """compose puts the view rows first and keeps the W+ content's own later rows."""
+    num_ws, width = generator.num_ws, generator.style_dim
+    view_codes = torch.randn(2, 2, width)
+    content = torch.arange(2 * num_ws, dtype=torch.float32)[:, None].expand(-1, width)
+    content = content.reshape(2, num_ws, width)  # every row its own value
+    wplus = compose(view_codes, content, num_ws)
+    assert torch.equal(wplus[:, :2], view_codes)
+    assert torch.equal(wplus[:, 2:], content[:, 2:])
+
+
+def test_multiview_images_are_indexed_by_content_then_view(generator: Generator) -> None:
+    """render_multiview's [content, view] image is that content drawn under that view alone."""
+    views = sample_view_codes(generator, 3, num_view_layers=2, seed=1, truncation=1.0)
+    content = sample_w(generator, 2, seed=4, truncation=1.0)
+    images = render_multiview(generator, views, content, batch_size=4)  # [2, 3, 3, H, W]
+    for c, v in ((0, 1), (1, 0), (1, 2)):
+        alone = generator.synthesis(
+            compose(views.codes[v : v + 1], content[c : c + 1], generator.num_ws)
+        )
+        torch.testing.assert_close(images[c, v], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_pairs_need_two_labelled_views_before_any_is_drawn(generator: Generator) -> None:
+    """One labelled view makes no pair: refused before drawing."""
+    one = ViewCodes(torch.zeros(1, 2, generator.style_dim), torch.tensor([[0.0, 10.0, 1.0]]))
+    with pytest.raises(GANliftError, match="Multi-view pairs need at least two labelled view"):
+        gan_view_pairs(generator, one, lambda images: images[:, :1])

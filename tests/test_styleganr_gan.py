@@ -26,6 +26,7 @@ from engine.gan2shape.presets import Gan2ShapePreset, get_preset
 from engine.images import fit_to_frame, frame_object, save_image
 from engine.mesh import save_mesh
 from engine.stylegan2 import Generator, generator_fingerprint, save_checkpoint
+from engine.stylegan2.checkpoint import MODELS_DIR
 from engine.styleganr import (
     PARTS,
     CameraRange,
@@ -1426,3 +1427,63 @@ def test_a_model_refuses_a_gan_of_another_w_width(model, tmp_path) -> None:
     expected = rf"W\+ {wider.num_ws} x {STYLE_DIM}, but the given one has {wider.num_ws} x 32"
     with pytest.raises(GANliftError, match=expected):
         load_styleganr(model_file, generator=wider)
+
+
+def test_sample_refuses_a_count_below_one(model) -> None:
+    """Zero samples are refused by name rather than drawn as an empty batch."""
+    with pytest.raises(GANliftError, match="number of samples must be at least 1, got 0"):
+        sample(model, 0)
+
+
+def test_style_codes_first_and_detach_keep_every_part() -> None:
+    """`first(n)` keeps the first n samples of every code; `detach` keeps the values."""
+    codes = _codes(3, seed=4)
+    tracked = StyleCodes(*(value.clone().requires_grad_() for value in codes.__dict__.values()))
+    first, detached = codes.first(2), tracked.detach()
+    for name in ("camera", *PARTS):
+        assert torch.equal(first.part(name), codes.part(name)[:2]), name
+        assert torch.equal(detached.part(name), codes.part(name)), name
+        assert not detached.part(name).requires_grad, name
+
+
+def test_a_model_file_here_wins_over_a_bundled_stylegan2_of_its_name(tmp_path, monkeypatch) -> None:
+    """The StyleGAN2-name refusal applies only where no StyleGAN-R file of that name exists."""
+    bundled = tmp_path / "models"
+    bundled.mkdir()
+    for name in ("a-gan.safetensors", "both.safetensors", "both.pt"):
+        (bundled / name).write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    Path("a-gan").write_bytes(b"")
+    assert resolve_model_path("a-gan", models_dir=bundled) == Path("a-gan")
+    assert resolve_model_path("both", models_dir=bundled) == bundled / "both.pt"
+
+
+def test_a_model_file_without_a_gan_fingerprint_loads_unchecked(model, tmp_path) -> None:
+    """Files written before fingerprints were recorded load with any GAN of the right shapes."""
+    state = torch.load(save_styleganr(model, tmp_path / "model.pt"), weights_only=True)
+    del state["generator_fingerprint"]
+    torch.save(state, tmp_path / "old.pt")
+    other = copy.deepcopy(model.generator)
+    with torch.no_grad():
+        next(other.parameters()).add_(1e-3)
+    loaded = load_styleganr(tmp_path / "old.pt", generator=other)
+    assert loaded.generator is other and loaded.views.generator is None
+
+
+def test_the_bundled_labeller_is_read_by_name(tmp_path, monkeypatch) -> None:
+    """`default-car-labeller` names the shipped labeller where no such file is here."""
+    monkeypatch.chdir(tmp_path)
+    by_name = load_view_labeller("default-car-labeller")
+    by_path = load_view_labeller(MODELS_DIR / "default-car-labeller.pt")
+    assert by_name.config == by_path.config
+    for (name, value), other in zip(
+        by_name.state_dict().items(), by_path.state_dict().values(), strict=True
+    ):
+        assert torch.equal(value, other), name
+
+
+def test_a_model_recording_no_gan_asks_for_its_checkpoint(model, tmp_path) -> None:
+    """A model file whose GAN path is empty asks for the checkpoint, not for a moved file."""
+    model_file = save_styleganr(replace(model, generator_path=""), tmp_path / "model.pt")
+    with pytest.raises(GANliftError, match="does not record its StyleGAN2 checkpoint; pass"):
+        load_styleganr(model_file)

@@ -4,7 +4,9 @@ graphics network overfitting one synthetic car."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import re
 
 import pytest
 import torch
@@ -31,7 +33,7 @@ from engine.styleganr import (
     train_inverse_graphics,
 )
 from engine.styleganr.camera import OBJECT_RADIUS, projection
-from engine.styleganr.config_io import read_state
+from engine.styleganr.config_io import check_not_past_steps, load_config, read_state, save_config
 from engine.styleganr.inverse_graphics import refine_camera
 from engine.styleganr.train_inverse import (
     STATE_FORMAT,
@@ -495,3 +497,69 @@ def test_an_edge_of_three_faces_is_refused_as_no_manifold() -> None:
     with pytest.raises(ValueError, match="not a manifold: some edge has more than two faces"):
         mesh_topology(fan)
     assert mesh_topology(fan[:2]).boundary_edges == 4  # two faces on it are fine
+
+
+def test_a_zero_or_negative_scale_leaves_the_object_far_in_front_of_the_camera() -> None:
+    """Scales of 0 or below put the object far in front of the camera at a finite depth (an
+    object too small to see), never behind it or at infinity."""
+    points = torch.zeros(3, 1, 3)
+    cameras = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 0.0, 2.0]])
+    depth = object_to_camera(points, cameras)[:, 0, 2]
+    assert torch.isfinite(depth).all() and (depth[:2] >= 100).all()
+    assert float(depth[2]) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("shape", [(1, 5), (1, 7), (6,)])
+def test_camera_from_view_refuses_views_of_other_than_six_numbers(shape: tuple) -> None:
+    """A view that is not [B, 6] (rotation, translation) is refused, not misread."""
+    with pytest.raises(ValueError, match=re.escape(f"view must be [B, 6], got {list(shape)}")):
+        camera_from_view(torch.zeros(shape))
+
+
+def test_icosphere_refuses_a_negative_subdivision_count() -> None:
+    """-1 subdivisions is refused rather than read as 0 (the bare icosahedron)."""
+    assert icosphere(0).vertices.shape == (12, 3)
+    with pytest.raises(ValueError, match="subdivisions must be >= 0, got -1"):
+        icosphere(-1)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("image_size", 48), ("image_size", 8), ("texture_size", 24), ("texture_size", 4),
+     ("subdivisions", 7)],
+)  # fmt: skip
+def test_inverse_graphics_sizes_off_their_powers_of_two_are_refused(field: str, value) -> None:
+    """Image and texture sizes must be powers of two of at least 16 and 8, subdivisions <= 6."""
+    with pytest.raises(ValueError, match=f"{field} must be"):
+        dataclasses.replace(TINY_NETWORK, **{field: value})
+
+
+def test_configs_are_written_with_sorted_keys_and_read_back_equal(tmp_path) -> None:
+    """`save_config` writes a config's keys in sorted order; `load_config` reads it back."""
+    path = save_config(TINY_NETWORK, tmp_path / "network.json")
+    keys = list(json.loads(path.read_text()))
+    assert keys == sorted(keys) != [field.name for field in dataclasses.fields(TINY_NETWORK)]
+    assert load_config(InverseGraphicsConfig, path, "The network config") == TINY_NETWORK
+
+
+@pytest.mark.parametrize("columns", [2, 4])
+def test_cameras_of_other_than_three_numbers_are_refused(columns: int) -> None:
+    """A camera must be [B, 3]; a fourth number is refused, not ignored."""
+    with pytest.raises(ValueError, match=re.escape("camera must be [B, 3] (azimuth°, elevation°")):
+        object_to_camera(torch.zeros(1, 1, 3), torch.ones(1, columns))
+
+
+def test_a_list_camera_correction_is_kept_as_a_tuple_of_floats(tmp_path) -> None:
+    """`max_camera_correction` given as a list of ints equals its JSON round trip."""
+    config = dataclasses.replace(TINY_NETWORK, max_camera_correction=[15, 10, 1])
+    assert config.max_camera_correction == (15.0, 10.0, 1.0)
+    path = save_config(config, tmp_path / "network.json")
+    assert load_config(InverseGraphicsConfig, path, "The network config") == config
+
+
+def test_a_state_past_the_asked_steps_names_the_steps_to_ask_for(tmp_path) -> None:
+    """A state holding 5 steps refuses a 3-step run and suggests --steps 5; 5 itself is fine."""
+    check_not_past_steps(tmp_path / "run.pt", 5, 5)
+    expected = "holds 5 training steps, more than the 3 asked for; pass --steps 5 or more"
+    with pytest.raises(GANliftError, match=expected):
+        check_not_past_steps(tmp_path / "run.pt", 5, 3)

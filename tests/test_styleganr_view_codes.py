@@ -18,6 +18,7 @@ from engine.styleganr import (
     load_view_codes,
     render_multiview,
     sample_view_codes,
+    save_view_codes,
 )
 from engine.styleganr.view_codes import sample_w
 from tests.tiny import tiny_generator
@@ -109,3 +110,48 @@ def test_pairs_need_two_labelled_views_before_any_is_drawn(generator: Generator)
     one = ViewCodes(torch.zeros(1, 2, generator.style_dim), torch.tensor([[0.0, 10.0, 1.0]]))
     with pytest.raises(GANliftError, match="Multi-view pairs need at least two labelled view"):
         gan_view_pairs(generator, one, lambda images: images[:, :1])
+
+
+def test_no_view_codes_are_drawn_for_a_count_below_one(generator: Generator) -> None:
+    """A count of 0 is refused by name, not as empty [0, L, D] codes."""
+    with pytest.raises(GANliftError, match="number of view codes must be at least 1, got 0"):
+        sample_view_codes(generator, 0, num_view_layers=2)
+
+
+def test_a_view_code_file_without_codes_is_refused_in_a_sentence(tmp_path) -> None:
+    """A safetensors file lacking the codes tensor is refused as holding no view codes."""
+    path = tmp_path / "cameras.safetensors"
+    safetensors.torch.save_file({"cameras": torch.zeros(2, 3)}, str(path))
+    with pytest.raises(GANliftError, match="holds no view codes"):
+        load_view_codes(path)
+
+
+def test_view_code_files_store_float32_cameras(tmp_path) -> None:
+    """Cameras of any float type are written as float32 and read back equal."""
+    cameras = torch.tensor([[10.5, 5.0, 1.25], [200.0, -3.0, 0.875]], dtype=torch.float64)
+    views = ViewCodes(torch.zeros(2, 2, 16), cameras)
+    loaded = load_view_codes(save_view_codes(views, tmp_path / "views.safetensors"))
+    assert loaded.labelled().dtype == torch.float32
+    assert torch.equal(loaded.labelled(), cameras.float())
+
+
+def test_view_codes_as_long_as_wplus_are_refused_by_compose(generator: Generator) -> None:
+    """View codes must leave at least one content row of W+; all num_ws rows are refused."""
+    content = torch.zeros(1, generator.style_dim)
+    codes = torch.zeros(1, generator.num_ws, generator.style_dim)
+    assert compose(codes[:, :-1], content, generator.num_ws).shape == codes.shape
+    with pytest.raises(GANliftError, match="drawn from another GAN than this one"):
+        compose(codes, content, generator.num_ws)
+
+
+def test_multiview_progress_counts_up_to_the_number_of_images(generator: Generator) -> None:
+    """Progress reports images done per batch, the last batch ending at exactly C * V."""
+    views = sample_view_codes(generator, 3, num_view_layers=2, seed=1)
+    content = sample_w(generator, 2, seed=4)
+    calls: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int, _: str) -> None:
+        calls.append((done, total))
+
+    render_multiview(generator, views, content, batch_size=4, progress=progress)
+    assert calls == [(4, 6), (6, 6)]

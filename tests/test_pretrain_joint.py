@@ -33,7 +33,9 @@ from engine.gan2shape import (
 from engine.gan2shape.pretrain import (
     OFFSET_LR_SCALE,
     WARMUP_VIEW_LR_SCALE,
+    _backward_mean_loss,
     _Samples,
+    sample_context,
     sample_latents,
 )
 from engine.images import save_image
@@ -46,6 +48,7 @@ from engine.stylegan2 import (
     save_checkpoint,
 )
 from engine.stylegan2.checkpoint import MODELS_DIR
+from engine.stylegan2.safe_pickle import load_torch_file
 from engine.versions import software_versions
 from tests.tiny import tiny_gan, tiny_gan2shape_preset, tiny_generator
 
@@ -453,3 +456,157 @@ def test_a_resume_with_another_seed_is_refused(gan, trained) -> None:
     other images than those it started on."""
     with pytest.raises(GANliftError, match=r"trained with --seed 0; resume with the same"):
         train(gan, trained[0].path, config=replace(CONFIG, seed=1), resume=True)
+
+
+def test_the_joint_steps_take_one_fresh_batch_flipped_as_the_first_stage(
+    gan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step 3 of each joint iteration collects one batch (not the preset's collect_batches)
+    and flips as the first stage does."""
+    module = importlib.import_module("engine.gan2shape.pretrain")
+    batches: list[int] = []
+    flips: list[bool] = []
+    collect, shape = module.collect_projected, module.shape_loss
+
+    def recorded_collect(context, snapshot, **options):
+        batches.append(context.preset.collect_batches)
+        return collect(context, snapshot, **options)
+
+    def recorded_shape(context, cache, *, flip):
+        flips.append(flip)
+        return shape(context, cache, flip=flip)
+
+    monkeypatch.setattr(module, "collect_projected", recorded_collect)
+    monkeypatch.setattr(module, "shape_loss", recorded_shape)
+    joint = replace(CONFIG, warmup_steps=0, offset_warmup_steps=0, steps=1)
+    train(gan, tmp_path / "joint.safetensors", config=joint)
+    assert PRESET.collect_batches > 1 and batches == [1]
+    assert flips == [PRESET.flip_step3[0]] and PRESET.flip_step3[0] != PRESET.flip_step3[-1]
+
+
+def test_the_joint_loss_is_the_projection_loss_plus_the_shape_loss(
+    gan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A joint iteration's loss for a sample is step 2's projection loss plus step 3's shape
+    loss, both counted in full."""
+    module = importlib.import_module("engine.gan2shape.pretrain")
+    parts: list[torch.Tensor] = []
+    project, shape = module.projection_loss, module.shape_loss
+
+    def recorded_projection(*args, **options):
+        parts.append(project(*args, **options))
+        return parts[-1]
+
+    def recorded_shape(*args, **options):
+        parts.append(shape(*args, **options))
+        return parts[-1]
+
+    monkeypatch.setattr(module, "projection_loss", recorded_projection)
+    monkeypatch.setattr(module, "shape_loss", recorded_shape)
+    context = _tiny_context(gan, seed=5)
+    with torch.no_grad():
+        loss = module._joint_loss(context, torch.zeros(1, SIZE, SIZE))
+    [projection, shape_part] = parts
+    assert float(projection) > 0 and float(shape_part) > 0
+    assert float(loss) == pytest.approx(float(projection) + float(shape_part), rel=1e-6)
+
+
+def _tiny_context(gan, *, seed: int):
+    """The step context of one GAN sample of the tiny GAN (a blank image, no mask)."""
+    G, D = gan
+    networks = Gan2ShapeNetworks(PRESET.networks, style_dim=G.style_dim)
+    latent = sample_latents(G, 1, seed=0, truncation=0.7)
+    size = PRESET.networks.image_size
+    image, mask = torch.zeros(1, 3, size, size), torch.ones(1, 1, size, size)
+    preset = PRESET.replace(collect_batches=1)
+    return sample_context(
+        G, D, networks, preset, DiscriminatorFeatureLoss(D), latent, image, mask, seed=seed
+    )
+
+
+def test_the_warm_up_autoencodes_batches_of_its_own_size(
+    gan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each warm-up iteration autoencodes warmup_batch samples, not the joint steps' batch."""
+    module = importlib.import_module("engine.gan2shape.pretrain")
+    sizes: list[int] = []
+    original = module.autoencoder_loss
+
+    def recording_loss(networks, preset, perceptual, images, *args, **kwargs):
+        sizes.append(len(images))
+        return original(networks, preset, perceptual, images, *args, **kwargs)
+
+    monkeypatch.setattr(module, "autoencoder_loss", recording_loss)
+    config = replace(CONFIG, steps=0, offset_warmup_steps=0, batch=1, warmup_batch=3)
+    train(gan, tmp_path / "warm.safetensors", config=config)
+    assert sizes == [3] * config.warmup_steps
+
+
+def test_the_optimiser_decays_every_group_by_the_presets_weight_decay(trained) -> None:
+    """Adam's three groups (view and light nets, offset encoder, the rest) all carry the
+    preset's weight decay and betas, and hold every weight once."""
+    state = load_torch_file(trained[0].path.with_suffix(".resume.pt"))
+    groups = state["optimizer"]["param_groups"]
+    assert PRESET.weight_decay > 0 and len(groups) == 3
+    assert [group["weight_decay"] for group in groups] == [PRESET.weight_decay] * 3
+    assert all(tuple(group["betas"]) == (0.9, 0.999) for group in groups)
+    indices = [index for group in groups for index in group["params"]]
+    assert sorted(indices) == list(range(len(indices)))
+    assert len(indices) == len([v for v in trained[0].weights.values() if v.is_floating_point()])
+
+
+def test_a_batchs_loss_and_gradient_are_the_mean_over_its_samples() -> None:
+    """`_backward_mean_loss` accumulates the gradient of the samples' mean loss (not their
+    sum) and returns that mean, detached."""
+    weight = torch.ones((), requires_grad=True)
+    contexts = [1.0, 2.0, 6.0]  # stand-ins: each sample's loss is its factor times the weight
+    total = _backward_mean_loss(contexts, lambda factor, prior: factor * weight, torch.zeros(1))
+    assert float(total) == pytest.approx(3.0) and not total.requires_grad
+    assert float(weight.grad) == pytest.approx(3.0)
+
+
+def test_each_samples_random_stream_starts_from_its_own_seed(gan) -> None:
+    """A sample's context draws from a generator seeded with the seed it was given, so two
+    samples with different seeds draw different numbers."""
+    draws = [torch.rand(3, generator=_tiny_context(gan, seed=s).rng) for s in (5, 6)]
+    assert torch.equal(draws[0], torch.rand(3, generator=torch.Generator().manual_seed(5)))
+    assert not torch.equal(draws[0], draws[1])
+
+
+def test_the_networks_start_from_the_runs_seed(gan, tmp_path: Path) -> None:
+    """A run stopped before its first iteration holds the networks torch's generator seeded
+    with the config's seed builds."""
+    config = replace(CONFIG, seed=3)
+    stopped = train(gan, tmp_path / "seed-3.safetensors", config=config, should_stop=lambda: True)
+    assert stopped.iteration == 0
+    torch.manual_seed(3)
+    expected = Gan2ShapeNetworks(PRESET.networks, style_dim=gan[0].style_dim).state_dict()
+    for key, value in stopped.weights.items():
+        assert torch.equal(value, expected[key]), key
+
+
+def test_the_smallest_settings_are_accepted_and_smaller_ones_refused() -> None:
+    """One image, no steps and saving every iteration are allowed; no images or save_every 0
+    (a division by zero at the first save) are refused."""
+    PretrainConfig(images=1, steps=0, save_every=1)
+    for change in ({"images": 0}, {"save_every": 0}):
+        with pytest.raises(GANliftError, match="at least 1 image, 0 or more steps"):
+            PretrainConfig(**change)
+
+
+def test_pretraining_saves_every_save_every_iterations_and_at_the_end(
+    gan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With save_every 2, a run of 5 iterations saves after iterations 2 and 4 and at its end."""
+    module = importlib.import_module("engine.gan2shape.pretrain")
+    saved: list[int] = []
+    save = module.save_pretraining
+
+    def recorded_save(path, run, iteration):
+        saved.append(iteration)
+        return save(path, run, iteration)
+
+    monkeypatch.setattr(module, "save_pretraining", recorded_save)
+    config = replace(CONFIG, warmup_steps=0, offset_warmup_steps=3, steps=0, save_every=2)
+    result = train(gan, tmp_path / "saved.safetensors", config=config)
+    assert result.total == 5 and saved == [2, 4, 5]

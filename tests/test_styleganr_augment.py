@@ -72,3 +72,14 @@ def test_gaussian_blur_spreads_an_impulse_by_sigma_squared() -> None:
     offsets = torch.arange(-5.0, 6.0)
     variance = (blurred.sum(1) * offsets**2).sum(1)  # along x, [2]
     torch.testing.assert_close(variance, sigma**2, rtol=0.02, atol=0.0)
+
+
+def test_a_mirrored_front_view_stays_at_azimuth_0() -> None:
+    """Mirroring wraps azimuths round the circle: 0° stays 0° (not 360°), 90° becomes 270°."""
+    count = 16
+    images, masks = torch.zeros(count, 3, 8, 8), torch.zeros(count, 8, 8)
+    cameras = torch.tensor([[0.0, 12.0, 0.9], [90.0, 12.0, 0.9]]).repeat(count // 2, 1)
+    _, out_cameras, _ = augment_views(images, cameras, masks, torch.Generator().manual_seed(0))
+    assert bool(((out_cameras[:, 0] >= 0) & (out_cameras[:, 0] < 360)).all())
+    assert set(out_cameras[0::2, 0].tolist()) == {0.0}
+    assert set(out_cameras[1::2, 0].tolist()) == {90.0, 270.0}

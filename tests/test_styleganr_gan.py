@@ -23,7 +23,7 @@ from engine.cli import main
 from engine.cli import styleganr as styleganr_cli
 from engine.errors import GANliftError
 from engine.gan2shape.presets import Gan2ShapePreset, get_preset
-from engine.images import fit_to_frame, frame_object, save_image
+from engine.images import fit_to_frame, frame_object, make_grid, save_image
 from engine.mesh import save_mesh
 from engine.stylegan2 import Generator, generator_fingerprint, save_checkpoint
 from engine.stylegan2.checkpoint import MODELS_DIR
@@ -53,6 +53,7 @@ from engine.styleganr import (
     gan_view_pairs,
     inverse_graphics_of,
     inverse_graphics_weights,
+    labelling_rows,
     labelling_sheet,
     load_hand_labels,
     load_model_views,
@@ -1487,3 +1488,104 @@ def test_a_model_recording_no_gan_asks_for_its_checkpoint(model, tmp_path) -> No
     model_file = save_styleganr(replace(model, generator_path=""), tmp_path / "model.pt")
     with pytest.raises(GANliftError, match="does not record its StyleGAN2 checkpoint; pass"):
         load_styleganr(model_file)
+
+
+def test_the_labellers_camera_terms_have_their_weights_and_ignore_the_directions_length() -> None:
+    """The azimuth term compares unit directions (a reading 3 times as long costs nothing); 5°
+    of elevation off costs 0.5 (mean |error| / 10) and 0.1 of log scale off costs 1 (× 10)."""
+    cameras = torch.tensor([[30.0, 10.0, 1.2], [300.0, 25.0, 0.8]])
+    raw = _raw_targets(cameras)
+    raw[:, :2] *= 3
+    raw[:, 2] = torch.logit((cameras[:, 1] + torch.tensor([5.0, -5.0])) / ELEVATION_RANGE)
+    raw[:, 3] += 0.1
+    images, masks = torch.zeros(2, 3, 16, 16), torch.zeros(2, 16, 16)
+    terms = labeller_losses(_FixedReadings(raw), images, cameras, masks)
+    assert float(terms["azimuth"]) == pytest.approx(0.0, abs=1e-5)
+    assert float(terms["elevation"]) == pytest.approx(0.5, rel=1e-4)
+    assert float(terms["scale"]) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_predicted_silhouettes_are_probabilities_at_the_images_size() -> None:
+    """`predict_views` turns the silhouette logits into probabilities, resized to the images."""
+    cameras = torch.tensor([[30.0, 10.0, 1.2]])
+    _, masks = predict_views(_FixedReadings(_raw_targets(cameras)), torch.zeros(1, 3, 8, 8))
+    assert masks.shape == (1, 1, 8, 8)
+    torch.testing.assert_close(masks, torch.full_like(masks, 0.5))  # sigmoid(0)
+
+
+class _ReadingsPerCall(torch.nn.Module):
+    """A stand-in view labeller whose k-th call returns the k-th of the given raw outputs."""
+
+    def __init__(self, raws: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.raws = iter(raws)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return next(self.raws), torch.zeros(len(images), 1, 4, 4)
+
+
+def test_auto_label_keeps_the_code_whose_readings_agree_best_in_each_arc(generator) -> None:
+    """Codes 0 (read at 0° and 40°) and 1 (15° twice) share an arc: code 1's readings agree
+    better, so keep=2 keeps codes 1 and 2 (200°), not the first code found."""
+    views = sample_view_codes(generator, 3, num_view_layers=VIEW_LAYERS, seed=3)
+    readings = [[[0.0, 10.0, 1.0], [40.0, 10.0, 1.0]], [[15.0, 10.0, 1.0]] * 2,
+                [[200.0, 10.0, 1.0]] * 2]  # fmt: skip
+    labeller = _ReadingsPerCall([_raw_targets(torch.tensor(rows)) for rows in readings])
+    kept = auto_label(generator, views, labeller, samples_per_view=2, keep=2)
+    assert torch.equal(kept.codes, views.codes[[1, 2]])
+    torch.testing.assert_close(kept.labelled()[:, 0], torch.tensor([15.0, 200.0]))
+
+
+def test_balanced_selection_takes_azimuths_round_the_circle() -> None:
+    """An azimuth of -10° is 350°: it falls in the last arc, not the first."""
+    azimuth = torch.tensor([-10.0, 100.0, 350.0])
+    agreement = torch.tensor([0.9, 0.5, 0.1])
+    assert balanced_selection(azimuth, agreement, 2).tolist() == [0, 1]
+
+
+def test_the_labelling_sheet_shows_the_contents_of_its_seed(generator) -> None:
+    """The sheet is `labelling_rows` of the given seed laid out one row per view code."""
+    views = sample_view_codes(generator, 2, num_view_layers=VIEW_LAYERS)
+    sheets = [labelling_sheet(generator, views, samples_per_view=2, seed=seed) for seed in (0, 4)]
+    rows = labelling_rows(generator, views, samples_per_view=2, seed=4)
+    torch.testing.assert_close(sheets[1], make_grid(rows.flatten(0, 1), 2))
+    assert not torch.allclose(sheets[0], sheets[1])
+
+
+def test_labeller_training_draws_new_cars_each_step_augmented_each_its_own_way(
+    tmp_path, monkeypatch
+) -> None:
+    """Step k renders training seeds seed + k·batch_size onwards (no car twice) and, with
+    augment, augments them from a generator seeded seed + k; without it, not at all."""
+    module = importlib.import_module("engine.styleganr.labelling")
+    seeds: list[list[int]] = []
+    augmented: list[int] = []
+    draw, augment = module.seed_run, module.augment_views
+
+    def recorded_seeds(*args, **options):
+        seeds.append(draw(*args, **options))
+        return seeds[-1]
+
+    def recorded_augment(images, cameras, masks, rng):
+        augmented.append(rng.initial_seed())
+        return augment(images, cameras, masks, rng)
+
+    monkeypatch.setattr(module, "seed_run", recorded_seeds)
+    monkeypatch.setattr(module, "augment_views", recorded_augment)
+    config = LabellerConfig(image_size=16, width=4, steps=3, batch_size=2, seed=5)
+    train_view_labeller(config, state_path=tmp_path / "augmented.pt", image_size=16)
+    assert seeds == [[5, 6], [7, 8], [9, 10]] and augmented == [5, 6, 7]
+    plain = replace(config, augment=False, steps=1)
+    train_view_labeller(plain, state_path=tmp_path / "plain.pt", image_size=16)
+    assert len(seeds) == 4 and augmented == [5, 6, 7]
+
+
+def test_a_resumed_labeller_ends_where_an_uninterrupted_one_does(tmp_path) -> None:
+    """Resuming keeps Adam's state: 2 + 1 steps give the weights of 3 straight ones."""
+    config = LabellerConfig(image_size=16, width=4, steps=3, batch_size=2, augment=False)
+    straight = train_view_labeller(config, state_path=tmp_path / "straight.pt", image_size=16)
+    resumed_path = tmp_path / "resumed.pt"
+    train_view_labeller(replace(config, steps=2), state_path=resumed_path, image_size=16)
+    resumed = train_view_labeller(config, state_path=resumed_path, image_size=16)
+    for name, value in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], value), name

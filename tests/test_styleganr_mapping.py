@@ -146,3 +146,49 @@ def test_a_run_that_fails_midway_keeps_its_last_periodic_state(
     assert read_state(state, MODEL_FORMAT)["training"]["step"] == 2
     with pytest.raises(GANliftError, match="checkpoint_every must be at least 1"):
         MappingTrainConfig(checkpoint_every=0)
+
+
+def test_the_camera_branch_is_fitted_for_its_own_steps_at_its_own_rate(
+    model: StyleGANR, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new run fits the view layers for view_fit_steps at view_fit_learning_rate, not the
+    warm-up's length or the networks' rate."""
+    options: list[dict] = []
+    fit = MODULE.fit_view_layers
+
+    def recorded_fit(*args, **given):
+        options.append(given)
+        return fit(*args, **given)
+
+    monkeypatch.setattr(MODULE, "fit_view_layers", recorded_fit)
+    _train(
+        model, tmp_path / "model.pt", steps=1, warmup_steps=4, view_fit_steps=3,
+        view_fit_learning_rate=5e-3,
+    )  # fmt: skip
+    [given] = options
+    assert (given["steps"], given["learning_rate"]) == (3, 5e-3)
+
+
+def test_a_state_without_its_generator_state_resumes_drawing_from_seed_plus_step(
+    model: StyleGANR, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state from before the batches' generator was kept continues from seed + step: its
+    next batch is the first batch of a new run seeded with seed + step."""
+    batches: list[torch.Tensor] = []
+    losses = MODULE.mapping_losses
+
+    def recorded(model_, wplus, codes, config, *, cycle):
+        batches.append(wplus)
+        return losses(model_, wplus, codes, config, cycle=cycle)
+
+    state = tmp_path / "model.pt"
+    _train(model, state, steps=1, warmup_steps=5)
+    saved = torch.load(state, weights_only=True)
+    del saved["training"]["rng"]
+    torch.save(saved, state)
+    monkeypatch.setattr(MODULE, "mapping_losses", recorded)
+    _train(model, state, steps=2, warmup_steps=5)
+    _train(model, tmp_path / "seed-1.pt", steps=1, warmup_steps=5, seed=1)
+    _train(model, tmp_path / "seed-0.pt", steps=1, warmup_steps=5, seed=0)
+    resumed, seed_1, seed_0 = batches
+    assert torch.equal(resumed, seed_1) and not torch.equal(seed_1, seed_0)

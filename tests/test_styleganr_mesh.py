@@ -563,3 +563,108 @@ def test_a_state_past_the_asked_steps_names_the_steps_to_ask_for(tmp_path) -> No
     expected = "holds 5 training steps, more than the 3 asked for; pass --steps 5 or more"
     with pytest.raises(GANliftError, match=expected):
         check_not_past_steps(tmp_path / "run.pt", 5, 3)
+
+
+def test_the_multiview_term_draws_each_cars_own_mesh_in_its_partners_view(monkeypatch) -> None:
+    """With multiview, renders 4..7 draw the meshes and textures predicted from images 0..3
+    (not the partner's own prediction again) in the partners' views."""
+    pairs = synthetic_view_pairs([3, 4], size=32, generator=torch.Generator().manual_seed(2))
+    network = InverseGraphicsNet(TINY_NETWORK)
+    weights = InverseGraphicsTrainConfig(network=TINY_NETWORK).weights
+    drawn: list[tuple[torch.Tensor, torch.Tensor]] = []
+    render = train_inverse.render_prediction
+
+    def recorded(vertices, texture, *args, **options):
+        drawn.append((vertices, texture))
+        return render(vertices, texture, *args, **options)
+
+    monkeypatch.setattr(train_inverse, "render_prediction", recorded)
+    with torch.no_grad():
+        prediction = network(pairs.images.flatten(0, 1))
+        inverse_graphics_losses(network, pairs, weights, multiview=True)
+    [(vertices, texture)] = drawn
+    twice = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    torch.testing.assert_close(vertices, prediction.vertices[twice])
+    torch.testing.assert_close(texture, prediction.texture[twice])
+
+
+def test_the_perceptual_term_takes_its_weight_and_counts_in_the_total() -> None:
+    """The perceptual term is its weight times the mean distance, and the total is the sum of
+    every term, the perceptual one included."""
+    pairs = synthetic_view_pairs([3], size=32, generator=torch.Generator().manual_seed(1))
+    network = InverseGraphicsNet(TINY_NETWORK)
+
+    def perceptual(rendered: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return torch.full((len(rendered),), 2.0)
+
+    with torch.no_grad():
+        terms = inverse_graphics_losses(
+            network, pairs, LossWeights(perceptual=0.25), multiview=False, perceptual=perceptual
+        )
+    assert float(terms["perceptual"]) == pytest.approx(0.5)
+    others = sum(float(value) for name, value in terms.items() if name != "total")
+    assert float(terms["total"]) == pytest.approx(others, rel=1e-6)
+    assert float(terms["total"]) - 0.5 == pytest.approx(
+        sum(float(terms[name]) for name in ("iou", "colour", "laplacian", "flatten", "move")),
+        rel=1e-6,
+    )
+
+
+def test_each_mesh_regulariser_scores_its_own_mesh() -> None:
+    """The Laplacian and move terms score the predicted deformation, the flatten term the
+    deformed mesh, each times its weight (scored on the other mesh, each would differ)."""
+    pairs = synthetic_view_pairs([3], size=32, generator=torch.Generator().manual_seed(1))
+    network = InverseGraphicsNet(TINY_NETWORK)
+    weights = LossWeights()
+    topology = network.template.topology
+    with torch.no_grad():
+        prediction = network(pairs.images.flatten(0, 1))
+        terms = inverse_graphics_losses(network, pairs, weights, multiview=False)
+        expected = {
+            "laplacian": weights.laplacian
+            * laplacian_loss(prediction.deformation, topology).mean(),
+            "flatten": weights.flatten * flatten_loss(prediction.vertices, topology).mean(),
+            "move": weights.move * move_loss(prediction.deformation).mean(),
+        }
+        for loss in (laplacian_loss, flatten_loss):
+            on_vertices = loss(prediction.vertices, topology).mean()
+            assert not torch.allclose(on_vertices, loss(prediction.deformation, topology).mean())
+        assert not torch.allclose(move_loss(prediction.vertices), move_loss(prediction.deformation))
+    for name, value in expected.items():
+        torch.testing.assert_close(terms[name], value, rtol=1e-5, atol=0)
+
+
+def test_the_seed_sets_the_initial_network_and_the_data_stream(tmp_path) -> None:
+    """A run's network starts from torch's global generator seeded with `seed`, and its data
+    stream is a generator seeded with `seed`: two seeds give two different starts."""
+    draws: list[torch.Tensor] = []
+    pairs = synthetic_view_pairs([1], size=32, generator=torch.Generator().manual_seed(0))
+
+    def source(count: int, rng: torch.Generator) -> ViewPairs:
+        draws.append(torch.rand(4, generator=rng))
+        return pairs
+
+    starts = []
+    for seed in (3, 4):
+        config = InverseGraphicsTrainConfig(network=TINY_NETWORK, steps=1, batch_size=1, seed=seed)
+        stopped = train_inverse_graphics(
+            source, config, state_path=tmp_path / f"stopped-{seed}.pt", should_stop=lambda: True
+        )
+        assert stopped.step == 0
+        torch.manual_seed(seed)
+        expected = InverseGraphicsNet(TINY_NETWORK).state_dict()
+        for name, value in stopped.network.state_dict().items():
+            assert torch.equal(value, expected[name]), name
+        starts.append(stopped.network.state_dict())
+        train_inverse_graphics(source, config, state_path=tmp_path / f"run-{seed}.pt")
+        assert torch.equal(draws[-1], torch.rand(4, generator=torch.Generator().manual_seed(seed)))
+    assert not all(torch.equal(starts[0][name], starts[1][name]) for name in starts[0])
+
+
+def test_the_loss_weights_and_warm_up_default_to_the_papers_values() -> None:
+    """The DIB-R loss weights of the paper (IoU 3, colour 20, Laplacian 5, flatten 5, move 2.5,
+    perceptual 0.5), the perceptual term after 2,000 steps."""
+    assert LossWeights() == LossWeights(
+        iou=3.0, colour=20.0, laplacian=5.0, flatten=5.0, move=2.5, perceptual=0.5
+    )
+    assert InverseGraphicsTrainConfig().perceptual_after == 2_000

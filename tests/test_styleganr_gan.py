@@ -1589,3 +1589,21 @@ def test_a_resumed_labeller_ends_where_an_uninterrupted_one_does(tmp_path) -> No
     resumed = train_view_labeller(config, state_path=resumed_path, image_size=16)
     for name, value in straight.state_dict().items():
         assert torch.equal(resumed.state_dict()[name], value), name
+
+
+@pytest.mark.parametrize(
+    ("change", "named"), [({"seed": 1}, "seed 0 -> 1"), ({"batch_size": 3}, "batch_size 2 -> 3")]
+)
+def test_a_labeller_resumes_only_with_the_cars_it_started_on(tmp_path, change, named) -> None:
+    """Seed and batch size choose each step's cars: a resume under others is refused by name,
+    and nothing is trained or written; rate, augmentation and save interval may change."""
+    config = LabellerConfig(image_size=16, width=4, steps=1, batch_size=2, augment=False)
+    state = tmp_path / "labeller.pt"
+    train_view_labeller(config, state_path=state, image_size=16)
+    before = state.read_bytes()
+    with pytest.raises(GANliftError, match=re.escape(named) + r".*only steps, learning_rate"):
+        train_view_labeller(replace(config, steps=2, **change), state_path=state, image_size=16)
+    assert state.read_bytes() == before
+    tuned = replace(config, steps=2, learning_rate=1e-4, augment=True, checkpoint_every=1)
+    train_view_labeller(tuned, state_path=state, image_size=16)
+    assert state.read_bytes() != before

@@ -120,15 +120,19 @@ def check_run_counts(config: Any) -> None:
         )
 
 
-def check_resumable(path: str | os.PathLike, stored: Any, config: Any) -> None:
+def check_resumable(
+    path: str | os.PathLike, stored: Any, config: Any, *, free: tuple[str, ...] = ("steps",)
+) -> None:
     """Refuse to resume the state file at ``path``, written with config ``stored``, under a
-    different ``config`` (only ``steps`` may change), naming each field that differs."""
-    names = [field.name for field in dataclasses.fields(config) if field.name != "steps"]
+    different ``config`` (only the fields in ``free`` may change), naming each field that
+    differs."""
+    names = [field.name for field in dataclasses.fields(config) if field.name not in free]
     changed = config_changes(stored, config, names)
     if changed:
         raise GANliftError(
             f"{path} was written by a run with a different config ({'; '.join(changed)}); "
-            "pass the same config (only steps may change) or choose a new state file."
+            f"pass the same config (only {', '.join(free)} may change) or choose a new state "
+            "file."
         )
 
 

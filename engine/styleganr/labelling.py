@@ -33,6 +33,7 @@ from engine.styleganr.camera import camera_from_view
 from engine.styleganr.config_io import (
     STATE_FIX,
     check_not_past_steps,
+    check_resumable,
     check_run_counts,
     load_config,
     read_state,
@@ -48,6 +49,10 @@ from engine.synth.generate import MIN_SIZE
 from engine.torch_files import built_with_weights, load_optimizer_state, load_weights
 
 STATE_FORMAT = "ganlift-styleganr-view-labeller"
+RESUME_FREE = ("steps", "learning_rate", "augment", "checkpoint_every")
+"""What a resumed labeller run may change: its length, its rate and augmentation (to fine-tune
+a labeller trained on plain renders) and how often it saves. Its seed and batch size fix which
+cars each step draws, its sizes the network."""
 ELEVATION_RANGE = 30.0
 """Elevations are predicted in [0, ELEVATION_RANGE] degrees (the synthetic world's range)."""
 
@@ -227,6 +232,10 @@ def train_view_labeller(
     step = 0
     if Path(state_path).exists():
         state = read_state(state_path, STATE_FORMAT)
+        stored = config_from_dict(
+            LabellerConfig, state_part(state, state_path, "config"), str(state_path)
+        )
+        check_resumable(state_path, stored, config, free=RESUME_FREE)
         source = f"{state_path}'s labeller"
         load_weights(labeller, state_part(state, state_path, "labeller"), source, STATE_FIX)
         load_optimizer_state(

@@ -11,7 +11,9 @@ import torch
 
 from engine.cli import gan as gan_cli
 from engine.cli import main
-from engine.images import load_image, save_image
+from engine.evaluation.samples import generate_samples
+from engine.images import load_image, make_grid, save_image
+from engine.stylegan2 import load_checkpoint
 from tests.tiny import tiny_checkpoint
 
 
@@ -240,3 +242,30 @@ def test_a_stopped_inversion_keeps_the_latent_it_reached(
     assert main(fresh) == 130  # --out is new, --recon is there: nothing replaced either
     assert recon.read_bytes() == b"a finished reconstruction"
     assert not (tmp_path / "fresh.pt").exists()
+
+
+def test_sample_draws_the_grid_of_its_seed_and_truncation(checkpoint: Path, tmp_path: Path) -> None:
+    """The grid holds the samples of --seed drawn at --truncation, ceil(sqrt(n)) to a row."""
+    out = tmp_path / "grid.png"
+    command = ["sample", str(checkpoint), "--n", "3", "--seed", "4", "--truncation", "0.3"]
+    assert main([*command, "--out", str(out), "--device", "cpu"]) == 0
+    generator = load_checkpoint(checkpoint).generator
+    images = generate_samples(generator, 3, seed=4, truncation=0.3)
+    expected = save_image(make_grid(images, nrow=2), tmp_path / "expected.png")
+    assert torch.equal(load_image(out), load_image(expected))
+
+
+def test_invert_optimises_with_its_seed_and_a_finished_run_replaces_the_latent(
+    checkpoint: Path, photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--seed reaches the optimiser and the saved settings; a finished rerun replaces --out."""
+    out, again = tmp_path / "latent.pt", tmp_path / "again.pt"
+    command = ["invert", str(checkpoint), str(photo), "--steps", "1", "--perceptual", "none"]
+    assert main([*command, "--out", str(out)]) == 0
+    first = torch.load(out, weights_only=True)
+    assert main([*command, "--seed", "5", "--out", str(out)]) == 0
+    replaced = torch.load(out, weights_only=True)
+    assert replaced["settings"]["seed"] == 5
+    assert not torch.equal(replaced["latent"], first["latent"])
+    assert main([*command, "--seed", "5", "--out", str(again)]) == 0
+    assert torch.equal(torch.load(again, weights_only=True)["latent"], replaced["latent"])

@@ -606,3 +606,24 @@ def test_the_data_section_names_the_test_seed_range_it_ends_with(tmp_path: Path)
     test = SEED_RANGES["test"]
     data = _section(model_card(_hand_evaluation(), tmp_path), "Data")
     assert f"every evaluation image uses test seeds ({test.start}–{test.stop - 1})," in data
+
+
+def test_a_checkpoint_without_a_step_is_not_matched_with_recorded_facts(tmp_path: Path) -> None:
+    """Recorded facts need the snapshot's step: two unknown steps are no match."""
+    record = tmp_path / "evaluation.json"
+    record.write_text(json.dumps({"training": {"snapshot_step": None, "sessions": 1}}))
+    with pytest.raises(GANliftError, match="This checkpoint records no training step"):
+        recorded_training_run(record, {})
+
+
+def test_the_device_and_precision_are_the_latest_sessions(tmp_path: Path) -> None:
+    """A run resumed on another device and precision reports the last session's."""
+    records = [
+        {"time": 0.0, "event": "start", "step": 0, "device": "cuda", "precision": "bf16"},
+        {"time": 10.0, "step": 10, "kimg": 0.1},
+        {"time": 20.0, "event": "start", "step": 10, "device": "cpu", "precision": "fp32"},
+        {"time": 30.0, "step": 20, "kimg": 0.2},
+    ]
+    _write_log(tmp_path / "run", records, {"kimg": 1.0})
+    training = read_training_run({"step": 20, "kimg": 0.2}, tmp_path / "run")
+    assert (training.device, training.precision, training.sessions) == ("cpu", "fp32", 2)

@@ -14,7 +14,7 @@ from engine.cli.evaluate import WORK_FILE
 from engine.errors import GANliftError, StoppedEarly
 from engine.evaluation import CoverageReader, InversionEvaluation, evaluate_inversion
 from engine.evaluation.evaluate import EvaluationConfig, evaluate_gan
-from engine.evaluation.saved_work import EvaluationWork
+from engine.evaluation.saved_work import WORK_VERSION, EvaluationWork
 from engine.progress import ProgressFn, StopFn
 from engine.stylegan2 import save_checkpoint
 from engine.synth import SEED_RANGES
@@ -213,3 +213,38 @@ def test_time_spent_before_a_stop_stays_counted(checkpoint: Path, tmp_path: Path
     torch.save(kept, work_file)
     summary = evaluate_gan(checkpoint, CONFIG, work_file=work_file).summary()
     assert 1000.0 <= summary["seconds"]["inversion"] < 1100.0
+
+
+def test_work_of_another_key_replaces_the_file_when_it_saves(tmp_path: Path) -> None:
+    """An evaluation under a new key starts afresh and its saves replace the old key's work."""
+    path = tmp_path / "work.pt"
+    old = EvaluationWork(path, {"generator": "abc"})
+    old.seconds["inversion"] = 1.5
+    old.save()
+    new = EvaluationWork.load(path, {"generator": "def"})
+    assert new.path == path and new.seconds == {}
+    new.seconds["coverage"] = 2.0
+    new.save()
+    assert EvaluationWork.load(path, {"generator": "def"}).seconds == {"coverage": 2.0}
+    assert EvaluationWork.load(path, {"generator": "abc"}).seconds == {}
+
+
+def test_a_torch_file_of_another_kind_or_version_is_refused_as_saved_work(tmp_path: Path) -> None:
+    """Only a saved work of this version is taken up; any other torch dict is named, not read."""
+    path = tmp_path / "work.pt"
+    key = {"generator": "abc"}
+    work = EvaluationWork(path, key)
+    work.save()
+    newer = torch.load(path, weights_only=True) | {"version": WORK_VERSION + 1}
+    for kept in ({"step": 3}, newer):
+        torch.save(kept, path)
+        with pytest.raises(GANliftError, match="is not an evaluation's saved work; remove it"):
+            EvaluationWork.load(path, key)
+
+
+def test_work_with_nothing_finished_says_nothing_was_written(tmp_path: Path) -> None:
+    """A stop before any stage finished keeps nothing, and the message says so."""
+    assert EvaluationWork(tmp_path / "work.pt", {"generator": "abc"}).kept() == (
+        "nothing was written."
+    )
+    assert EvaluationWork(None, {"generator": "abc"}).kept() == "nothing was written."

@@ -50,3 +50,12 @@ def test_truncation_without_a_stored_mean_pulls_towards_seeded_z(generator: Gene
     assert not torch.equal(
         generate_samples(generator, 3, seed=0, truncation=0.5), generate_samples(generator, 3)
     )
+
+
+def test_progress_counts_the_samples_made_up_to_the_total(generator: Generator) -> None:
+    """Progress reports each batch's running count, the last one exactly the total."""
+    reports = []
+    generate_samples(
+        generator, 5, batch_size=2, progress=lambda done, total, _: reports.append((done, total))
+    )
+    assert reports == [(2, 5), (4, 5), (5, 5)]

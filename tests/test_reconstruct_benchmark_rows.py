@@ -4,8 +4,10 @@ preset's own prior, on the masks the method gives itself, stands beside them."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -189,3 +191,35 @@ def test_bench_shape_refuses_a_model_of_another_category(tmp_path, capsys) -> No
     assert code == 2
     error = capsys.readouterr().err
     assert "is for faces, not the cars the benchmark renders; score it with --category" in error
+
+
+@pytest.mark.parametrize(
+    ("quality", "qualities"),
+    [
+        ([], ("full",)),
+        (["--quality", "fast"], ("fast",)),
+        (["--quality", "both"], ("fast", "full")),
+    ],
+)
+def test_bench_shape_command_scores_the_gan2shape_qualities_asked_for(
+    tmp_path, monkeypatch, capsys, quality, qualities
+) -> None:
+    """--quality chooses the GAN2Shape rows: full by default, both fast and full for both."""
+    asked = []
+
+    @contextlib.contextmanager
+    def recorded(model, *, qualities):
+        asked.append(qualities)
+        yield SimpleNamespace(names=[])
+
+    monkeypatch.setattr("engine.cli.synth.gan2shape_rows", recorded)
+    checkpoint = tiny_checkpoint(
+        tmp_path / "tiny.safetensors", SIZE, channels={4: 16, 8: 16, 16: 8, 32: 8}, n_mlp=2
+    )
+    preset_file = tmp_path / "tiny-preset.json"
+    preset_file.write_text(PRESET.to_json())
+    code = main(
+        ["bench", "shape", "--n", "1", "--train-samples", "1", "--gan2shape", str(checkpoint),
+         "--preset", str(preset_file), *quality, "--device", "cpu"]
+    )  # fmt: skip
+    assert code == 0 and asked == [qualities]

@@ -152,3 +152,16 @@ def test_one_image_has_no_spread_and_its_json_is_strict(tmp_path) -> None:
     assert result.rows[0].side_std == 0.0 and result.rows[0].mad_std == 0.0
     text = result.save_json(tmp_path / "one.json").read_text()
     json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
+
+
+def test_bench_command_scores_the_test_seeds_it_is_given(tmp_path, capsys) -> None:
+    """The scores are of the --category renders from test seed --seed on, as the JSON records."""
+    out, first = tmp_path / "scores.json", SEED_RANGES["test"].start + 5
+    code = main(
+        ["bench", "shape", "--category", "car", "--n", "1", "--train-samples", "1",
+         "--seed", str(first), "--json", str(out), "--device", "cpu"]
+    )  # fmt: skip
+    assert code == 0
+    saved = json.loads(out.read_text())
+    assert (saved["category"], saved["first_seed"], saved["count"]) == ("car", first, 1)
+    assert f"(seeds {first}..{first})" in capsys.readouterr().out

@@ -23,9 +23,10 @@ from engine.cli import main
 from engine.cli import styleganr as styleganr_cli
 from engine.errors import GANliftError
 from engine.gan2shape.presets import Gan2ShapePreset, get_preset
-from engine.images import fit_to_frame, frame_object, make_grid, save_image
+from engine.images import fit_to_frame, frame_object, load_image, make_grid, save_image
 from engine.mesh import save_mesh
-from engine.stylegan2 import Generator, generator_fingerprint, save_checkpoint
+from engine.perceptual import DiscriminatorFeatureLoss
+from engine.stylegan2 import Generator, generator_fingerprint, load_checkpoint, save_checkpoint
 from engine.stylegan2.checkpoint import MODELS_DIR
 from engine.styleganr import (
     PARTS,
@@ -88,7 +89,13 @@ from engine.styleganr.mapping import (
 )
 from engine.styleganr.model import MODEL_FORMAT, resolve_model_path
 from engine.styleganr.train_mapping import fit_view_layers, mapping_losses
-from tests.tiny import STYLEGANR_STYLE_DIM, STYLEGANR_VIEW_LAYERS, tiny_generator, tiny_styleganr
+from tests.tiny import (
+    STYLEGANR_STYLE_DIM,
+    STYLEGANR_VIEW_LAYERS,
+    tiny_gan,
+    tiny_generator,
+    tiny_styleganr,
+)
 
 STYLE_DIM = STYLEGANR_STYLE_DIM
 VIEW_LAYERS = STYLEGANR_VIEW_LAYERS
@@ -1607,3 +1614,203 @@ def test_a_labeller_resumes_only_with_the_cars_it_started_on(tmp_path, change, n
     tuned = replace(config, steps=2, learning_rate=1e-4, augment=True, checkpoint_every=1)
     train_view_labeller(tuned, state_path=state, image_size=16)
     assert state.read_bytes() != before
+
+
+def test_view_codes_cli_draws_its_layers_and_seed_and_sheets_them(model, tmp_path) -> None:
+    """view-codes writes the codes of --layers rows drawn from --seed, and their sheet."""
+    checkpoint = save_checkpoint(tmp_path / "gan", model.generator)
+    views, sheet = tmp_path / "views.safetensors", tmp_path / "sheet.png"
+    command = [
+        "styleganr",
+        "view-codes",
+        "--checkpoint",
+        str(checkpoint),
+        "--count",
+        "2",
+        "--layers",
+        "3",
+        "--seed",
+        "5",
+        "--out",
+        str(views),
+        "--sheet",
+        str(sheet),
+    ]
+    assert main(command) == 0
+    generator = load_checkpoint(checkpoint).generator
+    expected = sample_view_codes(generator, 2, num_view_layers=3, seed=5)
+    written = load_view_codes(views)
+    assert written.codes.shape[1] == 3 and torch.equal(written.codes, expected.codes)
+    drawn = save_image(labelling_sheet(generator, expected, seed=5), tmp_path / "expected.png")
+    assert torch.equal(load_image(sheet), load_image(drawn))
+
+
+def test_hand_label_cli_records_the_bins_and_elevation_given(model, tmp_path) -> None:
+    """A new labels file takes --bins and --elevation: bin k is k*360/BINS degrees."""
+    views, labels = tmp_path / "views.safetensors", tmp_path / "labels.json"
+    save_view_codes(sample_view_codes(model.generator, 2, num_view_layers=2, seed=0), views)
+    out = tmp_path / "labelled.safetensors"
+    command = [
+        "styleganr",
+        "hand-label",
+        "--views",
+        str(views),
+        "--labels",
+        str(labels),
+        "--set",
+        "0=1",
+        "1=2",
+        "--bins",
+        "4",
+        "--elevation",
+        "15",
+        "--out",
+        str(out),
+    ]
+    assert main(command) == 0
+    assert load_view_codes(out).cameras[:, :2].tolist() == [[90.0, 15.0], [180.0, 15.0]]
+    saved = json.loads(labels.read_text())
+    assert (saved["num_bins"], saved["elevation"]) == (4, 15)
+
+
+def test_set_camera_and_swap_cli_draw_what_the_library_draws(model, tmp_path) -> None:
+    """Each row is sample | edited sample, with the camera, seeds and part given."""
+    checkpoint = str(save_checkpoint(tmp_path / "gan", model.generator))
+    model_file = save_styleganr(replace(model, generator_path=checkpoint), tmp_path / "m.pt")
+    loaded = load_styleganr(model_file)
+    common = ["--model", str(model_file), "--seed", "2", "--count", "2"]
+    camera, swapped = tmp_path / "camera.png", tmp_path / "swap.png"
+    assert main(["styleganr", "set-camera", *common, "--azimuth", "60", "--elevation", "15",
+                 "--scale", "1.1", "--out", str(camera)]) == 0  # fmt: skip
+    assert main(["styleganr", "swap", *common, "--source-seed", "7", "--part", "shape",
+                 "--out", str(swapped)]) == 0  # fmt: skip
+    before = sample(loaded, 2, seed=2)
+    moved = set_camera(loaded, before, azimuth=60, elevation=15, scale=1.1)
+    given = swap(loaded, before, sample(loaded, 1, seed=7), part="shape")
+    for path, after in ((camera, moved), (swapped, given)):
+        rows = torch.cat([before.image, after.image], -1)  # [N, 3, H, 2W]: before | after
+        expected = save_image(torch.cat(list(rows), -2)[None], tmp_path / "expected.png")
+        assert torch.equal(load_image(path), load_image(expected)), path
+
+
+def test_train_labeller_cli_renders_its_cars_at_the_size_given(tmp_path, monkeypatch) -> None:
+    """--size is the size of the renders the labeller trains on (the library's image_size)."""
+    given = {}
+    monkeypatch.setattr(
+        "engine.cli.styleganr.train_view_labeller",
+        lambda config, **options: given.update(options, config=config),
+    )
+    out = tmp_path / "labeller.pt"
+    assert main(["styleganr", "train-labeller", "--out", str(out), "--size", "32", "--steps", "3",
+                 "--learning-rate", "0.002", "--no-augment"]) == 0  # fmt: skip
+    assert (given["image_size"], given["state_path"]) == (32, str(out))
+    assert given["config"] == LabellerConfig(steps=3, learning_rate=0.002, augment=False)
+
+
+def test_an_inverse_network_started_from_a_trained_one_has_no_perceptual_warm_up(tmp_path):
+    """--init-from starts the perceptual term at step 0 (no warm-up) and is ignored on resume."""
+    command = ["styleganr", "train-inverse", "--synthetic", "--size", "16", "--batch-size", "2"]
+    begun = tmp_path / "begun.pt"
+    started = ["--init-from", "default-car-styleganr", "--steps", "1", "--out", str(begun)]
+    assert main([*command, *started]) == 0
+    moved = ["--init-from", str(tmp_path / "moved.pt")]  # ignored: --out holds the run
+    assert main([*command, *moved, "--steps", "2", "--out", str(begun)]) == 0
+    assert json.loads(begun.with_suffix(".json").read_text())["perceptual_after"] == 0
+    assert InverseGraphicsTrainConfig.perceptual_after > 0  # what a fresh run warms up for
+
+
+def test_train_inverse_on_a_gan_passes_its_pairs_and_discriminator_loss_on(tmp_path, monkeypatch):
+    """On a GAN, the pairs are the GAN's (its fingerprint recorded) and D's features score them."""
+    generator, discriminator = tiny_gan(16, channels={4: 16, 8: 16, 16: 8}, style_dim=16, n_mlp=2)
+    checkpoint = save_checkpoint(tmp_path / "gan", generator, discriminator=discriminator)
+    views = sample_view_codes(generator, 2, num_view_layers=2, seed=0)
+    views.cameras = torch.tensor([[0.0, 10.0, 1.0], [90.0, 10.0, 1.0]])
+    save_view_codes(views, tmp_path / "views.safetensors")
+    labeller = tmp_path / "labeller.pt"
+    config = LabellerConfig(image_size=16, width=4, steps=1, batch_size=2, augment=False)
+    train_view_labeller(config, state_path=labeller, image_size=16)
+    given = {}
+    monkeypatch.setattr(
+        "engine.cli.styleganr.train_inverse_graphics",
+        lambda source, config, **options: given.update(options, source=source),
+    )
+    assert main(["styleganr", "train-inverse", "--checkpoint", str(checkpoint), "--views",
+                 str(tmp_path / "views.safetensors"), "--labeller", str(labeller), "--steps", "1",
+                 "--out", str(tmp_path / "inverse.pt")]) == 0  # fmt: skip
+    assert isinstance(given["perceptual"], DiscriminatorFeatureLoss)
+    assert given["pairs_from"] == generator_fingerprint(generator)
+    pairs = given["source"](2, torch.Generator().manual_seed(0))
+    assert pairs.images.shape == (2, 2, 3, 16, 16)
+
+
+def test_train_mapping_cli_passes_its_settings_and_records_the_gan_by_absolute_path(
+    model, tmp_path, monkeypatch
+) -> None:
+    """--steps and --warmup reach the trainer; a relative --checkpoint is recorded absolute."""
+    save_checkpoint(tmp_path / "gan", model.generator)
+    save_view_codes(model.views, tmp_path / "views.safetensors")
+    save_styleganr(model, tmp_path / "inverse-from.pt")
+    given = {}
+    monkeypatch.setattr(
+        "engine.cli.styleganr.train_mapping",
+        lambda generator, inverse, views, config, **options: given.update(options, config=config),
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["styleganr", "train-mapping", "--checkpoint", "gan.safetensors", "--views",
+                 "views.safetensors", "--inverse", "inverse-from.pt", "--steps", "5",
+                 "--warmup", "3", "--out", "mapping.pt"]) == 0  # fmt: skip
+    assert given["config"] == MappingTrainConfig(steps=5, warmup_steps=3)
+    assert given["generator_path"] == str((tmp_path / "gan.safetensors").resolve())
+
+
+def test_export_cli_writes_the_networks_in_float16(model, tmp_path) -> None:
+    """export ships half-precision networks that read back as a float32 model."""
+    checkpoint = str(save_checkpoint(tmp_path / "gan", model.generator))
+    model_file = save_styleganr(replace(model, generator_path=checkpoint), tmp_path / "m.pt")
+    exported = tmp_path / "exported.pt"
+    assert main(["styleganr", "export", "--model", str(model_file), "--out", str(exported)]) == 0
+    stored = torch.load(exported, weights_only=True)["inverse_graphics"]["state"]
+    assert {value.dtype for value in stored.values() if value.is_floating_point()} == {
+        torch.float16
+    }
+    assert load_styleganr(exported).inverse_graphics.to_codes.weight.dtype == torch.float32
+
+
+def test_view_layers_cli_measures_its_pairs_and_seed_through_the_labeller(
+    model, tmp_path, capsys
+) -> None:
+    """view-layers prints and draws the analysis of --pairs pairs of --seed, the view read as
+    the --labeller's silhouettes."""
+    checkpoint = save_checkpoint(tmp_path / "gan", model.generator)
+    labeller = tmp_path / "labeller.pt"
+    config = LabellerConfig(image_size=16, width=4, steps=1, batch_size=2, augment=False)
+    train_view_labeller(config, state_path=labeller, image_size=16)
+    figure = tmp_path / "layers.png"
+    assert main(["styleganr", "view-layers", "--checkpoint", str(checkpoint), "--out", str(figure),
+                 "--pairs", "3", "--seed", "4", "--labeller", str(labeller)]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    reader = load_view_labeller(labeller)
+    expected = analyse_view_layers(
+        load_checkpoint(checkpoint).generator, num_pairs=3, seed=4,
+        mask_fn=lambda images: predict_views(reader, images)[1],
+    )  # fmt: skip
+    for length, moved, kept in zip(
+        expected.prefix_lengths, expected.view_transfer, expected.appearance_kept, strict=True
+    ):
+        assert f"{length:6d}  {moved:13.3f}  {kept:15.3f}" in printed
+    drawn = save_image(expected.figure, tmp_path / "expected.png")
+    assert torch.equal(load_image(figure), load_image(drawn))
+
+
+def test_train_inverse_on_a_gan_without_views_or_labeller_is_one_sentence(
+    model, tmp_path, capsys
+) -> None:
+    """--checkpoint needs both --views and --labeller; either missing is named, nothing written."""
+    checkpoint = save_checkpoint(tmp_path / "gan", model.generator)
+    out = tmp_path / "inverse.pt"
+    command = ["styleganr", "train-inverse", "--checkpoint", str(checkpoint), "--out", str(out)]
+    for extra in ([], ["--views", str(tmp_path / "views.safetensors")]):
+        assert main([*command, *extra]) == 2
+        error = capsys.readouterr().err
+        assert "Training on a GAN needs --views (labelled) and --labeller." in error
+    assert not out.exists() and not out.with_suffix(".json").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 
@@ -12,7 +13,7 @@ from PIL import Image
 
 from engine.cli import main
 from engine.errors import GANliftError
-from engine.images import save_image
+from engine.images import load_image, save_image
 from engine.synth import read_dataset, read_info, render_samples, save_preview, write_dataset
 
 
@@ -256,3 +257,59 @@ def test_the_preview_lays_out_its_columns(tmp_path) -> None:
     path = save_preview(batch, tmp_path / "grid.png", columns=2)
     with Image.open(path) as picture:
         assert picture.size == (2 * 18 + 2, 2 * 18 + 2)
+
+
+def test_synth_command_passes_its_size_seed_and_shard_size_to_the_set_and_preview(
+    tmp_path, capsys
+) -> None:
+    """The set and its preview are the renders of --seed on at --size, in --shard-size shards."""
+    out, preview = tmp_path / "cars", tmp_path / "grid.png"
+    code = main(
+        ["synth", "--category", "car", "--n", "2", "--size", "128", "--seed", "7",
+         "--shard-size", "1", "--out", str(out), "--preview", str(preview), "--device", "cpu"]
+    )  # fmt: skip
+    assert code == 0
+    info = json.loads((out / "synth.json").read_text())
+    assert (info["size"], info["first_seed"], info["shard_size"]) == (128, 7, 1)
+    assert len(list((out / "shards").glob("*.npz"))) == 2
+    assert read_dataset(out).seeds.tolist() == [7, 8]
+    expected = save_preview(render_samples("car", [7, 8], size=128), tmp_path / "expected.png")
+    assert torch.equal(load_image(preview), load_image(expected))
+
+
+def test_a_stopped_synth_command_exits_130_keeping_its_finished_shards(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """Ctrl-C ends synth with 130, the finished shards kept as a set of their own, no preview."""
+    polls = iter(range(100))
+
+    @contextlib.contextmanager
+    def stop_after_one_shard():
+        yield lambda: next(polls) >= 1
+
+    monkeypatch.setattr("engine.cli.synth.stop_on_signals", stop_after_one_shard)
+    out, preview = tmp_path / "faces", tmp_path / "grid.png"
+    code = main(
+        ["synth", "--category", "face", "--n", "3", "--shard-size", "1", "--batch-size", "1",
+         "--out", str(out), "--preview", str(preview), "--device", "cpu"]
+    )  # fmt: skip
+    assert code == 130
+    assert "holds the first 1 of 3" in capsys.readouterr().out
+    assert json.loads((out / "synth.json").read_text())["count"] == 1
+    assert not preview.exists()
+
+
+def test_synth_command_renders_at_most_batch_size_samples_at_once(tmp_path, monkeypatch) -> None:
+    """--batch-size bounds the samples rendered together (the memory one render takes)."""
+    rendered = []
+
+    def recording(category, seeds, **options):
+        rendered.append(len(seeds))
+        return render_samples(category, seeds, **options)
+
+    monkeypatch.setattr("engine.synth.dataset.render_samples", recording)
+    out = tmp_path / "faces"
+    command = ["synth", "--category", "face", "--n", "3", "--batch-size", "2", "--out", str(out)]
+    assert main([*command, "--device", "cpu"]) == 0
+    assert rendered == [2, 1]
+    assert read_dataset(out).seeds.tolist() == [0, 1, 2]

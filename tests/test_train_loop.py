@@ -23,6 +23,7 @@ from engine.errors import GANliftError
 from engine.stylegan2 import load_checkpoint, save_pt_checkpoint
 from engine.stylegan2.safe_pickle import load_torch_file
 from engine.stylegan2.training import TrainConfig, loop, train_gan
+from engine.stylegan2.training import data as training_data
 from engine.stylegan2.training.data import ImageFolder, to_model_images
 from engine.stylegan2.training.log import JsonlLog
 from engine.stylegan2.training.loop import STATE_FILE
@@ -666,3 +667,31 @@ def test_an_empty_out_is_refused(image_folder: Path, capsys) -> None:
     """Path("") is the current folder, which a run would fill."""
     assert main(["train-gan", "--data", str(image_folder), "--out", ""]) == 2
     assert "give --out a folder's name" in capsys.readouterr().err
+
+
+def test_a_training_command_stopped_while_reading_its_images_exits_130(
+    image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Ctrl-C during the image read ends train-gan with 130 and writes no run."""
+    monkeypatch.setattr(training_data, "READ_CHUNK", 1)
+
+    @contextlib.contextmanager
+    def stop_at_once():
+        yield lambda: True
+
+    monkeypatch.setattr("engine.cli.train.stop_on_signals", stop_at_once)
+    out = tmp_path / "run"
+    command = ["train-gan", "--data", str(image_folder), "--out", str(out), "--size", "16",
+               "--channels", "8,8,8", "--device", "cpu"]  # fmt: skip
+    assert main(command) == 130
+    assert "stopped: Stopped while reading the training images" in capsys.readouterr().out
+    assert not (out / STATE_FILE).exists()
+
+
+def test_compact_state_of_a_missing_file_says_there_is_no_state_there(tmp_path: Path, capsys):
+    """A missing state is named as missing, not as a damaged checkpoint, and nothing is written."""
+    missing, out = tmp_path / "none.pt", tmp_path / "out.pt"
+    assert main(["compact-state", str(missing), str(out)]) == 2
+    error = capsys.readouterr().err
+    assert f"There is no training state at {missing}; check the path." in error
+    assert "truncated" not in error and not out.exists()

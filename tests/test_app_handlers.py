@@ -4,6 +4,7 @@ rotation video, the viewer, and one-sentence errors."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 import functools
@@ -32,8 +33,9 @@ import launch
 from app import cars, display, model_tab, reconstruct, uploads, viewer_tab
 from app.display import DISPLAY_SIDE, LARGEST_DISPLAY_SIDE
 from app.inputs import MAX_SEED
-from app.models import resolve_model, resolve_preset
+from app.models import ModelChoice, resolve_model, resolve_preset
 from app.session import AppContext, Session
+from app.settings import AppSettings
 from app.ui import build_app
 from app.viewer import Open3DViewer, TorchViewer, probe_open3d_offscreen
 from bench.load import free_port
@@ -152,6 +154,21 @@ def test_the_examples_follow_the_loaded_models_category(
     session = Session(context)
     model_tab.load_model(session, str(tmp_path / "default-car.safetensors"), "auto")
     assert follow.fn(session).raw_samples == [[str(examples / f"car-{n}.png")] for n in (1, 2)]
+
+
+def test_examples_are_the_categorys_images_whatever_their_suffix_s_case(tmp_path: Path) -> None:
+    """A category's examples are its image files (.JPG too), else every image of the folder."""
+    for name in ("face-2.png", "face-1.JPG", "car-1.webp", "face-notes.txt", "facet-1.png"):
+        (tmp_path / name).write_bytes(b"")
+    settings = AppSettings(examples_dir=tmp_path)
+    face = ModelChoice("default-face", tmp_path / "face.pt", "default-face")
+    assert model_tab.example_images(settings, face) == [
+        str(tmp_path / name) for name in ("face-1.JPG", "face-2.png")
+    ]
+    other = ModelChoice("mine", tmp_path / "mine.pt", None)
+    assert model_tab.example_images(settings, other) == [
+        str(tmp_path / name) for name in ("car-1.webp", "face-1.JPG", "face-2.png", "facet-1.png")
+    ]
 
 
 FREE_PORT = ("--port", str(free_port()))
@@ -436,6 +453,16 @@ def test_reconstruct_shows_every_factor_and_reports_stages(context: AppContext) 
     assert np.array_equal(outputs.view, first)  # what the first slider move goes on from
 
 
+def test_a_drawn_sample_is_lifted_as_drawn_without_framing(
+    reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
+) -> None:
+    """A sample is taken as the GAN drew it: no crop nor framing is noted for it."""
+    session, outputs = reconstructed
+    assert session.input.latent is not None and session.input.framing == ""
+    assert "**Input:** GAN sample, seed 3 · " in outputs.status
+    assert torch.equal(session.require_recovery().image.cpu(), session.input.image)
+
+
 def test_reconstruct_inverts_uploads(context: AppContext, tmp_path: Path) -> None:
     noise = np.random.default_rng(0).integers(0, 256, (40, 48, 3), np.uint8)
     Image.fromarray(noise).save(tmp_path / "photo.png")
@@ -644,6 +671,23 @@ def test_closing_or_reloading_a_page_stops_its_run(context: AppContext) -> None:
         assert stopped()
 
 
+def test_closing_a_page_ends_its_rotation_video_with_the_frames_made_so_far(
+    context: AppContext,
+) -> None:
+    """A rotation video registers its page too: the page's unload stops it early."""
+    session = Session(context)
+    reconstruct.sample(session, 5)
+    reconstruct.reconstruct(session, "fast", ProgressRecorder())
+    page = SimpleNamespace(session_hash="video-page")
+
+    def close_after_three(progress: tuple[int, int], desc: str | None = None) -> None:
+        if progress[0] == 3:
+            context.pages.closed(page.session_hash)
+
+    path = reconstruct.rotation_video(session, 0, 0, 0, 0.5, 0.5, False, close_after_three, page)
+    assert 3 <= iio.imread(path).shape[0] < reconstruct.VIDEO_FRAMES
+
+
 def test_stop_during_an_uploads_inversion_keeps_nothing(
     context: AppContext, tmp_path: Path
 ) -> None:
@@ -781,6 +825,38 @@ def test_viewer_renders_the_mesh_from_orbit_sliders(
     assert not np.array_equal(front, side)
 
 
+def test_only_a_desktop_app_opens_the_mesh_in_a_native_window(monkeypatch) -> None:
+    """`show_mesh` opens the GLB in Open3D's window with --desktop, and never without it."""
+    opened: list[str] = []
+    monkeypatch.setattr(viewer_tab, "open_desktop_window", opened.append)
+    monkeypatch.setattr(viewer_tab, "export_mesh", lambda session, suffix: [f"mesh{suffix}"])
+    monkeypatch.setattr(viewer_tab, "orbit", lambda session, *view: view)
+    for desktop in (False, True):
+        session = SimpleNamespace(context=SimpleNamespace(settings=AppSettings(desktop=desktop)))
+        assert viewer_tab.show_mesh(session, 10, 20, 3) == ("mesh.glb", (10, 20, 3))
+        assert opened == (["mesh.glb"] if desktop else [])
+
+
+def test_the_orbit_view_passes_each_slider_to_its_own_camera_angle() -> None:
+    """`orbit` hands the azimuth, elevation and distance sliders to the viewer as such."""
+    seen: list[dict] = []
+    mesh = object()
+
+    def render(shown: object, **view: float) -> str:
+        assert shown is mesh
+        seen.append(view)
+        return "picture"
+
+    session = SimpleNamespace(
+        action=lambda *args, **options: contextlib.nullcontext(),
+        mesh=lambda: mesh,
+        context=SimpleNamespace(viewer=SimpleNamespace(render=render)),
+    )
+    assert viewer_tab.orbit(session, 60, 10, "2.5") == "picture"
+    size = viewer_tab.VIEW_SIZE
+    assert seen == [{"azimuth": 60, "elevation": 10, "distance": 2.5, "size": size}]
+
+
 def test_user_errors_are_one_sentence_gr_errors(context: AppContext, tmp_path: Path) -> None:
     session = Session(context)
     bad = tmp_path / "holiday.png"
@@ -862,6 +938,18 @@ def test_the_log_has_a_line_per_action_not_per_slider_step(
         "sample refused",
         f"sample took {session.timings['sample']:.3f} s",
     ]
+
+
+def test_the_orbit_slider_logs_no_line_per_step(
+    reconstructed: tuple[Session, reconstruct.ReconstructOutputs],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Dragging the 3D viewer's orbit sliders is no news in the log, as the live view's is not."""
+    session, _ = reconstructed
+    with caplog.at_level(logging.INFO, logger="ganlift.app"):
+        for azimuth in (5, 10):
+            viewer_tab.orbit(session, azimuth, 0, 2.2)
+    assert [record.getMessage() for record in caplog.records] == []
 
 
 def test_shown_pictures_offer_no_share_button(context: AppContext) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -268,3 +269,80 @@ def test_a_renderer_whose_parent_is_already_gone_ends_at_once() -> None:
         )  # fmt: skip
     assert outputs["child"].returncode == 0 and outputs["child"].stdout.strip() == "alive"
     assert outputs["orphan"].returncode == 0 and "alive" not in outputs["orphan"].stdout
+
+
+def test_engine_render_draws_the_mesh_on_a_white_background() -> None:
+    """`TorchViewer` leaves pixels the mesh does not cover white, and shades the covered ones."""
+    picture = TorchViewer().render(tetrahedron(), **VIEW)
+    assert picture.shape == (48, 48, 3) and picture.dtype == np.uint8
+    assert (picture[0, 0] == 255).all() and (picture[-1, -1] == 255).all()
+    inside = covered(picture)
+    assert 0.05 < inside.mean() < 0.9
+    assert np.median(picture[inside]) <= round(0.3 * 255) + 1  # grey 0.3, dimmed by its light
+
+
+class _AnsweringChild:
+    """Stands in for the renderer process: alive until stopped, and records how it ends."""
+
+    pid = 12345
+
+    def __init__(self) -> None:
+        self.ended = False
+
+    def is_alive(self) -> bool:
+        return not self.ended
+
+    def join(self, timeout: float | None = None) -> None:
+        self.ended = True
+
+    def kill(self) -> None:
+        self.ended = True
+
+
+def test_a_child_that_answers_an_error_is_stopped_and_engine_render_draws_the_frame(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ("error", message) answer is no picture: it is logged, the child stopped, and
+    `TorchViewer` draws the frame."""
+    viewer = Open3DViewer()
+    child = _AnsweringChild()
+    pipe, child_end = multiprocessing.Pipe()
+
+    def start_child() -> None:
+        viewer._child, viewer._pipe = child, pipe
+        child_end.send(("error", "ValueError: no renderer"))
+
+    monkeypatch.setattr(viewer, "_start_child", start_child)
+    mesh = tetrahedron()
+    with caplog.at_level(logging.WARNING, logger="ganlift.app"):
+        picture = viewer.render(mesh, **VIEW)
+    assert np.array_equal(picture, TorchViewer().render(mesh, **VIEW))
+    assert "failed (ValueError: no renderer)" in caplog.text
+    assert child.ended and viewer.child_pid is None
+    child_end.close()
+    viewer.close()
+
+
+def test_a_child_that_died_between_frames_is_replaced_before_the_next_frame(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A child found dead when a frame is asked for is replaced at once: the fresh child
+    draws that frame, with no failure logged."""
+    viewer = Open3DViewer()
+    dead, dead_pipe = _AnsweringChild(), multiprocessing.Pipe()[0]  # its other end is gone
+    dead.ended = True
+    viewer._child, viewer._pipe = dead, dead_pipe
+    fresh = _AnsweringChild()
+    pipe, child_end = multiprocessing.Pipe()
+    frame = np.full((48, 48, 3), 7, np.uint8)
+
+    def start_child() -> None:
+        viewer._child, viewer._pipe = fresh, pipe
+        child_end.send(("image", frame))
+
+    monkeypatch.setattr(viewer, "_start_child", start_child)
+    with caplog.at_level(logging.WARNING, logger="ganlift.app"):
+        assert np.array_equal(viewer.render(tetrahedron(), **VIEW), frame)
+    assert "failed" not in caplog.text and viewer._child is fresh
+    child_end.close()
+    viewer.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import re
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
@@ -236,6 +238,23 @@ def test_a_job_the_cap_stops_before_it_has_anything_says_which_cap(tiny, tmp_pat
     reconstruct.load_input(session, photo)  # an upload is inverted first
     with pytest.raises(gr.Error, match=r"stopped at the time limit of 1e-09 s; use the fast"):
         reconstruct.reconstruct(session, "fast")
+
+
+def test_a_video_the_cap_cuts_short_is_kept_and_says_which_cap(tiny, monkeypatch) -> None:
+    """A rotation video stopped by the time cap after some frames keeps them, with a toast
+    saying the cap stopped it (not the visitor)."""
+    session = session_with(tiny, job_seconds=60)
+    reconstruct.sample(session, 1)
+    reconstruct.reconstruct(session, "fast")
+    times = iter([0.0] * 4)  # the guard's start, then three frames within the cap
+
+    def clock() -> float:
+        return next(times, 1e6)
+
+    monkeypatch.setattr(reconstruct, "JobGuard", functools.partial(JobGuard, clock=clock))
+    with pytest.warns(UserWarning, match="stopped at the time limit of 60 s"):
+        path = reconstruct.rotation_video(session, 0, 0, 0, 0.5, 0.5, False)
+    assert 1 <= iio.imread(path).shape[0] < reconstruct.VIDEO_FRAMES
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="Windows has no open-file limit to raise")

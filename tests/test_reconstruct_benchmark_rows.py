@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -159,13 +160,19 @@ def test_rows_start_from_the_models_given_networks_as_reconstruct_does(
     assert [steps for _, steps in calls] == [expected.prior_steps, PRESET.prior_steps]
 
 
+def _tiny_gan2shape_files(folder: Path) -> tuple[Path, Path]:
+    """A tiny GAN checkpoint and the tiny preset's JSON file, for `bench shape --gan2shape`."""
+    checkpoint = tiny_checkpoint(
+        folder / "tiny.safetensors", SIZE, channels={4: 16, 8: 16, 16: 8, 32: 8}, n_mlp=2
+    )
+    preset_file = folder / "tiny-preset.json"
+    preset_file.write_text(PRESET.to_json())
+    return checkpoint, preset_file
+
+
 def test_bench_shape_command_scores_gan2shape_rows(tmp_path, capsys) -> None:
     """`bench shape --gan2shape CKPT --preset FILE` adds the full-quality rows to the table."""
-    checkpoint = tiny_checkpoint(
-        tmp_path / "tiny.safetensors", SIZE, channels={4: 16, 8: 16, 16: 8, 32: 8}, n_mlp=2
-    )
-    preset_file = tmp_path / "tiny-preset.json"
-    preset_file.write_text(PRESET.to_json())
+    checkpoint, preset_file = _tiny_gan2shape_files(tmp_path)
     code = main(
         ["bench", "shape", "--n", "2", "--train-samples", "2", "--gan2shape", str(checkpoint),
          "--preset", str(preset_file), "--device", "cpu"]
@@ -213,11 +220,7 @@ def test_bench_shape_command_scores_the_gan2shape_qualities_asked_for(
         yield SimpleNamespace(names=[])
 
     monkeypatch.setattr("engine.cli.synth.gan2shape_rows", recorded)
-    checkpoint = tiny_checkpoint(
-        tmp_path / "tiny.safetensors", SIZE, channels={4: 16, 8: 16, 16: 8, 32: 8}, n_mlp=2
-    )
-    preset_file = tmp_path / "tiny-preset.json"
-    preset_file.write_text(PRESET.to_json())
+    checkpoint, preset_file = _tiny_gan2shape_files(tmp_path)
     code = main(
         ["bench", "shape", "--n", "1", "--train-samples", "1", "--gan2shape", str(checkpoint),
          "--preset", str(preset_file), *quality, "--device", "cpu"]

@@ -7,7 +7,12 @@ import json
 import pytest
 import torch
 
-from engine.benchmarks import DEPTH_PREDICTORS, register_depth_predictor, run_shape_benchmark
+from engine.benchmarks import (
+    DEPTH_PREDICTORS,
+    ShapeBenchmarkResult,
+    register_depth_predictor,
+    run_shape_benchmark,
+)
 from engine.benchmarks.shape import (
     DepthPrediction,
     ShapeBenchmarkSettings,
@@ -165,3 +170,10 @@ def test_bench_command_scores_the_test_seeds_it_is_given(tmp_path, capsys) -> No
     saved = json.loads(out.read_text())
     assert (saved["category"], saved["first_seed"], saved["count"]) == ("car", first, 1)
     assert f"(seeds {first}..{first})" in capsys.readouterr().out
+
+
+def test_the_table_prints_each_row_s_means_and_spreads() -> None:
+    """The SIDE column is 100 × SIDE's mean ± std, the MAD column MAD's mean ± std."""
+    row = ShapeScores("x", side=[0.01, 0.03], mad=[10.0, 30.0])
+    line = ShapeBenchmarkResult("face", 32, 7, 2, [row]).table().splitlines()[-1]
+    assert line.split() == ["x", "2.000", "±", "1.414", "20.00", "±", "14.14"]

@@ -159,22 +159,10 @@ def main() -> None:
     )
 
     samples = sample(model, count, seed=HELD_OUT_SEED)
-    wplus = generator.mean_latent(64).repeat(count, generator.num_ws, 1)
-    reference, _ = timed(lambda: generator.synthesis(wplus))
-    frame, _ = timed(set_camera, model, samples, azimuth=90.0, elevation=10.0)
-    print(f"reference: G forward at batch {count}: {reference:.3f} s")
-    print(f"set_camera at batch {count}: {frame:.3f} s (ratio {frame / reference:.2f})")
+    report_speed(model, samples)
 
     azimuths = [float(a) for a in torch.arange(0.0, 360.0, args.azimuth_step)]
-    errors = camera_control_errors(model, samples, azimuths, read=read_by_network)  # [A, N]
-    labeller_errors = camera_control_errors(model, samples, azimuths, read=read_by_labeller)
-    print("\ncamera control: |requested - read| azimuth, degrees (goal: median <= 10)")
-    print(f"{'requested':>10}{'inverse graphics':>18}{'labeller':>10}")
-    for azimuth, ours, theirs in zip(azimuths, errors, labeller_errors, strict=True):
-        ours, theirs = float(ours.quantile(0.5)), float(theirs.quantile(0.5))
-        print(f"{azimuth:10.0f}{ours:18.1f}{theirs:10.1f}")
-    print(f"{'all':>10}  inverse graphics: {summary(errors)}")
-    print(f"{'':>10}  labeller:         {summary(labeller_errors)}")
+    report_camera_control(model, samples, azimuths, read_by_network, read_by_labeller)
 
     renders, truth = known_camera_renders(count, size=generator.config.size)
     network = model.inverse_graphics
@@ -209,6 +197,37 @@ def main() -> None:
     )
     if figures is not None:
         draw_figures(model, samples, sources, azimuths, figures)
+
+
+def report_speed(model: StyleGANR, samples: Sample) -> None:
+    """Print set_camera's time on the samples beside the reference, one generator forward pass
+    on a batch of the same size, and their ratio."""
+    generator, count = model.generator, len(samples.image)
+    wplus = generator.mean_latent(64).repeat(count, generator.num_ws, 1)
+    reference, _ = timed(lambda: generator.synthesis(wplus))
+    frame, _ = timed(set_camera, model, samples, azimuth=90.0, elevation=10.0)
+    print(f"reference: G forward at batch {count}: {reference:.3f} s")
+    print(f"set_camera at batch {count}: {frame:.3f} s (ratio {frame / reference:.2f})")
+
+
+def report_camera_control(
+    model: StyleGANR,
+    samples: Sample,
+    azimuths: list[float],
+    read_by_network: Reader,
+    read_by_labeller: Reader,
+) -> None:
+    """Print |requested − read| azimuth per requested azimuth and over all, as the inverse
+    graphics network and the labeller each read the turned samples."""
+    errors = camera_control_errors(model, samples, azimuths, read=read_by_network)  # [A, N]
+    labeller_errors = camera_control_errors(model, samples, azimuths, read=read_by_labeller)
+    print("\ncamera control: |requested - read| azimuth, degrees (goal: median <= 10)")
+    print(f"{'requested':>10}{'inverse graphics':>18}{'labeller':>10}")
+    for azimuth, ours, theirs in zip(azimuths, errors, labeller_errors, strict=True):
+        ours, theirs = float(ours.quantile(0.5)), float(theirs.quantile(0.5))
+        print(f"{azimuth:10.0f}{ours:18.1f}{theirs:10.1f}")
+    print(f"{'all':>10}  inverse graphics: {summary(errors)}")
+    print(f"{'':>10}  labeller:         {summary(labeller_errors)}")
 
 
 def report_reprojection(model: StyleGANR, count: int, segment: Segmenter, read: Reader) -> None:

@@ -512,3 +512,47 @@ def test_gan2shape_scores_the_shape_rows_on_as_many_renders_as_asked(monkeypatch
     assert (calls["category"], calls["n"], calls["size"], calls["q"]) == ("car", 3, 32, ("full",))
     assert calls["methods"] == ["const. null depth", "ellipsoid prior", "prior", "GAN2Shape full"]
     assert capsys.readouterr().out.endswith("table\nGAN2Shape full: 4.0 s per image\n")
+
+
+def test_styleganr_speed_is_set_camera_over_a_forward_pass_at_the_same_batch(
+    monkeypatch, capsys
+) -> None:
+    """bench.styleganr's ratio: set_camera's best time over the generator's on as many codes as
+    there are samples."""
+    batches = []
+
+    def synthesis(wplus: torch.Tensor) -> torch.Tensor:
+        batches.append(wplus.shape[0])
+        return wplus
+
+    generator = SimpleNamespace(
+        mean_latent=lambda n: torch.zeros(1, 4), num_ws=3, synthesis=synthesis
+    )
+    samples = SimpleNamespace(image=torch.zeros(5, 3, 8, 8))
+    monkeypatch.setattr(bench.styleganr, "set_camera", lambda *args, **kwargs: None)
+    clock = FakeClock(spans([3.0, 2.0, 4.0, 5.0, 6.0, 7.0]))  # reference runs, then set_camera's
+    monkeypatch.setattr(bench.styleganr, "time", clock)
+    bench.styleganr.report_speed(SimpleNamespace(generator=generator), samples)
+    assert batches == [5, 5, 5]
+    printed = capsys.readouterr().out
+    assert "G forward at batch 5: 2.000 s" in printed and "5.000 s (ratio 2.50)" in printed
+
+
+def test_styleganr_camera_control_columns_are_each_reader_s(monkeypatch, capsys) -> None:
+    """The inverse graphics column holds the network reader's errors, the labeller's its own."""
+
+    def by_network(*args):
+        return None
+
+    def by_labeller(*args):
+        return None
+
+    errors = {by_network: 1.0, by_labeller: 5.0}
+    monkeypatch.setattr(
+        bench.styleganr,
+        "camera_control_errors",
+        lambda model, samples, azimuths, read: torch.full((len(azimuths), 4), errors[read]),
+    )
+    bench.styleganr.report_camera_control(None, None, [0.0, 90.0], by_network, by_labeller)
+    rows = capsys.readouterr().out.splitlines()[3:5]
+    assert [row.split() for row in rows] == [["0", "1.0", "5.0"], ["90", "1.0", "5.0"]]

@@ -111,6 +111,19 @@ def generator(model: StyleGANR) -> Generator:
     return model.generator
 
 
+def _saved_with_its_gan(model: StyleGANR, path: Path, **options: object) -> Path:
+    """`model` saved at `path` with its generator saved beside it, as the file records."""
+    checkpoint = save_checkpoint(path.parent / "gan", model.generator)
+    return save_styleganr(replace(model, generator_path=str(checkpoint)), path, **options)
+
+
+def _tiny_labeller_file(folder: Path) -> Path:
+    """A view labeller trained one step on plain 16-px renders, saved in `folder`."""
+    config = LabellerConfig(image_size=16, width=4, steps=1, batch_size=2, augment=False)
+    train_view_labeller(config, state_path=folder / "labeller.pt", image_size=16)
+    return folder / "labeller.pt"
+
+
 def _codes(count: int, seed: int) -> StyleCodes:
     rng = torch.Generator().manual_seed(seed)
     return StyleCodes(
@@ -853,10 +866,7 @@ def test_cli_runs_end_to_end_and_errors_are_one_line(model, tmp_path, capsys) ->
 
 
 def test_a_shipped_models_views_and_inverse_network_start_a_retraining(model, tmp_path) -> None:
-    checkpoint = save_checkpoint(tmp_path / "gan", model.generator)
-    shipped = save_styleganr(
-        replace(model, generator_path=str(checkpoint)), tmp_path / "m.pt", half=True
-    )
+    shipped = _saved_with_its_gan(model, tmp_path / "m.pt", half=True)
     views = tmp_path / "views.safetensors"
     assert main(["styleganr", "export-views", "--model", str(shipped), "--out", str(views)]) == 0
     assert torch.equal(load_view_codes(views).codes, model.views.codes)
@@ -959,8 +969,7 @@ def test_export_bundles_the_segmenter_and_photos_are_then_read_by_outline(model,
     labeller_file = tmp_path / "labeller.pt"
     config = LabellerConfig(image_size=16, width=4, steps=1, batch_size=2, checkpoint_every=1)
     segmenter = train_view_labeller(config, state_path=labeller_file, image_size=16)
-    checkpoint = save_checkpoint(tmp_path / "gan", model.generator)
-    save_styleganr(replace(model, generator_path=str(checkpoint)), tmp_path / "model.pt")
+    _saved_with_its_gan(model, tmp_path / "model.pt")
     arguments = ["--model", str(tmp_path / "model.pt"), "--segmenter", str(labeller_file)]
     shipped_file = tmp_path / "shipped.pt"
     assert main(["styleganr", "export", *arguments, "--out", str(shipped_file)]) == 0
@@ -1675,8 +1684,7 @@ def test_hand_label_cli_records_the_bins_and_elevation_given(model, tmp_path) ->
 
 def test_set_camera_and_swap_cli_draw_what_the_library_draws(model, tmp_path) -> None:
     """Each row is sample | edited sample, with the camera, seeds and part given."""
-    checkpoint = str(save_checkpoint(tmp_path / "gan", model.generator))
-    model_file = save_styleganr(replace(model, generator_path=checkpoint), tmp_path / "m.pt")
+    model_file = _saved_with_its_gan(model, tmp_path / "m.pt")
     loaded = load_styleganr(model_file)
     common = ["--model", str(model_file), "--seed", "2", "--count", "2"]
     camera, swapped = tmp_path / "camera.png", tmp_path / "swap.png"
@@ -1726,9 +1734,7 @@ def test_train_inverse_on_a_gan_passes_its_pairs_and_discriminator_loss_on(tmp_p
     views = sample_view_codes(generator, 2, num_view_layers=2, seed=0)
     views.cameras = torch.tensor([[0.0, 10.0, 1.0], [90.0, 10.0, 1.0]])
     save_view_codes(views, tmp_path / "views.safetensors")
-    labeller = tmp_path / "labeller.pt"
-    config = LabellerConfig(image_size=16, width=4, steps=1, batch_size=2, augment=False)
-    train_view_labeller(config, state_path=labeller, image_size=16)
+    labeller = _tiny_labeller_file(tmp_path)
     given = {}
     monkeypatch.setattr(
         "engine.cli.styleganr.train_inverse_graphics",
@@ -1765,8 +1771,7 @@ def test_train_mapping_cli_passes_its_settings_and_records_the_gan_by_absolute_p
 
 def test_export_cli_writes_the_networks_in_float16(model, tmp_path) -> None:
     """export ships half-precision networks that read back as a float32 model."""
-    checkpoint = str(save_checkpoint(tmp_path / "gan", model.generator))
-    model_file = save_styleganr(replace(model, generator_path=checkpoint), tmp_path / "m.pt")
+    model_file = _saved_with_its_gan(model, tmp_path / "m.pt")
     exported = tmp_path / "exported.pt"
     assert main(["styleganr", "export", "--model", str(model_file), "--out", str(exported)]) == 0
     stored = torch.load(exported, weights_only=True)["inverse_graphics"]["state"]
@@ -1782,9 +1787,7 @@ def test_view_layers_cli_measures_its_pairs_and_seed_through_the_labeller(
     """view-layers prints and draws the analysis of --pairs pairs of --seed, the view read as
     the --labeller's silhouettes."""
     checkpoint = save_checkpoint(tmp_path / "gan", model.generator)
-    labeller = tmp_path / "labeller.pt"
-    config = LabellerConfig(image_size=16, width=4, steps=1, batch_size=2, augment=False)
-    train_view_labeller(config, state_path=labeller, image_size=16)
+    labeller = _tiny_labeller_file(tmp_path)
     figure = tmp_path / "layers.png"
     assert main(["styleganr", "view-layers", "--checkpoint", str(checkpoint), "--out", str(figure),
                  "--pairs", "3", "--seed", "4", "--labeller", str(labeller)]) == 0  # fmt: skip

@@ -670,3 +670,12 @@ def test_a_finished_run_leaves_its_networks_frozen(full) -> None:
     it build no autograd graphs)."""
     recovery, _ = full
     assert not any(parameter.requires_grad for parameter in recovery.state.networks.parameters())
+
+
+@pytest.mark.parametrize("polls", [1, 3])  # in the prior fit; in step 1
+def test_a_run_stopped_mid_phase_leaves_its_networks_frozen(gan, polls) -> None:
+    """A stop inside a phase's iterations freezes the networks as a finished run does (a resumed
+    run turns on the gradients of the phase's own networks again)."""
+    stopped = run(gan, should_stop=_stop_after(polls))
+    assert stopped.state.iteration > 0
+    assert not any(parameter.requires_grad for parameter in stopped.state.networks.parameters())

@@ -251,18 +251,20 @@ def _run_phase(
         load_optimizer_state(optimizer, state.optimizer, "The run's saved state", "start it again")
     name = phase.describe(preset.num_stages)
     loss_of = _phase_loss(state, context, phase)
-    for iteration in range(state.iteration, phase.length):
-        if should_stop is not None and should_stop():
-            state.optimizer = optimizer.state_dict()
-            return True
-        loss = loss_of()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        state.iteration = iteration + 1
-        if progress is not None:
-            progress(start + state.iteration, total, f"{name}: loss {float(loss.detach()):.4f}")
-    networks.requires_grad_(False)
+    try:
+        for iteration in range(state.iteration, phase.length):
+            if should_stop is not None and should_stop():
+                state.optimizer = optimizer.state_dict()
+                return True
+            loss = loss_of()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            state.iteration = iteration + 1
+            if progress is not None:
+                progress(start + state.iteration, total, f"{name}: loss {float(loss.detach()):.4f}")
+    finally:  # stopped or failed too: views and meshes of the state build no autograd graphs
+        networks.requires_grad_(False)
     state.optimizer = None
     if phase.step != 2:
         return False

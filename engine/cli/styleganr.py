@@ -82,7 +82,14 @@ MAX_SYNTHETIC_SIZE = 1024
 _STEPS_TYPE = at_least(1, maximum=MAX_STEPS)
 _SIZE_TYPE = at_least(MIN_SIZE, maximum=MAX_SYNTHETIC_SIZE)
 _STEPS_HELP = "steps in all (%(default)s)"
-_SIZE_HELP = "synthetic image size (%(default)s)"
+
+
+def _size_help(input_size: int) -> str:
+    """Help for a trainer's --size: the render size, not the size its network reads."""
+    return (
+        f"size the synthetic training cars are rendered at (the network resizes them to its "
+        f"{input_size}-px input) (%(default)s)"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -159,7 +166,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     labeller.add_argument(
         "--steps", type=_STEPS_TYPE, default=LabellerConfig.steps, help=_STEPS_HELP
     )
-    labeller.add_argument("--size", type=_SIZE_TYPE, default=64, help=_SIZE_HELP)
+    labeller.add_argument(
+        "--size", type=_SIZE_TYPE, default=64, help=_size_help(LabellerConfig.image_size)
+    )
     labeller.add_argument(
         "--learning-rate",
         type=float,
@@ -210,7 +219,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=InverseGraphicsTrainConfig.batch_size,
         help="view pairs per step (%(default)s)",
     )
-    inverse.add_argument("--size", type=_SIZE_TYPE, default=64, help=_SIZE_HELP)
+    inverse.add_argument(
+        "--size",
+        type=_SIZE_TYPE,
+        default=64,
+        help="with --synthetic: " + _size_help(InverseGraphicsConfig.image_size),
+    )
     inverse.add_argument(
         "--init-from",
         help="start a new run from this StyleGAN-R model's inverse graphics network "

@@ -81,7 +81,7 @@ class LabellerConfig:
         if self.image_size < MIN_SIZE:  # 8 built a Linear of no inputs
             raise GANliftError(
                 f"The view labeller's image_size must be at least {MIN_SIZE} (it halves its "
-                f"input four times), got {self.image_size}; fix --size."
+                f"input four times), got {self.image_size}; give {MIN_SIZE} or more."
             )
         check_run_counts(self)
         if not 0 < self.learning_rate <= 1:  # 1e30 trained to nan weights

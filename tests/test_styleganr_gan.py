@@ -658,7 +658,8 @@ def test_training_settings_that_cannot_train_are_refused() -> None:
         MappingTrainConfig(warmup_steps=-1)
     assert MappingTrainConfig(warmup_steps=0, steps=1).warmup_steps == 0
     counts = "steps, batch size and checkpoint_every must be at least 1, got "
-    with pytest.raises(GANliftError, match=r"image_size must be at least 16 .*, got 8; give 16 or more"):
+    too_small = r"image_size must be at least 16 .*, got 8; give 16 or more"
+    with pytest.raises(GANliftError, match=too_small):
         LabellerConfig(image_size=8)
     for config in (LabellerConfig, InverseGraphicsTrainConfig, MappingTrainConfig):
         with pytest.raises(GANliftError, match=f"{counts}4, 0 and 500"):

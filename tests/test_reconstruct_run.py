@@ -755,3 +755,24 @@ def test_reconstruct_given_a_raw_image_says_to_prepare_it(model, tmp_path: Path)
     with pytest.raises(GANliftError, match=r"got a Tensor; call model\.prepare first\.$"):
         reconstruct(model, image, out_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("flags", "bf16"), [([], True), (["--fp32"], False)])
+def test_pretraining_takes_bfloat16_as_reconstruct_does(
+    checkpoint_files, tmp_path, monkeypatch, flags: list[str], bf16: bool
+) -> None:
+    """gan2shape-pretrain runs under bfloat16 where the device has it, unless --fp32."""
+    command = importlib.import_module("engine.cli.reconstruct")
+    asked: list[bool] = []
+
+    def record(*args, **kwargs):
+        asked.append(kwargs["bf16"])
+        raise GANliftError("recorded")
+
+    monkeypatch.setattr(command, "bf16_supported", lambda device: True)
+    monkeypatch.setattr(command, "pretrain", record)
+    arguments = ["gan2shape-pretrain", "--ckpt", str(checkpoint_files["checkpoint"]), "--preset",
+                 str(checkpoint_files["preset"]), "--out", str(tmp_path / "n.safetensors"),
+                 "--device", "cpu", *flags]  # fmt: skip
+    assert main(arguments) == 2
+    assert asked == [bf16]

@@ -378,7 +378,7 @@ def test_fp32_turns_bfloat16_off_where_the_device_has_it(
         asked.append(kwargs["bf16"])
         return BatchReport(path=None, outcomes=[])
 
-    monkeypatch.setattr(batch_cli, "bf16_supported", lambda device: True)
+    monkeypatch.setattr("engine.cli.reconstruct.bf16_supported", lambda device: True)
     monkeypatch.setattr(batch_cli, "reconstruct_batch", record)
     arguments = [word for word in cli_arguments(inputs, tmp_path / "out") if word != "--fp32"]
     assert main([*arguments, *flags]) == 0

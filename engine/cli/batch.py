@@ -14,6 +14,7 @@ from engine.cli.arguments import INTERRUPTED
 from engine.cli.reconstruct import (
     add_model_options,
     add_output_options,
+    bf16_wanted,
     load_model_from_args,
     note_fast_start,
     output_settings,
@@ -23,7 +24,6 @@ from engine.errors import GANliftError
 from engine.gan2shape.pipeline import QUALITIES
 from engine.limits import PHOTO_CAPS, add_limit_arguments, limits_from_arguments
 from engine.progress import stop_on_signals, tqdm_progress
-from engine.stylegan2 import bf16_supported
 
 SOME_FAILED = 3
 """Exit status of a batch in which some images failed (each with its reason in the report): not
@@ -90,7 +90,7 @@ def run_batch(args: argparse.Namespace) -> int:
         report = reconstruct_batch(
             model, images, args.out, image_folder=args.images, quality=args.quality,
             settings=settings, limits=limits, device=device,
-            bf16=not args.fp32 and bf16_supported(device), progress=progress,
+            bf16=bf16_wanted(args, device), progress=progress,
             should_stop=should_stop,
         )  # fmt: skip
     if report.path is None:

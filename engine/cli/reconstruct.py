@@ -226,7 +226,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         try:
             run = reconstruct(
                 model, prepared, out_dir=args.out, quality=args.quality, latent=latent,
-                device=device, bf16=not args.fp32 and bf16_supported(device),
+                device=device, bf16=bf16_wanted(args, device),
                 progress=progress, should_stop=should_stop,
             )  # fmt: skip
         except StoppedEarly as stopped:
@@ -275,7 +275,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         result = pretrain(
             model.generator, model.discriminator, preset=model.preset, out=args.out,
             config=config, resume=args.resume, device=device,
-            bf16=not args.fp32 and bf16_supported(device), progress=progress, should_stop=stop,
+            bf16=bf16_wanted(args, device), progress=progress, should_stop=stop,
         )  # fmt: skip
         if not current_process_group().is_main:
             return 0
@@ -381,6 +381,12 @@ def add_model_options(
     add_device_option(parser)
     if autocast:
         parser.add_argument("--fp32", action="store_true", help="never use bfloat16 autocast")
+
+
+def bf16_wanted(args: argparse.Namespace, device: torch.device) -> bool:
+    """Whether a command with `add_model_options`' --fp32 runs under bfloat16 autocast: unless
+    --fp32 says not to, wherever `device` has bfloat16."""
+    return not args.fp32 and bf16_supported(device)
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:

@@ -450,22 +450,30 @@ def test_command_lifts_a_photo_and_writes_the_outputs(checkpoint_files, tmp_path
 
 
 @pytest.mark.parametrize(("flags", "bf16"), [([], True), (["--fp32"], False)])
+@pytest.mark.parametrize("command", ["reconstruct", "gan2shape-pretrain"])
 def test_fp32_turns_bfloat16_off_where_the_device_has_it(
-    checkpoint_files, tmp_path, monkeypatch, flags: list[str], bf16: bool
+    checkpoint_files, tmp_path, monkeypatch, command: str, flags: list[str], bf16: bool
 ) -> None:
-    command = importlib.import_module("engine.cli.reconstruct")
+    """reconstruct and gan2shape-pretrain run under bfloat16 where the device has it, unless
+    --fp32."""
+    module = importlib.import_module("engine.cli.reconstruct")
     asked: list[bool] = []
 
     def record(*args, **kwargs):
         asked.append(kwargs["bf16"])
-        raise StoppedEarly("recorded")
+        raise GANliftError("recorded")
 
-    monkeypatch.setattr(command, "bf16_supported", lambda device: True)
-    monkeypatch.setattr(command, "reconstruct", record)
-    arguments = ["reconstruct", str(checkpoint_files["image"]), "--ckpt",
-                 str(checkpoint_files["checkpoint"]), "--preset", str(checkpoint_files["preset"]),
-                 "--out", str(tmp_path), "--device", "cpu", *flags]  # fmt: skip
-    assert main(arguments) == 130
+    monkeypatch.setattr(module, "bf16_supported", lambda device: True)
+    monkeypatch.setattr(module, "reconstruct", record)
+    monkeypatch.setattr(module, "pretrain", record)
+    files = checkpoint_files
+    given = {
+        "reconstruct": [str(files["image"]), "--out", str(tmp_path)],
+        "gan2shape-pretrain": ["--out", str(tmp_path / "n.safetensors")],
+    }[command]
+    arguments = [command, *given, "--ckpt", str(files["checkpoint"]), "--preset",
+                 str(files["preset"]), "--device", "cpu", *flags]  # fmt: skip
+    assert main(arguments) == 2
     assert asked == [bf16]
 
 
@@ -755,24 +763,3 @@ def test_reconstruct_given_a_raw_image_says_to_prepare_it(model, tmp_path: Path)
     with pytest.raises(GANliftError, match=r"got a Tensor; call model\.prepare first\.$"):
         reconstruct(model, image, out_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
-
-
-@pytest.mark.parametrize(("flags", "bf16"), [([], True), (["--fp32"], False)])
-def test_pretraining_takes_bfloat16_as_reconstruct_does(
-    checkpoint_files, tmp_path, monkeypatch, flags: list[str], bf16: bool
-) -> None:
-    """gan2shape-pretrain runs under bfloat16 where the device has it, unless --fp32."""
-    command = importlib.import_module("engine.cli.reconstruct")
-    asked: list[bool] = []
-
-    def record(*args, **kwargs):
-        asked.append(kwargs["bf16"])
-        raise GANliftError("recorded")
-
-    monkeypatch.setattr(command, "bf16_supported", lambda device: True)
-    monkeypatch.setattr(command, "pretrain", record)
-    arguments = ["gan2shape-pretrain", "--ckpt", str(checkpoint_files["checkpoint"]), "--preset",
-                 str(checkpoint_files["preset"]), "--out", str(tmp_path / "n.safetensors"),
-                 "--device", "cpu", *flags]  # fmt: skip
-    assert main(arguments) == 2
-    assert asked == [bf16]

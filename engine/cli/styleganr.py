@@ -98,6 +98,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_device_option(parser)  # before the action; each action that computes takes it too
     actions = parser.add_subparsers(dest="action", metavar="<action>", required=True)
 
+    _add_labelling_actions(actions)
+    _add_training_actions(actions)
+    _add_editing_actions(actions)
+
+
+def _add_labelling_actions(actions: argparse._SubParsersAction) -> None:
+    """The actions finding the view layers and labelling view codes with cameras."""
     layers = actions.add_parser("view-layers", help="Measure which W+ layers hold the view.")
     layers.add_argument("--checkpoint", required=True, help="the car StyleGAN2")
     layers.add_argument("--out", required=True, help="figure (PNG): a, b, then each prefix mix")
@@ -199,6 +206,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_device_option(auto, after_group=True)
     auto.set_defaults(run=_auto_label)
 
+
+def _add_training_actions(actions: argparse._SubParsersAction) -> None:
+    """The actions training the inverse graphics and mapping networks and shipping a model."""
     inverse = actions.add_parser("train-inverse", help="Train the inverse graphics network.")
     inverse.add_argument(
         "--out", type=torch_output, required=True, help="state file (resumed if present)"
@@ -278,6 +288,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     views.set_defaults(run=_export_views)
 
+
+def _add_editing_actions(actions: argparse._SubParsersAction) -> None:
+    """The actions using a trained model: a camera, a swap, a mesh of a photo."""
     camera = actions.add_parser("set-camera", help="Render samples from a chosen camera.")
     _model_arguments(camera)
     camera.add_argument(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from engine.cli import main
 from engine.evaluation.samples import generate_samples
 from engine.images import load_image, make_grid, save_image
 from engine.stylegan2 import load_checkpoint
+from tests.polls import stop_on_signals_after
 from tests.tiny import tiny_checkpoint
 
 
@@ -204,13 +203,7 @@ def test_output_paths_are_checked_before_any_work(
 
 def _stop_after(monkeypatch: pytest.MonkeyPatch, polls: int) -> None:
     """Make the CLI's Ctrl-C check turn true from its `polls`-th call on."""
-    calls = itertools.count()
-
-    @contextlib.contextmanager
-    def stop_on_signals():
-        yield lambda: next(calls) >= polls
-
-    monkeypatch.setattr(gan_cli, "stop_on_signals", stop_on_signals)
+    monkeypatch.setattr(gan_cli, "stop_on_signals", stop_on_signals_after(polls))
 
 
 def test_a_stopped_inversion_keeps_the_latent_it_reached(

@@ -28,6 +28,7 @@ from engine.evaluation.coverage import (
 from engine.evaluation.samples import generate_samples
 from engine.synth import SEED_RANGES, render_samples
 from engine.synth.scene import car_view
+from tests.polls import stop_after
 from tests.tiny import tiny_generator
 
 TEST_SEED = SEED_RANGES["test"].start
@@ -115,8 +116,7 @@ def test_the_regressor_refuses_mismatched_or_too_few_images() -> None:
 def test_the_regressor_stops_when_asked_and_applies_its_pixel_noise() -> None:
     """should_stop ends training before the next step; noise_std changes what it sees."""
     images, labels = _noise_images(4)
-    calls = iter(range(100))
-    stopped = fit_label_regressor(images, labels, steps=5, should_stop=lambda: next(calls) >= 2)
+    stopped = fit_label_regressor(images, labels, steps=5, should_stop=stop_after(2))
     assert len(stopped.losses) == 2
     clean = fit_label_regressor(images, labels, steps=3, noise_std=0.0).losses
     assert fit_label_regressor(images, labels, steps=3, noise_std=0.0).losses == clean

@@ -40,6 +40,7 @@ from engine.inversion import SavedLatent, load_latent, save_latent
 from engine.metrics import psnr
 from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import Discriminator, Generator
+from tests.polls import stop_after
 from tests.tiny import disc_on_noise, tiny_gan, tiny_gan2shape_preset
 
 SIZE = 32
@@ -159,8 +160,7 @@ def test_texture_sources_keep_what_photo_albedo_reads() -> None:
 
 def test_stopped_run_saved_and_resumed_matches_the_full_run(gan, full, tmp_path: Path) -> None:
     recovery, _ = full
-    calls = itertools.count()
-    stopped = run(gan, should_stop=lambda: next(calls) >= 9)  # mid step 3 of stage 1
+    stopped = run(gan, should_stop=stop_after(9))  # mid step 3 of stage 1
     assert not stopped.finished
     assert (stopped.state.phase, stopped.state.iteration) == (3, 1)
     assert stopped.state.optimizer is not None and stopped.state.cache is not None
@@ -214,10 +214,9 @@ def test_a_damaged_state_file_is_refused_as_it_is_read(full, tmp_path: Path, dam
 
 def test_stop_during_the_collection_resumes_exactly(gan, full, tmp_path: Path) -> None:
     recovery, _ = full
-    calls = itertools.count()
     checkpoint = tmp_path / "checkpoint.pt"
     # 2 prior + 2 step-1 + 2 step-2 polls, then stop before the collection's second batch
-    stopped = run(gan, checkpoint=checkpoint, should_stop=lambda: next(calls) >= 7)
+    stopped = run(gan, checkpoint=checkpoint, should_stop=stop_after(7))
     assert (stopped.state.phase, stopped.state.iteration) == (2, 2)
     assert stopped.state.cache is None
     saved = load_state(checkpoint)
@@ -258,7 +257,6 @@ def test_a_stop_during_the_inversion_saves_nothing(gan, tmp_path: Path) -> None:
     """A half-done inversion would become the run's target for good: nothing is kept."""
     G, D, _, image = gan
     checkpoint = tmp_path / "run.pt"
-    calls = itertools.count()
     with pytest.raises(StoppedEarly, match=r"GAN inversion \(step 1 of 2\)"):
         recover(
             G,
@@ -267,7 +265,7 @@ def test_a_stop_during_the_inversion_saves_nothing(gan, tmp_path: Path) -> None:
             preset=PRESET,
             perceptual=DiscriminatorFeatureLoss(D),
             checkpoint=checkpoint,
-            should_stop=lambda: next(calls) >= 1,
+            should_stop=stop_after(1),
         )
     assert not checkpoint.exists()
 
@@ -598,18 +596,12 @@ def test_a_state_keeps_the_cache_s_position(full, tmp_path: Path) -> None:
     assert loaded.cache.cursor == 1 and torch.equal(loaded.cache.masks, cache.masks)
 
 
-def _stop_after(polls: int):
-    """A `should_stop` that stops at its `polls`-th poll (counting from 0)."""
-    calls = itertools.count()
-    return lambda: next(calls) >= polls
-
-
 def test_each_step_trains_its_own_networks(gan) -> None:
     """The prior fit trains the depth net, step 1 the albedo net, step 2 the offset encoder
     (compared between runs stopped after each)."""
     stopped = []
     for polls in (2, 4, 6):  # after the prior fit, step 1, step 2 (in its collection)
-        stopped.append(run(gan, should_stop=_stop_after(polls)).state)
+        stopped.append(run(gan, should_stop=stop_after(polls)).state)
     assert [state.phase for state in stopped] == [1, 2, 2]
     networks = ("depth_net", "albedo_net", "view_net", "light_net", "offset_net")
     for before, after, trained in zip(
@@ -631,7 +623,7 @@ def test_the_presets_weight_decay_reaches_the_optimiser(gan) -> None:
     for decay in (0.0, 1e3):
         stopped = recover(
             G, D, image, preset=PRESET.replace(weight_decay=decay), latent=latent,
-            perceptual=perceptual, should_stop=_stop_after(4),
+            perceptual=perceptual, should_stop=stop_after(4),
         )  # fmt: skip
         norms.append(sum(p.abs().sum() for p in stopped.state.networks.albedo_net.parameters()))
     parameters = sum(p.numel() for p in stopped.state.networks.albedo_net.parameters())
@@ -676,6 +668,6 @@ def test_a_finished_run_leaves_its_networks_frozen(full) -> None:
 def test_a_run_stopped_mid_phase_leaves_its_networks_frozen(gan, polls) -> None:
     """A stop inside a phase's iterations freezes the networks as a finished run does (a resumed
     run turns on the gradients of the phase's own networks again)."""
-    stopped = run(gan, should_stop=_stop_after(polls))
+    stopped = run(gan, should_stop=stop_after(polls))
     assert stopped.state.iteration > 0
     assert not any(parameter.requires_grad for parameter in stopped.state.networks.parameters())

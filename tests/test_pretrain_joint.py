@@ -5,7 +5,6 @@ pretrained networks, and the `gan2shape-pretrain` command."""
 from __future__ import annotations
 
 import importlib
-import itertools
 import json
 import re
 from dataclasses import replace
@@ -50,6 +49,7 @@ from engine.stylegan2 import (
 from engine.stylegan2.checkpoint import MODELS_DIR
 from engine.stylegan2.safe_pickle import load_torch_file
 from engine.versions import software_versions
+from tests.polls import stop_after
 from tests.tiny import tiny_gan, tiny_gan2shape_preset, tiny_generator
 
 SIZE = 32
@@ -276,8 +276,7 @@ def test_global_batches_must_split_over_the_processes() -> None:
 
 def test_a_stopped_pretraining_resumes_exactly(gan, trained, tmp_path: Path) -> None:
     out = tmp_path / "weights.safetensors"
-    calls = itertools.count()
-    stopped = train(gan, out, should_stop=lambda: next(calls) >= 3)
+    stopped = train(gan, out, should_stop=stop_after(3))
     assert not stopped.finished and stopped.iteration == 3
     reports: list[int] = []
     resumed = train(gan, out, resume=True, progress=lambda done, total, text: reports.append(done))
@@ -296,9 +295,8 @@ def test_a_run_killed_while_saving_resumes(gan, tmp_path: Path, monkeypatch) -> 
 
     monkeypatch.setattr(pretrain_module.safetensors.torch, "save_file", killed)
     out = tmp_path / "weights.safetensors"
-    calls = itertools.count()
     with pytest.raises(KeyboardInterrupt):  # the first save, after 2 iterations
-        train(gan, out, should_stop=lambda: next(calls) >= 2)
+        train(gan, out, should_stop=stop_after(2))
     monkeypatch.undo()
     assert not out.exists() and out.with_suffix(".resume.pt").is_file()
     with pytest.raises(GANliftError, match=r"\(or its run's weights\.resume\.pt\); pass --res"):
@@ -439,8 +437,7 @@ def test_a_damaged_pretraining_state_is_refused_on_resume(
     gan, tmp_path: Path, change: dict, message: str
 ) -> None:
     out = tmp_path / "weights.safetensors"
-    calls = itertools.count()
-    train(gan, out, should_stop=lambda: next(calls) >= 2)
+    train(gan, out, should_stop=stop_after(2))
     state_path = out.with_suffix(".resume.pt")
     state = torch.load(state_path, weights_only=True)
     torch.save(state | change, state_path)

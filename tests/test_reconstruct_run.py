@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import itertools
 import json
 import math
 import re
@@ -46,6 +45,7 @@ from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import save_checkpoint
 from engine.stylegan2.checkpoint import MODELS_DIR
 from engine.versions import software_versions
+from tests.polls import stop_after
 from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
 SIZE = 32
@@ -282,8 +282,7 @@ def test_outputs_are_not_written_into_a_file(model, finished, tmp_path: Path) ->
 
 
 def test_a_stopped_run_continues_where_it_stopped(model, finished, tmp_path: Path) -> None:
-    calls = itertools.count()
-    stopped = run(model, tmp_path, should_stop=lambda: next(calls) >= 5)
+    stopped = run(model, tmp_path, should_stop=stop_after(5))
     assert not stopped.recovery.finished and not stopped.resumed
     assert (tmp_path / "state.pt").is_file()
 
@@ -303,11 +302,10 @@ def test_a_stop_during_the_inversion_keeps_nothing_and_the_rerun_inverts_fully(
 ) -> None:
     prepared, _ = sample_input(model.generator, 2)  # lifted as a photo: inverted first
     perceptual = DiscriminatorFeatureLoss(model.discriminator)
-    calls = itertools.count()
     with pytest.raises(StoppedEarly, match="during the GAN inversion"):
         reconstruct(
             model, prepared, out_dir=tmp_path / "stopped", perceptual=perceptual,
-            should_stop=lambda: next(calls) >= 1,
+            should_stop=stop_after(1),
         )  # fmt: skip
     assert not (tmp_path / "stopped" / "state.pt").exists()
     rerun = reconstruct(model, prepared, out_dir=tmp_path / "stopped", perceptual=perceptual)
@@ -371,8 +369,7 @@ def test_a_folder_with_another_run_is_refused(model, finished) -> None:
 
 
 def test_a_run_saved_before_more_was_recorded_still_continues(model, tmp_path: Path) -> None:
-    calls = itertools.count()
-    run(model, tmp_path, should_stop=lambda: next(calls) >= 3)
+    run(model, tmp_path, should_stop=stop_after(3))
     recorded = json.loads((tmp_path / "run.json").read_text())
     older = {key: recorded[key] for key in ("input_sha256", "preset", "quality")}
     (tmp_path / "run.json").write_text(json.dumps(older))

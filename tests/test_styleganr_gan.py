@@ -3,10 +3,8 @@ mapping network's disentanglement by construction, the editing operations and th
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import importlib
-import itertools
 import json
 import math
 import re
@@ -89,6 +87,7 @@ from engine.styleganr.mapping import (
 )
 from engine.styleganr.model import MODEL_FORMAT, resolve_model_path
 from engine.styleganr.train_mapping import fit_view_layers, mapping_losses
+from tests.polls import stop_on_signals_after
 from tests.tiny import (
     STYLEGANR_STYLE_DIM,
     STYLEGANR_VIEW_LAYERS,
@@ -698,13 +697,7 @@ def test_styleganr_numbers_are_bounded_as_they_are_parsed(
 
 
 def test_ctrl_c_saves_a_training_commands_state(tmp_path, monkeypatch, capsys) -> None:
-    calls = itertools.count()
-
-    @contextlib.contextmanager
-    def stop_after_one_step():
-        yield lambda: next(calls) >= 1
-
-    monkeypatch.setattr("engine.cli.styleganr.stop_on_signals", stop_after_one_step)
+    monkeypatch.setattr("engine.cli.styleganr.stop_on_signals", stop_on_signals_after(1))
     out = tmp_path / "labeller.pt"
     command = ["styleganr", "train-labeller", "--size", "16", "--steps", "5", "--out", str(out)]
     assert main(command) == 130

@@ -6,7 +6,6 @@ import contextlib
 import copy
 import dataclasses
 import errno
-import itertools
 import json
 import math
 import os
@@ -29,6 +28,7 @@ from engine.stylegan2.training.log import JsonlLog
 from engine.stylegan2.training.loop import STATE_FILE
 from engine.stylegan2.training.state import TrainingState, read_state_file
 from engine.versions import software_versions
+from tests.polls import stop_on_signals_after
 from tests.tiny import NUMBERED_PNGS, tiny_train_config, write_random_images
 
 CPU = torch.device("cpu")
@@ -646,13 +646,7 @@ def test_a_stopped_training_command_exits_130(
 ) -> None:
     """As every other command Ctrl-C ends early: a script (train_default.sh) must not go on as
     if the run had finished."""
-    calls = itertools.count()
-
-    @contextlib.contextmanager
-    def stop_after_one_step():
-        yield lambda: next(calls) >= 1
-
-    monkeypatch.setattr("engine.cli.train.stop_on_signals", stop_after_one_step)
+    monkeypatch.setattr("engine.cli.train.stop_on_signals", stop_on_signals_after(1))
     command = [
         "train-gan", "--data", str(image_folder), "--out", str(tmp_path), "--size", "16",
         "--channels", "8,8,8", "--style-dim", "16", "--n-mlp", "2", "--batch", "4", "--kimg",

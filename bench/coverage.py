@@ -26,6 +26,9 @@ from engine.evaluation.coverage import azimuth_reading
 from engine.stylegan2 import load_checkpoint
 from engine.synth import CATEGORIES
 
+MODEL_COLUMN = 32
+"""Width of the table's model column."""
+
 
 def parse_setting(text: str) -> tuple[int, int]:
     """'RENDERS:STEPS' as two positive whole numbers."""
@@ -64,7 +67,8 @@ def main() -> None:
     names = args.model or [f"default-{args.category}"]
     generators = {name: load_checkpoint(name).generator for name in names}
     print(f"{args.category}: GAN / data std, regressor R² on held-out renders")
-    print(f"{'renders:steps':>14} | {'model':<32} | seed | label        | ratio | R²    | gated")
+    columns = f"{'renders:steps':>14} | {model_column('model')} | seed"
+    print(f"{columns} | label        | ratio | R²    | gated")
     angles: list[str] = []
     for renders, steps in args.settings:
         reader = CoverageReader.fit(args.category, n_train=renders, regressor_steps=steps)
@@ -74,23 +78,27 @@ def main() -> None:
                 for label in result.labels:
                     gated = "yes" if label.gated else ""
                     print(
-                        f"{renders:>7}:{steps:<6} | {name[-32:]:<32} | {sample_seed:>4} "
+                        f"{renders:>7}:{steps:<6} | {model_column(name)} | {sample_seed:>4} "
                         f"| {label.name:<12} | {label.ratio:5.2f} | {label.heldout_r2:5.3f} "
                         f"| {gated}"
                     )
                 angle = azimuth_reading(result)
                 if angle is not None:
                     angles.append(
-                        f"{renders:>7}:{steps:<6} | {name[-32:]:<32} | {sample_seed:>4} "
+                        f"{renders:>7}:{steps:<6} | {model_column(name)} | {sample_seed:>4} "
                         f"| {angle.angle_ratio:11.2f} | {angle.gan_length:10.2f} "
                         f"| {angle.data_length:11.2f}"
                     )
     if angles:
         print("\ncar azimuth read as an angle: GAN / data std of the unit vector of the reading,")
         print("and the median length of the readings (the regressor's certainty; 1 on renders)")
-        print(f"{'renders:steps':>14} | {'model':<32} | seed | angle ratio | GAN length "
-              "| data length")  # fmt: skip
+        print(f"{columns} | angle ratio | GAN length | data length")
         print("\n".join(angles))
+
+
+def model_column(name: str, width: int = MODEL_COLUMN) -> str:
+    """`name` in a column of `width` characters: a longer path keeps its end, marked as cut."""
+    return name.ljust(width) if len(name) <= width else "…" + name[len(name) - width + 1 :]
 
 
 if __name__ == "__main__":

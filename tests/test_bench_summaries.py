@@ -556,3 +556,13 @@ def test_styleganr_camera_control_columns_are_each_reader_s(monkeypatch, capsys)
     bench.styleganr.report_camera_control(None, None, [0.0, 90.0], by_network, by_labeller)
     rows = capsys.readouterr().out.splitlines()[3:5]
     assert [row.split() for row in rows] == [["0", "1.0", "5.0"], ["90", "1.0", "5.0"]]
+
+
+def test_coverage_marks_a_model_path_cut_to_its_column() -> None:
+    """A long path keeps its end (the run's folder and file) behind an ellipsis, in the column's
+    width; a short name is padded to it."""
+    path = "/root/experiments/runs/default-face/model.safetensors"
+    cut = bench.coverage.model_column(path, width=20)
+    assert cut == "…e/model.safetensors" and len(cut) == 20
+    assert bench.coverage.model_column("default-face", width=20) == "default-face".ljust(20)
+    assert bench.coverage.model_column("x" * 20, width=20) == "x" * 20

@@ -693,3 +693,65 @@ def test_every_styleganr_model_option_offers_the_shipped_names() -> None:
     }
     assert {"export", "set-camera", "swap", "mesh"} <= helps.keys()
     assert set(helps.values()) == {"model file or shipped model's name"}, helps
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        (["sample", "{missing}"], "grid.png"),
+        (["styleganr", "set-camera", "--model", "{missing}", "--azimuth", "30"], "cars.png"),
+        (["styleganr", "swap", "--model", "{missing}", "--source-seed", "1", "--part", "shape"],
+         "cars.png"),
+        (["styleganr", "view-layers", "--checkpoint", "{missing}"], "layers.png"),
+        (["styleganr", "auto-label", "--checkpoint", "{missing}", "--views", "{missing}",
+          "--labeller", "{missing}"], "labelled.safetensors"),
+    ],
+)  # fmt: skip
+def test_an_out_that_is_a_folder_is_refused_before_the_model_is_opened(
+    command: list[str], name: str, tmp_path: Path, capsys
+) -> None:
+    """Each found it only when saving: `sample --n 1024` drew for 20 s on the default model,
+    then refused a folder called grid.png (here the model is missing: refused first, it
+    would be named instead)."""
+    missing = str(tmp_path / "missing.pt")
+    folder = tmp_path / name
+    folder.mkdir()
+    command = [missing if word == "{missing}" else word for word in command]
+    assert engine_main([*command, "--out", str(folder)]) == 2
+    assert f"error: Output file {folder} is a folder; choose a file name." in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["set-camera", "--azimuth", "30"],
+        ["swap", "--source-seed", "1", "--part", "shape"],
+    ],
+)
+def test_set_camera_and_swap_check_the_picture_s_name_before_drawing(
+    command: list[str], tmp_path: Path, capsys
+) -> None:
+    """`set-camera --count 256 --out cars.txt` drew its cars for 43 s on default-car-styleganr,
+    then refused the name."""
+    model = str(tmp_path / "missing.pt")
+    out = str(tmp_path / "cars.txt")
+    assert engine_main(["styleganr", *command, "--model", model, "--out", out]) == 2
+    assert "error: Cannot save an image as 'cars.txt'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_pretraining_s_save_interval_is_refused_naming_its_option(
+    value: str, tmp_path: Path, capsys
+) -> None:
+    """--save-every 0 met the pretraining's refusal of six settings at once, which named no
+    option ('... and save_every >= 1')."""
+    out = str(tmp_path / "networks")
+    with pytest.raises(SystemExit) as stopped:
+        engine_main(["gan2shape-pretrain", "--out", out, "--save-every", value])
+    assert stopped.value.code == 2
+    assert (
+        f"argument --save-every: expected a whole number from 1 to 10000000, got '{value}'"
+        in capsys.readouterr().err
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from engine.cli import gan as gan_cli
 from engine.cli import main
 from engine.evaluation.samples import generate_samples
 from engine.images import load_image, make_grid, save_image
+from engine.progress import ProgressFn
 from engine.stylegan2 import load_checkpoint
 from tests.polls import stop_on_signals_after
 from tests.tiny import tiny_checkpoint
@@ -246,6 +249,22 @@ def test_sample_draws_the_grid_of_its_seed_and_truncation(checkpoint: Path, tmp_
     images = generate_samples(generator, 3, seed=4, truncation=0.3)
     expected = save_image(make_grid(images, nrow=2), tmp_path / "expected.png")
     assert torch.equal(load_image(out), load_image(expected))
+
+
+def test_sample_reports_its_progress(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sample --n 1024` drew for 20 s on the default model with no bar."""
+    reports = []
+
+    @contextlib.contextmanager
+    def recording(desc: str = "", unit: str = "step") -> Iterator[ProgressFn]:
+        yield lambda done, total, message: reports.append((desc, unit, done, total))
+
+    monkeypatch.setattr(gan_cli, "tqdm_progress", recording)
+    command = ["sample", str(checkpoint), "--n", "10", "--device", "cpu"]
+    assert main([*command, "--out", str(tmp_path / "grid.png")]) == 0
+    assert reports and reports[-1] == ("sample", "image", 10, 10)
 
 
 def test_invert_optimises_with_its_seed_and_a_finished_run_replaces_the_latent(

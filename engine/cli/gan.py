@@ -101,14 +101,16 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    """Draw `--n` samples with truncation and save them as one grid image."""
-    image_format(args.out)
+    """Draw `--n` samples with truncation and save them as one grid image; --out is checked
+    (a picture's name, not a folder) before the checkpoint is opened."""
+    image_format(output_file(args.out))
     device = resolve_device(args.device)
     checkpoint = load_checkpoint(args.checkpoint, device=device)
-    images = generate_samples(
-        checkpoint.generator, args.n, seed=args.seed, truncation=args.truncation,
-        batch_size=_SAMPLE_BATCH,
-    )  # fmt: skip
+    with tqdm_progress(desc="sample", unit="image") as progress:
+        images = generate_samples(
+            checkpoint.generator, args.n, seed=args.seed, truncation=args.truncation,
+            batch_size=_SAMPLE_BATCH, progress=progress,
+        )  # fmt: skip
     path = save_image(make_grid(images, nrow=math.ceil(math.sqrt(args.n))), args.out)
     print(f"saved {counted(args.n, 'sample')} to {path}")
     return 0

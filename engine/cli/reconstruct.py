@@ -157,7 +157,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="seed of the samples and the networks' start (%(default)s)",
     )  # fmt: skip
     pretrain_parser.add_argument(
-        "--save-every", type=int, default=PretrainConfig.save_every,
+        "--save-every", type=at_least(1, maximum=MAX_STEPS), default=PretrainConfig.save_every,
         help="iterations between saves of the resumable run (%(default)s)",
     )  # fmt: skip
     pretrain_parser.add_argument("--resume", action="store_true", help="continue a saved run")

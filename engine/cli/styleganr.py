@@ -361,7 +361,7 @@ def _model(args: argparse.Namespace):
 
 
 def _view_layers(args: argparse.Namespace) -> int:
-    image_format(args.out)
+    image_format(output_file(args.out))
     mask_fn = None
     if args.labeller:
         labeller = load_view_labeller(args.labeller, resolve_device(args.device))
@@ -445,6 +445,7 @@ def _train_labeller(args: argparse.Namespace) -> int:
 
 
 def _auto_label(args: argparse.Namespace) -> int:
+    output_file(args.out)  # before the GAN draws the codes' samples
     device = resolve_device(args.device)
     with tqdm_progress("auto-label") as progress:
         views = auto_label(
@@ -615,6 +616,7 @@ def _export_views(args: argparse.Namespace) -> int:
 
 
 def _set_camera(args: argparse.Namespace) -> int:
+    image_format(output_file(args.out))
     model = _model(args)
     before = sample(model, args.count, seed=args.seed)
     after = set_camera(
@@ -625,6 +627,7 @@ def _set_camera(args: argparse.Namespace) -> int:
 
 
 def _swap(args: argparse.Namespace) -> int:
+    image_format(output_file(args.out))
     model = _model(args)
     target = sample(model, args.count, seed=args.seed)
     donor = sample(model, 1, seed=args.source_seed)

@@ -45,7 +45,7 @@ from engine.perceptual import DiscriminatorFeatureLoss
 from engine.stylegan2 import save_checkpoint
 from engine.stylegan2.checkpoint import MODELS_DIR
 from engine.versions import software_versions
-from tests.polls import stop_after
+from tests.polls import stop_after, stop_on_signals_after
 from tests.tiny import tiny_gan, tiny_gan2shape_preset
 
 SIZE = 32
@@ -760,3 +760,15 @@ def test_reconstruct_given_a_raw_image_says_to_prepare_it(model, tmp_path: Path)
     with pytest.raises(GANliftError, match=r"got a Tensor; call model\.prepare first\.$"):
         reconstruct(model, image, out_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_command_stopped_during_the_inversion_says_so_once(
+    checkpoint_files, tmp_path, monkeypatch, capsys
+) -> None:
+    """Ctrl-C in the inversion ends with 130 and the stop's own sentence (it was printed as
+    'stopped: Stopped during ...'), and leaves no run to continue."""
+    monkeypatch.setattr("engine.cli.reconstruct.stop_on_signals", stop_on_signals_after(1))
+    assert cli(checkpoint_files, tmp_path / "run", str(checkpoint_files["image"])) == 130
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1].startswith("Stopped during the GAN inversion (step 1 of "), printed
+    assert not (tmp_path / "run" / STATE_FILE).exists()

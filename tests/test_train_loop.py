@@ -678,7 +678,8 @@ def test_a_training_command_stopped_while_reading_its_images_exits_130(
     command = ["train-gan", "--data", str(image_folder), "--out", str(out), "--size", "16",
                "--channels", "8,8,8", "--device", "cpu"]  # fmt: skip
     assert main(command) == 130
-    assert "stopped: Stopped while reading the training images" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "\nStopped while reading the training images; nothing was trained" in f"\n{printed}"
     assert not (out / STATE_FILE).exists()
 
 

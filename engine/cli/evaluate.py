@@ -176,7 +176,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 device=resolve_device(args.device), progress=progress, should_stop=should_stop,
             )  # fmt: skip
         except StoppedEarly as stopped:
-            print(f"stopped: {stopped}")
+            print(stopped)  # a sentence that says it stopped
             return INTERRUPTED
     paths = write_evaluation(evaluation, args.out)
     work_file.unlink(missing_ok=True)

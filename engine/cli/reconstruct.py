@@ -230,7 +230,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
                 progress=progress, should_stop=should_stop,
             )  # fmt: skip
         except StoppedEarly as stopped:
-            print(f"stopped: {stopped}")
+            print(stopped)  # a sentence that says it stopped
             return INTERRUPTED
     if run.resumed:
         print(f"continued the run saved in {run.out_dir}")

@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
                 should_stop=should_stop,
             )
         except StoppedEarly as stopped:
-            print(f"stopped: {stopped}")
+            print(stopped)  # a sentence that says it stopped
             return INTERRUPTED
         if not current_process_group().is_main:
             return 0

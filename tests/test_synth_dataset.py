@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 
@@ -15,6 +14,7 @@ from engine.cli import main
 from engine.errors import GANliftError
 from engine.images import load_image, save_image
 from engine.synth import read_dataset, read_info, render_samples, save_preview, write_dataset
+from tests.polls import stop_on_signals_after
 
 
 def test_dataset_round_trip(tmp_path) -> None:
@@ -277,25 +277,28 @@ def test_synth_command_passes_its_size_seed_and_shard_size_to_the_set_and_previe
     assert torch.equal(load_image(preview), load_image(expected))
 
 
+@pytest.mark.parametrize(
+    ("shards", "said"),
+    [
+        (1, "wrote 1 face sample (train seeds) to {out}\nstopped: {out} holds the first 1 of 3"),
+        (0, "stopped: {out} holds none; run the same command to continue it"),
+    ],
+)
 def test_a_stopped_synth_command_exits_130_keeping_its_finished_shards(
-    tmp_path, monkeypatch, capsys
+    shards: int, said: str, tmp_path, monkeypatch, capsys
 ) -> None:
-    """Ctrl-C ends synth with 130, the finished shards kept as a set of their own, no preview."""
-    polls = iter(range(100))
-
-    @contextlib.contextmanager
-    def stop_after_one_shard():
-        yield lambda: next(polls) >= 1
-
-    monkeypatch.setattr("engine.cli.synth.stop_on_signals", stop_after_one_shard)
+    """Ctrl-C ends synth with 130, the finished shards kept as a set of their own, no preview;
+    stopped before its first shard, it said 'wrote 0 face samples'."""
+    monkeypatch.setattr("engine.cli.synth.stop_on_signals", stop_on_signals_after(shards))
     out, preview = tmp_path / "faces", tmp_path / "grid.png"
     code = main(
         ["synth", "--category", "face", "--n", "3", "--shard-size", "1", "--batch-size", "1",
          "--out", str(out), "--preview", str(preview), "--device", "cpu"]
     )  # fmt: skip
     assert code == 130
-    assert "holds the first 1 of 3" in capsys.readouterr().out
-    assert json.loads((out / "synth.json").read_text())["count"] == 1
+    printed = capsys.readouterr().out
+    assert printed.startswith(said.format(out=out)), printed
+    assert json.loads((out / "synth.json").read_text())["count"] == shards
     assert not preview.exists()
 
 

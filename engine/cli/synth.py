@@ -118,13 +118,12 @@ def run_synth(args: argparse.Namespace) -> int:
             shard_size=args.shard_size, batch_size=args.batch_size, device=device,
             progress=progress, should_stop=should_stop,
         )  # fmt: skip
-    written = counted(info.count, f"{info.category} sample")
-    print(f"wrote {written} ({info.split} seeds) to {args.out}")
+    if info.count:
+        written = counted(info.count, f"{info.category} sample")
+        print(f"wrote {written} ({info.split} seeds) to {args.out}")
     if info.count < args.n:
-        print(
-            f"stopped: {args.out} holds the first {info.count} of {args.n} as a set of its own; "
-            "run the same command to continue it"
-        )
+        held = f"the first {info.count} of {args.n} as a set of its own" if info.count else "none"
+        print(f"stopped: {args.out} holds {held}; run the same command to continue it")
         return INTERRUPTED
     if args.preview:
         count = min(args.n, _PREVIEW_COUNT)

@@ -22,8 +22,9 @@ PATHS_OFF_MESSAGE = (
 def load_model(session: Session, path: str | None, category: str) -> tuple[str, str]:
     """Switch the session to the checkpoint at `path` (.pt, .pkl or .safetensors) with the
     GAN2Shape preset `category` ('auto': the one preset made for its image size, refused
-    where several are); returns the model's architecture summary and the status line."""
-    with session.action("load model"):
+    where several are); returns the model's architecture summary and the status line. A
+    refused load keeps the model in use and says why at the end of the status line."""
+    with session.action("load model", noted=True):
         if not session.context.settings.allow_model_paths:
             raise GANliftError(PATHS_OFF_MESSAGE)
         choice = resolve_model(

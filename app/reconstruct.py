@@ -164,7 +164,7 @@ def reconstruct(
     by the job time limit after its inversion is kept and shown as stopped early). Closing
     the `request`'s page, or its API client going away, stops it too."""
     _stop_when_closed(session, request)
-    with session.action("reconstruct") as stopped:
+    with session.action("reconstruct", noted=True) as stopped:
         check_quality(quality)
         loads, model, source = session.models_loaded, session.model(), session.require_input()
         image, mask, photo = _framed_input(session, model)

@@ -29,7 +29,7 @@ from app.pages import Pages
 from app.settings import AppSettings
 from app.viewer import MeshViewer
 from app.visitors import as_visitor, current_visitor
-from engine.errors import GANliftError, out_of_memory, refused_path
+from engine.errors import GANliftError, StoppedEarly, out_of_memory, refused_path
 from engine.gan2shape.meshing import recovery_mesh
 from engine.gan2shape.recover import Recovery
 from engine.images import to_uint8
@@ -304,13 +304,17 @@ class Session:
             return self._running_actions > 0
 
     @contextmanager
-    def action(self, name: str, *, timed: bool = True, frequent: bool = False) -> Iterator[StopFn]:
+    def action(
+        self, name: str, *, timed: bool = True, frequent: bool = False, noted: bool = False
+    ) -> Iterator[StopFn]:
         """Run one user action: time it (in the status line unless not `timed`: a follow-up
         that only shows state is no news) and turn failures into a one-sentence `gr.Error`
-        (unexpected ones are logged with their traceback). Its time is logged at INFO, or at
-        DEBUG where it is no news or `frequent` (a slider's redraws, many a second). It yields
-        the check its long loops poll: true once Stop was pressed after the action began (a run
-        started at once after a Stop must not clear the Stop meant for the one before)."""
+        (unexpected ones are logged with their traceback); where `noted`, a refusal other than
+        a stop also ends the status line, which outlasts the fading pop-up. Its time is logged
+        at INFO, or at DEBUG where it is no news or `frequent` (a slider's redraws, many a
+        second). It yields the check its long loops poll: true once Stop was pressed after the
+        action began (a run started at once after a Stop must not clear the Stop meant for the
+        one before)."""
         with self._activity:
             self._running_actions += 1
             stops_before = self._stop_requests
@@ -325,6 +329,8 @@ class Session:
         except GANliftError as error:
             message = SHUTDOWN_MESSAGE if self._shutting_down else str(error)
             logger.info("%s refused: %s", name, message)
+            if noted and not isinstance(error, StoppedEarly):  # a Stop notes itself
+                self.note(f"**{name.capitalize()} refused:** {message}")
             raise gr.Error(message, print_exception=False) from error
         except gr.Error:
             raise

@@ -699,6 +699,9 @@ def _models_tab(
         lambda: gr.update(visible=False), None, banner, api_visibility="private",
         show_progress_on=[quiet],
     )  # fmt: skip
+    loaded.failure(  # the refusal's Error badge covered the architecture of the model in use
+        Session.status, [session], status, api_visibility="private", show_progress_on=[summary]
+    )
     _set_after(loaded, [*stale, *view_labels_outputs], None, quiet)
     return loaded, summary, view_labels_outputs
 

@@ -1102,6 +1102,42 @@ def test_models_tab_loads_a_checkpoint_by_path(
         model_tab.load_model(shared, str(checkpoint), "auto")
 
 
+def test_a_refused_reconstruction_says_why_in_the_status_line(
+    context: AppContext, tmp_path: Path
+) -> None:
+    """The refusal's pop-up faded, leaving a bare Error badge under the Reconstruct button (a
+    run's refusal may come long after the press); the page redraws the status line after it."""
+    session = Session(context)
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (40, 30), (200, 100, 50)).save(flat)
+    reconstruct.load_input(session, flat)
+    with pytest.raises(gr.Error, match="one flat colour") as caught:
+        reconstruct.reconstruct(session, "fast")
+    assert session.status().endswith(f"**Reconstruct refused:** {caught.value.message}")
+    redraws = follow_ups(build_app(context), "reconstruct", on_failure=True)
+    assert any(fn.outputs[-1].elem_id == "status" for fn in redraws)
+    reconstruct.sample(session, 0)
+    assert "refused" not in session.status()
+
+
+def test_a_refused_load_keeps_the_model_and_says_why_in_the_status_line(
+    context: AppContext, tmp_path: Path
+) -> None:
+    """The refusal's pop-up faded, leaving an Error badge over the architecture of the model
+    still in use and nothing on the page to say why the load failed."""
+    session = Session(context)
+    reconstruct.sample(session, 1)
+    with pytest.raises(gr.Error) as caught:
+        model_tab.load_model(session, str(tmp_path / "nope.pt"), "auto")
+    assert session.status().endswith(f"**Load model refused:** {caught.value.message}")
+    assert session.input is not None and session.input.label == "GAN sample, seed 1"
+    (redraw,) = follow_ups(build_app(context), "load_model", on_failure=True)
+    assert redraw.fn is Session.status and [block.elem_id for block in redraw.outputs] == ["status"]
+    assert [block.elem_id for block in redraw.show_progress_on] == ["summary"]  # badge cleared
+    reconstruct.sample(session, 2)
+    assert "refused" not in session.status()
+
+
 def test_another_model_forgets_the_old_ones_sample_latents(
     tiny_files: tuple[Path, Path], tmp_path: Path
 ) -> None:

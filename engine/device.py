@@ -1,9 +1,11 @@
 """Device selection shared by the CLI, the app and the tests, and the frozen copies of a
-caller's networks that library functions work on."""
+caller's networks and the gradient mode that library functions work on."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -70,3 +72,17 @@ def frozen_copy(module: torch.nn.Module, device: torch.device | str) -> torch.nn
     """A frozen, evaluation-mode copy of `module` on `device`: what a function that only runs
     a caller's network uses, so the caller's mode, gradients and device stay as they were."""
     return copy.deepcopy(module).eval().requires_grad_(False).to(device)
+
+
+@contextmanager
+def gradients_on(what: str) -> Iterator[None]:
+    """Autograd on for `what`, a function that optimises (under a caller's torch.no_grad() its
+    first backward pass failed deep in torch); torch.inference_mode(), whose tensors take no
+    gradients, is refused in one sentence."""
+    if torch.is_inference_mode_enabled():
+        raise GANliftError(
+            f"{what} optimises with gradients, which torch.inference_mode() turns off; call it "
+            "outside that block (under torch.no_grad() it runs as it is)."
+        )
+    with torch.enable_grad():
+        yield

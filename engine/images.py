@@ -221,8 +221,10 @@ FLAT_LEVELS = 1.0
 
 def check_not_flat(image: torch.Tensor) -> None:
     """Refuse a picture `[1, 3, H, W]` in [-1, 1] of one flat colour (a blank page): there is
-    no object in it, and a lift would still draw one, as if something had been found."""
-    if image.float().flatten(2).std(dim=2).amax().item() * 127.5 < FLAT_LEVELS:  # per channel
+    no object in it, and a lift would still draw one, as if something had been found. The
+    spread is the pixels' own (a sample's, NaN for one pixel, let a 1x1 picture through)."""
+    spread = image.float().flatten(2).std(dim=2, correction=0)  # [1, 3]: per channel
+    if spread.amax().item() * 127.5 < FLAT_LEVELS:
         raise GANliftError(
             "The image is one flat colour (its pixels vary by less than a level), with no "
             "object to lift; choose a photo that shows one."

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from engine.atomic import path_first, save_torch
 from engine.brief import brief_repr
-from engine.device import frozen_copy, module_device, resolve_device
+from engine.device import frozen_copy, gradients_on, module_device, resolve_device
 from engine.errors import GANliftError
 from engine.images import checked_image, fit_to_frame
 from engine.metrics import psnr
@@ -86,6 +86,7 @@ def latent_parts(latent: GivenLatent) -> tuple[torch.Tensor, list[torch.Tensor]]
     return latent.latent, latent.noises
 
 
+@gradients_on("The inversion")
 def project(
     G: Generator,
     target: torch.Tensor,

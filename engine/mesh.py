@@ -28,8 +28,9 @@ import torch.nn.functional as F
 
 from engine.atomic import file_path, output_file
 from engine.errors import GANliftError
-from engine.images import check_float_pixels, checked_mask, to_uint8
+from engine.images import checked_image, checked_mask, to_uint8
 from engine.render import depth_to_points, grid_faces, sample_texture, transform_points
+from engine.wording import type_phrase
 
 if TYPE_CHECKING:
     import open3d as o3d
@@ -142,7 +143,9 @@ def depth_to_mesh(
             f"texture must be [3, kH, kW] for the [{height}, {width}] depth map with k >= 1, "
             f"got {list(texture.shape)}"
         )
-    check_float_pixels(texture, "The mesh's texture")
+    texture = checked_image(texture[None], "The mesh's texture")[0]  # pixels in 0..255, NaN
+    if view is not None:
+        _check_view(view)
     depth = depth.detach().float().cpu()
     valid = torch.isfinite(depth) & (depth > 0)  # [H, W]
     if mask is not None:
@@ -353,8 +356,30 @@ def _to_open3d(
     return result
 
 
+def _check_view(view: object) -> None:
+    """Refuse a `depth_to_mesh` view that is not 6 finite numbers in a tensor (a NaN one wrote
+    NaN vertices, one of another size failed deep in torch)."""
+    if not isinstance(view, torch.Tensor):
+        got = type_phrase(view)
+    elif view.numel() != 6:
+        got = f"shape {list(view.shape)}"
+    elif not bool(view.isfinite().all()):
+        got = "NaN or infinite values"
+    else:
+        return
+    raise GANliftError(
+        "depth_to_mesh's view is a tensor [6] or [1, 6] of finite numbers (pitch, yaw, roll in "
+        f"radians, tx, ty, tz), got {got}."
+    )
+
+
 def _single(tensor: torch.Tensor, dims: int, name: str) -> torch.Tensor:
     """Drop a leading batch of one so ``tensor`` has ``dims`` dimensions."""
+    if not isinstance(tensor, torch.Tensor):
+        raise GANliftError(
+            f"depth_to_mesh's {name} takes a torch tensor, got {type_phrase(tensor)}; use "
+            "torch.from_numpy or torch.tensor."
+        )
     if tensor.dim() == dims + 1 and tensor.shape[0] == 1:
         tensor = tensor[0]
     if tensor.dim() != dims:

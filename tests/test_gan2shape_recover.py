@@ -405,6 +405,20 @@ def test_a_run_goes_on_where_its_state_is(gan, full) -> None:
         continue_recovery(*gan[:2], elsewhere, device="cpu")
 
 
+def test_a_callers_no_grad_block_changes_no_run(gan, full) -> None:
+    """Under torch.no_grad() (a notebook's "only inference" habit) the inversion's first
+    backward pass failed deep in torch; torch.inference_mode() is refused in one sentence."""
+    recovery, _ = full
+    with torch.no_grad():
+        inside = run(gan)
+    assert torch.equal(inside.depth, recovery.depth) and torch.equal(inside.albedo, recovery.albedo)
+    with (
+        torch.inference_mode(),
+        pytest.raises(GANliftError, match=r"^GAN2Shape optimises with gradients, which torch"),
+    ):
+        run(gan)
+
+
 def test_a_run_refuses_a_generator_other_than_its_own(gan, full, tmp_path: Path) -> None:
     """Another GAN of the same shapes drew its own objects from the run's latent: a face run's
     novel views came out as cars, and a resumed run trained on the other GAN's images."""

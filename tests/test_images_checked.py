@@ -89,6 +89,20 @@ def test_the_lifting_entry_points_refuse_a_picture_of_one_flat_colour() -> None:
     assert prepare_input(faint, size=16, find_face=False, needs_mask=False).image.shape[-1] == 16
 
 
+def test_a_picture_of_one_pixel_is_one_flat_colour() -> None:
+    """Its spread was torch's sample deviation, NaN for one pixel, which passed as not flat:
+    encode_photo drew a car from one pixel."""
+    model = tiny_styleganr()
+    pixel = torch.tensor([0.2, -0.5, 0.7]).view(1, 3, 1, 1)
+    for lift in (
+        partial(prepare_input, size=16, find_face=False, needs_mask=False),
+        partial(encode_photo, model),
+        partial(car_to_mesh, model),
+    ):
+        with pytest.raises(GANliftError, match=r"^The image is one flat colour"):
+            lift(pixel)
+
+
 def test_a_picture_varying_in_one_channel_is_not_flat() -> None:
     """A red ramp on black: green and blue are flat, red is not."""
     ramp = torch.zeros(1, 3, 16, 16) - 1

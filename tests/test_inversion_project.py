@@ -130,6 +130,22 @@ def test_same_seed_gives_the_same_result(generator: Generator, target: torch.Ten
     assert first.losses == second.losses
 
 
+def test_a_callers_no_grad_block_changes_nothing(
+    generator: Generator, target: torch.Tensor
+) -> None:
+    """Under torch.no_grad() the first backward pass failed with torch's "element 0 of tensors
+    does not require grad"; torch.inference_mode() is refused in one sentence."""
+    expected = project(generator, target, num_steps=2, **FAST)
+    with torch.no_grad():
+        inside = project(generator, target, num_steps=2, **FAST)
+    assert torch.equal(inside.latent, expected.latent) and inside.losses == expected.losses
+    with (
+        torch.inference_mode(),
+        pytest.raises(GANliftError, match=r"^The inversion optimises with gradients, which "),
+    ):
+        project(generator, target, num_steps=2, **FAST)
+
+
 def test_the_first_step_has_no_learning_rate(
     generator: Generator, target: torch.Tensor, true_latent: torch.Tensor
 ) -> None:

@@ -12,7 +12,7 @@ import torch
 from engine.errors import GANliftError, StoppedEarly
 from engine.evaluation.balance import CoverageReader, coverage_weights
 from engine.evaluation.evaluate import EvaluationConfig, evaluate_gan
-from engine.evaluation.regressor import LabelRegressor
+from engine.evaluation.regressor import LabelRegressor, fit_label_regressor
 from engine.evaluation.report import write_evaluation
 from engine.gan2shape import PretrainConfig, prepare_input, pretrain, sample_input
 from engine.inversion import save_latent
@@ -21,11 +21,16 @@ from engine.stylegan2 import save_checkpoint, save_pt_checkpoint
 from engine.stylegan2.training import train_gan
 from engine.styleganr import (
     HandLabels,
+    InverseGraphicsTrainConfig,
+    LabellerConfig,
     MappingTrainConfig,
+    gan_view_pairs,
     sample,
     sample_view_codes,
     set_camera,
+    train_inverse_graphics,
     train_mapping,
+    train_view_labeller,
 )
 from engine.synth import read_info, write_dataset
 from tests.tiny import (
@@ -78,6 +83,51 @@ def test_pretraining_refuses_what_reconstruct_would_refuse_before_training(tmp_p
         with pytest.raises(GANliftError, match=message):
             pretrain(generator, discriminator, preset=chosen, out=out, config=config)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_training_runs_under_a_callers_no_grad(tmp_path) -> None:
+    """Under torch.no_grad() each failed at its first backward pass with torch's "element 0 of
+    tensors does not require grad"; torch.inference_mode() is refused naming the function."""
+    G, D = tiny_gan(32)
+    model = tiny_styleganr()
+    pairs = gan_view_pairs(model.generator, model.views, lambda images: images[:, :1] > 0)
+    inverse = InverseGraphicsTrainConfig(
+        network=model.inverse_graphics.config, steps=1, batch_size=2, checkpoint_every=1
+    )
+    labeller = LabellerConfig(image_size=16, width=4, steps=1, batch_size=2, augment=False)
+    mapping = MappingTrainConfig(hidden=32, warmup_steps=1, steps=1, batch_size=1)
+    images = write_random_images(tmp_path / "images")
+    gan = tiny_train_config(batch=4, kimg=0.004, snapshot_kimg=0.004, sample_count=4)
+    calls = {
+        "Pretraining": lambda out: pretrain(
+            G,
+            D,
+            preset=tiny_gan2shape_preset(32),
+            out=out,
+            config=PretrainConfig(images=2, steps=1),
+        ),
+        "train_mapping": lambda out: train_mapping(
+            model.generator, model.inverse_graphics, model.views, mapping, state_path=out
+        ),
+        "train_inverse_graphics": lambda out: train_inverse_graphics(
+            pairs, inverse, state_path=out
+        ),
+        "train_view_labeller": lambda out: train_view_labeller(
+            labeller, state_path=out, image_size=16
+        ),
+        "fit_label_regressor": lambda out: fit_label_regressor(
+            torch.zeros(2, 3, 16, 16), torch.zeros(2, 1), steps=1, batch_size=2
+        ),
+        "GAN training": lambda out: train_gan(images, out, config=gan),
+    }
+    for what, call in calls.items():
+        with torch.no_grad():
+            call(tmp_path / f"{what}.pt")
+        with (
+            torch.inference_mode(),
+            pytest.raises(GANliftError, match=f"^{what} optimises with gradients, which torch"),
+        ):
+            call(tmp_path / f"{what}-refused.pt")
 
 
 def test_synthetic_sets_take_numpy_counts_and_refuse_fractions_and_absent_devices(

@@ -231,6 +231,27 @@ def test_integer_textures_and_sizes_that_are_no_length_are_refused() -> None:
             depth_to_mesh(torch.ones(SIZE, SIZE), _texture(), size=size)
 
 
+def test_textures_out_of_range_views_and_arrays_are_refused_in_one_sentence() -> None:
+    """A texture in 0..255 floats made a white mesh and a NaN one a black one, a NaN view wrote
+    NaN vertices, and numpy arrays or a view of another size failed deep in torch."""
+    depth = torch.ones(SIZE, SIZE)
+    texture = _texture()
+    cases = [
+        ({"texture": (texture + 1) * 127.5}, r"texture takes floats in \[-1, 1\], got values up"),
+        ({"texture": torch.full_like(texture, math.nan)}, r"texture takes .*got NaN or infinite"),
+        ({"depth": depth.numpy()}, r"^depth_to_mesh's depth takes a torch tensor, got an ndarr"),
+        ({"texture": texture.numpy()}, r"^depth_to_mesh's texture takes a torch tensor, got an"),
+        ({"view": torch.zeros(3)}, r"^depth_to_mesh's view is a tensor \[6\] .*, got shape \[3\]"),
+        ({"view": torch.full((1, 6), math.nan)}, r"view is a tensor .*, got NaN or infinite"),
+        ({"view": np.zeros(6)}, r"^depth_to_mesh's view is a tensor .*, got an ndarray\.$"),
+    ]
+    for change, message in cases:
+        arguments = {"depth": depth, "texture": texture} | change
+        with pytest.raises(GANliftError, match=message):
+            depth_to_mesh(**arguments)
+    assert len(depth_to_mesh(depth, texture, view=torch.zeros(6)).faces)
+
+
 def test_textured_mesh_checks_its_arrays() -> None:
     vertices = np.zeros((3, 3))
     with pytest.raises(ValueError, match="faces must index the 3 vertices"):

@@ -428,6 +428,22 @@ def test_misshapen_inputs_are_rejected_with_the_expected_shape() -> None:
             rasterize(pos, SQUARE_FACES, resolution)
 
 
+def test_corners_outside_the_vertices_are_named_not_an_index_error() -> None:
+    """A corner past the vertices (or negative) was torch's bare "index out of range in self"
+    from inside the backend, in rasterize and antialias, and in interpolate given fewer
+    attributes than vertices."""
+    pos = square(-0.8, 0.8, -0.8, 0.8)  # [1, 4, 4]
+    rast = rasterize(pos, SQUARE_FACES, (8, 8))
+    for faces in ([[0, 1, 4]], [[0, -1, 2]]):
+        tri = torch.tensor(faces, dtype=torch.int32)
+        with pytest.raises(ValueError, match=r"^tri must index the 4 vertices of pos \(0 to 3\)"):
+            rasterize(pos, tri, (8, 8))
+        with pytest.raises(ValueError, match=r"^tri must index the 4 vertices of pos"):
+            antialias(torch.ones(1, 8, 8, 3), rast, pos, tri)
+    with pytest.raises(ValueError, match=r"^tri must index the 3 vertices of attr \(0 to 2\), "):
+        interpolate(torch.rand(1, 3, 2), rast, SQUARE_FACES)
+
+
 def test_antialiasing_blends_an_occluding_edge_by_its_coverage() -> None:
     """A near square in front of a far one that fills the screen: the near square's outline is
     a silhouette over the far surface, so the blended colour sums to its exact area."""

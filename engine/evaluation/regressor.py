@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.device import resolve_device
+from engine.device import gradients_on, resolve_device
 from engine.errors import GANliftError
 from engine.images import fit_to_frame
 from engine.progress import ProgressFn, StopFn
@@ -72,6 +72,7 @@ def regressor_input(images: torch.Tensor) -> torch.Tensor:
     return fit_to_frame(images.float(), INPUT_SIZE)
 
 
+@gradients_on("fit_label_regressor")
 def fit_label_regressor(
     images: torch.Tensor,
     labels: torch.Tensor,

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from engine.config import whole_fields
-from engine.device import cpu_state, frozen_copy, module_device, resolve_device
+from engine.device import cpu_state, frozen_copy, gradients_on, module_device, resolve_device
 from engine.distributed import current_process_group
 from engine.errors import GANliftError
 from engine.gan2shape.frames import to_network_frame
@@ -159,6 +159,7 @@ class PretrainResult:
         return self.iteration >= self.total
 
 
+@gradients_on("Pretraining")
 def pretrain(
     G: Generator,
     D: Discriminator,

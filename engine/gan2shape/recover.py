@@ -10,7 +10,13 @@ from dataclasses import dataclass
 import torch
 
 from engine.brief import brief_repr
-from engine.device import frozen_copy, module_device, resolve_device, same_device
+from engine.device import (
+    frozen_copy,
+    gradients_on,
+    module_device,
+    resolve_device,
+    same_device,
+)
 from engine.errors import GANliftError, StoppedEarly
 from engine.gan2shape.frames import to_network_frame
 from engine.gan2shape.inputs import default_mask
@@ -70,6 +76,7 @@ class Recovery:
         return self.state.finished
 
 
+@gradients_on("GAN2Shape")
 def recover(
     G: Generator,
     D: Discriminator,
@@ -132,6 +139,7 @@ def recover(
     return _run(G, D, state, perceptual, bf16, checkpoint, progress, should_stop)
 
 
+@gradients_on("GAN2Shape")
 def continue_recovery(
     G: Generator,
     D: Discriminator,

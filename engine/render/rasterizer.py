@@ -59,6 +59,17 @@ def _check_mesh(pos: torch.Tensor, tri: torch.Tensor) -> None:
         raise ValueError(f"tri must be int32 [F, 3], got {tri.dtype} {list(tri.shape)}")
     if not pos.is_floating_point():
         raise ValueError(f"pos must be floating point, got {pos.dtype}")
+    _check_indices(tri, pos.shape[1], "pos")
+
+
+def _check_indices(tri: torch.Tensor, count: int, name: str) -> None:
+    """Refuse corners of ``tri`` outside the ``count`` vertices of ``name`` (torch's bare
+    "index out of range in self" deep in the backend)."""
+    if tri.numel() and not 0 <= int(tri.min()) <= int(tri.max()) < count:
+        raise ValueError(
+            f"tri must index the {count} vertices of {name} (0 to {count - 1}), got corners "
+            f"from {int(tri.min())} to {int(tri.max())}"
+        )
 
 
 def _check_rast(rast: torch.Tensor) -> None:
@@ -101,6 +112,7 @@ def interpolate(
         raise ValueError(
             f"attr must be [B, V, C] with B = 1 or {rast.shape[0]}, got {list(attr.shape)}"
         )
+    _check_indices(tri, attr.shape[1], "attr")
     return _module(backend, rast.device).interpolate(attr, rast, tri)
 
 

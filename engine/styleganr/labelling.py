@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.config import check_sizes, config_from_dict, config_to_dict, whole_number
-from engine.device import cpu_state, resolve_device
+from engine.device import cpu_state, gradients_on, resolve_device
 from engine.errors import GANliftError
 from engine.images import make_grid
 from engine.progress import ProgressFn, StopFn
@@ -213,6 +213,7 @@ def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return x.reshape(count, channels, height, width)
 
 
+@gradients_on("train_view_labeller")
 def train_view_labeller(
     config: LabellerConfig,
     *,

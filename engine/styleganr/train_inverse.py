@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from engine.config import config_from_dict, config_to_dict
-from engine.device import cpu_state, resolve_device
+from engine.device import cpu_state, gradients_on, resolve_device
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
 from engine.randomness import global_rng_kept
@@ -162,6 +162,7 @@ def _mesh_regularisers(
     }
 
 
+@gradients_on("train_inverse_graphics")
 def train_inverse_graphics(
     source: PairSource,
     config: InverseGraphicsTrainConfig,

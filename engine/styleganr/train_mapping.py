@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from engine.config import config_from_dict, config_to_dict
-from engine.device import frozen_copy, module_device, resolve_device
+from engine.device import frozen_copy, gradients_on, module_device, resolve_device
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn
 from engine.randomness import global_rng_kept
@@ -133,6 +133,7 @@ def mapping_losses(
     return terms
 
 
+@gradients_on("train_mapping")
 def train_mapping(
     generator: Generator,
     inverse_graphics: InverseGraphicsNet,

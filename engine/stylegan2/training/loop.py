@@ -19,7 +19,7 @@ from torch import nn
 
 from engine.atomic import output_folder
 from engine.config import config_changes
-from engine.device import resolve_device
+from engine.device import gradients_on, resolve_device
 from engine.distributed import ProcessGroup, current_process_group
 from engine.errors import GANliftError
 from engine.progress import ProgressFn, StopFn, no_progress
@@ -77,6 +77,7 @@ class TrainResult:
     """True when `should_stop` ended the run before `config.kimg`."""
 
 
+@gradients_on("GAN training")
 def train_gan(
     data_dir: str | Path,
     out_dir: str | Path,

@@ -72,10 +72,36 @@ log_to_file "$RUN/train.out" train_styleganr_car.sh
 echo "== $(date -Is) train_styleganr_car.sh (CHECKPOINT=$CHECKPOINT LAYERS=$LAYERS CANDIDATES=$CANDIDATES)"
 styleganr() { "$PYTHON" -m engine styleganr --device cpu "$@"; }
 
-styleganr train-labeller --out "$RUN/labeller.pt" --steps "$LABELLER_STEPS" --no-augment
+# The steps the state file $1 (of format $2) holds, 0 before it exists. A first stage the file
+# has passed (the labeller's plain renders, the synthetic pairs) is skipped: its trainer refuses
+# a state holding more steps than it asks for, which stopped a rerun, or a RUN given the shipped
+# labeller, there.
+steps_done() {
+    if [[ ! -f "$1" ]]; then
+        echo 0
+        return
+    fi
+    "$PYTHON" - "$1" "$2" <<'EOF'
+import sys
+from engine.errors import GANliftError
+from engine.styleganr.config_io import read_state, state_step
+try:
+    print(state_step(read_state(sys.argv[1], sys.argv[2]), sys.argv[1]))
+except GANliftError as error:
+    sys.exit(f"train_styleganr_car.sh: {error}")
+EOF
+}
+
+labelled=$(steps_done "$RUN/labeller.pt" ganlift-styleganr-view-labeller)
+if ((labelled < LABELLER_STEPS)); then
+    styleganr train-labeller --out "$RUN/labeller.pt" --steps "$LABELLER_STEPS" --no-augment
+fi
 styleganr train-labeller --out "$RUN/labeller.pt" --steps $((LABELLER_STEPS + TUNE_STEPS)) \
     --augment --learning-rate 3e-4
-styleganr train-inverse --synthetic --out "$RUN/inverse.pt" --steps "$SYNTH_STEPS"
+inverted=$(steps_done "$RUN/inverse.pt" ganlift-styleganr-inverse-graphics)
+if ((inverted < SYNTH_STEPS)); then
+    styleganr train-inverse --synthetic --out "$RUN/inverse.pt" --steps "$SYNTH_STEPS"
+fi
 styleganr view-layers --checkpoint "$CHECKPOINT" --labeller "$RUN/labeller.pt" \
     --out "$RUN/view_layers.png" | tee "$RUN/view_layers.txt"
 if [[ ! -f "$RUN/candidates.safetensors" ]]; then

@@ -302,6 +302,26 @@ def test_a_run_resumes_only_on_the_pairs_it_was_trained_on(tmp_path) -> None:
     assert resumed.step == 3
 
 
+def test_a_synthetic_run_goes_on_to_a_gans_pairs_but_not_back(tmp_path) -> None:
+    """The synthetic stage is where a GAN's run starts (scripts/train_styleganr_car.sh trains
+    both into one state file): it continues on a GAN's pairs, records that GAN, and is then
+    held to it."""
+
+    def source(count: int, rng: torch.Generator) -> ViewPairs:
+        return synthetic_view_pairs([1, 2], size=32, generator=rng)
+
+    config = InverseGraphicsTrainConfig(network=TINY_NETWORK, steps=1, batch_size=2)
+    state = tmp_path / "inverse.pt"
+    train_inverse_graphics(source, config, state_path=state, pairs_from=SYNTHETIC_PAIRS)
+    longer = dataclasses.replace(config, steps=2)
+    assert train_inverse_graphics(source, longer, state_path=state, pairs_from="0123abcd").step == 2
+    assert read_state(state, STATE_FORMAT)["pairs_from"] == "0123abcd"
+    longest = dataclasses.replace(config, steps=3)
+    for other in (SYNTHETIC_PAIRS, "4567cdef"):
+        with pytest.raises(GANliftError, match="weight fingerprint 0123abcd, not"):
+            train_inverse_graphics(source, longest, state_path=state, pairs_from=other)
+
+
 def test_second_views_turn_all_the_way_round_within_the_elevation_range() -> None:
     """The multi-view partner of a synthetic car is a view from any side: drawn from half the
     circle, the network would never see the other half."""

@@ -4,12 +4,16 @@ terminal when a stage failed (everything else goes to their log)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import safetensors.torch
 import torch
+
+from engine.atomic import save_torch
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
@@ -89,3 +93,26 @@ def test_a_training_length_or_data_size_that_is_no_number_is_refused_first(
         )  # fmt: skip
         assert result.returncode == 2 and f"{variable}={value}: give" in result.stderr
         assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_past_its_first_stages_goes_on_from_them(tmp_path: Path) -> None:
+    """A RUN holding the shipped labeller (9,500 steps), or rerun after its labeller was tuned
+    and its inverse graphics network reached GAN pairs, skips the stages those states have
+    passed: their trainers refuse a state holding more steps than asked, which failed the run."""
+    run, log = tmp_path / "run", tmp_path / "commands.txt"
+    run.mkdir()
+    shutil.copy(
+        SCRIPTS.parent / "assets" / "models" / "default-car-labeller.pt", run / "labeller.pt"
+    )
+    save_torch({"format": "ganlift-styleganr-inverse-graphics", "step": 5800}, run / "inverse.pt")
+    python = tmp_path / "python"  # the engine's commands are logged, the script's checks run
+    python.write_text(
+        f'#!/usr/bin/env bash\nif [[ "$1" == -m ]]; then echo "$*" >>{log}; exit 0; fi\n'
+        f'exec {sys.executable} "$@"\n'
+    )
+    python.chmod(0o755)
+    result = run_script("train_styleganr_car.sh", RUN=str(run), PYTHON=str(python))
+    assert result.returncode == 0, result.stderr
+    commands = log.read_text()
+    assert "train-labeller" in commands and "--steps 8000" not in commands
+    assert "train-inverse --checkpoint" in commands and "--synthetic" not in commands

@@ -183,8 +183,9 @@ def train_inverse_graphics(
     (one that holds more is refused).
     A new run starts from ``initial_weights`` (a trained network's state dict) if given.
     ``pairs_from`` names what ``source`` draws (`SYNTHETIC_PAIRS`, or a GAN's
-    `generator_fingerprint`); it is recorded, and a run resumes only with the same (None: not
-    checked).
+    `generator_fingerprint`); it is recorded, and a run resumes only with the same, or goes on
+    from synthetic renders to a GAN's pairs, as a GAN's run starts from the synthetic stage
+    (None: not checked).
     """
     device = resolve_device(device)
     with global_rng_kept(config.seed):
@@ -265,7 +266,7 @@ def _resume(
         path, config_from_dict(InverseGraphicsTrainConfig, state["config"], str(path)), config
     )
     trained_on = state.get("pairs_from")
-    if None not in (trained_on, pairs_from) and trained_on != pairs_from:
+    if None not in (trained_on, pairs_from) and trained_on not in (pairs_from, SYNTHETIC_PAIRS):
         raise GANliftError(
             f"{path} was trained on {_pairs_text(trained_on)}, not {_pairs_text(pairs_from)}; "
             "pass the same pairs to resume it, or choose a new --out for these."

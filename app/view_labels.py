@@ -76,7 +76,10 @@ def save_view_labels(
             num_bins, "The number of azimuth bins", minimum=1, maximum=MAX_AZIMUTH_BINS
         )
         labels = HandLabels(
-            num_bins=bins, bins=_table_bins(table, len(views.codes)), elevation=elevation
+            num_bins=bins,
+            bins=_table_bins(table, len(views.codes)),
+            elevation=elevation,
+            views=views.fingerprint(),
         )
         labelled = labels.cameras(views)
         folder = session.work_dir / "view-labels"

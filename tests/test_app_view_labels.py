@@ -44,6 +44,8 @@ def test_saved_labels_give_the_labelled_codes_their_bin_cameras(context: AppCont
     assert "Labelled 2 of 4 view codes; StyleGAN-R trains on labelled-views" in note
     assert torch.equal(load_view_codes(codes).codes, session.view_codes.codes)
     assert load_hand_labels(labels).bins == {0: 2, 2: 4}
+    # the codes they label are named, so `styleganr hand-label` refuses them for other codes
+    assert load_hand_labels(labels).views == load_view_codes(codes).fingerprint()
     views = load_view_codes(labelled)
     assert torch.equal(views.codes, session.view_codes.codes[[0, 2]])
     assert views.cameras.tolist() == [[90.0, 15.0, 1.0], [180.0, 15.0, 1.0]]

@@ -658,6 +658,32 @@ def test_hand_labels_keep_their_angles_when_other_bins_are_asked_for(tmp_path: P
     assert cameras[:, 0].tolist() == [0.0, 90.0, 180.0]
 
 
+def test_hand_labels_are_refused_for_other_view_codes(tmp_path: Path, capsys) -> None:
+    """labels.json names views by index: given codes drawn again (another seed, count or
+    --layers), its bins silently labelled other views."""
+    generator = tiny_gan()[0]
+    views, other, labels = (
+        tmp_path / name for name in ("v.safetensors", "w.safetensors", "l.json")
+    )
+    save_view_codes(sample_view_codes(generator, 3, num_view_layers=2, seed=0), views)
+    save_view_codes(sample_view_codes(generator, 3, num_view_layers=2, seed=1), other)
+
+    def hand_label(setting: str, codes: Path, out: str) -> int:
+        return engine_main(["styleganr", "hand-label", "--labels", str(labels), "--set", setting,
+                            "--views", str(codes), "--out", str(tmp_path / out)])  # fmt: skip
+
+    assert hand_label("0=3", views, "a.safetensors") == 0
+    saved = labels.read_text()
+    assert hand_label("1=6", other, "b.safetensors") == 2
+    assert capsys.readouterr().err == (
+        f"error: {labels} labels other view codes than {other}, and its indices would name other "
+        "views there; pass the --views file it was made for, or a new --labels file.\n"
+    )
+    assert labels.read_text() == saved and not (tmp_path / "b.safetensors").exists()
+    assert hand_label("1=6", views, "c.safetensors") == 0
+    assert load_view_codes(tmp_path / "c.safetensors").cameras[:, 0].tolist() == [90.0, 180.0]
+
+
 @pytest.mark.parametrize(
     "command",
     [

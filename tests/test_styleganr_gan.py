@@ -1562,6 +1562,16 @@ def test_the_labelling_sheet_shows_the_contents_of_its_seed(generator) -> None:
     assert not torch.allclose(sheets[0], sheets[1])
 
 
+def test_the_labelling_sheet_reports_each_view_codes_row(generator) -> None:
+    """`view-codes --sheet` drew its rows without a bar: 1,024 codes took minutes, silently."""
+    views = sample_view_codes(generator, 3, num_view_layers=VIEW_LAYERS)
+    reports: list[tuple[int, int, str]] = []
+    labelling_sheet(
+        generator, views, samples_per_view=1, progress=lambda *report: reports.append(report)
+    )
+    assert reports == [(done, 3, "labelling sheet") for done in (1, 2, 3)]
+
+
 def test_labeller_training_draws_new_cars_each_step_augmented_each_its_own_way(
     tmp_path, monkeypatch
 ) -> None:

@@ -393,7 +393,9 @@ def _view_codes(args: argparse.Namespace) -> int:
     save_view_codes(views, args.out)
     print(f"{args.count} view codes -> {args.out}")
     if args.sheet:
-        save_image(labelling_sheet(generator, views, seed=args.seed), args.sheet)
+        with tqdm_progress("view-codes", unit="code") as progress:
+            sheet = labelling_sheet(generator, views, seed=args.seed, progress=progress)
+        save_image(sheet, args.sheet)
         print(f"labelling sheet (row i = code i) -> {args.sheet}")
     return 0
 
@@ -407,6 +409,12 @@ def _hand_label(args: argparse.Namespace) -> int:
             f"bins, which --bins {args.bins} would turn to other angles; leave out --bins, or "
             "pass a new --labels file."
         )
+    views = load_view_codes(args.views)
+    if labels.views not in (None, views.fingerprint()):
+        raise GANliftError(
+            f"{path} labels other view codes than {args.views}, and its indices would name other "
+            "views there; pass the --views file it was made for, or a new --labels file."
+        )
     bins = dict(labels.bins)
     for item in args.set:
         index, separator, value = item.partition("=")
@@ -418,8 +426,9 @@ def _hand_label(args: argparse.Namespace) -> int:
         bins=bins,
         elevation=labels.elevation if args.elevation is None else args.elevation,
         scale=labels.scale,
+        views=views.fingerprint(),
     )
-    labelled = labels.cameras(load_view_codes(args.views))
+    labelled = labels.cameras(views)
     output_file(args.out)  # before the labels file is written, so a refusal changes nothing
     save_hand_labels(labels, path)
     save_view_codes(labelled, args.out)

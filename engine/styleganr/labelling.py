@@ -386,6 +386,9 @@ class HandLabels:
     """View-code index → azimuth bin."""
     elevation: float = 10.0
     scale: float = 1.0
+    views: str | None = None
+    """`ViewCodes.fingerprint` of the codes labelled; None where unknown (files written before
+    it was recorded)."""
 
     def __post_init__(self) -> None:
         try:  # whole numbers only (JSON's keys are their digits): int(0.5) made bin 0
@@ -457,24 +460,34 @@ def labelling_rows(
     samples_per_view: int = 4,
     seed: int = 0,
     truncation: float = 0.7,
+    progress: ProgressFn | None = None,
 ) -> torch.Tensor:
     """Images ``[V, S, 3, H, W]``: each view code under the same ``samples_per_view`` contents
     (from ``seed``), for a person to assign azimuth bins (see `HandLabels`)."""
     views.check_drawn_from(generator)
     content = sample_w(generator, samples_per_view, seed=seed, truncation=truncation)
-    return torch.stack(
-        [
+    rows = []
+    for index, code in enumerate(views.codes):
+        rows.append(
             generator.synthesis(
                 compose(code[None].expand(samples_per_view, -1, -1), content, generator.num_ws)
             )
-            for code in views.codes
-        ]
-    )
+        )
+        if progress is not None:
+            progress(index + 1, len(views.codes), "labelling sheet")
+    return torch.stack(rows)
 
 
 def labelling_sheet(
-    generator: Generator, views: ViewCodes, *, samples_per_view: int = 4, seed: int = 0
+    generator: Generator,
+    views: ViewCodes,
+    *,
+    samples_per_view: int = 4,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
 ) -> torch.Tensor:
     """`labelling_rows` as one image ``[1, 3, H', W']``, row i for view code i."""
-    rows = labelling_rows(generator, views, samples_per_view=samples_per_view, seed=seed)
+    rows = labelling_rows(
+        generator, views, samples_per_view=samples_per_view, seed=seed, progress=progress
+    )
     return make_grid(rows.flatten(0, 1), samples_per_view)

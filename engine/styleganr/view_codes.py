@@ -5,6 +5,7 @@ the same content code rendered under every fixed view code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -67,6 +68,12 @@ class ViewCodes:
     def num_view_layers(self) -> int:
         """L: how many W+ rows a view code replaces."""
         return int(self.codes.shape[1])
+
+    def fingerprint(self) -> str:
+        """A short SHA-256 of the codes: hand labels record it, as their indices name no view of
+        other codes."""
+        codes = self.codes.detach().float().cpu().contiguous()
+        return hashlib.sha256(codes.numpy().tobytes()).hexdigest()[:16]
 
     def labelled(self) -> torch.Tensor:
         """The cameras ``[V, 3]``; a GANliftError when the codes are not labelled yet."""

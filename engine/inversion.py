@@ -24,9 +24,11 @@ import torch.nn.functional as F
 
 from engine.atomic import path_first, save_torch
 from engine.brief import brief_repr
+from engine.config import whole_number
 from engine.device import frozen_copy, gradients_on, module_device, resolve_device
 from engine.errors import GANliftError
 from engine.images import checked_image, fit_to_frame
+from engine.limits import check_seed
 from engine.metrics import psnr
 from engine.perceptual import DiscriminatorFeatureLoss, PerceptualLoss, distance_to
 from engine.progress import ProgressFn, StopFn
@@ -126,8 +128,16 @@ def project(
     `should_stop()` is polled before every step and ends the optimisation early. It runs on
     `device`, by default where `G` is.
     """
-    if num_steps < 1:
+    if whole_number(num_steps, "The number of inversion steps") < 1:
         raise GANliftError(f"The number of inversion steps must be at least 1, got {num_steps}.")
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 <= lr < math.inf:
+        raise GANliftError(f"The inversion's lr must be a finite number of 0 or more, got {lr!r}.")
+    if perceptual is not None and not callable(perceptual):
+        raise GANliftError(
+            f"The inversion's perceptual is a loss module or None, got {perceptual!r}; for "
+            "GAN2Shape's choice pass perceptual_loss('auto', discriminator=D)."
+        )
+    seed = check_seed(seed, "The inversion's seed")
     target = checked_image(target, "The inversion")
     if pixel_loss not in ("mse", "l1"):
         raise GANliftError(f"Unknown pixel loss '{pixel_loss}'; use mse or l1.")

@@ -295,6 +295,12 @@ def test_callers_generator_is_not_changed(generator: Generator, target: torch.Te
     ("options", "message"),
     [
         ({"num_steps": 0}, "at least 1"),
+        ({"num_steps": 2.0}, r"^The number of inversion steps must be a whole number, got 2\.0"),
+        ({"num_steps": "2"}, r"^The number of inversion steps must be a whole number, got '2'"),
+        ({"lr": math.nan}, r"^The inversion's lr must be a finite number of 0 or more, got nan\.$"),
+        ({"lr": -1}, r"^The inversion's lr must be a finite number of 0 or more, got -1\.$"),
+        ({"seed": 1.5}, r"^The inversion's seed must be a whole number from 0 to "),
+        ({"perceptual": "auto"}, r"perceptual is a loss module or None, got 'auto'; for GAN2"),
         ({"initial_latent": torch.zeros(1, 7)}, r"initial latent has shape \[1, 7\]"),
         ({"initial_latent": torch.zeros(1, 6, 16)}, "is W\\+ but the inversion is in W"),
         ({"pixel_loss": "l3"}, "Unknown pixel loss 'l3'"),

@@ -1440,10 +1440,14 @@ def test_a_model_refuses_a_gan_of_another_w_width(model, tmp_path) -> None:
         load_styleganr(model_file, generator=wider)
 
 
-def test_sample_refuses_a_count_below_one(model) -> None:
-    """Zero samples are refused by name rather than drawn as an empty batch."""
+def test_sample_refuses_a_count_below_one_or_not_whole(model) -> None:
+    """Zero samples are refused by name rather than drawn as an empty batch; 2.0 or "2" failed
+    in torch's randint."""
     with pytest.raises(GANliftError, match="number of samples must be at least 1, got 0"):
         sample(model, 0)
+    for count in (2.0, "2"):
+        with pytest.raises(GANliftError, match=r"^The number of samples must be a whole number"):
+            sample(model, count)
 
 
 def test_style_codes_first_and_detach_keep_every_part() -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from engine.brief import brief_repr
+from engine.config import whole_number
 from engine.errors import GANliftError
 from engine.images import check_not_flat, checked_image, frame_object, to_uint8
 from engine.limits import check_seed
@@ -50,7 +51,7 @@ def render_codes(model: StyleGANR, codes: StyleCodes) -> Sample:
 def sample(model: StyleGANR, count: int = 1, *, seed: int = 0, truncation: float = 0.7) -> Sample:
     """``count`` samples: GAN images under random labelled view codes, read back as codes by
     the inverse graphics network, then re-rendered through the mapping network."""
-    if count < 1:
+    if whole_number(count, "The number of samples") < 1:
         raise GANliftError(f"The number of samples must be at least 1, got {count}.")
     seed = check_seed(seed)
     content = sample_w(model.generator, count, seed=seed, truncation=truncation)

@@ -1341,6 +1341,18 @@ def test_swap_refuses_the_camera_which_set_camera_moves(model) -> None:
         swap(model, first, donor, part="camera")
 
 
+def test_edits_refuse_a_picture_for_a_sample(model) -> None:
+    """A sample's .image passed for the sample failed on its missing .codes."""
+    first = sample(model, 1, seed=0)
+    for edit, what in (
+        (lambda: set_camera(model, first.image, azimuth=30, elevation=10), "set_camera's target"),
+        (lambda: swap(model, first.image, first, part="shape"), "swap's target"),
+        (lambda: swap(model, first, first.image, part="shape"), "swap's source"),
+    ):
+        with pytest.raises(GANliftError, match=rf"^{what} is a Sample .*, got a Tensor; a Samp"):
+            edit()
+
+
 def test_car_meshes_leave_turned_not_mirrored(model) -> None:
     """The export turns object coordinates half a turn about x: the car's own left (+x) stays
     +x, and the faces still wind outwards (a positive signed volume), as in the template."""

@@ -24,6 +24,7 @@ from engine.styleganr.labelling import predict_views
 from engine.styleganr.mapping import PARTS, StyleCodes
 from engine.styleganr.model import StyleGANR
 from engine.styleganr.view_codes import compose, sample_w
+from engine.wording import type_phrase
 
 _EXPORT_AXES = (1.0, -1.0, -1.0)
 """Object coordinates (y down, front -z) → engine.mesh's frame (y up, front +z)."""
@@ -119,6 +120,7 @@ def set_camera(
     scale (1 = the usual framing), the last two within `camera_range` or the target's own
     (a car read off a photo may sit just outside it, and moving only its azimuth must not
     move it into the range); shape, texture and background codes are kept."""
+    _check_sample(target, "set_camera's target")
     refusal = GANliftError(
         f"The camera must be finite numbers, got azimuth {azimuth!r}, elevation {elevation!r}, "
         f"scale {scale!r}."
@@ -154,6 +156,8 @@ def set_camera(
 def swap(model: StyleGANR, target: Sample, source: Sample, *, part: str) -> Sample:
     """``target`` with the ``part`` ("shape", "texture" or "background") of ``source``; the
     other parts and the camera stay the target's."""
+    _check_sample(target, "swap's target")
+    _check_sample(source, "swap's source")
     if part not in PARTS:
         raise GANliftError(f"Unknown part '{part}'; use one of {', '.join(PARTS)}.")
     donor = source.codes.part(part)
@@ -164,6 +168,15 @@ def swap(model: StyleGANR, target: Sample, source: Sample, *, part: str) -> Samp
         )
     donor = donor.expand_as(target.codes.part(part))
     return render_codes(model, replace(target.codes, **{part: donor}))
+
+
+def _check_sample(value: object, what: str) -> None:
+    """Refuse anything but a `Sample` as `what` (a picture passed for one failed on `.codes`)."""
+    if not isinstance(value, Sample):
+        raise GANliftError(
+            f"{what} is a Sample (from sample or encode_photo), got {type_phrase(value)}; a "
+            "Sample's picture is its .image."
+        )
 
 
 @torch.no_grad()

@@ -11,6 +11,7 @@ import importlib
 import itertools
 import math
 import re
+import types
 from pathlib import Path
 
 import numpy as np
@@ -336,6 +337,22 @@ def test_a_light_may_be_any_sequence_and_bad_views_are_refused(gan, full) -> Non
                 draw(recovery, **arguments)
     for edge_on in (90, -90, 270, 330):
         assert torch.isfinite(render_view(recovery, azimuth=edge_on, elevation=0)).all()
+
+
+def test_views_refuse_a_run_for_a_recovery_and_a_model_for_its_generator(gan, full) -> None:
+    """A run for its .recovery, or a GAN2Shape model for its generator (an easy slip: the
+    model is what `load_model` returns), failed deep inside on a missing attribute."""
+    recovery, _ = full
+    run = types.SimpleNamespace(recovery=recovery)
+    projected = functools.partial(project_view, G=gan[0])
+    for draw, what in ((render_view, "render_view"), (projected, "project_view")):
+        with pytest.raises(GANliftError, match=rf"^{what} takes a Recovery .*, got a SimpleNa"):
+            draw(run, azimuth=0, elevation=0)
+    model = types.SimpleNamespace(generator=gan[0])
+    with pytest.raises(GANliftError, match=r"got a SimpleNamespace; pass its \.generator\.$"):
+        project_view(recovery, model, azimuth=0, elevation=0)
+    with pytest.raises(GANliftError, match=r"got None; pass a StyleGAN2 Generator\.$"):
+        project_view(recovery, None, azimuth=0, elevation=0)
 
 
 def test_positive_angles_look_from_above_and_from_the_right(full) -> None:

@@ -22,6 +22,7 @@ from engine.gan2shape.recover import Recovery, latent_projector
 from engine.gan2shape.state import check_same_generator
 from engine.render import shade
 from engine.stylegan2 import Generator
+from engine.wording import type_phrase
 
 
 def render_view(
@@ -35,8 +36,18 @@ def render_view(
     degrees; with `light` (ambient, diffuse, dx, dy: a tensor `[4]` or `[1, 4]`, an array or
     a sequence) it is relit, else it keeps the recovered shading. Pixels the turned surface
     leaves uncovered are 0."""
+    _check_recovery(recovery, "render_view")
     image, covered = _render(recovery, azimuth, elevation, light)
     return image * covered
+
+
+def _check_recovery(recovery: object, what: str) -> None:
+    """Refuse anything but a `Recovery` given to `what` (a run or a model failed deep inside)."""
+    if not isinstance(recovery, Recovery):
+        raise GANliftError(
+            f"{what} takes a Recovery (a run's .recovery, or what recover returns), got "
+            f"{type_phrase(recovery)}."
+        )
 
 
 def _render(
@@ -72,6 +83,11 @@ def project_view(
     crops the input (`[1, 3, K, K]`, K = crop x size, on the recovery's device; a `G`
     elsewhere runs as a copy there). The encoder sees the view unmasked, as step 2's pseudo
     samples are drawn."""
+    _check_recovery(recovery, "project_view")
+    if not isinstance(G, Generator):
+        generator = getattr(G, "generator", None)
+        fix = "its .generator" if isinstance(generator, Generator) else "a StyleGAN2 Generator"
+        raise GANliftError(f"project_view takes the generator, got {type_phrase(G)}; pass {fix}.")
     check_same_generator(recovery.state, G)
     G = generator_beside(recovery, G)
     rendered, _ = _render(recovery, azimuth, elevation, light)

@@ -410,7 +410,8 @@ def _hand_label(args: argparse.Namespace) -> int:
             "pass a new --labels file."
         )
     views = load_view_codes(args.views)
-    if labels.views not in (None, views.fingerprint()):
+    fingerprint = views.fingerprint()
+    if labels.views not in (None, fingerprint):
         raise GANliftError(
             f"{path} labels other view codes than {args.views}, and its indices would name other "
             "views there; pass the --views file it was made for, or a new --labels file."
@@ -426,7 +427,7 @@ def _hand_label(args: argparse.Namespace) -> int:
         bins=bins,
         elevation=labels.elevation if args.elevation is None else args.elevation,
         scale=labels.scale,
-        views=views.fingerprint(),
+        views=fingerprint,
     )
     labelled = labels.cameras(views)
     output_file(args.out)  # before the labels file is written, so a refusal changes nothing

@@ -65,10 +65,13 @@ def _check_mesh(pos: torch.Tensor, tri: torch.Tensor) -> None:
 def _check_indices(tri: torch.Tensor, count: int, name: str) -> None:
     """Refuse corners of ``tri`` outside the ``count`` vertices of ``name`` (torch's bare
     "index out of range in self" deep in the backend)."""
-    if tri.numel() and not 0 <= int(tri.min()) <= int(tri.max()) < count:
+    if not tri.numel():
+        return
+    low, high = (int(end) for end in torch.aminmax(tri))  # one reduction: a sync on a GPU
+    if not 0 <= low <= high < count:
         raise ValueError(
             f"tri must index the {count} vertices of {name} (0 to {count - 1}), got corners "
-            f"from {int(tri.min())} to {int(tri.max())}"
+            f"from {low} to {high}"
         )
 
 
